@@ -1,0 +1,196 @@
+"""chipreg settings, read from the environment.
+
+With nothing set, the registry runs on SQLite with Celery tasks executed
+in-process (eager), so `make run` works on a bare machine. With DATABASE_URL and
+REDIS_URL set, it runs on PostgreSQL with a Redis broker and real workers.
+Every variable is listed in the README.
+"""
+
+import os
+from pathlib import Path
+
+import dj_database_url
+
+BASE_DIR = Path(__file__).resolve().parent.parent
+
+
+def env(name, default=None):
+    value = os.environ.get(name)
+    return default if value in (None, "") else value
+
+
+def env_bool(name, default=False):
+    value = env(name)
+    if value is None:
+        return default
+    return value.strip().lower() in ("1", "true", "yes", "on")
+
+
+def env_int(name, default):
+    value = env(name)
+    return default if value is None else int(value)
+
+
+def env_list(name, default=""):
+    return [item.strip() for item in env(name, default).split(",") if item.strip()]
+
+
+DEBUG = env_bool("DEBUG", False)
+# A fixed development key keeps `make run` working with nothing configured;
+# production settings (deploy/) refuse to start without a real one.
+SECRET_KEY = env("SECRET_KEY", "chipreg-insecure-development-key-change-me-0123456789abcdef")
+# API tokens are stored as HMAC-SHA256 under this key, so a leaked database
+# alone does not yield usable tokens. Rotating it invalidates every token.
+TOKEN_HASH_KEY = env("TOKEN_HASH_KEY", SECRET_KEY)
+ALLOWED_HOSTS = env_list("ALLOWED_HOSTS", "127.0.0.1,localhost,testserver")
+CSRF_TRUSTED_ORIGINS = env_list("CSRF_TRUSTED_ORIGINS", "")
+
+VAR_DIR = Path(env("CHIPREG_VAR_DIR", str(BASE_DIR / "var")))
+
+INSTALLED_APPS = [
+    "django.contrib.admin",
+    "django.contrib.auth",
+    "django.contrib.contenttypes",
+    "django.contrib.sessions",
+    "django.contrib.messages",
+    "django.contrib.staticfiles",
+    "rest_framework",
+    "django_filters",
+    "drf_spectacular",
+    "drf_spectacular_sidecar",
+    "core",
+    "transparency",
+    "registry",
+]
+
+MIDDLEWARE = [
+    "django.middleware.security.SecurityMiddleware",
+    "core.middleware.BodySizeLimitMiddleware",
+    "whitenoise.middleware.WhiteNoiseMiddleware",
+    "django.contrib.sessions.middleware.SessionMiddleware",
+    "django.middleware.common.CommonMiddleware",
+    "django.middleware.csrf.CsrfViewMiddleware",
+    "django.contrib.auth.middleware.AuthenticationMiddleware",
+    "django.contrib.messages.middleware.MessageMiddleware",
+    "django.middleware.clickjacking.XFrameOptionsMiddleware",
+]
+
+ROOT_URLCONF = "config.urls"
+WSGI_APPLICATION = "config.wsgi.application"
+
+TEMPLATES = [
+    {
+        "BACKEND": "django.template.backends.django.DjangoTemplates",
+        "DIRS": [BASE_DIR / "templates"],
+        "APP_DIRS": True,
+        "OPTIONS": {
+            "context_processors": [
+                "django.template.context_processors.request",
+                "django.contrib.auth.context_processors.auth",
+                "django.contrib.messages.context_processors.messages",
+            ],
+        },
+    },
+]
+
+DATABASES = {
+    "default": dj_database_url.parse(
+        env("DATABASE_URL", f"sqlite:///{BASE_DIR / 'db.sqlite3'}"),
+        conn_max_age=env_int("DATABASE_CONN_MAX_AGE", 60),
+    )
+}
+if DATABASES["default"]["ENGINE"] == "django.db.backends.sqlite3":
+    # SQLite serialises writers; wait for the lock instead of failing at once.
+    DATABASES["default"].setdefault("OPTIONS", {})["timeout"] = 30
+USING_POSTGRES = DATABASES["default"]["ENGINE"] == "django.db.backends.postgresql"
+
+DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
+AUTH_USER_MODEL = "registry.User"
+AUTH_PASSWORD_VALIDATORS = [
+    {"NAME": "django.contrib.auth.password_validation.MinimumLengthValidator"},
+    {"NAME": "django.contrib.auth.password_validation.CommonPasswordValidator"},
+]
+LOGIN_URL = "/admin/login/"
+
+LANGUAGE_CODE = "en-us"
+TIME_ZONE = "UTC"
+USE_I18N = True
+USE_TZ = True
+
+STATIC_URL = "static/"
+STATIC_ROOT = BASE_DIR / "staticfiles"
+
+# Request bodies: ordinary endpoints keep Django's small limit; the bulk
+# endpoints (chip registration, attestations) read the stream themselves
+# against their own, larger limits.
+DATA_UPLOAD_MAX_MEMORY_SIZE = env_int("DATA_UPLOAD_MAX_MEMORY_SIZE", 2 * 1024 * 1024)
+CHIPREG_BULK_MAX_BYTES = env_int("CHIPREG_BULK_MAX_BYTES", 256 * 1024 * 1024)
+CHIPREG_BULK_MAX_ROWS = env_int("CHIPREG_BULK_MAX_ROWS", 1_000_000)
+CHIPREG_BODY_LIMITS = {"/api/v1/chips/": CHIPREG_BULK_MAX_BYTES}
+# The bulk endpoints parse the body themselves, so Django's own check is moved
+# to the middleware above (which applies DATA_UPLOAD_MAX_MEMORY_SIZE elsewhere).
+
+REST_FRAMEWORK = {
+    "DEFAULT_AUTHENTICATION_CLASSES": [
+        "registry.authentication.BearerTokenAuthentication",
+        "rest_framework.authentication.SessionAuthentication",
+    ],
+    "DEFAULT_PERMISSION_CLASSES": ["core.permissions.RolePermission"],
+    "DEFAULT_PAGINATION_CLASS": "core.pagination.KeysetPagination",
+    "PAGE_SIZE": 100,
+    "DEFAULT_FILTER_BACKENDS": ["django_filters.rest_framework.DjangoFilterBackend"],
+    "DEFAULT_SCHEMA_CLASS": "drf_spectacular.openapi.AutoSchema",
+    "EXCEPTION_HANDLER": "core.problems.exception_handler",
+    "DEFAULT_RENDERER_CLASSES": ["rest_framework.renderers.JSONRenderer"],
+    "DEFAULT_PARSER_CLASSES": ["rest_framework.parsers.JSONParser"],
+    "UNAUTHENTICATED_USER": "django.contrib.auth.models.AnonymousUser",
+}
+
+SPECTACULAR_SETTINGS = {
+    "TITLE": "chipreg API",
+    "DESCRIPTION": (
+        "The registry of AI accelerators: chips by serial number, custody, "
+        "signed attestations and a transparency log. Errors are RFC 9457 "
+        "problem details with a stable `code`."
+    ),
+    "VERSION": "1.0.0",
+    "SERVE_INCLUDE_SCHEMA": False,
+    "COMPONENT_SPLIT_REQUEST": True,
+    # Swagger UI from the vendored sidecar: the docs work without network access.
+    "SWAGGER_UI_DIST": "SIDECAR",
+    "SWAGGER_UI_FAVICON_HREF": "SIDECAR",
+    "REDOC_DIST": "SIDECAR",
+}
+
+# Celery: eager in-process execution unless a broker is configured.
+REDIS_URL = env("REDIS_URL")
+CELERY_BROKER_URL = REDIS_URL or "memory://"
+CELERY_RESULT_BACKEND = None
+CELERY_TASK_ALWAYS_EAGER = env_bool("CELERY_TASK_ALWAYS_EAGER", REDIS_URL is None)
+CELERY_TASK_EAGER_PROPAGATES = True
+CELERY_TASK_ACKS_LATE = True
+CELERY_TASK_REJECT_ON_WORKER_LOST = True
+CELERY_WORKER_PREFETCH_MULTIPLIER = 1
+CELERY_BROKER_CONNECTION_RETRY_ON_STARTUP = True
+
+# Accelerator catalog: how an "H100-equivalent" is counted. `treaty_tpp`
+# (the draft agreement's 15,840 TPP per H100e) or `epoch_8bit` (Epoch AI:
+# dense 8-bit OP/s / 1,979 TOP/s). See registry/catalog.py.
+CHIPREG_H100E_CONVENTION = env("CHIPREG_H100E_CONVENTION", "treaty_tpp")
+
+# Transparency log (LOG.md): the Ed25519 signing key and the note origin.
+CHIPREG_LOG_ORIGIN = env("CHIPREG_LOG_ORIGIN", "chipreg.local/log")
+CHIPREG_LOG_KEY_PATH = Path(env("CHIPREG_LOG_KEY_PATH", str(VAR_DIR / "log-key.pem")))
+# At most one checkpoint signature per this many seconds (appends are batched).
+CHIPREG_CHECKPOINT_INTERVAL_S = float(env("CHIPREG_CHECKPOINT_INTERVAL_S", "1.0"))
+# Development convenience: create the log key on first use. Production
+# settings turn this off so that a lost key is an error, not a silent new log.
+CHIPREG_LOG_KEY_AUTOCREATE = env_bool("CHIPREG_LOG_KEY_AUTOCREATE", True)
+
+LOGGING = {
+    "version": 1,
+    "disable_existing_loggers": False,
+    "handlers": {"console": {"class": "logging.StreamHandler"}},
+    "root": {"handlers": ["console"], "level": env("LOG_LEVEL", "INFO")},
+    "loggers": {"django.db.backends": {"level": "INFO"}},
+}

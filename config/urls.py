@@ -1,0 +1,22 @@
+from django.contrib import admin
+from django.http import HttpResponseRedirect
+from django.urls import include, path
+from drf_spectacular.views import SpectacularAPIView, SpectacularSwaggerView
+
+api_v1 = [
+    path("", include("registry.api.urls")),
+    path("", include("transparency.api.urls")),
+    path("schema/", SpectacularAPIView.as_view(), name="schema"),
+    path("docs/", SpectacularSwaggerView.as_view(url_name="schema"), name="swagger-ui"),
+]
+
+urlpatterns = [
+    path("", lambda request: HttpResponseRedirect("/api/v1/docs/")),
+    path("admin/", admin.site.urls),
+    path("api/v1/", include(api_v1)),
+]
+
+handler400 = "core.problems.handler400"
+handler403 = "core.problems.handler403"
+handler404 = "core.problems.handler404"
+handler500 = "core.problems.handler500"

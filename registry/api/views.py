@@ -1,0 +1,189 @@
+from django.db import transaction
+from drf_spectacular.utils import OpenApiResponse, extend_schema, extend_schema_view
+from rest_framework import exceptions, mixins, status, viewsets
+from rest_framework.decorators import action
+from rest_framework.parsers import JSONParser
+from rest_framework.permissions import SAFE_METHODS
+from rest_framework.response import Response
+
+from core.permissions import IsOrgAdmin, RolePermission
+from core.problems import Problem
+from core.views import RestrictedModelViewSet, RestrictedViewSetMixin
+from registry import filters
+from registry.api import serializers as s
+from registry.api.parsers import CSVParser
+from registry.models import AcceleratorModel, APIToken, Chip, ChipEvent, Organisation, User
+from registry.registration import register_chips
+from registry.services import IDENTITY_FIELDS, change_chip
+
+
+class OrganisationViewSet(RestrictedModelViewSet):
+    """The parties: treaty bodies, inspectorates, operators, manufacturers.
+
+    Everyone may read the directory; registry administrators create
+    organisations; an organisation's admins may rename it.
+    """
+
+    queryset = Organisation.objects.all()
+    serializer_class = s.OrganisationSerializer
+    filterset_class = filters.OrganisationFilter
+    lookup_field = "code"
+    http_method_names = ["get", "post", "patch", "head", "options"]
+
+    def perform_create(self, serializer):
+        if not self.request.user.is_superuser:
+            raise exceptions.PermissionDenied("Only registry administrators create organisations.")
+        serializer.save()
+
+
+class UserViewSet(RestrictedModelViewSet):
+    """People of your organisation; its admins add them and set their roles."""
+
+    queryset = User.objects.select_related("organisation")
+    serializer_class = s.UserSerializer
+    permission_classes = [IsOrgAdmin]
+    filterset_fields = ["role", "is_active"]
+    http_method_names = ["get", "post", "patch", "head", "options"]
+
+    def perform_create(self, serializer):
+        if self.request.user.organisation is None:
+            raise exceptions.PermissionDenied("You belong to no organisation.")
+        serializer.save()
+
+
+class APITokenViewSet(
+    RestrictedViewSetMixin,
+    mixins.ListModelMixin,
+    mixins.RetrieveModelMixin,
+    mixins.CreateModelMixin,
+    mixins.DestroyModelMixin,
+    viewsets.GenericViewSet,
+):
+    """Your API tokens. The token is shown once, when created; DELETE revokes
+    (the row stays, for the record)."""
+
+    queryset = APIToken.objects.select_related("user")
+    serializer_class = s.APITokenSerializer
+    filterset_fields = ["revoked_at"]
+
+    def get_permissions(self):
+        # Any authenticated user, read-only ones included, manages their own tokens.
+        from rest_framework.permissions import IsAuthenticated
+
+        return [IsAuthenticated()]
+
+    def perform_destroy(self, instance):
+        instance.revoke()
+
+    @extend_schema(request=None, responses=s.APITokenSerializer)
+    @action(detail=True, methods=["post"])
+    def revoke(self, request, pk=None):
+        token = self.get_object()
+        token.revoke()
+        return Response(self.get_serializer(token).data)
+
+
+class AcceleratorModelViewSet(RestrictedModelViewSet):
+    """The accelerator catalog. Treaty bodies correct figures; every correction is kept."""
+
+    queryset = AcceleratorModel.objects.select_related("manufacturer")
+    serializer_class = s.AcceleratorModelSerializer
+    filterset_class = filters.AcceleratorModelFilter
+    lookup_field = "slug"
+    http_method_names = ["get", "patch", "head", "options"]
+
+    @extend_schema(responses=s.AcceleratorModelRevisionSerializer(many=True))
+    @action(detail=True, methods=["get"])
+    def revisions(self, request, slug=None):
+        model = self.get_object()
+        page = self.paginate_queryset(model.revisions.select_related("changed_by").order_by("id"))
+        return self.get_paginated_response(s.AcceleratorModelRevisionSerializer(page, many=True).data)
+
+
+@extend_schema_view(
+    create=extend_schema(
+        request={
+            "application/json": s.ChipRegistrationRowSerializer(many=True),
+            "text/csv": {"type": "string", "description": "A header row, then one chip per line."},
+        },
+        responses={
+            201: s.RegistrationResultSerializer,
+            200: OpenApiResponse(s.RegistrationResultSerializer, description="Every chip was already registered."),
+        },
+        description=(
+            "Register one chip (an object) or many (a JSON list, or a CSV upload with the same columns), "
+            "up to 1,000,000 per request, all or nothing. Re-registering a chip with the same data is a "
+            "no-op; with different data, a 409 naming the chip and the fields."
+        ),
+    ),
+    partial_update=extend_schema(request=s.ChipChangeSerializer),
+)
+class ChipViewSet(RestrictedModelViewSet):
+    """Chips by public id `<manufacturer>:<serial>`."""
+
+    queryset = Chip.objects.select_related("manufacturer", "model", "custodian", "registered_by")
+    serializer_class = s.ChipSerializer
+    filterset_class = filters.ChipFilter
+    lookup_value_regex = r"[^/]+"
+    parser_classes = [JSONParser, CSVParser]
+    http_method_names = ["get", "post", "patch", "head", "options"]
+
+    def get_object(self):
+        public_id = self.kwargs["pk"]
+        chip = self.filter_queryset(self.get_queryset()).by_public_id(public_id).first()
+        if chip is None:
+            if self.request.method not in SAFE_METHODS and self.restricted("view").by_public_id(public_id).exists():
+                raise exceptions.PermissionDenied("You may see this chip but not change it.")
+            raise exceptions.NotFound(f"No chip {public_id[:100]!r} in your view.")
+        return chip
+
+    def create(self, request, *args, **kwargs):
+        result = register_chips(request.data, request.user)
+        body = {
+            "batch": result.batch.id if result.batch else None,
+            "submitted": result.submitted,
+            "created": result.created,
+            "existing": result.submitted - result.created,
+            "log_index": result.batch.log_index if result.batch else None,
+        }
+        return Response(body, status=status.HTTP_201_CREATED if result.created else status.HTTP_200_OK)
+
+    def partial_update(self, request, *args, **kwargs):
+        chip = self.get_object()
+        change = s.ChipChangeSerializer(data=request.data)
+        change.is_valid(raise_exception=True)
+        data = change.validated_data
+        unknown = set(request.data) - set(s.ChipChangeSerializer().fields) if isinstance(request.data, dict) else set()
+        if unknown:
+            raise Problem(400, "invalid", f"Unknown or read-only fields: {', '.join(sorted(unknown))}.")
+        with transaction.atomic():
+            change_chip(
+                chip,
+                request.user,
+                status=data.get("status"),
+                custodian=data.get("custodian"),
+                model=data.get("model"),
+                identity={f: data[f] for f in IDENTITY_FIELDS if f in data},
+                reason=data.get("reason", ""),
+            )
+        chip.refresh_from_db()
+        return Response(self.get_serializer(chip).data)
+
+    @extend_schema(responses=s.ChipEventSerializer(many=True))
+    @action(detail=True, methods=["get"])
+    def history(self, request, pk=None):
+        """Every change to the chip, oldest first (registration is the chip's batch)."""
+        chip = self.get_object()
+        events = ChipEvent.objects.filter(chip=chip).select_related("actor", "actor_organisation").order_by("id")
+        page = self.paginate_queryset(events)
+        return self.get_paginated_response(s.ChipEventSerializer(page, many=True).data)
+
+
+__all__ = [
+    "APITokenViewSet",
+    "AcceleratorModelViewSet",
+    "ChipViewSet",
+    "OrganisationViewSet",
+    "RolePermission",
+    "UserViewSet",
+]

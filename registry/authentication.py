@@ -1,0 +1,31 @@
+"""`Authorization: Bearer <token>` authentication against hashed API tokens."""
+
+from rest_framework import authentication, exceptions
+
+from registry.models.tokens import APIToken, token_digest
+
+
+class BearerTokenAuthentication(authentication.BaseAuthentication):
+    keyword = "Bearer"
+
+    def authenticate(self, request):
+        header = authentication.get_authorization_header(request).split()
+        if not header or header[0].lower() != self.keyword.lower().encode():
+            return None
+        if len(header) != 2:
+            raise exceptions.AuthenticationFailed("Malformed Authorization header: use 'Bearer <token>'.")
+        try:
+            plaintext = header[1].decode("ascii")
+        except UnicodeDecodeError:
+            raise exceptions.AuthenticationFailed("Invalid token.") from None
+        token = (
+            APIToken.objects.select_related("user", "user__organisation").filter(digest=token_digest(plaintext)).first()
+        )
+        # One message for unknown, revoked and expired tokens: no oracle.
+        if token is None or not token.is_active or not token.user.is_active:
+            raise exceptions.AuthenticationFailed("Invalid, expired or revoked token.")
+        token.touch()
+        return token.user, token
+
+    def authenticate_header(self, request):
+        return self.keyword

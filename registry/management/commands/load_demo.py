@@ -1,0 +1,59 @@
+"""Demo data for `make run`: parties, users and chips. Idempotent."""
+
+from django.core.management.base import BaseCommand
+from django.db import transaction
+
+from registry.choices import OrgKind, Role
+from registry.models import Chip, Organisation, User
+from registry.registration import register_chips
+
+DEMO_PASSWORD = "chipreg-demo"
+ORGS = [
+    ("treaty-demo", "Demo Treaty Secretariat", OrgKind.TREATY_BODY, "", []),
+    ("insp-us", "US Inspectorate (demo)", OrgKind.INSPECTORATE, "US", ["US"]),
+    ("insp-de", "DE Inspectorate (demo)", OrgKind.INSPECTORATE, "DE", ["DE"]),
+    ("op-demo", "Demo Compute Inc.", OrgKind.OPERATOR, "US", []),
+    ("op-other", "Other Cloud GmbH", OrgKind.OPERATOR, "DE", []),
+]
+USERS = [
+    ("treaty", "treaty-demo", Role.ADMIN),
+    ("inspector", "insp-us", Role.MEMBER),
+    ("inspector-de", "insp-de", Role.MEMBER),
+    ("operator", "op-demo", Role.ADMIN),
+    ("other-operator", "op-other", Role.ADMIN),
+    ("nvidia-clerk", "nvidia", Role.MEMBER),
+]
+CHIPS = [
+    ("operator", "nvidia-h100-sxm5-80gb", "1653824019", 48),
+    ("operator", "nvidia-h200-sxm-141gb", "1653924010", 16),
+    ("other-operator", "amd-instinct-mi300x", "MI300X-DE-", 24),
+    ("nvidia-clerk", "nvidia-b200-sxm", "1654024000", 8),
+]
+
+
+class Command(BaseCommand):
+    help = "Load demo organisations, users (password 'chipreg-demo') and chips."
+
+    @transaction.atomic
+    def handle(self, **options):
+        for code, name, kind, country, jurisdictions in ORGS:
+            Organisation.objects.get_or_create(
+                code=code, defaults={"name": name, "kind": kind, "country": country, "jurisdictions": jurisdictions}
+            )
+        for username, org, role in USERS:
+            if not User.objects.filter(username=username).exists():
+                user = User(username=username, organisation=Organisation.objects.get(code=org), role=role)
+                user.set_password(DEMO_PASSWORD)
+                user.save()
+        if not User.objects.filter(username="admin").exists():
+            User.objects.create_superuser(
+                "admin", "", DEMO_PASSWORD, organisation=Organisation.objects.get(code="treaty-demo"), role=Role.ADMIN
+            )
+        for username, model, prefix, count in CHIPS:
+            user = User.objects.get(username=username)
+            rows = [{"chip": f"{model.split('-')[0]}:{prefix}{i:03d}", "model": model} for i in range(count)]
+            register_chips(rows, user)
+        self.stdout.write(
+            f"Demo data: {Organisation.objects.count()} organisations, {Chip.objects.count()} chips. "
+            f"Users {', '.join(u for u, _, _ in USERS)} and admin, password {DEMO_PASSWORD!r}."
+        )

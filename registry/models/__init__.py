@@ -1,0 +1,15 @@
+from .catalog import AcceleratorModel, AcceleratorModelRevision
+from .chips import Chip, ChipEvent, RegistrationBatch
+from .organisations import Organisation, User
+from .tokens import APIToken
+
+__all__ = [
+    "APIToken",
+    "AcceleratorModel",
+    "AcceleratorModelRevision",
+    "Chip",
+    "ChipEvent",
+    "Organisation",
+    "RegistrationBatch",
+    "User",
+]

@@ -1,0 +1,128 @@
+"""Chips: identity (manufacturer, serial), status, custody, and their history."""
+
+import uuid
+
+from django.conf import settings
+from django.core.exceptions import ValidationError
+from django.db import models
+
+from core.querysets import RestrictedQuerySet
+from protocol.serials import format_chip_id
+from registry.choices import ChipEventKind, ChipStatus, OrgKind
+
+
+class ChipQuerySet(RestrictedQuerySet):
+    def restrict_for(self, user, org, action):
+        kind = org.kind
+        if kind == OrgKind.OPERATOR:
+            return self.filter(custodian=org)
+        if kind == OrgKind.MANUFACTURER:
+            # A manufacturer follows the chips it registered until they leave its custody.
+            return self.filter(registered_by=org, custodian=org)
+        if action != "view":
+            return self.none()
+        if kind == OrgKind.TREATY_BODY:
+            return self
+        if kind == OrgKind.INSPECTORATE:
+            return self.filter(country__in=org.jurisdictions or [])
+        return self.none()
+
+    def by_public_id(self, public_id):
+        """Filter by `<manufacturer>:<serial>`; an unparseable id matches nothing."""
+        from protocol.serials import parse_chip_id
+
+        try:
+            manufacturer, serial = parse_chip_id(public_id)
+        except ValueError:
+            return self.none()
+        return self.filter(manufacturer__code=manufacturer, serial=serial)
+
+
+class RegistrationBatch(models.Model):
+    """One accepted registration request (one chip or a million)."""
+
+    id = models.UUIDField(primary_key=True, default=uuid.uuid4, editable=False)
+    organisation = models.ForeignKey("registry.Organisation", on_delete=models.PROTECT)
+    user = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.PROTECT, null=True)
+    at = models.DateTimeField(auto_now_add=True)
+    submitted = models.PositiveIntegerField()
+    created = models.PositiveIntegerField()
+    log_index = models.BigIntegerField(null=True, blank=True)
+
+
+class Chip(models.Model):
+    manufacturer = models.ForeignKey(
+        "registry.Organisation", on_delete=models.PROTECT, related_name="manufactured_chips"
+    )
+    serial = models.CharField(max_length=64)
+    model = models.ForeignKey("registry.AcceleratorModel", on_delete=models.PROTECT, related_name="chips")
+    uuid = models.CharField("hardware UUID", max_length=64, blank=True, default="")
+    board_part_number = models.CharField(max_length=64, blank=True, default="")
+    attestation_key_fingerprint = models.CharField(max_length=128, blank=True, default="")
+    status = models.CharField(max_length=16, choices=ChipStatus.choices, default=ChipStatus.MANUFACTURED)
+    custodian = models.ForeignKey("registry.Organisation", on_delete=models.PROTECT, related_name="custody_chips")
+    registered_by = models.ForeignKey(
+        "registry.Organisation", on_delete=models.PROTECT, related_name="registered_chips"
+    )
+    # The country the chip is in now, denormalised from its custody and (with
+    # the inventory) its placement, so an inspectorate's view is one indexed filter.
+    country = models.CharField(max_length=2, blank=True, default="")
+    batch = models.ForeignKey(RegistrationBatch, on_delete=models.PROTECT, null=True, related_name="chips")
+    created_at = models.DateTimeField(auto_now_add=True)
+    updated_at = models.DateTimeField(auto_now=True)
+
+    objects = ChipQuerySet.as_manager()
+
+    class Meta:
+        ordering = ["id"]
+        constraints = [models.UniqueConstraint(fields=["manufacturer", "serial"], name="chip_unique_serial")]
+        indexes = [
+            models.Index(fields=["custodian", "id"], name="chip_custodian_idx"),
+            models.Index(fields=["country", "id"], name="chip_country_idx"),
+            models.Index(fields=["registered_by", "id"], name="chip_registered_by_idx"),
+            models.Index(fields=["model", "id"], name="chip_model_idx"),
+        ]
+
+    def __str__(self):
+        return self.public_id
+
+    @property
+    def public_id(self):
+        return format_chip_id(self.manufacturer.code, self.serial)
+
+
+class ChipEventQuerySet(RestrictedQuerySet):
+    def restrict_for(self, user, org, action):
+        if action != "view":
+            return self.none()
+        return self.filter(chip__in=Chip.objects.restrict_for(user, org, "view"))
+
+
+class ChipEvent(models.Model):
+    """Append-only history of a chip: who changed what, when, before and after."""
+
+    chip = models.ForeignKey(Chip, on_delete=models.PROTECT, related_name="events")
+    at = models.DateTimeField(auto_now_add=True, db_index=True)
+    kind = models.CharField(max_length=16, choices=ChipEventKind.choices)
+    actor = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.PROTECT, null=True, blank=True)
+    actor_organisation = models.ForeignKey(
+        "registry.Organisation", on_delete=models.PROTECT, null=True, blank=True, related_name="+"
+    )
+    before = models.JSONField()
+    after = models.JSONField()
+    reason = models.TextField(blank=True, default="")
+    log_index = models.BigIntegerField(null=True, blank=True)
+
+    objects = ChipEventQuerySet.as_manager()
+
+    class Meta:
+        ordering = ["id"]
+        indexes = [models.Index(fields=["chip", "id"], name="chipevent_chip_idx")]
+
+    def save(self, *args, **kwargs):
+        if self.pk is not None:
+            raise ValidationError("Chip history is append-only.")
+        super().save(*args, **kwargs)
+
+    def delete(self, *args, **kwargs):
+        raise ValidationError("Chip history is append-only.")

@@ -1,0 +1,86 @@
+"""Changing a chip: status, custody and identity, each recorded in the chip's
+append-only history and in the transparency log."""
+
+from django.db import transaction
+
+from core.problems import Problem
+from registry.choices import STATUS_TRANSITIONS, ChipEventKind
+from registry.models import ChipEvent
+
+IDENTITY_FIELDS = ("uuid", "board_part_number", "attestation_key_fingerprint")
+LOG_EVENT_NAMES = {
+    ChipEventKind.STATUS: "chip.status_changed",
+    ChipEventKind.CUSTODY: "chip.custody_changed",
+    ChipEventKind.IDENTITY: "chip.identity_changed",
+    ChipEventKind.MODEL: "chip.model_corrected",
+}
+
+
+def _record(chip, kind, before, after, user, reason):
+    from transparency.events import append_event
+
+    data = {
+        "chip": chip.public_id,
+        "before": before,
+        "after": after,
+        "by": user.username,
+        "organisation": user.organisation.code if user.organisation_id else None,
+        "reason": reason,
+    }
+    log_index = append_event(LOG_EVENT_NAMES[kind], chip.public_id, data)
+    return ChipEvent.objects.create(
+        chip=chip,
+        kind=kind,
+        actor=user,
+        actor_organisation=user.organisation,
+        before=before,
+        after=after,
+        reason=reason,
+        log_index=log_index,
+    )
+
+
+def check_transition(current, new):
+    if new != current and new not in STATUS_TRANSITIONS[current]:
+        allowed = ", ".join(sorted(STATUS_TRANSITIONS[current])) or "none (final)"
+        raise Problem(
+            409,
+            "invalid_transition",
+            f"A chip cannot go from {current} to {new}. Allowed from {current}: {allowed}.",
+        )
+
+
+@transaction.atomic
+def change_chip(chip, user, *, status=None, custodian=None, model=None, identity=None, reason=""):
+    """Apply the requested changes to `chip` (locked), one history event per kind.
+
+    Returns the events written; a request that changes nothing writes nothing.
+    """
+    chip = type(chip).objects.select_for_update().select_related("manufacturer").get(pk=chip.pk)
+    events = []
+    if status is not None and status != chip.status:
+        check_transition(chip.status, status)
+        events.append((ChipEventKind.STATUS, {"status": chip.status}, {"status": status}))
+        chip.status = status
+    if custodian is not None and custodian.pk != chip.custodian_id:
+        before = {"custodian": chip.custodian.code, "country": chip.country}
+        chip.custodian = custodian
+        # Until the inventory places it, a chip is where its custodian is.
+        chip.country = custodian.country or chip.country
+        events.append((ChipEventKind.CUSTODY, before, {"custodian": custodian.code, "country": chip.country}))
+    if model is not None and model.pk != chip.model_id:
+        if model.manufacturer_id != chip.manufacturer_id:
+            raise Problem(400, "invalid", f"{model.slug} is not a {chip.manufacturer.code} model.")
+        events.append((ChipEventKind.MODEL, {"model": chip.model.slug}, {"model": model.slug}))
+        chip.model = model
+    if identity:
+        before = {f: getattr(chip, f) for f in IDENTITY_FIELDS if f in identity and identity[f] != getattr(chip, f)}
+        if before:
+            after = {f: identity[f] for f in before}
+            for field, value in after.items():
+                setattr(chip, field, value)
+            events.append((ChipEventKind.IDENTITY, before, after))
+    if not events:
+        return []
+    chip.save()
+    return [_record(chip, kind, before, after, user, reason) for kind, before, after in events]

@@ -1,0 +1,87 @@
+import os
+
+import pytest
+from django.db import connection
+from rest_framework.test import APIClient
+
+from tests.factories import OrganisationFactory, UserFactory
+
+SERVICES = os.environ.get("CHIPREG_SERVICES", "fallback")
+
+
+def pytest_collection_modifyitems(config, items):
+    """Tests marked postgres/redis need the real services: skip them, loudly, on the fallback."""
+    if SERVICES == "real":
+        return
+    skip = pytest.mark.skip(reason="needs PostgreSQL and Redis (SQLite fallback run)")
+    for item in items:
+        if "postgres" in item.keywords or "redis" in item.keywords:
+            item.add_marker(skip)
+
+
+@pytest.fixture(scope="session")
+def django_db_setup(django_db_setup, django_db_blocker):
+    """Every test database starts with the bundled accelerator catalog."""
+    from registry.catalog import load_catalog
+
+    with django_db_blocker.unblock():
+        load_catalog()
+
+
+@pytest.fixture
+def is_postgres():
+    return connection.vendor == "postgresql"
+
+
+class Api:
+    """An API client authenticated with a real bearer token of `user`."""
+
+    def __init__(self, user=None):
+        self.user = user
+        self.client = APIClient()
+        if user is not None:
+            from registry.models import APIToken
+
+            _, self.token = APIToken.issue(user)
+            self.client.credentials(HTTP_AUTHORIZATION=f"Bearer {self.token}")
+
+    def __getattr__(self, name):
+        method = getattr(self.client, name)
+
+        def call(path, data=None, **kwargs):
+            if data is not None and "format" not in kwargs and "content_type" not in kwargs:
+                kwargs["format"] = "json"
+            return method(path, data, **kwargs)
+
+        return call
+
+
+@pytest.fixture
+def api():
+    return Api
+
+
+@pytest.fixture
+def parties(db):
+    """One organisation of every kind, and a user of every role where it matters."""
+    from registry.models import Organisation
+
+    p = type("Parties", (), {})()
+    p.treaty = OrganisationFactory(code="treaty", kind="treaty_body")
+    p.insp_us = OrganisationFactory(code="insp-us", kind="inspectorate", country="US", jurisdictions=["US"])
+    p.insp_fr = OrganisationFactory(code="insp-fr", kind="inspectorate", country="FR", jurisdictions=["FR"])
+    p.op_a = OrganisationFactory(code="op-a", kind="operator", country="US")
+    p.op_b = OrganisationFactory(code="op-b", kind="operator", country="DE")
+    p.nvidia = Organisation.objects.get(code="nvidia")
+    p.amd = Organisation.objects.get(code="amd")
+    p.users = {
+        "treaty": UserFactory(organisation=p.treaty, role="admin"),
+        "insp_us": UserFactory(organisation=p.insp_us, role="member"),
+        "insp_fr": UserFactory(organisation=p.insp_fr, role="member"),
+        "op_a_admin": UserFactory(organisation=p.op_a, role="admin"),
+        "op_a_member": UserFactory(organisation=p.op_a, role="member"),
+        "op_a_readonly": UserFactory(organisation=p.op_a, role="read-only"),
+        "op_b": UserFactory(organisation=p.op_b, role="admin"),
+        "nvidia": UserFactory(organisation=p.nvidia, role="member"),
+    }
+    return p

@@ -1,0 +1,108 @@
+"""The append-only Merkle log (LOG.md): leaves, stored subtree hashes,
+event data, signed checkpoints, witnesses and their cosignatures.
+
+Storage keeps every complete, aligned subtree hash (level 0 = leaf hashes),
+so an inclusion or consistency proof at any size reads O(log n) node rows in
+one query and an append writes about two rows per leaf.
+"""
+
+from django.conf import settings
+from django.db import models
+
+from core.querysets import RestrictedQuerySet
+
+LEVEL_SHIFT = 56  # node key = level << 56 | k: one bigint primary key per node
+
+
+def node_key(level, k):
+    return (level << LEVEL_SHIFT) | k
+
+
+class LogHead(models.Model):
+    """The single row every writer locks: the log's size is the next index."""
+
+    id = models.PositiveSmallIntegerField(primary_key=True, default=1)
+    size = models.BigIntegerField(default=0)
+
+
+class LogLeaf(models.Model):
+    index = models.BigIntegerField(primary_key=True)
+    leaf = models.BinaryField()
+    kind = models.CharField(max_length=16)  # "attestation" or "event"
+    appended_at = models.DateTimeField()
+
+    class Meta:
+        ordering = ["index"]
+
+
+class LogNode(models.Model):
+    key = models.BigIntegerField(primary_key=True)
+    hash = models.BinaryField()
+
+
+class LogEventData(models.Model):
+    """The data an event leaf commits to (its JCS bytes hash to data_sha256)."""
+
+    index = models.BigIntegerField(primary_key=True)
+    event = models.CharField(max_length=64, db_index=True)
+    object_id = models.CharField(max_length=200, db_index=True)
+    data_jcs = models.TextField()
+    # Who may read the data besides treaty bodies: the organisations it names
+    # and the inspectorates of the countries it concerns.
+    parties = models.JSONField(default=list)
+    countries = models.JSONField(default=list)
+
+    def visible_to(self, user):
+        if not (user and user.is_authenticated):
+            return False
+        if user.is_superuser:
+            return True
+        org = getattr(user, "organisation", None)
+        if org is None:
+            return False
+        if org.kind == "treaty_body" or org.code in self.parties:
+            return True
+        return org.kind == "inspectorate" and bool(set(org.jurisdictions or []) & set(self.countries))
+
+
+class Checkpoint(models.Model):
+    size = models.BigIntegerField(unique=True)
+    root = models.BinaryField()
+    note = models.TextField()
+    signed_at = models.DateTimeField()
+
+    class Meta:
+        ordering = ["size"]
+
+
+class WitnessKeyQuerySet(RestrictedQuerySet):
+    def restrict_for(self, user, org, action):
+        # Witness keys are public: anyone may check a cosignature.
+        return self if action == "view" else self.filter(organisation=org)
+
+
+class WitnessKey(models.Model):
+    organisation = models.ForeignKey("registry.Organisation", on_delete=models.PROTECT, related_name="witness_keys")
+    name = models.CharField(max_length=200, unique=True)
+    public_key = models.BinaryField()
+    key_line = models.CharField(max_length=400)
+    created_at = models.DateTimeField(auto_now_add=True)
+    created_by = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.PROTECT, null=True)
+    retired_at = models.DateTimeField(null=True, blank=True)
+
+    objects = WitnessKeyQuerySet.as_manager()
+
+    class Meta:
+        ordering = ["id"]
+
+
+class Cosignature(models.Model):
+    checkpoint = models.ForeignKey(Checkpoint, on_delete=models.PROTECT, related_name="cosignatures")
+    witness = models.ForeignKey(WitnessKey, on_delete=models.PROTECT, related_name="cosignatures")
+    line = models.TextField()
+    timestamp = models.BigIntegerField()
+    received_at = models.DateTimeField(auto_now_add=True)
+
+    class Meta:
+        ordering = ["id"]
+        constraints = [models.UniqueConstraint(fields=["checkpoint", "witness"], name="one_cosignature_per_witness")]
