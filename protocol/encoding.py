@@ -11,6 +11,7 @@ import binascii
 import hashlib
 import json
 import math
+import re
 from typing import Any
 
 import rfc8785
@@ -20,6 +21,10 @@ from protocol.errors import ProtocolError
 _STD_ONLY = frozenset(b"+/")
 _URL_ONLY = frozenset(b"-_")
 _URL_TO_STD = bytes.maketrans(b"-_", b"+/")
+# A JSON number can only overflow a double with a 3-digit exponent or a long
+# digit run; when neither occurs anywhere in the text (strings included), the
+# C scanner's own float parsing is used, which is much faster than a hook.
+_MAYBE_HUGE_NUMBER_RE = re.compile(r"[eE][+-]?[0-9]{3}|[0-9]{200}")
 _B64_VALUE = {c: i for i, c in enumerate(b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/")}
 
 
@@ -136,7 +141,7 @@ def strict_json_loads(data: bytes | str, code: str = "malformed_statement", requ
             text,
             object_pairs_hook=_no_duplicates,
             parse_constant=_reject_constant,
-            parse_float=_finite_float,
+            parse_float=_finite_float if _MAYBE_HUGE_NUMBER_RE.search(text) else None,
         )
     except RecursionError:
         raise ProtocolError(code, "JSON nested too deeply") from None

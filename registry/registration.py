@@ -15,7 +15,7 @@ from django.db import connection, transaction
 from django.utils import timezone
 
 from core.problems import Problem
-from protocol.serials import format_chip_id, normalize_serial, parse_chip_id
+from protocol.serials import format_chip_id, normalize_chip_id, normalize_serial, parse_chip_id
 from registry.choices import ChipStatus, OrgKind
 
 ROW_FIELDS = {
@@ -118,7 +118,9 @@ def validate_rows(items, org):
                     raise ValueError("give either chip or manufacturer and serial, not both")
                 if not isinstance(item["chip"], str):
                     raise ValueError("must be a string")
-                manufacturer_code, serial = parse_chip_id(item["chip"])
+                # Registration accepts any spelling a person might type; the
+                # stored (and signed) form is the normalised one.
+                manufacturer_code, serial = parse_chip_id(normalize_chip_id(item["chip"]))
             else:
                 manufacturer_code, serial = item.get("manufacturer"), item.get("serial")
                 if not isinstance(manufacturer_code, str) or not isinstance(serial, str):
@@ -126,7 +128,7 @@ def validate_rows(items, org):
                 manufacturer_code = manufacturer_code.strip().lower()
                 serial = normalize_serial(serial)
         except ValueError as exc:
-            errors.add(number, "chip", str(exc))
+            errors.add(number, "chip", getattr(exc, "detail", None) or str(exc))
             continue
         manufacturer_id = manufacturers.get(manufacturer_code)
         if manufacturer_id is None:

@@ -28,11 +28,11 @@ class ChipQuerySet(RestrictedQuerySet):
         return self.none()
 
     def by_public_id(self, public_id):
-        """Filter by `<manufacturer>:<serial>`; an unparseable id matches nothing."""
-        from protocol.serials import parse_chip_id
+        """Filter by `<manufacturer>:<serial>` in any spelling; an unparseable id matches nothing."""
+        from protocol.serials import normalize_chip_id, parse_chip_id
 
         try:
-            manufacturer, serial = parse_chip_id(public_id)
+            manufacturer, serial = parse_chip_id(normalize_chip_id(public_id))
         except ValueError:
             return self.none()
         return self.filter(manufacturer__code=manufacturer, serial=serial)

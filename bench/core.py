@@ -1,0 +1,297 @@
+"""The benchmark framework: results, the run context, the bench database, reports.
+
+Every figure is reported beside a raw baseline measured in the same run on
+the same machine, as a ratio; the targets are ratios (or database times), never
+absolute wall-clock numbers, so a noisy or slow machine moves value and
+baseline together.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+import os
+import platform
+import subprocess
+import sys
+import time
+from dataclasses import asdict, dataclass, field
+from datetime import UTC, datetime
+from pathlib import Path
+from urllib.parse import urlsplit, urlunsplit
+
+REPO_ROOT = Path(__file__).resolve().parent.parent
+RESULTS_DIR = Path(__file__).resolve().parent / "results"
+BENCH_DB_NAME = "chipreg_bench"
+
+
+@dataclass
+class Result:
+    figure: str
+    value: float | None
+    unit: str
+    baseline: float | None = None
+    baseline_label: str = ""
+    ratio: float | None = None
+    target: str = ""
+    passed: bool | None = None
+    notes: str = ""
+    bench: str = ""  # filled in by the runner: the module's NAME
+
+    def __post_init__(self):
+        if self.ratio is None and self.value is not None and self.baseline:
+            self.ratio = self.value / self.baseline
+
+
+@dataclass
+class Context:
+    """What a benchmark gets: the mode, sizes, and where things are."""
+
+    quick: bool = False
+    scale: bool = False
+    profile: bool = False
+    seed: int = 20240601
+    db_url: str = ""  # the bench database (DATABASE_URL inside this process)
+    var_dir: Path = REPO_ROOT / "var"
+    repo_root: Path = REPO_ROOT
+    results_dir: Path = RESULTS_DIR
+    meta: dict = field(default_factory=dict)  # each bench may add its parameters here
+
+    def size(self, normal, quick, scale=None):
+        """Pick a size for the mode: --quick, --scale, or the default run."""
+        if self.quick:
+            return quick
+        if self.scale and scale is not None:
+            return scale
+        return normal
+
+    def say(self, message):
+        print(f"  [{time.strftime('%H:%M:%S')}] {message}", flush=True)
+
+
+# --- small measuring helpers ---------------------------------------------------
+
+
+class Stopwatch:
+    def __enter__(self):
+        self.start = time.perf_counter()
+        return self
+
+    def __exit__(self, *exc):
+        self.seconds = time.perf_counter() - self.start
+        return False
+
+
+def percentile(values, p):
+    """Nearest-rank percentile (p in 0..100) of a non-empty sequence."""
+    ordered = sorted(values)
+    rank = max(1, math.ceil(p / 100 * len(ordered)))
+    return ordered[rank - 1]
+
+
+def peak_rss_mib(pid):
+    """VmHWM (peak resident set) of a process in MiB, or None when unreadable."""
+    try:
+        for line in Path(f"/proc/{pid}/status").read_text().splitlines():
+            if line.startswith("VmHWM:"):
+                return int(line.split()[1]) / 1024
+    except OSError:
+        return None
+    return None
+
+
+def reset_peak_rss(pid):
+    """Reset VmHWM (Linux: write 5 to clear_refs); False when not allowed."""
+    try:
+        Path(f"/proc/{pid}/clear_refs").write_text("5")
+        return True
+    except OSError:
+        return False
+
+
+def child_pids(pid):
+    """Direct children of a process, from /proc (no psutil)."""
+    children = Path(f"/proc/{pid}/task/{pid}/children")
+    try:
+        return [int(x) for x in children.read_text().split()]
+    except OSError:
+        pass
+    found = []
+    for entry in Path("/proc").iterdir():
+        if entry.name.isdigit():
+            try:
+                stat = (entry / "stat").read_text()
+            except OSError:
+                continue
+            # pid (comm) state ppid ...: comm may hold spaces, so split after ')'.
+            if int(stat.rsplit(")", 1)[1].split()[1]) == pid:
+                found.append(int(entry.name))
+    return found
+
+
+# --- the bench database -------------------------------------------------------
+
+
+def is_postgres_url(url):
+    return bool(url) and urlsplit(url).scheme in ("postgres", "postgresql", "pgsql")
+
+
+def with_database(url, name):
+    parts = urlsplit(url)
+    return urlunsplit((parts.scheme, parts.netloc, "/" + name, parts.query, parts.fragment))
+
+
+def libpq_url(url):
+    """psycopg accepts postgres:// and postgresql:// URIs; dj-database-url's pgsql:// it does not."""
+    parts = urlsplit(url)
+    return urlunsplit(("postgresql", parts.netloc, parts.path, parts.query, parts.fragment))
+
+
+def recreate_database(url, name=BENCH_DB_NAME):
+    """Drop (if it exists) and create `name` on the server of `url`; return its URL."""
+    import psycopg
+    from psycopg import sql
+
+    admin = libpq_url(with_database(url, "postgres"))
+    with psycopg.connect(admin, autocommit=True) as conn:
+        conn.execute(sql.SQL("DROP DATABASE IF EXISTS {} WITH (FORCE)").format(sql.Identifier(name)))
+        conn.execute(sql.SQL("CREATE DATABASE {}").format(sql.Identifier(name)))
+    return with_database(url, name)
+
+
+def drop_database(url, name=BENCH_DB_NAME):
+    import psycopg
+    from psycopg import sql
+
+    admin = libpq_url(with_database(url, "postgres"))
+    with psycopg.connect(admin, autocommit=True) as conn:
+        conn.execute(sql.SQL("DROP DATABASE IF EXISTS {} WITH (FORCE)").format(sql.Identifier(name)))
+
+
+def server_facts(url):
+    """PostgreSQL version and the settings that move bulk-write numbers."""
+    import psycopg
+
+    names = ("shared_buffers", "synchronous_commit", "fsync", "max_wal_size", "work_mem", "wal_level")
+    with psycopg.connect(libpq_url(url)) as conn:
+        version = conn.execute("SHOW server_version").fetchone()[0]
+        rows = conn.execute(
+            "SELECT name, setting, coalesce(unit, '') FROM pg_settings WHERE name = ANY(%s)", [list(names)]
+        ).fetchall()
+    return {"postgresql": version, **{name: f"{setting}{(' ' + unit) if unit else ''}" for name, setting, unit in rows}}
+
+
+def run_facts():
+    try:
+        commit = subprocess.run(
+            ["git", "rev-parse", "--short", "HEAD"], cwd=REPO_ROOT, capture_output=True, text=True, check=False
+        ).stdout.strip()
+    except OSError:
+        commit = ""
+    try:
+        load = os.getloadavg()
+    except OSError:
+        load = None
+    return {
+        "commit": commit,
+        "python": sys.version.split()[0],
+        "platform": platform.platform(),
+        "cpus": os.cpu_count(),
+        "loadavg_at_start": load,
+    }
+
+
+# --- reports -------------------------------------------------------------------
+
+
+def fmt_number(value, unit=""):
+    if value is None:
+        return "–"
+    if isinstance(value, float) and not value.is_integer() and abs(value) < 100:
+        text = f"{value:,.2f}"
+    else:
+        text = f"{value:,.0f}"
+    return f"{text} {unit}".strip()
+
+
+def fmt_ratio(ratio):
+    return "–" if ratio is None else f"{ratio:.3f}"
+
+
+def fmt_pass(passed):
+    return {True: "PASS", False: "FAIL", None: "info"}[passed]
+
+
+def print_table(results, title):
+    from rich.console import Console
+    from rich.table import Table
+
+    table = Table(title=title, show_lines=False)
+    for name, justify in (
+        ("bench", "left"),
+        ("figure", "left"),
+        ("value", "right"),
+        ("baseline", "right"),
+        ("ratio", "right"),
+        ("target", "left"),
+        ("result", "center"),
+    ):
+        table.add_column(name, justify=justify)
+    styles = {True: "bold green", False: "bold red", None: "dim"}
+    for r in results:
+        baseline = fmt_number(r.baseline, r.unit) if r.baseline is not None else "–"
+        if r.baseline_label and r.baseline is not None:
+            baseline = f"{baseline} ({r.baseline_label})"
+        table.add_row(
+            r.bench,
+            r.figure,
+            fmt_number(r.value, r.unit),
+            baseline,
+            fmt_ratio(r.ratio),
+            r.target or "–",
+            f"[{styles[r.passed]}]{fmt_pass(r.passed)}[/]",
+        )
+    Console(width=200).print(table)
+
+
+def markdown_table(results, meta):
+    lines = [
+        f"Benchmarks ({meta.get('mode', '')} run, {meta.get('finished_at', '')}, commit {meta.get('commit') or '?'}, "
+        f"PostgreSQL {meta.get('server', {}).get('postgresql', '?')}, {meta.get('cpus')} CPUs).",
+        "",
+        "| bench | figure | value | baseline | ratio | target | result |",
+        "|---|---|---:|---|---:|---|:---:|",
+    ]
+    for r in results:
+        baseline = "–"
+        if r.baseline is not None:
+            baseline = fmt_number(r.baseline, r.unit) + (f" ({r.baseline_label})" if r.baseline_label else "")
+        cells = [
+            r.bench,
+            r.figure,
+            fmt_number(r.value, r.unit),
+            baseline,
+            fmt_ratio(r.ratio),
+            r.target or "–",
+            fmt_pass(r.passed),
+        ]
+        lines.append("| " + " | ".join(c.replace("|", "\\|") for c in cells) + " |")
+    notes = [r for r in results if r.notes]
+    if notes:
+        lines += ["", "Notes:", ""]
+        lines += [f"- **{r.bench} / {r.figure}**: {r.notes}" for r in notes]
+    return "\n".join(lines) + "\n"
+
+
+def write_reports(results, meta, results_dir=RESULTS_DIR):
+    """latest.json, a timestamped copy, and latest.md; return the paths written."""
+    results_dir.mkdir(parents=True, exist_ok=True)
+    payload = {"meta": meta, "results": [asdict(r) for r in results]}
+    text = json.dumps(payload, indent=2, default=str) + "\n"
+    stamp = datetime.now(UTC).strftime("%Y%m%dT%H%M%S")
+    paths = [results_dir / "latest.json", results_dir / f"{stamp}.json", results_dir / "latest.md"]
+    for path, content in zip(paths, (text, text, markdown_table(results, meta)), strict=True):
+        tmp = path.with_suffix(path.suffix + ".tmp")
+        tmp.write_text(content)
+        tmp.replace(path)
+    return paths

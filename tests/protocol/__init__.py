@@ -1,0 +1,1 @@
+"""Tests of protocol/, the pure wire-format package (no Django, no database)."""
