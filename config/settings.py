@@ -61,6 +61,7 @@ INSTALLED_APPS = [
     "core",
     "transparency",
     "registry",
+    "inventory",
 ]
 
 MIDDLEWARE = [
@@ -126,7 +127,12 @@ STATIC_ROOT = BASE_DIR / "staticfiles"
 DATA_UPLOAD_MAX_MEMORY_SIZE = env_int("DATA_UPLOAD_MAX_MEMORY_SIZE", 2 * 1024 * 1024)
 CHIPREG_BULK_MAX_BYTES = env_int("CHIPREG_BULK_MAX_BYTES", 256 * 1024 * 1024)
 CHIPREG_BULK_MAX_ROWS = env_int("CHIPREG_BULK_MAX_ROWS", 1_000_000)
-CHIPREG_BODY_LIMITS = {"/api/v1/chips/": CHIPREG_BULK_MAX_BYTES}
+CHIPREG_BODY_LIMITS = {
+    "/api/v1/chips/": CHIPREG_BULK_MAX_BYTES,
+    "/api/v1/declarations/": CHIPREG_BULK_MAX_BYTES,
+    "/api/v1/inspections/": CHIPREG_BULK_MAX_BYTES,
+    "/api/v1/transfers/": CHIPREG_BULK_MAX_BYTES,
+}
 # The bulk endpoints parse the body themselves, so Django's own check is moved
 # to the middleware above (which applies DATA_UPLOAD_MAX_MEMORY_SIZE elsewhere).
 
@@ -144,6 +150,8 @@ REST_FRAMEWORK = {
     "DEFAULT_RENDERER_CLASSES": ["rest_framework.renderers.JSONRenderer"],
     "DEFAULT_PARSER_CLASSES": ["rest_framework.parsers.JSONParser"],
     "UNAUTHENTICATED_USER": "django.contrib.auth.models.AnonymousUser",
+    # `?format=csv` is our own switch for downloads, not DRF's renderer override.
+    "URL_FORMAT_OVERRIDE": None,
 }
 
 SPECTACULAR_SETTINGS = {
@@ -186,6 +194,16 @@ CHIPREG_CHECKPOINT_INTERVAL_S = float(env("CHIPREG_CHECKPOINT_INTERVAL_S", "1.0"
 # Development convenience: create the log key on first use. Production
 # settings turn this off so that a lost key is an error, not a silent new log.
 CHIPREG_LOG_KEY_AUTOCREATE = env_bool("CHIPREG_LOG_KEY_AUTOCREATE", True)
+
+# Inventory: facilities of any operators closer than this are proposed as one
+# campus; chips unverified for longer than the window are findings.
+CHIPREG_CAMPUS_DISTANCE_KM = float(env("CHIPREG_CAMPUS_DISTANCE_KM", "5"))
+CHIPREG_SILENCE_WINDOW_DAYS = env_int("CHIPREG_SILENCE_WINDOW_DAYS", 7)
+
+CELERY_BEAT_SCHEDULE = {
+    "sign-checkpoint": {"task": "transparency.tasks.sign_checkpoint", "schedule": 5.0},
+    "find-silent-chips": {"task": "inventory.tasks.find_silent_chips", "schedule": 3600.0},
+}
 
 LOGGING = {
     "version": 1,

@@ -15,7 +15,7 @@ class CSVParser(BaseParser):
             text = stream.read().decode("utf-8-sig")
         except UnicodeDecodeError:
             raise ParseError("The CSV is not UTF-8.") from None
-        reader = csv.DictReader(io.StringIO(text, newline=""))
+        reader = csv.DictReader(io.StringIO(text, newline=""), strict=True)
         if not reader.fieldnames:
             raise ParseError("The CSV has no header row.")
         header = [name.strip() for name in reader.fieldnames]

@@ -163,6 +163,7 @@ class ChipSerializer(serializers.ModelSerializer):
             "registered_by",
             "country",
             "batch",
+            "last_verified_at",
             "created_at",
             "updated_at",
         ]

@@ -68,6 +68,8 @@ class Chip(models.Model):
     # the inventory) its placement, so an inspectorate's view is one indexed filter.
     country = models.CharField(max_length=2, blank=True, default="")
     batch = models.ForeignKey(RegistrationBatch, on_delete=models.PROTECT, null=True, related_name="chips")
+    # Continuity of knowledge: when an attestation or inspection last saw it.
+    last_verified_at = models.DateTimeField(null=True, blank=True)
     created_at = models.DateTimeField(auto_now_add=True)
     updated_at = models.DateTimeField(auto_now=True)
 
@@ -81,6 +83,7 @@ class Chip(models.Model):
             models.Index(fields=["country", "id"], name="chip_country_idx"),
             models.Index(fields=["registered_by", "id"], name="chip_registered_by_idx"),
             models.Index(fields=["model", "id"], name="chip_model_idx"),
+            models.Index(fields=["last_verified_at"], name="chip_last_verified_idx"),
         ]
 
     def __str__(self):

@@ -1,0 +1,30 @@
+"""Who sees what in the inventory, in one place.
+
+Operators see their own (facilities they run, chips they hold, transfers they
+ship or receive); inspectorates see what lies in their jurisdictions (both
+ends of a cross-border transfer); treaty bodies see everything; nobody else
+sees anything. Each restrict_for() composes these with its field paths.
+"""
+
+from django.db.models import Q
+
+from registry.choices import OrgKind
+
+
+def scope_q(org, *, operator_paths=(), country_paths=(), action="view"):
+    """A Q that is true for rows `org` may see (action="view") or change."""
+    if org.kind == OrgKind.OPERATOR:
+        q = Q(pk__in=[])
+        for path in operator_paths:
+            q |= Q(**{path: org})
+        return q
+    if action != "view":
+        return Q(pk__in=[])
+    if org.kind == OrgKind.TREATY_BODY:
+        return Q()
+    if org.kind == OrgKind.INSPECTORATE:
+        q = Q(pk__in=[])
+        for path in country_paths:
+            q |= Q(**{f"{path}__in": org.jurisdictions or []})
+        return q
+    return Q(pk__in=[])

@@ -1,0 +1,15 @@
+from rest_framework.routers import SimpleRouter
+
+from inventory.api import views
+
+router = SimpleRouter()
+router.register("facilities", views.FacilityViewSet)
+router.register("campuses", views.CampusViewSet)
+router.register("clusters", views.ClusterViewSet)
+router.register("placements", views.PlacementViewSet)
+router.register("transfers", views.TransferViewSet)
+router.register("declarations", views.DeclarationViewSet)
+router.register("inspections", views.InspectionViewSet)
+router.register("findings", views.FindingViewSet)
+
+urlpatterns = router.urls

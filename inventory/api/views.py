@@ -1,0 +1,376 @@
+import csv
+import io
+
+from django.conf import settings
+from django.db import transaction
+from django.http import HttpResponse
+from django.utils import timezone
+from drf_spectacular.utils import OpenApiParameter, extend_schema
+from rest_framework import exceptions, mixins, status, viewsets
+from rest_framework.decorators import action
+from rest_framework.parsers import BaseParser, JSONParser
+from rest_framework.response import Response
+
+from core.problems import Problem
+from core.views import RestrictedModelViewSet, RestrictedReadOnlyViewSet, RestrictedViewSetMixin
+from inventory import filters
+from inventory.api import serializers as s
+from inventory.api.params import parse_when
+from inventory.campuses import propose_campus
+from inventory.chiprefs import parse_csv_listing, parse_listing
+from inventory.models import Campus, Cluster, Declaration, Facility, Finding, Inspection, Placement, Transfer
+from inventory.services.listings import record_declaration, record_inspection
+from inventory.services.placements import facility_at
+from inventory.services.reconciliation import reconcile
+from inventory.services.transfers import receive, ship
+from registry.choices import OrgKind
+from transparency.events import append_event
+
+
+class RawCSVParser(BaseParser):
+    """Hands the CSV bytes to the view, which parses them with its own row rules."""
+
+    media_type = "text/csv"
+
+    def parse(self, stream, media_type=None, parser_context=None):
+        return stream.read()
+
+
+def visible_facility(request, code, action="view"):
+    facility = Facility.objects.restrict(request.user, action).filter(code=code).select_related("operator").first()
+    if facility is None:
+        raise Problem(404, "not_found", f"No facility {str(code)[:64]!r} in your view.")
+    return facility
+
+
+def _facility_data(facility):
+    return {
+        "code": facility.code,
+        "name": facility.name,
+        "operator": facility.operator.code,
+        "country": facility.country,
+        "latitude": facility.latitude,
+        "longitude": facility.longitude,
+        "address": facility.address,
+        "power_mw": facility.power_mw,
+        "status": facility.status,
+    }
+
+
+def csv_response(filename, header, rows):
+    buffer = io.StringIO()
+    writer = csv.writer(buffer)
+    writer.writerow(header)
+    writer.writerows(rows)
+    response = HttpResponse(buffer.getvalue(), content_type="text/csv; charset=utf-8")
+    response["Content-Disposition"] = f'attachment; filename="{filename}"'
+    return response
+
+
+class FacilityViewSet(RestrictedModelViewSet):
+    """Datacenters, the balance areas. Operators register theirs; campuses are proposed from distances."""
+
+    queryset = Facility.objects.select_related("operator", "campus")
+    serializer_class = s.FacilitySerializer
+    filterset_class = filters.FacilityFilter
+    lookup_field = "code"
+    lookup_value_regex = r"[^/]+"
+    http_method_names = ["get", "post", "patch", "head", "options"]
+
+    def perform_create(self, serializer):
+        org = self.request.user.organisation
+        if org is None or org.kind != OrgKind.OPERATOR:
+            raise exceptions.PermissionDenied("Only operators register facilities.")
+        with transaction.atomic():
+            facility = serializer.save(operator=org, created_by=self.request.user)
+            append_event("facility.registered", facility.code, _facility_data(facility))
+            propose_campus(facility)
+
+    def perform_update(self, serializer):
+        before = _facility_data(serializer.instance)
+        with transaction.atomic():
+            facility = serializer.save()
+            after = _facility_data(facility)
+            if before != after:
+                append_event(
+                    "facility.updated",
+                    facility.code,
+                    {"before": before, "after": after, "operator": facility.operator.code, "country": facility.country},
+                )
+                if (before["latitude"], before["longitude"]) != (after["latitude"], after["longitude"]):
+                    propose_campus(facility)
+
+    @extend_schema(
+        parameters=[OpenApiParameter("at", str, description="RFC 3339 date-time, or a date (its end, UTC).")],
+        responses=s.PlacementSerializer(many=True),
+    )
+    @action(detail=True, methods=["get"])
+    def inventory(self, request, code=None):
+        """What was in the facility at a date: the book inventory, keyset-paginated."""
+        facility = self.get_object()
+        placements = facility_at(facility, parse_when(request.query_params.get("at"))).select_related(
+            "chip__manufacturer", "facility", "cluster"
+        )
+        page = self.paginate_queryset(placements.order_by("id"))
+        return self.get_paginated_response(s.PlacementSerializer(page, many=True).data)
+
+    @extend_schema(
+        parameters=[
+            OpenApiParameter("at", str, description="RFC 3339 date-time, or a date (its end, UTC)."),
+            OpenApiParameter("format", str, enum=["json", "csv"]),
+        ]
+    )
+    @action(detail=True, methods=["get"])
+    def reconciliation(self, request, code=None):
+        """The material balance: book against declared, attested and inspected inventories."""
+        facility = self.get_object()
+        result = reconcile(facility, parse_when(request.query_params.get("at")))
+        if request.query_params.get("format") == "csv":
+            return csv_response(
+                f"reconciliation-{facility.code}-{result.at.date().isoformat()}.csv",
+                ["kind", "chip", "source", "source_id", "book_cluster", "listed_cluster"],
+                [
+                    (d.kind, d.chip_ref, d.source, d.source_id, d.book_cluster or "", d.listed_cluster or "")
+                    for d in result.discrepancies
+                ],
+            )
+        return Response(
+            {
+                "facility": facility.code,
+                "at": result.at,
+                "book": result.book_count,
+                "sources": result.sources,
+                "discrepancies": [
+                    {
+                        "kind": d.kind,
+                        "chip": d.chip_ref,
+                        "source": d.source,
+                        "source_id": d.source_id,
+                        "book_cluster": d.book_cluster,
+                        "listed_cluster": d.listed_cluster,
+                    }
+                    for d in result.discrepancies
+                ],
+            }
+        )
+
+
+class CampusViewSet(RestrictedReadOnlyViewSet):
+    """Campuses the registry proposed: facilities of any operators within the configured distance."""
+
+    queryset = Campus.objects.prefetch_related("facilities")
+    serializer_class = s.CampusSerializer
+    lookup_field = "code"
+    lookup_value_regex = r"[^/]+"
+
+
+class ClusterViewSet(RestrictedModelViewSet):
+    queryset = Cluster.objects.select_related("facility", "facility__operator")
+    serializer_class = s.ClusterSerializer
+    filterset_class = filters.ClusterFilter
+    http_method_names = ["get", "post", "patch", "head", "options"]
+
+    def _log(self, event, cluster, **extra):
+        append_event(
+            event,
+            f"{cluster.facility.code}/{cluster.code}",
+            {
+                "facility": cluster.facility.code,
+                "cluster": cluster.code,
+                "interconnect_gbps": cluster.interconnect_gbps,
+                "purpose": cluster.purpose,
+                "operator": cluster.facility.operator.code,
+                "country": cluster.facility.country,
+                **extra,
+            },
+        )
+
+    def perform_create(self, serializer):
+        with transaction.atomic():
+            self._log("cluster.registered", serializer.save())
+
+    def perform_update(self, serializer):
+        with transaction.atomic():
+            self._log("cluster.updated", serializer.save())
+
+
+class PlacementViewSet(RestrictedReadOnlyViewSet):
+    """Where chip X was, or what facility F held, at a date (`?chip=`, `?facility=`, `?at=`)."""
+
+    queryset = Placement.objects.select_related("chip__manufacturer", "facility", "cluster")
+    serializer_class = s.PlacementSerializer
+
+    @extend_schema(
+        parameters=[
+            OpenApiParameter("chip", str, description="A chip id, `<manufacturer>:<serial>`."),
+            OpenApiParameter("facility", str, description="A facility code."),
+            OpenApiParameter("at", str, description="Only placements valid at this instant (or date)."),
+        ]
+    )
+    def list(self, request, *args, **kwargs):
+        return super().list(request, *args, **kwargs)
+
+    def get_queryset(self):
+        qs = super().get_queryset()
+        params = self.request.query_params
+        if "chip" in params:
+            qs = filters.filter_chip(qs, "chip", params["chip"])
+        if "facility" in params:
+            qs = qs.filter(facility__code=params["facility"])
+        if "at" in params:
+            qs = qs.at(parse_when(params["at"]))
+        return qs
+
+
+def _listing_rows(entries):
+    return parse_listing(entries, settings.CHIPREG_BULK_MAX_ROWS)
+
+
+class DeclarationViewSet(
+    RestrictedViewSetMixin, mixins.ListModelMixin, mixins.RetrieveModelMixin, viewsets.GenericViewSet
+):
+    """Physical inventory listings by operators: the complete list of chips in a facility at a date."""
+
+    queryset = Declaration.objects.select_related("facility", "declared_by")
+    serializer_class = s.DeclarationSerializer
+    filterset_fields = ["facility__code"]
+
+    @extend_schema(request=s.DeclarationCreateSerializer, responses={201: s.DeclarationSerializer})
+    def create(self, request):
+        body = s.DeclarationCreateSerializer(data=request.data)
+        body.is_valid(raise_exception=True)
+        facility = visible_facility(request, body.validated_data["facility"], "change")
+        rows = _listing_rows(body.validated_data["chips"])
+        declaration, summary = record_declaration(request.user, facility, body.validated_data["as_of"], rows)
+        return Response({**s.DeclarationSerializer(declaration).data, **summary}, status=status.HTTP_201_CREATED)
+
+
+class InspectionViewSet(
+    RestrictedViewSetMixin, mixins.ListModelMixin, mixins.RetrieveModelMixin, viewsets.GenericViewSet
+):
+    """On-site inspections by inspectorates, with the serials observed (JSON, or CSV with query parameters)."""
+
+    queryset = Inspection.objects.select_related("facility", "inspectorate", "recorded_by")
+    serializer_class = s.InspectionSerializer
+    filterset_class = filters.InspectionFilter
+    parser_classes = [JSONParser, RawCSVParser]
+
+    @extend_schema(
+        request={"application/json": s.InspectionCreateSerializer, "text/csv": {"type": "string"}},
+        responses={201: s.InspectionSerializer},
+        description=(
+            "JSON: the fields below. CSV: a `chip[,cluster]` file as the body, with facility, performed_at, "
+            "inspectors, seals_checked (comma-separated) and notes as query parameters."
+        ),
+    )
+    def create(self, request):
+        org = request.user.organisation
+        if org is None or org.kind != OrgKind.INSPECTORATE:
+            raise exceptions.PermissionDenied("Only inspectorates record inspections.")
+        if isinstance(request.data, bytes):
+            params = request.query_params
+            meta = {
+                "facility": params.get("facility", ""),
+                "performed_at": params.get("performed_at", ""),
+                "inspectors": [v for v in params.get("inspectors", "").split(",") if v],
+                "seals_checked": [v for v in params.get("seals_checked", "").split(",") if v],
+                "notes": params.get("notes", ""),
+                "observed": [],
+            }
+            rows = parse_csv_listing(request.data, settings.CHIPREG_BULK_MAX_ROWS)
+        else:
+            meta, rows = request.data, None
+        body = s.InspectionCreateSerializer(data=meta)
+        body.is_valid(raise_exception=True)
+        data = body.validated_data
+        if rows is None:
+            rows = _listing_rows(data["observed"])
+        facility = visible_facility(request, data["facility"])
+        inspection, summary = record_inspection(
+            request.user,
+            facility,
+            data["performed_at"],
+            rows,
+            inspectors=data["inspectors"],
+            seals=data["seals_checked"],
+            notes=data["notes"],
+        )
+        return Response({**s.InspectionSerializer(inspection).data, **summary}, status=status.HTTP_201_CREATED)
+
+
+class TransferViewSet(
+    RestrictedViewSetMixin, mixins.ListModelMixin, mixins.RetrieveModelMixin, viewsets.GenericViewSet
+):
+    """Inventory change reports: POST ships (the custodian), POST .../receive confirms (the receiver)."""
+
+    queryset = Transfer.objects.select_related(
+        "shipper", "receiver", "origin_facility", "destination_facility", "received_facility"
+    )
+    serializer_class = s.TransferSerializer
+    filterset_class = filters.TransferFilter
+
+    @extend_schema(request=s.TransferCreateSerializer, responses={201: s.TransferSerializer})
+    def create(self, request):
+        body = s.TransferCreateSerializer(data=request.data)
+        body.is_valid(raise_exception=True)
+        data = body.validated_data
+        origin = visible_facility(request, data["origin_facility"], "change") if data.get("origin_facility") else None
+        destination = None
+        if data.get("destination_facility"):
+            destination = Facility.objects.filter(code=data["destination_facility"]).first()
+            if destination is None:
+                raise Problem(400, "unknown_facility", f"No facility {data['destination_facility']!r}.")
+        transfer = ship(
+            request.user, _listing_rows(data["chips"]), data["receiver"], data["shipped_at"], origin, destination
+        )
+        return Response(s.TransferSerializer(transfer).data, status=status.HTTP_201_CREATED)
+
+    @extend_schema(request=s.TransferReceiveSerializer, responses=s.TransferSerializer)
+    @action(detail=True, methods=["post"])
+    def receive(self, request, pk=None):
+        transfer = self.get_object()
+        body = s.TransferReceiveSerializer(data=request.data)
+        body.is_valid(raise_exception=True)
+        data = body.validated_data
+        facility = visible_facility(request, data["facility"], "change") if data.get("facility") else None
+        transfer, summary = receive(request.user, transfer, _listing_rows(data["chips"]), data["received_at"], facility)
+        return Response({**s.TransferSerializer(transfer).data, **summary})
+
+    def get_object(self):
+        try:
+            return super().get_object()
+        except exceptions.ValidationError:  # a malformed UUID in the URL
+            raise exceptions.NotFound() from None
+
+
+class FindingViewSet(RestrictedReadOnlyViewSet):
+    """Everything that does not add up, with its evidence. Inspectors and treaty bodies resolve them."""
+
+    queryset = Finding.objects.select_related("facility", "organisation", "resolved_by")
+    serializer_class = s.FindingSerializer
+    filterset_class = filters.FindingFilter
+
+    @extend_schema(request=s.ResolveSerializer, responses=s.FindingSerializer)
+    @action(detail=True, methods=["post"])
+    def resolve(self, request, pk=None):
+        finding = self.get_object()
+        org = request.user.organisation
+        if not request.user.is_superuser and (
+            org is None or org.kind not in (OrgKind.INSPECTORATE, OrgKind.TREATY_BODY)
+        ):
+            raise exceptions.PermissionDenied("Inspectors and treaty bodies resolve findings.")
+        body = s.ResolveSerializer(data=request.data)
+        body.is_valid(raise_exception=True)
+        if finding.resolved_at is not None:
+            raise Problem(409, "already_resolved", "This finding is already resolved.")
+        finding.resolved_at = timezone.now()
+        finding.resolved_by = request.user
+        finding.resolution = body.validated_data["reason"]
+        finding.save(update_fields=["resolved_at", "resolved_by", "resolution"])
+        return Response(self.get_serializer(finding).data)
+
+    def get_queryset(self):
+        # Resolving is a POST on a finding the user may *see*.
+        return Finding.objects.restrict(self.request.user, "view").select_related(
+            "facility", "organisation", "resolved_by"
+        )

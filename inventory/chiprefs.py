@@ -1,0 +1,113 @@
+"""Lists of chips as people send them (JSON or CSV), resolved to registry rows in bulk."""
+
+import csv
+import io
+
+from core.problems import Problem
+from protocol.serials import format_chip_id, normalize_chip_id, parse_chip_id
+from registry.models import Chip, Organisation
+
+LOOKUP_CHUNK = 10_000
+
+
+def parse_listing(entries, max_rows):
+    """[(row, chip_id, cluster_code|None)] from strings or {"chip", "cluster"} objects.
+
+    A malformed entry or a chip listed twice is a 400 naming the row; a
+    well-formed chip id the registry does not know is NOT an error here
+    (it becomes an `unknown_chip` finding).
+    """
+    if not isinstance(entries, list):
+        raise Problem(400, "invalid", "The chips must be a list.")
+    if len(entries) > max_rows:
+        raise Problem(413, "too_many_rows", f"At most {max_rows} chips per listing; this one has {len(entries)}.")
+    out, seen = [], {}
+    for row, entry in enumerate(entries, start=1):
+        cluster = None
+        if isinstance(entry, dict):
+            unknown = entry.keys() - {"chip", "cluster"}
+            if unknown:
+                _bad(row, f"unknown field {sorted(unknown)[0]!r}")
+            cluster = entry.get("cluster")
+            if cluster is not None and (not isinstance(cluster, str) or not cluster):
+                _bad(row, "cluster must be a non-empty string")
+            entry = entry.get("chip")
+        if not isinstance(entry, str):
+            _bad(row, "a chip id string is required")
+        try:
+            chip_id = normalize_chip_id(entry)
+        except ValueError as exc:
+            _bad(row, getattr(exc, "detail", None) or str(exc))
+        if chip_id in seen:
+            _bad(row, f"{chip_id} is listed twice (first at row {seen[chip_id]})")
+        seen[chip_id] = row
+        out.append((row, chip_id, cluster))
+    return out
+
+
+def parse_csv_listing(data, max_rows):
+    try:
+        text = data.decode("utf-8-sig") if isinstance(data, bytes) else data
+    except UnicodeDecodeError:
+        raise Problem(400, "malformed_csv", "The CSV is not UTF-8.") from None
+    reader = csv.DictReader(io.StringIO(text, newline=""), strict=True)
+    try:
+        header = [h.strip() for h in reader.fieldnames or []]
+        if "chip" not in header:
+            raise Problem(
+                400, "malformed_csv", "The CSV needs a header row with a 'chip' column (and optionally 'cluster')."
+            )
+        entries = []
+        for record in reader:
+            if None in record:
+                raise Problem(400, "malformed_csv", f"Line {reader.line_num} has more fields than the header.")
+            record = {k.strip(): (v or "").strip() for k, v in record.items()}
+            entry = {"chip": record.get("chip", "")}
+            if record.get("cluster"):
+                entry["cluster"] = record["cluster"]
+            extra = set(record) - {"chip", "cluster"}
+            if extra:
+                raise Problem(400, "malformed_csv", f"Unknown column(s): {', '.join(sorted(extra))}.")
+            entries.append(entry)
+    except csv.Error as exc:
+        raise Problem(400, "malformed_csv", f"Malformed CSV at line {reader.line_num}: {exc}") from None
+    return parse_listing(entries, max_rows)
+
+
+def _bad(row, message):
+    raise Problem(400, "invalid_rows", f"Row {row}: {message}", errors=[{"row": row, "message": message}])
+
+
+def resolve_chips(chip_ids):
+    """{chip_id: Chip-like tuple (pk, custodian_id, status, country)} for the registered ones."""
+    manufacturers = dict(Organisation.objects.filter(kind="manufacturer").values_list("code", "id"))
+    by_maker = {}
+    for chip_id in chip_ids:
+        maker, serial = parse_chip_id(chip_id)
+        if maker in manufacturers:
+            by_maker.setdefault(manufacturers[maker], []).append(serial)
+    codes = {v: k for k, v in manufacturers.items()}
+    found = {}
+    for maker_id, serials in by_maker.items():
+        for start in range(0, len(serials), LOOKUP_CHUNK):
+            rows = Chip.objects.filter(manufacturer_id=maker_id, serial__in=serials[start : start + LOOKUP_CHUNK])
+            for pk, serial, custodian_id, status, country in rows.values_list(
+                "pk", "serial", "custodian_id", "status", "country"
+            ):
+                found[format_chip_id(codes[maker_id], serial)] = (pk, custodian_id, status, country)
+    return found
+
+
+def resolve_clusters(facility, codes):
+    from inventory.models import Cluster
+
+    codes = {c for c in codes if c}
+    clusters = dict(Cluster.objects.filter(facility=facility, code__in=codes).values_list("code", "pk"))
+    missing = sorted(codes - clusters.keys())
+    if missing:
+        raise Problem(
+            400,
+            "unknown_cluster",
+            f"No cluster {', '.join(missing[:5])} in facility {facility.code}; declare it first.",
+        )
+    return clusters

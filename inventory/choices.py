@@ -1,0 +1,56 @@
+from django.db import models
+
+
+class FacilityStatus(models.TextChoices):
+    PLANNED = "planned", "Planned"
+    ACTIVE = "active", "Active"
+    DECOMMISSIONED = "decommissioned", "Decommissioned"
+
+
+class ClusterPurpose(models.TextChoices):
+    TRAINING = "training", "Training"
+    INFERENCE = "inference", "Inference"
+    MIXED = "mixed", "Mixed"
+    RESEARCH = "research", "Research"
+    OTHER = "other", "Other"
+
+
+class PlacementSource(models.TextChoices):
+    DECLARATION = "declaration", "Operator declaration"
+    TRANSFER = "transfer", "Transfer receipt"
+    ATTESTATION = "attestation", "Location attestation"
+
+
+class TransferStatus(models.TextChoices):
+    IN_TRANSIT = "in_transit", "In transit"
+    RECEIVED = "received", "Received"
+    CANCELLED = "cancelled", "Cancelled"
+
+
+class FindingKind(models.TextChoices):
+    # Reconciliation (material balance)
+    UNACCOUNTED = "unaccounted", "On the books, absent from a physical listing"
+    UNEXPECTED = "unexpected", "In a physical listing, not on the books"
+    WRONG_CLUSTER = "wrong_cluster", "In another cluster than the books say"
+    UNKNOWN_CHIP = "unknown_chip", "Not registered"
+    # Transfers
+    NEVER_RECEIVED = "never_received", "Shipped but never received"
+    NOT_SHIPPED = "received_not_shipped", "Received but never shipped"
+    RECEIVED_ELSEWHERE = "received_elsewhere", "Received at another facility than declared"
+    # Continuity of knowledge
+    SILENT = "silent_chip", "No verification within the window"
+    # Attestations (the attestations app raises these)
+    OTHER_OPERATOR = "other_operator", "Registered to another operator"
+    IMPOSSIBLE_TRAVEL = "impossible_travel", "Could not have travelled there in time"
+    TWO_PLACES = "two_places", "Seen in two facilities at overlapping times"
+    IMPLAUSIBLE_USAGE = "implausible_usage", "Usage beyond what the hardware can do"
+    RTT_IMPOSSIBLE = "rtt_impossible", "Farther from a landmark than its RTT allows"
+    REVOKED_KEY = "revoked_key", "Signed by a key revoked as compromised"
+
+
+class FindingSource(models.TextChoices):
+    DECLARATION = "declaration", "Declaration"
+    INSPECTION = "inspection", "Inspection"
+    ATTESTATION = "attestation", "Attestation"
+    TRANSFER = "transfer", "Transfer"
+    MONITOR = "monitor", "Continuity monitor"

@@ -1,0 +1,56 @@
+import django_filters
+
+from inventory.models import Cluster, Facility, Finding, Inspection, Transfer
+from protocol.serials import normalize_chip_id, parse_chip_id
+
+
+class FacilityFilter(django_filters.FilterSet):
+    operator = django_filters.CharFilter(field_name="operator__code")
+    campus = django_filters.CharFilter(field_name="campus__code")
+
+    class Meta:
+        model = Facility
+        fields = ["country", "status", "operator", "campus"]
+
+
+class ClusterFilter(django_filters.FilterSet):
+    facility = django_filters.CharFilter(field_name="facility__code")
+
+    class Meta:
+        model = Cluster
+        fields = ["facility", "purpose"]
+
+
+class TransferFilter(django_filters.FilterSet):
+    shipper = django_filters.CharFilter(field_name="shipper__code")
+    receiver = django_filters.CharFilter(field_name="receiver__code")
+
+    class Meta:
+        model = Transfer
+        fields = ["status", "shipper", "receiver", "origin_country", "destination_country"]
+
+
+class InspectionFilter(django_filters.FilterSet):
+    facility = django_filters.CharFilter(field_name="facility__code")
+
+    class Meta:
+        model = Inspection
+        fields = ["facility"]
+
+
+def filter_chip(queryset, name, value):
+    try:
+        maker, serial = parse_chip_id(normalize_chip_id(value))
+    except ValueError:
+        return queryset.none()
+    return queryset.filter(chip__manufacturer__code=maker, chip__serial=serial)
+
+
+class FindingFilter(django_filters.FilterSet):
+    facility = django_filters.CharFilter(field_name="facility__code")
+    chip = django_filters.CharFilter(method=filter_chip)
+    open = django_filters.BooleanFilter(field_name="resolved_at", lookup_expr="isnull")
+
+    class Meta:
+        model = Finding
+        fields = ["kind", "source", "source_id", "facility", "chip", "country", "open"]

@@ -1,0 +1,16 @@
+"""The transparency-log events the inventory appends (see transparency.events)."""
+
+from transparency.events import register_event_name
+
+for _name, _description in {
+    "facility.registered": "A facility was registered (data: code, operator, country, coordinates).",
+    "facility.updated": "A facility's record changed (before and after).",
+    "cluster.registered": "A cluster was declared in a facility.",
+    "cluster.updated": "A cluster's declaration changed.",
+    "campus.proposed": "The registry grouped nearby facilities into a campus.",
+    "transfer.shipped": "A shipper declared chips leaving (data: chips_sha256 of the chip ids).",
+    "transfer.received": "A receiver confirmed what arrived.",
+    "declaration.recorded": "An operator declared the complete list of chips in a facility.",
+    "inspection.recorded": "An inspectorate recorded an on-site inspection and the serials observed.",
+}.items():
+    register_event_name(_name, _description)

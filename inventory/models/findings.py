@@ -1,0 +1,64 @@
+"""Findings: every signal that something does not add up, with its evidence.
+
+Findings are never dropped and never edited away: a finding can be resolved
+(with who and why) but stays. Each is unique per (kind, subject, source) so
+re-running a reconciliation does not repeat itself.
+"""
+
+from django.conf import settings
+from django.db import models
+from django.db.models import Q
+
+from core.querysets import RestrictedQuerySet
+from inventory.access import scope_q
+from inventory.choices import FindingKind, FindingSource
+
+
+class FindingQuerySet(RestrictedQuerySet):
+    def restrict_for(self, user, org, action):
+        return self.filter(
+            scope_q(org, operator_paths=["organisation"], country_paths=["country", "other_country"], action="view")
+        )
+
+
+class Finding(models.Model):
+    kind = models.CharField(max_length=24, choices=FindingKind.choices)
+    chip = models.ForeignKey("registry.Chip", on_delete=models.PROTECT, null=True, blank=True, related_name="findings")
+    chip_ref = models.CharField(max_length=100, blank=True, default="")
+    facility = models.ForeignKey(
+        "inventory.Facility", on_delete=models.PROTECT, null=True, blank=True, related_name="findings"
+    )
+    # The operator concerned, and the countries whose inspectorates see it.
+    organisation = models.ForeignKey(
+        "registry.Organisation", on_delete=models.PROTECT, null=True, blank=True, related_name="findings"
+    )
+    country = models.CharField(max_length=2, blank=True, default="")
+    other_country = models.CharField(max_length=2, blank=True, default="")
+    source = models.CharField(max_length=16, choices=FindingSource.choices)
+    source_id = models.CharField(max_length=64)
+    detail = models.TextField(blank=True, default="")
+    evidence = models.JSONField(default=dict)
+    detected_at = models.DateTimeField(auto_now_add=True, db_index=True)
+    resolved_at = models.DateTimeField(null=True, blank=True)
+    resolved_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, on_delete=models.PROTECT, null=True, blank=True, related_name="+"
+    )
+    resolution = models.TextField(blank=True, default="")
+
+    objects = FindingQuerySet.as_manager()
+
+    class Meta:
+        ordering = ["id"]
+        constraints = [
+            models.UniqueConstraint(fields=["kind", "source", "source_id", "chip_ref"], name="finding_once_per_source"),
+        ]
+        indexes = [
+            models.Index(fields=["facility", "id"], name="finding_facility_idx"),
+            models.Index(fields=["chip", "id"], name="finding_chip_idx"),
+            models.Index(fields=["kind", "id"], name="finding_kind_idx"),
+            models.Index(fields=["country", "id"], name="finding_country_idx"),
+        ]
+
+    @classmethod
+    def open(cls):
+        return cls.objects.filter(Q(resolved_at__isnull=True))

@@ -1,0 +1,72 @@
+"""Physical inventory listings: an operator's declaration, an inspector's observations."""
+
+from django.conf import settings
+from django.db import models
+
+from core.querysets import RestrictedQuerySet
+from inventory.access import scope_q
+
+
+class ListingQuerySet(RestrictedQuerySet):
+    def restrict_for(self, user, org, action):
+        return self.filter(
+            scope_q(org, operator_paths=["facility__operator"], country_paths=["facility__country"], action="view")
+        )
+
+
+class Declaration(models.Model):
+    """The complete list of chips an operator says a facility held at `as_of`."""
+
+    facility = models.ForeignKey("inventory.Facility", on_delete=models.PROTECT, related_name="declarations")
+    as_of = models.DateTimeField()
+    declared_by = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.PROTECT, null=True, related_name="+")
+    # A complete location attestation counts as a declaration too.
+    attestation_id = models.CharField(max_length=64, blank=True, default="")
+    chip_count = models.PositiveIntegerField(default=0)
+    created_at = models.DateTimeField(auto_now_add=True)
+    log_index = models.BigIntegerField(null=True, blank=True)
+
+    objects = ListingQuerySet.as_manager()
+
+    class Meta:
+        ordering = ["id"]
+        indexes = [models.Index(fields=["facility", "as_of"], name="declaration_facility_idx")]
+
+
+class DeclarationItem(models.Model):
+    declaration = models.ForeignKey(Declaration, on_delete=models.CASCADE, related_name="items")
+    chip = models.ForeignKey("registry.Chip", on_delete=models.PROTECT, null=True, blank=True, related_name="+")
+    chip_ref = models.CharField(max_length=100)
+    cluster = models.ForeignKey("inventory.Cluster", on_delete=models.PROTECT, null=True, blank=True, related_name="+")
+
+    class Meta:
+        indexes = [models.Index(fields=["declaration", "chip"], name="declitem_chip_idx")]
+
+
+class Inspection(models.Model):
+    facility = models.ForeignKey("inventory.Facility", on_delete=models.PROTECT, related_name="inspections")
+    inspectorate = models.ForeignKey("registry.Organisation", on_delete=models.PROTECT, related_name="inspections")
+    performed_at = models.DateTimeField()
+    inspectors = models.JSONField(default=list)
+    seals_checked = models.JSONField(default=list)
+    notes = models.TextField(blank=True, default="")
+    recorded_by = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.PROTECT, related_name="+")
+    observed_count = models.PositiveIntegerField(default=0)
+    created_at = models.DateTimeField(auto_now_add=True)
+    log_index = models.BigIntegerField(null=True, blank=True)
+
+    objects = ListingQuerySet.as_manager()
+
+    class Meta:
+        ordering = ["id"]
+        indexes = [models.Index(fields=["facility", "performed_at"], name="inspection_facility_idx")]
+
+
+class InspectionItem(models.Model):
+    inspection = models.ForeignKey(Inspection, on_delete=models.CASCADE, related_name="items")
+    chip = models.ForeignKey("registry.Chip", on_delete=models.PROTECT, null=True, blank=True, related_name="+")
+    chip_ref = models.CharField(max_length=100)
+    cluster = models.ForeignKey("inventory.Cluster", on_delete=models.PROTECT, null=True, blank=True, related_name="+")
+
+    class Meta:
+        indexes = [models.Index(fields=["inspection", "chip"], name="inspitem_chip_idx")]

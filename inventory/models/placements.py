@@ -1,0 +1,54 @@
+"""Where each chip was, over time: [valid_from, valid_to), valid_to null = now.
+
+At most one open placement per chip (a partial unique index), so "where is
+it now" is one row. Point-in-time questions use the (chip, valid_from) and
+(facility, valid_from) indexes and never scan the table.
+"""
+
+from django.db import models
+from django.db.models import Q
+
+from core.querysets import RestrictedQuerySet
+from inventory.access import scope_q
+from inventory.choices import PlacementSource
+
+
+class PlacementQuerySet(RestrictedQuerySet):
+    def restrict_for(self, user, org, action):
+        if action != "view":
+            return self.none()
+        return self.filter(
+            scope_q(org, operator_paths=["facility__operator"], country_paths=["facility__country"], action=action)
+        )
+
+    def at(self, when):
+        return self.filter(valid_from__lte=when).filter(Q(valid_to__isnull=True) | Q(valid_to__gt=when))
+
+
+class Placement(models.Model):
+    chip = models.ForeignKey("registry.Chip", on_delete=models.PROTECT, related_name="placements")
+    facility = models.ForeignKey("inventory.Facility", on_delete=models.PROTECT, related_name="placements")
+    cluster = models.ForeignKey(
+        "inventory.Cluster", on_delete=models.PROTECT, null=True, blank=True, related_name="placements"
+    )
+    valid_from = models.DateTimeField()
+    valid_to = models.DateTimeField(null=True, blank=True)
+    source = models.CharField(max_length=16, choices=PlacementSource.choices)
+    # The declaration, transfer or attestation that put it there.
+    source_id = models.CharField(max_length=64)
+    log_index = models.BigIntegerField(null=True, blank=True)
+
+    objects = PlacementQuerySet.as_manager()
+
+    class Meta:
+        ordering = ["id"]
+        constraints = [
+            models.UniqueConstraint(fields=["chip"], condition=Q(valid_to__isnull=True), name="one_open_placement"),
+            models.CheckConstraint(
+                condition=Q(valid_to__isnull=True) | Q(valid_to__gte=models.F("valid_from")), name="placement_order"
+            ),
+        ]
+        indexes = [
+            models.Index(fields=["chip", "valid_from"], name="placement_chip_idx"),
+            models.Index(fields=["facility", "valid_from"], name="placement_facility_idx"),
+        ]

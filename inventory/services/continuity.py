@@ -1,0 +1,55 @@
+"""Continuity of knowledge: chips nobody has verified within the window are findings."""
+
+from datetime import timedelta
+
+from django.conf import settings
+from django.db.models import Q
+from django.utils import timezone
+
+from inventory.choices import FindingKind, FindingSource
+from inventory.models import Finding
+from protocol.serials import format_chip_id
+from registry.choices import ChipStatus
+from registry.models import Chip
+
+GONE = (ChipStatus.DESTROYED, ChipStatus.LOST, ChipStatus.STOLEN)
+
+
+def find_silent_chips(now=None, window_days=None):
+    """Raise one `silent_chip` finding per chip and silence (keyed by its last verification).
+
+    A chip verified again and then silent again gets a new finding; the same
+    silence is never reported twice. Returns the number of silent chips seen.
+    """
+    now = now or timezone.now()
+    window = timedelta(days=settings.CHIPREG_SILENCE_WINDOW_DAYS if window_days is None else window_days)
+    cutoff = now - window
+    silent = (
+        Chip.objects.exclude(status__in=GONE)
+        .filter(Q(last_verified_at__lt=cutoff) | Q(last_verified_at__isnull=True, created_at__lt=cutoff))
+        .values_list("pk", "manufacturer__code", "serial", "custodian_id", "country", "last_verified_at")
+        .order_by("pk")
+    )
+    seen = 0
+    batch = []
+    for pk, maker, serial, custodian_id, country, last in silent.iterator(chunk_size=10_000):
+        seen += 1
+        since = last.isoformat() if last else "never"
+        batch.append(
+            Finding(
+                kind=FindingKind.SILENT,
+                chip_id=pk,
+                chip_ref=format_chip_id(maker, serial),
+                organisation_id=custodian_id,
+                country=country,
+                source=FindingSource.MONITOR,
+                source_id=f"since:{since}",
+                detail=f"Not verified since {since}; the window is {window.days} days.",
+                evidence={"last_verified_at": last.isoformat() if last else None, "checked_at": now.isoformat()},
+            )
+        )
+        if len(batch) >= 5000:
+            Finding.objects.bulk_create(batch, ignore_conflicts=True)
+            batch = []
+    Finding.objects.bulk_create(batch, ignore_conflicts=True)
+    return seen

@@ -1,0 +1,170 @@
+"""Recording physical inventory listings: declarations and inspections."""
+
+import hashlib
+
+from django.db import transaction
+from django.db.models import Q
+
+from core.problems import Problem
+from inventory.chiprefs import resolve_chips, resolve_clusters
+from inventory.choices import FindingSource, PlacementSource
+from inventory.models import Declaration, DeclarationItem, Inspection, InspectionItem
+from inventory.services import not_in_future
+from inventory.services.findings import raise_findings
+from inventory.services.placements import facility_at, place
+from inventory.services.reconciliation import compare
+from registry.choices import ChipStatus
+from registry.models import Chip
+from transparency.events import append_event
+
+# A declaration places only chips the operator holds and that are not moving
+# or gone; anything else it lists is a finding.
+PLACEABLE = {ChipStatus.MANUFACTURED, ChipStatus.INSTALLED, ChipStatus.DECOMMISSIONED}
+ITEM_BATCH = 5000
+
+
+def listing_digest(chip_ids):
+    h = hashlib.sha256()
+    for chip_id in sorted(chip_ids):
+        h.update(chip_id.encode() + b"\n")
+    return h.hexdigest()
+
+
+def _items(model, parent_field, parent, rows, resolved, clusters):
+    return [
+        model(
+            **{parent_field: parent},
+            chip_id=resolved[chip_id][0] if chip_id in resolved else None,
+            chip_ref=chip_id,
+            cluster_id=clusters.get(cluster) if cluster else None,
+        )
+        for _, chip_id, cluster in rows
+    ]
+
+
+def record_declaration(user, facility, as_of, rows, attestation_id="", log_index=None):
+    """Store a complete listing of `facility` at `as_of`, move placements, raise findings.
+
+    `rows` come from chiprefs.parse_listing. An attestation passes its id and
+    its own log index (the statement is already in the log).
+    """
+    not_in_future(as_of, "as_of")
+    clusters = resolve_clusters(facility, {c for _, _, c in rows})
+    resolved = resolve_chips([chip_id for _, chip_id, _ in rows])
+    with transaction.atomic():
+        declaration = Declaration.objects.create(
+            facility=facility, as_of=as_of, declared_by=user, attestation_id=attestation_id, chip_count=len(rows)
+        )
+        if log_index is None:
+            log_index = append_event(
+                "declaration.recorded",
+                f"declaration:{declaration.pk}",
+                {
+                    "facility": facility.code,
+                    "operator": facility.operator.code,
+                    "country": facility.country,
+                    "as_of": as_of.isoformat(),
+                    "count": len(rows),
+                    "chips_sha256": listing_digest(chip_id for _, chip_id, _ in rows),
+                    "by": user.username,
+                },
+            )
+        declaration.log_index = log_index
+        declaration.save(update_fields=["log_index"])
+        DeclarationItem.objects.bulk_create(
+            _items(DeclarationItem, "declaration", declaration, rows, resolved, clusters), batch_size=ITEM_BATCH
+        )
+        placeable = {
+            resolved[chip_id][0]: clusters.get(cluster) if cluster else None
+            for _, chip_id, cluster in rows
+            if chip_id in resolved
+            and resolved[chip_id][1] == facility.operator_id
+            and resolved[chip_id][2] in PLACEABLE
+        }
+        source = PlacementSource.ATTESTATION if attestation_id else PlacementSource.DECLARATION
+        moved, unchanged, superseded = place(
+            placeable, facility, as_of, source, attestation_id or declaration.pk, log_index
+        )
+        source_kind = FindingSource.ATTESTATION if attestation_id else FindingSource.DECLARATION
+        found = compare(
+            facility_at(facility, as_of),
+            DeclarationItem.objects.filter(declaration=declaration),
+            source_kind,
+            attestation_id or str(declaration.pk),
+        )
+        raise_findings(found, facility=facility, evidence={"log_index": log_index, "as_of": as_of.isoformat()})
+    return declaration, {
+        "listed": len(rows),
+        "placed": moved,
+        "unchanged": unchanged,
+        "superseded": superseded,
+        "findings": _count(found),
+        "log_index": log_index,
+    }
+
+
+def record_inspection(user, facility, performed_at, rows, inspectors=(), seals=(), notes=""):
+    org = user.organisation
+    if facility.country not in (org.jurisdictions or []):
+        raise Problem(403, "outside_jurisdiction", f"{facility.code} is outside your jurisdictions.")
+    not_in_future(performed_at, "performed_at")
+    clusters = resolve_clusters(facility, {c for _, _, c in rows})
+    resolved = resolve_chips([chip_id for _, chip_id, _ in rows])
+    with transaction.atomic():
+        inspection = Inspection.objects.create(
+            facility=facility,
+            inspectorate=org,
+            performed_at=performed_at,
+            inspectors=list(inspectors),
+            seals_checked=list(seals),
+            notes=notes,
+            recorded_by=user,
+            observed_count=len(rows),
+        )
+        inspection.log_index = append_event(
+            "inspection.recorded",
+            f"inspection:{inspection.pk}",
+            {
+                "facility": facility.code,
+                "operator": facility.operator.code,
+                "country": facility.country,
+                "inspectorate": org.code,
+                "performed_at": performed_at.isoformat(),
+                "inspectors": list(inspectors),
+                "seals_checked": list(seals),
+                "observed": len(rows),
+                "chips_sha256": listing_digest(chip_id for _, chip_id, _ in rows),
+            },
+        )
+        inspection.save(update_fields=["log_index"])
+        InspectionItem.objects.bulk_create(
+            _items(InspectionItem, "inspection", inspection, rows, resolved, clusters), batch_size=ITEM_BATCH
+        )
+        refresh_verification([v[0] for v in resolved.values()], performed_at)
+        found = compare(
+            facility_at(facility, performed_at),
+            InspectionItem.objects.filter(inspection=inspection),
+            FindingSource.INSPECTION,
+            str(inspection.pk),
+        )
+        raise_findings(
+            found,
+            facility=facility,
+            evidence={"log_index": inspection.log_index, "performed_at": performed_at.isoformat()},
+        )
+    return inspection, {"observed": len(rows), "findings": _count(found), "log_index": inspection.log_index}
+
+
+def refresh_verification(chip_pks, when):
+    """Continuity of knowledge: the chips were seen at `when` (never moves the time back)."""
+    for start in range(0, len(chip_pks), 10_000):
+        Chip.objects.filter(pk__in=chip_pks[start : start + 10_000]).filter(
+            Q(last_verified_at__isnull=True) | Q(last_verified_at__lt=when)
+        ).update(last_verified_at=when)
+
+
+def _count(found):
+    counts = {}
+    for d in found:
+        counts[str(d.kind)] = counts.get(str(d.kind), 0) + 1
+    return counts

@@ -1,0 +1,77 @@
+"""Moving chips in the placement history, in bulk."""
+
+from django.db.models import Q
+
+from inventory.models import Placement
+from registry.models import Chip
+
+CHUNK = 10_000
+
+
+def place(chips, facility, when, source, source_id, log_index=None):
+    """Place chips in `facility` from `when`.
+
+    `chips` maps chip pk -> cluster pk (or None). A chip already open in the
+    same place is left alone; one open elsewhere is closed at `when`; one
+    whose open placement starts after `when` keeps its newer placement (the
+    later knowledge wins) and is returned as superseded.
+    Returns (moved, unchanged, superseded) counts.
+    """
+    moved = unchanged = superseded = 0
+    pks = list(chips)
+    for start in range(0, len(pks), CHUNK):
+        chunk = pks[start : start + CHUNK]
+        open_rows = Placement.objects.filter(chip_id__in=chunk, valid_to__isnull=True).values_list(
+            "id", "chip_id", "facility_id", "cluster_id", "valid_from"
+        )
+        current = {chip_id: (pk, fac, clu, since) for pk, chip_id, fac, clu, since in open_rows}
+        close, new = [], []
+        for chip_id in chunk:
+            cluster_id = chips[chip_id]
+            row = current.get(chip_id)
+            if row is not None:
+                pk, fac, clu, since = row
+                if fac == facility.pk and clu == cluster_id:
+                    unchanged += 1
+                    continue
+                if since > when:
+                    superseded += 1
+                    continue
+                close.append(pk)
+            new.append(
+                Placement(
+                    chip_id=chip_id,
+                    facility=facility,
+                    cluster_id=cluster_id,
+                    valid_from=when,
+                    source=source,
+                    source_id=str(source_id),
+                    log_index=log_index,
+                )
+            )
+        if close:
+            Placement.objects.filter(pk__in=close).update(valid_to=when)
+        Placement.objects.bulk_create(new, batch_size=5000)
+        moved += len(new)
+        if new:
+            Chip.objects.filter(pk__in=[p.chip_id for p in new]).exclude(country=facility.country).update(
+                country=facility.country
+            )
+    return moved, unchanged, superseded
+
+
+def unplace(chip_pks, when):
+    """Close the open placements of chips leaving their facility (shipped)."""
+    for start in range(0, len(chip_pks), CHUNK):
+        Placement.objects.filter(chip_id__in=chip_pks[start : start + CHUNK], valid_to__isnull=True).filter(
+            Q(valid_from__lte=when)
+        ).update(valid_to=when)
+
+
+def facility_at(facility, when):
+    """The book inventory: placements of `facility` valid at `when`."""
+    return Placement.objects.at(when).filter(facility=facility)
+
+
+def chip_at(chip, when):
+    return Placement.objects.at(when).filter(chip=chip).select_related("facility", "cluster").first()

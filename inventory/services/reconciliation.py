@@ -1,0 +1,153 @@
+"""The material balance of a facility at a date.
+
+Book inventory (the placement history: what registrations, transfers and
+declarations put there) against each physical inventory: the latest
+declaration, the latest complete location attestation (stored as a
+declaration with an attestation id) and the latest inspection, all at or
+before the date. Every difference is computed by the database (anti-joins
+on indexed columns), never by loading the facility into Python.
+"""
+
+from dataclasses import dataclass, field
+
+from django.db.models import Exists, OuterRef, Subquery
+
+from inventory.choices import FindingKind, FindingSource, TransferStatus
+from inventory.models import Declaration, DeclarationItem, Inspection, InspectionItem, Placement, TransferItem
+from inventory.services.placements import facility_at
+
+
+@dataclass
+class Discrepancy:
+    kind: str
+    chip_ref: str
+    chip_pk: int | None
+    source: str
+    source_id: str
+    book_cluster: str | None = None
+    listed_cluster: str | None = None
+
+
+@dataclass
+class Reconciliation:
+    facility: object
+    at: object
+    book_count: int
+    sources: dict = field(default_factory=dict)  # name -> {"id", "date", "listed", counts...}
+    discrepancies: list = field(default_factory=list)
+
+
+def latest_listings(facility, at):
+    declared = (
+        Declaration.objects.filter(facility=facility, as_of__lte=at, attestation_id="")
+        .order_by("-as_of", "-id")
+        .first()
+    )
+    attested = (
+        Declaration.objects.filter(facility=facility, as_of__lte=at)
+        .exclude(attestation_id="")
+        .order_by("-as_of", "-id")
+        .first()
+    )
+    inspected = (
+        Inspection.objects.filter(facility=facility, performed_at__lte=at).order_by("-performed_at", "-id").first()
+    )
+    return declared, attested, inspected
+
+
+def _chip_ref_expr():
+    from django.db.models import CharField, F, Value
+    from django.db.models.functions import Concat
+
+    return Concat(F("chip__manufacturer__code"), Value(":"), F("chip__serial"), output_field=CharField())
+
+
+def compare(book, items, source, source_id):
+    """Discrepancies between a book queryset (Placement) and listing items (chip, chip_ref, cluster)."""
+    in_listing = items.filter(chip_id=OuterRef("chip_id"))
+    on_book = book.filter(chip_id=OuterRef("chip_id"))
+    out = []
+    missing = (
+        book.filter(~Exists(in_listing))
+        .annotate(ref=_chip_ref_expr())
+        .values_list("chip_id", "ref", "cluster__code")
+        .order_by("chip_id")
+    )
+    out += [
+        Discrepancy(FindingKind.UNACCOUNTED, ref, pk, source, source_id, book_cluster=clu) for pk, ref, clu in missing
+    ]
+    unexpected = (
+        items.filter(chip__isnull=False).filter(~Exists(on_book)).values_list("chip_id", "chip_ref", "cluster__code")
+    )
+    out += [
+        Discrepancy(FindingKind.UNEXPECTED, ref, pk, source, source_id, listed_cluster=clu)
+        for pk, ref, clu in unexpected.order_by("chip_ref")
+    ]
+    unknown = items.filter(chip__isnull=True).values_list("chip_ref", "cluster__code").order_by("chip_ref")
+    out += [
+        Discrepancy(FindingKind.UNKNOWN_CHIP, ref, None, source, source_id, listed_cluster=clu) for ref, clu in unknown
+    ]
+    book_cluster = Subquery(on_book.values("cluster_id")[:1])
+    moved = (
+        items.filter(Exists(on_book))
+        .annotate(book_cluster_id=book_cluster)
+        .exclude(cluster_id__isnull=True)  # a listing that names no cluster asserts none
+        .values_list("chip_id", "chip_ref", "cluster__code", "book_cluster_id", "cluster_id")
+        .order_by("chip_ref")
+    )
+    from inventory.models import Cluster
+
+    wrong = [(pk, ref, clu, bc) for pk, ref, clu, bc, lc in moved if bc != lc]
+    codes = dict(Cluster.objects.filter(pk__in={bc for *_, bc in wrong if bc}).values_list("pk", "code"))
+    out += [
+        Discrepancy(
+            FindingKind.WRONG_CLUSTER, ref, pk, source, source_id, book_cluster=codes.get(bc), listed_cluster=clu
+        )
+        for pk, ref, clu, bc in wrong
+    ]
+    return out
+
+
+def never_received(facility, at):
+    """Chips shipped to this facility (or its operator) by `at` and not received by then."""
+    items = TransferItem.objects.filter(
+        transfer__destination_facility=facility, transfer__shipped_at__lte=at, shipped=True
+    ).exclude(transfer__status=TransferStatus.RECEIVED, transfer__received_at__lte=at, received=True)
+    return [
+        Discrepancy(FindingKind.NEVER_RECEIVED, ref, pk, FindingSource.TRANSFER, str(tid))
+        for pk, ref, tid in items.values_list("chip_id", "chip_ref", "transfer_id").order_by("chip_ref")
+    ]
+
+
+def reconcile(facility, at):
+    book = facility_at(facility, at)
+    result = Reconciliation(facility=facility, at=at, book_count=book.count())
+    declared, attested, inspected = latest_listings(facility, at)
+    for name, listing, items, source in (
+        ("declaration", declared, DeclarationItem, FindingSource.DECLARATION),
+        ("attestation", attested, DeclarationItem, FindingSource.ATTESTATION),
+        ("inspection", inspected, InspectionItem, FindingSource.INSPECTION),
+    ):
+        if listing is None:
+            result.sources[name] = None
+            continue
+        parent = "declaration" if items is DeclarationItem else "inspection"
+        listing_items = items.objects.filter(**{parent: listing})
+        source_id = listing.attestation_id if name == "attestation" else str(listing.pk)
+        found = compare(book, listing_items, source, source_id)
+        result.discrepancies += found
+        result.sources[name] = {
+            "id": source_id,
+            "date": getattr(listing, "as_of", None) or listing.performed_at,
+            "listed": getattr(listing, "chip_count", None) or getattr(listing, "observed_count", 0),
+            **{k: sum(1 for d in found if d.kind == k) for k in _COUNTED},
+        }
+    pending = never_received(facility, at)
+    result.discrepancies += pending
+    result.sources["transfers"] = {"never_received": len(pending)}
+    return result
+
+
+_COUNTED = (FindingKind.UNACCOUNTED, FindingKind.UNEXPECTED, FindingKind.UNKNOWN_CHIP, FindingKind.WRONG_CLUSTER)
+
+__all__ = ["Placement", "Reconciliation", "compare", "never_received", "reconcile"]

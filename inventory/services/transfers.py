@@ -1,0 +1,229 @@
+"""Transfers: shipment by the custodian, receipt by the receiver, differences as findings."""
+
+from django.db import transaction
+
+from core.problems import Problem
+from inventory.chiprefs import resolve_chips
+from inventory.choices import FindingKind, FindingSource, PlacementSource, TransferStatus
+from inventory.models import Transfer, TransferItem
+from inventory.services import not_in_future
+from inventory.services.findings import raise_findings
+from inventory.services.listings import listing_digest, refresh_verification
+from inventory.services.placements import place, unplace
+from inventory.services.reconciliation import Discrepancy
+from registry.choices import ChipStatus, OrgKind
+from registry.models import Chip, ChipEvent
+from transparency.events import append_event
+
+SHIPPABLE = {ChipStatus.MANUFACTURED, ChipStatus.INSTALLED, ChipStatus.DECOMMISSIONED}
+MAX_REPORTED = 20
+
+
+def ship(user, rows, receiver, shipped_at, origin_facility=None, destination_facility=None):
+    """Declare chips leaving. Every chip must be in the shipper's custody and at rest (else 409)."""
+    shipper = user.organisation
+    not_in_future(shipped_at, "shipped_at")
+    if receiver.kind not in (OrgKind.OPERATOR, OrgKind.MANUFACTURER):
+        raise Problem(400, "invalid", "Chips are shipped to operators or manufacturers.")
+    if receiver.pk == shipper.pk and destination_facility is None:
+        raise Problem(400, "invalid", "A transfer within one organisation names its destination facility.")
+    if destination_facility is not None and destination_facility.operator_id != receiver.pk:
+        raise Problem(400, "invalid", f"{destination_facility.code} is not operated by {receiver.code}.")
+    chip_ids = [chip_id for _, chip_id, _ in rows]
+    resolved = resolve_chips(chip_ids)
+    problems = []
+    for chip_id in chip_ids:
+        info = resolved.get(chip_id)
+        if info is None or info[1] != shipper.pk:
+            problems.append({"chip": chip_id, "reason": "not in your custody"})
+        elif info[2] not in SHIPPABLE:
+            problems.append({"chip": chip_id, "reason": f"status is {info[2]}"})
+    if problems:
+        raise Problem(
+            409,
+            "not_in_custody",
+            f"{len(problems)} chip(s) cannot be shipped by {shipper.code}; nothing was shipped. "
+            f"First: {problems[0]['chip']} ({problems[0]['reason']}).",
+            chips=problems[:MAX_REPORTED],
+        )
+    pks = [resolved[c][0] for c in chip_ids]
+    with transaction.atomic():
+        locked = list(Chip.objects.select_for_update().filter(pk__in=pks).values_list("pk", "custodian_id", "status"))
+        if any(custodian != shipper.pk or status not in SHIPPABLE for _, custodian, status in locked):
+            raise Problem(409, "not_in_custody", "Some chips changed hands while shipping; nothing was shipped.")
+        transfer = Transfer.objects.create(
+            shipper=shipper,
+            receiver=receiver,
+            origin_facility=origin_facility,
+            destination_facility=destination_facility,
+            origin_country=origin_facility.country if origin_facility else shipper.country,
+            destination_country=destination_facility.country if destination_facility else receiver.country,
+            shipped_at=shipped_at,
+            shipped_by=user,
+        )
+        TransferItem.objects.bulk_create(
+            [TransferItem(transfer=transfer, chip_id=resolved[c][0], chip_ref=c) for c in chip_ids], batch_size=5000
+        )
+        transfer.ship_log_index = append_event(
+            "transfer.shipped",
+            f"transfer:{transfer.pk}",
+            _event_data(transfer, chip_ids, user, "shipped_at", shipped_at),
+            parties=[shipper.code, receiver.code],
+            countries=sorted({transfer.origin_country, transfer.destination_country} - {""}),
+        )
+        transfer.save(update_fields=["ship_log_index"])
+        unplace(pks, shipped_at)
+        _set_status(pks, ChipStatus.IN_TRANSIT, user, transfer, "shipped")
+    return transfer
+
+
+def receive(user, transfer, rows, received_at, facility=None):
+    """Confirm what arrived; differences from the shipment become findings."""
+    if transfer.receiver_id != user.organisation_id:
+        raise Problem(403, "forbidden", "Only the receiver confirms a transfer.")
+    if transfer.status != TransferStatus.IN_TRANSIT:
+        raise Problem(409, "already_received", f"Transfer {transfer.pk} is {transfer.status}.")
+    not_in_future(received_at, "received_at")
+    if received_at < transfer.shipped_at:
+        raise Problem(400, "invalid", "received_at is before shipped_at.")
+    if facility is not None and facility.operator_id != user.organisation_id:
+        raise Problem(400, "invalid", f"{facility.code} is not one of your facilities.")
+    if facility is None and user.organisation.kind == OrgKind.OPERATOR:
+        raise Problem(400, "invalid", "An operator receives chips into one of its facilities: name it.")
+    received_ids = [chip_id for _, chip_id, _ in rows]
+    shipped = dict(TransferItem.objects.filter(transfer=transfer).values_list("chip_ref", "chip_id"))
+    arrived = [c for c in received_ids if c in shipped]
+    missing = [c for c in shipped if c not in set(received_ids)]
+    extra = [c for c in received_ids if c not in shipped]
+    with transaction.atomic():
+        transfer = Transfer.objects.select_for_update().get(pk=transfer.pk)
+        if transfer.status != TransferStatus.IN_TRANSIT:
+            raise Problem(409, "already_received", f"Transfer {transfer.pk} is {transfer.status}.")
+        transfer.status = TransferStatus.RECEIVED
+        transfer.received_at = received_at
+        transfer.received_by = user
+        transfer.received_facility = facility
+        transfer.receipt_log_index = append_event(
+            "transfer.received",
+            f"transfer:{transfer.pk}",
+            {
+                **_event_data(transfer, received_ids, user, "received_at", received_at),
+                "facility": facility.code if facility else None,
+                "missing": len(missing),
+                "unexpected": len(extra),
+            },
+            parties=[transfer.shipper.code, transfer.receiver.code],
+            countries=sorted({transfer.origin_country, transfer.destination_country} - {""}),
+        )
+        transfer.save()
+        TransferItem.objects.filter(transfer=transfer, chip_ref__in=arrived).update(received=True)
+        TransferItem.objects.filter(transfer=transfer, chip_ref__in=missing).update(received=False)
+        resolved = resolve_chips(extra)
+        TransferItem.objects.bulk_create(
+            [
+                TransferItem(
+                    transfer=transfer, chip_id=resolved.get(c, (None,))[0], chip_ref=c, shipped=False, received=True
+                )
+                for c in extra
+            ]
+        )
+        arrived_pks = [shipped[c] for c in arrived]
+        Chip.objects.filter(pk__in=arrived_pks).update(
+            custodian=user.organisation,
+            country=(facility.country if facility else user.organisation.country or transfer.destination_country),
+        )
+        if transfer.shipper_id != transfer.receiver_id:
+            ChipEvent.objects.bulk_create(
+                [
+                    ChipEvent(
+                        chip_id=pk,
+                        kind="custody",
+                        actor=user,
+                        actor_organisation=user.organisation,
+                        before={"custodian": transfer.shipper.code},
+                        after={"custodian": transfer.receiver.code},
+                        reason=f"transfer {transfer.pk} received",
+                        log_index=transfer.receipt_log_index,
+                    )
+                    for pk in arrived_pks
+                ],
+                batch_size=5000,
+            )
+        new_status = ChipStatus.INSTALLED if facility else ChipStatus.MANUFACTURED
+        _set_status(arrived_pks, new_status, user, transfer, "received", log_index=transfer.receipt_log_index)
+        if facility is not None:
+            place(
+                {pk: None for pk in arrived_pks},
+                facility,
+                received_at,
+                PlacementSource.TRANSFER,
+                transfer.pk,
+                transfer.receipt_log_index,
+            )
+        refresh_verification(arrived_pks, received_at)
+        _transfer_findings(transfer, missing, extra, shipped, resolved, facility)
+    return transfer, {"received": len(arrived), "missing": len(missing), "unexpected": len(extra)}
+
+
+def _transfer_findings(transfer, missing, extra, shipped, resolved, facility):
+    tid = str(transfer.pk)
+    found = [Discrepancy(FindingKind.NEVER_RECEIVED, c, shipped[c], FindingSource.TRANSFER, tid) for c in missing]
+    found += [
+        Discrepancy(FindingKind.NOT_SHIPPED, c, resolved.get(c, (None,))[0], FindingSource.TRANSFER, tid) for c in extra
+    ]
+    if transfer.destination_facility_id and facility is not None and facility.pk != transfer.destination_facility_id:
+        found.append(Discrepancy(FindingKind.RECEIVED_ELSEWHERE, "", None, FindingSource.TRANSFER, tid))
+    evidence = {
+        "transfer": tid,
+        "ship_log_index": transfer.ship_log_index,
+        "receipt_log_index": transfer.receipt_log_index,
+        "declared_destination": transfer.destination_facility.code if transfer.destination_facility_id else None,
+        "received_at_facility": facility.code if facility else None,
+    }
+    raise_findings(
+        found,
+        facility=facility or transfer.destination_facility,
+        organisation=transfer.shipper,
+        country=transfer.origin_country,
+        other_country=transfer.destination_country,
+        evidence=evidence,
+    )
+
+
+def _set_status(pks, status, user, transfer, verb, log_index=None):
+    """Status changes of a transfer, one history row per chip (bulk)."""
+    before = dict(Chip.objects.filter(pk__in=pks).values_list("pk", "status"))
+    Chip.objects.filter(pk__in=pks).update(status=status)
+    ChipEvent.objects.bulk_create(
+        [
+            ChipEvent(
+                chip_id=pk,
+                kind="status",
+                actor=user,
+                actor_organisation=user.organisation,
+                before={"status": before[pk]},
+                after={"status": status},
+                reason=f"transfer {transfer.pk} {verb}",
+                log_index=log_index if log_index is not None else transfer.ship_log_index,
+            )
+            for pk in pks
+            if before.get(pk) != status
+        ],
+        batch_size=5000,
+    )
+
+
+def _event_data(transfer, chip_ids, user, field, when):
+    return {
+        "transfer": str(transfer.pk),
+        "shipper": transfer.shipper.code,
+        "receiver": transfer.receiver.code,
+        "origin_country": transfer.origin_country,
+        "destination_country": transfer.destination_country,
+        "origin_facility": transfer.origin_facility.code if transfer.origin_facility_id else None,
+        "destination_facility": transfer.destination_facility.code if transfer.destination_facility_id else None,
+        field: when.isoformat(),
+        "count": len(chip_ids),
+        "chips_sha256": listing_digest(chip_ids),
+        "by": user.username,
+    }

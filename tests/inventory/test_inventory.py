@@ -1,0 +1,444 @@
+"""Inventory and chip accountancy: facilities, campuses, placements, transfers, listings, reconciliation."""
+
+import csv
+import io
+from datetime import timedelta
+
+import pytest
+from django.utils import timezone
+
+from inventory.models import Campus, Declaration, Facility, Finding, Inspection, Placement, Transfer
+from registry.models import Chip
+from registry.registration import register_chips
+from tests.factories import chip_rows
+from transparency.models import LogEventData, LogLeaf
+
+NOW = timezone.now()
+
+
+def iso(dt):
+    return dt.isoformat().replace("+00:00", "Z")
+
+
+def days_ago(n):
+    return NOW - timedelta(days=n)
+
+
+@pytest.fixture
+def site(api, parties):
+    """op-a runs US-VA-001 (two clusters) and US-VA-002; op-b runs DE-FRA-001."""
+    a, b = api(parties.users["op_a_admin"]), api(parties.users["op_b"])
+    for client, code, country, lat, lon in (
+        (a, "US-VA-001", "US", 38.95, -77.45),
+        (a, "US-TX-001", "US", 30.27, -97.74),
+        (b, "DE-FRA-001", "DE", 50.11, 8.68),
+    ):
+        response = client.post(
+            "/api/v1/facilities/",
+            {"code": code, "name": code, "country": country, "latitude": lat, "longitude": lon, "power_mw": 40},
+        )
+        assert response.status_code == 201, response.content
+    for code in ("c-east-1", "c-east-2"):
+        response = a.post("/api/v1/clusters/", {"code": code, "facility": "US-VA-001", "interconnect_gbps": 400})
+        assert response.status_code == 201, response.content
+    parties.a, parties.b = a, b
+    return parties
+
+
+def declare(client, facility, when, chips):
+    return client.post("/api/v1/declarations/", {"facility": facility, "as_of": iso(when), "chips": chips})
+
+
+def test_facility_is_logged_and_visible_by_rule(api, site):
+    assert LogEventData.objects.filter(event="facility.registered", object_id="US-VA-001").exists()
+    codes = lambda user: {f["code"] for f in api(user).get("/api/v1/facilities/").json()["results"]}  # noqa: E731
+    assert codes(site.users["op_a_member"]) == {"US-VA-001", "US-TX-001"}
+    assert codes(site.users["op_b"]) == {"DE-FRA-001"}
+    assert codes(site.users["insp_us"]) == {"US-VA-001", "US-TX-001"}
+    assert codes(site.users["insp_fr"]) == set()
+    assert codes(site.users["treaty"]) == {"US-VA-001", "US-TX-001", "DE-FRA-001"}
+    # Another operator's facility is a 404, to read or to change.
+    assert api(site.users["op_b"]).get("/api/v1/facilities/US-VA-001/").status_code == 404
+    assert api(site.users["op_b"]).patch("/api/v1/facilities/US-VA-001/", {"name": "x"}).status_code == 404
+    assert api(site.users["insp_us"]).patch("/api/v1/facilities/US-VA-001/", {"name": "x"}).status_code == 403
+    assert (
+        api(site.users["insp_us"])
+        .post("/api/v1/facilities/", {"code": "X1", "name": "x", "country": "US", "latitude": 1, "longitude": 1})
+        .status_code
+        == 403
+    )
+
+
+def test_cluster_only_in_own_facility(site):
+    response = site.b.post("/api/v1/clusters/", {"code": "sneaky", "facility": "US-VA-001"})
+    assert response.status_code == 400
+    assert response.json()["errors"]["facility"]
+
+
+def test_split_facilities_end_up_in_one_campus(api, parties):
+    """An operator splitting 20 H100s across two adjacent "facilities" is caught as one campus."""
+    op = api(parties.users["op_a_admin"])
+    register_chips(chip_rows("SPLIT", 20), parties.users["op_a_admin"])
+    op.post(
+        "/api/v1/facilities/", {"code": "SITE-A", "name": "A", "country": "US", "latitude": 39.0, "longitude": -77.0}
+    )
+    # 2 km east: another "facility" on the same site.
+    op.post(
+        "/api/v1/facilities/", {"code": "SITE-B", "name": "B", "country": "US", "latitude": 39.0, "longitude": -76.977}
+    )
+    # And another operator's building 3 km further: still the same site.
+    api(parties.users["op_b"]).post(
+        "/api/v1/facilities/", {"code": "SITE-C", "name": "C", "country": "US", "latitude": 39.0, "longitude": -76.942}
+    )
+    # Far away: its own site.
+    op.post("/api/v1/facilities/", {"code": "FAR", "name": "F", "country": "US", "latitude": 45.0, "longitude": -100.0})
+    chips = [f"nvidia:SPLIT{i:06d}" for i in range(20)]
+    assert declare(op, "SITE-A", days_ago(1), chips[:10]).status_code == 201
+    assert declare(op, "SITE-B", days_ago(1), chips[10:]).status_code == 201
+    a, b, c, far = (Facility.objects.get(code=x) for x in ("SITE-A", "SITE-B", "SITE-C", "FAR"))
+    assert a.campus is not None and a.campus == b.campus == c.campus
+    assert far.campus is None
+    campus = api(parties.users["treaty"]).get(f"/api/v1/campuses/{a.campus.code}/").json()
+    assert set(campus["facilities"]) == {"SITE-A", "SITE-B", "SITE-C"}
+    in_campus = Placement.objects.filter(valid_to__isnull=True, facility__campus=a.campus).count()
+    assert in_campus == 20
+    assert LogEventData.objects.filter(event="campus.proposed").exists()
+
+
+def test_campus_distance_is_configurable(api, parties, settings):
+    settings.CHIPREG_CAMPUS_DISTANCE_KM = 1.0
+    op = api(parties.users["op_a_admin"])
+    op.post("/api/v1/facilities/", {"code": "N-1", "name": "1", "country": "US", "latitude": 39.0, "longitude": -77.0})
+    op.post(
+        "/api/v1/facilities/", {"code": "N-2", "name": "2", "country": "US", "latitude": 39.0, "longitude": -76.977}
+    )
+    assert not Campus.objects.exists()
+
+
+def test_point_in_time_questions(api, site):
+    user = site.users["op_a_admin"]
+    register_chips(chip_rows("PIT", 3), user)
+    chips = [f"nvidia:PIT{i:06d}" for i in range(3)]
+    declare(site.a, "US-VA-001", days_ago(10), [{"chip": c, "cluster": "c-east-1"} for c in chips])
+    declare(site.a, "US-TX-001", days_ago(5), chips[:1])
+    client = api(site.users["insp_us"])
+    where = client.get(f"/api/v1/placements/?chip={chips[0]}&at={iso(days_ago(7))}").json()["results"]
+    assert [(p["facility"], p["cluster"]) for p in where] == [("US-VA-001", "c-east-1")]
+    where = client.get(f"/api/v1/placements/?chip={chips[0]}&at={iso(days_ago(1))}").json()["results"]
+    assert [p["facility"] for p in where] == ["US-TX-001"]
+    before = client.get(f"/api/v1/placements/?chip={chips[0]}&at={iso(days_ago(20))}").json()["results"]
+    assert before == []
+    held = client.get(f"/api/v1/facilities/US-VA-001/inventory/?at={iso(days_ago(7))}").json()["results"]
+    assert sorted(p["chip"] for p in held) == chips
+    day = days_ago(1).date().isoformat()
+    held = client.get(f"/api/v1/facilities/US-VA-001/inventory/?at={day}").json()["results"]
+    assert sorted(p["chip"] for p in held) == chips[1:]
+    assert Chip.objects.get(serial="PIT000000").country == "US"
+    assert client.get("/api/v1/placements/?at=yesterday").status_code == 400
+
+
+def test_walk_one_chip_through_its_life(api, site):
+    """Registration, shipment, receipt, installation, inspection, decommissioning: history and log."""
+    op_a, op_b = site.users["op_a_admin"], site.users["op_b"]
+    register_chips(chip_rows("LIFE", 1), op_a)
+    chip_id = "nvidia:LIFE000000"
+    assert declare(site.a, "US-VA-001", days_ago(30), [chip_id]).status_code == 201
+    shipped = site.a.post(
+        "/api/v1/transfers/",
+        {
+            "receiver": "op-b",
+            "origin_facility": "US-VA-001",
+            "destination_facility": "DE-FRA-001",
+            "shipped_at": iso(days_ago(20)),
+            "chips": [chip_id],
+        },
+    )
+    assert shipped.status_code == 201, shipped.content
+    transfer = shipped.json()
+    assert transfer["cross_border"] and transfer["origin_country"] == "US" and transfer["destination_country"] == "DE"
+    assert Chip.objects.get(serial="LIFE000000").status == "in_transit"
+    # Both countries' inspectorates see a cross-border transfer; others do not.
+    de_inspector = site.insp_fr  # re-use: give the FR inspectorate DE too
+    de_inspector.jurisdictions = ["DE"]
+    de_inspector.save()
+    for user in (site.users["insp_us"], site.users["insp_fr"], op_b):
+        assert api(user).get(f"/api/v1/transfers/{transfer['id']}/").status_code == 200
+    received = site.b.post(
+        f"/api/v1/transfers/{transfer['id']}/receive/",
+        {"received_at": iso(days_ago(15)), "facility": "DE-FRA-001", "chips": [chip_id]},
+    )
+    assert received.status_code == 200, received.content
+    chip = Chip.objects.get(serial="LIFE000000")
+    assert (chip.status, chip.custodian.code, chip.country) == ("installed", "op-b", "DE")
+    inspected = api(site.users["insp_fr"]).post(
+        "/api/v1/inspections/",
+        {
+            "facility": "DE-FRA-001",
+            "performed_at": iso(days_ago(10)),
+            "inspectors": ["J. Doe"],
+            "seals_checked": ["SEAL-1"],
+            "observed": [chip_id],
+        },
+    )
+    assert inspected.status_code == 201, inspected.content
+    assert inspected.json()["findings"] == {}
+    chip.refresh_from_db()
+    assert chip.last_verified_at == days_ago(10)
+    assert site.b.patch(f"/api/v1/chips/{chip_id}/", {"status": "decommissioned", "reason": "EOL"}).status_code == 200
+
+    history = api(op_b).get(f"/api/v1/chips/{chip_id}/history/").json()["results"]
+    assert [(e["kind"], e["after"]) for e in history] == [
+        ("status", {"status": "in_transit"}),
+        ("custody", {"custodian": "op-b"}),
+        ("status", {"status": "installed"}),
+        ("status", {"status": "decommissioned"}),
+    ]
+    # The treaty body sees the whole trail; op-b sees only the part in its own facility.
+    assert len(api(op_b).get(f"/api/v1/placements/?chip={chip_id}").json()["results"]) == 1
+    placements = api(site.users["treaty"]).get(f"/api/v1/placements/?chip={chip_id}").json()["results"]
+    assert [(p["facility"], p["source"]) for p in placements] == [
+        ("US-VA-001", "declaration"),
+        ("DE-FRA-001", "transfer"),
+    ]
+    assert placements[0]["valid_to"] is not None and placements[1]["valid_to"] is None
+    events = [
+        "chip.registered",
+        "declaration.recorded",
+        "transfer.shipped",
+        "transfer.received",
+        "inspection.recorded",
+        "chip.status_changed",
+    ]
+    logged = list(LogEventData.objects.order_by("index").values_list("event", flat=True))
+    positions = [logged.index(e) for e in events]
+    assert positions == sorted(positions)  # in the log, in the order they happened
+    for step in history:
+        assert LogLeaf.objects.filter(index=step["log_index"]).exists()
+
+
+def test_reconciliation_finds_exactly_the_planted_discrepancies(api, site):
+    op = site.users["op_a_admin"]
+    register_chips(chip_rows("REC", 100), op)
+    register_chips(chip_rows("TRN", 3), site.users["op_b"])
+    ids = [f"nvidia:REC{i:06d}" for i in range(100)]
+    book = [{"chip": c, "cluster": "c-east-1" if i < 50 else "c-east-2"} for i, c in enumerate(ids)]
+    assert declare(site.a, "US-VA-001", days_ago(10), book).status_code == 201
+    # Planted: 3 missing from the inspection, 2 unexpected (registered elsewhere / unknown), 4 in the wrong cluster.
+    observed = [dict(b) for b in book[3:]]
+    for entry in observed[:4]:
+        entry["cluster"] = "c-east-2"
+    observed += [{"chip": "nvidia:TRN000002"}, {"chip": "nvidia:NEVERHEARDOF"}]
+    inspected = api(site.users["insp_us"]).post(
+        "/api/v1/inspections/", {"facility": "US-VA-001", "performed_at": iso(days_ago(2)), "observed": observed}
+    )
+    assert inspected.status_code == 201, inspected.content
+    # And one shipment to this facility that never arrives.
+    shipped = site.b.post(
+        "/api/v1/transfers/",
+        {
+            "receiver": "op-a",
+            "destination_facility": "US-VA-001",
+            "shipped_at": iso(days_ago(5)),
+            "chips": ["nvidia:TRN000000"],
+        },
+    )
+    assert shipped.status_code == 201, shipped.content
+
+    body = api(site.users["insp_us"]).get(f"/api/v1/facilities/US-VA-001/reconciliation/?at={iso(days_ago(1))}").json()
+    found = {(d["kind"], d["chip"], d["source"]) for d in body["discrepancies"]}
+    expected = {("unaccounted", ids[i], "inspection") for i in range(3)}
+    expected |= {("wrong_cluster", ids[i], "inspection") for i in range(3, 7)}
+    expected |= {
+        ("unexpected", "nvidia:TRN000002", "inspection"),
+        ("unknown_chip", "nvidia:NEVERHEARDOF", "inspection"),
+    }
+    expected |= {("never_received", "nvidia:TRN000000", "transfer")}
+    assert found == expected
+    assert body["book"] == 100
+    assert body["sources"]["declaration"]["unaccounted"] == 0
+    assert body["sources"]["inspection"]["unaccounted"] == 3
+    assert body["sources"]["inspection"]["wrong_cluster"] == 4
+    # Every inspection discrepancy is a stored finding with its evidence.
+    stored = Finding.objects.filter(source="inspection")
+    assert {(f.kind, f.chip_ref) for f in stored} == {(k, c) for k, c, s in expected if s == "inspection"}
+    wrong = stored.get(kind="wrong_cluster", chip_ref=ids[3])
+    assert wrong.evidence["book_cluster"] == "c-east-1" and wrong.evidence["listed_cluster"] == "c-east-2"
+    assert wrong.evidence["log_index"] == Inspection.objects.get().log_index
+    # And as a CSV an inspector can download.
+    response = api(site.users["insp_us"]).get(
+        f"/api/v1/facilities/US-VA-001/reconciliation/?at={iso(days_ago(1))}&format=csv"
+    )
+    assert response["Content-Type"].startswith("text/csv")
+    rows = list(csv.DictReader(io.StringIO(response.content.decode())))
+    assert {(r["kind"], r["chip"]) for r in rows} == {(k, c) for k, c, _ in expected}
+
+
+def test_declaration_omitting_a_chip_leaves_it_unaccounted(api, site):
+    register_chips(chip_rows("OMIT", 4), site.users["op_a_admin"])
+    ids = [f"nvidia:OMIT{i:06d}" for i in range(4)]
+    declare(site.a, "US-VA-001", days_ago(5), ids)
+    response = declare(site.a, "US-VA-001", days_ago(1), ids[:3] + ["nvidia:TOTALLYNEW1"])
+    assert response.status_code == 201
+    assert response.json()["findings"] == {"unaccounted": 1, "unknown_chip": 1}
+    finding = Finding.objects.get(kind="unaccounted")
+    assert finding.chip_ref == ids[3] and finding.source == "declaration"
+
+
+def test_shipper_receiver_differences_are_findings(api, site):
+    register_chips(chip_rows("SHP", 4), site.users["op_b"])
+    register_chips(chip_rows("XTRA", 1), site.users["op_b"])
+    ids = [f"nvidia:SHP{i:06d}" for i in range(4)]
+    transfer = site.b.post(
+        "/api/v1/transfers/",
+        {"receiver": "op-a", "destination_facility": "US-VA-001", "shipped_at": iso(days_ago(3)), "chips": ids},
+    ).json()
+    response = site.a.post(
+        f"/api/v1/transfers/{transfer['id']}/receive/",
+        {"received_at": iso(days_ago(1)), "facility": "US-TX-001", "chips": ids[:3] + ["nvidia:XTRA000000"]},
+    )
+    assert response.status_code == 200, response.content
+    assert (response.json()["received"], response.json()["missing"], response.json()["unexpected"]) == (3, 1, 1)
+    kinds = {(f.kind, f.chip_ref) for f in Finding.objects.filter(source="transfer")}
+    assert kinds == {
+        ("never_received", ids[3]),
+        ("received_not_shipped", "nvidia:XTRA000000"),
+        ("received_elsewhere", ""),
+    }
+    assert Chip.objects.get(serial="SHP000003").status == "in_transit"
+    assert Chip.objects.get(serial="XTRA000000").custodian.code == "op-b"  # not shipped, so not handed over
+    assert Chip.objects.get(serial="SHP000000").custodian.code == "op-a"
+    # Received once only.
+    again = site.a.post(
+        f"/api/v1/transfers/{transfer['id']}/receive/",
+        {"received_at": iso(days_ago(1)), "facility": "US-TX-001", "chips": ids},
+    )
+    assert again.status_code == 409
+
+
+def test_silent_chips_are_findings(site, settings):
+    from inventory.services.continuity import find_silent_chips
+
+    register_chips(chip_rows("QUIET", 3), site.users["op_a_admin"])
+    Chip.objects.filter(serial="QUIET000000").update(last_verified_at=days_ago(30))
+    Chip.objects.filter(serial="QUIET000001").update(last_verified_at=days_ago(1))
+    Chip.objects.filter(serial="QUIET000002").update(created_at=days_ago(9))
+    assert find_silent_chips() == 2
+    assert find_silent_chips() == 2  # the same silence is not reported twice
+    found = Finding.objects.filter(kind="silent_chip")
+    assert sorted(f.chip_ref for f in found) == ["nvidia:QUIET000000", "nvidia:QUIET000002"]
+    settings.CHIPREG_SILENCE_WINDOW_DAYS = 60
+    assert find_silent_chips() == 0
+
+
+class TestBadInput:
+    def test_future_dates(self, api, site):
+        register_chips(chip_rows("FUT", 1), site.users["op_a_admin"])
+        future = iso(NOW + timedelta(days=2))
+        response = declare(site.a, "US-VA-001", NOW + timedelta(days=2), ["nvidia:FUT000000"])
+        assert response.status_code == 400 and response.json()["code"] == "future_date"
+        shipped = site.a.post(
+            "/api/v1/transfers/", {"receiver": "op-b", "shipped_at": future, "chips": ["nvidia:FUT000000"]}
+        )
+        assert shipped.status_code == 400
+        inspected = api(site.users["insp_us"]).post(
+            "/api/v1/inspections/", {"facility": "US-VA-001", "performed_at": future, "observed": []}
+        )
+        assert inspected.status_code == 400
+        assert not Declaration.objects.exists() and not Transfer.objects.exists() and not Inspection.objects.exists()
+
+    def test_transfer_of_chips_not_in_custody(self, api, site):
+        register_chips(chip_rows("MINE", 2), site.users["op_a_admin"])
+        register_chips(chip_rows("THEIRS", 1), site.users["op_b"])
+        leaves = LogLeaf.objects.count()
+        response = site.a.post(
+            "/api/v1/transfers/",
+            {
+                "receiver": "op-b",
+                "shipped_at": iso(days_ago(1)),
+                "chips": ["nvidia:MINE000000", "nvidia:THEIRS000000", "nvidia:MINE000001"],
+            },
+        )
+        assert response.status_code == 409
+        body = response.json()
+        assert body["code"] == "not_in_custody" and body["chips"][0]["chip"] == "nvidia:THEIRS000000"
+        assert not Transfer.objects.exists() and LogLeaf.objects.count() == leaves
+        assert set(Chip.objects.filter(serial__startswith="MINE").values_list("status", flat=True)) == {"installed"}
+
+    def test_chip_in_transit_cannot_ship_again(self, site):
+        register_chips(chip_rows("TWICE", 1), site.users["op_a_admin"])
+        body = {"receiver": "op-b", "shipped_at": iso(days_ago(1)), "chips": ["nvidia:TWICE000000"]}
+        assert site.a.post("/api/v1/transfers/", body).status_code == 201
+        assert site.a.post("/api/v1/transfers/", body).status_code == 409
+
+    def test_inspection_outside_jurisdiction(self, api, site):
+        response = api(site.users["insp_us"]).post(
+            "/api/v1/inspections/", {"facility": "DE-FRA-001", "performed_at": iso(days_ago(1)), "observed": []}
+        )
+        assert response.status_code == 404
+        assert (
+            api(site.users["op_a_admin"])
+            .post("/api/v1/inspections/", {"facility": "US-VA-001", "performed_at": iso(days_ago(1)), "observed": []})
+            .status_code
+            == 403
+        )
+        assert not Inspection.objects.exists()
+
+    @pytest.mark.parametrize(
+        "body",
+        [
+            b"serial\nnvidia:ABC123\n",
+            b'chip\n"nvidia:UNCLOSED\n',
+            b"chip\nnvidia:ABC123,extra\n",
+            b"chip\nnot a chip id\n",
+            b"chip\nnvidia:ABC123\nnvidia:abc123\n",
+            b"\xff\xfe\x00",
+        ],
+    )
+    def test_malformed_csv(self, api, site, body):
+        response = api(site.users["insp_us"]).post(
+            f"/api/v1/inspections/?facility=US-VA-001&performed_at={iso(days_ago(1))}", body, content_type="text/csv"
+        )
+        assert 400 <= response.status_code < 500, response.content
+        assert response["Content-Type"] == "application/problem+json"
+        assert not Inspection.objects.exists()
+
+    def test_csv_inspection_with_unknown_serials(self, api, site):
+        register_chips(chip_rows("CSVI", 2), site.users["op_a_admin"])
+        declare(site.a, "US-VA-001", days_ago(3), ["nvidia:CSVI000000", "nvidia:CSVI000001"])
+        body = b"chip,cluster\nnvidia:CSVI000000,c-east-1\nnvidia:csvi000001,\nnvidia:GHOST001,\n"
+        response = api(site.users["insp_us"]).post(
+            f"/api/v1/inspections/?facility=US-VA-001&performed_at={iso(days_ago(1))}&inspectors=A,B&seals_checked=S1",
+            body,
+            content_type="text/csv",
+        )
+        assert response.status_code == 201, response.content
+        assert response.json()["inspectors"] == ["A", "B"]
+        assert response.json()["findings"] == {"unknown_chip": 1, "wrong_cluster": 1}
+
+    def test_unknown_cluster_in_declaration(self, site):
+        register_chips(chip_rows("UC", 1), site.users["op_a_admin"])
+        response = declare(site.a, "US-VA-001", days_ago(1), [{"chip": "nvidia:UC000000", "cluster": "nope"}])
+        assert response.status_code == 400 and response.json()["code"] == "unknown_cluster"
+        assert not Declaration.objects.exists()
+
+    def test_declaring_for_another_operators_facility(self, site):
+        assert declare(site.b, "US-VA-001", days_ago(1), []).status_code == 404
+
+
+def test_findings_visibility_and_resolution(api, site):
+    register_chips(chip_rows("VIS", 1), site.users["op_a_admin"])
+    declare(site.a, "US-VA-001", days_ago(1), ["nvidia:GHOST999"])
+    finding = Finding.objects.get()
+    assert [f["id"] for f in api(site.users["op_a_member"]).get("/api/v1/findings/").json()["results"]] == [finding.pk]
+    assert api(site.users["op_b"]).get("/api/v1/findings/").json()["results"] == []
+    assert api(site.users["insp_fr"]).get("/api/v1/findings/").json()["results"] == []
+    assert (
+        api(site.users["op_a_admin"]).post(f"/api/v1/findings/{finding.pk}/resolve/", {"reason": "mine"}).status_code
+        == 403
+    )
+    response = api(site.users["insp_us"]).post(f"/api/v1/findings/{finding.pk}/resolve/", {"reason": "typo in listing"})
+    assert response.status_code == 200 and response.json()["resolution"] == "typo in listing"
+    assert (
+        api(site.users["insp_us"]).post(f"/api/v1/findings/{finding.pk}/resolve/", {"reason": "again"}).status_code
+        == 409
+    )
