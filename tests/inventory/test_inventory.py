@@ -277,7 +277,7 @@ def test_declaration_omitting_a_chip_leaves_it_unaccounted(api, site):
     register_chips(chip_rows("OMIT", 4), site.users["op_a_admin"])
     ids = [f"nvidia:OMIT{i:06d}" for i in range(4)]
     declare(site.a, "US-VA-001", days_ago(5), ids)
-    response = declare(site.a, "US-VA-001", days_ago(1), ids[:3] + ["nvidia:TOTALLYNEW1"])
+    response = declare(site.a, "US-VA-001", days_ago(1), [*ids[:3], "nvidia:TOTALLYNEW1"])
     assert response.status_code == 201
     assert response.json()["findings"] == {"unaccounted": 1, "unknown_chip": 1}
     finding = Finding.objects.get(kind="unaccounted")
@@ -294,7 +294,7 @@ def test_shipper_receiver_differences_are_findings(api, site):
     ).json()
     response = site.a.post(
         f"/api/v1/transfers/{transfer['id']}/receive/",
-        {"received_at": iso(days_ago(1)), "facility": "US-TX-001", "chips": ids[:3] + ["nvidia:XTRA000000"]},
+        {"received_at": iso(days_ago(1)), "facility": "US-TX-001", "chips": [*ids[:3], "nvidia:XTRA000000"]},
     )
     assert response.status_code == 200, response.content
     assert (response.json()["received"], response.json()["missing"], response.json()["unexpected"]) == (3, 1, 1)

@@ -48,7 +48,7 @@ def test_revoked_token_is_refused(api, parties):
 
 
 def test_expired_token_is_refused(api, parties):
-    row, token = APIToken.issue(parties.users["op_a_member"], expires_at=timezone.now() - timedelta(seconds=1))
+    _row, token = APIToken.issue(parties.users["op_a_member"], expires_at=timezone.now() - timedelta(seconds=1))
     assert bearer(api, token).get("/api/v1/chips/").status_code == 401
 
 
