@@ -62,6 +62,7 @@ INSTALLED_APPS = [
     "transparency",
     "registry",
     "inventory",
+    "attestations",
 ]
 
 MIDDLEWARE = [
@@ -133,6 +134,20 @@ CHIPREG_BODY_LIMITS = {
     "/api/v1/inspections/": CHIPREG_BULK_MAX_BYTES,
     "/api/v1/transfers/": CHIPREG_BULK_MAX_BYTES,
 }
+# Attestations (ATTESTATION.md): the largest statement payload accepted (the
+# spec requires at least 64 MiB, enough for a 1,000,000-chip statement), and
+# the freshness window.
+CHIPREG_ATTESTATION_MAX_PAYLOAD = env_int("CHIPREG_ATTESTATION_MAX_PAYLOAD", 96 * 1024 * 1024)
+CHIPREG_BODY_LIMITS["/api/v1/attestations/"] = 4 * ((CHIPREG_ATTESTATION_MAX_PAYLOAD + 2) // 3) + (1 << 20)
+CHIPREG_FRESHNESS_MAX_FUTURE_S = env_int("CHIPREG_FRESHNESS_MAX_FUTURE_S", 300)
+CHIPREG_FRESHNESS_MAX_AGE_S = env_int("CHIPREG_FRESHNESS_MAX_AGE_S", 7 * 24 * 3600)
+# Findings: the fastest a chip can be moved (air freight), how close in time
+# two sightings count as "at once", how far above its power limit a chip's
+# reported energy may go, and the distance light covers per ms of round trip.
+CHIPREG_MAX_TRANSPORT_KMH = float(env("CHIPREG_MAX_TRANSPORT_KMH", "1000"))
+CHIPREG_SIMULTANEITY_S = float(env("CHIPREG_SIMULTANEITY_S", "60"))
+CHIPREG_ENERGY_TOLERANCE = float(env("CHIPREG_ENERGY_TOLERANCE", "1.05"))
+CHIPREG_RTT_KM_PER_MS = float(env("CHIPREG_RTT_KM_PER_MS", "150"))
 # The bulk endpoints parse the body themselves, so Django's own check is moved
 # to the middleware above (which applies DATA_UPLOAD_MAX_MEMORY_SIZE elsewhere).
 

@@ -7,6 +7,7 @@ api_v1 = [
     path("", include("registry.api.urls")),
     path("", include("transparency.api.urls")),
     path("", include("inventory.api.urls")),
+    path("", include("attestations.api.urls")),
     path("schema/", SpectacularAPIView.as_view(), name="schema"),
     path("docs/", SpectacularSwaggerView.as_view(url_name="schema"), name="swagger-ui"),
 ]

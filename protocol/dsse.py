@@ -238,7 +238,7 @@ def verify_signatures(envelope: Envelope, lookup_key: Callable[[str], PublicKey 
             raise ProtocolError("unknown_key", f"signatures[{i}]: no registered key with keyid {s.keyid[:80]!r}")
         keys.append(key)
     message = envelope.pae
-    for i, (s, key) in enumerate(zip(envelope.signatures, keys)):
+    for i, (s, key) in enumerate(zip(envelope.signatures, keys, strict=True)):
         if not key.verify(s.sig, message):
             raise ProtocolError("bad_signature", f"signatures[{i}] does not verify with key {key.keyid}")
     return keys

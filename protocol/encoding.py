@@ -11,7 +11,6 @@ import binascii
 import hashlib
 import json
 import math
-import re
 from typing import Any
 
 import rfc8785
@@ -21,10 +20,6 @@ from protocol.errors import ProtocolError
 _STD_ONLY = frozenset(b"+/")
 _URL_ONLY = frozenset(b"-_")
 _URL_TO_STD = bytes.maketrans(b"-_", b"+/")
-# A JSON number can only overflow a double with a 3-digit exponent or a long
-# digit run; when neither occurs anywhere in the text (strings included), the
-# C scanner's own float parsing is used, which is much faster than a hook.
-_MAYBE_HUGE_NUMBER_RE = re.compile(r"[eE][+-]?[0-9]{3}|[0-9]{200}")
 _B64_VALUE = {c: i for i, c in enumerate(b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/")}
 
 
@@ -134,6 +129,10 @@ def strict_json_loads(data: bytes | str, code: str = "malformed_statement", requ
             raise ProtocolError(code, f"not UTF-8 (byte {exc.start})") from None
     elif isinstance(data, str):
         text = data
+        try:
+            text.encode("utf-8")
+        except UnicodeEncodeError:
+            raise ProtocolError(code, "text contains an unpaired surrogate") from None
     else:
         raise TypeError("strict_json_loads expects bytes or str")
     try:
@@ -141,7 +140,7 @@ def strict_json_loads(data: bytes | str, code: str = "malformed_statement", requ
             text,
             object_pairs_hook=_no_duplicates,
             parse_constant=_reject_constant,
-            parse_float=_finite_float if _MAYBE_HUGE_NUMBER_RE.search(text) else None,
+            parse_float=_finite_float,
         )
     except RecursionError:
         raise ProtocolError(code, "JSON nested too deeply") from None

@@ -143,6 +143,21 @@ def consistency_proof(m: int, n: int, leaf_hashes: Sequence[bytes]) -> list[byte
 # --- verification (RFC 9162) ---------------------------------------------------
 
 
+def inclusion_proof_length(index: int, size: int) -> int:
+    """len(inclusion_proof_ranges(index, size)) in O(1): the levels below the
+    point where the leaf's path leaves the tree's right edge, plus the complete
+    subtrees to its left above it (as in transparency-dev/merkle)."""
+    inner = (index ^ (size - 1)).bit_length()
+    return inner + (index >> inner).bit_count()
+
+
+def consistency_proof_length(m: int, n: int) -> int:
+    """len(consistency_proof_ranges(m, n)) in O(1), for 0 < m < n."""
+    shift = (m & -m).bit_length() - 1  # trailing zeros of m
+    starts_with_old_root = m == 1 << shift  # then root_m itself is the first hash
+    return inclusion_proof_length(m - 1, n) - shift + (0 if starts_with_old_root else 1)
+
+
 def _check_hash_arg(name: str, value: object) -> None:
     if not isinstance(value, (bytes, bytearray)):
         raise TypeError(f"{name} must be bytes")
@@ -155,21 +170,21 @@ def _check_proof_arg(proof: object) -> None:
         _check_hash_arg("proof element", p)
 
 
-def verify_inclusion(index: int, size: int, leaf_hash_: bytes, proof: Sequence[bytes], root: bytes) -> bool:
+def verify_inclusion(index: int, size: int, leaf_hash: bytes, proof: Sequence[bytes], root: bytes) -> bool:
     """RFC 9162 2.1.3.2, with the exact proof length required."""
     _check_int("index", index)
     _check_int("size", size)
-    _check_hash_arg("leaf_hash", leaf_hash_)
+    _check_hash_arg("leaf_hash", leaf_hash)
     _check_hash_arg("root", root)
     _check_proof_arg(proof)
     if not 0 <= index < size:
         return False
-    if any(len(p) != HASH_SIZE for p in proof) or len(leaf_hash_) != HASH_SIZE or len(root) != HASH_SIZE:
+    if any(len(p) != HASH_SIZE for p in proof) or len(leaf_hash) != HASH_SIZE or len(root) != HASH_SIZE:
         return False
-    if len(proof) != len(inclusion_proof_ranges(index, size)):
+    if len(proof) != inclusion_proof_length(index, size):
         return False
     fn, sn = index, size - 1
-    r = bytes(leaf_hash_)
+    r = bytes(leaf_hash)
     for p in proof:
         if sn == 0:
             return False
@@ -206,7 +221,7 @@ def verify_consistency(m: int, n: int, root_m: bytes, root_n: bytes, proof: Sequ
         return not proof and root_m == root_n
     if m == 0:
         return not proof and root_m == EMPTY_ROOT
-    if len(proof) != len(consistency_proof_ranges(m, n)):
+    if len(proof) != consistency_proof_length(m, n):
         return False
     path = list(proof)
     if m & (m - 1) == 0:  # m is a power of two: its root is the first element

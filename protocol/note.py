@@ -40,7 +40,6 @@ _U63_MAX = (1 << 63) - 1
 
 _SIZE_RE = re.compile(r"0|[1-9][0-9]{0,19}")
 _HEX8_RE = re.compile(r"[0-9a-f]{8}")
-_TIME_LINE_RE = re.compile(rb"0|[1-9][0-9]{0,18}")
 
 
 @dataclass(frozen=True)
@@ -118,7 +117,8 @@ def cosigner_key_line(name: str, pubkey: bytes | Ed25519PublicKey) -> str:
 def _parse_key_line(line: str, sig_type: int, code: str) -> VerifierKey:
     if not isinstance(line, str):
         raise _err("key line must be a string", code)
-    parts = line.split("+")
+    # Only the first two '+' separate: the base64 key may itself contain '+'.
+    parts = line.split("+", 2)
     if len(parts) != 3:
         raise _err("key line must be <name>+<hash>+<key>", code)
     name, hash_hex, key_b64 = parts
@@ -237,7 +237,9 @@ def _parse_signature_line(line: str, code: str) -> tuple[str, bytes, bytes]:
     return parts[0], blob[:4], blob[4:]
 
 
-def parse_signature_lines(text: str | bytes, code: str = "invalid_checkpoint") -> tuple[bytes, list[tuple[str, bytes, bytes]]]:
+def parse_signature_lines(
+    text: str | bytes, code: str = "invalid_checkpoint"
+) -> tuple[bytes, list[tuple[str, bytes, bytes]]]:
     """Split any signed note into (text bytes, [(name, key hash, signature)])."""
     body, lines = _split_note(text, code)
     return body, [_parse_signature_line(line, code) for line in lines]
@@ -288,32 +290,30 @@ def verify_checkpoint(text: str | bytes, verifier_key: VerifierKey | str) -> Che
 # --- witness cosignatures (tlog-cosignature, Ed25519) ---------------------------
 
 
-def _cosigned_message(checkpoint_body_: bytes, timestamp: int) -> bytes:
-    return b"cosignature/v1\ntime %d\n" % timestamp + checkpoint_body_
+def _cosigned_message(checkpoint_body: bytes, timestamp: int) -> bytes:
+    return b"cosignature/v1\ntime %d\n" % timestamp + checkpoint_body
 
 
-def _as_body(checkpoint_body_: bytes | str) -> bytes:
-    if isinstance(checkpoint_body_, str):
-        return checkpoint_body_.encode("utf-8")
-    if isinstance(checkpoint_body_, (bytes, bytearray)):
-        return bytes(checkpoint_body_)
+def _as_body(checkpoint_body: bytes | str) -> bytes:
+    if isinstance(checkpoint_body, str):
+        return checkpoint_body.encode("utf-8")
+    if isinstance(checkpoint_body, (bytes, bytearray)):
+        return bytes(checkpoint_body)
     raise TypeError("checkpoint body must be bytes or str")
 
 
-def cosign(private_key: Ed25519PrivateKey, name: str, checkpoint_body_: bytes | str, timestamp: int) -> str:
+def cosign(private_key: Ed25519PrivateKey, name: str, checkpoint_body: bytes | str, timestamp: int) -> str:
     """A witness's cosignature/v1 line over a note text (the whole text, extensions included)."""
     _check_key_name(name)
     if not isinstance(timestamp, int) or isinstance(timestamp, bool) or not 0 <= timestamp <= _U63_MAX:
         raise ValueError("timestamp must be an int in [0, 2**63)")
-    body = _as_body(checkpoint_body_)
+    body = _as_body(checkpoint_body)
     sig = private_key.sign(_cosigned_message(body, timestamp))
     kh = key_hash(name, private_key.public_key(), SIG_TYPE_COSIGNATURE_V1)
     return _signature_line(name, kh + struct.pack(">Q", timestamp) + sig)
 
 
-def verify_cosignature(
-    line: str, checkpoint_body_: bytes | str, name: str, pubkey: bytes | Ed25519PublicKey
-) -> int:
+def verify_cosignature(line: str, checkpoint_body: bytes | str, name: str, pubkey: bytes | Ed25519PublicKey) -> int:
     """Check one cosignature line from witness (name, pubkey); return its timestamp.
 
     Raises invalid_cosignature for a line of another key, a malformed line, a
@@ -335,7 +335,9 @@ def verify_cosignature(
     if timestamp > _U63_MAX:
         raise _err("cosignature timestamp out of range", code)
     try:
-        Ed25519PublicKey.from_public_bytes(raw).verify(rest[8:], _cosigned_message(_as_body(checkpoint_body_), timestamp))
+        Ed25519PublicKey.from_public_bytes(raw).verify(
+            rest[8:], _cosigned_message(_as_body(checkpoint_body), timestamp)
+        )
     except InvalidSignature:
         raise _err("cosignature does not verify", code) from None
     return timestamp

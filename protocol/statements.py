@@ -26,8 +26,8 @@ from __future__ import annotations
 
 import re
 from dataclasses import dataclass
-from operator import itemgetter, methodcaller
 from datetime import datetime, timedelta
+from operator import itemgetter, methodcaller
 
 from protocol.encoding import strict_json_loads
 from protocol.errors import ProtocolError
@@ -46,15 +46,15 @@ _MAX_EXACT_INT = 1 << 53
 _COMMON = ("v", "kind", "issued_at", "nonce")
 _FIELDS: dict[str, tuple[frozenset[str], frozenset[str]]] = {  # kind -> (required, optional)
     "location": (
-        frozenset(_COMMON + ("operator", "facility", "observed_at", "scope", "chips")),
+        frozenset((*_COMMON, "operator", "facility", "observed_at", "scope", "chips")),
         frozenset(),
     ),
     "usage": (
-        frozenset(_COMMON + ("operator", "facility", "period_start", "period_end", "chips")),
+        frozenset((*_COMMON, "operator", "facility", "period_start", "period_end", "chips")),
         frozenset({"workload"}),
     ),
     "rtt": (
-        frozenset(_COMMON + ("landmark", "facility", "chip", "measured_at", "rtt_ms")),
+        frozenset((*_COMMON, "landmark", "facility", "chip", "measured_at", "rtt_ms")),
         frozenset(),
     ),
 }
@@ -176,8 +176,10 @@ def _location_chips_checked(chips: list) -> list[tuple[str, str | None]]:
             if "cluster" not in entry:
                 raise _bad(f"chips[{i}]: unknown member (allowed: chip, cluster)")
             cluster = entry["cluster"]
+            if type(cluster) is not str:
+                raise _bad(f"chips[{i}].cluster: must be a registry code")
             if cluster not in good_clusters:
-                if type(cluster) is not str or match_code(cluster) is None:
+                if match_code(cluster) is None:
                     raise _bad(f"chips[{i}].cluster: must be a registry code")
                 good_clusters.add(cluster)
         elif n != 1:
@@ -267,7 +269,7 @@ def _location_chips(chips: list) -> list[tuple[str, str | None]]:
         )
     ):
         return _location_chips_checked(chips)
-    return list(zip(ids, clusters))
+    return list(zip(ids, clusters, strict=True))
 
 
 def _column(chips: list, key: str, low: float, high: float | None) -> list[float] | None:
@@ -294,7 +296,7 @@ def _usage_chips(chips: list, period_s: float) -> list[tuple[str, float, float, 
         return _usage_chips_checked(chips, period_s)
     if active is None or util is None or energy is None or not _ids_valid(ids):
         return _usage_chips_checked(chips, period_s)
-    return list(zip(ids, active, util, energy))
+    return list(zip(ids, active, util, energy, strict=True))
 
 
 def parse_statement(payload: bytes) -> LocationStatement | UsageStatement | RttStatement:

@@ -8,7 +8,7 @@ two readings are what this package exists to avoid.
 from __future__ import annotations
 
 import re
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 
 _TIME_RE = re.compile(r"([0-9]{4})-([0-9]{2})-([0-9]{2})T([0-9]{2}):([0-9]{2}):([0-9]{2})(?:\.([0-9]{1,9}))?Z")
 
@@ -28,9 +28,7 @@ def parse_time(s: object) -> datetime:
     year, month, day, hour, minute, second, frac = m.groups()
     micro = int((frac or "0").ljust(6, "0")[:6])
     try:
-        return datetime(
-            int(year), int(month), int(day), int(hour), int(minute), int(second), micro, tzinfo=timezone.utc
-        )
+        return datetime(int(year), int(month), int(day), int(hour), int(minute), int(second), micro, tzinfo=UTC)
     except ValueError:
         raise ValueError("is not a valid calendar date and time") from None
 
@@ -39,7 +37,7 @@ def format_time(dt: datetime) -> str:
     """The registry's spelling: whole seconds, or six fraction digits when non-zero."""
     if not isinstance(dt, datetime) or dt.tzinfo is None or dt.utcoffset() is None:
         raise ValueError("an aware datetime is required")
-    dt = dt.astimezone(timezone.utc)
+    dt = dt.astimezone(UTC)
     # Formatted by hand: strftime's %Y drops leading zeros of years below 1000 on glibc.
     base = f"{dt.year:04d}-{dt.month:02d}-{dt.day:02d}T{dt.hour:02d}:{dt.minute:02d}:{dt.second:02d}"
     return f"{base}.{dt.microsecond:06d}Z" if dt.microsecond else f"{base}Z"

@@ -5,7 +5,7 @@ RFC's MTH / PATH / SUBPROOF recursions, and MTH memoised per leaf range.
 """
 
 import hashlib
-from functools import lru_cache
+from functools import cache
 
 import pytest
 from hypothesis import given
@@ -33,7 +33,7 @@ def _k(n: int) -> int:
     return k
 
 
-@lru_cache(maxsize=None)
+@cache
 def naive_mth(start: int, end: int) -> bytes:
     n = end - start
     if n == 0:
@@ -108,17 +108,23 @@ def test_roots_every_size(store):
         assert merkle.hash_range(0, n, lambda level, k: store[(level, k)]) == root
 
 
+def _sampled(k: int, n: int) -> bool:
+    """Which proofs also go through the node store (all of them would double the run time)."""
+    return n <= 64 or k % 7 == 0 or k >= n - 2
+
+
 def test_inclusion_every_index_every_size(store):
     for n in range(1, N_EXHAUSTIVE + 1):
         root = naive_mth(0, n)
         for i in range(n):
             ranges = merkle.inclusion_proof_ranges(i, n)
             assert ranges == naive_path_ranges(i, 0, n)
-            calls = []
-            proof = merkle.proof_from_nodes(ranges, bulk(store, calls))
-            assert proof == hashes(ranges)
-            assert len(calls) <= 1  # one query, whatever the proof
+            proof = hashes(ranges)
             assert merkle.verify_inclusion(i, n, LEAF_HASHES[i], proof, root)
+            if _sampled(i, n):
+                calls = []
+                assert merkle.proof_from_nodes(ranges, bulk(store, calls)) == proof
+                assert len(calls) <= 1  # one query, whatever the proof
 
 
 def test_consistency_every_m_every_size(store):
@@ -127,9 +133,18 @@ def test_consistency_every_m_every_size(store):
         for m in range(0, n + 1):
             ranges = merkle.consistency_proof_ranges(m, n)
             assert ranges == naive_consistency_ranges(m, n)
-            proof = merkle.proof_from_nodes(ranges, bulk(store))
-            assert proof == hashes(ranges)
+            proof = hashes(ranges)
             assert merkle.verify_consistency(m, n, naive_mth(0, m), root_n, proof)
+            if _sampled(m, n):
+                assert merkle.proof_from_nodes(ranges, bulk(store)) == proof
+
+
+def test_proof_lengths_without_ranges():
+    for n in range(1, 260):
+        for i in range(n):
+            assert merkle.inclusion_proof_length(i, n) == len(naive_path_ranges(i, 0, n))
+        for m in range(1, n):
+            assert merkle.consistency_proof_length(m, n) == len(naive_consistency_ranges(m, n))
 
 
 def test_in_memory_proofs_match_small_sizes():
@@ -162,8 +177,9 @@ def test_range_to_perfect_nodes_every_small_range(store):
                 refused += 1
                 continue
             covered = [merkle.node_range(level, k) for level, k in nodes]
-            assert [c[0] for c in covered] == [start, *[c[1] for c in covered[:-1]]]
-            assert (covered[-1][1] if covered else start) == end
+            bounds = [start] + [c[1] for c in covered]
+            assert [c[0] for c in covered] == bounds[:-1]
+            assert bounds[-1] == end
             assert merkle.hash_range(start, end, lambda level, k: store[(level, k)]) == naive_mth(start, end)
     assert refused  # e.g. [1, 4): MTH splits it 2+1 at an unaligned point
 
@@ -205,7 +221,7 @@ for _ in range(64):
     LEVEL_HASH.append(_h(b"\x01" + LEVEL_HASH[-1] + LEVEL_HASH[-1]))
 
 
-@lru_cache(maxsize=None)
+@cache
 def uniform_mth(n: int) -> bytes:
     if n & (n - 1) == 0:
         return LEVEL_HASH[n.bit_length() - 1]
@@ -231,8 +247,11 @@ def test_huge_trees(data):
     assert root == uniform_mth(n)
     proof = merkle.proof_from_nodes(ranges, uniform_bulk)
     assert merkle.verify_inclusion(i, n, SAME_LEAF, proof, root)
+    assert merkle.inclusion_proof_length(i, n) == len(ranges)
     cranges = merkle.consistency_proof_ranges(m, n)
     assert cranges == naive_consistency_ranges(m, n)
+    if 0 < m < n:
+        assert merkle.consistency_proof_length(m, n) == len(cranges)
     cproof = merkle.proof_from_nodes(cranges, uniform_bulk)
     assert merkle.verify_consistency(m, n, merkle.root_from_nodes(m, uniform_bulk), root, cproof)
 
@@ -246,7 +265,9 @@ def _flips(h: bytes):
             yield h[:byte] + bytes([h[byte] ^ (1 << bit)]) + h[byte + 1 :]
 
 
-CASES = [(i, n) for n in (1, 2, 3, 5, 7, 8, 9, 16, 31, 33, 100) for i in sorted({0, 1, n // 2, n - 2, n - 1}) if 0 <= i < n]
+CASES = [
+    (i, n) for n in (1, 2, 3, 5, 7, 8, 9, 16, 31, 33, 100) for i in sorted({0, 1, n // 2, n - 2, n - 1}) if 0 <= i < n
+]
 
 
 @pytest.mark.parametrize(("i", "n"), CASES)
@@ -257,7 +278,10 @@ def test_inclusion_mutations_fail(i, n):
     assert merkle.verify_inclusion(i, n, leaf, proof, root)
     for j in (i - 1, i + 1):
         assert not merkle.verify_inclusion(j, n, leaf, proof, root)
-    for size in (n * 2, n // 2, n + 1, n - 1):
+    # Only x2 and /2: a root of size n also has the *shape* of a tree of size n + 1
+    # whose last subtree is that one leaf (RFC 9162 verifiers cannot tell the hash
+    # of a leaf from that of a node), which is why sizes travel signed with roots.
+    for size in (n * 2, n // 2):
         assert not merkle.verify_inclusion(i, size, leaf, proof, root)
     for bad in _flips(leaf):
         assert not merkle.verify_inclusion(i, n, bad, proof, root)
@@ -269,7 +293,8 @@ def test_inclusion_mutations_fail(i, n):
         assert not merkle.verify_inclusion(i, n, leaf, proof[:pos] + proof[pos + 1 :], root)
     for pos in range(len(proof) + 1):
         assert not merkle.verify_inclusion(i, n, leaf, [*proof[:pos], root, *proof[pos:]], root)
-    assert not merkle.verify_inclusion(i, n, leaf, proof, leaf)
+    if n > 1:  # for one leaf the root is the leaf hash
+        assert not merkle.verify_inclusion(i, n, leaf, proof, leaf)
 
 
 CCASES = [(m, n) for n in (2, 3, 4, 5, 7, 8, 9, 16, 17, 31, 100) for m in sorted({1, 2, n // 2, n - 1}) if 0 < m < n]
@@ -285,7 +310,7 @@ def test_consistency_mutations_fail(m, n):
     for mm in (m - 1, m + 1, m * 2, m // 2):
         if mm != m:
             assert not merkle.verify_consistency(mm, n, root_m, root_n, proof)
-    for nn in (n - 1, n + 1, n * 2, n // 2):
+    for nn in (n * 2, n // 2):
         if nn != n:
             assert not merkle.verify_consistency(m, nn, root_m, root_n, proof)
     for bad in _flips(root_m):

@@ -1,0 +1,136 @@
+from rest_framework import serializers
+
+from attestations.models import Attestation, KeyPurpose, Landmark, Rejection, SigningKey, UsageRecord
+
+
+class SigningKeySerializer(serializers.ModelSerializer):
+    organisation = serializers.SlugRelatedField(slug_field="code", read_only=True)
+
+    class Meta:
+        model = SigningKey
+        fields = [
+            "keyid",
+            "organisation",
+            "name",
+            "algorithm",
+            "purpose",
+            "pem",
+            "valid_from",
+            "retired_at",
+            "revoked_since",
+            "revoked_at",
+            "created_at",
+            "log_index",
+        ]
+
+
+class KeyRegistrationSerializer(serializers.Serializer):
+    public_key = serializers.CharField(source="pem", help_text="PEM SubjectPublicKeyInfo: Ed25519, P-256 or P-384.")
+    name = serializers.CharField(required=False, allow_blank=True, default="", max_length=200)
+    purpose = serializers.ChoiceField(choices=KeyPurpose.choices, required=False)
+    valid_from = serializers.DateTimeField(required=False)
+
+
+class RetireSerializer(serializers.Serializer):
+    at = serializers.DateTimeField(required=False, help_text="Default: now.")
+
+
+class RevokeSerializer(serializers.Serializer):
+    since = serializers.DateTimeField(help_text="Compromised since this instant.")
+    reason = serializers.CharField(required=False, allow_blank=True, default="")
+
+
+class LandmarkSerializer(serializers.ModelSerializer):
+    organisation = serializers.SlugRelatedField(slug_field="code", read_only=True)
+
+    class Meta:
+        model = Landmark
+        fields = ["code", "name", "organisation", "latitude", "longitude", "created_at", "log_index"]
+        read_only_fields = ["created_at", "log_index"]
+
+
+class EnvelopeSerializer(serializers.Serializer):
+    """The DSSE envelope (ATTESTATION.md section 2); sent as raw JSON, verified byte for byte."""
+
+    payloadType = serializers.CharField()
+    payload = serializers.CharField()
+    signatures = serializers.ListField(child=serializers.DictField())
+
+
+class AcceptedSerializer(serializers.Serializer):
+    id = serializers.IntegerField()
+    kind = serializers.CharField()
+    statement_sha256 = serializers.CharField()
+    log_index = serializers.IntegerField()
+    chips = serializers.IntegerField()
+    flags = serializers.DictField(child=serializers.IntegerField())
+
+
+class AttestationSerializer(serializers.ModelSerializer):
+    operator = serializers.SlugRelatedField(slug_field="code", read_only=True)
+    facility = serializers.SlugRelatedField(slug_field="code", read_only=True)
+    landmark = serializers.SlugRelatedField(slug_field="code", read_only=True)
+
+    class Meta:
+        model = Attestation
+        fields = [
+            "id",
+            "kind",
+            "statement_sha256",
+            "keyids",
+            "operator",
+            "landmark",
+            "facility",
+            "issued_at",
+            "nonce",
+            "header",
+            "scope",
+            "observed_at",
+            "period_start",
+            "period_end",
+            "chip_count",
+            "received_at",
+            "log_index",
+            "flagged",
+        ]
+
+
+class RejectionSerializer(serializers.ModelSerializer):
+    organisation = serializers.SlugRelatedField(slug_field="code", read_only=True)
+    user = serializers.SlugRelatedField(slug_field="username", read_only=True)
+
+    class Meta:
+        model = Rejection
+        fields = ["id", "at", "organisation", "user", "status", "code", "detail", "body_bytes", "body_sha256"]
+
+
+class UsageRecordSerializer(serializers.ModelSerializer):
+    facility = serializers.SlugRelatedField(slug_field="code", read_only=True)
+    chip = serializers.CharField(source="chip_ref")
+    statement = serializers.IntegerField(source="attestation_id")
+    flop = serializers.SerializerMethodField(help_text="Upper-bound FLOP on the requested basis.")
+
+    class Meta:
+        model = UsageRecord
+        fields = [
+            "id",
+            "chip",
+            "facility",
+            "statement",
+            "period_start",
+            "period_end",
+            "active_s",
+            "utilization",
+            "energy_j",
+            "flop",
+        ]
+
+    def get_flop(self, obj) -> float | None:
+        return obj.flop_fp16 if self.context.get("basis", "fp16") == "fp16" else obj.flop_peak
+
+
+class UsageTotalSerializer(serializers.Serializer):
+    basis = serializers.CharField()
+    active_s = serializers.FloatField()
+    energy_j = serializers.FloatField()
+    flop = serializers.FloatField()

@@ -1,0 +1,12 @@
+from rest_framework.routers import SimpleRouter
+
+from attestations.api import views
+
+router = SimpleRouter()
+router.register("keys", views.SigningKeyViewSet)
+router.register("landmarks", views.LandmarkViewSet)
+router.register("attestations", views.AttestationViewSet)
+router.register("rejections", views.RejectionViewSet)
+router.register("usage", views.UsageViewSet, basename="usage")
+
+urlpatterns = router.urls

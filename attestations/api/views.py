@@ -1,0 +1,265 @@
+import base64
+
+from django.db import transaction
+from django.db.models import Sum
+from drf_spectacular.types import OpenApiTypes
+from drf_spectacular.utils import OpenApiParameter, OpenApiResponse, extend_schema, inline_serializer
+from rest_framework import exceptions, mixins, serializers, status, viewsets
+from rest_framework.decorators import action
+from rest_framework.response import Response
+
+from attestations import checks
+from attestations.api import serializers as s
+from attestations.models import Attestation, Landmark, Rejection, SigningKey, UsageRecord
+from attestations.services import register_key, retire_key, revoke_key
+from attestations.store import store
+from core.problems import Problem
+from core.views import RestrictedReadOnlyViewSet, RestrictedViewSetMixin
+from inventory.api.params import parse_when
+from inventory.filters import filter_chip
+from protocol.errors import ProtocolError
+from registry.choices import OrgKind
+from transparency.checkpoints import checkpoint_covering, served_note
+from transparency.events import append_event
+from transparency.log import inclusion_proof
+from transparency.models import LogLeaf
+
+ENVELOPE_TYPES = ("application/json", "application/vnd.dsse.envelope.v1+json", "application/vnd.dsse+json")
+
+
+def b64(data):
+    return base64.b64encode(bytes(data)).decode()
+
+
+class SigningKeyViewSet(
+    RestrictedViewSetMixin, mixins.ListModelMixin, mixins.RetrieveModelMixin, viewsets.GenericViewSet
+):
+    """Public keys that sign statements: operators' attestation keys, the treaty body's landmark keys."""
+
+    queryset = SigningKey.objects.select_related("organisation")
+    serializer_class = s.SigningKeySerializer
+    lookup_field = "keyid"
+    filterset_fields = ["organisation__code", "purpose", "algorithm"]
+
+    @extend_schema(request=s.KeyRegistrationSerializer, responses={201: s.SigningKeySerializer})
+    def create(self, request):
+        body = s.KeyRegistrationSerializer(data=request.data)
+        body.is_valid(raise_exception=True)
+        key = register_key(request.user, **body.validated_data)
+        return Response(s.SigningKeySerializer(key).data, status=status.HTTP_201_CREATED)
+
+    @extend_schema(request=s.RetireSerializer, responses=s.SigningKeySerializer)
+    @action(detail=True, methods=["post"])
+    def retire(self, request, keyid=None):
+        key = self.get_object()
+        body = s.RetireSerializer(data=request.data)
+        body.is_valid(raise_exception=True)
+        return Response(s.SigningKeySerializer(retire_key(request.user, key, body.validated_data.get("at"))).data)
+
+    @extend_schema(request=s.RevokeSerializer, responses=s.SigningKeySerializer)
+    @action(detail=True, methods=["post"])
+    def revoke(self, request, keyid=None):
+        key = self.get_object()
+        body = s.RevokeSerializer(data=request.data)
+        body.is_valid(raise_exception=True)
+        key, flagged = revoke_key(request.user, key, body.validated_data["since"], body.validated_data["reason"])
+        return Response({**s.SigningKeySerializer(key).data, "flagged_statements": flagged})
+
+
+class LandmarkViewSet(
+    RestrictedViewSetMixin,
+    mixins.ListModelMixin,
+    mixins.RetrieveModelMixin,
+    mixins.CreateModelMixin,
+    viewsets.GenericViewSet,
+):
+    """Landmark servers that measure round-trip times, registered by the treaty body."""
+
+    queryset = Landmark.objects.select_related("organisation")
+    serializer_class = s.LandmarkSerializer
+    lookup_field = "code"
+
+    def perform_create(self, serializer):
+        org = self.request.user.organisation
+        if org is None or org.kind != OrgKind.TREATY_BODY:
+            raise exceptions.PermissionDenied("Only a treaty body registers landmarks.")
+        with transaction.atomic():
+            landmark = serializer.save(organisation=org)
+            landmark.log_index = append_event(
+                "landmark.registered",
+                landmark.code,
+                {
+                    "code": landmark.code,
+                    "organisation": org.code,
+                    "latitude": landmark.latitude,
+                    "longitude": landmark.longitude,
+                },
+            )
+            landmark.save(update_fields=["log_index"])
+
+
+class AttestationViewSet(RestrictedReadOnlyViewSet):
+    """Signed statements (ATTESTATION.md). POST takes a DSSE envelope as the body, exactly as signed."""
+
+    queryset = Attestation.objects.select_related("operator", "facility", "landmark").defer("envelope")
+    serializer_class = s.AttestationSerializer
+    filterset_fields = ["kind", "facility__code", "operator__code", "flagged"]
+
+    @extend_schema(
+        request={"application/json": s.EnvelopeSerializer},
+        responses={
+            201: s.AcceptedSerializer,
+            400: OpenApiResponse(description="Problem details (see ATTESTATION.md section 6)"),
+            409: OpenApiResponse(description="replayed_nonce, with first_id"),
+        },
+    )
+    def create(self, request):
+        content_type = (request.content_type or "").split(";")[0].strip().lower()
+        if content_type not in ENVELOPE_TYPES:
+            raise exceptions.UnsupportedMediaType(content_type or "(none)")
+        body = request.stream.read() if request.stream is not None else b""
+        try:
+            verified = checks.verify(body, request.user)
+            accepted = store(verified, request.user, body)
+        except ProtocolError as exc:
+            self._reject(request, body, exc.status, exc.code, exc.detail)
+            raise Problem(exc.status, exc.code, exc.detail or exc.code) from None
+        except checks.Replay as replay:
+            detail = f"This (keyid, nonce) was accepted before, as statement {replay.first_id}."
+            self._reject(request, body, 409, "replayed_nonce", detail)
+            raise Problem(409, "replayed_nonce", detail, first_id=replay.first_id) from None
+        att = accepted.attestation
+        return Response(
+            {
+                "id": att.pk,
+                "kind": att.kind,
+                "statement_sha256": att.statement_sha256,
+                "log_index": att.log_index,
+                "chips": att.chip_count,
+                "flags": accepted.flags,
+            },
+            status=status.HTTP_201_CREATED,
+        )
+
+    @staticmethod
+    def _reject(request, body, status_code, code, detail):
+        import hashlib
+
+        Rejection.objects.create(
+            organisation=request.user.organisation,
+            user=request.user,
+            status=status_code,
+            code=code,
+            detail=(detail or "")[:2000],
+            body_bytes=len(body),
+            body_sha256=hashlib.sha256(body).hexdigest(),
+        )
+
+    @extend_schema(
+        responses=inline_serializer(
+            "Receipt",
+            {
+                "log_index": serializers.IntegerField(),
+                "tree_size": serializers.IntegerField(),
+                "leaf": serializers.CharField(),
+                "checkpoint": serializers.CharField(),
+                "inclusion": serializers.ListField(child=serializers.CharField()),
+            },
+        )
+    )
+    @action(detail=True, methods=["get"])
+    def receipt(self, request, pk=None):
+        """The inclusion proof of the statement's leaf against a signed checkpoint (LOG.md section 4)."""
+        att = self.get_object()
+        checkpoint = checkpoint_covering(att.log_index)
+        leaf = LogLeaf.objects.get(index=att.log_index)
+        return Response(
+            {
+                "log_index": att.log_index,
+                "tree_size": checkpoint.size,
+                "leaf": b64(leaf.leaf),
+                "checkpoint": served_note(checkpoint),
+                "inclusion": [b64(h) for h in inclusion_proof(att.log_index, checkpoint.size)],
+            }
+        )
+
+    @extend_schema(responses={(200, "application/json"): OpenApiTypes.BINARY})
+    @action(detail=True, methods=["get"])
+    def envelope(self, request, pk=None):
+        """The envelope exactly as it was signed and sent."""
+        from django.http import HttpResponse
+
+        att = Attestation.objects.restrict(request.user).filter(pk=self.get_object().pk).only("envelope").get()
+        return HttpResponse(bytes(att.envelope), content_type="application/json")
+
+    def get_object(self):
+        if not str(self.kwargs.get("pk", "")).isdigit():
+            raise exceptions.NotFound()
+        return super().get_object()
+
+
+class RejectionViewSet(RestrictedReadOnlyViewSet):
+    """Refused submissions: who, when, which code and why (nothing of the statement is kept)."""
+
+    queryset = Rejection.objects.select_related("organisation", "user")
+    serializer_class = s.RejectionSerializer
+    filterset_fields = ["code", "status"]
+
+
+BASES = ("fp16", "peak")
+
+
+class UsageViewSet(RestrictedViewSetMixin, mixins.ListModelMixin, viewsets.GenericViewSet):
+    """Usage per chip and period, with the compute estimate on the chosen basis.
+
+    `basis=fp16` (default): FP16-equivalent FLOP, the draft treaty's counting
+    rule. `basis=peak`: the chip's fastest precision, so the bound also holds
+    for 8-bit work. Both are upper bounds (protocol/usage.py documents the estimator).
+    """
+
+    queryset = UsageRecord.objects.select_related("facility", "attestation")
+    serializer_class = s.UsageRecordSerializer
+
+    def get_queryset(self):
+        qs = UsageRecord.objects.filter(attestation__in=Attestation.objects.restrict(self.request.user)).select_related(
+            "facility", "attestation"
+        )
+        params = self.request.query_params
+        if "chip" in params:
+            qs = filter_chip(qs, "chip", params["chip"])
+        if "facility" in params:
+            qs = qs.filter(facility__code=params["facility"])
+        if "since" in params:
+            qs = qs.filter(period_end__gt=parse_when(params["since"], "since"))
+        if "until" in params:
+            qs = qs.filter(period_start__lt=parse_when(params["until"], "until"))
+        return qs
+
+    def basis(self):
+        basis = self.request.query_params.get("basis", "fp16")
+        if basis not in BASES:
+            raise Problem(400, "invalid", f"basis must be one of {', '.join(BASES)}.")
+        return basis
+
+    def get_serializer_context(self):
+        return {**super().get_serializer_context(), "basis": self.basis()}
+
+    _params = [
+        OpenApiParameter("chip", str),
+        OpenApiParameter("facility", str),
+        OpenApiParameter("since", str),
+        OpenApiParameter("until", str),
+        OpenApiParameter("basis", str, enum=list(BASES)),
+    ]
+
+    @extend_schema(parameters=_params)
+    def list(self, request, *args, **kwargs):
+        return super().list(request, *args, **kwargs)
+
+    @extend_schema(parameters=_params, responses=s.UsageTotalSerializer)
+    @action(detail=False, methods=["get"])
+    def total(self, request):
+        """Totals over the selection: active seconds, energy, and the compute bound on the basis."""
+        field = "flop_fp16" if self.basis() == "fp16" else "flop_peak"
+        totals = self.get_queryset().aggregate(active_s=Sum("active_s"), energy_j=Sum("energy_j"), flop=Sum(field))
+        return Response({"basis": self.basis(), **{k: v or 0 for k, v in totals.items()}})

@@ -1,0 +1,103 @@
+"""The checks of ATTESTATION.md section 2, in the spec's order, before anything is stored.
+
+Each failure is a ProtocolError carrying the spec's code; `verify()` returns
+everything the store step needs once every check has passed.
+"""
+
+from dataclasses import dataclass
+from datetime import timedelta
+from functools import lru_cache
+
+from django.conf import settings
+from django.utils import timezone
+
+from attestations.models import KeyPurpose, Landmark, SigningKey, StatementNonce
+from inventory.models import Facility
+from protocol import dsse
+from protocol.errors import ProtocolError
+from protocol.statements import RttStatement, check_freshness, parse_statement
+from registry.choices import OrgKind
+from registry.models import Organisation
+
+
+@dataclass
+class Verified:
+    envelope: dsse.Envelope
+    statement: object
+    statement_sha256: str
+    keys: list  # SigningKey rows, in signature order
+    facility: Facility
+    speaker: Organisation
+    landmark: Landmark | None
+
+
+class Replay(Exception):
+    """A (keyid, nonce) pair that was accepted before: 409 with the first id."""
+
+    def __init__(self, first_id):
+        super().__init__(first_id)
+        self.first_id = first_id
+
+
+@lru_cache(maxsize=4096)
+def _public_key(pem):
+    return dsse.load_public_key(pem)
+
+
+def verify(body, user):
+    # 1. shape, base64, size; 2. payload type
+    envelope = dsse.parse_envelope(body, settings.CHIPREG_ATTESTATION_MAX_PAYLOAD)
+    dsse.check_payload_type(envelope)
+    # 3. signatures, against the registered keys their keyids name
+    rows = {k.keyid: k for k in SigningKey.objects.filter(keyid__in=[s.keyid for s in envelope.signatures])}
+    dsse.verify_signatures(envelope, lambda keyid: _public_key(rows[keyid].pem) if keyid in rows else None)
+    keys = [rows[s.keyid] for s in envelope.signatures]
+    # 4. the statement's schema, its facility
+    statement = parse_statement(envelope.payload)
+    facility = Facility.objects.select_related("operator").filter(code=statement.facility).first()
+    if facility is None:
+        raise ProtocolError("unknown_facility", f"no facility {statement.facility!r} is registered")
+    # 5. each key valid at issued_at; a key of the speaking organisation signed
+    speaker, landmark = _speaker(statement)
+    for key in keys:
+        _check_validity(key, statement.issued_at)
+    purpose = KeyPurpose.LANDMARK if isinstance(statement, RttStatement) else KeyPurpose.ATTESTATION
+    if speaker is None or not any(k.organisation_id == speaker.pk and k.purpose == purpose for k in keys):
+        who = getattr(statement, "operator", None) or f"landmark {statement.landmark}"
+        raise ProtocolError("key_not_authorized", f"no valid {purpose} key of {who} signed this statement")
+    # The token says who may deliver: the speaking organisation itself.
+    if not user.is_superuser and user.organisation_id != speaker.pk:
+        raise ProtocolError("forbidden", f"your organisation may not deliver statements for {speaker.code}")
+    # 6. freshness
+    check_freshness(
+        statement.issued_at,
+        timezone.now(),
+        timedelta(seconds=settings.CHIPREG_FRESHNESS_MAX_FUTURE_S),
+        timedelta(seconds=settings.CHIPREG_FRESHNESS_MAX_AGE_S),
+    )
+    # 7. replay (the database's unique index settles races at insert time)
+    first = (
+        StatementNonce.objects.filter(keyid__in=[k.keyid for k in keys], nonce=statement.nonce)
+        .values_list("attestation_id", flat=True)
+        .first()
+    )
+    if first is not None:
+        raise Replay(first)
+    return Verified(envelope, statement, dsse.statement_sha256(envelope), keys, facility, speaker, landmark)
+
+
+def _speaker(statement):
+    if isinstance(statement, RttStatement):
+        landmark = Landmark.objects.select_related("organisation").filter(code=statement.landmark).first()
+        return (landmark.organisation if landmark else None), landmark
+    org = Organisation.objects.filter(code=statement.operator, kind=OrgKind.OPERATOR).first()
+    return org, None
+
+
+def _check_validity(key, issued_at):
+    if key.revoked_since is not None and issued_at >= key.revoked_since:
+        raise ProtocolError("revoked_key", f"key {key.keyid} is revoked as compromised since {key.revoked_since}")
+    if key.retired_at is not None and issued_at >= key.retired_at:
+        raise ProtocolError("revoked_key", f"key {key.keyid} was retired at {key.retired_at}")
+    if issued_at < key.valid_from:
+        raise ProtocolError("revoked_key", f"key {key.keyid} is valid only from {key.valid_from}")

@@ -1,0 +1,120 @@
+"""Findings from verified statements: facts that conflict with the registry.
+
+A statement that passed every check is accepted whatever it says; what does
+not fit (unknown chips, another operator's chips, impossible travel, two
+places at once, usage beyond the hardware, an RTT that rules the facility
+out) is recorded here, with the statement and its log index as evidence.
+"""
+
+from datetime import timedelta
+
+from django.conf import settings
+from django.db.models import Q
+
+from attestations.models import Sighting, UsageRecord
+from inventory.choices import FindingKind, FindingSource
+from inventory.geo import haversine_km
+from inventory.models import Placement
+from inventory.services.reconciliation import Discrepancy
+
+EARTH_HALF_CIRCUMFERENCE_KM = 20_038
+CHUNK = 10_000
+
+
+def _d(kind, chip_ref, chip_pk, attestation_id):
+    return Discrepancy(kind, chip_ref, chip_pk, FindingSource.ATTESTATION, str(attestation_id))
+
+
+def ownership(attestation_id, chips, operator):
+    """Unknown chips and chips registered to another operator. `chips`: {chip_ref: (pk, custodian_id, ...) | None}."""
+    out = []
+    for ref, info in chips.items():
+        if info is None:
+            out.append(_d(FindingKind.UNKNOWN_CHIP, ref, None, attestation_id))
+        elif info[1] != operator.pk:
+            out.append(_d(FindingKind.OTHER_OPERATOR, ref, info[0], attestation_id))
+    return out
+
+
+def movement(attestation_id, facility, when, chip_pks_by_ref):
+    """Two places at once, or a journey faster than any transport, against other sightings and placements."""
+    speed = settings.CHIPREG_MAX_TRANSPORT_KMH
+    simultaneous = timedelta(seconds=settings.CHIPREG_SIMULTANEITY_S)
+    # Nothing further than half the earth's circumference away can be too fast outside this window.
+    window = timedelta(hours=EARTH_HALF_CIRCUMFERENCE_KM / speed)
+    refs_by_pk = {pk: ref for ref, pk in chip_pks_by_ref.items()}
+    pks = list(refs_by_pk)
+    evidence = {}  # chip pk -> (facility, time) of the conflicting observation
+    for start in range(0, len(pks), CHUNK):
+        chunk = pks[start : start + CHUNK]
+        others = (
+            Sighting.objects.filter(chip_id__in=chunk, observed_at__range=(when - window, when + window))
+            .exclude(facility=facility)
+            .exclude(attestation_id=attestation_id)
+            .values_list("chip_id", "facility_id", "facility__latitude", "facility__longitude", "observed_at")
+        )
+        placed = (
+            Placement.objects.filter(chip_id__in=chunk, valid_from__range=(when - window, when + window))
+            .filter(Q(valid_to__isnull=True) | Q(valid_to__gt=when))
+            .exclude(facility=facility)
+            .values_list("chip_id", "facility_id", "facility__latitude", "facility__longitude", "valid_from")
+        )
+        for chip_id, _fid, lat, lon, at in [*others, *placed]:
+            gap = abs((when - at).total_seconds())
+            distance = haversine_km(facility.latitude, facility.longitude, lat, lon)
+            if gap <= simultaneous.total_seconds():
+                kind = FindingKind.TWO_PLACES
+            elif distance / (gap / 3600) > speed:
+                kind = FindingKind.IMPOSSIBLE_TRAVEL
+            else:
+                continue
+            evidence.setdefault(chip_id, kind)
+    return [_d(kind, refs_by_pk[pk], pk, attestation_id) for pk, kind in evidence.items()]
+
+
+def usage_overlaps(attestation_id, facility, start, end, chip_pks_by_ref):
+    """A chip reported busy at another facility for an overlapping period: two places at once."""
+    refs_by_pk = {pk: ref for ref, pk in chip_pks_by_ref.items()}
+    pks = list(refs_by_pk)
+    found = set()
+    for i in range(0, len(pks), CHUNK):
+        chunk = pks[i : i + CHUNK]
+        found |= set(
+            UsageRecord.objects.filter(chip_id__in=chunk, period_start__lt=end, period_end__gt=start)
+            .exclude(facility=facility)
+            .exclude(attestation_id=attestation_id)
+            .values_list("chip_id", flat=True)
+        )
+    return [_d(FindingKind.TWO_PLACES, refs_by_pk[pk], pk, attestation_id) for pk in sorted(found)]
+
+
+def usage_double_count(attestation_id, start, end, chip_pks_by_ref, active_by_ref):
+    """Active time beyond the wall clock: this period plus overlapping reports for the same chip."""
+    refs_by_pk = {pk: ref for ref, pk in chip_pks_by_ref.items()}
+    pks = list(refs_by_pk)
+    out = []
+    for i in range(0, len(pks), CHUNK):
+        chunk = pks[i : i + CHUNK]
+        rows = (
+            UsageRecord.objects.filter(chip_id__in=chunk, period_start__lt=end, period_end__gt=start)
+            .exclude(attestation_id=attestation_id)
+            .values_list("chip_id", "period_start", "period_end", "active_s")
+        )
+        extra = {}
+        for chip_id, s, e, active in rows:
+            overlap = (min(e, end) - max(s, start)).total_seconds()
+            length = (e - s).total_seconds() or 1.0
+            extra[chip_id] = extra.get(chip_id, 0.0) + active * overlap / length
+        wall = (end - start).total_seconds()
+        for chip_id, other in extra.items():
+            if active_by_ref[refs_by_pk[chip_id]] + other > wall * 1.01:
+                out.append(_d(FindingKind.IMPLAUSIBLE_USAGE, refs_by_pk[chip_id], chip_id, attestation_id))
+    return out
+
+
+def rtt_bound(attestation_id, statement, landmark, facility, chip_pk):
+    km = haversine_km(landmark.latitude, landmark.longitude, facility.latitude, facility.longitude)
+    bound = statement.rtt_ms * settings.CHIPREG_RTT_KM_PER_MS
+    if km > bound:
+        return [_d(FindingKind.RTT_IMPOSSIBLE, statement.chip, chip_pk, attestation_id)], km, bound
+    return [], km, bound

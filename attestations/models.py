@@ -1,0 +1,194 @@
+"""Signing keys, landmarks, accepted statements (stored whole), their per-chip
+rows, and the record of rejections."""
+
+from django.conf import settings
+from django.core.validators import MaxValueValidator, MinValueValidator
+from django.db import models
+from django.db.models import Q
+
+from core.querysets import RestrictedQuerySet
+from inventory.access import scope_q
+
+
+class KeyPurpose(models.TextChoices):
+    ATTESTATION = "attestation", "Operator attestations"
+    LANDMARK = "landmark", "Landmark RTT measurements"
+
+
+class SigningKeyQuerySet(RestrictedQuerySet):
+    def restrict_for(self, user, org, action):
+        # Public keys are public: anyone verifying a statement needs them.
+        return self if action == "view" else self.filter(organisation=org)
+
+    def valid_at(self, when):
+        return (
+            self.filter(valid_from__lte=when)
+            .filter(Q(retired_at__isnull=True) | Q(retired_at__gt=when))
+            .filter(Q(revoked_since__isnull=True) | Q(revoked_since__gt=when))
+        )
+
+
+class SigningKey(models.Model):
+    keyid = models.CharField(max_length=64, unique=True)
+    organisation = models.ForeignKey("registry.Organisation", on_delete=models.PROTECT, related_name="signing_keys")
+    name = models.CharField(max_length=200, blank=True, default="")
+    algorithm = models.CharField(max_length=16)
+    purpose = models.CharField(max_length=16, choices=KeyPurpose.choices, default=KeyPurpose.ATTESTATION)
+    pem = models.TextField()
+    valid_from = models.DateTimeField()
+    retired_at = models.DateTimeField(null=True, blank=True)
+    revoked_since = models.DateTimeField(null=True, blank=True, help_text="Compromised since this instant.")
+    revoked_at = models.DateTimeField(null=True, blank=True, help_text="When the revocation was recorded.")
+    created_by = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.PROTECT, related_name="+")
+    created_at = models.DateTimeField(auto_now_add=True)
+    log_index = models.BigIntegerField(null=True, blank=True)
+
+    objects = SigningKeyQuerySet.as_manager()
+
+    class Meta:
+        ordering = ["id"]
+
+    def __str__(self):
+        return f"{self.organisation.code}:{self.keyid[:12]}"
+
+
+class LandmarkQuerySet(RestrictedQuerySet):
+    def restrict_for(self, user, org, action):
+        return self if action == "view" else self.filter(organisation=org)
+
+
+class Landmark(models.Model):
+    code = models.CharField(max_length=64, unique=True)
+    name = models.CharField(max_length=200, blank=True, default="")
+    organisation = models.ForeignKey("registry.Organisation", on_delete=models.PROTECT, related_name="landmarks")
+    latitude = models.FloatField(validators=[MinValueValidator(-90), MaxValueValidator(90)])
+    longitude = models.FloatField(validators=[MinValueValidator(-180), MaxValueValidator(180)])
+    created_at = models.DateTimeField(auto_now_add=True)
+    log_index = models.BigIntegerField(null=True, blank=True)
+
+    objects = LandmarkQuerySet.as_manager()
+
+    class Meta:
+        ordering = ["id"]
+
+
+class AttestationQuerySet(RestrictedQuerySet):
+    def restrict_for(self, user, org, action):
+        return self.filter(
+            scope_q(org, operator_paths=["operator", "uploaded_by_org"], country_paths=["facility__country"])
+        )
+
+
+class Attestation(models.Model):
+    """An accepted statement, stored whole: the envelope bytes exactly as sent."""
+
+    kind = models.CharField(max_length=16)
+    statement_sha256 = models.CharField(max_length=64, unique=True)
+    envelope = models.BinaryField()
+    keyids = models.JSONField()
+    operator = models.ForeignKey(
+        "registry.Organisation", on_delete=models.PROTECT, null=True, blank=True, related_name="attestations"
+    )
+    landmark = models.ForeignKey(Landmark, on_delete=models.PROTECT, null=True, blank=True, related_name="+")
+    facility = models.ForeignKey("inventory.Facility", on_delete=models.PROTECT, related_name="attestations")
+    issued_at = models.DateTimeField()
+    nonce = models.CharField(max_length=64)
+    # The statement without its chip list (the chips are rows below).
+    header = models.JSONField()
+    scope = models.CharField(max_length=16, blank=True, default="")
+    observed_at = models.DateTimeField(null=True, blank=True)
+    period_start = models.DateTimeField(null=True, blank=True)
+    period_end = models.DateTimeField(null=True, blank=True)
+    chip_count = models.PositiveIntegerField(default=0)
+    received_at = models.DateTimeField(auto_now_add=True, db_index=True)
+    uploaded_by = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.PROTECT, related_name="+")
+    uploaded_by_org = models.ForeignKey("registry.Organisation", on_delete=models.PROTECT, related_name="+")
+    log_index = models.BigIntegerField(null=True, blank=True, unique=True)
+    flagged = models.BooleanField(default=False, help_text="Signed by a key later revoked as compromised.")
+
+    objects = AttestationQuerySet.as_manager()
+
+    class Meta:
+        ordering = ["id"]
+        indexes = [
+            models.Index(fields=["facility", "observed_at"], name="attestation_facility_idx"),
+            models.Index(fields=["operator", "id"], name="attestation_operator_idx"),
+        ]
+
+
+class StatementNonce(models.Model):
+    """(keyid, nonce) accepted once, ever: the replay guard, enforced by the database."""
+
+    keyid = models.CharField(max_length=64)
+    nonce = models.CharField(max_length=64)
+    attestation = models.ForeignKey(Attestation, on_delete=models.CASCADE, related_name="nonces")
+
+    class Meta:
+        constraints = [models.UniqueConstraint(fields=["keyid", "nonce"], name="nonce_once_per_key")]
+
+
+class Sighting(models.Model):
+    """One chip of a location statement (also the chip of an RTT statement)."""
+
+    attestation = models.ForeignKey(Attestation, on_delete=models.CASCADE, related_name="sightings")
+    chip = models.ForeignKey("registry.Chip", on_delete=models.PROTECT, null=True, blank=True, related_name="+")
+    chip_ref = models.CharField(max_length=100)
+    cluster_code = models.CharField(max_length=64, blank=True, default="")
+    facility = models.ForeignKey("inventory.Facility", on_delete=models.PROTECT, related_name="+")
+    observed_at = models.DateTimeField()
+
+    class Meta:
+        indexes = [
+            models.Index(fields=["chip", "observed_at"], name="sighting_chip_idx"),
+            models.Index(fields=["attestation"], name="sighting_attestation_idx"),
+        ]
+
+
+class UsageRecord(models.Model):
+    """One chip of a usage statement, with the compute estimates on both bases."""
+
+    attestation = models.ForeignKey(Attestation, on_delete=models.CASCADE, related_name="usage")
+    chip = models.ForeignKey("registry.Chip", on_delete=models.PROTECT, null=True, blank=True, related_name="+")
+    chip_ref = models.CharField(max_length=100)
+    facility = models.ForeignKey("inventory.Facility", on_delete=models.PROTECT, related_name="+")
+    period_start = models.DateTimeField()
+    period_end = models.DateTimeField()
+    active_s = models.FloatField()
+    utilization = models.FloatField()
+    energy_j = models.FloatField()
+    # Upper-bound FLOP estimates (protocol.usage): FP16-equivalent, and the
+    # chip's fastest precision. Null when the chip or its figures are unknown.
+    flop_fp16 = models.FloatField(null=True, blank=True)
+    flop_peak = models.FloatField(null=True, blank=True)
+
+    class Meta:
+        indexes = [
+            models.Index(fields=["chip", "period_start"], name="usage_chip_idx"),
+            models.Index(fields=["facility", "period_start"], name="usage_facility_idx"),
+            models.Index(fields=["attestation"], name="usage_attestation_idx"),
+        ]
+
+
+class RejectionQuerySet(RestrictedQuerySet):
+    def restrict_for(self, user, org, action):
+        if org.kind == "treaty_body":
+            return self
+        return self.filter(organisation=org)
+
+
+class Rejection(models.Model):
+    """What remains of a refused submission: who, when, why. Nothing of the statement."""
+
+    at = models.DateTimeField(auto_now_add=True, db_index=True)
+    organisation = models.ForeignKey("registry.Organisation", on_delete=models.PROTECT, related_name="+")
+    user = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.PROTECT, related_name="+")
+    status = models.PositiveSmallIntegerField()
+    code = models.CharField(max_length=32)
+    detail = models.TextField()
+    body_bytes = models.PositiveBigIntegerField()
+    body_sha256 = models.CharField(max_length=64)
+
+    objects = RejectionQuerySet.as_manager()
+
+    class Meta:
+        ordering = ["id"]

@@ -1,0 +1,135 @@
+"""Keys: registration, retirement, revocation as compromised, each logged.
+
+Revoking since T flags every statement already accepted from T on: a
+`revoked_key` finding per statement, for inspectors to review.
+"""
+
+from django.db import transaction
+from django.utils import timezone
+
+from attestations.models import Attestation, KeyPurpose, SigningKey
+from core.problems import Problem
+from inventory.choices import FindingKind, FindingSource
+from inventory.models import Finding
+from protocol import dsse
+from protocol.errors import ProtocolError
+from registry.choices import OrgKind
+from transparency.events import append_event
+
+PURPOSES_BY_KIND = {
+    OrgKind.OPERATOR: {KeyPurpose.ATTESTATION},
+    OrgKind.TREATY_BODY: {KeyPurpose.LANDMARK},
+}
+
+
+def _key_data(key, **extra):
+    return {
+        "keyid": key.keyid,
+        "algorithm": key.algorithm,
+        "purpose": key.purpose,
+        "organisation": key.organisation.code,
+        "country": key.organisation.country,
+        **extra,
+    }
+
+
+def default_valid_from():
+    """Registration time less the clock skew the freshness check allows, so a
+    statement signed right after registering on a slightly slow clock verifies."""
+    from datetime import timedelta
+
+    from django.conf import settings
+
+    return timezone.now().replace(microsecond=0) - timedelta(seconds=settings.CHIPREG_FRESHNESS_MAX_FUTURE_S)
+
+
+@transaction.atomic
+def register_key(user, pem, name="", purpose=None, valid_from=None):
+    org = user.organisation
+    allowed = PURPOSES_BY_KIND.get(org.kind if org else None, set())
+    purpose = purpose or next(iter(allowed), KeyPurpose.ATTESTATION)
+    if purpose not in allowed:
+        raise Problem(403, "forbidden", f"A {org.kind if org else 'user'} may not register {purpose} keys.")
+    try:
+        public = dsse.load_public_key(pem)
+    except ProtocolError as exc:
+        raise Problem(400, "unsupported_key", exc.detail or "Unsupported key.") from None
+    if SigningKey.objects.filter(keyid=public.keyid).exists():
+        raise Problem(409, "duplicate_key", f"Key {public.keyid} is already registered.")
+    key = SigningKey.objects.create(
+        keyid=public.keyid,
+        organisation=org,
+        name=name,
+        algorithm=public.algorithm,
+        purpose=purpose,
+        pem=public.pem,
+        valid_from=valid_from or default_valid_from(),
+        created_by=user,
+    )
+    key.log_index = append_event(
+        "key.registered",
+        key.keyid,
+        _key_data(key, pem=key.pem, valid_from=key.valid_from.isoformat(), by=user.username),
+    )
+    key.save(update_fields=["log_index"])
+    return key
+
+
+@transaction.atomic
+def retire_key(user, key, at=None):
+    key = SigningKey.objects.select_for_update().get(pk=key.pk)
+    if key.retired_at is not None:
+        raise Problem(409, "already_retired", f"Key {key.keyid} was retired at {key.retired_at.isoformat()}.")
+    key.retired_at = at or timezone.now()
+    key.save(update_fields=["retired_at"])
+    append_event("key.retired", key.keyid, _key_data(key, retired_at=key.retired_at.isoformat(), by=user.username))
+    return key
+
+
+@transaction.atomic
+def revoke_key(user, key, since, reason=""):
+    key = SigningKey.objects.select_for_update().get(pk=key.pk)
+    if key.revoked_since is not None and key.revoked_since <= since:
+        raise Problem(409, "already_revoked", f"Key {key.keyid} is revoked since {key.revoked_since.isoformat()}.")
+    key.revoked_since = since
+    key.revoked_at = timezone.now()
+    key.save(update_fields=["revoked_since", "revoked_at"])
+    index = append_event(
+        "key.revoked",
+        key.keyid,
+        _key_data(key, since=since.isoformat(), reason=reason, by=user.username),
+    )
+    flagged = list(
+        Attestation.objects.filter(keyids__contains=[key.keyid], issued_at__gte=since).select_related("facility")
+        if _json_contains_supported()
+        else [
+            a
+            for a in Attestation.objects.filter(issued_at__gte=since).select_related("facility")
+            if key.keyid in a.keyids
+        ]
+    )
+    Attestation.objects.filter(pk__in=[a.pk for a in flagged]).update(flagged=True)
+    Finding.objects.bulk_create(
+        [
+            Finding(
+                kind=FindingKind.REVOKED_KEY,
+                chip_ref="",
+                facility=a.facility,
+                organisation=key.organisation,
+                country=a.facility.country,
+                source=FindingSource.ATTESTATION,
+                source_id=str(a.pk),
+                detail=f"Statement {a.pk} was signed by key {key.keyid}, revoked as compromised since {since.isoformat()}.",
+                evidence={"statement": a.pk, "log_index": a.log_index, "revocation_log_index": index},
+            )
+            for a in flagged
+        ],
+        ignore_conflicts=True,
+    )
+    return key, len(flagged)
+
+
+def _json_contains_supported():
+    from django.db import connection
+
+    return connection.vendor == "postgresql"

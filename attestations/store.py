@@ -1,0 +1,248 @@
+"""Storing an accepted statement whole, in one transaction, logged before the answer.
+
+The envelope bytes, the statement's header, one row per chip, the placement
+moves, the findings and the log leaf commit together or not at all.
+"""
+
+import logging
+from dataclasses import dataclass
+
+from django.conf import settings
+from django.db import IntegrityError, connection, transaction
+
+from attestations import findings as F
+from attestations.checks import Replay, Verified
+from attestations.models import Attestation, Sighting, StatementNonce, UsageRecord
+from inventory.chiprefs import resolve_chips
+from inventory.choices import FindingKind, PlacementSource
+from inventory.models import Cluster
+from inventory.services.findings import raise_findings
+from inventory.services.listings import PLACEABLE, record_declaration, refresh_verification
+from inventory.services.placements import place
+from inventory.services.reconciliation import Discrepancy
+from protocol.leaves import attestation_leaf
+from protocol.statements import LocationStatement, UsageStatement
+from protocol.times import format_time
+from protocol.usage import energy_exceeds_limit, estimate_flop
+from registry.models import AcceleratorModel, Chip
+from transparency.log import append_leaves
+
+log = logging.getLogger(__name__)
+COPY_THRESHOLD = 2000  # below this, ordinary bulk inserts are as fast
+
+
+@dataclass
+class Accepted:
+    attestation: Attestation
+    flags: dict  # finding kind -> count
+
+
+def store(verified: Verified, user, body):
+    try:
+        with transaction.atomic():
+            return _store(verified, user, body)
+    except IntegrityError as exc:
+        # A concurrent submission of the same statement or nonce won the race.
+        first = (
+            StatementNonce.objects.filter(keyid__in=[k.keyid for k in verified.keys], nonce=verified.statement.nonce)
+            .values_list("attestation_id", flat=True)
+            .first()
+            or Attestation.objects.filter(statement_sha256=verified.statement_sha256)
+            .values_list("id", flat=True)
+            .first()
+        )
+        if first is None:
+            raise
+        raise Replay(first) from exc
+
+
+def _header(statement):
+    fields = {k: getattr(statement, k) for k in statement.__dataclass_fields__ if k != "chips"}
+    return {k: format_time(v) if hasattr(v, "tzinfo") else v for k, v in fields.items()}
+
+
+def _store(v: Verified, user, body):
+    s = v.statement
+    att = Attestation.objects.create(
+        kind=s.kind,
+        statement_sha256=v.statement_sha256,
+        envelope=bytes(body),
+        keyids=[k.keyid for k in v.keys],
+        operator=v.speaker if s.kind != "rtt" else None,
+        landmark=v.landmark,
+        facility=v.facility,
+        issued_at=s.issued_at,
+        nonce=s.nonce,
+        header=_header(s),
+        scope=getattr(s, "scope", ""),
+        observed_at=getattr(s, "observed_at", None) or getattr(s, "measured_at", None),
+        period_start=getattr(s, "period_start", None),
+        period_end=getattr(s, "period_end", None),
+        chip_count=len(s.chips) if hasattr(s, "chips") else 1,
+        uploaded_by=user,
+        uploaded_by_org=user.organisation,
+    )
+    StatementNonce.objects.bulk_create([StatementNonce(keyid=k.keyid, nonce=s.nonce, attestation=att) for k in v.keys])
+    # The leaf is appended now so that placements and findings can cite it.
+    att.log_index = append_leaves([attestation_leaf(v.envelope.raw_signatures, v.statement_sha256)], "attestation")
+    att.save(update_fields=["log_index"])
+    if isinstance(s, LocationStatement):
+        found = _location(att, s, v, user)
+    elif isinstance(s, UsageStatement):
+        found = _usage(att, s, v)
+    else:
+        found = _rtt(att, s, v)
+    evidence = {"statement": att.pk, "statement_sha256": att.statement_sha256, "log_index": att.log_index}
+    raise_findings(found, facility=v.facility, organisation=att.operator or v.facility.operator, evidence=evidence)
+    flags = {}
+    for d in found:
+        flags[str(d.kind)] = flags.get(str(d.kind), 0) + 1
+    return Accepted(att, flags)
+
+
+def _resolve(chip_ids):
+    """{chip_ref: (pk, custodian_id, status, country) or None}, every ref present."""
+    found = resolve_chips(chip_ids)
+    return {ref: found.get(ref) for ref in chip_ids}
+
+
+def _location(att, s, v, user):
+    chips = _resolve(s.chip_ids)
+    facility = v.facility
+    rows = [
+        (att.pk, (chips[ref] or (None,))[0], ref, cluster or "", facility.pk, s.observed_at) for ref, cluster in s.chips
+    ]
+    _insert_sightings(rows)
+    known = {ref: info[0] for ref, info in chips.items() if info is not None}
+    found = F.ownership(att.pk, chips, v.speaker)
+    found += F.movement(att.pk, facility, s.observed_at, known)
+    refresh_verification(list(known.values()), s.observed_at)
+    if s.scope == "complete":
+        # A complete statement is a declaration: it moves placements and
+        # leaves what it omits unaccounted for (its findings come from there).
+        codes = set(Cluster.objects.filter(facility=facility).values_list("code", flat=True))
+        listing = [(i, ref, cluster if cluster in codes else None) for i, (ref, cluster) in enumerate(s.chips, 1)]
+        record_declaration(user, facility, s.observed_at, listing, attestation_id=str(att.pk), log_index=att.log_index)
+    else:
+        clusters = dict(Cluster.objects.filter(facility=facility).values_list("code", "pk"))
+        placeable = {
+            chips[ref][0]: clusters.get(cluster)
+            for ref, cluster in s.chips
+            if chips[ref] is not None and chips[ref][1] == v.speaker.pk and chips[ref][2] in PLACEABLE
+        }
+        place(placeable, facility, s.observed_at, PlacementSource.ATTESTATION, att.pk, att.log_index)
+    return found
+
+
+def _insert_sightings(rows):
+    if connection.vendor == "postgresql" and len(rows) >= COPY_THRESHOLD:
+        with (
+            connection.cursor() as cursor,
+            cursor.cursor.copy(
+                "COPY attestations_sighting (attestation_id, chip_id, chip_ref, cluster_code, facility_id, observed_at)"
+                " FROM STDIN"
+            ) as copy,
+        ):
+            for row in rows:
+                copy.write_row(row)
+        return
+    Sighting.objects.bulk_create(
+        [
+            Sighting(attestation_id=a, chip_id=c, chip_ref=r, cluster_code=cl, facility_id=f, observed_at=t)
+            for a, c, r, cl, f, t in rows
+        ],
+        batch_size=5000,
+    )
+
+
+def _model_figures(chip_pks):
+    """{chip pk: (fp16 peak FLOP/s, fastest peak FLOP/s, tdp W)} for chips whose model has the figures."""
+    models = {
+        m.pk: m for m in AcceleratorModel.objects.filter(pk__in=Chip.objects.filter(pk__in=chip_pks).values("model_id"))
+    }
+    out = {}
+    for start in range(0, len(chip_pks), 10_000):
+        for pk, model_id in Chip.objects.filter(pk__in=chip_pks[start : start + 10_000]).values_list("pk", "model_id"):
+            m = models[model_id]
+            fastest = max((x for x in (m.bf16_tflops, m.fp8_tflops, m.int8_tops) if x is not None), default=None)
+            out[pk] = (
+                m.bf16_tflops * 1e12 if m.bf16_tflops else None,
+                fastest * 1e12 if fastest else None,
+                m.tdp_w,
+            )
+    return out
+
+
+def _usage(att, s, v):
+    chips = _resolve(s.chip_ids)
+    known = {ref: info[0] for ref, info in chips.items() if info is not None}
+    figures = _model_figures(list(known.values()))
+    tolerance = settings.CHIPREG_ENERGY_TOLERANCE
+    records, found = [], []
+    for ref, active_s, utilization, energy_j in s.chips:
+        pk = known.get(ref)
+        fp16 = peak = None
+        if pk is not None:
+            basis16, fastest, tdp = figures.get(pk, (None, None, None))
+            if tdp:
+                fp16 = estimate_flop(active_s, utilization, energy_j, basis16, tdp) if basis16 else None
+                peak = estimate_flop(active_s, utilization, energy_j, fastest, tdp) if fastest else None
+                if energy_exceeds_limit(active_s, energy_j, tdp, tolerance):
+                    found.append(F._d(FindingKind.IMPLAUSIBLE_USAGE, ref, pk, att.pk))
+            if utilization > 0 and active_s > 0 and energy_j == 0:
+                # A kernel ran for a measurable time and drew no energy at all.
+                found.append(F._d(FindingKind.IMPLAUSIBLE_USAGE, ref, pk, att.pk))
+        records.append(
+            UsageRecord(
+                attestation=att,
+                chip_id=pk,
+                chip_ref=ref,
+                facility=v.facility,
+                period_start=s.period_start,
+                period_end=s.period_end,
+                active_s=active_s,
+                utilization=utilization,
+                energy_j=energy_j,
+                flop_fp16=fp16,
+                flop_peak=peak,
+            )
+        )
+    UsageRecord.objects.bulk_create(records, batch_size=5000)
+    found += F.ownership(att.pk, chips, v.speaker)
+    found += F.usage_overlaps(att.pk, v.facility, s.period_start, s.period_end, known)
+    active = {ref: a for ref, a, _, _ in s.chips}
+    flagged = {d.chip_ref for d in found if d.kind == FindingKind.IMPLAUSIBLE_USAGE}
+    found += [
+        d
+        for d in F.usage_double_count(att.pk, s.period_start, s.period_end, known, active)
+        if d.chip_ref not in flagged
+    ]
+    return _dedupe(found)
+
+
+def _rtt(att, s, v):
+    chips = _resolve([s.chip])
+    info = chips[s.chip]
+    pk = info[0] if info else None
+    Sighting.objects.create(
+        attestation=att, chip_id=pk, chip_ref=s.chip, facility=v.facility, observed_at=s.measured_at
+    )
+    found, km, bound = F.rtt_bound(att.pk, s, v.landmark, v.facility, pk)
+    att.header = {**att.header, "distance_km": round(km, 3), "bound_km": round(bound, 3)}
+    att.save(update_fields=["header"])
+    if info is None:
+        found.append(F._d(FindingKind.UNKNOWN_CHIP, s.chip, None, att.pk))
+    return found
+
+
+def _dedupe(found):
+    seen, out = set(), []
+    for d in found:
+        key = (d.kind, d.chip_ref)
+        if key not in seen:
+            seen.add(key)
+            out.append(d)
+    return out
+
+
+__all__ = ["Accepted", "Discrepancy", "store"]
