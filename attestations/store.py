@@ -13,6 +13,7 @@ from django.db import IntegrityError, connection, transaction
 from attestations import findings as F
 from attestations.checks import Replay, Verified
 from attestations.models import Attestation, Sighting, StatementNonce, UsageRecord
+from outbox import emit
 from inventory.chiprefs import resolve_chips
 from inventory.choices import FindingKind, PlacementSource
 from inventory.models import Cluster
@@ -208,6 +209,7 @@ def _usage(att, s, v):
             )
         )
     UsageRecord.objects.bulk_create(records, batch_size=5000)
+    emit("usage.recorded", facilities=[v.facility.pk], attestation=att.pk)
     found += F.ownership(att.pk, chips, v.speaker)
     found += F.usage_overlaps(att.pk, v.facility, s.period_start, s.period_end, known)
     active = {ref: a for ref, a, _, _ in s.chips}

@@ -59,10 +59,12 @@ INSTALLED_APPS = [
     "drf_spectacular",
     "drf_spectacular_sidecar",
     "core",
+    "outbox",
     "transparency",
     "registry",
     "inventory",
     "attestations",
+    "compliance",
 ]
 
 MIDDLEWARE = [
@@ -105,6 +107,13 @@ if DATABASES["default"]["ENGINE"] == "django.db.backends.sqlite3":
     # SQLite serialises writers; wait for the lock instead of failing at once.
     DATABASES["default"].setdefault("OPTIONS", {})["timeout"] = 30
 USING_POSTGRES = DATABASES["default"]["ENGINE"] == "django.db.backends.postgresql"
+if env("DATABASE_REPLICA_URL"):
+    DATABASES["replica"] = dj_database_url.parse(env("DATABASE_REPLICA_URL"), conn_max_age=60)
+    DATABASES["replica"]["TEST"] = {"MIRROR": "default"}
+    DATABASE_ROUTERS = ["config.routers.ReplicaRouter"]
+if env("CHIPREG_TEST_DB_NAME"):
+    # Lets several test runs share one PostgreSQL server (scripts/run-tests.sh sets it per run).
+    DATABASES["default"]["TEST"] = {"NAME": env("CHIPREG_TEST_DB_NAME")}
 
 DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
 AUTH_USER_MODEL = "registry.User"
@@ -112,7 +121,6 @@ AUTH_PASSWORD_VALIDATORS = [
     {"NAME": "django.contrib.auth.password_validation.MinimumLengthValidator"},
     {"NAME": "django.contrib.auth.password_validation.CommonPasswordValidator"},
 ]
-LOGIN_URL = "/admin/login/"
 
 LANGUAGE_CODE = "en-us"
 TIME_ZONE = "UTC"
@@ -165,6 +173,12 @@ REST_FRAMEWORK = {
     "DEFAULT_RENDERER_CLASSES": ["rest_framework.renderers.JSONRenderer"],
     "DEFAULT_PARSER_CLASSES": ["rest_framework.parsers.JSONParser"],
     "UNAUTHENTICATED_USER": "django.contrib.auth.models.AnonymousUser",
+    "DEFAULT_THROTTLE_CLASSES": ["core.throttling.PerTokenThrottle", "core.throttling.PerAddressThrottle"],
+    "DEFAULT_THROTTLE_RATES": {
+        "token": env("CHIPREG_RATE_PER_TOKEN", "6000/min"),
+        "address": env("CHIPREG_RATE_PER_ADDRESS", "12000/min"),
+    },
+    "NUM_PROXIES": env_int("CHIPREG_NUM_PROXIES", 0),
     # `?format=csv` is our own switch for downloads, not DRF's renderer override.
     "URL_FORMAT_OVERRIDE": None,
 }
@@ -185,6 +199,17 @@ SPECTACULAR_SETTINGS = {
     "REDOC_DIST": "SIDECAR",
 }
 
+CACHES = {
+    "default": (
+        {"BACKEND": "django.core.cache.backends.redis.RedisCache", "LOCATION": env("REDIS_URL")}
+        if env("REDIS_URL")
+        else {"BACKEND": "django.core.cache.backends.locmem.LocMemCache"}
+    )
+}
+SECURE_CONTENT_TYPE_NOSNIFF = True
+SECURE_REFERRER_POLICY = "same-origin"
+X_FRAME_OPTIONS = "DENY"
+
 # Celery: eager in-process execution unless a broker is configured.
 REDIS_URL = env("REDIS_URL")
 CELERY_BROKER_URL = REDIS_URL or "memory://"
@@ -195,6 +220,18 @@ CELERY_TASK_ACKS_LATE = True
 CELERY_TASK_REJECT_ON_WORKER_LOST = True
 CELERY_WORKER_PREFETCH_MULTIPLIER = 1
 CELERY_BROKER_CONNECTION_RETRY_ON_STARTUP = True
+# Fail fast when the broker is down: the outbox keeps the work, a request must not hang.
+CELERY_BROKER_TRANSPORT_OPTIONS = {"max_retries": 1, "interval_start": 0, "interval_step": 0.2, "interval_max": 0.5}
+CELERY_BROKER_CONNECTION_TIMEOUT = 2
+# Queues split by work so workers scale out separately.
+CELERY_TASK_DEFAULT_QUEUE = "evaluate"
+CELERY_TASK_ROUTES = {
+    "transparency.tasks.*": {"queue": "ingest"},
+    "outbox.tasks.*": {"queue": "ingest"},
+    "inventory.tasks.*": {"queue": "evaluate"},
+    "compliance.tasks.*": {"queue": "evaluate"},
+    "compliance.delivery.tasks.*": {"queue": "notify"},
+}
 
 # Accelerator catalog: how an "H100-equivalent" is counted. `treaty_tpp`
 # (the draft agreement's 15,840 TPP per H100e) or `epoch_8bit` (Epoch AI:
@@ -215,9 +252,29 @@ CHIPREG_LOG_KEY_AUTOCREATE = env_bool("CHIPREG_LOG_KEY_AUTOCREATE", True)
 CHIPREG_CAMPUS_DISTANCE_KM = float(env("CHIPREG_CAMPUS_DISTANCE_KM", "5"))
 CHIPREG_SILENCE_WINDOW_DAYS = env_int("CHIPREG_SILENCE_WINDOW_DAYS", 7)
 
+# Findings become alerts of this severity; None raises no alert.
+CHIPREG_FINDING_SEVERITY = {
+    "unaccounted": "high",
+    "unexpected": "medium",
+    "wrong_cluster": "low",
+    "unknown_chip": "medium",
+    "never_received": "high",
+    "received_not_shipped": "medium",
+    "received_elsewhere": "medium",
+    "silent_chip": "low",
+    "other_operator": "medium",
+    "impossible_travel": "high",
+    "two_places": "high",
+    "implausible_usage": "medium",
+    "rtt_impossible": "high",
+    "revoked_key": "high",
+}
+
 CELERY_BEAT_SCHEDULE = {
+    "evaluate-all": {"task": "compliance.tasks.evaluate_all", "schedule": 900.0},
     "sign-checkpoint": {"task": "transparency.tasks.sign_checkpoint", "schedule": 5.0},
     "find-silent-chips": {"task": "inventory.tasks.find_silent_chips", "schedule": 3600.0},
+    "outbox-relay": {"task": "outbox.tasks.relay", "schedule": 10.0},
 }
 
 LOGGING = {

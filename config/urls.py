@@ -1,5 +1,4 @@
 from django.contrib import admin
-from django.http import HttpResponseRedirect
 from django.urls import include, path
 from drf_spectacular.views import SpectacularAPIView, SpectacularSwaggerView
 
@@ -8,12 +7,12 @@ api_v1 = [
     path("", include("transparency.api.urls")),
     path("", include("inventory.api.urls")),
     path("", include("attestations.api.urls")),
+    path("", include("compliance.api.urls")),
     path("schema/", SpectacularAPIView.as_view(), name="schema"),
     path("docs/", SpectacularSwaggerView.as_view(url_name="schema"), name="swagger-ui"),
 ]
 
 urlpatterns = [
-    path("", lambda request: HttpResponseRedirect("/api/v1/docs/")),
     path("admin/", admin.site.urls),
     path("api/v1/", include(api_v1)),
 ]

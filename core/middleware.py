@@ -32,4 +32,9 @@ class BodySizeLimitMiddleware:
             return problem_response(
                 413, "payload_too_large", f"This endpoint accepts at most {limit} bytes; the body has {length}."
             )
+        if length > settings.DATA_UPLOAD_MAX_MEMORY_SIZE and request.method in ("POST", "PUT", "PATCH"):
+            # A bulk endpoint within its own limit: read the body now, so that
+            # Django's global DATA_UPLOAD_MAX_MEMORY_SIZE check (which
+            # `request.body` applies) does not refuse what this endpoint allows.
+            request._body = request.read(length)
         return self.get_response(request)

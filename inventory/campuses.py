@@ -10,6 +10,7 @@ from django.db import transaction
 
 from inventory.geo import bounding_box, haversine_km
 from inventory.models import Campus, Facility
+from outbox import emit
 from transparency.events import append_event
 
 
@@ -45,6 +46,7 @@ def propose_campus(facility):
     members = [facility, *near]
     Facility.objects.filter(pk__in=[f.pk for f in members]).update(campus=campus)
     facility.campus = campus
+    emit("placements.changed", facilities=sorted(f.pk for f in members))
     rows = list(Facility.objects.filter(campus=campus).values_list("code", "operator__code", "country"))
     append_event(
         "campus.proposed",

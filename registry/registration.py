@@ -15,6 +15,7 @@ from django.db import connection, transaction
 from django.utils import timezone
 
 from core.problems import Problem
+from outbox import emit
 from protocol.serials import format_chip_id, normalize_chip_id, normalize_serial, parse_chip_id
 from registry.choices import ChipStatus, OrgKind
 
@@ -194,6 +195,7 @@ def register_chips(items, user):
             batch.delete()
             return RegistrationResult(None, len(rows), 0)
         batch.created = created
+        emit("chips.changed", organisations=[org.id])
         batch.log_index = _log_batch(batch, org, user, rows if created == len(rows) else None)
         batch.save(update_fields=["created", "log_index"])
     return RegistrationResult(batch, len(rows), created)

@@ -4,6 +4,7 @@ append-only history and in the transparency log."""
 from django.db import transaction
 
 from core.problems import Problem
+from outbox import emit
 from registry.choices import STATUS_TRANSITIONS, ChipEventKind
 from registry.models import ChipEvent
 
@@ -57,6 +58,7 @@ def change_chip(chip, user, *, status=None, custodian=None, model=None, identity
     Returns the events written; a request that changes nothing writes nothing.
     """
     chip = type(chip).objects.select_for_update().select_related("manufacturer").get(pk=chip.pk)
+    before_custodian = {chip.custodian_id}
     events = []
     if status is not None and status != chip.status:
         check_transition(chip.status, status)
@@ -83,4 +85,5 @@ def change_chip(chip, user, *, status=None, custodian=None, model=None, identity
     if not events:
         return []
     chip.save()
+    emit("chips.changed", organisations=sorted({chip.custodian_id, *before_custodian}), chips=[chip.pk])
     return [_record(chip, kind, before, after, user, reason) for kind, before, after in events]

@@ -5,6 +5,11 @@ cd "$(dirname "$0")/.."
 . scripts/services.sh
 # Requests run tasks in-process unless a test starts a real worker itself.
 export CELERY_TASK_ALWAYS_EAGER=1
+# The suite sends thousands of requests from one address; the rate-limit test sets its own.
+export CHIPREG_RATE_PER_ADDRESS="${CHIPREG_RATE_PER_ADDRESS:-1000000/min}"
+export CHIPREG_RATE_PER_TOKEN="${CHIPREG_RATE_PER_TOKEN:-1000000/min}"
+# One test database per run, so concurrent runs on one server do not collide.
+export CHIPREG_TEST_DB_NAME="${CHIPREG_TEST_DB_NAME:-test_chipreg_$$}"
 set +e
 "$PY" -m pytest "$@"
 rc=$?

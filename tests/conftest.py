@@ -28,6 +28,16 @@ def django_db_setup(django_db_setup, django_db_blocker):
         load_catalog()
 
 
+@pytest.fixture(scope="module", autouse=True)
+def _restore_catalog_after_flush(django_db_blocker):
+    """Transactional tests empty every table on teardown, the session's catalog too: put it back."""
+    yield
+    from registry.catalog import load_catalog
+
+    with django_db_blocker.unblock():
+        load_catalog()
+
+
 @pytest.fixture
 def is_postgres():
     return connection.vendor == "postgresql"

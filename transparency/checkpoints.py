@@ -15,8 +15,8 @@ from django.core.exceptions import ImproperlyConfigured
 from django.db import transaction
 from django.utils import timezone
 
-from protocol import note
-from transparency.log import current_size, root_at
+from protocol import merkle, note
+from transparency.log import consistency_proof, current_size, root_at
 from transparency.models import Checkpoint, LogHead
 
 
@@ -66,32 +66,65 @@ def latest_checkpoint():
     return Checkpoint.objects.order_by("-size").first()
 
 
+class InconsistentHead(RuntimeError):
+    """The stored tree no longer extends the latest checkpoint: refuse to sign."""
+
+
+def _remaining(latest):
+    """Seconds left before another signature is allowed (<= 0: allowed now)."""
+    if latest is None:
+        return 0.0
+    return settings.CHIPREG_CHECKPOINT_INTERVAL_S - (timezone.now() - latest.signed_at).total_seconds()
+
+
 def sign_if_due(wait=False):
     """Sign a checkpoint of the current head if it grew; return the latest checkpoint.
 
     At most one signature per CHIPREG_CHECKPOINT_INTERVAL_S: within the
     interval the latest checkpoint is returned as it is, unless `wait`, which
-    waits out the remainder first (never while holding the writers' lock).
-    Signing reads the size under the head lock, so every checkpoint is of a
-    prefix of the one tree and no two can disagree.
+    waits out the remainder first. The wait happens outside this function's
+    lock; a caller that appended in its own open transaction still holds the
+    writers' lock and must not ask to wait.
+
+    The decision is re-made under the head lock, because two signers that both
+    found the interval elapsed would otherwise sign twice in one interval.
+    Signing reads the size under that lock, so every checkpoint is of a prefix
+    of the one tree; before signing, the new root is also proved consistent
+    with the latest checkpoint from the stored nodes, so a damaged store stops
+    the signer instead of producing a split view.
     """
-    latest = latest_checkpoint()
-    if latest is not None and latest.size >= current_size():
-        return latest
-    if latest is not None:
-        remaining = settings.CHIPREG_CHECKPOINT_INTERVAL_S - (timezone.now() - latest.signed_at).total_seconds()
+    while True:
+        latest = latest_checkpoint()
+        if latest is not None and latest.size >= current_size():
+            return latest
+        remaining = _remaining(latest)
         if remaining > 0:
             if not wait:
                 return latest
             time.sleep(remaining)
-    with transaction.atomic():
-        head = LogHead.objects.select_for_update().get_or_create(id=1)[0]
-        existing = Checkpoint.objects.filter(size__gte=head.size).order_by("-size").first()
-        if existing is not None:
-            return existing
-        root = root_at(head.size)
-        text = note.sign_checkpoint(log_private_key(), settings.CHIPREG_LOG_ORIGIN, head.size, root)
-        return Checkpoint.objects.create(size=head.size, root=root, note=text, signed_at=timezone.now())
+            continue
+        with transaction.atomic():
+            head = LogHead.objects.select_for_update().get_or_create(id=1)[0]
+            latest = latest_checkpoint()
+            if latest is not None and latest.size >= head.size:
+                return latest
+            if _remaining(latest) > 0:
+                if not wait:
+                    return latest
+                continue  # another signer won the race; wait out its interval (lock released)
+            return _sign(head.size, latest)
+
+
+def _sign(size, latest):
+    root = root_at(size)
+    if latest is not None and latest.size > 0:
+        proof = consistency_proof(latest.size, size)
+        if not merkle.verify_consistency(latest.size, size, bytes(latest.root), root, proof):
+            raise InconsistentHead(
+                f"the stored tree of size {size} does not extend checkpoint {latest.size}; run manage.py verify_log"
+            )
+    text = note.sign_checkpoint(log_private_key(), settings.CHIPREG_LOG_ORIGIN, size, root)
+    return Checkpoint.objects.create(size=size, root=root, note=text, signed_at=timezone.now())
 
 
 def checkpoint_covering(index):

@@ -56,7 +56,8 @@ def append_leaves(leaves, kind):
     )
     head.size = first + len(leaf_rows)
     head.save(update_fields=["size"])
-    transaction.on_commit(_request_checkpoint)
+    # robust: the append is committed by then; a signing failure is logged, not raised at the writer.
+    transaction.on_commit(_request_checkpoint, robust=True)
     return first
 
 

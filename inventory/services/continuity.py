@@ -8,6 +8,7 @@ from django.utils import timezone
 
 from inventory.choices import FindingKind, FindingSource
 from inventory.models import Finding
+from outbox import emit
 from protocol.serials import format_chip_id
 from registry.choices import ChipStatus
 from registry.models import Chip
@@ -52,4 +53,6 @@ def find_silent_chips(now=None, window_days=None):
             Finding.objects.bulk_create(batch, ignore_conflicts=True)
             batch = []
     Finding.objects.bulk_create(batch, ignore_conflicts=True)
+    if seen:
+        emit("findings.raised", source=str(FindingSource.MONITOR), source_id="silence")
     return seen

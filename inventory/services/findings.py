@@ -1,6 +1,7 @@
 """Turning discrepancies into stored findings (idempotently)."""
 
 from inventory.models import Finding
+from outbox import emit
 
 BATCH = 5000
 
@@ -25,6 +26,8 @@ def raise_findings(discrepancies, *, facility=None, organisation=None, country="
         for d in discrepancies
     ]
     Finding.objects.bulk_create(rows, batch_size=BATCH, ignore_conflicts=True)
+    for source, source_id in sorted({(d.source, d.source_id) for d in discrepancies}):
+        emit("findings.raised", source=str(source), source_id=source_id)
     return len(rows)
 
 

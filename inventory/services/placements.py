@@ -1,8 +1,7 @@
 """Moving chips in the placement history, in bulk."""
 
-from django.db.models import Q
-
 from inventory.models import Placement
+from outbox import emit
 from registry.models import Chip
 
 CHUNK = 10_000
@@ -18,6 +17,7 @@ def place(chips, facility, when, source, source_id, log_index=None):
     Returns (moved, unchanged, superseded) counts.
     """
     moved = unchanged = superseded = 0
+    touched = {facility.pk}
     pks = list(chips)
     for start in range(0, len(pks), CHUNK):
         chunk = pks[start : start + CHUNK]
@@ -38,6 +38,7 @@ def place(chips, facility, when, source, source_id, log_index=None):
                     superseded += 1
                     continue
                 close.append(pk)
+                touched.add(fac)
             new.append(
                 Placement(
                     chip_id=chip_id,
@@ -57,15 +58,22 @@ def place(chips, facility, when, source, source_id, log_index=None):
             Chip.objects.filter(pk__in=[p.chip_id for p in new]).exclude(country=facility.country).update(
                 country=facility.country
             )
+    if moved:
+        emit("placements.changed", facilities=sorted(touched))
     return moved, unchanged, superseded
 
 
 def unplace(chip_pks, when):
     """Close the open placements of chips leaving their facility (shipped)."""
+    touched = set()
     for start in range(0, len(chip_pks), CHUNK):
-        Placement.objects.filter(chip_id__in=chip_pks[start : start + CHUNK], valid_to__isnull=True).filter(
-            Q(valid_from__lte=when)
-        ).update(valid_to=when)
+        open_rows = Placement.objects.filter(
+            chip_id__in=chip_pks[start : start + CHUNK], valid_to__isnull=True, valid_from__lte=when
+        )
+        touched |= set(open_rows.values_list("facility_id", flat=True).distinct())
+        open_rows.update(valid_to=when)
+    if touched:
+        emit("placements.changed", facilities=sorted(touched))
 
 
 def facility_at(facility, when):

@@ -3,6 +3,7 @@
 from django.db import transaction
 
 from core.problems import Problem
+from outbox import emit
 from inventory.chiprefs import resolve_chips
 from inventory.choices import FindingKind, FindingSource, PlacementSource, TransferStatus
 from inventory.models import Transfer, TransferItem
@@ -74,6 +75,7 @@ def ship(user, rows, receiver, shipped_at, origin_facility=None, destination_fac
         transfer.save(update_fields=["ship_log_index"])
         unplace(pks, shipped_at)
         _set_status(pks, ChipStatus.IN_TRANSIT, user, transfer, "shipped")
+        emit("chips.changed", organisations=[shipper.pk])
     return transfer
 
 
@@ -161,6 +163,7 @@ def receive(user, transfer, rows, received_at, facility=None):
                 transfer.receipt_log_index,
             )
         refresh_verification(arrived_pks, received_at)
+        emit("chips.changed", organisations=sorted({transfer.shipper_id, transfer.receiver_id}))
         _transfer_findings(transfer, missing, extra, shipped, resolved, facility)
     return transfer, {"received": len(arrived), "missing": len(missing), "unexpected": len(extra)}
 

@@ -377,3 +377,13 @@ def test_filters(api, parties):
     assert len(client.get("/api/v1/chips/?country=US").json()["results"]) == 3
     assert client.get("/api/v1/chips/?serial=fa000001").json()["results"][0]["serial"] == "FA000001"
     assert client.get("/api/v1/chips/?serial=bad serial").json()["results"] == []
+
+
+def test_bulk_body_beyond_djangos_default_limit(api, operator, settings):
+    """The bulk endpoint's own limit applies, not DATA_UPLOAD_MAX_MEMORY_SIZE (regression)."""
+    settings.DATA_UPLOAD_MAX_MEMORY_SIZE = 1000
+    response = post(api, operator, chip_rows("BIGBODY", 200))
+    assert response.status_code == 201, response.content
+    assert response.json()["created"] == 200
+    # Ordinary endpoints keep the small limit.
+    assert api(operator).post("/api/v1/tokens/", {"name": "x" * 2000}).status_code == 413

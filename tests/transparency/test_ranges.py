@@ -94,7 +94,7 @@ text = st.text(alphabet=st.characters(blacklist_categories=("Cs",)), max_size=40
 number_like = st.one_of(text, st.integers(min_value=-(2**70), max_value=2**70).map(str))
 
 
-@settings(max_examples=150, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+@settings(max_examples=120, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
 @given(a=number_like, b=number_like, which=st.sampled_from(["inclusion", "consistency", "entries"]))
 def test_arbitrary_strings_never_500(api, parties, log6, a, b, which):
     client = api(parties.users["treaty"])

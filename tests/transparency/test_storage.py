@@ -1,7 +1,7 @@
 """Storage that scales: a proof reads O(log n) stored nodes in one query, whatever n.
 
 The log keeps every complete aligned subtree hash, so the request cost must not
-grow with the log: the same number of queries at 3 leaves and at 5,000, and
+grow with the log: the same number of queries at 3 leaves and at 2,049, and
 exactly one of them reads nodes.
 """
 
@@ -17,7 +17,7 @@ from transparency.models import LogNode
 
 from .helpers import b64d
 
-BATCHES = (1, 2, 997, 2048, 1952)  # ragged appends, 5,000 leaves in all
+BATCHES = (1, 2, 509, 1024, 513)  # ragged appends, 2,049 leaves in all
 
 
 @pytest.fixture
@@ -37,7 +37,7 @@ def test_append_stores_about_two_nodes_per_leaf(leaf_hashes):
     n = len(leaf_hashes)
     assert LogNode.objects.count() == 2 * n - bin(n).count("1")
     assert log.root_at(n) == merkle.root_from_leaf_hashes(leaf_hashes)
-    for size in (1, 2, 3, 1000, 3047, n):
+    for size in (1, 2, 3, 512, 1535, n):
         assert log.root_at(size) == merkle.root_from_leaf_hashes(leaf_hashes[:size])
 
 
@@ -48,13 +48,13 @@ def _node_queries(queries):
 PROOFS = [
     ("inclusion", {"index": 0, "size": 1}),
     ("inclusion", {"index": 2, "size": 3}),
-    ("inclusion", {"index": 1234, "size": 3047}),
-    ("inclusion", {"index": 4999, "size": 5000}),
-    ("inclusion", {"index": 0, "size": 5000}),
+    ("inclusion", {"index": 1234, "size": 1535}),
+    ("inclusion", {"index": 2048, "size": 2049}),
+    ("inclusion", {"index": 0, "size": 2049}),
     ("consistency", {"first": 1, "second": 2}),
-    ("consistency", {"first": 3, "second": 5000}),
-    ("consistency", {"first": 2048, "second": 4097}),
-    ("consistency", {"first": 4999, "second": 5000}),
+    ("consistency", {"first": 3, "second": 2049}),
+    ("consistency", {"first": 1024, "second": 2047}),
+    ("consistency", {"first": 2048, "second": 2049}),
 ]
 
 
@@ -87,12 +87,12 @@ def test_node_fetch_is_one_query_of_logarithmic_rows(leaf_hashes, monkeypatch, d
 
     monkeypatch.setattr(log, "get_nodes_bulk", spy)
     n = len(leaf_hashes)
-    for index in (0, 1, 2047, 2048, 4095, n - 1):
+    for index in (0, 1, 1023, 1024, 2047, n - 1):
         calls.clear()
         with django_assert_num_queries(1):
             log.inclusion_proof(index, n)
         assert len(calls) == 1 and calls[0] <= 2 * n.bit_length()
-    for first in (1, 3, 2048, 4097, n - 1):
+    for first in (1, 3, 1024, 1537, n - 1):
         calls.clear()
         with django_assert_num_queries(1):
             log.consistency_proof(first, n)

@@ -1,8 +1,16 @@
+"""Witness keys and their cosignatures (LOG.md section 3).
+
+Only treaty bodies and inspectorates witness the log: an operator cosigning
+the log that records its own chips would add no independent view.
+"""
+
+from cryptography.exceptions import UnsupportedAlgorithm
 from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PublicKey
 from django.conf import settings
 from rest_framework import serializers
 
+from core.problems import Problem
 from protocol import note
 from protocol.errors import ProtocolError
 from transparency.checkpoints import latest_checkpoint
@@ -10,6 +18,13 @@ from transparency.events import append_event
 from transparency.models import Cosignature, WitnessKey
 
 WITNESS_ORG_KINDS = ("treaty_body", "inspectorate")
+
+
+def require_witness_org(user):
+    org = getattr(user, "organisation", None)
+    if not user.is_superuser and (org is None or org.kind not in WITNESS_ORG_KINDS):
+        raise Problem(403, "forbidden", "Only treaty bodies and inspectorates witness the log.")
+    return org
 
 
 class WitnessKeySerializer(serializers.ModelSerializer):
@@ -22,24 +37,24 @@ class WitnessKeySerializer(serializers.ModelSerializer):
         read_only_fields = ["key_line", "created_at", "retired_at"]
 
     def validate_name(self, value):
-        if not value or any(c.isspace() for c in value) or "+" in value:
-            raise serializers.ValidationError("A key name has no spaces and no '+'.")
+        # The signed-note rules for a key name: no space, no '+', no control character.
+        if not value or "+" in value or any(c.isspace() or ord(c) < 0x20 or ord(c) == 0x7F for c in value):
+            raise serializers.ValidationError("A key name has no spaces, no '+' and no control characters.")
+        if value == settings.CHIPREG_LOG_ORIGIN:
+            raise serializers.ValidationError("That name is the log's own key name.")
         return value
 
     def validate_public_key(self, value):
         try:
             key = serialization.load_pem_public_key(value.encode())
-        except ValueError:
+        except (ValueError, TypeError, UnsupportedAlgorithm):
             raise serializers.ValidationError("Not a PEM public key.", code="unsupported_key") from None
         if not isinstance(key, Ed25519PublicKey):
             raise serializers.ValidationError("Witness keys are Ed25519.", code="unsupported_key")
         return key.public_bytes(serialization.Encoding.Raw, serialization.PublicFormat.Raw)
 
     def validate(self, attrs):
-        user = self.context["request"].user
-        org = user.organisation
-        if org is None or org.kind not in WITNESS_ORG_KINDS:
-            raise serializers.ValidationError("Only treaty bodies and inspectorates register witness keys.")
+        require_witness_org(self.context["request"].user)
         return attrs
 
     def create(self, validated):
@@ -62,7 +77,7 @@ class WitnessKeySerializer(serializers.ModelSerializer):
 
 class CosignatureSerializer(serializers.Serializer):
     witness = serializers.CharField(help_text="The witness key's name.")
-    size = serializers.IntegerField(min_value=1, help_text="The size of the checkpoint cosigned (the latest).")
+    size = serializers.IntegerField(min_value=0, help_text="The size of the checkpoint cosigned (the latest).")
     line = serializers.CharField(help_text="The tlog-cosignature signature line, '— <name> <base64>'.")
     timestamp = serializers.IntegerField(read_only=True)
 
@@ -73,13 +88,21 @@ class CosignatureSerializer(serializers.Serializer):
             raise serializers.ValidationError({"witness": "No active witness key of your organisation has that name."})
         checkpoint = latest_checkpoint()
         if checkpoint is None or checkpoint.size != attrs["size"]:
-            raise serializers.ValidationError({"size": "Cosign the current checkpoint (GET /api/v1/log/checkpoint)."})
-        body = note.checkpoint_body(settings.CHIPREG_LOG_ORIGIN, checkpoint.size, bytes(checkpoint.root))
+            # A witness vouches for the head it saw; an old one says nothing about today's view.
+            current = checkpoint.size if checkpoint else None
+            raise Problem(
+                409,
+                "stale_checkpoint",
+                f"Cosign the current checkpoint (size {current}); GET /api/v1/log/checkpoint and sign again.",
+                current_size=current,
+            )
+        # The signed text is the stored note's own body, byte for byte.
+        body = note.parse_checkpoint(checkpoint.note).body
         line = attrs["line"].rstrip("\n")
         try:
             timestamp = note.verify_cosignature(line, body, witness.name, bytes(witness.public_key))
         except ProtocolError as exc:
-            raise serializers.ValidationError({"line": exc.detail or "The cosignature does not verify."}) from None
+            raise Problem(400, "invalid_cosignature", exc.detail or "The cosignature does not verify.") from None
         attrs.update(witness_obj=witness, checkpoint=checkpoint, line=line, timestamp=timestamp)
         return attrs
 

@@ -2,6 +2,7 @@
 
 import base64
 import json
+import re
 
 from django.db import IntegrityError, transaction
 from drf_spectacular.types import OpenApiTypes
@@ -16,7 +17,7 @@ from core.problems import Problem
 from core.views import RestrictedViewSetMixin
 from protocol.errors import ProtocolError
 from transparency import checkpoints
-from transparency.api.serializers import CosignatureSerializer, WitnessKeySerializer
+from transparency.api.serializers import CosignatureSerializer, WitnessKeySerializer, require_witness_org
 from transparency.log import ProofRangeError, consistency_proof, current_size, inclusion_proof
 from transparency.models import LogEventData, LogLeaf, WitnessKey
 
@@ -36,17 +37,30 @@ def b64(data):
     return base64.b64encode(bytes(data)).decode()
 
 
-def _int_param(request, name):
-    raw = request.query_params.get(name)
+MAX_INDEX = (1 << 63) - 1  # the database's bigint: anything larger is out of range, not a 500
+_DECIMAL = re.compile(r"[0-9]{1,19}")
+
+
+def _parse_index(raw, name):
+    """A non-negative decimal integer that fits a bigint, else a 400 problem.
+
+    ASCII digits only: str.isdigit() also accepts characters such as '²'
+    that int() refuses, which used to surface as a 500.
+    """
     if raw is None:
         raise Problem(400, "invalid_range", f"The query parameter {name!r} is required.")
-    if not raw.isdigit() or len(raw) > 19:
-        raise Problem(400, "invalid_range", f"{name} must be a non-negative integer; got {raw[:40]!r}.")
+    if not _DECIMAL.fullmatch(raw) or int(raw) > MAX_INDEX:
+        raise Problem(400, "invalid_range", f"{name} must be a non-negative integer below 2**63; got {raw[:40]!r}.")
     return int(raw)
 
 
+def _int_param(request, name):
+    return _parse_index(request.query_params.get(name), name)
+
+
 def _signed_size():
-    latest = checkpoints.sign_if_due()
+    """The size of the latest checkpoint. Reading proofs never signs: one query, no lock."""
+    latest = checkpoints.latest_checkpoint()
     return latest.size if latest else 0
 
 
@@ -55,10 +69,8 @@ def _signed_size():
 @permission_classes([AllowAny])
 @renderer_classes([PlainTextRenderer])
 def checkpoint_view(request):
+    # Signs the head first when it grew and the interval allows (never waits).
     latest = checkpoints.sign_if_due()
-    if latest is None:
-        with transaction.atomic():
-            latest = checkpoints.sign_if_due(wait=True)
     return Response(checkpoints.served_note(latest), content_type="text/plain; charset=utf-8")
 
 
@@ -79,9 +91,8 @@ def key_view(request):
 )
 @api_view(["GET"])
 def entry_view(request, index):
-    if not index.isdigit() or len(index) > 19:
-        raise Problem(400, "invalid_range", f"The index must be a non-negative integer; got {index[:40]!r}.")
-    leaf = LogLeaf.objects.filter(index=int(index)).first()
+    index = _parse_index(index, "index")
+    leaf = LogLeaf.objects.filter(index=index).first()
     if leaf is None:
         raise Problem(400, "invalid_range", f"The log has no entry {index} (size {current_size()}).")
     body = {"index": leaf.index, "leaf": b64(leaf.leaf)}
@@ -149,6 +160,15 @@ class WitnessKeyViewSet(
 
     queryset = WitnessKey.objects.select_related("organisation")
     serializer_class = WitnessKeySerializer
+
+    def create(self, request, *args, **kwargs):
+        require_witness_org(request.user)  # 403 before any field is judged
+        return super().create(request, *args, **kwargs)
+
+    def perform_create(self, serializer):
+        # The key and its `witness.registered` log event commit together.
+        with transaction.atomic():
+            serializer.save()
 
 
 @extend_schema(request=CosignatureSerializer, responses={201: CosignatureSerializer})

@@ -1,0 +1,156 @@
+from rest_framework import serializers
+
+from compliance.choices import Comparison, Metric, Precision, Scope, Severity
+from compliance.models import Aggregate, Alert, AlertEvidence, AlertTransition, ThresholdRule
+
+
+class ThresholdRuleSerializer(serializers.ModelSerializer):
+    created_by = serializers.SlugRelatedField(slug_field="username", read_only=True)
+    key = serializers.SlugField(max_length=100)
+
+    class Meta:
+        model = ThresholdRule
+        fields = [
+            "id",
+            "key",
+            "version",
+            "name",
+            "legal_reference",
+            "metric",
+            "precision",
+            "window_days",
+            "basis",
+            "scope",
+            "comparison",
+            "value",
+            "severity",
+            "effective_from",
+            "effective_to",
+            "preset",
+            "created_by",
+            "created_at",
+            "superseded_at",
+            "log_index",
+        ]
+        read_only_fields = ["version", "preset", "created_at", "superseded_at", "log_index"]
+
+
+class RuleInputSerializer(serializers.Serializer):
+    """A declaration or a change: a change names only what differs and makes a new version."""
+
+    name = serializers.CharField(max_length=200)
+    legal_reference = serializers.CharField(required=False, allow_blank=True, default="")
+    metric = serializers.ChoiceField(choices=Metric.choices)
+    precision = serializers.ChoiceField(choices=Precision.choices, required=False, allow_blank=True, default="")
+    window_days = serializers.IntegerField(required=False, allow_null=True, min_value=1, max_value=3650, default=None)
+    basis = serializers.ChoiceField(choices=["fp16", "peak"], required=False, default="fp16")
+    scope = serializers.ChoiceField(choices=Scope.choices)
+    comparison = serializers.ChoiceField(choices=Comparison.choices)
+    value = serializers.FloatField(min_value=0)
+    severity = serializers.ChoiceField(choices=Severity.choices, default=Severity.HIGH)
+    effective_from = serializers.DateTimeField()
+    effective_to = serializers.DateTimeField(required=False, allow_null=True, default=None)
+
+    def validate(self, attrs):
+        metric = attrs.get("metric")
+        if metric == Metric.PEAK_OPS and not attrs.get("precision"):
+            raise serializers.ValidationError({"precision": "peak_ops needs a precision."})
+        if metric == Metric.COMPUTE and not attrs.get("window_days"):
+            raise serializers.ValidationError({"window_days": "compute_window needs a window in days."})
+        start, end = attrs.get("effective_from"), attrs.get("effective_to")
+        if start and end and end <= start:
+            raise serializers.ValidationError({"effective_to": "must be after effective_from."})
+        return attrs
+
+
+class AggregateSerializer(serializers.ModelSerializer):
+    operator = serializers.SlugRelatedField(slug_field="code", read_only=True)
+
+    class Meta:
+        model = Aggregate
+        fields = [
+            "scope",
+            "subject_key",
+            "label",
+            "country",
+            "operator",
+            "chip_count",
+            "tpp",
+            "h100e",
+            "memory_gb",
+            "ops",
+            "updated_at",
+        ]
+
+
+class AlertEvidenceSerializer(serializers.ModelSerializer):
+    class Meta:
+        model = AlertEvidence
+        fields = [
+            "at",
+            "value",
+            "threshold",
+            "comparison",
+            "chip_count",
+            "chips_sha256",
+            "sources",
+            "findings",
+            "checkpoint_size",
+            "checkpoint",
+        ]
+
+
+class AlertTransitionSerializer(serializers.ModelSerializer):
+    by = serializers.SlugRelatedField(slug_field="username", read_only=True)
+
+    class Meta:
+        model = AlertTransition
+        fields = ["at", "from_state", "to_state", "by", "reason", "log_index"]
+
+
+class AlertSerializer(serializers.ModelSerializer):
+    rule = serializers.SerializerMethodField()
+    facility = serializers.SlugRelatedField(slug_field="code", read_only=True)
+    operator = serializers.SlugRelatedField(slug_field="code", read_only=True)
+
+    class Meta:
+        model = Alert
+        fields = [
+            "id",
+            "kind",
+            "rule",
+            "group",
+            "scope",
+            "subject_key",
+            "subject_label",
+            "facility",
+            "operator",
+            "country",
+            "severity",
+            "state",
+            "title",
+            "value",
+            "threshold",
+            "raised_at",
+            "updated_at",
+            "cleared_at",
+            "reopened",
+            "log_index",
+        ]
+
+    def get_rule(self, obj) -> dict | None:
+        if obj.rule_id is None:
+            return None
+        return {"id": obj.rule_id, "key": obj.rule.key, "version": obj.rule.version, "name": obj.rule.name}
+
+
+class AlertDetailSerializer(AlertSerializer):
+    evidence = AlertEvidenceSerializer(many=True, read_only=True)
+    transitions = AlertTransitionSerializer(many=True, read_only=True)
+
+    class Meta(AlertSerializer.Meta):
+        fields = [*AlertSerializer.Meta.fields, "evidence", "transitions"]
+
+
+class ReasonSerializer(serializers.Serializer):
+    reason = serializers.CharField(min_length=3, max_length=5000)

@@ -1,0 +1,135 @@
+from django.http import HttpResponse
+from drf_spectacular.utils import OpenApiParameter, extend_schema
+from rest_framework import exceptions, mixins, status, viewsets
+from rest_framework.decorators import action
+from rest_framework.response import Response
+
+from compliance import services
+from compliance.api import serializers as s
+from compliance.models import Aggregate, Alert, ThresholdRule
+from core.views import RestrictedReadOnlyViewSet, RestrictedViewSetMixin
+from inventory.access import scope_q
+from registry.choices import OrgKind
+
+
+class ThresholdRuleViewSet(
+    RestrictedViewSetMixin, mixins.ListModelMixin, mixins.RetrieveModelMixin, viewsets.GenericViewSet
+):
+    """Threshold rules. POST declares (version 1, or the next version of `key`); PATCH makes a new
+    version; DELETE takes the rule out of force. Every version is a log event; old alerts keep theirs."""
+
+    queryset = ThresholdRule.objects.select_related("created_by")
+    serializer_class = s.ThresholdRuleSerializer
+    filterset_fields = ["key", "scope", "metric", "severity", "preset"]
+
+    def get_queryset(self):
+        qs = super().get_queryset()
+        if self.action == "list" and self.request.query_params.get("all") != "1":
+            qs = qs.filter(superseded_at__isnull=True)  # current versions unless ?all=1
+        return qs
+
+    def _require_treaty_body(self):
+        org = self.request.user.organisation
+        if not self.request.user.is_superuser and (org is None or org.kind != OrgKind.TREATY_BODY):
+            raise exceptions.PermissionDenied("Only treaty bodies declare thresholds.")
+
+    @extend_schema(request=s.RuleInputSerializer, responses={201: s.ThresholdRuleSerializer})
+    def create(self, request):
+        self._require_treaty_body()
+        key = request.data.get("key") if isinstance(request.data, dict) else None
+        if not key or not isinstance(key, str):
+            raise exceptions.ValidationError({"key": ["A stable slug for the rule is required."]})
+        body = s.RuleInputSerializer(data=request.data)
+        body.is_valid(raise_exception=True)
+        rule = services.declare(request.user, key, **body.validated_data)
+        return Response(s.ThresholdRuleSerializer(rule).data, status=status.HTTP_201_CREATED)
+
+    @extend_schema(request=s.RuleInputSerializer, responses=s.ThresholdRuleSerializer)
+    def partial_update(self, request, pk=None):
+        self._require_treaty_body()
+        rule = self.get_object()
+        if rule.superseded_at is not None:
+            raise exceptions.ValidationError({"version": ["Change the current version of a rule."]})
+        body = s.RuleInputSerializer(data={**s.RuleInputSerializer(rule).data, **request.data})
+        body.is_valid(raise_exception=True)
+        changes = {k: v for k, v in body.validated_data.items() if k in request.data}
+        return Response(s.ThresholdRuleSerializer(services.declare(request.user, rule.key, **changes)).data)
+
+    def destroy(self, request, pk=None):
+        self._require_treaty_body()
+        services.retire(request.user, self.get_object())
+        return Response(status=status.HTTP_204_NO_CONTENT)
+
+
+class AggregateViewSet(RestrictedViewSetMixin, mixins.ListModelMixin, viewsets.GenericViewSet):
+    """Stored totals per subject (cluster, facility, campus, operator within a country)."""
+
+    queryset = Aggregate.objects.select_related("operator")
+    serializer_class = s.AggregateSerializer
+    filterset_fields = ["scope", "country", "subject_key"]
+
+    def get_queryset(self):
+        user = self.request.user
+        qs = Aggregate.objects.select_related("operator")
+        if user.is_superuser:
+            return qs
+        org = user.organisation
+        if org is None:
+            return qs.none()
+        return qs.filter(scope_q(org, operator_paths=["operator"], country_paths=["country"]))
+
+
+class AlertViewSet(RestrictedReadOnlyViewSet):
+    """Alerts: filter, open one (with its frozen evidence), acknowledge, resolve or dismiss with a reason."""
+
+    queryset = Alert.objects.select_related("rule", "facility", "operator")
+    serializer_class = s.AlertSerializer
+    filterset_fields = ["state", "severity", "kind", "scope", "country", "facility__code"]
+
+    def get_serializer_class(self):
+        return s.AlertDetailSerializer if self.action == "retrieve" else s.AlertSerializer
+
+    def get_queryset(self):
+        qs = Alert.objects.restrict(self.request.user).select_related("rule", "facility", "operator")
+        return qs.prefetch_related("evidence", "transitions__by") if self.action == "retrieve" else qs
+
+    def _transition(self, request, action_name):
+        org = request.user.organisation
+        if not request.user.is_superuser and (
+            org is None or org.kind not in (OrgKind.TREATY_BODY, OrgKind.INSPECTORATE)
+        ):
+            raise exceptions.PermissionDenied("Treaty bodies and inspectorates handle alerts.")
+        body = s.ReasonSerializer(data=request.data)
+        body.is_valid(raise_exception=True)
+        alert = services.transition(request.user, self.get_object(), action_name, body.validated_data["reason"])
+        return Response(s.AlertSerializer(alert).data)
+
+    @extend_schema(request=s.ReasonSerializer, responses=s.AlertSerializer)
+    @action(detail=True, methods=["post"])
+    def acknowledge(self, request, pk=None):
+        return self._transition(request, "acknowledge")
+
+    @extend_schema(request=s.ReasonSerializer, responses=s.AlertSerializer)
+    @action(detail=True, methods=["post"])
+    def resolve(self, request, pk=None):
+        return self._transition(request, "resolve")
+
+    @extend_schema(request=s.ReasonSerializer, responses=s.AlertSerializer)
+    @action(detail=True, methods=["post"])
+    def dismiss(self, request, pk=None):
+        return self._transition(request, "dismiss")
+
+    @extend_schema(parameters=[OpenApiParameter("evidence", int, description="Evidence id (default: the first).")])
+    @action(detail=True, methods=["get"])
+    def chips(self, request, pk=None):
+        """The chips counted when the alert was raised, one id per line (their SHA-256 is in the evidence)."""
+        alert = self.get_object()
+        evidence = alert.evidence.order_by("id").first()
+        response = HttpResponse(evidence.chips if evidence else "", content_type="text/plain; charset=utf-8")
+        response["Content-Disposition"] = f'attachment; filename="alert-{alert.pk}-chips.txt"'
+        return response
+
+    def get_object(self):
+        if not str(self.kwargs.get("pk", "")).isdigit():
+            raise exceptions.NotFound()
+        return super().get_object()

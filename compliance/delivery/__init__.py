@@ -1,0 +1,151 @@
+"""Delivering alerts to subscribers: which subscriptions match, one Delivery each.
+
+notify() runs after the alert's transaction commits. It writes one Delivery
+row per matching subscription and channel (unique, so running it twice sends
+nothing twice) and enqueues the sending task; if the broker is down the rows
+stay pending and the periodic sweep (deliver_due) sends them later.
+"""
+
+import logging
+import uuid
+
+from django.db import IntegrityError, transaction
+
+log = logging.getLogger(__name__)
+
+
+def matching_subscriptions(alert):
+    from compliance.choices import SEVERITY_RANK
+    from compliance.models import Subscription
+    from registry.choices import OrgKind
+
+    out = []
+    for sub in Subscription.objects.filter(active=True).select_related("organisation"):
+        org = sub.organisation
+        if SEVERITY_RANK[alert.severity] < SEVERITY_RANK[sub.min_severity]:
+            continue
+        if org.kind == OrgKind.INSPECTORATE and alert.country not in (org.jurisdictions or []):
+            continue  # an inspectorate hears only of its jurisdictions
+        if org.kind not in (OrgKind.TREATY_BODY, OrgKind.INSPECTORATE):
+            continue
+        if sub.countries and alert.country not in sub.countries:
+            continue
+        out.append(sub)
+    return out
+
+
+# The transition whose log entry each event is (alert.raised is the alert's own).
+_EVENT_STATE = {
+    "alert.reopened": "open",
+    "alert.acknowledged": "acknowledged",
+    "alert.resolved": "resolved",
+    "alert.dismissed": "dismissed",
+}
+
+
+def event_log_index(alert, event):
+    """The log index of the entry this event wrote: the raise, or the latest matching transition."""
+    state = _EVENT_STATE.get(event)
+    if state is None:
+        return alert.log_index
+    index = (
+        alert.transitions.filter(to_state=state, log_index__isnull=False)
+        .order_by("-id")
+        .values_list("log_index", flat=True)
+        .first()
+    )
+    return alert.log_index if index is None else index
+
+
+def checkpoint_note(index):
+    """A signed checkpoint that includes `index` (signing one if due), or the latest one.
+
+    notify() runs after the alert's transaction commits, so waiting out the
+    signing interval here holds no writer's lock. A log that cannot sign now
+    (no key, a damaged store) does not stop the alert: the latest checkpoint goes.
+    """
+    from transparency.checkpoints import checkpoint_covering, latest_checkpoint, served_note
+
+    checkpoint = None
+    if index is not None:
+        try:
+            checkpoint = checkpoint_covering(index)
+        except Exception as exc:  # see docstring
+            log.warning("no checkpoint covering log index %s (%s); sending the latest", index, exc)
+    checkpoint = checkpoint or latest_checkpoint()
+    return served_note(checkpoint) if checkpoint else None
+
+
+def payload_for(alert, event):
+    from django.utils import timezone
+
+    evidence = alert.evidence.order_by("-id").first()
+    index = event_log_index(alert, event)
+    return {
+        "type": event,
+        "timestamp": timezone.now().isoformat(),
+        "alert": {
+            "id": alert.pk,
+            "kind": alert.kind,
+            "state": alert.state,
+            "severity": alert.severity,
+            "title": alert.title,
+            "scope": alert.scope,
+            "subject": alert.subject_label,
+            "country": alert.country,
+            "value": alert.value,
+            "threshold": alert.threshold,
+            "rule": f"{alert.rule.key} v{alert.rule.version}" if alert.rule_id else None,
+            "raised_at": alert.raised_at.isoformat(),
+            "reopened": alert.reopened,
+            "log_index": alert.log_index,
+            "chips_sha256": evidence.chips_sha256 if evidence else None,
+        },
+        # This event's own log entry, and a checkpoint whose tree includes it.
+        "log_index": index,
+        "checkpoint": checkpoint_note(index),
+    }
+
+
+def notify(alert_id, event):
+    from compliance.models import Alert, Delivery
+
+    alert = Alert.objects.select_related("rule").get(pk=alert_id)
+    created = []
+    payload = None  # one payload (and one checkpoint) for every subscriber of this event
+    for sub in matching_subscriptions(alert):
+        for channel, target in (("webhook", sub.webhook_url), ("email", sub.email)):
+            if not target:
+                continue
+            if Delivery.objects.filter(
+                subscription=sub, alert=alert, event=event, sequence=alert.reopened, channel=channel
+            ).exists():
+                continue  # already queued for this subscriber: never twice
+            payload = payload or payload_for(alert, event)
+            try:
+                with transaction.atomic():
+                    created.append(
+                        Delivery.objects.create(
+                            subscription=sub,
+                            alert=alert,
+                            event=event,
+                            sequence=alert.reopened,
+                            channel=channel,
+                            webhook_id=f"msg_{uuid.uuid4().hex}",
+                            payload=payload,
+                        )
+                    )
+            except IntegrityError:
+                continue  # already queued for this subscriber: never twice
+    for delivery in created:
+        enqueue(delivery.pk)
+    return created
+
+
+def enqueue(delivery_id, countdown=None):
+    from compliance.delivery.tasks import deliver
+
+    try:
+        deliver.apply_async((delivery_id,), countdown=countdown)
+    except Exception as exc:  # broker down: the sweep sends it later
+        log.warning("could not enqueue delivery %s (%s); the sweep will send it", delivery_id, exc)

@@ -1,0 +1,7 @@
+"""Outbox subscriptions: which changes make compliance recompute what."""
+
+from compliance.tasks import evaluate_event
+from outbox.relay import subscribe
+
+for _topic in ("placements.changed", "chips.changed", "usage.recorded", "findings.raised"):
+    subscribe(_topic, evaluate_event)

@@ -1,0 +1,249 @@
+"""Threshold rules (versioned), stored aggregates per subject, alerts with frozen evidence."""
+
+from django.conf import settings
+from django.db import models
+
+from compliance.choices import AlertKind, AlertState, Comparison, Metric, Precision, Scope, Severity
+from core.querysets import RestrictedQuerySet
+from registry.choices import OrgKind
+
+
+class RuleQuerySet(RestrictedQuerySet):
+    def restrict_for(self, user, org, action):
+        # Rules in force are public law; only treaty bodies declare them.
+        if action == "view":
+            return self
+        return self if org.kind == OrgKind.TREATY_BODY else self.none()
+
+    def current(self):
+        return self.filter(superseded_at__isnull=True)
+
+    def in_force(self, when):
+        from django.db.models import Q
+
+        return (
+            self.current()
+            .filter(effective_from__lte=when)
+            .filter(Q(effective_to__isnull=True) | Q(effective_to__gt=when))
+        )
+
+
+class ThresholdRule(models.Model):
+    """One version of a rule. A change creates a new version; old alerts keep theirs."""
+
+    key = models.SlugField(max_length=100, help_text="Stable across versions.")
+    version = models.PositiveIntegerField(default=1)
+    name = models.CharField(max_length=200)
+    legal_reference = models.TextField(blank=True, default="")
+    metric = models.CharField(max_length=16, choices=Metric.choices)
+    precision = models.CharField(max_length=8, choices=Precision.choices, blank=True, default="")
+    window_days = models.PositiveIntegerField(null=True, blank=True)
+    basis = models.CharField(max_length=8, blank=True, default="fp16", help_text="fp16 or peak (compute_window).")
+    scope = models.CharField(max_length=20, choices=Scope.choices)
+    comparison = models.CharField(max_length=2, choices=Comparison.choices)
+    value = models.FloatField()
+    severity = models.CharField(max_length=8, choices=Severity.choices, default=Severity.HIGH)
+    effective_from = models.DateTimeField()
+    effective_to = models.DateTimeField(null=True, blank=True)
+    preset = models.CharField(max_length=64, blank=True, default="")
+    created_by = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.PROTECT, null=True, related_name="+")
+    created_at = models.DateTimeField(auto_now_add=True)
+    superseded_at = models.DateTimeField(null=True, blank=True)
+    log_index = models.BigIntegerField(null=True, blank=True)
+
+    objects = RuleQuerySet.as_manager()
+
+    class Meta:
+        ordering = ["key", "version"]
+        constraints = [
+            models.UniqueConstraint(fields=["key", "version"], name="rule_version_once"),
+            models.UniqueConstraint(
+                fields=["key"], condition=models.Q(superseded_at__isnull=True), name="one_current_version"
+            ),
+        ]
+
+    def __str__(self):
+        return f"{self.key} v{self.version}"
+
+    def crosses(self, value):
+        return value > self.value if self.comparison == Comparison.GT else value >= self.value
+
+
+class Aggregate(models.Model):
+    """Stored totals per subject, so pages and the API read them without summing.
+
+    subject_key: a facility/cluster/campus pk as text, or `<operator pk>:<CC>`.
+    """
+
+    scope = models.CharField(max_length=20, choices=Scope.choices)
+    subject_key = models.CharField(max_length=64)
+    label = models.CharField(max_length=200, blank=True, default="")
+    country = models.CharField(max_length=2, blank=True, default="")
+    operator = models.ForeignKey("registry.Organisation", on_delete=models.PROTECT, null=True, related_name="+")
+    chip_count = models.BigIntegerField(default=0)
+    tpp = models.FloatField(default=0)
+    h100e = models.FloatField(default=0)
+    memory_gb = models.FloatField(default=0)
+    # Dense peak OP/s (in tera) summed per precision; "fastest" is each chip's best.
+    ops = models.JSONField(default=dict)
+    updated_at = models.DateTimeField(auto_now=True)
+
+    class Meta:
+        ordering = ["id"]
+        constraints = [models.UniqueConstraint(fields=["scope", "subject_key"], name="aggregate_once")]
+        indexes = [models.Index(fields=["scope", "country"], name="aggregate_country_idx")]
+
+
+class AlertQuerySet(RestrictedQuerySet):
+    def restrict_for(self, user, org, action):
+        from inventory.access import scope_q
+
+        return self.filter(scope_q(org, operator_paths=["operator"], country_paths=["country"], action="view"))
+
+
+class Alert(models.Model):
+    """One alert per (rule version, subject), or per (finding group, subject). Reopened, never duplicated."""
+
+    kind = models.CharField(max_length=16, choices=AlertKind.choices)
+    rule = models.ForeignKey(ThresholdRule, on_delete=models.PROTECT, null=True, blank=True, related_name="alerts")
+    # For finding alerts: "<finding kind>:<source>:<source_id>"; for thresholds: "rule:<pk>".
+    group = models.CharField(max_length=160)
+    scope = models.CharField(max_length=20, choices=Scope.choices)
+    subject_key = models.CharField(max_length=64)
+    subject_label = models.CharField(max_length=200)
+    facility = models.ForeignKey(
+        "inventory.Facility", on_delete=models.PROTECT, null=True, blank=True, related_name="+"
+    )
+    operator = models.ForeignKey("registry.Organisation", on_delete=models.PROTECT, null=True, related_name="+")
+    country = models.CharField(max_length=2, blank=True, default="")
+    severity = models.CharField(max_length=8, choices=Severity.choices)
+    state = models.CharField(max_length=16, choices=AlertState.choices, default=AlertState.OPEN)
+    title = models.CharField(max_length=300)
+    value = models.FloatField(null=True, blank=True)
+    threshold = models.FloatField(null=True, blank=True)
+    raised_at = models.DateTimeField(auto_now_add=True, db_index=True)
+    updated_at = models.DateTimeField(auto_now=True)
+    # Set when an evaluation sees the subject below the threshold again: a
+    # later crossing then reopens a resolved or dismissed alert.
+    cleared_at = models.DateTimeField(null=True, blank=True)
+    reopened = models.PositiveIntegerField(default=0)
+    log_index = models.BigIntegerField(null=True, blank=True)
+
+    objects = AlertQuerySet.as_manager()
+
+    class Meta:
+        ordering = ["-id"]
+        constraints = [
+            models.UniqueConstraint(fields=["group", "scope", "subject_key"], name="one_alert_per_subject"),
+        ]
+        indexes = [
+            models.Index(fields=["state", "severity"], name="alert_state_idx"),
+            models.Index(fields=["country", "id"], name="alert_country_idx"),
+        ]
+
+
+class AlertEvidence(models.Model):
+    """Frozen at raise (and reopen) time: never updated afterwards."""
+
+    alert = models.ForeignKey(Alert, on_delete=models.PROTECT, related_name="evidence")
+    at = models.DateTimeField(auto_now_add=True)
+    value = models.FloatField(null=True, blank=True)
+    threshold = models.FloatField(null=True, blank=True)
+    comparison = models.CharField(max_length=2, blank=True, default="")
+    chip_count = models.BigIntegerField(default=0)
+    chips_sha256 = models.CharField(max_length=64, blank=True, default="")
+    chips = models.TextField(blank=True, default="", help_text="The chips counted, one public id per line, sorted.")
+    sources = models.JSONField(default=list, help_text="The statements and log entries that put them there.")
+    findings = models.JSONField(default=list)
+    checkpoint_size = models.BigIntegerField(null=True, blank=True)
+    checkpoint = models.TextField(blank=True, default="")
+
+    class Meta:
+        ordering = ["id"]
+
+
+class AlertTransition(models.Model):
+    """Who moved an alert, when, from which state to which, and why."""
+
+    alert = models.ForeignKey(Alert, on_delete=models.PROTECT, related_name="transitions")
+    at = models.DateTimeField(auto_now_add=True)
+    from_state = models.CharField(max_length=16, blank=True, default="")
+    to_state = models.CharField(max_length=16)
+    by = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.PROTECT, null=True, related_name="+")
+    reason = models.TextField(blank=True, default="")
+    log_index = models.BigIntegerField(null=True, blank=True)
+
+    class Meta:
+        ordering = ["id"]
+
+
+class SubscriptionQuerySet(RestrictedQuerySet):
+    def restrict_for(self, user, org, action):
+        return self.filter(organisation=org)
+
+
+class Subscription(models.Model):
+    """A treaty body's or inspectorate's standing order for alerts: by severity and jurisdiction."""
+
+    organisation = models.ForeignKey("registry.Organisation", on_delete=models.PROTECT, related_name="subscriptions")
+    name = models.CharField(max_length=200, blank=True, default="")
+    min_severity = models.CharField(max_length=8, choices=Severity.choices, default=Severity.HIGH)
+    countries = models.JSONField(default=list, blank=True, help_text="Empty: every country the subscriber may see.")
+    webhook_url = models.URLField(max_length=500, blank=True, default="")
+    # Standard Webhooks symmetric secret ("whsec_" + base64), shown once at creation.
+    secret = models.CharField(max_length=200, blank=True, default="")
+    email = models.EmailField(blank=True, default="")
+    active = models.BooleanField(default=True)
+    created_by = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.PROTECT, null=True, related_name="+")
+    created_at = models.DateTimeField(auto_now_add=True)
+
+    objects = SubscriptionQuerySet.as_manager()
+
+    class Meta:
+        ordering = ["id"]
+
+
+class DeliveryState(models.TextChoices):
+    PENDING = "pending", "Pending"
+    RETRYING = "retrying", "Retrying"
+    DELIVERED = "delivered", "Delivered"
+    DEAD = "dead", "Dead letter"
+
+
+class Delivery(models.Model):
+    """One message (alert event) to one subscription. `webhook_id` is the idempotency key receivers dedupe on."""
+
+    subscription = models.ForeignKey(Subscription, on_delete=models.PROTECT, related_name="deliveries")
+    alert = models.ForeignKey(Alert, on_delete=models.PROTECT, related_name="deliveries")
+    event = models.CharField(max_length=32)  # alert.raised, alert.reopened, ...
+    # The alert's reopen count when this was sent: a second reopening is a new message.
+    sequence = models.PositiveIntegerField(default=0)
+    webhook_id = models.CharField(max_length=64, unique=True)
+    payload = models.JSONField()
+    channel = models.CharField(max_length=8, default="webhook")  # webhook or email
+    state = models.CharField(max_length=16, choices=DeliveryState.choices, default=DeliveryState.PENDING)
+    attempts = models.PositiveIntegerField(default=0)
+    first_attempt_at = models.DateTimeField(null=True, blank=True)
+    next_attempt_at = models.DateTimeField(null=True, blank=True)
+    delivered_at = models.DateTimeField(null=True, blank=True)
+    created_at = models.DateTimeField(auto_now_add=True)
+
+    class Meta:
+        ordering = ["id"]
+        constraints = [
+            models.UniqueConstraint(
+                fields=["subscription", "alert", "event", "sequence", "channel"], name="deliver_once"
+            ),
+        ]
+        indexes = [models.Index(fields=["state", "next_attempt_at"], name="delivery_due_idx")]
+
+
+class DeliveryAttempt(models.Model):
+    delivery = models.ForeignKey(Delivery, on_delete=models.CASCADE, related_name="log")
+    at = models.DateTimeField(auto_now_add=True)
+    status_code = models.PositiveSmallIntegerField(null=True, blank=True)
+    error = models.TextField(blank=True, default="")
+    duration_ms = models.PositiveIntegerField(default=0)
+
+    class Meta:
+        ordering = ["id"]

@@ -1,0 +1,111 @@
+"""Rules (declared, versioned, retired) and alert transitions, each logged."""
+
+from django.db import transaction
+from django.utils import timezone
+
+from compliance.choices import AlertState
+from compliance.models import Alert, AlertTransition, ThresholdRule
+from core.problems import Problem
+from transparency.events import append_event
+
+RULE_FIELDS = (
+    "name",
+    "legal_reference",
+    "metric",
+    "precision",
+    "window_days",
+    "basis",
+    "scope",
+    "comparison",
+    "value",
+    "severity",
+    "effective_from",
+    "effective_to",
+    "preset",
+)
+
+TRANSITIONS = {
+    "acknowledge": ({AlertState.OPEN}, AlertState.ACKNOWLEDGED),
+    "resolve": ({AlertState.OPEN, AlertState.ACKNOWLEDGED}, AlertState.RESOLVED),
+    "dismiss": ({AlertState.OPEN, AlertState.ACKNOWLEDGED}, AlertState.DISMISSED),
+}
+
+
+def _rule_data(rule, user):
+    data = {f: getattr(rule, f) for f in RULE_FIELDS}
+    for f in ("effective_from", "effective_to"):
+        data[f] = data[f].isoformat() if data[f] else None
+    return {**data, "key": rule.key, "version": rule.version, "by": user.username if user else None}
+
+
+def _after_rule_change():
+    from compliance.tasks import evaluate_all
+
+    transaction.on_commit(lambda: evaluate_all.delay(), robust=True)
+
+
+@transaction.atomic
+def declare(user, key, **fields):
+    """Version 1 of a new rule, or the next version of an existing one (the old one is superseded)."""
+    current = ThresholdRule.objects.select_for_update().filter(key=key, superseded_at__isnull=True).first()
+    version = 1
+    if current is not None:
+        merged = {f: getattr(current, f) for f in RULE_FIELDS}
+        merged.update(fields)
+        fields = merged
+        version = current.version + 1
+        current.superseded_at = timezone.now()
+        current.save(update_fields=["superseded_at"])
+    rule = ThresholdRule(key=key, version=version, created_by=user, **fields)
+    rule.full_clean(exclude=["created_by"])
+    rule.save()
+    rule.log_index = append_event("threshold.declared", f"threshold:{key}", _rule_data(rule, user))
+    rule.save(update_fields=["log_index"])
+    _after_rule_change()
+    return rule
+
+
+@transaction.atomic
+def retire(user, rule):
+    rule = ThresholdRule.objects.select_for_update().get(pk=rule.pk)
+    if rule.effective_to is not None and rule.effective_to <= timezone.now():
+        raise Problem(409, "already_retired", f"{rule} is no longer in force.")
+    rule.effective_to = timezone.now()
+    rule.save(update_fields=["effective_to"])
+    append_event("threshold.retired", f"threshold:{rule.key}", _rule_data(rule, user))
+    return rule
+
+
+@transaction.atomic
+def transition(user, alert, action, reason):
+    allowed, target = TRANSITIONS[action]
+    alert = Alert.objects.select_for_update().get(pk=alert.pk)
+    if alert.state not in allowed:
+        raise Problem(409, "invalid_transition", f"An alert that is {alert.state} cannot be {target}.")
+    if not reason or not reason.strip():
+        raise Problem(400, "reason_required", "Say why.")
+    previous = alert.state
+    alert.state = target
+    alert.save(update_fields=["state", "updated_at"])
+    index = append_event(
+        f"alert.{target}",
+        f"alert:{alert.pk}",
+        {
+            "alert": alert.pk,
+            "from": previous,
+            "to": target,
+            "by": user.username,
+            "organisation": user.organisation.code if user.organisation_id else None,
+            "reason": reason,
+            "operator": alert.operator.code if alert.operator_id else None,
+            "country": alert.country,
+        },
+    )
+    AlertTransition.objects.create(
+        alert=alert, from_state=previous, to_state=target, by=user, reason=reason, log_index=index
+    )
+    if target in (AlertState.RESOLVED, AlertState.DISMISSED):
+        from compliance.delivery import notify
+
+        transaction.on_commit(lambda: notify(alert.pk, f"alert.{target}"), robust=True)
+    return alert

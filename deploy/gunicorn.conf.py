@@ -1,0 +1,19 @@
+"""gunicorn for chipreg: `gunicorn -c deploy/gunicorn.conf.py config.wsgi`."""
+
+import multiprocessing
+import os
+
+bind = os.environ.get("CHIPREG_BIND", "127.0.0.1:8000")
+workers = int(os.environ.get("WEB_CONCURRENCY", multiprocessing.cpu_count() * 2 + 1))
+threads = int(os.environ.get("GUNICORN_THREADS", "2"))
+# Large statements (a million chips) take seconds to verify and store.
+timeout = int(os.environ.get("GUNICORN_TIMEOUT", "300"))
+graceful_timeout = 30
+keepalive = 5
+max_requests = 2000
+max_requests_jitter = 200
+accesslog = "-"
+errorlog = "-"
+# Never log request headers: they carry bearer tokens.
+access_log_format = '%(h)s "%(r)s" %(s)s %(b)s %(L)ss'
+forwarded_allow_ips = os.environ.get("FORWARDED_ALLOW_IPS", "127.0.0.1")

@@ -1,0 +1,355 @@
+"""Thresholds, aggregates and alerts: boundaries, campuses, versions, reopening, concurrency."""
+
+from datetime import UTC, datetime, timedelta
+
+import pytest
+from django.core.management import call_command
+from django.utils import timezone
+
+from compliance import services
+from compliance.evaluation import evaluate_all
+from compliance.models import Aggregate, Alert, AlertEvidence, ThresholdRule
+from inventory.chiprefs import parse_listing
+from inventory.models import Facility
+from inventory.services.listings import record_declaration
+from outbox.models import OutboxEvent
+from outbox.relay import drain_all
+from registry.registration import register_chips
+from tests.factories import chip_rows
+
+SINCE = datetime(2025, 1, 1, tzinfo=UTC)
+
+
+def settle():
+    """What the relay and workers do after commits (eager in tests)."""
+    return drain_all()
+
+
+@pytest.fixture
+def op(parties):
+    return parties.users["op_a_admin"]
+
+
+def facility(op, code, lat=38.9, lon=-77.4, country="US"):
+    return Facility.objects.create(
+        code=code, name=code, operator=op.organisation, country=country, latitude=lat, longitude=lon
+    )
+
+
+def declare(op, fac, chip_ids, when=None):
+    rows = parse_listing(list(chip_ids), 1_000_000)
+    record_declaration(op, fac, when or timezone.now() - timedelta(minutes=1), rows)
+
+
+def rule(user, key="count", **fields):
+    spec = {
+        "name": key,
+        "metric": "chip_count",
+        "scope": "facility",
+        "comparison": "ge",
+        "value": 3,
+        "severity": "high",
+        "effective_from": SINCE,
+        **fields,
+    }
+    return services.declare(user, key, **spec)
+
+
+def chips(prefix, n, model="nvidia-h100-sxm5-80gb"):
+    return [f"nvidia:{prefix}{i:06d}" for i in range(n)], chip_rows(prefix, n, model=model)
+
+
+@pytest.mark.parametrize(
+    "comparison,count,raised",
+    [("ge", 2, False), ("ge", 3, True), ("ge", 4, True), ("gt", 2, False), ("gt", 3, False), ("gt", 4, True)],
+)
+def test_boundaries(parties, op, comparison, count, raised):
+    rule(parties.users["treaty"], comparison=comparison, value=3)
+    fac = facility(op, "F-1")
+    ids, rows = chips("BND", count)
+    register_chips(rows, op)
+    declare(op, fac, ids)
+    settle()
+    alerts = Alert.objects.filter(scope="facility", subject_key=str(fac.pk))
+    assert alerts.exists() == raised
+    assert Aggregate.objects.get(scope="facility", subject_key=str(fac.pk)).chip_count == count
+
+
+def test_tpp_threshold_one_chip_above_and_below(parties, op):
+    """The draft treaty's line: TPP > 253,440. 16 H100 SXM (15,832 each) = 253,312: below; 17: above."""
+    call_command("load_presets", "draft-treaty", verbosity=0)
+    fac = facility(op, "TPP-1")
+    ids, rows = chips("TPP", 17)
+    register_chips(rows, op)
+    declare(op, fac, ids[:16])
+    settle()
+    assert not Alert.objects.filter(subject_key=str(fac.pk), rule__key="treaty-covered-cluster-facility").exists()
+    declare(op, fac, ids)
+    settle()
+    alert = Alert.objects.get(subject_key=str(fac.pk), rule__key="treaty-covered-cluster-facility")
+    assert alert.value == pytest.approx(17 * 15832) and alert.threshold == 253_440
+    evidence = AlertEvidence.objects.get(alert=alert)
+    assert evidence.chip_count == 17 and evidence.chips.splitlines() == sorted(ids)
+    assert evidence.sources and all(s["log_index"] is not None for s in evidence.sources)
+    assert evidence.checkpoint_size is not None
+
+
+def test_cluster_split_across_two_facilities_of_one_campus(api, parties, op):
+    """Each facility stays under the line; the campus they form does not."""
+    call_command("load_presets", "draft-treaty", verbosity=0)
+    client = api(op)
+    for code, lon in (("SPLIT-A", -77.000), ("SPLIT-B", -76.980)):
+        client.post(
+            "/api/v1/facilities/", {"code": code, "name": code, "country": "US", "latitude": 39.0, "longitude": lon}
+        )
+    a, b = Facility.objects.get(code="SPLIT-A"), Facility.objects.get(code="SPLIT-B")
+    assert a.campus_id and a.campus_id == b.campus_id
+    ids, rows = chips("CAMP", 20)
+    register_chips(rows, op)
+    declare(op, a, ids[:10])
+    declare(op, b, ids[10:])
+    settle()
+    assert not Alert.objects.filter(rule__key="treaty-covered-cluster-facility").exists()
+    campus_alert = Alert.objects.get(rule__key="treaty-covered-cluster-campus")
+    assert campus_alert.subject_key == str(a.campus_id) and campus_alert.value == pytest.approx(20 * 15832)
+
+
+def test_peak_ops_and_h100e_and_memory_metrics(parties, op):
+    treaty = parties.users["treaty"]
+    rule(treaty, "ops", metric="peak_ops", precision="fp8", comparison="ge", value=2 * 1979e12)
+    rule(treaty, "h100e", metric="h100e", comparison="gt", value=1.5)
+    rule(treaty, "mem", metric="memory_gb", comparison="ge", value=160)
+    fac = facility(op, "MET-1")
+    ids, rows = chips("MET", 2)
+    register_chips(rows, op)
+    declare(op, fac, ids)
+    settle()
+    keys = set(Alert.objects.filter(subject_key=str(fac.pk)).values_list("rule__key", flat=True))
+    assert keys == {"ops", "h100e", "mem"}
+
+
+def test_operator_within_country_scope(parties, op):
+    rule(parties.users["treaty"], "opcc", scope="operator_country", comparison="ge", value=5)
+    ids, rows = chips("OPC", 5)
+    register_chips(rows, op)
+    settle()
+    alert = Alert.objects.get(rule__key="opcc")
+    assert alert.subject_key == f"{op.organisation_id}:US" and alert.country == "US"
+
+
+def test_compute_window_from_usage(parties, op):
+    from attestations.models import Attestation, UsageRecord
+
+    rule(parties.users["treaty"], "train", metric="compute_window", window_days=30, comparison="ge", value=1e22)
+    fac = facility(op, "USE-1")
+    ids, rows = chips("USE", 2)
+    register_chips(rows, op)
+    att = Attestation.objects.create(
+        kind="usage",
+        statement_sha256="0" * 64,
+        envelope=b"{}",
+        keyids=[],
+        operator=op.organisation,
+        facility=fac,
+        issued_at=timezone.now(),
+        nonce="0" * 32,
+        header={},
+        uploaded_by=op,
+        uploaded_by_org=op.organisation,
+    )
+    now = timezone.now()
+    for i, flop in enumerate((6e21, 5e21)):
+        UsageRecord.objects.create(
+            attestation=att,
+            chip_id=None,
+            chip_ref=ids[i],
+            facility=fac,
+            period_start=now - timedelta(days=2),
+            period_end=now - timedelta(days=1),
+            active_s=1,
+            utilization=1,
+            energy_j=1,
+            flop_fp16=flop,
+            flop_peak=flop,
+        )
+    evaluate_all()
+    assert Alert.objects.get(rule__key="train").value == pytest.approx(1.1e22)
+
+
+def test_rule_change_is_a_new_version_and_old_alerts_keep_theirs(api, parties, op):
+    client = api(parties.users["treaty"])
+    body = {
+        "key": "cnt",
+        "name": "Count",
+        "metric": "chip_count",
+        "scope": "facility",
+        "comparison": "ge",
+        "value": 2,
+        "severity": "high",
+        "effective_from": "2025-01-01T00:00:00Z",
+    }
+    created = client.post("/api/v1/thresholds/", body)
+    assert created.status_code == 201, created.content
+    fac = facility(op, "VER-1")
+    ids, rows = chips("VER", 3)
+    register_chips(rows, op)
+    declare(op, fac, ids)
+    settle()
+    first = Alert.objects.get()
+    changed = client.patch(f"/api/v1/thresholds/{created.json()['id']}/", {"value": 3})
+    assert changed.status_code == 200, changed.content
+    assert changed.json()["version"] == 2
+    evaluate_all()
+    assert ThresholdRule.objects.get(key="cnt", version=1).superseded_at is not None
+    assert Alert.objects.get(pk=first.pk).rule.version == 1  # the old alert keeps its version
+    assert Alert.objects.filter(rule__version=2).count() == 1
+    from transparency.models import LogEventData
+
+    assert LogEventData.objects.filter(event="threshold.declared", object_id="threshold:cnt").count() == 2
+    # Only treaty bodies declare.
+    assert api(op).post("/api/v1/thresholds/", {**body, "key": "x"}).status_code == 403
+
+
+def test_alert_lifecycle_and_reopening(api, parties, op):
+    rule(parties.users["treaty"], value=3)
+    fac = facility(op, "LIFE-1")
+    ids, rows = chips("LIF", 4)
+    register_chips(rows, op)
+    declare(op, fac, ids)
+    settle()
+    alert = Alert.objects.get()
+    treaty = api(parties.users["treaty"])
+    assert treaty.post(f"/api/v1/alerts/{alert.pk}/acknowledge/", {"reason": "looking"}).status_code == 200
+    assert treaty.post(f"/api/v1/alerts/{alert.pk}/resolve/", {"reason": ""}).status_code == 400
+    assert treaty.post(f"/api/v1/alerts/{alert.pk}/resolve/", {"reason": "operator explained"}).status_code == 200
+    assert treaty.post(f"/api/v1/alerts/{alert.pk}/dismiss/", {"reason": "again"}).status_code == 409
+    # Still above: resolving does not reopen it by itself.
+    evaluate_all()
+    assert Alert.objects.get(kind="threshold").state == "resolved"
+    # It drops below (two chips decommissioned), then crosses again: the same alert reopens.
+    from registry.models import Chip
+    from registry.services import change_chip
+
+    for chip in Chip.objects.filter(serial__in=["LIF000000", "LIF000001"]):
+        change_chip(chip, op, status="decommissioned")
+    settle()
+    assert Alert.objects.get(kind="threshold").cleared_at is not None
+    for chip in Chip.objects.filter(serial__in=["LIF000000", "LIF000001"]):
+        change_chip(chip, op, status="installed")
+    settle()
+    alert = Alert.objects.get(kind="threshold")
+    assert alert.state == "open" and alert.reopened == 1
+    assert list(alert.transitions.values_list("to_state", flat=True)) == ["open", "acknowledged", "resolved", "open"]
+    assert alert.evidence.count() == 2
+    detail = treaty.get(f"/api/v1/alerts/{alert.pk}/").json()
+    assert detail["transitions"][1]["by"] == parties.users["treaty"].username
+    assert treaty.get(f"/api/v1/alerts/{alert.pk}/chips/").content.decode().splitlines() == sorted(ids)
+    # Operators see their alerts but cannot acknowledge them.
+    assert api(op).get(f"/api/v1/alerts/{alert.pk}/").status_code == 200
+    assert api(op).post(f"/api/v1/alerts/{alert.pk}/acknowledge/", {"reason": "mine"}).status_code == 403
+    assert api(parties.users["op_b"]).get(f"/api/v1/alerts/{alert.pk}/").status_code == 404
+    assert api(parties.users["insp_fr"]).get(f"/api/v1/alerts/{alert.pk}/").status_code == 404
+
+
+def test_findings_become_alerts(parties, op):
+    fac = facility(op, "FND-1")
+    ids, rows = chips("FND", 3)
+    register_chips(rows, op)
+    declare(op, fac, ids)
+    declare(op, fac, [*ids[:1], "nvidia:GHOST0001"])  # two unaccounted, one unknown
+    settle()
+    kinds = dict(Alert.objects.filter(kind="finding").values_list("group", "value"))
+    assert {g.split(":")[0]: v for g, v in kinds.items()} == {"unaccounted": 2, "unknown_chip": 1}
+    alert = Alert.objects.get(group__startswith="unaccounted")
+    assert alert.severity == "high" and alert.facility == fac
+    assert alert.evidence.get().chips.splitlines() == ids[1:]
+
+
+def test_presets_cite_their_sources(parties):
+    call_command("load_presets", verbosity=0)
+    rules = ThresholdRule.objects.all()
+    assert {r.key for r in rules} >= {
+        "treaty-covered-cluster-facility",
+        "treaty-covered-cluster-campus",
+        "treaty-training-monitored",
+        "treaty-training-post",
+        "treaty-training-prohibited",
+        "us-eo-14110-cluster",
+        "eu-ai-act-systemic",
+    }
+    assert all(r.legal_reference for r in rules)
+    values = {r.key: r.value for r in rules}
+    assert values["treaty-training-prohibited"] == 1e24 and values["eu-ai-act-systemic"] == 1e25
+    call_command("load_presets", verbosity=0)  # loading again declares nothing new
+    assert ThresholdRule.objects.count() == len(rules)
+
+
+def test_changes_are_announced_in_their_own_transaction(parties, op):
+    fac = facility(op, "OUT-1")
+    ids, rows = chips("OUT", 2)
+    register_chips(rows, op)
+    assert OutboxEvent.objects.filter(topic="chips.changed", dispatched_at__isnull=True).exists()
+    declare(op, fac, ids)
+    event = OutboxEvent.objects.filter(topic="placements.changed").latest("id")
+    assert event.payload == {"facilities": [fac.pk]}
+    assert settle() >= 2
+    assert not OutboxEvent.objects.filter(dispatched_at__isnull=True).exists()
+
+
+def test_failed_change_announces_nothing(parties, op):
+    from core.problems import Problem
+
+    before = OutboxEvent.objects.count()
+    with pytest.raises(Problem):
+        register_chips(chip_rows("BAD", 1, model="nope"), op)
+    assert OutboxEvent.objects.count() == before
+
+
+def test_aggregates_api_respects_visibility(api, parties, op):
+    fac = facility(op, "AGG-1")
+    ids, rows = chips("AGG", 3)
+    register_chips(rows, op)
+    declare(op, fac, ids)
+    settle()
+    mine = api(op).get("/api/v1/aggregates/?scope=facility").json()["results"]
+    assert [(a["label"], a["chip_count"]) for a in mine] == [("AGG-1", 3)]
+    assert api(parties.users["op_b"]).get("/api/v1/aggregates/?scope=facility").json()["results"] == []
+    assert len(api(parties.users["insp_us"]).get("/api/v1/aggregates/?scope=facility").json()["results"]) == 1
+
+
+@pytest.mark.postgres
+@pytest.mark.django_db(transaction=True)
+def test_concurrent_evaluations_leave_one_open_alert(parties):
+    import threading
+
+    from django.db import connections
+
+    op = parties.users["op_a_admin"]
+    fac = facility(op, "RACE-1")
+    ids, rows = chips("RCE", 3)
+    register_chips(rows, op)
+    declare(op, fac, ids)
+    # The rule appears without an evaluation of its own, so the threads race to raise.
+    ThresholdRule.objects.create(
+        key="race", name="race", metric="chip_count", scope="facility", comparison="ge", value=2, effective_from=SINCE
+    )
+    assert not Alert.objects.exists()
+    barrier = threading.Barrier(6)
+    errors = []
+
+    def run():
+        try:
+            barrier.wait()
+            evaluate_all()
+        except Exception as exc:
+            errors.append(exc)
+        finally:
+            connections.close_all()
+
+    threads = [threading.Thread(target=run) for _ in range(6)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    assert not errors, errors
+    assert Alert.objects.filter(kind="threshold", state="open").count() == 1

@@ -1,0 +1,72 @@
+"""Rate limits, security headers, no tokens in logs, production settings."""
+
+import logging
+import subprocess
+import sys
+
+import pytest
+from django.core.cache import cache
+
+from core.throttling import PerAddressThrottle, PerTokenThrottle
+
+
+@pytest.fixture
+def tight_limits(monkeypatch):
+    cache.clear()
+    monkeypatch.setattr(PerTokenThrottle, "THROTTLE_RATES", {"token": "3/min", "address": "1000/min"})
+    monkeypatch.setattr(PerAddressThrottle, "THROTTLE_RATES", {"token": "3/min", "address": "5/min"})
+    yield
+    cache.clear()
+
+
+def test_rate_limit_per_token(api, parties, tight_limits):
+    client = api(parties.users["op_a_member"])
+    codes = [client.get("/api/v1/chips/").status_code for _ in range(4)]
+    assert codes == [200, 200, 200, 429]
+    response = client.get("/api/v1/chips/")
+    assert response["Content-Type"] == "application/problem+json" and response.json()["code"] == "rate_limited"
+    assert "Retry-After" in response
+    # Another token has its own allowance.
+    assert api(parties.users["op_a_admin"]).get("/api/v1/chips/").status_code == 200
+
+
+def test_rate_limit_per_address(client, db, tight_limits):
+    codes = [client.get("/api/v1/log/key").status_code for _ in range(6)]
+    assert codes[:5] == [200] * 5 and codes[5] == 429
+
+
+def test_security_headers(client, db):
+    response = client.get("/api/v1/log/key")
+    assert response["X-Content-Type-Options"] == "nosniff"
+    assert response["X-Frame-Options"] == "DENY"
+    assert response["Referrer-Policy"] == "same-origin"
+
+
+def test_tokens_are_never_logged(api, parties, caplog):
+    caplog.set_level(logging.DEBUG)
+    client = api(parties.users["op_a_member"])
+    client.get("/api/v1/chips/nvidia:NOPE123/")
+    client.get("/api/v1/chips/")
+    assert client.token not in caplog.text
+
+
+def test_production_settings_pass_check_deploy(tmp_path):
+    env = {
+        "DJANGO_SETTINGS_MODULE": "config.settings_production",
+        "SECRET_KEY": "x" * 30 + "-production-secret-key-for-the-check-only",
+        "TOKEN_HASH_KEY": "y" * 60,
+        "ALLOWED_HOSTS": "registry.example.org",
+        "CHIPREG_VAR_DIR": str(tmp_path),
+        "PATH": "/usr/bin:/bin",
+    }
+    result = subprocess.run(
+        [sys.executable, "manage.py", "check", "--deploy", "--fail-level", "WARNING"],
+        env=env, capture_output=True, text=True, timeout=120,
+    )
+    assert result.returncode == 0, result.stdout + result.stderr
+
+
+def test_production_refuses_the_development_key(tmp_path):
+    env = {"DJANGO_SETTINGS_MODULE": "config.settings_production", "PATH": "/usr/bin:/bin"}
+    result = subprocess.run([sys.executable, "manage.py", "check"], env=env, capture_output=True, text=True, timeout=120)
+    assert result.returncode != 0 and "SECRET_KEY" in result.stderr
