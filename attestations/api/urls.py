@@ -2,7 +2,8 @@ from rest_framework.routers import SimpleRouter
 
 from attestations.api import views
 
-router = SimpleRouter()
+# LOG.md writes `/attestations/{id}/receipt` without a trailing slash: accept both.
+router = SimpleRouter(trailing_slash="/?")
 router.register("keys", views.SigningKeyViewSet)
 router.register("landmarks", views.LandmarkViewSet)
 router.register("attestations", views.AttestationViewSet)

@@ -106,7 +106,7 @@ def verify_inclusion(index, size, leaf_bytes, proof, root):
 
 def verify_checkpoint(note, key_line):
     """C2SP signed note: returns (origin, size, root) if a signature by `key_line` verifies."""
-    name, key_hash_hex, key_b64 = key_line.strip().split("+")
+    name, key_hash_hex, key_b64 = key_line.strip().split("+", 2)  # base64 may contain "+"
     key_bytes = base64.b64decode(key_b64)
     assert key_bytes[0] == 1, "an Ed25519 verifier key"
     public = ed25519.Ed25519PublicKey.from_public_bytes(key_bytes[1:])
@@ -125,7 +125,7 @@ def verify_checkpoint(note, key_line):
 
 
 def verify_receipt(receipt, key_line, env):
-    origin, size, root = verify_checkpoint(receipt["checkpoint"], key_line)
+    _origin, size, root = verify_checkpoint(receipt["checkpoint"], key_line)
     leaf = base64.b64decode(receipt["leaf"])
     assert leaf == attestation_leaf(env), "the logged leaf is exactly the envelope's"
     proof = [base64.b64decode(h) for h in receipt["inclusion"]]
