@@ -121,6 +121,7 @@ AUTH_PASSWORD_VALIDATORS = [
     {"NAME": "django.contrib.auth.password_validation.MinimumLengthValidator"},
     {"NAME": "django.contrib.auth.password_validation.CommonPasswordValidator"},
 ]
+LOGIN_URL = "/admin/login/"
 
 LANGUAGE_CODE = "en-us"
 TIME_ZONE = "UTC"
@@ -270,7 +271,23 @@ CHIPREG_FINDING_SEVERITY = {
     "revoked_key": "high",
 }
 
+# Alert delivery (compliance/delivery): the Standard Webhooks v1a signing key,
+# destinations allowed despite being private, and the retry schedule.
+CHIPREG_WEBHOOK_KEY_PATH = Path(env("CHIPREG_WEBHOOK_KEY_PATH", str(VAR_DIR / "webhook-key.pem")))
+CHIPREG_WEBHOOK_KEY_AUTOCREATE = env_bool("CHIPREG_WEBHOOK_KEY_AUTOCREATE", True)
+CHIPREG_WEBHOOK_ALLOWED_HOSTS = env_list("CHIPREG_WEBHOOK_ALLOWED_HOSTS", "")
+CHIPREG_WEBHOOK_RETRY_HOURS = float(env("CHIPREG_WEBHOOK_RETRY_HOURS", "24"))
+CHIPREG_WEBHOOK_RETRY_BASE_S = float(env("CHIPREG_WEBHOOK_RETRY_BASE_S", "30"))
+CHIPREG_WEBHOOK_RETRY_MAX_WAIT_S = float(env("CHIPREG_WEBHOOK_RETRY_MAX_WAIT_S", "7200"))
+CHIPREG_WEBHOOK_TIMEOUT_S = float(env("CHIPREG_WEBHOOK_TIMEOUT_S", "10"))
+CHIPREG_WEBHOOK_SWEEP_GRACE_S = float(env("CHIPREG_WEBHOOK_SWEEP_GRACE_S", "60"))
+CHIPREG_ALERT_FROM_EMAIL = env("CHIPREG_ALERT_FROM_EMAIL", "")
+DEFAULT_FROM_EMAIL = env("DEFAULT_FROM_EMAIL", "chipreg@localhost")
+EMAIL_BACKEND = env("EMAIL_BACKEND", "django.core.mail.backends.console.EmailBackend" if DEBUG else
+                    "django.core.mail.backends.smtp.EmailBackend")
+
 CELERY_BEAT_SCHEDULE = {
+    "deliver-due": {"task": "compliance.delivery.tasks.deliver_due", "schedule": 60.0},
     "evaluate-all": {"task": "compliance.tasks.evaluate_all", "schedule": 900.0},
     "sign-checkpoint": {"task": "transparency.tasks.sign_checkpoint", "schedule": 5.0},
     "find-silent-chips": {"task": "inventory.tasks.find_silent_chips", "schedule": 3600.0},

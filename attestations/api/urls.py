@@ -3,7 +3,8 @@ from rest_framework.routers import SimpleRouter
 from attestations.api import views
 
 # LOG.md writes `/attestations/{id}/receipt` without a trailing slash: accept both.
-router = SimpleRouter(trailing_slash="/?")
+router = SimpleRouter()
+router.trailing_slash = "/?"  # the constructor turns any true value into "/"
 router.register("keys", views.SigningKeyViewSet)
 router.register("landmarks", views.LandmarkViewSet)
 router.register("attestations", views.AttestationViewSet)

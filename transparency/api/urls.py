@@ -3,7 +3,8 @@ from rest_framework.routers import SimpleRouter
 
 from transparency.api import views
 
-router = SimpleRouter(trailing_slash="/?")
+router = SimpleRouter()
+router.trailing_slash = "/?"  # the constructor turns any true value into "/"
 router.register("log/witnesses", views.WitnessKeyViewSet, basename="witness")
 
 urlpatterns = [

@@ -1,0 +1,143 @@
+"""The operator's signing key: generation, storage (PKCS8 PEM, mode 0600) and loading."""
+
+from __future__ import annotations
+
+import contextlib
+import getpass
+import os
+import sys
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from cryptography.exceptions import UnsupportedAlgorithm
+from cryptography.hazmat.primitives import serialization
+from cryptography.hazmat.primitives.asymmetric import ec, ed25519
+
+from agent.errors import UsageError
+from protocol.dsse import PublicKey, public_key_from_object
+from protocol.errors import ProtocolError
+
+ALGORITHMS = ("ed25519", "p256", "p384")
+
+
+@dataclass(frozen=True)
+class SigningKey:
+    private_key: Any
+    public: PublicKey
+
+    @property
+    def keyid(self) -> str:
+        return self.public.keyid
+
+    @property
+    def public_pem(self) -> str:
+        return self.public.pem
+
+
+def generate_private_key(algorithm: str) -> Any:
+    if algorithm == "ed25519":
+        return ed25519.Ed25519PrivateKey.generate()
+    if algorithm == "p256":
+        return ec.generate_private_key(ec.SECP256R1())
+    if algorithm == "p384":
+        return ec.generate_private_key(ec.SECP384R1())
+    raise UsageError(f"unknown algorithm {algorithm!r}; choose one of {', '.join(ALGORITHMS)}")
+
+
+def passphrase_from_env(var: str, env: dict[str, str] | None = None, required: bool = True) -> bytes | None:
+    env = dict(os.environ) if env is None else env
+    value = env.get(var)
+    if not value:
+        if required:
+            raise UsageError(f"environment variable {var} (the key passphrase) is not set or empty")
+        return None
+    return value.encode("utf-8")
+
+
+def write_private_key(path: Path, private_key: Any, passphrase: bytes | None) -> None:
+    """Write the key as PKCS8 PEM with mode 0600; never overwrite an existing file."""
+    encryption: serialization.KeySerializationEncryption
+    if passphrase:
+        encryption = serialization.BestAvailableEncryption(passphrase)
+    else:
+        encryption = serialization.NoEncryption()
+    pem = private_key.private_bytes(serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8, encryption)
+    path = Path(path)
+    if not path.parent.exists():
+        try:
+            path.parent.mkdir(parents=True, mode=0o700)
+        except OSError as exc:
+            raise UsageError(f"cannot create {path.parent}: {exc.strerror or exc}") from None
+    flags = os.O_WRONLY | os.O_CREAT | os.O_EXCL | getattr(os, "O_NOFOLLOW", 0)
+    try:
+        fd = os.open(path, flags, 0o600)
+    except FileExistsError:
+        raise UsageError(f"refusing to overwrite existing key file {path}") from None
+    except OSError as exc:
+        raise UsageError(f"cannot create key file {path}: {exc.strerror or exc}") from None
+    try:
+        os.fchmod(fd, 0o600)  # whatever the umask said
+        with os.fdopen(fd, "wb") as f:
+            f.write(pem)
+            f.flush()
+            os.fsync(f.fileno())
+    except BaseException:
+        with contextlib.suppress(OSError):
+            os.unlink(path)
+        raise
+
+
+def _wrap(private_key: Any) -> SigningKey:
+    try:
+        public = public_key_from_object(private_key.public_key())
+    except ProtocolError as exc:
+        raise UsageError(f"unsupported signing key: {exc.detail}") from None
+    if not isinstance(private_key, (ed25519.Ed25519PrivateKey, ec.EllipticCurvePrivateKey)):
+        raise UsageError("unsupported signing key: use Ed25519, ECDSA P-256 or P-384")
+    return SigningKey(private_key, public)
+
+
+def load_signing_key(
+    path: Path, passphrase_env: str, env: dict[str, str] | None = None, interactive: bool | None = None
+) -> SigningKey:
+    """Load a PKCS8 (or traditional) PEM private key; every failure is one UsageError line."""
+    path = Path(path)
+    try:
+        data = path.read_bytes()
+    except FileNotFoundError:
+        raise UsageError(f"signing key not found: {path} (create one with `chipreg keygen`)") from None
+    except OSError as exc:
+        raise UsageError(f"cannot read signing key {path}: {exc.strerror or exc}") from None
+    if b"PRIVATE KEY-----" not in data:
+        raise UsageError(f"{path} is not a PEM private key")
+    encrypted = b"ENCRYPTED" in data
+    passphrase = passphrase_from_env(passphrase_env, env, required=False) if encrypted else None
+    if encrypted and passphrase is None:
+        if interactive is None:
+            interactive = sys.stdin.isatty()
+        if not interactive:
+            raise UsageError(f"signing key {path} is encrypted: put its passphrase in ${passphrase_env}")
+        passphrase = getpass.getpass(f"passphrase for {path}: ").encode("utf-8")
+    try:
+        key = serialization.load_pem_private_key(data, password=passphrase)
+    except TypeError:
+        raise UsageError(f"signing key {path}: passphrase given for an unencrypted key, or missing") from None
+    except (ValueError, UnsupportedAlgorithm):
+        if encrypted:
+            raise UsageError(f"signing key {path}: wrong passphrase or corrupt key") from None
+        raise UsageError(f"signing key {path} is corrupt or not a supported private key") from None
+    return _wrap(key)
+
+
+def load_public_pem(path: Path) -> PublicKey:
+    from protocol.dsse import load_public_key
+
+    try:
+        data = Path(path).read_bytes()
+    except OSError as exc:
+        raise UsageError(f"cannot read public key {path}: {exc.strerror or exc}") from None
+    try:
+        return load_public_key(data)
+    except ProtocolError as exc:
+        raise UsageError(f"public key {path}: {exc.detail}") from None

@@ -1,0 +1,116 @@
+"""`chipreg monitor`: watch the registry's log for a split view or a rewrite (LOG.md).
+
+Each run fetches the latest checkpoint, checks its signature with the pinned log
+key, and proves it consistent with the last checkpoint this monitor accepted.
+The verdict is `transparency.monitor.check` (Django-free, shared with
+`manage.py log_monitor`), or its twin agent._monitor_core where the registry's
+`transparency` package is not installed. The agent adds its HTTP layer (exit
+codes 3/4, CA file, timeouts), the state file, and evidence: on a split view the
+remembered and served checkpoints are kept beside the state file, and the state
+is not advanced.
+
+The state file has the format of `manage.py log_monitor --state` (version,
+url, key, size, checkpoint), so either tool can continue the other's watch; a
+state pinned to another key is refused.
+"""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+from urllib.parse import urlsplit
+
+from agent.client import Registry
+from agent.errors import RefusedError, UnreachableError, UsageError, VerificationError
+from agent.util import atomic_write, utcnow
+from protocol.encoding import b64encode
+
+try:
+    from transparency import monitor as core
+except ImportError:  # an operator's install ships protocol/ and agent/ only
+    from agent import _monitor_core as core  # type: ignore[no-redef]
+
+STATE_VERSION = 1
+
+
+@dataclass
+class MonitorResult:
+    status: str  # first | unchanged | extended
+    previous_size: int | None
+    size: int
+    root: bytes
+
+    def summary(self) -> dict[str, Any]:
+        return {
+            "status": self.status,
+            "previous_size": self.previous_size,
+            "tree_size": self.size,
+            "root": b64encode(self.root),
+        }
+
+
+def load_state(path: Path) -> dict[str, Any] | None:
+    try:
+        data = json.loads(path.read_text(encoding="utf-8"))
+    except FileNotFoundError:
+        return None
+    except (OSError, ValueError) as exc:
+        raise UsageError(f"monitor state {path} is unreadable ({exc}); not starting over silently") from None
+    if (
+        not isinstance(data, dict)
+        or data.get("version") != STATE_VERSION
+        or not isinstance(data.get("checkpoint"), str)
+    ):
+        raise UsageError(f"{path} is not a log monitor state file; not starting over silently")
+    return data
+
+
+def _evidence(path: Path, exc: Exception) -> Path:
+    stamp = utcnow().strftime("%Y%m%dT%H%M%S%fZ")
+    evidence = path.with_name(f"{path.stem}-evidence-{stamp}.txt")
+    seen, served = getattr(exc, "seen", None) or "", getattr(exc, "served", None) or ""
+    text = f"# {exc}\n--- remembered checkpoint ---\n{seen}--- served checkpoint ---\n{served}"
+    atomic_write(evidence, text.encode("utf-8"))
+    return evidence
+
+
+def _fetcher(registry: Registry):
+    def fetch(url: str) -> bytes:
+        parts = urlsplit(url)
+        path = parts.path[len(registry.prefix) :] if registry.prefix else parts.path
+        resp = registry.get(path + (f"?{parts.query}" if parts.query else ""))
+        if resp.status >= 500:
+            raise UnreachableError(f"registry answered {resp.describe()} for {parts.path}")
+        if resp.status != 200:
+            raise RefusedError(f"registry answered {resp.describe()} for {parts.path}", resp.code, resp.status)
+        return resp.body
+
+    return fetch
+
+
+def check(registry: Registry, log_key: str | None, state_path: Path) -> MonitorResult:
+    state = load_state(state_path)
+    if state is not None and log_key is not None and state.get("key") not in (None, log_key):
+        raise UsageError(f"{state_path} was pinned to another log key; use another --state for this key")
+    log_key = log_key or (state or {}).get("key")
+    if not log_key:
+        raise UsageError("no log verifier key: pass --log-key KEYLINE (or @FILE), or set CHIPREG_LOG_KEY")
+    try:
+        outcome = core.check(registry.url, log_key, state["checkpoint"] if state else None, _fetcher(registry))
+    except core.SplitView as exc:
+        raise VerificationError(f"split view: {exc} (evidence kept in {_evidence(state_path, exc)})") from None
+    except core.SignatureFailure as exc:
+        raise VerificationError(f"signature failure: {exc}") from None
+    except core.MonitorError as exc:
+        raise UsageError(str(exc)) from None
+    state = {
+        "version": STATE_VERSION,
+        "url": registry.url,
+        "key": log_key,
+        "size": outcome.size,
+        "checkpoint": outcome.checkpoint,
+    }
+    atomic_write(state_path, (json.dumps(state, indent=2, sort_keys=True) + "\n").encode("utf-8"), mode=0o600)
+    return MonitorResult(outcome.status, outcome.previous_size, outcome.size, outcome.root)

@@ -1,0 +1,94 @@
+"""Small helpers: durations, instants, atomic file writes."""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import re
+import tempfile
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+
+from agent.errors import UsageError
+from protocol.times import format_time
+
+_PART_RE = re.compile(r"(\d+(?:\.\d+)?)(ms|s|m|h|d)")
+_UNIT_S = {"ms": 0.001, "s": 1.0, "m": 60.0, "h": 3600.0, "d": 86400.0}
+
+
+def parse_duration(text: str) -> float:
+    """`10s`, `500ms`, `5m`, `1h30m`, `2d` or a bare number of seconds -> seconds (> 0)."""
+    s = str(text).strip().lower()
+    try:
+        value = float(s)
+    except ValueError:
+        pos, value = 0, 0.0
+        for m in _PART_RE.finditer(s):
+            if m.start() != pos:
+                break
+            value += float(m.group(1)) * _UNIT_S[m.group(2)]
+            pos = m.end()
+        if pos != len(s) or not s:
+            raise UsageError(f"not a duration: {text!r} (use e.g. 10s, 500ms, 5m, 1h, 2d)") from None
+    if not value > 0 or value != value or value == float("inf"):
+        raise UsageError(f"duration must be positive: {text!r}")
+    return value
+
+
+def utcnow() -> datetime:
+    return datetime.now(UTC)
+
+
+def whole_seconds(dt: datetime) -> datetime:
+    return dt.replace(microsecond=0)
+
+
+def parse_instant(text: str, now: datetime) -> datetime:
+    """An instant on the command line: `now`, `-2h` or `2h ago` (relative to now), or ISO 8601 / RFC 3339.
+
+    A time without an offset is taken as UTC, the only zone on the wire.
+    """
+    s = str(text).strip()
+    if s.lower() == "now":
+        return now
+    if s.startswith("-"):
+        return now - timedelta(seconds=parse_duration(s[1:]))
+    if s.lower().endswith(" ago"):
+        return now - timedelta(seconds=parse_duration(s[:-4]))
+    try:
+        dt = datetime.fromisoformat(s)
+    except ValueError:
+        raise UsageError(
+            f"not a time: {text!r} (use RFC 3339 like 2026-11-26T05:00:00Z, 'now', '-24h' or '24h ago')"
+        ) from None
+    if dt.tzinfo is None:
+        dt = dt.replace(tzinfo=UTC)
+    return dt.astimezone(UTC)
+
+
+def wire_time(dt: datetime) -> str:
+    return format_time(dt)
+
+
+def atomic_write(path: Path, data: bytes, mode: int = 0o644) -> None:
+    """Write `data` to `path` so that readers see the old file or the new one, never half of it."""
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
+    try:
+        with os.fdopen(fd, "wb") as f:
+            f.write(data)
+            f.flush()
+            os.fsync(f.fileno())
+        os.chmod(tmp, mode)
+        os.replace(tmp, path)
+    except BaseException:
+        with contextlib.suppress(OSError):
+            os.unlink(tmp)
+        raise
+    with contextlib.suppress(OSError):
+        dir_fd = os.open(path.parent, os.O_RDONLY)
+        try:
+            os.fsync(dir_fd)
+        finally:
+            os.close(dir_fd)
