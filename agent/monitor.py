@@ -2,9 +2,8 @@
 
 Each run fetches the latest checkpoint, checks its signature with the pinned log
 key, and proves it consistent with the last checkpoint this monitor accepted.
-The verdict is `transparency.monitor.check` (Django-free, shared with
-`manage.py log_monitor`), or its twin agent._monitor_core where the registry's
-`transparency` package is not installed. The agent adds its HTTP layer (exit
+The verdict is `protocol.monitor.check`, the same code `manage.py log_monitor`
+runs. The agent adds its HTTP layer (exit
 codes 3/4, CA file, timeouts), the state file, and evidence: on a split view the
 remembered and served checkpoints are kept beside the state file, and the state
 is not advanced.
@@ -27,10 +26,7 @@ from agent.errors import RefusedError, UnreachableError, UsageError, Verificatio
 from agent.util import atomic_write, utcnow
 from protocol.encoding import b64encode
 
-try:
-    from transparency import monitor as core
-except ImportError:  # an operator's install ships protocol/ and agent/ only
-    from agent import _monitor_core as core  # type: ignore[no-redef]
+from protocol import monitor as core
 
 STATE_VERSION = 1
 

@@ -11,6 +11,7 @@ from attestations.models import Attestation, KeyPurpose, SigningKey
 from core.problems import Problem
 from inventory.choices import FindingKind, FindingSource
 from inventory.models import Finding
+from outbox import emit
 from protocol import dsse
 from protocol.errors import ProtocolError
 from registry.choices import OrgKind
@@ -119,13 +120,18 @@ def revoke_key(user, key, since, reason=""):
                 country=a.facility.country,
                 source=FindingSource.ATTESTATION,
                 source_id=str(a.pk),
-                detail=f"Statement {a.pk} was signed by key {key.keyid}, revoked as compromised since {since.isoformat()}.",
+                detail=(
+                    f"Statement {a.pk} was signed by key {key.keyid}, "
+                    f"revoked as compromised since {since.isoformat()}."
+                ),
                 evidence={"statement": a.pk, "log_index": a.log_index, "revocation_log_index": index},
             )
             for a in flagged
         ],
         ignore_conflicts=True,
     )
+    for a in flagged:
+        emit("findings.raised", source=str(FindingSource.ATTESTATION), source_id=str(a.pk))
     return key, len(flagged)
 
 

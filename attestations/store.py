@@ -13,7 +13,6 @@ from django.db import IntegrityError, connection, transaction
 from attestations import findings as F
 from attestations.checks import Replay, Verified
 from attestations.models import Attestation, Sighting, StatementNonce, UsageRecord
-from outbox import emit
 from inventory.chiprefs import resolve_chips
 from inventory.choices import FindingKind, PlacementSource
 from inventory.models import Cluster
@@ -21,6 +20,7 @@ from inventory.services.findings import raise_findings
 from inventory.services.listings import PLACEABLE, record_declaration, refresh_verification
 from inventory.services.placements import place
 from inventory.services.reconciliation import Discrepancy
+from outbox import emit
 from protocol.leaves import attestation_leaf
 from protocol.statements import LocationStatement, UsageStatement
 from protocol.times import format_time

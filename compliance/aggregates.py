@@ -176,28 +176,24 @@ def _labels(scope, keys):
     }
 
 
+_WITH_MAKER = (
+    "JOIN registry_acceleratormodel m ON m.id = c.model_id JOIN registry_organisation mf ON mf.id = c.manufacturer_id"
+)
+
+
 def chips_in(scope, subject_key):
-    """The public ids of the chips counted for a subject, sorted (frozen into evidence)."""
-    key_sql, from_where, _ = QUERIES[scope]
-    sql = (
-        "SELECT mf.code || ':' || c.serial, p.source, p.source_id, p.log_index "
-        + from_where.replace(
-            "JOIN registry_acceleratormodel m ON m.id = c.model_id",
-            "JOIN registry_acceleratormodel m ON m.id = c.model_id JOIN registry_organisation mf ON mf.id = c.manufacturer_id",
-        )
-        if scope != Scope.OPERATOR_COUNTRY
-        else "SELECT mf.code || ':' || c.serial, '', '', NULL "
-        + from_where.replace(
-            "JOIN registry_acceleratormodel m ON m.id = c.model_id",
-            "JOIN registry_acceleratormodel m ON m.id = c.model_id JOIN registry_organisation mf ON mf.id = c.manufacturer_id",
-        )
-    )
+    """(public id, placement source, source id, log index) of every chip counted for a subject."""
+    _, from_where, _ = QUERIES[scope]
+    from_where = from_where.replace("JOIN registry_acceleratormodel m ON m.id = c.model_id", _WITH_MAKER)
     if scope == Scope.OPERATOR_COUNTRY:
         op, cc = subject_key.split(":")
-        sql += " AND c.custodian_id = %s AND c.country = %s"
+        sql = f"SELECT mf.code || ':' || c.serial, '', '', NULL {from_where} AND c.custodian_id = %s AND c.country = %s"
         params = [int(op), cc]
     else:
-        sql += f" AND {_SUBJECT_FILTER[scope]} = %s"
+        sql = (
+            f"SELECT mf.code || ':' || c.serial, p.source, p.source_id, p.log_index {from_where}"
+            f" AND {_SUBJECT_FILTER[scope]} = %s"
+        )
         params = [int(subject_key)]
     with connection.cursor() as cursor:
         cursor.execute(sql, params)

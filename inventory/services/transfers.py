@@ -3,7 +3,6 @@
 from django.db import transaction
 
 from core.problems import Problem
-from outbox import emit
 from inventory.chiprefs import resolve_chips
 from inventory.choices import FindingKind, FindingSource, PlacementSource, TransferStatus
 from inventory.models import Transfer, TransferItem
@@ -12,6 +11,7 @@ from inventory.services.findings import raise_findings
 from inventory.services.listings import listing_digest, refresh_verification
 from inventory.services.placements import place, unplace
 from inventory.services.reconciliation import Discrepancy
+from outbox import emit
 from registry.choices import ChipStatus, OrgKind
 from registry.models import Chip, ChipEvent
 from transparency.events import append_event

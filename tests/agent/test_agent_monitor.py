@@ -12,18 +12,6 @@ def _leaf(i, tag="main"):
     return event_leaf("2026-11-26T05:00:00Z", "chip.registered", f"nvidia:{tag.upper()}{i:04d}", {"i": i})[0]
 
 
-@pytest.fixture(autouse=True, params=["transparency.monitor", "agent._monitor_core"])
-def core(request, monkeypatch):
-    """Every scenario against the shared implementation and against the agent's fallback twin."""
-    import importlib
-
-    import agent.monitor
-
-    module = importlib.import_module(request.param)
-    monkeypatch.setattr(agent.monitor, "core", module)
-    return module
-
-
 @pytest.fixture
 def logs():
     """A log of 8 leaves, and a fork that shares the first 5 and then differs, under the same key."""

@@ -130,7 +130,7 @@ def test_peak_ops_and_h100e_and_memory_metrics(parties, op):
 
 def test_operator_within_country_scope(parties, op):
     rule(parties.users["treaty"], "opcc", scope="operator_country", comparison="ge", value=5)
-    ids, rows = chips("OPC", 5)
+    _, rows = chips("OPC", 5)
     register_chips(rows, op)
     settle()
     alert = Alert.objects.get(rule__key="opcc")

@@ -111,6 +111,6 @@ def test_split_view_is_detected(registry):
 
 
 def test_monitor_module_does_not_import_django():
-    code = "import sys, transparency.monitor; sys.exit(any(m.split('.')[0] == 'django' for m in sys.modules))"
+    code = "import sys, protocol.monitor; sys.exit(any(m.split('.')[0] == 'django' for m in sys.modules))"
     env = {"PATH": "/usr/bin:/bin", "PYTHONPATH": str(django_settings.BASE_DIR)}
     subprocess.run([sys.executable, "-c", code], check=True, env=env, cwd=str(django_settings.BASE_DIR))

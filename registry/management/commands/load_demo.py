@@ -57,3 +57,6 @@ class Command(BaseCommand):
             f"Demo data: {Organisation.objects.count()} organisations, {Chip.objects.count()} chips. "
             f"Users {', '.join(u for u, _, _ in USERS)} and admin, password {DEMO_PASSWORD!r}."
         )
+        from console.demo import build as build_console_demo
+
+        build_console_demo(self.stdout)

@@ -1,6 +1,6 @@
 """`manage.py log_monitor URL`: check a running registry's log against a pinned key.
 
-The work is in transparency.monitor (no Django), so the operator agent can run
+The work is in protocol.monitor (no Django), so the operator agent can run
 the same check. Exit status: 0 consistent; 1 could not check (network, usage,
 state file); 2 a checkpoint does not verify under the pinned key; 3 split view
 (two signed checkpoints that cannot both hold, or a rollback). The state file
@@ -11,7 +11,7 @@ from pathlib import Path
 
 from django.core.management.base import BaseCommand, CommandError
 
-from transparency import monitor
+from protocol import monitor
 
 
 class Command(BaseCommand):

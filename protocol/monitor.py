@@ -7,8 +7,8 @@ registry that shows different histories to different parties must, sooner or
 later, either fail that proof or sign two checkpoints that cannot both be
 true; both are reported, the second with the two signed notes as evidence.
 
-Deliberately free of Django: stdlib (urllib) and `protocol` only, so the
-operator agent and any third party can run the same code.
+It lives in `protocol` (stdlib urllib and `protocol` only, no Django) so that
+`manage.py log_monitor`, the operator agent and any third party run the same code.
 """
 
 from __future__ import annotations
