@@ -198,6 +198,19 @@ SPECTACULAR_SETTINGS = {
     "SWAGGER_UI_DIST": "SIDECAR",
     "SWAGGER_UI_FAVICON_HREF": "SIDECAR",
     "REDOC_DIST": "SIDECAR",
+    "ENUM_NAME_OVERRIDES": {
+        "ChipStatusEnum": "registry.choices.ChipStatus",
+        "AlertStateEnum": "compliance.choices.AlertState",
+        "DeliveryStateEnum": "compliance.models.DeliveryState",
+        "SeverityEnum": "compliance.choices.Severity",
+        "OrgKindEnum": "registry.choices.OrgKind",
+        "ClusterPurposeEnum": "inventory.choices.ClusterPurpose",
+        "KeyPurposeEnum": "attestations.models.KeyPurpose",
+        "TransferStatusEnum": "inventory.choices.TransferStatus",
+        "FacilityStatusEnum": "inventory.choices.FacilityStatus",
+        "FindingKindEnum": "inventory.choices.FindingKind",
+        "AlertKindEnum": "compliance.choices.AlertKind",
+    },
 }
 
 CACHES = {
@@ -283,8 +296,10 @@ CHIPREG_WEBHOOK_TIMEOUT_S = float(env("CHIPREG_WEBHOOK_TIMEOUT_S", "10"))
 CHIPREG_WEBHOOK_SWEEP_GRACE_S = float(env("CHIPREG_WEBHOOK_SWEEP_GRACE_S", "60"))
 CHIPREG_ALERT_FROM_EMAIL = env("CHIPREG_ALERT_FROM_EMAIL", "")
 DEFAULT_FROM_EMAIL = env("DEFAULT_FROM_EMAIL", "chipreg@localhost")
-EMAIL_BACKEND = env("EMAIL_BACKEND", "django.core.mail.backends.console.EmailBackend" if DEBUG else
-                    "django.core.mail.backends.smtp.EmailBackend")
+EMAIL_BACKEND = env(
+    "EMAIL_BACKEND",
+    "django.core.mail.backends.console.EmailBackend" if DEBUG else "django.core.mail.backends.smtp.EmailBackend",
+)
 
 CELERY_BEAT_SCHEDULE = {
     "deliver-due": {"task": "compliance.delivery.tasks.deliver_due", "schedule": 60.0},

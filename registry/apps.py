@@ -4,3 +4,6 @@ from django.apps import AppConfig
 class RegistryConfig(AppConfig):
     name = "registry"
     verbose_name = "Registry"
+
+    def ready(self):
+        from registry import schema  # noqa: F401  (registers the OpenAPI security scheme)

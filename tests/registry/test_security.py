@@ -10,16 +10,22 @@ from django.core.cache import cache
 from core.throttling import PerAddressThrottle, PerTokenThrottle
 
 
+def limits(monkeypatch, token, address):
+    cache.clear()
+    rates = {"token": token, "address": address}
+    monkeypatch.setattr(PerTokenThrottle, "THROTTLE_RATES", rates)
+    monkeypatch.setattr(PerAddressThrottle, "THROTTLE_RATES", rates)
+
+
 @pytest.fixture
 def tight_limits(monkeypatch):
-    cache.clear()
-    monkeypatch.setattr(PerTokenThrottle, "THROTTLE_RATES", {"token": "3/min", "address": "1000/min"})
-    monkeypatch.setattr(PerAddressThrottle, "THROTTLE_RATES", {"token": "3/min", "address": "5/min"})
+    limits(monkeypatch, "1000/min", "5/min")
     yield
     cache.clear()
 
 
-def test_rate_limit_per_token(api, parties, tight_limits):
+def test_rate_limit_per_token(api, parties, monkeypatch):
+    limits(monkeypatch, "3/min", "1000/min")
     client = api(parties.users["op_a_member"])
     codes = [client.get("/api/v1/chips/").status_code for _ in range(4)]
     assert codes == [200, 200, 200, 429]
