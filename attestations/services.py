@@ -121,8 +121,7 @@ def revoke_key(user, key, since, reason=""):
                 source=FindingSource.ATTESTATION,
                 source_id=str(a.pk),
                 detail=(
-                    f"Statement {a.pk} was signed by key {key.keyid}, "
-                    f"revoked as compromised since {since.isoformat()}."
+                    f"Statement {a.pk} was signed by key {key.keyid}, revoked as compromised since {since.isoformat()}."
                 ),
                 evidence={"statement": a.pk, "log_index": a.log_index, "revocation_log_index": index},
             )

@@ -1,14 +1,19 @@
-"""Request size limits on every endpoint, answered as 413 problem details.
+"""Request size limits (413) and an unreachable database (503), answered as problem details.
 
-Django checks DATA_UPLOAD_MAX_MEMORY_SIZE only when a view reads
+Size limits apply to every endpoint. Django checks DATA_UPLOAD_MAX_MEMORY_SIZE only when a view reads
 `request.body`; DRF's parsers read the stream, so the limit is enforced here,
 from Content-Length, before anything is read. Bulk endpoints have their own,
 larger limits (settings.CHIPREG_BODY_LIMITS: path prefix -> bytes).
 """
 
+import logging
+
 from django.conf import settings
+from django.http import HttpResponse
 
 from core.problems import problem_response
+
+log = logging.getLogger(__name__)
 
 
 class BodySizeLimitMiddleware:
@@ -38,3 +43,62 @@ class BodySizeLimitMiddleware:
             # `request.body` applies) does not refuse what this endpoint allows.
             request._body = request.read(length)
         return self.get_response(request)
+
+
+class DatabaseUnavailableMiddleware:
+    """A database that cannot be reached is a 503 with Retry-After, not a 500.
+
+    While PostgreSQL restarts, fails over or refuses connections, a view's
+    query raises OperationalError (or InterfaceError on a connection already
+    closed). The server rolled the request's transaction back with the
+    connection, so nothing of it is half written; the client is told to retry
+    (registrations are idempotent, a statement sent again is answered
+    `replayed_nonce` with the id it got if it was stored after all). Django
+    drops the broken connection when the request ends and CONN_HEALTH_CHECKS
+    replaces a stale persistent one before use, so service resumes by itself.
+
+    Only failures of the connection or the server count (no SQLSTATE: the
+    connection failed or was lost; classes 08, 53, 57: connection exception,
+    insufficient resources, operator intervention); any other database error
+    is a bug and stays a 500.
+    """
+
+    RETRY_AFTER_S = 5
+    UNAVAILABLE_SQLSTATE_CLASSES = ("08", "53", "57")
+
+    def __init__(self, get_response):
+        self.get_response = get_response
+
+    def __call__(self, request):
+        return self.get_response(request)
+
+    @classmethod
+    def unavailable(cls, exc):
+        from django.db import InterfaceError, OperationalError
+
+        if isinstance(exc, InterfaceError):
+            return True
+        if not isinstance(exc, OperationalError):
+            return False
+        cause = exc.__cause__
+        if not type(cause).__module__.startswith("psycopg"):
+            return False  # SQLite's errors (a locked file, a missing table) are not an outage
+        sqlstate = getattr(cause, "sqlstate", None)
+        return sqlstate is None or sqlstate[:2] in cls.UNAVAILABLE_SQLSTATE_CLASSES
+
+    def process_exception(self, request, exception):
+        if not self.unavailable(exception):
+            return None
+        log.warning("database unavailable during %s %s: %s", request.method, request.path, exception)
+        if request.path.startswith("/api/"):
+            response = problem_response(
+                503, "database_unavailable", "The database cannot be reached at the moment; retry shortly."
+            )
+        else:
+            response = HttpResponse(
+                "The registry's database cannot be reached at the moment; retry shortly.\n",
+                status=503,
+                content_type="text/plain; charset=utf-8",
+            )
+        response["Retry-After"] = str(self.RETRY_AFTER_S)
+        return response

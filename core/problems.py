@@ -5,6 +5,7 @@ the contract: add new ones, never rename.
 """
 
 from django.core.exceptions import PermissionDenied, RequestDataTooBig
+from django.db import DataError
 from django.http import Http404, JsonResponse
 from rest_framework import exceptions, status
 from rest_framework.response import Response
@@ -74,7 +75,12 @@ def _flatten_detail(detail):
 
 
 def exception_handler(exc, context):
-    if isinstance(exc, RequestDataTooBig):
+    if isinstance(exc, DataError):
+        # The database refused a value (PostgreSQL text cannot hold NUL bytes): bad input, not a crash.
+        exc = Problem(
+            400, "invalid", "The request contains a value the registry cannot store (for example a NUL byte)."
+        )
+    elif isinstance(exc, RequestDataTooBig):
         exc = Problem(413, "payload_too_large", str(exc) or "The request body is too large.")
     elif isinstance(exc, Http404):
         exc = exceptions.NotFound()

@@ -1,5 +1,6 @@
 """Base viewsets that apply restrict() for the action at hand."""
 
+from django.core.exceptions import ValidationError as DjangoValidationError
 from django.http import Http404
 from rest_framework import exceptions, viewsets
 from rest_framework.permissions import SAFE_METHODS
@@ -25,7 +26,11 @@ class RestrictedViewSetMixin:
             if self.request.method in SAFE_METHODS:
                 raise
             lookup = {self.lookup_field: self.kwargs[self.lookup_url_kwarg or self.lookup_field]}
-            if self.restricted("view").filter(**lookup).exists():
+            try:
+                visible = self.restricted("view").filter(**lookup).exists()
+            except (TypeError, ValueError, DjangoValidationError):
+                visible = False  # a malformed id names nothing
+            if visible:
                 raise exceptions.PermissionDenied("You may see this object but not change it.") from None
             raise
 

@@ -24,6 +24,12 @@ from transparency.events import append_event
 from transparency.log import inclusion_proof
 from transparency.models import LogLeaf
 
+
+def storable(text):
+    """Text safe to store: submitted garbage may echo NUL bytes or lone surrogates into a detail."""
+    return text.encode("utf-8", "backslashreplace").decode("utf-8").replace("\x00", "\\x00")
+
+
 ENVELOPE_TYPES = ("application/json", "application/vnd.dsse.envelope.v1+json", "application/vnd.dsse+json")
 
 
@@ -123,7 +129,7 @@ class AttestationViewSet(RestrictedReadOnlyViewSet):
             accepted = store(verified, request.user, body)
         except ProtocolError as exc:
             self._reject(request, body, exc.status, exc.code, exc.detail)
-            raise Problem(exc.status, exc.code, exc.detail or exc.code) from None
+            raise Problem(exc.status, exc.code, storable(exc.detail or exc.code)) from None
         except checks.Replay as replay:
             detail = f"This (keyid, nonce) was accepted before, as statement {replay.first_id}."
             self._reject(request, body, 409, "replayed_nonce", detail)
@@ -150,7 +156,7 @@ class AttestationViewSet(RestrictedReadOnlyViewSet):
             user=request.user,
             status=status_code,
             code=code,
-            detail=(detail or "")[:2000],
+            detail=storable(detail or "")[:2000],
             body_bytes=len(body),
             body_sha256=hashlib.sha256(body).hexdigest(),
         )

@@ -72,11 +72,10 @@ class UserSerializer(serializers.ModelSerializer):
 
 class APITokenSerializer(serializers.ModelSerializer):
     user = serializers.SlugRelatedField(slug_field="username", read_only=True)
-    token = serializers.CharField(read_only=True, help_text="The token itself: shown once, in the creation answer.")
 
     class Meta:
         model = APIToken
-        fields = ["id", "user", "name", "prefix", "created_at", "expires_at", "last_used_at", "revoked_at", "token"]
+        fields = ["id", "user", "name", "prefix", "created_at", "expires_at", "last_used_at", "revoked_at"]
         read_only_fields = ["prefix", "created_at", "last_used_at", "revoked_at"]
 
     def validate_expires_at(self, value):
@@ -90,6 +89,15 @@ class APITokenSerializer(serializers.ModelSerializer):
         row, plaintext = APIToken.issue(self.context["request"].user, **validated)
         row.token = plaintext
         return row
+
+
+class APITokenCreatedSerializer(APITokenSerializer):
+    """The creation answer: the only time the token itself is shown."""
+
+    token = serializers.CharField(read_only=True, help_text="The token itself: shown once, here.")
+
+    class Meta(APITokenSerializer.Meta):
+        fields = [*APITokenSerializer.Meta.fields, "token"]
 
 
 class AcceleratorModelSerializer(serializers.ModelSerializer):

@@ -72,6 +72,9 @@ class APITokenViewSet(
 
         return [IsAuthenticated()]
 
+    def get_serializer_class(self):
+        return s.APITokenCreatedSerializer if self.action == "create" else s.APITokenSerializer
+
     def perform_destroy(self, instance):
         instance.revoke()
 

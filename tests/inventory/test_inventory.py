@@ -442,3 +442,17 @@ def test_findings_visibility_and_resolution(api, site):
         api(site.users["insp_us"]).post(f"/api/v1/findings/{finding.pk}/resolve/", {"reason": "again"}).status_code
         == 409
     )
+
+
+def test_nul_bytes_are_bad_input_not_a_crash(site):
+    response = site.a.post(
+        "/api/v1/transfers/",
+        {
+            "receiver": "op-b",
+            "destination_facility": "US\u0000",
+            "shipped_at": iso(days_ago(1)),
+            "chips": ["nvidia:X123"],
+        },
+    )
+    assert response.status_code == 400, response.content
+    assert response["Content-Type"] == "application/problem+json"
