@@ -13,6 +13,7 @@ import sys
 import tempfile
 import time
 import traceback
+import warnings
 from datetime import UTC, datetime
 from pathlib import Path
 
@@ -27,6 +28,9 @@ def discover():
         if info.name.startswith("bench_"):
             module = importlib.import_module(f"bench.{info.name}")
             found[module.NAME] = module
+    # The world-scale run (bench/scale.py): selected by --scale, or by --only scale.
+    scale = importlib.import_module("bench.scale")
+    found[scale.NAME] = scale
     return found
 
 
@@ -40,6 +44,9 @@ def parse_args(argv, names):
     parser.add_argument("--keep-db", action="store_true", help=f"keep the {core.BENCH_DB_NAME} database afterwards")
     parser.add_argument("--strict", action="store_true", help="exit 3 when a figure misses its target")
     parser.add_argument("--list", action="store_true", help="list the benchmarks and exit")
+    parser.add_argument(
+        "--render", type=Path, metavar="JSON", help="rewrite latest.json/.md from a saved report (no run) and exit"
+    )
     return parser.parse_args(argv)
 
 
@@ -49,6 +56,12 @@ def main(argv=None):
         sys.path.insert(0, str(core.REPO_ROOT))
     benches = discover()
     args = parse_args(argv, list(benches))
+    if args.render:
+        results, meta = core.load_results(args.render)
+        core.print_table(results, f"chipreg benchmarks ({meta.get('mode')} run of {meta.get('finished_at')})")
+        for path in core.write_reports(results, meta, stamped=False):
+            print(f"wrote {path.relative_to(core.REPO_ROOT)}")
+        return 0
     if args.list:
         for name, module in benches.items():
             print(f"{name}: {(module.__doc__ or '').strip().splitlines()[0]}")
@@ -64,7 +77,11 @@ def main(argv=None):
         return 2
 
     mode = "quick" if args.quick else "scale" if args.scale else "full"
-    selected = args.only or list(benches)
+    selected = args.only or [name for name in benches if name != "scale" or args.scale]
+    lock = core.hold_run_lock(server_url)
+    if lock is None:
+        print(f"bench: another benchmark run is using {core.BENCH_DB_NAME}; try again when it ends.", file=sys.stderr)
+        return 2
     var_dir = Path(tempfile.mkdtemp(prefix="chipreg-bench-"))
     print(f"bench: {mode} run of {', '.join(selected)}; database {core.BENCH_DB_NAME}, var dir {var_dir}")
     try:
@@ -84,8 +101,11 @@ def main(argv=None):
             "DEBUG": "0",
             "LOG_LEVEL": os.environ.get("LOG_LEVEL", "WARNING"),
             "DJANGO_SETTINGS_MODULE": "config.settings",
+            # WhiteNoise warns that collectstatic was not run; the benchmarks serve no static files.
+            "PYTHONWARNINGS": "ignore:No directory at:UserWarning",
         }
     )
+    warnings.filterwarnings("ignore", "No directory at", UserWarning)
     import django
     from django.core.management import call_command
 
@@ -137,6 +157,7 @@ def main(argv=None):
     connections.close_all()
     if not args.keep_db:
         core.drop_database(server_url)
+    lock.close()
     if failed:
         return 1
     missed = [r for r in results if r.passed is False]

@@ -159,6 +159,21 @@ def recreate_database(url, name=BENCH_DB_NAME):
     return with_database(url, name)
 
 
+def hold_run_lock(url, name=BENCH_DB_NAME):
+    """Take a session advisory lock for the whole run, so two runs never drop each other's database.
+
+    Returns the connection that holds it (keep it open), or None when another run holds it.
+    """
+    import psycopg
+
+    conn = psycopg.connect(libpq_url(with_database(url, "postgres")), autocommit=True)
+    (got,) = conn.execute("SELECT pg_try_advisory_lock(hashtext(%s))", [f"chipreg-bench:{name}"]).fetchone()
+    if not got:
+        conn.close()
+        return None
+    return conn
+
+
 def drop_database(url, name=BENCH_DB_NAME):
     import psycopg
     from psycopg import sql
@@ -283,15 +298,28 @@ def markdown_table(results, meta):
     return "\n".join(lines) + "\n"
 
 
-def write_reports(results, meta, results_dir=RESULTS_DIR):
-    """latest.json, a timestamped copy, and latest.md; return the paths written."""
+def write_reports(results, meta, results_dir=RESULTS_DIR, stamped=True):
+    """latest.json, a timestamped copy, and latest.md; return the paths written.
+
+    A --quick run writes latest-quick.json/.md instead, so latest.md (which the
+    README quotes) always holds a full-size run.
+    """
     results_dir.mkdir(parents=True, exist_ok=True)
     payload = {"meta": meta, "results": [asdict(r) for r in results]}
     text = json.dumps(payload, indent=2, default=str) + "\n"
-    stamp = datetime.now(UTC).strftime("%Y%m%dT%H%M%S")
-    paths = [results_dir / "latest.json", results_dir / f"{stamp}.json", results_dir / "latest.md"]
-    for path, content in zip(paths, (text, text, markdown_table(results, meta)), strict=True):
+    latest = "latest-quick" if meta.get("mode") == "quick" else "latest"
+    outputs = [(results_dir / f"{latest}.json", text), (results_dir / f"{latest}.md", markdown_table(results, meta))]
+    if stamped:
+        stamp = datetime.now(UTC).strftime("%Y%m%dT%H%M%S")
+        outputs.append((results_dir / f"{stamp}.json", text))
+    for path, content in outputs:
         tmp = path.with_suffix(path.suffix + ".tmp")
         tmp.write_text(content)
         tmp.replace(path)
-    return paths
+    return [path for path, _ in outputs]
+
+
+def load_results(path):
+    """(results, meta) from a JSON report written by write_reports."""
+    payload = json.loads(Path(path).read_text())
+    return [Result(**r) for r in payload["results"]], payload["meta"]

@@ -16,7 +16,7 @@ from django.utils import timezone
 
 from core.problems import Problem
 from outbox import emit
-from protocol.serials import format_chip_id, normalize_chip_id, normalize_serial, parse_chip_id
+from protocol.serials import CHIP_ID_RE, format_chip_id, normalize_chip_id, normalize_serial, parse_chip_id
 from registry.choices import ChipStatus, OrgKind
 
 ROW_FIELDS = {
@@ -120,8 +120,13 @@ def validate_rows(items, org):
                 if not isinstance(item["chip"], str):
                     raise ValueError("must be a string")
                 # Registration accepts any spelling a person might type; the
-                # stored (and signed) form is the normalised one.
-                manufacturer_code, serial = parse_chip_id(normalize_chip_id(item["chip"]))
+                # stored (and signed) form is the normalised one. Most rows
+                # already are normalised: one regex match decides.
+                chip = item["chip"]
+                if CHIP_ID_RE.fullmatch(chip):
+                    manufacturer_code, _, serial = chip.partition(":")
+                else:
+                    manufacturer_code, serial = parse_chip_id(normalize_chip_id(chip))
             else:
                 manufacturer_code, serial = item.get("manufacturer"), item.get("serial")
                 if not isinstance(manufacturer_code, str) or not isinstance(serial, str):
@@ -214,7 +219,7 @@ def _log_batch(batch, org, user, rows=None):
         rows = (
             Chip.objects.filter(batch=batch).values_list("pk", "manufacturer_id", "serial").iterator(chunk_size=20000)
         )
-    ids = (format_chip_id(codes[r[1]], r[2]) for r in rows)
+    ids = (f"{codes[r[1]]}:{r[2]}" for r in rows)  # stored serials are already normalised
     data = {
         "batch": str(batch.id),
         "organisation": org.code,

@@ -49,16 +49,37 @@ def append_leaves(leaves, kind):
                 left, right = merkle.node_children(level, k)
                 h = merkle.node_hash(new_nodes.get(left) or known[left], new_nodes.get(right) or known[right])
             new_nodes[(level, k)] = h
-        leaf_rows.append(LogLeaf(index=index, leaf=leaf, kind=kind, appended_at=now))
-    LogLeaf.objects.bulk_create(leaf_rows, batch_size=2000)
-    LogNode.objects.bulk_create(
-        [LogNode(key=node_key(level, k), hash=h) for (level, k), h in new_nodes.items()], batch_size=5000
-    )
+        leaf_rows.append((index, leaf, kind, now))
+    _write(leaf_rows, new_nodes)
     head.size = first + len(leaf_rows)
     head.save(update_fields=["size"])
     # robust: the append is committed by then; a signing failure is logged, not raised at the writer.
     transaction.on_commit(_request_checkpoint, robust=True)
     return first
+
+
+def _write(leaf_rows, new_nodes):
+    """Store the new leaves and nodes: COPY on PostgreSQL (several times faster than
+    INSERTs at log scale), bulk inserts elsewhere."""
+    from django.db import connection
+
+    if connection.vendor != "postgresql":
+        LogLeaf.objects.bulk_create(
+            [LogLeaf(index=i, leaf=b, kind=k, appended_at=t) for i, b, k, t in leaf_rows], batch_size=2000
+        )
+        LogNode.objects.bulk_create(
+            [LogNode(key=node_key(level, k), hash=h) for (level, k), h in new_nodes.items()], batch_size=5000
+        )
+        return
+    with connection.cursor() as cursor:
+        with cursor.cursor.copy("COPY transparency_logleaf (index, leaf, kind, appended_at) FROM STDIN") as copy:
+            copy.set_types(["int8", "bytea", "text", "timestamptz"])
+            for row in leaf_rows:
+                copy.write_row(row)
+        with cursor.cursor.copy("COPY transparency_lognode (key, hash) FROM STDIN") as copy:
+            copy.set_types(["int8", "bytea"])
+            for (level, k), h in new_nodes.items():
+                copy.write_row((node_key(level, k), h))
 
 
 def _request_checkpoint():

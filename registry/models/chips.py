@@ -51,23 +51,44 @@ class RegistrationBatch(models.Model):
 
 
 class Chip(models.Model):
+    # Indexes: the composite ones in Meta cover every foreign key, so the
+    # single-column ones Django would add are switched off (each index costs
+    # every bulk registration a write per chip).
     manufacturer = models.ForeignKey(
-        "registry.Organisation", on_delete=models.PROTECT, related_name="manufactured_chips"
+        "registry.Organisation", on_delete=models.PROTECT, related_name="manufactured_chips", db_index=False
     )
     serial = models.CharField(max_length=64)
-    model = models.ForeignKey("registry.AcceleratorModel", on_delete=models.PROTECT, related_name="chips")
+    model = models.ForeignKey(
+        "registry.AcceleratorModel", on_delete=models.PROTECT, related_name="chips", db_index=False
+    )
     uuid = models.CharField("hardware UUID", max_length=64, blank=True, default="")
     board_part_number = models.CharField(max_length=64, blank=True, default="")
     attestation_key_fingerprint = models.CharField(max_length=128, blank=True, default="")
     status = models.CharField(max_length=16, choices=ChipStatus.choices, default=ChipStatus.MANUFACTURED)
-    custodian = models.ForeignKey("registry.Organisation", on_delete=models.PROTECT, related_name="custody_chips")
+    # custodian, registered_by and batch are always set by the server, never by
+    # the client, and organisations and batches are never deleted (PROTECT):
+    # their database-level checks would cost a bulk registration three lookups
+    # per chip at commit and guard nothing.
+    custodian = models.ForeignKey(
+        "registry.Organisation",
+        on_delete=models.PROTECT,
+        related_name="custody_chips",
+        db_index=False,
+        db_constraint=False,
+    )
     registered_by = models.ForeignKey(
-        "registry.Organisation", on_delete=models.PROTECT, related_name="registered_chips"
+        "registry.Organisation",
+        on_delete=models.PROTECT,
+        related_name="registered_chips",
+        db_index=False,
+        db_constraint=False,
     )
     # The country the chip is in now, denormalised from its custody and (with
     # the inventory) its placement, so an inspectorate's view is one indexed filter.
     country = models.CharField(max_length=2, blank=True, default="")
-    batch = models.ForeignKey(RegistrationBatch, on_delete=models.PROTECT, null=True, related_name="chips")
+    batch = models.ForeignKey(
+        RegistrationBatch, on_delete=models.PROTECT, null=True, related_name="chips", db_constraint=False
+    )
     # Continuity of knowledge: when an attestation or inspection last saw it.
     last_verified_at = models.DateTimeField(null=True, blank=True)
     created_at = models.DateTimeField(auto_now_add=True)
@@ -84,6 +105,7 @@ class Chip(models.Model):
             models.Index(fields=["registered_by", "id"], name="chip_registered_by_idx"),
             models.Index(fields=["model", "id"], name="chip_model_idx"),
             models.Index(fields=["last_verified_at"], name="chip_last_verified_idx"),
+            models.Index(fields=["batch"], name="chip_batch_idx"),
         ]
 
     def __str__(self):
