@@ -51,7 +51,8 @@ class RegistrationBatch(models.Model):
 
 
 class Chip(models.Model):
-    # Indexes: the composite ones in Meta cover every foreign key, so the
+    # Indexes: the composite ones in Meta cover the foreign keys that are
+    # searched (a manufacturer's view filters on custodian first), so the
     # single-column ones Django would add are switched off (each index costs
     # every bulk registration a write per chip).
     manufacturer = models.ForeignKey(
@@ -102,7 +103,6 @@ class Chip(models.Model):
         indexes = [
             models.Index(fields=["custodian", "id"], name="chip_custodian_idx"),
             models.Index(fields=["country", "id"], name="chip_country_idx"),
-            models.Index(fields=["registered_by", "id"], name="chip_registered_by_idx"),
             models.Index(fields=["model", "id"], name="chip_model_idx"),
             models.Index(fields=["last_verified_at"], name="chip_last_verified_idx"),
             models.Index(fields=["batch"], name="chip_batch_idx"),
