@@ -70,6 +70,7 @@ INSTALLED_APPS = [
 MIDDLEWARE = [
     "django.middleware.security.SecurityMiddleware",
     "core.middleware.BodySizeLimitMiddleware",
+    "core.middleware.DatabaseUnavailableMiddleware",
     "whitenoise.middleware.WhiteNoiseMiddleware",
     "django.contrib.sessions.middleware.SessionMiddleware",
     "django.middleware.common.CommonMiddleware",
@@ -101,6 +102,9 @@ DATABASES = {
     "default": dj_database_url.parse(
         env("DATABASE_URL", f"sqlite:///{BASE_DIR / 'db.sqlite3'}"),
         conn_max_age=env_int("DATABASE_CONN_MAX_AGE", 60),
+        # A persistent connection that died while idle (a database restart) is
+        # replaced before the next request uses it, instead of failing that request.
+        conn_health_checks=env_bool("DATABASE_CONN_HEALTH_CHECKS", True),
     )
 }
 if DATABASES["default"]["ENGINE"] == "django.db.backends.sqlite3":
@@ -108,7 +112,7 @@ if DATABASES["default"]["ENGINE"] == "django.db.backends.sqlite3":
     DATABASES["default"].setdefault("OPTIONS", {})["timeout"] = 30
 USING_POSTGRES = DATABASES["default"]["ENGINE"] == "django.db.backends.postgresql"
 if env("DATABASE_REPLICA_URL"):
-    DATABASES["replica"] = dj_database_url.parse(env("DATABASE_REPLICA_URL"), conn_max_age=60)
+    DATABASES["replica"] = dj_database_url.parse(env("DATABASE_REPLICA_URL"), conn_max_age=60, conn_health_checks=True)
     DATABASES["replica"]["TEST"] = {"MIRROR": "default"}
     DATABASE_ROUTERS = ["config.routers.ReplicaRouter"]
 if env("CHIPREG_TEST_DB_NAME"):
@@ -303,6 +307,7 @@ EMAIL_BACKEND = env(
 
 CELERY_BEAT_SCHEDULE = {
     "deliver-due": {"task": "compliance.delivery.tasks.deliver_due", "schedule": 60.0},
+    "ensure-partitions": {"task": "attestations.tasks.ensure_partitions", "schedule": 86400.0},
     "evaluate-all": {"task": "compliance.tasks.evaluate_all", "schedule": 900.0},
     "sign-checkpoint": {"task": "transparency.tasks.sign_checkpoint", "schedule": 5.0},
     "find-silent-chips": {"task": "inventory.tasks.find_silent_chips", "schedule": 3600.0},
