@@ -47,7 +47,7 @@ def ensure_partitions(months_back=1, months_ahead=3, now=None):
                     )
                     cursor.execute("RELEASE SAVEPOINT chipreg_partition")
                     created.append(name)
-                except Exception as exc:  # noqa: BLE001 - e.g. rows for that month already sit in DEFAULT
+                except Exception as exc:
                     cursor.execute("ROLLBACK TO SAVEPOINT chipreg_partition")
                     log.warning("could not create partition %s: %s", name, exc)
     return created

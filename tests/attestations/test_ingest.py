@@ -430,7 +430,7 @@ def test_large_location_statement_uses_set_based_writes(world, django_assert_max
 
 def test_garbage_with_nul_and_surrogates_is_a_clean_rejection(world):
     """Found by schemathesis: member names echoed into the rejection's detail."""
-    body = '{"payloadType": "x", "payload": "", "signatures": [], "\\u0000\\ud930": 1}'.encode()
+    body = b'{"payloadType": "x", "payload": "", "signatures": [], "\\u0000\\ud930": 1}'
     response = world.op_a.post("/api/v1/attestations/", body, content_type="application/json")
     assert response.status_code == 400 and response.json()["code"] == "malformed_envelope"
     assert Rejection.objects.get().code == "malformed_envelope"
