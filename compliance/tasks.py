@@ -7,6 +7,10 @@ gives the same result.
 
 from celery import shared_task
 
+# Workers discover `<app>.tasks` modules only: without this import a worker does not
+# know compliance.delivery.tasks.deliver/deliver_due and discards their messages.
+from compliance.delivery import tasks as delivery_tasks  # noqa: F401
+
 
 @shared_task(ignore_result=True, acks_late=True, reject_on_worker_lost=True)
 def evaluate_event(event_id, topic, payload):

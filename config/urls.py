@@ -16,6 +16,7 @@ api_v1 = [
 urlpatterns = [
     path("admin/", admin.site.urls),
     path("api/v1/", include(api_v1)),
+    path("", include("console.urls")),
 ]
 
 handler400 = "core.problems.handler400"

@@ -28,10 +28,22 @@ def django_db_setup(django_db_setup, django_db_blocker):
         load_catalog()
 
 
+def _flushes(item):
+    """Does this test empty the tables on teardown (transactional tests and live servers)?"""
+    marker = item.get_closest_marker("django_db")
+    transactional = bool(marker and (marker.kwargs.get("transaction") or (len(marker.args) > 0 and marker.args[0])))
+    return transactional or bool({"transactional_db", "live_server"} & set(getattr(item, "fixturenames", ())))
+
+
 @pytest.fixture(scope="module", autouse=True)
-def _restore_catalog_after_flush(django_db_blocker):
-    """Transactional tests empty every table on teardown, the session's catalog too: put it back."""
+def _restore_catalog_after_flush(request, django_db_blocker):
+    """Transactional tests empty every table on teardown, the session's catalog too: put it back.
+
+    Only after modules that flushed, so a run without a test database never
+    touches a real one."""
     yield
+    if not any(_flushes(item) for item in request.session.items if item.module is request.module):
+        return
     from registry.catalog import load_catalog
 
     with django_db_blocker.unblock():

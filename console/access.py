@@ -1,0 +1,121 @@
+"""Who may see and do what in the console: the API's rules, applied the same way.
+
+Every queryset a page reads passes through the model's restrict(user, action),
+exactly as the API's viewsets do; this module only adds the page-level
+concerns: login, the read-only role (403 on any POST), 404 pages that do not
+say whether the hidden row exists, and the security headers.
+"""
+
+from functools import wraps
+
+from django.contrib.auth.views import redirect_to_login
+from django.shortcuts import render
+
+from core.permissions import WRITE_ROLES
+from inventory.access import scope_q
+from inventory.models import Facility
+from registry.choices import OrgKind
+
+# No inline script or style anywhere: every chart is SVG attributes, every
+# behaviour lives in console.js.
+CSP = (
+    "default-src 'self'; script-src 'self'; style-src 'self'; img-src 'self' data:; "
+    "form-action 'self'; frame-ancestors 'none'; base-uri 'none'; object-src 'none'"
+)
+
+
+def can_write(user):
+    return bool(user and user.is_authenticated and (user.is_superuser or getattr(user, "role", None) in WRITE_ROLES))
+
+
+def org_kind(user):
+    org = getattr(user, "organisation", None)
+    return org.kind if org is not None else None
+
+
+def handles_alerts(user):
+    """Treaty bodies and inspectorates acknowledge, resolve and dismiss alerts (as in the API)."""
+    return can_write(user) and (user.is_superuser or org_kind(user) in (OrgKind.TREATY_BODY, OrgKind.INSPECTORATE))
+
+
+def records_inspections(user):
+    return can_write(user) and org_kind(user) == OrgKind.INSPECTORATE
+
+
+def manages_keys(user):
+    return can_write(user) and org_kind(user) in (OrgKind.OPERATOR, OrgKind.TREATY_BODY)
+
+
+def secure(response):
+    response.setdefault("Content-Security-Policy", CSP)
+    response.setdefault("X-Content-Type-Options", "nosniff")
+    response.setdefault("Referrer-Policy", "same-origin")
+    response["X-Frame-Options"] = "DENY"
+    return response
+
+
+def console_view(view):
+    """Login required; POST needs a writing role; security headers on every answer."""
+
+    @wraps(view)
+    def wrapper(request, *args, **kwargs):
+        if not request.user.is_authenticated:
+            return secure(redirect_to_login(request.get_full_path()))
+        if request.method not in ("GET", "HEAD") and not can_write(request.user):
+            return secure(forbidden(request, "Your role is read-only: you may look, not change."))
+        try:
+            response = view(request, *args, **kwargs)
+        except NotVisible as exc:
+            response = not_found(request, exc.message)
+        return secure(response)
+
+    return wrapper
+
+
+def not_found(request, message="Not found in your view."):
+    return render(request, "console/error.html", {"title": "Not found", "message": message}, status=404)
+
+
+def forbidden(request, message="You may not do this."):
+    return render(request, "console/error.html", {"title": "Not allowed", "message": message}, status=403)
+
+
+class NotVisible(Exception):
+    """A row the user may not see: answered 404, never 403, so nobody learns it exists."""
+
+    def __init__(self, message):
+        super().__init__(message)
+        self.message = message
+
+
+def visible_facility(user, code, action="view"):
+    facility = Facility.objects.restrict(user, action).filter(code=code).select_related("operator", "campus").first()
+    if facility is None:
+        raise NotVisible(f"No facility {code[:64]!r} in your view.")
+    return facility
+
+
+def aggregates_for(user):
+    """Stored aggregates the user may see: the same rule as the API's AggregateViewSet."""
+    from compliance.models import Aggregate
+
+    qs = Aggregate.objects.all()
+    if user.is_superuser:
+        return qs
+    org = getattr(user, "organisation", None)
+    if org is None:
+        return qs.none()
+    return qs.filter(scope_q(org, operator_paths=["operator"], country_paths=["country"]))
+
+
+def usage_for(user):
+    """Usage records of statements the user may see (as the API's UsageViewSet)."""
+    from attestations.models import Attestation, UsageRecord
+
+    return UsageRecord.objects.filter(attestation__in=Attestation.objects.restrict(user))
+
+
+def sightings_for(user):
+    from attestations.models import Attestation, Sighting
+
+    return Sighting.objects.filter(attestation__in=Attestation.objects.restrict(user))

@@ -1,0 +1,455 @@
+"""Demo data for the console (`make run`): facilities, clusters, placements,
+signed attestations, a refused submission, thresholds, an inspection with
+discrepancies, and the alerts all of that raises.
+
+Everything goes through the same services the API calls (facility and
+cluster registration through the API views themselves, declarations,
+inspections, key registration, statement verification and storage, rule
+declaration), so the demo shows the registry as it really behaves. Idempotent:
+each part is skipped when it is already there. Called at the end of
+`manage.py load_demo`, after the organisations, users and chips exist.
+"""
+
+import hashlib
+import json
+from datetime import UTC, datetime, timedelta
+from types import SimpleNamespace
+
+from cryptography.hazmat.primitives import serialization
+from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
+from django.utils import timezone
+
+DEMO_RULE_KEY = "demo-facility-chip-count"
+FACILITIES = [
+    # user, code, name, country, lat, lon, address, power, clusters
+    (
+        "operator",
+        "US-VA-001",
+        "Ashburn campus, hall 1",
+        "US",
+        39.0438,
+        -77.4874,
+        "Ashburn, Virginia",
+        48.0,
+        [("va-train-1", "training", 3200), ("va-infer-1", "inference", 800)],
+    ),
+    (
+        "operator",
+        "US-TX-001",
+        "Abilene data centre",
+        "US",
+        32.4487,
+        -99.7331,
+        "Abilene, Texas",
+        30.0,
+        [("tx-1", "mixed", 400)],
+    ),
+    (
+        "other-operator",
+        "DE-FRA-001",
+        "Frankfurt am Main, Ost",
+        "DE",
+        50.1109,
+        8.6821,
+        "Frankfurt am Main",
+        12.0,
+        [("fra-1", "training", 1600)],
+    ),
+]
+H100 = "nvidia:1653824019{:03d}"
+H200 = "nvidia:1653924010{:03d}"
+MI300X = "amd:MI300X-DE-{:03d}"
+UNREGISTERED = "nvidia:1653824099999"
+
+
+def demo_key(label="op-demo"):
+    """A fixed Ed25519 key, so that re-running the demo finds the same key id."""
+    return Ed25519PrivateKey.from_private_bytes(hashlib.sha256(f"chipreg demo signing key: {label}".encode()).digest())
+
+
+def public_pem(private_key):
+    return (
+        private_key.public_key()
+        .public_bytes(serialization.Encoding.PEM, serialization.PublicFormat.SubjectPublicKeyInfo)
+        .decode()
+    )
+
+
+def _ts(dt):
+    from protocol.times import format_time
+
+    return format_time(dt.astimezone(UTC).replace(microsecond=0))
+
+
+def _nonce(*parts):
+    return hashlib.sha256("|".join(str(p) for p in parts).encode()).hexdigest()[:32]
+
+
+class Demo:
+    def __init__(self, now=None, log=None):
+        from registry.models import User
+
+        self.now = (now or timezone.now()).replace(microsecond=0)
+        self.log = log or (lambda message: None)
+        self.users = {u.username: u for u in User.objects.select_related("organisation")}
+
+    def user(self, name):
+        return self.users[name]
+
+    # --- rules -------------------------------------------------------------------
+
+    def rules(self):
+        from compliance import presets
+        from compliance.models import ThresholdRule
+        from compliance.services import declare
+
+        treaty = self.user("treaty")
+        declared = presets.load(treaty)
+        if not ThresholdRule.objects.filter(key=DEMO_RULE_KEY, superseded_at__isnull=True).exists():
+            declared.append(
+                declare(
+                    treaty,
+                    DEMO_RULE_KEY,
+                    name="Demo: 40 or more chips in one facility",
+                    legal_reference="Demonstration rule loaded by `manage.py load_demo`; not law.",
+                    metric="chip_count",
+                    scope="facility",
+                    comparison="ge",
+                    value=40,
+                    severity="high",
+                    effective_from=datetime(2025, 1, 1, tzinfo=UTC),
+                )
+            )
+        self.log(f"rules: {len(declared)} declared")
+
+    # --- sites -------------------------------------------------------------------
+
+    def _api(self, viewset, user, path, data):
+        """Register through the API view itself, so validation and logging are the API's."""
+        from rest_framework.test import APIRequestFactory, force_authenticate
+
+        request = APIRequestFactory().post(path, data, format="json")
+        force_authenticate(request, user=user)
+        response = viewset.as_view({"post": "create"})(request)
+        if response.status_code != 201:
+            raise RuntimeError(f"demo: {path} refused {data}: {response.data}")
+        return response
+
+    def sites(self):
+        from inventory.api.views import ClusterViewSet, FacilityViewSet
+        from inventory.models import Cluster, Facility
+
+        created = 0
+        for username, code, name, country, lat, lon, address, power, clusters in FACILITIES:
+            user = self.user(username)
+            if not Facility.objects.filter(code=code).exists():
+                self._api(
+                    FacilityViewSet,
+                    user,
+                    "/api/v1/facilities/",
+                    {
+                        "code": code,
+                        "name": name,
+                        "country": country,
+                        "latitude": lat,
+                        "longitude": lon,
+                        "address": address,
+                        "power_mw": power,
+                    },
+                )
+                created += 1
+            for cluster, purpose, gbps in clusters:
+                if not Cluster.objects.filter(facility__code=code, code=cluster).exists():
+                    self._api(
+                        ClusterViewSet,
+                        user,
+                        "/api/v1/clusters/",
+                        {"code": cluster, "facility": code, "purpose": purpose, "interconnect_gbps": gbps},
+                    )
+        self.facilities = {
+            f.code: f for f in Facility.objects.select_related("operator").filter(code__in=[f[1] for f in FACILITIES])
+        }
+        self.log(f"facilities: {created} registered")
+
+    # --- declarations and history -----------------------------------------------
+
+    def va_rows(self):
+        # 40 H100s: 32 in the training cluster, 8 for inference.
+        return [(i + 1, H100.format(i), "va-train-1" if i < 32 else "va-infer-1") for i in range(40)]
+
+    def declarations(self):
+        from django.conf import settings
+
+        from inventory.chiprefs import parse_listing
+        from inventory.models import Declaration
+        from inventory.services.listings import record_declaration
+
+        as_of = self.now - timedelta(days=10)
+        listings = {
+            "US-VA-001": ("operator", self.va_rows()),
+            # 4 H100s, the 2 H100s received the day before and 4 H200s: 10 H100e, 62 % of the
+            # covered-cluster threshold.
+            "US-TX-001": (
+                "operator",
+                [(i + 1, H100.format(40 + i), "tx-1") for i in range(6)]
+                + [(i + 7, H200.format(i), "tx-1") for i in range(4)],
+            ),
+            # 10 of op-other's 24 MI300X: about 13 H100e.
+            "DE-FRA-001": ("other-operator", [(i + 1, MI300X.format(i), "fra-1") for i in range(10)]),
+        }
+        for code, (username, rows) in listings.items():
+            facility = self.facilities[code]
+            if Declaration.objects.filter(facility=facility, attestation_id="").exists():
+                continue
+            entries = [{"chip": chip, "cluster": cluster} for _, chip, cluster in rows]
+            record_declaration(
+                self.user(username), facility, as_of, parse_listing(entries, settings.CHIPREG_BULK_MAX_ROWS)
+            )
+            self.log(f"declaration: {code}, {len(rows)} chips")
+
+    def history(self):
+        """Hardware identities read from the chips: an identity change each, in the chip's history and the log."""
+        from registry.models import Chip
+        from registry.services import change_chip
+
+        operator = self.user("operator")
+        serials = [H100.format(i).split(":")[1] for i in range(2)]
+        changed = 0
+        for chip in Chip.objects.filter(manufacturer__code="nvidia", serial__in=serials, uuid="").order_by("serial"):
+            digest = hashlib.sha256(chip.serial.encode()).hexdigest()
+            uuid = f"GPU-{digest[:8]}-{digest[8:12]}-{digest[12:16]}-{digest[16:20]}-{digest[20:32]}"
+            change_chip(
+                chip,
+                operator,
+                identity={"uuid": uuid, "board_part_number": "692-2G520-0200-000"},
+                reason="Read from the board by the operator's agent (nvidia-smi).",
+            )
+            changed += 1
+        if changed:
+            self.log(f"history: {changed} chip identities recorded")
+
+    def transfer(self):
+        """Two H100s moved from the operator's store to Abilene: a transfer in, status history, a placement.
+
+        Within one operator, so custody (and `load_demo`'s own re-registration of the chips) is unchanged.
+        """
+        from django.conf import settings
+
+        from inventory.chiprefs import parse_listing
+        from inventory.models import Transfer
+        from inventory.services.transfers import receive, ship
+
+        facility = self.facilities["US-TX-001"]
+        if Transfer.objects.filter(destination_facility=facility).exists():
+            return
+        operator = self.user("operator")
+        rows = parse_listing([H100.format(44 + i) for i in range(2)], settings.CHIPREG_BULK_MAX_ROWS)
+        transfer = ship(operator, rows, operator.organisation, self.now - timedelta(days=12), None, facility)
+        receive(operator, transfer, rows, self.now - timedelta(days=11), facility)
+        self.log("transfer: 2 H100 shipped to and received at US-TX-001")
+
+    # --- attestations --------------------------------------------------------------
+
+    def key(self):
+        from attestations.models import SigningKey
+        from attestations.services import register_key
+        from protocol.dsse import keyid_of
+
+        private = demo_key()
+        if not SigningKey.objects.filter(keyid=keyid_of(private)).exists():
+            register_key(
+                self.user("operator"),
+                public_pem(private),
+                name="Demo agent key (ashburn-agent-01)",
+                valid_from=self.now - timedelta(days=30),
+            )
+            self.log("key: registered for op-demo")
+        return private
+
+    def _envelope(self, statement, private):
+        from protocol.dsse import make_envelope
+        from protocol.encoding import jcs
+
+        return json.dumps(make_envelope(jcs(statement), [(private, None)])).encode()
+
+    def _submit(self, statement, private, user):
+        """The API's path for a statement: verify, then store; a refusal leaves a Rejection row."""
+        from attestations import checks
+        from attestations.api.views import AttestationViewSet
+        from attestations.store import store
+        from protocol.errors import ProtocolError
+
+        body = self._envelope(statement, private)
+        try:
+            return store(checks.verify(body, user), user, body).attestation
+        except ProtocolError as exc:
+            AttestationViewSet._reject(SimpleNamespace(user=user), body, exc.status, exc.code, exc.detail)
+            return None
+
+    def attestations(self):
+        from attestations.models import Attestation
+
+        operator = self.user("operator")
+        if Attestation.objects.filter(operator=operator.organisation).exists():
+            return
+        private = self.key()
+        now = self.now
+        # A complete location statement of Ashburn, two days ago: it agrees with the declaration.
+        observed = now - timedelta(days=2)
+        self._submit(
+            {
+                "v": 1,
+                "kind": "location",
+                "operator": "op-demo",
+                "facility": "US-VA-001",
+                "issued_at": _ts(observed + timedelta(minutes=2)),
+                "nonce": _nonce("demo", "location", "va"),
+                "observed_at": _ts(observed),
+                "scope": "complete",
+                "chips": [{"chip": chip, "cluster": cluster} for _, chip, cluster in self.va_rows()],
+            },
+            private,
+            operator,
+        )
+        # A partial one from Abilene that also lists a chip registered to another operator.
+        observed = now - timedelta(days=1)
+        self._submit(
+            {
+                "v": 1,
+                "kind": "location",
+                "operator": "op-demo",
+                "facility": "US-TX-001",
+                "issued_at": _ts(observed + timedelta(minutes=1)),
+                "nonce": _nonce("demo", "location", "tx"),
+                "observed_at": _ts(observed),
+                "scope": "partial",
+                "chips": [{"chip": H100.format(40 + i), "cluster": "tx-1"} for i in range(4)]
+                + [{"chip": MI300X.format(23)}],
+            },
+            private,
+            operator,
+        )
+        # A week of daily usage from eight training chips in Ashburn.
+        midnight = now.replace(hour=0, minute=0, second=0)
+        for day in range(7, 0, -1):
+            start = midnight - timedelta(days=day)
+            rows = []
+            for i in range(8):
+                active = 43_200.0 + 3_600.0 * ((i + day) % 9)
+                utilization = round(0.55 + 0.04 * ((i * 3 + day) % 9), 2)
+                rows.append(
+                    {
+                        "chip": H100.format(i),
+                        "active_s": active,
+                        "utilization": utilization,
+                        "energy_j": round(active * 700 * (0.45 + utilization / 2), 1),
+                    }
+                )
+            self._submit(
+                {
+                    "v": 1,
+                    "kind": "usage",
+                    "operator": "op-demo",
+                    "facility": "US-VA-001",
+                    "issued_at": _ts(now),
+                    "nonce": _nonce("demo", "usage", day),
+                    "period_start": _ts(start),
+                    "period_end": _ts(start + timedelta(days=1)),
+                    "workload": "training",
+                    "chips": rows,
+                },
+                private,
+                operator,
+            )
+        self.log(f"attestations: {Attestation.objects.filter(operator=operator.organisation).count()} accepted")
+
+    def rejections(self):
+        from attestations.models import Rejection
+
+        operator = self.user("operator")
+        if Rejection.objects.filter(organisation=operator.organisation).exists():
+            return
+        # Signed by a key nobody registered: refused as unknown_key, nothing of it stored.
+        self._submit(
+            {
+                "v": 1,
+                "kind": "location",
+                "operator": "op-demo",
+                "facility": "US-VA-001",
+                "issued_at": _ts(self.now - timedelta(hours=3)),
+                "nonce": _nonce("demo", "rejected", "unknown-key"),
+                "observed_at": _ts(self.now - timedelta(hours=3)),
+                "scope": "partial",
+                "chips": [{"chip": H100.format(0), "cluster": "va-train-1"}],
+            },
+            demo_key("a laptop key that was never registered"),
+            operator,
+        )
+        # A statement held back too long: refused as stale.
+        self._submit(
+            {
+                "v": 1,
+                "kind": "location",
+                "operator": "op-demo",
+                "facility": "US-TX-001",
+                "issued_at": _ts(self.now - timedelta(days=9)),
+                "nonce": _nonce("demo", "rejected", "stale"),
+                "observed_at": _ts(self.now - timedelta(days=9)),
+                "scope": "partial",
+                "chips": [{"chip": H100.format(40)}],
+            },
+            demo_key(),
+            operator,
+        )
+        self.log("rejections: 2 recorded")
+
+    # --- inspection ------------------------------------------------------------------
+
+    def inspection(self):
+        from django.conf import settings
+
+        from inventory.chiprefs import parse_csv_listing
+        from inventory.models import Inspection
+        from inventory.services.listings import record_inspection
+
+        facility = self.facilities["US-VA-001"]
+        if Inspection.objects.filter(facility=facility).exists():
+            return
+        # Two chips not found, one in the other cluster, and one serial nobody registered.
+        rows = [("chip", "cluster")]
+        for _, chip, cluster in self.va_rows():
+            if chip in (H100.format(30), H100.format(31)):
+                continue
+            rows.append((chip, "va-infer-1" if chip == H100.format(5) else cluster))
+        rows.append((UNREGISTERED, "va-train-1"))
+        csv_text = "".join(f"{a},{b}\n" for a, b in rows)
+        record_inspection(
+            self.user("inspector"),
+            facility,
+            self.now - timedelta(hours=20),
+            parse_csv_listing(csv_text.encode(), settings.CHIPREG_BULK_MAX_ROWS),
+            inspectors=["A. Inspector", "B. Witness"],
+            seals=["US-SEAL-0041", "US-SEAL-0042"],
+            notes="Halls 1 and 2 walked. Two positions in rack C7 empty; operator says RMA, no paperwork shown.",
+        )
+        self.log("inspection: US-VA-001 recorded")
+
+    def run(self):
+        from outbox.relay import drain_all
+
+        self.rules()
+        self.sites()
+        self.transfer()
+        self.declarations()
+        self.history()
+        self.attestations()
+        self.rejections()
+        self.inspection()
+        drained = drain_all()
+        self.log(f"outbox: {drained} events dispatched")
+
+
+def build(stdout=None, now=None):
+    """Load the console's demo data (idempotent). `stdout`: a stream for progress lines."""
+    log = (lambda message: stdout.write(f"  {message}\n")) if stdout is not None else None
+    Demo(now=now, log=log).run()

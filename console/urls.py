@@ -1,0 +1,50 @@
+from functools import wraps
+
+from django.contrib.auth import views as auth_views
+from django.urls import path
+
+from console import views
+from console.access import secure
+
+app_name = "console"
+
+
+def _secured(view):
+    @wraps(view)
+    def wrapper(request, *args, **kwargs):
+        return secure(view(request, *args, **kwargs))
+
+    return wrapper
+
+
+urlpatterns = [
+    path(
+        "login/",
+        _secured(
+            auth_views.LoginView.as_view(
+                template_name="console/login.html", redirect_authenticated_user=True, next_page="/"
+            )
+        ),
+        name="login",
+    ),
+    path("logout/", _secured(auth_views.LogoutView.as_view(next_page="/login/")), name="logout"),
+    path("", views.dashboard, name="dashboard"),
+    path("map/", views.facility_map, name="map"),
+    path("search/", views.search, name="search"),
+    path("facilities/", views.facility_list, name="facilities"),
+    path("facilities/<str:code>/", views.facility_detail, name="facility"),
+    path("facilities/<str:code>/reconciliation/", views.facility_reconciliation, name="reconciliation"),
+    path("chips/<str:public_id>/", views.chip_detail, name="chip"),
+    path("alerts/", views.alert_list, name="alerts"),
+    path("alerts/<int:pk>/", views.alert_detail, name="alert"),
+    path("alerts/<int:pk>/chips/", views.alert_chips, name="alert-chips"),
+    path("alerts/<int:pk>/<str:action>/", views.alert_transition, name="alert-transition"),
+    path("inspections/", views.inspection_list, name="inspections"),
+    path("inspections/new/", views.inspection_new, name="inspection-new"),
+    path("inspections/<int:pk>/", views.inspection_detail, name="inspection"),
+    path("inspections/<int:pk>/csv/", views.inspection_csv, name="inspection-csv"),
+    path("keys/", views.keys, name="keys"),
+    path("keys/<str:keyid>/retire/", views.key_retire, name="key-retire"),
+    path("keys/<str:keyid>/revoke/", views.key_revoke, name="key-revoke"),
+    path("submissions/", views.submissions, name="submissions"),
+]

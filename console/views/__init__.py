@@ -1,0 +1,28 @@
+from console.views.alerts import alert_chips, alert_detail, alert_list, alert_transition
+from console.views.chips import chip_detail, search
+from console.views.dashboard import dashboard, facility_map
+from console.views.facilities import facility_detail, facility_list, facility_reconciliation
+from console.views.inspections import inspection_csv, inspection_detail, inspection_list, inspection_new
+from console.views.operators import key_retire, key_revoke, keys, submissions
+
+__all__ = [
+    "alert_chips",
+    "alert_detail",
+    "alert_list",
+    "alert_transition",
+    "chip_detail",
+    "dashboard",
+    "facility_detail",
+    "facility_list",
+    "facility_map",
+    "facility_reconciliation",
+    "inspection_csv",
+    "inspection_detail",
+    "inspection_list",
+    "inspection_new",
+    "key_retire",
+    "key_revoke",
+    "keys",
+    "search",
+    "submissions",
+]

@@ -1,0 +1,152 @@
+"""Alerts: filter, open one, its frozen evidence, acknowledge/resolve/dismiss with a reason."""
+
+from django.contrib import messages
+from django.http import HttpResponse
+from django.shortcuts import redirect, render
+from django.views.decorators.http import require_POST
+
+from compliance import services
+from compliance.choices import AlertKind, AlertState, Severity
+from compliance.models import Alert
+from compliance.services import TRANSITIONS
+from console.access import console_view, forbidden, handles_alerts, not_found
+from console.forms import ReasonForm
+from console.tables import csv_response, cursor_param, keyset_iter, keyset_page, wants_csv
+from core.problems import Problem
+
+FILTERS = {"state": AlertState, "severity": Severity, "kind": AlertKind}
+ACTIONS = {"acknowledge": "Acknowledge", "resolve": "Resolve", "dismiss": "Dismiss"}
+
+
+def _filtered(request):
+    qs = Alert.objects.restrict(request.user).select_related("facility", "operator", "rule")
+    chosen = {}
+    for name, choices in FILTERS.items():
+        value = request.GET.get(name, "")
+        if value in choices.values:
+            qs = qs.filter(**{name: value})
+            chosen[name] = value
+    return qs, chosen
+
+
+@console_view
+def alert_list(request):
+    qs, chosen = _filtered(request)
+    if wants_csv(request):
+        return csv_response(
+            "alerts.csv",
+            [
+                "id",
+                "raised_at",
+                "state",
+                "severity",
+                "kind",
+                "scope",
+                "subject",
+                "country",
+                "operator",
+                "value",
+                "threshold",
+                "title",
+                "log_index",
+            ],
+            (
+                (
+                    a.pk,
+                    a.raised_at.isoformat(),
+                    a.state,
+                    a.severity,
+                    a.kind,
+                    a.scope,
+                    a.subject_label,
+                    a.country,
+                    a.operator.code if a.operator else "",
+                    a.value,
+                    a.threshold,
+                    a.title,
+                    a.log_index,
+                )
+                for a in keyset_iter(qs)
+            ),
+        )
+    rows, next_cursor = keyset_page(qs, cursor_param(request, "before"), size=50, descending=True)
+    context = {
+        "alerts": rows,
+        "next_cursor": next_cursor,
+        "chosen": chosen,
+        "filters": [(name, choices.choices) for name, choices in FILTERS.items()],
+    }
+    return render(request, "console/alert_list.html", context)
+
+
+def _alert(request, pk):
+    return Alert.objects.restrict(request.user).select_related("facility", "operator", "rule").filter(pk=pk).first()
+
+
+@console_view
+def alert_detail(request, pk):
+    alert = _alert(request, pk)
+    if alert is None:
+        return not_found(request, "No such alert in your view.")
+    evidence = list(alert.evidence.defer("chips").order_by("-id"))
+    transitions = list(alert.transitions.select_related("by").order_by("id"))
+    allowed = [(action, label) for action, label in ACTIONS.items() if alert.state in TRANSITIONS[action][0]]
+    context = {
+        "alert": alert,
+        "evidence": evidence,
+        "transitions": transitions,
+        "actions": allowed if handles_alerts(request.user) else [],
+        "form": ReasonForm(),
+    }
+    return render(request, "console/alert.html", context)
+
+
+@console_view
+@require_POST
+def alert_transition(request, pk, action):
+    if action not in ACTIONS:
+        return not_found(request)
+    alert = _alert(request, pk)
+    if alert is None:
+        return not_found(request, "No such alert in your view.")
+    if not handles_alerts(request.user):
+        return forbidden(request, "Treaty bodies and inspectorates handle alerts.")
+    form = ReasonForm(request.POST)
+    if form.is_valid():
+        try:
+            services.transition(request.user, alert, action, form.cleaned_data["reason"])
+        except Problem as exc:
+            form.add_error(None, str(exc.detail))
+        else:
+            messages.success(request, f"Alert {alert.pk} {TRANSITIONS[action][1]}.")
+            return redirect("console:alert", pk=alert.pk)
+    evidence = list(alert.evidence.defer("chips").order_by("-id"))
+    context = {
+        "alert": alert,
+        "evidence": evidence,
+        "transitions": list(alert.transitions.select_related("by").order_by("id")),
+        "actions": [(a, label) for a, label in ACTIONS.items() if alert.state in TRANSITIONS[a][0]],
+        "form": form,
+        "failed_action": action,
+    }
+    return render(request, "console/alert.html", context, status=400)
+
+
+@console_view
+def alert_chips(request, pk):
+    """The chips counted when the alert was raised (one id per line); ?evidence=<id> for a later freeze."""
+    alert = _alert(request, pk)
+    if alert is None:
+        return not_found(request, "No such alert in your view.")
+    evidence = alert.evidence.order_by("id")
+    wanted = request.GET.get("evidence", "")
+    evidence = evidence.filter(pk=int(wanted)).first() if wanted.isdigit() else evidence.first()
+    if wants_csv(request):
+        return csv_response(
+            f"alert-{alert.pk}-chips.csv",
+            ["chip"],
+            ([line] for line in (evidence.chips if evidence else "").splitlines()),
+        )
+    response = HttpResponse(evidence.chips if evidence else "", content_type="text/plain; charset=utf-8")
+    response["Content-Disposition"] = f'attachment; filename="alert-{alert.pk}-chips.txt"'
+    return response

@@ -1,0 +1,151 @@
+"""Inspections: the list, recording one (with a CSV of observed serials), one inspection and its balance."""
+
+from django.conf import settings
+from django.contrib import messages
+from django.db.models import Count
+from django.shortcuts import redirect, render
+
+from console.access import console_view, forbidden, not_found, records_inspections
+from console.forms import InspectionForm
+from console.tables import csv_response, cursor_param, keyset_iter, keyset_page, wants_csv
+from core.problems import Problem
+from inventory.chiprefs import parse_csv_listing
+from inventory.models import Facility, Finding, Inspection, InspectionItem
+from inventory.services.listings import record_inspection
+
+FINDINGS_SHOWN = 200
+COUNTED = ("unaccounted", "unexpected", "unknown_chip", "wrong_cluster")
+
+
+@console_view
+def inspection_list(request):
+    qs = Inspection.objects.restrict(request.user).select_related("facility", "inspectorate", "recorded_by")
+    facility = request.GET.get("facility", "")
+    if facility:
+        qs = qs.filter(facility__code=facility)
+    if wants_csv(request):
+        return csv_response(
+            "inspections.csv",
+            ["id", "facility", "performed_at", "inspectorate", "observed", "inspectors", "seals", "notes", "log_index"],
+            (
+                (
+                    i.pk,
+                    i.facility.code,
+                    i.performed_at.isoformat(),
+                    i.inspectorate.code,
+                    i.observed_count,
+                    ";".join(i.inspectors),
+                    ";".join(i.seals_checked),
+                    i.notes,
+                    i.log_index,
+                )
+                for i in keyset_iter(qs)
+            ),
+        )
+    rows, next_cursor = keyset_page(qs, cursor_param(request, "before"), size=50, descending=True)
+    return render(
+        request,
+        "console/inspection_list.html",
+        {"inspections": rows, "next_cursor": next_cursor, "can_record": records_inspections(request.user)},
+    )
+
+
+def _facilities(user):
+    # restrict() gives an inspectorate exactly the facilities of its jurisdictions.
+    return Facility.objects.restrict(user).order_by("code")
+
+
+@console_view
+def inspection_new(request):
+    user = request.user
+    if not records_inspections(user):
+        return forbidden(request, "Only inspectorates record inspections.")
+    facilities = _facilities(user)
+    if request.method == "POST":
+        form = InspectionForm(request.POST, request.FILES, facilities=facilities)
+        if form.is_valid():
+            data = form.cleaned_data
+            try:
+                rows = parse_csv_listing(data["observed"].read(), settings.CHIPREG_BULK_MAX_ROWS)
+                inspection, summary = record_inspection(
+                    user,
+                    data["facility"],
+                    data["performed_at"],
+                    rows,
+                    inspectors=data["inspectors"],
+                    seals=data["seals"],
+                    notes=data["notes"],
+                )
+            except Problem as exc:
+                form.add_error(None, str(exc.detail))
+            else:
+                found = sum(summary["findings"].values())
+                messages.success(
+                    request,
+                    f"Inspection {inspection.pk} recorded: {summary['observed']} chips observed, "
+                    f"{found} discrepanc{'y' if found == 1 else 'ies'}, log index {summary['log_index']}.",
+                )
+                return redirect("console:inspection", pk=inspection.pk)
+        status = 400
+    else:
+        initial = {"facility": request.GET.get("facility")} if request.GET.get("facility") else {}
+        form = InspectionForm(facilities=facilities, initial=initial)
+        status = 200
+    return render(request, "console/inspection_form.html", {"form": form}, status=status)
+
+
+def _inspection(request, pk):
+    return (
+        Inspection.objects.restrict(request.user)
+        .select_related("facility", "facility__operator", "inspectorate", "recorded_by")
+        .filter(pk=pk)
+        .first()
+    )
+
+
+@console_view
+def inspection_detail(request, pk):
+    inspection = _inspection(request, pk)
+    if inspection is None:
+        return not_found(request, "No such inspection in your view.")
+    findings = Finding.objects.restrict(request.user).filter(source="inspection", source_id=str(inspection.pk))
+    if wants_csv(request):
+        return csv_response(
+            f"inspection-{inspection.pk}-findings.csv",
+            ["id", "kind", "chip", "detected_at", "resolved_at", "detail"],
+            (
+                (
+                    f.pk,
+                    f.kind,
+                    f.chip_ref,
+                    f.detected_at.isoformat(),
+                    f.resolved_at.isoformat() if f.resolved_at else "",
+                    f.detail,
+                )
+                for f in keyset_iter(findings)
+            ),
+        )
+    # Its reconciliation is what recording it found: the observed listing against the
+    # books at that instant, stored as findings (grouped here, never recounted).
+    counts = dict(findings.order_by().values_list("kind").annotate(n=Count("id")))
+    context = {
+        "inspection": inspection,
+        "counts": {kind: counts.get(kind, 0) for kind in COUNTED},
+        "total": sum(counts.values()),
+        "findings": findings.order_by("id")[:FINDINGS_SHOWN],
+    }
+    return render(request, "console/inspection.html", context)
+
+
+@console_view
+def inspection_csv(request, pk):
+    """The observed serials as recorded, `chip,cluster` (the upload's own format)."""
+    inspection = _inspection(request, pk)
+    if inspection is None:
+        return not_found(request, "No such inspection in your view.")
+    items = InspectionItem.objects.filter(inspection=inspection).select_related("cluster")
+    return csv_response(
+        f"inspection-{inspection.pk}.csv",
+        ["chip", "cluster"],
+        ((item.chip_ref, item.cluster.code if item.cluster else "") for item in keyset_iter(items)),
+    )

@@ -1,0 +1,179 @@
+"""An organisation's own things: its signing keys and its submissions (accepted and rejected)."""
+
+from django.contrib import messages
+from django.shortcuts import redirect, render
+from django.views.decorators.http import require_POST
+
+from attestations.models import Attestation, Rejection, SigningKey
+from attestations.services import register_key, retire_key, revoke_key
+from console.access import console_view, forbidden, manages_keys, not_found
+from console.forms import KeyForm, RetireForm, RevokeForm
+from console.tables import csv_response, cursor_param, keyset_iter, keyset_page, wants_csv
+from core.problems import Problem
+
+
+def _own_keys(user):
+    # "change" narrows to the user's organisation: the keys it may retire and revoke.
+    return SigningKey.objects.restrict(user, "change").select_related("organisation", "created_by")
+
+
+def _keys_page(request, form=None, status=200, errors=None):
+    keys = list(_own_keys(request.user).order_by("-id")[:200])
+    context = {
+        "keys": keys,
+        "form": form or KeyForm(),
+        "retire_form": RetireForm(),
+        "revoke_form": RevokeForm(),
+        "can_manage": manages_keys(request.user),
+        "key_errors": errors or {},
+    }
+    return render(request, "console/keys.html", context, status=status)
+
+
+@console_view
+def keys(request):
+    user = request.user
+    if wants_csv(request):
+        return csv_response(
+            "signing-keys.csv",
+            [
+                "keyid",
+                "organisation",
+                "name",
+                "algorithm",
+                "purpose",
+                "valid_from",
+                "retired_at",
+                "revoked_since",
+                "log_index",
+                "pem",
+            ],
+            (
+                (
+                    k.keyid,
+                    k.organisation.code,
+                    k.name,
+                    k.algorithm,
+                    k.purpose,
+                    k.valid_from.isoformat(),
+                    k.retired_at.isoformat() if k.retired_at else "",
+                    k.revoked_since.isoformat() if k.revoked_since else "",
+                    k.log_index,
+                    k.pem,
+                )
+                for k in keyset_iter(_own_keys(user))
+            ),
+        )
+    if request.method == "POST":
+        if not manages_keys(user):
+            return forbidden(request, "Operators register attestation keys.")
+        form = KeyForm(request.POST)
+        if form.is_valid():
+            try:
+                key = register_key(user, form.cleaned_data["pem"], name=form.cleaned_data["name"])
+            except Problem as exc:
+                form.add_error("pem", str(exc.detail))
+            else:
+                messages.success(request, f"Key {key.keyid[:16]}… registered (log index {key.log_index}).")
+                return redirect("console:keys")
+        return _keys_page(request, form=form, status=400)
+    return _keys_page(request)
+
+
+def _key(request, keyid):
+    return _own_keys(request.user).filter(keyid=keyid).first()
+
+
+@console_view
+@require_POST
+def key_retire(request, keyid):
+    key = _key(request, keyid)
+    if key is None:
+        return not_found(request, "No such key of your organisation.")
+    form = RetireForm(request.POST)
+    if form.is_valid():
+        try:
+            retire_key(request.user, key, form.cleaned_data.get("at"))
+        except Problem as exc:
+            return _keys_page(request, status=409, errors={key.keyid: str(exc.detail)})
+        messages.success(request, f"Key {key.keyid[:16]}… retired.")
+        return redirect("console:keys")
+    return _keys_page(request, status=400, errors={key.keyid: "Give a valid date and time."})
+
+
+@console_view
+@require_POST
+def key_revoke(request, keyid):
+    key = _key(request, keyid)
+    if key is None:
+        return not_found(request, "No such key of your organisation.")
+    form = RevokeForm(request.POST)
+    if form.is_valid():
+        try:
+            key, flagged = revoke_key(request.user, key, form.cleaned_data["since"], form.cleaned_data["reason"])
+        except Problem as exc:
+            return _keys_page(request, status=409, errors={key.keyid: str(exc.detail)})
+        messages.success(request, f"Key {key.keyid[:16]}… revoked; {flagged} statement(s) flagged.")
+        return redirect("console:keys")
+    errors = "; ".join(f"{field}: {' '.join(errs)}" for field, errs in form.errors.items())
+    return _keys_page(request, status=400, errors={key.keyid: errors})
+
+
+@console_view
+def submissions(request):
+    """Statements accepted (Attestation rows) and refused (Rejection rows, with the reason)."""
+    user = request.user
+    accepted = (
+        Attestation.objects.restrict(user)
+        .select_related("operator", "facility", "uploaded_by")
+        .defer("envelope", "header")
+    )
+    rejected = Rejection.objects.restrict(user).select_related("organisation", "user")
+    table = request.GET.get("table") if wants_csv(request) else None
+    if table == "rejected":
+        return csv_response(
+            "rejected-submissions.csv",
+            ["id", "at", "organisation", "user", "status", "code", "detail", "body_bytes", "body_sha256"],
+            (
+                (
+                    r.pk,
+                    r.at.isoformat(),
+                    r.organisation.code,
+                    r.user.username,
+                    r.status,
+                    r.code,
+                    r.detail,
+                    r.body_bytes,
+                    r.body_sha256,
+                )
+                for r in keyset_iter(rejected)
+            ),
+        )
+    if table is not None:
+        return csv_response(
+            "accepted-submissions.csv",
+            ["id", "received_at", "kind", "operator", "facility", "chips", "log_index", "flagged", "statement_sha256"],
+            (
+                (
+                    a.pk,
+                    a.received_at.isoformat(),
+                    a.kind,
+                    a.operator.code if a.operator else "",
+                    a.facility.code,
+                    a.chip_count,
+                    a.log_index,
+                    a.flagged,
+                    a.statement_sha256,
+                )
+                for a in keyset_iter(accepted)
+            ),
+        )
+    accepted_rows, accepted_next = keyset_page(accepted, cursor_param(request, "accepted_before"), 25, descending=True)
+    rejected_rows, rejected_next = keyset_page(rejected, cursor_param(request, "rejected_before"), 25, descending=True)
+    context = {
+        "accepted": accepted_rows,
+        "accepted_next": accepted_next,
+        "rejected": rejected_rows,
+        "rejected_next": rejected_next,
+    }
+    return render(request, "console/submissions.html", context)

@@ -1,0 +1,95 @@
+"""The console in a real browser: the three journeys the console exists for."""
+
+import re
+
+import pytest
+from playwright.sync_api import expect
+
+pytestmark = pytest.mark.django_db(transaction=True)
+
+
+def test_inspector_finds_a_chip_opens_its_facility_and_acknowledges_an_alert(sign_in, demo_site, screenshot):
+    page = sign_in("inspector")
+    expect(page.locator("h1")).to_have_text("Dashboard")
+
+    # The search box on every page: an exact serial goes straight to the chip.
+    page.fill("#q", "1653824019000")
+    page.press("#q", "Enter")
+    page.wait_for_url(re.compile(r"/chips/nvidia:1653824019000/$"))
+    expect(page.locator("h1")).to_have_text("nvidia:1653824019000")
+    expect(page.locator("text=All verified.")).to_be_visible()
+    expect(page.locator("td >> text=FAILED")).to_have_count(0)
+    screenshot("inspector-chip")
+
+    # Its facility, with the reconciliation loaded after the page.
+    page.locator("a[href='/facilities/US-VA-001/']").first.click()
+    page.wait_for_url(re.compile(r"/facilities/US-VA-001/$"))
+    expect(page.locator("#reconciliation [data-loaded='1']")).to_be_visible()
+    expect(page.locator("#reconciliation")).to_contain_text("nvidia:1653824019030")
+    screenshot("inspector-facility")
+
+    # An alert on it: acknowledge with a reason.
+    page.click("text=Covered chip cluster (facility): US-VA-001")
+    page.wait_for_url(re.compile(r"/alerts/\d+/$"))
+    expect(page.locator("#alert-state")).to_have_text("Open")
+    page.fill("#id_reason", "Inspection of halls 1-2 booked; operator notified.")
+    page.click("button[value=acknowledge]")
+    page.wait_for_url(re.compile(r"/alerts/\d+/$"))
+    expect(page.locator("#alert-state")).to_have_text("Acknowledged")
+    expect(page.locator(".messages")).to_contain_text("acknowledged")
+    expect(page.locator("td.reason").last).to_contain_text("Inspection of halls 1-2 booked")
+    screenshot("inspector-alert-acknowledged")
+    assert not page.console_errors
+
+    from compliance.models import Alert
+
+    alert = Alert.objects.get(title__startswith="Covered chip cluster (facility): US-VA-001")
+    assert alert.state == "acknowledged"
+    assert alert.transitions.latest("id").by.username == "inspector"
+
+
+def test_operator_registers_a_key_and_sees_a_rejected_submission(sign_in, demo_site, screenshot):
+    from cryptography.hazmat.primitives import serialization
+    from cryptography.hazmat.primitives.asymmetric import ed25519
+
+    page = sign_in("operator")
+    page.click("nav >> text=Signing keys")
+    page.wait_for_url(re.compile(r"/keys/$"))
+    pem = (
+        ed25519.Ed25519PrivateKey.generate()
+        .public_key()
+        .public_bytes(serialization.Encoding.PEM, serialization.PublicFormat.SubjectPublicKeyInfo)
+        .decode()
+    )
+    page.fill("#id_name", "hall-2 agent")
+    page.fill("#id_pem", pem)
+    page.click("#register-key button[type=submit]")
+    page.wait_for_url(re.compile(r"/keys/$"))
+    expect(page.locator(".messages")).to_contain_text("registered")
+    expect(page.locator("table.data")).to_contain_text("hall-2 agent")
+    screenshot("operator-keys")
+
+    page.click("nav >> text=Submissions")
+    page.wait_for_url(re.compile(r"/submissions/$"))
+    rejections = page.locator("#rejections")
+    expect(rejections).to_contain_text("unknown_key")
+    expect(rejections).to_contain_text("no registered key with keyid")
+    expect(rejections).to_contain_text("stale_statement")
+    screenshot("operator-submissions")
+    assert not page.console_errors
+
+    from attestations.models import SigningKey
+
+    assert SigningKey.objects.filter(name="hall-2 agent", organisation__code="op-demo").exists()
+
+
+def test_an_operator_cannot_open_another_operators_facility(sign_in, demo_site, screenshot):
+    page = sign_in("operator")
+    response = page.goto(f"{demo_site}/facilities/DE-FRA-001/")
+    assert response.status == 404
+    expect(page.locator("h1")).to_have_text("Not found")
+    expect(page.locator("main")).to_contain_text("No facility 'DE-FRA-001' in your view.")
+    screenshot("operator-other-facility-404")
+    # Their own is there.
+    response = page.goto(f"{demo_site}/facilities/US-VA-001/")
+    assert response.status == 200

@@ -1,0 +1,60 @@
+"""The Celery app that the fault tests' workers run: config.celery's own, plus test-only knobs.
+
+Started as `celery -A tests.faults.worker_app worker ...` with the environment
+of a real deployment (DATABASE_URL, REDIS_URL, eager off). Two knobs, read
+from the environment, exist only here so that production code carries no
+fault-injection hooks:
+
+- CHIPREG_FAULT_VISIBILITY_TIMEOUT_S: how long Redis keeps a delivered but
+  unacknowledged message before handing it to another worker (kombu's
+  visibility_timeout, an hour by default), with the restore sweep made to run
+  every second, so a test sees a killed worker's task come back in seconds;
+- CHIPREG_FAULT_PAUSE_ONCE: a file path; the first threshold alert raised by
+  any worker creates it and then sleeps CHIPREG_FAULT_PAUSE_S (default 60),
+  so that a test can kill the worker in the middle of an evaluation (some
+  alerts committed, others not yet). Later alerts, in any process, find the
+  file and do not pause.
+"""
+
+import os
+import time
+from pathlib import Path
+
+os.environ.setdefault("DJANGO_SETTINGS_MODULE", "config.settings")
+
+import django
+
+django.setup()
+
+from config.celery import app  # noqa: E402
+
+_visibility = os.environ.get("CHIPREG_FAULT_VISIBILITY_TIMEOUT_S")
+if _visibility:
+    app.conf.broker_transport_options = {
+        **(app.conf.broker_transport_options or {}),
+        "visibility_timeout": float(_visibility),
+        "unacked_restore_interval": 1,
+        "unacked_restore_throttle": 1,
+    }
+
+_pause_marker = os.environ.get("CHIPREG_FAULT_PAUSE_ONCE")
+if _pause_marker:
+    from compliance import evaluation
+
+    _raise = evaluation._raise
+
+    def _raise_then_pause(*args, **kwargs):
+        alert = _raise(*args, **kwargs)  # committed (and its delivery queued) when this returns
+        try:
+            fd = os.open(_pause_marker, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+        except FileExistsError:
+            return alert
+        os.write(fd, str(os.getpid()).encode())
+        os.close(fd)
+        time.sleep(float(os.environ.get("CHIPREG_FAULT_PAUSE_S", "60")))
+        return alert
+
+    evaluation._raise = _raise_then_pause
+    assert Path(_pause_marker).parent.is_dir()
+
+__all__ = ["app"]
