@@ -40,6 +40,19 @@ def raise_for(source, source_id):
     return raised
 
 
+def sweep(days=2):
+    """Raise the alerts of recent open findings that have none (idempotent)."""
+    from datetime import timedelta
+
+    from django.utils import timezone
+
+    recent = Finding.objects.filter(resolved_at__isnull=True, detected_at__gte=timezone.now() - timedelta(days=days))
+    raised = []
+    for source, source_id in recent.values_list("source", "source_id").distinct():
+        raised += raise_for(source, "silence" if source == "monitor" else source_id)
+    return raised
+
+
 def _raise(group, scope, subject, g, severity, members):
     from inventory.models import Facility
 

@@ -3,5 +3,5 @@
 from compliance.tasks import evaluate_event
 from outbox.relay import subscribe
 
-for _topic in ("placements.changed", "chips.changed", "usage.recorded", "findings.raised"):
+for _topic in ("placements.changed", "chips.changed", "usage.recorded", "findings.raised", "rules.changed"):
     subscribe(_topic, evaluate_event)

@@ -39,9 +39,11 @@ def _rule_data(rule, user):
 
 
 def _after_rule_change():
-    from compliance.tasks import evaluate_all
+    # Through the outbox, like every change: a new rule is evaluated even if
+    # the broker is down at the moment it is declared.
+    from outbox import emit
 
-    transaction.on_commit(lambda: evaluate_all.delay(), robust=True)
+    emit("rules.changed")
 
 
 @transaction.atomic

@@ -20,6 +20,9 @@ def evaluate_event(event_id, topic, payload):
     if topic == "findings.raised":
         raise_for(payload["source"], payload["source_id"])
         return
+    if topic == "rules.changed":
+        evaluation.evaluate_all()
+        return
     subjects = {}
     if payload.get("facilities"):
         subjects = evaluation.merge(subjects, evaluation.subjects_for_facilities(payload["facilities"]))
@@ -33,5 +36,8 @@ def evaluate_event(event_id, topic, payload):
 @shared_task(ignore_result=True, acks_late=True, reject_on_worker_lost=True)
 def evaluate_all():
     from compliance.evaluation import evaluate_all as run
+    from compliance.finding_alerts import sweep
 
     run()
+    # Findings whose alert was lost in transit (a broker that restarted empty) are raised here.
+    sweep()

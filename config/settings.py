@@ -240,7 +240,15 @@ CELERY_TASK_REJECT_ON_WORKER_LOST = True
 CELERY_WORKER_PREFETCH_MULTIPLIER = 1
 CELERY_BROKER_CONNECTION_RETRY_ON_STARTUP = True
 # Fail fast when the broker is down: the outbox keeps the work, a request must not hang.
-CELERY_BROKER_TRANSPORT_OPTIONS = {"max_retries": 1, "interval_start": 0, "interval_step": 0.2, "interval_max": 0.5}
+CELERY_BROKER_TRANSPORT_OPTIONS = {
+    "max_retries": 1,
+    "interval_start": 0,
+    "interval_step": 0.2,
+    "interval_max": 0.5,
+    # A task held by a worker that died is redelivered after this long; keep
+    # it above the longest task (a full evaluation, a delayed webhook retry).
+    "visibility_timeout": env_int("CHIPREG_BROKER_VISIBILITY_TIMEOUT_S", 1800),
+}
 CELERY_BROKER_CONNECTION_TIMEOUT = 2
 # Queues split by work so workers scale out separately.
 CELERY_TASK_DEFAULT_QUEUE = "evaluate"

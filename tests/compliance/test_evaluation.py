@@ -353,3 +353,23 @@ def test_concurrent_evaluations_leave_one_open_alert(parties):
         t.join()
     assert not errors, errors
     assert Alert.objects.filter(kind="threshold", state="open").count() == 1
+
+
+def test_sweep_raises_alerts_for_findings_whose_event_was_lost(parties, op):
+    """A broker that restarts empty loses dispatched events; the periodic sweep catches up."""
+    from compliance.finding_alerts import sweep
+
+    fac = facility(op, "LOST-1")
+    ids, rows = chips("LST", 2)
+    register_chips(rows, op)
+    declare(op, fac, [*ids, "nvidia:GHOSTLOST1"])
+    OutboxEvent.objects.all().delete()  # as if the relay had handed them to a broker that then lost them
+    assert not Alert.objects.filter(kind="finding").exists()
+    raised = sweep()
+    assert [a.group.split(":")[0] for a in raised] == ["unknown_chip"]
+    assert sweep() == []
+
+
+def test_new_rule_is_announced_through_the_outbox(parties, op):
+    rule(parties.users["treaty"], "via-outbox", value=1)
+    assert OutboxEvent.objects.filter(topic="rules.changed", dispatched_at__isnull=True).exists()

@@ -53,6 +53,17 @@ class Command(BaseCommand):
             user = User.objects.get(username=username)
             rows = [{"chip": f"{model.split('-')[0]}:{prefix}{i:03d}", "model": model} for i in range(count)]
             register_chips(rows, user)
+        # The H200 of tests/fixtures/nvidia (the README's agent walkthrough reads its nvidia-smi XML).
+        register_chips(
+            [
+                {
+                    "chip": "nvidia:1653924010417",
+                    "model": "nvidia-h200-sxm-141gb",
+                    "uuid": "GPU-7a41d2e9-03c8-6b1f-a9d4-52e0c8b3f611",
+                }
+            ],
+            User.objects.get(username="operator"),
+        )
         self.stdout.write(
             f"Demo data: {Organisation.objects.count()} organisations, {Chip.objects.count()} chips. "
             f"Users {', '.join(u for u, _, _ in USERS)} and admin, password {DEMO_PASSWORD!r}."
