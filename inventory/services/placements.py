@@ -1,5 +1,7 @@
 """Moving chips in the placement history, in bulk."""
 
+from django.db import connection
+
 from inventory.models import Placement
 from outbox import emit
 from registry.models import Chip
@@ -39,28 +41,36 @@ def place(chips, facility, when, source, source_id, log_index=None):
                     continue
                 close.append(pk)
                 touched.add(fac)
-            new.append(
-                Placement(
-                    chip_id=chip_id,
-                    facility=facility,
-                    cluster_id=cluster_id,
-                    valid_from=when,
-                    source=source,
-                    source_id=str(source_id),
-                    log_index=log_index,
-                )
-            )
+            new.append((chip_id, facility.pk, cluster_id, when, source, str(source_id), log_index))
         if close:
             Placement.objects.filter(pk__in=close).update(valid_to=when)
-        Placement.objects.bulk_create(new, batch_size=5000)
+        _insert(new)
         moved += len(new)
         if new:
-            Chip.objects.filter(pk__in=[p.chip_id for p in new]).exclude(country=facility.country).update(
+            Chip.objects.filter(pk__in=[row[0] for row in new]).exclude(country=facility.country).update(
                 country=facility.country
             )
     if moved:
         emit("placements.changed", facilities=sorted(touched))
     return moved, unchanged, superseded
+
+
+_COLUMNS = ("chip_id", "facility_id", "cluster_id", "valid_from", "source", "source_id", "log_index")
+
+
+def _insert(rows):
+    """New placement rows: COPY on PostgreSQL, bulk inserts elsewhere (no model object per row)."""
+    if not rows:
+        return
+    if connection.vendor == "postgresql":
+        with (
+            connection.cursor() as cursor,
+            cursor.cursor.copy(f"COPY inventory_placement ({', '.join(_COLUMNS)}) FROM STDIN") as copy,
+        ):
+            for row in rows:
+                copy.write_row(row)
+        return
+    Placement.objects.bulk_create([Placement(**dict(zip(_COLUMNS, row, strict=True))) for row in rows], batch_size=5000)
 
 
 def unplace(chip_pks, when):
