@@ -159,11 +159,12 @@ def _insert_sightings(rows):
 def _model_figures(chip_pks):
     """{chip pk: (fp16 peak FLOP/s, fastest peak FLOP/s, tdp W)} for chips whose model has the figures."""
     models = {
-        m.pk: m for m in AcceleratorModel.objects.filter(pk__in=Chip.objects.filter(pk__in=chip_pks).values("model_id"))
+        m.pk: m
+        for m in AcceleratorModel.objects.filter(pk__in=Chip.objects.filter(pk__any=chip_pks).values("model_id"))
     }
     out = {}
     for start in range(0, len(chip_pks), 10_000):
-        for pk, model_id in Chip.objects.filter(pk__in=chip_pks[start : start + 10_000]).values_list("pk", "model_id"):
+        for pk, model_id in Chip.objects.filter(pk__any=chip_pks[start : start + 10_000]).values_list("pk", "model_id"):
             m = models[model_id]
             fastest = max((x for x in (m.bf16_tflops, m.fp8_tflops, m.int8_tops) if x is not None), default=None)
             out[pk] = (

@@ -438,6 +438,7 @@ class Demo:
         from outbox.relay import drain_all
 
         self.rules()
+        drain_all()  # the rules' full evaluations run now, while there is nothing yet to evaluate
         self.sites()
         self.transfer()
         self.declarations()

@@ -143,9 +143,9 @@ def inspection_csv(request, pk):
     inspection = _inspection(request, pk)
     if inspection is None:
         return not_found(request, "No such inspection in your view.")
-    items = InspectionItem.objects.filter(inspection=inspection).select_related("cluster")
+    items = InspectionItem.objects.filter(inspection=inspection).values_list("id", "chip_ref", "cluster__code")
     return csv_response(
         f"inspection-{inspection.pk}.csv",
         ["chip", "cluster"],
-        ((item.chip_ref, item.cluster.code if item.cluster else "") for item in keyset_iter(items)),
+        ((chip_ref, cluster or "") for _, chip_ref, cluster in keyset_iter(items)),
     )

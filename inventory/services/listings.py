@@ -158,7 +158,7 @@ def record_inspection(user, facility, performed_at, rows, inspectors=(), seals=(
 def refresh_verification(chip_pks, when):
     """Continuity of knowledge: the chips were seen at `when` (never moves the time back)."""
     for start in range(0, len(chip_pks), 10_000):
-        Chip.objects.filter(pk__in=chip_pks[start : start + 10_000]).filter(
+        Chip.objects.filter(pk__any=chip_pks[start : start + 10_000]).filter(
             Q(last_verified_at__isnull=True) | Q(last_verified_at__lt=when)
         ).update(last_verified_at=when)
 

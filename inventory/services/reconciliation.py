@@ -10,7 +10,8 @@ on indexed columns), never by loading the facility into Python.
 
 from dataclasses import dataclass, field
 
-from django.db.models import Exists, OuterRef, Subquery
+from django.db import connection
+from django.db.models import Exists, OuterRef
 
 from inventory.choices import FindingKind, FindingSource, TransferStatus
 from inventory.models import Declaration, DeclarationItem, Inspection, InspectionItem, Placement, TransferItem
@@ -87,23 +88,35 @@ def compare(book, items, source, source_id):
     out += [
         Discrepancy(FindingKind.UNKNOWN_CHIP, ref, None, source, source_id, listed_cluster=clu) for ref, clu in unknown
     ]
-    book_cluster = Subquery(on_book.values("cluster_id")[:1])
-    moved = (
-        items.filter(Exists(on_book))
-        .annotate(book_cluster_id=book_cluster)
-        .exclude(cluster_id__isnull=True)  # a listing that names no cluster asserts none
-        .values_list("chip_id", "chip_ref", "cluster__code", "book_cluster_id", "cluster_id")
-        .order_by("chip_ref")
-    )
+    # Wrong cluster: one join of the listing with the book (not a subquery per listed chip).
+    items_sql, items_params = items.values("chip_id", "chip_ref", "cluster_id").query.sql_with_params()
+    book_sql, book_params = book.values("chip_id", "cluster_id").query.sql_with_params()
+    with connection.cursor() as cursor:
+        cursor.execute(
+            # Both subqueries are Django-compiled SQL; every value travels as a parameter.
+            f"SELECT i.chip_id, i.chip_ref, i.cluster_id, b.cluster_id FROM ({items_sql}) i"  # noqa: S608
+            f" JOIN ({book_sql}) b ON b.chip_id = i.chip_id"
+            " WHERE i.cluster_id IS NOT NULL AND (b.cluster_id IS NULL OR b.cluster_id <> i.cluster_id)"
+            " ORDER BY i.chip_ref",
+            [*items_params, *book_params],
+        )
+        wrong = cursor.fetchall()
     from inventory.models import Cluster
 
-    wrong = [(pk, ref, clu, bc) for pk, ref, clu, bc, lc in moved if bc != lc]
-    codes = dict(Cluster.objects.filter(pk__in={bc for *_, bc in wrong if bc}).values_list("pk", "code"))
+    codes = dict(
+        Cluster.objects.filter(pk__in={c for *_, lc, bc in wrong for c in (lc, bc) if c}).values_list("pk", "code")
+    )
     out += [
         Discrepancy(
-            FindingKind.WRONG_CLUSTER, ref, pk, source, source_id, book_cluster=codes.get(bc), listed_cluster=clu
+            FindingKind.WRONG_CLUSTER,
+            ref,
+            pk,
+            source,
+            source_id,
+            book_cluster=codes.get(bc),
+            listed_cluster=codes.get(lc),
         )
-        for pk, ref, clu, bc in wrong
+        for pk, ref, lc, bc in wrong
     ]
     return out
 

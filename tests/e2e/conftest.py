@@ -54,8 +54,26 @@ def pytest_collection_modifyitems(config, items):
             item.add_marker(pytest.mark.skip(reason=reason))
 
 
-@pytest.fixture(scope="session")
+@pytest.fixture(scope="module", autouse=True)
+def _restore_catalog_after_flush(django_db_blocker):
+    """As tests/conftest.py's, and then close the connection it opened.
+
+    With Playwright's greenlets running, this teardown gets its own database connection,
+    which nothing else would close before the test database is dropped.
+    """
+    yield
+    from django.db import connections
+
+    from registry.catalog import load_catalog
+
+    with django_db_blocker.unblock():
+        load_catalog()
+        connections.close_all()
+
+
+@pytest.fixture(scope="module")
 def browser():
+    # Module-scoped: Playwright's sync API is stopped before other test modules run.
     with sync_playwright() as p:
         chromium = p.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS)
         yield chromium

@@ -93,3 +93,5 @@ def test_an_operator_cannot_open_another_operators_facility(sign_in, demo_site, 
     # Their own is there.
     response = page.goto(f"{demo_site}/facilities/US-VA-001/")
     assert response.status == 200
+    # Let the page's one background request finish before the server goes away.
+    expect(page.locator("#reconciliation [data-loaded='1']")).to_be_visible()
