@@ -24,9 +24,8 @@ from urllib.parse import urlsplit
 from agent.client import Registry
 from agent.errors import RefusedError, UnreachableError, UsageError, VerificationError
 from agent.util import atomic_write, utcnow
-from protocol.encoding import b64encode
-
 from protocol import monitor as core
+from protocol.encoding import b64encode
 
 STATE_VERSION = 1
 

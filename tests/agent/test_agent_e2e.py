@@ -61,8 +61,9 @@ def test_agent_against_a_live_registry(registry, tmp_path):
     assert (tmp_path / "signing-key.pem").stat().st_mode & 0o777 == 0o600
     assert run(env, "register-key", "--name", "e2e host").returncode == 0
 
-    location = run(env, "attest", "location", "--scope", "partial", "--from-xml", str(FIXTURES / "h200-nvidia-smi-q.xml"),
-                   "--json")
+    location = run(
+        env, "attest", "location", "--scope", "partial", "--from-xml", str(FIXTURES / "h200-nvidia-smi-q.xml"), "--json"
+    )
     accepted = json.loads(location.stdout)
     from attestations.models import Attestation
 
@@ -78,8 +79,17 @@ def test_agent_against_a_live_registry(registry, tmp_path):
     db.parent.mkdir(parents=True, exist_ok=True)
     with SampleStore(db) as store:
         for s in WORKLOAD["samples"]:
-            store.add(WORKLOAD["identity"]["uuid"], s["t"] + shift, s["energy_mj"], s["gpu_util"], s["power_mw"],
-                      chip=f"nvidia:{SERIAL}", interval_s=0.2, boot_id="e2e", driver=WORKLOAD["identity"]["driver"])
+            store.add(
+                WORKLOAD["identity"]["uuid"],
+                s["t"] + shift,
+                s["energy_mj"],
+                s["gpu_util"],
+                s["power_mw"],
+                chip=f"nvidia:{SERIAL}",
+                interval_s=0.2,
+                boot_id="e2e",
+                driver=WORKLOAD["identity"]["driver"],
+            )
     full = next(p for p in WORKLOAD["phases"] if p["phase"] == "bf16_matmul_full")
     since = time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime(full["start"] + shift))
     until = time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime(full["end"] + shift + 1))
