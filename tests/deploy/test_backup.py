@@ -34,8 +34,12 @@ def test_backup_and_restore_keep_the_log_verifiable(parties, tmp_path):
     sign_if_due(wait=True)
 
     source = server_url(connection.settings_dict["NAME"])
-    env = {**os.environ, "DATABASE_URL": source, "CHIPREG_LOG_KEY_PATH": str(settings.CHIPREG_LOG_KEY_PATH),
-           "CHIPREG_WEBHOOK_KEY_PATH": str(tmp_path / "no-webhook-key.pem")}
+    env = {
+        **os.environ,
+        "DATABASE_URL": source,
+        "CHIPREG_LOG_KEY_PATH": str(settings.CHIPREG_LOG_KEY_PATH),
+        "CHIPREG_WEBHOOK_KEY_PATH": str(tmp_path / "no-webhook-key.pem"),
+    }
     backup = tmp_path / "backup"
     subprocess.run([str(ROOT / "deploy/backup.sh"), str(backup)], env=env, check=True, cwd=ROOT, capture_output=True)
     assert (backup / "chipreg.dump").stat().st_size > 0
@@ -47,17 +51,34 @@ def test_backup_and_restore_keep_the_log_verifiable(parties, tmp_path):
         c.execute(f'CREATE DATABASE "{target}"')
     try:
         restored = tmp_path / "restored-host"
-        env = {**os.environ, "DATABASE_URL": server_url(target), "CHIPREG_VAR_DIR": str(restored),
-               "CHIPREG_LOG_KEY_PATH": str(restored / "log-key.pem"), "PY": sys.executable,
-               "CHIPREG_LOG_KEY_AUTOCREATE": "0"}
+        env = {
+            **os.environ,
+            "DATABASE_URL": server_url(target),
+            "CHIPREG_VAR_DIR": str(restored),
+            "CHIPREG_LOG_KEY_PATH": str(restored / "log-key.pem"),
+            "PY": sys.executable,
+            "CHIPREG_LOG_KEY_AUTOCREATE": "0",
+        }
         env.pop("CHIPREG_TEST_DB_NAME", None)
-        result = subprocess.run([str(ROOT / "deploy/restore.sh"), str(backup)], env=env, cwd=ROOT,
-                                capture_output=True, text=True, timeout=300)
+        result = subprocess.run(
+            [str(ROOT / "deploy/restore.sh"), str(backup)],
+            env=env,
+            cwd=ROOT,
+            capture_output=True,
+            text=True,
+            timeout=300,
+        )
         assert result.returncode == 0, result.stdout + result.stderr
         assert "verifies" in result.stdout
         # Restoring over an existing key is refused: two logs must never share a history.
-        again = subprocess.run([str(ROOT / "deploy/restore.sh"), str(backup)], env=env, cwd=ROOT,
-                               capture_output=True, text=True, timeout=300)
+        again = subprocess.run(
+            [str(ROOT / "deploy/restore.sh"), str(backup)],
+            env=env,
+            cwd=ROOT,
+            capture_output=True,
+            text=True,
+            timeout=300,
+        )
         assert again.returncode != 0 and "refusing" in again.stderr
     finally:
         with psycopg.connect(admin, autocommit=True) as c:
