@@ -1,0 +1,440 @@
+"""Signed location statements through the real HTTP stack, against a raw COPY.
+
+Issue: "(a) one signed location statement of 100,000 chips, end to end; and
+in the same run a raw psycopg COPY of the same per-chip rows into an
+equivalent bare table. Target: chips/s at >= 50 % of the raw COPY rate.
+(b) peak RSS of the server while accepting a 1,000,000-chip statement:
+target < 1 GiB. (c) many small statements (8 chips each, as a node agent
+sends) from 4 concurrent clients for 30 s: statements/s and p95 latency;
+target >= 200/s on this 2-core machine with the p95 under 100 ms."
+
+- Server: gunicorn config.wsgi on loopback (sync workers), the bench
+  database, CELERY_TASK_ALWAYS_EAGER=1 and no REDIS_URL (so the outbox relay
+  and the compliance evaluation it triggers run inside the request, after
+  the commit, before the answer), rate limits raised out of the way. Every
+  statement is an Ed25519 DSSE envelope over the JCS of the statement, built
+  and encoded before the clock starts; the key is registered through
+  POST /api/v1/keys/, the facilities and clusters through the API (in
+  process); the chips (the operator's, installed, not yet placed) by bulk SQL.
+- (a) A `partial` statement of 100,000 chips (sightings + placements), and a
+  `complete` one (also a declaration: items, placements, reconciliation) of
+  20,000 (its reconciliation is quadratic in the facility on rows written in
+  the same transaction: 100,000 would take many minutes), each of fresh chips
+  in a fresh facility, timed at the client from the first byte sent to the 201. Baseline: psycopg COPY of the same rows attestations_sighting
+  receives (attestation, chip, chip_ref, cluster_code, facility, observed_at)
+  into a bare table with the same columns and no index, CHECKPOINT before;
+  best of a run before and a run after.
+- (b) VmHWM of the gunicorn workers, reset before a 1,000,000-chip partial
+  statement re-attesting chips already placed where it says (SQL-placed): the
+  periodic statement of a big facility.
+- (c) 4 client threads, each its own 32 "nodes" of 8 chips, re-attesting its
+  nodes round-robin (after one untimed pass that places them), one
+  connection per request; statements/s over the window, latency percentiles.
+"""
+
+from __future__ import annotations
+
+import cProfile
+import io
+import json
+import pstats
+import threading
+import time
+from datetime import UTC, datetime, timedelta
+
+from bench import scale as world
+from bench.bench_registration import Gunicorn
+from bench.core import Result, Stopwatch, libpq_url, percentile
+
+NAME = "attestations"
+TARGET_RATIO = 0.5
+TARGET_RSS_MIB = 1024
+TARGET_SMALL_RATE = 200
+TARGET_SMALL_P95_MS = 100
+OPERATOR = "att-op"
+CLUSTERS = ("c-00", "c-01", "c-02", "c-03")
+SMALL_CLIENTS = 4
+SMALL_NODES = 32  # per client
+SMALL_CHIPS = 8
+SERVER_ENV = {
+    "CHIPREG_RATE_PER_TOKEN": "10000000/min",
+    "CHIPREG_RATE_PER_ADDRESS": "10000000/min",
+    "CELERY_TASK_ALWAYS_EAGER": "1",
+    "REDIS_URL": "",
+}
+BARE_SIGHTING = """
+CREATE TABLE bench_sighting_copy (
+    attestation_id bigint NOT NULL,
+    chip_id bigint,
+    chip_ref varchar(100) NOT NULL,
+    cluster_code varchar(64) NOT NULL,
+    facility_id bigint NOT NULL,
+    observed_at timestamptz NOT NULL
+)
+"""
+
+
+class Fixture:
+    """The operator, its key and token, and a counter of chip ranges and facilities."""
+
+    def __init__(self, ctx):
+        from registry.choices import OrgKind
+
+        self.ctx = ctx
+        self.org, self.user, self.token = world.make_party(OPERATOR, OrgKind.OPERATOR, country="US")
+        self.key = world.new_signing_key()
+        world.register_key(self.token, self.key)
+        from protocol.dsse import keyid_of
+
+        self.keyid = keyid_of(self.key)
+        self.next_chip = 0
+        self.facilities = 0
+
+    def facility(self, code):
+        """A facility with CLUSTERS, through the API (in process)."""
+        self.facilities += 1
+        body = {
+            "code": code,
+            "name": code,
+            "country": "US",
+            "latitude": 30.0 + self.facilities,  # a degree apart: never one campus
+            "longitude": -90.0,
+        }
+        world.checked(world.api("POST", "/api/v1/facilities/", self.token, body))
+        for cluster in CLUSTERS:
+            world.checked(world.api("POST", "/api/v1/clusters/", self.token, {"code": cluster, "facility": code}))
+        from inventory.models import Facility
+
+        return Facility.objects.get(code=code)
+
+    def chips(self, count):
+        """`count` new chips of the operator, installed and unplaced: their chip ids and their first pk."""
+        start = self.next_chip
+        self.next_chip += count
+        with world.bulk(self.ctx.db_url) as conn:
+            first, _ = world.insert_chips(conn, "ATT", start, count, custodian_id=self.org.id, country="US")
+            world.vacuum_analyze(conn, "registry_chip")
+        return [world.chip_ref("ATT", i) for i in range(start, start + count)], first
+
+    def body(self, facility_code, chip_ids, scope="partial", issued=None):
+        listed = [(c, CLUSTERS[i % len(CLUSTERS)]) for i, c in enumerate(chip_ids)]
+        statement = world.location_statement(OPERATOR, facility_code, listed, scope=scope, issued=issued)
+        return world.envelope_bytes(statement, self.key, self.keyid)
+
+
+def post_statement(server, body):
+    with Stopwatch() as clock:
+        status, answer = server.request("POST", "/api/v1/attestations/", body, timeout=1800)
+    if status != 201:
+        raise RuntimeError(f"statement answered {status}: {answer[:500]!r}\n{server.log_tail()}")
+    return clock.seconds, json.loads(answer)
+
+
+# --- the COPY baseline ----------------------------------------------------------------------
+
+
+def copy_rows(chip_ids, first_pk, facility_id, observed_at):
+    return [
+        (1, first_pk + i, ref, CLUSTERS[i % len(CLUSTERS)], facility_id, observed_at) for i, ref in enumerate(chip_ids)
+    ]
+
+
+def timed_copy(db_url, rows):
+    import psycopg
+
+    with psycopg.connect(libpq_url(db_url), autocommit=True) as conn:
+        conn.execute("DROP TABLE IF EXISTS bench_sighting_copy")
+        conn.execute(BARE_SIGHTING)
+        conn.execute("CHECKPOINT")
+        conn.autocommit = False
+        with Stopwatch() as clock:
+            with (
+                conn.cursor() as cursor,
+                cursor.copy(
+                    "COPY bench_sighting_copy (attestation_id, chip_id, chip_ref, cluster_code, facility_id,"
+                    " observed_at) FROM STDIN"
+                ) as copy,
+            ):
+                for row in rows:
+                    copy.write_row(row)
+            conn.commit()
+        conn.autocommit = True
+        (count,) = conn.execute("SELECT count(*) FROM bench_sighting_copy").fetchone()
+        conn.execute("DROP TABLE bench_sighting_copy")
+    if count != len(rows):
+        raise RuntimeError(f"COPY stored {count} of {len(rows)} rows")
+    return clock.seconds
+
+
+# --- (c) small statements ---------------------------------------------------------------------
+
+
+def small_statements(ctx, fx, server, seconds):
+    facility = fx.facility("ATT-SMALL")
+    chip_ids, _ = fx.chips(SMALL_CLIENTS * SMALL_NODES * SMALL_CHIPS)
+    nodes = [chip_ids[i : i + SMALL_CHIPS] for i in range(0, len(chip_ids), SMALL_CHIPS)]
+    per_client = int(seconds * 150) + SMALL_NODES  # enough for ~600 statements/s in all
+    ctx.say(f"signing {SMALL_CLIENTS} x {per_client:,} statements of {SMALL_CHIPS} chips")
+    bodies = [
+        [fx.body(facility.code, nodes[c * SMALL_NODES + k % SMALL_NODES]) for k in range(per_client)]
+        for c in range(SMALL_CLIENTS)
+    ]
+    # One untimed pass: each node's first statement places its chips.
+    for c in range(SMALL_CLIENTS):
+        for k in range(SMALL_NODES):
+            post_statement(server, bodies[c][k])
+    latencies = [[] for _ in range(SMALL_CLIENTS)]
+    errors = [0] * SMALL_CLIENTS
+    exhausted = [False] * SMALL_CLIENTS
+    stop_at = [0.0]
+    start_gate = threading.Barrier(SMALL_CLIENTS + 1)
+
+    def client(c):
+        start_gate.wait()
+        for body in bodies[c][SMALL_NODES:]:
+            if time.perf_counter() >= stop_at[0]:
+                return
+            t = time.perf_counter()
+            try:
+                status, _ = server.request("POST", "/api/v1/attestations/", body, timeout=60)
+            except OSError:
+                status = 0
+            latencies[c].append((time.perf_counter() - t) * 1000)
+            if status != 201:
+                errors[c] += 1
+        exhausted[c] = True
+
+    threads = [threading.Thread(target=client, args=(c,)) for c in range(SMALL_CLIENTS)]
+    for t in threads:
+        t.start()
+    stop_at[0] = time.perf_counter() + seconds
+    started = time.perf_counter()
+    start_gate.wait()
+    for t in threads:
+        t.join()
+    elapsed = time.perf_counter() - started
+    all_ms = [x for per in latencies for x in per]
+    return {
+        "count": len(all_ms),
+        "seconds": elapsed,
+        "rate": len(all_ms) / elapsed,
+        "p50": percentile(all_ms, 50),
+        "p95": percentile(all_ms, 95),
+        "p99": percentile(all_ms, 99),
+        "errors": sum(errors),
+        "exhausted": any(exhausted),
+    }
+
+
+# --- profiling -------------------------------------------------------------------------------
+
+
+class QueryLog:
+    def __init__(self):
+        self.queries = []
+
+    def __call__(self, execute, sql, params, many, context):
+        start = time.perf_counter()
+        try:
+            return execute(sql, params, many, context)
+        finally:
+            self.queries.append((time.perf_counter() - start, sql))
+
+
+def profile_in_process(ctx, fx, n):
+    """cProfile one n-chip partial statement through Django's stack in this process (eager, like the server)."""
+    from django.db import connection
+    from django.test import Client
+
+    facility = fx.facility("ATT-PROFILE")
+    chip_ids, _ = fx.chips(n)
+    body = fx.body(facility.code, chip_ids)
+    client = Client()
+    queries = QueryLog()
+    profiler = cProfile.Profile()
+    with connection.execute_wrapper(queries), Stopwatch() as clock:
+        profiler.enable()
+        response = client.post(
+            "/api/v1/attestations/",
+            data=body,
+            content_type="application/json",
+            HTTP_AUTHORIZATION=f"Bearer {fx.token}",
+        )
+        profiler.disable()
+    if response.status_code != 201:
+        raise RuntimeError(f"in-process statement answered {response.status_code}: {response.content[:300]!r}")
+    out = io.StringIO()
+    db = sum(s for s, _ in queries.queries)
+    out.write(
+        f"In-process POST /api/v1/attestations/ of a {n:,}-chip partial statement: {clock.seconds:.2f} s "
+        f"({n / clock.seconds:,.0f} chips/s); {len(queries.queries)} queries, {db:.2f} s in execute()\n\n"
+        "Slowest queries:\n"
+    )
+    for seconds, sql in sorted(queries.queries, key=lambda q: -q[0])[:15]:
+        out.write(f"{seconds * 1000:9.1f} ms  {sql[:240]}\n")
+    by_shape = {}
+    for seconds, sql in queries.queries:
+        shape = sql[:80]
+        total, count = by_shape.get(shape, (0.0, 0))
+        by_shape[shape] = (total + seconds, count + 1)
+    out.write("\nQueries grouped by their first 80 characters (total ms, count):\n")
+    for shape, (total, count) in sorted(by_shape.items(), key=lambda kv: -kv[1][0])[:15]:
+        out.write(f"{total * 1000:9.1f} ms {count:6d}x  {shape}\n")
+    stats = pstats.Stats(profiler, stream=out)
+    for key in ("cumulative", "tottime"):
+        out.write(f"\n--- top 45 by {key} ---\n")
+        stats.sort_stats(key).print_stats(45)
+    path = ctx.results_dir / "profile_attestations.txt"
+    ctx.results_dir.mkdir(parents=True, exist_ok=True)
+    path.write_text(out.getvalue())
+    ctx.say(f"profile written to {path}")
+    return clock.seconds, db
+
+
+# --- the benchmark ------------------------------------------------------------------------------
+
+
+def run(ctx):
+    n = ctx.size(100_000, 10_000, scale=1_000_000)
+    # A complete statement is also a declaration, and compare() grows quadratically with the
+    # facility on rows inserted in the same transaction (see the module notes): measured smaller.
+    n_complete = ctx.size(20_000, 10_000, scale=20_000)
+    big = ctx.size(1_000_000, 50_000, scale=1_000_000)
+    window = ctx.size(30, 5, scale=60)
+    workers = 2
+    ctx.meta.update(
+        {
+            "statement_chips": n,
+            "complete_statement_chips": n_complete,
+            "big_statement_chips": big,
+            "small_window_s": window,
+            "gunicorn_workers": workers,
+            "server_env": SERVER_ENV,
+        }
+    )
+
+    world.reset_world(ctx.db_url)
+    fx = Fixture(ctx)
+    observed = datetime.now(UTC) - timedelta(minutes=5)
+
+    # (a) fixtures and bodies first, then the baseline, the API, the baseline again.
+    cases = []
+    for scope, size in (("partial", n), ("complete", n_complete)):
+        facility = fx.facility(f"ATT-{scope.upper()}")
+        chip_ids, first_pk = fx.chips(size)
+        cases.append((scope, facility, chip_ids, first_pk))
+    ctx.say(f"building COPY rows and signing statements of {n:,} and {n_complete:,} chips")
+    rows = copy_rows(cases[0][2], cases[0][3], cases[0][1].pk, observed)
+    bodies = {scope: fx.body(facility.code, chip_ids, scope) for scope, facility, chip_ids, _ in cases}
+    copy_s = [timed_copy(ctx.db_url, rows)]
+    ctx.say(f"baseline COPY: {n / copy_s[0]:,.0f} rows/s")
+
+    # (b) is a re-attestation: a big operator's periodic statement of a facility whose chips are already
+    # placed where it says (placed here by SQL), so nothing moves and the path is verify, resolve, sightings,
+    # findings checks and the verification refresh.
+    big_facility = fx.facility("ATT-BIG")
+    big_ids, big_first = fx.chips(big)
+    clusters = list(big_facility.clusters.order_by("code").values_list("pk", flat=True))
+    with world.bulk(ctx.db_url) as conn:
+        world.place_open(conn, big_first, big, big_facility.pk, clusters, observed - timedelta(days=30))
+        world.vacuum_analyze(conn, "inventory_placement")
+    ctx.say(f"signing a statement of {big:,} chips")
+    big_body = fx.body(big_facility.code, big_ids)
+    del big_ids
+
+    api = {}
+    server = Gunicorn(ctx, fx.token, workers=workers, env=SERVER_ENV)
+    server.command[server.command.index("--timeout") + 1] = "3600"  # a million-chip statement may take long
+    with server:
+        for scope, _facility, ids, _ in cases:
+            size = len(ids)
+            ctx.say(f"(a) POST a {scope} statement of {size:,} chips ({len(bodies[scope]) / 1e6:.1f} MB)")
+            seconds, answer = post_statement(server, bodies[scope])
+            if answer["chips"] != size:
+                raise RuntimeError(f"the statement was stored with {answer['chips']} chips")
+            api[scope] = (size, seconds, answer.get("flags", {}))
+            ctx.say(f"  {seconds:.2f} s, {size / seconds:,.0f} chips/s, flags {answer.get('flags')}")
+        rss_reset = server.reset_peak_rss()
+        baseline_rss = server.peak_rss_mib()
+        ctx.say(f"(b) POST a partial re-attestation of {big:,} placed chips ({len(big_body) / 1e6:.1f} MB)")
+        big_seconds, _ = post_statement(server, big_body)
+        big_rss = server.peak_rss_mib() if rss_reset else None
+        del big_body
+        ctx.say(f"  {big_seconds:.1f} s, {big / big_seconds:,.0f} chips/s, worker peak RSS {big_rss or 0:,.0f} MiB")
+        ctx.say(f"(c) {SMALL_CLIENTS} clients x {window} s of {SMALL_CHIPS}-chip statements")
+        small = small_statements(ctx, fx, server, window)
+        ctx.say(
+            f"  {small['rate']:,.0f} statements/s, p50 {small['p50']:.0f} ms, p95 {small['p95']:.0f} ms, "
+            f"{small['errors']} errors"
+        )
+
+    copy_s.append(timed_copy(ctx.db_url, rows))
+    ctx.say(f"baseline COPY again: {n / copy_s[1]:,.0f} rows/s")
+    del rows
+    profile_note = ""
+    if ctx.profile:
+        seconds, db = profile_in_process(ctx, fx, n)
+        profile_note = (
+            f"; in-process profile (--profile): {seconds:.1f} s, {db:.1f} s of it in SQL execute(), "
+            "see bench/results/profile_attestations.txt"
+        )
+    world.reset_world(ctx.db_url)
+
+    copy_rate = n / min(copy_s)
+    copy_runs = ", ".join(f"{n / s:,.0f}" for s in copy_s)
+    results = []
+    for scope, (size, seconds, flags) in api.items():
+        rate = size / seconds
+        results.append(
+            Result(
+                figure=f"location statement of {size:,} chips ({scope}), end to end over HTTP",
+                value=rate,
+                unit="chips/s",
+                baseline=copy_rate,
+                baseline_label="psycopg COPY of the sighting rows, bare table",
+                target=f">= {TARGET_RATIO}",
+                passed=rate / copy_rate >= TARGET_RATIO,
+                notes=f"{seconds:.2f} s to the 201 (gunicorn on loopback, {workers} sync workers, eager tasks); "
+                f"flags {flags or 'none'}; COPY runs (before, after): {copy_runs} rows/s, best taken"
+                + (profile_note if scope == "partial" else ""),
+            )
+        )
+    results.append(
+        Result(
+            figure=f"server worker peak RSS, statement of {big:,} chips (re-attestation)",
+            value=big_rss,
+            unit="MiB",
+            target=f"< {TARGET_RSS_MIB} MiB",
+            passed=None if big_rss is None else big_rss < TARGET_RSS_MIB,
+            notes=(
+                f"VmHWM of the busier gunicorn worker, reset before (idle {baseline_rss or 0:,.0f} MiB); "
+                f"accepted in {big_seconds:.1f} s ({big / big_seconds:,.0f} chips/s)"
+                if big_rss is not None
+                else "could not read or reset /proc/<pid>/status VmHWM"
+            ),
+        )
+    )
+    note = (
+        f"{small['count']:,} statements in {small['seconds']:.1f} s from {SMALL_CLIENTS} client threads "
+        f"(one connection per request), {workers} sync gunicorn workers; p50 {small['p50']:.1f} ms, "
+        f"p99 {small['p99']:.1f} ms; {small['errors']} errors"
+        + ("; a client ran out of pre-signed statements" if small["exhausted"] else "")
+    )
+    results += [
+        Result(
+            figure=f"{SMALL_CHIPS}-chip statements, {SMALL_CLIENTS} concurrent clients, {window} s",
+            value=small["rate"],
+            unit="statements/s",
+            target=f">= {TARGET_SMALL_RATE}/s",
+            passed=small["rate"] >= TARGET_SMALL_RATE and small["errors"] == 0,
+            notes=note,
+        ),
+        Result(
+            figure=f"{SMALL_CHIPS}-chip statements, p95 latency",
+            value=small["p95"],
+            unit="ms",
+            target=f"< {TARGET_SMALL_P95_MS} ms",
+            passed=small["p95"] < TARGET_SMALL_P95_MS,
+        ),
+    ]
+    return results
