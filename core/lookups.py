@@ -20,7 +20,10 @@ class AnyLookup(Lookup):
 
     def as_postgresql(self, compiler, connection):
         lhs, lhs_params = self.process_lhs(compiler, connection)
-        return f"{lhs} = ANY(%s)", [*lhs_params, list(self.rhs)]
+        # Cast the array to the column's own type: a Python int list may be sent as
+        # numeric[], and `bigint = ANY(numeric[])` cannot use the column's index.
+        db_type = self.lhs.output_field.cast_db_type(connection) or "text"
+        return f"{lhs} = ANY(%s::{db_type}[])", [*lhs_params, list(self.rhs)]
 
     def as_sql(self, compiler, connection):
         values = list(self.rhs)
