@@ -51,4 +51,6 @@ class Placement(models.Model):
         indexes = [
             models.Index(fields=["chip", "valid_from"], name="placement_chip_idx"),
             models.Index(fields=["facility", "valid_from"], name="placement_facility_idx"),
+            # "What was in F on D", first page in id order: walk F's rows in id order, not the whole table.
+            models.Index(fields=["facility", "id"], name="placement_facility_id_idx"),
         ]
