@@ -22,7 +22,8 @@ from urllib.parse import urlsplit, urlunsplit
 
 REPO_ROOT = Path(__file__).resolve().parent.parent
 RESULTS_DIR = Path(__file__).resolve().parent / "results"
-BENCH_DB_NAME = "chipreg_bench"
+# CHIPREG_BENCH_DB lets two runs (say, two checkouts) share one server without dropping each other's database.
+BENCH_DB_NAME = os.environ.get("CHIPREG_BENCH_DB", "chipreg_bench")
 
 
 @dataclass
@@ -273,6 +274,21 @@ def markdown_table(results, meta):
     lines = [
         f"Benchmarks ({meta.get('mode', '')} run, {meta.get('finished_at', '')}, commit {meta.get('commit') or '?'}, "
         f"PostgreSQL {meta.get('server', {}).get('postgresql', '?')}, {meta.get('cpus')} CPUs).",
+    ]
+    runs = {
+        name: bench
+        for name, bench in meta.get("benches", {}).items()
+        if bench.get("commit") or bench.get("finished_at")
+    }
+    if runs:
+        # A merged report (see merge_previous): say which run each bench's rows come from.
+        lines += ["", "Each bench's rows come from its latest run:", ""]
+        lines += [
+            f"- {name}: commit {bench.get('commit') or '?'}, finished {bench.get('finished_at') or '?'}, "
+            f"{bench.get('seconds', '?')} s"
+            for name, bench in runs.items()
+        ]
+    lines += [
         "",
         "| bench | figure | value | baseline | ratio | target | result |",
         "|---|---|---:|---|---:|---|:---:|",
@@ -305,9 +321,11 @@ def write_reports(results, meta, results_dir=RESULTS_DIR, stamped=True):
     README quotes) always holds a full-size run.
     """
     results_dir.mkdir(parents=True, exist_ok=True)
+    latest = "latest-quick" if meta.get("mode") == "quick" else "latest"
+    if stamped:
+        results, meta = merge_previous(results, meta, results_dir / f"{latest}.json")
     payload = {"meta": meta, "results": [asdict(r) for r in results]}
     text = json.dumps(payload, indent=2, default=str) + "\n"
-    latest = "latest-quick" if meta.get("mode") == "quick" else "latest"
     outputs = [(results_dir / f"{latest}.json", text), (results_dir / f"{latest}.md", markdown_table(results, meta))]
     if stamped:
         stamp = datetime.now(UTC).strftime("%Y%m%dT%H%M%S")
@@ -317,6 +335,39 @@ def write_reports(results, meta, results_dir=RESULTS_DIR, stamped=True):
         tmp.write_text(content)
         tmp.replace(path)
     return [path for path, _ in outputs]
+
+
+def merge_previous(results, meta, previous_path):
+    """Keep the previous report's rows for the benches this run did not run (`--only`).
+
+    Every bench's rows are replaced whole by a new run of it, so a table never
+    mixes two runs of one bench; meta["benches"] says which commit and when
+    each bench last ran.
+    """
+    ran = {r.bench for r in results}
+    benches = {
+        name: {**facts, "commit": meta.get("commit"), "finished_at": meta.get("finished_at")}
+        for name, facts in meta.get("benches", {}).items()
+    }
+    merged_meta = {**meta, "benches": benches}
+    if not previous_path.exists():
+        return results, merged_meta
+    try:
+        old_results, old_meta = load_results(previous_path)
+    except (ValueError, KeyError, TypeError):
+        return results, merged_meta
+    if old_meta.get("mode") != meta.get("mode"):
+        return results, merged_meta
+    kept = [r for r in old_results if r.bench not in ran]
+    old_benches = {
+        name: {"commit": old_meta.get("commit"), "finished_at": old_meta.get("finished_at"), **facts}
+        for name, facts in old_meta.get("benches", {}).items()
+        if name not in ran
+    }
+    merged_meta["benches"] = {**old_benches, **benches}
+    order = list(merged_meta["benches"])
+    merged = sorted(kept + results, key=lambda r: order.index(r.bench) if r.bench in order else len(order))
+    return merged, merged_meta
 
 
 def load_results(path):

@@ -607,9 +607,9 @@ def sizes(ctx, chips, chip_days):
         def rel(table):
             # Summed over the partitions of a partitioned table (its parent has no storage of its own).
             total, heap = conn.execute(
-                "SELECT sum(pg_total_relation_size(relid)), sum(pg_table_size(relid))"
-                " FROM pg_partition_tree(%s::regclass)",
-                [table],
+                "SELECT sum(pg_total_relation_size(relid)), sum(pg_table_size(relid)) FROM"
+                " (SELECT %s::regclass AS relid UNION SELECT relid FROM pg_partition_tree(%s::regclass)) AS t",
+                [table, table],
             ).fetchone()
             return int(total), int(heap)
 

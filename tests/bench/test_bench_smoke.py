@@ -44,10 +44,28 @@ def test_result_ratio_and_reports(tmp_path):
     assert "| b | f | 50 rows/s | 200 rows/s | 0.250 | >= 0.25 | PASS |" in md
     assert "g\\|h" in md
     results, meta = core.load_results(tmp_path / "latest.json")
-    assert results == [ok, info] and meta == {"mode": "full"}
+    assert results == [ok, info] and meta == {"mode": "full", "benches": {}}
     # A smoke run never replaces the full run's latest.md.
     quick = core.write_reports([ok], {"mode": "quick"}, results_dir=tmp_path, stamped=False)
     assert {p.name for p in quick} == {"latest-quick.json", "latest-quick.md"}
+
+
+def test_a_partial_run_replaces_only_its_own_benches(tmp_path):
+    first = [core.Result(figure="a1", value=1.0, unit="s"), core.Result(figure="b1", value=2.0, unit="s")]
+    first[0].bench, first[1].bench = "a", "b"
+    meta = {"mode": "full", "commit": "c1", "finished_at": "t1", "benches": {"a": {"seconds": 1}, "b": {"seconds": 2}}}
+    core.write_reports(first, meta, results_dir=tmp_path)
+    again = core.Result(figure="b2", value=3.0, unit="s", bench="b")
+    core.write_reports(
+        [again],
+        {"mode": "full", "commit": "c2", "finished_at": "t2", "benches": {"b": {"seconds": 3}}},
+        results_dir=tmp_path,
+    )
+    results, meta = core.load_results(tmp_path / "latest.json")
+    assert [(r.bench, r.figure) for r in results] == [("a", "a1"), ("b", "b2")]
+    assert meta["benches"]["a"]["commit"] == "c1" and meta["benches"]["b"]["commit"] == "c2"
+    md = (tmp_path / "latest.md").read_text()
+    assert "- a: commit c1, finished t1" in md and "- b: commit c2, finished t2" in md
 
 
 def test_percentile_and_urls():
