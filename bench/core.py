@@ -317,11 +317,13 @@ def markdown_table(results, meta):
 def write_reports(results, meta, results_dir=RESULTS_DIR, stamped=True):
     """latest.json, a timestamped copy, and latest.md; return the paths written.
 
-    A --quick run writes latest-quick.json/.md instead, so latest.md (which the
-    README quotes) always holds a full-size run.
+    A --quick run writes latest-quick.json/.md instead, and a --scale run
+    latest-scale.json/.md, so latest.md (which the README quotes) always holds
+    full-size runs.
     """
     results_dir.mkdir(parents=True, exist_ok=True)
-    latest = "latest-quick" if meta.get("mode") == "quick" else "latest"
+    # A smoke run and a world-scale run each keep their own report; latest.md holds the full-size runs.
+    latest = {"quick": "latest-quick", "scale": "latest-scale"}.get(meta.get("mode"), "latest")
     if stamped:
         results, meta = merge_previous(results, meta, results_dir / f"{latest}.json")
     payload = {"meta": meta, "results": [asdict(r) for r in results]}

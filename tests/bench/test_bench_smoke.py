@@ -48,6 +48,8 @@ def test_result_ratio_and_reports(tmp_path):
     # A smoke run never replaces the full run's latest.md.
     quick = core.write_reports([ok], {"mode": "quick"}, results_dir=tmp_path, stamped=False)
     assert {p.name for p in quick} == {"latest-quick.json", "latest-quick.md"}
+    scale = core.write_reports([ok], {"mode": "scale"}, results_dir=tmp_path, stamped=False)
+    assert {p.name for p in scale} == {"latest-scale.json", "latest-scale.md"}
 
 
 def test_a_partial_run_replaces_only_its_own_benches(tmp_path):
