@@ -10,8 +10,9 @@ one alert however many workers race.
 import hashlib
 import logging
 from datetime import timedelta
+from typing import NamedTuple
 
-from django.db import IntegrityError, transaction
+from django.db import connection, transaction
 from django.db.models import Sum
 from django.utils import timezone
 
@@ -19,7 +20,7 @@ from compliance import aggregates
 from compliance.choices import AlertKind, AlertState, Metric, Scope
 from compliance.models import Aggregate, Alert, AlertEvidence, AlertTransition, ThresholdRule
 from transparency.checkpoints import latest_checkpoint, sign_if_due
-from transparency.events import append_event
+from transparency.events import append_event, append_events
 
 log = logging.getLogger(__name__)
 
@@ -78,8 +79,14 @@ def merge(*subject_sets):
 
 
 def metric_value(rule, totals, scope, key, now):
+    """A rule's value for one subject (the console's; evaluation computes every subject's at once)."""
     if rule.metric == Metric.COMPUTE:
         return compute_in_window(rule, scope, key, now)
+    return stored_metric_value(rule, totals)
+
+
+def stored_metric_value(rule, totals):
+    """A rule's value from a subject's totals (aggregates.compute), for every metric but compute windows."""
     if not totals:
         return 0.0
     if rule.metric == Metric.PEAK_OPS:
@@ -131,11 +138,39 @@ def usage_subjects(scope, now, days):
 
 
 # --- evaluation --------------------------------------------------------------
+#
+# Set-based, for a full evaluation and an incremental one alike (the latter is
+# the former limited to the touched subjects): per scope, a few GROUP BYs give
+# every subject's totals and usage windows, one query reads the rules' alerts,
+# and only the subjects whose alert changes state are written to.
+
+
+class Subject(NamedTuple):
+    """What an alert copies from its subject: its label, and its country and operator (for access)."""
+
+    label: str
+    country: str
+    operator_id: int | None
+
+
+class Stored(NamedTuple):
+    """The part of an alert that decides what an evaluation does to it."""
+
+    pk: int
+    state: str
+    cleared_at: object
+
+
+RAISE, REOPEN, CLEAR, UNCLEAR = "raise", "reopen", "clear", "unclear"
+# Alerts raised per transaction: bounds what one transaction holds (and the
+# evidence in memory) while sharing its queries, log append and checkpoint.
+RAISE_CHUNK = 500
 
 
 def evaluate(subjects, now=None, rules=None):
     """Refresh the subjects' aggregates and evaluate every rule in force of their scope.
 
+    `subjects`: {scope: subject keys, or None for every subject of the scope}.
     Returns the alerts raised or reopened.
     """
     now = now or timezone.now()
@@ -144,22 +179,10 @@ def evaluate(subjects, now=None, rules=None):
     for scope, keys in subjects.items():
         if keys is not None and not keys:
             continue
-        totals = aggregates.refresh(scope, keys)
+        refreshed = aggregates.refresh(scope, keys)
         scope_rules = [r for r in rules if r.scope == scope]
-        if not scope_rules:
-            continue
-        if keys is None:
-            # Full evaluation: every subject that holds chips, was ever aggregated, or reported usage.
-            keys = set(totals) | set(Aggregate.objects.filter(scope=scope).values_list("subject_key", flat=True))
-            if any(r.metric == Metric.COMPUTE for r in scope_rules):
-                keys |= usage_subjects(scope, now, max(r.window_days or 1 for r in scope_rules))
-        stored = {a.subject_key: a for a in Aggregate.objects.filter(scope=scope, subject_key__in=keys)}
-        for key in keys:
-            for rule in scope_rules:
-                value = metric_value(rule, totals.get(str(key)), scope, str(key), now)
-                alert = apply(rule, scope, str(key), stored.get(str(key)), value)
-                if alert is not None:
-                    changed.append(alert)
+        if scope_rules:
+            changed += _evaluate_scope(scope, scope_rules, refreshed, keys is None, now)
     return changed
 
 
@@ -167,69 +190,210 @@ def evaluate_all(now=None):
     return evaluate({scope: None for scope in Scope.values}, now=now)
 
 
-def apply(rule, scope, key, aggregate, value):
-    """Raise, reopen or clear the alert of (rule, subject) for this value."""
-    group = f"rule:{rule.pk}"
-    crossing = rule.crosses(value)
-    existing = Alert.objects.filter(group=group, scope=scope, subject_key=key).first()
-    if not crossing:
-        if existing is not None and existing.cleared_at is None:
-            Alert.objects.filter(pk=existing.pk).update(cleared_at=timezone.now())
+def _evaluate_scope(scope, rules, refreshed, full, now):
+    keys = set(refreshed.rows)
+    if full and any(r.metric == Metric.COMPUTE for r in rules):
+        # A full evaluation also covers the subjects that reported usage (they may hold no chips now).
+        keys |= usage_subjects(scope, now, max(r.window_days or 1 for r in rules))
+    only = None if full else keys
+    values = _RuleValues(scope, refreshed.totals, now, only)
+    alerts = _stored_alerts(scope, rules, only)
+    actions = {RAISE: [], REOPEN: [], CLEAR: [], UNCLEAR: []}
+    for key in sorted(keys):
+        for rule in rules:
+            value = values.of(rule, key)
+            alert = alerts.get((rule.pk, key))
+            action = decide(rule, value, alert)
+            if action is not None:
+                actions[action].append((rule, key, value, alert))
+    return _act(scope, actions, _subjects(scope, refreshed.rows, {key for _, key, _, _ in actions[RAISE]}))
+
+
+def decide(rule, value, alert):
+    """What this value does to the (rule, subject) alert: None, RAISE, REOPEN, CLEAR or UNCLEAR.
+
+    Below the line, an alert not yet cleared is marked cleared. Above it, a
+    missing alert is raised; a cleared one reopens if it was resolved or
+    dismissed, and is marked uncleared if still open or acknowledged.
+    """
+    if not rule.crosses(value):
+        return CLEAR if alert is not None and alert.cleared_at is None else None
+    if alert is None:
+        return RAISE
+    if alert.cleared_at is None:
         return None
-    if existing is None:
-        return _raise(rule, scope, key, aggregate, value)
-    if existing.state in (AlertState.RESOLVED, AlertState.DISMISSED) and existing.cleared_at is not None:
-        return _reopen(existing, rule, scope, key, value)
-    if existing.cleared_at is not None:
-        Alert.objects.filter(pk=existing.pk).update(cleared_at=None)
-    return None
+    return REOPEN if alert.state in (AlertState.RESOLVED, AlertState.DISMISSED) else UNCLEAR
+
+
+class _RuleValues:
+    """Each rule's value for each subject of a scope, from the refreshed totals and one usage GROUP BY per window."""
+
+    def __init__(self, scope, totals, now, only):
+        self.scope, self.totals, self.now, self.only = scope, totals, now, only
+        self._windows = {}
+
+    def of(self, rule, key):
+        if rule.metric != Metric.COMPUTE:
+            return stored_metric_value(rule, self.totals.get(key))
+        days = rule.window_days or 1
+        window = (days, rule.basis)
+        if window not in self._windows:
+            self._windows[window] = aggregates.usage(self.scope, self.now - timedelta(days=days), rule.basis, self.only)
+        return self._windows[window].get(key, 0.0)
+
+
+def _stored_alerts(scope, rules, keys=None):
+    """{(rule pk, subject key): Stored} of the rules' alerts in this scope (of these subjects), one query."""
+    groups = {f"rule:{r.pk}": r.pk for r in rules}
+    alerts = Alert.objects.filter(group__any=list(groups), scope=scope)
+    if keys is not None:
+        alerts = alerts.filter(subject_key__any=list(keys))
+    rows = alerts.values_list("group", "subject_key", "pk", "state", "cleared_at")
+    return {(groups[group], key): Stored(*rest) for group, key, *rest in rows}
+
+
+def _subjects(scope, rows, keys):
+    """{key: Subject} for these subjects: from their aggregate row, else (usage only) looked up."""
+    missing = [k for k in keys if k not in rows]
+    found = aggregates.labels(scope, missing) if missing else {}
+    return {k: Subject(*(found[k] if k in found else rows[k][:3])) for k in keys}
+
+
+def _act(scope, actions, subjects):
+    """Carry out the evaluation's decisions; return the alerts raised or reopened."""
+    clear = [alert.pk for _, _, _, alert in actions[CLEAR]]
+    if clear:
+        Alert.objects.filter(pk__any=clear).update(cleared_at=timezone.now())
+    unclear = [alert.pk for _, _, _, alert in actions[UNCLEAR]]
+    if unclear:
+        Alert.objects.filter(pk__any=unclear).update(cleared_at=None)
+    raises = [(rule, key, value, subjects[key]) for rule, key, value, _ in actions[RAISE]]
+    changed = []
+    for start in range(0, len(raises), RAISE_CHUNK):
+        changed += _raise_many(scope, raises[start : start + RAISE_CHUNK])
+    for rule, key, value, alert in actions[REOPEN]:
+        reopened = _reopen(alert.pk, rule, scope, key, value)
+        if reopened is not None:
+            changed.append(reopened)
+    return changed
 
 
 def _comparison_text(rule):
     return ">" if rule.comparison == "gt" else "≥"
 
 
-def _raise(rule, scope, key, aggregate, value):
-    label = aggregate.label if aggregate else key
-    try:
-        with transaction.atomic():
-            alert = Alert.objects.create(
-                kind=AlertKind.THRESHOLD,
-                rule=rule,
-                group=f"rule:{rule.pk}",
-                scope=scope,
-                subject_key=key,
-                subject_label=label,
-                facility_id=int(key) if scope == Scope.FACILITY else None,
-                operator_id=aggregate.operator_id if aggregate else None,
-                country=aggregate.country if aggregate else "",
-                severity=rule.severity,
-                title=f"{rule.name}: {label} at {value:,.4g} {_comparison_text(rule)} {rule.value:,.4g}",
-                value=value,
-                threshold=rule.value,
-            )
-            evidence = freeze(alert, rule, scope, key, value)
-            alert.log_index = append_event(
-                "alert.raised",
-                f"alert:{alert.pk}",
-                _alert_data(alert, evidence),
-                parties=[alert.operator.code] if alert.operator_id else [],
-                countries=[alert.country] if alert.country else [],
-            )
-            alert.save(update_fields=["log_index"])
-            AlertTransition.objects.create(
-                alert=alert, to_state=AlertState.OPEN, reason="threshold crossed", log_index=alert.log_index
-            )
-            _notify(alert, "alert.raised")
-            return alert
-    except IntegrityError:
-        # Another evaluation raised it first: one alert per (rule version, subject).
-        return None
+def _new_alert(rule, scope, key, value, subject, now):
+    return Alert(
+        kind=AlertKind.THRESHOLD,
+        rule=rule,
+        group=f"rule:{rule.pk}",
+        scope=scope,
+        subject_key=key,
+        subject_label=subject.label,
+        facility_id=int(key) if scope == Scope.FACILITY else None,
+        operator_id=subject.operator_id,
+        country=subject.country,
+        severity=rule.severity,
+        state=AlertState.OPEN,
+        title=f"{rule.name}: {subject.label} at {value:,.4g} {_comparison_text(rule)} {rule.value:,.4g}",
+        value=value,
+        threshold=rule.value,
+        raised_at=now,
+        updated_at=now,
+        reopened=0,
+    )
 
 
-def _reopen(alert, rule, scope, key, value):
+def _raise_many(scope, raises):
+    """Raise these alerts in one transaction, each with its frozen evidence, log event and transition.
+
+    An alert another evaluation raised first is skipped (one alert per rule
+    version and subject): the insert waits for that evaluation's transaction
+    and then leaves its alert alone.
+    """
     with transaction.atomic():
-        alert = Alert.objects.select_for_update().get(pk=alert.pk)
+        now = timezone.now()
+        alerts = _insert_new(
+            [(_new_alert(rule, scope, key, value, subject, now), rule) for rule, key, value, subject in raises]
+        )
+        if not alerts:
+            return []
+        chips = aggregates.chips_in_many(scope, {alert.subject_key for alert in alerts})
+        checkpoint = sign_if_due(wait=False) or latest_checkpoint()
+        evidence = AlertEvidence.objects.bulk_create(
+            [
+                _evidence(alert, alert.rule, alert.value, chips.get(alert.subject_key, []), checkpoint)
+                for alert in alerts
+            ]
+        )
+        _attach_operators(alerts)
+        first = append_events(
+            [
+                ("alert.raised", f"alert:{alert.pk}", _alert_data(alert, ev), *_readers(alert))
+                for alert, ev in zip(alerts, evidence, strict=True)
+            ]
+        )
+        for offset, alert in enumerate(alerts):
+            alert.log_index = first + offset
+        Alert.objects.bulk_update(alerts, ["log_index"])
+        AlertTransition.objects.bulk_create(
+            AlertTransition(alert=a, to_state=AlertState.OPEN, reason="threshold crossed", log_index=a.log_index)
+            for a in alerts
+        )
+        for alert in alerts:
+            _notify(alert, "alert.raised")
+        return alerts
+
+
+def _insert_new(pairs):
+    """INSERT these (alert, rule) pairs, skipping any that exists; return the alerts inserted, with their pks.
+
+    INSERT ... ON CONFLICT DO NOTHING RETURNING (PostgreSQL, SQLite >= 3.35):
+    bulk_create(ignore_conflicts=True) would not say which rows went in.
+    """
+    fields = [f for f in Alert._meta.concrete_fields if not f.primary_key]
+    alerts = {(a.group, a.subject_key): a for a, _ in pairs}
+    quote = connection.ops.quote_name
+    row = f"({', '.join(['%s'] * len(fields))})"
+    # Names from the model; values travel as parameters.
+    table, columns = quote(Alert._meta.db_table), ", ".join(quote(f.column) for f in fields)
+    key = ", ".join(quote(c) for c in ("group", "scope", "subject_key"))
+    sql = (
+        f"INSERT INTO {table} ({columns}) VALUES {', '.join([row] * len(alerts))} "  # noqa: S608
+        f"ON CONFLICT ({key}) DO NOTHING RETURNING {quote('id')}, {quote('group')}, {quote('subject_key')}"
+    )
+    params = [f.get_db_prep_save(getattr(a, f.attname), connection) for a in alerts.values() for f in fields]
+    with connection.cursor() as cursor:
+        cursor.execute(sql, params)
+        inserted = cursor.fetchall()
+    out = []
+    for pk, group, key in sorted(inserted):
+        alert = alerts[group, key]
+        alert.pk = pk
+        alert._state.adding, alert._state.db = False, connection.alias
+        out.append(alert)
+    return out
+
+
+def _attach_operators(alerts):
+    """Give each alert its operator (its code goes in the log event) with one query for all."""
+    from registry.models import Organisation
+
+    ids = list({a.operator_id for a in alerts if a.operator_id})
+    operators = {o.pk: o for o in Organisation.objects.filter(pk__any=ids).only("pk", "code")} if ids else {}
+    for alert in alerts:
+        if alert.operator_id:
+            alert.operator = operators[alert.operator_id]
+
+
+def _readers(alert):
+    """(parties, countries) who may read the alert's log event besides treaty bodies."""
+    return [alert.operator.code] if alert.operator_id else [], [alert.country] if alert.country else []
+
+
+def _reopen(alert_pk, rule, scope, key, value):
+    with transaction.atomic():
+        alert = Alert.objects.select_for_update().get(pk=alert_pk)
         if alert.state not in (AlertState.RESOLVED, AlertState.DISMISSED) or alert.cleared_at is None:
             return None
         previous = alert.state
@@ -239,12 +403,9 @@ def _reopen(alert, rule, scope, key, value):
         alert.value = value
         alert.save()
         evidence = freeze(alert, rule, scope, key, value)
+        parties, countries = _readers(alert)
         index = append_event(
-            "alert.reopened",
-            f"alert:{alert.pk}",
-            _alert_data(alert, evidence),
-            parties=[alert.operator.code] if alert.operator_id else [],
-            countries=[alert.country] if alert.country else [],
+            "alert.reopened", f"alert:{alert.pk}", _alert_data(alert, evidence), parties=parties, countries=countries
         )
         AlertTransition.objects.create(
             alert=alert, from_state=previous, to_state=AlertState.OPEN, reason="crossed again", log_index=index
@@ -254,13 +415,20 @@ def _reopen(alert, rule, scope, key, value):
 
 
 def freeze(alert, rule, scope, key, value):
-    rows = aggregates.chips_in(scope, key)
+    """Store the evidence of an alert now: the chips counted and a checkpoint (signed now if due)."""
+    checkpoint = sign_if_due(wait=False) or latest_checkpoint()
+    evidence = _evidence(alert, rule, value, aggregates.chips_in(scope, key), checkpoint)
+    evidence.save()
+    return evidence
+
+
+def _evidence(alert, rule, value, rows, checkpoint):
+    """The (unsaved) evidence of an alert from the chips_in rows of its subject and a checkpoint
+    that covers what put the chips there."""
     chips = sorted({r[0] for r in rows})
     text = "".join(f"{c}\n" for c in chips)
     sources = sorted({(r[1], r[2], r[3]) for r in rows if r[1]}, key=lambda s: (s[0], str(s[1])))[:1000]
-    # A checkpoint that covers what put the chips there (signed now if due).
-    checkpoint = sign_if_due(wait=False) or latest_checkpoint()
-    return AlertEvidence.objects.create(
+    return AlertEvidence(
         alert=alert,
         value=value,
         threshold=rule.value if rule else None,

@@ -30,24 +30,34 @@ def register_event_name(name, description):
 
 
 def append_event(event, object_id, data, at=None, parties=None, countries=None):
-    if event not in EVENTS:
-        raise ValueError(f"Undeclared log event {event!r}; declare it with register_event_name().")
+    return append_events([(event, object_id, data, parties, countries)], at=at)
+
+
+def append_events(events, at=None):
+    """Several events as consecutive leaves of one append; returns the index of the first.
+
+    `events`: (event, object_id, data, parties, countries) tuples, the arguments
+    of append_event (parties or countries None: found in the data). One lock,
+    one write of leaves and nodes, one insert of their data, however many.
+    """
     at = at or timezone.now()
-    leaf, data_bytes = event_leaf(at, event, object_id, data)
-    index = append_leaves([leaf], kind="event")
-    if parties is None:
-        parties = sorted({v for k, v in _walk(data) if k in ("organisation", "custodian", "operator")})
-    if countries is None:
-        countries = sorted({v for k, v in _walk(data) if k == "country" and v})
-    LogEventData.objects.create(
-        index=index,
-        event=event,
-        object_id=object_id,
-        data_jcs=data_bytes.decode(),
-        parties=parties,
-        countries=countries,
+    leaves, rows = [], []
+    for event, object_id, data, parties, countries in events:
+        if event not in EVENTS:
+            raise ValueError(f"Undeclared log event {event!r}; declare it with register_event_name().")
+        leaf, data_bytes = event_leaf(at, event, object_id, data)
+        leaves.append(leaf)
+        if parties is None:
+            parties = sorted({v for k, v in _walk(data) if k in ("organisation", "custodian", "operator")})
+        if countries is None:
+            countries = sorted({v for k, v in _walk(data) if k == "country" and v})
+        rows.append((event, object_id, data_bytes.decode(), parties, countries))
+    first = append_leaves(leaves, kind="event")
+    LogEventData.objects.bulk_create(
+        LogEventData(index=first + offset, event=e, object_id=o, data_jcs=d, parties=p, countries=c)
+        for offset, (e, o, d, p, c) in enumerate(rows)
     )
-    return index
+    return first
 
 
 def _walk(data):
@@ -63,4 +73,4 @@ def _walk(data):
             yield from _walk(item)
 
 
-__all__ = ["EVENTS", "append_event", "jcs", "register_event_name"]
+__all__ = ["EVENTS", "append_event", "append_events", "jcs", "register_event_name"]
