@@ -144,6 +144,14 @@ class Sighting(models.Model):
         ]
 
 
+class UsageRecordQuerySet(models.QuerySet):
+    def add_day_totals(self, attestation):
+        """Fold one stored statement's records into the daily totals (attestations.daily)."""
+        from attestations import daily
+
+        daily.add_statement(attestation)
+
+
 class UsageRecord(models.Model):
     """One chip of a usage statement, with the compute estimates on both bases."""
 
@@ -161,11 +169,56 @@ class UsageRecord(models.Model):
     flop_fp16 = models.FloatField(null=True, blank=True)
     flop_peak = models.FloatField(null=True, blank=True)
 
+    objects = UsageRecordQuerySet.as_manager()
+
     class Meta:
         indexes = [
             models.Index(fields=["chip", "period_start"], name="usage_chip_idx"),
             models.Index(fields=["facility", "period_start"], name="usage_facility_idx"),
             models.Index(fields=["attestation"], name="usage_attestation_idx"),
+        ]
+
+
+class UsageDayQuerySet(RestrictedQuerySet):
+    def restrict_for(self, user, org, action):
+        # Exactly the rule of the statements the totals are summed from (AttestationQuerySet).
+        return self.filter(
+            scope_q(org, operator_paths=["operator", "uploaded_by_org"], country_paths=["facility__country"])
+        )
+
+
+class UsageDay(models.Model):
+    """Stored daily totals of usage records, per facility and UTC day (attestations.daily).
+
+    Kept by the statement that stores the records, in its transaction, so charts
+    and windows read a row per day instead of summing a row per chip-day. The
+    speaking operator and the uploading organisation are part of the key so the
+    totals are restricted exactly as the statements are.
+
+    `records`, `flop_fp16`, `flop_peak`, `active_s` and `energy_j` count the
+    records whose period *starts* on `day`; `ended_flop_fp16` and
+    `ended_flop_peak` those whose period *ends* on `day` (compute windows
+    select records by period end).
+    """
+
+    facility = models.ForeignKey("inventory.Facility", on_delete=models.PROTECT, related_name="+")
+    day = models.DateField()
+    operator = models.ForeignKey("registry.Organisation", on_delete=models.PROTECT, related_name="+")
+    uploaded_by_org = models.ForeignKey("registry.Organisation", on_delete=models.PROTECT, related_name="+")
+    records = models.BigIntegerField(default=0)
+    flop_fp16 = models.FloatField(default=0)
+    flop_peak = models.FloatField(default=0)
+    active_s = models.FloatField(default=0)
+    energy_j = models.FloatField(default=0)
+    ended_flop_fp16 = models.FloatField(default=0)
+    ended_flop_peak = models.FloatField(default=0)
+
+    objects = UsageDayQuerySet.as_manager()
+
+    class Meta:
+        ordering = ["facility", "day"]
+        constraints = [
+            models.UniqueConstraint(fields=["facility", "day", "operator", "uploaded_by_org"], name="usageday_once")
         ]
 
 

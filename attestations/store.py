@@ -220,6 +220,7 @@ def _usage(att, s, v):
         for d in F.usage_double_count(att.pk, s.period_start, s.period_end, known, active)
         if d.chip_ref not in flagged
     ]
+    UsageRecord.objects.add_day_totals(att)
     return _dedupe(found)
 
 
