@@ -318,13 +318,12 @@ def _raise_many(scope, raises):
         )
         if not alerts:
             return []
-        chips = aggregates.chips_in_many(scope, {alert.subject_key for alert in alerts})
+        # Once per subject, however many of its rules it crossed.
+        rows = aggregates.chips_in_many(scope, {alert.subject_key for alert in alerts})
+        counted = {key: _Counted.of(rows.get(key, [])) for key in {alert.subject_key for alert in alerts}}
         checkpoint = sign_if_due(wait=False) or latest_checkpoint()
         evidence = AlertEvidence.objects.bulk_create(
-            [
-                _evidence(alert, alert.rule, alert.value, chips.get(alert.subject_key, []), checkpoint)
-                for alert in alerts
-            ]
+            [_evidence(alert, alert.rule, alert.value, counted[alert.subject_key], checkpoint) for alert in alerts]
         )
         _attach_operators(alerts)
         first = append_events(
@@ -340,8 +339,7 @@ def _raise_many(scope, raises):
             AlertTransition(alert=a, to_state=AlertState.OPEN, reason="threshold crossed", log_index=a.log_index)
             for a in alerts
         )
-        for alert in alerts:
-            _notify(alert, "alert.raised")
+        _notify_many([alert.pk for alert in alerts], "alert.raised")
         return alerts
 
 
@@ -417,26 +415,44 @@ def _reopen(alert_pk, rule, scope, key, value):
 def freeze(alert, rule, scope, key, value):
     """Store the evidence of an alert now: the chips counted and a checkpoint (signed now if due)."""
     checkpoint = sign_if_due(wait=False) or latest_checkpoint()
-    evidence = _evidence(alert, rule, value, aggregates.chips_in(scope, key), checkpoint)
+    evidence = _evidence(alert, rule, value, _Counted.of(aggregates.chips_in(scope, key)), checkpoint)
     evidence.save()
     return evidence
 
 
-def _evidence(alert, rule, value, rows, checkpoint):
-    """The (unsaved) evidence of an alert from the chips_in rows of its subject and a checkpoint
-    that covers what put the chips there."""
-    chips = sorted({r[0] for r in rows})
-    text = "".join(f"{c}\n" for c in chips)
-    sources = sorted({(r[1], r[2], r[3]) for r in rows if r[1]}, key=lambda s: (s[0], str(s[1])))[:1000]
+class _Counted(NamedTuple):
+    """The chips counted for a subject, as its alerts' evidence records them."""
+
+    count: int
+    text: str
+    sha256: str
+    sources: list
+
+    @classmethod
+    def of(cls, rows):
+        """From the subject's chips_in rows: public ids sorted, one per line; the first 1,000 sources."""
+        chips = sorted({r[0] for r in rows})
+        text = "".join(f"{c}\n" for c in chips)
+        sources = sorted({(r[1], r[2], r[3]) for r in rows if r[1]}, key=lambda s: (s[0], str(s[1])))[:1000]
+        return cls(
+            len(chips),
+            text,
+            hashlib.sha256(text.encode()).hexdigest(),
+            [{"source": s, "id": i, "log_index": li} for s, i, li in sources],
+        )
+
+
+def _evidence(alert, rule, value, counted, checkpoint):
+    """The (unsaved) evidence of an alert: its chips and a checkpoint that covers what put them there."""
     return AlertEvidence(
         alert=alert,
         value=value,
         threshold=rule.value if rule else None,
         comparison=rule.comparison if rule else "",
-        chip_count=len(chips),
-        chips_sha256=hashlib.sha256(text.encode()).hexdigest(),
-        chips=text,
-        sources=[{"source": s, "id": i, "log_index": li} for s, i, li in sources],
+        chip_count=counted.count,
+        chips_sha256=counted.sha256,
+        chips=counted.text,
+        sources=counted.sources,
         checkpoint_size=checkpoint.size if checkpoint else None,
         checkpoint=checkpoint.note if checkpoint else "",
     )
@@ -465,3 +481,10 @@ def _notify(alert, event):
     from compliance.delivery import notify
 
     transaction.on_commit(lambda: notify(alert.pk, event), robust=True)
+
+
+def _notify_many(alert_pks, event):
+    """Hand these alerts to delivery once this transaction commits (the subscriptions read once)."""
+    from compliance.delivery import notify_many
+
+    transaction.on_commit(lambda: notify_many(alert_pks, event), robust=True)

@@ -14,13 +14,19 @@ from django.db import IntegrityError, transaction
 log = logging.getLogger(__name__)
 
 
-def matching_subscriptions(alert):
-    from compliance.choices import SEVERITY_RANK
+def active_subscriptions():
     from compliance.models import Subscription
+
+    return list(Subscription.objects.filter(active=True).select_related("organisation"))
+
+
+def matching_subscriptions(alert, subscriptions=None):
+    """The subscriptions that hear of this alert (among `subscriptions`, default: every active one)."""
+    from compliance.choices import SEVERITY_RANK
     from registry.choices import OrgKind
 
     out = []
-    for sub in Subscription.objects.filter(active=True).select_related("organisation"):
+    for sub in active_subscriptions() if subscriptions is None else subscriptions:
         org = sub.organisation
         if SEVERITY_RANK[alert.severity] < SEVERITY_RANK[sub.min_severity]:
             continue
@@ -107,13 +113,32 @@ def payload_for(alert, event):
     }
 
 
-def notify(alert_id, event):
+def notify_many(alert_ids, event):
+    """notify() each alert, reading the subscriptions once: with none active, a batch costs one query.
+
+    A failure for one alert is logged and the others go on, as separate
+    on_commit(robust=True) callbacks would.
+    """
+    subscriptions = active_subscriptions()
+    if not subscriptions:
+        return []
+    created = []
+    for alert_id in alert_ids:
+        try:
+            created += notify(alert_id, event, subscriptions)
+        except Exception:
+            log.exception("could not notify the subscribers of alert %s (%s)", alert_id, event)
+    return created
+
+
+def notify(alert_id, event, subscriptions=None):
+    """Queue the deliveries of this alert's event (`subscriptions`: the active ones, when already read)."""
     from compliance.models import Alert, Delivery
 
     alert = Alert.objects.select_related("rule").get(pk=alert_id)
     created = []
     payload = None  # one payload (and one checkpoint) for every subscriber of this event
-    for sub in matching_subscriptions(alert):
+    for sub in matching_subscriptions(alert, subscriptions):
         for channel, target in (("webhook", sub.webhook_url), ("email", sub.email)):
             if not target:
                 continue
