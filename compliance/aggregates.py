@@ -89,9 +89,12 @@ def _subject_filter(scope, keys, operator_col="c.custodian_id", country_col="c.c
     if scope == Scope.OPERATOR_COUNTRY:
         pairs = [k.split(":") for k in keys]
         if connection.vendor == "postgresql":
+            # The operators alone as well, so the planner can start from the custodian index.
+            operators = [int(op) for op, _ in pairs]
             return (
-                f"({operator_col}, {country_col}) IN (SELECT * FROM unnest(%s::bigint[], %s::text[]))",  # noqa: S608
-                [[int(op) for op, _ in pairs], [cc for _, cc in pairs]],
+                f"{operator_col} = ANY(%s::bigint[]) AND "  # noqa: S608
+                f"({operator_col}, {country_col}) IN (SELECT * FROM unnest(%s::bigint[], %s::text[]))",
+                [sorted(set(operators)), operators, [cc for _, cc in pairs]],
             )
         sql = " OR ".join(f"({operator_col} = %s AND {country_col} = %s)" for _ in pairs)
         return f"({sql})", [v for op, cc in pairs for v in (int(op), cc)]
@@ -332,12 +335,16 @@ _WITH_MAKER = (
 
 
 def chips_in(scope, subject_key):
-    """(public id, placement source, source id, log index) of every chip counted for a subject."""
+    """(public id, placement source, source id, log index, subject) of every chip counted for a subject."""
     return chips_in_many(scope, [subject_key]).get(str(subject_key), [])
 
 
 def chips_in_many(scope, subject_keys):
-    """{subject_key: [(public id, placement source, source id, log index)]}: chips_in for many subjects, one query."""
+    """{subject_key: chips_in rows}: for many subjects, one query.
+
+    The subject comes last in each row, as text from the database, so the
+    rows (a million for a first evaluation) are grouped as they arrive.
+    """
     key_sql, from_where, _ = QUERIES[scope]
     from_where = from_where.replace("JOIN registry_acceleratormodel m ON m.id = c.model_id", _WITH_MAKER)
     keys = list(subject_keys)
@@ -350,7 +357,7 @@ def chips_in_many(scope, subject_keys):
         columns = "mf.code || ':' || c.serial, p.source, p.source_id, p.log_index"
     out = {}
     with connection.cursor() as cursor:
-        cursor.execute(f"SELECT {key_sql}, {columns} {from_where} AND {condition}", params)
-        for key, *row in cursor.fetchall():
-            out.setdefault(str(key), []).append(tuple(row))
+        cursor.execute(f"SELECT {columns}, CAST({key_sql} AS TEXT) {from_where} AND {condition}", params)
+        for row in cursor.fetchall():
+            out.setdefault(row[4], []).append(row)
     return out

@@ -153,7 +153,7 @@ class Subject(NamedTuple):
     operator_id: int | None
 
 
-class Stored(NamedTuple):
+class ExistingAlert(NamedTuple):
     """The part of an alert that decides what an evaluation does to it."""
 
     pk: int
@@ -243,13 +243,13 @@ class _RuleValues:
 
 
 def _stored_alerts(scope, rules, keys=None):
-    """{(rule pk, subject key): Stored} of the rules' alerts in this scope (of these subjects), one query."""
+    """{(rule pk, subject key): ExistingAlert} of the rules' alerts in this scope (of these subjects), one query."""
     groups = {f"rule:{r.pk}": r.pk for r in rules}
     alerts = Alert.objects.filter(group__any=list(groups), scope=scope)
     if keys is not None:
         alerts = alerts.filter(subject_key__any=list(keys))
     rows = alerts.values_list("group", "subject_key", "pk", "state", "cleared_at")
-    return {(groups[group], key): Stored(*rest) for group, key, *rest in rows}
+    return {(groups[group], key): ExistingAlert(*rest) for group, key, *rest in rows}
 
 
 def _subjects(scope, rows, keys):
@@ -332,9 +332,7 @@ def _raise_many(scope, raises):
                 for alert, ev in zip(alerts, evidence, strict=True)
             ]
         )
-        for offset, alert in enumerate(alerts):
-            alert.log_index = first + offset
-        Alert.objects.bulk_update(alerts, ["log_index"])
+        _set_log_indices(alerts, first)
         AlertTransition.objects.bulk_create(
             AlertTransition(alert=a, to_state=AlertState.OPEN, reason="threshold crossed", log_index=a.log_index)
             for a in alerts
@@ -371,6 +369,22 @@ def _insert_new(pairs):
         alert._state.adding, alert._state.db = False, connection.alias
         out.append(alert)
     return out
+
+
+def _set_log_indices(alerts, first):
+    """Alert i gets the log index first + i (its event's), in one UPDATE."""
+    for offset, alert in enumerate(alerts):
+        alert.log_index = first + offset
+    if connection.vendor != "postgresql":
+        Alert.objects.bulk_update(alerts, ["log_index"])
+        return
+    # bulk_update's CASE costs more in Django's expressions than in the database.
+    with connection.cursor() as cursor:
+        cursor.execute(
+            "UPDATE compliance_alert a SET log_index = %s + u.n - 1"
+            " FROM unnest(%s::bigint[]) WITH ORDINALITY AS u(id, n) WHERE a.id = u.id",
+            [first, [alert.pk for alert in alerts]],
+        )
 
 
 def _attach_operators(alerts):
