@@ -4,7 +4,8 @@ Counted: chips whose open placement is in the subject (clusters, facilities,
 campuses) or whose custodian and country are the subject (operator within a
 country), and whose status is live (manufactured or installed): a chip in
 transit, decommissioned, destroyed, lost or stolen adds no capacity. Each
-recompute replaces the stored row of the subjects it was asked for, so the
+recompute computes the subjects it was asked for afresh (one GROUP BY per
+scope, however many subjects) and rewrites the stored rows that differ, so the
 stored value is always a recomputation, never a running sum that can drift.
 """
 

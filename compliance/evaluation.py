@@ -2,9 +2,11 @@
 
 Incremental: an outbox event names what changed; only the subjects it
 touched are recomputed and evaluated. Full: every subject of every rule in
-force (on a rule change and periodically). Concurrent evaluations of one
-subject meet at the (group, scope, subject) unique constraint, so there is
-one alert however many workers race.
+force (on a rule change and periodically). Both are the same set-based code,
+the incremental one with a subject filter: a handful of queries per scope
+whatever the number of subjects, and writes only where something changed.
+Concurrent evaluations of one subject meet at the (group, scope, subject)
+unique constraint, so there is one alert however many workers race.
 """
 
 import hashlib
