@@ -1,10 +1,16 @@
 """Bulk chip registration: up to a million rows, all or nothing.
 
-Rows are validated in memory first (every error named by its row), then
-written with one set-based statement: on PostgreSQL the rows are COPYed into a
-temporary table and inserted with ON CONFLICT DO NOTHING; elsewhere they are
-bulk-created in chunks. Re-registering a chip with the same data is a no-op;
-with different data it is a 409 naming the chip and the fields that differ.
+Rows are validated in memory first, in one pass (every error named by its
+row; the common row, `{"chip": <normalised id>, "model": <slug>}`, costs one
+regex match and two dict lookups), then written set-based. On PostgreSQL a
+batch of new chips is COPYed straight into registry_chip; when some of them
+are already registered (the COPY meets the unique index), that attempt is
+rolled back to its savepoint and the rows go through a temporary table and
+INSERT ... ON CONFLICT DO NOTHING instead, which tells the new from the
+existing. Elsewhere they are bulk-created in chunks. Re-registering a chip
+with the same data is a no-op; with different data it is a 409 naming the
+chip and the fields that differ. A batch is one log event, committing to the
+SHA-256 of its sorted chip ids.
 """
 
 import hashlib
@@ -88,6 +94,11 @@ def validate_rows(items, org):
     Each tuple: (row, manufacturer_id, serial, model_id, uuid, bpn, fingerprint, status);
     an optional text field the row omitted is None ("not asserted").
     """
+    return _validate(items, org)[0]
+
+
+def _validate(items, org):
+    """validate_rows, also returning the batch's public chip ids (in row order)."""
     if not isinstance(items, list):
         items = [items]
     if not items:
@@ -103,9 +114,27 @@ def validate_rows(items, org):
     default_status = ChipStatus.MANUFACTURED if org.kind == OrgKind.MANUFACTURER else ChipStatus.INSTALLED
     statuses = set(ChipStatus.values)
     errors = RowErrors()
-    seen = {}
+    seen = {}  # public id -> row number: duplicates, and the ids the log event commits to
     out = []
+    # (manufacturer code, model slug) -> (manufacturer_id, model_id) for pairs a
+    # row has already passed every check with: the fast path's only lookup.
+    accepted = {}
+    fullmatch = CHIP_ID_RE.fullmatch
+    append = out.append
     for number, item in enumerate(items, start=1):
+        # Fast path: exactly {"chip": <normalised id>, "model": <slug>} with a
+        # pair already accepted. Anything else (or a duplicate) takes the full
+        # path below, which names the problem.
+        if type(item) is dict and len(item) == 2:
+            chip = item.get("chip")
+            slug = item.get("model")
+            if type(chip) is str and type(slug) is str and chip not in seen and fullmatch(chip):
+                code, _, serial = chip.partition(":")
+                pair = accepted.get((code, slug))
+                if pair is not None:
+                    seen[chip] = number
+                    append((number, pair[0], serial, pair[1], None, None, None, default_status))
+                    continue
         if not isinstance(item, dict):
             errors.add(number, "row", "must be an object")
             continue
@@ -123,7 +152,7 @@ def validate_rows(items, org):
                 # stored (and signed) form is the normalised one. Most rows
                 # already are normalised: one regex match decides.
                 chip = item["chip"]
-                if CHIP_ID_RE.fullmatch(chip):
+                if fullmatch(chip):
                     manufacturer_code, _, serial = chip.partition(":")
                 else:
                     manufacturer_code, serial = parse_chip_id(normalize_chip_id(chip))
@@ -150,6 +179,7 @@ def validate_rows(items, org):
         if model[1] != manufacturer_id:
             errors.add(number, "model", f"{item['model']} is not a {manufacturer_code} model")
             continue
+        accepted[(manufacturer_code, item["model"])] = (manufacturer_id, model[0])
         status = item.get("status", default_status)
         if status not in statuses:
             errors.add(number, "status", f"unknown status {status!r}")
@@ -165,61 +195,55 @@ def validate_rows(items, org):
             texts.append(value.strip() if isinstance(value, str) else None)
         if bad:
             continue
-        key = (manufacturer_id, serial)
+        key = f"{manufacturer_code}:{serial}"  # the public id: both parts are normalised here
         if key in seen:
             errors.add(number, "chip", f"duplicate of row {seen[key]} in this batch")
             continue
         seen[key] = number
-        out.append((number, manufacturer_id, serial, model[0], *texts, status))
+        append((number, manufacturer_id, serial, model[0], *texts, status))
     errors.raise_if_any()
-    return out
+    return out, seen.keys()
 
 
 def chips_digest(public_ids):
     """SHA-256 over the sorted public ids, one per line: what the log event commits to."""
-    h = hashlib.sha256()
-    for public_id in sorted(public_ids):
-        h.update(public_id.encode())
+    ids = sorted(public_ids)
+    h = hashlib.sha256("\n".join(ids).encode())
+    if ids:
         h.update(b"\n")
     return h.hexdigest()
 
 
 def register_chips(items, user):
     """Register a batch for the caller's organisation. All or nothing."""
-    from registry.models import RegistrationBatch
+    from registry.models import Organisation, RegistrationBatch
 
     org = user.organisation
     if org is None or org.kind not in (OrgKind.OPERATOR, OrgKind.MANUFACTURER):
         raise Problem(403, "forbidden", "Only operators and manufacturers register chips.")
-    rows = validate_rows(items, org)
+    rows, ids = _validate(items, org)
     with transaction.atomic():
         batch = RegistrationBatch.objects.create(organisation=org, user=user, submitted=len(rows), created=0)
         writer = _register_postgres if connection.vendor == "postgresql" else _register_generic
-        created = writer(rows, org, batch)
+        new_keys = []  # (manufacturer_id, serial) of the new chips, when not all are
+        created = writer(rows, org, batch, new_keys)
         if created == 0:
             batch.delete()
             return RegistrationResult(None, len(rows), 0)
         batch.created = created
         emit("chips.changed", organisations=[org.id])
-        batch.log_index = _log_batch(batch, org, user, rows if created == len(rows) else None)
+        if created < len(rows):
+            codes = dict(Organisation.objects.filter(kind=OrgKind.MANUFACTURER).values_list("id", "code"))
+            ids = [f"{codes[m]}:{serial}" for m, serial in new_keys]  # stored serials are normalised
+        batch.log_index = _log_batch(batch, org, user, ids)
         batch.save(update_fields=["created", "log_index"])
     return RegistrationResult(batch, len(rows), created)
 
 
-def _log_batch(batch, org, user, rows=None):
-    """Append one `chip.registered` event for the batch's new chips.
-
-    `rows`, when every submitted row was new, saves reading the chips back.
-    """
-    from registry.models import Chip, Organisation
+def _log_batch(batch, org, user, ids):
+    """Append one `chip.registered` event for the batch's new chips (`ids`: their public ids)."""
     from transparency.events import append_event
 
-    codes = dict(Organisation.objects.filter(kind=OrgKind.MANUFACTURER).values_list("id", "code"))
-    if rows is None:
-        rows = (
-            Chip.objects.filter(batch=batch).values_list("pk", "manufacturer_id", "serial").iterator(chunk_size=20000)
-        )
-    ids = (f"{codes[r[1]]}:{r[2]}" for r in rows)  # stored serials are already normalised
     data = {
         "batch": str(batch.id),
         "organisation": org.code,
@@ -242,9 +266,58 @@ def _conflict_problem(conflicts):
     )
 
 
-def _register_postgres(rows, org, batch):
+# COPY text format: these four characters are escaped in a field; serials never contain them.
+_COPY_ESCAPES = str.maketrans({"\\": "\\\\", "\t": "\\t", "\n": "\\n", "\r": "\\r"})
+COPY_CHUNK = 20_000
+
+
+def _copy_text(value):
+    return "" if value is None else value.translate(_COPY_ESCAPES)
+
+
+def _copy_new_chips(cursor, rows, org, batch, now):
+    """COPY the rows straight into registry_chip (raises UniqueViolation if one exists)."""
+    tail = f"\t{org.id}\t{org.id}\t{_copy_text(org.country)}\t{batch.id}\t{now.isoformat()}\t{now.isoformat()}\n"
+    text = _copy_text
+    with cursor.copy(
+        "COPY registry_chip (manufacturer_id, serial, model_id, status, uuid, board_part_number,"
+        " attestation_key_fingerprint, custodian_id, registered_by_id, country, batch_id, created_at, updated_at)"
+        " FROM STDIN"
+    ) as copy:
+        for start in range(0, len(rows), COPY_CHUNK):
+            copy.write(
+                "".join(
+                    [
+                        f"{m}\t{serial}\t{model}\t{status}\t\t\t{tail}"
+                        if u is None and b is None and f is None
+                        else f"{m}\t{serial}\t{model}\t{status}\t{text(u)}\t{text(b)}\t{text(f)}{tail}"
+                        for _, m, serial, model, u, b, f, status in rows[start : start + COPY_CHUNK]
+                    ]
+                )
+            )
+
+
+def _register_postgres(rows, org, batch, new_keys):
+    """Write the rows; return how many chips were new. When not all were,
+    `new_keys` receives (manufacturer_id, serial) of each new one."""
+    import psycopg
+
     now = timezone.now()
     with connection.cursor() as cursor:
+        # A batch whose first or last chip is registered already (a retry, a
+        # re-registration) goes straight to the comparing path.
+        cursor.execute(
+            "SELECT 1 FROM registry_chip WHERE (manufacturer_id = %s AND serial = %s)"
+            " OR (manufacturer_id = %s AND serial = %s) LIMIT 1",
+            [*rows[0][1:3], *rows[-1][1:3]],
+        )
+        if cursor.fetchone() is None:
+            try:
+                with transaction.atomic():
+                    _copy_new_chips(cursor.cursor, rows, org, batch, now)
+                return len(rows)
+            except psycopg.errors.UniqueViolation:
+                pass  # some are registered already (or were, concurrently): compare them
         cursor.execute(
             "CREATE TEMP TABLE chip_import (row integer, manufacturer_id bigint, serial text, model_id bigint,"
             " uuid text, board_part_number text, fingerprint text, status text) ON COMMIT DROP"
@@ -261,10 +334,11 @@ def _register_postgres(rows, org, batch):
             " created_at, updated_at)"
             " SELECT manufacturer_id, serial, model_id, coalesce(uuid, ''), coalesce(board_part_number, ''),"
             " coalesce(fingerprint, ''), status, %s, %s, %s, %s, %s, %s FROM chip_import"
-            " ON CONFLICT (manufacturer_id, serial) DO NOTHING",
+            " ON CONFLICT (manufacturer_id, serial) DO NOTHING RETURNING manufacturer_id, serial",
             [org.id, org.id, org.country, batch.id, now, now],
         )
-        created = cursor.rowcount
+        new_keys += cursor.fetchall()
+        created = len(new_keys)
         if created < len(rows):
             # Runs after the insert so that a concurrent registration of the
             # same serial (which the insert waited for) is compared too.
@@ -303,7 +377,7 @@ def _describe_conflict(record):
     }
 
 
-def _register_generic(rows, org, batch):
+def _register_generic(rows, org, batch, new_keys=None):
     """The portable path (SQLite): chunked lookups and bulk_create."""
     from registry.models import Chip, Organisation
 
@@ -348,6 +422,8 @@ def _register_generic(rows, org, batch):
                 conflicts.append(_describe_conflict((row, codes[manufacturer_id], serial, *flags)))
         Chip.objects.bulk_create(new, batch_size=1000)
         created += len(new)
+        if new_keys is not None:
+            new_keys += [(chip.manufacturer_id, chip.serial) for chip in new]
     if conflicts:
         raise _conflict_problem(conflicts)
     return created

@@ -55,21 +55,34 @@ class Chip(models.Model):
     # searched (a manufacturer's view filters on custodian first), so the
     # single-column ones Django would add are switched off (each index costs
     # every bulk registration a write per chip).
+    #
+    # No foreign key of a chip is checked by the database: PostgreSQL checks
+    # each one with a query per inserted row at commit, which cost a
+    # 1,000,000-chip registration more time than writing the chips. The ids
+    # are the server's own: manufacturer and model are looked up in the
+    # catalog by registration (or the model correction) in the same request,
+    # custodian, registered_by and batch are set by the server; and
+    # organisations, models and batches are never deleted (PROTECT, and no
+    # endpoint deletes them).
     manufacturer = models.ForeignKey(
-        "registry.Organisation", on_delete=models.PROTECT, related_name="manufactured_chips", db_index=False
+        "registry.Organisation",
+        on_delete=models.PROTECT,
+        related_name="manufactured_chips",
+        db_index=False,
+        db_constraint=False,
     )
     serial = models.CharField(max_length=64)
     model = models.ForeignKey(
-        "registry.AcceleratorModel", on_delete=models.PROTECT, related_name="chips", db_index=False
+        "registry.AcceleratorModel",
+        on_delete=models.PROTECT,
+        related_name="chips",
+        db_index=False,
+        db_constraint=False,
     )
     uuid = models.CharField("hardware UUID", max_length=64, blank=True, default="")
     board_part_number = models.CharField(max_length=64, blank=True, default="")
     attestation_key_fingerprint = models.CharField(max_length=128, blank=True, default="")
     status = models.CharField(max_length=16, choices=ChipStatus.choices, default=ChipStatus.MANUFACTURED)
-    # custodian, registered_by and batch are always set by the server, never by
-    # the client, and organisations and batches are never deleted (PROTECT):
-    # their database-level checks would cost a bulk registration three lookups
-    # per chip at commit and guard nothing.
     custodian = models.ForeignKey(
         "registry.Organisation",
         on_delete=models.PROTECT,
@@ -87,8 +100,17 @@ class Chip(models.Model):
     # The country the chip is in now, denormalised from its custody and (with
     # the inventory) its placement, so an inspectorate's view is one indexed filter.
     country = models.CharField(max_length=2, blank=True, default="")
+    # Not indexed: every chip of a batch would add an entry to one key (a
+    # costly insert per chip), and nothing looks chips up by batch (the
+    # batch's log event commits to its chip ids; registration knows which
+    # chips it created).
     batch = models.ForeignKey(
-        RegistrationBatch, on_delete=models.PROTECT, null=True, related_name="chips", db_constraint=False
+        RegistrationBatch,
+        on_delete=models.PROTECT,
+        null=True,
+        related_name="chips",
+        db_index=False,
+        db_constraint=False,
     )
     # Continuity of knowledge: when an attestation or inspection last saw it.
     last_verified_at = models.DateTimeField(null=True, blank=True)
@@ -105,7 +127,6 @@ class Chip(models.Model):
             models.Index(fields=["country", "id"], name="chip_country_idx"),
             models.Index(fields=["model", "id"], name="chip_model_idx"),
             models.Index(fields=["last_verified_at"], name="chip_last_verified_idx"),
-            models.Index(fields=["batch"], name="chip_batch_idx"),
         ]
 
     def __str__(self):

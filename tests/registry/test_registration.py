@@ -72,6 +72,68 @@ def test_partly_new_batch_creates_only_the_new(api, operator):
     assert response.json()["created"] == 3 and response.json()["existing"] == 2
 
 
+def test_new_chips_around_registered_ones(api, operator):
+    """First and last chips new, some in the middle registered: the straight COPY meets the
+    unique index, is rolled back, and the batch is compared row by row instead."""
+    from registry.registration import chips_digest
+
+    post(api, operator, chip_rows("MID", 10)[4:7])
+    response = post(api, operator, chip_rows("MID", 10))
+    assert response.status_code == 201, response.content
+    body = response.json()
+    assert body["created"] == 7 and body["existing"] == 3
+    assert Chip.objects.filter(serial__startswith="MID").count() == 10
+    data = json.loads(LogEventData.objects.get(index=body["log_index"]).data_jcs)
+    new = [f"nvidia:MID{i:06d}" for i in (0, 1, 2, 3, 7, 8, 9)]
+    assert data["count"] == 7 and data["chips_sha256"] == chips_digest(new)
+
+
+def test_conflict_among_new_chips_stores_nothing(api, operator):
+    post(api, operator, chip_rows("MIDC", 10)[5:6])
+    rows = chip_rows("MIDC", 10)
+    rows[5]["model"] = "nvidia-h200-sxm-141gb"
+    leaves = LogLeaf.objects.count()
+    response = post(api, operator, rows)
+    assert response.status_code == 409, response.content
+    assert response.json()["conflicts"] == [{"row": 6, "chip": "nvidia:MIDC000005", "fields": ["model"]}]
+    assert Chip.objects.filter(serial__startswith="MIDC").count() == 1
+    assert LogLeaf.objects.count() == leaves
+
+
+def test_text_fields_are_stored_verbatim(api, operator):
+    texts = {"uuid": "GPU-a\\b\tc", "board_part_number": "692\nX\r", "attestation_key_fingerprint": "\\N"}
+    rows = chip_rows("TXT", 3)
+    rows[1].update(texts)
+    response = post(api, operator, rows)
+    assert response.status_code == 201, response.content
+    chip = Chip.objects.get(serial="TXT000001")
+    assert {f: getattr(chip, f) for f in texts} == {f: v.strip() for f, v in texts.items()}
+    assert Chip.objects.get(serial="TXT000000").uuid == ""
+    assert post(api, operator, rows).status_code == 200  # the same data again: a no-op
+
+
+def test_batch_digest_is_over_normalised_ids_in_any_spelling(api, operator):
+    from registry.registration import chips_digest
+
+    rows = [
+        {"chip": "nvidia:SPELL000002", "model": "nvidia-h100-sxm5-80gb"},
+        {"chip": "NVIDIA:spell000001", "model": "nvidia-h100-sxm5-80gb"},
+        {"manufacturer": "nvidia", "serial": " spell000000 ", "model": "nvidia-h100-sxm5-80gb"},
+    ]
+    body = post(api, operator, rows).json()
+    data = json.loads(LogEventData.objects.get(index=body["log_index"]).data_jcs)
+    assert data["chips_sha256"] == chips_digest([f"nvidia:SPELL{i:06d}" for i in range(3)])
+
+
+def test_chips_digest():
+    import hashlib
+
+    from registry.registration import chips_digest
+
+    assert chips_digest([]) == hashlib.sha256(b"").hexdigest()
+    assert chips_digest(["b:2", "a:1"]) == hashlib.sha256(b"a:1\nb:2\n").hexdigest()
+
+
 @pytest.mark.parametrize(
     "change,field",
     [
