@@ -115,6 +115,13 @@ def usage_for(user):
     return UsageRecord.objects.filter(attestation__in=Attestation.objects.restrict(user))
 
 
+def usage_days_for(user):
+    """Stored daily usage totals of statements the user may see (attestations.daily): the same rule."""
+    from attestations.models import UsageDay
+
+    return UsageDay.objects.restrict(user)
+
+
 def sightings_for(user):
     from attestations.models import Attestation, Sighting
 

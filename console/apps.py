@@ -4,3 +4,11 @@ from django.apps import AppConfig
 class ConsoleConfig(AppConfig):
     name = "console"
     verbose_name = "Console (server-rendered pages)"
+
+    def ready(self):
+        from console import reconciliation, tasks
+        from outbox.relay import subscribe
+
+        # Reconciliation snapshots go stale when the books or the listings of a facility change.
+        subscribe("placements.changed", tasks.reconciliation_event)
+        reconciliation.connect_signals()

@@ -1,9 +1,8 @@
 """Facilities: the list in the user's view, one facility's page, its reconciliation."""
 
-from datetime import UTC, datetime, time, timedelta
+from datetime import datetime, timedelta
 
 from django.db.models import Q, Sum
-from django.db.models.functions import TruncDate
 from django.shortcuts import render
 from django.utils import timezone
 
@@ -12,7 +11,9 @@ from compliance.choices import AlertState, Metric, Scope
 from compliance.evaluation import metric_value
 from compliance.models import Aggregate, Alert, ThresholdRule
 from console import svg
-from console.access import console_view, usage_for, visible_facility
+from console.access import console_view, usage_days_for, visible_facility
+from console.models import ReconciliationItem
+from console.reconciliation import snapshot_for
 from console.tables import csv_response, cursor_param, keyset_iter, keyset_page, wants_csv
 from console.views.dashboard import alert_states, totals_of
 from inventory.models import Cluster, Facility, Finding, Inspection, Placement, Transfer
@@ -58,19 +59,37 @@ def facility_list(request):
 
 
 class RuleValues:
-    """Each rule's value for a subject, computing a usage window once per (basis, days)."""
+    """Each rule's value for a subject, computing a usage window once per (basis, days).
 
-    def __init__(self, now):
+    A facility's compute windows are read from the stored daily totals
+    (attestations.daily), by the UTC day the usage periods end: the window of
+    `window_days` days counts every record whose period ends on or after the
+    UTC day of `now - window_days` (whole days, so up to a day more than the
+    evaluation's instant cut). Other scopes' windows are summed by
+    compliance.evaluation.
+    """
+
+    def __init__(self, now, usage_days=None):
         self.now = now
+        self.usage_days = usage_days
         self._windows = {}
 
     def value(self, rule, totals, scope, key):
         if rule.metric == Metric.COMPUTE:
             cache_key = (scope, key, rule.basis, rule.window_days)
             if cache_key not in self._windows:
-                self._windows[cache_key] = metric_value(rule, totals, scope, key, self.now)
+                if scope == Scope.FACILITY and self.usage_days is not None:
+                    self._windows[cache_key] = self._stored_window(rule, key)
+                else:
+                    self._windows[cache_key] = metric_value(rule, totals, scope, key, self.now)
             return self._windows[cache_key]
         return metric_value(rule, totals, scope, key, self.now)
+
+    def _stored_window(self, rule, key):
+        field = "ended_flop_peak" if rule.basis == "peak" else "ended_flop_fp16"
+        since = (self.now - timedelta(days=rule.window_days or 1)).date()
+        total = self.usage_days.filter(facility_id=int(key), day__gte=since).aggregate(t=Sum(field))["t"]
+        return float(total or 0.0)
 
     def rows(self, rules, totals, scope, key):
         out = []
@@ -90,12 +109,11 @@ class RuleValues:
 
 
 def _usage_series(user, facility, now):
+    """FLOP (FP16-eq.) per UTC day the usage periods start, last USAGE_DAYS days: stored daily totals."""
     start = (now - timedelta(days=USAGE_DAYS - 1)).date()
-    since = datetime.combine(start, time.min, tzinfo=UTC)
     daily = dict(
-        usage_for(user)
-        .filter(facility=facility, period_start__gte=since, period_start__lte=now)
-        .annotate(day=TruncDate("period_start"))
+        usage_days_for(user)
+        .filter(facility=facility, day__gte=start, day__lte=now.date())
         .values("day")
         .annotate(flop=Sum("flop_fp16"))
         .order_by("day")
@@ -124,7 +142,7 @@ def facility_detail(request, code):
         .filter(Q(origin_facility=facility) | Q(destination_facility=facility) | Q(received_facility=facility))
         .select_related("shipper", "receiver", "origin_facility", "destination_facility", "received_facility")
     )
-    values = RuleValues(now)
+    values = RuleValues(now, usage_days_for(user))
     in_force = list(ThresholdRule.objects.in_force(now).filter(scope__in=[Scope.FACILITY, Scope.CLUSTER]))
     facility_agg = Aggregate.objects.filter(scope=Scope.FACILITY, subject_key=str(facility.pk)).first()
     table = request.GET.get("table") if wants_csv(request) else None
@@ -351,34 +369,62 @@ def _cluster_csv_rows(cluster_rows):
 
 @console_view
 def facility_reconciliation(request, code):
-    """The material balance now: book against the last declaration, attestation and inspection.
+    """The material balance: book against the last declaration, attestation and inspection.
 
-    Served as its own page (and as a fragment the facility page loads after
-    it is shown), since a large facility's balance takes longer than a page.
+    Read from the stored snapshot (console.reconciliation), a page of
+    discrepancies at a time. `?format=csv` downloads every discrepancy of the
+    snapshot shown; `?format=csv&live=1` computes the balance now (complete
+    and current, but seconds for a facility of hundreds of thousands of chips).
     """
     facility = visible_facility(request.user, code)
-    result = reconcile(facility, timezone.now())
-    if wants_csv(request):
+    live = wants_csv(request) and request.GET.get("live") == "1"
+    snapshot = None if live else snapshot_for(facility)
+    if wants_csv(request) and (live or snapshot.at is None):
+        # Computed now: asked for, or no balance stored yet (a download is never empty for want of one).
+        result = reconcile(facility, timezone.now())
         return csv_response(
-            f"reconciliation-{facility.code}-{result.at.date().isoformat()}.csv",
-            ["kind", "chip", "source", "source_id", "book_cluster", "listed_cluster"],
+            f"reconciliation-{facility.code}-{result.at.date().isoformat()}-live.csv",
+            RECON_HEADER,
             (
                 (d.kind, d.chip_ref, d.source, d.source_id, d.book_cluster or "", d.listed_cluster or "")
                 for d in result.discrepancies
             ),
         )
+    items = ReconciliationItem.objects.filter(snapshot=snapshot)
+    if wants_csv(request):
+        return csv_response(
+            f"reconciliation-{facility.code}-{snapshot.at.date().isoformat()}.csv",
+            RECON_HEADER,
+            (
+                (kind, ref, source, source_id, book, listed)
+                for _, kind, ref, source, source_id, book, listed in keyset_iter(
+                    items.values_list("id", "kind", "chip_ref", "source", "source_id", "book_cluster", "listed_cluster")
+                )
+            ),
+        )
+    after = cursor_param(request)
+    fragment = request.GET.get("fragment") == "1"
+    shown, next_cursor = keyset_page(items, None if fragment else after, size=RECON_SHOWN)
     sources = []
     for name in ("declaration", "attestation", "inspection"):
-        info = result.sources.get(name)
+        info = (snapshot.sources or {}).get(name)
+        if info and info.get("date"):
+            info = {**info, "date": datetime.fromisoformat(info["date"])}
         sources.append({"name": name, "info": info})
     context = {
         "facility": facility,
-        "result": result,
+        "snapshot": snapshot,
+        "result": snapshot,
         "sources": sources,
-        "never_received": (result.sources.get("transfers") or {}).get("never_received", 0),
-        "discrepancies": result.discrepancies[:RECON_SHOWN],
-        "more": max(0, len(result.discrepancies) - RECON_SHOWN),
-        "fragment": request.GET.get("fragment") == "1",
+        "never_received": ((snapshot.sources or {}).get("transfers") or {}).get("never_received", 0),
+        "discrepancies": shown,
+        "more": max(0, snapshot.discrepancy_count - len(shown)) if fragment or not after else 0,
+        "next_cursor": None if fragment else next_cursor,
+        "after": after,
+        "fragment": fragment,
     }
-    template = "console/_reconciliation.html" if context["fragment"] else "console/reconciliation.html"
+    template = "console/_reconciliation.html" if fragment else "console/reconciliation.html"
     return render(request, template, context)
+
+
+RECON_HEADER = ["kind", "chip", "source", "source_id", "book_cluster", "listed_cluster"]
