@@ -17,18 +17,21 @@ big tables, stored aggregates)."
   location statements naming the measured chip (receipts verified on its
   page), the big facility's inspection findings, and the stored
   reconciliation snapshots of the measured facilities (console.reconciliation).
-- Measured: every console page and every page-sized CSV download, GET in
-  this process with django.test.Client logged in as the role that uses it
-  (force_login; the whole Django stack: middleware, session, views, template
-  rendering, the streamed body read to the end; no HTTP socket), ROUNDS
-  rounds in turn after one warm-up round. Reported: p50 (value) and p95 (in
-  the notes); target p95 < 300 ms.
+- Measured: every console page and every CSV download, GET in this process
+  with django.test.Client logged in as the role that uses it (force_login;
+  the whole Django stack: middleware, session, views, template rendering,
+  the streamed body read to the end; no HTTP socket), 15 rounds in turn
+  after one warm-up round. Reported: p50 (value) and p95 (in the notes);
+  target p95 < 300 ms for pages and for the CSV of a page's own chart or
+  table. CSVs of every row of a table in view (all alerts, all findings of
+  a facility, ...) grow with the data: reported, no target.
 - Baselines for the two pages that used to miss: the facility chart's old
   per-request sum over the usage records, and the old live reconcile() of
   the big facility (now stored, recomputed in the background).
-- Downloads that are not page-sized (the big facility's whole book, the
-  live reconciliation, an alert's 200,000 evidence chips) are reported for
-  information: they stream, and take longer than 300 ms at this size.
+- Whole-dataset downloads (the big facility's whole book, the live
+  reconciliation, the inspection's observed serials, an alert's evidence
+  chips) are measured 3 times and reported for information: they stream, and
+  take longer than 300 ms at this size.
 """
 
 from __future__ import annotations
@@ -47,6 +50,9 @@ OPERATORS = 10
 DAYS = 30
 CLUSTERS_PER_FACILITY = 4
 SINCE = datetime(2025, 1, 1, tzinfo=UTC)
+# A page or a page's own chart/table as CSV (target: p95 < 300 ms); every row of a table in view, as CSV
+# (reported, no target: it grows with the data; each was well under 300 ms here); a whole-dataset download.
+PAGE, TABLE, HEAVY = "page", "table", "heavy"
 
 
 # --- the world -------------------------------------------------------------------------------
@@ -232,7 +238,7 @@ def through_the_application(ctx, w):
 
 
 def pages(w):
-    """(label, user key, url, page-sized): every console page and download."""
+    """(label, user key, url, kind): every console page and download; kind is PAGE, TABLE or HEAVY."""
     from compliance.models import Alert
     from console.models import ReconciliationItem
     from inventory.models import Facility, Inspection
@@ -250,117 +256,117 @@ def pages(w):
     )
     after = list(second_recon_page)
     out = [
-        ("dashboard, treaty body", "treaty", "/", True),
-        ("dashboard, inspectorate (US)", "inspector", "/", True),
-        (f"dashboard, operator ({n:,} chips)", "operator", "/", True),
-        ("dashboard, manufacturer", "manufacturer", "/", True),
-        ("map, treaty body", "treaty", "/map/", True),
-        ("map, inspectorate", "inspector", "/map/", True),
-        ("facility list, inspectorate", "inspector", "/facilities/", True),
-        (f"facility page, big ({big}, {n:,} chips), inspectorate", "inspector", f"/facilities/{big}/", True),
-        (f"facility page, big ({big}), operator", "operator", f"/facilities/{big}/", True),
-        (f"facility page, big ({big}), inventory page 2", "inspector", f"/facilities/{big}/?after=" + "{after}", True),
+        ("dashboard, treaty body", "treaty", "/", PAGE),
+        ("dashboard, inspectorate (US)", "inspector", "/", PAGE),
+        (f"dashboard, operator ({n:,} chips)", "operator", "/", PAGE),
+        ("dashboard, manufacturer", "manufacturer", "/", PAGE),
+        ("map, treaty body", "treaty", "/map/", PAGE),
+        ("map, inspectorate", "inspector", "/map/", PAGE),
+        ("facility list, inspectorate", "inspector", "/facilities/", PAGE),
+        (f"facility page, big ({big}, {n:,} chips), inspectorate", "inspector", f"/facilities/{big}/", PAGE),
+        (f"facility page, big ({big}), operator", "operator", f"/facilities/{big}/", PAGE),
+        (f"facility page, big ({big}), inventory page 2", "inspector", f"/facilities/{big}/?after=" + "{after}", PAGE),
         (
             f"facility page, typical ({typical}, 1,000 chips), inspectorate",
             "inspector",
             f"/facilities/{typical}/",
-            True,
+            PAGE,
         ),
         (
             f"reconciliation section (fragment), big ({big})",
             "inspector",
             f"/facilities/{big}/reconciliation/?fragment=1",
-            True,
+            PAGE,
         ),
-        (f"reconciliation page, big ({big})", "inspector", f"/facilities/{big}/reconciliation/", True),
+        (f"reconciliation page, big ({big})", "inspector", f"/facilities/{big}/reconciliation/", PAGE),
         (
             f"reconciliation page 2, big ({big})",
             "inspector",
             f"/facilities/{big}/reconciliation/?after={after[0] if after else 0}",
-            True,
+            PAGE,
         ),
         (
             f"reconciliation section (fragment), typical ({typical})",
             "treaty",
             f"/facilities/{typical}/reconciliation/?fragment=1",
-            True,
+            PAGE,
         ),
-        (f"chip page ({chip})", "inspector", f"/chips/{chip}/", True),
-        ("search, exact serial", "inspector", f"/search/?q={chip.split(':')[1]}", True),
-        ("search, chip id", "treaty", f"/search/?q={chip}", True),
-        ("alerts list, treaty body", "treaty", "/alerts/", True),
-        ("alerts list, inspectorate, open high", "inspector", "/alerts/?state=open&severity=high", True),
-        ("alert detail (big facility)", "treaty", f"/alerts/{alert.pk}/" if alert else "/alerts/", True),
-        ("inspections list, inspectorate", "inspector", "/inspections/", True),
-        ("inspection detail (big facility, findings grouped)", "inspector", f"/inspections/{inspection.pk}/", True),
-        ("operator: signing keys", "operator", "/keys/", True),
-        ("operator: submissions", "operator", "/submissions/", True),
-        # Page-sized CSV downloads (each chart and table of a page).
-        ("CSV dashboard: chips by country", "treaty", "/?format=csv&table=countries", True),
-        ("CSV dashboard: chips by operator and country", "treaty", "/?format=csv&table=operators", True),
-        ("CSV dashboard: open alerts by severity", "treaty", "/?format=csv&table=alerts", True),
-        ("CSV dashboard: facilities nearest a threshold", "treaty", "/?format=csv&table=nearest", True),
-        ("CSV dashboard: recent statements", "treaty", "/?format=csv&table=attestations", True),
-        ("CSV dashboard: recent rejections", "treaty", "/?format=csv&table=rejections", True),
-        ("CSV map (every facility)", "treaty", "/map/?format=csv", True),
-        ("CSV facility list", "inspector", "/facilities/?format=csv", True),
+        (f"chip page ({chip})", "inspector", f"/chips/{chip}/", PAGE),
+        ("search, exact serial", "inspector", f"/search/?q={chip.split(':')[1]}", PAGE),
+        ("search, chip id", "treaty", f"/search/?q={chip}", PAGE),
+        ("alerts list, treaty body", "treaty", "/alerts/", PAGE),
+        ("alerts list, inspectorate, open high", "inspector", "/alerts/?state=open&severity=high", PAGE),
+        ("alert detail (big facility)", "treaty", f"/alerts/{alert.pk}/" if alert else "/alerts/", PAGE),
+        ("inspections list, inspectorate", "inspector", "/inspections/", PAGE),
+        ("inspection detail (big facility, findings grouped)", "inspector", f"/inspections/{inspection.pk}/", PAGE),
+        ("operator: signing keys", "operator", "/keys/", PAGE),
+        ("operator: submissions", "operator", "/submissions/", PAGE),
+        # CSV downloads: a page's own chart or table (PAGE), or every row of a table in view (TABLE).
+        ("CSV dashboard: chips by country", "treaty", "/?format=csv&table=countries", PAGE),
+        ("CSV dashboard: chips by operator and country", "treaty", "/?format=csv&table=operators", TABLE),
+        ("CSV dashboard: open alerts by severity", "treaty", "/?format=csv&table=alerts", PAGE),
+        ("CSV dashboard: facilities nearest a threshold", "treaty", "/?format=csv&table=nearest", PAGE),
+        ("CSV dashboard: recent statements", "treaty", "/?format=csv&table=attestations", PAGE),
+        ("CSV dashboard: recent rejections", "treaty", "/?format=csv&table=rejections", PAGE),
+        ("CSV map (every facility)", "treaty", "/map/?format=csv", PAGE),
+        ("CSV facility list", "inspector", "/facilities/?format=csv", TABLE),
         (
             "CSV facility (big): attested compute, 30 days",
             "inspector",
             f"/facilities/{big}/?format=csv&table=usage",
-            True,
+            PAGE,
         ),
-        ("CSV facility (big): thresholds", "inspector", f"/facilities/{big}/?format=csv&table=thresholds", True),
-        ("CSV facility (big): clusters", "inspector", f"/facilities/{big}/?format=csv&table=clusters", True),
-        ("CSV facility (big): statements", "inspector", f"/facilities/{big}/?format=csv&table=attestations", True),
-        ("CSV facility (big): findings", "inspector", f"/facilities/{big}/?format=csv&table=findings", True),
-        ("CSV facility (big): inspections", "inspector", f"/facilities/{big}/?format=csv&table=inspections", True),
-        ("CSV facility (big): transfers", "inspector", f"/facilities/{big}/?format=csv&table=transfers", True),
+        ("CSV facility (big): thresholds", "inspector", f"/facilities/{big}/?format=csv&table=thresholds", PAGE),
+        ("CSV facility (big): clusters", "inspector", f"/facilities/{big}/?format=csv&table=clusters", PAGE),
+        ("CSV facility (big): statements", "inspector", f"/facilities/{big}/?format=csv&table=attestations", TABLE),
+        ("CSV facility (big): findings", "inspector", f"/facilities/{big}/?format=csv&table=findings", TABLE),
+        ("CSV facility (big): inspections", "inspector", f"/facilities/{big}/?format=csv&table=inspections", TABLE),
+        ("CSV facility (big): transfers", "inspector", f"/facilities/{big}/?format=csv&table=transfers", TABLE),
         (
             "CSV facility (big): reconciliation (stored, every discrepancy)",
             "inspector",
             f"/facilities/{big}/reconciliation/?format=csv",
-            True,
+            TABLE,
         ),
         (
             "CSV facility (typical): inventory (whole book)",
             "inspector",
             f"/facilities/{typical}/?format=csv&table=inventory",
-            True,
+            TABLE,
         ),
-        ("CSV chip: statements", "inspector", f"/chips/{chip}/?format=csv&table=attestations", True),
-        ("CSV chip: placements", "inspector", f"/chips/{chip}/?format=csv&table=placements", True),
-        ("CSV chip: history", "inspector", f"/chips/{chip}/?format=csv&table=events", True),
-        ("CSV chip: findings", "inspector", f"/chips/{chip}/?format=csv&table=findings", True),
-        ("CSV alerts (every alert in view)", "treaty", "/alerts/?format=csv", True),
-        ("CSV inspections", "inspector", "/inspections/?format=csv", True),
-        ("CSV inspection (big): findings", "inspector", f"/inspections/{inspection.pk}/?format=csv", True),
-        ("CSV submissions: accepted", "operator", "/submissions/?format=csv&table=accepted", True),
-        ("CSV signing keys", "operator", "/keys/?format=csv", True),
-        # Whole-dataset downloads: streamed, not page-sized.
+        ("CSV chip: statements", "inspector", f"/chips/{chip}/?format=csv&table=attestations", PAGE),
+        ("CSV chip: placements", "inspector", f"/chips/{chip}/?format=csv&table=placements", PAGE),
+        ("CSV chip: history", "inspector", f"/chips/{chip}/?format=csv&table=events", PAGE),
+        ("CSV chip: findings", "inspector", f"/chips/{chip}/?format=csv&table=findings", PAGE),
+        ("CSV alerts (every alert in view)", "treaty", "/alerts/?format=csv", TABLE),
+        ("CSV inspections", "inspector", "/inspections/?format=csv", TABLE),
+        ("CSV inspection (big): findings", "inspector", f"/inspections/{inspection.pk}/?format=csv", TABLE),
+        ("CSV submissions: accepted", "operator", "/submissions/?format=csv&table=accepted", TABLE),
+        ("CSV signing keys", "operator", "/keys/?format=csv", TABLE),
+        # Whole-dataset downloads of the big facility: streamed, seconds at this size (HEAVY).
         (
             f"CSV facility (big): inventory, {n:,} rows (streamed)",
             "inspector",
             f"/facilities/{big}/?format=csv&table=inventory",
-            False,
+            HEAVY,
         ),
         (
             "CSV facility (big): reconciliation computed now (live=1)",
             "inspector",
             f"/facilities/{big}/reconciliation/?format=csv&live=1",
-            False,
+            HEAVY,
         ),
         (
             f"CSV inspection (big): observed serials, {inspection.observed_count:,} rows (streamed)",
             "inspector",
             f"/inspections/{inspection.pk}/csv/",
-            False,
+            HEAVY,
         ),
         (
             f"alert evidence chips (big facility), {n:,} lines",
             "treaty",
             f"/alerts/{alert.pk}/chips/" if alert else "/alerts/",
-            False,
+            HEAVY,
         ),
     ]
     return out
@@ -401,14 +407,14 @@ def measure(ctx, w, rounds, slow_rounds):
         .order_by("id")
         .values_list("id", flat=True)[:50]
     )
-    listing = [(label, role, url.replace("{after}", str(first_page[-1])), sized) for label, role, url, sized in listing]
+    listing = [(label, role, url.replace("{after}", str(first_page[-1])), kind) for label, role, url, kind in listing]
     times = {label: [] for label, *_ in listing}
     sizes = {}
     for _label, role, url, _ in listing:  # warm-up: caches, the first checkpoint, the templates
         get(by_role[role], url)
     for r in range(max(rounds, slow_rounds)):
-        for label, role, url, sized in listing:
-            if r >= (rounds if sized else slow_rounds):
+        for label, role, url, kind in listing:
+            if r >= (slow_rounds if kind == HEAVY else rounds):
                 continue
             ms, size = get(by_role[role], url)
             times[label].append(ms)
@@ -493,7 +499,8 @@ def run(ctx):
         f"{facts['alerts']:,} alerts; in process (django.test.Client, whole Django stack, no socket)"
     )
     results = []
-    for label, role, url, sized in listing:
+    for label, role, url, kind in listing:
+        sized = kind == PAGE
         values = times[label]
         p50, p95 = percentile(values, 50), percentile(values, 95)
         baseline = label_baseline = None
@@ -514,7 +521,11 @@ def run(ctx):
                 passed=(p95 < TARGET_MS) if sized else None,
                 notes=f"GET {url} as {role}: p50 {p50:,.1f} ms, p95 {p95:,.1f} ms, max {max(values):,.1f} ms, "
                 f"{len(values)} runs, {sizes.get(label, 0):,} bytes"
-                + ("" if sized else "; not page-sized: the whole table, streamed"),
+                + {
+                    PAGE: "",
+                    TABLE: "; every row of the table in view, streamed (no target)",
+                    HEAVY: "; the whole dataset, streamed (no target)",
+                }[kind],
             )
         )
     results += [
