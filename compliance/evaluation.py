@@ -164,9 +164,11 @@ class ExistingAlert(NamedTuple):
 
 
 RAISE, REOPEN, CLEAR, UNCLEAR = "raise", "reopen", "clear", "unclear"
-# Alerts raised per transaction: bounds what one transaction holds (and the
-# evidence in memory) while sharing its queries, log append and checkpoint.
+# Alerts raised per transaction, and chips their evidence lists: bounds what
+# one transaction holds (and the evidence in memory) while sharing its
+# queries, log append and checkpoint. A subject over the chip budget goes alone.
 RAISE_CHUNK = 500
+RAISE_CHUNK_CHIPS = 1_000_000
 
 
 def evaluate(subjects, now=None, rules=None):
@@ -208,7 +210,8 @@ def _evaluate_scope(scope, rules, refreshed, full, now):
             action = decide(rule, value, alert)
             if action is not None:
                 actions[action].append((rule, key, value, alert))
-    return _act(scope, actions, _subjects(scope, refreshed.rows, {key for _, key, _, _ in actions[RAISE]}))
+    subjects = _subjects(scope, refreshed.rows, {key for _, key, _, _ in actions[RAISE]})
+    return _act(scope, actions, subjects, refreshed.totals)
 
 
 def decide(rule, value, alert):
@@ -261,7 +264,7 @@ def _subjects(scope, rows, keys):
     return {k: Subject(*(found[k] if k in found else rows[k][:3])) for k in keys}
 
 
-def _act(scope, actions, subjects):
+def _act(scope, actions, subjects, totals):
     """Carry out the evaluation's decisions; return the alerts raised or reopened."""
     clear = [alert.pk for _, _, _, alert in actions[CLEAR]]
     if clear:
@@ -271,13 +274,30 @@ def _act(scope, actions, subjects):
         Alert.objects.filter(pk__any=unclear).update(cleared_at=None)
     raises = [(rule, key, value, subjects[key]) for rule, key, value, _ in actions[RAISE]]
     changed = []
-    for start in range(0, len(raises), RAISE_CHUNK):
-        changed += _raise_many(scope, raises[start : start + RAISE_CHUNK])
+    chips = {key: values["chip_count"] for key, values in totals.items()}
+    for batch in _batches(raises, chips):
+        changed += _raise_many(scope, batch)
     for rule, key, value, alert in actions[REOPEN]:
         reopened = _reopen(alert.pk, rule, scope, key, value)
         if reopened is not None:
             changed.append(reopened)
     return changed
+
+
+def _batches(raises, chips):
+    """The raises in order, cut into batches of at most RAISE_CHUNK alerts and RAISE_CHUNK_CHIPS chips."""
+    batch, keys, count = [], set(), 0
+    for item in raises:
+        key = item[1]
+        extra = 0 if key in keys else chips.get(key, 0)
+        if batch and (len(batch) >= RAISE_CHUNK or count + extra > RAISE_CHUNK_CHIPS):
+            yield batch
+            batch, keys, count, extra = [], set(), 0, chips.get(key, 0)
+        batch.append(item)
+        keys.add(key)
+        count += extra
+    if batch:
+        yield batch
 
 
 def _comparison_text(rule):

@@ -274,7 +274,9 @@ def _same_aggregates(full, single):
 
 
 def test_full_evaluation_equals_one_by_one(world, monkeypatch):
-    monkeypatch.setattr(evaluation, "RAISE_CHUNK", 2)  # several raise transactions per scope
+    # Several raise transactions per scope, cut by alerts and by chips.
+    monkeypatch.setattr(evaluation, "RAISE_CHUNK", 3)
+    monkeypatch.setattr(evaluation, "RAISE_CHUNK_CHIPS", 8)
     full, full_changed = _run(world, _full)
     single, single_changed = _run(world, _one_by_one)
     assert full_changed == single_changed
@@ -313,6 +315,16 @@ def test_full_evaluation_equals_one_by_one(world, monkeypatch):
     assert alert(third, "k-train", "SB-B1/k1")["value"] == pytest.approx(9e21)
     assert all(a["cleared"] for (r, _, _), a in fourth[1].items() if r.endswith("-train"))
     assert full_changed == [18, 5, 4, 0]
+
+
+def test_raise_batches_bound_alerts_and_chips(monkeypatch):
+    monkeypatch.setattr(evaluation, "RAISE_CHUNK", 3)
+    monkeypatch.setattr(evaluation, "RAISE_CHUNK_CHIPS", 10)
+    raises = [("r1", "a"), ("r2", "a"), ("r1", "b"), ("r1", "c"), ("r2", "c"), ("r3", "c"), ("r1", "d"), ("r1", "e")]
+    chips = {"a": 4, "b": 5, "c": 2, "d": 30, "e": 1}
+    batches = [[key for _, key in batch] for batch in evaluation._batches(raises, chips)]
+    # a+b = 9 chips; c's three alerts fill a batch; d alone is over the budget; e follows.
+    assert batches == [["a", "a", "b"], ["c", "c", "c"], ["d"], ["e"]]
 
 
 def _steady_state_queries():
