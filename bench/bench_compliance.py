@@ -19,7 +19,10 @@ from commit to alert row (target under 2 s with a worker)."
   H100e, memory, dense OP/s per precision and the fastest, per facility,
   cluster, campus and operator-country, plus usage FLOP per facility in the
   rules' window), rows fetched; best of a run before and a run after. The
-  stored facility aggregates are checked against the baseline's.
+  stored facility aggregates are checked against the baseline's. With
+  --profile, two more evaluations run under cProfile, untimed: a steady-state
+  one, and a first one after every alert is deleted (profile_compliance.txt,
+  profile_compliance_first.txt).
 - Incremental: a real Celery worker (`celery -A config worker -Q
   ingest,evaluate,notify -c 1`) and gunicorn, both non-eager on a private
   Redis database; a 100,000-chip location statement moves a facility holding
