@@ -15,7 +15,10 @@ BOUNDS = [
     ("/facilities/", "inspector", 8),
     ("/facilities/US-VA-001/", "inspector", 20),
     ("/facilities/US-VA-001/?after=1", "inspector", 20),
-    ("/facilities/US-VA-001/reconciliation/?fragment=1", "inspector", 24),
+    # The stored balance (console.reconciliation): the warm-up request computed it.
+    ("/facilities/US-VA-001/reconciliation/?fragment=1", "inspector", 12),
+    ("/facilities/US-VA-001/reconciliation/", "inspector", 12),
+    ("/facilities/US-VA-001/reconciliation/?after=1", "inspector", 12),
     (CHIP, "inspector", 16),
     ("/alerts/", "treaty", 6),
     ("/alerts/?state=open&severity=high", "treaty", 6),
