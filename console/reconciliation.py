@@ -3,8 +3,8 @@
 A snapshot goes stale (`mark_stale`: wanted += 1, an upsert, safe inside any
 transaction) when
 - a declaration (also a complete location statement) or an inspection of
-  the facility is saved, or a transfer to or from it (signals, below: in the
-  transaction that saves it, so a rolled-back change marks nothing);
+  the facility is saved, or a transfer to or from it (signals, below: after
+  the commit that saves it, so a rolled-back change marks nothing);
 - the outbox announces `placements.changed` for it (the book moved);
 - a page finds that the latest listings or the facility's newest placement
   differ from those the snapshot was computed from (`inputs`).
@@ -49,12 +49,23 @@ def mark_stale(facility_ids):
 
 
 def request_refresh(facility_ids):
-    """Mark stale and, after the commit, have a worker recompute."""
+    """After the commit: mark stale and have a worker recompute.
+
+    Not inside the transaction: the mark would hold the snapshot row's lock
+    until a long ingest commits, and two transactions marking two facilities
+    in opposite orders could deadlock. A change whose commit hook is lost (a
+    crash right after the commit) is still noticed by the next page, which
+    compares the latest listings and placement with the snapshot's inputs.
+    """
     ids = sorted({int(f) for f in facility_ids if f is not None})
     if not ids:
         return
-    mark_stale(ids)
-    transaction.on_commit(lambda: enqueue(ids, background=True), robust=True)
+
+    def after_commit():
+        mark_stale(ids)
+        enqueue(ids, background=True)
+
+    transaction.on_commit(after_commit, robust=True)
 
 
 def enqueue(facility_ids, background=False):
