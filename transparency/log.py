@@ -1,15 +1,27 @@
-"""Appending to the log and answering proofs from stored subtree hashes.
+"""Appending to the log and answering proofs from stored hashes.
 
 One writer at a time: every append locks the LogHead row (SELECT ... FOR
 UPDATE on PostgreSQL; SQLite serialises writers itself), so indices are dense
 and the order is total. The lock is held to the end of the caller's
 transaction, which is what makes "stored and logged in one transaction" true.
+
+What is stored (transparency.models): each leaf row with its leaf hash, and
+the complete aligned subtrees of NODE_LEVEL_MIN or more levels. An append
+hashes its batch level by level (`hash_append`) and writes it with one binary
+COPY of leaf rows and one of the few new node rows; a proof reads the node
+rows and, for the levels below NODE_LEVEL_MIN, the leaf hashes under them, in
+one query (`get_nodes_bulk`).
 """
 
-from django.db import transaction
+import hashlib
+import struct
+from datetime import UTC, datetime, timedelta
+
+from django.db import connection, transaction
 from django.utils import timezone
 
 from protocol import merkle
+from transparency import models
 from transparency.models import LogHead, LogLeaf, LogNode, node_key
 
 
@@ -18,9 +30,98 @@ class ProofRangeError(ValueError):
 
 
 def get_nodes_bulk(nodes):
-    keys = {node_key(level, k): (level, k) for level, k in nodes}
-    rows = LogNode.objects.filter(key__in=list(keys)).values_list("key", "hash")
-    return {keys[key]: bytes(h) for key, h in rows}
+    """{(level, k): hash} for the wanted complete, aligned subtrees, in one query.
+
+    A node at NODE_LEVEL_MIN or above is a stored row; one below is folded from
+    the stored hashes of the leaves it covers (at most 2**(NODE_LEVEL_MIN - 1)).
+    A node whose row or leaves are missing is left out (proof_from_nodes names it).
+    """
+    low = models.NODE_LEVEL_MIN
+    keys = {}
+    computed = []
+    ranges = []
+    for level, k in nodes:
+        if level >= low:
+            keys[node_key(level, k)] = (level, k)
+        else:
+            computed.append((level, k))
+            ranges.append(merkle.node_range(level, k))
+    ranges = _merge(ranges)
+    # Only placeholders are formatted into the SQL below; every value is a parameter.
+    parts, params = [], []
+    if keys:
+        placeholders = ", ".join(["%s"] * len(keys))
+        parts.append(f"SELECT 0, key, hash FROM transparency_lognode WHERE key IN ({placeholders})")  # noqa: S608
+        params += list(keys)
+    if ranges:
+        where = " OR ".join(['("index" >= %s AND "index" < %s)'] * len(ranges))
+        parts.append(f'SELECT 1, "index", hash FROM transparency_logleaf WHERE {where}')  # noqa: S608
+        params += [bound for r in ranges for bound in r]
+    if not parts:
+        return {}
+    with connection.cursor() as cursor:
+        cursor.execute(" UNION ALL ".join(parts), params)
+        rows = cursor.fetchall()
+    found = {}
+    leaf_hashes = {}
+    for is_leaf, key, h in rows:
+        if is_leaf:
+            leaf_hashes[key] = bytes(h)
+        else:
+            found[keys[key]] = bytes(h)
+    for level, k in computed:
+        start, end = merkle.node_range(level, k)
+        hashes = [leaf_hashes.get(i) for i in range(start, end)]
+        if None not in hashes:
+            found[(level, k)] = merkle.root_from_leaf_hashes(hashes)
+    return found
+
+
+def _merge(ranges):
+    """Sorted, disjoint cover of [start, end) ranges."""
+    merged = []
+    for start, end in sorted(ranges):
+        if merged and start <= merged[-1][1]:
+            merged[-1][1] = max(merged[-1][1], end)
+        else:
+            merged.append([start, end])
+    return merged
+
+
+def leaf_hashes(leaves):
+    """SHA-256(0x00 || leaf) of each leaf (LOG.md section 1)."""
+    sha256 = hashlib.sha256
+    return [sha256(b"\x00" + leaf).digest() for leaf in leaves]
+
+
+def hash_levels(first, hashes, left):
+    """Every node that appending leaves with these leaf `hashes` at index `first` completes.
+
+    `left` maps a level to the hash of the complete node just left of the new
+    leaves at that level: the right edge of the tree of size `first`
+    (merkle.range_to_perfect_nodes(0, first)), needed at the levels whose bit is
+    set in `first`. Returns [(k0, hashes), ...] for levels 0, 1, ...: the new
+    nodes (level, k0 + i), level 0 being the leaf hashes. No database.
+    """
+    sha256 = hashlib.sha256
+    current = hashes
+    levels = [(first, current)]
+    start, level = first, 0
+    while True:
+        if start & 1:  # the first new node is a right child: its sibling is on the right edge
+            current = [left[level], *current]
+            start -= 1
+        if len(current) < 2:
+            return levels
+        current = [sha256(b"\x01" + a + b).digest() for a, b in zip(current[0::2], current[1::2], strict=False)]
+        start >>= 1
+        level += 1
+        levels.append((start, current))
+
+
+def hash_append(first, leaves, left):
+    """hash_levels of the leaves' hashes: every hash an append computes (see append_leaves)."""
+    return hash_levels(first, leaf_hashes(leaves), left)
 
 
 def _lock_head():
@@ -32,54 +133,94 @@ def append_leaves(leaves, kind):
     """Append leaf byte strings; return the index of the first. Must run in a transaction."""
     if not transaction.get_connection().in_atomic_block:
         raise RuntimeError("append_leaves must run inside the caller's transaction")
+    if not isinstance(leaves, list):
+        leaves = list(leaves)
     head = _lock_head()
     first = head.size
-    # The hashes left of the first new leaf that new parents may need: the
-    # stored decomposition of [0, first) is exactly the right-edge frontier.
-    known = get_nodes_bulk(merkle.range_to_perfect_nodes(0, first)) if first else {}
-    new_nodes = {}
-    now = timezone.now()
-    leaf_rows = []
-    for offset, leaf in enumerate(leaves):
-        index = first + offset
-        for level, k in merkle.nodes_completed_by_append(index):
-            if level == 0:
-                h = merkle.leaf_hash(leaf)
-            else:
-                left, right = merkle.node_children(level, k)
-                h = merkle.node_hash(new_nodes.get(left) or known[left], new_nodes.get(right) or known[right])
-            new_nodes[(level, k)] = h
-        leaf_rows.append((index, leaf, kind, now))
-    _write(leaf_rows, new_nodes)
-    head.size = first + len(leaf_rows)
+    # The right edge of the tree so far: the new nodes' left siblings.
+    left = {level: h for (level, _), h in get_nodes_bulk(merkle.range_to_perfect_nodes(0, first)).items()}
+    write = _copy_append if connection.vendor == "postgresql" else _insert_append
+    write(first, leaves, left, kind, timezone.now())
+    head.size = first + len(leaves)
     head.save(update_fields=["size"])
     # robust: the append is committed by then; a signing failure is logged, not raised at the writer.
     transaction.on_commit(_request_checkpoint, robust=True)
     return first
 
 
-def _write(leaf_rows, new_nodes):
-    """Store the new leaves and nodes: COPY on PostgreSQL (several times faster than
-    INSERTs at log scale), bulk inserts elsewhere."""
-    from django.db import connection
+def _stored_nodes(levels):
+    """(key, hash) of the new nodes at the stored levels (NODE_LEVEL_MIN and up)."""
+    return [
+        (node_key(level, k0 + i), h)
+        for level, (k0, hashes) in enumerate(levels)
+        if level >= models.NODE_LEVEL_MIN
+        for i, h in enumerate(hashes)
+    ]
 
-    if connection.vendor != "postgresql":
-        LogLeaf.objects.bulk_create(
-            [LogLeaf(index=i, leaf=b, kind=k, appended_at=t) for i, b, k, t in leaf_rows], batch_size=2000
-        )
-        LogNode.objects.bulk_create(
-            [LogNode(key=node_key(level, k), hash=h) for (level, k), h in new_nodes.items()], batch_size=5000
-        )
-        return
+
+def _insert_append(first, leaves, left, kind, now):
+    """The portable writer (SQLite): bulk inserts."""
+    levels = hash_append(first, leaves, left)
+    LogLeaf.objects.bulk_create(
+        [
+            LogLeaf(index=first + i, leaf=leaf, hash=h, kind=kind, appended_at=now)
+            for i, (leaf, h) in enumerate(zip(leaves, levels[0][1], strict=True))
+        ],
+        batch_size=2000,
+    )
+    LogNode.objects.bulk_create([LogNode(key=key, hash=h) for key, h in _stored_nodes(levels)], batch_size=5000)
+
+
+# PostgreSQL's binary COPY format, written directly (psycopg's row-by-row
+# dumping of bytea costs more than the hashing): a row is a field count, then
+# each field as a length and its bytes; int8 and timestamptz are 8 big-endian
+# bytes, the timestamp in microseconds since 2000-01-01 UTC.
+_COPY_SIGNATURE = b"PGCOPY\n\xff\r\n\x00" + bytes(8)  # signature, flags, header extension length
+_COPY_TRAILER = b"\xff\xff"
+_ROW_HEAD = struct.Struct(">hiqi").pack  # field count, int8 first field (length 8, value), next field's length
+_HASH_LENGTH = struct.pack(">i", merkle.HASH_SIZE)
+_PG_EPOCH = datetime(2000, 1, 1, tzinfo=UTC)
+COPY_CHUNK = 2000
+
+
+def _copy_append(first, leaves, left, kind, now):
+    """Hash and COPY the leaf rows chunk by chunk, so that PostgreSQL stores one
+    chunk while the next is hashed; hash the levels above while it stores the
+    last; then COPY the few new nodes of the stored levels."""
+    kind_bytes = kind.encode()
+    # The fields after the leaf: its hash, the kind, the time.
+    rest = struct.pack(
+        f">i{len(kind_bytes)}siq", len(kind_bytes), kind_bytes, 8, (now - _PG_EPOCH) // timedelta(microseconds=1)
+    )
+    hashes = []
     with connection.cursor() as cursor:
-        with cursor.cursor.copy("COPY transparency_logleaf (index, leaf, kind, appended_at) FROM STDIN") as copy:
-            copy.set_types(["int8", "bytea", "text", "timestamptz"])
-            for row in leaf_rows:
-                copy.write_row(row)
-        with cursor.cursor.copy("COPY transparency_lognode (key, hash) FROM STDIN") as copy:
-            copy.set_types(["int8", "bytea"])
-            for (level, k), h in new_nodes.items():
-                copy.write_row((node_key(level, k), h))
+        raw = cursor.cursor
+        with raw.copy(
+            "COPY transparency_logleaf (index, leaf, hash, kind, appended_at) FROM STDIN (FORMAT BINARY)"
+        ) as copy:
+            copy.write(_COPY_SIGNATURE)
+            for start in range(0, len(leaves), COPY_CHUNK):
+                chunk = leaves[start : start + COPY_CHUNK]
+                chunk_hashes = leaf_hashes(chunk)
+                copy.write(
+                    b"".join(
+                        [
+                            _ROW_HEAD(5, 8, index, len(leaf)) + leaf + _HASH_LENGTH + h + rest
+                            for index, leaf, h in zip(
+                                range(first + start, first + start + len(chunk)), chunk, chunk_hashes, strict=True
+                            )
+                        ]
+                    )
+                )
+                hashes += chunk_hashes
+            levels = hash_levels(first, hashes, left)
+            copy.write(_COPY_TRAILER)
+        nodes = _stored_nodes(levels)
+        if nodes:
+            with raw.copy("COPY transparency_lognode (key, hash) FROM STDIN (FORMAT BINARY)") as copy:
+                copy.write(_COPY_SIGNATURE)
+                copy.write(b"".join([_ROW_HEAD(2, 8, key, len(h)) + h for key, h in nodes]))
+                copy.write(_COPY_TRAILER)
 
 
 def _request_checkpoint():

@@ -1,9 +1,12 @@
 """The append-only Merkle log (LOG.md): leaves, stored subtree hashes,
 event data, signed checkpoints, witnesses and their cosignatures.
 
-Storage keeps every complete, aligned subtree hash (level 0 = leaf hashes),
-so an inclusion or consistency proof at any size reads O(log n) node rows in
-one query and an append writes about two rows per leaf.
+Storage: each leaf row keeps its leaf hash, and LogNode keeps the hash of
+every complete, aligned subtree of NODE_LEVEL_MIN or more levels (16 leaves
+and up). A node below that level is folded from the (at most 8) leaf hashes
+it covers, so a proof or a root is still one query, for O(log n) node rows and
+the leaf hashes of at most a few blocks of 16 leaves, while an append writes
+one row per leaf and one node row per 8 leaves.
 """
 
 from django.conf import settings
@@ -12,6 +15,9 @@ from django.db import models
 from core.querysets import RestrictedQuerySet
 
 LEVEL_SHIFT = 56  # node key = level << 56 | k: one bigint primary key per node
+# The lowest level stored in LogNode. Part of the storage format: changing it
+# needs a migration that adds or removes the node rows in between.
+NODE_LEVEL_MIN = 4
 
 
 def node_key(level, k):
@@ -28,6 +34,7 @@ class LogHead(models.Model):
 class LogLeaf(models.Model):
     index = models.BigIntegerField(primary_key=True)
     leaf = models.BinaryField()
+    hash = models.BinaryField()  # the leaf hash, SHA-256(0x00 || leaf): level 0 of the tree
     kind = models.CharField(max_length=16)  # "attestation" or "event"
     appended_at = models.DateTimeField()
 
@@ -36,6 +43,8 @@ class LogLeaf(models.Model):
 
 
 class LogNode(models.Model):
+    """A complete, aligned subtree hash of NODE_LEVEL_MIN or more levels."""
+
     key = models.BigIntegerField(primary_key=True)
     hash = models.BinaryField()
 

@@ -8,8 +8,9 @@ size of the log: at 100M leaves the frontier holds 27 hashes and a chunk a few
 thousand rows. Along the way:
 
 - indices must be dense from 0 and end at the head's size;
-- each stored subtree node must equal the one the frontier just completed, and
-  no node may exist beyond the tree;
+- each stored leaf hash must be the hash of the stored leaf, each stored
+  subtree node (levels >= NODE_LEVEL_MIN) must equal the one the frontier just
+  completed, and no node may exist beyond the tree or below that level;
 - each checkpoint must verify under the log key, state the size and root
   stored beside it, and that root must be the recomputed root at its size;
   each stored cosignature must verify under its witness key;
@@ -28,6 +29,7 @@ from django.db.models import Q
 from protocol import merkle, note
 from protocol.encoding import jcs, sha256_hex
 from protocol.errors import ProtocolError
+from transparency import models
 from transparency.models import Checkpoint, Cosignature, LogEventData, LogHead, LogLeaf, LogNode, WitnessKey, node_key
 
 
@@ -66,9 +68,9 @@ class Frontier:
 
 
 def _node_ranges_q(first, end):
-    """One OR of key ranges matching every node completed by appending leaves [first, end)."""
-    q = Q()
-    level = 0
+    """One OR of key ranges matching every stored node completed by appending leaves [first, end)."""
+    q = Q(pk__in=[])
+    level = models.NODE_LEVEL_MIN
     while (end >> level) > 0:
         lo = ((first + 1 + (1 << level) - 1) >> level) - 1  # first k whose last leaf is >= first
         hi = (end >> level) - 1
@@ -79,10 +81,11 @@ def _node_ranges_q(first, end):
 
 
 def _extra_nodes_q(size):
-    """Nodes that cannot exist in a tree of `size` leaves."""
-    top = size.bit_length()
-    q = Q(key__lt=0) | Q(key__gte=node_key(top, 0))
-    for level in range(top):
+    """Nodes that cannot exist in a tree of `size` leaves (or are of a level that is not stored)."""
+    low = models.NODE_LEVEL_MIN
+    top = max(size.bit_length(), low)
+    q = Q(key__lt=node_key(low, 0)) | Q(key__gte=node_key(top, 0))
+    for level in range(low, top):
         q |= Q(key__gte=node_key(level, size >> level), key__lt=node_key(level + 1, 0))
     return q
 
@@ -112,7 +115,8 @@ class LogVerifier:
         checkpoints = self._checkpoints()
         pending = next(checkpoints, None)
         pending = self._checkpoints_at(0, pending, checkpoints)
-        leaves = LogLeaf.objects.values_list("index", "leaf", "kind")
+        low = models.NODE_LEVEL_MIN
+        leaves = LogLeaf.objects.values_list("index", "leaf", "kind", "hash")
         for rows in _chunks(leaves, "index", self.chunk):
             first, end = rows[0][0], rows[-1][0] + 1
             if first != self.frontier.size:
@@ -122,10 +126,15 @@ class LogVerifier:
                 raise LogMismatch(f"index {missing}", "missing leaf (the indices have a gap)")
             nodes = dict(LogNode.objects.filter(_node_ranges_q(first, end)).values_list("key", "hash"))
             events = dict(LogEventData.objects.filter(index__gte=first, index__lt=end).values_list("index", "data_jcs"))
-            for index, leaf, kind in rows:
+            for index, leaf, kind, stored_hash in rows:
                 leaf = bytes(leaf)
                 self._check_leaf(index, leaf, kind, events.pop(index, None))
-                for level, k, h in self.frontier.push(merkle.leaf_hash(leaf)):
+                leaf_hash = merkle.leaf_hash(leaf)
+                if stored_hash is None or bytes(stored_hash) != leaf_hash:
+                    raise LogMismatch(f"index {index}", "the stored leaf hash is not the hash of the stored leaf")
+                for level, k, h in self.frontier.push(leaf_hash):
+                    if level < low:
+                        continue  # not stored: recomputed from the leaf hashes when needed
                     stored = nodes.get(node_key(level, k))
                     if stored is None or bytes(stored) != h:
                         lo, hi = merkle.node_range(level, k)

@@ -81,9 +81,13 @@ def test_log_leaves_are_canonical_and_the_baseline_builds_the_same_tree():
     leaves = make_leaves(1000)
     assert len(set(leaves)) == 1000
     assert all(jcs(json.loads(leaf)) == leaf for leaf in leaves[:50])
-    _, nodes = hash_in_memory(leaves, batch=64)
-    root = merkle.root_from_nodes(1000, lambda wanted: {n: nodes[n] for n in wanted})
-    assert root == merkle.root_from_leaf_hashes([merkle.leaf_hash(leaf) for leaf in leaves])
+    hashes = [merkle.leaf_hash(leaf) for leaf in leaves]
+    for batch in (64, 100, 1000):  # aligned and ragged batches
+        _, levels = hash_in_memory(leaves, batch=batch)
+        assert levels[0] == hashes
+        assert [len(nodes) for nodes in levels] == [1000 >> level for level in range((1000).bit_length())]
+        root = merkle.root_from_nodes(1000, lambda wanted, levels=levels: {(lv, k): levels[lv][k] for lv, k in wanted})
+        assert root == merkle.root_from_leaf_hashes(hashes)
 
 
 @pytest.mark.django_db

@@ -6,7 +6,7 @@ import pytest
 from django.db import connection
 
 from protocol import merkle, note
-from transparency import checkpoints
+from transparency import checkpoints, models
 from transparency.checkpoints import InconsistentHead, sign_if_due
 from transparency.models import Checkpoint, node_key
 
@@ -68,13 +68,26 @@ def test_empty_log_has_a_checkpoint_of_the_empty_tree(api, db):
     assert (parsed.size, parsed.root) == (0, merkle.EMPTY_ROOT)
 
 
-def test_signer_refuses_a_head_that_does_not_extend_the_last_checkpoint(db):
+DAMAGE = {
+    # A stored inner node (the layout keeps levels >= 2 here) ...
+    "node": (2, "UPDATE transparency_lognode SET hash = %s WHERE key = %s", node_key(2, 0)),
+    # ... or, with the default layout, a stored leaf hash (its node is recomputed from it).
+    "leaf hash": (None, 'UPDATE transparency_logleaf SET hash = %s WHERE "index" = %s', 0),
+}
+
+
+@pytest.mark.parametrize("damage", list(DAMAGE))
+def test_signer_refuses_a_head_that_does_not_extend_the_last_checkpoint(db, monkeypatch, damage):
+    level_min, statement, key = DAMAGE[damage]
+    if level_min is not None:
+        monkeypatch.setattr(models, "NODE_LEVEL_MIN", level_min)
     append_events(4)
     sign_if_due()
     append_events(3, prefix="MORE")
-    # Damage a stored node inside the signed prefix: the next root would fork the log.
+    # Damage a stored hash inside the signed prefix: the next root would fork the log.
     with connection.cursor() as cursor:
-        cursor.execute("UPDATE transparency_lognode SET hash = %s WHERE key = %s", [b"\x00" * 32, node_key(2, 0)])
+        cursor.execute(statement, [b"\x00" * 32, key])
+        assert cursor.rowcount == 1
     with pytest.raises(InconsistentHead):
         sign_if_due()
     assert list(Checkpoint.objects.values_list("size", flat=True)) == [4]

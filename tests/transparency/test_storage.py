@@ -1,27 +1,43 @@
-"""Storage that scales: a proof reads O(log n) stored nodes in one query, whatever n.
+"""Storage that scales: a proof reads O(log n) stored hashes in one query, whatever n.
 
-The log keeps every complete aligned subtree hash, so the request cost must not
-grow with the log: the same number of queries at 3 leaves and at 2,049, and
-exactly one of them reads nodes.
+The log keeps every leaf hash and every complete aligned subtree hash from
+NODE_LEVEL_MIN up (lower ones are folded from leaf hashes), so the request
+cost must not grow with the log: the same number of queries at 3 leaves and at
+2,049, and exactly one of them reads stored hashes. Every test runs with the
+default layout and with others, down to storing every inner node.
 """
 
 import pytest
 from django.db import connection, transaction
 from django.test.utils import CaptureQueriesContext
+from django.utils import timezone
 
 from protocol import merkle
-from transparency import log
+from transparency import log, models
 from transparency.checkpoints import sign_if_due
 from transparency.log import append_leaves
-from transparency.models import LogNode
+from transparency.models import LogLeaf, LogNode, node_key
 
 from .helpers import b64d
 
 BATCHES = (1, 2, 509, 1024, 513)  # ragged appends, 2,049 leaves in all
 
 
+@pytest.fixture(
+    params=[(models.NODE_LEVEL_MIN, "copy"), (models.NODE_LEVEL_MIN, "insert"), (1, "copy"), (3, "copy"), (11, "copy")],
+    ids=lambda p: f"level_min={p[0]}-{p[1]}",
+)
+def level_min(request, monkeypatch):
+    """The lowest stored level, and the writer: binary COPY (PostgreSQL) or the portable bulk inserts."""
+    level, writer = request.param
+    monkeypatch.setattr(models, "NODE_LEVEL_MIN", level)
+    if writer == "insert":
+        monkeypatch.setattr(log, "_copy_append", log._insert_append)
+    return level
+
+
 @pytest.fixture
-def leaf_hashes(db):
+def leaf_hashes(db, level_min):
     hashes, index = [], 0
     for count in BATCHES:
         leaves = [b'{"n":%d}' % (index + i) for i in range(count)]
@@ -33,16 +49,24 @@ def leaf_hashes(db):
     return hashes
 
 
-def test_append_stores_about_two_nodes_per_leaf(leaf_hashes):
+def test_append_stores_a_row_per_leaf_and_the_nodes_of_the_stored_levels(leaf_hashes, level_min):
     n = len(leaf_hashes)
-    assert LogNode.objects.count() == 2 * n - bin(n).count("1")
+    stored = list(LogLeaf.objects.order_by("index").values_list("index", "hash", "kind", "appended_at"))
+    assert [i for i, *_ in stored] == list(range(n))
+    assert [bytes(h) for _, h, *_ in stored] == leaf_hashes
+    assert {kind for *_, kind, _ in stored} == {"attestation"}
+    assert all(abs((timezone.now() - at).total_seconds()) < 600 for *_, at in stored)
+    expected = {node_key(level, k) for level in range(level_min, n.bit_length()) for k in range(n >> level)}
+    assert set(LogNode.objects.values_list("key", flat=True)) == expected
     assert log.root_at(n) == merkle.root_from_leaf_hashes(leaf_hashes)
     for size in (1, 2, 3, 512, 1535, n):
         assert log.root_at(size) == merkle.root_from_leaf_hashes(leaf_hashes[:size])
 
 
 def _node_queries(queries):
-    return [q for q in queries if LogNode._meta.db_table in q["sql"]]
+    """Queries that read stored hashes: node rows, or leaf hashes for the levels below NODE_LEVEL_MIN."""
+    tables = (LogNode._meta.db_table, LogLeaf._meta.db_table)
+    return [q for q in queries if any(t in q["sql"] for t in tables)]
 
 
 PROOFS = [
@@ -65,7 +89,7 @@ def test_proof_requests_cost_constant_queries(api, leaf_hashes, django_assert_ma
             response = client.get(f"/api/v1/log/proof/{path}", params)
         assert response.status_code == 200, response.content
         proof = [b64d(h) for h in response.json()["hashes"]]
-        # One read of the latest checkpoint, one bulk read of the O(log n) nodes (none for an empty proof).
+        # One read of the latest checkpoint, one bulk read of the O(log n) hashes (none for an empty proof).
         assert len(_node_queries(ctx.captured_queries)) == (1 if proof else 0), (path, params)
         if path == "inclusion":
             i, n = params["index"], params["size"]
@@ -97,3 +121,23 @@ def test_node_fetch_is_one_query_of_logarithmic_rows(leaf_hashes, monkeypatch, d
         with django_assert_num_queries(1):
             log.consistency_proof(first, n)
         assert len(calls) == 1 and calls[0] <= 2 * n.bit_length()
+
+
+@pytest.mark.parametrize("first,count", [(0, 1), (0, 64), (1, 1), (5, 11), (63, 2), (64, 64), (1000, 1049), (2047, 2)])
+def test_hash_append_completes_what_nodes_completed_by_append_names(first, count):
+    """hash_append's levels are exactly the nodes the appended leaves complete, with their MTHs."""
+    every = [b'{"n":%d}' % i for i in range(first + count)]
+    hashes = [merkle.leaf_hash(leaf) for leaf in every]
+    left = {
+        level: merkle.root_from_leaf_hashes(hashes[slice(*merkle.node_range(level, k))])
+        for level, k in merkle.range_to_perfect_nodes(0, first)
+    }
+    got = {
+        (level, k0 + i): h
+        for level, (k0, level_hashes) in enumerate(log.hash_append(first, every[first:], left))
+        for i, h in enumerate(level_hashes)
+    }
+    expected = {node for index in range(first, first + count) for node in merkle.nodes_completed_by_append(index)}
+    assert set(got) == expected
+    for (level, k), h in got.items():
+        assert h == merkle.root_from_leaf_hashes(hashes[slice(*merkle.node_range(level, k))])

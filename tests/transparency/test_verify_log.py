@@ -14,6 +14,7 @@ from protocol import merkle, note
 from protocol.leaves import attestation_leaf
 from registry.registration import register_chips
 from tests.factories import chip_rows
+from transparency import models
 from transparency.checkpoints import sign_if_due
 from transparency.log import append_leaves
 from transparency.models import Checkpoint, Cosignature, LogEventData, WitnessKey, node_key
@@ -23,8 +24,13 @@ from .helpers import append_events
 
 
 @pytest.fixture
-def log(parties):
-    """21 entries of both kinds, checkpoints at 0, 5, 12 and 21, one of them cosigned."""
+def log(parties, monkeypatch):
+    """21 entries of both kinds, checkpoints at 0, 5, 12 and 21, one of them cosigned.
+
+    Stored inner nodes from level 2 up (the default is 6: a tree of 21 leaves
+    would have none to tamper with).
+    """
+    monkeypatch.setattr(models, "NODE_LEVEL_MIN", 2)
     sign_if_due()
     append_events(3)
     register_chips(chip_rows("VFY", 2), parties.users["op_a_admin"])
@@ -100,8 +106,8 @@ TAMPERING = {
         lambda: sql("UPDATE transparency_logeventdata SET data_jcs = data_jcs || ' ' WHERE \"index\" = %s", [17]),
         "index 17:",
     ),
-    "leaf node": (
-        lambda: sql("UPDATE transparency_lognode SET hash = %s WHERE key = %s", [b"\1" * 32, node_key(0, 19)]),
+    "leaf hash": (
+        lambda: sql('UPDATE transparency_logleaf SET hash = %s WHERE "index" = %s', [b"\1" * 32, 19]),
         "index 19:",
     ),
     "inner node": (
@@ -111,6 +117,10 @@ TAMPERING = {
     "missing node": (lambda: sql("DELETE FROM transparency_lognode WHERE key = %s", [node_key(3, 1)]), "index 8:"),
     "extra node": (
         lambda: sql("INSERT INTO transparency_lognode (key, hash) VALUES (%s, %s)", [node_key(4, 1), b"\1" * 32]),
+        "index 21:",
+    ),
+    "node below the stored levels": (
+        lambda: sql("INSERT INTO transparency_lognode (key, hash) VALUES (%s, %s)", [node_key(1, 0), b"\1" * 32]),
         "index 21:",
     ),
     "gap": (lambda: sql('DELETE FROM transparency_logleaf WHERE "index" = %s', [6]), "index 6:"),
@@ -156,3 +166,46 @@ def test_frontier_matches_the_stored_node_layout(n):
         assert completed == merkle.nodes_completed_by_append(i)
         assert len(frontier.stack) <= (i + 1).bit_length()
     assert frontier.root() == merkle.root_from_leaf_hashes(hashes)
+
+
+LOW = models.NODE_LEVEL_MIN
+DEFAULT_LAYOUT_DAMAGE = {
+    "none": (None, "log verified: 230 leaves"),
+    "leaf hash": (
+        lambda: sql('UPDATE transparency_logleaf SET hash = %s WHERE "index" = %s', [b"\1" * 32, 130]),
+        "index 130:",
+    ),
+    # The lowest stored level: node (LOW, 1) covers leaves [2**LOW, 2**(LOW + 1)).
+    "node": (
+        lambda: sql("UPDATE transparency_lognode SET hash = %s WHERE key = %s", [b"\1" * 32, node_key(LOW, 1)]),
+        f"index {1 << LOW}:",
+    ),
+    "missing node": (
+        lambda: sql("DELETE FROM transparency_lognode WHERE key = %s", [node_key(LOW + 1, 0)]),
+        "index 0:",
+    ),
+    "node below the stored levels": (
+        lambda: sql("INSERT INTO transparency_lognode (key, hash) VALUES (%s, %s)", [node_key(LOW - 1, 0), b"\1" * 32]),
+        "index 230:",
+    ),
+}
+
+
+@pytest.mark.parametrize("case", list(DEFAULT_LAYOUT_DAMAGE))
+def test_default_layout(db, case):
+    """Ragged appends with the default layout (NODE_LEVEL_MIN) verify; damage is named."""
+    index = 0
+    for count in (1, 63, 64, 100, 2):
+        leaves = [attestation_leaf([{"keyid": "k", "sig": f"s{i}"}], f"{i:064x}") for i in range(index, index + count)]
+        with transaction.atomic():
+            assert append_leaves(leaves, "attestation") == index
+        index += count
+    sign_if_due()
+    tamper, where = DEFAULT_LAYOUT_DAMAGE[case]
+    if tamper is None:
+        assert where in verify()
+        return
+    tamper()
+    with pytest.raises(CommandError) as excinfo:
+        verify()
+    assert str(excinfo.value).startswith(where), str(excinfo.value)
