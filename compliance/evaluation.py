@@ -335,9 +335,7 @@ def _raise_many(scope, raises):
     """
     with transaction.atomic():
         now = timezone.now()
-        alerts = _insert_new(
-            [(_new_alert(rule, scope, key, value, subject, now), rule) for rule, key, value, subject in raises]
-        )
+        alerts = _insert_new([_new_alert(rule, scope, key, value, subj, now) for rule, key, value, subj in raises])
         if not alerts:
             return []
         # Once per subject, however many of its rules it crossed.
@@ -363,14 +361,14 @@ def _raise_many(scope, raises):
         return alerts
 
 
-def _insert_new(pairs):
-    """INSERT these (alert, rule) pairs, skipping any that exists; return the alerts inserted, with their pks.
+def _insert_new(new):
+    """INSERT these alerts, skipping any that exists already; return those inserted, with their pks.
 
     INSERT ... ON CONFLICT DO NOTHING RETURNING (PostgreSQL, SQLite >= 3.35):
     bulk_create(ignore_conflicts=True) would not say which rows went in.
     """
     fields = [f for f in Alert._meta.concrete_fields if not f.primary_key]
-    alerts = {(a.group, a.subject_key): a for a, _ in pairs}
+    alerts = {(a.group, a.subject_key): a for a in new}
     quote = connection.ops.quote_name
     row = f"({', '.join(['%s'] * len(fields))})"
     # Names from the model; values travel as parameters.
