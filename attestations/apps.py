@@ -6,4 +6,4 @@ class AttestationsConfig(AppConfig):
     verbose_name = "Signed attestations"
 
     def ready(self):
-        from attestations import log_events  # noqa: F401  (declares the log event names)
+        from attestations import handlers, log_events  # noqa: F401  (outbox subscriptions, log event names)

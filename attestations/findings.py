@@ -12,6 +12,7 @@ from django.conf import settings
 from django.db.models import Q
 
 from attestations.models import Sighting, UsageRecord
+from core.lookups import Array
 from inventory.choices import FindingKind, FindingSource
 from inventory.geo import haversine_km
 from inventory.models import Placement
@@ -48,13 +49,13 @@ def movement(attestation_id, facility, when, chip_pks_by_ref):
     for start in range(0, len(pks), CHUNK):
         chunk = pks[start : start + CHUNK]
         others = (
-            Sighting.objects.filter(chip_id__any=chunk, observed_at__range=(when - window, when + window))
+            Sighting.objects.filter(chip_id__any=Array(chunk), observed_at__range=(when - window, when + window))
             .exclude(facility=facility)
             .exclude(attestation_id=attestation_id)
             .values_list("chip_id", "facility_id", "facility__latitude", "facility__longitude", "observed_at")
         )
         placed = (
-            Placement.objects.filter(chip_id__any=chunk, valid_from__range=(when - window, when + window))
+            Placement.objects.filter(chip_id__any=Array(chunk), valid_from__range=(when - window, when + window))
             .filter(Q(valid_to__isnull=True) | Q(valid_to__gt=when))
             .exclude(facility=facility)
             .values_list("chip_id", "facility_id", "facility__latitude", "facility__longitude", "valid_from")
@@ -80,7 +81,7 @@ def usage_overlaps(attestation_id, facility, start, end, chip_pks_by_ref):
     for i in range(0, len(pks), CHUNK):
         chunk = pks[i : i + CHUNK]
         found |= set(
-            UsageRecord.objects.filter(chip_id__any=chunk, period_start__lt=end, period_end__gt=start)
+            UsageRecord.objects.filter(chip_id__any=Array(chunk), period_start__lt=end, period_end__gt=start)
             .exclude(facility=facility)
             .exclude(attestation_id=attestation_id)
             .values_list("chip_id", flat=True)
@@ -96,7 +97,7 @@ def usage_double_count(attestation_id, start, end, chip_pks_by_ref, active_by_re
     for i in range(0, len(pks), CHUNK):
         chunk = pks[i : i + CHUNK]
         rows = (
-            UsageRecord.objects.filter(chip_id__any=chunk, period_start__lt=end, period_end__gt=start)
+            UsageRecord.objects.filter(chip_id__any=Array(chunk), period_start__lt=end, period_end__gt=start)
             .exclude(attestation_id=attestation_id)
             .values_list("chip_id", "period_start", "period_end", "active_s")
         )

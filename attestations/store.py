@@ -13,11 +13,12 @@ from django.db import IntegrityError, connection, transaction
 from attestations import findings as F
 from attestations.checks import Replay, Verified
 from attestations.models import Attestation, Sighting, StatementNonce, UsageRecord
+from core.lookups import Array
 from inventory.chiprefs import resolve_chips
 from inventory.choices import FindingKind, PlacementSource
 from inventory.models import Cluster
 from inventory.services.findings import raise_findings
-from inventory.services.listings import PLACEABLE, record_declaration, refresh_verification
+from inventory.services.listings import PLACEABLE, record_declaration
 from inventory.services.placements import place
 from inventory.services.reconciliation import Discrepancy
 from outbox import emit
@@ -29,7 +30,6 @@ from registry.models import AcceleratorModel, Chip
 from transparency.log import append_leaves
 
 log = logging.getLogger(__name__)
-COPY_THRESHOLD = 2000  # below this, ordinary bulk inserts are as fast
 
 
 @dataclass
@@ -84,11 +84,16 @@ def _store(v: Verified, user, body):
         uploaded_by_org=user.organisation,
     )
     StatementNonce.objects.bulk_create([StatementNonce(keyid=k.keyid, nonce=s.nonce, attestation=att) for k in v.keys])
+    # Work that depends on no other statement (resolving the chips, writing this
+    # statement's own rows) runs before the log's lock; appending takes the lock
+    # and holds it to the commit, so everything that reads what other statements
+    # wrote (movement, placements) runs after it, in log order.
+    prepared = _prepare_location(att, s) if isinstance(s, LocationStatement) else None
     # The leaf is appended now so that placements and findings can cite it.
     att.log_index = append_leaves([attestation_leaf(v.envelope.raw_signatures, v.statement_sha256)], "attestation")
     att.save(update_fields=["log_index"])
     if isinstance(s, LocationStatement):
-        found = _location(att, s, v, user)
+        found = _location(att, s, v, user, prepared)
     elif isinstance(s, UsageStatement):
         found = _usage(att, s, v)
     else:
@@ -107,23 +112,38 @@ def _resolve(chip_ids):
     return {ref: found.get(ref) for ref in chip_ids}
 
 
-def _location(att, s, v, user):
+def _prepare_location(att, s):
+    """Resolve the chips and store the sightings: {chip_ref: (pk, custodian_id, status, country) | None}."""
     chips = _resolve(s.chip_ids)
+    facility_id, observed_at = att.facility_id, s.observed_at
+    _insert_sightings(
+        (att.pk, info[0] if info is not None else None, ref, cluster or "", facility_id, observed_at)
+        for (ref, cluster), info in zip(s.chips, chips.values(), strict=True)
+    )
+    # The chips' last verification is folded in from the sightings after the commit.
+    emit("sightings.recorded", attestation=att.pk)
+    return chips
+
+
+def _location(att, s, v, user, chips):
     facility = v.facility
-    rows = [
-        (att.pk, (chips[ref] or (None,))[0], ref, cluster or "", facility.pk, s.observed_at) for ref, cluster in s.chips
-    ]
-    _insert_sightings(rows)
     known = {ref: info[0] for ref, info in chips.items() if info is not None}
     found = F.ownership(att.pk, chips, v.speaker)
     found += F.movement(att.pk, facility, s.observed_at, known)
-    refresh_verification(list(known.values()), s.observed_at)
     if s.scope == "complete":
         # A complete statement is a declaration: it moves placements and
         # leaves what it omits unaccounted for (its findings come from there).
         codes = set(Cluster.objects.filter(facility=facility).values_list("code", flat=True))
         listing = [(i, ref, cluster if cluster in codes else None) for i, (ref, cluster) in enumerate(s.chips, 1)]
-        record_declaration(user, facility, s.observed_at, listing, attestation_id=str(att.pk), log_index=att.log_index)
+        record_declaration(
+            user,
+            facility,
+            s.observed_at,
+            listing,
+            attestation_id=str(att.pk),
+            log_index=att.log_index,
+            resolved={ref: info for ref, info in chips.items() if info is not None},
+        )
     else:
         clusters = dict(Cluster.objects.filter(facility=facility).values_list("code", "pk"))
         placeable = {
@@ -136,7 +156,8 @@ def _location(att, s, v, user):
 
 
 def _insert_sightings(rows):
-    if connection.vendor == "postgresql" and len(rows) >= COPY_THRESHOLD:
+    """Store sighting rows (an iterable, consumed once): COPY on PostgreSQL, bulk inserts elsewhere."""
+    if connection.vendor == "postgresql":
         with (
             connection.cursor() as cursor,
             cursor.cursor.copy(
@@ -160,11 +181,13 @@ def _model_figures(chip_pks):
     """{chip pk: (fp16 peak FLOP/s, fastest peak FLOP/s, tdp W)} for chips whose model has the figures."""
     models = {
         m.pk: m
-        for m in AcceleratorModel.objects.filter(pk__in=Chip.objects.filter(pk__any=chip_pks).values("model_id"))
+        for m in AcceleratorModel.objects.filter(pk__in=Chip.objects.filter(pk__any=Array(chip_pks)).values("model_id"))
     }
     out = {}
     for start in range(0, len(chip_pks), 10_000):
-        for pk, model_id in Chip.objects.filter(pk__any=chip_pks[start : start + 10_000]).values_list("pk", "model_id"):
+        for pk, model_id in Chip.objects.filter(pk__any=Array(chip_pks[start : start + 10_000])).values_list(
+            "pk", "model_id"
+        ):
             m = models[model_id]
             fastest = max((x for x in (m.bf16_tflops, m.fp8_tflops, m.int8_tops) if x is not None), default=None)
             out[pk] = (

@@ -7,3 +7,11 @@ def ensure_partitions():
     from attestations.partitions import ensure_partitions as run
 
     return run()
+
+
+@shared_task(ignore_result=True, acks_late=True, reject_on_worker_lost=True)
+def fold_sightings(event_id, topic, payload):
+    """`sightings.recorded`: refresh the sighted chips' last verification (idempotent, so redelivery is safe)."""
+    from attestations.verification import fold_statement
+
+    fold_statement(payload["attestation"])

@@ -255,6 +255,7 @@ CELERY_TASK_DEFAULT_QUEUE = "evaluate"
 CELERY_TASK_ROUTES = {
     "transparency.tasks.*": {"queue": "ingest"},
     "outbox.tasks.*": {"queue": "ingest"},
+    "attestations.tasks.*": {"queue": "ingest"},
     "inventory.tasks.*": {"queue": "evaluate"},
     "compliance.tasks.*": {"queue": "evaluate"},
     "compliance.delivery.tasks.*": {"queue": "notify"},

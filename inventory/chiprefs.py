@@ -3,6 +3,7 @@
 import csv
 import io
 
+from core.lookups import Array
 from core.problems import Problem
 from protocol.serials import format_chip_id, normalize_chip_id, parse_chip_id
 from registry.models import Chip, Organisation
@@ -90,7 +91,9 @@ def resolve_chips(chip_ids):
     found = {}
     for maker_id, serials in by_maker.items():
         for start in range(0, len(serials), LOOKUP_CHUNK):
-            rows = Chip.objects.filter(manufacturer_id=maker_id, serial__any=serials[start : start + LOOKUP_CHUNK])
+            rows = Chip.objects.filter(
+                manufacturer_id=maker_id, serial__any=Array(serials[start : start + LOOKUP_CHUNK])
+            )
             for pk, serial, custodian_id, status, country in rows.values_list(
                 "pk", "serial", "custodian_id", "status", "country"
             ):

@@ -14,6 +14,14 @@ from registry.choices import ChipStatus
 from registry.models import Chip
 
 GONE = (ChipStatus.DESTROYED, ChipStatus.LOST, ChipStatus.STOLEN)
+# Functions (chip_pks, since) -> None that bring chips' last_verified_at up to
+# date from evidence a higher layer folds in lazily (attestations' sightings).
+VERIFICATION_SOURCES = []
+
+
+def register_verification_source(refresh):
+    if refresh not in VERIFICATION_SOURCES:
+        VERIFICATION_SOURCES.append(refresh)
 
 
 def find_silent_chips(now=None, window_days=None):
@@ -25,12 +33,19 @@ def find_silent_chips(now=None, window_days=None):
     now = now or timezone.now()
     window = timedelta(days=settings.CHIPREG_SILENCE_WINDOW_DAYS if window_days is None else window_days)
     cutoff = now - window
-    silent = (
-        Chip.objects.exclude(status__in=GONE)
-        .filter(Q(last_verified_at__lt=cutoff) | Q(last_verified_at__isnull=True, created_at__lt=cutoff))
-        .values_list("pk", "manufacturer__code", "serial", "custodian_id", "country", "last_verified_at")
-        .order_by("pk")
+    candidates = Chip.objects.exclude(status__in=GONE).filter(
+        Q(last_verified_at__lt=cutoff) | Q(last_verified_at__isnull=True, created_at__lt=cutoff)
     )
+    if VERIFICATION_SOURCES:
+        # Evidence not folded in yet (a statement accepted a moment ago) must not make a seen chip look silent.
+        after = 0
+        while pks := list(candidates.filter(pk__gt=after).order_by("pk").values_list("pk", flat=True)[:10_000]):
+            for refresh in VERIFICATION_SOURCES:
+                refresh(pks, cutoff)
+            after = pks[-1]
+    silent = candidates.values_list(
+        "pk", "manufacturer__code", "serial", "custodian_id", "country", "last_verified_at"
+    ).order_by("pk")
     seen = 0
     batch = []
     for pk, maker, serial, custodian_id, country, last in silent.iterator(chunk_size=10_000):

@@ -2,6 +2,7 @@
 
 from django.db import connection
 
+from core.lookups import Array
 from inventory.models import Placement
 from outbox import emit
 from registry.models import Chip
@@ -23,7 +24,7 @@ def place(chips, facility, when, source, source_id, log_index=None):
     pks = list(chips)
     for start in range(0, len(pks), CHUNK):
         chunk = pks[start : start + CHUNK]
-        open_rows = Placement.objects.filter(chip_id__any=chunk, valid_to__isnull=True).values_list(
+        open_rows = Placement.objects.filter(chip_id__any=Array(chunk), valid_to__isnull=True).values_list(
             "id", "chip_id", "facility_id", "cluster_id", "valid_from"
         )
         current = {chip_id: (pk, fac, clu, since) for pk, chip_id, fac, clu, since in open_rows}
@@ -43,11 +44,11 @@ def place(chips, facility, when, source, source_id, log_index=None):
                 touched.add(fac)
             new.append((chip_id, facility.pk, cluster_id, when, source, str(source_id), log_index))
         if close:
-            Placement.objects.filter(pk__any=close).update(valid_to=when)
+            Placement.objects.filter(pk__any=Array(close)).update(valid_to=when)
         _insert(new)
         moved += len(new)
         if new:
-            Chip.objects.filter(pk__any=[row[0] for row in new]).exclude(country=facility.country).update(
+            Chip.objects.filter(pk__any=Array([row[0] for row in new])).exclude(country=facility.country).update(
                 country=facility.country
             )
     if moved:
@@ -78,7 +79,7 @@ def unplace(chip_pks, when):
     touched = set()
     for start in range(0, len(chip_pks), CHUNK):
         open_rows = Placement.objects.filter(
-            chip_id__any=chip_pks[start : start + CHUNK], valid_to__isnull=True, valid_from__lte=when
+            chip_id__any=Array(chip_pks[start : start + CHUNK]), valid_to__isnull=True, valid_from__lte=when
         )
         touched |= set(open_rows.values_list("facility_id", flat=True).distinct())
         open_rows.update(valid_to=when)

@@ -7,11 +7,12 @@ from pathlib import Path
 
 import pytest
 from cryptography.hazmat.primitives.asymmetric import ec, ed25519, rsa
+from django.utils import timezone
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from attestations.models import Attestation, Rejection, Sighting, StatementNonce
-from inventory.models import Placement
+from inventory.models import Finding, Placement
 from registry.models import Chip
 from tests.attestations import independent as ind
 from tests.attestations.conftest import now, ts
@@ -36,9 +37,11 @@ def check_problem(response, status, code):
     return response.json()
 
 
-def test_accepted_statement_is_stored_whole_and_logged(world):
+def test_accepted_statement_is_stored_whole_and_logged(world, django_capture_on_commit_callbacks):
     chips = [{"chip": "nvidia:A000000", "cluster": "c-east-1"}, {"chip": "nvidia:A000001"}]
-    response, env = world.submit(world.op_a, world.location(chips))
+    # The chips' last verification is folded in after the commit (attestations.verification).
+    with django_capture_on_commit_callbacks(execute=True):
+        response, env = world.submit(world.op_a, world.location(chips))
     assert response.status_code == 201, response.content
     body = response.json()
     assert body["kind"] == "location" and body["chips"] == 2 and body["flags"] == {}
@@ -434,3 +437,31 @@ def test_garbage_with_nul_and_surrogates_is_a_clean_rejection(world):
     response = world.op_a.post("/api/v1/attestations/", body, content_type="application/json")
     assert response.status_code == 400 and response.json()["code"] == "malformed_envelope"
     assert Rejection.objects.get().code == "malformed_envelope"
+
+
+def test_last_verification_is_folded_after_the_commit_and_never_moves_back(world):
+    from attestations.verification import fold_statement
+
+    now = timezone.now().replace(microsecond=0)
+    later, _ = world.submit(world.op_a, world.location(["nvidia:A000008"], observed=now - timedelta(minutes=2)))
+    earlier, _ = world.submit(world.op_a, world.location(["nvidia:A000008"], observed=now - timedelta(hours=3)))
+    assert later.status_code == earlier.status_code == 201
+    chip = Chip.objects.get(serial="A000008")
+    assert chip.last_verified_at is None  # inside the test transaction no commit ran: nothing folded yet
+    assert fold_statement(later.json()["id"]) == 1
+    assert fold_statement(earlier.json()["id"]) == 0  # an older sighting never moves the time back
+    chip.refresh_from_db()
+    assert chip.last_verified_at == now - timedelta(minutes=2)
+
+
+def test_the_silence_sweep_counts_sightings_not_yet_folded(world):
+    from inventory.services.continuity import find_silent_chips
+
+    Chip.objects.filter(serial__in=["A000009", "A000007"]).update(created_at=timezone.now() - timedelta(days=30))
+    response, _ = world.submit(world.op_a, world.location(["nvidia:A000009"]))
+    assert response.status_code == 201
+    assert Chip.objects.get(serial="A000009").last_verified_at is None  # not folded (no commit in the test)
+    find_silent_chips()
+    silent = set(Finding.objects.filter(kind="silent_chip").values_list("chip_ref", flat=True))
+    assert "nvidia:A000007" in silent and "nvidia:A000009" not in silent
+    assert Chip.objects.get(serial="A000009").last_verified_at is not None  # the sweep folded it first

@@ -1,0 +1,67 @@
+"""Continuity of knowledge from location statements: folding sightings into chips' last verification.
+
+A statement's sightings are its evidence; `Chip.last_verified_at` is a
+summary of them. Updating one chip row per sighted chip inside the request
+held the log's lock for seconds at 100,000 chips (every row rewritten with
+all its indexes), so the summary is folded in after the commit, one
+set-based UPDATE per statement, by the `sightings.recorded` outbox event's
+task. The continuity sweep asks `refresh_chips` first, so a fold that has not
+run yet never makes a seen chip look silent.
+"""
+
+from django.db import connection
+
+from core.lookups import Array
+
+_FOLD = """
+UPDATE registry_chip AS c SET last_verified_at = s.seen
+FROM (
+    SELECT chip_id, max(observed_at) AS seen FROM attestations_sighting
+    WHERE {where} AND chip_id IS NOT NULL
+    GROUP BY chip_id
+) AS s
+WHERE c.id = s.chip_id AND (c.last_verified_at IS NULL OR c.last_verified_at < s.seen)
+"""
+
+
+def fold_statement(attestation_id):
+    """Fold one statement's sightings into its chips' last verification; return the chips moved forward."""
+    with connection.cursor() as cursor:
+        cursor.execute(_FOLD.format(where="attestation_id = %s"), [attestation_id])
+        return cursor.rowcount
+
+
+def refresh_chips(chip_pks, since):
+    """Fold the sightings since `since` of these chips (the continuity sweep's candidates)."""
+    from registry.models import Chip
+
+    pks = list(chip_pks)
+    if not pks:
+        return 0
+    if connection.vendor != "postgresql":
+        from attestations.models import Sighting
+
+        moved = 0
+        for pk in pks:
+            latest = (
+                Sighting.objects.filter(chip_id=pk, observed_at__gte=since)
+                .order_by("-observed_at")
+                .values_list("observed_at", flat=True)
+                .first()
+            )
+            if latest is not None:
+                moved += Chip.objects.filter(pk=pk, last_verified_at__lt=latest).update(last_verified_at=latest)
+                moved += Chip.objects.filter(pk=pk, last_verified_at__isnull=True).update(last_verified_at=latest)
+        return moved
+    # The same fold, limited to the candidates: an index probe each on (chip_id, observed_at).
+    probe = Array(pks)
+    with connection.cursor() as cursor:
+        cursor.execute(
+            _FOLD.format(where="chip_id = ANY(%s::bigint[]) AND observed_at >= %s"),
+            [_literal(probe), since],
+        )
+        return cursor.rowcount
+
+
+def _literal(array):
+    return "{" + ",".join(str(int(v)) for v in array) + "}"
