@@ -7,7 +7,7 @@ from registry.models import Organisation
 
 class FacilitySerializer(serializers.ModelSerializer):
     operator = serializers.SlugRelatedField(slug_field="code", read_only=True)
-    campus = serializers.SlugRelatedField(slug_field="code", read_only=True)
+    campus = serializers.SlugRelatedField(slug_field="code", read_only=True, allow_null=True)
 
     class Meta:
         model = Facility

@@ -207,6 +207,7 @@ def check_the_running_service(prefix, etc, port, procs):
     run("create_org", "op-sd", "--kind", "operator", "--country", "US", "--name", "Systemd Operator")
     run("create_user", "sd-admin", "--org", "op-sd", "--role", "admin")
     token = run("issue_token", "sd-admin").splitlines()[-1]
+
     def signed_size():
         try:
             _, _, raw = get("/api/v1/log/checkpoint", token)

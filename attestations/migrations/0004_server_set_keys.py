@@ -21,7 +21,7 @@ def fk(to, related_name, null=False, on_delete=django.db.models.deletion.PROTECT
 
 
 class Migration(migrations.Migration):
-    dependencies = [("attestations", "0002_partition_by_time")]
+    dependencies = [("attestations", "0003_usage_day")]
 
     operations = [
         migrations.SeparateDatabaseAndState(
