@@ -9,7 +9,12 @@ least 25 % of the raw COPY rate."
   JSON lists to /api/v1/chips/ with a bearer token and times every request end
   to end (send, server work, commit, answer). Two figures: one request of all
   the rows (the API accepts up to 1,000,000 per request) and batches of
-  100,000. The JSON bodies are encoded before the clock starts.
+  100,000. The JSON bodies are encoded before the clock starts. The server
+  queues its background tasks as in production (the compliance evaluation
+  that `chips.changed` asks for, checkpoint signing), on an in-memory broker
+  that no worker reads: the bench's in-process (eager) mode would otherwise
+  run a full compliance evaluation of the operator's chips inside every
+  registration request, which production leaves to the `evaluate` workers.
 - Baseline: psycopg COPY of the rows the API inserts (the same 13 columns and
   values as registry_chip's INSERT) into a bare, logged table that has only the
   unique index on (manufacturer_id, serial): the constraint registration must
@@ -347,9 +352,11 @@ def run(ctx):
         server_env["DATA_UPLOAD_MAX_MEMORY_SIZE"] = str(settings.CHIPREG_BULK_MAX_BYTES)
         ctx.say(f"  server started with DATA_UPLOAD_MAX_MEMORY_SIZE={settings.CHIPREG_BULK_MAX_BYTES}")
     ctx.meta["server_env"] = server_env
+    # Background tasks are queued, as in production (see the docstring); no shared Redis is touched.
+    queued = {"CELERY_TASK_ALWAYS_EAGER": "0", "REDIS_URL": ""}
 
     api = []  # (label, rows per request, seconds, peak RSS MiB, body MB)
-    with Gunicorn(ctx, token, env=server_env) as server:
+    with Gunicorn(ctx, token, env={**server_env, **queued}) as server:
         single_label = f"1 request of {single:,}" if single == n else f"requests of {single:,}"
         for label, size in ((single_label, single), (f"batches of {batch:,}", batch)):
             ctx.say(f"encoding {n:,} rows as JSON bodies of {size:,}")
@@ -419,7 +426,8 @@ def run(ctx):
                 target=f">= {TARGET_RATIO}",
                 passed=rate / copy_rate >= TARGET_RATIO,
                 notes=f"{seconds:.1f} s for {n // size + bool(n % size)} request(s), {body_mb:,.0f} MB of JSON; "
-                f"COPY runs (before, after): {copy_rates} rows/s, best taken" + override,
+                f"COPY runs (before, after): {copy_rates} rows/s, best taken; background tasks queued, "
+                "not run in the request" + override,
             )
         )
     for label, _size, _seconds, rss, _body_mb in api:

@@ -174,6 +174,10 @@ def test_chip_of_another_custodian_is_a_conflict(api, parties):
         ({"chip": 12, "model": "nvidia-h100-sxm5-80gb"}, "chip"),
         ({"model": "nvidia-h100-sxm5-80gb"}, "chip"),
         ({"chip": "nvidia:GOODSERIAL", "model": "nvidia-h100-sxm5-80gb", "uuid": "x" * 65}, "uuid"),
+        (
+            {"chip": "nvidia:GOODSERIAL", "model": "nvidia-h100-sxm5-80gb", "board_part_number": "69\x002"},
+            "board_part_number",
+        ),
         ("not an object", "row"),
     ],
 )
