@@ -3,9 +3,11 @@
 import csv
 import io
 
+from django.db import connection
+
 from core.lookups import Array
 from core.problems import Problem
-from protocol.serials import format_chip_id, normalize_chip_id, parse_chip_id
+from protocol.serials import normalize_chip_id
 from registry.models import Chip, Organisation
 
 LOOKUP_CHUNK = 10_000  # SQLite caps the parameters of one statement
@@ -80,24 +82,30 @@ def _bad(row, message):
 
 
 def resolve_chips(chip_ids):
-    """{chip_id: Chip-like tuple (pk, custodian_id, status, country)} for the registered ones."""
+    """{chip_id: Chip-like tuple (pk, custodian_id, status, country)} for the registered ones.
+
+    The ids must be normalised already (parse_listing and the statement
+    parser guarantee it): they are split, not validated again, and looked up
+    as they are, so a stray spelling simply is not found.
+    """
     manufacturers = dict(Organisation.objects.filter(kind="manufacturer").values_list("code", "id"))
     by_maker = {}
     for chip_id in chip_ids:
-        maker, serial = parse_chip_id(chip_id)
-        if maker in manufacturers:
-            by_maker.setdefault(manufacturers[maker], []).append(serial)
+        maker, _, serial = chip_id.partition(":")
+        maker_pk = manufacturers.get(maker)
+        if maker_pk is not None:
+            by_maker.setdefault(maker_pk, []).append(serial)
     codes = {v: k for k, v in manufacturers.items()}
+    chunk = LOOKUP_CHUNK if connection.vendor != "postgresql" else 100_000
     found = {}
     for maker_id, serials in by_maker.items():
-        for start in range(0, len(serials), LOOKUP_CHUNK):
-            rows = Chip.objects.filter(
-                manufacturer_id=maker_id, serial__any=Array(serials[start : start + LOOKUP_CHUNK])
-            )
+        prefix = codes[maker_id] + ":"
+        for start in range(0, len(serials), chunk):
+            rows = Chip.objects.filter(manufacturer_id=maker_id, serial__any=Array(serials[start : start + chunk]))
             for pk, serial, custodian_id, status, country in rows.values_list(
                 "pk", "serial", "custodian_id", "status", "country"
             ):
-                found[format_chip_id(codes[maker_id], serial)] = (pk, custodian_id, status, country)
+                found[prefix + serial] = (pk, custodian_id, status, country)
     return found
 
 

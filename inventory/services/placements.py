@@ -2,6 +2,7 @@
 
 from django.db import connection
 
+from core.copy import NULL, copy_lines, text_value
 from core.lookups import Array
 from inventory.models import Placement
 from outbox import emit
@@ -64,12 +65,14 @@ def _insert(rows):
     if not rows:
         return
     if connection.vendor == "postgresql":
-        with (
-            connection.cursor() as cursor,
-            cursor.cursor.copy(f"COPY inventory_placement ({', '.join(_COLUMNS)}) FROM STDIN") as copy,
-        ):
-            for row in rows:
-                copy.write_row(row)
+        # One place, time and source per call: only the chip and the cluster vary, and they are ints.
+        _, facility_id, _, when, source, source_id, log_index = rows[0]
+        tail = "\t".join(text_value(v) for v in (when, source, source_id, log_index)) + "\n"
+        lines = (
+            f"{chip}\t{facility_id}\t{NULL if cluster is None else cluster}\t{tail}" for chip, _, cluster, *_ in rows
+        )
+        with connection.cursor() as cursor:
+            copy_lines(cursor.cursor, "inventory_placement", _COLUMNS, lines)
         return
     Placement.objects.bulk_create([Placement(**dict(zip(_COLUMNS, row, strict=True))) for row in rows], batch_size=5000)
 
