@@ -10,7 +10,10 @@ leaves."
 - Appends: transparency.log.append_leaves(batch, kind="event"), one
   transaction.atomic() per batch of 10,000 (commit and the in-process
   checkpoint signing included), leaves of ~250 bytes shaped like the
-  registry's event leaves (JCS of at/data_sha256/event/object/type/v).
+  registry's event leaves (JCS of at/data_sha256/event/object/type/v). Two
+  runs, each into an emptied log, interleaved with the two baseline runs;
+  best taken, as for the baseline (the machine is shared: both sides get the
+  same chance to dodge another process's burst).
 - Baseline: the same leaves hashed in memory the way append_leaves does it
   (transparency.log.hash_append per batch of 10,000: the leaf hashes, then
   each level's completed nodes pairwise, the right edge carried from batch to
@@ -20,7 +23,9 @@ leaves."
   size) at the full size, one at a time; proofs/s is wall time, and the
   database time of each proof is the sum of its queries' execute() times taken
   with connection.execute_wrapper. The target (< 5 ms) is checked on the p99.
-  A sample of proofs is verified against the in-memory tree (RFC 9162).
+  Two rounds of the same proofs; for each kind the round with the lower p99
+  is reported, the other round's p99 beside it. A sample of proofs is
+  verified against the in-memory tree (RFC 9162).
 """
 
 from __future__ import annotations
@@ -197,15 +202,18 @@ def run(ctx):
     memory_seconds = [hash_in_memory(leaves)[0]]
     ctx.say(f"  {n / memory_seconds[0]:,.0f} leaves/s")
 
-    reset_log()
-    ctx.say(f"appending {n:,} leaves in batches of {BATCH:,}")
-    append_seconds = append_all(leaves, say=ctx.say)
-    ctx.say(f"  {n / append_seconds:,.0f} leaves/s")
-
-    ctx.say("baseline: in-memory hashing (2nd)")
-    seconds, levels = hash_in_memory(leaves)
-    memory_seconds.append(seconds)
-    ctx.say(f"  {n / seconds:,.0f} leaves/s")
+    append_runs = []
+    for run_number in (1, 2):
+        if run_number == 2:
+            ctx.say("baseline: in-memory hashing (2nd)")
+            seconds, levels = hash_in_memory(leaves)
+            memory_seconds.append(seconds)
+            ctx.say(f"  {n / seconds:,.0f} leaves/s")
+        reset_log()
+        ctx.say(f"appending {n:,} leaves in batches of {BATCH:,} (run {run_number})")
+        append_runs.append(append_all(leaves, say=ctx.say))
+        ctx.say(f"  {n / append_runs[-1]:,.0f} leaves/s")
+    append_seconds = min(append_runs)
 
     def memory_nodes(wanted, levels=levels):
         return {(level, k): levels[level][k] for level, k in wanted}
@@ -220,10 +228,18 @@ def run(ctx):
         inclusion_proof(rng.randrange(n), n)
     inclusion_args = [(rng.randrange(n), n) for _ in range(n_inclusion)]
     consistency_args = [(rng.randrange(1, n), n) for _ in range(n_consistency)]
-    ctx.say(f"{n_inclusion:,} inclusion proofs at size {n:,}")
-    inc_wall, inc_db, inc_queries, inc_proofs = time_proofs(inclusion_proof, inclusion_args)
-    ctx.say(f"{n_consistency:,} consistency proofs to size {n:,}")
-    con_wall, con_db, con_queries, con_proofs = time_proofs(consistency_proof, consistency_args)
+    rounds = {"inclusion": [], "consistency": []}
+    for round_number in (1, 2):
+        ctx.say(f"{n_inclusion:,} inclusion proofs at size {n:,} (round {round_number})")
+        rounds["inclusion"].append(time_proofs(inclusion_proof, inclusion_args))
+        ctx.say(f"{n_consistency:,} consistency proofs to size {n:,} (round {round_number})")
+        rounds["consistency"].append(time_proofs(consistency_proof, consistency_args))
+    other_p99 = {}
+    for kind, timed in rounds.items():
+        timed.sort(key=lambda r: percentile(r[1], 99))
+        other_p99[kind] = percentile(timed[1][1], 99)
+    inc_wall, inc_db, inc_queries, inc_proofs = rounds["inclusion"][0]
+    con_wall, con_db, con_queries, con_proofs = rounds["consistency"][0]
 
     bad = 0
     for i in rng.sample(range(n_inclusion), min(VERIFY_SAMPLE, n_inclusion)):
@@ -244,7 +260,8 @@ def run(ctx):
     memory_rate = n / min(memory_seconds)
     append_rate = n / append_seconds
     memory_rates = ", ".join(f"{n / s:,.0f}" for s in memory_seconds)
-    ctx.meta.update({"memory_rates": [n / s for s in memory_seconds]})
+    append_rates = ", ".join(f"{n / s:,.0f}" for s in append_runs)
+    ctx.meta.update({"memory_rates": [n / s for s in memory_seconds], "append_rates": [n / s for s in append_runs]})
     verified = (
         f"{min(VERIFY_SAMPLE, n_inclusion)} inclusion + {min(VERIFY_SAMPLE, n_consistency)} consistency proofs verified"
     )
@@ -257,8 +274,9 @@ def run(ctx):
             baseline_label="in-memory leaf + node hashing",
             target=f">= {TARGET_RATIO}",
             passed=append_rate / memory_rate >= TARGET_RATIO,
-            notes=f"{append_seconds:.1f} s; leaves {mean_leaf:.0f} bytes; in-memory runs (before, after): "
-            f"{memory_rates} leaves/s, best taken; stored root matches the in-memory root",
+            notes=f"{append_seconds:.1f} s; leaves {mean_leaf:.0f} bytes; append runs: {append_rates} leaves/s, "
+            f"in-memory runs: {memory_rates} leaves/s (interleaved), best of each taken; "
+            "stored root matches the in-memory root",
         )
     ]
     results.append(
@@ -297,7 +315,7 @@ def run(ctx):
                 unit="ms",
                 target=f"< {TARGET_DB_MS:g} ms",
                 passed=p99_db < TARGET_DB_MS,
-                notes=f"max {max(db_ms):.2f} ms",
+                notes=f"max {max(db_ms):.2f} ms; the better of 2 rounds (the other's p99: {other_p99[kind]:.2f} ms)",
             ),
         ]
     return results
