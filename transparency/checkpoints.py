@@ -95,12 +95,12 @@ def sign_if_due(wait=False):
     """
     while True:
         latest = latest_checkpoint()
+        remaining = _remaining(latest)
+        if remaining > 0 and not wait:
+            return latest  # within the interval: nothing to sign yet, whatever the size
         if latest is not None and latest.size >= current_size():
             return latest
-        remaining = _remaining(latest)
         if remaining > 0:
-            if not wait:
-                return latest
             time.sleep(remaining)
             continue
         with transaction.atomic():

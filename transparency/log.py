@@ -1,16 +1,17 @@
 """Appending to the log and answering proofs from stored hashes.
 
-One writer at a time: every append locks the LogHead row (SELECT ... FOR
-UPDATE on PostgreSQL; SQLite serialises writers itself), so indices are dense
-and the order is total. The lock is held to the end of the caller's
+One writer at a time: every append locks the LogHead row (the UPDATE that
+moves it past the new leaves; SQLite serialises writers itself), so indices
+are dense and the order is total. The lock is held to the end of the caller's
 transaction, which is what makes "stored and logged in one transaction" true.
 
 What is stored (transparency.models): each leaf row with its leaf hash, and
 the complete aligned subtrees of NODE_LEVEL_MIN or more levels. An append
-hashes its batch level by level (`hash_append`) and writes it with one binary
-COPY of leaf rows and one of the few new node rows; a proof reads the node
-rows and, for the levels below NODE_LEVEL_MIN, the leaf hashes under them, in
-one query (`get_nodes_bulk`).
+hashes its leaves chunk by chunk into one binary COPY of leaf rows (PostgreSQL
+stores a chunk while the next is hashed), then the levels above
+(`hash_levels`), then COPYs the few new nodes of the stored levels; a proof
+reads the node rows and, for the levels below NODE_LEVEL_MIN, the leaf hashes
+under them, in one query (`get_nodes_bulk`).
 """
 
 import hashlib
@@ -129,20 +130,32 @@ def _lock_head():
     return head
 
 
+def _reserve(count):
+    """Take the writers' lock and move the head past `count` new leaves; return the first index.
+
+    One statement: the UPDATE locks the LogHead row to the end of the caller's
+    transaction, exactly as SELECT ... FOR UPDATE would.
+    """
+    with connection.cursor() as cursor:
+        cursor.execute("UPDATE transparency_loghead SET size = size + %s WHERE id = 1 RETURNING size", [count])
+        row = cursor.fetchone()
+    if row is None:  # the first append ever: create the row, then take it
+        _lock_head()
+        return _reserve(count)
+    return row[0] - count
+
+
 def append_leaves(leaves, kind):
     """Append leaf byte strings; return the index of the first. Must run in a transaction."""
     if not transaction.get_connection().in_atomic_block:
         raise RuntimeError("append_leaves must run inside the caller's transaction")
     if not isinstance(leaves, list):
         leaves = list(leaves)
-    head = _lock_head()
-    first = head.size
+    first = _reserve(len(leaves))
     # The right edge of the tree so far: the new nodes' left siblings.
     left = {level: h for (level, _), h in get_nodes_bulk(merkle.range_to_perfect_nodes(0, first)).items()}
     write = _copy_append if connection.vendor == "postgresql" else _insert_append
     write(first, leaves, left, kind, timezone.now())
-    head.size = first + len(leaves)
-    head.save(update_fields=["size"])
     # robust: the append is committed by then; a signing failure is logged, not raised at the writer.
     transaction.on_commit(_request_checkpoint, robust=True)
     return first
