@@ -38,12 +38,15 @@ def ownership(attestation_id, chips, operator):
 
 
 def movement(attestation_id, facility, when, chip_pks_by_ref):
-    """Two places at once, or a journey faster than any transport, against other sightings and placements."""
+    """Two places at once, or a journey faster than any transport, against other sightings and placements.
+
+    `chip_pks_by_ref`: (chip_ref, chip pk) pairs, or a dict of them."""
     speed = settings.CHIPREG_MAX_TRANSPORT_KMH
     simultaneous = timedelta(seconds=settings.CHIPREG_SIMULTANEITY_S)
     # Nothing further than half the earth's circumference away can be too fast outside this window.
     window = timedelta(hours=EARTH_HALF_CIRCUMFERENCE_KM / speed)
-    refs_by_pk = {pk: ref for ref, pk in chip_pks_by_ref.items()}
+    pairs = chip_pks_by_ref.items() if isinstance(chip_pks_by_ref, dict) else chip_pks_by_ref
+    refs_by_pk = {pk: ref for ref, pk in pairs}
     pks = list(refs_by_pk)
     evidence = {}  # chip pk -> (facility, time) of the conflicting observation
     for start in range(0, len(pks), CHUNK):

@@ -108,10 +108,39 @@ def _store(v: Verified, user, body):
     return Accepted(att, flags)
 
 
+class Resolution:
+    """A statement's chips resolved against the registry, kept as the registry's answer only.
+
+    A million-chip statement must stay within the server's memory budget, so
+    there is no second dict over every listed chip: lookups go to the rows
+    found, in the statement's order.
+    """
+
+    __slots__ = ("chip_ids", "found")
+
+    def __init__(self, chip_ids):
+        self.chip_ids = chip_ids
+        self.found = resolve_chips(chip_ids)  # {chip_ref: (pk, custodian_id, status, country)}
+
+    def get(self, ref):
+        return self.found.get(ref)
+
+    def items(self):
+        """(chip_ref, info or None) for every listed chip."""
+        found = self.found
+        return ((ref, found.get(ref)) for ref in self.chip_ids)
+
+    def values(self):
+        found = self.found
+        return (found.get(ref) for ref in self.chip_ids)
+
+    def known(self):
+        """(chip_ref, chip pk) for the registered chips."""
+        return ((ref, info[0]) for ref, info in self.found.items())
+
+
 def _resolve(chip_ids):
-    """{chip_ref: (pk, custodian_id, status, country) or None}, every ref present."""
-    found = resolve_chips(chip_ids)
-    return {ref: found.get(ref) for ref in chip_ids}
+    return Resolution(chip_ids)
 
 
 def _prepare_location(att, s):
@@ -138,9 +167,8 @@ def _prepare_location(att, s):
 
 def _location(att, s, v, user, chips):
     facility = v.facility
-    known = {ref: info[0] for ref, info in chips.items() if info is not None}
     found = F.ownership(att.pk, chips, v.speaker)
-    found += F.movement(att.pk, facility, s.observed_at, known)
+    found += F.movement(att.pk, facility, s.observed_at, chips.known())
     if s.scope == "complete":
         # A complete statement is a declaration: it moves placements and
         # leaves what it omits unaccounted for (its findings come from there).
@@ -153,14 +181,15 @@ def _location(att, s, v, user, chips):
             listing,
             attestation_id=str(att.pk),
             log_index=att.log_index,
-            resolved={ref: info for ref, info in chips.items() if info is not None},
+            resolved=chips.found,
         )
     else:
         clusters = dict(Cluster.objects.filter(facility=facility).values_list("code", "pk"))
+        speaker, registered = v.speaker.pk, chips.found
         placeable = {
-            chips[ref][0]: clusters.get(cluster)
+            info[0]: clusters.get(cluster)
             for ref, cluster in s.chips
-            if chips[ref] is not None and chips[ref][1] == v.speaker.pk and chips[ref][2] in PLACEABLE
+            if (info := registered.get(ref)) is not None and info[1] == speaker and info[2] in PLACEABLE
         }
         place(placeable, facility, s.observed_at, PlacementSource.ATTESTATION, att.pk, att.log_index)
     # The chips' last verification is folded in from the sightings after the commit. Emitted last, so the
@@ -207,7 +236,7 @@ def _model_figures(chip_pks):
 
 def _usage(att, s, v):
     chips = _resolve(s.chip_ids)
-    known = {ref: info[0] for ref, info in chips.items() if info is not None}
+    known = dict(chips.known())
     figures = _model_figures(list(known.values()))
     tolerance = settings.CHIPREG_ENERGY_TOLERANCE
     records, found = [], []
@@ -255,8 +284,7 @@ def _usage(att, s, v):
 
 
 def _rtt(att, s, v):
-    chips = _resolve([s.chip])
-    info = chips[s.chip]
+    info = _resolve([s.chip]).get(s.chip)
     pk = info[0] if info else None
     Sighting.objects.create(
         attestation=att, chip_id=pk, chip_ref=s.chip, facility=v.facility, observed_at=s.measured_at
