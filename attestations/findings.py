@@ -7,6 +7,7 @@ out) is recorded here, with the statement and its log index as evidence.
 """
 
 from datetime import timedelta
+from itertools import islice
 
 from django.conf import settings
 from django.db.models import Q
@@ -45,12 +46,12 @@ def movement(attestation_id, facility, when, chip_pks_by_ref):
     simultaneous = timedelta(seconds=settings.CHIPREG_SIMULTANEITY_S)
     # Nothing further than half the earth's circumference away can be too fast outside this window.
     window = timedelta(hours=EARTH_HALF_CIRCUMFERENCE_KM / speed)
-    pairs = chip_pks_by_ref.items() if isinstance(chip_pks_by_ref, dict) else chip_pks_by_ref
-    refs_by_pk = {pk: ref for ref, pk in pairs}
-    pks = list(refs_by_pk)
-    evidence = {}  # chip pk -> (facility, time) of the conflicting observation
-    for start in range(0, len(pks), CHUNK):
-        chunk = pks[start : start + CHUNK]
+    pairs = iter(chip_pks_by_ref.items() if isinstance(chip_pks_by_ref, dict) else chip_pks_by_ref)
+    out = []
+    # A chunk of chips at a time, so a million-chip statement never holds a map of every chip here.
+    while chunk_pairs := list(islice(pairs, CHUNK)):
+        refs_by_pk = {pk: ref for ref, pk in chunk_pairs}
+        chunk = list(refs_by_pk)
         others = (
             Sighting.objects.filter(chip_id__any=Array(chunk), observed_at__range=(when - window, when + window))
             .exclude(facility=facility)
@@ -63,6 +64,7 @@ def movement(attestation_id, facility, when, chip_pks_by_ref):
             .exclude(facility=facility)
             .values_list("chip_id", "facility_id", "facility__latitude", "facility__longitude", "valid_from")
         )
+        evidence = {}  # chip pk -> the kind of its first conflicting observation
         for chip_id, _fid, lat, lon, at in [*others, *placed]:
             gap = abs((when - at).total_seconds())
             distance = haversine_km(facility.latitude, facility.longitude, lat, lon)
@@ -73,7 +75,8 @@ def movement(attestation_id, facility, when, chip_pks_by_ref):
             else:
                 continue
             evidence.setdefault(chip_id, kind)
-    return [_d(kind, refs_by_pk[pk], pk, attestation_id) for pk, kind in evidence.items()]
+        out += [_d(kind, refs_by_pk[pk], pk, attestation_id) for pk, kind in evidence.items()]
+    return out
 
 
 def usage_overlaps(attestation_id, facility, start, end, chip_pks_by_ref):

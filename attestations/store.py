@@ -186,11 +186,11 @@ def _location(att, s, v, user, chips):
     else:
         clusters = dict(Cluster.objects.filter(facility=facility).values_list("code", "pk"))
         speaker, registered = v.speaker.pk, chips.found
-        placeable = {
-            info[0]: clusters.get(cluster)
+        placeable = (
+            (info[0], clusters.get(cluster))
             for ref, cluster in s.chips
             if (info := registered.get(ref)) is not None and info[1] == speaker and info[2] in PLACEABLE
-        }
+        )
         place(placeable, facility, s.observed_at, PlacementSource.ATTESTATION, att.pk, att.log_index)
     # The chips' last verification is folded in from the sightings after the commit. Emitted last, so the
     # relay hands the compliance evaluation of the moves above to the workers before this slower fold.

@@ -1,5 +1,7 @@
 """Moving chips in the placement history, in bulk."""
 
+from itertools import islice
+
 from django.db import connection
 
 from core.copy import NULL, copy_lines, text_value
@@ -14,7 +16,7 @@ CHUNK = 10_000  # SQLite caps the parameters of one statement
 def place(chips, facility, when, source, source_id, log_index=None):
     """Place chips in `facility` from `when`.
 
-    `chips` maps chip pk -> cluster pk (or None). A chip already open in the
+    `chips` maps chip pk -> cluster pk (or None), as a dict or (pk, cluster) pairs. A chip already open in the
     same place is left alone; one open elsewhere is closed at `when`; one
     whose open placement starts after `when` keeps its newer placement (the
     later knowledge wins) and is returned as superseded.
@@ -22,9 +24,11 @@ def place(chips, facility, when, source, source_id, log_index=None):
     """
     moved = unchanged = superseded = 0
     touched = {facility.pk}
-    pks = list(chips)
-    for start in range(0, len(pks), CHUNK):
-        chunk = pks[start : start + CHUNK]
+    pairs = iter(chips.items() if isinstance(chips, dict) else chips)
+    # A chunk at a time: a million-chip statement passes its chips as a generator of pairs.
+    while chunk_pairs := list(islice(pairs, CHUNK)):
+        chips = dict(chunk_pairs)
+        chunk = list(chips)
         open_rows = Placement.objects.filter(chip_id__any=Array(chunk), valid_to__isnull=True).values_list(
             "id", "chip_id", "facility_id", "cluster_id", "valid_from"
         )
