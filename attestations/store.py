@@ -19,7 +19,7 @@ from inventory.chiprefs import resolve_chips
 from inventory.choices import FindingKind, PlacementSource
 from inventory.models import Cluster
 from inventory.services.findings import raise_findings
-from inventory.services.listings import PLACEABLE, record_declaration
+from inventory.services.listings import PLACEABLE, record_declaration, refresh_verification
 from inventory.services.placements import place
 from inventory.services.reconciliation import Discrepancy
 from outbox import emit
@@ -31,6 +31,8 @@ from registry.models import AcceleratorModel, Chip
 from transparency.log import append_leaves
 
 log = logging.getLogger(__name__)
+# Statements up to this many chips refresh their chips' last verification in the request (see _location).
+FOLD_INLINE_MAX = 1000
 SIGHTING_COLUMNS = ("attestation_id", "chip_id", "chip_ref", "cluster_code", "facility_id", "observed_at")
 
 
@@ -192,9 +194,14 @@ def _location(att, s, v, user, chips):
             if (info := registered.get(ref)) is not None and info[1] == speaker and info[2] in PLACEABLE
         )
         place(placeable, facility, s.observed_at, PlacementSource.ATTESTATION, att.pk, att.log_index)
-    # The chips' last verification is folded in from the sightings after the commit. Emitted last, so the
-    # relay hands the compliance evaluation of the moves above to the workers before this slower fold.
-    emit("sightings.recorded", attestation=att.pk)
+    if len(s.chips) <= FOLD_INLINE_MAX:
+        # A node agent's statement: a few rows, updated here (under the log's lock, so in log order and
+        # without lock-order deadlocks) rather than costing the workers a relay and a task per statement.
+        refresh_verification([pk for _, pk in chips.known()], s.observed_at)
+    else:
+        # The chips' last verification is folded in from the sightings after the commit. Emitted last, so
+        # the relay hands the compliance evaluation of the moves above to the workers before this fold.
+        emit("sightings.recorded", attestation=att.pk)
     return found
 
 

@@ -439,8 +439,18 @@ def test_garbage_with_nul_and_surrogates_is_a_clean_rejection(world):
     assert Rejection.objects.get().code == "malformed_envelope"
 
 
-def test_last_verification_is_folded_after_the_commit_and_never_moves_back(world):
+def test_a_small_statement_refreshes_last_verification_in_the_request(world):
+    response, _ = world.submit(world.op_a, world.location(["nvidia:A000006"]))
+    assert response.status_code == 201
+    att = Attestation.objects.get(pk=response.json()["id"])
+    assert Chip.objects.get(serial="A000006").last_verified_at == att.observed_at  # no commit needed
+
+
+def test_last_verification_is_folded_after_the_commit_and_never_moves_back(world, monkeypatch):
+    from attestations import store
     from attestations.verification import fold_statement
+
+    monkeypatch.setattr(store, "FOLD_INLINE_MAX", 0)  # as for a big statement
 
     now = timezone.now().replace(microsecond=0)
     later, _ = world.submit(world.op_a, world.location(["nvidia:A000008"], observed=now - timedelta(minutes=2)))
@@ -454,8 +464,11 @@ def test_last_verification_is_folded_after_the_commit_and_never_moves_back(world
     assert chip.last_verified_at == now - timedelta(minutes=2)
 
 
-def test_the_silence_sweep_counts_sightings_not_yet_folded(world):
+def test_the_silence_sweep_counts_sightings_not_yet_folded(world, monkeypatch):
+    from attestations import store
     from inventory.services.continuity import find_silent_chips
+
+    monkeypatch.setattr(store, "FOLD_INLINE_MAX", 0)  # as for a big statement
 
     Chip.objects.filter(serial__in=["A000009", "A000007"]).update(created_at=timezone.now() - timedelta(days=30))
     response, _ = world.submit(world.op_a, world.location(["nvidia:A000009"]))
