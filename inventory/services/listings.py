@@ -22,7 +22,6 @@ from transparency.events import append_event
 # or gone; anything else it lists is a finding.
 PLACEABLE = {ChipStatus.MANUFACTURED, ChipStatus.INSTALLED, ChipStatus.DECOMMISSIONED}
 ITEM_BATCH = 5000
-BIG_LISTING = 1000
 
 
 def listing_digest(chip_ids):
@@ -56,21 +55,6 @@ def _store_items(model, parent_field, parent, rows, resolved, clusters):
         [model(**{f"{parent_field}_id": p, "chip_id": c, "chip_ref": r, "cluster_id": cl}) for p, c, r, cl in values],
         batch_size=ITEM_BATCH,
     )
-
-
-def _compare_listing(book, items, source, source_id, size):
-    """compare(), with hash plans for big listings: the items were written in this transaction, so the
-    planner's statistics still call the table small and it picks a nested loop that is quadratic in the
-    facility (a 100,000-chip complete statement did not finish in 10 minutes)."""
-    if connection.vendor == "postgresql" and size >= BIG_LISTING:
-        with connection.cursor() as cursor:
-            cursor.execute("SET LOCAL enable_nestloop = off")
-        try:
-            return compare(book, items, source, source_id)
-        finally:
-            with connection.cursor() as cursor:
-                cursor.execute("SET LOCAL enable_nestloop = on")
-    return compare(book, items, source, source_id)
 
 
 def record_declaration(user, facility, as_of, rows, attestation_id="", log_index=None, resolved=None):
@@ -117,12 +101,11 @@ def record_declaration(user, facility, as_of, rows, attestation_id="", log_index
             placeable, facility, as_of, source, attestation_id or declaration.pk, log_index
         )
         source_kind = FindingSource.ATTESTATION if attestation_id else FindingSource.DECLARATION
-        found = _compare_listing(
+        found = compare(
             facility_at(facility, as_of),
             DeclarationItem.objects.filter(declaration=declaration),
             source_kind,
             attestation_id or str(declaration.pk),
-            len(rows),
         )
         raise_findings(found, facility=facility, evidence={"log_index": log_index, "as_of": as_of.isoformat()})
     return declaration, {
@@ -171,12 +154,11 @@ def record_inspection(user, facility, performed_at, rows, inspectors=(), seals=(
         inspection.save(update_fields=["log_index"])
         _store_items(InspectionItem, "inspection", inspection, rows, resolved, clusters)
         refresh_verification([v[0] for v in resolved.values()], performed_at)
-        found = _compare_listing(
+        found = compare(
             facility_at(facility, performed_at),
             InspectionItem.objects.filter(inspection=inspection),
             FindingSource.INSPECTION,
             str(inspection.pk),
-            len(rows),
         )
         raise_findings(
             found,
