@@ -191,7 +191,8 @@ def _insert_append(first, leaves, left, kind, now):
 _COPY_SIGNATURE = b"PGCOPY\n\xff\r\n\x00" + bytes(8)  # signature, flags, header extension length
 _COPY_TRAILER = b"\xff\xff"
 _ROW_HEAD = struct.Struct(">hiqi").pack  # field count, int8 first field (length 8, value), next field's length
-_HASH_LENGTH = struct.pack(">i", merkle.HASH_SIZE)
+# A leaf row up to the leaf bytes: field count, index, hash (32 bytes), the leaf's length.
+_LEAF_ROW_HEAD = struct.Struct(">hiqi32si").pack
 _PG_EPOCH = datetime(2000, 1, 1, tzinfo=UTC)
 COPY_CHUNK = 2000
 
@@ -201,7 +202,7 @@ def _copy_append(first, leaves, left, kind, now):
     chunk while the next is hashed; hash the levels above while it stores the
     last; then COPY the few new nodes of the stored levels."""
     kind_bytes = kind.encode()
-    # The fields after the leaf: its hash, the kind, the time.
+    # The fields after the leaf: the kind, the time.
     rest = struct.pack(
         f">i{len(kind_bytes)}siq", len(kind_bytes), kind_bytes, 8, (now - _PG_EPOCH) // timedelta(microseconds=1)
     )
@@ -209,7 +210,7 @@ def _copy_append(first, leaves, left, kind, now):
     with connection.cursor() as cursor:
         raw = cursor.cursor
         with raw.copy(
-            "COPY transparency_logleaf (index, leaf, hash, kind, appended_at) FROM STDIN (FORMAT BINARY)"
+            "COPY transparency_logleaf (index, hash, leaf, kind, appended_at) FROM STDIN (FORMAT BINARY)"
         ) as copy:
             copy.write(_COPY_SIGNATURE)
             for start in range(0, len(leaves), COPY_CHUNK):
@@ -218,7 +219,7 @@ def _copy_append(first, leaves, left, kind, now):
                 copy.write(
                     b"".join(
                         [
-                            _ROW_HEAD(5, 8, index, len(leaf)) + leaf + _HASH_LENGTH + h + rest
+                            _LEAF_ROW_HEAD(5, 8, index, 32, h, len(leaf)) + leaf + rest
                             for index, leaf, h in zip(
                                 range(first + start, first + start + len(chunk)), chunk, chunk_hashes, strict=True
                             )
