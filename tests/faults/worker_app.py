@@ -9,10 +9,11 @@ fault-injection hooks:
   unacknowledged message before handing it to another worker (kombu's
   visibility_timeout, an hour by default), with the restore sweep made to run
   every second, so a test sees a killed worker's task come back in seconds;
-- CHIPREG_FAULT_PAUSE_ONCE: a file path; the first threshold alert raised by
-  any worker creates it and then sleeps CHIPREG_FAULT_PAUSE_S (default 60),
-  so that a test can kill the worker in the middle of an evaluation (some
-  alerts committed, others not yet). Later alerts, in any process, find the
+- CHIPREG_FAULT_PAUSE_ONCE: a file path; the first batch of threshold alerts
+  raised by any worker (evaluation raises a scope's alerts in batches, one
+  transaction each) creates it and then sleeps CHIPREG_FAULT_PAUSE_S (default
+  60), so that a test can kill the worker in the middle of an evaluation (some
+  alerts committed, others not yet). Later batches, in any process, find the
   file and do not pause.
 """
 
@@ -41,20 +42,22 @@ _pause_marker = os.environ.get("CHIPREG_FAULT_PAUSE_ONCE")
 if _pause_marker:
     from compliance import evaluation
 
-    _raise = evaluation._raise
+    _raise_many = evaluation._raise_many
 
     def _raise_then_pause(*args, **kwargs):
-        alert = _raise(*args, **kwargs)  # committed (and its delivery queued) when this returns
+        alerts = _raise_many(*args, **kwargs)  # one batch, committed (its deliveries queued) when this returns
+        if not alerts:
+            return alerts
         try:
             fd = os.open(_pause_marker, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
         except FileExistsError:
-            return alert
+            return alerts
         os.write(fd, str(os.getpid()).encode())
         os.close(fd)
         time.sleep(float(os.environ.get("CHIPREG_FAULT_PAUSE_S", "60")))
-        return alert
+        return alerts
 
-    evaluation._raise = _raise_then_pause
+    evaluation._raise_many = _raise_then_pause
     assert Path(_pause_marker).parent.is_dir()
 
 __all__ = ["app"]
