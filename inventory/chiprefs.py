@@ -98,6 +98,8 @@ def resolve_chips(chip_ids):
     codes = {v: k for k, v in manufacturers.items()}
     chunk = LOOKUP_CHUNK if connection.vendor != "postgresql" else 100_000
     found = {}
+    # Custodians, statuses and countries repeat across a million rows: one object each, not one per row.
+    shared = {}
     for maker_id, serials in by_maker.items():
         prefix = codes[maker_id] + ":"
         for start in range(0, len(serials), chunk):
@@ -105,7 +107,12 @@ def resolve_chips(chip_ids):
             for pk, serial, custodian_id, status, country in rows.values_list(
                 "pk", "serial", "custodian_id", "status", "country"
             ):
-                found[prefix + serial] = (pk, custodian_id, status, country)
+                found[prefix + serial] = (
+                    pk,
+                    shared.setdefault(custodian_id, custodian_id),
+                    shared.setdefault(status, status),
+                    shared.setdefault(country, country),
+                )
     return found
 
 

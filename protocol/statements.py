@@ -252,7 +252,8 @@ def _ids_valid(ids: list) -> bool:
     )
 
 
-def _location_chips(chips: list) -> list[tuple[str, str | None]]:
+def _location_chips(chips: list, consume: bool = False) -> list[tuple[str, str | None]]:
+    """The (chip id, cluster) pairs; `consume` empties `chips` (the parser's own list) once they are read."""
     try:
         ids = list(map(_get_chip, chips))
         clusters = list(map(_get_cluster, chips))
@@ -269,6 +270,12 @@ def _location_chips(chips: list) -> list[tuple[str, str | None]]:
         )
     ):
         return _location_chips_checked(chips)
+    # One string object per distinct cluster code (the decoder made one per entry), and the decoded
+    # objects let go before the tuples are built: a million-chip statement's peak memory.
+    same = {c: c for c in distinct_clusters}
+    clusters = list(map(same.__getitem__, clusters))
+    if consume:
+        chips.clear()
     return list(zip(ids, clusters, strict=True))
 
 
@@ -328,7 +335,7 @@ def parse_statement(payload: bytes) -> LocationStatement | UsageStatement | RttS
         scope = obj["scope"]
         if type(scope) is not str or scope not in SCOPES:
             raise _bad(f"scope: must be one of {', '.join(SCOPES)}")
-        chips = _location_chips(_chips_array(obj, allow_empty=scope == "complete"))
+        chips = _location_chips(_chips_array(obj, allow_empty=scope == "complete"), consume=True)
         return LocationStatement(v, kind, issued_at, nonce, operator, facility, observed_at, scope, chips)
 
     if kind == "usage":
