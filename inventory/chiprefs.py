@@ -86,28 +86,29 @@ def resolve_chips(chip_ids):
 
     The ids must be normalised already (parse_listing and the statement
     parser guarantee it): they are split, not validated again, and looked up
-    as they are, so a stray spelling simply is not found.
+    as they are, so a stray spelling simply is not found. The answer's keys
+    are the caller's own id strings, and the ids are looked up a chunk at a
+    time, so a million-chip statement holds no second copy of its ids.
     """
+    chip_ids = chip_ids if isinstance(chip_ids, list) else list(chip_ids)
     manufacturers = dict(Organisation.objects.filter(kind="manufacturer").values_list("code", "id"))
-    by_maker = {}
-    for chip_id in chip_ids:
-        maker, _, serial = chip_id.partition(":")
-        maker_pk = manufacturers.get(maker)
-        if maker_pk is not None:
-            by_maker.setdefault(maker_pk, []).append(serial)
-    codes = {v: k for k, v in manufacturers.items()}
-    chunk = LOOKUP_CHUNK if connection.vendor != "postgresql" else 100_000
+    step = LOOKUP_CHUNK if connection.vendor != "postgresql" else 100_000
     found = {}
     # Custodians, statuses and countries repeat across a million rows: one object each, not one per row.
     shared = {}
-    for maker_id, serials in by_maker.items():
-        prefix = codes[maker_id] + ":"
-        for start in range(0, len(serials), chunk):
-            rows = Chip.objects.filter(manufacturer_id=maker_id, serial__any=Array(serials[start : start + chunk]))
+    for start in range(0, len(chip_ids), step):
+        by_maker = {}  # manufacturer pk -> {serial: the caller's chip id}
+        for chip_id in chip_ids[start : start + step]:
+            maker, _, serial = chip_id.partition(":")
+            maker_pk = manufacturers.get(maker)
+            if maker_pk is not None:
+                by_maker.setdefault(maker_pk, {})[serial] = chip_id
+        for maker_id, refs in by_maker.items():
+            rows = Chip.objects.filter(manufacturer_id=maker_id, serial__any=Array(list(refs)))
             for pk, serial, custodian_id, status, country in rows.values_list(
                 "pk", "serial", "custodian_id", "status", "country"
             ):
-                found[prefix + serial] = (
+                found[refs[serial]] = (
                     pk,
                     shared.setdefault(custodian_id, custodian_id),
                     shared.setdefault(status, status),
