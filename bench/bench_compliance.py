@@ -118,25 +118,7 @@ def build_world(ctx, chips):
                 count = per_op * chips_per_fac
                 first, _ = world.insert_chips(conn, f"CM{o:02d}", 0, count, custodian_id=org.id, country=org.country)
                 fac = facilities[org.id]
-                flat = [c for f in fac for c in clusters[f]]
-                conn.execute(
-                    """
-                    INSERT INTO inventory_placement (valid_from, valid_to, source, source_id, chip_id, cluster_id,
-                                                     facility_id)
-                    SELECT %(since)s, NULL, 'declaration', 'bench', %(first)s + i,
-                           (%(clusters)s::bigint[])[1 + i / %(per_cluster)s], (%(facilities)s::bigint[])[1 + i / %(per_fac)s]
-                    FROM generate_series(0, %(count)s::bigint - 1) AS i ORDER BY i
-                    """,
-                    {
-                        "since": SINCE,
-                        "first": first,
-                        "clusters": flat,
-                        "per_cluster": chips_per_fac // CLUSTERS_PER_FACILITY,
-                        "facilities": fac,
-                        "per_fac": chips_per_fac,
-                        "count": count,
-                    },
-                )
+                world.place_spread(conn, first, count, fac, clusters, SINCE)
         world.vacuum_analyze(conn, "inventory_facility", "inventory_cluster", "inventory_campus")
         (n_chips,) = conn.execute("SELECT count(*) FROM inventory_placement WHERE valid_to IS NULL").fetchone()
     ctx.say(

@@ -85,25 +85,7 @@ def build(ctx, big_n, per_op, per_facility, usage_typical):
             for o, (org, _, fac) in enumerate(out["operators"]):
                 count = per_op * per_facility
                 first, _ = world.insert_chips(conn, f"CO{o}", 0, count, custodian_id=org.id, country=org.country)
-                flat = [c for f in fac for c in clusters[f]]
-                conn.execute(
-                    """
-                    INSERT INTO inventory_placement (valid_from, valid_to, source, source_id, chip_id, cluster_id,
-                                                     facility_id)
-                    SELECT %(since)s, NULL, 'declaration', 'bench', %(first)s + i,
-                           (%(clusters)s::bigint[])[1 + i / %(per_cluster)s], (%(fac)s::bigint[])[1 + i / %(per_fac)s]
-                    FROM generate_series(0, %(count)s::bigint - 1) AS i ORDER BY i
-                    """,
-                    {
-                        "since": SINCE,
-                        "first": first,
-                        "clusters": flat,
-                        "per_cluster": per_facility // CLUSTERS_PER_FACILITY,
-                        "fac": fac,
-                        "per_fac": per_facility,
-                        "count": count,
-                    },
-                )
+                world.place_spread(conn, first, count, fac, clusters, SINCE)
                 if o == 0:
                     out["typical_first_chip"] = first
         ctx.say(f"  operators' chips and placements: {time.perf_counter() - clock.start:.1f} s")

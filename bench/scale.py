@@ -236,6 +236,33 @@ def place_open(conn, first_chip, count, facility_id, cluster_ids, since, source=
     )
 
 
+def place_spread(conn, first_chip, count, facility_ids, clusters_per_facility, since):
+    """Open placements for chips first_chip.. in blocks: `count / len(facility_ids)` chips per facility,
+    in order, each facility's chips spread evenly over its clusters (`clusters_per_facility`: {facility: [ids]})."""
+    per_fac = count // len(facility_ids)
+    if per_fac * len(facility_ids) != count:
+        raise ValueError(f"{count} chips do not divide into {len(facility_ids)} facilities")
+    flat = [c for f in facility_ids for c in clusters_per_facility[f]]
+    per_cluster = per_fac // len(clusters_per_facility[facility_ids[0]])
+    conn.execute(
+        """
+        INSERT INTO inventory_placement (valid_from, valid_to, source, source_id, chip_id, cluster_id, facility_id)
+        SELECT %(since)s, NULL, 'declaration', 'bench', %(first)s + i,
+               (%(clusters)s::bigint[])[1 + i / %(per_cluster)s], (%(fac)s::bigint[])[1 + i / %(per_fac)s]
+        FROM generate_series(0, %(count)s::bigint - 1) AS i ORDER BY i
+        """,
+        {
+            "since": since,
+            "first": first_chip,
+            "clusters": flat,
+            "per_cluster": per_cluster,
+            "fac": list(facility_ids),
+            "per_fac": per_fac,
+            "count": count,
+        },
+    )
+
+
 # --- parties and the in-process client ---------------------------------------------------
 
 
@@ -531,25 +558,7 @@ def build_scale_world(ctx, chips, usage_chips):
                 count = per_op * per_fac
                 first, _ = insert_chips(conn, f"SC{o}", 0, count, custodian_id=org.id, country=org.country)
                 out["first_chip"][o] = first
-                flat = [c for f in fac for c in clusters[f]]
-                conn.execute(
-                    """
-                    INSERT INTO inventory_placement (valid_from, valid_to, source, source_id, chip_id, cluster_id,
-                                                     facility_id)
-                    SELECT %(since)s, NULL, 'declaration', 'bench', %(first)s + i,
-                           (%(clusters)s::bigint[])[1 + i / %(per_cluster)s], (%(fac)s::bigint[])[1 + i / %(per_fac)s]
-                    FROM generate_series(0, %(count)s::bigint - 1) AS i ORDER BY i
-                    """,
-                    {
-                        "since": datetime(2025, 1, 1, tzinfo=UTC),
-                        "first": first,
-                        "clusters": flat,
-                        "per_cluster": per_fac // 4,
-                        "fac": fac,
-                        "per_fac": per_fac,
-                        "count": count,
-                    },
-                )
+                place_spread(conn, first, count, fac, clusters, datetime(2025, 1, 1, tzinfo=UTC))
         ctx.say(f"  chips and placements: {time.perf_counter() - clock.start:.1f} s")
         # Usage: the first usage_chips chips of operator 0 (its first facilities), one statement per facility-day.
         org, user, _, fac = out["operators"][0]
