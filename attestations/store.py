@@ -14,7 +14,7 @@ from django.db import IntegrityError, connection, transaction
 from attestations import findings as F
 from attestations.checks import Replay, Verified
 from attestations.models import Attestation, Sighting, StatementNonce, UsageRecord
-from core.copy import NULL, copy_lines, copy_rows, text_value
+from core.copy import NULL, copy_lines, text_value
 from core.lookups import Array
 from inventory.chiprefs import resolve_chips
 from inventory.choices import FindingKind, PlacementSource
@@ -153,13 +153,9 @@ class Resolution:
         return ((ref, info[0]) for ref, info in self.found.items())
 
 
-def _resolve(chip_ids):
-    return Resolution(chip_ids)
-
-
 def _prepare_location(att, s):
     """Resolve the chips and store the sightings: {chip_ref: (pk, custodian_id, status, country) | None}."""
-    chips = _resolve(s.chip_ids)
+    chips = Resolution(s.chip_ids)
     if connection.vendor == "postgresql":
         # Chip ids and cluster codes passed the statement parser's patterns (CHIP_ID_RE,
         # REGISTRY_CODE_RE), which admit no tab, newline or backslash: safe as COPY text.
@@ -218,11 +214,7 @@ def _location(att, s, v, user, chips):
 
 
 def _insert_sightings(rows):
-    """Store sighting rows (an iterable, consumed once): COPY on PostgreSQL, bulk inserts elsewhere."""
-    if connection.vendor == "postgresql":
-        with connection.cursor() as cursor:
-            copy_rows(cursor.cursor, "attestations_sighting", SIGHTING_COLUMNS, rows)
-        return
+    """Store sighting rows by bulk inserts (the databases without COPY; PostgreSQL takes them as COPY lines)."""
     Sighting.objects.bulk_create(
         [
             Sighting(attestation_id=a, chip_id=c, chip_ref=r, cluster_code=cl, facility_id=f, observed_at=t)
@@ -254,7 +246,7 @@ def _model_figures(chip_pks):
 
 
 def _usage(att, s, v):
-    chips = _resolve(s.chip_ids)
+    chips = Resolution(s.chip_ids)
     known = dict(chips.known())
     figures = _model_figures(list(known.values()))
     tolerance = settings.CHIPREG_ENERGY_TOLERANCE
@@ -303,7 +295,7 @@ def _usage(att, s, v):
 
 
 def _rtt(att, s, v):
-    info = _resolve([s.chip]).get(s.chip)
+    info = Resolution([s.chip]).get(s.chip)
     pk = info[0] if info else None
     Sighting.objects.create(
         attestation=att, chip_id=pk, chip_ref=s.chip, facility=v.facility, observed_at=s.measured_at

@@ -11,8 +11,6 @@ run yet never makes a seen chip look silent.
 
 from django.db import connection
 
-from core.lookups import Array
-
 _FOLD = """
 UPDATE registry_chip AS c SET last_verified_at = s.seen
 FROM (
@@ -39,6 +37,8 @@ def refresh_chips(chip_pks, since):
     if not pks:
         return 0
     if connection.vendor != "postgresql":
+        from django.db.models import Q
+
         from attestations.models import Sighting
 
         moved = 0
@@ -50,18 +50,13 @@ def refresh_chips(chip_pks, since):
                 .first()
             )
             if latest is not None:
-                moved += Chip.objects.filter(pk=pk, last_verified_at__lt=latest).update(last_verified_at=latest)
-                moved += Chip.objects.filter(pk=pk, last_verified_at__isnull=True).update(last_verified_at=latest)
+                moved += (
+                    Chip.objects.filter(pk=pk)
+                    .filter(Q(last_verified_at__isnull=True) | Q(last_verified_at__lt=latest))
+                    .update(last_verified_at=latest)
+                )
         return moved
     # The same fold, limited to the candidates: an index probe each on (chip_id, observed_at).
-    probe = Array(pks)
     with connection.cursor() as cursor:
-        cursor.execute(
-            _FOLD.format(where="chip_id = ANY(%s::bigint[]) AND observed_at >= %s"),
-            [_literal(probe), since],
-        )
+        cursor.execute(_FOLD.format(where="chip_id = ANY(%s::bigint[]) AND observed_at >= %s"), [pks, since])
         return cursor.rowcount
-
-
-def _literal(array):
-    return "{" + ",".join(str(int(v)) for v in array) + "}"

@@ -42,7 +42,7 @@ from datetime import UTC, datetime, timedelta
 
 from bench import scale as world
 from bench.bench_registration import Gunicorn
-from bench.core import Result, Stopwatch, libpq_url, percentile
+from bench.core import QueryLog, Result, Stopwatch, libpq_url, percentile
 
 NAME = "attestations"
 TARGET_RATIO = 0.5
@@ -227,18 +227,6 @@ def small_statements(ctx, fx, server, seconds):
 
 
 # --- profiling -------------------------------------------------------------------------------
-
-
-class QueryLog:
-    def __init__(self):
-        self.queries = []
-
-    def __call__(self, execute, sql, params, many, context):
-        start = time.perf_counter()
-        try:
-            return execute(sql, params, many, context)
-        finally:
-            self.queries.append((time.perf_counter() - start, sql))
 
 
 def profile_in_process(ctx, fx, n):

@@ -34,7 +34,7 @@ import random
 from datetime import UTC, datetime, timedelta
 
 from bench import scale as world
-from bench.core import Result, Stopwatch
+from bench.core import QueryLog, Result, Stopwatch
 
 NAME = "inventory"
 TARGET_RATIO = 3.0
@@ -404,17 +404,3 @@ def profile_reconcile(ctx, ids):
     return (
         f"; profiled: {len(timer.queries)} queries, {db * 1000:,.0f} ms in the database, slowest {top * 1000:,.0f} ms"
     )
-
-
-class QueryLog:
-    def __init__(self):
-        self.queries = []
-
-    def __call__(self, execute, sql, params, many, context):
-        import time
-
-        start = time.perf_counter()
-        try:
-            return execute(sql, params, many, context)
-        finally:
-            self.queries.append((time.perf_counter() - start, sql))

@@ -39,14 +39,12 @@ import logging
 import os
 import pstats
 import socket
-import subprocess
 import sys
-import time
 import uuid
 from datetime import UTC, datetime
 from pathlib import Path
 
-from bench.core import Result, Stopwatch, child_pids, libpq_url, peak_rss_mib, reset_peak_rss
+from bench.core import Result, ServerProcess, Stopwatch, child_pids, libpq_url, peak_rss_mib, reset_peak_rss
 
 NAME = "registration"
 TARGET_RATIO = 0.25
@@ -101,8 +99,10 @@ def free_port():
         return s.getsockname()[1]
 
 
-class Gunicorn:
+class Gunicorn(ServerProcess):
     """gunicorn config.wsgi on a free local port, with this process's environment."""
+
+    name = "gunicorn"
 
     def __init__(self, ctx, token, workers=2, env=None):
         self.port = free_port()
@@ -121,42 +121,13 @@ class Gunicorn:
         ]
         self.cwd = ctx.repo_root
         self.env = {**os.environ, **(env or {})}
-        self.proc = None
 
-    def __enter__(self):
-        self.log = open(self.log_path, "wb")  # closed in __exit__
-        self.proc = subprocess.Popen(
-            self.command, cwd=self.cwd, env=self.env, stdout=self.log, stderr=subprocess.STDOUT
-        )
-        deadline = time.monotonic() + 60
-        while time.monotonic() < deadline:
-            if self.proc.poll() is not None:
-                raise RuntimeError(f"gunicorn exited with {self.proc.returncode}:\n{self.log_tail()}")
-            try:
-                status, _ = self.request("GET", "/api/v1/models/?page_size=1", timeout=5)
-                if status == 200:
-                    return self
-            except OSError:
-                pass
-            time.sleep(0.2)
-        raise RuntimeError(f"gunicorn did not answer within 60 s:\n{self.log_tail()}")
-
-    def __exit__(self, *exc):
-        if self.proc and self.proc.poll() is None:
-            self.proc.terminate()
-            try:
-                self.proc.wait(30)
-            except subprocess.TimeoutExpired:
-                self.proc.kill()
-                self.proc.wait()
-        self.log.close()
-        return False
-
-    def log_tail(self, chars=3000):
+    def ready(self):
         try:
-            return self.log_path.read_text(errors="replace")[-chars:]
+            status, _ = self.request("GET", "/api/v1/models/?page_size=1", timeout=5)
         except OSError:
-            return ""
+            return False
+        return status == 200
 
     def request(self, method, path, body=None, timeout=900):
         conn = http.client.HTTPConnection("127.0.0.1", self.port, timeout=timeout)

@@ -376,3 +376,63 @@ def load_results(path):
     """(results, meta) from a JSON report written by write_reports."""
     payload = json.loads(Path(path).read_text())
     return [Result(**r) for r in payload["results"]], payload["meta"]
+
+
+class QueryLog:
+    """A Django execute wrapper recording (seconds, sql) of every query (`connection.execute_wrapper`)."""
+
+    def __init__(self):
+        self.queries = []
+
+    def __call__(self, execute, sql, params, many, context):
+        start = time.perf_counter()
+        try:
+            return execute(sql, params, many, context)
+        finally:
+            self.queries.append((time.perf_counter() - start, sql))
+
+
+class ServerProcess:
+    """A server the bench starts (`self.command` in `self.cwd` with `self.env`), its output in `self.log_path`.
+
+    Subclasses set those in __init__ and say in `ready()` when it serves; `with` starts it, waits up to
+    `startup_s` for `ready()`, and stops it (SIGTERM, then SIGKILL after 30 s).
+    """
+
+    name = "server"
+    startup_s = 60
+    proc = None
+
+    def ready(self):
+        raise NotImplementedError
+
+    def __enter__(self):
+        self.log = open(self.log_path, "wb")  # closed in __exit__
+        self.proc = subprocess.Popen(
+            self.command, cwd=self.cwd, env=self.env, stdout=self.log, stderr=subprocess.STDOUT
+        )
+        deadline = time.monotonic() + self.startup_s
+        while time.monotonic() < deadline:
+            if self.proc.poll() is not None:
+                raise RuntimeError(f"{self.name} exited with {self.proc.returncode}:\n{self.log_tail()}")
+            if self.ready():
+                return self
+            time.sleep(0.2)
+        raise RuntimeError(f"{self.name} was not ready within {self.startup_s} s:\n{self.log_tail()}")
+
+    def __exit__(self, *exc):
+        if self.proc and self.proc.poll() is None:
+            self.proc.terminate()
+            try:
+                self.proc.wait(30)
+            except subprocess.TimeoutExpired:
+                self.proc.kill()
+                self.proc.wait()
+        self.log.close()
+        return False
+
+    def log_tail(self, chars=3000):
+        try:
+            return self.log_path.read_text(errors="replace")[-chars:]
+        except OSError:
+            return ""

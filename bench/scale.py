@@ -26,7 +26,7 @@ import os
 import time
 from datetime import UTC, datetime, timedelta
 
-from bench.core import Result, Stopwatch, libpq_url, percentile
+from bench.core import Result, ServerProcess, Stopwatch, libpq_url, percentile
 
 NAME = "scale"
 
@@ -409,8 +409,11 @@ def private_redis(base_url=None):
         client.close()
 
 
-class CeleryWorker:
+class CeleryWorker(ServerProcess):
     """`celery -A config worker` on the given broker, this process's environment (the bench database)."""
+
+    name = "the celery worker"
+    startup_s = 90
 
     def __init__(self, ctx, redis_url, queues="ingest,evaluate,notify", concurrency=1, name="worker"):
         import sys
@@ -435,42 +438,9 @@ class CeleryWorker:
         ]
         self.cwd = ctx.repo_root
         self.env = {**os.environ, "REDIS_URL": redis_url, "CELERY_TASK_ALWAYS_EAGER": "0"}
-        self.proc = None
 
-    def __enter__(self):
-        import subprocess
-
-        self.log = open(self.log_path, "wb")  # closed in __exit__
-        self.proc = subprocess.Popen(
-            self.command, cwd=self.cwd, env=self.env, stdout=self.log, stderr=subprocess.STDOUT
-        )
-        deadline = time.monotonic() + 90
-        while time.monotonic() < deadline:
-            if self.proc.poll() is not None:
-                raise RuntimeError(f"the celery worker exited with {self.proc.returncode}:\n{self.log_tail()}")
-            if b" ready." in self.log_path.read_bytes():
-                return self
-            time.sleep(0.2)
-        raise RuntimeError(f"the celery worker was not ready within 90 s:\n{self.log_tail()}")
-
-    def __exit__(self, *exc):
-        import subprocess
-
-        if self.proc and self.proc.poll() is None:
-            self.proc.terminate()
-            try:
-                self.proc.wait(30)
-            except subprocess.TimeoutExpired:
-                self.proc.kill()
-                self.proc.wait()
-        self.log.close()
-        return False
-
-    def log_tail(self, chars=3000):
-        try:
-            return self.log_path.read_text(errors="replace")[-chars:]
-        except OSError:
-            return ""
+    def ready(self):
+        return b" ready." in self.log_path.read_bytes()
 
     def errors(self):
         text = self.log_tail(10**7)

@@ -1,11 +1,10 @@
-"""COPY ... FROM STDIN helpers.
+"""COPY ... FROM STDIN of lines built by the caller.
 
-`copy_rows` streams tuples through psycopg's C row writer. `copy_lines`
-writes lines already formatted in COPY's text format, in blocks: for the
-100,000-row streams of a statement, where most columns are one constant per
-statement, formatting a line from a constant head and tail is about twice as
-fast as adapting every value of every row. `text_value` formats one value
-(escaped) for such a constant part.
+`copy_lines` writes lines already formatted in COPY's text format, in
+blocks: for the 100,000-row streams of a statement, where most columns are
+one constant per statement, formatting a line from a constant head and tail
+is about twice as fast as psycopg adapting every value of every row.
+`text_value` formats one value (escaped) for such a constant part.
 """
 
 from datetime import datetime
@@ -26,13 +25,6 @@ def text_value(value):
     if isinstance(value, bool):
         return "t" if value else "f"
     return str(value)
-
-
-def copy_rows(cursor, table, columns, rows):
-    """Stream tuples into `table`; `cursor` is a psycopg cursor (Django's `connection.cursor().cursor`)."""
-    with cursor.copy(f"COPY {table} ({', '.join(columns)}) FROM STDIN") as copy:
-        for row in rows:
-            copy.write_row(row)
 
 
 def copy_lines(cursor, table, columns, lines):
