@@ -27,15 +27,13 @@ def place(chips, facility, when, source, source_id, log_index=None):
     pairs = iter(chips.items() if isinstance(chips, dict) else chips)
     # A chunk at a time: a million-chip statement passes its chips as a generator of pairs.
     while chunk_pairs := list(islice(pairs, CHUNK)):
-        chips = dict(chunk_pairs)
-        chunk = list(chips)
+        chunk = [chip_id for chip_id, _ in chunk_pairs]
         open_rows = Placement.objects.filter(chip_id__any=Array(chunk), valid_to__isnull=True).values_list(
             "id", "chip_id", "facility_id", "cluster_id", "valid_from"
         )
         current = {chip_id: (pk, fac, clu, since) for pk, chip_id, fac, clu, since in open_rows}
         close, new = [], []
-        for chip_id in chunk:
-            cluster_id = chips[chip_id]
+        for chip_id, cluster_id in chunk_pairs:
             row = current.get(chip_id)
             if row is not None:
                 pk, fac, clu, since = row
