@@ -81,3 +81,28 @@ def test_production_refuses_the_development_key(tmp_path):
         [sys.executable, "manage.py", "check"], env=env, capture_output=True, text=True, timeout=120
     )
     assert result.returncode != 0 and "SECRET_KEY" in result.stderr
+
+
+def test_rate_limit_slides_over_the_previous_window(db, monkeypatch):
+    """The previous window still counts for the part of it the sliding window covers; refusals don't count."""
+    from django.test import RequestFactory
+
+    limits(monkeypatch, "1000/min", "10/min")
+    clock = [6000.0]  # the start of a one-minute window
+    monkeypatch.setattr(PerAddressThrottle, "timer", lambda self: clock[0])
+    request = RequestFactory().get("/api/v1/chips/", REMOTE_ADDR="192.0.2.9")
+
+    def ask():
+        throttle = PerAddressThrottle()
+        return throttle.allow_request(request, None), throttle
+
+    assert all(ask()[0] for _ in range(10))
+    allowed, throttle = ask()
+    assert not allowed
+    assert 60 <= throttle.wait() <= 120
+    assert [ask()[0] for _ in range(5)] == [False] * 5  # refused requests are not counted
+    clock[0] += 90  # half-way through the next window: 10 * 0.5 of the last window still counts
+    assert [ask()[0] for _ in range(6)] == [True] * 5 + [False]
+    clock[0] += 60  # two windows on: only the 5 of the last window, weighted by half
+    assert [ask()[0] for _ in range(8)] == [True] * 7 + [False]
+    cache.clear()

@@ -87,3 +87,34 @@ def test_org_admin_can_revoke_a_members_token(api, parties):
     assert api(parties.users["op_a_admin"]).post(f"/api/v1/tokens/{row.pk}/revoke/").status_code == 200
     row.refresh_from_db()
     assert row.revoked_at is not None
+
+
+def test_token_lookup_loads_what_the_orm_loads(parties):
+    """The hand-written authentication query gives the same token, user and organisation as the ORM."""
+    from registry.authentication import token_by_digest
+
+    user = parties.users["op_a_member"]
+    user.organisation.jurisdictions = ["US", "CA"]
+    user.organisation.save()
+    row, plaintext = APIToken.issue(user, name="agent")
+    token = token_by_digest(token_digest(plaintext))
+    orm = APIToken.objects.select_related("user", "user__organisation").get(pk=row.pk)
+
+    def fields(obj):
+        return {f.attname: getattr(obj, f.attname) for f in obj._meta.concrete_fields}
+
+    assert fields(token) == fields(orm)
+    assert fields(token.user) == fields(orm.user)
+    assert fields(token.user.organisation) == fields(orm.user.organisation)
+    assert token.user.organisation.jurisdictions == ["US", "CA"]
+    assert token_by_digest(token_digest("crg_nothing")) is None
+
+
+def test_token_of_a_user_without_organisation(db):
+    from registry.authentication import token_by_digest
+    from registry.models import User
+
+    user = User.objects.create(username="loner")
+    _, plaintext = APIToken.issue(user)
+    token = token_by_digest(token_digest(plaintext))
+    assert token.user == user and token.user.organisation is None
