@@ -12,6 +12,7 @@ from itertools import islice
 from django.conf import settings
 from django.db.models import Q
 
+from attestations import hotpath
 from attestations.models import Sighting, UsageRecord
 from core.lookups import Array
 from inventory.choices import FindingKind, FindingSource
@@ -52,20 +53,8 @@ def movement(attestation_id, facility, when, chip_pks_by_ref):
     while chunk_pairs := list(islice(pairs, CHUNK)):
         refs_by_pk = {pk: ref for ref, pk in chunk_pairs}
         chunk = list(refs_by_pk)
-        others = (
-            Sighting.objects.filter(chip_id__any=Array(chunk), observed_at__range=(when - window, when + window))
-            .exclude(facility=facility)
-            .exclude(attestation_id=attestation_id)
-            .values_list("chip_id", "facility_id", "facility__latitude", "facility__longitude", "observed_at")
-        )
-        placed = (
-            Placement.objects.filter(chip_id__any=Array(chunk), valid_from__range=(when - window, when + window))
-            .filter(Q(valid_to__isnull=True) | Q(valid_to__gt=when))
-            .exclude(facility=facility)
-            .values_list("chip_id", "facility_id", "facility__latitude", "facility__longitude", "valid_from")
-        )
         evidence = {}  # chip pk -> the kind of its first conflicting observation
-        for chip_id, _fid, lat, lon, at in [*others, *placed]:
+        for chip_id, lat, lon, at in _elsewhere(chunk, facility, attestation_id, when, window):
             gap = abs((when - at).total_seconds())
             distance = haversine_km(facility.latitude, facility.longitude, lat, lon)
             if gap <= simultaneous.total_seconds():
@@ -77,6 +66,25 @@ def movement(attestation_id, facility, when, chip_pks_by_ref):
             evidence.setdefault(chip_id, kind)
         out += [_d(kind, refs_by_pk[pk], pk, attestation_id) for pk, kind in evidence.items()]
     return out
+
+
+def _elsewhere(chunk, facility, attestation_id, when, window):
+    """(chip pk, latitude, longitude, time) of other statements' sightings and of placements elsewhere."""
+    if hotpath.enabled():
+        return hotpath.seen_elsewhere(chunk, facility.pk, attestation_id, when, when - window, when + window)
+    others = (
+        Sighting.objects.filter(chip_id__any=Array(chunk), observed_at__range=(when - window, when + window))
+        .exclude(facility=facility)
+        .exclude(attestation_id=attestation_id)
+        .values_list("chip_id", "facility__latitude", "facility__longitude", "observed_at")
+    )
+    placed = (
+        Placement.objects.filter(chip_id__any=Array(chunk), valid_from__range=(when - window, when + window))
+        .filter(Q(valid_to__isnull=True) | Q(valid_to__gt=when))
+        .exclude(facility=facility)
+        .values_list("chip_id", "facility__latitude", "facility__longitude", "valid_from")
+    )
+    return [*others, *placed]
 
 
 def usage_overlaps(attestation_id, facility, start, end, chip_pks_by_ref):

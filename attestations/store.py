@@ -7,11 +7,12 @@ moves, the findings and the log leaf commit together or not at all.
 import logging
 from dataclasses import dataclass
 
-import psycopg
 from django.conf import settings
 from django.db import IntegrityError, connection, transaction
+from django.utils import timezone
 
 from attestations import findings as F
+from attestations import hotpath
 from attestations.checks import Replay, Verified
 from attestations.models import Attestation, Sighting, StatementNonce, UsageRecord
 from core.copy import NULL, copy_lines, text_value
@@ -62,15 +63,6 @@ def store(verified: Verified, user, body):
         raise Replay(first) from exc
 
 
-def _store_envelope(attestation_id, body):
-    """The envelope's bytes as a binary parameter. Django's cursors bind client-side, which spells a
-    bytea value as hex inside the SQL text: for a 65 MB envelope, hundreds of MB of strings in the
-    worker at once (the peak of a million-chip statement)."""
-    with connection.cursor() as cursor:
-        raw = psycopg.Cursor(cursor.connection)
-        raw.execute("UPDATE attestations_attestation SET envelope = %b WHERE id = %s", [bytes(body), attestation_id])
-
-
 def _header(statement):
     fields = {k: getattr(statement, k) for k in statement.__dataclass_fields__ if k != "chips"}
     return {k: format_time(v) if hasattr(v, "tzinfo") else v for k, v in fields.items()}
@@ -78,10 +70,10 @@ def _header(statement):
 
 def _store(v: Verified, user, body):
     s = v.statement
-    att = Attestation.objects.create(
+    att = Attestation(
         kind=s.kind,
         statement_sha256=v.statement_sha256,
-        envelope=b"" if connection.vendor == "postgresql" else bytes(body),
+        envelope=bytes(body),
         keyids=[k.keyid for k in v.keys],
         operator=v.speaker if s.kind != "rtt" else None,
         landmark=v.landmark,
@@ -96,10 +88,15 @@ def _store(v: Verified, user, body):
         chip_count=len(s.chips) if hasattr(s, "chips") else 1,
         uploaded_by=user,
         uploaded_by_org=user.organisation,
+        received_at=timezone.now(),
     )
-    if connection.vendor == "postgresql":
-        _store_envelope(att.pk, body)
-    StatementNonce.objects.bulk_create([StatementNonce(keyid=k.keyid, nonce=s.nonce, attestation=att) for k in v.keys])
+    if hotpath.enabled():
+        hotpath.insert_attestation(att, body)
+    else:
+        att.save(force_insert=True)
+        StatementNonce.objects.bulk_create(
+            [StatementNonce(keyid=k.keyid, nonce=s.nonce, attestation=att) for k in v.keys]
+        )
     # Work that depends on no other statement (resolving the chips, writing this
     # statement's own rows) runs before the log's lock; appending takes the lock
     # and holds it to the commit, so everything that reads what other statements
@@ -107,7 +104,10 @@ def _store(v: Verified, user, body):
     prepared = _prepare_location(att, s) if isinstance(s, LocationStatement) else None
     # The leaf is appended now so that placements and findings can cite it.
     att.log_index = append_leaves([attestation_leaf(v.envelope.raw_signatures, v.statement_sha256)], "attestation")
-    att.save(update_fields=["log_index"])
+    if hotpath.enabled():
+        hotpath.set_log_index(att.pk, att.log_index)
+    else:
+        att.save(update_fields=["log_index"])
     if isinstance(s, LocationStatement):
         found = _location(att, s, v, user, prepared)
     elif isinstance(s, UsageStatement):
@@ -194,7 +194,11 @@ def _location(att, s, v, user, chips):
             resolved=chips.found,
         )
     else:
-        clusters = dict(Cluster.objects.filter(facility=facility).values_list("code", "pk"))
+        clusters = (
+            hotpath.cluster_ids(facility.pk)
+            if hotpath.enabled()
+            else dict(Cluster.objects.filter(facility=facility).values_list("code", "pk"))
+        )
         speaker, registered = v.speaker.pk, chips.found
         placeable = (
             (info[0], clusters.get(cluster))

@@ -28,7 +28,7 @@ class Array:
         return len(self.values)
 
 
-def _array_param(values):
+def array_param(values):
     """The array as one parameter: integers as a text literal ('{1,2,3}', cast by the SQL),
     which is several times cheaper to build than psycopg's element-by-element array dump."""
     if values and all(type(v) is int for v in values):
@@ -50,7 +50,7 @@ class AnyLookup(Lookup):
         # Cast the array to the column's own type: a Python int list may be sent as
         # numeric[], and `bigint = ANY(numeric[])` cannot use the column's index.
         db_type = self.lhs.output_field.cast_db_type(connection) or "text"
-        return f"{lhs} = ANY(%s::{db_type}[])", [*lhs_params, _array_param(list(self.rhs))]
+        return f"{lhs} = ANY(%s::{db_type}[])", [*lhs_params, array_param(list(self.rhs))]
 
     def as_sql(self, compiler, connection):
         values = list(self.rhs)

@@ -5,14 +5,14 @@ from functools import cache
 from django.db import connection
 from rest_framework import authentication, exceptions
 
-from core.rawmodels import Columns, set_related
+from core.rawsql import Columns, set_related
 from registry.models import Organisation, User
 from registry.models.tokens import APIToken, token_digest
 
 
 @cache
 def _token_query():
-    """Every request runs this: one hand-written join, not the ORM's select_related (see core.rawmodels)."""
+    """Every request runs this: one hand-written join, not the ORM's select_related (see core.rawsql)."""
     token, user, org = Columns(APIToken, "t"), Columns(User, "u"), Columns(Organisation, "o")
     # Only model metadata is spelled into the text; the digest is a parameter.
     sql = (

@@ -5,7 +5,7 @@ from itertools import islice
 from django.db import connection
 
 from core.copy import NULL, copy_lines, text_value
-from core.lookups import Array
+from core.lookups import Array, array_param
 from inventory.models import Placement
 from outbox import emit
 from registry.models import Chip
@@ -28,10 +28,7 @@ def place(chips, facility, when, source, source_id, log_index=None):
     # A chunk at a time: a million-chip statement passes its chips as a generator of pairs.
     while chunk_pairs := list(islice(pairs, CHUNK)):
         chunk = [chip_id for chip_id, _ in chunk_pairs]
-        open_rows = Placement.objects.filter(chip_id__any=Array(chunk), valid_to__isnull=True).values_list(
-            "id", "chip_id", "facility_id", "cluster_id", "valid_from"
-        )
-        current = {chip_id: (pk, fac, clu, since) for pk, chip_id, fac, clu, since in open_rows}
+        current = {chip_id: (pk, fac, clu, since) for pk, chip_id, fac, clu, since in _open_rows(chunk)}
         close, new = [], []
         for chip_id, cluster_id in chunk_pairs:
             row = current.get(chip_id)
@@ -47,16 +44,56 @@ def place(chips, facility, when, source, source_id, log_index=None):
                 touched.add(fac)
             new.append((chip_id, facility.pk, cluster_id, when, source, str(source_id), log_index))
         if close:
-            Placement.objects.filter(pk__any=Array(close)).update(valid_to=when)
+            _close(close, when)
         _insert(new)
         moved += len(new)
         if new:
-            Chip.objects.filter(pk__any=Array([row[0] for row in new])).exclude(country=facility.country).update(
-                country=facility.country
-            )
+            _set_country([row[0] for row in new], facility.country)
     if moved:
         emit("placements.changed", facilities=sorted(touched))
     return moved, unchanged, superseded
+
+
+# Hand-written on PostgreSQL (a node agent's statement runs these every time; see core.rawsql),
+# the ORM's versions elsewhere.
+
+
+def _open_rows(chip_pks):
+    """(id, chip_id, facility_id, cluster_id, valid_from) of the chips' open placements."""
+    if connection.vendor != "postgresql":
+        return Placement.objects.filter(chip_id__any=Array(chip_pks), valid_to__isnull=True).values_list(
+            "id", "chip_id", "facility_id", "cluster_id", "valid_from"
+        )
+    with connection.cursor() as cursor:
+        cursor.execute(
+            "SELECT id, chip_id, facility_id, cluster_id, valid_from FROM inventory_placement"
+            " WHERE chip_id = ANY(%s::bigint[]) AND valid_to IS NULL",
+            [array_param(chip_pks)],
+        )
+        return cursor.fetchall()
+
+
+def _close(placement_pks, when):
+    if connection.vendor != "postgresql":
+        Placement.objects.filter(pk__any=Array(placement_pks)).update(valid_to=when)
+        return
+    with connection.cursor() as cursor:
+        cursor.execute(
+            "UPDATE inventory_placement SET valid_to = %s WHERE id = ANY(%s::bigint[])",
+            [when, array_param(placement_pks)],
+        )
+
+
+def _set_country(chip_pks, country):
+    """A chip's country follows its placement."""
+    if connection.vendor != "postgresql":
+        Chip.objects.filter(pk__any=Array(chip_pks)).exclude(country=country).update(country=country)
+        return
+    with connection.cursor() as cursor:
+        cursor.execute(
+            "UPDATE registry_chip SET country = %s WHERE id = ANY(%s::bigint[]) AND country <> %s",
+            [country, array_param(chip_pks), country],
+        )
 
 
 _COLUMNS = ("chip_id", "facility_id", "cluster_id", "valid_from", "source", "source_id", "log_index")
