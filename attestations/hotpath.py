@@ -13,7 +13,7 @@ from django.db import connection
 
 from attestations.models import SigningKey
 from core.lookups import array_param
-from core.rawsql import Columns, set_related
+from core.rawsql import Columns, execute, fetch_all, fetch_one, set_related
 from inventory.models import Facility
 from registry.choices import OrgKind
 from registry.models import Organisation
@@ -32,9 +32,7 @@ def _keys_query():
 def keys_by_id(keyids):
     """{keyid: SigningKey} of the registered keys among `keyids`."""
     sql, key = _keys_query()
-    with connection.cursor() as cursor:
-        cursor.execute(sql, [list(keyids)])
-        return {k.keyid: k for k in (key.load(row) for row in cursor.fetchall())}
+    return {k.keyid: k for k in (key.load(row) for row in fetch_all(sql, [list(keyids)]))}
 
 
 @cache
@@ -52,9 +50,7 @@ def _places_query():
 def facility_and_operator(facility_code, operator_code):
     """(the facility, its operator loaded with it, or None; the speaking operator organisation or None)."""
     sql, facility_cols, operator_cols, speaker_cols = _places_query()
-    with connection.cursor() as cursor:
-        cursor.execute(sql, [facility_code, operator_code, str(OrgKind.OPERATOR)])
-        row = cursor.fetchone()
+    row = fetch_one(sql, [facility_code, operator_code, str(OrgKind.OPERATOR)])
     facility = facility_cols.load(row)
     if facility is not None:
         set_related(facility, "operator", operator_cols.load(row, facility_cols.width))
@@ -91,7 +87,6 @@ def insert_attestation(att, body):
     bytea value as hex inside the SQL text (for a 65 MB envelope, hundreds of MB of strings at once).
     A replayed nonce or statement raises IntegrityError, as the ORM's inserts would.
     """
-    import psycopg
     from psycopg.types.json import Jsonb
 
     values = {c: getattr(att, c) for c in _ATTESTATION_COLUMNS}
@@ -104,6 +99,8 @@ def insert_attestation(att, body):
         " INSERT INTO attestations_statementnonce (keyid, nonce, attestation_id)"
         " SELECT k, %s, a.id FROM a, unnest(%s::text[]) k RETURNING attestation_id"
     )
+    import psycopg
+
     with connection.cursor() as cursor, connection.wrap_database_errors:  # psycopg's errors as Django's
         raw = psycopg.Cursor(cursor.connection)
         raw.execute(sql, [*values.values(), att.nonce, list(att.keyids)])
@@ -113,8 +110,7 @@ def insert_attestation(att, body):
 
 
 def set_log_index(attestation_id, log_index):
-    with connection.cursor() as cursor:
-        cursor.execute("UPDATE attestations_attestation SET log_index = %s WHERE id = %s", [log_index, attestation_id])
+    execute("UPDATE attestations_attestation SET log_index = %s WHERE id = %s", [log_index, attestation_id])
 
 
 # The other places a chip was seen or placed near a time: findings.movement's two ORM queries as one,
@@ -136,13 +132,19 @@ SELECT 1, p.chip_id, f.latitude, f.longitude, p.valid_from
 def seen_elsewhere(chip_pks, facility_id, attestation_id, when, lo, hi):
     """(chip pk, latitude, longitude, time) of the chips' sightings and placements outside the facility."""
     params = {"chips": array_param(chip_pks), "lo": lo, "hi": hi, "when": when, "facility": facility_id}
-    with connection.cursor() as cursor:
-        cursor.execute(_ELSEWHERE, {**params, "attestation": attestation_id})
-        return [row[1:] for row in cursor.fetchall()]
+    return [row[1:] for row in fetch_all(_ELSEWHERE, {**params, "attestation": attestation_id})]
 
 
 def cluster_ids(facility_id):
     """{cluster code: pk} of the facility's clusters."""
-    with connection.cursor() as cursor:
-        cursor.execute("SELECT code, id FROM inventory_cluster WHERE facility_id = %s", [facility_id])
-        return dict(cursor.fetchall())
+    return dict(fetch_all("SELECT code, id FROM inventory_cluster WHERE facility_id = %s", [facility_id]))
+
+
+def insert_sightings(attestation_id, facility_id, observed_at, chip_pks, chip_refs, cluster_codes):
+    """A few sighting rows in one prepared INSERT (the arrays are zipped by unnest)."""
+    execute(
+        "INSERT INTO attestations_sighting"
+        " (attestation_id, chip_id, chip_ref, cluster_code, facility_id, observed_at)"
+        " SELECT %s, unnest(%s::bigint[]), unnest(%s::text[]), unnest(%s::text[]), %s, %s",
+        [attestation_id, chip_pks, chip_refs, cluster_codes, facility_id, observed_at],
+    )

@@ -35,6 +35,7 @@ from __future__ import annotations
 import cProfile
 import io
 import json
+import os
 import pstats
 import threading
 import time
@@ -42,7 +43,17 @@ from datetime import UTC, datetime, timedelta
 
 from bench import scale as world
 from bench.bench_registration import Gunicorn
-from bench.core import QueryLog, Result, Stopwatch, libpq_url, percentile
+from bench.core import (
+    QueryLog,
+    Result,
+    Stopwatch,
+    cpu_seconds,
+    libpq_url,
+    percentile,
+    postgres_pids,
+    process_tree,
+    wait_until_quiet,
+)
 
 NAME = "attestations"
 TARGET_RATIO = 0.5
@@ -169,7 +180,7 @@ def timed_copy(db_url, rows):
 # --- (c) small statements ---------------------------------------------------------------------
 
 
-def small_statements(ctx, fx, server, seconds):
+def small_statements(ctx, fx, server, worker, seconds):
     facility = fx.facility("ATT-SMALL")
     chip_ids, _ = fx.chips(SMALL_CLIENTS * SMALL_NODES * SMALL_CHIPS)
     nodes = [chip_ids[i : i + SMALL_CHIPS] for i in range(0, len(chip_ids), SMALL_CHIPS)]
@@ -183,6 +194,16 @@ def small_statements(ctx, fx, server, seconds):
     for c in range(SMALL_CLIENTS):
         for k in range(SMALL_NODES):
             post_statement(server, bodies[c][k])
+    # Those placements queue compliance and reconciliation work; let the worker finish it, so that the
+    # window measures re-attestation, not the set-up's after-effects.
+    settled_s = wait_until_quiet(lambda: process_tree(worker.proc.pid))
+    roles = {
+        "web": lambda: process_tree(server.proc.pid),
+        "database": postgres_pids,
+        "worker": lambda: process_tree(worker.proc.pid),
+        "clients": lambda: [os.getpid()],
+    }
+    cpu_before = {}
     latencies = [[] for _ in range(SMALL_CLIENTS)]
     errors = [0] * SMALL_CLIENTS
     exhausted = [False] * SMALL_CLIENTS
@@ -207,6 +228,7 @@ def small_statements(ctx, fx, server, seconds):
     threads = [threading.Thread(target=client, args=(c,)) for c in range(SMALL_CLIENTS)]
     for t in threads:
         t.start()
+    cpu_before = {role: cpu_seconds(pids()) for role, pids in roles.items()}
     stop_at[0] = time.perf_counter() + seconds
     started = time.perf_counter()
     start_gate.wait()
@@ -214,7 +236,12 @@ def small_statements(ctx, fx, server, seconds):
         t.join()
     elapsed = time.perf_counter() - started
     all_ms = [x for per in latencies for x in per]
+    cpu_ms = {
+        role: (cpu_seconds(pids()) - cpu_before[role]) * 1000 / max(len(all_ms), 1) for role, pids in roles.items()
+    }
     return {
+        "settled_s": settled_s,
+        "cpu_ms": cpu_ms,
         "count": len(all_ms),
         "seconds": elapsed,
         "rate": len(all_ms) / elapsed,
@@ -224,6 +251,11 @@ def small_statements(ctx, fx, server, seconds):
         "errors": sum(errors),
         "exhausted": any(exhausted),
     }
+
+
+def cpu_note(cpu_ms):
+    total = sum(cpu_ms.values())
+    return ", ".join(f"{role} {ms:.1f} ms" for role, ms in cpu_ms.items()) + f" (all {total:.1f} ms, on 2 CPUs)"
 
 
 # --- profiling -------------------------------------------------------------------------------
@@ -282,7 +314,7 @@ def profile_in_process(ctx, fx, n):
 # --- the benchmark ------------------------------------------------------------------------------
 
 
-def _measure(ctx, fx, server, cases, bodies, big, big_body, window):
+def _measure(ctx, fx, server, worker, cases, bodies, big, big_body, window):
     """(a), (b) and (c) against the running server."""
     api = {}
     for scope, _facility, ids, _ in cases:
@@ -300,7 +332,7 @@ def _measure(ctx, fx, server, cases, bodies, big, big_body, window):
     big_rss = server.peak_rss_mib() if rss_reset else None
     ctx.say(f"  {big_seconds:.1f} s, {big / big_seconds:,.0f} chips/s, worker peak RSS {big_rss or 0:,.0f} MiB")
     ctx.say(f"(c) {SMALL_CLIENTS} clients x {window} s of {SMALL_CHIPS}-chip statements")
-    small = small_statements(ctx, fx, server, window)
+    small = small_statements(ctx, fx, server, worker, window)
     ctx.say(
         f"  {small['rate']:,.0f} statements/s, p50 {small['p50']:.0f} ms, p95 {small['p95']:.0f} ms, "
         f"{small['errors']} errors"
@@ -361,7 +393,7 @@ def run(ctx):
         server = Gunicorn(ctx, fx.token, workers=workers, env=env)
         server.command[server.command.index("--timeout") + 1] = "3600"  # a million-chip statement may take long
         with server:
-            measured = _measure(ctx, fx, server, cases, bodies, big, big_body, window)
+            measured = _measure(ctx, fx, server, worker, cases, bodies, big, big_body, window)
         del big_body
         worker_errors = worker.errors()
     api, big_seconds, big_rss, baseline_rss, small = measured
@@ -415,7 +447,9 @@ def run(ctx):
     note = (
         f"{small['count']:,} statements in {small['seconds']:.1f} s from {SMALL_CLIENTS} client threads "
         f"(one connection per request), {TOPOLOGY.format(workers=workers)}; p50 {small['p50']:.1f} ms, "
-        f"p99 {small['p99']:.1f} ms; {small['errors']} errors; {worker_errors} errors in the worker log"
+        f"p99 {small['p99']:.1f} ms; {small['errors']} errors; {worker_errors} errors in the worker log; "
+        f"CPU per statement: {cpu_note(small['cpu_ms'])}; the window started once the worker had been idle "
+        f"for a second ({small['settled_s']:.0f} s after the untimed pass that placed the nodes' chips)"
         + ("; a client ran out of pre-signed statements" if small["exhausted"] else "")
     )
     results += [

@@ -110,6 +110,53 @@ def reset_peak_rss(pid):
         return False
 
 
+def process_tree(pid):
+    """A process and its descendants (gunicorn's and Celery's workers are children of their master)."""
+    found, todo = [], [pid]
+    while todo:
+        p = todo.pop()
+        found.append(p)
+        todo += child_pids(p)
+    return found
+
+
+def cpu_seconds(pids):
+    """User + system CPU seconds the processes have used so far (those that exited count 0)."""
+    tick = os.sysconf("SC_CLK_TCK")
+    total = 0.0
+    for pid in pids:
+        try:
+            fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+        except OSError:
+            continue
+        total += (int(fields[11]) + int(fields[12])) / tick
+    return total
+
+
+def postgres_pids():
+    """Every PostgreSQL server process on this machine (the postmaster's backends included)."""
+    pids = []
+    for entry in Path("/proc").iterdir():
+        if entry.name.isdigit():
+            try:
+                if (entry / "comm").read_text().strip() == "postgres":
+                    pids.append(int(entry.name))
+            except OSError:
+                continue
+    return pids
+
+
+def wait_until_quiet(pids_of, quiet_s=1.0, busy_cpu_s=0.05, timeout=300):
+    """Wait until the processes `pids_of()` names used under `busy_cpu_s` of CPU over `quiet_s`; seconds waited."""
+    started = time.monotonic()
+    while time.monotonic() - started < timeout:
+        before = cpu_seconds(pids_of())
+        time.sleep(quiet_s)
+        if cpu_seconds(pids_of()) - before < busy_cpu_s:
+            break
+    return time.monotonic() - started
+
+
 def child_pids(pid):
     """Direct children of a process, from /proc (no psutil)."""
     children = Path(f"/proc/{pid}/task/{pid}/children")

@@ -35,3 +35,27 @@ class Columns:
 def set_related(instance, field_name, related):
     """Fill a forward relation's cache, as select_related would, so reading it costs no query."""
     instance._meta.get_field(field_name).set_cached_value(instance, related)
+
+
+def _run(sql, params, fetch):
+    """Run hand-written SQL through Django's cursor (client-side binding, the simple query protocol).
+
+    Not as server-side prepared statements: measured here, preparing saved no database time on
+    these small indexed queries and cost the client more (the extended protocol's extra messages);
+    the cost of a query is its round trip, so the hot paths save round trips instead.
+    """
+    with connection.cursor() as cursor:
+        cursor.execute(sql, params)
+        return fetch(cursor)
+
+
+def fetch_all(sql, params=()):
+    return _run(sql, params, lambda c: c.fetchall())
+
+
+def fetch_one(sql, params=()):
+    return _run(sql, params, lambda c: c.fetchone())
+
+
+def execute(sql, params=()):
+    _run(sql, params, lambda c: None)

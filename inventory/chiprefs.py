@@ -7,6 +7,7 @@ from django.db import connection
 
 from core.lookups import Array
 from core.problems import Problem
+from core.rawsql import fetch_all
 from protocol.serials import normalize_chip_id
 from registry.choices import OrgKind
 from registry.models import Chip, Organisation
@@ -128,9 +129,7 @@ _CHIPS_OF_MAKER = (
 def _chips_of(maker, serials, manufacturers):
     """(pk, serial, custodian_id, status, country) of the registered chips among one manufacturer's serials."""
     if manufacturers is None:
-        with connection.cursor() as cursor:
-            cursor.execute(_CHIPS_OF_MAKER, [maker, str(OrgKind.MANUFACTURER), serials])
-            return cursor.fetchall()
+        return fetch_all(_CHIPS_OF_MAKER, [maker, str(OrgKind.MANUFACTURER), serials])
     maker_pk = manufacturers.get(maker)
     if maker_pk is None:
         return []

@@ -2,10 +2,9 @@
 
 from functools import cache
 
-from django.db import connection
 from rest_framework import authentication, exceptions
 
-from core.rawsql import Columns, set_related
+from core.rawsql import Columns, fetch_one, set_related
 from registry.models import Organisation, User
 from registry.models.tokens import APIToken, token_digest
 
@@ -27,9 +26,7 @@ def _token_query():
 def token_by_digest(digest):
     """The token with this digest, its user and the user's organisation loaded with it; or None."""
     sql, token_cols, user_cols, org_cols = _token_query()
-    with connection.cursor() as cursor:
-        cursor.execute(sql, [digest])
-        row = cursor.fetchone()
+    row = fetch_one(sql, [digest])
     if row is None:
         return None
     token = token_cols.load(row)

@@ -21,6 +21,7 @@ from datetime import UTC, datetime, timedelta
 from django.db import connection, transaction
 from django.utils import timezone
 
+from core.rawsql import fetch_one
 from protocol import merkle
 from transparency import models
 from transparency.models import LogHead, LogLeaf, LogNode, node_key
@@ -136,9 +137,7 @@ def _reserve(count):
     One statement: the UPDATE locks the LogHead row to the end of the caller's
     transaction, exactly as SELECT ... FOR UPDATE would.
     """
-    with connection.cursor() as cursor:
-        cursor.execute("UPDATE transparency_loghead SET size = size + %s WHERE id = 1 RETURNING size", [count])
-        row = cursor.fetchone()
+    row = fetch_one("UPDATE transparency_loghead SET size = size + %s WHERE id = 1 RETURNING size", [count])
     if row is None:  # the first append ever: create the row, then take it
         _lock_head()
         return _reserve(count)
@@ -237,8 +236,20 @@ def _copy_append(first, leaves, left, kind, now):
                 copy.write(_COPY_TRAILER)
 
 
+# Set while a signing task is queued and not yet started: appends meanwhile need not queue another.
+CHECKPOINT_REQUESTED = "chipreg:checkpoint-requested"
+CHECKPOINT_REQUEST_TTL_S = 60  # a lost task stops suppressing requests after this; the beat signs meanwhile
+
+
 def _request_checkpoint():
+    """Ask a worker to sign a checkpoint covering this append, unless a queued request already will.
+
+    One queued task per append would pile up under load: each waits out the signing interval, so
+    at a hundred statements a second the ingest queue would hold an hour of them, ahead of the
+    outbox relay and the folding of sightings.
+    """
     from django.conf import settings
+    from django.core.cache import cache
 
     from transparency.checkpoints import sign_if_due
     from transparency.tasks import sign_checkpoint
@@ -248,7 +259,10 @@ def _request_checkpoint():
         sign_if_due(wait=False)
         return
     try:
-        sign_checkpoint.delay()
+        # The queued task clears the mark before it reads the head, and this append committed
+        # before the mark was found set, so that task's checkpoint covers it.
+        if cache.add(CHECKPOINT_REQUESTED, 1, timeout=CHECKPOINT_REQUEST_TTL_S):
+            sign_checkpoint.delay()
     except Exception:
         import logging
 

@@ -7,6 +7,7 @@ from django.db.models import Q
 
 from core.lookups import Array, array_param
 from core.problems import Problem
+from core.rawsql import execute
 from inventory.chiprefs import resolve_chips, resolve_clusters
 from inventory.choices import FindingSource, PlacementSource
 from inventory.models import Declaration, DeclarationItem, Inspection, InspectionItem
@@ -171,12 +172,11 @@ def record_inspection(user, facility, performed_at, rows, inspectors=(), seals=(
 def refresh_verification(chip_pks, when):
     """Continuity of knowledge: the chips were seen at `when` (never moves the time back)."""
     if connection.vendor == "postgresql":  # hand-written: every node agent's statement runs it
-        with connection.cursor() as cursor:
-            cursor.execute(
-                "UPDATE registry_chip SET last_verified_at = %s WHERE id = ANY(%s::bigint[])"
-                " AND (last_verified_at IS NULL OR last_verified_at < %s)",
-                [when, array_param(chip_pks), when],
-            )
+        execute(
+            "UPDATE registry_chip SET last_verified_at = %s WHERE id = ANY(%s::bigint[])"
+            " AND (last_verified_at IS NULL OR last_verified_at < %s)",
+            [when, array_param(chip_pks), when],
+        )
         return
     for start in range(0, len(chip_pks), 10_000):
         Chip.objects.filter(pk__any=Array(chip_pks[start : start + 10_000])).filter(

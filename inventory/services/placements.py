@@ -6,6 +6,7 @@ from django.db import connection
 
 from core.copy import NULL, copy_lines, text_value
 from core.lookups import Array, array_param
+from core.rawsql import execute, fetch_all
 from inventory.models import Placement
 from outbox import emit
 from registry.models import Chip
@@ -64,24 +65,21 @@ def _open_rows(chip_pks):
         return Placement.objects.filter(chip_id__any=Array(chip_pks), valid_to__isnull=True).values_list(
             "id", "chip_id", "facility_id", "cluster_id", "valid_from"
         )
-    with connection.cursor() as cursor:
-        cursor.execute(
-            "SELECT id, chip_id, facility_id, cluster_id, valid_from FROM inventory_placement"
-            " WHERE chip_id = ANY(%s::bigint[]) AND valid_to IS NULL",
-            [array_param(chip_pks)],
-        )
-        return cursor.fetchall()
+    return fetch_all(
+        "SELECT id, chip_id, facility_id, cluster_id, valid_from FROM inventory_placement"
+        " WHERE chip_id = ANY(%s::bigint[]) AND valid_to IS NULL",
+        [array_param(chip_pks)],
+    )
 
 
 def _close(placement_pks, when):
     if connection.vendor != "postgresql":
         Placement.objects.filter(pk__any=Array(placement_pks)).update(valid_to=when)
         return
-    with connection.cursor() as cursor:
-        cursor.execute(
-            "UPDATE inventory_placement SET valid_to = %s WHERE id = ANY(%s::bigint[])",
-            [when, array_param(placement_pks)],
-        )
+    execute(
+        "UPDATE inventory_placement SET valid_to = %s WHERE id = ANY(%s::bigint[])",
+        [when, array_param(placement_pks)],
+    )
 
 
 def _set_country(chip_pks, country):
@@ -89,11 +87,10 @@ def _set_country(chip_pks, country):
     if connection.vendor != "postgresql":
         Chip.objects.filter(pk__any=Array(chip_pks)).exclude(country=country).update(country=country)
         return
-    with connection.cursor() as cursor:
-        cursor.execute(
-            "UPDATE registry_chip SET country = %s WHERE id = ANY(%s::bigint[]) AND country <> %s",
-            [country, array_param(chip_pks), country],
-        )
+    execute(
+        "UPDATE registry_chip SET country = %s WHERE id = ANY(%s::bigint[]) AND country <> %s",
+        [country, array_param(chip_pks), country],
+    )
 
 
 _COLUMNS = ("chip_id", "facility_id", "cluster_id", "valid_from", "source", "source_id", "log_index")
