@@ -39,14 +39,19 @@ def ownership(attestation_id, chips, operator):
     return out
 
 
-def movement(attestation_id, facility, when, chip_pks_by_ref):
+def movement_window():
+    """Nothing further than half the earth's circumference away can be too fast outside this window."""
+    return timedelta(hours=EARTH_HALF_CIRCUMFERENCE_KM / settings.CHIPREG_MAX_TRANSPORT_KMH)
+
+
+def movement(attestation_id, facility, when, chip_pks_by_ref, elsewhere=None):
     """Two places at once, or a journey faster than any transport, against other sightings and placements.
 
-    `chip_pks_by_ref`: (chip_ref, chip pk) pairs, or a dict of them."""
+    `chip_pks_by_ref`: (chip_ref, chip pk) pairs, or a dict of them. `elsewhere`: the rows _elsewhere
+    would read for them, when the caller read them already (one chunk of chips at most)."""
     speed = settings.CHIPREG_MAX_TRANSPORT_KMH
     simultaneous = timedelta(seconds=settings.CHIPREG_SIMULTANEITY_S)
-    # Nothing further than half the earth's circumference away can be too fast outside this window.
-    window = timedelta(hours=EARTH_HALF_CIRCUMFERENCE_KM / speed)
+    window = movement_window()
     pairs = iter(chip_pks_by_ref.items() if isinstance(chip_pks_by_ref, dict) else chip_pks_by_ref)
     out = []
     # A chunk of chips at a time, so a million-chip statement never holds a map of every chip here.
@@ -54,7 +59,10 @@ def movement(attestation_id, facility, when, chip_pks_by_ref):
         refs_by_pk = {pk: ref for ref, pk in chunk_pairs}
         chunk = list(refs_by_pk)
         evidence = {}  # chip pk -> the kind of its first conflicting observation
-        for chip_id, lat, lon, at in _elsewhere(chunk, facility, attestation_id, when, window):
+        if elsewhere is not None and len(chunk_pairs) == CHUNK:
+            raise ValueError("movement: rows read beforehand cover one chunk of chips at most")
+        rows = elsewhere if elsewhere is not None else _elsewhere(chunk, facility, attestation_id, when, window)
+        for chip_id, lat, lon, at in rows:
             gap = abs((when - at).total_seconds())
             distance = haversine_km(facility.latitude, facility.longitude, lat, lon)
             if gap <= simultaneous.total_seconds():

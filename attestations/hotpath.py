@@ -7,8 +7,10 @@ its specification beside its caller, which the portable path (SQLite) still
 runs; tests/attestations compare the two.
 """
 
+from datetime import timedelta
 from functools import cache
 
+from django.conf import settings
 from django.db import connection
 
 from attestations.models import SigningKey
@@ -80,13 +82,8 @@ _ATTESTATION_COLUMNS = (
 )
 
 
-def insert_attestation(att, body):
-    """Store the statement's row and its (keyid, nonce) pairs in one round trip; set att.pk.
-
-    The envelope goes as a binary parameter: Django's cursors bind client-side, which spells a
-    bytea value as hex inside the SQL text (for a 65 MB envelope, hundreds of MB of strings at once).
-    A replayed nonce or statement raises IntegrityError, as the ORM's inserts would.
-    """
+def _attestation_insert(att, body):
+    """The INSERT of the statement's row and its (keyid, nonce) pairs as CTEs `a` and `n`, and its parameters."""
     from psycopg.types.json import Jsonb
 
     values = {c: getattr(att, c) for c in _ATTESTATION_COLUMNS}
@@ -94,19 +91,72 @@ def insert_attestation(att, body):
     values["keyids"], values["header"] = Jsonb(att.keyids), Jsonb(att.header)
     placeholders = ", ".join("%b" if c == "envelope" else "%s" for c in _ATTESTATION_COLUMNS)
     sql = (
-        f"WITH a AS (INSERT INTO attestations_attestation ({', '.join(_ATTESTATION_COLUMNS)})"  # noqa: S608
-        f" VALUES ({placeholders}) RETURNING id)"
-        " INSERT INTO attestations_statementnonce (keyid, nonce, attestation_id)"
-        " SELECT k, %s, a.id FROM a, unnest(%s::text[]) k RETURNING attestation_id"
+        f"a AS (INSERT INTO attestations_attestation ({', '.join(_ATTESTATION_COLUMNS)})"  # noqa: S608
+        f" VALUES ({placeholders}) RETURNING id),"
+        " n AS (INSERT INTO attestations_statementnonce (keyid, nonce, attestation_id)"
+        " SELECT k, %s, a.id FROM a, unnest(%s::text[]) k)"
     )
+    return sql, [*values.values(), att.nonce, list(att.keyids)]
+
+
+def _raw_fetchall(sql, params):
+    """With psycopg's own cursor: the envelope is a binary parameter (Django's cursors bind client-side,
+    which spells a bytea value as hex inside the SQL text: for a 65 MB envelope, hundreds of MB of
+    strings at once)."""
     import psycopg
 
     with connection.cursor() as cursor, connection.wrap_database_errors:  # psycopg's errors as Django's
         raw = psycopg.Cursor(cursor.connection)
-        raw.execute(sql, [*values.values(), att.nonce, list(att.keyids)])
-        att.pk = raw.fetchone()[0]
+        raw.execute(sql, params)
+        return raw.fetchall()
+
+
+def _stored(att, attestation_id):
+    att.pk = attestation_id
     att._state.adding = False
     att._state.db = connection.alias
+
+
+def insert_attestation(att, body):
+    """Store the statement's row and its (keyid, nonce) pairs in one round trip; set att.pk.
+
+    A replayed nonce or statement raises IntegrityError, as the ORM's inserts would.
+    """
+    sql, params = _attestation_insert(att, body)
+    _stored(att, _raw_fetchall(f"WITH {sql} SELECT id FROM a", params)[0][0])  # noqa: S608
+
+
+def insert_location(att, body, chips):
+    """A node agent's location statement in one round trip: its row, its nonces, its chips resolved
+    against the registry (inventory.chiprefs.resolve_chips's rule: a chip id is the manufacturer's
+    code, a colon, the serial) and one sighting row per chip. Sets att.pk; returns
+    {chip id: (pk, custodian_id, status, country)} of the registered chips.
+    """
+    head, params = _attestation_insert(att, body)
+    refs, clusters, makers, serials = [], [], [], []
+    for ref, cluster in chips:
+        maker, _, serial = ref.partition(":")
+        refs.append(ref)
+        clusters.append(cluster or "")
+        makers.append(maker)
+        serials.append(serial)
+    # Only the CTEs above are formatted in; every value is a parameter.
+    sql = (
+        f"WITH {head},"  # noqa: S608
+        " r AS (SELECT u.ord, u.ref, u.cluster, c.id, c.custodian_id, c.status, c.country"
+        "  FROM unnest(%s::text[], %s::text[], %s::text[], %s::text[])"
+        "   WITH ORDINALITY AS u(ref, cluster, maker, serial, ord)"
+        "  LEFT JOIN registry_organisation m ON m.code = u.maker AND m.kind = %s"
+        "  LEFT JOIN registry_chip c ON c.manufacturer_id = m.id AND c.serial = u.serial),"
+        " s AS (INSERT INTO attestations_sighting"
+        "  (attestation_id, chip_id, chip_ref, cluster_code, facility_id, observed_at)"
+        "  SELECT a.id, r.id, r.ref, r.cluster, %s, %s FROM a, r ORDER BY r.ord)"
+        " SELECT a.id, r.ref, r.id, r.custodian_id, r.status, r.country FROM a LEFT JOIN r ON r.id IS NOT NULL"
+    )
+    params += [refs, clusters, makers, serials, str(OrgKind.MANUFACTURER), att.facility_id, att.observed_at]
+    rows = _raw_fetchall(sql, params)
+    _stored(att, rows[0][0])
+    return {ref: (pk, custodian_id, status, country) for _, ref, pk, custodian_id, status, country in rows if pk}
 
 
 def set_log_index(attestation_id, log_index):
@@ -140,11 +190,50 @@ def cluster_ids(facility_id):
     return dict(fetch_all("SELECT code, id FROM inventory_cluster WHERE facility_id = %s", [facility_id]))
 
 
-def insert_sightings(attestation_id, facility_id, observed_at, chip_pks, chip_refs, cluster_codes):
-    """A few sighting rows in one prepared INSERT (the arrays are zipped by unnest)."""
-    execute(
-        "INSERT INTO attestations_sighting"
-        " (attestation_id, chip_id, chip_ref, cluster_code, facility_id, observed_at)"
-        " SELECT %s, unnest(%s::bigint[]), unnest(%s::text[]), unnest(%s::text[]), %s, %s",
-        [attestation_id, chip_pks, chip_refs, cluster_codes, facility_id, observed_at],
+# What a small partial location statement needs after its append, in one round trip: its log index
+# recorded, its chips' last verification moved on (listings.refresh_verification's rule, once it is
+# CHIPREG_VERIFICATION_RESOLUTION_S old), the other
+# places its chips were seen or placed near the time (seen_elsewhere, source 0 and 1) and their open
+# placements (placements._open_rows, source 2).
+_AFTER_APPEND = """
+WITH logged AS (
+    UPDATE attestations_attestation SET log_index = %(log_index)s WHERE id = %(attestation)s
+), verified AS (
+    UPDATE registry_chip SET last_verified_at = %(when)s
+     WHERE id = ANY(%(chips)s::bigint[]) AND (last_verified_at IS NULL OR last_verified_at < %(stale_before)s)
+)
+SELECT 0 AS source, s.chip_id, f.latitude, f.longitude, s.observed_at, NULL::bigint, NULL::bigint, NULL::bigint
+  FROM attestations_sighting s JOIN inventory_facility f ON f.id = s.facility_id
+ WHERE s.chip_id = ANY(%(chips)s::bigint[]) AND s.observed_at BETWEEN %(lo)s AND %(hi)s
+   AND s.facility_id <> %(facility)s AND s.attestation_id <> %(attestation)s
+UNION ALL
+SELECT 1, p.chip_id, f.latitude, f.longitude, p.valid_from, NULL, NULL, NULL
+  FROM inventory_placement p JOIN inventory_facility f ON f.id = p.facility_id
+ WHERE p.chip_id = ANY(%(chips)s::bigint[]) AND p.valid_from BETWEEN %(lo)s AND %(hi)s
+   AND (p.valid_to IS NULL OR p.valid_to > %(when)s) AND p.facility_id <> %(facility)s
+UNION ALL
+SELECT 2, p.chip_id, NULL, NULL, p.valid_from, p.id, p.facility_id, p.cluster_id
+  FROM inventory_placement p
+ WHERE p.chip_id = ANY(%(chips)s::bigint[]) AND p.valid_to IS NULL
+ ORDER BY source
+"""
+
+
+def after_append(attestation_id, log_index, facility_id, when, window, chip_pks):
+    """(rows as seen_elsewhere returns them, open placements as placements._open_rows returns them)."""
+    rows = fetch_all(
+        _AFTER_APPEND,
+        {
+            "log_index": log_index,
+            "attestation": attestation_id,
+            "when": when,
+            "stale_before": when - timedelta(seconds=settings.CHIPREG_VERIFICATION_RESOLUTION_S),
+            "chips": array_param(chip_pks),
+            "lo": when - window,
+            "hi": when + window,
+            "facility": facility_id,
+        },
     )
+    elsewhere = [(chip, lat, lon, at) for source, chip, lat, lon, at, *_ in rows if source < 2]
+    open_rows = [(pk, chip, fac, clu, since) for source, chip, _, _, since, pk, fac, clu in rows if source == 2]
+    return elsewhere, open_rows

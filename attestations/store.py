@@ -30,7 +30,7 @@ from protocol.statements import LocationStatement, UsageStatement
 from protocol.times import format_time
 from protocol.usage import energy_exceeds_limit, estimate_flop
 from registry.models import AcceleratorModel, Chip
-from transparency.log import append_leaves
+from transparency.log import append_leaf
 
 log = logging.getLogger(__name__)
 # Statements up to this many chips refresh their chips' last verification in the request (see _location).
@@ -90,7 +90,11 @@ def _store(v: Verified, user, body):
         uploaded_by_org=user.organisation,
         received_at=timezone.now(),
     )
-    if hotpath.enabled():
+    prepared = None
+    if _small_location(s):
+        # A node agent's statement: its row, its nonces, its chips and their sightings in one round trip.
+        prepared = Resolution(s.chip_ids, found=hotpath.insert_location(att, body, s.chips))
+    elif hotpath.enabled():
         hotpath.insert_attestation(att, body)
     else:
         att.save(force_insert=True)
@@ -101,10 +105,13 @@ def _store(v: Verified, user, body):
     # statement's own rows) runs before the log's lock; appending takes the lock
     # and holds it to the commit, so everything that reads what other statements
     # wrote (movement, placements) runs after it, in log order.
-    prepared = _prepare_location(att, s) if isinstance(s, LocationStatement) else None
+    if prepared is None and isinstance(s, LocationStatement):
+        prepared = _prepare_location(att, s)
     # The leaf is appended now so that placements and findings can cite it.
-    att.log_index = append_leaves([attestation_leaf(v.envelope.raw_signatures, v.statement_sha256)], "attestation")
-    if hotpath.enabled():
+    att.log_index = append_leaf(attestation_leaf(v.envelope.raw_signatures, v.statement_sha256), "attestation")
+    if _node_agent_statement(s):
+        pass  # recorded with the reads that follow the append (_location)
+    elif hotpath.enabled():
         hotpath.set_log_index(att.pk, att.log_index)
     else:
         att.save(update_fields=["log_index"])
@@ -132,9 +139,10 @@ class Resolution:
 
     __slots__ = ("chip_ids", "found")
 
-    def __init__(self, chip_ids):
+    def __init__(self, chip_ids, found=None):
         self.chip_ids = chip_ids
-        self.found = resolve_chips(chip_ids)  # {chip_ref: (pk, custodian_id, status, country)}
+        # {chip_ref: (pk, custodian_id, status, country)}, resolved here unless the caller did
+        self.found = resolve_chips(chip_ids) if found is None else found
 
     def get(self, ref):
         return self.found.get(ref)
@@ -156,17 +164,7 @@ class Resolution:
 def _prepare_location(att, s):
     """Resolve the chips and store the sightings: {chip_ref: (pk, custodian_id, status, country) | None}."""
     chips = Resolution(s.chip_ids)
-    if hotpath.enabled() and len(s.chips) <= FOLD_INLINE_MAX:
-        # A node agent's few rows: one prepared INSERT (COPY costs two round trips and is never prepared).
-        hotpath.insert_sightings(
-            att.pk,
-            att.facility_id,
-            s.observed_at,
-            [info[0] if info is not None else None for info in chips.values()],
-            [ref for ref, _ in s.chips],
-            [cluster or "" for _, cluster in s.chips],
-        )
-    elif connection.vendor == "postgresql":
+    if connection.vendor == "postgresql":
         # Chip ids and cluster codes passed the statement parser's patterns (CHIP_ID_RE,
         # REGISTRY_CODE_RE), which admit no tab, newline or backslash: safe as COPY text.
         head = f"{att.pk}\t"
@@ -185,10 +183,27 @@ def _prepare_location(att, s):
     return chips
 
 
+def _small_location(s):
+    """A location statement of a few chips on PostgreSQL: stored with its sightings in one round trip."""
+    return hotpath.enabled() and isinstance(s, LocationStatement) and len(s.chips) <= FOLD_INLINE_MAX
+
+
+def _node_agent_statement(s):
+    """A small partial location statement on PostgreSQL: what node agents send, many times a second
+    across a fleet; its reads and writes after the append go in one round trip (hotpath.after_append)."""
+    return _small_location(s) and s.scope != "complete"
+
+
 def _location(att, s, v, user, chips):
     facility = v.facility
     found = F.ownership(att.pk, chips, v.speaker)
-    found += F.movement(att.pk, facility, s.observed_at, chips.known())
+    if _node_agent_statement(s):
+        elsewhere, open_rows = hotpath.after_append(
+            att.pk, att.log_index, facility.pk, s.observed_at, F.movement_window(), [pk for _, pk in chips.known()]
+        )
+    else:
+        elsewhere = open_rows = None
+    found += F.movement(att.pk, facility, s.observed_at, chips.known(), elsewhere=elsewhere)
     if s.scope == "complete":
         # A complete statement is a declaration: it moves placements and
         # leaves what it omits unaccounted for (its findings come from there).
@@ -215,8 +230,12 @@ def _location(att, s, v, user, chips):
             for ref, cluster in s.chips
             if (info := registered.get(ref)) is not None and info[1] == speaker and info[2] in PLACEABLE
         )
-        place(placeable, facility, s.observed_at, PlacementSource.ATTESTATION, att.pk, att.log_index)
-    if len(s.chips) <= FOLD_INLINE_MAX:
+        place(
+            placeable, facility, s.observed_at, PlacementSource.ATTESTATION, att.pk, att.log_index, open_rows=open_rows
+        )
+    if open_rows is not None:
+        pass  # last verification refreshed by hotpath.after_append
+    elif len(s.chips) <= FOLD_INLINE_MAX:
         # A node agent's statement: a few rows, updated here (under the log's lock, so in log order and
         # without lock-order deadlocks) rather than costing the workers a relay and a task per statement.
         refresh_verification([pk for _, pk in chips.known()], s.observed_at)

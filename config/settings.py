@@ -162,6 +162,10 @@ CHIPREG_MAX_TRANSPORT_KMH = float(env("CHIPREG_MAX_TRANSPORT_KMH", "1000"))
 CHIPREG_SIMULTANEITY_S = float(env("CHIPREG_SIMULTANEITY_S", "60"))
 CHIPREG_ENERGY_TOLERANCE = float(env("CHIPREG_ENERGY_TOLERANCE", "1.05"))
 CHIPREG_RTT_KM_PER_MS = float(env("CHIPREG_RTT_KM_PER_MS", "150"))
+# A node agent re-attests its chips every few seconds; moving a chip's last verification time (an
+# indexed column: every index of the chip row is rewritten) on each statement would cost more than
+# the statement. Its statements move it only once it is this much older; continuity is judged in days.
+CHIPREG_VERIFICATION_RESOLUTION_S = float(env("CHIPREG_VERIFICATION_RESOLUTION_S", "60"))
 # The bulk endpoints parse the body themselves, so Django's own check is moved
 # to the middleware above (which applies DATA_UPLOAD_MAX_MEMORY_SIZE elsewhere).
 

@@ -160,6 +160,36 @@ def append_leaves(leaves, kind):
     return first
 
 
+def append_leaf(leaf, kind):
+    """Append one leaf; return its index. Must run in a transaction.
+
+    What a node agent's every statement does, so on PostgreSQL it costs one round trip: the head
+    moves (taking the writers' lock, as in append_leaves) and the leaf row is written in a single
+    statement. A stored node (NODE_LEVEL_MIN and up) completes only when the new size is a multiple
+    of 2**NODE_LEVEL_MIN; only then are the left siblings read and the nodes written.
+    """
+    if connection.vendor != "postgresql":
+        return append_leaves([leaf], kind)
+    if not transaction.get_connection().in_atomic_block:
+        raise RuntimeError("append_leaf must run inside the caller's transaction")
+    (leaf_hash,) = leaf_hashes([leaf])
+    row = fetch_one(
+        "WITH head AS (UPDATE transparency_loghead SET size = size + 1 WHERE id = 1 RETURNING size)"
+        ' INSERT INTO transparency_logleaf ("index", hash, leaf, kind, appended_at)'
+        ' SELECT size - 1, %s, %s, %s, %s FROM head RETURNING "index"',
+        [leaf_hash, leaf, kind, timezone.now()],
+    )
+    if row is None:  # the first append ever: no head row to move yet
+        return append_leaves([leaf], kind)
+    index = row[0]
+    if (index + 1) % (1 << models.NODE_LEVEL_MIN) == 0:
+        left = {level: h for (level, _), h in get_nodes_bulk(merkle.range_to_perfect_nodes(0, index)).items()}
+        nodes = _stored_nodes(hash_levels(index, [leaf_hash], left))
+        LogNode.objects.bulk_create([LogNode(key=key, hash=h) for key, h in nodes])
+    transaction.on_commit(_request_checkpoint, robust=True)
+    return index
+
+
 def _stored_nodes(levels):
     """(key, hash) of the new nodes at the stored levels (NODE_LEVEL_MIN and up)."""
     return [

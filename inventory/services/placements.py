@@ -14,13 +14,15 @@ from registry.models import Chip
 CHUNK = 10_000  # SQLite caps the parameters of one statement
 
 
-def place(chips, facility, when, source, source_id, log_index=None):
+def place(chips, facility, when, source, source_id, log_index=None, open_rows=None):
     """Place chips in `facility` from `when`.
 
     `chips` maps chip pk -> cluster pk (or None), as a dict or (pk, cluster) pairs. A chip already open in the
     same place is left alone; one open elsewhere is closed at `when`; one
     whose open placement starts after `when` keeps its newer placement (the
     later knowledge wins) and is returned as superseded.
+    `open_rows`: the chips' open placements as _open_rows reads them, when the caller read them already
+    (one chunk of chips at most).
     Returns (moved, unchanged, superseded) counts.
     """
     moved = unchanged = superseded = 0
@@ -28,8 +30,13 @@ def place(chips, facility, when, source, source_id, log_index=None):
     pairs = iter(chips.items() if isinstance(chips, dict) else chips)
     # A chunk at a time: a million-chip statement passes its chips as a generator of pairs.
     while chunk_pairs := list(islice(pairs, CHUNK)):
-        chunk = [chip_id for chip_id, _ in chunk_pairs]
-        current = {chip_id: (pk, fac, clu, since) for pk, chip_id, fac, clu, since in _open_rows(chunk)}
+        if open_rows is None:
+            rows = _open_rows([chip_id for chip_id, _ in chunk_pairs])
+        elif len(chunk_pairs) < CHUNK:
+            rows = open_rows
+        else:
+            raise ValueError("place: open placements read beforehand cover one chunk of chips at most")
+        current = {chip_id: (pk, fac, clu, since) for pk, chip_id, fac, clu, since in rows}
         close, new = [], []
         for chip_id, cluster_id in chunk_pairs:
             row = current.get(chip_id)

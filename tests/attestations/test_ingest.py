@@ -446,6 +446,22 @@ def test_a_small_statement_refreshes_last_verification_in_the_request(world):
     assert Chip.objects.get(serial="A000006").last_verified_at == att.observed_at  # no commit needed
 
 
+def test_node_agent_statements_move_last_verification_once_a_resolution_has_passed(world, settings):
+    """Re-attesting every few seconds rewrites the chip row (and its indexes) at most once a resolution."""
+    settings.CHIPREG_VERIFICATION_RESOLUTION_S = 60
+    first = now() - timedelta(minutes=10)
+    for observed, expected in (
+        (first, first),
+        (first + timedelta(seconds=30), first),  # within the resolution: left as it is
+        (first + timedelta(seconds=90), first + timedelta(seconds=90)),
+        (first - timedelta(minutes=5), first + timedelta(seconds=90)),  # an older statement never moves it back
+    ):
+        statement = world.location(["nvidia:A000007"], observed=observed, issued=max(observed, first))
+        response, _ = world.submit(world.op_a, statement)
+        assert response.status_code == 201, response.content
+        assert Chip.objects.get(serial="A000007").last_verified_at == expected
+
+
 def test_last_verification_is_folded_after_the_commit_and_never_moves_back(world, monkeypatch):
     from attestations import store
     from attestations.verification import fold_statement

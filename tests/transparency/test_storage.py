@@ -141,3 +141,29 @@ def test_hash_append_completes_what_nodes_completed_by_append_names(first, count
     assert set(got) == expected
     for (level, k), h in got.items():
         assert h == merkle.root_from_leaf_hashes(hashes[slice(*merkle.node_range(level, k))])
+
+
+def test_single_leaf_appends_store_what_batch_appends_store(db, level_min):
+    """append_leaf (a statement's one leaf, in one round trip) keeps the same rows and nodes as append_leaves."""
+    leaves = [b'{"one":%d}' % i for i in range(70)]
+    with transaction.atomic():
+        assert append_leaves(leaves[:3], kind="attestation") == 0
+    for i, leaf in enumerate(leaves[3:], start=3):
+        with transaction.atomic():
+            assert log.append_leaf(leaf, kind="attestation") == i
+    n, hashes = len(leaves), [merkle.leaf_hash(leaf) for leaf in leaves]
+    stored = list(LogLeaf.objects.order_by("index").values_list("index", "hash", "leaf", "kind"))
+    assert [(i, bytes(h), bytes(leaf), k) for i, h, leaf, k in stored] == [
+        (i, hashes[i], leaves[i], "attestation") for i in range(n)
+    ]
+    expected = {node_key(level, k) for level in range(level_min, n.bit_length()) for k in range(n >> level)}
+    assert set(LogNode.objects.values_list("key", flat=True)) == expected
+    for size in (1, 4, 16, 17, 32, 64, n):
+        assert log.root_at(size) == merkle.root_from_leaf_hashes(hashes[:size])
+
+
+def test_single_leaf_append_starts_an_empty_log(db):
+    with transaction.atomic():
+        assert log.append_leaf(b"first", kind="attestation") == 0
+        assert log.append_leaf(b"second", kind="attestation") == 1
+    assert log.root_at(2) == merkle.root_from_leaf_hashes([merkle.leaf_hash(b"first"), merkle.leaf_hash(b"second")])
