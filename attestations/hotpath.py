@@ -7,6 +7,8 @@ its specification beside its caller, which the portable path (SQLite) still
 runs; tests/attestations compare the two.
 """
 
+import json
+from dataclasses import dataclass
 from datetime import timedelta
 from functools import cache
 
@@ -57,6 +59,50 @@ def facility_and_operator(facility_code, operator_code):
     if facility is not None:
         set_related(facility, "operator", operator_cols.load(row, facility_cols.width))
     return facility, speaker_cols.load(row, facility_cols.width + operator_cols.width)
+
+
+@cache
+def _verification_query():
+    facility, operator, speaker = Columns(Facility, "f"), Columns(Organisation, "fo"), Columns(Organisation, "s")
+    key = Columns(SigningKey, "k")
+    sql = (
+        f"SELECT {facility.sql}, {operator.sql}, {speaker.sql}, c.clusters, {key.sql} FROM (SELECT 1) one"  # noqa: S608
+        " LEFT JOIN inventory_facility f ON f.code = %s"
+        " LEFT JOIN registry_organisation fo ON fo.id = f.operator_id"
+        " LEFT JOIN registry_organisation s ON s.code = %s AND s.kind = %s"
+        " LEFT JOIN LATERAL (SELECT json_object_agg(code, id) FROM inventory_cluster WHERE facility_id = f.id)"
+        "  c(clusters) ON true"
+        " LEFT JOIN attestations_signingkey k ON k.keyid = ANY(%s::text[])"
+    )
+    return sql, facility, operator, speaker, key
+
+
+@dataclass
+class Registered:
+    """What the registry holds for a statement, read in one round trip before its checks run."""
+
+    keys: dict  # keyid -> SigningKey, the registered ones among the envelope's
+    facility: Facility | None  # with its operator loaded
+    speaker: Organisation | None  # the operator organisation of that code
+    clusters: dict  # the facility's {cluster code: pk}
+
+
+def registered(keyids, facility_code, operator_code):
+    """The keys, facility (with operator and clusters) and speaker keys_by_id and facility_and_operator read."""
+    sql, facility_cols, operator_cols, speaker_cols, key_cols = _verification_query()
+    rows = fetch_all(sql, [facility_code, operator_code, str(OrgKind.OPERATOR), list(keyids)])
+    first = rows[0]
+    facility = facility_cols.load(first)
+    if facility is not None:
+        set_related(facility, "operator", operator_cols.load(first, facility_cols.width))
+    at = facility_cols.width + operator_cols.width
+    speaker = speaker_cols.load(first, at)
+    clusters = first[at + speaker_cols.width] or {}
+    if isinstance(clusters, str):
+        clusters = json.loads(clusters)
+    key_at = at + speaker_cols.width + 1
+    keys = {k.keyid: k for k in (key_cols.load(row, key_at) for row in rows) if k is not None}
+    return Registered(keys, facility, speaker, {code: int(pk) for code, pk in clusters.items()})
 
 
 _ATTESTATION_COLUMNS = (

@@ -219,11 +219,12 @@ def _location(att, s, v, user, chips):
             resolved=chips.found,
         )
     else:
-        clusters = (
-            hotpath.cluster_ids(facility.pk)
-            if hotpath.enabled()
-            else dict(Cluster.objects.filter(facility=facility).values_list("code", "pk"))
-        )
+        if v.clusters is not None:
+            clusters = v.clusters
+        elif hotpath.enabled():
+            clusters = hotpath.cluster_ids(facility.pk)
+        else:
+            clusters = dict(Cluster.objects.filter(facility=facility).values_list("code", "pk"))
         speaker, registered = v.speaker.pk, chips.found
         placeable = (
             (info[0], clusters.get(cluster))

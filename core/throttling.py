@@ -2,8 +2,9 @@
 
 Each limit is a sliding-window counter: the requests counted in the current
 fixed window, plus the previous window's count weighted by how much of it
-the sliding window still covers. In Redis that is one pipelined round trip
-per limit (INCR and EXPIRE of this window's key, GET of the previous one),
+the sliding window still covers. In Redis a request's limits cost one
+pipelined round trip (per limit: INCR and EXPIRE of this window's key, GET of
+the previous one),
 whatever the rate: DRF's own throttle keeps a list of every request's time
 in the window and rewrites it on each request, which at a node agent's rates
 is thousands of timestamps pickled per request.
@@ -56,19 +57,24 @@ def _redis_client(cache):
     return client
 
 
-def _count(cache, key, previous_key, duration):
-    """Add one request to `key`'s window: (this window's count, the previous window's count)."""
+def _count(cache, windows):
+    """Add one request to each (key, previous key, duration): [(this window's count, the previous one's)].
+
+    All of a request's limits in one pipelined round trip."""
     if isinstance(cache, RedisCache):
-        client = _redis_client(cache)
-        key, previous_key = cache.make_and_validate_key(key), cache.make_and_validate_key(previous_key)
-        pipe = client.pipeline(transaction=False)
-        pipe.incr(key)
-        pipe.expire(key, 2 * duration)  # the next window still reads it as its previous one
-        pipe.get(previous_key)
-        current, _, previous = pipe.execute()
-        return int(current), int(previous or 0)
-    cache.add(key, 0, 2 * duration)
-    return cache.incr(key), int(cache.get(previous_key) or 0)
+        pipe = _redis_client(cache).pipeline(transaction=False)
+        for key, previous_key, duration in windows:
+            key = cache.make_and_validate_key(key)
+            pipe.incr(key)
+            pipe.expire(key, 2 * duration)  # the next window still reads it as its previous one
+            pipe.get(cache.make_and_validate_key(previous_key))
+        replies = pipe.execute()
+        return [(int(replies[i]), int(replies[i + 2] or 0)) for i in range(0, len(replies), 3)]
+    counts = []
+    for key, previous_key, duration in windows:
+        cache.add(key, 0, 2 * duration)
+        counts.append((cache.incr(key), int(cache.get(previous_key) or 0)))
+    return counts
 
 
 def _uncount(cache, key):
@@ -87,32 +93,58 @@ class SlidingWindowThrottle(SimpleRateThrottle):
         return caches[DEFAULT_CACHE_ALIAS]
 
     def allow_request(self, request, view):
-        if self.rate is None:
+        window = self._window(request, view)
+        if window is None:
             return True
+        # Shared by the view's limits through the request (a request is checked once, by its view).
+        counted = getattr(request, "_chipreg_throttle_counts", {}) if view is not None else {}
+        if window[0] not in counted:
+            # Count this request against every sliding-window limit of the view at once (DRF asks each
+            # limit in turn, and every one of them counts the request).
+            windows = [window, *self._peer_windows(request, view)]
+            try:
+                cache, counts = self.cache, _count(self.cache, windows)
+            except CACHE_ERRORS as exc:
+                _warn(exc)
+                cache, counts = _local_cache, _count(_local_cache, windows)
+            counted = {**counted, **{w[0]: (*c, cache) for w, c in zip(windows, counts, strict=True)}}
+            if view is not None:
+                request._chipreg_throttle_counts = counted
+        current, previous, cache = counted[window[0]]
+        return self._judge(cache, window[0], current, previous)
+
+    def _window(self, request, view):
+        """(this window's key, the previous window's key, duration) for this request, or None (no limit)."""
+        if self.rate is None:
+            return None
         ident = self.get_cache_key(request, view)
         if ident is None:
-            return True
+            return None
         self.now = self.timer()
-        window = int(self.now // self.duration)
-        key, previous_key = f"{ident}:{window}", f"{ident}:{window - 1}"
-        try:
-            allowed = self._check(self.cache, key, previous_key, window)
-        except CACHE_ERRORS as exc:
-            _warn(exc)
-            allowed = self._check(_local_cache, key, previous_key, window)
-        return allowed
+        self.window = int(self.now // self.duration)
+        return f"{ident}:{self.window}", f"{ident}:{self.window - 1}", self.duration
 
-    def _check(self, cache, key, previous_key, window):
-        current, previous = _count(cache, key, previous_key, self.duration)
+    def _peer_windows(self, request, view):
+        if view is None or not hasattr(view, "get_throttles"):
+            return []
+        peers = (t for t in view.get_throttles() if isinstance(t, SlidingWindowThrottle) and type(t) is not type(self))
+        return [w for w in (peer._window(request, view) for peer in peers) if w is not None]
+
+    def _judge(self, cache, key, current, previous):
         # The part of the previous window that the sliding window still covers.
-        covered = 1 - (self.now - window * self.duration) / self.duration
+        covered = 1 - (self.now - self.window * self.duration) / self.duration
         self.estimate = current + previous * covered
         if self.estimate <= self.num_requests:
             return True
-        _uncount(cache, key)
+        try:
+            _uncount(cache, key)
+        except CACHE_ERRORS as exc:
+            _warn(exc)
         # In the next window this one is the previous: its weight must fall until one more fits.
         counted = max(current - 1, 1)
-        self.retry_at = (window + 1) * self.duration + self.duration * max(0.0, 1 - (self.num_requests - 1) / counted)
+        self.retry_at = (self.window + 1) * self.duration + self.duration * max(
+            0.0, 1 - (self.num_requests - 1) / counted
+        )
         return False
 
     def wait(self):

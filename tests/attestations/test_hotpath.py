@@ -81,3 +81,24 @@ def test_seen_elsewhere(world, monkeypatch):
     orm = findings._elsewhere(chunk, va, latest.pk, t, window)
     assert len(hand) >= 3  # the California sightings (and placements) of the three chips
     assert sorted(tuple(r) for r in hand) == sorted(tuple(r) for r in orm)
+
+
+@pytest.mark.parametrize("facility,operator", [("US-VA-001", "op-a"), ("DE-FRA-001", "op-b"), ("NOWHERE", "op-a")])
+def test_registered_reads_what_the_separate_queries_read(world, facility, operator):
+    keyids = [*SigningKey.objects.values_list("keyid", flat=True), "f" * 64]
+    known = hotpath.registered(keyids, facility, operator)
+    keys = hotpath.keys_by_id(keyids)
+    assert known.keys.keys() == keys.keys() and all(fields(known.keys[k]) == fields(keys[k]) for k in keys)
+    hand_facility, hand_speaker = hotpath.facility_and_operator(facility, operator)
+    assert (known.facility is None) == (hand_facility is None)
+    if hand_facility is not None:
+        assert fields(known.facility) == fields(hand_facility)
+        assert fields(known.facility.operator) == fields(hand_facility.operator)
+        assert known.clusters == hotpath.cluster_ids(hand_facility.pk)
+    assert fields(known.speaker) == fields(hand_speaker)
+    assert known.clusters or facility != "US-VA-001"  # US-VA-001 has two clusters
+
+
+def test_registered_without_keys(world):
+    known = hotpath.registered(["0" * 64], "US-VA-001", "op-a")
+    assert known.keys == {} and known.facility.code == "US-VA-001" and len(known.clusters) == 2

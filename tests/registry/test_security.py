@@ -106,3 +106,25 @@ def test_rate_limit_slides_over_the_previous_window(db, monkeypatch):
     clock[0] += 60  # two windows on: only the 5 of the last window, weighted by half
     assert [ask()[0] for _ in range(8)] == [True] * 7 + [False]
     cache.clear()
+
+
+def test_a_request_counts_against_both_limits_at_once(api, parties, monkeypatch):
+    """The view's limits are counted together (one round trip), each under its own key, once per request."""
+    import time
+
+    from registry.models import APIToken
+    from registry.models.tokens import token_digest
+
+    limits(monkeypatch, "1000/min", "1000/min")
+    client = api(parties.users["op_a_member"])
+    window = int(time.time() // 60)
+    for _ in range(3):
+        assert client.get("/api/v1/chips/").status_code == 200
+    token = APIToken.objects.get(digest=token_digest(client.token))
+
+    def counted(ident):  # the requests may straddle a minute
+        return sum(cache.get(f"throttle_{ident}:{w}") or 0 for w in (window, window + 1))
+
+    assert counted(f"token_{token.pk}") == 3
+    assert counted("address_127.0.0.1") == 3
+    cache.clear()
