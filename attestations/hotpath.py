@@ -265,6 +265,11 @@ SELECT 2, p.chip_id, NULL, NULL, p.valid_from, p.id, p.facility_id, p.cluster_id
 """
 
 
+def verification_resolution():
+    """How much older a chip's last verification must be before a small statement moves it."""
+    return timedelta(seconds=settings.CHIPREG_VERIFICATION_RESOLUTION_S)
+
+
 def after_append(attestation_id, log_index, facility_id, when, window, chip_pks):
     """(rows as seen_elsewhere returns them, open placements as placements._open_rows returns them)."""
     rows = fetch_all(
@@ -273,7 +278,7 @@ def after_append(attestation_id, log_index, facility_id, when, window, chip_pks)
             "log_index": log_index,
             "attestation": attestation_id,
             "when": when,
-            "stale_before": when - timedelta(seconds=settings.CHIPREG_VERIFICATION_RESOLUTION_S),
+            "stale_before": when - verification_resolution(),
             "chips": array_param(chip_pks),
             "lo": when - window,
             "hi": when + window,

@@ -239,7 +239,7 @@ def _location(att, s, v, user, chips):
     elif len(s.chips) <= FOLD_INLINE_MAX:
         # A node agent's statement: a few rows, updated here (under the log's lock, so in log order and
         # without lock-order deadlocks) rather than costing the workers a relay and a task per statement.
-        refresh_verification([pk for _, pk in chips.known()], s.observed_at)
+        refresh_verification([pk for _, pk in chips.known()], s.observed_at, hotpath.verification_resolution())
     else:
         # The chips' last verification is folded in from the sightings after the commit. Emitted last, so
         # the relay hands the compliance evaluation of the moves above to the workers before this fold.

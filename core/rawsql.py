@@ -4,7 +4,7 @@ Building a query through the ORM costs about a millisecond on this class of
 machine, more than the query itself; on the hot paths (authentication,
 statement ingest) that is most of a request. These helpers spell a model's
 columns once and turn a row slice back into an instance, applying the same
-`from_db_value` conversions the ORM would (JSON fields, for one).
+conversions the ORM's compiler would (JSON fields; on SQLite, time zones).
 """
 
 from django.db import connection
@@ -15,20 +15,36 @@ class Columns:
 
     def __init__(self, model, alias):
         self.model = model
+        self.alias = alias
         self.fields = model._meta.concrete_fields
         self.attnames = [f.attname for f in self.fields]
         self.sql = ", ".join(f'{alias}."{f.column}"' for f in self.fields)
         self.width = len(self.fields)
         self._pk = self.attnames.index(model._meta.pk.attname)
-        self._converters = [(i, f) for i, f in enumerate(self.fields) if hasattr(f, "from_db_value")]
+        self._converters = {}  # per database vendor
+
+    def converters(self):
+        """[(column index, expression, converter functions)]: what the ORM's compiler applies to these
+        columns on this database (JSON decoding; on SQLite, time zones and booleans)."""
+        vendor = connection.vendor
+        if vendor not in self._converters:
+            found = []
+            for i, field in enumerate(self.fields):
+                col = field.get_col(self.alias)
+                funcs = connection.ops.get_db_converters(col) + col.get_db_converters(connection)
+                if funcs:
+                    found.append((i, col, funcs))
+            self._converters[vendor] = found
+        return self._converters[vendor]
 
     def load(self, row, start=0):
         """The instance whose columns start at row[start], or None when its key is NULL (an outer join)."""
         values = list(row[start : start + self.width])
         if values[self._pk] is None:
             return None
-        for i, field in self._converters:
-            values[i] = field.from_db_value(values[i], None, connection)
+        for i, col, funcs in self.converters():
+            for convert in funcs:
+                values[i] = convert(values[i], col, connection)
         return self.model.from_db(connection.alias, self.attnames, values)
 
 

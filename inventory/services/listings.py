@@ -169,18 +169,21 @@ def record_inspection(user, facility, performed_at, rows, inspectors=(), seals=(
     return inspection, {"observed": len(rows), "findings": _count(found), "log_index": inspection.log_index}
 
 
-def refresh_verification(chip_pks, when):
-    """Continuity of knowledge: the chips were seen at `when` (never moves the time back)."""
-    if connection.vendor == "postgresql":  # hand-written: every node agent's statement runs it
+def refresh_verification(chip_pks, when, resolution=None):
+    """Continuity of knowledge: the chips were seen at `when` (never moves the time back).
+
+    With a `resolution` (a timedelta), a time less than that much older is left as it is."""
+    stale_before = when - resolution if resolution else when
+    if connection.vendor == "postgresql":  # hand-written: statements run it
         execute(
             "UPDATE registry_chip SET last_verified_at = %s WHERE id = ANY(%s::bigint[])"
             " AND (last_verified_at IS NULL OR last_verified_at < %s)",
-            [when, array_param(chip_pks), when],
+            [when, array_param(chip_pks), stale_before],
         )
         return
     for start in range(0, len(chip_pks), 10_000):
         Chip.objects.filter(pk__any=Array(chip_pks[start : start + 10_000])).filter(
-            Q(last_verified_at__isnull=True) | Q(last_verified_at__lt=when)
+            Q(last_verified_at__isnull=True) | Q(last_verified_at__lt=stale_before)
         ).update(last_verified_at=when)
 
 
