@@ -109,12 +109,8 @@ def _store(v: Verified, user, body):
         prepared = _prepare_location(att, s)
     # The leaf is appended now so that placements and findings can cite it.
     att.log_index = append_leaf(attestation_leaf(v.envelope.raw_signatures, v.statement_sha256), "attestation")
-    if _node_agent_statement(s):
-        pass  # recorded with the reads that follow the append (_location)
-    elif hotpath.enabled():
-        hotpath.set_log_index(att.pk, att.log_index)
-    else:
-        att.save(update_fields=["log_index"])
+    if not _node_agent_statement(s):  # a node agent's is recorded by hotpath.after_append, in _location
+        _record_log_index(att)
     if isinstance(s, LocationStatement):
         found = _location(att, s, v, user, prepared)
     elif isinstance(s, UsageStatement):
@@ -183,6 +179,13 @@ def _prepare_location(att, s):
     return chips
 
 
+def _record_log_index(att):
+    if hotpath.enabled():
+        hotpath.set_log_index(att.pk, att.log_index)
+    else:
+        att.save(update_fields=["log_index"])
+
+
 def _small_location(s):
     """A location statement of a few chips on PostgreSQL: stored with its sightings in one round trip."""
     return hotpath.enabled() and isinstance(s, LocationStatement) and len(s.chips) <= FOLD_INLINE_MAX
@@ -234,11 +237,11 @@ def _location(att, s, v, user, chips):
         place(
             placeable, facility, s.observed_at, PlacementSource.ATTESTATION, att.pk, att.log_index, open_rows=open_rows
         )
-    if open_rows is not None:
-        pass  # last verification refreshed by hotpath.after_append
-    elif len(s.chips) <= FOLD_INLINE_MAX:
-        # A node agent's statement: a few rows, updated here (under the log's lock, so in log order and
-        # without lock-order deadlocks) rather than costing the workers a relay and a task per statement.
+    if _node_agent_statement(s):
+        return found  # its chips' last verification moved with hotpath.after_append's reads
+    if len(s.chips) <= FOLD_INLINE_MAX:
+        # A few rows, updated here (under the log's lock, so in log order and without lock-order
+        # deadlocks) rather than costing the workers a relay and a task per statement.
         refresh_verification([pk for _, pk in chips.known()], s.observed_at, hotpath.verification_resolution())
     else:
         # The chips' last verification is folded in from the sightings after the commit. Emitted last, so
