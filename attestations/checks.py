@@ -96,12 +96,19 @@ def verify(body, user):
     return Verified(envelope, statement, dsse.statement_sha256(envelope), keys, facility, speaker, landmark, clusters)
 
 
+# Read ahead only in small payloads (a node agent's are about a kilobyte): parsing a big one twice
+# would double its time and its peak memory.
+PEEK_MAX_BYTES = 64 * 1024
+
+
 def _facility_and_operator(payload):
     """(facility code, operator code) as an operator's statement names them, or None; not a check (that is
     parse_statement's, in its turn), only what to read ahead."""
+    if len(payload) > PEEK_MAX_BYTES:
+        return None
     try:
         doc = json.loads(payload)
-    except ValueError:
+    except (ValueError, RecursionError):  # malformed: parse_statement says how, in its turn
         return None
     if not isinstance(doc, dict):
         return None

@@ -128,21 +128,46 @@ _ATTESTATION_COLUMNS = (
 )
 
 
-def _attestation_insert(att, body):
-    """The INSERT of the statement's row and its (keyid, nonce) pairs as CTEs `a` and `n`, and its parameters."""
+def _row_values(att, body):
     from psycopg.types.json import Jsonb
 
     values = {c: getattr(att, c) for c in _ATTESTATION_COLUMNS}
     values["envelope"] = bytes(body)
     values["keyids"], values["header"] = Jsonb(att.keyids), Jsonb(att.header)
-    placeholders = ", ".join("%b" if c == "envelope" else "%s" for c in _ATTESTATION_COLUMNS)
-    sql = (
-        f"a AS (INSERT INTO attestations_attestation ({', '.join(_ATTESTATION_COLUMNS)})"  # noqa: S608
-        f" VALUES ({placeholders}) RETURNING id),"
+    return values
+
+
+def _attestation_insert(att, body, with_row=True):
+    """The statement's id as CTE `a` (its row inserted, or only its id taken from the sequence) and the
+    INSERT of its (keyid, nonce) pairs as CTE `n`; and their parameters. The nonces' foreign key is
+    checked at the commit, so a row inserted later in the transaction (row_after_append) satisfies it."""
+    nonces = (
         " n AS (INSERT INTO attestations_statementnonce (keyid, nonce, attestation_id)"
         " SELECT k, %s, a.id FROM a, unnest(%s::text[]) k)"
     )
+    if not with_row:
+        sql = "a AS (SELECT nextval(pg_get_serial_sequence('attestations_attestation', 'id')) AS id)," + nonces
+        return sql, [att.nonce, list(att.keyids)]
+    values = _row_values(att, body)
+    placeholders = ", ".join("%b" if c == "envelope" else "%s" for c in _ATTESTATION_COLUMNS)
+    sql = (
+        f"a AS (INSERT INTO attestations_attestation ({', '.join(_ATTESTATION_COLUMNS)})"  # noqa: S608
+        f" VALUES ({placeholders}) RETURNING id)," + nonces
+    )
     return sql, [*values.values(), att.nonce, list(att.keyids)]
+
+
+def _row_after_append(att, body):
+    """The INSERT of the statement's row with its log index (id taken before: insert_location), as a CTE,
+    and its named parameters: inserted once, rather than inserted and then updated (a new version
+    of the row in each of its indexes)."""
+    values = {f"a_{c}": v for c, v in _row_values(att, body).items()}
+    placeholders = ", ".join(f"%(a_{c})b" if c == "envelope" else f"%(a_{c})s" for c in _ATTESTATION_COLUMNS)
+    sql = (
+        f"logged AS (INSERT INTO attestations_attestation (id, log_index, {', '.join(_ATTESTATION_COLUMNS)})"  # noqa: S608
+        f" VALUES (%(attestation)s, %(log_index)s, {placeholders}))"
+    )
+    return sql, values
 
 
 def _raw_fetchall(sql, params):
@@ -172,13 +197,14 @@ def insert_attestation(att, body):
     _stored(att, _raw_fetchall(f"WITH {sql} SELECT id FROM a", params)[0][0])  # noqa: S608
 
 
-def insert_location(att, body, chips):
-    """A node agent's location statement in one round trip: its row, its nonces, its chips resolved
-    against the registry (inventory.chiprefs.resolve_chips's rule: a chip id is the manufacturer's
-    code, a colon, the serial) and one sighting row per chip. Sets att.pk; returns
+def insert_location(att, body, chips, with_row=True):
+    """A small location statement in one round trip: its row (unless `with_row` is false: then only
+    its id, and after_append inserts the row), its nonces, its chips resolved against the registry
+    (inventory.chiprefs.resolve_chips's rule: a chip id is the manufacturer's code, a colon, the
+    serial) and one sighting row per chip. Sets att.pk; returns
     {chip id: (pk, custodian_id, status, country)} of the registered chips.
     """
-    head, params = _attestation_insert(att, body)
+    head, params = _attestation_insert(att, body, with_row)
     refs, clusters, makers, serials = [], [], [], []
     for ref, cluster in chips:
         maker, _, serial = ref.partition(":")
@@ -242,9 +268,7 @@ def cluster_ids(facility_id):
 # places its chips were seen or placed near the time (seen_elsewhere, source 0 and 1) and their open
 # placements (placements._open_rows, source 2).
 _AFTER_APPEND = """
-WITH logged AS (
-    UPDATE attestations_attestation SET log_index = %(log_index)s WHERE id = %(attestation)s
-), verified AS (
+WITH {logged}, verified AS (
     UPDATE registry_chip SET last_verified_at = %(when)s
      WHERE id = ANY(%(chips)s::bigint[]) AND (last_verified_at IS NULL OR last_verified_at < %(stale_before)s)
 )
@@ -270,13 +294,16 @@ def verification_resolution():
     return timedelta(seconds=settings.CHIPREG_VERIFICATION_RESOLUTION_S)
 
 
-def after_append(attestation_id, log_index, facility_id, when, window, chip_pks):
-    """(rows as seen_elsewhere returns them, open placements as placements._open_rows returns them)."""
-    rows = fetch_all(
-        _AFTER_APPEND,
+def after_append(att, body, facility_id, when, window, chip_pks):
+    """Store the statement's row with its log index; (rows as seen_elsewhere returns them, open placements
+    as placements._open_rows returns them)."""
+    logged, row = _row_after_append(att, body)
+    rows = _raw_fetchall(
+        _AFTER_APPEND.replace("{logged}", logged),
         {
-            "log_index": log_index,
-            "attestation": attestation_id,
+            **row,
+            "log_index": att.log_index,
+            "attestation": att.pk,
             "when": when,
             "stale_before": when - verification_resolution(),
             "chips": array_param(chip_pks),

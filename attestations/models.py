@@ -86,11 +86,20 @@ class Attestation(models.Model):
     statement_sha256 = models.CharField(max_length=64, unique=True)
     envelope = models.BinaryField()
     keyids = models.JSONField()
+    # No single-column indexes on operator and facility: the composite indexes below start with them,
+    # and every index is one more write per statement.
     operator = models.ForeignKey(
-        "registry.Organisation", on_delete=models.PROTECT, null=True, blank=True, related_name="attestations"
+        "registry.Organisation",
+        on_delete=models.PROTECT,
+        null=True,
+        blank=True,
+        related_name="attestations",
+        db_index=False,
     )
     landmark = models.ForeignKey(Landmark, on_delete=models.PROTECT, null=True, blank=True, related_name="+")
-    facility = models.ForeignKey("inventory.Facility", on_delete=models.PROTECT, related_name="attestations")
+    facility = models.ForeignKey(
+        "inventory.Facility", on_delete=models.PROTECT, related_name="attestations", db_index=False
+    )
     issued_at = models.DateTimeField()
     nonce = models.CharField(max_length=64)
     # The statement without its chip list (the chips are rows below).

@@ -93,7 +93,9 @@ def _store(v: Verified, user, body):
     prepared = None
     if _small_location(s):
         # A node agent's statement: its row, its nonces, its chips and their sightings in one round trip.
-        prepared = Resolution(s.chip_ids, found=hotpath.insert_location(att, body, s.chips))
+        # A node agent's row waits for its log index (hotpath.after_append): inserted once, not updated.
+        with_row = not _node_agent_statement(s)
+        prepared = Resolution(s.chip_ids, found=hotpath.insert_location(att, body, s.chips, with_row))
     elif hotpath.enabled():
         hotpath.insert_attestation(att, body)
     else:
@@ -109,10 +111,10 @@ def _store(v: Verified, user, body):
         prepared = _prepare_location(att, s)
     # The leaf is appended now so that placements and findings can cite it.
     att.log_index = append_leaf(attestation_leaf(v.envelope.raw_signatures, v.statement_sha256), "attestation")
-    if not _node_agent_statement(s):  # a node agent's is recorded by hotpath.after_append, in _location
+    if not _node_agent_statement(s):  # a node agent's row is stored with it by hotpath.after_append
         _record_log_index(att)
     if isinstance(s, LocationStatement):
-        found = _location(att, s, v, user, prepared)
+        found = _location(att, s, v, user, prepared, body)
     elif isinstance(s, UsageStatement):
         found = _usage(att, s, v)
     else:
@@ -197,12 +199,12 @@ def _node_agent_statement(s):
     return _small_location(s) and s.scope != "complete"
 
 
-def _location(att, s, v, user, chips):
+def _location(att, s, v, user, chips, body):
     facility = v.facility
     found = F.ownership(att.pk, chips, v.speaker)
     if _node_agent_statement(s):
         elsewhere, open_rows = hotpath.after_append(
-            att.pk, att.log_index, facility.pk, s.observed_at, F.movement_window(), [pk for _, pk in chips.known()]
+            att, body, facility.pk, s.observed_at, F.movement_window(), [pk for _, pk in chips.known()]
         )
     else:
         elsewhere = open_rows = None

@@ -196,7 +196,19 @@ class TestErrorCodes:
         response, _ = world.submit(world.op_a, statement)
         self.expect(world, response, 400, "malformed_statement")
 
-    @pytest.mark.parametrize("raw", [b'{"v":1,"v":1}', b'{"v": NaN}', b'{"v": 1e999}', b"\xff", b"[1]"])
+    @pytest.mark.parametrize(
+        "raw",
+        [
+            b'{"v":1,"v":1}',
+            b'{"v": NaN}',
+            b'{"v": 1e999}',
+            b"\xff",
+            b"[1]",
+            b"[" * 50_000 + b"]" * 50_000,  # deeper than Python's parser recurses
+            b'{"facility": "US-VA-001", "operator": "op-a", "x": ' + b"[" * 50_000 + b"]" * 50_000 + b"}",
+            b'{"facility": "US-VA-001", "operator": "op-a", "kind": "location"}',  # read ahead, then refused
+        ],
+    )
     def test_malformed_statement_bytes(self, world, raw):
         response, _ = world.submit(world.op_a, None, body=raw)
         self.expect(world, response, 400, "malformed_statement")
@@ -374,6 +386,21 @@ def test_truncated_bodies(world, cut):
     before = counts()
     response = world.op_a.post("/api/v1/attestations/", env[: max(0, len(env) - cut)], content_type="application/json")
     assert 400 <= response.status_code < 500
+    assert counts() == before
+
+
+def test_the_same_statement_under_another_signature_is_a_replay(world):
+    """Same statement bytes, signed by another key of the operator: the (keyid, nonce) pair is new, the
+    statement is not; it is refused as a replay of the first, with nothing of it left behind."""
+    key2 = ed25519.Ed25519PrivateKey.generate()
+    world.register(world.op_a, key2)
+    statement = world.location(["nvidia:A000002", "nvidia:A000003"])
+    first, _ = world.submit(world.op_a, statement)
+    assert first.status_code == 201, first.content
+    before = counts()
+    again, _ = world.submit(world.op_a, statement, key2)
+    body = check_problem(again, 409, "replayed_nonce")
+    assert body["first_id"] == first.json()["id"]
     assert counts() == before
 
 
