@@ -60,7 +60,7 @@ def verify(body, user):
     if known is not None:
         rows = known.keys
     elif hotpath.enabled():
-        rows = hotpath.keys_by_id(keyids)
+        rows = hotpath.registered(keyids, None, None).keys
     else:
         rows = SigningKey.objects.in_bulk(keyids, field_name="keyid")
     dsse.verify_signatures(envelope, lambda keyid: _public_key(rows[keyid].pem) if keyid in rows else None)
@@ -68,9 +68,9 @@ def verify(body, user):
     # 4. the statement's schema, its facility
     statement = parse_statement(envelope.payload)
     if known is not None and (statement.facility, getattr(statement, "operator", None)) == peeked:
-        facility, speaker, landmark = known.facility, known.speaker, None
+        facility, speaker, landmark, clusters = known.facility, known.speaker, None, known.clusters
     else:
-        facility, speaker, landmark = _places(statement)
+        facility, speaker, landmark, clusters = _places(statement)
     if facility is None:
         raise ProtocolError("unknown_facility", f"no facility {statement.facility!r} is registered")
     # 5. each key valid at issued_at; a key of the speaking organisation signed
@@ -92,7 +92,6 @@ def verify(body, user):
     )
     # 7. replay: checked by the database's unique index on (keyid, nonce) when the statement is
     # stored, which also settles races; store() answers Replay with the first statement's id.
-    clusters = known.clusters if known is not None and facility is known.facility else None
     return Verified(envelope, statement, dsse.statement_sha256(envelope), keys, facility, speaker, landmark, clusters)
 
 
@@ -117,15 +116,17 @@ def _facility_and_operator(payload):
 
 
 def _places(statement):
-    """(the facility with its operator, the speaking organisation, the landmark of an RTT statement)."""
+    """(the facility with its operator, the speaking organisation, the landmark of an RTT statement,
+    the facility's {cluster code: pk} or None when not read)."""
     if isinstance(statement, RttStatement):
         facility = Facility.objects.select_related("operator").filter(code=statement.facility).first()
         landmark = Landmark.objects.select_related("organisation").filter(code=statement.landmark).first()
-        return facility, (landmark.organisation if landmark else None), landmark
+        return facility, (landmark.organisation if landmark else None), landmark, None
     if hotpath.enabled():
-        return (*hotpath.facility_and_operator(statement.facility, statement.operator), None)
+        known = hotpath.registered([], statement.facility, statement.operator)
+        return known.facility, known.speaker, None, known.clusters
     facility = Facility.objects.select_related("operator").filter(code=statement.facility).first()
-    return facility, Organisation.objects.filter(code=statement.operator, kind=OrgKind.OPERATOR).first(), None
+    return facility, Organisation.objects.filter(code=statement.operator, kind=OrgKind.OPERATOR).first(), None, None
 
 
 def _check_validity(key, issued_at):

@@ -79,7 +79,7 @@ def movement(attestation_id, facility, when, chip_pks_by_ref, elsewhere=None):
 def _elsewhere(chunk, facility, attestation_id, when, window):
     """(chip pk, latitude, longitude, time) of other statements' sightings and of placements elsewhere."""
     if hotpath.enabled():
-        return hotpath.seen_elsewhere(chunk, facility.pk, attestation_id, when, when - window, when + window)
+        return hotpath.seen_elsewhere(chunk, facility.pk, attestation_id, when, window)
     others = (
         Sighting.objects.filter(chip_id__any=Array(chunk), observed_at__range=(when - window, when + window))
         .exclude(facility=facility)

@@ -15,9 +15,9 @@ from functools import cache
 from django.conf import settings
 from django.db import connection
 
-from attestations.models import SigningKey
+from attestations.models import Attestation, SigningKey
 from core.lookups import array_param
-from core.rawsql import Columns, execute, fetch_all, fetch_one, set_related
+from core.rawsql import Columns, execute, fetch_all, set_related
 from inventory.models import Facility
 from registry.choices import OrgKind
 from registry.models import Organisation
@@ -25,40 +25,6 @@ from registry.models import Organisation
 
 def enabled():
     return connection.vendor == "postgresql"
-
-
-@cache
-def _keys_query():
-    key = Columns(SigningKey, "k")
-    return f"SELECT {key.sql} FROM attestations_signingkey k WHERE k.keyid = ANY(%s::text[])", key  # noqa: S608
-
-
-def keys_by_id(keyids):
-    """{keyid: SigningKey} of the registered keys among `keyids`."""
-    sql, key = _keys_query()
-    return {k.keyid: k for k in (key.load(row) for row in fetch_all(sql, [list(keyids)]))}
-
-
-@cache
-def _places_query():
-    facility, operator, speaker = Columns(Facility, "f"), Columns(Organisation, "fo"), Columns(Organisation, "s")
-    sql = (
-        f"SELECT {facility.sql}, {operator.sql}, {speaker.sql} FROM (SELECT 1) one"  # noqa: S608
-        " LEFT JOIN inventory_facility f ON f.code = %s"
-        " LEFT JOIN registry_organisation fo ON fo.id = f.operator_id"
-        " LEFT JOIN registry_organisation s ON s.code = %s AND s.kind = %s"
-    )
-    return sql, facility, operator, speaker
-
-
-def facility_and_operator(facility_code, operator_code):
-    """(the facility, its operator loaded with it, or None; the speaking operator organisation or None)."""
-    sql, facility_cols, operator_cols, speaker_cols = _places_query()
-    row = fetch_one(sql, [facility_code, operator_code, str(OrgKind.OPERATOR)])
-    facility = facility_cols.load(row)
-    if facility is not None:
-        set_related(facility, "operator", operator_cols.load(row, facility_cols.width))
-    return facility, speaker_cols.load(row, facility_cols.width + operator_cols.width)
 
 
 @cache
@@ -88,7 +54,8 @@ class Registered:
 
 
 def registered(keyids, facility_code, operator_code):
-    """The keys, facility (with operator and clusters) and speaker keys_by_id and facility_and_operator read."""
+    """The registered keys among `keyids`, the facility of that code (with its operator and clusters)
+    and the operator organisation of that code."""
     sql, facility_cols, operator_cols, speaker_cols, key_cols = _verification_query()
     rows = fetch_all(sql, [facility_code, operator_code, str(OrgKind.OPERATOR), list(keyids)])
     first = rows[0]
@@ -105,33 +72,15 @@ def registered(keyids, facility_code, operator_code):
     return Registered(keys, facility, speaker, {code: int(pk) for code, pk in clusters.items()})
 
 
-_ATTESTATION_COLUMNS = (
-    "kind",
-    "statement_sha256",
-    "envelope",
-    "keyids",
-    "operator_id",
-    "landmark_id",
-    "facility_id",
-    "issued_at",
-    "nonce",
-    "header",
-    "scope",
-    "observed_at",
-    "period_start",
-    "period_end",
-    "chip_count",
-    "received_at",
-    "uploaded_by_id",
-    "uploaded_by_org_id",
-    "flagged",
-)
+# Every column of the statement's row but the two the database or the log give it.
+_ATTESTATION_FIELDS = tuple(f for f in Attestation._meta.concrete_fields if f.attname not in ("id", "log_index"))
+_ATTESTATION_COLUMNS = tuple(f.column for f in _ATTESTATION_FIELDS)
 
 
 def _row_values(att, body):
     from psycopg.types.json import Jsonb
 
-    values = {c: getattr(att, c) for c in _ATTESTATION_COLUMNS}
+    values = {f.column: getattr(att, f.attname) for f in _ATTESTATION_FIELDS}
     values["envelope"] = bytes(body)
     values["keyids"], values["header"] = Jsonb(att.keyids), Jsonb(att.header)
     return values
@@ -236,42 +185,9 @@ def set_log_index(attestation_id, log_index):
 
 
 # The other places a chip was seen or placed near a time: findings.movement's two ORM queries as one,
-# sightings before placements as there (the first conflict found for a chip names its finding).
-_ELSEWHERE = """
-SELECT 0 AS source, s.chip_id, f.latitude, f.longitude, s.observed_at
-  FROM attestations_sighting s JOIN inventory_facility f ON f.id = s.facility_id
- WHERE s.chip_id = ANY(%(chips)s::bigint[]) AND s.observed_at BETWEEN %(lo)s AND %(hi)s
-   AND s.facility_id <> %(facility)s AND s.attestation_id <> %(attestation)s
-UNION ALL
-SELECT 1, p.chip_id, f.latitude, f.longitude, p.valid_from
-  FROM inventory_placement p JOIN inventory_facility f ON f.id = p.facility_id
- WHERE p.chip_id = ANY(%(chips)s::bigint[]) AND p.valid_from BETWEEN %(lo)s AND %(hi)s
-   AND (p.valid_to IS NULL OR p.valid_to > %(when)s) AND p.facility_id <> %(facility)s
- ORDER BY source
-"""
-
-
-def seen_elsewhere(chip_pks, facility_id, attestation_id, when, lo, hi):
-    """(chip pk, latitude, longitude, time) of the chips' sightings and placements outside the facility."""
-    params = {"chips": array_param(chip_pks), "lo": lo, "hi": hi, "when": when, "facility": facility_id}
-    return [row[1:] for row in fetch_all(_ELSEWHERE, {**params, "attestation": attestation_id})]
-
-
-def cluster_ids(facility_id):
-    """{cluster code: pk} of the facility's clusters."""
-    return dict(fetch_all("SELECT code, id FROM inventory_cluster WHERE facility_id = %s", [facility_id]))
-
-
-# What a small partial location statement needs after its append, in one round trip: its log index
-# recorded, its chips' last verification moved on (listings.refresh_verification's rule, once it is
-# CHIPREG_VERIFICATION_RESOLUTION_S old), the other
-# places its chips were seen or placed near the time (seen_elsewhere, source 0 and 1) and their open
-# placements (placements._open_rows, source 2).
-_AFTER_APPEND = """
-WITH {logged}, verified AS (
-    UPDATE registry_chip SET last_verified_at = %(when)s
-     WHERE id = ANY(%(chips)s::bigint[]) AND (last_verified_at IS NULL OR last_verified_at < %(stale_before)s)
-)
+# sightings (source 0) before placements (source 1) as there (the first conflict found for a chip names
+# its finding). Three more columns, NULL here, carry open placements in _AFTER_APPEND.
+_ELSEWHERE_ROWS = """
 SELECT 0 AS source, s.chip_id, f.latitude, f.longitude, s.observed_at, NULL::bigint, NULL::bigint, NULL::bigint
   FROM attestations_sighting s JOIN inventory_facility f ON f.id = s.facility_id
  WHERE s.chip_id = ANY(%(chips)s::bigint[]) AND s.observed_at BETWEEN %(lo)s AND %(hi)s
@@ -281,12 +197,48 @@ SELECT 1, p.chip_id, f.latitude, f.longitude, p.valid_from, NULL, NULL, NULL
   FROM inventory_placement p JOIN inventory_facility f ON f.id = p.facility_id
  WHERE p.chip_id = ANY(%(chips)s::bigint[]) AND p.valid_from BETWEEN %(lo)s AND %(hi)s
    AND (p.valid_to IS NULL OR p.valid_to > %(when)s) AND p.facility_id <> %(facility)s
-UNION ALL
+"""
+_ELSEWHERE = _ELSEWHERE_ROWS + " ORDER BY source"
+
+
+def _elsewhere_params(chip_pks, facility_id, attestation_id, when, window):
+    return {
+        "chips": array_param(chip_pks),
+        "lo": when - window,
+        "hi": when + window,
+        "when": when,
+        "facility": facility_id,
+        "attestation": attestation_id,
+    }
+
+
+def seen_elsewhere(chip_pks, facility_id, attestation_id, when, window):
+    """(chip pk, latitude, longitude, time) of the chips' sightings and placements outside the facility
+    within `window` of `when`."""
+    rows = fetch_all(_ELSEWHERE, _elsewhere_params(chip_pks, facility_id, attestation_id, when, window))
+    return [row[1:5] for row in rows]
+
+
+# What a small partial location statement needs after its append, in one round trip: its row stored
+# with its log index, its chips' last verification moved on (listings.refresh_verification's rule,
+# once it is CHIPREG_VERIFICATION_RESOLUTION_S old), the other places its chips were seen or placed
+# near the time (source 0 and 1) and their open placements (placements._open_rows, source 2).
+_AFTER_APPEND = "".join(
+    (
+        """
+WITH {logged}, verified AS (
+    UPDATE registry_chip SET last_verified_at = %(when)s
+     WHERE id = ANY(%(chips)s::bigint[]) AND (last_verified_at IS NULL OR last_verified_at < %(stale_before)s)
+)""",
+        _ELSEWHERE_ROWS,
+        """UNION ALL
 SELECT 2, p.chip_id, NULL, NULL, p.valid_from, p.id, p.facility_id, p.cluster_id
   FROM inventory_placement p
  WHERE p.chip_id = ANY(%(chips)s::bigint[]) AND p.valid_to IS NULL
  ORDER BY source
-"""
+""",
+    )
+)
 
 
 def verification_resolution():
@@ -302,14 +254,9 @@ def after_append(att, body, facility_id, when, window, chip_pks):
         _AFTER_APPEND.replace("{logged}", logged),
         {
             **row,
+            **_elsewhere_params(chip_pks, facility_id, att.pk, when, window),
             "log_index": att.log_index,
-            "attestation": att.pk,
-            "when": when,
             "stale_before": when - verification_resolution(),
-            "chips": array_param(chip_pks),
-            "lo": when - window,
-            "hi": when + window,
-            "facility": facility_id,
         },
     )
     elsewhere = [(chip, lat, lon, at) for source, chip, lat, lon, at, *_ in rows if source < 2]

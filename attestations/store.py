@@ -92,8 +92,8 @@ def _store(v: Verified, user, body):
     )
     prepared = None
     if _small_location(s):
-        # A node agent's statement: its row, its nonces, its chips and their sightings in one round trip.
-        # A node agent's row waits for its log index (hotpath.after_append): inserted once, not updated.
+        # Its nonces, chips and sightings in one round trip, and its row too, except a node agent's:
+        # that waits for its log index (hotpath.after_append), inserted once rather than also updated.
         with_row = not _node_agent_statement(s)
         prepared = Resolution(s.chip_ids, found=hotpath.insert_location(att, body, s.chips, with_row))
     elif hotpath.enabled():
@@ -224,12 +224,11 @@ def _location(att, s, v, user, chips, body):
             resolved=chips.found,
         )
     else:
-        if v.clusters is not None:
-            clusters = v.clusters
-        elif hotpath.enabled():
-            clusters = hotpath.cluster_ids(facility.pk)
-        else:
-            clusters = dict(Cluster.objects.filter(facility=facility).values_list("code", "pk"))
+        clusters = (
+            v.clusters
+            if v.clusters is not None
+            else dict(Cluster.objects.filter(facility=facility).values_list("code", "pk"))
+        )
         speaker, registered = v.speaker.pk, chips.found
         placeable = (
             (info[0], clusters.get(cluster))

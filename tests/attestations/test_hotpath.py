@@ -30,7 +30,7 @@ def fields(obj):
 
 def test_keys_by_id(world):
     keyids = [*SigningKey.objects.values_list("keyid", flat=True), "f" * 64]
-    hand = hotpath.keys_by_id(keyids)
+    hand = hotpath.registered(keyids, None, None).keys
     orm = SigningKey.objects.in_bulk(keyids, field_name="keyid")
     assert len(hand) == 2 and hand.keys() == orm.keys()
     assert all(fields(hand[k]) == fields(orm[k]) for k in hand)
@@ -41,13 +41,15 @@ def test_keys_by_id(world):
     [("US-VA-001", "op-a"), ("US-VA-001", "op-b"), ("US-VA-001", "nvidia"), ("NOWHERE", "op-a"), ("DE-FRA-001", "x")],
 )
 def test_facility_and_operator(world, facility, operator):
-    hand_facility, hand_speaker = hotpath.facility_and_operator(facility, operator)
+    known = hotpath.registered([], facility, operator)
+    hand_facility, hand_speaker = known.facility, known.speaker
     orm_facility = Facility.objects.select_related("operator").filter(code=facility).first()
     orm_speaker = Organisation.objects.filter(code=operator, kind="operator").first()
     assert (hand_facility is None) == (orm_facility is None)
     if orm_facility is not None:
         assert fields(hand_facility) == fields(orm_facility)
         assert fields(hand_facility.operator) == fields(orm_facility.operator)
+        assert known.clusters == dict(orm_facility.clusters.values_list("code", "pk"))
     assert (hand_speaker is None) == (orm_speaker is None)
     if orm_speaker is not None:
         assert fields(hand_speaker) == fields(orm_speaker)  # "nvidia" is a manufacturer, not a speaker
@@ -84,18 +86,18 @@ def test_seen_elsewhere(world, monkeypatch):
 
 
 @pytest.mark.parametrize("facility,operator", [("US-VA-001", "op-a"), ("DE-FRA-001", "op-b"), ("NOWHERE", "op-a")])
-def test_registered_reads_what_the_separate_queries_read(world, facility, operator):
+def test_registered_reads_keys_facility_and_speaker_at_once(world, facility, operator):
     keyids = [*SigningKey.objects.values_list("keyid", flat=True), "f" * 64]
     known = hotpath.registered(keyids, facility, operator)
-    keys = hotpath.keys_by_id(keyids)
+    keys = SigningKey.objects.in_bulk(keyids, field_name="keyid")
     assert known.keys.keys() == keys.keys() and all(fields(known.keys[k]) == fields(keys[k]) for k in keys)
-    hand_facility, hand_speaker = hotpath.facility_and_operator(facility, operator)
-    assert (known.facility is None) == (hand_facility is None)
-    if hand_facility is not None:
-        assert fields(known.facility) == fields(hand_facility)
-        assert fields(known.facility.operator) == fields(hand_facility.operator)
-        assert known.clusters == hotpath.cluster_ids(hand_facility.pk)
-    assert fields(known.speaker) == fields(hand_speaker)
+    alone = hotpath.registered([], facility, operator)
+    assert (known.facility is None) == (alone.facility is None)
+    if alone.facility is not None:
+        assert fields(known.facility) == fields(alone.facility)
+        assert fields(known.facility.operator) == fields(alone.facility.operator)
+        assert known.clusters == alone.clusters
+    assert fields(known.speaker) == fields(alone.speaker)
     assert known.clusters or facility != "US-VA-001"  # US-VA-001 has two clusters
 
 
