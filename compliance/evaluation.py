@@ -30,8 +30,8 @@ log = logging.getLogger(__name__)
 # --- which subjects an event touches ----------------------------------------
 
 
-def subjects_for_facilities(facility_ids):
-    """The facility, its clusters, its campus, and the operator-country of its operator."""
+def subjects_for_facilities(facility_ids, operator_country=True):
+    """The facility, its clusters, its campus, and (unless not asked) the operator-country of its operator."""
     from inventory.models import Cluster, Facility
 
     facilities = list(
@@ -43,7 +43,7 @@ def subjects_for_facilities(facility_ids):
             str(pk) for pk in Cluster.objects.filter(facility_id__in=facility_ids).values_list("pk", flat=True)
         },
         Scope.CAMPUS: {str(c) for _, c, _, _ in facilities if c},
-        Scope.OPERATOR_COUNTRY: {f"{op}:{cc}" for _, _, op, cc in facilities},
+        Scope.OPERATOR_COUNTRY: {f"{op}:{cc}" for _, _, op, cc in facilities} if operator_country else set(),
     }
 
 
@@ -67,6 +67,26 @@ def subjects_for_chips(chip_ids):
         Placement.objects.filter(chip_id__in=chip_ids, valid_to__isnull=True).values_list("facility_id", flat=True)
     )
     return subjects_for_facilities(facilities)
+
+
+def subjects_for_event(payload):
+    """The subjects an outbox event's payload names (placements, chips, usage).
+
+    A placement change names the operator-country subjects whose chips changed country
+    (`operator_countries`); an event that does not say (usage, or one queued before
+    placements said it) counts the facilities' operators in their countries.
+    """
+    subjects = {}
+    if payload.get("facilities"):
+        named = "operator_countries" in payload
+        subjects = merge(subjects, subjects_for_facilities(payload["facilities"], operator_country=not named))
+    if payload.get("operator_countries"):
+        subjects = merge(subjects, {Scope.OPERATOR_COUNTRY: set(payload["operator_countries"])})
+    if payload.get("organisations"):
+        subjects = merge(subjects, subjects_for_organisations(payload["organisations"]))
+    if payload.get("chips"):
+        subjects = merge(subjects, subjects_for_chips(payload["chips"]))
+    return subjects
 
 
 def merge(*subject_sets):

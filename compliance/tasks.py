@@ -13,24 +13,36 @@ from compliance.delivery import tasks as delivery_tasks  # noqa: F401
 
 
 @shared_task(ignore_result=True, acks_late=True, reject_on_worker_lost=True)
-def evaluate_event(event_id, topic, payload):
+def evaluate_events(events):
+    """Outbox events [[event_id, topic, payload], ...], handed over one batch per relay drain.
+
+    One evaluation covers the union of what the batch's events touched: a burst of
+    placements (a fleet of node agents placing their chips) costs one recompute of each
+    subject, not one per event. Evaluation recomputes from the current state, so the
+    union gives what evaluating the events one by one would have given.
+    """
     from compliance import evaluation
     from compliance.finding_alerts import raise_for
 
-    if topic == "findings.raised":
-        raise_for(payload["source"], payload["source_id"])
-        return
-    if topic == "rules.changed":
-        evaluation.evaluate_all()
-        return
     subjects = {}
-    if payload.get("facilities"):
-        subjects = evaluation.merge(subjects, evaluation.subjects_for_facilities(payload["facilities"]))
-    if payload.get("organisations"):
-        subjects = evaluation.merge(subjects, evaluation.subjects_for_organisations(payload["organisations"]))
-    if payload.get("chips"):
-        subjects = evaluation.merge(subjects, evaluation.subjects_for_chips(payload["chips"]))
-    evaluation.evaluate(subjects)
+    everything = False
+    for _event_id, topic, payload in events:
+        if topic == "findings.raised":
+            raise_for(payload["source"], payload["source_id"])
+        elif topic == "rules.changed":
+            everything = True
+        else:
+            subjects = evaluation.merge(subjects, evaluation.subjects_for_event(payload))
+    if everything:
+        evaluation.evaluate_all()
+    elif subjects:
+        evaluation.evaluate(subjects)
+
+
+@shared_task(ignore_result=True, acks_late=True, reject_on_worker_lost=True)
+def evaluate_event(event_id, topic, payload):
+    """One outbox event (messages queued before the relay sent batches)."""
+    evaluate_events([[event_id, topic, payload]])
 
 
 @shared_task(ignore_result=True, acks_late=True, reject_on_worker_lost=True)

@@ -46,7 +46,8 @@ def propose_campus(facility):
     members = [facility, *near]
     Facility.objects.filter(pk__in=[f.pk for f in members]).update(campus=campus)
     facility.campus = campus
-    emit("placements.changed", facilities=sorted(f.pk for f in members))
+    # A campus groups facilities; no chip changes custodian or country.
+    emit("placements.changed", facilities=sorted(f.pk for f in members), operator_countries=[])
     rows = list(Facility.objects.filter(campus=campus).values_list("code", "operator__code", "country"))
     append_event(
         "campus.proposed",

@@ -4,7 +4,9 @@ Handlers register by topic (`subscribe`). Draining takes pending events in id
 order with SELECT ... FOR UPDATE SKIP LOCKED, so several relays never hand
 out the same event, enqueues one task per event and marks it dispatched in
 the same transaction: if the broker is down the enqueue raises, the
-transaction rolls back and the events wait for the next drain.
+transaction rolls back and the events wait for the next drain. A handler
+subscribed `batched` gets one task per drain with all of its events of the
+batch instead, so a burst of events costs it one run.
 """
 
 import logging
@@ -13,12 +15,14 @@ from django.db import connection, transaction
 from django.utils import timezone
 
 log = logging.getLogger(__name__)
-HANDLERS = {}  # topic -> Celery task taking (event_id, payload)
+HANDLERS = {}  # topic -> [(Celery task, batched)]: a task taking (event_id, topic, payload), or a batch of them
 BATCH = 500
 
 
-def subscribe(topic, task):
-    HANDLERS.setdefault(topic, []).append(task)
+def subscribe(topic, task, batched=False):
+    """Hand `topic`'s events to `task`: one call per event, or with `batched`, one call per drain
+    with the list of [event_id, topic, payload] of every event of the drain it subscribed to."""
+    HANDLERS.setdefault(topic, []).append((task, batched))
 
 
 def pending():
@@ -38,9 +42,15 @@ def drain(limit=BATCH):
         events = list(qs[:limit])
         if not events:
             return 0
+        batches = {}  # task name -> (task, events), in event order
         for event in events:
-            for task in HANDLERS.get(event.topic, []):
-                task.delay(event.id, event.topic, event.payload)
+            for task, batched in HANDLERS.get(event.topic, []):
+                if batched:
+                    batches.setdefault(task.name, (task, []))[1].append([event.id, event.topic, event.payload])
+                else:
+                    task.delay(event.id, event.topic, event.payload)
+        for task, batch in batches.values():
+            task.delay(batch)
         OutboxEvent.objects.filter(pk__in=[e.pk for e in events]).update(dispatched_at=timezone.now())
     return len(events)
 

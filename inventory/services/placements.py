@@ -27,6 +27,7 @@ def place(chips, facility, when, source, source_id, log_index=None, open_rows=No
     """
     moved = unchanged = superseded = 0
     touched = {facility.pk}
+    operator_countries = set()  # the operator-country subjects whose chips changed country
     pairs = iter(chips.items() if isinstance(chips, dict) else chips)
     # A chunk at a time: a million-chip statement passes its chips as a generator of pairs.
     while chunk_pairs := list(islice(pairs, CHUNK)):
@@ -56,9 +57,11 @@ def place(chips, facility, when, source, source_id, log_index=None, open_rows=No
         _insert(new)
         moved += len(new)
         if new:
-            _set_country([row[0] for row in new], facility.country)
+            operator_countries |= _set_country([row[0] for row in new], facility.country)
     if moved:
-        emit("placements.changed", facilities=sorted(touched))
+        # The operator-country totals count chips by custodian and country only: a move within
+        # a country leaves them as they were, and recomputing a big operator's costs a scan of its chips.
+        emit("placements.changed", facilities=sorted(touched), operator_countries=sorted(operator_countries))
     return moved, unchanged, superseded
 
 
@@ -90,14 +93,26 @@ def _close(placement_pks, when):
 
 
 def _set_country(chip_pks, country):
-    """A chip's country follows its placement."""
+    """A chip's country follows its placement. Returns the operator-country keys of the chips
+    that changed country ("custodian:country", before and after)."""
     if connection.vendor != "postgresql":
-        Chip.objects.filter(pk__any=Array(chip_pks)).exclude(country=country).update(country=country)
-        return
-    execute(
-        "UPDATE registry_chip SET country = %s WHERE id = ANY(%s::bigint[]) AND country <> %s",
-        [country, array_param(chip_pks), country],
-    )
+        changed = Chip.objects.filter(pk__any=Array(chip_pks)).exclude(country=country)
+        pairs = set(changed.values_list("custodian_id", "country").distinct())
+        changed.update(country=country)
+    else:
+        # The self-join reads the rows as they were before this statement: the old countries.
+        pairs = fetch_all(
+            "WITH moved AS (UPDATE registry_chip c SET country = %s FROM registry_chip o"
+            " WHERE o.id = c.id AND c.id = ANY(%s::bigint[]) AND c.country <> %s"
+            " RETURNING c.custodian_id, o.country AS was)"
+            " SELECT DISTINCT custodian_id, was FROM moved",
+            [country, array_param(chip_pks), country],
+        )
+    keys = set()
+    for custodian, was in pairs:
+        if custodian is not None:
+            keys |= {f"{custodian}:{cc}" for cc in (was, country) if cc}
+    return keys
 
 
 _COLUMNS = ("chip_id", "facility_id", "cluster_id", "valid_from", "source", "source_id", "log_index")
@@ -130,7 +145,7 @@ def unplace(chip_pks, when):
         touched |= set(open_rows.values_list("facility_id", flat=True).distinct())
         open_rows.update(valid_to=when)
     if touched:
-        emit("placements.changed", facilities=sorted(touched))
+        emit("placements.changed", facilities=sorted(touched), operator_countries=[])  # no chip changes country
 
 
 def facility_at(facility, when):

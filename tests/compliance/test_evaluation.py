@@ -291,9 +291,46 @@ def test_changes_are_announced_in_their_own_transaction(parties, op):
     assert OutboxEvent.objects.filter(topic="chips.changed", dispatched_at__isnull=True).exists()
     declare(op, fac, ids)
     event = OutboxEvent.objects.filter(topic="placements.changed").latest("id")
-    assert event.payload == {"facilities": [fac.pk]}
+    assert event.payload == {"facilities": [fac.pk], "operator_countries": []}  # registered in US, placed in US
     assert settle() >= 2
     assert not OutboxEvent.objects.filter(dispatched_at__isnull=True).exists()
+
+
+def test_operator_country_is_recounted_when_chips_cross_a_border_and_only_then(parties, op):
+    from django.db import connection
+    from django.test.utils import CaptureQueriesContext
+
+    us1, us2 = facility(op, "MOVE-US1"), facility(op, "MOVE-US2", lat=40.0)
+    de = facility(op, "MOVE-DE", lat=50.1, lon=8.7, country="DE")
+    ids, rows = chips("MOVE", 3)
+    register_chips(rows, op)
+    declare(op, us1, ids)
+    settle()
+    us, de_key = f"{op.organisation.pk}:US", f"{op.organisation.pk}:DE"
+
+    def counts():
+        return dict(Aggregate.objects.filter(scope="operator_country").values_list("subject_key", "chip_count"))
+
+    assert counts() == {us: 3}
+
+    declare(op, us2, ids[:2], when=timezone.now() - timedelta(seconds=30))
+    assert OutboxEvent.objects.filter(topic="placements.changed").latest("id").payload == {
+        "facilities": sorted([us1.pk, us2.pk]),
+        "operator_countries": [],
+    }
+    with CaptureQueriesContext(connection) as queries:
+        settle()
+    assert Aggregate.objects.filter(scope="facility", subject_key=str(us2.pk)).get().chip_count == 2
+    recounts = [q["sql"] for q in queries.captured_queries if "c.custodian_id || ':' || c.country" in q["sql"]]
+    assert recounts == []  # a move within a country leaves the operator's country totals alone
+
+    declare(op, de, ids[:1], when=timezone.now() - timedelta(seconds=10))
+    assert OutboxEvent.objects.filter(topic="placements.changed").latest("id").payload["operator_countries"] == [
+        de_key,
+        us,
+    ]
+    settle()
+    assert counts() == {us: 2, de_key: 1}
 
 
 def test_failed_change_announces_nothing(parties, op):
