@@ -10,5 +10,5 @@ class ConsoleConfig(AppConfig):
         from outbox.relay import subscribe
 
         # Reconciliation snapshots go stale when the books or the listings of a facility change.
-        subscribe("placements.changed", tasks.reconciliation_event)
+        subscribe("placements.changed", tasks.reconciliation_events, batched=True)
         reconciliation.connect_signals()

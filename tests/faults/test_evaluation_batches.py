@@ -2,8 +2,8 @@
 
 A fleet of node agents placing their chips commits one `placements.changed`
 event per statement. The relay hands the compliance handler every event of a
-drain as one task, so a burst costs one recompute of each subject instead of
-one per event; and an operator-country subject (a scan of the operator's chips
+drain as one task (the console's reconciliation snapshots likewise), so a
+burst costs one recompute of each subject instead of one per event; and an operator-country subject (a scan of the operator's chips
 in that country) is recomputed only when a placement moved chips across a
 border.
 """
@@ -76,6 +76,8 @@ def test_a_burst_of_placements_is_one_evaluation_of_what_it_touched(parties, bro
     op_pk = op.organisation.pk
     moves = [payload["operator_countries"] for _, _, payload in events]
     assert moves == [[]] * (FACILITIES - 1) + [[f"{op_pk}:DE", f"{op_pk}:US"]]
+    [[console_events]] = _queued(redis, "console.tasks.reconciliation_events")  # the other subscriber, batched too
+    assert [event_id for event_id, _, _ in console_events] == [event_id for event_id, _, _ in events]
 
     workers("evaluator")
 
