@@ -203,6 +203,21 @@ def timed_verification(fx, body, runs=3):
     return best
 
 
+def timed_resolution(chip_ids, runs=3):
+    """Seconds (best of `runs`) to look the statement's chips up in the registry (inventory.chiprefs):
+    what its flags (unknown chip, another operator's) need before the 201 can carry them."""
+    from inventory.chiprefs import resolve_chips
+
+    best = None
+    for _ in range(runs):
+        with Stopwatch() as clock:
+            found = resolve_chips(chip_ids)
+        best = clock.seconds if best is None else min(best, clock.seconds)
+    if len(found) != len(chip_ids):
+        raise RuntimeError(f"resolved {len(found)} of {len(chip_ids)} chips")
+    return best
+
+
 # --- (c) small statements ---------------------------------------------------------------------
 
 
@@ -444,7 +459,8 @@ def run(ctx):
     copy_s.append(timed_copy(ctx.db_url, rows))
     ctx.say(f"baseline COPY again: {n / copy_s[1]:,.0f} rows/s")
     verify_s = timed_verification(fx, bodies["partial"])
-    ctx.say(f"verification alone: {n / verify_s:,.0f} chips/s")
+    resolve_s = timed_resolution(cases[0][2])
+    ctx.say(f"verification alone: {n / verify_s:,.0f} chips/s; resolution alone: {n / resolve_s:,.0f} chips/s")
     del rows
     profile_note = ""
     if ctx.profile:
@@ -475,6 +491,7 @@ def run(ctx):
             )
         )
     ceiling = min(copy_s) / (verify_s + min(copy_s))
+    flagged_ceiling = min(copy_s) / (verify_s + resolve_s + min(copy_s))
     results.append(
         Result(
             figure=f"verification alone of the {n:,}-chip statement (envelope, signature, schema; no database)",
@@ -485,6 +502,18 @@ def run(ctx):
             notes=f"{verify_s:.3f} s in process, best of 3 (the spec's checks before anything is stored); "
             f"followed by the bare COPY of its rows and nothing else, a statement would reach {ceiling:.2f} "
             "of the COPY rate: the ceiling of (a) before resolving, placing or logging anything",
+        )
+    )
+    results.append(
+        Result(
+            figure=f"resolution alone of the {n:,}-chip statement's chips (one indexed lookup each, in process)",
+            value=n / resolve_s,
+            unit="chips/s",
+            baseline=copy_rate,
+            baseline_label="psycopg COPY of the sighting rows, bare table",
+            notes=f"{resolve_s:.3f} s, best of 3 (inventory.chiprefs.resolve_chips: the chips must be known "
+            "before the 201 carries the statement's flags); verification, resolution and the bare COPY "
+            f"alone would reach {flagged_ceiling:.2f} of the COPY rate",
         )
     )
     results.append(
