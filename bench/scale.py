@@ -267,13 +267,17 @@ def place_spread(conn, first_chip, count, facility_ids, clusters_per_facility, s
 
 
 def make_party(code, kind, country="", jurisdictions=None, role="admin"):
-    """An organisation, one user of `role` and a bearer token: (org, user, token)."""
+    """An organisation, one user of `role` and a bearer token: (org, user, token).
+
+    reset_world keeps organisations and users, and two benches may build the same world
+    (console builds inventory's) in one `make bench`: a party made before is reused.
+    """
     from registry.models import APIToken, Organisation, User
 
-    org = Organisation.objects.create(
-        code=code, name=code, kind=kind, country=country, jurisdictions=list(jurisdictions or [])
+    org, _ = Organisation.objects.update_or_create(
+        code=code, defaults={"name": code, "kind": kind, "country": country, "jurisdictions": list(jurisdictions or [])}
     )
-    user = User(username=f"{code}-user", organisation=org, role=role)
+    user, _ = User.objects.update_or_create(username=f"{code}-user", defaults={"organisation": org, "role": role})
     user.set_unusable_password()
     user.save()
     _, token = APIToken.issue(user, name="bench")
