@@ -33,7 +33,7 @@ NAME = "scale"
 # Serial prefixes: every benchmark draws chips from its own range, so worlds never collide.
 NVIDIA_MODELS = ("nvidia-h100-sxm5-80gb", "nvidia-h200-sxm-141gb", "nvidia-b200-sxm", "nvidia-a100-sxm4-80gb")
 # TRUNCATE ... CASCADE follows foreign keys, and the per-chip tables whose keys the database does not
-# check (placements, sightings, usage records: server-set) have none to follow, so they are named here.
+# check (placements, sightings, usage records, listing items: server-set) have none to follow, so they are named here.
 WORLD_TABLES = (
     "inventory_placement",
     "attestations_sighting",
@@ -48,6 +48,8 @@ WORLD_TABLES = (
     "outbox_outboxevent",
     "inventory_finding",
     "inventory_transfer",
+    "inventory_declarationitem",
+    "inventory_inspectionitem",
 )
 
 

@@ -33,11 +33,20 @@ class Declaration(models.Model):
         indexes = [models.Index(fields=["facility", "as_of"], name="declaration_facility_idx")]
 
 
+# A listing's items are written only by the server (listings._store_items), in the transaction that
+# creates their listing, from chips and clusters it has just resolved: the database does not re-check
+# those keys (deferred checks of a 100,000-item listing were most of its commit), as for placements.
+
+
 class DeclarationItem(models.Model):
-    declaration = models.ForeignKey(Declaration, on_delete=models.CASCADE, related_name="items")
-    chip = models.ForeignKey("registry.Chip", on_delete=models.PROTECT, null=True, blank=True, related_name="+")
+    declaration = models.ForeignKey(Declaration, on_delete=models.CASCADE, related_name="items", db_constraint=False)
+    chip = models.ForeignKey(
+        "registry.Chip", on_delete=models.PROTECT, null=True, blank=True, related_name="+", db_constraint=False
+    )
     chip_ref = models.CharField(max_length=100)
-    cluster = models.ForeignKey("inventory.Cluster", on_delete=models.PROTECT, null=True, blank=True, related_name="+")
+    cluster = models.ForeignKey(
+        "inventory.Cluster", on_delete=models.PROTECT, null=True, blank=True, related_name="+", db_constraint=False
+    )
 
     class Meta:
         indexes = [models.Index(fields=["declaration", "chip"], name="declitem_chip_idx")]
@@ -63,10 +72,14 @@ class Inspection(models.Model):
 
 
 class InspectionItem(models.Model):
-    inspection = models.ForeignKey(Inspection, on_delete=models.CASCADE, related_name="items")
-    chip = models.ForeignKey("registry.Chip", on_delete=models.PROTECT, null=True, blank=True, related_name="+")
+    inspection = models.ForeignKey(Inspection, on_delete=models.CASCADE, related_name="items", db_constraint=False)
+    chip = models.ForeignKey(
+        "registry.Chip", on_delete=models.PROTECT, null=True, blank=True, related_name="+", db_constraint=False
+    )
     chip_ref = models.CharField(max_length=100)
-    cluster = models.ForeignKey("inventory.Cluster", on_delete=models.PROTECT, null=True, blank=True, related_name="+")
+    cluster = models.ForeignKey(
+        "inventory.Cluster", on_delete=models.PROTECT, null=True, blank=True, related_name="+", db_constraint=False
+    )
 
     class Meta:
         indexes = [models.Index(fields=["inspection", "chip"], name="inspitem_chip_idx")]
