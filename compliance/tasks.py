@@ -5,11 +5,15 @@ the message to be redelivered; evaluation is idempotent, so running it again
 gives the same result.
 """
 
+import logging
+
 from celery import shared_task
 
 # Workers discover `<app>.tasks` modules only: without this import a worker does not
 # know compliance.delivery.tasks.deliver/deliver_due and discards their messages.
 from compliance.delivery import tasks as delivery_tasks  # noqa: F401
+
+log = logging.getLogger(__name__)
 
 
 @shared_task(ignore_result=True, acks_late=True, reject_on_worker_lost=True)
@@ -24,19 +28,33 @@ def evaluate_events(events):
     from compliance import evaluation
     from compliance.finding_alerts import raise_for
 
+    failures = []
+
+    def attempt(what, work, *args):
+        # One event that fails must not cost the others of its batch their alerts.
+        try:
+            return work(*args)
+        except Exception as exc:
+            log.exception("compliance: %s failed", what)
+            failures.append(exc)
+            return None
+
     subjects = {}
     everything = False
-    for _event_id, topic, payload in events:
+    for event_id, topic, payload in events:
         if topic == "findings.raised":
-            raise_for(payload["source"], payload["source_id"])
+            attempt(f"event {event_id} ({topic})", lambda p: raise_for(p["source"], p["source_id"]), payload)
         elif topic == "rules.changed":
             everything = True
         else:
-            subjects = evaluation.merge(subjects, evaluation.subjects_for_event(payload))
+            touched = attempt(f"event {event_id} ({topic})", evaluation.subjects_for_event, payload)
+            subjects = evaluation.merge(subjects, touched or {})
     if everything:
-        evaluation.evaluate_all()
+        attempt("the full evaluation", evaluation.evaluate_all)
     elif subjects:
-        evaluation.evaluate(subjects)
+        attempt("the evaluation", evaluation.evaluate, subjects)
+    if failures:
+        raise failures[0]  # the task is marked failed; the periodic full evaluation and sweep cover what it missed
 
 
 @shared_task(ignore_result=True, acks_late=True, reject_on_worker_lost=True)

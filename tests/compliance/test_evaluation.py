@@ -333,6 +333,22 @@ def test_operator_country_is_recounted_when_chips_cross_a_border_and_only_then(p
     assert counts() == {us: 2, de_key: 1}
 
 
+def test_one_failing_event_of_a_batch_does_not_cost_the_others_their_evaluation(parties, op):
+    from compliance.tasks import evaluate_events
+
+    fac = facility(op, "BATCH-1")
+    ids, rows = chips("BATCH", 2)
+    register_chips(rows, op)
+    declare(op, fac, ids)
+    OutboxEvent.objects.update(dispatched_at=timezone.now())  # handed over below, by hand
+    assert not Aggregate.objects.filter(scope="facility", subject_key=str(fac.pk)).exists()
+    broken = [1, "findings.raised", {}]  # no source: raise_for cannot run
+    placed = [2, "placements.changed", {"facilities": [fac.pk], "operator_countries": []}]
+    with pytest.raises(KeyError):
+        evaluate_events([broken, placed])
+    assert Aggregate.objects.get(scope="facility", subject_key=str(fac.pk)).chip_count == 2
+
+
 def test_failed_change_announces_nothing(parties, op):
     from core.problems import Problem
 
