@@ -248,7 +248,7 @@ def verification_resolution():
 
 def after_append(att, body, facility_id, when, window, chip_pks):
     """Store the statement's row with its log index; (rows as seen_elsewhere returns them, open placements
-    as placements._open_rows returns them)."""
+    as placements._open_rows returns them at `when`)."""
     logged, row = _row_after_append(att, body)
     rows = _raw_fetchall(
         _AFTER_APPEND.replace("{logged}", logged),
@@ -260,5 +260,5 @@ def after_append(att, body, facility_id, when, window, chip_pks):
         },
     )
     elsewhere = [(chip, lat, lon, at) for source, chip, lat, lon, at, *_ in rows if source < 2]
-    open_rows = [(pk, chip, fac, clu, since) for source, chip, _, _, since, pk, fac, clu in rows if source == 2]
+    open_rows = [(pk, chip, fac, clu, since > when) for source, chip, _, _, since, pk, fac, clu in rows if source == 2]
     return elsewhere, open_rows

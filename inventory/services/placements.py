@@ -21,8 +21,8 @@ def place(chips, facility, when, source, source_id, log_index=None, open_rows=No
     same place is left alone; one open elsewhere is closed at `when`; one
     whose open placement starts after `when` keeps its newer placement (the
     later knowledge wins) and is returned as superseded.
-    `open_rows`: the chips' open placements as _open_rows reads them, when the caller read them already
-    (one chunk of chips at most).
+    `open_rows`: the chips' open placements as _open_rows reads them (at `when`), when the caller read
+    them already (one chunk of chips at most).
     Returns (moved, unchanged, superseded) counts.
     """
     moved = unchanged = superseded = 0
@@ -32,21 +32,21 @@ def place(chips, facility, when, source, source_id, log_index=None, open_rows=No
     # A chunk at a time: a million-chip statement passes its chips as a generator of pairs.
     while chunk_pairs := list(islice(pairs, CHUNK)):
         if open_rows is None:
-            rows = _open_rows([chip_id for chip_id, _ in chunk_pairs])
+            rows = _open_rows([chip_id for chip_id, _ in chunk_pairs], when)
         elif len(chunk_pairs) < CHUNK:
             rows = open_rows
         else:
             raise ValueError("place: open placements read beforehand cover one chunk of chips at most")
-        current = {chip_id: (pk, fac, clu, since) for pk, chip_id, fac, clu, since in rows}
+        current = {chip_id: (pk, fac, clu, newer) for pk, chip_id, fac, clu, newer in rows}
         close, new = [], []
         for chip_id, cluster_id in chunk_pairs:
             row = current.get(chip_id)
             if row is not None:
-                pk, fac, clu, since = row
+                pk, fac, clu, newer = row
                 if fac == facility.pk and clu == cluster_id:
                     unchanged += 1
                     continue
-                if since > when:
+                if newer:
                     superseded += 1
                     continue
                 close.append(pk)
@@ -69,16 +69,20 @@ def place(chips, facility, when, source, source_id, log_index=None, open_rows=No
 # the ORM's versions elsewhere.
 
 
-def _open_rows(chip_pks):
-    """(id, chip_id, facility_id, cluster_id, valid_from) of the chips' open placements."""
+def _open_rows(chip_pks, when):
+    """(id, chip_id, facility_id, cluster_id, whether it starts after `when`) of the chips' open placements.
+
+    The comparison is the database's: loading a timestamp costs the client more than the rest of the
+    row (a million-chip statement reads a million open placements)."""
     if connection.vendor != "postgresql":
-        return Placement.objects.filter(chip_id__any=Array(chip_pks), valid_to__isnull=True).values_list(
+        rows = Placement.objects.filter(chip_id__any=Array(chip_pks), valid_to__isnull=True).values_list(
             "id", "chip_id", "facility_id", "cluster_id", "valid_from"
         )
+        return [(pk, chip, fac, clu, since > when) for pk, chip, fac, clu, since in rows]
     return fetch_all(
-        "SELECT id, chip_id, facility_id, cluster_id, valid_from FROM inventory_placement"
+        "SELECT id, chip_id, facility_id, cluster_id, valid_from > %s FROM inventory_placement"
         " WHERE chip_id = ANY(%s::bigint[]) AND valid_to IS NULL",
-        [array_param(chip_pks)],
+        [when, array_param(chip_pks)],
     )
 
 

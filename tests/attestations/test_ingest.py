@@ -489,6 +489,19 @@ def test_node_agent_statements_move_last_verification_once_a_resolution_has_pass
         assert Chip.objects.get(serial="A000007").last_verified_at == expected
 
 
+def test_a_node_agents_older_statement_never_moves_a_chip_back(world):
+    """Placed in California from an hour ago, a statement about five hours ago in Virginia leaves it there."""
+    from inventory.models import Placement
+
+    recent, older = now() - timedelta(hours=1), now() - timedelta(hours=5)
+    placed, _ = world.submit(world.op_a, world.location(["nvidia:A000009"], facility="US-CA-001", observed=recent))
+    late, _ = world.submit(world.op_a, world.location(["nvidia:A000009"], observed=older, issued=recent))
+    assert placed.status_code == late.status_code == 201, late.content
+    [open_row] = Placement.objects.filter(chip__serial="A000009", valid_to__isnull=True)
+    assert (open_row.facility.code, open_row.valid_from) == ("US-CA-001", recent)
+    assert Placement.objects.filter(chip__serial="A000009").count() == 1
+
+
 def test_last_verification_is_folded_after_the_commit_and_never_moves_back(world, monkeypatch):
     from attestations import store
     from attestations.verification import fold_statement

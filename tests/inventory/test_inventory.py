@@ -456,3 +456,19 @@ def test_nul_bytes_are_bad_input_not_a_crash(site):
     )
     assert response.status_code == 400, response.content
     assert response["Content-Type"] == "application/problem+json"
+
+
+def test_an_older_declaration_never_moves_a_chip_back(api, site):
+    """A chip placed from D-1 is left where it is by news about D-5 (the later knowledge wins)."""
+    from inventory.services.placements import place
+
+    register_chips(chip_rows("OLD", 2), site.users["op_a_admin"])
+    pks = list(Chip.objects.filter(serial__startswith="OLD").order_by("serial").values_list("pk", flat=True))
+    assert declare(site.a, "US-TX-001", days_ago(1), ["nvidia:OLD000000", "nvidia:OLD000001"]).status_code == 201
+    virginia = Facility.objects.get(code="US-VA-001")
+    assert place({pks[0]: None, pks[1]: None}, virginia, days_ago(5), "declaration", "x") == (0, 0, 2)
+    open_now = Placement.objects.filter(chip_id__in=pks, valid_to__isnull=True)
+    assert sorted(open_now.values_list("facility__code", flat=True)) == ["US-TX-001", "US-TX-001"]
+    # News about a later time does move them.
+    assert place({pks[0]: None}, virginia, NOW - timedelta(hours=1), "declaration", "z") == (1, 0, 0)
+    assert Placement.objects.get(chip_id=pks[0], valid_to__isnull=True).facility == virginia
