@@ -55,13 +55,12 @@ def verify(body, user):
     keyids = [s.keyid for s in envelope.signatures]
     # The registry's rows for the statement in one round trip, when its facility and operator can be
     # read off the payload; they are used only once the checks below have passed in the spec's order.
-    peeked = _facility_and_operator(envelope.payload) if hotpath.enabled() else None
-    known = hotpath.registered(keyids, *peeked) if peeked else None
-    if known is not None:
+    if hotpath.enabled():
+        peeked = _facility_and_operator(envelope.payload) or (None, None)
+        known = hotpath.registered(keyids, *peeked)
         rows = known.keys
-    elif hotpath.enabled():
-        rows = hotpath.registered(keyids, None, None).keys
     else:
+        peeked = known = None
         rows = SigningKey.objects.in_bulk(keyids, field_name="keyid")
     dsse.verify_signatures(envelope, lambda keyid: _public_key(rows[keyid].pem) if keyid in rows else None)
     keys = [rows[s.keyid] for s in envelope.signatures]

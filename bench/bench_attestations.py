@@ -51,6 +51,7 @@ from bench.core import (
     QueryLog,
     Result,
     Stopwatch,
+    best_seconds,
     cpu_seconds,
     libpq_url,
     machine_cpu,
@@ -185,37 +186,32 @@ def timed_copy(db_url, rows):
     return clock.seconds
 
 
-def timed_verification(fx, body, runs=3):
-    """Seconds (best of `runs`) to check a statement's envelope, signature and schema in this process, no
+def timed_verification(fx, body):
+    """Seconds (best of 3) to check a statement's envelope, signature and schema in this process, no
     database: what the spec has the registry do before it stores anything, whatever else it then does."""
     from protocol import dsse
     from protocol.statements import parse_statement
 
     public = dsse.public_key_from_object(fx.key.public_key())
-    best = None
-    for _ in range(runs):
-        with Stopwatch() as clock:
-            envelope = dsse.parse_envelope(body, 1 << 30)
-            dsse.check_payload_type(envelope)
-            dsse.verify_signatures(envelope, lambda keyid: public)
-            parse_statement(envelope.payload)
-        best = clock.seconds if best is None else min(best, clock.seconds)
-    return best
+
+    def check():
+        envelope = dsse.parse_envelope(body, 1 << 30)
+        dsse.check_payload_type(envelope)
+        dsse.verify_signatures(envelope, lambda keyid: public)
+        parse_statement(envelope.payload)
+
+    return best_seconds(check)
 
 
-def timed_resolution(chip_ids, runs=3):
-    """Seconds (best of `runs`) to look the statement's chips up in the registry (inventory.chiprefs):
+def timed_resolution(chip_ids):
+    """Seconds (best of 3) to look the statement's chips up in the registry (inventory.chiprefs):
     what its flags (unknown chip, another operator's) need before the 201 can carry them."""
     from inventory.chiprefs import resolve_chips
 
-    best = None
-    for _ in range(runs):
-        with Stopwatch() as clock:
-            found = resolve_chips(chip_ids)
-        best = clock.seconds if best is None else min(best, clock.seconds)
+    found = resolve_chips(chip_ids)
     if len(found) != len(chip_ids):
         raise RuntimeError(f"resolved {len(found)} of {len(chip_ids)} chips")
-    return best
+    return best_seconds(lambda: resolve_chips(chip_ids))
 
 
 # --- (c) small statements ---------------------------------------------------------------------
@@ -492,30 +488,32 @@ def run(ctx):
         )
     ceiling = min(copy_s) / (verify_s + min(copy_s))
     flagged_ceiling = min(copy_s) / (verify_s + resolve_s + min(copy_s))
-    results.append(
-        Result(
-            figure=f"verification alone of the {n:,}-chip statement (envelope, signature, schema; no database)",
-            value=n / verify_s,
-            unit="chips/s",
-            baseline=copy_rate,
-            baseline_label="psycopg COPY of the sighting rows, bare table",
-            notes=f"{verify_s:.3f} s in process, best of 3 (the spec's checks before anything is stored); "
-            f"followed by the bare COPY of its rows and nothing else, a statement would reach {ceiling:.2f} "
-            "of the COPY rate: the ceiling of (a) before resolving, placing or logging anything",
+    for figure, seconds, notes in (
+        (
+            f"verification alone of the {n:,}-chip statement (envelope, signature, schema; no database)",
+            verify_s,
+            "in process, best of 3 (the spec's checks before anything is stored); followed by the bare COPY "
+            f"of its rows and nothing else, a statement would reach {ceiling:.2f} of the COPY rate: the "
+            "ceiling of (a) before resolving, placing or logging anything",
+        ),
+        (
+            f"resolution alone of the {n:,}-chip statement's chips (one indexed lookup each, in process)",
+            resolve_s,
+            "best of 3 (inventory.chiprefs.resolve_chips: the chips must be known before the 201 carries the "
+            "statement's flags); verification, resolution and the bare COPY alone would reach "
+            f"{flagged_ceiling:.2f} of the COPY rate",
+        ),
+    ):
+        results.append(
+            Result(
+                figure=figure,
+                value=n / seconds,
+                unit="chips/s",
+                baseline=copy_rate,
+                baseline_label="psycopg COPY of the sighting rows, bare table",
+                notes=f"{seconds:.3f} s, {notes}",
+            )
         )
-    )
-    results.append(
-        Result(
-            figure=f"resolution alone of the {n:,}-chip statement's chips (one indexed lookup each, in process)",
-            value=n / resolve_s,
-            unit="chips/s",
-            baseline=copy_rate,
-            baseline_label="psycopg COPY of the sighting rows, bare table",
-            notes=f"{resolve_s:.3f} s, best of 3 (inventory.chiprefs.resolve_chips: the chips must be known "
-            "before the 201 carries the statement's flags); verification, resolution and the bare COPY "
-            f"alone would reach {flagged_ceiling:.2f} of the COPY rate",
-        )
-    )
     results.append(
         Result(
             figure=f"server worker peak RSS, statement of {big:,} chips (re-attestation)",

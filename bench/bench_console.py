@@ -41,7 +41,7 @@ from datetime import UTC, datetime, timedelta
 
 from bench import bench_inventory as inv
 from bench import scale as world
-from bench.core import Result, Stopwatch, percentile
+from bench.core import Result, Stopwatch, best_seconds, percentile
 
 NAME = "console"
 TARGET_MS = 300.0
@@ -416,20 +416,16 @@ def old_usage_series_ms(w, runs=3):
     user = w["inspector_user"]
     now = timezone.now()
     since = (now - timedelta(days=DAYS - 1)).replace(hour=0, minute=0, second=0, microsecond=0)
-    best = None
-    for _ in range(runs):
-        with Stopwatch() as clock:
-            list(
-                UsageRecord.objects.filter(attestation__in=Attestation.objects.restrict(user))
-                .filter(facility_id=w["big"]["facility"], period_start__gte=since, period_start__lte=now)
-                .annotate(day=TruncDate("period_start"))
-                .values("day")
-                .annotate(flop=Sum("flop_fp16"))
-                .order_by("day")
-                .values_list("day", "flop")
-            )
-        best = clock.seconds if best is None else min(best, clock.seconds)
-    return best * 1000
+    series = (
+        UsageRecord.objects.filter(attestation__in=Attestation.objects.restrict(user))
+        .filter(facility_id=w["big"]["facility"], period_start__gte=since, period_start__lte=now)
+        .annotate(day=TruncDate("period_start"))
+        .values("day")
+        .annotate(flop=Sum("flop_fp16"))
+        .order_by("day")
+        .values_list("day", "flop")
+    )
+    return best_seconds(lambda: list(series.all()), runs) * 1000
 
 
 def statement_totals_ms(w):

@@ -83,6 +83,16 @@ class Stopwatch:
         return False
 
 
+def best_seconds(work, runs=3):
+    """The fastest of `runs` timed calls of work() (the others were slowed by something else)."""
+    best = None
+    for _ in range(runs):
+        with Stopwatch() as clock:
+            work()
+        best = clock.seconds if best is None else min(best, clock.seconds)
+    return best
+
+
 def percentile(values, p):
     """Nearest-rank percentile (p in 0..100) of a non-empty sequence."""
     ordered = sorted(values)
