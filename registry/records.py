@@ -149,7 +149,7 @@ def update_user(user, actor, changes):
     """Apply `changes` (field -> new value; `password` is set, not stored) to `user`, logging role changes."""
     from registry.models import User
 
-    user = User.objects.select_for_update().select_related("organisation").get(pk=user.pk)
+    user = User.objects.select_for_update(of=("self",)).select_related("organisation").get(pk=user.pk)
     password = changes.pop("password", None)
     changed = {f: v for f, v in changes.items() if getattr(user, f) != v}
     authority.check_user_change(actor, user, {**changed, **({"password": True} if password else {})})

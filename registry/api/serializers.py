@@ -3,7 +3,7 @@ from django.db import transaction
 from rest_framework import serializers
 
 from core.countries import country_codes
-from registry import records
+from registry import authority, records
 from registry.catalog import CONVENTIONS, h100_equivalents
 from registry.choices import ChipStatus, OrgKind, Role
 from registry.models import AcceleratorModel, AcceleratorModelRevision, APIToken, Chip, ChipEvent, Organisation, User
@@ -35,6 +35,11 @@ class OrganisationSerializer(serializers.ModelSerializer):
         # The code is in every chip id and log event: it never changes.
         if self.instance is not None and "code" in attrs and attrs["code"] != self.instance.code:
             raise serializers.ValidationError({"code": "cannot be changed."})
+        if self.instance is not None:
+            # Who may change these at all comes before whether the values fit
+            # (registry.records asks again before it writes).
+            changed = {f for f, v in attrs.items() if getattr(self.instance, f) != v}
+            authority.check_organisation_change(self.context["request"].user, self.instance, changed)
         kind = attrs.get("kind", getattr(self.instance, "kind", None))
         jurisdictions = attrs.get("jurisdictions", getattr(self.instance, "jurisdictions", None))
         if jurisdictions and kind != OrgKind.INSPECTORATE:
