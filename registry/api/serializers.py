@@ -1,4 +1,7 @@
+from contextlib import contextmanager
+
 from django.contrib.auth.password_validation import validate_password
+from django.core.exceptions import ValidationError as DjangoValidationError
 from django.db import transaction
 from rest_framework import serializers
 
@@ -48,11 +51,22 @@ class OrganisationSerializer(serializers.ModelSerializer):
 
     # Who may change which field is registry.authority's to decide; records writes and logs.
     def create(self, validated):
-        return records.create_organisation(self.context["request"].user, **validated)
+        with _as_validation_error():
+            return records.create_organisation(self.context["request"].user, **validated)
 
     def update(self, instance, validated):
         validated.pop("code", None)
-        return records.update_organisation(instance, self.context["request"].user, validated)
+        with _as_validation_error():
+            return records.update_organisation(instance, self.context["request"].user, validated)
+
+
+@contextmanager
+def _as_validation_error():
+    """The model's own checks (full_clean in registry.records) answer 400, not 500."""
+    try:
+        yield
+    except DjangoValidationError as exc:
+        raise serializers.ValidationError(exc.message_dict if hasattr(exc, "error_dict") else exc.messages) from None
 
 
 class UserSerializer(serializers.ModelSerializer):
@@ -223,6 +237,13 @@ class ChipChangeSerializer(serializers.Serializer):
     board_part_number = serializers.CharField(max_length=64, required=False, allow_blank=True)
     attestation_key_fingerprint = serializers.CharField(max_length=128, required=False, allow_blank=True)
     reason = serializers.CharField(required=False, allow_blank=True, default="")
+
+
+class ChipModelCorrectedSerializer(serializers.Serializer):
+    """The answer to a model correction by someone who does not hold the chip (its manufacturer)."""
+
+    id = serializers.CharField()
+    model = serializers.CharField()
 
 
 class ChipEventSerializer(serializers.ModelSerializer):

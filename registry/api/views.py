@@ -1,5 +1,5 @@
 from django.db import transaction
-from drf_spectacular.utils import OpenApiResponse, extend_schema, extend_schema_view
+from drf_spectacular.utils import OpenApiResponse, PolymorphicProxySerializer, extend_schema, extend_schema_view
 from rest_framework import exceptions, mixins, status, viewsets
 from rest_framework.decorators import action
 from rest_framework.parsers import JSONParser
@@ -120,10 +120,23 @@ class AcceleratorModelViewSet(RestrictedModelViewSet):
         description=(
             "Register one chip (an object) or many (a JSON list, or a CSV upload with the same columns), "
             "up to 1,000,000 per request, all or nothing. Re-registering a chip with the same data is a "
-            "no-op; with different data, a 409 naming the chip and the fields."
+            "no-op; with different data, a 409 naming the chip and the fields; a chip another party holds, "
+            "a 409 saying only that it is registered to another party."
         ),
     ),
-    partial_update=extend_schema(request=s.ChipChangeSerializer),
+    partial_update=extend_schema(
+        request=s.ChipChangeSerializer,
+        responses=PolymorphicProxySerializer(
+            component_name="ChipChangeResult",
+            serializers=[s.ChipSerializer, s.ChipModelCorrectedSerializer],
+            resource_type_field_name=None,
+        ),
+        description=(
+            "The holder changes status and identity; a chip's model is corrected only by its manufacturer or "
+            "the treaty body (403 `model_correction_reserved`), and a manufacturer that does not hold the chip "
+            "gets back only its id and model; custody moves only through a transfer (403 `custody_by_transfer`)."
+        ),
+    ),
 )
 class ChipViewSet(RestrictedModelViewSet):
     """Chips by public id `<manufacturer>:<serial>`."""
