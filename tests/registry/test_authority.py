@@ -30,6 +30,16 @@ def data(event):
     return json.loads(event.data_jcs)
 
 
+@pytest.fixture
+def verified_log(db):
+    """The log of every test that writes events verifies afterwards (verify_log)."""
+    yield
+    call_command("verify_log", stdout=StringIO())
+
+
+pytestmark = pytest.mark.usefixtures("verified_log")
+
+
 def can_read(api, user, event):
     response = api(user).get(f"/api/v1/log/entries/{event.index}")
     assert response.status_code in (200, 403), response.content
@@ -157,6 +167,14 @@ def test_treaty_admin_cannot_reset_the_superusers_password(api, parties):
     assert staff.check_password("staff-original-pw-1") and staff.is_active and staff.role == "member"
     assert not Client().login(username=root.username, password="taken-over-pw-123")
     assert not events("user.updated")
+    # Nor their tokens: an org admin neither sees nor revokes them.
+    from registry.models import APIToken
+
+    token, _ = APIToken.issue(root)
+    assert token.pk not in {t["id"] for t in client.get("/api/v1/tokens/").json()["results"]}
+    assert client.post(f"/api/v1/tokens/{token.pk}/revoke/").status_code == 404
+    token.refresh_from_db()
+    assert token.revoked_at is None
 
 
 def test_a_member_cannot_make_itself_admin(api, parties):
