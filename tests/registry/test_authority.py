@@ -337,6 +337,10 @@ def test_admin_edits_of_organisations_users_and_models_are_logged(root, parties)
     assert response.status_code == 302, response.content.decode()[:2000]
     (event,) = events("organisation.updated", "insp-fr")
     assert data(event)["after"] == {"jurisdictions": ["DE", "FR"]} and "DE" in event.countries
+    form = {"code": "op-admin", "name": "Added", "kind": "operator", "country": "NL", "jurisdictions": "[]"}
+    assert root.post("/admin/registry/organisation/add/", form).status_code == 302
+    (event,) = events("organisation.created", "op-admin")
+    assert data(event)["country"] == "NL" and event.countries == ["NL"]
 
     model = AcceleratorModel.objects.get(slug=H100)
     from django.forms.models import model_to_dict
