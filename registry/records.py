@@ -139,7 +139,7 @@ def create_user(actor, organisation, *, username, role, password=None, email="",
 
 
 def record_user_created(user, actor):
-    """Log a user someone else saved (Django admin)."""
+    """Log a new user (also one Django admin saved itself)."""
     orgs = [user.organisation.code] if user.organisation_id else []
     return _log_user("user.created", user, actor, user_state(user), orgs)
 
