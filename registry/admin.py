@@ -1,25 +1,78 @@
+"""Django admin for the registry's tables.
+
+Every table an inspector or treaty body relies on either logs its admin edits
+(through registry.records, the same writer as the API and manage.py) or is
+read-only here:
+
+- organisations: edits and additions logged (organisation.created/updated);
+- users: additions and changes of role, activity, organisation, staff or
+  superuser logged (user.created/updated); never deleted (deactivate instead);
+- accelerator models: corrections logged as revisions and model.corrected,
+  additions as model.added; revisions are read-only;
+- chips and their history: read-only (changes go through the API and transfers);
+- API tokens: read-only (issued and revoked through the API or issue_token,
+  which log them).
+Nothing here is deleted: rows are referenced by history and log events.
+"""
+
 from django.contrib import admin
 from django.contrib.auth.admin import UserAdmin
+from django.db import transaction
 
+from registry import records
 from registry.models import AcceleratorModel, AcceleratorModelRevision, APIToken, Chip, ChipEvent, Organisation, User
 
 
+class NoDeleteMixin:
+    def has_delete_permission(self, request, obj=None):
+        return False
+
+
+class ReadOnlyMixin(NoDeleteMixin):
+    def has_add_permission(self, request, obj=None):
+        return False
+
+    def has_change_permission(self, request, obj=None):
+        return False
+
+
 @admin.register(Organisation)
-class OrganisationAdmin(admin.ModelAdmin):
+class OrganisationAdmin(NoDeleteMixin, admin.ModelAdmin):
     list_display = ["code", "name", "kind", "country"]
     list_filter = ["kind"]
     search_fields = ["code", "name"]
 
+    def get_readonly_fields(self, request, obj=None):
+        return ["code"] if obj is not None else []
+
+    def save_model(self, request, obj, form, change):
+        if change:
+            fields = [f for f in form.changed_data if f in records.ORG_FIELDS]
+            saved = records.update_organisation(obj, request.user, {f: getattr(obj, f) for f in fields})
+        else:
+            fields = {f: getattr(obj, f) for f in ("code", *records.ORG_FIELDS)}
+            saved = records.create_organisation(request.user, **fields)
+        obj.pk = saved.pk
+
 
 @admin.register(User)
-class ChipregUserAdmin(UserAdmin):
+class ChipregUserAdmin(NoDeleteMixin, UserAdmin):
     list_display = ["username", "organisation", "role", "is_active", "is_superuser"]
     list_filter = ["role", "organisation__kind"]
     fieldsets = (*UserAdmin.fieldsets, ("Registry", {"fields": ("organisation", "role")}))
 
+    @transaction.atomic
+    def save_model(self, request, obj, form, change):
+        before = records.user_state(User.objects.select_related("organisation").get(pk=obj.pk)) if change else None
+        super().save_model(request, obj, form, change)
+        if change:
+            records.record_user_change(obj, before, request.user)
+        else:
+            records.record_user_created(obj, request.user)
+
 
 @admin.register(APIToken)
-class APITokenAdmin(admin.ModelAdmin):
+class APITokenAdmin(ReadOnlyMixin, admin.ModelAdmin):
     list_display = ["prefix", "user", "name", "created_at", "expires_at", "last_used_at", "revoked_at"]
     readonly_fields = ["prefix", "digest", "created_at", "last_used_at"]
 
@@ -28,25 +81,30 @@ class RevisionInline(admin.TabularInline):
     model = AcceleratorModelRevision
     extra = 0
     can_delete = False
-    readonly_fields = ["at", "changed_by", "reason", "before", "after"]
+    readonly_fields = ["at", "changed_by", "reason", "before", "after", "log_index"]
+
+    def has_add_permission(self, request, obj=None):
+        return False
 
 
 @admin.register(AcceleratorModel)
-class AcceleratorModelAdmin(admin.ModelAdmin):
+class AcceleratorModelAdmin(NoDeleteMixin, admin.ModelAdmin):
     list_display = ["name", "manufacturer", "tpp", "bf16_tflops", "fp8_tflops", "memory_gb", "tdp_w", "confidence"]
     list_filter = ["manufacturer", "confidence"]
     inlines = [RevisionInline]
 
+    def get_readonly_fields(self, request, obj=None):
+        # Chip ids and every aggregate refer to a model by these.
+        return ["manufacturer", "name", "slug"] if obj is not None else []
+
+    @transaction.atomic
     def save_model(self, request, obj, form, change):
         if change:
-            before = AcceleratorModel.objects.get(pk=obj.pk).figures()
-            super().save_model(request, obj, form, change)
-            if before != obj.figures():
-                AcceleratorModelRevision.objects.create(
-                    model=obj, changed_by=request.user, reason="admin edit", before=before, after=obj.figures()
-                )
+            figures = obj.figures()
+            records.correct_model(obj, request.user, figures, reason="admin edit")
         else:
             super().save_model(request, obj, form, change)
+            records.record_model_added(obj, request.user)
 
 
 class ChipEventInline(admin.TabularInline):
@@ -60,14 +118,10 @@ class ChipEventInline(admin.TabularInline):
 
 
 @admin.register(Chip)
-class ChipAdmin(admin.ModelAdmin):
+class ChipAdmin(ReadOnlyMixin, admin.ModelAdmin):
     list_display = ["__str__", "model", "status", "custodian", "country"]
     list_filter = ["status", "model"]
     search_fields = ["serial"]
     raw_id_fields = ["batch"]
     inlines = [ChipEventInline]
     show_full_result_count = False  # never COUNT(*) over millions of chips
-
-    def has_change_permission(self, request, obj=None):
-        # Changes go through the API so they reach the history and the log.
-        return False

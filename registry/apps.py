@@ -6,4 +6,7 @@ class RegistryConfig(AppConfig):
     verbose_name = "Registry"
 
     def ready(self):
-        from registry import schema  # noqa: F401  (registers the OpenAPI security scheme)
+        from registry import (
+            log_events,  # noqa: F401  (declares the log event names)
+            schema,  # noqa: F401  (registers the OpenAPI security scheme)
+        )

@@ -64,10 +64,13 @@ def model_slug(manufacturer_code, name):
 def load_catalog(path=CATALOG_CSV, user=None):
     """Create or correct models from the CSV. Returns (created, corrected).
 
-    A changed figure is a correction and leaves a revision behind; loading the
-    same file twice changes nothing.
+    A changed figure is a correction and leaves a revision and a log event
+    behind; loading the same file twice changes nothing. Models and
+    manufacturers the file adds are not logged: the file is public and the
+    same for every install.
     """
-    from registry.models import AcceleratorModel, AcceleratorModelRevision, Organisation
+    from registry import records
+    from registry.models import AcceleratorModel, Organisation
 
     created = corrected = 0
     for record in read_catalog(path):
@@ -81,14 +84,9 @@ def load_catalog(path=CATALOG_CSV, user=None):
             AcceleratorModel.objects.create(manufacturer=manufacturer, name=name, slug=model_slug(code, name), **record)
             created += 1
             continue
-        before = model.figures()
-        for field, value in record.items():
-            setattr(model, field, value)
-        after = model.figures()
-        if before != after:
-            model.save()
-            AcceleratorModelRevision.objects.create(
-                model=model, changed_by=user, reason=f"catalog load from {Path(path).name}", before=before, after=after
-            )
+        if all(getattr(model, field) == value for field, value in record.items()):
+            continue
+        # A correction: kept as a revision and logged (registry.records), like one made through the API.
+        if records.correct_model(model, user, record, reason=f"catalog load from {Path(path).name}"):
             corrected += 1
     return created, corrected

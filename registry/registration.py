@@ -10,7 +10,8 @@ INSERT ... ON CONFLICT DO NOTHING instead, which tells the new from the
 existing. Elsewhere they are bulk-created in chunks. Re-registering a chip
 with the same data is a no-op; with different data it is a 409 naming the
 chip and the fields that differ. A batch is one log event, committing to the
-SHA-256 of its sorted chip ids.
+SHA-256 of its sorted chip ids. A chip another party holds is a 409 that
+says only that: never which of that party's fields differ.
 """
 
 import hashlib
@@ -263,11 +264,15 @@ def _log_batch(batch, org, user, ids):
 
 def _conflict_problem(conflicts):
     first = conflicts[0]
+    if first.get("registered_to_another_party"):
+        what = "is registered to another party"
+    else:
+        what = f"differs in {', '.join(first['fields'])}"
     return Problem(
         409,
         "chip_conflict",
-        f"{len(conflicts)} chip(s) are already registered with different data; nothing was registered. "
-        f"First: row {first['row']}, {first['chip']} differs in {', '.join(first['fields'])}.",
+        f"{len(conflicts)} chip(s) are already registered with different data or to another party; "
+        f"nothing was registered. First: row {first['row']}, {first['chip']} {what}.",
         conflicts=conflicts,
     )
 
@@ -400,9 +405,14 @@ _CONFLICT_FIELDS = ("model", "custodian", "uuid", "board_part_number", "attestat
 
 def _describe_conflict(record):
     row, code, serial, *flags = record
+    chip = format_chip_id(code, serial)
+    if flags[_CONFLICT_FIELDS.index("custodian")]:
+        # Another party's chip: which of its fields differ would tell the caller
+        # what that party holds (its model, its identity), one guess at a time.
+        return {"row": row, "chip": chip, "registered_to_another_party": True}
     return {
         "row": row,
-        "chip": format_chip_id(code, serial),
+        "chip": chip,
         "fields": [name for name, differs in zip(_CONFLICT_FIELDS, flags, strict=True) if differs],
     }
 

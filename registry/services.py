@@ -1,10 +1,15 @@
-"""Changing a chip: status, custody and identity, each recorded in the chip's
-append-only history and in the transparency log."""
+"""Changing a chip: status, identity and a model correction, each recorded in
+the chip's append-only history and in the transparency log.
+
+Custody is not changed here: it moves only through a transfer the receiver
+confirms (inventory.services.transfers). Who may change which field is
+registry.authority's to decide."""
 
 from django.db import transaction
 
 from core.problems import Problem
 from outbox import emit
+from registry import authority
 from registry.choices import STATUS_TRANSITIONS, ChipEventKind
 from registry.models import ChipEvent
 
@@ -28,7 +33,13 @@ def _record(chip, kind, before, after, user, reason):
         "organisation": user.organisation.code if user.organisation_id else None,
         "reason": reason,
     }
-    log_index = append_event(LOG_EVENT_NAMES[kind], chip.public_id, data)
+    # Seen by the one who changed it, the chip's holder and the inspectorate
+    # where the chip is (the holder may not be the one who changed it: a
+    # manufacturer's or the treaty body's model correction).
+    parties = sorted({data["organisation"], chip.custodian.code} - {None})
+    log_index = append_event(
+        LOG_EVENT_NAMES[kind], chip.public_id, data, parties=parties, countries=[chip.country] if chip.country else []
+    )
     return ChipEvent.objects.create(
         chip=chip,
         kind=kind,
@@ -52,25 +63,21 @@ def check_transition(current, new):
 
 
 @transaction.atomic
-def change_chip(chip, user, *, status=None, custodian=None, model=None, identity=None, reason=""):
+def change_chip(chip, user, *, status=None, model=None, identity=None, reason=""):
     """Apply the requested changes to `chip` (locked), one history event per kind.
 
     Returns the events written; a request that changes nothing writes nothing.
+    The caller has checked that `user` holds the chip (restrict(user, "change"))
+    for status and identity; a model correction is checked here too, whoever calls.
     """
-    chip = type(chip).objects.select_for_update().select_related("manufacturer").get(pk=chip.pk)
-    before_custodian = {chip.custodian_id}
+    chip = type(chip).objects.select_for_update().select_related("manufacturer", "custodian").get(pk=chip.pk)
     events = []
     if status is not None and status != chip.status:
         check_transition(chip.status, status)
         events.append((ChipEventKind.STATUS, {"status": chip.status}, {"status": status}))
         chip.status = status
-    if custodian is not None and custodian.pk != chip.custodian_id:
-        before = {"custodian": chip.custodian.code, "country": chip.country}
-        chip.custodian = custodian
-        # Until the inventory places it, a chip is where its custodian is.
-        chip.country = custodian.country or chip.country
-        events.append((ChipEventKind.CUSTODY, before, {"custodian": custodian.code, "country": chip.country}))
     if model is not None and model.pk != chip.model_id:
+        authority.check_chip_model_correction(user, chip)
         if model.manufacturer_id != chip.manufacturer_id:
             raise Problem(400, "invalid", f"{model.slug} is not a {chip.manufacturer.code} model.")
         events.append((ChipEventKind.MODEL, {"model": chip.model.slug}, {"model": model.slug}))
@@ -85,5 +92,5 @@ def change_chip(chip, user, *, status=None, custodian=None, model=None, identity
     if not events:
         return []
     chip.save()
-    emit("chips.changed", organisations=sorted({chip.custodian_id, *before_custodian}), chips=[chip.pk])
+    emit("chips.changed", organisations=[chip.custodian_id], chips=[chip.pk])
     return [_record(chip, kind, before, after, user, reason) for kind, before, after in events]

@@ -1,7 +1,12 @@
+from contextlib import contextmanager
+
 from django.contrib.auth.password_validation import validate_password
+from django.core.exceptions import ValidationError as DjangoValidationError
+from django.db import transaction
 from rest_framework import serializers
 
 from core.countries import country_codes
+from registry import authority, records
 from registry.catalog import CONVENTIONS, h100_equivalents
 from registry.choices import ChipStatus, OrgKind, Role
 from registry.models import AcceleratorModel, AcceleratorModelRevision, APIToken, Chip, ChipEvent, Organisation, User
@@ -30,14 +35,38 @@ class OrganisationSerializer(serializers.ModelSerializer):
         return codes
 
     def validate(self, attrs):
+        # The code is in every chip id and log event: it never changes.
+        if self.instance is not None and "code" in attrs and attrs["code"] != self.instance.code:
+            raise serializers.ValidationError({"code": "cannot be changed."})
         if self.instance is not None:
-            for field in ("code", "kind"):
-                if field in attrs and attrs[field] != getattr(self.instance, field):
-                    raise serializers.ValidationError({field: "cannot be changed."})
+            # Who may change these at all comes before whether the values fit
+            # (registry.records asks again before it writes).
+            changed = {f for f, v in attrs.items() if getattr(self.instance, f) != v}
+            authority.check_organisation_change(self.context["request"].user, self.instance, changed)
         kind = attrs.get("kind", getattr(self.instance, "kind", None))
-        if attrs.get("jurisdictions") and kind != OrgKind.INSPECTORATE:
+        jurisdictions = attrs.get("jurisdictions", getattr(self.instance, "jurisdictions", None))
+        if jurisdictions and kind != OrgKind.INSPECTORATE:
             raise serializers.ValidationError({"jurisdictions": "Only inspectorates have jurisdictions."})
         return attrs
+
+    # Who may change which field is registry.authority's to decide; records writes and logs.
+    def create(self, validated):
+        with _as_validation_error():
+            return records.create_organisation(self.context["request"].user, **validated)
+
+    def update(self, instance, validated):
+        validated.pop("code", None)
+        with _as_validation_error():
+            return records.update_organisation(instance, self.context["request"].user, validated)
+
+
+@contextmanager
+def _as_validation_error():
+    """The model's own checks (full_clean in registry.records) answer 400, not 500."""
+    try:
+        yield
+    except DjangoValidationError as exc:
+        raise serializers.ValidationError(exc.message_dict if hasattr(exc, "error_dict") else exc.messages) from None
 
 
 class UserSerializer(serializers.ModelSerializer):
@@ -54,20 +83,20 @@ class UserSerializer(serializers.ModelSerializer):
         return value
 
     def create(self, validated):
-        password = validated.pop("password", None)
-        user = User(organisation=self.context["request"].user.organisation, **validated)
-        if password:
-            user.set_password(password)
-        else:
-            user.set_unusable_password()
-        user.save()
+        actor = self.context["request"].user
+        user = records.create_user(
+            actor,
+            actor.organisation,
+            username=validated["username"],
+            role=validated.get("role", Role.READ_ONLY),
+            password=validated.get("password"),
+            email=validated.get("email", ""),
+            is_active=validated.get("is_active", True),
+        )
         return user
 
     def update(self, instance, validated):
-        password = validated.pop("password", None)
-        if password:
-            instance.set_password(password)
-        return super().update(instance, validated)
+        return records.update_user(instance, self.context["request"].user, dict(validated))
 
 
 class APITokenSerializer(serializers.ModelSerializer):
@@ -86,7 +115,10 @@ class APITokenSerializer(serializers.ModelSerializer):
         return value
 
     def create(self, validated):
-        row, plaintext = APIToken.issue(self.context["request"].user, **validated)
+        user = self.context["request"].user
+        with transaction.atomic():
+            row, plaintext = APIToken.issue(user, **validated)
+            records.record_token("token.issued", row, user)
         row.token = plaintext
         return row
 
@@ -129,15 +161,8 @@ class AcceleratorModelSerializer(serializers.ModelSerializer):
 
     def update(self, instance, validated):
         reason = validated.pop("reason", "")
-        before = instance.figures()
-        for field, value in validated.items():
-            setattr(instance, field, value)
-        after = instance.figures()
-        if before != after:
-            instance.save()
-            AcceleratorModelRevision.objects.create(
-                model=instance, changed_by=self.context["request"].user, reason=reason, before=before, after=after
-            )
+        records.correct_model(instance, self.context["request"].user, validated, reason)
+        instance.refresh_from_db()
         return instance
 
 
@@ -201,22 +226,24 @@ class RegistrationResultSerializer(serializers.Serializer):
 
 class ChipChangeSerializer(serializers.Serializer):
     status = serializers.ChoiceField(choices=ChipStatus.choices, required=False)
-    custodian = serializers.SlugRelatedField(
-        slug_field="code",
-        queryset=Organisation.objects.all(),
+    # No custodian: custody moves only through a transfer the receiver confirms.
+    model = serializers.SlugRelatedField(
+        slug_field="slug",
+        queryset=AcceleratorModel.objects.all(),
         required=False,
-        help_text="Hand the chip to another organisation (an operator or manufacturer).",
+        help_text="A correction of the chip's model: by its manufacturer or the treaty body only.",
     )
-    model = serializers.SlugRelatedField(slug_field="slug", queryset=AcceleratorModel.objects.all(), required=False)
     uuid = serializers.CharField(max_length=64, required=False, allow_blank=True)
     board_part_number = serializers.CharField(max_length=64, required=False, allow_blank=True)
     attestation_key_fingerprint = serializers.CharField(max_length=128, required=False, allow_blank=True)
     reason = serializers.CharField(required=False, allow_blank=True, default="")
 
-    def validate_custodian(self, value):
-        if value.kind not in (OrgKind.OPERATOR, OrgKind.MANUFACTURER):
-            raise serializers.ValidationError("Chips are held by operators and manufacturers.")
-        return value
+
+class ChipModelCorrectedSerializer(serializers.Serializer):
+    """The answer to a model correction by someone who does not hold the chip (its manufacturer)."""
+
+    id = serializers.CharField()
+    model = serializers.CharField()
 
 
 class ChipEventSerializer(serializers.ModelSerializer):

@@ -1,5 +1,5 @@
 from django.db import transaction
-from drf_spectacular.utils import OpenApiResponse, extend_schema, extend_schema_view
+from drf_spectacular.utils import OpenApiResponse, PolymorphicProxySerializer, extend_schema, extend_schema_view
 from rest_framework import exceptions, mixins, status, viewsets
 from rest_framework.decorators import action
 from rest_framework.parsers import JSONParser
@@ -9,7 +9,7 @@ from rest_framework.response import Response
 from core.permissions import IsOrgAdmin, RolePermission
 from core.problems import Problem
 from core.views import RestrictedModelViewSet, RestrictedViewSetMixin
-from registry import filters
+from registry import authority, filters, records
 from registry.api import serializers as s
 from registry.api.parsers import CSVParser
 from registry.models import AcceleratorModel, APIToken, Chip, ChipEvent, Organisation, User
@@ -21,7 +21,9 @@ class OrganisationViewSet(RestrictedModelViewSet):
     """The parties: treaty bodies, inspectorates, operators, manufacturers.
 
     Everyone may read the directory; registry administrators create
-    organisations; an organisation's admins may rename it.
+    organisations; an organisation's admins may rename it; its kind, country
+    and jurisdictions are changed only by registry administrators and the
+    treaty body (403 `reserved_field`). Every change is a log event.
     """
 
     queryset = Organisation.objects.all()
@@ -30,14 +32,10 @@ class OrganisationViewSet(RestrictedModelViewSet):
     lookup_field = "code"
     http_method_names = ["get", "post", "patch", "head", "options"]
 
-    def perform_create(self, serializer):
-        if not self.request.user.is_superuser:
-            raise exceptions.PermissionDenied("Only registry administrators create organisations.")
-        serializer.save()
-
 
 class UserViewSet(RestrictedModelViewSet):
-    """People of your organisation; its admins add them and set their roles."""
+    """People of your organisation; its admins add them and set their roles, never above their own,
+    and never manage the registry's superusers or staff. Role and activation changes are log events."""
 
     queryset = User.objects.select_related("organisation")
     serializer_class = s.UserSerializer
@@ -76,14 +74,20 @@ class APITokenViewSet(
         return s.APITokenCreatedSerializer if self.action == "create" else s.APITokenSerializer
 
     def perform_destroy(self, instance):
-        instance.revoke()
+        self._revoke(instance)
 
     @extend_schema(request=None, responses=s.APITokenSerializer)
     @action(detail=True, methods=["post"])
     def revoke(self, request, pk=None):
         token = self.get_object()
-        token.revoke()
+        self._revoke(token)
         return Response(self.get_serializer(token).data)
+
+    @transaction.atomic
+    def _revoke(self, token):
+        if token.revoked_at is None:
+            token.revoke()
+            records.record_token("token.revoked", token, self.request.user)
 
 
 class AcceleratorModelViewSet(RestrictedModelViewSet):
@@ -116,10 +120,23 @@ class AcceleratorModelViewSet(RestrictedModelViewSet):
         description=(
             "Register one chip (an object) or many (a JSON list, or a CSV upload with the same columns), "
             "up to 1,000,000 per request, all or nothing. Re-registering a chip with the same data is a "
-            "no-op; with different data, a 409 naming the chip and the fields."
+            "no-op; with different data, a 409 naming the chip and the fields; a chip another party holds, "
+            "a 409 saying only that it is registered to another party."
         ),
     ),
-    partial_update=extend_schema(request=s.ChipChangeSerializer),
+    partial_update=extend_schema(
+        request=s.ChipChangeSerializer,
+        responses=PolymorphicProxySerializer(
+            component_name="ChipChangeResult",
+            serializers=[s.ChipSerializer, s.ChipModelCorrectedSerializer],
+            resource_type_field_name=None,
+        ),
+        description=(
+            "The holder changes status and identity; a chip's model is corrected only by its manufacturer or "
+            "the treaty body (403 `model_correction_reserved`), and a manufacturer that does not hold the chip "
+            "gets back only its id and model; custody moves only through a transfer (403 `custody_by_transfer`)."
+        ),
+    ),
 )
 class ChipViewSet(RestrictedModelViewSet):
     """Chips by public id `<manufacturer>:<serial>`."""
@@ -152,25 +169,43 @@ class ChipViewSet(RestrictedModelViewSet):
         return Response(body, status=status.HTTP_201_CREATED if result.created else status.HTTP_200_OK)
 
     def partial_update(self, request, *args, **kwargs):
-        chip = self.get_object()
+        fields = set(request.data) if isinstance(request.data, dict) else set()
+        unknown = fields - set(s.ChipChangeSerializer().fields) - {"custodian"}
+        if unknown:
+            raise Problem(400, "invalid", f"Unknown or read-only fields: {', '.join(sorted(unknown))}.")
+        chip, holds = self._chip_to_change(fields - {"reason"})
+        # Who may change which field: registry.authority, before anything is parsed or stored.
+        authority.check_chip_change(request.user, chip, fields - {"reason"}, holds=holds)
         change = s.ChipChangeSerializer(data=request.data)
         change.is_valid(raise_exception=True)
         data = change.validated_data
-        unknown = set(request.data) - set(s.ChipChangeSerializer().fields) if isinstance(request.data, dict) else set()
-        if unknown:
-            raise Problem(400, "invalid", f"Unknown or read-only fields: {', '.join(sorted(unknown))}.")
         with transaction.atomic():
             change_chip(
                 chip,
                 request.user,
                 status=data.get("status"),
-                custodian=data.get("custodian"),
                 model=data.get("model"),
                 identity={f: data[f] for f in IDENTITY_FIELDS if f in data},
                 reason=data.get("reason", ""),
             )
         chip.refresh_from_db()
+        if not self.restricted("view").filter(pk=chip.pk).exists():
+            # A manufacturer correcting a chip someone else holds learns nothing more of it.
+            return Response({"id": chip.public_id, "model": chip.model.slug})
         return Response(self.get_serializer(chip).data)
+
+    def _chip_to_change(self, fields):
+        """(chip, whether the caller holds it): a holder's chip, or for a model correction alone,
+        a chip whose model the caller may correct (its manufacturer, the treaty body)."""
+        public_id = self.kwargs["pk"]
+        chip = self.filter_queryset(self.get_queryset()).by_public_id(public_id).first()
+        if chip is not None:
+            return chip, True
+        if fields == {"model"}:
+            chip = authority.chips_with_model_authority(self.request.user, Chip.objects).by_public_id(public_id).first()
+            if chip is not None:
+                return chip, False
+        return self.get_object(), True  # the 403 for a chip in view, else the 404
 
     @extend_schema(responses=s.ChipEventSerializer(many=True))
     @action(detail=True, methods=["get"])

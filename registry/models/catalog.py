@@ -83,6 +83,9 @@ class AcceleratorModelRevision(models.Model):
     reason = models.TextField(blank=True, default="")
     before = models.JSONField()
     after = models.JSONField()
+    # The `model.corrected` log event that records this correction (none for
+    # revisions older than the event).
+    log_index = models.BigIntegerField(null=True, blank=True)
 
     class Meta:
         ordering = ["id"]

@@ -15,12 +15,13 @@ org_code_validator = RegexValidator(
 
 class OrganisationQuerySet(RestrictedQuerySet):
     def restrict_for(self, user, org, action):
-        # The list of parties is a public directory; only the organisation's
-        # own administrators may edit its record.
-        if action == "view":
+        # The list of parties is a public directory. An organisation's own
+        # administrators may edit its record, the treaty body's may edit any;
+        # which fields each may change is registry.authority's to decide.
+        if action == "view" or user.is_staff:
             return self
         if user.role == Role.ADMIN:
-            return self.filter(pk=org.pk)
+            return self if org.kind == OrgKind.TREATY_BODY else self.filter(pk=org.pk)
         return self.none()
 
 
@@ -50,10 +51,14 @@ class Organisation(models.Model):
 
 class UserQuerySet(RestrictedQuerySet):
     def restrict_for(self, user, org, action):
+        if action != "view" and user.is_staff:
+            return self
         qs = self.filter(organisation=org)
         if action == "view":
             return qs
-        return qs if user.role == Role.ADMIN else self.none()
+        # Superusers and staff are the registry's own administrators, even when
+        # they belong to an organisation: its admins never manage them.
+        return qs.filter(is_superuser=False, is_staff=False) if user.role == Role.ADMIN else self.none()
 
 
 class ChipregUserManager(UserManager.from_queryset(UserQuerySet)):

@@ -28,7 +28,10 @@ def token_digest(token):
 class APITokenQuerySet(RestrictedQuerySet):
     def restrict_for(self, user, org, action):
         if user.role == Role.ADMIN:
-            return self.filter(user__organisation=org)
+            # An org admin sees and revokes its people's tokens, never those of
+            # the registry's superusers and staff (registry.authority).
+            others = self.filter(user__organisation=org, user__is_superuser=False, user__is_staff=False)
+            return others | self.filter(user=user)
         return self.filter(user=user)
 
 

@@ -2,8 +2,8 @@ from django.core.exceptions import ValidationError
 from django.core.management.base import BaseCommand, CommandError
 
 from core.countries import normalize_country
+from registry import records
 from registry.choices import OrgKind
-from registry.models import Organisation
 
 
 class Command(BaseCommand):
@@ -24,10 +24,11 @@ class Command(BaseCommand):
             raise CommandError(exc.messages[0]) from None
         if codes and kind != OrgKind.INSPECTORATE:
             raise CommandError("Only inspectorates have jurisdictions.")
-        org = Organisation(code=code, kind=kind, name=name or code, country=country, jurisdictions=codes)
         try:
-            org.full_clean()
+            # Validated, saved and logged (`organisation.created`) in one transaction.
+            records.create_organisation(
+                None, code=code, kind=kind, name=name or code, country=country, jurisdictions=codes
+            )
         except ValidationError as exc:
             raise CommandError("; ".join(f"{k}: {' '.join(v)}" for k, v in exc.message_dict.items())) from None
-        org.save()
         self.stdout.write(f"Created {kind} {code}.")

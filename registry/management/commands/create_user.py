@@ -2,6 +2,7 @@ import getpass
 
 from django.core.management.base import BaseCommand, CommandError
 
+from registry import records
 from registry.choices import Role
 from registry.models import Organisation, User
 
@@ -26,11 +27,8 @@ class Command(BaseCommand):
             raise CommandError(f"User {username!r} already exists.")
         if prompt:
             password = getpass.getpass("Password: ")
-        user = User(username=username, email=email, organisation=organisation, role=role)
-        user.is_superuser = user.is_staff = superuser
-        if password:
-            user.set_password(password)
-        else:
-            user.set_unusable_password()
-        user.save()
+        # Saved and logged (`user.created`) in one transaction.
+        records.create_user(
+            None, organisation, username=username, role=role, password=password, email=email, superuser=superuser
+        )
         self.stdout.write(f"Created {role} {username} in {org}.")

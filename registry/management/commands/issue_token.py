@@ -1,8 +1,10 @@
 from datetime import timedelta
 
 from django.core.management.base import BaseCommand, CommandError
+from django.db import transaction
 from django.utils import timezone
 
+from registry import records
 from registry.models import APIToken, User
 
 
@@ -21,5 +23,7 @@ class Command(BaseCommand):
         if days is not None and days <= 0:
             raise CommandError("--days must be positive.")
         expires = timezone.now() + timedelta(days=days) if days else None
-        _, plaintext = APIToken.issue(user, name=name, expires_at=expires)
+        with transaction.atomic():
+            row, plaintext = APIToken.issue(user, name=name, expires_at=expires)
+            records.record_token("token.issued", row, None)
         self.stdout.write(plaintext)

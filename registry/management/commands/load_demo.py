@@ -3,6 +3,7 @@
 from django.core.management.base import BaseCommand
 from django.db import transaction
 
+from registry import records
 from registry.choices import OrgKind, Role
 from registry.models import Chip, Organisation, User
 from registry.registration import register_chips
@@ -36,18 +37,24 @@ class Command(BaseCommand):
 
     @transaction.atomic
     def handle(self, **options):
+        # Through registry.records, as create_org and create_user do: each one logged.
         for code, name, kind, country, jurisdictions in ORGS:
-            Organisation.objects.get_or_create(
-                code=code, defaults={"name": name, "kind": kind, "country": country, "jurisdictions": jurisdictions}
-            )
+            if not Organisation.objects.filter(code=code).exists():
+                records.create_organisation(
+                    None, code=code, name=name, kind=kind, country=country, jurisdictions=jurisdictions
+                )
         for username, org, role in USERS:
             if not User.objects.filter(username=username).exists():
-                user = User(username=username, organisation=Organisation.objects.get(code=org), role=role)
-                user.set_password(DEMO_PASSWORD)
-                user.save()
+                organisation = Organisation.objects.get(code=org)
+                records.create_user(None, organisation, username=username, role=role, password=DEMO_PASSWORD)
         if not User.objects.filter(username="admin").exists():
-            User.objects.create_superuser(
-                "admin", "", DEMO_PASSWORD, organisation=Organisation.objects.get(code="treaty-demo"), role=Role.ADMIN
+            records.create_user(
+                None,
+                Organisation.objects.get(code="treaty-demo"),
+                username="admin",
+                role=Role.ADMIN,
+                password=DEMO_PASSWORD,
+                superuser=True,
             )
         for username, model, prefix, count in CHIPS:
             user = User.objects.get(username=username)
