@@ -127,6 +127,12 @@ AUTH_PASSWORD_VALIDATORS = [
     {"NAME": "django.contrib.auth.password_validation.CommonPasswordValidator"},
 ]
 LOGIN_URL = "/login/"
+# Every password check is throttled (core/login_throttle.py): failed sign-ins per account name and
+# per client address in a sliding window; past either, sign-in is refused, the right password included.
+AUTHENTICATION_BACKENDS = ["core.login_throttle.ThrottledModelBackend"]
+CHIPREG_LOGIN_FAILURES_PER_USER = env_int("CHIPREG_LOGIN_FAILURES_PER_USER", 10)
+CHIPREG_LOGIN_FAILURES_PER_ADDRESS = env_int("CHIPREG_LOGIN_FAILURES_PER_ADDRESS", 50)
+CHIPREG_LOGIN_FAILURE_WINDOW_S = env_int("CHIPREG_LOGIN_FAILURE_WINDOW_S", 900)
 
 LANGUAGE_CODE = "en-us"
 TIME_ZONE = "UTC"
