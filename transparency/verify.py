@@ -27,7 +27,7 @@ from collections.abc import Iterator
 from django.db.models import Q
 
 from protocol import merkle, note
-from protocol.encoding import is_jcs, jcs_loads, sha256_hex
+from protocol.encoding import is_jcs, jcs, jcs_loads, sha256_hex
 from protocol.errors import ProtocolError
 from transparency import models
 from transparency.models import Checkpoint, Cosignature, LogEventData, LogHead, LogLeaf, LogNode, WitnessKey, node_key
@@ -150,9 +150,11 @@ class LogVerifier:
         return self.counts
 
     def _check_leaf(self, index, leaf, kind, data_jcs):
-        canonical = is_jcs(leaf)
-        entry = jcs_loads(leaf) if canonical else None
-        canonical = canonical and isinstance(entry, dict)
+        try:
+            entry = jcs_loads(leaf)
+            canonical = isinstance(entry, dict) and jcs(entry) == leaf
+        except (ProtocolError, UnicodeDecodeError, ValueError, TypeError):
+            canonical = False
         if not canonical:
             raise LogMismatch(f"index {index}", "the leaf is not the JCS bytes of an entry object")
         if entry.get("type") != kind:
