@@ -242,7 +242,9 @@ class DeliveryAttempt(models.Model):
     delivery = models.ForeignKey(Delivery, on_delete=models.CASCADE, related_name="log")
     at = models.DateTimeField(auto_now_add=True)
     status_code = models.PositiveSmallIntegerField(null=True, blank=True)
-    error = models.TextField(blank=True, default="")
+    # How many bytes the receiver answered (read up to transport.MAX_RESPONSE_BYTES); never their content.
+    response_bytes = models.PositiveIntegerField(null=True, blank=True)
+    error = models.TextField(blank=True, default="", help_text="The registry's own account of a failure.")
     duration_ms = models.PositiveIntegerField(default=0)
 
     class Meta:

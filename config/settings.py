@@ -77,6 +77,7 @@ MIDDLEWARE = [
     "django.middleware.common.CommonMiddleware",
     "django.middleware.csrf.CsrfViewMiddleware",
     "django.contrib.auth.middleware.AuthenticationMiddleware",
+    "core.middleware.AuthenticateBeforeBodyMiddleware",
     "django.contrib.messages.middleware.MessageMiddleware",
     "django.middleware.clickjacking.XFrameOptionsMiddleware",
 ]
@@ -127,6 +128,12 @@ AUTH_PASSWORD_VALIDATORS = [
     {"NAME": "django.contrib.auth.password_validation.CommonPasswordValidator"},
 ]
 LOGIN_URL = "/login/"
+# Every password check is throttled (core/login_throttle.py): failed sign-ins per account name and
+# per client address in a sliding window; past either, sign-in is refused, the right password included.
+AUTHENTICATION_BACKENDS = ["core.login_throttle.ThrottledModelBackend"]
+CHIPREG_LOGIN_FAILURES_PER_USER = env_int("CHIPREG_LOGIN_FAILURES_PER_USER", 10)
+CHIPREG_LOGIN_FAILURES_PER_ADDRESS = env_int("CHIPREG_LOGIN_FAILURES_PER_ADDRESS", 50)
+CHIPREG_LOGIN_FAILURE_WINDOW_S = env_int("CHIPREG_LOGIN_FAILURE_WINDOW_S", 900)
 
 LANGUAGE_CODE = "en-us"
 TIME_ZONE = "UTC"
@@ -142,6 +149,8 @@ STATIC_ROOT = BASE_DIR / "staticfiles"
 DATA_UPLOAD_MAX_MEMORY_SIZE = env_int("DATA_UPLOAD_MAX_MEMORY_SIZE", 2 * 1024 * 1024)
 CHIPREG_BULK_MAX_BYTES = env_int("CHIPREG_BULK_MAX_BYTES", 256 * 1024 * 1024)
 CHIPREG_BULK_MAX_ROWS = env_int("CHIPREG_BULK_MAX_ROWS", 1_000_000)
+# Bodies larger than this are read only from someone authenticated (core.middleware).
+CHIPREG_ANONYMOUS_BODY_MAX = env_int("CHIPREG_ANONYMOUS_BODY_MAX", 64 * 1024)
 CHIPREG_BODY_LIMITS = {
     "/api/v1/chips/": CHIPREG_BULK_MAX_BYTES,
     "/api/v1/declarations/": CHIPREG_BULK_MAX_BYTES,

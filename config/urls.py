@@ -2,6 +2,11 @@ from django.contrib import admin
 from django.urls import include, path
 from drf_spectacular.views import SpectacularAPIView, SpectacularSwaggerView
 
+from core.login_throttle import ThrottledAdminAuthenticationForm
+
+# Admin's login form: says so when sign-in is refused by the failure throttle (core/login_throttle.py).
+admin.site.login_form = ThrottledAdminAuthenticationForm
+
 api_v1 = [
     path("", include("registry.api.urls")),
     path("", include("transparency.api.urls")),

@@ -9,6 +9,7 @@ say whether the hidden row exists, and the security headers.
 from functools import wraps
 
 from django.contrib.auth.views import redirect_to_login
+from django.core.exceptions import BadRequest
 from django.shortcuts import render
 
 from core.permissions import WRITE_ROLES
@@ -67,6 +68,8 @@ def console_view(view):
             response = view(request, *args, **kwargs)
         except NotVisible as exc:
             response = not_found(request, exc.message)
+        except BadRequest as exc:  # a hand-made parameter (a cursor that is not an id): the console's 400 page
+            response = render(request, "console/error.html", {"title": "Bad request", "message": str(exc)}, status=400)
         return secure(response)
 
     return wrapper

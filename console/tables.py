@@ -6,9 +6,10 @@ chunks (`id > last`), so a download of a million rows never holds them all
 and never counts them.
 """
 
-import csv
-
+from django.core.exceptions import BadRequest
 from django.http import StreamingHttpResponse
+
+from core.csvexport import SafeWriter
 
 CHUNK = 5000
 PAGE_SIZE = 100
@@ -25,12 +26,12 @@ def wants_csv(request):
 
 def csv_response(filename, header, rows):
     """Stream `rows` (any iterable of sequences) as a CSV attachment."""
-    writer = csv.writer(_Echo())
+    writer = SafeWriter(_Echo())  # formula-looking text cells are neutralised (core.csvexport)
 
     def lines():
         yield writer.writerow(header)
         for row in rows:
-            yield writer.writerow(["" if v is None else v for v in row])
+            yield writer.writerow(row)
 
     response = StreamingHttpResponse(lines(), content_type="text/csv; charset=utf-8")
     response["Content-Disposition"] = f'attachment; filename="{filename}"'
@@ -51,9 +52,21 @@ def keyset_iter(queryset, chunk=CHUNK):
         last = rows[-1].id if hasattr(rows[-1], "id") else rows[-1][0]
 
 
+MAX_ID = 2**63 - 1  # ids are bigints: a larger cursor would reach PostgreSQL and fail there
+
+
 def cursor_param(request, name="after"):
+    """The id cursor `?after=` / `?before=`: absent or empty is None; anything but an id is a 400 page.
+
+    Only ASCII digits: str.isdigit() is also true of "²" (int() refuses it: a
+    500) and of "٣" (int() reads it as 3: a cursor the console never wrote).
+    """
     value = request.GET.get(name, "")
-    return int(value) if value.isdigit() else None
+    if value == "":
+        return None
+    if not (value.isascii() and value.isdigit()) or len(value) > 19 or int(value) > MAX_ID:
+        raise BadRequest(f"The {name!r} parameter must be a row id (digits 0-9); start again without it.")
+    return int(value)
 
 
 def keyset_page(queryset, after=None, size=PAGE_SIZE, descending=False):

@@ -5,6 +5,7 @@ from django.urls import path
 
 from console import views
 from console.access import secure
+from core.login_throttle import ThrottledAuthenticationForm
 
 app_name = "console"
 
@@ -22,7 +23,10 @@ urlpatterns = [
         "login/",
         _secured(
             auth_views.LoginView.as_view(
-                template_name="console/login.html", redirect_authenticated_user=True, next_page="/"
+                template_name="console/login.html",
+                redirect_authenticated_user=True,
+                next_page="/",
+                authentication_form=ThrottledAuthenticationForm,  # says so when failures lock sign-in
             )
         ),
         name="login",

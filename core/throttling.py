@@ -22,7 +22,7 @@ import time
 from django.core.cache import DEFAULT_CACHE_ALIAS, caches
 from django.core.cache.backends.locmem import LocMemCache
 from django.core.cache.backends.redis import RedisCache
-from rest_framework.throttling import SimpleRateThrottle
+from rest_framework.throttling import BaseThrottle, SimpleRateThrottle
 
 log = logging.getLogger(__name__)
 
@@ -167,3 +167,60 @@ class PerAddressThrottle(SlidingWindowThrottle):
 
     def get_cache_key(self, request, view):
         return self.cache_format % {"scope": self.scope, "ident": self.get_ident(request)}
+
+
+def client_address(request):
+    """The client's address as the API throttles see it (REMOTE_ADDR, or X-Forwarded-For behind NUM_PROXIES)."""
+    return BaseThrottle().get_ident(request)
+
+
+class FailureCounter:
+    """A sliding-window count of failures (sign-ins) per identity, checked before an attempt, added to after.
+
+    Unlike a request throttle it does not count attempts: only what `add`
+    records, so a refused attempt costs the client nothing more, and the count
+    decays as the window slides. Same counters, same Redis fallback, as above.
+    """
+
+    def __init__(self, scope, limit, duration):
+        self.scope, self.limit, self.duration = scope, int(limit), int(duration)
+
+    def _keys(self, ident, now=None):
+        now = time.time() if now is None else now
+        window = int(now // self.duration)
+        key = f"throttle_{self.scope}_{ident}"
+        covered = 1 - (now - window * self.duration) / self.duration
+        return f"{key}:{window}", f"{key}:{window - 1}", covered
+
+    def _with_cache(self, action):
+        try:
+            return action(caches[DEFAULT_CACHE_ALIAS])
+        except CACHE_ERRORS as exc:
+            _warn(exc)
+            return action(_local_cache)
+
+    def count(self, ident):
+        """The sliding-window estimate of failures recorded for `ident`."""
+        key, previous_key, covered = self._keys(ident)
+
+        def read(cache):
+            values = cache.get_many([key, previous_key])
+            return int(values.get(key) or 0) + int(values.get(previous_key) or 0) * covered
+
+        return self._with_cache(read)
+
+    def exceeded(self, ident):
+        return self.count(ident) >= self.limit
+
+    def add(self, ident):
+        key, _, _ = self._keys(ident)
+
+        def add(cache):
+            cache.add(key, 0, 2 * self.duration)  # the next window still reads it as its previous one
+            cache.incr(key)
+
+        self._with_cache(add)
+
+    def clear(self, ident):
+        key, previous_key, _ = self._keys(ident)
+        self._with_cache(lambda cache: cache.delete_many([key, previous_key]))

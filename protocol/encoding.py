@@ -159,5 +159,86 @@ def jcs(obj: Any) -> bytes:
     return rfc8785.dumps(obj)
 
 
+# RFC 8785 section 3.2.2.3: JSON numbers are IEEE 754 doubles; an integer is
+# exact only up to 2**53 - 1 in magnitude (`rfc8785` refuses Python ints beyond).
+MAX_SAFE_INTEGER = 2**53 - 1
+
+
+def _ijson_int(text: str) -> int | float:
+    """An integer literal as a JCS reader sees it: a double once beyond the safe range.
+
+    JCS writes the double 1e20 as `100000000000000000000`; read back as a
+    Python int it could not be written again, so the bytes it came from would
+    look non-canonical. Read as the double it is, it writes the same bytes.
+    """
+    if len(text) > 400:  # a double tops out near 1.8e308; longer literals are refused, not guessed
+        raise ValueError(f"integer literal of {len(text)} digits is not a JSON number this registry accepts")
+    value = int(text)
+    return value if -MAX_SAFE_INTEGER <= value <= MAX_SAFE_INTEGER else float(value)
+
+
+def jcs_loads(data: bytes | str, code: str = "malformed_json") -> Any:
+    """Parse JSON with the number model of RFC 8785 (doubles), strictly; the inverse of `jcs`.
+
+    For any value v that `jcs_value` accepts, jcs(jcs_loads(jcs(v))) == jcs(v).
+    """
+    text = data.decode("utf-8") if isinstance(data, (bytes, bytearray, memoryview)) else data
+    try:
+        obj = json.loads(
+            text,
+            object_pairs_hook=_no_duplicates,
+            parse_constant=_reject_constant,
+            parse_float=_finite_float,
+            parse_int=_ijson_int,
+        )
+    except RecursionError:
+        raise ProtocolError(code, "JSON nested too deeply") from None
+    except ValueError as exc:
+        raise ProtocolError(code, f"invalid JSON: {exc}") from None
+    return obj
+
+
+def is_jcs(data: bytes) -> bool:
+    """Whether `data` is exactly the RFC 8785 serialisation of the JSON value it encodes."""
+    try:
+        return jcs(jcs_loads(bytes(data))) == bytes(data)
+    except (ProtocolError, UnicodeDecodeError, ValueError, TypeError):
+        return False
+
+
+def jcs_value(obj: Any, _path: str = "$") -> Any:
+    """`obj` as the JSON value JCS can write exactly, for data that is logged.
+
+    Integers beyond 2**53 - 1 are doubles in JSON: one that a double holds
+    exactly (10**20, a float's value read back as an int) becomes that double,
+    which writes the same digits; one it cannot hold would be silently rounded
+    by every JSON reader, so it is refused (send it as a string). Floats must
+    be finite. Tuples become lists; every key must be a string.
+    """
+    if obj is None or isinstance(obj, (bool, str)):
+        return obj
+    if isinstance(obj, int):
+        if -MAX_SAFE_INTEGER <= obj <= MAX_SAFE_INTEGER:
+            return obj
+        as_float = float(obj) if abs(obj) < 2**1024 else math.inf
+        if math.isfinite(as_float) and int(as_float) == obj:
+            return as_float
+        raise ValueError(f"{_path}: integer {obj} is not exact as a JSON number (a double); log it as a string")
+    if isinstance(obj, float):
+        if not math.isfinite(obj):
+            raise ValueError(f"{_path}: {obj} is not a JSON number")
+        return obj
+    if isinstance(obj, dict):
+        out = {}
+        for key, value in obj.items():
+            if not isinstance(key, str):
+                raise ValueError(f"{_path}: member name {key!r} is not a string")
+            out[key] = jcs_value(value, f"{_path}.{key}")
+        return out
+    if isinstance(obj, (list, tuple)):
+        return [jcs_value(item, f"{_path}[{i}]") for i, item in enumerate(obj)]
+    raise ValueError(f"{_path}: {type(obj).__name__} is not a JSON value")
+
+
 def sha256_hex(data: bytes) -> str:
     return hashlib.sha256(data).hexdigest()

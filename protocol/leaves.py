@@ -11,7 +11,7 @@ import re
 from datetime import datetime
 from typing import Any
 
-from protocol.encoding import jcs, sha256_hex
+from protocol.encoding import jcs, jcs_value, sha256_hex
 from protocol.errors import ProtocolError
 from protocol.times import format_time, parse_time
 
@@ -41,6 +41,9 @@ def attestation_leaf(raw_signatures: list[dict[str, Any]], statement_sha256_hex:
 def event_leaf(at: datetime | str, event: str, object_id: str, data: object) -> tuple[bytes, bytes]:
     """(leaf bytes, JCS bytes of data) for a registry event.
 
+    ValueError if `data` is not a JSON value whose numbers are exact doubles
+    (see protocol.encoding.jcs_value).
+
     `at` as a string must already be RFC 3339 UTC with `Z` and is kept verbatim;
     a datetime is written by format_time. Event names are dotted lowercase
     (`key.revoked`).
@@ -54,7 +57,10 @@ def event_leaf(at: datetime | str, event: str, object_id: str, data: object) -> 
         raise ValueError(f"event name must be dotted lowercase, e.g. key.revoked: {event!r}")
     if not isinstance(object_id, str) or not object_id:
         raise ValueError("object id must be a non-empty string")
-    data_jcs = jcs(data)
+    # The data as the JSON numbers (doubles) a verifier reads back, so the stored
+    # bytes are JCS again when parsed and re-serialised (a float 1e20 is written
+    # as 21 digits; an int beyond 2**53 that a double cannot hold is refused).
+    data_jcs = jcs(jcs_value(data))
     entry = {
         "at": at_s,
         "data_sha256": sha256_hex(data_jcs),

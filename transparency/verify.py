@@ -15,19 +15,19 @@ thousand rows. Along the way:
   stored beside it, and that root must be the recomputed root at its size;
   each stored cosignature must verify under its witness key;
 - each event leaf's data_sha256 must be the hash of its stored data, which
-  must be JCS (what a client recomputes from the served JSON).
+  must be JCS (what a client recomputes from the served JSON), numbers read
+  as the IEEE doubles RFC 8785 defines them to be.
 
 The first mismatch raises LogMismatch naming the leaf index (or checkpoint
 size) where the log stops being what it claims.
 """
 
-import json
 from collections.abc import Iterator
 
 from django.db.models import Q
 
 from protocol import merkle, note
-from protocol.encoding import jcs, sha256_hex
+from protocol.encoding import is_jcs, jcs, jcs_loads, sha256_hex
 from protocol.errors import ProtocolError
 from transparency import models
 from transparency.models import Checkpoint, Cosignature, LogEventData, LogHead, LogLeaf, LogNode, WitnessKey, node_key
@@ -151,9 +151,9 @@ class LogVerifier:
 
     def _check_leaf(self, index, leaf, kind, data_jcs):
         try:
-            entry = json.loads(leaf)
+            entry = jcs_loads(leaf)
             canonical = isinstance(entry, dict) and jcs(entry) == leaf
-        except (ValueError, TypeError):
+        except (ProtocolError, UnicodeDecodeError, ValueError, TypeError):
             canonical = False
         if not canonical:
             raise LogMismatch(f"index {index}", "the leaf is not the JCS bytes of an entry object")
@@ -165,11 +165,9 @@ class LogVerifier:
         if data_jcs is None:
             raise LogMismatch(f"index {index}", "the event's data is missing")
         raw = data_jcs.encode()
-        try:
-            is_jcs = jcs(json.loads(raw)) == raw
-        except (ValueError, TypeError):
-            is_jcs = False
-        if not is_jcs:
+        # Read with RFC 8785's number model (doubles): the 21 digits JCS writes
+        # for 1e20 are a double, not an integer outside JCS's domain.
+        if not is_jcs(raw):
             raise LogMismatch(f"index {index}", "the event's stored data is not JCS")
         if sha256_hex(raw) != entry.get("data_sha256"):
             raise LogMismatch(f"index {index}", "the event's data does not hash to the leaf's data_sha256")

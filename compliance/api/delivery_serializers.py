@@ -56,7 +56,7 @@ class SubscriptionSerializer(serializers.ModelSerializer):
 class DeliveryAttemptSerializer(serializers.ModelSerializer):
     class Meta:
         model = DeliveryAttempt
-        fields = ["id", "at", "status_code", "error", "duration_ms"]
+        fields = ["id", "at", "status_code", "response_bytes", "error", "duration_ms"]
 
 
 class DeliverySerializer(serializers.ModelSerializer):

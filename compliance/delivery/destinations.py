@@ -4,7 +4,9 @@ A subscriber chooses the URL, and the registry's workers make the request, so
 an unchecked URL would let any subscriber reach the database, the cloud
 metadata service or an internal admin page. Every address the host resolves
 to must be public; a private, loopback, link-local, multicast, reserved or
-unspecified one refuses the destination, unless the host (or a network it
+unspecified one refuses the destination, and so does an IPv6 address that
+embeds such an IPv4 address for a relay or gateway to reach (IPv4-mapped,
+6to4, Teredo, NAT64), unless the host (or a network it
 resolves into) is listed in CHIPREG_WEBHOOK_ALLOWED_HOSTS.
 
 The check runs at subscription time (a clear 400) and again before every
@@ -34,9 +36,32 @@ def _allowed():
     return hosts, networks
 
 
+# NAT64 (RFC 6052's well-known prefix, RFC 8215's local-use one): a gateway turns the address into
+# the IPv4 one it embeds and connects there.
+_NAT64_WKP = ipaddress.ip_network("64:ff9b::/96")
+_NAT64_LOCAL = ipaddress.ip_network("64:ff9b:1::/48")
+
+
+def _embedded(ip):
+    """The IPv4 addresses an IPv6 address carries and that a relay or gateway would reach.
+
+    IPv4-mapped (::ffff:a.b.c.d), 6to4 (2002:AABB:CCDD::, relayed to a.b.c.d),
+    Teredo (2001:0::/32: its server and its client) and NAT64. Each must be
+    public on its own: `2002:7f00:1::` looks global and reaches 127.0.0.1.
+    """
+    if ip.version != 6:
+        return []
+    found = [ip.ipv4_mapped, ip.sixtofour, *(ip.teredo or ())]
+    if ip in _NAT64_WKP:
+        found.append(ipaddress.IPv4Address(int(ip) & 0xFFFFFFFF))
+    return [v4 for v4 in found if v4 is not None]
+
+
 def _forbidden(ip):
-    if getattr(ip, "ipv4_mapped", None):
-        ip = ip.ipv4_mapped
+    if ip.version == 6 and ip in _NAT64_LOCAL:
+        return True  # where its IPv4 address sits depends on the local prefix length: not guessed
+    if any(_forbidden(v4) for v4 in _embedded(ip)):
+        return True
     return (
         ip.is_private
         or ip.is_loopback
@@ -76,7 +101,8 @@ def resolve(url):
         address = info[4][0]
         ip = ipaddress.ip_address(address.split("%", 1)[0])
         if host not in hosts and not any(ip in net for net in networks) and _forbidden(ip):
-            raise DestinationRefused(f"{host} resolves to {ip}, a non-public address")
+            # Not naming the address: the registry's resolver is no oracle for internal names.
+            raise DestinationRefused(f"{host} resolves to a non-public address")
         if address not in addresses:
             addresses.append(address)
     if not addresses:

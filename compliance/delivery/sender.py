@@ -145,7 +145,11 @@ def _ms_since(started):
 def _record(delivery, result, final):
     now = timezone.now()
     DeliveryAttempt.objects.create(
-        delivery=delivery, status_code=result.status_code, error=result.error, duration_ms=result.duration_ms
+        delivery=delivery,
+        status_code=result.status_code,
+        response_bytes=result.response_bytes,
+        error=result.error,
+        duration_ms=result.duration_ms,
     )
     delivery.attempts += 1
     delivery.first_attempt_at = delivery.first_attempt_at or now

@@ -14,16 +14,17 @@ from urllib.parse import urlsplit
 
 from compliance.delivery.destinations import parse, resolve
 
-MAX_RESPONSE_BYTES = 64 * 1024
+MAX_RESPONSE_BYTES = 64 * 1024  # read (and counted) at most; a longer answer is recorded as this many bytes
 
 
 class Result:
     """One try's outcome; `ok` is a 2xx answer (webhooks) or a message the mail backend took."""
 
-    def __init__(self, ok=False, status_code=None, error="", duration_ms=0, retry_after=None):
+    def __init__(self, ok=False, status_code=None, error="", duration_ms=0, retry_after=None, response_bytes=None):
         self.ok = ok
         self.status_code = status_code
-        self.error = error
+        self.error = error  # the registry's own words only, never the receiver's
+        self.response_bytes = response_bytes
         self.duration_ms = duration_ms
         self.retry_after = retry_after
 
@@ -62,12 +63,16 @@ def post(url, body, headers, timeout):
     try:
         conn.request("POST", path, body=body, headers=headers)
         response = conn.getresponse()
-        text = response.read(MAX_RESPONSE_BYTES)
+        # Only the status and how long the answer was are kept: the receiver's body is its words,
+        # not the registry's, and stored it would be readable by whoever reads the attempt log
+        # (a receiver behind a URL could otherwise park arbitrary text, or what it fetched, there).
+        length = len(response.read(MAX_RESPONSE_BYTES))
         status, ok = response.status, 200 <= response.status < 300
-        # A failing receiver's own words (the start of its body) go into the attempt log.
-        error = "" if ok else text[:500].decode("utf-8", "replace")
-        return Result(ok, status, error, _ms(started), _retry_after(response))
-    except (OSError, http.client.HTTPException) as exc:
+        return Result(ok, status, "", _ms(started), _retry_after(response), response_bytes=length)
+    except http.client.HTTPException as exc:
+        # Its message can quote what the receiver sent (BadStatusLine carries the line): the kind only.
+        return Result(False, None, f"malformed HTTP answer ({type(exc).__name__})", _ms(started))
+    except OSError as exc:
         return Result(False, None, f"{type(exc).__name__}: {exc}"[:1000], _ms(started))
     finally:
         conn.close()

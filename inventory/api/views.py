@@ -1,4 +1,3 @@
-import csv
 import io
 
 from django.conf import settings
@@ -11,6 +10,7 @@ from rest_framework.decorators import action
 from rest_framework.parsers import BaseParser, JSONParser
 from rest_framework.response import Response
 
+from core.csvexport import SafeWriter
 from core.problems import Problem
 from core.views import RestrictedModelViewSet, RestrictedReadOnlyViewSet, RestrictedViewSetMixin
 from inventory import filters
@@ -59,7 +59,7 @@ def _facility_data(facility):
 
 def csv_response(filename, header, rows):
     buffer = io.StringIO()
-    writer = csv.writer(buffer)
+    writer = SafeWriter(buffer)  # formula-looking text cells are neutralised (core.csvexport)
     writer.writerow(header)
     writer.writerows(rows)
     response = HttpResponse(buffer.getvalue(), content_type="text/csv; charset=utf-8")

@@ -1,7 +1,6 @@
 """LOG.md section 4: checkpoint, key, entries, proofs; witnesses and cosignatures."""
 
 import base64
-import json
 import re
 
 from django.db import IntegrityError, transaction
@@ -15,6 +14,7 @@ from rest_framework.response import Response
 
 from core.problems import Problem
 from core.views import RestrictedViewSetMixin
+from protocol.encoding import jcs_loads
 from protocol.errors import ProtocolError
 from transparency import checkpoints
 from transparency.api.serializers import CosignatureSerializer, WitnessKeySerializer, require_witness_org
@@ -101,7 +101,7 @@ def entry_view(request, index):
         # Every index below the size exists, so refusing says nothing new.
         if not data.visible_to(request.user):
             raise Problem(403, "forbidden", "This event concerns organisations and countries outside your view.")
-        body["data"] = json.loads(data.data_jcs)
+        body["data"] = jcs_loads(data.data_jcs)  # numbers as JCS doubles
     return Response(body)
 
 
