@@ -50,6 +50,39 @@ def _restore_catalog_after_flush(request, django_db_blocker):
         load_catalog()
 
 
+def _db_fixture(item):
+    """The database fixture a test uses ("db" or "transactional_db"), or None when it touches none."""
+    names = set(getattr(item, "fixturenames", ()))
+    marker = item.get_closest_marker("django_db")
+    if {"transactional_db", "live_server"} & names or (marker and _flushes(item)):
+        return "transactional_db"
+    if "db" in names or marker:
+        return "db"
+    return None
+
+
+@pytest.fixture(autouse=True)
+def _log_verifies_after_test(request):
+    """After every test that can write to the database, the log it left behind passes `verify_log`.
+
+    A treaty body audits the whole stored log; a write path that stores event
+    data the audit cannot check fails here, in the test that wrote it. The
+    database fixture is requested from inside this one so that the check runs
+    before the test's transaction is rolled back (or its tables flushed)."""
+    fixture = _db_fixture(request.node)
+    if fixture is None or request.node.get_closest_marker("log_damaged"):
+        yield
+        return
+    request.getfixturevalue(fixture)
+    yield
+    from transparency.models import LogHead
+
+    if LogHead.objects.exists():
+        from tests.transparency.log_check import assert_log_verifies
+
+        assert_log_verifies()
+
+
 @pytest.fixture
 def is_postgres():
     return connection.vendor == "postgresql"

@@ -76,6 +76,7 @@ DAMAGE = {
 }
 
 
+@pytest.mark.log_damaged
 @pytest.mark.parametrize("damage", list(DAMAGE))
 def test_signer_refuses_a_head_that_does_not_extend_the_last_checkpoint(db, monkeypatch, damage):
     level_min, statement, key = DAMAGE[damage]

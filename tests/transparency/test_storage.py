@@ -20,6 +20,9 @@ from transparency.models import LogLeaf, LogNode, node_key
 
 from .helpers import b64d
 
+# These tests append synthetic leaves (bytes, not entry objects) to measure storage alone.
+pytestmark = pytest.mark.log_damaged
+
 BATCHES = (1, 2, 509, 1024, 513)  # ragged appends, 2,049 leaves in all
 
 

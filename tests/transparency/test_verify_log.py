@@ -140,6 +140,7 @@ TAMPERING = {
 }
 
 
+@pytest.mark.log_damaged
 @pytest.mark.parametrize("case", list(TAMPERING))
 def test_tampering_is_found_and_named(log, case):
     tamper, where = TAMPERING[case]
@@ -191,6 +192,7 @@ DEFAULT_LAYOUT_DAMAGE = {
 }
 
 
+@pytest.mark.log_damaged
 @pytest.mark.parametrize("case", list(DEFAULT_LAYOUT_DAMAGE))
 def test_default_layout(db, case):
     """Ragged appends with the default layout (NODE_LEVEL_MIN) verify; damage is named."""
