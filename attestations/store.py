@@ -256,12 +256,16 @@ def _node_agent_statement(s):
 def _location(att, s, v, user, chips, body):
     facility = v.facility
     found = F.ownership(att.pk, chips, v.speaker)
-    # Only the speaker's own chips are verified by its sighting (attestations.verification says why).
     speaker, registered = v.speaker.pk, chips.found
-    own = [pk for ref, pk in chips.known() if registered[ref][1] == speaker]
     if _node_agent_statement(s):
         elsewhere, open_rows = hotpath.after_append(
-            att, body, facility.pk, s.observed_at, F.movement_window(), [pk for _, pk in chips.known()], own
+            att,
+            body,
+            facility.pk,
+            s.observed_at,
+            F.movement_window(),
+            [pk for _, pk in chips.known()],
+            _own(chips, speaker),
         )
     else:
         elsewhere = open_rows = None
@@ -299,12 +303,19 @@ def _location(att, s, v, user, chips, body):
     if len(s.chips) <= FOLD_INLINE_MAX:
         # A few rows, updated here (under the log's lock, so in log order and without lock-order
         # deadlocks) rather than costing the workers a relay and a task per statement.
-        refresh_verification(own, s.observed_at, hotpath.verification_resolution())
+        refresh_verification(_own(chips, speaker), s.observed_at, hotpath.verification_resolution())
     else:
         # The chips' last verification is folded in from the sightings after the commit. Emitted last, so
         # the relay hands the compliance evaluation of the moves above to the workers before this fold.
         emit("sightings.recorded", attestation=att.pk)
     return found
+
+
+def _own(chips, speaker):
+    """The pks of the listed chips the speaker holds: the only ones its sighting verifies (another
+    operator listing a chip it does not hold must not keep the holder's chip from looking silent)."""
+    registered = chips.found
+    return [pk for ref, pk in chips.known() if registered[ref][1] == speaker]
 
 
 def _insert_sightings(rows):
