@@ -179,9 +179,32 @@ def test_location_flags_do_not_reveal_where_the_custodian_saw_its_chip(world, a_
     assert expected <= a_reads
     treaty_reads = {f["id"] for f in world.treaty.get("/api/v1/findings/").json()["results"]}
     assert set(about_a.values_list("pk", flat=True)) <= treaty_reads
+    # The inspectorates of both places read them (the chip is in the US, the claim was made in Germany).
+    if a_saw_it != "never":
+        insp_us = world.api(world.p.users["insp_us"]).get(f"/api/v1/findings/?source_id={body['id']}").json()
+        assert {f["kind"] for f in insp_us["results"]} == expected
     # B's sighting vouches for B's chips only: A's chip's continuity is A's to keep.
     if a_saw_it == "never":
         assert Chip.objects.get(serial="A000000").last_verified_at is None
+
+
+@pytest.mark.parametrize("scope", ["partial", "complete"])
+@pytest.mark.parametrize("size", ["node agent", "folded after the commit"])
+def test_another_operators_sighting_does_not_verify_the_custodians_chip(
+    world, scope, size, django_capture_on_commit_callbacks
+):
+    """Continuity of knowledge is the custodian's: B listing A's chip (on every path a sighting takes to
+    the chips' last verification) leaves it unverified, while B's own chip in the same statement is verified."""
+    chips = ["nvidia:A000000", "nvidia:B000000"]
+    if size != "node agent":
+        chips = padded(chips, size=40_000)  # beyond store.FOLD_INLINE_MAX chips
+    statement = world.location(chips, facility="DE-FRA-001", operator="op-b", scope=scope)
+    with django_capture_on_commit_callbacks(execute=True):
+        accepted(world, world.op_b, statement, world.key_b)
+    assert Chip.objects.get(serial="A000000").last_verified_at is None
+    assert Chip.objects.get(serial="B000000").last_verified_at is not None
+    # Nor did B's statement move A's chip.
+    assert not Placement.objects.filter(chip__serial="A000000").exists()
 
 
 @pytest.mark.parametrize("a_active", [0.0, 3600.0], ids=["A-idle", "A-busy"])
