@@ -5,6 +5,7 @@ Revoking since T flags every statement already accepted from T on: a
 """
 
 from django.db import transaction
+from django.db.models import Q
 from django.utils import timezone
 
 from attestations.models import Attestation, KeyPurpose, SigningKey
@@ -123,14 +124,13 @@ def revoke_key(user, key, since, reason=""):
         key.keyid,
         _key_data(key, since=since.isoformat(), reason=reason, by=user.username),
     )
+    # Signed after the compromise, or received after it (whatever date it bears: whoever held the key then
+    # could have backdated it), as the ingest checks now judge a key (checks._check_validity).
+    after = Q(issued_at__gte=since) | Q(received_at__gte=since)
     flagged = list(
-        Attestation.objects.filter(keyids__contains=[key.keyid], issued_at__gte=since).select_related("facility")
+        Attestation.objects.filter(after, keyids__contains=[key.keyid]).select_related("facility")
         if _json_contains_supported()
-        else [
-            a
-            for a in Attestation.objects.filter(issued_at__gte=since).select_related("facility")
-            if key.keyid in a.keyids
-        ]
+        else [a for a in Attestation.objects.filter(after).select_related("facility") if key.keyid in a.keyids]
     )
     Attestation.objects.filter(pk__in=[a.pk for a in flagged]).update(flagged=True)
     Finding.objects.bulk_create(

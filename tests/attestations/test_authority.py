@@ -288,6 +288,18 @@ def test_a_revoked_key_cannot_sign_a_statement_backdated_before_the_compromise(w
     refused(response, 403, "revoked_key")
 
 
+def test_revocation_flags_what_was_received_after_the_compromise_whatever_its_date(world):
+    """A statement accepted before the revocation was recorded, received after the compromise but dated
+    before it, is flagged for review like one dated after it."""
+    backdated = accepted(world, world.op_a, world.location(["nvidia:A000000"], issued=now() - timedelta(hours=2)))
+    since = now() - timedelta(hours=1)
+    keyid = ind.keyid(world.key_a)
+    response = world.op_a.post(f"/api/v1/keys/{keyid}/revoke/", {"since": ts(since)})
+    assert response.status_code == 200 and response.json()["flagged_statements"] == 1, response.content
+    assert Attestation.objects.get(pk=backdated["id"]).flagged
+    assert Finding.objects.filter(kind="revoked_key", source_id=str(backdated["id"])).exists()
+
+
 def test_a_key_retired_in_the_future_still_signs_until_then(world):
     keyid = ind.keyid(world.key_a)
     assert world.op_a.post(f"/api/v1/keys/{keyid}/retire/", {"at": ts(now() + timedelta(days=1))}).status_code == 200
