@@ -156,11 +156,8 @@ def _by_entitlement(found, chips, speaker):
 
 def _raise_for_custodians(others, v, evidence):
     """Store the findings about other parties' chips under each chip's custodian, seen by the inspectorates
-    of the statement's facility (country) and of the chip (other_country); never under the speaker.
-
-    No facility on the row: the speaker's operator view keys on organisation, and a finding alert keyed on
-    (custodian, country) never shares its subject with the speaker's own alerts of the same statement.
-    The facility and the speaker are in the evidence, for those entitled to read it."""
+    of the statement's facility (country) and of the chip (other_country); never under the speaker (an
+    operator reads findings by organisation, so the facility on the row shows the speaker nothing)."""
     if not others:
         return
     from registry.models import Organisation
@@ -169,11 +166,11 @@ def _raise_for_custodians(others, v, evidence):
     for d, (_, custodian_id, _, country) in others:
         groups.setdefault((custodian_id, country or ""), []).append(d)
     orgs = Organisation.objects.in_bulk([c for c, _ in groups if c is not None])
-    extra = {**evidence, "facility": v.facility.code, "speaker": v.speaker.code}
+    extra = {**evidence, "speaker": v.speaker.code}
     for (custodian_id, country), found in groups.items():
         raise_findings(
             found,
-            facility=None,
+            facility=v.facility,
             organisation=orgs.get(custodian_id),
             country=v.facility.country,
             other_country=country if country != v.facility.country else "",

@@ -174,7 +174,7 @@ def test_location_flags_do_not_reveal_where_the_custodian_saw_its_chip(world, a_
     )
     assert set(about_a.values_list("kind", flat=True)) == expected
     assert {f.organisation.code for f in about_a} == {"op-a"}
-    assert {f.evidence["facility"] for f in about_a} == {"DE-FRA-001"}
+    assert {(f.facility.code, f.evidence["speaker"]) for f in about_a} == {("DE-FRA-001", "op-b")}
     a_reads = {f["kind"] for f in world.op_a.get("/api/v1/findings/?source=attestation").json()["results"]}
     assert expected <= a_reads
     treaty_reads = {f["id"] for f in world.treaty.get("/api/v1/findings/").json()["results"]}
