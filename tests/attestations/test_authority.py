@@ -23,7 +23,7 @@ from registry.models import Chip
 from registry.registration import register_chips
 from tests.attestations import independent as ind
 from tests.attestations.conftest import now, ts
-from tests.factories import chip_rows
+from tests.factories import OrganisationFactory, UserFactory, chip_rows
 from transparency.models import LogEventData, LogLeaf
 
 
@@ -186,6 +186,27 @@ def test_location_flags_do_not_reveal_where_the_custodian_saw_its_chip(world, a_
     # B's sighting vouches for B's chips only: A's chip's continuity is A's to keep.
     if a_saw_it == "never":
         assert Chip.objects.get(serial="A000000").last_verified_at is None
+
+
+def test_each_custodian_gets_its_own_alert(world):
+    """B lists chips of two other operators: each custodian is alerted about its own chip, neither about the
+    other's, and B (which learnt only 'registered to another party') about neither."""
+    from compliance.finding_alerts import raise_for
+
+    c = OrganisationFactory(code="op-c", kind="operator", country="FR")
+    register_chips(chip_rows("C", 1), UserFactory(organisation=c, role="admin"))
+    body = _b_lists(world, ["nvidia:A000000", "nvidia:C000000"], now() - timedelta(minutes=1))
+    assert body["flags"] == {"other_operator": 2}
+    raise_for("attestation", str(body["id"]))  # as the outbox's task does (idempotent)
+    alerts = Alert.objects.filter(group__startswith=f"other_operator:attestation:{body['id']}")
+    assert sorted(alerts.values_list("operator__code", "facility__code", "value")) == [
+        ("op-a", "DE-FRA-001", 1),
+        ("op-c", "DE-FRA-001", 1),
+    ]
+    assert {r["operator"] for r in world.op_a.get("/api/v1/alerts/").json()["results"]} <= {"op-a"}
+    assert world.op_b.get("/api/v1/alerts/").json()["results"] == []
+    raise_for("attestation", str(body["id"]))
+    assert alerts.count() == 2
 
 
 @pytest.mark.parametrize("scope", ["partial", "complete"])
