@@ -6,7 +6,7 @@ everything the store step needs once every check has passed.
 
 import json
 from dataclasses import dataclass
-from datetime import timedelta
+from datetime import datetime, timedelta
 from functools import lru_cache
 
 from django.conf import settings
@@ -32,6 +32,7 @@ class Verified:
     speaker: Organisation
     landmark: Landmark | None
     clusters: dict | None = None  # the facility's {cluster code: pk}, when read with it
+    received_at: datetime | None = None  # the registry's clock when the checks ran (step 5 and 6 judge by it)
 
 
 class Replay(Exception):
@@ -48,6 +49,7 @@ def _public_key(pem):
 
 
 def verify(body, user):
+    received_at = timezone.now()
     # 1. shape, base64, size; 2. payload type
     envelope = dsse.parse_envelope(body, settings.CHIPREG_ATTESTATION_MAX_PAYLOAD)
     dsse.check_payload_type(envelope)
@@ -72,26 +74,30 @@ def verify(body, user):
         facility, speaker, landmark, clusters = _places(statement)
     if facility is None:
         raise ProtocolError("unknown_facility", f"no facility {statement.facility!r} is registered")
-    # 5. each key valid at issued_at; a key of the speaking organisation signed
+    # 5. each key valid at issued_at and now; a key of the speaking organisation signed; the speaking
+    # operator operates the facility
     for key in keys:
-        _check_validity(key, statement.issued_at)
+        _check_validity(key, statement.issued_at, received_at)
     purpose = KeyPurpose.LANDMARK if isinstance(statement, RttStatement) else KeyPurpose.ATTESTATION
     if speaker is None or not any(k.organisation_id == speaker.pk and k.purpose == purpose for k in keys):
         who = getattr(statement, "operator", None) or f"landmark {statement.landmark}"
         raise ProtocolError("key_not_authorized", f"no valid {purpose} key of {who} signed this statement")
+    _check_operates(statement, facility, speaker)
     # The token says who may deliver: the speaking organisation itself.
     if not user.is_superuser and user.organisation_id != speaker.pk:
         raise ProtocolError("forbidden", f"your organisation may not deliver statements for {speaker.code}")
     # 6. freshness
     check_freshness(
         statement.issued_at,
-        timezone.now(),
+        received_at,
         timedelta(seconds=settings.CHIPREG_FRESHNESS_MAX_FUTURE_S),
         timedelta(seconds=settings.CHIPREG_FRESHNESS_MAX_AGE_S),
     )
     # 7. replay: checked by the database's unique index on (keyid, nonce) when the statement is
     # stored, which also settles races; store() answers Replay with the first statement's id.
-    return Verified(envelope, statement, dsse.statement_sha256(envelope), keys, facility, speaker, landmark, clusters)
+    return Verified(
+        envelope, statement, dsse.statement_sha256(envelope), keys, facility, speaker, landmark, clusters, received_at
+    )
 
 
 # Read ahead only in small payloads (a node agent's are about a kilobyte): parsing a big one twice
@@ -128,10 +134,32 @@ def _places(statement):
     return facility, Organisation.objects.filter(code=statement.operator, kind=OrgKind.OPERATOR).first(), None, None
 
 
-def _check_validity(key, issued_at):
-    if key.revoked_since is not None and issued_at >= key.revoked_since:
-        raise ProtocolError("revoked_key", f"key {key.keyid} is revoked as compromised since {key.revoked_since}")
-    if key.retired_at is not None and issued_at >= key.retired_at:
-        raise ProtocolError("revoked_key", f"key {key.keyid} was retired at {key.retired_at}")
-    if issued_at < key.valid_from:
-        raise ProtocolError("revoked_key", f"key {key.keyid} is valid only from {key.valid_from}")
+def _check_operates(statement, facility, speaker):
+    """An operator speaks only about a facility it operates (location and usage statements; an RTT
+    statement's speaker is the landmark's treaty body, which measures any facility). Judged on the rows
+    verify() already holds, the facility with its operator: no query of its own."""
+    if isinstance(statement, RttStatement):
+        return
+    if facility.operator_id != speaker.pk:
+        raise ProtocolError(
+            "facility_not_operated",
+            f"{speaker.code} does not operate facility {statement.facility!r}: an operator's statement is only"
+            " about a facility it operates",
+        )
+
+
+def _check_validity(key, issued_at, received_at):
+    """The key must be valid both when the statement says it was signed and when the registry received it:
+    a retired or revoked key cannot sign a statement dated back into its lifetime, nor a new key one dated
+    before it was registered (its valid_from is never before its registration)."""
+    for when, what in ((issued_at, "issued_at"), (received_at, "the time the registry received it")):
+        if key.revoked_since is not None and when >= key.revoked_since:
+            raise ProtocolError(
+                "revoked_key", f"key {key.keyid} is revoked as compromised since {key.revoked_since} (judged at {what})"
+            )
+        if key.retired_at is not None and when >= key.retired_at:
+            raise ProtocolError("revoked_key", f"key {key.keyid} was retired at {key.retired_at} (judged at {what})")
+        if when < key.valid_from:
+            raise ProtocolError(
+                "revoked_key", f"key {key.keyid} is valid only from {key.valid_from} (judged at {what})"
+            )

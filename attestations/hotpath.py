@@ -228,7 +228,7 @@ _AFTER_APPEND = "".join(
         """
 WITH {logged}, verified AS (
     UPDATE registry_chip SET last_verified_at = %(when)s
-     WHERE id = ANY(%(chips)s::bigint[]) AND (last_verified_at IS NULL OR last_verified_at < %(stale_before)s)
+     WHERE id = ANY(%(verified)s::bigint[]) AND (last_verified_at IS NULL OR last_verified_at < %(stale_before)s)
 )""",
         _ELSEWHERE_ROWS,
         """UNION ALL
@@ -246,9 +246,10 @@ def verification_resolution():
     return timedelta(seconds=settings.CHIPREG_VERIFICATION_RESOLUTION_S)
 
 
-def after_append(att, body, facility_id, when, window, chip_pks):
-    """Store the statement's row with its log index; (rows as seen_elsewhere returns them, open placements
-    as placements._open_rows returns them at `when`)."""
+def after_append(att, body, facility_id, when, window, chip_pks, verified_pks):
+    """Store the statement's row with its log index and move the last verification of `verified_pks` (the
+    speaker's own chips among `chip_pks`); (rows as seen_elsewhere returns them for `chip_pks`, open
+    placements as placements._open_rows returns them at `when`)."""
     logged, row = _row_after_append(att, body)
     rows = _raw_fetchall(
         _AFTER_APPEND.replace("{logged}", logged),
@@ -256,6 +257,7 @@ def after_append(att, body, facility_id, when, window, chip_pks):
             **row,
             **_elsewhere_params(chip_pks, facility_id, att.pk, when, window),
             "log_index": att.log_index,
+            "verified": array_param(verified_pks),
             "stale_before": when - verification_resolution(),
         },
     )

@@ -5,6 +5,7 @@ Revoking since T flags every statement already accepted from T on: a
 """
 
 from django.db import transaction
+from django.db.models import Q
 from django.utils import timezone
 
 from attestations.models import Attestation, KeyPurpose, SigningKey
@@ -34,18 +35,23 @@ def _key_data(key, **extra):
     }
 
 
-def default_valid_from():
-    """Registration time less the clock skew the freshness check allows, so a
-    statement signed right after registering on a slightly slow clock verifies."""
-    from datetime import timedelta
-
-    from django.conf import settings
-
-    return timezone.now().replace(microsecond=0) - timedelta(seconds=settings.CHIPREG_FRESHNESS_MAX_FUTURE_S)
+def registration_instant(now=None):
+    """The registration time as keys' validity counts it: whole seconds, as statements carry their times
+    (a statement an agent signs in the second it registered its key verifies)."""
+    return (now or timezone.now()).replace(microsecond=0)
 
 
 @transaction.atomic
-def register_key(user, pem, name="", purpose=None, valid_from=None):
+def register_key(user, pem, name="", purpose=None, valid_from=None, registered_at=None):
+    """Register a public key of the user's organisation, valid from `valid_from` (default: now).
+
+    `valid_from` is never before the registration (ATTESTATION.md section 2, step 5): a key made today
+    must not vouch for statements dated before it existed, so an earlier instant is refused
+    (400 `backdated_key`) rather than raised silently, and the signer learns why its backdated
+    statements would fail. `registered_at` is for seeds that lay down a history (the demo world, test
+    worlds): they register a key as of that past instant, logged as such; the API and console never
+    pass it.
+    """
     org = user.organisation
     allowed = PURPOSES_BY_KIND.get(org.kind if org else None, set())
     purpose = purpose or next(iter(allowed), KeyPurpose.ATTESTATION)
@@ -55,6 +61,16 @@ def register_key(user, pem, name="", purpose=None, valid_from=None):
         public = dsse.load_public_key(pem)
     except ProtocolError as exc:
         raise Problem(400, "unsupported_key", exc.detail or "Unsupported key.") from None
+    registered = registration_instant(registered_at)
+    if valid_from is None:
+        valid_from = registered
+    elif valid_from < registered:
+        raise Problem(
+            400,
+            "backdated_key",
+            f"valid_from {valid_from.isoformat()} is before the key's registration ({registered.isoformat()}):"
+            " a key is valid from its registration at the earliest; leave valid_from out for now.",
+        )
     if SigningKey.objects.filter(keyid=public.keyid).exists():
         raise Problem(409, "duplicate_key", f"Key {public.keyid} is already registered.")
     key = SigningKey.objects.create(
@@ -64,15 +80,23 @@ def register_key(user, pem, name="", purpose=None, valid_from=None):
         algorithm=public.algorithm,
         purpose=purpose,
         pem=public.pem,
-        valid_from=valid_from or default_valid_from(),
+        valid_from=valid_from,
         created_by=user,
     )
+    if registered_at is not None:
+        key.created_at = registered_at  # auto_now_add set it to now; a seed's history says when
     key.log_index = append_event(
         "key.registered",
         key.keyid,
-        _key_data(key, pem=key.pem, valid_from=key.valid_from.isoformat(), by=user.username),
+        _key_data(
+            key,
+            pem=key.pem,
+            valid_from=key.valid_from.isoformat(),
+            by=user.username,
+            **({"registered_at": registered.isoformat()} if registered_at is not None else {}),
+        ),
     )
-    key.save(update_fields=["log_index"])
+    key.save(update_fields=["log_index", "created_at"])
     return key
 
 
@@ -100,14 +124,13 @@ def revoke_key(user, key, since, reason=""):
         key.keyid,
         _key_data(key, since=since.isoformat(), reason=reason, by=user.username),
     )
+    # Signed after the compromise, or received after it (whatever date it bears: whoever held the key then
+    # could have backdated it), as the ingest checks now judge a key (checks._check_validity).
+    after = Q(issued_at__gte=since) | Q(received_at__gte=since)
     flagged = list(
-        Attestation.objects.filter(keyids__contains=[key.keyid], issued_at__gte=since).select_related("facility")
+        Attestation.objects.filter(after, keyids__contains=[key.keyid]).select_related("facility")
         if _json_contains_supported()
-        else [
-            a
-            for a in Attestation.objects.filter(issued_at__gte=since).select_related("facility")
-            if key.keyid in a.keyids
-        ]
+        else [a for a in Attestation.objects.filter(after).select_related("facility") if key.keyid in a.keyids]
     )
     Attestation.objects.filter(pk__in=[a.pk for a in flagged]).update(flagged=True)
     Finding.objects.bulk_create(

@@ -88,7 +88,7 @@ def _store(v: Verified, user, body):
         chip_count=len(s.chips) if hasattr(s, "chips") else 1,
         uploaded_by=user,
         uploaded_by_org=user.organisation,
-        received_at=timezone.now(),
+        received_at=v.received_at or timezone.now(),  # the time the checks judged the keys by
     )
     prepared = None
     if _small_location(s):
@@ -114,17 +114,68 @@ def _store(v: Verified, user, body):
     if not _node_agent_statement(s):  # a node agent's row is stored with it by hotpath.after_append
         _record_log_index(att)
     if isinstance(s, LocationStatement):
-        found = _location(att, s, v, user, prepared, body)
+        found, chips = _location(att, s, v, user, prepared, body), prepared
     elif isinstance(s, UsageStatement):
-        found = _usage(att, s, v)
+        found, chips = _usage(att, s, v)
     else:
-        found = _rtt(att, s, v)
+        found, chips = _rtt(att, s, v), None  # a landmark's: its treaty body is entitled to every finding
     evidence = {"statement": att.pk, "statement_sha256": att.statement_sha256, "log_index": att.log_index}
-    raise_findings(found, facility=v.facility, organisation=att.operator or v.facility.operator, evidence=evidence)
+    own, others = _by_entitlement(found, chips, v.speaker)
+    raise_findings(own, facility=v.facility, organisation=att.operator or v.facility.operator, evidence=evidence)
+    _raise_for_custodians(others, v, evidence)
     flags = {}
-    for d in found:
+    for d in own:
         flags[str(d.kind)] = flags.get(str(d.kind), 0) + 1
+    # Of a chip registered to another party the speaker learns only that (ownership's one finding a chip).
+    for d, _ in others:
+        if d.kind == FindingKind.OTHER_OPERATOR:
+            flags[str(d.kind)] = flags.get(str(d.kind), 0) + 1
     return Accepted(att, flags)
+
+
+def _by_entitlement(found, chips, speaker):
+    """The speaker's findings, and (finding, chip info) of those about chips registered to another party.
+
+    What a statement's answer and its speaker's stored findings say is computed from the speaker's own
+    data only. About a chip someone else holds, the checks read that party's data (where it last saw the
+    chip, the usage it reported, its chip's model): binary search on those flags would read them out
+    (ATTESTATION.md section 5; ARCHITECTURE.md, "no party speaks for another"). Those findings go whole to
+    the parties entitled to them: the chip's custodian, the inspectorates of both places, the treaty body.
+    """
+    if chips is None:
+        return found, []
+    registered, own, others = chips.found, [], []
+    for d in found:
+        info = registered.get(d.chip_ref) if d.chip_pk is not None else None
+        if info is not None and info[1] != speaker.pk:
+            others.append((d, info))
+        else:
+            own.append(d)
+    return own, others
+
+
+def _raise_for_custodians(others, v, evidence):
+    """Store the findings about other parties' chips under each chip's custodian, seen by the inspectorates
+    of the statement's facility (country) and of the chip (other_country); never under the speaker (an
+    operator reads findings by organisation, so the facility on the row shows the speaker nothing)."""
+    if not others:
+        return
+    from registry.models import Organisation
+
+    groups = {}
+    for d, (_, custodian_id, _, country) in others:
+        groups.setdefault((custodian_id, country or ""), []).append(d)
+    orgs = Organisation.objects.in_bulk([c for c, _ in groups if c is not None])
+    extra = {**evidence, "speaker": v.speaker.code}
+    for (custodian_id, country), found in groups.items():
+        raise_findings(
+            found,
+            facility=v.facility,
+            organisation=orgs.get(custodian_id),
+            country=v.facility.country,
+            other_country=country if country != v.facility.country else "",
+            evidence=extra,
+        )
 
 
 class Resolution:
@@ -202,9 +253,16 @@ def _node_agent_statement(s):
 def _location(att, s, v, user, chips, body):
     facility = v.facility
     found = F.ownership(att.pk, chips, v.speaker)
+    speaker, registered = v.speaker.pk, chips.found
     if _node_agent_statement(s):
         elsewhere, open_rows = hotpath.after_append(
-            att, body, facility.pk, s.observed_at, F.movement_window(), [pk for _, pk in chips.known()]
+            att,
+            body,
+            facility.pk,
+            s.observed_at,
+            F.movement_window(),
+            [pk for _, pk in chips.known()],
+            _own(chips, speaker),
         )
     else:
         elsewhere = open_rows = None
@@ -229,7 +287,6 @@ def _location(att, s, v, user, chips, body):
             if v.clusters is not None
             else dict(Cluster.objects.filter(facility=facility).values_list("code", "pk"))
         )
-        speaker, registered = v.speaker.pk, chips.found
         placeable = (
             (info[0], clusters.get(cluster))
             for ref, cluster in s.chips
@@ -243,12 +300,19 @@ def _location(att, s, v, user, chips, body):
     if len(s.chips) <= FOLD_INLINE_MAX:
         # A few rows, updated here (under the log's lock, so in log order and without lock-order
         # deadlocks) rather than costing the workers a relay and a task per statement.
-        refresh_verification([pk for _, pk in chips.known()], s.observed_at, hotpath.verification_resolution())
+        refresh_verification(_own(chips, speaker), s.observed_at, hotpath.verification_resolution())
     else:
         # The chips' last verification is folded in from the sightings after the commit. Emitted last, so
         # the relay hands the compliance evaluation of the moves above to the workers before this fold.
         emit("sightings.recorded", attestation=att.pk)
     return found
+
+
+def _own(chips, speaker):
+    """The pks of the listed chips the speaker holds: the only ones its sighting verifies (another
+    operator listing a chip it does not hold must not keep the holder's chip from looking silent)."""
+    registered = chips.found
+    return [pk for ref, pk in chips.known() if registered[ref][1] == speaker]
 
 
 def _insert_sightings(rows):
@@ -262,43 +326,64 @@ def _insert_sightings(rows):
     )
 
 
-def _model_figures(chip_pks):
-    """{chip pk: (fp16 peak FLOP/s, fastest peak FLOP/s, tdp W)} for chips whose model has the figures."""
-    models = {
-        m.pk: m
-        for m in AcceleratorModel.objects.filter(pk__in=Chip.objects.filter(pk__any=Array(chip_pks)).values("model_id"))
-    }
-    out = {}
+def _figures(m):
+    fastest = max((x for x in (m.bf16_tflops, m.fp8_tflops, m.int8_tops) if x is not None), default=None)
+    return (m.bf16_tflops * 1e12 if m.bf16_tflops else None, fastest * 1e12 if fastest else None, m.tdp_w)
+
+
+def _bound_figures(models):
+    """Figures no model of `models` exceeds: the highest peaks and the lowest power limit (estimate_flop's
+    bound only grows as the peak grows and the power limit falls)."""
+    figures = [_figures(m) for m in models]
+    peaks16 = [f[0] for f in figures if f[0]]
+    fastest = [f[1] for f in figures if f[1]]
+    tdps = [f[2] for f in figures if f[2]]
+    return (max(peaks16, default=None), max(fastest, default=None), min(tdps, default=None))
+
+
+def _model_figures(chip_pks, others=frozenset()):
+    """{chip pk: (fp16 peak FLOP/s, fastest peak FLOP/s, tdp W)} for chips whose model has the figures, and
+    the same for the chips in `others` (registered to another party than the speaker) from their
+    manufacturer's bound over the public catalogue."""
+    rows = []
     for start in range(0, len(chip_pks), 10_000):
-        for pk, model_id in Chip.objects.filter(pk__any=Array(chip_pks[start : start + 10_000])).values_list(
-            "pk", "model_id"
-        ):
-            m = models[model_id]
-            fastest = max((x for x in (m.bf16_tflops, m.fp8_tflops, m.int8_tops) if x is not None), default=None)
-            out[pk] = (
-                m.bf16_tflops * 1e12 if m.bf16_tflops else None,
-                fastest * 1e12 if fastest else None,
-                m.tdp_w,
-            )
-    return out
+        rows += Chip.objects.filter(pk__any=Array(chip_pks[start : start + 10_000])).values_list(
+            "pk", "model_id", "manufacturer_id"
+        )
+    models = {m.pk: m for m in AcceleratorModel.objects.filter(pk__in={model_id for _, model_id, _ in rows})}
+    figures = {pk: _figures(models[model_id]) for pk, model_id, _ in rows}
+    makers = {maker for pk, _, maker in rows if pk in others}
+    if not makers:
+        return figures, {}
+    by_maker = {}
+    for m in AcceleratorModel.objects.filter(manufacturer_id__in=makers):
+        by_maker.setdefault(m.manufacturer_id, []).append(m)
+    bounds = {maker: _bound_figures(ms) for maker, ms in by_maker.items()}
+    return figures, {pk: bounds.get(maker, (None, None, None)) for pk, _, maker in rows if pk in others}
 
 
 def _usage(att, s, v):
     chips = Resolution(s.chip_ids)
     known = dict(chips.known())
-    figures = _model_figures(list(known.values()))
+    speaker = v.speaker.pk
+    others = {info[0] for info in chips.found.values() if info[1] != speaker}
+    # A chip another party holds counts at its manufacturer's bound (the speaker can read its records'
+    # compute, and must not read that party's chip model out of them); its own model still judges its
+    # energy, in a finding for its custodian (_by_entitlement).
+    figures, bounds = _model_figures(list(known.values()), others)
     tolerance = settings.CHIPREG_ENERGY_TOLERANCE
     records, found = [], []
     for ref, active_s, utilization, energy_j in s.chips:
         pk = known.get(ref)
         fp16 = peak = None
         if pk is not None:
-            basis16, fastest, tdp = figures.get(pk, (None, None, None))
+            basis16, fastest, tdp = bounds.get(pk) or figures.get(pk, (None, None, None))
             if tdp:
                 fp16 = estimate_flop(active_s, utilization, energy_j, basis16, tdp) if basis16 else None
                 peak = estimate_flop(active_s, utilization, energy_j, fastest, tdp) if fastest else None
-                if energy_exceeds_limit(active_s, energy_j, tdp, tolerance):
-                    found.append(F._d(FindingKind.IMPLAUSIBLE_USAGE, ref, pk, att.pk))
+            tdp = figures.get(pk, (None, None, None))[2]
+            if tdp and energy_exceeds_limit(active_s, energy_j, tdp, tolerance):
+                found.append(F._d(FindingKind.IMPLAUSIBLE_USAGE, ref, pk, att.pk))
             if utilization > 0 and active_s > 0 and energy_j == 0:
                 # A kernel ran for a measurable time and drew no energy at all.
                 found.append(F._d(FindingKind.IMPLAUSIBLE_USAGE, ref, pk, att.pk))
@@ -329,7 +414,7 @@ def _usage(att, s, v):
         if d.chip_ref not in flagged
     ]
     UsageRecord.objects.add_day_totals(att)
-    return _dedupe(found)
+    return _dedupe(found), chips
 
 
 def _rtt(att, s, v):

@@ -333,17 +333,9 @@ def public_pem(private_key):
     )
 
 
-def register_key(token, private_key, days_back=30):
-    """POST /api/v1/keys/ (in process), valid from `days_back` days ago."""
-    valid_from = utc_text(datetime.now(UTC) - timedelta(days=days_back))
-    return checked(
-        api(
-            "POST",
-            "/api/v1/keys/",
-            token,
-            {"public_key": public_pem(private_key), "name": "bench", "valid_from": valid_from},
-        )
-    )
+def register_key(token, private_key):
+    """POST /api/v1/keys/ (in process): valid from now (a key is never valid before its registration)."""
+    return checked(api("POST", "/api/v1/keys/", token, {"public_key": public_pem(private_key), "name": "bench"}))
 
 
 def envelope_bytes(statement, private_key, keyid=None):

@@ -24,7 +24,16 @@ def raise_for(source, source_id):
     findings = Finding.objects.filter(source=source, resolved_at__isnull=True)
     if source_id != "silence":
         findings = findings.filter(source_id=source_id)
-    groups = findings.values("kind", "facility_id", "organisation_id", "country").annotate(n=Count("id"))
+    groups = list(findings.values("kind", "facility_id", "organisation_id", "country").annotate(n=Count("id")))
+    # A statement's findings about a chip another party holds concern that party (attestations.store), at the
+    # speaker's facility: its alert is its own, not folded into (nor shut out by) the facility operator's.
+    from inventory.models import Facility
+
+    operators = dict(
+        Facility.objects.filter(pk__in={g["facility_id"] for g in groups if g["facility_id"]}).values_list(
+            "pk", "operator_id"
+        )
+    )
     raised = []
     for g in groups:
         severity = settings.CHIPREG_FINDING_SEVERITY.get(g["kind"])
@@ -33,6 +42,8 @@ def raise_for(source, source_id):
         subject = str(g["facility_id"] or f"{g['organisation_id']}:{g['country']}")
         scope = Scope.FACILITY if g["facility_id"] else Scope.OPERATOR_COUNTRY
         group = f"{g['kind']}:{source}:{source_id}"
+        if g["facility_id"] and g["organisation_id"] not in (None, operators.get(g["facility_id"])):
+            group += f":{g['organisation_id']}"
         members = findings.filter(kind=g["kind"], facility_id=g["facility_id"], organisation_id=g["organisation_id"])
         alert = _raise(group, scope, subject, g, severity, members)
         if alert is not None:

@@ -261,7 +261,7 @@ class Demo:
                 self.user("operator"),
                 public_pem(private),
                 name="Demo agent key (ashburn-agent-01)",
-                valid_from=self.now - timedelta(days=30),
+                registered_at=self.now - timedelta(days=30),  # the demo's history: a key valid since then
             )
             self.log("key: registered for op-demo")
         return private

@@ -28,6 +28,7 @@ STATUS_BY_CODE: dict[str, int] = {
     "unknown_key": 403,
     "revoked_key": 403,
     "key_not_authorized": 403,
+    "facility_not_operated": 403,
     "forbidden": 403,
     "replayed_nonce": 409,
     "payload_too_large": 413,

@@ -17,7 +17,14 @@ Decisions where the spec is silent:
 - an `rtt` statement's `measured_at` may not be after its `issued_at`, like a
   location's `observed_at`;
 - numbers are JSON numbers of either form; integers beyond 2**53 are refused,
-  since no double (and so no JCS signer) can carry them exactly.
+  since no double (and so no JCS signer) can carry them exactly;
+- every number is bounded by what hardware could do, so that a statement can
+  never store a value whose sums overflow (1.7e308 J would make every total of
+  its facility infinite): a chip's `energy_j` is at most MAX_CHIP_POWER_W (10 kW,
+  several times any accelerator's power limit) times the period, its `active_s`
+  at most the period; an `rtt_ms` at most MAX_RTT_MS (a minute: no answer that
+  slow says anything about distance). Beyond them the statement is
+  `malformed_statement`; within them, implausible values are findings.
 
 Chips are kept as lists of tuples, not objects: a statement may list a million.
 """
@@ -36,6 +43,8 @@ from protocol.times import parse_time
 
 MAX_CHIPS = 1_000_000
 MAX_USAGE_PERIOD = timedelta(days=31)
+MAX_CHIP_POWER_W = 10_000.0  # energy_j <= this x the period's seconds (module doc)
+MAX_RTT_MS = 60_000.0
 KINDS = ("location", "usage", "rtt")
 SCOPES = ("complete", "partial")
 WORKLOADS = ("training", "inference", "mixed", "idle", "other")
@@ -194,6 +203,11 @@ def _location_chips_checked(chips: list) -> list[tuple[str, str | None]]:
     return out
 
 
+def max_energy(period_s: float) -> float:
+    """The most energy a chip may report for a period: MAX_CHIP_POWER_W for all of it."""
+    return MAX_CHIP_POWER_W * period_s
+
+
 def _usage_chips_checked(chips: list, period_s: float) -> list[tuple[str, float, float, float]]:
     out: list[tuple[str, float, float, float]] = []
     first_index: dict[str, int] = {}
@@ -220,8 +234,11 @@ def _usage_chips_checked(chips: list, period_s: float) -> list[tuple[str, float,
             raise _bad(f"chips[{i}].active_s: must be between 0 and the period length ({period_s:g} s)")
         if not 0 <= utilization <= 1:
             raise _bad(f"chips[{i}].utilization: must be between 0 and 1")
-        if not energy_j >= 0:
-            raise _bad(f"chips[{i}].energy_j: must be >= 0")
+        if not 0 <= energy_j <= max_energy(period_s):
+            raise _bad(
+                f"chips[{i}].energy_j: must be between 0 and {max_energy(period_s):g} J"
+                f" ({MAX_CHIP_POWER_W:g} W for the period)"
+            )
         out.append((chip, active_s, utilization, energy_j))
     return out
 
@@ -298,7 +315,7 @@ def _usage_chips(chips: list, period_s: float) -> list[tuple[str, float, float, 
         ids = list(map(_get_chip, chips))
         active = _column(chips, "active_s", 0, period_s)
         util = _column(chips, "utilization", 0, 1)
-        energy = _column(chips, "energy_j", 0, None)
+        energy = _column(chips, "energy_j", 0, max_energy(period_s))
     except (KeyError, TypeError):
         return _usage_chips_checked(chips, period_s)
     if active is None or util is None or energy is None or not _ids_valid(ids):
@@ -359,8 +376,8 @@ def parse_statement(payload: bytes) -> LocationStatement | UsageStatement | RttS
     if measured_at > issued_at:
         raise _bad("measured_at: must not be after issued_at")
     rtt_ms = _number(obj["rtt_ms"], "rtt_ms")
-    if not rtt_ms > 0:
-        raise _bad("rtt_ms: must be > 0")
+    if not 0 < rtt_ms <= MAX_RTT_MS:
+        raise _bad(f"rtt_ms: must be > 0 and at most {MAX_RTT_MS:g}")
     return RttStatement(v, kind, issued_at, nonce, landmark, facility, chip, measured_at, rtt_ms)
 
 

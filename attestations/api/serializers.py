@@ -28,7 +28,11 @@ class KeyRegistrationSerializer(serializers.Serializer):
     public_key = serializers.CharField(source="pem", help_text="PEM SubjectPublicKeyInfo: Ed25519, P-256 or P-384.")
     name = serializers.CharField(required=False, allow_blank=True, default="", max_length=200)
     purpose = serializers.ChoiceField(choices=KeyPurpose.choices, required=False)
-    valid_from = serializers.DateTimeField(required=False)
+    valid_from = serializers.DateTimeField(
+        required=False,
+        help_text="Default: the registration (whole seconds). Never before it: an earlier instant is refused"
+        " (400 backdated_key), so that a new key cannot vouch for statements dated before it existed.",
+    )
 
 
 class RetireSerializer(serializers.Serializer):

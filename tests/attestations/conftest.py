@@ -43,12 +43,18 @@ class World:
         self.register(self.op_a, self.key_a)
         self.register(self.op_b, self.key_b)
 
-    def register(self, client, key, **extra):
-        # Valid from a month ago, so tests can send back-dated statements.
-        extra.setdefault("valid_from", ts(now() - timedelta(days=30)))
-        r = client.post("/api/v1/keys/", {"public_key": ind.public_pem(key), "name": "test", **extra})
-        assert r.status_code == 201, r.content
-        return r.json()
+    def register(self, client, key, purpose=None):
+        """Register `key` for the client's organisation as of a month ago, so tests can send back-dated
+        statements. A key is valid from its registration at the earliest (the API refuses an earlier
+        valid_from), so the world's history is laid down the way the demo's is: through the service, with
+        the registration's instant (logged as such)."""
+        from attestations.api.serializers import SigningKeySerializer
+        from attestations.services import register_key
+
+        key = register_key(
+            client.user, ind.public_pem(key), name="test", purpose=purpose, registered_at=now() - timedelta(days=30)
+        )
+        return SigningKeySerializer(key).data
 
     def location(self, chips, facility="US-VA-001", operator="op-a", scope="partial", observed=None, issued=None, **kw):
         issued = issued or now()

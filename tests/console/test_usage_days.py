@@ -178,9 +178,10 @@ def test_totals_follow_the_statements_visibility(world, client):
     assert {d.facility.code for d in UsageDay.objects.restrict(op_a)} == {"US-VA-001", "US-CA-001"}
     assert {d.facility.code for d in UsageDay.objects.restrict(op_b)} == {"DE-FRA-001"}
     assert {d.facility.code for d in UsageDay.objects.restrict(insp_us)} == {"US-VA-001", "US-CA-001"}
-    # A statement op-b makes about op-a's facility: op-a does not see it (as with the statements themselves).
-    accepted(
-        world,
+    # A statement op-b makes about op-a's facility is refused (issue 15: an operator speaks only about a facility
+    # it operates), so no totals of op-b's appear at op-a's facility for anyone.
+    response, _ = world.submit(
+        world.op_b,
         world.usage(
             [{"chip": "nvidia:B000001", "active_s": 60, "utilization": 0.1, "energy_j": 1e4}],
             midnight(1),
@@ -188,11 +189,10 @@ def test_totals_follow_the_statements_visibility(world, client):
             facility="US-VA-001",
             operator="op-b",
         ),
-        client=world.op_b,
-        key=world.key_b,
+        world.key_b,
     )
-    assert not UsageDay.objects.restrict(op_a).filter(operator__code="op-b").exists()
-    assert UsageDay.objects.restrict(insp_us).filter(operator__code="op-b", facility__code="US-VA-001").exists()
+    assert response.status_code == 403 and response.json()["code"] == "facility_not_operated"
+    assert not UsageDay.objects.filter(operator__code="op-b", facility__code="US-VA-001").exists()
 
 
 def test_compute_windows_on_the_page_read_the_stored_totals(world, client, django_assert_max_num_queries):

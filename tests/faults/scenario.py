@@ -37,7 +37,7 @@ class World:
         self.key = ed25519.Ed25519PrivateKey.generate()
         r = self.op.post(
             "/api/v1/keys/",
-            {"public_key": ind.public_pem(self.key), "name": "faults", "valid_from": ts(now() - timedelta(days=30))},
+            {"public_key": ind.public_pem(self.key), "name": "faults"},
         )
         assert r.status_code == 201, r.content
 

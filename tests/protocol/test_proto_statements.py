@@ -200,8 +200,11 @@ def test_usage_missing_chip_member_named():
 
 def test_usage_period_bounds_inclusive():
     obj = edit(USAGE, ["period_start"], "2026-10-26T00:00:00Z")  # exactly 31 days
-    obj["chips"] = [{"chip": "nvidia:X01", "active_s": 31 * 86400, "utilization": 1, "energy_j": 2**53}]
-    assert parse(obj).chips[0][1] == 31 * 86400
+    # Every bound inclusive: the longest period, all of it active, at the most power a chip may report.
+    most = int(statements.MAX_CHIP_POWER_W) * 31 * 86400
+    obj["chips"] = [{"chip": "nvidia:X01", "active_s": 31 * 86400, "utilization": 1, "energy_j": most}]
+    assert parse(obj).chips[0][1] == 31 * 86400 and parse(obj).chips[0][3] == most
+    refused(edit(obj, ["chips", 0, "energy_j"], most + 1), "chips[0].energy_j")
     refused(edit(obj, ["period_start"], "2026-10-25T23:59:59.999999Z"), "period_end")
 
 
@@ -279,8 +282,12 @@ def test_usage_fast_path_agrees(chips):
 
 
 def test_usage_ints_in_range_are_floats():
-    chips = [{"chip": "nvidia:SN-1", "active_s": 5, "utilization": 1, "energy_j": 2**53}]
-    assert statements._usage_chips(chips, 10.0) == [("nvidia:SN-1", 5.0, 1.0, float(2**53))]
+    chips = [{"chip": "nvidia:SN-1", "active_s": 5, "utilization": 1, "energy_j": 100_000}]
+    assert statements._usage_chips(chips, 10.0) == [("nvidia:SN-1", 5.0, 1.0, 100_000.0)]
+    # 2**53 J is an integer a double carries exactly, but no chip draws it in 10 s (a statement that could
+    # store it would make its facility's totals overflow): both the fast path and the checked loop refuse it.
+    with pytest.raises(ProtocolError, match=r"chips\[0\]\.energy_j"):
+        statements._usage_chips([{**chips[0], "energy_j": 2**53}], 10.0)
 
 
 # --- fuzz ---------------------------------------------------------------------------------
