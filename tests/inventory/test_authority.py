@@ -315,7 +315,9 @@ class TestDjangoAdminIsReadOnly:
 @pytest.mark.parametrize(
     "path", ["/api/v1/transfers/", "/api/v1/placements/", "/api/v1/facilities/US-VA-001/inventory/"]
 )
-@pytest.mark.parametrize("position", ["abc", "1e5", "-1", "9" * 30, "00000000-0000-0000-0000-00000000000g"])
+# Not values of the ordering field (an integer id; a transfer's UUID): DRF put them in the query as they
+# stood (500). The fix is core.pagination's (i15-robust); these are the inventory's lists, UUID-keyed included.
+@pytest.mark.parametrize("position", ["abc", "1e5", "9" * 30, "00000000-0000-0000-0000-00000000000g"])
 def test_hand_made_cursors_are_bad_requests(api, parties, path, position):
     register(api(parties.users["op_a_admin"]), "US-VA-001", (38.95, -77.45))
     client = api(parties.users["op_a_admin"])
