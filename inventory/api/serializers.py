@@ -74,11 +74,6 @@ class ClusterSerializer(serializers.ModelSerializer):
         fields = ["id", "code", "facility", "name", "interconnect_gbps", "purpose", "created_at"]
         read_only_fields = ["created_at"]
 
-    def validate_facility(self, facility):
-        if self.instance is not None and facility.pk != self.instance.facility_id:
-            raise serializers.ValidationError("A cluster cannot move to another facility.")
-        return facility
-
 
 class PlacementSerializer(serializers.ModelSerializer):
     chip = serializers.CharField(source="chip.public_id", read_only=True)

@@ -2,7 +2,6 @@ import csv
 import io
 
 from django.conf import settings
-from django.db import transaction
 from django.db.models import Prefetch
 from django.http import HttpResponse
 from drf_spectacular.utils import OpenApiParameter, extend_schema
@@ -18,6 +17,7 @@ from inventory.api import serializers as s
 from inventory.api.params import parse_when
 from inventory.chiprefs import parse_csv_listing, parse_listing
 from inventory.models import Campus, Cluster, Declaration, Facility, Finding, Inspection, Placement, Transfer
+from inventory.services.clusters import register_cluster, update_cluster
 from inventory.services.facilities import register_facility, update_facility
 from inventory.services.findings import resolve_finding
 from inventory.services.listings import record_declaration, record_inspection
@@ -25,7 +25,6 @@ from inventory.services.placements import facility_at
 from inventory.services.reconciliation import reconcile
 from inventory.services.transfers import receive, receiver_facility, ship
 from registry.choices import OrgKind
-from transparency.events import append_event
 
 
 class RawCSVParser(BaseParser):
@@ -147,28 +146,11 @@ class ClusterViewSet(RestrictedModelViewSet):
     filterset_class = filters.ClusterFilter
     http_method_names = ["get", "post", "patch", "head", "options"]
 
-    def _log(self, event, cluster, **extra):
-        append_event(
-            event,
-            f"{cluster.facility.code}/{cluster.code}",
-            {
-                "facility": cluster.facility.code,
-                "cluster": cluster.code,
-                "interconnect_gbps": cluster.interconnect_gbps,
-                "purpose": cluster.purpose,
-                "operator": cluster.facility.operator.code,
-                "country": cluster.facility.country,
-                **extra,
-            },
-        )
-
     def perform_create(self, serializer):
-        with transaction.atomic():
-            self._log("cluster.registered", serializer.save())
+        serializer.instance = register_cluster(self.request.user, serializer.validated_data)
 
     def perform_update(self, serializer):
-        with transaction.atomic():
-            self._log("cluster.updated", serializer.save())
+        serializer.instance = update_cluster(self.request.user, serializer.instance, serializer.validated_data)
 
 
 class PlacementViewSet(RestrictedReadOnlyViewSet):

@@ -253,6 +253,24 @@ def test_resolving_a_finding_is_a_log_event_its_parties_and_inspectorates_read(a
     assert LogLeaf.objects.count() == leaves + 1
 
 
+def test_cluster_changes_are_logged_with_what_they_were(api, parties):
+    a = api(parties.users["op_a_admin"])
+    register(a, "US-VA-001", (38.95, -77.45))
+    created = a.post("/api/v1/clusters/", {"code": "k1", "facility": "US-VA-001", "interconnect_gbps": 400})
+    assert created.status_code == 201, created.content
+    leaves = LogLeaf.objects.count()
+    assert a.patch(f"/api/v1/clusters/{created.json()['id']}/", {"interconnect_gbps": 400}).status_code == 200
+    assert LogLeaf.objects.count() == leaves  # nothing changed, nothing logged
+    response = a.patch(f"/api/v1/clusters/{created.json()['id']}/", {"interconnect_gbps": 3200, "purpose": "training"})
+    assert response.status_code == 200, response.content
+    event = LogEventData.objects.get(event="cluster.updated")
+    data = json.loads(event.data_jcs)
+    assert (data["before"]["interconnect_gbps"], data["interconnect_gbps"], data["purpose"]) == (400, 3200, "training")
+    assert event.parties == ["op-a"] and event.countries == ["US"]
+    b = api(parties.users["op_b"])
+    assert b.patch(f"/api/v1/clusters/{created.json()['id']}/", {"interconnect_gbps": 1}).status_code == 404
+
+
 class TestDjangoAdminIsReadOnly:
     """A superuser's admin edit would change a record inspectors rely on without a log event: admin refuses."""
 
