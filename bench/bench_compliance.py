@@ -216,7 +216,7 @@ def incremental(ctx, n):
             "POST",
             "/api/v1/facilities/",
             token,
-            {"code": "CMP-INC", "name": "CMP-INC", "country": "US", "latitude": 70.0, "longitude": 20.0},
+            {"code": "CMP-INC", "name": "CMP-INC", "country": "US", "latitude": 64.84, "longitude": -147.72},
         )
     )
     facility = Facility.objects.get(code="CMP-INC")

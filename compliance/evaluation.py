@@ -82,6 +82,8 @@ def subjects_for_event(payload):
         subjects = merge(subjects, subjects_for_facilities(payload["facilities"], operator_country=not named))
     if payload.get("operator_countries"):
         subjects = merge(subjects, {Scope.OPERATOR_COUNTRY: set(payload["operator_countries"])})
+    if payload.get("campuses"):  # regrouped campuses, those that lost facilities too (inventory.campuses)
+        subjects = merge(subjects, {Scope.CAMPUS: {str(c) for c in payload["campuses"]}})
     if payload.get("organisations"):
         subjects = merge(subjects, subjects_for_organisations(payload["organisations"]))
     if payload.get("chips"):

@@ -46,6 +46,9 @@ class FindingKind(models.TextChoices):
     IMPLAUSIBLE_USAGE = "implausible_usage", "Usage beyond what the hardware can do"
     RTT_IMPOSSIBLE = "rtt_impossible", "Farther from a landmark than its RTT allows"
     REVOKED_KEY = "revoked_key", "Signed by a key revoked as compromised"
+    # Facility records (the country a facility declares, against its coordinates)
+    COUNTRY_UNCLEAR = "country_unclear", "Near a border: the coordinates cannot tell the country"
+    COUNTRY_CHANGED = "country_changed", "A facility's country changed"
 
 
 class FindingSource(models.TextChoices):
@@ -54,3 +57,4 @@ class FindingSource(models.TextChoices):
     ATTESTATION = "attestation", "Attestation"
     TRANSFER = "transfer", "Transfer"
     MONITOR = "monitor", "Continuity monitor"
+    FACILITY = "facility", "Facility record"

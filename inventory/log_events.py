@@ -4,10 +4,14 @@ from transparency.events import register_event_name
 
 for _name, _description in {
     "facility.registered": "A facility was registered (data: code, operator, country, coordinates).",
-    "facility.updated": "A facility's record changed (before and after).",
+    "facility.updated": "A facility's record changed (before and after; seen in the old and new country).",
     "cluster.registered": "A cluster was declared in a facility.",
     "cluster.updated": "A cluster's declaration changed.",
-    "campus.proposed": "The registry grouped nearby facilities into a campus.",
+    "campus.proposed": "The registry grouped nearby facilities into a campus, or regrouped it (data: every "
+    "facility code; seen by treaty bodies and the inspectorates of its countries, not by operators).",
+    "campus.dissolved": "A campus no longer holds two facilities within the distance (its facilities before).",
+    "campus.membership": "One operator's facilities in a campus changed (data: that operator's codes only).",
+    "finding.resolved": "An inspector or treaty body resolved a finding (who, why).",
     "transfer.shipped": "A shipper declared chips leaving (data: chips_sha256 of the chip ids).",
     "transfer.received": "A receiver confirmed what arrived.",
     "declaration.recorded": "An operator declared the complete list of chips in a facility.",

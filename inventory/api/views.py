@@ -1,9 +1,8 @@
 import io
 
 from django.conf import settings
-from django.db import transaction
+from django.db.models import Prefetch
 from django.http import HttpResponse
-from django.utils import timezone
 from drf_spectacular.utils import OpenApiParameter, extend_schema
 from rest_framework import exceptions, mixins, status, viewsets
 from rest_framework.decorators import action
@@ -16,15 +15,16 @@ from core.views import RestrictedModelViewSet, RestrictedReadOnlyViewSet, Restri
 from inventory import filters
 from inventory.api import serializers as s
 from inventory.api.params import parse_when
-from inventory.campuses import propose_campus
 from inventory.chiprefs import parse_csv_listing, parse_listing
 from inventory.models import Campus, Cluster, Declaration, Facility, Finding, Inspection, Placement, Transfer
+from inventory.services.clusters import register_cluster, update_cluster
+from inventory.services.facilities import register_facility, update_facility
+from inventory.services.findings import resolve_finding
 from inventory.services.listings import record_declaration, record_inspection
 from inventory.services.placements import facility_at
 from inventory.services.reconciliation import reconcile
-from inventory.services.transfers import receive, ship
+from inventory.services.transfers import receive, receiver_facility, ship
 from registry.choices import OrgKind
-from transparency.events import append_event
 
 
 class RawCSVParser(BaseParser):
@@ -41,20 +41,6 @@ def visible_facility(request, code, action="view"):
     if facility is None:
         raise Problem(404, "not_found", f"No facility {str(code)[:64]!r} in your view.")
     return facility
-
-
-def _facility_data(facility):
-    return {
-        "code": facility.code,
-        "name": facility.name,
-        "operator": facility.operator.code,
-        "country": facility.country,
-        "latitude": facility.latitude,
-        "longitude": facility.longitude,
-        "address": facility.address,
-        "power_mw": facility.power_mw,
-        "status": facility.status,
-    }
 
 
 def csv_response(filename, header, rows):
@@ -77,28 +63,12 @@ class FacilityViewSet(RestrictedModelViewSet):
     lookup_value_regex = r"[^/]+"
     http_method_names = ["get", "post", "patch", "head", "options"]
 
+    # The checks (who, the country against the coordinates), the log and the campuses: services.facilities.
     def perform_create(self, serializer):
-        org = self.request.user.organisation
-        if org is None or org.kind != OrgKind.OPERATOR:
-            raise exceptions.PermissionDenied("Only operators register facilities.")
-        with transaction.atomic():
-            facility = serializer.save(operator=org, created_by=self.request.user)
-            append_event("facility.registered", facility.code, _facility_data(facility))
-            propose_campus(facility)
+        serializer.instance = register_facility(self.request.user, serializer.validated_data)
 
     def perform_update(self, serializer):
-        before = _facility_data(serializer.instance)
-        with transaction.atomic():
-            facility = serializer.save()
-            after = _facility_data(facility)
-            if before != after:
-                append_event(
-                    "facility.updated",
-                    facility.code,
-                    {"before": before, "after": after, "operator": facility.operator.code, "country": facility.country},
-                )
-                if (before["latitude"], before["longitude"]) != (after["latitude"], after["longitude"]):
-                    propose_campus(facility)
+        serializer.instance = update_facility(self.request.user, serializer.instance, serializer.validated_data)
 
     @extend_schema(
         parameters=[OpenApiParameter("at", str, description="RFC 3339 date-time, or a date (its end, UTC).")],
@@ -156,12 +126,18 @@ class FacilityViewSet(RestrictedModelViewSet):
 
 
 class CampusViewSet(RestrictedReadOnlyViewSet):
-    """Campuses the registry proposed: facilities of any operators within the configured distance."""
+    """Campuses the registry proposed: facilities of any operators within the configured distance.
 
-    queryset = Campus.objects.prefetch_related("facilities")
+    Each party sees the facilities of a campus that are in its view only (an operator its own)."""
+
+    queryset = Campus.objects.all()
     serializer_class = s.CampusSerializer
     lookup_field = "code"
     lookup_value_regex = r"[^/]+"
+
+    def get_queryset(self):
+        visible = Facility.objects.restrict(self.request.user, "view").only("code", "campus_id").order_by("code")
+        return super().get_queryset().prefetch_related(Prefetch("facilities", queryset=visible))
 
 
 class ClusterViewSet(RestrictedModelViewSet):
@@ -170,28 +146,11 @@ class ClusterViewSet(RestrictedModelViewSet):
     filterset_class = filters.ClusterFilter
     http_method_names = ["get", "post", "patch", "head", "options"]
 
-    def _log(self, event, cluster, **extra):
-        append_event(
-            event,
-            f"{cluster.facility.code}/{cluster.code}",
-            {
-                "facility": cluster.facility.code,
-                "cluster": cluster.code,
-                "interconnect_gbps": cluster.interconnect_gbps,
-                "purpose": cluster.purpose,
-                "operator": cluster.facility.operator.code,
-                "country": cluster.facility.country,
-                **extra,
-            },
-        )
-
     def perform_create(self, serializer):
-        with transaction.atomic():
-            self._log("cluster.registered", serializer.save())
+        serializer.instance = register_cluster(self.request.user, serializer.validated_data)
 
     def perform_update(self, serializer):
-        with transaction.atomic():
-            self._log("cluster.updated", serializer.save())
+        serializer.instance = update_cluster(self.request.user, serializer.instance, serializer.validated_data)
 
 
 class PlacementViewSet(RestrictedReadOnlyViewSet):
@@ -317,9 +276,7 @@ class TransferViewSet(
         origin = visible_facility(request, data["origin_facility"], "change") if data.get("origin_facility") else None
         destination = None
         if data.get("destination_facility"):
-            destination = Facility.objects.filter(code=data["destination_facility"]).first()
-            if destination is None:
-                raise Problem(400, "unknown_facility", f"No facility {data['destination_facility']!r}.")
+            destination = receiver_facility(data["receiver"], data["destination_facility"])
         transfer = ship(
             request.user, _listing_rows(data["chips"]), data["receiver"], data["shipped_at"], origin, destination
         )
@@ -354,19 +311,9 @@ class FindingViewSet(RestrictedReadOnlyViewSet):
     @action(detail=True, methods=["post"])
     def resolve(self, request, pk=None):
         finding = self.get_object()
-        org = request.user.organisation
-        if not request.user.is_superuser and (
-            org is None or org.kind not in (OrgKind.INSPECTORATE, OrgKind.TREATY_BODY)
-        ):
-            raise exceptions.PermissionDenied("Inspectors and treaty bodies resolve findings.")
         body = s.ResolveSerializer(data=request.data)
         body.is_valid(raise_exception=True)
-        if finding.resolved_at is not None:
-            raise Problem(409, "already_resolved", "This finding is already resolved.")
-        finding.resolved_at = timezone.now()
-        finding.resolved_by = request.user
-        finding.resolution = body.validated_data["reason"]
-        finding.save(update_fields=["resolved_at", "resolved_by", "resolution"])
+        finding = resolve_finding(request.user, finding, body.validated_data["reason"])
         return Response(self.get_serializer(finding).data)
 
     def get_queryset(self):

@@ -17,7 +17,12 @@ from inventory.choices import FindingKind, FindingSource
 class FindingQuerySet(RestrictedQuerySet):
     def restrict_for(self, user, org, action):
         return self.filter(
-            scope_q(org, operator_paths=["organisation"], country_paths=["country", "other_country"], action="view")
+            scope_q(
+                org,
+                operator_paths=["organisation", "other_organisation"],
+                country_paths=["country", "other_country"],
+                action="view",
+            )
         )
 
 
@@ -31,6 +36,11 @@ class Finding(models.Model):
     # The operator concerned, and the countries whose inspectorates see it.
     organisation = models.ForeignKey(
         "registry.Organisation", on_delete=models.PROTECT, null=True, blank=True, related_name="findings"
+    )
+    # The other party that sees it: the receiver of a transfer the finding is about
+    # (the shipper is `organisation`). Both parties to a transfer see its findings.
+    other_organisation = models.ForeignKey(
+        "registry.Organisation", on_delete=models.PROTECT, null=True, blank=True, related_name="+"
     )
     country = models.CharField(max_length=2, blank=True, default="")
     other_country = models.CharField(max_length=2, blank=True, default="")

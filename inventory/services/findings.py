@@ -1,12 +1,28 @@
-"""Turning discrepancies into stored findings (idempotently)."""
+"""Turning discrepancies into stored findings (idempotently), and resolving them (logged)."""
 
+from django.db import transaction
+from django.utils import timezone
+
+from core.problems import Problem
+from inventory.choices import FindingSource
 from inventory.models import Finding
 from outbox import emit
+from registry.choices import OrgKind
+from transparency.events import append_event
 
 BATCH = 5000
 
 
-def raise_findings(discrepancies, *, facility=None, organisation=None, country="", other_country="", evidence=None):
+def raise_findings(
+    discrepancies,
+    *,
+    facility=None,
+    organisation=None,
+    other_organisation=None,
+    country="",
+    other_country="",
+    evidence=None,
+):
     """Store one finding per discrepancy; a finding already raised from the same source is kept, not repeated."""
     base = dict(evidence or {})
     rows = [
@@ -16,6 +32,7 @@ def raise_findings(discrepancies, *, facility=None, organisation=None, country="
             chip_ref=d.chip_ref,
             facility=facility,
             organisation=organisation if organisation is not None else getattr(facility, "operator", None),
+            other_organisation=other_organisation,
             country=country or getattr(facility, "country", ""),
             other_country=other_country,
             source=d.source,
@@ -42,3 +59,73 @@ def describe(d):
         "received_elsewhere": "received at another facility than the shipper declared",
     }.get(d.kind, d.kind)
     return f"{d.chip_ref or 'transfer'}: {where} ({d.source} {d.source_id})."
+
+
+def raise_facility_finding(facility, kind, log_index, detail, *, other_country="", evidence=None):
+    """A finding about a facility's own record (its country against its coordinates), keyed by the log entry
+    that recorded the change, so each change is reported once. Seen by its operator and by the inspectorates
+    of its country and of `other_country`."""
+    Finding.objects.bulk_create(
+        [
+            Finding(
+                kind=kind,
+                facility=facility,
+                organisation_id=facility.operator_id,
+                country=facility.country,
+                other_country=other_country if other_country != facility.country else "",
+                source=FindingSource.FACILITY,
+                source_id=f"{facility.pk}:{log_index}",
+                detail=detail,
+                evidence={**(evidence or {}), "log_index": log_index},
+            )
+        ],
+        ignore_conflicts=True,
+    )
+    emit("findings.raised", source=str(FindingSource.FACILITY), source_id=f"{facility.pk}:{log_index}")
+
+
+RESOLVERS = (OrgKind.INSPECTORATE, OrgKind.TREATY_BODY)
+
+
+def resolve_finding(user, finding, reason):
+    """Inspectors and treaty bodies resolve a finding they can see; the resolution is a log event.
+
+    The finding stays (resolved, with who and why): findings are never edited away.
+    """
+    org = user.organisation
+    if not user.is_superuser and (org is None or org.kind not in RESOLVERS):
+        raise Problem(403, "forbidden", "Inspectors and treaty bodies resolve findings.")
+    with transaction.atomic():
+        finding = (
+            Finding.objects.select_for_update(of=("self",))
+            .select_related("facility", "organisation", "other_organisation")
+            .get(pk=finding.pk)
+        )
+        if finding.resolved_at is not None:
+            raise Problem(409, "already_resolved", "This finding is already resolved.")
+        finding.resolved_at = timezone.now()
+        finding.resolved_by = user
+        finding.resolution = reason
+        finding.save(update_fields=["resolved_at", "resolved_by", "resolution"])
+        parties = {finding.organisation.code} if finding.organisation_id else set()
+        if finding.other_organisation_id:
+            parties.add(finding.other_organisation.code)
+        append_event(
+            "finding.resolved",
+            f"finding:{finding.pk}",
+            {
+                "finding": finding.pk,
+                "kind": finding.kind,
+                "chip": finding.chip_ref,
+                "facility": finding.facility.code if finding.facility_id else None,
+                "source": finding.source,
+                "source_id": finding.source_id,
+                "resolved_at": finding.resolved_at.isoformat(),
+                "by": user.username,
+                "by_organisation": org.code if org else None,
+                "reason": reason,
+            },
+            parties=sorted(parties),
+            countries=sorted({finding.country, finding.other_country} - {""}),
+        )
+    return finding

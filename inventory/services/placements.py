@@ -57,7 +57,7 @@ def place(chips, facility, when, source, source_id, log_index=None, open_rows=No
         _insert(new)
         moved += len(new)
         if new:
-            operator_countries |= _set_country([row[0] for row in new], facility.country)
+            operator_countries |= set_country([row[0] for row in new], facility.country)
     if moved:
         # The operator-country totals count chips by custodian and country only: a move within
         # a country leaves them as they were, and recomputing a big operator's costs a scan of its chips.
@@ -96,9 +96,9 @@ def _close(placement_pks, when):
     )
 
 
-def _set_country(chip_pks, country):
-    """A chip's country follows its placement. Returns the operator-country keys of the chips
-    that changed country ("custodian:country", before and after)."""
+def set_country(chip_pks, country):
+    """A chip's country follows its placement (and its facility's country). Returns the operator-country
+    keys of the chips that changed country ("custodian:country", before and after)."""
     if connection.vendor != "postgresql":
         changed = Chip.objects.filter(pk__any=Array(chip_pks)).exclude(country=country)
         pairs = set(changed.values_list("custodian_id", "country").distinct())

@@ -5,7 +5,7 @@ from django.db import transaction
 from core.problems import Problem
 from inventory.chiprefs import resolve_chips
 from inventory.choices import FindingKind, FindingSource, PlacementSource, TransferStatus
-from inventory.models import Transfer, TransferItem
+from inventory.models import Facility, Transfer, TransferItem
 from inventory.services import not_in_future
 from inventory.services.findings import raise_findings
 from inventory.services.listings import listing_digest, refresh_verification
@@ -20,6 +20,15 @@ SHIPPABLE = {ChipStatus.MANUFACTURED, ChipStatus.INSTALLED, ChipStatus.DECOMMISS
 MAX_REPORTED = 20
 
 
+def receiver_facility(receiver, code):
+    """The receiver's facility of that code. Another operator's facility and no facility are one answer:
+    the shipper learns no more than that the receiver runs no such facility."""
+    facility = Facility.objects.filter(code=code, operator=receiver).first()
+    if facility is None:
+        raise Problem(400, "unknown_facility", f"{receiver.code} runs no facility {str(code)[:64]!r}.")
+    return facility
+
+
 def ship(user, rows, receiver, shipped_at, origin_facility=None, destination_facility=None):
     """Declare chips leaving. Every chip must be in the shipper's custody and at rest (else 409)."""
     shipper = user.organisation
@@ -29,7 +38,8 @@ def ship(user, rows, receiver, shipped_at, origin_facility=None, destination_fac
     if receiver.pk == shipper.pk and destination_facility is None:
         raise Problem(400, "invalid", "A transfer within one organisation names its destination facility.")
     if destination_facility is not None and destination_facility.operator_id != receiver.pk:
-        raise Problem(400, "invalid", f"{destination_facility.code} is not operated by {receiver.code}.")
+        # Says nothing of who does run it (receiver_facility is the usual way in, with the same answer).
+        raise Problem(400, "unknown_facility", f"{receiver.code} runs no facility {destination_facility.code!r}.")
     chip_ids = [chip_id for _, chip_id, _ in rows]
     resolved = resolve_chips(chip_ids)
     problems = []
@@ -89,7 +99,7 @@ def receive(user, transfer, rows, received_at, facility=None):
     if received_at < transfer.shipped_at:
         raise Problem(400, "invalid", "received_at is before shipped_at.")
     if facility is not None and facility.operator_id != user.organisation_id:
-        raise Problem(400, "invalid", f"{facility.code} is not one of your facilities.")
+        raise Problem(400, "unknown_facility", f"You run no facility {facility.code!r}.")
     if facility is None and user.organisation.kind == OrgKind.OPERATOR:
         raise Problem(400, "invalid", "An operator receives chips into one of its facilities: name it.")
     received_ids = [chip_id for _, chip_id, _ in rows]
@@ -187,6 +197,7 @@ def _transfer_findings(transfer, missing, extra, shipped, resolved, facility):
         found,
         facility=facility or transfer.destination_facility,
         organisation=transfer.shipper,
+        other_organisation=transfer.receiver,
         country=transfer.origin_country,
         other_country=transfer.destination_country,
         evidence=evidence,

@@ -218,7 +218,7 @@ def check_the_running_service(prefix, etc, port, procs):
         return int(raw.decode().splitlines()[1])
 
     before = signed_size()
-    body = json.dumps({"code": "SD-1", "name": "SD", "country": "US", "latitude": 1.0, "longitude": 2.0}).encode()
+    body = json.dumps({"code": "SD-1", "name": "SD", "country": "US", "latitude": 38.95, "longitude": -77.45}).encode()
     status, _, _ = get("/api/v1/facilities/", token, body)
     assert status == 201
 

@@ -1,0 +1,158 @@
+"""Registering and changing facilities: the one place for their checks and their log events.
+
+A facility's country decides which inspectorate sees it and the chips in it, so
+the operator's word is checked against its coordinates (inventory.geo): clearly
+in another country is refused; near a border, where the reference places cannot
+tell, it is accepted with a finding both inspectorates see. A change of country
+or coordinates is a `facility.updated` event that the old and the new country's
+inspectorates both see, the facility's chips follow its country, and campuses
+are regrouped around its old and new position.
+"""
+
+from django.db import transaction
+
+from core.problems import Problem
+from inventory import geo
+from inventory.campuses import recompute_campuses
+from inventory.choices import FindingKind
+from inventory.models import Facility, Placement
+from inventory.services.findings import raise_facility_finding
+from inventory.services.placements import set_country
+from outbox import emit
+from registry.choices import OrgKind
+from transparency.events import append_event
+
+# What an operator may set on its facility (the code is its name for ever; the operator is who registered it).
+EDITABLE = ("name", "country", "latitude", "longitude", "address", "power_mw", "status")
+
+
+def facility_data(facility):
+    return {
+        "code": facility.code,
+        "name": facility.name,
+        "operator": facility.operator.code,
+        "country": facility.country,
+        "latitude": facility.latitude,
+        "longitude": facility.longitude,
+        "address": facility.address,
+        "power_mw": facility.power_mw,
+        "status": facility.status,
+    }
+
+
+def check_location(country, latitude, longitude):
+    """The reference places' verdict on a declared country; a clear disagreement is a 400 `country_mismatch`."""
+    verdict = geo.check_country(latitude, longitude, country)
+    if verdict.outcome == geo.MISMATCH:
+        raise Problem(
+            400,
+            "country_mismatch",
+            f"The coordinates ({latitude}, {longitude}) lie in {', '.join(verdict.countries[:3])}, "
+            f"not in {verdict.declared}: correct the country or the coordinates.",
+            countries=list(verdict.countries[:3]),
+        )
+    return verdict
+
+
+def register_facility(user, values):
+    """A new facility of the user's operator; `values` validated by the API (code, name, country, ...)."""
+    org = user.organisation
+    if org is None or org.kind != OrgKind.OPERATOR:
+        raise Problem(403, "forbidden", "Only operators register facilities.")
+    verdict = check_location(values["country"], values["latitude"], values["longitude"])
+    with transaction.atomic():
+        facility = Facility.objects.create(operator=org, created_by=user, **values)
+        index = append_event(
+            "facility.registered",
+            facility.code,
+            facility_data(facility),
+            parties=[org.code],
+            countries=[facility.country],
+        )
+        _border_finding(facility, verdict, index)
+        recompute_campuses([facility])
+        facility.refresh_from_db(fields=["campus"])
+    return facility
+
+
+def update_facility(user, facility, changes):
+    """Apply `changes` (a subset of EDITABLE) to the user's facility; returns the facility as stored."""
+    unknown = set(changes) - set(EDITABLE) - {"code"}
+    if unknown or changes.get("code", facility.code) != facility.code:
+        raise Problem(400, "invalid", f"These fields cannot change: {', '.join(sorted(unknown) or ['code'])}.")
+    changes = {k: v for k, v in changes.items() if k != "code"}
+    with transaction.atomic():
+        facility = Facility.objects.select_for_update().select_related("operator").get(pk=facility.pk)
+        # Its operator speaks for it; the registry's administrators may correct it (logged, with who).
+        if not user.is_superuser and facility.operator_id != user.organisation_id:
+            raise Problem(403, "forbidden", "Only its operator changes a facility.")
+        before = facility_data(facility)
+        previous_campus = facility.campus_id
+        for field, value in changes.items():
+            setattr(facility, field, value)
+        moved = (facility.latitude, facility.longitude) != (before["latitude"], before["longitude"])
+        recountried = facility.country != before["country"]
+        verdict = None
+        if moved or recountried:
+            verdict = check_location(facility.country, facility.latitude, facility.longitude)
+        after = facility_data(facility)
+        if after == before:
+            return facility
+        facility.save(update_fields=[f for f in changes if before.get(f) != after.get(f)])
+        index = append_event(
+            "facility.updated",
+            facility.code,
+            {
+                "before": before,
+                "after": after,
+                "operator": facility.operator.code,
+                "country": facility.country,
+                "by": user.username,
+            },
+            parties=[facility.operator.code],
+            countries=sorted({before["country"], after["country"]}),
+        )
+        if recountried:
+            _follow_country(facility, before["country"], index)
+        if verdict is not None:
+            _border_finding(facility, verdict, index)
+        if moved:
+            recompute_campuses([facility], [previous_campus] if previous_campus else [])
+            facility.refresh_from_db(fields=["campus"])
+    return facility
+
+
+def _border_finding(facility, verdict, log_index):
+    if verdict.outcome != geo.UNCLEAR:
+        return
+    raise_facility_finding(
+        facility,
+        FindingKind.COUNTRY_UNCLEAR,
+        log_index,
+        f"{facility.code} declares {facility.country}; its coordinates lie near a border with "
+        f"{', '.join(verdict.others)}: the registry cannot tell the country from them.",
+        other_country=verdict.others[0],
+        evidence={
+            "latitude": facility.latitude,
+            "longitude": facility.longitude,
+            "declared": facility.country,
+            "countries_near": list(verdict.countries),
+            "radius_km": verdict.radius_km,
+        },
+    )
+
+
+def _follow_country(facility, old_country, log_index):
+    """The chips in the facility now lie in its new country; the old country's inspectorate keeps a finding."""
+    chips = list(Placement.objects.filter(facility=facility, valid_to__isnull=True).values_list("chip_id", flat=True))
+    keys = set_country(chips, facility.country) if chips else set()
+    emit("placements.changed", facilities=[facility.pk], operator_countries=sorted(keys))
+    raise_facility_finding(
+        facility,
+        FindingKind.COUNTRY_CHANGED,
+        log_index,
+        f"{facility.code} changed its country from {old_country} to {facility.country} "
+        f"with {len(chips)} chip(s) in it (log entry {log_index}).",
+        other_country=old_country,
+        evidence={"before": old_country, "after": facility.country, "chips": len(chips)},
+    )
