@@ -291,6 +291,9 @@ CHIPREG_LOG_KEY_AUTOCREATE = env_bool("CHIPREG_LOG_KEY_AUTOCREATE", True)
 # Inventory: facilities of any operators closer than this are proposed as one
 # campus; chips unverified for longer than the window are findings.
 CHIPREG_CAMPUS_DISTANCE_KM = float(env("CHIPREG_CAMPUS_DISTANCE_KM", "5"))
+# A facility whose coordinates lie within this of another country's reference places is "near a border":
+# accepted with a country_unclear finding for both inspectorates (inventory/geo.py).
+CHIPREG_COUNTRY_BORDER_KM = float(env("CHIPREG_COUNTRY_BORDER_KM", "25"))
 CHIPREG_SILENCE_WINDOW_DAYS = env_int("CHIPREG_SILENCE_WINDOW_DAYS", 7)
 
 # Findings become alerts of this severity; None raises no alert.

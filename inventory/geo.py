@@ -23,9 +23,6 @@ from dataclasses import dataclass
 from django.conf import settings
 
 EARTH_RADIUS_KM = 6371.0088
-# Reference places of another country within this much farther than the nearest
-# place make a point "near a border" (overridable: CHIPREG_COUNTRY_BORDER_KM).
-BORDER_KM = 25.0
 
 
 def haversine_km(lat1, lon1, lat2, lon2):
@@ -74,7 +71,9 @@ def check_country(latitude, longitude, declared):
     nearest_km = _chord_to_km(chord)
     # Slack grows with the distance to the nearest place: where places are sparse
     # (deserts, the far north) the nearest one says less about the point.
-    border_km = float(getattr(settings, "CHIPREG_COUNTRY_BORDER_KM", BORDER_KM))
+    # Reference places of another country within this much farther than the nearest
+    # place make a point "near a border".
+    border_km = settings.CHIPREG_COUNTRY_BORDER_KM
     radius_km = nearest_km + max(border_km, nearest_km)
     near = places.tree.query_ball_point(point, _km_to_chord(radius_km))
     chords = [(math.dist(point, places.vectors[i]), places.codes[places.country_index[i]]) for i in near]
