@@ -129,6 +129,7 @@ class Case:
     params: Any = None
     body: Any = None
     query: str = ""
+    query_fn: Any = None  # query_fn(world) -> a query string, when it needs the world
     tables: tuple = ()
     check: Any = None  # check(world, role, response) -> bool, for answers in 2xx
     hides: Any = None  # hides(world) -> a text of A's object no role outside `sees` may be shown
@@ -717,3 +718,104 @@ def _no_staff(username):
         not User.objects.filter(username=username, is_staff=True).exists()
         and not User.objects.filter(username=username, is_superuser=True).exists()
     )
+
+
+# --- the console --------------------------------------------------------------------------------------
+
+# Keyed by (URL name in console/urls.py, method). Anonymous visitors are sent to the login page.
+REDIRECT = Outcome("302", _codes(302))
+C_ALL = expect(PAGE, anon=LOGIN)
+C_A_VIEW = expect(HIDDEN, op_a=PAGE, insp_in=PAGE, treaty=PAGE, registry_admin=PAGE, anon=LOGIN)
+POST_ONLY = expect(NOT_ALLOWED, anon=LOGIN)
+A_SEES = (*OPERATOR_A, "insp_in", "treaty", "registry_admin")
+
+
+def _hides_a(w):
+    return "US-VA-001"
+
+
+def _inspection_upload(w, role):
+    from django.core.files.uploadedfile import SimpleUploadedFile
+
+    return {
+        "facility": w.facility_a.code,
+        "performed_at": (w.now.replace(microsecond=0, tzinfo=None)).strftime("%Y-%m-%dT%H:%M"),
+        "inspectors": "Matrix",
+        "observed": SimpleUploadedFile("seen.csv", f"chip\n{w.chip_a.public_id}\n".encode(), "text/csv"),
+    }
+
+
+CONSOLE = {
+    ("login", "GET"): [Case(expect(REDIRECT, anon=PAGE))],
+    ("login", "POST"): [
+        # A wrong password re-renders the form; a signed-in user is sent on.
+        Case(expect(REDIRECT, anon=PAGE), body={"username": "operator", "password": "wrong-password"})
+    ],
+    ("logout", "GET"): [Case(expect(NOT_ALLOWED, anon=NOT_ALLOWED))],
+    ("logout", "POST"): [Case(expect(REDIRECT, anon=REDIRECT), body={})],
+    ("dashboard", "GET"): [Case(C_ALL, hides=_hides_a, sees=A_SEES)],
+    ("map", "GET"): [Case(C_ALL, hides=_hides_a, sees=A_SEES)],
+    # An exact chip id goes straight to the chip for those who see it; the rest find nothing.
+    ("search", "GET"): [
+        Case(
+            cells(C_A_VIEW, op_a=REDIRECT, insp_in=REDIRECT, treaty=REDIRECT, registry_admin=REDIRECT),
+            query_fn=lambda w: f"q={w.chip_a.public_id}",
+        )
+    ],
+    ("facilities", "GET"): [Case(C_ALL, hides=_hides_a, sees=A_SEES)],
+    ("facility", "GET"): [Case(C_A_VIEW, params=lambda w, r: {"code": w.facility_a.code})],
+    ("reconciliation", "GET"): [Case(C_A_VIEW, params=lambda w, r: {"code": w.facility_a.code})],
+    ("chip", "GET"): [Case(C_A_VIEW, params=lambda w, r: {"public_id": w.chip_a.public_id})],
+    ("alerts", "GET"): [Case(C_ALL, hides=_hides_a, sees=A_SEES)],
+    ("alert", "GET"): [Case(C_A_VIEW, params=lambda w, r: {"pk": w.alert_a.pk})],
+    ("alert-chips", "GET"): [Case(C_A_VIEW, params=lambda w, r: {"pk": w.alert_a.pk})],
+    ("alert-transition", "GET"): [Case(POST_ONLY, params=lambda w, r: {"pk": w.alert_a.pk, "action": "acknowledge"})],
+    ("alert-transition", "POST"): [
+        Case(
+            # Inspectorates in jurisdiction and treaty bodies handle alerts; A may only look.
+            expect(HIDDEN, op_a=FORBIDDEN, insp_in=DONE, treaty=DONE, registry_admin=DONE, anon=LOGIN),
+            params=lambda w, r: {"pk": w.alert_a.pk, "action": "acknowledge"},
+            body={"reason": "handled by the matrix"},
+            tables=("compliance.Alert", "compliance.AlertTransition"),
+        )
+    ],
+    ("inspections", "GET"): [Case(C_ALL, hides=_hides_a, sees=A_SEES)],
+    ("inspection-new", "GET"): [Case(expect(FORBIDDEN, insp=PAGE, anon=LOGIN))],
+    ("inspection-new", "POST"): [
+        Case(
+            # An inspectorate inspects facilities in its jurisdiction: DE's form has no US-VA-001.
+            expect(FORBIDDEN, insp_in=DONE, insp_out=INVALID, anon=LOGIN),
+            body=_inspection_upload,
+            tables=("inventory.Inspection", "inventory.Finding"),
+        )
+    ],
+    ("inspection", "GET"): [Case(C_A_VIEW, params=lambda w, r: {"pk": w.inspection_a.pk})],
+    ("inspection-csv", "GET"): [Case(C_A_VIEW, params=lambda w, r: {"pk": w.inspection_a.pk})],
+    ("keys", "GET"): [Case(C_ALL)],
+    ("keys", "POST"): [
+        Case(
+            expect(FORBIDDEN, a_writers=DONE, op_other=DONE, treaty=DONE, registry_admin=DONE, anon=LOGIN),
+            body=lambda w, r: {"name": "matrix", "pem": w.new_pem()},
+            tables=("attestations.SigningKey",),
+        )
+    ],
+    ("key-retire", "GET"): [Case(POST_ONLY, params=lambda w, r: {"keyid": w.key_a.keyid})],
+    ("key-retire", "POST"): [
+        Case(
+            expect(HIDDEN, a_writers=DONE, op_readonly=FORBIDDEN, registry_admin=DONE, anon=LOGIN),
+            params=lambda w, r: {"keyid": w.key_a.keyid},
+            body={},
+            tables=("attestations.SigningKey",),
+        )
+    ],
+    ("key-revoke", "GET"): [Case(POST_ONLY, params=lambda w, r: {"keyid": w.key_a.keyid})],
+    ("key-revoke", "POST"): [
+        Case(
+            expect(HIDDEN, a_writers=DONE, op_readonly=FORBIDDEN, registry_admin=DONE, anon=LOGIN),
+            params=lambda w, r: {"keyid": w.key_a.keyid},
+            body=lambda w, r: {"since": (w.now.replace(tzinfo=None)).strftime("%Y-%m-%dT%H:%M"), "reason": "matrix"},
+            tables=("attestations.SigningKey", "attestations.Attestation"),
+        )
+    ],
+    ("submissions", "GET"): [Case(C_ALL, hides=_hides_a, sees=A_SEES)],
+}
