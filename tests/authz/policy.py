@@ -132,6 +132,7 @@ class Case:
     query_fn: Any = None  # query_fn(world) -> a query string, when it needs the world
     tables: tuple = ()
     check: Any = None  # check(world, role, response) -> bool, for answers in 2xx
+    logged: Any = None  # False: an accepted write of this case need not append a log event (else LOGGED)
     hides: Any = None  # hides(world) -> a text of A's object no role outside `sees` may be shown
     sees: tuple = ()
 
@@ -155,6 +156,9 @@ class Form:
 
 # --- the API ----------------------------------------------------------------------------------------
 
+# An accepted write that appends no log event today (issue 15, item 7): allowed, but pending its event.
+UNLOGGED = PENDING("item 7", OK)
+
 # Common rows. "A's object": something of operator A (op-demo) in A's US facility.
 ALL = expect(OK)  # every authenticated party (lists are filtered: see `hides`)
 PUBLIC = expect(OK, anon=OK)  # no credentials needed: the log's proofs, public keys
@@ -162,6 +166,7 @@ A_VIEW = expect(HIDDEN, op_a=OK, insp_in=OK, treaty=OK, registry_admin=OK)
 # A write on A's object by A's writers; readers who see it get 403, the rest 404.
 A_CHANGE = expect(HIDDEN, a_writers=OK, op_readonly=FORBIDDEN, insp_in=FORBIDDEN, treaty=FORBIDDEN, registry_admin=OK)
 TREATY_ONLY = expect(FORBIDDEN, treaty=OK, registry_admin=OK)
+ORG_ADMINS = expect(OK, op_member=FORBIDDEN, op_readonly=FORBIDDEN)
 SUBSCRIBERS = expect(FORBIDDEN, insp=OK, treaty=OK, registry_admin=OK)
 
 
@@ -202,7 +207,7 @@ API = {
     ("GET", "/api/v1/organisations/"): [Case(ALL)],
     ("POST", "/api/v1/organisations/"): [
         Case(
-            expect(FORBIDDEN, registry_admin=OK),
+            expect(FORBIDDEN, registry_admin=UNLOGGED),
             body=lambda w, r: {"code": f"authz-{r[:8]}".replace("_", "-"), "name": "N", "kind": "operator"},
             tables=("registry.Organisation",),
         )
@@ -210,7 +215,7 @@ API = {
     ("GET", "/api/v1/organisations/{code}/"): [Case(ALL, params=lambda w, r: {"code": "op-demo"})],
     ("PATCH", "/api/v1/organisations/{code}/"): [
         Case(
-            expect(FORBIDDEN, op_admin=OK, registry_admin=OK),
+            expect(FORBIDDEN, op_admin=UNLOGGED, registry_admin=UNLOGGED),
             name="rename A",
             params=lambda w, r: {"code": "op-demo"},
             body={"name": "Renamed by the matrix"},
@@ -236,8 +241,8 @@ API = {
                 insp_in=PENDING("item 3"),
                 insp_out=PENDING("item 3"),
                 manufacturer=PENDING("item 3"),
-                treaty=OK,
-                registry_admin=OK,
+                treaty=UNLOGGED,
+                registry_admin=UNLOGGED,
             ),
             name="own country",
             params=_own_org,
@@ -245,7 +250,7 @@ API = {
             tables=("registry.Organisation",),
         ),
         Case(
-            expect(FORBIDDEN, insp_in=PENDING("item 3"), treaty=PENDING("item 3", OK), registry_admin=OK),
+            expect(FORBIDDEN, insp_in=PENDING("item 3"), treaty=PENDING("items 3, 7", OK), registry_admin=UNLOGGED),
             name="an inspectorate's jurisdictions",
             params=lambda w, r: {"code": "insp-us"},
             body={"jurisdictions": ["CA", "US"]},
@@ -263,13 +268,30 @@ API = {
     ("GET", "/api/v1/users/"): [Case(ALL, hides=lambda w: "authz-op-viewer", sees=(*OPERATOR_A, "registry_admin"))],
     ("POST", "/api/v1/users/"): [
         Case(
-            expect(OK, op_member=FORBIDDEN, op_readonly=FORBIDDEN),
+            # A new user is a role granted: logged like a change of role.
+            cells(
+                ORG_ADMINS,
+                op_admin=UNLOGGED,
+                op_other=UNLOGGED,
+                insp=UNLOGGED,
+                manufacturer=UNLOGGED,
+                treaty=UNLOGGED,
+                registry_admin=UNLOGGED,
+            ),
             body=lambda w, r: {"username": f"authz-new-{r}", "role": "member"},
             tables=("registry.User",),
         ),
         Case(
             # Org admins never make staff or superusers: the flags are not theirs to set.
-            expect(OK, op_member=FORBIDDEN, op_readonly=FORBIDDEN),
+            cells(
+                ORG_ADMINS,
+                op_admin=UNLOGGED,
+                op_other=UNLOGGED,
+                insp=UNLOGGED,
+                manufacturer=UNLOGGED,
+                treaty=UNLOGGED,
+                registry_admin=UNLOGGED,
+            ),
             name="a staff user",
             body=lambda w, r: {"username": f"authz-staff-{r}", "role": "admin", "is_staff": True, "is_superuser": True},
             tables=("registry.User",),
@@ -284,7 +306,7 @@ API = {
     ],
     ("PATCH", "/api/v1/users/{id}/"): [
         Case(
-            expect(HIDDEN, op_admin=OK, op_member=FORBIDDEN, op_readonly=FORBIDDEN, registry_admin=OK),
+            expect(HIDDEN, op_admin=UNLOGGED, op_member=FORBIDDEN, op_readonly=FORBIDDEN, registry_admin=UNLOGGED),
             name="A's read-only user made member",
             params=lambda w, r: {"id": str(w.users["op_readonly"].pk)},
             body={"role": "member"},
@@ -302,6 +324,7 @@ API = {
             name="superuser's password",
             params=lambda w, r: {"id": str(w.users["registry_admin"].pk)},
             body={"password": "taken-over-by-the-matrix-9"},
+            logged=False,  # a password is not a record anyone relies on
             tables=("registry.User",),
         ),
     ],
@@ -333,7 +356,7 @@ API = {
     ("GET", "/api/v1/models/{slug}/"): [Case(ALL, params=lambda w, r: {"slug": "nvidia-h100-sxm5-80gb"})],
     ("PATCH", "/api/v1/models/{slug}/"): [
         Case(
-            TREATY_ONLY,
+            expect(FORBIDDEN, treaty=UNLOGGED, registry_admin=UNLOGGED),
             params=lambda w, r: {"slug": "nvidia-h100-sxm5-80gb"},
             body={"tdp_w": 701, "reason": "datasheet rev B"},
             tables=("registry.AcceleratorModel", "registry.AcceleratorModelRevision"),
@@ -353,10 +376,20 @@ API = {
         Case(
             # Re-registering A's chip with other data: refused, and the answer says no more than
             # "registered to another party" to anyone but A (item 2; the fields are checked there).
-            expect(INVALID, op_readonly=FORBIDDEN, insp=FORBIDDEN, treaty=FORBIDDEN, registry_admin=FORBIDDEN),
+            expect(
+                INVALID,
+                op_readonly=FORBIDDEN,
+                op_other=PENDING("item 2", INVALID),
+                manufacturer=PENDING("item 2", INVALID),
+                insp=FORBIDDEN,
+                treaty=FORBIDDEN,
+                registry_admin=FORBIDDEN,
+            ),
             name="A's chip again, other model",
             body=lambda w, r: [{"chip": w.chip_a.public_id, "model": "nvidia-h20"}],
             tables=("registry.Chip",),
+            hides=lambda w: "model",
+            sees=OPERATOR_A,
         ),
     ],
     ("GET", "/api/v1/chips/{id}/"): [Case(A_VIEW, params=lambda w, r: {"id": w.chip_a.public_id})],
@@ -374,6 +407,21 @@ API = {
             name="custodian",
             params=lambda w, r: {"id": w.chip_a.public_id},
             body={"custodian": "op-other"},
+            tables=("registry.Chip",),
+        ),
+        Case(
+            # B pushes its own chip onto A (the issue's attack): custody moves only by a confirmed transfer.
+            expect(
+                HIDDEN,
+                op_readonly=FORBIDDEN,
+                op_other=PENDING("item 5"),
+                insp_out=FORBIDDEN,
+                treaty=FORBIDDEN,
+                registry_admin=PENDING("item 5"),
+            ),
+            name="B's chip onto A",
+            params=lambda w, r: {"id": w.chip_b.public_id},
+            body={"custodian": "op-demo"},
             tables=("registry.Chip",),
         ),
         Case(
@@ -533,7 +581,7 @@ API = {
     ("GET", "/api/v1/findings/{id}/"): [Case(A_VIEW, params=_id("finding_a"))],
     ("POST", "/api/v1/findings/{id}/resolve/"): [
         Case(
-            cells(A_VIEW, op_a=FORBIDDEN),
+            cells(A_VIEW, op_a=FORBIDDEN, insp_in=UNLOGGED, treaty=UNLOGGED, registry_admin=UNLOGGED),
             params=_id("finding_a"),
             body={"reason": "seen on site by the matrix"},
             tables=("inventory.Finding",),
@@ -546,7 +594,20 @@ API = {
             expect(FORBIDDEN, a_writers=OK, op_other=OK, treaty=OK, registry_admin=OK),
             body=lambda w, r: {"public_key": w.new_pem(), "name": "matrix key"},
             tables=("attestations.SigningKey",),
-        )
+        ),
+        Case(
+            # valid_from is never before registration (item 8): a backdated key is refused.
+            expect(
+                FORBIDDEN,
+                a_writers=PENDING("item 8"),
+                op_other=PENDING("item 8"),
+                treaty=PENDING("item 8"),
+                registry_admin=PENDING("item 8"),
+            ),
+            name="backdated valid_from",
+            body=lambda w, r: {"public_key": w.new_pem(), "name": "backdated", "valid_from": "2024-01-01T00:00:00Z"},
+            tables=("attestations.SigningKey",),
+        ),
     ],
     ("GET", "/api/v1/keys/{keyid}/"): [Case(ALL, params=_id("key_a", "keyid", "keyid"))],
     ("POST", "/api/v1/keys/{keyid}/retire/"): [
@@ -584,9 +645,22 @@ API = {
                 op_other=PENDING("item 1", problem(403, "facility_not_operated")),
                 registry_admin=PENDING("item 1", problem(403, "facility_not_operated")),
             ),
+            name="location",
             body=_lazy("statement_envelope"),
             tables=("attestations.Attestation", "inventory.Placement", "inventory.Finding", "compliance.Alert"),
-        )
+        ),
+        Case(
+            # B's usage at A's facility would count against A's thresholds.
+            expect(
+                FORBIDDEN,
+                a_writers=OK,
+                op_other=PENDING("item 1", problem(403, "facility_not_operated")),
+                registry_admin=PENDING("item 1", problem(403, "facility_not_operated")),
+            ),
+            name="usage",
+            body=_lazy("usage_envelope"),
+            tables=("attestations.Attestation", "attestations.UsageRecord", "compliance.Alert"),
+        ),
     ],
     ("GET", "/api/v1/attestations/{id}/"): [Case(A_VIEW, params=_id("attestation_a"))],
     ("GET", "/api/v1/attestations/{id}/envelope/"): [Case(A_VIEW, params=_id("attestation_a"))],
@@ -631,7 +705,19 @@ API = {
             SUBSCRIBERS,
             body={"name": "matrix", "email": "matrix@example.org", "min_severity": "high"},
             tables=("compliance.Subscription",),
-        )
+        ),
+        Case(
+            # A 6to4 address embedding 127.0.0.1 is a loopback webhook (robustness list of issue 15).
+            expect(
+                FORBIDDEN,
+                insp=PENDING("6to4 webhooks"),
+                treaty=PENDING("6to4 webhooks"),
+                registry_admin=PENDING("6to4 webhooks"),
+            ),
+            name="6to4 loopback webhook",
+            body={"name": "6to4", "webhook_url": "http://[2002:7f00:1::1]/hook", "min_severity": "high"},
+            tables=("compliance.Subscription",),
+        ),
     ],
     ("GET", "/api/v1/subscriptions/{id}/"): [
         # The US inspectorate's own subscription: nobody else's business.
@@ -818,4 +904,38 @@ CONSOLE = {
         )
     ],
     ("submissions", "GET"): [Case(C_ALL, hides=_hides_a, sees=A_SEES)],
+}
+
+
+# Writes to records an inspector or treaty body relies on: an accepted one appends a log event
+# (issue 15, item 7). Tokens, subscriptions and deliveries are a party's own plumbing, not records.
+LOGGED = {
+    ("POST", "/api/v1/organisations/"),
+    ("PATCH", "/api/v1/organisations/{code}/"),
+    ("POST", "/api/v1/users/"),
+    ("PATCH", "/api/v1/users/{id}/"),
+    ("PATCH", "/api/v1/models/{slug}/"),
+    ("POST", "/api/v1/chips/"),
+    ("PATCH", "/api/v1/chips/{id}/"),
+    ("POST", "/api/v1/facilities/"),
+    ("PATCH", "/api/v1/facilities/{code}/"),
+    ("POST", "/api/v1/clusters/"),
+    ("PATCH", "/api/v1/clusters/{id}/"),
+    ("POST", "/api/v1/transfers/"),
+    ("POST", "/api/v1/transfers/{id}/receive/"),
+    ("POST", "/api/v1/declarations/"),
+    ("POST", "/api/v1/inspections/"),
+    ("POST", "/api/v1/findings/{id}/resolve/"),
+    ("POST", "/api/v1/keys/"),
+    ("POST", "/api/v1/keys/{keyid}/retire/"),
+    ("POST", "/api/v1/keys/{keyid}/revoke/"),
+    ("POST", "/api/v1/landmarks/"),
+    ("POST", "/api/v1/attestations/"),
+    ("POST", "/api/v1/thresholds/"),
+    ("PATCH", "/api/v1/thresholds/{id}/"),
+    ("DELETE", "/api/v1/thresholds/{id}/"),
+    ("POST", "/api/v1/alerts/{id}/acknowledge/"),
+    ("POST", "/api/v1/alerts/{id}/resolve/"),
+    ("POST", "/api/v1/alerts/{id}/dismiss/"),
+    ("POST", "/api/v1/log/witnesses/"),
 }

@@ -11,7 +11,7 @@ import pytest
 from django.apps import apps
 from rest_framework.test import APIClient
 
-from tests.authz.policy import API, OK, ROLES, Pending, Raw
+from tests.authz.policy import API, LOGGED, OK, ROLES, Pending, Raw
 
 METHODS = ("get", "post", "put", "patch", "delete")
 WRITES = {"POST", "PUT", "PATCH", "DELETE"}
@@ -68,6 +68,12 @@ def fingerprint(labels):
     return digest.hexdigest()
 
 
+def log_size():
+    from transparency.models import LogLeaf
+
+    return LogLeaf.objects.count()
+
+
 def client_for(world, role):
     client = APIClient()
     if role != "anon":
@@ -94,6 +100,7 @@ def test_cell(world, method, path, case, role):
     outcome = cell.outcome if isinstance(cell, Pending) else cell
     write = method in WRITES
     before = fingerprint(case.tables) if write else None
+    size = log_size() if write else None
     response = send(world, role, method, path, case)
     status = response.status_code
     body = b"".join(response.streaming_content) if response.streaming else response.content
@@ -102,6 +109,8 @@ def test_cell(world, method, path, case, role):
         assert response.json().get("code") == outcome.problem, f"{role}: {body[:300]!r}"
     if write and not OK.matches(status):
         assert fingerprint(case.tables) == before, f"{role}: a refused {method} changed {case.tables} or the log"
+    if write and OK.matches(status) and (method, path) in LOGGED and case.logged is not False:
+        assert log_size() > size, f"{role}: an accepted {method} {path} appended no log event"
     if case.hides is not None and role not in case.sees:
         assert case.hides(world).encode() not in body, f"{role} was shown A's {case.hides(world)!r}"
     if case.check is not None and OK.matches(status):
