@@ -127,6 +127,8 @@ def _build():
     from transparency.models import LogEventData
 
     w.event_a = LogEventData.objects.get(event="facility.registered", object_id="US-VA-002").index
+    # The campus as proposed once B's site joined it: it names every facility in it.
+    w.campus_event = LogEventData.objects.filter(event="campus.proposed").order_by("-index").first().index
 
     # The treaty body's landmark and witness key, and its landmark signing key.
     w.landmark = _created(

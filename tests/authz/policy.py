@@ -451,7 +451,17 @@ API = {
             tables=("inventory.Facility", "inventory.Campus"),
         )
     ],
-    ("GET", "/api/v1/facilities/{code}/"): [Case(A_VIEW, params=lambda w, r: {"code": w.facility_a.code})],
+    ("GET", "/api/v1/facilities/{code}/"): [
+        Case(A_VIEW, params=lambda w, r: {"code": w.facility_a.code}),
+        Case(
+            # B's own site next to A's: B reads it, but nothing of A's facilities (not even via the campus code).
+            expect(HIDDEN, op_other=PENDING("item 6", OK), insp_in=OK, treaty=OK, registry_admin=OK),
+            name="B's site in A's campus",
+            params=lambda w, r: {"code": "US-VA-B01"},
+            hides=lambda w: "US-VA-00",
+            sees=(*OPERATOR_A, "insp_in", "treaty", "registry_admin"),
+        ),
+    ],
     ("PATCH", "/api/v1/facilities/{code}/"): [
         Case(
             A_CHANGE,
@@ -774,6 +784,17 @@ API = {
             hides=lambda w: "US-VA-002",
             sees=(*OPERATOR_A, "insp_in", "treaty", "registry_admin"),
         ),
+        Case(
+            # The campus event names A's and B's sites; B may not learn A's facility codes from it.
+            cells(
+                A_VIEW,
+                op_other=PENDING("item 6", REFUSED_OR_HIDDEN),
+                insp_out=FORBIDDEN,
+                manufacturer=FORBIDDEN,
+            ),
+            name="campus event",
+            params=lambda w, r: {"index": str(w.campus_event)},
+        ),
     ],
     ("GET", "/api/v1/log/proof/inclusion"): [Case(PUBLIC, query="index=0&size=1")],
     ("GET", "/api/v1/log/proof/consistency"): [Case(PUBLIC, query="first=1&second=1")],
@@ -849,7 +870,19 @@ CONSOLE = {
         )
     ],
     ("facilities", "GET"): [Case(C_ALL, hides=_hides_a, sees=A_SEES)],
-    ("facility", "GET"): [Case(C_A_VIEW, params=lambda w, r: {"code": w.facility_a.code})],
+    ("facility", "GET"): [
+        Case(C_A_VIEW, params=lambda w, r: {"code": w.facility_a.code}),
+        Case(
+            # B's own site in A's campus: no word of A's facilities on B's page.
+            expect(
+                HIDDEN, op_other=PENDING("item 6", PAGE), insp_in=PAGE, treaty=PAGE, registry_admin=PAGE, anon=LOGIN
+            ),
+            name="B's site in A's campus",
+            params=lambda w, r: {"code": "US-VA-B01"},
+            hides=lambda w: "US-VA-00",
+            sees=A_SEES,
+        ),
+    ],
     ("reconciliation", "GET"): [Case(C_A_VIEW, params=lambda w, r: {"code": w.facility_a.code})],
     ("chip", "GET"): [Case(C_A_VIEW, params=lambda w, r: {"public_id": w.chip_a.public_id})],
     ("alerts", "GET"): [Case(C_ALL, hides=_hides_a, sees=A_SEES)],

@@ -37,7 +37,8 @@ def _cells():
                 marks = ()
                 if isinstance(cell, Pending):
                     marks = pytest.mark.xfail(reason=f"PENDING {cell.item}", strict=True, raises=AssertionError)
-                yield pytest.param(name, method, case, role, id=f"{method} {name} {role}", marks=marks)
+                label = f"{method} {name}{f' [{case.name}]' if case.name else ''} {role}"
+                yield pytest.param(name, method, case, role, id=label, marks=marks)
 
 
 @pytest.mark.parametrize(("name", "method", "case", "role"), list(_cells()))
