@@ -426,7 +426,13 @@ API = {
         ),
         Case(
             # A chip's model is corrected only by its manufacturer or the treaty body.
-            cells(A_CHANGE, a_writers=PENDING("item 5"), treaty=PENDING("item 5", OK)),
+            # The maker of this nvidia chip corrects it even while A holds it (it cannot see it today).
+            cells(
+                A_CHANGE,
+                a_writers=PENDING("item 5"),
+                manufacturer=PENDING("item 5", OK),
+                treaty=PENDING("item 5", OK),
+            ),
             name="model",
             params=lambda w, r: {"id": w.chip_a.public_id},
             body={"model": "nvidia-h20", "reason": "relabelled"},
