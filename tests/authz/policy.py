@@ -204,6 +204,13 @@ def _when(hours=1):
     return value
 
 
+A_SEES = (*OPERATOR_A, "insp_in", "treaty", "registry_admin")
+
+
+def _a_site(w):
+    return f'"{w.facility_a.code}"'
+
+
 # `hides`: for list routes, a text of A's object that must not appear in the answer of a
 # role that may not see it (checked whatever the status).
 API = {
@@ -568,7 +575,7 @@ API = {
             tables=("inventory.Transfer", "registry.Chip", "inventory.Placement"),
         )
     ],
-    ("GET", "/api/v1/declarations/"): [Case(ALL)],
+    ("GET", "/api/v1/declarations/"): [Case(ALL, hides=_a_site, sees=A_SEES)],
     ("POST", "/api/v1/declarations/"): [
         Case(
             expect(HIDDEN, a_writers=OK, op_readonly=FORBIDDEN, insp_in=REFUSED, treaty=REFUSED, registry_admin=OK),
@@ -577,7 +584,7 @@ API = {
         )
     ],
     ("GET", "/api/v1/declarations/{id}/"): [Case(A_VIEW, params=_id("declaration_a"))],
-    ("GET", "/api/v1/inspections/"): [Case(ALL)],
+    ("GET", "/api/v1/inspections/"): [Case(ALL, hides=_a_site, sees=A_SEES)],
     ("POST", "/api/v1/inspections/"): [
         Case(
             # Inspectorates record inspections of facilities in their jurisdictions.
@@ -591,7 +598,7 @@ API = {
         )
     ],
     ("GET", "/api/v1/inspections/{id}/"): [Case(A_VIEW, params=_id("inspection_a"))],
-    ("GET", "/api/v1/findings/"): [Case(ALL)],
+    ("GET", "/api/v1/findings/"): [Case(ALL, hides=_a_site, sees=A_SEES)],
     ("GET", "/api/v1/findings/{id}/"): [Case(A_VIEW, params=_id("finding_a"))],
     ("POST", "/api/v1/findings/{id}/resolve/"): [
         Case(
@@ -649,7 +656,7 @@ API = {
         )
     ],
     ("GET", "/api/v1/landmarks/{code}/"): [Case(ALL, params=lambda w, r: {"code": w.landmark})],
-    ("GET", "/api/v1/attestations/"): [Case(ALL)],
+    ("GET", "/api/v1/attestations/"): [Case(ALL, hides=_a_site, sees=A_SEES)],
     ("POST", "/api/v1/attestations/"): [
         Case(
             # A's users as op-demo about A's facility; everyone else as op-other about A's facility.
@@ -679,12 +686,14 @@ API = {
     ("GET", "/api/v1/attestations/{id}/"): [Case(A_VIEW, params=_id("attestation_a"))],
     ("GET", "/api/v1/attestations/{id}/envelope/"): [Case(A_VIEW, params=_id("attestation_a"))],
     ("GET", "/api/v1/attestations/{id}/receipt/"): [Case(A_VIEW, params=_id("attestation_a"))],
-    ("GET", "/api/v1/rejections/"): [Case(ALL)],
+    ("GET", "/api/v1/rejections/"): [
+        Case(ALL, hides=lambda w: '"op-demo"', sees=(*OPERATOR_A, "treaty", "registry_admin"))
+    ],
     ("GET", "/api/v1/rejections/{id}/"): [
         # Refused submissions are their sender's and the treaty body's business.
         Case(expect(HIDDEN, op_a=OK, treaty=OK, registry_admin=OK), params=_id("rejection_a"))
     ],
-    ("GET", "/api/v1/usage/"): [Case(ALL)],
+    ("GET", "/api/v1/usage/"): [Case(ALL, hides=_a_site, sees=A_SEES)],
     ("GET", "/api/v1/usage/total/"): [Case(ALL, query="facility=US-VA-001")],
     # compliance
     ("GET", "/api/v1/thresholds/"): [Case(ALL)],
@@ -696,8 +705,8 @@ API = {
     ("DELETE", "/api/v1/thresholds/{id}/"): [
         Case(TREATY_ONLY, params=_id("rule"), tables=("compliance.ThresholdRule",))
     ],
-    ("GET", "/api/v1/aggregates/"): [Case(ALL)],
-    ("GET", "/api/v1/alerts/"): [Case(ALL)],
+    ("GET", "/api/v1/aggregates/"): [Case(ALL, hides=_a_site, sees=A_SEES)],
+    ("GET", "/api/v1/alerts/"): [Case(ALL, hides=_a_site, sees=A_SEES)],
     ("GET", "/api/v1/alerts/{id}/"): [Case(A_VIEW, params=_id("alert_a"))],
     ("GET", "/api/v1/alerts/{id}/chips/"): [Case(A_VIEW, params=_id("alert_a"))],
     **{
@@ -838,7 +847,6 @@ REDIRECT = Outcome("302", _codes(302))
 C_ALL = expect(PAGE, anon=LOGIN)
 C_A_VIEW = expect(HIDDEN, op_a=PAGE, insp_in=PAGE, treaty=PAGE, registry_admin=PAGE, anon=LOGIN)
 POST_ONLY = expect(NOT_ALLOWED, anon=LOGIN)
-A_SEES = (*OPERATOR_A, "insp_in", "treaty", "registry_admin")
 
 
 def _hides_a(w):

@@ -115,3 +115,22 @@ def test_cell(world, method, path, case, role):
         assert case.hides(world).encode() not in body, f"{role} was shown A's {case.hides(world)!r}"
     if case.check is not None and OK.matches(status):
         assert case.check(world, role, response), f"{role}: the answer or its effect is not allowed"
+
+
+def _undeclared():
+    """(path, method) pairs the schema does not list: each must answer 405, even to the superuser."""
+    paths = {}
+    for (method, path), cases in API.items():
+        paths.setdefault(path, (set(), cases[0]))[0].add(method)
+    for path, (methods, case) in sorted(paths.items()):
+        for method in sorted(set(WRITES) - methods):
+            yield pytest.param(path, method, case, id=f"{method} {path}")
+
+
+@pytest.mark.parametrize(("path", "method", "case"), list(_undeclared()))
+def test_undeclared_method_is_405(world, path, method, case):
+    params = case.params(world, "registry_admin") if case.params else {}
+    before = fingerprint(case.tables)
+    response = getattr(client_for(world, "registry_admin"), method.lower())(path.format(**params), {}, format="json")
+    assert response.status_code == 405, (response.status_code, response.content[:300])
+    assert fingerprint(case.tables) == before
