@@ -1,0 +1,989 @@
+"""Who may do what, as a table: every (method, path template) of the OpenAPI schema, and
+every console route, against every role, with the outcome the policy intends.
+
+The matrices (test_api_matrix.py, test_console_matrix.py) walk these tables; a route
+without an entry, or an entry without a route, fails the suite, so the table is the
+one place where a new endpoint's permissions must be decided.
+
+Outcomes are classes of status, not exact codes where either is as good: a refused
+role must never get a 2xx and must leave the database as it was; a row it may not
+see must not be told apart from a row that does not exist (404). A cell the code
+gets wrong today, and another branch of issue #15 fixes, is PENDING("item N"): it
+runs as a strict xfail, so the fix turns it into a failure until the marker goes.
+"""
+
+from dataclasses import dataclass, field
+from typing import Any
+
+ROLES = (
+    "op_admin",  # operator A (op-demo, US facilities): admin
+    "op_member",  # operator A: member
+    "op_readonly",  # operator A: read-only
+    "op_other",  # operator B (op-other, a DE facility): admin, acting on A's objects
+    "insp_in",  # inspectorate whose jurisdiction holds A's facilities (insp-us): admin
+    "insp_out",  # inspectorate of another country (insp-de): admin
+    "manufacturer",  # nvidia: admin
+    "treaty",  # the treaty body (treaty-demo): admin
+    "registry_admin",  # the registry's superuser
+    "anon",  # no credentials
+)
+OPERATOR_A = ("op_admin", "op_member", "op_readonly")
+A_WRITERS = ("op_admin", "op_member")
+
+
+@dataclass(frozen=True)
+class Outcome:
+    label: str
+    codes: frozenset
+    problem: str = ""  # the problem-details `code` the answer must carry, where it matters
+
+    def matches(self, status):
+        return status in self.codes
+
+    def __repr__(self):
+        return self.label
+
+
+def _codes(*ranges):
+    out = set()
+    for r in ranges:
+        out |= set(r) if isinstance(r, range) else {r}
+    return frozenset(out)
+
+
+def problem(status, code):
+    return Outcome(f"{status} {code}", _codes(status), code)
+
+
+OK = Outcome("OK", _codes(range(200, 300)))
+UNAUTH = Outcome("401", _codes(401))
+FORBIDDEN = Outcome("403", _codes(403))
+HIDDEN = Outcome("404", _codes(404))
+NOT_ALLOWED = Outcome("405", _codes(405))
+# Allowed to ask, but this body is judged invalid or conflicting (400/409/422): no 2xx, no change.
+INVALID = Outcome("invalid", _codes(400, 409, 422))
+# Refused, however: any 4xx but 401. Used where the fix may answer 400, 403 or 409.
+REFUSED = Outcome("refused", _codes(range(400, 401), range(402, 500)))
+REFUSED_OR_HIDDEN = Outcome("403/404", _codes(403, 404))
+# Console: a page, or a redirect after a successful form (302/303).
+# Accepted without the privilege asked for, or refused: what the `check` then verifies.
+NO_STAFF_MADE = Outcome("2xx without staff, or refused", _codes(range(200, 300), 400, 403, 409, 422))
+PAGE = Outcome("page", _codes(200))
+DONE = Outcome("done", _codes(range(200, 300), 302, 303))
+LOGIN = Outcome("login", _codes(302))
+NOT_SIGNED_IN = Outcome("form again", _codes(200, 429))  # anonymous: redirected to the login page
+
+
+@dataclass(frozen=True)
+class Pending:
+    """A cell today's code gets wrong; `item` names the issue-15 item whose fix makes it right."""
+
+    item: str
+    outcome: Outcome
+
+    @property
+    def label(self):
+        return f"{self.outcome.label} (PENDING {self.item})"
+
+
+def PENDING(item, outcome=REFUSED):  # a marker in the tables, hence the capitals
+    return Pending(item, outcome)
+
+
+def expect(default, **cells):
+    """A row of the table: `default` for every role not named; anonymous is 401 unless named."""
+    row = dict.fromkeys(ROLES, default)
+    row["anon"] = UNAUTH
+    for key, value in cells.items():
+        for role in _expand(key):
+            row[role] = value
+    return row
+
+
+GROUPS = {
+    "op_a": OPERATOR_A,
+    "a_writers": A_WRITERS,
+    "insp": ("insp_in", "insp_out"),
+}
+
+
+def _expand(key):
+    return GROUPS.get(key, (key,))
+
+
+def cells(base, **overrides):
+    row = dict(base)
+    for key, value in overrides.items():
+        for role in _expand(key):
+            row[role] = value
+    return row
+
+
+@dataclass
+class Case:
+    """One request per role: path parameters from the world, a body, and what each role gets.
+
+    `params(world, role)` fills the path template; `body(world, role)` returns the JSON
+    body (or `Raw(bytes, content_type)`); `tables` are the models a refused write must
+    leave unchanged (the transparency log is always checked)."""
+
+    expect: dict
+    name: str = ""
+    params: Any = None
+    body: Any = None
+    query: str = ""
+    query_fn: Any = None  # query_fn(world) -> a query string, when it needs the world
+    tables: tuple = ()
+    check: Any = None  # check(world, role, response) -> bool, for answers in 2xx
+    logged: Any = None  # False: an accepted write of this case need not append a log event (else LOGGED)
+    hides: Any = None  # hides(world) -> a text of A's object no role outside `sees` may be shown
+    sees: tuple = ()
+
+    def __post_init__(self):
+        assert set(self.expect) == set(ROLES), self.expect
+
+
+@dataclass(frozen=True)
+class Raw:
+    data: bytes
+    content_type: str = "application/json"
+
+
+@dataclass
+class Form:
+    """A console form: POST data for a role (None: a GET page only)."""
+
+    data: Any = None
+    extra: dict = field(default_factory=dict)
+
+
+# --- the API ----------------------------------------------------------------------------------------
+
+# An accepted write that appends no log event today (issue 15, item 7): allowed, but pending its event.
+UNLOGGED = PENDING("item 7", OK)
+
+# Common rows. "A's object": something of operator A (op-demo) in A's US facility.
+ALL = expect(OK)  # every authenticated party (lists are filtered: see `hides`)
+PUBLIC = expect(OK, anon=OK)  # no credentials needed: the log's proofs, public keys
+A_VIEW = expect(HIDDEN, op_a=OK, insp_in=OK, treaty=OK, registry_admin=OK)
+# A write on A's object by A's writers; readers who see it get 403, the rest 404.
+A_CHANGE = expect(HIDDEN, a_writers=OK, op_readonly=FORBIDDEN, insp_in=FORBIDDEN, treaty=FORBIDDEN, registry_admin=OK)
+TREATY_ONLY = expect(FORBIDDEN, treaty=OK, registry_admin=OK)
+ORG_ADMINS = expect(OK, op_member=FORBIDDEN, op_readonly=FORBIDDEN)
+SUBSCRIBERS = expect(FORBIDDEN, insp=OK, treaty=OK, registry_admin=OK)
+
+
+def _id(attr, key="id", field="pk"):
+    return lambda w, role: {key: str(getattr(getattr(w, attr), field))}
+
+
+def _own_org(w, role):
+    org = w.users[role].organisation if role != "anon" else None
+    return {"code": org.code if org is not None else "treaty-demo"}
+
+
+def _b(data):
+    return lambda w, role: data(w, role) if callable(data) else data
+
+
+def _lazy(name):
+    def body(w, role):
+        from tests.authz import bodies
+
+        return getattr(bodies, name)(w, role)
+
+    return body
+
+
+def _when(hours=1):
+    def value(w):
+        from datetime import timedelta
+
+        return (w.now - timedelta(hours=hours)).isoformat()
+
+    return value
+
+
+A_SEES = (*OPERATOR_A, "insp_in", "treaty", "registry_admin")
+
+
+def _a_site(w):
+    return f'"{w.facility_a.code}"'
+
+
+# `hides`: for list routes, a text of A's object that must not appear in the answer of a
+# role that may not see it (checked whatever the status).
+API = {
+    # registry: organisations, users, tokens, the catalog, chips
+    ("GET", "/api/v1/organisations/"): [Case(ALL)],
+    ("POST", "/api/v1/organisations/"): [
+        Case(
+            expect(FORBIDDEN, registry_admin=UNLOGGED),
+            body=lambda w, r: {"code": f"authz-{r[:8]}".replace("_", "-"), "name": "N", "kind": "operator"},
+            tables=("registry.Organisation",),
+        )
+    ],
+    ("GET", "/api/v1/organisations/{code}/"): [Case(ALL, params=lambda w, r: {"code": "op-demo"})],
+    ("PATCH", "/api/v1/organisations/{code}/"): [
+        Case(
+            expect(FORBIDDEN, op_admin=UNLOGGED, registry_admin=UNLOGGED),
+            name="rename A",
+            params=lambda w, r: {"code": "op-demo"},
+            body={"name": "Renamed by the matrix"},
+            tables=("registry.Organisation",),
+        ),
+        Case(
+            # Jurisdictions change only by a registry administrator or the treaty body.
+            expect(
+                REFUSED,
+                insp_in=PENDING("item 3"),
+                insp_out=PENDING("item 3"),
+            ),
+            name="own jurisdictions",
+            params=_own_org,
+            body={"jurisdictions": ["DE", "FR", "US"]},
+            tables=("registry.Organisation",),
+        ),
+        Case(
+            expect(
+                REFUSED,
+                op_admin=PENDING("item 3"),
+                op_other=PENDING("item 3"),
+                insp_in=PENDING("item 3"),
+                insp_out=PENDING("item 3"),
+                manufacturer=PENDING("item 3"),
+                treaty=UNLOGGED,
+                registry_admin=UNLOGGED,
+            ),
+            name="own country",
+            params=_own_org,
+            body={"country": "FR"},
+            tables=("registry.Organisation",),
+        ),
+        Case(
+            expect(FORBIDDEN, insp_in=PENDING("item 3"), treaty=PENDING("items 3, 7", OK), registry_admin=UNLOGGED),
+            name="an inspectorate's jurisdictions",
+            params=lambda w, r: {"code": "insp-us"},
+            body={"jurisdictions": ["CA", "US"]},
+            tables=("registry.Organisation",),
+        ),
+        Case(
+            # An organisation's kind never changes, whoever asks (a new organisation is a new record).
+            expect(REFUSED),
+            name="kind",
+            params=lambda w, r: {"code": "op-demo"},
+            body={"kind": "inspectorate"},
+            tables=("registry.Organisation",),
+        ),
+    ],
+    ("GET", "/api/v1/users/"): [Case(ALL, hides=lambda w: "authz-op-viewer", sees=(*OPERATOR_A, "registry_admin"))],
+    ("POST", "/api/v1/users/"): [
+        Case(
+            # A new user is a role granted: logged like a change of role.
+            cells(
+                ORG_ADMINS,
+                op_admin=UNLOGGED,
+                op_other=UNLOGGED,
+                insp=UNLOGGED,
+                manufacturer=UNLOGGED,
+                treaty=UNLOGGED,
+                registry_admin=UNLOGGED,
+            ),
+            body=lambda w, r: {"username": f"authz-new-{r}", "role": "member"},
+            tables=("registry.User",),
+        ),
+        Case(
+            # Org admins never make staff or superusers: the flags are ignored (2xx, a plain user) or
+            # refused; either way no staff user exists afterwards.
+            expect(NO_STAFF_MADE, op_member=FORBIDDEN, op_readonly=FORBIDDEN),
+            name="a staff user",
+            body=lambda w, r: {"username": f"authz-staff-{r}", "role": "admin", "is_staff": True, "is_superuser": True},
+            tables=("registry.User",),
+            check=lambda w, r, resp: _no_staff(f"authz-staff-{r}"),
+            logged=False,  # the creation itself is the case above
+        ),
+    ],
+    ("GET", "/api/v1/users/{id}/"): [
+        Case(
+            expect(HIDDEN, op_a=OK, registry_admin=OK),
+            params=lambda w, r: {"id": str(w.users["op_readonly"].pk)},
+        )
+    ],
+    ("PATCH", "/api/v1/users/{id}/"): [
+        Case(
+            expect(HIDDEN, op_admin=UNLOGGED, op_member=FORBIDDEN, op_readonly=FORBIDDEN, registry_admin=UNLOGGED),
+            name="A's read-only user made member",
+            params=lambda w, r: {"id": str(w.users["op_readonly"].pk)},
+            body={"role": "member"},
+            tables=("registry.User",),
+        ),
+        Case(
+            # Org admins never manage superusers or staff (the treaty body's admin shares an org with one).
+            expect(
+                HIDDEN,
+                op_member=FORBIDDEN,
+                op_readonly=FORBIDDEN,
+                treaty=PENDING("item 4", REFUSED_OR_HIDDEN),
+                registry_admin=OK,
+            ),
+            name="superuser's password",
+            params=lambda w, r: {"id": str(w.users["registry_admin"].pk)},
+            body={"password": "taken-over-by-the-matrix-9"},
+            logged=False,  # a password is not a record anyone relies on
+            tables=("registry.User",),
+        ),
+    ],
+    ("GET", "/api/v1/tokens/"): [
+        Case(ALL, hides=lambda w: "authz-op-member", sees=("op_admin", "op_member", "registry_admin"))
+    ],
+    ("POST", "/api/v1/tokens/"): [Case(ALL, body={"name": "matrix"}, tables=())],
+    ("GET", "/api/v1/tokens/{id}/"): [
+        Case(
+            expect(HIDDEN, op_admin=OK, op_member=OK, registry_admin=OK),
+            params=lambda w, r: {"id": str(w.token_member.pk)},
+        )
+    ],
+    ("DELETE", "/api/v1/tokens/{id}/"): [
+        Case(
+            expect(HIDDEN, op_admin=OK, op_member=OK, registry_admin=OK),
+            params=lambda w, r: {"id": str(w.token_member.pk)},
+            tables=("registry.APIToken",),
+        )
+    ],
+    ("POST", "/api/v1/tokens/{id}/revoke/"): [
+        Case(
+            expect(HIDDEN, op_admin=OK, op_member=OK, registry_admin=OK),
+            params=lambda w, r: {"id": str(w.token_member.pk)},
+            tables=("registry.APIToken",),
+        )
+    ],
+    ("GET", "/api/v1/models/"): [Case(ALL)],
+    ("GET", "/api/v1/models/{slug}/"): [Case(ALL, params=lambda w, r: {"slug": "nvidia-h100-sxm5-80gb"})],
+    ("PATCH", "/api/v1/models/{slug}/"): [
+        Case(
+            expect(FORBIDDEN, treaty=UNLOGGED, registry_admin=UNLOGGED),
+            params=lambda w, r: {"slug": "nvidia-h100-sxm5-80gb"},
+            body={"tdp_w": 701, "reason": "datasheet rev B"},
+            tables=("registry.AcceleratorModel", "registry.AcceleratorModelRevision"),
+        )
+    ],
+    ("GET", "/api/v1/models/{slug}/revisions/"): [Case(ALL, params=lambda w, r: {"slug": "nvidia-h100-sxm5-80gb"})],
+    ("GET", "/api/v1/chips/"): [
+        Case(ALL, hides=lambda w: w.chip_a.serial, sees=(*OPERATOR_A, "insp_in", "treaty", "registry_admin"))
+    ],
+    ("POST", "/api/v1/chips/"): [
+        Case(
+            # Registry administrators register no chips: a chip is registered by its holder or maker.
+            expect(FORBIDDEN, a_writers=OK, op_other=OK, manufacturer=OK),
+            body=lambda w, r: [{"chip": f"nvidia:AUTHZ{ROLES.index(r):06d}", "model": "nvidia-h100-sxm5-80gb"}],
+            tables=("registry.Chip",),
+        ),
+        Case(
+            # Re-registering A's chip with other data: refused, and the answer says no more than
+            # "registered to another party" to anyone but A (item 2; the fields are checked there).
+            expect(
+                INVALID,
+                op_readonly=FORBIDDEN,
+                op_other=PENDING("item 2", REFUSED),
+                manufacturer=PENDING("item 2", REFUSED),
+                insp=FORBIDDEN,
+                treaty=FORBIDDEN,
+                registry_admin=FORBIDDEN,
+            ),
+            name="A's chip again, other model",
+            body=lambda w, r: [{"chip": w.chip_a.public_id, "model": "nvidia-h20"}],
+            tables=("registry.Chip",),
+            hides=lambda w: "model",
+            sees=OPERATOR_A,
+        ),
+    ],
+    ("GET", "/api/v1/chips/{id}/"): [Case(A_VIEW, params=lambda w, r: {"id": w.chip_a.public_id})],
+    ("PATCH", "/api/v1/chips/{id}/"): [
+        Case(
+            A_CHANGE,
+            name="status",
+            params=lambda w, r: {"id": w.chip_a.public_id},
+            body={"status": "lost"},
+            tables=("registry.Chip",),
+        ),
+        Case(
+            # Custody moves only through a transfer the receiver confirms.
+            cells(A_CHANGE, a_writers=PENDING("item 5"), registry_admin=PENDING("item 5")),
+            name="custodian",
+            params=lambda w, r: {"id": w.chip_a.public_id},
+            body={"custodian": "op-other"},
+            tables=("registry.Chip",),
+        ),
+        Case(
+            # B pushes its own chip onto A (the issue's attack): custody moves only by a confirmed transfer.
+            expect(
+                HIDDEN,
+                op_readonly=FORBIDDEN,
+                op_other=PENDING("item 5"),
+                insp_out=FORBIDDEN,
+                treaty=FORBIDDEN,
+                registry_admin=PENDING("item 5"),
+            ),
+            name="B's chip onto A",
+            params=lambda w, r: {"id": w.chip_b.public_id},
+            body={"custodian": "op-demo"},
+            tables=("registry.Chip",),
+        ),
+        Case(
+            # A chip's model is corrected only by its manufacturer or the treaty body.
+            # The maker of this nvidia chip corrects it even while A holds it (it cannot see it today).
+            cells(
+                A_CHANGE,
+                a_writers=PENDING("item 5"),
+                manufacturer=PENDING("item 5", OK),
+                treaty=PENDING("item 5", OK),
+            ),
+            name="model",
+            params=lambda w, r: {"id": w.chip_a.public_id},
+            body={"model": "nvidia-h20", "reason": "relabelled"},
+            tables=("registry.Chip",),
+        ),
+    ],
+    ("GET", "/api/v1/chips/{id}/history/"): [Case(A_VIEW, params=lambda w, r: {"id": w.chip_a.public_id})],
+    # inventory
+    ("GET", "/api/v1/facilities/"): [
+        Case(ALL, hides=lambda w: w.facility_a.code, sees=(*OPERATOR_A, "insp_in", "treaty", "registry_admin"))
+    ],
+    ("POST", "/api/v1/facilities/"): [
+        Case(
+            expect(FORBIDDEN, a_writers=OK, op_other=OK, registry_admin=FORBIDDEN),
+            body=lambda w, r: {
+                "code": f"US-AZ-{ROLES.index(r):03d}",
+                "name": "Matrix site",
+                "country": "US",
+                "latitude": 33.45,
+                "longitude": -112.07,
+            },
+            tables=("inventory.Facility", "inventory.Campus"),
+        )
+    ],
+    ("GET", "/api/v1/facilities/{code}/"): [
+        Case(A_VIEW, params=lambda w, r: {"code": w.facility_a.code}),
+        Case(
+            # B's own site next to A's: B reads it, but nothing of A's facilities (not even via the campus code).
+            expect(HIDDEN, op_other=PENDING("item 6", OK), insp_in=OK, treaty=OK, registry_admin=OK),
+            name="B's site in A's campus",
+            params=lambda w, r: {"code": "US-VA-B01"},
+            hides=lambda w: "US-VA-00",
+            sees=(*OPERATOR_A, "insp_in", "treaty", "registry_admin"),
+        ),
+    ],
+    ("PATCH", "/api/v1/facilities/{code}/"): [
+        Case(
+            A_CHANGE,
+            name="name",
+            params=lambda w, r: {"code": w.facility_a.code},
+            body={"name": "Renamed hall"},
+            tables=("inventory.Facility",),
+        ),
+        Case(
+            # A facility's country agrees with its coordinates (Ashburn is in the US).
+            cells(A_CHANGE, a_writers=PENDING("item 3"), registry_admin=PENDING("item 3")),
+            name="country against coordinates",
+            params=lambda w, r: {"code": w.facility_a.code},
+            body={"country": "CA"},
+            tables=("inventory.Facility",),
+        ),
+        Case(
+            # Moving a facility: allowed to its operator, and the campus is recomputed (checked in item 6's tests).
+            A_CHANGE,
+            name="move",
+            params=lambda w, r: {"code": w.facility_a.code},
+            body={"latitude": 39.05, "longitude": -77.48},
+            tables=("inventory.Facility", "inventory.Campus"),
+        ),
+    ],
+    ("GET", "/api/v1/facilities/{code}/inventory/"): [Case(A_VIEW, params=lambda w, r: {"code": w.facility_a.code})],
+    ("GET", "/api/v1/facilities/{code}/reconciliation/"): [
+        Case(A_VIEW, params=lambda w, r: {"code": w.facility_a.code})
+    ],
+    # A's campus also holds B's facility next door: B sees the campus, never A's facilities in it.
+    ("GET", "/api/v1/campuses/"): [
+        Case(
+            cells(ALL, op_other=PENDING("item 6", OK)),
+            hides=lambda w: '"US-VA-001"',
+            sees=(*OPERATOR_A, "insp_in", "treaty", "registry_admin"),
+        )
+    ],
+    ("GET", "/api/v1/campuses/{code}/"): [
+        Case(
+            cells(A_VIEW, op_other=PENDING("item 6", OK)),
+            params=lambda w, r: {"code": w.campus_a.code},
+            hides=lambda w: '"US-VA-001"',
+            sees=(*OPERATOR_A, "insp_in", "treaty", "registry_admin"),
+        )
+    ],
+    ("GET", "/api/v1/clusters/"): [
+        Case(ALL, hides=lambda w: '"va-train-1"', sees=(*OPERATOR_A, "insp_in", "treaty", "registry_admin"))
+    ],
+    ("POST", "/api/v1/clusters/"): [
+        Case(
+            # A cluster in A's facility: only A's writers (B may not add clusters to A's site).
+            expect(REFUSED, a_writers=OK, op_readonly=FORBIDDEN, registry_admin=OK),
+            body=lambda w, r: {
+                "code": f"mx-{r[:6]}".replace("_", "-"),
+                "facility": w.facility_a.code,
+                "purpose": "training",
+            },
+            tables=("inventory.Cluster",),
+        )
+    ],
+    ("GET", "/api/v1/clusters/{id}/"): [Case(A_VIEW, params=_id("cluster_a"))],
+    ("PATCH", "/api/v1/clusters/{id}/"): [
+        Case(A_CHANGE, params=_id("cluster_a"), body={"interconnect_gbps": 3300}, tables=("inventory.Cluster",))
+    ],
+    ("GET", "/api/v1/placements/"): [
+        Case(ALL, hides=lambda w: w.chip_a.serial, sees=(*OPERATOR_A, "insp_in", "treaty", "registry_admin"))
+    ],
+    ("GET", "/api/v1/placements/{id}/"): [Case(A_VIEW, params=_id("placement_a"))],
+    ("GET", "/api/v1/transfers/"): [Case(ALL)],
+    ("POST", "/api/v1/transfers/"): [
+        Case(
+            # Shipping A's chip: only its custodian's writers.
+            expect(REFUSED, a_writers=OK, op_readonly=FORBIDDEN),
+            body=lambda w, r: {"receiver": "op-other", "shipped_at": _when()(w), "chips": [w.chip_a.public_id]},
+            # Refusing B says nothing of who holds the chip (item 2).
+            hides=lambda w: "op-demo",
+            sees=(*OPERATOR_A, "insp_in", "treaty", "registry_admin"),
+            tables=("inventory.Transfer", "registry.Chip", "inventory.Placement"),
+        )
+    ],
+    ("GET", "/api/v1/transfers/{id}/"): [
+        # B ships to A, from DE to the US: both parties and both countries' inspectorates see it.
+        Case(expect(HIDDEN, op_a=OK, op_other=OK, insp=OK, treaty=OK, registry_admin=OK), params=_id("transfer_in"))
+    ],
+    ("POST", "/api/v1/transfers/{id}/receive/"): [
+        Case(
+            # Only the receiver confirms; parties who see the transfer are refused (403, or 404 for the
+            # receiving facility they cannot see).
+            expect(
+                HIDDEN,
+                a_writers=OK,
+                op_readonly=FORBIDDEN,
+                registry_admin=FORBIDDEN,
+                op_other=REFUSED_OR_HIDDEN,
+                insp=REFUSED_OR_HIDDEN,
+                treaty=REFUSED_OR_HIDDEN,
+            ),
+            params=_id("transfer_in"),
+            body=lambda w, r: {"received_at": _when(0.5)(w), "facility": w.facility_a2.code, "chips": w.transfer_chips},
+            tables=("inventory.Transfer", "registry.Chip", "inventory.Placement"),
+        )
+    ],
+    ("GET", "/api/v1/declarations/"): [Case(ALL, hides=_a_site, sees=A_SEES)],
+    ("POST", "/api/v1/declarations/"): [
+        Case(
+            expect(HIDDEN, a_writers=OK, op_readonly=FORBIDDEN, insp_in=REFUSED, treaty=REFUSED, registry_admin=OK),
+            body=lambda w, r: {"facility": w.facility_a.code, "as_of": _when()(w), "chips": [w.chip_a.public_id]},
+            tables=("inventory.Declaration", "inventory.Placement"),
+        )
+    ],
+    ("GET", "/api/v1/declarations/{id}/"): [Case(A_VIEW, params=_id("declaration_a"))],
+    ("GET", "/api/v1/inspections/"): [Case(ALL, hides=_a_site, sees=A_SEES)],
+    ("POST", "/api/v1/inspections/"): [
+        Case(
+            # Inspectorates record inspections of facilities in their jurisdictions.
+            expect(FORBIDDEN, insp_in=OK, insp_out=HIDDEN, registry_admin=REFUSED),
+            body=lambda w, r: {
+                "facility": w.facility_a.code,
+                "performed_at": _when()(w),
+                "observed": [w.chip_a.public_id],
+            },
+            tables=("inventory.Inspection", "inventory.Finding"),
+        )
+    ],
+    ("GET", "/api/v1/inspections/{id}/"): [Case(A_VIEW, params=_id("inspection_a"))],
+    ("GET", "/api/v1/findings/"): [Case(ALL, hides=_a_site, sees=A_SEES)],
+    ("GET", "/api/v1/findings/{id}/"): [Case(A_VIEW, params=_id("finding_a"))],
+    ("POST", "/api/v1/findings/{id}/resolve/"): [
+        Case(
+            cells(A_VIEW, op_a=FORBIDDEN, insp_in=UNLOGGED, treaty=UNLOGGED, registry_admin=UNLOGGED),
+            params=_id("finding_a"),
+            body={"reason": "seen on site by the matrix"},
+            tables=("inventory.Finding",),
+        )
+    ],
+    # attestations
+    ("GET", "/api/v1/keys/"): [Case(ALL)],
+    ("POST", "/api/v1/keys/"): [
+        Case(
+            expect(FORBIDDEN, a_writers=OK, op_other=OK, treaty=OK, registry_admin=OK),
+            body=lambda w, r: {"public_key": w.new_pem(), "name": "matrix key"},
+            tables=("attestations.SigningKey",),
+        ),
+        Case(
+            # valid_from is never before registration (item 8): a backdated key is refused.
+            expect(
+                FORBIDDEN,
+                a_writers=PENDING("item 8"),
+                op_other=PENDING("item 8"),
+                treaty=PENDING("item 8"),
+                registry_admin=PENDING("item 8"),
+            ),
+            name="backdated valid_from",
+            body=lambda w, r: {"public_key": w.new_pem(), "name": "backdated", "valid_from": "2024-01-01T00:00:00Z"},
+            tables=("attestations.SigningKey",),
+        ),
+    ],
+    ("GET", "/api/v1/keys/{keyid}/"): [Case(ALL, params=_id("key_a", "keyid", "keyid"))],
+    ("POST", "/api/v1/keys/{keyid}/retire/"): [
+        Case(
+            expect(FORBIDDEN, a_writers=OK, registry_admin=OK),
+            params=_id("key_a", "keyid", "keyid"),
+            body={},
+            tables=("attestations.SigningKey",),
+        )
+    ],
+    ("POST", "/api/v1/keys/{keyid}/revoke/"): [
+        Case(
+            expect(FORBIDDEN, a_writers=OK, registry_admin=OK),
+            params=_id("key_a", "keyid", "keyid"),
+            body=lambda w, r: {"since": _when(2)(w), "reason": "matrix"},
+            tables=("attestations.SigningKey", "attestations.Attestation"),
+        )
+    ],
+    ("GET", "/api/v1/landmarks/"): [Case(ALL)],
+    ("POST", "/api/v1/landmarks/"): [
+        Case(
+            expect(FORBIDDEN, treaty=OK, registry_admin=OK),
+            body=lambda w, r: {"code": f"lm-{r}".replace("_", "-"), "latitude": 1.0, "longitude": 2.0},
+            tables=("attestations.Landmark",),
+        )
+    ],
+    ("GET", "/api/v1/landmarks/{code}/"): [Case(ALL, params=lambda w, r: {"code": w.landmark})],
+    ("GET", "/api/v1/attestations/"): [Case(ALL, hides=_a_site, sees=A_SEES)],
+    ("POST", "/api/v1/attestations/"): [
+        Case(
+            # A's users as op-demo about A's facility; everyone else as op-other about A's facility.
+            expect(
+                FORBIDDEN,
+                a_writers=OK,
+                op_other=PENDING("item 1", problem(403, "facility_not_operated")),
+                registry_admin=PENDING("item 1", problem(403, "facility_not_operated")),
+            ),
+            name="location",
+            body=_lazy("statement_envelope"),
+            tables=("attestations.Attestation", "inventory.Placement", "inventory.Finding", "compliance.Alert"),
+        ),
+        Case(
+            # B's usage at A's facility would count against A's thresholds.
+            expect(
+                FORBIDDEN,
+                a_writers=OK,
+                op_other=PENDING("item 1", problem(403, "facility_not_operated")),
+                registry_admin=PENDING("item 1", problem(403, "facility_not_operated")),
+            ),
+            name="usage",
+            body=_lazy("usage_envelope"),
+            tables=("attestations.Attestation", "attestations.UsageRecord", "compliance.Alert"),
+        ),
+    ],
+    ("GET", "/api/v1/attestations/{id}/"): [Case(A_VIEW, params=_id("attestation_a"))],
+    ("GET", "/api/v1/attestations/{id}/envelope/"): [Case(A_VIEW, params=_id("attestation_a"))],
+    ("GET", "/api/v1/attestations/{id}/receipt/"): [Case(A_VIEW, params=_id("attestation_a"))],
+    ("GET", "/api/v1/rejections/"): [
+        Case(ALL, hides=lambda w: '"op-demo"', sees=(*OPERATOR_A, "treaty", "registry_admin"))
+    ],
+    ("GET", "/api/v1/rejections/{id}/"): [
+        # Refused submissions are their sender's and the treaty body's business.
+        Case(expect(HIDDEN, op_a=OK, treaty=OK, registry_admin=OK), params=_id("rejection_a"))
+    ],
+    ("GET", "/api/v1/usage/"): [Case(ALL, hides=_a_site, sees=A_SEES)],
+    ("GET", "/api/v1/usage/total/"): [Case(ALL, query="facility=US-VA-001")],
+    # compliance
+    ("GET", "/api/v1/thresholds/"): [Case(ALL)],
+    ("POST", "/api/v1/thresholds/"): [Case(TREATY_ONLY, body=_lazy("rule"), tables=("compliance.ThresholdRule",))],
+    ("GET", "/api/v1/thresholds/{id}/"): [Case(ALL, params=_id("rule"))],
+    ("PATCH", "/api/v1/thresholds/{id}/"): [
+        Case(TREATY_ONLY, params=_id("rule"), body={"value": 41}, tables=("compliance.ThresholdRule",))
+    ],
+    ("DELETE", "/api/v1/thresholds/{id}/"): [
+        Case(TREATY_ONLY, params=_id("rule"), tables=("compliance.ThresholdRule",))
+    ],
+    ("GET", "/api/v1/aggregates/"): [Case(ALL, hides=_a_site, sees=A_SEES)],
+    ("GET", "/api/v1/alerts/"): [Case(ALL, hides=_a_site, sees=A_SEES)],
+    ("GET", "/api/v1/alerts/{id}/"): [Case(A_VIEW, params=_id("alert_a"))],
+    ("GET", "/api/v1/alerts/{id}/chips/"): [Case(A_VIEW, params=_id("alert_a"))],
+    **{
+        ("POST", f"/api/v1/alerts/{{id}}/{action}/"): [
+            Case(
+                # Inspectorates (in their jurisdictions) and treaty bodies handle alerts; operators answer them.
+                # Operators and manufacturers are refused before the alert is looked up: 403 tells nothing.
+                cells(A_VIEW, op_a=FORBIDDEN, op_other=FORBIDDEN, manufacturer=FORBIDDEN),
+                params=_id("alert_a"),
+                body={"reason": "handled by the matrix"},
+                tables=("compliance.Alert",),
+            )
+        ]
+        for action in ("acknowledge", "resolve", "dismiss")
+    },
+    ("GET", "/api/v1/subscriptions/"): [Case(SUBSCRIBERS)],
+    ("POST", "/api/v1/subscriptions/"): [
+        Case(
+            SUBSCRIBERS,
+            body={"name": "matrix", "email": "matrix@example.org", "min_severity": "high"},
+            tables=("compliance.Subscription",),
+        ),
+        Case(
+            # A 6to4 address embedding 127.0.0.1 is a loopback webhook (robustness list of issue 15).
+            expect(
+                FORBIDDEN,
+                insp=PENDING("6to4 webhooks"),
+                treaty=PENDING("6to4 webhooks"),
+                registry_admin=PENDING("6to4 webhooks"),
+            ),
+            name="6to4 loopback webhook",
+            body={"name": "6to4", "webhook_url": "http://[2002:7f00:1::1]/hook", "min_severity": "high"},
+            tables=("compliance.Subscription",),
+        ),
+    ],
+    ("GET", "/api/v1/subscriptions/{id}/"): [
+        # The US inspectorate's own subscription: nobody else's business.
+        Case(
+            expect(FORBIDDEN, insp_in=OK, insp_out=HIDDEN, treaty=HIDDEN, registry_admin=OK), params=_id("subscription")
+        )
+    ],
+    ("PATCH", "/api/v1/subscriptions/{id}/"): [
+        Case(
+            expect(FORBIDDEN, insp_in=OK, insp_out=HIDDEN, treaty=HIDDEN, registry_admin=OK),
+            params=_id("subscription"),
+            body={"email": "elsewhere@example.org"},
+            tables=("compliance.Subscription",),
+        )
+    ],
+    ("DELETE", "/api/v1/subscriptions/{id}/"): [
+        Case(
+            expect(FORBIDDEN, insp_in=OK, insp_out=HIDDEN, treaty=HIDDEN, registry_admin=OK),
+            params=_id("subscription_spare"),
+            tables=("compliance.Subscription",),
+        )
+    ],
+    ("POST", "/api/v1/subscriptions/{id}/rotate-secret/"): [
+        Case(
+            expect(FORBIDDEN, insp_in=OK, insp_out=HIDDEN, treaty=HIDDEN, registry_admin=OK),
+            params=_id("subscription"),
+            tables=("compliance.Subscription",),
+        )
+    ],
+    ("GET", "/api/v1/deliveries/"): [Case(SUBSCRIBERS)],
+    ("GET", "/api/v1/deliveries/{id}/"): [
+        Case(expect(FORBIDDEN, insp_in=OK, insp_out=HIDDEN, treaty=HIDDEN, registry_admin=OK), params=_id("delivery"))
+    ],
+    ("POST", "/api/v1/deliveries/{id}/replay/"): [
+        Case(
+            expect(FORBIDDEN, insp_in=OK, insp_out=HIDDEN, treaty=HIDDEN, registry_admin=OK),
+            params=_id("delivery"),
+            tables=("compliance.Delivery",),
+        )
+    ],
+    ("GET", "/api/v1/webhooks/key"): [Case(PUBLIC)],
+    # the transparency log
+    ("GET", "/api/v1/log/checkpoint"): [Case(PUBLIC)],
+    ("GET", "/api/v1/log/key"): [Case(PUBLIC)],
+    ("GET", "/api/v1/log/entries/{index}"): [
+        # A statement's leaf holds only its hash and signatures: any authenticated party may fetch it.
+        Case(ALL, name="A's statement leaf", params=lambda w, r: {"index": str(w.attestation_a.log_index)}),
+        # Event data (A's facility registered) is for A, the US inspectorate and the treaty body;
+        # refusing an index that exists says nothing new (403, not 404).
+        Case(
+            cells(A_VIEW, op_other=FORBIDDEN, insp_out=FORBIDDEN, manufacturer=FORBIDDEN),
+            name="A's event",
+            params=lambda w, r: {"index": str(w.event_a)},
+            hides=lambda w: "US-VA-002",
+            sees=(*OPERATOR_A, "insp_in", "treaty", "registry_admin"),
+        ),
+        Case(
+            # The campus event names A's and B's sites; B may not learn A's facility codes from it.
+            cells(
+                A_VIEW,
+                op_other=PENDING("item 6", REFUSED_OR_HIDDEN),
+                insp_out=FORBIDDEN,
+                manufacturer=FORBIDDEN,
+            ),
+            name="campus event",
+            params=lambda w, r: {"index": str(w.campus_event)},
+        ),
+    ],
+    ("GET", "/api/v1/log/proof/inclusion"): [Case(PUBLIC, query="index=0&size=1")],
+    ("GET", "/api/v1/log/proof/consistency"): [Case(PUBLIC, query="first=1&second=1")],
+    ("POST", "/api/v1/log/cosignatures"): [
+        Case(
+            # Only the witness key's own organisation may cosign; this line is not a valid signature.
+            expect(INVALID, op_readonly=FORBIDDEN),
+            body=lambda w, r: {"witness": "authz-witness", "size": w.log_size, "line": "— authz-witness AAAA"},
+            tables=("transparency.Cosignature",),
+        )
+    ],
+    ("GET", "/api/v1/log/witnesses/"): [Case(ALL)],
+    ("POST", "/api/v1/log/witnesses/"): [
+        Case(
+            expect(FORBIDDEN, insp=OK, treaty=OK, registry_admin=OK),
+            body=lambda w, r: {"name": f"authz-w-{r}", "public_key": w.new_pem()},
+            tables=("transparency.WitnessKey",),
+        )
+    ],
+    ("GET", "/api/v1/log/witnesses/{id}/"): [Case(ALL, params=lambda w, r: {"id": str(w.witness)})],
+}
+
+
+def _no_staff(username):
+    from registry.models import User
+
+    return (
+        not User.objects.filter(username=username, is_staff=True).exists()
+        and not User.objects.filter(username=username, is_superuser=True).exists()
+    )
+
+
+# --- the console --------------------------------------------------------------------------------------
+
+# Keyed by (URL name in console/urls.py, method). Anonymous visitors are sent to the login page.
+REDIRECT = Outcome("302", _codes(302))
+C_ALL = expect(PAGE, anon=LOGIN)
+C_A_VIEW = expect(HIDDEN, op_a=PAGE, insp_in=PAGE, treaty=PAGE, registry_admin=PAGE, anon=LOGIN)
+POST_ONLY = expect(NOT_ALLOWED, anon=LOGIN)
+
+
+def _hides_a(w):
+    return "US-VA-001"
+
+
+def _inspection_upload(w, role):
+    from django.core.files.uploadedfile import SimpleUploadedFile
+
+    return {
+        "facility": w.facility_a.code,
+        "performed_at": (w.now.replace(microsecond=0, tzinfo=None)).strftime("%Y-%m-%dT%H:%M"),
+        "inspectors": "Matrix",
+        "observed": SimpleUploadedFile("seen.csv", f"chip\n{w.chip_a.public_id}\n".encode(), "text/csv"),
+    }
+
+
+CONSOLE = {
+    ("login", "GET"): [Case(expect(REDIRECT, anon=PAGE))],
+    ("login", "POST"): [
+        # A wrong password re-renders the form (or is throttled), never signs in; a signed-in user is sent on.
+        Case(
+            expect(REDIRECT, anon=NOT_SIGNED_IN),
+            body={"username": "authz-no-such-user", "password": "wrong-password"},
+        )
+    ],
+    ("logout", "GET"): [Case(expect(NOT_ALLOWED, anon=NOT_ALLOWED))],
+    ("logout", "POST"): [Case(expect(REDIRECT, anon=REDIRECT), body={})],
+    ("dashboard", "GET"): [Case(C_ALL, hides=_hides_a, sees=A_SEES)],
+    ("map", "GET"): [Case(C_ALL, hides=_hides_a, sees=A_SEES)],
+    # An exact chip id goes straight to the chip for those who see it; the rest find nothing.
+    ("search", "GET"): [
+        Case(
+            cells(C_A_VIEW, op_a=REDIRECT, insp_in=REDIRECT, treaty=REDIRECT, registry_admin=REDIRECT),
+            query_fn=lambda w: f"q={w.chip_a.public_id}",
+        )
+    ],
+    ("facilities", "GET"): [Case(C_ALL, hides=_hides_a, sees=A_SEES)],
+    ("facility", "GET"): [
+        Case(C_A_VIEW, params=lambda w, r: {"code": w.facility_a.code}),
+        Case(
+            # B's own site in A's campus: no word of A's facilities on B's page.
+            expect(
+                HIDDEN, op_other=PENDING("item 6", PAGE), insp_in=PAGE, treaty=PAGE, registry_admin=PAGE, anon=LOGIN
+            ),
+            name="B's site in A's campus",
+            params=lambda w, r: {"code": "US-VA-B01"},
+            hides=lambda w: "US-VA-00",
+            sees=A_SEES,
+        ),
+    ],
+    ("reconciliation", "GET"): [Case(C_A_VIEW, params=lambda w, r: {"code": w.facility_a.code})],
+    ("chip", "GET"): [Case(C_A_VIEW, params=lambda w, r: {"public_id": w.chip_a.public_id})],
+    ("alerts", "GET"): [Case(C_ALL, hides=_hides_a, sees=A_SEES)],
+    ("alert", "GET"): [Case(C_A_VIEW, params=lambda w, r: {"pk": w.alert_a.pk})],
+    ("alert-chips", "GET"): [Case(C_A_VIEW, params=lambda w, r: {"pk": w.alert_a.pk})],
+    ("alert-transition", "GET"): [Case(POST_ONLY, params=lambda w, r: {"pk": w.alert_a.pk, "action": "acknowledge"})],
+    ("alert-transition", "POST"): [
+        Case(
+            # Inspectorates in jurisdiction and treaty bodies handle alerts; A may only look.
+            expect(HIDDEN, op_a=FORBIDDEN, insp_in=DONE, treaty=DONE, registry_admin=DONE, anon=LOGIN),
+            params=lambda w, r: {"pk": w.alert_a.pk, "action": "acknowledge"},
+            body={"reason": "handled by the matrix"},
+            tables=("compliance.Alert", "compliance.AlertTransition"),
+        )
+    ],
+    ("inspections", "GET"): [Case(C_ALL, hides=_hides_a, sees=A_SEES)],
+    ("inspection-new", "GET"): [Case(expect(FORBIDDEN, insp=PAGE, anon=LOGIN))],
+    ("inspection-new", "POST"): [
+        Case(
+            # An inspectorate inspects facilities in its jurisdiction: DE's form has no US-VA-001.
+            expect(FORBIDDEN, insp_in=DONE, insp_out=INVALID, anon=LOGIN),
+            body=_inspection_upload,
+            tables=("inventory.Inspection", "inventory.Finding"),
+        )
+    ],
+    ("inspection", "GET"): [Case(C_A_VIEW, params=lambda w, r: {"pk": w.inspection_a.pk})],
+    ("inspection-csv", "GET"): [Case(C_A_VIEW, params=lambda w, r: {"pk": w.inspection_a.pk})],
+    ("keys", "GET"): [Case(C_ALL)],
+    ("keys", "POST"): [
+        Case(
+            expect(FORBIDDEN, a_writers=DONE, op_other=DONE, treaty=DONE, registry_admin=DONE, anon=LOGIN),
+            body=lambda w, r: {"name": "matrix", "pem": w.new_pem()},
+            tables=("attestations.SigningKey",),
+        )
+    ],
+    ("key-retire", "GET"): [Case(POST_ONLY, params=lambda w, r: {"keyid": w.key_a.keyid})],
+    ("key-retire", "POST"): [
+        Case(
+            expect(HIDDEN, a_writers=DONE, op_readonly=FORBIDDEN, registry_admin=DONE, anon=LOGIN),
+            params=lambda w, r: {"keyid": w.key_a.keyid},
+            body={},
+            tables=("attestations.SigningKey",),
+        )
+    ],
+    ("key-revoke", "GET"): [Case(POST_ONLY, params=lambda w, r: {"keyid": w.key_a.keyid})],
+    ("key-revoke", "POST"): [
+        Case(
+            expect(HIDDEN, a_writers=DONE, op_readonly=FORBIDDEN, registry_admin=DONE, anon=LOGIN),
+            params=lambda w, r: {"keyid": w.key_a.keyid},
+            body=lambda w, r: {"since": (w.now.replace(tzinfo=None)).strftime("%Y-%m-%dT%H:%M"), "reason": "matrix"},
+            tables=("attestations.SigningKey", "attestations.Attestation"),
+        )
+    ],
+    ("submissions", "GET"): [Case(C_ALL, hides=_hides_a, sees=A_SEES)],
+}
+
+
+# Writes to records an inspector or treaty body relies on: an accepted one appends a log event
+# (issue 15, item 7). Tokens, subscriptions and deliveries are a party's own plumbing, not records.
+LOGGED = {
+    ("POST", "/api/v1/organisations/"),
+    ("PATCH", "/api/v1/organisations/{code}/"),
+    ("POST", "/api/v1/users/"),
+    ("PATCH", "/api/v1/users/{id}/"),
+    ("PATCH", "/api/v1/models/{slug}/"),
+    ("POST", "/api/v1/chips/"),
+    ("PATCH", "/api/v1/chips/{id}/"),
+    ("POST", "/api/v1/facilities/"),
+    ("PATCH", "/api/v1/facilities/{code}/"),
+    ("POST", "/api/v1/clusters/"),
+    ("PATCH", "/api/v1/clusters/{id}/"),
+    ("POST", "/api/v1/transfers/"),
+    ("POST", "/api/v1/transfers/{id}/receive/"),
+    ("POST", "/api/v1/declarations/"),
+    ("POST", "/api/v1/inspections/"),
+    ("POST", "/api/v1/findings/{id}/resolve/"),
+    ("POST", "/api/v1/keys/"),
+    ("POST", "/api/v1/keys/{keyid}/retire/"),
+    ("POST", "/api/v1/keys/{keyid}/revoke/"),
+    ("POST", "/api/v1/landmarks/"),
+    ("POST", "/api/v1/attestations/"),
+    ("POST", "/api/v1/thresholds/"),
+    ("PATCH", "/api/v1/thresholds/{id}/"),
+    ("DELETE", "/api/v1/thresholds/{id}/"),
+    ("POST", "/api/v1/alerts/{id}/acknowledge/"),
+    ("POST", "/api/v1/alerts/{id}/resolve/"),
+    ("POST", "/api/v1/alerts/{id}/dismiss/"),
+    ("POST", "/api/v1/log/witnesses/"),
+}
