@@ -8,7 +8,7 @@ one place where a new endpoint's permissions must be decided.
 Outcomes are classes of status, not exact codes where either is as good: a refused
 role must never get a 2xx and must leave the database as it was; a row it may not
 see must not be told apart from a row that does not exist (404). A cell the code
-gets wrong today, and another branch of issue #15 fixes, is PENDING("item N"): it
+gets wrong today, and another branch of issue #15 fixes, is REFUSED: it
 runs as a strict xfail, so the fix turns it into a failure until the marker goes.
 """
 
@@ -159,8 +159,6 @@ class Form:
 
 # --- the API ----------------------------------------------------------------------------------------
 
-# An accepted write that appends no log event today (issue 15, item 7): allowed, but pending its event.
-UNLOGGED = PENDING("item 7", OK)
 
 # Common rows. "A's object": something of operator A (op-demo) in A's US facility.
 ALL = expect(OK)  # every authenticated party (lists are filtered: see `hides`)
@@ -218,7 +216,7 @@ API = {
     ("GET", "/api/v1/organisations/"): [Case(ALL)],
     ("POST", "/api/v1/organisations/"): [
         Case(
-            expect(FORBIDDEN, registry_admin=UNLOGGED),
+            expect(FORBIDDEN, registry_admin=OK),
             body=lambda w, r: {"code": f"authz-{r[:8]}".replace("_", "-"), "name": "N", "kind": "operator"},
             tables=("registry.Organisation",),
         )
@@ -226,7 +224,7 @@ API = {
     ("GET", "/api/v1/organisations/{code}/"): [Case(ALL, params=lambda w, r: {"code": "op-demo"})],
     ("PATCH", "/api/v1/organisations/{code}/"): [
         Case(
-            expect(FORBIDDEN, op_admin=UNLOGGED, registry_admin=UNLOGGED),
+            expect(FORBIDDEN, op_admin=OK, registry_admin=OK),
             name="rename A",
             params=lambda w, r: {"code": "op-demo"},
             body={"name": "Renamed by the matrix"},
@@ -236,8 +234,8 @@ API = {
             # Jurisdictions change only by a registry administrator or the treaty body.
             expect(
                 REFUSED,
-                insp_in=PENDING("item 3"),
-                insp_out=PENDING("item 3"),
+                insp_in=REFUSED,
+                insp_out=REFUSED,
             ),
             name="own jurisdictions",
             params=_own_org,
@@ -247,13 +245,13 @@ API = {
         Case(
             expect(
                 REFUSED,
-                op_admin=PENDING("item 3"),
-                op_other=PENDING("item 3"),
-                insp_in=PENDING("item 3"),
-                insp_out=PENDING("item 3"),
-                manufacturer=PENDING("item 3"),
-                treaty=UNLOGGED,
-                registry_admin=UNLOGGED,
+                op_admin=REFUSED,
+                op_other=REFUSED,
+                insp_in=REFUSED,
+                insp_out=REFUSED,
+                manufacturer=REFUSED,
+                treaty=OK,
+                registry_admin=OK,
             ),
             name="own country",
             params=_own_org,
@@ -261,15 +259,16 @@ API = {
             tables=("registry.Organisation",),
         ),
         Case(
-            expect(FORBIDDEN, insp_in=PENDING("item 3"), treaty=PENDING("items 3, 7", OK), registry_admin=UNLOGGED),
+            expect(FORBIDDEN, insp_in=REFUSED, treaty=OK, registry_admin=OK),
             name="an inspectorate's jurisdictions",
             params=lambda w, r: {"code": "insp-us"},
             body={"jurisdictions": ["CA", "US"]},
             tables=("registry.Organisation",),
         ),
         Case(
-            # An organisation's kind never changes, whoever asks (a new organisation is a new record).
-            expect(REFUSED),
+            # What an organisation is decides what every party sees: only a registry
+            # administrator or the treaty body changes it (logged), never the organisation itself.
+            expect(REFUSED, treaty=OK, registry_admin=OK),
             name="kind",
             params=lambda w, r: {"code": "op-demo"},
             body={"kind": "inspectorate"},
@@ -282,12 +281,12 @@ API = {
             # A new user is a role granted: logged like a change of role.
             cells(
                 ORG_ADMINS,
-                op_admin=UNLOGGED,
-                op_other=UNLOGGED,
-                insp=UNLOGGED,
-                manufacturer=UNLOGGED,
-                treaty=UNLOGGED,
-                registry_admin=UNLOGGED,
+                op_admin=OK,
+                op_other=OK,
+                insp=OK,
+                manufacturer=OK,
+                treaty=OK,
+                registry_admin=OK,
             ),
             body=lambda w, r: {"username": f"authz-new-{r}", "role": "member"},
             tables=("registry.User",),
@@ -311,7 +310,7 @@ API = {
     ],
     ("PATCH", "/api/v1/users/{id}/"): [
         Case(
-            expect(HIDDEN, op_admin=UNLOGGED, op_member=FORBIDDEN, op_readonly=FORBIDDEN, registry_admin=UNLOGGED),
+            expect(HIDDEN, op_admin=OK, op_member=FORBIDDEN, op_readonly=FORBIDDEN, registry_admin=OK),
             name="A's read-only user made member",
             params=lambda w, r: {"id": str(w.users["op_readonly"].pk)},
             body={"role": "member"},
@@ -323,7 +322,7 @@ API = {
                 HIDDEN,
                 op_member=FORBIDDEN,
                 op_readonly=FORBIDDEN,
-                treaty=PENDING("item 4", REFUSED_OR_HIDDEN),
+                treaty=REFUSED_OR_HIDDEN,
                 registry_admin=OK,
             ),
             name="superuser's password",
@@ -361,7 +360,7 @@ API = {
     ("GET", "/api/v1/models/{slug}/"): [Case(ALL, params=lambda w, r: {"slug": "nvidia-h100-sxm5-80gb"})],
     ("PATCH", "/api/v1/models/{slug}/"): [
         Case(
-            expect(FORBIDDEN, treaty=UNLOGGED, registry_admin=UNLOGGED),
+            expect(FORBIDDEN, treaty=OK, registry_admin=OK),
             params=lambda w, r: {"slug": "nvidia-h100-sxm5-80gb"},
             body={"tdp_w": 701, "reason": "datasheet rev B"},
             tables=("registry.AcceleratorModel", "registry.AcceleratorModelRevision"),
@@ -384,8 +383,8 @@ API = {
             expect(
                 INVALID,
                 op_readonly=FORBIDDEN,
-                op_other=PENDING("item 2", REFUSED),
-                manufacturer=PENDING("item 2", REFUSED),
+                op_other=REFUSED,
+                manufacturer=REFUSED,
                 insp=FORBIDDEN,
                 treaty=FORBIDDEN,
                 registry_admin=FORBIDDEN,
@@ -408,7 +407,7 @@ API = {
         ),
         Case(
             # Custody moves only through a transfer the receiver confirms.
-            cells(A_CHANGE, a_writers=PENDING("item 5"), registry_admin=PENDING("item 5")),
+            cells(A_CHANGE, a_writers=REFUSED, registry_admin=REFUSED),
             name="custodian",
             params=lambda w, r: {"id": w.chip_a.public_id},
             body={"custodian": "op-other"},
@@ -419,10 +418,10 @@ API = {
             expect(
                 HIDDEN,
                 op_readonly=FORBIDDEN,
-                op_other=PENDING("item 5"),
+                op_other=REFUSED,
                 insp_out=FORBIDDEN,
                 treaty=FORBIDDEN,
-                registry_admin=PENDING("item 5"),
+                registry_admin=REFUSED,
             ),
             name="B's chip onto A",
             params=lambda w, r: {"id": w.chip_b.public_id},
@@ -434,9 +433,9 @@ API = {
             # The maker of this nvidia chip corrects it even while A holds it (it cannot see it today).
             cells(
                 A_CHANGE,
-                a_writers=PENDING("item 5"),
-                manufacturer=PENDING("item 5", OK),
-                treaty=PENDING("item 5", OK),
+                a_writers=REFUSED,
+                manufacturer=OK,
+                treaty=OK,
             ),
             name="model",
             params=lambda w, r: {"id": w.chip_a.public_id},
@@ -466,7 +465,7 @@ API = {
         Case(A_VIEW, params=lambda w, r: {"code": w.facility_a.code}),
         Case(
             # B's own site next to A's: B reads it, but nothing of A's facilities (not even via the campus code).
-            expect(HIDDEN, op_other=PENDING("item 6", OK), insp_in=OK, treaty=OK, registry_admin=OK),
+            expect(HIDDEN, op_other=OK, insp_in=OK, treaty=OK, registry_admin=OK),
             name="B's site in A's campus",
             params=lambda w, r: {"code": "US-VA-B01"},
             hides=lambda w: "US-VA-00",
@@ -483,7 +482,7 @@ API = {
         ),
         Case(
             # A facility's country agrees with its coordinates (Ashburn is in the US).
-            cells(A_CHANGE, a_writers=PENDING("item 3"), registry_admin=PENDING("item 3")),
+            cells(A_CHANGE, a_writers=REFUSED, registry_admin=REFUSED),
             name="country against coordinates",
             params=lambda w, r: {"code": w.facility_a.code},
             body={"country": "CA"},
@@ -505,14 +504,14 @@ API = {
     # A's campus also holds B's facility next door: B sees the campus, never A's facilities in it.
     ("GET", "/api/v1/campuses/"): [
         Case(
-            cells(ALL, op_other=PENDING("item 6", OK)),
+            cells(ALL, op_other=OK),
             hides=lambda w: '"US-VA-001"',
             sees=(*OPERATOR_A, "insp_in", "treaty", "registry_admin"),
         )
     ],
     ("GET", "/api/v1/campuses/{code}/"): [
         Case(
-            cells(A_VIEW, op_other=PENDING("item 6", OK)),
+            cells(A_VIEW, op_other=OK),
             params=lambda w, r: {"code": w.campus_a.code},
             hides=lambda w: '"US-VA-001"',
             sees=(*OPERATOR_A, "insp_in", "treaty", "registry_admin"),
@@ -602,7 +601,7 @@ API = {
     ("GET", "/api/v1/findings/{id}/"): [Case(A_VIEW, params=_id("finding_a"))],
     ("POST", "/api/v1/findings/{id}/resolve/"): [
         Case(
-            cells(A_VIEW, op_a=FORBIDDEN, insp_in=UNLOGGED, treaty=UNLOGGED, registry_admin=UNLOGGED),
+            cells(A_VIEW, op_a=FORBIDDEN, insp_in=OK, treaty=OK, registry_admin=OK),
             params=_id("finding_a"),
             body={"reason": "seen on site by the matrix"},
             tables=("inventory.Finding",),
@@ -620,10 +619,10 @@ API = {
             # valid_from is never before registration (item 8): a backdated key is refused.
             expect(
                 FORBIDDEN,
-                a_writers=PENDING("item 8"),
-                op_other=PENDING("item 8"),
-                treaty=PENDING("item 8"),
-                registry_admin=PENDING("item 8"),
+                a_writers=REFUSED,
+                op_other=REFUSED,
+                treaty=REFUSED,
+                registry_admin=REFUSED,
             ),
             name="backdated valid_from",
             body=lambda w, r: {"public_key": w.new_pem(), "name": "backdated", "valid_from": "2024-01-01T00:00:00Z"},
@@ -663,8 +662,8 @@ API = {
             expect(
                 FORBIDDEN,
                 a_writers=OK,
-                op_other=PENDING("item 1", problem(403, "facility_not_operated")),
-                registry_admin=PENDING("item 1", problem(403, "facility_not_operated")),
+                op_other=problem(403, "facility_not_operated"),
+                registry_admin=problem(403, "facility_not_operated"),
             ),
             name="location",
             body=_lazy("statement_envelope"),
@@ -675,8 +674,8 @@ API = {
             expect(
                 FORBIDDEN,
                 a_writers=OK,
-                op_other=PENDING("item 1", problem(403, "facility_not_operated")),
-                registry_admin=PENDING("item 1", problem(403, "facility_not_operated")),
+                op_other=problem(403, "facility_not_operated"),
+                registry_admin=problem(403, "facility_not_operated"),
             ),
             name="usage",
             body=_lazy("usage_envelope"),
@@ -733,9 +732,9 @@ API = {
             # A 6to4 address embedding 127.0.0.1 is a loopback webhook (robustness list of issue 15).
             expect(
                 FORBIDDEN,
-                insp=PENDING("6to4 webhooks"),
-                treaty=PENDING("6to4 webhooks"),
-                registry_admin=PENDING("6to4 webhooks"),
+                insp=REFUSED,
+                treaty=REFUSED,
+                registry_admin=REFUSED,
             ),
             name="6to4 loopback webhook",
             body={"name": "6to4", "webhook_url": "http://[2002:7f00:1::1]/hook", "min_severity": "high"},
@@ -798,15 +797,24 @@ API = {
             sees=(*OPERATOR_A, "insp_in", "treaty", "registry_admin"),
         ),
         Case(
-            # The campus event names A's and B's sites; B may not learn A's facility codes from it.
+            # The campus event names A's and B's sites: it is for the treaty body and the
+            # inspectorates of its countries; each operator reads its own campus.membership event.
             cells(
                 A_VIEW,
-                op_other=PENDING("item 6", REFUSED_OR_HIDDEN),
+                op_a=FORBIDDEN,
+                op_other=FORBIDDEN,
                 insp_out=FORBIDDEN,
                 manufacturer=FORBIDDEN,
             ),
             name="campus event",
             params=lambda w, r: {"index": str(w.campus_event)},
+        ),
+        Case(
+            # ... and A reads its own membership of the campus, which names no site of B.
+            cells(A_VIEW, op_other=FORBIDDEN, insp_in=FORBIDDEN, insp_out=FORBIDDEN, manufacturer=FORBIDDEN),
+            name="A's campus membership",
+            params=lambda w, r: {"index": str(w.membership_event_a)},
+            check=lambda w, r, response: "US-VA-B01" not in response.content.decode(),
         ),
     ],
     ("GET", "/api/v1/log/proof/inclusion"): [Case(PUBLIC, query="index=0&size=1")],
@@ -890,7 +898,7 @@ CONSOLE = {
         Case(
             # B's own site in A's campus: no word of A's facilities on B's page.
             expect(
-                HIDDEN, op_other=PENDING("item 6", PAGE), insp_in=PAGE, treaty=PAGE, registry_admin=PAGE, anon=LOGIN
+                HIDDEN, op_other=PAGE, insp_in=PAGE, treaty=PAGE, registry_admin=PAGE, anon=LOGIN
             ),
             name="B's site in A's campus",
             params=lambda w, r: {"code": "US-VA-B01"},
