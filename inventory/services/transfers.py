@@ -104,13 +104,23 @@ def receive(user, transfer, rows, received_at, facility=None):
         raise Problem(400, "invalid", "An operator receives chips into one of its facilities: name it.")
     received_ids = [chip_id for _, chip_id, _ in rows]
     shipped = dict(TransferItem.objects.filter(transfer=transfer).values_list("chip_ref", "chip_id"))
-    arrived = [c for c in received_ids if c in shipped]
+    listed = [c for c in received_ids if c in shipped]
     missing = [c for c in shipped if c not in set(received_ids)]
     extra = [c for c in received_ids if c not in shipped]
     with transaction.atomic():
         transfer = Transfer.objects.select_for_update().get(pk=transfer.pk)
         if transfer.status != TransferStatus.IN_TRANSIT:
             raise Problem(409, "already_received", f"Transfer {transfer.pk} is {transfer.status}.")
+        # Custody moves only for chips still in this shipment: in transit, held by the shipper. One that has
+        # left it since (reported lost, found, shipped to someone else) stays where it is: a late or stale
+        # confirmation never takes a chip out of a third party's custody.
+        in_shipment = set(
+            Chip.objects.select_for_update()
+            .filter(pk__in=[shipped[c] for c in listed], custodian_id=transfer.shipper_id, status=ChipStatus.IN_TRANSIT)
+            .values_list("pk", flat=True)
+        )
+        arrived = [c for c in listed if shipped[c] in in_shipment]
+        withdrawn = [c for c in listed if shipped[c] not in in_shipment]
         transfer.status = TransferStatus.RECEIVED
         transfer.received_at = received_at
         transfer.received_by = user
@@ -123,12 +133,13 @@ def receive(user, transfer, rows, received_at, facility=None):
                 "facility": facility.code if facility else None,
                 "missing": len(missing),
                 "unexpected": len(extra),
+                "withdrawn": len(withdrawn),
             },
             parties=[transfer.shipper.code, transfer.receiver.code],
             countries=sorted({transfer.origin_country, transfer.destination_country} - {""}),
         )
         transfer.save()
-        TransferItem.objects.filter(transfer=transfer, chip_ref__in=arrived).update(received=True)
+        TransferItem.objects.filter(transfer=transfer, chip_ref__in=listed).update(received=True)
         TransferItem.objects.filter(transfer=transfer, chip_ref__in=missing).update(received=False)
         resolved = resolve_chips(extra)
         TransferItem.objects.bulk_create(
@@ -175,7 +186,8 @@ def receive(user, transfer, rows, received_at, facility=None):
         refresh_verification(arrived_pks, received_at)
         emit("chips.changed", organisations=sorted({transfer.shipper_id, transfer.receiver_id}))
         _transfer_findings(transfer, missing, extra, shipped, resolved, facility)
-    return transfer, {"received": len(arrived), "missing": len(missing), "unexpected": len(extra)}
+    summary = {"received": len(arrived), "missing": len(missing), "unexpected": len(extra), "withdrawn": len(withdrawn)}
+    return transfer, summary
 
 
 def _transfer_findings(transfer, missing, extra, shipped, resolved, facility):

@@ -1,0 +1,101 @@
+"""Issue 15, reviewed as a hostile party after the fixes were merged: each test performs an attack the
+fixes missed, with the attacker's own real token, and fails on the code as it was merged."""
+
+from datetime import timedelta
+
+import pytest
+from django.utils import timezone
+
+from registry.models import Chip
+from registry.registration import register_chips
+from tests.factories import OrganisationFactory, UserFactory, chip_rows
+
+ASHBURN, RESTON, FRANKFURT = (39.04, -77.49), (38.96, -77.36), (50.11, 8.68)
+
+
+def iso(dt):
+    return dt.isoformat().replace("+00:00", "Z")
+
+
+def ago(**kw):
+    return iso(timezone.now() - timedelta(**kw))
+
+
+def register(client, code, point, country):
+    response = client.post(
+        "/api/v1/facilities/",
+        {"code": code, "name": code, "country": country, "latitude": point[0], "longitude": point[1]},
+    )
+    assert response.status_code == 201, response.content
+    return response.json()
+
+
+@pytest.fixture
+def world(api, parties):
+    """op-a (US) with a facility and one H100 placed in it; op-b (DE) and op-c (US) with a facility each."""
+    parties.op_c = OrganisationFactory(code="op-c", kind="operator", country="US")
+    parties.users["op_c"] = UserFactory(organisation=parties.op_c, role="admin")
+    parties.a, parties.b, parties.c = (api(parties.users[u]) for u in ("op_a_admin", "op_b", "op_c"))
+    register(parties.a, "A-ASH", ASHBURN, "US")
+    register(parties.b, "B-FRA", FRANKFURT, "DE")
+    register(parties.c, "C-RES", RESTON, "US")
+    register_chips(chip_rows("HOLE", 1), parties.users["op_a_admin"])
+    parties.chip = "nvidia:HOLE000000"
+    response = parties.a.post(
+        "/api/v1/declarations/", {"facility": "A-ASH", "as_of": ago(days=3), "chips": [parties.chip]}
+    )
+    assert response.status_code == 201, response.content
+    return parties
+
+
+def ship(client, receiver, facility, chip, when):
+    response = client.post(
+        "/api/v1/transfers/",
+        {"receiver": receiver, "destination_facility": facility, "shipped_at": when, "chips": [chip]},
+    )
+    assert response.status_code == 201, response.content
+    return response.json()["id"]
+
+
+class TestChipInTransit:
+    """A chip in transit belongs to its transfer: the shipper cannot take it back by PATCHing its status,
+    ship it again to a third party, and let the first receiver's confirmation pull it out of the third
+    party's custody (nor can anyone put a chip "in transit" without a transfer, out of every count)."""
+
+    def test_the_shipper_cannot_patch_a_chip_out_of_transit(self, world):
+        ship(world.a, "op-b", "B-FRA", world.chip, ago(days=2))
+        for status in ("installed", "manufactured"):
+            response = world.a.patch(f"/api/v1/chips/{world.chip}/", {"status": status, "reason": "changed my mind"})
+            assert response.status_code == 409, response.content
+            assert response.json()["code"] == "transit_by_transfer"
+        assert Chip.objects.get(serial="HOLE000000").status == "in_transit"
+
+    def test_no_chip_goes_in_transit_without_a_transfer(self, world):
+        response = world.a.patch(f"/api/v1/chips/{world.chip}/", {"status": "in_transit", "reason": "hide it"})
+        assert response.status_code == 409, response.content
+        assert response.json()["code"] == "transit_by_transfer"
+        assert Chip.objects.get(serial="HOLE000000").status == "installed"
+
+    def test_a_stale_receipt_does_not_take_a_chip_from_its_later_custodian(self, world):
+        first = ship(world.a, "op-b", "B-FRA", world.chip, ago(days=2))
+        # The shipper calls it lost in transit, then found again (both allowed), and ships it to op-c.
+        for status in ("lost", "installed"):
+            response = world.a.patch(f"/api/v1/chips/{world.chip}/", {"status": status, "reason": "lost, found"})
+            assert response.status_code == 200, response.content
+        second = ship(world.a, "op-c", "C-RES", world.chip, ago(hours=30))
+        received = world.c.post(
+            f"/api/v1/transfers/{second}/receive/",
+            {"received_at": ago(hours=20), "facility": "C-RES", "chips": [world.chip]},
+        )
+        assert received.status_code == 200, received.content
+        assert Chip.objects.get(serial="HOLE000000").custodian.code == "op-c"
+        # op-b now confirms the first shipment, listing the chip as arrived: it stays op-c's.
+        stale = world.b.post(
+            f"/api/v1/transfers/{first}/receive/",
+            {"received_at": ago(hours=10), "facility": "B-FRA", "chips": [world.chip]},
+        )
+        assert stale.status_code == 200, stale.content
+        assert stale.json()["received"] == 0
+        chip = Chip.objects.get(serial="HOLE000000")
+        assert (chip.custodian.code, chip.status) == ("op-c", "installed")
+        assert not chip.placements.filter(facility__code="B-FRA").exists()
