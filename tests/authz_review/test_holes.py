@@ -99,3 +99,27 @@ class TestChipInTransit:
         chip = Chip.objects.get(serial="HOLE000000")
         assert (chip.custodian.code, chip.status) == ("op-c", "installed")
         assert not chip.placements.filter(facility__code="B-FRA").exists()
+
+
+class TestInspectionVouchesOnlyForItsJurisdiction:
+    """An inspection is an inspectorate's word about its own territory. Listing chips that the books place in
+    another country (op-b's chip in Frankfurt, at a US site) is a finding at that site; it must not mark the
+    German chip as verified, which keeps it from ever looking silent to the German side."""
+
+    def test_a_us_inspection_does_not_verify_a_chip_held_in_germany(self, api, world):
+        register_chips(chip_rows("BDE", 1), world.users["op_b"])
+        response = world.b.post(
+            "/api/v1/declarations/", {"facility": "B-FRA", "as_of": ago(days=3), "chips": ["nvidia:BDE000000"]}
+        )
+        assert response.status_code == 201, response.content
+        german = Chip.objects.get(serial="BDE000000")
+        assert german.country == "DE" and german.last_verified_at is None
+        inspected = api(world.users["insp_us"]).post(
+            "/api/v1/inspections/",
+            {"facility": "A-ASH", "performed_at": ago(hours=1), "observed": [world.chip, "nvidia:BDE000000"]},
+        )
+        assert inspected.status_code == 201, inspected.content
+        german.refresh_from_db()
+        assert german.last_verified_at is None
+        # The chip the books place at the inspected site is verified, as before.
+        assert Chip.objects.get(serial="HOLE000000").last_verified_at is not None
