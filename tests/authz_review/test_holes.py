@@ -123,3 +123,46 @@ class TestInspectionVouchesOnlyForItsJurisdiction:
         assert german.last_verified_at is None
         # The chip the books place at the inspected site is verified, as before.
         assert Chip.objects.get(serial="HOLE000000").last_verified_at is not None
+
+
+class TestUsageCountsOnlyForItsHolder:
+    """op-b may only speak about its own facility now, but it may still name op-a's chips there. Its usage
+    records of them counted in op-a's cluster and op-a's operator-country compute windows (those follow the
+    chip, not the facility): op-b could push op-a over a post-training threshold from its own site."""
+
+    def test_another_operators_usage_of_a_chip_does_not_count_for_its_holder(self, api, parties):
+        from compliance import aggregates
+        from compliance.choices import Scope
+        from compliance.evaluation import compute_in_window
+        from compliance.models import ThresholdRule
+        from inventory.models import Cluster
+        from tests.attestations.conftest import World, now
+
+        world = World(api, parties)
+        response = world.op_a.post(
+            "/api/v1/declarations/",
+            {
+                "facility": "US-VA-001",
+                "as_of": ago(days=1),
+                "chips": [{"chip": "nvidia:A000000", "cluster": "c-east-1"}],
+            },
+        )
+        assert response.status_code == 201, response.content
+        end = now() - timedelta(minutes=5)
+        start = end - timedelta(hours=1)
+        rows = [{"chip": "nvidia:A000000", "active_s": 3600, "utilization": 1.0, "energy_j": 2.5e6}]
+        statement = world.usage(rows, start, end, facility="DE-FRA-001", operator="op-b")
+        response, _ = world.submit(world.op_b, statement, world.key_b)
+        assert response.status_code == 201, response.content
+
+        since = end - timedelta(days=1)
+        cluster = Cluster.objects.get(facility__code="US-VA-001", code="c-east-1")
+        op_a_us = f"{parties.op_a.pk}:US"
+        assert aggregates.usage(Scope.CLUSTER, since, "fp16").get(str(cluster.pk), 0.0) == 0.0
+        assert aggregates.usage(Scope.OPERATOR_COUNTRY, since, "fp16").get(op_a_us, 0.0) == 0.0
+        rule = ThresholdRule(metric="compute_window", window_days=2, basis="fp16")
+        assert compute_in_window(rule, Scope.CLUSTER, str(cluster.pk), now()) == 0.0
+        assert compute_in_window(rule, Scope.OPERATOR_COUNTRY, op_a_us, now()) == 0.0
+        # op-b's own facility still carries what op-b said happened there.
+        facility = parties.op_b.facilities.get(code="DE-FRA-001")
+        assert aggregates.usage(Scope.FACILITY, since, "fp16")[str(facility.pk)] > 0
