@@ -166,3 +166,25 @@ class TestUsageCountsOnlyForItsHolder:
         # op-b's own facility still carries what op-b said happened there.
         facility = parties.op_b.facilities.get(code="DE-FRA-001")
         assert aggregates.usage(Scope.FACILITY, since, "fp16")[str(facility.pk)] > 0
+
+
+class TestRetirementIsNotARetroactiveRevocation:
+    """Retiring a key at a past instant, after statements it signed were accepted, made those statements
+    look signed by a retired key to anyone re-checking the log: the operator disowned them silently, with
+    none of a revocation's flags and findings for the inspectors."""
+
+    def test_a_key_cannot_be_retired_before_a_statement_it_signed(self, api, parties):
+        from attestations.models import SigningKey
+        from tests.attestations import independent as ind
+        from tests.attestations.conftest import World, now, ts
+
+        world = World(api, parties)
+        response, _ = world.submit(world.op_a, world.location(["nvidia:A000000"], facility="US-VA-001"))
+        assert response.status_code == 201, response.content
+        keyid = ind.keyid(world.key_a)
+        backdated = world.op_a.post(f"/api/v1/keys/{keyid}/retire/", {"at": ts(now() - timedelta(hours=1))})
+        assert backdated.status_code == 409, backdated.content
+        assert backdated.json()["code"] == "key_used_after"
+        assert SigningKey.objects.get(keyid=keyid).retired_at is None
+        # Retiring it from now on is what retirement is for.
+        assert world.op_a.post(f"/api/v1/keys/{keyid}/retire/", {}).status_code == 200
