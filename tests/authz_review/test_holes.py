@@ -188,3 +188,35 @@ class TestRetirementIsNotARetroactiveRevocation:
         assert SigningKey.objects.get(keyid=keyid).retired_at is None
         # Retiring it from now on is what retirement is for.
         assert world.op_a.post(f"/api/v1/keys/{keyid}/retire/", {}).status_code == 200
+
+
+class TestChipsLeavingACountryWithoutATransfer:
+    """Issue 15 item 3's class: an operator moved its chips out of one inspectorate's view into another's.
+    Through a facility's country that is now logged for both; through a declaration (or a location statement)
+    at its own facility across the border, the chips left the US inspectorate's view with nothing it could
+    read: the declaration's event and findings named only the new country."""
+
+    def test_the_old_countrys_inspectorate_sees_the_chips_leave(self, api, world):
+        insp_us = api(world.users["insp_us"])
+        assert [c["id"] for c in insp_us.get("/api/v1/chips/").json()["results"]] == [world.chip]
+
+        def declare(facility, hours):
+            response = world.a.post(
+                "/api/v1/declarations/", {"facility": facility, "as_of": ago(hours=hours), "chips": [world.chip]}
+            )
+            assert response.status_code == 201, response.content
+
+        # A move within the country raises nothing.
+        register(world.a, "A-ASH2", (39.05, -77.48), "US")
+        declare("A-ASH2", 3)
+        assert insp_us.get("/api/v1/findings/?kind=left_country").json()["results"] == []
+        register(world.a, "A-FRA", FRANKFURT, "DE")
+        declare("A-FRA", 2)
+        assert Chip.objects.get(serial="HOLE000000").country == "DE"
+        assert insp_us.get("/api/v1/chips/").json()["results"] == []
+        seen = insp_us.get("/api/v1/findings/?kind=left_country").json()["results"]
+        assert len(seen) == 1, seen
+        assert (seen[0]["facility"], seen[0]["country"], seen[0]["other_country"]) == ("A-FRA", "DE", "US")
+        assert "1 chip" in seen[0]["detail"]
+        assert api(world.users["op_a_admin"]).get("/api/v1/findings/?kind=left_country").json()["results"] == seen
+        assert api(world.users["op_b"]).get("/api/v1/findings/?kind=left_country").json()["results"] == []
