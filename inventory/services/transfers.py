@@ -57,6 +57,7 @@ def ship(user, rows, receiver, shipped_at, origin_facility=None, destination_fac
             f"First: {problems[0]['chip']} ({problems[0]['reason']}).",
             chips=problems[:MAX_REPORTED],
         )
+    origin_country = _origin_country(chip_ids, resolved, origin_facility, shipper)
     pks = [resolved[c][0] for c in chip_ids]
     with transaction.atomic():
         locked = list(Chip.objects.select_for_update().filter(pk__in=pks).values_list("pk", "custodian_id", "status"))
@@ -67,7 +68,7 @@ def ship(user, rows, receiver, shipped_at, origin_facility=None, destination_fac
             receiver=receiver,
             origin_facility=origin_facility,
             destination_facility=destination_facility,
-            origin_country=origin_facility.country if origin_facility else shipper.country,
+            origin_country=origin_country,
             destination_country=destination_facility.country if destination_facility else receiver.country,
             shipped_at=shipped_at,
             shipped_by=user,
@@ -87,6 +88,27 @@ def ship(user, rows, receiver, shipped_at, origin_facility=None, destination_fac
         _set_status(pks, ChipStatus.IN_TRANSIT, user, transfer, "shipped")
         emit("chips.changed", organisations=[shipper.pk])
     return transfer
+
+
+def _origin_country(chip_ids, resolved, origin_facility, shipper):
+    """Where the chips are, by the registry: the country whose inspectorate sees them leave (the transfer and
+    its log events name it). Not the shipper's word: a named origin facility must lie in the chips' country,
+    and without one the origin is the chips' country, not the shipper's home."""
+    countries = sorted({resolved[c][3] for c in chip_ids} - {"", None})
+    if len(countries) > 1:
+        raise Problem(
+            400, "origin_mismatch", f"The chips lie in {', '.join(countries)}: ship from one country at a time."
+        )
+    if origin_facility is not None:
+        if countries and countries[0] != origin_facility.country:
+            raise Problem(
+                400,
+                "origin_mismatch",
+                f"The chips lie in {countries[0]}, not in {origin_facility.code}'s country "
+                f"({origin_facility.country}): name the facility they leave.",
+            )
+        return origin_facility.country
+    return countries[0] if countries else shipper.country
 
 
 def receive(user, transfer, rows, received_at, facility=None):

@@ -220,3 +220,43 @@ class TestChipsLeavingACountryWithoutATransfer:
         assert "1 chip" in seen[0]["detail"]
         assert api(world.users["op_a_admin"]).get("/api/v1/findings/?kind=left_country").json()["results"] == seen
         assert api(world.users["op_b"]).get("/api/v1/findings/?kind=left_country").json()["results"] == []
+
+
+class TestATransferNamesTheCountryItsChipsLeave:
+    """A transfer's origin country decides which inspectorate sees it (and its log events). It came from the
+    origin facility the shipper named, or the shipper's home country: op-a named its German site as the
+    origin of a chip that lay in Virginia, and the US inspectorate never saw the chip leave."""
+
+    def _ship(self, world, body):
+        response = world.a.post(
+            "/api/v1/transfers/", {"receiver": "op-b", "shipped_at": ago(hours=5), "chips": [world.chip], **body}
+        )
+        return response
+
+    def test_an_origin_facility_elsewhere_is_refused(self, api, world):
+        register(world.a, "A-FRA", FRANKFURT, "DE")
+        response = self._ship(world, {"origin_facility": "A-FRA", "destination_facility": "B-FRA"})
+        assert response.status_code == 400, response.content
+        assert response.json()["code"] == "origin_mismatch"
+
+    def test_without_an_origin_facility_the_chips_country_is_the_origin(self, api, world):
+        # op-b (home DE) holds a chip at a site it runs in the US, and ships it home naming no origin.
+        register(world.b, "B-RES", (38.95, -77.35), "US")
+        register_chips(chip_rows("BUS", 1), world.users["op_b"])
+        response = world.b.post(
+            "/api/v1/declarations/", {"facility": "B-RES", "as_of": ago(days=1), "chips": ["nvidia:BUS000000"]}
+        )
+        assert response.status_code == 201, response.content
+        response = world.b.post(
+            "/api/v1/transfers/",
+            {
+                "receiver": "op-b",
+                "destination_facility": "B-FRA",
+                "shipped_at": ago(hours=5),
+                "chips": ["nvidia:BUS000000"],
+            },
+        )
+        assert response.status_code == 201, response.content
+        assert (response.json()["origin_country"], response.json()["destination_country"]) == ("US", "DE")
+        seen = api(world.users["insp_us"]).get("/api/v1/transfers/").json()["results"]
+        assert [t["id"] for t in seen] == [response.json()["id"]]
