@@ -260,3 +260,31 @@ class TestATransferNamesTheCountryItsChipsLeave:
         assert (response.json()["origin_country"], response.json()["destination_country"]) == ("US", "DE")
         seen = api(world.users["insp_us"]).get("/api/v1/transfers/").json()["results"]
         assert [t["id"] for t in seen] == [response.json()["id"]]
+
+
+class TestAnotherOperatorsSightingDoesNotIndictTheHolder:
+    """op-b lists op-a's chip in a location statement at op-b's own site. That claim is recorded once, as a
+    finding for op-a. But every later honest statement of op-a about its own chip was then judged against
+    op-b's sighting: flagged as impossible travel (a high alert against op-a), on op-b's word alone."""
+
+    def test_the_holders_next_statement_is_not_flagged_by_a_third_partys_claim(self, api, parties):
+        from attestations.models import Attestation
+        from tests.attestations.conftest import World, now
+
+        world = World(api, parties)
+        t = now()
+
+        def located(client, statement, *keys):
+            response, _ = world.submit(client, statement, *keys)
+            assert response.status_code == 201, response.content
+            return response.json()
+
+        first = located(world.op_a, world.location(["nvidia:A000000"], observed=t - timedelta(minutes=40)))
+        assert first["flags"] == {}
+        claim = world.location(
+            ["nvidia:A000000"], facility="DE-FRA-001", operator="op-b", observed=t - timedelta(minutes=30)
+        )
+        assert located(world.op_b, claim, world.key_b)["flags"] == {"other_operator": 1}
+        again = located(world.op_a, world.location(["nvidia:A000000"], observed=t - timedelta(minutes=20)))
+        assert again["flags"] == {}
+        assert not Attestation.objects.get(pk=again["id"]).flagged
