@@ -288,3 +288,53 @@ class TestAnotherOperatorsSightingDoesNotIndictTheHolder:
         again = located(world.op_a, world.location(["nvidia:A000000"], observed=t - timedelta(minutes=20)))
         assert again["flags"] == {}
         assert not Attestation.objects.get(pk=again["id"]).flagged
+
+
+class TestAReopenedCampusAlertFollowsItsCampus:
+    """A campus alert raised while op-a ran every facility of the campus is op-a's to see. When it crossed
+    again after op-b had built next door, it reopened with fresh evidence (op-b's chips among those counted)
+    but still under op-a: op-a read op-b's chip ids and totals out of it."""
+
+    def test_op_a_reads_nothing_of_op_b_from_a_reopened_campus_alert(self, api, parties):
+        from django.core.management import call_command
+
+        from compliance.models import Alert, AlertEvidence
+        from outbox.relay import drain_all
+
+        call_command("load_presets", "draft-treaty", verbosity=0)
+        a, b, treaty = (api(parties.users[u]) for u in ("op_a_admin", "op_b", "treaty"))
+        register(a, "A-W", (39.0, -77.0), "US")
+        register(a, "A-E", (39.0, -76.98), "US")
+        register_chips(chip_rows("ACAMP", 20), parties.users["op_a_admin"])
+        chips = [f"nvidia:ACAMP{i:06d}" for i in range(20)]
+        for facility, listed in (("A-W", chips[:10]), ("A-E", chips[10:])):
+            response = a.post("/api/v1/declarations/", {"facility": facility, "as_of": ago(days=2), "chips": listed})
+            assert response.status_code == 201, response.content
+        drain_all()
+        alert = Alert.objects.get(rule__key="treaty-covered-cluster-campus")
+        assert alert.operator_id == parties.op_a.pk
+        response = treaty.post(f"/api/v1/alerts/{alert.pk}/resolve/", {"reason": "declared research campus"})
+        assert response.status_code == 200, response.content
+        for chip in chips[10:]:  # below the line again: the alert clears
+            response = a.patch(f"/api/v1/chips/{chip}/", {"status": "decommissioned", "reason": "retired"})
+            assert response.status_code == 200, response.content
+        drain_all()
+        alert.refresh_from_db()
+        assert alert.cleared_at is not None
+
+        register(b, "B-NEAR", (39.0, -76.99), "US")
+        register_chips(chip_rows("BNEAR", 10), parties.users["op_b"])
+        response = b.post(
+            "/api/v1/declarations/",
+            {"facility": "B-NEAR", "as_of": ago(days=1), "chips": [f"nvidia:BNEAR{i:06d}" for i in range(10)]},
+        )
+        assert response.status_code == 201, response.content
+        drain_all()
+        alert.refresh_from_db()
+        assert alert.state == "open" and alert.reopened == 1
+        visible = [x["id"] for x in a.get("/api/v1/alerts/").json()["results"]]
+        leaked = AlertEvidence.objects.filter(alert_id__in=visible, chips__contains="BNEAR")
+        assert not leaked.exists()
+        # The treaty body and the US inspectorate still have it.
+        assert alert.pk in [x["id"] for x in treaty.get("/api/v1/alerts/").json()["results"]]
+        assert alert.pk in [x["id"] for x in api(parties.users["insp_us"]).get("/api/v1/alerts/").json()["results"]]
