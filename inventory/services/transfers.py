@@ -158,7 +158,10 @@ def receive(user, transfer, rows, received_at, facility=None):
                 "withdrawn": len(withdrawn),
             },
             parties=[transfer.shipper.code, transfer.receiver.code],
-            countries=sorted({transfer.origin_country, transfer.destination_country} - {""}),
+            # The country the chips arrive in reads their receipt too (Transfer's restrict_for says so).
+            countries=sorted(
+                {transfer.origin_country, transfer.destination_country, facility.country if facility else ""} - {""}
+            ),
         )
         transfer.save()
         TransferItem.objects.filter(transfer=transfer, chip_ref__in=listed).update(received=True)

@@ -338,3 +338,35 @@ class TestAReopenedCampusAlertFollowsItsCampus:
         # The treaty body and the US inspectorate still have it.
         assert alert.pk in [x["id"] for x in treaty.get("/api/v1/alerts/").json()["results"]]
         assert alert.pk in [x["id"] for x in api(parties.users["insp_us"]).get("/api/v1/alerts/").json()["results"]]
+
+
+class TestTheCountryChipsArriveInSeesTheirTransfer:
+    """A transfer named the receiver's home as its destination country when no destination facility was
+    given; received at a site in a third country, the chips appeared there (by placement) while that
+    country's inspectorate could read neither the transfer nor its receipt."""
+
+    def test_the_receiving_sites_country_sees_the_transfer_and_its_receipt(self, api, world):
+        from transparency.models import LogEventData
+
+        register(world.a, "A-FRA", FRANKFURT, "DE")
+        response = world.a.post(
+            "/api/v1/declarations/", {"facility": "A-FRA", "as_of": ago(days=2), "chips": [world.chip]}
+        )
+        assert response.status_code == 201, response.content
+        register(world.c, "C-PAR", (48.85, 2.35), "FR")
+        response = world.a.post(
+            "/api/v1/transfers/", {"receiver": "op-c", "shipped_at": ago(hours=5), "chips": [world.chip]}
+        )
+        assert response.status_code == 201, response.content
+        transfer = response.json()["id"]
+        assert (response.json()["origin_country"], response.json()["destination_country"]) == ("DE", "US")
+        received = world.c.post(
+            f"/api/v1/transfers/{transfer}/receive/",
+            {"received_at": ago(hours=1), "facility": "C-PAR", "chips": [world.chip]},
+        )
+        assert received.status_code == 200, received.content
+        assert Chip.objects.get(serial="HOLE000000").country == "FR"
+        insp_fr = api(world.users["insp_fr"])
+        assert [t["id"] for t in insp_fr.get("/api/v1/transfers/").json()["results"]] == [transfer]
+        receipt = LogEventData.objects.get(event="transfer.received")
+        assert insp_fr.get(f"/api/v1/log/entries/{receipt.index}").status_code == 200
