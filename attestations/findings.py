@@ -10,7 +10,7 @@ from datetime import timedelta
 from itertools import islice
 
 from django.conf import settings
-from django.db.models import Q
+from django.db.models import F, Q
 
 from attestations import hotpath
 from attestations.models import Sighting, UsageRecord
@@ -77,11 +77,16 @@ def movement(attestation_id, facility, when, chip_pks_by_ref, elsewhere=None):
 
 
 def _elsewhere(chunk, facility, attestation_id, when, window):
-    """(chip pk, latitude, longitude, time) of other statements' sightings and of placements elsewhere."""
+    """(chip pk, latitude, longitude, time) of other statements' sightings and of placements elsewhere.
+
+    Only a sighting by the chip's custodian (or a landmark's) counts, as for its last verification
+    (attestations.verification): another operator's listing of a chip it does not hold is recorded once, as a
+    finding for the holder, and must not have every later statement of the holder flagged on its word."""
     if hotpath.enabled():
         return hotpath.seen_elsewhere(chunk, facility.pk, attestation_id, when, window)
     others = (
         Sighting.objects.filter(chip_id__any=Array(chunk), observed_at__range=(when - window, when + window))
+        .filter(Q(attestation__operator__isnull=True) | Q(attestation__operator_id=F("chip__custodian_id")))
         .exclude(facility=facility)
         .exclude(attestation_id=attestation_id)
         .values_list("chip_id", "facility__latitude", "facility__longitude", "observed_at")

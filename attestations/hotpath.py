@@ -185,13 +185,16 @@ def set_log_index(attestation_id, log_index):
 
 
 # The other places a chip was seen or placed near a time: findings.movement's two ORM queries as one,
+# sightings only by the chip's custodian or a landmark (findings._elsewhere says why),
 # sightings (source 0) before placements (source 1) as there (the first conflict found for a chip names
 # its finding). Three more columns, NULL here, carry open placements in _AFTER_APPEND.
 _ELSEWHERE_ROWS = """
 SELECT 0 AS source, s.chip_id, f.latitude, f.longitude, s.observed_at, NULL::bigint, NULL::bigint, NULL::bigint
   FROM attestations_sighting s JOIN inventory_facility f ON f.id = s.facility_id
+  JOIN attestations_attestation a ON a.id = s.attestation_id JOIN registry_chip k ON k.id = s.chip_id
  WHERE s.chip_id = ANY(%(chips)s::bigint[]) AND s.observed_at BETWEEN %(lo)s AND %(hi)s
    AND s.facility_id <> %(facility)s AND s.attestation_id <> %(attestation)s
+   AND (a.operator_id IS NULL OR a.operator_id = k.custodian_id)
 UNION ALL
 SELECT 1, p.chip_id, f.latitude, f.longitude, p.valid_from, NULL, NULL, NULL
   FROM inventory_placement p JOIN inventory_facility f ON f.id = p.facility_id

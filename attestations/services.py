@@ -105,7 +105,24 @@ def retire_key(user, key, at=None):
     key = SigningKey.objects.select_for_update().get(pk=key.pk)
     if key.retired_at is not None:
         raise Problem(409, "already_retired", f"Key {key.keyid} was retired at {key.retired_at.isoformat()}.")
-    key.retired_at = at or timezone.now()
+    at = at or timezone.now()
+    # Retirement looks forward. Retiring a key before statements it signed were accepted would make them
+    # look signed by a retired key to anyone re-checking the log: disowning them silently, where revoke_key
+    # flags them and raises findings for the inspectors.
+    used = Q(issued_at__gte=at) | Q(received_at__gte=at)
+    statements = Attestation.objects.filter(used)
+    if (
+        statements.filter(keyids__contains=[key.keyid]).exists()
+        if _json_contains_supported()
+        else any(key.keyid in a.keyids for a in statements.only("keyids"))
+    ):
+        raise Problem(
+            409,
+            "key_used_after",
+            f"Key {key.keyid} signed statements dated or received after {at.isoformat()}: retire it from a later "
+            "instant, or revoke it as compromised since then (which flags those statements).",
+        )
+    key.retired_at = at
     key.save(update_fields=["retired_at"])
     append_event("key.retired", key.keyid, _key_data(key, retired_at=key.retired_at.isoformat(), by=user.username))
     return key

@@ -390,7 +390,10 @@ def _usage(att, s, v):
         records.append(
             UsageRecord(
                 attestation=att,
-                chip_id=pk,
+                # Bound to the chip only when the speaker holds it: cluster and operator-country windows follow
+                # the chip, so another party's report of it would count against its holder (and poison the
+                # holder's own later reports as double counts). Kept by reference, at the speaker's facility.
+                chip_id=pk if pk not in others else None,
                 chip_ref=ref,
                 facility=v.facility,
                 period_start=s.period_start,

@@ -455,6 +455,10 @@ def _reopen(alert_pk, rule, scope, key, value):
         alert.cleared_at = None
         alert.reopened += 1
         alert.value = value
+        # Who may see it is the subject's as it is now, not as it was raised: a campus another operator has
+        # joined since is no longer one operator's, and the evidence frozen below counts that operator's chips.
+        label, country, operator_id = aggregates.labels(scope, [key])[key]
+        alert.subject_label, alert.country, alert.operator_id = label, country, operator_id
         alert.save()
         evidence = freeze(alert, rule, scope, key, value)
         parties, countries = _readers(alert)

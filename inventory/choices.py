@@ -49,6 +49,8 @@ class FindingKind(models.TextChoices):
     # Facility records (the country a facility declares, against its coordinates)
     COUNTRY_UNCLEAR = "country_unclear", "Near a border: the coordinates cannot tell the country"
     COUNTRY_CHANGED = "country_changed", "A facility's country changed"
+    # Chips placed across a border by a declaration or a location statement (a transfer is logged for both)
+    LEFT_COUNTRY = "left_country", "Chips moved to another country without a transfer"
 
 
 class FindingSource(models.TextChoices):

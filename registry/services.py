@@ -10,7 +10,7 @@ from django.db import transaction
 from core.problems import Problem
 from outbox import emit
 from registry import authority
-from registry.choices import STATUS_TRANSITIONS, ChipEventKind
+from registry.choices import STATUS_TRANSITIONS, ChipEventKind, ChipStatus
 from registry.models import ChipEvent
 
 IDENTITY_FIELDS = ("uuid", "board_part_number", "attestation_key_fingerprint")
@@ -52,7 +52,20 @@ def _record(chip, kind, before, after, user, reason):
     )
 
 
+# Leaving "in transit" otherwise than lost or stolen is the receiver's confirmation (inventory.services.transfers):
+# a shipper that set its chip at rest again could ship it to a third party, whose custody the first receiver's
+# confirmation would then take. Entering it without a transfer takes a chip out of every count, bound nowhere.
+TRANSIT_EXITS_BY_HOLDER = {ChipStatus.LOST, ChipStatus.STOLEN}
+
+
 def check_transition(current, new):
+    if new != current and ChipStatus.IN_TRANSIT in (current, new) and new not in TRANSIT_EXITS_BY_HOLDER:
+        raise Problem(
+            409,
+            "transit_by_transfer",
+            "A chip goes in transit only by a transfer (POST /api/v1/transfers/) and arrives only when its "
+            "receiver confirms it; in transit, its holder may only report it lost or stolen.",
+        )
     if new != current and new not in STATUS_TRANSITIONS[current]:
         allowed = ", ".join(sorted(STATUS_TRANSITIONS[current])) or "none (final)"
         raise Problem(

@@ -13,12 +13,13 @@ from inventory.choices import TransferStatus
 
 class TransferQuerySet(RestrictedQuerySet):
     def restrict_for(self, user, org, action):
-        # Both parties see it; the inspectorates of both countries see it.
+        # Both parties see it; the inspectorates of both countries see it, and of the country of the site
+        # it was received at (where the chips went, when that is not the destination declared).
         return self.filter(
             scope_q(
                 org,
                 operator_paths=["shipper", "receiver"],
-                country_paths=["origin_country", "destination_country"],
+                country_paths=["origin_country", "destination_country", "received_facility__country"],
                 action="view",
             )
         )

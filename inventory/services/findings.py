@@ -4,7 +4,7 @@ from django.db import transaction
 from django.utils import timezone
 
 from core.problems import Problem
-from inventory.choices import FindingSource
+from inventory.choices import FindingKind, FindingSource
 from inventory.models import Finding
 from outbox import emit
 from registry.choices import OrgKind
@@ -82,6 +82,32 @@ def raise_facility_finding(facility, kind, log_index, detail, *, other_country="
         ignore_conflicts=True,
     )
     emit("findings.raised", source=str(FindingSource.FACILITY), source_id=f"{facility.pk}:{log_index}")
+
+
+def raise_left_country(facility, source, source_id, log_index, left):
+    """Chips placed in `facility` (a declaration's or a statement's, `source` `source_id`) that lay in other
+    countries until now: one finding per country left, seen by its inspectorate and the new one's."""
+    rows = []
+    for country, count in sorted(left.items()):
+        rows.append(
+            Finding(
+                kind=FindingKind.LEFT_COUNTRY,
+                facility=facility,
+                organisation_id=facility.operator_id,
+                country=facility.country,
+                other_country=country,
+                source=str(source),
+                source_id=f"{source_id}:{country}",
+                detail=(
+                    f"{count} chip{'s' if count != 1 else ''} left {country} for {facility.code} ({facility.country}) "
+                    f"by {source} {source_id}, not by a transfer."
+                ),
+                evidence={"log_index": log_index, "from": country, "to": facility.country, "chips": count},
+            )
+        )
+    Finding.objects.bulk_create(rows, ignore_conflicts=True)
+    for row in rows:
+        emit("findings.raised", source=row.source, source_id=row.source_id)
 
 
 RESOLVERS = (OrgKind.INSPECTORATE, OrgKind.TREATY_BODY)

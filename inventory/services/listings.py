@@ -159,7 +159,9 @@ def record_inspection(user, facility, performed_at, rows, inspectors=(), seals=(
         )
         inspection.save(update_fields=["log_index"])
         _store_items(InspectionItem, "inspection", inspection, rows, resolved, clusters)
-        refresh_verification([v[0] for v in resolved.values()], performed_at)
+        # An inspectorate vouches for chips in its own jurisdictions only: a chip the books place in another
+        # country, listed here, is a finding at this site, not a verification the other country relies on.
+        refresh_verification([v[0] for v in resolved.values()], performed_at, countries=list(org.jurisdictions or []))
         found = compare(
             facility_at(facility, performed_at),
             InspectionItem.objects.filter(inspection=inspection),
@@ -174,22 +176,28 @@ def record_inspection(user, facility, performed_at, rows, inspectors=(), seals=(
     return inspection, {"observed": len(rows), "findings": _count(found), "log_index": inspection.log_index}
 
 
-def refresh_verification(chip_pks, when, resolution=None):
+def refresh_verification(chip_pks, when, resolution=None, countries=None):
     """Continuity of knowledge: the chips were seen at `when` (never moves the time back).
 
-    With a `resolution` (a timedelta), a time less than that much older is left as it is."""
+    With a `resolution` (a timedelta), a time less than that much older is left as it is. With
+    `countries`, only chips that lie in one of them (an inspectorate's jurisdictions) are touched."""
     stale_before = when - resolution if resolution else when
     if connection.vendor == "postgresql":  # hand-written: statements run it
+        # countries None: every country (NULL makes the last condition true).
         execute(
             "UPDATE registry_chip SET last_verified_at = %s WHERE id = ANY(%s::bigint[])"
-            " AND (last_verified_at IS NULL OR last_verified_at < %s)",
-            [when, array_param(chip_pks), stale_before],
+            " AND (last_verified_at IS NULL OR last_verified_at < %s)"
+            " AND (%s::text[] IS NULL OR country = ANY(%s::text[]))",
+            [when, array_param(chip_pks), stale_before, countries, countries],
         )
         return
     for start in range(0, len(chip_pks), 10_000):
-        Chip.objects.filter(pk__any=Array(chip_pks[start : start + 10_000])).filter(
-            Q(last_verified_at__isnull=True) | Q(last_verified_at__lt=stale_before)
-        ).update(last_verified_at=when)
+        chips = Chip.objects.filter(pk__any=Array(chip_pks[start : start + 10_000]))
+        if countries is not None:
+            chips = chips.filter(country__in=list(countries))
+        chips.filter(Q(last_verified_at__isnull=True) | Q(last_verified_at__lt=stale_before)).update(
+            last_verified_at=when
+        )
 
 
 def _count(found):

@@ -3,10 +3,12 @@
 from itertools import islice
 
 from django.db import connection
+from django.db.models import Count
 
 from core.copy import NULL, copy_lines, text_value
 from core.lookups import Array, array_param
 from core.rawsql import execute, fetch_all
+from inventory.choices import PlacementSource
 from inventory.models import Placement
 from outbox import emit
 from registry.models import Chip
@@ -28,6 +30,7 @@ def place(chips, facility, when, source, source_id, log_index=None, open_rows=No
     moved = unchanged = superseded = 0
     touched = {facility.pk}
     operator_countries = set()  # the operator-country subjects whose chips changed country
+    left = {}  # {country the chips left: how many}
     pairs = iter(chips.items() if isinstance(chips, dict) else chips)
     # A chunk at a time: a million-chip statement passes its chips as a generator of pairs.
     while chunk_pairs := list(islice(pairs, CHUNK)):
@@ -57,7 +60,17 @@ def place(chips, facility, when, source, source_id, log_index=None, open_rows=No
         _insert(new)
         moved += len(new)
         if new:
-            operator_countries |= set_country([row[0] for row in new], facility.country)
+            changed = _move_country([row[0] for row in new], facility.country)
+            operator_countries |= _operator_countries(changed, facility.country)
+            for _, was, n in changed:
+                if was:
+                    left[was] = left.get(was, 0) + n
+    if left and source != PlacementSource.TRANSFER:
+        # The chips left those countries' inspectorates' view; a transfer's events name both countries, a
+        # declaration's or statement's only the new one. The old countries keep a finding (inventory.findings).
+        from inventory.services.findings import raise_left_country
+
+        raise_left_country(facility, source, source_id, log_index, left)
     if moved:
         # The operator-country totals count chips by custodian and country only: a move within
         # a country leaves them as they were, and recomputing a big operator's costs a scan of its chips.
@@ -99,21 +112,29 @@ def _close(placement_pks, when):
 def set_country(chip_pks, country):
     """A chip's country follows its placement (and its facility's country). Returns the operator-country
     keys of the chips that changed country ("custodian:country", before and after)."""
+    return _operator_countries(_move_country(chip_pks, country), country)
+
+
+def _move_country(chip_pks, country):
+    """Set the chips' country; (custodian, old country, how many) of those that changed."""
     if connection.vendor != "postgresql":
         changed = Chip.objects.filter(pk__any=Array(chip_pks)).exclude(country=country)
-        pairs = set(changed.values_list("custodian_id", "country").distinct())
+        pairs = list(changed.values_list("custodian_id", "country").annotate(n=Count("id")).order_by())
         changed.update(country=country)
-    else:
-        # The self-join reads the rows as they were before this statement: the old countries.
-        pairs = fetch_all(
-            "WITH moved AS (UPDATE registry_chip c SET country = %s FROM registry_chip o"
-            " WHERE o.id = c.id AND c.id = ANY(%s::bigint[]) AND c.country <> %s"
-            " RETURNING c.custodian_id, o.country AS was)"
-            " SELECT DISTINCT custodian_id, was FROM moved",
-            [country, array_param(chip_pks), country],
-        )
+        return pairs
+    # The self-join reads the rows as they were before this statement: the old countries.
+    return fetch_all(
+        "WITH moved AS (UPDATE registry_chip c SET country = %s FROM registry_chip o"
+        " WHERE o.id = c.id AND c.id = ANY(%s::bigint[]) AND c.country <> %s"
+        " RETURNING c.custodian_id, o.country AS was)"
+        " SELECT custodian_id, was, count(*) FROM moved GROUP BY custodian_id, was",
+        [country, array_param(chip_pks), country],
+    )
+
+
+def _operator_countries(pairs, country):
     keys = set()
-    for custodian, was in pairs:
+    for custodian, was, _ in pairs:
         if custodian is not None:
             keys |= {f"{custodian}:{cc}" for cc in (was, country) if cc}
     return keys

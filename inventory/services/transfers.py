@@ -57,6 +57,7 @@ def ship(user, rows, receiver, shipped_at, origin_facility=None, destination_fac
             f"First: {problems[0]['chip']} ({problems[0]['reason']}).",
             chips=problems[:MAX_REPORTED],
         )
+    origin_country = _origin_country(chip_ids, resolved, origin_facility, shipper)
     pks = [resolved[c][0] for c in chip_ids]
     with transaction.atomic():
         locked = list(Chip.objects.select_for_update().filter(pk__in=pks).values_list("pk", "custodian_id", "status"))
@@ -67,7 +68,7 @@ def ship(user, rows, receiver, shipped_at, origin_facility=None, destination_fac
             receiver=receiver,
             origin_facility=origin_facility,
             destination_facility=destination_facility,
-            origin_country=origin_facility.country if origin_facility else shipper.country,
+            origin_country=origin_country,
             destination_country=destination_facility.country if destination_facility else receiver.country,
             shipped_at=shipped_at,
             shipped_by=user,
@@ -89,6 +90,27 @@ def ship(user, rows, receiver, shipped_at, origin_facility=None, destination_fac
     return transfer
 
 
+def _origin_country(chip_ids, resolved, origin_facility, shipper):
+    """Where the chips are, by the registry: the country whose inspectorate sees them leave (the transfer and
+    its log events name it). Not the shipper's word: a named origin facility must lie in the chips' country,
+    and without one the origin is the chips' country, not the shipper's home."""
+    countries = sorted({resolved[c][3] for c in chip_ids} - {"", None})
+    if len(countries) > 1:
+        raise Problem(
+            400, "origin_mismatch", f"The chips lie in {', '.join(countries)}: ship from one country at a time."
+        )
+    if origin_facility is not None:
+        if countries and countries[0] != origin_facility.country:
+            raise Problem(
+                400,
+                "origin_mismatch",
+                f"The chips lie in {countries[0]}, not in {origin_facility.code}'s country "
+                f"({origin_facility.country}): name the facility they leave.",
+            )
+        return origin_facility.country
+    return countries[0] if countries else shipper.country
+
+
 def receive(user, transfer, rows, received_at, facility=None):
     """Confirm what arrived; differences from the shipment become findings."""
     if transfer.receiver_id != user.organisation_id:
@@ -104,13 +126,23 @@ def receive(user, transfer, rows, received_at, facility=None):
         raise Problem(400, "invalid", "An operator receives chips into one of its facilities: name it.")
     received_ids = [chip_id for _, chip_id, _ in rows]
     shipped = dict(TransferItem.objects.filter(transfer=transfer).values_list("chip_ref", "chip_id"))
-    arrived = [c for c in received_ids if c in shipped]
+    listed = [c for c in received_ids if c in shipped]
     missing = [c for c in shipped if c not in set(received_ids)]
     extra = [c for c in received_ids if c not in shipped]
     with transaction.atomic():
         transfer = Transfer.objects.select_for_update().get(pk=transfer.pk)
         if transfer.status != TransferStatus.IN_TRANSIT:
             raise Problem(409, "already_received", f"Transfer {transfer.pk} is {transfer.status}.")
+        # Custody moves only for chips still in this shipment: in transit, held by the shipper. One that has
+        # left it since (reported lost, found, shipped to someone else) stays where it is: a late or stale
+        # confirmation never takes a chip out of a third party's custody.
+        in_shipment = set(
+            Chip.objects.select_for_update()
+            .filter(pk__in=[shipped[c] for c in listed], custodian_id=transfer.shipper_id, status=ChipStatus.IN_TRANSIT)
+            .values_list("pk", flat=True)
+        )
+        arrived = [c for c in listed if shipped[c] in in_shipment]
+        withdrawn = [c for c in listed if shipped[c] not in in_shipment]
         transfer.status = TransferStatus.RECEIVED
         transfer.received_at = received_at
         transfer.received_by = user
@@ -123,12 +155,16 @@ def receive(user, transfer, rows, received_at, facility=None):
                 "facility": facility.code if facility else None,
                 "missing": len(missing),
                 "unexpected": len(extra),
+                "withdrawn": len(withdrawn),
             },
             parties=[transfer.shipper.code, transfer.receiver.code],
-            countries=sorted({transfer.origin_country, transfer.destination_country} - {""}),
+            # The country the chips arrive in reads their receipt too (Transfer's restrict_for says so).
+            countries=sorted(
+                {transfer.origin_country, transfer.destination_country, facility.country if facility else ""} - {""}
+            ),
         )
         transfer.save()
-        TransferItem.objects.filter(transfer=transfer, chip_ref__in=arrived).update(received=True)
+        TransferItem.objects.filter(transfer=transfer, chip_ref__in=listed).update(received=True)
         TransferItem.objects.filter(transfer=transfer, chip_ref__in=missing).update(received=False)
         resolved = resolve_chips(extra)
         TransferItem.objects.bulk_create(
@@ -175,7 +211,8 @@ def receive(user, transfer, rows, received_at, facility=None):
         refresh_verification(arrived_pks, received_at)
         emit("chips.changed", organisations=sorted({transfer.shipper_id, transfer.receiver_id}))
         _transfer_findings(transfer, missing, extra, shipped, resolved, facility)
-    return transfer, {"received": len(arrived), "missing": len(missing), "unexpected": len(extra)}
+    summary = {"received": len(arrived), "missing": len(missing), "unexpected": len(extra), "withdrawn": len(withdrawn)}
+    return transfer, summary
 
 
 def _transfer_findings(transfer, missing, extra, shipped, resolved, facility):
