@@ -218,7 +218,7 @@ def test_another_operators_sighting_does_not_verify_the_custodians_chip(
     the chips' last verification) leaves it unverified, while B's own chip in the same statement is verified."""
     chips = ["nvidia:A000000", "nvidia:B000000"]
     if size != "node agent":
-        chips = padded(chips, size=40_000)  # beyond store.FOLD_INLINE_MAX chips
+        chips = padded(chips, size=40_000)  # beyond attestations.kinds.location.FOLD_INLINE_MAX chips
     statement = world.location(chips, facility="DE-FRA-001", operator="op-b", scope=scope)
     with django_capture_on_commit_callbacks(execute=True):
         accepted(world, world.op_b, statement, world.key_b)

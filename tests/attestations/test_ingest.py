@@ -510,10 +510,10 @@ def test_a_node_agents_older_statement_never_moves_a_chip_back(world):
 
 
 def test_last_verification_is_folded_after_the_commit_and_never_moves_back(world, monkeypatch):
-    from attestations import store
+    from attestations.kinds import location
     from attestations.verification import fold_statement
 
-    monkeypatch.setattr(store, "FOLD_INLINE_MAX", 0)  # as for a big statement
+    monkeypatch.setattr(location, "FOLD_INLINE_MAX", 0)  # as for a big statement
 
     now = timezone.now().replace(microsecond=0)
     later, _ = world.submit(world.op_a, world.location(["nvidia:A000008"], observed=now - timedelta(minutes=2)))
@@ -528,10 +528,10 @@ def test_last_verification_is_folded_after_the_commit_and_never_moves_back(world
 
 
 def test_the_silence_sweep_counts_sightings_not_yet_folded(world, monkeypatch):
-    from attestations import store
+    from attestations.kinds import location
     from inventory.services.continuity import find_silent_chips
 
-    monkeypatch.setattr(store, "FOLD_INLINE_MAX", 0)  # as for a big statement
+    monkeypatch.setattr(location, "FOLD_INLINE_MAX", 0)  # as for a big statement
 
     Chip.objects.filter(serial__in=["A000009", "A000007"]).update(created_at=timezone.now() - timedelta(days=30))
     response, _ = world.submit(world.op_a, world.location(["nvidia:A000009"]))
