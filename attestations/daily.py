@@ -7,7 +7,7 @@ instead, so a page costs a row per day, not a row per chip-day.
 `add_statement(attestation)` folds the usage records of one statement into
 the totals with one INSERT ... SELECT ... GROUP BY ... ON CONFLICT DO UPDATE
 (attestations.storage.usage_days).
-It is called by attestations.store._usage() (through
+It is called by attestations.kinds.usage.store() (through
 UsageRecord.objects.add_day_totals) in the transaction that stores the
 records, so the totals are never ahead of or behind the records. The
 migration that creates the table backfills it with `backfill()`, the same

@@ -133,10 +133,8 @@ def test_facility_not_operated_comes_after_the_key_checks(world):
     refused(response, 403, "key_not_authorized")
 
 
-def test_the_operator_check_adds_no_query_on_the_hot_path(world, django_assert_max_num_queries, is_postgres):
+def test_the_operator_check_adds_no_query_on_the_hot_path(world, django_assert_max_num_queries):
     """The facility's operator comes with the one read of the registry's rows that verify() makes."""
-    if not is_postgres:
-        pytest.skip("the read-ahead is PostgreSQL's")
     statement = world.location(["nvidia:A000000"], facility="US-VA-001", operator="op-b")
     raw = json.dumps(ind.envelope(statement, world.key_b)).encode()
     with django_assert_max_num_queries(1), pytest.raises(ProtocolError) as err:

@@ -411,7 +411,6 @@ def test_the_same_statement_under_another_signature_is_a_replay(world):
     assert counts() == before
 
 
-@pytest.mark.postgres
 @pytest.mark.django_db(transaction=True)
 def test_same_envelope_from_8_concurrent_clients_is_accepted_once(api, parties):
     import threading
@@ -449,7 +448,6 @@ def test_same_envelope_from_8_concurrent_clients_is_accepted_once(api, parties):
     assert Attestation.objects.count() == 1 and Sighting.objects.count() == 2
 
 
-@pytest.mark.postgres
 def test_large_location_statement_uses_set_based_writes(world, django_assert_max_num_queries):
     """20,000 chips in one statement: a bounded number of statements, no save per chip."""
     from registry.registration import register_chips
