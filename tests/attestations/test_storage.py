@@ -498,3 +498,27 @@ def test_daily_totals_as_the_orm_folds_them(world):
         for h, o in zip(hand[1], orm[1], strict=True):
             assert h[4:] == pytest.approx(o[4:])
     assert len(outcome(daily.add_statement, _days, second)[1]) == 2  # the day before the midnight, and that day
+
+
+# --- the node agent's round trips ---------------------------------------------------------------------
+
+
+def test_a_node_agents_statement_costs_its_round_trips_and_no_more(world, monkeypatch):
+    """Token, registry rows, log append (in its savepoint), and the two statements of storage.ingest that
+    bind the envelope as a binary parameter (row, nonces, chips and sightings; row with its log index,
+    last verification and the reads after the append): seven round trips, as before issue #16."""
+    from django.db import connection
+    from django.test.utils import CaptureQueriesContext
+
+    raw = []
+    fetchall = ingest._raw_fetchall
+    monkeypatch.setattr(ingest, "_raw_fetchall", lambda sql, params: raw.append(sql) or fetchall(sql, params))
+    chips = [f"nvidia:A00000{i}" for i in range(8)]
+    world.submit(world.op_a, world.location(chips))  # the log's head row exists from here on
+    for _ in range(2):
+        raw.clear()
+        with CaptureQueriesContext(connection) as django_queries:
+            response, _ = world.submit(world.op_a, world.location(chips))
+        assert response.status_code == 201, response.content
+        assert len(django_queries.captured_queries) == 5, [q["sql"][:80] for q in django_queries.captured_queries]
+        assert len(raw) == 2 and "UPDATE registry_chip" in raw[1]  # the last verification moves in the second
