@@ -51,3 +51,25 @@ def test_the_migration_keeps_each_keys_organisation_and_registrant(parties):
         executor = MigrationExecutor(connection)
         executor.loader.build_graph()
         executor.migrate(executor.loader.graph.leaf_nodes())
+
+
+def test_a_superuser_of_no_organisation_registers_no_witness_key(api, parties):
+    """A witness is an organisation: without one there is no code to store (403, never a 500)."""
+    from tests.factories import UserFactory
+
+    root = UserFactory(organisation=None, is_superuser=True, is_staff=True)
+    response = api(root).post("/api/v1/log/witnesses/", {"name": "w.root", "public_key": _pem()}, format="json")
+    assert response.status_code == 403, response.content
+    assert not WitnessKey.objects.exists()
+
+
+def _pem():
+    from cryptography.hazmat.primitives import serialization
+    from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
+
+    return (
+        Ed25519PrivateKey.generate()
+        .public_key()
+        .public_bytes(serialization.Encoding.PEM, serialization.PublicFormat.SubjectPublicKeyInfo)
+        .decode()
+    )

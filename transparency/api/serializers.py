@@ -54,7 +54,9 @@ class WitnessKeySerializer(serializers.ModelSerializer):
         return key.public_bytes(serialization.Encoding.Raw, serialization.PublicFormat.Raw)
 
     def validate(self, attrs):
-        require_witness_org(self.context["request"].user)
+        if require_witness_org(self.context["request"].user) is None:
+            # A superuser of no organisation: a witness key is stored under its organisation's code.
+            raise Problem(403, "forbidden", "A witness key belongs to an organisation; your account has none.")
         return attrs
 
     def create(self, validated):
