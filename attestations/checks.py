@@ -12,13 +12,12 @@ from functools import lru_cache
 from django.conf import settings
 from django.utils import timezone
 
-from attestations import hotpath
-from attestations.models import KeyPurpose, Landmark, SigningKey
+from attestations.models import KeyPurpose, Landmark
+from attestations.storage import ingest
 from inventory.models import Facility
 from protocol import dsse
 from protocol.errors import ProtocolError
 from protocol.statements import RttStatement, check_freshness, parse_statement
-from registry.choices import OrgKind
 from registry.models import Organisation
 
 
@@ -57,18 +56,14 @@ def verify(body, user):
     keyids = [s.keyid for s in envelope.signatures]
     # The registry's rows for the statement in one round trip, when its facility and operator can be
     # read off the payload; they are used only once the checks below have passed in the spec's order.
-    if hotpath.enabled():
-        peeked = _facility_and_operator(envelope.payload) or (None, None)
-        known = hotpath.registered(keyids, *peeked)
-        rows = known.keys
-    else:
-        peeked = known = None
-        rows = SigningKey.objects.in_bulk(keyids, field_name="keyid")
+    peeked = _facility_and_operator(envelope.payload) or (None, None)
+    known = ingest.registered(keyids, *peeked)
+    rows = known.keys
     dsse.verify_signatures(envelope, lambda keyid: _public_key(rows[keyid].pem) if keyid in rows else None)
     keys = [rows[s.keyid] for s in envelope.signatures]
     # 4. the statement's schema, its facility
     statement = parse_statement(envelope.payload)
-    if known is not None and (statement.facility, getattr(statement, "operator", None)) == peeked:
+    if (statement.facility, getattr(statement, "operator", None)) == peeked:
         facility, speaker, landmark, clusters = known.facility, known.speaker, None, known.clusters
     else:
         facility, speaker, landmark, clusters = _places(statement)
@@ -127,11 +122,8 @@ def _places(statement):
         facility = Facility.objects.select_related("operator").filter(code=statement.facility).first()
         landmark = Landmark.objects.select_related("organisation").filter(code=statement.landmark).first()
         return facility, (landmark.organisation if landmark else None), landmark, None
-    if hotpath.enabled():
-        known = hotpath.registered([], statement.facility, statement.operator)
-        return known.facility, known.speaker, None, known.clusters
-    facility = Facility.objects.select_related("operator").filter(code=statement.facility).first()
-    return facility, Organisation.objects.filter(code=statement.operator, kind=OrgKind.OPERATOR).first(), None, None
+    known = ingest.registered([], statement.facility, statement.operator)
+    return known.facility, known.speaker, None, known.clusters
 
 
 def _check_operates(statement, facility, speaker):

@@ -10,18 +10,16 @@ from datetime import timedelta
 from itertools import islice
 
 from django.conf import settings
-from django.db.models import F, Q
 
-from attestations import hotpath
-from attestations.models import Sighting, UsageRecord
+from attestations.models import UsageRecord
+from attestations.storage import ingest
 from core.lookups import Array
 from inventory.choices import FindingKind, FindingSource
 from inventory.geo import haversine_km
-from inventory.models import Placement
 from inventory.services.reconciliation import Discrepancy
 
 EARTH_HALF_CIRCUMFERENCE_KM = 20_038
-CHUNK = 10_000  # SQLite caps the parameters of one statement
+CHUNK = 10_000  # chips per query: bounded memory and parameters for a million-chip statement
 
 
 def _d(kind, chip_ref, chip_pk, attestation_id):
@@ -79,25 +77,10 @@ def movement(attestation_id, facility, when, chip_pks_by_ref, elsewhere=None):
 def _elsewhere(chunk, facility, attestation_id, when, window):
     """(chip pk, latitude, longitude, time) of other statements' sightings and of placements elsewhere.
 
-    Only a sighting by the chip's custodian (or a landmark's) counts, as for its last verification
-    (attestations.verification): another operator's listing of a chip it does not hold is recorded once, as a
-    finding for the holder, and must not have every later statement of the holder flagged on its word."""
-    if hotpath.enabled():
-        return hotpath.seen_elsewhere(chunk, facility.pk, attestation_id, when, window)
-    others = (
-        Sighting.objects.filter(chip_id__any=Array(chunk), observed_at__range=(when - window, when + window))
-        .filter(Q(attestation__operator__isnull=True) | Q(attestation__operator_id=F("chip__custodian_id")))
-        .exclude(facility=facility)
-        .exclude(attestation_id=attestation_id)
-        .values_list("chip_id", "facility__latitude", "facility__longitude", "observed_at")
-    )
-    placed = (
-        Placement.objects.filter(chip_id__any=Array(chunk), valid_from__range=(when - window, when + window))
-        .filter(Q(valid_to__isnull=True) | Q(valid_to__gt=when))
-        .exclude(facility=facility)
-        .values_list("chip_id", "facility__latitude", "facility__longitude", "valid_from")
-    )
-    return [*others, *placed]
+    Only a sighting by the chip's custodian (or a landmark's) counts, as for its last verification: another
+    operator's listing of a chip it does not hold is recorded once, as a finding for the holder, and must not
+    have every later statement of the holder flagged on its word."""
+    return ingest.seen_elsewhere(chunk, facility.pk, attestation_id, when, window)
 
 
 def usage_overlaps(attestation_id, facility, start, end, chip_pks_by_ref):

@@ -111,11 +111,7 @@ def retire_key(user, key, at=None):
     # flags them and raises findings for the inspectors.
     used = Q(issued_at__gte=at) | Q(received_at__gte=at)
     statements = Attestation.objects.filter(used)
-    if (
-        statements.filter(keyids__contains=[key.keyid]).exists()
-        if _json_contains_supported()
-        else any(key.keyid in a.keyids for a in statements.only("keyids"))
-    ):
+    if statements.filter(keyids__contains=[key.keyid]).exists():
         raise Problem(
             409,
             "key_used_after",
@@ -144,11 +140,7 @@ def revoke_key(user, key, since, reason=""):
     # Signed after the compromise, or received after it (whatever date it bears: whoever held the key then
     # could have backdated it), as the ingest checks now judge a key (checks._check_validity).
     after = Q(issued_at__gte=since) | Q(received_at__gte=since)
-    flagged = list(
-        Attestation.objects.filter(after, keyids__contains=[key.keyid]).select_related("facility")
-        if _json_contains_supported()
-        else [a for a in Attestation.objects.filter(after).select_related("facility") if key.keyid in a.keyids]
-    )
+    flagged = list(Attestation.objects.filter(after, keyids__contains=[key.keyid]).select_related("facility"))
     Attestation.objects.filter(pk__in=[a.pk for a in flagged]).update(flagged=True)
     Finding.objects.bulk_create(
         [
@@ -172,9 +164,3 @@ def revoke_key(user, key, since, reason=""):
     for a in flagged:
         emit("findings.raised", source=str(FindingSource.ATTESTATION), source_id=str(a.pk))
     return key, len(flagged)
-
-
-def _json_contains_supported():
-    from django.db import connection
-
-    return connection.vendor == "postgresql"

@@ -15,7 +15,7 @@ leaves."
   best taken, as for the baseline (the machine is shared: both sides get the
   same chance to dodge another process's burst).
 - Baseline: the same leaves hashed in memory the way append_leaves does it
-  (transparency.log.hash_append per batch of 10,000: the leaf hashes, then
+  (protocol.merkle.hash_append per batch of 10,000: the leaf hashes, then
   each level's completed nodes pairwise, the right edge carried from batch to
   batch in memory rather than read from the database), every hash kept, no
   database, with the cyclic GC paused. Best of two runs.
@@ -72,7 +72,7 @@ def hash_in_memory(leaves, batch=BATCH):
 
     levels[level][k] is the hash of node (level, k): every node of the tree.
     """
-    from transparency.log import hash_append
+    from protocol.merkle import hash_append
 
     levels = []
     # Pure hashing: the cyclic GC (which millions of live objects make expensive)

@@ -12,7 +12,8 @@ Two audiences:
   hash of a leaf range that splits into O(log n) such nodes, so a proof or a root
   costs one query for O(log n) rows (`*_proof_ranges`, `range_to_perfect_nodes`,
   `proof_from_nodes`, `root_from_nodes`), and an append stores the few nodes the
-  new leaf completes (`nodes_completed_by_append`).
+  new leaf completes (`nodes_completed_by_append`), hashed in a batch by
+  `hash_levels` / `hash_append` (what a verifier recomputes to check them).
 
 The in-memory helpers (`root_from_leaf_hashes`, `inclusion_proof`,
 `consistency_proof`) are for tests, tools and small trees.
@@ -352,3 +353,45 @@ def nodes_completed_by_append(leaf_index: int) -> list[Node]:
         nodes.append((level, (count >> level) - 1))
         level += 1
     return nodes
+
+
+# --- appending ---------------------------------------------------------------
+# What a log computes when it appends leaves, and what a third-party verifier
+# recomputes to check a log's stored nodes: pure, no database.
+
+
+def leaf_hashes(leaves: Iterable[bytes]) -> list[bytes]:
+    """SHA-256(0x00 || leaf) of each leaf (LOG.md section 1); `leaf_hash` over a batch, without its calls."""
+    sha256 = hashlib.sha256
+    return [sha256(b"\x00" + leaf).digest() for leaf in leaves]
+
+
+def hash_levels(first: int, hashes: Sequence[bytes], left: Mapping[int, bytes]) -> list[tuple[int, list[bytes]]]:
+    """Every node that appending leaves with these leaf `hashes` at index `first` completes.
+
+    `left` maps a level to the hash of the complete node just left of the new
+    leaves at that level: the right edge of the tree of size `first`
+    (range_to_perfect_nodes(0, first)), needed at the levels whose bit is set
+    in `first`. Returns [(k0, hashes), ...] for levels 0, 1, ...: the new nodes
+    (level, k0 + i), level 0 being the leaf hashes; exactly the nodes
+    `nodes_completed_by_append` names for each new index.
+    """
+    sha256 = hashlib.sha256
+    current = hashes  # level 0 as given (no copy: an append may pass a million hashes)
+    levels = [(first, current)]
+    start, level = first, 0
+    while True:
+        if start & 1:  # the first new node is a right child: its sibling is on the right edge
+            current = [left[level], *current]
+            start -= 1
+        if len(current) < 2:
+            return levels
+        current = [sha256(b"\x01" + a + b).digest() for a, b in zip(current[0::2], current[1::2], strict=False)]
+        start >>= 1
+        level += 1
+        levels.append((start, current))
+
+
+def hash_append(first: int, leaves: Sequence[bytes], left: Mapping[int, bytes]) -> list[tuple[int, list[bytes]]]:
+    """hash_levels of the leaves' hashes: every hash an append of `leaves` at index `first` computes."""
+    return hash_levels(first, leaf_hashes(leaves), left)

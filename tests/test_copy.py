@@ -42,6 +42,6 @@ def test_lines_of_text_values_come_back_exactly(batch):
 
 @given(texts)
 def test_the_parser_patterns_admit_no_copy_special_characters(value):
-    # attestations.store writes chip ids and cluster codes into COPY lines unescaped.
+    # attestations.storage.ingest.copy_sightings writes chip ids and cluster codes into COPY lines unescaped.
     if CHIP_ID_RE.fullmatch(value) or REGISTRY_CODE_RE.fullmatch(value):
         assert not set(value) & {"\t", "\n", "\r", "\\"}

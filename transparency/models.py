@@ -9,7 +9,6 @@ the leaf hashes of at most a few blocks of 16 leaves, while an append writes
 one row per leaf and one node row per 8 leaves.
 """
 
-from django.conf import settings
 from django.db import models
 
 from core.querysets import RestrictedQuerySet
@@ -87,16 +86,22 @@ class Checkpoint(models.Model):
 class WitnessKeyQuerySet(RestrictedQuerySet):
     def restrict_for(self, user, org, action):
         # Witness keys are public: anyone may check a cosignature.
-        return self if action == "view" else self.filter(organisation=org)
+        if action == "view":
+            return self
+        return self.filter(organisation=org.code) if org is not None else self.none()
 
 
 class WitnessKey(models.Model):
-    organisation = models.ForeignKey("registry.Organisation", on_delete=models.PROTECT, related_name="witness_keys")
+    """A witness's cosigning key. Who registered it is stored by value (the organisation's code, the
+    user's name, as its `witness.registered` log event states them): the log answers for its witnesses
+    on its own, and transparency holds no foreign key into registry (the import graph points down)."""
+
+    organisation = models.CharField(max_length=32, db_index=True)  # registry.Organisation.code
     name = models.CharField(max_length=200, unique=True)
     public_key = models.BinaryField()
     key_line = models.CharField(max_length=400)
     created_at = models.DateTimeField(auto_now_add=True)
-    created_by = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.PROTECT, null=True)
+    created_by = models.CharField(max_length=150, blank=True)  # the registering user's username
     retired_at = models.DateTimeField(null=True, blank=True)
 
     objects = WitnessKeyQuerySet.as_manager()

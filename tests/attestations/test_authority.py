@@ -133,10 +133,8 @@ def test_facility_not_operated_comes_after_the_key_checks(world):
     refused(response, 403, "key_not_authorized")
 
 
-def test_the_operator_check_adds_no_query_on_the_hot_path(world, django_assert_max_num_queries, is_postgres):
+def test_the_operator_check_adds_no_query_on_the_hot_path(world, django_assert_max_num_queries):
     """The facility's operator comes with the one read of the registry's rows that verify() makes."""
-    if not is_postgres:
-        pytest.skip("the read-ahead is PostgreSQL's")
     statement = world.location(["nvidia:A000000"], facility="US-VA-001", operator="op-b")
     raw = json.dumps(ind.envelope(statement, world.key_b)).encode()
     with django_assert_max_num_queries(1), pytest.raises(ProtocolError) as err:
@@ -218,7 +216,7 @@ def test_another_operators_sighting_does_not_verify_the_custodians_chip(
     the chips' last verification) leaves it unverified, while B's own chip in the same statement is verified."""
     chips = ["nvidia:A000000", "nvidia:B000000"]
     if size != "node agent":
-        chips = padded(chips, size=40_000)  # beyond store.FOLD_INLINE_MAX chips
+        chips = padded(chips, size=40_000)  # beyond attestations.kinds.location.FOLD_INLINE_MAX chips
     statement = world.location(chips, facility="DE-FRA-001", operator="op-b", scope=scope)
     with django_capture_on_commit_callbacks(execute=True):
         accepted(world, world.op_b, statement, world.key_b)

@@ -411,7 +411,6 @@ def test_the_same_statement_under_another_signature_is_a_replay(world):
     assert counts() == before
 
 
-@pytest.mark.postgres
 @pytest.mark.django_db(transaction=True)
 def test_same_envelope_from_8_concurrent_clients_is_accepted_once(api, parties):
     import threading
@@ -449,7 +448,6 @@ def test_same_envelope_from_8_concurrent_clients_is_accepted_once(api, parties):
     assert Attestation.objects.count() == 1 and Sighting.objects.count() == 2
 
 
-@pytest.mark.postgres
 def test_large_location_statement_uses_set_based_writes(world, django_assert_max_num_queries):
     """20,000 chips in one statement: a bounded number of statements, no save per chip."""
     from registry.registration import register_chips
@@ -510,10 +508,10 @@ def test_a_node_agents_older_statement_never_moves_a_chip_back(world):
 
 
 def test_last_verification_is_folded_after_the_commit_and_never_moves_back(world, monkeypatch):
-    from attestations import store
+    from attestations.kinds import location
     from attestations.verification import fold_statement
 
-    monkeypatch.setattr(store, "FOLD_INLINE_MAX", 0)  # as for a big statement
+    monkeypatch.setattr(location, "FOLD_INLINE_MAX", 0)  # as for a big statement
 
     now = timezone.now().replace(microsecond=0)
     later, _ = world.submit(world.op_a, world.location(["nvidia:A000008"], observed=now - timedelta(minutes=2)))
@@ -528,10 +526,10 @@ def test_last_verification_is_folded_after_the_commit_and_never_moves_back(world
 
 
 def test_the_silence_sweep_counts_sightings_not_yet_folded(world, monkeypatch):
-    from attestations import store
+    from attestations.kinds import location
     from inventory.services.continuity import find_silent_chips
 
-    monkeypatch.setattr(store, "FOLD_INLINE_MAX", 0)  # as for a big statement
+    monkeypatch.setattr(location, "FOLD_INLINE_MAX", 0)  # as for a big statement
 
     Chip.objects.filter(serial__in=["A000009", "A000007"]).update(created_at=timezone.now() - timedelta(days=30))
     response, _ = world.submit(world.op_a, world.location(["nvidia:A000009"]))

@@ -1,8 +1,7 @@
-"""Sightings and usage records live in monthly partitions (PostgreSQL)."""
+"""Sightings and usage records live in monthly partitions."""
 
 from datetime import UTC, datetime
 
-import pytest
 from django.db import connection
 
 from attestations.partitions import PARTITIONED, ensure_partitions
@@ -19,7 +18,6 @@ def partitions(table):
         return [r[0] for r in cursor.fetchall()]
 
 
-@pytest.mark.postgres
 def test_tables_are_partitioned_by_month(db):
     for table in PARTITIONED:
         names = partitions(table)
@@ -27,7 +25,6 @@ def test_tables_are_partitioned_by_month(db):
         assert f"{table}_y{now():%Y}m{now():%m}" in names
 
 
-@pytest.mark.postgres
 def test_statements_land_in_their_month_not_the_default(world):
     response, _ = world.submit(world.op_a, world.location(["nvidia:A000000", "nvidia:A000001"]))
     assert response.status_code == 201
@@ -38,7 +35,6 @@ def test_statements_land_in_their_month_not_the_default(world):
         assert cursor.fetchone()[0] == 2
 
 
-@pytest.mark.postgres
 def test_ensure_partitions_is_idempotent_and_looks_ahead(db):
     later = datetime(2031, 5, 17, tzinfo=UTC)
     created = ensure_partitions(months_back=0, months_ahead=1, now=later)

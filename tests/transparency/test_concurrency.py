@@ -39,7 +39,6 @@ def writer(n, barrier, errors, indices):
         connection.close()
 
 
-@pytest.mark.postgres
 @pytest.mark.django_db(transaction=True, available_apps=["transparency"])
 def test_concurrent_writers_and_signers(settings):
     settings.CHIPREG_CHECKPOINT_INTERVAL_S = INTERVAL_S

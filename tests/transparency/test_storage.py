@@ -31,12 +31,37 @@ BATCHES = (1, 2, 509, 1024, 513)  # ragged appends, 2,049 leaves in all
     ids=lambda p: f"level_min={p[0]}-{p[1]}",
 )
 def level_min(request, monkeypatch):
-    """The lowest stored level, and the writer: binary COPY (PostgreSQL) or the portable bulk inserts."""
+    """The lowest stored level, and the writer: binary COPY (transparency.storage) or its ORM
+    equivalent, bulk inserts of the same rows (orm_append)."""
     level, writer = request.param
     monkeypatch.setattr(models, "NODE_LEVEL_MIN", level)
     if writer == "insert":
-        monkeypatch.setattr(log, "_copy_append", log._insert_append)
+        monkeypatch.setattr(log.storage, "copy_leaves", orm_copy_leaves)
+        monkeypatch.setattr(log.storage, "copy_nodes", orm_copy_nodes)
     return level
+
+
+def orm_copy_leaves(first, chunks, kind, appended_at):
+    """storage.copy_leaves's specification in the ORM: the same rows, by bulk inserts."""
+    rows = []
+    while True:
+        try:
+            rows += next(chunks)
+        except StopIteration as done:
+            levels = done.value
+            break
+    LogLeaf.objects.bulk_create(
+        [
+            LogLeaf(index=first + i, leaf=leaf, hash=h, kind=kind, appended_at=appended_at)
+            for i, (leaf, h) in enumerate(rows)
+        ],
+        batch_size=2000,
+    )
+    return levels
+
+
+def orm_copy_nodes(nodes):
+    LogNode.objects.bulk_create([LogNode(key=key, hash=h) for key, h in nodes], batch_size=5000)
 
 
 @pytest.fixture
@@ -137,7 +162,7 @@ def test_hash_append_completes_what_nodes_completed_by_append_names(first, count
     }
     got = {
         (level, k0 + i): h
-        for level, (k0, level_hashes) in enumerate(log.hash_append(first, every[first:], left))
+        for level, (k0, level_hashes) in enumerate(merkle.hash_append(first, every[first:], left))
         for i, h in enumerate(level_hashes)
     }
     expected = {node for index in range(first, first + count) for node in merkle.nodes_completed_by_append(index)}

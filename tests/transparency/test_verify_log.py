@@ -43,7 +43,7 @@ def log(parties, monkeypatch):
     cp = sign_if_due()
     key = Ed25519PrivateKey.generate()
     witness = WitnessKey.objects.create(
-        organisation=parties.treaty, name="w.example", public_key=key.public_key().public_bytes_raw(), key_line="-"
+        organisation=parties.treaty.code, name="w.example", public_key=key.public_key().public_bytes_raw(), key_line="-"
     )
     line = note.cosign(key, "w.example", note.parse_checkpoint(cp.note).body, 1_700_000_000)
     Cosignature.objects.create(checkpoint=cp, witness=witness, line=line.rstrip("\n"), timestamp=1_700_000_000)

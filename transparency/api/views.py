@@ -158,7 +158,7 @@ class WitnessKeyViewSet(
 ):
     """Witness keys of treaty bodies and inspectorates, which cosign checkpoints."""
 
-    queryset = WitnessKey.objects.select_related("organisation")
+    queryset = WitnessKey.objects.all()
     serializer_class = WitnessKeySerializer
 
     def create(self, request, *args, **kwargs):

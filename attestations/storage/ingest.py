@@ -1,30 +1,32 @@
-"""Hand-written SQL for the queries every statement runs (see core.rawsql for why).
+"""The statements every accepted statement runs, spelled once (see core.rawsql for why).
 
 A node agent's statement of a few chips is a dozen small queries; built by
 the ORM each costs about a millisecond of the web worker's time, most of the
-request. These spell the same queries once. Each has the ORM's version as
-its specification beside its caller, which the portable path (SQLite) still
-runs; tests/attestations compare the two.
+request. These spell the same queries once, in as few round trips as the
+ingest allows: `registered` before the checks, `insert_location` (row, nonces,
+chips, sightings) before the log's append, `after_append` after it. Each has
+its ORM equivalent in tests/attestations/test_storage.py, run on the same rows.
 """
 
 import json
 from dataclasses import dataclass
-from datetime import timedelta
 from functools import cache
 
-from django.conf import settings
 from django.db import connection
 
-from attestations.models import Attestation, SigningKey
+from attestations.models import Attestation, Sighting, SigningKey, StatementNonce
+from attestations.storage import chips as chip_rows
+from attestations.storage.names import Table
+from core.copy import NULL, copy_lines, text_value
 from core.lookups import array_param
 from core.rawsql import Columns, execute, fetch_all, set_related
-from inventory.models import Facility
+from inventory.models import Cluster, Facility, Placement
 from registry.choices import OrgKind
-from registry.models import Organisation
+from registry.models import Chip, Organisation
 
-
-def enabled():
-    return connection.vendor == "postgresql"
+A, N, S = Table(Attestation), Table(StatementNonce), Table(Sighting)
+F, CL, P = Table(Facility), Table(Cluster), Table(Placement)
+ORG, CH, K = Table(Organisation), Table(Chip), Table(SigningKey)
 
 
 @cache
@@ -33,12 +35,12 @@ def _verification_query():
     key = Columns(SigningKey, "k")
     sql = (
         f"SELECT {facility.sql}, {operator.sql}, {speaker.sql}, c.clusters, {key.sql} FROM (SELECT 1) one"  # noqa: S608
-        " LEFT JOIN inventory_facility f ON f.code = %s"
-        " LEFT JOIN registry_organisation fo ON fo.id = f.operator_id"
-        " LEFT JOIN registry_organisation s ON s.code = %s AND s.kind = %s"
-        " LEFT JOIN LATERAL (SELECT json_object_agg(code, id) FROM inventory_cluster WHERE facility_id = f.id)"
+        f" LEFT JOIN {F} f ON f.{F.code} = %s"
+        f" LEFT JOIN {ORG} fo ON fo.{ORG.id} = f.{F.operator}"
+        f" LEFT JOIN {ORG} s ON s.{ORG.code} = %s AND s.{ORG.kind} = %s"
+        f" LEFT JOIN LATERAL (SELECT json_object_agg({CL.code}, {CL.id}) FROM {CL} WHERE {CL.facility} = f.{F.id})"
         "  c(clusters) ON true"
-        " LEFT JOIN attestations_signingkey k ON k.keyid = ANY(%s::text[])"
+        f" LEFT JOIN {K} k ON k.{K.keyid} = ANY(%s::text[])"
     )
     return sql, facility, operator, speaker, key
 
@@ -75,33 +77,34 @@ def registered(keyids, facility_code, operator_code):
 # Every column of the statement's row but the two the database or the log give it.
 _ATTESTATION_FIELDS = tuple(f for f in Attestation._meta.concrete_fields if f.attname not in ("id", "log_index"))
 _ATTESTATION_COLUMNS = tuple(f.column for f in _ATTESTATION_FIELDS)
+_ENVELOPE, _KEYIDS, _HEADER = A.envelope, A.keyids, A.header
 
 
 def _row_values(att, body):
     from psycopg.types.json import Jsonb
 
     values = {f.column: getattr(att, f.attname) for f in _ATTESTATION_FIELDS}
-    values["envelope"] = bytes(body)
-    values["keyids"], values["header"] = Jsonb(att.keyids), Jsonb(att.header)
+    values[_ENVELOPE] = bytes(body)
+    values[_KEYIDS], values[_HEADER] = Jsonb(att.keyids), Jsonb(att.header)
     return values
 
 
 def _attestation_insert(att, body, with_row=True):
     """The statement's id as CTE `a` (its row inserted, or only its id taken from the sequence) and the
     INSERT of its (keyid, nonce) pairs as CTE `n`; and their parameters. The nonces' foreign key is
-    checked at the commit, so a row inserted later in the transaction (row_after_append) satisfies it."""
+    checked at the commit, so a row inserted later in the transaction (after_append) satisfies it."""
     nonces = (
-        " n AS (INSERT INTO attestations_statementnonce (keyid, nonce, attestation_id)"
+        f" n AS (INSERT INTO {N} ({N.columns('keyid', 'nonce', 'attestation')})"  # noqa: S608
         " SELECT k, %s, a.id FROM a, unnest(%s::text[]) k)"
     )
     if not with_row:
-        sql = "a AS (SELECT nextval(pg_get_serial_sequence('attestations_attestation', 'id')) AS id)," + nonces
+        sql = f"a AS (SELECT nextval(pg_get_serial_sequence('{A}', '{A.id}')) AS id)," + nonces
         return sql, [att.nonce, list(att.keyids)]
     values = _row_values(att, body)
-    placeholders = ", ".join("%b" if c == "envelope" else "%s" for c in _ATTESTATION_COLUMNS)
+    placeholders = ", ".join("%b" if c == _ENVELOPE else "%s" for c in _ATTESTATION_COLUMNS)
     sql = (
-        f"a AS (INSERT INTO attestations_attestation ({', '.join(_ATTESTATION_COLUMNS)})"  # noqa: S608
-        f" VALUES ({placeholders}) RETURNING id)," + nonces
+        f"a AS (INSERT INTO {A} ({', '.join(_ATTESTATION_COLUMNS)})"  # noqa: S608
+        f" VALUES ({placeholders}) RETURNING {A.id} AS id)," + nonces
     )
     return sql, [*values.values(), att.nonce, list(att.keyids)]
 
@@ -111,9 +114,9 @@ def _row_after_append(att, body):
     and its named parameters: inserted once, rather than inserted and then updated (a new version
     of the row in each of its indexes)."""
     values = {f"a_{c}": v for c, v in _row_values(att, body).items()}
-    placeholders = ", ".join(f"%(a_{c})b" if c == "envelope" else f"%(a_{c})s" for c in _ATTESTATION_COLUMNS)
+    placeholders = ", ".join(f"%(a_{c})b" if c == _ENVELOPE else f"%(a_{c})s" for c in _ATTESTATION_COLUMNS)
     sql = (
-        f"logged AS (INSERT INTO attestations_attestation (id, log_index, {', '.join(_ATTESTATION_COLUMNS)})"  # noqa: S608
+        f"logged AS (INSERT INTO {A} ({A.id}, {A.log_index}, {', '.join(_ATTESTATION_COLUMNS)})"  # noqa: S608
         f" VALUES (%(attestation)s, %(log_index)s, {placeholders}))"
     )
     return sql, values
@@ -161,16 +164,17 @@ def insert_location(att, body, chips, with_row=True):
         clusters.append(cluster or "")
         makers.append(maker)
         serials.append(serial)
-    # Only the CTEs above are formatted in; every value is a parameter.
+    # Only names and the CTEs above are formatted in; every value is a parameter.
     sql = (
         f"WITH {head},"  # noqa: S608
-        " r AS (SELECT u.ord, u.ref, u.cluster, c.id, c.custodian_id, c.status, c.country"
+        f" r AS (SELECT u.ord, u.ref, u.cluster, c.{CH.id} AS id, c.{CH.custodian} AS custodian_id,"
+        f"  c.{CH.status} AS status, c.{CH.country} AS country"
         "  FROM unnest(%s::text[], %s::text[], %s::text[], %s::text[])"
         "   WITH ORDINALITY AS u(ref, cluster, maker, serial, ord)"
-        "  LEFT JOIN registry_organisation m ON m.code = u.maker AND m.kind = %s"
-        "  LEFT JOIN registry_chip c ON c.manufacturer_id = m.id AND c.serial = u.serial),"
-        " s AS (INSERT INTO attestations_sighting"
-        "  (attestation_id, chip_id, chip_ref, cluster_code, facility_id, observed_at)"
+        f"  LEFT JOIN {ORG} m ON m.{ORG.code} = u.maker AND m.{ORG.kind} = %s"
+        f"  LEFT JOIN {CH} c ON c.{CH.manufacturer} = m.{ORG.id} AND c.{CH.serial} = u.serial),"
+        f" s AS (INSERT INTO {S}"
+        f"  ({S.columns('attestation', 'chip', 'chip_ref', 'cluster_code', 'facility', 'observed_at')})"
         "  SELECT a.id, r.id, r.ref, r.cluster, %s, %s FROM a, r ORDER BY r.ord)"
         " SELECT a.id, r.ref, r.id, r.custodian_id, r.status, r.country FROM a LEFT JOIN r ON r.id IS NOT NULL"
     )
@@ -180,27 +184,47 @@ def insert_location(att, body, chips, with_row=True):
     return {ref: (pk, custodian_id, status, country) for _, ref, pk, custodian_id, status, country in rows if pk}
 
 
+_SIGHTING_COPY_FIELDS = ("attestation", "chip", "chip_ref", "cluster_code", "facility", "observed_at")
+
+
+def copy_sightings(attestation_id, facility_id, observed_at, rows):
+    """COPY one statement's sighting rows: `rows` yields (chip pk or None, chip id, cluster code or None).
+
+    Chip ids and cluster codes passed the statement parser's patterns (CHIP_ID_RE, REGISTRY_CODE_RE),
+    which admit no tab, newline or backslash: safe as COPY text, written unescaped (core.copy)."""
+    head = f"{attestation_id}\t"
+    tail = f"\t{facility_id}\t{text_value(observed_at)}\n"
+    lines = (f"{head}{NULL if pk is None else pk}\t{ref}\t{cluster or ''}{tail}" for pk, ref, cluster in rows)
+    columns = [Sighting._meta.get_field(f).column for f in _SIGHTING_COPY_FIELDS]
+    with connection.cursor() as cursor:
+        return copy_lines(cursor.cursor, str(S), columns, lines)
+
+
+_SET_LOG_INDEX = f"UPDATE {A} SET {A.log_index} = %s WHERE {A.id} = %s"  # noqa: S608
+
+
 def set_log_index(attestation_id, log_index):
-    execute("UPDATE attestations_attestation SET log_index = %s WHERE id = %s", [log_index, attestation_id])
+    execute(_SET_LOG_INDEX, [log_index, attestation_id])
 
 
 # The other places a chip was seen or placed near a time: findings.movement's two ORM queries as one,
 # sightings only by the chip's custodian or a landmark (findings._elsewhere says why),
 # sightings (source 0) before placements (source 1) as there (the first conflict found for a chip names
 # its finding). Three more columns, NULL here, carry open placements in _AFTER_APPEND.
-_ELSEWHERE_ROWS = """
-SELECT 0 AS source, s.chip_id, f.latitude, f.longitude, s.observed_at, NULL::bigint, NULL::bigint, NULL::bigint
-  FROM attestations_sighting s JOIN inventory_facility f ON f.id = s.facility_id
-  JOIN attestations_attestation a ON a.id = s.attestation_id JOIN registry_chip k ON k.id = s.chip_id
- WHERE s.chip_id = ANY(%(chips)s::bigint[]) AND s.observed_at BETWEEN %(lo)s AND %(hi)s
-   AND s.facility_id <> %(facility)s AND s.attestation_id <> %(attestation)s
-   AND (a.operator_id IS NULL OR a.operator_id = k.custodian_id)
+_ELSEWHERE_ROWS = f"""
+SELECT 0 AS source, s.{S.chip}, f.{F.latitude}, f.{F.longitude}, s.{S.observed_at},
+       NULL::bigint, NULL::bigint, NULL::bigint
+  FROM {S} s JOIN {F} f ON f.{F.id} = s.{S.facility}
+  JOIN {A} a ON a.{A.id} = s.{S.attestation} JOIN {CH} k ON k.{CH.id} = s.{S.chip}
+ WHERE s.{S.chip} = ANY(%(chips)s::bigint[]) AND s.{S.observed_at} BETWEEN %(lo)s AND %(hi)s
+   AND s.{S.facility} <> %(facility)s AND s.{S.attestation} <> %(attestation)s
+   AND (a.{A.operator} IS NULL OR a.{A.operator} = k.{CH.custodian})
 UNION ALL
-SELECT 1, p.chip_id, f.latitude, f.longitude, p.valid_from, NULL, NULL, NULL
-  FROM inventory_placement p JOIN inventory_facility f ON f.id = p.facility_id
- WHERE p.chip_id = ANY(%(chips)s::bigint[]) AND p.valid_from BETWEEN %(lo)s AND %(hi)s
-   AND (p.valid_to IS NULL OR p.valid_to > %(when)s) AND p.facility_id <> %(facility)s
-"""
+SELECT 1, p.{P.chip}, f.{F.latitude}, f.{F.longitude}, p.{P.valid_from}, NULL, NULL, NULL
+  FROM {P} p JOIN {F} f ON f.{F.id} = p.{P.facility}
+ WHERE p.{P.chip} = ANY(%(chips)s::bigint[]) AND p.{P.valid_from} BETWEEN %(lo)s AND %(hi)s
+   AND (p.{P.valid_to} IS NULL OR p.{P.valid_to} > %(when)s) AND p.{P.facility} <> %(facility)s
+"""  # noqa: S608
 _ELSEWHERE = _ELSEWHERE_ROWS + " ORDER BY source"
 
 
@@ -223,45 +247,37 @@ def seen_elsewhere(chip_pks, facility_id, attestation_id, when, window):
 
 
 # What a small partial location statement needs after its append, in one round trip: its row stored
-# with its log index, its chips' last verification moved on (listings.refresh_verification's rule,
-# once it is CHIPREG_VERIFICATION_RESOLUTION_S old), the other places its chips were seen or placed
-# near the time (source 0 and 1) and their open placements (placements._open_rows, source 2).
-_AFTER_APPEND = "".join(
-    (
-        """
-WITH {logged}, verified AS (
-    UPDATE registry_chip SET last_verified_at = %(when)s
-     WHERE id = ANY(%(verified)s::bigint[]) AND (last_verified_at IS NULL OR last_verified_at < %(stale_before)s)
-)""",
-        _ELSEWHERE_ROWS,
-        """UNION ALL
-SELECT 2, p.chip_id, NULL, NULL, p.valid_from, p.id, p.facility_id, p.cluster_id
-  FROM inventory_placement p
- WHERE p.chip_id = ANY(%(chips)s::bigint[]) AND p.valid_to IS NULL
+# with its log index, its chips' last verification moved on (chips.refresh_last_verified, as a CTE),
+# the other places its chips were seen or placed near the time (source 0 and 1) and their open
+# placements (placements._open_rows, source 2).
+_AFTER_APPEND = (
+    "WITH {logged}, {verified}"
+    + _ELSEWHERE_ROWS
+    + f"""UNION ALL
+SELECT 2, p.{P.chip}, NULL, NULL, p.{P.valid_from}, p.{P.id}, p.{P.facility}, p.{P.cluster}
+  FROM {P} p
+ WHERE p.{P.chip} = ANY(%(chips)s::bigint[]) AND p.{P.valid_to} IS NULL
  ORDER BY source
-""",
-    )
+"""  # noqa: S608
 )
 
 
-def verification_resolution():
-    """How much older a chip's last verification must be before a small statement moves it."""
-    return timedelta(seconds=settings.CHIPREG_VERIFICATION_RESOLUTION_S)
-
-
-def after_append(att, body, facility_id, when, window, chip_pks, verified_pks):
+def after_append(att, body, facility_id, when, window, chip_pks, verified_pks, stale_before):
     """Store the statement's row with its log index and move the last verification of `verified_pks` (the
-    speaker's own chips among `chip_pks`); (rows as seen_elsewhere returns them for `chip_pks`, open
-    placements as placements._open_rows returns them at `when`)."""
+    speaker's own chips among `chip_pks`) to `when` where it is older than `stale_before`; (rows as
+    seen_elsewhere returns them for `chip_pks`, open placements as placements._open_rows returns them
+    at `when`)."""
     logged, row = _row_after_append(att, body)
+    verified, verified_params = chip_rows.refresh_last_verified(
+        chip_rows.seen_at(verified_pks, when, stale_before), cte="verified"
+    )
     rows = _raw_fetchall(
-        _AFTER_APPEND.replace("{logged}", logged),
+        _AFTER_APPEND.replace("{logged}", logged).replace("{verified}", verified),
         {
             **row,
+            **verified_params,
             **_elsewhere_params(chip_pks, facility_id, att.pk, when, window),
             "log_index": att.log_index,
-            "verified": array_param(verified_pks),
-            "stale_before": when - verification_resolution(),
         },
     )
     elsewhere = [(chip, lat, lon, at) for source, chip, lat, lon, at, *_ in rows if source < 2]

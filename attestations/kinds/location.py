@@ -1,0 +1,131 @@
+"""Location statements: sightings, movement findings, placements, chips' last verification.
+
+Three sizes, three paths, one engine:
+- a node agent's (a small partial statement, many a second across a fleet): its row, nonces, chips
+  and sightings in one round trip before the log's append (storage.ingest.insert_location), its row
+  with the log index, its chips' last verification and the reads movement and placements need in
+  one after it (storage.ingest.after_append);
+- a small complete one: the same first round trip, the rest as a big one's, but its chips' last
+  verification moved in the request;
+- a big one: chips resolved, sightings COPYed, and the last verification folded in after the
+  commit by the `sightings.recorded` task (attestations.verification).
+"""
+
+from datetime import timedelta
+
+from django.conf import settings
+
+from attestations import findings as F
+from attestations.kinds.resolution import Resolution
+from attestations.storage import chips as chip_rows
+from attestations.storage import ingest
+from inventory.choices import PlacementSource
+from inventory.models import Cluster
+from inventory.services.listings import PLACEABLE, record_declaration
+from inventory.services.placements import place
+from outbox import emit
+from protocol.statements import LocationStatement
+
+# Statements up to this many chips refresh their chips' last verification in the request (see store).
+FOLD_INLINE_MAX = 1000
+
+
+def small(s):
+    """A location statement of a few chips: stored with its sightings in one round trip."""
+    return isinstance(s, LocationStatement) and len(s.chips) <= FOLD_INLINE_MAX
+
+
+def node_agent(s):
+    """A small partial location statement: what node agents send; its reads and writes after the
+    append go in one round trip (storage.ingest.after_append)."""
+    return small(s) and s.scope != "complete"
+
+
+def verification_resolution():
+    """How much older a chip's last verification must be before a small statement moves it."""
+    return timedelta(seconds=settings.CHIPREG_VERIFICATION_RESOLUTION_S)
+
+
+def insert(att, s, body):
+    """Before the log's append, for a small statement: its row (unless a node agent's: that waits for
+    its log index, after_append), nonces, chips and sightings in one round trip. The Resolution."""
+    found = ingest.insert_location(att, body, s.chips, with_row=not node_agent(s))
+    return Resolution(s.chip_ids, found=found)
+
+
+def prepare(att, s):
+    """Before the log's append, for a big statement (its row stored): resolve the chips and COPY the
+    sightings. The Resolution."""
+    chips = Resolution(s.chip_ids)
+    ingest.copy_sightings(
+        att.pk,
+        att.facility_id,
+        s.observed_at,
+        (
+            (info[0] if info is not None else None, ref, cluster)
+            for (ref, cluster), info in zip(s.chips, chips.values(), strict=True)
+        ),
+    )
+    return chips
+
+
+def store(att, s, v, user, chips, body):
+    """After the log's append: the findings (movement and those of a complete statement's declaration),
+    the placements and the chips' last verification."""
+    facility = v.facility
+    found = F.ownership(att.pk, chips, v.speaker)
+    speaker, registered = v.speaker.pk, chips.found
+    if node_agent(s):
+        elsewhere, open_rows = ingest.after_append(
+            att,
+            body,
+            facility.pk,
+            s.observed_at,
+            F.movement_window(),
+            [pk for _, pk in chips.known()],
+            chips.own(speaker),
+            s.observed_at - verification_resolution(),
+        )
+    else:
+        elsewhere = open_rows = None
+    found += F.movement(att.pk, facility, s.observed_at, chips.known(), elsewhere=elsewhere)
+    if s.scope == "complete":
+        # A complete statement is a declaration: it moves placements and
+        # leaves what it omits unaccounted for (its findings come from there).
+        codes = set(Cluster.objects.filter(facility=facility).values_list("code", flat=True))
+        listing = [(i, ref, cluster if cluster in codes else None) for i, (ref, cluster) in enumerate(s.chips, 1)]
+        record_declaration(
+            user,
+            facility,
+            s.observed_at,
+            listing,
+            attestation_id=str(att.pk),
+            log_index=att.log_index,
+            resolved=chips.found,
+        )
+    else:
+        clusters = (
+            v.clusters
+            if v.clusters is not None
+            else dict(Cluster.objects.filter(facility=facility).values_list("code", "pk"))
+        )
+        placeable = (
+            (info[0], clusters.get(cluster))
+            for ref, cluster in s.chips
+            if (info := registered.get(ref)) is not None and info[1] == speaker and info[2] in PLACEABLE
+        )
+        place(
+            placeable, facility, s.observed_at, PlacementSource.ATTESTATION, att.pk, att.log_index, open_rows=open_rows
+        )
+    if node_agent(s):
+        return found  # its chips' last verification moved with after_append's reads
+    if small(s):
+        # A few rows, updated here (under the log's lock, so in log order and without lock-order
+        # deadlocks) rather than costing the workers a relay and a task per statement.
+        when = s.observed_at
+        chip_rows.refresh_last_verified(chip_rows.seen_at(chips.own(speaker), when, when - verification_resolution()))
+    else:
+        # The chips' last verification is folded in from the sightings after the commit. Emitted last, so
+        # the relay hands the compliance evaluation of the moves above to the workers before this fold.
+        emit("sightings.recorded", attestation=att.pk)
+    return found

@@ -1,0 +1,117 @@
+"""Usage statements: one usage record per chip with its compute bounds, the daily totals, the findings."""
+
+from django.conf import settings
+
+from attestations import findings as F
+from attestations.kinds.resolution import Resolution
+from attestations.models import UsageRecord
+from core.lookups import Array
+from inventory.choices import FindingKind
+from outbox import emit
+from protocol.usage import energy_exceeds_limit, estimate_flop
+from registry.models import AcceleratorModel, Chip
+
+
+def _figures(m):
+    fastest = max((x for x in (m.bf16_tflops, m.fp8_tflops, m.int8_tops) if x is not None), default=None)
+    return (m.bf16_tflops * 1e12 if m.bf16_tflops else None, fastest * 1e12 if fastest else None, m.tdp_w)
+
+
+def _bound_figures(models):
+    """Figures no model of `models` exceeds: the highest peaks and the lowest power limit (estimate_flop's
+    bound only grows as the peak grows and the power limit falls)."""
+    figures = [_figures(m) for m in models]
+    peaks16 = [f[0] for f in figures if f[0]]
+    fastest = [f[1] for f in figures if f[1]]
+    tdps = [f[2] for f in figures if f[2]]
+    return (max(peaks16, default=None), max(fastest, default=None), min(tdps, default=None))
+
+
+def _model_figures(chip_pks, others=frozenset()):
+    """{chip pk: (fp16 peak FLOP/s, fastest peak FLOP/s, tdp W)} for chips whose model has the figures, and
+    the same for the chips in `others` (registered to another party than the speaker) from their
+    manufacturer's bound over the public catalogue."""
+    rows = []
+    for start in range(0, len(chip_pks), 10_000):
+        rows += Chip.objects.filter(pk__any=Array(chip_pks[start : start + 10_000])).values_list(
+            "pk", "model_id", "manufacturer_id"
+        )
+    models = {m.pk: m for m in AcceleratorModel.objects.filter(pk__in={model_id for _, model_id, _ in rows})}
+    figures = {pk: _figures(models[model_id]) for pk, model_id, _ in rows}
+    makers = {maker for pk, _, maker in rows if pk in others}
+    if not makers:
+        return figures, {}
+    by_maker = {}
+    for m in AcceleratorModel.objects.filter(manufacturer_id__in=makers):
+        by_maker.setdefault(m.manufacturer_id, []).append(m)
+    bounds = {maker: _bound_figures(ms) for maker, ms in by_maker.items()}
+    return figures, {pk: bounds.get(maker, (None, None, None)) for pk, _, maker in rows if pk in others}
+
+
+def store(att, s, v):
+    """The records, the daily totals and the findings: (findings, the Resolution)."""
+    chips = Resolution(s.chip_ids)
+    known = dict(chips.known())
+    speaker = v.speaker.pk
+    others = {info[0] for info in chips.found.values() if info[1] != speaker}
+    # A chip another party holds counts at its manufacturer's bound (the speaker can read its records'
+    # compute, and must not read that party's chip model out of them); its own model still judges its
+    # energy, in a finding for its custodian (_by_entitlement).
+    figures, bounds = _model_figures(list(known.values()), others)
+    tolerance = settings.CHIPREG_ENERGY_TOLERANCE
+    records, found = [], []
+    for ref, active_s, utilization, energy_j in s.chips:
+        pk = known.get(ref)
+        fp16 = peak = None
+        if pk is not None:
+            basis16, fastest, tdp = bounds.get(pk) or figures.get(pk, (None, None, None))
+            if tdp:
+                fp16 = estimate_flop(active_s, utilization, energy_j, basis16, tdp) if basis16 else None
+                peak = estimate_flop(active_s, utilization, energy_j, fastest, tdp) if fastest else None
+            tdp = figures.get(pk, (None, None, None))[2]
+            if tdp and energy_exceeds_limit(active_s, energy_j, tdp, tolerance):
+                found.append(F._d(FindingKind.IMPLAUSIBLE_USAGE, ref, pk, att.pk))
+            if utilization > 0 and active_s > 0 and energy_j == 0:
+                # A kernel ran for a measurable time and drew no energy at all.
+                found.append(F._d(FindingKind.IMPLAUSIBLE_USAGE, ref, pk, att.pk))
+        records.append(
+            UsageRecord(
+                attestation=att,
+                # Bound to the chip only when the speaker holds it: cluster and operator-country windows follow
+                # the chip, so another party's report of it would count against its holder (and poison the
+                # holder's own later reports as double counts). Kept by reference, at the speaker's facility.
+                chip_id=pk if pk not in others else None,
+                chip_ref=ref,
+                facility=v.facility,
+                period_start=s.period_start,
+                period_end=s.period_end,
+                active_s=active_s,
+                utilization=utilization,
+                energy_j=energy_j,
+                flop_fp16=fp16,
+                flop_peak=peak,
+            )
+        )
+    UsageRecord.objects.bulk_create(records, batch_size=5000)
+    emit("usage.recorded", facilities=[v.facility.pk], attestation=att.pk)
+    found += F.ownership(att.pk, chips, v.speaker)
+    found += F.usage_overlaps(att.pk, v.facility, s.period_start, s.period_end, known)
+    active = {ref: a for ref, a, _, _ in s.chips}
+    flagged = {d.chip_ref for d in found if d.kind == FindingKind.IMPLAUSIBLE_USAGE}
+    found += [
+        d
+        for d in F.usage_double_count(att.pk, s.period_start, s.period_end, known, active)
+        if d.chip_ref not in flagged
+    ]
+    UsageRecord.objects.add_day_totals(att)
+    return _dedupe(found), chips
+
+
+def _dedupe(found):
+    seen, out = set(), []
+    for d in found:
+        key = (d.kind, d.chip_ref)
+        if key not in seen:
+            seen.add(key)
+            out.append(d)
+    return out

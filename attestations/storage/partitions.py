@@ -1,0 +1,86 @@
+"""The DDL of the time partitions of sightings and usage records (attestations.partitions says why)."""
+
+from django.db import connection
+
+from attestations.models import Attestation, Sighting, UsageRecord
+from attestations.storage.names import Table
+from inventory.models import Facility
+from registry.models import Chip
+
+S, U = Table(Sighting), Table(UsageRecord)
+# table -> its partition key column
+PARTITIONED = {str(S): S.observed_at, str(U): U.period_start}
+
+_TO_PARTITION = """
+ALTER TABLE {table} RENAME TO {table}_unpartitioned;
+CREATE TABLE {table} (LIKE {table}_unpartitioned INCLUDING DEFAULTS INCLUDING IDENTITY)
+    PARTITION BY RANGE ({key});
+ALTER TABLE {table} ADD PRIMARY KEY ({id}, {key});
+CREATE TABLE {table}_default PARTITION OF {table} DEFAULT;
+INSERT INTO {table} SELECT * FROM {table}_unpartitioned;
+DROP TABLE {table}_unpartitioned;
+SELECT setval(pg_get_serial_sequence('{table}', '{id}'), COALESCE((SELECT max({id}) FROM {table}), 0) + 1, false);
+"""
+
+
+def _keys(table):
+    """(column, referenced table) of the foreign keys the partitioned table gets back."""
+    return [
+        (table.attestation, str(Table(Attestation))),
+        (table.chip, str(Table(Chip))),
+        (table.facility, str(Table(Facility))),
+    ]
+
+
+# The indexes as they were when the tables were partitioned (migration 0002), rebuilt on the partitioned
+# table: a migration step follows the schema of its time, not the models' later indexes.
+_INDEXES = {
+    Sighting: [("sighting_chip_idx", ("chip", "observed_at")), ("sighting_attestation_idx", ("attestation",))],
+    UsageRecord: [
+        ("usage_chip_idx", ("chip", "period_start")),
+        ("usage_facility_idx", ("facility", "period_start")),
+        ("usage_attestation_idx", ("attestation",)),
+    ],
+}
+
+
+def partition_name(table, start):
+    return f"{table}_y{start:%Y}m{start:%m}"
+
+
+def partition_exists(name):
+    with connection.cursor() as cursor:
+        cursor.execute("SELECT to_regclass(%s)", [name])
+        return cursor.fetchone()[0] is not None
+
+
+def create_partition(table, name, start, end):
+    """Create the partition of `table` for [start, end); False (and nothing changed) if the database
+    refused it (a concurrent creation, rows of that range in the DEFAULT partition)."""
+    with connection.cursor() as cursor:
+        cursor.execute("SAVEPOINT chipreg_partition")
+        try:
+            cursor.execute(f'CREATE TABLE "{name}" PARTITION OF "{table}" FOR VALUES FROM (%s) TO (%s)', [start, end])
+        except Exception:
+            cursor.execute("ROLLBACK TO SAVEPOINT chipreg_partition")
+            raise
+        cursor.execute("RELEASE SAVEPOINT chipreg_partition")
+
+
+def partition_tables(using):
+    """Turn the two tables into partitioned ones, keeping rows, indexes and keys (a migration step)."""
+    with using.cursor() as cursor:
+        for model in (Sighting, UsageRecord):
+            table = Table(model)
+            key = PARTITIONED[str(table)]
+            for statement in _TO_PARTITION.format(table=table, key=key, id=table.id).split(";\n"):
+                if statement.strip():
+                    cursor.execute(statement)
+            for name, fields in _INDEXES[model]:
+                columns = table.columns(*fields)
+                cursor.execute(f"CREATE INDEX {name} ON {table} ({columns})")
+            for column, target in _keys(table):
+                cursor.execute(
+                    f"ALTER TABLE {table} ADD CONSTRAINT {table}_{column}_fk FOREIGN KEY ({column}) "
+                    f"REFERENCES {target} (id) DEFERRABLE INITIALLY DEFERRED"
+                )

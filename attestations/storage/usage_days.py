@@ -1,0 +1,62 @@
+"""Folding usage records into the stored daily totals (attestations.daily says what and why).
+
+One INSERT ... SELECT ... GROUP BY ... ON CONFLICT DO UPDATE: each record
+counts towards the UTC day its period starts (records, compute, active time,
+energy: the chart) and the day it ends (ended_*: compute windows).
+"""
+
+from django.db import connection
+
+from attestations.models import Attestation, UsageDay, UsageRecord
+from attestations.storage.names import Table
+
+U, A, D = Table(UsageRecord), Table(Attestation), Table(UsageDay)
+
+# The totals the fold adds to, in the order the SELECT below sums them.
+TOTALS = ("records", "flop_fp16", "flop_peak", "active_s", "energy_j", "ended_flop_fp16", "ended_flop_peak")
+_TOTALS = D.columns(*TOTALS)
+_KEY = D.columns("facility", "day", "operator", "uploaded_by_org")
+
+
+def _day(column):
+    return f"(({column}) AT TIME ZONE 'UTC')::date"
+
+
+_FOLD = f"""
+WITH t AS (
+    SELECT u.{U.facility} AS facility_id, a.{A.operator} AS operator_id, a.{A.uploaded_by_org} AS up,
+           {_day(f"u.{U.period_start}")} AS sd, {_day(f"u.{U.period_end}")} AS ed,
+           COUNT(*) AS n, COALESCE(SUM(u.{U.flop_fp16}), 0) AS f16, COALESCE(SUM(u.{U.flop_peak}), 0) AS fpk,
+           COALESCE(SUM(u.{U.active_s}), 0) AS act, COALESCE(SUM(u.{U.energy_j}), 0) AS en
+    FROM {U} u
+    JOIN {A} a ON a.{A.id} = u.{U.attestation}
+    WHERE {{where}}
+    GROUP BY 1, 2, 3, 4, 5
+)
+INSERT INTO {D} ({_KEY}, {_TOTALS})
+SELECT facility_id, day, operator_id, up, SUM(n), SUM(f16), SUM(fpk), SUM(act), SUM(en), SUM(e16), SUM(epk)
+FROM (
+    SELECT facility_id, operator_id, up, sd AS day, n, f16, fpk, act, en, 0.0 AS e16, 0.0 AS epk FROM t
+    UNION ALL
+    SELECT facility_id, operator_id, up, ed AS day, 0 AS n, 0.0, 0.0, 0.0, 0.0, f16, fpk FROM t
+) AS x
+WHERE true
+GROUP BY facility_id, day, operator_id, up
+ON CONFLICT ({_KEY}) DO UPDATE SET {", ".join(f"{c} = {D}.{c} + excluded.{c}" for c in _TOTALS.split(", "))}
+"""  # noqa: S608
+
+# Every record of a statement has the statement's period_start: naming it reads one time partition.
+ADD_STATEMENT = _FOLD.format(where=f"u.{U.attestation} = %s AND u.{U.period_start} = %s")
+BACKFILL = _FOLD.format(where="true")
+
+
+def add_statement_days(attestation_id, period_start):
+    """Add one stored usage statement's records to the daily totals."""
+    with connection.cursor() as cursor:
+        cursor.execute(ADD_STATEMENT, [attestation_id, period_start])
+
+
+def backfill_days(using=None):
+    """Totals from every usage record (into an empty table: the migration that adds it)."""
+    with (using or connection).cursor() as cursor:
+        cursor.execute(BACKFILL)
