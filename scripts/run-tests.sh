@@ -10,6 +10,8 @@ export CHIPREG_RATE_PER_ADDRESS="${CHIPREG_RATE_PER_ADDRESS:-1000000/min}"
 export CHIPREG_RATE_PER_TOKEN="${CHIPREG_RATE_PER_TOKEN:-1000000/min}"
 # One test database per run, so concurrent runs on one server do not collide.
 export CHIPREG_TEST_DB_NAME="${CHIPREG_TEST_DB_NAME:-test_chipreg_$$}"
+# And its own cache keys on a shared Redis (rate-limit counters).
+export CHIPREG_CACHE_KEY_PREFIX="${CHIPREG_CACHE_KEY_PREFIX:-$CHIPREG_TEST_DB_NAME}"
 set +e
 "$PY" -m pytest "$@"
 rc=$?
