@@ -9,6 +9,7 @@ and stopped when the command it serves ends.
     embedded_pg.py run --data var/pg -- CMD...   start, run CMD with DATABASE_URL set, stop
     embedded_pg.py start --data DIR              start; print the DATABASE_URL
     embedded_pg.py stop --data DIR [--delete]    stop (and remove the folder)
+    embedded_pg.py bindir                        the folder of its binaries (pg_dump, psql: the server's version)
 """
 
 import argparse
@@ -157,7 +158,8 @@ def run(data, command):
     """Run `command` against the embedded server; stop the server however the command ends."""
     url = start(data)
     print(f"chipreg: embedded PostgreSQL at {url} (data in {data})", file=sys.stderr)
-    env = {**os.environ, "DATABASE_URL": url}
+    # The client tools (pg_dump, psql) of the server's own version come first on PATH.
+    env = {**os.environ, "DATABASE_URL": url, "PATH": f"{_bin()}{os.pathsep}{os.environ.get('PATH', '')}"}
     child = subprocess.Popen(command, env=env)
     # Ctrl-C reaches the command through the terminal; this process waits for it to finish
     # instead of dying first. A SIGTERM sent to this process alone is passed on.
@@ -173,6 +175,7 @@ def run(data, command):
 def main(argv=None):
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     sub = parser.add_subparsers(dest="action", required=True)
+    sub.add_parser("bindir")
     for name in ("run", "start", "stop"):
         p = sub.add_parser(name)
         p.add_argument("--data", required=True, type=Path, help="the cluster's data folder")
@@ -181,6 +184,9 @@ def main(argv=None):
         if name == "stop":
             p.add_argument("--delete", action="store_true", help="remove the data folder too")
     args = parser.parse_args(argv)
+    if args.action == "bindir":
+        print(_bin())
+        return 0
     if args.action == "run":
         command = args.command[1:] if args.command[:1] == ["--"] else args.command
         if not command:

@@ -34,6 +34,9 @@ else
     trap 'exit 143' TERM
     DATABASE_URL=$("$PY" scripts/embedded_pg.py start --data "$CHIPREG_EMBEDDED_PG_DIR/data")
     export DATABASE_URL
+    # pg_dump and psql of the server's version (the machine's may be older: tests/deploy dumps and restores).
+    PATH="$("$PY" scripts/embedded_pg.py bindir):$PATH"
+    export PATH
     echo "chipreg: no PostgreSQL on $CHIPREG_TEST_DATABASE_URL; using an embedded one ($DATABASE_URL)" >&2
 fi
 
