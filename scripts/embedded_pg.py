@@ -156,6 +156,8 @@ def stop(data, delete=False):
 
 def run(data, command):
     """Run `command` against the embedded server; stop the server however the command ends."""
+    # A server already running on this folder belongs to another command (a second `make run`): use it, leave it up.
+    owned = _running_port(Path(data).resolve()) is None
     url = start(data)
     print(f"chipreg: embedded PostgreSQL at {url} (data in {data})", file=sys.stderr)
     # The client tools (pg_dump, psql) of the server's own version come first on PATH.
@@ -168,8 +170,9 @@ def run(data, command):
     try:
         return child.wait()
     finally:
-        stop(data)
-        print("chipreg: embedded PostgreSQL stopped", file=sys.stderr)
+        if owned:
+            stop(data)
+            print("chipreg: embedded PostgreSQL stopped", file=sys.stderr)
 
 
 def main(argv=None):
