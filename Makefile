@@ -14,13 +14,16 @@ $(STAMP): requirements.txt requirements-dev.txt constraints.txt pyproject.toml
 	$(PY) -m pip install --quiet --no-deps -e .
 	touch $(STAMP)
 
+# With no DATABASE_URL, the chain runs on an embedded PostgreSQL (data in var/pg), stopped with the server.
+SERVE := $(PY) manage.py migrate --noinput \
+	&& $(PY) manage.py init_log_key \
+	&& $(PY) manage.py load_catalog \
+	&& $(PY) manage.py load_demo \
+	&& $(PY) manage.py collectstatic --noinput --verbosity 0 \
+	&& exec $(PY) manage.py runserver 127.0.0.1:8000
+
 run: install
-	$(PY) manage.py migrate --noinput
-	$(PY) manage.py init_log_key
-	$(PY) manage.py load_catalog
-	$(PY) manage.py load_demo
-	$(PY) manage.py collectstatic --noinput --verbosity 0
-	$(PY) manage.py runserver 127.0.0.1:8000
+	scripts/with-database.sh sh -c '$(SERVE)'
 
 test: install
 	scripts/run-tests.sh
@@ -40,4 +43,4 @@ bench-scale: install
 	scripts/with-services.sh $(PY) -m bench --scale
 
 clean:
-	rm -rf $(VENV) db.sqlite3 staticfiles .pytest_cache .ruff_cache
+	rm -rf $(VENV) var/pg staticfiles .pytest_cache .ruff_cache

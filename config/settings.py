@@ -1,15 +1,16 @@
 """chipreg settings, read from the environment.
 
-With nothing set, the registry runs on SQLite with Celery tasks executed
-in-process (eager), so `make run` works on a bare machine. With DATABASE_URL and
-REDIS_URL set, it runs on PostgreSQL with a Redis broker and real workers.
-Every variable is listed in the README.
+The registry runs on PostgreSQL only: DATABASE_URL names it (`make run` and
+`make test` start an embedded one when there is none, scripts/with-database.sh and
+scripts/services.sh). With no REDIS_URL, Celery tasks run in-process (eager);
+with it, on a Redis broker and real workers. Every variable is listed in the README.
 """
 
 import os
 from pathlib import Path
 
 import dj_database_url
+from django.core.exceptions import ImproperlyConfigured
 
 BASE_DIR = Path(__file__).resolve().parent.parent
 
@@ -100,19 +101,20 @@ TEMPLATES = [
     },
 ]
 
+# PostgreSQL only. With no DATABASE_URL nothing is guessed: commands that need no database
+# (check --deploy, collectstatic) still run, and the first query fails with Django's
+# "supply the NAME" error. `make run` and scripts/with-database.sh start an embedded one.
 DATABASES = {
     "default": dj_database_url.parse(
-        env("DATABASE_URL", f"sqlite:///{BASE_DIR / 'db.sqlite3'}"),
+        env("DATABASE_URL", "postgres://"),
         conn_max_age=env_int("DATABASE_CONN_MAX_AGE", 60),
         # A persistent connection that died while idle (a database restart) is
         # replaced before the next request uses it, instead of failing that request.
         conn_health_checks=env_bool("DATABASE_CONN_HEALTH_CHECKS", True),
     )
 }
-if DATABASES["default"]["ENGINE"] == "django.db.backends.sqlite3":
-    # SQLite serialises writers; wait for the lock instead of failing at once.
-    DATABASES["default"].setdefault("OPTIONS", {})["timeout"] = 30
-USING_POSTGRES = DATABASES["default"]["ENGINE"] == "django.db.backends.postgresql"
+if DATABASES["default"]["ENGINE"] != "django.db.backends.postgresql":
+    raise ImproperlyConfigured(f"DATABASE_URL must name a PostgreSQL database, not {DATABASES['default']['ENGINE']}")
 if env("DATABASE_REPLICA_URL"):
     DATABASES["replica"] = dj_database_url.parse(env("DATABASE_REPLICA_URL"), conn_max_age=60, conn_health_checks=True)
     DATABASES["replica"]["TEST"] = {"MIRROR": "default"}
@@ -238,6 +240,9 @@ CACHES = {
         else {"BACKEND": "django.core.cache.backends.locmem.LocMemCache"}
     )
 }
+# Keeps apart the counters (rate limits, sign-in failures) of several test runs on one Redis
+# (scripts/run-tests.sh sets it per run, as it does the test database's name).
+CACHES["default"]["KEY_PREFIX"] = env("CHIPREG_CACHE_KEY_PREFIX", "")
 SECURE_CONTENT_TYPE_NOSNIFF = True
 SECURE_REFERRER_POLICY = "same-origin"
 X_FRAME_OPTIONS = "DENY"

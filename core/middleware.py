@@ -151,7 +151,7 @@ class DatabaseUnavailableMiddleware:
             return False
         cause = exc.__cause__
         if not type(cause).__module__.startswith("psycopg"):
-            return False  # SQLite's errors (a locked file, a missing table) are not an outage
+            return False  # not raised by the PostgreSQL driver: nothing says the server is away
         sqlstate = getattr(cause, "sqlstate", None)
         return sqlstate is None or sqlstate[:2] in cls.UNAVAILABLE_SQLSTATE_CLASSES
 

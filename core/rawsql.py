@@ -4,7 +4,7 @@ Building a query through the ORM costs about a millisecond on this class of
 machine, more than the query itself; on the hot paths (authentication,
 statement ingest) that is most of a request. These helpers spell a model's
 columns once and turn a row slice back into an instance, applying the same
-conversions the ORM's compiler would (JSON fields; on SQLite, time zones).
+conversions the ORM's compiler would (JSON fields).
 """
 
 from django.db import connection
@@ -21,21 +21,20 @@ class Columns:
         self.sql = ", ".join(f'{alias}."{f.column}"' for f in self.fields)
         self.width = len(self.fields)
         self._pk = self.attnames.index(model._meta.pk.attname)
-        self._converters = {}  # per database vendor
+        self._converters = None
 
     def converters(self):
         """[(column index, expression, converter functions)]: what the ORM's compiler applies to these
-        columns on this database (JSON decoding; on SQLite, time zones and booleans)."""
-        vendor = connection.vendor
-        if vendor not in self._converters:
+        columns (JSON decoding), found once."""
+        if self._converters is None:
             found = []
             for i, field in enumerate(self.fields):
                 col = field.get_col(self.alias)
                 funcs = connection.ops.get_db_converters(col) + col.get_db_converters(connection)
                 if funcs:
                     found.append((i, col, funcs))
-            self._converters[vendor] = found
-        return self._converters[vendor]
+            self._converters = found
+        return self._converters
 
     def load(self, row, start=0):
         """The instance whose columns start at row[start], or None when its key is NULL (an outer join)."""

@@ -6,9 +6,7 @@ COLUMNS = ("attestation_id", "chip_id", "facility_id")
 
 
 def drop_keys(apps, schema_editor):
-    """Drop the database's checks of the server-set keys (see Sighting); on SQLite the table keeps them."""
-    if schema_editor.connection.vendor != "postgresql":
-        return
+    """Drop the database's checks of the server-set keys (see Sighting)."""
     with schema_editor.connection.cursor() as cursor:
         for table in TABLES:
             for column in COLUMNS:

@@ -17,14 +17,8 @@ LEVEL_SHIFT = 56
 
 
 def forwards(apps, schema_editor):
-    connection = schema_editor.connection
-    with connection.cursor() as cursor:
-        if connection.vendor == "postgresql":
-            cursor.execute("UPDATE transparency_logleaf SET hash = sha256('\\x00'::bytea || leaf)")
-        else:
-            LogLeaf = apps.get_model("transparency", "LogLeaf")
-            for index, leaf in LogLeaf.objects.values_list("index", "leaf").iterator(chunk_size=5000):
-                LogLeaf.objects.filter(index=index).update(hash=hashlib.sha256(b"\x00" + bytes(leaf)).digest())
+    with schema_editor.connection.cursor() as cursor:
+        cursor.execute("UPDATE transparency_logleaf SET hash = sha256('\\x00'::bytea || leaf)")
         cursor.execute("DELETE FROM transparency_lognode WHERE key < %s", [NODE_LEVEL_MIN << LEVEL_SHIFT])
 
 
