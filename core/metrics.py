@@ -16,15 +16,63 @@ Imports no app: config/celery.py imports it before Django is set up.
 """
 
 import os
+import re
+import socket
 import time
+from pathlib import Path
 
 from celery import signals
-from prometheus_client import Counter, Histogram, disable_created_metrics
+from prometheus_client import Counter, Histogram, disable_created_metrics, values
 
 # `_created` series double every counter's output and no dashboard here reads them.
 disable_created_metrics()
 
-MULTIPROCESS = bool(os.environ.get("PROMETHEUS_MULTIPROC_DIR") or os.environ.get("prometheus_multiproc_dir"))
+MULTIPROCESS_DIR = os.environ.get("PROMETHEUS_MULTIPROC_DIR") or os.environ.get("prometheus_multiproc_dir")
+MULTIPROCESS = bool(MULTIPROCESS_DIR)
+# Each process's files are named by host and pid, not pid alone: containers that share the directory
+# (deploy/compose.yaml: web and workers) each number their processes from 1, and two processes
+# writing one file would corrupt it. No underscore: prometheus_client splits file names on it.
+HOST = re.sub(r"[^A-Za-z0-9.-]", "-", socket.gethostname()) or "host"
+
+
+def process_identifier():
+    return f"{HOST}-{os.getpid()}"
+
+
+if MULTIPROCESS:  # before the first metric is made: each takes its value class when created
+    values.ValueClass = values.MultiProcessValue(process_identifier=process_identifier)
+
+
+def prune_dead_process_files(directory=None):
+    """Delete this host's metric files of processes that no longer run; return how many.
+
+    Called when a service starts (gunicorn's on_starting, a Celery worker's init): the counts of
+    processes gone since the last start leave the sums (Prometheus reads that as a counter reset,
+    which rate() handles); without it, files of recycled workers pile up and slow every scrape.
+    """
+    directory = directory or MULTIPROCESS_DIR
+    if not directory:
+        return 0
+    removed = 0
+    for path in Path(directory).glob("*.db"):
+        ident = path.stem.rsplit("_", 1)[-1]
+        host, _, pid = ident.rpartition("-")
+        if host != HOST or not pid.isdigit() or _alive(int(pid)):
+            continue
+        path.unlink(missing_ok=True)
+        removed += 1
+    return removed
+
+
+def _alive(pid):
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True
+    return True
+
 
 HTTP_REQUESTS = Counter(
     "chipreg_http_requests",
@@ -69,6 +117,20 @@ DELIVERY_ATTEMPTS = Counter(
     "Alert delivery tries, by channel and outcome: delivered, retrying (failed, will retry) or dead (failed for good).",
     ["channel", "outcome"],
 )
+
+
+def recorded_exposition():
+    """The text exposition of what was recorded: this process's, or with PROMETHEUS_MULTIPROC_DIR, the sum
+    over every process that writes there (web workers, and Celery workers on the same host)."""
+    from prometheus_client import REGISTRY, CollectorRegistry, generate_latest
+
+    if not MULTIPROCESS:
+        return generate_latest(REGISTRY)
+    from prometheus_client import multiprocess
+
+    registry = CollectorRegistry()
+    multiprocess.MultiProcessCollector(registry, path=MULTIPROCESS_DIR)
+    return generate_latest(registry)
 
 
 # --- recorders: one line at the place where the thing happens -------------------------------------
@@ -127,6 +189,12 @@ class RequestMetricsMiddleware:
         HTTP_REQUESTS.labels(route, method, str(response.status_code)).inc()
         HTTP_DURATION.labels(route).observe(time.perf_counter() - started)
         return response
+
+
+@signals.worker_init.connect(weak=False)
+def _worker_starts(**_):
+    if MULTIPROCESS:
+        prune_dead_process_files()
 
 
 # --- evaluation tasks, through Celery's signals -----------------------------------------------------

@@ -16,7 +16,7 @@ import ipaddress
 
 from django.conf import settings
 from django.http import Http404, HttpResponse
-from prometheus_client import REGISTRY, CollectorRegistry, generate_latest
+from prometheus_client import CollectorRegistry, generate_latest
 from prometheus_client.core import GaugeMetricFamily
 from prometheus_client.exposition import CONTENT_TYPE_PLAIN_0_0_4
 
@@ -59,16 +59,9 @@ class DatabaseCollector:
 def exposition():
     """The text a scrape gets: this process's (or with PROMETHEUS_MULTIPROC_DIR, every process's) recorded
     metrics, then the database figures."""
-    if recorded.MULTIPROCESS:
-        from prometheus_client import multiprocess
-
-        base = CollectorRegistry()
-        multiprocess.MultiProcessCollector(base)
-    else:
-        base = REGISTRY
     scraped = CollectorRegistry(auto_describe=False)
     scraped.register(DatabaseCollector())
-    return generate_latest(base) + generate_latest(scraped)
+    return recorded.recorded_exposition() + generate_latest(scraped)
 
 
 def allowed(request):
