@@ -131,3 +131,65 @@ def test_a_forged_header_in_a_message_is_not_logged_as_is(json_log, published):
     Request(message, app=app, task=echo_request_id).execute()
     [line] = [line for line in json_log() if line["logger"] == "tests.ops.tasks"]
     assert line["request_id"] is None
+
+
+@pytest.mark.redis
+def test_a_real_worker_logs_the_request_id_in_json(tmp_path, published):
+    """`celery worker` as deployed (its own process, Redis as broker, settings.LOGGING), one task queued
+    under a request id: the worker's JSON log line for that task carries it."""
+    import os
+    import signal
+    import subprocess
+    import sys
+    import time
+    import uuid
+    from pathlib import Path
+
+    root = Path(__file__).resolve().parents[2]
+    queue = f"ops-test-{uuid.uuid4().hex[:8]}"
+    env = {**os.environ, "CELERY_TASK_ALWAYS_EAGER": "0", "PYTHONPATH": str(root), "LOG_FORMAT": "json"}
+    env.pop("PROMETHEUS_MULTIPROC_DIR", None)
+    log_path = tmp_path / "worker.log"
+    with open(log_path, "wb") as log:
+        worker = subprocess.Popen(
+            [sys.executable, "-m", "celery", "-A", "config", "worker", "-Q", queue, "--pool=solo",
+             "-I", "tests.ops.tasks", "-l", "INFO", "--without-mingle", "--without-gossip", "--without-heartbeat"],
+            cwd=root, env=env, stdout=log, stderr=subprocess.STDOUT, start_new_session=True,
+        )  # fmt: skip
+    try:
+
+        def lines():
+            out = []
+            for line in log_path.read_text().splitlines():
+                try:
+                    out.append(json.loads(line))
+                except ValueError:
+                    continue  # the banner and warnings Celery prints before logging is set up
+            return out
+
+        def wait_for(predicate, what):
+            deadline = time.monotonic() + 60
+            while time.monotonic() < deadline:
+                found = [line for line in lines() if predicate(line)]
+                if found:
+                    return found
+                assert worker.poll() is None, log_path.read_text()
+                time.sleep(0.2)
+            raise AssertionError(f"no {what} in 60 s:\n{log_path.read_text()[-3000:]}")
+
+        wait_for(lambda line: line["message"].endswith(" ready."), "worker ready")
+        from core import logging as request_ids
+
+        request_id = new_request_id()
+        token = request_ids._request_id.set(request_id)
+        try:
+            with app.connection_for_write(os.environ["REDIS_URL"]) as conn:
+                echo_request_id.apply_async(("in a worker",), connection=conn, queue=queue)
+        finally:
+            request_ids._request_id.reset(token)
+        [line] = wait_for(lambda line: line["logger"] == "tests.ops.tasks", "task log line")
+        assert line["request_id"] == request_id and line["note"] == "in a worker"
+        assert line["task"] == "tests.ops.tasks.echo_request_id" and {"time", "level"} <= set(line)
+    finally:
+        os.killpg(worker.pid, signal.SIGTERM)
+        worker.wait(timeout=30)
