@@ -16,6 +16,8 @@ import ipaddress
 
 from django.conf import settings
 from django.http import Http404, HttpResponse
+from django.views.decorators.cache import never_cache
+from django.views.decorators.http import require_safe
 from prometheus_client import CollectorRegistry, generate_latest
 from prometheus_client.core import GaugeMetricFamily
 from prometheus_client.exposition import CONTENT_TYPE_PLAIN_0_0_4
@@ -78,6 +80,8 @@ def allowed(request):
         return False
 
 
+@never_cache
+@require_safe
 def metrics_view(request):
     if not allowed(request):
         raise Http404("no such page")
