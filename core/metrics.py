@@ -40,6 +40,7 @@ def process_identifier():
 
 
 if MULTIPROCESS:  # before the first metric is made: each takes its value class when created
+    os.makedirs(MULTIPROCESS_DIR, exist_ok=True)
     values.ValueClass = values.MultiProcessValue(process_identifier=process_identifier)
 
 
