@@ -14,6 +14,7 @@ figures as gauges, computed when scraped, so an alert and a probe never disagree
   the signer is stuck). 0 when the latest checkpoint covers the whole log.
 """
 
+import logging
 import os
 import time
 
@@ -24,13 +25,17 @@ from django.utils import timezone
 from outbox.models import OutboxEvent
 from transparency.models import Checkpoint, LogHead, LogLeaf
 
+log = logging.getLogger(__name__)
+
 
 def _setting(name, default):
     return getattr(settings, name, default)
 
 
-def _failed(exc):
-    return {"ok": False, "error": f"{type(exc).__name__}: {exc}"[:300]}
+def _failed(name, exc):
+    # /readyz is public: the answer names the kind of failure, the log has the message (hosts, paths).
+    log.warning("readiness check %s failed: %s: %s", name, type(exc).__name__, exc)
+    return {"ok": False, "error": type(exc).__name__}
 
 
 def check_database():
@@ -64,12 +69,14 @@ def check_log_key():
     path = settings.CHIPREG_LOG_KEY_PATH
     if not path.exists():
         if _setting("CHIPREG_LOG_KEY_AUTOCREATE", False):
-            return {"ok": True, "path": str(path), "note": "not created yet: made on first use (development)"}
-        return {"ok": False, "path": str(path), "error": "the log key does not exist"}
+            return {"ok": True, "note": "not created yet: made on first use (development)"}
+        log.warning("readiness: the log key %s does not exist", path)
+        return {"ok": False, "error": "the log key does not exist"}
     if not os.access(path, os.R_OK):  # the loader caches keys: ask the file system, not the cache
-        return {"ok": False, "path": str(path), "error": "the log key is not readable"}
+        log.warning("readiness: the log key %s is not readable", path)
+        return {"ok": False, "error": "the log key is not readable"}
     log_private_key()
-    return {"ok": True, "path": str(path)}
+    return {"ok": True}
 
 
 def outbox_lag_seconds():
@@ -129,5 +136,5 @@ def run_checks():
         try:
             results[name] = check()
         except Exception as exc:  # a probe reports what is wrong; it must not 500 on it
-            results[name] = _failed(exc)
+            results[name] = _failed(name, exc)
     return results

@@ -1,5 +1,6 @@
 """/healthz and /readyz: every readiness check passing, and each failing for real, one at a time."""
 
+import json
 from datetime import timedelta
 
 import pytest
@@ -51,6 +52,7 @@ def test_readyz_fails_when_the_log_key_is_missing(client, log_key):
     assert status == 503 and body["status"] == "unavailable"
     assert body["checks"]["log_key"]["ok"] is False
     assert "does not exist" in body["checks"]["log_key"]["error"]
+    assert str(log_key.parent) not in json.dumps(body)  # /readyz is public: no paths, no hosts
     assert all(body["checks"][name]["ok"] for name in CHECKS - {"log_key"})
     assert value(scrape(client), "chipreg_ready", check="log_key") == 0
     assert value(scrape(client), "chipreg_ready", check="database") == 1
@@ -120,3 +122,37 @@ def test_readyz_pings_the_real_broker(client, log_key, settings):
     settings.REDIS_URL = os.environ["REDIS_URL"]
     status, body = ready(client)
     assert status == 200 and "ms" in body["checks"]["broker"]
+
+
+def test_with_no_database_healthz_is_200_and_readyz_503(tmp_path):
+    """A web process whose PostgreSQL cannot be reached (nothing listens on the port): alive, not ready."""
+    import os
+    import subprocess
+    import sys
+    from pathlib import Path
+
+    code = """
+import json, django
+django.setup()
+from django.test import Client
+client = Client()
+health, ready = client.get("/healthz"), client.get("/readyz")
+print(json.dumps([health.status_code, ready.status_code, ready.json()]))
+"""
+    env = {
+        **os.environ,
+        "DJANGO_SETTINGS_MODULE": "config.settings",
+        "DATABASE_URL": "postgres://postgres@127.0.0.1:9/chipreg",  # the discard port
+        "CHIPREG_LOG_KEY_PATH": str(tmp_path / "log-key.pem"),
+        "LOG_LEVEL": "CRITICAL",
+    }
+    root = Path(__file__).resolve().parents[2]
+    done = subprocess.run(
+        [sys.executable, "-c", code], cwd=root, env=env, capture_output=True, text=True, timeout=120, check=False
+    )
+    assert done.returncode == 0, done.stderr
+    health, ready, body = json.loads(done.stdout.strip().splitlines()[-1])
+    assert health == 200 and ready == 503
+    assert body["checks"]["database"]["ok"] is False and "OperationalError" in body["checks"]["database"]["error"]
+    assert body["checks"]["outbox"]["ok"] is False and body["checks"]["checkpoint"]["ok"] is False
+    assert body["checks"]["log_key"]["ok"] is True  # not created yet, made on first use (development)
