@@ -70,6 +70,9 @@ INSTALLED_APPS = [
 ]
 
 MIDDLEWARE = [
+    # First: every later middleware's log lines carry the request id, and every answer is counted (ops).
+    "core.logging.RequestIdMiddleware",
+    "core.metrics.RequestMetricsMiddleware",
     "django.middleware.security.SecurityMiddleware",
     "core.middleware.BodySizeLimitMiddleware",
     "core.middleware.DatabaseUnavailableMiddleware",
@@ -345,10 +348,22 @@ CELERY_BEAT_SCHEDULE = {
     "outbox-relay": {"task": "outbox.tasks.relay", "schedule": 10.0},
 }
 
+# Operations (ops/, README "Operations"): readiness thresholds, and the token that may read /metrics from
+# elsewhere than loopback (unset: loopback only).
+CHIPREG_READY_OUTBOX_LAG_S = float(env("CHIPREG_READY_OUTBOX_LAG_S", "600"))
+CHIPREG_READY_CHECKPOINT_AGE_S = float(env("CHIPREG_READY_CHECKPOINT_AGE_S", "300"))
+CHIPREG_READY_BROKER_TIMEOUT_S = float(env("CHIPREG_READY_BROKER_TIMEOUT_S", "1"))
+CHIPREG_METRICS_TOKEN = env("CHIPREG_METRICS_TOKEN", "")
+
+# One JSON object per line (core/logging.py), with the request id; LOG_FORMAT=text for a terminal.
 LOGGING = {
     "version": 1,
     "disable_existing_loggers": False,
-    "handlers": {"console": {"class": "logging.StreamHandler"}},
+    "formatters": {
+        "json": {"()": "core.logging.JsonFormatter"},
+        "text": {"format": "%(asctime)s %(levelname)s %(name)s: %(message)s"},
+    },
+    "handlers": {"console": {"class": "logging.StreamHandler", "formatter": env("LOG_FORMAT", "json")}},
     "root": {"handlers": ["console"], "level": env("LOG_LEVEL", "INFO")},
     "loggers": {"django.db.backends": {"level": "INFO"}},
 }

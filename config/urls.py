@@ -21,6 +21,7 @@ api_v1 = [
 urlpatterns = [
     path("admin/", admin.site.urls),
     path("api/v1/", include(api_v1)),
+    path("", include("ops.urls")),  # /healthz, /readyz, /metrics
     path("", include("console.urls")),
 ]
 

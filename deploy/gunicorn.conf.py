@@ -2,6 +2,8 @@
 
 import multiprocessing
 import os
+import sys
+from pathlib import Path
 
 bind = os.environ.get("CHIPREG_BIND", "127.0.0.1:8000")
 workers = int(os.environ.get("WEB_CONCURRENCY", multiprocessing.cpu_count() * 2 + 1))
@@ -17,3 +19,13 @@ errorlog = "-"
 # Never log request headers: they carry bearer tokens.
 access_log_format = '%(h)s "%(r)s" %(s)s %(b)s %(L)ss'
 forwarded_allow_ips = os.environ.get("FORWARDED_ALLOW_IPS", "127.0.0.1")
+
+
+def on_starting(server):
+    """Prometheus multiprocess mode (deploy/prometheus/README.md): forget the metric files of this host's
+    processes that are gone (workers recycled by max_requests, a previous run), before workers start."""
+    if os.environ.get("PROMETHEUS_MULTIPROC_DIR"):
+        sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
+        from core.metrics import prune_dead_process_files
+
+        prune_dead_process_files()

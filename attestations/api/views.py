@@ -13,6 +13,7 @@ from attestations.api import serializers as s
 from attestations.models import Attestation, Landmark, Rejection, SigningKey, UsageRecord
 from attestations.services import register_key, retire_key, revoke_key
 from attestations.store import store
+from core import metrics
 from core.problems import Problem
 from core.views import RestrictedReadOnlyViewSet, RestrictedViewSetMixin
 from inventory.api.params import parse_when
@@ -135,6 +136,7 @@ class AttestationViewSet(RestrictedReadOnlyViewSet):
             self._reject(request, body, 409, "replayed_nonce", detail)
             raise Problem(409, "replayed_nonce", detail, first_id=replay.first_id) from None
         att = accepted.attestation
+        metrics.statement_accepted(att.kind, att.chip_count)
         return Response(
             {
                 "id": att.pk,
@@ -151,6 +153,7 @@ class AttestationViewSet(RestrictedReadOnlyViewSet):
     def _reject(request, body, status_code, code, detail):
         import hashlib
 
+        metrics.statement_rejected(code)
         Rejection.objects.create(
             organisation=request.user.organisation,
             user=request.user,

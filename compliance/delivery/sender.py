@@ -34,6 +34,7 @@ from django.utils import timezone
 from compliance.delivery import signing, transport
 from compliance.delivery.destinations import DestinationRefused
 from compliance.models import Delivery, DeliveryAttempt, DeliveryState
+from core import metrics
 
 log = logging.getLogger(__name__)
 
@@ -167,6 +168,7 @@ def _record(delivery, result, final):
             delivery.next_attempt_at = min(now + timedelta(seconds=wait), deadline)
             wait = max(0.0, (delivery.next_attempt_at - now).total_seconds())
     delivery.save(update_fields=["state", "attempts", "first_attempt_at", "next_attempt_at", "delivered_at"])
+    metrics.delivery_attempted(delivery.channel, delivery.state, result.duration_ms)
     if wait is not None and not _eager():
         from compliance.delivery import enqueue
 
