@@ -1,4 +1,4 @@
-"""Demo data for the console (`make run`): facilities, clusters, placements,
+"""The demo world (`make run`): facilities, clusters, placements,
 signed attestations, a refused submission, thresholds, an inspection with
 discrepancies, and the alerts all of that raises.
 
