@@ -12,9 +12,10 @@ from django.contrib.auth.views import redirect_to_login
 from django.core.exceptions import BadRequest
 from django.shortcuts import render
 
+from compliance import authority as compliance_authority
 from core.permissions import WRITE_ROLES
-from inventory.access import scope_q
 from inventory.models import Facility
+from inventory.services import inspections
 from registry.choices import OrgKind
 
 # No inline script or style anywhere: every chart is SVG attributes, every
@@ -35,12 +36,12 @@ def org_kind(user):
 
 
 def handles_alerts(user):
-    """Treaty bodies and inspectorates acknowledge, resolve and dismiss alerts (as in the API)."""
-    return can_write(user) and (user.is_superuser or org_kind(user) in (OrgKind.TREATY_BODY, OrgKind.INSPECTORATE))
+    """Treaty bodies and inspectorates acknowledge, resolve and dismiss alerts: the API's rule."""
+    return can_write(user) and compliance_authority.handles_alerts(user)
 
 
 def records_inspections(user):
-    return can_write(user) and org_kind(user) == OrgKind.INSPECTORATE
+    return can_write(user) and inspections.records_inspections(user)
 
 
 def manages_keys(user):
@@ -99,23 +100,17 @@ def visible_facility(user, code, action="view"):
 
 
 def aggregates_for(user):
-    """Stored aggregates the user may see: the same rule as the API's AggregateViewSet."""
+    """Stored aggregates the user may see: Aggregate.objects.restrict(), as the API's AggregateViewSet."""
     from compliance.models import Aggregate
 
-    qs = Aggregate.objects.all()
-    if user.is_superuser:
-        return qs
-    org = getattr(user, "organisation", None)
-    if org is None:
-        return qs.none()
-    return qs.filter(scope_q(org, operator_paths=["operator"], country_paths=["country"]))
+    return Aggregate.objects.restrict(user)
 
 
 def usage_for(user):
     """Usage records of statements the user may see (as the API's UsageViewSet)."""
-    from attestations.models import Attestation, UsageRecord
+    from attestations.models import UsageRecord
 
-    return UsageRecord.objects.filter(attestation__in=Attestation.objects.restrict(user))
+    return UsageRecord.objects.restrict(user)
 
 
 def usage_days_for(user):
@@ -126,6 +121,6 @@ def usage_days_for(user):
 
 
 def sightings_for(user):
-    from attestations.models import Attestation, Sighting
+    from attestations.models import Sighting
 
-    return Sighting.objects.filter(attestation__in=Attestation.objects.restrict(user))
+    return Sighting.objects.restrict(user)
