@@ -44,6 +44,7 @@ class Table:
     name: str  # the `?table=` name of the download
     filename: str
     columns: tuple[Column, ...]
+    dom_id: str = ""  # the <table id=...> scripts and browser tests find it by
 
     @property
     def csv_header(self) -> list[str]:

@@ -18,7 +18,14 @@ def test_a_column_says_what_it_is_in_each_format():
 
 
 @pytest.mark.parametrize(
-    ("url", "module", "name"), [("/alerts/", "alerts", "ALERTS"), ("/facilities/", "facilities", "FACILITIES")]
+    ("url", "module", "name"),
+    [
+        ("/alerts/", "alerts", "ALERTS"),
+        ("/facilities/", "facilities", "FACILITIES"),
+        ("/inspections/", "inspections", "INSPECTIONS"),
+        ("/submissions/?table=accepted", "operators", "ACCEPTED"),
+        ("/submissions/?table=rejected", "operators", "REJECTED"),
+    ],
 )
 def test_page_and_download_share_the_spec(login, url, module, name):
     import importlib
@@ -28,4 +35,5 @@ def test_page_and_download_share_the_spec(login, url, module, name):
     page = client.get(url).content.decode()
     for column, _ in table.html_columns:
         assert f">{column.header}</th>" in page
-    assert parse_csv(client.get(f"{url}?format=csv"))[0] == table.csv_header
+    sep = "&" if "?" in url else "?"
+    assert parse_csv(client.get(f"{url}{sep}format=csv"))[0] == table.csv_header
