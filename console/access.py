@@ -13,10 +13,9 @@ from django.core.exceptions import BadRequest
 from django.shortcuts import render
 
 from compliance import authority as compliance_authority
+from core.errors import DomainError
 from core.permissions import WRITE_ROLES
-from inventory.models import Facility
 from inventory.services import inspections
-from registry.choices import OrgKind
 
 # No inline script or style anywhere: every chart is SVG attributes, every
 # behaviour lives in console.js.
@@ -45,7 +44,10 @@ def records_inspections(user):
 
 
 def manages_keys(user):
-    return can_write(user) and org_kind(user) in (OrgKind.OPERATOR, OrgKind.TREATY_BODY)
+    """Parties that may register some kind of key (attestations.services.PURPOSES_BY_KIND)."""
+    from attestations.services import PURPOSES_BY_KIND
+
+    return can_write(user) and bool(PURPOSES_BY_KIND.get(org_kind(user)))
 
 
 def secure(response):
@@ -93,10 +95,11 @@ class NotVisible(Exception):
 
 
 def visible_facility(user, code, action="view"):
-    facility = Facility.objects.restrict(user, action).filter(code=code).select_related("operator", "campus").first()
-    if facility is None:
-        raise NotVisible(f"No facility {code[:64]!r} in your view.")
-    return facility
+    """The API's lookup (restrict(), and a 404 that does not say whether the facility exists)."""
+    try:
+        return inspections.facility_in_view(user, code, action, related=("operator", "campus"))
+    except DomainError as exc:
+        raise NotVisible(exc.detail) from None
 
 
 def aggregates_for(user):

@@ -17,9 +17,9 @@ def authorise_inspection(user):
     return user.organisation
 
 
-def facility_in_view(user, code, action="view"):
-    """The facility `code` if `user` may `action` it; otherwise 404, so nobody learns that it exists."""
-    facility = Facility.objects.restrict(user, action).filter(code=code).select_related("operator").first()
+def facility_in_view(user, code, action="view", related=("operator",)):
+    """The facility `code` if `user` may `action` it; otherwise NotFound, so nobody learns that it exists."""
+    facility = Facility.objects.restrict(user, action).filter(code=code).select_related(*related).first()
     if facility is None:
         raise NotFound(f"No facility {str(code)[:64]!r} in your view.")
     return facility
