@@ -27,7 +27,7 @@ def generate_log_key(path):
 
 
 @lru_cache(maxsize=4)
-def _load_key(path_str):
+def load_ed25519_key(path_str):
     """The server's Ed25519 keys (log, webhooks), read once per path by protocol.keyfiles."""
     try:
         return keyfiles.read_private_key(path_str, kinds=(Ed25519PrivateKey,))
@@ -46,7 +46,7 @@ def log_private_key():
             generate_log_key(path)
         except FileExistsError:
             pass  # another process created it first
-    return _load_key(str(path))
+    return load_ed25519_key(str(path))
 
 
 def public_key_bytes():

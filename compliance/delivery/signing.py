@@ -65,7 +65,7 @@ def _key_path():
 
 def webhook_private_key():
     """The registry's webhook key, created (mode 0600) on first use unless autocreation is off."""
-    from transparency.checkpoints import _load_key, generate_log_key  # one key-file reader and writer
+    from transparency.checkpoints import generate_log_key, load_ed25519_key  # one key-file reader and writer
 
     path = _key_path()
     if not path.exists():
@@ -75,7 +75,7 @@ def webhook_private_key():
             generate_log_key(path)
         except FileExistsError:
             pass  # another process created it first
-    return _load_key(str(path))
+    return load_ed25519_key(str(path))
 
 
 def public_key_raw():
