@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import contextlib
 import getpass
 import os
 import sys
@@ -10,11 +9,10 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from cryptography.exceptions import UnsupportedAlgorithm
-from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric import ec, ed25519
 
 from agent.errors import UsageError
+from protocol import keyfiles
 from protocol.dsse import PublicKey, public_key_from_object
 from protocol.errors import ProtocolError
 
@@ -56,36 +54,11 @@ def passphrase_from_env(var: str, env: dict[str, str] | None = None, required: b
 
 
 def write_private_key(path: Path, private_key: Any, passphrase: bytes | None) -> None:
-    """Write the key as PKCS8 PEM with mode 0600; never overwrite an existing file."""
-    encryption: serialization.KeySerializationEncryption
-    if passphrase:
-        encryption = serialization.BestAvailableEncryption(passphrase)
-    else:
-        encryption = serialization.NoEncryption()
-    pem = private_key.private_bytes(serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8, encryption)
-    path = Path(path)
-    if not path.parent.exists():
-        try:
-            path.parent.mkdir(parents=True, mode=0o700)
-        except OSError as exc:
-            raise UsageError(f"cannot create {path.parent}: {exc.strerror or exc}") from None
-    flags = os.O_WRONLY | os.O_CREAT | os.O_EXCL | getattr(os, "O_NOFOLLOW", 0)
+    """Write the key as PKCS8 PEM with mode 0600; never overwrite an existing file (protocol.keyfiles)."""
     try:
-        fd = os.open(path, flags, 0o600)
-    except FileExistsError:
-        raise UsageError(f"refusing to overwrite existing key file {path}") from None
-    except OSError as exc:
-        raise UsageError(f"cannot create key file {path}: {exc.strerror or exc}") from None
-    try:
-        os.fchmod(fd, 0o600)  # whatever the umask said
-        with os.fdopen(fd, "wb") as f:
-            f.write(pem)
-            f.flush()
-            os.fsync(f.fileno())
-    except BaseException:
-        with contextlib.suppress(OSError):
-            os.unlink(path)
-        raise
+        keyfiles.write_private_key(path, private_key, passphrase, what="key")
+    except keyfiles.KeyFileError as exc:
+        raise UsageError(str(exc)) from None
 
 
 def _wrap(private_key: Any) -> SigningKey:
@@ -101,32 +74,23 @@ def _wrap(private_key: Any) -> SigningKey:
 def load_signing_key(
     path: Path, passphrase_env: str, env: dict[str, str] | None = None, interactive: bool | None = None
 ) -> SigningKey:
-    """Load a PKCS8 (or traditional) PEM private key; every failure is one UsageError line."""
+    """Load a PKCS8 (or traditional) PEM private key (protocol.keyfiles); every failure is one UsageError line."""
     path = Path(path)
-    try:
-        data = path.read_bytes()
-    except FileNotFoundError:
-        raise UsageError(f"signing key not found: {path} (create one with `chipreg keygen`)") from None
-    except OSError as exc:
-        raise UsageError(f"cannot read signing key {path}: {exc.strerror or exc}") from None
-    if b"PRIVATE KEY-----" not in data:
-        raise UsageError(f"{path} is not a PEM private key")
-    encrypted = b"ENCRYPTED" in data
-    passphrase = passphrase_from_env(passphrase_env, env, required=False) if encrypted else None
-    if encrypted and passphrase is None:
-        if interactive is None:
-            interactive = sys.stdin.isatty()
-        if not interactive:
+
+    def passphrase() -> bytes:  # asked only for an encrypted file: $passphrase_env, else a prompt on a terminal
+        secret = passphrase_from_env(passphrase_env, env, required=False)
+        if secret is not None:
+            return secret
+        if not (sys.stdin.isatty() if interactive is None else interactive):
             raise UsageError(f"signing key {path} is encrypted: put its passphrase in ${passphrase_env}")
-        passphrase = getpass.getpass(f"passphrase for {path}: ").encode("utf-8")
+        return getpass.getpass(f"passphrase for {path}: ").encode("utf-8")
+
     try:
-        key = serialization.load_pem_private_key(data, password=passphrase)
-    except TypeError:
-        raise UsageError(f"signing key {path}: passphrase given for an unencrypted key, or missing") from None
-    except (ValueError, UnsupportedAlgorithm):
-        if encrypted:
-            raise UsageError(f"signing key {path}: wrong passphrase or corrupt key") from None
-        raise UsageError(f"signing key {path} is corrupt or not a supported private key") from None
+        key = keyfiles.read_private_key(path, passphrase, what="signing key")
+    except keyfiles.KeyFileMissing as exc:
+        raise UsageError(f"{exc} (create one with `chipreg keygen`)") from None
+    except keyfiles.KeyFileError as exc:
+        raise UsageError(str(exc)) from None
     return _wrap(key)
 
 

@@ -4,9 +4,10 @@ Each run fetches the latest checkpoint, checks its signature with the pinned log
 key, and proves it consistent with the last checkpoint this monitor accepted.
 The verdict is `protocol.monitor.check`, the same code `manage.py log_monitor`
 runs. The agent adds its HTTP layer (exit
-codes 3/4, CA file, timeouts), the state file, and evidence: on a split view the
-remembered and served checkpoints are kept beside the state file, and the state
-is not advanced.
+codes 3/4, CA file, timeouts) and evidence: on a split view the remembered and
+served checkpoints are kept beside the state file, and the state is not
+advanced. The state file itself (reading, key pinning, the atomic write) is
+`protocol.monitor.run`'s.
 
 The state file has the format of `manage.py log_monitor --state` (version,
 url, key, size, checkpoint), so either tool can continue the other's watch; a
@@ -15,7 +16,6 @@ state pinned to another key is refused.
 
 from __future__ import annotations
 
-import json
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -26,8 +26,6 @@ from agent.errors import RefusedError, UnreachableError, UsageError, Verificatio
 from agent.util import atomic_write, utcnow
 from protocol import monitor as core
 from protocol.encoding import b64encode
-
-STATE_VERSION = 1
 
 
 @dataclass
@@ -44,22 +42,6 @@ class MonitorResult:
             "tree_size": self.size,
             "root": b64encode(self.root),
         }
-
-
-def load_state(path: Path) -> dict[str, Any] | None:
-    try:
-        data = json.loads(path.read_text(encoding="utf-8"))
-    except FileNotFoundError:
-        return None
-    except (OSError, ValueError) as exc:
-        raise UsageError(f"monitor state {path} is unreadable ({exc}); not starting over silently") from None
-    if (
-        not isinstance(data, dict)
-        or data.get("version") != STATE_VERSION
-        or not isinstance(data.get("checkpoint"), str)
-    ):
-        raise UsageError(f"{path} is not a log monitor state file; not starting over silently")
-    return data
 
 
 def _evidence(path: Path, exc: Exception) -> Path:
@@ -86,26 +68,17 @@ def _fetcher(registry: Registry):
 
 
 def check(registry: Registry, log_key: str | None, state_path: Path) -> MonitorResult:
-    state = load_state(state_path)
-    if state is not None and log_key is not None and state.get("key") not in (None, log_key):
-        raise UsageError(f"{state_path} was pinned to another log key; use another --state for this key")
-    log_key = log_key or (state or {}).get("key")
-    if not log_key:
-        raise UsageError("no log verifier key: pass --log-key KEYLINE (or @FILE), or set CHIPREG_LOG_KEY")
+    # The state (read, key pinning, atomic 0600 write after a good check) is protocol.monitor.run's.
     try:
-        outcome = core.check(registry.url, log_key, state["checkpoint"] if state else None, _fetcher(registry))
+        outcome = core.run(registry.url, log_key, state_path, _fetcher(registry))
     except core.SplitView as exc:
         raise VerificationError(f"split view: {exc} (evidence kept in {_evidence(state_path, exc)})") from None
     except core.SignatureFailure as exc:
         raise VerificationError(f"signature failure: {exc}") from None
+    except core.StatePinned:
+        raise UsageError(f"{state_path} was pinned to another log key; use another --state for this key") from None
+    except core.NoKey:
+        raise UsageError("no log verifier key: pass --log-key KEYLINE (or @FILE), or set CHIPREG_LOG_KEY") from None
     except core.MonitorError as exc:
         raise UsageError(str(exc)) from None
-    state = {
-        "version": STATE_VERSION,
-        "url": registry.url,
-        "key": log_key,
-        "size": outcome.size,
-        "checkpoint": outcome.checkpoint,
-    }
-    atomic_write(state_path, (json.dumps(state, indent=2, sort_keys=True) + "\n").encode("utf-8"), mode=0o600)
     return MonitorResult(outcome.status, outcome.previous_size, outcome.size, outcome.root)

@@ -136,6 +136,12 @@ class StatementNonce(models.Model):
         constraints = [models.UniqueConstraint(fields=["keyid", "nonce"], name="nonce_once_per_key")]
 
 
+class SightingQuerySet(RestrictedQuerySet):
+    def restrict_for(self, user, org, action):
+        # A chip row of a statement is seen by whoever sees the statement (AttestationQuerySet).
+        return self.filter(attestation__in=Attestation.objects.restrict_for(user, org, action))
+
+
 class Sighting(models.Model):
     """One chip of a location statement (also the chip of an RTT statement)."""
 
@@ -154,6 +160,8 @@ class Sighting(models.Model):
     facility = models.ForeignKey("inventory.Facility", on_delete=models.PROTECT, related_name="+", db_constraint=False)
     observed_at = models.DateTimeField()
 
+    objects = SightingQuerySet.as_manager()
+
     class Meta:
         indexes = [
             models.Index(fields=["chip", "observed_at"], name="sighting_chip_idx"),
@@ -161,7 +169,11 @@ class Sighting(models.Model):
         ]
 
 
-class UsageRecordQuerySet(models.QuerySet):
+class UsageRecordQuerySet(RestrictedQuerySet):
+    def restrict_for(self, user, org, action):
+        # A chip row of a statement is seen by whoever sees the statement (AttestationQuerySet).
+        return self.filter(attestation__in=Attestation.objects.restrict_for(user, org, action))
+
     def add_day_totals(self, attestation):
         """Fold one stored statement's records into the daily totals (attestations.daily)."""
         from attestations import daily

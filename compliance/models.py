@@ -69,6 +69,17 @@ class ThresholdRule(models.Model):
         return value > self.value if self.comparison == Comparison.GT else value >= self.value
 
 
+class AggregateQuerySet(RestrictedQuerySet):
+    def restrict_for(self, user, org, action):
+        # Totals of what the party sees: an operator its own, an inspectorate its jurisdictions, the
+        # treaty body all. Computed by the registry, never changed by a party.
+        from inventory.access import scope_q
+
+        if action != "view":
+            return self.none()
+        return self.filter(scope_q(org, operator_paths=["operator"], country_paths=["country"]))
+
+
 class Aggregate(models.Model):
     """Stored totals per subject, so pages and the API read them without summing.
 
@@ -87,6 +98,8 @@ class Aggregate(models.Model):
     # Dense peak OP/s (in tera) summed per precision; "fastest" is each chip's best.
     ops = models.JSONField(default=dict)
     updated_at = models.DateTimeField(auto_now=True)
+
+    objects = AggregateQuerySet.as_manager()
 
     class Meta:
         ordering = ["id"]

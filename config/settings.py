@@ -67,6 +67,7 @@ INSTALLED_APPS = [
     "attestations",
     "compliance",
     "console",
+    "demo",  # only for manage.py load_demo; no app imports it
 ]
 
 MIDDLEWARE = [

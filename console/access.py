@@ -12,10 +12,10 @@ from django.contrib.auth.views import redirect_to_login
 from django.core.exceptions import BadRequest
 from django.shortcuts import render
 
+from compliance import authority as compliance_authority
+from core.errors import DomainError
 from core.permissions import WRITE_ROLES
-from inventory.access import scope_q
-from inventory.models import Facility
-from registry.choices import OrgKind
+from inventory.services import inspections
 
 # No inline script or style anywhere: every chart is SVG attributes, every
 # behaviour lives in console.js.
@@ -35,16 +35,19 @@ def org_kind(user):
 
 
 def handles_alerts(user):
-    """Treaty bodies and inspectorates acknowledge, resolve and dismiss alerts (as in the API)."""
-    return can_write(user) and (user.is_superuser or org_kind(user) in (OrgKind.TREATY_BODY, OrgKind.INSPECTORATE))
+    """Treaty bodies and inspectorates acknowledge, resolve and dismiss alerts: the API's rule."""
+    return can_write(user) and compliance_authority.handles_alerts(user)
 
 
 def records_inspections(user):
-    return can_write(user) and org_kind(user) == OrgKind.INSPECTORATE
+    return can_write(user) and inspections.records_inspections(user)
 
 
 def manages_keys(user):
-    return can_write(user) and org_kind(user) in (OrgKind.OPERATOR, OrgKind.TREATY_BODY)
+    """Parties that may register some kind of key (attestations.services.PURPOSES_BY_KIND)."""
+    from attestations.services import PURPOSES_BY_KIND
+
+    return can_write(user) and bool(PURPOSES_BY_KIND.get(org_kind(user)))
 
 
 def secure(response):
@@ -92,30 +95,25 @@ class NotVisible(Exception):
 
 
 def visible_facility(user, code, action="view"):
-    facility = Facility.objects.restrict(user, action).filter(code=code).select_related("operator", "campus").first()
-    if facility is None:
-        raise NotVisible(f"No facility {code[:64]!r} in your view.")
-    return facility
+    """The API's lookup (restrict(), and a 404 that does not say whether the facility exists)."""
+    try:
+        return inspections.facility_in_view(user, code, action, related=("operator", "campus"))
+    except DomainError as exc:
+        raise NotVisible(exc.detail) from None
 
 
 def aggregates_for(user):
-    """Stored aggregates the user may see: the same rule as the API's AggregateViewSet."""
+    """Stored aggregates the user may see: Aggregate.objects.restrict(), as the API's AggregateViewSet."""
     from compliance.models import Aggregate
 
-    qs = Aggregate.objects.all()
-    if user.is_superuser:
-        return qs
-    org = getattr(user, "organisation", None)
-    if org is None:
-        return qs.none()
-    return qs.filter(scope_q(org, operator_paths=["operator"], country_paths=["country"]))
+    return Aggregate.objects.restrict(user)
 
 
 def usage_for(user):
     """Usage records of statements the user may see (as the API's UsageViewSet)."""
-    from attestations.models import Attestation, UsageRecord
+    from attestations.models import UsageRecord
 
-    return UsageRecord.objects.filter(attestation__in=Attestation.objects.restrict(user))
+    return UsageRecord.objects.restrict(user)
 
 
 def usage_days_for(user):
@@ -126,6 +124,6 @@ def usage_days_for(user):
 
 
 def sightings_for(user):
-    from attestations.models import Attestation, Sighting
+    from attestations.models import Sighting
 
-    return Sighting.objects.filter(attestation__in=Attestation.objects.restrict(user))
+    return Sighting.objects.restrict(user)

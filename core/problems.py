@@ -11,6 +11,9 @@ from rest_framework import exceptions, status
 from rest_framework.response import Response
 from rest_framework.views import exception_handler as drf_exception_handler
 
+from core.errors import DomainError, storable
+from protocol.errors import ProtocolError
+
 PROBLEM_CONTENT_TYPE = "application/problem+json"
 PROBLEM_TYPE_BASE = "https://chipreg.example/problems/"
 
@@ -74,8 +77,16 @@ def _flatten_detail(detail):
     return str(detail)
 
 
+def as_problem(exc):
+    """A domain error (core.errors, or a wire-format refusal of protocol/) as a Problem."""
+    extra = getattr(exc, "extra", {})
+    return Problem(exc.status, exc.code, storable(exc.detail or exc.code), **extra)
+
+
 def exception_handler(exc, context):
-    if isinstance(exc, DataError):
+    if isinstance(exc, DomainError | ProtocolError):
+        exc = as_problem(exc)
+    elif isinstance(exc, DataError):
         # The database refused a value (PostgreSQL text cannot hold NUL bytes): bad input, not a crash.
         exc = Problem(
             400, "invalid", "The request contains a value the registry cannot store (for example a NUL byte)."

@@ -35,6 +35,14 @@ class MonitorError(Exception):
     exit_code = 1
 
 
+class StatePinned(MonitorError):
+    """The state file remembers another key: a watch of one log is never continued under another key."""
+
+
+class NoKey(MonitorError):
+    """Neither a key line nor a state that pins one."""
+
+
 class SignatureFailure(MonitorError):
     """A checkpoint (served, or remembered in the state) is not signed by the pinned key."""
 
@@ -157,18 +165,20 @@ def load_state(path):
     except FileNotFoundError:
         return None
     except (OSError, ValueError) as exc:
-        raise MonitorError(f"cannot read the state file {path}: {exc}") from None
+        raise MonitorError(f"cannot read the state file {path}: {exc}; not starting over silently") from None
     if (
         not isinstance(state, dict)
         or state.get("version") != STATE_VERSION
         or not isinstance(state.get("checkpoint"), str)
     ):
-        raise MonitorError(f"{path} is not a log monitor state file")
+        raise MonitorError(f"{path} is not a log monitor state file; not starting over silently")
     return state
 
 
 def save_state(path, state):
-    """Write atomically (temp file, then rename), so a crash never leaves half a state."""
+    """Write atomically (temp file, then rename), so a crash never leaves half a state.
+
+    The file is private to its owner (mkstemp's 0600): it pins the key a watch trusts."""
     folder = os.path.dirname(os.path.abspath(path))
     fd, tmp = tempfile.mkstemp(prefix=".log-monitor-", dir=folder)
     try:
@@ -190,10 +200,10 @@ def run(base, key_line=None, state_path=None, fetcher=fetch):
     """
     state = load_state(state_path) if state_path else None
     if state is not None and key_line is not None and state.get("key") not in (None, key_line):
-        raise MonitorError("the state file was pinned to another key line")
+        raise StatePinned("the state file was pinned to another key line")
     key_line = key_line or (state or {}).get("key")
     if not key_line:
-        raise MonitorError("no key: pass the log's verifier key line (GET /api/v1/log/key, checked out of band)")
+        raise NoKey("no key: pass the log's verifier key line (GET /api/v1/log/key, checked out of band)")
     outcome = check(base, key_line, state["checkpoint"] if state else None, fetcher)
     if state_path:
         save_state(

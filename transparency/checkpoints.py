@@ -4,7 +4,6 @@ Checkpoints are signed at most once per CHIPREG_CHECKPOINT_INTERVAL_S, always
 over the current head of the one append-only tree, so no two can disagree.
 """
 
-import os
 import time
 from functools import lru_cache
 
@@ -15,29 +14,25 @@ from django.core.exceptions import ImproperlyConfigured
 from django.db import transaction
 from django.utils import timezone
 
-from protocol import merkle, note
+from protocol import keyfiles, merkle, note
 from transparency.log import consistency_proof, current_size, root_at
 from transparency.models import Checkpoint, LogHead
 
 
 def generate_log_key(path):
-    """Write a new Ed25519 private key (PKCS#8 PEM, mode 0600); refuse to overwrite."""
-    path.parent.mkdir(parents=True, exist_ok=True)
+    """Write a new Ed25519 private key (PKCS#8 PEM, mode 0600); refuse to overwrite (FileExistsError)."""
     key = Ed25519PrivateKey.generate()
-    pem = key.private_bytes(serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8, serialization.NoEncryption())
-    fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
-    with os.fdopen(fd, "wb") as fh:
-        fh.write(pem)
+    keyfiles.write_private_key(path, key, what="key")
     return key
 
 
 @lru_cache(maxsize=4)
-def _load_key(path_str):
-    with open(path_str, "rb") as fh:
-        key = serialization.load_pem_private_key(fh.read(), password=None)
-    if not isinstance(key, Ed25519PrivateKey):
-        raise ImproperlyConfigured(f"{path_str} is not an Ed25519 private key")
-    return key
+def load_ed25519_key(path_str):
+    """The server's Ed25519 keys (log, webhooks), read once per path by protocol.keyfiles."""
+    try:
+        return keyfiles.read_private_key(path_str, kinds=(Ed25519PrivateKey,))
+    except keyfiles.KeyFileError as exc:
+        raise ImproperlyConfigured(str(exc)) from None
 
 
 def log_private_key():
@@ -51,7 +46,7 @@ def log_private_key():
             generate_log_key(path)
         except FileExistsError:
             pass  # another process created it first
-    return _load_key(str(path))
+    return load_ed25519_key(str(path))
 
 
 def public_key_bytes():

@@ -1,6 +1,5 @@
 import base64
 
-from django.db import transaction
 from django.db.models import Sum
 from drf_spectacular.types import OpenApiTypes
 from drf_spectacular.utils import OpenApiParameter, OpenApiResponse, extend_schema, inline_serializer
@@ -8,28 +7,18 @@ from rest_framework import exceptions, mixins, serializers, status, viewsets
 from rest_framework.decorators import action
 from rest_framework.response import Response
 
-from attestations import checks
 from attestations.api import serializers as s
+from attestations.landmarks import register_landmark
 from attestations.models import Attestation, Landmark, Rejection, SigningKey, UsageRecord
 from attestations.services import register_key, retire_key, revoke_key
-from attestations.store import store
-from core import metrics
+from attestations.submission import submit
 from core.problems import Problem
 from core.views import RestrictedReadOnlyViewSet, RestrictedViewSetMixin
 from inventory.api.params import parse_when
 from inventory.filters import filter_chip
-from protocol.errors import ProtocolError
-from registry.choices import OrgKind
 from transparency.checkpoints import checkpoint_covering, served_note
-from transparency.events import append_event
 from transparency.log import inclusion_proof
 from transparency.models import LogLeaf
-
-
-def storable(text):
-    """Text safe to store: submitted garbage may echo NUL bytes or lone surrogates into a detail."""
-    return text.encode("utf-8", "backslashreplace").decode("utf-8").replace("\x00", "\\x00")
-
 
 ENVELOPE_TYPES = ("application/json", "application/vnd.dsse.envelope.v1+json", "application/vnd.dsse+json")
 
@@ -86,23 +75,9 @@ class LandmarkViewSet(
     serializer_class = s.LandmarkSerializer
     lookup_field = "code"
 
+    # Who may (a treaty body), the row and its log event in one transaction: attestations.landmarks.
     def perform_create(self, serializer):
-        org = self.request.user.organisation
-        if org is None or org.kind != OrgKind.TREATY_BODY:
-            raise exceptions.PermissionDenied("Only a treaty body registers landmarks.")
-        with transaction.atomic():
-            landmark = serializer.save(organisation=org)
-            landmark.log_index = append_event(
-                "landmark.registered",
-                landmark.code,
-                {
-                    "code": landmark.code,
-                    "organisation": org.code,
-                    "latitude": landmark.latitude,
-                    "longitude": landmark.longitude,
-                },
-            )
-            landmark.save(update_fields=["log_index"])
+        serializer.instance = register_landmark(self.request.user, serializer.validated_data)
 
 
 class AttestationViewSet(RestrictedReadOnlyViewSet):
@@ -125,18 +100,9 @@ class AttestationViewSet(RestrictedReadOnlyViewSet):
         if content_type not in ENVELOPE_TYPES:
             raise exceptions.UnsupportedMediaType(content_type or "(none)")
         body = request.stream.read() if request.stream is not None else b""
-        try:
-            verified = checks.verify(body, request.user)
-            accepted = store(verified, request.user, body)
-        except ProtocolError as exc:
-            self._reject(request, body, exc.status, exc.code, exc.detail)
-            raise Problem(exc.status, exc.code, storable(exc.detail or exc.code)) from None
-        except checks.Replay as replay:
-            detail = f"This (keyid, nonce) was accepted before, as statement {replay.first_id}."
-            self._reject(request, body, 409, "replayed_nonce", detail)
-            raise Problem(409, "replayed_nonce", detail, first_id=replay.first_id) from None
+        # A refusal leaves a Rejection row and raises a domain error (core.problems answers it).
+        accepted = submit(request.user, body)
         att = accepted.attestation
-        metrics.statement_accepted(att.kind, att.chip_count)
         return Response(
             {
                 "id": att.pk,
@@ -147,21 +113,6 @@ class AttestationViewSet(RestrictedReadOnlyViewSet):
                 "flags": accepted.flags,
             },
             status=status.HTTP_201_CREATED,
-        )
-
-    @staticmethod
-    def _reject(request, body, status_code, code, detail):
-        import hashlib
-
-        metrics.statement_rejected(code)
-        Rejection.objects.create(
-            organisation=request.user.organisation,
-            user=request.user,
-            status=status_code,
-            code=code,
-            detail=storable(detail or "")[:2000],
-            body_bytes=len(body),
-            body_sha256=hashlib.sha256(body).hexdigest(),
         )
 
     @extend_schema(
@@ -230,9 +181,7 @@ class UsageViewSet(RestrictedViewSetMixin, mixins.ListModelMixin, viewsets.Gener
     serializer_class = s.UsageRecordSerializer
 
     def get_queryset(self):
-        qs = UsageRecord.objects.filter(attestation__in=Attestation.objects.restrict(self.request.user)).select_related(
-            "facility", "attestation"
-        )
+        qs = UsageRecord.objects.restrict(self.request.user).select_related("facility", "attestation")
         params = self.request.query_params
         if "chip" in params:
             qs = filter_chip(qs, "chip", params["chip"])

@@ -6,10 +6,9 @@ from rest_framework.response import Response
 
 from compliance import services
 from compliance.api import serializers as s
+from compliance.authority import require_alert_handler, require_rule_declarer
 from compliance.models import Aggregate, Alert, ThresholdRule
 from core.views import RestrictedReadOnlyViewSet, RestrictedViewSetMixin
-from inventory.access import scope_q
-from registry.choices import OrgKind
 
 
 class ThresholdRuleViewSet(
@@ -28,14 +27,9 @@ class ThresholdRuleViewSet(
             qs = qs.filter(superseded_at__isnull=True)  # current versions unless ?all=1
         return qs
 
-    def _require_treaty_body(self):
-        org = self.request.user.organisation
-        if not self.request.user.is_superuser and (org is None or org.kind != OrgKind.TREATY_BODY):
-            raise exceptions.PermissionDenied("Only treaty bodies declare thresholds.")
-
     @extend_schema(request=s.RuleInputSerializer, responses={201: s.ThresholdRuleSerializer})
     def create(self, request):
-        self._require_treaty_body()
+        require_rule_declarer(request.user)
         key = request.data.get("key") if isinstance(request.data, dict) else None
         if not key or not isinstance(key, str):
             raise exceptions.ValidationError({"key": ["A stable slug for the rule is required."]})
@@ -46,7 +40,7 @@ class ThresholdRuleViewSet(
 
     @extend_schema(request=s.RuleInputSerializer, responses=s.ThresholdRuleSerializer)
     def partial_update(self, request, pk=None):
-        self._require_treaty_body()
+        require_rule_declarer(request.user)
         rule = self.get_object()
         if rule.superseded_at is not None:
             raise exceptions.ValidationError({"version": ["Change the current version of a rule."]})
@@ -56,7 +50,7 @@ class ThresholdRuleViewSet(
         return Response(s.ThresholdRuleSerializer(services.declare(request.user, rule.key, **changes)).data)
 
     def destroy(self, request, pk=None):
-        self._require_treaty_body()
+        require_rule_declarer(request.user)
         services.retire(request.user, self.get_object())
         return Response(status=status.HTTP_204_NO_CONTENT)
 
@@ -67,16 +61,7 @@ class AggregateViewSet(RestrictedViewSetMixin, mixins.ListModelMixin, viewsets.G
     queryset = Aggregate.objects.select_related("operator")
     serializer_class = s.AggregateSerializer
     filterset_fields = ["scope", "country", "subject_key"]
-
-    def get_queryset(self):
-        user = self.request.user
-        qs = Aggregate.objects.select_related("operator")
-        if user.is_superuser:
-            return qs
-        org = user.organisation
-        if org is None:
-            return qs.none()
-        return qs.filter(scope_q(org, operator_paths=["operator"], country_paths=["country"]))
+    # Visibility: Aggregate.objects.restrict() (compliance.models), as for every other list.
 
 
 class AlertViewSet(RestrictedReadOnlyViewSet):
@@ -94,11 +79,7 @@ class AlertViewSet(RestrictedReadOnlyViewSet):
         return qs.prefetch_related("evidence", "transitions__by") if self.action == "retrieve" else qs
 
     def _transition(self, request, action_name):
-        org = request.user.organisation
-        if not request.user.is_superuser and (
-            org is None or org.kind not in (OrgKind.TREATY_BODY, OrgKind.INSPECTORATE)
-        ):
-            raise exceptions.PermissionDenied("Treaty bodies and inspectorates handle alerts.")
+        require_alert_handler(request.user)
         body = s.ReasonSerializer(data=request.data)
         body.is_valid(raise_exception=True)
         alert = services.transition(request.user, self.get_object(), action_name, body.validated_data["reason"])

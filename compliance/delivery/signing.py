@@ -12,11 +12,9 @@ import base64
 import hashlib
 import hmac
 import secrets
-from functools import lru_cache
 from pathlib import Path
 
 from cryptography.hazmat.primitives import serialization
-from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 from django.conf import settings
 from django.core.exceptions import ImproperlyConfigured
 
@@ -65,18 +63,9 @@ def _key_path():
     return Path(getattr(settings, "CHIPREG_WEBHOOK_KEY_PATH", default))
 
 
-@lru_cache(maxsize=4)
-def _load_key(path_str):
-    with open(path_str, "rb") as fh:
-        key = serialization.load_pem_private_key(fh.read(), password=None)
-    if not isinstance(key, Ed25519PrivateKey):
-        raise ImproperlyConfigured(f"{path_str} is not an Ed25519 private key")
-    return key
-
-
 def webhook_private_key():
     """The registry's webhook key, created (mode 0600) on first use unless autocreation is off."""
-    from transparency.checkpoints import generate_log_key
+    from transparency.checkpoints import generate_log_key, load_ed25519_key  # one key-file reader and writer
 
     path = _key_path()
     if not path.exists():
@@ -86,7 +75,7 @@ def webhook_private_key():
             generate_log_key(path)
         except FileExistsError:
             pass  # another process created it first
-    return _load_key(str(path))
+    return load_ed25519_key(str(path))
 
 
 def public_key_raw():

@@ -12,10 +12,54 @@ from compliance.services import TRANSITIONS
 from console.access import console_view, forbidden, handles_alerts, not_found
 from console.forms import ReasonForm
 from console.tables import csv_response, cursor_param, keyset_iter, keyset_page, wants_csv
+from console.tablespec import Column, Table
 from core.problems import Problem
 
 FILTERS = {"state": AlertState, "severity": Severity, "kind": AlertKind}
 ACTIONS = {"acknowledge": "Acknowledge", "resolve": "Resolve", "dismiss": "Dismiss"}
+
+ALERTS = Table(
+    "alerts",
+    "alerts.csv",
+    (
+        Column("#", "<a href=\"{% url 'console:alert' row.pk %}\">{{ row.pk }}</a>", "id", lambda a: a.pk),
+        Column(
+            "Raised",
+            '<span title="{{ row.raised_at|when }}">{{ row.raised_at|stamp }}</span>',
+            "raised_at",
+            lambda a: a.raised_at.isoformat(),
+            css="stamp",
+        ),
+        Column("Severity", '{% include "console/_severity.html" with s=row.severity %}'),
+        Column(
+            "State",
+            '<span class="state-word st-{{ row.state }}">{{ row.get_state_display }}</span>',
+            "state",
+            lambda a: a.state,
+        ),
+        Column(csv="severity", value=lambda a: a.severity),
+        Column(csv="kind", value=lambda a: a.kind),
+        Column(csv="scope", value=lambda a: a.scope),
+        Column(
+            "Alert",
+            "<a href=\"{% url 'console:alert' row.pk %}\">{{ row.title }}</a>",
+        ),
+        Column(
+            "Subject",
+            "{% if row.facility %}<a href=\"{% url 'console:facility' row.facility.code %}\">"
+            "{{ row.subject_label }}</a>"
+            '{% else %}{{ row.subject_label }}{% endif %} <span class="muted small">{{ row.get_scope_display }}</span>',
+            "subject",
+            lambda a: a.subject_label,
+        ),
+        Column("Country", '{{ row.country|default:"—" }}', "country", lambda a: a.country),
+        Column(csv="operator", value=lambda a: a.operator.code if a.operator else ""),
+        Column(csv="value", value=lambda a: a.value),
+        Column(csv="threshold", value=lambda a: a.threshold),
+        Column(csv="title", value=lambda a: a.title),
+        Column(csv="log_index", value=lambda a: a.log_index),
+    ),
+)
 
 
 def _filtered(request):
@@ -33,45 +77,11 @@ def _filtered(request):
 def alert_list(request):
     qs, chosen = _filtered(request)
     if wants_csv(request):
-        return csv_response(
-            "alerts.csv",
-            [
-                "id",
-                "raised_at",
-                "state",
-                "severity",
-                "kind",
-                "scope",
-                "subject",
-                "country",
-                "operator",
-                "value",
-                "threshold",
-                "title",
-                "log_index",
-            ],
-            (
-                (
-                    a.pk,
-                    a.raised_at.isoformat(),
-                    a.state,
-                    a.severity,
-                    a.kind,
-                    a.scope,
-                    a.subject_label,
-                    a.country,
-                    a.operator.code if a.operator else "",
-                    a.value,
-                    a.threshold,
-                    a.title,
-                    a.log_index,
-                )
-                for a in keyset_iter(qs)
-            ),
-        )
+        return ALERTS.csv(keyset_iter(qs))
     rows, next_cursor = keyset_page(qs, cursor_param(request, "before"), size=50, descending=True)
     context = {
         "alerts": rows,
+        "table": ALERTS,
         "next_cursor": next_cursor,
         "chosen": chosen,
         "filters": [(name, choices.choices) for name, choices in FILTERS.items()],

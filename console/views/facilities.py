@@ -15,6 +15,7 @@ from console.access import console_view, usage_days_for, visible_facility
 from console.models import ReconciliationItem
 from console.reconciliation import snapshot_for
 from console.tables import csv_response, cursor_param, keyset_iter, keyset_page, wants_csv
+from console.tablespec import Column, Table
 from console.views.dashboard import alert_states, totals_of
 from inventory.models import Cluster, Facility, Finding, Inspection, Placement, Transfer
 from inventory.services.reconciliation import reconcile
@@ -23,29 +24,41 @@ INVENTORY_PAGE = 50
 USAGE_DAYS = 30
 RECON_SHOWN = 200
 
+# Rows: {"facility", and on the page "aggregate" (its stored totals) and "state" (its open alerts)}.
+FACILITIES = Table(
+    "facilities",
+    "facilities.csv",
+    (
+        Column(
+            "Facility",
+            "<a href=\"{% url 'console:facility' row.facility.code %}\">{{ row.facility.code }}</a>",
+            "facility",
+            lambda r: r["facility"].code,
+        ),
+        Column("Name", "{{ row.facility.name }}", "name", lambda r: r["facility"].name),
+        Column("Operator", "{{ row.facility.operator.code }}", "operator", lambda r: r["facility"].operator.code),
+        Column("Country", "{{ row.facility.country }}", "country", lambda r: r["facility"].country),
+        Column(csv="latitude", value=lambda r: r["facility"].latitude),
+        Column(csv="longitude", value=lambda r: r["facility"].longitude),
+        Column("Status", "{{ row.facility.get_status_display }}", "status", lambda r: r["facility"].status),
+        Column(csv="campus", value=lambda r: r["facility"].campus.code if r["facility"].campus else ""),
+        Column("Chips", "{{ row.aggregate.chip_count|default:0|num }}", css="num"),
+        Column("H100e", "{{ row.aggregate.h100e|default:0|num }}", css="num"),
+        Column(
+            "Open alerts",
+            "<span class=\"state state-{{ row.state }}\">{% if row.state == 'high' %}high/critical"
+            "{% elif row.state == 'other' %}open{% else %}none{% endif %}</span>",
+        ),
+    ),
+)
+
 
 @console_view
 def facility_list(request):
     user = request.user
     qs = Facility.objects.restrict(user).select_related("operator", "campus")
     if wants_csv(request):
-        return csv_response(
-            "facilities.csv",
-            ["facility", "name", "operator", "country", "latitude", "longitude", "status", "campus"],
-            (
-                (
-                    f.code,
-                    f.name,
-                    f.operator.code,
-                    f.country,
-                    f.latitude,
-                    f.longitude,
-                    f.status,
-                    f.campus.code if f.campus else "",
-                )
-                for f in keyset_iter(qs)
-            ),
-        )
+        return FACILITIES.csv({"facility": f} for f in keyset_iter(qs))
     rows, next_cursor = keyset_page(qs, cursor_param(request), size=100)
     aggregates = {
         a.subject_key: a
@@ -55,7 +68,11 @@ def facility_list(request):
     facilities = [
         {"facility": f, "aggregate": aggregates.get(str(f.pk)), "state": states.get(f.pk, "none")} for f in rows
     ]
-    return render(request, "console/facility_list.html", {"facilities": facilities, "next_cursor": next_cursor})
+    return render(
+        request,
+        "console/facility_list.html",
+        {"facilities": facilities, "table": FACILITIES, "next_cursor": next_cursor},
+    )
 
 
 class RuleValues:

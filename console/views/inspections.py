@@ -8,6 +8,7 @@ from django.shortcuts import redirect, render
 from console.access import console_view, forbidden, not_found, records_inspections
 from console.forms import InspectionForm
 from console.tables import csv_response, cursor_param, keyset_iter, keyset_page, wants_csv
+from console.tablespec import Column, Table
 from core.problems import Problem
 from inventory.chiprefs import parse_csv_listing
 from inventory.models import Facility, Finding, Inspection, InspectionItem
@@ -15,6 +16,38 @@ from inventory.services.listings import record_inspection
 
 FINDINGS_SHOWN = 200
 COUNTED = ("unaccounted", "unexpected", "unknown_chip", "wrong_cluster")
+
+INSPECTIONS = Table(
+    "inspections",
+    "inspections.csv",
+    (
+        Column("#", "<a href=\"{% url 'console:inspection' row.pk %}\">{{ row.pk }}</a>", "id", lambda i: i.pk),
+        Column(
+            "Facility",
+            "<a href=\"{% url 'console:facility' row.facility.code %}\">{{ row.facility.code }}</a>",
+            "facility",
+            lambda i: i.facility.code,
+        ),
+        Column(
+            "Performed",
+            '<span title="{{ row.performed_at|when }}">{{ row.performed_at|stamp }}</span>',
+            "performed_at",
+            lambda i: i.performed_at.isoformat(),
+            css="stamp",
+        ),
+        Column("Inspectorate", "{{ row.inspectorate.code }}", "inspectorate", lambda i: i.inspectorate.code),
+        Column("Observed", "{{ row.observed_count|num }}", "observed", lambda i: i.observed_count, css="num"),
+        Column(
+            "Inspectors",
+            '<span class="small">{{ row.inspectors|join:", " }}</span>',
+            "inspectors",
+            lambda i: ";".join(i.inspectors),
+        ),
+        Column(csv="seals", value=lambda i: ";".join(i.seals_checked)),
+        Column(csv="notes", value=lambda i: i.notes),
+        Column("Log", '{{ row.log_index|default_if_none:"—" }}', "log_index", lambda i: i.log_index, css="num"),
+    ),
+)
 
 
 @console_view
@@ -24,29 +57,17 @@ def inspection_list(request):
     if facility:
         qs = qs.filter(facility__code=facility)
     if wants_csv(request):
-        return csv_response(
-            "inspections.csv",
-            ["id", "facility", "performed_at", "inspectorate", "observed", "inspectors", "seals", "notes", "log_index"],
-            (
-                (
-                    i.pk,
-                    i.facility.code,
-                    i.performed_at.isoformat(),
-                    i.inspectorate.code,
-                    i.observed_count,
-                    ";".join(i.inspectors),
-                    ";".join(i.seals_checked),
-                    i.notes,
-                    i.log_index,
-                )
-                for i in keyset_iter(qs)
-            ),
-        )
+        return INSPECTIONS.csv(keyset_iter(qs))
     rows, next_cursor = keyset_page(qs, cursor_param(request, "before"), size=50, descending=True)
     return render(
         request,
         "console/inspection_list.html",
-        {"inspections": rows, "next_cursor": next_cursor, "can_record": records_inspections(request.user)},
+        {
+            "inspections": rows,
+            "table": INSPECTIONS,
+            "next_cursor": next_cursor,
+            "can_record": records_inspections(request.user),
+        },
     )
 
 

@@ -9,6 +9,7 @@ from attestations.services import register_key, retire_key, revoke_key
 from console.access import console_view, forbidden, manages_keys, not_found
 from console.forms import KeyForm, RetireForm, RevokeForm
 from console.tables import csv_response, cursor_param, keyset_iter, keyset_page, wants_csv
+from console.tablespec import Column, Table
 from core.problems import Problem
 
 
@@ -119,6 +120,74 @@ def key_revoke(request, keyid):
     return _keys_page(request, status=400, errors={key.keyid: errors})
 
 
+REJECTED = Table(
+    "rejected",
+    "rejected-submissions.csv",
+    (
+        Column("#", "{{ row.pk }}", "id", lambda r: r.pk),
+        Column(
+            "When",
+            '<span title="{{ row.at|when }}">{{ row.at|stamp }}</span>',
+            "at",
+            lambda r: r.at.isoformat(),
+            css="stamp",
+        ),
+        Column("Organisation", "{{ row.organisation.code }}", "organisation", lambda r: r.organisation.code),
+        Column("User", "{{ row.user.username }}", "user", lambda r: r.user.username),
+        Column("Status", '<span class="sev sev-high">rejected {{ row.status }}</span>', "status", lambda r: r.status),
+        Column("Code", "<code>{{ row.code }}</code>", "code", lambda r: r.code),
+        Column("Reason", "{{ row.detail }}", "detail", lambda r: r.detail, css="reason"),
+        Column("Bytes", "{{ row.body_bytes|num }}", "body_bytes", lambda r: r.body_bytes, css="num"),
+        Column(csv="body_sha256", value=lambda r: r.body_sha256),
+    ),
+    dom_id="rejections",
+)
+
+ACCEPTED = Table(
+    "accepted",
+    "accepted-submissions.csv",
+    (
+        Column("#", "{{ row.pk }}", "id", lambda a: a.pk),
+        Column(
+            "Received",
+            '<span title="{{ row.received_at|when }}">{{ row.received_at|stamp }}</span>',
+            "received_at",
+            lambda a: a.received_at.isoformat(),
+            css="stamp",
+        ),
+        Column(
+            "Kind",
+            '{{ row.kind }}{% if row.scope %} <span class="muted">({{ row.scope }})</span>{% endif %}',
+            "kind",
+            lambda a: a.kind,
+        ),
+        Column(
+            "Operator",
+            '{{ row.operator.code|default:"—" }}',
+            "operator",
+            lambda a: a.operator.code if a.operator else "",
+        ),
+        Column(
+            "Facility",
+            "<a href=\"{% url 'console:facility' row.facility.code %}\">{{ row.facility.code }}</a>",
+            "facility",
+            lambda a: a.facility.code,
+            css="nowrap",
+        ),
+        Column("Chips", "{{ row.chip_count|num }}", "chips", lambda a: a.chip_count, css="num"),
+        Column("Log index", '{{ row.log_index|default_if_none:"—" }}', "log_index", lambda a: a.log_index, css="num"),
+        Column(
+            "Status",
+            '{% if row.flagged %}<span class="sev sev-high">accepted, key revoked</span>'
+            '{% else %}<span class="verified">accepted</span>{% endif %}',
+            "flagged",
+            lambda a: a.flagged,
+        ),
+        Column(csv="statement_sha256", value=lambda a: a.statement_sha256),
+    ),
+)
+
+
 @console_view
 def submissions(request):
     """Statements accepted (Attestation rows) and refused (Rejection rows, with the reason)."""
@@ -131,43 +200,9 @@ def submissions(request):
     rejected = Rejection.objects.restrict(user).select_related("organisation", "user")
     table = request.GET.get("table") if wants_csv(request) else None
     if table == "rejected":
-        return csv_response(
-            "rejected-submissions.csv",
-            ["id", "at", "organisation", "user", "status", "code", "detail", "body_bytes", "body_sha256"],
-            (
-                (
-                    r.pk,
-                    r.at.isoformat(),
-                    r.organisation.code,
-                    r.user.username,
-                    r.status,
-                    r.code,
-                    r.detail,
-                    r.body_bytes,
-                    r.body_sha256,
-                )
-                for r in keyset_iter(rejected)
-            ),
-        )
+        return REJECTED.csv(keyset_iter(rejected))
     if table is not None:
-        return csv_response(
-            "accepted-submissions.csv",
-            ["id", "received_at", "kind", "operator", "facility", "chips", "log_index", "flagged", "statement_sha256"],
-            (
-                (
-                    a.pk,
-                    a.received_at.isoformat(),
-                    a.kind,
-                    a.operator.code if a.operator else "",
-                    a.facility.code,
-                    a.chip_count,
-                    a.log_index,
-                    a.flagged,
-                    a.statement_sha256,
-                )
-                for a in keyset_iter(accepted)
-            ),
-        )
+        return ACCEPTED.csv(keyset_iter(accepted))
     accepted_rows, accepted_next = keyset_page(accepted, cursor_param(request, "accepted_before"), 25, descending=True)
     rejected_rows, rejected_next = keyset_page(rejected, cursor_param(request, "rejected_before"), 25, descending=True)
     context = {
@@ -175,5 +210,7 @@ def submissions(request):
         "accepted_next": accepted_next,
         "rejected": rejected_rows,
         "rejected_next": rejected_next,
+        "accepted_table": ACCEPTED,
+        "rejected_table": REJECTED,
     }
     return render(request, "console/submissions.html", context)

@@ -1,16 +1,12 @@
-import io
-
 from django.conf import settings
 from django.db.models import Prefetch
-from django.http import HttpResponse
 from drf_spectacular.utils import OpenApiParameter, extend_schema
 from rest_framework import exceptions, mixins, status, viewsets
 from rest_framework.decorators import action
 from rest_framework.parsers import BaseParser, JSONParser
 from rest_framework.response import Response
 
-from core.csvexport import SafeWriter
-from core.problems import Problem
+from core.csvexport import csv_response
 from core.views import RestrictedModelViewSet, RestrictedReadOnlyViewSet, RestrictedViewSetMixin
 from inventory import filters
 from inventory.api import serializers as s
@@ -20,11 +16,11 @@ from inventory.models import Campus, Cluster, Declaration, Facility, Finding, In
 from inventory.services.clusters import register_cluster, update_cluster
 from inventory.services.facilities import register_facility, update_facility
 from inventory.services.findings import resolve_finding
+from inventory.services.inspections import authorise_inspection, facility_in_view
 from inventory.services.listings import record_declaration, record_inspection
 from inventory.services.placements import facility_at
 from inventory.services.reconciliation import reconcile
 from inventory.services.transfers import receive, receiver_facility, ship
-from registry.choices import OrgKind
 
 
 class RawCSVParser(BaseParser):
@@ -37,20 +33,7 @@ class RawCSVParser(BaseParser):
 
 
 def visible_facility(request, code, action="view"):
-    facility = Facility.objects.restrict(request.user, action).filter(code=code).select_related("operator").first()
-    if facility is None:
-        raise Problem(404, "not_found", f"No facility {str(code)[:64]!r} in your view.")
-    return facility
-
-
-def csv_response(filename, header, rows):
-    buffer = io.StringIO()
-    writer = SafeWriter(buffer)  # formula-looking text cells are neutralised (core.csvexport)
-    writer.writerow(header)
-    writer.writerows(rows)
-    response = HttpResponse(buffer.getvalue(), content_type="text/csv; charset=utf-8")
-    response["Content-Disposition"] = f'attachment; filename="{filename}"'
-    return response
+    return facility_in_view(request.user, code, action)
 
 
 class FacilityViewSet(RestrictedModelViewSet):
@@ -103,6 +86,7 @@ class FacilityViewSet(RestrictedModelViewSet):
                     (d.kind, d.chip_ref, d.source, d.source_id, d.book_cluster or "", d.listed_cluster or "")
                     for d in result.discrepancies
                 ],
+                stream=False,  # already in memory; API clients read one body
             )
         return Response(
             {
@@ -223,9 +207,7 @@ class InspectionViewSet(
         ),
     )
     def create(self, request):
-        org = request.user.organisation
-        if org is None or org.kind != OrgKind.INSPECTORATE:
-            raise exceptions.PermissionDenied("Only inspectorates record inspections.")
+        authorise_inspection(request.user)
         if isinstance(request.data, bytes):
             params = request.query_params
             meta = {

@@ -20,7 +20,7 @@ def unique(prefix):
 
 
 def _sign(world, role, statement):
-    from console.demo import demo_key
+    from demo.world import demo_key
     from protocol.dsse import make_envelope
     from protocol.encoding import jcs
 
@@ -36,7 +36,7 @@ def usage_envelope(world, role):
     """A day of usage at A's facility US-VA-001: A's chip from A's users, B's chip from op-other."""
     from django.utils import timezone
 
-    from console.demo import _ts
+    from demo.world import _ts
 
     own = role in ("op_admin", "op_member", "op_readonly")
     now = timezone.now()
@@ -71,7 +71,7 @@ def statement_envelope(world, role):
     operate (issue 15, item 1)."""
     from django.utils import timezone
 
-    from console.demo import _ts
+    from demo.world import _ts
 
     own = role in ("op_admin", "op_member", "op_readonly")
     observed = timezone.now() - timedelta(minutes=1)

@@ -49,7 +49,7 @@ def _created(response):
 def _build():
     from attestations.models import Attestation, Rejection, SigningKey
     from compliance.models import Alert, Delivery, Subscription, ThresholdRule
-    from console.demo import DEMO_RULE_KEY, public_pem
+    from demo.world import DEMO_RULE_KEY, public_pem
     from inventory.models import Campus, Cluster, Declaration, Facility, Finding, Inspection, Placement, Transfer
     from registry.models import APIToken, Chip, Organisation, User
 
@@ -202,7 +202,7 @@ def _new_private():
 
 
 def _new_pem():
-    from console.demo import public_pem
+    from demo.world import public_pem
 
     return public_pem(_new_private())
 

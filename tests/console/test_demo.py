@@ -23,7 +23,7 @@ def test_demo_populates_every_page(login, demo):
 def test_demo_is_idempotent(demo):
     from django.apps import apps
 
-    from console.demo import build
+    from demo.world import build
 
     def counts():
         return {m._meta.label: m.objects.count() for m in apps.get_models() if m._meta.app_label != "sessions"}

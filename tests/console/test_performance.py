@@ -62,7 +62,7 @@ def test_query_counts_do_not_grow_with_data(login, demo):
     from django.conf import settings
     from django.utils import timezone
 
-    from console.demo import Demo
+    from demo.world import Demo
     from inventory.chiprefs import parse_listing
     from inventory.models import Facility
     from inventory.services.listings import record_declaration

@@ -1,4 +1,4 @@
-"""Demo data for the console (`make run`): facilities, clusters, placements,
+"""The demo world (`make run`): facilities, clusters, placements,
 signed attestations, a refused submission, thresholds, an inspection with
 discrepancies, and the alerts all of that raises.
 
@@ -13,7 +13,6 @@ each part is skipped when it is already there. Called at the end of
 import hashlib
 import json
 from datetime import UTC, datetime, timedelta
-from types import SimpleNamespace
 
 from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
@@ -274,16 +273,13 @@ class Demo:
 
     def _submit(self, statement, private, user):
         """The API's path for a statement: verify, then store; a refusal leaves a Rejection row."""
-        from attestations import checks
-        from attestations.api.views import AttestationViewSet
-        from attestations.store import store
+        from attestations.submission import submit
+        from core.errors import DomainError
         from protocol.errors import ProtocolError
 
-        body = self._envelope(statement, private)
         try:
-            return store(checks.verify(body, user), user, body).attestation
-        except ProtocolError as exc:
-            AttestationViewSet._reject(SimpleNamespace(user=user), body, exc.status, exc.code, exc.detail)
+            return submit(user, self._envelope(statement, private)).attestation
+        except (ProtocolError, DomainError):
             return None
 
     def attestations(self):
