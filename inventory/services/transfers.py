@@ -12,8 +12,9 @@ from inventory.services.listings import listing_digest, refresh_verification
 from inventory.services.placements import place, unplace
 from inventory.services.reconciliation import Discrepancy
 from outbox import emit
+from registry import chip_writes
 from registry.choices import ChipStatus, OrgKind
-from registry.models import Chip, ChipEvent
+from registry.models import Chip
 from transparency.events import append_event
 
 SHIPPABLE = {ChipStatus.MANUFACTURED, ChipStatus.INSTALLED, ChipStatus.DECOMMISSIONED}
@@ -140,27 +141,14 @@ def receive(user, transfer, rows, received_at, facility=None):
             ]
         )
         arrived_pks = [shipped[c] for c in arrived]
-        Chip.objects.filter(pk__in=arrived_pks).update(
-            custodian=user.organisation,
-            country=(facility.country if facility else user.organisation.country or transfer.destination_country),
+        chip_writes.set_custody(
+            arrived_pks,
+            user.organisation,
+            facility.country if facility else user.organisation.country or transfer.destination_country,
+            actor=user,
+            reason=f"transfer {transfer.pk} received",
+            log_index=transfer.receipt_log_index,
         )
-        if transfer.shipper_id != transfer.receiver_id:
-            ChipEvent.objects.bulk_create(
-                [
-                    ChipEvent(
-                        chip_id=pk,
-                        kind="custody",
-                        actor=user,
-                        actor_organisation=user.organisation,
-                        before={"custodian": transfer.shipper.code},
-                        after={"custodian": transfer.receiver.code},
-                        reason=f"transfer {transfer.pk} received",
-                        log_index=transfer.receipt_log_index,
-                    )
-                    for pk in arrived_pks
-                ],
-                batch_size=5000,
-            )
         new_status = ChipStatus.INSTALLED if facility else ChipStatus.MANUFACTURED
         _set_status(arrived_pks, new_status, user, transfer, "received", log_index=transfer.receipt_log_index)
         if facility is not None:
@@ -205,25 +193,13 @@ def _transfer_findings(transfer, missing, extra, shipped, resolved, facility):
 
 
 def _set_status(pks, status, user, transfer, verb, log_index=None):
-    """Status changes of a transfer, one history row per chip (bulk)."""
-    before = dict(Chip.objects.filter(pk__in=pks).values_list("pk", "status"))
-    Chip.objects.filter(pk__in=pks).update(status=status)
-    ChipEvent.objects.bulk_create(
-        [
-            ChipEvent(
-                chip_id=pk,
-                kind="status",
-                actor=user,
-                actor_organisation=user.organisation,
-                before={"status": before[pk]},
-                after={"status": status},
-                reason=f"transfer {transfer.pk} {verb}",
-                log_index=log_index if log_index is not None else transfer.ship_log_index,
-            )
-            for pk in pks
-            if before.get(pk) != status
-        ],
-        batch_size=5000,
+    """Status changes of a transfer, one history row per chip that changed (registry.chip_writes)."""
+    chip_writes.set_status(
+        pks,
+        status,
+        actor=user,
+        reason=f"transfer {transfer.pk} {verb}",
+        log_index=log_index if log_index is not None else transfer.ship_log_index,
     )
 
 
