@@ -1,5 +1,5 @@
 """The console's hand-written SQL (see inventory.storage for the convention): named statements behind
-plain functions, names from the models; tests/console/test_reconciliation_snapshot.py runs each
+plain functions, names from the models; tests/console/test_storage.py runs each
 against its ORM equivalent."""
 
 from functools import cache
