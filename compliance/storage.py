@@ -69,7 +69,9 @@ def _names():
     return out
 
 
+@cache
 def _sql(template):
+    """A statement's text with the model's names filled in (once per statement)."""
     return template.format(**_names())
 
 

@@ -35,7 +35,9 @@ def _names():
     }
 
 
+@cache
 def _sql(template):
+    """A statement's text with the model's names filled in (once per statement)."""
     return template.format(**_names())
 
 
@@ -80,9 +82,10 @@ def close_placements(placement_pks, when):
 
 
 _CLOSE_OPEN_OF_CHIPS = (
-    "UPDATE {placement} SET {p_valid_to} = %s"
+    "WITH closed AS (UPDATE {placement} SET {p_valid_to} = %s"
     " WHERE {p_chip} = ANY(%s::bigint[]) AND {p_valid_to} IS NULL AND {p_valid_from} <= %s"
-    " RETURNING {p_facility}"
+    " RETURNING {p_facility} AS facility)"
+    " SELECT DISTINCT facility FROM closed"
 )
 
 

@@ -64,6 +64,7 @@ _CHIP_FIELDS = (
 )
 
 
+@cache
 def _sql(template):
     """A statement's text with the model's names filled in ({chip}, {c_serial}, ...)."""
     return template.format(**_names())
@@ -302,6 +303,11 @@ def last_verified_sql(when="when", chips="chips", stale_before="stale_before"):
     %(stale_before)s (never back), with these parameter names: for a caller that runs it inside its own
     statement (`WITH verified AS (<this>) ...`), one round trip. Pass the chip ids through
     core.lookups.array_param."""
+    return _last_verified_sql(when, chips, stale_before)
+
+
+@cache
+def _last_verified_sql(when, chips, stale_before):
     return _sql(_REFRESH_VERIFIED).format(when=when, chips=chips, stale_before=stale_before)
 
 
