@@ -28,6 +28,7 @@ from registry.choices import ChipEventKind
 __all__ = [
     "fold_last_verified_sql",
     "last_verified_sql",
+    "lock",
     "refresh_last_verified",
     "set_country",
     "set_custody",
@@ -38,6 +39,16 @@ __all__ = [
 last_verified_sql = storage.last_verified_sql
 fold_last_verified_sql = storage.fold_last_verified_sql
 HISTORY_BATCH = 5000
+
+
+def lock(chip_pks):
+    """Lock the chips' rows until the transaction ends (a writer's caller that checks their state first);
+    returns (pk, custodian_id, status) of each, as they are now."""
+    from registry.models import Chip
+
+    return list(
+        Chip.objects.select_for_update().filter(pk__in=list(chip_pks)).values_list("pk", "custodian_id", "status")
+    )
 
 
 def _history(kind, changes, actor, reason, log_index):

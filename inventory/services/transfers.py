@@ -14,7 +14,6 @@ from inventory.services.reconciliation import Discrepancy
 from outbox import emit
 from registry import chip_writes
 from registry.choices import ChipStatus, OrgKind
-from registry.models import Chip
 from transparency.events import append_event
 
 SHIPPABLE = {ChipStatus.MANUFACTURED, ChipStatus.INSTALLED, ChipStatus.DECOMMISSIONED}
@@ -60,7 +59,7 @@ def ship(user, rows, receiver, shipped_at, origin_facility=None, destination_fac
         )
     pks = [resolved[c][0] for c in chip_ids]
     with transaction.atomic():
-        locked = list(Chip.objects.select_for_update().filter(pk__in=pks).values_list("pk", "custodian_id", "status"))
+        locked = chip_writes.lock(pks)
         if any(custodian != shipper.pk or status not in SHIPPABLE for _, custodian, status in locked):
             raise Problem(409, "not_in_custody", "Some chips changed hands while shipping; nothing was shipped.")
         transfer = Transfer.objects.create(
