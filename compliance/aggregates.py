@@ -9,120 +9,26 @@ scope, however many subjects) and rewrites the stored rows that differ, so the
 stored value is always a recomputation, never a running sum that can drift.
 """
 
-import json
 from typing import NamedTuple
 
-from django.conf import settings
-from django.db import connection
 from django.utils import timezone
 
+from compliance import storage
 from compliance.choices import Scope
 from compliance.models import Aggregate
-from registry.catalog import EPOCH_8BIT_TOPS_PER_H100E, TREATY_TPP_PER_H100E
 
-LIVE_STATUSES = ("manufactured", "installed")
-PRECISION_COLUMNS = {
-    "fp64": "m.fp64_tflops",
-    "fp32": "m.fp32_tflops",
-    "tf32": "m.tf32_tflops",
-    "bf16": "m.bf16_tflops",
-    "fp8": "m.fp8_tflops",
-    "int8": "m.int8_tops",
-}
-
-
-def _fastest_sql():
-    # PostgreSQL's GREATEST is SQLite's multi-argument MAX.
-    cols = ", ".join(f"COALESCE({c}, 0)" for c in PRECISION_COLUMNS.values())
-    return f"GREATEST({cols})" if connection.vendor == "postgresql" else f"MAX({cols})"
-
-
-def _h100e_sql():
-    if settings.CHIPREG_H100E_CONVENTION == "epoch_8bit":
-        best8 = (
-            "GREATEST(COALESCE(m.fp8_tflops, 0), COALESCE(m.int8_tops, 0))"
-            if connection.vendor == "postgresql"
-            else "MAX(COALESCE(m.fp8_tflops, 0), COALESCE(m.int8_tops, 0))"
-        )
-        return f"SUM({best8}) / {EPOCH_8BIT_TOPS_PER_H100E}"
-    return f"SUM(COALESCE(m.tpp, 0)) / {TREATY_TPP_PER_H100E}"
-
-
-def _select():
-    ops = ", ".join(f"SUM(COALESCE({col}, 0))" for col in PRECISION_COLUMNS.values())
-    return (
-        f"COUNT(*), SUM(COALESCE(m.tpp, 0)), {_h100e_sql()}, SUM(COALESCE(m.memory_gb, 0)), {ops}, "
-        f"SUM({_fastest_sql()})"
-    )
-
-
-_LIVE = "c.status IN ('manufactured', 'installed')"
-_PLACED = (
-    "FROM inventory_placement p JOIN registry_chip c ON c.id = p.chip_id "
-    "JOIN registry_acceleratormodel m ON m.id = c.model_id "
-    "JOIN inventory_facility f ON f.id = p.facility_id "
-    f"WHERE p.valid_to IS NULL AND {_LIVE}"
-)
-
-QUERIES = {
-    Scope.FACILITY: ("p.facility_id", _PLACED, "p.facility_id"),
-    Scope.CLUSTER: ("p.cluster_id", _PLACED + " AND p.cluster_id IS NOT NULL", "p.cluster_id"),
-    Scope.CAMPUS: ("f.campus_id", _PLACED + " AND f.campus_id IS NOT NULL", "f.campus_id"),
-    Scope.OPERATOR_COUNTRY: (
-        "c.custodian_id || ':' || c.country",
-        f"FROM registry_chip c JOIN registry_acceleratormodel m ON m.id = c.model_id WHERE {_LIVE} AND c.country <> ''",
-        "c.custodian_id, c.country",
-    ),
-}
-_SUBJECT_FILTER = {
-    Scope.FACILITY: "p.facility_id",
-    Scope.CLUSTER: "p.cluster_id",
-    Scope.CAMPUS: "f.campus_id",
-}
-
-
-def _subject_filter(scope, keys, operator_col="c.custodian_id", country_col="c.country", column=None):
-    """(SQL condition, params) limiting a query to these subjects.
-
-    On PostgreSQL the keys travel as one array parameter (a full evaluation's
-    10,000 clusters would otherwise be 10,000 parameters); elsewhere as a list.
-    """
-    if scope == Scope.OPERATOR_COUNTRY:
-        pairs = [k.split(":") for k in keys]
-        if connection.vendor == "postgresql":
-            # The operators alone as well, so the planner can start from the custodian index.
-            operators = [int(op) for op, _ in pairs]
-            return (
-                f"{operator_col} = ANY(%s::bigint[]) AND "  # noqa: S608
-                f"({operator_col}, {country_col}) IN (SELECT * FROM unnest(%s::bigint[], %s::text[]))",
-                [sorted(set(operators)), operators, [cc for _, cc in pairs]],
-            )
-        sql = " OR ".join(f"({operator_col} = %s AND {country_col} = %s)" for _ in pairs)
-        return f"({sql})", [v for op, cc in pairs for v in (int(op), cc)]
-    column = column or _SUBJECT_FILTER[scope]
-    ints = [int(k) for k in keys]
-    if connection.vendor == "postgresql":
-        return f"{column} = ANY(%s::bigint[])", [ints]
-    return f"{column} IN ({', '.join(['%s'] * len(ints))})", ints
+LIVE_STATUSES = storage.LIVE_STATUSES
+PRECISIONS = tuple(storage.PRECISION_FIELDS)
 
 
 def compute(scope, subject_keys=None):
     """{subject_key: totals dict} for the given subjects (all, when None), straight from SQL."""
-    key_sql, from_where, group = QUERIES[scope]
-    sql = f"SELECT {key_sql}, {_select()} {from_where}"
-    params = []
     if subject_keys is not None:
-        keys = list(subject_keys)
-        if not keys:
+        subject_keys = list(subject_keys)
+        if not subject_keys:
             return {}
-        condition, params = _subject_filter(scope, keys)
-        sql += f" AND {condition}"
-    sql += f" GROUP BY {group}"
-    with connection.cursor() as cursor:
-        cursor.execute(sql, params)
-        rows = cursor.fetchall()
     out = {}
-    for key, count, tpp, h100e, memory, *ops in rows:
+    for key, count, tpp, h100e, memory, *ops in storage.totals(scope, subject_keys):
         fastest = ops.pop()
         out[str(key)] = {
             "chip_count": count,
@@ -130,28 +36,11 @@ def compute(scope, subject_keys=None):
             "h100e": float(h100e or 0),
             "memory_gb": float(memory or 0),
             "ops": {
-                **{p: float(v or 0) for p, v in zip(PRECISION_COLUMNS, ops, strict=True)},
+                **{p: float(v or 0) for p, v in zip(PRECISIONS, ops, strict=True)},
                 "fastest": float(fastest or 0),
             },
         }
     return out
-
-
-_USAGE = {
-    Scope.FACILITY: ("u.facility_id", "", "u.facility_id"),
-    Scope.CAMPUS: ("f.campus_id", "JOIN inventory_facility f ON f.id = u.facility_id", "f.campus_id"),
-    # A cluster's usage is that of the chips placed in it now (one open placement per chip).
-    Scope.CLUSTER: (
-        "p.cluster_id",
-        "JOIN inventory_placement p ON p.chip_id = u.chip_id AND p.valid_to IS NULL",
-        "p.cluster_id",
-    ),
-    Scope.OPERATOR_COUNTRY: (
-        "c.custodian_id || ':' || c.country",
-        "JOIN registry_chip c ON c.id = u.chip_id",
-        "c.custodian_id, c.country",
-    ),
-}
 
 
 def usage(scope, since, basis, subject_keys=None):
@@ -162,23 +51,11 @@ def usage(scope, since, basis, subject_keys=None):
     campus's to its facilities, a cluster's to the chips now placed in it, an
     operator-country's to the chips the operator holds in that country.
     """
-    key_sql, joins, group = _USAGE[scope]
-    column = "u.flop_peak" if basis == "peak" else "u.flop_fp16"
-    # Only constants are interpolated; values travel as parameters.
-    sql = f"SELECT {key_sql}, SUM({column}) FROM attestations_usagerecord u {joins} WHERE u.period_end > %s"  # noqa: S608
-    params = [connection.ops.adapt_datetimefield_value(since)]
-    if scope != Scope.OPERATOR_COUNTRY:
-        sql += f" AND {group} IS NOT NULL"
     if subject_keys is not None:
-        keys = list(subject_keys)
-        if not keys:
+        subject_keys = list(subject_keys)
+        if not subject_keys:
             return {}
-        condition, more = _subject_filter(scope, keys, column=group)
-        sql += f" AND {condition}"
-        params += more
-    with connection.cursor() as cursor:
-        cursor.execute(f"{sql} GROUP BY {group}", params)
-        return {str(key): float(total or 0.0) for key, total in cursor.fetchall()}
+    return {str(key): float(total or 0.0) for key, total in storage.usage_totals(scope, since, basis, subject_keys)}
 
 
 # --- stored rows -------------------------------------------------------------------
@@ -244,45 +121,11 @@ def _stored(scope, keys=None):
 
 
 def _write(scope, rows, stored):
-    """Store these rows (new, or differing from what is stored), in subject order.
-
-    One INSERT ... ON CONFLICT DO UPDATE from arrays on PostgreSQL: a
-    concurrent evaluation of the same subjects meets at the unique
-    (scope, subject_key) and the later one wins, row by row in the same order
-    (so two of them cannot deadlock). Elsewhere, bulk create and bulk update.
-    """
-    if not rows:
-        return
-    now = timezone.now()
-    keys = sorted(rows)
-    if connection.vendor == "postgresql":
-        columns = [list(column) for column in zip(*(rows[k] for k in keys), strict=True)]
-        *head, ops = columns
-        with connection.cursor() as cursor:
-            cursor.execute(_UPSERT, [scope, now, keys, *head, [json.dumps(o) for o in ops]])
-        return
-    create = [Aggregate(scope=scope, subject_key=k, **rows[k]._asdict()) for k in keys if k not in stored]
-    Aggregate.objects.bulk_create(create, batch_size=2000, ignore_conflicts=True)
-    update = {k: rows[k] for k in keys if k in stored}
-    existing = list(Aggregate.objects.filter(scope=scope, subject_key__any=list(update)))
-    for aggregate in existing:
-        for field, value in update[aggregate.subject_key]._asdict().items():
-            setattr(aggregate, field, value)
-        aggregate.updated_at = now
-    Aggregate.objects.bulk_update(existing, [*Row._fields, "updated_at"], batch_size=2000)
-
-
-_UPSERT = """
-INSERT INTO compliance_aggregate
-    (scope, updated_at, subject_key, label, country, operator_id, chip_count, tpp, h100e, memory_gb, ops)
-SELECT %s, %s, u.*
-FROM unnest(%s::text[], %s::text[], %s::text[], %s::bigint[], %s::bigint[], %s::float8[], %s::float8[],
-            %s::float8[], %s::jsonb[]) AS u
-ON CONFLICT (scope, subject_key) DO UPDATE SET
-    label = EXCLUDED.label, country = EXCLUDED.country, operator_id = EXCLUDED.operator_id,
-    chip_count = EXCLUDED.chip_count, tpp = EXCLUDED.tpp, h100e = EXCLUDED.h100e,
-    memory_gb = EXCLUDED.memory_gb, ops = EXCLUDED.ops, updated_at = EXCLUDED.updated_at
-"""
+    """Store these rows (new, or differing from what is stored), in subject order: one upsert (a
+    concurrent evaluation of the same subjects meets at the unique (scope, subject_key), and the later
+    one wins, row by row in the same order, so two of them cannot deadlock)."""
+    if rows:
+        storage.upsert_aggregates(scope, timezone.now(), [(k, *rows[k]) for k in sorted(rows)])
 
 
 def labels(scope, keys):
@@ -330,11 +173,6 @@ def _labels(scope, keys):
     }
 
 
-_WITH_MAKER = (
-    "JOIN registry_acceleratormodel m ON m.id = c.model_id JOIN registry_organisation mf ON mf.id = c.manufacturer_id"
-)
-
-
 def chips_in(scope, subject_key):
     """(public id, placement source, source id, log index, subject) of every chip counted for a subject."""
     return chips_in_many(scope, [subject_key]).get(str(subject_key), [])
@@ -346,19 +184,10 @@ def chips_in_many(scope, subject_keys):
     The subject comes last in each row, as text from the database, so the
     rows (a million for a first evaluation) are grouped as they arrive.
     """
-    key_sql, from_where, _ = QUERIES[scope]
-    from_where = from_where.replace("JOIN registry_acceleratormodel m ON m.id = c.model_id", _WITH_MAKER)
     keys = list(subject_keys)
     if not keys:
         return {}
-    condition, params = _subject_filter(scope, keys)
-    if scope == Scope.OPERATOR_COUNTRY:
-        columns = "mf.code || ':' || c.serial, '', '', NULL"
-    else:
-        columns = "mf.code || ':' || c.serial, p.source, p.source_id, p.log_index"
     out = {}
-    with connection.cursor() as cursor:
-        cursor.execute(f"SELECT {columns}, CAST({key_sql} AS TEXT) {from_where} AND {condition}", params)
-        for row in cursor.fetchall():
-            out.setdefault(row[4], []).append(row)
+    for row in storage.chips_in_many(scope, keys):
+        out.setdefault(row[4], []).append(row)
     return out

@@ -18,7 +18,7 @@ from django.db import connection, transaction
 from django.db.models import Sum
 from django.utils import timezone
 
-from compliance import aggregates
+from compliance import aggregates, storage
 from compliance.choices import AlertKind, AlertState, Metric, Scope
 from compliance.models import Aggregate, Alert, AlertEvidence, AlertTransition, ThresholdRule
 from transparency.checkpoints import latest_checkpoint, sign_if_due
@@ -384,28 +384,10 @@ def _raise_many(scope, raises):
 
 
 def _insert_new(new):
-    """INSERT these alerts, skipping any that exists already; return those inserted, with their pks.
-
-    INSERT ... ON CONFLICT DO NOTHING RETURNING (PostgreSQL, SQLite >= 3.35):
-    bulk_create(ignore_conflicts=True) would not say which rows went in.
-    """
-    fields = [f for f in Alert._meta.concrete_fields if not f.primary_key]
+    """INSERT these alerts, skipping any that exists already; return those inserted, with their pks."""
     alerts = {(a.group, a.subject_key): a for a in new}
-    quote = connection.ops.quote_name
-    row = f"({', '.join(['%s'] * len(fields))})"
-    # Names from the model; values travel as parameters.
-    table, columns = quote(Alert._meta.db_table), ", ".join(quote(f.column) for f in fields)
-    key = ", ".join(quote(c) for c in ("group", "scope", "subject_key"))
-    sql = (
-        f"INSERT INTO {table} ({columns}) VALUES {', '.join([row] * len(alerts))} "  # noqa: S608
-        f"ON CONFLICT ({key}) DO NOTHING RETURNING {quote('id')}, {quote('group')}, {quote('subject_key')}"
-    )
-    params = [f.get_db_prep_save(getattr(a, f.attname), connection) for a in alerts.values() for f in fields]
-    with connection.cursor() as cursor:
-        cursor.execute(sql, params)
-        inserted = cursor.fetchall()
     out = []
-    for pk, group, key in sorted(inserted):
+    for pk, group, key in sorted(storage.insert_alerts(list(alerts.values()))):
         alert = alerts[group, key]
         alert.pk = pk
         alert._state.adding, alert._state.db = False, connection.alias
@@ -417,16 +399,7 @@ def _set_log_indices(alerts, first):
     """Alert i gets the log index first + i (its event's), in one UPDATE."""
     for offset, alert in enumerate(alerts):
         alert.log_index = first + offset
-    if connection.vendor != "postgresql":
-        Alert.objects.bulk_update(alerts, ["log_index"])
-        return
-    # bulk_update's CASE costs more in Django's expressions than in the database.
-    with connection.cursor() as cursor:
-        cursor.execute(
-            "UPDATE compliance_alert a SET log_index = %s + u.n - 1"
-            " FROM unnest(%s::bigint[]) WITH ORDINALITY AS u(id, n) WHERE a.id = u.id",
-            [first, [alert.pk for alert in alerts]],
-        )
+    storage.set_alert_log_indices([alert.pk for alert in alerts], first)
 
 
 def _attach_operators(alerts):

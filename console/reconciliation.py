@@ -20,9 +20,10 @@ import logging
 import time
 from datetime import timedelta
 
-from django.db import connection, transaction
+from django.db import transaction
 from django.utils import timezone
 
+from console import storage
 from console.models import ReconciliationItem, ReconciliationSnapshot
 from inventory.models import Placement
 from inventory.services.reconciliation import latest_listings, reconcile
@@ -38,14 +39,8 @@ def mark_stale(facility_ids):
     ids = sorted({int(f) for f in facility_ids if f is not None})
     if not ids:
         return
-    with connection.cursor() as cursor:
-        for facility_id in ids:
-            cursor.execute(
-                "INSERT INTO console_reconciliationsnapshot (facility_id, wanted, started, computed, seconds,"
-                " book_count, discrepancy_count, sources, inputs) VALUES (%s, 1, 0, 0, 0, 0, 0, '{}', '{}')"
-                " ON CONFLICT (facility_id) DO UPDATE SET wanted = console_reconciliationsnapshot.wanted + 1",
-                [facility_id],
-            )
+    for facility_id in ids:
+        storage.mark_stale(facility_id)
 
 
 def request_refresh(facility_ids):

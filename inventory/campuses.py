@@ -21,9 +21,9 @@ import secrets
 from collections import defaultdict
 
 from django.conf import settings
-from django.db import connection, transaction
+from django.db import transaction
 
-from core.rawsql import execute
+from inventory import storage
 from inventory.geo import bounding_box, haversine_km
 from inventory.models import Campus, Facility
 from outbox import emit
@@ -78,8 +78,7 @@ def recompute_campuses(facilities, previous_campus_ids=()):
 
 def _serialise():
     """One regrouping at a time: two facilities moving at once must not each see the other's old position."""
-    if connection.vendor == "postgresql":
-        execute("SELECT pg_advisory_xact_lock(hashtext('chipreg:campuses'))", [])
+    storage.lock_campuses()
 
 
 def _reach(seeds, km):

@@ -3,16 +3,11 @@
 import csv
 import io
 
-from django.db import connection
-
-from core.lookups import Array
 from core.problems import Problem
-from core.rawsql import fetch_all
+from inventory.storage import chips_of_maker
 from protocol.serials import normalize_chip_id
-from registry.choices import OrgKind
-from registry.models import Chip, Organisation
 
-LOOKUP_CHUNK = 10_000  # SQLite caps the parameters of one statement
+LOOKUP_CHUNK = 100_000  # ids per round trip: one array parameter each
 
 
 def parse_listing(entries, max_rows):
@@ -93,23 +88,16 @@ def resolve_chips(chip_ids):
     time, so a million-chip statement holds no second copy of its ids.
     """
     chip_ids = chip_ids if isinstance(chip_ids, list) else list(chip_ids)
-    postgres = connection.vendor == "postgresql"
-    # On PostgreSQL the manufacturer is looked up by code inside each query (one round trip less: this
-    # runs for every statement a node agent sends); elsewhere by a map of the manufacturers first.
-    manufacturers = (
-        None if postgres else dict(Organisation.objects.filter(kind="manufacturer").values_list("code", "id"))
-    )
-    step = LOOKUP_CHUNK if not postgres else 100_000
     found = {}
     # Custodians, statuses and countries repeat across a million rows: one object each, not one per row.
     shared = {}
-    for start in range(0, len(chip_ids), step):
+    for start in range(0, len(chip_ids), LOOKUP_CHUNK):
         by_maker = {}  # manufacturer code -> {serial: the caller's chip id}
-        for chip_id in chip_ids[start : start + step]:
+        for chip_id in chip_ids[start : start + LOOKUP_CHUNK]:
             maker, _, serial = chip_id.partition(":")
             by_maker.setdefault(maker, {})[serial] = chip_id
         for maker, refs in by_maker.items():
-            for pk, serial, custodian_id, status, country in _chips_of(maker, list(refs), manufacturers):
+            for pk, serial, custodian_id, status, country in chips_of_maker(maker, list(refs)):
                 found[refs[serial]] = (
                     pk,
                     shared.setdefault(custodian_id, custodian_id),
@@ -119,23 +107,11 @@ def resolve_chips(chip_ids):
     return found
 
 
-_CHIPS_OF_MAKER = (
-    "SELECT c.id, c.serial, c.custodian_id, c.status, c.country FROM registry_chip c"
-    " WHERE c.manufacturer_id = (SELECT m.id FROM registry_organisation m WHERE m.code = %s AND m.kind = %s)"
-    " AND c.serial = ANY(%s::text[])"
-)
-
-
-def _chips_of(maker, serials, manufacturers):
-    """(pk, serial, custodian_id, status, country) of the registered chips among one manufacturer's serials."""
-    if manufacturers is None:
-        return fetch_all(_CHIPS_OF_MAKER, [maker, str(OrgKind.MANUFACTURER), serials])
-    maker_pk = manufacturers.get(maker)
-    if maker_pk is None:
-        return []
-    return Chip.objects.filter(manufacturer_id=maker_pk, serial__any=Array(serials)).values_list(
-        "pk", "serial", "custodian_id", "status", "country"
-    )
+def _chips_of(maker, serials, manufacturers=None):
+    """inventory.storage.chips_of_maker under its old name. `manufacturers` is not used: the one path
+    looks the manufacturer up by code in the query (kept until tests/attestations/test_hotpath.py,
+    attest16's, calls inventory.storage instead)."""
+    return chips_of_maker(maker, serials)
 
 
 def resolve_clusters(facility, codes):

@@ -11,7 +11,7 @@ batch instead, so a burst of events costs it one run.
 
 import logging
 
-from django.db import connection, transaction
+from django.db import transaction
 from django.utils import timezone
 
 log = logging.getLogger(__name__)
@@ -36,10 +36,7 @@ def drain(limit=BATCH):
     from outbox.models import OutboxEvent
 
     with transaction.atomic():
-        qs = pending()
-        if connection.vendor == "postgresql":
-            qs = qs.select_for_update(skip_locked=True)
-        events = list(qs[:limit])
+        events = list(pending().select_for_update(skip_locked=True)[:limit])
         if not events:
             return 0
         batches = {}  # task name -> (task, events), in event order

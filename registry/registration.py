@@ -2,12 +2,12 @@
 
 Rows are validated in memory first, in one pass (every error named by its
 row; the common row, `{"chip": <normalised id>, "model": <slug>}`, costs one
-regex match and two dict lookups), then written set-based. On PostgreSQL a
-batch of new chips is COPYed straight into registry_chip; when some of them
+regex match and two dict lookups), then written set-based (the statements are registry.storage's). A
+batch of new chips is COPYed straight into the chip table; when some of them
 are already registered (the COPY meets the unique index), that attempt is
 rolled back to its savepoint and the rows go through a temporary table and
 INSERT ... ON CONFLICT DO NOTHING instead, which tells the new from the
-existing. Elsewhere they are bulk-created in chunks. Re-registering a chip
+existing. Re-registering a chip
 with the same data is a no-op; with different data it is a 409 naming the
 chip and the fields that differ. A batch is one log event, committing to the
 SHA-256 of its sorted chip ids. A chip another party holds is a 409 that
@@ -15,17 +15,16 @@ says only that: never which of that party's fields differ.
 """
 
 import hashlib
-import struct
 from dataclasses import dataclass
-from datetime import UTC, datetime, timedelta
 
 from django.conf import settings
-from django.db import connection, transaction
+from django.db import transaction
 from django.utils import timezone
 
 from core.problems import Problem
 from outbox import emit
 from protocol.serials import CHIP_ID_RE, format_chip_id, normalize_chip_id, normalize_serial, parse_chip_id
+from registry import storage
 from registry.choices import ChipStatus, OrgKind
 
 ROW_FIELDS = {
@@ -41,7 +40,6 @@ ROW_FIELDS = {
 OPTIONAL_TEXT = ("uuid", "board_part_number", "attestation_key_fingerprint")
 TEXT_LIMITS = {"uuid": 64, "board_part_number": 64, "attestation_key_fingerprint": 128}
 MAX_REPORTED_ERRORS = 20
-CHUNK = 5000
 
 
 @dataclass(frozen=True)
@@ -231,9 +229,8 @@ def register_chips(items, user):
     rows, ids = _validate(items, org)
     with transaction.atomic():
         batch = RegistrationBatch.objects.create(organisation=org, user=user, submitted=len(rows), created=0)
-        writer = _register_postgres if connection.vendor == "postgresql" else _register_generic
         new_keys = []  # (manufacturer_id, serial) of the new chips, when not all are
-        created = writer(rows, org, batch, new_keys)
+        created = _write(rows, org, batch, new_keys)
         if created == 0:
             batch.delete()
             return RegistrationResult(None, len(rows), 0)
@@ -277,127 +274,26 @@ def _conflict_problem(conflicts):
     )
 
 
-# PostgreSQL's binary COPY format, written directly: no text to escape here and
-# none to parse there (the server's parsing of two text timestamps, a UUID and
-# four integers per row cost more than the indexes). A row is a field count,
-# then each field as a length and its bytes; int8 and timestamptz are 8
-# big-endian bytes, the timestamp in microseconds since 2000-01-01 UTC.
-_COPY_SIGNATURE = b"PGCOPY\n\xff\r\n\x00" + bytes(8)  # signature, flags, header extension length
-_COPY_TRAILER = b"\xff\xff"
-_ROW_HEAD = struct.Struct(">hiqi").pack  # field count, the manufacturer id (int8), the serial's length
-_INT8 = struct.Struct(">iq").pack  # length 8, value
-_PG_EPOCH = datetime(2000, 1, 1, tzinfo=UTC)
-COPY_CHUNK = 20_000
-
-
-def _copy_field(text):
-    data = text.encode()
-    return len(data).to_bytes(4, "big") + data
-
-
-def _copy_new_chips(cursor, rows, org, batch, now):
-    """COPY the rows straight into registry_chip (raises UniqueViolation if one exists)."""
-    stamp = _INT8(8, (now - _PG_EPOCH) // timedelta(microseconds=1))
-    # The columns the server sets: the same for every row.
-    tail = (
-        (_INT8(8, org.id) + _INT8(8, org.id) + _copy_field(org.country) + (16).to_bytes(4, "big") + batch.id.bytes)
-        + stamp
-        + stamp
-    )
-    middles = {}  # (model_id, status) -> the fields between serial and tail, for rows without texts
-
-    def middle(model, status, u, b, f):
-        return (
-            _INT8(8, model) + _copy_field(status) + _copy_field(u or "") + _copy_field(b or "") + _copy_field(f or "")
-        )
-
-    with cursor.copy(
-        "COPY registry_chip (manufacturer_id, serial, model_id, status, uuid, board_part_number,"
-        " attestation_key_fingerprint, custodian_id, registered_by_id, country, batch_id, created_at, updated_at)"
-        " FROM STDIN (FORMAT BINARY)"
-    ) as copy:
-        copy.write(_COPY_SIGNATURE)
-        for start in range(0, len(rows), COPY_CHUNK):
-            chunk = []
-            for _, m, serial, model, u, b, f, status in rows[start : start + COPY_CHUNK]:
-                if u is None and b is None and f is None:
-                    mid = middles.get((model, status))
-                    if mid is None:
-                        mid = middles[(model, status)] = middle(model, status, u, b, f)
-                else:
-                    mid = middle(model, status, u, b, f)
-                data = serial.encode()
-                chunk.append(_ROW_HEAD(13, 8, m, len(data)) + data + mid + tail)
-            copy.write(b"".join(chunk))
-        copy.write(_COPY_TRAILER)
-
-
-def _register_postgres(rows, org, batch, new_keys):
+def _write(rows, org, batch, new_keys):
     """Write the rows; return how many chips were new. When not all were,
     `new_keys` receives (manufacturer_id, serial) of each new one."""
     import psycopg
 
     now = timezone.now()
-    with connection.cursor() as cursor:
-        # A batch whose first or last chip is registered already (a retry, a
-        # re-registration) goes straight to the comparing path.
-        cursor.execute(
-            "SELECT 1 FROM registry_chip WHERE (manufacturer_id = %s AND serial = %s)"
-            " OR (manufacturer_id = %s AND serial = %s) LIMIT 1",
-            [*rows[0][1:3], *rows[-1][1:3]],
-        )
-        if cursor.fetchone() is None:
-            try:
-                with transaction.atomic():
-                    _copy_new_chips(cursor.cursor, rows, org, batch, now)
-                return len(rows)
-            except psycopg.errors.UniqueViolation:
-                pass  # some are registered already (or were, concurrently): compare them
-        cursor.execute(
-            "CREATE TEMP TABLE chip_import (row integer, manufacturer_id bigint, serial text, model_id bigint,"
-            " uuid text, board_part_number text, fingerprint text, status text) ON COMMIT DROP"
-        )
-        with cursor.cursor.copy(
-            "COPY chip_import (row, manufacturer_id, serial, model_id, uuid, board_part_number, fingerprint, status)"
-            " FROM STDIN"
-        ) as copy:
-            for row in rows:
-                copy.write_row(row)
-        cursor.execute(
-            "INSERT INTO registry_chip (manufacturer_id, serial, model_id, uuid, board_part_number,"
-            " attestation_key_fingerprint, status, custodian_id, registered_by_id, country, batch_id,"
-            " created_at, updated_at)"
-            " SELECT manufacturer_id, serial, model_id, coalesce(uuid, ''), coalesce(board_part_number, ''),"
-            " coalesce(fingerprint, ''), status, %s, %s, %s, %s, %s, %s FROM chip_import"
-            " ON CONFLICT (manufacturer_id, serial) DO NOTHING RETURNING manufacturer_id, serial",
-            [org.id, org.id, org.country, batch.id, now, now],
-        )
-        new_keys += cursor.fetchall()
-        created = len(new_keys)
-        if created < len(rows):
-            # Runs after the insert so that a concurrent registration of the
-            # same serial (which the insert waited for) is compared too.
-            cursor.execute(
-                "SELECT t.row, m.code, t.serial,"
-                " c.model_id <> t.model_id, c.custodian_id <> %s,"
-                " t.uuid IS NOT NULL AND t.uuid <> c.uuid,"
-                " t.board_part_number IS NOT NULL AND t.board_part_number <> c.board_part_number,"
-                " t.fingerprint IS NOT NULL AND t.fingerprint <> c.attestation_key_fingerprint"
-                " FROM chip_import t"
-                " JOIN registry_chip c ON c.manufacturer_id = t.manufacturer_id AND c.serial = t.serial"
-                " JOIN registry_organisation m ON m.id = t.manufacturer_id"
-                " WHERE c.batch_id IS DISTINCT FROM %s AND (c.model_id <> t.model_id OR c.custodian_id <> %s"
-                " OR (t.uuid IS NOT NULL AND t.uuid <> c.uuid)"
-                " OR (t.board_part_number IS NOT NULL AND t.board_part_number <> c.board_part_number)"
-                " OR (t.fingerprint IS NOT NULL AND t.fingerprint <> c.attestation_key_fingerprint))"
-                " ORDER BY t.row LIMIT %s",
-                [org.id, batch.id, org.id, MAX_REPORTED_ERRORS],
-            )
-            conflicts = [_describe_conflict(r) for r in cursor.fetchall()]
-            if conflicts:
-                raise _conflict_problem(conflicts)
-        cursor.execute("DROP TABLE chip_import")
-    return created
+    # A batch whose first or last chip is registered already (a retry, a
+    # re-registration) goes straight to the comparing path.
+    if not storage.any_registered(rows[0][1:3], rows[-1][1:3]):
+        try:
+            with transaction.atomic():
+                storage.copy_new_chips(rows, org.id, org.country, batch.id, now)
+            return len(rows)
+        except psycopg.errors.UniqueViolation:
+            pass  # some are registered already (or were, concurrently): compare them
+    keys, conflicts = storage.insert_chips_comparing(rows, org.id, org.country, batch.id, now, MAX_REPORTED_ERRORS)
+    new_keys += keys
+    if conflicts:
+        raise _conflict_problem([_describe_conflict(r) for r in conflicts])
+    return len(keys)
 
 
 _CONFLICT_FIELDS = ("model", "custodian", "uuid", "board_part_number", "attestation_key_fingerprint")
@@ -415,55 +311,3 @@ def _describe_conflict(record):
         "chip": chip,
         "fields": [name for name, differs in zip(_CONFLICT_FIELDS, flags, strict=True) if differs],
     }
-
-
-def _register_generic(rows, org, batch, new_keys=None):
-    """The portable path (SQLite): chunked lookups and bulk_create."""
-    from registry.models import Chip, Organisation
-
-    codes = dict(Organisation.objects.filter(kind=OrgKind.MANUFACTURER).values_list("id", "code"))
-    created = 0
-    conflicts = []
-    for start in range(0, len(rows), CHUNK):
-        chunk = rows[start : start + CHUNK]
-        existing = {}
-        for manufacturer_id in {r[1] for r in chunk}:
-            serials = [r[2] for r in chunk if r[1] == manufacturer_id]
-            for chip in Chip.objects.filter(manufacturer_id=manufacturer_id, serial__in=serials):
-                existing[(chip.manufacturer_id, chip.serial)] = chip
-        new = []
-        for row, manufacturer_id, serial, model_id, uuid, bpn, fingerprint, status in chunk:
-            chip = existing.get((manufacturer_id, serial))
-            if chip is None:
-                new.append(
-                    Chip(
-                        manufacturer_id=manufacturer_id,
-                        serial=serial,
-                        model_id=model_id,
-                        uuid=uuid or "",
-                        board_part_number=bpn or "",
-                        attestation_key_fingerprint=fingerprint or "",
-                        status=status,
-                        custodian_id=org.id,
-                        registered_by_id=org.id,
-                        country=org.country,
-                        batch=batch,
-                    )
-                )
-                continue
-            flags = (
-                chip.model_id != model_id,
-                chip.custodian_id != org.id,
-                uuid is not None and uuid != chip.uuid,
-                bpn is not None and bpn != chip.board_part_number,
-                fingerprint is not None and fingerprint != chip.attestation_key_fingerprint,
-            )
-            if any(flags) and len(conflicts) < MAX_REPORTED_ERRORS:
-                conflicts.append(_describe_conflict((row, codes[manufacturer_id], serial, *flags)))
-        Chip.objects.bulk_create(new, batch_size=1000)
-        created += len(new)
-        if new_keys is not None:
-            new_keys += [(chip.manufacturer_id, chip.serial) for chip in new]
-    if conflicts:
-        raise _conflict_problem(conflicts)
-    return created

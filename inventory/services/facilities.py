@@ -17,8 +17,8 @@ from inventory.campuses import recompute_campuses
 from inventory.choices import FindingKind
 from inventory.models import Facility, Placement
 from inventory.services.findings import raise_facility_finding
-from inventory.services.placements import set_country
 from outbox import emit
+from registry.chip_writes import set_country
 from registry.choices import OrgKind
 from transparency.events import append_event
 

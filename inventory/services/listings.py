@@ -2,13 +2,10 @@
 
 import hashlib
 
-from django.db import connection, transaction
-from django.db.models import Q
+from django.db import transaction
 
-from core.copy import NULL, copy_lines, text_value
-from core.lookups import Array, array_param
 from core.problems import Problem
-from core.rawsql import execute
+from inventory import storage
 from inventory.chiprefs import resolve_chips, resolve_clusters
 from inventory.choices import FindingSource, PlacementSource
 from inventory.models import Declaration, DeclarationItem, Inspection, InspectionItem
@@ -16,14 +13,13 @@ from inventory.services import not_in_future
 from inventory.services.findings import raise_findings
 from inventory.services.placements import facility_at, place
 from inventory.services.reconciliation import compare
+from registry.chip_writes import refresh_last_verified
 from registry.choices import ChipStatus
-from registry.models import Chip
 from transparency.events import append_event
 
 # A declaration places only chips the operator holds and that are not moving
 # or gone; anything else it lists is a finding.
 PLACEABLE = {ChipStatus.MANUFACTURED, ChipStatus.INSTALLED, ChipStatus.DECOMMISSIONED}
-ITEM_BATCH = 5000
 
 
 def listing_digest(chip_ids):
@@ -34,7 +30,7 @@ def listing_digest(chip_ids):
 
 
 def _store_items(model, parent_field, parent, rows, resolved, clusters):
-    """The listing's items: COPY on PostgreSQL (a million-row inspection is one stream), bulk inserts elsewhere."""
+    """The listing's items, as one COPY stream (a million-row inspection is one stream)."""
     values = (
         (
             parent.pk,
@@ -44,23 +40,7 @@ def _store_items(model, parent_field, parent, rows, resolved, clusters):
         )
         for _, chip_id, cluster in rows
     )
-    if connection.vendor == "postgresql":
-        # COPY's text format built here (about twice as fast as adapting every value): the ids are ints;
-        # the chip refs are normalised to a safe alphabet already, and escaped anyway (cheap, and this
-        # writer cannot see where its rows came from).
-        lines = (
-            f"{p}\t{NULL if c is None else c}\t{text_value(r)}\t{NULL if cl is None else cl}\n"
-            for p, c, r, cl in values
-        )
-        with connection.cursor() as cursor:
-            copy_lines(
-                cursor.cursor, model._meta.db_table, (f"{parent_field}_id", "chip_id", "chip_ref", "cluster_id"), lines
-            )
-        return
-    model.objects.bulk_create(
-        [model(**{f"{parent_field}_id": p, "chip_id": c, "chip_ref": r, "cluster_id": cl}) for p, c, r, cl in values],
-        batch_size=ITEM_BATCH,
-    )
+    storage.copy_listing_items(model, parent_field, values)
 
 
 def record_declaration(user, facility, as_of, rows, attestation_id="", log_index=None, resolved=None):
@@ -180,24 +160,9 @@ def refresh_verification(chip_pks, when, resolution=None, countries=None):
     """Continuity of knowledge: the chips were seen at `when` (never moves the time back).
 
     With a `resolution` (a timedelta), a time less than that much older is left as it is. With
-    `countries`, only chips that lie in one of them (an inspectorate's jurisdictions) are touched."""
-    stale_before = when - resolution if resolution else when
-    if connection.vendor == "postgresql":  # hand-written: statements run it
-        # countries None: every country (NULL makes the last condition true).
-        execute(
-            "UPDATE registry_chip SET last_verified_at = %s WHERE id = ANY(%s::bigint[])"
-            " AND (last_verified_at IS NULL OR last_verified_at < %s)"
-            " AND (%s::text[] IS NULL OR country = ANY(%s::text[]))",
-            [when, array_param(chip_pks), stale_before, countries, countries],
-        )
-        return
-    for start in range(0, len(chip_pks), 10_000):
-        chips = Chip.objects.filter(pk__any=Array(chip_pks[start : start + 10_000]))
-        if countries is not None:
-            chips = chips.filter(country__in=list(countries))
-        chips.filter(Q(last_verified_at__isnull=True) | Q(last_verified_at__lt=stale_before)).update(
-            last_verified_at=when
-        )
+    `countries`, only chips that lie in one of them (an inspectorate's jurisdictions) are touched.
+    The registry writes chip rows: this is registry.chip_writes.refresh_last_verified."""
+    refresh_last_verified(chip_pks, when, resolution, countries)
 
 
 def _count(found):

@@ -10,9 +10,9 @@ on indexed columns), never by loading the facility into Python.
 
 from dataclasses import dataclass, field
 
-from django.db import connection, transaction
 from django.db.models import Exists, OuterRef
 
+from inventory import storage
 from inventory.choices import FindingKind, FindingSource, TransferStatus
 from inventory.models import Declaration, DeclarationItem, Inspection, InspectionItem, Placement, TransferItem
 from inventory.services.placements import facility_at
@@ -72,16 +72,8 @@ def compare(book, items, source, source_id):
     facility (a 100,000-chip listing ran for more than ten minutes). These are
     set differences; hash joins are linear.
     """
-    if connection.vendor != "postgresql":
+    with storage.without_nested_loops():
         return _compare(book, items, source, source_id)
-    with transaction.atomic():
-        with connection.cursor() as cursor:
-            cursor.execute("SET LOCAL enable_nestloop = off")
-        try:
-            return _compare(book, items, source, source_id)
-        finally:
-            with connection.cursor() as cursor:
-                cursor.execute("SET LOCAL enable_nestloop = on")
 
 
 def _compare(book, items, source, source_id):
@@ -108,19 +100,7 @@ def _compare(book, items, source, source_id):
     out += [
         Discrepancy(FindingKind.UNKNOWN_CHIP, ref, None, source, source_id, listed_cluster=clu) for ref, clu in unknown
     ]
-    # Wrong cluster: one join of the listing with the book (not a subquery per listed chip).
-    items_sql, items_params = items.values("chip_id", "chip_ref", "cluster_id").query.sql_with_params()
-    book_sql, book_params = book.values("chip_id", "cluster_id").query.sql_with_params()
-    with connection.cursor() as cursor:
-        cursor.execute(
-            # Both subqueries are Django-compiled SQL; every value travels as a parameter.
-            f"SELECT i.chip_id, i.chip_ref, i.cluster_id, b.cluster_id FROM ({items_sql}) i"  # noqa: S608
-            f" JOIN ({book_sql}) b ON b.chip_id = i.chip_id"
-            " WHERE i.cluster_id IS NOT NULL AND (b.cluster_id IS NULL OR b.cluster_id <> i.cluster_id)"
-            " ORDER BY i.chip_ref",
-            [*items_params, *book_params],
-        )
-        wrong = cursor.fetchall()
+    wrong = storage.wrong_clusters(items, book)
     from inventory.models import Cluster
 
     codes = dict(

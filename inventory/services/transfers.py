@@ -12,8 +12,8 @@ from inventory.services.listings import listing_digest, refresh_verification
 from inventory.services.placements import place, unplace
 from inventory.services.reconciliation import Discrepancy
 from outbox import emit
+from registry import chip_writes
 from registry.choices import ChipStatus, OrgKind
-from registry.models import Chip, ChipEvent
 from transparency.events import append_event
 
 SHIPPABLE = {ChipStatus.MANUFACTURED, ChipStatus.INSTALLED, ChipStatus.DECOMMISSIONED}
@@ -60,7 +60,7 @@ def ship(user, rows, receiver, shipped_at, origin_facility=None, destination_fac
     origin_country = _origin_country(chip_ids, resolved, origin_facility, shipper)
     pks = [resolved[c][0] for c in chip_ids]
     with transaction.atomic():
-        locked = list(Chip.objects.select_for_update().filter(pk__in=pks).values_list("pk", "custodian_id", "status"))
+        locked = chip_writes.lock(pks)
         if any(custodian != shipper.pk or status not in SHIPPABLE for _, custodian, status in locked):
             raise Problem(409, "not_in_custody", "Some chips changed hands while shipping; nothing was shipped.")
         transfer = Transfer.objects.create(
@@ -136,11 +136,11 @@ def receive(user, transfer, rows, received_at, facility=None):
         # Custody moves only for chips still in this shipment: in transit, held by the shipper. One that has
         # left it since (reported lost, found, shipped to someone else) stays where it is: a late or stale
         # confirmation never takes a chip out of a third party's custody.
-        in_shipment = set(
-            Chip.objects.select_for_update()
-            .filter(pk__in=[shipped[c] for c in listed], custodian_id=transfer.shipper_id, status=ChipStatus.IN_TRANSIT)
-            .values_list("pk", flat=True)
-        )
+        in_shipment = {
+            pk
+            for pk, custodian, status in chip_writes.lock(shipped[c] for c in listed)
+            if custodian == transfer.shipper_id and status == ChipStatus.IN_TRANSIT
+        }
         arrived = [c for c in listed if shipped[c] in in_shipment]
         withdrawn = [c for c in listed if shipped[c] not in in_shipment]
         transfer.status = TransferStatus.RECEIVED
@@ -176,27 +176,14 @@ def receive(user, transfer, rows, received_at, facility=None):
             ]
         )
         arrived_pks = [shipped[c] for c in arrived]
-        Chip.objects.filter(pk__in=arrived_pks).update(
-            custodian=user.organisation,
-            country=(facility.country if facility else user.organisation.country or transfer.destination_country),
+        chip_writes.set_custody(
+            arrived_pks,
+            user.organisation,
+            facility.country if facility else user.organisation.country or transfer.destination_country,
+            actor=user,
+            reason=f"transfer {transfer.pk} received",
+            log_index=transfer.receipt_log_index,
         )
-        if transfer.shipper_id != transfer.receiver_id:
-            ChipEvent.objects.bulk_create(
-                [
-                    ChipEvent(
-                        chip_id=pk,
-                        kind="custody",
-                        actor=user,
-                        actor_organisation=user.organisation,
-                        before={"custodian": transfer.shipper.code},
-                        after={"custodian": transfer.receiver.code},
-                        reason=f"transfer {transfer.pk} received",
-                        log_index=transfer.receipt_log_index,
-                    )
-                    for pk in arrived_pks
-                ],
-                batch_size=5000,
-            )
         new_status = ChipStatus.INSTALLED if facility else ChipStatus.MANUFACTURED
         _set_status(arrived_pks, new_status, user, transfer, "received", log_index=transfer.receipt_log_index)
         if facility is not None:
@@ -242,25 +229,13 @@ def _transfer_findings(transfer, missing, extra, shipped, resolved, facility):
 
 
 def _set_status(pks, status, user, transfer, verb, log_index=None):
-    """Status changes of a transfer, one history row per chip (bulk)."""
-    before = dict(Chip.objects.filter(pk__in=pks).values_list("pk", "status"))
-    Chip.objects.filter(pk__in=pks).update(status=status)
-    ChipEvent.objects.bulk_create(
-        [
-            ChipEvent(
-                chip_id=pk,
-                kind="status",
-                actor=user,
-                actor_organisation=user.organisation,
-                before={"status": before[pk]},
-                after={"status": status},
-                reason=f"transfer {transfer.pk} {verb}",
-                log_index=log_index if log_index is not None else transfer.ship_log_index,
-            )
-            for pk in pks
-            if before.get(pk) != status
-        ],
-        batch_size=5000,
+    """Status changes of a transfer, one history row per chip that changed (registry.chip_writes)."""
+    chip_writes.set_status(
+        pks,
+        status,
+        actor=user,
+        reason=f"transfer {transfer.pk} {verb}",
+        log_index=log_index if log_index is not None else transfer.ship_log_index,
     )
 
 

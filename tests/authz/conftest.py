@@ -132,7 +132,10 @@ def _build():
     w.campus_event = LogEventData.objects.filter(event="campus.proposed").order_by("-index").first().index
     # A's own view of that campus: the membership event names only A's sites.
     w.membership_event_a = (
-        LogEventData.objects.filter(event="campus.membership", parties__contains=["op-demo"]).order_by("-index").first().index
+        LogEventData.objects.filter(event="campus.membership", parties__contains=["op-demo"])
+        .order_by("-index")
+        .first()
+        .index
     )
 
     # The treaty body's landmark and witness key, and its landmark signing key.

@@ -897,9 +897,7 @@ CONSOLE = {
         Case(C_A_VIEW, params=lambda w, r: {"code": w.facility_a.code}),
         Case(
             # B's own site in A's campus: no word of A's facilities on B's page.
-            expect(
-                HIDDEN, op_other=PAGE, insp_in=PAGE, treaty=PAGE, registry_admin=PAGE, anon=LOGIN
-            ),
+            expect(HIDDEN, op_other=PAGE, insp_in=PAGE, treaty=PAGE, registry_admin=PAGE, anon=LOGIN),
             name="B's site in A's campus",
             params=lambda w, r: {"code": "US-VA-B01"},
             hides=lambda w: "US-VA-00",

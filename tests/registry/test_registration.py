@@ -6,7 +6,7 @@ import pytest
 from django.db import connection
 
 from registry.models import Chip, ChipEvent, RegistrationBatch
-from registry.registration import _register_generic, register_chips, validate_rows
+from registry.registration import _write, register_chips, validate_rows
 from tests.factories import chip_rows
 from transparency.models import LogEventData, LogLeaf
 
@@ -293,19 +293,21 @@ def test_manufacturer_registers_only_its_own(api, parties):
     assert response.json()["errors"][0]["field"] == "manufacturer"
 
 
-def test_generic_path_matches(parties):
-    """The portable (SQLite) writer, exercised on whatever database runs the tests."""
+def test_writer_tells_new_same_and_different(parties):
+    """The one writer: new chips (COPY), the same again (nothing new), different data (409 naming the field)."""
     user = parties.users["op_a_admin"]
     org = user.organisation
     rows = validate_rows(chip_rows("GEN", 30), org)
-    batch = RegistrationBatch.objects.create(organisation=org, user=user, submitted=30, created=0)
-    assert _register_generic(rows, org, batch) == 30
-    assert _register_generic(rows, org, batch) == 0
+    batch, retry = (
+        RegistrationBatch.objects.create(organisation=org, user=user, submitted=30, created=0) for _ in range(2)
+    )
+    assert _write(rows, org, batch, []) == 30
+    assert _write(rows, org, retry, []) == 0
     changed = validate_rows(chip_rows("GEN", 30, model="nvidia-h200-sxm-141gb"), org)
     from core.problems import Problem
 
     with pytest.raises(Problem) as exc:
-        _register_generic(changed, org, batch)
+        _write(changed, org, retry, [])
     assert exc.value.status_code == 409
     assert exc.value.extra["conflicts"][0]["fields"] == ["model"]
 

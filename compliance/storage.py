@@ -1,0 +1,261 @@
+"""Compliance's hand-written SQL: the totals per subject, the stored aggregates, new alerts.
+
+Each statement is named here and run by one function with a plain signature;
+table and column names come from the models (the SQL below names them by
+placeholders: {chip}, {c_status}, ...). tests/compliance/test_storage.py runs
+each function against its ORM equivalent on the same rows.
+
+Why hand-written: a full evaluation totals every subject of a scope in one
+GROUP BY over every placed chip, and writes thousands of aggregate rows in
+one statement; the ORM would build an annotated query per subject or a CASE
+per row.
+"""
+
+import json
+from functools import cache
+
+from django.conf import settings
+from django.db import connection
+
+from compliance.choices import Scope
+from core.rawsql import execute, fetch_all
+from registry.catalog import EPOCH_8BIT_TOPS_PER_H100E, TREATY_TPP_PER_H100E
+
+LIVE_STATUSES = ("manufactured", "installed")
+# precision -> the model's field holding its dense peak
+PRECISION_FIELDS = {
+    "fp64": "fp64_tflops",
+    "fp32": "fp32_tflops",
+    "tf32": "tf32_tflops",
+    "bf16": "bf16_tflops",
+    "fp8": "fp8_tflops",
+    "int8": "int8_tops",
+}
+
+
+def _c(model, name):
+    return model._meta.get_field(name).column
+
+
+@cache
+def _names():
+    from attestations.models import UsageRecord
+    from compliance.models import Aggregate
+    from inventory.models import Facility, Placement
+    from registry.models import AcceleratorModel, Chip, Organisation
+
+    out = {
+        "placement": Placement._meta.db_table,
+        "chip": Chip._meta.db_table,
+        "model": AcceleratorModel._meta.db_table,
+        "facility": Facility._meta.db_table,
+        "org": Organisation._meta.db_table,
+        "usage": UsageRecord._meta.db_table,
+        "aggregate": Aggregate._meta.db_table,
+    }
+    for prefix, model, fields in (
+        ("p", Placement, ("id", "chip", "facility", "cluster", "valid_to", "source", "source_id", "log_index")),
+        ("c", Chip, ("id", "model", "status", "custodian", "country", "serial", "manufacturer")),
+        ("m", AcceleratorModel, ("id", "tpp", "memory_gb", *PRECISION_FIELDS.values())),
+        ("f", Facility, ("id", "campus")),
+        ("o", Organisation, ("id", "code")),
+        ("u", UsageRecord, ("chip", "facility", "period_end", "flop_peak", "flop_fp16")),
+    ):
+        out.update({f"{prefix}_{f}": _c(model, f) for f in fields})
+    values = ("label", "country", "operator", "chip_count", "tpp", "h100e", "memory_gb", "ops", "updated_at")
+    out["a_columns"] = ", ".join(_c(Aggregate, f) for f in ("scope", "updated_at", "subject_key", *values[:-1]))
+    out["a_set"] = ", ".join(f"{_c(Aggregate, f)} = EXCLUDED.{_c(Aggregate, f)}" for f in values)
+    out["a_scope"], out["a_subject_key"] = _c(Aggregate, "scope"), _c(Aggregate, "subject_key")
+    return out
+
+
+@cache
+def _sql(template):
+    """A statement's text with the model's names filled in (once per statement)."""
+    return template.format(**_names())
+
+
+# --- totals per subject -----------------------------------------------------------------------
+
+
+def _h100e_sql():
+    if settings.CHIPREG_H100E_CONVENTION == "epoch_8bit":
+        best8 = "GREATEST(COALESCE(m.{m_fp8_tflops}, 0), COALESCE(m.{m_int8_tops}, 0))"
+        return f"SUM({best8}) / {EPOCH_8BIT_TOPS_PER_H100E}"
+    return f"SUM(COALESCE(m.{{m_tpp}}, 0)) / {TREATY_TPP_PER_H100E}"
+
+
+def _select():
+    """count, tpp, h100e, memory, one sum per precision, and the sum of each chip's fastest precision."""
+    ops = [f"COALESCE(m.{{m_{field}}}, 0)" for field in PRECISION_FIELDS.values()]
+    return (
+        f"COUNT(*), SUM(COALESCE(m.{{m_tpp}}, 0)), {_h100e_sql()}, SUM(COALESCE(m.{{m_memory_gb}}, 0)), "
+        + ", ".join(f"SUM({o})" for o in ops)
+        + f", SUM(GREATEST({', '.join(ops)}))"
+    )
+
+
+_LIVE = "c.{c_status} IN ('manufactured', 'installed')"
+_PLACED = (
+    "FROM {placement} p JOIN {chip} c ON c.{c_id} = p.{p_chip} "
+    "JOIN {model} m ON m.{m_id} = c.{c_model} "
+    "JOIN {facility} f ON f.{f_id} = p.{p_facility} "
+    f"WHERE p.{{p_valid_to}} IS NULL AND {_LIVE}"
+)
+# scope -> (the subject's key, FROM ... WHERE, GROUP BY)
+_TOTALS = {
+    Scope.FACILITY: ("p.{p_facility}", _PLACED, "p.{p_facility}"),
+    Scope.CLUSTER: ("p.{p_cluster}", _PLACED + " AND p.{p_cluster} IS NOT NULL", "p.{p_cluster}"),
+    Scope.CAMPUS: ("f.{f_campus}", _PLACED + " AND f.{f_campus} IS NOT NULL", "f.{f_campus}"),
+    Scope.OPERATOR_COUNTRY: (
+        "c.{c_custodian} || ':' || c.{c_country}",
+        f"FROM {{chip}} c JOIN {{model}} m ON m.{{m_id}} = c.{{c_model}} WHERE {_LIVE} AND c.{{c_country}} <> ''",
+        "c.{c_custodian}, c.{c_country}",
+    ),
+}
+_SUBJECT_COLUMN = {
+    Scope.FACILITY: "p.{p_facility}",
+    Scope.CLUSTER: "p.{p_cluster}",
+    Scope.CAMPUS: "f.{f_campus}",
+}
+
+
+def _subject_filter(scope, keys, column=None):
+    """(SQL condition, params) limiting a query to these subjects: the keys as array parameters (a full
+    evaluation's 10,000 clusters would otherwise be 10,000 parameters)."""
+    if scope == Scope.OPERATOR_COUNTRY:
+        pairs = [k.split(":") for k in keys]
+        # The operators alone as well, so the planner can start from the custodian index.
+        operators = [int(op) for op, _ in pairs]
+        return (
+            "c.{c_custodian} = ANY(%s::bigint[]) AND "
+            "(c.{c_custodian}, c.{c_country}) IN (SELECT * FROM unnest(%s::bigint[], %s::text[]))",
+            [sorted(set(operators)), operators, [cc for _, cc in pairs]],
+        )
+    return f"{column or _SUBJECT_COLUMN[scope]} = ANY(%s::bigint[])", [[int(k) for k in keys]]
+
+
+def totals(scope, subject_keys=None):
+    """(subject key, chip count, tpp, h100e, memory_gb, one sum per PRECISION_FIELDS, fastest) of the live
+    chips counted for each subject of `scope` holding any (of these subjects, when given)."""
+    key_sql, from_where, group = _TOTALS[scope]
+    sql = f"SELECT {key_sql}, {_select()} {from_where}"
+    params = []
+    if subject_keys is not None:
+        condition, params = _subject_filter(scope, subject_keys)
+        sql += f" AND {condition}"
+    return fetch_all(_sql(f"{sql} GROUP BY {group}"), params)
+
+
+# scope -> (the subject's key, joins, GROUP BY)
+_USAGE = {
+    Scope.FACILITY: ("u.{u_facility}", "", "u.{u_facility}"),
+    Scope.CAMPUS: ("f.{f_campus}", "JOIN {facility} f ON f.{f_id} = u.{u_facility}", "f.{f_campus}"),
+    # A cluster's usage is that of the chips placed in it now (one open placement per chip).
+    Scope.CLUSTER: (
+        "p.{p_cluster}",
+        "JOIN {placement} p ON p.{p_chip} = u.{u_chip} AND p.{p_valid_to} IS NULL",
+        "p.{p_cluster}",
+    ),
+    Scope.OPERATOR_COUNTRY: (
+        "c.{c_custodian} || ':' || c.{c_country}",
+        "JOIN {chip} c ON c.{c_id} = u.{u_chip}",
+        "c.{c_custodian}, c.{c_country}",
+    ),
+}
+
+
+def usage_totals(scope, since, basis, subject_keys=None):
+    """(subject key, sum of the upper-bound FLOP) of the usage records whose period ends after `since`;
+    `basis` "peak" or "fp16"."""
+    key_sql, joins, group = _USAGE[scope]
+    column = "u.{u_flop_peak}" if basis == "peak" else "u.{u_flop_fp16}"
+    # Only names and constants are formatted in; values travel as parameters.
+    sql = f"SELECT {key_sql}, SUM({column}) FROM {{usage}} u {joins} WHERE u.{{u_period_end}} > %s"  # noqa: S608
+    params = [since]
+    if scope != Scope.OPERATOR_COUNTRY:
+        sql += f" AND {group} IS NOT NULL"
+    if subject_keys is not None:
+        condition, more = _subject_filter(scope, subject_keys, column=group)
+        sql += f" AND {condition}"
+        params += more
+    return fetch_all(_sql(f"{sql} GROUP BY {group}"), params)
+
+
+_WITH_MAKER = "JOIN {model} m ON m.{m_id} = c.{c_model} JOIN {org} mf ON mf.{o_id} = c.{c_manufacturer}"
+
+
+def chips_in_many(scope, subject_keys):
+    """(public id, placement source, source id, log index, subject key as text) of every chip counted for
+    these subjects, in one query."""
+    key_sql, from_where, _ = _TOTALS[scope]
+    from_where = from_where.replace("JOIN {model} m ON m.{m_id} = c.{c_model}", _WITH_MAKER)
+    condition, params = _subject_filter(scope, subject_keys)
+    if scope == Scope.OPERATOR_COUNTRY:
+        columns = "mf.{o_code} || ':' || c.{c_serial}, '', '', NULL"
+    else:
+        columns = "mf.{o_code} || ':' || c.{c_serial}, p.{p_source}, p.{p_source_id}, p.{p_log_index}"
+    return fetch_all(_sql(f"SELECT {columns}, CAST({key_sql} AS TEXT) {from_where} AND {condition}"), params)
+
+
+# --- stored aggregates --------------------------------------------------------------------------
+
+# A concurrent evaluation of the same subjects meets at the unique (scope, subject_key) and the later
+# one wins, row by row in the same order (so two of them cannot deadlock).
+_UPSERT_AGGREGATES = """
+INSERT INTO {aggregate} ({a_columns})
+SELECT %s, %s, u.*
+FROM unnest(%s::text[], %s::text[], %s::text[], %s::bigint[], %s::bigint[], %s::float8[], %s::float8[],
+            %s::float8[], %s::jsonb[]) AS u
+ON CONFLICT ({a_scope}, {a_subject_key}) DO UPDATE SET {a_set}
+"""
+
+
+def upsert_aggregates(scope, now, rows):
+    """Store these rows ((subject key, label, country, operator_id, chip_count, tpp, h100e, memory_gb,
+    ops dict), in the order given: pass them sorted) in one INSERT ... ON CONFLICT DO UPDATE."""
+    if not rows:
+        return
+    keys, *head, ops = (list(column) for column in zip(*rows, strict=True))
+    execute(_sql(_UPSERT_AGGREGATES), [scope, now, keys, *head, [json.dumps(o) for o in ops]])
+
+
+# --- alerts -------------------------------------------------------------------------------------
+
+
+def insert_alerts(alerts):
+    """INSERT these unsaved Alert instances, skipping any whose (group, scope, subject_key) exists already;
+    return (id, group, subject_key) of those inserted (bulk_create(ignore_conflicts=True) would not say)."""
+    from compliance.models import Alert
+
+    fields = [f for f in Alert._meta.concrete_fields if not f.primary_key]
+    quote = connection.ops.quote_name
+    row = f"({', '.join(['%s'] * len(fields))})"
+    # Names from the model; values travel as parameters.
+    table, columns = quote(Alert._meta.db_table), ", ".join(quote(f.column) for f in fields)
+    key = ", ".join(quote(_c(Alert, f)) for f in ("group", "scope", "subject_key"))
+    returning = ", ".join(quote(_c(Alert, f)) for f in ("id", "group", "subject_key"))
+    sql = (
+        f"INSERT INTO {table} ({columns}) VALUES {', '.join([row] * len(alerts))} "  # noqa: S608
+        f"ON CONFLICT ({key}) DO NOTHING RETURNING {returning}"
+    )
+    params = [f.get_db_prep_save(getattr(a, f.attname), connection) for a in alerts for f in fields]
+    return fetch_all(sql, params)
+
+
+@cache
+def _set_log_indices_sql():
+    from compliance.models import Alert
+
+    quote = connection.ops.quote_name
+    table, log_index, pk = quote(Alert._meta.db_table), quote(_c(Alert, "log_index")), quote(_c(Alert, "id"))
+    return (
+        f"UPDATE {table} a SET {log_index} = %s + u.n - 1"  # noqa: S608
+        f" FROM unnest(%s::bigint[]) WITH ORDINALITY AS u(id, n) WHERE a.{pk} = u.id"
+    )
+
+
+def set_alert_log_indices(alert_pks, first):
+    """Alert i of `alert_pks` gets the log index first + i, in one UPDATE (bulk_update's CASE costs more in
+    Django's expressions than in the database)."""
+    execute(_set_log_indices_sql(), [first, list(alert_pks)])

@@ -1,0 +1,170 @@
+"""Inventory's hand-written SQL: the statements a node agent's statement or a million-row listing runs.
+
+Each statement is named here and run by one function with a plain signature;
+table and column names come from the models. tests/inventory/test_storage.py
+runs each function against its ORM equivalent on the same rows. Chip rows are
+not written here: registry.chip_writes owns them.
+"""
+
+from contextlib import contextmanager
+from functools import cache
+
+from django.db import connection, transaction
+
+from core.copy import NULL, copy_lines, text_value
+from core.lookups import array_param
+from core.rawsql import execute, fetch_all
+
+
+def _c(model, name):
+    return model._meta.get_field(name).column
+
+
+@cache
+def _names():
+    from inventory.models import Placement
+    from registry.models import Chip, Organisation
+
+    return {
+        "placement": Placement._meta.db_table,
+        **{f"p_{f}": _c(Placement, f) for f in ("id", "chip", "facility", "cluster", "valid_from", "valid_to")},
+        "chip": Chip._meta.db_table,
+        **{f"c_{f}": _c(Chip, f) for f in ("id", "serial", "custodian", "status", "country", "manufacturer")},
+        "org": Organisation._meta.db_table,
+        **{f"o_{f}": _c(Organisation, f) for f in ("id", "code", "kind")},
+    }
+
+
+@cache
+def _sql(template):
+    """A statement's text with the model's names filled in (once per statement)."""
+    return template.format(**_names())
+
+
+# --- chip resolution ---------------------------------------------------------------------------
+
+# The manufacturer is looked up by code inside the query: one round trip less, for every statement.
+_CHIPS_OF_MAKER = (
+    "SELECT c.{c_id}, c.{c_serial}, c.{c_custodian}, c.{c_status}, c.{c_country} FROM {chip} c"
+    " WHERE c.{c_manufacturer} = (SELECT m.{o_id} FROM {org} m WHERE m.{o_code} = %s AND m.{o_kind} = %s)"
+    " AND c.{c_serial} = ANY(%s::text[])"
+)
+
+
+def chips_of_maker(maker_code, serials):
+    """(pk, serial, custodian_id, status, country) of the registered chips among one manufacturer's serials."""
+    from registry.choices import OrgKind
+
+    return fetch_all(_sql(_CHIPS_OF_MAKER), [maker_code, str(OrgKind.MANUFACTURER), serials])
+
+
+# --- placements --------------------------------------------------------------------------------
+
+_OPEN_PLACEMENTS = (
+    "SELECT {p_id}, {p_chip}, {p_facility}, {p_cluster}, {p_valid_from} > %s FROM {placement}"
+    " WHERE {p_chip} = ANY(%s::bigint[]) AND {p_valid_to} IS NULL"
+)
+
+
+def open_placements(chip_pks, when):
+    """(id, chip_id, facility_id, cluster_id, whether it starts after `when`) of the chips' open placements.
+
+    The comparison is the database's: loading a timestamp costs the client more than the rest of the
+    row (a million-chip statement reads a million open placements)."""
+    return fetch_all(_sql(_OPEN_PLACEMENTS), [when, array_param(chip_pks)])
+
+
+_CLOSE_PLACEMENTS = "UPDATE {placement} SET {p_valid_to} = %s WHERE {p_id} = ANY(%s::bigint[])"
+
+
+def close_placements(placement_pks, when):
+    execute(_sql(_CLOSE_PLACEMENTS), [when, array_param(placement_pks)])
+
+
+_CLOSE_OPEN_OF_CHIPS = (
+    "WITH closed AS (UPDATE {placement} SET {p_valid_to} = %s"
+    " WHERE {p_chip} = ANY(%s::bigint[]) AND {p_valid_to} IS NULL AND {p_valid_from} <= %s"
+    " RETURNING {p_facility} AS facility)"
+    " SELECT DISTINCT facility FROM closed"
+)
+
+
+def close_open_placements_of(chip_pks, when):
+    """Close the chips' placements open at `when`; return the distinct facility ids they were in."""
+    return {f for (f,) in fetch_all(_sql(_CLOSE_OPEN_OF_CHIPS), [when, array_param(chip_pks), when])}
+
+
+_PLACEMENT_COLUMNS = ("chip", "facility", "cluster", "valid_from", "source", "source_id", "log_index")
+
+
+def copy_placements(pairs, facility_id, when, source, source_id, log_index):
+    """New open placements in one facility, from one source at one time: `pairs` (chip pk, cluster pk or
+    None). COPY's text format built here: only the chip and the cluster vary, and they are ints."""
+    from inventory.models import Placement
+
+    tail = "\t".join(text_value(v) for v in (when, source, str(source_id), log_index)) + "\n"
+    lines = (f"{chip}\t{facility_id}\t{NULL if cluster is None else cluster}\t{tail}" for chip, cluster in pairs)
+    columns = [_c(Placement, f) for f in _PLACEMENT_COLUMNS]
+    with connection.cursor() as cursor:
+        return copy_lines(cursor.cursor, Placement._meta.db_table, columns, lines)
+
+
+# --- listings ----------------------------------------------------------------------------------
+
+
+def copy_listing_items(model, parent_field, values):
+    """A declaration's or inspection's items: `values` (parent pk, chip pk or None, chip ref, cluster pk or
+    None). One COPY stream, whatever the size (a million-row inspection).
+
+    COPY's text format built here (about twice as fast as adapting every value): the ids are ints; the
+    chip refs are normalised to a safe alphabet already, and escaped anyway (cheap, and this writer
+    cannot see where its rows came from)."""
+    lines = (
+        f"{p}\t{NULL if c is None else c}\t{text_value(r)}\t{NULL if cl is None else cl}\n" for p, c, r, cl in values
+    )
+    columns = [_c(model, f) for f in (parent_field, "chip", "chip_ref", "cluster")]
+    with connection.cursor() as cursor:
+        return copy_lines(cursor.cursor, model._meta.db_table, columns, lines)
+
+
+# --- campuses ----------------------------------------------------------------------------------
+
+
+def lock_campuses():
+    """One regrouping of campuses at a time, until the transaction ends."""
+    execute("SELECT pg_advisory_xact_lock(hashtext('chipreg:campuses'))", [])
+
+
+# --- reconciliation ----------------------------------------------------------------------------
+
+
+@contextmanager
+def without_nested_loops():
+    """Plan the enclosed queries without nested loops (in a transaction; restored at its end).
+
+    A listing's items are often fresh (written in this transaction, or before autovacuum analysed
+    them), so the planner thinks the table tiny and picks a nested-loop anti-join that is quadratic in
+    the facility (a 100,000-chip listing ran for more than ten minutes). Set differences want hash joins.
+    """
+    with transaction.atomic():
+        execute("SET LOCAL enable_nestloop = off", [])
+        try:
+            yield
+        finally:
+            execute("SET LOCAL enable_nestloop = on", [])
+
+
+def wrong_clusters(items, book):
+    """(chip_id, chip_ref, listed cluster_id, book cluster_id) of the listed chips whose listing names a
+    cluster the book does not place them in, by chip ref: one join of the listing with the book (not a
+    subquery per listed chip). `items` and `book` are querysets (listing items, placements)."""
+    items_sql, items_params = items.values("chip_id", "chip_ref", "cluster_id").query.sql_with_params()
+    book_sql, book_params = book.values("chip_id", "cluster_id").query.sql_with_params()
+    # Both subqueries are Django-compiled SQL; every value travels as a parameter.
+    return fetch_all(
+        f"SELECT i.chip_id, i.chip_ref, i.cluster_id, b.cluster_id FROM ({items_sql}) i"  # noqa: S608
+        f" JOIN ({book_sql}) b ON b.chip_id = i.chip_id"
+        " WHERE i.cluster_id IS NOT NULL AND (b.cluster_id IS NULL OR b.cluster_id <> i.cluster_id)"
+        " ORDER BY i.chip_ref",
+        [*items_params, *book_params],
+    )

@@ -1,0 +1,168 @@
+"""The set-based writers of chip rows: custody, status, country, model and last verification.
+
+The registry owns the chip table; every other app (inventory's transfers and
+placements, attestations' statements) changes chips through these functions,
+so what a change records is decided in one place:
+
+- custody, status and model changes append one history row per chip that
+  changed (registry.models.ChipEvent, append-only), each pointing at the
+  transparency-log event that covers the change (`log_index`): a set moves
+  under one event the caller appends for its own act (`transfer.shipped`,
+  `transfer.received`, a statement's leaf), not one event per chip;
+- a country follows the chip's placement, whose rows are its history
+  (inventory_placement, each with its log index): no chip event, but the
+  operator-country subjects it touched are returned for the caller's outbox
+  event;
+- last verification is a summary of evidence stored elsewhere (sightings,
+  inspections, receipts): it only moves forward, and records nothing itself.
+
+Each is one statement (registry.storage) plus, where history is due, one
+bulk insert. For a caller that must do its whole write in one round trip
+(a node agent's statement), `last_verified_sql` and `fold_last_verified_sql`
+give the statement's text to run inside its own `WITH`.
+"""
+
+from registry import storage
+from registry.choices import ChipEventKind
+
+__all__ = [
+    "fold_last_verified_sql",
+    "last_verified_sql",
+    "lock",
+    "refresh_last_verified",
+    "set_country",
+    "set_custody",
+    "set_model",
+    "set_status",
+]
+
+last_verified_sql = storage.last_verified_sql
+fold_last_verified_sql = storage.fold_last_verified_sql
+HISTORY_BATCH = 5000
+
+
+def lock(chip_pks):
+    """Lock the chips' rows until the transaction ends (a writer's caller that checks their state first);
+    returns (pk, custodian_id, status) of each, as they are now."""
+    from registry.models import Chip
+
+    return list(
+        Chip.objects.select_for_update().filter(pk__in=list(chip_pks)).values_list("pk", "custodian_id", "status")
+    )
+
+
+def _history(kind, changes, actor, reason, log_index):
+    """One ChipEvent per (chip pk, before, after)."""
+    from registry.models import ChipEvent
+
+    organisation_id = actor.organisation_id if actor is not None else None
+    ChipEvent.objects.bulk_create(
+        [
+            ChipEvent(
+                chip_id=pk,
+                kind=kind,
+                actor=actor,
+                actor_organisation_id=organisation_id,
+                before=before,
+                after=after,
+                reason=reason,
+                log_index=log_index,
+            )
+            for pk, before, after in changes
+        ],
+        batch_size=HISTORY_BATCH,
+    )
+
+
+def set_status(chip_pks, status, *, actor, reason, log_index):
+    """Set the chips' status; one `status` history row per chip whose status changed.
+
+    The caller has checked the transition (registry.records.check_transition) or holds the chips in a
+    state its act allows (a transfer ships chips at rest, receives chips in transit). Returns
+    {chip pk: previous status} of the chips that changed."""
+    changed = dict(storage.set_status(list(chip_pks), str(status))) if chip_pks else {}
+    _history(
+        ChipEventKind.STATUS,
+        [(pk, {"status": was}, {"status": str(status)}) for pk, was in sorted(changed.items())],
+        actor,
+        reason,
+        log_index,
+    )
+    return changed
+
+
+def set_custody(chip_pks, custodian, country, *, actor, reason, log_index):
+    """Hand the chips to `custodian` (an Organisation) in `country`; one `custody` history row per chip
+    whose custodian changed. Returns the operator-country subject keys ("custodian_pk:country") the
+    chips left and entered."""
+    from registry.models import Organisation
+
+    rows = storage.set_custody(list(chip_pks), custodian.pk, country) if chip_pks else []
+    before = {was for _, was, _ in rows if was != custodian.pk}
+    codes = dict(Organisation.objects.filter(pk__in=before).values_list("pk", "code")) if before else {}
+    _history(
+        ChipEventKind.CUSTODY,
+        [
+            (pk, {"custodian": codes[was]}, {"custodian": custodian.code})
+            for pk, was, _ in sorted(rows)
+            if was != custodian.pk
+        ],
+        actor,
+        reason,
+        log_index,
+    )
+    keys = set()
+    for _, was, was_country in rows:
+        if (was, was_country) != (custodian.pk, country):
+            keys |= {f"{was}:{was_country}" if was_country else "", f"{custodian.pk}:{country}" if country else ""}
+    return keys - {""}
+
+
+def set_country(chip_pks, country):
+    """A chip's country follows its placement (and its facility's country). Returns the operator-country
+    keys of the chips that changed country ("custodian:country", before and after)."""
+    return operator_countries(move_country(chip_pks, country), country)
+
+
+def move_country(chip_pks, country):
+    """Set the chips' country; (custodian pk, previous country, how many) of those that changed."""
+    return storage.set_country(list(chip_pks), country) if chip_pks else []
+
+
+def operator_countries(moved, country):
+    """The operator-country keys ("custodian:country", before and after) of move_country's answer."""
+    keys = set()
+    for custodian, was, _ in moved:
+        if custodian is not None:
+            keys |= {f"{custodian}:{cc}" for cc in (was, country) if cc}
+    return keys
+
+
+def set_model(chip_pks, model, *, actor, reason, log_index):
+    """Set the chips' model (an AcceleratorModel of their manufacturer: the caller checks); one `model`
+    history row per chip that changed. Returns {chip pk: previous model slug}."""
+    from registry.models import AcceleratorModel
+
+    changed = dict(storage.set_model(list(chip_pks), model.pk)) if chip_pks else {}
+    slugs = dict(AcceleratorModel.objects.filter(pk__in=set(changed.values())).values_list("pk", "slug"))
+    before = {pk: slugs[was] for pk, was in changed.items()}
+    _history(
+        ChipEventKind.MODEL,
+        [(pk, {"model": was}, {"model": model.slug}) for pk, was in sorted(before.items())],
+        actor,
+        reason,
+        log_index,
+    )
+    return before
+
+
+def refresh_last_verified(chip_pks, when, resolution=None, countries=None):
+    """Continuity of knowledge: the chips were seen at `when` (never moves the time back).
+
+    With a `resolution` (a timedelta), a time less than that much older is left as it is. With
+    `countries`, only chips that lie in one of them move (an inspectorate vouches for its jurisdictions
+    alone). Returns how many chips moved forward."""
+    if not chip_pks:
+        return 0
+    stale_before = when - resolution if resolution else when
+    return storage.refresh_last_verified(list(chip_pks), when, stale_before, countries)

@@ -1,0 +1,187 @@
+"""compliance.storage's statements answer and write as their ORM equivalents do, on the same rows
+(the world of tests/compliance/test_set_based.py: five facilities, clusters, two campuses, three
+operator-country subjects, usage records)."""
+
+from collections import defaultdict
+from datetime import timedelta
+
+import pytest
+from django.db.models import Sum
+from django.utils import timezone
+
+from attestations.models import UsageRecord
+from compliance import storage
+from compliance.choices import Scope
+from compliance.models import Aggregate, Alert, ThresholdRule
+from inventory.models import Placement
+from registry.models import Chip
+from tests.compliance.test_set_based import world  # noqa: F401 (a fixture)
+
+pytestmark = pytest.mark.postgres
+SCOPES = [Scope.FACILITY, Scope.CLUSTER, Scope.CAMPUS, Scope.OPERATOR_COUNTRY]
+
+
+def _counted(scope):
+    """{subject key: [chips]} the ORM's way: live chips by their open placement (or custodian and country)."""
+    live = {"manufactured", "installed"}
+    out = defaultdict(list)
+    if scope == Scope.OPERATOR_COUNTRY:
+        for chip in Chip.objects.select_related("model").filter(status__in=live).exclude(country=""):
+            out[f"{chip.custodian_id}:{chip.country}"].append((chip, None))
+        return out
+    placements = Placement.objects.select_related("chip__model", "facility", "chip__manufacturer").filter(
+        valid_to__isnull=True, chip__status__in=live
+    )
+    for p in placements:
+        key = {Scope.FACILITY: p.facility_id, Scope.CLUSTER: p.cluster_id, Scope.CAMPUS: p.facility.campus_id}[scope]
+        if key is not None:
+            out[str(key)].append((p.chip, p))
+    return out
+
+
+def _orm_totals(scope, settings):
+    out = {}
+    for key, rows in _counted(scope).items():
+        models = [chip.model for chip, _ in rows]
+        ops = [sum(getattr(m, f) or 0 for m in models) for f in storage.PRECISION_FIELDS.values()]
+        if settings.CHIPREG_H100E_CONVENTION == "epoch_8bit":
+            from registry.catalog import EPOCH_8BIT_TOPS_PER_H100E
+
+            h100e = sum(max(m.fp8_tflops or 0, m.int8_tops or 0) for m in models) / EPOCH_8BIT_TOPS_PER_H100E
+        else:
+            from registry.catalog import TREATY_TPP_PER_H100E
+
+            h100e = sum(m.tpp or 0 for m in models) / TREATY_TPP_PER_H100E
+        fastest = sum(max(getattr(m, f) or 0 for f in storage.PRECISION_FIELDS.values()) for m in models)
+        out[key] = (
+            len(models),
+            sum(m.tpp or 0 for m in models),
+            h100e,
+            sum(m.memory_gb or 0 for m in models),
+            *ops,
+            fastest,
+        )
+    return out
+
+
+def _approx(rows):
+    return {str(key): tuple(pytest.approx(float(v)) for v in values) for key, *values in rows}
+
+
+@pytest.mark.parametrize("scope", SCOPES)
+@pytest.mark.parametrize("convention", ["treaty_tpp", "epoch_8bit"])
+def test_totals(world, settings, scope, convention):  # noqa: F811
+    settings.CHIPREG_H100E_CONVENTION = convention
+    expected = _orm_totals(scope, settings)
+    assert len(expected) >= 2
+    found = {str(k): tuple(map(float, v)) for k, *v in storage.totals(scope)}
+    assert found == {k: pytest.approx(tuple(map(float, v))) for k, v in expected.items()}
+    some = sorted(expected)[:2]
+    assert {str(k) for k, *_ in storage.totals(scope, some)} == set(some)
+
+
+@pytest.mark.parametrize("scope", SCOPES)
+@pytest.mark.parametrize("basis", ["peak", "fp16"])
+def test_usage_totals(world, scope, basis):  # noqa: F811
+    since = timezone.now() - timedelta(days=30)
+    records = UsageRecord.objects.filter(period_end__gt=since)
+    column = "flop_peak" if basis == "peak" else "flop_fp16"
+    if scope == Scope.FACILITY:
+        orm = records.values_list("facility_id").annotate(total=Sum(column))
+    elif scope == Scope.CAMPUS:
+        orm = (
+            records.filter(facility__campus__isnull=False)
+            .values_list("facility__campus_id")
+            .annotate(total=Sum(column))
+        )
+    elif scope == Scope.CLUSTER:
+        cluster_of = dict(
+            Placement.objects.filter(valid_to__isnull=True, cluster__isnull=False).values_list("chip_id", "cluster_id")
+        )
+        sums = defaultdict(float)
+        for chip, value in records.values_list("chip_id", column):
+            if chip in cluster_of:
+                sums[cluster_of[chip]] += value
+        orm = list(sums.items())
+    else:
+        sums = defaultdict(float)
+        for op, cc, value in records.values_list("chip__custodian_id", "chip__country", column):
+            sums[f"{op}:{cc}"] += value
+        orm = list(sums.items())
+    expected = {str(k): pytest.approx(v) for k, v in orm}
+    assert expected
+    assert {str(k): v for k, v in storage.usage_totals(scope, since, basis)} == expected
+    some = sorted(expected)[:1]
+    assert {str(k) for k, _ in storage.usage_totals(scope, since, basis, some)} == set(some)
+
+
+@pytest.mark.parametrize("scope", SCOPES)
+def test_chips_in_many(world, scope):  # noqa: F811
+    counted = _counted(scope)
+    keys = sorted(counted)[:2]
+    expected = sorted(
+        (
+            f"{chip.manufacturer.code}:{chip.serial}",
+            p.source if p else "",
+            p.source_id if p else "",
+            p.log_index if p else None,
+            key,
+        )
+        for key in keys
+        for chip, p in counted[key]
+    )
+    assert sorted(storage.chips_in_many(scope, keys)) == expected
+
+
+def test_upsert_aggregates(world):  # noqa: F811
+    now = timezone.now()
+    rows = [
+        ("1", "one", "US", None, 3, 1.5, 0.25, 80.0, {"fp8": 2.0}),
+        ("2", "two", "", world["users"]["a"].organisation_id, 0, 0.0, 0.0, 0.0, {}),
+    ]
+    Aggregate.objects.filter(scope=Scope.FACILITY).delete()
+    storage.upsert_aggregates(Scope.FACILITY, now, rows)
+    fields = ("subject_key", "label", "country", "operator_id", "chip_count", "tpp", "h100e", "memory_gb", "ops")
+    stored = sorted(Aggregate.objects.filter(scope=Scope.FACILITY).values_list(*fields))
+    assert stored == rows
+    assert set(Aggregate.objects.filter(scope=Scope.FACILITY).values_list("updated_at", flat=True)) == {now}
+    later = now + timedelta(minutes=1)
+    storage.upsert_aggregates(Scope.FACILITY, later, [("2", "two", "DE", None, 1, 2.0, 3.0, 4.0, {"x": 1.0})])
+    assert Aggregate.objects.get(scope=Scope.FACILITY, subject_key="2").ops == {"x": 1.0}
+    assert sorted(Aggregate.objects.filter(scope=Scope.FACILITY).values_list(*fields)) == [
+        rows[0],
+        ("2", "two", "DE", None, 1, 2.0, 3.0, 4.0, {"x": 1.0}),
+    ]
+
+
+def test_insert_alerts_skips_existing_and_sets_log_indices(world):  # noqa: F811
+    rule = ThresholdRule.objects.get(key="f-count")
+    now = timezone.now()
+
+    def alert(key):
+        return Alert(
+            kind="threshold",
+            severity="high",
+            title=key,
+            raised_at=now,
+            updated_at=now,
+            rule=rule,
+            group=f"g-{key}",
+            scope=Scope.FACILITY,
+            subject_key=key,
+            subject_label=key,
+            country="US",
+            value=1.0,
+            threshold=1.0,
+        )
+
+    first = [alert("a"), alert("b")]
+    inserted = storage.insert_alerts(first)
+    orm = sorted(Alert.objects.filter(group__in=["g-a", "g-b"]).values_list("id", "group", "subject_key"))
+    assert sorted(inserted) == orm and len(orm) == 2
+    again = storage.insert_alerts([alert("b"), alert("c")])
+    assert [(g, k) for _, g, k in again] == [("g-c", "c")]
+    assert Alert.objects.get(group="g-b").pk == dict((g, pk) for pk, g, _ in orm)["g-b"]
+    pks = [pk for pk, _, _ in sorted(inserted)] + [again[0][0]]
+    storage.set_alert_log_indices(pks, 100)
+    assert [Alert.objects.get(pk=pk).log_index for pk in pks] == [100, 101, 102]

@@ -1,0 +1,203 @@
+"""inventory.storage's statements answer and write as their ORM equivalents do, on the same rows."""
+
+from datetime import timedelta
+
+import pytest
+from django.db import connection, transaction
+from django.utils import timezone
+
+from inventory import storage
+from inventory.chiprefs import parse_listing
+from inventory.models import Cluster, Declaration, DeclarationItem, Facility, Placement
+from inventory.services.listings import record_declaration
+from registry.models import Chip
+from registry.registration import register_chips
+from tests.factories import chip_rows
+
+pytestmark = pytest.mark.postgres
+
+
+def fields(obj, *skip):
+    return {f.attname: getattr(obj, f.attname) for f in obj._meta.concrete_fields if f.attname not in skip}
+
+
+@pytest.fixture
+def site(parties):
+    user = parties.users["op_a_admin"]
+    facilities = []
+    for n, code in enumerate(("IS-1", "IS-2")):
+        fac = Facility.objects.create(
+            code=code, name=code, operator=user.organisation, country="US", latitude=10 + 5 * n, longitude=10
+        )
+        for cluster in ("k1", "k2"):
+            Cluster.objects.create(facility=fac, code=cluster)
+        facilities.append(fac)
+    register_chips(chip_rows("IS", 8), user)
+    ids = [f"nvidia:IS{i:06d}" for i in range(8)]
+    when = timezone.now() - timedelta(days=1)
+    # Chips 0-3 in IS-1 (k1, k1, k2, none); 4-5 in IS-2; 6-7 nowhere.
+    record_declaration(
+        user,
+        facilities[0],
+        when,
+        parse_listing(
+            [
+                {"chip": ids[0], "cluster": "k1"},
+                {"chip": ids[1], "cluster": "k1"},
+                {"chip": ids[2], "cluster": "k2"},
+                ids[3],
+            ],
+            100,
+        ),
+    )
+    record_declaration(user, facilities[1], when, parse_listing(ids[4:6], 100))
+    chips = {c.serial: c.pk for c in Chip.objects.filter(serial__startswith="IS")}
+    return {"user": user, "facilities": facilities, "when": when, "chips": [chips[f"IS{i:06d}"] for i in range(8)]}
+
+
+def test_chips_of_maker(site, parties):
+    serials = ["IS000000", "IS000003", "IS000007", "NOTREGISTERED"]
+    orm = Chip.objects.filter(manufacturer=parties.nvidia, serial__in=serials).values_list(
+        "pk", "serial", "custodian_id", "status", "country"
+    )
+    assert sorted(storage.chips_of_maker("nvidia", serials)) == sorted(orm) and len(orm) == 3
+    assert storage.chips_of_maker("amd", serials) == []
+    assert storage.chips_of_maker("op-a", serials) == []  # an operator's code is no manufacturer's
+
+
+@pytest.mark.parametrize("offset", [timedelta(hours=-2), timedelta(days=-3)])
+def test_open_placements(site, offset):
+    when = site["when"] + offset
+    pks = site["chips"]
+    orm = Placement.objects.filter(chip_id__in=pks, valid_to__isnull=True).values_list(
+        "id", "chip_id", "facility_id", "cluster_id", "valid_from"
+    )
+    expected = sorted((pk, chip, fac, clu, since > when) for pk, chip, fac, clu, since in orm)
+    assert sorted(storage.open_placements(pks, when)) == expected and len(expected) == 6
+
+
+def test_close_placements(site):
+    when = timezone.now()
+    first = list(Placement.objects.filter(chip_id__in=site["chips"][:2]).values_list("pk", flat=True))
+    storage.close_placements(first, when)
+    assert set(Placement.objects.filter(pk__in=first).values_list("valid_to", flat=True)) == {when}
+    assert Placement.objects.filter(valid_to__isnull=True).count() == 4
+
+
+def test_close_open_placements_of(site):
+    pks = site["chips"][3:7]  # one in IS-1, two in IS-2, one nowhere
+    when = timezone.now()
+    open_rows = Placement.objects.filter(chip_id__in=pks, valid_to__isnull=True, valid_from__lte=when)
+    facilities = set(open_rows.values_list("facility_id", flat=True))
+    closing = set(open_rows.values_list("pk", flat=True))
+    assert storage.close_open_placements_of(pks, when) == facilities == {f.pk for f in site["facilities"]}
+    assert set(Placement.objects.filter(valid_to=when).values_list("pk", flat=True)) == closing
+    # A placement that starts after `when` stays open.
+    assert storage.close_open_placements_of(site["chips"][:1], site["when"] - timedelta(days=1)) == set()
+
+
+def test_copy_placements_writes_what_bulk_create_writes(site):
+    fac = site["facilities"][1]
+    k1 = Cluster.objects.get(facility=fac, code="k1")
+    when = timezone.now().replace(microsecond=654321)
+    a, b = site["chips"][6], site["chips"][7]
+    assert storage.copy_placements([(a, k1.pk), (b, None)], fac.pk, when, "transfer", 42, 5) == 2
+    copied = {p.chip_id: p for p in Placement.objects.filter(chip_id__in=[a, b])}
+    Placement.objects.filter(pk__in=[p.pk for p in copied.values()]).delete()
+    Placement.objects.bulk_create(
+        [
+            Placement(
+                chip_id=chip,
+                facility=fac,
+                cluster_id=cluster,
+                valid_from=when,
+                source="transfer",
+                source_id="42",
+                log_index=5,
+            )
+            for chip, cluster in ((a, k1.pk), (b, None))
+        ]
+    )
+    created = {p.chip_id: p for p in Placement.objects.filter(chip_id__in=[a, b])}
+    assert {c: fields(p, "id") for c, p in copied.items()} == {c: fields(p, "id") for c, p in created.items()}
+
+
+def test_copy_listing_items_writes_what_bulk_create_writes(site):
+    declaration = Declaration.objects.create(
+        facility=site["facilities"][0], as_of=site["when"], declared_by=site["user"], chip_count=3
+    )
+    k2 = Cluster.objects.get(facility=site["facilities"][0], code="k2")
+    values = [
+        (declaration.pk, site["chips"][0], "nvidia:IS000000", k2.pk),
+        (declaration.pk, None, "nvidia:NOPE\t\\", None),  # escaped, whatever the caller sends
+        (declaration.pk, site["chips"][1], "nvidia:IS000001", None),
+    ]
+    assert storage.copy_listing_items(DeclarationItem, "declaration", values) == 3
+    copied = sorted(
+        DeclarationItem.objects.filter(declaration=declaration).values_list(
+            "declaration_id", "chip_id", "chip_ref", "cluster_id"
+        ),
+        key=_by_ref,
+    )
+    DeclarationItem.objects.filter(declaration=declaration).delete()
+    DeclarationItem.objects.bulk_create(
+        [DeclarationItem(declaration_id=p, chip_id=c, chip_ref=r, cluster_id=cl) for p, c, r, cl in values]
+    )
+    created = sorted(
+        DeclarationItem.objects.filter(declaration=declaration).values_list(
+            "declaration_id", "chip_id", "chip_ref", "cluster_id"
+        ),
+        key=_by_ref,
+    )
+    assert copied == created == sorted(values, key=_by_ref)
+
+
+def _by_ref(item):
+    return item[2]
+
+
+def test_wrong_clusters(site):
+    fac = site["facilities"][0]
+    k1, k2 = (Cluster.objects.get(facility=fac, code=c) for c in ("k1", "k2"))
+    declaration = Declaration.objects.create(facility=fac, as_of=site["when"], declared_by=site["user"], chip_count=4)
+    chips = site["chips"]
+    listed = [(chips[0], "nvidia:IS000000", k1.pk), (chips[1], "nvidia:IS000001", k2.pk)]
+    listed += [(chips[2], "nvidia:IS000002", None), (chips[3], "nvidia:IS000003", k1.pk)]
+    DeclarationItem.objects.bulk_create(
+        [DeclarationItem(declaration=declaration, chip_id=c, chip_ref=r, cluster_id=cl) for c, r, cl in listed]
+    )
+    items = DeclarationItem.objects.filter(declaration=declaration)
+    book = Placement.objects.filter(facility=fac, valid_to__isnull=True)
+    on_book = dict(book.values_list("chip_id", "cluster_id"))
+    expected = [
+        (c, r, cl, on_book[c])
+        for c, r, cl in sorted(listed, key=lambda x: x[1])
+        if cl is not None and c in on_book and on_book[c] != cl
+    ]
+    assert storage.wrong_clusters(items, book) == expected
+    assert [e[1] for e in expected] == ["nvidia:IS000001", "nvidia:IS000003"]
+
+
+def _setting(name):
+    with connection.cursor() as cursor:
+        cursor.execute(f"SHOW {name}")
+        return cursor.fetchone()[0]
+
+
+def test_without_nested_loops_is_local_to_the_block(db):
+    assert _setting("enable_nestloop") == "on"
+    with storage.without_nested_loops():
+        assert _setting("enable_nestloop") == "off"
+    assert _setting("enable_nestloop") == "on"
+
+
+def test_campus_lock_is_held_until_the_transaction_ends(db):
+    def advisory_locks():
+        with connection.cursor() as cursor:
+            cursor.execute("SELECT count(*) FROM pg_locks WHERE locktype = 'advisory' AND pid = pg_backend_pid()")
+            return cursor.fetchone()[0]
+
+    before = advisory_locks()
+    with transaction.atomic():
+        storage.lock_campuses()
+        assert advisory_locks() == before + 1
