@@ -328,13 +328,15 @@ def refresh_last_verified(chip_pks, when, stale_before, countries=None):
 
 
 _FOLD_VERIFIED = (
-    "UPDATE {chip} AS c SET {c_last_verified_at} = s.seen FROM ({{sightings}}) AS s"
-    " WHERE c.{c_id} = s.chip_id AND (c.{c_last_verified_at} IS NULL OR c.{c_last_verified_at} < s.seen)"
+    "UPDATE {chip} AS c SET {c_last_verified_at} = s.seen FROM ({{source}}) AS s(chip_id, seen, older_than)"
+    " WHERE c.{c_id} = s.chip_id AND (c.{c_last_verified_at} IS NULL OR c.{c_last_verified_at} < s.older_than)"
 )
 
 
-def fold_last_verified_sql(sightings_sql):
+def fold_last_verified_sql(source_sql):
     """The UPDATE that moves each chip's last verification on to the time a subquery gives it:
-    `sightings_sql` selects (chip_id, seen), one row per chip (the caller's evidence, e.g. attestations'
-    sightings grouped by chip). Never moves a time back."""
-    return _sql(_FOLD_VERIFIED).replace("{sightings}", sightings_sql)
+    `source_sql` selects (chip_id, seen, older_than), one row per chip (the caller's evidence, e.g.
+    attestations' sightings grouped by chip); a chip moves only where its time is NULL or older than
+    `older_than` (`seen` itself: never back; earlier: only once that stale). Its text is the caller's
+    to run alone or inside its own `WITH`."""
+    return _sql(_FOLD_VERIFIED).replace("{source}", source_sql)

@@ -6,10 +6,9 @@ round trip, a small statement in the request, the fold of a big statement's
 sightings after its commit, the continuity sweep's refresh) goes through
 `refresh_last_verified`, fed by a source of (chip, seen, older_than) rows:
 the chip's time moves to `seen` when it is NULL or older than `older_than`
-(never back). registry owns chip rows (issue #16: one owner per row);
-TODO(lead, after the merge of regstore's registry writers): make this
-function call registry's set-based last-verification writer, keeping the
-node agent's single round trip (the `cte=` form).
+(never back). registry owns chip rows (one owner per row): the UPDATE is
+registry.chip_writes' fold, composed here with attestations' evidence and,
+for a node agent, into its single round trip (the `cte=` form).
 """
 
 from dataclasses import dataclass
@@ -19,6 +18,7 @@ from django.db import connection
 from attestations.models import Attestation, Sighting
 from attestations.storage.names import Table
 from core.lookups import array_param
+from registry import chip_writes
 from registry.models import Chip
 
 A, S, C = Table(Attestation), Table(Sighting), Table(Chip)
@@ -70,20 +70,13 @@ def seen_since(chip_pks, since):
     )
 
 
-_REFRESH = (
-    f"UPDATE {C} AS c SET {C.last_verified_at} = s.seen"  # noqa: S608
-    " FROM ({source}) AS s(chip_id, seen, older_than)"
-    f" WHERE c.{C.id} = s.chip_id AND (c.{C.last_verified_at} IS NULL OR c.{C.last_verified_at} < s.older_than)"
-)
-
-
 def refresh_last_verified(seen, *, cte=None):
     """Move the last verification of the chips `seen` names: the number of chip rows moved.
 
     With `cte` (a name), nothing runs: returns (the UPDATE as a CTE of that name, its parameters),
     for a caller that composes it into its own single round trip (storage.ingest.after_append).
     """
-    sql = _REFRESH.format(source=seen.sql)
+    sql = chip_writes.fold_last_verified_sql(seen.sql)
     if cte is not None:
         return f"{cte} AS ({sql})", seen.params
     with connection.cursor() as cursor:

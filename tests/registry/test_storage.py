@@ -231,10 +231,10 @@ def test_fold_last_verified_never_moves_back(chips):
     a, b = chips[0].pk, chips[1].pk
     Chip.objects.filter(pk=b).update(last_verified_at=now)
     sql = chip_writes.fold_last_verified_sql(
-        "SELECT * FROM (VALUES (%s::bigint, %s::timestamptz), (%s, %s)) v(chip_id, seen)"
+        "SELECT * FROM (VALUES (%s::bigint, %s::timestamptz, %s::timestamptz), (%s, %s, %s)) v(chip_id, seen, o)"
     )
     with connection.cursor() as cursor:
-        cursor.execute(sql, [a, now - timedelta(hours=1), b, now - timedelta(hours=2)])
+        cursor.execute(sql, [a, now - timedelta(hours=1), now - timedelta(hours=1), b, now - timedelta(hours=2), now])
         assert cursor.rowcount == 1
     assert Chip.objects.get(pk=a).last_verified_at == now - timedelta(hours=1)
     assert Chip.objects.get(pk=b).last_verified_at == now
