@@ -97,8 +97,13 @@ def broker(private_redis, settings, fault_dir):
     settings.CELERY_TASK_ALWAYS_EAGER = False
     settings.CELERY_BROKER_URL = private_redis.url
     settings.REDIS_URL = private_redis.url
+    # The workers read CHIPREG_CACHE_KEY_PREFIX from the environment: the same keys on both sides.
     settings.CACHES = {
-        "default": {"BACKEND": "django.core.cache.backends.redis.RedisCache", "LOCATION": private_redis.url}
+        "default": {
+            "BACKEND": "django.core.cache.backends.redis.RedisCache",
+            "LOCATION": private_redis.url,
+            "KEY_PREFIX": settings.CACHES["default"].get("KEY_PREFIX", ""),
+        }
     }
     settings.CHIPREG_WEBHOOK_ALLOWED_HOSTS = ["127.0.0.1"]
     settings.CHIPREG_WEBHOOK_KEY_PATH = fault_dir / "webhook-key.pem"
