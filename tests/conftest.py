@@ -2,9 +2,9 @@ import os
 
 import pytest
 from django.db import connection
-from rest_framework.test import APIClient
 
 from tests.factories import OrganisationFactory, UserFactory
+from tests.schema_check import SchemaCheckedClient
 
 SERVICES = os.environ.get("CHIPREG_SERVICES", "fallback")
 
@@ -96,7 +96,7 @@ class Api:
 
     def __init__(self, user=None):
         self.user = user
-        self.client = APIClient()
+        self.client = SchemaCheckedClient()  # every answer is checked against /api/v1/schema/
         if user is not None:
             from registry.models import APIToken
 
