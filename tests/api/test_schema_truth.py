@@ -103,3 +103,24 @@ def test_an_answer_the_schema_does_not_describe_fails_the_check():
         json.dumps({**problem, "code": "not_found"}), status=404, content_type="application/problem+json"
     )
     check("GET", "/api/v1/chips/1/", answered)  # errors are documented once, for every operation
+
+
+def test_the_documented_evidence_parameter_picks_the_evidence(api, parties):
+    """GET /alerts/{id}/chips/ documented ?evidence= and ignored it, always answering the first freeze."""
+    from compliance.models import Alert, AlertEvidence
+
+    alert = Alert.objects.create(
+        kind="threshold", group="g-ev", scope="facility", subject_key="f", subject_label="F", severity="high", title="T"
+    )
+    AlertEvidence.objects.create(alert=alert, chips="nvidia:A1\n")
+    later = AlertEvidence.objects.create(alert=alert, chips="nvidia:A1\nnvidia:A2\n")
+    treaty = api(parties.users["treaty"])
+    assert treaty.get(f"/api/v1/alerts/{alert.pk}/chips/").content == b"nvidia:A1\n"
+    assert treaty.get(f"/api/v1/alerts/{alert.pk}/chips/?evidence={later.pk}").content == b"nvidia:A1\nnvidia:A2\n"
+
+
+def test_a_malformed_csv_header_is_a_problem_not_a_crash(api, parties):
+    """Schemathesis sent a CSV whose header row strict parsing refuses: the parser raised past its try (500)."""
+    client = api(parties.users["op_a_admin"])
+    response = client.post("/api/v1/chips/", b'"serial"x,model\n', content_type="text/csv")
+    assert response.status_code == 400 and response.json()["code"] == "malformed_json"
