@@ -78,13 +78,25 @@ def spec():
     return SchemaGenerator().get_schema(request=None, public=True)
 
 
+# Keywords whose values are data, not schemas.
+VALUES = {"enum", "default", "example", "examples", "required"}
+
+
 def to_json_schema(node):
     """OpenAPI 3.0 schema objects as JSON Schema (draft 4): `nullable`, and strict objects."""
     if isinstance(node, list):
         return [to_json_schema(n) for n in node]
     if not isinstance(node, dict):
         return node
-    node = {k: to_json_schema(v) for k, v in node.items()}
+    converted = {}
+    for key, value in node.items():
+        if key == "properties" and isinstance(value, dict):  # a mapping of names to schemas, not a schema
+            converted[key] = {name: to_json_schema(sub) for name, sub in value.items()}
+        elif key in VALUES:
+            converted[key] = value
+        else:
+            converted[key] = to_json_schema(value)
+    node = converted
     if "properties" in node and "additionalProperties" not in node:
         node["additionalProperties"] = False
     if node.pop("nullable", False):
