@@ -222,6 +222,8 @@ SPECTACULAR_SETTINGS = {
     "SWAGGER_UI_DIST": "SIDECAR",
     "SWAGGER_UI_FAVICON_HREF": "SIDECAR",
     "REDOC_DIST": "SIDECAR",
+    # Errors are problem details, documented once for every operation (registry/schema.py).
+    "POSTPROCESSING_HOOKS": ["drf_spectacular.hooks.postprocess_schema_enums", "registry.schema.document_problems"],
     "ENUM_NAME_OVERRIDES": {
         "ChipStatusEnum": "registry.choices.ChipStatus",
         "AlertStateEnum": "compliance.choices.AlertState",

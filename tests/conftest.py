@@ -1,9 +1,9 @@
 import os
 
 import pytest
-from rest_framework.test import APIClient
 
 from tests.factories import OrganisationFactory, UserFactory
+from tests.schema_check import SchemaCheckedClient
 
 
 def pytest_collection_modifyitems(config, items):
@@ -94,7 +94,7 @@ class Api:
 
     def __init__(self, user=None):
         self.user = user
-        self.client = APIClient()
+        self.client = SchemaCheckedClient()  # every answer is checked against /api/v1/schema/
         if user is not None:
             from registry.models import APIToken
 

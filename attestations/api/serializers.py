@@ -24,6 +24,24 @@ class SigningKeySerializer(serializers.ModelSerializer):
         ]
 
 
+class RevokedKeySerializer(SigningKeySerializer):
+    """The answer to a revocation: the key, and how many of its statements were flagged."""
+
+    flagged_statements = serializers.IntegerField(
+        read_only=True, help_text="Statements signed with the key since `revoked_since`, now flagged."
+    )
+
+    class Meta(SigningKeySerializer.Meta):
+        fields = [*SigningKeySerializer.Meta.fields, "flagged_statements"]
+
+
+class EnvelopeSignatureSerializer(serializers.Serializer):
+    """One signature of a DSSE envelope (protocol/dsse.py accepts exactly these members)."""
+
+    keyid = serializers.CharField()
+    sig = serializers.CharField(help_text="Base64.")
+
+
 class KeyRegistrationSerializer(serializers.Serializer):
     public_key = serializers.CharField(source="pem", help_text="PEM SubjectPublicKeyInfo: Ed25519, P-256 or P-384.")
     name = serializers.CharField(required=False, allow_blank=True, default="", max_length=200)
@@ -58,7 +76,7 @@ class EnvelopeSerializer(serializers.Serializer):
 
     payloadType = serializers.CharField()
     payload = serializers.CharField()
-    signatures = serializers.ListField(child=serializers.DictField())
+    signatures = EnvelopeSignatureSerializer(many=True, help_text="Exactly the members keyid and sig each.")
 
 
 class AcceptedSerializer(serializers.Serializer):
@@ -71,9 +89,9 @@ class AcceptedSerializer(serializers.Serializer):
 
 
 class AttestationSerializer(serializers.ModelSerializer):
-    operator = serializers.SlugRelatedField(slug_field="code", read_only=True)
+    operator = serializers.SlugRelatedField(slug_field="code", read_only=True, allow_null=True)
     facility = serializers.SlugRelatedField(slug_field="code", read_only=True)
-    landmark = serializers.SlugRelatedField(slug_field="code", read_only=True)
+    landmark = serializers.SlugRelatedField(slug_field="code", read_only=True, allow_null=True)
 
     class Meta:
         model = Attestation

@@ -1,7 +1,6 @@
 import base64
 
 from django.db.models import Sum
-from drf_spectacular.types import OpenApiTypes
 from drf_spectacular.utils import OpenApiParameter, OpenApiResponse, extend_schema, inline_serializer
 from rest_framework import exceptions, mixins, serializers, status, viewsets
 from rest_framework.decorators import action
@@ -52,7 +51,7 @@ class SigningKeyViewSet(
         body.is_valid(raise_exception=True)
         return Response(s.SigningKeySerializer(retire_key(request.user, key, body.validated_data.get("at"))).data)
 
-    @extend_schema(request=s.RevokeSerializer, responses=s.SigningKeySerializer)
+    @extend_schema(request=s.RevokeSerializer, responses=s.RevokedKeySerializer)
     @action(detail=True, methods=["post"])
     def revoke(self, request, keyid=None):
         key = self.get_object()
@@ -143,7 +142,7 @@ class AttestationViewSet(RestrictedReadOnlyViewSet):
             }
         )
 
-    @extend_schema(responses={(200, "application/json"): OpenApiTypes.BINARY})
+    @extend_schema(responses={(200, "application/json"): s.EnvelopeSerializer})
     @action(detail=True, methods=["get"])
     def envelope(self, request, pk=None):
         """The envelope exactly as it was signed and sent."""

@@ -53,6 +53,22 @@ class SubscriptionSerializer(serializers.ModelSerializer):
         return attrs
 
 
+class NewSubscriptionSerializer(SubscriptionSerializer):
+    """The answer that creates a subscription: its symmetric webhook secret, shown this once."""
+
+    secret = serializers.CharField(read_only=True, help_text="Signs the webhooks (Standard Webhooks); shown once.")
+
+    class Meta(SubscriptionSerializer.Meta):
+        fields = [*SubscriptionSerializer.Meta.fields, "secret"]
+
+
+class SubscriptionSecretSerializer(serializers.Serializer):
+    """A rotated secret, shown this once."""
+
+    id = serializers.IntegerField()
+    secret = serializers.CharField()
+
+
 class DeliveryAttemptSerializer(serializers.ModelSerializer):
     class Meta:
         model = DeliveryAttempt

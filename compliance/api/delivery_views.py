@@ -45,6 +45,7 @@ class SubscriptionViewSet(RestrictedModelViewSet):
     filterset_fields = ["active", "min_severity"]
     http_method_names = ["get", "post", "patch", "delete", "head", "options"]
 
+    @extend_schema(responses={201: s.NewSubscriptionSerializer})
     def create(self, request, *args, **kwargs):
         if getattr(request.user, "organisation", None) is None:
             raise exceptions.PermissionDenied("You belong to no organisation.")
@@ -61,7 +62,7 @@ class SubscriptionViewSet(RestrictedModelViewSet):
             )
         instance.delete()
 
-    @extend_schema(request=None, responses=inline_serializer("SubscriptionSecret", {"secret": serializers.CharField()}))
+    @extend_schema(request=None, responses=s.SubscriptionSecretSerializer)
     @action(detail=True, methods=["post"], url_path="rotate-secret")
     def rotate_secret(self, request, pk=None):
         """A new symmetric secret, shown this once; retries still pending are signed with it."""

@@ -5,7 +5,7 @@ from compliance.models import Aggregate, Alert, AlertEvidence, AlertTransition, 
 
 
 class ThresholdRuleSerializer(serializers.ModelSerializer):
-    created_by = serializers.SlugRelatedField(slug_field="username", read_only=True)
+    created_by = serializers.SlugRelatedField(slug_field="username", read_only=True, allow_null=True)
     key = serializers.SlugField(max_length=100)
 
     class Meta:
@@ -63,8 +63,15 @@ class RuleInputSerializer(serializers.Serializer):
         return attrs
 
 
+class RuleDeclarationSerializer(RuleInputSerializer):
+    """A declaration: the rule's stable `key` (a new key starts at version 1, a known one makes the next
+    version), and its terms."""
+
+    key = serializers.SlugField(max_length=100, help_text="Stable across versions.")
+
+
 class AggregateSerializer(serializers.ModelSerializer):
-    operator = serializers.SlugRelatedField(slug_field="code", read_only=True)
+    operator = serializers.SlugRelatedField(slug_field="code", read_only=True, allow_null=True)
 
     class Meta:
         model = Aggregate
@@ -101,7 +108,7 @@ class AlertEvidenceSerializer(serializers.ModelSerializer):
 
 
 class AlertTransitionSerializer(serializers.ModelSerializer):
-    by = serializers.SlugRelatedField(slug_field="username", read_only=True)
+    by = serializers.SlugRelatedField(slug_field="username", read_only=True, allow_null=True)
 
     class Meta:
         model = AlertTransition
@@ -110,8 +117,8 @@ class AlertTransitionSerializer(serializers.ModelSerializer):
 
 class AlertSerializer(serializers.ModelSerializer):
     rule = serializers.SerializerMethodField()
-    facility = serializers.SlugRelatedField(slug_field="code", read_only=True)
-    operator = serializers.SlugRelatedField(slug_field="code", read_only=True)
+    facility = serializers.SlugRelatedField(slug_field="code", read_only=True, allow_null=True)
+    operator = serializers.SlugRelatedField(slug_field="code", read_only=True, allow_null=True)
 
     class Meta:
         model = Alert

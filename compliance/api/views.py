@@ -1,5 +1,6 @@
 from django.http import HttpResponse
-from drf_spectacular.utils import OpenApiParameter, extend_schema
+from drf_spectacular.types import OpenApiTypes
+from drf_spectacular.utils import OpenApiParameter, OpenApiResponse, extend_schema
 from rest_framework import exceptions, mixins, status, viewsets
 from rest_framework.decorators import action
 from rest_framework.response import Response
@@ -27,15 +28,14 @@ class ThresholdRuleViewSet(
             qs = qs.filter(superseded_at__isnull=True)  # current versions unless ?all=1
         return qs
 
-    @extend_schema(request=s.RuleInputSerializer, responses={201: s.ThresholdRuleSerializer})
+    @extend_schema(request=s.RuleDeclarationSerializer, responses={201: s.ThresholdRuleSerializer})
     def create(self, request):
         require_rule_declarer(request.user)
-        key = request.data.get("key") if isinstance(request.data, dict) else None
-        if not key or not isinstance(key, str):
-            raise exceptions.ValidationError({"key": ["A stable slug for the rule is required."]})
-        body = s.RuleInputSerializer(data=request.data)
+        # The key is validated as the slug the schema and the stored rule say it is.
+        body = s.RuleDeclarationSerializer(data=request.data)
         body.is_valid(raise_exception=True)
-        rule = services.declare(request.user, key, **body.validated_data)
+        fields = dict(body.validated_data)
+        rule = services.declare(request.user, fields.pop("key"), **fields)
         return Response(s.ThresholdRuleSerializer(rule).data, status=status.HTTP_201_CREATED)
 
     @extend_schema(request=s.RuleInputSerializer, responses=s.ThresholdRuleSerializer)
@@ -100,12 +100,18 @@ class AlertViewSet(RestrictedReadOnlyViewSet):
     def dismiss(self, request, pk=None):
         return self._transition(request, "dismiss")
 
-    @extend_schema(parameters=[OpenApiParameter("evidence", int, description="Evidence id (default: the first).")])
+    @extend_schema(
+        parameters=[OpenApiParameter("evidence", int, description="Evidence id (default: the first).")],
+        responses={(200, "text/plain"): OpenApiResponse(OpenApiTypes.STR, description="One chip id a line.")},
+    )
     @action(detail=True, methods=["get"])
     def chips(self, request, pk=None):
         """The chips counted when the alert was raised, one id per line (their SHA-256 is in the evidence)."""
         alert = self.get_object()
-        evidence = alert.evidence.order_by("id").first()
+        # ?evidence=<id> picks a later freeze, as documented (and as the console's copy of this view does).
+        evidence = alert.evidence.order_by("id")
+        wanted = request.query_params.get("evidence", "")
+        evidence = evidence.filter(pk=int(wanted)).first() if wanted.isdigit() else evidence.first()
         response = HttpResponse(evidence.chips if evidence else "", content_type="text/plain; charset=utf-8")
         response["Content-Disposition"] = f'attachment; filename="alert-{alert.pk}-chips.txt"'
         return response

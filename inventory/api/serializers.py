@@ -78,7 +78,7 @@ class ClusterSerializer(serializers.ModelSerializer):
 class PlacementSerializer(serializers.ModelSerializer):
     chip = serializers.CharField(source="chip.public_id", read_only=True)
     facility = serializers.SlugRelatedField(slug_field="code", read_only=True)
-    cluster = serializers.SlugRelatedField(slug_field="code", read_only=True)
+    cluster = serializers.SlugRelatedField(slug_field="code", read_only=True, allow_null=True)
 
     class Meta:
         model = Placement
@@ -93,11 +93,31 @@ class ChipListSerializer(serializers.Serializer):
 
 class DeclarationSerializer(serializers.ModelSerializer):
     facility = serializers.SlugRelatedField(slug_field="code", read_only=True)
-    declared_by = serializers.SlugRelatedField(slug_field="username", read_only=True)
+    declared_by = serializers.SlugRelatedField(slug_field="username", read_only=True, allow_null=True)
 
     class Meta:
         model = Declaration
         fields = ["id", "facility", "as_of", "declared_by", "attestation_id", "chip_count", "created_at", "log_index"]
+
+
+class FindingCountsField(serializers.DictField):
+    """Findings raised, counted by kind (only the kinds that occurred)."""
+
+    def __init__(self, **kwargs):
+        super().__init__(child=serializers.IntegerField(), read_only=True, **kwargs)
+
+
+class DeclarationResultSerializer(DeclarationSerializer):
+    """The answer to a declaration: the record, and what it moved (services.listings.record_declaration)."""
+
+    listed = serializers.IntegerField(read_only=True)
+    placed = serializers.IntegerField(read_only=True)
+    unchanged = serializers.IntegerField(read_only=True)
+    superseded = serializers.IntegerField(read_only=True)
+    findings = FindingCountsField()
+
+    class Meta(DeclarationSerializer.Meta):
+        fields = [*DeclarationSerializer.Meta.fields, "listed", "placed", "unchanged", "superseded", "findings"]
 
 
 class DeclarationCreateSerializer(serializers.Serializer):
@@ -128,6 +148,16 @@ class InspectionSerializer(serializers.ModelSerializer):
         ]
 
 
+class InspectionResultSerializer(InspectionSerializer):
+    """The answer to an inspection: the record, and what it found (services.listings.record_inspection)."""
+
+    observed = serializers.IntegerField(read_only=True)
+    findings = FindingCountsField()
+
+    class Meta(InspectionSerializer.Meta):
+        fields = [*InspectionSerializer.Meta.fields, "observed", "findings"]
+
+
 class InspectionCreateSerializer(serializers.Serializer):
     facility = serializers.CharField()
     performed_at = serializers.DateTimeField()
@@ -140,9 +170,9 @@ class InspectionCreateSerializer(serializers.Serializer):
 class TransferSerializer(serializers.ModelSerializer):
     shipper = serializers.SlugRelatedField(slug_field="code", read_only=True)
     receiver = serializers.SlugRelatedField(slug_field="code", read_only=True)
-    origin_facility = serializers.SlugRelatedField(slug_field="code", read_only=True)
-    destination_facility = serializers.SlugRelatedField(slug_field="code", read_only=True)
-    received_facility = serializers.SlugRelatedField(slug_field="code", read_only=True)
+    origin_facility = serializers.SlugRelatedField(slug_field="code", read_only=True, allow_null=True)
+    destination_facility = serializers.SlugRelatedField(slug_field="code", read_only=True, allow_null=True)
+    received_facility = serializers.SlugRelatedField(slug_field="code", read_only=True, allow_null=True)
     cross_border = serializers.BooleanField(read_only=True)
 
     class Meta:
@@ -165,6 +195,17 @@ class TransferSerializer(serializers.ModelSerializer):
         ]
 
 
+class TransferReceiptSerializer(TransferSerializer):
+    """The answer to a receipt: the transfer, and how many chips arrived, are missing or were unexpected."""
+
+    received = serializers.IntegerField(read_only=True)
+    missing = serializers.IntegerField(read_only=True)
+    unexpected = serializers.IntegerField(read_only=True)
+
+    class Meta(TransferSerializer.Meta):
+        fields = [*TransferSerializer.Meta.fields, "received", "missing", "unexpected"]
+
+
 class TransferCreateSerializer(serializers.Serializer):
     receiver = serializers.SlugRelatedField(slug_field="code", queryset=Organisation.objects.all())
     destination_facility = serializers.CharField(required=False, allow_null=True)
@@ -179,11 +220,53 @@ class TransferReceiveSerializer(serializers.Serializer):
     chips = serializers.ListField(child=serializers.JSONField(), help_text="The chips that actually arrived.")
 
 
+class ListingSourceSerializer(serializers.Serializer):
+    """The latest listing of one kind at the date, and its discrepancies against the books, by kind."""
+
+    id = serializers.CharField(help_text="The declaration or inspection id, or the attestation id.")
+    date = serializers.DateTimeField()
+    listed = serializers.IntegerField()
+    unaccounted = serializers.IntegerField()
+    unexpected = serializers.IntegerField()
+    unknown_chip = serializers.IntegerField()
+    wrong_cluster = serializers.IntegerField()
+
+
+class TransferSourceSerializer(serializers.Serializer):
+    never_received = serializers.IntegerField()
+
+
+class ReconciliationSourcesSerializer(serializers.Serializer):
+    declaration = ListingSourceSerializer(allow_null=True, help_text="null: no declaration by the date.")
+    attestation = ListingSourceSerializer(allow_null=True, help_text="null: no attested listing by the date.")
+    inspection = ListingSourceSerializer(allow_null=True, help_text="null: no inspection by the date.")
+    transfers = TransferSourceSerializer()
+
+
+class DiscrepancySerializer(serializers.Serializer):
+    kind = serializers.CharField()
+    chip = serializers.CharField()
+    source = serializers.CharField()
+    source_id = serializers.CharField()
+    book_cluster = serializers.CharField(allow_null=True)
+    listed_cluster = serializers.CharField(allow_null=True)
+
+
+class ReconciliationSerializer(serializers.Serializer):
+    """The material balance of a facility at a date (services.reconciliation.reconcile)."""
+
+    facility = serializers.CharField(help_text="The facility's code.")
+    at = serializers.DateTimeField()
+    book = serializers.IntegerField(help_text="Chips on the books at the date.")
+    sources = ReconciliationSourcesSerializer()
+    discrepancies = DiscrepancySerializer(many=True)
+
+
 class FindingSerializer(serializers.ModelSerializer):
     chip = serializers.CharField(source="chip_ref")
-    facility = serializers.SlugRelatedField(slug_field="code", read_only=True)
-    organisation = serializers.SlugRelatedField(slug_field="code", read_only=True)
-    resolved_by = serializers.SlugRelatedField(slug_field="username", read_only=True)
+    facility = serializers.SlugRelatedField(slug_field="code", read_only=True, allow_null=True)
+    organisation = serializers.SlugRelatedField(slug_field="code", read_only=True, allow_null=True)
+    resolved_by = serializers.SlugRelatedField(slug_field="username", read_only=True, allow_null=True)
 
     class Meta:
         model = Finding

@@ -1,6 +1,7 @@
 from django.conf import settings
 from django.db.models import Prefetch
-from drf_spectacular.utils import OpenApiParameter, extend_schema
+from drf_spectacular.types import OpenApiTypes
+from drf_spectacular.utils import OpenApiParameter, OpenApiResponse, extend_schema
 from rest_framework import exceptions, mixins, status, viewsets
 from rest_framework.decorators import action
 from rest_framework.parsers import BaseParser, JSONParser
@@ -71,7 +72,13 @@ class FacilityViewSet(RestrictedModelViewSet):
         parameters=[
             OpenApiParameter("at", str, description="RFC 3339 date-time, or a date (its end, UTC)."),
             OpenApiParameter("format", str, enum=["json", "csv"]),
-        ]
+        ],
+        responses={
+            (200, "application/json"): s.ReconciliationSerializer,
+            (200, "text/csv"): OpenApiResponse(
+                OpenApiTypes.STR, description="With format=csv: the discrepancies, one a row."
+            ),
+        },
     )
     @action(detail=True, methods=["get"])
     def reconciliation(self, request, code=None):
@@ -178,7 +185,7 @@ class DeclarationViewSet(
     serializer_class = s.DeclarationSerializer
     filterset_fields = ["facility__code"]
 
-    @extend_schema(request=s.DeclarationCreateSerializer, responses={201: s.DeclarationSerializer})
+    @extend_schema(request=s.DeclarationCreateSerializer, responses={201: s.DeclarationResultSerializer})
     def create(self, request):
         body = s.DeclarationCreateSerializer(data=request.data)
         body.is_valid(raise_exception=True)
@@ -200,7 +207,7 @@ class InspectionViewSet(
 
     @extend_schema(
         request={"application/json": s.InspectionCreateSerializer, "text/csv": {"type": "string"}},
-        responses={201: s.InspectionSerializer},
+        responses={201: s.InspectionResultSerializer},
         description=(
             "JSON: the fields below. CSV: a `chip[,cluster]` file as the body, with facility, performed_at, "
             "inspectors, seals_checked (comma-separated) and notes as query parameters."
@@ -264,7 +271,7 @@ class TransferViewSet(
         )
         return Response(s.TransferSerializer(transfer).data, status=status.HTTP_201_CREATED)
 
-    @extend_schema(request=s.TransferReceiveSerializer, responses=s.TransferSerializer)
+    @extend_schema(request=s.TransferReceiveSerializer, responses=s.TransferReceiptSerializer)
     @action(detail=True, methods=["post"])
     def receive(self, request, pk=None):
         transfer = self.get_object()

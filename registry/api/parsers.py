@@ -16,9 +16,13 @@ class CSVParser(BaseParser):
         except UnicodeDecodeError:
             raise ParseError("The CSV is not UTF-8.") from None
         reader = csv.DictReader(io.StringIO(text, newline=""), strict=True)
-        if not reader.fieldnames:
+        try:
+            fieldnames = reader.fieldnames  # reads the header row: strict mode refuses a malformed one
+        except csv.Error as exc:
+            raise ParseError(f"Malformed CSV header: {exc}") from None
+        if not fieldnames:
             raise ParseError("The CSV has no header row.")
-        header = [name.strip() for name in reader.fieldnames]
+        header = [name.strip() for name in fieldnames]
         if len(set(header)) != len(header):
             raise ParseError("The CSV header repeats a column.")
         rows = []

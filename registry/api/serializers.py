@@ -70,7 +70,7 @@ def _as_validation_error():
 
 
 class UserSerializer(serializers.ModelSerializer):
-    organisation = serializers.SlugRelatedField(slug_field="code", read_only=True)
+    organisation = serializers.SlugRelatedField(slug_field="code", read_only=True, allow_null=True)
     password = serializers.CharField(write_only=True, required=False, style={"input_type": "password"})
 
     class Meta:
@@ -167,7 +167,7 @@ class AcceleratorModelSerializer(serializers.ModelSerializer):
 
 
 class AcceleratorModelRevisionSerializer(serializers.ModelSerializer):
-    changed_by = serializers.SlugRelatedField(slug_field="username", read_only=True)
+    changed_by = serializers.SlugRelatedField(slug_field="username", read_only=True, allow_null=True)
 
     class Meta:
         model = AcceleratorModelRevision
@@ -247,8 +247,8 @@ class ChipModelCorrectedSerializer(serializers.Serializer):
 
 
 class ChipEventSerializer(serializers.ModelSerializer):
-    actor = serializers.SlugRelatedField(slug_field="username", read_only=True)
-    actor_organisation = serializers.SlugRelatedField(slug_field="code", read_only=True)
+    actor = serializers.SlugRelatedField(slug_field="username", read_only=True, allow_null=True)
+    actor_organisation = serializers.SlugRelatedField(slug_field="code", read_only=True, allow_null=True)
 
     class Meta:
         model = ChipEvent

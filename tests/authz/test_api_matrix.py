@@ -9,9 +9,9 @@ import hashlib
 
 import pytest
 from django.apps import apps
-from rest_framework.test import APIClient
 
 from tests.authz.policy import API, LOGGED, OK, ROLES, Pending, Raw
+from tests.schema_check import SchemaCheckedClient
 
 METHODS = ("get", "post", "put", "patch", "delete")
 WRITES = {"POST", "PUT", "PATCH", "DELETE"}
@@ -75,7 +75,7 @@ def log_size():
 
 
 def client_for(world, role):
-    client = APIClient()
+    client = SchemaCheckedClient()  # every answer is checked against /api/v1/schema/
     if role != "anon":
         client.credentials(HTTP_AUTHORIZATION=f"Bearer {world.tokens[role]}")
     return client

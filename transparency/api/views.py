@@ -85,7 +85,12 @@ def key_view(request):
 @extend_schema(
     responses=inline_serializer(
         "LogEntry",
-        {"index": serializers.IntegerField(), "leaf": serializers.CharField(), "data": serializers.JSONField()},
+        {
+            "index": serializers.IntegerField(),
+            "leaf": serializers.CharField(),
+            # Events only: a statement's leaf carries no data here (its envelope is at /attestations/).
+            "data": serializers.JSONField(required=False, help_text="The event's data (event leaves only)."),
+        },
     ),
     summary="One log entry, with the data of an event",
 )
