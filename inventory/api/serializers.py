@@ -196,14 +196,16 @@ class TransferSerializer(serializers.ModelSerializer):
 
 
 class TransferReceiptSerializer(TransferSerializer):
-    """The answer to a receipt: the transfer, and how many chips arrived, are missing or were unexpected."""
+    """The answer to a receipt: the transfer, and how many chips arrived, are missing or were unexpected, and
+    how many were listed but had left the shipment since (withdrawn: they stay with whoever holds them now)."""
 
     received = serializers.IntegerField(read_only=True)
     missing = serializers.IntegerField(read_only=True)
     unexpected = serializers.IntegerField(read_only=True)
+    withdrawn = serializers.IntegerField(read_only=True)
 
     class Meta(TransferSerializer.Meta):
-        fields = [*TransferSerializer.Meta.fields, "received", "missing", "unexpected"]
+        fields = [*TransferSerializer.Meta.fields, "received", "missing", "unexpected", "withdrawn"]
 
 
 class TransferCreateSerializer(serializers.Serializer):
