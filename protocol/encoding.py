@@ -135,23 +135,30 @@ def strict_json_loads(data: bytes | str, code: str = "malformed_statement", requ
             raise ProtocolError(code, "text contains an unpaired surrogate") from None
     else:
         raise TypeError("strict_json_loads expects bytes or str")
-    try:
-        obj = json.loads(
-            text,
-            object_pairs_hook=_no_duplicates,
-            parse_constant=_reject_constant,
-            parse_float=_finite_float,
-        )
-    except RecursionError:
-        raise ProtocolError(code, "JSON nested too deeply") from None
-    except ValueError as exc:  # JSONDecodeError is a ValueError, as are the hooks' refusals
-        raise ProtocolError(code, f"invalid JSON: {exc}") from None
+    obj = _strict_loads(text, code)
     if require_object and not isinstance(obj, dict):
         raise ProtocolError(code, "the top level must be a JSON object")
     # Only JSON escapes can produce surrogates; the scan is skipped otherwise.
     if ("\\ud" in text or "\\uD" in text) and _has_lone_surrogate(obj):
         raise ProtocolError(code, "string contains an unpaired UTF-16 surrogate")
     return obj
+
+
+def _strict_loads(text: str, code: str, parse_int=None) -> Any:
+    """json.loads refusing duplicate members, NaN and Infinity, and non-finite floats; each refusal a
+    ProtocolError with `code`."""
+    try:
+        return json.loads(
+            text,
+            object_pairs_hook=_no_duplicates,
+            parse_constant=_reject_constant,
+            parse_float=_finite_float,
+            parse_int=parse_int,
+        )
+    except RecursionError:
+        raise ProtocolError(code, "JSON nested too deeply") from None
+    except ValueError as exc:  # JSONDecodeError is a ValueError, as are the hooks' refusals
+        raise ProtocolError(code, f"invalid JSON: {exc}") from None
 
 
 def jcs(obj: Any) -> bytes:
@@ -183,19 +190,7 @@ def jcs_loads(data: bytes | str, code: str = "malformed_json") -> Any:
     For any value v that `jcs_value` accepts, jcs(jcs_loads(jcs(v))) == jcs(v).
     """
     text = data.decode("utf-8") if isinstance(data, (bytes, bytearray, memoryview)) else data
-    try:
-        obj = json.loads(
-            text,
-            object_pairs_hook=_no_duplicates,
-            parse_constant=_reject_constant,
-            parse_float=_finite_float,
-            parse_int=_ijson_int,
-        )
-    except RecursionError:
-        raise ProtocolError(code, "JSON nested too deeply") from None
-    except ValueError as exc:
-        raise ProtocolError(code, f"invalid JSON: {exc}") from None
-    return obj
+    return _strict_loads(text, code, parse_int=_ijson_int)
 
 
 def is_jcs(data: bytes) -> bool:
