@@ -141,12 +141,16 @@ _open_tasks = {}  # task id -> context tokens, from prerun to postrun (same thre
 
 
 @signals.setup_logging.connect(weak=False)
-def _worker_logging(**_):
+def _worker_logging(loglevel=None, **_):
     """Workers and beat log as the web does (settings.LOGGING), instead of Celery's own format.
 
-    Connecting this receiver is what stops Celery from replacing the root logger's handlers."""
+    Connecting this receiver is what stops Celery from replacing the root logger's handlers. Celery's
+    own loggers keep the command line's `--loglevel`: its "ready." line is how supervisors (and the
+    benches, the fault tests) know a worker serves, whatever LOG_LEVEL the rest logs at."""
     from logging.config import dictConfig
 
     from django.conf import settings
 
     dictConfig(settings.LOGGING)
+    if loglevel:
+        logging.getLogger("celery").setLevel(loglevel)
