@@ -482,11 +482,17 @@ class ServerProcess:
         deadline = time.monotonic() + self.startup_s
         while time.monotonic() < deadline:
             if self.proc.poll() is not None:
-                raise RuntimeError(f"{self.name} exited with {self.proc.returncode}:\n{self.log_tail()}")
+                message = f"{self.name} exited with {self.proc.returncode}:\n{self.log_tail()}"
+                break
             if self.ready():
                 return self
             time.sleep(0.2)
-        raise RuntimeError(f"{self.name} was not ready within {self.startup_s} s:\n{self.log_tail()}")
+        else:
+            message = f"{self.name} was not ready within {self.startup_s} s:\n{self.log_tail()}"
+        # `with` calls __exit__ only once __enter__ returned: a server that never became ready is stopped
+        # here, or it outlives the bench (a worker left listening on a private broker).
+        self.__exit__(None, None, None)
+        raise RuntimeError(message)
 
     def __exit__(self, *exc):
         if self.proc and self.proc.poll() is None:
