@@ -13,6 +13,8 @@ def storable(text):
 
 
 class DomainError(Exception):
+    """The base of every refusal: a status, a stable code, a detail, extra members. Callers catch this."""
+
     status = 400
     code = "invalid"
 
@@ -22,6 +24,16 @@ class DomainError(Exception):
         self.code = code or self.code
         self.status = status or self.status
         self.extra = extra
+
+    def __repr__(self):
+        return f"{type(self).__name__}({self.status}, {self.code!r}, {self.detail!r})"
+
+
+class Invalid(DomainError):
+    """The request itself is wrong (a value, a row, a transition it names): 400."""
+
+    status = 400
+    code = "invalid"
 
 
 class Forbidden(DomainError):
@@ -39,4 +51,14 @@ class NotFound(DomainError):
 
 
 class Conflict(DomainError):
+    """The request is fine but the state of the registry refuses it (already done, changed meanwhile): 409."""
+
     status = 409
+    code = "conflict"
+
+
+class TooLarge(DomainError):
+    """More than the registry takes in one request (rows of a bulk upload): 413."""
+
+    status = 413
+    code = "payload_too_large"
