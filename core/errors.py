@@ -4,6 +4,11 @@ Pure Python (no DRF), so services, tasks and commands raise the same thing;
 core.problems.exception_handler is the one place that turns them into RFC 9457
 problem details. `code` is the stable contract (core/problems.py), `detail` is
 prose, `extra` members go into the problem body (e.g. `first_id` of a replay).
+
+Raise the class that says what kind of refusal it is (Invalid 400, Forbidden
+403, NotFound 404, Conflict 409, TooLarge 413) with the stable `code` of the
+case; catch DomainError. core.problems.Problem belongs to the HTTP layer (core/,
+the apps' api/ packages): tests/core/test_domain_errors.py keeps it there.
 """
 
 
