@@ -9,7 +9,7 @@ from django.db.models import Q
 from django.utils import timezone
 
 from attestations.models import Attestation, KeyPurpose, SigningKey
-from core.problems import Problem
+from core.errors import Conflict, Forbidden, Invalid
 from inventory.choices import FindingKind, FindingSource
 from inventory.models import Finding
 from outbox import emit
@@ -56,23 +56,22 @@ def register_key(user, pem, name="", purpose=None, valid_from=None, registered_a
     allowed = PURPOSES_BY_KIND.get(org.kind if org else None, set())
     purpose = purpose or next(iter(allowed), KeyPurpose.ATTESTATION)
     if purpose not in allowed:
-        raise Problem(403, "forbidden", f"A {org.kind if org else 'user'} may not register {purpose} keys.")
+        raise Forbidden(f"A {org.kind if org else 'user'} may not register {purpose} keys.")
     try:
         public = dsse.load_public_key(pem)
     except ProtocolError as exc:
-        raise Problem(400, "unsupported_key", exc.detail or "Unsupported key.") from None
+        raise Invalid(exc.detail or "Unsupported key.", code="unsupported_key") from None
     registered = registration_instant(registered_at)
     if valid_from is None:
         valid_from = registered
     elif valid_from < registered:
-        raise Problem(
-            400,
-            "backdated_key",
+        raise Invalid(
             f"valid_from {valid_from.isoformat()} is before the key's registration ({registered.isoformat()}):"
             " a key is valid from its registration at the earliest; leave valid_from out for now.",
+            code="backdated_key",
         )
     if SigningKey.objects.filter(keyid=public.keyid).exists():
-        raise Problem(409, "duplicate_key", f"Key {public.keyid} is already registered.")
+        raise Conflict(f"Key {public.keyid} is already registered.", code="duplicate_key")
     key = SigningKey.objects.create(
         keyid=public.keyid,
         organisation=org,
@@ -104,7 +103,7 @@ def register_key(user, pem, name="", purpose=None, valid_from=None, registered_a
 def retire_key(user, key, at=None):
     key = SigningKey.objects.select_for_update().get(pk=key.pk)
     if key.retired_at is not None:
-        raise Problem(409, "already_retired", f"Key {key.keyid} was retired at {key.retired_at.isoformat()}.")
+        raise Conflict(f"Key {key.keyid} was retired at {key.retired_at.isoformat()}.", code="already_retired")
     at = at or timezone.now()
     # Retirement looks forward. Retiring a key before statements it signed were accepted would make them
     # look signed by a retired key to anyone re-checking the log: disowning them silently, where revoke_key
@@ -112,11 +111,10 @@ def retire_key(user, key, at=None):
     used = Q(issued_at__gte=at) | Q(received_at__gte=at)
     statements = Attestation.objects.filter(used)
     if statements.filter(keyids__contains=[key.keyid]).exists():
-        raise Problem(
-            409,
-            "key_used_after",
+        raise Conflict(
             f"Key {key.keyid} signed statements dated or received after {at.isoformat()}: retire it from a later "
             "instant, or revoke it as compromised since then (which flags those statements).",
+            code="key_used_after",
         )
     key.retired_at = at
     key.save(update_fields=["retired_at"])
@@ -128,7 +126,7 @@ def retire_key(user, key, at=None):
 def revoke_key(user, key, since, reason=""):
     key = SigningKey.objects.select_for_update().get(pk=key.pk)
     if key.revoked_since is not None and key.revoked_since <= since:
-        raise Problem(409, "already_revoked", f"Key {key.keyid} is revoked since {key.revoked_since.isoformat()}.")
+        raise Conflict(f"Key {key.keyid} is revoked since {key.revoked_since.isoformat()}.", code="already_revoked")
     key.revoked_since = since
     key.revoked_at = timezone.now()
     key.save(update_fields=["revoked_since", "revoked_at"])

@@ -5,7 +5,7 @@ from django.utils import timezone
 
 from compliance.choices import AlertState
 from compliance.models import Alert, AlertTransition, ThresholdRule
-from core.problems import Problem
+from core.errors import Conflict, Invalid
 from transparency.events import append_event
 
 RULE_FIELDS = (
@@ -71,7 +71,7 @@ def declare(user, key, **fields):
 def retire(user, rule):
     rule = ThresholdRule.objects.select_for_update().get(pk=rule.pk)
     if rule.effective_to is not None and rule.effective_to <= timezone.now():
-        raise Problem(409, "already_retired", f"{rule} is no longer in force.")
+        raise Conflict(f"{rule} is no longer in force.", code="already_retired")
     rule.effective_to = timezone.now()
     rule.save(update_fields=["effective_to"])
     append_event("threshold.retired", f"threshold:{rule.key}", _rule_data(rule, user))
@@ -83,9 +83,9 @@ def transition(user, alert, action, reason):
     allowed, target = TRANSITIONS[action]
     alert = Alert.objects.select_for_update().get(pk=alert.pk)
     if alert.state not in allowed:
-        raise Problem(409, "invalid_transition", f"An alert that is {alert.state} cannot be {target}.")
+        raise Conflict(f"An alert that is {alert.state} cannot be {target}.", code="invalid_transition")
     if not reason or not reason.strip():
-        raise Problem(400, "reason_required", "Say why.")
+        raise Invalid("Say why.", code="reason_required")
     previous = alert.state
     alert.state = target
     alert.save(update_fields=["state", "updated_at"])

@@ -4,6 +4,11 @@ Pure Python (no DRF), so services, tasks and commands raise the same thing;
 core.problems.exception_handler is the one place that turns them into RFC 9457
 problem details. `code` is the stable contract (core/problems.py), `detail` is
 prose, `extra` members go into the problem body (e.g. `first_id` of a replay).
+
+Raise the class that says what kind of refusal it is (Invalid 400, Forbidden
+403, NotFound 404, Conflict 409, TooLarge 413) with the stable `code` of the
+case; catch DomainError. core.problems.Problem belongs to the HTTP layer (core/,
+the apps' api/ packages): tests/core/test_domain_errors.py keeps it there.
 """
 
 
@@ -13,6 +18,8 @@ def storable(text):
 
 
 class DomainError(Exception):
+    """The base of every refusal: a status, a stable code, a detail, extra members. Callers catch this."""
+
     status = 400
     code = "invalid"
 
@@ -22,6 +29,16 @@ class DomainError(Exception):
         self.code = code or self.code
         self.status = status or self.status
         self.extra = extra
+
+    def __repr__(self):
+        return f"{type(self).__name__}({self.status}, {self.code!r}, {self.detail!r})"
+
+
+class Invalid(DomainError):
+    """The request itself is wrong (a value, a row, a transition it names): 400."""
+
+    status = 400
+    code = "invalid"
 
 
 class Forbidden(DomainError):
@@ -39,4 +56,14 @@ class NotFound(DomainError):
 
 
 class Conflict(DomainError):
+    """The request is fine but the state of the registry refuses it (already done, changed meanwhile): 409."""
+
     status = 409
+    code = "conflict"
+
+
+class TooLarge(DomainError):
+    """More than the registry takes in one request (rows of a bulk upload): 413."""
+
+    status = 413
+    code = "payload_too_large"

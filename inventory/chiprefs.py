@@ -3,7 +3,7 @@
 import csv
 import io
 
-from core.problems import Problem
+from core.errors import Invalid, TooLarge
 from inventory.storage import chips_of_maker
 from protocol.serials import normalize_chip_id
 
@@ -18,9 +18,9 @@ def parse_listing(entries, max_rows):
     (it becomes an `unknown_chip` finding).
     """
     if not isinstance(entries, list):
-        raise Problem(400, "invalid", "The chips must be a list.")
+        raise Invalid("The chips must be a list.")
     if len(entries) > max_rows:
-        raise Problem(413, "too_many_rows", f"At most {max_rows} chips per listing; this one has {len(entries)}.")
+        raise TooLarge(f"At most {max_rows} chips per listing; this one has {len(entries)}.", code="too_many_rows")
     out, seen = [], {}
     for row, entry in enumerate(entries, start=1):
         cluster = None
@@ -49,33 +49,33 @@ def parse_csv_listing(data, max_rows):
     try:
         text = data.decode("utf-8-sig") if isinstance(data, bytes) else data
     except UnicodeDecodeError:
-        raise Problem(400, "malformed_csv", "The CSV is not UTF-8.") from None
+        raise Invalid("The CSV is not UTF-8.", code="malformed_csv") from None
     reader = csv.DictReader(io.StringIO(text, newline=""), strict=True)
     try:
         header = [h.strip() for h in reader.fieldnames or []]
         if "chip" not in header:
-            raise Problem(
-                400, "malformed_csv", "The CSV needs a header row with a 'chip' column (and optionally 'cluster')."
+            raise Invalid(
+                "The CSV needs a header row with a 'chip' column (and optionally 'cluster').", code="malformed_csv"
             )
         entries = []
         for record in reader:
             if None in record:
-                raise Problem(400, "malformed_csv", f"Line {reader.line_num} has more fields than the header.")
+                raise Invalid(f"Line {reader.line_num} has more fields than the header.", code="malformed_csv")
             record = {k.strip(): (v or "").strip() for k, v in record.items()}
             entry = {"chip": record.get("chip", "")}
             if record.get("cluster"):
                 entry["cluster"] = record["cluster"]
             extra = set(record) - {"chip", "cluster"}
             if extra:
-                raise Problem(400, "malformed_csv", f"Unknown column(s): {', '.join(sorted(extra))}.")
+                raise Invalid(f"Unknown column(s): {', '.join(sorted(extra))}.", code="malformed_csv")
             entries.append(entry)
     except csv.Error as exc:
-        raise Problem(400, "malformed_csv", f"Malformed CSV at line {reader.line_num}: {exc}") from None
+        raise Invalid(f"Malformed CSV at line {reader.line_num}: {exc}", code="malformed_csv") from None
     return parse_listing(entries, max_rows)
 
 
 def _bad(row, message):
-    raise Problem(400, "invalid_rows", f"Row {row}: {message}", errors=[{"row": row, "message": message}])
+    raise Invalid(f"Row {row}: {message}", code="invalid_rows", errors=[{"row": row, "message": message}])
 
 
 def resolve_chips(chip_ids):
@@ -121,9 +121,8 @@ def resolve_clusters(facility, codes):
     clusters = dict(Cluster.objects.filter(facility=facility, code__in=codes).values_list("code", "pk"))
     missing = sorted(codes - clusters.keys())
     if missing:
-        raise Problem(
-            400,
-            "unknown_cluster",
+        raise Invalid(
             f"No cluster {', '.join(missing[:5])} in facility {facility.code}; declare it first.",
+            code="unknown_cluster",
         )
     return clusters

@@ -9,8 +9,8 @@ asks here before it writes, so a new path cannot forget a rule.
 server, so it speaks as a registry administrator.
 """
 
+from core.errors import Forbidden
 from core.permissions import WRITE_ROLES
-from core.problems import Problem
 from registry.choices import OrgKind, Role
 
 # An organisation's place in the treaty (what it is, where it is, what it
@@ -43,23 +43,22 @@ def check_organisation_change(user, org, fields):
         return
     reserved = fields & RESERVED_ORG_FIELDS
     if reserved and not speaks_for_treaty_body(user, roles={Role.ADMIN}):
-        raise Problem(
-            403,
-            "reserved_field",
+        raise Forbidden(
             f"Only a registry administrator or the treaty body changes an organisation's "
             f"{', '.join(sorted(reserved))}.",
+            code="reserved_field",
             fields=sorted(reserved),
         )
     # Its own name is the organisation's to choose; the treaty body changes
     # another's place in the treaty, not what it calls itself.
     rest = fields - RESERVED_ORG_FIELDS
     if rest and not (user.organisation_id == org.pk and user.role == Role.ADMIN):
-        raise Problem(403, "forbidden", "Only the organisation's own administrators change these fields.")
+        raise Forbidden("Only the organisation's own administrators change these fields.")
 
 
 def check_organisation_create(user):
     if not is_registry_admin(user):
-        raise Problem(403, "forbidden", "Only registry administrators create organisations.")
+        raise Forbidden("Only registry administrators create organisations.")
 
 
 def check_user_change(user, target, changes):
@@ -72,11 +71,11 @@ def check_user_change(user, target, changes):
     if is_registry_admin(user) and (user is None or user.is_superuser or not target.is_superuser):
         return
     if target.is_superuser or target.is_staff:
-        raise Problem(403, "protected_user", "Registry administrators are managed only by registry administrators.")
+        raise Forbidden("Registry administrators are managed only by registry administrators.", code="protected_user")
     if changes.keys() & {"is_staff", "is_superuser", "organisation"}:
-        raise Problem(403, "forbidden", "Only registry administrators change these fields of a user.")
+        raise Forbidden("Only registry administrators change these fields of a user.")
     if user.organisation_id is None or user.organisation_id != target.organisation_id or user.role != Role.ADMIN:
-        raise Problem(403, "forbidden", "Only an administrator of the user's organisation may do this.")
+        raise Forbidden("Only an administrator of the user's organisation may do this.")
     _check_role_grant(user, changes.get("role"))
 
 
@@ -84,19 +83,19 @@ def check_user_create(user, organisation, role):
     if is_registry_admin(user):
         return
     if user.organisation_id is None or user.organisation_id != organisation.pk or user.role != Role.ADMIN:
-        raise Problem(403, "forbidden", "Only an administrator of the organisation adds its people.")
+        raise Forbidden("Only an administrator of the organisation adds its people.")
     _check_role_grant(user, role)
 
 
 def _check_role_grant(user, role):
     if role is not None and ROLE_RANK.get(role, 99) > ROLE_RANK.get(user.role, -1):
-        raise Problem(403, "role_above_own", f"A {user.role} cannot grant the role {role}.")
+        raise Forbidden(f"A {user.role} cannot grant the role {role}.", code="role_above_own")
 
 
 def check_model_correction(user):
     """The catalog's figures are every party's yardstick: the treaty body corrects them."""
     if not (is_registry_admin(user) or speaks_for_treaty_body(user)):
-        raise Problem(403, "forbidden", "Only the treaty body corrects the catalog.")
+        raise Forbidden("Only the treaty body corrects the catalog.")
 
 
 def may_correct_chip_model(user, chip):
@@ -112,8 +111,8 @@ def may_correct_chip_model(user, chip):
 
 def check_chip_model_correction(user, chip):
     if not may_correct_chip_model(user, chip):
-        raise Problem(
-            403, "model_correction_reserved", "A chip's model is corrected only by its manufacturer or the treaty body."
+        raise Forbidden(
+            "A chip's model is corrected only by its manufacturer or the treaty body.", code="model_correction_reserved"
         )
 
 
@@ -130,12 +129,11 @@ def check_chip_change(user, chip, fields, *, holds):
     """Refuse unless `user` may change these `fields` of `chip`; `holds`: the chip is in restrict(user, "change")."""
     fields = set(fields)
     if "custodian" in fields:
-        raise Problem(
-            403,
-            "custody_by_transfer",
+        raise Forbidden(
             "Custody moves only through a transfer the receiver confirms (POST /api/v1/transfers/).",
+            code="custody_by_transfer",
         )
     if "model" in fields:
         check_chip_model_correction(user, chip)
     if fields & CHIP_HOLDER_FIELDS and not holds:
-        raise Problem(403, "forbidden", "You may see this chip but not change it.")
+        raise Forbidden("You may see this chip but not change it.")

@@ -11,7 +11,7 @@ The API, Django admin and manage.py commands all come through here.
 from django.db import transaction
 
 from core.countries import country_codes
-from core.problems import Problem
+from core.errors import Forbidden
 from registry import authority
 
 COMMAND_LINE = "manage.py"
@@ -126,7 +126,7 @@ def create_user(actor, organisation, *, username, role, password=None, email="",
 
     authority.check_user_create(actor, organisation, role)
     if superuser and actor is not None and not actor.is_superuser:
-        raise Problem(403, "forbidden", "Only superusers create superusers.")
+        raise Forbidden("Only superusers create superusers.")
     user = User(username=username, email=email, organisation=organisation, role=role, is_active=is_active)
     user.is_superuser = user.is_staff = bool(superuser)
     if password:

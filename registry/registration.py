@@ -21,7 +21,7 @@ from django.conf import settings
 from django.db import transaction
 from django.utils import timezone
 
-from core.problems import Problem
+from core.errors import Conflict, Forbidden, Invalid, TooLarge
 from outbox import emit
 from protocol.serials import CHIP_ID_RE, format_chip_id, normalize_chip_id, normalize_serial, parse_chip_id
 from registry import storage
@@ -64,11 +64,10 @@ class RowErrors:
     def raise_if_any(self):
         if self.total:
             first = self.items[0]
-            raise Problem(
-                400,
-                "invalid_rows",
+            raise Invalid(
                 f"{self.total} row(s) are invalid; nothing was registered. "
                 f"First: row {first['row']}, {first['field']}: {first['message']}",
+                code="invalid_rows",
                 errors=self.items,
                 error_count=self.total,
             )
@@ -103,12 +102,11 @@ def _validate(items, org):
     if not isinstance(items, list):
         items = [items]
     if not items:
-        raise Problem(400, "empty_batch", "The request names no chips.")
+        raise Invalid("The request names no chips.", code="empty_batch")
     if len(items) > settings.CHIPREG_BULK_MAX_ROWS:
-        raise Problem(
-            413,
-            "too_many_rows",
+        raise TooLarge(
             f"At most {settings.CHIPREG_BULK_MAX_ROWS} chips per request; this one has {len(items)}.",
+            code="too_many_rows",
         )
     models = _models_by_slug()
     manufacturers = _manufacturers()
@@ -225,7 +223,7 @@ def register_chips(items, user):
 
     org = user.organisation
     if org is None or org.kind not in (OrgKind.OPERATOR, OrgKind.MANUFACTURER):
-        raise Problem(403, "forbidden", "Only operators and manufacturers register chips.")
+        raise Forbidden("Only operators and manufacturers register chips.")
     rows, ids = _validate(items, org)
     with transaction.atomic():
         batch = RegistrationBatch.objects.create(organisation=org, user=user, submitted=len(rows), created=0)
@@ -265,11 +263,10 @@ def _conflict_problem(conflicts):
         what = "is registered to another party"
     else:
         what = f"differs in {', '.join(first['fields'])}"
-    return Problem(
-        409,
-        "chip_conflict",
+    return Conflict(
         f"{len(conflicts)} chip(s) are already registered with different data or to another party; "
         f"nothing was registered. First: row {first['row']}, {first['chip']} {what}.",
+        code="chip_conflict",
         conflicts=conflicts,
     )
 

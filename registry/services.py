@@ -7,7 +7,7 @@ registry.authority's to decide."""
 
 from django.db import transaction
 
-from core.problems import Problem
+from core.errors import Conflict, Invalid
 from outbox import emit
 from registry import authority
 from registry.choices import STATUS_TRANSITIONS, ChipEventKind, ChipStatus
@@ -60,18 +60,15 @@ TRANSIT_EXITS_BY_HOLDER = {ChipStatus.LOST, ChipStatus.STOLEN}
 
 def check_transition(current, new):
     if new != current and ChipStatus.IN_TRANSIT in (current, new) and new not in TRANSIT_EXITS_BY_HOLDER:
-        raise Problem(
-            409,
-            "transit_by_transfer",
+        raise Conflict(
             "A chip goes in transit only by a transfer (POST /api/v1/transfers/) and arrives only when its "
             "receiver confirms it; in transit, its holder may only report it lost or stolen.",
+            code="transit_by_transfer",
         )
     if new != current and new not in STATUS_TRANSITIONS[current]:
         allowed = ", ".join(sorted(STATUS_TRANSITIONS[current])) or "none (final)"
-        raise Problem(
-            409,
-            "invalid_transition",
-            f"A chip cannot go from {current} to {new}. Allowed from {current}: {allowed}.",
+        raise Conflict(
+            f"A chip cannot go from {current} to {new}. Allowed from {current}: {allowed}.", code="invalid_transition"
         )
 
 
@@ -92,7 +89,7 @@ def change_chip(chip, user, *, status=None, model=None, identity=None, reason=""
     if model is not None and model.pk != chip.model_id:
         authority.check_chip_model_correction(user, chip)
         if model.manufacturer_id != chip.manufacturer_id:
-            raise Problem(400, "invalid", f"{model.slug} is not a {chip.manufacturer.code} model.")
+            raise Invalid(f"{model.slug} is not a {chip.manufacturer.code} model.")
         events.append((ChipEventKind.MODEL, {"model": chip.model.slug}, {"model": model.slug}))
         chip.model = model
     if identity:

@@ -13,7 +13,7 @@ from console.access import console_view, forbidden, handles_alerts, not_found
 from console.forms import ReasonForm
 from console.tables import csv_response, cursor_param, keyset_iter, keyset_page, wants_csv
 from console.tablespec import Column, Table
-from core.problems import Problem
+from core.errors import DomainError
 
 FILTERS = {"state": AlertState, "severity": Severity, "kind": AlertKind}
 ACTIONS = {"acknowledge": "Acknowledge", "resolve": "Resolve", "dismiss": "Dismiss"}
@@ -125,7 +125,7 @@ def alert_transition(request, pk, action):
     if form.is_valid():
         try:
             services.transition(request.user, alert, action, form.cleaned_data["reason"])
-        except Problem as exc:
+        except DomainError as exc:
             form.add_error(None, str(exc.detail))
         else:
             messages.success(request, f"Alert {alert.pk} {TRANSITIONS[action][1]}.")

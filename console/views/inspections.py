@@ -9,7 +9,7 @@ from console.access import console_view, forbidden, not_found, records_inspectio
 from console.forms import InspectionForm
 from console.tables import csv_response, cursor_param, keyset_iter, keyset_page, wants_csv
 from console.tablespec import Column, Table
-from core.problems import Problem
+from core.errors import DomainError
 from inventory.chiprefs import parse_csv_listing
 from inventory.models import Facility, Finding, Inspection, InspectionItem
 from inventory.services.listings import record_inspection
@@ -97,7 +97,7 @@ def inspection_new(request):
                     seals=data["seals"],
                     notes=data["notes"],
                 )
-            except Problem as exc:
+            except DomainError as exc:
                 form.add_error(None, str(exc.detail))
             else:
                 found = sum(summary["findings"].values())

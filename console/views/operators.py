@@ -10,7 +10,7 @@ from console.access import console_view, forbidden, manages_keys, not_found
 from console.forms import KeyForm, RetireForm, RevokeForm
 from console.tables import csv_response, cursor_param, keyset_iter, keyset_page, wants_csv
 from console.tablespec import Column, Table
-from core.problems import Problem
+from core.errors import DomainError
 
 
 def _own_keys(user):
@@ -72,7 +72,7 @@ def keys(request):
         if form.is_valid():
             try:
                 key = register_key(user, form.cleaned_data["pem"], name=form.cleaned_data["name"])
-            except Problem as exc:
+            except DomainError as exc:
                 form.add_error("pem", str(exc.detail))
             else:
                 messages.success(request, f"Key {key.keyid[:16]}… registered (log index {key.log_index}).")
@@ -95,7 +95,7 @@ def key_retire(request, keyid):
     if form.is_valid():
         try:
             retire_key(request.user, key, form.cleaned_data.get("at"))
-        except Problem as exc:
+        except DomainError as exc:
             return _keys_page(request, status=409, errors={key.keyid: str(exc.detail)})
         messages.success(request, f"Key {key.keyid[:16]}… retired.")
         return redirect("console:keys")
@@ -112,7 +112,7 @@ def key_revoke(request, keyid):
     if form.is_valid():
         try:
             key, flagged = revoke_key(request.user, key, form.cleaned_data["since"], form.cleaned_data["reason"])
-        except Problem as exc:
+        except DomainError as exc:
             return _keys_page(request, status=409, errors={key.keyid: str(exc.detail)})
         messages.success(request, f"Key {key.keyid[:16]}… revoked; {flagged} statement(s) flagged.")
         return redirect("console:keys")

@@ -2,7 +2,7 @@
 
 from django.db import transaction
 
-from core.problems import Problem
+from core.errors import Invalid
 from inventory.models import Cluster
 from transparency.events import append_event
 
@@ -29,7 +29,7 @@ def register_cluster(user, values):
 
 def update_cluster(user, cluster, changes):
     if "facility" in changes and changes["facility"].pk != cluster.facility_id:
-        raise Problem(400, "invalid", "A cluster cannot move to another facility.")
+        raise Invalid("A cluster cannot move to another facility.")
     with transaction.atomic():
         cluster = (
             Cluster.objects.select_for_update(of=("self",)).select_related("facility__operator").get(pk=cluster.pk)

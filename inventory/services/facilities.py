@@ -11,7 +11,7 @@ are regrouped around its old and new position.
 
 from django.db import transaction
 
-from core.problems import Problem
+from core.errors import Forbidden, Invalid
 from inventory import geo
 from inventory.campuses import recompute_campuses
 from inventory.choices import FindingKind
@@ -44,11 +44,10 @@ def check_location(country, latitude, longitude):
     """The reference places' verdict on a declared country; a clear disagreement is a 400 `country_mismatch`."""
     verdict = geo.check_country(latitude, longitude, country)
     if verdict.outcome == geo.MISMATCH:
-        raise Problem(
-            400,
-            "country_mismatch",
+        raise Invalid(
             f"The coordinates ({latitude}, {longitude}) lie in {', '.join(verdict.countries[:3])}, "
             f"not in {verdict.declared}: correct the country or the coordinates.",
+            code="country_mismatch",
             countries=list(verdict.countries[:3]),
         )
     return verdict
@@ -58,7 +57,7 @@ def register_facility(user, values):
     """A new facility of the user's operator; `values` validated by the API (code, name, country, ...)."""
     org = user.organisation
     if org is None or org.kind != OrgKind.OPERATOR:
-        raise Problem(403, "forbidden", "Only operators register facilities.")
+        raise Forbidden("Only operators register facilities.")
     verdict = check_location(values["country"], values["latitude"], values["longitude"])
     with transaction.atomic():
         facility = Facility.objects.create(operator=org, created_by=user, **values)
@@ -79,13 +78,13 @@ def update_facility(user, facility, changes):
     """Apply `changes` (a subset of EDITABLE) to the user's facility; returns the facility as stored."""
     unknown = set(changes) - set(EDITABLE) - {"code"}
     if unknown or changes.get("code", facility.code) != facility.code:
-        raise Problem(400, "invalid", f"These fields cannot change: {', '.join(sorted(unknown) or ['code'])}.")
+        raise Invalid(f"These fields cannot change: {', '.join(sorted(unknown) or ['code'])}.")
     changes = {k: v for k, v in changes.items() if k != "code"}
     with transaction.atomic():
         facility = Facility.objects.select_for_update().select_related("operator").get(pk=facility.pk)
         # Its operator speaks for it; the registry's administrators may correct it (logged, with who).
         if not user.is_superuser and facility.operator_id != user.organisation_id:
-            raise Problem(403, "forbidden", "Only its operator changes a facility.")
+            raise Forbidden("Only its operator changes a facility.")
         before = facility_data(facility)
         previous_campus = facility.campus_id
         for field, value in changes.items():

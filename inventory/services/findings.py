@@ -3,7 +3,7 @@
 from django.db import transaction
 from django.utils import timezone
 
-from core.problems import Problem
+from core.errors import Conflict, Forbidden
 from inventory.choices import FindingKind, FindingSource
 from inventory.models import Finding
 from outbox import emit
@@ -120,7 +120,7 @@ def resolve_finding(user, finding, reason):
     """
     org = user.organisation
     if not user.is_superuser and (org is None or org.kind not in RESOLVERS):
-        raise Problem(403, "forbidden", "Inspectors and treaty bodies resolve findings.")
+        raise Forbidden("Inspectors and treaty bodies resolve findings.")
     with transaction.atomic():
         finding = (
             Finding.objects.select_for_update(of=("self",))
@@ -128,7 +128,7 @@ def resolve_finding(user, finding, reason):
             .get(pk=finding.pk)
         )
         if finding.resolved_at is not None:
-            raise Problem(409, "already_resolved", "This finding is already resolved.")
+            raise Conflict("This finding is already resolved.", code="already_resolved")
         finding.resolved_at = timezone.now()
         finding.resolved_by = user
         finding.resolution = reason

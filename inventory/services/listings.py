@@ -4,7 +4,7 @@ import hashlib
 
 from django.db import transaction
 
-from core.problems import Problem
+from core.errors import Forbidden
 from inventory import storage
 from inventory.chiprefs import resolve_chips, resolve_clusters
 from inventory.choices import FindingSource, PlacementSource
@@ -107,7 +107,7 @@ def record_declaration(user, facility, as_of, rows, attestation_id="", log_index
 def record_inspection(user, facility, performed_at, rows, inspectors=(), seals=(), notes=""):
     org = user.organisation
     if facility.country not in (org.jurisdictions or []):
-        raise Problem(403, "outside_jurisdiction", f"{facility.code} is outside your jurisdictions.")
+        raise Forbidden(f"{facility.code} is outside your jurisdictions.", code="outside_jurisdiction")
     not_in_future(performed_at, "performed_at")
     clusters = resolve_clusters(facility, {c for _, _, c in rows})
     resolved = resolve_chips([chip_id for _, chip_id, _ in rows])

@@ -2,7 +2,7 @@
 
 from django.db import transaction
 
-from core.problems import Problem
+from core.errors import Conflict, Forbidden, Invalid
 from inventory.chiprefs import resolve_chips
 from inventory.choices import FindingKind, FindingSource, PlacementSource, TransferStatus
 from inventory.models import Facility, Transfer, TransferItem
@@ -25,7 +25,7 @@ def receiver_facility(receiver, code):
     the shipper learns no more than that the receiver runs no such facility."""
     facility = Facility.objects.filter(code=code, operator=receiver).first()
     if facility is None:
-        raise Problem(400, "unknown_facility", f"{receiver.code} runs no facility {str(code)[:64]!r}.")
+        raise Invalid(f"{receiver.code} runs no facility {str(code)[:64]!r}.", code="unknown_facility")
     return facility
 
 
@@ -34,12 +34,12 @@ def ship(user, rows, receiver, shipped_at, origin_facility=None, destination_fac
     shipper = user.organisation
     not_in_future(shipped_at, "shipped_at")
     if receiver.kind not in (OrgKind.OPERATOR, OrgKind.MANUFACTURER):
-        raise Problem(400, "invalid", "Chips are shipped to operators or manufacturers.")
+        raise Invalid("Chips are shipped to operators or manufacturers.")
     if receiver.pk == shipper.pk and destination_facility is None:
-        raise Problem(400, "invalid", "A transfer within one organisation names its destination facility.")
+        raise Invalid("A transfer within one organisation names its destination facility.")
     if destination_facility is not None and destination_facility.operator_id != receiver.pk:
         # Says nothing of who does run it (receiver_facility is the usual way in, with the same answer).
-        raise Problem(400, "unknown_facility", f"{receiver.code} runs no facility {destination_facility.code!r}.")
+        raise Invalid(f"{receiver.code} runs no facility {destination_facility.code!r}.", code="unknown_facility")
     chip_ids = [chip_id for _, chip_id, _ in rows]
     resolved = resolve_chips(chip_ids)
     problems = []
@@ -50,11 +50,10 @@ def ship(user, rows, receiver, shipped_at, origin_facility=None, destination_fac
         elif info[2] not in SHIPPABLE:
             problems.append({"chip": chip_id, "reason": f"status is {info[2]}"})
     if problems:
-        raise Problem(
-            409,
-            "not_in_custody",
+        raise Conflict(
             f"{len(problems)} chip(s) cannot be shipped by {shipper.code}; nothing was shipped. "
             f"First: {problems[0]['chip']} ({problems[0]['reason']}).",
+            code="not_in_custody",
             chips=problems[:MAX_REPORTED],
         )
     origin_country = _origin_country(chip_ids, resolved, origin_facility, shipper)
@@ -62,7 +61,7 @@ def ship(user, rows, receiver, shipped_at, origin_facility=None, destination_fac
     with transaction.atomic():
         locked = chip_writes.lock(pks)
         if any(custodian != shipper.pk or status not in SHIPPABLE for _, custodian, status in locked):
-            raise Problem(409, "not_in_custody", "Some chips changed hands while shipping; nothing was shipped.")
+            raise Conflict("Some chips changed hands while shipping; nothing was shipped.", code="not_in_custody")
         transfer = Transfer.objects.create(
             shipper=shipper,
             receiver=receiver,
@@ -96,16 +95,15 @@ def _origin_country(chip_ids, resolved, origin_facility, shipper):
     and without one the origin is the chips' country, not the shipper's home."""
     countries = sorted({resolved[c][3] for c in chip_ids} - {"", None})
     if len(countries) > 1:
-        raise Problem(
-            400, "origin_mismatch", f"The chips lie in {', '.join(countries)}: ship from one country at a time."
+        raise Invalid(
+            f"The chips lie in {', '.join(countries)}: ship from one country at a time.", code="origin_mismatch"
         )
     if origin_facility is not None:
         if countries and countries[0] != origin_facility.country:
-            raise Problem(
-                400,
-                "origin_mismatch",
+            raise Invalid(
                 f"The chips lie in {countries[0]}, not in {origin_facility.code}'s country "
                 f"({origin_facility.country}): name the facility they leave.",
+                code="origin_mismatch",
             )
         return origin_facility.country
     return countries[0] if countries else shipper.country
@@ -114,16 +112,16 @@ def _origin_country(chip_ids, resolved, origin_facility, shipper):
 def receive(user, transfer, rows, received_at, facility=None):
     """Confirm what arrived; differences from the shipment become findings."""
     if transfer.receiver_id != user.organisation_id:
-        raise Problem(403, "forbidden", "Only the receiver confirms a transfer.")
+        raise Forbidden("Only the receiver confirms a transfer.")
     if transfer.status != TransferStatus.IN_TRANSIT:
-        raise Problem(409, "already_received", f"Transfer {transfer.pk} is {transfer.status}.")
+        raise Conflict(f"Transfer {transfer.pk} is {transfer.status}.", code="already_received")
     not_in_future(received_at, "received_at")
     if received_at < transfer.shipped_at:
-        raise Problem(400, "invalid", "received_at is before shipped_at.")
+        raise Invalid("received_at is before shipped_at.")
     if facility is not None and facility.operator_id != user.organisation_id:
-        raise Problem(400, "unknown_facility", f"You run no facility {facility.code!r}.")
+        raise Invalid(f"You run no facility {facility.code!r}.", code="unknown_facility")
     if facility is None and user.organisation.kind == OrgKind.OPERATOR:
-        raise Problem(400, "invalid", "An operator receives chips into one of its facilities: name it.")
+        raise Invalid("An operator receives chips into one of its facilities: name it.")
     received_ids = [chip_id for _, chip_id, _ in rows]
     shipped = dict(TransferItem.objects.filter(transfer=transfer).values_list("chip_ref", "chip_id"))
     listed = [c for c in received_ids if c in shipped]
@@ -132,7 +130,7 @@ def receive(user, transfer, rows, received_at, facility=None):
     with transaction.atomic():
         transfer = Transfer.objects.select_for_update().get(pk=transfer.pk)
         if transfer.status != TransferStatus.IN_TRANSIT:
-            raise Problem(409, "already_received", f"Transfer {transfer.pk} is {transfer.status}.")
+            raise Conflict(f"Transfer {transfer.pk} is {transfer.status}.", code="already_received")
         # Custody moves only for chips still in this shipment: in transit, held by the shipper. One that has
         # left it since (reported lost, found, shipped to someone else) stays where it is: a late or stale
         # confirmation never takes a chip out of a third party's custody.

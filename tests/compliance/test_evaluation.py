@@ -350,10 +350,10 @@ def test_one_failing_event_of_a_batch_does_not_cost_the_others_their_evaluation(
 
 
 def test_failed_change_announces_nothing(parties, op):
-    from core.problems import Problem
+    from core.errors import DomainError
 
     before = OutboxEvent.objects.count()
-    with pytest.raises(Problem):
+    with pytest.raises(DomainError):
         register_chips(chip_rows("BAD", 1, model="nope"), op)
     assert OutboxEvent.objects.count() == before
 

@@ -304,11 +304,11 @@ def test_writer_tells_new_same_and_different(parties):
     assert _write(rows, org, batch, []) == 30
     assert _write(rows, org, retry, []) == 0
     changed = validate_rows(chip_rows("GEN", 30, model="nvidia-h200-sxm-141gb"), org)
-    from core.problems import Problem
+    from core.errors import DomainError
 
-    with pytest.raises(Problem) as exc:
+    with pytest.raises(DomainError) as exc:
         _write(changed, org, retry, [])
-    assert exc.value.status_code == 409
+    assert exc.value.status == 409
     assert exc.value.extra["conflicts"][0]["fields"] == ["model"]
 
 
@@ -320,7 +320,7 @@ def test_concurrent_registration_of_the_same_chip_with_different_data(parties):
 
     from django.db import connections
 
-    from core.problems import Problem
+    from core.errors import DomainError
 
     user_a, user_b = parties.users["op_a_admin"], parties.users["op_b"]
     results = {}
@@ -330,8 +330,8 @@ def test_concurrent_registration_of_the_same_chip_with_different_data(parties):
         try:
             barrier.wait()
             results[name] = register_chips(chip_rows("RACE", 200), user).created
-        except Problem as exc:
-            results[name] = exc.status_code
+        except DomainError as exc:
+            results[name] = exc.status
         finally:
             connections.close_all()
 
