@@ -32,6 +32,20 @@ target >= 200/s on this 2-core machine with the p95 under 100 ms."
   first, once the worker and the database are idle, and is followed by a
   baseline measured the same way: a cheap authenticated read on the same
   stack (GET /api/v1/models/?page_size=1).
+
+Issue #16 replaced (a)'s target, which the spec cannot allow (the registry must
+verify the statement and resolve its chips before it stores anything), by one
+against the floor: in the same run, verification alone + resolution alone +
+the bare COPY of the sighting rows, one after another; (a) end to end must reach
+>= 0.5 of the floor's rate (the ratio to the bare COPY stays, as an info row).
+It added:
+- (b) the million-chip re-attestation to its 201: target < 15 s.
+- (d) a big statement must not stop the fleet: 4 clients, each its own 32
+  "nodes" of 8 of the big facility's (already placed) chips, re-attest them
+  round-robin for FLEET_S (60 s) once the machine is idle (the rate without a
+  big statement), then POST a `complete` statement of all the facility's chips
+  and, right after its 201, the same for FLEET_S again: p99 < 1 s and the rate
+  >= 0.5 of the one without.
 """
 
 from __future__ import annotations
@@ -62,7 +76,10 @@ from bench.core import (
 )
 
 NAME = "attestations"
-TARGET_RATIO = 0.5
+TARGET_RATIO = 0.5  # of the floor's rate (issue #16): verification + resolution + the bare COPY, one after another
+TARGET_BIG_S_PER_MILLION = 15  # the 1,000,000-chip re-attestation to its 201 (issue #16); scaled by size in --quick
+TARGET_FLEET_P99_MS = 1000
+TARGET_FLEET_RATIO = 0.5
 TARGET_RSS_MIB = 1024
 TARGET_SMALL_RATE = 200
 TARGET_SMALL_P95_MS = 100
@@ -74,6 +91,11 @@ SMALL_CHIPS = 8
 STATEMENTS = "/api/v1/attestations/"
 FLOOR_PATH = "/api/v1/models/?page_size=1"
 FLOOR_S = 5
+# The fleet windows (issue #16): node-agent statements about the big facility's chips, without and right after
+# a complete statement of all of them. One constant for the full run (the issue's 60 s); two windows and a
+# second million-chip statement add about three minutes to the bench on this 2-core machine.
+FLEET_S = 60
+FLEET_S_QUICK = 5
 SERVER_ENV = {
     "CHIPREG_RATE_PER_TOKEN": "10000000/min",
     "CHIPREG_RATE_PER_ADDRESS": "10000000/min",
@@ -217,16 +239,26 @@ def timed_resolution(chip_ids):
 # --- (c) small statements ---------------------------------------------------------------------
 
 
+def node_bodies(ctx, fx, facility_code, chip_ids, per_client):
+    """Per client, `per_client` signed partial statements of its own SMALL_NODES nodes of SMALL_CHIPS
+    chips, round-robin: what node agents send. `chip_ids` has SMALL_CLIENTS * SMALL_NODES * SMALL_CHIPS
+    chips; a node is SMALL_CHIPS consecutive ones, each in cluster CLUSTERS[i % 4] as in Fixture.body."""
+    nodes = [chip_ids[i : i + SMALL_CHIPS] for i in range(0, len(chip_ids), SMALL_CHIPS)]
+    ctx.say(f"signing {SMALL_CLIENTS} x {per_client:,} statements of {SMALL_CHIPS} chips")
+    return [
+        [fx.body(facility_code, nodes[c * SMALL_NODES + k % SMALL_NODES]) for k in range(per_client)]
+        for c in range(SMALL_CLIENTS)
+    ]
+
+
+def per_client_statements(seconds):
+    return int(seconds * 150) + SMALL_NODES  # enough for ~600 statements/s in all
+
+
 def small_statements(ctx, fx, server, worker, seconds):
     facility = fx.facility("ATT-SMALL")
     chip_ids, _ = fx.chips(SMALL_CLIENTS * SMALL_NODES * SMALL_CHIPS)
-    nodes = [chip_ids[i : i + SMALL_CHIPS] for i in range(0, len(chip_ids), SMALL_CHIPS)]
-    per_client = int(seconds * 150) + SMALL_NODES  # enough for ~600 statements/s in all
-    ctx.say(f"signing {SMALL_CLIENTS} x {per_client:,} statements of {SMALL_CHIPS} chips")
-    bodies = [
-        [fx.body(facility.code, nodes[c * SMALL_NODES + k % SMALL_NODES]) for k in range(per_client)]
-        for c in range(SMALL_CLIENTS)
-    ]
+    bodies = node_bodies(ctx, fx, facility.code, chip_ids, per_client_statements(seconds))
     # One untimed pass: each node's first statement places its chips.
     for c in range(SMALL_CLIENTS):
         for k in range(SMALL_NODES):
@@ -237,18 +269,46 @@ def small_statements(ctx, fx, server, worker, seconds):
     with world.bulk(ctx.db_url) as conn:
         conn.execute("CHECKPOINT")
     settled_s = wait_until_quiet()
-    roles = {
-        "web": lambda: process_tree(server.proc.pid),
-        "database": postgres_pids,
-        "worker": lambda: process_tree(worker.proc.pid),
-        "clients": lambda: [os.getpid()],
-    }
+    roles = stack_roles(server, worker)
     timed = [[("POST", STATEMENTS, body, 201) for body in per[SMALL_NODES:]] for per in bodies]
     small = closed_loop(server, timed, seconds, roles)
     # The floor of this stack on this machine, measured the same way right after: a cheap authenticated
     # read (token check, rate limits, one indexed query, a page of one accelerator model as JSON).
     floor = closed_loop(server, [[("GET", FLOOR_PATH, None, 200)] * 100_000] * SMALL_CLIENTS, FLOOR_S, roles)
     return {**small, "settled_s": settled_s, "floor": floor}
+
+
+def stack_roles(server, worker):
+    return {
+        "web": lambda: process_tree(server.proc.pid),
+        "database": postgres_pids,
+        "worker": lambda: process_tree(worker.proc.pid),
+        "clients": lambda: [os.getpid()],
+    }
+
+
+# --- (d) the fleet around a big statement ---------------------------------------------------------
+
+
+def fleet_around_big(ctx, server, worker, fleet, big_complete_body, big, seconds):
+    """(d): node-agent statements (`fleet`: two sets of per-client bodies) for `seconds` once the machine is
+    idle, then a complete statement of the big facility and, right after its 201, for `seconds` again."""
+    roles = stack_roles(server, worker)
+    with world.bulk(ctx.db_url) as conn:
+        conn.execute("CHECKPOINT")
+    settled_s = wait_until_quiet()
+    ctx.say(f"(d) without a big statement: {SMALL_CLIENTS} clients x {seconds} s of {SMALL_CHIPS}-chip statements")
+    without = closed_loop(server, [[("POST", STATEMENTS, b, 201) for b in per] for per in fleet[0]], seconds, roles)
+    ctx.say(f"  {without['rate']:,.0f} statements/s, p99 {without['p99']:.0f} ms, {without['errors']} errors")
+    ctx.say(f"(d) POST a complete statement of the {big:,} chips ({len(big_complete_body) / 1e6:.1f} MB)")
+    big_seconds, _ = post_statement(server, big_complete_body)
+    ctx.say(f"  {big_seconds:.1f} s; then {SMALL_CLIENTS} clients x {seconds} s of {SMALL_CHIPS}-chip statements")
+    after = closed_loop(server, [[("POST", STATEMENTS, b, 201) for b in per] for per in fleet[1]], seconds, roles)
+    ctx.say(
+        f"  {after['rate']:,.0f} statements/s, p99 {after['p99']:.0f} ms, {after['errors']} errors"
+        + ("; a client ran out of pre-signed statements" if after["exhausted"] else "")
+    )
+    return {"without": without, "after": after, "big_seconds": big_seconds, "settled_s": settled_s, "window_s": seconds}
 
 
 def closed_loop(server, work, seconds, roles):
@@ -367,9 +427,10 @@ def profile_in_process(ctx, fx, n):
 # --- the benchmark ------------------------------------------------------------------------------
 
 
-def _measure(ctx, fx, server, worker, cases, bodies, big, big_body, window):
-    """(c), (a) and (b) against the running server: the small statements first, so that their window
-    does not share the machine with the database's after-work of a million-chip statement."""
+def _measure(ctx, fx, server, worker, cases, bodies, big, big_body, window, fleet, big_complete_body, fleet_s):
+    """(c), (a), (b) and (d) against the running server: the small statements first, so that their window
+    does not share the machine with the database's after-work of a million-chip statement; (d) last, as it
+    waits for the machine to be idle again."""
     ctx.say(f"(c) {SMALL_CLIENTS} clients x {window} s of {SMALL_CHIPS}-chip statements")
     small = small_statements(ctx, fx, server, worker, window)
     ctx.say(
@@ -391,8 +452,8 @@ def _measure(ctx, fx, server, worker, cases, bodies, big, big_body, window):
     big_seconds, _ = post_statement(server, big_body)
     big_rss = server.peak_rss_mib() if rss_reset else None
     ctx.say(f"  {big_seconds:.1f} s, {big / big_seconds:,.0f} chips/s, worker peak RSS {big_rss or 0:,.0f} MiB")
-
-    return api, big_seconds, big_rss, baseline_rss, small
+    fleet_run = fleet_around_big(ctx, server, worker, fleet, big_complete_body, big, fleet_s)
+    return api, big_seconds, big_rss, baseline_rss, small, fleet_run
 
 
 def run(ctx):
@@ -400,6 +461,7 @@ def run(ctx):
     n_complete = n
     big = ctx.size(1_000_000, 50_000, scale=1_000_000)
     window = ctx.size(30, 5, scale=60)
+    fleet_s = FLEET_S_QUICK if ctx.quick else FLEET_S
     workers = 2
     ctx.meta.update(
         {
@@ -407,6 +469,7 @@ def run(ctx):
             "complete_statement_chips": n_complete,
             "big_statement_chips": big,
             "small_window_s": window,
+            "fleet_window_s": fleet_s,
             "gunicorn_workers": workers,
             "server_env": SERVER_ENV,
         }
@@ -439,6 +502,12 @@ def run(ctx):
         world.vacuum_analyze(conn, "inventory_placement")
     ctx.say(f"signing a statement of {big:,} chips")
     big_body = fx.body(big_facility.code, big_ids)
+    # (d): the same chips in a complete statement (nothing moves: each chip's cluster is the one placed), and
+    # the node agents' statements about the first of them, two windows' worth, signed before any clock starts.
+    ctx.say(f"signing a complete statement of {big:,} chips")
+    big_complete_body = fx.body(big_facility.code, big_ids, "complete")
+    fleet_ids = big_ids[: SMALL_CLIENTS * SMALL_NODES * SMALL_CHIPS]
+    fleet = [node_bodies(ctx, fx, big_facility.code, fleet_ids, per_client_statements(fleet_s)) for _ in range(2)]
     del big_ids
 
     api = {}
@@ -447,10 +516,12 @@ def run(ctx):
         server = Gunicorn(ctx, fx.token, workers=workers, env=env)
         server.command[server.command.index("--timeout") + 1] = "3600"  # a million-chip statement may take long
         with server:
-            measured = _measure(ctx, fx, server, worker, cases, bodies, big, big_body, window)
-        del big_body
+            measured = _measure(
+                ctx, fx, server, worker, cases, bodies, big, big_body, window, fleet, big_complete_body, fleet_s
+            )
+        del big_body, big_complete_body, fleet
         worker_errors = worker.errors()
-    api, big_seconds, big_rss, baseline_rss, small = measured
+    api, big_seconds, big_rss, baseline_rss, small, fleet_run = measured
 
     copy_s.append(timed_copy(ctx.db_url, rows))
     ctx.say(f"baseline COPY again: {n / copy_s[1]:,.0f} rows/s")
@@ -469,23 +540,39 @@ def run(ctx):
 
     copy_rate = n / min(copy_s)
     copy_runs = ", ".join(f"{n / s:,.0f}" for s in copy_s)
+    # The floor (issue #16): what the spec makes the registry do before a statement can be stored, plus the
+    # cheapest way to store its sighting rows, one after another, each measured alone in this run.
+    floor_s = verify_s + resolve_s + min(copy_s)
+    floor_rate = n / floor_s
+    floor_note = (
+        f"floor {floor_s:.2f} s = verification {verify_s:.2f} s + resolution {resolve_s:.2f} s + bare COPY "
+        f"{min(copy_s):.2f} s (the info rows below; measured on the partial statement's {n:,} chips)"
+    )
     results = []
     for scope, (size, seconds, flags) in api.items():
         rate = size / seconds
-        results.append(
+        results += [
             Result(
                 figure=f"location statement of {size:,} chips ({scope}), end to end over HTTP",
                 value=rate,
                 unit="chips/s",
+                baseline=floor_rate,
+                baseline_label="the floor: verification + resolution + bare COPY of the sighting rows",
+                target=f">= {TARGET_RATIO}",
+                passed=rate / floor_rate >= TARGET_RATIO,
+                notes=f"{seconds:.2f} s to the 201 ({TOPOLOGY.format(workers=workers)}); "
+                f"flags {flags or 'none'}; {floor_note}" + (profile_note if scope == "partial" else ""),
+            ),
+            Result(
+                figure=f"location statement of {size:,} chips ({scope}), against the bare COPY",
+                value=rate,
+                unit="chips/s",
                 baseline=copy_rate,
                 baseline_label="psycopg COPY of the sighting rows, bare table",
-                target=f">= {TARGET_RATIO}",
-                passed=rate / copy_rate >= TARGET_RATIO,
-                notes=f"{seconds:.2f} s to the 201 ({TOPOLOGY.format(workers=workers)}); "
-                f"flags {flags or 'none'}; COPY runs (before, after): {copy_runs} rows/s, best taken"
-                + (profile_note if scope == "partial" else ""),
-            )
-        )
+                notes=f"issue #5's ratio, kept for the record (its target of 0.5 replaced by the floor's in "
+                f"issue #16); COPY runs (before, after): {copy_runs} rows/s, best taken",
+            ),
+        ]
     ceiling = min(copy_s) / (verify_s + min(copy_s))
     flagged_ceiling = min(copy_s) / (verify_s + resolve_s + min(copy_s))
     for figure, seconds, notes in (
@@ -514,6 +601,19 @@ def run(ctx):
                 notes=f"{seconds:.3f} s, {notes}",
             )
         )
+    target_big_s = TARGET_BIG_S_PER_MILLION * big / 1_000_000
+    results.append(
+        Result(
+            figure=f"re-attestation of {big:,} placed chips (partial), end to end over HTTP",
+            value=big_seconds,
+            unit="s",
+            target=f"< {target_big_s:g} s",
+            passed=big_seconds < target_big_s,
+            notes=f"to the 201, {big / big_seconds:,.0f} chips/s ({TOPOLOGY.format(workers=workers)}); the target is "
+            f"{TARGET_BIG_S_PER_MILLION} s per 1,000,000 chips (issue #16: the million-chip re-attestation "
+            "under 15 s)",
+        )
+    )
     results.append(
         Result(
             figure=f"server worker peak RSS, statement of {big:,} chips (re-attestation)",
@@ -562,4 +662,46 @@ def run(ctx):
             passed=small["p95"] < TARGET_SMALL_P95_MS,
         ),
     ]
+    results += fleet_results(fleet_run, big, workers)
     return results
+
+
+def fleet_results(run, big, workers):
+    """(d)'s rows: the node agents' rate right after the big complete statement against their rate without it,
+    and their p99 latency then."""
+    without, after = run["without"], run["after"]
+    figure = f"{SMALL_CHIPS}-chip statements about a facility's chips, {run['window_s']} s right after its " + (
+        f"complete statement of {big:,} chips"
+    )
+    note = (
+        f"{SMALL_CLIENTS} client threads, each its own {SMALL_NODES} nodes of the big facility's chips, "
+        f"re-attesting round-robin (one connection per request), {TOPOLOGY.format(workers=workers)}; the window "
+        f"starts at the complete statement's 201 ({run['big_seconds']:.1f} s to it): {after['count']:,} "
+        f"statements, p50 {after['p50']:.1f} ms, p99 {after['p99']:.1f} ms, {after['errors']} errors"
+        + ("; a client ran out of pre-signed statements" if after["exhausted"] else "")
+        + f"; without: {without['count']:,} statements in {without['seconds']:.1f} s, p50 {without['p50']:.1f} ms, "
+        f"p99 {without['p99']:.1f} ms, {without['errors']} errors, measured once the machine had been idle for "
+        f"2 s ({run['settled_s']:.0f} s after the re-attestation of the same chips)"
+    )
+    return [
+        Result(
+            figure=figure,
+            value=after["rate"],
+            unit="statements/s",
+            baseline=without["rate"],
+            baseline_label="the same statements without the big one (same run, just before it)",
+            target=f">= {TARGET_FLEET_RATIO}",
+            passed=without["rate"] > 0
+            and after["rate"] / without["rate"] >= TARGET_FLEET_RATIO
+            and after["errors"] == 0,
+            notes=note,
+        ),
+        Result(
+            figure=f"{SMALL_CHIPS}-chip statements right after a complete statement of {big:,} chips, p99 latency",
+            value=after["p99"],
+            unit="ms",
+            target=f"< {TARGET_FLEET_P99_MS} ms",
+            passed=after["p99"] < TARGET_FLEET_P99_MS,
+            notes=f"without the big statement: p99 {without['p99']:.1f} ms",
+        ),
+    ]

@@ -101,3 +101,30 @@ def test_registration_bodies_are_valid_rows():
     assert len(bodies) == 3
     rows = [row for body in bodies for row in validate_rows(json.loads(body), org)]
     assert len(rows) == 250 and len({r[2] for r in rows}) == 250
+
+
+def test_fleet_rows_hold_the_rate_and_p99_targets_of_issue_16():
+    from bench.bench_attestations import fleet_results
+
+    def window(rate, p99, errors=0):
+        return {
+            "rate": rate,
+            "p99": p99,
+            "p50": p99 / 2,
+            "count": int(rate * 60),
+            "seconds": 60.0,
+            "errors": errors,
+            "exhausted": False,
+        }
+
+    def run(without, after):
+        return {"without": without, "after": after, "big_seconds": 30.0, "settled_s": 5.0, "window_s": 60}
+
+    rate, p99 = fleet_results(run(window(140, 40), window(70, 900)), 1_000_000, 2)
+    assert "60 s right after" in rate.figure and "1,000,000" in rate.figure
+    assert rate.ratio == 0.5 and rate.passed and p99.passed and p99.target == "< 1000 ms"
+    rate, p99 = fleet_results(run(window(140, 40), window(69, 1000)), 1_000_000, 2)
+    assert rate.passed is False and p99.passed is False
+    # A statement that failed (a timeout) right after the big one fails the rate, whatever the ratio.
+    rate, _ = fleet_results(run(window(140, 40), window(140, 40, errors=1)), 1_000_000, 2)
+    assert rate.passed is False
