@@ -10,6 +10,10 @@ log indexes), the page shows links and states a spreadsheet has no use for.
     {% data_table ALERTS rows %}         -> <table class="data">...</table> (console_tags)
 
 Rows are the same objects for both formats, so the two cannot drift apart.
+A column's value may be a key instead of a function: `value="serial"` reads
+row["serial"] from dict rows, or, where the table names its `fields`, the
+tuple position of "serial" (itemgetter, no per-cell lookup): a big download
+reads raw `values_list` tuples, and the page gets the same tuples as dicts.
 """
 
 from __future__ import annotations
@@ -17,6 +21,7 @@ from __future__ import annotations
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from functools import cached_property
+from operator import itemgetter
 from typing import Any
 
 from django.template import engines
@@ -29,8 +34,9 @@ class Column:
     header: str = ""  # the HTML header (omit, with cell, for a CSV-only column)
     cell: str | None = None  # template fragment for the <td>, with `row` in its context; None: CSV only
     csv: str | None = None  # the CSV header; None: HTML only
-    value: Callable[[Any], Any] | None = None  # the CSV cell from the row
+    value: Callable[[Any], Any] | str | None = None  # the CSV cell from the row, or the row's key for it
     css: str = ""  # class of the <th> and <td> ("num" right-aligns figures)
+    title: str = ""  # template fragment for the <td title="..."> (a stamp's full time)
 
     def __post_init__(self):
         if (self.csv is None) != (self.value is None):
@@ -45,17 +51,35 @@ class Table:
     filename: str
     columns: tuple[Column, ...]
     dom_id: str = ""  # the <table id=...> scripts and browser tests find it by
+    css: str = ""  # classes of the <table> beside "data" ("compact")
+    fields: tuple[str, ...] = ()  # rows are tuples in this order (values_list); keys of columns name them
 
     @property
     def csv_header(self) -> list[str]:
         return [c.csv for c in self.columns if c.csv is not None]
 
+    @cached_property
+    def _getters(self) -> list[Callable[[Any], Any]]:
+        """One callable per CSV column; a key becomes an itemgetter of the tuple position or dict key."""
+        getters = []
+        for c in self.columns:
+            if c.value is None:
+                continue
+            if isinstance(c.value, str):
+                if self.fields and c.value not in self.fields:
+                    raise ValueError(f"table {self.name!r}: column {c.csv!r} reads {c.value!r}, not in its fields")
+                getters.append(itemgetter(self.fields.index(c.value) if self.fields else c.value))
+            else:
+                getters.append(c.value)
+        return getters
+
     def csv_row(self, row) -> list:
-        return [c.value(row) for c in self.columns if c.value is not None]
+        return [get(row) for get in self._getters]
 
     def csv(self, rows: Iterable, filename: str | None = None):
         """The download: `rows` (an iterable, streamed as it is read) through the CSV columns."""
-        return csv_response(filename or self.filename, self.csv_header, (self.csv_row(r) for r in rows))
+        getters = self._getters
+        return csv_response(filename or self.filename, self.csv_header, ([g(r) for g in getters] for r in rows))
 
     @cached_property
     def html_columns(self) -> list[tuple[Column, Any]]:
@@ -63,5 +87,29 @@ class Table:
         engine = engines["django"]
         return [(c, engine.from_string("{% load console_tags %}" + c.cell)) for c in self.columns if c.cell is not None]
 
+    @cached_property
+    def _html_titles(self) -> list[Any]:
+        """The compiled <td title> template of each shown column, None where it has none."""
+        engine = engines["django"]
+        return [
+            engine.from_string("{% load console_tags %}" + c.title) if c.title else None for c, _ in self.html_columns
+        ]
+
     def html_rows(self, rows: Iterable) -> list[list[tuple[Column, str]]]:
-        return [[(c, template.render({"row": row})) for c, template in self.html_columns] for row in rows]
+        """(column, cell HTML) per shown cell of each row."""
+        return [[(c, html) for c, html, _ in cells] for cells in self.html_cells(rows)]
+
+    def html_cells(self, rows: Iterable) -> list[list[tuple[Column, str, str | None]]]:
+        """(column, cell HTML, title or None) per shown cell; tuple rows become dicts of `fields` for the templates."""
+        if self.fields:
+            rows = (dict(zip(self.fields, r, strict=True)) for r in rows)
+        out = []
+        for row in rows:
+            context = {"row": row}
+            out.append(
+                [
+                    (c, cell.render(context), title.render(context) if title is not None else None)
+                    for (c, cell), title in zip(self.html_columns, self._html_titles, strict=True)
+                ]
+            )
+        return out
