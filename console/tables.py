@@ -62,4 +62,6 @@ def keyset_page(queryset, after=None, size=PAGE_SIZE, descending=False):
     rows = list(qs[: size + 1])
     more = len(rows) > size
     rows = rows[:size]
-    return rows, (rows[-1].id if more and rows else None)
+    if not (more and rows):
+        return rows, None
+    return rows, (rows[-1].id if hasattr(rows[-1], "id") else rows[-1][0])  # instances, or tuples led by the id

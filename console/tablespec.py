@@ -14,6 +14,8 @@ A column's value may be a key instead of a function: `value="serial"` reads
 row["serial"] from dict rows, or, where the table names its `fields`, the
 tuple position of "serial" (itemgetter, no per-cell lookup): a big download
 reads raw `values_list` tuples, and the page gets the same tuples as dicts.
+With `key=` and a function, the function gets the key's value (or, for a tuple
+of keys, the tuple of their values): `key="valid_from", value=iso`.
 """
 
 from __future__ import annotations
@@ -37,6 +39,7 @@ class Column:
     value: Callable[[Any], Any] | str | None = None  # the CSV cell from the row, or the row's key for it
     css: str = ""  # class of the <th> and <td> ("num" right-aligns figures)
     title: str = ""  # template fragment for the <td title="..."> (a stamp's full time)
+    key: str | tuple[str, ...] | None = None  # what of the row `value` (a function) gets; None: the row
 
     def __post_init__(self):
         if (self.csv is None) != (self.value is None):
@@ -53,6 +56,8 @@ class Table:
     dom_id: str = ""  # the <table id=...> scripts and browser tests find it by
     css: str = ""  # classes of the <table> beside "data" ("compact")
     fields: tuple[str, ...] = ()  # rows are tuples in this order (values_list); keys of columns name them
+    row_css: str = ""  # template fragment for the <tr class="..."> ("{% if row.crossed %}crossed{% endif %}")
+    empty: str = ""  # the one muted row shown when there are none (else an empty <tbody>)
 
     @property
     def csv_header(self) -> list[str]:
@@ -66,12 +71,21 @@ class Table:
             if c.value is None:
                 continue
             if isinstance(c.value, str):
-                if self.fields and c.value not in self.fields:
-                    raise ValueError(f"table {self.name!r}: column {c.csv!r} reads {c.value!r}, not in its fields")
-                getters.append(itemgetter(self.fields.index(c.value) if self.fields else c.value))
+                getters.append(self._itemgetter(c, (c.value,)))
+            elif c.key is not None:
+                get = self._itemgetter(c, (c.key,) if isinstance(c.key, str) else c.key)
+                getters.append(lambda row, get=get, fn=c.value: fn(get(row)))
             else:
                 getters.append(c.value)
         return getters
+
+    def _itemgetter(self, column, keys):
+        if self.fields:
+            missing = [k for k in keys if k not in self.fields]
+            if missing:
+                raise ValueError(f"table {self.name!r}: column {column.csv!r} reads {missing}, not in its fields")
+            keys = [self.fields.index(k) for k in keys]
+        return itemgetter(*keys)
 
     def csv_row(self, row) -> list:
         return [get(row) for get in self._getters]
@@ -97,19 +111,25 @@ class Table:
 
     def html_rows(self, rows: Iterable) -> list[list[tuple[Column, str]]]:
         """(column, cell HTML) per shown cell of each row."""
-        return [[(c, html) for c, html, _ in cells] for cells in self.html_cells(rows)]
+        return [[(c, html) for c, html, _ in r["cells"]] for r in self.html_cells(rows)]
 
-    def html_cells(self, rows: Iterable) -> list[list[tuple[Column, str, str | None]]]:
-        """(column, cell HTML, title or None) per shown cell; tuple rows become dicts of `fields` for the templates."""
+    @cached_property
+    def _row_css(self):
+        return engines["django"].from_string("{% load console_tags %}" + self.row_css) if self.row_css else None
+
+    def html_cells(self, rows: Iterable) -> list[dict]:
+        """Per row {"css": the <tr> class, "cells": (column, cell HTML, title or None) per shown cell}.
+
+        Tuple rows become dicts of `fields` for the templates.
+        """
         if self.fields:
             rows = (dict(zip(self.fields, r, strict=True)) for r in rows)
         out = []
         for row in rows:
             context = {"row": row}
-            out.append(
-                [
-                    (c, cell.render(context), title.render(context) if title is not None else None)
-                    for (c, cell), title in zip(self.html_columns, self._html_titles, strict=True)
-                ]
-            )
+            cells = [
+                (c, cell.render(context), title.render(context) if title is not None else None)
+                for (c, cell), title in zip(self.html_columns, self._html_titles, strict=True)
+            ]
+            out.append({"css": self._row_css.render(context).strip() if self._row_css else "", "cells": cells})
         return out

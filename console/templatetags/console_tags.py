@@ -3,6 +3,9 @@ from urllib.parse import urlencode
 from django import template
 from django.urls import reverse
 
+from inventory.choices import PlacementSource
+from registry.choices import ChipStatus
+
 register = template.Library()
 
 
@@ -25,6 +28,25 @@ def num(value):
     if abs(v) >= 1:
         return f"{v:,.2f}".rstrip("0").rstrip(".")
     return f"{v:.3g}"
+
+
+# Choices a table of raw rows (values_list tuples) shows by their labels, as get_FOO_display would.
+LABELS = {"chip_status": ChipStatus, "placement_source": PlacementSource}
+
+
+@register.filter
+def label(value, choices):
+    """A stored choice's label: {{ row.status|label:"chip_status" }}; an unknown value as it is."""
+    try:
+        return LABELS[choices](value).label
+    except ValueError:
+        return value
+
+
+@register.filter
+def chip_id(maker, serial):
+    """The public id from raw row fields: stored serials are already in the registry's one spelling."""
+    return f"{maker}:{serial}"
 
 
 @register.filter

@@ -1,0 +1,89 @@
+"""The chip and facility pages' tables: each page's headers and each download's header from one spec."""
+
+import re
+
+import pytest
+
+from console.tablespec import Column, Table
+from tests.console.helpers import parse_csv
+
+
+def _spec(module, name):
+    import importlib
+
+    return getattr(importlib.import_module(f"console.views.{module}"), name)
+
+
+FACILITY_TABLES = [
+    ("inventory", "INVENTORY"),
+    ("attestations", "ATTESTATIONS"),
+    ("findings", "FINDINGS"),
+    ("inspections", "INSPECTIONS"),
+    ("transfers", "TRANSFERS"),
+    ("thresholds", "RULES"),
+    ("clusters", "CLUSTERS"),
+    ("usage", "USAGE"),
+]
+
+
+@pytest.mark.parametrize(("table", "name"), FACILITY_TABLES)
+def test_facility_page_and_downloads_share_the_specs(login, table, name):
+    from inventory.models import Transfer
+
+    spec = _spec("facility_tables", name)
+    code = "US-VA-001"
+    if table == "transfers":  # a facility the demo ships to, so that the table is shown
+        code = Transfer.objects.exclude(destination_facility=None).order_by("id").first().destination_facility.code
+    client = login("treaty")
+    page = client.get(f"/facilities/{code}/").content.decode()
+    for column, _ in spec.html_columns:
+        assert f">{column.header}</th>" in page
+    assert parse_csv(client.get(f"/facilities/{code}/?format=csv&table={table}"))[0] == spec.csv_header
+
+
+def test_inventory_page_and_download_read_the_same_tuples(login):
+    client = login("operator")
+    page = client.get("/facilities/US-VA-001/").content.decode()
+    rows = parse_csv(client.get("/facilities/US-VA-001/?format=csv&table=inventory"))
+    header, first = rows[0], dict(zip(rows[0], rows[1], strict=True))
+    assert header[0] == "chip"
+    # The page's first row is the download's first (both by id), shown through the same fields.
+    assert f'">{first["chip"]}</a>' in page
+    assert re.search(r'<td class="stamp" title="[^"]+">', page)  # the full time stays in the cell's title
+    assert "Installed" in page or "Manufactured" in page  # statuses by their labels, as get_status_display
+
+
+@pytest.mark.parametrize(
+    ("table", "name"),
+    [("attestations", "STATEMENTS"), ("placements", "PLACEMENTS"), ("events", "HISTORY"), ("findings", "FINDINGS")],
+)
+def test_chip_page_and_downloads_share_the_specs(login, table, name):
+    from inventory.models import Placement
+
+    spec = _spec("chips", name)
+    client = login("treaty")
+    chip = Placement.objects.select_related("chip__manufacturer").order_by("id").first().chip
+    page = client.get(f"/chips/{chip.public_id}/")
+    assert page.status_code == 200
+    csv_rows = parse_csv(client.get(f"/chips/{chip.public_id}/?format=csv&table={table}"))
+    assert csv_rows[0] == spec.csv_header
+
+
+def test_tuple_rows_by_key_and_dict_rows_by_key():
+    table = Table(
+        "t",
+        "t.csv",
+        (
+            Column("A", "{{ row.a }}", "a", "a"),
+            Column(csv="ab", value=lambda ab: f"{ab[0]}:{ab[1]}", key=("a", "b")),
+            Column("B", "{{ row.b }}", css="stamp", title="at {{ row.b }}"),
+        ),
+        fields=("a", "b"),
+        row_css="{% if row.a == 1 %}crossed{% endif %}",
+    )
+    assert table.csv_row((1, "x")) == [1, "1:x"]
+    [cells] = table.html_cells([(1, "x")])
+    assert cells["css"] == "crossed" and [(h, t) for _, h, t in cells["cells"]] == [("1", None), ("x", "at x")]
+    with pytest.raises(ValueError, match="not in its fields"):
+        Table("u", "u.csv", (Column(csv="c", value="c"),), fields=("a",)).csv_row((1,))
+    assert Table("d", "d.csv", (Column(csv="a", value="a"),)).csv_row({"a": 2}) == [2]
