@@ -58,6 +58,7 @@ class Table:
     fields: tuple[str, ...] = ()  # rows are tuples in this order (values_list); keys of columns name them
     row_css: str = ""  # template fragment for the <tr class="..."> ("{% if row.crossed %}crossed{% endif %}")
     empty: str = ""  # the one muted row shown when there are none (else an empty <tbody>)
+    foot: str = ""  # template fragment for a <tfoot> row, with the tag's keywords in its context (a total)
 
     @property
     def csv_header(self) -> list[str]:
@@ -116,6 +117,9 @@ class Table:
     @cached_property
     def _row_css(self):
         return engines["django"].from_string("{% load console_tags %}" + self.row_css) if self.row_css else None
+
+    def html_foot(self, context: dict) -> str:
+        return engines["django"].from_string("{% load console_tags %}" + self.foot).render(context) if self.foot else ""
 
     def html_cells(self, rows: Iterable) -> list[dict]:
         """Per row {"css": the <tr> class, "cells": (column, cell HTML, title or None) per shown cell}.

@@ -115,6 +115,11 @@ def stamp(value):
 
 
 @register.inclusion_tag("console/_table.html")
-def data_table(table, rows):
-    """A console.tablespec Table's HTML: the same columns as its CSV download."""
-    return {"table": table, "columns": [c for c, _ in table.html_columns], "rows": table.html_cells(rows)}
+def data_table(table, rows, **foot):
+    """A console.tablespec Table's HTML: the same columns as its CSV download; keywords fill its footer."""
+    return {
+        "table": table,
+        "columns": [c for c, _ in table.html_columns],
+        "rows": table.html_cells(rows),
+        "foot": table.html_foot(foot),
+    }

@@ -87,3 +87,26 @@ def test_tuple_rows_by_key_and_dict_rows_by_key():
     with pytest.raises(ValueError, match="not in its fields"):
         Table("u", "u.csv", (Column(csv="c", value="c"),), fields=("a",)).csv_row((1,))
     assert Table("d", "d.csv", (Column(csv="a", value="a"),)).csv_row({"a": 2}) == [2]
+
+
+@pytest.mark.parametrize(
+    ("url", "table", "name"),
+    [
+        ("/", "alerts", "BY_SEVERITY"),
+        ("/", "nearest", "NEAREST"),
+        ("/", "countries", "COUNTRIES"),
+        ("/", "operators", "OPERATORS"),
+        ("/", "attestations", "ATTESTATIONS"),
+        ("/", "rejections", "REJECTIONS"),
+        ("/map/", "facilities", "MAP"),
+    ],
+)
+def test_dashboard_and_map_pages_and_downloads_share_the_specs(login, url, table, name):
+    spec = _spec("dashboard_tables", name)
+    client = login("treaty")
+    page = client.get(url).content.decode()
+    for column, _ in spec.html_columns:
+        assert f">{column.header}</th>" in page
+    assert parse_csv(client.get(f"{url}?format=csv&table={table}"))[0] == spec.csv_header
+    if name == "BY_SEVERITY":
+        assert "<tfoot><tr><th>Total open</th>" in page
