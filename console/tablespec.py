@@ -121,16 +121,16 @@ class Table:
     def html_foot(self, context: dict) -> str:
         return engines["django"].from_string("{% load console_tags %}" + self.foot).render(context) if self.foot else ""
 
-    def html_cells(self, rows: Iterable) -> list[dict]:
+    def html_cells(self, rows: Iterable, extra: dict | None = None) -> list[dict]:
         """Per row {"css": the <tr> class, "cells": (column, cell HTML, title or None) per shown cell}.
 
-        Tuple rows become dicts of `fields` for the templates.
+        Tuple rows become dicts of `fields` for the templates; `extra` is in every cell's context.
         """
         if self.fields:
             rows = (dict(zip(self.fields, r, strict=True)) for r in rows)
         out = []
         for row in rows:
-            context = {"row": row}
+            context = {**(extra or {}), "row": row}
             cells = [
                 (c, cell.render(context), title.render(context) if title is not None else None)
                 for (c, cell), title in zip(self.html_columns, self._html_titles, strict=True)

@@ -114,12 +114,17 @@ def stamp(value):
     return value.strftime("%Y-%m-%d %H:%M")
 
 
-@register.inclusion_tag("console/_table.html")
-def data_table(table, rows, **foot):
-    """A console.tablespec Table's HTML: the same columns as its CSV download; keywords fill its footer."""
+@register.inclusion_tag("console/_table.html", takes_context=True)
+def data_table(context, table, rows, **extra):
+    """A console.tablespec Table's HTML: the same columns as its CSV download.
+
+    Keywords are in every cell's and the footer's context beside `row` (a total,
+    the page's per-row errors); so is the page's CSRF token, for forms in cells.
+    """
+    extra = {"csrf_token": context.get("csrf_token"), **extra}
     return {
         "table": table,
         "columns": [c for c, _ in table.html_columns],
-        "rows": table.html_cells(rows),
-        "foot": table.html_foot(foot),
+        "rows": table.html_cells(rows, extra),
+        "foot": table.html_foot(extra),
     }
