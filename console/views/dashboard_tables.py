@@ -18,7 +18,7 @@ BY_SEVERITY = Table(
         ),
     ),
     css="compact",
-    foot="<tr><th>Total open</th><th class=\"num\"><a href=\"{% url 'console:alerts' %}?state=open\">"
+    foot='<tr><th>Total open</th><th class="num"><a href="{% url \'console:alerts\' %}?state=open">'
     "{{ total|num }}</a></th></tr>",
 )
 
@@ -162,7 +162,7 @@ MAP = Table(
         Column("Longitude", "{{ row.lon }}", "longitude", "lon", css="num"),
         Column(
             "Alerts",
-            '<span class="state state-{{ row.state }}">{% if row.state == \'high\' %}high/critical open'
+            "<span class=\"state state-{{ row.state }}\">{% if row.state == 'high' %}high/critical open"
             "{% elif row.state == 'other' %}open{% else %}none open{% endif %}</span>",
             "alert_state",
             "state",

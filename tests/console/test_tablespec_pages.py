@@ -110,3 +110,25 @@ def test_dashboard_and_map_pages_and_downloads_share_the_specs(login, url, table
     assert parse_csv(client.get(f"{url}?format=csv&table={table}"))[0] == spec.csv_header
     if name == "BY_SEVERITY":
         assert "<tfoot><tr><th>Total open</th>" in page
+
+
+def test_keys_page_and_download_share_the_spec_and_the_forms_keep_their_csrf_token(login):
+    from console.views.operators import KEYS, MANAGED_KEYS
+
+    client = login("operator")
+    page = client.get("/keys/").content.decode()
+    for column, _ in MANAGED_KEYS.html_columns:
+        assert f">{column.header}</th>" in page
+    assert parse_csv(client.get("/keys/?format=csv"))[0] == KEYS.csv_header
+    tokens = re.findall(r'name="csrfmiddlewaretoken" value="([^"]*)"', page)
+    assert tokens and all(tokens)  # the forms in the table's cells post with the page's token
+
+
+def test_inspection_page_and_downloads_share_the_specs(login):
+    from console.views.inspections import FINDINGS, OBSERVED
+    from inventory.models import Inspection
+
+    client = login("treaty")
+    pk = Inspection.objects.order_by("id").first().pk
+    assert parse_csv(client.get(f"/inspections/{pk}/?format=csv"))[0] == FINDINGS.csv_header
+    assert parse_csv(client.get(f"/inspections/{pk}/csv/"))[0] == OBSERVED.csv_header
