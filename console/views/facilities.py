@@ -14,12 +14,13 @@ from console import svg
 from console.access import console_view, usage_days_for, visible_facility
 from console.models import ReconciliationItem
 from console.reconciliation import snapshot_for
-from console.tables import csv_response, cursor_param, keyset_iter, keyset_page, wants_csv
+from console.tables import cursor_param, keyset_iter, keyset_page, wants_csv
 from console.tablespec import Column, Table
 from console.views.dashboard import alert_states, totals_of
 from console.views.facility_tables import (
     ATTESTATIONS,
     CLUSTERS,
+    DISCREPANCIES,
     FINDINGS,
     INSPECTIONS,
     INVENTORY,
@@ -270,29 +271,20 @@ def facility_reconciliation(request, code):
     if wants_csv(request) and (live or snapshot.at is None):
         # Computed now: asked for, or no balance stored yet (a download is never empty for want of one).
         result = reconcile(facility, timezone.now())
-        return csv_response(
-            f"reconciliation-{facility.code}-{result.at.date().isoformat()}-live.csv",
-            RECON_HEADER,
-            (
-                (d.kind, d.chip_ref, d.source, d.source_id, d.book_cluster or "", d.listed_cluster or "")
-                for d in result.discrepancies
-            ),
+        live_rows = (
+            (None, d.kind, d.chip_ref, d.source, d.source_id, d.book_cluster, d.listed_cluster, d.chip_pk)
+            for d in result.discrepancies
         )
+        return DISCREPANCIES.csv(live_rows, f"reconciliation-{facility.code}-{result.at.date().isoformat()}-live.csv")
     items = ReconciliationItem.objects.filter(snapshot=snapshot)
     if wants_csv(request):
-        return csv_response(
-            f"reconciliation-{facility.code}-{snapshot.at.date().isoformat()}.csv",
-            RECON_HEADER,
-            (
-                (kind, ref, source, source_id, book, listed)
-                for _, kind, ref, source, source_id, book, listed in keyset_iter(
-                    items.values_list("id", "kind", "chip_ref", "source", "source_id", "book_cluster", "listed_cluster")
-                )
-            ),
-        )
+        rows = keyset_iter(items.values_list(*DISCREPANCIES.fields))
+        return DISCREPANCIES.csv(rows, f"reconciliation-{facility.code}-{snapshot.at.date().isoformat()}.csv")
     after = cursor_param(request)
     fragment = request.GET.get("fragment") == "1"
-    shown, next_cursor = keyset_page(items, None if fragment else after, size=RECON_SHOWN)
+    shown, next_cursor = keyset_page(
+        items.values_list(*DISCREPANCIES.fields), None if fragment else after, size=RECON_SHOWN
+    )
     sources = []
     for name in ("declaration", "attestation", "inspection"):
         info = (snapshot.sources or {}).get(name)
@@ -306,6 +298,7 @@ def facility_reconciliation(request, code):
         "sources": sources,
         "never_received": ((snapshot.sources or {}).get("transfers") or {}).get("never_received", 0),
         "discrepancies": shown,
+        "table": DISCREPANCIES,
         "more": max(0, snapshot.discrepancy_count - len(shown)) if fragment or not after else 0,
         "next_cursor": None if fragment else next_cursor,
         "after": after,
@@ -313,6 +306,3 @@ def facility_reconciliation(request, code):
     }
     template = "console/_reconciliation.html" if fragment else "console/reconciliation.html"
     return render(request, template, context)
-
-
-RECON_HEADER = ["kind", "chip", "source", "source_id", "book_cluster", "listed_cluster"]

@@ -296,3 +296,39 @@ TRANSFERS = Table(
     ),
     css="compact",
 )
+
+
+# The material balance's discrepancies: stored items as values_list tuples (page and download), or the
+# live reconciliation's Discrepancy objects as the same tuples (id None).
+DISCREPANCIES = Table(
+    "discrepancies",
+    "reconciliation.csv",
+    (
+        Column("Kind", "<code>{{ row.kind }}</code>", "kind", "kind"),
+        Column(
+            "Chip",
+            '{% if row.chip_pk %}<a href="{% chip_url row.chip_ref %}">{{ row.chip_ref }}</a>'
+            "{% else %}{{ row.chip_ref }}{% endif %}",
+            "chip",
+            "chip_ref",
+        ),
+        Column("Source", "{{ row.source }} {{ row.source_id|truncatechars:14 }}", "source", "source", css="small"),
+        Column(csv="source_id", value="source_id"),
+        Column(
+            "Book cluster",
+            '{{ row.book_cluster|default:"—" }}',
+            "book_cluster",
+            lambda c: c or "",
+            key="book_cluster",
+        ),
+        Column(
+            "Listed cluster",
+            '{{ row.listed_cluster|default:"—" }}',
+            "listed_cluster",
+            lambda c: c or "",
+            key="listed_cluster",
+        ),
+    ),
+    css="compact",
+    fields=("id", "kind", "chip_ref", "source", "source_id", "book_cluster", "listed_cluster", "chip_pk"),
+)

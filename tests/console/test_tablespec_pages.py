@@ -132,3 +132,16 @@ def test_inspection_page_and_downloads_share_the_specs(login):
     pk = Inspection.objects.order_by("id").first().pk
     assert parse_csv(client.get(f"/inspections/{pk}/?format=csv"))[0] == FINDINGS.csv_header
     assert parse_csv(client.get(f"/inspections/{pk}/csv/"))[0] == OBSERVED.csv_header
+
+
+def test_reconciliation_page_and_downloads_share_the_spec(login):
+    from console.views.facility_tables import DISCREPANCIES
+
+    client = login("inspector")
+    page = client.get("/facilities/US-VA-001/reconciliation/?fragment=1").content.decode()
+    for column, _ in DISCREPANCIES.html_columns:
+        assert f">{column.header}</th>" in page
+    assert '<a href="/chips/' in page  # known chips link to their page (the tuples carry chip_pk)
+    for query in ("format=csv", "format=csv&live=1"):
+        rows = parse_csv(client.get(f"/facilities/US-VA-001/reconciliation/?{query}"))
+        assert rows[0] == DISCREPANCIES.csv_header
