@@ -1,14 +1,13 @@
 """CSV downloads and keyset pagination, shared by every page.
 
 Every chart and table of the console can be downloaded as CSV: the page's
-URL with `?format=csv&table=<name>`. Large tables are streamed in keyset
-chunks (`id > last`), so a download of a million rows never holds them all
-and never counts them.
+URL with `?format=csv&table=<name>`, written by the table's spec
+(console.tablespec: Table.csv is the console's one way to a CSV response).
+Large tables are streamed in keyset chunks (`id > last`), so a download of a
+million rows never holds them all and never counts them.
 """
 
 from django.core.exceptions import BadRequest
-
-from core.csvexport import csv_response  # noqa: F401 - the one CSV response, re-exported for the pages
 
 CHUNK = 5000
 PAGE_SIZE = 100

@@ -145,3 +145,13 @@ def test_reconciliation_page_and_downloads_share_the_spec(login):
     for query in ("format=csv", "format=csv&live=1"):
         rows = parse_csv(client.get(f"/facilities/US-VA-001/reconciliation/?{query}"))
         assert rows[0] == DISCREPANCIES.csv_header
+
+
+def test_every_console_download_goes_through_a_table_spec():
+    from pathlib import Path
+
+    import console
+
+    root = Path(console.__file__).parent
+    callers = [p.relative_to(root) for p in root.rglob("*.py") if "csv_response" in p.read_text()]
+    assert [str(p) for p in callers] == ["tablespec.py"]
