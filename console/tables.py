@@ -1,14 +1,13 @@
 """CSV downloads and keyset pagination, shared by every page.
 
 Every chart and table of the console can be downloaded as CSV: the page's
-URL with `?format=csv&table=<name>`. Large tables are streamed in keyset
-chunks (`id > last`), so a download of a million rows never holds them all
-and never counts them.
+URL with `?format=csv&table=<name>`, written by the table's spec
+(console.tablespec: Table.csv is the console's one way to a CSV response).
+Large tables are streamed in keyset chunks (`id > last`), so a download of a
+million rows never holds them all and never counts them.
 """
 
 from django.core.exceptions import BadRequest
-
-from core.csvexport import csv_response  # noqa: F401 - the one CSV response, re-exported for the pages
 
 CHUNK = 5000
 PAGE_SIZE = 100
@@ -62,4 +61,6 @@ def keyset_page(queryset, after=None, size=PAGE_SIZE, descending=False):
     rows = list(qs[: size + 1])
     more = len(rows) > size
     rows = rows[:size]
-    return rows, (rows[-1].id if more and rows else None)
+    if not (more and rows):
+        return rows, None
+    return rows, (rows[-1].id if hasattr(rows[-1], "id") else rows[-1][0])  # instances, or tuples led by the id

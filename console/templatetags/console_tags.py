@@ -3,6 +3,9 @@ from urllib.parse import urlencode
 from django import template
 from django.urls import reverse
 
+from inventory.choices import PlacementSource
+from registry.choices import ChipStatus
+
 register = template.Library()
 
 
@@ -25,6 +28,25 @@ def num(value):
     if abs(v) >= 1:
         return f"{v:,.2f}".rstrip("0").rstrip(".")
     return f"{v:.3g}"
+
+
+# Choices a table of raw rows (values_list tuples) shows by their labels, as get_FOO_display would.
+LABELS = {"chip_status": ChipStatus, "placement_source": PlacementSource}
+
+
+@register.filter
+def label(value, choices):
+    """A stored choice's label: {{ row.status|label:"chip_status" }}; an unknown value as it is."""
+    try:
+        return LABELS[choices](value).label
+    except ValueError:
+        return value
+
+
+@register.filter
+def chip_id(maker, serial):
+    """The public id from raw row fields: stored serials are already in the registry's one spelling."""
+    return f"{maker}:{serial}"
 
 
 @register.filter
@@ -92,7 +114,17 @@ def stamp(value):
     return value.strftime("%Y-%m-%d %H:%M")
 
 
-@register.inclusion_tag("console/_table.html")
-def data_table(table, rows):
-    """A console.tablespec Table's HTML: the same columns as its CSV download."""
-    return {"table": table, "columns": [c for c, _ in table.html_columns], "rows": table.html_rows(rows)}
+@register.inclusion_tag("console/_table.html", takes_context=True)
+def data_table(context, table, rows, **extra):
+    """A console.tablespec Table's HTML: the same columns as its CSV download.
+
+    Keywords are in every cell's and the footer's context beside `row` (a total,
+    the page's per-row errors); so is the page's CSRF token, for forms in cells.
+    """
+    extra = {"csrf_token": context.get("csrf_token"), **extra}
+    return {
+        "table": table,
+        "columns": [c for c, _ in table.html_columns],
+        "rows": table.html_cells(rows, extra),
+        "foot": table.html_foot(extra),
+    }

@@ -6,7 +6,8 @@ from django.shortcuts import redirect, render
 from attestations.models import Attestation
 from console.access import console_view, not_found, sightings_for, usage_for
 from console.receipts import verify_receipts
-from console.tables import csv_response, wants_csv
+from console.tables import wants_csv
+from console.tablespec import Column, Table
 from inventory.models import Finding, Placement
 from protocol.serials import normalize_chip_id, normalize_serial
 from registry.choices import OrgKind
@@ -14,6 +15,171 @@ from registry.models import Chip, ChipEvent, Organisation
 
 SHOWN = 100
 STATEMENTS_SHOWN = 20
+
+_STAMP = "{{ %s|stamp }}"
+_WHEN = "{{ %s|when }}"
+
+
+def _iso(value):
+    return value.isoformat() if value else ""
+
+
+def _receipt(name, default=""):
+    return lambda s: getattr(s["receipt"], name) if s["receipt"] else default
+
+
+# The statements naming the chip: dicts of attestation, when, what, receipt (and usage for usage records).
+STATEMENTS = Table(
+    "attestations",
+    "attestations.csv",
+    (
+        Column("#", "{{ row.attestation.pk }}", "attestation", lambda s: s["attestation"].pk),
+        Column(
+            "Kind",
+            "{{ row.attestation.kind }}{% if row.attestation.flagged %} "
+            '<span class="sev sev-high">revoked key</span>{% endif %}',
+            "kind",
+            lambda s: s["attestation"].kind,
+        ),
+        Column(
+            "When", _STAMP % "row.when", "when", lambda s: s["when"].isoformat(), css="stamp", title=_WHEN % "row.when"
+        ),
+        Column(
+            "What",
+            "{{ row.what }}{% if row.usage %} · {{ row.usage.flop_fp16|num }} FLOP, "
+            "{{ row.usage.utilization|pct }} util.{% endif %}",
+            "what",
+            lambda s: s["what"],
+            css="small",
+        ),
+        Column(
+            "Log index",
+            '{{ row.receipt.log_index|default_if_none:"—" }}',
+            "log_index",
+            _receipt("log_index"),
+            css="num",
+        ),
+        Column(
+            "Tree size",
+            '{{ row.receipt.tree_size|default_if_none:"—" }}',
+            "tree_size",
+            _receipt("tree_size"),
+            css="num",
+        ),
+        Column(
+            "Receipt",
+            '{% if row.receipt.verified %}<span class="verified">verified</span>{% else %}'
+            '<span class="failed">FAILED</span> <span class="small">{{ row.receipt.problem }}</span>{% endif %}',
+            "verified",
+            lambda s: bool(s["receipt"] and s["receipt"].verified),
+        ),
+        Column(csv="problem", value=_receipt("problem")),
+        Column(csv="flop_fp16", value=lambda s: s["usage"].flop_fp16 if s.get("usage") else ""),
+    ),
+    css="compact",
+)
+
+PLACEMENTS = Table(
+    "placements",
+    "placements.csv",
+    (
+        Column(
+            "Facility",
+            "<a href=\"{% url 'console:facility' row.facility.code %}\">{{ row.facility.code }}</a>",
+            "facility",
+            lambda p: p.facility.code,
+        ),
+        Column(
+            "Cluster", '{{ row.cluster.code|default:"—" }}', "cluster", lambda p: p.cluster.code if p.cluster else ""
+        ),
+        Column(
+            "From",
+            _STAMP % "row.valid_from",
+            "valid_from",
+            lambda p: p.valid_from.isoformat(),
+            css="stamp",
+            title=_WHEN % "row.valid_from",
+        ),
+        Column(
+            "To",
+            "{% if row.valid_to %}{{ row.valid_to|when }}{% else %}<strong>now</strong>{% endif %}",
+            "valid_to",
+            lambda p: _iso(p.valid_to),
+            css="small",
+        ),
+        Column("Source", "{{ row.get_source_display }}", "source", lambda p: p.source, css="small"),
+        Column(csv="source_id", value=lambda p: p.source_id),
+        Column(csv="log_index", value=lambda p: p.log_index),
+    ),
+    css="compact",
+)
+
+_STATE = (
+    '{% for k, v in row.STATE.items %}{{ k }} {{ v|default:"—" }}{% if not forloop.last %}, {% endif %}{% endfor %}'
+)
+
+HISTORY = Table(
+    "events",
+    "history.csv",
+    (
+        Column("When", _STAMP % "row.at", "at", lambda e: e.at.isoformat(), css="stamp", title=_WHEN % "row.at"),
+        Column(
+            "Change",
+            "{{ row.get_kind_display }}: "
+            + _STATE.replace("STATE", "before")
+            + " → "
+            + _STATE.replace("STATE", "after"),
+            css="small",
+        ),
+        Column(csv="kind", value=lambda e: e.kind),
+        Column(
+            "By",
+            '{{ row.actor.username|default:"—" }}'
+            "{% if row.actor_organisation %} ({{ row.actor_organisation.code }}){% endif %}",
+            "actor",
+            lambda e: e.actor.username if e.actor else "",
+            css="small",
+        ),
+        Column(csv="organisation", value=lambda e: e.actor_organisation.code if e.actor_organisation else ""),
+        Column(csv="before", value=lambda e: e.before),
+        Column(csv="after", value=lambda e: e.after),
+        Column("Reason", '{{ row.reason|default:"" }}', "reason", lambda e: e.reason, css="small"),
+        Column(csv="log_index", value=lambda e: e.log_index),
+    ),
+    css="compact",
+)
+
+FINDINGS = Table(
+    "findings",
+    "findings.csv",
+    (
+        Column(csv="id", value=lambda f: f.pk),
+        Column("Detected", _STAMP % "row.detected_at", css="stamp", title=_WHEN % "row.detected_at"),
+        Column("Kind", "<code>{{ row.kind }}</code>", "kind", lambda f: f.kind),
+        Column(
+            "Facility",
+            "{% if row.facility %}"
+            "<a href=\"{% url 'console:facility' row.facility.code %}\">{{ row.facility.code }}</a>"
+            "{% else %}—{% endif %}",
+            "facility",
+            lambda f: f.facility.code if f.facility else "",
+        ),
+        Column(csv="source", value=lambda f: f.source),
+        Column(csv="source_id", value=lambda f: f.source_id),
+        Column(csv="detected_at", value=lambda f: f.detected_at.isoformat()),
+        Column("Detail", "{{ row.detail }}", css="small"),
+        Column(
+            "Resolved",
+            _STAMP % "row.resolved_at",
+            "resolved_at",
+            lambda f: _iso(f.resolved_at),
+            css="stamp",
+            title=_WHEN % "row.resolved_at",
+        ),
+        Column(csv="detail", value=lambda f: f.detail),
+    ),
+    css="compact",
+)
 
 
 def _chip(user, public_id):
@@ -53,58 +219,11 @@ def chip_detail(request, public_id):
     }
     table = request.GET.get("table") if wants_csv(request) else None
     if table == "events":
-        return csv_response(
-            f"history-{chip.serial}.csv",
-            ["at", "kind", "actor", "organisation", "before", "after", "reason", "log_index"],
-            (
-                (
-                    e.at.isoformat(),
-                    e.kind,
-                    e.actor.username if e.actor else "",
-                    e.actor_organisation.code if e.actor_organisation else "",
-                    e.before,
-                    e.after,
-                    e.reason,
-                    e.log_index,
-                )
-                for e in events.order_by("id")
-            ),
-        )
+        return HISTORY.csv(events.order_by("id"), f"history-{chip.serial}.csv")
     if table == "placements":
-        return csv_response(
-            f"placements-{chip.serial}.csv",
-            ["facility", "cluster", "valid_from", "valid_to", "source", "source_id", "log_index"],
-            (
-                (
-                    p.facility.code,
-                    p.cluster.code if p.cluster else "",
-                    p.valid_from.isoformat(),
-                    p.valid_to.isoformat() if p.valid_to else "",
-                    p.source,
-                    p.source_id,
-                    p.log_index,
-                )
-                for p in placements.order_by("valid_from", "id")
-            ),
-        )
+        return PLACEMENTS.csv(placements.order_by("valid_from", "id"), f"placements-{chip.serial}.csv")
     if table == "findings":
-        return csv_response(
-            f"findings-{chip.serial}.csv",
-            ["id", "kind", "facility", "source", "source_id", "detected_at", "resolved_at", "detail"],
-            (
-                (
-                    f.pk,
-                    f.kind,
-                    f.facility.code if f.facility else "",
-                    f.source,
-                    f.source_id,
-                    f.detected_at.isoformat(),
-                    f.resolved_at.isoformat() if f.resolved_at else "",
-                    f.detail,
-                )
-                for f in findings.order_by("id")
-            ),
-        )
+        return FINDINGS.csv(findings.order_by("id"), f"findings-{chip.serial}.csv")
     receipts = verify_receipts(attestations.values())
     statements = []
     for s in sightings:
@@ -132,24 +251,7 @@ def chip_detail(request, public_id):
             )
     statements.sort(key=lambda s: (s["when"], s["attestation"].pk), reverse=True)
     if table == "attestations":
-        return csv_response(
-            f"attestations-{chip.serial}.csv",
-            ["attestation", "kind", "when", "what", "log_index", "tree_size", "verified", "problem", "flop_fp16"],
-            (
-                (
-                    s["attestation"].pk,
-                    s["attestation"].kind,
-                    s["when"].isoformat(),
-                    s["what"],
-                    s["receipt"].log_index if s["receipt"] else "",
-                    s["receipt"].tree_size if s["receipt"] else "",
-                    bool(s["receipt"] and s["receipt"].verified),
-                    s["receipt"].problem if s["receipt"] else "",
-                    s["usage"].flop_fp16 if s.get("usage") else "",
-                )
-                for s in statements
-            ),
-        )
+        return STATEMENTS.csv(statements, f"attestations-{chip.serial}.csv")
     checkpoint_text = next((r.checkpoint for r in receipts.values() if r.checkpoint), "")
     context = {
         "chip": chip,
@@ -158,6 +260,10 @@ def chip_detail(request, public_id):
         "events": events.order_by("-id")[:SHOWN],
         "placements": placements.order_by("-valid_from", "-id")[:SHOWN],
         "statements": statements,
+        "statements_table": STATEMENTS,
+        "placements_table": PLACEMENTS,
+        "history_table": HISTORY,
+        "findings_table": FINDINGS,
         "checkpoint_text": checkpoint_text,
         "all_verified": bool(receipts) and all(r.verified for r in receipts.values()),
         "findings": findings.order_by("-id")[:SHOWN],

@@ -11,7 +11,8 @@ from compliance.evaluation import metric_value
 from compliance.models import Alert, ThresholdRule
 from console import svg
 from console.access import aggregates_for, console_view
-from console.tables import csv_response, keyset_iter, wants_csv
+from console.tables import keyset_iter, wants_csv
+from console.views import dashboard_tables as tables
 from inventory.models import Facility
 
 TOP = 25
@@ -80,11 +81,7 @@ def dashboard(request):
     alerts = Alert.objects.restrict(user)
     if wants_csv(request):
         return _dashboard_csv(request, operator_country, alerts)
-    by_country = list(
-        operator_country.values("country")
-        .annotate(chips=Sum("chip_count"), h100e=Sum("h100e"), tpp=Sum("tpp"), operators=Count("id"))
-        .order_by("-h100e", "country")[:TOP]
-    )
+    by_country = list(_by_country(operator_country).order_by("-h100e", "country")[:TOP])
     top = max((r["h100e"] or 0 for r in by_country), default=0) or 1
     for row in by_country:
         row["bar"] = svg.ratio_bar((row["h100e"] or 0) / top, css="plain", title=f"{row['h100e']:,.1f} H100e")
@@ -94,106 +91,54 @@ def dashboard(request):
         {"aggregate": a, "bar": svg.ratio_bar(a.h100e / top, css="plain", title=f"{a.h100e:,.1f} H100e")}
         for a in by_operator
     ]
-    counts = dict(alerts.filter(state=AlertState.OPEN).values_list("severity").annotate(n=Count("id")).order_by())
-    severity_rows = [{"severity": s, "label": Severity(s).label, "n": counts.get(s, 0)} for s in SEVERITIES]
+    severity_rows = _severity_rows(alerts)
     context = {
         "by_country": by_country,
         "operator_rows": operator_rows,
         "severity_rows": severity_rows,
-        "open_total": sum(counts.values()),
+        "open_total": sum(r["n"] for r in severity_rows),
         "nearest": nearest_thresholds(user),
-        "attestations": Attestation.objects.restrict(user)
-        .select_related("operator", "facility")
-        .defer("envelope", "header")
-        .order_by("-id")[:10],
-        "rejections": Rejection.objects.restrict(user).select_related("organisation", "user").order_by("-id")[:10],
+        "attestations": _recent_attestations(user).order_by("-id")[:10],
+        "rejections": _recent_rejections(user).order_by("-id")[:10],
+        "tables": tables,
         "recent_alerts": alerts.filter(state=AlertState.OPEN).select_related("facility").order_by("-id")[:8],
     }
     return render(request, "console/dashboard.html", context)
+
+
+def _severity_rows(alerts):
+    counts = dict(alerts.filter(state=AlertState.OPEN).values_list("severity").annotate(n=Count("id")).order_by())
+    return [{"severity": s, "label": Severity(s).label, "n": counts.get(s, 0)} for s in SEVERITIES]
+
+
+def _recent_attestations(user):
+    return Attestation.objects.restrict(user).select_related("operator", "facility").defer("envelope", "header")
+
+
+def _recent_rejections(user):
+    return Rejection.objects.restrict(user).select_related("organisation", "user")
+
+
+def _by_country(operator_country):
+    return operator_country.values("country").annotate(
+        chips=Sum("chip_count"), h100e=Sum("h100e"), tpp=Sum("tpp"), operators=Count("id")
+    )
 
 
 def _dashboard_csv(request, operator_country, alerts):
     table = request.GET.get("table", "operators")
     user = request.user
     if table == "countries":
-        rows = (
-            operator_country.values("country")
-            .annotate(chips=Sum("chip_count"), h100e=Sum("h100e"), tpp=Sum("tpp"), operators=Count("id"))
-            .order_by("country")
-        )
-        return csv_response(
-            "chips-by-country.csv",
-            ["country", "operators", "chips", "h100e", "tpp"],
-            ((r["country"], r["operators"], r["chips"], r["h100e"], r["tpp"]) for r in rows),
-        )
+        return tables.COUNTRIES.csv(_by_country(operator_country).order_by("country"))
     if table == "alerts":
-        counts = dict(alerts.filter(state=AlertState.OPEN).values_list("severity").annotate(n=Count("id")).order_by())
-        return csv_response(
-            "open-alerts-by-severity.csv", ["severity", "open"], ((s, counts.get(s, 0)) for s in SEVERITIES)
-        )
+        return tables.BY_SEVERITY.csv(_severity_rows(alerts))
     if table == "nearest":
-        return csv_response(
-            "facilities-nearest-threshold.csv",
-            ["facility", "country", "rule", "metric", "value", "threshold", "ratio"],
-            (
-                (
-                    r["aggregate"].label,
-                    r["aggregate"].country,
-                    f"{r['rule'].key} v{r['rule'].version}",
-                    r["rule"].metric,
-                    r["value"],
-                    r["rule"].value,
-                    round(r["ratio"], 6),
-                )
-                for r in nearest_thresholds(user, limit=TOP)
-            ),
-        )
+        return tables.NEAREST.csv(nearest_thresholds(user, limit=TOP))
     if table == "attestations":
-        return csv_response(
-            "recent-attestations.csv",
-            ["id", "kind", "operator", "facility", "issued_at", "chips", "log_index", "flagged"],
-            (
-                (
-                    a.pk,
-                    a.kind,
-                    a.operator.code if a.operator else "",
-                    a.facility.code,
-                    a.issued_at.isoformat(),
-                    a.chip_count,
-                    a.log_index,
-                    a.flagged,
-                )
-                for a in Attestation.objects.restrict(user)
-                .select_related("operator", "facility")
-                .defer("envelope", "header")
-                .order_by("-id")[:10]
-            ),
-        )
+        return tables.ATTESTATIONS.csv(_recent_attestations(user).order_by("-id")[:10])
     if table == "rejections":
-        return csv_response(
-            "recent-rejections.csv",
-            ["id", "at", "organisation", "user", "status", "code", "detail"],
-            (
-                (r.pk, r.at.isoformat(), r.organisation.code, r.user.username, r.status, r.code, r.detail)
-                for r in Rejection.objects.restrict(user).select_related("organisation", "user").order_by("-id")[:10]
-            ),
-        )
-    return csv_response(
-        "chips-by-operator-and-country.csv",
-        ["operator", "country", "chips", "h100e", "tpp", "memory_gb", "updated_at"],
-        (
-            (
-                a.operator.code if a.operator else "",
-                a.country,
-                a.chip_count,
-                a.h100e,
-                a.tpp,
-                a.memory_gb,
-                a.updated_at.isoformat(),
-            )
-            for a in keyset_iter(operator_country.select_related("operator"))
-        ),
-    )
+        return tables.REJECTIONS.csv(_recent_rejections(user).order_by("-id")[:10])
+    return tables.OPERATORS.csv({"aggregate": a} for a in keyset_iter(operator_country.select_related("operator")))
 
 
 def alert_states(user, facility_ids=None):
@@ -236,16 +181,13 @@ def facility_map(request):
         for f in facilities
     ]
     if wants_csv(request):
-        return csv_response(
-            "facilities-map.csv",
-            ["facility", "name", "operator", "country", "latitude", "longitude", "alert_state"],
-            ((p["code"], p["name"], p["operator"], p["country"], p["lat"], p["lon"], p["state"]) for p in points),
-        )
+        return tables.MAP.csv(points)
     fit = request.GET.get("view") == "fit"
     context = {
         "map": svg.world_map(points, fit=fit),
         "fit": fit,
         "points": points,
+        "table": tables.MAP,
         "truncated": len(facilities) >= MAP_LIMIT,
         "legend": [
             ("high", svg.STATE_TEXT["high"]),

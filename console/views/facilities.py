@@ -14,9 +14,23 @@ from console import svg
 from console.access import console_view, usage_days_for, visible_facility
 from console.models import ReconciliationItem
 from console.reconciliation import snapshot_for
-from console.tables import csv_response, cursor_param, keyset_iter, keyset_page, wants_csv
+from console.tables import cursor_param, keyset_iter, keyset_page, wants_csv
 from console.tablespec import Column, Table
 from console.views.dashboard import alert_states, totals_of
+from console.views.facility_tables import (
+    ATTESTATIONS,
+    CLUSTERS,
+    DISCREPANCIES,
+    FINDINGS,
+    INSPECTIONS,
+    INVENTORY,
+    INVENTORY_FIELDS,
+    RULES,
+    TRANSFERS,
+    USAGE,
+    cluster_csv_rows,
+    transfer_rows,
+)
 from inventory.models import Cluster, Facility, Finding, Inspection, Placement, Transfer
 from inventory.services.reconciliation import reconcile
 
@@ -165,122 +179,21 @@ def facility_detail(request, code):
     table = request.GET.get("table") if wants_csv(request) else None
 
     if table == "inventory":
-        # Tuples, not model instances: a million rows stream in seconds. Stored serials are
-        # already in the registry's one spelling, so the chip id is a plain join.
-        rows = placements.values_list(
-            "id",
-            "chip__manufacturer__code",
-            "chip__serial",
-            "chip__model__name",
-            "chip__status",
-            "cluster__code",
-            "valid_from",
-            "source",
-            "source_id",
-            "log_index",
-        )
-        return csv_response(
-            f"inventory-{facility.code}.csv",
-            ["chip", "model", "status", "cluster", "valid_from", "source", "source_id", "log_index"],
-            (
-                (f"{maker}:{serial}", model, status, cluster or "", since.isoformat(), source, source_id, log_index)
-                for _, maker, serial, model, status, cluster, since, source, source_id, log_index in keyset_iter(rows)
-            ),
-        )
+        # Tuples, not model instances: a million rows stream in seconds.
+        rows = keyset_iter(placements.values_list(*INVENTORY_FIELDS))
+        return INVENTORY.csv(rows, f"inventory-{facility.code}.csv")
     if table == "usage":
-        return csv_response(
-            f"attested-compute-{facility.code}.csv",
-            ["day", "flop_fp16"],
-            ((d.isoformat(), v) for d, v in _usage_series(user, facility, now)),
-        )
+        return USAGE.csv(_usage_series(user, facility, now), f"attested-compute-{facility.code}.csv")
     if table == "attestations":
-        return csv_response(
-            f"attestations-{facility.code}.csv",
-            [
-                "id",
-                "kind",
-                "operator",
-                "scope",
-                "issued_at",
-                "observed_at",
-                "period_start",
-                "period_end",
-                "chips",
-                "log_index",
-                "flagged",
-                "statement_sha256",
-            ],
-            (
-                (
-                    a.pk,
-                    a.kind,
-                    a.operator.code if a.operator else "",
-                    a.scope,
-                    a.issued_at.isoformat(),
-                    a.observed_at.isoformat() if a.observed_at else "",
-                    a.period_start.isoformat() if a.period_start else "",
-                    a.period_end.isoformat() if a.period_end else "",
-                    a.chip_count,
-                    a.log_index,
-                    a.flagged,
-                    a.statement_sha256,
-                )
-                for a in keyset_iter(attestations.defer("envelope", "header"))
-            ),
-        )
+        rows = ({"attestation": a} for a in keyset_iter(attestations.defer("envelope", "header")))
+        return ATTESTATIONS.csv(rows, f"attestations-{facility.code}.csv")
     if table == "findings":
-        return csv_response(
-            f"findings-{facility.code}.csv",
-            ["id", "kind", "chip", "source", "source_id", "detected_at", "resolved_at", "detail"],
-            (
-                (
-                    f.pk,
-                    f.kind,
-                    f.chip_ref,
-                    f.source,
-                    f.source_id,
-                    f.detected_at.isoformat(),
-                    f.resolved_at.isoformat() if f.resolved_at else "",
-                    f.detail,
-                )
-                for f in keyset_iter(findings)
-            ),
-        )
+        return FINDINGS.csv(keyset_iter(findings), f"findings-{facility.code}.csv")
     if table == "inspections":
-        return csv_response(
-            f"inspections-{facility.code}.csv",
-            ["id", "performed_at", "inspectorate", "observed", "inspectors", "seals", "log_index"],
-            (
-                (
-                    i.pk,
-                    i.performed_at.isoformat(),
-                    i.inspectorate.code,
-                    i.observed_count,
-                    ";".join(i.inspectors),
-                    ";".join(i.seals_checked),
-                    i.log_index,
-                )
-                for i in keyset_iter(inspections)
-            ),
-        )
+        return INSPECTIONS.csv(keyset_iter(inspections), f"inspections-{facility.code}.csv")
     if table == "transfers":
-        return csv_response(
-            f"transfers-{facility.code}.csv",
-            ["id", "status", "shipper", "receiver", "origin", "destination", "shipped_at", "received_at"],
-            (
-                (
-                    t.pk,
-                    t.status,
-                    t.shipper.code,
-                    t.receiver.code,
-                    t.origin_facility.code if t.origin_facility else t.origin_country,
-                    t.destination_facility.code if t.destination_facility else t.destination_country,
-                    t.shipped_at.isoformat(),
-                    t.received_at.isoformat() if t.received_at else "",
-                )
-                for t in transfers.order_by("shipped_at", "id")
-            ),
-        )
+        rows = transfer_rows(transfers.order_by("shipped_at", "id"), facility)
+        return TRANSFERS.csv(rows, f"transfers-{facility.code}.csv")
 
     clusters = list(Cluster.objects.restrict(user).filter(facility=facility).order_by("code"))
     cluster_aggs = {
@@ -297,47 +210,16 @@ def facility_detail(request, code):
         for c in clusters
     ]
     if table == "clusters":
-        return csv_response(
-            f"clusters-{facility.code}.csv",
-            [
-                "cluster",
-                "purpose",
-                "interconnect_gbps",
-                "chips",
-                "h100e",
-                "tpp",
-                "rule",
-                "metric",
-                "value",
-                "threshold",
-                "crossed",
-            ],
-            _cluster_csv_rows(cluster_rows),
-        )
+        return CLUSTERS.csv(cluster_csv_rows(cluster_rows), f"clusters-{facility.code}.csv")
     facility_rules = values.rows(
         [r for r in in_force if r.scope == Scope.FACILITY], totals_of(facility_agg), Scope.FACILITY, str(facility.pk)
     )
     if table == "thresholds":
-        return csv_response(
-            f"thresholds-{facility.code}.csv",
-            ["rule", "name", "metric", "comparison", "threshold", "value", "ratio", "crossed", "severity"],
-            (
-                (
-                    f"{r['rule'].key} v{r['rule'].version}",
-                    r["rule"].name,
-                    r["rule"].metric,
-                    r["rule"].comparison,
-                    r["rule"].value,
-                    r["value"],
-                    round(r["ratio"], 6),
-                    r["crossed"],
-                    r["rule"].severity,
-                )
-                for r in facility_rules
-            ),
-        )
+        return RULES.csv(facility_rules, f"thresholds-{facility.code}.csv")
 
-    inventory, next_cursor = keyset_page(placements, cursor_param(request), size=INVENTORY_PAGE)
+    inventory, next_cursor = keyset_page(
+        placements.values_list(*INVENTORY_FIELDS), cursor_param(request), size=INVENTORY_PAGE
+    )
     latest = list(attestations.defer("envelope").order_by("-id")[:10])
     att_findings = {}
     for f in findings.filter(source="attestation", source_id__in=[str(a.pk) for a in latest]).order_by("id")[:500]:
@@ -357,31 +239,21 @@ def facility_detail(request, code):
         "attestation_rows": attestation_rows,
         "findings": findings.order_by("-id")[:20],
         "inspections": inspections.order_by("-performed_at", "-id")[:20],
-        "transfers": transfers.order_by("-shipped_at")[:20],
+        "transfers": list(transfer_rows(transfers.order_by("-shipped_at")[:20], facility)),
+        "tables": {
+            "inventory": INVENTORY,
+            "rules": RULES,
+            "attestations": ATTESTATIONS,
+            "findings": FINDINGS,
+            "inspections": INSPECTIONS,
+            "transfers": TRANSFERS,
+        },
         "alerts": Alert.objects.restrict(user)
         .filter(facility=facility, state__in=[AlertState.OPEN, AlertState.ACKNOWLEDGED])
         .order_by("-id")[:20],
         "usage_days": USAGE_DAYS,
     }
     return render(request, "console/facility.html", context)
-
-
-def _cluster_csv_rows(cluster_rows):
-    for row in cluster_rows:
-        c, a = row["cluster"], row["aggregate"]
-        base = [
-            c.code,
-            c.purpose,
-            c.interconnect_gbps,
-            a.chip_count if a else 0,
-            a.h100e if a else 0,
-            a.tpp if a else 0,
-        ]
-        if not row["rules"]:
-            yield [*base, "", "", "", "", ""]
-        for r in row["rules"]:
-            rule = r["rule"]
-            yield [*base, f"{rule.key} v{rule.version}", rule.metric, r["value"], rule.value, r["crossed"]]
 
 
 @console_view
@@ -399,29 +271,20 @@ def facility_reconciliation(request, code):
     if wants_csv(request) and (live or snapshot.at is None):
         # Computed now: asked for, or no balance stored yet (a download is never empty for want of one).
         result = reconcile(facility, timezone.now())
-        return csv_response(
-            f"reconciliation-{facility.code}-{result.at.date().isoformat()}-live.csv",
-            RECON_HEADER,
-            (
-                (d.kind, d.chip_ref, d.source, d.source_id, d.book_cluster or "", d.listed_cluster or "")
-                for d in result.discrepancies
-            ),
+        live_rows = (
+            (None, d.kind, d.chip_ref, d.source, d.source_id, d.book_cluster, d.listed_cluster, d.chip_pk)
+            for d in result.discrepancies
         )
+        return DISCREPANCIES.csv(live_rows, f"reconciliation-{facility.code}-{result.at.date().isoformat()}-live.csv")
     items = ReconciliationItem.objects.filter(snapshot=snapshot)
     if wants_csv(request):
-        return csv_response(
-            f"reconciliation-{facility.code}-{snapshot.at.date().isoformat()}.csv",
-            RECON_HEADER,
-            (
-                (kind, ref, source, source_id, book, listed)
-                for _, kind, ref, source, source_id, book, listed in keyset_iter(
-                    items.values_list("id", "kind", "chip_ref", "source", "source_id", "book_cluster", "listed_cluster")
-                )
-            ),
-        )
+        rows = keyset_iter(items.values_list(*DISCREPANCIES.fields))
+        return DISCREPANCIES.csv(rows, f"reconciliation-{facility.code}-{snapshot.at.date().isoformat()}.csv")
     after = cursor_param(request)
     fragment = request.GET.get("fragment") == "1"
-    shown, next_cursor = keyset_page(items, None if fragment else after, size=RECON_SHOWN)
+    shown, next_cursor = keyset_page(
+        items.values_list(*DISCREPANCIES.fields), None if fragment else after, size=RECON_SHOWN
+    )
     sources = []
     for name in ("declaration", "attestation", "inspection"):
         info = (snapshot.sources or {}).get(name)
@@ -435,6 +298,7 @@ def facility_reconciliation(request, code):
         "sources": sources,
         "never_received": ((snapshot.sources or {}).get("transfers") or {}).get("never_received", 0),
         "discrepancies": shown,
+        "table": DISCREPANCIES,
         "more": max(0, snapshot.discrepancy_count - len(shown)) if fragment or not after else 0,
         "next_cursor": None if fragment else next_cursor,
         "after": after,
@@ -442,6 +306,3 @@ def facility_reconciliation(request, code):
     }
     template = "console/_reconciliation.html" if fragment else "console/reconciliation.html"
     return render(request, template, context)
-
-
-RECON_HEADER = ["kind", "chip", "source", "source_id", "book_cluster", "listed_cluster"]

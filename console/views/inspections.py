@@ -7,7 +7,7 @@ from django.shortcuts import redirect, render
 
 from console.access import console_view, forbidden, not_found, records_inspections
 from console.forms import InspectionForm
-from console.tables import csv_response, cursor_param, keyset_iter, keyset_page, wants_csv
+from console.tables import cursor_param, keyset_iter, keyset_page, wants_csv
 from console.tablespec import Column, Table
 from core.errors import DomainError
 from inventory.chiprefs import parse_csv_listing
@@ -16,6 +16,45 @@ from inventory.services.listings import record_inspection
 
 FINDINGS_SHOWN = 200
 COUNTED = ("unaccounted", "unexpected", "unknown_chip", "wrong_cluster")
+
+# One inspection's findings (its reconciliation at the time).
+FINDINGS = Table(
+    "findings",
+    "inspection-findings.csv",
+    (
+        Column(csv="id", value=lambda f: f.pk),
+        Column("Kind", "<code>{{ row.kind }}</code>", "kind", lambda f: f.kind),
+        Column(
+            "Chip",
+            '{% if row.chip_id %}<a href="{% chip_url row.chip_ref %}">{{ row.chip_ref }}</a>'
+            "{% else %}{{ row.chip_ref }}{% endif %}",
+            "chip",
+            lambda f: f.chip_ref,
+        ),
+        Column(csv="detected_at", value=lambda f: f.detected_at.isoformat()),
+        Column("Detail", "{{ row.detail }}", css="small"),
+        Column(
+            "Resolved",
+            "{{ row.resolved_at|when }}",
+            "resolved_at",
+            lambda f: f.resolved_at.isoformat() if f.resolved_at else "",
+            css="small",
+        ),
+        Column(csv="detail", value=lambda f: f.detail),
+    ),
+    css="compact",
+)
+
+# Download only: the observed serials as recorded, `chip,cluster` (the upload's own format), raw tuples.
+OBSERVED = Table(
+    "observed",
+    "inspection.csv",
+    (
+        Column(csv="chip", value="chip_ref"),
+        Column(csv="cluster", value=lambda c: c or "", key="cluster__code"),
+    ),
+    fields=("id", "chip_ref", "cluster__code"),
+)
 
 INSPECTIONS = Table(
     "inspections",
@@ -131,21 +170,7 @@ def inspection_detail(request, pk):
         return not_found(request, "No such inspection in your view.")
     findings = Finding.objects.restrict(request.user).filter(source="inspection", source_id=str(inspection.pk))
     if wants_csv(request):
-        return csv_response(
-            f"inspection-{inspection.pk}-findings.csv",
-            ["id", "kind", "chip", "detected_at", "resolved_at", "detail"],
-            (
-                (
-                    f.pk,
-                    f.kind,
-                    f.chip_ref,
-                    f.detected_at.isoformat(),
-                    f.resolved_at.isoformat() if f.resolved_at else "",
-                    f.detail,
-                )
-                for f in keyset_iter(findings)
-            ),
-        )
+        return FINDINGS.csv(keyset_iter(findings), f"inspection-{inspection.pk}-findings.csv")
     # Its reconciliation is what recording it found: the observed listing against the
     # books at that instant, stored as findings (grouped here, never recounted).
     counts = dict(findings.order_by().values_list("kind").annotate(n=Count("id")))
@@ -154,6 +179,7 @@ def inspection_detail(request, pk):
         "counts": {kind: counts.get(kind, 0) for kind in COUNTED},
         "total": sum(counts.values()),
         "findings": findings.order_by("id")[:FINDINGS_SHOWN],
+        "table": FINDINGS,
     }
     return render(request, "console/inspection.html", context)
 
@@ -164,9 +190,5 @@ def inspection_csv(request, pk):
     inspection = _inspection(request, pk)
     if inspection is None:
         return not_found(request, "No such inspection in your view.")
-    items = InspectionItem.objects.filter(inspection=inspection).values_list("id", "chip_ref", "cluster__code")
-    return csv_response(
-        f"inspection-{inspection.pk}.csv",
-        ["chip", "cluster"],
-        ((chip_ref, cluster or "") for _, chip_ref, cluster in keyset_iter(items)),
-    )
+    items = InspectionItem.objects.filter(inspection=inspection).values_list(*OBSERVED.fields)
+    return OBSERVED.csv(keyset_iter(items), f"inspection-{inspection.pk}.csv")

@@ -8,9 +8,61 @@ from attestations.models import Attestation, Rejection, SigningKey
 from attestations.services import register_key, retire_key, revoke_key
 from console.access import console_view, forbidden, manages_keys, not_found
 from console.forms import KeyForm, RetireForm, RevokeForm
-from console.tables import csv_response, cursor_param, keyset_iter, keyset_page, wants_csv
+from console.tables import cursor_param, keyset_iter, keyset_page, wants_csv
 from console.tablespec import Column, Table
 from core.errors import DomainError
+
+
+def _iso(value):
+    return value.isoformat() if value else ""
+
+
+_KEY_COLUMNS = (
+    Column(
+        "Key id",
+        "{{ row.keyid|truncatechars:20 }}",
+        "keyid",
+        lambda k: k.keyid,
+        css="mono small",
+        title="{{ row.keyid }}",
+    ),
+    Column(csv="organisation", value=lambda k: k.organisation.code),
+    Column("Name", '{{ row.name|default:"—" }}', "name", lambda k: k.name),
+    Column(
+        "Algorithm",
+        '{{ row.algorithm }} <span class="muted small">{{ row.purpose }}</span>',
+        "algorithm",
+        lambda k: k.algorithm,
+    ),
+    Column(csv="purpose", value=lambda k: k.purpose),
+    Column("Valid from", "{{ row.valid_from|when }}", "valid_from", lambda k: k.valid_from.isoformat(), css="small"),
+    Column(
+        "State",
+        '{% if row.revoked_since %}<span class="sev sev-high">revoked</span> since {{ row.revoked_since|when }}'
+        '{% elif row.retired_at %}<span class="muted">retired {{ row.retired_at|when }}</span>'
+        '{% else %}<span class="verified">active</span>{% endif %}',
+        css="small",
+    ),
+    Column(csv="retired_at", value=lambda k: _iso(k.retired_at)),
+    Column(csv="revoked_since", value=lambda k: _iso(k.revoked_since)),
+    Column(csv="log_index", value=lambda k: k.log_index),
+    Column(csv="pem", value=lambda k: k.pem),
+)
+# The organisation's keys; a user who manages them sees the same table with a column of forms
+# (the page's per-key errors as `key_errors`, a keyword of the table tag).
+KEYS = Table("keys", "signing-keys.csv", _KEY_COLUMNS)
+MANAGED_KEYS = Table(
+    "keys",
+    "signing-keys.csv",
+    (
+        *_KEY_COLUMNS,
+        Column(
+            "Retire or revoke",
+            '{% include "console/_key_actions.html" %}',
+            css="keyactions",
+        ),
+    ),
+)
 
 
 def _own_keys(user):
@@ -20,12 +72,14 @@ def _own_keys(user):
 
 def _keys_page(request, form=None, status=200, errors=None):
     keys = list(_own_keys(request.user).order_by("-id")[:200])
+    can_manage = manages_keys(request.user)
     context = {
         "keys": keys,
         "form": form or KeyForm(),
         "retire_form": RetireForm(),
         "revoke_form": RevokeForm(),
-        "can_manage": manages_keys(request.user),
+        "can_manage": can_manage,
+        "table": MANAGED_KEYS if can_manage else KEYS,
         "key_errors": errors or {},
     }
     return render(request, "console/keys.html", context, status=status)
@@ -35,36 +89,7 @@ def _keys_page(request, form=None, status=200, errors=None):
 def keys(request):
     user = request.user
     if wants_csv(request):
-        return csv_response(
-            "signing-keys.csv",
-            [
-                "keyid",
-                "organisation",
-                "name",
-                "algorithm",
-                "purpose",
-                "valid_from",
-                "retired_at",
-                "revoked_since",
-                "log_index",
-                "pem",
-            ],
-            (
-                (
-                    k.keyid,
-                    k.organisation.code,
-                    k.name,
-                    k.algorithm,
-                    k.purpose,
-                    k.valid_from.isoformat(),
-                    k.retired_at.isoformat() if k.retired_at else "",
-                    k.revoked_since.isoformat() if k.revoked_since else "",
-                    k.log_index,
-                    k.pem,
-                )
-                for k in keyset_iter(_own_keys(user))
-            ),
-        )
+        return KEYS.csv(keyset_iter(_own_keys(user)))
     if request.method == "POST":
         if not manages_keys(user):
             return forbidden(request, "Operators register attestation keys.")
