@@ -93,30 +93,35 @@ OPERATORS = Table(
     css="compact",
 )
 
+# What a statement is and where it was made: the dashboard's and the submissions page's tables share them.
+STATEMENT_COLUMNS = (
+    Column(
+        "Kind",
+        '{{ row.kind }}{% if row.scope %} <span class="muted">({{ row.scope }})</span>{% endif %}',
+        "kind",
+        lambda a: a.kind,
+    ),
+    Column(
+        "Operator",
+        '{{ row.operator.code|default:"—" }}',
+        "operator",
+        lambda a: a.operator.code if a.operator else "",
+    ),
+    Column(
+        "Facility",
+        "<a href=\"{% url 'console:facility' row.facility.code %}\">{{ row.facility.code }}</a>",
+        "facility",
+        lambda a: a.facility.code,
+        css="nowrap",
+    ),
+)
+
 ATTESTATIONS = Table(
     "attestations",
     "recent-attestations.csv",
     (
         Column("#", "{{ row.pk }}", "id", lambda a: a.pk),
-        Column(
-            "Kind",
-            '{{ row.kind }}{% if row.scope %} <span class="muted">({{ row.scope }})</span>{% endif %}',
-            "kind",
-            lambda a: a.kind,
-        ),
-        Column(
-            "Operator",
-            '{{ row.operator.code|default:"—" }}',
-            "operator",
-            lambda a: a.operator.code if a.operator else "",
-        ),
-        Column(
-            "Facility",
-            "<a href=\"{% url 'console:facility' row.facility.code %}\">{{ row.facility.code }}</a>",
-            "facility",
-            lambda a: a.facility.code,
-            css="nowrap",
-        ),
+        *STATEMENT_COLUMNS,
         Column(
             "Issued",
             "{{ row.issued_at|stamp }}",

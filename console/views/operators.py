@@ -10,6 +10,7 @@ from console.access import console_view, forbidden, manages_keys, not_found
 from console.forms import KeyForm, RetireForm, RevokeForm
 from console.tables import cursor_param, keyset_iter, keyset_page, wants_csv
 from console.tablespec import Column, Table
+from console.views.dashboard_tables import STATEMENT_COLUMNS
 from core.errors import DomainError
 
 
@@ -180,25 +181,7 @@ ACCEPTED = Table(
             lambda a: a.received_at.isoformat(),
             css="stamp",
         ),
-        Column(
-            "Kind",
-            '{{ row.kind }}{% if row.scope %} <span class="muted">({{ row.scope }})</span>{% endif %}',
-            "kind",
-            lambda a: a.kind,
-        ),
-        Column(
-            "Operator",
-            '{{ row.operator.code|default:"—" }}',
-            "operator",
-            lambda a: a.operator.code if a.operator else "",
-        ),
-        Column(
-            "Facility",
-            "<a href=\"{% url 'console:facility' row.facility.code %}\">{{ row.facility.code }}</a>",
-            "facility",
-            lambda a: a.facility.code,
-            css="nowrap",
-        ),
+        *STATEMENT_COLUMNS,
         Column("Chips", "{{ row.chip_count|num }}", "chips", lambda a: a.chip_count, css="num"),
         Column("Log index", '{{ row.log_index|default_if_none:"—" }}', "log_index", lambda a: a.log_index, css="num"),
         Column(
