@@ -107,13 +107,6 @@ def resolve_chips(chip_ids):
     return found
 
 
-def _chips_of(maker, serials, manufacturers=None):
-    """inventory.storage.chips_of_maker under its old name. `manufacturers` is not used: the one path
-    looks the manufacturer up by code in the query (kept until tests/attestations/test_hotpath.py,
-    attest16's, calls inventory.storage instead)."""
-    return chips_of_maker(maker, serials)
-
-
 def resolve_clusters(facility, codes):
     from inventory.models import Cluster
 

@@ -83,12 +83,6 @@ def _log_verifies_after_test(request):
         assert_log_verifies()
 
 
-@pytest.fixture
-def is_postgres():
-    """Always true: every test runs on PostgreSQL. Kept until the tests that ask stop asking."""
-    return True
-
-
 class Api:
     """An API client authenticated with a real bearer token of `user`."""
 

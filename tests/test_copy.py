@@ -24,7 +24,6 @@ rows = st.lists(
 )
 
 
-@pytest.mark.postgres
 @pytest.mark.django_db
 @settings(max_examples=60, deadline=None)
 @given(rows)

@@ -370,7 +370,6 @@ def test_aggregates_api_respects_visibility(api, parties, op):
     assert len(api(parties.users["insp_us"]).get("/api/v1/aggregates/?scope=facility").json()["results"]) == 1
 
 
-@pytest.mark.postgres
 @pytest.mark.django_db(transaction=True)
 def test_concurrent_evaluations_leave_one_open_alert(parties):
     import threading

@@ -17,7 +17,6 @@ from inventory.models import Placement
 from registry.models import Chip
 from tests.compliance.test_set_based import world  # noqa: F401 (a fixture)
 
-pytestmark = pytest.mark.postgres
 SCOPES = [Scope.FACILITY, Scope.CLUSTER, Scope.CAMPUS, Scope.OPERATOR_COUNTRY]
 
 

@@ -1,13 +1,10 @@
 """console.storage's upsert does what the ORM's get_or_create-and-increment would, on the same rows."""
 
-import pytest
 from django.db.models import F
 
 from console import storage
 from console.models import ReconciliationSnapshot
 from inventory.models import Facility
-
-pytestmark = pytest.mark.postgres
 
 
 def test_mark_stale_creates_then_increments(parties):

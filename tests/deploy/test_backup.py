@@ -21,7 +21,6 @@ def server_url(name):
     return f"postgres://{s['USER'] or 'postgres'}@{s['HOST'] or '127.0.0.1'}:{s['PORT'] or 5432}/{name}"
 
 
-@pytest.mark.postgres
 @pytest.mark.django_db(transaction=True)
 def test_backup_and_restore_keep_the_log_verifiable(parties, tmp_path):
     if not shutil.which("pg_dump") or not shutil.which("pg_restore"):

@@ -27,7 +27,6 @@ from django.db import connection
 from tests.faults.support import RedisServer, free_port, stop_process, wait_until
 
 ROOT = Path(__file__).resolve().parents[2]
-pytestmark = pytest.mark.postgres
 
 
 def server_url(name):

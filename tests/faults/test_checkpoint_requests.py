@@ -12,7 +12,7 @@ from django.db import transaction
 
 from tests.faults.support import wait_until
 
-pytestmark = [pytest.mark.postgres, pytest.mark.redis, pytest.mark.django_db(transaction=True)]
+pytestmark = [pytest.mark.redis, pytest.mark.django_db(transaction=True)]
 
 
 def _append(n):

@@ -19,7 +19,7 @@ from django.utils import timezone
 from tests.factories import chip_rows
 from tests.faults.support import wait_until
 
-pytestmark = [pytest.mark.postgres, pytest.mark.redis, pytest.mark.django_db(transaction=True)]
+pytestmark = [pytest.mark.redis, pytest.mark.django_db(transaction=True)]
 
 FACILITIES = 12
 PER_FACILITY = 2

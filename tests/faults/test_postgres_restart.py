@@ -32,7 +32,7 @@ from tests.factories import chip_rows
 from tests.faults.support import REPO, Gunicorn, PostgresCluster, pg_bin, wait_until
 
 # django_db: pytest-django creates the test database (the schema copied below) only for tests that ask.
-pytestmark = [pytest.mark.postgres, pytest.mark.django_db]
+pytestmark = [pytest.mark.django_db]
 
 THREADS = 6
 SERVER_THREADS = 8  # gunicorn: 2 workers of 4 threads, one persistent connection each

@@ -17,7 +17,7 @@ import pytest
 from tests.faults.scenario import World
 from tests.faults.support import wait_until
 
-pytestmark = [pytest.mark.postgres, pytest.mark.redis, pytest.mark.django_db(transaction=True)]
+pytestmark = [pytest.mark.redis, pytest.mark.django_db(transaction=True)]
 
 POST_BUDGET_S = 5.0  # a refused broker costs a request about a second (two failed publishes), never a hang
 

@@ -16,7 +16,7 @@ import pytest
 from tests.faults.scenario import World
 from tests.faults.support import wait_until
 
-pytestmark = [pytest.mark.postgres, pytest.mark.redis, pytest.mark.django_db(transaction=True)]
+pytestmark = [pytest.mark.redis, pytest.mark.django_db(transaction=True)]
 
 DOWN_FOR = 5  # requests answered 500 before the receiver processes anything
 ACK_LOST = 1  # requests processed, then answered 500

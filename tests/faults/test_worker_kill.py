@@ -30,7 +30,7 @@ from django.utils import timezone
 from tests.faults.scenario import World
 from tests.faults.support import wait_until
 
-pytestmark = [pytest.mark.postgres, pytest.mark.redis, pytest.mark.django_db(transaction=True)]
+pytestmark = [pytest.mark.redis, pytest.mark.django_db(transaction=True)]
 
 VISIBILITY_TIMEOUT_S = 4
 

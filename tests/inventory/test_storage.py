@@ -14,8 +14,6 @@ from registry.models import Chip
 from registry.registration import register_chips
 from tests.factories import chip_rows
 
-pytestmark = pytest.mark.postgres
-
 
 def fields(obj, *skip):
     return {f.attname: getattr(obj, f.attname) for f in obj._meta.concrete_fields if f.attname not in skip}

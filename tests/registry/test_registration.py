@@ -312,7 +312,6 @@ def test_writer_tells_new_same_and_different(parties):
     assert exc.value.extra["conflicts"][0]["fields"] == ["model"]
 
 
-@pytest.mark.postgres
 @pytest.mark.django_db(transaction=True)
 def test_concurrent_registration_of_the_same_chip_with_different_data(parties):
     """The insert-then-compare order catches a conflict committed by a concurrent request."""
@@ -345,7 +344,6 @@ def test_concurrent_registration_of_the_same_chip_with_different_data(parties):
     assert Chip.objects.filter(serial__startswith="RACE").values("custodian").distinct().count() == 1
 
 
-@pytest.mark.postgres
 def test_large_batch_uses_set_based_writes(api, operator, django_assert_max_num_queries):
     """20,000 chips in a bounded number of statements: no save per row."""
     rows = chip_rows("BULK", 20_000)
