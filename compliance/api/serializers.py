@@ -90,13 +90,13 @@ class AggregateSerializer(serializers.ModelSerializer):
         ]
 
 
-class InclusionProofSerializer(serializers.Serializer):
+class EvidenceProofSerializer(serializers.Serializer):
     log_index = serializers.IntegerField()
     hashes = serializers.ListField(child=serializers.CharField(), help_text="Base64 hashes, from the leaf upward.")
 
 
 class AlertEvidenceSerializer(serializers.ModelSerializer):
-    inclusion = InclusionProofSerializer(
+    inclusion = EvidenceProofSerializer(
         many=True,
         read_only=True,
         help_text="The RFC 9162 inclusion proof of each log index the sources name, at checkpoint_size.",
@@ -123,7 +123,7 @@ class AlertEvidenceSerializer(serializers.ModelSerializer):
         }
 
 
-class SourceSerializer(serializers.Serializer):
+class EvidenceSourceSerializer(serializers.Serializer):
     source = serializers.CharField()
     id = serializers.CharField()
     log_index = serializers.IntegerField(allow_null=True)
@@ -151,7 +151,7 @@ class BundleEvidenceSerializer(serializers.Serializer):
     comparison = serializers.CharField(allow_blank=True)
     chip_count = serializers.IntegerField()
     chips_sha256 = serializers.CharField(allow_blank=True)
-    sources = SourceSerializer(many=True)
+    sources = EvidenceSourceSerializer(many=True)
     findings = serializers.ListField(child=serializers.IntegerField())
 
 
