@@ -10,6 +10,7 @@ Commands (each has --help):
   attest usage     sign and submit a usage statement built from the recorded samples
   flush            send the statements queued in the outbox, fetch missing receipts
   verify-receipt   verify a receipt offline against the pinned log key (and an envelope)
+  verify-evidence  verify an alert's evidence bundle offline against the pinned log key
   monitor          check the log's latest checkpoint is consistent with the last one seen
 
 Configuration: flags override the environment (CHIPREG_URL, CHIPREG_TOKEN,
@@ -22,7 +23,7 @@ Exit codes:
   2  usage or configuration error (arguments, config file, key file, input file)
   3  the registry refused the request (4xx problem details)
   4  the registry is unreachable or answered 5xx (signed statements stay queued)
-  5  verification failure (receipt, checkpoint signature, split view of the log)
+  5  verification failure (receipt, evidence bundle, checkpoint signature, split view of the log)
 
 Every signed statement is stored in the outbox before it is sent: nothing that
 was signed is lost, and nothing is signed twice.
@@ -462,6 +463,29 @@ def cmd_verify_receipt(args: argparse.Namespace) -> int:
     return EXIT_OK
 
 
+def cmd_verify_evidence(args: argparse.Namespace) -> int:
+    from agent.evidence import verify_evidence_files
+
+    cfg = _config(args)
+    verified = verify_evidence_files(args.bundle, _pinned_log_key(cfg), args.chips, args.envelope)
+    if args.json:
+        _print_json({"ok": True, **verified.summary()})
+        return EXIT_OK
+    with_data = sum(1 for e in verified.entries if e.data_checked)
+    extra = "".join(
+        [
+            f", {with_data} event(s) with their data" if with_data else "",
+            ", the chip list" if verified.chips_checked else "",
+            f", {sum(e.envelope_checked for e in verified.entries)} envelope(s)" if args.envelope else "",
+        ]
+    )
+    sys.stdout.write(
+        f"OK: {len(verified.entries)} log entr{'y' if len(verified.entries) == 1 else 'ies'} of the evidence "
+        f"are in {verified.origin} at tree size {verified.size}{extra}\n"
+    )
+    return EXIT_OK
+
+
 def cmd_monitor(args: argparse.Namespace) -> int:
     from agent import monitor
 
@@ -583,6 +607,22 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--envelope", metavar="FILE", help="the DSSE envelope the receipt is for")
     p.add_argument("--json", action="store_true", help="print JSON")
     p.set_defaults(func=cmd_verify_receipt)
+
+    p = command(
+        "verify-evidence",
+        "verify an alert's evidence bundle offline: checkpoint signature, coverage, inclusion, entries",
+    )
+    p.add_argument("bundle", metavar="BUNDLE", help="evidence bundle JSON file (alerts/{id}/bundle/)")
+    p.add_argument("--log-key", metavar="KEYLINE", help="the log's verifier key line, or @FILE (env CHIPREG_LOG_KEY)")
+    p.add_argument("--chips", metavar="FILE", help="the evidence's chip list (alerts/{id}/chips/), checked too")
+    p.add_argument(
+        "--envelope",
+        action="append",
+        metavar="INDEX=FILE",
+        help="the DSSE envelope of the attestation at log index INDEX, checked against its entry (repeatable)",
+    )
+    p.add_argument("--json", action="store_true", help="print JSON")
+    p.set_defaults(func=cmd_verify_evidence)
 
     p = command("monitor", "check the latest checkpoint against the last one seen (split-view detection)")
     p.add_argument("--state", metavar="FILE", help="state file (default STATE_DIR/monitor.json)")

@@ -13,7 +13,7 @@ EXIT_ERROR = 1  # anything unexpected
 EXIT_USAGE = 2  # bad arguments, configuration, key file, input file
 EXIT_REFUSED = 3  # the registry answered 4xx (problem details)
 EXIT_UNREACHABLE = 4  # no answer or 5xx: signed statements stay queued in the outbox
-EXIT_VERIFY = 5  # a receipt, checkpoint or consistency proof does not verify (split view)
+EXIT_VERIFY = 5  # a receipt, evidence bundle, checkpoint or consistency proof does not verify (split view)
 
 EXIT_CODES = {
     EXIT_OK: "success",
@@ -21,7 +21,7 @@ EXIT_CODES = {
     EXIT_USAGE: "usage or configuration error (arguments, config file, key file, input file)",
     EXIT_REFUSED: "the registry refused the request (4xx problem details)",
     EXIT_UNREACHABLE: "the registry is unreachable or answered 5xx; signed statements are queued",
-    EXIT_VERIFY: "verification failure: receipt, checkpoint signature or consistency (split view)",
+    EXIT_VERIFY: "verification failure: receipt, evidence bundle, checkpoint signature or consistency (split view)",
 }
 
 

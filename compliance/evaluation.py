@@ -20,8 +20,8 @@ from django.utils import timezone
 
 from compliance import aggregates, storage
 from compliance.choices import AlertKind, AlertState, Metric, Scope
+from compliance.evidence import seal as evidence_seal
 from compliance.models import Aggregate, Alert, AlertEvidence, AlertTransition, ThresholdRule
-from transparency.checkpoints import latest_checkpoint, sign_if_due
 from transparency.events import append_event, append_events
 
 log = logging.getLogger(__name__)
@@ -363,9 +363,10 @@ def _raise_many(scope, raises):
         # Once per subject, however many of its rules it crossed.
         rows = aggregates.chips_in_many(scope, {alert.subject_key for alert in alerts})
         counted = {key: _Counted.of(rows.get(key, [])) for key in {alert.subject_key for alert in alerts}}
-        checkpoint = sign_if_due(wait=False) or latest_checkpoint()
+        # One checkpoint covering every source of the batch, and one read of their proofs.
+        sealed = evidence_seal([c.sources for c in counted.values()])
         evidence = AlertEvidence.objects.bulk_create(
-            [_evidence(alert, alert.rule, alert.value, counted[alert.subject_key], checkpoint) for alert in alerts]
+            [_evidence(alert, alert.rule, alert.value, counted[alert.subject_key], sealed) for alert in alerts]
         )
         _attach_operators(alerts)
         first = append_events(
@@ -446,9 +447,9 @@ def _reopen(alert_pk, rule, scope, key, value):
 
 
 def freeze(alert, rule, scope, key, value):
-    """Store the evidence of an alert now: the chips counted and a checkpoint (signed now if due)."""
-    checkpoint = sign_if_due(wait=False) or latest_checkpoint()
-    evidence = _evidence(alert, rule, value, _Counted.of(aggregates.chips_in(scope, key)), checkpoint)
+    """Store the evidence of an alert now: the chips counted, sealed (compliance.evidence)."""
+    counted = _Counted.of(aggregates.chips_in(scope, key))
+    evidence = _evidence(alert, rule, value, counted, evidence_seal([counted.sources]))
     evidence.save()
     return evidence
 
@@ -475,8 +476,9 @@ class _Counted(NamedTuple):
         )
 
 
-def _evidence(alert, rule, value, counted, checkpoint):
-    """The (unsaved) evidence of an alert: its chips and a checkpoint that covers what put them there."""
+def _evidence(alert, rule, value, counted, sealed):
+    """The (unsaved) evidence of an alert: its chips, and a checkpoint that covers what put them there
+    with the proofs that it does (`sealed`: a compliance.evidence.Seal covering its sources)."""
     return AlertEvidence(
         alert=alert,
         value=value,
@@ -486,8 +488,7 @@ def _evidence(alert, rule, value, counted, checkpoint):
         chips_sha256=counted.sha256,
         chips=counted.text,
         sources=counted.sources,
-        checkpoint_size=checkpoint.size if checkpoint else None,
-        checkpoint=checkpoint.note if checkpoint else "",
+        **sealed.fields(counted.sources),
     )
 
 

@@ -13,9 +13,9 @@ from django.db.models import Count
 
 from compliance.choices import AlertKind, AlertState, Scope
 from compliance.evaluation import _notify
+from compliance.evidence import seal
 from compliance.models import Alert, AlertEvidence, AlertTransition
 from inventory.models import Finding
-from transparency.checkpoints import latest_checkpoint, sign_if_due
 from transparency.events import append_event
 
 
@@ -89,9 +89,9 @@ def _raise(group, scope, subject, g, severity, members):
             )
             refs = sorted({r for r in members.values_list("chip_ref", flat=True) if r})
             text = "".join(f"{r}\n" for r in refs)
-            checkpoint = sign_if_due(wait=False) or latest_checkpoint()
             ids = list(members.values_list("id", flat=True)[:10_000])
             sources = sorted({(f.source, f.source_id, f.evidence.get("log_index")) for f in members[:1000]})
+            sources = [{"source": s, "id": i, "log_index": li} for s, i, li in sources]
             evidence = AlertEvidence.objects.create(
                 alert=alert,
                 value=g["n"],
@@ -99,9 +99,8 @@ def _raise(group, scope, subject, g, severity, members):
                 chips_sha256=hashlib.sha256(text.encode()).hexdigest(),
                 chips=text,
                 findings=ids,
-                sources=[{"source": s, "id": i, "log_index": li} for s, i, li in sources],
-                checkpoint_size=checkpoint.size if checkpoint else None,
-                checkpoint=checkpoint.note if checkpoint else "",
+                sources=sources,
+                **seal([sources]).fields(sources),
             )
             alert.log_index = append_event(
                 "alert.raised",

@@ -168,8 +168,13 @@ class AlertEvidence(models.Model):
     chips = models.TextField(blank=True, default="", help_text="The chips counted, one public id per line, sorted.")
     sources = models.JSONField(default=list, help_text="The statements and log entries that put them there.")
     findings = models.JSONField(default=list)
+    # A checkpoint whose tree includes every log index the sources name (compliance.evidence),
+    # and the inclusion proof of each against it: the evidence proves itself (LOG.md section 5).
     checkpoint_size = models.BigIntegerField(null=True, blank=True)
-    checkpoint = models.TextField(blank=True, default="")
+    checkpoint = models.TextField(blank=True, default="", help_text="The checkpoint's signed note.")
+    inclusion = models.JSONField(
+        default=list, help_text='[{"log_index": i, "hashes": [base64, ...]}]: RFC 9162 proofs at checkpoint_size.'
+    )
 
     class Meta:
         ordering = ["id"]

@@ -42,6 +42,7 @@ urlpatterns = [
     path("alerts/", views.alert_list, name="alerts"),
     path("alerts/<int:pk>/", views.alert_detail, name="alert"),
     path("alerts/<int:pk>/chips/", views.alert_chips, name="alert-chips"),
+    path("alerts/<int:pk>/bundle/", views.alert_bundle, name="alert-bundle"),
     path("alerts/<int:pk>/<str:action>/", views.alert_transition, name="alert-transition"),
     path("inspections/", views.inspection_list, name="inspections"),
     path("inspections/new/", views.inspection_new, name="inspection-new"),

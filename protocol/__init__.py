@@ -6,5 +6,5 @@ party can audit these few modules alone and their tests need no fixtures. The
 normative texts are docs/spec/ATTESTATION.md and docs/spec/LOG.md; the vectors in
 tests/protocol/vectors/ are their known answers.
 
-Modules: errors, encoding, serials, times, merkle, note, dsse, statements, leaves, usage.
+Modules: errors, encoding, serials, times, merkle, note, dsse, statements, leaves, usage, evidence.
 """

@@ -22,6 +22,7 @@ STATUS_BY_CODE: dict[str, int] = {
     "invalid_proof": 400,
     "invalid_checkpoint": 400,
     "invalid_cosignature": 400,
+    "invalid_evidence": 400,
     "leaf_too_large": 400,
     "not_authenticated": 401,
     "bad_signature": 403,

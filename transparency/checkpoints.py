@@ -1,7 +1,9 @@
 """The registry's log key and its signed checkpoints.
 
-Checkpoints are signed at most once per CHIPREG_CHECKPOINT_INTERVAL_S, always
-over the current head of the one append-only tree, so no two can disagree.
+Checkpoints are signed at most once per CHIPREG_CHECKPOINT_INTERVAL_S when
+appends ask for them, and at once when frozen evidence names an entry no
+checkpoint covers yet (sign_covering); always over the current head of the one
+append-only tree, read under the writers' lock, so no two can disagree.
 """
 
 import time
@@ -120,6 +122,37 @@ def _sign(size, latest):
             )
     text = note.sign_checkpoint(log_private_key(), settings.CHIPREG_LOG_ORIGIN, size, root)
     return Checkpoint.objects.create(size=size, root=root, note=text, signed_at=timezone.now())
+
+
+class NotInLog(ValueError):
+    """A leaf index the log does not hold (yet): nothing can be signed that covers it."""
+
+
+def sign_covering(index):
+    """A checkpoint whose tree includes leaf `index`: the latest if it does, else one of the head signed now.
+
+    For evidence frozen inside a transaction (an alert's, compliance.evidence): it names entries
+    that committed before it read them (every append is logged in its writer's transaction, so
+    their indices are final), and it must be self-proving when it commits, so it cannot wait out
+    the signing interval the way sign_if_due does: it may hold the writers' lock already, and a
+    later checkpoint could not be frozen with it. The interval paces the signatures that appends
+    ask for; this one signs at most once per call, and only when no checkpoint covers `index`.
+
+    The head is read under its lock (the writers' lock), so the checkpoint covers exactly the
+    committed log plus the caller's own appends, which commit (or roll back, checkpoint and all)
+    with it. NotInLog when `index` is not below the head.
+    """
+    latest = latest_checkpoint()
+    if latest is not None and latest.size > index:
+        return latest
+    with transaction.atomic():
+        head = LogHead.objects.select_for_update().get_or_create(id=1)[0]
+        latest = latest_checkpoint()
+        if latest is not None and latest.size > index:
+            return latest  # another signer covered it while this one waited for the lock
+        if head.size <= index:
+            raise NotInLog(f"the log has no entry {index} (size {head.size})")
+        return _sign(head.size, latest)
 
 
 def checkpoint_covering(index):

@@ -199,6 +199,25 @@ def inclusion_proof(index, size):
     return merkle.proof_from_nodes(merkle.inclusion_proof_ranges(index, size), get_nodes_bulk)
 
 
+def inclusion_proofs(indices, size):
+    """{index: inclusion proof at `size`} for many leaves, from one bulk read of the stored nodes.
+
+    Proofs of nearby leaves share most of their nodes, so a thousand proofs cost one query.
+    """
+    indices = sorted(set(indices))
+    for index in indices:
+        if not (0 <= index < size):
+            raise ProofRangeError(f"index must satisfy 0 <= index < size; got index={index}, size={size}")
+    ranges = {index: merkle.inclusion_proof_ranges(index, size) for index in indices}
+    every = [r for rs in ranges.values() for r in rs]
+    hashes = merkle.proof_from_nodes(every, get_nodes_bulk) if every else []
+    out, at = {}, 0
+    for index in indices:
+        out[index] = hashes[at : at + len(ranges[index])]
+        at += len(ranges[index])
+    return out
+
+
 def consistency_proof(first, second):
     if not (0 < first <= second):
         raise ProofRangeError(f"sizes must satisfy 0 < first <= second; got first={first}, second={second}")

@@ -90,10 +90,22 @@ class AggregateSerializer(serializers.ModelSerializer):
         ]
 
 
+class EvidenceProofSerializer(serializers.Serializer):
+    log_index = serializers.IntegerField()
+    hashes = serializers.ListField(child=serializers.CharField(), help_text="Base64 hashes, from the leaf upward.")
+
+
 class AlertEvidenceSerializer(serializers.ModelSerializer):
+    inclusion = EvidenceProofSerializer(
+        many=True,
+        read_only=True,
+        help_text="The RFC 9162 inclusion proof of each log index the sources name, at checkpoint_size.",
+    )
+
     class Meta:
         model = AlertEvidence
         fields = [
+            "id",
             "at",
             "value",
             "threshold",
@@ -104,7 +116,64 @@ class AlertEvidenceSerializer(serializers.ModelSerializer):
             "findings",
             "checkpoint_size",
             "checkpoint",
+            "inclusion",
         ]
+        extra_kwargs = {
+            "checkpoint_size": {"help_text": "The size of a checkpoint whose tree includes every source's log index."},
+        }
+
+
+class EvidenceSourceSerializer(serializers.Serializer):
+    source = serializers.CharField()
+    id = serializers.CharField()
+    log_index = serializers.IntegerField(allow_null=True)
+
+
+class BundleAlertSerializer(serializers.Serializer):
+    id = serializers.IntegerField()
+    kind = serializers.CharField()
+    title = serializers.CharField()
+    rule = serializers.CharField(allow_null=True)
+    scope = serializers.CharField()
+    subject = serializers.CharField()
+    country = serializers.CharField(allow_blank=True)
+    operator = serializers.CharField(allow_null=True)
+    severity = serializers.CharField()
+    raised_at = serializers.DateTimeField()
+    log_index = serializers.IntegerField(allow_null=True)
+
+
+class BundleEvidenceSerializer(serializers.Serializer):
+    id = serializers.IntegerField()
+    at = serializers.DateTimeField()
+    value = serializers.FloatField(allow_null=True)
+    threshold = serializers.FloatField(allow_null=True)
+    comparison = serializers.CharField(allow_blank=True)
+    chip_count = serializers.IntegerField()
+    chips_sha256 = serializers.CharField(allow_blank=True)
+    sources = EvidenceSourceSerializer(many=True)
+    findings = serializers.ListField(child=serializers.IntegerField())
+
+
+class BundleEntrySerializer(serializers.Serializer):
+    log_index = serializers.IntegerField()
+    leaf = serializers.CharField(help_text="Base64 of the leaf bytes (LOG.md section 2).")
+    inclusion = serializers.ListField(child=serializers.CharField(), help_text="Base64 hashes, from the leaf upward.")
+    data_jcs = serializers.CharField(
+        required=False, help_text="An event's data, its JCS text (only where the caller may read the event's data)."
+    )
+
+
+class EvidenceBundleSerializer(serializers.Serializer):
+    """LOG.md section 5: an alert's evidence with what proves it offline (schema only)."""
+
+    type = serializers.ChoiceField(choices=["alert-evidence"])
+    v = serializers.ChoiceField(choices=[1])
+    alert = BundleAlertSerializer()
+    evidence = BundleEvidenceSerializer()
+    tree_size = serializers.IntegerField(allow_null=True)
+    checkpoint = serializers.CharField(allow_blank=True, help_text="The signed note (with witnesses' cosignatures).")
+    entries = BundleEntrySerializer(many=True)
 
 
 class AlertTransitionSerializer(serializers.ModelSerializer):

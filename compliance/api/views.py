@@ -8,6 +8,8 @@ from rest_framework.response import Response
 from compliance import services
 from compliance.api import serializers as s
 from compliance.authority import require_alert_handler, require_rule_declarer
+from compliance.evidence import bundle as evidence_bundle
+from compliance.evidence import pick as pick_evidence
 from compliance.models import Aggregate, Alert, ThresholdRule
 from core.views import RestrictedReadOnlyViewSet, RestrictedViewSetMixin
 
@@ -114,6 +116,19 @@ class AlertViewSet(RestrictedReadOnlyViewSet):
         evidence = evidence.filter(pk=int(wanted)).first() if wanted.isdigit() else evidence.first()
         response = HttpResponse(evidence.chips if evidence else "", content_type="text/plain; charset=utf-8")
         response["Content-Disposition"] = f'attachment; filename="alert-{alert.pk}-chips.txt"'
+        return response
+
+    @extend_schema(
+        parameters=[OpenApiParameter("evidence", int, description="Evidence id (default: the first).")],
+        responses={200: s.EvidenceBundleSerializer},
+    )
+    @action(detail=True, methods=["get"])
+    def bundle(self, request, pk=None):
+        """The evidence bundle (LOG.md section 5): verify it offline with the log's key alone
+        (`chipreg verify-evidence`)."""
+        evidence = pick_evidence(self.get_object(), request.query_params.get("evidence", ""))
+        response = Response(evidence_bundle(evidence, request.user))
+        response["Content-Disposition"] = f'attachment; filename="alert-{pk}-evidence-{evidence.pk}.json"'
         return response
 
     def get_object(self):

@@ -1,4 +1,4 @@
-from console.views.alerts import alert_chips, alert_detail, alert_list, alert_transition
+from console.views.alerts import alert_bundle, alert_chips, alert_detail, alert_list, alert_transition
 from console.views.chips import chip_detail, search
 from console.views.dashboard import dashboard, facility_map
 from console.views.facilities import facility_detail, facility_list, facility_reconciliation
@@ -6,6 +6,7 @@ from console.views.inspections import inspection_csv, inspection_detail, inspect
 from console.views.operators import key_retire, key_revoke, keys, submissions
 
 __all__ = [
+    "alert_bundle",
     "alert_chips",
     "alert_detail",
     "alert_list",

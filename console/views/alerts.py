@@ -1,10 +1,13 @@
 """Alerts: filter, open one, its frozen evidence, acknowledge/resolve/dismiss with a reason."""
 
+import json
+
 from django.contrib import messages
 from django.http import HttpResponse
 from django.shortcuts import redirect, render
 from django.views.decorators.http import require_POST
 
+from compliance import evidence as alert_evidence
 from compliance import services
 from compliance.choices import AlertKind, AlertState, Severity
 from compliance.models import Alert
@@ -13,7 +16,7 @@ from console.access import console_view, forbidden, handles_alerts, not_found
 from console.forms import ReasonForm
 from console.tables import cursor_param, keyset_iter, keyset_page, wants_csv
 from console.tablespec import Column, Table
-from core.errors import DomainError
+from core.errors import DomainError, NotFound
 
 FILTERS = {"state": AlertState, "severity": Severity, "kind": AlertKind}
 ACTIONS = {"acknowledge": "Acknowledge", "resolve": "Resolve", "dismiss": "Dismiss"}
@@ -96,12 +99,21 @@ def _alert(request, pk):
     return Alert.objects.restrict(request.user).select_related("facility", "operator", "rule").filter(pk=pk).first()
 
 
+def _with_seal(evidence):
+    """The evidence rows, each with `sealed` (its checkpoint covers its sources, with their proofs)."""
+    rows = list(evidence)
+    for ev in rows:
+        ev.sealed = alert_evidence.is_sealed(ev)
+        ev.entry_count = len(alert_evidence.named_indices(ev.sources))
+    return rows
+
+
 @console_view
 def alert_detail(request, pk):
     alert = _alert(request, pk)
     if alert is None:
         return not_found(request, "No such alert in your view.")
-    evidence = list(alert.evidence.defer("chips").order_by("-id"))
+    evidence = _with_seal(alert.evidence.defer("chips").order_by("-id"))
     transitions = list(alert.transitions.select_related("by").order_by("id"))
     allowed = [(action, label) for action, label in ACTIONS.items() if alert.state in TRANSITIONS[action][0]]
     context = {
@@ -133,7 +145,7 @@ def alert_transition(request, pk, action):
         else:
             messages.success(request, f"Alert {alert.pk} {TRANSITIONS[action][1]}.")
             return redirect("console:alert", pk=alert.pk)
-    evidence = list(alert.evidence.defer("chips").order_by("-id"))
+    evidence = _with_seal(alert.evidence.defer("chips").order_by("-id"))
     context = {
         "alert": alert,
         "evidence": evidence,
@@ -143,6 +155,22 @@ def alert_transition(request, pk, action):
         "failed_action": action,
     }
     return render(request, "console/alert.html", context, status=400)
+
+
+@console_view
+def alert_bundle(request, pk):
+    """The evidence bundle (LOG.md section 5) of the first freeze, or ?evidence=<id>: JSON to verify offline."""
+    alert = _alert(request, pk)
+    if alert is None:
+        return not_found(request, "No such alert in your view.")
+    try:
+        evidence = alert_evidence.pick(alert, request.GET.get("evidence", ""))
+    except NotFound:
+        return not_found(request, "This alert has no such evidence.")
+    body = json.dumps(alert_evidence.bundle(evidence, request.user), indent=1, ensure_ascii=False) + "\n"
+    response = HttpResponse(body.encode(), content_type="application/json; charset=utf-8")
+    response["Content-Disposition"] = f'attachment; filename="alert-{alert.pk}-evidence-{evidence.pk}.json"'
+    return response
 
 
 @console_view

@@ -708,6 +708,8 @@ API = {
     ("GET", "/api/v1/alerts/"): [Case(ALL, hides=_a_site, sees=A_SEES)],
     ("GET", "/api/v1/alerts/{id}/"): [Case(A_VIEW, params=_id("alert_a"))],
     ("GET", "/api/v1/alerts/{id}/chips/"): [Case(A_VIEW, params=_id("alert_a"))],
+    # The evidence bundle: whoever sees the alert (another country's inspectorate: 404).
+    ("GET", "/api/v1/alerts/{id}/bundle/"): [Case(A_VIEW, params=_id("alert_a"))],
     **{
         ("POST", f"/api/v1/alerts/{{id}}/{action}/"): [
             Case(
@@ -909,6 +911,7 @@ CONSOLE = {
     ("alerts", "GET"): [Case(C_ALL, hides=_hides_a, sees=A_SEES)],
     ("alert", "GET"): [Case(C_A_VIEW, params=lambda w, r: {"pk": w.alert_a.pk})],
     ("alert-chips", "GET"): [Case(C_A_VIEW, params=lambda w, r: {"pk": w.alert_a.pk})],
+    ("alert-bundle", "GET"): [Case(C_A_VIEW, params=lambda w, r: {"pk": w.alert_a.pk})],
     ("alert-transition", "GET"): [Case(POST_ONLY, params=lambda w, r: {"pk": w.alert_a.pk, "action": "acknowledge"})],
     ("alert-transition", "POST"): [
         Case(

@@ -111,6 +111,9 @@ def test_inspector_sees_only_its_jurisdiction(login):
     de = login("inspector-de")
     assert c.get(f"/alerts/{alert_for('Covered chip cluster').pk}/").status_code == 200
     assert de.get(f"/alerts/{alert_for('Covered chip cluster').pk}/").status_code == 404
+    # Nor its evidence bundle: another country's inspectorate gets the same 404 page.
+    assert c.get(f"/alerts/{alert_for('Covered chip cluster').pk}/bundle/").status_code == 200
+    assert de.get(f"/alerts/{alert_for('Covered chip cluster').pk}/bundle/").status_code == 404
     assert de.get(f"/chips/{MI300X_0}/").status_code == 200
     assert VA not in text(de.get("/alerts/"))
 
@@ -129,6 +132,7 @@ def test_hidden_alert_inspection_and_chip_list_are_404(login):
     for url in (
         f"/alerts/{alert.pk}/",
         f"/alerts/{alert.pk}/chips/",
+        f"/alerts/{alert.pk}/bundle/",
         f"/inspections/{inspection.pk}/",
         f"/inspections/{inspection.pk}/csv/",
     ):
