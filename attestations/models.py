@@ -197,7 +197,9 @@ class UsageRecord(models.Model):
     utilization = models.FloatField()
     energy_j = models.FloatField()
     # Upper-bound FLOP estimates (protocol.usage): FP16-equivalent, and the
-    # chip's fastest precision. Null when the chip or its figures are unknown.
+    # chip's fastest precision (FP8, FP6, FP4, INT8 where it has them; never below
+    # the FP16 one). Null when the chip or its figures are unknown. Which one a
+    # basis reads: attestations/bases.py.
     flop_fp16 = models.FloatField(null=True, blank=True)
     flop_peak = models.FloatField(null=True, blank=True)
 

@@ -56,9 +56,11 @@ SERVER_ENV = {"CHIPREG_RATE_PER_TOKEN": "10000000/min", "CHIPREG_RATE_PER_ADDRES
 TOTALS = """
     count(*), sum(coalesce(m.tpp, 0)), sum(coalesce(m.tpp, 0)) / 15840.0, sum(coalesce(m.memory_gb, 0)),
     sum(coalesce(m.fp64_tflops, 0)), sum(coalesce(m.fp32_tflops, 0)), sum(coalesce(m.tf32_tflops, 0)),
-    sum(coalesce(m.bf16_tflops, 0)), sum(coalesce(m.fp8_tflops, 0)), sum(coalesce(m.int8_tops, 0)),
+    sum(coalesce(m.bf16_tflops, 0)), sum(coalesce(m.fp8_tflops, 0)), sum(coalesce(m.fp6_tflops, 0)),
+    sum(coalesce(m.fp4_tflops, 0)), sum(coalesce(m.int8_tops, 0)),
     sum(greatest(coalesce(m.fp64_tflops, 0), coalesce(m.fp32_tflops, 0), coalesce(m.tf32_tflops, 0),
-                 coalesce(m.bf16_tflops, 0), coalesce(m.fp8_tflops, 0), coalesce(m.int8_tops, 0)))
+                 coalesce(m.bf16_tflops, 0), coalesce(m.fp8_tflops, 0), coalesce(m.fp6_tflops, 0),
+                 coalesce(m.fp4_tflops, 0), coalesce(m.int8_tops, 0)))
 """
 PLACED = """
     FROM inventory_placement p

@@ -16,6 +16,8 @@ class Precision(models.TextChoices):
     TF32 = "tf32", "TF32"
     BF16 = "bf16", "BF16/FP16"
     FP8 = "fp8", "FP8"
+    FP6 = "fp6", "FP6"
+    FP4 = "fp4", "FP4"
     INT8 = "int8", "INT8"
     FASTEST = "fastest", "Fastest available"
 

@@ -18,6 +18,7 @@ from django.db import connection, transaction
 from django.db.models import Sum
 from django.utils import timezone
 
+from attestations.bases import record_field
 from compliance import aggregates, storage
 from compliance.choices import AlertKind, AlertState, Metric, Scope
 from compliance.evidence import seal as evidence_seal
@@ -128,7 +129,7 @@ def compute_in_window(rule, scope, key, now):
     from attestations.models import UsageRecord
     from inventory.models import Placement
 
-    field = "flop_peak" if rule.basis == "peak" else "flop_fp16"
+    field = record_field(rule.basis)
     records = UsageRecord.objects.filter(period_end__gt=now - timedelta(days=rule.window_days or 1))
     if scope == Scope.FACILITY:
         records = records.filter(facility_id=int(key))

@@ -3,6 +3,7 @@
 from django.conf import settings
 from django.db import models
 
+from attestations.bases import Basis
 from compliance.choices import AlertKind, AlertState, Comparison, Metric, Precision, Scope, Severity
 from core.querysets import RestrictedQuerySet
 from registry.choices import OrgKind
@@ -38,7 +39,14 @@ class ThresholdRule(models.Model):
     metric = models.CharField(max_length=16, choices=Metric.choices)
     precision = models.CharField(max_length=8, choices=Precision.choices, blank=True, default="")
     window_days = models.PositiveIntegerField(null=True, blank=True)
-    basis = models.CharField(max_length=8, blank=True, default="fp16", help_text="fp16 or peak (compute_window).")
+    basis = models.CharField(
+        max_length=8,
+        choices=Basis.choices,
+        blank=True,
+        default=Basis.FP16,
+        help_text="What compute_window counts (attestations/bases.py): fp16, peak, or higher (the draft "
+        "agreement's FP16-equivalent or actual operations, whichever is higher).",
+    )
     scope = models.CharField(max_length=20, choices=Scope.choices)
     comparison = models.CharField(max_length=2, choices=Comparison.choices)
     value = models.FloatField()

@@ -17,20 +17,14 @@ from functools import cache
 from django.conf import settings
 from django.db import connection
 
+from attestations.bases import record_field
 from compliance.choices import Scope
 from core.rawsql import execute, fetch_all
-from registry.catalog import EPOCH_8BIT_TOPS_PER_H100E, TREATY_TPP_PER_H100E
+from registry.catalog import EPOCH_8BIT_TOPS_PER_H100E, THROUGHPUT, TREATY_TPP_PER_H100E
 
 LIVE_STATUSES = ("manufactured", "installed")
-# precision -> the model's field holding its dense peak
-PRECISION_FIELDS = {
-    "fp64": "fp64_tflops",
-    "fp32": "fp32_tflops",
-    "tf32": "tf32_tflops",
-    "bf16": "bf16_tflops",
-    "fp8": "fp8_tflops",
-    "int8": "int8_tops",
-}
+# precision -> the model's field holding its dense peak (the catalog's precisions, FP6 and FP4 included)
+PRECISION_FIELDS = {precision: field for precision, (field, _) in THROUGHPUT.items()}
 
 
 def _c(model, name):
@@ -167,9 +161,9 @@ _USAGE = {
 
 def usage_totals(scope, since, basis, subject_keys=None):
     """(subject key, sum of the upper-bound FLOP) of the usage records whose period ends after `since`;
-    `basis` "peak" or "fp16"."""
+    `basis` one of attestations.bases.Basis (each reads the record field record_field names)."""
     key_sql, joins, group = _USAGE[scope]
-    column = "u.{u_flop_peak}" if basis == "peak" else "u.{u_flop_fp16}"
+    column = f"u.{{u_{record_field(basis)}}}"
     # Only names and constants are formatted in; values travel as parameters.
     sql = f"SELECT {key_sql}, SUM({column}) FROM {{usage}} u {joins} WHERE u.{{u_period_end}} > %s"  # noqa: S608
     params = [since]

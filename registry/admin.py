@@ -89,13 +89,23 @@ class RevisionInline(admin.TabularInline):
 
 @admin.register(AcceleratorModel)
 class AcceleratorModelAdmin(NoDeleteMixin, admin.ModelAdmin):
-    list_display = ["name", "manufacturer", "tpp", "bf16_tflops", "fp8_tflops", "memory_gb", "tdp_w", "confidence"]
+    list_display = [
+        "name",
+        "manufacturer",
+        "tpp",
+        "bf16_tflops",
+        "fp8_tflops",
+        "fp4_tflops",
+        "memory_gb",
+        "tdp_w",
+        "confidence",
+    ]
     list_filter = ["manufacturer", "confidence"]
     inlines = [RevisionInline]
 
     def get_readonly_fields(self, request, obj=None):
-        # Chip ids and every aggregate refer to a model by these.
-        return ["manufacturer", "name", "slug"] if obj is not None else []
+        # Chip ids and every aggregate refer to a model by these; TPP follows the throughput figures.
+        return ["manufacturer", "name", "slug", "tpp"] if obj is not None else ["tpp"]
 
     @transaction.atomic
     def save_model(self, request, obj, form, change):

@@ -214,6 +214,7 @@ def correct_model(model, actor, changes, reason=""):
     before = model.figures()
     for field, value in changes.items():
         setattr(model, field, value)
+    model.derive()  # TPP follows the throughput figures; the revision and the event show it move with them
     after = model.figures()
     if before == after:
         return None

@@ -1,5 +1,6 @@
 from rest_framework import serializers
 
+from attestations.bases import Basis, record_field
 from attestations.models import Attestation, KeyPurpose, Landmark, Rejection, SigningKey, UsageRecord
 
 
@@ -148,7 +149,7 @@ class UsageRecordSerializer(serializers.ModelSerializer):
         ]
 
     def get_flop(self, obj) -> float | None:
-        return obj.flop_fp16 if self.context.get("basis", "fp16") == "fp16" else obj.flop_peak
+        return getattr(obj, record_field(self.context.get("basis", Basis.FP16)))
 
 
 class UsageTotalSerializer(serializers.Serializer):

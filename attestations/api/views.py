@@ -7,6 +7,7 @@ from rest_framework.decorators import action
 from rest_framework.response import Response
 
 from attestations.api import serializers as s
+from attestations.bases import Basis, record_field
 from attestations.landmarks import register_landmark
 from attestations.models import Attestation, Landmark, Rejection, SigningKey, UsageRecord
 from attestations.services import register_key, retire_key, revoke_key
@@ -165,15 +166,18 @@ class RejectionViewSet(RestrictedReadOnlyViewSet):
     filterset_fields = ["code", "status"]
 
 
-BASES = ("fp16", "peak")
+BASES = tuple(Basis.values)
 
 
 class UsageViewSet(RestrictedViewSetMixin, mixins.ListModelMixin, viewsets.GenericViewSet):
     """Usage per chip and period, with the compute estimate on the chosen basis.
 
-    `basis=fp16` (default): FP16-equivalent FLOP, the draft treaty's counting
-    rule. `basis=peak`: the chip's fastest precision, so the bound also holds
-    for 8-bit work. Both are upper bounds (protocol/usage.py documents the estimator).
+    `basis=fp16` (default): FP16-equivalent FLOP. `basis=peak`: the chip's
+    fastest precision (FP8, FP6, FP4 where it has them), so the bound also
+    holds for 8-bit and 4-bit work. `basis=higher`: the draft treaty's count,
+    FP16-equivalent or actual operations, whichever is higher (the same figure
+    as `peak`: attestations/bases.py). All are upper bounds (protocol/usage.py
+    documents the estimator).
     """
 
     queryset = UsageRecord.objects.select_related("facility", "attestation")
@@ -217,6 +221,6 @@ class UsageViewSet(RestrictedViewSetMixin, mixins.ListModelMixin, viewsets.Gener
     @action(detail=False, methods=["get"])
     def total(self, request):
         """Totals over the selection: active seconds, energy, and the compute bound on the basis."""
-        field = "flop_fp16" if self.basis() == "fp16" else "flop_peak"
+        field = record_field(self.basis())
         totals = self.get_queryset().aggregate(active_s=Sum("active_s"), energy_j=Sum("energy_j"), flop=Sum(field))
         return Response({"basis": self.basis(), **{k: v or 0 for k, v in totals.items()}})

@@ -9,11 +9,16 @@ from core.lookups import Array
 from inventory.choices import FindingKind
 from outbox import emit
 from protocol.usage import energy_exceeds_limit, estimate_flop
+from registry.catalog import fastest_peak
 from registry.models import AcceleratorModel, Chip
 
 
 def _figures(m):
-    fastest = max((x for x in (m.bf16_tflops, m.fp8_tflops, m.int8_tops) if x is not None), default=None)
+    """(FP16 peak FLOP/s, fastest peak FLOP/s, tdp W). The fastest precision is taken over every precision
+    the chip has, BF16 and FP8, FP6, FP4 included, so its bound is never below the FP16 one: `flop_peak` is
+    the larger of the two bounds (the draft agreement's "FP16-equivalent or actual operations, whichever is
+    higher"), and the `higher` basis reads it."""
+    fastest = fastest_peak(m.figures())
     return (m.bf16_tflops * 1e12 if m.bf16_tflops else None, fastest * 1e12 if fastest else None, m.tdp_w)
 
 

@@ -6,6 +6,7 @@ from django.db.models import Q, Sum
 from django.shortcuts import render
 from django.utils import timezone
 
+from attestations.bases import record_field
 from attestations.models import Attestation
 from compliance.choices import AlertState, Metric, Scope
 from compliance.evaluation import metric_value
@@ -117,7 +118,7 @@ class RuleValues:
         return metric_value(rule, totals, scope, key, self.now)
 
     def _stored_window(self, rule, key):
-        field = "ended_flop_peak" if rule.basis == "peak" else "ended_flop_fp16"
+        field = f"ended_{record_field(rule.basis)}"
         since = (self.now - timedelta(days=rule.window_days or 1)).date()
         total = self.usage_days.filter(facility_id=int(key), day__gte=since).aggregate(t=Sum(field))["t"]
         return float(total or 0.0)

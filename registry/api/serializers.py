@@ -7,7 +7,7 @@ from rest_framework import serializers
 
 from core.countries import country_codes
 from registry import authority, records
-from registry.catalog import CONVENTIONS, h100_equivalents
+from registry.catalog import CONVENTIONS, THROUGHPUT_FIELDS, h100_equivalents
 from registry.choices import ChipStatus, OrgKind, Role
 from registry.models import AcceleratorModel, AcceleratorModelRevision, APIToken, Chip, ChipEvent, Organisation, User
 from registry.models.catalog import FIGURE_FIELDS
@@ -151,7 +151,24 @@ class AcceleratorModelSerializer(serializers.ModelSerializer):
             "updated_at",
             "reason",
         ]
-        read_only_fields = ["slug", "name", "updated_at"]
+        read_only_fields = ["slug", "name", "updated_at", "tpp"]
+        extra_kwargs = {
+            **{f: {"min_value": 0} for f in THROUGHPUT_FIELDS},
+            "tpp": {
+                "help_text": "Total Processing Performance (US ECCN 3A090): the largest over the chip's precisions "
+                "of dense TOP/s x bit length. Derived from the throughput figures; correct those instead."
+            },
+            "source": {"help_text": "Where the figures come from: a document name or URL."},
+        }
+
+    def validate(self, attrs):
+        # Read-only fields are silently dropped by default: a treaty body sending a TPP would believe it set.
+        if "tpp" in self.initial_data:
+            raise serializers.ValidationError(
+                {"tpp": "TPP is derived from the throughput figures (dense TOP/s x bit length); correct those."},
+                code="derived",
+            )
+        return attrs
 
     def get_h100e(self, obj) -> float | None:
         return h100_equivalents(obj)

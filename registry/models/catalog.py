@@ -4,9 +4,11 @@ from django.conf import settings
 from django.db import models
 
 from core.querysets import RestrictedQuerySet
+from registry.catalog import total_processing_performance
 from registry.choices import Confidence, OrgKind
 
-# The figures a correction may change; each is kept in the revision history.
+# The figures of a model, each kept in the revision history. `tpp` is derived from the throughput
+# figures (registry.catalog.total_processing_performance), never set by itself: DERIVED_FIELDS.
 FIGURE_FIELDS = (
     "architecture",
     "year",
@@ -15,6 +17,8 @@ FIGURE_FIELDS = (
     "tf32_tflops",
     "bf16_tflops",
     "fp8_tflops",
+    "fp6_tflops",
+    "fp4_tflops",
     "int8_tops",
     "memory_gb",
     "memory_tbps",
@@ -23,6 +27,7 @@ FIGURE_FIELDS = (
     "source",
     "confidence",
 )
+DERIVED_FIELDS = ("tpp",)
 
 
 class AcceleratorModelQuerySet(RestrictedQuerySet):
@@ -46,11 +51,16 @@ class AcceleratorModel(models.Model):
     tf32_tflops = models.FloatField(null=True, blank=True)
     bf16_tflops = models.FloatField(null=True, blank=True)
     fp8_tflops = models.FloatField(null=True, blank=True)
+    fp6_tflops = models.FloatField(null=True, blank=True)
+    fp4_tflops = models.FloatField(null=True, blank=True)
     int8_tops = models.FloatField(null=True, blank=True)
     memory_gb = models.FloatField(null=True, blank=True)
     memory_tbps = models.FloatField(null=True, blank=True)
     tdp_w = models.FloatField(null=True, blank=True)
-    tpp = models.FloatField(null=True, blank=True)
+    # Total Processing Performance, derived from the figures above on every save; stored because every
+    # aggregate sums it in SQL.
+    tpp = models.FloatField(null=True, blank=True, editable=False)
+    # Where the figures come from: a document name or URL (registry/data/README.md).
     source = models.TextField(blank=True, default="")
     confidence = models.CharField(max_length=8, choices=Confidence.choices, default=Confidence.LOW)
     updated_at = models.DateTimeField(auto_now=True)
@@ -63,6 +73,14 @@ class AcceleratorModel(models.Model):
 
     def __str__(self):
         return f"{self.manufacturer.code} {self.name}"
+
+    def save(self, *args, **kwargs):
+        self.derive()
+        super().save(*args, **kwargs)
+
+    def derive(self):
+        """Recompute the derived figures from the others, so no path stores a TPP its figures contradict."""
+        self.tpp = total_processing_performance(self.figures())
 
     def figures(self):
         return {f: getattr(self, f) for f in FIGURE_FIELDS}

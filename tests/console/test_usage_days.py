@@ -195,9 +195,12 @@ def test_totals_follow_the_statements_visibility(world, client):
     assert not UsageDay.objects.filter(operator__code="op-b", facility__code="US-VA-001").exists()
 
 
-def test_compute_windows_on_the_page_read_the_stored_totals(world, client, django_assert_max_num_queries):
-    """A facility compute rule's value on the page: the records ending within the window (whole UTC days)."""
+@pytest.mark.parametrize("basis", ["fp16", "higher"])
+def test_compute_windows_on_the_page_read_the_stored_totals(world, client, django_assert_max_num_queries, basis):
+    """A facility compute rule's value on the page: the records ending within the window (whole UTC days);
+    on the `higher` basis, each record's larger bound (attestations/bases.py)."""
     from django.db.models import Sum
+    from django.db.models.functions import Greatest
     from django.utils import timezone
 
     from attestations.models import UsageRecord
@@ -210,7 +213,7 @@ def test_compute_windows_on_the_page_read_the_stored_totals(world, client, djang
         name="Compute in 2 days",
         legal_reference="test",
         metric="compute_window",
-        basis="fp16",
+        basis=basis,
         window_days=2,
         scope="facility",
         comparison="ge",
@@ -223,7 +226,7 @@ def test_compute_windows_on_the_page_read_the_stored_totals(world, client, djang
     header, values = rows[0], {r[0].split(" v")[0]: r for r in rows[1:]}
     value = float(values["test-compute"][header.index("value")])
     since = (timezone.now() - timedelta(days=2)).astimezone(UTC).replace(hour=0, minute=0, second=0, microsecond=0)
-    expected = UsageRecord.objects.filter(facility__code="US-VA-001", period_end__gte=since).aggregate(
-        t=Sum("flop_fp16")
-    )["t"]
+    bound = Greatest("flop_fp16", "flop_peak") if basis == "higher" else "flop_fp16"
+    records = UsageRecord.objects.filter(facility__code="US-VA-001", period_end__gte=since)
+    expected = records.aggregate(t=Sum(bound))["t"]
     assert value == pytest.approx(expected, rel=1e-12)

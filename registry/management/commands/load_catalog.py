@@ -1,7 +1,8 @@
 from pathlib import Path
 
-from django.core.management.base import BaseCommand
+from django.core.management.base import BaseCommand, CommandError
 
+from core.errors import Invalid
 from registry.catalog import CATALOG_CSV, load_catalog
 
 
@@ -12,5 +13,8 @@ class Command(BaseCommand):
         parser.add_argument("--csv", type=Path, default=CATALOG_CSV)
 
     def handle(self, csv, **options):
-        created, corrected = load_catalog(csv)
+        try:
+            created, corrected = load_catalog(csv)
+        except Invalid as exc:  # a file whose TPP contradicts its figures: nothing of it is loaded
+            raise CommandError(f"{exc.code}: {exc.detail}") from exc
         self.stdout.write(f"Catalog: {created} model(s) created, {corrected} corrected.")
