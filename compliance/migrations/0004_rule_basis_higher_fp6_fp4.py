@@ -6,7 +6,7 @@ from django.db import migrations, models
 class Migration(migrations.Migration):
 
     dependencies = [
-        ('compliance', '0002_attempt_response_bytes'),
+        ('compliance', '0003_evidence_inclusion'),
     ]
 
     operations = [
