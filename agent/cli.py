@@ -394,7 +394,7 @@ def _challenge(args: argparse.Namespace, cfg: Config) -> str:
 
 
 def cmd_attest_evidence(args: argparse.Namespace) -> int:
-    from agent import evidence, statements
+    from agent import hardware, statements
 
     cfg = _config(args)
     operator = _need(cfg.operator, "operator", "--operator", "CHIPREG_OPERATOR")
@@ -403,17 +403,17 @@ def cmd_attest_evidence(args: argparse.Namespace) -> int:
         raise UsageError("--from-files needs --challenge: the nonce the recorded reports were made over")
     challenge = _challenge(args, cfg)
     if args.from_files:
-        collected = evidence.from_files(args.from_files)
+        collected = hardware.from_files(args.from_files)
     else:
         gpus = inv.collect(None, args.manufacturer, cfg.models)
-        collected = evidence.from_nvml(challenge, {g.serial: g.chip for g in gpus if g.serial and g.chip})
+        collected = hardware.from_nvml(challenge, {g.serial: g.chip for g in gpus if g.serial and g.chip})
     for line in collected.problems:
         warn(line)
     if not collected.evidence:
         raise UsageError("no GPU produced evidence; nothing to send")
     observed_at = whole_seconds(utcnow())
     roots = Path(args.roots).expanduser() if args.roots else None
-    for line in evidence.check_locally(collected, challenge, observed_at, roots):
+    for line in hardware.check_locally(collected, challenge, observed_at, roots):
         warn(line)
 
     def build(nonce: str) -> bytes:

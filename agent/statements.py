@@ -108,7 +108,7 @@ def evidence(
     nonce: str,
     evidence_format: str = "nvidia-spdm-v1",
 ) -> dict[str, Any]:
-    """HARDWARE.md 2: each item's report and certificate chain (agent.evidence.ChipEvidence), base64."""
+    """HARDWARE.md 2: each item's report and certificate chain (agent.hardware.ChipEvidence), base64."""
     return {
         "v": 1,
         "kind": "evidence",
