@@ -371,6 +371,68 @@ def cmd_attest_usage(args: argparse.Namespace) -> int:
     return _attest(args, cfg, "usage", build)
 
 
+CHALLENGES_PATH = "/api/v1/challenges/"
+CHALLENGE_CHARS = set("0123456789abcdef")
+
+
+def _challenge(args: argparse.Namespace, cfg: Config) -> str:
+    """--challenge, or a fresh one from the registry (HARDWARE.md 1)."""
+    if args.challenge:
+        challenge = args.challenge.strip().lower()
+        if len(challenge) != 64 or not set(challenge) <= CHALLENGE_CHARS:
+            raise UsageError("--challenge must be 64 hex characters")
+        return challenge
+    if args.dry_run:
+        return "0" * 64
+    resp = _registry(cfg).post_json(CHALLENGES_PATH, b"", label="asking for a challenge")
+    if resp.status >= 500:
+        raise UnreachableError(f"registry answered {resp.describe()} to the challenge request")
+    data = resp.json() if resp.status == 201 else None
+    nonce = data.get("nonce") if isinstance(data, dict) else None
+    if not isinstance(nonce, str) or len(nonce) != 64 or not set(nonce) <= CHALLENGE_CHARS:
+        raise RefusedError(f"the registry gave no challenge: {resp.describe()}", resp.code, resp.status)
+    return nonce
+
+
+def cmd_attest_evidence(args: argparse.Namespace) -> int:
+    from agent import hardware, statements
+
+    cfg = _config(args)
+    operator = _need(cfg.operator, "operator", "--operator", "CHIPREG_OPERATOR")
+    facility = _need(cfg.facility, "facility", "--facility", "CHIPREG_FACILITY")
+    if args.from_files and not args.challenge:
+        raise UsageError("--from-files needs --challenge: the nonce the recorded reports were made over")
+    challenge = _challenge(args, cfg)
+    if args.from_files:
+        collected = hardware.from_files(args.from_files)
+    else:
+        gpus = inv.collect(None, args.manufacturer, cfg.models)
+        collected = hardware.from_nvml(challenge, {g.serial: g.chip for g in gpus if g.serial and g.chip})
+    for line in collected.problems:
+        warn(line)
+    if not collected.evidence:
+        raise UsageError("no GPU produced evidence; nothing to send")
+    observed_at = whole_seconds(utcnow())
+    roots = Path(args.roots).expanduser() if args.roots else None
+    for line in hardware.check_locally(collected, challenge, observed_at, roots):
+        warn(line)
+
+    def build(nonce: str) -> bytes:
+        return statements.serialize(
+            statements.evidence(
+                operator=operator,
+                facility=facility,
+                challenge=challenge,
+                items=collected.evidence,
+                observed_at=observed_at,
+                issued_at=max(observed_at, whole_seconds(utcnow())),
+                nonce=nonce,
+            )
+        )
+
+    return _attest(args, cfg, "evidence", build)
+
+
 def _chip_usages(usages: list[Any]) -> list[Any]:
     out, seen = [], {}
     for u in usages:
@@ -594,6 +656,19 @@ def build_parser() -> argparse.ArgumentParser:
     q.add_argument("--db", action="append", metavar="PATH", help="sample database(s) (default STATE_DIR's)")
     q.add_argument("--workload", choices=("training", "inference", "mixed", "idle", "other"))
     q.set_defaults(func=cmd_attest_usage)
+
+    q = attest_command("evidence", "send each GPU's signed hardware evidence over a registry challenge")
+    q.add_argument("--manufacturer", default="nvidia", help="chip manufacturer (only nvidia for now)")
+    q.add_argument(
+        "--from-files",
+        nargs=3,
+        action="append",
+        metavar=("CHIP", "REPORT", "CHAIN"),
+        help="recorded evidence instead of NVML: a chip id, its report (binary or hex) and its PEM chain; repeat",
+    )
+    q.add_argument("--challenge", metavar="HEX", help="the challenge's nonce (default: ask the registry for one)")
+    q.add_argument("--roots", metavar="DIR", help="pinned vendor roots for the local check (default: chipreg's)")
+    q.set_defaults(func=cmd_attest_evidence)
 
     p = command("flush", "send the queued statements and fetch missing receipts")
     p.add_argument("--list", action="store_true", help="list the outbox instead of sending")

@@ -7,6 +7,7 @@ malformed (a bad facility code, an empty usage report, a period of 32 days).
 
 from __future__ import annotations
 
+import base64
 import math
 from datetime import datetime
 from typing import Any
@@ -94,6 +95,39 @@ def usage(
     if workload is not None:
         obj["workload"] = workload
     return obj
+
+
+def evidence(
+    *,
+    operator: str,
+    facility: str,
+    challenge: str,
+    items: list[Any],
+    observed_at: datetime,
+    issued_at: datetime,
+    nonce: str,
+    evidence_format: str = "nvidia-spdm-v1",
+) -> dict[str, Any]:
+    """HARDWARE.md 2: each item's report and certificate chain (agent.hardware.ChipEvidence), base64."""
+    return {
+        "v": 1,
+        "kind": "evidence",
+        "issued_at": format_time(issued_at),
+        "nonce": nonce,
+        "operator": operator,
+        "facility": facility,
+        "observed_at": format_time(observed_at),
+        "challenge": challenge,
+        "chips": [
+            {
+                "chip": item.chip,
+                "format": evidence_format,
+                "report": base64.b64encode(item.report).decode("ascii"),
+                "certificates": base64.b64encode(item.certificates).decode("ascii"),
+            }
+            for item in items
+        ],
+    }
 
 
 def serialize(statement: dict[str, Any]) -> bytes:

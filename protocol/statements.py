@@ -36,7 +36,7 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 from operator import itemgetter, methodcaller
 
-from protocol.encoding import strict_json_loads
+from protocol.encoding import b64decode_any, strict_json_loads
 from protocol.errors import ProtocolError
 from protocol.serials import CHIP_ID_RE
 from protocol.times import parse_time
@@ -45,7 +45,12 @@ MAX_CHIPS = 1_000_000
 MAX_USAGE_PERIOD = timedelta(days=31)
 MAX_CHIP_POWER_W = 10_000.0  # energy_j <= this x the period's seconds (module doc)
 MAX_RTT_MS = 60_000.0
-KINDS = ("location", "usage", "rtt")
+KINDS = ("location", "usage", "rtt", "evidence")
+MAX_EVIDENCE_CHIPS = 1_000  # HARDWARE.md 2
+MAX_REPORT_BYTES = 16 * 1024  # NVML's report buffer is 8 KiB
+MAX_CERTIFICATES_BYTES = 64 * 1024
+EVIDENCE_FORMATS = ("nvidia-spdm-v1",)
+CHALLENGE_RE = re.compile(r"[0-9a-f]{64}")
 SCOPES = ("complete", "partial")
 WORKLOADS = ("training", "inference", "mixed", "idle", "other")
 REGISTRY_CODE_RE = re.compile(r"[A-Za-z0-9][A-Za-z0-9._-]{0,63}")
@@ -64,9 +69,15 @@ _FIELDS: dict[str, tuple[frozenset[str], frozenset[str]]] = {  # kind -> (requir
     ),
     "rtt": (
         frozenset((*_COMMON, "landmark", "facility", "chip", "measured_at", "rtt_ms")),
+        frozenset({"challenge", "evidence"}),
+    ),
+    "evidence": (
+        frozenset((*_COMMON, "operator", "facility", "observed_at", "challenge", "chips")),
         frozenset(),
     ),
 }
+_EVIDENCE_CHIP_KEYS = frozenset({"chip", "format", "report", "certificates"})
+_RTT_EVIDENCE_KEYS = frozenset({"format", "report", "certificates"})
 _USAGE_CHIP_KEYS = frozenset({"chip", "active_s", "utilization", "energy_j"})
 
 
@@ -110,12 +121,36 @@ class UsageStatement(Statement):
 
 
 @dataclass(frozen=True, slots=True)
+class Evidence:
+    """One chip's hardware evidence as sent (HARDWARE.md 2): verified by protocol.hardware, not here."""
+
+    format: str
+    report: bytes
+    certificates: bytes
+
+
+@dataclass(frozen=True, slots=True)
 class RttStatement(Statement):
     landmark: str
     facility: str
     chip: str
     measured_at: datetime
     rtt_ms: float
+    challenge: str | None = None  # with evidence: the landmark's challenge (HARDWARE.md 6)
+    evidence: Evidence | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class EvidenceStatement(Statement):
+    operator: str
+    facility: str
+    observed_at: datetime
+    challenge: str
+    chips: list[tuple[str, Evidence]]
+
+    @property
+    def chip_ids(self) -> list[str]:
+        return [c[0] for c in self.chips]
 
 
 def _bad(detail: str) -> ProtocolError:
@@ -323,7 +358,52 @@ def _usage_chips(chips: list, period_s: float) -> list[tuple[str, float, float, 
     return list(zip(ids, active, util, energy, strict=True))
 
 
-def parse_statement(payload: bytes) -> LocationStatement | UsageStatement | RttStatement:
+def _challenge(obj: dict) -> str:
+    value = obj["challenge"]
+    if type(value) is not str or not CHALLENGE_RE.fullmatch(value):
+        raise _bad("challenge: must be 64 lowercase hex characters")
+    return value
+
+
+def _b64(value: object, where: str, limit: int) -> bytes:
+    if type(value) is not str or not value:
+        raise _bad(f"{where}: must be base64")
+    if len(value) > (limit * 4) // 3 + 4:
+        raise _bad(f"{where}: at most {limit} bytes")
+    return b64decode_any(value, code="malformed_statement", what=where)
+
+
+def _evidence(value: object, where: str, keys: frozenset[str]) -> Evidence:
+    if type(value) is not dict or value.keys() != keys:
+        raise _bad(f"{where}: must be an object with exactly {', '.join(sorted(keys))}")
+    fmt = value["format"]
+    if type(fmt) is not str or fmt not in EVIDENCE_FORMATS:
+        raise _bad(f"{where}.format: must be one of {', '.join(EVIDENCE_FORMATS)}")
+    return Evidence(
+        fmt,
+        _b64(value["report"], f"{where}.report", MAX_REPORT_BYTES),
+        _b64(value["certificates"], f"{where}.certificates", MAX_CERTIFICATES_BYTES),
+    )
+
+
+def _evidence_chips(obj: dict) -> list[tuple[str, Evidence]]:
+    chips = _chips_array(obj, allow_empty=False)
+    if len(chips) > MAX_EVIDENCE_CHIPS:
+        raise _bad(f"chips: at most {MAX_EVIDENCE_CHIPS} entries in an evidence statement, got {len(chips)}")
+    out, first = [], {}
+    for i, entry in enumerate(chips):
+        if type(entry) is not dict or entry.keys() != _EVIDENCE_CHIP_KEYS:
+            raise _bad(f"chips[{i}]: must be an object with exactly {', '.join(sorted(_EVIDENCE_CHIP_KEYS))}")
+        chip = _chip(entry["chip"], f"chips[{i}].chip")
+        if chip in first:
+            raise _duplicate(chip, i, first[chip])
+        first[chip] = i
+        rest = {k: v for k, v in entry.items() if k != "chip"}
+        out.append((chip, _evidence(rest, f"chips[{i}]", _RTT_EVIDENCE_KEYS)))
+    return out
+
+
+def parse_statement(payload: bytes) -> LocationStatement | UsageStatement | RttStatement | EvidenceStatement:
     """Parse verified payload bytes into a typed statement, or raise malformed_statement."""
     obj = strict_json_loads(payload, code="malformed_statement")
     kind = obj.get("kind")
@@ -370,6 +450,16 @@ def parse_statement(payload: bytes) -> LocationStatement | UsageStatement | RttS
         chips_u = _usage_chips(_chips_array(obj, allow_empty=False), (end - start).total_seconds())
         return UsageStatement(v, kind, issued_at, nonce, operator, facility, start, end, chips_u, workload)
 
+    if kind == "evidence":
+        operator, facility = _code(obj, "operator"), _code(obj, "facility")
+        observed_at = _time(obj, "observed_at")
+        if observed_at > issued_at:
+            raise _bad("observed_at: must not be after issued_at")
+        challenge = _challenge(obj)
+        return EvidenceStatement(
+            v, kind, issued_at, nonce, operator, facility, observed_at, challenge, _evidence_chips(obj)
+        )
+
     landmark, facility = _code(obj, "landmark"), _code(obj, "facility")
     chip = _chip(obj["chip"], "chip")
     measured_at = _time(obj, "measured_at")
@@ -378,7 +468,14 @@ def parse_statement(payload: bytes) -> LocationStatement | UsageStatement | RttS
     rtt_ms = _number(obj["rtt_ms"], "rtt_ms")
     if not 0 < rtt_ms <= MAX_RTT_MS:
         raise _bad(f"rtt_ms: must be > 0 and at most {MAX_RTT_MS:g}")
-    return RttStatement(v, kind, issued_at, nonce, landmark, facility, chip, measured_at, rtt_ms)
+    if ("challenge" in obj) != ("evidence" in obj):
+        raise _bad("challenge, evidence: go together (HARDWARE.md 6)")
+    if "evidence" not in obj:
+        return RttStatement(v, kind, issued_at, nonce, landmark, facility, chip, measured_at, rtt_ms)
+    evidence = _evidence(obj["evidence"], "evidence", _RTT_EVIDENCE_KEYS)
+    return RttStatement(
+        v, kind, issued_at, nonce, landmark, facility, chip, measured_at, rtt_ms, _challenge(obj), evidence
+    )
 
 
 def _as_timedelta(value: timedelta | float | int, name: str) -> timedelta:

@@ -15,6 +15,8 @@ ROOT = Path(__file__).resolve().parents[2]
 if str(ROOT) not in sys.path:
     sys.path.insert(0, str(ROOT))
 
+from tests.agent import helpers  # noqa: E402 - after the path is set
+
 
 @pytest.fixture(autouse=True)
 def isolated_env(tmp_path, monkeypatch):
@@ -49,3 +51,25 @@ def cli(capsys):
         return rc, out, err
 
     return run
+
+
+@pytest.fixture
+def operator_env(cli, tmp_path, monkeypatch):
+    """A signing key and the environment an operator would set."""
+    key = tmp_path / "key.pem"
+    rc, _, err = cli("keygen", "--out", key)
+    assert rc == 0, err
+    monkeypatch.setenv("CHIPREG_KEY", str(key))
+    monkeypatch.setenv("CHIPREG_TOKEN", helpers.TOKEN)
+    monkeypatch.setenv("CHIPREG_STATE_DIR", str(tmp_path / "state"))
+    monkeypatch.setenv("CHIPREG_OPERATOR", "OPR-1")
+    monkeypatch.setenv("CHIPREG_FACILITY", "FAC-1")
+    return tmp_path / "state"
+
+
+@pytest.fixture
+def registry(monkeypatch):
+    with helpers.FakeRegistry() as reg:
+        monkeypatch.setenv("CHIPREG_URL", reg.url)
+        monkeypatch.setenv("CHIPREG_LOG_KEY", reg.log.key_line)
+        yield reg

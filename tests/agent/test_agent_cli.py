@@ -115,7 +115,7 @@ def test_missing_explicit_config_file(cli, tmp_path):
 def test_agent_imports_no_django():
     code = (
         "import sys, importlib\n"
-        "for m in ['agent.cli', 'agent.client', 'agent.config', 'agent.inventory', 'agent.keys', 'agent.models',\n"
+        "for m in ['agent.cli', 'agent.client', 'agent.config', 'agent.hardware', 'agent.inventory', 'agent.keys', 'agent.models',\n"
         "          'agent.monitor', 'agent.nvml', 'agent.outbox', 'agent.receipts', 'agent.samples',\n"
         "          'agent.statements', 'agent.submit', 'agent.util']:\n"
         "    importlib.import_module(m)\n"

@@ -3,8 +3,6 @@
 import json
 import sqlite3
 
-import pytest
-
 from agent.client import Registry
 from protocol.dsse import parse_envelope
 from protocol.statements import parse_statement
@@ -17,28 +15,6 @@ from tests.agent.helpers import (
     closed_port,
     problem,
 )
-
-
-@pytest.fixture
-def operator_env(cli, tmp_path, monkeypatch):
-    """A signing key and the environment an operator would set."""
-    key = tmp_path / "key.pem"
-    rc, _, err = cli("keygen", "--out", key)
-    assert rc == 0, err
-    monkeypatch.setenv("CHIPREG_KEY", str(key))
-    monkeypatch.setenv("CHIPREG_TOKEN", TOKEN)
-    monkeypatch.setenv("CHIPREG_STATE_DIR", str(tmp_path / "state"))
-    monkeypatch.setenv("CHIPREG_OPERATOR", "OPR-1")
-    monkeypatch.setenv("CHIPREG_FACILITY", "FAC-1")
-    return tmp_path / "state"
-
-
-@pytest.fixture
-def registry(monkeypatch):
-    with FakeRegistry() as reg:
-        monkeypatch.setenv("CHIPREG_URL", reg.url)
-        monkeypatch.setenv("CHIPREG_LOG_KEY", reg.log.key_line)
-        yield reg
 
 
 def attest(cli, *extra):
