@@ -19,7 +19,7 @@ from django.db.models import Sum
 from django.utils import timezone
 
 from compliance import aggregates, storage
-from compliance.choices import AlertKind, AlertState, Metric, Scope
+from compliance.choices import CAPACITY_SCOPES, AlertKind, AlertState, Metric, Scope
 from compliance.models import Aggregate, Alert, AlertEvidence, AlertTransition, ThresholdRule
 from transparency.checkpoints import latest_checkpoint, sign_if_due
 from transparency.events import append_event, append_events
@@ -213,7 +213,7 @@ def evaluate(subjects, now=None, rules=None):
 
 
 def evaluate_all(now=None):
-    return evaluate({scope: None for scope in Scope.values}, now=now)
+    return evaluate({scope: None for scope in CAPACITY_SCOPES}, now=now)
 
 
 def _evaluate_scope(scope, rules, refreshed, full, now):

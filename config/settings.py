@@ -64,6 +64,7 @@ INSTALLED_APPS = [
     "transparency",
     "registry",
     "inventory",
+    "runs",
     "attestations",
     "compliance",
     "console",
