@@ -44,6 +44,8 @@ class AttestedSerializer(serializers.Serializer):
     records = serializers.IntegerField()
     flop_fp16 = serializers.FloatField(help_text="Upper bound, FP16-equivalent (protocol.usage).")
     flop_peak = serializers.FloatField(help_text="Upper bound at each chip's fastest precision.")
+    active_s = serializers.FloatField(help_text="Chip-seconds powered and available.")
+    energy_j = serializers.FloatField()
     first_day = serializers.DateField(allow_null=True)
     last_day = serializers.DateField(allow_null=True)
 
@@ -53,6 +55,8 @@ EMPTY_ATTESTED = {
     "records": 0,
     "flop_fp16": 0.0,
     "flop_peak": 0.0,
+    "active_s": 0.0,
+    "energy_j": 0.0,
     "first_day": None,
     "last_day": None,
 }
