@@ -990,6 +990,35 @@ CONSOLE = {
         )
     ],
     ("submissions", "GET"): [Case(C_ALL, hides=_hides_a, sees=A_SEES)],
+    # Declared runs: read as the API reads them; the treaty body decides, the operator withdraws.
+    ("runs", "GET"): [Case(C_ALL, hides=lambda w: w.run_a.code, sees=A_SEES)],
+    ("run-queue", "GET"): [Case(C_ALL, hides=lambda w: w.run_a.code, sees=A_SEES)],
+    ("run", "GET"): [Case(C_A_VIEW, params=lambda w, r: {"code": w.run_a.code})],
+    ("run-decision", "GET"): [Case(POST_ONLY, params=lambda w, r: {"code": w.run_a.code, "action": "approve"})],
+    ("run-decision", "POST"): [
+        Case(
+            expect(HIDDEN, op_a=FORBIDDEN, insp_in=FORBIDDEN, treaty=DONE, registry_admin=DONE, anon=LOGIN),
+            name="approve",
+            params=lambda w, r: {"code": w.run_a.code, "action": "approve"},
+            body={"reason": "approved by the matrix"},
+            tables=("runs.Run",),
+        ),
+        Case(
+            expect(
+                HIDDEN,
+                a_writers=DONE,
+                op_readonly=FORBIDDEN,
+                insp_in=FORBIDDEN,
+                treaty=FORBIDDEN,
+                registry_admin=FORBIDDEN,
+                anon=LOGIN,
+            ),
+            name="withdraw",
+            params=lambda w, r: {"code": w.run_a.code, "action": "withdraw"},
+            body={"reason": "withdrawn by the matrix"},
+            tables=("runs.Run",),
+        ),
+    ],
 }
 
 
