@@ -22,6 +22,7 @@ from runs.choices import RunState
 from runs.models import Run
 
 ACTIONS = {"approve": "Approve", "object": "Object", "withdraw": "Withdraw"}
+DONE = {"approve": "approved", "object": "objected to", "withdraw": "withdrawn"}
 
 
 def _runs(user):
@@ -174,7 +175,7 @@ def run_decision(request, code, action):
         except DomainError as exc:
             form.add_error(None, str(exc.detail))
         else:
-            messages.success(request, f"Run {run.code}: {ACTIONS[action].lower()} recorded.")
+            messages.success(request, f"Run {run.code}: {DONE[action]}.")
             if request.POST.get("next") == "queue":
                 return redirect("console:run-queue")
             return redirect("console:run", code=run.code)

@@ -84,7 +84,8 @@ def test_the_treaty_body_decides_from_the_queue(login, demo):
     assert response.status_code == 302 and response["Location"] == "/runs/review/"
     review.refresh_from_db()
     assert review.state == "objected" and review.decided_by == demo.users["treaty"]
-    assert review.code not in text(c.get("/runs/review/"))
+    queue = text(c.get("/runs/review/"))
+    assert f"Run {review.code}: objected to." in queue and f'href="/runs/{review.code}/"' not in queue
     assert LogEventData.objects.filter(event="run.objected", object_id=review.code).exists()
 
 
