@@ -107,7 +107,8 @@ def store(att, s, v):
     UsageRecord.objects.bulk_create(records, batch_size=5000)
     if att.run_id is not None:
         runs.record_usage(att.run_id, v.facility.pk, s.period_start, _totals(records))
-    emit("usage.recorded", facilities=[v.facility.pk], attestation=att.pk)
+    # `runs`: the run whose attested compute moved, for the evaluations that judge runs by it.
+    emit("usage.recorded", facilities=[v.facility.pk], attestation=att.pk, runs=[att.run_id] if att.run_id else [])
     found += F.ownership(att.pk, chips, v.speaker)
     found += F.usage_overlaps(att.pk, v.facility, s.period_start, s.period_end, known)
     active = {ref: a for ref, a, _, _ in s.chips}

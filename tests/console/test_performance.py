@@ -82,9 +82,8 @@ def test_query_counts_do_not_grow_with_data(login, demo):
     from inventory.services.listings import record_declaration
     from outbox.relay import drain_all
     from registry.registration import register_chips
-    from tests.factories import chip_rows
-
     from runs.models import Run
+    from tests.factories import chip_rows
 
     run = f"/runs/{Run.objects.get(model_name='demo-atlas-2').code}/"
     urls = ["/", "/map/", "/facilities/", "/facilities/US-VA-001/", CHIP, "/alerts/", "/submissions/", "/runs/", run]

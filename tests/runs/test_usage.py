@@ -54,6 +54,11 @@ def test_usage_naming_the_speakers_run_is_attributed(world, parties):
     expected = sum(r.flop_fp16 for r in UsageRecord.objects.filter(run=run))
     assert api["statements"] == 2 and api["records"] == 3 and api["flop_fp16"] == expected
     assert totals.attested_flop(run, "fp16") == expected
+    # The outbox tells the evaluations which run's attested compute moved.
+    from outbox.models import OutboxEvent
+
+    payloads = [e.payload for e in OutboxEvent.objects.filter(topic="usage.recorded").order_by("id")]
+    assert [p["runs"] for p in payloads] == [[run.pk], [run.pk]]
     # The run's own list shows the same totals.
     [listed] = [r for r in world.treaty.get("/api/v1/runs/").json()["results"] if r["code"] == run.code]
     assert listed["attested"]["flop_fp16"] == expected
