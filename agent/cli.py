@@ -365,6 +365,7 @@ def cmd_attest_usage(args: argparse.Namespace) -> int:
                 issued_at=max(until, whole_seconds(utcnow())),
                 nonce=nonce,
                 workload=args.workload,
+                run=args.run,
             )
         )
 
@@ -655,6 +656,7 @@ def build_parser() -> argparse.ArgumentParser:
     q.add_argument("--until", help="period end (default now)")
     q.add_argument("--db", action="append", metavar="PATH", help="sample database(s) (default STATE_DIR's)")
     q.add_argument("--workload", choices=("training", "inference", "mixed", "idle", "other"))
+    q.add_argument("--run", metavar="CODE", help="the declared training run the chips worked for (its registry id)")
     q.set_defaults(func=cmd_attest_usage)
 
     q = attest_command("evidence", "send each GPU's signed hardware evidence over a registry challenge")

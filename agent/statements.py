@@ -16,7 +16,7 @@ from agent.errors import UsageError
 from agent.samples import ChipUsage
 from protocol.encoding import jcs
 from protocol.errors import ProtocolError
-from protocol.statements import MAX_USAGE_PERIOD, WORKLOADS, parse_statement
+from protocol.statements import MAX_USAGE_PERIOD, REGISTRY_CODE_RE, WORKLOADS, parse_statement
 from protocol.times import format_time
 
 
@@ -71,6 +71,7 @@ def usage(
     issued_at: datetime,
     nonce: str,
     workload: str | None = None,
+    run: str | None = None,
 ) -> dict[str, Any]:
     if period_end <= period_start:
         raise UsageError("--until must be after --since")
@@ -80,6 +81,8 @@ def usage(
         raise UsageError("the period may not end in the future")
     if workload is not None and workload not in WORKLOADS:
         raise UsageError(f"workload must be one of {', '.join(WORKLOADS)}")
+    if run is not None and not REGISTRY_CODE_RE.fullmatch(run):
+        raise UsageError("--run must be a run's registry id (1-64 characters from A-Z a-z 0-9 . _ -)")
     period_s = (period_end - period_start).total_seconds()
     obj: dict[str, Any] = {
         "v": 1,
@@ -94,6 +97,8 @@ def usage(
     }
     if workload is not None:
         obj["workload"] = workload
+    if run is not None:
+        obj["run"] = run
     return obj
 
 

@@ -113,6 +113,11 @@ class Attestation(models.Model):
     uploaded_by = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.PROTECT, related_name="+")
     uploaded_by_org = models.ForeignKey("registry.Organisation", on_delete=models.PROTECT, related_name="+")
     log_index = models.BigIntegerField(null=True, blank=True, unique=True)
+    # The declared run a usage statement's chips worked for, when it named one the speaker declared (the
+    # code it named is in `header` either way; runs.models says when a run is attributed).
+    run = models.ForeignKey(
+        "runs.Run", on_delete=models.PROTECT, null=True, blank=True, related_name="+", db_index=False
+    )
     flagged = models.BooleanField(default=False, help_text="Signed by a key later revoked as compromised.")
 
     objects = AttestationQuerySet.as_manager()
@@ -122,6 +127,8 @@ class Attestation(models.Model):
         indexes = [
             models.Index(fields=["facility", "observed_at"], name="attestation_facility_idx"),
             models.Index(fields=["operator", "id"], name="attestation_operator_idx"),
+            # Most statements name no run: only those that do are indexed.
+            models.Index(fields=["run", "id"], condition=Q(run__isnull=False), name="attestation_run_idx"),
         ]
 
 
@@ -202,11 +209,16 @@ class UsageRecord(models.Model):
     # basis reads: attestations/bases.py.
     flop_fp16 = models.FloatField(null=True, blank=True)
     flop_peak = models.FloatField(null=True, blank=True)
+    # The statement's run, when attributed (Attestation.run); server-set like the keys above.
+    run = models.ForeignKey(
+        "runs.Run", on_delete=models.PROTECT, null=True, blank=True, related_name="+", db_constraint=False
+    )
 
     objects = UsageRecordQuerySet.as_manager()
 
     class Meta:
         indexes = [
+            models.Index(fields=["run", "chip"], condition=Q(run__isnull=False), name="usage_run_idx"),
             models.Index(fields=["chip", "period_start"], name="usage_chip_idx"),
             models.Index(fields=["facility", "period_start"], name="usage_facility_idx"),
             models.Index(fields=["attestation"], name="usage_attestation_idx"),

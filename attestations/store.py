@@ -16,7 +16,7 @@ from attestations.checks import Replay, Verified
 from attestations.kinds import location, rtt, usage
 from attestations.models import Attestation, StatementNonce
 from attestations.storage import ingest
-from inventory.choices import FindingKind
+from inventory.choices import FindingKind, FindingSource
 from inventory.services.findings import raise_findings
 from inventory.services.reconciliation import Discrepancy
 from protocol.leaves import attestation_leaf
@@ -57,6 +57,8 @@ def _header(statement):
 
 def _store(v: Verified, user, body):
     s = v.statement
+    # The run a usage statement names, resolved before its row is stored (the row carries it).
+    run_id, run_finding = usage.resolve_run(s, v.speaker) if isinstance(s, UsageStatement) else (None, None)
     att = Attestation(
         kind=s.kind,
         statement_sha256=v.statement_sha256,
@@ -76,6 +78,7 @@ def _store(v: Verified, user, body):
         uploaded_by=user,
         uploaded_by_org=user.organisation,
         received_at=v.received_at or timezone.now(),  # the time the checks judged the keys by
+        run_id=run_id,
     )
     if location.small(s):
         # Its nonces, chips and sightings in one round trip, and its row too, except a node agent's.
@@ -102,6 +105,8 @@ def _store(v: Verified, user, body):
     own, others = _by_entitlement(found, chips, v.speaker)
     raise_findings(own, facility=v.facility, organisation=att.operator or v.facility.operator, evidence=evidence)
     _raise_for_custodians(others, v, evidence)
+    if run_finding is not None:
+        own = [*own, _raise_run_finding(run_finding, att, v, evidence)]
     flags = {}
     for d in own:
         flags[str(d.kind)] = flags.get(str(d.kind), 0) + 1
@@ -110,6 +115,14 @@ def _store(v: Verified, user, body):
         if d.kind == FindingKind.OTHER_OPERATOR:
             flags[str(d.kind)] = flags.get(str(d.kind), 0) + 1
     return Accepted(att, flags)
+
+
+def _raise_run_finding(kind, att, v, evidence):
+    """A usage statement's run that does not count: a finding for the speaker (its facility's inspectorate,
+    the treaty body), naming the run as the statement did. The records stay unattributed."""
+    d = Discrepancy(kind, "", None, FindingSource.ATTESTATION, str(att.pk))
+    raise_findings([d], facility=v.facility, organisation=att.operator, evidence={**evidence, "run": v.statement.run})
+    return d
 
 
 def _by_entitlement(found, chips, speaker):

@@ -8,6 +8,7 @@ class Metric(models.TextChoices):
     CHIP_COUNT = "chip_count", "Chip count"
     MEMORY = "memory_gb", "Accelerator memory (GB)"
     COMPUTE = "compute_window", "Cumulative compute over a rolling window (FLOP)"
+    RUN_PLANNED = "run_planned_compute", "Planned compute of a declared run (FLOP)"
 
 
 class Precision(models.TextChoices):
@@ -27,11 +28,26 @@ class Scope(models.TextChoices):
     FACILITY = "facility", "Facility"
     CAMPUS = "campus", "Campus"
     OPERATOR_COUNTRY = "operator_country", "Operator within a country"
+    RUN = "run", "Declared training run"
+
+
+# The scopes whose subjects hold chips, with stored aggregates (compliance.aggregates); a run is judged
+# at its declaration and by its attested compute (compliance.run_review), not by the capacity evaluation.
+CAPACITY_SCOPES = (Scope.CLUSTER, Scope.FACILITY, Scope.CAMPUS, Scope.OPERATOR_COUNTRY)
 
 
 class Comparison(models.TextChoices):
     GT = "gt", ">"
     GE = "ge", "≥"
+
+
+class Effect(models.TextChoices):
+    """What crossing a rule does. Alert: today's threshold alerts. Review and prohibit: a run declared above
+    the rule waits for the treaty body's review, or is recorded as prohibited and alerted (run_review)."""
+
+    ALERT = "alert", "Alert"
+    REVIEW = "review", "Declare and wait for review"
+    PROHIBIT = "prohibit", "Prohibited"
 
 
 class Severity(models.TextChoices):

@@ -20,7 +20,7 @@ from django.utils import timezone
 
 from attestations.bases import record_field
 from compliance import aggregates, storage
-from compliance.choices import AlertKind, AlertState, Metric, Scope
+from compliance.choices import CAPACITY_SCOPES, AlertKind, AlertState, Metric, Scope
 from compliance.evidence import seal as evidence_seal
 from compliance.models import Aggregate, Alert, AlertEvidence, AlertTransition, ThresholdRule
 from transparency.events import append_event, append_events
@@ -214,7 +214,7 @@ def evaluate(subjects, now=None, rules=None):
 
 
 def evaluate_all(now=None):
-    return evaluate({scope: None for scope in Scope.values}, now=now)
+    return evaluate({scope: None for scope in CAPACITY_SCOPES}, now=now)
 
 
 def _evaluate_scope(scope, rules, refreshed, full, now):

@@ -4,7 +4,7 @@ from django.conf import settings
 from django.db import models
 
 from attestations.bases import Basis
-from compliance.choices import AlertKind, AlertState, Comparison, Metric, Precision, Scope, Severity
+from compliance.choices import AlertKind, AlertState, Comparison, Effect, Metric, Precision, Scope, Severity
 from core.querysets import RestrictedQuerySet
 from registry.choices import OrgKind
 
@@ -36,7 +36,7 @@ class ThresholdRule(models.Model):
     version = models.PositiveIntegerField(default=1)
     name = models.CharField(max_length=200)
     legal_reference = models.TextField(blank=True, default="")
-    metric = models.CharField(max_length=16, choices=Metric.choices)
+    metric = models.CharField(max_length=32, choices=Metric.choices)
     precision = models.CharField(max_length=8, choices=Precision.choices, blank=True, default="")
     window_days = models.PositiveIntegerField(null=True, blank=True)
     basis = models.CharField(
@@ -51,6 +51,10 @@ class ThresholdRule(models.Model):
     comparison = models.CharField(max_length=2, choices=Comparison.choices)
     value = models.FloatField()
     severity = models.CharField(max_length=8, choices=Severity.choices, default=Severity.HIGH)
+    effect = models.CharField(max_length=8, choices=Effect.choices, default=Effect.ALERT)
+    review_days = models.PositiveIntegerField(
+        null=True, blank=True, help_text="Review rules: silence this long after a declaration counts as approval."
+    )
     effective_from = models.DateTimeField()
     effective_to = models.DateTimeField(null=True, blank=True)
     preset = models.CharField(max_length=64, blank=True, default="")

@@ -10,6 +10,11 @@ MIRI_TRAINING = (
     "MIRI Technical Governance Team, draft international agreement on AI (2025): training compute "
     "thresholds, FLOP counted as FP16-equivalent (or actual operations, whichever is higher)"
 )
+MIRI_RUNS = (
+    "MIRI Technical Governance Team, draft international agreement on AI (2025), Article IV: a training run "
+    "above 1e22 FLOP is declared before it starts and the treaty body may object within 30 days (silence is "
+    "approval); a training run above 1e24 FLOP is prohibited"
+)
 EO = (
     "US Executive Order 14110 (2023, since revoked), sec. 4.2(b)(ii): computing cluster co-located, "
     "networked above 100 Gbit/s, theoretical maximum of 1e20 integer or floating-point OP/s"
@@ -76,6 +81,31 @@ PRESETS = {
             severity="critical",
         ),
     ],
+    "draft-treaty-runs": [
+        dict(
+            key="treaty-run-review",
+            name="Training run to declare and review",
+            legal_reference=MIRI_RUNS,
+            metric="run_planned_compute",
+            scope="run",
+            comparison="gt",
+            value=1e22,
+            severity="medium",
+            effect="review",
+            review_days=30,
+        ),
+        dict(
+            key="treaty-run-prohibited",
+            name="Prohibited training run (declared)",
+            legal_reference=MIRI_RUNS,
+            metric="run_planned_compute",
+            scope="run",
+            comparison="gt",
+            value=1e24,
+            severity="critical",
+            effect="prohibit",
+        ),
+    ],
     "us-eo-14110": [
         dict(
             key="us-eo-14110-cluster",
@@ -116,7 +146,15 @@ def load(user, names=None):
         if names and preset not in names:
             continue
         for spec in rules:
-            spec = {"precision": "", "window_days": None, "basis": "fp16", "effective_from": SINCE, **spec}
+            spec = {
+                "precision": "",
+                "window_days": None,
+                "basis": "fp16",
+                "effect": "alert",
+                "review_days": None,
+                "effective_from": SINCE,
+                **spec,
+            }
             key = spec.pop("key")
             current = ThresholdRule.objects.filter(key=key, superseded_at__isnull=True).first()
             fields = {**spec, "preset": preset}

@@ -19,6 +19,8 @@ RULE_FIELDS = (
     "comparison",
     "value",
     "severity",
+    "effect",
+    "review_days",
     "effective_from",
     "effective_to",
     "preset",

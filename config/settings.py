@@ -64,6 +64,7 @@ INSTALLED_APPS = [
     "transparency",
     "registry",
     "inventory",
+    "runs",
     "attestations",
     "compliance",
     "console",
@@ -323,6 +324,10 @@ CHIPREG_FINDING_SEVERITY = {
     "implausible_usage": "medium",
     "rtt_impossible": "high",
     "revoked_key": "high",
+    # A usage statement's `run` that does not count (runs.services.attribution): its usage stays unattributed.
+    "run_unknown": "medium",
+    "run_not_own": "medium",
+    "run_before_declaration": "medium",
 }
 
 # Alert delivery (compliance/delivery): the Standard Webhooks v1a signing key,
@@ -348,6 +353,7 @@ CELERY_BEAT_SCHEDULE = {
     "evaluate-all": {"task": "compliance.tasks.evaluate_all", "schedule": 900.0},
     "sign-checkpoint": {"task": "transparency.tasks.sign_checkpoint", "schedule": 5.0},
     "find-silent-chips": {"task": "inventory.tasks.find_silent_chips", "schedule": 3600.0},
+    "approve-runs-by-silence": {"task": "runs.tasks.approve_by_silence", "schedule": 3600.0},
     "outbox-relay": {"task": "outbox.tasks.relay", "schedule": 10.0},
 }
 

@@ -28,6 +28,20 @@ class ReasonForm(forms.Form):
         return reason
 
 
+class OptionalReasonForm(forms.Form):
+    """A decision on a run: an approval or a withdrawal may say why; an objection must (runs.services)."""
+
+    reason = forms.CharField(
+        required=False,
+        max_length=2000,
+        widget=forms.Textarea(attrs={"rows": 2}),
+        help_text="Recorded in the transparency log.",
+    )
+
+    def clean_reason(self):
+        return self.cleaned_data["reason"].strip()
+
+
 def _split(value):
     return [part.strip() for part in (value or "").replace("\n", ",").split(",") if part.strip()]
 

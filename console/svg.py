@@ -30,13 +30,14 @@ def ratio_bar(ratio, css="", title=""):
     )
 
 
-def column_chart(points, unit="", width=1100, height=230, empty="No data in this period."):
-    """Vertical bars, one per (label, value) point, with a y axis of three ticks."""
+def column_chart(points, unit="", width=1100, height=230, empty="No data in this period.", reference=None, label=""):
+    """Vertical bars, one per (label, value) point, with a y axis of three ticks; `reference`, when given, a
+    horizontal line at that value (a run's planned compute against its cumulative attested compute)."""
     if not points:
         return mark_safe(f'<p class="muted">{escape(empty)}</p>')  # noqa: S308
     left, right, top, bottom = 64, 10, 12, 30
     plot_w, plot_h = width - left - right, height - top - bottom
-    top_value = max(v for _, v in points) or 1.0
+    top_value = max([v for _, v in points] + ([reference] if reference else [])) or 1.0
     step = plot_w / len(points)
     bar_w = max(1.0, step * 0.7)
     parts = [
@@ -54,6 +55,12 @@ def column_chart(points, unit="", width=1100, height=230, empty="No data in this
         parts.append(
             f'<rect class="col" x="{_f(x)}" y="{_f(top + plot_h - h)}" width="{_f(bar_w)}" height="{_f(h)}">'
             f"<title>{escape(str(label))}: {escape(num(value))} {escape(unit)}</title></rect>"
+        )
+    if reference:
+        y = top + plot_h * (1 - reference / top_value)
+        parts.append(
+            f'<line class="reference" x1="{left}" y1="{_f(y)}" x2="{width - right}" y2="{_f(y)}">'
+            f"<title>{escape(label)}: {escape(num(reference))} {escape(unit)}</title></line>"
         )
     shown = {0, len(points) - 1, len(points) // 2}
     for i in sorted(shown):

@@ -1,6 +1,8 @@
 """The demo world (`make run`): facilities, clusters, placements,
-signed attestations, a refused submission, thresholds, an inspection with
-discrepancies, and the alerts all of that raises.
+signed attestations, a refused submission, thresholds, declared training runs
+(one approved by silence, whose usage the week of statements reports, one under
+review, one prohibited), an inspection with discrepancies, and the alerts all
+of that raises.
 
 Everything goes through the same services the API calls (facility and
 cluster registration through the API views themselves, declarations,
@@ -352,12 +354,53 @@ class Demo:
                     "period_start": _ts(start),
                     "period_end": _ts(start + timedelta(days=1)),
                     "workload": "training",
+                    "run": self.silent_run.code,
                     "chips": rows,
                 },
                 private,
                 operator,
             )
         self.log(f"attestations: {Attestation.objects.filter(operator=operator.organisation).count()} accepted")
+
+    # --- declared runs ---------------------------------------------------------------
+
+    def _declare(self, model_name, flop, declared_at, start, days, clusters=()):
+        from compliance import run_review
+        from inventory.models import Cluster, Facility
+        from runs.models import Run
+
+        operator = self.user("operator")
+        found = Run.objects.filter(operator=operator.organisation, model_name=model_name).first()
+        if found is not None:
+            return found
+        values = {
+            "model_name": model_name,
+            "kind": "pre_training",
+            "planned_flop": flop,
+            "precision": "bf16",
+            "facilities": [Facility.objects.get(code="US-VA-001")],
+            "clusters": [Cluster.objects.get(facility__code="US-VA-001", code=c) for c in clusters],
+            "planned_start": start,
+            "planned_end": start + timedelta(days=days),
+            "description": "Demo: a decoder-only transformer, training code v3 (internal repository); "
+            "deduplicated public web text and licensed books.",
+        }
+        return run_review.declare(operator, values, now=declared_at)
+
+    def runs(self):
+        """Three runs of op-demo at Ashburn, under the draft's rules (the `draft-treaty-runs` preset): one
+        declared 31 days ago that nobody reviewed (approved by silence; the week of usage statements reports
+        work for it), one under review now, one declared above the prohibition (recorded, alerted)."""
+        from runs.services import approve_by_silence
+
+        now = self.now
+        self.silent_run = self._declare(
+            "demo-atlas-2", 4e22, now - timedelta(days=31), now - timedelta(days=30), 60, clusters=["va-train-1"]
+        )
+        approve_by_silence(now=now)
+        self._declare("demo-atlas-3", 5e23, now, now + timedelta(days=35), 90, clusters=["va-train-1"])
+        self._declare("demo-colossus", 2e24, now, now + timedelta(days=60), 120)
+        self.log("runs: 3 declared (approved by silence, under review, prohibited)")
 
     def rejections(self):
         from attestations.models import Rejection
@@ -439,6 +482,7 @@ class Demo:
         self.transfer()
         self.declarations()
         self.history()
+        self.runs()
         self.attestations()
         self.rejections()
         self.inspection()

@@ -51,6 +51,10 @@ class FindingKind(models.TextChoices):
     COUNTRY_CHANGED = "country_changed", "A facility's country changed"
     # Chips placed across a border by a declaration or a location statement (a transfer is logged for both)
     LEFT_COUNTRY = "left_country", "Chips moved to another country without a transfer"
+    # Usage statements naming a declared run (ATTESTATION.md 3.2 `run`): not attributed to it
+    RUN_UNKNOWN = "run_unknown", "Names a run that was never declared"
+    RUN_NOT_OWN = "run_not_own", "Names another operator's run"
+    RUN_BEFORE_DECLARATION = "run_before_declaration", "Reports work for a run from before its declaration"
 
 
 class FindingSource(models.TextChoices):

@@ -65,7 +65,7 @@ _FIELDS: dict[str, tuple[frozenset[str], frozenset[str]]] = {  # kind -> (requir
     ),
     "usage": (
         frozenset((*_COMMON, "operator", "facility", "period_start", "period_end", "chips")),
-        frozenset({"workload"}),
+        frozenset({"workload", "run"}),
     ),
     "rtt": (
         frozenset((*_COMMON, "landmark", "facility", "chip", "measured_at", "rtt_ms")),
@@ -110,6 +110,7 @@ class UsageStatement(Statement):
     period_end: datetime
     chips: list[tuple[str, float, float, float]]  # (chip id, active_s, utilization, energy_j)
     workload: str | None = None
+    run: str | None = None  # the registry id of the declared run the chips worked for
 
     @property
     def chip_ids(self) -> list[str]:
@@ -447,8 +448,9 @@ def parse_statement(payload: bytes) -> LocationStatement | UsageStatement | RttS
         workload = obj.get("workload")
         if "workload" in obj and (type(workload) is not str or workload not in WORKLOADS):
             raise _bad(f"workload: must be one of {', '.join(WORKLOADS)}")
+        run = _code(obj, "run") if "run" in obj else None
         chips_u = _usage_chips(_chips_array(obj, allow_empty=False), (end - start).total_seconds())
-        return UsageStatement(v, kind, issued_at, nonce, operator, facility, start, end, chips_u, workload)
+        return UsageStatement(v, kind, issued_at, nonce, operator, facility, start, end, chips_u, workload, run)
 
     if kind == "evidence":
         operator, facility = _code(obj, "operator"), _code(obj, "facility")

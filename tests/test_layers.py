@@ -4,7 +4,7 @@ Every module of every app is parsed (not imported), and every `import` in it,
 at module level or inside a function, is an edge. The rules:
 
 - `core`, `protocol` and `outbox` are the ground; then transparency < registry <
-  inventory < attestations < compliance < console and ops; an app imports only apps of
+  inventory < runs < attestations < compliance < console and ops; an app imports only apps of
   a lower rank (core and outbox may use protocol, not each other);
 - no app imports `demo` (the top: it may import anyone) or `console` (only
   `demo` may), nor `config` (Celery tasks use @shared_task);
@@ -29,11 +29,12 @@ RANK = {
     "transparency": 1,
     "registry": 2,
     "inventory": 3,
-    "attestations": 4,
-    "compliance": 5,
-    "console": 6,
-    "ops": 6,  # health, readiness and metrics: reads outbox and transparency; nothing imports it but config
-    "demo": 7,
+    "runs": 4,  # declared training runs: attestations attribute usage to them, compliance reviews them
+    "attestations": 5,
+    "compliance": 6,
+    "console": 7,
+    "ops": 7,  # health, readiness and metrics: reads outbox and transparency; nothing imports it but config
+    "demo": 8,
 }
 PACKAGES = [*RANK, "agent", "config"]
 FRAMEWORKS = {"django", "rest_framework", "drf_spectacular", "celery", "django_filters"}
@@ -138,6 +139,9 @@ def test_registry_names_no_higher_app_even_in_a_string():
         ("registry", "console", False),
         ("registry", "demo", False),
         ("inventory", "attestations", False),
+        ("runs", "attestations", False),
+        ("runs", "compliance", False),
+        ("attestations", "runs", True),
         ("compliance", "console", False),
         ("console", "compliance", True),
         ("demo", "console", True),

@@ -11,6 +11,7 @@ from outbox import emit
 from protocol.usage import energy_exceeds_limit, estimate_flop
 from registry.catalog import fastest_peak
 from registry.models import AcceleratorModel, Chip
+from runs import services as runs
 
 
 def _figures(m):
@@ -53,8 +54,18 @@ def _model_figures(chip_pks, others=frozenset()):
     return figures, {pk: bounds.get(maker, (None, None, None)) for pk, _, maker in rows if pk in others}
 
 
+def resolve_run(s, speaker):
+    """(run pk, None) when the statement names a run its speaker declared before the period began; else
+    (None, the finding kind), or (None, None) when it names none. Never a refusal (ATTESTATION.md 3.2)."""
+    if s.run is None:
+        return None, None
+    return runs.attribution(s.run, speaker.pk, s.period_start)
+
+
 def store(att, s, v):
-    """The records, the daily totals and the findings: (findings, the Resolution)."""
+    """The records, the daily totals, the run's totals and the findings: (findings, the Resolution).
+
+    `att.run_id` is the run the records are attributed to (resolve_run, before the row was stored)."""
     chips = Resolution(s.chip_ids)
     known = dict(chips.known())
     speaker = v.speaker.pk
@@ -95,10 +106,14 @@ def store(att, s, v):
                 energy_j=energy_j,
                 flop_fp16=fp16,
                 flop_peak=peak,
+                run_id=att.run_id,
             )
         )
     UsageRecord.objects.bulk_create(records, batch_size=5000)
-    emit("usage.recorded", facilities=[v.facility.pk], attestation=att.pk)
+    if att.run_id is not None:
+        runs.record_usage(att.run_id, v.facility.pk, s.period_start, _totals(records))
+    # `runs`: the run whose attested compute moved, for the evaluations that judge runs by it.
+    emit("usage.recorded", facilities=[v.facility.pk], attestation=att.pk, runs=[att.run_id] if att.run_id else [])
     found += F.ownership(att.pk, chips, v.speaker)
     found += F.usage_overlaps(att.pk, v.facility, s.period_start, s.period_end, known)
     active = {ref: a for ref, a, _, _ in s.chips}
@@ -110,6 +125,19 @@ def store(att, s, v):
     ]
     UsageRecord.objects.add_day_totals(att)
     return _dedupe(found), chips
+
+
+def _totals(records):
+    """What a statement adds to its run's totals (runs.storage.TOTALS), summed here from the records it
+    just built rather than read back from the table."""
+    return {
+        "statements": 1,
+        "records": len(records),
+        "flop_fp16": sum(r.flop_fp16 for r in records if r.flop_fp16 is not None),
+        "flop_peak": sum(r.flop_peak for r in records if r.flop_peak is not None),
+        "active_s": sum(r.active_s for r in records),
+        "energy_j": sum(r.energy_j for r in records),
+    }
 
 
 def _dedupe(found):

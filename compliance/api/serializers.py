@@ -1,7 +1,7 @@
 from rest_framework import serializers
 
 from attestations.bases import Basis
-from compliance.choices import Comparison, Metric, Precision, Scope, Severity
+from compliance.choices import Comparison, Effect, Metric, Precision, Scope, Severity
 from compliance.models import Aggregate, Alert, AlertEvidence, AlertTransition, ThresholdRule
 
 
@@ -25,6 +25,8 @@ class ThresholdRuleSerializer(serializers.ModelSerializer):
             "comparison",
             "value",
             "severity",
+            "effect",
+            "review_days",
             "effective_from",
             "effective_to",
             "preset",
@@ -55,6 +57,19 @@ class RuleInputSerializer(serializers.Serializer):
     comparison = serializers.ChoiceField(choices=Comparison.choices)
     value = serializers.FloatField(min_value=0)
     severity = serializers.ChoiceField(choices=Severity.choices, default=Severity.HIGH)
+    effect = serializers.ChoiceField(
+        choices=Effect.choices,
+        default=Effect.ALERT,
+        help_text="review, prohibit: what a run declared above the rule becomes (run_planned_compute only).",
+    )
+    review_days = serializers.IntegerField(
+        required=False,
+        allow_null=True,
+        min_value=1,
+        max_value=3650,
+        default=None,
+        help_text="Review rules: silence this long after a declaration counts as approval.",
+    )
     effective_from = serializers.DateTimeField()
     effective_to = serializers.DateTimeField(required=False, allow_null=True, default=None)
 
@@ -64,6 +79,14 @@ class RuleInputSerializer(serializers.Serializer):
             raise serializers.ValidationError({"precision": "peak_ops needs a precision."})
         if metric == Metric.COMPUTE and not attrs.get("window_days"):
             raise serializers.ValidationError({"window_days": "compute_window needs a window in days."})
+        run_rule = metric == Metric.RUN_PLANNED
+        if run_rule != (attrs.get("scope") == Scope.RUN):
+            raise serializers.ValidationError({"scope": "run_planned_compute is judged on runs, and only it."})
+        effect = attrs.get("effect", Effect.ALERT)
+        if run_rule != (effect in (Effect.REVIEW, Effect.PROHIBIT)):
+            raise serializers.ValidationError({"effect": "run_planned_compute rules review or prohibit runs."})
+        if effect == Effect.REVIEW and not attrs.get("review_days"):
+            raise serializers.ValidationError({"review_days": "A review rule needs its review period in days."})
         start, end = attrs.get("effective_from"), attrs.get("effective_to")
         if start and end and end <= start:
             raise serializers.ValidationError({"effective_to": "must be after effective_from."})

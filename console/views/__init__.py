@@ -4,6 +4,7 @@ from console.views.dashboard import dashboard, facility_map
 from console.views.facilities import facility_detail, facility_list, facility_reconciliation
 from console.views.inspections import inspection_csv, inspection_detail, inspection_list, inspection_new
 from console.views.operators import key_retire, key_revoke, keys, submissions
+from console.views.runs import run_decision, run_detail, run_list, run_queue
 
 __all__ = [
     "alert_bundle",
@@ -24,6 +25,10 @@ __all__ = [
     "key_retire",
     "key_revoke",
     "keys",
+    "run_decision",
+    "run_detail",
+    "run_list",
+    "run_queue",
     "search",
     "submissions",
 ]

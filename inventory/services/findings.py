@@ -57,8 +57,12 @@ def describe(d):
         "never_received": "shipped here but never received",
         "received_not_shipped": "received but not in the shipment",
         "received_elsewhere": "received at another facility than the shipper declared",
+        "run_unknown": "names a run that was never declared",
+        "run_not_own": "names a run another operator declared",
+        "run_before_declaration": "reports work for a run from before the run was declared",
     }.get(d.kind, d.kind)
-    return f"{d.chip_ref or 'transfer'}: {where} ({d.source} {d.source_id})."
+    subject = d.chip_ref or ("statement" if d.kind.startswith("run_") else "transfer")
+    return f"{subject}: {where} ({d.source} {d.source_id})."
 
 
 def raise_facility_finding(facility, kind, log_index, detail, *, other_country="", evidence=None):

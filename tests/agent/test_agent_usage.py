@@ -141,3 +141,21 @@ def test_negative_deltas_never_reach_a_statement(tmp_path):
         (u,) = store.usage(100.0, 105.0)
     assert u.energy_j == pytest.approx(30.0)
     assert u.resets == 2
+
+
+def test_the_run_the_chips_worked_for(cli, sample_db, monkeypatch):
+    """`--run CODE` names the declared run in the statement (ATTESTATION.md 3.2); a code that is no registry
+    id is refused here, before anything is signed."""
+    import agent.cli
+
+    first, last = WORKLOAD["phases"][0], WORKLOAD["phases"][-1]
+    monkeypatch.setattr(agent.cli, "utcnow", lambda: _dt(last["end"] + 3600))
+    args = ["attest", "usage", "--dry-run", "--db", sample_db, "--operator", "OPR-1", "--facility", "FAC-1"]
+    args += ["--since", _dt(first["start"]).isoformat(), "--until", _dt(last["end"]).isoformat()]
+    rc, out, err = cli(*args, "--run", "run-0123456789abcdef0123")
+    assert rc == 0, err
+    assert parse_statement(out.strip().encode()).run == "run-0123456789abcdef0123"
+    rc, out, _ = cli(*args)
+    assert rc == 0 and parse_statement(out.strip().encode()).run is None and '"run"' not in out
+    rc, out, err = cli(*args, "--run", "not a code")
+    assert rc == 2 and "--run" in err and not out

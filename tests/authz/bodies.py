@@ -89,6 +89,22 @@ def statement_envelope(world, role):
     return _sign(world, role, statement)
 
 
+def run(world, role):
+    """A run on A's Ashburn facility and cluster, planned to start in ten days (B names them too)."""
+
+    return {
+        "model_name": unique("authz-model"),
+        "kind": "fine_tuning",
+        "planned_flop": 3e22,
+        "precision": "fp8",
+        "facilities": [world.facility_a.code],
+        "clusters": [f"{world.facility_a.code}/{world.cluster_a.code}"],
+        "planned_start": (world.now + timedelta(days=10)).isoformat(),
+        "planned_end": (world.now + timedelta(days=20)).isoformat(),
+        "description": "Matrix fine-tune.",
+    }
+
+
 def rule(world, role):
     return {
         "key": unique("authz-rule"),

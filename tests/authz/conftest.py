@@ -184,6 +184,24 @@ def _build():
     w.subscription_spare = Subscription.objects.create(
         organisation=w.users["insp_in"].organisation, name="spare", email="spare@insp-us.example"
     )
+    # A's run under review, on its Ashburn facility and cluster (the treaty body decides; B sees nothing).
+    from runs import services as runs
+
+    w.run_a = runs.declare(
+        w.users["op_admin"],
+        {
+            "model_name": "authz-model",
+            "kind": "pre_training",
+            "planned_flop": 5e23,
+            "precision": "bf16",
+            "facilities": [w.facility_a],
+            "clusters": [w.cluster_a],
+            "planned_start": now + timedelta(days=10),
+            "planned_end": now + timedelta(days=70),
+            "description": "The matrix's run.",
+        },
+        runs.Verdict("under_review", review_days=30),
+    )
     # A second token of A's member: the one admins may manage (the role's own stays usable).
     w.token_member, _ = APIToken.issue(w.users["op_member"], name="second")
     from transparency.checkpoints import latest_checkpoint

@@ -723,6 +723,38 @@ API = {
         ]
         for action in ("acknowledge", "resolve", "dismiss")
     },
+    # declared runs: the operator declares and withdraws, the treaty body decides, inspectorates read theirs
+    ("GET", "/api/v1/runs/"): [Case(ALL, hides=lambda w: w.run_a.code, sees=A_SEES)],
+    ("POST", "/api/v1/runs/"): [
+        Case(
+            # B names A's facility: the answer a facility that does not exist gets (400), nothing stored.
+            expect(FORBIDDEN, a_writers=OK, op_other=INVALID),
+            body=_lazy("run"),
+            tables=("runs.Run",),
+        )
+    ],
+    ("GET", "/api/v1/runs/{code}/"): [Case(A_VIEW, params=_id("run_a", "code", "code"))],
+    **{
+        ("POST", f"/api/v1/runs/{{code}}/{action}/"): [
+            Case(
+                # Only the treaty body decides; those who see the run but may not decide get 403.
+                cells(A_VIEW, op_a=FORBIDDEN, insp_in=FORBIDDEN),
+                params=_id("run_a", "code", "code"),
+                body={"reason": "decided by the matrix"},
+                tables=("runs.Run",),
+            )
+        ]
+        for action in ("approve", "object")
+    },
+    ("POST", "/api/v1/runs/{code}/withdraw/"): [
+        Case(
+            # Only its operator calls a run off (the registry administrator neither).
+            cells(A_CHANGE, registry_admin=FORBIDDEN),
+            params=_id("run_a", "code", "code"),
+            body={"reason": "withdrawn by the matrix"},
+            tables=("runs.Run",),
+        )
+    ],
     ("GET", "/api/v1/subscriptions/"): [Case(SUBSCRIBERS)],
     ("POST", "/api/v1/subscriptions/"): [
         Case(
@@ -961,6 +993,35 @@ CONSOLE = {
         )
     ],
     ("submissions", "GET"): [Case(C_ALL, hides=_hides_a, sees=A_SEES)],
+    # Declared runs: read as the API reads them; the treaty body decides, the operator withdraws.
+    ("runs", "GET"): [Case(C_ALL, hides=lambda w: w.run_a.code, sees=A_SEES)],
+    ("run-queue", "GET"): [Case(C_ALL, hides=lambda w: w.run_a.code, sees=A_SEES)],
+    ("run", "GET"): [Case(C_A_VIEW, params=lambda w, r: {"code": w.run_a.code})],
+    ("run-decision", "GET"): [Case(POST_ONLY, params=lambda w, r: {"code": w.run_a.code, "action": "approve"})],
+    ("run-decision", "POST"): [
+        Case(
+            expect(HIDDEN, op_a=FORBIDDEN, insp_in=FORBIDDEN, treaty=DONE, registry_admin=DONE, anon=LOGIN),
+            name="approve",
+            params=lambda w, r: {"code": w.run_a.code, "action": "approve"},
+            body={"reason": "approved by the matrix"},
+            tables=("runs.Run",),
+        ),
+        Case(
+            expect(
+                HIDDEN,
+                a_writers=DONE,
+                op_readonly=FORBIDDEN,
+                insp_in=FORBIDDEN,
+                treaty=FORBIDDEN,
+                registry_admin=FORBIDDEN,
+                anon=LOGIN,
+            ),
+            name="withdraw",
+            params=lambda w, r: {"code": w.run_a.code, "action": "withdraw"},
+            body={"reason": "withdrawn by the matrix"},
+            tables=("runs.Run",),
+        ),
+    ],
 }
 
 
@@ -994,5 +1055,9 @@ LOGGED = {
     ("POST", "/api/v1/alerts/{id}/acknowledge/"),
     ("POST", "/api/v1/alerts/{id}/resolve/"),
     ("POST", "/api/v1/alerts/{id}/dismiss/"),
+    ("POST", "/api/v1/runs/"),
+    ("POST", "/api/v1/runs/{code}/approve/"),
+    ("POST", "/api/v1/runs/{code}/object/"),
+    ("POST", "/api/v1/runs/{code}/withdraw/"),
     ("POST", "/api/v1/log/witnesses/"),
 }

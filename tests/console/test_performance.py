@@ -26,6 +26,9 @@ BOUNDS = [
     ("/submissions/", "operator", 7),
     ("/keys/", "operator", 6),
     ("/search/?q=1653824019000", "inspector", 6),
+    ("/runs/", "operator", 6),
+    ("/runs/?state=under_review", "inspector", 6),
+    ("/runs/review/", "treaty", 5),
 ]
 
 
@@ -44,6 +47,17 @@ def test_alert_detail_is_bounded(login, django_assert_max_num_queries):
     c = login("treaty")
     with django_assert_max_num_queries(8):
         assert c.get(f"/alerts/{alert_for('Covered chip cluster').pk}/").status_code == 200
+
+
+def test_run_page_is_bounded(login, django_assert_max_num_queries):
+    """A run's page reads its stored daily totals and a page of its chips, whatever the run's size."""
+    from runs.models import Run
+
+    c = login("inspector")
+    url = f"/runs/{Run.objects.get(model_name='demo-atlas-2').code}/"
+    c.get(url)
+    with django_assert_max_num_queries(11):
+        assert c.get(url).status_code == 200
 
 
 def _count(client, url):
@@ -68,9 +82,11 @@ def test_query_counts_do_not_grow_with_data(login, demo):
     from inventory.services.listings import record_declaration
     from outbox.relay import drain_all
     from registry.registration import register_chips
+    from runs.models import Run
     from tests.factories import chip_rows
 
-    urls = ["/", "/map/", "/facilities/", "/facilities/US-VA-001/", CHIP, "/alerts/", "/submissions/"]
+    run = f"/runs/{Run.objects.get(model_name='demo-atlas-2').code}/"
+    urls = ["/", "/map/", "/facilities/", "/facilities/US-VA-001/", CHIP, "/alerts/", "/submissions/", "/runs/", run]
     c = login("operator")
     for url in urls:
         c.get(url)

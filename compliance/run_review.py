@@ -1,0 +1,136 @@
+"""The treaty body's review of declared runs: which rules a declaration crosses, and what follows.
+
+A run's planned compute is judged at its declaration against the rules in
+force whose metric is `run_planned_compute` (compliance.choices.Metric):
+
+- above a rule whose effect is `prohibit`: recorded as prohibited, and alerted
+  at once (an alert of the rule's severity on the run, with the declaration's
+  log entry as its evidence) in the declaration's transaction;
+- else above a rule whose effect is `review`: under review, and approved by
+  silence once the rule's review period (`review_days`) passes with no
+  decision (runs.tasks.approve_by_silence);
+- else recorded below the threshold.
+
+The run rows are written by runs.services (a lower layer, which reads no rule);
+this module hands it the verdict. Decisions are the treaty body's.
+"""
+
+from django.db import transaction
+from django.utils import timezone
+
+from compliance.choices import AlertKind, AlertState, Effect, Metric, Scope
+from compliance.evaluation import _notify
+from compliance.models import Alert, AlertEvidence, AlertTransition, ThresholdRule
+from core.errors import Forbidden
+from registry.choices import OrgKind
+from runs import services as runs
+from runs.choices import RunState
+from transparency.checkpoints import latest_checkpoint, sign_if_due
+from transparency.events import append_event
+
+
+def _crossed(rules, planned_flop, effect):
+    return [r for r in rules if r.effect == effect and r.crosses(planned_flop)]
+
+
+def classify(planned_flop, now=None):
+    """The Verdict of the rules in force on a run planning this much compute.
+
+    Of several prohibitions crossed, the lowest threshold is cited (any one prohibits); of several review
+    rules, the one with the longest review period governs (the treaty body is owed the longest silence)."""
+    now = now or timezone.now()
+    rules = list(ThresholdRule.objects.in_force(now).filter(metric=Metric.RUN_PLANNED))
+    prohibitions = sorted(_crossed(rules, planned_flop, Effect.PROHIBIT), key=lambda r: (r.value, r.key))
+    if prohibitions:
+        return _verdict(RunState.PROHIBITED, prohibitions[0]), prohibitions[0]
+    reviews = sorted(_crossed(rules, planned_flop, Effect.REVIEW), key=lambda r: (-(r.review_days or 0), r.key))
+    if reviews:
+        return _verdict(RunState.UNDER_REVIEW, reviews[0]), reviews[0]
+    return runs.Verdict(RunState.BELOW_THRESHOLD), None
+
+
+def _verdict(state, rule):
+    return runs.Verdict(state, rule.key, rule.version, rule.value, rule.review_days)
+
+
+@transaction.atomic
+def declare(user, values, now=None):
+    """Declare a run: checked, classified, recorded and logged; alerted at once when prohibited."""
+    now = now or timezone.now()
+    runs.check_plan(user, values, now)
+    verdict, rule = classify(values["planned_flop"], now)
+    run = runs.declare(user, values, verdict, now)
+    if run.state == RunState.PROHIBITED:
+        raise_prohibited(run, rule)
+    return run
+
+
+def raise_prohibited(run, rule):
+    """The alert on a run declared above a prohibition: one per run and rule version, its evidence the
+    declaration's log entry. Its readers: the operator and the inspectorates of the run's countries (the
+    alert row holds one country, the first of the run's: AlertQuerySet reads by one)."""
+    country = run.countries[0] if run.countries else ""
+    alert = Alert.objects.create(
+        kind=AlertKind.THRESHOLD,
+        rule=rule,
+        group=f"rule:{rule.pk}",
+        scope=Scope.RUN,
+        subject_key=str(run.pk),
+        subject_label=run.code,
+        operator=run.operator,
+        country=country,
+        severity=rule.severity,
+        state=AlertState.OPEN,
+        title=f"{rule.name}: run {run.code} ({run.model_name}) plans {run.planned_flop:,.4g} FLOP "
+        f"{'>' if rule.comparison == 'gt' else '≥'} {rule.value:,.4g}",
+        value=run.planned_flop,
+        threshold=rule.value,
+    )
+    checkpoint = sign_if_due(wait=False) or latest_checkpoint()
+    evidence = AlertEvidence.objects.create(
+        alert=alert,
+        value=run.planned_flop,
+        threshold=rule.value,
+        comparison=rule.comparison,
+        sources=[{"source": "run", "id": run.code, "log_index": run.log_index}],
+        checkpoint_size=checkpoint.size if checkpoint else None,
+        checkpoint=checkpoint.note if checkpoint else "",
+    )
+    alert.log_index = append_event(
+        "alert.raised",
+        f"alert:{alert.pk}",
+        {
+            "alert": alert.pk,
+            "kind": alert.kind,
+            "rule": f"{rule.key} v{rule.version}",
+            "scope": alert.scope,
+            "subject": run.code,
+            "severity": alert.severity,
+            "value": alert.value,
+            "threshold": alert.threshold,
+            "sources": evidence.sources,
+            "checkpoint_size": evidence.checkpoint_size,
+            "operator": run.operator.code,
+            "country": country,
+        },
+        parties=[run.operator.code],
+        countries=list(run.countries),
+    )
+    alert.save(update_fields=["log_index"])
+    AlertTransition.objects.create(
+        alert=alert, to_state=AlertState.OPEN, reason="run declared above a prohibition", log_index=alert.log_index
+    )
+    _notify(alert, "alert.raised")
+    return alert
+
+
+def decides_runs(user):
+    org = getattr(user, "organisation", None)
+    return bool(user.is_superuser or (org is not None and org.kind == OrgKind.TREATY_BODY))
+
+
+def decide(user, run, approve, reason=""):
+    """The treaty body's approval of, or objection to, a run under review."""
+    if not decides_runs(user):
+        raise Forbidden("Only the treaty body decides on declared runs.")
+    return runs.decide(user, run, approve, reason)

@@ -1,0 +1,130 @@
+"""Usage statements that name a run (ATTESTATION.md 3.2 `run`): attributed, or a finding, never a refusal."""
+
+from datetime import timedelta
+
+from attestations.models import Attestation, UsageRecord
+from compliance import run_review
+from inventory.models import Facility, Finding
+from runs import totals
+from runs.models import Run, RunUsageDay
+from tests.attestations.conftest import now
+from tests.runs.conftest import declaration
+
+
+def declare_earlier(parties, user_key="op_a_admin", hours=6, facility="US-VA-001"):
+    """A run declared `hours` ago, started an hour later (the service takes the declaration's instant)."""
+    at = now() - timedelta(hours=hours)
+    body = declaration(facilities=[], start=at + timedelta(hours=1), end=at + timedelta(days=30))
+    values = {
+        **{k: body[k] for k in ("model_name", "kind", "planned_flop", "precision", "description")},
+        "facilities": [Facility.objects.get(code=facility)],
+        "clusters": [],
+        "planned_start": at + timedelta(hours=1),
+        "planned_end": at + timedelta(days=30),
+    }
+    return run_review.declare(parties.users[user_key], values, now=at)
+
+
+def rows(*serials, active=3600, util=0.9, energy=2.2e6):
+    return [{"chip": f"nvidia:{s}", "active_s": active, "utilization": util, "energy_j": energy} for s in serials]
+
+
+def submit(world, statement, client=None, *keys):
+    r, _ = world.submit(client or world.op_a, statement, *keys)
+    assert r.status_code == 201, r.content
+    return r.json()
+
+
+def test_usage_naming_the_speakers_run_is_attributed(world, parties):
+    run = declare_earlier(parties)
+    start, end = now() - timedelta(hours=3), now() - timedelta(hours=2)
+    body = submit(world, {**world.usage(rows("A000001", "A000002"), start, end), "run": run.code})
+    assert body["flags"] == {}
+    att = Attestation.objects.get(pk=body["id"])
+    assert att.run_id == run.pk and att.header["run"] == run.code
+    records = list(UsageRecord.objects.filter(attestation=att))
+    assert {r.run_id for r in records} == {run.pk} and len(records) == 2
+    [day] = RunUsageDay.objects.filter(run=run)
+    assert (day.statements, day.records, day.day) == (1, 2, start.date())
+    assert day.flop_fp16 == sum(r.flop_fp16 for r in records) > 0
+    assert day.flop_peak == sum(r.flop_peak for r in records) >= day.flop_fp16
+    # A second statement adds to the run's attested compute; the API says so.
+    submit(world, {**world.usage(rows("A000003"), start, end), "run": run.code})
+    api = world.op_a.get(f"/api/v1/runs/{run.code}/").json()["attested"]
+    expected = sum(r.flop_fp16 for r in UsageRecord.objects.filter(run=run))
+    assert api["statements"] == 2 and api["records"] == 3 and api["flop_fp16"] == expected
+    assert totals.attested_flop(run, "fp16") == expected
+    # The outbox tells the evaluations which run's attested compute moved.
+    from outbox.models import OutboxEvent
+
+    payloads = [e.payload for e in OutboxEvent.objects.filter(topic="usage.recorded").order_by("id")]
+    assert [p["runs"] for p in payloads] == [[run.pk], [run.pk]]
+    # The run's own list shows the same totals.
+    [listed] = [r for r in world.treaty.get("/api/v1/runs/").json()["results"] if r["code"] == run.code]
+    assert listed["attested"]["flop_fp16"] == expected
+
+
+def test_usage_naming_no_run_is_not_attributed(world, parties):
+    declare_earlier(parties)
+    start, end = now() - timedelta(hours=3), now() - timedelta(hours=2)
+    body = submit(world, world.usage(rows("A000001"), start, end))
+    assert body["flags"] == {} and Attestation.objects.get(pk=body["id"]).run_id is None
+    assert not UsageRecord.objects.filter(run__isnull=False).exists() and not RunUsageDay.objects.exists()
+
+
+def _finding(kind, att_id, code):
+    finding = Finding.objects.get(kind=kind, source="attestation", source_id=str(att_id))
+    att = Attestation.objects.get(pk=att_id)
+    assert finding.evidence["run"] == code and finding.evidence["log_index"] == att.log_index
+    assert finding.organisation.code == "op-a" and finding.facility.code == "US-VA-001"
+    return finding
+
+
+def test_an_unknown_run_is_a_finding_not_a_refusal(world, parties):
+    start, end = now() - timedelta(hours=3), now() - timedelta(hours=2)
+    body = submit(world, {**world.usage(rows("A000001"), start, end), "run": "run-neverdeclared"})
+    assert body["flags"] == {"run_unknown": 1}
+    _finding("run_unknown", body["id"], "run-neverdeclared")
+    assert Attestation.objects.get(pk=body["id"]).run_id is None
+    assert not UsageRecord.objects.filter(run__isnull=False).exists()
+
+
+def test_another_operators_run_is_a_finding_and_counts_for_nobody(world, parties):
+    theirs = declare_earlier(parties, user_key="op_b", facility="DE-FRA-001")
+    start, end = now() - timedelta(hours=3), now() - timedelta(hours=2)
+    body = submit(world, {**world.usage(rows("A000001"), start, end), "run": theirs.code})
+    assert body["flags"] == {"run_not_own": 1}
+    finding = _finding("run_not_own", body["id"], theirs.code)
+    assert finding.other_organisation is None  # the speaker is not told whose run it is
+    assert Attestation.objects.get(pk=body["id"]).run_id is None
+    assert totals.attested([theirs.pk]) == {} and not RunUsageDay.objects.exists()
+    # The finding is the speaker's; B does not see it, nor does B's run show A's work.
+    assert world.op_b.get(f"/api/v1/findings/{finding.pk}/").status_code == 404
+    assert world.op_b.get(f"/api/v1/runs/{theirs.code}/").json()["attested"]["records"] == 0
+
+
+def test_work_from_before_the_declaration_is_not_attributed(world, parties):
+    """A declaration explains no compute done before it (else the unexplained could be explained away)."""
+    run = declare_earlier(parties, hours=2)
+    start, end = now() - timedelta(hours=3), now() - timedelta(hours=1)
+    body = submit(world, {**world.usage(rows("A000001"), start, end), "run": run.code})
+    assert body["flags"] == {"run_before_declaration": 1}
+    _finding("run_before_declaration", body["id"], run.code)
+    assert not RunUsageDay.objects.exists() and Attestation.objects.get(pk=body["id"]).run_id is None
+
+
+def test_a_run_that_is_no_registry_code_is_malformed(world):
+    start, end = now() - timedelta(hours=3), now() - timedelta(hours=2)
+    for bad in ("run with spaces", 42, "", None):
+        r, _ = world.submit(world.op_a, {**world.usage(rows("A000001"), start, end), "run": bad})
+        assert r.status_code == 400 and r.json()["code"] == "malformed_statement", (bad, r.content)
+    assert not Attestation.objects.exists()
+
+
+def test_prohibited_runs_still_count_their_work(world, parties):
+    """Attributing usage does not depend on the review: a prohibited run's attested compute is evidence."""
+    run = declare_earlier(parties)
+    Run.objects.filter(pk=run.pk).update(state="prohibited")
+    start, end = now() - timedelta(hours=3), now() - timedelta(hours=2)
+    assert submit(world, {**world.usage(rows("A000001"), start, end), "run": run.code})["flags"] == {}
+    assert totals.attested([run.pk])[run.pk]["records"] == 1
