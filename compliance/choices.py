@@ -53,3 +53,4 @@ class AlertState(models.TextChoices):
 class AlertKind(models.TextChoices):
     THRESHOLD = "threshold", "Threshold crossed"
     FINDING = "finding", "Accounts do not balance"
+    CLARIFICATION = "clarification", "Clarification overdue"
