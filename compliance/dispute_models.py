@@ -63,7 +63,12 @@ class ClarificationRequest(models.Model):
     """A question to the party concerned by a finding or alert, with the deadline of its answer."""
 
     finding = models.ForeignKey(
-        "inventory.Finding", on_delete=models.PROTECT, null=True, blank=True, related_name="clarifications"
+        "inventory.Finding",
+        on_delete=models.PROTECT,
+        null=True,
+        blank=True,
+        related_name="clarifications",
+        db_constraint=False,  # findings are distributed in docs/scaling.md's plan; they are never deleted
     )
     alert = models.ForeignKey(Alert, on_delete=models.PROTECT, null=True, blank=True, related_name="clarifications")
     operator = models.ForeignKey("registry.Organisation", on_delete=models.PROTECT, related_name="+")
@@ -100,7 +105,12 @@ class Answer(models.Model):
     """What the party concerned says about a finding or alert: never edited, never deleted."""
 
     finding = models.ForeignKey(
-        "inventory.Finding", on_delete=models.PROTECT, null=True, blank=True, related_name="answers"
+        "inventory.Finding",
+        on_delete=models.PROTECT,
+        null=True,
+        blank=True,
+        related_name="answers",
+        db_constraint=False,  # as ClarificationRequest.finding
     )
     alert = models.ForeignKey(Alert, on_delete=models.PROTECT, null=True, blank=True, related_name="answers")
     operator = models.ForeignKey("registry.Organisation", on_delete=models.PROTECT, related_name="+")

@@ -130,7 +130,7 @@ class AnswerForm(forms.Form):
         ),
     )
 
-    def files(self):
+    def uploads(self):
         """(name, content type, bytes) of each upload, checked by compliance.attachments (the API's rules)."""
         import mimetypes
 

@@ -116,7 +116,7 @@ def answer_new(request, kind, pk):
                 subject,
                 form.cleaned_data["explanation"],
                 run=form.cleaned_data["run"],
-                attachments=form.files(),
+                attachments=form.uploads(),
             )
         except DomainError as exc:
             form.add_error(None, str(exc.detail))
