@@ -19,12 +19,13 @@ from dataclasses import dataclass
 from datetime import timedelta
 
 from django.conf import settings
+from django.core.exceptions import ImproperlyConfigured
 from django.db import transaction
 from django.utils import timezone
 
 from compliance import attachments as files
 from compliance import authority
-from compliance.choices import AlertKind, AlertState, Scope
+from compliance.choices import AlertKind, AlertState, Scope, Severity
 from compliance.dispute_models import (
     AWAITING,
     Answer,
@@ -215,7 +216,7 @@ def request_clarification(user, subject, question, *, days=None, operator=None):
         raise Conflict(f"This {subject.kind} concerns no party that could answer.", code="no_party")
     party = parties[0] if not operator else next((p for p in parties if p.code == operator), None)
     if party is None:
-        raise Invalid(f"{str(operator)[:64]!r} is not a party this {subject.kind} concerns.", code="not_party")
+        raise Invalid(f"{str(operator)[:64]!r} is not a party this {subject.kind} concerns.", code="unknown_party")
     days = deadline_days(days)
     with transaction.atomic():
         return _open_request(user, subject, party, question, days)
@@ -407,7 +408,8 @@ def _where(request):
     f = request.finding
     if f.facility_id:
         return Scope.FACILITY, str(f.facility_id), f.facility.code, f.facility
-    return Scope.OPERATOR_COUNTRY, f"{request.operator_id}:{request.country}", request.operator.code, None
+    country = _alert_country(request)
+    return Scope.OPERATOR_COUNTRY, f"{request.operator_id}:{country}", f"{request.operator.code} in {country}", None
 
 
 def _alert_country(request):
@@ -416,6 +418,15 @@ def _alert_country(request):
     if requester.kind == OrgKind.INSPECTORATE and request.country not in (requester.jurisdictions or []):
         return request.other_country or request.country
     return request.country
+
+
+def _severity():
+    severity = settings.CHIPREG_CLARIFICATION_OVERDUE_SEVERITY
+    if severity not in Severity.values:
+        raise ImproperlyConfigured(
+            f"CHIPREG_CLARIFICATION_OVERDUE_SEVERITY is {severity!r}; it is one of {', '.join(Severity.values)}."
+        )
+    return severity
 
 
 def _raise_escalation(request, now):
@@ -434,7 +445,7 @@ def _raise_escalation(request, now):
         facility=facility,
         operator=request.operator,
         country=_alert_country(request),
-        severity=settings.CHIPREG_CLARIFICATION_OVERDUE_SEVERITY,
+        severity=_severity(),
         title=(
             f"Clarification {request.pk} overdue: {request.operator.code} has not answered "
             f"{request.requester.code} about {subject.label()}"

@@ -335,9 +335,10 @@ def test_a_finding_two_parties_share_is_answered_by_each_for_itself(api, world):
         f"/api/v1/findings/{shared.pk}/clarifications/", {"question": "Customs papers?", "operator": "op-b"}
     )
     assert asked.status_code == 201 and asked.json()["operator"] == "op-b"
-    assert api(insp_de).post(
-        f"/api/v1/findings/{shared.pk}/clarifications/", {"question": "?", "operator": "op-x"}
-    ).json()["code"] in ("invalid", "not_party")
+    unknown = api(insp_de).post(
+        f"/api/v1/findings/{shared.pk}/clarifications/", {"question": "?!?", "operator": "op-x"}
+    )
+    assert unknown.status_code == 400 and unknown.json()["code"] == "unknown_party"
     due_b = api(world.users["op_b"]).get("/api/v1/clarifications/?awaiting=true").json()["results"]
     assert [r["id"] for r in due_b] == [asked.json()["id"]]
     assert api(world.users["op_a_admin"]).get("/api/v1/clarifications/?awaiting=true").json()["results"] == []
@@ -467,3 +468,38 @@ def test_the_periodic_task_escalates_by_the_real_clock(api, world, settings):
         world.op_a,
         "US",
     )
+
+
+def test_an_escalation_reaches_the_subscribers_like_any_alert(api, world, django_capture_on_commit_callbacks):
+    from compliance.models import Delivery, Subscription
+
+    Subscription.objects.create(
+        organisation=world.insp_us, name="us", min_severity="high", email="alerts@insp-us.example"
+    )
+    Subscription.objects.create(organisation=world.insp_fr, name="fr", min_severity="info", email="a@insp-fr.example")
+    row = ClarificationRequest.objects.get(
+        pk=api(world.users["insp_us"])
+        .post(f"/api/v1/alerts/{world.alert.pk}/clarifications/", {"question": "Why?"})
+        .json()["id"]
+    )
+    with django_capture_on_commit_callbacks(execute=True):
+        (alert,) = escalate_overdue(now=row.deadline + timedelta(minutes=1))
+    (delivery,) = Delivery.objects.filter(alert=alert)
+    assert (delivery.subscription.organisation, delivery.event) == (world.insp_us, "alert.raised")
+    assert delivery.payload["alert"]["kind"] == "clarification"
+
+
+def test_a_misconfigured_severity_escalates_nothing(api, world, settings):
+    from django.core.exceptions import ImproperlyConfigured
+
+    settings.CHIPREG_CLARIFICATION_OVERDUE_SEVERITY = "apocalyptic"
+    row = ClarificationRequest.objects.get(
+        pk=api(world.users["treaty"])
+        .post(f"/api/v1/alerts/{world.alert.pk}/clarifications/", {"question": "Why?"})
+        .json()["id"]
+    )
+    size = log_size()
+    with pytest.raises(ImproperlyConfigured):
+        escalate_overdue(now=row.deadline + timedelta(minutes=1))
+    row.refresh_from_db()
+    assert row.state == "open" and log_size() == size and not Alert.objects.filter(kind="clarification").exists()
