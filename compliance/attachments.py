@@ -68,7 +68,7 @@ def check(name, content_type, content, position):
     _, max_bytes = limits()
     if len(content) > max_bytes:
         raise TooLarge(
-            f"Attachment {position} has {len(content)} bytes; at most {max_bytes} are accepted.",
+            f"Attachment {position} is larger than the {max_bytes} bytes accepted per file.",
             code="attachment_too_large",
             max_bytes=max_bytes,
         )

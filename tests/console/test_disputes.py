@@ -132,7 +132,11 @@ def test_a_bad_file_is_shown_and_nothing_is_kept(login, demo, settings):
     alert = alert_for("Covered chip cluster")
     operator = login("operator")
     cases = [
-        (SimpleUploadedFile("big.pdf", b"%PDF-" + b"x" * settings.CHIPREG_ANSWER_ATTACHMENT_MAX_BYTES), 413, "at most"),
+        (
+            SimpleUploadedFile("big.pdf", b"%PDF-" + b"x" * settings.CHIPREG_ANSWER_ATTACHMENT_MAX_BYTES),
+            413,
+            "larger than",
+        ),
         (SimpleUploadedFile("page.html", b"<script>alert(1)</script>", "text/html"), 400, "is not accepted"),
         (SimpleUploadedFile("fake.png", b"%PDF-1.4", "image/png"), 400, "its bytes are not image/png"),
     ]
