@@ -30,3 +30,52 @@ def require_rule_declarer(user):
 def require_alert_handler(user):
     if not handles_alerts(user):
         raise Forbidden("Treaty bodies and inspectorates handle alerts.")
+
+
+# --- answers and clarification requests (compliance.disputes) --------------------------------------
+# Who may answer is decided by the subject, not the kind of party: the organisations it concerns
+# (Subject.parties: a finding's operator and the other party of its transfer, an alert's operator).
+# Nobody answers for another: not an inspectorate, not the treaty body, not a registry superuser.
+
+
+def answering_party(user, subject):
+    """The organisation `user` answers `subject` for (their own), or Forbidden."""
+    org = getattr(user, "organisation", None)
+    if org is None or org.pk not in {p.pk for p in subject.parties()}:
+        raise Forbidden("Only the party the finding or alert concerns answers it, for itself.", code="not_party")
+    return org
+
+
+def may_answer(user, subject):
+    try:
+        answering_party(user, subject)
+    except Forbidden:
+        return False
+    return True
+
+
+def require_clarification_requester(user):
+    """The treaty body and inspectorates ask for clarification (about what they see: restrict())."""
+    if not handles_alerts(user):
+        raise Forbidden("Treaty bodies and inspectorates ask for clarification.")
+
+
+def decides_for(user, requesters):
+    """Whether `user` may decide on an answer to requests of `requesters` (organisation pks; empty: unsolicited).
+
+    The organisation that asked decides on the answer it asked for; the treaty body on any; an
+    inspectorate on an answer nobody asked for, about what it sees."""
+    if not handles_alerts(user):
+        return False
+    if user.is_superuser or _kind(user) == OrgKind.TREATY_BODY or not requesters:
+        return True
+    return user.organisation_id in requesters
+
+
+def require_decider(user, requesters):
+    if not handles_alerts(user):
+        raise Forbidden("Treaty bodies and inspectorates decide on answers.")
+    if not decides_for(user, requesters):
+        raise Forbidden(
+            "Only the organisation that asked (or the treaty body) decides on this answer.", code="not_requester"
+        )

@@ -71,3 +71,4 @@ class AlertState(models.TextChoices):
 class AlertKind(models.TextChoices):
     THRESHOLD = "threshold", "Threshold crossed"
     FINDING = "finding", "Accounts do not balance"
+    CLARIFICATION = "clarification", "Clarification overdue"

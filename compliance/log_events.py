@@ -10,3 +10,12 @@ for _name, _description in {
     "alert.dismissed": "An alert was dismissed.",
 }.items():
     register_event_name(_name, _description)
+
+for _name, _description in {
+    "answer.submitted": "A party answered a finding or alert about it (attachments by SHA-256, requests it fulfils).",
+    "answer.accepted": "The requester or the treaty body accepted an answer (and maybe closed the finding or alert).",
+    "answer.rejected": "The requester or the treaty body rejected an answer: the request stands with a new deadline.",
+    "clarification.requested": "The treaty body or an inspectorate asked the party concerned to clarify by a deadline.",
+    "clarification.overdue": "A request for clarification passed its deadline unanswered and raised an alert.",
+}.items():
+    register_event_name(_name, _description)

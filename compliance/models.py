@@ -279,3 +279,12 @@ class DeliveryAttempt(models.Model):
 
     class Meta:
         ordering = ["id"]
+
+
+# Answers, clarification requests and decisions live in their own module; imported here so Django loads them.
+from compliance.dispute_models import (  # noqa: E402, F401
+    Answer,
+    AnswerAttachment,
+    AnswerDecision,
+    ClarificationRequest,
+)

@@ -71,3 +71,11 @@ def evaluate_all():
     run()
     # Findings whose alert was lost in transit (a broker that restarted empty) are raised here.
     sweep()
+
+
+@shared_task(ignore_result=True, acks_late=True, reject_on_worker_lost=True)
+def escalate_overdue():
+    """Periodic (Celery beat): requests for clarification past their deadline raise their alerts."""
+    from compliance.disputes import escalate_overdue as run
+
+    return len(run())

@@ -330,6 +330,16 @@ CHIPREG_FINDING_SEVERITY = {
     "run_before_declaration": "medium",
 }
 
+# Answers and clarification requests (compliance/disputes.py). The days a party has to answer a request for
+# clarification: the draft agreement's Article XI gives 5 (arXiv 2511.10783; CWC Article IX gives 10). A requester
+# may give more, up to the maximum, never less. A request left unanswered past its deadline raises an alert of this
+# severity. Attachments: at most this many per answer, each at most this many bytes (the body limit applies too).
+CHIPREG_CLARIFICATION_DAYS = env_int("CHIPREG_CLARIFICATION_DAYS", 5)
+CHIPREG_CLARIFICATION_MAX_DAYS = env_int("CHIPREG_CLARIFICATION_MAX_DAYS", 90)
+CHIPREG_CLARIFICATION_OVERDUE_SEVERITY = env("CHIPREG_CLARIFICATION_OVERDUE_SEVERITY", "high")
+CHIPREG_ANSWER_ATTACHMENTS_MAX = env_int("CHIPREG_ANSWER_ATTACHMENTS_MAX", 3)
+CHIPREG_ANSWER_ATTACHMENT_MAX_BYTES = env_int("CHIPREG_ANSWER_ATTACHMENT_MAX_BYTES", 512 * 1024)
+
 # Alert delivery (compliance/delivery): the Standard Webhooks v1a signing key,
 # destinations allowed despite being private, and the retry schedule.
 CHIPREG_WEBHOOK_KEY_PATH = Path(env("CHIPREG_WEBHOOK_KEY_PATH", str(VAR_DIR / "webhook-key.pem")))
@@ -354,6 +364,7 @@ CELERY_BEAT_SCHEDULE = {
     "sign-checkpoint": {"task": "transparency.tasks.sign_checkpoint", "schedule": 5.0},
     "find-silent-chips": {"task": "inventory.tasks.find_silent_chips", "schedule": 3600.0},
     "approve-runs-by-silence": {"task": "runs.tasks.approve_by_silence", "schedule": 3600.0},
+    "escalate-overdue-clarifications": {"task": "compliance.tasks.escalate_overdue", "schedule": 600.0},
     "outbox-relay": {"task": "outbox.tasks.relay", "schedule": 10.0},
 }
 

@@ -103,3 +103,87 @@ class RevokeForm(forms.Form):
         help_text="Compromised since (UTC): statements signed from then on are flagged.",
     )
     reason = forms.CharField(max_length=2000, widget=forms.Textarea(attrs={"rows": 2}))
+
+
+class MultipleFileInput(forms.ClearableFileInput):
+    allow_multiple_selected = True
+
+
+class MultipleFileField(forms.FileField):
+    """Several files in one input (Django's documented pattern); the bounds are compliance.attachments'."""
+
+    def __init__(self, *args, **kwargs):
+        kwargs.setdefault("widget", MultipleFileInput())
+        super().__init__(*args, **kwargs)
+
+    def clean(self, data, initial=None):
+        if not data:
+            return []
+        return [super(MultipleFileField, self).clean(d, initial) for d in (data if isinstance(data, list) else [data])]
+
+
+class AnswerForm(forms.Form):
+    # Ids of their own: the alert and finding pages show several forms (a `reason` in more than one).
+    def __init__(self, *args, **kwargs):
+        kwargs.setdefault("auto_id", "id_answer_%s")
+        super().__init__(*args, **kwargs)
+
+    explanation = forms.CharField(max_length=10_000, widget=forms.Textarea(attrs={"rows": 4}))
+    run = forms.RegexField(
+        regex=r"^[\x21-\x7e]{1,64}$",
+        required=False,
+        max_length=64,
+        label="Run",
+        help_text="The public code of the run this is about, if any.",
+    )
+    attachments = MultipleFileField(
+        required=False,
+        help_text=(
+            f"Up to {settings.CHIPREG_ANSWER_ATTACHMENTS_MAX} files of at most "
+            f"{settings.CHIPREG_ANSWER_ATTACHMENT_MAX_BYTES // 1024} KiB: PDF, PNG, JPEG, text, CSV or JSON."
+        ),
+    )
+
+    def uploads(self):
+        """(name, content type, bytes) of each upload, checked by compliance.attachments (the API's rules)."""
+        import mimetypes
+
+        out = []
+        limit = settings.CHIPREG_ANSWER_ATTACHMENT_MAX_BYTES
+        for upload in self.cleaned_data.get("attachments") or []:
+            kind = (upload.content_type or "").split(";")[0].strip().lower()
+            if kind in ("", "application/octet-stream"):
+                kind = mimetypes.guess_type(upload.name)[0] or kind
+            # One byte past the limit is enough to refuse it; never read more.
+            out.append((upload.name, kind, upload.read(limit + 1)))
+        return out
+
+
+class ClarificationForm(forms.Form):
+    # Ids of their own: the alert and finding pages show several forms (a `reason` in more than one).
+    def __init__(self, *args, **kwargs):
+        kwargs.setdefault("auto_id", "id_clarify_%s")
+        super().__init__(*args, **kwargs)
+
+    question = forms.CharField(min_length=3, max_length=5000, widget=forms.Textarea(attrs={"rows": 3}))
+    deadline_days = forms.IntegerField(
+        min_value=1,
+        max_value=3650,
+        required=False,
+        label="Days to answer",
+        help_text=f"At least {settings.CHIPREG_CLARIFICATION_DAYS} (the agreement's), at most "
+        f"{settings.CHIPREG_CLARIFICATION_MAX_DAYS}.",
+    )
+    operator = forms.CharField(required=False, max_length=64, widget=forms.HiddenInput())
+
+
+class DecisionForm(forms.Form):
+    # Ids of their own: the alert and finding pages show several forms (a `reason` in more than one).
+    def __init__(self, *args, **kwargs):
+        kwargs.setdefault("auto_id", "id_decide_%s")
+        super().__init__(*args, **kwargs)
+
+    decision = forms.ChoiceField(choices=[("accept", "Accept"), ("reject", "Reject")])
+    reason = forms.CharField(min_length=3, max_length=5000, widget=forms.Textarea(attrs={"rows": 2}))
+    close = forms.BooleanField(required=False, label="Accepting closes the finding or alert")
+    deadline_days = forms.IntegerField(min_value=1, max_value=3650, required=False, label="Rejecting: days to answer")

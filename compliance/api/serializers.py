@@ -1,6 +1,7 @@
 from rest_framework import serializers
 
 from attestations.bases import Basis
+from compliance.api.dispute_serializers import AnswerSerializer, ClarificationSerializer
 from compliance.choices import Comparison, Effect, Metric, Precision, Scope, Severity
 from compliance.models import Aggregate, Alert, AlertEvidence, AlertTransition, ThresholdRule
 
@@ -253,9 +254,12 @@ class AlertSerializer(serializers.ModelSerializer):
 class AlertDetailSerializer(AlertSerializer):
     evidence = AlertEvidenceSerializer(many=True, read_only=True)
     transitions = AlertTransitionSerializer(many=True, read_only=True)
+    # What the party concerned answered and was asked (compliance.disputes), as far as the reader sees.
+    answers = AnswerSerializer(many=True, read_only=True)
+    clarifications = ClarificationSerializer(many=True, read_only=True)
 
     class Meta(AlertSerializer.Meta):
-        fields = [*AlertSerializer.Meta.fields, "evidence", "transitions"]
+        fields = [*AlertSerializer.Meta.fields, "evidence", "transitions", "answers", "clarifications"]
 
 
 class ReasonSerializer(serializers.Serializer):

@@ -1,3 +1,4 @@
+from django.db.models import Prefetch
 from django.http import HttpResponse
 from drf_spectacular.types import OpenApiTypes
 from drf_spectacular.utils import OpenApiParameter, OpenApiResponse, extend_schema
@@ -7,6 +8,7 @@ from rest_framework.response import Response
 
 from compliance import services
 from compliance.api import serializers as s
+from compliance.api.dispute_views import answers_in_view, clarifications_in_view
 from compliance.authority import require_alert_handler, require_rule_declarer
 from compliance.evidence import bundle as evidence_bundle
 from compliance.evidence import pick as pick_evidence
@@ -77,8 +79,16 @@ class AlertViewSet(RestrictedReadOnlyViewSet):
         return s.AlertDetailSerializer if self.action == "retrieve" else s.AlertSerializer
 
     def get_queryset(self):
-        qs = Alert.objects.restrict(self.request.user).select_related("rule", "facility", "operator")
-        return qs.prefetch_related("evidence", "transitions__by") if self.action == "retrieve" else qs
+        user = self.request.user
+        qs = Alert.objects.restrict(user).select_related("rule", "facility", "operator")
+        if self.action != "retrieve":
+            return qs
+        return qs.prefetch_related(
+            "evidence",
+            "transitions__by",
+            Prefetch("answers", queryset=answers_in_view(user)),
+            Prefetch("clarifications", queryset=clarifications_in_view(user)),
+        )
 
     def _transition(self, request, action_name):
         require_alert_handler(request.user)

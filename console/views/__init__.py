@@ -1,6 +1,7 @@
 from console.views.alerts import alert_bundle, alert_chips, alert_detail, alert_list, alert_transition
 from console.views.chips import chip_detail, search
 from console.views.dashboard import dashboard, facility_map
+from console.views.disputes import answer_attachment, answer_decide, answer_new, answers_due, clarify, finding_detail
 from console.views.facilities import facility_detail, facility_list, facility_reconciliation
 from console.views.inspections import inspection_csv, inspection_detail, inspection_list, inspection_new
 from console.views.operators import key_retire, key_revoke, keys, submissions
@@ -12,12 +13,18 @@ __all__ = [
     "alert_detail",
     "alert_list",
     "alert_transition",
+    "answer_attachment",
+    "answer_decide",
+    "answer_new",
+    "answers_due",
     "chip_detail",
+    "clarify",
     "dashboard",
     "facility_detail",
     "facility_list",
     "facility_map",
     "facility_reconciliation",
+    "finding_detail",
     "inspection_csv",
     "inspection_detail",
     "inspection_list",

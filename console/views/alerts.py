@@ -108,22 +108,32 @@ def _with_seal(evidence):
     return rows
 
 
+def alert_context(request, alert, form):
+    """The alert page's own context (its answers and requests: console.views.disputes)."""
+    allowed = [(action, label) for action, label in ACTIONS.items() if alert.state in TRANSITIONS[action][0]]
+    return {
+        "alert": alert,
+        "evidence": _with_seal(alert.evidence.defer("chips").order_by("-id")),
+        "transitions": list(alert.transitions.select_related("by").order_by("id")),
+        "actions": allowed if handles_alerts(request.user) else [],
+        "form": form,
+    }
+
+
+def _page(request, alert, form, status=200, **extra):
+    from compliance.disputes import Subject
+    from console.views.disputes import dispute_context
+
+    context = {**alert_context(request, alert, form), **dispute_context(request, Subject(alert=alert)), **extra}
+    return render(request, "console/alert.html", context, status=status)
+
+
 @console_view
 def alert_detail(request, pk):
     alert = _alert(request, pk)
     if alert is None:
         return not_found(request, "No such alert in your view.")
-    evidence = _with_seal(alert.evidence.defer("chips").order_by("-id"))
-    transitions = list(alert.transitions.select_related("by").order_by("id"))
-    allowed = [(action, label) for action, label in ACTIONS.items() if alert.state in TRANSITIONS[action][0]]
-    context = {
-        "alert": alert,
-        "evidence": evidence,
-        "transitions": transitions,
-        "actions": allowed if handles_alerts(request.user) else [],
-        "form": ReasonForm(),
-    }
-    return render(request, "console/alert.html", context)
+    return _page(request, alert, ReasonForm())
 
 
 @console_view
@@ -145,16 +155,7 @@ def alert_transition(request, pk, action):
         else:
             messages.success(request, f"Alert {alert.pk} {TRANSITIONS[action][1]}.")
             return redirect("console:alert", pk=alert.pk)
-    evidence = _with_seal(alert.evidence.defer("chips").order_by("-id"))
-    context = {
-        "alert": alert,
-        "evidence": evidence,
-        "transitions": list(alert.transitions.select_related("by").order_by("id")),
-        "actions": [(a, label) for a, label in ACTIONS.items() if alert.state in TRANSITIONS[a][0]],
-        "form": form,
-        "failed_action": action,
-    }
-    return render(request, "console/alert.html", context, status=400)
+    return _page(request, alert, form, status=400, failed_action=action)
 
 
 @console_view

@@ -155,7 +155,12 @@ FINDINGS = Table(
     (
         Column(csv="id", value=lambda f: f.pk),
         Column("Detected", _STAMP % "row.detected_at", css="stamp", title=_WHEN % "row.detected_at"),
-        Column("Kind", "<code>{{ row.kind }}</code>", "kind", lambda f: f.kind),
+        Column(
+            "Kind",
+            "<a href=\"{% url 'console:finding' row.pk %}\"><code>{{ row.kind }}</code></a>",
+            "kind",
+            lambda f: f.kind,
+        ),
         Column(
             "Facility",
             "{% if row.facility %}"

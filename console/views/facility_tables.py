@@ -212,7 +212,12 @@ FINDINGS = Table(
     (
         Column(csv="id", value=lambda f: f.pk),
         _stamp("detected_at", "Detected"),
-        Column("Kind", "<code>{{ row.kind }}</code>", "kind", lambda f: f.kind),
+        Column(
+            "Kind",
+            "<a href=\"{% url 'console:finding' row.pk %}\"><code>{{ row.kind }}</code></a>",
+            "kind",
+            lambda f: f.kind,
+        ),
         Column(
             "Chip",
             '{% if row.chip_id %}<a href="{% chip_url row.chip_ref %}">{{ row.chip_ref }}</a>'

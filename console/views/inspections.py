@@ -23,7 +23,12 @@ FINDINGS = Table(
     "inspection-findings.csv",
     (
         Column(csv="id", value=lambda f: f.pk),
-        Column("Kind", "<code>{{ row.kind }}</code>", "kind", lambda f: f.kind),
+        Column(
+            "Kind",
+            "<a href=\"{% url 'console:finding' row.pk %}\"><code>{{ row.kind }}</code></a>",
+            "kind",
+            lambda f: f.kind,
+        ),
         Column(
             "Chip",
             '{% if row.chip_id %}<a href="{% chip_url row.chip_ref %}">{{ row.chip_ref }}</a>'

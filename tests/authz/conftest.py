@@ -202,6 +202,22 @@ def _build():
         },
         runs.Verdict("under_review", review_days=30),
     )
+    # Issue 17: the US inspectorate asked A about its alert and A answered (with a file); an open request on
+    # A's finding is on A's answers-due page.
+    from compliance import disputes
+
+    w.clarification_a = disputes.request_clarification(
+        w.users["insp_in"], disputes.Subject(alert=w.alert_a), "Matrix: where are the chips of alert A?"
+    )
+    w.answer_a = disputes.answer(
+        w.users["op_admin"],
+        disputes.Subject(alert=w.alert_a),
+        "Matrix: A's answer about alert A.",
+        attachments=[("matrix.txt", "text/plain", b"A's attachment\n")],
+    )
+    w.clarification_open = disputes.request_clarification(
+        w.users["insp_in"], disputes.Subject(finding=w.finding_a), "Matrix: open question to A about its finding."
+    )
     # A second token of A's member: the one admins may manage (the role's own stays usable).
     w.token_member, _ = APIToken.issue(w.users["op_member"], name="second")
     from transparency.checkpoints import latest_checkpoint
@@ -218,6 +234,7 @@ def _build():
             w.attestation_a,
             w.rejection_a,
             w.alert_a,
+            w.answer_a,
         )
     )
     return w

@@ -171,6 +171,23 @@ ORG_ADMINS = expect(OK, op_member=FORBIDDEN, op_readonly=FORBIDDEN)
 SUBSCRIBERS = expect(FORBIDDEN, insp=OK, treaty=OK, registry_admin=OK)
 
 
+# Answers and requests (issue 17): what a refused one must leave as it was.
+DISPUTES = (
+    "compliance.Answer",
+    "compliance.AnswerAttachment",
+    "compliance.AnswerDecision",
+    "compliance.ClarificationRequest",
+    "compliance.Alert",
+    "inventory.Finding",
+)
+ANSWERS = expect(
+    HIDDEN, a_writers=OK, op_readonly=FORBIDDEN, insp_in=FORBIDDEN, treaty=FORBIDDEN, registry_admin=FORBIDDEN
+)
+ASKS = expect(
+    HIDDEN, op_a=FORBIDDEN, op_other=FORBIDDEN, manufacturer=FORBIDDEN, insp_in=OK, treaty=OK, registry_admin=OK
+)
+
+
 def _id(attr, key="id", field="pk"):
     return lambda w, role: {key: str(getattr(getattr(w, attr), field))}
 
@@ -755,6 +772,37 @@ API = {
             tables=("runs.Run",),
         )
     ],
+    # Answers and requests for clarification (issue 17). The party concerned answers, for itself only: whoever
+    # else sees the subject is refused (403 not_party), whoever does not gets the 404 of a missing one.
+    ("POST", "/api/v1/findings/{id}/answers/"): [
+        Case(ANSWERS, params=_id("finding_a"), body={"explanation": "answered by the matrix"}, tables=DISPUTES)
+    ],
+    ("POST", "/api/v1/alerts/{id}/answers/"): [
+        Case(ANSWERS, params=_id("alert_a"), body={"explanation": "answered by the matrix"}, tables=DISPUTES)
+    ],
+    # The treaty body and the inspectorates of its countries ask; other kinds are refused before the lookup.
+    ("POST", "/api/v1/findings/{id}/clarifications/"): [
+        Case(ASKS, params=_id("finding_a"), body={"question": "asked by the matrix"}, tables=DISPUTES)
+    ],
+    ("POST", "/api/v1/alerts/{id}/clarifications/"): [
+        Case(ASKS, params=_id("alert_a"), body={"question": "asked by the matrix"}, tables=DISPUTES)
+    ],
+    ("GET", "/api/v1/answers/"): [Case(ALL, hides=lambda w: "Matrix: A's answer", sees=A_SEES)],
+    ("GET", "/api/v1/answers/{id}/"): [Case(A_VIEW, params=_id("answer_a"))],
+    ("GET", "/api/v1/answers/{id}/attachments/{position}/"): [
+        Case(A_VIEW, params=lambda w, r: {"id": str(w.answer_a.pk), "position": "0"})
+    ],
+    ("POST", "/api/v1/answers/{id}/decide/"): [
+        Case(
+            # The US inspectorate asked: it decides, as does the treaty body; A does not judge its own answer.
+            ASKS,
+            params=_id("answer_a"),
+            body={"decision": "accept", "reason": "decided by the matrix"},
+            tables=DISPUTES,
+        )
+    ],
+    ("GET", "/api/v1/clarifications/"): [Case(ALL, hides=lambda w: "Matrix: where are", sees=A_SEES)],
+    ("GET", "/api/v1/clarifications/{id}/"): [Case(A_VIEW, params=_id("clarification_a"))],
     ("GET", "/api/v1/subscriptions/"): [Case(SUBSCRIBERS)],
     ("POST", "/api/v1/subscriptions/"): [
         Case(
@@ -889,6 +937,17 @@ REDIRECT = Outcome("302", _codes(302))
 C_ALL = expect(PAGE, anon=LOGIN)
 C_A_VIEW = expect(HIDDEN, op_a=PAGE, insp_in=PAGE, treaty=PAGE, registry_admin=PAGE, anon=LOGIN)
 POST_ONLY = expect(NOT_ALLOWED, anon=LOGIN)
+C_ANSWERS = expect(
+    HIDDEN,
+    a_writers=DONE,
+    op_readonly=FORBIDDEN,
+    insp_in=FORBIDDEN,
+    treaty=FORBIDDEN,
+    registry_admin=FORBIDDEN,
+    anon=LOGIN,
+)
+# The console looks the subject up first (a 404 page for what one does not see), then asks who may ask.
+C_ASKS = expect(HIDDEN, op_a=FORBIDDEN, insp_in=DONE, treaty=DONE, registry_admin=DONE, anon=LOGIN)
 
 
 def _hides_a(w):
@@ -953,6 +1012,44 @@ CONSOLE = {
             body={"reason": "handled by the matrix"},
             tables=("compliance.Alert", "compliance.AlertTransition"),
         )
+    ],
+    # Answers and requests (issue 17): the same rules as the API's, page by page.
+    ("alert-answer", "GET"): [Case(POST_ONLY, params=lambda w, r: {"pk": w.alert_a.pk})],
+    ("alert-answer", "POST"): [
+        Case(C_ANSWERS, params=lambda w, r: {"pk": w.alert_a.pk}, body={"explanation": "matrix"}, tables=DISPUTES)
+    ],
+    ("alert-clarify", "GET"): [Case(POST_ONLY, params=lambda w, r: {"pk": w.alert_a.pk})],
+    ("alert-clarify", "POST"): [
+        Case(
+            C_ASKS, params=lambda w, r: {"pk": w.alert_a.pk}, body={"question": "asked by the matrix"}, tables=DISPUTES
+        )
+    ],
+    ("finding", "GET"): [Case(C_A_VIEW, params=lambda w, r: {"pk": w.finding_a.pk})],
+    ("finding-answer", "GET"): [Case(POST_ONLY, params=lambda w, r: {"pk": w.finding_a.pk})],
+    ("finding-answer", "POST"): [
+        Case(C_ANSWERS, params=lambda w, r: {"pk": w.finding_a.pk}, body={"explanation": "matrix"}, tables=DISPUTES)
+    ],
+    ("finding-clarify", "GET"): [Case(POST_ONLY, params=lambda w, r: {"pk": w.finding_a.pk})],
+    ("finding-clarify", "POST"): [
+        Case(
+            C_ASKS,
+            params=lambda w, r: {"pk": w.finding_a.pk},
+            body={"question": "asked by the matrix"},
+            tables=DISPUTES,
+        )
+    ],
+    ("answer-decide", "GET"): [Case(POST_ONLY, params=lambda w, r: {"pk": w.answer_a.pk})],
+    ("answer-decide", "POST"): [
+        Case(
+            C_ASKS,
+            params=lambda w, r: {"pk": w.answer_a.pk},
+            body={"decision": "accept", "reason": "decided by the matrix"},
+            tables=DISPUTES,
+        )
+    ],
+    ("answer-attachment", "GET"): [Case(C_A_VIEW, params=lambda w, r: {"pk": w.answer_a.pk, "position": 0})],
+    ("answers-due", "GET"): [
+        Case(C_ALL, hides=lambda w: "Matrix: open question to A", sees=A_SEES),
     ],
     ("inspections", "GET"): [Case(C_ALL, hides=_hides_a, sees=A_SEES)],
     ("inspection-new", "GET"): [Case(expect(FORBIDDEN, insp=PAGE, anon=LOGIN))],
@@ -1060,4 +1157,9 @@ LOGGED = {
     ("POST", "/api/v1/runs/{code}/object/"),
     ("POST", "/api/v1/runs/{code}/withdraw/"),
     ("POST", "/api/v1/log/witnesses/"),
+    ("POST", "/api/v1/findings/{id}/answers/"),
+    ("POST", "/api/v1/alerts/{id}/answers/"),
+    ("POST", "/api/v1/findings/{id}/clarifications/"),
+    ("POST", "/api/v1/alerts/{id}/clarifications/"),
+    ("POST", "/api/v1/answers/{id}/decide/"),
 }

@@ -95,3 +95,40 @@ def test_an_operator_cannot_open_another_operators_facility(sign_in, demo_site, 
     assert response.status == 200
     # Let the page's one background request finish before the server goes away.
     expect(page.locator("#reconciliation [data-loaded='1']")).to_be_visible()
+
+
+def test_operator_answers_a_request_for_clarification_with_a_file(sign_in, demo_site, screenshot, tmp_path):
+    """Issue 17: the inspectorate's question is on the operator's "answers due"; it answers on the alert's page."""
+    import hashlib
+
+    from compliance import disputes
+    from compliance.dispute_models import ClarificationRequest
+    from compliance.models import Alert
+    from registry.models import User
+
+    alert = Alert.objects.get(title__startswith="Covered chip cluster (facility): US-VA-001")
+    request = disputes.request_clarification(
+        User.objects.get(username="inspector"), disputes.Subject(alert=alert), "Which declared run used this cluster?"
+    )
+    pdf = b"%PDF-1.4\nthe run's declaration\n%%EOF\n"
+    (tmp_path / "declaration.pdf").write_bytes(pdf)
+
+    page = sign_in("operator")
+    page.click("nav >> text=Answers due")
+    page.wait_for_url(re.compile(r"/answers-due/$"))
+    expect(page.locator("#answers-due")).to_contain_text("Which declared run used this cluster?")
+    page.locator(f"#answers-due a[href='/alerts/{alert.pk}/#answers']").click()
+    page.wait_for_url(re.compile(rf"/alerts/{alert.pk}/#answers$"))
+    page.fill("#id_answer_explanation", "Run llm-7, declared in March, used it.")
+    page.fill("#id_answer_run", "llm-7")
+    page.set_input_files("#id_answer_attachments", str(tmp_path / "declaration.pdf"))
+    page.click("form.answerform button[type=submit]")
+    page.wait_for_url(re.compile(rf"/alerts/{alert.pk}/$"))
+    expect(page.locator(".messages")).to_contain_text("Your answer is recorded")
+    expect(page.locator("#answers")).to_contain_text(hashlib.sha256(pdf).hexdigest())
+    expect(page.locator("#answers")).to_contain_text("Run llm-7, declared in March, used it.")
+    screenshot("operator-answered-clarification")
+    assert not page.console_errors
+    request.refresh_from_db()
+    assert request.state == "answered" and request.answer.attachments.get().content == pdf
+    assert ClarificationRequest.objects.filter(state__in=("open", "overdue")).count() == 0
