@@ -119,8 +119,8 @@ class Answer(models.Model):
     by = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.PROTECT, related_name="+")
     at = models.DateTimeField()
     explanation = models.TextField()
-    # The public code of the run the answer points to, as the operator gave it (runs are linked
-    # to their model by the coordinator once they exist).
+    # The public code of the answering party's declared run the answer points to (checked to be one of
+    # its runs when the answer is given; kept by value, as the log event carries it).
     run = models.CharField(max_length=64, blank=True, default="")
     log_index = models.BigIntegerField(null=True, blank=True)
 

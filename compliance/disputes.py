@@ -116,6 +116,12 @@ def _org_code(user):
 # --- answers -------------------------------------------------------------------------------------
 
 
+def _own_run(party, code):
+    from runs.models import Run
+
+    return Run.objects.filter(code=code, operator=party).exists()
+
+
 def answer(user, subject, explanation, *, run="", request_id=None, attachments=()):
     """The party's answer about `subject`, fulfilling its awaiting requests (all, or `request_id`).
 
@@ -124,6 +130,9 @@ def answer(user, subject, explanation, *, run="", request_id=None, attachments=(
     """
     party = authority.answering_party(user, subject)
     checked = files.check_all(list(attachments))
+    if run and not _own_run(party, run):
+        # Another party's run gets the answer of one that does not exist: codes are not probed this way.
+        raise Invalid(f"You declared no run {run!r}.", code="unknown_run")
     country, other_country = subject.countries()
     with transaction.atomic():
         awaiting = ClarificationRequest.objects.select_for_update().filter(

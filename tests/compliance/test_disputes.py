@@ -69,18 +69,19 @@ def readable(api, user, index):
 
 def test_an_answer_with_attachments_round_trips_through_the_api_and_the_log(api, world):
     op = world.users["op_a_admin"]
+    run = _run(op, world.facility).code
     response = api(op).post(
         f"/api/v1/findings/{world.finding.pk}/answers/",
         {
             "explanation": "Two boards went back to the vendor for RMA; the paperwork is attached.",
-            "run": "run-2025-llm-7",
+            "run": run,
             "attachments": [attachment(), attachment("seen.csv", "text/csv", CSV)],
         },
     )
     assert response.status_code == 201, response.content
     body = response.json()
     assert body["finding"] == world.finding.pk and body["alert"] is None and body["operator"] == "op-a"
-    assert body["run"] == "run-2025-llm-7" and body["decision"] is None
+    assert body["run"] == run and body["decision"] is None
     assert [(a["name"], a["content_type"], a["size"], a["sha256"]) for a in body["attachments"]] == [
         ("note.pdf", "application/pdf", len(PDF), hashlib.sha256(PDF).hexdigest()),
         ("seen.csv", "text/csv", len(CSV), hashlib.sha256(CSV).hexdigest()),
@@ -98,7 +99,7 @@ def test_an_answer_with_attachments_round_trips_through_the_api_and_the_log(api,
     data = event(body["log_index"])
     assert data.event == "answer.submitted" and data.object_id == f"finding:{world.finding.pk}"
     logged = json.loads(data.data_jcs)
-    assert logged["explanation"].startswith("Two boards") and logged["run"] == "run-2025-llm-7"
+    assert logged["explanation"].startswith("Two boards") and logged["run"] == run
     assert [a["sha256"] for a in logged["attachments"]] == [
         hashlib.sha256(PDF).hexdigest(),
         hashlib.sha256(CSV).hexdigest(),
@@ -394,13 +395,43 @@ def test_a_body_over_the_request_limit_is_refused_before_it_is_read(api, world, 
     assert not Answer.objects.exists()
 
 
-def test_a_run_code_is_stored_as_given_but_must_be_a_code(api, world):
+def _run(user, facility):
+    from runs import services as runs
+
+    now = timezone.now()
+    values = {
+        "model_name": "answer-model",
+        "kind": "fine_tuning",
+        "planned_flop": 1e20,
+        "precision": "bf16",
+        "facilities": [facility],
+        "clusters": [],
+        "planned_start": now + timedelta(days=1),
+        "planned_end": now + timedelta(days=2),
+        "description": "a run an answer points to",
+    }
+    return runs.declare(user, values, runs.Verdict("below_threshold"))
+
+
+def test_an_answer_points_to_one_of_the_answering_partys_runs(api, world):
     op = api(world.users["op_a_admin"])
-    bad = op.post(f"/api/v1/alerts/{world.alert.pk}/answers/", {"explanation": "x", "run": "two words"})
-    assert bad.status_code == 400
-    good = op.post(f"/api/v1/alerts/{world.alert.pk}/answers/", {"explanation": "x", "run": "RUN:2025/07#3"})
-    assert good.status_code == 201 and good.json()["run"] == "RUN:2025/07#3"
-    assert [a["id"] for a in op.get("/api/v1/answers/?run=RUN:2025/07%233").json()["results"]] == [good.json()["id"]]
+    own = _run(world.users["op_a_admin"], world.facility)
+    b_facility = Facility.objects.create(
+        code="DE-ANS-1", name="b", operator=world.op_b, country="DE", latitude=52.5, longitude=13.4
+    )
+    rivals = _run(world.users["op_b"], b_facility)
+    url = f"/api/v1/alerts/{world.alert.pk}/answers/"
+    assert op.post(url, {"explanation": "x", "run": "two words"}).status_code == 400
+    unknown = op.post(url, {"explanation": "x", "run": "run-0000"})
+    # B's run answers as a run that does not exist: A learns nothing of B's codes.
+    foreign = op.post(url, {"explanation": "x", "run": rivals.code})
+    assert unknown.status_code == foreign.status_code == 400
+    assert unknown.json()["code"] == foreign.json()["code"] == "unknown_run"
+    assert unknown.json()["detail"].replace("run-0000", "?") == foreign.json()["detail"].replace(rivals.code, "?")
+    good = op.post(url, {"explanation": "x", "run": own.code})
+    assert good.status_code == 201 and good.json()["run"] == own.code
+    assert [a["id"] for a in op.get(f"/api/v1/answers/?run={own.code}").json()["results"]] == [good.json()["id"]]
+    assert Answer.objects.count() == 1
 
 
 # --- the clock -----------------------------------------------------------------------------------------

@@ -41,18 +41,21 @@ def test_ask_answer_with_a_file_and_accept_through_the_alert_page(login, demo):
     assert "Which run used this cluster?" in due and f"/alerts/{alert.pk}/#answers" in due
     page = text(operator.get(f"/alerts/{alert.pk}/"))
     assert "Answer this alert" in page and f"request {request.pk}" in page and "Ask for clarification" not in page
+    from runs.models import Run
+
+    run = Run.objects.filter(operator__code="op-demo").order_by("id").first().code
     answered = operator.post(
         f"/alerts/{alert.pk}/answer/",
         {
             "explanation": "Run llm-7 (declared) used it.",
-            "run": "llm-7",
+            "run": run,
             "attachments": [SimpleUploadedFile("plan.pdf", PDF, "application/pdf")],
         },
     )
     assert answered.status_code == 302, text(answered)[:500]
     answer = Answer.objects.get(alert=alert)
     (file,) = answer.attachments.all()
-    assert (answer.run, file.name, file.sha256) == ("llm-7", "plan.pdf", hashlib.sha256(PDF).hexdigest())
+    assert (answer.run, file.name, file.sha256) == (run, "plan.pdf", hashlib.sha256(PDF).hexdigest())
     event, data = _log(answer.log_index)
     assert event == "answer.submitted" and data["attachments"][0]["sha256"] == file.sha256
     request.refresh_from_db()
