@@ -39,6 +39,7 @@ WORLD_TABLES = (
     "attestations_sighting",
     "attestations_usagerecord",
     "registry_chip",
+    "registry_chipidentity",
     "registry_registrationbatch",
     "inventory_facility",
     "inventory_campus",
@@ -169,6 +170,12 @@ def insert_chips(conn, prefix, start, count, *, custodian_id, country, status="i
     ).fetchone()
     if n != count or last - first + 1 != count:
         raise RuntimeError(f"chip ids are not consecutive: {n} rows, ids {first}..{last}")
+    # Each chip's identity, as registration writes it (registry.models.ChipIdentity).
+    conn.execute(
+        "INSERT INTO registry_chipidentity (manufacturer_id, serial, chip_id)"
+        " SELECT manufacturer_id, serial, id FROM registry_chip WHERE id BETWEEN %s AND %s",
+        [first, last],
+    )
     return first, last
 
 
@@ -596,14 +603,16 @@ def sizes(ctx, chips, chip_days):
             return int(total), int(heap)
 
         chip_total, chip_heap = rel("registry_chip")
+        identity_total, _ = rel("registry_chipidentity")
         placement_total, placement_heap = rel("inventory_placement")
         usage_total, usage_heap = rel("attestations_usagerecord")
         (database,) = conn.execute("SELECT pg_database_size(current_database())").fetchone()
     return {
-        "chip": (chip_total + placement_total) / chips,
+        "chip": (chip_total + identity_total + placement_total) / chips,
         "chip_note": (
             f"registry_chip {chip_total / chips:,.0f} B/chip ({chip_heap / chips:,.0f} heap + "
-            f"{(chip_total - chip_heap) / chips:,.0f} in indexes), its open placement "
+            f"{(chip_total - chip_heap) / chips:,.0f} in indexes), its identity "
+            f"{identity_total / chips:,.0f} B, its open placement "
             f"{placement_total / chips:,.0f} B ({placement_heap / chips:,.0f} heap); whole database "
             f"{database / 2**30:,.2f} GiB = {database / chips:,.0f} B/chip"
         ),

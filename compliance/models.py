@@ -114,9 +114,16 @@ class Aggregate(models.Model):
     objects = AggregateQuerySet.as_manager()
 
     class Meta:
+        # One row per (scope, subject_key): that pair is the table's primary key in the database
+        # (migration 0003_aggregate_subject_key), which evaluation's upserts name (ON CONFLICT), and the
+        # key includes the column the table is distributed by (docs/scaling.md). The ORM keeps id as its
+        # key (unique by its sequence; nothing refers to an aggregate by id), indexed for the lists'
+        # keyset pages.
         ordering = ["id"]
-        constraints = [models.UniqueConstraint(fields=["scope", "subject_key"], name="aggregate_once")]
-        indexes = [models.Index(fields=["scope", "country"], name="aggregate_country_idx")]
+        indexes = [
+            models.Index(fields=["scope", "country"], name="aggregate_country_idx"),
+            models.Index(fields=["id"], name="aggregate_id_idx"),
+        ]
 
 
 class AlertQuerySet(RestrictedQuerySet):

@@ -2,12 +2,14 @@
 
 Rows are validated in memory first, in one pass (every error named by its
 row; the common row, `{"chip": <normalised id>, "model": <slug>}`, costs one
-regex match and two dict lookups), then written set-based (the statements are registry.storage's). A
-batch of new chips is COPYed straight into the chip table; when some of them
-are already registered (the COPY meets the unique index), that attempt is
-rolled back to its savepoint and the rows go through a temporary table and
-INSERT ... ON CONFLICT DO NOTHING instead, which tells the new from the
-existing. Re-registering a chip
+regex match and two dict lookups), then written set-based (the statements are registry.storage's).
+A chip's (manufacturer, serial) is unique in the database in the identity
+table (registry.models.ChipIdentity), written here beside each chip. A
+batch of new chips is COPYed straight into the chip table and its identities
+inserted from it; when some of them are already registered (an identity meets
+the unique key), that attempt is rolled back to its savepoint and the rows go
+through a temporary table and INSERT ... ON CONFLICT DO NOTHING instead, which
+tells the new from the existing. Re-registering a chip
 with the same data is a no-op; with different data it is a 409 naming the
 chip and the fields that differ. A batch is one log event, committing to the
 SHA-256 of its sorted chip ids. A chip another party holds is a 409 that
@@ -15,10 +17,11 @@ says only that: never which of that party's fields differ.
 """
 
 import hashlib
+import uuid
 from dataclasses import dataclass
 
 from django.conf import settings
-from django.db import transaction
+from django.db import DEFAULT_DB_ALIAS, transaction
 from django.utils import timezone
 
 from core.errors import Conflict, Forbidden, Invalid, TooLarge
@@ -219,16 +222,16 @@ def chips_digest(public_ids):
 
 def register_chips(items, user):
     """Register a batch for the caller's organisation. All or nothing."""
-    from registry.models import Organisation, RegistrationBatch
+    from registry.models import Organisation
 
     org = user.organisation
     if org is None or org.kind not in (OrgKind.OPERATOR, OrgKind.MANUFACTURER):
         raise Forbidden("Only operators and manufacturers register chips.")
     rows, ids = _validate(items, org)
     with transaction.atomic():
-        batch = RegistrationBatch.objects.create(organisation=org, user=user, submitted=len(rows), created=0)
+        batch, floor, registered = _open_batch(org, user, len(rows), rows[0][1:3], rows[-1][1:3])
         new_keys = []  # (manufacturer_id, serial) of the new chips, when not all are
-        created = _write(rows, org, batch, new_keys)
+        created = _write(rows, org, batch, new_keys, floor, registered)
         if created == 0:
             batch.delete()
             return RegistrationResult(None, len(rows), 0)
@@ -240,6 +243,18 @@ def register_chips(items, user):
         batch.log_index = _log_batch(batch, org, user, ids)
         batch.save(update_fields=["created", "log_index"])
     return RegistrationResult(batch, len(rows), created)
+
+
+def _open_batch(org, user, submitted, first, last):
+    """The batch's row, written with the probe of its first and last chip in one round trip
+    (storage.open_batch): (batch, chip id floor, whether either chip is registered)."""
+    from registry.models import RegistrationBatch
+
+    batch_id, at = uuid.uuid4(), timezone.now()
+    floor, registered = storage.open_batch(batch_id, org.id, user.id, at, submitted, first, last)
+    batch = RegistrationBatch(id=batch_id, organisation=org, user=user, at=at, submitted=submitted, created=0)
+    batch._state.adding, batch._state.db = False, DEFAULT_DB_ALIAS  # stored: a later save() updates it
+    return batch, floor, registered
 
 
 def _log_batch(batch, org, user, ids):
@@ -271,20 +286,19 @@ def _conflict_problem(conflicts):
     )
 
 
-def _write(rows, org, batch, new_keys):
+def _write(rows, org, batch, new_keys, floor, registered):
     """Write the rows; return how many chips were new. When not all were,
-    `new_keys` receives (manufacturer_id, serial) of each new one."""
-    import psycopg
-
+    `new_keys` receives (manufacturer_id, serial) of each new one. `floor` and
+    `registered`: _open_batch's."""
     now = timezone.now()
     # A batch whose first or last chip is registered already (a retry, a
     # re-registration) goes straight to the comparing path.
-    if not storage.any_registered(rows[0][1:3], rows[-1][1:3]):
+    if not registered:
         try:
             with transaction.atomic():
-                storage.copy_new_chips(rows, org.id, org.country, batch.id, now)
+                storage.copy_new_chips(rows, org.id, org.country, batch.id, now, floor)
             return len(rows)
-        except psycopg.errors.UniqueViolation:
+        except storage.SerialTaken:
             pass  # some are registered already (or were, concurrently): compare them
     keys, conflicts = storage.insert_chips_comparing(rows, org.id, org.country, batch.id, now, MAX_REPORTED_ERRORS)
     new_keys += keys

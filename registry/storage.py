@@ -16,7 +16,8 @@ import struct
 from datetime import UTC, datetime, timedelta
 from functools import cache
 
-from django.db import connection
+import psycopg
+from django.db import IntegrityError, connection
 
 from core.lookups import array_param
 from core.rawsql import Columns, fetch_all, fetch_one, set_related
@@ -33,7 +34,7 @@ def _c(model, name):
 @cache
 def _names():
     """Table and column names of the rows written here, from the models (once: they do not change)."""
-    from registry.models import Chip, Organisation
+    from registry.models import Chip, ChipIdentity, Organisation, RegistrationBatch
 
     chip = {f: _c(Chip, f) for f in _CHIP_FIELDS}
     return {
@@ -42,7 +43,14 @@ def _names():
         "org_code": _c(Organisation, "code"),
         "org_kind": _c(Organisation, "kind"),
         **{f"c_{f}": col for f, col in chip.items()},
+        "ident": _t(ChipIdentity),
+        **{f"i_{f}": _c(ChipIdentity, f) for f in ("manufacturer", "serial", "chip")},
+        "batch": _t(RegistrationBatch),
+        **{f"b_{f}": _c(RegistrationBatch, f) for f in _BATCH_FIELDS},
     }
+
+
+_BATCH_FIELDS = ("id", "organisation", "user", "at", "submitted", "created")
 
 
 _CHIP_FIELDS = (
@@ -102,18 +110,28 @@ def token_by_digest(digest):
     return token
 
 
-# --- registration: new chips --------------------------------------------------------------------
+# --- registration: the batch -------------------------------------------------------------------
 
-_ANY_REGISTERED = (
-    "SELECT 1 FROM {chip} WHERE ({c_manufacturer} = %s AND {c_serial} = %s)"
-    " OR ({c_manufacturer} = %s AND {c_serial} = %s) LIMIT 1"
+# Chips are unique per (manufacturer, serial) in the identity table (registry.models.ChipIdentity), which
+# registration writes beside each chip; its probe, its claims and its comparisons read that table.
+_OPEN_BATCH = (
+    "WITH b AS (INSERT INTO {batch} ({b_id}, {b_organisation}, {b_user}, {b_at}, {b_submitted}, {b_created})"
+    " VALUES (%s, %s, %s, %s, %s, 0))"
+    " SELECT nextval(pg_get_serial_sequence('{chip}', '{c_id}')),"
+    " EXISTS (SELECT 1 FROM {ident} WHERE ({i_manufacturer} = %s AND {i_serial} = %s)"
+    " OR ({i_manufacturer} = %s AND {i_serial} = %s))"
 )
 
 
-def any_registered(first, last):
-    """Whether either (manufacturer_id, serial) pair is a registered chip."""
-    return fetch_one(_sql(_ANY_REGISTERED), [*first, *last]) is not None
+def open_batch(batch_id, organisation_id, user_id, at, submitted, first, last):
+    """Insert a registration batch's row (nothing created yet) and, in the same round trip, answer
+    (floor, registered): a chip id below every id this transaction's chips get from here on (copy_new_chips
+    finds the chips it wrote by it), and whether the first or the last (manufacturer_id, serial) of the
+    batch is a registered chip."""
+    return fetch_one(_sql(_OPEN_BATCH), [batch_id, organisation_id, user_id, at, submitted, *first, *last])
 
+
+# --- registration: new chips --------------------------------------------------------------------
 
 # PostgreSQL's binary COPY format, written directly: no text to escape here and
 # none to parse there (the server's parsing of two text timestamps, a UUID and
@@ -139,10 +157,25 @@ def _copy_field(text):
     return len(data).to_bytes(4, "big") + data
 
 
-def copy_new_chips(rows, custodian_id, country, batch_id, now):
-    """COPY new chips straight into the chip table; raises psycopg's UniqueViolation if one exists
-    (run it under a savepoint). `rows`: (row, manufacturer_id, serial, model_id, uuid, bpn, fingerprint,
-    status) as registry.registration validates them; `batch_id` a UUID. The custodian registers them."""
+# The identities of the chips just copied: this batch's chips above the floor open_batch gave (a range of
+# the primary key, read back from the pages the COPY just wrote). A plain INSERT, not ON CONFLICT DO
+# NOTHING (whose speculative insertion cost twice as much per row): a registered serial is an error
+# here, and the caller's savepoint takes the whole copy back.
+_CLAIM_COPIED = (
+    "INSERT INTO {ident} ({i_manufacturer}, {i_serial}, {i_chip})"
+    " SELECT {c_manufacturer}, {c_serial}, {c_id} FROM {chip} WHERE {c_id} > %s AND {c_batch} = %s"
+)
+
+
+class SerialTaken(Exception):
+    """A chip copy_new_chips was to write is registered already (its caller's savepoint takes the copy back)."""
+
+
+def copy_new_chips(rows, custodian_id, country, batch_id, now, floor):
+    """COPY new chips straight into the chip table, then their identities; raises SerialTaken if one is
+    registered already (run it under a savepoint). `rows`: (row,
+    manufacturer_id, serial, model_id, uuid, bpn, fingerprint, status) as registry.registration validates
+    them; `batch_id` a UUID; `floor` open_batch's. The custodian registers them."""
     stamp = _INT8(8, (now - _PG_EPOCH) // timedelta(microseconds=1))
     # The columns the server sets: the same for every row.
     tail = (
@@ -161,40 +194,71 @@ def copy_new_chips(rows, custodian_id, country, batch_id, now):
             _INT8(8, model) + _copy_field(status) + _copy_field(u or "") + _copy_field(b or "") + _copy_field(f or "")
         )
 
-    with connection.cursor() as cursor, cursor.cursor.copy(_sql(_COPY_CHIPS)) as copy:
-        copy.write(_COPY_SIGNATURE)
-        for start in range(0, len(rows), COPY_CHUNK):
-            chunk = []
-            for _, m, serial, model, u, b, f, status in rows[start : start + COPY_CHUNK]:
-                if u is None and b is None and f is None:
-                    mid = middles.get((model, status))
-                    if mid is None:
-                        mid = middles[(model, status)] = middle(model, status, u, b, f)
-                else:
-                    mid = middle(model, status, u, b, f)
-                data = serial.encode()
-                chunk.append(_ROW_HEAD(13, 8, m, len(data)) + data + mid + tail)
-            copy.write(b"".join(chunk))
-        copy.write(_COPY_TRAILER)
+    with connection.cursor() as cursor:
+        with cursor.cursor.copy(_sql(_COPY_CHIPS)) as copy:
+            copy.write(_COPY_SIGNATURE)
+            for start in range(0, len(rows), COPY_CHUNK):
+                chunk = []
+                for _, m, serial, model, u, b, f, status in rows[start : start + COPY_CHUNK]:
+                    if u is None and b is None and f is None:
+                        mid = middles.get((model, status))
+                        if mid is None:
+                            mid = middles[(model, status)] = middle(model, status, u, b, f)
+                    else:
+                        mid = middle(model, status, u, b, f)
+                    data = serial.encode()
+                    chunk.append(_ROW_HEAD(13, 8, m, len(data)) + data + mid + tail)
+                copy.write(b"".join(chunk))
+            copy.write(_COPY_TRAILER)
+        try:
+            cursor.execute(_sql(_CLAIM_COPIED), [floor, batch_id])
+        except IntegrityError as exc:
+            if isinstance(exc.__cause__, psycopg.errors.UniqueViolation):
+                raise SerialTaken from exc
+            raise
 
 
 # --- registration: some chips may exist -----------------------------------------------------------
 
+# Each imported row takes its chip id from the chip table's sequence as it is copied in (a row that turns
+# out to be registered wastes one: ids need not be dense).
 _IMPORT_TABLE = (
     "CREATE TEMP TABLE chip_import (row integer, manufacturer_id bigint, serial text, model_id bigint,"
-    " uuid text, board_part_number text, fingerprint text, status text) ON COMMIT DROP"
+    " uuid text, board_part_number text, fingerprint text, status text,"
+    " chip_id bigint DEFAULT nextval('{seq}'::regclass)) ON COMMIT DROP"
 )
 _IMPORT_COPY = (
     "COPY chip_import (row, manufacturer_id, serial, model_id, uuid, board_part_number, fingerprint, status) FROM STDIN"
 )
+# The new rows' identities claimed (ON CONFLICT DO NOTHING: a registered serial, or one registered
+# concurrently, which the claim waits for, is skipped) and their chips written with the ids claimed: one
+# statement.
 _INSERT_IMPORTED = (
-    "INSERT INTO {chip} ({c_manufacturer}, {c_serial}, {c_model}, {c_uuid}, {c_board_part_number},"
-    " {c_attestation_key_fingerprint}, {c_status}, {c_custodian}, {c_registered_by}, {c_country}, {c_batch},"
-    " {c_created_at}, {c_updated_at})"
-    " SELECT manufacturer_id, serial, model_id, coalesce(uuid, ''), coalesce(board_part_number, ''),"
-    " coalesce(fingerprint, ''), status, %s, %s, %s, %s, %s, %s FROM chip_import"
-    " ON CONFLICT ({c_manufacturer}, {c_serial}) DO NOTHING RETURNING {c_manufacturer}, {c_serial}"
+    "WITH claimed AS (INSERT INTO {ident} ({i_manufacturer}, {i_serial}, {i_chip})"
+    " SELECT manufacturer_id, serial, chip_id FROM chip_import"
+    " ON CONFLICT ({i_manufacturer}, {i_serial}) DO NOTHING"
+    " RETURNING {i_manufacturer} AS manufacturer_id, {i_serial} AS serial, {i_chip} AS chip_id),"
+    " written AS (INSERT INTO {chip} ({c_id}, {c_manufacturer}, {c_serial}, {c_model}, {c_uuid},"
+    " {c_board_part_number}, {c_attestation_key_fingerprint}, {c_status}, {c_custodian}, {c_registered_by},"
+    " {c_country}, {c_batch}, {c_created_at}, {c_updated_at})"
+    " SELECT t.chip_id, t.manufacturer_id, t.serial, t.model_id, coalesce(t.uuid, ''),"
+    " coalesce(t.board_part_number, ''), coalesce(t.fingerprint, ''), t.status, %s, %s, %s, %s, %s, %s"
+    " FROM chip_import t WHERE t.chip_id IN (SELECT chip_id FROM claimed))"
+    " SELECT manufacturer_id, serial FROM claimed"
 )
+
+
+@cache
+def _chip_id_sequence():
+    """The chip id's sequence by name (DDL takes no parameters): looked up once per process."""
+    from registry.models import Chip
+
+    (name,) = fetch_one("SELECT pg_get_serial_sequence(%s, %s)", [_t(Chip), _c(Chip, "id")])
+    if not name or "'" in name:
+        raise RuntimeError(f"unexpected chip id sequence {name!r}")
+    return name
+
+
 # (row, manufacturer code, serial, and whether model, custodian, uuid, board part number, fingerprint differ)
 _IMPORT_CONFLICTS = (
     "SELECT t.row, m.{org_code}, t.serial,"
@@ -203,7 +267,8 @@ _IMPORT_CONFLICTS = (
     " t.board_part_number IS NOT NULL AND t.board_part_number <> c.{c_board_part_number},"
     " t.fingerprint IS NOT NULL AND t.fingerprint <> c.{c_attestation_key_fingerprint}"
     " FROM chip_import t"
-    " JOIN {chip} c ON c.{c_manufacturer} = t.manufacturer_id AND c.{c_serial} = t.serial"
+    " JOIN {ident} i ON i.{i_manufacturer} = t.manufacturer_id AND i.{i_serial} = t.serial"
+    " JOIN {chip} c ON c.{c_id} = i.{i_chip}"
     " JOIN {org} m ON m.id = t.manufacturer_id"
     " WHERE c.{c_batch} IS DISTINCT FROM %(batch)s AND (c.{c_model} <> t.model_id OR c.{c_custodian} <> %(custodian)s"
     " OR (t.uuid IS NOT NULL AND t.uuid <> c.{c_uuid})"
@@ -214,7 +279,8 @@ _IMPORT_CONFLICTS = (
 
 
 def insert_chips_comparing(rows, custodian_id, country, batch_id, now, max_conflicts):
-    """Insert the rows that are new (ON CONFLICT DO NOTHING) and compare the others with what is stored.
+    """Insert the rows that are new (their identities claimed ON CONFLICT DO NOTHING) and compare the
+    others with what is stored.
 
     Returns (new keys [(manufacturer_id, serial)], conflicts): each conflict is (row, manufacturer code,
     serial, model differs, custodian differs, uuid differs, board part number differs, fingerprint differs),
@@ -223,7 +289,7 @@ def insert_chips_comparing(rows, custodian_id, country, batch_id, now, max_confl
     waited for) is compared too.
     """
     with connection.cursor() as cursor:
-        cursor.execute(_IMPORT_TABLE)
+        cursor.execute(_IMPORT_TABLE.format(seq=_chip_id_sequence()))
         with cursor.cursor.copy(_IMPORT_COPY) as copy:
             for row in rows:
                 copy.write_row(row)

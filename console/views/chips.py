@@ -297,7 +297,7 @@ def search(request):
         except ValueError:
             serial = None
         if serial is not None:
-            # The unique index is (manufacturer, serial): name the manufacturers so the lookup uses it.
+            # The chip index is (manufacturer, serial): name the manufacturers so the lookup uses it.
             makers = list(Organisation.objects.filter(kind=OrgKind.MANUFACTURER).values_list("pk", flat=True))
             matches = list(
                 Chip.objects.restrict(user)

@@ -1,8 +1,9 @@
 """Where each chip was, over time: [valid_from, valid_to), valid_to null = now.
 
 At most one open placement per chip (a partial unique index), so "where is
-it now" is one row. Point-in-time questions use the (chip, valid_from) and
-(facility, valid_from) indexes and never scan the table.
+it now" is one row. Point-in-time questions use the primary key (chip_id, id)
+(a chip's few rows) and the (facility, valid_from) index, and never scan the
+table.
 """
 
 from django.db import models
@@ -55,6 +56,11 @@ class Placement(models.Model):
     objects = PlacementQuerySet.as_manager()
 
     class Meta:
+        # The database's primary key is (chip_id, id) (migration 0007_placement_chip_key): it includes the
+        # column the table is distributed by (docs/scaling.md), and it serves a chip's placements (which
+        # had an index of their own, chip and valid_from, before). The ORM keeps id as its key (unique by
+        # its sequence; nothing refers to a placement by id in the database), indexed on its own for the
+        # reads by id (a placement's page, the lists' keyset pages, closing placements).
         ordering = ["id"]
         constraints = [
             models.UniqueConstraint(fields=["chip"], condition=Q(valid_to__isnull=True), name="one_open_placement"),
@@ -63,7 +69,7 @@ class Placement(models.Model):
             ),
         ]
         indexes = [
-            models.Index(fields=["chip", "valid_from"], name="placement_chip_idx"),
+            models.Index(fields=["id"], name="placement_id_idx"),
             models.Index(fields=["facility", "valid_from"], name="placement_facility_idx"),
             # "What was in F on D", first page in id order: walk F's rows in id order, not the whole table.
             models.Index(fields=["facility", "id"], name="placement_facility_id_idx"),

@@ -1,5 +1,5 @@
 from .catalog import AcceleratorModel, AcceleratorModelRevision
-from .chips import Chip, ChipEvent, RegistrationBatch
+from .chips import Chip, ChipEvent, ChipIdentity, RegistrationBatch
 from .organisations import Organisation, User
 from .tokens import APIToken
 
@@ -9,6 +9,7 @@ __all__ = [
     "AcceleratorModelRevision",
     "Chip",
     "ChipEvent",
+    "ChipIdentity",
     "Organisation",
     "RegistrationBatch",
     "User",

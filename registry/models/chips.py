@@ -121,8 +121,10 @@ class Chip(models.Model):
 
     class Meta:
         ordering = ["id"]
-        constraints = [models.UniqueConstraint(fields=["manufacturer", "serial"], name="chip_unique_serial")]
+        # (manufacturer, serial) is unique in ChipIdentity, not here: a chip table distributed by id (see
+        # docs/scaling.md) cannot enforce a unique index without its id. This index only finds chips.
         indexes = [
+            models.Index(fields=["manufacturer", "serial"], name="chip_serial_idx"),
             models.Index(fields=["custodian", "id"], name="chip_custodian_idx"),
             models.Index(fields=["country", "id"], name="chip_country_idx"),
             models.Index(fields=["model", "id"], name="chip_model_idx"),
@@ -137,6 +139,33 @@ class Chip(models.Model):
         return format_chip_id(self.manufacturer.code, self.serial)
 
 
+class ChipIdentity(models.Model):
+    """The one chip of each (manufacturer, serial): where the database holds serials unique per manufacturer.
+
+    Registration (registry.registration, through registry.storage) writes a chip and its identity in one
+    transaction, and only there; a second registration of a serial, in any spelling (serials are stored
+    normalised), meets this primary key, concurrent ones included. Its own table because the chip table
+    is to be distributed by id across nodes (docs/scaling.md), where a unique index without the id cannot
+    be enforced; this one is distributed by serial. For the same reason the chip is not a checked foreign
+    key (Citus refuses one between tables distributed by different columns): the chip is the server's own,
+    written beside it, and no endpoint deletes a chip (one deleted through the ORM takes its identity with
+    it). Reads of a chip by (manufacturer, serial) use the chip table's own index (one probe, no join);
+    this table is registration's.
+    """
+
+    pk = models.CompositePrimaryKey("manufacturer", "serial")
+    # Unchecked by the database, as the chip's own manufacturer (see Chip): registration looked it up.
+    manufacturer = models.ForeignKey(
+        "registry.Organisation", on_delete=models.PROTECT, related_name="+", db_index=False, db_constraint=False
+    )
+    serial = models.CharField(max_length=64)
+    # Not indexed: nothing finds an identity by its chip (the chip row holds manufacturer and serial itself).
+    chip = models.ForeignKey(Chip, on_delete=models.CASCADE, related_name="+", db_index=False, db_constraint=False)
+
+    def __str__(self):
+        return format_chip_id(self.manufacturer.code, self.serial)
+
+
 class ChipEventQuerySet(RestrictedQuerySet):
     def restrict_for(self, user, org, action):
         if action != "view":
@@ -147,7 +176,8 @@ class ChipEventQuerySet(RestrictedQuerySet):
 class ChipEvent(models.Model):
     """Append-only history of a chip: who changed what, when, before and after."""
 
-    chip = models.ForeignKey(Chip, on_delete=models.PROTECT, related_name="events")
+    # Indexed by the primary key (chip_id, id), which leads with it (see Meta).
+    chip = models.ForeignKey(Chip, on_delete=models.PROTECT, related_name="events", db_index=False)
     at = models.DateTimeField(auto_now_add=True, db_index=True)
     kind = models.CharField(max_length=16, choices=ChipEventKind.choices)
     actor = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.PROTECT, null=True, blank=True)
@@ -162,8 +192,11 @@ class ChipEvent(models.Model):
     objects = ChipEventQuerySet.as_manager()
 
     class Meta:
+        # The database's primary key is (chip_id, id) (migration 0006_chip_identity): a chip's history is
+        # read by chip, in id order, and the key includes the column the table is distributed by
+        # (docs/scaling.md). The ORM keeps id as its key: unique by its sequence, and nothing refers to
+        # an event by id (history is only ever read per chip).
         ordering = ["id"]
-        indexes = [models.Index(fields=["chip", "id"], name="chipevent_chip_idx")]
 
     def save(self, *args, **kwargs):
         if self.pk is not None:

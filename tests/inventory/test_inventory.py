@@ -315,6 +315,35 @@ def test_shipper_receiver_differences_are_findings(api, site):
     assert again.status_code == 409
 
 
+def test_transfer_items_name_the_chips_the_server_resolved(api, site):
+    """A transfer item's chip is not a foreign key the database checks (docs/scaling.md: transfer items stay
+    on the coordinator): the server sets it from the chips it resolved, an unknown chip id stays without
+    one, and a chip a transfer names cannot be deleted through the ORM (PROTECT), so no item is orphaned."""
+    from django.db.models import ProtectedError
+
+    from inventory.models import TransferItem
+
+    register_chips(chip_rows("TIC", 2), site.users["op_b"])
+    ids = [f"nvidia:TIC{i:06d}" for i in range(2)]
+    transfer = site.b.post(
+        "/api/v1/transfers/", {"receiver": "op-a", "shipped_at": iso(days_ago(3)), "chips": ids}
+    ).json()
+    response = site.a.post(
+        f"/api/v1/transfers/{transfer['id']}/receive/",
+        {"received_at": iso(days_ago(1)), "facility": "US-TX-001", "chips": [*ids, "nvidia:NOSUCHCHIP1"]},
+    )
+    assert response.status_code == 200, response.content
+    items = {i.chip_ref: i for i in TransferItem.objects.filter(transfer_id=transfer["id"]).select_related("chip")}
+    assert sorted(items) == sorted([*ids, "nvidia:NOSUCHCHIP1"])
+    assert [items[ref].chip.public_id for ref in ids] == ids
+    assert items["nvidia:NOSUCHCHIP1"].chip_id is None and items["nvidia:NOSUCHCHIP1"].received
+    chip = items[ids[0]].chip
+    with pytest.raises(ProtectedError) as refused:
+        chip.delete()
+    assert items[ids[0]] in refused.value.protected_objects
+    assert Chip.objects.filter(pk=chip.pk).exists()
+
+
 def test_silent_chips_are_findings(site, settings):
     from inventory.services.continuity import find_silent_chips
 

@@ -5,8 +5,8 @@ import json
 import pytest
 from django.db import connection
 
-from registry.models import Chip, ChipEvent, RegistrationBatch
-from registry.registration import _write, register_chips, validate_rows
+from registry.models import Chip, ChipEvent, ChipIdentity, RegistrationBatch
+from registry.registration import _open_batch, _write, register_chips, validate_rows
 from tests.factories import chip_rows
 from transparency.models import LogEventData, LogLeaf
 
@@ -73,8 +73,8 @@ def test_partly_new_batch_creates_only_the_new(api, operator):
 
 
 def test_new_chips_around_registered_ones(api, operator):
-    """First and last chips new, some in the middle registered: the straight COPY meets the
-    unique index, is rolled back, and the batch is compared row by row instead."""
+    """First and last chips new, some in the middle registered: the straight COPY's identities meet the
+    unique key, the copy is rolled back, and the batch is compared row by row instead."""
     from registry.registration import chips_digest
 
     post(api, operator, chip_rows("MID", 10)[4:7])
@@ -298,18 +298,36 @@ def test_writer_tells_new_same_and_different(parties):
     user = parties.users["op_a_admin"]
     org = user.organisation
     rows = validate_rows(chip_rows("GEN", 30), org)
-    batch, retry = (
-        RegistrationBatch.objects.create(organisation=org, user=user, submitted=30, created=0) for _ in range(2)
+    ends = rows[0][1:3], rows[-1][1:3]
+    batch, floor, registered = _open_batch(org, user, 30, *ends)
+    assert RegistrationBatch.objects.filter(pk=batch.pk, organisation=org, user=user, submitted=30).exists()
+    assert not registered
+    assert _write(rows, org, batch, [], floor, registered) == 30
+    assert set(ChipIdentity.objects.filter(serial__startswith="GEN").values_list("chip_id", flat=True)) == set(
+        Chip.objects.filter(serial__startswith="GEN").values_list("pk", flat=True)
     )
-    assert _write(rows, org, batch, []) == 30
-    assert _write(rows, org, retry, []) == 0
+    retry, floor, registered = _open_batch(org, user, 30, *ends)
+    assert registered
+    assert _write(rows, org, retry, [], floor, registered) == 0
     changed = validate_rows(chip_rows("GEN", 30, model="nvidia-h200-sxm-141gb"), org)
     from core.errors import DomainError
 
     with pytest.raises(DomainError) as exc:
-        _write(changed, org, retry, [])
+        _write(changed, org, retry, [], floor, registered)
     assert exc.value.status == 409
     assert exc.value.extra["conflicts"][0]["fields"] == ["model"]
+    # Told the ends are new when a middle one is not: the copy meets the identity key and is taken back.
+    new_keys = []
+    mixed = validate_rows(chip_rows("GEN", 40)[25:], org)
+    third, floor, registered = _open_batch(org, user, len(mixed), mixed[0][1:3], mixed[-1][1:3])
+    assert registered  # GEN000025 is the first
+    assert _write(mixed, org, third, new_keys, floor, False) == 10
+    assert sorted(s for _, s in new_keys) == [f"GEN{i:06d}" for i in range(30, 40)]
+    assert (
+        Chip.objects.filter(serial__startswith="GEN").count()
+        == ChipIdentity.objects.filter(serial__startswith="GEN").count()
+        == 40
+    )
 
 
 @pytest.mark.django_db(transaction=True)

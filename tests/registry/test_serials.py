@@ -6,7 +6,7 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from protocol.serials import normalize_serial
-from registry.models import Chip
+from registry.models import Chip, ChipIdentity
 from registry.registration import register_chips
 
 SERIAL_CHARS = string.ascii_letters + string.digits + "._-"
@@ -41,18 +41,21 @@ def test_equivalent_spellings_are_one_chip(parties, serial, data):
 
 
 def test_database_refuses_a_second_spelling(parties):
-    """The constraint lives in the database, not only in the code path above."""
+    """The constraint lives in the database, not only in the code path above: a second identity of a
+    (manufacturer, serial), whatever chip it names, is refused by the identity table's key."""
     import pytest
     from django.db import IntegrityError, transaction
 
     user = parties.users["op_a_admin"]
     register_chips([{"chip": "nvidia:abc123", "model": "nvidia-h100-sxm5-80gb"}], user)
     chip = Chip.objects.get(serial="ABC123")
+    assert ChipIdentity.objects.get(manufacturer=chip.manufacturer, serial="ABC123").chip_id == chip.pk
+    twin = Chip.objects.create(
+        manufacturer=chip.manufacturer,
+        serial=normalize_serial(" abc123 "),
+        model=chip.model,
+        custodian=chip.custodian,
+        registered_by=chip.registered_by,
+    )
     with pytest.raises(IntegrityError), transaction.atomic():
-        Chip.objects.create(
-            manufacturer=chip.manufacturer,
-            serial=normalize_serial(" abc123 "),
-            model=chip.model,
-            custodian=chip.custodian,
-            registered_by=chip.registered_by,
-        )
+        ChipIdentity.objects.create(manufacturer=chip.manufacturer, serial=twin.serial, chip=twin)

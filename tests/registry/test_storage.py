@@ -15,7 +15,7 @@ from django.utils import timezone
 
 from core.lookups import array_param
 from registry import chip_writes, storage
-from registry.models import AcceleratorModel, Chip, ChipEvent, RegistrationBatch
+from registry.models import AcceleratorModel, Chip, ChipEvent, ChipIdentity, RegistrationBatch
 from registry.registration import register_chips, validate_rows
 from tests.factories import chip_rows
 
@@ -34,7 +34,8 @@ def _batch(user):
     return RegistrationBatch.objects.create(organisation=user.organisation, user=user, submitted=0, created=0)
 
 
-def test_any_registered(chips, parties):
+def test_open_batch_writes_the_batch_and_probes_the_identities(chips, parties):
+    user = parties.users["op_a_admin"]
     nvidia = parties.nvidia.pk
     for first, last in (
         ((nvidia, "ST000000"), (nvidia, "NOPE")),
@@ -42,10 +43,23 @@ def test_any_registered(chips, parties):
         ((nvidia, "NOPE"), (nvidia, "NOPE2")),
         ((parties.amd.pk, "ST000000"), (parties.amd.pk, "ST000001")),
     ):
-        orm = Chip.objects.filter(
+        orm = ChipIdentity.objects.filter(
             Q(manufacturer_id=first[0], serial=first[1]) | Q(manufacturer_id=last[0], serial=last[1])
         )
-        assert storage.any_registered(first, last) == orm.exists()
+        batch_id, at = uuid.uuid4(), timezone.now()
+        top = Chip.objects.order_by("-pk").values_list("pk", flat=True).first()
+        floor, registered = storage.open_batch(batch_id, user.organisation_id, user.pk, at, 6, first, last)
+        assert registered == orm.exists()
+        assert floor > top  # above every chip's id (and below the next one's: test_copy_new_chips...)
+        batch = RegistrationBatch.objects.get(pk=batch_id)
+        assert (batch.organisation_id, batch.user_id, batch.at, batch.submitted, batch.created, batch.log_index) == (
+            user.organisation_id,
+            user.pk,
+            at,
+            6,
+            0,
+            None,
+        )
 
 
 def test_copy_new_chips_writes_what_the_orm_writes(parties):
@@ -59,10 +73,11 @@ def test_copy_new_chips_writes_what_the_orm_writes(parties):
         ],
         org,
     )
-    batch = _batch(user)
     now = timezone.now().replace(microsecond=123456)
-    storage.copy_new_chips(rows, org.id, org.country, batch.id, now)
+    batch = _batch(user)
+    floor, _ = storage.open_batch(uuid.uuid4(), org.id, user.pk, now, 3, rows[0][1:3], rows[-1][1:3])
     orm_batch = _batch(user)
+    # Chips of another batch written between the probe and the copy (ids above the floor): not this copy's.
     for _, m, serial, model, u, b, f, status in rows:
         Chip.objects.create(
             manufacturer_id=m,
@@ -77,15 +92,22 @@ def test_copy_new_chips_writes_what_the_orm_writes(parties):
             country=org.country,
             batch=orm_batch,
         )
+    storage.copy_new_chips(rows, org.id, org.country, batch.id, now, floor)
     for _, _, serial, *_ in rows:
         copied, created = Chip.objects.get(serial=serial), Chip.objects.get(serial="ORM" + serial)
         assert copied.created_at == copied.updated_at == now
         assert copied.batch_id == batch.id and created.batch_id == orm_batch.id
         skip = ("id", "serial", "batch_id", "created_at", "updated_at")
         assert fields(copied, *skip) == fields(created, *skip)
-    with pytest.raises(Exception) as exc, transaction.atomic():
-        storage.copy_new_chips(rows[:1], org.id, org.country, batch.id, now)
-    assert type(exc.value).__name__ == "UniqueViolation"
+    # Each copied chip has its identity, and only they: the others are another batch's.
+    copied = Chip.objects.filter(batch=batch)
+    assert all(pk > floor for pk in copied.values_list("pk", flat=True))
+    assert set(
+        ChipIdentity.objects.filter(serial__contains="CP").values_list("manufacturer_id", "serial", "chip_id")
+    ) == set(copied.values_list("manufacturer_id", "serial", "pk"))
+    # A second copy of a registered chip meets the identity's key (the database's: any batch, any floor).
+    with pytest.raises(storage.SerialTaken), transaction.atomic():
+        storage.copy_new_chips(rows[:1], org.id, org.country, _batch(user).id, now, 0)
 
 
 def test_insert_comparing_tells_new_and_conflicts_as_the_orm_sees_them(chips, parties):
@@ -102,6 +124,8 @@ def test_insert_comparing_tells_new_and_conflicts_as_the_orm_sees_them(chips, pa
     new, conflicts = storage.insert_chips_comparing(rows, org.id, org.country, _batch(user).id, timezone.now(), 20)
     assert new == [(parties.nvidia.pk, "NEW0000")]
     assert Chip.objects.filter(serial="NEW0000", custodian=org, model__slug="nvidia-h100-sxm5-80gb").exists()
+    assert ChipIdentity.objects.get(serial="NEW0000").chip_id == Chip.objects.get(serial="NEW0000").pk
+    assert ChipIdentity.objects.filter(serial__startswith="ST").count() == 6  # the registered ones: no new claim
     # The ORM's comparison of each row with the stored chip.
     expected = []
     for row, _, serial, model, u, b, f, _ in rows:
