@@ -115,7 +115,7 @@ class Aggregate(models.Model):
 
     class Meta:
         # One row per (scope, subject_key): that pair is the table's primary key in the database
-        # (migration 0003_aggregate_subject_key), which evaluation's upserts name (ON CONFLICT), and the
+        # (migration 0007_aggregate_subject_key), which evaluation's upserts name (ON CONFLICT), and the
         # key includes the column the table is distributed by (docs/scaling.md). The ORM keeps id as its
         # key (unique by its sequence; nothing refers to an aggregate by id), indexed for the lists'
         # keyset pages.

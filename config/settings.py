@@ -237,6 +237,10 @@ SPECTACULAR_SETTINGS = {
         "FacilityStatusEnum": "inventory.choices.FacilityStatus",
         "FindingKindEnum": "inventory.choices.FindingKind",
         "AlertKindEnum": "compliance.choices.AlertKind",
+        "RunKindEnum": "runs.choices.RunKind",
+        "RunStateEnum": "runs.choices.RunState",
+        "RunPrecisionEnum": "runs.choices.RunPrecision",
+        "RulePrecisionEnum": "compliance.choices.Precision",
     },
 }
 

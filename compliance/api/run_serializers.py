@@ -9,6 +9,7 @@ from runs.choices import RunKind, RunPrecision
 from runs.models import Run
 
 
+@extend_schema_field({"type": "string", "example": "US-VA-001/pod-a"})
 class OwnClusterField(serializers.RelatedField):
     """A cluster the requester operates, as `<facility code>/<cluster code>`. Another party's cluster and
     no cluster get one answer (as OwnFacilityField)."""

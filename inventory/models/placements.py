@@ -56,7 +56,7 @@ class Placement(models.Model):
     objects = PlacementQuerySet.as_manager()
 
     class Meta:
-        # The database's primary key is (chip_id, id) (migration 0007_placement_chip_key): it includes the
+        # The database's primary key is (chip_id, id) (migration 0008_placement_chip_key): it includes the
         # column the table is distributed by (docs/scaling.md), and it serves a chip's placements (which
         # had an index of their own, chip and valid_from, before). The ORM keeps id as its key (unique by
         # its sequence; nothing refers to a placement by id in the database), indexed on its own for the

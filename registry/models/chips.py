@@ -192,7 +192,7 @@ class ChipEvent(models.Model):
     objects = ChipEventQuerySet.as_manager()
 
     class Meta:
-        # The database's primary key is (chip_id, id) (migration 0006_chip_identity): a chip's history is
+        # The database's primary key is (chip_id, id) (migration 0007_chip_identity): a chip's history is
         # read by chip, in id order, and the key includes the column the table is distributed by
         # (docs/scaling.md). The ORM keeps id as its key: unique by its sequence, and nothing refers to
         # an event by id (history is only ever read per chip).

@@ -15,9 +15,9 @@ from registry.registration import register_chips
 from tests.factories import chip_rows
 
 BEFORE = [
-    ("registry", "0005_revision_log_index"),
-    ("inventory", "0006_finding_left_country"),
-    ("compliance", "0002_attempt_response_bytes"),
+    ("registry", "0006_catalog_fp6_fp4_tpp_derived"),
+    ("inventory", "0007_finding_run_kinds"),
+    ("compliance", "0006_answers_clarifications"),
 ]
 
 

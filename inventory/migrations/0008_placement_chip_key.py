@@ -24,8 +24,8 @@ PLACEMENT_KEY_BACK = (
 
 class Migration(migrations.Migration):
     dependencies = [
-        ("inventory", "0006_finding_left_country"),
-        ("registry", "0006_chip_identity"),
+        ("inventory", "0007_finding_run_kinds"),
+        ("registry", "0007_chip_identity"),
     ]
 
     operations = [

@@ -29,7 +29,7 @@ CHIPEVENT_KEY_BACK = (
 
 class Migration(migrations.Migration):
     dependencies = [
-        ("registry", "0005_revision_log_index"),
+        ("registry", "0006_catalog_fp6_fp4_tpp_derived"),
     ]
 
     operations = [

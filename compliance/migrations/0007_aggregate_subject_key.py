@@ -18,7 +18,7 @@ AGGREGATE_KEY_BACK = (
 
 class Migration(migrations.Migration):
     dependencies = [
-        ("compliance", "0002_attempt_response_bytes"),
+        ("compliance", "0006_answers_clarifications"),
     ]
 
     operations = [
