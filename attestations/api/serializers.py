@@ -1,6 +1,6 @@
 from rest_framework import serializers
 
-from attestations.models import Attestation, KeyPurpose, Landmark, Rejection, SigningKey, UsageRecord
+from attestations.models import AnyUsageRecord, Attestation, KeyPurpose, Landmark, Rejection, SigningKey
 
 
 class SigningKeySerializer(serializers.ModelSerializer):
@@ -133,7 +133,7 @@ class UsageRecordSerializer(serializers.ModelSerializer):
     flop = serializers.SerializerMethodField(help_text="Upper-bound FLOP on the requested basis.")
 
     class Meta:
-        model = UsageRecord
+        model = AnyUsageRecord
         fields = [
             "id",
             "chip",

@@ -16,7 +16,7 @@ from django.test import Client
 from django.utils import timezone
 
 from compliance.models import Aggregate, Alert
-from inventory.models import Campus, Facility, Finding, Inspection, Placement, Transfer
+from inventory.models import AnyFinding, Campus, Facility, Inspection, Placement, Transfer
 from outbox.relay import drain_all
 from registry.models import Chip
 from registry.registration import register_chips
@@ -219,7 +219,7 @@ def test_the_receiver_sees_the_findings_about_its_transfer(api, parties):
         {"received_at": iso(timezone.now() - timedelta(days=1)), "facility": "US-VA-001", "chips": ids[:1]},
     )
     assert received.status_code == 200, received.content
-    never = Finding.objects.get(kind="never_received")
+    never = AnyFinding.objects.get(kind="never_received")
     for party in (a, b):
         listed = party.get("/api/v1/findings/?kind=never_received").json()["results"]
         assert [(f["id"], f["chip"]) for f in listed] == [(never.pk, ids[1])]
@@ -232,7 +232,7 @@ def test_resolving_a_finding_is_a_log_event_its_parties_and_inspectorates_read(a
     a = api(parties.users["op_a_admin"])
     register(a, "US-VA-001", (38.95, -77.45))
     declare(a, "US-VA-001", ["nvidia:GHOST000001"])
-    finding = Finding.objects.get(kind="unknown_chip")
+    finding = AnyFinding.objects.get(kind="unknown_chip")
     leaves = LogLeaf.objects.count()
     response = api(parties.users["insp_us"]).post(f"/api/v1/findings/{finding.pk}/resolve/", {"reason": "a typo"})
     assert response.status_code == 200, response.content
@@ -307,7 +307,7 @@ class TestDjangoAdminIsReadOnly:
         [
             ("facility", lambda: Facility.objects.get(code="US-VA-001"), {"country": "CA", "name": "moved"}),
             ("inspection", lambda: Inspection.objects.get(), {"notes": "rewritten", "observed_count": 0}),
-            ("finding", lambda: Finding.objects.first(), {"resolution": "gone", "kind": "unexpected"}),
+            ("anyfinding", lambda: AnyFinding.objects.first(), {"resolution": "gone", "kind": "unexpected"}),
             ("placement", lambda: Placement.objects.first(), {"source_id": "forged"}),
             ("transfer", lambda: Transfer.objects.get(), {"status": "received"}),
         ],
