@@ -49,9 +49,10 @@ ON CONFLICT ({_KEY}) DO UPDATE SET {", ".join(f"{c} = {D}.{c} + excluded.{c}" fo
 
 # Every record of a statement has the statement's period_start: naming it reads one time partition.
 ADD_STATEMENT = _FOLD.format(records=ALL, where=f"u.{U.attestation} = %s AND u.{U.period_start} = %s")
-# A step of the migration that added the totals (0003), when every record was a UsageRecord (the chipless ones
-# moved out later, 0007), so it reads the table that held them all then.
-BACKFILL = _FOLD.format(records=U, where="true")
+BACKFILL = _FOLD.format(records=ALL, where="true")
+# The step of the migration that added the totals (0003): then every record was a UsageRecord (the chipless
+# ones moved out, and the view of both was made, in 0007), so it reads the table that held them all.
+BACKFILL_BEFORE_SPLIT = _FOLD.format(records=U, where="true")
 
 
 def add_statement_days(attestation_id, period_start):
@@ -60,7 +61,7 @@ def add_statement_days(attestation_id, period_start):
         cursor.execute(ADD_STATEMENT, [attestation_id, period_start])
 
 
-def backfill_days(using=None):
-    """Totals from every usage record (into an empty table: the migration that adds it)."""
+def backfill_days(using=None, before_split=False):
+    """Totals from every usage record (into an empty table: the migration that adds it, `before_split`)."""
     with (using or connection).cursor() as cursor:
-        cursor.execute(BACKFILL)
+        cursor.execute(BACKFILL_BEFORE_SPLIT if before_split else BACKFILL)

@@ -9,7 +9,7 @@ import pytest
 from django.db.models import Sum
 from django.utils import timezone
 
-from attestations.models import UsageRecord
+from attestations.models import AnyUsageRecord, ChiplessUsageRecord, UsageRecord
 from compliance import storage
 from compliance.choices import Scope
 from compliance.models import Aggregate, Alert, ThresholdRule
@@ -83,7 +83,19 @@ def test_totals(world, settings, scope, convention):  # noqa: F811
 @pytest.mark.parametrize("basis", ["peak", "fp16"])
 def test_usage_totals(world, scope, basis):  # noqa: F811
     since = timezone.now() - timedelta(days=30)
-    records = UsageRecord.objects.filter(period_end__gt=since)
+    # A record kept by reference (a chip the registry does not know) counts at its facility and campus only.
+    bound = UsageRecord.objects.filter(period_end__gt=since, facility__campus__isnull=False).first()
+    ChiplessUsageRecord.objects.create(
+        **{f: getattr(bound, f) for f in ("attestation_id", "facility_id", "period_start", "period_end")},
+        chip_ref="nvidia:NOSUCHCHIP",
+        active_s=1,
+        utilization=1,
+        energy_j=1,
+        flop_fp16=7e20,
+        flop_peak=9e20,
+    )
+    by_facility = scope in (Scope.FACILITY, Scope.CAMPUS)
+    records = (AnyUsageRecord if by_facility else UsageRecord).objects.filter(period_end__gt=since)
     column = "flop_peak" if basis == "peak" else "flop_fp16"
     if scope == Scope.FACILITY:
         orm = records.values_list("facility_id").annotate(total=Sum(column))
@@ -110,6 +122,11 @@ def test_usage_totals(world, scope, basis):  # noqa: F811
     expected = {str(k): pytest.approx(v) for k, v in orm}
     assert expected
     assert {str(k): v for k, v in storage.usage_totals(scope, since, basis)} == expected
+    if scope == Scope.FACILITY:  # the chipless record is in the facility's total, beside its chips' records
+        chips_only = UsageRecord.objects.filter(period_end__gt=since, facility_id=bound.facility_id)
+        assert dict(storage.usage_totals(scope, since, basis))[bound.facility_id] == pytest.approx(
+            chips_only.aggregate(t=Sum(column))["t"] + (9e20 if basis == "peak" else 7e20)
+        )
     some = sorted(expected)[:1]
     assert {str(k) for k, _ in storage.usage_totals(scope, since, basis, some)} == set(some)
 

@@ -117,6 +117,29 @@ def test_record_an_inspection_with_a_csv(login, demo):
     assert rows[0] == ["chip", "cluster"] and rows[1] == ["nvidia:1653824019040", "tx-1"] and len(rows) == 6
 
 
+def test_the_inspection_csv_lists_known_chips_and_unknown_references(login, demo):
+    """The observed chips the registry knows and the references it does not are stored apart (docs/scaling.md,
+    "Rows without a chip"): the CSV lists both, as stored (the known ones first, each in the upload's order)."""
+    c = login("inspector")
+    observed = "chip,cluster\nnvidia:GHOST000002,tx-1\nnvidia:1653924010000,tx-1\nnvidia:GHOST000001,\n"
+    response = c.post(
+        "/inspections/new/",
+        {
+            "facility": "US-TX-001",
+            "performed_at": (timezone.now() - timedelta(hours=1)).strftime("%Y-%m-%dT%H:%M"),
+            "observed": _csv_upload("observed.csv", observed),
+        },
+    )
+    assert response.status_code == 302, text(response)
+    rows = parse_csv(c.get(f"{response['Location']}csv/"))
+    assert rows == [
+        ["chip", "cluster"],
+        ["nvidia:1653924010000", "tx-1"],
+        ["nvidia:GHOST000002", "tx-1"],
+        ["nvidia:GHOST000001", ""],
+    ]
+
+
 def test_inspection_form_errors_are_shown(login):
     c = login("inspector")
     when = (timezone.now() - timedelta(hours=1)).strftime("%Y-%m-%dT%H:%M")
