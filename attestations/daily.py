@@ -31,6 +31,7 @@ def add_statement(attestation):
     usage_days.add_statement_days(attestation.pk, attestation.period_start)
 
 
-def backfill(schema_editor=None):
-    """Totals from every usage record (the migration that adds the table; an empty table)."""
-    usage_days.backfill_days(schema_editor.connection if schema_editor is not None else None)
+def backfill(schema_editor=None, before_split=False):
+    """Totals from every usage record (into an empty table; the migration that adds it, 0003, runs before the
+    records without a chip had a table of their own: `before_split`)."""
+    usage_days.backfill_days(schema_editor.connection if schema_editor is not None else None, before_split)

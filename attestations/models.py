@@ -159,9 +159,7 @@ class Sighting(models.Model):
     attestation = models.ForeignKey(
         Attestation, on_delete=models.CASCADE, related_name="sightings", db_constraint=False
     )
-    chip = models.ForeignKey(
-        "registry.Chip", on_delete=models.PROTECT, null=True, blank=True, related_name="+", db_constraint=False
-    )
+    chip = models.ForeignKey("registry.Chip", on_delete=models.PROTECT, related_name="+", db_constraint=False)
     chip_ref = models.CharField(max_length=100)
     cluster_code = models.CharField(max_length=64, blank=True, default="")
     facility = models.ForeignKey("inventory.Facility", on_delete=models.PROTECT, related_name="+", db_constraint=False)
@@ -176,6 +174,28 @@ class Sighting(models.Model):
         ]
 
 
+# A statement's rows about chips are stored in two tables (docs/scaling.md, the Citus plan): those bound to a
+# registered chip (Sighting, UsageRecord: distributed by chip, so their chip is never null) and the others
+# (ChiplessSighting, ChiplessUsageRecord: a reference the registry does not know, or, for usage, a chip another
+# party holds), kept on the coordinator. Each pair takes its ids from one sequence, so an id names one row of
+# the pair and the pair reads back in the order it was written.
+
+
+class ChiplessSighting(models.Model):
+    """One chip of a location (or RTT) statement that the registry does not know, by its reference."""
+
+    attestation = models.ForeignKey(Attestation, on_delete=models.CASCADE, related_name="+", db_constraint=False)
+    chip_ref = models.CharField(max_length=100)
+    cluster_code = models.CharField(max_length=64, blank=True, default="")
+    facility = models.ForeignKey("inventory.Facility", on_delete=models.PROTECT, related_name="+", db_constraint=False)
+    observed_at = models.DateTimeField()
+
+    objects = SightingQuerySet.as_manager()
+
+    class Meta:
+        indexes = [models.Index(fields=["attestation"], name="chipless_sighting_att_idx")]
+
+
 class UsageRecordQuerySet(RestrictedQuerySet):
     def restrict_for(self, user, org, action):
         # A chip row of a statement is seen by whoever sees the statement (AttestationQuerySet).
@@ -188,14 +208,9 @@ class UsageRecordQuerySet(RestrictedQuerySet):
         daily.add_statement(attestation)
 
 
-class UsageRecord(models.Model):
-    """One chip of a usage statement, with the compute estimates on both bases."""
+class UsageFields(models.Model):
+    """What a usage row says of one chip, whichever table stores it."""
 
-    # Server-set keys, not re-checked by the database (as for Sighting).
-    attestation = models.ForeignKey(Attestation, on_delete=models.CASCADE, related_name="usage", db_constraint=False)
-    chip = models.ForeignKey(
-        "registry.Chip", on_delete=models.PROTECT, null=True, blank=True, related_name="+", db_constraint=False
-    )
     chip_ref = models.CharField(max_length=100)
     facility = models.ForeignKey("inventory.Facility", on_delete=models.PROTECT, related_name="+", db_constraint=False)
     period_start = models.DateTimeField()
@@ -217,12 +232,47 @@ class UsageRecord(models.Model):
     objects = UsageRecordQuerySet.as_manager()
 
     class Meta:
+        abstract = True
+
+
+class UsageRecord(UsageFields):
+    """One chip of a usage statement, with the compute estimates on both bases: a chip the speaker holds."""
+
+    # Server-set keys, not re-checked by the database (as for Sighting).
+    attestation = models.ForeignKey(Attestation, on_delete=models.CASCADE, related_name="usage", db_constraint=False)
+    chip = models.ForeignKey("registry.Chip", on_delete=models.PROTECT, related_name="+", db_constraint=False)
+
+    class Meta:
         indexes = [
             models.Index(fields=["run", "chip"], condition=Q(run__isnull=False), name="usage_run_idx"),
             models.Index(fields=["chip", "period_start"], name="usage_chip_idx"),
             models.Index(fields=["facility", "period_start"], name="usage_facility_idx"),
             models.Index(fields=["attestation"], name="usage_attestation_idx"),
         ]
+
+
+class ChiplessUsageRecord(UsageFields):
+    """One chip of a usage statement bound to no chip: a reference the registry does not know, or a chip
+    another party holds (attestations.kinds.usage says why), kept by reference at the speaker's facility."""
+
+    attestation = models.ForeignKey(Attestation, on_delete=models.CASCADE, related_name="+", db_constraint=False)
+
+    class Meta:
+        indexes = [
+            models.Index(fields=["facility", "period_start"], name="chipless_usage_facility_idx"),
+            models.Index(fields=["attestation"], name="chipless_usage_att_idx"),
+        ]
+
+
+class AnyUsageRecord(UsageFields):
+    """Every usage row, of both tables (a view: read-only): the usage list, facility and campus windows."""
+
+    attestation = models.ForeignKey(Attestation, on_delete=models.DO_NOTHING, related_name="+")
+    chip = models.ForeignKey("registry.Chip", on_delete=models.DO_NOTHING, null=True, blank=True, related_name="+")
+
+    class Meta:
+        managed = False
+        db_table = "attestations_anyusagerecord"
 
 
 class UsageDayQuerySet(RestrictedQuerySet):

@@ -11,7 +11,7 @@ from django.utils import timezone
 from attestations.models import Attestation, KeyPurpose, SigningKey
 from core.errors import Conflict, Forbidden, Invalid
 from inventory.choices import FindingKind, FindingSource
-from inventory.models import Finding
+from inventory.services.findings import new_finding, store_findings
 from outbox import emit
 from protocol import dsse
 from protocol.errors import ProtocolError
@@ -140,9 +140,9 @@ def revoke_key(user, key, since, reason=""):
     after = Q(issued_at__gte=since) | Q(received_at__gte=since)
     flagged = list(Attestation.objects.filter(after, keyids__contains=[key.keyid]).select_related("facility"))
     Attestation.objects.filter(pk__in=[a.pk for a in flagged]).update(flagged=True)
-    Finding.objects.bulk_create(
+    store_findings(
         [
-            Finding(
+            new_finding(
                 kind=FindingKind.REVOKED_KEY,
                 chip_ref="",
                 facility=a.facility,
@@ -156,8 +156,7 @@ def revoke_key(user, key, since, reason=""):
                 evidence={"statement": a.pk, "log_index": a.log_index, "revocation_log_index": index},
             )
             for a in flagged
-        ],
-        ignore_conflicts=True,
+        ]
     )
     for a in flagged:
         emit("findings.raised", source=str(FindingSource.ATTESTATION), source_id=str(a.pk))

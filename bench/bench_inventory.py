@@ -133,10 +133,11 @@ def build_reconciliation_world(ctx, n):
                     "hi": off + n_unexpected - 1,
                 },
             )
+            # Refs no chip has: the listing's chipless items (inventory.models.listings).
             conn.execute(
                 f"""
-                INSERT INTO {table} ({parent_col}, chip_id, chip_ref, cluster_id)
-                SELECT %(parent)s, NULL, 'nvidia:' || %(prefix)s || lpad(i::text, 10, '0'), NULL
+                INSERT INTO {chipless_table(table)} ({parent_col}, chip_ref, cluster_id)
+                SELECT %(parent)s, 'nvidia:' || %(prefix)s || lpad(i::text, 10, '0'), NULL
                 FROM generate_series(%(lo)s::bigint, %(hi)s::bigint) AS i
                 """,
                 {"parent": parent_id, "prefix": UNKNOWN_PREFIX, "lo": off * 1000, "hi": off * 1000 + n_unknown - 1},
@@ -145,11 +146,17 @@ def build_reconciliation_world(ctx, n):
             count_col = "chip_count" if name == "declaration" else "observed_count"
             conn.execute(
                 f"UPDATE {count_table} SET {count_col} = (SELECT count(*) FROM {table} WHERE {parent_col} = %s)"
-                " WHERE id = %s",
-                [parent_id, parent_id],
+                f" + (SELECT count(*) FROM {chipless_table(table)} WHERE {parent_col} = %s) WHERE id = %s",
+                [parent_id, parent_id, parent_id],
             )
             ids[name] = parent_id
-        world.vacuum_analyze(conn, "inventory_declarationitem", "inventory_inspectionitem")
+        world.vacuum_analyze(
+            conn,
+            "inventory_declarationitem",
+            "inventory_inspectionitem",
+            chipless_table("inventory_declarationitem"),
+            chipless_table("inventory_inspectionitem"),
+        )
     ctx.say(f"reconciliation world: {n:,} chips, 2 listings, built in {clock.seconds:.1f} s")
     return ids
 
@@ -208,8 +215,8 @@ WHERE i.{{parent}} = %(l)s AND i.chip_id IS NOT NULL
   AND NOT EXISTS (SELECT 1 FROM inventory_placement p WHERE p.chip_id = i.chip_id AND {BOOK})
 UNION ALL
 SELECT 'unknown_chip', i.chip_ref, NULL, lc.code
-FROM {{items}} i LEFT JOIN inventory_cluster lc ON lc.id = i.cluster_id
-WHERE i.{{parent}} = %(l)s AND i.chip_id IS NULL
+FROM {{chipless}} i LEFT JOIN inventory_cluster lc ON lc.id = i.cluster_id
+WHERE i.{{parent}} = %(l)s
 UNION ALL
 SELECT 'wrong_cluster', i.chip_ref, bc.code, lc.code
 FROM {{items}} i JOIN inventory_placement p ON p.chip_id = i.chip_id AND {BOOK}
@@ -217,6 +224,15 @@ JOIN inventory_cluster lc ON lc.id = i.cluster_id LEFT JOIN inventory_cluster bc
 WHERE i.{{parent}} = %(l)s AND p.cluster_id IS DISTINCT FROM i.cluster_id
 """
 BOOK_COUNT_SQL = f"SELECT count(*) FROM inventory_placement p WHERE {BOOK}"
+
+
+def chipless_table(items_table):
+    """The table of a listing's refs no chip has, beside its items' ("inventory_declarationitem" ->
+    "inventory_chiplessdeclarationitem")."""
+    app, _, name = items_table.partition("_")
+    return f"{app}_chipless{name}"
+
+
 LISTINGS = (
     ("declaration", "inventory_declarationitem", "declaration_id"),
     ("inspection", "inventory_inspectionitem", "inspection_id"),
@@ -232,7 +248,7 @@ def run_baseline(ids):
         (book,) = cursor.fetchone()
         for name, items, parent in LISTINGS:
             params = {"f": ids["facility"], "at": AT, "l": ids[name]}
-            cursor.execute(BASELINE_SQL.format(items=items, parent=parent), params)
+            cursor.execute(BASELINE_SQL.format(items=items, chipless=chipless_table(items), parent=parent), params)
             rows += [(kind, name, ref, book_cluster, listed) for kind, ref, book_cluster, listed in cursor.fetchall()]
     return book, rows
 

@@ -51,6 +51,12 @@ WORLD_TABLES = (
     "inventory_transfer",
     "inventory_declarationitem",
     "inventory_inspectionitem",
+    # Their rows without a chip (docs/scaling.md, "Rows without a chip").
+    "attestations_chiplesssighting",
+    "attestations_chiplessusagerecord",
+    "inventory_chiplessfinding",
+    "inventory_chiplessdeclarationitem",
+    "inventory_chiplessinspectionitem",
 )
 
 

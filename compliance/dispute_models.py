@@ -63,7 +63,7 @@ class ClarificationRequest(models.Model):
     """A question to the party concerned by a finding or alert, with the deadline of its answer."""
 
     finding = models.ForeignKey(
-        "inventory.Finding",
+        "inventory.AnyFinding",
         on_delete=models.PROTECT,
         null=True,
         blank=True,
@@ -105,7 +105,7 @@ class Answer(models.Model):
     """What the party concerned says about a finding or alert: never edited, never deleted."""
 
     finding = models.ForeignKey(
-        "inventory.Finding",
+        "inventory.AnyFinding",
         on_delete=models.PROTECT,
         null=True,
         blank=True,

@@ -126,11 +126,10 @@ def compute_in_window(rule, scope, key, now):
     usage is that of the chips now placed in it; operator-country usage that
     of the chips the operator holds in that country.
     """
-    from attestations.models import UsageRecord
     from inventory.models import Placement
 
     field = record_field(rule.basis)
-    records = UsageRecord.objects.filter(period_end__gt=now - timedelta(days=rule.window_days or 1))
+    records = _records(scope).filter(period_end__gt=now - timedelta(days=rule.window_days or 1))
     if scope == Scope.FACILITY:
         records = records.filter(facility_id=int(key))
     elif scope == Scope.CAMPUS:
@@ -144,11 +143,17 @@ def compute_in_window(rule, scope, key, now):
     return float(records.aggregate(total=Sum(field))["total"] or 0.0)
 
 
+def _records(scope):
+    """The usage records a scope counts: a facility's or a campus's every record at its facilities, bound to a
+    chip or kept by reference (AnyUsageRecord); a cluster's and an operator-country's the records of its chips."""
+    from attestations.models import AnyUsageRecord, UsageRecord
+
+    return (AnyUsageRecord if scope in (Scope.FACILITY, Scope.CAMPUS) else UsageRecord).objects.all()
+
+
 def usage_subjects(scope, now, days):
     """Subjects with usage reported in the window (they may hold no chips now)."""
-    from attestations.models import UsageRecord
-
-    records = UsageRecord.objects.filter(period_end__gt=now - timedelta(days=days))
+    records = _records(scope).filter(period_end__gt=now - timedelta(days=days))
     if scope == Scope.FACILITY:
         return {str(k) for k in records.values_list("facility_id", flat=True).distinct()}
     if scope == Scope.CAMPUS:
@@ -157,7 +162,7 @@ def usage_subjects(scope, now, days):
             for k in records.exclude(facility__campus=None).values_list("facility__campus_id", flat=True).distinct()
         }
     if scope == Scope.OPERATOR_COUNTRY:
-        pairs = records.exclude(chip=None).values_list("chip__custodian_id", "chip__country").distinct()
+        pairs = records.values_list("chip__custodian_id", "chip__country").distinct()
         return {f"{op}:{cc}" for op, cc in pairs}
     return set()
 

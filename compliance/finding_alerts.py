@@ -15,13 +15,13 @@ from compliance.choices import AlertKind, AlertState, Scope
 from compliance.evaluation import _notify
 from compliance.evidence import seal
 from compliance.models import Alert, AlertEvidence, AlertTransition
-from inventory.models import Finding
+from inventory.models import AnyFinding
 from transparency.events import append_event
 
 
 def raise_for(source, source_id):
     """Alerts for the findings of one source (a listing, a statement, a transfer, the silence monitor)."""
-    findings = Finding.objects.filter(source=source, resolved_at__isnull=True)
+    findings = AnyFinding.objects.filter(source=source, resolved_at__isnull=True)
     if source_id != "silence":
         findings = findings.filter(source_id=source_id)
     groups = list(findings.values("kind", "facility_id", "organisation_id", "country").annotate(n=Count("id")))
@@ -57,7 +57,7 @@ def sweep(days=2):
 
     from django.utils import timezone
 
-    recent = Finding.objects.filter(resolved_at__isnull=True, detected_at__gte=timezone.now() - timedelta(days=days))
+    recent = AnyFinding.objects.filter(resolved_at__isnull=True, detected_at__gte=timezone.now() - timedelta(days=days))
     raised = []
     for source, source_id in recent.values_list("source", "source_id").distinct():
         raised += raise_for(source, "silence" if source == "monitor" else source_id)
@@ -73,7 +73,7 @@ def _raise(group, scope, subject, g, severity, members):
         with transaction.atomic():
             if Alert.objects.filter(group=group, scope=scope, subject_key=subject).exists():
                 return None
-            kind_label = Finding(kind=g["kind"]).get_kind_display()
+            kind_label = AnyFinding(kind=g["kind"]).get_kind_display()
             alert = Alert.objects.create(
                 kind=AlertKind.FINDING,
                 group=group,

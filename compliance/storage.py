@@ -33,7 +33,7 @@ def _c(model, name):
 
 @cache
 def _names():
-    from attestations.models import UsageRecord
+    from attestations.models import AnyUsageRecord, UsageRecord
     from compliance.models import Aggregate
     from inventory.models import Facility, Placement
     from registry.models import AcceleratorModel, Chip, Organisation
@@ -45,6 +45,7 @@ def _names():
         "facility": Facility._meta.db_table,
         "org": Organisation._meta.db_table,
         "usage": UsageRecord._meta.db_table,
+        "usage_all": AnyUsageRecord._meta.db_table,
         "aggregate": Aggregate._meta.db_table,
     }
     for prefix, model, fields in (
@@ -141,19 +142,20 @@ def totals(scope, subject_keys=None):
     return fetch_all(_sql(f"{sql} GROUP BY {group}"), params)
 
 
-# scope -> (the subject's key, joins, GROUP BY)
+# scope -> (the subject's key, the records and their joins, GROUP BY). A facility's and a campus's usage is every
+# record at its facilities, bound to a chip or kept by reference (the view of both tables, AnyUsageRecord).
 _USAGE = {
-    Scope.FACILITY: ("u.{u_facility}", "", "u.{u_facility}"),
-    Scope.CAMPUS: ("f.{f_campus}", "JOIN {facility} f ON f.{f_id} = u.{u_facility}", "f.{f_campus}"),
+    Scope.FACILITY: ("u.{u_facility}", "{usage_all} u", "u.{u_facility}"),
+    Scope.CAMPUS: ("f.{f_campus}", "{usage_all} u JOIN {facility} f ON f.{f_id} = u.{u_facility}", "f.{f_campus}"),
     # A cluster's usage is that of the chips placed in it now (one open placement per chip).
     Scope.CLUSTER: (
         "p.{p_cluster}",
-        "JOIN {placement} p ON p.{p_chip} = u.{u_chip} AND p.{p_valid_to} IS NULL",
+        "{usage} u JOIN {placement} p ON p.{p_chip} = u.{u_chip} AND p.{p_valid_to} IS NULL",
         "p.{p_cluster}",
     ),
     Scope.OPERATOR_COUNTRY: (
         "c.{c_custodian} || ':' || c.{c_country}",
-        "JOIN {chip} c ON c.{c_id} = u.{u_chip}",
+        "{usage} u JOIN {chip} c ON c.{c_id} = u.{u_chip}",
         "c.{c_custodian}, c.{c_country}",
     ),
 }
@@ -162,10 +164,10 @@ _USAGE = {
 def usage_totals(scope, since, basis, subject_keys=None):
     """(subject key, sum of the upper-bound FLOP) of the usage records whose period ends after `since`;
     `basis` one of attestations.bases.Basis (each reads the record field record_field names)."""
-    key_sql, joins, group = _USAGE[scope]
+    key_sql, records, group = _USAGE[scope]
     column = f"u.{{u_{record_field(basis)}}}"
     # Only names and constants are formatted in; values travel as parameters.
-    sql = f"SELECT {key_sql}, SUM({column}) FROM {{usage}} u {joins} WHERE u.{{u_period_end}} > %s"  # noqa: S608
+    sql = f"SELECT {key_sql}, SUM({column}) FROM {records} WHERE u.{{u_period_end}} > %s"  # noqa: S608
     params = [since]
     if scope != Scope.OPERATOR_COUNTRY:
         sql += f" AND {group} IS NOT NULL"

@@ -9,11 +9,11 @@ superusers too; changes go through the API, whose services check and log them.
 from django.contrib import admin
 
 from inventory.models import (
+    AnyFinding,
     Campus,
     Cluster,
     Declaration,
     Facility,
-    Finding,
     Inspection,
     Placement,
     Transfer,
@@ -76,7 +76,7 @@ class InspectionAdmin(ReadOnlyAdmin):
     list_display = ["facility", "inspectorate", "performed_at", "observed_count"]
 
 
-@admin.register(Finding)
+@admin.register(AnyFinding)
 class FindingAdmin(ReadOnlyAdmin):
     list_display = ["kind", "chip_ref", "facility", "source", "detected_at", "resolved_at"]
     list_filter = ["kind", "source"]

@@ -1,6 +1,6 @@
 import django_filters
 
-from inventory.models import Cluster, Facility, Finding, Inspection, Transfer
+from inventory.models import AnyFinding, Cluster, Facility, Inspection, Transfer
 from protocol.serials import normalize_chip_id, parse_chip_id
 
 
@@ -52,5 +52,5 @@ class FindingFilter(django_filters.FilterSet):
     open = django_filters.BooleanFilter(field_name="resolved_at", lookup_expr="isnull")
 
     class Meta:
-        model = Finding
+        model = AnyFinding
         fields = ["kind", "source", "source_id", "facility", "chip", "country", "open"]

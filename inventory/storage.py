@@ -112,19 +112,31 @@ def copy_placements(pairs, facility_id, when, source, source_id, log_index):
 # --- listings ----------------------------------------------------------------------------------
 
 
-def copy_listing_items(model, parent_field, values):
+def copy_listing_items(model, chipless_model, parent_field, values):
     """A declaration's or inspection's items: `values` (parent pk, chip pk or None, chip ref, cluster pk or
-    None). One COPY stream, whatever the size (a million-row inspection).
+    None). The listed chips the registry knows go to `model` as one COPY stream, whatever the size (a
+    million-row inspection); the references it does not know, set aside in the same pass, to
+    `chipless_model` (a second COPY, only when there are any). Returns the count of both.
 
     COPY's text format built here (about twice as fast as adapting every value): the ids are ints; the
     chip refs are normalised to a safe alphabet already, and escaped anyway (cheap, and this writer
     cannot see where its rows came from)."""
-    lines = (
-        f"{p}\t{NULL if c is None else c}\t{text_value(r)}\t{NULL if cl is None else cl}\n" for p, c, r, cl in values
-    )
+    chipless = []
+
+    def known():
+        for p, c, r, cl in values:
+            if c is None:
+                chipless.append(f"{p}\t{text_value(r)}\t{NULL if cl is None else cl}\n")
+            else:
+                yield f"{p}\t{c}\t{text_value(r)}\t{NULL if cl is None else cl}\n"
+
     columns = [_c(model, f) for f in (parent_field, "chip", "chip_ref", "cluster")]
     with connection.cursor() as cursor:
-        return copy_lines(cursor.cursor, model._meta.db_table, columns, lines)
+        count = copy_lines(cursor.cursor, model._meta.db_table, columns, known())
+        if chipless:
+            columns = [_c(chipless_model, f) for f in (parent_field, "chip_ref", "cluster")]
+            count += copy_lines(cursor.cursor, chipless_model._meta.db_table, columns, chipless)
+    return count
 
 
 # --- campuses ----------------------------------------------------------------------------------

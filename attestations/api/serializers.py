@@ -1,7 +1,7 @@
 from rest_framework import serializers
 
 from attestations.bases import Basis, record_field
-from attestations.models import Attestation, KeyPurpose, Landmark, Rejection, SigningKey, UsageRecord
+from attestations.models import AnyUsageRecord, Attestation, KeyPurpose, Landmark, Rejection, SigningKey
 
 
 class SigningKeySerializer(serializers.ModelSerializer):
@@ -134,7 +134,7 @@ class UsageRecordSerializer(serializers.ModelSerializer):
     flop = serializers.SerializerMethodField(help_text="Upper-bound FLOP on the requested basis.")
 
     class Meta:
-        model = UsageRecord
+        model = AnyUsageRecord
         fields = [
             "id",
             "chip",

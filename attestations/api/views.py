@@ -9,7 +9,7 @@ from rest_framework.response import Response
 from attestations.api import serializers as s
 from attestations.bases import Basis, record_field
 from attestations.landmarks import register_landmark
-from attestations.models import Attestation, Landmark, Rejection, SigningKey, UsageRecord
+from attestations.models import AnyUsageRecord, Attestation, Landmark, Rejection, SigningKey
 from attestations.services import register_key, retire_key, revoke_key
 from attestations.submission import submit
 from core.problems import Problem
@@ -180,11 +180,12 @@ class UsageViewSet(RestrictedViewSetMixin, mixins.ListModelMixin, viewsets.Gener
     documents the estimator).
     """
 
-    queryset = UsageRecord.objects.select_related("facility", "attestation")
+    queryset = AnyUsageRecord.objects.select_related("facility", "attestation")
     serializer_class = s.UsageRecordSerializer
 
     def get_queryset(self):
-        qs = UsageRecord.objects.restrict(self.request.user).select_related("facility", "attestation")
+        # Every record, bound to a chip the speaker holds or kept by reference (AnyUsageRecord).
+        qs = AnyUsageRecord.objects.restrict(self.request.user).select_related("facility", "attestation")
         params = self.request.query_params
         if "chip" in params:
             qs = filter_chip(qs, "chip", params["chip"])

@@ -2,7 +2,7 @@
 
 from attestations import findings as F
 from attestations.kinds.resolution import Resolution
-from attestations.models import Sighting
+from attestations.models import ChiplessSighting, Sighting
 from inventory.choices import FindingKind
 
 
@@ -11,9 +11,11 @@ def store(att, s, v):
     treaty body is entitled to every one)."""
     info = Resolution([s.chip]).get(s.chip)
     pk = info[0] if info else None
-    Sighting.objects.create(
-        attestation=att, chip_id=pk, chip_ref=s.chip, facility=v.facility, observed_at=s.measured_at
-    )
+    row = {"attestation": att, "chip_ref": s.chip, "facility": v.facility, "observed_at": s.measured_at}
+    if pk is not None:
+        Sighting.objects.create(chip_id=pk, **row)
+    else:
+        ChiplessSighting.objects.create(**row)
     found, km, bound = F.rtt_bound(att.pk, s, v.landmark, v.facility, pk)
     att.header = {**att.header, "distance_km": round(km, 3), "bound_km": round(bound, 3)}
     att.save(update_fields=["header"])

@@ -4,7 +4,7 @@ from django.conf import settings
 
 from attestations import findings as F
 from attestations.kinds.resolution import Resolution
-from attestations.models import UsageRecord
+from attestations.models import ChiplessUsageRecord, UsageRecord
 from core.lookups import Array
 from inventory.choices import FindingKind
 from outbox import emit
@@ -75,7 +75,7 @@ def store(att, s, v):
     # energy, in a finding for its custodian (_by_entitlement).
     figures, bounds = _model_figures(list(known.values()), others)
     tolerance = settings.CHIPREG_ENERGY_TOLERANCE
-    records, found = [], []
+    records, chipless, found = [], [], []
     for ref, active_s, utilization, energy_j in s.chips:
         pk = known.get(ref)
         fp16 = peak = None
@@ -90,28 +90,31 @@ def store(att, s, v):
             if utilization > 0 and active_s > 0 and energy_j == 0:
                 # A kernel ran for a measurable time and drew no energy at all.
                 found.append(F._d(FindingKind.IMPLAUSIBLE_USAGE, ref, pk, att.pk))
-        records.append(
-            UsageRecord(
-                attestation=att,
-                # Bound to the chip only when the speaker holds it: cluster and operator-country windows follow
-                # the chip, so another party's report of it would count against its holder (and poison the
-                # holder's own later reports as double counts). Kept by reference, at the speaker's facility.
-                chip_id=pk if pk not in others else None,
-                chip_ref=ref,
-                facility=v.facility,
-                period_start=s.period_start,
-                period_end=s.period_end,
-                active_s=active_s,
-                utilization=utilization,
-                energy_j=energy_j,
-                flop_fp16=fp16,
-                flop_peak=peak,
-                run_id=att.run_id,
-            )
-        )
+        row = {
+            "attestation": att,
+            "chip_ref": ref,
+            "facility": v.facility,
+            "period_start": s.period_start,
+            "period_end": s.period_end,
+            "active_s": active_s,
+            "utilization": utilization,
+            "energy_j": energy_j,
+            "flop_fp16": fp16,
+            "flop_peak": peak,
+        }
+        # Bound to the chip only when the speaker holds it: cluster and operator-country windows follow
+        # the chip, so another party's report of it would count against its holder (and poison the
+        # holder's own later reports as double counts). Kept by reference, at the speaker's facility: a
+        # ChiplessUsageRecord, as for a chip the registry does not know.
+        if pk is not None and pk not in others:
+            records.append(UsageRecord(chip_id=pk, run_id=att.run_id, **row))
+        else:
+            chipless.append(ChiplessUsageRecord(run_id=att.run_id, **row))
     UsageRecord.objects.bulk_create(records, batch_size=5000)
+    ChiplessUsageRecord.objects.bulk_create(chipless, batch_size=5000)
     if att.run_id is not None:
-        runs.record_usage(att.run_id, v.facility.pk, s.period_start, _totals(records))
+        # The run's attested compute counts every record of the statement, those kept by reference too.
+        runs.record_usage(att.run_id, v.facility.pk, s.period_start, _totals(records + chipless))
     # `runs`: the run whose attested compute moved, for the evaluations that judge runs by it.
     emit("usage.recorded", facilities=[v.facility.pk], attestation=att.pk, runs=[att.run_id] if att.run_id else [])
     found += F.ownership(att.pk, chips, v.speaker)

@@ -5,7 +5,7 @@ from django.db import migrations, models
 def backfill(apps, schema_editor):
     from attestations.daily import backfill
 
-    backfill(schema_editor)
+    backfill(schema_editor, before_split=True)  # every record was a UsageRecord then (0007 split them)
 
 
 class Migration(migrations.Migration):

@@ -14,17 +14,17 @@ from functools import cache
 
 from django.db import connection
 
-from attestations.models import Attestation, Sighting, SigningKey, StatementNonce
+from attestations.models import Attestation, ChiplessSighting, Sighting, SigningKey, StatementNonce
 from attestations.storage import chips as chip_rows
 from attestations.storage.names import Table
-from core.copy import NULL, copy_lines, text_value
+from core.copy import copy_lines, text_value
 from core.lookups import array_param
 from core.rawsql import Columns, execute, fetch_all, set_related
 from inventory.models import Cluster, Facility, Placement
 from registry.choices import OrgKind
 from registry.models import Chip, Organisation
 
-A, N, S = Table(Attestation), Table(StatementNonce), Table(Sighting)
+A, N, S, S0 = Table(Attestation), Table(StatementNonce), Table(Sighting), Table(ChiplessSighting)
 F, CL, P = Table(Facility), Table(Cluster), Table(Placement)
 ORG, CH, K = Table(Organisation), Table(Chip), Table(SigningKey)
 
@@ -153,7 +153,8 @@ def insert_location(att, body, chips, with_row=True):
     """A small location statement in one round trip: its row (unless `with_row` is false: then only
     its id, and after_append inserts the row), its nonces, its chips resolved against the registry
     (inventory.chiprefs.resolve_chips's rule: a chip id is the manufacturer's code, a colon, the
-    serial) and one sighting row per chip. Sets att.pk; returns
+    serial) and one sighting row per chip (a ChiplessSighting where the registry knows no such chip, in
+    the same statement). Sets att.pk; returns
     {chip id: (pk, custodian_id, status, country)} of the registered chips.
     """
     head, params = _attestation_insert(att, body, with_row)
@@ -175,29 +176,45 @@ def insert_location(att, body, chips, with_row=True):
         f"  LEFT JOIN {CH} c ON c.{CH.manufacturer} = m.{ORG.id} AND c.{CH.serial} = u.serial),"
         f" s AS (INSERT INTO {S}"
         f"  ({S.columns('attestation', 'chip', 'chip_ref', 'cluster_code', 'facility', 'observed_at')})"
-        "  SELECT a.id, r.id, r.ref, r.cluster, %s, %s FROM a, r ORDER BY r.ord)"
+        "  SELECT a.id, r.id, r.ref, r.cluster, %s, %s FROM a, r WHERE r.id IS NOT NULL ORDER BY r.ord),"
+        f" s0 AS (INSERT INTO {S0} ({S0.columns('attestation', 'chip_ref', 'cluster_code', 'facility', 'observed_at')})"
+        "  SELECT a.id, r.ref, r.cluster, %s, %s FROM a, r WHERE r.id IS NULL ORDER BY r.ord)"
         " SELECT a.id, r.ref, r.id, r.custodian_id, r.status, r.country FROM a LEFT JOIN r ON r.id IS NOT NULL"
     )
-    params += [refs, clusters, makers, serials, str(OrgKind.MANUFACTURER), att.facility_id, att.observed_at]
+    params += [refs, clusters, makers, serials, str(OrgKind.MANUFACTURER)]
+    params += [att.facility_id, att.observed_at] * 2
     rows = _raw_fetchall(sql, params)
     _stored(att, rows[0][0])
     return {ref: (pk, custodian_id, status, country) for _, ref, pk, custodian_id, status, country in rows if pk}
 
 
 _SIGHTING_COPY_FIELDS = ("attestation", "chip", "chip_ref", "cluster_code", "facility", "observed_at")
+_CHIPLESS_COPY_FIELDS = ("attestation", "chip_ref", "cluster_code", "facility", "observed_at")
 
 
 def copy_sightings(attestation_id, facility_id, observed_at, rows):
     """COPY one statement's sighting rows: `rows` yields (chip pk or None, chip id, cluster code or None).
+    The rows of chips the registry does not know (pk None), set aside in the same pass, are COPYed to
+    ChiplessSighting after (only when there are any). Returns the count of both.
 
     Chip ids and cluster codes passed the statement parser's patterns (CHIP_ID_RE, REGISTRY_CODE_RE),
     which admit no tab, newline or backslash: safe as COPY text, written unescaped (core.copy)."""
     head = f"{attestation_id}\t"
     tail = f"\t{facility_id}\t{text_value(observed_at)}\n"
-    lines = (f"{head}{NULL if pk is None else pk}\t{ref}\t{cluster or ''}{tail}" for pk, ref, cluster in rows)
-    columns = [Sighting._meta.get_field(f).column for f in _SIGHTING_COPY_FIELDS]
+    chipless = []
+
+    def known():
+        for pk, ref, cluster in rows:
+            if pk is None:
+                chipless.append(f"{head}{ref}\t{cluster or ''}{tail}")
+            else:
+                yield f"{head}{pk}\t{ref}\t{cluster or ''}{tail}"
+
     with connection.cursor() as cursor:
-        return copy_lines(cursor.cursor, str(S), columns, lines)
+        count = copy_lines(cursor.cursor, str(S), [getattr(S, f) for f in _SIGHTING_COPY_FIELDS], known())
+        if chipless:
+            count += copy_lines(cursor.cursor, str(S0), [getattr(S0, f) for f in _CHIPLESS_COPY_FIELDS], chipless)
+        return count
 
 
 _SET_LOG_INDEX = f"UPDATE {A} SET {A.log_index} = %s WHERE {A.id} = %s"  # noqa: S608

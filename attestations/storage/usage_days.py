@@ -7,10 +7,12 @@ energy: the chart) and the day it ends (ended_*: compute windows).
 
 from django.db import connection
 
-from attestations.models import Attestation, UsageDay, UsageRecord
+from attestations.models import AnyUsageRecord, Attestation, UsageDay, UsageRecord
 from attestations.storage.names import Table
 
 U, A, D = Table(UsageRecord), Table(Attestation), Table(UsageDay)
+# Every record counts, bound to a chip or not: the view of both tables (attestations.models.AnyUsageRecord).
+ALL = Table(AnyUsageRecord)
 
 # The totals the fold adds to, in the order the SELECT below sums them.
 TOTALS = ("records", "flop_fp16", "flop_peak", "active_s", "energy_j", "ended_flop_fp16", "ended_flop_peak")
@@ -28,7 +30,7 @@ WITH t AS (
            {_day(f"u.{U.period_start}")} AS sd, {_day(f"u.{U.period_end}")} AS ed,
            COUNT(*) AS n, COALESCE(SUM(u.{U.flop_fp16}), 0) AS f16, COALESCE(SUM(u.{U.flop_peak}), 0) AS fpk,
            COALESCE(SUM(u.{U.active_s}), 0) AS act, COALESCE(SUM(u.{U.energy_j}), 0) AS en
-    FROM {U} u
+    FROM {{records}} u
     JOIN {A} a ON a.{A.id} = u.{U.attestation}
     WHERE {{where}}
     GROUP BY 1, 2, 3, 4, 5
@@ -46,8 +48,11 @@ ON CONFLICT ({_KEY}) DO UPDATE SET {", ".join(f"{c} = {D}.{c} + excluded.{c}" fo
 """  # noqa: S608
 
 # Every record of a statement has the statement's period_start: naming it reads one time partition.
-ADD_STATEMENT = _FOLD.format(where=f"u.{U.attestation} = %s AND u.{U.period_start} = %s")
-BACKFILL = _FOLD.format(where="true")
+ADD_STATEMENT = _FOLD.format(records=ALL, where=f"u.{U.attestation} = %s AND u.{U.period_start} = %s")
+BACKFILL = _FOLD.format(records=ALL, where="true")
+# The step of the migration that added the totals (0003): then every record was a UsageRecord (the chipless
+# ones moved out, and the view of both was made, in 0007), so it reads the table that held them all.
+BACKFILL_BEFORE_SPLIT = _FOLD.format(records=U, where="true")
 
 
 def add_statement_days(attestation_id, period_start):
@@ -56,7 +61,7 @@ def add_statement_days(attestation_id, period_start):
         cursor.execute(ADD_STATEMENT, [attestation_id, period_start])
 
 
-def backfill_days(using=None):
-    """Totals from every usage record (into an empty table: the migration that adds it)."""
+def backfill_days(using=None, before_split=False):
+    """Totals from every usage record (into an empty table: the migration that adds it, `before_split`)."""
     with (using or connection).cursor() as cursor:
-        cursor.execute(BACKFILL)
+        cursor.execute(BACKFILL_BEFORE_SPLIT if before_split else BACKFILL)

@@ -32,10 +32,10 @@ def _pk(raw):
 
 
 def _finding(request, raw):
-    from inventory.models import Finding
+    from inventory.models import AnyFinding
 
     finding = (
-        Finding.objects.restrict(request.user, "view")
+        AnyFinding.objects.restrict(request.user, "view")
         .select_related("organisation", "other_organisation", "facility")
         .filter(pk=_pk(raw))
         .first()

@@ -15,14 +15,14 @@ from console.access import can_write, console_view, forbidden, handles_alerts, n
 from console.forms import AnswerForm, ClarificationForm, DecisionForm, ReasonForm
 from console.views.alerts import alert_context
 from core.errors import DomainError
-from inventory.models import Finding
+from inventory.models import AnyFinding
 
 DUE_SHOWN = 200
 
 
 def _finding(request, pk):
     return (
-        Finding.objects.restrict(request.user)
+        AnyFinding.objects.restrict(request.user)
         .select_related("facility", "organisation", "other_organisation", "resolved_by")
         .filter(pk=pk)
         .first()

@@ -32,7 +32,7 @@ from console.views.facility_tables import (
     cluster_csv_rows,
     transfer_rows,
 )
-from inventory.models import Cluster, Facility, Finding, Inspection, Placement, Transfer
+from inventory.models import AnyFinding, Cluster, Facility, Inspection, Placement, Transfer
 from inventory.services.reconciliation import reconcile
 
 INVENTORY_PAGE = 50
@@ -167,7 +167,7 @@ def facility_detail(request, code):
     attestations = (
         Attestation.objects.restrict(user).filter(facility=facility).select_related("operator").defer("envelope")
     )
-    findings = Finding.objects.restrict(user).filter(facility=facility)
+    findings = AnyFinding.objects.restrict(user).filter(facility=facility)
     inspections = Inspection.objects.restrict(user).filter(facility=facility).select_related("inspectorate")
     transfers = (
         Transfer.objects.restrict(user)

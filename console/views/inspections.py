@@ -1,5 +1,8 @@
 """Inspections: the list, recording one (with a CSV of observed serials), one inspection and its balance."""
 
+import heapq
+from operator import itemgetter
+
 from django.conf import settings
 from django.contrib import messages
 from django.db.models import Count
@@ -11,7 +14,7 @@ from console.tables import cursor_param, keyset_iter, keyset_page, wants_csv
 from console.tablespec import Column, Table
 from core.errors import DomainError
 from inventory.chiprefs import parse_csv_listing
-from inventory.models import Facility, Finding, Inspection, InspectionItem
+from inventory.models import AnyFinding, ChiplessInspectionItem, Facility, Inspection, InspectionItem
 from inventory.services.listings import record_inspection
 
 FINDINGS_SHOWN = 200
@@ -173,7 +176,7 @@ def inspection_detail(request, pk):
     inspection = _inspection(request, pk)
     if inspection is None:
         return not_found(request, "No such inspection in your view.")
-    findings = Finding.objects.restrict(request.user).filter(source="inspection", source_id=str(inspection.pk))
+    findings = AnyFinding.objects.restrict(request.user).filter(source="inspection", source_id=str(inspection.pk))
     if wants_csv(request):
         return FINDINGS.csv(keyset_iter(findings), f"inspection-{inspection.pk}-findings.csv")
     # Its reconciliation is what recording it found: the observed listing against the
@@ -195,5 +198,11 @@ def inspection_csv(request, pk):
     inspection = _inspection(request, pk)
     if inspection is None:
         return not_found(request, "No such inspection in your view.")
-    items = InspectionItem.objects.filter(inspection=inspection).values_list(*OBSERVED.fields)
-    return OBSERVED.csv(keyset_iter(items), f"inspection-{inspection.pk}.csv")
+    # The chips the registry knows and the references it does not are two tables with one id sequence:
+    # merged by id, they read back in the order they were stored.
+    known, unknown = (
+        model.objects.filter(inspection=inspection).values_list(*OBSERVED.fields)
+        for model in (InspectionItem, ChiplessInspectionItem)
+    )
+    rows = heapq.merge(keyset_iter(known), keyset_iter(unknown), key=itemgetter(0))
+    return OBSERVED.csv(rows, f"inspection-{inspection.pk}.csv")

@@ -1,7 +1,7 @@
 from rest_framework import serializers
 
 from core.countries import country_codes
-from inventory.models import Campus, Cluster, Declaration, Facility, Finding, Inspection, Placement, Transfer
+from inventory.models import AnyFinding, Campus, Cluster, Declaration, Facility, Inspection, Placement, Transfer
 from registry.models import Organisation
 
 
@@ -271,7 +271,7 @@ class FindingSerializer(serializers.ModelSerializer):
     resolved_by = serializers.SlugRelatedField(slug_field="username", read_only=True, allow_null=True)
 
     class Meta:
-        model = Finding
+        model = AnyFinding
         fields = [
             "id",
             "kind",

@@ -13,7 +13,7 @@ from inventory import filters
 from inventory.api import serializers as s
 from inventory.api.params import parse_when
 from inventory.chiprefs import parse_csv_listing, parse_listing
-from inventory.models import Campus, Cluster, Declaration, Facility, Finding, Inspection, Placement, Transfer
+from inventory.models import AnyFinding, Campus, Cluster, Declaration, Facility, Inspection, Placement, Transfer
 from inventory.services.clusters import register_cluster, update_cluster
 from inventory.services.facilities import register_facility, update_facility
 from inventory.services.findings import resolve_finding
@@ -292,7 +292,7 @@ class TransferViewSet(
 class FindingViewSet(RestrictedReadOnlyViewSet):
     """Everything that does not add up, with its evidence. Inspectors and treaty bodies resolve them."""
 
-    queryset = Finding.objects.select_related("facility", "organisation", "resolved_by")
+    queryset = AnyFinding.objects.select_related("facility", "organisation", "resolved_by")
     serializer_class = s.FindingSerializer
     filterset_class = filters.FindingFilter
 
@@ -307,6 +307,6 @@ class FindingViewSet(RestrictedReadOnlyViewSet):
 
     def get_queryset(self):
         # Resolving is a POST on a finding the user may *see*.
-        return Finding.objects.restrict(self.request.user, "view").select_related(
+        return AnyFinding.objects.restrict(self.request.user, "view").select_related(
             "facility", "organisation", "resolved_by"
         )

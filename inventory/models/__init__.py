@@ -1,11 +1,22 @@
-from .findings import Finding
-from .listings import Declaration, DeclarationItem, Inspection, InspectionItem
+from .findings import AnyFinding, ChiplessFinding, Finding
+from .listings import (
+    ChiplessDeclarationItem,
+    ChiplessInspectionItem,
+    Declaration,
+    DeclarationItem,
+    Inspection,
+    InspectionItem,
+)
 from .placements import Placement
 from .sites import Campus, Cluster, Facility
 from .transfers import Transfer, TransferItem
 
 __all__ = [
+    "AnyFinding",
     "Campus",
+    "ChiplessDeclarationItem",
+    "ChiplessFinding",
+    "ChiplessInspectionItem",
     "Cluster",
     "Declaration",
     "DeclarationItem",

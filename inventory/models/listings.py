@@ -38,18 +38,40 @@ class Declaration(models.Model):
 # those keys (deferred checks of a 100,000-item listing were most of its commit), as for placements.
 
 
-class DeclarationItem(models.Model):
-    declaration = models.ForeignKey(Declaration, on_delete=models.CASCADE, related_name="items", db_constraint=False)
-    chip = models.ForeignKey(
-        "registry.Chip", on_delete=models.PROTECT, null=True, blank=True, related_name="+", db_constraint=False
-    )
-    chip_ref = models.CharField(max_length=100)
-    cluster = models.ForeignKey(
+# A listed chip the registry knows is an item (distributed by chip under Citus, so its chip is never null); a
+# listed reference no chip has is a chipless item, kept on the coordinator (docs/scaling.md). Both take their
+# ids from the item table's sequence, so the two read back in the order they were written, by id.
+
+
+def _cluster():
+    return models.ForeignKey(
         "inventory.Cluster", on_delete=models.PROTECT, null=True, blank=True, related_name="+", db_constraint=False
     )
 
+
+def _chip():
+    return models.ForeignKey("registry.Chip", on_delete=models.PROTECT, related_name="+", db_constraint=False)
+
+
+class DeclarationItem(models.Model):
+    declaration = models.ForeignKey(Declaration, on_delete=models.CASCADE, related_name="items", db_constraint=False)
+    chip = _chip()
+    chip_ref = models.CharField(max_length=100)
+    cluster = _cluster()
+
     class Meta:
         indexes = [models.Index(fields=["declaration", "chip"], name="declitem_chip_idx")]
+
+
+class ChiplessDeclarationItem(models.Model):
+    """A declared chip reference the registry does not know."""
+
+    declaration = models.ForeignKey(Declaration, on_delete=models.CASCADE, related_name="+", db_constraint=False)
+    chip_ref = models.CharField(max_length=100)
+    cluster = _cluster()
+
+    class Meta:
+        indexes = [models.Index(fields=["declaration", "id"], name="chipless_declitem_idx")]
 
 
 class Inspection(models.Model):
@@ -73,13 +95,20 @@ class Inspection(models.Model):
 
 class InspectionItem(models.Model):
     inspection = models.ForeignKey(Inspection, on_delete=models.CASCADE, related_name="items", db_constraint=False)
-    chip = models.ForeignKey(
-        "registry.Chip", on_delete=models.PROTECT, null=True, blank=True, related_name="+", db_constraint=False
-    )
+    chip = _chip()
     chip_ref = models.CharField(max_length=100)
-    cluster = models.ForeignKey(
-        "inventory.Cluster", on_delete=models.PROTECT, null=True, blank=True, related_name="+", db_constraint=False
-    )
+    cluster = _cluster()
 
     class Meta:
         indexes = [models.Index(fields=["inspection", "chip"], name="inspitem_chip_idx")]
+
+
+class ChiplessInspectionItem(models.Model):
+    """An inspected chip reference the registry does not know."""
+
+    inspection = models.ForeignKey(Inspection, on_delete=models.CASCADE, related_name="+", db_constraint=False)
+    chip_ref = models.CharField(max_length=100)
+    cluster = _cluster()
+
+    class Meta:
+        indexes = [models.Index(fields=["inspection", "id"], name="chipless_inspitem_idx")]

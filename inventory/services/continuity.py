@@ -7,7 +7,7 @@ from django.db.models import Q
 from django.utils import timezone
 
 from inventory.choices import FindingKind, FindingSource
-from inventory.models import Finding
+from inventory.services.findings import new_finding, store_findings
 from outbox import emit
 from protocol.serials import format_chip_id
 from registry.choices import ChipStatus
@@ -52,7 +52,7 @@ def find_silent_chips(now=None, window_days=None):
         seen += 1
         since = last.isoformat() if last else "never"
         batch.append(
-            Finding(
+            new_finding(
                 kind=FindingKind.SILENT,
                 chip_id=pk,
                 chip_ref=format_chip_id(maker, serial),
@@ -65,9 +65,9 @@ def find_silent_chips(now=None, window_days=None):
             )
         )
         if len(batch) >= 5000:
-            Finding.objects.bulk_create(batch, ignore_conflicts=True)
+            store_findings(batch)
             batch = []
-    Finding.objects.bulk_create(batch, ignore_conflicts=True)
+    store_findings(batch)
     if seen:
         emit("findings.raised", source=str(FindingSource.MONITOR), source_id="silence")
     return seen

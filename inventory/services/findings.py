@@ -1,16 +1,34 @@
-"""Turning discrepancies into stored findings (idempotently), and resolving them (logged)."""
+"""Turning discrepancies into stored findings (idempotently), and resolving them (logged).
+
+A finding about a registered chip is stored in Finding, any other in ChiplessFinding (inventory.models.findings
+says why); `new_finding` picks the table and `store_findings` writes both, so no caller chooses.
+"""
 
 from django.db import transaction
 from django.utils import timezone
 
 from core.errors import Conflict, Forbidden
 from inventory.choices import FindingKind, FindingSource
-from inventory.models import Finding
+from inventory.models import ChiplessFinding, Finding
 from outbox import emit
 from registry.choices import OrgKind
 from transparency.events import append_event
 
 BATCH = 5000
+
+
+def new_finding(*, chip_id=None, **fields):
+    """An unsaved finding in the table it belongs to: Finding about a chip, ChiplessFinding about none."""
+    return Finding(chip_id=chip_id, **fields) if chip_id is not None else ChiplessFinding(**fields)
+
+
+def store_findings(rows):
+    """Insert findings made by new_finding, each into its table; one already raised from the same source is
+    kept, not repeated (each table's unique constraint)."""
+    for model in (Finding, ChiplessFinding):
+        mine = [row for row in rows if type(row) is model]
+        if mine:
+            model.objects.bulk_create(mine, batch_size=BATCH, ignore_conflicts=True)
 
 
 def raise_findings(
@@ -26,7 +44,7 @@ def raise_findings(
     """Store one finding per discrepancy; a finding already raised from the same source is kept, not repeated."""
     base = dict(evidence or {})
     rows = [
-        Finding(
+        new_finding(
             kind=d.kind,
             chip_id=d.chip_pk,
             chip_ref=d.chip_ref,
@@ -42,7 +60,7 @@ def raise_findings(
         )
         for d in discrepancies
     ]
-    Finding.objects.bulk_create(rows, batch_size=BATCH, ignore_conflicts=True)
+    store_findings(rows)
     for source, source_id in sorted({(d.source, d.source_id) for d in discrepancies}):
         emit("findings.raised", source=str(source), source_id=source_id)
     return len(rows)
@@ -69,9 +87,9 @@ def raise_facility_finding(facility, kind, log_index, detail, *, other_country="
     """A finding about a facility's own record (its country against its coordinates), keyed by the log entry
     that recorded the change, so each change is reported once. Seen by its operator and by the inspectorates
     of its country and of `other_country`."""
-    Finding.objects.bulk_create(
+    store_findings(
         [
-            Finding(
+            new_finding(
                 kind=kind,
                 facility=facility,
                 organisation_id=facility.operator_id,
@@ -82,8 +100,7 @@ def raise_facility_finding(facility, kind, log_index, detail, *, other_country="
                 detail=detail,
                 evidence={**(evidence or {}), "log_index": log_index},
             )
-        ],
-        ignore_conflicts=True,
+        ]
     )
     emit("findings.raised", source=str(FindingSource.FACILITY), source_id=f"{facility.pk}:{log_index}")
 
@@ -94,7 +111,7 @@ def raise_left_country(facility, source, source_id, log_index, left):
     rows = []
     for country, count in sorted(left.items()):
         rows.append(
-            Finding(
+            new_finding(
                 kind=FindingKind.LEFT_COUNTRY,
                 facility=facility,
                 organisation_id=facility.operator_id,
@@ -109,7 +126,7 @@ def raise_left_country(facility, source, source_id, log_index, left):
                 evidence={"log_index": log_index, "from": country, "to": facility.country, "chips": count},
             )
         )
-    Finding.objects.bulk_create(rows, ignore_conflicts=True)
+    store_findings(rows)
     for row in rows:
         emit("findings.raised", source=row.source, source_id=row.source_id)
 
@@ -126,8 +143,10 @@ def resolve_finding(user, finding, reason):
     if not user.is_superuser and (org is None or org.kind not in RESOLVERS):
         raise Forbidden("Inspectors and treaty bodies resolve findings.")
     with transaction.atomic():
+        # Locked in the table that stores it (the view of both, AnyFinding, cannot be locked or written).
+        stored = Finding if finding.chip_id is not None else ChiplessFinding
         finding = (
-            Finding.objects.select_for_update(of=("self",))
+            stored.objects.select_for_update(of=("self",))
             .select_related("facility", "organisation", "other_organisation")
             .get(pk=finding.pk)
         )

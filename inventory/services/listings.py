@@ -8,7 +8,14 @@ from core.errors import Forbidden
 from inventory import storage
 from inventory.chiprefs import resolve_chips, resolve_clusters
 from inventory.choices import FindingSource, PlacementSource
-from inventory.models import Declaration, DeclarationItem, Inspection, InspectionItem
+from inventory.models import (
+    ChiplessDeclarationItem,
+    ChiplessInspectionItem,
+    Declaration,
+    DeclarationItem,
+    Inspection,
+    InspectionItem,
+)
 from inventory.services import not_in_future
 from inventory.services.findings import raise_findings
 from inventory.services.placements import facility_at, place
@@ -29,8 +36,9 @@ def listing_digest(chip_ids):
     return h.hexdigest()
 
 
-def _store_items(model, parent_field, parent, rows, resolved, clusters):
-    """The listing's items, as one COPY stream (a million-row inspection is one stream)."""
+def _store_items(model, chipless_model, parent_field, parent, rows, resolved, clusters):
+    """The listing's items, as one COPY stream (a million-row inspection is one stream), and the references
+    no chip has, as another (storage.copy_listing_items)."""
     values = (
         (
             parent.pk,
@@ -40,7 +48,7 @@ def _store_items(model, parent_field, parent, rows, resolved, clusters):
         )
         for _, chip_id, cluster in rows
     )
-    storage.copy_listing_items(model, parent_field, values)
+    storage.copy_listing_items(model, chipless_model, parent_field, values)
 
 
 def record_declaration(user, facility, as_of, rows, attestation_id="", log_index=None, resolved=None):
@@ -74,7 +82,7 @@ def record_declaration(user, facility, as_of, rows, attestation_id="", log_index
             )
         declaration.log_index = log_index
         declaration.save(update_fields=["log_index"])
-        _store_items(DeclarationItem, "declaration", declaration, rows, resolved, clusters)
+        _store_items(DeclarationItem, ChiplessDeclarationItem, "declaration", declaration, rows, resolved, clusters)
         placeable = {
             resolved[chip_id][0]: clusters.get(cluster) if cluster else None
             for _, chip_id, cluster in rows
@@ -90,6 +98,7 @@ def record_declaration(user, facility, as_of, rows, attestation_id="", log_index
         found = compare(
             facility_at(facility, as_of),
             DeclarationItem.objects.filter(declaration=declaration),
+            ChiplessDeclarationItem.objects.filter(declaration=declaration),
             source_kind,
             attestation_id or str(declaration.pk),
         )
@@ -138,13 +147,14 @@ def record_inspection(user, facility, performed_at, rows, inspectors=(), seals=(
             },
         )
         inspection.save(update_fields=["log_index"])
-        _store_items(InspectionItem, "inspection", inspection, rows, resolved, clusters)
+        _store_items(InspectionItem, ChiplessInspectionItem, "inspection", inspection, rows, resolved, clusters)
         # An inspectorate vouches for chips in its own jurisdictions only: a chip the books place in another
         # country, listed here, is a finding at this site, not a verification the other country relies on.
         refresh_verification([v[0] for v in resolved.values()], performed_at, countries=list(org.jurisdictions or []))
         found = compare(
             facility_at(facility, performed_at),
             InspectionItem.objects.filter(inspection=inspection),
+            ChiplessInspectionItem.objects.filter(inspection=inspection),
             FindingSource.INSPECTION,
             str(inspection.pk),
         )

@@ -14,7 +14,16 @@ from django.db.models import Exists, OuterRef
 
 from inventory import storage
 from inventory.choices import FindingKind, FindingSource, TransferStatus
-from inventory.models import Declaration, DeclarationItem, Inspection, InspectionItem, Placement, TransferItem
+from inventory.models import (
+    ChiplessDeclarationItem,
+    ChiplessInspectionItem,
+    Declaration,
+    DeclarationItem,
+    Inspection,
+    InspectionItem,
+    Placement,
+    TransferItem,
+)
 from inventory.services.placements import facility_at
 
 
@@ -63,8 +72,9 @@ def _chip_ref_expr():
     return Concat(F("chip__manufacturer__code"), Value(":"), F("chip__serial"), output_field=CharField())
 
 
-def compare(book, items, source, source_id):
-    """Discrepancies between a book queryset (Placement) and listing items (chip, chip_ref, cluster).
+def compare(book, items, unknown, source, source_id):
+    """Discrepancies between a book queryset (Placement) and a listing: its items (chip, chip_ref, cluster)
+    and the references it lists that no chip has (`unknown`, chipless items: chip_ref, cluster).
 
     Planned without nested loops: a listing's items are often fresh (written in
     this transaction, or before autovacuum analysed them), so the planner thinks
@@ -73,10 +83,10 @@ def compare(book, items, source, source_id):
     set differences; hash joins are linear.
     """
     with storage.without_nested_loops():
-        return _compare(book, items, source, source_id)
+        return _compare(book, items, unknown, source, source_id)
 
 
-def _compare(book, items, source, source_id):
+def _compare(book, items, unknown, source, source_id):
     in_listing = items.filter(chip_id=OuterRef("chip_id"))
     on_book = book.filter(chip_id=OuterRef("chip_id"))
     out = []
@@ -89,16 +99,14 @@ def _compare(book, items, source, source_id):
     out += [
         Discrepancy(FindingKind.UNACCOUNTED, ref, pk, source, source_id, book_cluster=clu) for pk, ref, clu in missing
     ]
-    unexpected = (
-        items.filter(chip__isnull=False).filter(~Exists(on_book)).values_list("chip_id", "chip_ref", "cluster__code")
-    )
+    unexpected = items.filter(~Exists(on_book)).values_list("chip_id", "chip_ref", "cluster__code")
     out += [
         Discrepancy(FindingKind.UNEXPECTED, ref, pk, source, source_id, listed_cluster=clu)
         for pk, ref, clu in unexpected.order_by("chip_ref")
     ]
-    unknown = items.filter(chip__isnull=True).values_list("chip_ref", "cluster__code").order_by("chip_ref")
     out += [
-        Discrepancy(FindingKind.UNKNOWN_CHIP, ref, None, source, source_id, listed_cluster=clu) for ref, clu in unknown
+        Discrepancy(FindingKind.UNKNOWN_CHIP, ref, None, source, source_id, listed_cluster=clu)
+        for ref, clu in unknown.values_list("chip_ref", "cluster__code").order_by("chip_ref")
     ]
     wrong = storage.wrong_clusters(items, book)
     from inventory.models import Cluster
@@ -136,18 +144,17 @@ def reconcile(facility, at):
     book = facility_at(facility, at)
     result = Reconciliation(facility=facility, at=at, book_count=book.count())
     declared, attested, inspected = latest_listings(facility, at)
-    for name, listing, items, source in (
-        ("declaration", declared, DeclarationItem, FindingSource.DECLARATION),
-        ("attestation", attested, DeclarationItem, FindingSource.ATTESTATION),
-        ("inspection", inspected, InspectionItem, FindingSource.INSPECTION),
+    for name, listing, items, chipless, source in (
+        ("declaration", declared, DeclarationItem, ChiplessDeclarationItem, FindingSource.DECLARATION),
+        ("attestation", attested, DeclarationItem, ChiplessDeclarationItem, FindingSource.ATTESTATION),
+        ("inspection", inspected, InspectionItem, ChiplessInspectionItem, FindingSource.INSPECTION),
     ):
         if listing is None:
             result.sources[name] = None
             continue
-        parent = "declaration" if items is DeclarationItem else "inspection"
-        listing_items = items.objects.filter(**{parent: listing})
+        parent = {"declaration" if items is DeclarationItem else "inspection": listing}
         source_id = listing.attestation_id if name == "attestation" else str(listing.pk)
-        found = compare(book, listing_items, source, source_id)
+        found = compare(book, items.objects.filter(**parent), chipless.objects.filter(**parent), source, source_id)
         result.discrepancies += found
         result.sources[name] = {
             "id": source_id,

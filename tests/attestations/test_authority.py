@@ -14,9 +14,19 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from attestations import checks
-from attestations.models import Attestation, Rejection, Sighting, SigningKey, StatementNonce, UsageDay, UsageRecord
+from attestations.models import (
+    AnyUsageRecord,
+    Attestation,
+    ChiplessSighting,
+    Rejection,
+    Sighting,
+    SigningKey,
+    StatementNonce,
+    UsageDay,
+    UsageRecord,
+)
 from compliance.models import Alert
-from inventory.models import Declaration, Finding, Placement
+from inventory.models import AnyFinding, Declaration, Placement
 from protocol.errors import ProtocolError
 from protocol.statements import MAX_CHIP_POWER_W, MAX_RTT_MS, parse_statement
 from registry.models import Chip
@@ -47,13 +57,14 @@ def state():
         "attestations": Attestation.objects.count(),
         "nonces": StatementNonce.objects.count(),
         "sightings": Sighting.objects.count(),
-        "usage": UsageRecord.objects.count(),
+        "chipless_sightings": ChiplessSighting.objects.count(),
+        "usage": AnyUsageRecord.objects.count(),
         "usage_days": UsageDay.objects.count(),
         "declarations": Declaration.objects.count(),
         "placements": sorted(
             Placement.objects.values_list("chip_id", "facility_id", "cluster_id", "valid_from", "valid_to")
         ),
-        "findings": Finding.objects.count(),
+        "findings": AnyFinding.objects.count(),
         "alerts": Alert.objects.count(),
         "leaves": LogLeaf.objects.count(),
         "verified": sorted(Chip.objects.values_list("pk", "last_verified_at")),
@@ -166,7 +177,7 @@ def test_location_flags_do_not_reveal_where_the_custodian_saw_its_chip(world, a_
     seen_by_b = world.op_b.get("/api/v1/findings/").json()["results"]
     assert [(f["kind"], f["chip"]) for f in seen_by_b] == [("unknown_chip", "nvidia:NOTREGISTERED9")]
     # The full findings go to A (the chip's custodian), the inspectorates of both places, the treaty body.
-    about_a = Finding.objects.filter(chip_ref="nvidia:A000000", source="attestation", source_id=str(body["id"]))
+    about_a = AnyFinding.objects.filter(chip_ref="nvidia:A000000", source="attestation", source_id=str(body["id"]))
     expected = {"other_operator"} | (
         {"two_places"} if a_saw_it == "just now" else {"impossible_travel"} if a_saw_it == "an hour before" else set()
     )
@@ -245,13 +256,13 @@ def test_usage_flags_do_not_reveal_the_custodians_usage(world, a_active):
     assert body["flags"] == {"other_operator": 2}
     assert world.op_b.get("/api/v1/findings/").json()["results"] == []
     kinds = set(
-        Finding.objects.filter(chip_ref="nvidia:A000002", source_id=str(body["id"])).values_list("kind", flat=True)
+        AnyFinding.objects.filter(chip_ref="nvidia:A000002", source_id=str(body["id"])).values_list("kind", flat=True)
     )
     # Stored whole for those entitled: two places (A reported the same hour at its own facility), implausible
     # usage (beyond the power limit of A's model; beyond the clock too when A was busy: one finding a kind).
     assert kinds == {"other_operator", "two_places", "implausible_usage"}
     assert set(
-        Finding.objects.filter(source_id=str(body["id"]), source="attestation").values_list(
+        AnyFinding.objects.filter(source_id=str(body["id"]), source="attestation").values_list(
             "organisation__code", flat=True
         )
     ) == {"op-a"}
@@ -316,7 +327,7 @@ def test_revocation_flags_what_was_received_after_the_compromise_whatever_its_da
     response = world.op_a.post(f"/api/v1/keys/{keyid}/revoke/", {"since": ts(since)})
     assert response.status_code == 200 and response.json()["flagged_statements"] == 1, response.content
     assert Attestation.objects.get(pk=backdated["id"]).flagged
-    assert Finding.objects.filter(kind="revoked_key", source_id=str(backdated["id"])).exists()
+    assert AnyFinding.objects.filter(kind="revoked_key", source_id=str(backdated["id"])).exists()
 
 
 def test_a_key_retired_in_the_future_still_signs_until_then(world):

@@ -8,7 +8,7 @@ import pytest
 from cryptography.hazmat.primitives.asymmetric import ed25519
 
 from attestations.models import Attestation, UsageRecord
-from inventory.models import Declaration, Finding, Placement
+from inventory.models import AnyFinding, Declaration, Placement
 from registry.models import Chip
 from tests.attestations import independent as ind
 from tests.attestations.conftest import now, ts
@@ -23,7 +23,7 @@ def accepted(world, statement, client=None, *keys):
 
 
 def only_finding(kind, chip_ref):
-    finding = Finding.objects.get(kind=kind, chip_ref=chip_ref)
+    finding = AnyFinding.objects.get(kind=kind, chip_ref=chip_ref)
     att = Attestation.objects.get(pk=int(finding.source_id))
     assert finding.source == "attestation"
     assert finding.evidence["statement"] == att.pk and finding.evidence["log_index"] == att.log_index
@@ -158,7 +158,7 @@ def test_complete_statement_leaves_omitted_chips_unaccounted(world):
     )
     declaration = Declaration.objects.get(attestation_id=str(body["id"]))
     assert declaration.as_of == later.replace(microsecond=0)
-    unaccounted = Finding.objects.filter(kind="unaccounted", source="attestation")
+    unaccounted = AnyFinding.objects.filter(kind="unaccounted", source="attestation")
     assert sorted(f.chip_ref for f in unaccounted) == ["nvidia:A000003", "nvidia:A000004"]
     assert all(f.evidence["log_index"] == body["log_index"] for f in unaccounted)
     # The complete statement moved A000000 to the cluster it names, and counts in reconciliation.

@@ -11,8 +11,8 @@ from django.utils import timezone
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from attestations.models import Attestation, Rejection, Sighting, StatementNonce
-from inventory.models import Finding, Placement
+from attestations.models import Attestation, ChiplessSighting, Rejection, Sighting, StatementNonce
+from inventory.models import AnyFinding, Placement
 from registry.models import Chip
 from tests.attestations import independent as ind
 from tests.attestations.conftest import now, ts
@@ -25,6 +25,7 @@ def counts():
     return (
         Attestation.objects.count(),
         Sighting.objects.count(),
+        ChiplessSighting.objects.count(),
         StatementNonce.objects.count(),
         LogLeaf.objects.count(),
     )
@@ -320,9 +321,9 @@ def test_revocation_flags_statements_already_accepted_from_t(world):
     assert response.status_code == 200 and response.json()["flagged_statements"] == 1
     assert not Attestation.objects.get(pk=early_id).flagged
     assert Attestation.objects.get(pk=late_id).flagged
-    from inventory.models import Finding
+    from inventory.models import AnyFinding
 
-    finding = Finding.objects.get(kind="revoked_key")
+    finding = AnyFinding.objects.get(kind="revoked_key")
     assert finding.source_id == str(late_id) and finding.evidence["log_index"] is not None
     from transparency.models import LogEventData
 
@@ -536,6 +537,6 @@ def test_the_silence_sweep_counts_sightings_not_yet_folded(world, monkeypatch):
     assert response.status_code == 201
     assert Chip.objects.get(serial="A000009").last_verified_at is None  # not folded (no commit in the test)
     find_silent_chips()
-    silent = set(Finding.objects.filter(kind="silent_chip").values_list("chip_ref", flat=True))
+    silent = set(AnyFinding.objects.filter(kind="silent_chip").values_list("chip_ref", flat=True))
     assert "nvidia:A000007" in silent and "nvidia:A000009" not in silent
     assert Chip.objects.get(serial="A000009").last_verified_at is not None  # the sweep folded it first

@@ -12,7 +12,15 @@ from django.db import IntegrityError, transaction
 from django.db.models import F, Q
 
 from attestations import daily, findings
-from attestations.models import Attestation, Sighting, SigningKey, StatementNonce, UsageDay, UsageRecord
+from attestations.models import (
+    AnyUsageRecord,
+    Attestation,
+    ChiplessSighting,
+    Sighting,
+    SigningKey,
+    StatementNonce,
+    UsageDay,
+)
 from attestations.storage import chips as chip_rows
 from attestations.storage import ingest, usage_days
 from inventory.models import Facility, Placement
@@ -123,15 +131,15 @@ def _copy(att, nonce, log_index=None):
 
 
 def _statement_rows(att_id):
-    """The statement's row (but its id), its nonces and its sightings (in id order), as the ORM reads them."""
+    """The statement's row (but its id), its nonces and its sightings (in id order: those of registered chips,
+    then the chipless ones, chip None), as the ORM reads them."""
     row = fields(Attestation.objects.get(pk=att_id))
     del row["id"]
     nonces = sorted(StatementNonce.objects.filter(attestation_id=att_id).values_list("keyid", "nonce"))
-    sightings = list(
-        Sighting.objects.filter(attestation_id=att_id)
-        .order_by("id")
-        .values_list("chip_id", "chip_ref", "cluster_code", "facility_id", "observed_at")
-    )
+    columns = ("chip_ref", "cluster_code", "facility_id", "observed_at")
+    sightings = list(Sighting.objects.filter(attestation_id=att_id).order_by("id").values_list("chip_id", *columns)) + [
+        (None, *r) for r in ChiplessSighting.objects.filter(attestation_id=att_id).order_by("id").values_list(*columns)
+    ]
     return row, nonces, sightings
 
 
@@ -159,18 +167,16 @@ def _orm_resolve(chip_ids):
 
 
 def _orm_sightings(att, chips, found):
+    """A sighting per chip, in a ChiplessSighting where the registry knows no such chip."""
+    rows = [
+        (ref, {"attestation": att, "chip_ref": ref, "cluster_code": cluster or "", "facility_id": att.facility_id})
+        for ref, cluster in chips
+    ]
     Sighting.objects.bulk_create(
-        [
-            Sighting(
-                attestation=att,
-                chip_id=found[ref][0] if ref in found else None,
-                chip_ref=ref,
-                cluster_code=cluster or "",
-                facility_id=att.facility_id,
-                observed_at=att.observed_at,
-            )
-            for ref, cluster in chips
-        ]
+        [Sighting(chip_id=found[ref][0], observed_at=att.observed_at, **r) for ref, r in rows if ref in found]
+    )
+    ChiplessSighting.objects.bulk_create(
+        [ChiplessSighting(observed_at=att.observed_at, **r) for ref, r in rows if ref not in found]
     )
 
 
@@ -221,6 +227,8 @@ def test_insert_location_writes_and_resolves_as_the_orm_does(stored):
         "nvidia:B000001",
     }
     assert hand_rows == orm_rows and len(hand_rows[2]) == len(CHIPS)
+    unknown = {"nvidia:NOTREGISTERED", "acme:A000002"}
+    assert {r[1] for r in hand_rows[2] if r[0] is None} == unknown  # the chipless ones
 
 
 def test_copy_sightings_writes_the_rows_the_orm_writes(stored):
@@ -457,8 +465,9 @@ def _days():
 
 
 def _orm_add_days(att):
-    """daily.add_statement's specification: each record to the UTC day its period starts and ends."""
-    for u in UsageRecord.objects.filter(attestation=att).select_related("attestation"):
+    """daily.add_statement's specification: each record (bound to a chip or not) to the UTC day its period
+    starts and ends."""
+    for u in AnyUsageRecord.objects.filter(attestation=att).select_related("attestation"):
         for day, ended in ((u.period_start.date(), False), (u.period_end.date(), True)):
             row, _ = UsageDay.objects.get_or_create(
                 facility_id=u.facility_id,

@@ -50,7 +50,7 @@ def _build():
     from attestations.models import Attestation, Rejection, SigningKey
     from compliance.models import Alert, Delivery, Subscription, ThresholdRule
     from demo.world import DEMO_RULE_KEY, public_pem
-    from inventory.models import Campus, Cluster, Declaration, Facility, Finding, Inspection, Placement, Transfer
+    from inventory.models import AnyFinding, Campus, Cluster, Declaration, Facility, Inspection, Placement, Transfer
     from registry.models import APIToken, Chip, Organisation, User
 
     call_command("load_demo", stdout=io.StringIO())
@@ -79,7 +79,7 @@ def _build():
     w.placement_a = Placement.objects.filter(facility=w.facility_a, valid_to__isnull=True).order_by("id").first()
     w.declaration_a = Declaration.objects.filter(facility=w.facility_a).order_by("id").first()
     w.inspection_a = Inspection.objects.get(facility=w.facility_a)
-    w.finding_a = Finding.objects.filter(facility=w.facility_a, resolved_at__isnull=True).order_by("id").first()
+    w.finding_a = AnyFinding.objects.filter(facility=w.facility_a, resolved_at__isnull=True).order_by("id").first()
     w.key_a = SigningKey.objects.get(organisation=op_a)
     w.attestation_a = Attestation.objects.filter(operator=op_a, kind="location").order_by("id").first()
     w.rejection_a = Rejection.objects.filter(organisation=op_a).order_by("id").first()

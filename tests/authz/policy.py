@@ -610,7 +610,7 @@ API = {
                 "performed_at": _when()(w),
                 "observed": [w.chip_a.public_id],
             },
-            tables=("inventory.Inspection", "inventory.Finding"),
+            tables=("inventory.Inspection", "inventory.AnyFinding"),
         )
     ],
     ("GET", "/api/v1/inspections/{id}/"): [Case(A_VIEW, params=_id("inspection_a"))],
@@ -621,7 +621,7 @@ API = {
             cells(A_VIEW, op_a=FORBIDDEN, insp_in=OK, treaty=OK, registry_admin=OK),
             params=_id("finding_a"),
             body={"reason": "seen on site by the matrix"},
-            tables=("inventory.Finding",),
+            tables=("inventory.AnyFinding",),
         )
     ],
     # attestations
@@ -684,7 +684,7 @@ API = {
             ),
             name="location",
             body=_lazy("statement_envelope"),
-            tables=("attestations.Attestation", "inventory.Placement", "inventory.Finding", "compliance.Alert"),
+            tables=("attestations.Attestation", "inventory.Placement", "inventory.AnyFinding", "compliance.Alert"),
         ),
         Case(
             # B's usage at A's facility would count against A's thresholds.
@@ -696,7 +696,7 @@ API = {
             ),
             name="usage",
             body=_lazy("usage_envelope"),
-            tables=("attestations.Attestation", "attestations.UsageRecord", "compliance.Alert"),
+            tables=("attestations.Attestation", "attestations.AnyUsageRecord", "compliance.Alert"),
         ),
     ],
     ("GET", "/api/v1/attestations/{id}/"): [Case(A_VIEW, params=_id("attestation_a"))],
@@ -1058,7 +1058,7 @@ CONSOLE = {
             # An inspectorate inspects facilities in its jurisdiction: DE's form has no US-VA-001.
             expect(FORBIDDEN, insp_in=DONE, insp_out=INVALID, anon=LOGIN),
             body=_inspection_upload,
-            tables=("inventory.Inspection", "inventory.Finding"),
+            tables=("inventory.Inspection", "inventory.AnyFinding"),
         )
     ],
     ("inspection", "GET"): [Case(C_A_VIEW, params=lambda w, r: {"pk": w.inspection_a.pk})],

@@ -12,7 +12,7 @@ from django.utils import timezone
 from compliance.dispute_models import Answer, AnswerAttachment, AnswerDecision, ClarificationRequest
 from compliance.disputes import escalate_overdue
 from compliance.models import Alert
-from inventory.models import Facility, Finding
+from inventory.models import ChiplessFinding, Facility, Finding
 from outbox.relay import drain_all
 from registry.registration import register_chips
 from tests.factories import OrganisationFactory, UserFactory, chip_rows
@@ -312,7 +312,7 @@ def test_a_finding_two_parties_share_is_answered_by_each_for_itself(api, world):
     insp_de = UserFactory(
         organisation=OrganisationFactory(code="insp-de", kind="inspectorate", country="DE", jurisdictions=["DE"])
     )
-    shared = Finding.objects.create(
+    shared = ChiplessFinding.objects.create(
         kind="never_received",
         organisation=world.op_a,
         other_organisation=world.op_b,

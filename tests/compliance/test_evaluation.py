@@ -138,7 +138,7 @@ def test_operator_within_country_scope(parties, op):
 
 
 def test_compute_window_from_usage(parties, op):
-    from attestations.models import Attestation, UsageRecord
+    from attestations.models import Attestation, ChiplessUsageRecord
 
     rule(parties.users["treaty"], "train", metric="compute_window", window_days=30, comparison="ge", value=1e22)
     fac = facility(op, "USE-1")
@@ -159,9 +159,9 @@ def test_compute_window_from_usage(parties, op):
     )
     now = timezone.now()
     for i, flop in enumerate((6e21, 5e21)):
-        UsageRecord.objects.create(
+        # Kept by reference (bound to no chip): a facility's window counts them.
+        ChiplessUsageRecord.objects.create(
             attestation=att,
-            chip_id=None,
             chip_ref=ids[i],
             facility=fac,
             period_start=now - timedelta(days=2),

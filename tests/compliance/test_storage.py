@@ -10,7 +10,7 @@ from django.db.models import F, Sum
 from django.db.models.functions import Greatest
 from django.utils import timezone
 
-from attestations.models import UsageRecord
+from attestations.models import AnyUsageRecord, ChiplessUsageRecord, UsageRecord
 from compliance import storage
 from compliance.choices import Scope
 from compliance.models import Aggregate, Alert, ThresholdRule
@@ -92,7 +92,20 @@ def _bound(basis):
 @pytest.mark.parametrize("basis", ["peak", "fp16", "higher"])
 def test_usage_totals(world, scope, basis):  # noqa: F811
     since = timezone.now() - timedelta(days=30)
-    records = UsageRecord.objects.filter(period_end__gt=since).annotate(bound=_bound(basis))
+    # A record kept by reference (a chip the registry does not know) counts at its facility and campus only.
+    bound = UsageRecord.objects.filter(period_end__gt=since, facility__campus__isnull=False).first()
+    ChiplessUsageRecord.objects.create(
+        **{f: getattr(bound, f) for f in ("attestation_id", "facility_id", "period_start", "period_end")},
+        chip_ref="nvidia:NOSUCHCHIP",
+        active_s=1,
+        utilization=1,
+        energy_j=1,
+        flop_fp16=7e20,
+        flop_peak=9e20,
+    )
+    by_facility = scope in (Scope.FACILITY, Scope.CAMPUS)
+    records = (AnyUsageRecord if by_facility else UsageRecord).objects.filter(period_end__gt=since)
+    records = records.annotate(bound=_bound(basis))
     column = "bound"
     if scope == Scope.FACILITY:
         orm = records.values_list("facility_id").annotate(total=Sum(column))
@@ -119,6 +132,12 @@ def test_usage_totals(world, scope, basis):  # noqa: F811
     expected = {str(k): pytest.approx(v) for k, v in orm}
     assert expected
     assert {str(k): v for k, v in storage.usage_totals(scope, since, basis)} == expected
+    if scope == Scope.FACILITY:  # the chipless record is in the facility's total, beside its chips' records
+        chips_only = UsageRecord.objects.filter(period_end__gt=since, facility_id=bound.facility_id)
+        chipless_bound = 7e20 if basis == "fp16" else 9e20  # peak, and higher: the larger of the two
+        assert dict(storage.usage_totals(scope, since, basis))[bound.facility_id] == pytest.approx(
+            chips_only.annotate(bound=_bound(basis)).aggregate(t=Sum(column))["t"] + chipless_bound
+        )
     some = sorted(expected)[:1]
     assert {str(k) for k, _ in storage.usage_totals(scope, since, basis, some)} == set(some)
 

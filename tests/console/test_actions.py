@@ -88,7 +88,7 @@ def _csv_upload(name, content):
 
 
 def test_record_an_inspection_with_a_csv(login, demo):
-    from inventory.models import Finding, Inspection
+    from inventory.models import AnyFinding, Inspection
 
     c = login("inspector")
     form = text(c.get("/inspections/new/?facility=US-TX-001"))
@@ -109,12 +109,35 @@ def test_record_an_inspection_with_a_csv(login, demo):
     inspection = Inspection.objects.get(facility__code="US-TX-001")
     assert response["Location"] == f"/inspections/{inspection.pk}/"
     assert inspection.inspectors == ["C. Inspector", "D. Inspector"] and inspection.observed_count == 5
-    missing = Finding.objects.filter(source="inspection", source_id=str(inspection.pk), kind="unaccounted")
+    missing = AnyFinding.objects.filter(source="inspection", source_id=str(inspection.pk), kind="unaccounted")
     assert missing.count() == 5  # one H100 and four H200s were not seen
     page = text(c.get(response["Location"]))
     assert "Inspection" in page and "nvidia:1653924010000" in page
     rows = parse_csv(c.get(f"/inspections/{inspection.pk}/csv/"))
     assert rows[0] == ["chip", "cluster"] and rows[1] == ["nvidia:1653824019040", "tx-1"] and len(rows) == 6
+
+
+def test_the_inspection_csv_lists_known_chips_and_unknown_references(login, demo):
+    """The observed chips the registry knows and the references it does not are stored apart (docs/scaling.md,
+    "Rows without a chip"): the CSV lists both, as stored (the known ones first, each in the upload's order)."""
+    c = login("inspector")
+    observed = "chip,cluster\nnvidia:GHOST000002,tx-1\nnvidia:1653924010000,tx-1\nnvidia:GHOST000001,\n"
+    response = c.post(
+        "/inspections/new/",
+        {
+            "facility": "US-TX-001",
+            "performed_at": (timezone.now() - timedelta(hours=1)).strftime("%Y-%m-%dT%H:%M"),
+            "observed": _csv_upload("observed.csv", observed),
+        },
+    )
+    assert response.status_code == 302, text(response)
+    rows = parse_csv(c.get(f"{response['Location']}csv/"))
+    assert rows == [
+        ["chip", "cluster"],
+        ["nvidia:1653924010000", "tx-1"],
+        ["nvidia:GHOST000002", "tx-1"],
+        ["nvidia:GHOST000001", ""],
+    ]
 
 
 def test_inspection_form_errors_are_shown(login):

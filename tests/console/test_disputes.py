@@ -12,9 +12,9 @@ PDF = b"%PDF-1.4\nconsole attachment\n%%EOF\n"
 
 
 def _finding(facility="US-VA-001"):
-    from inventory.models import Finding
+    from inventory.models import AnyFinding
 
-    return Finding.objects.filter(facility__code=facility, resolved_at__isnull=True).order_by("id").first()
+    return AnyFinding.objects.filter(facility__code=facility, resolved_at__isnull=True).order_by("id").first()
 
 
 def _log(index):

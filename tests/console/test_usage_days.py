@@ -64,12 +64,13 @@ def statements(world):
 
 
 def record_sums():
-    """{(facility, day): [records, fp16, peak, active, energy]} by start day, and {(facility, day): [fp16, peak]} by end day."""
-    from attestations.models import UsageRecord
+    """{(facility, day): [records, fp16, peak, active, energy]} by start day, and {(facility, day): [fp16, peak]} by end day,
+    of every record: bound to a chip or kept by reference."""
+    from attestations.models import AnyUsageRecord
 
     started = defaultdict(lambda: [0, 0.0, 0.0, 0.0, 0.0])
     ended = defaultdict(lambda: [0.0, 0.0])
-    for r in UsageRecord.objects.all():
+    for r in AnyUsageRecord.objects.all():
         s = started[(r.facility_id, r.period_start.astimezone(UTC).date())]
         s[0] += 1
         s[1] += r.flop_fp16 or 0.0
@@ -108,11 +109,12 @@ def assert_same(stored, records):
 
 
 def test_stored_totals_equal_the_sums_of_the_records(world):
-    from attestations.models import UsageDay, UsageRecord
+    from attestations.models import AnyUsageRecord, ChiplessUsageRecord, UsageDay
 
     statements(world)
-    assert UsageRecord.objects.count() == 16
-    assert UsageRecord.objects.filter(flop_fp16__isnull=True).count() == 1  # the unknown chip
+    assert AnyUsageRecord.objects.count() == 16
+    assert AnyUsageRecord.objects.filter(flop_fp16__isnull=True).count() == 1  # the unknown chip
+    assert list(ChiplessUsageRecord.objects.values_list("flop_fp16", flat=True)) == [None]  # kept by reference
     stored_started, stored_ended = stored_sums()
     started, ended = record_sums()
     assert_same(stored_started, started)
@@ -154,7 +156,7 @@ def test_a_rejected_statement_adds_nothing(world):
 
 
 def test_the_facility_chart_reads_the_stored_totals(world, client):
-    from attestations.models import UsageRecord
+    from attestations.models import AnyUsageRecord
 
     statements(world)
     client.force_login(world.p.users["op_a_member"])
@@ -162,7 +164,7 @@ def test_the_facility_chart_reads_the_stored_totals(world, client):
     assert rows[0] == ["day", "flop_fp16"] and len(rows) == 31
     by_day = {r[0]: float(r[1]) for r in rows[1:]}
     expected = defaultdict(float)
-    for r in UsageRecord.objects.filter(facility__code="US-VA-001"):
+    for r in AnyUsageRecord.objects.filter(facility__code="US-VA-001"):
         expected[r.period_start.astimezone(UTC).date().isoformat()] += r.flop_fp16 or 0.0
     assert {d: v for d, v in by_day.items() if v} == pytest.approx(dict(expected), rel=1e-12)
     page = client.get("/facilities/US-VA-001/")
@@ -203,7 +205,7 @@ def test_compute_windows_on_the_page_read_the_stored_totals(world, client, djang
     from django.db.models.functions import Greatest
     from django.utils import timezone
 
-    from attestations.models import UsageRecord
+    from attestations.models import AnyUsageRecord
     from compliance.services import declare
 
     statements(world)
@@ -227,6 +229,6 @@ def test_compute_windows_on_the_page_read_the_stored_totals(world, client, djang
     value = float(values["test-compute"][header.index("value")])
     since = (timezone.now() - timedelta(days=2)).astimezone(UTC).replace(hour=0, minute=0, second=0, microsecond=0)
     bound = Greatest("flop_fp16", "flop_peak") if basis == "higher" else "flop_fp16"
-    records = UsageRecord.objects.filter(facility__code="US-VA-001", period_end__gte=since)
+    records = AnyUsageRecord.objects.filter(facility__code="US-VA-001", period_end__gte=since)
     expected = records.aggregate(t=Sum(bound))["t"]
     assert value == pytest.approx(expected, rel=1e-12)

@@ -8,7 +8,12 @@ migrated schema, read from PostgreSQL's catalogs:
   (Citus places a row by it);
 - every foreign key between distributed tables joins distribution column to distribution column;
 - a foreign key that touches a distributed table is either that or one from it to a reference table:
-  no other table references a distributed one.
+  no other table references a distributed one, and a distributed one references no other table.
+
+Kinds: "distributed" and "distributed (time-partitioned)" (with a distribution column), "reference"
+(replicated to every node), and "local (coordinator)" (a table kept on the coordinator, named in the plan
+because it holds what a distributed table may not: rows without a chip). A table the plan does not name stays
+on the coordinator too; a local one is held to the same rules (no foreign key between it and a distributed table).
 
 Where today's schema breaks a rule, docs/citus-departures.csv names the table, the index or constraint and
 the remedy; the test requires the departures found to be exactly those listed, so a new one fails and a
@@ -30,6 +35,8 @@ UNIQUE = "unique without the distribution column"
 NULLABLE = "distribution column may be null"
 FK_OFF_COLUMN = "foreign key between distributed tables off the distribution column"
 FK_FOREIGN = "foreign key between a distributed table and one that is neither distributed nor reference"
+DISTRIBUTED_KINDS = {"distributed", "distributed (time-partitioned)"}
+KINDS = {*DISTRIBUTED_KINDS, "reference", "local (coordinator)"}
 
 
 def read_csv(path):
@@ -43,7 +50,7 @@ def plan():
 
 
 def distributed():
-    return {t: col for t, (kind, col) in plan().items() if kind.startswith("distributed")}
+    return {t: col for t, (kind, col) in plan().items() if kind in DISTRIBUTED_KINDS}
 
 
 def reference():
@@ -53,7 +60,8 @@ def reference():
 def markdown(path, code_columns):
     """The CSV as the Markdown table docs/scaling.md shows: names in code spans, empty cells as a dash."""
     rows = read_csv(path)
-    header = list(rows[0])
+    with path.open(newline="") as f:
+        header = next(csv.reader(f))  # an empty list of departures still has its header
     lines = ["| " + " | ".join(header) + " |", "|" + "---|" * len(header)]
     for row in rows:
         cells = []
@@ -141,6 +149,15 @@ def departures_found():
     return found
 
 
+def test_every_kind_is_one_the_rules_know():
+    """A kind the rules do not read (a typo) would leave its table unchecked."""
+    for table, (kind, column) in plan().items():
+        assert kind in KINDS, f"docs/citus-plan.csv: {table} has kind {kind!r}, not one of {sorted(KINDS)}"
+        assert (column is not None) == (kind in DISTRIBUTED_KINDS), (
+            f"docs/citus-plan.csv: {table} ({kind}) {'lacks' if column is None else 'has'} a distribution column"
+        )
+
+
 @pytest.mark.django_db
 def test_every_table_of_the_plan_exists_with_its_distribution_column():
     with connection.cursor() as cursor:
@@ -162,8 +179,9 @@ def test_the_schema_departs_from_the_plan_only_where_listed():
 
 @pytest.mark.django_db
 def test_the_check_catches_what_the_rules_forbid():
-    """The rules bite: a unique index without chip_id, a foreign key off it, and a coordinator table
-    referencing a distributed one are each found (made in this test's transaction, rolled back after)."""
+    """The rules bite: a unique index without chip_id, a foreign key off it, a coordinator table referencing a
+    distributed one, a distributed table referencing a local one, and a null chip are each found (made in this
+    test's transaction, rolled back after)."""
     with connection.cursor() as cursor:
         cursor.execute("CREATE UNIQUE INDEX citus_probe_unique ON inventory_placement (facility_id, id)")
         cursor.execute(
@@ -173,7 +191,15 @@ def test_the_check_catches_what_the_rules_forbid():
             "ALTER TABLE outbox_outboxevent ADD CONSTRAINT citus_probe_ref FOREIGN KEY (id) REFERENCES registry_chip (id)"
             " NOT VALID"
         )
+        cursor.execute(
+            "ALTER TABLE inventory_finding ADD CONSTRAINT citus_probe_local FOREIGN KEY (id)"
+            " REFERENCES inventory_chiplessfinding (id) NOT VALID"
+        )
+        cursor.execute("ALTER TABLE inventory_declarationitem DROP CONSTRAINT inventory_declarationitem_pkey")
+        cursor.execute("ALTER TABLE inventory_declarationitem ALTER COLUMN chip_id DROP NOT NULL")
     found = departures_found()
     assert ("inventory_placement", "citus_probe_unique", UNIQUE) in found
+    assert ("inventory_finding", "citus_probe_local", FK_FOREIGN) in found
+    assert ("inventory_declarationitem", "chip_id", NULLABLE) in found
     assert ("inventory_placement", "citus_probe_fk", FK_OFF_COLUMN) in found
     assert ("outbox_outboxevent", "citus_probe_ref", FK_FOREIGN) in found

@@ -16,7 +16,7 @@ from django.test import Client
 from django.utils import timezone
 
 from compliance.models import Aggregate, Alert
-from inventory.models import Campus, Facility, Finding, Inspection, Placement, Transfer
+from inventory.models import AnyFinding, Campus, Facility, Inspection, Placement, Transfer
 from outbox.relay import drain_all
 from registry.models import Chip
 from registry.registration import register_chips
@@ -219,7 +219,7 @@ def test_the_receiver_sees_the_findings_about_its_transfer(api, parties):
         {"received_at": iso(timezone.now() - timedelta(days=1)), "facility": "US-VA-001", "chips": ids[:1]},
     )
     assert received.status_code == 200, received.content
-    never = Finding.objects.get(kind="never_received")
+    never = AnyFinding.objects.get(kind="never_received")
     for party in (a, b):
         listed = party.get("/api/v1/findings/?kind=never_received").json()["results"]
         assert [(f["id"], f["chip"]) for f in listed] == [(never.pk, ids[1])]
@@ -232,7 +232,7 @@ def test_resolving_a_finding_is_a_log_event_its_parties_and_inspectorates_read(a
     a = api(parties.users["op_a_admin"])
     register(a, "US-VA-001", (38.95, -77.45))
     declare(a, "US-VA-001", ["nvidia:GHOST000001"])
-    finding = Finding.objects.get(kind="unknown_chip")
+    finding = AnyFinding.objects.get(kind="unknown_chip")
     leaves = LogLeaf.objects.count()
     response = api(parties.users["insp_us"]).post(f"/api/v1/findings/{finding.pk}/resolve/", {"reason": "a typo"})
     assert response.status_code == 200, response.content
@@ -251,6 +251,39 @@ def test_resolving_a_finding_is_a_log_event_its_parties_and_inspectorates_read(a
     )
     assert a.post(f"/api/v1/findings/{finding.pk}/resolve/", {"reason": "mine"}).status_code == 403
     assert LogLeaf.objects.count() == leaves + 1
+
+
+def test_the_findings_list_pages_findings_of_both_tables_in_id_order(api, parties):
+    """A finding about a chip and one about no registered chip are stored apart (docs/scaling.md, "Rows without a
+    chip"); the list shows both, one id sequence, page by page, and either resolves in its own table."""
+    from inventory.models import ChiplessFinding, Finding
+
+    a = api(parties.users["op_a_admin"])
+    register(a, "US-VA-001", (38.95, -77.45))
+    register_chips(chip_rows("PAGE", 2), parties.users["op_a_admin"])
+    declare(a, "US-VA-001", ["nvidia:PAGE000000", "nvidia:PAGE000001"])
+    declare(a, "US-VA-001", ["nvidia:PAGE000001", "nvidia:GHOST000001"])  # PAGE000000 unaccounted, a ghost
+    chip_finding = Finding.objects.get(kind="unaccounted")
+    chipless = ChiplessFinding.objects.get(kind="unknown_chip")
+    assert chip_finding.chip.serial == "PAGE000000" and chipless.chip_ref == "nvidia:GHOST000001"
+    inspector = api(parties.users["insp_us"])
+    seen, url = [], "/api/v1/findings/?limit=1"
+    while url:
+        page = inspector.get(url).json()
+        seen += [(f["id"], f["kind"], f["chip"]) for f in page["results"]]
+        url = page["next"]
+    assert seen == sorted(
+        [(chip_finding.pk, "unaccounted", "nvidia:PAGE000000"), (chipless.pk, "unknown_chip", "nvidia:GHOST000001")]
+    )
+    for finding in (chip_finding, chipless):
+        resolved = inspector.post(f"/api/v1/findings/{finding.pk}/resolve/", {"reason": "counted again"})
+        assert resolved.status_code == 200, resolved.content
+        assert (
+            resolved.json()["id"] == finding.pk and resolved.json()["resolved_by"] == parties.users["insp_us"].username
+        )
+        finding.refresh_from_db()
+        assert finding.resolution == "counted again"
+    assert inspector.get("/api/v1/findings/?open=true").json()["results"] == []
 
 
 def test_cluster_changes_are_logged_with_what_they_were(api, parties):
@@ -307,7 +340,7 @@ class TestDjangoAdminIsReadOnly:
         [
             ("facility", lambda: Facility.objects.get(code="US-VA-001"), {"country": "CA", "name": "moved"}),
             ("inspection", lambda: Inspection.objects.get(), {"notes": "rewritten", "observed_count": 0}),
-            ("finding", lambda: Finding.objects.first(), {"resolution": "gone", "kind": "unexpected"}),
+            ("anyfinding", lambda: AnyFinding.objects.first(), {"resolution": "gone", "kind": "unexpected"}),
             ("placement", lambda: Placement.objects.first(), {"source_id": "forged"}),
             ("transfer", lambda: Transfer.objects.get(), {"status": "received"}),
         ],

@@ -9,7 +9,7 @@ old and the new inspectorate read, and the chips follow the facility's country.
 import pytest
 
 from inventory import geo
-from inventory.models import Facility, Finding
+from inventory.models import AnyFinding, Facility
 from registry.models import Chip
 from registry.registration import register_chips
 from tests.factories import OrganisationFactory, UserFactory, chip_rows
@@ -81,13 +81,13 @@ def test_registering_a_country_its_coordinates_contradict_is_refused(api, world)
     assert not Facility.objects.exists() and LogLeaf.objects.count() == leaves
     assert register(world.a, "US-IAD", ASHBURN, "US").status_code == 201
     assert register(api(world.users["op_b"]), "DE-FRA", FRANKFURT, "DE").status_code == 201
-    assert not Finding.objects.exists()
+    assert not AnyFinding.objects.exists()
 
 
 def test_near_a_border_is_accepted_with_a_finding_both_inspectorates_see(api, world):
     response = register(api(world.users["op_b"]), "DE-KEHL", KEHL, "DE")
     assert response.status_code == 201, response.content
-    finding = Finding.objects.get(facility__code="DE-KEHL")
+    finding = AnyFinding.objects.get(facility__code="DE-KEHL")
     assert finding.kind == "country_unclear" and (finding.country, finding.other_country) == ("DE", "FR")
     for user in ("insp_de", "insp_fr", "op_b", "treaty"):
         listed = api(world.users[user]).get("/api/v1/findings/?kind=country_unclear").json()["results"]
@@ -97,7 +97,7 @@ def test_near_a_border_is_accepted_with_a_finding_both_inspectorates_see(api, wo
 
     response = register(world.a, "US-DERBY", DERBY_LINE, "US")
     assert response.status_code == 201, response.content
-    finding = Finding.objects.get(facility__code="US-DERBY")
+    finding = AnyFinding.objects.get(facility__code="US-DERBY")
     assert (finding.country, finding.other_country) == ("US", "CA")
     assert [f["id"] for f in api(world.users["insp_ca"]).get("/api/v1/findings/").json()["results"]] == [finding.pk]
 

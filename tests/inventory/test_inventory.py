@@ -7,7 +7,7 @@ from datetime import timedelta
 import pytest
 from django.utils import timezone
 
-from inventory.models import Campus, Declaration, Facility, Finding, Inspection, Placement, Transfer
+from inventory.models import AnyFinding, Campus, Declaration, Facility, Inspection, Placement, Transfer
 from registry.models import Chip
 from registry.registration import register_chips
 from tests.factories import chip_rows
@@ -259,7 +259,7 @@ def test_reconciliation_finds_exactly_the_planted_discrepancies(api, site):
     assert body["sources"]["inspection"]["unaccounted"] == 3
     assert body["sources"]["inspection"]["wrong_cluster"] == 4
     # Every inspection discrepancy is a stored finding with its evidence.
-    stored = Finding.objects.filter(source="inspection")
+    stored = AnyFinding.objects.filter(source="inspection")
     assert {(f.kind, f.chip_ref) for f in stored} == {(k, c) for k, c, s in expected if s == "inspection"}
     wrong = stored.get(kind="wrong_cluster", chip_ref=ids[3])
     assert wrong.evidence["book_cluster"] == "c-east-1" and wrong.evidence["listed_cluster"] == "c-east-2"
@@ -280,7 +280,7 @@ def test_declaration_omitting_a_chip_leaves_it_unaccounted(api, site):
     response = declare(site.a, "US-VA-001", days_ago(1), [*ids[:3], "nvidia:TOTALLYNEW1"])
     assert response.status_code == 201
     assert response.json()["findings"] == {"unaccounted": 1, "unknown_chip": 1}
-    finding = Finding.objects.get(kind="unaccounted")
+    finding = AnyFinding.objects.get(kind="unaccounted")
     assert finding.chip_ref == ids[3] and finding.source == "declaration"
 
 
@@ -298,7 +298,7 @@ def test_shipper_receiver_differences_are_findings(api, site):
     )
     assert response.status_code == 200, response.content
     assert (response.json()["received"], response.json()["missing"], response.json()["unexpected"]) == (3, 1, 1)
-    kinds = {(f.kind, f.chip_ref) for f in Finding.objects.filter(source="transfer")}
+    kinds = {(f.kind, f.chip_ref) for f in AnyFinding.objects.filter(source="transfer")}
     assert kinds == {
         ("never_received", ids[3]),
         ("received_not_shipped", "nvidia:XTRA000000"),
@@ -353,7 +353,7 @@ def test_silent_chips_are_findings(site, settings):
     Chip.objects.filter(serial="QUIET000002").update(created_at=days_ago(9))
     assert find_silent_chips() == 2
     assert find_silent_chips() == 2  # the same silence is not reported twice
-    found = Finding.objects.filter(kind="silent_chip")
+    found = AnyFinding.objects.filter(kind="silent_chip")
     assert sorted(f.chip_ref for f in found) == ["nvidia:QUIET000000", "nvidia:QUIET000002"]
     settings.CHIPREG_SILENCE_WINDOW_DAYS = 60
     assert find_silent_chips() == 0
@@ -457,7 +457,7 @@ class TestBadInput:
 def test_findings_visibility_and_resolution(api, site):
     register_chips(chip_rows("VIS", 1), site.users["op_a_admin"])
     declare(site.a, "US-VA-001", days_ago(1), ["nvidia:GHOST999"])
-    finding = Finding.objects.get()
+    finding = AnyFinding.objects.get()
     assert [f["id"] for f in api(site.users["op_a_member"]).get("/api/v1/findings/").json()["results"]] == [finding.pk]
     assert api(site.users["op_b"]).get("/api/v1/findings/").json()["results"] == []
     assert api(site.users["insp_fr"]).get("/api/v1/findings/").json()["results"] == []

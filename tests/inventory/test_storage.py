@@ -8,7 +8,7 @@ from django.utils import timezone
 
 from inventory import storage
 from inventory.chiprefs import parse_listing
-from inventory.models import Cluster, Declaration, DeclarationItem, Facility, Placement
+from inventory.models import ChiplessDeclarationItem, Cluster, Declaration, DeclarationItem, Facility, Placement
 from inventory.services.listings import record_declaration
 from registry.models import Chip
 from registry.registration import register_chips
@@ -130,24 +130,32 @@ def test_copy_listing_items_writes_what_bulk_create_writes(site):
         (declaration.pk, None, "nvidia:NOPE\t\\", None),  # escaped, whatever the caller sends
         (declaration.pk, site["chips"][1], "nvidia:IS000001", None),
     ]
-    assert storage.copy_listing_items(DeclarationItem, "declaration", values) == 3
-    copied = sorted(
-        DeclarationItem.objects.filter(declaration=declaration).values_list(
-            "declaration_id", "chip_id", "chip_ref", "cluster_id"
-        ),
-        key=_by_ref,
-    )
-    DeclarationItem.objects.filter(declaration=declaration).delete()
+    assert storage.copy_listing_items(DeclarationItem, ChiplessDeclarationItem, "declaration", values) == 3
+    copied = _listed(declaration)
+    # The reference no chip has is a chipless item; the two tables share one id sequence, in the order written.
+    known = list(DeclarationItem.objects.filter(declaration=declaration).values_list("id", flat=True))
+    (unknown,) = ChiplessDeclarationItem.objects.filter(declaration=declaration).values_list("id", flat=True)
+    assert len(known) == 2 and max(known) < unknown
+    for model in (DeclarationItem, ChiplessDeclarationItem):
+        model.objects.filter(declaration=declaration).delete()
     DeclarationItem.objects.bulk_create(
-        [DeclarationItem(declaration_id=p, chip_id=c, chip_ref=r, cluster_id=cl) for p, c, r, cl in values]
+        [DeclarationItem(declaration_id=p, chip_id=c, chip_ref=r, cluster_id=cl) for p, c, r, cl in values if c]
     )
-    created = sorted(
-        DeclarationItem.objects.filter(declaration=declaration).values_list(
-            "declaration_id", "chip_id", "chip_ref", "cluster_id"
-        ),
-        key=_by_ref,
+    ChiplessDeclarationItem.objects.bulk_create(
+        [ChiplessDeclarationItem(declaration_id=p, chip_ref=r, cluster_id=cl) for p, c, r, cl in values if not c]
     )
-    assert copied == created == sorted(values, key=_by_ref)
+    assert copied == _listed(declaration) == sorted(values, key=_by_ref)
+
+
+def _listed(declaration):
+    """(declaration, chip or None, chip ref, cluster) of both tables' items, by chip ref."""
+    known = DeclarationItem.objects.filter(declaration=declaration).values_list(
+        "declaration_id", "chip_id", "chip_ref", "cluster_id"
+    )
+    unknown = ChiplessDeclarationItem.objects.filter(declaration=declaration).values_list(
+        "declaration_id", "chip_ref", "cluster_id"
+    )
+    return sorted([*known, *((p, None, r, cl) for p, r, cl in unknown)], key=_by_ref)
 
 
 def _by_ref(item):

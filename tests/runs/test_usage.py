@@ -4,7 +4,7 @@ from datetime import timedelta
 
 from attestations.models import Attestation, UsageRecord
 from compliance import run_review
-from inventory.models import Facility, Finding
+from inventory.models import AnyFinding, Facility
 from runs import totals
 from runs.models import Run, RunUsageDay
 from tests.attestations.conftest import now
@@ -73,7 +73,7 @@ def test_usage_naming_no_run_is_not_attributed(world, parties):
 
 
 def _finding(kind, att_id, code):
-    finding = Finding.objects.get(kind=kind, source="attestation", source_id=str(att_id))
+    finding = AnyFinding.objects.get(kind=kind, source="attestation", source_id=str(att_id))
     att = Attestation.objects.get(pk=att_id)
     assert finding.evidence["run"] == code and finding.evidence["log_index"] == att.log_index
     assert finding.organisation.code == "op-a" and finding.facility.code == "US-VA-001"
