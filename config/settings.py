@@ -328,6 +328,8 @@ CHIPREG_FINDING_SEVERITY = {
     "run_unknown": "medium",
     "run_not_own": "medium",
     "run_before_declaration": "medium",
+    "run_withdrawn": "medium",
+    "run_other_site": "medium",
 }
 
 # Alert delivery (compliance/delivery): the Standard Webhooks v1a signing key,
