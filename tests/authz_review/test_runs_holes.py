@@ -171,3 +171,41 @@ class TestProhibitedRunEvidence:
         assert entry.data_checked and entry.data["state"] == "prohibited"
         # The rival operator gets no bundle (nor learns the alert exists).
         assert world.op_b.get(f"/api/v1/alerts/{alert.pk}/bundle/").status_code == 404
+
+
+class TestWhatARivalLearns:
+    """What op-b learns by naming op-a's run, and who reads a run's log events (these held as merged; they
+    pin the order of the checks so a later one cannot start answering a rival)."""
+
+    def test_naming_a_rivals_withdrawn_run_says_only_that_it_is_not_yours(self, world, parties):
+        run = declared_earlier(parties)
+        assert world.op_a.post(f"/api/v1/runs/{run.code}/withdraw/", {}).status_code == 200
+        start, end = last_hours()
+        body = submit(
+            world,
+            {**world.usage(rows("B000001"), start, end, facility="DE-FRA-001", operator="op-b"), "run": run.code},
+            world.op_b,
+            world.key_b,
+        )
+        assert body["flags"] == {"run_not_own": 1}  # not run_withdrawn, nor run_other_site
+
+    def test_every_state_change_of_a_run_is_an_event_for_its_readers_only(self, world, parties):
+        run = declared_earlier(parties)
+        decided = declared_earlier(parties)
+        assert world.op_a.post(f"/api/v1/runs/{run.code}/withdraw/", {"reason": "budget"}).status_code == 200
+        assert world.treaty.post(f"/api/v1/runs/{decided.code}/object/", {"reason": "no"}).status_code == 200
+        indices = [
+            e.index for e in LogEventData.objects.filter(object_id__in=[run.code, decided.code]).order_by("index")
+        ]
+        names = list(LogEventData.objects.filter(index__in=indices).order_by("index").values_list("event", flat=True))
+        assert names == ["run.declared", "run.declared", "run.withdrawn", "run.objected"]
+        for client, reads in (
+            (world.op_a, True),
+            (world.insp_us, True),
+            (world.treaty, True),
+            (world.op_b, False),
+            (world.insp_fr, False),
+        ):
+            for index in indices:
+                r = client.get(f"/api/v1/log/entries/{index}")
+                assert r.status_code == (200 if reads else 403), (client.user, index, r.status_code)
