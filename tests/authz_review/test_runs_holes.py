@@ -209,3 +209,35 @@ class TestWhatARivalLearns:
             for index in indices:
                 r = client.get(f"/api/v1/log/entries/{index}")
                 assert r.status_code == (200 if reads else 403), (client.user, index, r.status_code)
+
+
+class TestProhibitedRunAcrossBorders:
+    """A run declared at facilities in two countries is seen by both inspectorates; the alert raised on it
+    when it is declared above a prohibition must be too (the alert row holds one country, the first)."""
+
+    def test_both_inspectorates_see_the_alert_on_a_run_on_their_territory(self, world, parties):
+        from tests.factories import OrganisationFactory, UserFactory
+
+        insp_de = OrganisationFactory(code="insp-de", kind="inspectorate", country="DE", jurisdictions=["DE"])
+        de = world.api(UserFactory(organisation=insp_de, role="member"))
+        r = world.op_a.post("/api/v1/runs/", declaration(flop=2e24, facilities=("US-VA-001", "FR-PAR-001")))
+        assert r.status_code == 201 and r.json()["countries"] == ["FR", "US"]
+        code = r.json()["code"]
+        alert = Alert.objects.get(scope="run", subject_key=str(Run.objects.get(code=code).pk))
+        for client, sees in (
+            (world.insp_us, True),
+            (world.insp_fr, True),
+            (world.treaty, True),
+            (world.op_a, True),
+            (world.op_b, False),
+            (de, False),
+        ):
+            assert (client.get(f"/api/v1/runs/{code}/").status_code == 200) is sees
+            assert (client.get(f"/api/v1/alerts/{alert.pk}/").status_code == 200) is sees, client.user
+            listed = [a["id"] for a in client.get("/api/v1/alerts/").json()["results"]]
+            assert (alert.pk in listed) is sees, client.user
+            bundle = client.get(f"/api/v1/alerts/{alert.pk}/bundle/")
+            assert (bundle.status_code == 200) is sees
+        c = Client()
+        c.force_login(parties.users["insp_us"])
+        assert c.get(f"/alerts/{alert.pk}/").status_code == 200
