@@ -2,7 +2,7 @@
 
 from django.conf import settings
 from django.db import models
-from django.db.models import Q
+from django.db.models import Exists, OuterRef, Q
 from django.db.models.functions import Cast
 
 from attestations.bases import Basis
@@ -23,12 +23,17 @@ class RuleQuerySet(RestrictedQuerySet):
         return self.filter(superseded_at__isnull=True)
 
     def in_force(self, when):
-        from django.db.models import Q
-
+        """The versions in force at `when`: of each key, the latest version that has taken effect by then,
+        unless retired by then. A version declared to take effect later does not suspend the one before it
+        (which is superseded at once, as the current version): that one governs until its successor takes
+        effect or is retired, so scheduling a change never leaves a window with no rule in force."""
+        succeeded = self.model.objects.filter(key=OuterRef("key"), version__gt=OuterRef("version")).filter(
+            Q(effective_from__lte=when) | Q(effective_to__lte=when)
+        )
         return (
-            self.current()
-            .filter(effective_from__lte=when)
+            self.filter(effective_from__lte=when)
             .filter(Q(effective_to__isnull=True) | Q(effective_to__gt=when))
+            .exclude(Exists(succeeded))
         )
 
 

@@ -241,3 +241,40 @@ class TestProhibitedRunAcrossBorders:
         c = Client()
         c.force_login(parties.users["insp_us"])
         assert c.get(f"/alerts/{alert.pk}/").status_code == 200
+
+
+class TestRuleVersionsLeaveNoGap:
+    """The treaty body schedules the next version of its rules (a new threshold from next month). Until
+    that version takes effect the current one still governs: an operator reading the public rules must not
+    find a window in which no rule is in force and declare a prohibited run as below every threshold."""
+
+    def test_a_scheduled_version_does_not_suspend_the_current_one(self, world, parties):
+        later = (now() + timedelta(days=30)).isoformat()
+        for key, value in (("run-prohibited", 5e23), ("run-review", 5e21)):
+            current = world.treaty.get(f"/api/v1/thresholds/?key={key}").json()["results"][0]
+            r = world.treaty.patch(f"/api/v1/thresholds/{current['id']}/", {"value": value, "effective_from": later})
+            assert r.status_code == 200 and r.json()["version"] == 2, r.content
+        prohibited = world.op_a.post("/api/v1/runs/", declaration(flop=2e24))
+        assert prohibited.status_code == 201
+        assert (prohibited.json()["state"], prohibited.json()["rule_version"]) == ("prohibited", 1)
+        reviewed = world.op_a.post("/api/v1/runs/", declaration(flop=5e23))
+        assert (reviewed.json()["state"], reviewed.json()["rule_version"]) == ("under_review", 1)
+        # Once the new versions take effect, they govern (and only they).
+        from compliance.run_review import classify
+
+        verdict, rule = classify(6e23, now() + timedelta(days=31))
+        assert (verdict.state, rule.version, rule.value) == ("prohibited", 2, 5e23)
+        verdict, rule = classify(1e22, now() + timedelta(days=31))
+        assert (verdict.state, rule.version) == ("under_review", 2)
+
+    def test_retiring_the_scheduled_version_retires_the_rule(self, world, parties):
+        """The treaty body retires the rule whose next version it had scheduled: nothing of it stays in force."""
+        from compliance.run_review import classify
+
+        current = world.treaty.get("/api/v1/thresholds/?key=run-review").json()["results"][0]
+        later = (now() + timedelta(days=30)).isoformat()
+        v2 = world.treaty.patch(f"/api/v1/thresholds/{current['id']}/", {"value": 5e21, "effective_from": later})
+        assert classify(5e22)[0].state == "under_review"  # v1 still governs
+        assert world.treaty.delete(f"/api/v1/thresholds/{v2.json()['id']}/").status_code == 204
+        assert classify(5e22, now() + timedelta(seconds=1))[0].state == "below_threshold"
+        assert classify(5e22, now() + timedelta(days=31))[0].state == "below_threshold"
