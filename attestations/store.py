@@ -58,7 +58,7 @@ def _header(statement):
 def _store(v: Verified, user, body):
     s = v.statement
     # The run a usage statement names, resolved before its row is stored (the row carries it).
-    run_id, run_finding = usage.resolve_run(s, v.speaker) if isinstance(s, UsageStatement) else (None, None)
+    run_id, run_finding = usage.resolve_run(s, v) if isinstance(s, UsageStatement) else (None, None)
     att = Attestation(
         kind=s.kind,
         statement_sha256=v.statement_sha256,

@@ -2,11 +2,14 @@
 
 from django.conf import settings
 from django.db import models
+from django.db.models import Exists, OuterRef, Q
+from django.db.models.functions import Cast
 
 from attestations.bases import Basis
 from compliance.choices import AlertKind, AlertState, Comparison, Effect, Metric, Precision, Scope, Severity
 from core.querysets import RestrictedQuerySet
 from registry.choices import OrgKind
+from runs.models import Run
 
 
 class RuleQuerySet(RestrictedQuerySet):
@@ -20,12 +23,17 @@ class RuleQuerySet(RestrictedQuerySet):
         return self.filter(superseded_at__isnull=True)
 
     def in_force(self, when):
-        from django.db.models import Q
-
+        """The versions in force at `when`: of each key, the latest version that has taken effect by then,
+        unless retired by then. A version declared to take effect later does not suspend the one before it
+        (which is superseded at once, as the current version): that one governs until its successor takes
+        effect or is retired, so scheduling a change never leaves a window with no rule in force."""
+        succeeded = self.model.objects.filter(key=OuterRef("key"), version__gt=OuterRef("version")).filter(
+            Q(effective_from__lte=when) | Q(effective_to__lte=when)
+        )
         return (
-            self.current()
-            .filter(effective_from__lte=when)
+            self.filter(effective_from__lte=when)
             .filter(Q(effective_to__isnull=True) | Q(effective_to__gt=when))
+            .exclude(Exists(succeeded))
         )
 
 
@@ -130,7 +138,17 @@ class AlertQuerySet(RestrictedQuerySet):
     def restrict_for(self, user, org, action):
         from inventory.access import scope_q
 
-        return self.filter(scope_q(org, operator_paths=["operator"], country_paths=["country"], action="view"))
+        q = scope_q(org, operator_paths=["operator"], country_paths=["country"], action="view")
+        if org.kind == OrgKind.INSPECTORATE:
+            # An alert on a run is the business of every inspectorate that sees the run: one declared at
+            # facilities in several countries is on each one's territory, and the row holds one country.
+            q |= Q(scope=Scope.RUN, subject_key__in=_run_keys(user, org))
+        return self.filter(q)
+
+
+def _run_keys(user, org):
+    """The subject keys (run pks as text) of the runs an inspectorate sees."""
+    return Run.objects.restrict_for(user, org, "view").annotate(key=Cast("pk", models.CharField())).values("key")
 
 
 class Alert(models.Model):

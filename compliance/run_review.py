@@ -20,12 +20,12 @@ from django.utils import timezone
 
 from compliance.choices import AlertKind, AlertState, Effect, Metric, Scope
 from compliance.evaluation import _notify
+from compliance.evidence import seal
 from compliance.models import Alert, AlertEvidence, AlertTransition, ThresholdRule
 from core.errors import Forbidden
 from registry.choices import OrgKind
 from runs import services as runs
 from runs.choices import RunState
-from transparency.checkpoints import latest_checkpoint, sign_if_due
 from transparency.events import append_event
 
 
@@ -86,15 +86,16 @@ def raise_prohibited(run, rule):
         value=run.planned_flop,
         threshold=rule.value,
     )
-    checkpoint = sign_if_due(wait=False) or latest_checkpoint()
+    sources = [{"source": "run", "id": run.code, "log_index": run.log_index}]
+    # Sealed like every alert's evidence (compliance.evidence): a checkpoint covering the declaration's log
+    # entry, signed now if none does, with its inclusion proof, so the bundle verifies offline.
     evidence = AlertEvidence.objects.create(
         alert=alert,
         value=run.planned_flop,
         threshold=rule.value,
         comparison=rule.comparison,
-        sources=[{"source": "run", "id": run.code, "log_index": run.log_index}],
-        checkpoint_size=checkpoint.size if checkpoint else None,
-        checkpoint=checkpoint.note if checkpoint else "",
+        sources=sources,
+        **seal([sources]).fields(sources),
     )
     alert.log_index = append_event(
         "alert.raised",

@@ -332,6 +332,8 @@ CHIPREG_FINDING_SEVERITY = {
     "run_unknown": "medium",
     "run_not_own": "medium",
     "run_before_declaration": "medium",
+    "run_withdrawn": "medium",
+    "run_other_site": "medium",
 }
 
 # Answers and clarification requests (compliance/disputes.py). The days a party has to answer a request for

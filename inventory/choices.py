@@ -55,6 +55,8 @@ class FindingKind(models.TextChoices):
     RUN_UNKNOWN = "run_unknown", "Names a run that was never declared"
     RUN_NOT_OWN = "run_not_own", "Names another operator's run"
     RUN_BEFORE_DECLARATION = "run_before_declaration", "Reports work for a run from before its declaration"
+    RUN_WITHDRAWN = "run_withdrawn", "Reports work for a run its operator withdrew"
+    RUN_OTHER_SITE = "run_other_site", "Reports work for a run at a facility it did not declare"
 
 
 class FindingSource(models.TextChoices):

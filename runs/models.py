@@ -23,7 +23,8 @@ States (runs.choices.RunState) and who writes them:
   ``review_due_at`` has passed with no decision (``decided_by`` stays empty).
 - no other transition exists: ``prohibited``, ``approved``,
   ``approved_by_silence``, ``objected`` and ``below_threshold`` are final.
-- ``withdrawn_at`` (by the operator, before the planned start) is not a state:
+- ``withdrawn_at`` (by the operator, before the planned start and before any work is attributed to it;
+  work reported for it afterwards is a finding, not attributed) is not a state:
   a withdrawn prohibited run stays prohibited, and a withdrawn run under review
   is no longer approved by silence.
 
@@ -31,8 +32,9 @@ Every one of these writes goes through runs.services (the one writer of run
 rows) and appends a log event in the same transaction (runs.log_events).
 
 **Attested compute**: usage statements that name a run (ATTESTATION.md 3.2
-``run``) and pass its checks (the run exists, is the speaker's, and was
-declared before the period began) have their usage records attributed to it
+``run``) and pass its checks (the run exists, is the speaker's, was not
+withdrawn, was declared before the period began, and declared the statement's
+facility or a cluster in it) have their usage records attributed to it
 (attestations.UsageRecord.run). RunUsageDay keeps their totals per run,
 facility and UTC day of period start, on every estimator basis the usage
 records carry, folded in by the statement's own transaction

@@ -12,6 +12,7 @@ from datetime import UTC, timedelta
 from typing import NamedTuple
 
 from django.db import transaction
+from django.db.models import Q
 from django.utils import timezone
 
 from core.errors import Conflict, Forbidden, Invalid
@@ -19,7 +20,7 @@ from inventory.choices import FindingKind
 from registry.choices import OrgKind
 from runs import storage
 from runs.choices import RunState
-from runs.models import Run
+from runs.models import Run, RunUsageDay
 from transparency.events import append_event, append_events
 
 CODE_PREFIX = "run-"
@@ -238,6 +239,11 @@ def withdraw(user, run, reason="", now=None):
         raise Conflict(f"Run {run.code} was withdrawn already.", code="already_withdrawn")
     if now >= run.planned_start:
         raise Conflict(f"Run {run.code} has started (as planned); it cannot be withdrawn.", code="run_started")
+    if RunUsageDay.objects.filter(run=run).exists():
+        # Work attributed to it is explained by it: calling it off now would take it out of review and leave
+        # that work explained. (Statements naming it hold a key-share lock on it to their commit: _locked
+        # waited for them, so this sees their work.)
+        raise Conflict(f"Run {run.code} has work attributed to it; it cannot be withdrawn.", code="run_has_usage")
     run.withdrawn_at, run.withdrawn_by, run.withdrawal_reason = now, user, (reason or "").strip()
     run.save(update_fields=["withdrawn_at", "withdrawn_by", "withdrawal_reason"])
     parties, countries = _readers(run)
@@ -249,20 +255,34 @@ def withdraw(user, run, reason="", now=None):
 # --- usage attributed to runs ----------------------------------------------------------------------
 
 
-def attribution(code, speaker_id, period_start):
-    """(run pk, None) when a usage statement of `speaker_id` may be attributed to the run `code`; else
-    (None, the finding kind): a run never declared, another operator's (the speaker learns no more than
-    that: not whose), or work reported for a period that began before the run was declared (a declaration
-    does not explain compute done before it)."""
-    row = Run.objects.filter(code=code).values_list("pk", "operator_id", "declared_at").first()
+def attribution(code, speaker_id, period_start, facility_id):
+    """(run pk, None) when a usage statement of `speaker_id` about facility `facility_id` may be attributed
+    to the run `code`; else (None, the finding kind): a run never declared, another operator's (the speaker
+    learns no more than that: not whose, nor anything else about it), a run its operator withdrew (work done
+    for a run called off is not explained by it, whenever it is reported), work reported for a period that
+    began before the run was declared (a declaration does not explain compute done before it), or work at a
+    facility the run did not declare (its inspectorate would not see the run that explains it).
+
+    Called in the statement's transaction: the run stays key-share locked to its commit, so a withdrawal
+    waits for it and then sees the work (withdraw refuses a run that has any)."""
+    row = storage.run_for_attribution(code)
     if row is None:
         return None, FindingKind.RUN_UNKNOWN
-    pk, operator_id, declared_at = row
+    pk, operator_id, declared_at, withdrawn_at = row
     if operator_id != speaker_id:
         return None, FindingKind.RUN_NOT_OWN
+    if withdrawn_at is not None:
+        return None, FindingKind.RUN_WITHDRAWN
     if period_start < declared_at:
         return None, FindingKind.RUN_BEFORE_DECLARATION
+    if not declared_at_facility(pk, facility_id):
+        return None, FindingKind.RUN_OTHER_SITE
     return pk, None
+
+
+def declared_at_facility(run_id, facility_id):
+    """Whether the run declared this facility, or a cluster in it."""
+    return Run.objects.filter(Q(facilities=facility_id) | Q(clusters__facility=facility_id), pk=run_id).exists()
 
 
 def record_usage(run_id, facility_id, period_start, totals):

@@ -1,4 +1,5 @@
-"""The SQL of runs: folding a usage statement's attributed records into RunUsageDay (runs.models).
+"""The SQL of runs: folding a usage statement's attributed records into RunUsageDay (runs.models), and
+reading the run a usage statement names under a key-share lock.
 
 One INSERT ... ON CONFLICT DO UPDATE per statement: every record of a usage
 statement has the statement's period, so a statement adds to exactly one
@@ -8,7 +9,7 @@ tests/runs/test_storage.py.
 
 from django.db import connection
 
-from runs.models import RunUsageDay
+from runs.models import Run, RunUsageDay
 
 _META = RunUsageDay._meta
 _T = _META.db_table
@@ -34,3 +35,28 @@ def add_usage(run_id, facility_id, day, totals):
     """Add one statement's totals (a dict of TOTALS) to the run's row of that facility and UTC day."""
     with connection.cursor() as cursor:
         cursor.execute(ADD_USAGE, [run_id, facility_id, day, *(totals[f] for f in TOTALS)])
+
+
+_RUN = Run._meta
+_R = _RUN.db_table
+
+
+def _run_col(field):
+    return _RUN.get_field(field).column
+
+
+# FOR KEY SHARE: the lock the statement's RunUsageDay row takes on its run anyway (its foreign key), taken
+# when the run is judged instead, so a withdrawal (FOR UPDATE) cannot slip in between the judgement and the
+# commit; statements naming the same run still proceed side by side.
+RUN_FOR_ATTRIBUTION = (
+    f"SELECT {_run_col('id')}, {_run_col('operator')}, {_run_col('declared_at')}, {_run_col('withdrawn_at')}"  # noqa: S608
+    f" FROM {_R} WHERE {_run_col('code')} = %s FOR KEY SHARE"
+)
+
+
+def run_for_attribution(code):
+    """(pk, operator pk, declared_at, withdrawn_at) of the run `code`, or None; the row stays key-share locked
+    to the end of the caller's transaction."""
+    with connection.cursor() as cursor:
+        cursor.execute(RUN_FOR_ATTRIBUTION, [code])
+        return cursor.fetchone()

@@ -31,12 +31,11 @@ def by_day(run):
     return [(row.pop("day"), row) for row in rows]
 
 
-def facilities(run):
-    """[(facility code, {total: sum})] of the facilities that reported work for the run."""
-    rows = (
-        RunUsageDay.objects.filter(run=run)
-        .values("facility__code")
-        .annotate(**{f: Sum(f) for f in TOTALS})
-        .order_by("facility__code")
-    )
+def facilities(run, within=None):
+    """[(facility code, {total: sum})] of the facilities that reported work for the run (of those in the
+    queryset of facilities `within`, when given: a reader's view)."""
+    qs = RunUsageDay.objects.filter(run=run)
+    if within is not None:
+        qs = qs.filter(facility__in=within)
+    rows = qs.values("facility__code").annotate(**{f: Sum(f) for f in TOTALS}).order_by("facility__code")
     return [(row.pop("facility__code"), row) for row in rows]

@@ -54,12 +54,13 @@ def _model_figures(chip_pks, others=frozenset()):
     return figures, {pk: bounds.get(maker, (None, None, None)) for pk, _, maker in rows if pk in others}
 
 
-def resolve_run(s, speaker):
-    """(run pk, None) when the statement names a run its speaker declared before the period began; else
-    (None, the finding kind), or (None, None) when it names none. Never a refusal (ATTESTATION.md 3.2)."""
+def resolve_run(s, v):
+    """(run pk, None) when the statement names a run its speaker declared before the period began, for the
+    statement's facility, and has not withdrawn; else (None, the finding kind), or (None, None) when it names
+    none. Never a refusal (ATTESTATION.md 3.2)."""
     if s.run is None:
         return None, None
-    return runs.attribution(s.run, speaker.pk, s.period_start)
+    return runs.attribution(s.run, v.speaker.pk, s.period_start, v.facility.pk)
 
 
 def store(att, s, v):

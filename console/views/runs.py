@@ -7,14 +7,14 @@ from django.shortcuts import redirect, render
 from django.utils import timezone
 from django.views.decorators.http import require_POST
 
-from attestations.models import UsageRecord
 from compliance import run_review
 from console import svg
-from console.access import can_write, console_view, forbidden, not_found
+from console.access import can_write, console_view, forbidden, not_found, usage_for
 from console.forms import OptionalReasonForm
 from console.tables import cursor_param, keyset_iter, keyset_page, wants_csv
 from console.views.run_tables import CHIPS, DAYS, FACILITIES, QUEUE, RUNS
 from core.errors import DomainError
+from inventory.models import Facility
 from registry.choices import OrgKind
 from runs import services as runs
 from runs import totals
@@ -98,12 +98,15 @@ def _page(request, run, form=None, failed=None, status=200):
     for day, row in days:
         cumulative += row["flop_fp16"] or 0.0
         series.append({"day": day, **row, "cumulative": cumulative, "share": cumulative / run.planned_flop})
-    chips = UsageRecord.objects.filter(run=run).values_list("chip_ref", "facility__code").distinct()
+    # Which chips worked where, facility by facility, only where the reader sees the statements (a run
+    # declared in two countries is seen by both inspectorates; each reads its own territory's chips). The
+    # run's own totals (the chart, the plan) are the whole run's.
+    chips = usage_for(request.user).filter(run=run).values_list("chip_ref", "facility__code").order_by().distinct()
     if wants_csv(request):
         if table == "days":
             return DAYS.csv(series, f"run-{run.code}-days.csv")
         if table == "facilities":
-            return FACILITIES.csv(_facilities(run), f"run-{run.code}-facilities.csv")
+            return FACILITIES.csv(_facilities(run, request.user), f"run-{run.code}-facilities.csv")
         if table == "chips":
             return CHIPS.csv(chips.order_by("chip_ref"), f"run-{run.code}-chips.csv")
     _with_attested([run])
@@ -121,7 +124,7 @@ def _page(request, run, form=None, failed=None, status=200):
         "clusters": [f"{c.facility.code}/{c.code}" for c in run.clusters.select_related("facility")],
         "series": series,
         "days_table": DAYS,
-        "facilities_used": _facilities(run),
+        "facilities_used": _facilities(run, request.user),
         "facilities_table": FACILITIES,
         "chips": list(chips.order_by("chip_ref")[:200]),
         "chips_table": CHIPS,
@@ -140,8 +143,10 @@ def _page(request, run, form=None, failed=None, status=200):
     return render(request, "console/run.html", context, status=status)
 
 
-def _facilities(run):
-    return [{"facility": code, **row} for code, row in totals.facilities(run)]
+def _facilities(run, user):
+    """The per-facility totals of the facilities in the user's view."""
+    within = Facility.objects.restrict(user)
+    return [{"facility": code, **row} for code, row in totals.facilities(run, within)]
 
 
 @console_view

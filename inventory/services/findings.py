@@ -78,6 +78,8 @@ def describe(d):
         "run_unknown": "names a run that was never declared",
         "run_not_own": "names a run another operator declared",
         "run_before_declaration": "reports work for a run from before the run was declared",
+        "run_withdrawn": "reports work for a run its operator withdrew",
+        "run_other_site": "reports work for a run at a facility the run did not declare",
     }.get(d.kind, d.kind)
     subject = d.chip_ref or ("statement" if d.kind.startswith("run_") else "transfer")
     return f"{subject}: {where} ({d.source} {d.source_id})."

@@ -2,11 +2,15 @@
 
 from datetime import date
 
+import psycopg
+import pytest
+from django.db import connection, transaction
 from django.db.models import F
+from django.utils import timezone
 
 from inventory.models import Facility
 from runs import storage
-from runs.models import RunUsageDay
+from runs.models import Run, RunUsageDay
 from tests.runs.test_usage import declare_earlier
 
 
@@ -38,3 +42,41 @@ def test_add_usage_is_its_orm_equivalent(world, parties):
         _orm_add(run_id, facility_id, day, dict(zip(storage.TOTALS, values, strict=True)))
     assert _rows() == by_sql and len(by_sql) == 4
     assert by_sql[0][3:] == (2, 4, 4e18, 8e18, 14400.0, 8.8e6)
+
+
+def test_the_run_a_statement_names_is_read_as_the_orm_reads_it(world, parties):
+    run = declare_earlier(parties)
+    Run.objects.filter(pk=run.pk).update(withdrawn_at=timezone.now())
+    for code in (run.code, "run-neverdeclared"):
+        orm = Run.objects.filter(code=code).values_list("pk", "operator_id", "declared_at", "withdrawn_at").first()
+        assert storage.run_for_attribution(code) == orm
+    assert storage.run_for_attribution(run.code)[3] is not None
+
+
+def test_the_run_a_statement_names_stays_locked_against_a_withdrawal(transactional_db, world, parties):
+    """A withdrawal (FOR UPDATE) cannot slip in between a statement's judgement of its run and its commit;
+    another statement naming the run (the key-share lock its usage row takes anyway) still can."""
+    run = declare_earlier(parties)
+    settings = connection.settings_dict
+    other = psycopg.connect(
+        host=settings.get("HOST") or "127.0.0.1",
+        port=settings.get("PORT") or 5432,
+        user=settings.get("USER") or "postgres",
+        password=settings.get("PASSWORD") or None,
+        dbname=settings["NAME"],
+        autocommit=True,
+    )
+    table = Run._meta.db_table
+    try:
+        with transaction.atomic():
+            assert storage.run_for_attribution(run.code)[0] == run.pk
+            with pytest.raises(psycopg.errors.LockNotAvailable):
+                other.execute(f"SELECT id FROM {table} WHERE id = %s FOR UPDATE NOWAIT", [run.pk])
+            with other.transaction():
+                row = other.execute(f"SELECT id FROM {table} WHERE id = %s FOR KEY SHARE NOWAIT", [run.pk])
+                assert row.fetchone() == (run.pk,)
+        with other.transaction():
+            row = other.execute(f"SELECT id FROM {table} WHERE id = %s FOR UPDATE NOWAIT", [run.pk])
+            assert row.fetchone() == (run.pk,)
+    finally:
+        other.close()
