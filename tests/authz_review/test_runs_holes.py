@@ -13,7 +13,7 @@ from django.test import Client
 from attestations.models import Attestation, UsageRecord
 from compliance import run_review
 from compliance.models import Alert
-from inventory.models import Facility, Finding
+from inventory.models import AnyFinding, Facility
 from protocol.evidence import verify_bundle
 from runs.models import Run, RunUsageDay
 from tests.attestations.conftest import World, now
@@ -89,7 +89,7 @@ class TestEscapingReview:
         assert body["flags"] == {"run_withdrawn": 1}
         assert Attestation.objects.get(pk=body["id"]).run_id is None
         assert not UsageRecord.objects.filter(run__isnull=False).exists() and not RunUsageDay.objects.exists()
-        finding = Finding.objects.get(kind="run_withdrawn", source_id=str(body["id"]))
+        finding = AnyFinding.objects.get(kind="run_withdrawn", source_id=str(body["id"]))
         assert finding.evidence["run"] == run.code and finding.organisation.code == "op-a"
 
 
@@ -104,7 +104,7 @@ class TestWorkElsewhere:
         assert body["flags"].get("run_other_site") == 1, body["flags"]
         assert Attestation.objects.get(pk=body["id"]).run_id is None
         assert not RunUsageDay.objects.exists()
-        finding = Finding.objects.get(kind="run_other_site", source_id=str(body["id"]))
+        finding = AnyFinding.objects.get(kind="run_other_site", source_id=str(body["id"]))
         assert finding.facility.code == "US-CA-001" and finding.evidence["run"] == run.code
 
     def test_a_declared_clusters_facility_counts_as_declared(self, world, parties):

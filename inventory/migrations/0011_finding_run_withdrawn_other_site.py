@@ -6,12 +6,17 @@ from django.db import migrations, models
 class Migration(migrations.Migration):
 
     dependencies = [
-        ('inventory', '0007_finding_run_kinds'),
+        ('inventory', '0010_chipless_finding_run_kinds'),
     ]
 
     operations = [
         migrations.AlterField(
             model_name='finding',
+            name='kind',
+            field=models.CharField(choices=[('unaccounted', 'On the books, absent from a physical listing'), ('unexpected', 'In a physical listing, not on the books'), ('wrong_cluster', 'In another cluster than the books say'), ('unknown_chip', 'Not registered'), ('never_received', 'Shipped but never received'), ('received_not_shipped', 'Received but never shipped'), ('received_elsewhere', 'Received at another facility than declared'), ('silent_chip', 'No verification within the window'), ('other_operator', 'Registered to another operator'), ('impossible_travel', 'Could not have travelled there in time'), ('two_places', 'Seen in two facilities at overlapping times'), ('implausible_usage', 'Usage beyond what the hardware can do'), ('rtt_impossible', 'Farther from a landmark than its RTT allows'), ('revoked_key', 'Signed by a key revoked as compromised'), ('country_unclear', 'Near a border: the coordinates cannot tell the country'), ('country_changed', "A facility's country changed"), ('left_country', 'Chips moved to another country without a transfer'), ('run_unknown', 'Names a run that was never declared'), ('run_not_own', "Names another operator's run"), ('run_before_declaration', 'Reports work for a run from before its declaration'), ('run_withdrawn', 'Reports work for a run its operator withdrew'), ('run_other_site', 'Reports work for a run at a facility it did not declare')], max_length=24),
+        ),
+        migrations.AlterField(
+            model_name='chiplessfinding',
             name='kind',
             field=models.CharField(choices=[('unaccounted', 'On the books, absent from a physical listing'), ('unexpected', 'In a physical listing, not on the books'), ('wrong_cluster', 'In another cluster than the books say'), ('unknown_chip', 'Not registered'), ('never_received', 'Shipped but never received'), ('received_not_shipped', 'Received but never shipped'), ('received_elsewhere', 'Received at another facility than declared'), ('silent_chip', 'No verification within the window'), ('other_operator', 'Registered to another operator'), ('impossible_travel', 'Could not have travelled there in time'), ('two_places', 'Seen in two facilities at overlapping times'), ('implausible_usage', 'Usage beyond what the hardware can do'), ('rtt_impossible', 'Farther from a landmark than its RTT allows'), ('revoked_key', 'Signed by a key revoked as compromised'), ('country_unclear', 'Near a border: the coordinates cannot tell the country'), ('country_changed', "A facility's country changed"), ('left_country', 'Chips moved to another country without a transfer'), ('run_unknown', 'Names a run that was never declared'), ('run_not_own', "Names another operator's run"), ('run_before_declaration', 'Reports work for a run from before its declaration'), ('run_withdrawn', 'Reports work for a run its operator withdrew'), ('run_other_site', 'Reports work for a run at a facility it did not declare')], max_length=24),
         ),
