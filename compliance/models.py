@@ -47,6 +47,12 @@ class ThresholdRule(models.Model):
     review_days = models.PositiveIntegerField(
         null=True, blank=True, help_text="Review rules: silence this long after a declaration counts as approval."
     )
+    workloads = models.JSONField(
+        default=list,
+        blank=True,
+        help_text="unattributed_compute: the workloads counted (compliance.choices.Workload); empty: training "
+        "and unlabelled.",
+    )
     effective_from = models.DateTimeField()
     effective_to = models.DateTimeField(null=True, blank=True)
     preset = models.CharField(max_length=64, blank=True, default="")

@@ -21,6 +21,7 @@ RULE_FIELDS = (
     "severity",
     "effect",
     "review_days",
+    "workloads",
     "effective_from",
     "effective_to",
     "preset",

@@ -102,6 +102,7 @@ def store(att, s, v):
                 flop_fp16=fp16,
                 flop_peak=peak,
                 run_id=att.run_id,
+                workload=s.workload or "",
             )
         )
     UsageRecord.objects.bulk_create(records, batch_size=5000)
