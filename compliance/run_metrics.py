@@ -15,7 +15,7 @@ transactions) on the rule's basis (attestations.bases). Three metrics read it:
   `<operator pk>:<digest of the model name>` (a name may be longer than an
   alert's subject key); its label says the operator and the name.
 
-Subjects copy what an alert needs for access: the run's operator, and one
+A run's label is its code. Subjects copy what an alert needs for access: the run's operator, and one
 country (an alert row holds one: the first of the run's countries, the
 countries of its declared facilities and clusters; the alert's log event is
 readable in all of them). A model's countries are its runs'.
@@ -64,8 +64,8 @@ _RUN_FIELDS = ("pk", "code", "model_name", "countries", "operator_id", "planned_
 
 
 def _run(pk, code, model_name, countries, operator_id, planned, flop):
-    label = f"{code} ({model_name})"
-    return Computed(label, countries[0] if countries else "", operator_id, planned, flop, (pk,))
+    # The run's public code, as the prohibited-declaration alert labels it (the console links it to the run).
+    return Computed(code, countries[0] if countries else "", operator_id, planned, flop, (pk,))
 
 
 def runs(keys=None):

@@ -1,5 +1,6 @@
 from rest_framework import serializers
 
+from attestations.bases import Basis
 from compliance.choices import (
     DEFAULT_UNATTRIBUTED_WORKLOADS,
     METRIC_SCOPES,
@@ -57,7 +58,13 @@ class RuleInputSerializer(serializers.Serializer):
     metric = serializers.ChoiceField(choices=Metric.choices)
     precision = serializers.ChoiceField(choices=Precision.choices, required=False, allow_blank=True, default="")
     window_days = serializers.IntegerField(required=False, allow_null=True, min_value=1, max_value=3650, default=None)
-    basis = serializers.ChoiceField(choices=["fp16", "peak"], required=False, default="fp16")
+    basis = serializers.ChoiceField(
+        choices=Basis.choices,
+        required=False,
+        default=Basis.FP16,
+        help_text="What compute_window counts: `fp16` (FP16-equivalent), `peak` (the chip's fastest precision), "
+        "`higher` (FP16-equivalent or actual operations, whichever is higher: the draft agreement's count).",
+    )
     scope = serializers.ChoiceField(choices=Scope.choices)
     comparison = serializers.ChoiceField(choices=Comparison.choices)
     value = serializers.FloatField(min_value=0)

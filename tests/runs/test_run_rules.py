@@ -122,7 +122,7 @@ def test_a_declared_run_passing_its_plan_by_the_margin_is_alerted(world, parties
     [alert] = threshold_alerts()
     assert alert.rule.key == "treaty-run-over-plan" and alert.scope == "run" and alert.subject_key == str(run.pk)
     assert 1.1 < alert.value < 2 and alert.threshold == 1.1
-    assert alert.subject_label == f"{run.code} (frontier-7)"
+    assert alert.subject_label == run.code
     assert (alert.operator.code, alert.country) == ("op-a", "US")
     sources = alert.evidence.get().sources
     statements = Attestation.objects.filter(run=run).order_by("pk")
@@ -131,6 +131,8 @@ def test_a_declared_run_passing_its_plan_by_the_margin_is_alerted(world, parties
         {"source": "attestation", "id": str(a.pk), "log_index": a.log_index} for a in statements
     ]
     assert alert.evidence.get().chip_count == 400
+    page = console(parties.users["treaty"]).get(f"/alerts/{alert.pk}/").content.decode()
+    assert f'href="/runs/{run.code}/"' in page
     # The operator sees it and the inspectorate of the run's country does; another country's does not.
     assert world.op_a.get(f"/api/v1/alerts/{alert.pk}/").status_code == 200
     assert world.insp_us.get(f"/api/v1/alerts/{alert.pk}/").status_code == 200
@@ -191,6 +193,24 @@ def test_model_compute_over_1e25_across_two_runs_raises_the_eu_alert_and_exactly
     assert run_sources == {first.code, second.code}
     assert world.insp_fr.get(f"/api/v1/alerts/{alert.pk}/").status_code == 404
     assert world.op_b.get(f"/api/v1/alerts/{alert.pk}/").status_code == 404
+    # The console's alert pages show run and model alerts (the run's subject links to its page).
+    run_alert = threshold_alerts(scope="run").first()
+    page = console(parties.users["treaty"]).get(f"/alerts/{alert.pk}/")
+    assert page.status_code == 200 and "op-a: frontier-7" in page.content.decode()
+    listing = console(parties.users["op_a_admin"]).get("/alerts/").content.decode()
+    assert "op-a: frontier-7" in listing
+    assert console(parties.users["op_b"]).get(f"/alerts/{alert.pk}/").status_code == 404
+    assert run_alert.subject_label in (first.code, second.code, other.code)  # 5e24 planned at 5e23: past it
+    run_page = console(parties.users["treaty"]).get(f"/alerts/{run_alert.pk}/").content.decode()
+    assert f'href="/runs/{run_alert.subject_label}/"' in run_page
+
+
+def console(user):
+    from django.test import Client
+
+    client = Client()
+    client.force_login(user)
+    return client
 
 
 def test_another_operators_usage_naming_the_run_adds_nothing_to_it(world, parties):
