@@ -53,6 +53,11 @@ class ThresholdRule(models.Model):
         help_text="unattributed_compute: the workloads counted (compliance.choices.Workload); empty: training "
         "and unlabelled.",
     )
+    run_kinds = models.JSONField(
+        default=list,
+        blank=True,
+        help_text="Rules on runs: the kinds of run judged (runs.choices.RunKind); empty: every kind.",
+    )
     effective_from = models.DateTimeField()
     effective_to = models.DateTimeField(null=True, blank=True)
     preset = models.CharField(max_length=64, blank=True, default="")
@@ -74,6 +79,10 @@ class ThresholdRule(models.Model):
 
     def __str__(self):
         return f"{self.key} v{self.version}"
+
+    def judges_kind(self, kind):
+        """Whether this rule judges a run of this kind (a rule naming no kinds judges every run)."""
+        return not self.run_kinds or kind in self.run_kinds
 
     def crosses(self, value):
         return value > self.value if self.comparison == Comparison.GT else value >= self.value

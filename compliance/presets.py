@@ -22,9 +22,11 @@ MIRI_REPORTED = (
     f"{MIRI}, Article IV(2): a training run between 1e22 and 1e24 FLOP is reported before it starts, with an "
     "estimate of its total FLOP; nonresponse after 30 days constitutes approval"
 )
-# A post-training run exceeding 1e23 FLOP (Article IV(1)) is prohibited too: not expressible yet (rules do not
-# select runs by kind); a post-training run declared between 1e23 and 1e24 goes to review, where the treaty
-# body objects.
+MIRI_POST_PROHIBITED = (
+    f"{MIRI}, Article IV(1): any post-training run exceeding 1e23 FLOP is prohibited (post-training here: the "
+    "kinds post_training and fine_tuning, both of which start from a trained model)"
+)
+POST_TRAINING = ["fine_tuning", "post_training"]
 EO_MODEL = (
     "US Executive Order 14110 (2023, revoked 2025), sec. 4.2(b)(i): any model trained using a quantity of "
     "computing power greater than 1e26 integer or floating-point operations"
@@ -90,6 +92,30 @@ PRESETS = {
             value=1e24,
             severity="critical",
             effect="prohibit",
+        ),
+        dict(
+            key="treaty-post-training-prohibited",
+            name="Prohibited post-training run (declared)",
+            legal_reference=MIRI_POST_PROHIBITED,
+            metric="run_planned_compute",
+            scope="run",
+            run_kinds=POST_TRAINING,
+            comparison="gt",
+            value=1e23,
+            severity="critical",
+            effect="prohibit",
+        ),
+        dict(
+            key="treaty-post-training-attested-prohibited",
+            name="Prohibited post-training run (attested compute)",
+            legal_reference=f"{MIRI_POST_PROHIBITED}; {MIRI_FLOP}",
+            metric="run_attested_compute",
+            basis="higher",
+            scope="run",
+            run_kinds=POST_TRAINING,
+            comparison="gt",
+            value=1e23,
+            severity="critical",
         ),
         dict(
             key="treaty-run-attested-prohibited",
@@ -204,6 +230,7 @@ def load(user, names=None):
                 "effect": "alert",
                 "review_days": None,
                 "workloads": [],
+                "run_kinds": [],
                 "effective_from": SINCE,
                 **spec,
             }

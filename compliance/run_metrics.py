@@ -44,6 +44,7 @@ class Computed(NamedTuple):
     planned: float
     flop: dict
     runs: tuple
+    kind: str = ""  # a run's kind (rules may judge only some kinds); blank for a model
 
 
 def model_key(operator_id, model_name):
@@ -63,9 +64,9 @@ _TOTALS = ("flop_fp16", "flop_peak")
 _RUN_FIELDS = ("pk", "code", "model_name", "countries", "operator_id", "planned_flop")
 
 
-def _run(pk, code, model_name, countries, operator_id, planned, flop):
+def _run(pk, code, countries, operator_id, planned, kind, flop):
     # The run's public code, as the prohibited-declaration alert labels it (the console links it to the run).
-    return Computed(code, countries[0] if countries else "", operator_id, planned, flop, (pk,))
+    return Computed(code, countries[0] if countries else "", operator_id, planned, flop, (pk,), kind)
 
 
 def runs(keys=None):
@@ -75,10 +76,8 @@ def runs(keys=None):
     attested = _attested(None if keys is None else [int(k) for k in keys if k.isdigit()])
     ids = list(attested) if keys is None else [int(k) for k in keys if k.isdigit()]
     zero = {"flop_fp16": 0.0, "flop_peak": 0.0}
-    return {
-        str(pk): _run(pk, *rest, attested.get(pk, zero))
-        for pk, *rest in Run.objects.filter(pk__in=ids).values_list(*_RUN_FIELDS)
-    }
+    rows = Run.objects.filter(pk__in=ids).values_list("pk", "code", "countries", "operator_id", "planned_flop", "kind")
+    return {str(pk): _run(pk, *rest, attested.get(pk, zero)) for pk, *rest in rows}
 
 
 def models(keys=None):
@@ -121,7 +120,7 @@ def computed(scope, keys=None):
 
 def value(rule, subject):
     """The rule's value for a run or a model (a Computed, or None for a subject with nothing)."""
-    if subject is None:
+    if subject is None or (subject.kind and not rule.judges_kind(subject.kind)):
         return 0.0
     flop = float(subject.flop.get(record_field(rule.basis)) or 0.0)
     if rule.metric == Metric.RUN_OVER_PLAN:

@@ -22,6 +22,7 @@ RULE_FIELDS = (
     "effect",
     "review_days",
     "workloads",
+    "run_kinds",
     "effective_from",
     "effective_to",
     "preset",

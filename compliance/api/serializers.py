@@ -14,6 +14,7 @@ from compliance.choices import (
     Workload,
 )
 from compliance.models import Aggregate, Alert, AlertEvidence, AlertTransition, ThresholdRule
+from runs.choices import RunKind
 
 
 class ThresholdRuleSerializer(serializers.ModelSerializer):
@@ -39,6 +40,7 @@ class ThresholdRuleSerializer(serializers.ModelSerializer):
             "effect",
             "review_days",
             "workloads",
+            "run_kinds",
             "effective_from",
             "effective_to",
             "preset",
@@ -91,6 +93,14 @@ class RuleInputSerializer(serializers.Serializer):
         help_text="unattributed_compute only: the workloads counted (`unlabelled`: statements that name none). "
         f"Default: {', '.join(DEFAULT_UNATTRIBUTED_WORKLOADS)}.",
     )
+    run_kinds = serializers.ListField(
+        child=serializers.ChoiceField(choices=RunKind.choices),
+        required=False,
+        allow_empty=True,
+        max_length=len(RunKind.values),
+        default=list,
+        help_text="Rules on runs only: the kinds of run the rule judges (empty: every kind).",
+    )
     effective_from = serializers.DateTimeField()
     effective_to = serializers.DateTimeField(required=False, allow_null=True, default=None)
 
@@ -105,6 +115,8 @@ class RuleInputSerializer(serializers.Serializer):
             raise serializers.ValidationError({"scope": f"{metric} is judged on: {scopes}."})
         if attrs.get("workloads") and metric != Metric.UNATTRIBUTED:
             raise serializers.ValidationError({"workloads": "Only unattributed_compute counts by workload."})
+        if attrs.get("run_kinds") and attrs.get("scope") != Scope.RUN:
+            raise serializers.ValidationError({"run_kinds": "Only rules on runs judge by kind."})
         if metric == Metric.UNATTRIBUTED:
             attrs["workloads"] = sorted(set(attrs.get("workloads") or DEFAULT_UNATTRIBUTED_WORKLOADS))
         run_rule = metric == Metric.RUN_PLANNED

@@ -274,6 +274,8 @@ def test_presets_cite_their_sources(parties):
         "treaty-run-review",
         "treaty-run-prohibited",
         "treaty-run-attested-prohibited",
+        "treaty-post-training-prohibited",
+        "treaty-post-training-attested-prohibited",
         "treaty-run-over-plan",
         "treaty-unexplained-compute-facility",
         "treaty-unexplained-compute-cluster",
@@ -291,6 +293,8 @@ def test_presets_cite_their_sources(parties):
     assert "4.2(b)(i)" in by_key["us-eo-14110-model"].legal_reference
     assert "Article IV(1)" in by_key["treaty-run-attested-prohibited"].legal_reference
     assert by_key["treaty-run-attested-prohibited"].basis == "higher"
+    post = by_key["treaty-post-training-prohibited"]
+    assert (post.value, post.effect, sorted(post.run_kinds)) == (1e23, "prohibit", ["fine_tuning", "post_training"])
     unexplained = by_key["treaty-unexplained-compute-facility"]
     assert (unexplained.value, unexplained.window_days, unexplained.comparison) == (1e22, 30, "gt")
     assert sorted(unexplained.workloads) == ["training", "unlabelled"]

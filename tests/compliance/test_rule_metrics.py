@@ -55,3 +55,15 @@ def test_unattributed_compute_counts_training_and_unlabelled_unless_told(api, pa
         .status_code
         == 403
     )
+
+
+def test_run_kinds_are_for_rules_on_runs(api, parties):
+    treaty = api(parties.users["treaty"])
+    body = {**BASE, "metric": "run_attested_compute", "scope": "run"}
+    ok = treaty.post("/api/v1/thresholds/", {**body, "key": "k1", "run_kinds": ["post_training"]})
+    assert ok.status_code == 201 and ok.json()["run_kinds"] == ["post_training"]
+    bad = treaty.post("/api/v1/thresholds/", {**body, "key": "k2", "run_kinds": ["inference"]})
+    assert bad.status_code == 400 and "run_kinds" in bad.json()["errors"]
+    other = {**BASE, "key": "k3", "metric": "tpp", "scope": "facility", "run_kinds": ["post_training"]}
+    refused = treaty.post("/api/v1/thresholds/", other)
+    assert refused.status_code == 400 and "run_kinds" in refused.json()["errors"]

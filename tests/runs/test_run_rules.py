@@ -268,3 +268,35 @@ def test_a_full_evaluation_judges_runs_and_models_too(world, parties):
         ("model-watch", run_metrics.model_key(run.operator_id, run.model_name)),
     }
     assert evaluate_all() == []
+
+
+def test_a_post_training_run_is_prohibited_above_1e23_and_a_pre_training_one_is_not(world):
+    from tests.runs.conftest import declaration
+
+    post = world.op_a.post("/api/v1/runs/", declaration(flop=2e23, kind="post_training"), format="json")
+    pre = world.op_a.post("/api/v1/runs/", declaration(flop=2e23), format="json")
+    assert post.status_code == 201 and pre.status_code == 201, (post.content, pre.content)
+    post, pre = Run.objects.get(code=post.json()["code"]), Run.objects.get(code=pre.json()["code"])
+    assert (post.state, post.rule_key) == ("prohibited", "treaty-post-training-prohibited")
+    assert (pre.state, pre.rule_key) == ("under_review", "treaty-run-review")
+    assert set(threshold_alerts().values_list("subject_key", flat=True)) == {str(post.pk)}
+
+
+def test_attested_post_training_compute_above_1e23_is_alerted_on_post_training_runs_only(world, parties):
+    post = declare_earlier(parties, hours=24 * 3)
+    Run.objects.filter(pk=post.pk).update(kind="fine_tuning", planned_flop=9e22)
+    pre = declare_earlier(parties, hours=24 * 3)
+    Run.objects.filter(pk=pre.pk).update(planned_flop=9e22)
+    facility = Facility.objects.get(code="US-VA-001")
+    _attest(post, facility, 9.5e22)
+    _attest(pre, facility, 9.5e22)
+    assert not threshold_alerts().exists()
+    _attest(post, facility, 1e22)
+    _attest(pre, facility, 1e22)
+    [alert] = threshold_alerts(rule__key="treaty-post-training-attested-prohibited")
+    assert alert.subject_key == str(post.pk) and alert.severity == "critical"
+    # Both pass their plans by more than 10%: the over-plan rule judges every kind.
+    assert set(threshold_alerts(rule__key="treaty-run-over-plan").values_list("subject_key", flat=True)) == {
+        str(post.pk),
+        str(pre.pk),
+    }
