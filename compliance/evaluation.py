@@ -432,6 +432,7 @@ def _raise_many(scope, raises, now):
         if not alerts:
             return []
         counted = _counted_many(scope, [(alert.rule, alert.subject_key) for alert in alerts], now)
+        countries = run_metrics.countries(scope, {a.subject_key for a in alerts}) if scope in RUN_SCOPES else {}
         checkpoint = sign_if_due(wait=False) or latest_checkpoint()
         evidence = AlertEvidence.objects.bulk_create(
             [
@@ -442,7 +443,7 @@ def _raise_many(scope, raises, now):
         _attach_operators(alerts)
         first = append_events(
             [
-                ("alert.raised", f"alert:{alert.pk}", _alert_data(alert, ev), *_readers(alert))
+                ("alert.raised", f"alert:{alert.pk}", _alert_data(alert, ev), *_readers(alert, countries))
                 for alert, ev in zip(alerts, evidence, strict=True)
             ]
         )
@@ -485,9 +486,12 @@ def _attach_operators(alerts):
             alert.operator = operators[alert.operator_id]
 
 
-def _readers(alert):
-    """(parties, countries) who may read the alert's log event besides treaty bodies."""
-    return [alert.operator.code] if alert.operator_id else [], [alert.country] if alert.country else []
+def _readers(alert, countries=None):
+    """(parties, countries) who may read the alert's log event besides treaty bodies: its operator and its
+    country, or for a run or a model every country of its runs (`countries`: {subject key: [countries]})."""
+    parties = [alert.operator.code] if alert.operator_id else []
+    found = (countries or {}).get(alert.subject_key)
+    return parties, sorted(found) if found else ([alert.country] if alert.country else [])
 
 
 def _reopen(alert_pk, rule, scope, key, value, now=None):
@@ -506,7 +510,7 @@ def _reopen(alert_pk, rule, scope, key, value, now=None):
         alert.subject_label, alert.country, alert.operator_id = label, country, operator_id
         alert.save()
         evidence = freeze(alert, rule, scope, key, value, now)
-        parties, countries = _readers(alert)
+        parties, countries = _readers(alert, run_metrics.countries(scope, [key]) if scope in RUN_SCOPES else None)
         index = append_event(
             "alert.reopened", f"alert:{alert.pk}", _alert_data(alert, evidence), parties=parties, countries=countries
         )

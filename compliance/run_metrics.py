@@ -114,6 +114,17 @@ def _model(model_runs, attested, codes):
     )
 
 
+def countries(scope, keys):
+    """{subject key: the countries of its runs} (every reader country of a run's or a model's alert)."""
+    from runs.models import Run
+
+    found = computed(scope, keys)
+    runs_ = dict(
+        Run.objects.filter(pk__in=[pk for c in found.values() for pk in c.runs]).values_list("pk", "countries")
+    )
+    return {key: sorted({cc for pk in c.runs for cc in runs_.get(pk) or []}) for key, c in found.items()}
+
+
 def computed(scope, keys=None):
     return runs(keys) if scope == Scope.RUN else models(keys)
 

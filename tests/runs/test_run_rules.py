@@ -300,3 +300,36 @@ def test_attested_post_training_compute_above_1e23_is_alerted_on_post_training_r
         str(post.pk),
         str(pre.pk),
     }
+
+
+def test_a_run_alerts_log_event_is_readable_in_every_country_of_the_run(world, parties):
+    """An alert row holds one country (the first of the run's); its log event names them all, so each
+    inspectorate of the run's territory reads it in the log."""
+    from compliance import run_review
+    from transparency.models import LogEventData
+
+    r = world.op_a.post(
+        "/api/v1/facilities/",
+        {"code": "FR-PAR-001", "name": "Paris", "country": "FR", "latitude": 48.85, "longitude": 2.35},
+    )
+    assert r.status_code == 201, r.content
+    at = now() - timedelta(days=12)
+    values = {
+        "model_name": "frontier-7",
+        "kind": "pre_training",
+        "planned_flop": 5e23,
+        "precision": "bf16",
+        "facilities": list(Facility.objects.filter(code__in=["US-VA-001", "FR-PAR-001"])),
+        "clusters": [],
+        "planned_start": at + timedelta(hours=1),
+        "planned_end": at + timedelta(days=30),
+        "description": "two countries",
+    }
+    run = run_review.declare(parties.users["op_a_admin"], values, now=at)
+    assert run.countries == ["FR", "US"]
+    report(world, 11, workload="training", run=run.code)
+    [alert] = threshold_alerts(scope="run")
+    assert alert.country == "FR"
+    event = LogEventData.objects.get(event="alert.raised", object_id=f"alert:{alert.pk}")
+    assert sorted(event.countries) == ["FR", "US"] and event.parties == ["op-a"]
+    assert world.insp_fr.get(f"/api/v1/alerts/{alert.pk}/").status_code == 200
