@@ -228,6 +228,10 @@ class UsageFields(models.Model):
     run = models.ForeignKey(
         "runs.Run", on_delete=models.PROTECT, null=True, blank=True, related_name="+", db_constraint=False
     )
+    # The statement's `workload` (ATTESTATION.md 3.2), blank when it said none: compliance's unattributed
+    # compute counts the records by it (inference is not training). Per record, like `run`, so a window's
+    # GROUP BY reads no statement row; a database default, so bulk loaders need not name it.
+    workload = models.CharField(max_length=10, blank=True, default="", db_default="")
 
     objects = UsageRecordQuerySet.as_manager()
 

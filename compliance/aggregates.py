@@ -43,19 +43,31 @@ def compute(scope, subject_keys=None):
     return out
 
 
-def usage(scope, since, basis, subject_keys=None):
+def usage(scope, since, basis, subject_keys=None, unattributed_workloads=None):
     """{subject_key: upper-bound FLOP} of the usage records whose period ends after `since`.
 
     The totals of evaluation.compute_in_window, for every subject (or these) in
-    one GROUP BY: usage is attributed to the facility named in the statement, a
-    campus's to its facilities, a cluster's to the chips now placed in it, an
-    operator-country's to the chips the operator holds in that country.
+    one GROUP BY (with `unattributed_workloads`, those of the records attributed
+    to no run and of these workloads: evaluation.unattributed_workloads): usage
+    is attributed to the facility named in the statement, a campus's to its
+    facilities, a cluster's to the chips now placed in it, an operator-country's
+    to the chips the operator holds in that country.
     """
     if subject_keys is not None:
         subject_keys = list(subject_keys)
         if not subject_keys:
             return {}
-    return {str(key): float(total or 0.0) for key, total in storage.usage_totals(scope, since, basis, subject_keys)}
+    rows = storage.usage_totals(scope, since, basis, subject_keys, unattributed_workloads)
+    return {str(key): float(total or 0.0) for key, total in rows}
+
+
+def unattributed_sources(scope, since, workloads, subject_keys):
+    """{subject_key: chips_in-shaped rows (chip reference, 'attestation', statement id, log index, key)} of
+    the usage records an unattributed_compute rule counts for these subjects: its alerts' evidence."""
+    out = {}
+    for row in storage.unattributed_sources(scope, since, workloads, list(subject_keys)):
+        out.setdefault(row[4], []).append(row)
+    return out
 
 
 # --- stored rows -------------------------------------------------------------------

@@ -7,8 +7,12 @@ class Metric(models.TextChoices):
     H100E = "h100e", "H100-equivalents (configured convention)"
     CHIP_COUNT = "chip_count", "Chip count"
     MEMORY = "memory_gb", "Accelerator memory (GB)"
-    COMPUTE = "compute_window", "Cumulative compute over a rolling window (FLOP)"
+    COMPUTE = "compute_window", "Cumulative compute over a rolling window (FLOP), every workload"
+    UNATTRIBUTED = "unattributed_compute", "Compute attributed to no declared run, over a window (FLOP)"
     RUN_PLANNED = "run_planned_compute", "Planned compute of a declared run (FLOP)"
+    RUN_ATTESTED = "run_attested_compute", "Attested compute of a declared run (FLOP)"
+    RUN_OVER_PLAN = "run_attested_over_plan", "Attested compute of a declared run over its planned compute (ratio)"
+    MODEL_COMPUTE = "model_compute", "Cumulative attested compute of a model over its runs (FLOP)"
 
 
 class Precision(models.TextChoices):
@@ -29,11 +33,46 @@ class Scope(models.TextChoices):
     CAMPUS = "campus", "Campus"
     OPERATOR_COUNTRY = "operator_country", "Operator within a country"
     RUN = "run", "Declared training run"
+    MODEL = "model", "Model (an operator's runs of one model name)"
 
 
-# The scopes whose subjects hold chips, with stored aggregates (compliance.aggregates); a run is judged
-# at its declaration and by its attested compute (compliance.run_review), not by the capacity evaluation.
+# The scopes whose subjects hold chips, with stored aggregates (compliance.aggregates).
 CAPACITY_SCOPES = (Scope.CLUSTER, Scope.FACILITY, Scope.CAMPUS, Scope.OPERATOR_COUNTRY)
+# The scopes judged by the compute attested for declared runs (compliance.run_metrics): a run, and a model
+# (every run an operator declared under one model name).
+RUN_SCOPES = (Scope.RUN, Scope.MODEL)
+
+_CAPACITY_METRICS = (Metric.TPP, Metric.PEAK_OPS, Metric.H100E, Metric.CHIP_COUNT, Metric.MEMORY)
+# Which scopes each metric can be judged on (a rule naming another pairing is refused).
+METRIC_SCOPES = {
+    **{m: CAPACITY_SCOPES for m in _CAPACITY_METRICS},
+    Metric.COMPUTE: CAPACITY_SCOPES,
+    Metric.UNATTRIBUTED: (Scope.FACILITY, Scope.CLUSTER),
+    Metric.RUN_PLANNED: (Scope.RUN,),
+    Metric.RUN_ATTESTED: (Scope.RUN,),
+    Metric.RUN_OVER_PLAN: (Scope.RUN,),
+    Metric.MODEL_COMPUTE: (Scope.MODEL,),
+}
+# Metrics over a window of usage records (window_days).
+WINDOW_METRICS = (Metric.COMPUTE, Metric.UNATTRIBUTED)
+
+
+class Workload(models.TextChoices):
+    """What a usage statement says its chips did (ATTESTATION.md 3.2 `workload`), and `unlabelled` for a
+    statement that says nothing: the workloads an `unattributed_compute` rule counts."""
+
+    TRAINING = "training", "Training"
+    INFERENCE = "inference", "Inference"
+    MIXED = "mixed", "Mixed"
+    IDLE = "idle", "Idle"
+    OTHER = "other", "Other"
+    UNLABELLED = "unlabelled", "Not labelled"
+
+
+# What an unattributed_compute rule counts unless it says otherwise: training, and work nobody labelled
+# (an operator could otherwise keep its training out of the count by leaving the label off). Inference
+# stays out: serving a model is not training one.
+DEFAULT_UNATTRIBUTED_WORKLOADS = [Workload.TRAINING.value, Workload.UNLABELLED.value]
 
 
 class Comparison(models.TextChoices):

@@ -19,8 +19,19 @@ from django.db.models import Sum
 from django.utils import timezone
 
 from attestations.bases import record_field
-from compliance import aggregates, storage
-from compliance.choices import CAPACITY_SCOPES, AlertKind, AlertState, Metric, Scope
+from compliance import aggregates, run_metrics, storage
+from compliance.choices import (
+    CAPACITY_SCOPES,
+    DEFAULT_UNATTRIBUTED_WORKLOADS,
+    RUN_SCOPES,
+    WINDOW_METRICS,
+    AlertKind,
+    AlertState,
+    Effect,
+    Metric,
+    Scope,
+    Workload,
+)
 from compliance.evidence import seal as evidence_seal
 from compliance.models import Aggregate, Alert, AlertEvidence, AlertTransition, ThresholdRule
 from transparency.events import append_event, append_events
@@ -89,6 +100,8 @@ def subjects_for_event(payload):
         subjects = merge(subjects, subjects_for_organisations(payload["organisations"]))
     if payload.get("chips"):
         subjects = merge(subjects, subjects_for_chips(payload["chips"]))
+    if payload.get("runs"):  # usage attributed to runs: the runs' attested compute moved, and their models'
+        subjects = merge(subjects, run_metrics.subjects_for_runs(payload["runs"]))
     return subjects
 
 
@@ -105,9 +118,19 @@ def merge(*subject_sets):
 
 def metric_value(rule, totals, scope, key, now):
     """A rule's value for one subject (the console's; evaluation computes every subject's at once)."""
-    if rule.metric == Metric.COMPUTE:
+    if scope in RUN_SCOPES:
+        return run_metrics.value(rule, run_metrics.computed(scope, [key]).get(key))
+    if rule.metric in WINDOW_METRICS:
         return compute_in_window(rule, scope, key, now)
     return stored_metric_value(rule, totals)
+
+
+def unattributed_workloads(rule):
+    """The workload labels an unattributed_compute rule counts, as usage records store them ("" for a
+    statement that named none); None for every other metric (it counts every record)."""
+    if rule.metric != Metric.UNATTRIBUTED:
+        return None
+    return sorted({"" if w == Workload.UNLABELLED else w for w in (rule.workloads or DEFAULT_UNATTRIBUTED_WORKLOADS)})
 
 
 def stored_metric_value(rule, totals):
@@ -130,6 +153,9 @@ def compute_in_window(rule, scope, key, now):
 
     field = record_field(rule.basis)
     records = _records(scope).filter(period_end__gt=now - timedelta(days=rule.window_days or 1))
+    workloads = unattributed_workloads(rule)
+    if workloads is not None:
+        records = records.filter(run__isnull=True, workload__in=workloads)
     if scope == Scope.FACILITY:
         records = records.filter(facility_id=int(key))
     elif scope == Scope.CAMPUS:
@@ -207,29 +233,71 @@ def evaluate(subjects, now=None, rules=None):
     """
     now = now or timezone.now()
     rules = list(rules if rules is not None else ThresholdRule.objects.in_force(now))
+    # Rules whose effect is review or prohibit judge declarations (compliance.run_review), not subjects.
+    rules = [r for r in rules if r.effect == Effect.ALERT]
     changed = []
     for scope, keys in subjects.items():
         if keys is not None and not keys:
             continue
-        refreshed = aggregates.refresh(scope, keys)
         scope_rules = [r for r in rules if r.scope == scope]
+        if scope in RUN_SCOPES:
+            if scope_rules:
+                changed += _evaluate_runs(scope, scope_rules, keys, now)
+            continue
+        refreshed = aggregates.refresh(scope, keys)
         if scope_rules:
             changed += _evaluate_scope(scope, scope_rules, refreshed, keys is None, now)
     return changed
 
 
 def evaluate_all(now=None):
-    return evaluate({scope: None for scope in CAPACITY_SCOPES}, now=now)
+    return evaluate({scope: None for scope in (*CAPACITY_SCOPES, *RUN_SCOPES)}, now=now)
 
 
 def _evaluate_scope(scope, rules, refreshed, full, now):
     keys = set(refreshed.rows)
-    if full and any(r.metric == Metric.COMPUTE for r in rules):
+    windowed = [r for r in rules if r.metric in WINDOW_METRICS]
+    if full and windowed:
         # A full evaluation also covers the subjects that reported usage (they may hold no chips now).
-        keys |= usage_subjects(scope, now, max(r.window_days or 1 for r in rules))
+        keys |= usage_subjects(scope, now, max(r.window_days or 1 for r in windowed))
     only = None if full else keys
     values = _RuleValues(scope, refreshed.totals, now, only)
     alerts = _stored_alerts(scope, rules, only)
+    if full:
+        keys |= {key for _, key in alerts}  # an alert whose subject has nothing left is cleared
+    return _decide_all(scope, rules, keys, values, alerts, _labelled(scope, refreshed.rows), refreshed.totals, now)
+
+
+def _evaluate_runs(scope, rules, keys, now):
+    """Runs and models: their attested compute (compliance.run_metrics), the same decisions and writes."""
+    computed = run_metrics.computed(scope, keys)
+    alerts = _stored_alerts(scope, rules, None if keys is None else keys)
+    subjects = set(computed) | (set(keys) if keys is not None else {key for _, key in alerts})
+    values = _Values(lambda rule, key: run_metrics.value(rule, computed.get(key)))
+    labels = {key: Subject(c.label, c.country, c.operator_id) for key, c in computed.items()}
+    missing = Subject("", "", None)
+    return _decide_all(
+        scope,
+        rules,
+        subjects,
+        values,
+        alerts,
+        lambda keys: {k: labels.get(k, missing._replace(label=k)) for k in keys},
+        {},
+        now,
+    )
+
+
+class _Values(NamedTuple):
+    of: object
+
+
+def _labelled(scope, rows):
+    return lambda keys: _subjects(scope, rows, keys)
+
+
+def _decide_all(scope, rules, keys, values, alerts, label, totals, now):
+    """Decide what each (rule, subject) value does to its alert, and do it (set-based)."""
     actions = {RAISE: [], REOPEN: [], CLEAR: [], UNCLEAR: []}
     for key in sorted(keys):
         for rule in rules:
@@ -238,8 +306,8 @@ def _evaluate_scope(scope, rules, refreshed, full, now):
             action = decide(rule, value, alert)
             if action is not None:
                 actions[action].append((rule, key, value, alert))
-    subjects = _subjects(scope, refreshed.rows, {key for _, key, _, _ in actions[RAISE]})
-    return _act(scope, actions, subjects, refreshed.totals)
+    subjects = label({key for _, key, _, _ in actions[RAISE]})
+    return _act(scope, actions, subjects, totals, now)
 
 
 def decide(rule, value, alert):
@@ -266,12 +334,14 @@ class _RuleValues:
         self._windows = {}
 
     def of(self, rule, key):
-        if rule.metric != Metric.COMPUTE:
+        if rule.metric not in WINDOW_METRICS:
             return stored_metric_value(rule, self.totals.get(key))
         days = rule.window_days or 1
-        window = (days, rule.basis)
+        workloads = unattributed_workloads(rule)
+        window = (days, record_field(rule.basis), tuple(workloads) if workloads is not None else None)
         if window not in self._windows:
-            self._windows[window] = aggregates.usage(self.scope, self.now - timedelta(days=days), rule.basis, self.only)
+            since = self.now - timedelta(days=days)
+            self._windows[window] = aggregates.usage(self.scope, since, rule.basis, self.only, workloads)
         return self._windows[window].get(key, 0.0)
 
 
@@ -292,7 +362,7 @@ def _subjects(scope, rows, keys):
     return {k: Subject(*(found[k] if k in found else rows[k][:3])) for k in keys}
 
 
-def _act(scope, actions, subjects, totals):
+def _act(scope, actions, subjects, totals, now):
     """Carry out the evaluation's decisions; return the alerts raised or reopened."""
     clear = [alert.pk for _, _, _, alert in actions[CLEAR]]
     if clear:
@@ -304,9 +374,9 @@ def _act(scope, actions, subjects, totals):
     changed = []
     chips = {key: values["chip_count"] for key, values in totals.items()}
     for batch in _batches(raises, chips):
-        changed += _raise_many(scope, batch)
+        changed += _raise_many(scope, batch, now)
     for rule, key, value, alert in actions[REOPEN]:
-        reopened = _reopen(alert.pk, rule, scope, key, value)
+        reopened = _reopen(alert.pk, rule, scope, key, value, now)
         if reopened is not None:
             changed.append(reopened)
     return changed
@@ -354,7 +424,7 @@ def _new_alert(rule, scope, key, value, subject, now):
     )
 
 
-def _raise_many(scope, raises):
+def _raise_many(scope, raises, now):
     """Raise these alerts in one transaction, each with its frozen evidence, log event and transition.
 
     An alert another evaluation raised first is skipped (one alert per rule
@@ -362,22 +432,24 @@ def _raise_many(scope, raises):
     and then leaves its alert alone.
     """
     with transaction.atomic():
-        now = timezone.now()
-        alerts = _insert_new([_new_alert(rule, scope, key, value, subj, now) for rule, key, value, subj in raises])
+        at = timezone.now()
+        alerts = _insert_new([_new_alert(rule, scope, key, value, subj, at) for rule, key, value, subj in raises])
         if not alerts:
             return []
-        # Once per subject, however many of its rules it crossed.
-        rows = aggregates.chips_in_many(scope, {alert.subject_key for alert in alerts})
-        counted = {key: _Counted.of(rows.get(key, [])) for key in {alert.subject_key for alert in alerts}}
+        counted = _counted_many(scope, [(alert.rule, alert.subject_key) for alert in alerts], now)
+        countries = run_metrics.countries(scope, {a.subject_key for a in alerts}) if scope in RUN_SCOPES else {}
         # One checkpoint covering every source of the batch, and one read of their proofs.
         sealed = evidence_seal([c.sources for c in counted.values()])
         evidence = AlertEvidence.objects.bulk_create(
-            [_evidence(alert, alert.rule, alert.value, counted[alert.subject_key], sealed) for alert in alerts]
+            [
+                _evidence(alert, alert.rule, alert.value, counted[alert.rule.pk, alert.subject_key], sealed)
+                for alert in alerts
+            ]
         )
         _attach_operators(alerts)
         first = append_events(
             [
-                ("alert.raised", f"alert:{alert.pk}", _alert_data(alert, ev), *_readers(alert))
+                ("alert.raised", f"alert:{alert.pk}", _alert_data(alert, ev), *_readers(alert, countries))
                 for alert, ev in zip(alerts, evidence, strict=True)
             ]
         )
@@ -420,12 +492,15 @@ def _attach_operators(alerts):
             alert.operator = operators[alert.operator_id]
 
 
-def _readers(alert):
-    """(parties, countries) who may read the alert's log event besides treaty bodies."""
-    return [alert.operator.code] if alert.operator_id else [], [alert.country] if alert.country else []
+def _readers(alert, countries=None):
+    """(parties, countries) who may read the alert's log event besides treaty bodies: its operator and its
+    country, or for a run or a model every country of its runs (`countries`: {subject key: [countries]})."""
+    parties = [alert.operator.code] if alert.operator_id else []
+    found = (countries or {}).get(alert.subject_key)
+    return parties, sorted(found) if found else ([alert.country] if alert.country else [])
 
 
-def _reopen(alert_pk, rule, scope, key, value):
+def _reopen(alert_pk, rule, scope, key, value, now=None):
     with transaction.atomic():
         alert = Alert.objects.select_for_update().get(pk=alert_pk)
         if alert.state not in (AlertState.RESOLVED, AlertState.DISMISSED) or alert.cleared_at is None:
@@ -437,11 +512,11 @@ def _reopen(alert_pk, rule, scope, key, value):
         alert.value = value
         # Who may see it is the subject's as it is now, not as it was raised: a campus another operator has
         # joined since is no longer one operator's, and the evidence frozen below counts that operator's chips.
-        label, country, operator_id = aggregates.labels(scope, [key])[key]
+        label, country, operator_id = _current_labels(scope, key)
         alert.subject_label, alert.country, alert.operator_id = label, country, operator_id
         alert.save()
-        evidence = freeze(alert, rule, scope, key, value)
-        parties, countries = _readers(alert)
+        evidence = freeze(alert, rule, scope, key, value, now)
+        parties, countries = _readers(alert, run_metrics.countries(scope, [key]) if scope in RUN_SCOPES else None)
         index = append_event(
             "alert.reopened", f"alert:{alert.pk}", _alert_data(alert, evidence), parties=parties, countries=countries
         )
@@ -452,12 +527,48 @@ def _reopen(alert_pk, rule, scope, key, value):
         return alert
 
 
-def freeze(alert, rule, scope, key, value):
-    """Store the evidence of an alert now: the chips counted, sealed (compliance.evidence)."""
-    counted = _Counted.of(aggregates.chips_in(scope, key))
+def _current_labels(scope, key):
+    """(label, country, operator id) of a subject as it is now."""
+    if scope in RUN_SCOPES:
+        found = run_metrics.computed(scope, [key]).get(key)
+        return (found.label, found.country, found.operator_id) if found else (key, "", None)
+    return aggregates.labels(scope, [key])[key]
+
+
+def freeze(alert, rule, scope, key, value, now=None):
+    """Store the evidence of an alert now: what was counted, sealed (compliance.evidence)."""
+    counted = _counted_many(scope, [(rule, key)], now or timezone.now())[rule.pk if rule else None, key]
     evidence = _evidence(alert, rule, value, counted, evidence_seal([counted.sources]))
     evidence.save()
     return evidence
+
+
+def _counted_many(scope, pairs, now):
+    """{(rule pk, subject key): _Counted}: what each alert counted, by what its rule measures.
+
+    Capacity: the chips counted for the subject, with the placements that put them there (once per
+    subject, however many of its rules it crossed). Unattributed compute: the usage records of the
+    rule's window and workloads attributed to no run, by the statements (and their log indices) that
+    reported them. Runs and models: the runs' declarations and the statements attributed to them."""
+    out = {}
+    if scope in RUN_SCOPES:
+        keys = {key for _, key in pairs}
+        computed = run_metrics.computed(scope, keys)
+        rows = run_metrics.sources(computed)
+        return {(rule.pk if rule else None, key): _Counted.of(rows.get(key, [])) for rule, key in pairs}
+    capacity = {key for rule, key in pairs if rule is None or rule.metric != Metric.UNATTRIBUTED}
+    rows = aggregates.chips_in_many(scope, capacity) if capacity else {}
+    by_rule = {}
+    for rule, key in pairs:
+        if rule is not None and rule.metric == Metric.UNATTRIBUTED:
+            by_rule.setdefault(rule.pk, (rule, set()))[1].add(key)
+        else:
+            out[rule.pk if rule else None, key] = _Counted.of(rows.get(key, []))
+    for rule, keys in by_rule.values():
+        since = now - timedelta(days=rule.window_days or 1)
+        found = aggregates.unattributed_sources(scope, since, unattributed_workloads(rule), keys)
+        out.update({(rule.pk, key): _Counted.of(found.get(key, [])) for key in keys})
+    return out
 
 
 class _Counted(NamedTuple):
@@ -471,7 +582,7 @@ class _Counted(NamedTuple):
     @classmethod
     def of(cls, rows):
         """From the subject's chips_in rows: public ids sorted, one per line; the first 1,000 sources."""
-        chips = sorted({r[0] for r in rows})
+        chips = sorted({r[0] for r in rows if r[0]})  # run and statement rows name no chip
         text = "".join(f"{c}\n" for c in chips)
         sources = sorted({(r[1], r[2], r[3]) for r in rows if r[1]}, key=lambda s: (s[0], str(s[1])))[:1000]
         return cls(

@@ -63,6 +63,17 @@ class ThresholdRule(models.Model):
     review_days = models.PositiveIntegerField(
         null=True, blank=True, help_text="Review rules: silence this long after a declaration counts as approval."
     )
+    workloads = models.JSONField(
+        default=list,
+        blank=True,
+        help_text="unattributed_compute: the workloads counted (compliance.choices.Workload); empty: training "
+        "and unlabelled.",
+    )
+    run_kinds = models.JSONField(
+        default=list,
+        blank=True,
+        help_text="Rules on runs: the kinds of run judged (runs.choices.RunKind); empty: every kind.",
+    )
     effective_from = models.DateTimeField()
     effective_to = models.DateTimeField(null=True, blank=True)
     preset = models.CharField(max_length=64, blank=True, default="")
@@ -84,6 +95,10 @@ class ThresholdRule(models.Model):
 
     def __str__(self):
         return f"{self.key} v{self.version}"
+
+    def judges_kind(self, kind):
+        """Whether this rule judges a run of this kind (a rule naming no kinds judges every run)."""
+        return not self.run_kinds or kind in self.run_kinds
 
     def crosses(self, value):
         return value > self.value if self.comparison == Comparison.GT else value >= self.value

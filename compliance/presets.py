@@ -2,32 +2,58 @@
 
 from datetime import UTC, datetime
 
-MIRI = (
-    "MIRI Technical Governance Team, draft international agreement on AI (2025): covered chip cluster "
-    "= more than 16 H100-equivalents = 253,440 TPP, counting chips co-located or networked above 25 Gbit/s"
+# The draft agreement: MIRI Technical Governance Team, "An International Agreement to Prevent the Premature
+# Creation of Artificial Superintelligence" (arXiv 2511.10783, November 2025). Article numbers as in the
+# treaty text the same team publishes at ifanyonebuildsit.com/treaty (Article II "Definitions", Article IV
+# "AI Training", Article V "Chip Consolidation"); the MIRI summary of the report cites "Articles II and IV"
+# for the training thresholds. Not checked against the arXiv PDF itself, whose paragraph numbering may differ.
+MIRI = "MIRI TGT draft agreement (arXiv 2511.10783)"
+MIRI_CLUSTER = (
+    f"{MIRI}, Articles II and V (chip consolidation): a covered chip cluster is more than 16 H100-equivalents "
+    "(253,440 TPP) co-located or networked above 25 Gbit/s. Counted here per facility and campus (co-located); "
+    "the networking condition is the covered_cluster scope's."
 )
-MIRI_TRAINING = (
-    "MIRI Technical Governance Team, draft international agreement on AI (2025): training compute "
-    "thresholds, FLOP counted as FP16-equivalent (or actual operations, whichever is higher)"
+MIRI_FLOP = (
+    "Article II: FLOP counted as FP16-equivalent operations or the total operations in the format used, "
+    "whichever is higher (basis `higher`)"
 )
-MIRI_RUNS = (
-    "MIRI Technical Governance Team, draft international agreement on AI (2025), Article IV: a training run "
-    "above 1e22 FLOP is declared before it starts and the treaty body may object within 30 days (silence is "
-    "approval); a training run above 1e24 FLOP is prohibited"
+MIRI_PROHIBITED = f"{MIRI}, Article IV(1): any training run exceeding 1e24 FLOP is prohibited"
+MIRI_REPORTED = (
+    f"{MIRI}, Article IV(2): a training run between 1e22 and 1e24 FLOP is reported before it starts, with an "
+    "estimate of its total FLOP; nonresponse after 30 days constitutes approval"
 )
-EO = (
-    "US Executive Order 14110 (2023, since revoked), sec. 4.2(b)(ii): computing cluster co-located, "
-    "networked above 100 Gbit/s, theoretical maximum of 1e20 integer or floating-point OP/s"
+MIRI_POST_PROHIBITED = (
+    f"{MIRI}, Article IV(1): any post-training run exceeding 1e23 FLOP is prohibited (post-training here: the "
+    "kinds post_training and fine_tuning, both of which start from a trained model)"
 )
-EU = "EU AI Act (Regulation (EU) 2024/1689), Art. 51(2): general-purpose model with systemic risk above 1e25 FLOP"
+POST_TRAINING = ["fine_tuning", "post_training"]
+EO_MODEL = (
+    "US Executive Order 14110 (2023, revoked 2025), sec. 4.2(b)(i): any model trained using a quantity of "
+    "computing power greater than 1e26 integer or floating-point operations"
+)
+EO_CLUSTER = (
+    "US Executive Order 14110 (2023, revoked 2025), sec. 4.2(b)(ii): a computing cluster of machines "
+    "physically co-located in a single datacenter, transitively connected by data center networking of over "
+    "100 Gbit/s, with a theoretical maximum of 1e20 integer or floating-point OP/s. Counted here per facility "
+    "(co-location); the networking condition is the covered-cluster scopes' (see README)"
+)
+EU = (
+    "EU AI Act (Regulation (EU) 2024/1689), Art. 51(2): a general-purpose AI model is presumed to have high "
+    "impact capabilities when the cumulative amount of computation used for its training measured in "
+    "floating point operations is greater than 1e25"
+)
 SINCE = datetime(2025, 1, 1, tzinfo=UTC)
+# The margin by which a run's attested compute may pass its declared plan before it is alerted: the registry's
+# choice (the draft asks for "an estimate of the total FLOP", Article IV(2), and names no tolerance).
+OVER_PLAN_MARGIN = 1.1
+REVIEW_WINDOW_DAYS = 30
 
 PRESETS = {
     "draft-treaty": [
         dict(
             key="treaty-covered-cluster-facility",
             name="Covered chip cluster (facility)",
-            legal_reference=MIRI,
+            legal_reference=MIRI_CLUSTER,
             metric="tpp",
             scope="facility",
             comparison="gt",
@@ -37,7 +63,7 @@ PRESETS = {
         dict(
             key="treaty-covered-cluster-campus",
             name="Covered chip cluster (campus)",
-            legal_reference=MIRI,
+            legal_reference=MIRI_CLUSTER,
             metric="tpp",
             scope="campus",
             comparison="gt",
@@ -45,59 +71,21 @@ PRESETS = {
             severity="high",
         ),
         dict(
-            key="treaty-training-monitored",
-            name="Training compute to declare and monitor",
-            legal_reference=MIRI_TRAINING + ": 1e22 FLOP must be declared and monitored",
-            metric="compute_window",
-            basis="fp16",
-            window_days=365,
-            scope="facility",
-            comparison="ge",
-            value=1e22,
-            severity="medium",
-        ),
-        dict(
-            key="treaty-training-post",
-            name="Post-training threshold",
-            legal_reference=MIRI_TRAINING + ": 1e23 FLOP",
-            metric="compute_window",
-            basis="fp16",
-            window_days=365,
-            scope="facility",
-            comparison="ge",
-            value=1e23,
-            severity="high",
-        ),
-        dict(
-            key="treaty-training-prohibited",
-            name="Prohibited training run",
-            legal_reference=MIRI_TRAINING + ": 1e24 FLOP training prohibited",
-            metric="compute_window",
-            basis="fp16",
-            window_days=365,
-            scope="facility",
-            comparison="ge",
-            value=1e24,
-            severity="critical",
-        ),
-    ],
-    "draft-treaty-runs": [
-        dict(
             key="treaty-run-review",
             name="Training run to declare and review",
-            legal_reference=MIRI_RUNS,
+            legal_reference=MIRI_REPORTED,
             metric="run_planned_compute",
             scope="run",
             comparison="gt",
             value=1e22,
             severity="medium",
             effect="review",
-            review_days=30,
+            review_days=REVIEW_WINDOW_DAYS,
         ),
         dict(
             key="treaty-run-prohibited",
             name="Prohibited training run (declared)",
-            legal_reference=MIRI_RUNS,
+            legal_reference=MIRI_PROHIBITED,
             metric="run_planned_compute",
             scope="run",
             comparison="gt",
@@ -105,12 +93,98 @@ PRESETS = {
             severity="critical",
             effect="prohibit",
         ),
+        dict(
+            key="treaty-post-training-prohibited",
+            name="Prohibited post-training run (declared)",
+            legal_reference=MIRI_POST_PROHIBITED,
+            metric="run_planned_compute",
+            scope="run",
+            run_kinds=POST_TRAINING,
+            comparison="gt",
+            value=1e23,
+            severity="critical",
+            effect="prohibit",
+        ),
+        dict(
+            key="treaty-post-training-attested-prohibited",
+            name="Prohibited post-training run (attested compute)",
+            legal_reference=f"{MIRI_POST_PROHIBITED}; {MIRI_FLOP}",
+            metric="run_attested_compute",
+            basis="higher",
+            scope="run",
+            run_kinds=POST_TRAINING,
+            comparison="gt",
+            value=1e23,
+            severity="critical",
+        ),
+        dict(
+            key="treaty-run-attested-prohibited",
+            name="Prohibited training run (attested compute)",
+            legal_reference=f"{MIRI_PROHIBITED}; {MIRI_FLOP}",
+            metric="run_attested_compute",
+            basis="higher",
+            scope="run",
+            comparison="gt",
+            value=1e24,
+            severity="critical",
+        ),
+        dict(
+            key="treaty-run-over-plan",
+            name="Training run past its declared compute",
+            legal_reference=f"{MIRI_REPORTED}; {MIRI_FLOP}. Margin: attested over planned FLOP above "
+            f"{OVER_PLAN_MARGIN:g} (the registry's tolerance; the text names none)",
+            metric="run_attested_over_plan",
+            basis="higher",
+            scope="run",
+            comparison="gt",
+            value=OVER_PLAN_MARGIN,
+            severity="high",
+        ),
+        dict(
+            key="treaty-unexplained-compute-facility",
+            name="Compute no declared run explains (facility)",
+            legal_reference=f"{MIRI_REPORTED}; {MIRI_FLOP}. Training or unlabelled work attributed to no declared "
+            f"run, over the {REVIEW_WINDOW_DAYS}-day review window: unexplained, not a prohibited run",
+            metric="unattributed_compute",
+            basis="higher",
+            window_days=REVIEW_WINDOW_DAYS,
+            workloads=["training", "unlabelled"],
+            scope="facility",
+            comparison="gt",
+            value=1e22,
+            severity="high",
+        ),
+        dict(
+            key="treaty-unexplained-compute-cluster",
+            name="Compute no declared run explains (cluster)",
+            legal_reference=f"{MIRI_REPORTED}; {MIRI_FLOP}. Training or unlabelled work attributed to no declared "
+            f"run, over the {REVIEW_WINDOW_DAYS}-day review window: unexplained, not a prohibited run",
+            metric="unattributed_compute",
+            basis="higher",
+            window_days=REVIEW_WINDOW_DAYS,
+            workloads=["training", "unlabelled"],
+            scope="cluster",
+            comparison="gt",
+            value=1e22,
+            severity="high",
+        ),
     ],
     "us-eo-14110": [
         dict(
+            key="us-eo-14110-model",
+            name="EO 14110 dual-use foundation model compute",
+            legal_reference=EO_MODEL,
+            metric="model_compute",
+            basis="peak",
+            scope="model",
+            comparison="gt",
+            value=1e26,
+            severity="medium",
+        ),
+        dict(
             key="us-eo-14110-cluster",
             name="EO 14110 computing cluster",
-            legal_reference=EO,
+            legal_reference=EO_CLUSTER,
             metric="peak_ops",
             precision="fastest",
             scope="facility",
@@ -122,24 +196,27 @@ PRESETS = {
     "eu-ai-act": [
         dict(
             key="eu-ai-act-systemic",
-            name="EU AI Act systemic-risk compute",
+            name="EU AI Act systemic-risk model compute",
             legal_reference=EU,
-            metric="compute_window",
-            basis="fp16",
-            window_days=365,
-            scope="facility",
-            comparison="ge",
+            metric="model_compute",
+            basis="peak",
+            scope="model",
+            comparison="gt",
             value=1e25,
             severity="high",
         ),
     ],
 }
+# Presets loaded before under names that are gone: their rules are retired by the next load.
+FORMER_PRESETS = ("draft-treaty-runs",)
 
 
 def load(user, names=None):
-    """Declare the presets (new rules, or new versions where the figures differ). Returns the rules declared."""
+    """Declare the presets (new rules, or new versions where the figures differ: each a logged
+    `threshold.declared`), and retire the rules a preset no longer holds (the facility-wide compute windows
+    of earlier versions: a logged `threshold.retired`). Returns the rules declared."""
     from compliance.models import ThresholdRule
-    from compliance.services import RULE_FIELDS, declare
+    from compliance.services import RULE_FIELDS, declare, retire
 
     declared = []
     for preset, rules in PRESETS.items():
@@ -152,6 +229,8 @@ def load(user, names=None):
                 "basis": "fp16",
                 "effect": "alert",
                 "review_days": None,
+                "workloads": [],
+                "run_kinds": [],
                 "effective_from": SINCE,
                 **spec,
             }
@@ -163,4 +242,24 @@ def load(user, names=None):
             ):
                 continue
             declared.append(declare(user, key, **fields))
+    for rule in _dropped(names):
+        retire(user, rule)
     return declared
+
+
+def _dropped(names):
+    """The rules in force that a loaded preset (or a former one) declared and no preset holds now."""
+    from django.db.models import Q
+    from django.utils import timezone
+
+    from compliance.models import ThresholdRule
+
+    kept = {spec["key"] for rules in PRESETS.values() for spec in rules}
+    loaded = [p for p in PRESETS if not names or p in names] + list(FORMER_PRESETS)
+    return (
+        ThresholdRule.objects.current()
+        .filter(preset__in=loaded)
+        .exclude(key__in=kept)
+        .filter(Q(effective_to__isnull=True) | Q(effective_to__gt=timezone.now()))
+        .order_by("key")
+    )

@@ -33,13 +33,14 @@ def _crossed(rules, planned_flop, effect):
     return [r for r in rules if r.effect == effect and r.crosses(planned_flop)]
 
 
-def classify(planned_flop, now=None):
-    """The Verdict of the rules in force on a run planning this much compute.
+def classify(planned_flop, now=None, kind=None):
+    """The Verdict of the rules in force on a run of this kind planning this much compute (a rule naming
+    run kinds judges only those: the draft's lower prohibition of post-training runs).
 
     Of several prohibitions crossed, the lowest threshold is cited (any one prohibits); of several review
     rules, the one with the longest review period governs (the treaty body is owed the longest silence)."""
     now = now or timezone.now()
-    rules = list(ThresholdRule.objects.in_force(now).filter(metric=Metric.RUN_PLANNED))
+    rules = [r for r in ThresholdRule.objects.in_force(now).filter(metric=Metric.RUN_PLANNED) if r.judges_kind(kind)]
     prohibitions = sorted(_crossed(rules, planned_flop, Effect.PROHIBIT), key=lambda r: (r.value, r.key))
     if prohibitions:
         return _verdict(RunState.PROHIBITED, prohibitions[0]), prohibitions[0]
@@ -58,7 +59,7 @@ def declare(user, values, now=None):
     """Declare a run: checked, classified, recorded and logged; alerted at once when prohibited."""
     now = now or timezone.now()
     runs.check_plan(user, values, now)
-    verdict, rule = classify(values["planned_flop"], now)
+    verdict, rule = classify(values["planned_flop"], now, values.get("kind"))
     run = runs.declare(user, values, verdict, now)
     if run.state == RunState.PROHIBITED:
         raise_prohibited(run, rule)

@@ -21,6 +21,8 @@ RULE_FIELDS = (
     "severity",
     "effect",
     "review_days",
+    "workloads",
+    "run_kinds",
     "effective_from",
     "effective_to",
     "preset",

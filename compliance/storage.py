@@ -33,7 +33,7 @@ def _c(model, name):
 
 @cache
 def _names():
-    from attestations.models import AnyUsageRecord, UsageRecord
+    from attestations.models import AnyUsageRecord, Attestation, UsageRecord
     from compliance.models import Aggregate
     from inventory.models import Facility, Placement
     from registry.models import AcceleratorModel, Chip, Organisation
@@ -46,6 +46,7 @@ def _names():
         "org": Organisation._meta.db_table,
         "usage": UsageRecord._meta.db_table,
         "usage_all": AnyUsageRecord._meta.db_table,
+        "attestation": Attestation._meta.db_table,
         "aggregate": Aggregate._meta.db_table,
     }
     for prefix, model, fields in (
@@ -54,7 +55,12 @@ def _names():
         ("m", AcceleratorModel, ("id", "tpp", "memory_gb", *PRECISION_FIELDS.values())),
         ("f", Facility, ("id", "campus")),
         ("o", Organisation, ("id", "code")),
-        ("u", UsageRecord, ("chip", "facility", "period_end", "flop_peak", "flop_fp16")),
+        (
+            "u",
+            UsageRecord,
+            ("chip", "chip_ref", "facility", "period_end", "flop_peak", "flop_fp16", "run", "workload", "attestation"),
+        ),
+        ("at", Attestation, ("id", "log_index")),
     ):
         out.update({f"{prefix}_{f}": _c(model, f) for f in fields})
     values = ("label", "country", "operator", "chip_count", "tpp", "h100e", "memory_gb", "ops", "updated_at")
@@ -161,14 +167,23 @@ _USAGE = {
 }
 
 
-def usage_totals(scope, since, basis, subject_keys=None):
+def _flop_column(basis):
+    """The usage record's column holding the bound on `basis` (attestations.bases)."""
+    return "u.{u_" + record_field(basis) + "}"
+
+
+def usage_totals(scope, since, basis, subject_keys=None, unattributed_workloads=None):
     """(subject key, sum of the upper-bound FLOP) of the usage records whose period ends after `since`;
-    `basis` one of attestations.bases.Basis (each reads the record field record_field names)."""
+    `basis` one of attestations.bases.Basis. With `unattributed_workloads` (a list of workload labels,
+    "" for a statement that named none), only the records attributed to no run and of those workloads."""
     key_sql, records, group = _USAGE[scope]
-    column = f"u.{{u_{record_field(basis)}}}"
+    column = _flop_column(basis)
     # Only names and constants are formatted in; values travel as parameters.
     sql = f"SELECT {key_sql}, SUM({column}) FROM {records} WHERE u.{{u_period_end}} > %s"  # noqa: S608
     params = [since]
+    if unattributed_workloads is not None:
+        sql += " AND u.{u_run} IS NULL AND u.{u_workload} = ANY(%s::text[])"
+        params.append(list(unattributed_workloads))
     if scope != Scope.OPERATOR_COUNTRY:
         sql += f" AND {group} IS NOT NULL"
     if subject_keys is not None:
@@ -176,6 +191,25 @@ def usage_totals(scope, since, basis, subject_keys=None):
         sql += f" AND {condition}"
         params += more
     return fetch_all(_sql(f"{sql} GROUP BY {group}"), params)
+
+
+_UNATTRIBUTED_SOURCES = (
+    "SELECT u.{{u_chip_ref}}, 'attestation', CAST(u.{{u_attestation}} AS TEXT), at.{{at_log_index}},"
+    " CAST({key} AS TEXT) FROM {records} JOIN {{attestation}} at ON at.{{at_id}} = u.{{u_attestation}}"
+    " WHERE u.{{u_period_end}} > %s AND u.{{u_run}} IS NULL AND u.{{u_workload}} = ANY(%s::text[])"
+    " AND {condition}"
+)
+
+
+def unattributed_sources(scope, since, workloads, subject_keys):
+    """(chip reference, 'attestation', statement id, its log index, subject key as text) of every usage
+    record an unattributed_compute rule counts for these subjects (facility or cluster scope): the
+    evidence of its alerts, in one query."""
+    key_sql, records, group = _USAGE[scope]
+    condition, params = _subject_filter(scope, subject_keys, column=group)
+    # Double braces survive the first format (the key and the records' FROM), single ones are filled by _sql.
+    template = _UNATTRIBUTED_SOURCES.format(key=key_sql, records=records, condition=condition)
+    return fetch_all(_sql(template), [since, list(workloads), *params])
 
 
 _WITH_MAKER = "JOIN {model} m ON m.{m_id} = c.{c_model} JOIN {org} mf ON mf.{o_id} = c.{c_manufacturer}"

@@ -388,7 +388,7 @@ class Demo:
         return run_review.declare(operator, values, now=declared_at)
 
     def runs(self):
-        """Three runs of op-demo at Ashburn, under the draft's rules (the `draft-treaty-runs` preset): one
+        """Three runs of op-demo at Ashburn, under the draft's rules (the `draft-treaty` preset): one
         declared 31 days ago that nobody reviewed (approved by silence; the week of usage statements reports
         work for it), one under review now, one declared above the prohibition (recorded, alerted)."""
         from runs.services import approve_by_silence

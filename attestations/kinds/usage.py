@@ -102,6 +102,7 @@ def store(att, s, v):
             "energy_j": energy_j,
             "flop_fp16": fp16,
             "flop_peak": peak,
+            "workload": s.workload or "",
         }
         # Bound to the chip only when the speaker holds it: cluster and operator-country windows follow
         # the chip, so another party's report of it would count against its holder (and poison the

@@ -2,8 +2,20 @@ from rest_framework import serializers
 
 from attestations.bases import Basis
 from compliance.api.dispute_serializers import AnswerSerializer, ClarificationSerializer
-from compliance.choices import Comparison, Effect, Metric, Precision, Scope, Severity
+from compliance.choices import (
+    DEFAULT_UNATTRIBUTED_WORKLOADS,
+    METRIC_SCOPES,
+    WINDOW_METRICS,
+    Comparison,
+    Effect,
+    Metric,
+    Precision,
+    Scope,
+    Severity,
+    Workload,
+)
 from compliance.models import Aggregate, Alert, AlertEvidence, AlertTransition, ThresholdRule
+from runs.choices import RunKind
 
 
 class ThresholdRuleSerializer(serializers.ModelSerializer):
@@ -28,6 +40,8 @@ class ThresholdRuleSerializer(serializers.ModelSerializer):
             "severity",
             "effect",
             "review_days",
+            "workloads",
+            "run_kinds",
             "effective_from",
             "effective_to",
             "preset",
@@ -71,6 +85,23 @@ class RuleInputSerializer(serializers.Serializer):
         default=None,
         help_text="Review rules: silence this long after a declaration counts as approval.",
     )
+    workloads = serializers.ListField(
+        child=serializers.ChoiceField(choices=Workload.choices),
+        required=False,
+        allow_empty=True,
+        max_length=len(Workload.values),
+        default=list,
+        help_text="unattributed_compute only: the workloads counted (`unlabelled`: statements that name none). "
+        f"Default: {', '.join(DEFAULT_UNATTRIBUTED_WORKLOADS)}.",
+    )
+    run_kinds = serializers.ListField(
+        child=serializers.ChoiceField(choices=RunKind.choices),
+        required=False,
+        allow_empty=True,
+        max_length=len(RunKind.values),
+        default=list,
+        help_text="Rules on runs only: the kinds of run the rule judges (empty: every kind).",
+    )
     effective_from = serializers.DateTimeField()
     effective_to = serializers.DateTimeField(required=False, allow_null=True, default=None)
 
@@ -78,11 +109,18 @@ class RuleInputSerializer(serializers.Serializer):
         metric = attrs.get("metric")
         if metric == Metric.PEAK_OPS and not attrs.get("precision"):
             raise serializers.ValidationError({"precision": "peak_ops needs a precision."})
-        if metric == Metric.COMPUTE and not attrs.get("window_days"):
-            raise serializers.ValidationError({"window_days": "compute_window needs a window in days."})
+        if metric in WINDOW_METRICS and not attrs.get("window_days"):
+            raise serializers.ValidationError({"window_days": f"{metric} needs a window in days."})
+        if attrs.get("scope") not in METRIC_SCOPES.get(metric, ()):
+            scopes = ", ".join(METRIC_SCOPES.get(metric, ()))
+            raise serializers.ValidationError({"scope": f"{metric} is judged on: {scopes}."})
+        if attrs.get("workloads") and metric != Metric.UNATTRIBUTED:
+            raise serializers.ValidationError({"workloads": "Only unattributed_compute counts by workload."})
+        if attrs.get("run_kinds") and attrs.get("scope") != Scope.RUN:
+            raise serializers.ValidationError({"run_kinds": "Only rules on runs judge by kind."})
+        if metric == Metric.UNATTRIBUTED:
+            attrs["workloads"] = sorted(set(attrs.get("workloads") or DEFAULT_UNATTRIBUTED_WORKLOADS))
         run_rule = metric == Metric.RUN_PLANNED
-        if run_rule != (attrs.get("scope") == Scope.RUN):
-            raise serializers.ValidationError({"scope": "run_planned_compute is judged on runs, and only it."})
         effect = attrs.get("effect", Effect.ALERT)
         if run_rule != (effect in (Effect.REVIEW, Effect.PROHIBIT)):
             raise serializers.ValidationError({"effect": "run_planned_compute rules review or prohibit runs."})

@@ -107,10 +107,11 @@ class RuleValues:
         self._windows = {}
 
     def value(self, rule, totals, scope, key):
-        if rule.metric == Metric.COMPUTE:
-            cache_key = (scope, key, rule.basis, rule.window_days)
+        if rule.metric in (Metric.COMPUTE, Metric.UNATTRIBUTED):
+            # Unattributed compute counts by run and workload, which the daily totals do not keep: summed.
+            cache_key = (scope, key, rule.metric, rule.basis, rule.window_days, tuple(rule.workloads or ()))
             if cache_key not in self._windows:
-                if scope == Scope.FACILITY and self.usage_days is not None:
+                if rule.metric == Metric.COMPUTE and scope == Scope.FACILITY and self.usage_days is not None:
                     self._windows[cache_key] = self._stored_window(rule, key)
                 else:
                     self._windows[cache_key] = metric_value(rule, totals, scope, key, self.now)

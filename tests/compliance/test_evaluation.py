@@ -268,20 +268,86 @@ def test_findings_become_alerts(parties, op):
 def test_presets_cite_their_sources(parties):
     call_command("load_presets", verbosity=0)
     rules = ThresholdRule.objects.all()
-    assert {r.key for r in rules} >= {
+    assert {r.key for r in rules} == {
         "treaty-covered-cluster-facility",
         "treaty-covered-cluster-campus",
-        "treaty-training-monitored",
-        "treaty-training-post",
-        "treaty-training-prohibited",
+        "treaty-run-review",
+        "treaty-run-prohibited",
+        "treaty-run-attested-prohibited",
+        "treaty-post-training-prohibited",
+        "treaty-post-training-attested-prohibited",
+        "treaty-run-over-plan",
+        "treaty-unexplained-compute-facility",
+        "treaty-unexplained-compute-cluster",
+        "us-eo-14110-model",
         "us-eo-14110-cluster",
         "eu-ai-act-systemic",
     }
     assert all(r.legal_reference for r in rules)
-    values = {r.key: r.value for r in rules}
-    assert values["treaty-training-prohibited"] == 1e24 and values["eu-ai-act-systemic"] == 1e25
+    # No preset sums a facility's every workload any more (issue 17: inference raised "prohibited run").
+    assert not any(r.metric == "compute_window" for r in rules)
+    by_key = {r.key: r for r in rules}
+    assert (by_key["eu-ai-act-systemic"].metric, by_key["eu-ai-act-systemic"].comparison) == ("model_compute", "gt")
+    assert by_key["eu-ai-act-systemic"].value == 1e25 and "Art. 51(2)" in by_key["eu-ai-act-systemic"].legal_reference
+    assert (by_key["us-eo-14110-model"].value, by_key["us-eo-14110-model"].scope) == (1e26, "model")
+    assert "4.2(b)(i)" in by_key["us-eo-14110-model"].legal_reference
+    assert "Article IV(1)" in by_key["treaty-run-attested-prohibited"].legal_reference
+    assert by_key["treaty-run-attested-prohibited"].basis == "higher"
+    post = by_key["treaty-post-training-prohibited"]
+    assert (post.value, post.effect, sorted(post.run_kinds)) == (1e23, "prohibit", ["fine_tuning", "post_training"])
+    unexplained = by_key["treaty-unexplained-compute-facility"]
+    assert (unexplained.value, unexplained.window_days, unexplained.comparison) == (1e22, 30, "gt")
+    assert sorted(unexplained.workloads) == ["training", "unlabelled"]
     call_command("load_presets", verbosity=0)  # loading again declares nothing new
     assert ThresholdRule.objects.count() == len(rules)
+
+
+def test_loading_the_presets_retires_the_facility_wide_compute_windows(parties):
+    """Rules an earlier version of the presets declared (a facility's every workload over 365 days against
+    1e24, "Prohibited training run") are retired by the next load, each a logged `threshold.retired`; the
+    EU rule gets a new version on its new metric. Nothing is deleted."""
+    from compliance.services import declare as declare_rule
+    from transparency.models import LogEventData
+
+    treaty = parties.users["treaty"]
+    old = declare_rule(
+        treaty,
+        "treaty-training-prohibited",
+        name="Prohibited training run",
+        legal_reference="draft",
+        metric="compute_window",
+        basis="fp16",
+        window_days=365,
+        scope="facility",
+        comparison="ge",
+        value=1e24,
+        severity="critical",
+        effective_from=timezone.now() - timedelta(days=1),
+        preset="draft-treaty",
+    )
+    eu = declare_rule(
+        treaty,
+        "eu-ai-act-systemic",
+        name="EU",
+        legal_reference="EU",
+        metric="compute_window",
+        basis="fp16",
+        window_days=365,
+        scope="facility",
+        comparison="ge",
+        value=1e25,
+        effective_from=timezone.now() - timedelta(days=1),
+        preset="eu-ai-act",
+    )
+    call_command("load_presets", verbosity=0)
+    old.refresh_from_db()
+    assert old.effective_to is not None and old.effective_to <= timezone.now()
+    assert not ThresholdRule.objects.in_force(timezone.now()).filter(key="treaty-training-prohibited").exists()
+    retired = LogEventData.objects.filter(event="threshold.retired", object_id="threshold:treaty-training-prohibited")
+    assert retired.count() == 1
+    current = ThresholdRule.objects.current().get(key="eu-ai-act-systemic")
+    assert current.version == eu.version + 1 and current.metric == "model_compute"
+    assert not ThresholdRule.objects.in_force(timezone.now()).filter(metric="compute_window").exists()
 
 
 def test_changes_are_announced_in_their_own_transaction(parties, op):

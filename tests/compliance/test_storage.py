@@ -212,3 +212,37 @@ def test_insert_alerts_skips_existing_and_sets_log_indices(world):  # noqa: F811
     pks = [pk for pk, _, _ in sorted(inserted)] + [again[0][0]]
     storage.set_alert_log_indices(pks, 100)
     assert [Alert.objects.get(pk=pk).log_index for pk in pks] == [100, 101, 102]
+
+
+def _label_some_records():
+    """Spread the world's records over workloads and runs: every third inference, every fourth attributed to
+    a run (a server-set key without a database constraint), the rest training or unlabelled."""
+    pks = list(UsageRecord.objects.order_by("pk").values_list("pk", flat=True))
+    assert len(pks) >= 4
+    for i, pk in enumerate(pks):
+        workload = "inference" if i % 3 == 0 else ("training" if i % 2 else "")
+        UsageRecord.objects.filter(pk=pk).update(workload=workload, run_id=424242 if i % 4 == 1 else None)
+
+
+@pytest.mark.parametrize("scope", [Scope.FACILITY, Scope.CLUSTER])
+def test_unattributed_usage_totals_and_sources(world, scope):  # noqa: F811
+    _label_some_records()
+    since = timezone.now() - timedelta(days=30)
+    workloads = ["", "training"]
+    records = UsageRecord.objects.filter(period_end__gt=since, run__isnull=True, workload__in=workloads)
+    cluster_of = dict(
+        Placement.objects.filter(valid_to__isnull=True, cluster__isnull=False).values_list("chip_id", "cluster_id")
+    )
+    sums, sources = defaultdict(float), defaultdict(set)
+    for r in records.select_related("attestation"):
+        key = r.facility_id if scope == Scope.FACILITY else cluster_of.get(r.chip_id)
+        if key is None:
+            continue
+        sums[str(key)] += r.flop_peak
+        sources[str(key)].add((r.chip_ref, "attestation", str(r.attestation_id), r.attestation.log_index, str(key)))
+    assert sums and UsageRecord.objects.filter(workload="inference").exists()
+    found = {str(k): v for k, v in storage.usage_totals(scope, since, "higher", None, workloads)}
+    assert found == {k: pytest.approx(v) for k, v in sums.items()}
+    assert sorted(set(storage.unattributed_sources(scope, since, workloads, sorted(sums)))) == sorted(
+        row for rows in sources.values() for row in rows
+    )
