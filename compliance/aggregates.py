@@ -13,7 +13,7 @@ from typing import NamedTuple
 
 from django.utils import timezone
 
-from compliance import storage
+from compliance import covered, storage
 from compliance.choices import Scope
 from compliance.models import Aggregate
 
@@ -22,7 +22,10 @@ PRECISIONS = tuple(storage.PRECISION_FIELDS)
 
 
 def compute(scope, subject_keys=None):
-    """{subject_key: totals dict} for the given subjects (all, when None), straight from SQL."""
+    """{subject_key: totals dict} for the given subjects (all, when None), straight from SQL (the components
+    of the covered-cluster scopes: compliance.covered, summing one GROUP BY per site)."""
+    if covered.is_component_scope(scope):
+        return covered.compute(scope, subject_keys)
     if subject_keys is not None:
         subject_keys = list(subject_keys)
         if not subject_keys:
@@ -139,6 +142,8 @@ def _labels(scope, keys):
     from inventory.models import Campus, Cluster, Facility
     from registry.models import Organisation
 
+    if covered.is_component_scope(scope):
+        return covered.labels(scope, keys)
     ints = [int(k) for k in keys if k.isdigit()]
     if scope == Scope.FACILITY:
         return {
@@ -167,8 +172,13 @@ def _labels(scope, keys):
     codes = dict(
         Organisation.objects.filter(pk__any=list({int(k.split(":")[0]) for k in keys})).values_list("pk", "code")
     )
+    where = " outside accepted facilities" if scope == Scope.UNACCEPTED_HOLDINGS else ""
     return {
-        k: (f"{codes.get(int(k.split(':')[0]), '?')} in {k.split(':')[1]}", k.split(":")[1], int(k.split(":")[0]))
+        k: (
+            f"{codes.get(int(k.split(':')[0]), '?')} in {k.split(':')[1]}{where}",
+            k.split(":")[1],
+            int(k.split(":")[0]),
+        )
         for k in keys
     }
 
@@ -187,7 +197,35 @@ def chips_in_many(scope, subject_keys):
     keys = list(subject_keys)
     if not keys:
         return {}
+    if covered.is_component_scope(scope):
+        return covered.chips_in_many(scope, keys)
     out = {}
     for row in storage.chips_in_many(scope, keys):
         out.setdefault(row[4], []).append(row)
     return out
+
+
+def ties_in(scope, subject_key):
+    """Evidence beyond the chips' own sources: for a covered cluster, the declared links and groups that
+    joined it; for holdings outside accepted facilities, each facility holding them (with its review state
+    and the log entry of the treaty body's last decision on it). [{"source", "id", "log_index"}]."""
+    if covered.is_component_scope(scope):
+        return covered.sources(scope, subject_key)
+    if scope != Scope.UNACCEPTED_HOLDINGS:
+        return []
+    from inventory.models import Placement
+
+    operator, country = str(subject_key).split(":")
+    rows = (
+        Placement.objects.filter(
+            valid_to__isnull=True,
+            chip__custodian_id=int(operator),
+            chip__country=country,
+            chip__status__in=LIVE_STATUSES,
+        )
+        .exclude(facility__review="accepted")
+        .values_list("facility__code", "facility__review", "facility__review_log_index")
+        .distinct()
+        .order_by("facility__code")
+    )
+    return [{"source": "facility", "id": code, "review": review, "log_index": index} for code, review, index in rows]

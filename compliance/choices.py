@@ -25,6 +25,13 @@ class Scope(models.TextChoices):
     FACILITY = "facility", "Facility"
     CAMPUS = "campus", "Campus"
     OPERATOR_COUNTRY = "operator_country", "Operator within a country"
+    # compliance.covered: sites joined by co-location, declared links above the rule's bandwidth, or declared
+    # joint workloads (the draft agreement's covered chip cluster); and sets of one facility's clusters
+    # networked above the rule's bandwidth (EO 14110's computing cluster).
+    COVERED_CLUSTER = "covered_cluster", "Covered chip cluster (co-located, networked or run together)"
+    DATACENTER_CLUSTER = "datacenter_cluster", "Networked cluster within one datacenter"
+    # An operator's chips in a country outside the facilities the treaty body accepted (Article V).
+    UNACCEPTED_HOLDINGS = "unaccepted_holdings", "Operator's holdings outside accepted facilities, per country"
 
 
 class Comparison(models.TextChoices):

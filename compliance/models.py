@@ -43,6 +43,13 @@ class ThresholdRule(models.Model):
     comparison = models.CharField(max_length=2, choices=Comparison.choices)
     value = models.FloatField()
     severity = models.CharField(max_length=8, choices=Severity.choices, default=Severity.HIGH)
+    # Covered-cluster scopes: sites are joined by links above this bandwidth (Gbit/s; null: the scope's
+    # default, compliance.covered.DEFAULT_GBPS).
+    link_gbps = models.FloatField(null=True, blank=True)
+    # A clock: an alert of this rule is due to be cleared within this many days of its first crossing;
+    # past that it escalates to `overdue_severity` (blank: one step up).
+    clock_days = models.PositiveIntegerField(null=True, blank=True)
+    overdue_severity = models.CharField(max_length=8, choices=Severity.choices, blank=True, default="")
     effective_from = models.DateTimeField()
     effective_to = models.DateTimeField(null=True, blank=True)
     preset = models.CharField(max_length=64, blank=True, default="")
@@ -141,6 +148,10 @@ class Alert(models.Model):
     cleared_at = models.DateTimeField(null=True, blank=True)
     reopened = models.PositiveIntegerField(default=0)
     log_index = models.BigIntegerField(null=True, blank=True)
+    # A rule with a clock: when the subject must be back under the line (first crossing + clock_days; a
+    # reopening keeps it, so leaving and coming back buys no time), and when the alert escalated for it.
+    due_at = models.DateTimeField(null=True, blank=True)
+    escalated_at = models.DateTimeField(null=True, blank=True)
 
     objects = AlertQuerySet.as_manager()
 

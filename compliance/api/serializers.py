@@ -1,7 +1,12 @@
 from rest_framework import serializers
 
 from compliance.choices import Comparison, Metric, Precision, Scope, Severity
+from compliance.covered import COMPONENT_SCOPES
 from compliance.models import Aggregate, Alert, AlertEvidence, AlertTransition, ThresholdRule
+
+
+# Scopes whose subjects are sets of chips, with no usage attributed to them.
+CAPACITY_ONLY = (*COMPONENT_SCOPES, Scope.UNACCEPTED_HOLDINGS)
 
 
 class ThresholdRuleSerializer(serializers.ModelSerializer):
@@ -24,6 +29,9 @@ class ThresholdRuleSerializer(serializers.ModelSerializer):
             "comparison",
             "value",
             "severity",
+            "link_gbps",
+            "clock_days",
+            "overdue_severity",
             "effective_from",
             "effective_to",
             "preset",
@@ -48,15 +56,45 @@ class RuleInputSerializer(serializers.Serializer):
     comparison = serializers.ChoiceField(choices=Comparison.choices)
     value = serializers.FloatField(min_value=0)
     severity = serializers.ChoiceField(choices=Severity.choices, default=Severity.HIGH)
+    link_gbps = serializers.FloatField(
+        required=False,
+        allow_null=True,
+        default=None,
+        min_value=0,
+        max_value=1e9,
+        help_text="covered_cluster and datacenter_cluster: sites are joined by links above this (Gbit/s); "
+        "null: 25 and 100.",
+    )
+    clock_days = serializers.IntegerField(
+        required=False,
+        allow_null=True,
+        default=None,
+        min_value=1,
+        max_value=3650,
+        help_text="An alert is due to clear within this many days of the first crossing, else it escalates.",
+    )
+    overdue_severity = serializers.ChoiceField(
+        choices=Severity.choices,
+        required=False,
+        allow_blank=True,
+        default="",
+        help_text="What an overdue alert escalates to (blank: one step up).",
+    )
     effective_from = serializers.DateTimeField()
     effective_to = serializers.DateTimeField(required=False, allow_null=True, default=None)
 
     def validate(self, attrs):
-        metric = attrs.get("metric")
+        metric, scope = attrs.get("metric"), attrs.get("scope")
         if metric == Metric.PEAK_OPS and not attrs.get("precision"):
             raise serializers.ValidationError({"precision": "peak_ops needs a precision."})
         if metric == Metric.COMPUTE and not attrs.get("window_days"):
             raise serializers.ValidationError({"window_days": "compute_window needs a window in days."})
+        if metric == Metric.COMPUTE and scope in CAPACITY_ONLY:
+            raise serializers.ValidationError({"metric": f"{scope} is measured by capacity, not compute windows."})
+        if attrs.get("link_gbps") is not None and scope not in COMPONENT_SCOPES:
+            raise serializers.ValidationError({"link_gbps": "Only covered_cluster and datacenter_cluster rules."})
+        if attrs.get("overdue_severity") and not attrs.get("clock_days"):
+            raise serializers.ValidationError({"overdue_severity": "An escalation needs a clock (clock_days)."})
         start, end = attrs.get("effective_from"), attrs.get("effective_to")
         if start and end and end <= start:
             raise serializers.ValidationError({"effective_to": "must be after effective_from."})
@@ -143,6 +181,8 @@ class AlertSerializer(serializers.ModelSerializer):
             "cleared_at",
             "reopened",
             "log_index",
+            "due_at",
+            "escalated_at",
         ]
 
     def get_rule(self, obj) -> dict | None:

@@ -1,4 +1,5 @@
 from .findings import Finding
+from .links import NetworkLink, WorkloadGroup, WorkloadGroupMember
 from .listings import Declaration, DeclarationItem, Inspection, InspectionItem
 from .placements import Placement
 from .sites import Campus, Cluster, Facility
@@ -13,7 +14,10 @@ __all__ = [
     "Finding",
     "Inspection",
     "InspectionItem",
+    "NetworkLink",
     "Placement",
     "Transfer",
     "TransferItem",
+    "WorkloadGroup",
+    "WorkloadGroupMember",
 ]
