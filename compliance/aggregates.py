@@ -21,11 +21,12 @@ LIVE_STATUSES = storage.LIVE_STATUSES
 PRECISIONS = tuple(storage.PRECISION_FIELDS)
 
 
-def compute(scope, subject_keys=None):
+def compute(scope, subject_keys=None, memo=None):
     """{subject_key: totals dict} for the given subjects (all, when None), straight from SQL (the components
-    of the covered-cluster scopes: compliance.covered, summing one GROUP BY per site)."""
+    of the covered-cluster scopes: compliance.covered, summing one GROUP BY per site; `memo`, a dict one
+    evaluation shares between scopes, lets both component scopes read that GROUP BY once)."""
     if covered.is_component_scope(scope):
-        return covered.compute(scope, subject_keys)
+        return covered.compute(scope, subject_keys, memo)
     if subject_keys is not None:
         subject_keys = list(subject_keys)
         if not subject_keys:
@@ -88,7 +89,7 @@ class Refreshed(NamedTuple):
     rows: dict
 
 
-def refresh(scope, subject_keys=None):
+def refresh(scope, subject_keys=None, memo=None):
     """Recompute and store the aggregates of these subjects (all, when None).
 
     Every subject asked for gets a row (an incremental refresh stores zeros for
@@ -98,7 +99,7 @@ def refresh(scope, subject_keys=None):
     content differs from what is stored are written, so a steady-state
     periodic evaluation writes nothing.
     """
-    totals = compute(scope, subject_keys)
+    totals = compute(scope, subject_keys, memo)
     keys = set(totals) if subject_keys is None else {str(k) for k in subject_keys}
     stored = _stored(scope, None if subject_keys is None else keys)
     if subject_keys is None:

@@ -136,7 +136,7 @@ class Partition:
         self.uf = _UnionFind()
         self.excluded = set()  # datacenter_cluster: clusters declared no faster than the line
         self.joined = []  # (a node, tie) of the ties that joined something: the components' evidence
-        self._groups = None
+        self._groups = self._ties_by_key = None  # computed once asked for (the ties are fixed by then)
         if scope == Scope.COVERED_CLUSTER:
             self._covered(ties, campuses)
         else:
@@ -194,7 +194,11 @@ class Partition:
         return self._groups.get(key) or {_node_of_key(self.scope, key)}
 
     def ties_of(self, key):
-        return [tie for node, tie in self.joined if self.key_of(node) == key]
+        if self._ties_by_key is None:
+            self._ties_by_key = defaultdict(list)
+            for node, tie in self.joined:
+                self._ties_by_key[self.key_of(node)].append(tie)
+        return self._ties_by_key.get(key, [])
 
 
 def _node_of_key(scope, key):
@@ -233,19 +237,32 @@ def partitions(scope, gbps_list, facility_ids=None, ties=None):
     return {gbps: Partition(scope, gbps, ties, clusters=clusters) for gbps in gbps_list}
 
 
-def keys_for_facilities(scope, facility_ids, gbps_list=None):
+def keys_for_facilities(scope, facility_ids, gbps_list=None, ties=None):
     """The component keys of these facilities' sites (all their clusters and their chips in no cluster)."""
     facility_ids = sorted({int(f) for f in facility_ids})
     if not facility_ids:
         return set()
     gbps_list = bandwidths(scope) if gbps_list is None else gbps_list
+    ties = _ties() if ties is None else ties
+    if scope == Scope.COVERED_CLUSTER:
+        found = partitions(scope, gbps_list, None, ties)
+        return {p.key_of(f) for p in found.values() for f in facility_ids}
+    clusters = _clusters(facility_ids)
     out = set()
-    for partition in partitions(scope, gbps_list, facility_ids).values():
-        nodes = [partition.site(f, None) for f in facility_ids]
-        if scope == Scope.DATACENTER_CLUSTER:
-            nodes += [("c", c) for c, (f, _) in _clusters(facility_ids).items() if ("c", c) not in partition.excluded]
-        out |= {partition.key_of(n) for n in nodes if n is not None}
+    for gbps in gbps_list:
+        partition = Partition(scope, gbps, ties, clusters=clusters)
+        nodes = [("f", f) for f in facility_ids] + [("c", c) for c in clusters if ("c", c) not in partition.excluded]
+        out |= {partition.key_of(n) for n in nodes}
     return out
+
+
+def keys_around(facility_ids, rules=None):
+    """{scope: component keys} of these facilities in both component scopes, at every bandwidth kept (the
+    ties read once; `rules`: the rules in force of those scopes, when read already)."""
+    ties = _ties()
+    return {
+        scope: keys_for_facilities(scope, facility_ids, bandwidths(scope, rules), ties) for scope in COMPONENT_SCOPES
+    }
 
 
 def _facilities_of(scope, found, keys):
@@ -278,7 +295,7 @@ def _read(scope, keys):
 # --- totals -----------------------------------------------------------------------------------------------
 
 
-def compute(scope, subject_keys=None):
+def compute(scope, subject_keys=None, memo=None):
     """{subject key: totals dict, as aggregates.compute gives} of the components holding chips (of these
     subjects when given: a key of a component that is gone gets nothing, and so zeros stored)."""
     if subject_keys is not None:
@@ -286,8 +303,7 @@ def compute(scope, subject_keys=None):
         if not subject_keys:
             return {}
     found, facility_ids = _read(scope, subject_keys)
-    # In a fixed order, so that the float sums come out the same on every evaluation (nothing rewritten).
-    rows = sorted(storage.site_totals(facility_ids), key=lambda r: (r[0], r[1] is not None, r[1] or 0))
+    rows = _site_rows(facility_ids, {} if memo is None else memo)
     out = {}
     for facility, cluster, count, tpp, h100e, memory, *ops in rows:
         for partition in found.values():
@@ -298,6 +314,18 @@ def compute(scope, subject_keys=None):
             if subject_keys is None or key in subject_keys:
                 _add(out.setdefault(key, _empty()), count, tpp, h100e, memory, ops)
     return out
+
+
+def _site_rows(facility_ids, memo):
+    """storage.site_totals of these facilities (all: None), in a fixed order, so that the float sums come out
+    the same on every evaluation (nothing rewritten); read once per `memo` for the same facilities."""
+    wanted = None if facility_ids is None else frozenset(facility_ids)
+    cached = memo.get("site_totals")
+    if cached is not None and (cached[0] is None or (wanted is not None and wanted <= cached[0])):
+        return [r for r in cached[1] if wanted is None or r[0] in wanted]
+    rows = sorted(storage.site_totals(facility_ids), key=lambda r: (r[0], r[1] is not None, r[1] or 0))
+    memo["site_totals"] = (wanted, rows)
+    return rows
 
 
 def _empty():
@@ -330,11 +358,12 @@ class Members(NamedTuple):
 
 
 def members(scope, keys):
-    """{key: Members} of these components as the ties stand now."""
+    """{key: Members} of these components as the ties stand now (a few queries, however many keys)."""
     keys = {str(k) for k in keys}
     if not keys:
         return {}
-    found, _ = _read(scope, keys)
+    found, facility_ids = _read(scope, keys)
+    clusters = _clusters(facility_ids) if scope == Scope.DATACENTER_CLUSTER else {}
     out = {}
     for key in keys:
         partition = found[parse_key(key)[0]]
@@ -342,7 +371,6 @@ def members(scope, keys):
         if scope == Scope.COVERED_CLUSTER:
             out[key] = Members(sorted(nodes), None, True, partition.ties_of(key))
             continue
-        clusters = _clusters(_facilities_of(scope, found, [key]))
         inside_clusters = sorted(n[1] for n in nodes if n[0] == "c")
         facilities = {n[1] for n in nodes if n[0] == "f"} | {clusters[c][0] for c in inside_clusters if c in clusters}
         out[key] = Members(sorted(facilities), inside_clusters, any(n[0] == "f" for n in nodes), partition.ties_of(key))
@@ -372,15 +400,13 @@ def labels(scope, keys):
             continue
         countries = {cc for _, cc, _ in known}
         operators = {op for _, _, op in known}
-        gbps, _ = parse_key(key)
         if scope == Scope.COVERED_CLUSTER:
-            sites = sorted(code for code, _, _ in known)
-            label = "CCC " + _listed(sites) + f" (links > {gbps:g} Gbit/s)"
+            label = _listed(sorted(code for code, _, _ in known))
         else:
             sites = sorted(cluster_codes.get(c, str(c)) for c in m.clusters or [])
             if m.unclustered:
-                sites.append("(chips in no cluster)")
-            label = f"{known[0][0]}: " + _listed(sites) + f" (networked > {gbps:g} Gbit/s)"
+                sites.append("chips in no cluster")
+            label = f"{known[0][0]}: " + _listed(sites)
         out[key] = (
             label[:200],
             countries.pop() if len(countries) == 1 else "",
@@ -415,6 +441,11 @@ def chips_in_many(scope, keys):
         if key is not None:
             out.setdefault(key, []).append((public_id, source, source_id, log_index, key))
     return out
+
+
+def facilities(scope, keys):
+    """{key: the facility id of a component that lies in one facility, else None} (an alert names it)."""
+    return {key: m.facilities[0] if len(m.facilities) == 1 else None for key, m in members(scope, keys).items()}
 
 
 def sources(scope, key):

@@ -55,7 +55,7 @@ def subjects_for_facilities(facility_ids, operator_country=True):
         Scope.CAMPUS: {str(c) for _, c, *_ in facilities if c},
         Scope.OPERATOR_COUNTRY: pairs if operator_country else set(),
         Scope.UNACCEPTED_HOLDINGS: pairs if operator_country or accepted else set(),
-        **{scope: covered.keys_for_facilities(scope, ids) for scope in covered.COMPONENT_SCOPES},
+        **covered.keys_around(ids),
     }
 
 
@@ -236,10 +236,11 @@ def evaluate(subjects, now=None, rules=None):
     now = now or timezone.now()
     rules = list(rules if rules is not None else ThresholdRule.objects.in_force(now))
     changed = []
+    memo = {}  # what several scopes read alike, read once per evaluation (compliance.covered's site totals)
     for scope, keys in subjects.items():
         if keys is not None and not keys:
             continue
-        refreshed = aggregates.refresh(scope, keys)
+        refreshed = aggregates.refresh(scope, keys, memo)
         scope_rules = [r for r in rules if r.scope == scope]
         if scope_rules:
             changed += _evaluate_scope(scope, scope_rules, refreshed, keys is None, now)
@@ -362,7 +363,7 @@ def _comparison_text(rule):
     return ">" if rule.comparison == "gt" else "≥"
 
 
-def _new_alert(rule, scope, key, value, subject, now):
+def _new_alert(rule, scope, key, value, subject, now, facility_id=None):
     return Alert(
         kind=AlertKind.THRESHOLD,
         rule=rule,
@@ -370,7 +371,7 @@ def _new_alert(rule, scope, key, value, subject, now):
         scope=scope,
         subject_key=key,
         subject_label=subject.label,
-        facility_id=int(key) if scope == Scope.FACILITY else None,
+        facility_id=int(key) if scope == Scope.FACILITY else facility_id,
         operator_id=subject.operator_id,
         country=subject.country,
         severity=rule.severity,
@@ -394,7 +395,13 @@ def _raise_many(scope, raises):
     """
     with transaction.atomic():
         now = timezone.now()
-        alerts = _insert_new([_new_alert(rule, scope, key, value, subj, now) for rule, key, value, subj in raises])
+        # A covered cluster that lies in one facility is that facility's alert too (its page lists it).
+        within = {}
+        if covered.is_component_scope(scope):
+            within = covered.facilities(scope, {key for _, key, _, _ in raises})
+        alerts = _insert_new(
+            [_new_alert(rule, scope, key, value, subj, now, within.get(key)) for rule, key, value, subj in raises]
+        )
         if not alerts:
             return []
         # Once per subject, however many of its rules it crossed.
@@ -470,6 +477,8 @@ def _reopen(alert_pk, rule, scope, key, value):
         # joined since is no longer one operator's, and the evidence frozen below counts that operator's chips.
         label, country, operator_id = aggregates.labels(scope, [key])[key]
         alert.subject_label, alert.country, alert.operator_id = label, country, operator_id
+        if covered.is_component_scope(scope):
+            alert.facility_id = covered.facilities(scope, [key])[key]
         alert.save()
         evidence = freeze(alert, rule, scope, key, value)
         parties, countries = _readers(alert)

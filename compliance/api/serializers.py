@@ -4,7 +4,6 @@ from compliance.choices import Comparison, Metric, Precision, Scope, Severity
 from compliance.covered import COMPONENT_SCOPES
 from compliance.models import Aggregate, Alert, AlertEvidence, AlertTransition, ThresholdRule
 
-
 # Scopes whose subjects are sets of chips, with no usage attributed to them.
 CAPACITY_ONLY = (*COMPONENT_SCOPES, Scope.UNACCEPTED_HOLDINGS)
 

@@ -61,12 +61,7 @@ def event_log_index(alert, event):
         return alert.log_index
     else:
         moves = alert.transitions.filter(to_state=state).exclude(from_state=F("to_state"))
-    index = (
-        moves.filter(log_index__isnull=False)
-        .order_by("-id")
-        .values_list("log_index", flat=True)
-        .first()
-    )
+    index = moves.filter(log_index__isnull=False).order_by("-id").values_list("log_index", flat=True).first()
     return alert.log_index if index is None else index
 
 
