@@ -8,6 +8,7 @@ from rest_framework.parsers import BaseParser, JSONParser
 from rest_framework.response import Response
 
 from core.csvexport import csv_response
+from core.errors import Invalid
 from core.views import RestrictedModelViewSet, RestrictedReadOnlyViewSet, RestrictedViewSetMixin
 from inventory import filters
 from inventory.api import serializers as s
@@ -201,6 +202,10 @@ class _SiteTieViewSet(
         obj = self.get_object()
         body = self.update_serializer(data=request.data)
         body.is_valid(raise_exception=True)
+        # What it joins is fixed (retire it and declare another): a field asked for and not changed is refused.
+        fixed = sorted(set(request.data) - set(body.fields)) if isinstance(request.data, dict) else []
+        if fixed:
+            raise Invalid(f"These fields cannot change: {', '.join(fixed)}.", code="fixed_field")
         return self._answer(self.update_fn(request.user, obj, dict(body.validated_data)))
 
     def _retire(self, request):

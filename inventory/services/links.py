@@ -14,7 +14,7 @@ Each change is a log event the operator and the inspectorates of the sites' coun
 event (`sites.linked`) after which compliance recomputes the covered clusters.
 """
 
-from django.db import transaction
+from django.db import IntegrityError, transaction
 from django.utils import timezone
 
 from core.errors import Conflict, Forbidden, Invalid
@@ -87,10 +87,13 @@ def declare_link(user, values):
     if a == b:
         raise Invalid("A link joins two different sites.", code="link_to_itself")
     operator = _one_operator([a, b])
+    taken = Conflict(f"You have a link {values['code']} already.", code="link_code_taken")
     with transaction.atomic():
         if NetworkLink.objects.active().filter(operator=operator, code=values["code"]).exists():
-            raise Conflict(f"You have a link {values['code']} already.", code="link_code_taken")
-        link = NetworkLink.objects.create(
+            raise taken
+        link = _create_once(
+            taken,
+            NetworkLink,
             code=values["code"],
             name=values.get("name", ""),
             operator=operator,
@@ -105,6 +108,15 @@ def declare_link(user, values):
         link.save(update_fields=["log_index"])
         _changed([a[0], b[0]])
     return link
+
+
+def _create_once(taken, model, **fields):
+    """Create the row; a concurrent declaration of the same code (the partial unique index) is `taken`."""
+    try:
+        with transaction.atomic():
+            return model.objects.create(**fields)
+    except IntegrityError:
+        raise taken from None
 
 
 def _locked(model, obj):
@@ -175,10 +187,13 @@ def declare_group(user, values):
     if len(members) < 2:
         raise Invalid("A workload group joins at least two different sites.", code="group_too_small")
     operator = _one_operator(members)
+    taken = Conflict(f"You have a workload group {values['code']} already.", code="group_code_taken")
     with transaction.atomic():
         if WorkloadGroup.objects.active().filter(operator=operator, code=values["code"]).exists():
-            raise Conflict(f"You have a workload group {values['code']} already.", code="group_code_taken")
-        group = WorkloadGroup.objects.create(
+            raise taken
+        group = _create_once(
+            taken,
+            WorkloadGroup,
             code=values["code"],
             name=values.get("name", ""),
             description=values.get("description", ""),
