@@ -207,26 +207,43 @@ def chips_in_many(scope, subject_keys):
 
 
 def ties_in(scope, subject_key):
-    """Evidence beyond the chips' own sources: for a covered cluster, the declared links and groups that
-    joined it; for holdings outside accepted facilities, each facility holding them (with its review state
-    and the log entry of the treaty body's last decision on it). [{"source", "id", "log_index"}]."""
+    """Evidence beyond the chips' own sources (see ties_in_many), for one subject."""
+    return ties_in_many(scope, [subject_key]).get(str(subject_key), [])
+
+
+def ties_in_many(scope, subject_keys):
+    """{subject key: [{"source", "id", "log_index"}, ...]}: evidence beyond the chips' own sources, for many
+    subjects in a few queries. For a covered cluster, the declared links and groups that joined it; for
+    holdings outside accepted facilities, each facility holding them (with its review state and the log
+    entry of the treaty body's last decision on it). Other scopes have none."""
+    keys = [str(k) for k in subject_keys]
+    if not keys:
+        return {}
     if covered.is_component_scope(scope):
-        return covered.sources(scope, subject_key)
+        return covered.sources_many(scope, keys)
     if scope != Scope.UNACCEPTED_HOLDINGS:
-        return []
+        return {}
     from inventory.models import Placement
 
-    operator, country = str(subject_key).split(":")
+    pairs = {tuple(k.split(":")) for k in keys}
     rows = (
         Placement.objects.filter(
             valid_to__isnull=True,
-            chip__custodian_id=int(operator),
-            chip__country=country,
+            chip__custodian_id__in=sorted({int(op) for op, _ in pairs}),
+            chip__country__in=sorted({cc for _, cc in pairs}),
             chip__status__in=LIVE_STATUSES,
         )
         .exclude(facility__review="accepted")
-        .values_list("facility__code", "facility__review", "facility__review_log_index")
+        .values_list(
+            "chip__custodian_id", "chip__country", "facility__code", "facility__review", "facility__review_log_index"
+        )
         .distinct()
-        .order_by("facility__code")
+        .order_by("chip__custodian_id", "chip__country", "facility__code")
     )
-    return [{"source": "facility", "id": code, "review": review, "log_index": index} for code, review, index in rows]
+    out = {}
+    for op, cc, code, review, index in rows:
+        if (str(op), cc) in pairs:
+            out.setdefault(f"{op}:{cc}", []).append(
+                {"source": "facility", "id": code, "review": review, "log_index": index}
+            )
+    return out

@@ -448,12 +448,13 @@ def facilities(scope, keys):
     return {key: m.facilities[0] if len(m.facilities) == 1 else None for key, m in members(scope, keys).items()}
 
 
-def sources(scope, key):
-    """The declared links and groups that joined the component, as evidence sources (with their log entries)."""
-    found = members(scope, [key]).get(str(key))
-    if found is None:
-        return []
-    return sorted(
-        ({"source": tie.kind, "id": tie.code, "log_index": tie.log_index} for tie in found.ties),
-        key=lambda s: (s["source"], s["id"]),
-    )
+def sources_many(scope, keys):
+    """{key: the declared links and groups that joined the component, as evidence sources with their log
+    entries} (one read of the ties for all)."""
+    return {
+        key: sorted(
+            ({"source": tie.kind, "id": tie.code, "log_index": tie.log_index} for tie in m.ties),
+            key=lambda s: (s["source"], s["id"]),
+        )
+        for key, m in members(scope, keys).items()
+    }

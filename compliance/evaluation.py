@@ -407,7 +407,8 @@ def _raise_many(scope, raises):
         # Once per subject, however many of its rules it crossed.
         keys = {alert.subject_key for alert in alerts}
         rows = aggregates.chips_in_many(scope, keys)
-        counted = {key: _Counted.of(rows.get(key, []), aggregates.ties_in(scope, key)) for key in keys}
+        ties = aggregates.ties_in_many(scope, keys)
+        counted = {key: _Counted.of(rows.get(key, []), ties.get(key, [])) for key in keys}
         checkpoint = sign_if_due(wait=False) or latest_checkpoint()
         evidence = AlertEvidence.objects.bulk_create(
             [_evidence(alert, alert.rule, alert.value, counted[alert.subject_key], checkpoint) for alert in alerts]

@@ -149,4 +149,19 @@ def load(user, names=None):
             ):
                 continue
             declared.append(declare(user, key, **fields))
+        retire_dropped(user, preset)
     return declared
+
+
+def retire_dropped(user, preset):
+    """Take out of force the rules a preset declared once and no longer holds (the draft treaty's facility and
+    campus covered-cluster rules, which its covered_cluster rule replaced): logged as `threshold.retired`.
+    Returns the rules retired."""
+    from django.utils import timezone
+
+    from compliance.models import ThresholdRule
+    from compliance.services import retire
+
+    kept = {spec["key"] for spec in PRESETS[preset]}
+    dropped = ThresholdRule.objects.in_force(timezone.now()).filter(preset=preset).exclude(key__in=kept)
+    return [retire(user, rule) for rule in dropped]

@@ -426,3 +426,35 @@ def test_steady_state_full_evaluation_rewrites_no_component_total(parties, a, sp
     stamps = dict(Aggregate.objects.filter(scope="covered_cluster").values_list("subject_key", "updated_at"))
     evaluate_all()
     assert dict(Aggregate.objects.filter(scope="covered_cluster").values_list("subject_key", "updated_at")) == stamps
+
+
+def test_loading_the_presets_retires_the_rules_they_no_longer_hold(parties):
+    """A registry that loaded the facility and campus covered-cluster rules keeps one covered_cluster rule."""
+    old = services.declare(
+        parties.users["treaty"],
+        "treaty-covered-cluster-campus",
+        name="Covered chip cluster (campus)",
+        metric="tpp",
+        scope="campus",
+        comparison="gt",
+        value=253_440,
+        effective_from=SINCE,
+        preset="draft-treaty",
+    )
+    mine = services.declare(
+        parties.users["treaty"],
+        "own-rule",
+        name="own",
+        metric="tpp",
+        scope="campus",
+        comparison="gt",
+        value=1,
+        effective_from=SINCE,
+    )
+    call_command("load_presets", "draft-treaty", verbosity=0)
+    old.refresh_from_db()
+    mine.refresh_from_db()
+    assert old.effective_to is not None and mine.effective_to is None
+    assert LogEventData.objects.filter(event="threshold.retired", object_id="threshold:treaty-covered-cluster-campus")
+    in_force = set(ThresholdRule.objects.in_force(timezone.now()).values_list("key", flat=True))
+    assert "treaty-covered-cluster" in in_force and "treaty-covered-cluster-campus" not in in_force
