@@ -53,7 +53,7 @@ def visible_facility(request, code, action="view"):
 class FacilityViewSet(RestrictedModelViewSet):
     """Datacenters, the balance areas. Operators register theirs; campuses are proposed from distances."""
 
-    queryset = Facility.objects.select_related("operator", "campus")
+    queryset = Facility.objects.select_related("operator", "campus", "reviewed_by")
     serializer_class = s.FacilitySerializer
     filterset_class = filters.FacilityFilter
     lookup_field = "code"

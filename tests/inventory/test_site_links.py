@@ -107,3 +107,27 @@ def test_workload_groups(a, parties):
     assert a.post(f"/api/v1/workload-groups/{group['id']}/retire/").json()["retired_at"] is not None
     retired = LogEventData.objects.get(event="workload_group.retired")
     assert json.loads(retired.data_jcs)["sites"] == ["L-EAST", "L-WEST/k1"]
+
+
+def test_lists_cost_the_same_queries_however_many_rows(a):
+    """No query per link or group (their sites are read with them)."""
+    from django.db import connection
+    from django.test.utils import CaptureQueriesContext
+
+    def cost(path):
+        with CaptureQueriesContext(connection) as queries:
+            assert a.get(path).status_code == 200
+        return len(queries)
+
+    sites = [{"facility": "L-WEST", "cluster": "k1"}, {"facility": "L-EAST"}]
+    _link(a, code="l0")
+    a.post("/api/v1/workload-groups/", {"code": "g0", "sites": sites})
+    one = (cost("/api/v1/links/"), cost("/api/v1/workload-groups/"), cost("/api/v1/facilities/"))
+    for n in range(1, 6):
+        _link(a, code=f"l{n}", bandwidth_gbps=n)
+        a.post("/api/v1/workload-groups/", {"code": f"g{n}", "sites": sites})
+        a.post(
+            "/api/v1/facilities/",
+            {"code": f"L-{n}", "name": "x", "country": "US", "latitude": 30.0 + n, "longitude": -90.0},
+        )
+    assert (cost("/api/v1/links/"), cost("/api/v1/workload-groups/"), cost("/api/v1/facilities/")) == one
