@@ -34,6 +34,12 @@ class Scope(models.TextChoices):
     UNACCEPTED_HOLDINGS = "unaccepted_holdings", "Operator's holdings outside accepted facilities, per country"
 
 
+# The scopes whose subjects are components of joined sites (compliance.covered), and those measured by
+# capacity alone (no usage is attributed to them: no compute-window rule).
+COMPONENT_SCOPES = (Scope.COVERED_CLUSTER, Scope.DATACENTER_CLUSTER)
+CAPACITY_ONLY_SCOPES = (*COMPONENT_SCOPES, Scope.UNACCEPTED_HOLDINGS)
+
+
 class Comparison(models.TextChoices):
     GT = "gt", ">"
     GE = "ge", "≥"

@@ -33,9 +33,8 @@ from collections import defaultdict
 from typing import NamedTuple
 
 from compliance import storage
-from compliance.choices import Scope
+from compliance.choices import COMPONENT_SCOPES, Scope
 
-COMPONENT_SCOPES = (Scope.COVERED_CLUSTER, Scope.DATACENTER_CLUSTER)
 DEFAULT_GBPS = {Scope.COVERED_CLUSTER: 25.0, Scope.DATACENTER_CLUSTER: 100.0}
 PRECISIONS = tuple(storage.PRECISION_FIELDS)
 LABEL_SITES = 4  # sites named in a label; the rest counted

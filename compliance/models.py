@@ -1,9 +1,20 @@
 """Threshold rules (versioned), stored aggregates per subject, alerts with frozen evidence."""
 
 from django.conf import settings
+from django.core.exceptions import ValidationError
 from django.db import models
 
-from compliance.choices import AlertKind, AlertState, Comparison, Metric, Precision, Scope, Severity
+from compliance.choices import (
+    CAPACITY_ONLY_SCOPES,
+    COMPONENT_SCOPES,
+    AlertKind,
+    AlertState,
+    Comparison,
+    Metric,
+    Precision,
+    Scope,
+    Severity,
+)
 from core.querysets import RestrictedQuerySet
 from registry.choices import OrgKind
 
@@ -71,6 +82,16 @@ class ThresholdRule(models.Model):
 
     def __str__(self):
         return f"{self.key} v{self.version}"
+
+    def clean(self):
+        # Whatever declares it (the API, a preset, a shell): a rule its scope cannot measure never reaches
+        # an evaluation.
+        if self.metric == Metric.COMPUTE and self.scope in CAPACITY_ONLY_SCOPES:
+            raise ValidationError({"metric": f"{self.scope} is measured by capacity, not compute windows."})
+        if self.link_gbps is not None and self.scope not in COMPONENT_SCOPES:
+            raise ValidationError({"link_gbps": "Only covered_cluster and datacenter_cluster rules join sites."})
+        if self.overdue_severity and not self.clock_days:
+            raise ValidationError({"overdue_severity": "An escalation needs a clock (clock_days)."})
 
     def crosses(self, value):
         return value > self.value if self.comparison == Comparison.GT else value >= self.value

@@ -1,11 +1,7 @@
 from rest_framework import serializers
 
-from compliance.choices import Comparison, Metric, Precision, Scope, Severity
-from compliance.covered import COMPONENT_SCOPES
+from compliance.choices import CAPACITY_ONLY_SCOPES, COMPONENT_SCOPES, Comparison, Metric, Precision, Scope, Severity
 from compliance.models import Aggregate, Alert, AlertEvidence, AlertTransition, ThresholdRule
-
-# Scopes whose subjects are sets of chips, with no usage attributed to them.
-CAPACITY_ONLY = (*COMPONENT_SCOPES, Scope.UNACCEPTED_HOLDINGS)
 
 
 class ThresholdRuleSerializer(serializers.ModelSerializer):
@@ -88,7 +84,7 @@ class RuleInputSerializer(serializers.Serializer):
             raise serializers.ValidationError({"precision": "peak_ops needs a precision."})
         if metric == Metric.COMPUTE and not attrs.get("window_days"):
             raise serializers.ValidationError({"window_days": "compute_window needs a window in days."})
-        if metric == Metric.COMPUTE and scope in CAPACITY_ONLY:
+        if metric == Metric.COMPUTE and scope in CAPACITY_ONLY_SCOPES:
             raise serializers.ValidationError({"metric": f"{scope} is measured by capacity, not compute windows."})
         if attrs.get("link_gbps") is not None and scope not in COMPONENT_SCOPES:
             raise serializers.ValidationError({"link_gbps": "Only covered_cluster and datacenter_cluster rules."})

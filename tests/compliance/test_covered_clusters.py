@@ -458,3 +458,23 @@ def test_loading_the_presets_retires_the_rules_they_no_longer_hold(parties):
     assert LogEventData.objects.filter(event="threshold.retired", object_id="threshold:treaty-covered-cluster-campus")
     in_force = set(ThresholdRule.objects.in_force(timezone.now()).values_list("key", flat=True))
     assert "treaty-covered-cluster" in in_force and "treaty-covered-cluster-campus" not in in_force
+
+
+@pytest.mark.parametrize(
+    "fields,field",
+    [
+        ({"scope": "covered_cluster", "metric": "compute_window", "window_days": 30}, "metric"),
+        ({"scope": "unaccepted_holdings", "metric": "compute_window", "window_days": 30}, "metric"),
+        ({"scope": "facility", "link_gbps": 25}, "link_gbps"),
+        ({"scope": "covered_cluster", "overdue_severity": "critical"}, "overdue_severity"),
+    ],
+)
+def test_rules_their_scope_cannot_measure_are_refused(api, parties, fields, field):
+    from django.core.exceptions import ValidationError
+
+    spec = {"name": "n", "metric": "h100e", "comparison": "gt", "value": 1, "effective_from": SINCE, **fields}
+    response = api(parties.users["treaty"]).post("/api/v1/thresholds/", {"key": "bad", **spec})
+    assert response.status_code == 400 and field in json.dumps(response.json())
+    with pytest.raises(ValidationError):
+        services.declare(parties.users["treaty"], "bad", **spec)
+    assert not ThresholdRule.objects.filter(key="bad").exists()
