@@ -189,17 +189,24 @@ def test_a_link_from_one_operator_to_another_is_refused_like_a_site_that_does_no
     """B cannot make A's site part of a cluster of its own, nor learn from the refusal that A's site exists."""
     b = api(parties.users["op_b"])
     site(a, "A-ONLY", WEST)
+    cluster(a, "A-ONLY", "a-train", 400)
     site(b, "B-ONLY", (50.1, 8.7), "DE")
-    answers = {}
-    for target in ("A-ONLY", "NO-SUCH-SITE"):
-        response = b.post(
-            "/api/v1/links/",
-            {"code": "sneaky", "a": {"facility": "B-ONLY"}, "b": {"facility": target}, "bandwidth_gbps": 400},
-        )
-        assert response.status_code == 400, response.content
-        body = response.json()
-        answers[target] = json.dumps(body).replace(target, "<code>")
-    assert answers["A-ONLY"] == answers["NO-SUCH-SITE"]
+    for cluster_code in (None, "a-train"):
+        answers = {}
+        for target in ("A-ONLY", "NO-SUCH-SITE"):
+            response = b.post(
+                "/api/v1/links/",
+                {
+                    "code": "sneaky",
+                    "a": {"facility": "B-ONLY"},
+                    "b": {"facility": target, "cluster": cluster_code},
+                    "bandwidth_gbps": 400,
+                },
+            )
+            assert response.status_code == 400, response.content
+            answers[target] = json.dumps(response.json()).replace(target, "<code>")
+        assert answers["A-ONLY"] == answers["NO-SUCH-SITE"]
+        assert "op-a" not in answers["A-ONLY"]
     # Nor by a workload group.
     response = b.post(
         "/api/v1/workload-groups/", {"code": "g", "sites": [{"facility": "B-ONLY"}, {"facility": "A-ONLY"}]}
