@@ -3,12 +3,15 @@
 Two definitions, each a scope of threshold rules (compliance.choices.Scope):
 
 - `covered_cluster`, the draft agreement's (MIRI Technical Governance Team, arXiv 2511.10783): Article II
-  defines a covered chip cluster (CCC) as a set of AI chips whose capacity exceeds 16 H100-equivalents, and
-  Article V.1 (as the issue reads it, with the preset's citation) counts the chips co-located, networked
-  above 25 Gbit/s or run together. Here: the connected components of the facilities, joined when they
-  stand in one place (one facility, or one campus of facilities within CHIPREG_CAMPUS_DISTANCE_KM, whoever
-  runs them), when a declared network link between them carries more than the rule's `link_gbps` (25 by
-  default), or when they are declared to run workloads together (a workload group). Article V.3 forbids
+  defines a covered chip cluster (CCC), which Article V.1 recalls as "a set of chips with capacity greater
+  than 16 H100-equivalents" to be located in facilities declared to the ISIA; V.2 lets chips outside them
+  stay only if they are "not aggregated or networked to meet the CCC definition". The 25 Gbit/s line for
+  "networked" is the figure the preset cited before this module (and issue 17 repeats); Article II's own
+  wording of it was not at hand when this was written. Here: the connected components of the facilities,
+  joined when they stand in one place (one facility, or one campus of facilities within
+  CHIPREG_CAMPUS_DISTANCE_KM, whoever runs them), when a declared network link between them carries more
+  than the rule's `link_gbps` (25 by default), or when they are declared to run workloads together (a
+  workload group). Article V.3 forbids
   disaggregating chips to take a set out of the definition: a set split over facilities far apart but
   linked is one set.
 - `datacenter_cluster`, US Executive Order 14110 sec. 4.2(b)(ii) (2023, since revoked): "a set of machines
