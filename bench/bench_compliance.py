@@ -25,7 +25,9 @@ from commit to alert row (target under 2 s with a worker)."
   steady state (the periodic job), which the target applies to. Baseline:
   hand-written GROUP BY statements computing the same totals (count, TPP,
   H100e, memory, dense OP/s per precision and the fastest, per facility,
-  cluster, campus and operator-country; per run its planned and attested
+  cluster, campus, operator-country, site (facility and cluster: what the
+  covered-cluster scopes add up) and operator-country outside accepted
+  facilities; per run its planned and attested
   FLOP; per model its attested FLOP; per facility and per cluster the FLOP
   attributed to no run in the review window), rows fetched; best of a run before and a run after. The
   stored facility aggregates are checked against the baseline's. With
@@ -107,6 +109,16 @@ BASELINE = {
         WHERE u.period_end > now() - interval '30 days' AND u.run_id IS NULL AND u.workload IN ('training', '')
           AND p.cluster_id IS NOT NULL
         GROUP BY p.cluster_id""",
+    # The covered-cluster scopes add up one GROUP BY per site (facility, cluster), read once per evaluation.
+    "site": f"SELECT p.facility_id, p.cluster_id, {TOTALS} {PLACED} GROUP BY p.facility_id, p.cluster_id",
+    "unaccepted_holdings": f"""
+        SELECT c.custodian_id, c.country, {TOTALS}
+        FROM registry_chip c JOIN registry_acceleratormodel m ON m.id = c.model_id
+        LEFT JOIN inventory_placement p ON p.chip_id = c.id AND p.valid_to IS NULL
+        LEFT JOIN inventory_facility f ON f.id = p.facility_id
+        WHERE c.status IN ('manufactured', 'installed') AND c.country <> ''
+          AND f.review IS DISTINCT FROM 'accepted'
+        GROUP BY c.custodian_id, c.country""",
 }
 RUN_MODELS_PER_OPERATOR = 4
 OVER_PLAN_EVERY = 10  # every tenth run attests more than 1.1 x its plan
@@ -339,7 +351,7 @@ def write_profile(ctx, profiler, label, name="profile_compliance.txt"):
 
 
 def incremental(ctx, n):
-    """Seconds from the 201 of an n-chip statement to the facility's covered-cluster alert row."""
+    """Seconds from the 201 of an n-chip statement to the covered-cluster alert row of its facility."""
     from compliance.models import Alert
     from inventory.models import Facility
     from registry.choices import OrgKind
@@ -364,7 +376,8 @@ def incremental(ctx, n):
     body = world.envelope_bytes(world.location_statement("cmp-inc", "CMP-INC", chip_ids), key)
     run, usage_body = run_usage(user, facility, chip_ids, key)
     del chip_ids
-    alerts = Alert.objects.filter(scope="facility", subject_key=str(facility.pk))
+    # The facility stands alone: it is a covered cluster of its own (compliance.covered, key `<Gbit/s>/<id>`).
+    alerts = Alert.objects.filter(scope="covered_cluster", subject_key=f"25/{facility.pk}")
     if alerts.exists():
         raise RuntimeError("the incremental facility has an alert before the statement")
     with world.private_redis() as redis_url:

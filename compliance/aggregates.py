@@ -13,7 +13,7 @@ from typing import NamedTuple
 
 from django.utils import timezone
 
-from compliance import storage
+from compliance import covered, storage
 from compliance.choices import Scope
 from compliance.models import Aggregate
 
@@ -21,8 +21,12 @@ LIVE_STATUSES = storage.LIVE_STATUSES
 PRECISIONS = tuple(storage.PRECISION_FIELDS)
 
 
-def compute(scope, subject_keys=None):
-    """{subject_key: totals dict} for the given subjects (all, when None), straight from SQL."""
+def compute(scope, subject_keys=None, memo=None):
+    """{subject_key: totals dict} for the given subjects (all, when None), straight from SQL (the components
+    of the covered-cluster scopes: compliance.covered, summing one GROUP BY per site; `memo`, a dict one
+    evaluation shares between scopes, lets both component scopes read that GROUP BY once)."""
+    if covered.is_component_scope(scope):
+        return covered.compute(scope, subject_keys, memo)
     if subject_keys is not None:
         subject_keys = list(subject_keys)
         if not subject_keys:
@@ -97,7 +101,7 @@ class Refreshed(NamedTuple):
     rows: dict
 
 
-def refresh(scope, subject_keys=None):
+def refresh(scope, subject_keys=None, memo=None):
     """Recompute and store the aggregates of these subjects (all, when None).
 
     Every subject asked for gets a row (an incremental refresh stores zeros for
@@ -107,7 +111,7 @@ def refresh(scope, subject_keys=None):
     content differs from what is stored are written, so a steady-state
     periodic evaluation writes nothing.
     """
-    totals = compute(scope, subject_keys)
+    totals = compute(scope, subject_keys, memo)
     keys = set(totals) if subject_keys is None else {str(k) for k in subject_keys}
     stored = _stored(scope, None if subject_keys is None else keys)
     if subject_keys is None:
@@ -151,6 +155,8 @@ def _labels(scope, keys):
     from inventory.models import Campus, Cluster, Facility
     from registry.models import Organisation
 
+    if covered.is_component_scope(scope):
+        return covered.labels(scope, keys)
     ints = [int(k) for k in keys if k.isdigit()]
     if scope == Scope.FACILITY:
         return {
@@ -179,8 +185,13 @@ def _labels(scope, keys):
     codes = dict(
         Organisation.objects.filter(pk__any=list({int(k.split(":")[0]) for k in keys})).values_list("pk", "code")
     )
+    where = " outside accepted facilities" if scope == Scope.UNACCEPTED_HOLDINGS else ""
     return {
-        k: (f"{codes.get(int(k.split(':')[0]), '?')} in {k.split(':')[1]}", k.split(":")[1], int(k.split(":")[0]))
+        k: (
+            f"{codes.get(int(k.split(':')[0]), '?')} in {k.split(':')[1]}{where}",
+            k.split(":")[1],
+            int(k.split(":")[0]),
+        )
         for k in keys
     }
 
@@ -199,7 +210,52 @@ def chips_in_many(scope, subject_keys):
     keys = list(subject_keys)
     if not keys:
         return {}
+    if covered.is_component_scope(scope):
+        return covered.chips_in_many(scope, keys)
     out = {}
     for row in storage.chips_in_many(scope, keys):
         out.setdefault(row[4], []).append(row)
+    return out
+
+
+def ties_in(scope, subject_key):
+    """Evidence beyond the chips' own sources (see ties_in_many), for one subject."""
+    return ties_in_many(scope, [subject_key]).get(str(subject_key), [])
+
+
+def ties_in_many(scope, subject_keys):
+    """{subject key: [{"source", "id", "log_index"}, ...]}: evidence beyond the chips' own sources, for many
+    subjects in a few queries. For a covered cluster, the declared links and groups that joined it; for
+    holdings outside accepted facilities, each facility holding them (with its review state and the log
+    entry of the treaty body's last decision on it). Other scopes have none."""
+    keys = [str(k) for k in subject_keys]
+    if not keys:
+        return {}
+    if covered.is_component_scope(scope):
+        return covered.sources_many(scope, keys)
+    if scope != Scope.UNACCEPTED_HOLDINGS:
+        return {}
+    from inventory.models import Placement
+
+    pairs = {tuple(k.split(":")) for k in keys}
+    rows = (
+        Placement.objects.filter(
+            valid_to__isnull=True,
+            chip__custodian_id__in=sorted({int(op) for op, _ in pairs}),
+            chip__country__in=sorted({cc for _, cc in pairs}),
+            chip__status__in=LIVE_STATUSES,
+        )
+        .exclude(facility__review="accepted")
+        .values_list(
+            "chip__custodian_id", "chip__country", "facility__code", "facility__review", "facility__review_log_index"
+        )
+        .distinct()
+        .order_by("chip__custodian_id", "chip__country", "facility__code")
+    )
+    out = {}
+    for op, cc, code, review, index in rows:
+        if (str(op), cc) in pairs:
+            out.setdefault(f"{op}:{cc}", []).append(
+                {"source": "facility", "id": code, "review": review, "log_index": index}
+            )
     return out

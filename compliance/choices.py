@@ -34,6 +34,13 @@ class Scope(models.TextChoices):
     OPERATOR_COUNTRY = "operator_country", "Operator within a country"
     RUN = "run", "Declared training run"
     MODEL = "model", "Model (an operator's runs of one model name)"
+    # compliance.covered: sites joined by co-location, declared links above the rule's bandwidth, or declared
+    # joint workloads (the draft agreement's covered chip cluster); and sets of one facility's clusters
+    # networked above the rule's bandwidth (EO 14110's computing cluster).
+    COVERED_CLUSTER = "covered_cluster", "Covered chip cluster (co-located, networked or run together)"
+    DATACENTER_CLUSTER = "datacenter_cluster", "Networked cluster within one datacenter"
+    # An operator's chips in a country outside the facilities the treaty body accepted (Article V).
+    UNACCEPTED_HOLDINGS = "unaccepted_holdings", "Operator's holdings outside accepted facilities, per country"
 
 
 # The scopes whose subjects hold chips, with stored aggregates (compliance.aggregates).
@@ -41,11 +48,15 @@ CAPACITY_SCOPES = (Scope.CLUSTER, Scope.FACILITY, Scope.CAMPUS, Scope.OPERATOR_C
 # The scopes judged by the compute attested for declared runs (compliance.run_metrics): a run, and a model
 # (every run an operator declared under one model name).
 RUN_SCOPES = (Scope.RUN, Scope.MODEL)
+# The scopes whose subjects are components of joined sites (compliance.covered), and those measured by
+# capacity alone (no usage is attributed to them: no compute-window rule).
+COMPONENT_SCOPES = (Scope.COVERED_CLUSTER, Scope.DATACENTER_CLUSTER)
+CAPACITY_ONLY_SCOPES = (*COMPONENT_SCOPES, Scope.UNACCEPTED_HOLDINGS)
 
 _CAPACITY_METRICS = (Metric.TPP, Metric.PEAK_OPS, Metric.H100E, Metric.CHIP_COUNT, Metric.MEMORY)
 # Which scopes each metric can be judged on (a rule naming another pairing is refused).
 METRIC_SCOPES = {
-    **{m: CAPACITY_SCOPES for m in _CAPACITY_METRICS},
+    **{m: (*CAPACITY_SCOPES, *CAPACITY_ONLY_SCOPES) for m in _CAPACITY_METRICS},
     Metric.COMPUTE: CAPACITY_SCOPES,
     Metric.UNATTRIBUTED: (Scope.FACILITY, Scope.CLUSTER),
     Metric.RUN_PLANNED: (Scope.RUN,),

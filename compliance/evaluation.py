@@ -19,17 +19,18 @@ from django.db.models import Sum
 from django.utils import timezone
 
 from attestations.bases import record_field
-from compliance import aggregates, run_metrics, storage
+from compliance import aggregates, covered, run_metrics, storage
 from compliance.choices import (
-    CAPACITY_SCOPES,
     DEFAULT_UNATTRIBUTED_WORKLOADS,
     RUN_SCOPES,
+    SEVERITY_RANK,
     WINDOW_METRICS,
     AlertKind,
     AlertState,
     Effect,
     Metric,
     Scope,
+    Severity,
     Workload,
 )
 from compliance.evidence import seal as evidence_seal
@@ -43,20 +44,49 @@ log = logging.getLogger(__name__)
 
 
 def subjects_for_facilities(facility_ids, operator_country=True):
-    """The facility, its clusters, its campus, and (unless not asked) the operator-country of its operator."""
+    """The facility, its clusters, its campus, the covered clusters its sites are in, and (unless not asked)
+    the operator-country of its operator, with that operator's holdings outside accepted facilities.
+
+    Chips moving within a country change those holdings only when an accepted facility is among the ones
+    touched (a chip placed in no facility, or in one not accepted, is outside either way); the holdings of
+    another custodian's chips in the facility are left to the periodic full evaluation.
+    """
+    from inventory.choices import FacilityReview
     from inventory.models import Cluster, Facility
 
     facilities = list(
-        Facility.objects.filter(pk__in=facility_ids).values_list("pk", "campus_id", "operator_id", "country")
+        Facility.objects.filter(pk__in=facility_ids).values_list("pk", "campus_id", "operator_id", "country", "review")
     )
+    pairs = {f"{op}:{cc}" for _, _, op, cc, _ in facilities}
+    accepted = any(review == FacilityReview.ACCEPTED for *_, review in facilities)
+    ids = [pk for pk, *_ in facilities]
     return {
-        Scope.FACILITY: {str(pk) for pk, *_ in facilities},
+        Scope.FACILITY: {str(pk) for pk in ids},
         Scope.CLUSTER: {
             str(pk) for pk in Cluster.objects.filter(facility_id__in=facility_ids).values_list("pk", flat=True)
         },
-        Scope.CAMPUS: {str(c) for _, c, _, _ in facilities if c},
-        Scope.OPERATOR_COUNTRY: {f"{op}:{cc}" for _, _, op, cc in facilities} if operator_country else set(),
+        Scope.CAMPUS: {str(c) for _, c, *_ in facilities if c},
+        Scope.OPERATOR_COUNTRY: pairs if operator_country else set(),
+        Scope.UNACCEPTED_HOLDINGS: pairs if operator_country or accepted else set(),
+        **covered.keys_around(ids),
     }
+
+
+def subjects_for_review(facility_ids):
+    """A facility accepted or refused (or moved, so no longer accepted): the holdings outside accepted
+    facilities of every custodian with chips in it, and of its operator."""
+    from inventory.models import Facility, Placement
+
+    placed = Placement.objects.filter(facility_id__in=facility_ids, valid_to__isnull=True).exclude(chip__country="")
+    pairs = {f"{op}:{cc}" for op, cc in placed.values_list("chip__custodian_id", "chip__country").distinct()}
+    operators = Facility.objects.filter(pk__in=facility_ids).values_list("operator", "country")
+    pairs |= {f"{op}:{cc}" for op, cc in operators}
+    return {Scope.UNACCEPTED_HOLDINGS: pairs}
+
+
+# The ties between sites moved (a link, a workload group, a cluster's interconnect, a campus): the components
+# are recomputed whole, since the registry keeps no record of which components a facility was in before.
+EVERY_COMPONENT = {scope: None for scope in covered.COMPONENT_SCOPES}
 
 
 def subjects_for_organisations(org_ids):
@@ -69,7 +99,7 @@ def subjects_for_organisations(org_ids):
             "subject_key", flat=True
         )
     )
-    return {Scope.OPERATOR_COUNTRY: keys}
+    return {Scope.OPERATOR_COUNTRY: keys, Scope.UNACCEPTED_HOLDINGS: keys}
 
 
 def subjects_for_chips(chip_ids):
@@ -93,9 +123,10 @@ def subjects_for_event(payload):
         named = "operator_countries" in payload
         subjects = merge(subjects, subjects_for_facilities(payload["facilities"], operator_country=not named))
     if payload.get("operator_countries"):
-        subjects = merge(subjects, {Scope.OPERATOR_COUNTRY: set(payload["operator_countries"])})
+        pairs = set(payload["operator_countries"])
+        subjects = merge(subjects, {Scope.OPERATOR_COUNTRY: pairs, Scope.UNACCEPTED_HOLDINGS: pairs})
     if payload.get("campuses"):  # regrouped campuses, those that lost facilities too (inventory.campuses)
-        subjects = merge(subjects, {Scope.CAMPUS: {str(c) for c in payload["campuses"]}})
+        subjects = merge(subjects, {Scope.CAMPUS: {str(c) for c in payload["campuses"]}}, EVERY_COMPONENT)
     if payload.get("organisations"):
         subjects = merge(subjects, subjects_for_organisations(payload["organisations"]))
     if payload.get("chips"):
@@ -106,10 +137,14 @@ def subjects_for_event(payload):
 
 
 def merge(*subject_sets):
+    """The union of {scope: keys} sets; keys None (every subject of the scope) absorbs any set."""
     out = {}
     for subjects in subject_sets:
         for scope, keys in subjects.items():
-            out.setdefault(scope, set()).update(keys)
+            if keys is None or (scope in out and out[scope] is None):
+                out[scope] = None
+            else:
+                out.setdefault(scope, set()).update(keys)
     return out
 
 
@@ -236,6 +271,7 @@ def evaluate(subjects, now=None, rules=None):
     # Rules whose effect is review or prohibit judge declarations (compliance.run_review), not subjects.
     rules = [r for r in rules if r.effect == Effect.ALERT]
     changed = []
+    memo = {}  # what several scopes read alike, read once per evaluation (compliance.covered's site totals)
     for scope, keys in subjects.items():
         if keys is not None and not keys:
             continue
@@ -244,14 +280,14 @@ def evaluate(subjects, now=None, rules=None):
             if scope_rules:
                 changed += _evaluate_runs(scope, scope_rules, keys, now)
             continue
-        refreshed = aggregates.refresh(scope, keys)
+        refreshed = aggregates.refresh(scope, keys, memo)
         if scope_rules:
             changed += _evaluate_scope(scope, scope_rules, refreshed, keys is None, now)
     return changed
 
 
 def evaluate_all(now=None):
-    return evaluate({scope: None for scope in (*CAPACITY_SCOPES, *RUN_SCOPES)}, now=now)
+    return evaluate({scope: None for scope in Scope.values}, now=now)
 
 
 def _evaluate_scope(scope, rules, refreshed, full, now):
@@ -301,6 +337,8 @@ def _decide_all(scope, rules, keys, values, alerts, label, totals, now):
     actions = {RAISE: [], REOPEN: [], CLEAR: [], UNCLEAR: []}
     for key in sorted(keys):
         for rule in rules:
+            if not covered.applies(rule, scope, key):
+                continue  # a component of another bandwidth than the rule's
             value = values.of(rule, key)
             alert = alerts.get((rule.pk, key))
             action = decide(rule, value, alert)
@@ -402,7 +440,7 @@ def _comparison_text(rule):
     return ">" if rule.comparison == "gt" else "≥"
 
 
-def _new_alert(rule, scope, key, value, subject, now):
+def _new_alert(rule, scope, key, value, subject, now, facility_id=None):
     return Alert(
         kind=AlertKind.THRESHOLD,
         rule=rule,
@@ -410,7 +448,7 @@ def _new_alert(rule, scope, key, value, subject, now):
         scope=scope,
         subject_key=key,
         subject_label=subject.label,
-        facility_id=int(key) if scope == Scope.FACILITY else None,
+        facility_id=int(key) if scope == Scope.FACILITY else facility_id,
         operator_id=subject.operator_id,
         country=subject.country,
         severity=rule.severity,
@@ -421,6 +459,7 @@ def _new_alert(rule, scope, key, value, subject, now):
         raised_at=now,
         updated_at=now,
         reopened=0,
+        due_at=now + timedelta(days=rule.clock_days) if rule.clock_days else None,
     )
 
 
@@ -433,7 +472,13 @@ def _raise_many(scope, raises, now):
     """
     with transaction.atomic():
         at = timezone.now()
-        alerts = _insert_new([_new_alert(rule, scope, key, value, subj, at) for rule, key, value, subj in raises])
+        # A covered cluster that lies in one facility is that facility's alert too (its page lists it).
+        within = {}
+        if covered.is_component_scope(scope):
+            within = covered.facilities(scope, {key for _, key, _, _ in raises})
+        alerts = _insert_new(
+            [_new_alert(rule, scope, key, value, subj, at, within.get(key)) for rule, key, value, subj in raises]
+        )
         if not alerts:
             return []
         counted = _counted_many(scope, [(alert.rule, alert.subject_key) for alert in alerts], now)
@@ -514,6 +559,8 @@ def _reopen(alert_pk, rule, scope, key, value, now=None):
         # joined since is no longer one operator's, and the evidence frozen below counts that operator's chips.
         label, country, operator_id = _current_labels(scope, key)
         alert.subject_label, alert.country, alert.operator_id = label, country, operator_id
+        if covered.is_component_scope(scope):
+            alert.facility_id = covered.facilities(scope, [key])[key]
         alert.save()
         evidence = freeze(alert, rule, scope, key, value, now)
         parties, countries = _readers(alert, run_metrics.countries(scope, [key]) if scope in RUN_SCOPES else None)
@@ -558,12 +605,13 @@ def _counted_many(scope, pairs, now):
         return {(rule.pk if rule else None, key): _Counted.of(rows.get(key, [])) for rule, key in pairs}
     capacity = {key for rule, key in pairs if rule is None or rule.metric != Metric.UNATTRIBUTED}
     rows = aggregates.chips_in_many(scope, capacity) if capacity else {}
+    ties = aggregates.ties_in_many(scope, capacity) if capacity else {}
     by_rule = {}
     for rule, key in pairs:
         if rule is not None and rule.metric == Metric.UNATTRIBUTED:
             by_rule.setdefault(rule.pk, (rule, set()))[1].add(key)
         else:
-            out[rule.pk if rule else None, key] = _Counted.of(rows.get(key, []))
+            out[rule.pk if rule else None, key] = _Counted.of(rows.get(key, []), ties.get(key, []))
     for rule, keys in by_rule.values():
         since = now - timedelta(days=rule.window_days or 1)
         found = aggregates.unattributed_sources(scope, since, unattributed_workloads(rule), keys)
@@ -580,8 +628,9 @@ class _Counted(NamedTuple):
     sources: list
 
     @classmethod
-    def of(cls, rows):
-        """From the subject's chips_in rows: public ids sorted, one per line; the first 1,000 sources."""
+    def of(cls, rows, ties=()):
+        """From the subject's chips_in rows: public ids sorted, one per line; the first 1,000 sources, after
+        `ties` (what joined a covered cluster, or the facilities holding chips outside accepted ones)."""
         chips = sorted({r[0] for r in rows if r[0]})  # run and statement rows name no chip
         text = "".join(f"{c}\n" for c in chips)
         sources = sorted({(r[1], r[2], r[3]) for r in rows if r[1]}, key=lambda s: (s[0], str(s[1])))[:1000]
@@ -589,7 +638,7 @@ class _Counted(NamedTuple):
             len(chips),
             text,
             hashlib.sha256(text.encode()).hexdigest(),
-            [{"source": s, "id": i, "log_index": li} for s, i, li in sources],
+            [*ties, *({"source": s, "id": i, "log_index": li} for s, i, li in sources)],
         )
 
 
@@ -639,3 +688,77 @@ def _notify_many(alert_pks, event):
     from compliance.delivery import notify_many
 
     transaction.on_commit(lambda: notify_many(alert_pks, event), robust=True)
+
+
+# --- clocks ------------------------------------------------------------------------------------------------
+
+
+def _overdue_severity(alert):
+    """The severity an overdue alert escalates to: its rule's `overdue_severity`, else one step up; never down."""
+    ranks = Severity.values
+    wanted = alert.rule.overdue_severity if alert.rule_id and alert.rule.overdue_severity else None
+    if wanted is None:
+        wanted = ranks[min(SEVERITY_RANK[alert.severity] + 1, len(ranks) - 1)]
+    return max(alert.severity, wanted, key=SEVERITY_RANK.__getitem__)
+
+
+def escalate_overdue(now=None):
+    """Escalate the alerts past their clock (due_at) that are not cleared yet, once each, logged.
+
+    A subject back under the line by its due date clears the alert (an evaluation sets cleared_at) and is
+    never escalated; one still over it after the date is (draft agreement, Article V.3: consolidation within
+    120 days). Runs with the periodic full evaluation. Returns the alerts escalated.
+    """
+    now = now or timezone.now()
+    due = Alert.objects.filter(
+        due_at__lte=now,
+        escalated_at__isnull=True,
+        cleared_at__isnull=True,
+        state__in=[AlertState.OPEN, AlertState.ACKNOWLEDGED],
+    )
+    escalated = []
+    for pk in due.order_by("id").values_list("pk", flat=True):
+        alert = _escalate(pk, now)
+        if alert is not None:
+            escalated.append(alert)
+    return escalated
+
+
+def _escalate(alert_pk, now):
+    with transaction.atomic():
+        alert = Alert.objects.select_for_update(of=("self",)).select_related("rule", "operator").get(pk=alert_pk)
+        if alert.escalated_at is not None or alert.cleared_at is not None or alert.due_at is None:
+            return None  # another worker did it, or the subject came back under the line meanwhile
+        if alert.due_at > now or alert.state not in (AlertState.OPEN, AlertState.ACKNOWLEDGED):
+            return None
+        before = alert.severity
+        alert.severity = _overdue_severity(alert)
+        alert.escalated_at = now
+        alert.save(update_fields=["severity", "escalated_at", "updated_at"])
+        parties, countries = _readers(alert)
+        index = append_event(
+            "alert.escalated",
+            f"alert:{alert.pk}",
+            {
+                "alert": alert.pk,
+                "rule": f"{alert.rule.key} v{alert.rule.version}" if alert.rule_id else None,
+                "subject": alert.subject_label,
+                "due_at": alert.due_at.isoformat(),
+                "from": before,
+                "to": alert.severity,
+                "operator": alert.operator.code if alert.operator_id else None,
+                "country": alert.country,
+            },
+            parties=parties,
+            countries=countries,
+        )
+        # Recorded beside the state changes, keeping the state: an escalation is its own kind of move.
+        AlertTransition.objects.create(
+            alert=alert,
+            from_state=alert.state,
+            to_state=alert.state,
+            reason=f"overdue since {alert.due_at.isoformat()}: severity {before} to {alert.severity}",
+            log_index=index,
+        )
+        _notify(alert, "alert.escalated")
+        return alert

@@ -3,5 +3,13 @@
 from compliance.tasks import evaluate_events
 from outbox.relay import subscribe
 
-for _topic in ("placements.changed", "chips.changed", "usage.recorded", "findings.raised", "rules.changed"):
+for _topic in (
+    "placements.changed",
+    "chips.changed",
+    "usage.recorded",
+    "findings.raised",
+    "rules.changed",
+    "sites.linked",  # inventory.services.links, clusters' interconnect: the covered clusters regroup
+    "facilities.reviewed",  # a facility accepted or refused: holdings outside accepted facilities move
+):
     subscribe(_topic, evaluate_events, batched=True)

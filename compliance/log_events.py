@@ -8,6 +8,7 @@ for _name, _description in {
     "alert.acknowledged": "An alert was acknowledged.",
     "alert.resolved": "An alert was resolved.",
     "alert.dismissed": "An alert was dismissed.",
+    "alert.escalated": "An alert with a clock was not cleared by its due date: its severity rose.",
 }.items():
     register_event_name(_name, _description)
 

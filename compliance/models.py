@@ -1,12 +1,24 @@
 """Threshold rules (versioned), stored aggregates per subject, alerts with frozen evidence."""
 
 from django.conf import settings
+from django.core.exceptions import ValidationError
 from django.db import models
 from django.db.models import Exists, OuterRef, Q
 from django.db.models.functions import Cast
 
 from attestations.bases import Basis
-from compliance.choices import AlertKind, AlertState, Comparison, Effect, Metric, Precision, Scope, Severity
+from compliance.choices import (
+    CAPACITY_ONLY_SCOPES,
+    COMPONENT_SCOPES,
+    AlertKind,
+    AlertState,
+    Comparison,
+    Effect,
+    Metric,
+    Precision,
+    Scope,
+    Severity,
+)
 from core.querysets import RestrictedQuerySet
 from registry.choices import OrgKind
 from runs.models import Run
@@ -74,6 +86,13 @@ class ThresholdRule(models.Model):
         blank=True,
         help_text="Rules on runs: the kinds of run judged (runs.choices.RunKind); empty: every kind.",
     )
+    # Covered-cluster scopes: sites are joined by links above this bandwidth (Gbit/s; null: the scope's
+    # default, compliance.covered.DEFAULT_GBPS).
+    link_gbps = models.FloatField(null=True, blank=True)
+    # A clock: an alert of this rule is due to be cleared within this many days of its first crossing;
+    # past that it escalates to `overdue_severity` (blank: one step up).
+    clock_days = models.PositiveIntegerField(null=True, blank=True)
+    overdue_severity = models.CharField(max_length=8, choices=Severity.choices, blank=True, default="")
     effective_from = models.DateTimeField()
     effective_to = models.DateTimeField(null=True, blank=True)
     preset = models.CharField(max_length=64, blank=True, default="")
@@ -99,6 +118,16 @@ class ThresholdRule(models.Model):
     def judges_kind(self, kind):
         """Whether this rule judges a run of this kind (a rule naming no kinds judges every run)."""
         return not self.run_kinds or kind in self.run_kinds
+
+    def clean(self):
+        # Whatever declares it (the API, a preset, a shell): a rule its scope cannot measure never reaches
+        # an evaluation.
+        if self.metric == Metric.COMPUTE and self.scope in CAPACITY_ONLY_SCOPES:
+            raise ValidationError({"metric": f"{self.scope} is measured by capacity, not compute windows."})
+        if self.link_gbps is not None and self.scope not in COMPONENT_SCOPES:
+            raise ValidationError({"link_gbps": "Only covered_cluster and datacenter_cluster rules join sites."})
+        if self.overdue_severity and not self.clock_days:
+            raise ValidationError({"overdue_severity": "An escalation needs a clock (clock_days)."})
 
     def crosses(self, value):
         return value > self.value if self.comparison == Comparison.GT else value >= self.value
@@ -193,6 +222,10 @@ class Alert(models.Model):
     cleared_at = models.DateTimeField(null=True, blank=True)
     reopened = models.PositiveIntegerField(default=0)
     log_index = models.BigIntegerField(null=True, blank=True)
+    # A rule with a clock: when the subject must be back under the line (first crossing + clock_days; a
+    # reopening keeps it, so leaving and coming back buys no time), and when the alert escalated for it.
+    due_at = models.DateTimeField(null=True, blank=True)
+    escalated_at = models.DateTimeField(null=True, blank=True)
 
     objects = AlertQuerySet.as_manager()
 

@@ -9,9 +9,16 @@ from datetime import UTC, datetime
 # for the training thresholds. Not checked against the arXiv PDF itself, whose paragraph numbering may differ.
 MIRI = "MIRI TGT draft agreement (arXiv 2511.10783)"
 MIRI_CLUSTER = (
-    f"{MIRI}, Articles II and V (chip consolidation): a covered chip cluster is more than 16 H100-equivalents "
-    "(253,440 TPP) co-located or networked above 25 Gbit/s. Counted here per facility and campus (co-located); "
-    "the networking condition is the covered_cluster scope's."
+    f"{MIRI}, Article II "
+    "and Article V.1: a covered chip cluster (CCC) is a set of chips of more than 16 H100-equivalents "
+    "(253,440 TPP), counting chips co-located, networked above 25 Gbit/s, or run together, across facilities "
+    "too; Article V.3: chips shall not be disaggregated to take a set out of the definition"
+)
+MIRI_CONSOLIDATION = (
+    f"{MIRI}, Article V: "
+    "CCCs are located in facilities declared to the ISIA (V.1), consolidated there within 120 days (V.3); chips "
+    "outside declared facilities stay under 16 H100-equivalents and are not aggregated to exceed it (V.2). "
+    "Measured per operator and country: its live chips in no facility the treaty body accepted"
 )
 MIRI_FLOP = (
     "Article II: FLOP counted as FP16-equivalent operations or the total operations in the format used, "
@@ -32,10 +39,10 @@ EO_MODEL = (
     "computing power greater than 1e26 integer or floating-point operations"
 )
 EO_CLUSTER = (
-    "US Executive Order 14110 (2023, revoked 2025), sec. 4.2(b)(ii): a computing cluster of machines "
-    "physically co-located in a single datacenter, transitively connected by data center networking of over "
-    "100 Gbit/s, with a theoretical maximum of 1e20 integer or floating-point OP/s. Counted here per facility "
-    "(co-location); the networking condition is the covered-cluster scopes' (see README)"
+    "US Executive Order 14110 (2023, revoked 2025), sec. 4.2(b)(ii): a set of machines physically co-located "
+    "in a single datacenter, transitively connected by data center networking of over 100 Gbit/s, with a "
+    "theoretical maximum of 1e20 integer or floating-point OP/s for training AI (the datacenter_cluster scope: "
+    "clusters of one facility networked above 100 Gbit/s)"
 )
 EU = (
     "EU AI Act (Regulation (EU) 2024/1689), Art. 51(2): a general-purpose AI model is presumed to have high "
@@ -50,25 +57,30 @@ REVIEW_WINDOW_DAYS = 30
 
 PRESETS = {
     "draft-treaty": [
+        # One rule for the facility, the campus and the linked or jointly run sites: a covered cluster is the
+        # connected set (compliance.covered), so one facility, a campus and a network are measured alike.
         dict(
-            key="treaty-covered-cluster-facility",
-            name="Covered chip cluster (facility)",
+            key="treaty-covered-cluster",
+            name="Covered chip cluster",
             legal_reference=MIRI_CLUSTER,
-            metric="tpp",
-            scope="facility",
+            metric="h100e",
+            scope="covered_cluster",
+            link_gbps=25,
             comparison="gt",
-            value=253_440,
+            value=16,
             severity="high",
         ),
         dict(
-            key="treaty-covered-cluster-campus",
-            name="Covered chip cluster (campus)",
-            legal_reference=MIRI_CLUSTER,
-            metric="tpp",
-            scope="campus",
+            key="treaty-consolidation",
+            name="Chips to consolidate into accepted facilities",
+            legal_reference=MIRI_CONSOLIDATION,
+            metric="h100e",
+            scope="unaccepted_holdings",
             comparison="gt",
-            value=253_440,
+            value=16,
             severity="high",
+            clock_days=120,
+            overdue_severity="critical",
         ),
         dict(
             key="treaty-run-review",
@@ -187,7 +199,8 @@ PRESETS = {
             legal_reference=EO_CLUSTER,
             metric="peak_ops",
             precision="fastest",
-            scope="facility",
+            scope="datacenter_cluster",
+            link_gbps=100,
             comparison="ge",
             value=1e20,
             severity="medium",
@@ -231,6 +244,9 @@ def load(user, names=None):
                 "review_days": None,
                 "workloads": [],
                 "run_kinds": [],
+                "link_gbps": None,
+                "clock_days": None,
+                "overdue_severity": "",
                 "effective_from": SINCE,
                 **spec,
             }

@@ -53,7 +53,7 @@ def _names():
         ("p", Placement, ("id", "chip", "facility", "cluster", "valid_to", "source", "source_id", "log_index")),
         ("c", Chip, ("id", "model", "status", "custodian", "country", "serial", "manufacturer")),
         ("m", AcceleratorModel, ("id", "tpp", "memory_gb", *PRECISION_FIELDS.values())),
-        ("f", Facility, ("id", "campus")),
+        ("f", Facility, ("id", "campus", "review")),
         ("o", Organisation, ("id", "code")),
         (
             "u",
@@ -97,6 +97,7 @@ def _select():
 
 
 _LIVE = "c.{c_status} IN ('manufactured', 'installed')"
+_WITH_MAKER = "JOIN {model} m ON m.{m_id} = c.{c_model} JOIN {org} mf ON mf.{o_id} = c.{c_manufacturer}"
 _PLACED = (
     "FROM {placement} p JOIN {chip} c ON c.{c_id} = p.{p_chip} "
     "JOIN {model} m ON m.{m_id} = c.{c_model} "
@@ -113,7 +114,18 @@ _TOTALS = {
         f"FROM {{chip}} c JOIN {{model}} m ON m.{{m_id}} = c.{{c_model}} WHERE {_LIVE} AND c.{{c_country}} <> ''",
         "c.{c_custodian}, c.{c_country}",
     ),
+    # The custodian's live chips in a country that no facility the treaty body accepted holds: placed in a
+    # facility declared or refused, or placed nowhere (draft agreement, Article V).
+    Scope.UNACCEPTED_HOLDINGS: (
+        "c.{c_custodian} || ':' || c.{c_country}",
+        "FROM {chip} c JOIN {model} m ON m.{m_id} = c.{c_model} "
+        "LEFT JOIN {placement} p ON p.{p_chip} = c.{c_id} AND p.{p_valid_to} IS NULL "
+        "LEFT JOIN {facility} f ON f.{f_id} = p.{p_facility} "
+        f"WHERE {_LIVE} AND c.{{c_country}} <> '' AND f.{{f_review}} IS DISTINCT FROM 'accepted'",
+        "c.{c_custodian}, c.{c_country}",
+    ),
 }
+_BY_OPERATOR_COUNTRY = (Scope.OPERATOR_COUNTRY, Scope.UNACCEPTED_HOLDINGS)
 _SUBJECT_COLUMN = {
     Scope.FACILITY: "p.{p_facility}",
     Scope.CLUSTER: "p.{p_cluster}",
@@ -124,7 +136,7 @@ _SUBJECT_COLUMN = {
 def _subject_filter(scope, keys, column=None):
     """(SQL condition, params) limiting a query to these subjects: the keys as array parameters (a full
     evaluation's 10,000 clusters would otherwise be 10,000 parameters)."""
-    if scope == Scope.OPERATOR_COUNTRY:
+    if scope in _BY_OPERATOR_COUNTRY:
         pairs = [k.split(":") for k in keys]
         # The operators alone as well, so the planner can start from the custodian index.
         operators = [int(op) for op, _ in pairs]
@@ -134,6 +146,27 @@ def _subject_filter(scope, keys, column=None):
             [sorted(set(operators)), operators, [cc for _, cc in pairs]],
         )
     return f"{column or _SUBJECT_COLUMN[scope]} = ANY(%s::bigint[])", [[int(k) for k in keys]]
+
+
+def site_totals(facility_ids=None):
+    """(facility id, cluster id or None, chip count, tpp, h100e, memory_gb, one sum per PRECISION_FIELDS,
+    fastest) of the live chips placed in each site (a facility's chips outside any cluster are the row with
+    no cluster), of these facilities when given: what compliance.covered adds up into connected sites."""
+    sql = f"SELECT p.{{p_facility}}, p.{{p_cluster}}, {_select()} {_PLACED}"
+    params = []
+    if facility_ids is not None:
+        sql += " AND p.{p_facility} = ANY(%s::bigint[])"
+        params = [sorted(int(f) for f in facility_ids)]
+    return fetch_all(_sql(f"{sql} GROUP BY p.{{p_facility}}, p.{{p_cluster}}"), params)
+
+
+def site_chips(facility_ids):
+    """(public id, placement source, source id, log index, facility id, cluster id or None) of every live chip
+    placed in these facilities."""
+    from_where = _PLACED.replace("JOIN {model} m ON m.{m_id} = c.{c_model}", _WITH_MAKER)
+    columns = "mf.{o_code} || ':' || c.{c_serial}, p.{p_source}, p.{p_source_id}, p.{p_log_index}"
+    sql = f"SELECT {columns}, p.{{p_facility}}, p.{{p_cluster}} {from_where} AND p.{{p_facility}} = ANY(%s::bigint[])"
+    return fetch_all(_sql(sql), [sorted(int(f) for f in facility_ids)])
 
 
 def totals(scope, subject_keys=None):

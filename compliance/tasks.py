@@ -46,6 +46,11 @@ def evaluate_events(events):
             attempt(f"event {event_id} ({topic})", lambda p: raise_for(p["source"], p["source_id"]), payload)
         elif topic == "rules.changed":
             everything = True
+        elif topic == "sites.linked":
+            subjects = evaluation.merge(subjects, evaluation.EVERY_COMPONENT)
+        elif topic == "facilities.reviewed":
+            touched = attempt(f"event {event_id} ({topic})", evaluation.subjects_for_review, payload["facilities"])
+            subjects = evaluation.merge(subjects, touched or {})
         else:
             touched = attempt(f"event {event_id} ({topic})", evaluation.subjects_for_event, payload)
             subjects = evaluation.merge(subjects, touched or {})
@@ -65,10 +70,13 @@ def evaluate_event(event_id, topic, payload):
 
 @shared_task(ignore_result=True, acks_late=True, reject_on_worker_lost=True)
 def evaluate_all():
+    from compliance.evaluation import escalate_overdue
     from compliance.evaluation import evaluate_all as run
     from compliance.finding_alerts import sweep
 
     run()
+    # Alerts past their clock (consolidation within 120 days, ...) that the evaluation did not clear.
+    escalate_overdue()
     # Findings whose alert was lost in transit (a broker that restarted empty) are raised here.
     sweep()
 

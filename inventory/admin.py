@@ -15,8 +15,10 @@ from inventory.models import (
     Declaration,
     Facility,
     Inspection,
+    NetworkLink,
     Placement,
     Transfer,
+    WorkloadGroup,
 )
 
 
@@ -40,8 +42,8 @@ class ReadOnlyAdmin(admin.ModelAdmin):
 
 @admin.register(Facility)
 class FacilityAdmin(ReadOnlyAdmin):
-    list_display = ["code", "name", "operator", "country", "campus", "status"]
-    list_filter = ["country", "status"]
+    list_display = ["code", "name", "operator", "country", "campus", "status", "review"]
+    list_filter = ["country", "status", "review"]
     search_fields = ["code", "name"]
 
 
@@ -80,3 +82,13 @@ class InspectionAdmin(ReadOnlyAdmin):
 class FindingAdmin(ReadOnlyAdmin):
     list_display = ["kind", "chip_ref", "facility", "source", "detected_at", "resolved_at"]
     list_filter = ["kind", "source"]
+
+
+@admin.register(NetworkLink)
+class NetworkLinkAdmin(ReadOnlyAdmin):
+    list_display = ["code", "operator", "a_facility", "b_facility", "bandwidth_gbps", "declared_at", "retired_at"]
+
+
+@admin.register(WorkloadGroup)
+class WorkloadGroupAdmin(ReadOnlyAdmin):
+    list_display = ["code", "operator", "name", "declared_at", "retired_at"]

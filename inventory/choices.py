@@ -7,6 +7,14 @@ class FacilityStatus(models.TextChoices):
     DECOMMISSIONED = "decommissioned", "Decommissioned"
 
 
+class FacilityReview(models.TextChoices):
+    """The treaty body's answer to an operator's facility declaration (draft agreement, Article V.1)."""
+
+    DECLARED = "declared", "Declared, not yet reviewed"
+    ACCEPTED = "accepted", "Accepted as a declared facility"
+    REFUSED = "refused", "Refused"
+
+
 class ClusterPurpose(models.TextChoices):
     TRAINING = "training", "Training"
     INFERENCE = "inference", "Inference"

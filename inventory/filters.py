@@ -1,6 +1,6 @@
 import django_filters
 
-from inventory.models import AnyFinding, Cluster, Facility, Inspection, Transfer
+from inventory.models import AnyFinding, Cluster, Facility, Inspection, NetworkLink, Transfer
 from protocol.serials import normalize_chip_id, parse_chip_id
 
 
@@ -10,7 +10,7 @@ class FacilityFilter(django_filters.FilterSet):
 
     class Meta:
         model = Facility
-        fields = ["country", "status", "operator", "campus"]
+        fields = ["country", "status", "operator", "campus", "review"]
 
 
 class ClusterFilter(django_filters.FilterSet):
@@ -19,6 +19,20 @@ class ClusterFilter(django_filters.FilterSet):
     class Meta:
         model = Cluster
         fields = ["facility", "purpose"]
+
+
+class NetworkLinkFilter(django_filters.FilterSet):
+    facility = django_filters.CharFilter(method="either_end", help_text="Links with an end in this facility.")
+    active = django_filters.BooleanFilter(field_name="retired_at", lookup_expr="isnull")
+
+    class Meta:
+        model = NetworkLink
+        fields = ["code", "facility", "active"]
+
+    def either_end(self, queryset, name, value):
+        from django.db.models import Q
+
+        return queryset.filter(Q(a_facility__code=value) | Q(b_facility__code=value))
 
 
 class TransferFilter(django_filters.FilterSet):

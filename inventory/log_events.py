@@ -16,5 +16,14 @@ for _name, _description in {
     "transfer.received": "A receiver confirmed what arrived.",
     "declaration.recorded": "An operator declared the complete list of chips in a facility.",
     "inspection.recorded": "An inspectorate recorded an on-site inspection and the serials observed.",
+    "facility.accepted": "The treaty body accepted a facility's declaration (who, why; seen by its operator and "
+    "its country's inspectorate).",
+    "facility.refused": "The treaty body refused a facility's declaration (who, why).",
+    "link.declared": "An operator declared a network link between two of its sites, with its bandwidth.",
+    "link.updated": "A network link's bandwidth or name changed (before and after).",
+    "link.retired": "A network link was retired.",
+    "workload_group.declared": "An operator declared sites of its own that run workloads together.",
+    "workload_group.updated": "A workload group's name or description changed (before and after).",
+    "workload_group.retired": "A workload group was retired.",
 }.items():
     register_event_name(_name, _description)

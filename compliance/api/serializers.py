@@ -3,6 +3,7 @@ from rest_framework import serializers
 from attestations.bases import Basis
 from compliance.api.dispute_serializers import AnswerSerializer, ClarificationSerializer
 from compliance.choices import (
+    COMPONENT_SCOPES,
     DEFAULT_UNATTRIBUTED_WORKLOADS,
     METRIC_SCOPES,
     WINDOW_METRICS,
@@ -42,6 +43,9 @@ class ThresholdRuleSerializer(serializers.ModelSerializer):
             "review_days",
             "workloads",
             "run_kinds",
+            "link_gbps",
+            "clock_days",
+            "overdue_severity",
             "effective_from",
             "effective_to",
             "preset",
@@ -102,11 +106,35 @@ class RuleInputSerializer(serializers.Serializer):
         default=list,
         help_text="Rules on runs only: the kinds of run the rule judges (empty: every kind).",
     )
+    link_gbps = serializers.FloatField(
+        required=False,
+        allow_null=True,
+        default=None,
+        min_value=0,
+        max_value=1e9,
+        help_text="covered_cluster and datacenter_cluster: sites are joined by links above this (Gbit/s); "
+        "null: 25 and 100.",
+    )
+    clock_days = serializers.IntegerField(
+        required=False,
+        allow_null=True,
+        default=None,
+        min_value=1,
+        max_value=3650,
+        help_text="An alert is due to clear within this many days of the first crossing, else it escalates.",
+    )
+    overdue_severity = serializers.ChoiceField(
+        choices=Severity.choices,
+        required=False,
+        allow_blank=True,
+        default="",
+        help_text="What an overdue alert escalates to (blank: one step up).",
+    )
     effective_from = serializers.DateTimeField()
     effective_to = serializers.DateTimeField(required=False, allow_null=True, default=None)
 
     def validate(self, attrs):
-        metric = attrs.get("metric")
+        metric, scope = attrs.get("metric"), attrs.get("scope")
         if metric == Metric.PEAK_OPS and not attrs.get("precision"):
             raise serializers.ValidationError({"precision": "peak_ops needs a precision."})
         if metric in WINDOW_METRICS and not attrs.get("window_days"):
@@ -126,6 +154,10 @@ class RuleInputSerializer(serializers.Serializer):
             raise serializers.ValidationError({"effect": "run_planned_compute rules review or prohibit runs."})
         if effect == Effect.REVIEW and not attrs.get("review_days"):
             raise serializers.ValidationError({"review_days": "A review rule needs its review period in days."})
+        if attrs.get("link_gbps") is not None and scope not in COMPONENT_SCOPES:
+            raise serializers.ValidationError({"link_gbps": "Only covered_cluster and datacenter_cluster rules."})
+        if attrs.get("overdue_severity") and not attrs.get("clock_days"):
+            raise serializers.ValidationError({"overdue_severity": "An escalation needs a clock (clock_days)."})
         start, end = attrs.get("effective_from"), attrs.get("effective_to")
         if start and end and end <= start:
             raise serializers.ValidationError({"effective_to": "must be after effective_from."})
@@ -281,6 +313,8 @@ class AlertSerializer(serializers.ModelSerializer):
             "cleared_at",
             "reopened",
             "log_index",
+            "due_at",
+            "escalated_at",
         ]
 
     def get_rule(self, obj) -> dict | None:

@@ -50,16 +50,18 @@ _EVENT_STATE = {
 
 
 def event_log_index(alert, event):
-    """The log index of the entry this event wrote: the raise, or the latest matching transition."""
+    """The log index of the entry this event wrote: the raise, or the latest matching transition (an
+    escalation is recorded as a transition that keeps the state: compliance.evaluation.escalate_overdue)."""
+    from django.db.models import F
+
     state = _EVENT_STATE.get(event)
-    if state is None:
+    if event == "alert.escalated":
+        moves = alert.transitions.filter(from_state=F("to_state"))
+    elif state is None:
         return alert.log_index
-    index = (
-        alert.transitions.filter(to_state=state, log_index__isnull=False)
-        .order_by("-id")
-        .values_list("log_index", flat=True)
-        .first()
-    )
+    else:
+        moves = alert.transitions.filter(to_state=state).exclude(from_state=F("to_state"))
+    index = moves.filter(log_index__isnull=False).order_by("-id").values_list("log_index", flat=True).first()
     return alert.log_index if index is None else index
 
 

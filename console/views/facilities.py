@@ -8,11 +8,12 @@ from django.utils import timezone
 
 from attestations.bases import record_field
 from attestations.models import Attestation
+from compliance import covered
 from compliance.choices import AlertState, Metric, Scope
 from compliance.evaluation import metric_value
 from compliance.models import Aggregate, Alert, ThresholdRule
 from console import svg
-from console.access import console_view, usage_days_for, visible_facility
+from console.access import aggregates_for, console_view, usage_days_for, visible_facility
 from console.models import ReconciliationItem
 from console.reconciliation import snapshot_for
 from console.tables import cursor_param, keyset_iter, keyset_page, wants_csv
@@ -155,6 +156,27 @@ def _usage_series(user, facility, now):
     return [(start + timedelta(days=i), float(daily.get(start + timedelta(days=i)) or 0.0)) for i in range(USAGE_DAYS)]
 
 
+def covered_cluster_rows(user, facility, values, in_force):
+    """The covered clusters this facility's sites are in (compliance.covered), as far as the user may see
+    their stored totals, each against the rules in force (`in_force`) that measure it."""
+    rules = [r for r in in_force if r.scope in covered.COMPONENT_SCOPES]
+    wanted = Q(pk__in=[])
+    for scope, keys in covered.keys_around([facility.pk], rules).items():
+        wanted |= Q(scope=scope, subject_key__in=sorted(keys))
+    rows = []
+    for agg in aggregates_for(user).filter(wanted, chip_count__gt=0).order_by("scope", "subject_key"):
+        mine = [r for r in rules if r.scope == agg.scope and covered.applies(r, agg.scope, agg.subject_key)]
+        rows.append(
+            {
+                "aggregate": agg,
+                "scope": Scope(agg.scope).label,
+                "gbps": covered.parse_key(agg.subject_key)[0],
+                "rules": values.rows(mine, totals_of(agg), agg.scope, agg.subject_key),
+            }
+        )
+    return rows
+
+
 @console_view
 def facility_detail(request, code):
     user = request.user
@@ -176,7 +198,9 @@ def facility_detail(request, code):
         .select_related("shipper", "receiver", "origin_facility", "destination_facility", "received_facility")
     )
     values = RuleValues(now, usage_days_for(user))
-    in_force = list(ThresholdRule.objects.in_force(now).filter(scope__in=[Scope.FACILITY, Scope.CLUSTER]))
+    in_force = list(
+        ThresholdRule.objects.in_force(now).filter(scope__in=[Scope.FACILITY, Scope.CLUSTER, *covered.COMPONENT_SCOPES])
+    )
     facility_agg = Aggregate.objects.filter(scope=Scope.FACILITY, subject_key=str(facility.pk)).first()
     table = request.GET.get("table") if wants_csv(request) else None
 
@@ -218,6 +242,7 @@ def facility_detail(request, code):
     )
     if table == "thresholds":
         return RULES.csv(facility_rules, f"thresholds-{facility.code}.csv")
+    component_rows = covered_cluster_rows(user, facility, values, in_force)
 
     inventory, next_cursor = keyset_page(
         placements.values_list(*INVENTORY_FIELDS), cursor_param(request), size=INVENTORY_PAGE
@@ -233,6 +258,7 @@ def facility_detail(request, code):
         "aggregate": facility_agg,
         "facility_rules": facility_rules,
         "cluster_rows": cluster_rows,
+        "component_rows": component_rows,
         "inventory": inventory,
         "next_cursor": next_cursor,
         "after": cursor_param(request),

@@ -1,13 +1,27 @@
+from drf_spectacular.utils import extend_schema_field
 from rest_framework import serializers
 
 from core.countries import country_codes
-from inventory.models import AnyFinding, Campus, Cluster, Declaration, Facility, Inspection, Placement, Transfer
+from inventory.models import (
+    AnyFinding,
+    Campus,
+    Cluster,
+    Declaration,
+    Facility,
+    Inspection,
+    NetworkLink,
+    Placement,
+    Transfer,
+    WorkloadGroup,
+)
+from inventory.models.sites import site_code_validator
 from registry.models import Organisation
 
 
 class FacilitySerializer(serializers.ModelSerializer):
     operator = serializers.SlugRelatedField(slug_field="code", read_only=True)
     campus = serializers.SlugRelatedField(slug_field="code", read_only=True, allow_null=True)
+    reviewed_by = serializers.SlugRelatedField(slug_field="username", read_only=True, allow_null=True)
 
     class Meta:
         model = Facility
@@ -24,8 +38,13 @@ class FacilitySerializer(serializers.ModelSerializer):
             "status",
             "campus",
             "created_at",
+            "review",
+            "reviewed_at",
+            "reviewed_by",
+            "review_reason",
+            "review_log_index",
         ]
-        read_only_fields = ["created_at"]
+        read_only_fields = ["created_at", "review", "reviewed_at", "review_reason", "review_log_index"]
 
     def validate_country(self, value):
         value = (value or "").upper()
@@ -73,6 +92,129 @@ class ClusterSerializer(serializers.ModelSerializer):
         model = Cluster
         fields = ["id", "code", "facility", "name", "interconnect_gbps", "purpose", "created_at"]
         read_only_fields = ["created_at"]
+
+
+class FacilityReviewSerializer(serializers.Serializer):
+    """The treaty body's decision on a facility declaration: a reason is required to refuse."""
+
+    reason = serializers.CharField(required=False, allow_blank=True, default="", max_length=5000)
+
+
+def _site(facility, cluster):
+    return {"facility": facility.code, "cluster": cluster.code if cluster is not None else None}
+
+
+class SiteSerializer(serializers.Serializer):
+    """A site: one of your facilities, or a cluster in it."""
+
+    facility = serializers.CharField(help_text="The facility's code.")
+    cluster = serializers.CharField(required=False, allow_null=True, default=None, help_text="A cluster code in it.")
+
+    def validate(self, attrs):
+        request = self.context.get("request")
+        facilities = Facility.objects.restrict(request.user, "change") if request else Facility.objects.none()
+        # Another party's facility and no facility get one answer: nobody learns which codes exist.
+        facility = facilities.filter(code=attrs["facility"]).first()
+        if facility is None:
+            raise serializers.ValidationError({"facility": f"You run no facility {attrs['facility']}."})
+        cluster = None
+        if attrs.get("cluster"):
+            cluster = Cluster.objects.filter(facility=facility, code=attrs["cluster"]).first()
+            if cluster is None:
+                raise serializers.ValidationError({"cluster": f"{facility.code} has no cluster {attrs['cluster']}."})
+        return (facility, cluster)
+
+
+class SiteOutSerializer(serializers.Serializer):
+    facility = serializers.CharField()
+    cluster = serializers.CharField(allow_null=True)
+
+
+class NetworkLinkSerializer(serializers.ModelSerializer):
+    operator = serializers.SlugRelatedField(slug_field="code", read_only=True)
+    a = serializers.SerializerMethodField()
+    b = serializers.SerializerMethodField()
+    declared_by = serializers.SlugRelatedField(slug_field="username", read_only=True, allow_null=True)
+    retired_by = serializers.SlugRelatedField(slug_field="username", read_only=True, allow_null=True)
+
+    class Meta:
+        model = NetworkLink
+        fields = [
+            "id",
+            "code",
+            "operator",
+            "name",
+            "a",
+            "b",
+            "bandwidth_gbps",
+            "declared_at",
+            "declared_by",
+            "log_index",
+            "retired_at",
+            "retired_by",
+        ]
+        read_only_fields = fields
+
+    @extend_schema_field(SiteOutSerializer)
+    def get_a(self, obj):
+        return _site(obj.a_facility, obj.a_cluster)
+
+    @extend_schema_field(SiteOutSerializer)
+    def get_b(self, obj):
+        return _site(obj.b_facility, obj.b_cluster)
+
+
+class NetworkLinkCreateSerializer(serializers.Serializer):
+    code = serializers.CharField(max_length=64, validators=[site_code_validator])
+    name = serializers.CharField(max_length=200, required=False, allow_blank=True, default="")
+    a = SiteSerializer()
+    b = SiteSerializer()
+    bandwidth_gbps = serializers.FloatField(min_value=0, max_value=1e9, help_text="Declared bandwidth, Gbit/s.")
+
+
+class NetworkLinkUpdateSerializer(serializers.Serializer):
+    name = serializers.CharField(max_length=200, required=False, allow_blank=True)
+    bandwidth_gbps = serializers.FloatField(min_value=0, max_value=1e9, required=False)
+
+
+class WorkloadGroupSerializer(serializers.ModelSerializer):
+    operator = serializers.SlugRelatedField(slug_field="code", read_only=True)
+    sites = serializers.SerializerMethodField()
+    declared_by = serializers.SlugRelatedField(slug_field="username", read_only=True, allow_null=True)
+    retired_by = serializers.SlugRelatedField(slug_field="username", read_only=True, allow_null=True)
+
+    class Meta:
+        model = WorkloadGroup
+        fields = [
+            "id",
+            "code",
+            "operator",
+            "name",
+            "description",
+            "sites",
+            "declared_at",
+            "declared_by",
+            "log_index",
+            "retired_at",
+            "retired_by",
+        ]
+        read_only_fields = fields
+
+    @extend_schema_field(SiteOutSerializer(many=True))
+    def get_sites(self, obj):
+        return [_site(m.facility, m.cluster) for m in obj.members.all()]
+
+
+class WorkloadGroupCreateSerializer(serializers.Serializer):
+    code = serializers.CharField(max_length=64, validators=[site_code_validator])
+    name = serializers.CharField(max_length=200, required=False, allow_blank=True, default="")
+    description = serializers.CharField(max_length=5000, required=False, allow_blank=True, default="")
+    sites = SiteSerializer(many=True, min_length=2, max_length=1000)
+
+
+class WorkloadGroupUpdateSerializer(serializers.Serializer):
+    name = serializers.CharField(max_length=200, required=False, allow_blank=True)
+    description = serializers.CharField(max_length=5000, required=False, allow_blank=True)
 
 
 class PlacementSerializer(serializers.ModelSerializer):

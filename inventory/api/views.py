@@ -8,14 +8,27 @@ from rest_framework.parsers import BaseParser, JSONParser
 from rest_framework.response import Response
 
 from core.csvexport import csv_response
+from core.errors import Invalid
 from core.views import RestrictedModelViewSet, RestrictedReadOnlyViewSet, RestrictedViewSetMixin
 from inventory import filters
 from inventory.api import serializers as s
 from inventory.api.params import parse_when
 from inventory.chiprefs import parse_csv_listing, parse_listing
-from inventory.models import AnyFinding, Campus, Cluster, Declaration, Facility, Inspection, Placement, Transfer
+from inventory.models import (
+    AnyFinding,
+    Campus,
+    Cluster,
+    Declaration,
+    Facility,
+    Inspection,
+    NetworkLink,
+    Placement,
+    Transfer,
+    WorkloadGroup,
+)
+from inventory.services import links
 from inventory.services.clusters import register_cluster, update_cluster
-from inventory.services.facilities import register_facility, update_facility
+from inventory.services.facilities import register_facility, require_facility_reviewer, review_facility, update_facility
 from inventory.services.findings import resolve_finding
 from inventory.services.inspections import authorise_inspection, facility_in_view
 from inventory.services.listings import record_declaration, record_inspection
@@ -40,7 +53,7 @@ def visible_facility(request, code, action="view"):
 class FacilityViewSet(RestrictedModelViewSet):
     """Datacenters, the balance areas. Operators register theirs; campuses are proposed from distances."""
 
-    queryset = Facility.objects.select_related("operator", "campus")
+    queryset = Facility.objects.select_related("operator", "campus", "reviewed_by")
     serializer_class = s.FacilitySerializer
     filterset_class = filters.FacilityFilter
     lookup_field = "code"
@@ -53,6 +66,28 @@ class FacilityViewSet(RestrictedModelViewSet):
 
     def perform_update(self, serializer):
         serializer.instance = update_facility(self.request.user, serializer.instance, serializer.validated_data)
+
+    def _review(self, request, action_name):
+        # The treaty body decides; it may see every facility but change none, so the lookup is by view.
+        require_facility_reviewer(request.user)
+        body = s.FacilityReviewSerializer(data=request.data)
+        body.is_valid(raise_exception=True)
+        facility = visible_facility(request, self.kwargs["code"])
+        facility = review_facility(request.user, facility, action_name, body.validated_data["reason"])
+        return Response(s.FacilitySerializer(facility).data)
+
+    @extend_schema(request=s.FacilityReviewSerializer, responses=s.FacilitySerializer)
+    @action(detail=True, methods=["post"])
+    def accept(self, request, code=None):
+        """The treaty body accepts the facility's declaration (draft agreement, Article V.1): chips in it count
+        as consolidated. Logged (`facility.accepted`)."""
+        return self._review(request, "accept")
+
+    @extend_schema(request=s.FacilityReviewSerializer, responses=s.FacilitySerializer)
+    @action(detail=True, methods=["post"])
+    def refuse(self, request, code=None):
+        """The treaty body refuses the facility's declaration, saying why. Logged (`facility.refused`)."""
+        return self._review(request, "refuse")
 
     @extend_schema(
         parameters=[OpenApiParameter("at", str, description="RFC 3339 date-time, or a date (its end, UTC).")],
@@ -142,6 +177,127 @@ class ClusterViewSet(RestrictedModelViewSet):
 
     def perform_update(self, serializer):
         serializer.instance = update_cluster(self.request.user, serializer.instance, serializer.validated_data)
+
+
+class _SiteTieViewSet(
+    RestrictedViewSetMixin, mixins.ListModelMixin, mixins.RetrieveModelMixin, viewsets.GenericViewSet
+):
+    """What links or groups an operator's sites: its operator declares, changes and retires them."""
+
+    http_method_names = ["get", "post", "patch", "head", "options"]
+    create_serializer = update_serializer = None
+    declare_fn = update_fn = retire_fn = None  # the service functions (staticmethods)
+
+    def _answer(self, obj, status_code=status.HTTP_200_OK):
+        obj = self.queryset.all().get(pk=obj.pk)  # as listed (with its sites), after the write
+        return Response(self.get_serializer(obj).data, status=status_code)
+
+    def create(self, request):
+        links.require_site_operator(request.user)
+        body = self.create_serializer(data=request.data, context=self.get_serializer_context())
+        body.is_valid(raise_exception=True)
+        return self._answer(self.declare_fn(request.user, self.values(body.validated_data)), status.HTTP_201_CREATED)
+
+    def partial_update(self, request, pk=None):
+        obj = self.get_object()
+        body = self.update_serializer(data=request.data)
+        body.is_valid(raise_exception=True)
+        # What it joins is fixed (retire it and declare another): a field asked for and not changed is refused.
+        fixed = sorted(set(request.data) - set(body.fields)) if isinstance(request.data, dict) else []
+        if fixed:
+            raise Invalid(f"These fields cannot change: {', '.join(fixed)}.", code="fixed_field")
+        return self._answer(self.update_fn(request.user, obj, dict(body.validated_data)))
+
+    def _retire(self, request):
+        return self._answer(self.retire_fn(request.user, self.get_object()))
+
+    def get_object(self):
+        if not str(self.kwargs.get("pk", "")).isdigit():
+            raise exceptions.NotFound()
+        return super().get_object()
+
+
+class NetworkLinkViewSet(_SiteTieViewSet):
+    """Network links between two of the operator's sites (a facility, or a cluster in it), with their
+    bandwidth. Links above a rule's bandwidth join their sites into one covered chip cluster."""
+
+    queryset = NetworkLink.objects.select_related(
+        "operator", "a_facility", "a_cluster", "b_facility", "b_cluster", "declared_by", "retired_by"
+    )
+    serializer_class = s.NetworkLinkSerializer
+    filterset_class = filters.NetworkLinkFilter
+    create_serializer, update_serializer = s.NetworkLinkCreateSerializer, s.NetworkLinkUpdateSerializer
+    declare_fn, update_fn, retire_fn = (
+        staticmethod(links.declare_link),
+        staticmethod(links.update_link),
+        staticmethod(links.retire_link),
+    )
+
+    @staticmethod
+    def values(data):
+        (a_facility, a_cluster), (b_facility, b_cluster) = data["a"], data["b"]
+        return {
+            "code": data["code"],
+            "name": data["name"],
+            "a_facility": a_facility,
+            "a_cluster": a_cluster,
+            "b_facility": b_facility,
+            "b_cluster": b_cluster,
+            "bandwidth_gbps": data["bandwidth_gbps"],
+        }
+
+    @extend_schema(request=s.NetworkLinkCreateSerializer, responses={201: s.NetworkLinkSerializer})
+    def create(self, request):
+        return super().create(request)
+
+    @extend_schema(request=s.NetworkLinkUpdateSerializer, responses=s.NetworkLinkSerializer)
+    def partial_update(self, request, pk=None):
+        return super().partial_update(request, pk)
+
+    @extend_schema(request=None, responses=s.NetworkLinkSerializer)
+    @action(detail=True, methods=["post"])
+    def retire(self, request, pk=None):
+        """The link no longer holds: kept on record, no longer joining its sites."""
+        return self._retire(request)
+
+
+class WorkloadGroupViewSet(_SiteTieViewSet):
+    """Sites of one operator declared to run workloads together: one covered chip cluster, wherever they are."""
+
+    queryset = WorkloadGroup.objects.select_related("operator", "declared_by", "retired_by").prefetch_related(
+        "members__facility", "members__cluster"
+    )
+    serializer_class = s.WorkloadGroupSerializer
+    filterset_fields = ["code"]
+    create_serializer, update_serializer = s.WorkloadGroupCreateSerializer, s.WorkloadGroupUpdateSerializer
+    declare_fn, update_fn, retire_fn = (
+        staticmethod(links.declare_group),
+        staticmethod(links.update_group),
+        staticmethod(links.retire_group),
+    )
+
+    @staticmethod
+    def values(data):
+        return {
+            "code": data["code"],
+            "name": data["name"],
+            "description": data["description"],
+            "members": data["sites"],
+        }
+
+    @extend_schema(request=s.WorkloadGroupCreateSerializer, responses={201: s.WorkloadGroupSerializer})
+    def create(self, request):
+        return super().create(request)
+
+    @extend_schema(request=s.WorkloadGroupUpdateSerializer, responses=s.WorkloadGroupSerializer)
+    def partial_update(self, request, pk=None):
+        return super().partial_update(request, pk)
+
+    @extend_schema(request=None, responses=s.WorkloadGroupSerializer)
+    @action(detail=True, methods=["post"])
+    def retire(self, request, pk=None):
+        """The group no longer holds: kept on record, no longer joining its sites."""
+        return self._retire(request)
 
 
 class PlacementViewSet(RestrictedReadOnlyViewSet):

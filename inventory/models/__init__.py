@@ -1,4 +1,5 @@
 from .findings import AnyFinding, ChiplessFinding, Finding
+from .links import NetworkLink, WorkloadGroup, WorkloadGroupMember
 from .listings import (
     ChiplessDeclarationItem,
     ChiplessInspectionItem,
@@ -24,7 +25,10 @@ __all__ = [
     "Finding",
     "Inspection",
     "InspectionItem",
+    "NetworkLink",
     "Placement",
     "Transfer",
     "TransferItem",
+    "WorkloadGroup",
+    "WorkloadGroupMember",
 ]

@@ -7,7 +7,7 @@ from django.db import models
 from core.countries import validate_country
 from core.querysets import RestrictedQuerySet
 from inventory.access import scope_q
-from inventory.choices import ClusterPurpose, FacilityStatus
+from inventory.choices import ClusterPurpose, FacilityReview, FacilityStatus
 
 site_code_validator = RegexValidator(
     r"^[A-Za-z0-9][A-Za-z0-9._-]{0,63}$", "1-64 characters from letters, digits, '.', '_' and '-'."
@@ -63,6 +63,16 @@ class Facility(models.Model):
     campus = models.ForeignKey(Campus, on_delete=models.SET_NULL, null=True, blank=True, related_name="facilities")
     created_at = models.DateTimeField(auto_now_add=True)
     created_by = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.PROTECT, null=True, related_name="+")
+    # Registering a facility declares it to the treaty body, which accepts or refuses it (draft agreement,
+    # Article V.1: covered chip clusters are to sit in facilities declared to the ISIA). Only the last
+    # decision is kept here; every decision is a log event (inventory.services.facilities.review_facility).
+    review = models.CharField(max_length=16, choices=FacilityReview.choices, default=FacilityReview.DECLARED)
+    reviewed_at = models.DateTimeField(null=True, blank=True)
+    reviewed_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, on_delete=models.PROTECT, null=True, blank=True, related_name="+"
+    )
+    review_reason = models.TextField(blank=True, default="")
+    review_log_index = models.BigIntegerField(null=True, blank=True)
 
     objects = FacilityQuerySet.as_manager()
 

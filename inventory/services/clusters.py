@@ -4,6 +4,7 @@ from django.db import transaction
 
 from core.errors import Invalid
 from inventory.models import Cluster
+from outbox import emit
 from transparency.events import append_event
 
 
@@ -46,4 +47,7 @@ def update_cluster(user, cluster, changes):
             f"{cluster.facility.code}/{cluster.code}",
             {**after, "before": before, "by": user.username},
         )
+        if after["interconnect_gbps"] != before["interconnect_gbps"]:
+            # Whether its chips are networked above a rule's bandwidth (compliance.covered) may have changed.
+            emit("sites.linked", facilities=[cluster.facility_id])
     return cluster

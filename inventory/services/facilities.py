@@ -7,14 +7,20 @@ tell, it is accepted with a finding both inspectorates see. A change of country
 or coordinates is a `facility.updated` event that the old and the new country's
 inspectorates both see, the facility's chips follow its country, and campuses
 are regrouped around its old and new position.
+
+Registering a facility declares it to the treaty body; the treaty body alone accepts or refuses it (draft
+agreement, Article V.1 and V.3: covered chip clusters are consolidated into facilities declared to the ISIA).
+A facility that moves, or changes its country, is another place than the one accepted: its review goes back
+to `declared` (in its `facility.updated` event).
 """
 
 from django.db import transaction
+from django.utils import timezone
 
-from core.errors import Forbidden, Invalid
+from core.errors import Conflict, Forbidden, Invalid
 from inventory import geo
 from inventory.campuses import recompute_campuses
-from inventory.choices import FindingKind
+from inventory.choices import FacilityReview, FindingKind
 from inventory.models import Facility, Placement
 from inventory.services.findings import raise_facility_finding
 from outbox import emit
@@ -37,6 +43,7 @@ def facility_data(facility):
         "address": facility.address,
         "power_mw": facility.power_mw,
         "status": facility.status,
+        "review": facility.review,
     }
 
 
@@ -94,10 +101,18 @@ def update_facility(user, facility, changes):
         verdict = None
         if moved or recountried:
             verdict = check_location(facility.country, facility.latitude, facility.longitude)
+        reviewed_elsewhere = (moved or recountried) and facility.review != FacilityReview.DECLARED
+        if reviewed_elsewhere:
+            # The treaty body accepted (or refused) a facility at the old place, not this one.
+            facility.review, facility.reviewed_at, facility.reviewed_by = FacilityReview.DECLARED, None, None
+            facility.review_reason = "moved: to be reviewed again"
         after = facility_data(facility)
         if after == before:
             return facility
-        facility.save(update_fields=[f for f in changes if before.get(f) != after.get(f)])
+        fields = [f for f in changes if before.get(f) != after.get(f)]
+        if reviewed_elsewhere:
+            fields += ["review", "reviewed_at", "reviewed_by", "review_reason"]
+        facility.save(update_fields=fields)
         index = append_event(
             "facility.updated",
             facility.code,
@@ -118,6 +133,57 @@ def update_facility(user, facility, changes):
         if moved:
             recompute_campuses([facility], [previous_campus] if previous_campus else [])
             facility.refresh_from_db(fields=["campus"])
+        if reviewed_elsewhere:
+            emit("facilities.reviewed", facilities=[facility.pk])
+    return facility
+
+
+DECISIONS = {"accept": FacilityReview.ACCEPTED, "refuse": FacilityReview.REFUSED}
+
+
+def require_facility_reviewer(user):
+    """The treaty body decides on facility declarations: not the operator, not an inspectorate, and not a
+    registry administrator as such (who runs the registry and is no party to the agreement; one who is also
+    a member of the treaty body decides as that member)."""
+    org = getattr(user, "organisation", None)
+    if org is None or org.kind != OrgKind.TREATY_BODY:
+        raise Forbidden("Only the treaty body accepts or refuses facility declarations.", code="treaty_body_only")
+
+
+def review_facility(user, facility, action, reason=""):
+    """Accept or refuse a facility's declaration (`action`: accept or refuse), logged with who and why."""
+    require_facility_reviewer(user)
+    decision = DECISIONS[action]
+    reason = (reason or "").strip()
+    if decision == FacilityReview.REFUSED and not reason:
+        raise Invalid("Say why the declaration is refused.", code="reason_required")
+    with transaction.atomic():
+        facility = Facility.objects.select_for_update(of=("self",)).select_related("operator").get(pk=facility.pk)
+        if facility.review == decision:
+            raise Conflict(f"{facility.code} is {decision} already.", code="already_decided")
+        before = facility.review
+        facility.review, facility.reviewed_at, facility.reviewed_by = decision, timezone.now(), user
+        facility.review_reason = reason
+        facility.review_log_index = append_event(
+            f"facility.{decision}",
+            facility.code,
+            {
+                "facility": facility.code,
+                "operator": facility.operator.code,
+                "country": facility.country,
+                "before": before,
+                "review": decision,
+                "reason": reason,
+                "by": user.username,
+                "organisation": user.organisation.code,
+            },
+            # The operator and the facility's inspectorate read it; the treaty body reads every event.
+            parties=[facility.operator.code],
+            countries=[facility.country],
+        )
+        facility.save(update_fields=["review", "reviewed_at", "reviewed_by", "review_reason", "review_log_index"])
+        # The chips in it now count as consolidated, or no longer do (compliance: unaccepted holdings).
+        emit("facilities.reviewed", facilities=[facility.pk])
     return facility
 
 

@@ -138,6 +138,34 @@ def _build():
         .index
     )
 
+    # A's Ashburn and Texas sites, networked and running one job (the links and groups matrix rows).
+    from inventory.models import NetworkLink, WorkloadGroup
+
+    a_admin = _as(w.users["op_admin"])
+    w.link_a = NetworkLink.objects.get(
+        pk=_created(
+            a_admin.post(
+                "/api/v1/links/",
+                {
+                    "code": "a-wan",
+                    "a": {"facility": w.facility_a.code, "cluster": w.cluster_a.code},
+                    "b": {"facility": w.facility_a2.code},
+                    "bandwidth_gbps": 400,
+                },
+                format="json",
+            )
+        )["id"]
+    )
+    w.group_a = WorkloadGroup.objects.get(
+        pk=_created(
+            a_admin.post(
+                "/api/v1/workload-groups/",
+                {"code": "a-job", "sites": [{"facility": w.facility_a.code}, {"facility": w.facility_a2.code}]},
+                format="json",
+            )
+        )["id"]
+    )
+
     # The treaty body's landmark and witness key, and its landmark signing key.
     w.landmark = _created(
         _as(w.users["treaty"]).post(

@@ -514,6 +514,19 @@ API = {
             tables=("inventory.Facility", "inventory.Campus"),
         ),
     ],
+    **{
+        ("POST", f"/api/v1/facilities/{{code}}/{decision}/"): [
+            Case(
+                # The treaty body decides on facility declarations (Article V); the operator may not accept its
+                # own, and nobody else is told more than 403 (before the facility is looked up).
+                expect(FORBIDDEN, treaty=OK, registry_admin=OK),  # the registry's admin is a treaty-demo admin
+                params=lambda w, r: {"code": w.facility_a.code},
+                body={"reason": "decided by the matrix"},
+                tables=("inventory.Facility",),
+            )
+        ]
+        for decision in ("accept", "refuse")
+    },
     ("GET", "/api/v1/facilities/{code}/inventory/"): [Case(A_VIEW, params=lambda w, r: {"code": w.facility_a.code})],
     ("GET", "/api/v1/facilities/{code}/reconciliation/"): [
         Case(A_VIEW, params=lambda w, r: {"code": w.facility_a.code})
@@ -552,6 +565,47 @@ API = {
     ("GET", "/api/v1/clusters/{id}/"): [Case(A_VIEW, params=_id("cluster_a"))],
     ("PATCH", "/api/v1/clusters/{id}/"): [
         Case(A_CHANGE, params=_id("cluster_a"), body={"interconnect_gbps": 3300}, tables=("inventory.Cluster",))
+    ],
+    # What ties A's sites: a link between its Ashburn and Texas sites, and a group running them together.
+    ("GET", "/api/v1/links/"): [Case(ALL, hides=lambda w: '"a-wan"', sees=A_SEES)],
+    ("POST", "/api/v1/links/"): [
+        Case(
+            # Between two of A's sites: A's writers only. B names A's sites and is told they are none of its own
+            # (400, as for a code that does not exist); parties who run no sites are refused outright.
+            expect(FORBIDDEN, a_writers=OK, op_other=INVALID, registry_admin=OK),
+            body=lambda w, r: {
+                "code": f"mx-{r[:8]}".replace("_", "-"),
+                "a": {"facility": w.facility_a.code},
+                "b": {"facility": w.facility_a2.code},
+                "bandwidth_gbps": 400,
+            },
+            tables=("inventory.NetworkLink",),
+        )
+    ],
+    ("GET", "/api/v1/links/{id}/"): [Case(A_VIEW, params=_id("link_a"))],
+    ("PATCH", "/api/v1/links/{id}/"): [
+        Case(A_CHANGE, params=_id("link_a"), body={"bandwidth_gbps": 10}, tables=("inventory.NetworkLink",))
+    ],
+    ("POST", "/api/v1/links/{id}/retire/"): [
+        Case(A_CHANGE, params=_id("link_a"), body={}, tables=("inventory.NetworkLink",))
+    ],
+    ("GET", "/api/v1/workload-groups/"): [Case(ALL, hides=lambda w: '"a-job"', sees=A_SEES)],
+    ("POST", "/api/v1/workload-groups/"): [
+        Case(
+            expect(FORBIDDEN, a_writers=OK, op_other=INVALID, registry_admin=OK),
+            body=lambda w, r: {
+                "code": f"mx-{r[:8]}".replace("_", "-"),
+                "sites": [{"facility": w.facility_a.code}, {"facility": w.facility_a2.code}],
+            },
+            tables=("inventory.WorkloadGroup", "inventory.WorkloadGroupMember"),
+        )
+    ],
+    ("GET", "/api/v1/workload-groups/{id}/"): [Case(A_VIEW, params=_id("group_a"))],
+    ("PATCH", "/api/v1/workload-groups/{id}/"): [
+        Case(A_CHANGE, params=_id("group_a"), body={"name": "renamed"}, tables=("inventory.WorkloadGroup",))
+    ],
+    ("POST", "/api/v1/workload-groups/{id}/retire/"): [
+        Case(A_CHANGE, params=_id("group_a"), body={}, tables=("inventory.WorkloadGroup",))
     ],
     ("GET", "/api/v1/placements/"): [
         Case(ALL, hides=lambda w: w.chip_a.serial, sees=(*OPERATOR_A, "insp_in", "treaty", "registry_admin"))
@@ -1136,6 +1190,14 @@ LOGGED = {
     ("PATCH", "/api/v1/facilities/{code}/"),
     ("POST", "/api/v1/clusters/"),
     ("PATCH", "/api/v1/clusters/{id}/"),
+    ("POST", "/api/v1/facilities/{code}/accept/"),
+    ("POST", "/api/v1/facilities/{code}/refuse/"),
+    ("POST", "/api/v1/links/"),
+    ("PATCH", "/api/v1/links/{id}/"),
+    ("POST", "/api/v1/links/{id}/retire/"),
+    ("POST", "/api/v1/workload-groups/"),
+    ("PATCH", "/api/v1/workload-groups/{id}/"),
+    ("POST", "/api/v1/workload-groups/{id}/retire/"),
     ("POST", "/api/v1/transfers/"),
     ("POST", "/api/v1/transfers/{id}/receive/"),
     ("POST", "/api/v1/declarations/"),

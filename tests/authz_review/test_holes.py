@@ -296,12 +296,11 @@ class TestAReopenedCampusAlertFollowsItsCampus:
     but still under op-a: op-a read op-b's chip ids and totals out of it."""
 
     def test_op_a_reads_nothing_of_op_b_from_a_reopened_campus_alert(self, api, parties):
-        from django.core.management import call_command
-
         from compliance.models import Alert, AlertEvidence
         from outbox.relay import drain_all
+        from tests.inventory.test_authority import campus_rule
 
-        call_command("load_presets", "draft-treaty", verbosity=0)
+        campus_rule(parties.users["treaty"])
         a, b, treaty = (api(parties.users[u]) for u in ("op_a_admin", "op_b", "treaty"))
         register(a, "A-W", (39.0, -77.0), "US")
         register(a, "A-E", (39.0, -76.98), "US")

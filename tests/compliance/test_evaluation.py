@@ -76,18 +76,19 @@ def test_boundaries(parties, op, comparison, count, raised):
 
 
 def test_tpp_threshold_one_chip_above_and_below(parties, op):
-    """The draft treaty's line: TPP > 253,440. 16 H100 SXM (15,832 each) = 253,312: below; 17: above."""
+    """The draft treaty's line: more than 16 H100e (253,440 TPP). 16 H100 SXM (15,832 TPP each) = 15.99 H100e:
+    below; 17: above. One facility alone is a covered cluster of its own (key `25/<facility id>`)."""
     call_command("load_presets", "draft-treaty", verbosity=0)
     fac = facility(op, "TPP-1")
     ids, rows = chips("TPP", 17)
     register_chips(rows, op)
     declare(op, fac, ids[:16])
     settle()
-    assert not Alert.objects.filter(subject_key=str(fac.pk), rule__key="treaty-covered-cluster-facility").exists()
+    assert not Alert.objects.filter(rule__key="treaty-covered-cluster").exists()
     declare(op, fac, ids)
     settle()
-    alert = Alert.objects.get(subject_key=str(fac.pk), rule__key="treaty-covered-cluster-facility")
-    assert alert.value == pytest.approx(17 * 15832) and alert.threshold == 253_440
+    alert = Alert.objects.get(subject_key=f"25/{fac.pk}", rule__key="treaty-covered-cluster")
+    assert alert.value == pytest.approx(17 * 15832 / 15840) and alert.threshold == 16
     evidence = AlertEvidence.objects.get(alert=alert)
     assert evidence.chip_count == 17 and evidence.chips.splitlines() == sorted(ids)
     assert evidence.sources and all(s["log_index"] is not None for s in evidence.sources)
@@ -109,9 +110,9 @@ def test_cluster_split_across_two_facilities_of_one_campus(api, parties, op):
     declare(op, a, ids[:10])
     declare(op, b, ids[10:])
     settle()
-    assert not Alert.objects.filter(rule__key="treaty-covered-cluster-facility").exists()
-    campus_alert = Alert.objects.get(rule__key="treaty-covered-cluster-campus")
-    assert campus_alert.subject_key == str(a.campus_id) and campus_alert.value == pytest.approx(20 * 15832)
+    campus_alert = Alert.objects.get(rule__key="treaty-covered-cluster")
+    assert campus_alert.subject_key == f"25/{min(a.pk, b.pk)}"
+    assert campus_alert.value == pytest.approx(20 * 15832 / 15840)
 
 
 def test_peak_ops_and_h100e_and_memory_metrics(parties, op):
@@ -269,8 +270,8 @@ def test_presets_cite_their_sources(parties):
     call_command("load_presets", verbosity=0)
     rules = ThresholdRule.objects.all()
     assert {r.key for r in rules} == {
-        "treaty-covered-cluster-facility",
-        "treaty-covered-cluster-campus",
+        "treaty-covered-cluster",
+        "treaty-consolidation",
         "treaty-run-review",
         "treaty-run-prohibited",
         "treaty-run-attested-prohibited",

@@ -46,6 +46,10 @@ RULES = [
     ("c-train", "campus", "compute_window", "ge", 1e22, {"window_days": 10, "basis": "peak"}),
     ("o-h100e", "operator_country", "h100e", "gt", 9, {}),
     ("o-train", "operator_country", "compute_window", "ge", 1e22, {"window_days": 30}),
+    # SB-A1, SB-A2 (one campus) and SB-A3 (linked to SB-A1 at 100 Gbit/s): one covered cluster of 14 chips.
+    ("cc-count", "covered_cluster", "chip_count", "ge", 10, {}),
+    ("dc-count", "datacenter_cluster", "chip_count", "ge", 4, {}),  # each cluster its own set (no links inside)
+    ("u-h100e", "unaccepted_holdings", "h100e", "gt", 9, {}),  # no facility accepted: as o-h100e
 ]
 
 # Facilities: (code, operator, chips in cluster k1, chips in cluster k2, campus)
@@ -101,6 +105,17 @@ def world(parties):
     # A third operator-country subject: two of SB-B1's chips are recorded in FR.
     Chip.objects.filter(serial__in=serials["SB-B1"][:2]).update(country="FR")
     Chip.objects.filter(serial__in=serials["SB-A3"][-SPARE:]).update(status="decommissioned")
+    from inventory.services.links import declare_link
+
+    declare_link(
+        users["a"],
+        {
+            "code": "sb-wan",
+            "a_facility": Facility.objects.get(code="SB-A1"),
+            "b_facility": Facility.objects.get(code="SB-A3"),
+            "bandwidth_gbps": 100,
+        },
+    )
     _usage(users["a"], "SB-A1", serials["SB-A1"][:4], 3e21)  # 1.2e22 in SB-A1, its cluster k1 and op-a:US
     _usage(users["b"], "SB-B1", serials["SB-B1"][:3], 1e21)  # 3e21: under every line
     return {"serials": serials, "users": users, "treaty": treaty}
@@ -179,12 +194,17 @@ ROUNDS = [(_round_1, 0), (_round_2, 0), (_round_3, 0), (_round_4, 40)]
 
 def _subjects():
     """Every subject of the world, by scope."""
-    pairs = Chip.objects.exclude(country="").values_list("custodian_id", "country").distinct()
+    from compliance.covered import COMPONENT_SCOPES, keys_for_facilities
+
+    pairs = {f"{op}:{cc}" for op, cc in Chip.objects.exclude(country="").values_list("custodian_id", "country")}
+    facilities = list(Facility.objects.values_list("pk", flat=True))
     return {
-        Scope.FACILITY: {str(pk) for pk in Facility.objects.values_list("pk", flat=True)},
+        Scope.FACILITY: {str(pk) for pk in facilities},
         Scope.CLUSTER: {str(pk) for pk in Cluster.objects.values_list("pk", flat=True)},
         Scope.CAMPUS: {str(pk) for pk in Campus.objects.values_list("pk", flat=True)},
-        Scope.OPERATOR_COUNTRY: {f"{op}:{cc}" for op, cc in pairs},
+        Scope.OPERATOR_COUNTRY: pairs,
+        Scope.UNACCEPTED_HOLDINGS: pairs,
+        **{scope: keys_for_facilities(scope, facilities) for scope in COMPONENT_SCOPES},
     }
 
 
@@ -296,6 +316,9 @@ def test_full_evaluation_equals_one_by_one(world, monkeypatch):
         "c-train",
         "o-h100e",
         "o-train",
+        "cc-count",
+        "dc-count",
+        "u-h100e",
     }
     # Crossing, then dropping below while resolved, then crossing again: reopened.
     assert alert(first, "f-count", "SB-A1")["state"] == "open"
@@ -314,7 +337,16 @@ def test_full_evaluation_equals_one_by_one(world, monkeypatch):
     assert not alert(second, "f-count", "SB-A3")["cleared"] and alert(fourth, "f-count", "SB-A3")["cleared"]
     assert alert(third, "k-train", "SB-B1/k1")["value"] == pytest.approx(9e21)
     assert all(a["cleared"] for (r, _, _), a in fourth[1].items() if r.endswith("-train"))
-    assert full_changed == [18, 5, 4, 0]
+    # The covered cluster of SB-A1, SB-A2 and SB-A3 (joined by campus and by link) stays above throughout.
+    (covered,) = [a for (r, _, _), a in first[1].items() if r == "cc-count"]
+    assert "SB-A1" in covered["label"] and "SB-A3" in covered["label"] and covered["value"] == 14
+    assert covered["evidence"][0][5] > 0  # its link among the sources
+    # Round 2 installs SB-A3's spare chips in its k2: that cluster alone reaches 5.
+    assert sorted(a["label"] for (r, _, _), a in second[1].items() if r == "dc-count") == [
+        "SB-A1: k1",
+        "SB-A3: k2",
+    ]
+    assert full_changed == [21, 6, 4, 0]
 
 
 def test_raise_batches_bound_alerts_and_chips(monkeypatch):

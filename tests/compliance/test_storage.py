@@ -16,7 +16,9 @@ from compliance.choices import Scope
 from compliance.models import Aggregate, Alert, ThresholdRule
 from inventory.models import Placement
 from registry.models import Chip
+from registry.registration import register_chips
 from tests.compliance.test_set_based import world  # noqa: F401 (a fixture)
+from tests.factories import chip_rows
 
 SCOPES = [Scope.FACILITY, Scope.CLUSTER, Scope.CAMPUS, Scope.OPERATOR_COUNTRY]
 
@@ -246,3 +248,87 @@ def test_unattributed_usage_totals_and_sources(world, scope):  # noqa: F811
     assert sorted(set(storage.unattributed_sources(scope, since, workloads, sorted(sums)))) == sorted(
         row for rows in sources.values() for row in rows
     )
+
+
+def _accept_one_and_leave_chips_unplaced(world):  # noqa: F811
+    """SB-A1 accepted by the treaty body, and two live chips of op-a placed nowhere."""
+    from inventory.models import Facility
+
+    Facility.objects.filter(code="SB-A1").update(review="accepted")
+    register_chips(chip_rows("SBLOOSE", 2), world["users"]["a"])
+
+
+def _unaccepted():
+    """The ORM's holdings outside accepted facilities: {op:cc: [(chip, open placement or None)]}."""
+    live = {"manufactured", "installed"}
+    placed = {
+        p.chip_id: p
+        for p in Placement.objects.select_related("facility").filter(valid_to__isnull=True, chip__status__in=live)
+    }
+    out = defaultdict(list)
+    for chip in Chip.objects.select_related("model", "manufacturer").filter(status__in=live).exclude(country=""):
+        p = placed.get(chip.pk)
+        if p is None or p.facility.review != "accepted":
+            out[f"{chip.custodian_id}:{chip.country}"].append((chip, p))
+    return out
+
+
+def test_unaccepted_holdings_totals_and_chips(world):  # noqa: F811
+    _accept_one_and_leave_chips_unplaced(world)
+    counted = _unaccepted()
+    expected = {
+        key: (len(rows), pytest.approx(float(sum(chip.model.tpp or 0 for chip, _ in rows))))
+        for key, rows in counted.items()
+    }
+    found = {str(k): (count, float(tpp)) for k, count, tpp, *_ in storage.totals(Scope.UNACCEPTED_HOLDINGS)}
+    assert found == expected
+    everything = _counted(Scope.OPERATOR_COUNTRY)
+    a_us = f"{world['users']['a'].organisation_id}:US"
+    accepted = Placement.objects.filter(valid_to__isnull=True, facility__code="SB-A1", chip__status="installed")
+    # Everything op-a holds in the US (the two chips placed nowhere included) but what the accepted SB-A1 holds.
+    assert found[a_us][0] == len(everything[a_us]) - accepted.count() and accepted.count() > 0
+    assert sum(1 for _, p in counted[a_us] if p is None) == 2
+    keys = sorted(counted)[:2]
+    rows = sorted(
+        (
+            f"{chip.manufacturer.code}:{chip.serial}",
+            p.source if p else None,
+            p.source_id if p else None,
+            p.log_index if p else None,
+            key,
+        )
+        for key in keys
+        for chip, p in counted[key]
+    )
+    assert sorted(storage.chips_in_many(Scope.UNACCEPTED_HOLDINGS, keys), key=str) == sorted(rows, key=str)
+
+
+def test_site_totals_and_chips(world):  # noqa: F811
+    live = {"manufactured", "installed"}
+    placements = list(
+        Placement.objects.select_related("chip__model", "chip__manufacturer").filter(
+            valid_to__isnull=True, chip__status__in=live
+        )
+    )
+    expected = defaultdict(lambda: [0, 0.0])
+    for p in placements:
+        row = expected[(p.facility_id, p.cluster_id)]
+        row[0] += 1
+        row[1] += p.chip.model.tpp or 0
+    found = {(f, c): [n, float(tpp)] for f, c, n, tpp, *_ in storage.site_totals()}
+    assert found == {k: [n, pytest.approx(t)] for k, (n, t) in expected.items()}
+    some = sorted({f for f, _ in expected})[:2]
+    assert {f for f, *_ in storage.site_totals(some)} == set(some)
+    chips = sorted(
+        (
+            f"{p.chip.manufacturer.code}:{p.chip.serial}",
+            p.source,
+            p.source_id,
+            p.log_index,
+            p.facility_id,
+            p.cluster_id,
+        )
+        for p in placements
+        if p.facility_id in some
+    )
+    assert sorted(storage.site_chips(some)) == chips

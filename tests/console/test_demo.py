@@ -13,7 +13,7 @@ def test_demo_populates_every_page(login, demo):
     assert Inspection.objects.count() == 1
     states = dict(Alert.objects.filter(state="open").values_list("title", "severity"))
     assert any("Demo: 40 or more chips" in t for t in states)
-    assert any("Covered chip cluster (facility): US-VA-001" in t for t in states)
+    assert any("Covered chip cluster: US-VA-001 at" in t for t in states)
     assert any("Registered to another operator" in t for t in states)
     page = login("treaty").get("/map/").content.decode()
     # Ashburn red (high alerts), Abilene orange (a medium one), Frankfurt green (none).

@@ -13,8 +13,12 @@ BOUNDS = [
     ("/", "operator", 14),
     ("/map/", "treaty", 7),
     ("/facilities/", "inspector", 8),
-    ("/facilities/US-VA-001/", "inspector", 20),
-    ("/facilities/US-VA-001/?after=1", "inspector", 20),
+    # 20, and the covered clusters it is in: the declared links and groups, the campuses, the clusters, the
+    # stored totals (compliance.covered): one query each, however many there are; and one sum per compute
+    # window a rule in force measures (the facility's and its clusters' unattributed compute): per rule,
+    # never per chip, record or cluster.
+    ("/facilities/US-VA-001/", "inspector", 24),
+    ("/facilities/US-VA-001/?after=1", "inspector", 24),
     # The stored balance (console.reconciliation): the warm-up request computed it.
     ("/facilities/US-VA-001/reconciliation/?fragment=1", "inspector", 12),
     ("/facilities/US-VA-001/reconciliation/", "inspector", 12),

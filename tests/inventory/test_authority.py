@@ -11,7 +11,6 @@ import json
 from datetime import timedelta
 
 import pytest
-from django.core.management import call_command
 from django.test import Client
 from django.utils import timezone
 
@@ -60,7 +59,7 @@ def log_bodies(client):
 @pytest.fixture
 def sites(api, parties):
     """op-a runs A-SITE-W and A-SITE-E (8 km apart), 10 H100s in each; the treaty's campus line is 16 H100s."""
-    call_command("load_presets", "draft-treaty", verbosity=0)
+    campus_rule(parties.users["treaty"])
     parties.a, parties.b = api(parties.users["op_a_admin"]), api(parties.users["op_b"])
     register(parties.a, "A-SITE-W", A_WEST)
     register(parties.a, "A-SITE-E", A_EAST)
@@ -71,6 +70,26 @@ def sites(api, parties):
     drain_all()
     assert not Campus.objects.filter(facilities__isnull=False).exists()
     return parties
+
+
+def campus_rule(treaty):
+    """The draft treaty's line on campuses alone (the preset now measures covered clusters, campuses among
+    them: tests/compliance/test_covered_clusters.py)."""
+    from datetime import UTC, datetime
+
+    from compliance import services
+
+    services.declare(
+        treaty,
+        "treaty-covered-cluster-campus",
+        name="Covered chip cluster (campus)",
+        metric="tpp",
+        scope="campus",
+        comparison="gt",
+        value=253_440,
+        severity="high",
+        effective_from=datetime(2025, 1, 1, tzinfo=UTC),
+    )
 
 
 def campus_alerts():
