@@ -51,6 +51,12 @@ class FindingKind(models.TextChoices):
     COUNTRY_CHANGED = "country_changed", "A facility's country changed"
     # Chips placed across a border by a declaration or a location statement (a transfer is logged for both)
     LEFT_COUNTRY = "left_country", "Chips moved to another country without a transfer"
+    # Hardware evidence (HARDWARE.md 5): per-chip problems of an evidence statement, and enrolments
+    EVIDENCE_INVALID = "evidence_invalid", "Hardware evidence that does not verify"
+    EVIDENCE_STALE = "evidence_stale", "Hardware evidence made for another nonce"
+    IDENTITY_MISMATCH = "identity_mismatch", "Another device identity than the one enrolled for the chip"
+    IDENTITY_DUPLICATE = "identity_duplicate", "A device identity enrolled for another chip"
+    IDENTITY_ENROLLED = "identity_enrolled", "Device identity enrolled on first use (informational)"
 
 
 class FindingSource(models.TextChoices):
@@ -60,3 +66,4 @@ class FindingSource(models.TextChoices):
     TRANSFER = "transfer", "Transfer"
     MONITOR = "monitor", "Continuity monitor"
     FACILITY = "facility", "Facility record"
+    ENROLMENT = "enrolment", "Device identity enrolment"

@@ -58,6 +58,8 @@ def describe(d):
         "received_not_shipped": "received but not in the shipment",
         "received_elsewhere": "received at another facility than the shipper declared",
     }.get(d.kind, d.kind)
+    if getattr(d, "note", None):
+        where = f"{d.kind}: {d.note}"
     return f"{d.chip_ref or 'transfer'}: {where} ({d.source} {d.source_id})."
 
 

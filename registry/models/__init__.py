@@ -1,5 +1,5 @@
 from .catalog import AcceleratorModel, AcceleratorModelRevision
-from .chips import Chip, ChipEvent, RegistrationBatch
+from .chips import Chip, ChipEvent, HardwareIdentity, IdentitySource, RegistrationBatch
 from .organisations import Organisation, User
 from .tokens import APIToken
 
@@ -9,6 +9,8 @@ __all__ = [
     "AcceleratorModelRevision",
     "Chip",
     "ChipEvent",
+    "HardwareIdentity",
+    "IdentitySource",
     "Organisation",
     "RegistrationBatch",
     "User",

@@ -110,7 +110,10 @@ def test_fuzzed_evidence_statements_raise_only_protocol_errors(data):
     entry = s["chips"][data.draw(st.integers(0, 1))]
     key = data.draw(st.sampled_from(["chip", "format", "report", "certificates"]))
     entry[key] = data.draw(
-        st.none() | st.integers(-(2**53) + 1, 2**53 - 1) | st.text(max_size=30) | st.lists(st.integers(0, 9), max_size=2)
+        st.none()
+        | st.integers(-(2**53) + 1, 2**53 - 1)
+        | st.text(max_size=30)
+        | st.lists(st.integers(0, 9), max_size=2)
     )
     try:
         parse(s)
