@@ -37,10 +37,15 @@ register_event_name(
 ISSUERS = (OrgKind.OPERATOR, OrgKind.TREATY_BODY)
 
 
-@cache
 def pinned_roots():
     """The process's pinned vendor roots, from CHIPREG_HARDWARE_ROOTS (default: protocol's roots folder)."""
-    return PinnedRoots.from_folder(settings.CHIPREG_HARDWARE_ROOTS or default_roots_folder())
+    return _roots(str(settings.CHIPREG_HARDWARE_ROOTS or default_roots_folder()))
+
+
+@cache
+def _roots(folder):
+    # Read once per process and folder: the roots are files shipped or deployed with the server.
+    return PinnedRoots.from_folder(folder)
 
 
 @cache
