@@ -102,9 +102,7 @@ def test_two_chips_with_one_identity_in_one_statement(world):
 
 def test_identity_duplicate_across_statements(world, parties):
     """The fixture enrolled for chip 1 by the manufacturer; op-a's evidence claims it for chip 2."""
-    world.api(parties.users["nvidia"]).post(
-        f"/api/v1/chips/{CHIP_1}/identity/", {"device_identity": FIXTURE_IDENTITY}
-    )
+    world.api(parties.users["nvidia"]).post(f"/api/v1/chips/{CHIP_1}/identity/", {"device_identity": FIXTURE_IDENTITY})
     import_challenge("op-a")
     response = submit(world, fixture_statement(CHIP_2))
     assert response.status_code == 201, response.content
@@ -289,6 +287,7 @@ def test_a_manufacturer_enrols_at_registration(world, parties):
     assert response.status_code == 409 and response.json()["conflicts"][0]["fields"] == ["device_identity"]
     # An operator enrols no identity by registering.
     response = world.op_a.post(
-        "/api/v1/chips/", [{"chip": "nvidia:OPR000001", "model": "nvidia-h100-sxm5-80gb", "device_identity": "nvidia-gh100:CD"}]
+        "/api/v1/chips/",
+        [{"chip": "nvidia:OPR000001", "model": "nvidia-h100-sxm5-80gb", "device_identity": "nvidia-gh100:CD"}],
     )
     assert response.status_code == 400 and response.json()["errors"][0]["field"] == "device_identity"
