@@ -10,7 +10,6 @@ import pytest
 from attestations.models import Attestation, Challenge, ChipEvidence
 from inventory.models import Finding, Placement
 from registry.models import Chip, HardwareIdentity
-from transparency.models import LogEventData
 from tests.attestations.conftest import now
 from tests.attestations.evidence_helpers import (
     FIXTURE_IDENTITY,
@@ -22,6 +21,7 @@ from tests.attestations.evidence_helpers import (
     issued,
     statement,
 )
+from transparency.models import LogEventData
 
 CHIP_1, CHIP_2 = "nvidia:A000001", "nvidia:A000002"
 
