@@ -291,3 +291,21 @@ def test_a_manufacturer_enrols_at_registration(world, parties):
         [{"chip": "nvidia:OPR000001", "model": "nvidia-h100-sxm5-80gb", "device_identity": "nvidia-gh100:CD"}],
     )
     assert response.status_code == 400 and response.json()["errors"][0]["field"] == "device_identity"
+
+
+def test_the_console_chip_page_shows_identity_proof_and_findings(world, parties):
+    from django.test import Client
+
+    import_challenge("op-a")
+    assert submit(world, fixture_statement()).status_code == 201
+    page = Client()
+    page.force_login(parties.users["op_a_member"])
+    html = page.get(f"/chips/{CHIP_1}/").content.decode()
+    assert FIXTURE_IDENTITY in html
+    assert "by op-a" in html and "trust on first use" in html
+    assert "Last proved itself" in html and "Hardware evidence" in html
+    assert "identity_enrolled" in html  # the finding, in the chip's findings
+    outsider = Client()
+    outsider.force_login(parties.users["insp_fr"])
+    response = outsider.get(f"/chips/{CHIP_1}/")
+    assert response.status_code == 404 and FIXTURE_IDENTITY not in response.content.decode()
