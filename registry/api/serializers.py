@@ -17,7 +17,6 @@ from registry.models import (
     Chip,
     ChipEvent,
     HardwareIdentity,
-    IdentitySource,
     Organisation,
     User,
 )
@@ -202,17 +201,18 @@ class AcceleratorModelRevisionSerializer(serializers.ModelSerializer):
         fields = ["id", "at", "changed_by", "reason", "before", "after"]
 
 
-class HardwareIdentitySerializer(serializers.Serializer):
+class HardwareIdentitySerializer(serializers.ModelSerializer):
     """A chip's device identity (HARDWARE.md 5): what, on whose word, when, and its log event."""
 
-    identity = serializers.CharField()
     key_sha256 = serializers.CharField(
         help_text="SHA-256 of the identity certificate's SubjectPublicKeyInfo; '' until known."
     )
-    source = serializers.ChoiceField(choices=IdentitySource.choices)
     enrolled_by = serializers.SlugRelatedField(slug_field="code", read_only=True)
-    enrolled_at = serializers.DateTimeField()
-    log_index = serializers.IntegerField(allow_null=True)
+
+    class Meta:
+        model = HardwareIdentity
+        fields = ["identity", "key_sha256", "source", "enrolled_by", "enrolled_at", "log_index"]
+        read_only_fields = fields
 
 
 class ChipSerializer(serializers.ModelSerializer):
