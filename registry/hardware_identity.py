@@ -123,6 +123,11 @@ def enrol_by_manufacturer(chip, identity, organisation):
     replaced = current.identity if current is not None and current.identity != identity else None
     key = current.key_sha256 if current is not None and not replaced else ""
     log_index = append_events([_event(chip, identity, key, IdentitySource.MANUFACTURER, organisation, replaced)])
+    # The append holds the log's lock to the commit, and statements enrol under it: read again, so that
+    # an enrolment on first use committed meanwhile is not replaced without its mismatch being recorded.
+    now = HardwareIdentity.objects.filter(chip=chip).values_list("identity", "source").first()
+    if now != ((current.identity, current.source) if current is not None else None):
+        raise Conflict(f"{chip.public_id}'s device identity changed meanwhile; send it again.", code="identity_changed")
     values = {
         "identity": identity,
         "key_sha256": key,
