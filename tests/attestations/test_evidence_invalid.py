@@ -218,3 +218,19 @@ def test_two_statements_racing_for_one_challenge(world, pinned):
     winner = next(r for r in answers if r.status_code == 201).json()["id"]
     assert Challenge.objects.get(nonce=nonce).used_by_id == winner
     assert ChipEvidence.objects.count() == 1
+
+
+def test_a_chip_answering_with_another_identity_is_identity_mismatch(world, pinned):
+    """Enrolled on first use by one device's evidence; another device's evidence for the same chip id."""
+    first, second = pinned.device(), pinned.device()
+    nonce = issued(world.op_a)
+    assert submit(world, statement(nonce, [entry("nvidia:A000003", *first.evidence(nonce))]))["flags"] == {
+        "identity_enrolled": 1
+    }
+    verified_at = Chip.objects.by_public_id("nvidia:A000003").get().hardware_verified_at
+    nonce = issued(world.op_a)
+    body = submit(world, statement(nonce, [entry("nvidia:A000003", *second.evidence(nonce))]))
+    assert body["flags"] == {"identity_mismatch": 1}
+    assert HardwareIdentity.objects.get().identity == first.identity  # the enrolled identity stays
+    assert Chip.objects.by_public_id("nvidia:A000003").get().hardware_verified_at == verified_at
+    assert [r.outcome for r in ChipEvidence.objects.order_by("id")] == ["verified", "identity_mismatch"]
