@@ -12,6 +12,7 @@ from functools import lru_cache
 from django.conf import settings
 from django.utils import timezone
 
+from attestations import hardware
 from attestations.models import KeyPurpose, Landmark
 from attestations.storage import ingest
 from inventory.models import Facility
@@ -32,6 +33,7 @@ class Verified:
     landmark: Landmark | None
     clusters: dict | None = None  # the facility's {cluster code: pk}, when read with it
     received_at: datetime | None = None  # the registry's clock when the checks ran (step 5 and 6 judge by it)
+    hardware: object = None  # attestations.hardware.Checked: the challenge and each chip's evidence verified
 
 
 class Replay(Exception):
@@ -88,10 +90,23 @@ def verify(body, user):
         timedelta(seconds=settings.CHIPREG_FRESHNESS_MAX_FUTURE_S),
         timedelta(seconds=settings.CHIPREG_FRESHNESS_MAX_AGE_S),
     )
+    # HARDWARE.md 4: the challenge (exists, the speaker's, unexpired, unused), after check 6 and before
+    # check 7; then each chip's evidence, verified here, before the statement's transaction and the
+    # log's lock (CPU-bound; per-chip problems are findings, not refusals).
+    checked = hardware.check(statement, speaker, keyids, received_at)
     # 7. replay: checked by the database's unique index on (keyid, nonce) when the statement is
     # stored, which also settles races; store() answers Replay with the first statement's id.
     return Verified(
-        envelope, statement, dsse.statement_sha256(envelope), keys, facility, speaker, landmark, clusters, received_at
+        envelope,
+        statement,
+        dsse.statement_sha256(envelope),
+        keys,
+        facility,
+        speaker,
+        landmark,
+        clusters,
+        received_at,
+        checked,
     )
 
 

@@ -345,3 +345,90 @@ class Rejection(models.Model):
 
     class Meta:
         ordering = ["id"]
+
+
+class ChallengeQuerySet(RestrictedQuerySet):
+    def restrict_for(self, user, org, action):
+        # A challenge is its organisation's: nobody else learns its nonce or that it exists.
+        return self.filter(organisation=org)
+
+
+class Challenge(models.Model):
+    """A nonce the registry issued to an organisation (HARDWARE.md 1): one accepted statement may use it.
+
+    Issued by the API (32 random bytes from the OS) or imported by a registry administrator with
+    `manage.py issue_challenge` (recorded evidence; a `challenge.imported` log event)."""
+
+    nonce = models.CharField(max_length=64, unique=True)
+    organisation = models.ForeignKey("registry.Organisation", on_delete=models.PROTECT, related_name="+")
+    created_at = models.DateTimeField(auto_now_add=True)
+    expires_at = models.DateTimeField()
+    created_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, on_delete=models.PROTECT, null=True, blank=True, related_name="+"
+    )
+    imported = models.BooleanField(default=False)
+    log_index = models.BigIntegerField(null=True, blank=True)  # an imported one's log event
+    # Set once, by the conditional UPDATE of the statement that used it (attestations.hardware.use).
+    used_at = models.DateTimeField(null=True, blank=True)
+    used_by = models.ForeignKey(Attestation, on_delete=models.PROTECT, null=True, blank=True, related_name="+")
+
+    objects = ChallengeQuerySet.as_manager()
+
+    class Meta:
+        ordering = ["id"]
+
+
+class LandmarkChallenge(models.Model):
+    """A landmark's own challenge in an RTT statement with evidence (HARDWARE.md 6): never reused by
+    the same landmark key, enforced by the database."""
+
+    keyid = models.CharField(max_length=64)
+    challenge = models.CharField(max_length=64)
+    attestation = models.ForeignKey(Attestation, on_delete=models.CASCADE, related_name="+")
+
+    class Meta:
+        constraints = [models.UniqueConstraint(fields=["keyid", "challenge"], name="landmark_challenge_once_per_key")]
+
+
+class EvidenceOutcome(models.TextChoices):
+    VERIFIED = "verified", "Verified"
+    INVALID = "evidence_invalid", "Invalid"
+    STALE = "evidence_stale", "Made for another nonce"
+    MISMATCH = "identity_mismatch", "Another identity than the chip's"
+    DUPLICATE = "identity_duplicate", "The identity of another chip"
+
+
+class ChipEvidenceQuerySet(RestrictedQuerySet):
+    def restrict_for(self, user, org, action):
+        # A chip's evidence history is seen by whoever sees the chip (registry's rule), nobody else.
+        from registry.models import Chip
+
+        if action != "view":
+            return self.none()
+        return self.filter(chip__in=Chip.objects.restrict_for(user, org, "view"))
+
+
+class ChipEvidence(models.Model):
+    """One chip's hardware evidence in one statement (an `evidence` statement's chip, or the chip of an
+    `rtt` statement with evidence), and what came of it: the per-chip evidence history."""
+
+    attestation = models.ForeignKey(Attestation, on_delete=models.CASCADE, related_name="evidence")
+    chip = models.ForeignKey(
+        "registry.Chip", on_delete=models.PROTECT, null=True, blank=True, related_name="+", db_constraint=False
+    )
+    chip_ref = models.CharField(max_length=100)
+    observed_at = models.DateTimeField()
+    outcome = models.CharField(max_length=24, choices=EvidenceOutcome.choices)
+    step = models.CharField(max_length=16, blank=True, default="")  # the check that failed (HARDWARE.md 4)
+    detail = models.TextField(blank=True, default="")
+    identity = models.CharField(max_length=100, blank=True, default="")
+    key_sha256 = models.CharField(max_length=64, blank=True, default="")
+    fwid = models.CharField(max_length=96, blank=True, default="")
+    driver_version = models.CharField(max_length=64, blank=True, default="")
+    enrolled = models.BooleanField(default=False, help_text="This evidence enrolled the chip's identity (TOFU).")
+
+    objects = ChipEvidenceQuerySet.as_manager()
+
+    class Meta:
+        ordering = ["id"]
+        indexes = [models.Index(fields=["chip", "id"], name="chipevidence_chip_idx")]

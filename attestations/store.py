@@ -3,7 +3,7 @@
 The envelope bytes, the statement's header, one row per chip, the placement
 moves, the findings and the log leaf commit together or not at all. This module
 stores the row and the leaf and files the findings; attestations.kinds stores
-what each kind of statement says (location, usage, rtt), and
+what each kind of statement says (location, usage, rtt, evidence), and
 attestations.storage holds the SQL.
 """
 
@@ -13,14 +13,14 @@ from django.db import IntegrityError, transaction
 from django.utils import timezone
 
 from attestations.checks import Replay, Verified
-from attestations.kinds import location, rtt, usage
+from attestations.kinds import evidence, location, rtt, usage
 from attestations.models import Attestation, StatementNonce
 from attestations.storage import ingest
 from inventory.choices import FindingKind, FindingSource
 from inventory.services.findings import raise_findings
 from inventory.services.reconciliation import Discrepancy
 from protocol.leaves import attestation_leaf
-from protocol.statements import LocationStatement, UsageStatement
+from protocol.statements import EvidenceStatement, LocationStatement, UsageStatement
 from protocol.times import format_time
 from transparency.log import append_leaf
 
@@ -51,7 +51,8 @@ def store(verified: Verified, user, body):
 
 
 def _header(statement):
-    fields = {k: getattr(statement, k) for k in statement.__dataclass_fields__ if k != "chips"}
+    # Without its chips (rows of their own) and an RTT statement's evidence bytes (in the envelope).
+    fields = {k: getattr(statement, k) for k in statement.__dataclass_fields__ if k not in ("chips", "evidence")}
     return {k: format_time(v) if hasattr(v, "tzinfo") else v for k, v in fields.items()}
 
 
@@ -90,6 +91,8 @@ def _store(v: Verified, user, body):
         # and holds it to the commit, so everything that reads what other statements
         # wrote (movement, placements) runs after it, in log order.
         prepared = location.prepare(att, s) if isinstance(s, LocationStatement) else None
+        if isinstance(s, EvidenceStatement):
+            evidence.prepare(att, s, v)  # its challenge used by this statement, or a 409
     # The leaf is appended now so that placements and findings can cite it.
     att.log_index = append_leaf(attestation_leaf(v.envelope.raw_signatures, v.statement_sha256), "attestation")
     if not location.node_agent(s):  # a node agent's row is stored with its log index (ingest.after_append)
@@ -99,14 +102,16 @@ def _store(v: Verified, user, body):
         found, chips = location.store(att, s, v, user, prepared, body), prepared
     elif isinstance(s, UsageStatement):
         found, chips = usage.store(att, s, v)
+    elif isinstance(s, EvidenceStatement):
+        found, chips = evidence.store(att, s, v, user, body)
     else:
         found, chips = rtt.store(att, s, v), None  # a landmark's: its treaty body is entitled to every finding
-    evidence = {"statement": att.pk, "statement_sha256": att.statement_sha256, "log_index": att.log_index}
+    cited = {"statement": att.pk, "statement_sha256": att.statement_sha256, "log_index": att.log_index}
     own, others = _by_entitlement(found, chips, v.speaker)
-    raise_findings(own, facility=v.facility, organisation=att.operator or v.facility.operator, evidence=evidence)
-    _raise_for_custodians(others, v, evidence)
+    raise_findings(own, facility=v.facility, organisation=att.operator or v.facility.operator, evidence=cited)
+    _raise_for_custodians(others, v, cited)
     if run_finding is not None:
-        own = [*own, _raise_run_finding(run_finding, att, v, evidence)]
+        own = [*own, _raise_run_finding(run_finding, att, v, cited)]
     flags = {}
     for d in own:
         flags[str(d.kind)] = flags.get(str(d.kind), 0) + 1

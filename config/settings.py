@@ -182,6 +182,10 @@ CHIPREG_RTT_KM_PER_MS = float(env("CHIPREG_RTT_KM_PER_MS", "150"))
 # indexed column: every index of the chip row is rewritten) on each statement would cost more than
 # the statement. Its statements move it only once it is this much older; continuity is judged in days.
 CHIPREG_VERIFICATION_RESOLUTION_S = float(env("CHIPREG_VERIFICATION_RESOLUTION_S", "60"))
+# Hardware evidence (HARDWARE.md): the folder of pinned vendor roots (*.pem; default: the roots shipped
+# in protocol/roots/, the NVIDIA Device Identity CA), and how long an issued challenge stays valid.
+CHIPREG_HARDWARE_ROOTS = env("CHIPREG_HARDWARE_ROOTS", "")
+CHIPREG_CHALLENGE_TTL_S = env_int("CHIPREG_CHALLENGE_TTL_S", 15 * 60)
 # The bulk endpoints parse the body themselves, so Django's own check is moved
 # to the middleware above (which applies DATA_UPLOAD_MAX_MEMORY_SIZE elsewhere).
 
@@ -334,6 +338,11 @@ CHIPREG_FINDING_SEVERITY = {
     "run_before_declaration": "medium",
     "run_withdrawn": "medium",
     "run_other_site": "medium",
+    "evidence_invalid": "high",
+    "evidence_stale": "medium",
+    "identity_mismatch": "high",
+    "identity_duplicate": "high",
+    "identity_enrolled": None,
 }
 
 # Answers and clarification requests (compliance/disputes.py). The days a party has to answer a request for

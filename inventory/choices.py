@@ -65,6 +65,12 @@ class FindingKind(models.TextChoices):
     RUN_BEFORE_DECLARATION = "run_before_declaration", "Reports work for a run from before its declaration"
     RUN_WITHDRAWN = "run_withdrawn", "Reports work for a run its operator withdrew"
     RUN_OTHER_SITE = "run_other_site", "Reports work for a run at a facility it did not declare"
+    # Hardware evidence (HARDWARE.md 5): per-chip problems of an evidence statement, and enrolments
+    EVIDENCE_INVALID = "evidence_invalid", "Hardware evidence that does not verify"
+    EVIDENCE_STALE = "evidence_stale", "Hardware evidence made for another nonce"
+    IDENTITY_MISMATCH = "identity_mismatch", "Another device identity than the one enrolled for the chip"
+    IDENTITY_DUPLICATE = "identity_duplicate", "A device identity enrolled for another chip"
+    IDENTITY_ENROLLED = "identity_enrolled", "Device identity enrolled on first use (informational)"
 
 
 class FindingSource(models.TextChoices):
@@ -74,3 +80,4 @@ class FindingSource(models.TextChoices):
     TRANSFER = "transfer", "Transfer"
     MONITOR = "monitor", "Continuity monitor"
     FACILITY = "facility", "Facility record"
+    ENROLMENT = "enrolment", "Device identity enrolment"

@@ -24,6 +24,8 @@ STATUS_BY_CODE: dict[str, int] = {
     "invalid_cosignature": 400,
     "invalid_evidence": 400,
     "leaf_too_large": 400,
+    "unknown_challenge": 400,
+    "expired_challenge": 400,
     "not_authenticated": 401,
     "bad_signature": 403,
     "unknown_key": 403,
@@ -32,6 +34,7 @@ STATUS_BY_CODE: dict[str, int] = {
     "facility_not_operated": 403,
     "forbidden": 403,
     "replayed_nonce": 409,
+    "used_challenge": 409,
     "payload_too_large": 413,
 }
 

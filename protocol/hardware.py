@@ -29,7 +29,7 @@ from datetime import datetime
 from pathlib import Path
 
 from cryptography import x509
-from cryptography.exceptions import InvalidSignature
+from cryptography.exceptions import InvalidSignature, UnsupportedAlgorithm
 from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.hazmat.primitives.asymmetric import ec, utils
 from cryptography.x509.oid import NameOID
@@ -126,7 +126,7 @@ class ChainCache:
 def _signed_by(child: x509.Certificate, issuer: x509.Certificate) -> bool:
     try:
         child.verify_directly_issued_by(issuer)
-    except (ValueError, TypeError, InvalidSignature):
+    except (ValueError, TypeError, InvalidSignature, UnsupportedAlgorithm):  # a damaged key is no signer
         return False
     return True
 
@@ -137,11 +137,51 @@ def load_chain(pem: bytes) -> list[x509.Certificate]:
         raise EvidenceError("parse", f"certificate chain larger than {MAX_CHAIN_BYTES} bytes")
     try:
         certificates = x509.load_pem_x509_certificates(pem)
-    except ValueError:
+    except (ValueError, x509.InvalidVersion):  # InvalidVersion is no ValueError
         raise EvidenceError("parse", "certificates: not PEM certificates (0 in the chain that parse)") from None
     if not 2 <= len(certificates) <= MAX_CHAIN_CERTIFICATES:
         raise EvidenceError("parse", f"certificates: {len(certificates)} in the chain, 2 to 8 expected")
+    for n, cert in enumerate(certificates):
+        _parse_fully(cert, n)
     return certificates
+
+
+def _parse_fully(cert: x509.Certificate, n: int) -> None:
+    """`cryptography` parses names, extensions and keys when first read: read them here, so that a
+    certificate that does not parse is a parse failure, not an exception from a later step."""
+    try:
+        cert.subject, cert.issuer, cert.not_valid_before_utc, cert.not_valid_after_utc  # noqa: B018
+        cert.extensions  # noqa: B018
+        cert.public_key()
+    except (ValueError, UnsupportedAlgorithm) as exc:
+        raise EvidenceError("parse", f"certificates: certificate {n} does not parse ({type(exc).__name__})") from None
+    if _signature_unused_bits(cert.public_bytes(serialization.Encoding.DER)) != 0:
+        # `cryptography` reads the signature whatever this byte says: the same signed content in
+        # another encoding, which DER does not allow (one certificate, one encoding, one fingerprint).
+        raise EvidenceError("parse", f"certificates: certificate {n}'s signature is not a DER BIT STRING")
+
+
+def _tlv_end(der: bytes, at: int) -> tuple[int, int]:
+    """(start of the content, end) of the DER element at `at`."""
+    length = der[at + 1]
+    start = at + 2
+    if length & 0x80:
+        count = length & 0x7F
+        length = int.from_bytes(der[start : start + count], "big")
+        start += count
+    return start, start + length
+
+
+def _signature_unused_bits(der: bytes) -> int:
+    """The unused-bits byte of a certificate's signatureValue (its third element), or -1."""
+    try:
+        at, _ = _tlv_end(der, 0)  # into Certificate
+        _, at = _tlv_end(der, at)  # past tbsCertificate
+        _, at = _tlv_end(der, at)  # past signatureAlgorithm
+        start, end = _tlv_end(der, at)
+        return der[start] if der[at] == 0x03 and end == len(der) else -1
+    except IndexError:
+        return -1
 
 
 def verify_chain(
@@ -174,13 +214,18 @@ def _require_ca(cert: x509.Certificate, n: int) -> None:
         constraints = cert.extensions.get_extension_for_class(x509.BasicConstraints).value
     except x509.ExtensionNotFound:
         constraints = None
+    except ValueError:  # extensions that do not parse
+        raise EvidenceError("chain", f"certificate {n} ({_cn(cert)}) has extensions that do not parse") from None
     if constraints is None or not constraints.ca:
         raise EvidenceError("chain", f"certificate {n} ({_cn(cert)}) issues another but is not a CA")
 
 
 def verify_signature(report: spdm.Report, leaf: x509.Certificate) -> None:
     """Check 3: ECDSA P-384 / SHA-384 over every byte up to the signature, with the leaf's key."""
-    key = leaf.public_key()
+    try:
+        key = leaf.public_key()
+    except (ValueError, UnsupportedAlgorithm):
+        raise EvidenceError("signature", "the leaf certificate's public key does not parse") from None
     if not isinstance(key, ec.EllipticCurvePublicKey) or key.curve.name != "secp384r1":
         raise EvidenceError("signature", "the leaf certificate's key is not ECDSA P-384")
     half = spdm.SIGNATURE_BYTES // 2
@@ -201,6 +246,8 @@ def check_firmware(report: spdm.Report, leaf: x509.Certificate) -> str:
         extension = leaf.extensions.get_extension_for_oid(TCB_INFO_OID).value
     except x509.ExtensionNotFound:
         return fwid.hex() if fwid else ""
+    except ValueError:
+        raise EvidenceError("firmware", "the leaf's extensions do not parse") from None
     if fwid is None:
         return ""
     try:
@@ -230,9 +277,12 @@ def device_identity(certificates: list[x509.Certificate]) -> tuple[str, str]:
                 raise EvidenceError("identity", f"serialNumber {serial!r} is not hex")
             vendor = str(organisations[0].value).split()[0].lower()
             generation = cn.split()[0].lower()
-            spki = cert.public_key().public_bytes(
-                serialization.Encoding.DER, serialization.PublicFormat.SubjectPublicKeyInfo
-            )
+            try:
+                spki = cert.public_key().public_bytes(
+                    serialization.Encoding.DER, serialization.PublicFormat.SubjectPublicKeyInfo
+                )
+            except (ValueError, UnsupportedAlgorithm):
+                raise EvidenceError("identity", f"{cn}: its public key does not parse") from None
             return f"{vendor}-{generation}:{serial}", hashlib.sha256(spki).hexdigest()
     raise EvidenceError("identity", "no certificate of the chain was issued by a vendor provisioning CA")
 

@@ -14,7 +14,9 @@ so what a change records is decided in one place:
   operator-country subjects it touched are returned for the caller's outbox
   event;
 - last verification is a summary of evidence stored elsewhere (sightings,
-  inspections, receipts): it only moves forward, and records nothing itself.
+  inspections, receipts): it only moves forward, and records nothing itself;
+  so is hardware verification (the latest verified hardware evidence, kept by
+  attestations' per-chip evidence rows).
 
 Each is one statement (registry.storage) plus, where history is due, one
 bulk insert. For a caller that must do its whole write in one round trip
@@ -32,6 +34,7 @@ __all__ = [
     "refresh_last_verified",
     "set_country",
     "set_custody",
+    "set_hardware_verified",
     "set_model",
     "set_status",
 ]
@@ -166,3 +169,11 @@ def refresh_last_verified(chip_pks, when, resolution=None, countries=None):
         return 0
     stale_before = when - resolution if resolution else when
     return storage.refresh_last_verified(list(chip_pks), when, stale_before, countries)
+
+
+def set_hardware_verified(chip_pks, when):
+    """The chips proved themselves with hardware evidence observed at `when` (HARDWARE.md 5): their
+    `hardware_verified_at` moves forward to it, never back. Returns how many moved."""
+    if not chip_pks:
+        return 0
+    return storage.set_hardware_verified(list(chip_pks), when)

@@ -19,3 +19,10 @@ for _name, _description in {
     "model.corrected": "An accelerator model's figures were corrected (data: before and after, reason).",
 }.items():
     register_event_name(_name, _description)
+
+register_event_name(
+    "chip.identity_enrolled",
+    "A chip's device identity was enrolled (data: chip, identity, key_sha256, source manufacturer | evidence,"
+    " organisation that enrolled it, replaces: the identity it contradicts); read by the chip's custodian,"
+    " manufacturer, the enrolling party, the inspectorate of the chip's country and the treaty body.",
+)

@@ -29,6 +29,7 @@ from outbox import emit
 from protocol.serials import CHIP_ID_RE, format_chip_id, normalize_chip_id, normalize_serial, parse_chip_id
 from registry import storage
 from registry.choices import ChipStatus, OrgKind
+from registry.hardware_identity import check_identity, enrol_at_registration
 
 ROW_FIELDS = {
     "chip",
@@ -39,6 +40,7 @@ ROW_FIELDS = {
     "board_part_number",
     "attestation_key_fingerprint",
     "status",
+    "device_identity",
 }
 OPTIONAL_TEXT = ("uuid", "board_part_number", "attestation_key_fingerprint")
 TEXT_LIMITS = {"uuid": 64, "board_part_number": 64, "attestation_key_fingerprint": 128}
@@ -100,8 +102,9 @@ def validate_rows(items, org):
     return _validate(items, org)[0]
 
 
-def _validate(items, org):
-    """validate_rows, also returning the batch's public chip ids (in row order)."""
+def _validate(items, org, identities=None):
+    """validate_rows, also returning the batch's public chip ids (in row order). `identities`, when given,
+    receives {serial: device identity} of the rows that carry one (a manufacturer's own chips only)."""
     if not isinstance(items, list):
         items = [items]
     if not items:
@@ -201,6 +204,17 @@ def _validate(items, org):
             texts.append(value.strip() if isinstance(value, str) else None)
         if bad:
             continue
+        if "device_identity" in item:
+            if org.kind != OrgKind.MANUFACTURER:
+                errors.add(number, "device_identity", "only the chip's manufacturer enrols a device identity")
+                continue
+            try:
+                identity = check_identity(item["device_identity"])
+            except Invalid as exc:
+                errors.add(number, "device_identity", exc.detail)
+                continue
+            if identities is not None:
+                identities[serial] = identity
         key = f"{manufacturer_code}:{serial}"  # the public id: both parts are normalised here
         if key in seen:
             errors.add(number, "chip", f"duplicate of row {seen[key]} in this batch")
@@ -227,11 +241,13 @@ def register_chips(items, user):
     org = user.organisation
     if org is None or org.kind not in (OrgKind.OPERATOR, OrgKind.MANUFACTURER):
         raise Forbidden("Only operators and manufacturers register chips.")
-    rows, ids = _validate(items, org)
+    identities = {}
+    rows, ids = _validate(items, org, identities)
     with transaction.atomic():
         batch, floor, registered = _open_batch(org, user, len(rows), rows[0][1:3], rows[-1][1:3])
         new_keys = []  # (manufacturer_id, serial) of the new chips, when not all are
         created = _write(rows, org, batch, new_keys, floor, registered)
+        _enrol_identities(identities, org)
         if created == 0:
             batch.delete()
             return RegistrationResult(None, len(rows), 0)
@@ -255,6 +271,16 @@ def _open_batch(org, user, submitted, first, last):
     batch = RegistrationBatch(id=batch_id, organisation=org, user=user, at=at, submitted=submitted, created=0)
     batch._state.adding, batch._state.db = False, DEFAULT_DB_ALIAS  # stored: a later save() updates it
     return batch, floor, registered
+
+
+def _enrol_identities(identities, org):
+    """The manufacturer's device identities of its rows (HARDWARE.md 5: authoritative), each a log event."""
+    if not identities:
+        return
+    from registry.models import Chip
+
+    pks = dict(Chip.objects.filter(manufacturer=org, serial__in=list(identities)).values_list("serial", "pk"))
+    enrol_at_registration([(pks[serial], identity) for serial, identity in identities.items()], org)
 
 
 def _log_batch(batch, org, user, ids):

@@ -69,6 +69,7 @@ _CHIP_FIELDS = (
     "created_at",
     "updated_at",
     "last_verified_at",
+    "hardware_verified_at",
 )
 
 
@@ -406,3 +407,17 @@ def fold_last_verified_sql(source_sql):
     `older_than` (`seen` itself: never back; earlier: only once that stale). Its text is the caller's
     to run alone or inside its own `WITH`."""
     return _sql(_FOLD_VERIFIED).replace("{source}", source_sql)
+
+
+# Each chip's time moves only forward: a late-delivered older report never moves it back.
+_HARDWARE_VERIFIED = (
+    "UPDATE {chip} SET {c_hardware_verified_at} = %s WHERE {c_id} = ANY(%s::bigint[])"
+    " AND ({c_hardware_verified_at} IS NULL OR {c_hardware_verified_at} < %s)"
+)
+
+
+def set_hardware_verified(chip_pks, when):
+    """Move the chips' hardware verification on to `when` where it is NULL or older; how many moved."""
+    with connection.cursor() as cursor:
+        cursor.execute(_sql(_HARDWARE_VERIFIED), [when, array_param(chip_pks), when])
+        return cursor.rowcount

@@ -1,7 +1,16 @@
 from rest_framework import serializers
 
 from attestations.bases import Basis, record_field
-from attestations.models import AnyUsageRecord, Attestation, KeyPurpose, Landmark, Rejection, SigningKey
+from attestations.models import (
+    AnyUsageRecord,
+    Attestation,
+    Challenge,
+    ChipEvidence,
+    KeyPurpose,
+    Landmark,
+    Rejection,
+    SigningKey,
+)
 
 
 class SigningKeySerializer(serializers.ModelSerializer):
@@ -157,3 +166,60 @@ class UsageTotalSerializer(serializers.Serializer):
     active_s = serializers.FloatField()
     energy_j = serializers.FloatField()
     flop = serializers.FloatField()
+
+
+class ChallengeSerializer(serializers.ModelSerializer):
+    """A challenge (HARDWARE.md 1): the nonce to have each GPU sign a report over."""
+
+    organisation = serializers.SlugRelatedField(slug_field="code", read_only=True)
+
+    class Meta:
+        model = Challenge
+        fields = ["nonce", "organisation", "expires_at"]
+        read_only_fields = fields
+
+
+class ChipEvidenceSerializer(serializers.ModelSerializer):
+    """One entry of a chip's evidence history: which statement, when, what came of it."""
+
+    statement = serializers.IntegerField(source="attestation_id", read_only=True)
+    statement_kind = serializers.CharField(source="attestation.kind", read_only=True)
+    log_index = serializers.IntegerField(source="attestation.log_index", read_only=True, allow_null=True)
+    chip = serializers.CharField(source="chip_ref", read_only=True)
+
+    class Meta:
+        model = ChipEvidence
+        fields = [
+            "id",
+            "statement",
+            "statement_kind",
+            "log_index",
+            "chip",
+            "observed_at",
+            "outcome",
+            "step",
+            "detail",
+            "identity",
+            "key_sha256",
+            "fwid",
+            "driver_version",
+            "enrolled",
+        ]
+        read_only_fields = fields
+
+
+class IdentityEnrolmentSerializer(serializers.Serializer):
+    device_identity = serializers.CharField(
+        help_text="`<vendor>-<generation>:<HEX>`, e.g. nvidia-gh100:41431D480FE5E87274"
+    )
+
+
+class IdentityEnrolledSerializer(serializers.Serializer):
+    chip = serializers.CharField()
+    identity = serializers.CharField()
+    source = serializers.CharField()
+    enrolled_at = serializers.DateTimeField()
+    log_index = serializers.IntegerField(allow_null=True)
+    identity_mismatch = serializers.BooleanField(
+        help_text="This enrolment contradicts one made on an operator's evidence: an identity_mismatch finding."
+    )

@@ -8,14 +8,24 @@ from rest_framework.response import Response
 
 from attestations.api import serializers as s
 from attestations.bases import Basis, record_field
+from attestations.hardware import enrol_identity, issue_challenge
 from attestations.landmarks import register_landmark
-from attestations.models import AnyUsageRecord, Attestation, Landmark, Rejection, SigningKey
+from attestations.models import (
+    AnyUsageRecord,
+    Attestation,
+    Challenge,
+    ChipEvidence,
+    Landmark,
+    Rejection,
+    SigningKey,
+)
 from attestations.services import register_key, retire_key, revoke_key
 from attestations.submission import submit
 from core.problems import Problem
 from core.views import RestrictedReadOnlyViewSet, RestrictedViewSetMixin
 from inventory.api.params import parse_when
 from inventory.filters import filter_chip
+from registry.models import Chip
 from transparency.checkpoints import checkpoint_covering, served_note
 from transparency.log import inclusion_proof
 from transparency.models import LogLeaf
@@ -225,3 +235,51 @@ class UsageViewSet(RestrictedViewSetMixin, mixins.ListModelMixin, viewsets.Gener
         field = record_field(self.basis())
         totals = self.get_queryset().aggregate(active_s=Sum("active_s"), energy_j=Sum("energy_j"), flop=Sum(field))
         return Response({"basis": self.basis(), **{k: v or 0 for k, v in totals.items()}})
+
+
+class ChallengeViewSet(mixins.CreateModelMixin, viewsets.GenericViewSet):
+    """Challenges for hardware evidence (HARDWARE.md 1): POST, no body, by an operator or the treaty body."""
+
+    queryset = Challenge.objects.none()
+    serializer_class = s.ChallengeSerializer
+
+    @extend_schema(request=None, responses={201: s.ChallengeSerializer})
+    def create(self, request):
+        return Response(s.ChallengeSerializer(issue_challenge(request.user)).data, status=status.HTTP_201_CREATED)
+
+
+class ChipHardwareViewSet(viewsets.GenericViewSet):
+    """A chip's hardware side: its evidence history, and its manufacturer's device identity enrolment."""
+
+    queryset = ChipEvidence.objects.none()
+    serializer_class = s.ChipEvidenceSerializer
+    lookup_value_regex = r"[^/]+"
+
+    @extend_schema(responses=s.ChipEvidenceSerializer(many=True))
+    @action(detail=True, methods=["get"])
+    def evidence(self, request, pk=None):
+        """The chip's hardware evidence, oldest first: each statement's outcome, the failed check, the
+        identity, FWID and driver. Seen by whoever sees the chip."""
+        chip = Chip.objects.restrict(request.user).by_public_id(pk).only("pk").first()
+        if chip is None:
+            raise exceptions.NotFound(f"No chip {pk[:100]!r} in your view.")
+        rows = ChipEvidence.objects.restrict(request.user).filter(chip=chip).select_related("attestation")
+        page = self.paginate_queryset(rows.order_by("id"))
+        return self.get_paginated_response(s.ChipEvidenceSerializer(page, many=True).data)
+
+    @extend_schema(request=s.IdentityEnrolmentSerializer, responses={201: s.IdentityEnrolledSerializer})
+    @action(detail=True, methods=["post"])
+    def identity(self, request, pk=None):
+        """Enrol the chip's device identity: its manufacturer or the treaty body (authoritative)."""
+        body = s.IdentityEnrolmentSerializer(data=request.data)
+        body.is_valid(raise_exception=True)
+        chip, row, mismatch = enrol_identity(request.user, pk, body.validated_data["device_identity"])
+        data = {
+            "chip": chip.public_id,
+            "identity": row.identity,
+            "source": row.source,
+            "enrolled_at": row.enrolled_at,
+            "log_index": row.log_index,
+            "identity_mismatch": mismatch,
+        }
+        return Response(s.IdentityEnrolledSerializer(data).data, status=status.HTTP_201_CREATED)

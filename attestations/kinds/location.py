@@ -37,8 +37,9 @@ def small(s):
 
 def node_agent(s):
     """A small partial location statement: what node agents send; its reads and writes after the
-    append go in one round trip (storage.ingest.after_append)."""
-    return small(s) and s.scope != "complete"
+    append go in one round trip (storage.ingest.after_append). Not one another kind derives (an
+    evidence statement's verified chips, kinds.evidence): its row is stored before the append."""
+    return small(s) and s.scope != "complete" and type(s) is LocationStatement
 
 
 def verification_resolution():

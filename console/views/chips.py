@@ -3,7 +3,7 @@
 
 from django.shortcuts import redirect, render
 
-from attestations.models import Attestation
+from attestations.models import Attestation, ChipEvidence
 from console.access import console_view, not_found, sightings_for, usage_for
 from console.receipts import verify_receipts
 from console.tables import wants_csv
@@ -11,7 +11,7 @@ from console.tablespec import Column, Table
 from inventory.models import Finding, Placement
 from protocol.serials import normalize_chip_id, normalize_serial
 from registry.choices import OrgKind
-from registry.models import Chip, ChipEvent, Organisation
+from registry.models import Chip, ChipEvent, HardwareIdentity, Organisation
 
 SHOWN = 100
 STATEMENTS_SHOWN = 20
@@ -191,7 +191,14 @@ def _chip(user, public_id):
     return (
         Chip.objects.restrict(user)
         .by_public_id(public_id)
-        .select_related("manufacturer", "model", "model__manufacturer", "custodian", "registered_by")
+        .select_related(
+            "manufacturer",
+            "model",
+            "model__manufacturer",
+            "custodian",
+            "registered_by",
+            "hardware_identity__enrolled_by",
+        )
         .first()
     )
 
@@ -272,8 +279,21 @@ def chip_detail(request, public_id):
         "checkpoint_text": checkpoint_text,
         "all_verified": bool(receipts) and all(r.verified for r in receipts.values()),
         "findings": findings.order_by("-id")[:SHOWN],
+        "identity": getattr(chip, "hardware_identity", None) if _has_identity(chip) else None,
+        "evidence": ChipEvidence.objects.restrict(user)
+        .filter(chip=chip)
+        .select_related("attestation")
+        .order_by("-id")[:SHOWN],
     }
     return render(request, "console/chip.html", context)
+
+
+def _has_identity(chip):
+    try:
+        chip.hardware_identity  # noqa: B018
+    except HardwareIdentity.DoesNotExist:
+        return False
+    return True
 
 
 @console_view

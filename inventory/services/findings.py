@@ -81,6 +81,8 @@ def describe(d):
         "run_withdrawn": "reports work for a run its operator withdrew",
         "run_other_site": "reports work for a run at a facility the run did not declare",
     }.get(d.kind, d.kind)
+    if getattr(d, "note", None):
+        where = f"{d.kind}: {d.note}"
     subject = d.chip_ref or ("statement" if d.kind.startswith("run_") else "transfer")
     return f"{subject}: {where} ({d.source} {d.source_id})."
 

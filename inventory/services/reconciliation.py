@@ -36,6 +36,7 @@ class Discrepancy:
     source_id: str
     book_cluster: str | None = None
     listed_cluster: str | None = None
+    note: str | None = None  # what the finding's detail says instead of its kind's stock phrase
 
 
 @dataclass

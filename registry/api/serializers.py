@@ -3,13 +3,23 @@ from contextlib import contextmanager
 from django.contrib.auth.password_validation import validate_password
 from django.core.exceptions import ValidationError as DjangoValidationError
 from django.db import transaction
+from drf_spectacular.utils import extend_schema_field
 from rest_framework import serializers
 
 from core.countries import country_codes
 from registry import authority, records
 from registry.catalog import CONVENTIONS, THROUGHPUT_FIELDS, h100_equivalents
 from registry.choices import ChipStatus, OrgKind, Role
-from registry.models import AcceleratorModel, AcceleratorModelRevision, APIToken, Chip, ChipEvent, Organisation, User
+from registry.models import (
+    AcceleratorModel,
+    AcceleratorModelRevision,
+    APIToken,
+    Chip,
+    ChipEvent,
+    HardwareIdentity,
+    Organisation,
+    User,
+)
 from registry.models.catalog import FIGURE_FIELDS
 
 
@@ -191,8 +201,23 @@ class AcceleratorModelRevisionSerializer(serializers.ModelSerializer):
         fields = ["id", "at", "changed_by", "reason", "before", "after"]
 
 
+class HardwareIdentitySerializer(serializers.ModelSerializer):
+    """A chip's device identity (HARDWARE.md 5): what, on whose word, when, and its log event."""
+
+    key_sha256 = serializers.CharField(
+        help_text="SHA-256 of the identity certificate's SubjectPublicKeyInfo; '' until known."
+    )
+    enrolled_by = serializers.SlugRelatedField(slug_field="code", read_only=True)
+
+    class Meta:
+        model = HardwareIdentity
+        fields = ["identity", "key_sha256", "source", "enrolled_by", "enrolled_at", "log_index"]
+        read_only_fields = fields
+
+
 class ChipSerializer(serializers.ModelSerializer):
     id = serializers.CharField(source="public_id", read_only=True)
+    device_identity = serializers.SerializerMethodField()
     manufacturer = serializers.SlugRelatedField(slug_field="code", read_only=True)
     model = serializers.SlugRelatedField(slug_field="slug", read_only=True)
     custodian = serializers.SlugRelatedField(slug_field="code", read_only=True)
@@ -214,10 +239,20 @@ class ChipSerializer(serializers.ModelSerializer):
             "country",
             "batch",
             "last_verified_at",
+            "hardware_verified_at",
+            "device_identity",
             "created_at",
             "updated_at",
         ]
         read_only_fields = fields
+
+    @extend_schema_field(HardwareIdentitySerializer(allow_null=True))
+    def get_device_identity(self, chip):
+        try:
+            identity = chip.hardware_identity
+        except HardwareIdentity.DoesNotExist:
+            return None
+        return HardwareIdentitySerializer(identity).data
 
 
 class ChipRegistrationRowSerializer(serializers.Serializer):
@@ -231,6 +266,10 @@ class ChipRegistrationRowSerializer(serializers.Serializer):
     board_part_number = serializers.CharField(required=False)
     attestation_key_fingerprint = serializers.CharField(required=False)
     status = serializers.ChoiceField(choices=ChipStatus.choices, required=False)
+    device_identity = serializers.CharField(
+        required=False,
+        help_text="Manufacturers only: the chip's device identity `<vendor>-<generation>:<HEX>` (HARDWARE.md 5).",
+    )
 
 
 class RegistrationResultSerializer(serializers.Serializer):

@@ -141,7 +141,9 @@ class AcceleratorModelViewSet(RestrictedModelViewSet):
 class ChipViewSet(RestrictedModelViewSet):
     """Chips by public id `<manufacturer>:<serial>`."""
 
-    queryset = Chip.objects.select_related("manufacturer", "model", "custodian", "registered_by")
+    queryset = Chip.objects.select_related(
+        "manufacturer", "model", "custodian", "registered_by", "hardware_identity__enrolled_by"
+    )
     serializer_class = s.ChipSerializer
     filterset_class = filters.ChipFilter
     lookup_value_regex = r"[^/]+"

@@ -1,5 +1,5 @@
 from .catalog import AcceleratorModel, AcceleratorModelRevision
-from .chips import Chip, ChipEvent, ChipIdentity, RegistrationBatch
+from .chips import Chip, ChipEvent, ChipIdentity, HardwareIdentity, IdentitySource, RegistrationBatch
 from .organisations import Organisation, User
 from .tokens import APIToken
 
@@ -10,6 +10,8 @@ __all__ = [
     "Chip",
     "ChipEvent",
     "ChipIdentity",
+    "HardwareIdentity",
+    "IdentitySource",
     "Organisation",
     "RegistrationBatch",
     "User",

@@ -114,6 +114,9 @@ class Chip(models.Model):
     )
     # Continuity of knowledge: when an attestation or inspection last saw it.
     last_verified_at = models.DateTimeField(null=True, blank=True)
+    # When the chip last proved itself: the observed_at of its latest verified hardware evidence
+    # (HARDWARE.md 5), moved only forward, by registry.chip_writes.set_hardware_verified.
+    hardware_verified_at = models.DateTimeField(null=True, blank=True)
     created_at = models.DateTimeField(auto_now_add=True)
     updated_at = models.DateTimeField(auto_now=True)
 
@@ -205,3 +208,43 @@ class ChipEvent(models.Model):
 
     def delete(self, *args, **kwargs):
         raise ValidationError("Chip history is append-only.")
+
+
+class IdentitySource(models.TextChoices):
+    MANUFACTURER = "manufacturer", "Enrolled by the chip's manufacturer (authoritative)"
+    EVIDENCE = "evidence", "Enrolled by the first verified evidence (trust on first use)"
+
+
+class HardwareIdentityQuerySet(RestrictedQuerySet):
+    def restrict_for(self, user, org, action):
+        # Seen by whoever sees the chip; written only by registry.hardware_identity.
+        if action != "view":
+            return self.none()
+        return self.filter(chip__in=Chip.objects.restrict_for(user, org, "view"))
+
+
+class HardwareIdentity(models.Model):
+    """A chip's device identity (HARDWARE.md 4, check 6): one per chip, one chip per identity.
+
+    Not the serial lookup table (chip_identity): this is what the chip's fused key proves it is,
+    `<vendor>-<generation>:<HEX>`, enrolled by its manufacturer or by its first verified evidence.
+    Every enrolment is a `chip.identity_enrolled` log event (`log_index`)."""
+
+    # Set by the server from chips it has just resolved, not re-checked by the database (as for the
+    # chip's own keys): a chip is never deleted, and a foreign key into the chip table is one the
+    # Citus plan (docs/scaling.md) could not keep.
+    chip = models.OneToOneField(Chip, on_delete=models.PROTECT, related_name="hardware_identity", db_constraint=False)
+    identity = models.CharField(max_length=100, unique=True)
+    # SHA-256 (hex) of the identity certificate's SubjectPublicKeyInfo; "" until evidence shows it
+    # (a manufacturer enrols the identity alone).
+    key_sha256 = models.CharField(max_length=64, blank=True, default="")
+    source = models.CharField(max_length=16, choices=IdentitySource.choices)
+    enrolled_by = models.ForeignKey("registry.Organisation", on_delete=models.PROTECT, related_name="+")
+    enrolled_at = models.DateTimeField()
+    log_index = models.BigIntegerField(null=True, blank=True)
+
+    objects = HardwareIdentityQuerySet.as_manager()
+
+    class Meta:
+        db_table = "registry_hardwareidentity"
+        ordering = ["id"]

@@ -461,6 +461,24 @@ API = {
         ),
     ],
     ("GET", "/api/v1/chips/{id}/history/"): [Case(A_VIEW, params=lambda w, r: {"id": w.chip_a.public_id})],
+    # Hardware evidence (HARDWARE.md): a chip's evidence history follows the chip's visibility; its device
+    # identity is enrolled by its manufacturer (seen or not) or the treaty body; the holder sees but may not.
+    ("GET", "/api/v1/chips/{id}/evidence/"): [Case(A_VIEW, params=lambda w, r: {"id": w.chip_a.public_id})],
+    ("POST", "/api/v1/chips/{id}/identity/"): [
+        Case(
+            expect(HIDDEN, op_a=FORBIDDEN, insp_in=FORBIDDEN, manufacturer=OK, treaty=OK, registry_admin=OK),
+            params=lambda w, r: {"id": w.chip_a.public_id},
+            body={"device_identity": "nvidia-gh100:0ABC"},
+            tables=("registry.HardwareIdentity", "inventory.Finding"),
+        )
+    ],
+    # A challenge is asked for by an operator or the treaty body, for itself.
+    ("POST", "/api/v1/challenges/"): [
+        Case(
+            expect(FORBIDDEN, a_writers=OK, op_other=OK, treaty=OK, registry_admin=OK),
+            tables=("attestations.Challenge",),
+        )
+    ],
     # inventory
     ("GET", "/api/v1/facilities/"): [
         Case(ALL, hides=lambda w: w.facility_a.code, sees=(*OPERATOR_A, "insp_in", "treaty", "registry_admin"))
@@ -1186,6 +1204,7 @@ LOGGED = {
     ("PATCH", "/api/v1/models/{slug}/"),
     ("POST", "/api/v1/chips/"),
     ("PATCH", "/api/v1/chips/{id}/"),
+    ("POST", "/api/v1/chips/{id}/identity/"),
     ("POST", "/api/v1/facilities/"),
     ("PATCH", "/api/v1/facilities/{code}/"),
     ("POST", "/api/v1/clusters/"),

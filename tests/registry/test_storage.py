@@ -265,3 +265,20 @@ def test_fold_last_verified_never_moves_back(chips):
 def test_batch_ids_are_uuids():
     """copy_new_chips writes the batch id's 16 bytes: RegistrationBatch keys are UUIDs."""
     assert isinstance(RegistrationBatch._meta.pk.get_default(), uuid.UUID)
+
+
+def test_set_hardware_verified_as_the_orm_would(chips):
+    """Forward only: NULL and older times move to `when`, a later one stays, chips not named stay."""
+    now = timezone.now()
+    pks = [c.pk for c in chips]
+    times = [None, now - timedelta(days=3), now + timedelta(hours=1)]
+    for pk, t in zip(pks, times, strict=False):
+        Chip.objects.filter(pk=pk).update(hardware_verified_at=t)
+    expected = {
+        pk: now if (t is None or t < now) else t
+        for pk, t in Chip.objects.filter(pk__in=pks[:3]).values_list("pk", "hardware_verified_at")
+    }
+    assert chip_writes.set_hardware_verified(pks[:3], now) == 2
+    assert dict(Chip.objects.filter(pk__in=pks[:3]).values_list("pk", "hardware_verified_at")) == expected
+    assert Chip.objects.get(pk=pks[3]).hardware_verified_at is None
+    assert chip_writes.set_hardware_verified([], now) == 0

@@ -1,0 +1,145 @@
+"""Evidence statements (HARDWARE.md 2 and 5): chips that sign for themselves.
+
+The envelope and the challenge were checked like every statement's (attestations.checks), and each
+chip's evidence was verified there, before the statement's transaction and the log's lock
+(attestations.hardware). What is left is the registry's side, in log order:
+
+- per chip, what its evidence says against the device identities enrolled: a problem is a finding,
+  never a refusal (the operator may be the one lying, and the record is the point): evidence_invalid
+  (the detail names the failed check), evidence_stale, identity_mismatch, identity_duplicate, and
+  identity_enrolled (informational) when a custodian's first verified evidence enrols the chip's
+  identity on its word (trust on first use);
+- one ChipEvidence row per chip (its evidence history), and `hardware_verified_at` moved forward for
+  the speaker's own chips that proved themselves;
+- the chips whose evidence verified and whose identity is neither another's nor another chip's are a
+  partial location statement, stored by kinds.location: sighted, placed (in the cluster they are
+  placed in already: evidence names no cluster), their last verification refreshed, and checked for
+  travel and two places. A chip whose identity is mismatched or duplicated is not placed: the chip
+  that answered is not shown to be the chip named.
+"""
+
+from attestations import findings as F
+from attestations import hardware
+from attestations.kinds import location
+from attestations.kinds.resolution import Resolution
+from attestations.models import ChipEvidence, EvidenceOutcome
+from inventory.choices import FindingKind
+from inventory.models import Placement
+from protocol.statements import LocationStatement
+from registry import chip_writes, hardware_identity
+
+
+class VerifiedChips(LocationStatement):
+    """The partial location statement an evidence statement makes of its verified chips."""
+
+
+def prepare(att, s, v):
+    """Before the log's append (the statement's row stored): its challenge is used by it, or the
+    statement is refused (409 used_challenge: a concurrent statement won it)."""
+    hardware.use_challenge(v.hardware.challenge, att)
+
+
+def _finding(kind, ref, pk, att, note=None):
+    d = F._d(kind, ref, pk, att.pk)
+    d.note = note
+    return d
+
+
+def _row(att, ref, pk, when, outcome, verified=None, error=None, enrolled=False):
+    return ChipEvidence(
+        attestation_id=att.pk,
+        chip_id=pk,
+        chip_ref=ref,
+        observed_at=when,
+        outcome=outcome,
+        step=getattr(error, "step", ""),
+        detail=(error.detail if error is not None else "")[:2000],
+        identity=getattr(verified, "identity", ""),
+        key_sha256=getattr(verified, "identity_key_sha256", ""),
+        fwid=getattr(verified, "fwid", ""),
+        driver_version=getattr(verified, "driver_version", "")[:64],
+        enrolled=enrolled,
+    )
+
+
+def judge(att, results, chips, speaker_pk, when):
+    """What each chip's evidence says against the enrolled identities: (findings, ChipEvidence rows,
+    refs of the chips that are placed, pks of the speaker's chips that proved themselves, TOFU
+    enrolments (pk, identity, key), manufacturer-enrolled identities whose key is learnt (pk, key))."""
+    verified = [(r, chips.get(r.chip)) for r in results if r.verified is not None]
+    current = hardware_identity.enrolled(info[0] for _, info in verified if info is not None)
+    owners = hardware_identity.owners(r.verified.identity for r, _ in verified)
+    found, rows, placed, proved, tofu, learn = [], [], [], [], [], []
+    for r in results:
+        info = chips.get(r.chip)
+        pk = info[0] if info is not None else None
+        if r.error is not None:
+            kind = FindingKind(r.error.code)
+            found.append(_finding(kind, r.chip, pk, att, r.error.detail))
+            rows.append(_row(att, r.chip, pk, when, kind.value, error=r.error))
+            continue
+        ev = r.verified
+        have = current.get(pk)
+        owner = owners.get(ev.identity)
+        if have is not None and have.identity != ev.identity:
+            note = "the chip answered with another device identity than the one enrolled for it"
+            found.append(_finding(FindingKind.IDENTITY_MISMATCH, r.chip, pk, att, note))
+            rows.append(_row(att, r.chip, pk, when, EvidenceOutcome.MISMATCH, ev))
+            continue
+        if owner is not None and owner != pk:
+            note = "the device identity is enrolled for another chip"
+            found.append(_finding(FindingKind.IDENTITY_DUPLICATE, r.chip, pk, att, note))
+            rows.append(_row(att, r.chip, pk, when, EvidenceOutcome.DUPLICATE, ev))
+            continue
+        placed.append(r.chip)
+        mine = info is not None and info[1] == speaker_pk
+        enrol = mine and have is None
+        if mine:
+            proved.append(pk)
+            if enrol:
+                tofu.append((pk, ev.identity, ev.identity_key_sha256))
+                owners[ev.identity] = pk  # a second chip of this statement with it is a duplicate
+                note = f"device identity {ev.identity} enrolled on the operator's word (trust on first use)"
+                found.append(_finding(FindingKind.IDENTITY_ENROLLED, r.chip, pk, att, note))
+            elif not have.key_sha256:
+                learn.append((pk, ev.identity_key_sha256))
+        rows.append(_row(att, r.chip, pk, when, EvidenceOutcome.VERIFIED, ev, enrolled=enrol))
+    return found, rows, placed, proved, tofu, learn
+
+
+def _clusters(chip_refs, chips, facility):
+    """(chip ref, cluster code or None): each placed chip in the cluster it is placed in here already."""
+    pks = [info[0] for ref in chip_refs if (info := chips.get(ref)) is not None]
+    codes = dict(
+        Placement.objects.filter(
+            chip_id__in=pks, facility=facility, valid_to__isnull=True, cluster__isnull=False
+        ).values_list("chip_id", "cluster__code")
+    )
+    return [(ref, codes.get(info[0]) if (info := chips.get(ref)) is not None else None) for ref in chip_refs]
+
+
+def store(att, s, v, user, body):
+    """After the log's append: findings, enrolments, evidence rows, hardware verification, and the
+    verified chips as a partial location statement. Returns (findings, the statement's chips resolved)."""
+    chips = Resolution(s.chip_ids)
+    found, rows, placed, proved, tofu, learn = judge(att, v.hardware.results, chips, v.speaker.pk, s.observed_at)
+    hardware_identity.enrol_on_evidence(tofu, v.speaker)  # under the log's lock: enrolments in log order
+    hardware_identity.learn_key(learn)
+    chip_writes.set_hardware_verified(proved, s.observed_at)
+    ChipEvidence.objects.bulk_create(rows)
+    # The chips not placed are still someone's, or nobody's: said as a location statement would.
+    placed_set = set(placed)
+    found += F.ownership(att.pk, {ref: info for ref, info in chips.items() if ref not in placed_set}, v.speaker)
+    derived = VerifiedChips(
+        s.v,
+        "location",
+        s.issued_at,
+        s.nonce,
+        s.operator,
+        s.facility,
+        s.observed_at,
+        "partial",
+        _clusters(placed, chips, v.facility),
+    )
+    found += location.store(att, derived, v, user, location.prepare(att, derived), body)
+    return found, chips

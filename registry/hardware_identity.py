@@ -1,0 +1,199 @@
+"""Chips' device identities (HARDWARE.md 4 check 6, and 5): who enrolled which, and the log of it.
+
+A chip's device identity is what its fused key proves it is, `<vendor>-<generation>:<HEX>`. It is
+enrolled once per chip and names one chip only (both unique in the database), either
+
+- by the chip's manufacturer (registration's `device_identity`, or the identity endpoint):
+  authoritative; it replaces an identity enrolled on an operator's word, and the caller files the
+  `identity_mismatch` finding that contradiction is (findings are the inventory's, above us); or
+- by the chip's first verified evidence (trust on first use), on its custodian's statement.
+
+Every enrolment is a `chip.identity_enrolled` log event, read by the chip's custodian, its
+manufacturer, whoever enrolled it, the inspectorate of the chip's country and the treaty body.
+Callers hold the log's lock or take it here (append_events), so enrolments are serialised.
+"""
+
+import re
+
+from django.db import IntegrityError, transaction
+from django.utils import timezone
+
+from core.errors import Conflict, Invalid
+from registry.models import Chip, HardwareIdentity, IdentitySource
+
+IDENTITY_RE = re.compile(r"[a-z0-9]{1,32}-[a-z0-9]{1,32}:[0-9A-F]{1,64}")
+
+
+def check_identity(value, field="device_identity"):
+    """The identity in its one spelling, or Invalid naming the form."""
+    if not isinstance(value, str) or not IDENTITY_RE.fullmatch(value):
+        raise Invalid(
+            f"{field} must be <vendor>-<generation>:<HEX> (lower-case vendor and generation, upper-case hex"
+            " serial), e.g. nvidia-gh100:41431D480FE5E87274",
+            code="invalid_identity",
+        )
+    return value
+
+
+def enrolled(chip_pks):
+    """{chip pk: HardwareIdentity} of the chips that have one."""
+    return {h.chip_id: h for h in HardwareIdentity.objects.filter(chip_id__in=list(chip_pks))}
+
+
+def owners(identities):
+    """{identity: chip pk} of the identities enrolled for some chip."""
+    return dict(HardwareIdentity.objects.filter(identity__in=list(identities)).values_list("identity", "chip_id"))
+
+
+def _event(chip, identity, key_sha256, source, organisation, replaces=None):
+    data = {
+        "chip": chip.public_id,
+        "identity": identity,
+        "key_sha256": key_sha256,
+        "source": str(source),
+        "organisation": organisation.code,
+    }
+    if replaces:
+        data["replaces"] = replaces
+    parties = sorted({organisation.code, chip.custodian.code, chip.manufacturer.code})
+    countries = [chip.country] if chip.country else []
+    return ("chip.identity_enrolled", chip.public_id, data, parties, countries)
+
+
+def _chips(chip_pks):
+    return Chip.objects.select_related("manufacturer", "custodian").in_bulk(list(chip_pks))
+
+
+def enrol_on_evidence(entries, organisation, at=None):
+    """Trust on first use: `entries` are (chip pk, identity, key SHA-256) of chips with no identity whose
+    evidence verified, on `organisation`'s statement. One log event each; returns the rows."""
+    from transparency.events import append_events
+
+    if not entries:
+        return []
+    at = at or timezone.now()
+    chips = _chips(pk for pk, _, _ in entries)
+    first = append_events(
+        [_event(chips[pk], ident, key, IdentitySource.EVIDENCE, organisation) for pk, ident, key in entries]
+    )
+    rows = [
+        HardwareIdentity(
+            chip_id=pk,
+            identity=ident,
+            key_sha256=key,
+            source=IdentitySource.EVIDENCE,
+            enrolled_by=organisation,
+            enrolled_at=at,
+            log_index=first + i,
+        )
+        for i, (pk, ident, key) in enumerate(entries)
+    ]
+    HardwareIdentity.objects.bulk_create(rows)
+    return rows
+
+
+def learn_key(chip_pks_keys):
+    """An identity enrolled without its key (a manufacturer's) learns it from its first verified evidence:
+    (chip pk, key SHA-256) pairs. Not an enrolment (the identity does not change): no event."""
+    for pk, key in chip_pks_keys:
+        HardwareIdentity.objects.filter(chip_id=pk, key_sha256="").update(key_sha256=key)
+
+
+def enrol_by_manufacturer(chip, identity, organisation):
+    """The manufacturer (or the treaty body) enrols `identity` for `chip`. Returns (row, replaced): the
+    identity an operator's evidence had enrolled and this one contradicts, or None.
+
+    The same identity again is a no-op (confirming one enrolled on first use makes it the manufacturer's);
+    an identity another chip has, or one a manufacturer enrolled differently before, is a 409."""
+    from transparency.events import append_events
+
+    check_identity(identity)
+    chip = Chip.objects.select_related("manufacturer", "custodian").get(pk=chip.pk)
+    other = HardwareIdentity.objects.filter(identity=identity).exclude(chip=chip).exists()
+    if other:
+        raise Conflict(f"{identity} is enrolled for another chip.", code="identity_duplicate")
+    current = HardwareIdentity.objects.select_for_update().filter(chip=chip).first()
+    if current is not None and current.source == IdentitySource.MANUFACTURER:
+        if current.identity == identity:
+            return current, None
+        raise Conflict(
+            f"{chip.public_id} has the device identity {current.identity}, enrolled by its manufacturer.",
+            code="identity_conflict",
+        )
+    replaced = current.identity if current is not None and current.identity != identity else None
+    key = current.key_sha256 if current is not None and not replaced else ""
+    log_index = append_events([_event(chip, identity, key, IdentitySource.MANUFACTURER, organisation, replaced)])
+    # The append holds the log's lock to the commit, and statements enrol under it: read again, so that
+    # an enrolment on first use committed meanwhile is not replaced without its mismatch being recorded.
+    now = HardwareIdentity.objects.filter(chip=chip).values_list("identity", "source").first()
+    if now != ((current.identity, current.source) if current is not None else None):
+        raise Conflict(f"{chip.public_id}'s device identity changed meanwhile; send it again.", code="identity_changed")
+    values = {
+        "identity": identity,
+        "key_sha256": key,
+        "source": IdentitySource.MANUFACTURER,
+        "enrolled_by": organisation,
+        "enrolled_at": timezone.now(),
+        "log_index": log_index,
+    }
+    try:
+        with transaction.atomic():
+            row, _ = HardwareIdentity.objects.update_or_create(chip=chip, defaults=values)
+    except IntegrityError:  # enrolled for another chip meanwhile
+        raise Conflict(f"{identity} is enrolled for another chip.", code="identity_duplicate") from None
+    return row, replaced
+
+
+def enrol_at_registration(pairs, organisation):
+    """Registration's `device_identity`: `pairs` are (chip pk, identity) of a manufacturer's batch.
+    A chip with that identity already is left as it is; with another, or an identity of another chip,
+    the batch is refused (409 chip_conflict), and a contradiction of an operator's enrolment goes
+    through the identity endpoint, which records it."""
+    if not pairs:
+        return 0
+    wanted = dict(pairs)
+    current = enrolled(wanted)
+    taken = owners(wanted.values())
+    conflicts, new = [], []
+    chips = _chips(wanted)
+    for pk, identity in wanted.items():
+        chip = chips[pk]
+        have = current.get(pk)
+        if have is not None:
+            if have.identity != identity:
+                conflicts.append({"chip": chip.public_id, "fields": ["device_identity"]})
+            continue
+        if taken.get(identity, pk) != pk:
+            conflicts.append(
+                {"chip": chip.public_id, "fields": ["device_identity"], "identity_enrolled_elsewhere": True}
+            )
+            continue
+        new.append((pk, identity))
+    if conflicts:
+        raise Conflict(
+            f"{len(conflicts)} chip(s) have another device identity enrolled, or name one enrolled for another"
+            f" chip; nothing was registered. First: {conflicts[0]['chip']}. Use POST /api/v1/chips/{{id}}/identity/"
+            " to enrol a manufacturer's identity over an operator's.",
+            code="chip_conflict",
+            conflicts=conflicts[:20],
+        )
+    from transparency.events import append_events
+
+    if not new:
+        return 0
+    now = timezone.now()
+    first = append_events(
+        [_event(chips[pk], ident, "", IdentitySource.MANUFACTURER, organisation) for pk, ident in new]
+    )
+    HardwareIdentity.objects.bulk_create(
+        HardwareIdentity(
+            chip_id=pk,
+            identity=ident,
+            source=IdentitySource.MANUFACTURER,
+            enrolled_by=organisation,
+            enrolled_at=now,
+            log_index=first + i,
+        )
+        for i, (pk, ident) in enumerate(new)
+    )
+    return len(new)
