@@ -29,7 +29,7 @@ def test_inspector_finds_a_chip_opens_its_facility_and_acknowledges_an_alert(sig
     screenshot("inspector-facility")
 
     # An alert on it: acknowledge with a reason.
-    page.click("text=Covered chip cluster (facility): US-VA-001")
+    page.click("text=Covered chip cluster: US-VA-001")
     page.wait_for_url(re.compile(r"/alerts/\d+/$"))
     expect(page.locator("#alert-state")).to_have_text("Open")
     page.fill("#id_reason", "Inspection of halls 1-2 booked; operator notified.")
@@ -43,7 +43,7 @@ def test_inspector_finds_a_chip_opens_its_facility_and_acknowledges_an_alert(sig
 
     from compliance.models import Alert
 
-    alert = Alert.objects.get(title__startswith="Covered chip cluster (facility): US-VA-001")
+    alert = Alert.objects.get(title__startswith="Covered chip cluster: US-VA-001")
     assert alert.state == "acknowledged"
     assert alert.transitions.latest("id").by.username == "inspector"
 
@@ -106,7 +106,7 @@ def test_operator_answers_a_request_for_clarification_with_a_file(sign_in, demo_
     from compliance.models import Alert
     from registry.models import User
 
-    alert = Alert.objects.get(title__startswith="Covered chip cluster (facility): US-VA-001")
+    alert = Alert.objects.get(title__startswith="Covered chip cluster: US-VA-001")
     request = disputes.request_clarification(
         User.objects.get(username="inspector"), disputes.Subject(alert=alert), "Which declared run used this cluster?"
     )
