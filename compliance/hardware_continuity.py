@@ -55,9 +55,7 @@ def find_hardware_unverified(now=None, window_days=None):
     if not facilities:
         return 0
     rows = (
-        Chip.objects.filter(
-            status__in=LIVE, placements__valid_to__isnull=True, placements__facility_id__in=facilities
-        )
+        Chip.objects.filter(status__in=LIVE, placements__valid_to__isnull=True, placements__facility_id__in=facilities)
         .filter(Q(hardware_verified_at__lt=cutoff) | Q(hardware_verified_at__isnull=True, created_at__lt=cutoff))
         .values_list(
             "pk",
