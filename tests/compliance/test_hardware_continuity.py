@@ -7,6 +7,7 @@ from datetime import timedelta
 import pytest
 from django.utils import timezone
 
+from compliance.models import Alert
 from compliance.tasks import find_hardware_unverified
 from inventory.models import AnyFinding
 from outbox.relay import drain_all
@@ -47,6 +48,15 @@ def test_seventeen_h100s_without_evidence_are_seventeen_findings_once(a, parties
     # The same lapse is not reported twice.
     assert find_hardware_unverified() == 17
     assert found().count() == 17
+    # The findings are one alert for the facility, of the severity configured for the kind.
+    drain_all()
+    [alert] = Alert.objects.filter(group__startswith=f"{KIND}:")
+    assert alert.severity == "medium" and alert.subject_key == str(finding.facility_id)
+
+
+def test_the_beat_runs_it(settings):
+    entry = settings.CELERY_BEAT_SCHEDULE["find-hardware-unverified"]
+    assert entry["task"] == find_hardware_unverified.name
 
 
 def test_sixteen_h100s_are_not_a_covered_cluster(a, parties):
