@@ -87,3 +87,11 @@ def escalate_overdue():
     from compliance.disputes import escalate_overdue as run
 
     return len(run())
+
+
+@shared_task(ignore_result=True)
+def find_hardware_unverified():
+    """Periodic (Celery beat): chips of covered clusters without verified hardware evidence are findings."""
+    from compliance.hardware_continuity import find_hardware_unverified as run
+
+    return run()

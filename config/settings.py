@@ -315,6 +315,9 @@ CHIPREG_CAMPUS_DISTANCE_KM = float(env("CHIPREG_CAMPUS_DISTANCE_KM", "5"))
 # accepted with a country_unclear finding for both inspectorates (inventory/geo.py).
 CHIPREG_COUNTRY_BORDER_KM = float(env("CHIPREG_COUNTRY_BORDER_KM", "25"))
 CHIPREG_SILENCE_WINDOW_DAYS = env_int("CHIPREG_SILENCE_WINDOW_DAYS", 7)
+# Chips of a covered cluster whose last verified hardware evidence is older than this are findings
+# (compliance.hardware_continuity).
+CHIPREG_HARDWARE_EVIDENCE_WINDOW_DAYS = env_int("CHIPREG_HARDWARE_EVIDENCE_WINDOW_DAYS", 7)
 
 # Findings become alerts of this severity; None raises no alert.
 CHIPREG_FINDING_SEVERITY = {
@@ -326,6 +329,7 @@ CHIPREG_FINDING_SEVERITY = {
     "received_not_shipped": "medium",
     "received_elsewhere": "medium",
     "silent_chip": "low",
+    "hardware_unverified": "medium",
     "other_operator": "medium",
     "impossible_travel": "high",
     "two_places": "high",
@@ -378,6 +382,7 @@ CELERY_BEAT_SCHEDULE = {
     "evaluate-all": {"task": "compliance.tasks.evaluate_all", "schedule": 900.0},
     "sign-checkpoint": {"task": "transparency.tasks.sign_checkpoint", "schedule": 5.0},
     "find-silent-chips": {"task": "inventory.tasks.find_silent_chips", "schedule": 3600.0},
+    "find-hardware-unverified": {"task": "compliance.tasks.find_hardware_unverified", "schedule": 3600.0},
     "approve-runs-by-silence": {"task": "runs.tasks.approve_by_silence", "schedule": 3600.0},
     "escalate-overdue-clarifications": {"task": "compliance.tasks.escalate_overdue", "schedule": 600.0},
     "outbox-relay": {"task": "outbox.tasks.relay", "schedule": 10.0},

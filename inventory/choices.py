@@ -47,6 +47,8 @@ class FindingKind(models.TextChoices):
     RECEIVED_ELSEWHERE = "received_elsewhere", "Received at another facility than declared"
     # Continuity of knowledge
     SILENT = "silent_chip", "No verification within the window"
+    # Raised by compliance.hardware_continuity: chips of a covered cluster that did not prove themselves
+    HARDWARE_UNVERIFIED = "hardware_unverified", "No verified hardware evidence within the window"
     # Attestations (the attestations app raises these)
     OTHER_OPERATOR = "other_operator", "Registered to another operator"
     IMPOSSIBLE_TRAVEL = "impossible_travel", "Could not have travelled there in time"
