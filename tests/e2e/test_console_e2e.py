@@ -106,7 +106,10 @@ def test_operator_answers_a_request_for_clarification_with_a_file(sign_in, demo_
     from compliance.models import Alert
     from registry.models import User
 
+    from runs.models import Run
+
     alert = Alert.objects.get(title__startswith="Covered chip cluster: US-VA-001")
+    run = Run.objects.filter(operator__code="op-demo").order_by("id").first().code  # the operator's own run
     request = disputes.request_clarification(
         User.objects.get(username="inspector"), disputes.Subject(alert=alert), "Which declared run used this cluster?"
     )
@@ -120,7 +123,7 @@ def test_operator_answers_a_request_for_clarification_with_a_file(sign_in, demo_
     page.locator(f"#answers-due a[href='/alerts/{alert.pk}/#answers']").click()
     page.wait_for_url(re.compile(rf"/alerts/{alert.pk}/#answers$"))
     page.fill("#id_answer_explanation", "Run llm-7, declared in March, used it.")
-    page.fill("#id_answer_run", "llm-7")
+    page.fill("#id_answer_run", run)
     page.set_input_files("#id_answer_attachments", str(tmp_path / "declaration.pdf"))
     page.click("form.answerform button[type=submit]")
     page.wait_for_url(re.compile(rf"/alerts/{alert.pk}/$"))
