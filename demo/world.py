@@ -72,14 +72,14 @@ FACILITIES = [
     ),
     (
         "operator",
-        "US-AZ-001",
-        "Mesa hall 2",
+        "US-OH-001",
+        "New Albany hall 2",
         "US",
-        33.4152,
-        -111.8315,
-        "Mesa, Arizona",
+        40.0812,
+        -82.8088,
+        "New Albany, Ohio",
         1.0,
-        [("az-train-1", "training", 400)],
+        [("oh-train-1", "training", 400)],
     ),
     (
         "operator",
@@ -100,12 +100,12 @@ UNREGISTERED = "nvidia:1653824099999"
 # facility: (cluster, chip serial format, days of work, workload, the run's model name or None). 400 H100s each,
 # busy at full power (about 1.7e20 FLOP a chip-day at FP8, the draft's "whichever is higher"):
 #   Hillsboro serves a model for 31 days: 1.06e24 FLOP (FP16), no run alert and nothing unexplained;
-#   Mesa reports the same compute as training for no declared run: the unexplained-compute alert;
+#   New Albany reports the same compute as training for no declared run: the unexplained-compute alert;
 #   Douglasville works 11 days for a run declared at 5e23 (7.5e23 attested, past its plan by more than the
 #   draft-treaty preset's margin of 1.1): the run is alerted.
 FLEETS = {
     "US-OR-001": ("or-serve-1", "nvidia:1653826010{:03d}", 31, "inference", None),
-    "US-AZ-001": ("az-train-1", "nvidia:1653826020{:03d}", 31, "training", None),
+    "US-OH-001": ("oh-train-1", "nvidia:1653826020{:03d}", 31, "training", None),
     "US-GA-001": ("ga-train-1", "nvidia:1653826030{:03d}", 11, "training", "demo-borealis-1"),
 }
 FLEET_SIZE = 400

@@ -54,7 +54,7 @@ def test_the_demo_shows_issue_17s_compute_scenarios(demo):
     from transparency.models import LogEventData
 
     serving, unexplained, borealis_site = (
-        Facility.objects.get(code=c) for c in ("US-OR-001", "US-AZ-001", "US-GA-001")
+        Facility.objects.get(code=c) for c in ("US-OR-001", "US-OH-001", "US-GA-001")
     )
     # Hillsboro: 400 H100s, 31 days of inference, more FLOP than the prohibition, and no compute alert at all.
     month = UsageRecord.objects.filter(facility=serving)
@@ -62,7 +62,7 @@ def test_the_demo_shows_issue_17s_compute_scenarios(demo):
     assert sum(r.flop_fp16 for r in month) > 1e24
     assert not compute_alerts(facility=serving).exists()
     assert not compute_alerts(rule__key="treaty-run-attested-prohibited").exists()
-    # Mesa: the same compute as training, for no declared run: unexplained, at the facility, high.
+    # New Albany: the same compute as training, for no declared run: unexplained, at the facility, high.
     [alert] = compute_alerts(rule__key="treaty-unexplained-compute-facility")
     assert alert.facility == unexplained and alert.severity == "high" and alert.value > 2e24
     statement = Attestation.objects.get(kind="usage", facility=unexplained)
@@ -87,12 +87,12 @@ def test_the_demo_shows_issue_17s_compute_scenarios(demo):
     silent = Run.objects.get(model_name="demo-atlas-2")
     event = LogEventData.objects.get(event="run.approved_by_silence", object_id=silent.code)
     assert silent.state == "approved_by_silence" and json.loads(event.data_jcs)["to"] == "approved_by_silence"
-    # Nothing else of the demo is a compute alert (the week at Ashburn is the silent run's); Mesa's cluster
+    # Nothing else of the demo is a compute alert (the week at Ashburn is the silent run's); New Albany's cluster
     # is unexplained too, by the preset's cluster rule.
     found = sorted(compute_alerts().values_list("rule__key", "subject_label"))
     assert found == [
         ("treaty-run-over-plan", borealis.code),
         ("treaty-run-prohibited", colossus.code),
-        ("treaty-unexplained-compute-cluster", "US-AZ-001/az-train-1"),
-        ("treaty-unexplained-compute-facility", "US-AZ-001"),
+        ("treaty-unexplained-compute-cluster", "US-OH-001/oh-train-1"),
+        ("treaty-unexplained-compute-facility", "US-OH-001"),
     ], found
