@@ -49,7 +49,7 @@ def test_the_demo_shows_issue_17s_compute_scenarios(demo):
     import json
 
     from attestations.models import Attestation, UsageRecord
-    from inventory.models import Facility
+    from inventory.models import AnyFinding, Facility
     from runs.models import Run
     from transparency.models import LogEventData
 
@@ -78,6 +78,13 @@ def test_the_demo_shows_issue_17s_compute_scenarios(demo):
     assert over.scope == "run" and over.subject_key == str(borealis.pk) and over.threshold == 1.1
     assert 1.1 < over.value < 2
     assert not compute_alerts(facility=borealis_site, rule__metric="unattributed_compute").exists()
+    # The three halls' statements are clean (no findings): what is alerted is their compute alone.
+    halls = Attestation.objects.filter(kind="usage", facility__in=[serving, unexplained, borealis_site])
+    assert halls.count() == 3
+    ids = [str(pk) for pk in halls.values_list("pk", flat=True)]
+    assert not AnyFinding.objects.filter(source="attestation", source_id__in=ids).exists()
+    abilene = Attestation.objects.get(kind="location", facility__code="US-TX-001")  # it lists op-other's chip
+    assert AnyFinding.objects.filter(source="attestation", source_id=str(abilene.pk)).exists()
     # The run declared at 2e24: prohibited, and alerted as such.
     colossus = Run.objects.get(model_name="demo-colossus")
     assert colossus.state == "prohibited" and colossus.planned_flop == 2e24
