@@ -29,6 +29,10 @@ CHIPS = [
     ("operator", "nvidia-h200-sxm-141gb", "1653924010", 16),
     ("other-operator", "amd-instinct-mi300x", "MI300X-DE-", 24),
     ("nvidia-clerk", "nvidia-b200-sxm", "1654024000", 8),
+    # Three halls of 400 H100s each (demo.world.FLEETS): serving, unexplained training, a run past its plan.
+    ("operator", "nvidia-h100-sxm5-80gb", "1653826010", 400),
+    ("operator", "nvidia-h100-sxm5-80gb", "1653826020", 400),
+    ("operator", "nvidia-h100-sxm5-80gb", "1653826030", 400),
 ]
 
 

@@ -1,7 +1,9 @@
 """The demo world (`make run`): facilities, clusters, placements,
 signed attestations, a refused submission, thresholds, declared training runs
 (one approved by silence, whose usage the week of statements reports, one under
-review, one prohibited), an inspection with discrepancies, and the alerts all
+review, one prohibited, one whose attested compute passed its plan), three halls of
+400 H100s (a month of inference, a month of training no run explains, the run past
+its plan), an inspection with discrepancies, and the alerts all
 of that raises.
 
 Everything goes through the same services the API calls (facility and
@@ -56,11 +58,58 @@ FACILITIES = [
         12.0,
         [("fra-1", "training", 1600)],
     ),
+    # Three halls of 400 H100s each (FLEETS), for issue 17's compute scenarios.
+    (
+        "operator",
+        "US-OR-001",
+        "Hillsboro serving hall",
+        "US",
+        45.5229,
+        -122.9898,
+        "Hillsboro, Oregon",
+        1.0,
+        [("or-serve-1", "inference", 400)],
+    ),
+    (
+        "operator",
+        "US-OH-001",
+        "New Albany hall 2",
+        "US",
+        40.0812,
+        -82.8088,
+        "New Albany, Ohio",
+        1.0,
+        [("oh-train-1", "training", 400)],
+    ),
+    (
+        "operator",
+        "US-GA-001",
+        "Douglasville hall",
+        "US",
+        33.7515,
+        -84.7477,
+        "Douglasville, Georgia",
+        1.0,
+        [("ga-train-1", "training", 400)],
+    ),
 ]
 H100 = "nvidia:1653824019{:03d}"
 H200 = "nvidia:1653924010{:03d}"
 MI300X = "amd:MI300X-DE-{:03d}"
 UNREGISTERED = "nvidia:1653824099999"
+# facility: (cluster, chip serial format, days of work, workload, the run's model name or None). 400 H100s each,
+# busy at full power (about 1.7e20 FLOP a chip-day at FP8, the draft's "whichever is higher"):
+#   Hillsboro serves a model for 31 days: 1.06e24 FLOP (FP16), no run alert and nothing unexplained;
+#   New Albany reports the same compute as training for no declared run: the unexplained-compute alert;
+#   Douglasville works 11 days for a run declared at 5e23 (7.5e23 attested, past its plan by more than the
+#   draft-treaty preset's margin of 1.1): the run is alerted.
+FLEETS = {
+    "US-OR-001": ("or-serve-1", "nvidia:1653826010{:03d}", 31, "inference", None),
+    "US-OH-001": ("oh-train-1", "nvidia:1653826020{:03d}", 31, "training", None),
+    "US-GA-001": ("ga-train-1", "nvidia:1653826030{:03d}", 11, "training", "demo-borealis-1"),
+}
+FLEET_SIZE = 400
+H100_W = 700.0
 
 
 def demo_key(label="op-demo"):
@@ -197,6 +246,10 @@ class Demo:
             ),
             # 10 of op-other's 24 MI300X: about 13 H100e.
             "DE-FRA-001": ("other-operator", [(i + 1, MI300X.format(i), "fra-1") for i in range(10)]),
+            **{
+                code: ("operator", [(i + 1, serial.format(i), cluster) for i in range(FLEET_SIZE)])
+                for code, (cluster, serial, *_) in FLEETS.items()
+            },
         }
         for code, (username, rows) in listings.items():
             facility = self.facilities[code]
@@ -364,7 +417,7 @@ class Demo:
 
     # --- declared runs ---------------------------------------------------------------
 
-    def _declare(self, model_name, flop, declared_at, start, days, clusters=()):
+    def _declare(self, model_name, flop, declared_at, start, days, clusters=(), facility="US-VA-001"):
         from compliance import run_review
         from inventory.models import Cluster, Facility
         from runs.models import Run
@@ -378,8 +431,8 @@ class Demo:
             "kind": "pre_training",
             "planned_flop": flop,
             "precision": "bf16",
-            "facilities": [Facility.objects.get(code="US-VA-001")],
-            "clusters": [Cluster.objects.get(facility__code="US-VA-001", code=c) for c in clusters],
+            "facilities": [Facility.objects.get(code=facility)],
+            "clusters": [Cluster.objects.get(facility__code=facility, code=c) for c in clusters],
             "planned_start": start,
             "planned_end": start + timedelta(days=days),
             "description": "Demo: a decoder-only transformer, training code v3 (internal repository); "
@@ -400,7 +453,54 @@ class Demo:
         approve_by_silence(now=now)
         self._declare("demo-atlas-3", 5e23, now, now + timedelta(days=35), 90, clusters=["va-train-1"])
         self._declare("demo-colossus", 2e24, now, now + timedelta(days=60), 120)
-        self.log("runs: 3 declared (approved by silence, under review, prohibited)")
+        # Declared 13 days ago at Douglasville, where its 400 H100s have since worked past its plan (fleets).
+        self._declare(
+            "demo-borealis-1",
+            5e23,
+            now - timedelta(days=13),
+            now - timedelta(days=12),
+            30,
+            clusters=["ga-train-1"],
+            facility="US-GA-001",
+        )
+        self.log("runs: 4 declared (approved by silence, under review twice, prohibited)")
+
+    def fleets(self):
+        """One usage statement from each hall of FLEETS: every chip busy at full power for the hall's days,
+        up to last midnight, with the hall's workload and (at Douglasville) the run it worked for."""
+        from attestations.models import Attestation
+        from runs.models import Run
+
+        operator = self.user("operator")
+        private = self.key()
+        end = self.now.replace(hour=0, minute=0, second=0)
+        sent = 0
+        for code, (_, serial, days, workload, model_name) in FLEETS.items():
+            if Attestation.objects.filter(kind="usage", facility__code=code).exists():
+                continue
+            seconds = days * 86_400.0
+            statement = {
+                "v": 1,
+                "kind": "usage",
+                "operator": "op-demo",
+                "facility": code,
+                "issued_at": _ts(self.now),
+                "nonce": _nonce("demo", "usage", code),
+                "period_start": _ts(end - timedelta(days=days)),
+                "period_end": _ts(end),
+                "workload": workload,
+                "chips": [
+                    {"chip": serial.format(i), "active_s": seconds, "utilization": 1.0, "energy_j": H100_W * seconds}
+                    for i in range(FLEET_SIZE)
+                ],
+            }
+            if model_name is not None:
+                statement["run"] = Run.objects.get(operator=operator.organisation, model_name=model_name).code
+            if self._submit(statement, private, operator) is None:
+                raise RuntimeError(f"demo: the usage statement of {code} was refused")
+            sent += 1
+        if sent:
+            self.log(f"fleets: {sent} month-scale usage statements")
 
     def rejections(self):
         from attestations.models import Rejection
@@ -484,6 +584,7 @@ class Demo:
         self.history()
         self.runs()
         self.attestations()
+        self.fleets()
         self.rejections()
         self.inspection()
         drained = drain_all()

@@ -8,7 +8,7 @@ def test_demo_populates_every_page(login, demo):
 
     assert set(Facility.objects.values_list("code", flat=True)) >= {"US-VA-001", "US-TX-001", "DE-FRA-001"}
     assert Attestation.objects.filter(kind="location").count() == 2
-    assert Attestation.objects.filter(kind="usage").count() == 7
+    assert Attestation.objects.filter(kind="usage").count() == 7 + 3  # the week at Ashburn, the three halls
     assert set(Rejection.objects.values_list("code", flat=True)) == {"unknown_key", "stale_statement"}
     assert Inspection.objects.count() == 1
     states = dict(Alert.objects.filter(state="open").values_list("title", "severity"))
@@ -31,3 +31,75 @@ def test_demo_is_idempotent(demo):
     first = counts()
     build()
     assert counts() == first
+
+
+COMPUTE = ("unattributed_compute", "run_planned_compute", "run_attested_compute", "run_attested_over_plan")
+
+
+def compute_alerts(**kw):
+    from compliance.models import Alert
+
+    return Alert.objects.filter(kind="threshold", rule__metric__in=COMPUTE, **kw)
+
+
+def test_the_demo_shows_issue_17s_compute_scenarios(demo):
+    """On the demo data: a month of inference by 400 H100s raises no run alert and nothing unexplained; the
+    same compute as training with no run is unexplained; a 5e23 run past its plan by the preset's margin is
+    alerted; a run declared at 2e24 is prohibited and alerted; silence approved a run, and the log says so."""
+    import json
+
+    from attestations.models import Attestation, UsageRecord
+    from inventory.models import AnyFinding, Facility
+    from runs.models import Run
+    from transparency.models import LogEventData
+
+    serving, unexplained, borealis_site = (
+        Facility.objects.get(code=c) for c in ("US-OR-001", "US-OH-001", "US-GA-001")
+    )
+    # Hillsboro: 400 H100s, 31 days of inference, more FLOP than the prohibition, and no compute alert at all.
+    month = UsageRecord.objects.filter(facility=serving)
+    assert month.count() == 400 and {r.workload for r in month} == {"inference"}
+    assert sum(r.flop_fp16 for r in month) > 1e24
+    assert not compute_alerts(facility=serving).exists()
+    assert not compute_alerts(rule__key="treaty-run-attested-prohibited").exists()
+    # New Albany: the same compute as training, for no declared run: unexplained, at the facility, high.
+    [alert] = compute_alerts(rule__key="treaty-unexplained-compute-facility")
+    assert alert.facility == unexplained and alert.severity == "high" and alert.value > 2e24
+    statement = Attestation.objects.get(kind="usage", facility=unexplained)
+    assert statement.run_id is None
+    assert alert.evidence.get().sources == [
+        {"source": "attestation", "id": str(statement.pk), "log_index": statement.log_index}
+    ]
+    # Douglasville: a run declared at 5e23, attested past 1.1 x its plan: the run is alerted.
+    borealis = Run.objects.get(model_name="demo-borealis-1")
+    assert borealis.planned_flop == 5e23 and borealis.state == "under_review"
+    assert UsageRecord.objects.filter(run=borealis, facility=borealis_site).count() == 400
+    [over] = compute_alerts(rule__key="treaty-run-over-plan")
+    assert over.scope == "run" and over.subject_key == str(borealis.pk) and over.threshold == 1.1
+    assert 1.1 < over.value < 2
+    assert not compute_alerts(facility=borealis_site, rule__metric="unattributed_compute").exists()
+    # The three halls' statements are clean (no findings): what is alerted is their compute alone.
+    halls = Attestation.objects.filter(kind="usage", facility__in=[serving, unexplained, borealis_site])
+    assert halls.count() == 3
+    ids = [str(pk) for pk in halls.values_list("pk", flat=True)]
+    assert not AnyFinding.objects.filter(source="attestation", source_id__in=ids).exists()
+    abilene = Attestation.objects.get(kind="location", facility__code="US-TX-001")  # it lists op-other's chip
+    assert AnyFinding.objects.filter(source="attestation", source_id=str(abilene.pk)).exists()
+    # The run declared at 2e24: prohibited, and alerted as such.
+    colossus = Run.objects.get(model_name="demo-colossus")
+    assert colossus.state == "prohibited" and colossus.planned_flop == 2e24
+    [prohibited] = compute_alerts(scope="run", subject_key=str(colossus.pk))
+    assert prohibited.rule.key == "treaty-run-prohibited" and prohibited.severity == "critical"
+    # The run nobody reviewed for 30 days: approved by silence, a log event that says so.
+    silent = Run.objects.get(model_name="demo-atlas-2")
+    event = LogEventData.objects.get(event="run.approved_by_silence", object_id=silent.code)
+    assert silent.state == "approved_by_silence" and json.loads(event.data_jcs)["to"] == "approved_by_silence"
+    # Nothing else of the demo is a compute alert (the week at Ashburn is the silent run's); New Albany's cluster
+    # is unexplained too, by the preset's cluster rule.
+    found = sorted(compute_alerts().values_list("rule__key", "subject_label"))
+    assert found == [
+        ("treaty-run-over-plan", borealis.code),
+        ("treaty-run-prohibited", colossus.code),
+        ("treaty-unexplained-compute-cluster", "US-OH-001/oh-train-1"),
+        ("treaty-unexplained-compute-facility", "US-OH-001"),
+    ], found

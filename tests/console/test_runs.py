@@ -45,7 +45,7 @@ def test_my_runs_and_its_download(login):
     assert "My runs" in page and "Approved by silence" in page and "Prohibited" in page
     rows = parse_csv(c.get("/runs/?format=csv&table=runs"))
     assert rows[0][:3] == ["run", "operator", "model_name"]
-    assert {r[2] for r in rows[1:]} == {"demo-atlas-2", "demo-atlas-3", "demo-colossus"}
+    assert {r[2] for r in rows[1:]} == {"demo-atlas-2", "demo-atlas-3", "demo-colossus", "demo-borealis-1"}
     silent = next(r for r in rows[1:] if r[2] == "demo-atlas-2")
     header = rows[0]
     expected = sum(u.flop_fp16 for u in UsageRecord.objects.filter(run=run("demo-atlas-2")))
