@@ -189,9 +189,11 @@ def insert_facilities(conn, prefix, count, *, operator_id, country, lat=40.0, lo
     """Facilities PREFIX-000000.. on a grid far enough apart (spacing_deg) to be no campus; their ids in order."""
     conn.execute(
         """
-        INSERT INTO inventory_facility (code, name, country, latitude, longitude, address, status, created_at, operator_id)
+        INSERT INTO inventory_facility (code, name, country, latitude, longitude, address, status, created_at,
+                                        operator_id, review, review_reason)
         SELECT %(prefix)s || '-' || lpad(g::text, 6, '0'), 'bench facility', %(country)s,
-               %(lat)s + (g / 100) * %(spacing)s, %(lon)s + (g %% 100) * %(spacing)s, '', 'active', now(), %(op)s
+               %(lat)s + (g / 100) * %(spacing)s, %(lon)s + (g %% 100) * %(spacing)s, '', 'active', now(), %(op)s,
+               'declared', ''
         FROM generate_series(0, %(stop)s::int) AS g ORDER BY g
         """,
         {

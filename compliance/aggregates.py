@@ -125,6 +125,23 @@ def refresh(scope, subject_keys=None, memo=None):
     return Refreshed(totals, rows)
 
 
+def stored_or_refreshed(scope, subject_keys, memo=None):
+    """The subjects' stored totals where every one has a stored row, else a refresh of those that lack one.
+
+    For events that move no chip (a usage statement): its capacity totals are as stored, so evaluating
+    its usage rules need not recompute them (the periodic full evaluation refreshes every row anyway)."""
+    keys = {str(k) for k in subject_keys}
+    stored = _stored(scope, keys)
+    missing = keys - set(stored)
+    rows = dict(stored)
+    totals = {k: {f: getattr(row, f) for f in VALUE_FIELDS} for k, row in stored.items() if row.chip_count}
+    if missing:
+        fresh = refresh(scope, missing, memo)
+        rows.update(fresh.rows)
+        totals.update(fresh.totals)
+    return Refreshed(totals, rows)
+
+
 def _stored(scope, keys=None):
     """{subject_key: Row} of the stored aggregates of this scope (of these subjects, when given)."""
     rows = Aggregate.objects.filter(scope=scope)

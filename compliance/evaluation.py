@@ -260,10 +260,11 @@ RAISE_CHUNK = 500
 RAISE_CHUNK_CHIPS = 1_000_000
 
 
-def evaluate(subjects, now=None, rules=None):
+def evaluate(subjects, now=None, rules=None, chips_moved=True):
     """Refresh the subjects' aggregates and evaluate every rule in force of their scope.
 
-    `subjects`: {scope: subject keys, or None for every subject of the scope}.
+    `subjects`: {scope: subject keys, or None for every subject of the scope}. `chips_moved` False (the
+    events were usage statements alone): the subjects' capacity totals are read as stored, not recomputed.
     Returns the alerts raised or reopened.
     """
     now = now or timezone.now()
@@ -280,7 +281,10 @@ def evaluate(subjects, now=None, rules=None):
             if scope_rules:
                 changed += _evaluate_runs(scope, scope_rules, keys, now)
             continue
-        refreshed = aggregates.refresh(scope, keys, memo)
+        if chips_moved or keys is None:
+            refreshed = aggregates.refresh(scope, keys, memo)
+        else:  # usage alone: the capacity totals are as stored
+            refreshed = aggregates.stored_or_refreshed(scope, keys, memo)
         if scope_rules:
             changed += _evaluate_scope(scope, scope_rules, refreshed, keys is None, now)
     return changed

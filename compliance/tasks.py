@@ -57,7 +57,9 @@ def evaluate_events(events):
     if everything:
         attempt("the full evaluation", evaluation.evaluate_all)
     elif subjects:
-        attempt("the evaluation", evaluation.evaluate, subjects)
+        # A usage statement moves no chip: its subjects' capacity totals are as stored.
+        chips_moved = any(topic != "usage.recorded" for _, topic, _ in events)
+        attempt("the evaluation", lambda s: evaluation.evaluate(s, chips_moved=chips_moved), subjects)
     if failures:
         raise failures[0]  # the task is marked failed; the periodic full evaluation and sweep cover what it missed
 

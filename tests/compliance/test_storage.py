@@ -332,3 +332,19 @@ def test_site_totals_and_chips(world):  # noqa: F811
         if p.facility_id in some
     )
     assert sorted(storage.site_chips(some)) == chips
+
+
+@pytest.mark.parametrize("scope", SCOPES)
+def test_stored_totals_stand_for_a_refresh_when_no_chip_moved(world, scope):  # noqa: F811
+    """compliance.aggregates.stored_or_refreshed (usage statements alone): the stored rows read back as the
+    refresh that wrote them; a subject with no stored row is refreshed (and stored) instead."""
+    from compliance import aggregates
+
+    fresh = aggregates.refresh(scope, None)
+    keys = sorted(fresh.rows)
+    assert keys
+    Aggregate.objects.filter(scope=scope, subject_key=keys[0]).delete()
+    read = aggregates.stored_or_refreshed(scope, keys)
+    assert read.rows == {k: fresh.rows[k] for k in keys}
+    assert read.totals == {k: v for k, v in fresh.totals.items() if k in keys}
+    assert Aggregate.objects.filter(scope=scope, subject_key=keys[0]).exists()  # the missing one refreshed

@@ -105,7 +105,6 @@ def test_operator_answers_a_request_for_clarification_with_a_file(sign_in, demo_
     from compliance.dispute_models import ClarificationRequest
     from compliance.models import Alert
     from registry.models import User
-
     from runs.models import Run
 
     alert = Alert.objects.get(title__startswith="Covered chip cluster: US-VA-001")
