@@ -18,6 +18,29 @@ from inventory.models.sites import site_code_validator
 from registry.choices import OrgKind
 
 
+class _Declared(models.Model):
+    """What a link and a group share: the operator's code for it, who declared it and when, its log entry,
+    and its retirement (rows are never deleted)."""
+
+    code = models.CharField(max_length=64, validators=[site_code_validator])
+    operator = models.ForeignKey("registry.Organisation", on_delete=models.PROTECT, related_name="+")
+    name = models.CharField(max_length=200, blank=True, default="")
+    declared_at = models.DateTimeField(auto_now_add=True)
+    declared_by = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.PROTECT, null=True, related_name="+")
+    log_index = models.BigIntegerField(null=True, blank=True)
+    retired_at = models.DateTimeField(null=True, blank=True)
+    retired_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, on_delete=models.PROTECT, null=True, blank=True, related_name="+"
+    )
+
+    class Meta:
+        abstract = True
+        ordering = ["id"]
+
+    def __str__(self):
+        return f"{self.operator_id}/{self.code}"
+
+
 class NetworkLinkQuerySet(RestrictedQuerySet):
     def restrict_for(self, user, org, action):
         # Its operator; the inspectorates of either end's country; the treaty body.
@@ -34,12 +57,9 @@ class NetworkLinkQuerySet(RestrictedQuerySet):
         return self.filter(retired_at__isnull=True)
 
 
-class NetworkLink(models.Model):
+class NetworkLink(_Declared):
     """A declared network connection between two sites of one operator, with its bandwidth."""
 
-    code = models.CharField(max_length=64, validators=[site_code_validator])
-    operator = models.ForeignKey("registry.Organisation", on_delete=models.PROTECT, related_name="+")
-    name = models.CharField(max_length=200, blank=True, default="")
     a_facility = models.ForeignKey("inventory.Facility", on_delete=models.PROTECT, related_name="+")
     a_cluster = models.ForeignKey(
         "inventory.Cluster", on_delete=models.PROTECT, null=True, blank=True, related_name="+"
@@ -49,26 +69,15 @@ class NetworkLink(models.Model):
         "inventory.Cluster", on_delete=models.PROTECT, null=True, blank=True, related_name="+"
     )
     bandwidth_gbps = models.FloatField(validators=[MinValueValidator(0)], help_text="Declared bandwidth, Gbit/s.")
-    declared_at = models.DateTimeField(auto_now_add=True)
-    declared_by = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.PROTECT, null=True, related_name="+")
-    log_index = models.BigIntegerField(null=True, blank=True)
-    retired_at = models.DateTimeField(null=True, blank=True)
-    retired_by = models.ForeignKey(
-        settings.AUTH_USER_MODEL, on_delete=models.PROTECT, null=True, blank=True, related_name="+"
-    )
 
     objects = NetworkLinkQuerySet.as_manager()
 
-    class Meta:
-        ordering = ["id"]
+    class Meta(_Declared.Meta):
         constraints = [
             models.UniqueConstraint(
                 fields=["operator", "code"], condition=Q(retired_at__isnull=True), name="link_code_per_operator"
             ),
         ]
-
-    def __str__(self):
-        return f"{self.operator_id}/{self.code}"
 
 
 class WorkloadGroupQuerySet(RestrictedQuerySet):
@@ -83,33 +92,19 @@ class WorkloadGroupQuerySet(RestrictedQuerySet):
         return self.filter(retired_at__isnull=True)
 
 
-class WorkloadGroup(models.Model):
+class WorkloadGroup(_Declared):
     """Sites of one operator declared to run workloads together (one training job spread over them)."""
 
-    code = models.CharField(max_length=64, validators=[site_code_validator])
-    operator = models.ForeignKey("registry.Organisation", on_delete=models.PROTECT, related_name="+")
-    name = models.CharField(max_length=200, blank=True, default="")
     description = models.TextField(blank=True, default="")
-    declared_at = models.DateTimeField(auto_now_add=True)
-    declared_by = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.PROTECT, null=True, related_name="+")
-    log_index = models.BigIntegerField(null=True, blank=True)
-    retired_at = models.DateTimeField(null=True, blank=True)
-    retired_by = models.ForeignKey(
-        settings.AUTH_USER_MODEL, on_delete=models.PROTECT, null=True, blank=True, related_name="+"
-    )
 
     objects = WorkloadGroupQuerySet.as_manager()
 
-    class Meta:
-        ordering = ["id"]
+    class Meta(_Declared.Meta):
         constraints = [
             models.UniqueConstraint(
                 fields=["operator", "code"], condition=Q(retired_at__isnull=True), name="group_code_per_operator"
             ),
         ]
-
-    def __str__(self):
-        return f"{self.operator_id}/{self.code}"
 
 
 class WorkloadGroupMember(models.Model):
