@@ -345,3 +345,31 @@ def test_a_run_alerts_log_event_is_readable_in_every_country_of_the_run(world, p
     event = LogEventData.objects.get(event="alert.raised", object_id=f"alert:{alert.pk}")
     assert sorted(event.countries) == ["FR", "US"] and event.parties == ["op-a"]
     assert world.insp_fr.get(f"/api/v1/alerts/{alert.pk}/").status_code == 200
+
+
+def test_a_usage_statement_naming_a_run_raises_the_runs_alerts_before_its_facilitys(world, parties):
+    """One evaluation judges the run (read from usage records alone) before it recomputes the capacity
+    scopes, each of which commits its own alerts: the run's alert is the first the statement raises."""
+    from compliance.services import declare as declare_rule
+
+    declare_rule(
+        parties.users["treaty"],
+        "facility-compute-watch",
+        name="Facility compute watch",
+        metric="compute_window",
+        basis="fp16",
+        window_days=30,
+        scope="facility",
+        comparison="gt",
+        value=1e23,
+        severity="low",
+        effective_from=now() - timedelta(days=1),
+    )
+    drain_all()
+    before = Alert.objects.order_by("-pk").values_list("pk", flat=True).first() or 0
+    run = declare_earlier(parties, hours=24 * 20)
+    report(world, 16, workload="training", run=run.code)
+    raised = Alert.objects.filter(pk__gt=before, kind="threshold").order_by("pk")
+    scopes = list(raised.values_list("scope", flat=True))
+    assert "facility" in scopes and "run" in scopes, scopes
+    assert scopes.index("facility") > max(i for i, s in enumerate(scopes) if s in ("run", "model")), scopes
