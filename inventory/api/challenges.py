@@ -14,7 +14,7 @@ from inventory.services import challenges
 # --- serializers ---------------------------------------------------------------------------------
 
 
-class AllowedSerializer(serializers.Serializer):
+class ChallengeRuleEntrySerializer(serializers.Serializer):
     inspectorate = serializers.CharField(max_length=64)
     countries = serializers.ListField(
         child=serializers.CharField(max_length=2), required=False, default=list, help_text="Empty: any country."
@@ -22,7 +22,7 @@ class AllowedSerializer(serializers.Serializer):
 
 
 class ChallengeRuleSerializer(serializers.ModelSerializer):
-    allowed = AllowedSerializer(many=True, read_only=True)
+    allowed = ChallengeRuleEntrySerializer(many=True, read_only=True)
     declared_by = serializers.SlugRelatedField(slug_field="username", read_only=True)
     organisation = serializers.SlugRelatedField(slug_field="code", read_only=True)
 
@@ -32,24 +32,26 @@ class ChallengeRuleSerializer(serializers.ModelSerializer):
 
 
 class ChallengeRuleCreateSerializer(serializers.Serializer):
-    allowed = AllowedSerializer(many=True, help_text="Inspectorates (besides treaty bodies) that may request.")
+    allowed = ChallengeRuleEntrySerializer(
+        many=True, help_text="Inspectorates (besides treaty bodies) that may request."
+    )
     reason = serializers.CharField(required=False, allow_blank=True, default="", max_length=2000)
 
 
-class ClockSerializer(serializers.Serializer):
+class ChallengeInspectionClockSerializer(serializers.Serializer):
     step = serializers.ChoiceField(choices=["acknowledge", "access"])
     deadline = serializers.DateTimeField()
     seconds_left = serializers.FloatField(help_text="Negative: overdue.")
     overdue = serializers.BooleanField()
 
 
-class SealSerializer(serializers.Serializer):
+class InspectionSealSerializer(serializers.Serializer):
     seal = serializers.CharField(max_length=100)
     where = serializers.CharField(max_length=200, allow_blank=True, required=False, default="")
     intact = serializers.BooleanField(required=False, default=True)
 
 
-class ChallengeSerializer(serializers.ModelSerializer):
+class ChallengeInspectionSerializer(serializers.ModelSerializer):
     facility = serializers.SlugRelatedField(slug_field="code", read_only=True, allow_null=True)
     operator = serializers.SlugRelatedField(slug_field="code", read_only=True, allow_null=True)
     requester = serializers.SlugRelatedField(slug_field="code", read_only=True)
@@ -94,7 +96,7 @@ class ChallengeSerializer(serializers.ModelSerializer):
             "log_index",
         ]
 
-    @extend_schema_field(ClockSerializer(allow_null=True))
+    @extend_schema_field(ChallengeInspectionClockSerializer(allow_null=True))
     def get_clock(self, row):
         clock = challenges.clock(row)
         if clock is None:
@@ -102,13 +104,13 @@ class ChallengeSerializer(serializers.ModelSerializer):
         step, deadline, left = clock
         return {"step": step, "deadline": deadline, "seconds_left": round(left, 1), "overdue": left < 0}
 
-    @extend_schema_field(SealSerializer(many=True))
+    @extend_schema_field(InspectionSealSerializer(many=True))
     def get_seals(self, row):
         seals = row.inspection.seals.all() if row.inspection_id else row.seals.all()
         return [{"seal": s.seal, "where": s.where, "intact": s.intact} for s in seals]
 
 
-class ChallengeCreateSerializer(serializers.Serializer):
+class ChallengeInspectionCreateSerializer(serializers.Serializer):
     facility = serializers.CharField(required=False, help_text="A registered facility's code; or coordinates.")
     latitude = serializers.FloatField(required=False, min_value=-90, max_value=90)
     longitude = serializers.FloatField(required=False, min_value=-180, max_value=180)
@@ -118,30 +120,30 @@ class ChallengeCreateSerializer(serializers.Serializer):
     )
 
 
-class ChallengeAcknowledgeSerializer(serializers.Serializer):
+class ChallengeInspectionAcknowledgeSerializer(serializers.Serializer):
     note = serializers.CharField(required=False, allow_blank=True, default="", max_length=2000)
 
 
-class ChallengeAccessSerializer(serializers.Serializer):
+class ChallengeInspectionAccessSerializer(serializers.Serializer):
     decision = serializers.ChoiceField(choices=["granted", "refused"])
     reason = serializers.CharField(required=False, allow_blank=True, default="", max_length=5000)
 
 
-class ChallengeRecordSerializer(serializers.Serializer):
+class ChallengeInspectionRecordSerializer(serializers.Serializer):
     performed_at = serializers.DateTimeField()
     observed = serializers.ListField(child=serializers.JSONField(), help_text="The serials seen (chip ids).")
-    seals = SealSerializer(many=True, required=False, default=list)
+    seals = InspectionSealSerializer(many=True, required=False, default=list)
     inspectors = serializers.ListField(child=serializers.CharField(max_length=200), required=False, default=list)
     notes = serializers.CharField(required=False, allow_blank=True, default="")
 
 
-class ChallengeRecordResultSerializer(ChallengeSerializer):
+class ChallengeInspectionRecordResultSerializer(ChallengeInspectionSerializer):
     """The record, and how many serials it holds. Findings are read from /findings/, each party its own."""
 
     observed = serializers.IntegerField(read_only=True)
 
-    class Meta(ChallengeSerializer.Meta):
-        fields = [*ChallengeSerializer.Meta.fields, "observed"]
+    class Meta(ChallengeInspectionSerializer.Meta):
+        fields = [*ChallengeInspectionSerializer.Meta.fields, "observed"]
 
 
 # --- views ---------------------------------------------------------------------------------------
@@ -171,14 +173,14 @@ class ChallengeRuleViewSet(
         return Response(ChallengeRuleSerializer(rule).data, status=status.HTTP_201_CREATED)
 
 
-class ChallengeViewSet(
+class ChallengeInspectionViewSet(
     RestrictedViewSetMixin, mixins.ListModelMixin, mixins.RetrieveModelMixin, viewsets.GenericViewSet
 ):
     """Challenge inspections: requested by the treaty body (or an inspectorate its rule allows), acknowledged and
     answered by the party concerned within their deadlines, recorded by the requester."""
 
     queryset = ChallengeInspection.objects.all()
-    serializer_class = ChallengeSerializer
+    serializer_class = ChallengeInspectionSerializer
     filterset_fields = ["state", "country", "case_ref"]
 
     def get_queryset(self):
@@ -197,13 +199,13 @@ class ChallengeViewSet(
             .prefetch_related("seals", "inspection__seals")
         )
 
-    @extend_schema(request=ChallengeCreateSerializer, responses={201: ChallengeSerializer})
+    @extend_schema(request=ChallengeInspectionCreateSerializer, responses={201: ChallengeInspectionSerializer})
     def create(self, request):
         from core.errors import Forbidden
 
         if not challenges.may_request(request.user):  # the kind of party first: a 403, not a 400
             raise Forbidden("Only the treaty body, or an inspectorate its rule allows, requests challenge inspections.")
-        body = ChallengeCreateSerializer(data=request.data)
+        body = ChallengeInspectionCreateSerializer(data=request.data)
         body.is_valid(raise_exception=True)
         data = body.validated_data
         row = challenges.request(
@@ -214,31 +216,33 @@ class ChallengeViewSet(
             latitude=data.get("latitude"),
             longitude=data.get("longitude"),
         )
-        return Response(ChallengeSerializer(row).data, status=status.HTTP_201_CREATED)
+        return Response(ChallengeInspectionSerializer(row).data, status=status.HTTP_201_CREATED)
 
     def _answer(self, row):
-        return Response(ChallengeSerializer(self.get_queryset().get(pk=row.pk)).data)
+        return Response(ChallengeInspectionSerializer(self.get_queryset().get(pk=row.pk)).data)
 
-    @extend_schema(request=ChallengeAcknowledgeSerializer, responses=ChallengeSerializer)
+    @extend_schema(request=ChallengeInspectionAcknowledgeSerializer, responses=ChallengeInspectionSerializer)
     @action(detail=True, methods=["post"])
     def acknowledge(self, request, pk=None):
-        body = ChallengeAcknowledgeSerializer(data=request.data)
+        body = ChallengeInspectionAcknowledgeSerializer(data=request.data)
         body.is_valid(raise_exception=True)
         return self._answer(challenges.acknowledge(request.user, _pk(pk), body.validated_data["note"]))
 
-    @extend_schema(request=ChallengeAccessSerializer, responses=ChallengeSerializer)
+    @extend_schema(request=ChallengeInspectionAccessSerializer, responses=ChallengeInspectionSerializer)
     @action(detail=True, methods=["post"])
     def access(self, request, pk=None):
-        body = ChallengeAccessSerializer(data=request.data)
+        body = ChallengeInspectionAccessSerializer(data=request.data)
         body.is_valid(raise_exception=True)
         data = body.validated_data
         row = challenges.decide_access(request.user, _pk(pk), data["decision"] == "granted", data["reason"])
         return self._answer(row)
 
-    @extend_schema(request=ChallengeRecordSerializer, responses={201: ChallengeRecordResultSerializer})
+    @extend_schema(
+        request=ChallengeInspectionRecordSerializer, responses={201: ChallengeInspectionRecordResultSerializer}
+    )
     @action(detail=True, methods=["post"])
     def record(self, request, pk=None):
-        body = ChallengeRecordSerializer(data=request.data)
+        body = ChallengeInspectionRecordSerializer(data=request.data)
         body.is_valid(raise_exception=True)
         data = body.validated_data
         rows = parse_listing(data["observed"], settings.CHIPREG_BULK_MAX_ROWS)
@@ -251,7 +255,7 @@ class ChallengeViewSet(
             inspectors=data["inspectors"],
             notes=data["notes"],
         )
-        out = ChallengeSerializer(self.get_queryset().get(pk=row.pk)).data
+        out = ChallengeInspectionSerializer(self.get_queryset().get(pk=row.pk)).data
         return Response({**out, "observed": summary["observed"]}, status=status.HTTP_201_CREATED)
 
 
@@ -264,4 +268,4 @@ def _pk(pk):
         raise NotFound(f"No challenge inspection {str(pk)[:32]!r} in your view.") from None
 
 
-__all__ = ["ChallengeRuleViewSet", "ChallengeViewSet"]
+__all__ = ["ChallengeInspectionViewSet", "ChallengeRuleViewSet"]

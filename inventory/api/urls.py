@@ -13,7 +13,7 @@ router.register("transfers", views.TransferViewSet)
 router.register("declarations", views.DeclarationViewSet)
 router.register("inspections", views.InspectionViewSet)
 router.register("findings", views.FindingViewSet)
-router.register("challenge-inspections", challenges.ChallengeViewSet)
+router.register("challenge-inspections", challenges.ChallengeInspectionViewSet)
 router.register("challenge-rules", challenges.ChallengeRuleViewSet)
 
 urlpatterns = router.urls

@@ -51,7 +51,7 @@ class ChallengeRule(models.Model):
         return False
 
 
-class ChallengeQuerySet(RestrictedQuerySet):
+class ChallengeInspectionQuerySet(RestrictedQuerySet):
     def restrict_for(self, user, org, action):
         # Seen by the requester, the operator of the facility, the inspectorate of the site's country and the
         # treaty body; nobody else learns that a challenge exists. Changes are decided per step by the service.
@@ -114,7 +114,7 @@ class ChallengeInspection(models.Model):
     )
     log_index = models.BigIntegerField(null=True, blank=True)
 
-    objects = ChallengeQuerySet.as_manager()
+    objects = ChallengeInspectionQuerySet.as_manager()
 
     class Meta:
         ordering = ["-id"]

@@ -127,6 +127,11 @@ def _rule_for(org, country):
     return rule
 
 
+def _listed(org):
+    rule = ChallengeRule.objects.current()
+    return rule is not None and any(entry.get("inspectorate") == org.code for entry in rule.allowed or [])
+
+
 # --- the request ---------------------------------------------------------------------------------
 
 
@@ -136,6 +141,12 @@ def request(user, *, reason, case_ref="", facility_code=None, latitude=None, lon
     if not may_request(user):
         raise Forbidden("Only the treaty body, or an inspectorate its rule allows, requests challenge inspections.")
     _writer(user)
+    if org.kind != OrgKind.TREATY_BODY and not _listed(org):
+        # An inspectorate the rule names nowhere is refused before its target is looked at.
+        raise Forbidden(
+            "The treaty body's rule does not allow your inspectorate to request challenge inspections.",
+            code="not_allowed_by_rule",
+        )
     if (facility_code is None) == (latitude is None or longitude is None):
         raise Invalid("Name a facility, or a latitude and a longitude.", code="invalid_target")
     if facility_code is not None:
