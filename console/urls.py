@@ -61,6 +61,7 @@ urlpatterns = [
     path("inspections/new/", views.inspection_new, name="inspection-new"),
     path("inspections/<int:pk>/", views.inspection_detail, name="inspection"),
     path("inspections/<int:pk>/csv/", views.inspection_csv, name="inspection-csv"),
+    path("challenge-inspections/", views.challenge_list, name="challenges"),
     path("keys/", views.keys, name="keys"),
     path("keys/<str:keyid>/retire/", views.key_retire, name="key-retire"),
     path("keys/<str:keyid>/revoke/", views.key_revoke, name="key-revoke"),

@@ -1189,6 +1189,8 @@ CONSOLE = {
         )
     ],
     ("answer-attachment", "GET"): [Case(C_A_VIEW, params=lambda w, r: {"pk": w.answer_a.pk, "position": 0})],
+    # Challenge inspections with their clocks (issue 19): each party sees the ones restrict() shows it.
+    ("challenges", "GET"): [Case(C_ALL, hides=_hides_a, sees=A_SEES)],
     ("answers-due", "GET"): [
         Case(C_ALL, hides=lambda w: "Matrix: open question to A", sees=A_SEES),
     ],
