@@ -29,7 +29,7 @@ from inventory.chiprefs import resolve_chips
 from inventory.choices import ChallengeState, FindingKind, FindingSource
 from inventory.geo import check_country
 from inventory.models import ChallengeInspection, ChallengeRule, ChallengeSighting, Facility
-from inventory.services import not_in_future, sealing
+from inventory.services import CLOCK_SKEW, not_in_future, sealing
 from inventory.services.findings import new_finding, store_findings
 from inventory.services.listings import listing_digest, store_inspection
 from outbox import emit
@@ -338,7 +338,7 @@ def record(user, pk, performed_at, rows, *, seals=(), inspectors=(), notes=""):
         raise Forbidden("The requester or the treaty body records a challenge inspection.", code="not_requester")
     _writer(user)
     not_in_future(performed_at, "performed_at")
-    if performed_at < row.requested_at:
+    if performed_at < row.requested_at - CLOCK_SKEW:  # a form's minutes, a clock a little behind
         raise Invalid("performed_at is before the request.", code="invalid_date")
     seal_rows = sealing.parse_seals(seals)
     with transaction.atomic():

@@ -1191,6 +1191,41 @@ CONSOLE = {
     ("answer-attachment", "GET"): [Case(C_A_VIEW, params=lambda w, r: {"pk": w.answer_a.pk, "position": 0})],
     # Challenge inspections with their clocks (issue 19): each party sees the ones restrict() shows it.
     ("challenges", "GET"): [Case(C_ALL, hides=_hides_a, sees=A_SEES)],
+    ("challenge-new", "GET"): [Case(expect(FORBIDDEN, insp=PAGE, treaty=PAGE, registry_admin=PAGE, anon=LOGIN))],
+    ("challenge-new", "POST"): [
+        Case(
+            # The world's rule lets insp-de request in the US; insp-us it names nowhere (the form says so).
+            expect(FORBIDDEN, insp_in=INVALID, insp_out=DONE, treaty=DONE, registry_admin=DONE, anon=LOGIN),
+            body={"facility": "US-VA-001", "reason": "matrix challenge", "case": "CASE-M"},
+            tables=CHALLENGES,
+        )
+    ],
+    ("challenge", "GET"): [Case(C_A_VIEW, params=lambda w, r: {"pk": w.challenge_a.pk})],
+    ("challenge-step", "GET"): [Case(POST_ONLY, params=lambda w, r: {"pk": w.challenge_a.pk, "action": "acknowledge"})],
+    ("challenge-step", "POST"): [
+        Case(
+            expect(
+                HIDDEN,
+                a_writers=DONE,
+                op_readonly=FORBIDDEN,
+                insp_in=FORBIDDEN,
+                treaty=FORBIDDEN,
+                registry_admin=FORBIDDEN,
+                anon=LOGIN,
+            ),
+            name="acknowledge",
+            params=lambda w, r: {"pk": w.challenge_a.pk, "action": "acknowledge"},
+            body={"reason": "matrix"},
+            tables=CHALLENGES,
+        ),
+        Case(
+            expect(HIDDEN, op_a=FORBIDDEN, insp_in=FORBIDDEN, treaty=DONE, registry_admin=DONE, anon=LOGIN),
+            name="record",
+            params=lambda w, r: {"pk": w.challenge_granted.pk, "action": "record"},
+            body=lambda w, r: {"performed_at": _just_now()[:16], "observed": "", "seals": "M-1@cage"},
+            tables=(*CHALLENGES, "inventory.Inspection", "inventory.AnyFinding"),
+        ),
+    ],
     ("answers-due", "GET"): [
         Case(C_ALL, hides=lambda w: "Matrix: open question to A", sees=A_SEES),
     ],

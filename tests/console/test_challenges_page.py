@@ -2,7 +2,9 @@
 
 from datetime import timedelta
 
-from inventory.models import ChallengeInspection
+from django.utils import timezone
+
+from inventory.models import AnyFinding, ChallengeInspection
 from inventory.services import challenges
 
 
@@ -35,3 +37,40 @@ def test_other_parties_see_nothing(login, demo):
     for user in ("other-operator", "inspector-de"):
         html = login(user).get("/challenge-inspections/").content.decode()
         assert "Console: hidden" not in html and "US-VA-001" not in html
+
+
+def test_request_answer_and_record_through_the_console(login, demo):
+    treaty, operator = login("treaty"), login("operator")
+    page = treaty.get("/challenge-inspections/new/")
+    assert page.status_code == 200
+    done = treaty.post(
+        "/challenge-inspections/new/", {"facility": "US-VA-001", "reason": "Console: a tip", "case": "CASE-9"}
+    )
+    assert done.status_code == 302, done.content[:500]
+    row = ChallengeInspection.objects.get(reason="Console: a tip")
+    assert done["Location"] == f"/challenge-inspections/{row.pk}/"
+    # The operator sees the clock and the answer form; another operator's form post is a 404.
+    html = operator.get(f"/challenge-inspections/{row.pk}/").content.decode()
+    assert "left" in html and "Grant access" in html
+    assert login("other-operator").post(f"/challenge-inspections/{row.pk}/acknowledge/", {}).status_code == 404
+    assert treaty.post(f"/challenge-inspections/{row.pk}/grant/", {}).status_code == 403
+    assert operator.post(f"/challenge-inspections/{row.pk}/acknowledge/", {"reason": "ok"}).status_code == 302
+    assert operator.post(f"/challenge-inspections/{row.pk}/grant/", {}).status_code == 302
+    row.refresh_from_db()
+    assert row.state == "access_granted"
+    assert "Record the inspection" in treaty.get(f"/challenge-inspections/{row.pk}/").content.decode()
+    recorded = treaty.post(
+        f"/challenge-inspections/{row.pk}/record/",
+        {
+            "performed_at": timezone.now().strftime("%Y-%m-%dT%H:%M"),
+            "observed": "nvidia:NOSUCHCHIP01\n",
+            "seals": "C-1@cage door\nC-2@rack 7 broken\n",
+        },
+    )
+    assert recorded.status_code == 302
+    row.refresh_from_db()
+    assert row.state == "recorded" and row.inspection_id is not None
+    assert sorted(row.inspection.seals_checked) == ["C-1@cage door", "C-2@rack 7 (broken)"]
+    assert AnyFinding.objects.filter(source="inspection", source_id=str(row.inspection_id), kind="seal_broken").exists()
+    html = treaty.get(f"/challenge-inspections/{row.pk}/").content.decode()
+    assert "challenge.recorded" in html and "challenge.access_granted" in html
