@@ -274,3 +274,27 @@ def test_seals_of_an_unregistered_site_are_compared_with_its_last_challenge(worl
         str(pk),
         "FR",
     )
+
+
+def test_the_outbox_event_raises_the_notice_and_the_refusal(world):
+    from compliance.tasks import evaluate_events
+    from outbox.models import OutboxEvent
+
+    pk = _request(world.as_("treaty"), facility="US-VA-001").json()["id"]
+    world.a.post(f"/api/v1/challenge-inspections/{pk}/access/", {"decision": "refused", "reason": "no"})
+    events = OutboxEvent.objects.filter(topic="challenge.changed").order_by("id")
+    assert [e.payload["step"] for e in events] == ["requested", "refused"]
+    evaluate_events([[e.pk, e.topic, e.payload] for e in events])
+    groups = set(Alert.objects.filter(kind="challenge").values_list("group", flat=True))
+    assert groups == {f"challenge:{pk}:requested", f"challenge:{pk}:refused"}
+
+
+def test_bad_requests_leave_nothing(world):
+    treaty = world.as_("treaty")
+    both = _request(treaty, facility="US-VA-001", **LYON)
+    assert (both.status_code, both.json()["code"]) == (400, "invalid_target")
+    assert _request(treaty).json()["code"] == "invalid_target"
+    assert _request(treaty, latitude=95, longitude=0).status_code == 400
+    assert treaty.post("/api/v1/challenge-rules/", {"allowed": [{"inspectorate": "op-a"}]}).status_code == 400
+    assert not ChallengeInspection.objects.exists()
+    assert not LogEventData.objects.filter(event__startswith="challenge").exists()
