@@ -74,3 +74,17 @@ def test_request_answer_and_record_through_the_console(login, demo):
     assert AnyFinding.objects.filter(source="inspection", source_id=str(row.inspection_id), kind="seal_broken").exists()
     html = treaty.get(f"/challenge-inspections/{row.pk}/").content.decode()
     assert "challenge.recorded" in html and "challenge.access_granted" in html
+
+
+def test_a_challenge_alert_shows_on_the_alert_pages(login, demo):
+    from compliance.challenge_alerts import escalate_challenges, sync
+
+    row = _challenge(demo, "Console: alerted")
+    [notice] = sync(row.pk)
+    [late] = escalate_challenges(now=row.acknowledge_by + timedelta(minutes=1))
+    for pk in (notice.pk, late):
+        page = login("operator").get(f"/alerts/{pk}/")
+        assert page.status_code == 200, page.content[:300]
+        assert f"Challenge inspection {row.pk}" in page.content.decode()
+    assert f"Challenge inspection {row.pk}" in login("treaty").get("/alerts/").content.decode()
+    assert login("other-operator").get(f"/alerts/{late}/").status_code == 404
