@@ -122,3 +122,5 @@ class AlertKind(models.TextChoices):
     THRESHOLD = "threshold", "Threshold crossed"
     FINDING = "finding", "Accounts do not balance"
     CLARIFICATION = "clarification", "Clarification overdue"
+    # compliance.challenge_alerts: a challenge inspection requested (the notice), a step overdue, access refused
+    CHALLENGE = "challenge", "Challenge inspection"

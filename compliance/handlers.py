@@ -10,6 +10,7 @@ for _topic in (
     "findings.raised",
     "rules.changed",
     "sites.linked",  # inventory.services.links, clusters' interconnect: the covered clusters regroup
+    "challenge.changed",  # inventory.services.challenges: a challenge requested or refused raises its alert
     "facilities.reviewed",  # a facility accepted or refused: holdings outside accepted facilities move
 ):
     subscribe(_topic, evaluate_events, batched=True)

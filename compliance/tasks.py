@@ -42,7 +42,11 @@ def evaluate_events(events):
     subjects = {}
     everything = False
     for event_id, topic, payload in events:
-        if topic == "findings.raised":
+        if topic == "challenge.changed":
+            from compliance.challenge_alerts import sync
+
+            attempt(f"event {event_id} ({topic})", lambda p: sync(p["challenge"]), payload)
+        elif topic == "findings.raised":
             attempt(f"event {event_id} ({topic})", lambda p: raise_for(p["source"], p["source_id"]), payload)
         elif topic == "rules.changed":
             everything = True
@@ -58,7 +62,7 @@ def evaluate_events(events):
         attempt("the full evaluation", evaluation.evaluate_all)
     elif subjects:
         # A usage statement moves no chip: its subjects' capacity totals are as stored.
-        chips_moved = any(topic != "usage.recorded" for _, topic, _ in events)
+        chips_moved = any(topic not in ("usage.recorded", "challenge.changed") for _, topic, _ in events)
         attempt("the evaluation", lambda s: evaluation.evaluate(s, chips_moved=chips_moved), subjects)
     if failures:
         raise failures[0]  # the task is marked failed; the periodic full evaluation and sweep cover what it missed
@@ -87,6 +91,14 @@ def evaluate_all():
 def escalate_overdue():
     """Periodic (Celery beat): requests for clarification past their deadline raise their alerts."""
     from compliance.disputes import escalate_overdue as run
+
+    return len(run())
+
+
+@shared_task(ignore_result=True, acks_late=True, reject_on_worker_lost=True)
+def escalate_challenges():
+    """Periodic (Celery beat): challenge inspections' steps past their deadlines raise their alerts."""
+    from compliance.challenge_alerts import escalate_challenges as run
 
     return len(run())
 

@@ -347,6 +347,11 @@ CHIPREG_FINDING_SEVERITY = {
     "identity_mismatch": "high",
     "identity_duplicate": "high",
     "identity_enrolled": None,
+    # Challenge inspections (inventory.services.challenges) and seals (inventory.services.sealing)
+    "seen_unregistered_site": "high",
+    "seal_missing": "high",
+    "seal_broken": "high",
+    "seal_changed": "high",
 }
 
 # Answers and clarification requests (compliance/disputes.py). The days a party has to answer a request for
@@ -376,6 +381,20 @@ EMAIL_BACKEND = env(
     "django.core.mail.backends.console.EmailBackend" if DEBUG else "django.core.mail.backends.smtp.EmailBackend",
 )
 
+# Challenge inspections (inventory/services/challenges.py), after the Chemical Weapons Convention's Verification
+# Annex, Part X: notification at least 12 hours before the team's arrival at the point of entry (paragraph 6),
+# access within the requested perimeter no later than 108 hours after that arrival (paragraph 39). The party
+# concerned acknowledges within the first; access is decided within the second, counted from the first's end.
+CHIPREG_CHALLENGE_ACKNOWLEDGE_HOURS = float(env("CHIPREG_CHALLENGE_ACKNOWLEDGE_HOURS", "12"))
+CHIPREG_CHALLENGE_ACCESS_HOURS = float(env("CHIPREG_CHALLENGE_ACCESS_HOURS", "108"))
+# Severities of the alerts (compliance/challenge_alerts.py): the notice to the party concerned, an overdue
+# step, a refusal of access.
+CHIPREG_CHALLENGE_NOTICE_SEVERITY = env("CHIPREG_CHALLENGE_NOTICE_SEVERITY", "high")
+CHIPREG_CHALLENGE_OVERDUE_SEVERITY = env("CHIPREG_CHALLENGE_OVERDUE_SEVERITY", "high")
+CHIPREG_CHALLENGE_REFUSAL_SEVERITY = env("CHIPREG_CHALLENGE_REFUSAL_SEVERITY", "critical")
+# Two challenges of unregistered sites this close are the same site (their seals are compared).
+CHIPREG_CHALLENGE_SITE_RADIUS_KM = float(env("CHIPREG_CHALLENGE_SITE_RADIUS_KM", "1"))
+
 CELERY_BEAT_SCHEDULE = {
     "deliver-due": {"task": "compliance.delivery.tasks.deliver_due", "schedule": 60.0},
     "ensure-partitions": {"task": "attestations.tasks.ensure_partitions", "schedule": 86400.0},
@@ -385,6 +404,7 @@ CELERY_BEAT_SCHEDULE = {
     "find-hardware-unverified": {"task": "compliance.tasks.find_hardware_unverified", "schedule": 3600.0},
     "approve-runs-by-silence": {"task": "runs.tasks.approve_by_silence", "schedule": 3600.0},
     "escalate-overdue-clarifications": {"task": "compliance.tasks.escalate_overdue", "schedule": 600.0},
+    "escalate-overdue-challenges": {"task": "compliance.tasks.escalate_challenges", "schedule": 300.0},
     "outbox-relay": {"task": "outbox.tasks.relay", "schedule": 10.0},
 }
 

@@ -53,7 +53,10 @@ class InspectionForm(forms.Form):
     )
     inspectors = forms.CharField(required=False, max_length=2000, help_text="Names, separated by commas.")
     seals = forms.CharField(
-        required=False, max_length=2000, label="Seals checked", help_text="Seal numbers, separated by commas."
+        required=False,
+        max_length=2000,
+        label="Seals checked",
+        help_text="Seal numbers, each optionally with where it is (NUMBER@WHERE), separated by commas.",
     )
     notes = forms.CharField(required=False, max_length=10_000, widget=forms.Textarea(attrs={"rows": 3}))
     observed = forms.FileField(
@@ -187,3 +190,44 @@ class DecisionForm(forms.Form):
     reason = forms.CharField(min_length=3, max_length=5000, widget=forms.Textarea(attrs={"rows": 2}))
     close = forms.BooleanField(required=False, label="Accepting closes the finding or alert")
     deadline_days = forms.IntegerField(min_value=1, max_value=3650, required=False, label="Rejecting: days to answer")
+
+
+class ChallengeRequestForm(forms.Form):
+    """A challenge inspection of a facility (its code) or of coordinates (inventory.services.challenges)."""
+
+    facility = forms.CharField(required=False, max_length=64, help_text="A registered facility's code; or:")
+    latitude = forms.FloatField(required=False, min_value=-90, max_value=90)
+    longitude = forms.FloatField(required=False, min_value=-180, max_value=180)
+    reason = forms.CharField(max_length=5000, widget=forms.Textarea(attrs={"rows": 3}))
+    case = forms.CharField(required=False, max_length=64, help_text="The code of the case it belongs to.")
+
+
+class ChallengeRecordForm(forms.Form):
+    performed_at = forms.DateTimeField(
+        input_formats=DATETIME_FORMATS, widget=DateTimeLocalInput(), help_text="UTC, when the team inspected."
+    )
+    observed = forms.CharField(
+        required=False,
+        widget=forms.Textarea(attrs={"rows": 4, "spellcheck": "false"}),
+        help_text="Serials seen, one chip id per line (e.g. nvidia:1653824019000).",
+    )
+    seals = forms.CharField(
+        required=False,
+        widget=forms.Textarea(attrs={"rows": 3, "spellcheck": "false"}),
+        help_text="One seal per line: NUMBER@WHERE, with ' broken' at the end if it was found broken.",
+    )
+    notes = forms.CharField(required=False, max_length=10_000, widget=forms.Textarea(attrs={"rows": 2}))
+
+    def clean_observed(self):
+        return [line.strip() for line in self.cleaned_data.get("observed", "").splitlines() if line.strip()]
+
+    def clean_seals(self):
+        seals = []
+        for line in self.cleaned_data.get("seals", "").splitlines():
+            line = line.strip()
+            if not line:
+                continue
+            broken = line.lower().endswith(" broken")
+            number, _, where = line.removesuffix(" broken").removesuffix(" BROKEN").partition("@")
+            seals.append({"seal": number.strip(), "where": where.strip(), "intact": not broken})
+        return seals

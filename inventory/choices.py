@@ -73,6 +73,11 @@ class FindingKind(models.TextChoices):
     IDENTITY_MISMATCH = "identity_mismatch", "Another device identity than the one enrolled for the chip"
     IDENTITY_DUPLICATE = "identity_duplicate", "A device identity enrolled for another chip"
     IDENTITY_ENROLLED = "identity_enrolled", "Device identity enrolled on first use (informational)"
+    # Challenge inspections (inventory.services.challenges) and seals compared between inspections of a site
+    SEEN_UNREGISTERED_SITE = "seen_unregistered_site", "Seen at a site that is no registered facility"
+    SEAL_MISSING = "seal_missing", "A seal applied at the last inspection is missing"
+    SEAL_BROKEN = "seal_broken", "A seal found broken"
+    SEAL_CHANGED = "seal_changed", "Another seal than the last inspection applied"
 
 
 class FindingSource(models.TextChoices):
@@ -83,3 +88,16 @@ class FindingSource(models.TextChoices):
     MONITOR = "monitor", "Continuity monitor"
     FACILITY = "facility", "Facility record"
     ENROLMENT = "enrolment", "Device identity enrolment"
+    CHALLENGE = "challenge", "Challenge inspection"
+
+
+class ChallengeState(models.TextChoices):
+    """A challenge inspection's steps (inventory.services.challenges): notified, acknowledged, access decided,
+    then recorded. Overdue steps are marked on the row (acknowledge_overdue_at, access_overdue_at), not a state:
+    a late acknowledgement still moves it on."""
+
+    REQUESTED = "requested", "Requested, awaiting acknowledgement"
+    ACKNOWLEDGED = "acknowledged", "Acknowledged, awaiting access"
+    ACCESS_GRANTED = "access_granted", "Access granted"
+    ACCESS_REFUSED = "access_refused", "Access refused"
+    RECORDED = "recorded", "Inspected and recorded"

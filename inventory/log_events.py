@@ -25,5 +25,14 @@ for _name, _description in {
     "workload_group.declared": "An operator declared sites of its own that run workloads together.",
     "workload_group.updated": "A workload group's name or description changed (before and after).",
     "workload_group.retired": "A workload group was retired.",
+    "challenge_rule.declared": "The treaty body declared a new version of who may request challenge inspections "
+    "and where (public, like thresholds).",
+    "challenge.requested": "A challenge inspection of a facility or of coordinates was requested (reason, case, "
+    "deadlines; read by the requester, the party concerned, the site country's inspectorate, the treaty body).",
+    "challenge.acknowledged": "The party concerned acknowledged a challenge inspection (late or not).",
+    "challenge.access_granted": "The party concerned granted the inspection team access.",
+    "challenge.access_refused": "The party concerned refused access (its reason); an alert to the treaty body.",
+    "challenge.overdue": "A challenge inspection's step (acknowledge, access) passed its deadline: escalated.",
+    "challenge.recorded": "The team's observations were recorded (count and digest of serials, seals).",
 }.items():
     register_event_name(_name, _description)

@@ -1,4 +1,5 @@
 from console.views.alerts import alert_bundle, alert_chips, alert_detail, alert_list, alert_transition
+from console.views.challenges import challenge_detail, challenge_list, challenge_new, challenge_step
 from console.views.chips import chip_detail, search
 from console.views.dashboard import dashboard, facility_map
 from console.views.disputes import answer_attachment, answer_decide, answer_new, answers_due, clarify, finding_detail
@@ -17,6 +18,10 @@ __all__ = [
     "answer_decide",
     "answer_new",
     "answers_due",
+    "challenge_detail",
+    "challenge_list",
+    "challenge_new",
+    "challenge_step",
     "chip_detail",
     "clarify",
     "dashboard",

@@ -1,6 +1,6 @@
 from rest_framework.routers import SimpleRouter
 
-from inventory.api import views
+from inventory.api import challenges, views
 
 router = SimpleRouter()
 router.register("facilities", views.FacilityViewSet)
@@ -13,5 +13,7 @@ router.register("transfers", views.TransferViewSet)
 router.register("declarations", views.DeclarationViewSet)
 router.register("inspections", views.InspectionViewSet)
 router.register("findings", views.FindingViewSet)
+router.register("challenge-inspections", challenges.ChallengeInspectionViewSet)
+router.register("challenge-rules", challenges.ChallengeRuleViewSet)
 
 urlpatterns = router.urls

@@ -1,3 +1,4 @@
+from .challenges import ChallengeInspection, ChallengeRule, ChallengeSighting, SealRecord
 from .findings import AnyFinding, ChiplessFinding, Finding
 from .links import NetworkLink, WorkloadGroup, WorkloadGroupMember
 from .listings import (
@@ -15,6 +16,9 @@ from .transfers import Transfer, TransferItem
 __all__ = [
     "AnyFinding",
     "Campus",
+    "ChallengeInspection",
+    "ChallengeRule",
+    "ChallengeSighting",
     "ChiplessDeclarationItem",
     "ChiplessFinding",
     "ChiplessInspectionItem",
@@ -27,6 +31,7 @@ __all__ = [
     "InspectionItem",
     "NetworkLink",
     "Placement",
+    "SealRecord",
     "Transfer",
     "TransferItem",
     "WorkloadGroup",

@@ -114,19 +114,34 @@ def record_declaration(user, facility, as_of, rows, attestation_id="", log_index
 
 
 def record_inspection(user, facility, performed_at, rows, inspectors=(), seals=(), notes=""):
+    """An inspectorate's routine inspection of a facility in its jurisdictions."""
     org = user.organisation
     if facility.country not in (org.jurisdictions or []):
         raise Forbidden(f"{facility.code} is outside your jurisdictions.", code="outside_jurisdiction")
+    return store_inspection(user, org, facility, performed_at, rows, inspectors=inspectors, seals=seals, notes=notes)
+
+
+def store_inspection(user, org, facility, performed_at, rows, inspectors=(), seals=(), notes="", challenge=None):
+    """Store an inspection of `facility` by `org` (checked by the caller), reconcile it, compare its seals.
+
+    The one recording path of routine and challenge inspections (`challenge`: the ChallengeInspection it
+    records; the inspection team then vouches for the facility's country, whoever sent it). `seals`: strings
+    ("NUMBER" or "NUMBER@WHERE") or {"seal", "where", "intact"} objects (sealing.parse_seals).
+    """
+    from inventory.services import sealing
+
     not_in_future(performed_at, "performed_at")
+    seal_rows = sealing.parse_seals(seals)
     clusters = resolve_clusters(facility, {c for _, _, c in rows})
     resolved = resolve_chips([chip_id for _, chip_id, _ in rows])
+    countries = [facility.country] if challenge is not None else list(org.jurisdictions or [])
     with transaction.atomic():
         inspection = Inspection.objects.create(
             facility=facility,
             inspectorate=org,
             performed_at=performed_at,
             inspectors=list(inspectors),
-            seals_checked=list(seals),
+            seals_checked=[sealing.label(seal) for seal in seal_rows],
             notes=notes,
             recorded_by=user,
             observed_count=len(rows),
@@ -141,16 +156,17 @@ def record_inspection(user, facility, performed_at, rows, inspectors=(), seals=(
                 "inspectorate": org.code,
                 "performed_at": performed_at.isoformat(),
                 "inspectors": list(inspectors),
-                "seals_checked": list(seals),
+                "seals_checked": inspection.seals_checked,
                 "observed": len(rows),
                 "chips_sha256": listing_digest(chip_id for _, chip_id, _ in rows),
+                **({"challenge": challenge.pk} if challenge is not None else {}),
             },
         )
         inspection.save(update_fields=["log_index"])
         _store_items(InspectionItem, ChiplessInspectionItem, "inspection", inspection, rows, resolved, clusters)
         # An inspectorate vouches for chips in its own jurisdictions only: a chip the books place in another
         # country, listed here, is a finding at this site, not a verification the other country relies on.
-        refresh_verification([v[0] for v in resolved.values()], performed_at, countries=list(org.jurisdictions or []))
+        refresh_verification([v[0] for v in resolved.values()], performed_at, countries=countries)
         found = compare(
             facility_at(facility, performed_at),
             InspectionItem.objects.filter(inspection=inspection),
@@ -163,7 +179,20 @@ def record_inspection(user, facility, performed_at, rows, inspectors=(), seals=(
             facility=facility,
             evidence={"log_index": inspection.log_index, "performed_at": performed_at.isoformat()},
         )
-    return inspection, {"observed": len(rows), "findings": _count(found), "log_index": inspection.log_index}
+        sealed = sealing.store_and_compare(
+            seal_rows,
+            inspection=inspection,
+            challenge=challenge,
+            previous=sealing.previous_at_facility(inspection),
+            facility=facility,
+            source=FindingSource.INSPECTION,
+            source_id=str(inspection.pk),
+            log_index=inspection.log_index,
+        )
+    counts = _count(found)
+    for kind in sealed:
+        counts[str(kind)] = counts.get(str(kind), 0) + 1
+    return inspection, {"observed": len(rows), "findings": counts, "log_index": inspection.log_index}
 
 
 def refresh_verification(chip_pks, when, resolution=None, countries=None):

@@ -246,6 +246,18 @@ def _build():
     w.clarification_open = disputes.request_clarification(
         w.users["insp_in"], disputes.Subject(finding=w.finding_a), "Matrix: open question to A about its finding."
     )
+    # Issue 19: the treaty body lets DE's inspectorate request challenge inspections in the US, and challenges
+    # A's Ashburn facility twice: one awaiting A's acknowledgement, one where A granted access (to record).
+    from inventory.services import challenges
+
+    challenges.declare_rule(w.users["treaty"], [{"inspectorate": "insp-de", "countries": ["US"]}], "matrix")
+    w.challenge_a = challenges.request(
+        w.users["treaty"], reason="Matrix: challenge of A's site", facility_code=w.facility_a.code
+    )
+    w.challenge_granted = challenges.request(
+        w.users["treaty"], reason="Matrix: challenge of A's site", facility_code=w.facility_a.code
+    )
+    challenges.decide_access(w.users["op_admin"], w.challenge_granted.pk, True)
     # A second token of A's member: the one admins may manage (the role's own stays usable).
     w.token_member, _ = APIToken.issue(w.users["op_member"], name="second")
     from transparency.checkpoints import latest_checkpoint

@@ -188,6 +188,25 @@ ASKS = expect(
 )
 
 
+# Challenge inspections (issue 19): what a refused step must leave as it was; who answers A's challenge.
+CHALLENGES = ("inventory.ChallengeInspection", "inventory.SealRecord", "inventory.ChallengeSighting")
+CHALLENGE_ANSWER = expect(
+    HIDDEN, a_writers=OK, op_readonly=FORBIDDEN, insp_in=FORBIDDEN, treaty=FORBIDDEN, registry_admin=FORBIDDEN
+)
+
+
+def _just_now():
+    from django.utils import timezone
+
+    return timezone.now().isoformat()
+
+
+def _rule(w):
+    from inventory.models import ChallengeRule
+
+    return {"id": str(ChallengeRule.objects.current().pk)}
+
+
 def _id(attr, key="id", field="pk"):
     return lambda w, role: {key: str(getattr(getattr(w, attr), field))}
 
@@ -696,6 +715,56 @@ API = {
             tables=("inventory.AnyFinding",),
         )
     ],
+    # Challenge inspections (issue 19): the treaty body requests, or an inspectorate its rule allows (the world's
+    # rule: insp-de in the US); A answers for its facility; the requester records; nobody else sees one.
+    ("GET", "/api/v1/challenge-inspections/"): [Case(ALL, hides=lambda w: w.challenge_a.reason, sees=A_SEES)],
+    ("POST", "/api/v1/challenge-inspections/"): [
+        Case(
+            expect(FORBIDDEN, insp_out=OK, treaty=OK, registry_admin=OK),
+            body=lambda w, r: {"facility": w.facility_a.code, "reason": "matrix challenge", "case": "CASE-M"},
+            tables=CHALLENGES,
+        ),
+        Case(
+            # Coordinates in Germany: outside insp-de's rule (it may request in the US only).
+            expect(FORBIDDEN, treaty=OK, registry_admin=OK),
+            name="coordinates",
+            body={"latitude": 50.11, "longitude": 8.68, "reason": "matrix challenge"},
+            tables=CHALLENGES,
+        ),
+    ],
+    ("GET", "/api/v1/challenge-inspections/{id}/"): [Case(A_VIEW, params=_id("challenge_a"))],
+    ("POST", "/api/v1/challenge-inspections/{id}/acknowledge/"): [
+        Case(CHALLENGE_ANSWER, params=_id("challenge_a"), body={"note": "matrix"}, tables=CHALLENGES)
+    ],
+    ("POST", "/api/v1/challenge-inspections/{id}/access/"): [
+        Case(
+            CHALLENGE_ANSWER,
+            params=_id("challenge_a"),
+            body={"decision": "refused", "reason": "matrix"},
+            tables=CHALLENGES,
+        )
+    ],
+    ("POST", "/api/v1/challenge-inspections/{id}/record/"): [
+        Case(
+            expect(HIDDEN, op_a=FORBIDDEN, insp_in=FORBIDDEN, treaty=OK, registry_admin=OK),
+            params=_id("challenge_granted"),
+            body=lambda w, r: {
+                "performed_at": _just_now(),
+                "observed": [w.chip_a.public_id],
+                "seals": [{"seal": "M-1", "where": "cage"}],
+            },
+            tables=(*CHALLENGES, "inventory.Inspection", "inventory.AnyFinding"),
+        )
+    ],
+    ("GET", "/api/v1/challenge-rules/"): [Case(ALL)],
+    ("POST", "/api/v1/challenge-rules/"): [
+        Case(
+            TREATY_ONLY,
+            body={"allowed": [{"inspectorate": "insp-us", "countries": ["DE"]}], "reason": "matrix"},
+            tables=("inventory.ChallengeRule",),
+        )
+    ],
+    ("GET", "/api/v1/challenge-rules/{id}/"): [Case(ALL, params=lambda w, r: _rule(w))],
     # attestations
     ("GET", "/api/v1/keys/"): [Case(ALL)],
     ("POST", "/api/v1/keys/"): [
@@ -1120,6 +1189,43 @@ CONSOLE = {
         )
     ],
     ("answer-attachment", "GET"): [Case(C_A_VIEW, params=lambda w, r: {"pk": w.answer_a.pk, "position": 0})],
+    # Challenge inspections with their clocks (issue 19): each party sees the ones restrict() shows it.
+    ("challenges", "GET"): [Case(C_ALL, hides=_hides_a, sees=A_SEES)],
+    ("challenge-new", "GET"): [Case(expect(FORBIDDEN, insp=PAGE, treaty=PAGE, registry_admin=PAGE, anon=LOGIN))],
+    ("challenge-new", "POST"): [
+        Case(
+            # The world's rule lets insp-de request in the US; insp-us it names nowhere (the form says so).
+            expect(FORBIDDEN, insp_in=INVALID, insp_out=DONE, treaty=DONE, registry_admin=DONE, anon=LOGIN),
+            body={"facility": "US-VA-001", "reason": "matrix challenge", "case": "CASE-M"},
+            tables=CHALLENGES,
+        )
+    ],
+    ("challenge", "GET"): [Case(C_A_VIEW, params=lambda w, r: {"pk": w.challenge_a.pk})],
+    ("challenge-step", "GET"): [Case(POST_ONLY, params=lambda w, r: {"pk": w.challenge_a.pk, "action": "acknowledge"})],
+    ("challenge-step", "POST"): [
+        Case(
+            expect(
+                HIDDEN,
+                a_writers=DONE,
+                op_readonly=FORBIDDEN,
+                insp_in=FORBIDDEN,
+                treaty=FORBIDDEN,
+                registry_admin=FORBIDDEN,
+                anon=LOGIN,
+            ),
+            name="acknowledge",
+            params=lambda w, r: {"pk": w.challenge_a.pk, "action": "acknowledge"},
+            body={"reason": "matrix"},
+            tables=CHALLENGES,
+        ),
+        Case(
+            expect(HIDDEN, op_a=FORBIDDEN, insp_in=FORBIDDEN, treaty=DONE, registry_admin=DONE, anon=LOGIN),
+            name="record",
+            params=lambda w, r: {"pk": w.challenge_granted.pk, "action": "record"},
+            body=lambda w, r: {"performed_at": _just_now()[:16], "observed": "", "seals": "M-1@cage"},
+            tables=(*CHALLENGES, "inventory.Inspection", "inventory.AnyFinding"),
+        ),
+    ],
     ("answers-due", "GET"): [
         Case(C_ALL, hides=lambda w: "Matrix: open question to A", sees=A_SEES),
     ],
@@ -1222,6 +1328,11 @@ LOGGED = {
     ("POST", "/api/v1/declarations/"),
     ("POST", "/api/v1/inspections/"),
     ("POST", "/api/v1/findings/{id}/resolve/"),
+    ("POST", "/api/v1/challenge-inspections/"),
+    ("POST", "/api/v1/challenge-inspections/{id}/acknowledge/"),
+    ("POST", "/api/v1/challenge-inspections/{id}/access/"),
+    ("POST", "/api/v1/challenge-inspections/{id}/record/"),
+    ("POST", "/api/v1/challenge-rules/"),
     ("POST", "/api/v1/keys/"),
     ("POST", "/api/v1/keys/{keyid}/retire/"),
     ("POST", "/api/v1/keys/{keyid}/revoke/"),

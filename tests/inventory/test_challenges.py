@@ -1,0 +1,300 @@
+"""Challenge inspections (issue 19): who requests, who answers, the clocks, the record, seals."""
+
+from datetime import timedelta
+
+import pytest
+from django.utils import timezone
+
+from compliance.challenge_alerts import escalate_challenges, sync
+from compliance.models import Alert
+from inventory.models import AnyFinding, ChallengeInspection
+from registry.registration import register_chips
+from tests.factories import OrganisationFactory, UserFactory, chip_rows
+from transparency.models import LogEventData
+
+LYON = {"latitude": 45.76, "longitude": 4.84}  # no registered facility; France
+
+
+def iso(dt):
+    return dt.isoformat().replace("+00:00", "Z")
+
+
+@pytest.fixture
+def world(api, parties):
+    a = api(parties.users["op_a_admin"])
+    for client, code, country, lat, lon in (
+        (a, "US-VA-001", "US", 38.95, -77.45),
+        (api(parties.users["op_b"]), "DE-FRA-001", "DE", 50.11, 8.68),
+    ):
+        response = client.post(
+            "/api/v1/facilities/", {"code": code, "name": code, "country": country, "latitude": lat, "longitude": lon}
+        )
+        assert response.status_code == 201, response.content
+    parties.insp_de = OrganisationFactory(code="insp-de", kind="inspectorate", country="DE", jurisdictions=["DE"])
+    parties.users["insp_de"] = UserFactory(organisation=parties.insp_de, role="member")
+    parties.a = a
+    parties.as_ = lambda role: api(parties.users[role])
+    return parties
+
+
+def _request(client, **body):
+    return client.post("/api/v1/challenge-inspections/", {"reason": "a tip says so", "case": "CASE-1", **body})
+
+
+def _events(pk):
+    return list(
+        LogEventData.objects.filter(object_id=f"challenge:{pk}").order_by("index").values_list("event", flat=True)
+    )
+
+
+def test_treaty_requests_a_facility_and_the_clocks_follow_the_cwc(world, settings):
+    response = _request(world.as_("treaty"), facility="US-VA-001")
+    assert response.status_code == 201, response.content
+    body = response.json()
+    assert (body["state"], body["operator"], body["country"], body["case_ref"]) == (
+        "requested",
+        "op-a",
+        "US",
+        "CASE-1",
+    )
+    row = ChallengeInspection.objects.get(pk=body["id"])
+    assert row.acknowledge_by - row.requested_at == timedelta(hours=12)
+    assert row.access_by - row.requested_at == timedelta(hours=12 + 108)
+    assert body["clock"]["step"] == "acknowledge" and not body["clock"]["overdue"]
+    assert 11.9 * 3600 < body["clock"]["seconds_left"] <= 12 * 3600
+    # Notified: a log event the operator reads, and an alert it sees (raised from the outbox event).
+    event = LogEventData.objects.get(object_id=f"challenge:{row.pk}", event="challenge.requested")
+    assert event.visible_to(world.users["op_a_member"]) and event.visible_to(world.users["insp_us"])
+    assert not event.visible_to(world.users["op_b"]) and not event.visible_to(world.users["insp_fr"])
+    [notice] = sync(row.pk)
+    assert notice.kind == "challenge" and notice.operator_id == world.op_a.pk
+    alerts = world.as_("op_a_member").get("/api/v1/alerts/").json()["results"]
+    assert notice.pk in [a["id"] for a in alerts]
+    assert sync(row.pk) == []  # once
+
+
+def test_who_may_request(world):
+    # An operator never requests; an inspectorate only as the treaty body's rule allows.
+    assert _request(world.a, facility="DE-FRA-001").status_code == 403
+    refused = _request(world.as_("insp_de"), **LYON)
+    assert (refused.status_code, refused.json()["code"]) == (403, "not_allowed_by_rule")
+    assert world.as_("insp_us").post("/api/v1/challenge-rules/", {"allowed": []}).status_code == 403
+    rule = world.as_("treaty").post(
+        "/api/v1/challenge-rules/", {"allowed": [{"inspectorate": "insp-de", "countries": ["FR"]}], "reason": "r"}
+    )
+    assert rule.status_code == 201, rule.content
+    assert rule.json()["version"] == 1
+    assert LogEventData.objects.filter(event="challenge_rule.declared").count() == 1
+    allowed = _request(world.as_("insp_de"), **LYON)
+    assert allowed.status_code == 201, allowed.content
+    assert (allowed.json()["country"], allowed.json()["operator"], allowed.json()["rule_version"]) == ("FR", None, 1)
+    # Not in the US: a US facility is one it is not told exists; nor may another inspectorate request.
+    assert _request(world.as_("insp_de"), facility="US-VA-001").status_code == 404
+    assert _request(world.as_("insp_de"), facility="NO-SUCH").status_code == 404
+    assert _request(world.as_("insp_fr"), **LYON).status_code == 403
+    # A new version without insp-de takes the right away.
+    world.as_("treaty").post("/api/v1/challenge-rules/", {"allowed": []})
+    assert _request(world.as_("insp_de"), **LYON).status_code == 403
+    assert ChallengeInspection.objects.count() == 1
+
+
+def test_only_the_party_concerned_answers_and_third_parties_see_nothing(world):
+    pk = _request(world.as_("treaty"), facility="US-VA-001").json()["id"]
+    url = f"/api/v1/challenge-inspections/{pk}/"
+    # Another operator, a manufacturer, another country's inspectorate: as if it did not exist.
+    for role in ("op_b", "nvidia", "insp_fr"):
+        assert world.as_(role).get(url).status_code == 404
+        assert world.as_(role).get("/api/v1/challenge-inspections/").json()["results"] == []
+        assert world.as_(role).post(url + "acknowledge/", {}).status_code == 404
+        assert world.as_(role).get("/api/v1/challenge-inspections/999999/").status_code == 404
+    # The host inspectorate and the requester see it but do not answer for the operator; nor does read-only.
+    assert world.as_("insp_us").get(url).status_code == 200
+    assert world.as_("insp_us").post(url + "acknowledge/", {}).status_code == 403
+    assert world.as_("treaty").post(url + "access/", {"decision": "granted"}).status_code == 403
+    assert world.as_("op_a_readonly").post(url + "acknowledge/", {}).status_code == 403
+    assert ChallengeInspection.objects.get(pk=pk).state == "requested"
+    done = world.as_("op_a_member").post(url + "acknowledge/", {"note": "team welcome"})
+    assert done.status_code == 200 and done.json()["state"] == "acknowledged"
+    assert done.json()["clock"]["step"] == "access"
+    assert world.as_("op_a_member").post(url + "acknowledge/", {}).status_code == 409
+    # The operator does not record the inspection; nothing is recorded before access.
+    record = {"performed_at": iso(timezone.now()), "observed": []}
+    assert world.a.post(url + "record/", record).status_code == 403
+    assert world.as_("treaty").post(url + "record/", record).json()["code"] == "access_not_granted"
+    assert _events(pk) == ["challenge.requested", "challenge.acknowledged"]
+
+
+def test_acknowledgement_deadline_passed_escalates_once(world):
+    pk = _request(world.as_("treaty"), facility="US-VA-001").json()["id"]
+    row = ChallengeInspection.objects.get(pk=pk)
+    assert escalate_challenges(now=row.acknowledge_by - timedelta(minutes=1)) == [
+        a.pk for a in Alert.objects.filter(group=f"challenge:{pk}:requested")
+    ]  # before the deadline: only the notice (its outbox event not relayed in this test)
+    late = row.acknowledge_by + timedelta(minutes=1)
+    raised = escalate_challenges(now=late)
+    alert = Alert.objects.get(group=f"challenge:{pk}:acknowledge")
+    assert raised == [alert.pk]
+    assert (alert.kind, alert.severity, alert.operator_id, alert.country) == ("challenge", "high", world.op_a.pk, "US")
+    row.refresh_from_db()
+    assert (row.acknowledge_overdue_at, row.acknowledge_alert_id) == (late, alert.pk)
+    assert escalate_challenges(now=late + timedelta(hours=1)) == []
+    overdue = LogEventData.objects.get(object_id=f"challenge:{pk}", event="challenge.overdue")
+    assert overdue.visible_to(world.users["op_a_member"]) and overdue.visible_to(world.users["insp_us"])
+    # The operator's page shows it overdue; a late acknowledgement is still taken and marked late.
+    shown = world.as_("op_a_member").get(f"/api/v1/challenge-inspections/{pk}/").json()
+    assert shown["acknowledge_overdue_at"] is not None
+    # Past the access deadline too (never acknowledged): the second clock escalates as well.
+    escalate_challenges(now=row.access_by + timedelta(minutes=1))
+    assert Alert.objects.filter(group=f"challenge:{pk}:access").exists()
+
+
+def test_refusal_is_an_alert_to_the_treaty_body(world):
+    pk = _request(world.as_("treaty"), facility="US-VA-001").json()["id"]
+    url = f"/api/v1/challenge-inspections/{pk}/access/"
+    assert world.a.post(url, {"decision": "refused"}).json()["code"] == "reason_required"
+    refused = world.a.post(url, {"decision": "refused", "reason": "not today"})
+    assert refused.status_code == 200 and refused.json()["state"] == "access_refused"
+    sync(pk)
+    alert = Alert.objects.get(group=f"challenge:{pk}:refused")
+    assert alert.severity == "critical"
+    assert alert.pk in [a["id"] for a in world.as_("treaty").get("/api/v1/alerts/").json()["results"]]
+    assert _events(pk) == ["challenge.requested", "challenge.access_refused"]
+
+
+def test_serials_at_an_unregistered_site_are_findings_against_their_holders(world):
+    register_chips(chip_rows("HID", 2), world.users["op_a_admin"])
+    chips = ["nvidia:HID000000", "nvidia:HID000001"]
+    assert (
+        world.a.post(
+            "/api/v1/declarations/",
+            {"facility": "US-VA-001", "as_of": iso(timezone.now() - timedelta(days=2)), "chips": chips},
+        ).status_code
+        == 201
+    )
+    world.as_("treaty").post("/api/v1/challenge-rules/", {"allowed": [{"inspectorate": "insp-de", "countries": []}]})
+    de = world.as_("insp_de")
+    pk = _request(de, **LYON).json()["id"]
+    url = f"/api/v1/challenge-inspections/{pk}/"
+    # The host country's inspectorate answers for an unregistered site; no operator can.
+    assert world.a.post(url + "acknowledge/", {}).status_code == 404
+    assert world.as_("insp_fr").post(url + "access/", {"decision": "granted"}).status_code == 200
+    recorded = de.post(
+        url + "record/",
+        {"performed_at": iso(timezone.now()), "observed": [*chips, "nvidia:NOTREG000001"], "seals": []},
+    )
+    assert recorded.status_code == 201, recorded.content
+    assert recorded.json()["state"] == "recorded" and recorded.json()["observed"] == 3
+    assert b"op-a" not in recorded.content  # the requester is not told whose chips it saw
+    seen = AnyFinding.objects.filter(source="challenge", source_id=str(pk), kind="seen_unregistered_site")
+    assert sorted(seen.values_list("chip_ref", flat=True)) == chips
+    assert set(seen.values_list("organisation__code", "country")) == {("op-a", "US")}
+    unknown = AnyFinding.objects.get(source="challenge", source_id=str(pk), kind="unknown_chip")
+    assert (unknown.chip_ref, unknown.country) == ("nvidia:NOTREG000001", "FR")
+
+    def kinds(role):
+        found = world.as_(role).get("/api/v1/findings/?limit=1000").json()["results"]
+        return sorted(f["kind"] for f in found if f["source"] == "challenge")
+
+    assert kinds("op_a_member") == ["seen_unregistered_site"] * 2
+    assert kinds("insp_us") == ["seen_unregistered_site"] * 2
+    assert kinds("treaty") == ["seen_unregistered_site"] * 2 + ["unknown_chip"]
+    assert kinds("insp_de") == []  # the requester sees no holder's finding outside its jurisdiction
+    assert kinds("op_b") == []
+    assert _events(pk) == [
+        "challenge.requested",
+        "challenge.access_granted",
+        "challenge.recorded",
+    ]
+    recorded_event = LogEventData.objects.get(object_id=f"challenge:{pk}", event="challenge.recorded")
+    assert "op-a" not in recorded_event.data_jcs and recorded_event.visible_to(world.users["insp_de"])
+
+
+def test_a_changed_broken_or_missing_seal_is_a_finding(world):
+    us = world.as_("insp_us")
+    first = us.post(
+        "/api/v1/inspections/",
+        {
+            "facility": "US-VA-001",
+            "performed_at": iso(timezone.now() - timedelta(days=3)),
+            "observed": [],
+            "seals_checked": ["S-1@rack 1", "S-2@rack 2", "S-3@rack 3"],
+        },
+    )
+    assert first.status_code == 201, first.content
+    assert not AnyFinding.objects.filter(kind__startswith="seal_").exists()  # nothing to compare with yet
+    pk = _request(world.as_("treaty"), facility="US-VA-001").json()["id"]
+    url = f"/api/v1/challenge-inspections/{pk}/"
+    assert world.a.post(url + "access/", {"decision": "granted"}).status_code == 200
+    recorded = world.as_("treaty").post(
+        url + "record/",
+        {
+            "performed_at": iso(timezone.now()),
+            "observed": [],
+            "seals": [{"seal": "S-9", "where": "rack 1"}, {"seal": "S-2", "where": "rack 2", "intact": False}],
+        },
+    )
+    assert recorded.status_code == 201, recorded.content
+    assert [s["seal"] for s in recorded.json()["seals"]] == ["S-9", "S-2"]
+    inspection = recorded.json()["inspection"]
+    found = AnyFinding.objects.filter(source="inspection", source_id=str(inspection), kind__startswith="seal_")
+    assert sorted(found.values_list("kind", "chip_ref")) == [
+        ("seal_broken", "seal:S-2"),
+        ("seal_changed", "seal:S-1"),
+        ("seal_missing", "seal:S-3"),
+    ]
+    assert set(found.values_list("organisation__code", "country")) == {("op-a", "US")}
+    # Reconciliation reads it as the facility's latest inspection, like any.
+    recon = us.get(f"/api/v1/facilities/US-VA-001/reconciliation/?at={iso(timezone.now())}")
+    assert recon.status_code == 200 and recon.json()["sources"]["inspection"]["id"] == str(inspection)
+    # The same seals at the same places at the next routine inspection raise no new seal finding.
+    again = us.post(
+        "/api/v1/inspections/",
+        {
+            "facility": "US-VA-001",
+            "performed_at": iso(timezone.now()),
+            "observed": [],
+            "seals_checked": ["S-9@rack 1", "S-2@rack 2"],
+        },
+    )
+    assert again.status_code == 201 and not any(k.startswith("seal_") for k in again.json()["findings"])
+
+
+def test_seals_of_an_unregistered_site_are_compared_with_its_last_challenge(world):
+    treaty, fr = world.as_("treaty"), world.as_("insp_fr")
+    for i, seals in enumerate(([{"seal": "X-1", "where": "door"}], [{"seal": "X-2", "where": "door"}])):
+        pk = _request(treaty, latitude=LYON["latitude"] + i * 0.001, longitude=LYON["longitude"]).json()["id"]
+        url = f"/api/v1/challenge-inspections/{pk}/"
+        assert fr.post(url + "access/", {"decision": "granted"}).status_code == 200
+        body = {"performed_at": iso(timezone.now()), "observed": [], "seals": seals}
+        assert treaty.post(url + "record/", body).status_code == 201
+    changed = AnyFinding.objects.get(kind="seal_changed")
+    assert (changed.chip_ref, changed.source, changed.source_id, changed.country) == (
+        "seal:X-1",
+        "challenge",
+        str(pk),
+        "FR",
+    )
+
+
+def test_the_outbox_event_raises_the_notice_and_the_refusal(world):
+    from compliance.tasks import evaluate_events
+    from outbox.models import OutboxEvent
+
+    pk = _request(world.as_("treaty"), facility="US-VA-001").json()["id"]
+    world.a.post(f"/api/v1/challenge-inspections/{pk}/access/", {"decision": "refused", "reason": "no"})
+    events = OutboxEvent.objects.filter(topic="challenge.changed").order_by("id")
+    assert [e.payload["step"] for e in events] == ["requested", "refused"]
+    evaluate_events([[e.pk, e.topic, e.payload] for e in events])
+    groups = set(Alert.objects.filter(kind="challenge").values_list("group", flat=True))
+    assert groups == {f"challenge:{pk}:requested", f"challenge:{pk}:refused"}
+
+
+def test_bad_requests_leave_nothing(world):
+    treaty = world.as_("treaty")
+    both = _request(treaty, facility="US-VA-001", **LYON)
+    assert (both.status_code, both.json()["code"]) == (400, "invalid_target")
+    assert _request(treaty).json()["code"] == "invalid_target"
+    assert _request(treaty, latitude=95, longitude=0).status_code == 400
+    assert treaty.post("/api/v1/challenge-rules/", {"allowed": [{"inspectorate": "op-a"}]}).status_code == 400
+    assert not ChallengeInspection.objects.exists()
+    assert not LogEventData.objects.filter(event__startswith="challenge").exists()
