@@ -11,5 +11,6 @@ for _topic in (
     "rules.changed",
     "sites.linked",  # inventory.services.links, clusters' interconnect: the covered clusters regroup
     "facilities.reviewed",  # a facility accepted or refused: holdings outside accepted facilities move
+    "exports.received",  # a receipt across a border: judged against the destination rules (compliance.exports)
 ):
     subscribe(_topic, evaluate_events, batched=True)

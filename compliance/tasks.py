@@ -44,6 +44,10 @@ def evaluate_events(events):
     for event_id, topic, payload in events:
         if topic == "findings.raised":
             attempt(f"event {event_id} ({topic})", lambda p: raise_for(p["source"], p["source_id"]), payload)
+        elif topic == "exports.received":
+            from compliance.exports import judge_receipt
+
+            attempt(f"event {event_id} ({topic})", judge_receipt, payload)
         elif topic == "rules.changed":
             everything = True
         elif topic == "sites.linked":

@@ -1,3 +1,4 @@
+from .exports import ExportAuthorisation
 from .findings import AnyFinding, ChiplessFinding, Finding
 from .links import NetworkLink, WorkloadGroup, WorkloadGroupMember
 from .listings import (
@@ -21,6 +22,7 @@ __all__ = [
     "Cluster",
     "Declaration",
     "DeclarationItem",
+    "ExportAuthorisation",
     "Facility",
     "Finding",
     "Inspection",
