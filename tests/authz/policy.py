@@ -1254,6 +1254,26 @@ CONSOLE = {
     # Declared runs: read as the API reads them; the treaty body decides, the operator withdraws.
     ("runs", "GET"): [Case(C_ALL, hides=lambda w: w.run_a.code, sees=A_SEES)],
     ("run-queue", "GET"): [Case(C_ALL, hides=lambda w: w.run_a.code, sees=A_SEES)],
+    # Issue 19: export approvals. Everyone has the page; A's pending export shows to both operators, both
+    # countries' inspectorates and the treaty body; only the US inspectorate (the exporting one) decides it.
+    ("export-approvals", "GET"): [
+        Case(
+            C_ALL,
+            hides=lambda w: w.export_a.reference,
+            sees=(*OPERATOR_A, "op_other", "insp_in", "insp_out", "treaty", "registry_admin"),
+        )
+    ],
+    ("export-decision", "GET"): [Case(POST_ONLY, params=lambda w, r: {"pk": str(w.export_a.pk), "action": "approve"})],
+    ("export-decision", "POST"): [
+        Case(
+            expect(FORBIDDEN, insp_in=DONE, manufacturer=HIDDEN, anon=LOGIN),
+            name=action,
+            params=lambda w, r, action=action: {"pk": str(w.export_a.pk), "action": action},
+            body={"reason": "decided by the matrix"},
+            tables=("inventory.ExportAuthorisation",),
+        )
+        for action in ("approve", "refuse")
+    ],
     ("run", "GET"): [Case(C_A_VIEW, params=lambda w, r: {"code": w.run_a.code})],
     ("run-decision", "GET"): [Case(POST_ONLY, params=lambda w, r: {"code": w.run_a.code, "action": "approve"})],
     ("run-decision", "POST"): [

@@ -363,3 +363,33 @@ def test_a_receipt_in_a_forbidden_destination_is_a_critical_finding(api, world):
     assert sorted(alerts.values_list("country", "severity")) == [("DE", "critical"), ("US", "critical")]
     # Authorised, so no export_unauthorised finding.
     assert not AnyFinding.objects.filter(kind="export_unauthorised").exists()
+
+
+# --- the console ------------------------------------------------------------------------------------------
+
+
+def test_the_console_queue_is_the_exporting_inspectorates_to_decide(world):
+    from django.test import Client
+
+    auth = requested(world, reference="US-BIS-CONSOLE-7")
+    us, de = Client(), Client()
+    us.force_login(world.users["insp_us"])
+    de.force_login(world.users["insp_de"])
+    page = us.get("/exports/").content.decode()
+    assert "US-BIS-CONSOLE-7" in page and f"/exports/{auth['id']}/approve/" in page
+    # Germany sees the export (it is coming its way) but has nothing to decide.
+    page = de.get("/exports/").content.decode()
+    assert "US-BIS-CONSOLE-7" in page and f"/exports/{auth['id']}/approve/" not in page
+    assert de.post(f"/exports/{auth['id']}/approve/", {"reason": ""}).status_code == 403
+    # A refusal must say why; an approval is recorded and logged.
+    assert us.post(f"/exports/{auth['id']}/refuse/", {"reason": ""}).status_code == 400
+    response = us.post(f"/exports/{auth['id']}/approve/", {"reason": "licence on file"})
+    assert response.status_code == 302
+    assert ExportAuthorisation.objects.get(pk=auth["id"]).status == "approved"
+    assert LogEventData.objects.filter(event="export.approved").count() == 1
+    # Nothing pending any more; a third operator's page shows nothing of it.
+    assert f"/exports/{auth['id']}/approve/" not in us.get("/exports/").content.decode()
+    other = Client()
+    other.force_login(world.users["op_c"])
+    assert "US-BIS-CONSOLE-7" not in other.get("/exports/").content.decode()
+    assert other.post(f"/exports/{auth['id']}/refuse/", {"reason": "x"}).status_code == 404
