@@ -87,7 +87,6 @@ class ExportAuthorisationSerializer(serializers.ModelSerializer):
     origin_facility = serializers.SlugRelatedField(slug_field="code", read_only=True, allow_null=True)
     destination_facility = serializers.SlugRelatedField(slug_field="code", read_only=True, allow_null=True)
     decided_by_organisation = serializers.SlugRelatedField(slug_field="code", read_only=True, allow_null=True)
-    chips = serializers.ListField(child=serializers.CharField(), read_only=True)
     chip_models = serializers.ListField(child=serializers.CharField(), read_only=True)
     transfer = serializers.PrimaryKeyRelatedField(read_only=True, allow_null=True)
 
@@ -102,7 +101,7 @@ class ExportAuthorisationSerializer(serializers.ModelSerializer):
             "origin_country",
             "destination_country",
             "reference",
-            "chips",
+            "chip_count",
             "chip_models",
             "chips_sha256",
             "status",
@@ -114,6 +113,15 @@ class ExportAuthorisationSerializer(serializers.ModelSerializer):
             "decision_log_index",
             "transfer",
         ]
+
+
+class ExportAuthorisationDetailSerializer(ExportAuthorisationSerializer):
+    """One authorisation, with the chips it covers (public ids)."""
+
+    chips = serializers.ListField(child=serializers.CharField(), read_only=True)
+
+    class Meta(ExportAuthorisationSerializer.Meta):
+        fields = [*ExportAuthorisationSerializer.Meta.fields, "chips"]
 
 
 class ExportRequestSerializer(serializers.Serializer):

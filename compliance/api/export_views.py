@@ -8,7 +8,6 @@ and retired (DELETE) by the treaty body.
 """
 
 from django.conf import settings
-from django.db.models import Q
 from drf_spectacular.utils import extend_schema
 from rest_framework import exceptions, mixins, status, viewsets
 from rest_framework.decorators import action
@@ -20,7 +19,6 @@ from compliance.authority import require_rule_declarer
 from compliance.export_models import DestinationRule
 from core.views import RestrictedViewSetMixin
 from inventory.chiprefs import parse_listing
-from inventory.choices import ExportStatus
 from inventory.models import ExportAuthorisation
 from inventory.services import exports as requests
 from inventory.services.inspections import facility_in_view
@@ -36,14 +34,20 @@ class ExportAuthorisationViewSet(
     queryset = ExportAuthorisation.objects.select_related(
         "exporter", "receiver", "origin_facility", "destination_facility", "decided_by_organisation"
     )
-    serializer_class = s.ExportAuthorisationSerializer
+    serializer_class = s.ExportAuthorisationDetailSerializer
     filterset_fields = ["status", "origin_country", "destination_country"]
 
     def get_queryset(self):
         # A decision is a POST on an authorisation the inspectorate may *see*; who may decide is checked after.
         if self.action in ("approve", "refuse"):
             return self.restricted("view").select_related("exporter", "receiver")
+        if self.action == "list":
+            return super().get_queryset().defer("chips")  # up to a bulk listing's worth each: the detail has them
         return super().get_queryset()
+
+    def get_serializer_class(self):
+        # A list names each authorisation's chips by count and SHA-256; the detail lists them.
+        return s.ExportAuthorisationSerializer if self.action == "list" else s.ExportAuthorisationDetailSerializer
 
     def get_object(self):
         try:
@@ -51,7 +55,7 @@ class ExportAuthorisationViewSet(
         except exceptions.ValidationError:  # a malformed UUID in the URL
             raise exceptions.NotFound() from None
 
-    @extend_schema(request=s.ExportRequestSerializer, responses={201: s.ExportAuthorisationSerializer})
+    @extend_schema(request=s.ExportRequestSerializer, responses={201: s.ExportAuthorisationDetailSerializer})
     def create(self, request):
         body = s.ExportRequestSerializer(data=request.data)
         body.is_valid(raise_exception=True)
@@ -72,7 +76,7 @@ class ExportAuthorisationViewSet(
         )
         return Response(self.get_serializer(auth).data, status=status.HTTP_201_CREATED)
 
-    @extend_schema(request=s.ExportDecisionSerializer, responses=s.ExportAuthorisationSerializer)
+    @extend_schema(request=s.ExportDecisionSerializer, responses=s.ExportAuthorisationDetailSerializer)
     @action(detail=True, methods=["post"])
     def approve(self, request, pk=None):
         auth = self.get_object()
@@ -81,7 +85,7 @@ class ExportAuthorisationViewSet(
         auth = exports.decide(request.user, auth, True, body.validated_data["reason"])
         return Response(self.get_serializer(auth).data)
 
-    @extend_schema(request=s.ExportRefusalSerializer, responses=s.ExportAuthorisationSerializer)
+    @extend_schema(request=s.ExportRefusalSerializer, responses=s.ExportAuthorisationDetailSerializer)
     @action(detail=True, methods=["post"])
     def refuse(self, request, pk=None):
         auth = self.get_object()
@@ -89,16 +93,6 @@ class ExportAuthorisationViewSet(
         body.is_valid(raise_exception=True)
         auth = exports.decide(request.user, auth, False, body.validated_data["reason"])
         return Response(self.get_serializer(auth).data)
-
-
-def pending_for(user):
-    """The requests awaiting this inspectorate's decision: requested, from a country of its jurisdictions."""
-    org = user.organisation
-    return (
-        ExportAuthorisation.objects.restrict(user, "view")
-        .filter(status=ExportStatus.REQUESTED)
-        .filter(Q(origin_country__in=(org.jurisdictions or []) if org else []))
-    )
 
 
 class DestinationRuleViewSet(

@@ -21,7 +21,7 @@ _COMMON = (
         lambda r: f"{r.origin_country}-{r.destination_country}",
     ),
     Column(csv="destination_facility", value=lambda r: r.destination_facility.code if r.destination_facility else ""),
-    Column("Chips", "{{ row.chips|length }}", "chips", lambda r: len(r.chips), css="num"),
+    Column("Chips", "{{ row.chip_count }}", "chips", lambda r: r.chip_count, css="num"),
     Column("Models", '{{ row.chip_models|join:", " }}', "chip_models", lambda r: " ".join(r.chip_models)),
     Column("Requested", "{{ row.requested_at|stamp }}", "requested_at", lambda r: _iso(r.requested_at)),
 )

@@ -21,8 +21,10 @@ ACTIONS = {"approve": "approved", "refuse": "refused"}
 
 
 def _in_view(user):
-    return ExportAuthorisation.objects.restrict(user).select_related(
-        "exporter", "receiver", "destination_facility", "decided_by_organisation"
+    return (
+        ExportAuthorisation.objects.restrict(user)
+        .select_related("exporter", "receiver", "destination_facility", "decided_by_organisation")
+        .defer("chips")
     )
 
 

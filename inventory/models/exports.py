@@ -49,6 +49,7 @@ class ExportAuthorisation(models.Model):
     chips = models.JSONField(default=list)
     chip_models = models.JSONField(default=list)
     chips_sha256 = models.CharField(max_length=64)
+    chip_count = models.PositiveIntegerField()
     status = models.CharField(max_length=12, choices=ExportStatus.choices, default=ExportStatus.REQUESTED)
     requested_by = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.PROTECT, related_name="+")
     requested_at = models.DateTimeField(auto_now_add=True)

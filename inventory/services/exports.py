@@ -77,6 +77,7 @@ def request_export(user, rows, receiver, reference, origin_facility=None, destin
             chips=chip_ids,
             chip_models=models,
             chips_sha256=listing_digest(chip_ids),
+            chip_count=len(chip_ids),
             requested_by=user,
         )
         auth.request_log_index = append_event(
@@ -154,7 +155,8 @@ def authorisation_for_shipment(shipper, pk, chip_ids, receiver, origin, destinat
     elif auth.destination_facility_id and auth.destination_facility_id != getattr(destination_facility, "pk", None):
         why = f"authorisation {auth.pk} names destination facility {auth.destination_facility.code}"
     else:
-        outside = [c for c in chip_ids if c not in set(auth.chips)]
+        covered = set(auth.chips)
+        outside = [c for c in chip_ids if c not in covered]
         if outside:
             why = f"{len(outside)} chip(s) are not covered by authorisation {auth.pk} (first: {outside[0]})"
     if why:
@@ -245,7 +247,7 @@ def event_data(auth):
         "origin_facility": auth.origin_facility.code if auth.origin_facility_id else None,
         "destination_facility": auth.destination_facility.code if auth.destination_facility_id else None,
         "reference": auth.reference,
-        "count": len(auth.chips),
+        "count": auth.chip_count,
         "chips_sha256": auth.chips_sha256,
         "chip_models": auth.chip_models,
         "status": auth.status,

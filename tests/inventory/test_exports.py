@@ -393,3 +393,23 @@ def test_the_console_queue_is_the_exporting_inspectorates_to_decide(world):
     other.force_login(world.users["op_c"])
     assert "US-BIS-CONSOLE-7" not in other.get("/exports/").content.decode()
     assert other.post(f"/exports/{auth['id']}/refuse/", {"reason": "x"}).status_code == 404
+
+
+def test_the_list_costs_the_same_queries_for_one_row_or_many(api, world):
+    from django.db import connection
+    from django.test.utils import CaptureQueriesContext
+
+    def queries():
+        client = api(world.users["treaty"])
+        with CaptureQueriesContext(connection) as captured:
+            rows = client.get("/api/v1/export-authorisations/").json()["results"]
+        return len(captured), rows
+
+    requested(world, chips=world.chips[:1])
+    one, rows = queries()
+    assert rows[0]["chip_count"] == 1 and "chips" not in rows[0]
+    for i in range(1, 3):
+        licence = approved(api, world, chips=[world.chips[i]])
+        assert licence["chips"] == [world.chips[i]]
+    many, rows = queries()
+    assert len(rows) == 3 and many == one
