@@ -209,7 +209,8 @@ def receive(user, transfer, rows, received_at, facility=None):
         refresh_verification(arrived_pks, received_at)
         emit("chips.changed", organisations=sorted({transfer.shipper_id, transfer.receiver_id}))
         _transfer_findings(transfer, missing, extra, shipped, resolved, facility)
-        crossed = exports.receipt_findings(transfer, facility)
+        # Chips listed as arrived crossed a border (or did not): an empty receipt moved nothing anywhere.
+        crossed = exports.receipt_findings(transfer, facility) if received_ids else None
         if crossed is not None:
             # Compliance judges the receipt against the treaty body's destination rules (compliance.exports).
             emit("exports.received", transfer=str(transfer.pk), origin=crossed[0], destination=crossed[1])
