@@ -12,5 +12,6 @@ for _topic in (
     "sites.linked",  # inventory.services.links, clusters' interconnect: the covered clusters regroup
     "challenge.changed",  # inventory.services.challenges: a challenge requested or refused raises its alert
     "facilities.reviewed",  # a facility accepted or refused: holdings outside accepted facilities move
+    "exports.received",  # a receipt across a border: judged against the destination rules (compliance.exports)
 ):
     subscribe(_topic, evaluate_events, batched=True)

@@ -20,3 +20,10 @@ for _name, _description in {
     "clarification.overdue": "A request for clarification passed its deadline unanswered and raised an alert.",
 }.items():
     register_event_name(_name, _description)
+
+for _name, _description in {
+    "destination_rule.declared": "The treaty body declared a destination rule (countries forbidden as export "
+    "destinations) or a new version of one; public.",
+    "destination_rule.retired": "A destination rule stopped being in force.",
+}.items():
+    register_event_name(_name, _description)

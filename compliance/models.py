@@ -361,3 +361,4 @@ from compliance.dispute_models import (  # noqa: E402, F401
     AnswerDecision,
     ClarificationRequest,
 )
+from compliance.export_models import DestinationRule  # noqa: E402, F401

@@ -48,6 +48,10 @@ def evaluate_events(events):
             attempt(f"event {event_id} ({topic})", lambda p: sync(p["challenge"]), payload)
         elif topic == "findings.raised":
             attempt(f"event {event_id} ({topic})", lambda p: raise_for(p["source"], p["source_id"]), payload)
+        elif topic == "exports.received":
+            from compliance.exports import judge_receipt
+
+            attempt(f"event {event_id} ({topic})", judge_receipt, payload)
         elif topic == "rules.changed":
             everything = True
         elif topic == "sites.linked":

@@ -328,6 +328,10 @@ CHIPREG_FINDING_SEVERITY = {
     "never_received": "high",
     "received_not_shipped": "medium",
     "received_elsewhere": "medium",
+    # Exports (inventory.services.exports, compliance.exports): chips across a border without an approved
+    # authorisation, or into a country a destination rule forbids.
+    "export_unauthorised": "high",
+    "export_forbidden": "critical",
     "silent_chip": "low",
     "hardware_unverified": "medium",
     "other_operator": "medium",

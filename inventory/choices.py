@@ -29,6 +29,12 @@ class PlacementSource(models.TextChoices):
     ATTESTATION = "attestation", "Location attestation"
 
 
+class ExportStatus(models.TextChoices):
+    REQUESTED = "requested", "Requested"
+    APPROVED = "approved", "Approved"
+    REFUSED = "refused", "Refused"
+
+
 class TransferStatus(models.TextChoices):
     IN_TRANSIT = "in_transit", "In transit"
     RECEIVED = "received", "Received"
@@ -45,6 +51,9 @@ class FindingKind(models.TextChoices):
     NEVER_RECEIVED = "never_received", "Shipped but never received"
     NOT_SHIPPED = "received_not_shipped", "Received but never shipped"
     RECEIVED_ELSEWHERE = "received_elsewhere", "Received at another facility than declared"
+    # Exports (inventory.services.exports; compliance.exports for destination rules)
+    EXPORT_UNAUTHORISED = "export_unauthorised", "Received across a border without an approved export authorisation"
+    EXPORT_FORBIDDEN = "export_forbidden", "Received in a country a destination rule forbids"
     # Continuity of knowledge
     SILENT = "silent_chip", "No verification within the window"
     # Raised by compliance.hardware_continuity: chips of a covered cluster that did not prove themselves

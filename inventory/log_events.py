@@ -14,6 +14,11 @@ for _name, _description in {
     "finding.resolved": "An inspector or treaty body resolved a finding (who, why).",
     "transfer.shipped": "A shipper declared chips leaving (data: chips_sha256 of the chip ids).",
     "transfer.received": "A receiver confirmed what arrived.",
+    "export.requested": "A custodian asked its country's inspectorate to authorise an export (reference, chips_sha256; "
+    "seen by both operators and both countries' inspectorates).",
+    "export.approved": "The exporting country's inspectorate approved an export authorisation (who, why, rules "
+    "checked).",
+    "export.refused": "The exporting country's inspectorate refused an export authorisation (who, why).",
     "declaration.recorded": "An operator declared the complete list of chips in a facility.",
     "inspection.recorded": "An inspectorate recorded an on-site inspection and the serials observed.",
     "facility.accepted": "The treaty body accepted a facility's declaration (who, why; seen by its operator and "

@@ -34,3 +34,30 @@ class UserFactory(factory.django.DjangoModelFactory):
 def chip_rows(prefix, count, model="nvidia-h100-sxm5-80gb", manufacturer="nvidia", **extra):
     """Registration rows for `count` chips with serials PREFIX000000..."""
     return [{"chip": f"{manufacturer}:{prefix}{i:06d}", "model": model, **extra} for i in range(count)]
+
+
+def approved_export(user, receiver, chips, origin_facility=None, destination_facility=None, reference="LIC-TEST-1"):
+    """An approved export authorisation for `user`'s organisation to ship `chips` (public ids) to `receiver`
+    (code) across a border, as the exporting country's inspectorate would give it; its id, for a shipment's
+    `export_authorisation`. Uses an inspectorate of the origin country, made if the world has none."""
+    from inventory.models import Facility
+    from inventory.services.exports import record_decision, request_export
+
+    facility = lambda code: Facility.objects.get(code=code) if code else None  # noqa: E731
+    auth = request_export(
+        user,
+        [(i, c, None) for i, c in enumerate(chips, start=1)],
+        Organisation.objects.get(code=receiver),
+        reference,
+        origin_facility=facility(origin_facility),
+        destination_facility=facility(destination_facility),
+    )
+    inspectorate = Organisation.objects.filter(
+        kind="inspectorate", jurisdictions__contains=[auth.origin_country]
+    ).first() or OrganisationFactory(
+        code=f"insp-{auth.origin_country.lower()}-x", kind="inspectorate", jurisdictions=[auth.origin_country]
+    )
+    inspector = User.objects.filter(organisation=inspectorate, role__in=["admin", "member"]).first() or UserFactory(
+        organisation=inspectorate, role="member"
+    )
+    return str(record_decision(inspector, auth, True, "licensed").pk)

@@ -3,6 +3,7 @@ from console.views.challenges import challenge_detail, challenge_list, challenge
 from console.views.chips import chip_detail, search
 from console.views.dashboard import dashboard, facility_map
 from console.views.disputes import answer_attachment, answer_decide, answer_new, answers_due, clarify, finding_detail
+from console.views.exports import export_approvals, export_decision
 from console.views.facilities import facility_detail, facility_list, facility_reconciliation
 from console.views.inspections import inspection_csv, inspection_detail, inspection_list, inspection_new
 from console.views.operators import key_retire, key_revoke, keys, submissions
@@ -25,6 +26,8 @@ __all__ = [
     "chip_detail",
     "clarify",
     "dashboard",
+    "export_approvals",
+    "export_decision",
     "facility_detail",
     "facility_list",
     "facility_map",

@@ -1,3 +1,4 @@
+from django.core.exceptions import ObjectDoesNotExist
 from drf_spectacular.utils import extend_schema_field
 from rest_framework import serializers
 
@@ -316,6 +317,16 @@ class TransferSerializer(serializers.ModelSerializer):
     destination_facility = serializers.SlugRelatedField(slug_field="code", read_only=True, allow_null=True)
     received_facility = serializers.SlugRelatedField(slug_field="code", read_only=True, allow_null=True)
     cross_border = serializers.BooleanField(read_only=True)
+    export_authorisation = serializers.SerializerMethodField(
+        help_text="The export authorisation it shipped under (cross-border transfers), or null."
+    )
+
+    @extend_schema_field(serializers.UUIDField(allow_null=True))
+    def get_export_authorisation(self, transfer):
+        try:
+            return str(transfer.export_authorisation.pk)
+        except ObjectDoesNotExist:
+            return None
 
     class Meta:
         model = Transfer
@@ -328,6 +339,7 @@ class TransferSerializer(serializers.ModelSerializer):
             "origin_country",
             "destination_country",
             "cross_border",
+            "export_authorisation",
             "shipped_at",
             "received_at",
             "received_facility",
@@ -356,6 +368,12 @@ class TransferCreateSerializer(serializers.Serializer):
     origin_facility = serializers.CharField(required=False, allow_null=True)
     shipped_at = serializers.DateTimeField()
     chips = serializers.ListField(child=serializers.JSONField(), min_length=1)
+    export_authorisation = serializers.UUIDField(
+        required=False,
+        allow_null=True,
+        help_text="A transfer to another country: the approved export authorisation it ships under "
+        "(409 export_not_authorised without one).",
+    )
 
 
 class TransferReceiveSerializer(serializers.Serializer):

@@ -408,7 +408,7 @@ class TransferViewSet(
     """Inventory change reports: POST ships (the custodian), POST .../receive confirms (the receiver)."""
 
     queryset = Transfer.objects.select_related(
-        "shipper", "receiver", "origin_facility", "destination_facility", "received_facility"
+        "shipper", "receiver", "origin_facility", "destination_facility", "received_facility", "export_authorisation"
     )
     serializer_class = s.TransferSerializer
     filterset_class = filters.TransferFilter
@@ -423,7 +423,13 @@ class TransferViewSet(
         if data.get("destination_facility"):
             destination = receiver_facility(data["receiver"], data["destination_facility"])
         transfer = ship(
-            request.user, _listing_rows(data["chips"]), data["receiver"], data["shipped_at"], origin, destination
+            request.user,
+            _listing_rows(data["chips"]),
+            data["receiver"],
+            data["shipped_at"],
+            origin,
+            destination,
+            export_authorisation=data.get("export_authorisation"),
         )
         return Response(s.TransferSerializer(transfer).data, status=status.HTTP_201_CREATED)
 

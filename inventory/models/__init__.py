@@ -1,4 +1,5 @@
 from .challenges import ChallengeInspection, ChallengeRule, ChallengeSighting, SealRecord
+from .exports import ExportAuthorisation
 from .findings import AnyFinding, ChiplessFinding, Finding
 from .links import NetworkLink, WorkloadGroup, WorkloadGroupMember
 from .listings import (
@@ -25,6 +26,7 @@ __all__ = [
     "Cluster",
     "Declaration",
     "DeclarationItem",
+    "ExportAuthorisation",
     "Facility",
     "Finding",
     "Inspection",

@@ -6,7 +6,7 @@ from core.errors import Conflict, Forbidden, Invalid
 from inventory.chiprefs import resolve_chips
 from inventory.choices import FindingKind, FindingSource, PlacementSource, TransferStatus
 from inventory.models import Facility, Transfer, TransferItem
-from inventory.services import not_in_future
+from inventory.services import exports, not_in_future
 from inventory.services.findings import raise_findings
 from inventory.services.listings import listing_digest, refresh_verification
 from inventory.services.placements import place, unplace
@@ -29,8 +29,10 @@ def receiver_facility(receiver, code):
     return facility
 
 
-def ship(user, rows, receiver, shipped_at, origin_facility=None, destination_facility=None):
-    """Declare chips leaving. Every chip must be in the shipper's custody and at rest (else 409)."""
+def ship(user, rows, receiver, shipped_at, origin_facility=None, destination_facility=None, export_authorisation=None):
+    """Declare chips leaving. Every chip must be in the shipper's custody and at rest (else 409). Chips leaving
+    for another country leave only under an approved export authorisation that covers them (else 409
+    `export_not_authorised`, nothing shipped): `export_authorisation` is its id."""
     shipper = user.organisation
     not_in_future(shipped_at, "shipped_at")
     if receiver.kind not in (OrgKind.OPERATOR, OrgKind.MANUFACTURER):
@@ -56,29 +58,40 @@ def ship(user, rows, receiver, shipped_at, origin_facility=None, destination_fac
             code="not_in_custody",
             chips=problems[:MAX_REPORTED],
         )
-    origin_country = _origin_country(chip_ids, resolved, origin_facility, shipper)
+    origin = origin_country(chip_ids, resolved, origin_facility, shipper)
+    destination = destination_facility.country if destination_facility else receiver.country
     pks = [resolved[c][0] for c in chip_ids]
     with transaction.atomic():
         locked = chip_writes.lock(pks)
         if any(custodian != shipper.pk or status not in SHIPPABLE for _, custodian, status in locked):
             raise Conflict("Some chips changed hands while shipping; nothing was shipped.", code="not_in_custody")
+        licence = None
+        if origin and destination and origin != destination:
+            licence = exports.authorisation_for_shipment(
+                shipper, export_authorisation, chip_ids, receiver, origin, destination, destination_facility
+            )
         transfer = Transfer.objects.create(
             shipper=shipper,
             receiver=receiver,
             origin_facility=origin_facility,
             destination_facility=destination_facility,
-            origin_country=origin_country,
-            destination_country=destination_facility.country if destination_facility else receiver.country,
+            origin_country=origin,
+            destination_country=destination,
             shipped_at=shipped_at,
             shipped_by=user,
         )
         TransferItem.objects.bulk_create(
             [TransferItem(transfer=transfer, chip_id=resolved[c][0], chip_ref=c) for c in chip_ids], batch_size=5000
         )
+        if licence is not None:
+            exports.use_for(licence, transfer)
         transfer.ship_log_index = append_event(
             "transfer.shipped",
             f"transfer:{transfer.pk}",
-            _event_data(transfer, chip_ids, user, "shipped_at", shipped_at),
+            {
+                **_event_data(transfer, chip_ids, user, "shipped_at", shipped_at),
+                **({"export_authorisation": str(licence.pk), "reference": licence.reference} if licence else {}),
+            },
             parties=[shipper.code, receiver.code],
             countries=sorted({transfer.origin_country, transfer.destination_country} - {""}),
         )
@@ -89,7 +102,7 @@ def ship(user, rows, receiver, shipped_at, origin_facility=None, destination_fac
     return transfer
 
 
-def _origin_country(chip_ids, resolved, origin_facility, shipper):
+def origin_country(chip_ids, resolved, origin_facility, shipper):
     """Where the chips are, by the registry: the country whose inspectorate sees them leave (the transfer and
     its log events name it). Not the shipper's word: a named origin facility must lie in the chips' country,
     and without one the origin is the chips' country, not the shipper's home."""
@@ -196,6 +209,11 @@ def receive(user, transfer, rows, received_at, facility=None):
         refresh_verification(arrived_pks, received_at)
         emit("chips.changed", organisations=sorted({transfer.shipper_id, transfer.receiver_id}))
         _transfer_findings(transfer, missing, extra, shipped, resolved, facility)
+        # Chips listed as arrived crossed a border (or did not): an empty receipt moved nothing anywhere.
+        crossed = exports.receipt_findings(transfer, facility) if received_ids else None
+        if crossed is not None:
+            # Compliance judges the receipt against the treaty body's destination rules (compliance.exports).
+            emit("exports.received", transfer=str(transfer.pk), origin=crossed[0], destination=crossed[1])
     summary = {"received": len(arrived), "missing": len(missing), "unexpected": len(extra), "withdrawn": len(withdrawn)}
     return transfer, summary
 

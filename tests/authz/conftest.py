@@ -90,6 +90,12 @@ def _build():
     placed = Placement.objects.filter(valid_to__isnull=True).values("chip_id")
     spare_b = list(Chip.objects.filter(custodian=op_b).exclude(pk__in=placed).order_by("serial")[:2])
     assert len(spare_b) == 2
+    # From DE to the US: under an export authorisation the German inspectorate approved (issue 19).
+    from tests.factories import approved_export
+
+    licence_b = approved_export(
+        w.users["op_other"], op_a.code, [c.public_id for c in spare_b], destination_facility=w.facility_a2.code
+    )
     w.transfer_in = Transfer.objects.get(
         pk=_created(
             _as(w.users["op_other"]).post(
@@ -99,6 +105,7 @@ def _build():
                     "destination_facility": w.facility_a2.code,
                     "shipped_at": (now - timedelta(hours=2)).isoformat(),
                     "chips": [c.public_id for c in spare_b],
+                    "export_authorisation": licence_b,
                 },
                 format="json",
             )
@@ -258,6 +265,24 @@ def _build():
         w.users["treaty"], reason="Matrix: challenge of A's site", facility_code=w.facility_a.code
     )
     challenges.decide_access(w.users["op_admin"], w.challenge_granted.pk, True)
+    # Issue 19: A asks to export its chip to B's German site (pending: the US inspectorate decides), and the
+    # treaty body's destination rule (it forbids another destination, so A's export may be approved).
+    from compliance import exports as export_rules
+    from inventory.chiprefs import parse_listing
+    from inventory.services.exports import request_export
+
+    w.export_a = request_export(
+        w.users["op_admin"],
+        parse_listing([w.chip_a.public_id], 10),
+        op_b,
+        "US-BIS-MATRIX-1",
+        destination_facility=w.facility_b,
+    )
+    # And an approved one for the same chip (what A's shipment in the matrix ships under).
+    w.licence_a = approved_export(w.users["op_admin"], op_b.code, [w.chip_a.public_id], reference="US-BIS-MATRIX-0")
+    w.destination_rule = export_rules.declare(
+        w.users["treaty"], "matrix-embargo", name="Matrix embargo", destinations=["KP"], effective_from=now
+    )
     # A second token of A's member: the one admins may manage (the role's own stays usable).
     w.token_member, _ = APIToken.issue(w.users["op_member"], name="second")
     from transparency.checkpoints import latest_checkpoint

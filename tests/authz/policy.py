@@ -653,7 +653,12 @@ API = {
         Case(
             # Shipping A's chip: only its custodian's writers.
             expect(REFUSED, a_writers=OK, op_readonly=FORBIDDEN),
-            body=lambda w, r: {"receiver": "op-other", "shipped_at": _when()(w), "chips": [w.chip_a.public_id]},
+            body=lambda w, r: {
+                "receiver": "op-other",
+                "shipped_at": _when()(w),
+                "chips": [w.chip_a.public_id],
+                "export_authorisation": w.licence_a,
+            },
             # Refusing B says nothing of who holds the chip (item 2).
             hides=lambda w: "op-demo",
             sees=(*OPERATOR_A, "insp_in", "treaty", "registry_admin"),
@@ -681,6 +686,90 @@ API = {
             body=lambda w, r: {"received_at": _when(0.5)(w), "facility": w.facility_a2.code, "chips": w.transfer_chips},
             tables=("inventory.Transfer", "registry.Chip", "inventory.Placement"),
         )
+    ],
+    # Issue 19, exports: A's pending request to export its chip from the US to B's German site. The custodian
+    # requests; both operators, both countries' inspectorates and the treaty body see it (a third party: 404);
+    # only the exporting country's inspectorate (insp_in) decides: not the importing one, not the treaty
+    # body, not an operator deciding its own export.
+    ("GET", "/api/v1/export-authorisations/"): [
+        Case(
+            ALL,
+            hides=lambda w: str(w.export_a.pk),
+            sees=(*OPERATOR_A, "op_other", "insp_in", "insp_out", "treaty", "registry_admin"),
+        )
+    ],
+    ("POST", "/api/v1/export-authorisations/"): [
+        Case(
+            expect(
+                REFUSED,
+                a_writers=OK,
+                op_readonly=FORBIDDEN,
+                insp=FORBIDDEN,
+                treaty=FORBIDDEN,
+                registry_admin=FORBIDDEN,
+            ),
+            body=lambda w, r: {
+                "receiver": "op-other",
+                "destination_facility": w.facility_b.code,
+                "reference": "US-BIS-MATRIX-2",
+                "chips": [w.chip_a.public_id],
+            },
+            # Refusing B or the manufacturer says nothing of who holds the chip.
+            hides=lambda w: "op-demo",
+            sees=(*OPERATOR_A, "insp_in", "treaty", "registry_admin"),
+            tables=("inventory.ExportAuthorisation",),
+        )
+    ],
+    ("GET", "/api/v1/export-authorisations/{id}/"): [
+        Case(
+            expect(HIDDEN, op_a=OK, op_other=OK, insp=OK, treaty=OK, registry_admin=OK),
+            params=_id("export_a"),
+        )
+    ],
+    ("POST", "/api/v1/export-authorisations/{id}/approve/"): [
+        Case(
+            expect(
+                FORBIDDEN,
+                insp_in=OK,
+                manufacturer=HIDDEN,
+                insp_out=problem(403, "not_exporting_inspectorate"),
+                treaty=problem(403, "not_exporting_inspectorate"),
+            ),
+            params=_id("export_a"),
+            body={"reason": "licensed"},
+            tables=("inventory.ExportAuthorisation",),
+        )
+    ],
+    ("POST", "/api/v1/export-authorisations/{id}/refuse/"): [
+        Case(
+            expect(
+                FORBIDDEN,
+                insp_in=OK,
+                manufacturer=HIDDEN,
+                insp_out=problem(403, "not_exporting_inspectorate"),
+                treaty=problem(403, "not_exporting_inspectorate"),
+            ),
+            params=_id("export_a"),
+            body={"reason": "end user unknown"},
+            tables=("inventory.ExportAuthorisation",),
+        )
+    ],
+    ("GET", "/api/v1/destination-rules/"): [Case(ALL)],
+    ("POST", "/api/v1/destination-rules/"): [
+        Case(
+            TREATY_ONLY,
+            body=lambda w, r: {
+                "key": "matrix-embargo",
+                "name": "Matrix embargo, v2",
+                "destinations": ["KP", "IR"],
+                "effective_from": _when()(w),
+            },
+            tables=("compliance.DestinationRule",),
+        )
+    ],
+    ("GET", "/api/v1/destination-rules/{id}/"): [Case(ALL, params=_id("destination_rule"))],
+    ("DELETE", "/api/v1/destination-rules/{id}/"): [
+        Case(TREATY_ONLY, params=_id("destination_rule"), tables=("compliance.DestinationRule",))
     ],
     ("GET", "/api/v1/declarations/"): [Case(ALL, hides=_a_site, sees=A_SEES)],
     ("POST", "/api/v1/declarations/"): [
@@ -1271,6 +1360,26 @@ CONSOLE = {
     # Declared runs: read as the API reads them; the treaty body decides, the operator withdraws.
     ("runs", "GET"): [Case(C_ALL, hides=lambda w: w.run_a.code, sees=A_SEES)],
     ("run-queue", "GET"): [Case(C_ALL, hides=lambda w: w.run_a.code, sees=A_SEES)],
+    # Issue 19: export approvals. Everyone has the page; A's pending export shows to both operators, both
+    # countries' inspectorates and the treaty body; only the US inspectorate (the exporting one) decides it.
+    ("export-approvals", "GET"): [
+        Case(
+            C_ALL,
+            hides=lambda w: w.export_a.reference,
+            sees=(*OPERATOR_A, "op_other", "insp_in", "insp_out", "treaty", "registry_admin"),
+        )
+    ],
+    ("export-decision", "GET"): [Case(POST_ONLY, params=lambda w, r: {"pk": str(w.export_a.pk), "action": "approve"})],
+    ("export-decision", "POST"): [
+        Case(
+            expect(FORBIDDEN, insp_in=DONE, manufacturer=HIDDEN, anon=LOGIN),
+            name=action,
+            params=lambda w, r, action=action: {"pk": str(w.export_a.pk), "action": action},
+            body={"reason": "decided by the matrix"},
+            tables=("inventory.ExportAuthorisation",),
+        )
+        for action in ("approve", "refuse")
+    ],
     ("run", "GET"): [Case(C_A_VIEW, params=lambda w, r: {"code": w.run_a.code})],
     ("run-decision", "GET"): [Case(POST_ONLY, params=lambda w, r: {"code": w.run_a.code, "action": "approve"})],
     ("run-decision", "POST"): [
@@ -1325,6 +1434,11 @@ LOGGED = {
     ("POST", "/api/v1/workload-groups/{id}/retire/"),
     ("POST", "/api/v1/transfers/"),
     ("POST", "/api/v1/transfers/{id}/receive/"),
+    ("POST", "/api/v1/export-authorisations/"),
+    ("POST", "/api/v1/export-authorisations/{id}/approve/"),
+    ("POST", "/api/v1/export-authorisations/{id}/refuse/"),
+    ("POST", "/api/v1/destination-rules/"),
+    ("DELETE", "/api/v1/destination-rules/{id}/"),
     ("POST", "/api/v1/declarations/"),
     ("POST", "/api/v1/inspections/"),
     ("POST", "/api/v1/findings/{id}/resolve/"),

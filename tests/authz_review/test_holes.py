@@ -8,7 +8,7 @@ from django.utils import timezone
 
 from registry.models import Chip
 from registry.registration import register_chips
-from tests.factories import OrganisationFactory, UserFactory, chip_rows
+from tests.factories import OrganisationFactory, UserFactory, approved_export, chip_rows
 
 ASHBURN, RESTON, FRANKFURT = (39.04, -77.49), (38.96, -77.36), (50.11, 8.68)
 
@@ -48,11 +48,11 @@ def world(api, parties):
     return parties
 
 
-def ship(client, receiver, facility, chip, when):
-    response = client.post(
-        "/api/v1/transfers/",
-        {"receiver": receiver, "destination_facility": facility, "shipped_at": when, "chips": [chip]},
-    )
+def ship(client, receiver, facility, chip, when, export=False):
+    body = {"receiver": receiver, "destination_facility": facility, "shipped_at": when, "chips": [chip]}
+    if export:  # to another country: under an approved export authorisation
+        body["export_authorisation"] = approved_export(client.user, receiver, [chip], destination_facility=facility)
+    response = client.post("/api/v1/transfers/", body)
     assert response.status_code == 201, response.content
     return response.json()["id"]
 
@@ -63,7 +63,7 @@ class TestChipInTransit:
     party's custody (nor can anyone put a chip "in transit" without a transfer, out of every count)."""
 
     def test_the_shipper_cannot_patch_a_chip_out_of_transit(self, world):
-        ship(world.a, "op-b", "B-FRA", world.chip, ago(days=2))
+        ship(world.a, "op-b", "B-FRA", world.chip, ago(days=2), export=True)
         for status in ("installed", "manufactured"):
             response = world.a.patch(f"/api/v1/chips/{world.chip}/", {"status": status, "reason": "changed my mind"})
             assert response.status_code == 409, response.content
@@ -77,7 +77,7 @@ class TestChipInTransit:
         assert Chip.objects.get(serial="HOLE000000").status == "installed"
 
     def test_a_stale_receipt_does_not_take_a_chip_from_its_later_custodian(self, world):
-        first = ship(world.a, "op-b", "B-FRA", world.chip, ago(days=2))
+        first = ship(world.a, "op-b", "B-FRA", world.chip, ago(days=2), export=True)
         # The shipper calls it lost in transit, then found again (both allowed), and ships it to op-c.
         for status in ("lost", "installed"):
             response = world.a.patch(f"/api/v1/chips/{world.chip}/", {"status": status, "reason": "lost, found"})
@@ -254,6 +254,9 @@ class TestATransferNamesTheCountryItsChipsLeave:
                 "destination_facility": "B-FRA",
                 "shipped_at": ago(hours=5),
                 "chips": ["nvidia:BUS000000"],
+                "export_authorisation": approved_export(
+                    world.users["op_b"], "op-b", ["nvidia:BUS000000"], destination_facility="B-FRA"
+                ),
             },
         )
         assert response.status_code == 201, response.content
@@ -354,7 +357,13 @@ class TestTheCountryChipsArriveInSeesTheirTransfer:
         assert response.status_code == 201, response.content
         register(world.c, "C-PAR", (48.85, 2.35), "FR")
         response = world.a.post(
-            "/api/v1/transfers/", {"receiver": "op-c", "shipped_at": ago(hours=5), "chips": [world.chip]}
+            "/api/v1/transfers/",
+            {
+                "receiver": "op-c",
+                "shipped_at": ago(hours=5),
+                "chips": [world.chip],
+                "export_authorisation": approved_export(world.users["op_a_admin"], "op-c", [world.chip]),
+            },
         )
         assert response.status_code == 201, response.content
         transfer = response.json()["id"]

@@ -19,7 +19,7 @@ from inventory.models import AnyFinding, Campus, Facility, Inspection, Placement
 from outbox.relay import drain_all
 from registry.models import Chip
 from registry.registration import register_chips
-from tests.factories import OrganisationFactory, UserFactory, chip_rows
+from tests.factories import OrganisationFactory, UserFactory, approved_export, chip_rows
 from transparency.models import LogEventData, LogLeaf
 
 # Two sites of op-a 8 km apart (not one campus at 5 km), and the spot midway where op-b squats.
@@ -230,6 +230,9 @@ def test_the_receiver_sees_the_findings_about_its_transfer(api, parties):
             "destination_facility": "US-VA-001",
             "shipped_at": iso(timezone.now() - timedelta(days=2)),
             "chips": ids,
+            "export_authorisation": approved_export(
+                parties.users["op_b"], "op-a", ids, destination_facility="US-VA-001"
+            ),
         },
     )
     assert shipped.status_code == 201, shipped.content
@@ -341,6 +344,7 @@ class TestDjangoAdminIsReadOnly:
                 "receiver": "op-a",
                 "shipped_at": iso(timezone.now() - timedelta(hours=2)),
                 "chips": ["nvidia:ADMB000000"],
+                "export_authorisation": approved_export(parties.users["op_b"], "op-a", ["nvidia:ADMB000000"]),
             },
         )
         assert shipped.status_code == 201, shipped.content

@@ -10,7 +10,7 @@ from django.utils import timezone
 from inventory.models import AnyFinding, Campus, Declaration, Facility, Inspection, Placement, Transfer
 from registry.models import Chip
 from registry.registration import register_chips
-from tests.factories import chip_rows
+from tests.factories import approved_export, chip_rows
 from transparency.models import LogEventData, LogLeaf
 
 NOW = timezone.now()
@@ -151,6 +151,9 @@ def test_walk_one_chip_through_its_life(api, site):
             "destination_facility": "DE-FRA-001",
             "shipped_at": iso(days_ago(20)),
             "chips": [chip_id],
+            "export_authorisation": approved_export(
+                op_a, "op-b", [chip_id], origin_facility="US-VA-001", destination_facility="DE-FRA-001"
+            ),
         },
     )
     assert shipped.status_code == 201, shipped.content
@@ -240,6 +243,9 @@ def test_reconciliation_finds_exactly_the_planted_discrepancies(api, site):
             "destination_facility": "US-VA-001",
             "shipped_at": iso(days_ago(5)),
             "chips": ["nvidia:TRN000000"],
+            "export_authorisation": approved_export(
+                site.users["op_b"], "op-a", ["nvidia:TRN000000"], destination_facility="US-VA-001"
+            ),
         },
     )
     assert shipped.status_code == 201, shipped.content
@@ -290,7 +296,13 @@ def test_shipper_receiver_differences_are_findings(api, site):
     ids = [f"nvidia:SHP{i:06d}" for i in range(4)]
     transfer = site.b.post(
         "/api/v1/transfers/",
-        {"receiver": "op-a", "destination_facility": "US-VA-001", "shipped_at": iso(days_ago(3)), "chips": ids},
+        {
+            "receiver": "op-a",
+            "destination_facility": "US-VA-001",
+            "shipped_at": iso(days_ago(3)),
+            "chips": ids,
+            "export_authorisation": approved_export(site.users["op_b"], "op-a", ids, destination_facility="US-VA-001"),
+        },
     ).json()
     response = site.a.post(
         f"/api/v1/transfers/{transfer['id']}/receive/",
@@ -326,7 +338,13 @@ def test_transfer_items_name_the_chips_the_server_resolved(api, site):
     register_chips(chip_rows("TIC", 2), site.users["op_b"])
     ids = [f"nvidia:TIC{i:06d}" for i in range(2)]
     transfer = site.b.post(
-        "/api/v1/transfers/", {"receiver": "op-a", "shipped_at": iso(days_ago(3)), "chips": ids}
+        "/api/v1/transfers/",
+        {
+            "receiver": "op-a",
+            "shipped_at": iso(days_ago(3)),
+            "chips": ids,
+            "export_authorisation": approved_export(site.users["op_b"], "op-a", ids),
+        },
     ).json()
     response = site.a.post(
         f"/api/v1/transfers/{transfer['id']}/receive/",
@@ -395,7 +413,13 @@ class TestBadInput:
 
     def test_chip_in_transit_cannot_ship_again(self, site):
         register_chips(chip_rows("TWICE", 1), site.users["op_a_admin"])
-        body = {"receiver": "op-b", "shipped_at": iso(days_ago(1)), "chips": ["nvidia:TWICE000000"]}
+        licence = approved_export(site.users["op_a_admin"], "op-b", ["nvidia:TWICE000000"])
+        body = {
+            "receiver": "op-b",
+            "shipped_at": iso(days_ago(1)),
+            "chips": ["nvidia:TWICE000000"],
+            "export_authorisation": licence,
+        }
         assert site.a.post("/api/v1/transfers/", body).status_code == 201
         assert site.a.post("/api/v1/transfers/", body).status_code == 409
 

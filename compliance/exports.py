@@ -1,0 +1,163 @@
+"""Exports: the treaty body's destination rules (declared, versioned, logged), the exporting inspectorate's
+decision on an export authorisation (inventory.services.exports writes it), and the judgement of a receipt
+across a border against the rules (an `export_forbidden` finding and its critical alert).
+
+Rules are versioned like threshold rules (compliance.services.declare): a new version supersedes the current
+one at once, each version is a `destination_rule.declared` log event readable by every party.
+"""
+
+from django.db import transaction
+from django.utils import timezone
+
+from compliance.authority import require_rule_declarer
+from compliance.export_models import DestinationRule
+from core.errors import Conflict
+from transparency.events import append_event
+
+RULE_FIELDS = (
+    "name",
+    "legal_reference",
+    "destinations",
+    "origins",
+    "chip_models",
+    "min_tpp",
+    "effective_from",
+    "effective_to",
+)
+
+
+def _rule_data(rule, user):
+    data = {f: getattr(rule, f) for f in RULE_FIELDS}
+    for f in ("effective_from", "effective_to"):
+        data[f] = data[f].isoformat() if data[f] else None
+    return {**data, "key": rule.key, "version": rule.version, "by": user.username if user else None}
+
+
+@transaction.atomic
+def declare(user, key, **fields):
+    """Version 1 of a new destination rule, or the next version of `key` (the current one is superseded)."""
+    require_rule_declarer(user)
+    current = DestinationRule.objects.select_for_update().filter(key=key, superseded_at__isnull=True).first()
+    version = 1
+    if current is not None:
+        merged = {f: getattr(current, f) for f in RULE_FIELDS}
+        merged.update(fields)
+        fields = merged
+        version = current.version + 1
+        current.superseded_at = timezone.now()
+        current.save(update_fields=["superseded_at"])
+    rule = DestinationRule(key=key, version=version, created_by=user, **fields)
+    rule.full_clean(exclude=["created_by"])
+    rule.save()
+    # No parties, no countries: public law, readable by every party (treaty bodies read every event anyway).
+    rule.log_index = append_event(
+        "destination_rule.declared", f"destination_rule:{key}", _rule_data(rule, user), parties=[], countries=[]
+    )
+    rule.save(update_fields=["log_index"])
+    return rule
+
+
+@transaction.atomic
+def retire(user, rule):
+    require_rule_declarer(user)
+    rule = DestinationRule.objects.select_for_update().get(pk=rule.pk)
+    if rule.effective_to is not None and rule.effective_to <= timezone.now():
+        raise Conflict(f"{rule} is no longer in force.", code="already_retired")
+    rule.effective_to = timezone.now()
+    rule.save(update_fields=["effective_to"])
+    append_event(
+        "destination_rule.retired", f"destination_rule:{rule.key}", _rule_data(rule, user), parties=[], countries=[]
+    )
+    return rule
+
+
+def forbidding(origin, destination, model_slugs, when=None):
+    """The destination rules in force at `when` that forbid this export."""
+    from registry.models import AcceleratorModel
+
+    tpp = dict(AcceleratorModel.objects.filter(slug__in=model_slugs).values_list("slug", "tpp"))
+    tpp = {slug: tpp.get(slug) for slug in model_slugs}
+    rules = DestinationRule.objects.in_force(when or timezone.now()).filter(destinations__contains=[destination])
+    return [rule for rule in rules if rule.forbids(origin, destination, tpp)]
+
+
+def decide(user, authorisation, approved, reason):
+    """The exporting inspectorate approves or refuses. An export a destination rule forbids is never approved
+    (409 `destination_forbidden`, naming the rules: they are public); it may still be refused."""
+    from inventory.services import exports
+
+    exports.check_decider(user, authorisation)  # who first: a refusal reveals nothing of the rules to others
+    checked = []
+    if approved:
+        rules = forbidding(authorisation.origin_country, authorisation.destination_country, authorisation.chip_models)
+        if rules:
+            raise Conflict(
+                f"Exports from {authorisation.origin_country} to {authorisation.destination_country} of these chips "
+                f"are forbidden by {', '.join(str(r) for r in rules)}; it cannot be approved.",
+                code="destination_forbidden",
+                rules=[{"key": r.key, "version": r.version} for r in rules],
+            )
+        checked = [f"{r.key} v{r.version}" for r in DestinationRule.objects.in_force(timezone.now())]
+    return exports.record_decision(user, authorisation, approved, reason, rule_versions=checked)
+
+
+def judge_receipt(payload):
+    """A receipt across a border (inventory.services.transfers.receive emits `exports.received`): chips that
+    arrived in a country a rule in force at the receipt forbids are an `export_forbidden` finding on each side
+    (the treaty body and both countries' inspectorates get its critical alert), approved or not."""
+    from compliance.finding_alerts import raise_for
+    from inventory.choices import FindingKind, FindingSource
+    from inventory.models import Transfer
+    from inventory.services.findings import new_finding, store_findings
+    from registry.models import Chip
+
+    transfer = (
+        Transfer.objects.select_related("shipper", "receiver", "origin_facility", "received_facility")
+        .filter(pk=payload["transfer"])
+        .first()
+    )
+    if transfer is None or transfer.received_at is None:
+        return []
+    origin, destination = payload["origin"], payload["destination"]
+    chips = transfer.items.filter(received=True, chip__isnull=False).values_list("chip_id", flat=True)
+    models = sorted(set(Chip.objects.filter(pk__in=list(chips)).values_list("model__slug", flat=True)))
+    rules = forbidding(origin, destination, models, transfer.received_at)
+    if not rules:
+        return []
+    tid = str(transfer.pk)
+    detail = (
+        f"transfer {tid}: chips of {transfer.shipper.code} were received by {transfer.receiver.code} in "
+        f"{destination}, a destination {', '.join(str(r) for r in rules)} forbids for exports from {origin}."
+    )
+    evidence = {
+        "transfer": tid,
+        "ship_log_index": transfer.ship_log_index,
+        "receipt_log_index": transfer.receipt_log_index,
+        "log_index": transfer.receipt_log_index,
+        "from": origin,
+        "to": destination,
+        "rules": [{"key": r.key, "version": r.version, "log_index": r.log_index} for r in rules],
+    }
+    sides = (
+        (transfer.origin_facility, transfer.shipper, transfer.receiver, origin),
+        (transfer.received_facility, transfer.receiver, transfer.shipper, destination),
+    )
+    rows = [
+        new_finding(
+            kind=FindingKind.EXPORT_FORBIDDEN,
+            facility=facility,
+            organisation=org,
+            other_organisation=other,
+            country=country,
+            source=FindingSource.TRANSFER,
+            source_id=f"{tid}:{country}",
+            detail=detail,
+            evidence=evidence,
+        )
+        for facility, org, other, country in sides
+    ]
+    store_findings(rows)
+    raised = []
+    for row in rows:
+        raised += raise_for(row.source, row.source_id)
+    return raised

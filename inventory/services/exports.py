@@ -1,0 +1,262 @@
+"""Export authorisations: requested by the sending custodian, decided by the exporting inspectorate (through
+compliance.exports, which holds the treaty body's destination rules), used by one cross-border shipment, and
+looked for at the receipt. The one writer of ExportAuthorisation rows.
+
+Who may decide is checked here (an inspectorate whose jurisdictions include the origin country; nobody else,
+not the treaty body, not an operator, not the destination's inspectorate), so no caller can skip it; what the
+destination rules allow is checked by the caller, compliance.exports.decide, the only one that decides.
+"""
+
+from django.db import transaction
+from django.utils import timezone
+
+from core.errors import Conflict, Forbidden, Invalid
+from inventory.chiprefs import resolve_chips
+from inventory.choices import ExportStatus, FindingKind, FindingSource
+from inventory.models import ExportAuthorisation
+from inventory.services.findings import new_finding, store_findings
+from inventory.services.listings import listing_digest
+from outbox import emit
+from registry.choices import OrgKind
+from registry.models import Chip
+from transparency.events import append_event
+
+MAX_REPORTED = 20
+
+
+def request_export(user, rows, receiver, reference, origin_facility=None, destination_facility=None):
+    """The custodian asks for an export of chips it holds, at rest, to a receiver in another country."""
+    from inventory.services.transfers import SHIPPABLE, origin_country
+
+    exporter = user.organisation
+    if exporter is None or exporter.kind not in (OrgKind.OPERATOR, OrgKind.MANUFACTURER):
+        raise Forbidden("Only the custodian of chips requests their export.")
+    if receiver.kind not in (OrgKind.OPERATOR, OrgKind.MANUFACTURER):
+        raise Invalid("Chips are exported to operators or manufacturers.")
+    reference = (reference or "").strip()
+    if not reference:
+        raise Invalid("An export authorisation names the exporting state's licence number.", code="reference_required")
+    if destination_facility is not None and destination_facility.operator_id != receiver.pk:
+        raise Invalid(f"{receiver.code} runs no facility {destination_facility.code!r}.", code="unknown_facility")
+    chip_ids = [chip_id for _, chip_id, _ in rows]
+    resolved = resolve_chips(chip_ids)
+    problems = []
+    for chip_id in chip_ids:
+        info = resolved.get(chip_id)
+        if info is None or info[1] != exporter.pk:
+            problems.append({"chip": chip_id, "reason": "not in your custody"})
+        elif info[2] not in SHIPPABLE:
+            problems.append({"chip": chip_id, "reason": f"status is {info[2]}"})
+    if problems:
+        raise Conflict(
+            f"{len(problems)} chip(s) are not {exporter.code}'s to export; nothing was requested. "
+            f"First: {problems[0]['chip']} ({problems[0]['reason']}).",
+            code="not_in_custody",
+            chips=problems[:MAX_REPORTED],
+        )
+    origin = origin_country(chip_ids, resolved, origin_facility, exporter)
+    destination = destination_facility.country if destination_facility else receiver.country
+    if not origin or not destination or origin == destination:
+        raise Invalid(
+            f"From {origin or '?'} to {destination or '?'} is not an export: only a cross-border transfer needs "
+            "an authorisation.",
+            code="not_an_export",
+        )
+    models = sorted(
+        set(Chip.objects.filter(pk__in=[resolved[c][0] for c in chip_ids]).values_list("model__slug", flat=True))
+    )
+    with transaction.atomic():
+        auth = ExportAuthorisation.objects.create(
+            exporter=exporter,
+            receiver=receiver,
+            origin_facility=origin_facility,
+            destination_facility=destination_facility,
+            origin_country=origin,
+            destination_country=destination,
+            reference=reference,
+            chips=chip_ids,
+            chip_models=models,
+            chips_sha256=listing_digest(chip_ids),
+            chip_count=len(chip_ids),
+            requested_by=user,
+        )
+        auth.request_log_index = append_event(
+            "export.requested", f"export:{auth.pk}", {**event_data(auth), "by": user.username}, **_readers(auth)
+        )
+        auth.save(update_fields=["request_log_index"])
+    return auth
+
+
+def check_decider(user, auth):
+    """Only an inspectorate whose jurisdictions include the exporting country decides (the destination's
+    inspectorate, the treaty body and every operator are refused: 403 for those who see it)."""
+    org = user.organisation
+    if org is None or org.kind != OrgKind.INSPECTORATE:
+        raise Forbidden(
+            "Only the exporting country's inspectorate decides an export.", code="not_exporting_inspectorate"
+        )
+    if auth.origin_country not in (org.jurisdictions or []):
+        raise Forbidden(
+            f"Only the inspectorate of the exporting country ({auth.origin_country}) decides this export.",
+            code="not_exporting_inspectorate",
+        )
+
+
+def record_decision(user, auth, approved, reason, rule_versions=()):
+    """Approve or refuse a requested export (compliance.exports.decide checks the destination rules first)."""
+    check_decider(user, auth)
+    if not approved and not (reason or "").strip():
+        raise Invalid("Say why the export is refused.", code="reason_required")
+    with transaction.atomic():
+        auth = ExportAuthorisation.objects.select_for_update().select_related("exporter", "receiver").get(pk=auth.pk)
+        if auth.status != ExportStatus.REQUESTED:
+            raise Conflict(f"This export authorisation is already {auth.status}.", code="already_decided")
+        auth.status = ExportStatus.APPROVED if approved else ExportStatus.REFUSED
+        auth.decided_by = user
+        auth.decided_by_organisation = user.organisation
+        auth.decided_at = timezone.now()
+        auth.reason = (reason or "").strip()
+        auth.decision_log_index = append_event(
+            f"export.{auth.status}",
+            f"export:{auth.pk}",
+            {
+                **event_data(auth),
+                "decided_at": auth.decided_at.isoformat(),
+                "by": user.username,
+                "by_organisation": user.organisation.code,
+                "reason": auth.reason,
+                "rules_checked": list(rule_versions),
+            },
+            **_readers(auth),
+        )
+        auth.save()
+    return auth
+
+
+def authorisation_for_shipment(shipper, pk, chip_ids, receiver, origin, destination, destination_facility):
+    """The approved, unused authorisation `pk` of this shipper that covers this shipment, locked; else 409
+    `export_not_authorised` (one answer whether it is missing, another's, refused, used or too narrow: the shipper
+    learns nothing about other parties' authorisations)."""
+    auth = None
+    if pk is not None:
+        auth = (
+            ExportAuthorisation.objects.select_for_update()
+            .filter(pk=pk, exporter=shipper, status=ExportStatus.APPROVED, transfer__isnull=True)
+            .first()
+        )
+    why = None
+    if auth is None:
+        why = "name an approved, unused export authorisation of yours (export_authorisation)"
+    elif auth.receiver_id != receiver.pk or (auth.origin_country, auth.destination_country) != (origin, destination):
+        why = (
+            f"authorisation {auth.pk} is for {auth.receiver.code} from {auth.origin_country} to "
+            f"{auth.destination_country}"
+        )
+    elif auth.destination_facility_id and auth.destination_facility_id != getattr(destination_facility, "pk", None):
+        why = f"authorisation {auth.pk} names destination facility {auth.destination_facility.code}"
+    else:
+        covered = set(auth.chips)
+        outside = [c for c in chip_ids if c not in covered]
+        if outside:
+            why = f"{len(outside)} chip(s) are not covered by authorisation {auth.pk} (first: {outside[0]})"
+    if why:
+        raise Conflict(
+            f"A transfer from {origin} to {destination} needs the exporting inspectorate's approval before it "
+            f"ships: {why}. Nothing was shipped.",
+            code="export_not_authorised",
+        )
+    return auth
+
+
+def use_for(auth, transfer):
+    """The shipment an authorisation was used for (locked by authorisation_for_shipment)."""
+    auth.transfer = transfer
+    auth.save(update_fields=["transfer"])
+
+
+def receipt_findings(transfer, facility):
+    """At a receipt: chips that crossed a border without an approved export authorisation for where they
+    arrived. Recorded all the same (the receipt stands); two findings, one on each side, so each country's
+    inspectorate (and the treaty body) gets the finding and its alert. Returns the countries (origin, arrival),
+    or None when the receipt crossed no border."""
+    arrived_in = facility.country if facility is not None else transfer.destination_country
+    origin = transfer.origin_country
+    if not origin or not arrived_in or origin == arrived_in:
+        return None
+    auth = ExportAuthorisation.objects.filter(transfer=transfer, status=ExportStatus.APPROVED).first()
+    if auth is not None and auth.destination_country == arrived_in:
+        return origin, arrived_in
+    tid = str(transfer.pk)
+    detail = (
+        f"transfer {tid}: chips of {transfer.shipper.code} left {origin} and were received by "
+        f"{transfer.receiver.code} in {arrived_in} "
+        + (
+            "without an export authorisation."
+            if auth is None
+            else f"while authorisation {auth.pk} ({auth.reference}) covers {auth.destination_country} only."
+        )
+    )
+    evidence = {
+        "transfer": tid,
+        "ship_log_index": transfer.ship_log_index,
+        "receipt_log_index": transfer.receipt_log_index,
+        "from": origin,
+        "to": arrived_in,
+        "authorisation": str(auth.pk) if auth else None,
+        "log_index": transfer.receipt_log_index,
+    }
+    rows = [
+        # The exporting side: the shipper, at the origin facility (if named), in the origin country.
+        new_finding(
+            kind=FindingKind.EXPORT_UNAUTHORISED,
+            facility=transfer.origin_facility,
+            organisation=transfer.shipper,
+            other_organisation=transfer.receiver,
+            country=origin,
+            source=FindingSource.TRANSFER,
+            source_id=f"{tid}:{origin}",
+            detail=detail,
+            evidence=evidence,
+        ),
+        # The importing side: the receiver, at the facility of the receipt, in the country of arrival.
+        new_finding(
+            kind=FindingKind.EXPORT_UNAUTHORISED,
+            facility=facility,
+            organisation=transfer.receiver,
+            other_organisation=transfer.shipper,
+            country=arrived_in,
+            source=FindingSource.TRANSFER,
+            source_id=f"{tid}:{arrived_in}",
+            detail=detail,
+            evidence=evidence,
+        ),
+    ]
+    store_findings(rows)
+    for row in rows:
+        emit("findings.raised", source=row.source, source_id=row.source_id)
+    return origin, arrived_in
+
+
+def event_data(auth):
+    return {
+        "authorisation": str(auth.pk),
+        "exporter": auth.exporter.code,
+        "receiver": auth.receiver.code,
+        "origin_country": auth.origin_country,
+        "destination_country": auth.destination_country,
+        "origin_facility": auth.origin_facility.code if auth.origin_facility_id else None,
+        "destination_facility": auth.destination_facility.code if auth.destination_facility_id else None,
+        "reference": auth.reference,
+        "count": auth.chip_count,
+        "chips_sha256": auth.chips_sha256,
+        "chip_models": auth.chip_models,
+        "status": auth.status,
+    }
+
+
+def _readers(auth):
+    # The operators involved and both countries' inspectorates (the treaty body reads every event).
+    return {
+        "parties": sorted({auth.exporter.code, auth.receiver.code}),
+        "countries": sorted({auth.origin_country, auth.destination_country}),
+    }
