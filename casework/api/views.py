@@ -190,7 +190,7 @@ class CaseViewSet(RestrictedReadOnlyViewSet):
     @extend_schema(
         parameters=[CODE, OpenApiParameter("organisation", str, OpenApiParameter.PATH)],
         request=None,
-        responses=s.CaseDetailSerializer,
+        responses={200: s.CaseDetailSerializer},
     )
     @action(detail=True, methods=["delete"], url_path=r"inspectorates/(?P<organisation>[A-Za-z0-9_.-]{1,32})")
     def remove_inspectorate(self, request, code=None, organisation=None):

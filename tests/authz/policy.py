@@ -188,6 +188,22 @@ ASKS = expect(
 )
 
 
+# Tips and cases (issue 19): what a refused one must leave as it was.
+CASEWORK = (
+    "casework.Tip",
+    "casework.TipAddition",
+    "casework.Case",
+    "casework.CaseLink",
+    "casework.CaseStep",
+    "casework.CaseInspectorate",
+)
+TIPS_READ = expect(HIDDEN, treaty=OK, registry_admin=OK)
+# A read-only user is refused every write before any lookup (403, whatever the row): it learns nothing.
+TIPS_TRIAGE = cells(TIPS_READ, op_readonly=FORBIDDEN)
+CASE_READ = expect(HIDDEN, treaty=OK, registry_admin=OK, insp_in=OK)
+CASE_WORK = expect(HIDDEN, treaty=OK, registry_admin=OK, insp_in=FORBIDDEN, op_readonly=FORBIDDEN)
+
+
 def _id(attr, key="id", field="pk"):
     return lambda w, role: {key: str(getattr(getattr(w, attr), field))}
 
@@ -875,6 +891,61 @@ API = {
     ],
     ("GET", "/api/v1/clarifications/"): [Case(ALL, hides=lambda w: "Matrix: where are", sees=A_SEES)],
     ("GET", "/api/v1/clarifications/{id}/"): [Case(A_VIEW, params=_id("clarification_a"))],
+    # Tips and cases (issue 19). Anyone sends a tip, signed in or not (read-only users too: a tip changes no
+    # record of theirs), and adds to it with its receipt code; only the treaty body reads and triages them
+    # (the registry administrator here is a treaty body's admin). Cases: the treaty body works them; the
+    # inspectorate it added (insp_in) reads case A and is refused its writes; nobody else learns it exists.
+    ("GET", "/api/v1/tips/"): [Case(ALL, hides=lambda w: str(w.tip_a.ref), sees=("treaty", "registry_admin"))],
+    ("POST", "/api/v1/tips/"): [
+        Case(expect(OK, anon=OK), body={"text": "Sent by the matrix", "serials": ["nvidia:MATRIX1"]}, tables=CASEWORK)
+    ],
+    ("POST", "/api/v1/tips/additions/"): [
+        Case(
+            expect(OK, anon=OK),
+            body=lambda w, r: {"receipt": w.tip_a_receipt, "text": "Added by the matrix"},
+            tables=CASEWORK,
+        ),
+        Case(
+            # A code no tip has adds to nothing, for anyone.
+            expect(problem(404, "unknown_receipt"), anon=problem(404, "unknown_receipt")),
+            name="unknown receipt",
+            body={"receipt": "tip_" + "M" * 43, "text": "x"},
+            tables=CASEWORK,
+        ),
+    ],
+    ("GET", "/api/v1/tips/{ref}/"): [Case(TIPS_READ, params=_id("tip_a", "ref", "ref"))],
+    ("POST", "/api/v1/tips/{ref}/triage/"): [
+        Case(
+            TIPS_TRIAGE,
+            params=_id("tip_a", "ref", "ref"),
+            body={"action": "dismiss", "reason": "dismissed by the matrix"},
+            tables=CASEWORK,
+        )
+    ],
+    ("GET", "/api/v1/cases/"): [Case(ALL, hides=lambda w: w.case_a.code, sees=("treaty", "registry_admin", "insp_in"))],
+    ("POST", "/api/v1/cases/"): [Case(TREATY_ONLY, body={"title": "Opened by the matrix"}, tables=CASEWORK)],
+    ("GET", "/api/v1/cases/{code}/"): [Case(CASE_READ, params=_id("case_a", "code", "code"))],
+    ("POST", "/api/v1/cases/{code}/links/"): [
+        Case(
+            CASE_WORK,
+            params=_id("case_a", "code", "code"),
+            body=lambda w, r: {"kind": "finding", "target": str(w.finding_a.pk)},
+            tables=CASEWORK,
+        )
+    ],
+    ("POST", "/api/v1/cases/{code}/state/"): [
+        Case(CASE_WORK, params=_id("case_a", "code", "code"), body={"state": "under_inspection"}, tables=CASEWORK)
+    ],
+    ("POST", "/api/v1/cases/{code}/inspectorates/"): [
+        Case(CASE_WORK, params=_id("case_a", "code", "code"), body={"organisation": "insp-de"}, tables=CASEWORK)
+    ],
+    ("DELETE", "/api/v1/cases/{code}/inspectorates/{organisation}/"): [
+        Case(
+            CASE_WORK,
+            params=lambda w, r: {"code": w.case_a.code, "organisation": "insp-us"},
+            tables=CASEWORK,
+        )
+    ],
     ("GET", "/api/v1/subscriptions/"): [Case(SUBSCRIBERS)],
     ("POST", "/api/v1/subscriptions/"): [
         Case(
@@ -1243,4 +1314,12 @@ LOGGED = {
     ("POST", "/api/v1/findings/{id}/clarifications/"),
     ("POST", "/api/v1/alerts/{id}/clarifications/"),
     ("POST", "/api/v1/answers/{id}/decide/"),
+    ("POST", "/api/v1/tips/"),
+    ("POST", "/api/v1/tips/additions/"),
+    ("POST", "/api/v1/tips/{ref}/triage/"),
+    ("POST", "/api/v1/cases/"),
+    ("POST", "/api/v1/cases/{code}/links/"),
+    ("POST", "/api/v1/cases/{code}/state/"),
+    ("POST", "/api/v1/cases/{code}/inspectorates/"),
+    ("DELETE", "/api/v1/cases/{code}/inspectorates/{organisation}/"),
 }
