@@ -1,4 +1,5 @@
 from console.views.alerts import alert_bundle, alert_chips, alert_detail, alert_list, alert_transition
+from console.views.casework import case_action, case_detail, case_list, case_new, tip_detail, tip_list, tip_triage
 from console.views.chips import chip_detail, search
 from console.views.dashboard import dashboard, facility_map
 from console.views.disputes import answer_attachment, answer_decide, answer_new, answers_due, clarify, finding_detail
@@ -17,6 +18,10 @@ __all__ = [
     "answer_decide",
     "answer_new",
     "answers_due",
+    "case_action",
+    "case_detail",
+    "case_list",
+    "case_new",
     "chip_detail",
     "clarify",
     "dashboard",
@@ -38,4 +43,7 @@ __all__ = [
     "run_queue",
     "search",
     "submissions",
+    "tip_detail",
+    "tip_list",
+    "tip_triage",
 ]

@@ -1093,6 +1093,10 @@ C_ANSWERS = expect(
 C_ASKS = expect(HIDDEN, op_a=FORBIDDEN, insp_in=DONE, treaty=DONE, registry_admin=DONE, anon=LOGIN)
 
 
+C_TIPS_READ = expect(HIDDEN, treaty=PAGE, registry_admin=PAGE, anon=LOGIN)
+C_CASE_WORK = expect(HIDDEN, treaty=DONE, registry_admin=DONE, insp_in=FORBIDDEN, op_readonly=FORBIDDEN, anon=LOGIN)
+
+
 def _hides_a(w):
     return "US-VA-001"
 
@@ -1233,6 +1237,44 @@ CONSOLE = {
         )
     ],
     ("submissions", "GET"): [Case(C_ALL, hides=_hides_a, sees=A_SEES)],
+    # Tips and cases (issue 19): the tip inbox is the treaty body's; case A is read by the inspectorate the
+    # treaty body added (insp_in), which may not change it; nobody else learns it exists.
+    ("tips", "GET"): [Case(expect(FORBIDDEN, treaty=PAGE, registry_admin=PAGE, anon=LOGIN))],
+    ("tip", "GET"): [Case(C_TIPS_READ, params=lambda w, r: {"ref": w.tip_a.ref})],
+    ("tip-triage", "GET"): [Case(POST_ONLY, params=lambda w, r: {"ref": w.tip_a.ref})],
+    ("tip-triage", "POST"): [
+        Case(
+            cells(C_TIPS_READ, treaty=DONE, registry_admin=DONE, op_readonly=FORBIDDEN),
+            params=lambda w, r: {"ref": w.tip_a.ref},
+            body={"action": "dismiss", "reason": "dismissed by the matrix"},
+            tables=CASEWORK,
+        )
+    ],
+    ("cases", "GET"): [Case(C_ALL, hides=lambda w: w.case_a.code, sees=("treaty", "registry_admin", "insp_in"))],
+    ("case-new", "GET"): [Case(POST_ONLY)],
+    ("case-new", "POST"): [
+        Case(
+            expect(FORBIDDEN, treaty=DONE, registry_admin=DONE, anon=LOGIN),
+            body={"title": "Opened by the matrix"},
+            tables=CASEWORK,
+        )
+    ],
+    ("case", "GET"): [Case(cells(C_TIPS_READ, insp_in=PAGE), params=lambda w, r: {"code": w.case_a.code})],
+    ("case-action", "GET"): [Case(POST_ONLY, params=lambda w, r: {"code": w.case_a.code, "action": "state"})],
+    ("case-action", "POST"): [
+        Case(
+            C_CASE_WORK,
+            name=action,
+            params=lambda w, r, action=action: {"code": w.case_a.code, "action": action},
+            body=body,
+            tables=CASEWORK,
+        )
+        for action, body in (
+            ("state", {"state": "under_inspection"}),
+            ("add-inspectorate", {"organisation": "insp-de"}),
+            ("remove-inspectorate", {"organisation": "insp-us"}),
+        )
+    ],
     # Declared runs: read as the API reads them; the treaty body decides, the operator withdraws.
     ("runs", "GET"): [Case(C_ALL, hides=lambda w: w.run_a.code, sees=A_SEES)],
     ("run-queue", "GET"): [Case(C_ALL, hides=lambda w: w.run_a.code, sees=A_SEES)],

@@ -245,3 +245,35 @@ def test_only_the_treaty_body_reads_tips(api, parties):
     # Nor the tip's log event data.
     index = Tip.objects.get(ref=ref).log_index
     assert api(parties.users["insp_us"]).get(f"/api/v1/log/entries/{index}").json().get("data") is None
+
+
+def test_the_access_log_has_no_address_for_tips():
+    """gunicorn's access log line (deploy/gunicorn.conf.py) keeps `%(h)s` for every route but the tips'."""
+    import runpy
+    from datetime import timedelta
+    from pathlib import Path
+    from types import SimpleNamespace
+
+    from gunicorn.config import Config
+
+    conf = runpy.run_path(str(Path(__file__).resolve().parents[2] / "deploy" / "gunicorn.conf.py"))
+    logger = conf["TipsPrivateLogger"](Config())
+    resp = SimpleNamespace(status="201 Created", headers=[], sent=10, response_length=10)
+    req = SimpleNamespace(
+        headers=[], method="POST", uri="/api/v1/tips/", version=(1, 1), path="/api/v1/tips/", query=""
+    )
+
+    def atoms(path):
+        environ = {
+            "PATH_INFO": path,
+            "REMOTE_ADDR": ADDRESS,
+            "REQUEST_METHOD": "POST",
+            "QUERY_STRING": "",
+            "SERVER_PROTOCOL": "HTTP/1.1",
+            "RAW_URI": path,
+        }
+        return logger.atoms(resp, req, environ, timedelta(seconds=0.1))
+
+    assert atoms("/api/v1/tips/")["h"] == "-" and atoms("/api/v1/tips/additions/")["h"] == "-"
+    assert atoms("/api/v1/chips/")["h"] == ADDRESS
+    assert conf["logger_class"] is conf["TipsPrivateLogger"]
