@@ -11,7 +11,6 @@ for _name, _description in {
     "tip.triaged": "The treaty body triaged a tip: into a new case, into an existing case, or dismissed.",
     "case.opened": "The treaty body opened a case.",
     "case.linked": "A tip, finding, alert, answer, clarification or challenge inspection was linked to a case.",
-    "case.unlinked": "A link was taken off a case.",
     "case.inspectorate_added": "The treaty body let an inspectorate read a case.",
     "case.inspectorate_removed": "The treaty body took an inspectorate off a case.",
     "case.state_changed": "A case's state changed (open, under inspection).",

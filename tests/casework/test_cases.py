@@ -129,3 +129,43 @@ def test_operators_and_others_never_see_a_case(cw, api):
         assert client.delete(url(cw.case, "inspectorates/insp-us/")).status_code == 404, who
         assert CaseStep.objects.count() == steps
     del alert
+
+
+@pytest.mark.django_db
+def test_lists_cost_the_same_whatever_their_length(cw, api):
+    """No query per row: the lists of cases and tips prefetch what each row shows."""
+    from django.db import connection
+    from django.test.utils import CaptureQueriesContext
+
+    from casework import cases, tips
+
+    def count(path):
+        with CaptureQueriesContext(connection) as queries:
+            assert cw.treaty_api.get(path).status_code == 200
+        return len(queries)
+
+    user = cw.users["treaty"]
+    tips.submit(None, {"text": "first", "serials": [], "attachments": []})
+    few = count("/api/v1/cases/"), count("/api/v1/tips/")
+    for i in range(6):
+        case = cases.open_case(user, f"more {i}")
+        cases.add_inspectorate(user, case, "insp-us")
+        tip, _ = tips.submit(None, {"text": f"tip {i}", "serials": [], "attachments": []})
+        tips.add(None, _, {"text": "more", "serials": [], "attachments": []})
+    assert (count("/api/v1/cases/"), count("/api/v1/tips/")) == few
+
+
+def test_tips_keypair_writes_a_private_key_that_opens_what_the_public_one_seals(tmp_path, settings):
+    import io
+
+    from django.core.management import call_command
+
+    from casework import sealing
+
+    path = tmp_path / "tips.key"
+    out = io.StringIO()
+    call_command("tips_keypair", str(path), stdout=out, stderr=io.StringIO())
+    assert oct(path.stat().st_mode & 0o777) == "0o600"
+    settings.CHIPREG_TIPS_PUBLIC_KEY = out.getvalue().strip().split("=", 1)[1]
+    settings.CHIPREG_TIPS_PRIVATE_KEY_FILE = str(path)
+    assert sealing.open_sealed(sealing.seal({"text": "hello"})) == {"text": "hello"}
