@@ -150,8 +150,8 @@ def test_lists_cost_the_same_whatever_their_length(cw, api):
     for i in range(6):
         case = cases.open_case(user, f"more {i}")
         cases.add_inspectorate(user, case, "insp-us")
-        tip, _ = tips.submit(None, {"text": f"tip {i}", "serials": [], "attachments": []})
-        tips.add(None, _, {"text": "more", "serials": [], "attachments": []})
+        _, receipt = tips.submit(None, {"text": f"tip {i}", "serials": [], "attachments": []})
+        tips.add(None, receipt, {"text": "more", "serials": [], "attachments": []})
     assert (count("/api/v1/cases/"), count("/api/v1/tips/")) == few
 
 
