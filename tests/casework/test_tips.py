@@ -277,3 +277,24 @@ def test_the_access_log_has_no_address_for_tips():
     assert atoms("/api/v1/tips/")["h"] == "-" and atoms("/api/v1/tips/additions/")["h"] == "-"
     assert atoms("/api/v1/chips/")["h"] == ADDRESS
     assert conf["logger_class"] is conf["TipsPrivateLogger"]
+
+
+@pytest.mark.django_db
+def test_no_log_line_carries_the_address_or_the_token(api, parties, caplog):
+    """Whatever the app logs while taking a tip, an addition, or refusing a bad receipt (django.request warns
+    on a 404 with the request attached): formatted as production formats it, no address and no token."""
+    import logging
+
+    from core.logging import JsonFormatter
+
+    user = parties.users["op_b"]
+    client = api(user)
+    with caplog.at_level(logging.DEBUG):
+        receipt = client.post("/api/v1/tips/", tip_body(), REMOTE_ADDR=ADDRESS).json()["receipt"]
+        send(api, body={"receipt": receipt, "text": "more"}, path="/api/v1/tips/additions/")
+        send(api, body={"receipt": "tip_nothing", "text": "more"}, path="/api/v1/tips/additions/")
+        send(api, body={"text": ""})
+    formatter = JsonFormatter()
+    lines = "\n".join(formatter.format(record) for record in caplog.records)
+    assert caplog.records  # the 404 and the 400 were logged at least
+    assert ADDRESS not in lines and client.token not in lines and receipt not in lines
