@@ -247,6 +247,10 @@ SPECTACULAR_SETTINGS = {
     "ENUM_NAME_OVERRIDES": {
         "ChipStatusEnum": "registry.choices.ChipStatus",
         "AlertStateEnum": "compliance.choices.AlertState",
+        "TipStateEnum": "casework.choices.TipState",
+        "CaseStateEnum": "casework.choices.CaseState",
+        "CaseLinkKindEnum": "casework.choices.LinkKind",
+        "TriageActionEnum": "casework.choices.TriageAction",
         "DeliveryStateEnum": "compliance.models.DeliveryState",
         "SeverityEnum": "compliance.choices.Severity",
         "OrgKindEnum": "registry.choices.OrgKind",

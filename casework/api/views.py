@@ -15,7 +15,7 @@ from rest_framework.views import APIView
 
 from casework import cases, limits, sealing, tips
 from casework.api import serializers as s
-from casework.api.auth import UntrackedBearerAuthentication
+from casework.api.auth import untracked_bearer
 from casework.models import Case, CaseInspectorate, Tip
 from core.views import RestrictedReadOnlyViewSet
 
@@ -27,7 +27,9 @@ def _content(data):
 class _TipSubmission(APIView):
     """Open to anyone; rate- and size-limited per address (a keyed hash of it: casework.limits)."""
 
-    authentication_classes = [UntrackedBearerAuthentication]  # no session: a tip needs no CSRF dance
+    def get_authenticators(self):
+        return [untracked_bearer()]  # no session (a tip needs no CSRF dance), and the token's use not recorded
+
     permission_classes = [AllowAny]
     throttle_classes = [limits.TipAddressThrottle]
 
@@ -72,7 +74,7 @@ class TipViewSet(RestrictedReadOnlyViewSet):
         return (getattr(self, "action_map", None) or {}).get(request.method.lower()) == "create"
 
     def get_authenticators(self):
-        return [UntrackedBearerAuthentication()] if self._submitting() else super().get_authenticators()
+        return [untracked_bearer()] if self._submitting() else super().get_authenticators()
 
     def get_permissions(self):
         return [AllowAny()] if self._submitting() else super().get_permissions()
