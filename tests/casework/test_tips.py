@@ -298,3 +298,21 @@ def test_no_log_line_carries_the_address_or_the_token(api, parties, caplog):
     lines = "\n".join(formatter.format(record) for record in caplog.records)
     assert caplog.records  # the 404 and the 400 were logged at least
     assert ADDRESS not in lines and client.token not in lines and receipt not in lines
+
+
+@pytest.mark.django_db
+def test_triage_into_a_closed_case_leaves_nothing_and_read_only_may_only_read(api, parties):
+    from tests.factories import UserFactory
+
+    treaty = api(parties.users["treaty"])
+    first, second = send(api).json()["tip"], send(api).json()["tip"]
+    code = treaty.post(f"/api/v1/tips/{first}/triage/", {"action": "new_case", "title": "Closed soon"}).json()["case"]
+    treaty.post(f"/api/v1/cases/{code}/state/", {"state": "closed", "conclusion": "Nothing there."})
+    size = LogLeaf.objects.count()
+    r = treaty.post(f"/api/v1/tips/{second}/triage/", {"action": "add_to_case", "case": code})
+    assert r.status_code == 409 and r.json()["code"] == "case_closed"
+    assert Tip.objects.get(ref=second).state == "new" and LogLeaf.objects.count() == size
+    viewer = api(UserFactory(organisation=parties.treaty, role="read-only"))
+    assert viewer.get(f"/api/v1/tips/{second}/").json()["body"]["text"] == SECRET
+    assert viewer.post(f"/api/v1/tips/{second}/triage/", {"action": "dismiss", "reason": "x"}).status_code == 403
+    assert Tip.objects.get(ref=second).state == "new"
