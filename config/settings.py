@@ -67,6 +67,7 @@ INSTALLED_APPS = [
     "runs",
     "attestations",
     "compliance",
+    "casework",  # tips and cases (issue 19): imported only by console and config
     "console",
     "demo",  # only for manage.py load_demo; no app imports it
 ]
@@ -168,6 +169,20 @@ CHIPREG_BODY_LIMITS = {
 # spec requires at least 64 MiB, enough for a 1,000,000-chip statement), and
 # the freshness window.
 CHIPREG_ATTESTATION_MAX_PAYLOAD = env_int("CHIPREG_ATTESTATION_MAX_PAYLOAD", 96 * 1024 * 1024)
+# Tips (casework): a tip's body, sealed, is at most this; an address sends at most so many tips and bytes
+# per window (counted under a keyed hash of the address, never the address). The treaty body's public key
+# (base64, `manage.py tips_keypair`) seals them; its private key file is configured only where the treaty
+# body reads them (casework/sealing.py).
+CHIPREG_TIP_MAX_BYTES = env_int("CHIPREG_TIP_MAX_BYTES", 60 * 1024)
+CHIPREG_TIP_ATTACHMENTS_MAX = env_int("CHIPREG_TIP_ATTACHMENTS_MAX", 3)
+CHIPREG_TIP_RATE_PER_ADDRESS = env("CHIPREG_TIP_RATE_PER_ADDRESS", "20/hour")
+CHIPREG_TIP_BYTES_PER_ADDRESS = env_int("CHIPREG_TIP_BYTES_PER_ADDRESS", 1024 * 1024)
+CHIPREG_TIP_BYTES_WINDOW_S = env_int("CHIPREG_TIP_BYTES_WINDOW_S", 3600)
+CHIPREG_TIPS_PUBLIC_KEY = env("CHIPREG_TIPS_PUBLIC_KEY", "")
+CHIPREG_TIPS_PRIVATE_KEY_FILE = env("CHIPREG_TIPS_PRIVATE_KEY_FILE", "")
+# A tip's body is refused from its length alone, before authentication is looked at (which would record
+# a token's use): no larger than an anonymous body may be anyway.
+CHIPREG_BODY_LIMITS["/api/v1/tips/"] = min(CHIPREG_TIP_MAX_BYTES * 2, CHIPREG_ANONYMOUS_BODY_MAX)
 CHIPREG_BODY_LIMITS["/api/v1/attestations/"] = 4 * ((CHIPREG_ATTESTATION_MAX_PAYLOAD + 2) // 3) + (1 << 20)
 CHIPREG_FRESHNESS_MAX_FUTURE_S = env_int("CHIPREG_FRESHNESS_MAX_FUTURE_S", 300)
 CHIPREG_FRESHNESS_MAX_AGE_S = env_int("CHIPREG_FRESHNESS_MAX_AGE_S", 7 * 24 * 3600)
@@ -232,6 +247,10 @@ SPECTACULAR_SETTINGS = {
     "ENUM_NAME_OVERRIDES": {
         "ChipStatusEnum": "registry.choices.ChipStatus",
         "AlertStateEnum": "compliance.choices.AlertState",
+        "TipStateEnum": "casework.choices.TipState",
+        "CaseStateEnum": "casework.choices.CaseState",
+        "CaseLinkKindEnum": "casework.choices.LinkKind",
+        "TriageActionEnum": "casework.choices.TriageAction",
         "DeliveryStateEnum": "compliance.models.DeliveryState",
         "SeverityEnum": "compliance.choices.Severity",
         "OrgKindEnum": "registry.choices.OrgKind",

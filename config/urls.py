@@ -15,6 +15,7 @@ api_v1 = [
     path("", include("compliance.api.urls")),
     path("", include("compliance.api.delivery_urls")),
     path("", include("compliance.api.dispute_urls")),
+    path("", include("casework.api.urls")),
     path("schema/", SpectacularAPIView.as_view(), name="schema"),
     path("docs/", SpectacularSwaggerView.as_view(url_name="schema"), name="swagger-ui"),
 ]

@@ -71,4 +71,12 @@ urlpatterns = [
     path("keys/<str:keyid>/retire/", views.key_retire, name="key-retire"),
     path("keys/<str:keyid>/revoke/", views.key_revoke, name="key-revoke"),
     path("submissions/", views.submissions, name="submissions"),
+    # Tips and cases (issue 19): the treaty body's inbox and casework.
+    path("tips/", views.tip_list, name="tips"),
+    path("tips/<uuid:ref>/", views.tip_detail, name="tip"),
+    path("tips/<uuid:ref>/triage/", views.tip_triage, name="tip-triage"),
+    path("cases/", views.case_list, name="cases"),
+    path("cases/new/", views.case_new, name="case-new"),
+    path("cases/<str:code>/", views.case_detail, name="case"),
+    path("cases/<str:code>/<str:action>/", views.case_action, name="case-action"),
 ]

@@ -32,9 +32,10 @@ RANK = {
     "runs": 4,  # declared training runs: attestations attribute usage to them, compliance reviews them
     "attestations": 5,
     "compliance": 6,
-    "console": 7,
+    "casework": 7,  # tips and cases (issue 19): may read every app below; only console (and config) import it
+    "console": 8,
     "ops": 7,  # health, readiness and metrics: reads outbox and transparency; nothing imports it but config
-    "demo": 8,
+    "demo": 9,
 }
 PACKAGES = [*RANK, "agent", "config"]
 FRAMEWORKS = {"django", "rest_framework", "drf_spectacular", "celery", "django_filters"}
@@ -92,6 +93,8 @@ def _violation(app, target):
         return "no app imports demo"
     if target == "console" and app not in ("demo", "config"):
         return "only demo imports console"
+    if target == "casework" and app not in ("console", "demo", "config"):
+        return "only console (and demo, config) import casework"
     if app in RANK and target in RANK and RANK[target] > RANK[app]:
         return f"{app} (layer {RANK[app]}) imports a higher layer ({target}, {RANK[target]})"
     if app in RANK and target in RANK and RANK[app] == RANK[target] == 0 and target != "protocol":
@@ -143,6 +146,10 @@ def test_registry_names_no_higher_app_even_in_a_string():
         ("runs", "compliance", False),
         ("attestations", "runs", True),
         ("compliance", "console", False),
+        ("compliance", "casework", False),
+        ("ops", "casework", False),
+        ("console", "casework", True),
+        ("casework", "compliance", True),
         ("console", "compliance", True),
         ("demo", "console", True),
         ("agent", "registry", False),

@@ -1,4 +1,5 @@
 from console.views.alerts import alert_bundle, alert_chips, alert_detail, alert_list, alert_transition
+from console.views.casework import case_action, case_detail, case_list, case_new, tip_detail, tip_list, tip_triage
 from console.views.challenges import challenge_detail, challenge_list, challenge_new, challenge_step
 from console.views.chips import chip_detail, search
 from console.views.dashboard import dashboard, facility_map
@@ -19,6 +20,10 @@ __all__ = [
     "answer_decide",
     "answer_new",
     "answers_due",
+    "case_action",
+    "case_detail",
+    "case_list",
+    "case_new",
     "challenge_detail",
     "challenge_list",
     "challenge_new",
@@ -46,4 +51,7 @@ __all__ = [
     "run_queue",
     "search",
     "submissions",
+    "tip_detail",
+    "tip_list",
+    "tip_triage",
 ]

@@ -283,6 +283,12 @@ def _build():
     w.destination_rule = export_rules.declare(
         w.users["treaty"], "matrix-embargo", name="Matrix embargo", destinations=["KP"], effective_from=now
     )
+    # Issue 19: a tip (sent by nobody signed in) and case A, which the treaty body let the US inspectorate read.
+    from casework import cases, tips
+
+    w.tip_a, w.tip_a_receipt = tips.submit(None, {"text": "Matrix: a tip about A", "serials": [], "attachments": []})
+    w.case_a = cases.open_case(w.users["treaty"], "Matrix: case A")
+    cases.add_inspectorate(w.users["treaty"], w.case_a, "insp-us")
     # A second token of A's member: the one admins may manage (the role's own stays usable).
     w.token_member, _ = APIToken.issue(w.users["op_member"], name="second")
     from transparency.checkpoints import latest_checkpoint

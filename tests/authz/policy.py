@@ -207,6 +207,22 @@ def _rule(w):
     return {"id": str(ChallengeRule.objects.current().pk)}
 
 
+# Tips and cases (issue 19): what a refused one must leave as it was.
+CASEWORK = (
+    "casework.Tip",
+    "casework.TipAddition",
+    "casework.Case",
+    "casework.CaseLink",
+    "casework.CaseStep",
+    "casework.CaseInspectorate",
+)
+TIPS_READ = expect(HIDDEN, treaty=OK, registry_admin=OK)
+# A read-only user is refused every write before any lookup (403, whatever the row): it learns nothing.
+TIPS_TRIAGE = cells(TIPS_READ, op_readonly=FORBIDDEN)
+CASE_READ = expect(HIDDEN, treaty=OK, registry_admin=OK, insp_in=OK)
+CASE_WORK = expect(HIDDEN, treaty=OK, registry_admin=OK, insp_in=FORBIDDEN, op_readonly=FORBIDDEN)
+
+
 def _id(attr, key="id", field="pk"):
     return lambda w, role: {key: str(getattr(getattr(w, attr), field))}
 
@@ -1033,6 +1049,61 @@ API = {
     ],
     ("GET", "/api/v1/clarifications/"): [Case(ALL, hides=lambda w: "Matrix: where are", sees=A_SEES)],
     ("GET", "/api/v1/clarifications/{id}/"): [Case(A_VIEW, params=_id("clarification_a"))],
+    # Tips and cases (issue 19). Anyone sends a tip, signed in or not (read-only users too: a tip changes no
+    # record of theirs), and adds to it with its receipt code; only the treaty body reads and triages them
+    # (the registry administrator here is a treaty body's admin). Cases: the treaty body works them; the
+    # inspectorate it added (insp_in) reads case A and is refused its writes; nobody else learns it exists.
+    ("GET", "/api/v1/tips/"): [Case(ALL, hides=lambda w: str(w.tip_a.ref), sees=("treaty", "registry_admin"))],
+    ("POST", "/api/v1/tips/"): [
+        Case(expect(OK, anon=OK), body={"text": "Sent by the matrix", "serials": ["nvidia:MATRIX1"]}, tables=CASEWORK)
+    ],
+    ("POST", "/api/v1/tips/additions/"): [
+        Case(
+            expect(OK, anon=OK),
+            body=lambda w, r: {"receipt": w.tip_a_receipt, "text": "Added by the matrix"},
+            tables=CASEWORK,
+        ),
+        Case(
+            # A code no tip has adds to nothing, for anyone.
+            expect(problem(404, "unknown_receipt"), anon=problem(404, "unknown_receipt")),
+            name="unknown receipt",
+            body={"receipt": "tip_" + "M" * 43, "text": "x"},
+            tables=CASEWORK,
+        ),
+    ],
+    ("GET", "/api/v1/tips/{ref}/"): [Case(TIPS_READ, params=_id("tip_a", "ref", "ref"))],
+    ("POST", "/api/v1/tips/{ref}/triage/"): [
+        Case(
+            TIPS_TRIAGE,
+            params=_id("tip_a", "ref", "ref"),
+            body={"action": "dismiss", "reason": "dismissed by the matrix"},
+            tables=CASEWORK,
+        )
+    ],
+    ("GET", "/api/v1/cases/"): [Case(ALL, hides=lambda w: w.case_a.code, sees=("treaty", "registry_admin", "insp_in"))],
+    ("POST", "/api/v1/cases/"): [Case(TREATY_ONLY, body={"title": "Opened by the matrix"}, tables=CASEWORK)],
+    ("GET", "/api/v1/cases/{code}/"): [Case(CASE_READ, params=_id("case_a", "code", "code"))],
+    ("POST", "/api/v1/cases/{code}/links/"): [
+        Case(
+            CASE_WORK,
+            params=_id("case_a", "code", "code"),
+            body=lambda w, r: {"kind": "finding", "target": str(w.finding_a.pk)},
+            tables=CASEWORK,
+        )
+    ],
+    ("POST", "/api/v1/cases/{code}/state/"): [
+        Case(CASE_WORK, params=_id("case_a", "code", "code"), body={"state": "under_inspection"}, tables=CASEWORK)
+    ],
+    ("POST", "/api/v1/cases/{code}/inspectorates/"): [
+        Case(CASE_WORK, params=_id("case_a", "code", "code"), body={"organisation": "insp-de"}, tables=CASEWORK)
+    ],
+    ("DELETE", "/api/v1/cases/{code}/inspectorates/{organisation}/"): [
+        Case(
+            CASE_WORK,
+            params=lambda w, r: {"code": w.case_a.code, "organisation": "insp-us"},
+            tables=CASEWORK,
+        )
+    ],
     ("GET", "/api/v1/subscriptions/"): [Case(SUBSCRIBERS)],
     ("POST", "/api/v1/subscriptions/"): [
         Case(
@@ -1178,6 +1249,10 @@ C_ANSWERS = expect(
 )
 # The console looks the subject up first (a 404 page for what one does not see), then asks who may ask.
 C_ASKS = expect(HIDDEN, op_a=FORBIDDEN, insp_in=DONE, treaty=DONE, registry_admin=DONE, anon=LOGIN)
+
+
+C_TIPS_READ = expect(HIDDEN, treaty=PAGE, registry_admin=PAGE, anon=LOGIN)
+C_CASE_WORK = expect(HIDDEN, treaty=DONE, registry_admin=DONE, insp_in=FORBIDDEN, op_readonly=FORBIDDEN, anon=LOGIN)
 
 
 def _hides_a(w):
@@ -1357,6 +1432,44 @@ CONSOLE = {
         )
     ],
     ("submissions", "GET"): [Case(C_ALL, hides=_hides_a, sees=A_SEES)],
+    # Tips and cases (issue 19): the tip inbox is the treaty body's; case A is read by the inspectorate the
+    # treaty body added (insp_in), which may not change it; nobody else learns it exists.
+    ("tips", "GET"): [Case(expect(FORBIDDEN, treaty=PAGE, registry_admin=PAGE, anon=LOGIN))],
+    ("tip", "GET"): [Case(C_TIPS_READ, params=lambda w, r: {"ref": w.tip_a.ref})],
+    ("tip-triage", "GET"): [Case(POST_ONLY, params=lambda w, r: {"ref": w.tip_a.ref})],
+    ("tip-triage", "POST"): [
+        Case(
+            cells(C_TIPS_READ, treaty=DONE, registry_admin=DONE, op_readonly=FORBIDDEN),
+            params=lambda w, r: {"ref": w.tip_a.ref},
+            body={"action": "dismiss", "reason": "dismissed by the matrix"},
+            tables=CASEWORK,
+        )
+    ],
+    ("cases", "GET"): [Case(C_ALL, hides=lambda w: w.case_a.code, sees=("treaty", "registry_admin", "insp_in"))],
+    ("case-new", "GET"): [Case(POST_ONLY)],
+    ("case-new", "POST"): [
+        Case(
+            expect(FORBIDDEN, treaty=DONE, registry_admin=DONE, anon=LOGIN),
+            body={"title": "Opened by the matrix"},
+            tables=CASEWORK,
+        )
+    ],
+    ("case", "GET"): [Case(cells(C_TIPS_READ, insp_in=PAGE), params=lambda w, r: {"code": w.case_a.code})],
+    ("case-action", "GET"): [Case(POST_ONLY, params=lambda w, r: {"code": w.case_a.code, "action": "state"})],
+    ("case-action", "POST"): [
+        Case(
+            C_CASE_WORK,
+            name=action,
+            params=lambda w, r, action=action: {"code": w.case_a.code, "action": action},
+            body=body,
+            tables=CASEWORK,
+        )
+        for action, body in (
+            ("state", {"state": "under_inspection"}),
+            ("add-inspectorate", {"organisation": "insp-de"}),
+            ("remove-inspectorate", {"organisation": "insp-us"}),
+        )
+    ],
     # Declared runs: read as the API reads them; the treaty body decides, the operator withdraws.
     ("runs", "GET"): [Case(C_ALL, hides=lambda w: w.run_a.code, sees=A_SEES)],
     ("run-queue", "GET"): [Case(C_ALL, hides=lambda w: w.run_a.code, sees=A_SEES)],
@@ -1468,4 +1581,12 @@ LOGGED = {
     ("POST", "/api/v1/findings/{id}/clarifications/"),
     ("POST", "/api/v1/alerts/{id}/clarifications/"),
     ("POST", "/api/v1/answers/{id}/decide/"),
+    ("POST", "/api/v1/tips/"),
+    ("POST", "/api/v1/tips/additions/"),
+    ("POST", "/api/v1/tips/{ref}/triage/"),
+    ("POST", "/api/v1/cases/"),
+    ("POST", "/api/v1/cases/{code}/links/"),
+    ("POST", "/api/v1/cases/{code}/state/"),
+    ("POST", "/api/v1/cases/{code}/inspectorates/"),
+    ("DELETE", "/api/v1/cases/{code}/inspectorates/{organisation}/"),
 }
