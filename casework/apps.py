@@ -6,4 +6,4 @@ class CaseworkConfig(AppConfig):
     verbose_name = "Casework (tips and cases)"
 
     def ready(self):
-        from casework import log_events  # noqa: F401  (log event names)
+        from casework import handlers, log_events  # noqa: F401  (outbox subscriptions, log event names)

@@ -106,6 +106,37 @@ def link(user, case, kind, target, _from_triage=False):
     return row
 
 
+def follow_challenge(challenge):
+    """A challenge inspection requested for a case (its `case_ref` is the case's code) joins the case, and
+    an open case is now under inspection. Only a request by the treaty body or an inspectorate on the
+    case does: any other requester may write any reference, and must not add to a case it cannot read.
+    A reference that is no case of ours (another body's file number) links nothing. Idempotent: the
+    outbox may deliver the event again."""
+    case = Case.objects.filter(code=challenge.case_ref).first() if challenge.case_ref else None
+    if case is None:
+        return None
+    requester = challenge.requester
+    on_case = CaseInspectorate.objects.filter(case=case, organisation=requester).exists()
+    if requester.kind != "treaty_body" and not on_case:
+        return None
+    user, target, now = challenge.requested_by, str(challenge.pk), timezone.now()
+    with transaction.atomic():
+        case = _locked(case)
+        if case.state == CaseState.CLOSED:
+            return None
+        kind = "challenge_inspection"
+        if CaseLink.objects.filter(case=case, kind=kind, target=target).exists():
+            return case
+        CaseLink.objects.create(case=case, kind=kind, target=target, added_at=now, added_by=user)
+        _step(user, case, "case.linked", {"kind": kind, "target": target, "by_request": True}, now)
+        if case.state == CaseState.OPEN:
+            case.state = CaseState.UNDER_INSPECTION
+            case.save(update_fields=["state"])
+            data = {"from": CaseState.OPEN, "to": CaseState.UNDER_INSPECTION, "challenge": target}
+            _step(user, case, "case.state_changed", data, now)
+    return case
+
+
 def set_state(user, case, state, conclusion=""):
     now = timezone.now()
     with transaction.atomic():

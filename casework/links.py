@@ -18,15 +18,11 @@ def _by_pk(label):
 
 
 def _challenge_inspection(target):
-    # HOOK(lead, issue 19 merge): challenge inspections are built by another part of issue 19 (inventory,
-    # model likely `ChallengeInspection`, which stores the case's code as text). Until that model exists
-    # here, a link to one is refused; after the merge, check the lookup field below (pk or a code) and
-    # decide whether linking one moves the case to `under_inspection` (casework.cases.link).
-    try:
-        model = apps.get_model("inventory", "ChallengeInspection")
-    except LookupError:
-        raise Invalid("Challenge inspections are not available yet.", code="kind_unavailable") from None
-    return target.isdigit() and len(target) <= 18 and model.objects.filter(pk=int(target)).exists()
+    # By its id, as the API and console name it. A challenge requested with the case's code as its `case`
+    # joins the case by itself (casework.cases.follow_challenge); this links one requested otherwise.
+    from inventory.models import ChallengeInspection
+
+    return target.isdigit() and len(target) <= 18 and ChallengeInspection.objects.filter(pk=int(target)).exists()
 
 
 EXISTS = {
