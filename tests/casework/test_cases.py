@@ -72,7 +72,7 @@ def test_links_are_checked_by_kind(cw):
         ({"kind": "alert", "target": "999999999"}, "unknown_target"),
         ({"kind": "finding", "target": "abc"}, "unknown_target"),
         ({"kind": "tip", "target": "x"}, "triage_tips"),
-        ({"kind": "challenge_inspection", "target": "1"}, "kind_unavailable"),
+        ({"kind": "challenge_inspection", "target": "999999999"}, "unknown_target"),
     ):
         r = t.post(url(cw.case, "links/"), body)
         assert r.status_code == 400 and r.json()["code"] == code, (body, r.content)
