@@ -13,6 +13,7 @@ configured, tips are stored and listed (time, size, state) but their bodies cann
 import base64
 import binascii
 import json
+import os
 from pathlib import Path
 
 from django.conf import settings
@@ -31,7 +32,29 @@ class Unreadable(Exception):
     """The private key is not configured here, or does not open this box."""
 
 
+def _development_key_file():
+    """`make run` on a laptop: with no key configured and CHIPREG_TIPS_KEY_AUTOCREATE on (never in
+    production settings), a pair is made once in the var folder, so the demo takes and triages tips. The
+    private key then lies beside the server, which a real deployment must never do."""
+    if getattr(settings, "CHIPREG_TIPS_PUBLIC_KEY", "") or not getattr(settings, "CHIPREG_TIPS_KEY_AUTOCREATE", False):
+        return None
+    path = Path(settings.VAR_DIR) / "tips-private.key"
+    if not path.exists():
+        path.parent.mkdir(parents=True, exist_ok=True)
+        private, _ = new_keypair()
+        fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+        with os.fdopen(fd, "w") as out:
+            out.write(private + "\n")
+    return path
+
+
 def public_key():
+    development = _development_key_file()
+    if development is not None:
+        key = _read_private(development)
+        if key is None:
+            raise TipsUnavailable(f"The development tips key {development} does not read; remove it to make another.")
+        return key.public_key
     raw = getattr(settings, "CHIPREG_TIPS_PUBLIC_KEY", "") or ""
     try:
         key = base64.b64decode(raw, validate=True)
@@ -44,9 +67,13 @@ def public_key():
 
 def private_key():
     """The treaty body's private key where this deployment holds it (a file), else None."""
-    path = getattr(settings, "CHIPREG_TIPS_PRIVATE_KEY_FILE", "") or ""
+    path = getattr(settings, "CHIPREG_TIPS_PRIVATE_KEY_FILE", "") or _development_key_file() or ""
     if not path:
         return None
+    return _read_private(path)
+
+
+def _read_private(path):
     try:
         raw = base64.b64decode(Path(path).read_text().strip(), validate=True)
     except (OSError, binascii.Error, ValueError):

@@ -180,6 +180,9 @@ CHIPREG_TIP_BYTES_PER_ADDRESS = env_int("CHIPREG_TIP_BYTES_PER_ADDRESS", 1024 * 
 CHIPREG_TIP_BYTES_WINDOW_S = env_int("CHIPREG_TIP_BYTES_WINDOW_S", 3600)
 CHIPREG_TIPS_PUBLIC_KEY = env("CHIPREG_TIPS_PUBLIC_KEY", "")
 CHIPREG_TIPS_PRIVATE_KEY_FILE = env("CHIPREG_TIPS_PRIVATE_KEY_FILE", "")
+# Development convenience (`make run`): with no public key configured, make a pair in VAR_DIR once.
+# Production settings turn this off: there, no key configured means no tips (503 tips_unavailable).
+CHIPREG_TIPS_KEY_AUTOCREATE = env_bool("CHIPREG_TIPS_KEY_AUTOCREATE", True)
 # A tip's body is refused from its length alone, before authentication is looked at (which would record
 # a token's use): no larger than an anonymous body may be anyway.
 CHIPREG_BODY_LIMITS["/api/v1/tips/"] = min(CHIPREG_TIP_MAX_BYTES * 2, CHIPREG_ANONYMOUS_BODY_MAX)
@@ -264,6 +267,8 @@ SPECTACULAR_SETTINGS = {
         "RunStateEnum": "runs.choices.RunState",
         "RunPrecisionEnum": "runs.choices.RunPrecision",
         "RulePrecisionEnum": "compliance.choices.Precision",
+        "ChallengeStateEnum": "inventory.choices.ChallengeState",
+        "ExportStatusEnum": "inventory.choices.ExportStatus",
     },
 }
 

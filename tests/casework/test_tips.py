@@ -3,6 +3,7 @@ token, receipt codes that add only to their own tip, rate and size limits per ad
 
 import base64
 import json
+from pathlib import Path
 
 import pytest
 from django.db import connection
@@ -94,10 +95,36 @@ def test_without_the_private_key_configured_triage_sees_that_it_cannot_read(api,
 @pytest.mark.django_db
 def test_no_public_key_no_tips(api, settings):
     settings.CHIPREG_TIPS_PUBLIC_KEY = ""
+    settings.CHIPREG_TIPS_KEY_AUTOCREATE = False  # as in production settings
     before = Tip.objects.count(), LogLeaf.objects.count()
     r = send(api)
     assert r.status_code == 503 and r.json()["code"] == "tips_unavailable"
     assert (Tip.objects.count(), LogLeaf.objects.count()) == before
+
+
+@pytest.mark.django_db
+def test_development_makes_a_key_pair_once_in_the_var_folder(api, settings, tmp_path):
+    """`make run`: no key configured, autocreate on (never in production settings): the demo takes tips."""
+    import stat
+
+    from django.conf import settings as live
+
+    settings.CHIPREG_TIPS_PUBLIC_KEY = ""
+    settings.CHIPREG_TIPS_PRIVATE_KEY_FILE = ""
+    settings.CHIPREG_TIPS_KEY_AUTOCREATE = True
+    settings.VAR_DIR = tmp_path
+    r = send(api)
+    assert r.status_code == 201, r.content
+    key_file = tmp_path / "tips-private.key"
+    assert stat.S_IMODE(key_file.stat().st_mode) == 0o600
+    first = key_file.read_text()
+    assert send(api).status_code == 201 and key_file.read_text() == first  # made once
+    opened = sealing.open_sealed(Tip.objects.get(ref=r.json()["tip"]).sealed)
+    assert opened["text"] == tip_body()["text"]
+    assert live.CHIPREG_TIPS_KEY_AUTOCREATE is True
+    # Production settings (they refuse to import without real secrets) turn it off.
+    production = (Path(live.BASE_DIR) / "config" / "settings_production.py").read_text()
+    assert "\nCHIPREG_TIPS_KEY_AUTOCREATE = False\n" in production
 
 
 @pytest.mark.django_db
