@@ -573,6 +573,48 @@ class Demo:
         )
         self.log("inspection: US-VA-001 recorded")
 
+    # --- safeguards casework (issue 19) --------------------------------------------
+
+    def export_request(self):
+        """op-other asks to export two MI300X from Frankfurt to Abilene: awaiting the German inspectorate."""
+        from django.conf import settings
+
+        from inventory.chiprefs import parse_listing
+        from inventory.models import ExportAuthorisation
+        from inventory.services.exports import request_export
+
+        operator = self.user("other-operator")
+        if ExportAuthorisation.objects.filter(exporter=operator.organisation).exists():
+            return
+        rows = parse_listing([MI300X.format(i) for i in (8, 9)], settings.CHIPREG_BULK_MAX_ROWS)
+        receiver = self.user("operator").organisation
+        request_export(operator, rows, receiver, "DE-BAFA-2026-0117", destination_facility=self.facilities["US-TX-001"])
+        self.log("export: 2 MI300X from DE-FRA-001 to US-TX-001, awaiting insp-de")
+
+    def casework(self):
+        """A tip about Abilene, triaged into a case the US inspectorate reads, and a challenge inspection
+        requested for the case (awaiting the operator's acknowledgement, its clock running)."""
+        from casework import cases, sealing, tips
+        from casework.models import Tip
+        from inventory.services import challenges
+
+        if Tip.objects.exists():
+            return
+        try:
+            sealing.public_key()
+        except sealing.TipsUnavailable:
+            self.log("casework: skipped (no tips key configured: CHIPREG_TIPS_PUBLIC_KEY)")
+            return
+        text = "A contractor says a second hall at Abilene was fitted with H100 racks in October, never declared."
+        tip, _ = tips.submit(None, {"text": text, "serials": [], "attachments": []})
+        treaty = self.user("treaty")
+        case = tips.triage(treaty, tip, "new_case", title="Abilene: an undeclared hall?").case
+        cases.add_inspectorate(treaty, case, "insp-us")
+        challenges.request(
+            treaty, reason="A tip of an undeclared hall of H100 racks.", case_ref=case.code, facility_code="US-TX-001"
+        )
+        self.log(f"casework: a tip, {case.code}, a challenge inspection of US-TX-001 awaiting acknowledgement")
+
     def run(self):
         from outbox.relay import drain_all
 
@@ -587,6 +629,8 @@ class Demo:
         self.fleets()
         self.rejections()
         self.inspection()
+        self.export_request()
+        self.casework()
         drained = drain_all()
         self.log(f"outbox: {drained} events dispatched")
 

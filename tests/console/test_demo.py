@@ -103,3 +103,21 @@ def test_the_demo_shows_issue_17s_compute_scenarios(demo):
         ("treaty-unexplained-compute-cluster", "US-OH-001/oh-train-1"),
         ("treaty-unexplained-compute-facility", "US-OH-001"),
     ], found
+
+
+def test_the_demo_shows_issue_19s_casework(login, demo):
+    """An export awaiting the German inspectorate, a tip triaged into a case the US inspectorate reads, and a
+    challenge inspection requested for that case, its acknowledgement clock running."""
+    from casework.models import Case, Tip
+    from inventory.models import ChallengeInspection, ExportAuthorisation
+
+    export = ExportAuthorisation.objects.get()
+    assert (export.status, export.origin_country, export.destination_country) == ("requested", "DE", "US")
+    case = Case.objects.get()
+    assert case.state == "under_inspection" and Tip.objects.get().case == case
+    challenge = ChallengeInspection.objects.get()
+    assert (challenge.case_ref, challenge.state, challenge.facility.code) == (case.code, "requested", "US-TX-001")
+    assert "DE-BAFA-2026-0117" in login("inspector-de").get("/exports/").content.decode()
+    assert case.code in login("inspector").get("/cases/").content.decode()
+    assert "US-TX-001" in login("operator").get("/challenge-inspections/").content.decode()
+    assert case.code not in login("inspector-de").get("/cases/").content.decode()
