@@ -104,7 +104,9 @@ class Fixture:
     def body(self, indices, challenge):
         import base64
 
-        observed = datetime.now(UTC).replace(microsecond=0) - timedelta(seconds=5)
+        # Issued now (floored to the second), never before the key's registration a moment ago (a key is
+        # valid from then, judged at issued_at); observed a second before.
+        observed = datetime.now(UTC).replace(microsecond=0) - timedelta(seconds=1)
         chips = []
         for i in indices:
             report, chain = self.devices[i].evidence(challenge)
