@@ -73,6 +73,10 @@ class FindingKind(models.TextChoices):
     IDENTITY_MISMATCH = "identity_mismatch", "Another device identity than the one enrolled for the chip"
     IDENTITY_DUPLICATE = "identity_duplicate", "A device identity enrolled for another chip"
     IDENTITY_ENROLLED = "identity_enrolled", "Device identity enrolled on first use (informational)"
+    # Chips leaving the books (issue #19; inventory.services.watch)
+    LOST_OR_STOLEN = "lost_or_stolen", "Reported lost or stolen"
+    LOST_CHIP_SIGHTED = "lost_chip_sighted", "A lost or stolen chip seen again"
+    UNREPORTED_CHIP = "unreported_chip", "Not reported by its manufacturer"
 
 
 class FindingSource(models.TextChoices):
@@ -83,3 +87,4 @@ class FindingSource(models.TextChoices):
     MONITOR = "monitor", "Continuity monitor"
     FACILITY = "facility", "Facility record"
     ENROLMENT = "enrolment", "Device identity enrolment"
+    REGISTRY = "registry", "Registry record"

@@ -34,3 +34,21 @@ class UserFactory(factory.django.DjangoModelFactory):
 def chip_rows(prefix, count, model="nvidia-h100-sxm5-80gb", manufacturer="nvidia", **extra):
     """Registration rows for `count` chips with serials PREFIX000000..."""
     return [{"chip": f"{manufacturer}:{prefix}{i:06d}", "model": model, **extra} for i in range(count)]
+
+
+def witnessed_disposal(holder, witness, chip_ids, kind="decommissioned"):
+    """Chips off the books the only way there is: the holder's request with its evidence, witnessed."""
+    from django.utils import timezone
+
+    from registry import disposals
+
+    request = disposals.request_disposal(
+        holder,
+        kind=kind,
+        chip_ids=list(chip_ids),
+        method="test",
+        place="test site",
+        date=timezone.localdate(),
+        files=[("certificate.pdf", "application/pdf", b"%PDF-1.4 test")],
+    )
+    return disposals.decide(witness, request, accept=True)

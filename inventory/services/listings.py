@@ -163,6 +163,17 @@ def record_inspection(user, facility, performed_at, rows, inspectors=(), seals=(
             facility=facility,
             evidence={"log_index": inspection.log_index, "performed_at": performed_at.isoformat()},
         )
+        # A lost or stolen chip an inspector saw is a critical finding (inventory.services.watch).
+        from inventory.services import watch
+
+        watch.raise_sightings(
+            resolved,
+            source=FindingSource.INSPECTION,
+            source_id=str(inspection.pk),
+            country=facility.country,
+            when=performed_at,
+            log_index=inspection.log_index,
+        )
     return inspection, {"observed": len(rows), "findings": _count(found), "log_index": inspection.log_index}
 
 

@@ -196,6 +196,17 @@ def receive(user, transfer, rows, received_at, facility=None):
         refresh_verification(arrived_pks, received_at)
         emit("chips.changed", organisations=sorted({transfer.shipper_id, transfer.receiver_id}))
         _transfer_findings(transfer, missing, extra, shipped, resolved, facility)
+        # A receiver confirming a chip reported lost or stolen (in transit, or never shipped) has seen it.
+        from inventory.services import watch
+
+        watch.raise_sightings(
+            {**resolved, **resolve_chips(withdrawn)},
+            source=FindingSource.TRANSFER,
+            source_id=f"{transfer.pk}:receipt",
+            country=facility.country if facility else transfer.destination_country,
+            when=received_at,
+            log_index=transfer.receipt_log_index,
+        )
     summary = {"received": len(arrived), "missing": len(missing), "unexpected": len(extra), "withdrawn": len(withdrawn)}
     return transfer, summary
 

@@ -1,5 +1,6 @@
 from .catalog import AcceleratorModel, AcceleratorModelRevision
 from .chips import Chip, ChipEvent, ChipIdentity, HardwareIdentity, IdentitySource, RegistrationBatch
+from .disposals import DisposalAttachment, DisposalChip, DisposalRequest, ManufacturerReport
 from .organisations import Organisation, User
 from .tokens import APIToken
 
@@ -12,6 +13,10 @@ __all__ = [
     "ChipIdentity",
     "HardwareIdentity",
     "IdentitySource",
+    "DisposalAttachment",
+    "DisposalChip",
+    "DisposalRequest",
+    "ManufacturerReport",
     "Organisation",
     "RegistrationBatch",
     "User",
