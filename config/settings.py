@@ -321,7 +321,8 @@ CHIPREG_HARDWARE_EVIDENCE_WINDOW_DAYS = env_int("CHIPREG_HARDWARE_EVIDENCE_WINDO
 # Disposal requests (registry.disposals): chips per request, and their evidence (photos, a certificate).
 CHIPREG_DISPOSAL_MAX_CHIPS = env_int("CHIPREG_DISPOSAL_MAX_CHIPS", 100_000)
 CHIPREG_DISPOSAL_ATTACHMENTS_MAX = env_int("CHIPREG_DISPOSAL_ATTACHMENTS_MAX", 5)
-CHIPREG_DISPOSAL_ATTACHMENT_MAX_BYTES = env_int("CHIPREG_DISPOSAL_ATTACHMENT_MAX_BYTES", 1024 * 1024)  # base64 within the 2 MiB body
+# (base64 in a JSON body: a file's 1 MiB is 1.4 MiB of the 2 MiB body limit)
+CHIPREG_DISPOSAL_ATTACHMENT_MAX_BYTES = env_int("CHIPREG_DISPOSAL_ATTACHMENT_MAX_BYTES", 1024 * 1024)
 # A chip registered by anyone but its manufacturer, of a manufacturer that reports its production, that the
 # manufacturer has not reported this many days after registration is an `unreported_chip` finding
 # (inventory.services.watch.find_unreported, daily).

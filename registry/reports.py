@@ -33,11 +33,12 @@ def report_serials(user, serials):
     try:
         normal = sorted({normalize_serial(s) for s in serials})
     except (ValueError, AttributeError, TypeError):
-        raise Invalid("Each serial is a non-empty string of the manufacturer's serial syntax.", code="invalid") from None
+        raise Invalid("Each serial is 3 to 64 characters of A-Z, 0-9, '.', '_', '-'.", code="invalid") from None
     from transparency.events import append_event
 
     with transaction.atomic():
-        known = set(ManufacturerReport.objects.filter(manufacturer=org, serial__in=normal).values_list("serial", flat=True))
+        known = ManufacturerReport.objects.filter(manufacturer=org, serial__in=normal)
+        known = set(known.values_list("serial", flat=True))
         new = [s for s in normal if s not in known]
         if not new:
             return len(serials), 0, None

@@ -1,6 +1,7 @@
 from console.views.alerts import alert_bundle, alert_chips, alert_detail, alert_list, alert_transition
 from console.views.chips import chip_detail, search
 from console.views.dashboard import dashboard, facility_map
+from console.views.disposals import disposal_attachment, disposal_decision, disposal_list, watchlist
 from console.views.disputes import answer_attachment, answer_decide, answer_new, answers_due, clarify, finding_detail
 from console.views.facilities import facility_detail, facility_list, facility_reconciliation
 from console.views.inspections import inspection_csv, inspection_detail, inspection_list, inspection_new
@@ -20,6 +21,9 @@ __all__ = [
     "chip_detail",
     "clarify",
     "dashboard",
+    "disposal_attachment",
+    "disposal_decision",
+    "disposal_list",
     "facility_detail",
     "facility_list",
     "facility_map",
@@ -38,4 +42,5 @@ __all__ = [
     "run_queue",
     "search",
     "submissions",
+    "watchlist",
 ]

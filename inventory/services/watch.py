@@ -147,9 +147,7 @@ def resolve_reported(manufacturer, serials, actor, log_index):
     from registry.models import Chip
 
     chips = Chip.objects.filter(manufacturer=manufacturer, serial__in=serials).values("pk")
-    return Finding.objects.filter(
-        kind=FindingKind.UNREPORTED_CHIP, chip_id__in=chips, resolved_at__isnull=True
-    ).update(
+    return Finding.objects.filter(kind=FindingKind.UNREPORTED_CHIP, chip_id__in=chips, resolved_at__isnull=True).update(
         resolved_at=timezone.now(),
         resolved_by=actor,
         resolution=f"Reported by its manufacturer {manufacturer.code} (log index {log_index}).",

@@ -85,7 +85,10 @@ def test_unwitnessed_destruction_leaves_chips_in_every_total(api, books):
     assert response.status_code == 201, response.content
     body = response.json()
     assert body["state"] == "pending" and body["chip_count"] == 10 and body["country"] == "US"
-    assert [a["sha256"] for a in body["attachments"]] == [hashlib.sha256(PDF).hexdigest(), hashlib.sha256(PNG).hexdigest()]
+    assert [a["sha256"] for a in body["attachments"]] == [
+        hashlib.sha256(PDF).hexdigest(),
+        hashlib.sha256(PNG).hexdigest(),
+    ]
     drain_all()
     # Nothing left the books: status, facility and operator-country totals, the silence check.
     assert set(Chip.objects.filter(serial__startswith="D").values_list("status", flat=True)) == {"installed"}
@@ -158,7 +161,9 @@ def test_request_needs_evidence_and_good_files(api, books):
     op = api(books.users["op_a_admin"])
     none = ask(op, ids("D", 1), attachments=[])
     assert none.status_code == 400 and none.json()["code"] == "evidence_required"
-    fake = ask(op, ids("D", 1), attachments=[{"name": "c.pdf", "content_type": "application/pdf", "content": b64(b"MZ")}])
+    fake = ask(
+        op, ids("D", 1), attachments=[{"name": "c.pdf", "content_type": "application/pdf", "content": b64(b"MZ")}]
+    )
     assert fake.status_code == 400 and fake.json()["code"] == "attachment_type"
     assert not DisposalRequest.objects.exists()
 
