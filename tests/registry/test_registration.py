@@ -421,12 +421,22 @@ def test_history_is_append_only(parties):
 )
 def test_status_transitions(api, parties, start, target, ok):
     user = parties.users["op_a_admin"]
-    register_chips(chip_rows("ST", 1, status=start), user)
+    register_chips(chip_rows("ST", 1), user)
+    # A chip is registered live (test_registration_refuses_statuses_off_the_books); the start state is set here.
+    Chip.objects.filter(serial="ST000000").update(status=start)
     response = api(user).patch("/api/v1/chips/nvidia:ST000000/", {"status": target})
     assert response.status_code == (200 if ok is True else 409), response.content
     if ok is not True:
         assert response.json()["code"] == (ok or "invalid_transition")
     assert Chip.objects.get(serial="ST000000").status == (target if ok is True else start)
+
+
+@pytest.mark.parametrize("status", ["destroyed", "decommissioned", "lost", "stolen"])
+def test_registration_refuses_statuses_off_the_books(api, parties, status):
+    """Registered already destroyed (or lost), a chip would never count: it enters the books live."""
+    response = api(parties.users["op_a_admin"]).post("/api/v1/chips/", chip_rows("OFF", 1, status=status))
+    assert response.status_code == 400, response.content
+    assert not Chip.objects.filter(serial="OFF000000").exists()
 
 
 def test_change_rejects_unknown_fields(api, parties):
