@@ -245,6 +245,8 @@ SPECTACULAR_SETTINGS = {
         "RunStateEnum": "runs.choices.RunState",
         "RunPrecisionEnum": "runs.choices.RunPrecision",
         "RulePrecisionEnum": "compliance.choices.Precision",
+        "DisposalKindEnum": "registry.choices.DisposalKind",
+        "DisposalStateEnum": "registry.choices.DisposalState",
     },
 }
 

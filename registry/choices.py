@@ -49,6 +49,11 @@ DISPOSAL_STATUSES = frozenset({S.DESTROYED, S.DECOMMISSIONED})
 WATCHED_STATUSES = frozenset({S.LOST, S.STOLEN})
 
 
+class DisposalKind(models.TextChoices):
+    DESTROYED = "destroyed", "Destruction"
+    DECOMMISSIONED = "decommissioned", "Decommissioning"
+
+
 class DisposalState(models.TextChoices):
     PENDING = "pending", "Awaiting witness"
     ACCEPTED = "accepted", "Witnessed and accepted"

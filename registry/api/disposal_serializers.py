@@ -2,7 +2,7 @@
 
 from rest_framework import serializers
 
-from registry.choices import ChipStatus
+from registry.choices import DisposalKind
 from registry.models import Chip, DisposalAttachment, DisposalRequest, ManufacturerReport
 
 
@@ -19,7 +19,7 @@ class DisposalAttachmentInputSerializer(serializers.Serializer):
 
 
 class DisposalInputSerializer(serializers.Serializer):
-    kind = serializers.ChoiceField(choices=[ChipStatus.DESTROYED.value, ChipStatus.DECOMMISSIONED.value])
+    kind = serializers.ChoiceField(choices=DisposalKind.choices)
     chips = serializers.ListField(child=serializers.CharField(max_length=100), min_length=1)
     method = serializers.CharField(max_length=200)
     place = serializers.CharField(max_length=300)
@@ -32,12 +32,13 @@ class DisposalDecisionInputSerializer(serializers.Serializer):
     reason = serializers.CharField(required=False, allow_blank=True, default="", max_length=2000)
 
 
-class DisposalRequestSerializer(serializers.ModelSerializer):
+class DisposalRequestListSerializer(serializers.ModelSerializer):
+    """A request in a list: its chips by count and SHA-256 (the detail names them)."""
+
     organisation = serializers.SlugRelatedField(slug_field="code", read_only=True)
     requested_by = serializers.SlugRelatedField(slug_field="username", read_only=True)
     decided_by = serializers.SlugRelatedField(slug_field="username", read_only=True, allow_null=True)
     decided_by_organisation = serializers.SlugRelatedField(slug_field="code", read_only=True, allow_null=True)
-    chips = serializers.SerializerMethodField()
     attachments = DisposalAttachmentSerializer(many=True, read_only=True)
 
     class Meta:
@@ -56,7 +57,6 @@ class DisposalRequestSerializer(serializers.ModelSerializer):
             "reason",
             "chip_count",
             "chips_sha256",
-            "chips",
             "attachments",
             "log_index",
             "decided_by",
@@ -66,10 +66,19 @@ class DisposalRequestSerializer(serializers.ModelSerializer):
             "decision_log_index",
         ]
 
+
+class DisposalRequestSerializer(DisposalRequestListSerializer):
+    """A request with the ids of its chips."""
+
+    chips = serializers.SerializerMethodField()
+
+    class Meta(DisposalRequestListSerializer.Meta):
+        fields = [*DisposalRequestListSerializer.Meta.fields, "chips"]
+
     def get_chips(self, obj) -> list[str]:
         from protocol.serials import format_chip_id
 
-        rows = obj.chips.select_related("chip__manufacturer").values_list("chip__manufacturer__code", "chip__serial")
+        rows = obj.chips.order_by("id").values_list("chip__manufacturer__code", "chip__serial")
         return [format_chip_id(m, s) for m, s in rows]
 
 

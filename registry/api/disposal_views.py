@@ -46,6 +46,9 @@ class DisposalViewSet(
         # Deciding is a POST on a request one may *see* (who may decide: registry.disposals.may_witness).
         return self.restricted("view")
 
+    def get_serializer_class(self):
+        return s.DisposalRequestListSerializer if self.action == "list" else s.DisposalRequestSerializer
+
     def get_object(self):
         _pk(self.kwargs.get("pk", ""))
         return super().get_object()

@@ -12,7 +12,7 @@ from django.db import models
 from django.db.models import Q
 
 from core.querysets import RestrictedQuerySet
-from registry.choices import ChipStatus, DisposalState, OrgKind
+from registry.choices import ChipStatus, DisposalKind, DisposalState, OrgKind
 
 
 class DisposalQuerySet(RestrictedQuerySet):
@@ -29,9 +29,7 @@ class DisposalQuerySet(RestrictedQuerySet):
 
 
 class DisposalRequest(models.Model):
-    KINDS = [(ChipStatus.DESTROYED.value, "Destruction"), (ChipStatus.DECOMMISSIONED.value, "Decommissioning")]
-
-    kind = models.CharField(max_length=16, choices=KINDS)
+    kind = models.CharField(max_length=16, choices=DisposalKind.choices)
     state = models.CharField(max_length=8, choices=DisposalState.choices, default=DisposalState.PENDING)
     organisation = models.ForeignKey("registry.Organisation", on_delete=models.PROTECT, related_name="+")
     requested_by = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.PROTECT, related_name="+")

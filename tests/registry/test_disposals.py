@@ -15,7 +15,7 @@ from inventory.services.continuity import find_silent_chips
 from inventory.services.listings import record_declaration, record_inspection
 from inventory.services.watch import find_unreported
 from outbox.relay import drain_all
-from registry.models import Chip, ChipEvent, DisposalRequest
+from registry.models import Chip, DisposalRequest
 from registry.registration import register_chips
 from tests.attestations.conftest import World
 from tests.factories import chip_rows
@@ -304,5 +304,68 @@ def test_manufacturer_reports_resolve_unreported_findings(api, parties):
     assert len(api(parties.users["treaty"]).get("/api/v1/manufacturer-reports/").json()["results"]) == 3
 
 
-def test_history_events_are_in_order(books):
-    assert not ChipEvent.objects.filter(after__has_key="disposal").exists()
+def test_console_witness_accepts_and_the_watch_list_shows_lost_chips(api, books, client):
+    """The console's pages: the US inspector sees the request awaiting witness with its evidence and accepts
+    it; France's sees neither the request nor the watch list entry; the holder has no accept form."""
+    op = api(books.users["op_a_admin"])
+    request = ask(op, ids("D", 2)).json()
+    op.patch("/api/v1/chips/nvidia:D000009/", {"status": "lost", "reason": "missing"})
+    client.force_login(books.users["op_a_admin"])
+    page = client.get("/disposals/").content.decode()
+    assert "shredded" in page and "Witnessed: accept" not in page
+    assert client.post(f"/disposals/{request['id']}/accept/", {"reason": "mine"}).status_code == 403
+    assert "nvidia:D000009" in client.get("/watchlist/").content.decode()
+    client.force_login(books.users["insp_fr"])
+    assert "shredded" not in client.get("/disposals/").content.decode()
+    assert "nvidia:D000009" not in client.get("/watchlist/").content.decode()
+    assert client.post(f"/disposals/{request['id']}/accept/", {"reason": "x"}).status_code == 404
+    client.force_login(books.users["insp_us"])
+    page = client.get("/disposals/").content.decode()
+    assert "Witnessed: accept" in page and "certificate.pdf" in page
+    assert client.get(f"/disposals/{request['id']}/attachments/0/").content == PDF
+    response = client.post(f"/disposals/{request['id']}/accept/", {"reason": "seen shredded"})
+    assert response.status_code == 302
+    assert DisposalRequest.objects.get().state == "accepted"
+    assert set(Chip.objects.filter(serial__in=["D000000", "D000001"]).values_list("status", flat=True)) == {"destroyed"}
+
+
+def test_chip_reported_lost_in_transit_then_received_is_a_sighting(api, books):
+    """op-a ships a chip to op-b and reports it lost on the way; op-b's receipt lists it: the receiver has
+    seen a lost chip (critical), and custody does not move to op-b by a stale confirmation."""
+    Facility.objects.create(
+        code="DE-FRA-001", name="FRA", operator=books.op_b, country="DE", latitude=50.11, longitude=8.68
+    )
+    op_a, op_b = api(books.users["op_a_admin"]), api(books.users["op_b"])
+    now = timezone.now()
+    transfer = op_a.post(
+        "/api/v1/transfers/",
+        {
+            "receiver": "op-b",
+            "origin_facility": "US-VA-001",
+            "destination_facility": "DE-FRA-001",
+            "shipped_at": (now - timedelta(hours=3)).isoformat(),
+            "chips": ["nvidia:D000007"],
+        },
+    )
+    assert transfer.status_code == 201, transfer.content
+    assert op_a.patch("/api/v1/chips/nvidia:D000007/", {"status": "lost", "reason": "fell off"}).status_code == 200
+    received = op_b.post(
+        f"/api/v1/transfers/{transfer.json()['id']}/receive/",
+        {"received_at": (now - timedelta(hours=1)).isoformat(), "facility": "DE-FRA-001", "chips": ["nvidia:D000007"]},
+    )
+    assert received.status_code == 200, received.content
+    sighted = AnyFinding.objects.filter(kind="lost_chip_sighted", chip_ref="nvidia:D000007")
+    assert {f.country for f in sighted} == {"US", "DE"} and {f.organisation_id for f in sighted} == {books.op_a.pk}
+    assert Chip.objects.get(serial="D000007").custodian_id == books.op_a.pk
+
+
+def test_lists_query_count_is_constant(api, books, django_assert_max_num_queries):
+    op = api(books.users["op_a_admin"])
+    for i in range(4):
+        assert ask(op, [f"nvidia:D{i:06d}"]).status_code == 201
+        op.patch(f"/api/v1/chips/nvidia:D{10 + i:06d}/", {"status": "lost", "reason": "gone"})
+    treaty = api(books.users["treaty"])
+    with django_assert_max_num_queries(8):
+        assert len(treaty.get("/api/v1/disposals/").json()["results"]) == 4
+    with django_assert_max_num_queries(8):
+        assert len(treaty.get("/api/v1/watchlist/").json()["results"]) == 4
