@@ -111,7 +111,7 @@ def _store(v: Verified, user, body):
     own, others = _by_entitlement(found, chips, v.speaker)
     raise_findings(own, facility=v.facility, organisation=att.operator or v.facility.operator, evidence=cited)
     _raise_for_custodians(others, v, cited)
-    if isinstance(s, LocationStatement) and chips is not None:
+    if isinstance(s, (LocationStatement, EvidenceStatement)) and chips is not None:
         # A lost or stolen chip seen again is a critical finding for its holder of record and both countries'
         # inspectorates; the speaker's answer says nothing of it (inventory.services.watch).
         watch.raise_sightings(
