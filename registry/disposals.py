@@ -23,7 +23,7 @@ from core.permissions import WRITE_ROLES
 from outbox import emit
 from protocol.serials import normalize_chip_id, parse_chip_id
 from registry import chip_writes
-from registry.choices import DISPOSAL_STATUSES, ChipStatus, DisposalState, OrgKind
+from registry.choices import DISPOSAL_STATUSES, STATUS_TRANSITIONS, ChipStatus, DisposalState, OrgKind
 from registry.models import Chip, DisposalAttachment, DisposalChip, DisposalRequest
 from registry.registration import chips_digest
 from registry.services import check_transition
@@ -187,11 +187,17 @@ def decide(user, request, *, accept, reason=""):
         locked = chip_writes.lock(pks)
         if accept:
             for _, custodian_id, status in locked:
-                if custodian_id != request.organisation_id:
+                # Shipped, reported lost, handed over since the request: the books no longer say what was asked.
+                if (
+                    custodian_id != request.organisation_id
+                    or status == ChipStatus.IN_TRANSIT
+                    or request.kind not in STATUS_TRANSITIONS[status]
+                ):
                     raise Conflict(
-                        "A chip of this request left its requester's custody since; refuse it.", code="chips_changed"
+                        f"A chip of this request changed since it was asked (now {status}, or in another's "
+                        "custody); it cannot be accepted: refuse it, and the holder asks again.",
+                        code="chips_changed",
                     )
-                check_transition(status, request.kind)
         now = timezone.now()
         org = user.organisation
         request.state = DisposalState.ACCEPTED if accept else DisposalState.REFUSED

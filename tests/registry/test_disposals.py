@@ -369,3 +369,23 @@ def test_lists_query_count_is_constant(api, books, django_assert_max_num_queries
         assert len(treaty.get("/api/v1/disposals/").json()["results"]) == 4
     with django_assert_max_num_queries(8):
         assert len(treaty.get("/api/v1/watchlist/").json()["results"]) == 4
+
+
+def test_chips_shipped_after_the_request_cannot_be_accepted(api, books):
+    """Asked destroyed, then shipped: the witness cannot accept what the books say is on its way elsewhere."""
+    op = api(books.users["op_a_admin"])
+    request = ask(op, ids("D", 1)).json()
+    shipped = op.post(
+        "/api/v1/transfers/",
+        {
+            "receiver": "op-b",
+            "origin_facility": "US-VA-001",
+            "shipped_at": (timezone.now() - timedelta(hours=1)).isoformat(),
+            "chips": ids("D", 1),
+        },
+    )
+    assert shipped.status_code == 201, shipped.content
+    response = api(books.users["treaty"]).post(f"/api/v1/disposals/{request['id']}/accept/", {})
+    assert response.status_code == 409 and response.json()["code"] == "chips_changed"
+    assert Chip.objects.get(serial="D000000").status == "in_transit"
+    assert DisposalRequest.objects.get().state == "pending"
