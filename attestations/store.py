@@ -17,6 +17,7 @@ from attestations.kinds import evidence, location, rtt, usage
 from attestations.models import Attestation, StatementNonce
 from attestations.storage import ingest
 from inventory.choices import FindingKind, FindingSource
+from inventory.services import watch
 from inventory.services.findings import raise_findings
 from inventory.services.reconciliation import Discrepancy
 from protocol.leaves import attestation_leaf
@@ -110,6 +111,17 @@ def _store(v: Verified, user, body):
     own, others = _by_entitlement(found, chips, v.speaker)
     raise_findings(own, facility=v.facility, organisation=att.operator or v.facility.operator, evidence=cited)
     _raise_for_custodians(others, v, cited)
+    if isinstance(s, (LocationStatement, EvidenceStatement)) and chips is not None:
+        # A lost or stolen chip seen again is a critical finding for its holder of record and both countries'
+        # inspectorates; the speaker's answer says nothing of it (inventory.services.watch).
+        watch.raise_sightings(
+            chips.found,
+            source=FindingSource.ATTESTATION,
+            source_id=str(att.pk),
+            country=v.facility.country,
+            when=s.observed_at,
+            log_index=att.log_index,
+        )
     if run_finding is not None:
         own = [*own, _raise_run_finding(run_finding, att, v, cited)]
     flags = {}

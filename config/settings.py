@@ -269,6 +269,8 @@ SPECTACULAR_SETTINGS = {
         "RulePrecisionEnum": "compliance.choices.Precision",
         "ChallengeStateEnum": "inventory.choices.ChallengeState",
         "ExportStatusEnum": "inventory.choices.ExportStatus",
+        "DisposalKindEnum": "registry.choices.DisposalKind",
+        "DisposalStateEnum": "registry.choices.DisposalState",
     },
 }
 
@@ -342,6 +344,15 @@ CHIPREG_SILENCE_WINDOW_DAYS = env_int("CHIPREG_SILENCE_WINDOW_DAYS", 7)
 # Chips of a covered cluster whose last verified hardware evidence is older than this are findings
 # (compliance.hardware_continuity).
 CHIPREG_HARDWARE_EVIDENCE_WINDOW_DAYS = env_int("CHIPREG_HARDWARE_EVIDENCE_WINDOW_DAYS", 7)
+# Disposal requests (registry.disposals): chips per request, and their evidence (photos, a certificate).
+CHIPREG_DISPOSAL_MAX_CHIPS = env_int("CHIPREG_DISPOSAL_MAX_CHIPS", 100_000)
+CHIPREG_DISPOSAL_ATTACHMENTS_MAX = env_int("CHIPREG_DISPOSAL_ATTACHMENTS_MAX", 5)
+# (base64 in a JSON body: a file's 1 MiB is 1.4 MiB of the 2 MiB body limit)
+CHIPREG_DISPOSAL_ATTACHMENT_MAX_BYTES = env_int("CHIPREG_DISPOSAL_ATTACHMENT_MAX_BYTES", 1024 * 1024)
+# A chip registered by anyone but its manufacturer, of a manufacturer that reports its production, that the
+# manufacturer has not reported this many days after registration is an `unreported_chip` finding
+# (inventory.services.watch.find_unreported, daily).
+CHIPREG_MANUFACTURER_REPORT_GRACE_DAYS = env_int("CHIPREG_MANUFACTURER_REPORT_GRACE_DAYS", 30)
 
 # Findings become alerts of this severity; None raises no alert.
 CHIPREG_FINDING_SEVERITY = {
@@ -380,6 +391,11 @@ CHIPREG_FINDING_SEVERITY = {
     "seal_missing": "high",
     "seal_broken": "high",
     "seal_changed": "high",
+    # Issue #19: a chip reported lost or stolen (at once, on the watch list), a later sighting of one, and a
+    # chip of a reporting manufacturer's make that the manufacturer never reported.
+    "lost_or_stolen": "high",
+    "lost_chip_sighted": "critical",
+    "unreported_chip": "medium",
 }
 
 # Answers and clarification requests (compliance/disputes.py). The days a party has to answer a request for
@@ -429,6 +445,7 @@ CELERY_BEAT_SCHEDULE = {
     "evaluate-all": {"task": "compliance.tasks.evaluate_all", "schedule": 900.0},
     "sign-checkpoint": {"task": "transparency.tasks.sign_checkpoint", "schedule": 5.0},
     "find-silent-chips": {"task": "inventory.tasks.find_silent_chips", "schedule": 3600.0},
+    "find-unreported-chips": {"task": "inventory.tasks.find_unreported_chips", "schedule": 86400.0},
     "find-hardware-unverified": {"task": "compliance.tasks.find_hardware_unverified", "schedule": 3600.0},
     "approve-runs-by-silence": {"task": "runs.tasks.approve_by_silence", "schedule": 3600.0},
     "escalate-overdue-clarifications": {"task": "compliance.tasks.escalate_overdue", "schedule": 600.0},

@@ -87,6 +87,10 @@ class FindingKind(models.TextChoices):
     SEAL_MISSING = "seal_missing", "A seal applied at the last inspection is missing"
     SEAL_BROKEN = "seal_broken", "A seal found broken"
     SEAL_CHANGED = "seal_changed", "Another seal than the last inspection applied"
+    # Chips leaving the books (issue #19; inventory.services.watch)
+    LOST_OR_STOLEN = "lost_or_stolen", "Reported lost or stolen"
+    LOST_CHIP_SIGHTED = "lost_chip_sighted", "A lost or stolen chip seen again"
+    UNREPORTED_CHIP = "unreported_chip", "Not reported by its manufacturer"
 
 
 class FindingSource(models.TextChoices):
@@ -98,6 +102,7 @@ class FindingSource(models.TextChoices):
     FACILITY = "facility", "Facility record"
     ENROLMENT = "enrolment", "Device identity enrolment"
     CHALLENGE = "challenge", "Challenge inspection"
+    REGISTRY = "registry", "Registry record"
 
 
 class ChallengeState(models.TextChoices):

@@ -7,3 +7,11 @@ def find_silent_chips():
     from inventory.services.continuity import find_silent_chips as run
 
     return run()
+
+
+@shared_task(ignore_result=True)
+def find_unreported_chips():
+    """Daily (Celery beat): chips of a reporting manufacturer's make it never reported (issue #19)."""
+    from inventory.services.watch import find_unreported
+
+    return find_unreported()

@@ -77,8 +77,9 @@ def _history(kind, changes, actor, reason, log_index):
     )
 
 
-def set_status(chip_pks, status, *, actor, reason, log_index):
-    """Set the chips' status; one `status` history row per chip whose status changed.
+def set_status(chip_pks, status, *, actor, reason, log_index, detail=None):
+    """Set the chips' status; one `status` history row per chip whose status changed (`detail`, a dict, is
+    added to each row's `after`: e.g. the disposal request that authorised the change).
 
     The caller has checked the transition (registry.records.check_transition) or holds the chips in a
     state its act allows (a transfer ships chips at rest, receives chips in transit). Returns
@@ -86,7 +87,7 @@ def set_status(chip_pks, status, *, actor, reason, log_index):
     changed = dict(storage.set_status(list(chip_pks), str(status))) if chip_pks else {}
     _history(
         ChipEventKind.STATUS,
-        [(pk, {"status": was}, {"status": str(status)}) for pk, was in sorted(changed.items())],
+        [(pk, {"status": was}, {"status": str(status), **(detail or {})}) for pk, was in sorted(changed.items())],
         actor,
         reason,
         log_index,

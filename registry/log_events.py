@@ -26,3 +26,22 @@ register_event_name(
     " organisation that enrolled it, replaces: the identity it contradicts); read by the chip's custodian,"
     " manufacturer, the enrolling party, the inspectorate of the chip's country and the treaty body.",
 )
+
+for _name, _description in {
+    "disposal.requested": (
+        "A holder asked to have chips destroyed or decommissioned (data: request, kind, organisation, country,"
+        " method, place, date, chips and chips_sha256, each attachment's name, type, size and SHA-256); the"
+        " chips do not change until it is accepted. Read by the holder and the chips' country's inspectorate."
+    ),
+    "disposal.accepted": (
+        "An inspector of the chips' country or the treaty body witnessed a disposal (data: request, kind,"
+        " chips_sha256, attachments_sha256, requested_log_index, by, by_organisation, reason); the chips' status"
+        " changes under this entry (their history rows carry its log index and the request)."
+    ),
+    "disposal.refused": "A disposal request was refused, with the reason; the chips stay as they are.",
+    "chips.manufacturer_reported": (
+        "A manufacturer reported chips it produced (data: manufacturer, by, serials, serials_sha256 of the"
+        " serials it added, sorted, one per line)."
+    ),
+}.items():
+    register_event_name(_name, _description)

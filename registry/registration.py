@@ -28,8 +28,10 @@ from core.errors import Conflict, Forbidden, Invalid, TooLarge
 from outbox import emit
 from protocol.serials import CHIP_ID_RE, format_chip_id, normalize_chip_id, normalize_serial, parse_chip_id
 from registry import storage
-from registry.choices import ChipStatus, OrgKind
+from registry.choices import DISPOSAL_STATUSES, WATCHED_STATUSES, ChipStatus, OrgKind
 from registry.hardware_identity import check_identity, enrol_at_registration
+
+OFF_THE_BOOKS = frozenset(str(s) for s in DISPOSAL_STATUSES | WATCHED_STATUSES)
 
 ROW_FIELDS = {
     "chip",
@@ -188,6 +190,11 @@ def _validate(items, org, identities=None):
         status = item.get("status", default_status)
         if status not in statuses:
             errors.add(number, "status", f"unknown status {status!r}")
+            continue
+        if status in OFF_THE_BOOKS:
+            # A chip registered destroyed, decommissioned, lost or stolen would never count anywhere: it
+            # enters the books live, and leaves them by a witnessed disposal or a report that is alerted.
+            errors.add(number, "status", f"a chip is not registered {status}; register it, then report or request")
             continue
         texts = []
         bad = False

@@ -9,8 +9,8 @@ from django.db import transaction
 
 from core.errors import Conflict, Invalid
 from outbox import emit
-from registry import authority
-from registry.choices import STATUS_TRANSITIONS, ChipEventKind, ChipStatus
+from registry import authority, hooks
+from registry.choices import DISPOSAL_STATUSES, STATUS_TRANSITIONS, WATCHED_STATUSES, ChipEventKind, ChipStatus
 from registry.models import ChipEvent
 
 IDENTITY_FIELDS = ("uuid", "board_part_number", "attestation_key_fingerprint")
@@ -83,6 +83,13 @@ def change_chip(chip, user, *, status=None, model=None, identity=None, reason=""
     chip = type(chip).objects.select_for_update().select_related("manufacturer", "custodian").get(pk=chip.pk)
     events = []
     if status is not None and status != chip.status:
+        if status in DISPOSAL_STATUSES:
+            # Off the books only with evidence someone else witnessed (registry.disposals).
+            raise Conflict(
+                f"A chip becomes {status} only by a disposal request an inspector of its country or the treaty "
+                "body witnesses (POST /api/v1/disposals/).",
+                code="disposal_by_request",
+            )
         check_transition(chip.status, status)
         events.append((ChipEventKind.STATUS, {"status": chip.status}, {"status": status}))
         chip.status = status
@@ -103,4 +110,15 @@ def change_chip(chip, user, *, status=None, model=None, identity=None, reason=""
         return []
     chip.save()
     emit("chips.changed", organisations=[chip.custodian_id], chips=[chip.pk])
-    return [_record(chip, kind, before, after, user, reason) for kind, before, after in events]
+    recorded = [_record(chip, kind, before, after, user, reason) for kind, before, after in events]
+    if chip.status in WATCHED_STATUSES and any(e.kind == ChipEventKind.STATUS for e in recorded):
+        # Lost or stolen takes effect at once, with its alert and its place on the watch list.
+        event = next(e for e in recorded if e.kind == ChipEventKind.STATUS)
+        hooks.fire(
+            "chips.lost",
+            chips=[(chip.pk, chip.public_id, chip.custodian_id, chip.country)],
+            status=chip.status,
+            actor=user,
+            log_index=event.log_index,
+        )
+    return recorded

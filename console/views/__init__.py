@@ -3,6 +3,7 @@ from console.views.casework import case_action, case_detail, case_list, case_new
 from console.views.challenges import challenge_detail, challenge_list, challenge_new, challenge_step
 from console.views.chips import chip_detail, search
 from console.views.dashboard import dashboard, facility_map
+from console.views.disposals import disposal_attachment, disposal_decision, disposal_list, watchlist
 from console.views.disputes import answer_attachment, answer_decide, answer_new, answers_due, clarify, finding_detail
 from console.views.exports import export_approvals, export_decision
 from console.views.facilities import facility_detail, facility_list, facility_reconciliation
@@ -31,6 +32,9 @@ __all__ = [
     "chip_detail",
     "clarify",
     "dashboard",
+    "disposal_attachment",
+    "disposal_decision",
+    "disposal_list",
     "export_approvals",
     "export_decision",
     "facility_detail",
@@ -54,4 +58,5 @@ __all__ = [
     "tip_detail",
     "tip_list",
     "tip_triage",
+    "watchlist",
 ]

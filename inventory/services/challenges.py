@@ -29,7 +29,7 @@ from inventory.chiprefs import resolve_chips
 from inventory.choices import ChallengeState, FindingKind, FindingSource
 from inventory.geo import check_country
 from inventory.models import ChallengeInspection, ChallengeRule, ChallengeSighting, Facility
-from inventory.services import CLOCK_SKEW, not_in_future, sealing
+from inventory.services import CLOCK_SKEW, not_in_future, sealing, watch
 from inventory.services.findings import new_finding, store_findings
 from inventory.services.listings import listing_digest, store_inspection
 from outbox import emit
@@ -425,6 +425,15 @@ def _record_site(row, performed_at, rows, seal_rows):
                 )
             )
     store_findings(findings)
+    # A lost or stolen chip among them is more: a critical sighting (inventory.services.watch), as anywhere.
+    watch.raise_sightings(
+        resolved,
+        source=FindingSource.CHALLENGE,
+        source_id=source_id,
+        country=row.country,
+        when=performed_at,
+        log_index=row.log_index,
+    )
     if findings:
         emit("findings.raised", source=str(FindingSource.CHALLENGE), source_id=source_id)
     row.performed_at = performed_at

@@ -189,6 +189,17 @@ def store_inspection(user, org, facility, performed_at, rows, inspectors=(), sea
             source_id=str(inspection.pk),
             log_index=inspection.log_index,
         )
+        # A lost or stolen chip an inspector saw is a critical finding (inventory.services.watch).
+        from inventory.services import watch
+
+        watch.raise_sightings(
+            resolved,
+            source=FindingSource.INSPECTION,
+            source_id=str(inspection.pk),
+            country=facility.country,
+            when=performed_at,
+            log_index=inspection.log_index,
+        )
     counts = _count(found)
     for kind in sealed:
         counts[str(kind)] = counts.get(str(kind), 0) + 1

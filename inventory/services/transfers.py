@@ -214,6 +214,17 @@ def receive(user, transfer, rows, received_at, facility=None):
         if crossed is not None:
             # Compliance judges the receipt against the treaty body's destination rules (compliance.exports).
             emit("exports.received", transfer=str(transfer.pk), origin=crossed[0], destination=crossed[1])
+        # A receiver confirming a chip reported lost or stolen (in transit, or never shipped) has seen it.
+        from inventory.services import watch
+
+        watch.raise_sightings(
+            {**resolved, **resolve_chips(withdrawn)},
+            source=FindingSource.TRANSFER,
+            source_id=f"{transfer.pk}:receipt",
+            country=facility.country if facility else transfer.destination_country,
+            when=received_at,
+            log_index=transfer.receipt_log_index,
+        )
     summary = {"received": len(arrived), "missing": len(missing), "unexpected": len(extra), "withdrawn": len(withdrawn)}
     return transfer, summary
 

@@ -1,5 +1,6 @@
 from .catalog import AcceleratorModel, AcceleratorModelRevision
 from .chips import Chip, ChipEvent, ChipIdentity, HardwareIdentity, IdentitySource, RegistrationBatch
+from .disposals import DisposalAttachment, DisposalChip, DisposalRequest, ManufacturerReport
 from .organisations import Organisation, User
 from .tokens import APIToken
 
@@ -10,8 +11,12 @@ __all__ = [
     "Chip",
     "ChipEvent",
     "ChipIdentity",
+    "DisposalAttachment",
+    "DisposalChip",
+    "DisposalRequest",
     "HardwareIdentity",
     "IdentitySource",
+    "ManufacturerReport",
     "Organisation",
     "RegistrationBatch",
     "User",

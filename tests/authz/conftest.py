@@ -51,7 +51,7 @@ def _build():
     from compliance.models import Alert, Delivery, Subscription, ThresholdRule
     from demo.world import DEMO_RULE_KEY, public_pem
     from inventory.models import AnyFinding, Campus, Cluster, Declaration, Facility, Inspection, Placement, Transfer
-    from registry.models import APIToken, Chip, Organisation, User
+    from registry.models import APIToken, Chip, ManufacturerReport, Organisation, User
 
     call_command("load_demo", stdout=io.StringIO())
     now = timezone.now()
@@ -289,6 +289,27 @@ def _build():
     w.tip_a, w.tip_a_receipt = tips.submit(None, {"text": "Matrix: a tip about A", "serials": [], "attachments": []})
     w.case_a = cases.open_case(w.users["treaty"], "Matrix: case A")
     cases.add_inspectorate(w.users["treaty"], w.case_a, "insp-us")
+    # Issue 19: A asks to destroy a chip in the US (awaiting witness), reported another chip stolen (on the
+    # watch list), and nvidia reported a serial it produced.
+    from registry import disposals, reports
+    from registry.services import change_chip
+
+    a_chips = list(
+        Chip.objects.filter(custodian=op_a, country="US", status="installed").exclude(pk=w.chip_a.pk).order_by("serial")
+    )
+    w.disposal_chip, w.stolen_a = a_chips[0], a_chips[1]
+    w.disposal_a = disposals.request_disposal(
+        w.users["op_admin"],
+        kind="destroyed",
+        chip_ids=[w.disposal_chip.public_id],
+        method="Matrix: shredded",
+        place="Matrix recycler",
+        date=now.date(),
+        files=[("certificate.pdf", "application/pdf", b"%PDF-1.4 matrix")],
+    )
+    change_chip(w.stolen_a, w.users["op_admin"], status="stolen", reason="Matrix: stolen")
+    reports.report_serials(w.users["manufacturer"], ["MATRIX-REPORTED-1"])
+    w.report_m = ManufacturerReport.objects.get(serial="MATRIX-REPORTED-1")
     # A second token of A's member: the one admins may manage (the role's own stays usable).
     w.token_member, _ = APIToken.issue(w.users["op_member"], name="second")
     from transparency.checkpoints import latest_checkpoint

@@ -496,6 +496,82 @@ API = {
         ),
     ],
     ("GET", "/api/v1/chips/{id}/history/"): [Case(A_VIEW, params=lambda w, r: {"id": w.chip_a.public_id})],
+    # Issue 19: chips leave the books only with evidence. The holder asks; an inspector of the chips' country
+    # or the treaty body witnesses; nobody witnesses its own word; another party's chips read as none.
+    ("GET", "/api/v1/disposals/"): [Case(ALL, hides=lambda w: "Matrix: shredded", sees=A_SEES)],
+    ("POST", "/api/v1/disposals/"): [
+        Case(
+            expect(
+                FORBIDDEN,
+                a_writers=OK,
+                # Another holder naming A's chip: the answer of a chip that does not exist.
+                op_other=problem(400, "unknown_chips"),
+                manufacturer=problem(400, "unknown_chips"),
+            ),
+            body=lambda w, r: {
+                "kind": "destroyed",
+                "chips": [w.chip_a.public_id],
+                "method": "Matrix: crushed",
+                "place": "Matrix site",
+                "date": w.now.date().isoformat(),
+                "attachments": [{"name": "c.pdf", "content_type": "application/pdf", "content": "JVBERi0xLjQ="}],
+            },
+            tables=("registry.DisposalRequest", "registry.DisposalChip", "registry.Chip"),
+            hides=lambda w: "Matrix: crushed",
+            sees=A_SEES,
+        )
+    ],
+    ("GET", "/api/v1/disposals/{id}/"): [Case(A_VIEW, params=_id("disposal_a"))],
+    ("GET", "/api/v1/disposals/{id}/attachments/{position}/"): [
+        Case(A_VIEW, params=lambda w, r: {"id": str(w.disposal_a.pk), "position": "0"})
+    ],
+    ("POST", "/api/v1/disposals/{id}/accept/"): [
+        Case(
+            expect(
+                HIDDEN,
+                a_writers=problem(403, "not_witness"),
+                op_readonly=FORBIDDEN,
+                insp_in=OK,
+                treaty=OK,
+                registry_admin=OK,
+            ),
+            params=_id("disposal_a"),
+            body={"reason": "witnessed by the matrix"},
+            tables=("registry.DisposalRequest", "registry.Chip", "registry.ChipEvent"),
+        )
+    ],
+    ("POST", "/api/v1/disposals/{id}/refuse/"): [
+        Case(
+            expect(
+                HIDDEN,
+                a_writers=problem(403, "not_witness"),
+                op_readonly=FORBIDDEN,
+                insp_in=OK,
+                treaty=OK,
+                registry_admin=OK,
+            ),
+            params=_id("disposal_a"),
+            body={"reason": "refused by the matrix"},
+            tables=("registry.DisposalRequest", "registry.Chip"),
+        )
+    ],
+    # The watch list: lost and stolen chips, seen by whoever sees the chip (holder, its country, treaty body).
+    ("GET", "/api/v1/watchlist/"): [Case(ALL, hides=lambda w: w.stolen_a.serial, sees=A_SEES)],
+    ("GET", "/api/v1/watchlist/{id}/"): [Case(A_VIEW, params=lambda w, r: {"id": w.stolen_a.public_id})],
+    # A manufacturer reports the chips it produced; its reports are its own and the treaty body's to read.
+    ("GET", "/api/v1/manufacturer-reports/"): [
+        Case(ALL, hides=lambda w: "MATRIX-REPORTED-1", sees=("manufacturer", "treaty", "registry_admin"))
+    ],
+    ("GET", "/api/v1/manufacturer-reports/{id}/"): [
+        Case(expect(HIDDEN, manufacturer=OK, treaty=OK, registry_admin=OK), params=_id("report_m"))
+    ],
+    ("POST", "/api/v1/manufacturer-reports/"): [
+        Case(
+            expect(FORBIDDEN, manufacturer=OK),
+            body={"serials": ["MATRIX-NEW-1"]},
+            tables=("registry.ManufacturerReport",),
+        )
+    ],
     # Hardware evidence (HARDWARE.md): a chip's evidence history follows the chip's visibility; its device
     # identity is enrolled by its manufacturer (seen or not) or the treaty body; the holder sees but may not.
     ("GET", "/api/v1/chips/{id}/evidence/"): [Case(A_VIEW, params=lambda w, r: {"id": w.chip_a.public_id})],
@@ -1393,6 +1469,28 @@ CONSOLE = {
     ("answers-due", "GET"): [
         Case(C_ALL, hides=lambda w: "Matrix: open question to A", sees=A_SEES),
     ],
+    # Issue 19: requests awaiting witness (the witness's forms), the watch list.
+    ("disposals", "GET"): [Case(C_ALL, hides=lambda w: "Matrix: shredded", sees=A_SEES)],
+    ("disposal-attachment", "GET"): [Case(C_A_VIEW, params=lambda w, r: {"pk": w.disposal_a.pk, "position": 0})],
+    ("disposal-decision", "GET"): [Case(POST_ONLY, params=lambda w, r: {"pk": w.disposal_a.pk, "action": "accept"})],
+    ("disposal-decision", "POST"): [
+        Case(
+            # An inspector of the chips' country or the treaty body witnesses; the holder never its own request.
+            expect(HIDDEN, op_a=FORBIDDEN, insp_in=DONE, treaty=DONE, registry_admin=DONE, anon=LOGIN),
+            name="accept",
+            params=lambda w, r: {"pk": w.disposal_a.pk, "action": "accept"},
+            body={"reason": "witnessed by the matrix"},
+            tables=("registry.DisposalRequest", "registry.Chip"),
+        ),
+        Case(
+            expect(HIDDEN, op_a=FORBIDDEN, insp_in=DONE, treaty=DONE, registry_admin=DONE, anon=LOGIN),
+            name="refuse",
+            params=lambda w, r: {"pk": w.disposal_a.pk, "action": "refuse"},
+            body={"reason": "refused by the matrix"},
+            tables=("registry.DisposalRequest", "registry.Chip"),
+        ),
+    ],
+    ("watchlist", "GET"): [Case(C_ALL, hides=lambda w: w.stolen_a.serial, sees=A_SEES)],
     ("inspections", "GET"): [Case(C_ALL, hides=_hides_a, sees=A_SEES)],
     ("inspection-new", "GET"): [Case(expect(FORBIDDEN, insp=PAGE, anon=LOGIN))],
     ("inspection-new", "POST"): [
@@ -1589,4 +1687,8 @@ LOGGED = {
     ("POST", "/api/v1/cases/{code}/state/"),
     ("POST", "/api/v1/cases/{code}/inspectorates/"),
     ("DELETE", "/api/v1/cases/{code}/inspectorates/{organisation}/"),
+    ("POST", "/api/v1/disposals/"),
+    ("POST", "/api/v1/disposals/{id}/accept/"),
+    ("POST", "/api/v1/disposals/{id}/refuse/"),
+    ("POST", "/api/v1/manufacturer-reports/"),
 }

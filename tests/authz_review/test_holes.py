@@ -317,9 +317,10 @@ class TestAReopenedCampusAlertFollowsItsCampus:
         assert alert.operator_id == parties.op_a.pk
         response = treaty.post(f"/api/v1/alerts/{alert.pk}/resolve/", {"reason": "declared research campus"})
         assert response.status_code == 200, response.content
-        for chip in chips[10:]:  # below the line again: the alert clears
-            response = a.patch(f"/api/v1/chips/{chip}/", {"status": "decommissioned", "reason": "retired"})
-            assert response.status_code == 200, response.content
+        from tests.factories import witnessed_disposal
+
+        # below the line again (a witnessed decommissioning): the alert clears
+        witnessed_disposal(parties.users["op_a_admin"], parties.users["treaty"], chips[10:])
         drain_all()
         alert.refresh_from_db()
         assert alert.cleared_at is not None

@@ -230,9 +230,9 @@ def test_alert_lifecycle_and_reopening(api, parties, op):
     # It drops below (two chips decommissioned), then crosses again: the same alert reopens.
     from registry.models import Chip
     from registry.services import change_chip
+    from tests.factories import witnessed_disposal
 
-    for chip in Chip.objects.filter(serial__in=["LIF000000", "LIF000001"]):
-        change_chip(chip, op, status="decommissioned")
+    witnessed_disposal(op, parties.users["treaty"], ["nvidia:LIF000000", "nvidia:LIF000001"])
     settle()
     assert Alert.objects.get(kind="threshold").cleared_at is not None
     for chip in Chip.objects.filter(serial__in=["LIF000000", "LIF000001"]):

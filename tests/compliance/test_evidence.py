@@ -146,8 +146,9 @@ def test_a_reopened_alert_is_sealed_again(parties, op, slow_signer):
     alert.state = "resolved"
     alert.save(update_fields=["state"])
     lost = list(Chip.objects.filter(serial__in=["REO000000", "REO000001"]))
-    for chip in lost:
-        change_chip(chip, op, status="decommissioned")
+    from tests.factories import witnessed_disposal
+
+    witnessed_disposal(op, parties.users["treaty"], [c.public_id for c in lost])
     settle()
     for chip in lost:
         change_chip(chip, op, status="installed")

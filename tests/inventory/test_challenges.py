@@ -8,6 +8,7 @@ from django.utils import timezone
 from compliance.challenge_alerts import escalate_challenges, sync
 from compliance.models import Alert
 from inventory.models import AnyFinding, ChallengeInspection
+from outbox.relay import drain_all
 from registry.registration import register_chips
 from tests.factories import OrganisationFactory, UserFactory, chip_rows
 from transparency.models import LogEventData
@@ -298,3 +299,25 @@ def test_bad_requests_leave_nothing(world):
     assert treaty.post("/api/v1/challenge-rules/", {"allowed": [{"inspectorate": "op-a"}]}).status_code == 400
     assert not ChallengeInspection.objects.exists()
     assert not LogEventData.objects.filter(event__startswith="challenge").exists()
+
+
+def test_a_lost_chip_seen_at_an_unregistered_site_is_a_critical_sighting(world):
+    """The watch list reaches challenge inspections too: a chip its holder reported lost, found by the team
+    at a site that is no registered facility, is a critical finding for both countries concerned."""
+    register_chips(chip_rows("LST", 1), world.users["op_a_admin"])
+    chip = "nvidia:LST000000"
+    lost = world.a.patch(f"/api/v1/chips/{chip}/", {"status": "lost", "reason": "missing after the move"})
+    assert lost.status_code == 200, lost.content
+    treaty = world.as_("treaty")
+    pk = _request(treaty, **LYON).json()["id"]
+    url = f"/api/v1/challenge-inspections/{pk}/"
+    assert world.as_("insp_fr").post(url + "access/", {"decision": "granted"}).status_code == 200
+    recorded = treaty.post(url + "record/", {"performed_at": iso(timezone.now()), "observed": [chip], "seals": []})
+    assert recorded.status_code == 201, recorded.content
+    sighted = AnyFinding.objects.filter(kind="lost_chip_sighted", chip_ref=chip, source="challenge")
+    assert set(sighted.values_list("country", flat=True)) == {"US", "FR"}  # the chip's country and the site's
+    assert set(sighted.values_list("organisation__code", flat=True)) == {"op-a"}
+    drain_all()
+    alerts = Alert.objects.filter(group__startswith="lost_chip_sighted:")
+    assert {a.country for a in alerts} == {"US", "FR"} and {a.severity for a in alerts} == {"critical"}
+    assert b"op-a" not in recorded.content

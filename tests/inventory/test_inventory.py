@@ -187,14 +187,16 @@ def test_walk_one_chip_through_its_life(api, site):
     assert inspected.json()["findings"] == {}
     chip.refresh_from_db()
     assert chip.last_verified_at == days_ago(10)
-    assert site.b.patch(f"/api/v1/chips/{chip_id}/", {"status": "decommissioned", "reason": "EOL"}).status_code == 200
+    from tests.factories import witnessed_disposal
+
+    disposal = witnessed_disposal(op_b, site.users["treaty"], [chip_id])
 
     history = api(op_b).get(f"/api/v1/chips/{chip_id}/history/").json()["results"]
     assert [(e["kind"], e["after"]) for e in history] == [
         ("status", {"status": "in_transit"}),
         ("custody", {"custodian": "op-b"}),
         ("status", {"status": "installed"}),
-        ("status", {"status": "decommissioned"}),
+        ("status", {"status": "decommissioned", "disposal": disposal.pk}),
     ]
     # The treaty body sees the whole trail; op-b sees only the part in its own facility.
     assert len(api(op_b).get(f"/api/v1/placements/?chip={chip_id}").json()["results"]) == 1
@@ -210,7 +212,8 @@ def test_walk_one_chip_through_its_life(api, site):
         "transfer.shipped",
         "transfer.received",
         "inspection.recorded",
-        "chip.status_changed",
+        "disposal.requested",
+        "disposal.accepted",  # the status change is logged under the witness's acceptance
     ]
     logged = list(LogEventData.objects.order_by("index").values_list("event", flat=True))
     positions = [logged.index(e) for e in events]

@@ -376,14 +376,14 @@ def test_history_and_log_of_changes(api, parties):
     user = parties.users["op_a_admin"]
     post(api, user, chip_rows("HIST", 1))
     path = "/api/v1/chips/nvidia:HIST000000/"
-    assert api(user).patch(path, {"status": "decommissioned", "reason": "end of life"}).status_code == 200
+    assert api(user).patch(path, {"status": "lost", "reason": "end of life"}).status_code == 200
     assert api(user).patch(path, {"uuid": "GPU-abc"}).status_code == 200
     # Custody moves only through a transfer (tests/registry/test_authority.py); the model by its manufacturer.
     response = api(parties.users["nvidia"]).patch(path, {"model": "nvidia-h200-sxm-141gb", "reason": "relabelled"})
     assert response.status_code == 200, response.content
     history = api(user).get(path + "history/").json()["results"]
     assert [e["kind"] for e in history] == ["status", "identity", "model"]
-    assert history[0]["before"] == {"status": "installed"} and history[0]["after"] == {"status": "decommissioned"}
+    assert history[0]["before"] == {"status": "installed"} and history[0]["after"] == {"status": "lost"}
     assert history[0]["actor"] == user.username and history[0]["reason"] == "end of life"
     events = LogEventData.objects.filter(object_id="nvidia:HIST000000").order_by("index")
     assert [e.event for e in events] == ["chip.status_changed", "chip.identity_changed", "chip.model_corrected"]
@@ -409,8 +409,11 @@ def test_history_is_append_only(parties):
 @pytest.mark.parametrize(
     "start,target,ok",
     [
-        ("installed", "decommissioned", True),
-        ("decommissioned", "destroyed", True),
+        ("installed", "lost", True),
+        ("lost", "installed", True),
+        # Off the books only by a witnessed disposal request (tests/registry/test_disposals.py).
+        ("installed", "decommissioned", "disposal_by_request"),
+        ("decommissioned", "destroyed", "disposal_by_request"),
         ("destroyed", "installed", False),
         ("installed", "manufactured", False),
         ("stolen", "installed", True),
@@ -418,12 +421,22 @@ def test_history_is_append_only(parties):
 )
 def test_status_transitions(api, parties, start, target, ok):
     user = parties.users["op_a_admin"]
-    register_chips(chip_rows("ST", 1, status=start), user)
+    register_chips(chip_rows("ST", 1), user)
+    # A chip is registered live (test_registration_refuses_statuses_off_the_books); the start state is set here.
+    Chip.objects.filter(serial="ST000000").update(status=start)
     response = api(user).patch("/api/v1/chips/nvidia:ST000000/", {"status": target})
-    assert response.status_code == (200 if ok else 409), response.content
-    if not ok:
-        assert response.json()["code"] == "invalid_transition"
-    assert Chip.objects.get(serial="ST000000").status == (target if ok else start)
+    assert response.status_code == (200 if ok is True else 409), response.content
+    if ok is not True:
+        assert response.json()["code"] == (ok or "invalid_transition")
+    assert Chip.objects.get(serial="ST000000").status == (target if ok is True else start)
+
+
+@pytest.mark.parametrize("status", ["destroyed", "decommissioned", "lost", "stolen"])
+def test_registration_refuses_statuses_off_the_books(api, parties, status):
+    """Registered already destroyed (or lost), a chip would never count: it enters the books live."""
+    response = api(parties.users["op_a_admin"]).post("/api/v1/chips/", chip_rows("OFF", 1, status=status))
+    assert response.status_code == 400, response.content
+    assert not Chip.objects.filter(serial="OFF000000").exists()
 
 
 def test_change_rejects_unknown_fields(api, parties):

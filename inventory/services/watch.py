@@ -1,0 +1,154 @@
+"""The watch list and the chips off the books: lost and stolen chips, their sightings, unreported chips.
+
+- A chip its holder reports lost or stolen (registry.services.change_chip) is a `lost_or_stolen` finding at
+  once (high alert: its holder, its last country's inspectorate, the treaty body), raised in the
+  transaction that changed its status (registry.hooks "chips.lost"). The chip is on the watch list while its
+  status is lost or stolen (GET /api/v1/watchlist/).
+- A lost or stolen chip seen again anywhere (a location statement, an inspection, a transfer's receipt) is
+  a `lost_chip_sighted` finding (critical): one under its holder of record for the chip's last country and
+  one for the sighting's country, so each inspectorate gets its alert. The finding names its source by id
+  and the sighting's country and time: those entitled to the source (its country's inspectorate, the
+  treaty body) follow it; the holder does not learn whose facility it was, and the party that reported the
+  sighting, if another operator, learns nothing from it (it is not a party to the finding; a statement's
+  answer says only `other_operator`, as for any chip another party holds).
+- A chip of a manufacturer that reports its production (any ManufacturerReport), registered by anyone
+  else and not reported by it within CHIPREG_MANUFACTURER_REPORT_GRACE_DAYS, is an `unreported_chip`
+  finding (daily sweep); the manufacturer's later report resolves it (registry.hooks "chips.reported").
+"""
+
+from datetime import timedelta
+
+from django.conf import settings
+from django.db.models import Exists, F, OuterRef
+from django.utils import timezone
+
+from inventory.choices import FindingKind, FindingSource
+from inventory.models import Finding
+from inventory.services.findings import new_finding, store_findings
+from outbox import emit
+from registry.choices import WATCHED_STATUSES
+
+WATCHED = tuple(str(s) for s in WATCHED_STATUSES)
+
+
+def raise_lost(chips, status, actor, log_index):
+    """registry.hooks "chips.lost": chips=[(pk, public id, custodian pk, country)]."""
+    source_id = f"status:{log_index}"
+    store_findings(
+        [
+            new_finding(
+                kind=FindingKind.LOST_OR_STOLEN,
+                chip_id=pk,
+                chip_ref=ref,
+                organisation_id=custodian_id,
+                country=country or "",
+                source=FindingSource.REGISTRY,
+                source_id=source_id,
+                detail=f"{ref}: reported {status} by its holder; on the watch list.",
+                evidence={"status": str(status), "log_index": log_index},
+            )
+            for pk, ref, custodian_id, country in chips
+        ]
+    )
+    emit("findings.raised", source=str(FindingSource.REGISTRY), source_id=source_id)
+
+
+def raise_sightings(found, *, source, source_id, country, when, log_index=None):
+    """Critical findings for the lost or stolen chips among `found` ({ref: (pk, custodian, status, country)}),
+    seen at `when` in `country` by `source` `source_id` (a statement, an inspection, a transfer)."""
+    seen = [(ref, info) for ref, info in found.items() if info is not None and str(info[2]) in WATCHED]
+    if not seen:
+        return 0
+    rows, keys = [], set()
+    for ref, (pk, custodian_id, status, chip_country) in seen:
+        chip_country = chip_country or ""
+        # One row per country concerned, so the inspectorates of both get their alert (an alert holds one).
+        for here, other in {(chip_country, country), (country, chip_country)}:
+            if not here and other:
+                continue
+            key = f"{source_id}:{here or '-'}"
+            keys.add(key)
+            rows.append(
+                new_finding(
+                    kind=FindingKind.LOST_CHIP_SIGHTED,
+                    chip_id=pk,
+                    chip_ref=ref,
+                    organisation_id=custodian_id,
+                    country=here,
+                    other_country=other if other != here else "",
+                    source=str(source),
+                    source_id=key,
+                    detail=f"{ref}, reported {status}, was seen in {country or 'an unknown country'} "
+                    f"at {when.isoformat()} ({source} {source_id}).",
+                    evidence={
+                        "status": str(status),
+                        "seen_in": country,
+                        "seen_at": when.isoformat(),
+                        "source": str(source),
+                        "source_id": str(source_id),
+                        "log_index": log_index,
+                    },
+                )
+            )
+    store_findings(rows)
+    for key in sorted(keys):
+        emit("findings.raised", source=str(source), source_id=key)
+    return len(seen)
+
+
+def find_unreported(now=None, grace_days=None):
+    """Raise one `unreported_chip` finding per chip a reporting manufacturer never reported; returns how many
+    such chips there are (an open finding is kept, not repeated)."""
+    from protocol.serials import format_chip_id
+    from registry.models import Chip, ManufacturerReport
+
+    now = now or timezone.now()
+    grace = settings.CHIPREG_MANUFACTURER_REPORT_GRACE_DAYS if grace_days is None else grace_days
+    cutoff = now - timedelta(days=grace)
+    reporting = ManufacturerReport.objects.values("manufacturer_id").distinct()
+    reported = ManufacturerReport.objects.filter(manufacturer_id=OuterRef("manufacturer_id"), serial=OuterRef("serial"))
+    chips = (
+        Chip.objects.filter(manufacturer_id__in=reporting, created_at__lt=cutoff)
+        .annotate(reported=Exists(reported))
+        .filter(reported=False)
+        .exclude(registered_by_id=F("manufacturer_id"))
+        .values_list("pk", "manufacturer__code", "serial", "custodian_id", "country")
+        .order_by("pk")
+    )
+    batch, seen = [], 0
+    for pk, maker, serial, custodian_id, country in chips.iterator(chunk_size=10_000):
+        seen += 1
+        ref = format_chip_id(maker, serial)
+        batch.append(
+            new_finding(
+                kind=FindingKind.UNREPORTED_CHIP,
+                chip_id=pk,
+                chip_ref=ref,
+                organisation_id=custodian_id,
+                country=country or "",
+                source=FindingSource.REGISTRY,
+                source_id="unreported",
+                detail=f"{ref}: its manufacturer reports the chips it produces and has not reported this one.",
+                evidence={"checked_at": now.isoformat(), "grace_days": grace},
+            )
+        )
+        if len(batch) >= 5000:
+            store_findings(batch)
+            batch = []
+    store_findings(batch)
+    if seen:
+        emit("findings.raised", source=str(FindingSource.REGISTRY), source_id="unreported")
+    return seen
+
+
+def resolve_reported(manufacturer, serials, actor, log_index):
+    """registry.hooks "chips.reported": the manufacturer now vouches for these serials; their open
+    `unreported_chip` findings are resolved, citing the report's log entry."""
+    from registry.models import Chip
+
+    chips = Chip.objects.filter(manufacturer=manufacturer, serial__in=serials).values("pk")
+    return Finding.objects.filter(kind=FindingKind.UNREPORTED_CHIP, chip_id__in=chips, resolved_at__isnull=True).update(
+        resolved_at=timezone.now(),
+        resolved_by=actor,
+        resolution=f"Reported by its manufacturer {manufacturer.code} (log index {log_index}).",
+    )
