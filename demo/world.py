@@ -263,6 +263,7 @@ class Demo:
 
     def history(self):
         """Hardware identities read from the chips: an identity change each, in the chip's history and the log."""
+
         from registry.models import Chip
         from registry.services import change_chip
 
@@ -591,6 +592,34 @@ class Demo:
         request_export(operator, rows, receiver, "DE-BAFA-2026-0117", destination_facility=self.facilities["US-TX-001"])
         self.log("export: 2 MI300X from DE-FRA-001 to US-TX-001, awaiting insp-de")
 
+    def off_the_books(self):
+        """Two H200s the operator asks to decommission (a recycler's certificate), awaiting the US
+        inspectorate's witness; one H100 reported lost on the way to Abilene, on the watch list."""
+        from django.db import transaction
+
+        from registry import disposals
+        from registry.models import Chip, DisposalRequest
+        from registry.services import change_chip
+
+        operator = self.user("operator")
+        if DisposalRequest.objects.exists():
+            return
+        certificate = b"%PDF-1.4\n% demo: certificate of decommissioning, racks C9-C10\n"
+        disposals.request_disposal(
+            operator,
+            kind="decommissioned",
+            chip_ids=[H200.format(14), H200.format(15)],
+            method="Boards pulled and stored for return to the vendor",
+            place="Ashburn campus, hall 1, cage 4",
+            date=self.now.date() - timedelta(days=2),
+            files=[("certificate.pdf", "application/pdf", certificate)],
+            reason="End of the lease on racks C9-C10.",
+        )
+        lost = Chip.objects.by_public_id(H100.format(43)).get()
+        with transaction.atomic():
+            change_chip(lost, operator, status="lost", reason="Not in the pallet at Abilene.")
+        self.log("off the books: 2 H200 awaiting witness; 1 H100 reported lost (watch list)")
+
     def casework(self):
         """A tip about Abilene, triaged into a case the US inspectorate reads, and a challenge inspection
         requested for the case (awaiting the operator's acknowledgement, its clock running)."""
@@ -630,6 +659,7 @@ class Demo:
         self.rejections()
         self.inspection()
         self.export_request()
+        self.off_the_books()
         self.casework()
         drained = drain_all()
         self.log(f"outbox: {drained} events dispatched")

@@ -121,3 +121,17 @@ def test_the_demo_shows_issue_19s_casework(login, demo):
     assert case.code in login("inspector").get("/cases/").content.decode()
     assert "US-TX-001" in login("operator").get("/challenge-inspections/").content.decode()
     assert case.code not in login("inspector-de").get("/cases/").content.decode()
+
+
+def test_the_demo_has_chips_awaiting_witness_and_one_on_the_watch_list(login, demo):
+    from registry.models import Chip, DisposalRequest
+
+    request = DisposalRequest.objects.get()
+    assert request.state == "pending" and request.kind == "decommissioned"
+    # Until witnessed the chips keep their status (and count); the lost one left at once.
+    assert set(Chip.objects.filter(serial__in=["1653924010014", "1653924010015"]).values_list("status", flat=True)) != {
+        "decommissioned"
+    }
+    assert Chip.objects.by_public_id("nvidia:1653824019043").get().status == "lost"
+    assert "nvidia:1653824019043" in login("inspector").get("/watchlist/").content.decode()
+    assert "certificate.pdf" in login("inspector").get("/disposals/").content.decode()
