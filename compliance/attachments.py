@@ -7,118 +7,30 @@ CHIPREG_ANSWER_ATTACHMENTS_MAX files of at most CHIPREG_ANSWER_ATTACHMENT_MAX_BY
 The bytes are kept in the database with their SHA-256; the log event of the answer commits
 to the hashes. Served back only as a download (`Content-Disposition: attachment`, nosniff).
 
-Everything is checked before anything is written: a bad file refuses the whole answer.
+Everything is checked before anything is written: a bad file refuses the whole answer. The rules are
+core.attachments' (a disposal's evidence is checked by the same); here are an answer's limits.
 """
-
-import base64
-import binascii
-import hashlib
-import json
-import re
-from dataclasses import dataclass
 
 from django.conf import settings
 
-from core.errors import Invalid, TooLarge
-
-TEXT_TYPES = ("text/plain", "text/csv")
-MAGIC = {
-    "application/pdf": b"%PDF-",
-    "image/png": b"\x89PNG\r\n\x1a\n",
-    "image/jpeg": b"\xff\xd8\xff",
-}
-ALLOWED = (*MAGIC, *TEXT_TYPES, "application/json")
-# A file name is a label, never a path: no separators, no control characters.
-NAME_RE = re.compile(r"[^\x00-\x1f\x7f/\\]{1,200}")
-
-
-@dataclass(frozen=True)
-class Attachment:
-    name: str
-    content_type: str
-    content: bytes
-
-    @property
-    def sha256(self):
-        return hashlib.sha256(self.content).hexdigest()
-
-    @property
-    def size(self):
-        return len(self.content)
-
-    def summary(self):
-        """What the log records of it: never the bytes."""
-        return {"name": self.name, "content_type": self.content_type, "size": self.size, "sha256": self.sha256}
+from core import attachments as rules
+from core.attachments import ALLOWED, MAGIC, TEXT_TYPES, Attachment, decode  # noqa: F401  (this module's API)
 
 
 def limits():
     return settings.CHIPREG_ANSWER_ATTACHMENTS_MAX, settings.CHIPREG_ANSWER_ATTACHMENT_MAX_BYTES
 
 
-def decode(content_b64, position):
-    """The bytes of a base64 attachment (strict: no stray characters), or Invalid."""
-    try:
-        return base64.b64decode(content_b64, validate=True)
-    except (binascii.Error, ValueError):
-        raise Invalid(f"Attachment {position}: the content is not base64.", code="invalid_attachment") from None
-
-
 def check(name, content_type, content, position):
     """An Attachment, or the refusal that says what is wrong with file `position` (0-based)."""
-    _, max_bytes = limits()
-    if len(content) > max_bytes:
-        raise TooLarge(
-            f"Attachment {position} is larger than the {max_bytes} bytes accepted per file.",
-            code="attachment_too_large",
-            max_bytes=max_bytes,
-        )
-    if not isinstance(name, str) or not NAME_RE.fullmatch(name):
-        raise Invalid(
-            f"Attachment {position}: a name of 1 to 200 characters, without slashes or control characters.",
-            code="invalid_attachment",
-        )
-    content_type = (content_type or "").split(";")[0].strip().lower()
-    if content_type not in ALLOWED:
-        raise Invalid(
-            f"Attachment {position}: {content_type[:64]!r} is not accepted; send one of {', '.join(ALLOWED)}.",
-            code="attachment_type",
-            allowed=list(ALLOWED),
-        )
-    if not content:
-        raise Invalid(f"Attachment {position} is empty.", code="invalid_attachment")
-    if not _looks_like(content_type, content):
-        raise Invalid(
-            f"Attachment {position}: its bytes are not {content_type}.", code="attachment_type", allowed=list(ALLOWED)
-        )
-    return Attachment(name, content_type, bytes(content))
+    return rules.check(name, content_type, content, position, limits()[1])
 
 
 def check_all(files):
     """[(name, content_type, bytes)] -> [Attachment], refusing the lot if one is wrong or there are too many."""
-    max_count, _ = limits()
-    if len(files) > max_count:
-        raise Invalid(f"At most {max_count} attachments per answer; got {len(files)}.", code="too_many_attachments")
-    return [check(name, content_type, content, i) for i, (name, content_type, content) in enumerate(files)]
-
-
-def _looks_like(content_type, content):
-    if content_type in MAGIC:
-        return content.startswith(MAGIC[content_type])
-    try:
-        text = content.decode("utf-8")
-    except UnicodeDecodeError:
-        return False
-    if "\x00" in text:
-        return False
-    if content_type == "application/json":
-        try:
-            json.loads(text)
-        except ValueError:
-            return False
-    return True
+    return rules.check_all(files, *limits())
 
 
 def download_name(attachment):
     """A file name safe in a Content-Disposition header (ASCII, no quotes)."""
-    safe = re.sub(r"[^A-Za-z0-9._-]+", "_", attachment.name).strip("._") or "attachment"
-    return f"answer-{attachment.answer_id}-{attachment.position}-{safe[:100]}"
+    return rules.download_name(f"answer-{attachment.answer_id}-{attachment.position}", attachment.name)

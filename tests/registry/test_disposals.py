@@ -18,7 +18,7 @@ from outbox.relay import drain_all
 from registry.models import Chip, DisposalRequest
 from registry.registration import register_chips
 from tests.attestations.conftest import World
-from tests.factories import chip_rows
+from tests.factories import approved_export, chip_rows
 from transparency.models import LogEventData
 
 PDF = b"%PDF-1.4 certificate of destruction"
@@ -337,6 +337,9 @@ def test_chip_reported_lost_in_transit_then_received_is_a_sighting(api, books):
     )
     op_a, op_b = api(books.users["op_a_admin"]), api(books.users["op_b"])
     now = timezone.now()
+    licence = approved_export(
+        books.users["op_a_admin"], "op-b", ["nvidia:D000007"], "US-VA-001", "DE-FRA-001", reference="US-LIC-7"
+    )
     transfer = op_a.post(
         "/api/v1/transfers/",
         {
@@ -345,6 +348,7 @@ def test_chip_reported_lost_in_transit_then_received_is_a_sighting(api, books):
             "destination_facility": "DE-FRA-001",
             "shipped_at": (now - timedelta(hours=3)).isoformat(),
             "chips": ["nvidia:D000007"],
+            "export_authorisation": licence,  # a cross-border shipment (inventory.services.exports)
         },
     )
     assert transfer.status_code == 201, transfer.content
@@ -375,6 +379,7 @@ def test_chips_shipped_after_the_request_cannot_be_accepted(api, books):
     """Asked destroyed, then shipped: the witness cannot accept what the books say is on its way elsewhere."""
     op = api(books.users["op_a_admin"])
     request = ask(op, ids("D", 1)).json()
+    licence = approved_export(books.users["op_a_admin"], "op-b", ids("D", 1), "US-VA-001", reference="US-LIC-8")
     shipped = op.post(
         "/api/v1/transfers/",
         {
@@ -382,6 +387,7 @@ def test_chips_shipped_after_the_request_cannot_be_accepted(api, books):
             "origin_facility": "US-VA-001",
             "shipped_at": (timezone.now() - timedelta(hours=1)).isoformat(),
             "chips": ids("D", 1),
+            "export_authorisation": licence,  # op-b is abroad (inventory.services.exports)
         },
     )
     assert shipped.status_code == 201, shipped.content
