@@ -11,7 +11,6 @@ from django.db import transaction
 from django.utils import timezone
 
 from core.errors import Conflict, Forbidden, Invalid
-from inventory.chiprefs import resolve_chips
 from inventory.choices import ExportStatus, FindingKind, FindingSource
 from inventory.models import ExportAuthorisation
 from inventory.services.findings import new_finding, store_findings
@@ -26,7 +25,7 @@ MAX_REPORTED = 20
 
 def request_export(user, rows, receiver, reference, origin_facility=None, destination_facility=None):
     """The custodian asks for an export of chips it holds, at rest, to a receiver in another country."""
-    from inventory.services.transfers import SHIPPABLE, origin_country
+    from inventory.services.transfers import held_at_rest, origin_country
 
     exporter = user.organisation
     if exporter is None or exporter.kind not in (OrgKind.OPERATOR, OrgKind.MANUFACTURER):
@@ -39,21 +38,7 @@ def request_export(user, rows, receiver, reference, origin_facility=None, destin
     if destination_facility is not None and destination_facility.operator_id != receiver.pk:
         raise Invalid(f"{receiver.code} runs no facility {destination_facility.code!r}.", code="unknown_facility")
     chip_ids = [chip_id for _, chip_id, _ in rows]
-    resolved = resolve_chips(chip_ids)
-    problems = []
-    for chip_id in chip_ids:
-        info = resolved.get(chip_id)
-        if info is None or info[1] != exporter.pk:
-            problems.append({"chip": chip_id, "reason": "not in your custody"})
-        elif info[2] not in SHIPPABLE:
-            problems.append({"chip": chip_id, "reason": f"status is {info[2]}"})
-    if problems:
-        raise Conflict(
-            f"{len(problems)} chip(s) are not {exporter.code}'s to export; nothing was requested. "
-            f"First: {problems[0]['chip']} ({problems[0]['reason']}).",
-            code="not_in_custody",
-            chips=problems[:MAX_REPORTED],
-        )
+    resolved = held_at_rest(chip_ids, exporter, "are not {code}'s to export; nothing was requested")
     origin = origin_country(chip_ids, resolved, origin_facility, exporter)
     destination = destination_facility.country if destination_facility else receiver.country
     if not origin or not destination or origin == destination:

@@ -29,6 +29,27 @@ def receiver_facility(receiver, code):
     return facility
 
 
+def held_at_rest(chip_ids, holder, refusal):
+    """The chips resolved, every one the holder's and at rest (SHIPPABLE), or one 409 `not_in_custody` that
+    lists the first problems (`refusal` says what was not done, `{code}` the holder's)."""
+    resolved = resolve_chips(chip_ids)
+    problems = []
+    for chip_id in chip_ids:
+        info = resolved.get(chip_id)
+        if info is None or info[1] != holder.pk:
+            problems.append({"chip": chip_id, "reason": "not in your custody"})
+        elif info[2] not in SHIPPABLE:
+            problems.append({"chip": chip_id, "reason": f"status is {info[2]}"})
+    if problems:
+        raise Conflict(
+            f"{len(problems)} chip(s) {refusal.format(code=holder.code)}. "
+            f"First: {problems[0]['chip']} ({problems[0]['reason']}).",
+            code="not_in_custody",
+            chips=problems[:MAX_REPORTED],
+        )
+    return resolved
+
+
 def ship(user, rows, receiver, shipped_at, origin_facility=None, destination_facility=None, export_authorisation=None):
     """Declare chips leaving. Every chip must be in the shipper's custody and at rest (else 409). Chips leaving
     for another country leave only under an approved export authorisation that covers them (else 409
@@ -43,21 +64,7 @@ def ship(user, rows, receiver, shipped_at, origin_facility=None, destination_fac
         # Says nothing of who does run it (receiver_facility is the usual way in, with the same answer).
         raise Invalid(f"{receiver.code} runs no facility {destination_facility.code!r}.", code="unknown_facility")
     chip_ids = [chip_id for _, chip_id, _ in rows]
-    resolved = resolve_chips(chip_ids)
-    problems = []
-    for chip_id in chip_ids:
-        info = resolved.get(chip_id)
-        if info is None or info[1] != shipper.pk:
-            problems.append({"chip": chip_id, "reason": "not in your custody"})
-        elif info[2] not in SHIPPABLE:
-            problems.append({"chip": chip_id, "reason": f"status is {info[2]}"})
-    if problems:
-        raise Conflict(
-            f"{len(problems)} chip(s) cannot be shipped by {shipper.code}; nothing was shipped. "
-            f"First: {problems[0]['chip']} ({problems[0]['reason']}).",
-            code="not_in_custody",
-            chips=problems[:MAX_REPORTED],
-        )
+    resolved = held_at_rest(chip_ids, shipper, "cannot be shipped by {code}; nothing was shipped")
     origin = origin_country(chip_ids, resolved, origin_facility, shipper)
     destination = destination_facility.country if destination_facility else receiver.country
     pks = [resolved[c][0] for c in chip_ids]
