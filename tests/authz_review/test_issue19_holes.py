@@ -1,0 +1,34 @@
+"""Issue 19 (challenge inspections, exports, tips and cases), reviewed as a hostile party after the merge: each
+test performs an attack or sends garbage the merged code mishandled, with the party's own real token."""
+
+import pytest
+
+from casework.models import CaseLink
+from inventory.models import ChiplessFinding
+
+ARABIC_INDIC = str.maketrans("0123456789", "٠١٢٣٤٥٦٧٨٩")
+
+
+@pytest.fixture
+def case(parties, api):
+    parties.treaty_api = api(parties.users["treaty"])
+    response = parties.treaty_api.post("/api/v1/cases/", {"title": "Ashburn: undeclared racks"})
+    assert response.status_code == 201, response.content
+    parties.case = response.json()["code"]
+    return parties
+
+
+def test_a_link_target_in_other_digits_is_an_unknown_target_not_a_500_nor_a_second_link(case):
+    """str.isdigit() takes '²' (int() refuses it: a 500) and '١٢' (int() reads 12: the same finding linked
+    again under another spelling, past the one-link-per-target rule)."""
+    finding = ChiplessFinding.objects.create(
+        kind="unknown_chip", detail="t", source="monitor", source_id="t", chip_ref="nvidia:X1", organisation=case.op_a
+    )
+    url = f"/api/v1/cases/{case.case}/links/"
+    assert case.treaty_api.post(url, {"kind": "finding", "target": str(finding.pk)}).status_code == 201
+    for kind in ("finding", "alert", "answer", "clarification", "challenge_inspection"):
+        for target in ("²", "³1", str(finding.pk).translate(ARABIC_INDIC)):
+            response = case.treaty_api.post(url, {"kind": kind, "target": target})
+            assert response.status_code == 400, (kind, target, response.content)
+            assert response.json()["code"] == "unknown_target"
+    assert CaseLink.objects.filter(case__code=case.case).count() == 1
