@@ -32,3 +32,37 @@ def test_a_link_target_in_other_digits_is_an_unknown_target_not_a_500_nor_a_seco
             assert response.status_code == 400, (kind, target, response.content)
             assert response.json()["code"] == "unknown_target"
     assert CaseLink.objects.filter(case__code=case.case).count() == 1
+
+
+def _console(user):
+    from django.test import Client
+
+    client = Client()
+    client.force_login(user)
+    return client
+
+
+def test_a_nul_byte_in_a_console_casework_form_is_a_400_that_writes_nothing(case):
+    """The console's case and triage forms read request.POST as it came: a NUL byte (which PostgreSQL text
+    refuses) reached the database and answered 500. The API's serializers refuse it; the console must too."""
+    from casework import tips
+    from casework.models import Case, CaseInspectorate, CaseStep, Tip
+
+    console = _console(case.users["treaty"])
+    tip, _ = tips.submit(None, {"text": "rack 7", "serials": [], "attachments": []})
+    steps = CaseStep.objects.count()
+    for path, data in (
+        ("/cases/new/", {"title": "a\x00b"}),
+        (f"/cases/{case.case}/state/", {"state": "closed", "conclusion": "done\x00"}),
+        (f"/cases/{case.case}/add-inspectorate/", {"organisation": "insp-fr\x00"}),
+        (f"/cases/{case.case}/remove-inspectorate/", {"organisation": "\x00"}),
+        (f"/cases/{case.case}/link/", {"kind": "finding\x00", "target": "1"}),
+        (f"/tips/{tip.ref}/triage/", {"action": "new_case", "title": "t\x00"}),
+        (f"/tips/{tip.ref}/triage/", {"action": "dismiss", "reason": "r\x00"}),
+        (f"/tips/{tip.ref}/triage/", {"action": "add_to_case", "case": f"{case.case}\x00"}),
+    ):
+        response = console.post(path, data)
+        assert response.status_code == 400, (path, response.status_code)
+    assert Case.objects.count() == 1 and Case.objects.get().state == "open"
+    assert CaseStep.objects.count() == steps and not CaseInspectorate.objects.exists()
+    assert Tip.objects.get(pk=tip.pk).state == "new"
