@@ -66,3 +66,37 @@ def test_a_nul_byte_in_a_console_casework_form_is_a_400_that_writes_nothing(case
     assert Case.objects.count() == 1 and Case.objects.get().state == "open"
     assert CaseStep.objects.count() == steps and not CaseInspectorate.objects.exists()
     assert Tip.objects.get(pk=tip.pk).state == "new"
+
+
+def test_the_host_inspectorate_does_not_clear_the_alerts_of_its_own_default(parties, api):
+    """At a site that is no registered facility the host inspectorate is the party concerned: the alerts that
+    escalate its silence past a deadline, or its refusal, report on it to the treaty body. It sees them (its
+    jurisdiction), and as an alert handler it could resolve or dismiss them itself, closing its own escalation."""
+    from datetime import timedelta
+
+    from compliance.challenge_alerts import escalate_challenges, sync
+    from compliance.models import Alert
+    from inventory.models import ChallengeInspection
+
+    treaty, insp_fr = api(parties.users["treaty"]), api(parties.users["insp_fr"])
+    lyon = {"latitude": 45.76, "longitude": 4.84, "reason": "a tip says so"}
+    silent = treaty.post("/api/v1/challenge-inspections/", lyon).json()["id"]
+    row = ChallengeInspection.objects.get(pk=silent)
+    escalate_challenges(now=row.acknowledge_by + timedelta(minutes=1))
+    refused = treaty.post("/api/v1/challenge-inspections/", lyon).json()["id"]
+    url = f"/api/v1/challenge-inspections/{refused}/access/"
+    assert insp_fr.post(url, {"decision": "refused", "reason": "no"}).status_code == 200
+    sync(refused)
+    overdue = Alert.objects.get(group=f"challenge:{silent}:acknowledge")
+    refusal = Alert.objects.get(group=f"challenge:{refused}:refused")
+    for alert in (overdue, refusal):
+        assert insp_fr.get(f"/api/v1/alerts/{alert.pk}/").status_code == 200  # it is told
+        for action in ("resolve", "dismiss"):
+            response = insp_fr.post(f"/api/v1/alerts/{alert.pk}/{action}/", {"reason": "nothing to see"})
+            assert response.status_code == 403, response.content
+            assert response.json()["code"] == "party_concerned"
+        alert.refresh_from_db()
+        assert alert.state == "open"
+        # It may still mark it seen; the treaty body (to which it escalates) closes it.
+        assert insp_fr.post(f"/api/v1/alerts/{alert.pk}/acknowledge/", {"reason": "seen"}).status_code == 200
+        assert treaty.post(f"/api/v1/alerts/{alert.pk}/resolve/", {"reason": "answered"}).status_code == 200
