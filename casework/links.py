@@ -3,14 +3,20 @@
 A link is generic (kind + id as text), so things built elsewhere link without a foreign key from here.
 """
 
+import re
+
 from django.apps import apps
 
 from core.errors import Invalid
 
+# ASCII digits only: str.isdigit() also takes '²' (which int() refuses) and '١٢' (which int() reads as 12, so
+# one row could be linked again under another spelling of its id).
+_ID = re.compile(r"[0-9]{1,18}")
+
 
 def _by_pk(label):
     def exists(target):
-        if not target.isdigit() or len(target) > 18:
+        if not _ID.fullmatch(target):
             return False
         return apps.get_model(label).objects.filter(pk=int(target)).exists()
 
@@ -22,7 +28,7 @@ def _challenge_inspection(target):
     # joins the case by itself (casework.cases.follow_challenge); this links one requested otherwise.
     from inventory.models import ChallengeInspection
 
-    return target.isdigit() and len(target) <= 18 and ChallengeInspection.objects.filter(pk=int(target)).exists()
+    return bool(_ID.fullmatch(target)) and ChallengeInspection.objects.filter(pk=int(target)).exists()
 
 
 EXISTS = {

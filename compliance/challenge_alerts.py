@@ -96,6 +96,21 @@ def _raise(row, what, severity, title, value=None):
     return alert
 
 
+def reports_on(user, alert):
+    """Whether `alert` escalates a default of the user's own organisation: at a site that is no registered
+    facility the party concerned is the host inspectorate, i.e. every inspectorate that sees the alert by its
+    country. Such a party may acknowledge the alert but not resolve or dismiss it (compliance.services): the
+    escalation is to the treaty body. (At a facility the party is an operator, which handles no alert.)"""
+    org = getattr(user, "organisation", None)
+    return (
+        alert.kind == AlertKind.CHALLENGE
+        and alert.operator_id is None
+        and org is not None
+        and org.kind == "inspectorate"
+        and alert.country in (org.jurisdictions or [])
+    )
+
+
 def _party(row):
     return row.operator.code if row.operator_id else f"the inspectorate of {row.country}"
 

@@ -5,7 +5,7 @@ from django.utils import timezone
 
 from compliance.choices import AlertState
 from compliance.models import Alert, AlertTransition, ThresholdRule
-from core.errors import Conflict, Invalid
+from core.errors import Conflict, Forbidden, Invalid
 from transparency.events import append_event
 
 RULE_FIELDS = (
@@ -87,8 +87,15 @@ def retire(user, rule):
 
 @transaction.atomic
 def transition(user, alert, action, reason):
+    from compliance.challenge_alerts import reports_on
+
     allowed, target = TRANSITIONS[action]
     alert = Alert.objects.select_for_update().get(pk=alert.pk)
+    if action != "acknowledge" and reports_on(user, alert):
+        raise Forbidden(
+            "This alert escalates your own challenge inspection step to the treaty body: it closes it.",
+            code="party_concerned",
+        )
     if alert.state not in allowed:
         raise Conflict(f"An alert that is {alert.state} cannot be {target}.", code="invalid_transition")
     if not reason or not reason.strip():

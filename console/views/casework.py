@@ -7,6 +7,7 @@ inspectorate (read only), nothing for anyone else.
 """
 
 from django.contrib import messages
+from django.core.exceptions import BadRequest
 from django.db.models import Count, Prefetch
 from django.shortcuts import redirect, render
 from django.views.decorators.http import require_POST
@@ -18,6 +19,15 @@ from casework.models import Case, CaseInspectorate, Tip
 from console.access import console_view, forbidden, not_found
 from core.errors import DomainError
 from registry.models import Organisation
+
+
+def _posted(request, name):
+    """A form field as sent. These forms are read without a Django form, so its NUL check is made here: a NUL
+    byte (PostgreSQL text refuses it) is the console's 400 page (console_view), never a 500."""
+    value = request.POST.get(name, "")
+    if "\x00" in value:
+        raise BadRequest(f"{name}: null characters are not allowed.")
+    return value
 
 
 def _reads_tips(user):
@@ -86,10 +96,10 @@ def tip_triage(request, ref):
         tip = tips.triage(
             request.user,
             tip,
-            request.POST.get("action", ""),
-            title=request.POST.get("title", ""),
-            case_code=request.POST.get("case", ""),
-            reason=request.POST.get("reason", ""),
+            _posted(request, "action"),
+            title=_posted(request, "title"),
+            case_code=_posted(request, "case"),
+            reason=_posted(request, "reason"),
         )
     except DomainError as exc:
         return _tip_page(request, tip, error=str(exc.detail), status=exc.status if exc.status < 500 else 400)
@@ -126,7 +136,7 @@ def case_new(request):
     if not case_services.works_cases(request.user):
         return forbidden(request, "Only the treaty body opens cases.")
     try:
-        case = case_services.open_case(request.user, request.POST.get("title", ""))
+        case = case_services.open_case(request.user, _posted(request, "title"))
     except DomainError as exc:
         messages.error(request, str(exc.detail))
         return redirect("console:cases")
@@ -173,16 +183,15 @@ def case_action(request, code, action):
         return not_found(request, "No such case in your view.")
     if not case_services.works_cases(request.user):
         return forbidden(request, "Only the treaty body works on cases.")
-    post = request.POST
     try:
         if action == "link":
-            case_services.link(request.user, case, post.get("kind", ""), post.get("target", ""))
+            case_services.link(request.user, case, _posted(request, "kind"), _posted(request, "target"))
         elif action == "state":
-            case_services.set_state(request.user, case, post.get("state", ""), post.get("conclusion", ""))
+            case_services.set_state(request.user, case, _posted(request, "state"), _posted(request, "conclusion"))
         elif action == "add-inspectorate":
-            case_services.add_inspectorate(request.user, case, post.get("organisation", ""))
+            case_services.add_inspectorate(request.user, case, _posted(request, "organisation"))
         else:
-            case_services.remove_inspectorate(request.user, case, post.get("organisation", ""))
+            case_services.remove_inspectorate(request.user, case, _posted(request, "organisation"))
     except DomainError as exc:
         return _case_page(request, case, error=str(exc.detail), status=exc.status if exc.status < 500 else 400)
     messages.success(request, f"{case.code}: done.")
