@@ -133,7 +133,12 @@ class ChallengeSighting(models.Model):
     """A serial the team saw at an unregistered site (at a facility, an InspectionItem says it)."""
 
     challenge = models.ForeignKey(ChallengeInspection, on_delete=models.CASCADE, related_name="sightings")
-    chip = models.ForeignKey("registry.Chip", on_delete=models.PROTECT, null=True, blank=True, related_name="+")
+    # Not checked by the database, as a transfer item's chip: these rows stay on the coordinator with their
+    # challenge (docs/scaling.md), and Citus refuses a foreign key from there into the distributed chip
+    # table. The server sets it from chips it resolved in the same transaction; no endpoint deletes a chip.
+    chip = models.ForeignKey(
+        "registry.Chip", on_delete=models.PROTECT, null=True, blank=True, related_name="+", db_constraint=False
+    )
     chip_ref = models.CharField(max_length=100)
 
     class Meta:
