@@ -37,6 +37,7 @@ def _clock(request, row, now):
         "left": _left(left) if clock else "",
         "overdue": clock is not None and left < 0,
         "answers": challenges.answers_for(request.user, row),
+        "case_ref": row.case_ref if challenges.sees_case(request.user, row) else "",
     }
 
 

@@ -61,6 +61,10 @@ class ChallengeInspectionSerializer(serializers.ModelSerializer):
     recorded_by = serializers.SlugRelatedField(slug_field="username", read_only=True, allow_null=True)
     clock = serializers.SerializerMethodField()
     seals = serializers.SerializerMethodField()
+    case_ref = serializers.SerializerMethodField(
+        help_text="The case the request cites: shown to the requester and the treaty body, empty for the "
+        "party concerned and the site country's inspectorate."
+    )
 
     class Meta:
         model = ChallengeInspection
@@ -95,6 +99,11 @@ class ChallengeInspectionSerializer(serializers.ModelSerializer):
             "seals",
             "log_index",
         ]
+
+    @extend_schema_field(serializers.CharField())
+    def get_case_ref(self, row):
+        request = self.context.get("request")
+        return row.case_ref if request is not None and challenges.sees_case(request.user, row) else ""
 
     @extend_schema_field(ChallengeInspectionClockSerializer(allow_null=True))
     def get_clock(self, row):
@@ -183,6 +192,15 @@ class ChallengeInspectionViewSet(
     serializer_class = ChallengeInspectionSerializer
     filterset_fields = ["state", "country", "case_ref"]
 
+    def filter_queryset(self, queryset):
+        queryset = super().filter_queryset(queryset)
+        if self.request.query_params.get("case_ref"):
+            # Only those who read a challenge's case reference may filter by it (else probing codes tells them).
+            org = getattr(self.request.user, "organisation", None)
+            if org is None or org.kind != "treaty_body":
+                queryset = queryset.filter(requester=org) if org is not None else queryset.none()
+        return queryset
+
     def get_queryset(self):
         # Steps are POSTs on a challenge the user may *see*; the service decides who answers.
         return (
@@ -216,10 +234,17 @@ class ChallengeInspectionViewSet(
             latitude=data.get("latitude"),
             longitude=data.get("longitude"),
         )
-        return Response(ChallengeInspectionSerializer(row).data, status=status.HTTP_201_CREATED)
+        return Response(
+            self.get_serializer(row).data,
+            status=status.HTTP_201_CREATED,
+        )
 
     def _answer(self, row):
-        return Response(ChallengeInspectionSerializer(self.get_queryset().get(pk=row.pk)).data)
+        return Response(
+            ChallengeInspectionSerializer(
+                self.get_queryset().get(pk=row.pk), context=self.get_serializer_context()
+            ).data
+        )
 
     @extend_schema(request=ChallengeInspectionAcknowledgeSerializer, responses=ChallengeInspectionSerializer)
     @action(detail=True, methods=["post"])
@@ -255,7 +280,9 @@ class ChallengeInspectionViewSet(
             inspectors=data["inspectors"],
             notes=data["notes"],
         )
-        out = ChallengeInspectionSerializer(self.get_queryset().get(pk=row.pk)).data
+        out = ChallengeInspectionSerializer(
+            self.get_queryset().get(pk=row.pk), context=self.get_serializer_context()
+        ).data
         return Response({**out, "observed": summary["observed"]}, status=status.HTTP_201_CREATED)
 
 

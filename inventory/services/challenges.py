@@ -188,7 +188,6 @@ def request(user, *, reason, case_ref="", facility_code=None, latitude=None, lon
             "challenge.requested",
             {
                 "reason": reason,
-                "case": row.case_ref or None,
                 "rule_version": row.rule_version,
                 "by": user.username,
                 "at": now.isoformat(),
@@ -320,6 +319,13 @@ def decide_access(user, pk, granted, reason=""):
 
 
 # --- the record ----------------------------------------------------------------------------------
+
+
+def sees_case(user, row):
+    """Whether `user` reads the challenge's case reference: the requester and the treaty body. The party
+    concerned does not: a case code says which of the treaty body's files the inspection serves, and (the
+    codes being sequential) how many there are."""
+    return records(user, row)
 
 
 def records(user, row):

@@ -321,3 +321,25 @@ def test_a_lost_chip_seen_at_an_unregistered_site_is_a_critical_sighting(world):
     alerts = Alert.objects.filter(group__startswith="lost_chip_sighted:")
     assert {a.country for a in alerts} == {"US", "FR"} and {a.severity for a in alerts} == {"critical"}
     assert b"op-a" not in recorded.content
+
+
+def test_the_case_a_challenge_serves_is_told_to_the_requester_and_the_treaty_body_only(world):
+    """A case code says which of the treaty body's files the inspection serves, and, the codes being
+    sequential, how many there are: the operator answering it and the site's inspectorate are not told."""
+    pk = _request(world.as_("treaty"), facility="US-VA-001", case="CASE-2026-0042").json()["id"]
+    url = f"/api/v1/challenge-inspections/{pk}/"
+    assert world.as_("treaty").get(url).json()["case_ref"] == "CASE-2026-0042"
+    for role in ("op_a_admin", "insp_us"):
+        client = world.as_(role)
+        body = client.get(url)
+        assert body.status_code == 200 and body.json()["case_ref"] == "" and b"CASE-2026-0042" not in body.content
+        # Nor can it probe codes by filtering its list.
+        assert client.get("/api/v1/challenge-inspections/?case_ref=CASE-2026-0042").json()["results"] == []
+        assert client.get("/api/v1/challenge-inspections/").json()["results"][0]["case_ref"] == ""
+    assert [
+        r["id"]
+        for r in world.as_("treaty").get("/api/v1/challenge-inspections/?case_ref=CASE-2026-0042").json()["results"]
+    ] == [pk]
+    # Nor the log events it reads.
+    events = LogEventData.objects.filter(object_id=f"challenge:{pk}")
+    assert events.exists() and all("CASE-2026-0042" not in e.data_jcs for e in events)
