@@ -118,7 +118,9 @@ def record_decision(user, auth, approved, reason, rule_versions=()):
     return auth
 
 
-def authorisation_for_shipment(shipper, pk, chip_ids, receiver, origin, destination, destination_facility):
+def authorisation_for_shipment(
+    shipper, pk, chip_ids, receiver, origin, destination, destination_facility, origin_facility=None
+):
     """The approved, unused authorisation `pk` of this shipper that covers this shipment, locked; else 409
     `export_not_authorised` (one answer whether it is missing, another's, refused, used or too narrow: the shipper
     learns nothing about other parties' authorisations)."""
@@ -139,6 +141,9 @@ def authorisation_for_shipment(shipper, pk, chip_ids, receiver, origin, destinat
         )
     elif auth.destination_facility_id and auth.destination_facility_id != getattr(destination_facility, "pk", None):
         why = f"authorisation {auth.pk} names destination facility {auth.destination_facility.code}"
+    elif auth.origin_facility_id and auth.origin_facility_id != getattr(origin_facility, "pk", None):
+        # The inspectorate approved a shipment from that site: another of the shipper's sites is another export.
+        why = f"authorisation {auth.pk} names origin facility {auth.origin_facility.code}"
     else:
         covered = set(auth.chips)
         outside = [c for c in chip_ids if c not in covered]

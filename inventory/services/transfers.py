@@ -75,7 +75,14 @@ def ship(user, rows, receiver, shipped_at, origin_facility=None, destination_fac
         licence = None
         if origin and destination and origin != destination:
             licence = exports.authorisation_for_shipment(
-                shipper, export_authorisation, chip_ids, receiver, origin, destination, destination_facility
+                shipper,
+                export_authorisation,
+                chip_ids,
+                receiver,
+                origin,
+                destination,
+                destination_facility,
+                origin_facility,
             )
         transfer = Transfer.objects.create(
             shipper=shipper,

@@ -413,3 +413,27 @@ def test_the_list_costs_the_same_queries_for_one_row_or_many(api, world):
         assert licence["chips"] == [world.chips[i]]
     many, rows = queries()
     assert len(rows) == 3 and many == one
+
+
+def test_an_authorisation_naming_its_origin_facility_ships_from_there_only(api, world):
+    """The inspectorate approved an export from one site: another of the shipper's sites is another export."""
+    other = world.a.post(
+        "/api/v1/facilities/",
+        {"code": "US-VA-OTHER", "name": "Other", "country": "US", "latitude": 38.9, "longitude": -77.2},
+    )
+    assert other.status_code == 201, other.content
+    body = {"receiver": "op-b", "destination_facility": DE_SITE, "reference": "US-BIS-7", "chips": world.chips}
+    auth = world.a.post("/api/v1/export-authorisations/", {**body, "origin_facility": US_SITE}).json()
+    assert (
+        api(world.users["insp_us"]).post(f"/api/v1/export-authorisations/{auth['id']}/approve/", {}).status_code == 200
+    )
+    shipment = {"receiver": "op-b", "destination_facility": DE_SITE, "shipped_at": ago(hours=5), "chips": world.chips}
+    elsewhere = world.a.post(
+        "/api/v1/transfers/", {**shipment, "origin_facility": "US-VA-OTHER", "export_authorisation": auth["id"]}
+    )
+    assert (elsewhere.status_code, elsewhere.json()["code"]) == (409, "export_not_authorised")
+    assert not Transfer.objects.exists()
+    named = world.a.post(
+        "/api/v1/transfers/", {**shipment, "origin_facility": US_SITE, "export_authorisation": auth["id"]}
+    )
+    assert named.status_code == 201, named.content
