@@ -12,7 +12,7 @@ from django.utils import timezone
 from compliance.authority import require_rule_declarer
 from compliance.export_models import DestinationRule
 from core.errors import Conflict
-from transparency.events import append_event
+from transparency.events import EVERY_PARTY, append_event
 
 RULE_FIELDS = (
     "name",
@@ -51,7 +51,11 @@ def declare(user, key, **fields):
     rule.save()
     # No parties, no countries: public law, readable by every party (treaty bodies read every event anyway).
     rule.log_index = append_event(
-        "destination_rule.declared", f"destination_rule:{key}", _rule_data(rule, user), parties=[], countries=[]
+        "destination_rule.declared",
+        f"destination_rule:{key}",
+        _rule_data(rule, user),
+        parties=[EVERY_PARTY],
+        countries=[],
     )
     rule.save(update_fields=["log_index"])
     return rule
@@ -66,7 +70,11 @@ def retire(user, rule):
     rule.effective_to = timezone.now()
     rule.save(update_fields=["effective_to"])
     append_event(
-        "destination_rule.retired", f"destination_rule:{rule.key}", _rule_data(rule, user), parties=[], countries=[]
+        "destination_rule.retired",
+        f"destination_rule:{rule.key}",
+        _rule_data(rule, user),
+        parties=[EVERY_PARTY],
+        countries=[],
     )
     return rule
 

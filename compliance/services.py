@@ -6,7 +6,7 @@ from django.utils import timezone
 from compliance.choices import AlertState
 from compliance.models import Alert, AlertTransition, ThresholdRule
 from core.errors import Conflict, Forbidden, Invalid
-from transparency.events import append_event
+from transparency.events import EVERY_PARTY, append_event
 
 RULE_FIELDS = (
     "name",
@@ -68,7 +68,9 @@ def declare(user, key, **fields):
     rule = ThresholdRule(key=key, version=version, created_by=user, **fields)
     rule.full_clean(exclude=["created_by"])
     rule.save()
-    rule.log_index = append_event("threshold.declared", f"threshold:{key}", _rule_data(rule, user))
+    rule.log_index = append_event(
+        "threshold.declared", f"threshold:{key}", _rule_data(rule, user), parties=[EVERY_PARTY], countries=[]
+    )
     rule.save(update_fields=["log_index"])
     _after_rule_change()
     return rule
@@ -81,7 +83,9 @@ def retire(user, rule):
         raise Conflict(f"{rule} is no longer in force.", code="already_retired")
     rule.effective_to = timezone.now()
     rule.save(update_fields=["effective_to"])
-    append_event("threshold.retired", f"threshold:{rule.key}", _rule_data(rule, user))
+    append_event(
+        "threshold.retired", f"threshold:{rule.key}", _rule_data(rule, user), parties=[EVERY_PARTY], countries=[]
+    )
     return rule
 
 

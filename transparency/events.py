@@ -24,6 +24,11 @@ EVENTS = {
 }
 
 
+# In an event's `parties`: readable by every signed-in party, not only those it names (the declared rules
+# every party is bound by and reads through the API: thresholds, destination rules, the challenge rule).
+EVERY_PARTY = "*"
+
+
 def register_event_name(name, description):
     """Later apps declare their event names here at import time."""
     EVENTS.setdefault(name, description)

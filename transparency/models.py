@@ -68,7 +68,7 @@ class LogEventData(models.Model):
         org = getattr(user, "organisation", None)
         if org is None:
             return False
-        if org.kind == "treaty_body" or org.code in self.parties:
+        if org.kind == "treaty_body" or org.code in self.parties or "*" in self.parties:  # "*": events.EVERY_PARTY
             return True
         return org.kind == "inspectorate" and bool(set(org.jurisdictions or []) & set(self.countries))
 

@@ -34,7 +34,7 @@ from inventory.services.findings import new_finding, store_findings
 from inventory.services.listings import listing_digest, store_inspection
 from outbox import emit
 from registry.choices import OrgKind, Role
-from transparency.events import append_event
+from transparency.events import EVERY_PARTY, append_event
 
 WRITERS = (Role.ADMIN, Role.MEMBER)
 
@@ -79,7 +79,7 @@ def declare_rule(user, allowed, reason=""):
                 "by_organisation": org.code,
                 "at": rule.declared_at.isoformat(),
             },
-            parties=[],
+            parties=[EVERY_PARTY],  # every party reads the rule (GET challenge-rules/), so its record too
             countries=[],
         )
         rule.save(update_fields=["log_index"])
