@@ -1,0 +1,33 @@
+"""Issue 19 "Chips leave the books only with evidence", reviewed as a hostile party: each test performs an attack
+or sends garbage the merged code mishandled, with the party's own real token."""
+
+import pytest
+
+from registry.models import Chip, DisposalRequest
+from tests.factories import chip_rows
+from tests.registry.test_disposals import ask, books, ids  # noqa: F401 (fixture)
+
+
+@pytest.mark.parametrize("user", ["op_a_admin", "nvidia"])
+def test_a_chip_is_not_registered_in_transit_off_every_total(api, parties, user):
+    """Totals count manufactured and installed chips only; in transit is entered only by a transfer's shipment.
+    A chip registered `in_transit` was on the books yet in no total, bound to no transfer, and its holder could
+    never PATCH it out (transit_by_transfer): a way to declare chips and keep them out of every count."""
+    client = api(parties.users[user])
+    response = client.post("/api/v1/chips/", chip_rows("T", 3, status="in_transit"))
+    assert response.status_code == 400, response.content
+    assert response.json()["code"] == "invalid_rows" and "in_transit" in response.content.decode()
+    assert not Chip.objects.filter(serial__startswith="T0000").exists()
+
+
+def test_a_disposal_id_in_other_digits_is_a_404_not_a_500(api, books):  # noqa: F811
+    """`_pk` took str.isdigit() ('²' passes) and then int() raised: a 500 on every detail route."""
+    op = api(books.users["op_a_admin"])
+    row = ask(op, ids("D", 2)).json()
+    insp = api(books.users["insp_us"])
+    for raw in ("²", "³1", "¹²"):
+        for path in (f"{raw}/", f"{raw}/accept/", f"{raw}/refuse/", f"{raw}/attachments/0/"):
+            method = insp.post if path.endswith(("accept/", "refuse/")) else insp.get
+            response = method(f"/api/v1/disposals/{path}", {"reason": "x"} if method == insp.post else None)
+            assert response.status_code == 404, (path, response.content)
+    assert DisposalRequest.objects.get(pk=row["id"]).state == "pending"
