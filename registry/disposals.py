@@ -198,6 +198,14 @@ def decide(user, request, *, accept, reason=""):
                         "custody); it cannot be accepted: refuse it, and the holder asks again.",
                         code="chips_changed",
                     )
+            # Moved to another country since (a declaration there): its inspectorate, not this request's, is
+            # the witness now, and would not read the acceptance.
+            if Chip.objects.filter(pk__in=pks).exclude(country=request.country).exists():
+                raise Conflict(
+                    "A chip of this request lies in another country since it was asked; it cannot be accepted "
+                    "here: refuse it, and the holder asks again where the chips are.",
+                    code="chips_changed",
+                )
         now = timezone.now()
         org = user.organisation
         request.state = DisposalState.ACCEPTED if accept else DisposalState.REFUSED

@@ -31,3 +31,37 @@ def test_a_disposal_id_in_other_digits_is_a_404_not_a_500(api, books):  # noqa: 
             response = method(f"/api/v1/disposals/{path}", {"reason": "x"} if method == insp.post else None)
             assert response.status_code == 404, (path, response.content)
     assert DisposalRequest.objects.get(pk=row["id"]).state == "pending"
+
+
+def test_chips_moved_to_another_country_after_the_request_are_not_witnessed_by_the_first(api, books):  # noqa: F811
+    """The witness is the inspectorate of the chips' country, fixed when the holder asks. The holder then declared
+    the chips at its facility in France: the US inspectorate (no longer theirs) could still accept, and the chips
+    left France's books with no French witness and a `disposal.accepted` event France does not read."""
+    from datetime import timedelta
+
+    from django.utils import timezone
+
+    from inventory.chiprefs import parse_listing
+    from inventory.models import Facility
+    from inventory.services.listings import record_declaration
+
+    op_user = books.users["op_a_admin"]
+    row = ask(api(op_user), ids("D", 3)).json()
+    assert row["country"] == "US"
+    fr = Facility.objects.create(
+        code="FR-PA-001", name="Paris", operator=books.op_a, country="FR", latitude=48.85, longitude=2.35
+    )
+    record_declaration(op_user, fr, timezone.now() - timedelta(minutes=1), parse_listing(ids("D", 3), 1_000_000))
+    assert set(Chip.objects.filter(serial__in=["D000000", "D000001", "D000002"]).values_list("country", flat=True)) == {
+        "FR"
+    }
+    response = api(books.users["insp_us"]).post(f"/api/v1/disposals/{row['id']}/accept/", {"reason": "seen"})
+    assert response.status_code == 409, response.content
+    assert response.json()["code"] == "chips_changed"
+    assert set(Chip.objects.filter(serial__in=["D000000", "D000001", "D000002"]).values_list("status", flat=True)) == {
+        "installed"
+    }
+    assert DisposalRequest.objects.get(pk=row["id"]).state == "pending"
+    # It can still be refused (by its witness of record), and the holder asks again, in France.
+    refused = api(books.users["insp_us"]).post(f"/api/v1/disposals/{row['id']}/refuse/", {"reason": "moved"})
+    assert refused.status_code == 200, refused.content
