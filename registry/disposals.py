@@ -183,13 +183,17 @@ def decide(user, request, *, accept, reason=""):
         request = DisposalRequest.objects.select_for_update().select_related("organisation").get(pk=request.pk)
         if request.state != DisposalState.PENDING:
             raise Conflict(f"This request is already {request.state}.", code="already_decided")
-        pks = list(DisposalChip.objects.filter(request=request).values_list("chip_id", flat=True))
+        asked = dict(DisposalChip.objects.filter(request=request).values_list("chip_id", "status"))
+        pks = list(asked)
         locked = chip_writes.lock(pks)
         if accept:
-            for _, custodian_id, status in locked:
+            for pk, custodian_id, status in locked:
                 # Shipped, reported lost, handed over since the request: the books no longer say what was asked.
+                # (Lost -> destroyed is a transition: a status other than the one the witness was told is a
+                # change, or a chip reported lost would leave the watch list on evidence about another state.)
                 if (
                     custodian_id != request.organisation_id
+                    or status != asked[pk]
                     or status == ChipStatus.IN_TRANSIT
                     or request.kind not in STATUS_TRANSITIONS[status]
                 ):

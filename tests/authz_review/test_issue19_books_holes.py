@@ -65,3 +65,22 @@ def test_chips_moved_to_another_country_after_the_request_are_not_witnessed_by_t
     # It can still be refused (by its witness of record), and the holder asks again, in France.
     refused = api(books.users["insp_us"]).post(f"/api/v1/disposals/{row['id']}/refuse/", {"reason": "moved"})
     assert refused.status_code == 200, refused.content
+
+
+def test_chips_reported_lost_after_the_request_are_not_accepted_off_the_watch_list(api, books):  # noqa: F811
+    """Asked destroyed (installed), then reported lost: lost -> destroyed is a transition, so the witness's accept
+    went through on evidence about installed chips, and took the lost chip off the watch list (a later sighting no
+    longer critical). The request's `DisposalChip.status` is what the witness was told; a chip that is no longer in
+    it has changed."""
+    op = api(books.users["op_a_admin"])
+    row = ask(op, ids("D", 2)).json()
+    lost = op.patch("/api/v1/chips/nvidia:D000001/", {"status": "lost", "reason": "gone from the rack"})
+    assert lost.status_code == 200, lost.content
+    response = api(books.users["treaty"]).post(f"/api/v1/disposals/{row['id']}/accept/", {"reason": "ok"})
+    assert response.status_code == 409, response.content
+    assert response.json()["code"] == "chips_changed"
+    assert Chip.objects.get(serial="D000001").status == "lost"
+    assert Chip.objects.get(serial="D000000").status == "installed"
+    assert [c["id"] for c in api(books.users["insp_us"]).get("/api/v1/watchlist/").json()["results"]] == [
+        "nvidia:D000001"
+    ]
