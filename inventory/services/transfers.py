@@ -238,6 +238,7 @@ def receive(user, transfer, rows, received_at, facility=None):
             country=facility.country if facility else transfer.destination_country,
             when=received_at,
             log_index=transfer.receipt_log_index,
+            reported_since=withdrawn,  # left the shipment in transit: reported lost or stolen since it shipped
         )
     summary = {"received": len(arrived), "missing": len(missing), "unexpected": len(extra), "withdrawn": len(withdrawn)}
     return transfer, summary

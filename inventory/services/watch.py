@@ -53,10 +53,20 @@ def raise_lost(chips, status, actor, log_index):
     emit("findings.raised", source=str(FindingSource.REGISTRY), source_id=source_id)
 
 
-def raise_sightings(found, *, source, source_id, country, when, log_index=None):
+def raise_sightings(found, *, source, source_id, country, when, log_index=None, reported_since=()):
     """Critical findings for the lost or stolen chips among `found` ({ref: (pk, custodian, status, country)}),
-    seen at `when` in `country` by `source` `source_id` (a statement, an inspection, a transfer)."""
-    seen = [(ref, info) for ref, info in found.items() if info is not None and str(info[2]) in WATCHED]
+    seen at `when` in `country` by `source` `source_id` (a statement, an inspection, a transfer).
+
+    `reported_since`: refs known to have been reported lost or stolen since the source began (a shipment's
+    chips that left it in transit: lost or stolen is the only way out but the receipt). They are sightings
+    whatever their status now: a holder that `recovered` one at rest on its own word would otherwise take it
+    off the watch list and out of every finding while its receiver holds it."""
+    reported_since = set(reported_since)
+    seen = [
+        (ref, info)
+        for ref, info in found.items()
+        if info is not None and (str(info[2]) in WATCHED or ref in reported_since)
+    ]
     if not seen:
         return 0
     rows, keys = [], set()
@@ -78,7 +88,8 @@ def raise_sightings(found, *, source, source_id, country, when, log_index=None):
                     other_country=other if other != here else "",
                     source=str(source),
                     source_id=key,
-                    detail=f"{ref}, reported {status}, was seen in {country or 'an unknown country'} "
+                    detail=f"{ref}, reported {status if str(status) in WATCHED else f'lost or stolen (now {status})'}"
+                    f", was seen in {country or 'an unknown country'} "
                     f"at {when.isoformat()} ({source} {source_id}).",
                     evidence={
                         "status": str(status),

@@ -84,3 +84,51 @@ def test_chips_reported_lost_after_the_request_are_not_accepted_off_the_watch_li
     assert [c["id"] for c in api(books.users["insp_us"]).get("/api/v1/watchlist/").json()["results"]] == [
         "nvidia:D000001"
     ]
+
+
+def test_a_chip_reported_lost_in_transit_and_recovered_at_home_is_still_sighted_at_its_receipt(api, books):  # noqa: F811
+    """The shipper reports a chip lost on the way (in transit may be left only so), then `recovers` it at rest at
+    home on its own word (lost -> installed), before the receiver confirms it. The receipt moves nothing (the
+    chip left the shipment) and, the chip no longer being lost, raised no finding at all: the books keep the chip
+    at the shipper while its receiver says it arrived. A chip that left its shipment was reported lost or stolen
+    since it shipped: its receipt is a sighting of it, whatever its holder said after."""
+    from datetime import timedelta
+
+    from django.utils import timezone
+
+    from inventory.models import AnyFinding, Facility
+    from tests.factories import approved_export
+
+    Facility.objects.create(
+        code="DE-FRA-001", name="FRA", operator=books.op_b, country="DE", latitude=50.11, longitude=8.68
+    )
+    op_a, op_b = api(books.users["op_a_admin"]), api(books.users["op_b"])
+    now = timezone.now()
+    licence = approved_export(
+        books.users["op_a_admin"], "op-b", ["nvidia:D000007"], "US-VA-001", "DE-FRA-001", reference="US-LIC-7"
+    )
+    transfer = op_a.post(
+        "/api/v1/transfers/",
+        {
+            "receiver": "op-b",
+            "origin_facility": "US-VA-001",
+            "destination_facility": "DE-FRA-001",
+            "shipped_at": (now - timedelta(hours=3)).isoformat(),
+            "chips": ["nvidia:D000007"],
+            "export_authorisation": licence,
+        },
+    )
+    assert transfer.status_code == 201, transfer.content
+    assert op_a.patch("/api/v1/chips/nvidia:D000007/", {"status": "lost", "reason": "fell off"}).status_code == 200
+    assert op_a.patch("/api/v1/chips/nvidia:D000007/", {"status": "installed", "reason": "found"}).status_code == 200
+    received = op_b.post(
+        f"/api/v1/transfers/{transfer.json()['id']}/receive/",
+        {"received_at": (now - timedelta(hours=1)).isoformat(), "facility": "DE-FRA-001", "chips": ["nvidia:D000007"]},
+    )
+    assert received.status_code == 200, received.content
+    assert received.json()["withdrawn"] == 1
+    sighted = AnyFinding.objects.filter(kind="lost_chip_sighted", chip_ref="nvidia:D000007")
+    assert {f.country for f in sighted} == {"US", "DE"} and {f.organisation_id for f in sighted} == {books.op_a.pk}
+    # The receiver is no party to it (it learns only the `withdrawn` count of its own receipt).
+    assert not [f for f in sighted if books.op_b.pk in (f.organisation_id, f.other_organisation_id)]
+    assert Chip.objects.get(serial="D000007").custodian_id == books.op_a.pk
