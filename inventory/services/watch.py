@@ -4,8 +4,8 @@
   once (high alert: its holder, its last country's inspectorate, the treaty body), raised in the
   transaction that changed its status (registry.hooks "chips.lost"). The chip is on the watch list while its
   status is lost or stolen (GET /api/v1/watchlist/).
-- A lost or stolen chip seen again anywhere (a location statement, an inspection, a transfer's receipt) is
-  a `lost_chip_sighted` finding (critical): one under its holder of record for the chip's last country and
+- A lost or stolen chip seen again anywhere (a location statement, a declaration, an inspection, a transfer's
+  receipt) is a `lost_chip_sighted` finding (critical): one under its holder of record for the chip's last country and
   one for the sighting's country, so each inspectorate gets its alert. The finding names its source by id
   and the sighting's country and time: those entitled to the source (its country's inspectorate, the
   treaty body) follow it; the holder does not learn whose facility it was, and the party that reported the

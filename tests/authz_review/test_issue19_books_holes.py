@@ -132,3 +132,32 @@ def test_a_chip_reported_lost_in_transit_and_recovered_at_home_is_still_sighted_
     # The receiver is no party to it (it learns only the `withdrawn` count of its own receipt).
     assert not [f for f in sighted if books.op_b.pk in (f.organisation_id, f.other_organisation_id)]
     assert Chip.objects.get(serial="D000007").custodian_id == books.op_a.pk
+
+
+def test_a_stolen_chip_in_another_operators_declaration_is_a_sighting_it_learns_nothing_of(api, books):  # noqa: F811
+    """A lost or stolen chip seen again *anywhere* is critical. Another operator's declaration of its facility
+    listing the chip (the thief's own listing) raised only the declarer's `unexpected` finding: the watch list
+    never heard of it. The declarer is no party to the sighting, and its answer says no more than before."""
+    from datetime import timedelta
+
+    from django.utils import timezone
+
+    from inventory.models import AnyFinding, Facility
+
+    Facility.objects.create(
+        code="DE-FRA-001", name="FRA", operator=books.op_b, country="DE", latitude=50.11, longitude=8.68
+    )
+    op_a, op_b = api(books.users["op_a_admin"]), api(books.users["op_b"])
+    assert op_a.patch("/api/v1/chips/nvidia:D000003/", {"status": "stolen", "reason": "truck"}).status_code == 200
+    listing = ["nvidia:D000003", *ids("OB", 5)]
+    declared = op_b.post(
+        "/api/v1/declarations/",
+        {"facility": "DE-FRA-001", "as_of": (timezone.now() - timedelta(minutes=1)).isoformat(), "chips": listing},
+    )
+    assert declared.status_code == 201, declared.content
+    assert "lost_chip_sighted" not in declared.json()["findings"]
+    sighted = AnyFinding.objects.filter(kind="lost_chip_sighted", chip_ref="nvidia:D000003")
+    assert {f.country for f in sighted} == {"US", "DE"} and {f.organisation_id for f in sighted} == {books.op_a.pk}
+    assert not [f for f in sighted if books.op_b.pk in (f.organisation_id, f.other_organisation_id)]
+    mine = op_b.get("/api/v1/findings/?kind=lost_chip_sighted")
+    assert mine.status_code == 200 and mine.json()["results"] == []
