@@ -161,3 +161,14 @@ def test_a_stolen_chip_in_another_operators_declaration_is_a_sighting_it_learns_
     assert not [f for f in sighted if books.op_b.pk in (f.organisation_id, f.other_organisation_id)]
     mine = op_b.get("/api/v1/findings/?kind=lost_chip_sighted")
     assert mine.status_code == 200 and mine.json()["results"] == []
+
+
+def test_the_witness_is_told_a_chip_asked_destroyed_was_reported_stolen(api, books):  # noqa: F811
+    """Stolen -> destroyed is a transition: a holder may ask to have chips it reported stolen destroyed, and an
+    acceptance takes them off the watch list. The request recorded each chip's status when asked ("what the
+    witness is told it leaves") but showed the witness only the chips' ids."""
+    op = api(books.users["op_a_admin"])
+    assert op.patch("/api/v1/chips/nvidia:D000004/", {"status": "stolen", "reason": "truck"}).status_code == 200
+    row = ask(op, ["nvidia:D000004", "nvidia:D000005"]).json()
+    seen = api(books.users["insp_us"]).get(f"/api/v1/disposals/{row['id']}/").json()
+    assert seen["chip_statuses"] == {"installed": 1, "stolen": 1}
