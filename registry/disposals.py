@@ -183,13 +183,17 @@ def decide(user, request, *, accept, reason=""):
         request = DisposalRequest.objects.select_for_update().select_related("organisation").get(pk=request.pk)
         if request.state != DisposalState.PENDING:
             raise Conflict(f"This request is already {request.state}.", code="already_decided")
-        pks = list(DisposalChip.objects.filter(request=request).values_list("chip_id", flat=True))
+        asked = dict(DisposalChip.objects.filter(request=request).values_list("chip_id", "status"))
+        pks = list(asked)
         locked = chip_writes.lock(pks)
         if accept:
-            for _, custodian_id, status in locked:
+            for pk, custodian_id, status in locked:
                 # Shipped, reported lost, handed over since the request: the books no longer say what was asked.
+                # (Lost -> destroyed is a transition: a status other than the one the witness was told is a
+                # change, or a chip reported lost would leave the watch list on evidence about another state.)
                 if (
                     custodian_id != request.organisation_id
+                    or status != asked[pk]
                     or status == ChipStatus.IN_TRANSIT
                     or request.kind not in STATUS_TRANSITIONS[status]
                 ):
@@ -198,6 +202,14 @@ def decide(user, request, *, accept, reason=""):
                         "custody); it cannot be accepted: refuse it, and the holder asks again.",
                         code="chips_changed",
                     )
+            # Moved to another country since (a declaration there): its inspectorate, not this request's, is
+            # the witness now, and would not read the acceptance.
+            if Chip.objects.filter(pk__in=pks).exclude(country=request.country).exists():
+                raise Conflict(
+                    "A chip of this request lies in another country since it was asked; it cannot be accepted "
+                    "here: refuse it, and the holder asks again where the chips are.",
+                    code="chips_changed",
+                )
         now = timezone.now()
         org = user.organisation
         request.state = DisposalState.ACCEPTED if accept else DisposalState.REFUSED

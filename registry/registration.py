@@ -32,6 +32,9 @@ from registry.choices import DISPOSAL_STATUSES, WATCHED_STATUSES, ChipStatus, Or
 from registry.hardware_identity import check_identity, enrol_at_registration
 
 OFF_THE_BOOKS = frozenset(str(s) for s in DISPOSAL_STATUSES | WATCHED_STATUSES)
+# Out of every total too, and entered only by a transfer's shipment (registry.services.check_transition): a chip
+# registered in transit would be bound to no transfer and could never be set at rest by its holder.
+NOT_REGISTERED = OFF_THE_BOOKS | {str(ChipStatus.IN_TRANSIT)}
 
 ROW_FIELDS = {
     "chip",
@@ -191,10 +194,13 @@ def _validate(items, org, identities=None):
         if status not in statuses:
             errors.add(number, "status", f"unknown status {status!r}")
             continue
-        if status in OFF_THE_BOOKS:
-            # A chip registered destroyed, decommissioned, lost or stolen would never count anywhere: it
-            # enters the books live, and leaves them by a witnessed disposal or a report that is alerted.
-            errors.add(number, "status", f"a chip is not registered {status}; register it, then report or request")
+        if status in NOT_REGISTERED:
+            # A chip registered destroyed, decommissioned, lost, stolen or in transit would never count anywhere:
+            # it enters the books live, and leaves them by a witnessed disposal, a report that is alerted or a
+            # transfer.
+            errors.add(
+                number, "status", f"a chip is not registered {status}; register it, then report, request or ship"
+            )
             continue
         texts = []
         bad = False

@@ -103,6 +103,19 @@ def record_declaration(user, facility, as_of, rows, attestation_id="", log_index
             attestation_id or str(declaration.pk),
         )
         raise_findings(found, facility=facility, evidence={"log_index": log_index, "as_of": as_of.isoformat()})
+        if not attestation_id:  # a statement's sightings are raised with its other findings (attestations.store)
+            # A lost or stolen chip listed in a facility is seen there: critical, for its holder of record and
+            # both countries' inspectorates, not the declarer (inventory.services.watch).
+            from inventory.services import watch
+
+            watch.raise_sightings(
+                resolved,
+                source=FindingSource.DECLARATION,
+                source_id=str(declaration.pk),
+                country=facility.country,
+                when=as_of,
+                log_index=log_index,
+            )
     return declaration, {
         "listed": len(rows),
         "placed": moved,

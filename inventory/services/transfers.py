@@ -231,13 +231,20 @@ def receive(user, transfer, rows, received_at, facility=None):
         # A receiver confirming a chip reported lost or stolen (in transit, or never shipped) has seen it.
         from inventory.services import watch
 
+        left = resolve_chips(withdrawn)
+        for ref, (pk, _, status, country) in list(left.items()):
+            if str(status) not in watch.WATCHED:
+                # Recovered since (and maybe shipped on): the sighting is of the shipper's report of its loss,
+                # under the shipper, not a later holder who is no party to this transfer.
+                left[ref] = (pk, transfer.shipper_id, status, country)
         watch.raise_sightings(
-            {**resolved, **resolve_chips(withdrawn)},
+            {**resolved, **left},
             source=FindingSource.TRANSFER,
             source_id=f"{transfer.pk}:receipt",
             country=facility.country if facility else transfer.destination_country,
             when=received_at,
             log_index=transfer.receipt_log_index,
+            reported_since=withdrawn,  # left the shipment in transit: reported lost or stolen since it shipped
         )
     summary = {"received": len(arrived), "missing": len(missing), "unexpected": len(extra), "withdrawn": len(withdrawn)}
     return transfer, summary

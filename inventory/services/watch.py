@@ -4,8 +4,8 @@
   once (high alert: its holder, its last country's inspectorate, the treaty body), raised in the
   transaction that changed its status (registry.hooks "chips.lost"). The chip is on the watch list while its
   status is lost or stolen (GET /api/v1/watchlist/).
-- A lost or stolen chip seen again anywhere (a location statement, an inspection, a transfer's receipt) is
-  a `lost_chip_sighted` finding (critical): one under its holder of record for the chip's last country and
+- A lost or stolen chip seen again anywhere (a location statement, a declaration, an inspection, a transfer's
+  receipt) is a `lost_chip_sighted` finding (critical): one under its holder of record for the chip's last country and
   one for the sighting's country, so each inspectorate gets its alert. The finding names its source by id
   and the sighting's country and time: those entitled to the source (its country's inspectorate, the
   treaty body) follow it; the holder does not learn whose facility it was, and the party that reported the
@@ -53,10 +53,20 @@ def raise_lost(chips, status, actor, log_index):
     emit("findings.raised", source=str(FindingSource.REGISTRY), source_id=source_id)
 
 
-def raise_sightings(found, *, source, source_id, country, when, log_index=None):
+def raise_sightings(found, *, source, source_id, country, when, log_index=None, reported_since=()):
     """Critical findings for the lost or stolen chips among `found` ({ref: (pk, custodian, status, country)}),
-    seen at `when` in `country` by `source` `source_id` (a statement, an inspection, a transfer)."""
-    seen = [(ref, info) for ref, info in found.items() if info is not None and str(info[2]) in WATCHED]
+    seen at `when` in `country` by `source` `source_id` (a statement, an inspection, a transfer).
+
+    `reported_since`: refs known to have been reported lost or stolen since the source began (a shipment's
+    chips that left it in transit: lost or stolen is the only way out but the receipt). They are sightings
+    whatever their status now: a holder that `recovered` one at rest on its own word would otherwise take it
+    off the watch list and out of every finding while its receiver holds it."""
+    reported_since = set(reported_since)
+    seen = [
+        (ref, info)
+        for ref, info in found.items()
+        if info is not None and (str(info[2]) in WATCHED or ref in reported_since)
+    ]
     if not seen:
         return 0
     rows, keys = [], set()
@@ -78,7 +88,8 @@ def raise_sightings(found, *, source, source_id, country, when, log_index=None):
                     other_country=other if other != here else "",
                     source=str(source),
                     source_id=key,
-                    detail=f"{ref}, reported {status}, was seen in {country or 'an unknown country'} "
+                    detail=f"{ref}, reported {status if str(status) in WATCHED else f'lost or stolen (now {status})'}"
+                    f", was seen in {country or 'an unknown country'} "
                     f"at {when.isoformat()} ({source} {source_id}).",
                     evidence={
                         "status": str(status),

@@ -71,9 +71,19 @@ class DisposalRequestSerializer(DisposalRequestListSerializer):
     """A request with the ids of its chips."""
 
     chips = serializers.SerializerMethodField()
+    chip_statuses = serializers.SerializerMethodField(
+        help_text="How many of the chips were in each status when asked: what the witness is told they leave "
+        "(a chip reported lost or stolen is on the watch list, and an acceptance takes it off)."
+    )
 
     class Meta(DisposalRequestListSerializer.Meta):
-        fields = [*DisposalRequestListSerializer.Meta.fields, "chips"]
+        fields = [*DisposalRequestListSerializer.Meta.fields, "chips", "chip_statuses"]
+
+    def get_chip_statuses(self, obj) -> dict[str, int]:
+        from django.db.models import Count
+
+        rows = obj.chips.values("status").annotate(n=Count("id")).order_by("status")
+        return {r["status"]: r["n"] for r in rows}
 
     def get_chips(self, obj) -> list[str]:
         from protocol.serials import format_chip_id

@@ -18,7 +18,8 @@ from registry.models import Chip, ChipEvent, DisposalAttachment, DisposalRequest
 
 
 def _pk(raw):
-    if not str(raw).isdigit() or len(str(raw)) > 18:
+    # ASCII digits only: str.isdigit() takes '²' (int() refuses it: a 500) and '١٢' (read as 12).
+    if not (str(raw).isascii() and str(raw).isdigit()) or len(str(raw)) > 18:
         raise exceptions.NotFound("No such disposal request in your view.")
     return int(raw)
 
