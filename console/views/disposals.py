@@ -3,6 +3,7 @@ refuse forms, and the watch list. Each form calls registry.disposals, the servic
 same rules; what a party sees is each model's restrict(), as in the API."""
 
 from django.contrib import messages
+from django.db.models import Count
 from django.http import HttpResponse
 from django.shortcuts import redirect, render
 from django.views.decorators.http import require_POST
@@ -14,7 +15,7 @@ from core.errors import DomainError
 from registry import disposals
 from registry.api.disposal_views import watch_list
 from registry.choices import DisposalState
-from registry.models import DisposalAttachment, DisposalRequest
+from registry.models import DisposalAttachment, DisposalChip, DisposalRequest
 
 SHOWN = 200
 ACTIONS = {"accept": "accepted: the chips left the books", "refuse": "refused"}
@@ -37,6 +38,13 @@ def _page(request, form=None, failed=None, status=200):
     pending = list(rows.filter(state=DisposalState.PENDING).order_by("id")[:SHOWN])
     decided = list(rows.exclude(state=DisposalState.PENDING).order_by("-decided_at", "-id")[:50])
     witness = {r.pk for r in pending if can_write(request.user) and disposals.may_witness(request.user, r)}
+    # What the witness is told the chips leave: their statuses when asked (a lost one leaves the watch list).
+    statuses = {}
+    counted = DisposalChip.objects.filter(request__in=[r.pk for r in pending]).values("request_id", "status")
+    for row in counted.annotate(n=Count("id")).order_by("request_id", "status"):
+        statuses.setdefault(row["request_id"], []).append(f"{row['n']} {row['status']}")
+    for r in pending:
+        r.statuses_when_asked = ", ".join(statuses.get(r.pk, []))
     return render(
         request,
         "console/disposals.html",

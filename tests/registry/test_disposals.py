@@ -322,6 +322,8 @@ def test_console_witness_accepts_and_the_watch_list_shows_lost_chips(api, books,
     client.force_login(books.users["insp_us"])
     page = client.get("/disposals/").content.decode()
     assert "Witnessed: accept" in page and "certificate.pdf" in page
+    statuses = {c.status for c in Chip.objects.filter(serial__in=["D000000", "D000001"])}
+    assert f"2 {statuses.pop()}" in page and not statuses  # the witness is told what the chips were when asked
     assert client.get(f"/disposals/{request['id']}/attachments/0/").content == PDF
     response = client.post(f"/disposals/{request['id']}/accept/", {"reason": "seen shredded"})
     assert response.status_code == 302
