@@ -3,16 +3,17 @@ decision on an export authorisation (inventory.services.exports writes it), and 
 across a border against the rules (an `export_forbidden` finding and its critical alert).
 
 Rules are versioned like threshold rules (compliance.services.declare): a new version supersedes the current
-one at once, each version is a `destination_rule.declared` log event readable by every party.
+one at once, each version is a `destination_rule.declared` log event readable by every party
+(compliance.versioning, the one mechanism of both).
 """
 
 from django.db import transaction
 from django.utils import timezone
 
+from compliance import versioning
 from compliance.authority import require_rule_declarer
 from compliance.export_models import DestinationRule
 from core.errors import Conflict
-from transparency.events import EVERY_PARTY, append_event
 
 RULE_FIELDS = (
     "name",
@@ -26,57 +27,17 @@ RULE_FIELDS = (
 )
 
 
-def _rule_data(rule, user):
-    data = {f: getattr(rule, f) for f in RULE_FIELDS}
-    for f in ("effective_from", "effective_to"):
-        data[f] = data[f].isoformat() if data[f] else None
-    return {**data, "key": rule.key, "version": rule.version, "by": user.username if user else None}
-
-
 @transaction.atomic
 def declare(user, key, **fields):
     """Version 1 of a new destination rule, or the next version of `key` (the current one is superseded)."""
     require_rule_declarer(user)
-    current = DestinationRule.objects.select_for_update().filter(key=key, superseded_at__isnull=True).first()
-    version = 1
-    if current is not None:
-        merged = {f: getattr(current, f) for f in RULE_FIELDS}
-        merged.update(fields)
-        fields = merged
-        version = current.version + 1
-        current.superseded_at = timezone.now()
-        current.save(update_fields=["superseded_at"])
-    rule = DestinationRule(key=key, version=version, created_by=user, **fields)
-    rule.full_clean(exclude=["created_by"])
-    rule.save()
-    # No parties, no countries: public law, readable by every party (treaty bodies read every event anyway).
-    rule.log_index = append_event(
-        "destination_rule.declared",
-        f"destination_rule:{key}",
-        _rule_data(rule, user),
-        parties=[EVERY_PARTY],
-        countries=[],
-    )
-    rule.save(update_fields=["log_index"])
-    return rule
+    return versioning.declare(DestinationRule, RULE_FIELDS, user, key, fields, "destination_rule.declared")
 
 
 @transaction.atomic
 def retire(user, rule):
     require_rule_declarer(user)
-    rule = DestinationRule.objects.select_for_update().get(pk=rule.pk)
-    if rule.effective_to is not None and rule.effective_to <= timezone.now():
-        raise Conflict(f"{rule} is no longer in force.", code="already_retired")
-    rule.effective_to = timezone.now()
-    rule.save(update_fields=["effective_to"])
-    append_event(
-        "destination_rule.retired",
-        f"destination_rule:{rule.key}",
-        _rule_data(rule, user),
-        parties=[EVERY_PARTY],
-        countries=[],
-    )
-    return rule
+    return versioning.retire(DestinationRule, RULE_FIELDS, user, rule, "destination_rule.retired")
 
 
 def forbidding(origin, destination, model_slugs, when=None):

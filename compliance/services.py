@@ -1,12 +1,12 @@
 """Rules (declared, versioned, retired) and alert transitions, each logged."""
 
 from django.db import transaction
-from django.utils import timezone
 
+from compliance import versioning
 from compliance.choices import AlertState
 from compliance.models import Alert, AlertTransition, ThresholdRule
 from core.errors import Conflict, Forbidden, Invalid
-from transparency.events import EVERY_PARTY, append_event
+from transparency.events import append_event
 
 RULE_FIELDS = (
     "name",
@@ -38,13 +38,6 @@ TRANSITIONS = {
 }
 
 
-def _rule_data(rule, user):
-    data = {f: getattr(rule, f) for f in RULE_FIELDS}
-    for f in ("effective_from", "effective_to"):
-        data[f] = data[f].isoformat() if data[f] else None
-    return {**data, "key": rule.key, "version": rule.version, "by": user.username if user else None}
-
-
 def _after_rule_change():
     # Through the outbox, like every change: a new rule is evaluated even if
     # the broker is down at the moment it is declared.
@@ -56,37 +49,14 @@ def _after_rule_change():
 @transaction.atomic
 def declare(user, key, **fields):
     """Version 1 of a new rule, or the next version of an existing one (the old one is superseded)."""
-    current = ThresholdRule.objects.select_for_update().filter(key=key, superseded_at__isnull=True).first()
-    version = 1
-    if current is not None:
-        merged = {f: getattr(current, f) for f in RULE_FIELDS}
-        merged.update(fields)
-        fields = merged
-        version = current.version + 1
-        current.superseded_at = timezone.now()
-        current.save(update_fields=["superseded_at"])
-    rule = ThresholdRule(key=key, version=version, created_by=user, **fields)
-    rule.full_clean(exclude=["created_by"])
-    rule.save()
-    rule.log_index = append_event(
-        "threshold.declared", f"threshold:{key}", _rule_data(rule, user), parties=[EVERY_PARTY], countries=[]
-    )
-    rule.save(update_fields=["log_index"])
+    rule = versioning.declare(ThresholdRule, RULE_FIELDS, user, key, fields, "threshold.declared")
     _after_rule_change()
     return rule
 
 
 @transaction.atomic
 def retire(user, rule):
-    rule = ThresholdRule.objects.select_for_update().get(pk=rule.pk)
-    if rule.effective_to is not None and rule.effective_to <= timezone.now():
-        raise Conflict(f"{rule} is no longer in force.", code="already_retired")
-    rule.effective_to = timezone.now()
-    rule.save(update_fields=["effective_to"])
-    append_event(
-        "threshold.retired", f"threshold:{rule.key}", _rule_data(rule, user), parties=[EVERY_PARTY], countries=[]
-    )
-    return rule
+    return versioning.retire(ThresholdRule, RULE_FIELDS, user, rule, "threshold.retired")
 
 
 @transaction.atomic

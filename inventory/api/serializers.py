@@ -131,12 +131,17 @@ class SiteOutSerializer(serializers.Serializer):
     cluster = serializers.CharField(allow_null=True)
 
 
-class NetworkLinkSerializer(serializers.ModelSerializer):
+# What links and workload groups share (inventory.models.links._Declared): who declared and retired them.
+# A comment, not a docstring: drf-spectacular would make it every subclass's schema description.
+class _DeclaredSerializer(serializers.ModelSerializer):
     operator = serializers.SlugRelatedField(slug_field="code", read_only=True)
-    a = serializers.SerializerMethodField()
-    b = serializers.SerializerMethodField()
     declared_by = serializers.SlugRelatedField(slug_field="username", read_only=True, allow_null=True)
     retired_by = serializers.SlugRelatedField(slug_field="username", read_only=True, allow_null=True)
+
+
+class NetworkLinkSerializer(_DeclaredSerializer):
+    a = serializers.SerializerMethodField()
+    b = serializers.SerializerMethodField()
 
     class Meta:
         model = NetworkLink
@@ -178,11 +183,8 @@ class NetworkLinkUpdateSerializer(serializers.Serializer):
     bandwidth_gbps = serializers.FloatField(min_value=0, max_value=1e9, required=False)
 
 
-class WorkloadGroupSerializer(serializers.ModelSerializer):
-    operator = serializers.SlugRelatedField(slug_field="code", read_only=True)
+class WorkloadGroupSerializer(_DeclaredSerializer):
     sites = serializers.SerializerMethodField()
-    declared_by = serializers.SlugRelatedField(slug_field="username", read_only=True, allow_null=True)
-    retired_by = serializers.SlugRelatedField(slug_field="username", read_only=True, allow_null=True)
 
     class Meta:
         model = WorkloadGroup

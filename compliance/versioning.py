@@ -1,0 +1,53 @@
+"""Declared rules in versions, the one mechanism of threshold rules (compliance.services) and destination rules
+(compliance.exports): a stable `key`, a new version supersedes the current one (fields not given are carried
+over), retiring ends the version in force, and each step is a log event every party reads (the rules bind
+them all: transparency.events.EVERY_PARTY). Callers hold the transaction and check who declares."""
+
+from django.utils import timezone
+
+from core.errors import Conflict
+from transparency.events import EVERY_PARTY, append_event
+
+
+def rule_data(rule, fields, user):
+    """What a rule's log event says of it: its fields, key, version and who declared or retired it."""
+    data = {f: getattr(rule, f) for f in fields}
+    for f in ("effective_from", "effective_to"):
+        data[f] = data[f].isoformat() if data[f] else None
+    return {**data, "key": rule.key, "version": rule.version, "by": user.username if user else None}
+
+
+def declare(model, fields, user, key, values, event):
+    """Version 1 of a new rule of `model`, or the next version of `key` (the current one superseded)."""
+    current = model.objects.select_for_update().filter(key=key, superseded_at__isnull=True).first()
+    version = 1
+    if current is not None:
+        merged = {f: getattr(current, f) for f in fields}
+        merged.update(values)
+        values = merged
+        version = current.version + 1
+        current.superseded_at = timezone.now()
+        current.save(update_fields=["superseded_at"])
+    rule = model(key=key, version=version, created_by=user, **values)
+    rule.full_clean(exclude=["created_by"])
+    rule.save()
+    rule.log_index = _log(event, rule, fields, user)
+    rule.save(update_fields=["log_index"])
+    return rule
+
+
+def retire(model, fields, user, rule, event):
+    """End the rule now (409 `already_retired` if it no longer is in force)."""
+    rule = model.objects.select_for_update().get(pk=rule.pk)
+    if rule.effective_to is not None and rule.effective_to <= timezone.now():
+        raise Conflict(f"{rule} is no longer in force.", code="already_retired")
+    rule.effective_to = timezone.now()
+    rule.save(update_fields=["effective_to"])
+    _log(event, rule, fields, user)
+    return rule
+
+
+def _log(event, rule, fields, user):
+    prefix = event.split(".", 1)[0]
+    data = rule_data(rule, fields, user)
+    return append_event(event, f"{prefix}:{rule.key}", data, parties=[EVERY_PARTY], countries=[])
