@@ -10,11 +10,14 @@ report says) or raises EvidenceError whose `step` names the check that failed
 finding of section 5 (`evidence_invalid`, or `evidence_stale` for freshness).
 
 Cost: the report's signature is new every time (a new nonce), so it is always
-verified. A certificate signature is a fact about two fixed certificates; once
-verified, the (child, issuer) pair is remembered by their fingerprints, so the
-shared vendor intermediates cost nothing after the first chip and a chip that
-proves itself again costs one signature. Validity dates, CA flags and pinning
-are checked every time (they depend on `observed_at`, and are cheap).
+verified. Everything else about a chain is a fact about fixed bytes, remembered
+by the ChainCache: a certificate parsed in full once is not parsed again (the
+vendor intermediates every chip carries), a certificate signature once verified
+is remembered by the (child, issuer) fingerprints, and a whole chain that
+verified is remembered by the SHA-256 of its bytes with what the later checks
+read from it (its leaf's key and TcbInfo, its device identity), so a chip that
+proves itself again costs its report's parse and signature. Validity dates are
+checked every time (they depend on `observed_at`).
 
 Pure Python with `cryptography`: the registry and the agent share it.
 """
@@ -24,6 +27,7 @@ from __future__ import annotations
 import hashlib
 import itertools
 import threading
+from collections import OrderedDict
 from dataclasses import dataclass
 from datetime import datetime
 from pathlib import Path
@@ -55,6 +59,11 @@ class EvidenceError(ProtocolError):
         code = "evidence_stale" if step == "freshness" else "evidence_invalid"
         super().__init__(code, f"{step}: {detail}")
         self.step = step
+        self.reason = detail
+
+    def again(self) -> EvidenceError:
+        """The same failure, a new exception (a remembered one is raised afresh, not re-raised)."""
+        return EvidenceError(self.step, self.reason)
 
 
 @dataclass(frozen=True)
@@ -87,8 +96,8 @@ class PinnedRoots:
             certificates += x509.load_pem_x509_certificates(path.read_bytes())
         return cls(certificates)
 
-    def pinned(self, cert: x509.Certificate) -> bool:
-        return fingerprint(cert) in self.by_fingerprint
+    def pinned(self, cert: x509.Certificate, sha256: str | None = None) -> bool:
+        return (sha256 or fingerprint(cert)) in self.by_fingerprint
 
     def issuer_of(self, cert: x509.Certificate) -> x509.Certificate | None:
         """The pinned root that signed `cert`, matched by name and then by signature."""
@@ -98,22 +107,71 @@ class PinnedRoots:
         return None
 
 
-class ChainCache:
-    """(child fingerprint, issuer fingerprint) pairs whose signature has verified. Thread-safe; bounded."""
+class _Bounded:
+    """A dict that forgets its least recently used entries beyond `limit` (callers hold the lock)."""
 
-    def __init__(self, limit: int = 100_000):
+    def __init__(self, limit: int):
+        self.limit = limit
+        self._items: OrderedDict = OrderedDict()
+
+    def get(self, key):
+        value = self._items.get(key)
+        if value is not None:
+            self._items.move_to_end(key)
+        return value
+
+    def put(self, key, value) -> None:
+        self._items[key] = value
+        self._items.move_to_end(key)
+        while len(self._items) > self.limit:
+            self._items.popitem(last=False)
+
+    def __len__(self) -> int:
+        return len(self._items)
+
+
+@dataclass(frozen=True)
+class _Certificate:
+    """A certificate parsed in full (check 1 passed), with its fingerprint."""
+
+    cert: x509.Certificate
+    sha256: str
+
+
+@dataclass(frozen=True)
+class _Chain:
+    """What a chain that verified (checks 1 and 2, bar the dates) tells the later checks, remembered."""
+
+    roots: PinnedRoots  # the roots it was verified against: another set of roots verifies it afresh
+    windows: tuple  # (n, common name, not_before, not_after) of each certificate, then of a root outside it
+    root_sha256: str
+    leaf_sha256: str
+    leaf_key: object  # check 3's key, or the EvidenceError check 3 raises before verifying
+    tcb_info: object  # the leaf's TcbInfo value (bytes), None without one, or the EvidenceError of check 5
+    identity: object  # check 6's (identity, key SHA-256), or its EvidenceError
+
+
+class ChainCache:
+    """What verification learns that does not depend on the report or the time: certificates parsed in
+    full, (child fingerprint, issuer fingerprint) pairs whose signature verified, and chains that
+    verified. Thread-safe; bounded (least recently used forgotten first: the vendor intermediates stay)."""
+
+    def __init__(self, limit: int = 100_000, chains: int = 20_000, certificates: int = 4_096):
         self._verified: set[tuple[str, str]] = set()
+        self._certificates = _Bounded(certificates)
+        self._chains = _Bounded(chains)
         self._lock = threading.Lock()
         self.limit = limit
-        self.hits = self.misses = 0
+        self.hits = self.misses = 0  # certificate signatures remembered, verified
+        self.chain_hits = 0
 
-    def signed_by(self, child: x509.Certificate, issuer: x509.Certificate) -> bool:
-        key = (fingerprint(child), fingerprint(issuer))
+    def signed_by(self, child: _Certificate, issuer: _Certificate) -> bool:
+        key = (child.sha256, issuer.sha256)
         with self._lock:
             if key in self._verified:
                 self.hits += 1
                 return True
-        ok = _signed_by(child, issuer)
+        ok = _signed_by(child.cert, issuer.cert)
         with self._lock:
             self.misses += 1
             if ok:
@@ -121,6 +179,26 @@ class ChainCache:
                     self._verified.clear()  # rare; a cold cache only costs signatures
                 self._verified.add(key)
         return ok
+
+    def certificate(self, der: bytes) -> _Certificate | None:
+        with self._lock:
+            return self._certificates.get(der)
+
+    def remember_certificate(self, known: _Certificate, der: bytes) -> None:
+        with self._lock:
+            self._certificates.put(der, known)
+
+    def chain(self, digest: bytes, roots: PinnedRoots) -> _Chain | None:
+        with self._lock:
+            known = self._chains.get(digest)
+            if known is None or known.roots is not roots:
+                return None
+            self.chain_hits += 1
+            return known
+
+    def remember_chain(self, digest: bytes, chain: _Chain) -> None:
+        with self._lock:
+            self._chains.put(digest, chain)
 
 
 def _signed_by(child: x509.Certificate, issuer: x509.Certificate) -> bool:
@@ -131,8 +209,12 @@ def _signed_by(child: x509.Certificate, issuer: x509.Certificate) -> bool:
     return True
 
 
-def load_chain(pem: bytes) -> list[x509.Certificate]:
+def load_chain(pem: bytes, cache: ChainCache | None = None) -> list[x509.Certificate]:
     """The PEM certificates, leaf first (check 1: at least two)."""
+    return [c.cert for c in _load_chain(pem, cache or ChainCache())]
+
+
+def _load_chain(pem: bytes, cache: ChainCache) -> list[_Certificate]:
     if len(pem) > MAX_CHAIN_BYTES:
         raise EvidenceError("parse", f"certificate chain larger than {MAX_CHAIN_BYTES} bytes")
     try:
@@ -141,12 +223,22 @@ def load_chain(pem: bytes) -> list[x509.Certificate]:
         raise EvidenceError("parse", "certificates: not PEM certificates (0 in the chain that parse)") from None
     if not 2 <= len(certificates) <= MAX_CHAIN_CERTIFICATES:
         raise EvidenceError("parse", f"certificates: {len(certificates)} in the chain, 2 to 8 expected")
-    for n, cert in enumerate(certificates):
-        _parse_fully(cert, n)
-    return certificates
+    return [_parsed(cert, n, cache) for n, cert in enumerate(certificates)]
 
 
-def _parse_fully(cert: x509.Certificate, n: int) -> None:
+def _parsed(cert: x509.Certificate, n: int, cache: ChainCache) -> _Certificate:
+    """The certificate parsed in full, or the same bytes parsed before (the object that was: its
+    names and extensions read already)."""
+    der = cert.public_bytes(serialization.Encoding.DER)
+    known = cache.certificate(der)
+    if known is None:
+        _parse_fully(cert, n, der)
+        known = _Certificate(cert, hashlib.sha256(der).hexdigest())
+        cache.remember_certificate(known, der)
+    return known
+
+
+def _parse_fully(cert: x509.Certificate, n: int, der: bytes) -> None:
     """`cryptography` parses names, extensions and keys when first read: read them here, so that a
     certificate that does not parse is a parse failure, not an exception from a later step."""
     try:
@@ -155,7 +247,7 @@ def _parse_fully(cert: x509.Certificate, n: int) -> None:
         cert.public_key()
     except (ValueError, UnsupportedAlgorithm) as exc:
         raise EvidenceError("parse", f"certificates: certificate {n} does not parse ({type(exc).__name__})") from None
-    if _signature_unused_bits(cert.public_bytes(serialization.Encoding.DER)) != 0:
+    if _signature_unused_bits(der) != 0:
         # `cryptography` reads the signature whatever this byte says: the same signed content in
         # another encoding, which DER does not allow (one certificate, one encoding, one fingerprint).
         raise EvidenceError("parse", f"certificates: certificate {n}'s signature is not a DER BIT STRING")
@@ -184,29 +276,80 @@ def _signature_unused_bits(der: bytes) -> int:
         return -1
 
 
-def verify_chain(
-    certificates: list[x509.Certificate], roots: PinnedRoots, at: datetime, cache: ChainCache
-) -> x509.Certificate:
+def _chain_facts(certificates: list[_Certificate], roots: PinnedRoots, cache: ChainCache) -> _Chain:
+    """Check 2 bar the dates: each signed by the next, issuers are CAs, ending at a pinned root; and what
+    checks 3, 5 and 6 will read from the chain (their failures kept, to be raised in their turn)."""
+    for n, (child, issuer) in enumerate(itertools.pairwise(certificates)):
+        _require_ca(issuer.cert, n + 1)
+        if child.cert.issuer != issuer.cert.subject or not cache.signed_by(child, issuer):
+            raise EvidenceError("chain", f"certificate {n} ({_cn(child.cert)}) is not signed by certificate {n + 1}")
+    windows = [
+        (n, _cn(c.cert), c.cert.not_valid_before_utc, c.cert.not_valid_after_utc) for n, c in enumerate(certificates)
+    ]
+    last = certificates[-1]
+    if roots.pinned(last.cert, last.sha256):
+        root_sha256 = last.sha256
+    else:
+        root = roots.issuer_of(last.cert)
+        if root is None:
+            raise EvidenceError(
+                "chain", f"the chain ends at {_cn(last.cert)}, which is not a pinned root nor signed by one"
+            )
+        _require_ca(last.cert, len(certificates) - 1)
+        windows.append((None, _cn(root), root.not_valid_before_utc, root.not_valid_after_utc))
+        root_sha256 = fingerprint(root)
+    leaf = certificates[0].cert
+    return _Chain(
+        roots=roots,
+        windows=tuple(windows),
+        root_sha256=root_sha256,
+        leaf_sha256=certificates[0].sha256,
+        leaf_key=_settled(_leaf_key, leaf),
+        tcb_info=_settled(_tcb_info, leaf),
+        identity=_settled(device_identity, [c.cert for c in certificates]),
+    )
+
+
+def _settled(check, *args):
+    """`check(*args)`, or the EvidenceError it raised (kept to be raised in its turn)."""
+    try:
+        return check(*args)
+    except EvidenceError as exc:
+        return exc
+
+
+def _outcome(value):
+    if isinstance(value, EvidenceError):
+        raise value.again()
+    return value
+
+
+def _check_dates(chain: _Chain, at: datetime) -> None:
+    """Check 2's dates: every certificate of the chain, and the pinned root it ends at, valid at `at`."""
+    for n, cn, not_before, not_after in chain.windows:
+        if not not_before <= at <= not_after:
+            if n is None:
+                raise EvidenceError("chain", f"the pinned root {cn} is not valid at {at.isoformat()}")
+            raise EvidenceError("chain", f"certificate {n} ({cn}) is not valid at {at.isoformat()}")
+
+
+def verify_chain(certificates: list[x509.Certificate], roots: PinnedRoots, at: datetime, cache: ChainCache) -> str:
     """Check 2: each signed by the next, issuers are CAs, all valid at `at`, ending at a pinned root.
 
-    Returns the pinned root."""
-    for n, cert in enumerate(certificates):
-        if not cert.not_valid_before_utc <= at <= cert.not_valid_after_utc:
-            raise EvidenceError("chain", f"certificate {n} ({_cn(cert)}) is not valid at {at.isoformat()}")
-    for n, (child, issuer) in enumerate(itertools.pairwise(certificates)):
-        _require_ca(issuer, n + 1)
-        if child.issuer != issuer.subject or not cache.signed_by(child, issuer):
-            raise EvidenceError("chain", f"certificate {n} ({_cn(child)}) is not signed by certificate {n + 1}")
-    last = certificates[-1]
-    if roots.pinned(last):
-        return last
-    root = roots.issuer_of(last)
-    if root is None:
-        raise EvidenceError("chain", f"the chain ends at {_cn(last)}, which is not a pinned root nor signed by one")
-    if not root.not_valid_before_utc <= at <= root.not_valid_after_utc:
-        raise EvidenceError("chain", f"the pinned root {_cn(root)} is not valid at {at.isoformat()}")
-    _require_ca(last, len(certificates) - 1)
-    return root
+    Returns the pinned root's fingerprint."""
+    chain = _verified_chain([_parsed(c, n, cache) for n, c in enumerate(certificates)], roots, at, cache)
+    return chain.root_sha256
+
+
+def _verified_chain(certificates: list[_Certificate], roots: PinnedRoots, at: datetime, cache: ChainCache) -> _Chain:
+    # The certificates' own dates come first, as check 2 lists them; a pinned root outside the chain
+    # is dated once the chain is known to end at it.
+    for n, c in enumerate(certificates):
+        if not c.cert.not_valid_before_utc <= at <= c.cert.not_valid_after_utc:
+            raise EvidenceError("chain", f"certificate {n} ({_cn(c.cert)}) is not valid at {at.isoformat()}")
+    chain = _chain_facts(certificates, roots, cache)
+    _check_dates(chain, at)
+    return chain
 
 
 def _require_ca(cert: x509.Certificate, n: int) -> None:
@@ -220,14 +363,18 @@ def _require_ca(cert: x509.Certificate, n: int) -> None:
         raise EvidenceError("chain", f"certificate {n} ({_cn(cert)}) issues another but is not a CA")
 
 
-def verify_signature(report: spdm.Report, leaf: x509.Certificate) -> None:
-    """Check 3: ECDSA P-384 / SHA-384 over every byte up to the signature, with the leaf's key."""
+def _leaf_key(leaf: x509.Certificate) -> ec.EllipticCurvePublicKey:
     try:
         key = leaf.public_key()
     except (ValueError, UnsupportedAlgorithm):
         raise EvidenceError("signature", "the leaf certificate's public key does not parse") from None
     if not isinstance(key, ec.EllipticCurvePublicKey) or key.curve.name != "secp384r1":
         raise EvidenceError("signature", "the leaf certificate's key is not ECDSA P-384")
+    return key
+
+
+def verify_signature(report: spdm.Report, key: ec.EllipticCurvePublicKey) -> None:
+    """Check 3: ECDSA P-384 / SHA-384 over every byte up to the signature, with the leaf's key."""
     half = spdm.SIGNATURE_BYTES // 2
     r = int.from_bytes(report.signature[:half], "big")
     s = int.from_bytes(report.signature[half:], "big")
@@ -239,19 +386,25 @@ def verify_signature(report: spdm.Report, leaf: x509.Certificate) -> None:
         raise EvidenceError("signature", "the report's signature does not verify with the leaf's key") from None
 
 
-def check_firmware(report: spdm.Report, leaf: x509.Certificate) -> str:
-    """Check 5: the leaf's TcbInfo FWID equals the report's FWID, when both are there. Returns the FWID (hex)."""
-    fwid = report.fwid
+def _tcb_info(leaf: x509.Certificate) -> bytes | None:
+    """The leaf's TcbInfo extension's value, None without one."""
     try:
-        extension = leaf.extensions.get_extension_for_oid(TCB_INFO_OID).value
+        return leaf.extensions.get_extension_for_oid(TCB_INFO_OID).value.value
     except x509.ExtensionNotFound:
-        return fwid.hex() if fwid else ""
+        return None
     except ValueError:
         raise EvidenceError("firmware", "the leaf's extensions do not parse") from None
+
+
+def check_firmware(report: spdm.Report, tcb_info: bytes | None) -> str:
+    """Check 5: the leaf's TcbInfo FWID equals the report's FWID, when both are there. Returns the FWID (hex)."""
+    fwid = report.fwid
+    if tcb_info is None:
+        return fwid.hex() if fwid else ""
     if fwid is None:
         return ""
     try:
-        digests = dice.fwids(extension.value)
+        digests = dice.fwids(tcb_info)
     except ValueError as exc:
         raise EvidenceError("firmware", f"the leaf's TcbInfo extension: {exc}") from None
     if digests and fwid not in digests:
@@ -300,22 +453,29 @@ def verify_evidence(
     if evidence_format != FORMAT_NVIDIA_SPDM_V1:
         raise EvidenceError("parse", f"format {evidence_format!r} is not {FORMAT_NVIDIA_SPDM_V1}")
     cache = cache if cache is not None else ChainCache()
-    certificates = load_chain(chain_pem)
+    # A chain that verified before is the same bytes: its checks 1 and 2 (bar the dates) hold again.
+    digest = hashlib.sha256(chain_pem).digest() if len(chain_pem) <= MAX_CHAIN_BYTES else b""
+    chain = cache.chain(digest, roots) if digest else None
+    certificates = _load_chain(chain_pem, cache) if chain is None else None
     try:
         report = spdm.parse_report(report_bytes)
     except spdm.ReportError as exc:
         raise EvidenceError("parse", exc.detail.removeprefix("report: ")) from None
-    root = verify_chain(certificates, roots, observed_at, cache)
-    verify_signature(report, certificates[0])
+    if chain is None:
+        chain = _verified_chain(certificates, roots, observed_at, cache)
+        cache.remember_chain(digest, chain)
+    else:
+        _check_dates(chain, observed_at)
+    verify_signature(report, _outcome(chain.leaf_key))
     if report.request_nonce.hex() != challenge.lower():
         raise EvidenceError("freshness", "the report was made for another nonce than the challenge")
-    fwid = check_firmware(report, certificates[0])
-    identity, identity_key = device_identity(certificates)
+    fwid = check_firmware(report, _outcome(chain.tcb_info))
+    identity, identity_key = _outcome(chain.identity)
     return VerifiedEvidence(
         identity=identity,
         identity_key_sha256=identity_key,
-        root_sha256=fingerprint(root),
-        leaf_sha256=fingerprint(certificates[0]),
+        root_sha256=chain.root_sha256,
+        leaf_sha256=chain.leaf_sha256,
         fwid=fwid,
         driver_version=report.driver_version,
         nonce=report.request_nonce.hex(),

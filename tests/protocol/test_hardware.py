@@ -204,11 +204,77 @@ def test_verified_links_are_not_verified_again(vendor):
     roots, cache = PinnedRoots([vendor.root]), ChainCache()
     first, second = vendor.device(), vendor.device()
     verify_evidence(*first.evidence(NONCE), NONCE, NOW, roots, cache)
-    assert (cache.misses, cache.hits) == (4, 0)
+    assert (cache.misses, cache.hits, cache.chain_hits) == (4, 0, 0)
     verify_evidence(*second.evidence(NONCE), NONCE, NOW, roots, cache)
-    assert (cache.misses, cache.hits) == (6, 2)  # its leaf and BROM are new; the vendor's CAs are not
-    verify_evidence(*first.evidence(NONCE), NONCE, NOW + timedelta(hours=1), roots, cache)
-    assert (cache.misses, cache.hits) == (6, 6)  # proving itself again costs only the report's signature
+    assert (cache.misses, cache.hits, cache.chain_hits) == (6, 2, 0)  # its leaf and BROM are new; the CAs not
+    again = verify_evidence(*first.evidence(NONCE), NONCE, NOW + timedelta(hours=1), roots, cache)
+    # Proving itself again costs only the report's signature: the chain's bytes verified before.
+    assert (cache.misses, cache.hits, cache.chain_hits) == (6, 2, 1)
+    assert again.identity == first.identity and again.fwid == first.fwid.hex()
+
+
+def _sign_with(key):
+    from cryptography.hazmat.primitives import hashes
+    from cryptography.hazmat.primitives.asymmetric import ec, utils
+
+    def sign(data):
+        r, s = utils.decode_dss_signature(key.sign(data, ec.ECDSA(hashes.SHA384())))
+        return r.to_bytes(48, "big") + s.to_bytes(48, "big")
+
+    return sign
+
+
+def test_a_remembered_chain_is_still_dated_signed_for_and_checked_in_order(vendor):
+    roots, cache = PinnedRoots([vendor.root]), ChainCache()
+    device, other = vendor.device(), vendor.device()
+    chain = device.chain_pem()
+    verify_evidence(device.report(NONCE), chain, NONCE, NOW, roots, cache)
+    remembered = cache.chain_hits
+    late = failure(device.report(NONCE), chain, NONCE, datetime(2019, 1, 1, tzinfo=UTC), roots, cache)
+    assert late.step == "chain" and "not valid" in late.detail
+    assert failure(other.report(NONCE), chain, NONCE, NOW, roots, cache).step == "signature"
+    assert failure(device.report(NONCE), chain, "00" * 32, NOW, roots, cache).step == "freshness"
+    assert failure(device.report(NONCE, fwid=b"\x07" * 48), chain, NONCE, NOW, roots, cache).step == "firmware"
+    assert cache.chain_hits == remembered + 4  # each of them judged on the remembered chain
+
+
+def test_a_remembered_chain_is_verified_afresh_against_other_roots(vendor):
+    cache = ChainCache()
+    device = vendor.device()
+    report, chain = device.evidence(NONCE)
+    verify_evidence(report, chain, NONCE, NOW, PinnedRoots([vendor.root]), cache)
+    err = failure(report, chain, NONCE, NOW, PinnedRoots.from_folder(default_roots_folder()), cache)
+    assert err.step == "chain" and "pinned" in err.detail
+
+
+def test_a_remembered_chains_identity_failure_comes_after_the_reports_checks(vendor):
+    key = _key()
+    leaf = _certificate(_name("leaf"), key, vendor.identity_ca.subject, vendor.identity_key, None)
+    chain, roots, cache = pem(leaf, vendor.identity_ca, vendor.root), PinnedRoots([vendor.root]), ChainCache()
+    report = spdm.build_report(bytes.fromhex(NONCE), [], [], _sign_with(key))
+    for _ in range(2):  # verified, then remembered: the same steps
+        assert failure(report, chain, NONCE, NOW, roots, cache).step == "identity"
+        assert failure(report, chain, "00" * 32, NOW, roots, cache).step == "freshness"
+    assert cache.chain_hits == 3
+
+
+def test_a_chain_that_failed_is_not_remembered(vendor):
+    cache, device = ChainCache(), vendor.device()
+    report, chain = device.evidence(NONCE)
+    err = failure(report, chain, NONCE, NOW, PinnedRoots.from_folder(default_roots_folder()), cache)
+    assert err.step == "chain"
+    assert verify_evidence(report, chain, NONCE, NOW, PinnedRoots([vendor.root]), cache).identity
+    assert cache.chain_hits == 0
+
+
+def test_the_caches_forget_the_least_recently_used_first(vendor):
+    roots, cache = PinnedRoots([vendor.root]), ChainCache(chains=2)
+    devices = [vendor.device() for _ in range(3)]
+    for device in devices:
+        verify_evidence(*device.evidence(NONCE), NONCE, NOW, roots, cache)
+    verify_evidence(*devices[0].evidence(NONCE), NONCE, NOW, roots, cache)  # forgotten: verified afresh
+    verify_evidence(*devices[2].evidence(NONCE), NONCE, NOW, roots, cache)  # remembered
+    assert cache.chain_hits == 1
 
 
 @settings(max_examples=200, deadline=None)
