@@ -85,6 +85,9 @@ def _store(v: Verified, user, body):
     if location.small(s):
         # Its nonces, chips and sightings in one round trip, and its row too, except a node agent's.
         prepared = location.insert(att, s, body)
+    elif isinstance(s, EvidenceStatement):
+        prepared = evidence.insert(att, s, body)  # its row, nonces and chips resolved in one round trip
+        evidence.prepare(att, s, v)  # its challenge used by this statement, or a 409
     else:
         ingest.insert_attestation(att, body)
         # Work that depends on no other statement (resolving the chips, writing this
@@ -92,8 +95,6 @@ def _store(v: Verified, user, body):
         # and holds it to the commit, so everything that reads what other statements
         # wrote (movement, placements) runs after it, in log order.
         prepared = location.prepare(att, s) if isinstance(s, LocationStatement) else None
-        if isinstance(s, EvidenceStatement):
-            evidence.prepare(att, s, v)  # its challenge used by this statement, or a 409
     # The leaf is appended now so that placements and findings can cite it.
     att.log_index = append_leaf(attestation_leaf(v.envelope.raw_signatures, v.statement_sha256), "attestation")
     if not location.node_agent(s):  # a node agent's row is stored with its log index (ingest.after_append)
@@ -104,7 +105,7 @@ def _store(v: Verified, user, body):
     elif isinstance(s, UsageStatement):
         found, chips = usage.store(att, s, v)
     elif isinstance(s, EvidenceStatement):
-        found, chips = evidence.store(att, s, v, user, body)
+        found, chips = evidence.store(att, s, v, user, body, prepared)
     else:
         found, chips = rtt.store(att, s, v), None  # a landmark's: its treaty body is entitled to every finding
     cited = {"statement": att.pk, "statement_sha256": att.statement_sha256, "log_index": att.log_index}

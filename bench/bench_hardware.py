@@ -30,7 +30,7 @@ from cryptography.hazmat.primitives.asymmetric import ec
 from bench import scale as world
 from bench.bench_attestations import closed_loop, stack_roles
 from bench.bench_registration import Gunicorn
-from bench.core import Result, Stopwatch
+from bench.core import QueryLog, Result, Stopwatch
 
 NAME = "hardware"
 OPERATOR = "hw-op"
@@ -154,6 +154,54 @@ def post(server, body):
     return clock.seconds, json.loads(answer)
 
 
+def profile_in_process(ctx, fx, bodies, name):
+    """cProfile host statements through Django's stack in this process (untimed: --profile)."""
+    import cProfile
+    import io
+    import pstats
+
+    from django.db import connection
+    from django.test import Client
+
+    from django.test import override_settings
+
+    client = Client()
+    queries = QueryLog()
+    profiler = cProfile.Profile()
+    pinned = override_settings(CHIPREG_HARDWARE_ROOTS=str(fx.roots))
+    with pinned, connection.execute_wrapper(queries), Stopwatch() as clock:
+        for body in bodies:
+            profiler.enable()
+            response = client.post(
+                STATEMENTS, data=body, content_type="application/json", HTTP_AUTHORIZATION=f"Bearer {fx.token}"
+            )
+            profiler.disable()
+            if response.status_code != 201:
+                raise RuntimeError(f"in-process statement answered {response.status_code}: {response.content[:300]!r}")
+    n = len(bodies)
+    out = io.StringIO()
+    out.write(
+        f"In process: {n} host evidence statements of {HOST_CHIPS} chips in {clock.seconds:.2f} s "
+        f"({clock.seconds / n * 1000:.1f} ms each); {len(queries.queries) / n:.1f} queries each, "
+        f"{sum(s for s, _ in queries.queries) / n * 1000:.1f} ms each in execute()\n\n"
+    )
+    by_shape = {}
+    for seconds, sql in queries.queries:
+        total, count = by_shape.get(sql[:100], (0.0, 0))
+        by_shape[sql[:100]] = (total + seconds, count + 1)
+    out.write("Queries grouped by their first 100 characters (total ms, count):\n")
+    for shape, (total, count) in sorted(by_shape.items(), key=lambda kv: -kv[1][0])[:40]:
+        out.write(f"{total * 1000:9.1f} ms {count:6d}x  {shape}\n")
+    stats = pstats.Stats(profiler, stream=out)
+    for key in ("cumulative", "tottime"):
+        out.write(f"\n--- top 60 by {key} ---\n")
+        stats.sort_stats(key).print_stats(60)
+    path = ctx.results_dir / f"profile_hardware_{name}.txt"
+    ctx.results_dir.mkdir(parents=True, exist_ok=True)
+    path.write_text(out.getvalue())
+    ctx.say(f"profile written to {path}")
+
+
 def run(ctx):
     window = ctx.size(30, 5)
     per_client = ctx.size(1500, 300)  # about what a client sends in the window at twice the target rate
@@ -174,6 +222,13 @@ def run(ctx):
     ceiling_rate = p384_verifications_per_s()
     ceiling = ceiling_rate / SIGNATURES_PER_NEW_CHIP
     ctx.say(f"bare P-384 verification: {ceiling_rate:,.0f}/s, so {ceiling:,.0f} new chips/s")
+    if ctx.profile:
+        # The hosts' first proofs and then re-proofs, in process; the window's statements use other challenges.
+        profile_in_process(ctx, fx, warm, "first")
+        again = fx.challenges(hosts // HOST_CHIPS)
+        bodies = [fx.body(range(big + h * HOST_CHIPS, big + (h + 1) * HOST_CHIPS), again[h]) for h in range(len(again))]
+        profile_in_process(ctx, fx, bodies, "again")
+        return []
     ctx.meta.update({"hardware_big_chips": big, "hardware_window_s": window, "hardware_clients": CLIENTS})
 
     with world.private_redis() as redis_url, world.CeleryWorker(ctx, redis_url, name="hardware") as worker:

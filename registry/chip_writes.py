@@ -36,6 +36,7 @@ __all__ = [
     "set_custody",
     "set_hardware_verified",
     "set_model",
+    "set_proved",
     "set_status",
 ]
 
@@ -170,6 +171,15 @@ def refresh_last_verified(chip_pks, when, resolution=None, countries=None):
         return 0
     stale_before = when - resolution if resolution else when
     return storage.refresh_last_verified(list(chip_pks), when, stale_before, countries)
+
+
+def set_proved(chip_pks, when, stale_before):
+    """The chips proved themselves with hardware evidence observed at `when`, and so were seen then: their
+    `hardware_verified_at` moves forward to it, and their `last_verified_at` where it is older than
+    `stale_before`, in one UPDATE (a host's evidence statement is a node agent's hot path)."""
+    if not chip_pks:
+        return 0
+    return storage.set_proved(list(chip_pks), when, stale_before)
 
 
 def set_hardware_verified(chip_pks, when):

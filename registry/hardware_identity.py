@@ -16,6 +16,7 @@ Callers hold the log's lock or take it here (append_events), so enrolments are s
 import re
 
 from django.db import IntegrityError, transaction
+from django.db.models import Q
 from django.utils import timezone
 
 from core.errors import Conflict, Invalid
@@ -43,6 +44,20 @@ def enrolled(chip_pks):
 def owners(identities):
     """{identity: chip pk} of the identities enrolled for some chip."""
     return dict(HardwareIdentity.objects.filter(identity__in=list(identities)).values_list("identity", "chip_id"))
+
+
+def enrolled_and_owners(chip_pks, identities):
+    """enrolled(chip_pks) and owners(identities), in one query."""
+    chip_pks, identities = list(chip_pks), list(identities)
+    rows = HardwareIdentity.objects.filter(Q(chip_id__in=chip_pks) | Q(identity__in=identities))
+    wanted_chips, wanted = set(chip_pks), set(identities)
+    enrolled_by_chip, owner_of = {}, {}
+    for h in rows:
+        if h.chip_id in wanted_chips:
+            enrolled_by_chip[h.chip_id] = h
+        if h.identity in wanted:
+            owner_of[h.identity] = h.chip_id
+    return enrolled_by_chip, owner_of
 
 
 def _event(chip, identity, key_sha256, source, organisation, replaces=None):

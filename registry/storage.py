@@ -416,6 +416,28 @@ _HARDWARE_VERIFIED = (
 )
 
 
+# A chip that proved itself with hardware evidence was also seen: both times in one UPDATE, each only
+# forward, the last verification only where older than stale_before (as _REFRESH_VERIFIED).
+_PROVED = (
+    "UPDATE {chip} SET"
+    " {c_hardware_verified_at} = CASE WHEN {c_hardware_verified_at} IS NULL OR {c_hardware_verified_at} < %(when)s"
+    "  THEN %(when)s ELSE {c_hardware_verified_at} END,"
+    " {c_last_verified_at} = CASE WHEN {c_last_verified_at} IS NULL OR {c_last_verified_at} < %(stale_before)s"
+    "  THEN %(when)s ELSE {c_last_verified_at} END"
+    " WHERE {c_id} = ANY(%(chips)s::bigint[])"
+    " AND ({c_hardware_verified_at} IS NULL OR {c_hardware_verified_at} < %(when)s"
+    "  OR {c_last_verified_at} IS NULL OR {c_last_verified_at} < %(stale_before)s)"
+)
+
+
+def set_proved(chip_pks, when, stale_before):
+    """Move the chips' hardware verification on to `when` where it is NULL or older, and their last
+    verification where it is NULL or older than `stale_before`; how many rows changed."""
+    with connection.cursor() as cursor:
+        cursor.execute(_sql(_PROVED), {"when": when, "stale_before": stale_before, "chips": array_param(chip_pks)})
+        return cursor.rowcount
+
+
 def set_hardware_verified(chip_pks, when):
     """Move the chips' hardware verification on to `when` where it is NULL or older; how many moved."""
     with connection.cursor() as cursor:

@@ -23,14 +23,21 @@ from attestations import hardware
 from attestations.kinds import location
 from attestations.kinds.resolution import Resolution
 from attestations.models import ChipEvidence, EvidenceOutcome
+from attestations.storage import ingest
 from inventory.choices import FindingKind
-from inventory.models import Placement
+from inventory.models import Cluster
 from protocol.statements import LocationStatement
 from registry import chip_writes, hardware_identity
 
 
 class VerifiedChips(LocationStatement):
     """The partial location statement an evidence statement makes of its verified chips."""
+
+
+def insert(att, s, body):
+    """Before the log's append: the statement's row and nonces stored and its chips resolved, in one round
+    trip (none sighted yet: that depends on their evidence, judged after the append). The chips found."""
+    return ingest.insert_location(att, body, ((ref, None) for ref in s.chip_ids), sightings=False)
 
 
 def prepare(att, s, v):
@@ -67,8 +74,9 @@ def judge(att, results, chips, speaker_pk, when):
     refs of the chips that are placed, pks of the speaker's chips that proved themselves, TOFU
     enrolments (pk, identity, key), manufacturer-enrolled identities whose key is learnt (pk, key))."""
     verified = [(r, chips.get(r.chip)) for r in results if r.verified is not None]
-    current = hardware_identity.enrolled(info[0] for _, info in verified if info is not None)
-    owners = hardware_identity.owners(r.verified.identity for r, _ in verified)
+    current, owners = hardware_identity.enrolled_and_owners(
+        (info[0] for _, info in verified if info is not None), (r.verified.identity for r, _ in verified)
+    )
     found, rows, placed, proved, tofu, learn = [], [], [], [], [], []
     for r in results:
         info = chips.get(r.chip)
@@ -107,29 +115,40 @@ def judge(att, results, chips, speaker_pk, when):
     return found, rows, placed, proved, tofu, learn
 
 
-def _clusters(chip_refs, chips, facility):
-    """(chip ref, cluster code or None): each placed chip in the cluster it is placed in here already."""
-    pks = [info[0] for ref in chip_refs if (info := chips.get(ref)) is not None]
-    codes = dict(
-        Placement.objects.filter(
-            chip_id__in=pks, facility=facility, valid_to__isnull=True, cluster__isnull=False
-        ).values_list("chip_id", "cluster__code")
-    )
-    return [(ref, codes.get(info[0]) if (info := chips.get(ref)) is not None else None) for ref in chip_refs]
+def _clusters(chip_refs, chips, facility, clusters, open_rows):
+    """(chip ref, cluster code or None): each placed chip in the cluster it is placed in here already.
+    `clusters`: the facility's {code: pk}; `open_rows`: the chips' open placements (ingest.seen_and_placed)."""
+    codes = {pk: code for code, pk in clusters.items()}
+    here = {chip: codes.get(cluster) for _, chip, fac, cluster, _ in open_rows if fac == facility.pk and cluster}
+    return [(ref, here.get(info[0]) if (info := chips.get(ref)) is not None else None) for ref in chip_refs]
 
 
-def store(att, s, v, user, body):
+def store(att, s, v, user, body, found):
     """After the log's append: findings, enrolments, evidence rows, hardware verification, and the
-    verified chips as a partial location statement. Returns (findings, the statement's chips resolved)."""
-    chips = Resolution(s.chip_ids)
-    found, rows, placed, proved, tofu, learn = judge(att, v.hardware.results, chips, v.speaker.pk, s.observed_at)
+    verified chips as a partial location statement. `found`: its chips resolved (insert). Returns
+    (findings, the statement's chips resolved)."""
+    chips = Resolution(s.chip_ids, found=found)
+    findings, rows, placed, proved, tofu, learn = judge(att, v.hardware.results, chips, v.speaker.pk, s.observed_at)
     hardware_identity.enrol_on_evidence(tofu, v.speaker)  # under the log's lock: enrolments in log order
     hardware_identity.learn_key(learn)
-    chip_writes.set_hardware_verified(proved, s.observed_at)
+    # The placed chips' other places and open placements, read once: for the clusters they stand in here,
+    # and for the location statement below (movement, placements).
+    placed_found = {ref: info for ref in placed if (info := chips.get(ref)) is not None}
+    read = ingest.seen_and_placed(
+        [info[0] for info in placed_found.values()], v.facility.pk, att.pk, s.observed_at, F.movement_window()
+    )
+    # Proved chips were seen: their hardware and last verification move in one UPDATE (the proved are the
+    # speaker's own placed chips, the ones the location statement's sighting verifies).
+    chip_writes.set_proved(proved, s.observed_at, s.observed_at - location.verification_resolution())
     ChipEvidence.objects.bulk_create(rows)
     # The chips not placed are still someone's, or nobody's: said as a location statement would.
     placed_set = set(placed)
-    found += F.ownership(att.pk, {ref: info for ref, info in chips.items() if ref not in placed_set}, v.speaker)
+    findings += F.ownership(att.pk, {ref: info for ref, info in chips.items() if ref not in placed_set}, v.speaker)
+    clusters = (
+        v.clusters
+        if v.clusters is not None
+        else dict(Cluster.objects.filter(facility=v.facility).values_list("code", "pk"))
+    )
     derived = VerifiedChips(
         s.v,
         "location",
@@ -139,7 +158,8 @@ def store(att, s, v, user, body):
         s.facility,
         s.observed_at,
         "partial",
-        _clusters(placed, chips, v.facility),
+        _clusters(placed, chips, v.facility, clusters, read[1]),
     )
-    found += location.store(att, derived, v, user, location.prepare(att, derived), body)
-    return found, chips
+    prepared = location.prepare(att, derived, found=placed_found)
+    findings += location.store(att, derived, v, user, prepared, body, read=read, refreshed=True)
+    return findings, chips

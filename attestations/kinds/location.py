@@ -54,10 +54,10 @@ def insert(att, s, body):
     return Resolution(s.chip_ids, found=found)
 
 
-def prepare(att, s):
-    """Before the log's append, for a big statement (its row stored): resolve the chips and COPY the
-    sightings. The Resolution."""
-    chips = Resolution(s.chip_ids)
+def prepare(att, s, found=None):
+    """Before the log's append, for a big statement (its row stored): resolve the chips (unless the caller
+    did: `found`, as Resolution takes it) and COPY the sightings. The Resolution."""
+    chips = Resolution(s.chip_ids, found=found)
     ingest.copy_sightings(
         att.pk,
         att.facility_id,
@@ -70,13 +70,19 @@ def prepare(att, s):
     return chips
 
 
-def store(att, s, v, user, chips, body):
+def store(att, s, v, user, chips, body, read=None, refreshed=False):
     """After the log's append: the findings (movement and those of a complete statement's declaration),
-    the placements and the chips' last verification."""
+    the placements and the chips' last verification.
+
+    A caller that read the chips' other places and open placements already passes them as `read`
+    (ingest.seen_and_placed's answer), and one that moved their last verification itself says `refreshed`
+    (kinds.evidence: with their hardware verification, in one UPDATE)."""
     facility = v.facility
     found = F.ownership(att.pk, chips, v.speaker)
     speaker, registered = v.speaker.pk, chips.found
-    if node_agent(s):
+    if read is not None:
+        elsewhere, open_rows = read
+    elif node_agent(s):
         elsewhere, open_rows = ingest.after_append(
             att,
             body,
@@ -118,8 +124,8 @@ def store(att, s, v, user, chips, body):
         place(
             placeable, facility, s.observed_at, PlacementSource.ATTESTATION, att.pk, att.log_index, open_rows=open_rows
         )
-    if node_agent(s):
-        return found  # its chips' last verification moved with after_append's reads
+    if node_agent(s) or refreshed:
+        return found  # its chips' last verification moved with after_append's reads, or by the caller
     if small(s):
         # A few rows, updated here (under the log's lock, so in log order and without lock-order
         # deadlocks) rather than costing the workers a relay and a task per statement.

@@ -149,12 +149,13 @@ def insert_attestation(att, body):
     _stored(att, _raw_fetchall(f"WITH {sql} SELECT id FROM a", params)[0][0])  # noqa: S608
 
 
-def insert_location(att, body, chips, with_row=True):
+def insert_location(att, body, chips, with_row=True, sightings=True):
     """A small location statement in one round trip: its row (unless `with_row` is false: then only
     its id, and after_append inserts the row), its nonces, its chips resolved against the registry
     (inventory.chiprefs.resolve_chips's rule: a chip id is the manufacturer's code, a colon, the
     serial) and one sighting row per chip (a ChiplessSighting where the registry knows no such chip, in
-    the same statement). Sets att.pk; returns
+    the same statement); without `sightings`, the chips only resolved (an evidence statement's: which it
+    sights depends on their evidence). Sets att.pk; returns
     {chip id: (pk, custodian_id, status, country)} of the registered chips.
     """
     head, params = _attestation_insert(att, body, with_row)
@@ -173,17 +174,21 @@ def insert_location(att, body, chips, with_row=True):
         "  FROM unnest(%s::text[], %s::text[], %s::text[], %s::text[])"
         "   WITH ORDINALITY AS u(ref, cluster, maker, serial, ord)"
         f"  LEFT JOIN {ORG} m ON m.{ORG.code} = u.maker AND m.{ORG.kind} = %s"
-        f"  LEFT JOIN {CH} c ON c.{CH.manufacturer} = m.{ORG.id} AND c.{CH.serial} = u.serial),"
-        f" s AS (INSERT INTO {S}"
+        f"  LEFT JOIN {CH} c ON c.{CH.manufacturer} = m.{ORG.id} AND c.{CH.serial} = u.serial)"
+    )
+    sighted = (
+        f", s AS (INSERT INTO {S}"  # noqa: S608
         f"  ({S.columns('attestation', 'chip', 'chip_ref', 'cluster_code', 'facility', 'observed_at')})"
         "  SELECT a.id, r.id, r.ref, r.cluster, %s, %s FROM a, r WHERE r.id IS NOT NULL ORDER BY r.ord),"
         f" s0 AS (INSERT INTO {S0} ({S0.columns('attestation', 'chip_ref', 'cluster_code', 'facility', 'observed_at')})"
         "  SELECT a.id, r.ref, r.cluster, %s, %s FROM a, r WHERE r.id IS NULL ORDER BY r.ord)"
-        " SELECT a.id, r.ref, r.id, r.custodian_id, r.status, r.country FROM a LEFT JOIN r ON r.id IS NOT NULL"
     )
+    answer = " SELECT a.id, r.ref, r.id, r.custodian_id, r.status, r.country FROM a LEFT JOIN r ON r.id IS NOT NULL"
     params += [refs, clusters, makers, serials, str(OrgKind.MANUFACTURER)]
-    params += [att.facility_id, att.observed_at] * 2
-    rows = _raw_fetchall(sql, params)
+    if sightings:
+        sql += sighted
+        params += [att.facility_id, att.observed_at] * 2
+    rows = _raw_fetchall(sql + answer, params)
     _stored(att, rows[0][0])
     return {ref: (pk, custodian_id, status, country) for _, ref, pk, custodian_id, status, country in rows if pk}
 
@@ -267,16 +272,28 @@ def seen_elsewhere(chip_pks, facility_id, attestation_id, when, window):
 # with its log index, its chips' last verification moved on (chips.refresh_last_verified, as a CTE),
 # the other places its chips were seen or placed near the time (source 0 and 1) and their open
 # placements (placements._open_rows, source 2).
-_AFTER_APPEND = (
-    "WITH {logged}, {verified}"
-    + _ELSEWHERE_ROWS
-    + f"""UNION ALL
+_OPEN_ROWS = f"""UNION ALL
 SELECT 2, p.{P.chip}, NULL, NULL, p.{P.valid_from}, p.{P.id}, p.{P.facility}, p.{P.cluster}
   FROM {P} p
  WHERE p.{P.chip} = ANY(%(chips)s::bigint[]) AND p.{P.valid_to} IS NULL
  ORDER BY source
 """  # noqa: S608
-)
+_AFTER_APPEND = "WITH {logged}, {verified}" + _ELSEWHERE_ROWS + _OPEN_ROWS
+_SEEN_AND_PLACED = _ELSEWHERE_ROWS + _OPEN_ROWS
+
+
+def _split(rows, when):
+    elsewhere = [(chip, lat, lon, at) for source, chip, lat, lon, at, *_ in rows if source < 2]
+    open_rows = [(pk, chip, fac, clu, since > when) for source, chip, _, _, since, pk, fac, clu in rows if source == 2]
+    return elsewhere, open_rows
+
+
+def seen_and_placed(chip_pks, facility_id, attestation_id, when, window):
+    """What a small statement whose row is stored already needs after its append, in one round trip: (rows
+    as seen_elsewhere returns them, open placements as placements._open_rows returns them at `when`)."""
+    return _split(
+        fetch_all(_SEEN_AND_PLACED, _elsewhere_params(chip_pks, facility_id, attestation_id, when, window)), when
+    )
 
 
 def after_append(att, body, facility_id, when, window, chip_pks, verified_pks, stale_before):
@@ -297,6 +314,4 @@ def after_append(att, body, facility_id, when, window, chip_pks, verified_pks, s
             "log_index": att.log_index,
         },
     )
-    elsewhere = [(chip, lat, lon, at) for source, chip, lat, lon, at, *_ in rows if source < 2]
-    open_rows = [(pk, chip, fac, clu, since > when) for source, chip, _, _, since, pk, fac, clu in rows if source == 2]
-    return elsewhere, open_rows
+    return _split(rows, when)
