@@ -161,9 +161,7 @@ def profile_in_process(ctx, fx, bodies, name):
     import pstats
 
     from django.db import connection
-    from django.test import Client
-
-    from django.test import override_settings
+    from django.test import Client, override_settings
 
     client = Client()
     queries = QueryLog()
@@ -223,12 +221,13 @@ def run(ctx):
     ceiling = ceiling_rate / SIGNATURES_PER_NEW_CHIP
     ctx.say(f"bare P-384 verification: {ceiling_rate:,.0f}/s, so {ceiling:,.0f} new chips/s")
     if ctx.profile:
-        # The hosts' first proofs and then re-proofs, in process; the window's statements use other challenges.
+        # Untimed, in process (--profile): the hosts' first proofs, then re-proofs (other challenges than the
+        # window's), each cProfiled to bench/results/profile_hardware_{first,again}.txt.
         profile_in_process(ctx, fx, warm, "first")
         again = fx.challenges(hosts // HOST_CHIPS)
         bodies = [fx.body(range(big + h * HOST_CHIPS, big + (h + 1) * HOST_CHIPS), again[h]) for h in range(len(again))]
         profile_in_process(ctx, fx, bodies, "again")
-        return []
+        warm = []  # the hosts proved themselves in process: the server's first window statements re-verify chains
     ctx.meta.update({"hardware_big_chips": big, "hardware_window_s": window, "hardware_clients": CLIENTS})
 
     with world.private_redis() as redis_url, world.CeleryWorker(ctx, redis_url, name="hardware") as worker:
