@@ -198,6 +198,7 @@ def profile_in_process(ctx, fx, bodies, name, body_chips=HOST_CHIPS):
     path = ctx.results_dir / f"profile_hardware_{name}.txt"
     ctx.results_dir.mkdir(parents=True, exist_ok=True)
     path.write_text(out.getvalue())
+    profiler.dump_stats(path.with_suffix(".prof"))  # for pstats: callers and callees
     ctx.say(f"profile written to {path}")
 
 

@@ -132,10 +132,17 @@ class _Bounded:
 
 @dataclass(frozen=True)
 class _Certificate:
-    """A certificate parsed in full (check 1 passed), with its fingerprint."""
+    """A certificate parsed in full (check 1 passed), with its fingerprint and its names (`cryptography`
+    builds a new Name each time one is read: the costliest part of a new chip's chain after signatures)."""
 
     cert: x509.Certificate
     sha256: str
+    subject: x509.Name
+    issuer: x509.Name
+
+    @property
+    def cn(self) -> str:
+        return _cn_of(self.subject)
 
 
 @dataclass(frozen=True)
@@ -232,17 +239,19 @@ def _parsed(cert: x509.Certificate, n: int, cache: ChainCache) -> _Certificate:
     der = cert.public_bytes(serialization.Encoding.DER)
     known = cache.certificate(der)
     if known is None:
-        _parse_fully(cert, n, der)
-        known = _Certificate(cert, hashlib.sha256(der).hexdigest())
+        subject, issuer = _parse_fully(cert, n, der)
+        known = _Certificate(cert, hashlib.sha256(der).hexdigest(), subject, issuer)
         cache.remember_certificate(known, der)
     return known
 
 
-def _parse_fully(cert: x509.Certificate, n: int, der: bytes) -> None:
+def _parse_fully(cert: x509.Certificate, n: int, der: bytes) -> tuple[x509.Name, x509.Name]:
     """`cryptography` parses names, extensions and keys when first read: read them here, so that a
-    certificate that does not parse is a parse failure, not an exception from a later step."""
+    certificate that does not parse is a parse failure, not an exception from a later step. Returns
+    (subject, issuer)."""
     try:
-        cert.subject, cert.issuer, cert.not_valid_before_utc, cert.not_valid_after_utc  # noqa: B018
+        subject, issuer = cert.subject, cert.issuer
+        cert.not_valid_before_utc, cert.not_valid_after_utc  # noqa: B018
         cert.extensions  # noqa: B018
         cert.public_key()
     except (ValueError, UnsupportedAlgorithm) as exc:
@@ -251,6 +260,7 @@ def _parse_fully(cert: x509.Certificate, n: int, der: bytes) -> None:
         # `cryptography` reads the signature whatever this byte says: the same signed content in
         # another encoding, which DER does not allow (one certificate, one encoding, one fingerprint).
         raise EvidenceError("parse", f"certificates: certificate {n}'s signature is not a DER BIT STRING")
+    return subject, issuer
 
 
 def _tlv_end(der: bytes, at: int) -> tuple[int, int]:
@@ -281,20 +291,16 @@ def _chain_facts(certificates: list[_Certificate], roots: PinnedRoots, cache: Ch
     checks 3, 5 and 6 will read from the chain (their failures kept, to be raised in their turn)."""
     for n, (child, issuer) in enumerate(itertools.pairwise(certificates)):
         _require_ca(issuer.cert, n + 1)
-        if child.cert.issuer != issuer.cert.subject or not cache.signed_by(child, issuer):
-            raise EvidenceError("chain", f"certificate {n} ({_cn(child.cert)}) is not signed by certificate {n + 1}")
-    windows = [
-        (n, _cn(c.cert), c.cert.not_valid_before_utc, c.cert.not_valid_after_utc) for n, c in enumerate(certificates)
-    ]
+        if child.issuer != issuer.subject or not cache.signed_by(child, issuer):
+            raise EvidenceError("chain", f"certificate {n} ({child.cn}) is not signed by certificate {n + 1}")
+    windows = [(n, c.cn, c.cert.not_valid_before_utc, c.cert.not_valid_after_utc) for n, c in enumerate(certificates)]
     last = certificates[-1]
     if roots.pinned(last.cert, last.sha256):
         root_sha256 = last.sha256
     else:
         root = roots.issuer_of(last.cert)
         if root is None:
-            raise EvidenceError(
-                "chain", f"the chain ends at {_cn(last.cert)}, which is not a pinned root nor signed by one"
-            )
+            raise EvidenceError("chain", f"the chain ends at {last.cn}, which is not a pinned root nor signed by one")
         _require_ca(last.cert, len(certificates) - 1)
         windows.append((None, _cn(root), root.not_valid_before_utc, root.not_valid_after_utc))
         root_sha256 = fingerprint(root)
@@ -306,7 +312,7 @@ def _chain_facts(certificates: list[_Certificate], roots: PinnedRoots, cache: Ch
         leaf_sha256=certificates[0].sha256,
         leaf_key=_settled(_leaf_key, leaf),
         tcb_info=_settled(_tcb_info, leaf),
-        identity=_settled(device_identity, [c.cert for c in certificates]),
+        identity=_settled(device_identity, certificates),
     )
 
 
@@ -346,7 +352,7 @@ def _verified_chain(certificates: list[_Certificate], roots: PinnedRoots, at: da
     # is dated once the chain is known to end at it.
     for n, c in enumerate(certificates):
         if not c.cert.not_valid_before_utc <= at <= c.cert.not_valid_after_utc:
-            raise EvidenceError("chain", f"certificate {n} ({_cn(c.cert)}) is not valid at {at.isoformat()}")
+            raise EvidenceError("chain", f"certificate {n} ({c.cn}) is not valid at {at.isoformat()}")
     chain = _chain_facts(certificates, roots, cache)
     _check_dates(chain, at)
     return chain
@@ -412,7 +418,7 @@ def check_firmware(report: spdm.Report, tcb_info: bytes | None) -> str:
     return fwid.hex()
 
 
-def device_identity(certificates: list[x509.Certificate]) -> tuple[str, str]:
+def device_identity(certificates: list[_Certificate]) -> tuple[str, str]:
     """Check 6: (identity, SHA-256 hex of its certificate's SubjectPublicKeyInfo).
 
     The identity certificate is the one a vendor provisioning CA issued (for GH100, the second, CN
@@ -422,7 +428,7 @@ def device_identity(certificates: list[x509.Certificate]) -> tuple[str, str]:
         if PROVISIONER_MARK in _cn_of(cert.issuer):
             serials = cert.subject.get_attributes_for_oid(SERIAL_NUMBER_OID)
             organisations = cert.subject.get_attributes_for_oid(NameOID.ORGANIZATION_NAME)
-            cn = _cn(cert)
+            cn = cert.cn
             if not serials or not organisations or not cn:
                 raise EvidenceError("identity", f"{cn or 'the identity certificate'} lacks serialNumber, O or CN")
             serial = str(serials[0].value).strip().upper()
@@ -431,7 +437,7 @@ def device_identity(certificates: list[x509.Certificate]) -> tuple[str, str]:
             vendor = str(organisations[0].value).split()[0].lower()
             generation = cn.split()[0].lower()
             try:
-                spki = cert.public_key().public_bytes(
+                spki = cert.cert.public_key().public_bytes(
                     serialization.Encoding.DER, serialization.PublicFormat.SubjectPublicKeyInfo
                 )
             except (ValueError, UnsupportedAlgorithm):

@@ -14,6 +14,7 @@ Callers hold the log's lock or take it here (append_events), so enrolments are s
 """
 
 import re
+from dataclasses import dataclass
 
 from django.db import IntegrityError, transaction
 from django.db.models import Q
@@ -61,6 +62,21 @@ def enrolled_and_owners(chip_pks, identities):
 
 
 def _event(chip, identity, key_sha256, source, organisation, replaces=None):
+    facts = ChipFacts(chip.public_id, chip.manufacturer.code, chip.custodian.code, chip.country)
+    return _event_of(facts, identity, key_sha256, source, organisation, replaces)
+
+
+@dataclass(frozen=True)
+class ChipFacts:
+    """What an enrolment's log event says of its chip, and whom it shows it to."""
+
+    public_id: str
+    manufacturer: str  # its code
+    custodian: str  # its code
+    country: str
+
+
+def _event_of(chip, identity, key_sha256, source, organisation, replaces=None):
     data = {
         "chip": chip.public_id,
         "identity": identity,
@@ -70,7 +86,7 @@ def _event(chip, identity, key_sha256, source, organisation, replaces=None):
     }
     if replaces:
         data["replaces"] = replaces
-    parties = sorted({organisation.code, chip.custodian.code, chip.manufacturer.code})
+    parties = sorted({organisation.code, chip.custodian, chip.manufacturer})
     countries = [chip.country] if chip.country else []
     return ("chip.identity_enrolled", chip.public_id, data, parties, countries)
 
@@ -80,16 +96,16 @@ def _chips(chip_pks):
 
 
 def enrol_on_evidence(entries, organisation, at=None):
-    """Trust on first use: `entries` are (chip pk, identity, key SHA-256) of chips with no identity whose
-    evidence verified, on `organisation`'s statement. One log event each; returns the rows."""
+    """Trust on first use: `entries` are (chip pk, ChipFacts, identity, key SHA-256) of chips with no
+    identity whose evidence verified, on `organisation`'s statement (the chips' custodian: the caller read
+    their facts with the statement's chips). One log event each; returns the rows."""
     from transparency.events import append_events
 
     if not entries:
         return []
     at = at or timezone.now()
-    chips = _chips(pk for pk, _, _ in entries)
     first = append_events(
-        [_event(chips[pk], ident, key, IdentitySource.EVIDENCE, organisation) for pk, ident, key in entries]
+        [_event_of(facts, ident, key, IdentitySource.EVIDENCE, organisation) for _, facts, ident, key in entries]
     )
     rows = [
         HardwareIdentity(
@@ -101,7 +117,7 @@ def enrol_on_evidence(entries, organisation, at=None):
             enrolled_at=at,
             log_index=first + i,
         )
-        for i, (pk, ident, key) in enumerate(entries)
+        for i, (pk, _, ident, key) in enumerate(entries)
     ]
     HardwareIdentity.objects.bulk_create(rows)
     return rows

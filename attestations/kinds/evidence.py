@@ -23,6 +23,7 @@ from attestations import hardware
 from attestations.kinds import location
 from attestations.kinds.resolution import Resolution
 from attestations.models import ChipEvidence, EvidenceOutcome
+from attestations.storage import evidence as evidence_rows
 from attestations.storage import ingest
 from inventory.choices import FindingKind
 from inventory.models import Cluster
@@ -69,10 +70,11 @@ def _row(att, ref, pk, when, outcome, verified=None, error=None, enrolled=False)
     )
 
 
-def judge(att, results, chips, speaker_pk, when):
+def judge(att, results, chips, speaker, when):
     """What each chip's evidence says against the enrolled identities: (findings, ChipEvidence rows,
     refs of the chips that are placed, pks of the speaker's chips that proved themselves, TOFU
-    enrolments (pk, identity, key), manufacturer-enrolled identities whose key is learnt (pk, key))."""
+    enrolments (pk, ChipFacts, identity, key), manufacturer-enrolled identities whose key is learnt (pk, key))."""
+    speaker_pk, speaker_code = speaker.pk, speaker.code
     verified = [(r, chips.get(r.chip)) for r in results if r.verified is not None]
     current, owners = hardware_identity.enrolled_and_owners(
         (info[0] for _, info in verified if info is not None), (r.verified.identity for r, _ in verified)
@@ -105,7 +107,9 @@ def judge(att, results, chips, speaker_pk, when):
         if mine:
             proved.append(pk)
             if enrol:
-                tofu.append((pk, ev.identity, ev.identity_key_sha256))
+                # Its facts from the statement's resolution: the chip id names its maker, the speaker holds it.
+                facts = hardware_identity.ChipFacts(r.chip, r.chip.partition(":")[0], speaker_code, info[3] or "")
+                tofu.append((pk, facts, ev.identity, ev.identity_key_sha256))
                 owners[ev.identity] = pk  # a second chip of this statement with it is a duplicate
                 note = f"device identity {ev.identity} enrolled on the operator's word (trust on first use)"
                 found.append(_finding(FindingKind.IDENTITY_ENROLLED, r.chip, pk, att, note))
@@ -128,7 +132,7 @@ def store(att, s, v, user, body, found):
     verified chips as a partial location statement. `found`: its chips resolved (insert). Returns
     (findings, the statement's chips resolved)."""
     chips = Resolution(s.chip_ids, found=found)
-    findings, rows, placed, proved, tofu, learn = judge(att, v.hardware.results, chips, v.speaker.pk, s.observed_at)
+    findings, rows, placed, proved, tofu, learn = judge(att, v.hardware.results, chips, v.speaker, s.observed_at)
     hardware_identity.enrol_on_evidence(tofu, v.speaker)  # under the log's lock: enrolments in log order
     hardware_identity.learn_key(learn)
     # The placed chips' other places and open placements, read once: for the clusters they stand in here,
@@ -140,7 +144,7 @@ def store(att, s, v, user, body, found):
     # Proved chips were seen: their hardware and last verification move in one UPDATE (the proved are the
     # speaker's own placed chips, the ones the location statement's sighting verifies).
     chip_writes.set_proved(proved, s.observed_at, s.observed_at - location.verification_resolution())
-    ChipEvidence.objects.bulk_create(rows)
+    evidence_rows.copy_chip_evidence(rows)
     # The chips not placed are still someone's, or nobody's: said as a location statement would.
     placed_set = set(placed)
     findings += F.ownership(att.pk, {ref: info for ref, info in chips.items() if ref not in placed_set}, v.speaker)

@@ -234,3 +234,18 @@ def test_a_chip_answering_with_another_identity_is_identity_mismatch(world, pinn
     assert HardwareIdentity.objects.get().identity == first.identity  # the enrolled identity stays
     assert Chip.objects.by_public_id("nvidia:A000003").get().hardware_verified_at == verified_at
     assert [r.outcome for r in ChipEvidence.objects.order_by("id")] == ["verified", "identity_mismatch"]
+
+
+def test_a_detail_quoting_a_chains_tabs_newlines_and_backslashes_is_stored_as_said(world, pinned):
+    # Certificates' names are the chain's to choose: the chain check quotes the last one's in its finding's
+    # detail, and the evidence row (written by COPY) must keep it character for character.
+    stranger = Vendor(organisation="Evil\t\n\\Co \u00e9")
+    nonce = issued(world.op_a)
+    body = submit(world, statement(nonce, [entry("nvidia:A000004", *stranger.device().evidence(nonce))]))
+    assert body["flags"] == {"evidence_invalid": 1}
+    row = ChipEvidence.objects.get(chip_ref="nvidia:A000004")
+    assert row.step == "chain"
+    assert row.detail == (
+        "chain: the chain ends at Evil\t\n\\Co \u00e9 Device Identity CA, which is not a pinned root nor signed by one"
+    )
+    assert row.detail in AnyFinding.objects.get(kind="evidence_invalid").detail
