@@ -97,7 +97,8 @@ def _store(v: Verified, user, body):
         prepared = location.prepare(att, s) if isinstance(s, LocationStatement) else None
     # The leaf is appended now so that placements and findings can cite it.
     att.log_index = append_leaf(attestation_leaf(v.envelope.raw_signatures, v.statement_sha256), "attestation")
-    if not location.node_agent(s):  # a node agent's row is stored with its log index (ingest.after_append)
+    if not (location.node_agent(s) or isinstance(s, EvidenceStatement)):
+        # A node agent's row and an evidence statement's are stored with their log index, after the append.
         ingest.set_log_index(att.pk, att.log_index)
     # The statement's kind stores the rest: (findings, its chips resolved, or None for a landmark's).
     if isinstance(s, LocationStatement):

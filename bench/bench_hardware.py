@@ -29,7 +29,7 @@ from cryptography.hazmat.primitives import hashes
 from cryptography.hazmat.primitives.asymmetric import ec
 
 from bench import scale as world
-from bench.bench_attestations import closed_loop, stack_roles
+from bench.bench_attestations import closed_loop, cpu_note, stack_roles
 from bench.bench_registration import Gunicorn
 from bench.core import QueryLog, Result, Stopwatch
 
@@ -276,7 +276,8 @@ def run(ctx):
             target=f">= {TARGET_HOST_RATE}/s, p95 < {TARGET_HOST_P95_MS} ms",
             passed=loop["rate"] >= TARGET_HOST_RATE and loop["p95"] < TARGET_HOST_P95_MS and not loop["errors"],
             notes=f"p50 {loop['p50']:.0f} ms, p95 {loop['p95']:.0f} ms, p99 {loop['p99']:.0f} ms, "
-            f"{loop['errors']} errors, {loop['count']:,} statements; chips re-proving themselves (their "
+            f"{loop['errors']} errors, {loop['count']:,} statements; CPU per statement: {cpu_note(loop['cpu_ms'])}, "
+            f"the machine {loop['machine_busy'] or 0:.0%} busy; chips re-proving themselves (their "
             "certificates verified before: one report signature each); gunicorn 2 workers, a Celery worker, "
             "clients on the same 2 CPUs",
         ),

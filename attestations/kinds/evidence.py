@@ -36,9 +36,11 @@ class VerifiedChips(LocationStatement):
 
 
 def insert(att, s, body):
-    """Before the log's append: the statement's row and nonces stored and its chips resolved, in one round
-    trip (none sighted yet: that depends on their evidence, judged after the append). The chips found."""
-    return ingest.insert_location(att, body, ((ref, None) for ref in s.chip_ids), sightings=False)
+    """Before the log's append: the statement's nonces stored, its id taken and its chips resolved, in one
+    round trip (none sighted yet: that depends on their evidence, judged after the append; its row is
+    stored with its log index, by store). The chips found."""
+    chips = ((ref, None) for ref in s.chip_ids)
+    return ingest.insert_location(att, body, chips, with_row=False, sightings=False)
 
 
 def prepare(att, s, v):
@@ -135,12 +137,12 @@ def store(att, s, v, user, body, found):
     findings, rows, placed, proved, tofu, learn = judge(att, v.hardware.results, chips, v.speaker, s.observed_at)
     hardware_identity.enrol_on_evidence(tofu, v.speaker)  # under the log's lock: enrolments in log order
     hardware_identity.learn_key(learn)
-    # The placed chips' other places and open placements, read once: for the clusters they stand in here,
-    # and for the location statement below (movement, placements).
+    # The statement's row, stored with its log index, and the placed chips' other places and open placements,
+    # read once: for the clusters they stand in here, and for the location statement below (movement,
+    # placements).
     placed_found = {ref: info for ref in placed if (info := chips.get(ref)) is not None}
-    read = ingest.seen_and_placed(
-        [info[0] for info in placed_found.values()], v.facility.pk, att.pk, s.observed_at, F.movement_window()
-    )
+    pks = [info[0] for info in placed_found.values()]
+    read = ingest.seen_and_placed(att, body, pks, v.facility.pk, s.observed_at, F.movement_window())
     # Proved chips were seen: their hardware and last verification move in one UPDATE (the proved are the
     # speaker's own placed chips, the ones the location statement's sighting verifies).
     chip_writes.set_proved(proved, s.observed_at, s.observed_at - location.verification_resolution())

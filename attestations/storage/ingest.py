@@ -288,12 +288,16 @@ def _split(rows, when):
     return elsewhere, open_rows
 
 
-def seen_and_placed(chip_pks, facility_id, attestation_id, when, window):
-    """What a small statement whose row is stored already needs after its append, in one round trip: (rows
-    as seen_elsewhere returns them, open placements as placements._open_rows returns them at `when`)."""
-    return _split(
-        fetch_all(_SEEN_AND_PLACED, _elsewhere_params(chip_pks, facility_id, attestation_id, when, window)), when
+def seen_and_placed(att, body, chip_pks, facility_id, when, window):
+    """For a statement whose row waits for its log index (insert_location without it: kinds.evidence), in one
+    round trip after its append: its row stored with it, and (rows as seen_elsewhere returns them for
+    `chip_pks`, open placements as placements._open_rows returns them at `when`)."""
+    logged, row = _row_after_append(att, body)
+    rows = _raw_fetchall(
+        f"WITH {logged} {_SEEN_AND_PLACED}",
+        {**row, **_elsewhere_params(chip_pks, facility_id, att.pk, when, window), "log_index": att.log_index},
     )
+    return _split(rows, when)
 
 
 def after_append(att, body, facility_id, when, window, chip_pks, verified_pks, stale_before):

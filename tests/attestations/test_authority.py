@@ -71,7 +71,7 @@ def state():
     }
 
 
-def padded(chips, size=70_000):
+def padded(chips, size=checks.PEEK_MAX_BYTES + 6_000):
     """Enough unregistered chips that the payload is beyond the read-ahead (checks.PEEK_MAX_BYTES): the
     statement then takes the path on which its facility is read after the parse."""
     n = size // 30
