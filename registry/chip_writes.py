@@ -31,6 +31,7 @@ __all__ = [
     "fold_last_verified_sql",
     "last_verified_sql",
     "lock",
+    "proved_sql",
     "refresh_last_verified",
     "set_country",
     "set_custody",
@@ -180,6 +181,12 @@ def set_proved(chip_pks, when, stale_before):
     if not chip_pks:
         return 0
     return storage.set_proved(list(chip_pks), when, stale_before)
+
+
+def proved_sql(chip_pks, when, stale_before):
+    """set_proved's UPDATE and its named parameters, for a caller that composes it into its own round trip
+    (attestations' evidence statement: `WITH proved AS (<this>) ...`)."""
+    return storage.proved_sql(list(chip_pks), when, stale_before)
 
 
 def set_hardware_verified(chip_pks, when):

@@ -418,23 +418,32 @@ _HARDWARE_VERIFIED = (
 
 # A chip that proved itself with hardware evidence was also seen: both times in one UPDATE, each only
 # forward, the last verification only where older than stale_before (as _REFRESH_VERIFIED).
+# Named parameters (proved_*), so that a caller can run it as one CTE of its own statement (proved_sql).
 _PROVED = (
     "UPDATE {chip} SET"
-    " {c_hardware_verified_at} = CASE WHEN {c_hardware_verified_at} IS NULL OR {c_hardware_verified_at} < %(when)s"
-    "  THEN %(when)s ELSE {c_hardware_verified_at} END,"
-    " {c_last_verified_at} = CASE WHEN {c_last_verified_at} IS NULL OR {c_last_verified_at} < %(stale_before)s"
-    "  THEN %(when)s ELSE {c_last_verified_at} END"
-    " WHERE {c_id} = ANY(%(chips)s::bigint[])"
-    " AND ({c_hardware_verified_at} IS NULL OR {c_hardware_verified_at} < %(when)s"
-    "  OR {c_last_verified_at} IS NULL OR {c_last_verified_at} < %(stale_before)s)"
+    " {c_hardware_verified_at} = CASE WHEN {c_hardware_verified_at} IS NULL"
+    "  OR {c_hardware_verified_at} < %(proved_when)s THEN %(proved_when)s ELSE {c_hardware_verified_at} END,"
+    " {c_last_verified_at} = CASE WHEN {c_last_verified_at} IS NULL"
+    "  OR {c_last_verified_at} < %(proved_stale_before)s THEN %(proved_when)s ELSE {c_last_verified_at} END"
+    " WHERE {c_id} = ANY(%(proved_chips)s::bigint[])"
+    " AND ({c_hardware_verified_at} IS NULL OR {c_hardware_verified_at} < %(proved_when)s"
+    "  OR {c_last_verified_at} IS NULL OR {c_last_verified_at} < %(proved_stale_before)s)"
 )
 
 
+def proved_sql(chip_pks, when, stale_before):
+    """(the UPDATE that moves the chips' hardware verification on to `when` where it is NULL or older, and
+    their last verification where it is NULL or older than `stale_before`; its named parameters): for a
+    caller that runs it alone or inside its own statement (`WITH proved AS (<this>) ...`)."""
+    params = {"proved_when": when, "proved_stale_before": stale_before, "proved_chips": array_param(chip_pks)}
+    return _sql(_PROVED), params
+
+
 def set_proved(chip_pks, when, stale_before):
-    """Move the chips' hardware verification on to `when` where it is NULL or older, and their last
-    verification where it is NULL or older than `stale_before`; how many rows changed."""
+    """proved_sql's UPDATE, run alone; how many rows changed."""
+    sql, params = proved_sql(chip_pks, when, stale_before)
     with connection.cursor() as cursor:
-        cursor.execute(_sql(_PROVED), {"when": when, "stale_before": stale_before, "chips": array_param(chip_pks)})
+        cursor.execute(sql, params)
         return cursor.rowcount
 
 

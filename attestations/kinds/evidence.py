@@ -137,15 +137,14 @@ def store(att, s, v, user, body, found):
     findings, rows, placed, proved, tofu, learn = judge(att, v.hardware.results, chips, v.speaker, s.observed_at)
     hardware_identity.enrol_on_evidence(tofu, v.speaker)  # under the log's lock: enrolments in log order
     hardware_identity.learn_key(learn)
-    # The statement's row, stored with its log index, and the placed chips' other places and open placements,
-    # read once: for the clusters they stand in here, and for the location statement below (movement,
-    # placements).
+    # In one round trip: the statement's row, stored with its log index; the proved chips' hardware and last
+    # verification moved (the proved are the speaker's own placed chips, the ones the location statement's
+    # sighting verifies); and the placed chips' other places and open placements, read once, for the
+    # clusters they stand in here and for the location statement below (movement, placements).
     placed_found = {ref: info for ref in placed if (info := chips.get(ref)) is not None}
     pks = [info[0] for info in placed_found.values()]
-    read = ingest.seen_and_placed(att, body, pks, v.facility.pk, s.observed_at, F.movement_window())
-    # Proved chips were seen: their hardware and last verification move in one UPDATE (the proved are the
-    # speaker's own placed chips, the ones the location statement's sighting verifies).
-    chip_writes.set_proved(proved, s.observed_at, s.observed_at - location.verification_resolution())
+    moved = chip_writes.proved_sql(proved, s.observed_at, s.observed_at - location.verification_resolution())
+    read = ingest.seen_and_placed(att, body, pks, v.facility.pk, s.observed_at, F.movement_window(), moved)
     evidence_rows.copy_chip_evidence(rows)
     # The chips not placed are still someone's, or nobody's: said as a location statement would.
     placed_set = set(placed)

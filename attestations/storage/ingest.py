@@ -288,14 +288,21 @@ def _split(rows, when):
     return elsewhere, open_rows
 
 
-def seen_and_placed(att, body, chip_pks, facility_id, when, window):
+def seen_and_placed(att, body, chip_pks, facility_id, when, window, proved):
     """For a statement whose row waits for its log index (insert_location without it: kinds.evidence), in one
-    round trip after its append: its row stored with it, and (rows as seen_elsewhere returns them for
-    `chip_pks`, open placements as placements._open_rows returns them at `when`)."""
+    round trip after its append: its row stored with it, the chip UPDATE `proved` ((sql, named parameters):
+    chip_writes.proved_sql) run, and (rows as seen_elsewhere returns them for `chip_pks`, open placements
+    as placements._open_rows returns them at `when`)."""
     logged, row = _row_after_append(att, body)
+    proved_sql, proved_params = proved
     rows = _raw_fetchall(
-        f"WITH {logged} {_SEEN_AND_PLACED}",
-        {**row, **_elsewhere_params(chip_pks, facility_id, att.pk, when, window), "log_index": att.log_index},
+        f"WITH {logged}, proved AS ({proved_sql}) {_SEEN_AND_PLACED}",
+        {
+            **row,
+            **proved_params,
+            **_elsewhere_params(chip_pks, facility_id, att.pk, when, window),
+            "log_index": att.log_index,
+        },
     )
     return _split(rows, when)
 

@@ -282,3 +282,25 @@ def test_set_hardware_verified_as_the_orm_would(chips):
     assert dict(Chip.objects.filter(pk__in=pks[:3]).values_list("pk", "hardware_verified_at")) == expected
     assert Chip.objects.get(pk=pks[3]).hardware_verified_at is None
     assert chip_writes.set_hardware_verified([], now) == 0
+
+
+def test_set_proved_moves_hardware_and_last_verification_forward_as_each_alone_would(chips):
+    """Hardware verification as set_hardware_verified moves it; last verification as refresh_last_verified
+    (only where older than stale_before, never back); chips not named stay; a no-op touches no row."""
+    now = timezone.now()
+    stale_before = now - timedelta(minutes=1)
+    pks = [c.pk for c in chips][:4]
+    setup = [
+        (None, None),  # both move
+        (now - timedelta(days=3), now - timedelta(seconds=10)),  # hardware moves; last verified is fresh enough
+        (now + timedelta(hours=1), now - timedelta(hours=2)),  # hardware is later; last verified moves
+        (now + timedelta(hours=1), now - timedelta(seconds=5)),  # nothing moves
+    ]
+    for pk, (hw, lv) in zip(pks, setup, strict=True):
+        Chip.objects.filter(pk=pk).update(hardware_verified_at=hw, last_verified_at=lv)
+    assert chip_writes.set_proved(pks, now, stale_before) == 3
+    got = dict(Chip.objects.filter(pk__in=pks).values_list("pk", "hardware_verified_at"))
+    assert [got[pk] for pk in pks] == [now, now, setup[2][0], setup[3][0]]
+    got = dict(Chip.objects.filter(pk__in=pks).values_list("pk", "last_verified_at"))
+    assert [got[pk] for pk in pks] == [now, setup[1][1], now, setup[3][1]]
+    assert chip_writes.set_proved([], now, stale_before) == 0
