@@ -104,15 +104,10 @@ def check_challenge(nonce, speaker, at):
     return challenge
 
 
-def use_challenge(challenge, attestation):
-    """Mark the challenge used by this statement, in its transaction: one conditional UPDATE, so of
-    concurrent statements with one challenge exactly one wins (the other waits on the row, then
-    finds it used)."""
-    won = Challenge.objects.filter(pk=challenge.pk, used_at__isnull=True).update(
-        used_at=timezone.now(), used_by=attestation.pk
-    )
-    if not won:
-        raise ProtocolError("used_challenge", f"challenge {challenge.nonce} was used by another statement")
+def challenge_lost(challenge):
+    """The statement's challenge was used by a concurrent one (storage.challenges: one conditional UPDATE,
+    in the statement's first round trip, kinds.evidence.insert: of statements racing, exactly one wins)."""
+    raise ProtocolError("used_challenge", f"challenge {challenge.nonce} was used by another statement")
 
 
 def use_landmark_challenge(keyids, challenge, attestation):

@@ -368,7 +368,7 @@ class Challenge(models.Model):
     )
     imported = models.BooleanField(default=False)
     log_index = models.BigIntegerField(null=True, blank=True)  # an imported one's log event
-    # Set once, by the conditional UPDATE of the statement that used it (attestations.hardware.use).
+    # Set once, by the conditional UPDATE of the statement that used it (attestations.storage.challenges).
     used_at = models.DateTimeField(null=True, blank=True)
     used_by = models.ForeignKey(Attestation, on_delete=models.PROTECT, null=True, blank=True, related_name="+")
 

@@ -86,8 +86,8 @@ def _store(v: Verified, user, body):
         # Its nonces, chips and sightings in one round trip, and its row too, except a node agent's.
         prepared = location.insert(att, s, body)
     elif isinstance(s, EvidenceStatement):
-        prepared = evidence.insert(att, s, body)  # its row, nonces and chips resolved in one round trip
-        evidence.prepare(att, s, v)  # its challenge used by this statement, or a 409
+        # Its nonces, chips resolved and challenge used (or a 409) in one round trip; its row after the append.
+        prepared = evidence.insert(att, s, v, body)
     else:
         ingest.insert_attestation(att, body)
         # Work that depends on no other statement (resolving the chips, writing this

@@ -18,6 +18,8 @@ chip's evidence was verified there, before the statement's transaction and the l
   that answered is not shown to be the chip named.
 """
 
+from django.utils import timezone
+
 from attestations import findings as F
 from attestations import hardware
 from attestations.kinds import location
@@ -35,18 +37,19 @@ class VerifiedChips(LocationStatement):
     """The partial location statement an evidence statement makes of its verified chips."""
 
 
-def insert(att, s, body):
-    """Before the log's append: the statement's nonces stored, its id taken and its chips resolved, in one
-    round trip (none sighted yet: that depends on their evidence, judged after the append; its row is
-    stored with its log index, by store). The chips found."""
+def insert(att, s, v, body):
+    """Before the log's append, in one round trip: the statement's nonces stored, its id taken, its chips
+    resolved (none sighted yet: that depends on their evidence, judged after the append; its row is stored
+    with its log index, by store) and its challenge used by it, or the statement is refused (409
+    used_challenge: a concurrent statement won it). The chips found."""
     chips = ((ref, None) for ref in s.chip_ids)
-    return ingest.insert_location(att, body, chips, with_row=False, sightings=False)
-
-
-def prepare(att, s, v):
-    """Before the log's append (the statement's row stored): its challenge is used by it, or the
-    statement is refused (409 used_challenge: a concurrent statement won it)."""
-    hardware.use_challenge(v.hardware.challenge, att)
+    challenge = v.hardware.challenge
+    found, won = ingest.insert_location(
+        att, body, chips, with_row=False, sightings=False, challenge=(challenge.pk, timezone.now())
+    )
+    if not won:
+        hardware.challenge_lost(challenge)
+    return found
 
 
 def _finding(kind, ref, pk, att, note=None):

@@ -15,6 +15,7 @@ from functools import cache
 from django.db import connection
 
 from attestations.models import Attestation, ChiplessSighting, Sighting, SigningKey, StatementNonce
+from attestations.storage import challenges
 from attestations.storage import chips as chip_rows
 from attestations.storage.names import Table
 from core.copy import copy_lines, text_value
@@ -149,14 +150,16 @@ def insert_attestation(att, body):
     _stored(att, _raw_fetchall(f"WITH {sql} SELECT id FROM a", params)[0][0])  # noqa: S608
 
 
-def insert_location(att, body, chips, with_row=True, sightings=True):
+def insert_location(att, body, chips, with_row=True, sightings=True, challenge=None):
     """A small location statement in one round trip: its row (unless `with_row` is false: then only
     its id, and after_append inserts the row), its nonces, its chips resolved against the registry
     (inventory.chiprefs.resolve_chips's rule: a chip id is the manufacturer's code, a colon, the
     serial) and one sighting row per chip (a ChiplessSighting where the registry knows no such chip, in
     the same statement); without `sightings`, the chips only resolved (an evidence statement's: which it
-    sights depends on their evidence). Sets att.pk; returns
-    {chip id: (pk, custodian_id, status, country)} of the registered chips.
+    sights depends on their evidence). With `challenge` (a Challenge's pk and the time), the statement uses
+    it too (storage.challenges.use_sql). Sets att.pk; returns
+    {chip id: (pk, custodian_id, status, country)} of the registered chips, and with a challenge also
+    whether the statement won it.
     """
     head, params = _attestation_insert(att, body, with_row)
     refs, clusters, makers, serials = [], [], [], []
@@ -183,14 +186,21 @@ def insert_location(att, body, chips, with_row=True, sightings=True):
         f" s0 AS (INSERT INTO {S0} ({S0.columns('attestation', 'chip_ref', 'cluster_code', 'facility', 'observed_at')})"
         "  SELECT a.id, r.ref, r.cluster, %s, %s FROM a, r WHERE r.id IS NULL ORDER BY r.ord)"
     )
-    answer = " SELECT a.id, r.ref, r.id, r.custodian_id, r.status, r.country FROM a LEFT JOIN r ON r.id IS NOT NULL"
+    answer = (
+        " SELECT a.id, r.ref, r.id, r.custodian_id, r.status, r.country, {won} FROM a LEFT JOIN r ON r.id IS NOT NULL"
+    )
     params += [refs, clusters, makers, serials, str(OrgKind.MANUFACTURER)]
     if sightings:
         sql += sighted
         params += [att.facility_id, att.observed_at] * 2
-    rows = _raw_fetchall(sql + answer, params)
+    if challenge is not None:
+        use, use_params = challenges.use_sql(*challenge, "(SELECT id FROM a)")
+        sql += f", ch AS ({use})"
+        params += use_params
+    rows = _raw_fetchall(sql + answer.format(won="(SELECT count(*) FROM ch)" if challenge else "0"), params)
     _stored(att, rows[0][0])
-    return {ref: (pk, custodian_id, status, country) for _, ref, pk, custodian_id, status, country in rows if pk}
+    found = {ref: (pk, custodian, status, country) for _, ref, pk, custodian, status, country, _ in rows if pk}
+    return (found, rows[0][6] == 1) if challenge is not None else found
 
 
 _SIGHTING_COPY_FIELDS = ("attestation", "chip", "chip_ref", "cluster_code", "facility", "observed_at")
