@@ -16,6 +16,11 @@ chip's evidence was verified there, before the statement's transaction and the l
   placed in already: evidence names no cluster), their last verification refreshed, and checked for
   travel and two places. A chip whose identity is mismatched or duplicated is not placed: the chip
   that answered is not shown to be the chip named.
+
+A host's statement of 8 GPUs every few minutes is a node agent's hot path: before the append, its id,
+nonces, chips and challenge go in one round trip (insert); after it, its identities are read, and its row,
+evidence rows, sightings, chip verification times and the reads that movement and placements need go in
+one more (storage.ingest.evidence_after_append).
 """
 
 from django.utils import timezone
@@ -126,7 +131,7 @@ def judge(att, results, chips, speaker, when):
 
 def _clusters(chip_refs, chips, facility, clusters, open_rows):
     """(chip ref, cluster code or None): each placed chip in the cluster it is placed in here already.
-    `clusters`: the facility's {code: pk}; `open_rows`: the chips' open placements (ingest.seen_and_placed)."""
+    `clusters`: the facility's {code: pk}; `open_rows`: the chips' open placements (ingest.evidence_after_append)."""
     codes = {pk: code for code, pk in clusters.items()}
     here = {chip: codes.get(cluster) for _, chip, fac, cluster, _ in open_rows if fac == facility.pk and cluster}
     return [(ref, here.get(info[0]) if (info := chips.get(ref)) is not None else None) for ref in chip_refs]
@@ -142,13 +147,16 @@ def store(att, s, v, user, body, found):
     hardware_identity.learn_key(learn)
     # In one round trip: the statement's row, stored with its log index; the proved chips' hardware and last
     # verification moved (the proved are the speaker's own placed chips, the ones the location statement's
-    # sighting verifies); and the placed chips' other places and open placements, read once, for the
-    # clusters they stand in here and for the location statement below (movement, placements).
+    # sighting verifies); its evidence rows; the placed chips' sightings, each in the cluster it is placed
+    # in here already (evidence names none); and the placed chips' other places and open placements, read
+    # once, for their clusters and for the location statement below (movement, placements).
     placed_found = {ref: info for ref in placed if (info := chips.get(ref)) is not None}
-    pks = [info[0] for info in placed_found.values()]
+    sighted = [(info[0] if (info := chips.get(ref)) is not None else None, ref) for ref in placed]
     moved = chip_writes.proved_sql(proved, s.observed_at, s.observed_at - location.verification_resolution())
-    read = ingest.seen_and_placed(att, body, pks, v.facility.pk, s.observed_at, F.movement_window(), moved)
-    evidence_rows.copy_chip_evidence(rows)
+    window = F.movement_window()
+    read = ingest.evidence_after_append(
+        att, body, sighted, v.facility.pk, s.observed_at, window, moved, evidence_rows.insert_sql(rows)
+    )
     # The chips not placed are still someone's, or nobody's: said as a location statement would.
     placed_set = set(placed)
     findings += F.ownership(att.pk, {ref: info for ref, info in chips.items() if ref not in placed_set}, v.speaker)
@@ -168,6 +176,6 @@ def store(att, s, v, user, body, found):
         "partial",
         _clusters(placed, chips, v.facility, clusters, read[1]),
     )
-    prepared = location.prepare(att, derived, found=placed_found)
-    findings += location.store(att, derived, v, user, prepared, body, read=read, refreshed=True)
+    sightings = Resolution(derived.chip_ids, found=placed_found)  # sighted above
+    findings += location.store(att, derived, v, user, sightings, body, read=read, refreshed=True)
     return findings, chips

@@ -54,10 +54,10 @@ def insert(att, s, body):
     return Resolution(s.chip_ids, found=found)
 
 
-def prepare(att, s, found=None):
-    """Before the log's append, for a big statement (its row stored): resolve the chips (unless the caller
-    did: `found`, as Resolution takes it) and COPY the sightings. The Resolution."""
-    chips = Resolution(s.chip_ids, found=found)
+def prepare(att, s):
+    """Before the log's append, for a big statement (its row stored): resolve the chips and COPY the
+    sightings. The Resolution."""
+    chips = Resolution(s.chip_ids)
     ingest.copy_sightings(
         att.pk,
         att.facility_id,
@@ -75,7 +75,7 @@ def store(att, s, v, user, chips, body, read=None, refreshed=False):
     the placements and the chips' last verification.
 
     A caller that read the chips' other places and open placements already passes them as `read`
-    (ingest.seen_and_placed's answer), and one that moved their last verification itself says `refreshed`
+    (ingest.evidence_after_append's answer), and one that moved their last verification itself says `refreshed`
     (kinds.evidence: with their hardware verification, in one UPDATE)."""
     facility = v.facility
     found = F.ownership(att.pk, chips, v.speaker)

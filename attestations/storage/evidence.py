@@ -1,7 +1,6 @@
-"""ChipEvidence rows written in one COPY: an evidence statement of a thousand new chips writes a
-thousand rows, and the ORM's bulk insert spends more on preparing values than the database on them."""
-
-from django.db import connection
+"""ChipEvidence rows, written by one INSERT from arrays composed into the evidence statement's round trip
+after its append (insert_sql): an evidence statement of a thousand new chips writes a thousand rows, and
+the ORM's bulk insert spends more on preparing values than the database on them."""
 
 from attestations.models import ChipEvidence
 from attestations.storage.names import Table
@@ -23,13 +22,19 @@ _FIELDS = (
 )
 
 
-def copy_chip_evidence(rows):
-    """Store unsaved ChipEvidence rows (psycopg escapes every value: details quote what a chain said)."""
-    if not rows:
-        return 0
+_TYPES = {
+    "attestation": "bigint",
+    "chip": "bigint",
+    "observed_at": "timestamptz",
+    "enrolled": "boolean",
+}
+
+
+def insert_sql(rows):
+    """(the INSERT of these unsaved rows as one statement from arrays, its named parameters e_*): for a
+    caller that composes it into its own round trip (`WITH evidence AS (<this>) ...`)."""
     attnames = [ChipEvidence._meta.get_field(f).attname for f in _FIELDS]
-    with connection.cursor() as cursor, connection.wrap_database_errors:
-        with cursor.cursor.copy(f"COPY {E} ({E.columns(*_FIELDS)}) FROM STDIN") as copy:
-            for row in rows:
-                copy.write_row([getattr(row, name) for name in attnames])
-    return len(rows)
+    params = {f"e_{f}": [getattr(row, name) for row in rows] for f, name in zip(_FIELDS, attnames, strict=True)}
+    arrays = ", ".join(f"%(e_{f})s::{_TYPES.get(f, 'text')}[]" for f in _FIELDS)
+    sql = f"INSERT INTO {E} ({E.columns(*_FIELDS)}) SELECT * FROM unnest({arrays})"  # noqa: S608
+    return sql, params

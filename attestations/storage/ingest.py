@@ -298,19 +298,43 @@ def _split(rows, when):
     return elsewhere, open_rows
 
 
-def seen_and_placed(att, body, chip_pks, facility_id, when, window, proved):
-    """For a statement whose row waits for its log index (insert_location without it: kinds.evidence), in one
-    round trip after its append: its row stored with it, the chip UPDATE `proved` ((sql, named parameters):
-    chip_writes.proved_sql) run, and (rows as seen_elsewhere returns them for `chip_pks`, open placements
-    as placements._open_rows returns them at `when`)."""
+# An evidence statement's sightings, of the chips it placed: each in the cluster it is placed in there
+# already (evidence names none), read in the same statement as the placements kinds.evidence reads.
+_EVIDENCE_SIGHTINGS = f"""
+ sighted AS (INSERT INTO {S} ({S.columns("attestation", "chip", "chip_ref", "cluster_code", "facility", "observed_at")})
+  SELECT %(attestation)s, u.chip, u.ref, COALESCE(c.{CL.code}, ''), %(facility)s, %(when)s
+    FROM unnest(%(sighted_chips)s::bigint[], %(sighted_refs)s::text[]) WITH ORDINALITY AS u(chip, ref, ord)
+    LEFT JOIN {P} p ON p.{P.chip} = u.chip AND p.{P.valid_to} IS NULL AND p.{P.facility} = %(facility)s
+    LEFT JOIN {CL} c ON c.{CL.id} = p.{P.cluster}
+   ORDER BY u.ord),
+ sighted0 AS (INSERT INTO {S0} ({S0.columns("attestation", "chip_ref", "cluster_code", "facility", "observed_at")})
+  SELECT %(attestation)s, u.ref, '', %(facility)s, %(when)s
+    FROM unnest(%(unknown_refs)s::text[]) WITH ORDINALITY AS u(ref, ord) ORDER BY u.ord)"""  # noqa: S608
+
+
+def evidence_after_append(att, body, sighted, facility_id, when, window, proved, evidence):
+    """An evidence statement's writes and reads after its append, in one round trip: its row stored with
+    its log index (insert_location took only its id), the chip UPDATE `proved` and the INSERT of its
+    evidence rows `evidence` run ((sql, named parameters) each: chip_writes.proved_sql,
+    storage.evidence.insert_sql), one sighting per chip of `sighted` ((pk or None, chip id), the chips
+    it places); and (rows as seen_elsewhere returns them for those chips, open placements as
+    placements._open_rows returns them at `when`)."""
     logged, row = _row_after_append(att, body)
     proved_sql, proved_params = proved
+    evidence_sql, evidence_params = evidence
+    known = [(pk, ref) for pk, ref in sighted if pk is not None]
+    chip_pks = [pk for pk, _ in known]
     rows = _raw_fetchall(
-        f"WITH {logged}, proved AS ({proved_sql}) {_SEEN_AND_PLACED}",
+        f"WITH {logged}, proved AS ({proved_sql}), evidence AS ({evidence_sql}), {_EVIDENCE_SIGHTINGS}"
+        f" {_SEEN_AND_PLACED}",
         {
             **row,
             **proved_params,
+            **evidence_params,
             **_elsewhere_params(chip_pks, facility_id, att.pk, when, window),
+            "sighted_chips": chip_pks,
+            "sighted_refs": [ref for _, ref in known],
+            "unknown_refs": [ref for pk, ref in sighted if pk is None],
             "log_index": att.log_index,
         },
     )
