@@ -11,8 +11,8 @@ from django.utils import timezone
 
 from protocol.encoding import jcs
 from protocol.leaves import event_leaf
+from transparency import storage
 from transparency.log import append_leaves
-from transparency.models import LogEventData
 
 EVENTS = {
     "chip.registered": "A batch of chips was registered (data: organisation, count, chips_sha256).",
@@ -58,10 +58,7 @@ def append_events(events, at=None):
             countries = sorted({v for k, v in _walk(data) if k == "country" and v})
         rows.append((event, object_id, data_bytes.decode(), parties, countries))
     first = append_leaves(leaves, kind="event")
-    LogEventData.objects.bulk_create(
-        LogEventData(index=first + offset, event=e, object_id=o, data_jcs=d, parties=p, countries=c)
-        for offset, (e, o, d, p, c) in enumerate(rows)
-    )
+    storage.insert_event_data(first, rows)
     return first
 
 

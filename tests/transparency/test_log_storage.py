@@ -107,3 +107,26 @@ def test_nodes_and_leaf_hashes_read_what_the_orm_reads(db):
         orm_leaves = LogLeaf.objects.filter(within).values_list("index", "hash") if ranges else []
         assert sorted(nodes) == sorted((k, bytes(h)) for k, h in orm_nodes)
         assert sorted(leaves) == sorted((i, bytes(h)) for i, h in orm_leaves)
+
+
+def test_insert_event_data_writes_the_rows_the_orm_writes(db):
+    """Event data rows from arrays: text with quotes, backslashes, braces and non-ASCII, and parties and
+    countries (JSON) empty or not, read back as the ORM's bulk insert stored them."""
+    from transparency.models import LogEventData
+
+    rows = [
+        ("chip.identity_enrolled", 'nvidia:A"1\\{}', '{"a":"\\"é\\\\"}', ["op-a", "nvidia"], ["US"]),
+        ("challenge.imported", "ab" * 32, "{}", [], []),
+        ("rule.declared", "x,y", '{"b":[1,2]}', ["*"], ["DE", "FR"]),
+    ]
+    storage.insert_event_data(1000, rows)
+    got = LogEventData.objects.filter(index__gte=1000).order_by("index")
+    assert [(r.index, r.event, r.object_id, r.data_jcs, r.parties, r.countries) for r in got] == [
+        (1000 + i, *row) for i, row in enumerate(rows)
+    ]
+    LogEventData.objects.bulk_create(
+        LogEventData(index=2000 + i, event=e, object_id=o, data_jcs=d, parties=p, countries=c)
+        for i, (e, o, d, p, c) in enumerate(rows)
+    )
+    orm = LogEventData.objects.filter(index__gte=2000).order_by("index")
+    assert [(r.event, r.object_id, r.data_jcs, r.parties, r.countries) for r in orm] == list(rows)
