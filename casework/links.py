@@ -3,22 +3,17 @@
 A link is generic (kind + id as text), so things built elsewhere link without a foreign key from here.
 """
 
-import re
-
 from django.apps import apps
 
 from core.errors import Invalid
-
-# ASCII digits only: str.isdigit() also takes '²' (which int() refuses) and '١٢' (which int() reads as 12, so
-# one row could be linked again under another spelling of its id).
-_ID = re.compile(r"[0-9]{1,18}")
+from core.ids import parse_id
 
 
 def _by_pk(label):
     def exists(target):
-        if not _ID.fullmatch(target):
-            return False
-        return apps.get_model(label).objects.filter(pk=int(target)).exists()
+        # One spelling of an id only (core.ids): one row is never linked again under another.
+        pk = parse_id(target)
+        return pk is not None and apps.get_model(label).objects.filter(pk=pk).exists()
 
     return exists
 
@@ -28,7 +23,8 @@ def _challenge_inspection(target):
     # joins the case by itself (casework.cases.follow_challenge); this links one requested otherwise.
     from inventory.models import ChallengeInspection
 
-    return bool(_ID.fullmatch(target)) and ChallengeInspection.objects.filter(pk=int(target)).exists()
+    pk = parse_id(target)
+    return pk is not None and ChallengeInspection.objects.filter(pk=pk).exists()
 
 
 EXISTS = {

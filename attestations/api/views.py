@@ -21,6 +21,7 @@ from attestations.models import (
 )
 from attestations.services import register_key, retire_key, revoke_key
 from attestations.submission import submit
+from core.ids import parse_id
 from core.problems import Problem
 from core.views import RestrictedReadOnlyViewSet, RestrictedViewSetMixin
 from inventory.api.params import parse_when
@@ -163,7 +164,7 @@ class AttestationViewSet(RestrictedReadOnlyViewSet):
         return HttpResponse(bytes(att.envelope), content_type="application/json")
 
     def get_object(self):
-        if not str(self.kwargs.get("pk", "")).isdigit():
+        if parse_id(self.kwargs.get("pk", "")) is None:
             raise exceptions.NotFound()
         return super().get_object()
 

@@ -20,15 +20,17 @@ from compliance.api import dispute_serializers as s
 from compliance.dispute_models import Answer, AnswerAttachment, ClarificationRequest, Outcome
 from compliance.filters import AnswerFilter, ClarificationFilter
 from compliance.models import Alert
+from core.ids import parse_id
 from core.views import RestrictedReadOnlyViewSet
 
 ID = OpenApiParameter("id", int, OpenApiParameter.PATH, description="The finding's or alert's id.")
 
 
 def _pk(raw):
-    if not str(raw).isdigit() or len(str(raw)) > 18:
+    pk = parse_id(raw)
+    if pk is None:
         raise exceptions.NotFound()
-    return int(raw)
+    return pk
 
 
 def _finding(request, raw):

@@ -13,6 +13,7 @@ from compliance.authority import require_alert_handler, require_rule_declarer
 from compliance.evidence import bundle as evidence_bundle
 from compliance.evidence import pick as pick_evidence
 from compliance.models import Aggregate, Alert, ThresholdRule
+from core.ids import parse_id
 from core.views import RestrictedReadOnlyViewSet, RestrictedViewSetMixin
 
 
@@ -123,7 +124,7 @@ class AlertViewSet(RestrictedReadOnlyViewSet):
         # ?evidence=<id> picks a later freeze, as documented (and as the console's copy of this view does).
         evidence = alert.evidence.order_by("id")
         wanted = request.query_params.get("evidence", "")
-        evidence = evidence.filter(pk=int(wanted)).first() if wanted.isdigit() else evidence.first()
+        evidence = evidence.filter(pk=pk).first() if (pk := parse_id(wanted)) is not None else evidence.first()
         response = HttpResponse(evidence.chips if evidence else "", content_type="text/plain; charset=utf-8")
         response["Content-Disposition"] = f'attachment; filename="alert-{alert.pk}-chips.txt"'
         return response
@@ -142,6 +143,6 @@ class AlertViewSet(RestrictedReadOnlyViewSet):
         return response
 
     def get_object(self):
-        if not str(self.kwargs.get("pk", "")).isdigit():
+        if parse_id(self.kwargs.get("pk", "")) is None:
             raise exceptions.NotFound()
         return super().get_object()

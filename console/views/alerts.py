@@ -17,6 +17,7 @@ from console.forms import ReasonForm
 from console.tables import cursor_param, keyset_iter, keyset_page, wants_csv
 from console.tablespec import Column, Table
 from core.errors import DomainError, NotFound
+from core.ids import parse_id
 
 FILTERS = {"state": AlertState, "severity": Severity, "kind": AlertKind}
 ACTIONS = {"acknowledge": "Acknowledge", "resolve": "Resolve", "dismiss": "Dismiss"}
@@ -182,7 +183,7 @@ def alert_chips(request, pk):
         return not_found(request, "No such alert in your view.")
     evidence = alert.evidence.order_by("id")
     wanted = request.GET.get("evidence", "")
-    evidence = evidence.filter(pk=int(wanted)).first() if wanted.isdigit() else evidence.first()
+    evidence = evidence.filter(pk=pk).first() if (pk := parse_id(wanted)) is not None else evidence.first()
     if wants_csv(request):
         lines = (evidence.chips if evidence else "").splitlines()
         return CHIPS.csv(((line,) for line in lines), f"alert-{alert.pk}-chips.csv")

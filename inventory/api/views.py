@@ -9,6 +9,7 @@ from rest_framework.response import Response
 
 from core.csvexport import csv_response
 from core.errors import Invalid
+from core.ids import parse_id
 from core.views import RestrictedModelViewSet, RestrictedReadOnlyViewSet, RestrictedViewSetMixin
 from inventory import filters
 from inventory.api import serializers as s
@@ -212,7 +213,7 @@ class _SiteTieViewSet(
         return self._answer(self.retire_fn(request.user, self.get_object()))
 
     def get_object(self):
-        if not str(self.kwargs.get("pk", "")).isdigit():
+        if parse_id(self.kwargs.get("pk", "")) is None:
             raise exceptions.NotFound()
         return super().get_object()
 

@@ -10,6 +10,7 @@ from rest_framework.decorators import action
 from rest_framework.response import Response
 
 from core.attachments import decode, download_name
+from core.ids import parse_id
 from core.views import RestrictedReadOnlyViewSet, RestrictedViewSetMixin
 from registry import disposals, reports
 from registry.api import disposal_serializers as s
@@ -18,10 +19,10 @@ from registry.models import Chip, ChipEvent, DisposalAttachment, DisposalRequest
 
 
 def _pk(raw):
-    # ASCII digits only: str.isdigit() takes '²' (int() refuses it: a 500) and '١٢' (read as 12).
-    if not (str(raw).isascii() and str(raw).isdigit()) or len(str(raw)) > 18:
+    pk = parse_id(raw)
+    if pk is None:
         raise exceptions.NotFound("No such disposal request in your view.")
-    return int(raw)
+    return pk
 
 
 class DisposalViewSet(

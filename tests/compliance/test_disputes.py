@@ -534,3 +534,22 @@ def test_a_misconfigured_severity_escalates_nothing(api, world, settings):
         escalate_overdue(now=row.deadline + timedelta(minutes=1))
     row.refresh_from_db()
     assert row.state == "open" and log_size() == size and not Alert.objects.filter(kind="clarification").exists()
+
+
+def test_ids_in_other_digits_are_404s_not_500s(api, world):
+    """str.isdigit() takes '³' (int() refuses it: the schema fuzz found a 500 on answers/{id}/decide/) and
+    '١٢' (int() reads 12: a row under another spelling of its id); core.ids.parse_id takes ASCII digits only."""
+    from django.test import Client
+
+    treaty = api(world.users["treaty"])
+    for raw in ("³", "²1", "١٢"):
+        assert treaty.post(f"/api/v1/answers/{raw}/decide/", {"outcome": "accepted"}).status_code == 404
+        assert treaty.get(f"/api/v1/alerts/{raw}/").status_code == 404
+        assert treaty.get(f"/api/v1/attestations/{raw}/").status_code == 404
+    # A query string in other digits picks no evidence id: the first, as when none is asked for.
+    first = treaty.get(f"/api/v1/alerts/{world.alert.pk}/chips/").content
+    assert treaty.get(f"/api/v1/alerts/{world.alert.pk}/chips/?evidence=³").content == first
+    console = Client()
+    console.force_login(world.users["treaty"])
+    response = console.get(f"/alerts/{world.alert.pk}/chips/?evidence=³")
+    assert response.status_code == 200 and response.content == console.get(f"/alerts/{world.alert.pk}/chips/").content
