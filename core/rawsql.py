@@ -74,3 +74,13 @@ def fetch_one(sql, params=()):
 
 def execute(sql, params=()):
     _run(sql, params, lambda c: None)
+
+
+def without_jit():
+    """No JIT compilation for the rest of the transaction (restored at its end).
+
+    A big statement's chip-keyed queries (a LATERAL index lookup per chip) are estimated costly
+    enough for PostgreSQL to JIT-compile each, which took longer (0.1 to 0.3 s a query) than running
+    them: their cost is index lookups, which compiled expressions do not speed up.
+    """
+    execute("SET LOCAL jit = off")

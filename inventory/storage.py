@@ -60,9 +60,14 @@ def chips_of_maker(maker_code, serials):
 
 # --- placements --------------------------------------------------------------------------------
 
+# Each chip's open placement looked up by its own index (a LATERAL subquery the planner cannot flatten:
+# OFFSET 0): with the chips as `= ANY(array)` the planner scanned the whole table for each chunk of a
+# big statement's chips (100 scans of it for a million chips).
 _OPEN_PLACEMENTS = (
-    "SELECT {p_id}, {p_chip}, {p_facility}, {p_cluster}, {p_valid_from} > %s FROM {placement}"
-    " WHERE {p_chip} = ANY(%s::bigint[]) AND {p_valid_to} IS NULL"
+    "SELECT p.{p_id}, u.chip, p.{p_facility}, p.{p_cluster}, p.{p_valid_from} > %s"
+    " FROM unnest(%s::bigint[]) u(chip) CROSS JOIN LATERAL ("
+    "SELECT {p_id}, {p_facility}, {p_cluster}, {p_valid_from} FROM {placement}"
+    " WHERE {p_chip} = u.chip AND {p_valid_to} IS NULL OFFSET 0) p"
 )
 
 
@@ -72,6 +77,37 @@ def open_placements(chip_pks, when):
     The comparison is the database's: loading a timestamp costs the client more than the rest of the
     row (a million-chip statement reads a million open placements)."""
     return fetch_all(_sql(_OPEN_PLACEMENTS), [when, array_param(chip_pks)])
+
+
+_TO_MOVE = (
+    "SELECT u.chip, u.cluster, p.{p_id}, p.{p_facility}, p.{p_valid_from} > %(when)s"
+    " FROM unnest(%(chips)s::bigint[], %(clusters)s::bigint[]) WITH ORDINALITY u(chip, cluster, ord)"
+    " LEFT JOIN LATERAL (SELECT {p_id}, {p_facility}, {p_cluster}, {p_valid_from} FROM {placement}"
+    " WHERE {p_chip} = u.chip AND {p_valid_to} IS NULL OFFSET 0) p ON true"
+    " WHERE p.{p_id} IS NULL OR p.{p_facility} <> %(facility)s OR p.{p_cluster} IS DISTINCT FROM u.cluster"
+    " ORDER BY u.ord"
+)
+
+
+def placements_to_move(pairs, facility_id, when):
+    """Of `pairs` (chip pk, cluster pk or None), those whose chip is not open in that facility and cluster:
+    (chip pk, cluster pk, its open placement's id, facility and whether it starts after `when`, or three
+    None where it has none), in the pairs' order.
+
+    The comparison is the database's: a big operator's periodic statement re-attests a million chips
+    where they already are, and reading their million open placements back only to find them unchanged
+    cost more than the rest of its placements."""
+    chips, clusters = [], []
+    for chip, cluster in pairs:
+        chips.append(chip)
+        clusters.append(cluster)
+    params = {"chips": array_param(chips), "clusters": _int_array(clusters), "when": when, "facility": facility_id}
+    return fetch_all(_sql(_TO_MOVE), params)
+
+
+def _int_array(values):
+    """An array literal of ints and NULLs (array_param takes ints only)."""
+    return "{" + ",".join("NULL" if v is None else str(v) for v in values) + "}"
 
 
 _CLOSE_PLACEMENTS = "UPDATE {placement} SET {p_valid_to} = %s WHERE {p_id} = ANY(%s::bigint[])"

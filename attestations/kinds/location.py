@@ -19,6 +19,7 @@ from attestations import findings as F
 from attestations.kinds.resolution import Resolution
 from attestations.storage import chips as chip_rows
 from attestations.storage import ingest
+from core.rawsql import without_jit
 from inventory.choices import PlacementSource
 from inventory.models import Cluster
 from inventory.services.listings import PLACEABLE, record_declaration
@@ -57,6 +58,7 @@ def insert(att, s, body):
 def prepare(att, s):
     """Before the log's append, for a big statement (its row stored): resolve the chips and COPY the
     sightings. The Resolution."""
+    without_jit()  # for the rest of its transaction: see core.rawsql
     chips = Resolution(s.chip_ids)
     ingest.copy_sightings(
         att.pk,

@@ -243,19 +243,29 @@ def set_log_index(attestation_id, log_index):
 # sightings only by the chip's custodian or a landmark (findings._elsewhere says why),
 # sightings (source 0) before placements (source 1) as there (the first conflict found for a chip names
 # its finding). Three more columns, NULL here, carry open placements in _AFTER_APPEND.
+# Each chip is looked up by its own index (a LATERAL subquery the planner cannot flatten: OFFSET 0), so
+# the cost follows the statement's chips, whatever the planner thinks of the time window: with the
+# chips as `= ANY(array)` it judged a fresh table's window small and scanned it whole for every chunk
+# of chips (100 scans of every sighting and placement for a million-chip statement).
 _ELSEWHERE_ROWS = f"""
 SELECT 0 AS source, s.{S.chip}, f.{F.latitude}, f.{F.longitude}, s.{S.observed_at},
        NULL::bigint, NULL::bigint, NULL::bigint
-  FROM {S} s JOIN {F} f ON f.{F.id} = s.{S.facility}
+  FROM unnest(%(chips)s::bigint[]) u(chip)
+  CROSS JOIN LATERAL (
+    SELECT s.{S.chip}, s.{S.facility}, s.{S.attestation}, s.{S.observed_at} FROM {S} s
+     WHERE s.{S.chip} = u.chip AND s.{S.observed_at} BETWEEN %(lo)s AND %(hi)s
+       AND s.{S.facility} <> %(facility)s AND s.{S.attestation} <> %(attestation)s OFFSET 0) s
+  JOIN {F} f ON f.{F.id} = s.{S.facility}
   JOIN {A} a ON a.{A.id} = s.{S.attestation} JOIN {CH} k ON k.{CH.id} = s.{S.chip}
- WHERE s.{S.chip} = ANY(%(chips)s::bigint[]) AND s.{S.observed_at} BETWEEN %(lo)s AND %(hi)s
-   AND s.{S.facility} <> %(facility)s AND s.{S.attestation} <> %(attestation)s
-   AND (a.{A.operator} IS NULL OR a.{A.operator} = k.{CH.custodian})
+ WHERE a.{A.operator} IS NULL OR a.{A.operator} = k.{CH.custodian}
 UNION ALL
 SELECT 1, p.{P.chip}, f.{F.latitude}, f.{F.longitude}, p.{P.valid_from}, NULL, NULL, NULL
-  FROM {P} p JOIN {F} f ON f.{F.id} = p.{P.facility}
- WHERE p.{P.chip} = ANY(%(chips)s::bigint[]) AND p.{P.valid_from} BETWEEN %(lo)s AND %(hi)s
-   AND (p.{P.valid_to} IS NULL OR p.{P.valid_to} > %(when)s) AND p.{P.facility} <> %(facility)s
+  FROM unnest(%(chips)s::bigint[]) u(chip)
+  CROSS JOIN LATERAL (
+    SELECT p.{P.chip}, p.{P.facility}, p.{P.valid_from} FROM {P} p
+     WHERE p.{P.chip} = u.chip AND p.{P.valid_from} BETWEEN %(lo)s AND %(hi)s
+       AND (p.{P.valid_to} IS NULL OR p.{P.valid_to} > %(when)s) AND p.{P.facility} <> %(facility)s OFFSET 0) p
+  JOIN {F} f ON f.{F.id} = p.{P.facility}
 """  # noqa: S608
 _ELSEWHERE = _ELSEWHERE_ROWS + " ORDER BY source"
 
@@ -281,7 +291,7 @@ def seen_elsewhere(chip_pks, facility_id, attestation_id, when, window):
 # What a small partial location statement needs after its append, in one round trip: its row stored
 # with its log index, its chips' last verification moved on (chips.refresh_last_verified, as a CTE),
 # the other places its chips were seen or placed near the time (source 0 and 1) and their open
-# placements (placements._open_rows, source 2).
+# placements (inventory.storage.open_placements, source 2).
 _OPEN_ROWS = f"""UNION ALL
 SELECT 2, p.{P.chip}, NULL, NULL, p.{P.valid_from}, p.{P.id}, p.{P.facility}, p.{P.cluster}
   FROM {P} p
@@ -318,7 +328,7 @@ def evidence_after_append(att, body, sighted, facility_id, when, window, proved,
     evidence rows `evidence` run ((sql, named parameters) each: chip_writes.proved_sql,
     storage.evidence.insert_sql), one sighting per chip of `sighted` ((pk or None, chip id), the chips
     it places); and (rows as seen_elsewhere returns them for those chips, open placements as
-    placements._open_rows returns them at `when`)."""
+    inventory.storage.open_placements returns them at `when`)."""
     logged, row = _row_after_append(att, body)
     proved_sql, proved_params = proved
     evidence_sql, evidence_params = evidence
@@ -344,7 +354,7 @@ def evidence_after_append(att, body, sighted, facility_id, when, window, proved,
 def after_append(att, body, facility_id, when, window, chip_pks, verified_pks, stale_before):
     """Store the statement's row with its log index and move the last verification of `verified_pks` (the
     speaker's own chips among `chip_pks`) to `when` where it is older than `stale_before`; (rows as
-    seen_elsewhere returns them for `chip_pks`, open placements as placements._open_rows returns them
+    seen_elsewhere returns them for `chip_pks`, open placements as inventory.storage.open_placements returns them
     at `when`)."""
     logged, row = _row_after_append(att, body)
     verified, verified_params = chip_rows.refresh_last_verified(

@@ -19,7 +19,7 @@ def place(chips, facility, when, source, source_id, log_index=None, open_rows=No
     same place is left alone; one open elsewhere is closed at `when`; one
     whose open placement starts after `when` keeps its newer placement (the
     later knowledge wins) and is returned as superseded.
-    `open_rows`: the chips' open placements as _open_rows reads them (at `when`), when the caller read
+    `open_rows`: the chips' open placements as storage.open_placements reads them (at `when`), when the caller read
     them already (one chunk of chips at most).
     Returns (moved, unchanged, superseded) counts.
     """
@@ -31,20 +31,23 @@ def place(chips, facility, when, source, source_id, log_index=None, open_rows=No
     # A chunk at a time: a million-chip statement passes its chips as a generator of pairs.
     while chunk_pairs := list(islice(pairs, CHUNK)):
         if open_rows is None:
-            rows = _open_rows([chip_id for chip_id, _ in chunk_pairs], when)
+            # Only the chips not already open where they are listed come back (compared in the database).
+            pending = storage.placements_to_move(chunk_pairs, facility.pk, when)
+            unchanged += len(chunk_pairs) - len(pending)
         elif len(chunk_pairs) < CHUNK:
-            rows = open_rows
+            current = {chip_id: (pk, fac, clu, newer) for pk, chip_id, fac, clu, newer in open_rows}
+            pending = []
+            for chip_id, cluster_id in chunk_pairs:
+                pk, fac, clu, newer = current.get(chip_id, (None, None, None, False))
+                if pk is not None and fac == facility.pk and clu == cluster_id:
+                    unchanged += 1
+                else:
+                    pending.append((chip_id, cluster_id, pk, fac, newer))
         else:
             raise ValueError("place: open placements read beforehand cover one chunk of chips at most")
-        current = {chip_id: (pk, fac, clu, newer) for pk, chip_id, fac, clu, newer in rows}
         close, new = [], []
-        for chip_id, cluster_id in chunk_pairs:
-            row = current.get(chip_id)
-            if row is not None:
-                pk, fac, clu, newer = row
-                if fac == facility.pk and clu == cluster_id:
-                    unchanged += 1
-                    continue
+        for chip_id, cluster_id, pk, fac, newer in pending:
+            if pk is not None:
                 if newer:
                     superseded += 1
                     continue
@@ -72,11 +75,6 @@ def place(chips, facility, when, source, source_id, log_index=None, open_rows=No
         # a country leaves them as they were, and recomputing a big operator's costs a scan of its chips.
         emit("placements.changed", facilities=sorted(touched), operator_countries=sorted(operator_countries))
     return moved, unchanged, superseded
-
-
-def _open_rows(chip_pks, when):
-    """(id, chip_id, facility_id, cluster_id, whether it starts after `when`) of the chips' open placements."""
-    return storage.open_placements(chip_pks, when)
 
 
 def _close(placement_pks, when):

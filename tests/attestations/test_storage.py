@@ -268,7 +268,7 @@ def _orm_elsewhere(chunk, facility, attestation_id, when, window):
 
 
 def _orm_open_rows(chip_pks, when):
-    """placements._open_rows's specification."""
+    """inventory.storage.open_placements's specification."""
     rows = Placement.objects.filter(chip_id__in=chip_pks, valid_to__isnull=True).values_list(
         "id", "chip_id", "facility_id", "cluster_id", "valid_from"
     )

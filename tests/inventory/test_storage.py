@@ -74,6 +74,26 @@ def test_open_placements(site, offset):
     assert sorted(storage.open_placements(pks, when)) == expected and len(expected) == 6
 
 
+@pytest.mark.parametrize("offset", [timedelta(hours=-2), timedelta(days=-3)])
+def test_placements_to_move(site, offset):
+    """The chips not open in the facility and cluster they are listed in, with their open placement as the ORM
+    reads it, in the listing's order; the chips open where listed do not come back."""
+    when = site["when"] + offset
+    fac = site["facilities"][0]
+    k1, k2 = (Cluster.objects.get(facility=fac, code=c).pk for c in ("k1", "k2"))
+    # Chip 0 where it is (k1), 1 in another cluster, 2 without one, 3 where it is (none), 4 from IS-2, 6 new.
+    pairs = [(site["chips"][i], cluster) for i, cluster in ((6, k1), (0, k1), (1, k2), (2, None), (3, None), (4, k2))]
+    open_rows = {
+        chip: (pk, facility, since > when)
+        for pk, chip, facility, since in Placement.objects.filter(valid_to__isnull=True).values_list(
+            "id", "chip_id", "facility_id", "valid_from"
+        )
+    }
+    expected = [(chip, cluster, *open_rows.get(chip, (None, None, None))) for chip, cluster in pairs]
+    expected = [row for row in expected if row[0] not in (site["chips"][0], site["chips"][3])]
+    assert storage.placements_to_move(pairs, fac.pk, when) == expected and len(expected) == 4
+
+
 def test_close_placements(site):
     when = timezone.now()
     first = list(Placement.objects.filter(chip_id__in=site["chips"][:2]).values_list("pk", flat=True))
