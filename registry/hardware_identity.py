@@ -17,10 +17,10 @@ import re
 from dataclasses import dataclass
 
 from django.db import IntegrityError, transaction
-from django.db.models import Q
 from django.utils import timezone
 
 from core.errors import Conflict, Invalid
+from registry import storage
 from registry.models import Chip, HardwareIdentity, IdentitySource
 
 IDENTITY_RE = re.compile(r"[a-z0-9]{1,32}-[a-z0-9]{1,32}:[0-9A-F]{1,64}")
@@ -47,18 +47,35 @@ def owners(identities):
     return dict(HardwareIdentity.objects.filter(identity__in=list(identities)).values_list("identity", "chip_id"))
 
 
-def enrolled_and_owners(chip_pks, identities):
-    """enrolled(chip_pks) and owners(identities), in one query."""
-    chip_pks, identities = list(chip_pks), list(identities)
-    rows = HardwareIdentity.objects.filter(Q(chip_id__in=chip_pks) | Q(identity__in=identities))
-    wanted_chips, wanted = set(chip_pks), set(identities)
-    enrolled_by_chip, owner_of = {}, {}
-    for h in rows:
-        if h.chip_id in wanted_chips:
-            enrolled_by_chip[h.chip_id] = h
-        if h.identity in wanted:
-            owner_of[h.identity] = h.chip_id
-    return enrolled_by_chip, owner_of
+@dataclass(frozen=True)
+class Enrolled:
+    identity: str
+    key_sha256: str
+
+
+@dataclass(frozen=True)
+class EvidenceFacts:
+    """What an evidence statement judges its chips by, read under the log's lock (facts_for_evidence)."""
+
+    found: dict  # {chip pk: (custodian id, status, country)}: the chips as they are now
+    facts: dict  # {chip pk: (maker code, custodian code, country)}: what an enrolment's event says (ChipFacts)
+    enrolled: dict  # {chip pk: Enrolled}: the identity enrolled for the chip
+    owners: dict  # {identity: chip pk}: the chip each of the statement's verified identities is enrolled for
+
+
+def facts_for_evidence(chip_pks, identities):
+    """The chips of an evidence statement and the identities its evidence verified, as they are under the log's
+    lock (one round trip): the statement resolved its chips before the append, and a statement or transfer
+    committed while it waited may have moved one (who holds it decides what its evidence enrols, proves and
+    places; where it lies decides who reads the enrolment's event)."""
+    chips, owned = storage.evidence_facts(list(chip_pks), list(identities))
+    found, facts, enrolled = {}, {}, {}
+    for pk, custodian_id, custodian, maker, country, status, identity, key in chips:
+        found[pk] = (custodian_id, status, country)
+        facts[pk] = (maker, custodian or "", country or "")
+        if identity is not None:
+            enrolled[pk] = Enrolled(identity, key)
+    return EvidenceFacts(found, facts, enrolled, {identity: pk for pk, identity in owned})
 
 
 def _event(chip, identity, key_sha256, source, organisation, replaces=None):

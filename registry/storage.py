@@ -34,13 +34,16 @@ def _c(model, name):
 @cache
 def _names():
     """Table and column names of the rows written here, from the models (once: they do not change)."""
-    from registry.models import Chip, ChipIdentity, Organisation, RegistrationBatch
+    from registry.models import Chip, ChipIdentity, HardwareIdentity, Organisation, RegistrationBatch
 
     chip = {f: _c(Chip, f) for f in _CHIP_FIELDS}
     return {
         "chip": _t(Chip),
         "org": _t(Organisation),
+        "org_id": _c(Organisation, "id"),
         "org_code": _c(Organisation, "code"),
+        "hw": _t(HardwareIdentity),
+        **{f"h_{f}": _c(HardwareIdentity, f) for f in ("chip", "identity", "key_sha256")},
         "org_kind": _c(Organisation, "kind"),
         **{f"c_{f}": col for f, col in chip.items()},
         "ident": _t(ChipIdentity),
@@ -452,3 +455,25 @@ def set_hardware_verified(chip_pks, when):
     with connection.cursor() as cursor:
         cursor.execute(_sql(_HARDWARE_VERIFIED), [when, array_param(chip_pks), when])
         return cursor.rowcount
+
+
+# An evidence statement's reads under the log's lock, in one round trip: its chips as they are now
+# (source 0: custodian, its code, the maker's code, country, status, and the identity enrolled for the
+# chip with its key), and the chips its verified identities are enrolled for (source 1).
+_EVIDENCE_FACTS = (
+    "SELECT 0, c.{c_id}, c.{c_custodian}, cu.{org_code}, m.{org_code}, c.{c_country}, c.{c_status},"
+    " h.{h_identity}, h.{h_key_sha256}"
+    " FROM {chip} c JOIN {org} m ON m.{org_id} = c.{c_manufacturer}"
+    " LEFT JOIN {org} cu ON cu.{org_id} = c.{c_custodian} LEFT JOIN {hw} h ON h.{h_chip} = c.{c_id}"
+    " WHERE c.{c_id} = ANY(%s::bigint[])"
+    " UNION ALL"
+    " SELECT 1, h.{h_chip}, NULL, NULL, NULL, NULL, NULL, h.{h_identity}, NULL"
+    " FROM {hw} h WHERE h.{h_identity} = ANY(%s::text[])"
+)
+
+
+def evidence_facts(chip_pks, identities):
+    """(rows of the chips: (pk, custodian id, custodian code, maker code, country, status, enrolled identity
+    or None, its key SHA-256), rows of the identities: (chip pk, identity))."""
+    rows = fetch_all(_sql(_EVIDENCE_FACTS), [array_param(chip_pks), list(identities)])
+    return [r[1:] for r in rows if r[0] == 0], [(r[1], r[7]) for r in rows if r[0] == 1]

@@ -80,15 +80,13 @@ def _row(att, ref, pk, when, outcome, verified=None, error=None, enrolled=False)
     )
 
 
-def judge(att, results, chips, speaker, when):
-    """What each chip's evidence says against the enrolled identities: (findings, ChipEvidence rows,
+def judge(att, results, chips, speaker, when, now):
+    """What each chip's evidence says against the enrolled identities (`now`: the chips and identities as
+    they are under the log's lock, hardware_identity.facts_for_evidence): (findings, ChipEvidence rows,
     refs of the chips that are placed, pks of the speaker's chips that proved themselves, TOFU
     enrolments (pk, ChipFacts, identity, key), manufacturer-enrolled identities whose key is learnt (pk, key))."""
-    speaker_pk, speaker_code = speaker.pk, speaker.code
-    verified = [(r, chips.get(r.chip)) for r in results if r.verified is not None]
-    current, owners = hardware_identity.enrolled_and_owners(
-        (info[0] for _, info in verified if info is not None), (r.verified.identity for r, _ in verified)
-    )
+    speaker_pk = speaker.pk
+    current, owners = now.enrolled, dict(now.owners)
     found, rows, placed, proved, tofu, learn = [], [], [], [], [], []
     for r in results:
         info = chips.get(r.chip)
@@ -117,8 +115,7 @@ def judge(att, results, chips, speaker, when):
         if mine:
             proved.append(pk)
             if enrol:
-                # Its facts from the statement's resolution: the chip id names its maker, the speaker holds it.
-                facts = hardware_identity.ChipFacts(r.chip, r.chip.partition(":")[0], speaker_code, info[3] or "")
+                facts = hardware_identity.ChipFacts(r.chip, *now.facts[pk])  # as it is under the log's lock
                 tofu.append((pk, facts, ev.identity, ev.identity_key_sha256))
                 owners[ev.identity] = pk  # a second chip of this statement with it is a duplicate
                 note = f"device identity {ev.identity} enrolled on the operator's word (trust on first use)"
@@ -141,8 +138,12 @@ def store(att, s, v, user, body, found):
     """After the log's append: findings, enrolments, evidence rows, hardware verification, and the
     verified chips as a partial location statement. `found`: its chips resolved (insert). Returns
     (findings, the statement's chips resolved)."""
-    chips = Resolution(s.chip_ids, found=found)
-    findings, rows, placed, proved, tofu, learn = judge(att, v.hardware.results, chips, v.speaker, s.observed_at)
+    # The chips were resolved before the append; who holds them and where they lie are read again under the
+    # log's lock, with their identities: a statement or transfer committed meanwhile may have moved one.
+    identities = [r.verified.identity for r in v.hardware.results if r.verified is not None]
+    now = hardware_identity.facts_for_evidence((info[0] for info in found.values()), identities)
+    chips = Resolution(s.chip_ids, found={ref: (info[0], *now.found[info[0]]) for ref, info in found.items()})
+    findings, rows, placed, proved, tofu, learn = judge(att, v.hardware.results, chips, v.speaker, s.observed_at, now)
     hardware_identity.enrol_on_evidence(tofu, v.speaker)  # under the log's lock: enrolments in log order
     hardware_identity.learn_key(learn)
     # In one round trip: the statement's row, stored with its log index; the proved chips' hardware and last

@@ -309,3 +309,50 @@ def test_the_console_chip_page_shows_identity_proof_and_findings(world, parties)
     outsider.force_login(parties.users["insp_fr"])
     response = outsider.get(f"/chips/{CHIP_1}/")
     assert response.status_code == 404 and FIXTURE_IDENTITY not in response.content.decode()
+
+
+def test_a_first_use_enrolment_names_the_chip_as_it_is_when_logged(world, monkeypatch):
+    """The enrolment's event is appended under the log's lock: it names the chip's country as it is then
+    (a statement placing the chip in another country may have committed while this one waited for the
+    lock, after its chips were resolved), as the chip's own page and its inspectorates read it."""
+    from attestations import store
+    from registry.models import Chip as ChipModel
+
+    real_append = store.append_leaf
+
+    def append_after_a_move(*args, **kwargs):
+        # What a statement committed meanwhile did: the chip now lies in Germany.
+        ChipModel.objects.filter(pk=chip(CHIP_1).pk).update(country="DE")
+        return real_append(*args, **kwargs)
+
+    monkeypatch.setattr(store, "append_leaf", append_after_a_move)
+    import_challenge("op-a")
+    response = submit(world, fixture_statement())
+    assert response.status_code == 201, response.content
+    event = LogEventData.objects.get(event="chip.identity_enrolled")
+    assert event.countries == ["DE"]
+
+
+def test_a_chip_handed_over_while_the_statement_waited_is_judged_as_held_then(world, monkeypatch):
+    """Who holds a chip decides what its evidence enrols, proves and places. The statement resolved its chips
+    before the log's append; a transfer committed while it waited for the lock handed the chip to op-b: its
+    evidence is then about another operator's chip (no enrolment, no proof, no placement for op-a)."""
+    from attestations import store
+    from registry.models import Chip as ChipModel
+    from registry.models import Organisation
+
+    real_append = store.append_leaf
+
+    def append_after_a_handover(*args, **kwargs):
+        ChipModel.objects.filter(pk=chip(CHIP_1).pk).update(custodian=Organisation.objects.get(code="op-b"))
+        return real_append(*args, **kwargs)
+
+    monkeypatch.setattr(store, "append_leaf", append_after_a_handover)
+    import_challenge("op-a")
+    response = submit(world, fixture_statement())
+    assert response.status_code == 201, response.content
+    assert response.json()["flags"] == {"other_operator": 1}
+    c = chip(CHIP_1)
+    assert c.hardware_verified_at is None and not HardwareIdentity.objects.exists()
+    assert not Placement.objects.filter(chip=c, valid_to__isnull=True).exists()
+    assert AnyFinding.objects.filter(kind="other_operator", organisation__code="op-b").exists()
