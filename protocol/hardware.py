@@ -139,6 +139,7 @@ class _Certificate:
     sha256: str
     subject: x509.Name
     issuer: x509.Name
+    key: object  # its public key, loaded once (check 1 loads it to see that it parses)
 
     @property
     def cn(self) -> str:
@@ -239,28 +240,27 @@ def _parsed(cert: x509.Certificate, n: int, cache: ChainCache) -> _Certificate:
     der = cert.public_bytes(serialization.Encoding.DER)
     known = cache.certificate(der)
     if known is None:
-        subject, issuer = _parse_fully(cert, n, der)
-        known = _Certificate(cert, hashlib.sha256(der).hexdigest(), subject, issuer)
+        known = _Certificate(cert, hashlib.sha256(der).hexdigest(), *_parse_fully(cert, n, der))
         cache.remember_certificate(known, der)
     return known
 
 
-def _parse_fully(cert: x509.Certificate, n: int, der: bytes) -> tuple[x509.Name, x509.Name]:
+def _parse_fully(cert: x509.Certificate, n: int, der: bytes) -> tuple[x509.Name, x509.Name, object]:
     """`cryptography` parses names, extensions and keys when first read: read them here, so that a
     certificate that does not parse is a parse failure, not an exception from a later step. Returns
-    (subject, issuer)."""
+    (subject, issuer, public key)."""
     try:
         subject, issuer = cert.subject, cert.issuer
         cert.not_valid_before_utc, cert.not_valid_after_utc  # noqa: B018
         cert.extensions  # noqa: B018
-        cert.public_key()
+        key = cert.public_key()
     except (ValueError, UnsupportedAlgorithm) as exc:
         raise EvidenceError("parse", f"certificates: certificate {n} does not parse ({type(exc).__name__})") from None
     if _signature_unused_bits(der) != 0:
         # `cryptography` reads the signature whatever this byte says: the same signed content in
         # another encoding, which DER does not allow (one certificate, one encoding, one fingerprint).
         raise EvidenceError("parse", f"certificates: certificate {n}'s signature is not a DER BIT STRING")
-    return subject, issuer
+    return subject, issuer, key
 
 
 def _tlv_end(der: bytes, at: int) -> tuple[int, int]:
@@ -304,14 +304,14 @@ def _chain_facts(certificates: list[_Certificate], roots: PinnedRoots, cache: Ch
         _require_ca(last.cert, len(certificates) - 1)
         windows.append((None, _cn(root), root.not_valid_before_utc, root.not_valid_after_utc))
         root_sha256 = fingerprint(root)
-    leaf = certificates[0].cert
+    leaf = certificates[0]
     return _Chain(
         roots=roots,
         windows=tuple(windows),
         root_sha256=root_sha256,
         leaf_sha256=certificates[0].sha256,
         leaf_key=_settled(_leaf_key, leaf),
-        tcb_info=_settled(_tcb_info, leaf),
+        tcb_info=_settled(_tcb_info, leaf.cert),
         identity=_settled(device_identity, certificates),
     )
 
@@ -369,11 +369,8 @@ def _require_ca(cert: x509.Certificate, n: int) -> None:
         raise EvidenceError("chain", f"certificate {n} ({_cn(cert)}) issues another but is not a CA")
 
 
-def _leaf_key(leaf: x509.Certificate) -> ec.EllipticCurvePublicKey:
-    try:
-        key = leaf.public_key()
-    except (ValueError, UnsupportedAlgorithm):
-        raise EvidenceError("signature", "the leaf certificate's public key does not parse") from None
+def _leaf_key(leaf: _Certificate) -> ec.EllipticCurvePublicKey:
+    key = leaf.key  # parsed with the certificate (check 1)
     if not isinstance(key, ec.EllipticCurvePublicKey) or key.curve.name != "secp384r1":
         raise EvidenceError("signature", "the leaf certificate's key is not ECDSA P-384")
     return key
@@ -437,7 +434,7 @@ def device_identity(certificates: list[_Certificate]) -> tuple[str, str]:
             vendor = str(organisations[0].value).split()[0].lower()
             generation = cn.split()[0].lower()
             try:
-                spki = cert.cert.public_key().public_bytes(
+                spki = cert.key.public_bytes(
                     serialization.Encoding.DER, serialization.PublicFormat.SubjectPublicKeyInfo
                 )
             except (ValueError, UnsupportedAlgorithm):

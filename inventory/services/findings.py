@@ -7,14 +7,13 @@ says why); `new_finding` picks the table and `store_findings` writes both, so no
 from django.db import transaction
 from django.utils import timezone
 
+from core.bulk import insert_rows
 from core.errors import Conflict, Forbidden
 from inventory.choices import FindingKind, FindingSource
 from inventory.models import ChiplessFinding, Finding
 from outbox import emit
 from registry.choices import OrgKind
 from transparency.events import append_event
-
-BATCH = 5000
 
 
 def new_finding(*, chip_id=None, **fields):
@@ -27,8 +26,7 @@ def store_findings(rows):
     kept, not repeated (each table's unique constraint)."""
     for model in (Finding, ChiplessFinding):
         mine = [row for row in rows if type(row) is model]
-        if mine:
-            model.objects.bulk_create(mine, batch_size=BATCH, ignore_conflicts=True)
+        insert_rows(model, mine, ignore_conflicts=True)
 
 
 def raise_findings(
