@@ -126,9 +126,6 @@ class _Bounded:
         while len(self._items) > self.limit:
             self._items.popitem(last=False)
 
-    def __len__(self) -> int:
-        return len(self._items)
-
 
 @dataclass(frozen=True)
 class _Certificate:
@@ -217,9 +214,9 @@ def _signed_by(child: x509.Certificate, issuer: x509.Certificate) -> bool:
     return True
 
 
-def load_chain(pem: bytes, cache: ChainCache | None = None) -> list[x509.Certificate]:
+def load_chain(pem: bytes) -> list[x509.Certificate]:
     """The PEM certificates, leaf first (check 1: at least two)."""
-    return [c.cert for c in _load_chain(pem, cache or ChainCache())]
+    return [c.cert for c in _load_chain(pem, ChainCache())]
 
 
 def _load_chain(pem: bytes, cache: ChainCache) -> list[_Certificate]:
@@ -293,7 +290,7 @@ def _chain_facts(certificates: list[_Certificate], roots: PinnedRoots, cache: Ch
         _require_ca(issuer.cert, n + 1)
         if child.issuer != issuer.subject or not cache.signed_by(child, issuer):
             raise EvidenceError("chain", f"certificate {n} ({child.cn}) is not signed by certificate {n + 1}")
-    windows = [(n, c.cn, c.cert.not_valid_before_utc, c.cert.not_valid_after_utc) for n, c in enumerate(certificates)]
+    windows = _windows(certificates)
     last = certificates[-1]
     if roots.pinned(last.cert, last.sha256):
         root_sha256 = last.sha256
@@ -330,31 +327,25 @@ def _outcome(value):
     return value
 
 
-def _check_dates(chain: _Chain, at: datetime) -> None:
-    """Check 2's dates: every certificate of the chain, and the pinned root it ends at, valid at `at`."""
-    for n, cn, not_before, not_after in chain.windows:
+def _windows(certificates: list[_Certificate]) -> list[tuple]:
+    return [(n, c.cn, c.cert.not_valid_before_utc, c.cert.not_valid_after_utc) for n, c in enumerate(certificates)]
+
+
+def _check_dates(windows, at: datetime) -> None:
+    """Check 2's dates: each certificate of `windows` (and a pinned root outside the chain, n None) valid at `at`."""
+    for n, cn, not_before, not_after in windows:
         if not not_before <= at <= not_after:
             if n is None:
                 raise EvidenceError("chain", f"the pinned root {cn} is not valid at {at.isoformat()}")
             raise EvidenceError("chain", f"certificate {n} ({cn}) is not valid at {at.isoformat()}")
 
 
-def verify_chain(certificates: list[x509.Certificate], roots: PinnedRoots, at: datetime, cache: ChainCache) -> str:
-    """Check 2: each signed by the next, issuers are CAs, all valid at `at`, ending at a pinned root.
-
-    Returns the pinned root's fingerprint."""
-    chain = _verified_chain([_parsed(c, n, cache) for n, c in enumerate(certificates)], roots, at, cache)
-    return chain.root_sha256
-
-
 def _verified_chain(certificates: list[_Certificate], roots: PinnedRoots, at: datetime, cache: ChainCache) -> _Chain:
     # The certificates' own dates come first, as check 2 lists them; a pinned root outside the chain
     # is dated once the chain is known to end at it.
-    for n, c in enumerate(certificates):
-        if not c.cert.not_valid_before_utc <= at <= c.cert.not_valid_after_utc:
-            raise EvidenceError("chain", f"certificate {n} ({c.cn}) is not valid at {at.isoformat()}")
+    _check_dates(_windows(certificates), at)
     chain = _chain_facts(certificates, roots, cache)
-    _check_dates(chain, at)
+    _check_dates(chain.windows[len(certificates) :], at)
     return chain
 
 
@@ -468,7 +459,7 @@ def verify_evidence(
         chain = _verified_chain(certificates, roots, observed_at, cache)
         cache.remember_chain(digest, chain)
     else:
-        _check_dates(chain, observed_at)
+        _check_dates(chain.windows, observed_at)
     verify_signature(report, _outcome(chain.leaf_key))
     if report.request_nonce.hex() != challenge.lower():
         raise EvidenceError("freshness", "the report was made for another nonce than the challenge")
