@@ -21,29 +21,36 @@ BATCH = 5000  # rows per statement: bounded SQL text (its values are spelled in 
 def insert_rows(model, rows, *, ignore_conflicts=False):
     """Insert `rows` (unsaved instances of `model`), BATCH to a statement; a row that breaks a unique
     constraint is skipped when `ignore_conflicts` (as bulk_create's). Returns how many rows were inserted."""
+    inserted = 0
+    for i in range(0, len(rows), BATCH):
+        sql, params = insert_sql(model, rows[i : i + BATCH], ignore_conflicts=ignore_conflicts)
+        with connection.cursor() as cursor:
+            cursor.execute(sql, params)
+            inserted += cursor.rowcount
+    return inserted
+
+
+def insert_sql(model, rows, *, prefix="rows", ignore_conflicts=False):
+    """(the INSERT of `rows` as one statement from arrays, its named parameters `<prefix>_<n>`): run alone
+    (insert_rows) or composed by a caller into its own round trip (`WITH evidence AS (<this>) ...`)."""
     fields = _columns(model)
-    return sum(_insert(model, fields, rows[i : i + BATCH], ignore_conflicts) for i in range(0, len(rows), BATCH))
-
-
-def _insert(model, fields, rows, ignore_conflicts):
-    arrays, selects = [], []
+    params, arrays, selects = {}, [], []
     for n, field in enumerate(fields):
         values = [field.pre_save(row, True) for row in rows]
+        name = f"{prefix}_{n}"
         if isinstance(field, models.JSONField):
-            arrays.append([None if v is None else json.dumps(v, cls=field.encoder) for v in values])
-            kind, select = "text", f"c{n}::jsonb"
+            params[name] = [None if v is None else json.dumps(v, cls=field.encoder) for v in values]
+            arrays.append(f"%({name})s::text[]")
+            selects.append(f"c{n}::jsonb")
         else:
-            arrays.append([field.get_db_prep_save(v, connection) for v in values])
-            kind, select = field.db_type(connection), f"c{n}"
-        selects.append((f"%s::{kind}[]", select))
+            params[name] = [field.get_db_prep_save(v, connection) for v in values]
+            arrays.append(f"%({name})s::{field.db_type(connection)}[]")
+            selects.append(f"c{n}")
     table = connection.ops.quote_name(model._meta.db_table)
     names = ", ".join(connection.ops.quote_name(f.column) for f in fields)
     aliases = ", ".join(f"c{n}" for n in range(len(fields)))
     sql = (
-        f"INSERT INTO {table} ({names}) SELECT {', '.join(s for _, s in selects)}"  # noqa: S608
-        f" FROM unnest({', '.join(a for a, _ in selects)}) AS u({aliases})"
-        + (" ON CONFLICT DO NOTHING" if ignore_conflicts else "")
+        f"INSERT INTO {table} ({names}) SELECT {', '.join(selects)}"  # noqa: S608
+        f" FROM unnest({', '.join(arrays)}) AS u({aliases})" + (" ON CONFLICT DO NOTHING" if ignore_conflicts else "")
     )
-    with connection.cursor() as cursor:
-        cursor.execute(sql, arrays)
-        return cursor.rowcount
+    return sql, params

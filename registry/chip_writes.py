@@ -37,7 +37,6 @@ __all__ = [
     "set_custody",
     "set_hardware_verified",
     "set_model",
-    "set_proved",
     "set_status",
 ]
 
@@ -174,18 +173,11 @@ def refresh_last_verified(chip_pks, when, resolution=None, countries=None):
     return storage.refresh_last_verified(list(chip_pks), when, stale_before, countries)
 
 
-def set_proved(chip_pks, when, stale_before):
-    """The chips proved themselves with hardware evidence observed at `when`, and so were seen then: their
-    `hardware_verified_at` moves forward to it, and their `last_verified_at` where it is older than
-    `stale_before`, in one UPDATE (a host's evidence statement is a node agent's hot path)."""
-    if not chip_pks:
-        return 0
-    return storage.set_proved(list(chip_pks), when, stale_before)
-
-
 def proved_sql(chip_pks, when, stale_before):
-    """set_proved's UPDATE and its named parameters, for a caller that composes it into its own round trip
-    (attestations' evidence statement: `WITH proved AS (<this>) ...`)."""
+    """The chips proved themselves with hardware evidence observed at `when`, and so were seen then: the
+    UPDATE that moves their `hardware_verified_at` forward to it, and their `last_verified_at` where it is
+    older than `stale_before`, and its named parameters, for a caller that composes it into its own round
+    trip (attestations' evidence statement, a node agent's hot path: `WITH proved AS (<this>) ...`)."""
     return storage.proved_sql(list(chip_pks), when, stale_before)
 
 

@@ -437,17 +437,9 @@ _PROVED = (
 def proved_sql(chip_pks, when, stale_before):
     """(the UPDATE that moves the chips' hardware verification on to `when` where it is NULL or older, and
     their last verification where it is NULL or older than `stale_before`; its named parameters): for a
-    caller that runs it alone or inside its own statement (`WITH proved AS (<this>) ...`)."""
+    caller that runs it inside its own statement (`WITH proved AS (<this>) ...`)."""
     params = {"proved_when": when, "proved_stale_before": stale_before, "proved_chips": array_param(chip_pks)}
     return _sql(_PROVED), params
-
-
-def set_proved(chip_pks, when, stale_before):
-    """proved_sql's UPDATE, run alone; how many rows changed."""
-    sql, params = proved_sql(chip_pks, when, stale_before)
-    with connection.cursor() as cursor:
-        cursor.execute(sql, params)
-        return cursor.rowcount
 
 
 def set_hardware_verified(chip_pks, when):

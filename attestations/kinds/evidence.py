@@ -30,8 +30,8 @@ from attestations import hardware
 from attestations.kinds import location
 from attestations.kinds.resolution import Resolution
 from attestations.models import ChipEvidence, EvidenceOutcome
-from attestations.storage import evidence as evidence_rows
 from attestations.storage import ingest
+from core.bulk import insert_sql
 from inventory.choices import FindingKind
 from inventory.models import Cluster
 from protocol.statements import LocationStatement
@@ -154,10 +154,9 @@ def store(att, s, v, user, body, found):
     placed_found = {ref: info for ref in placed if (info := chips.get(ref)) is not None}
     sighted = [(info[0] if (info := chips.get(ref)) is not None else None, ref) for ref in placed]
     moved = chip_writes.proved_sql(proved, s.observed_at, s.observed_at - location.verification_resolution())
+    evidence = insert_sql(ChipEvidence, rows, prefix="evidence")
     window = F.movement_window()
-    read = ingest.evidence_after_append(
-        att, body, sighted, v.facility.pk, s.observed_at, window, moved, evidence_rows.insert_sql(rows)
-    )
+    read = ingest.evidence_after_append(att, body, sighted, v.facility.pk, s.observed_at, window, moved, evidence)
     # The chips not placed are still someone's, or nobody's: said as a location statement would.
     placed_set = set(placed)
     findings += F.ownership(att.pk, {ref: info for ref, info in chips.items() if ref not in placed_set}, v.speaker)

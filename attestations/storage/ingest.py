@@ -326,7 +326,7 @@ def evidence_after_append(att, body, sighted, facility_id, when, window, proved,
     """An evidence statement's writes and reads after its append, in one round trip: its row stored with
     its log index (insert_location took only its id), the chip UPDATE `proved` and the INSERT of its
     evidence rows `evidence` run ((sql, named parameters) each: chip_writes.proved_sql,
-    storage.evidence.insert_sql), one sighting per chip of `sighted` ((pk or None, chip id), the chips
+    core.bulk.insert_sql), one sighting per chip of `sighted` ((pk or None, chip id), the chips
     it places); and (rows as seen_elsewhere returns them for those chips, open placements as
     inventory.storage.open_placements returns them at `when`)."""
     logged, row = _row_after_append(att, body)

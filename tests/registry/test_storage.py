@@ -284,7 +284,15 @@ def test_set_hardware_verified_as_the_orm_would(chips):
     assert chip_writes.set_hardware_verified([], now) == 0
 
 
-def test_set_proved_moves_hardware_and_last_verification_forward_as_each_alone_would(chips):
+def _proved(chip_pks, when, stale_before):
+    """proved_sql's UPDATE run alone: how many rows it changed."""
+    sql, params = chip_writes.proved_sql(chip_pks, when, stale_before)
+    with connection.cursor() as cursor:
+        cursor.execute(sql, params)
+        return cursor.rowcount
+
+
+def test_proved_sql_moves_hardware_and_last_verification_forward_as_each_alone_would(chips):
     """Hardware verification as set_hardware_verified moves it; last verification as refresh_last_verified
     (only where older than stale_before, never back); chips not named stay; a no-op touches no row."""
     now = timezone.now()
@@ -298,9 +306,9 @@ def test_set_proved_moves_hardware_and_last_verification_forward_as_each_alone_w
     ]
     for pk, (hw, lv) in zip(pks, setup, strict=True):
         Chip.objects.filter(pk=pk).update(hardware_verified_at=hw, last_verified_at=lv)
-    assert chip_writes.set_proved(pks, now, stale_before) == 3
+    assert _proved(pks, now, stale_before) == 3
     got = dict(Chip.objects.filter(pk__in=pks).values_list("pk", "hardware_verified_at"))
     assert [got[pk] for pk in pks] == [now, now, setup[2][0], setup[3][0]]
     got = dict(Chip.objects.filter(pk__in=pks).values_list("pk", "last_verified_at"))
     assert [got[pk] for pk in pks] == [now, setup[1][1], now, setup[3][1]]
-    assert chip_writes.set_proved([], now, stale_before) == 0
+    assert _proved([], now, stale_before) == 0
