@@ -18,6 +18,7 @@ from django.db import models
 from django.db.models import Q
 
 from compliance.models import Alert
+from core.models import StoredAttachment
 from core.querysets import RestrictedQuerySet
 
 
@@ -139,16 +140,10 @@ class AttachmentQuerySet(_PartyQuerySet):
     prefix = "answer__"
 
 
-class AnswerAttachment(models.Model):
+class AnswerAttachment(StoredAttachment):
     """A file that came with an answer: stored whole, bounded (compliance.attachments), logged by its SHA-256."""
 
     answer = models.ForeignKey(Answer, on_delete=models.PROTECT, related_name="attachments")
-    position = models.PositiveSmallIntegerField()
-    name = models.CharField(max_length=200)
-    content_type = models.CharField(max_length=64)
-    size = models.PositiveIntegerField()
-    sha256 = models.CharField(max_length=64)
-    content = models.BinaryField()
 
     objects = AttachmentQuerySet.as_manager()
 

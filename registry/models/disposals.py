@@ -11,6 +11,7 @@ from django.conf import settings
 from django.db import models
 from django.db.models import Q
 
+from core.models import StoredAttachment
 from core.querysets import RestrictedQuerySet
 from registry.choices import ChipStatus, DisposalKind, DisposalState, OrgKind
 
@@ -87,16 +88,10 @@ class DisposalChip(models.Model):
         indexes = [models.Index(fields=["chip", "id"], name="disposal_chip_idx")]
 
 
-class DisposalAttachment(models.Model):
+class DisposalAttachment(StoredAttachment):
     """A photo or certificate of a disposal: stored whole, bounded (core.attachments), logged by its SHA-256."""
 
     request = models.ForeignKey(DisposalRequest, on_delete=models.PROTECT, related_name="attachments")
-    position = models.PositiveSmallIntegerField()
-    name = models.CharField(max_length=200)
-    content_type = models.CharField(max_length=64)
-    size = models.PositiveIntegerField()
-    sha256 = models.CharField(max_length=64)
-    content = models.BinaryField()
 
     objects = DisposalChipQuerySet.as_manager()
 
