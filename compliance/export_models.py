@@ -9,45 +9,28 @@ every evaluation a metric to skip. It keeps ThresholdRule's versioning all the s
 RuleQuerySet (readable by all parties, declared by the treaty body only).
 """
 
-from django.conf import settings
 from django.db import models
 
-from compliance.models import RuleQuerySet
+from compliance.models import VersionedRule
 
 
-class DestinationRule(models.Model):
+class DestinationRule(VersionedRule):
     """One version of a destination rule. An export matches it when its destination is in `destinations`,
     its origin in `origins` (empty: any), and one of its chips is of a model in `chip_models` (empty: any) or,
     with `min_tpp`, of a model whose TPP is at least that (a class of chip, as export controls draw them)."""
 
-    key = models.SlugField(max_length=100, help_text="Stable across versions.")
-    version = models.PositiveIntegerField(default=1)
-    name = models.CharField(max_length=200)
-    legal_reference = models.TextField(blank=True, default="")
     destinations = models.JSONField(help_text="ISO 3166-1 alpha-2 codes of the forbidden destinations.")
     origins = models.JSONField(default=list, blank=True, help_text="Exporting countries it binds; empty: all.")
     chip_models = models.JSONField(default=list, blank=True, help_text="Model slugs it binds; empty: all.")
     min_tpp = models.FloatField(null=True, blank=True, help_text="Binds chips of at least this TPP only.")
-    effective_from = models.DateTimeField()
-    effective_to = models.DateTimeField(null=True, blank=True)
-    created_by = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.PROTECT, null=True, related_name="+")
-    created_at = models.DateTimeField(auto_now_add=True)
-    superseded_at = models.DateTimeField(null=True, blank=True)
-    log_index = models.BigIntegerField(null=True, blank=True)
 
-    objects = RuleQuerySet.as_manager()
-
-    class Meta:
-        ordering = ["key", "version"]
+    class Meta(VersionedRule.Meta):
         constraints = [
             models.UniqueConstraint(fields=["key", "version"], name="destination_rule_version_once"),
             models.UniqueConstraint(
                 fields=["key"], condition=models.Q(superseded_at__isnull=True), name="one_current_destination_rule"
             ),
         ]
-
-    def __str__(self):
-        return f"{self.key} v{self.version}"
 
     def forbids(self, origin, destination, models_tpp):
         """Whether this rule forbids an export from `origin` to `destination` of chips of these models

@@ -49,13 +49,35 @@ class RuleQuerySet(RestrictedQuerySet):
         )
 
 
-class ThresholdRule(models.Model):
-    """One version of a rule. A change creates a new version; old alerts keep theirs."""
+class VersionedRule(models.Model):
+    """What every rule declared in versions has (compliance.versioning): a stable key, its version, the
+    period it is in force, who declared it and its log event; readable by all, declared by the treaty body
+    (RuleQuerySet). The concrete rule names its own constraints."""
 
     key = models.SlugField(max_length=100, help_text="Stable across versions.")
     version = models.PositiveIntegerField(default=1)
     name = models.CharField(max_length=200)
     legal_reference = models.TextField(blank=True, default="")
+    effective_from = models.DateTimeField()
+    effective_to = models.DateTimeField(null=True, blank=True)
+    created_by = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.PROTECT, null=True, related_name="+")
+    created_at = models.DateTimeField(auto_now_add=True)
+    superseded_at = models.DateTimeField(null=True, blank=True)
+    log_index = models.BigIntegerField(null=True, blank=True)
+
+    objects = RuleQuerySet.as_manager()
+
+    class Meta:
+        abstract = True
+        ordering = ["key", "version"]
+
+    def __str__(self):
+        return f"{self.key} v{self.version}"
+
+
+class ThresholdRule(VersionedRule):
+    """One version of a rule. A change creates a new version; old alerts keep theirs."""
+
     metric = models.CharField(max_length=32, choices=Metric.choices)
     precision = models.CharField(max_length=8, choices=Precision.choices, blank=True, default="")
     window_days = models.PositiveIntegerField(null=True, blank=True)
@@ -93,27 +115,15 @@ class ThresholdRule(models.Model):
     # past that it escalates to `overdue_severity` (blank: one step up).
     clock_days = models.PositiveIntegerField(null=True, blank=True)
     overdue_severity = models.CharField(max_length=8, choices=Severity.choices, blank=True, default="")
-    effective_from = models.DateTimeField()
-    effective_to = models.DateTimeField(null=True, blank=True)
     preset = models.CharField(max_length=64, blank=True, default="")
-    created_by = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.PROTECT, null=True, related_name="+")
-    created_at = models.DateTimeField(auto_now_add=True)
-    superseded_at = models.DateTimeField(null=True, blank=True)
-    log_index = models.BigIntegerField(null=True, blank=True)
 
-    objects = RuleQuerySet.as_manager()
-
-    class Meta:
-        ordering = ["key", "version"]
+    class Meta(VersionedRule.Meta):
         constraints = [
             models.UniqueConstraint(fields=["key", "version"], name="rule_version_once"),
             models.UniqueConstraint(
                 fields=["key"], condition=models.Q(superseded_at__isnull=True), name="one_current_version"
             ),
         ]
-
-    def __str__(self):
-        return f"{self.key} v{self.version}"
 
     def judges_kind(self, kind):
         """Whether this rule judges a run of this kind (a rule naming no kinds judges every run)."""
