@@ -1,7 +1,10 @@
 """Storing an accepted statement whole, in one transaction, logged before the answer: the dispatcher.
 
 The envelope bytes, the statement's header, one row per chip, the placement
-moves, the findings and the log leaf commit together or not at all. This module
+moves, the findings and the log leaf commit together or not at all; a location
+statement of more than 1,000 chips commits its own rows, the findings known at
+once and the log leaf so, and the outbox event of the rest (its movement
+findings and placements: attestations.kinds.location.apply_book). This module
 stores the row and the leaf and files the findings; attestations.kinds stores
 what each kind of statement says (location, usage, rtt, evidence), and
 attestations.storage holds the SQL.
@@ -12,6 +15,7 @@ from dataclasses import dataclass
 from django.db import IntegrityError, transaction
 from django.utils import timezone
 
+from attestations import filing
 from attestations.checks import Replay, Verified
 from attestations.kinds import evidence, location, rtt, usage
 from attestations.models import Attestation, StatementNonce
@@ -109,10 +113,7 @@ def _store(v: Verified, user, body):
         found, chips = evidence.store(att, s, v, user, body, prepared)
     else:
         found, chips = rtt.store(att, s, v), None  # a landmark's: its treaty body is entitled to every finding
-    cited = {"statement": att.pk, "statement_sha256": att.statement_sha256, "log_index": att.log_index}
-    own, others = _by_entitlement(found, chips, v.speaker)
-    raise_findings(own, facility=v.facility, organisation=att.operator or v.facility.operator, evidence=cited)
-    _raise_for_custodians(others, v, cited)
+    own, others = filing.file(found, chips, att, v.speaker, v.facility)
     if isinstance(s, (LocationStatement, EvidenceStatement)) and chips is not None:
         # A lost or stolen chip seen again is a critical finding for its holder of record and both countries'
         # inspectorates; the speaker's answer says nothing of it (inventory.services.watch).
@@ -125,7 +126,7 @@ def _store(v: Verified, user, body):
             log_index=att.log_index,
         )
     if run_finding is not None:
-        own = [*own, _raise_run_finding(run_finding, att, v, cited)]
+        own = [*own, _raise_run_finding(run_finding, att, v, filing.cited(att))]
     flags = {}
     for d in own:
         flags[str(d.kind)] = flags.get(str(d.kind), 0) + 1
@@ -142,51 +143,6 @@ def _raise_run_finding(kind, att, v, evidence):
     d = Discrepancy(kind, "", None, FindingSource.ATTESTATION, str(att.pk))
     raise_findings([d], facility=v.facility, organisation=att.operator, evidence={**evidence, "run": v.statement.run})
     return d
-
-
-def _by_entitlement(found, chips, speaker):
-    """The speaker's findings, and (finding, chip info) of those about chips registered to another party.
-
-    What a statement's answer and its speaker's stored findings say is computed from the speaker's own
-    data only. About a chip someone else holds, the checks read that party's data (where it last saw the
-    chip, the usage it reported, its chip's model): binary search on those flags would read them out
-    (ATTESTATION.md section 5; ARCHITECTURE.md, "no party speaks for another"). Those findings go whole to
-    the parties entitled to them: the chip's custodian, the inspectorates of both places, the treaty body.
-    """
-    if chips is None:
-        return found, []
-    registered, own, others = chips.found, [], []
-    for d in found:
-        info = registered.get(d.chip_ref) if d.chip_pk is not None else None
-        if info is not None and info[1] != speaker.pk:
-            others.append((d, info))
-        else:
-            own.append(d)
-    return own, others
-
-
-def _raise_for_custodians(others, v, evidence):
-    """Store the findings about other parties' chips under each chip's custodian, seen by the inspectorates
-    of the statement's facility (country) and of the chip (other_country); never under the speaker (an
-    operator reads findings by organisation, so the facility on the row shows the speaker nothing)."""
-    if not others:
-        return
-    from registry.models import Organisation
-
-    groups = {}
-    for d, (_, custodian_id, _, country) in others:
-        groups.setdefault((custodian_id, country or ""), []).append(d)
-    orgs = Organisation.objects.in_bulk([c for c, _ in groups if c is not None])
-    extra = {**evidence, "speaker": v.speaker.code}
-    for (custodian_id, country), found in groups.items():
-        raise_findings(
-            found,
-            facility=v.facility,
-            organisation=orgs.get(custodian_id),
-            country=v.facility.country,
-            other_country=country if country != v.facility.country else "",
-            evidence=extra,
-        )
 
 
 __all__ = ["Accepted", "Discrepancy", "store"]

@@ -73,7 +73,7 @@ def store(att, s, v):
     others = {info[0] for info in chips.found.values() if info[1] != speaker}
     # A chip another party holds counts at its manufacturer's bound (the speaker can read its records'
     # compute, and must not read that party's chip model out of them); its own model still judges its
-    # energy, in a finding for its custodian (_by_entitlement).
+    # energy, in a finding for its custodian (attestations.filing.by_entitlement).
     figures, bounds = _model_figures(list(known.values()), others)
     tolerance = settings.CHIPREG_ENERGY_TOLERANCE
     records, chipless, found = [], [], []
