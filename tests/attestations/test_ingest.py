@@ -545,3 +545,28 @@ def test_the_silence_sweep_counts_sightings_not_yet_folded(world, monkeypatch):
     silent = set(AnyFinding.objects.filter(kind="silent_chip").values_list("chip_ref", flat=True))
     assert "nvidia:A000007" in silent and "nvidia:A000009" not in silent
     assert Chip.objects.get(serial="A000009").last_verified_at is not None  # the sweep folded it first
+
+
+def test_a_statement_is_stored_with_the_cyclic_collector_off_and_after_it_on(world):
+    """Every write of a statement's storage runs with the collector off (core.collector); after the answer
+    (and after a refusal) the collector is on."""
+    import gc
+
+    from django.db import connection
+
+    seen = []
+
+    def record(execute, sql, params, many, context):
+        seen.append((gc.isenabled(), sql.split(None, 1)[0].upper()))
+        return execute(sql, params, many, context)
+
+    with connection.execute_wrapper(record):
+        response, _ = world.submit(world.op_a, world.location(["nvidia:A000000"]))
+    assert response.status_code == 201, response.content
+    writes = [enabled for enabled, verb in seen if verb in ("WITH", "INSERT", "UPDATE")]
+    assert writes and not any(writes)
+    assert gc.isenabled()
+    with connection.execute_wrapper(record):
+        refused, _ = world.submit(world.op_b, world.location(["nvidia:A000000"]))  # op-b does not speak for op-a
+    assert refused.status_code == 403
+    assert gc.isenabled()
