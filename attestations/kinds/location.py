@@ -15,6 +15,7 @@ Three sizes, three paths, one engine:
   outbox events: they are handed over even if the workers are down at the time.
 """
 
+from contextlib import contextmanager
 from datetime import timedelta
 
 from django.conf import settings
@@ -31,6 +32,7 @@ from inventory.models import Cluster
 from inventory.services.listings import PLACEABLE, record_declaration
 from inventory.services.placements import place
 from outbox import emit
+from outbox.relay import drain_all
 from protocol import dsse
 from protocol.statements import LocationStatement, parse_statement
 from transparency.log import writers_turn
@@ -200,4 +202,14 @@ def apply_book(attestation_id):
         without_jit()  # for these lookups, as in the request (core.rawsql)
         found = F.movement(att.pk, facility, s.observed_at, chips.known())
         filing.file(found, chips, att, speaker, facility)
-    _book(att, s, facility, speaker, att.uploaded_by, chips, each=writers_turn)
+    _book(att, s, facility, speaker, att.uploaded_by, chips, each=_chunk)
+
+
+@contextmanager
+def _chunk():
+    """One chunk of the book's placements: its own transaction, in its turn among the log's writers; once it
+    has committed, its outbox events go to their workers at once (this task is the relay's worker's, and
+    the relay's own task would wait for the rest of the book)."""
+    with writers_turn():
+        yield
+    drain_all()

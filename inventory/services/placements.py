@@ -32,11 +32,15 @@ def place(chips, facility, when, source, source_id, log_index=None, open_rows=No
     operator_countries = set()  # the operator-country subjects whose chips changed country
     left = {}  # {country the chips left: how many}
     pairs = iter(chips.items() if isinstance(chips, dict) else chips)
-    each = each or nullcontext
+    # After its statement's commit (`each`), each chunk's moves are announced in its own transaction: compliance
+    # evaluates the facility while the rest is placed (a covered cluster is covered from its 17th chip on).
+    announce_each, each = each is not None, each or nullcontext
     # A chunk at a time: a million-chip statement passes its chips as a generator of pairs.
     while chunk_pairs := list(islice(pairs, CHUNK)):
         with each():
             counts = _place_chunk(chunk_pairs, facility, when, source, source_id, log_index, open_rows)
+            if announce_each and counts[0]:
+                _changed({facility.pk, *counts[3]}, counts[4])
         moved += counts[0]
         unchanged += counts[1]
         superseded += counts[2]
@@ -44,8 +48,9 @@ def place(chips, facility, when, source, source_id, log_index=None, open_rows=No
         operator_countries |= counts[4]
         for was, n in counts[5].items():
             left[was] = left.get(was, 0) + n
+    unannounced = moved and not announce_each
     with each():
-        _announce(facility, source, source_id, log_index, moved, touched, operator_countries, left)
+        _announce(facility, source, source_id, log_index, unannounced, touched, operator_countries, left)
     return moved, unchanged, superseded
 
 
@@ -92,7 +97,8 @@ def _place_chunk(chunk_pairs, facility, when, source, source_id, log_index, open
 
 
 def _announce(facility, source, source_id, log_index, moved, touched, operator_countries, left):
-    """After the chunks: the findings of the countries the chips left, and the placements' outbox event."""
+    """After the chunks: the findings of the countries the chips left, and the placements' outbox event
+    (unless `moved` is false: nothing moved, or each chunk announced its own)."""
     touched = {facility.pk, *touched}
     if left and source != PlacementSource.TRANSFER:
         # The chips left those countries' inspectorates' view; a transfer's events name both countries, a
@@ -101,9 +107,13 @@ def _announce(facility, source, source_id, log_index, moved, touched, operator_c
 
         raise_left_country(facility, source, source_id, log_index, left)
     if moved:
-        # The operator-country totals count chips by custodian and country only: a move within
-        # a country leaves them as they were, and recomputing a big operator's costs a scan of its chips.
-        emit("placements.changed", facilities=sorted(touched), operator_countries=sorted(operator_countries))
+        _changed(touched, operator_countries)
+
+
+def _changed(facilities, operator_countries):
+    # The operator-country totals count chips by custodian and country only: a move within
+    # a country leaves them as they were, and recomputing a big operator's costs a scan of its chips.
+    emit("placements.changed", facilities=sorted(facilities), operator_countries=sorted(operator_countries))
 
 
 def _close(placement_pks, when):
