@@ -1,10 +1,7 @@
 """Storing an accepted statement whole, in one transaction, logged before the answer: the dispatcher.
 
 The envelope bytes, the statement's header, one row per chip, the placement
-moves, the findings and the log leaf commit together or not at all; a location
-statement of more than 1,000 chips commits its own rows, the findings known at
-once and the log leaf so, and the outbox event of the rest (its movement
-findings and placements: attestations.kinds.location.apply_book). This module
+moves, the findings and the log leaf commit together or not at all. This module
 stores the row and the leaf and files the findings; attestations.kinds stores
 what each kind of statement says (location, usage, rtt, evidence), and
 attestations.storage holds the SQL.

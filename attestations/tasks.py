@@ -15,12 +15,3 @@ def fold_sightings(event_id, topic, payload):
     from attestations.verification import fold_statement
 
     fold_statement(payload["attestation"])
-
-
-@shared_task(ignore_result=True, acks_late=True, reject_on_worker_lost=True)
-def apply_statement_book(event_id, topic, payload):
-    """`statement.book`: a big location statement's placements (and a complete one's declaration and
-    reconciliation), after its commit (idempotent, so redelivery is safe)."""
-    from attestations.kinds.location import apply_book
-
-    apply_book(payload["attestation"])

@@ -21,12 +21,8 @@ target >= 200/s on this 2-core machine with the p95 under 100 ms."
 - (a) A `partial` statement of 100,000 chips (sightings + placements), and a
   `complete` one of as many (also a declaration: items, placements,
   reconciliation), each of fresh chips in a fresh facility, timed at the
-  client from the first byte sent to the 201. A statement of more than
-  1,000 chips is answered before its book (placements, travel findings, a
-  complete one's declaration), which the worker applies after the commit:
-  the time from the 201 until every chip's placement is open is an info row.
-  Each is posted after a CHECKPOINT once the machine is quiet, as the COPY
-  it is compared with is run after one.
+  client from the first byte sent to the 201, each after a CHECKPOINT once
+  the machine is quiet, as the COPY it is compared with is run after one.
 - (b) VmHWM of the gunicorn workers, reset before a 1,000,000-chip partial
   statement re-attesting chips already placed where it says (SQL-placed): the
   periodic statement of a big facility.
@@ -167,21 +163,6 @@ class Fixture:
         listed = [(c, CLUSTERS[i % len(CLUSTERS)]) for i, c in enumerate(chip_ids)]
         statement = world.location_statement(OPERATOR, facility_code, listed, scope=scope, issued=issued)
         return world.envelope_bytes(statement, self.key, self.keyid)
-
-
-def wait_for_book(facility, size, timeout=600):
-    """Seconds from now until the worker has applied a statement's book (attestations.kinds.location.apply_book):
-    every one of its `size` fresh chips open in `facility` (a complete one's declaration is stored before its
-    placements, its reconciliation after them)."""
-    from inventory.models import Placement
-
-    with Stopwatch() as clock:
-        deadline = time.monotonic() + timeout
-        while Placement.objects.filter(facility=facility, valid_to__isnull=True).count() < size:
-            if time.monotonic() > deadline:
-                raise RuntimeError(f"the book of the statement about {facility.code} was not applied in {timeout} s")
-            time.sleep(0.05)
-    return clock.seconds
 
 
 def post_statement(server, body):
@@ -458,7 +439,7 @@ def _measure(ctx, fx, server, worker, cases, bodies, big, big_body, window, flee
         f"{small['errors']} errors"
     )
     api = {}
-    for scope, facility, ids, _ in cases:
+    for scope, _facility, ids, _ in cases:
         size = len(ids)
         # As for the COPY it is compared with: after a CHECKPOINT, on a quiet machine (the statement before
         # and its book leave dirty pages, a fold and vacuuming behind).
@@ -469,12 +450,8 @@ def _measure(ctx, fx, server, worker, cases, bodies, big, big_body, window, flee
         seconds, answer = post_statement(server, bodies[scope])
         if answer["chips"] != size:
             raise RuntimeError(f"the statement was stored with {answer['chips']} chips")
-        book_s = wait_for_book(facility, size)
-        api[scope] = (size, seconds, answer.get("flags", {}), book_s)
-        ctx.say(
-            f"  {seconds:.2f} s, {size / seconds:,.0f} chips/s, flags {answer.get('flags')}; "
-            f"its book applied {book_s:.2f} s after the 201"
-        )
+        api[scope] = (size, seconds, answer.get("flags", {}))
+        ctx.say(f"  {seconds:.2f} s, {size / seconds:,.0f} chips/s, flags {answer.get('flags')}")
     rss_reset = server.reset_peak_rss()
     baseline_rss = server.peak_rss_mib()
     ctx.say(f"(b) POST a partial re-attestation of {big:,} placed chips ({len(big_body) / 1e6:.1f} MB)")
@@ -578,7 +555,7 @@ def run(ctx):
         f"{min(copy_s):.2f} s (the info rows below; measured on the partial statement's {n:,} chips)"
     )
     results = []
-    for scope, (size, seconds, flags, book_s) in api.items():
+    for scope, (size, seconds, flags) in api.items():
         rate = size / seconds
         results += [
             Result(
@@ -591,16 +568,6 @@ def run(ctx):
                 passed=rate / floor_rate >= TARGET_RATIO,
                 notes=f"{seconds:.2f} s to the 201 ({TOPOLOGY.format(workers=workers)}); "
                 f"flags {flags or 'none'}; {floor_note}" + (profile_note if scope == "partial" else ""),
-            ),
-            Result(
-                figure=f"location statement of {size:,} chips ({scope}): its book, applied after the 201",
-                value=book_s,
-                unit="s",
-                notes="from the 201 until the worker had opened every chip's placement (polled every 50 ms): the "
-                "`statement.book` task (attestations.kinds.location.apply_book: the chips resolved again, "
-                "travel and two-places findings, placements a chunk at a time"
-                + (", the declaration and its reconciliation" if scope == "complete" else "")
-                + "); each statement of (a) is posted after a CHECKPOINT, once the machine is quiet",
             ),
             Result(
                 figure=f"location statement of {size:,} chips ({scope}), against the bare COPY",

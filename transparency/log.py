@@ -15,8 +15,6 @@ below NODE_LEVEL_MIN, the leaf hashes under them, in one query
 (`get_nodes_bulk`). The SQL itself is in transparency.storage.
 """
 
-from contextlib import contextmanager
-
 from django.db import transaction
 from django.utils import timezone
 
@@ -71,16 +69,6 @@ def _merge(ranges):
 def _lock_head():
     head, _ = LogHead.objects.select_for_update().get_or_create(id=1)
     return head
-
-
-@contextmanager
-def writers_turn():
-    """A transaction of its own that takes the writers' lock first, as an append does, and appends nothing:
-    for work after a commit that must not interleave with the appends' transactions (a big statement's
-    placements, attestations.kinds.location.apply_book). Hold it briefly: every append waits for it."""
-    with transaction.atomic():
-        _lock_head()
-        yield
 
 
 def _reserve(count):

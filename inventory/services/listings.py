@@ -51,73 +51,50 @@ def _store_items(model, chipless_model, parent_field, parent, rows, resolved, cl
     storage.copy_listing_items(model, chipless_model, parent_field, values)
 
 
-def record_declaration(user, facility, as_of, rows, attestation_id="", log_index=None, resolved=None, each=None):
+def record_declaration(user, facility, as_of, rows, attestation_id="", log_index=None, resolved=None):
     """Store a complete listing of `facility` at `as_of`, move placements, raise findings.
 
     `rows` come from chiprefs.parse_listing. An attestation passes its id,
     its own log index (the statement is already in the log) and the chips it
     has already resolved.
-
-    With `each` (a context manager factory: a transaction that waits its turn among the log's writers), the
-    declaration is applied after its statement's commit, as attestations.kinds.location.apply_book does: the
-    declaration and its items in one transaction (kept, not repeated, if a redelivery finds them stored), the
-    placements a chunk per `each()`, and the reconciliation in a last transaction, so that no transaction
-    holds the log's writers for the whole listing.
     """
     not_in_future(as_of, "as_of")
     clusters = resolve_clusters(facility, {c for _, _, c in rows})
     if resolved is None:
         resolved = resolve_chips([chip_id for _, chip_id, _ in rows])
-    if each is None:
-        with transaction.atomic():
-            declaration = _declare(user, facility, as_of, rows, attestation_id, log_index, resolved, clusters)
-            return _apply(facility, as_of, rows, attestation_id, declaration, resolved, clusters)
     with transaction.atomic():
-        declaration = Declaration.objects.filter(facility=facility, attestation_id=attestation_id).first()
-        if declaration is None:
-            declaration = _declare(user, facility, as_of, rows, attestation_id, log_index, resolved, clusters)
-    return _apply(facility, as_of, rows, attestation_id, declaration, resolved, clusters, each)
-
-
-def _declare(user, facility, as_of, rows, attestation_id, log_index, resolved, clusters):
-    """The declaration row, logged (unless its statement is), and its items."""
-    declaration = Declaration.objects.create(
-        facility=facility, as_of=as_of, declared_by=user, attestation_id=attestation_id, chip_count=len(rows)
-    )
-    if log_index is None:
-        log_index = append_event(
-            "declaration.recorded",
-            f"declaration:{declaration.pk}",
-            {
-                "facility": facility.code,
-                "operator": facility.operator.code,
-                "country": facility.country,
-                "as_of": as_of.isoformat(),
-                "count": len(rows),
-                "chips_sha256": listing_digest(chip_id for _, chip_id, _ in rows),
-                "by": user.username,
-            },
+        declaration = Declaration.objects.create(
+            facility=facility, as_of=as_of, declared_by=user, attestation_id=attestation_id, chip_count=len(rows)
         )
-    declaration.log_index = log_index
-    declaration.save(update_fields=["log_index"])
-    _store_items(DeclarationItem, ChiplessDeclarationItem, "declaration", declaration, rows, resolved, clusters)
-    return declaration
-
-
-def _apply(facility, as_of, rows, attestation_id, declaration, resolved, clusters, each=None):
-    """Move the declared chips' placements and reconcile the listing with the book: (declaration, summary)."""
-    log_index = declaration.log_index
-    placeable = {
-        resolved[chip_id][0]: clusters.get(cluster) if cluster else None
-        for _, chip_id, cluster in rows
-        if chip_id in resolved and resolved[chip_id][1] == facility.operator_id and resolved[chip_id][2] in PLACEABLE
-    }
-    source = PlacementSource.ATTESTATION if attestation_id else PlacementSource.DECLARATION
-    moved, unchanged, superseded = place(
-        placeable, facility, as_of, source, attestation_id or declaration.pk, log_index, each=each
-    )
-    source_kind = FindingSource.ATTESTATION if attestation_id else FindingSource.DECLARATION
-    with transaction.atomic():
+        if log_index is None:
+            log_index = append_event(
+                "declaration.recorded",
+                f"declaration:{declaration.pk}",
+                {
+                    "facility": facility.code,
+                    "operator": facility.operator.code,
+                    "country": facility.country,
+                    "as_of": as_of.isoformat(),
+                    "count": len(rows),
+                    "chips_sha256": listing_digest(chip_id for _, chip_id, _ in rows),
+                    "by": user.username,
+                },
+            )
+        declaration.log_index = log_index
+        declaration.save(update_fields=["log_index"])
+        _store_items(DeclarationItem, ChiplessDeclarationItem, "declaration", declaration, rows, resolved, clusters)
+        placeable = {
+            resolved[chip_id][0]: clusters.get(cluster) if cluster else None
+            for _, chip_id, cluster in rows
+            if chip_id in resolved
+            and resolved[chip_id][1] == facility.operator_id
+            and resolved[chip_id][2] in PLACEABLE
+        }
+        source = PlacementSource.ATTESTATION if attestation_id else PlacementSource.DECLARATION
+        moved, unchanged, superseded = place(
+            placeable, facility, as_of, source, attestation_id or declaration.pk, log_index
+        )
+        source_kind = FindingSource.ATTESTATION if attestation_id else FindingSource.DECLARATION
         found = compare(
             facility_at(facility, as_of),
             DeclarationItem.objects.filter(declaration=declaration),

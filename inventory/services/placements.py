@@ -1,6 +1,5 @@
 """Moving chips in the placement history, in bulk."""
 
-from contextlib import nullcontext
 from itertools import islice
 
 from inventory import storage
@@ -13,7 +12,7 @@ from registry.chip_writes import operator_countries as subjects
 CHUNK = 10_000  # chips per round trip: bounded memory for a million-chip statement
 
 
-def place(chips, facility, when, source, source_id, log_index=None, open_rows=None, each=None):
+def place(chips, facility, when, source, source_id, log_index=None, open_rows=None):
     """Place chips in `facility` from `when`.
 
     `chips` maps chip pk -> cluster pk (or None), as a dict or (pk, cluster) pairs. A chip already open in the
@@ -22,9 +21,6 @@ def place(chips, facility, when, source, source_id, log_index=None, open_rows=No
     later knowledge wins) and is returned as superseded.
     `open_rows`: the chips' open placements as storage.open_placements reads them (at `when`), when the caller read
     them already (one chunk of chips at most).
-    `each`: a context manager factory wrapped around each chunk's reads and writes and around the last of them
-    (a transaction of its own that waits its turn among the log's writers, for work applied after its statement's
-    commit: attestations.kinds.location.apply_book); by default the caller's transaction holds it all.
     Returns (moved, unchanged, superseded) counts.
     """
     moved = unchanged = superseded = 0
@@ -32,74 +28,42 @@ def place(chips, facility, when, source, source_id, log_index=None, open_rows=No
     operator_countries = set()  # the operator-country subjects whose chips changed country
     left = {}  # {country the chips left: how many}
     pairs = iter(chips.items() if isinstance(chips, dict) else chips)
-    # After its statement's commit (`each`), each chunk's moves are announced in its own transaction: compliance
-    # evaluates the facility while the rest is placed (a covered cluster is covered from its 17th chip on).
-    announce_each, each = each is not None, each or nullcontext
     # A chunk at a time: a million-chip statement passes its chips as a generator of pairs.
     while chunk_pairs := list(islice(pairs, CHUNK)):
-        with each():
-            counts = _place_chunk(chunk_pairs, facility, when, source, source_id, log_index, open_rows)
-            if announce_each and counts[0]:
-                _changed({facility.pk, *counts[3]}, counts[4])
-        moved += counts[0]
-        unchanged += counts[1]
-        superseded += counts[2]
-        touched |= counts[3]
-        operator_countries |= counts[4]
-        for was, n in counts[5].items():
-            left[was] = left.get(was, 0) + n
-    unannounced = moved and not announce_each
-    with each():
-        _announce(facility, source, source_id, log_index, unannounced, touched, operator_countries, left)
-    return moved, unchanged, superseded
-
-
-def _place_chunk(chunk_pairs, facility, when, source, source_id, log_index, open_rows):
-    """One chunk of place(): (moved, unchanged, superseded, facilities touched, operator-country subjects,
-    {country left: chips})."""
-    moved = unchanged = superseded = 0
-    touched, operator_countries, left = set(), set(), {}
-    if open_rows is None:
-        # Only the chips not already open where they are listed come back (compared in the database).
-        pending = storage.placements_to_move(chunk_pairs, facility.pk, when)
-        unchanged += len(chunk_pairs) - len(pending)
-    elif len(chunk_pairs) < CHUNK:
-        current = {chip_id: (pk, fac, clu, newer) for pk, chip_id, fac, clu, newer in open_rows}
-        pending = []
-        for chip_id, cluster_id in chunk_pairs:
-            pk, fac, clu, newer = current.get(chip_id, (None, None, None, False))
-            if pk is not None and fac == facility.pk and clu == cluster_id:
-                unchanged += 1
-            else:
-                pending.append((chip_id, cluster_id, pk, fac, newer))
-    else:
-        raise ValueError("place: open placements read beforehand cover one chunk of chips at most")
-    close, new = [], []
-    for chip_id, cluster_id, pk, fac, newer in pending:
-        if pk is not None:
-            if newer:
-                superseded += 1
-                continue
-            close.append(pk)
-            touched.add(fac)
-        new.append((chip_id, facility.pk, cluster_id, when, source, str(source_id), log_index))
-    if close:
-        _close(close, when)
-    _insert(new)
-    moved += len(new)
-    if new:
-        changed = move_country([row[0] for row in new], facility.country)
-        operator_countries |= subjects(changed, facility.country)
-        for _, was, n in changed:
-            if was:
-                left[was] = left.get(was, 0) + n
-    return moved, unchanged, superseded, touched, operator_countries, left
-
-
-def _announce(facility, source, source_id, log_index, moved, touched, operator_countries, left):
-    """After the chunks: the findings of the countries the chips left, and the placements' outbox event
-    (unless `moved` is false: nothing moved, or each chunk announced its own)."""
-    touched = {facility.pk, *touched}
+        if open_rows is None:
+            # Only the chips not already open where they are listed come back (compared in the database).
+            pending = storage.placements_to_move(chunk_pairs, facility.pk, when)
+            unchanged += len(chunk_pairs) - len(pending)
+        elif len(chunk_pairs) < CHUNK:
+            current = {chip_id: (pk, fac, clu, newer) for pk, chip_id, fac, clu, newer in open_rows}
+            pending = []
+            for chip_id, cluster_id in chunk_pairs:
+                pk, fac, clu, newer = current.get(chip_id, (None, None, None, False))
+                if pk is not None and fac == facility.pk and clu == cluster_id:
+                    unchanged += 1
+                else:
+                    pending.append((chip_id, cluster_id, pk, fac, newer))
+        else:
+            raise ValueError("place: open placements read beforehand cover one chunk of chips at most")
+        close, new = [], []
+        for chip_id, cluster_id, pk, fac, newer in pending:
+            if pk is not None:
+                if newer:
+                    superseded += 1
+                    continue
+                close.append(pk)
+                touched.add(fac)
+            new.append((chip_id, facility.pk, cluster_id, when, source, str(source_id), log_index))
+        if close:
+            _close(close, when)
+        _insert(new)
+        moved += len(new)
+        if new:
+            changed = move_country([row[0] for row in new], facility.country)
+            operator_countries |= subjects(changed, facility.country)
+            for _, was, n in changed:
+                if was:
+                    left[was] = left.get(was, 0) + n
     if left and source != PlacementSource.TRANSFER:
         # The chips left those countries' inspectorates' view; a transfer's events name both countries, a
         # declaration's or statement's only the new one. The old countries keep a finding (inventory.findings).
@@ -107,13 +71,10 @@ def _announce(facility, source, source_id, log_index, moved, touched, operator_c
 
         raise_left_country(facility, source, source_id, log_index, left)
     if moved:
-        _changed(touched, operator_countries)
-
-
-def _changed(facilities, operator_countries):
-    # The operator-country totals count chips by custodian and country only: a move within
-    # a country leaves them as they were, and recomputing a big operator's costs a scan of its chips.
-    emit("placements.changed", facilities=sorted(facilities), operator_countries=sorted(operator_countries))
+        # The operator-country totals count chips by custodian and country only: a move within
+        # a country leaves them as they were, and recomputing a big operator's costs a scan of its chips.
+        emit("placements.changed", facilities=sorted(touched), operator_countries=sorted(operator_countries))
+    return moved, unchanged, superseded
 
 
 def _close(placement_pks, when):

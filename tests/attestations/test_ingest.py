@@ -11,7 +11,6 @@ from django.utils import timezone
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from attestations.kinds.location import apply_book
 from attestations.models import Attestation, ChiplessSighting, Rejection, Sighting, StatementNonce
 from inventory.models import AnyFinding, Placement
 from registry.models import Chip
@@ -462,10 +461,6 @@ def test_large_location_statement_uses_set_based_writes(world, django_assert_max
         response = world.op_a.post("/api/v1/attestations/", env)
     assert response.status_code == 201, response.content
     assert Sighting.objects.count() == 20_000
-    # Its placements come after the commit (attestations.kinds.location.apply_book), set-based too.
-    assert not Placement.objects.filter(source="attestation").exists()
-    with django_assert_max_num_queries(80):
-        apply_book(response.json()["id"])
     assert Placement.objects.filter(source="attestation").count() == 20_000
 
 
