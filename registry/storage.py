@@ -311,18 +311,21 @@ def insert_chips_comparing(rows, custodian_id, country, batch_id, now, max_confl
 
 # --- chip writes (registry.chip_writes owns them) -----------------------------------------------
 
-# The self-join reads the rows as they were before this statement: the old values.
+# `old` reads the rows as they were before this statement (the old values), each chip looked up once: the
+# UPDATE joins only the chips whose country differs (a self-join looked every chip up twice, and most of a
+# big statement's chips stay in their country).
 _SET_COUNTRY = (
-    "WITH moved AS (UPDATE {chip} c SET {c_country} = %s FROM {chip} o"
-    " WHERE o.{c_id} = c.{c_id} AND c.{c_id} = ANY(%s::bigint[]) AND c.{c_country} <> %s"
-    " RETURNING c.{c_custodian} AS custodian, o.{c_country} AS was)"
+    "WITH old AS (SELECT {c_id} AS id, {c_country} AS country FROM {chip}"
+    " WHERE {c_id} = ANY(%s::bigint[]) AND {c_country} <> %s),"
+    " moved AS (UPDATE {chip} c SET {c_country} = %s FROM old o WHERE c.{c_id} = o.id"
+    " RETURNING c.{c_custodian} AS custodian, o.country AS was)"
     " SELECT custodian, was, count(*) FROM moved GROUP BY custodian, was"
 )
 
 
 def set_country(chip_pks, country):
     """Set the chips' country; return (custodian_id, previous country, how many) of those that changed."""
-    return fetch_all(_sql(_SET_COUNTRY), [country, array_param(chip_pks), country])
+    return fetch_all(_sql(_SET_COUNTRY), [array_param(chip_pks), country, country])
 
 
 _SET_STATUS = (
