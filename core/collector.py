@@ -15,7 +15,9 @@ def paused():
     """The collector off for the enclosed work, as it was after (also on an exception).
 
     Reference counting still frees everything that forms no cycle; the few cycles made meanwhile wait for
-    the next collection after the work."""
+    the next collection after the work. The switch is the process's: in a threaded server, a request that
+    starts while another has it off leaves it alone, and the one that turned it off turns it on again, so
+    it is never left off; a concurrent request may run with it off for a while, or on before its end."""
     if not gc.isenabled():  # nested, or disabled by the process: leave it to its owner
         yield
         return
