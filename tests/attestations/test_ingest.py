@@ -565,3 +565,24 @@ def test_a_statement_is_stored_with_the_cyclic_collector_off_and_after_it_on(wor
         refused, _ = world.submit(world.op_b, world.location(["nvidia:A000000"]))  # op-b does not speak for op-a
     assert refused.status_code == 403
     assert gc.isenabled()
+
+
+def test_a_big_statement_answers_with_its_movement_findings_and_its_chips_placed(world, monkeypatch):
+    """A statement of more than FOLD_INLINE_MAX chips stores its placements and its movement findings in its
+    own transaction, in log order, like a small one: its answer counts a two-places finding, and its chips
+    are placed when the 201 comes (no after-commit work is run here). Only its chips' last verification is
+    folded in after the commit (the sightings.recorded task)."""
+    from attestations.kinds import location
+
+    t = now() - timedelta(minutes=10)
+    first, _ = world.submit(world.op_a, world.location(["nvidia:A000001"], observed=t, issued=t))
+    assert first.status_code == 201, first.content
+    monkeypatch.setattr(location, "FOLD_INLINE_MAX", 2)  # as for a big statement
+    chips = ["nvidia:A000001", "nvidia:A000002", "nvidia:A000003"]
+    response, _ = world.submit(world.op_a, world.location(chips, facility="US-CA-001", observed=t, issued=t))
+    assert response.status_code == 201, response.content
+    assert response.json()["flags"] == {"two_places": 1}
+    placed = Placement.objects.filter(facility__code="US-CA-001", valid_to__isnull=True)
+    assert set(placed.values_list("chip__serial", flat=True)) == {"A000001", "A000002", "A000003"}
+    assert not Placement.objects.filter(facility__code="US-VA-001", valid_to__isnull=True).exists()
+    assert Chip.objects.get(serial="A000003").last_verified_at is None  # folded after the commit
