@@ -13,8 +13,9 @@ def file(found, chips, att, speaker, facility):
     """Store the statement's findings `found` (its chips resolved: `chips`, or None) where each belongs;
     return (the speaker's own, [(finding, chip info)] of those about other parties' chips)."""
     own, others = by_entitlement(found, chips, speaker)
-    raise_findings(own, facility=facility, organisation=att.operator or facility.operator, evidence=cited(att))
-    raise_for_custodians(others, speaker, facility, cited(att))
+    evidence = cited(att)
+    raise_findings(own, facility=facility, organisation=att.operator or facility.operator, evidence=evidence)
+    raise_for_custodians(others, speaker, facility, evidence)
     return own, others
 
 

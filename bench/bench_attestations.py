@@ -442,7 +442,7 @@ def _measure(ctx, fx, server, worker, cases, bodies, big, big_body, window, flee
     for scope, _facility, ids, _ in cases:
         size = len(ids)
         # As for the COPY it is compared with: after a CHECKPOINT, on a quiet machine (the statement before
-        # and its book leave dirty pages, a fold and vacuuming behind).
+        # leaves dirty pages, its chips' fold and vacuuming behind).
         with world.bulk(ctx.db_url) as conn:
             conn.execute("CHECKPOINT")
         wait_until_quiet()

@@ -3,7 +3,8 @@
 A statement of 100,000 chips allocates some millions of objects (its parsed chips, their resolution, the
 rows it writes), nearly all freed by reference counting alone. The collector cannot know that: each time
 the young objects outnumber the old ones by a quarter it walks every live object again, and those full
-collections cost a 100,000-chip statement about 0.3 s of 2.3 s (measured in process, bench attestations).
+collections cost a complete 100,000-chip statement about 0.2 s of 2.9 s (measured in process, with what
+the worker loaded before its first request frozen out of the collector's reach, as config/wsgi.py does).
 """
 
 import gc
