@@ -247,6 +247,9 @@ def set_log_index(attestation_id, log_index):
 # the cost follows the statement's chips, whatever the planner thinks of the time window: with the
 # chips as `= ANY(array)` it judged a fresh table's window small and scanned it whole for every chunk
 # of chips (100 scans of every sighting and placement for a million-chip statement).
+# Whose sighting it was is asked of each sighting found (EXISTS, by primary keys), not joined: joined,
+# the planner built two hash tables for every chip probed (a third of a million-chip statement's
+# movement check), and once a sighting was found it hashed the whole chip table to check its custodian.
 _ELSEWHERE_ROWS = f"""
 SELECT 0 AS source, s.{S.chip}, f.{F.latitude}, f.{F.longitude}, s.{S.observed_at},
        NULL::bigint, NULL::bigint, NULL::bigint
@@ -255,9 +258,9 @@ SELECT 0 AS source, s.{S.chip}, f.{F.latitude}, f.{F.longitude}, s.{S.observed_a
     SELECT s.{S.chip}, s.{S.facility}, s.{S.attestation}, s.{S.observed_at} FROM {S} s
      WHERE s.{S.chip} = u.chip AND s.{S.observed_at} BETWEEN %(lo)s AND %(hi)s
        AND s.{S.facility} <> %(facility)s AND s.{S.attestation} <> %(attestation)s OFFSET 0) s
-  JOIN {F} f ON f.{F.id} = s.{S.facility}
-  JOIN {A} a ON a.{A.id} = s.{S.attestation} JOIN {CH} k ON k.{CH.id} = s.{S.chip}
- WHERE a.{A.operator} IS NULL OR a.{A.operator} = k.{CH.custodian}
+  CROSS JOIN LATERAL (SELECT f.{F.latitude}, f.{F.longitude} FROM {F} f WHERE f.{F.id} = s.{S.facility}) f
+ WHERE EXISTS (SELECT 1 FROM {A} a JOIN {CH} k ON k.{CH.id} = s.{S.chip}
+                WHERE a.{A.id} = s.{S.attestation} AND (a.{A.operator} IS NULL OR a.{A.operator} = k.{CH.custodian}))
 UNION ALL
 SELECT 1, p.{P.chip}, f.{F.latitude}, f.{F.longitude}, p.{P.valid_from}, NULL, NULL, NULL
   FROM unnest(%(chips)s::bigint[]) u(chip)
