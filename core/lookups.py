@@ -36,6 +36,18 @@ def array_param(values):
     return values
 
 
+def text_array_param(values):
+    """A list of strings as one parameter for `%s::text[]`: a text literal with every element quoted
+    ('{"a","b"}', so commas, braces, blanks or a serial spelled NULL stay elements), built at C speed;
+    psycopg's dump looks at every element in Python (a tenth of resolving a million chips). A list
+    with a quote or a backslash in it, which would need escaping, goes to psycopg as it is."""
+    if values and all(type(v) is str for v in values):
+        flat = "".join(values)
+        if '"' not in flat and "\\" not in flat:
+            return '{"' + '","'.join(values) + '"}'
+    return values
+
+
 @ForeignObject.register_lookup
 @Field.register_lookup
 class AnyLookup(Lookup):

@@ -12,7 +12,7 @@ from functools import cache
 from django.db import connection, transaction
 
 from core.copy import NULL, copy_lines, text_value
-from core.lookups import array_param
+from core.lookups import array_param, text_array_param
 from core.rawsql import execute, fetch_all
 
 
@@ -55,7 +55,7 @@ def chips_of_maker(maker_code, serials):
     """(pk, serial, custodian_id, status, country) of the registered chips among one manufacturer's serials."""
     from registry.choices import OrgKind
 
-    return fetch_all(_sql(_CHIPS_OF_MAKER), [maker_code, str(OrgKind.MANUFACTURER), serials])
+    return fetch_all(_sql(_CHIPS_OF_MAKER), [maker_code, str(OrgKind.MANUFACTURER), text_array_param(serials)])
 
 
 # --- placements --------------------------------------------------------------------------------
