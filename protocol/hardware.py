@@ -422,8 +422,11 @@ def device_identity(certificates: list[_Certificate]) -> tuple[str, str]:
             serial = str(serials[0].value).strip().upper()
             if not serial or any(c not in "0123456789ABCDEF" for c in serial):
                 raise EvidenceError("identity", f"serialNumber {serial!r} is not hex")
-            vendor = str(organisations[0].value).split()[0].lower()
-            generation = cn.split()[0].lower()
+            # A name of blanks is a name of no words: no vendor or generation to name the identity by.
+            vendor_words, generation_words = str(organisations[0].value).split(), cn.split()
+            if not vendor_words or not generation_words:
+                raise EvidenceError("identity", "the identity certificate's O or CN is blank")
+            vendor, generation = vendor_words[0].lower(), generation_words[0].lower()
             try:
                 spki = cert.key.public_bytes(
                     serialization.Encoding.DER, serialization.PublicFormat.SubjectPublicKeyInfo

@@ -180,6 +180,19 @@ def test_a_chain_with_no_provisioned_identity_fails(vendor):
     assert err.step == "identity"
 
 
+@pytest.mark.parametrize("organisation, cn", [(" ", "GX100 A01 GSP BROM"), ("Example Vendor", " \t ")])
+def test_an_identity_certificate_with_a_blank_organisation_or_name_fails_as_identity(organisation, cn):
+    """Words of the O and CN name the identity; a vendor CA that issued blanks gets an identity failure, not
+    an exception that escapes the verifier."""
+    vendor = Vendor(organisation=organisation)
+    device = vendor.device("0123456789ABCDEF01")
+    device.brom = _certificate(
+        _name(cn, organisation, device.serial), device.key, vendor.provisioner.subject, vendor.provisioner_key, True
+    )
+    err = failure(*device.evidence(NONCE), NONCE, NOW, PinnedRoots([vendor.root]))
+    assert (err.step, err.detail) == ("identity", "identity: the identity certificate's O or CN is blank")
+
+
 @pytest.mark.parametrize(
     "chain, detail",
     [(b"", "0 in the chain"), (b"not pem", "0 in the chain"), (b"x" * 70_000, "larger than")],
