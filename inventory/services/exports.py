@@ -177,22 +177,25 @@ def receipt_findings(transfer, facility):
     if auth is not None and auth.destination_country == arrived_in:
         return origin, arrived_in
     tid = str(transfer.pk)
-    detail = (
+    route = (
         f"transfer {tid}: chips of {transfer.shipper.code} left {origin} and were received by "
         f"{transfer.receiver.code} in {arrived_in} "
-        + (
-            "without an export authorisation."
-            if auth is None
-            else f"while authorisation {auth.pk} ({auth.reference}) covers {auth.destination_country} only."
-        )
     )
+    # The authorisation is the exporting side's: its reference and the country it names are for those who may
+    # read it (the origin's inspectorate, the parties, the treaty body), not for the inspectorate of a country
+    # it never named, which learns only that nothing authorised the chips to come to it.
+    origin_detail = route + (
+        "without an export authorisation."
+        if auth is None
+        else f"while authorisation {auth.pk} ({auth.reference}) covers {auth.destination_country} only."
+    )
+    arrival_detail = route + f"without an export authorisation for {arrived_in}."
     evidence = {
         "transfer": tid,
         "ship_log_index": transfer.ship_log_index,
         "receipt_log_index": transfer.receipt_log_index,
         "from": origin,
         "to": arrived_in,
-        "authorisation": str(auth.pk) if auth else None,
         "log_index": transfer.receipt_log_index,
     }
     rows = [
@@ -205,8 +208,8 @@ def receipt_findings(transfer, facility):
             country=origin,
             source=FindingSource.TRANSFER,
             source_id=f"{tid}:{origin}",
-            detail=detail,
-            evidence=evidence,
+            detail=origin_detail,
+            evidence={**evidence, "authorisation": str(auth.pk) if auth else None},
         ),
         # The importing side: the receiver, at the facility of the receipt, in the country of arrival.
         new_finding(
@@ -217,7 +220,7 @@ def receipt_findings(transfer, facility):
             country=arrived_in,
             source=FindingSource.TRANSFER,
             source_id=f"{tid}:{arrived_in}",
-            detail=detail,
+            detail=arrival_detail,
             evidence=evidence,
         ),
     ]

@@ -280,9 +280,18 @@ def test_a_receipt_outside_the_authorised_country_is_unauthorised(api, world):
     shipped = ship(world, licence=licence["id"])
     assert shipped.status_code == 201, shipped.content
     receive(world, shipped.json()["id"], FR_SITE)  # authorised to Germany, arrived in France
-    found = AnyFinding.objects.filter(kind="export_unauthorised")
-    assert sorted(found.values_list("country", flat=True)) == ["FR", "US"]
-    assert all(licence["id"] in f.detail for f in found)
+    found = {f.country: f for f in AnyFinding.objects.filter(kind="export_unauthorised")}
+    assert sorted(found) == ["FR", "US"]
+    # The exporting side's finding names the licence; France's inspectorate, which the licence never named and
+    # which cannot read it, learns only that nothing authorised the chips to France.
+    assert licence["id"] in found["US"].detail and found["US"].evidence["authorisation"] == licence["id"]
+    assert found["FR"].detail.endswith("without an export authorisation for FR.")
+    leaked = (licence["id"], licence["reference"], "DE")
+    assert not any(s in found["FR"].detail or s in str(found["FR"].evidence) for s in leaked)
+    for path in ("/api/v1/findings/?kind=export_unauthorised", "/api/v1/alerts/"):
+        drain_all()
+        body = api(world.users["insp_fr"]).get(path).content.decode()
+        assert "export_unauthorised" in body and not any(s in body for s in leaked[:2])
 
 
 # --- destination rules --------------------------------------------------------------------------------
