@@ -1,7 +1,8 @@
 """Who sees what in the inventory, in one place.
 
 Operators see their own (facilities they run, chips they hold, transfers they
-ship or receive); inspectorates see what lies in their jurisdictions (both
+ship or receive); manufacturers the transfers and exports they are party to;
+inspectorates see what lies in their jurisdictions (both
 ends of a cross-border transfer); treaty bodies see everything; nobody else
 sees anything. Each restrict_for() composes these with its field paths.
 """
@@ -11,8 +12,12 @@ from django.db.models import Q
 from registry.choices import OrgKind
 
 
-def scope_q(org, *, operator_paths=(), country_paths=(), action="view"):
-    """A Q that is true for rows `org` may see (action="view") or change."""
+def scope_q(org, *, operator_paths=(), country_paths=(), action="view", manufacturer_paths=()):
+    """A Q that is true for rows `org` may see (action="view") or change.
+
+    `manufacturer_paths`: where a manufacturer is a party to the row as an operator is (a transfer's shipper
+    or receiver, an export's exporter or receiver: it holds chips before it sells them and takes them back),
+    so it sees those rows; nothing else of an operator's rights comes with it."""
     if org.kind == OrgKind.OPERATOR:
         q = Q(pk__in=[])
         for path in operator_paths:
@@ -20,6 +25,11 @@ def scope_q(org, *, operator_paths=(), country_paths=(), action="view"):
         return q
     if action != "view":
         return Q(pk__in=[])
+    if org.kind == OrgKind.MANUFACTURER and manufacturer_paths:
+        q = Q(pk__in=[])
+        for path in manufacturer_paths:
+            q |= Q(**{path: org})
+        return q
     if org.kind == OrgKind.TREATY_BODY:
         return Q()
     if org.kind == OrgKind.INSPECTORATE:

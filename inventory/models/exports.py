@@ -26,6 +26,7 @@ class ExportAuthorisationQuerySet(RestrictedQuerySet):
             scope_q(
                 org,
                 operator_paths=["exporter", "receiver"],
+                manufacturer_paths=["exporter", "receiver"],
                 country_paths=["origin_country", "destination_country"],
                 action="view",
             )

@@ -19,6 +19,7 @@ class TransferQuerySet(RestrictedQuerySet):
             scope_q(
                 org,
                 operator_paths=["shipper", "receiver"],
+                manufacturer_paths=["shipper", "receiver"],
                 country_paths=["origin_country", "destination_country", "received_facility__country"],
                 action="view",
             )
