@@ -39,6 +39,15 @@ def declare(model, fields, user, key, values, event):
 def retire(model, fields, user, rule, event):
     """End the rule now (409 `already_retired` if it no longer is in force)."""
     rule = model.objects.select_for_update().get(pk=rule.pk)
+    if rule.superseded_at is not None:
+        # As a change is (a PATCH names the current version): retiring the current version ends the rule,
+        # and the version it superseded with it (in_force); an old version's "retired" event would say
+        # the rule ended when it had not.
+        current = model.objects.filter(key=rule.key, superseded_at__isnull=True).values_list("version", flat=True)
+        raise Conflict(
+            f"{rule} is superseded: retire the rule's current version ({', '.join(map(str, current)) or 'none'}).",
+            code="superseded",
+        )
     if rule.effective_to is not None and rule.effective_to <= timezone.now():
         raise Conflict(f"{rule} is no longer in force.", code="already_retired")
     rule.effective_to = timezone.now()

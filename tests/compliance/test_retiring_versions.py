@@ -1,0 +1,60 @@
+"""Retiring a rule is retiring its current version: an old version's "retired" event would tell every party
+that the rule ended while its successor is in force."""
+
+from datetime import timedelta
+
+import pytest
+from django.utils import timezone
+
+from compliance.models import DestinationRule, ThresholdRule
+from transparency.models import LogEventData
+
+pytestmark = pytest.mark.django_db
+
+THRESHOLD = {
+    "key": "watch-v",
+    "name": "Watch",
+    "metric": "h100e",
+    "scope": "facility",
+    "comparison": "gt",
+    "value": 100,
+    "severity": "low",
+}
+
+
+def _versions(client, path, body, second):
+    first = client.post(path, body)
+    assert first.status_code == 201, first.content
+    again = client.post(path, {**body, **second})
+    assert again.status_code == 201, again.content
+    return first.json(), again.json()
+
+
+@pytest.mark.parametrize(
+    "path, body, second, model, event",
+    [
+        ("/api/v1/thresholds/", THRESHOLD, {"value": 200}, ThresholdRule, "threshold.retired"),
+        (
+            "/api/v1/destination-rules/",
+            {"key": "embargo-v", "name": "No accelerators to KP", "destinations": ["KP"]},
+            {"destinations": ["KP", "IR"]},
+            DestinationRule,
+            "destination_rule.retired",
+        ),
+    ],
+)
+def test_a_superseded_version_is_not_retired_the_current_one_is(api, parties, path, body, second, model, event):
+    treaty = api(parties.users["treaty"])
+    body = {**body, "effective_from": (timezone.now() - timedelta(days=1)).isoformat()}
+    old, new = _versions(treaty, path, body, second)
+    refused = treaty.delete(f"{path}{old['id']}/")
+    assert (refused.status_code, refused.json()["code"]) == (409, "superseded")
+    assert str(new["version"]) in refused.json()["detail"]
+    assert not LogEventData.objects.filter(event=event).exists()
+    assert model.objects.get(pk=old["id"]).effective_to is None
+    assert model.objects.in_force(timezone.now()).filter(key=body["key"]).get().pk == new["id"]
+
+    assert treaty.delete(f"{path}{new['id']}/").status_code == 204
+    assert LogEventData.objects.filter(event=event).count() == 1
+    assert not model.objects.in_force(timezone.now()).filter(key=body["key"]).exists()
+    assert treaty.delete(f"{path}{new['id']}/").json()["code"] == "already_retired"
