@@ -182,6 +182,8 @@ def remove_inspectorate(user, case, code):
     now = timezone.now()
     with transaction.atomic():
         case = _locked(case)
+        # Closed is final for its readers too: an inspectorate on the case when it closed keeps its conclusion.
+        _open_for_change(case)
         row = CaseInspectorate.objects.filter(case=case, organisation__code=str(code)).first()
         if row is None:
             raise NotFound("This inspectorate is not on the case.", code="not_on_case")

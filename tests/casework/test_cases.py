@@ -169,3 +169,16 @@ def test_tips_keypair_writes_a_private_key_that_opens_what_the_public_one_seals(
     settings.CHIPREG_TIPS_PUBLIC_KEY = out.getvalue().strip().split("=", 1)[1]
     settings.CHIPREG_TIPS_PRIVATE_KEY_FILE = str(path)
     assert sealing.open_sealed(sealing.seal({"text": "hello"})) == {"text": "hello"}
+
+
+def test_a_closed_case_keeps_its_readers(cw, api):
+    """Closed is final for who reads it too: an inspectorate on the case when it closed keeps its conclusion."""
+    t, us = cw.treaty_api, api(cw.users["insp_us"])
+    assert t.post(url(cw.case, "inspectorates/"), {"organisation": "insp-us"}).status_code in (200, 201)
+    r = t.post(url(cw.case, "state/"), {"state": "closed", "conclusion": "No diversion found."})
+    assert r.status_code == 200
+    steps = CaseStep.objects.count()
+    r = t.delete(url(cw.case, "inspectorates/insp-us/"))
+    assert (r.status_code, r.json()["code"]) == (409, "case_closed")
+    assert CaseStep.objects.count() == steps
+    assert us.get(url(cw.case)).json()["conclusion"] == "No diversion found."
