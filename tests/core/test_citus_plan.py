@@ -169,6 +169,22 @@ def test_every_table_of_the_plan_exists_with_its_distribution_column():
 
 
 @pytest.mark.django_db
+def test_every_table_with_a_chip_column_is_planned():
+    """A table of rows about chips is where the plan matters most (it grows with the world's chips): each one
+    is named, distributed or kept on the coordinator for a reason the plan gives, never left out by default."""
+    with connection.cursor() as cursor:
+        cursor.execute(
+            "SELECT c.relname FROM pg_class c JOIN pg_namespace n ON n.oid = c.relnamespace"
+            " JOIN pg_attribute a ON a.attrelid = c.oid"
+            " WHERE n.nspname = current_schema() AND c.relkind IN ('r', 'p') AND NOT c.relispartition"
+            " AND a.attname = 'chip_id' AND NOT a.attisdropped"
+        )
+        per_chip = {name for (name,) in cursor.fetchall()}
+    assert per_chip, "no table has a chip_id column: the query reads the wrong schema"
+    assert sorted(per_chip - plan().keys()) == []
+
+
+@pytest.mark.django_db
 def test_the_schema_departs_from_the_plan_only_where_listed():
     listed = {(row["table"], row["index, constraint or column"], row["rule"]) for row in read_csv(DEPARTURES)}
     found = departures_found()
