@@ -8,6 +8,7 @@ from inventory.models import (
     Campus,
     Cluster,
     Declaration,
+    ExportAuthorisation,
     Facility,
     Inspection,
     NetworkLink,
@@ -325,10 +326,20 @@ class TransferSerializer(serializers.ModelSerializer):
 
     @extend_schema_field(serializers.UUIDField(allow_null=True))
     def get_export_authorisation(self, transfer):
+        """Its id for those who may read the authorisation; null for the others (the inspectorate of a country
+        the chips arrived in that the licence never named reads the transfer, not the exporting state's licence),
+        and for a caller that passed no request."""
         try:
-            return str(transfer.export_authorisation.pk)
+            auth = transfer.export_authorisation
         except ObjectDoesNotExist:
             return None
+        request = self.context.get("request")
+        if request is None:
+            return None
+        readable = self.context.setdefault("_readable_authorisations", {})
+        if auth.pk not in readable:
+            readable[auth.pk] = ExportAuthorisation.objects.restrict(request.user, "view").filter(pk=auth.pk).exists()
+        return str(auth.pk) if readable[auth.pk] else None
 
     class Meta:
         model = Transfer

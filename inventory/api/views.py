@@ -432,7 +432,9 @@ class TransferViewSet(
             destination,
             export_authorisation=data.get("export_authorisation"),
         )
-        return Response(s.TransferSerializer(transfer).data, status=status.HTTP_201_CREATED)
+        return Response(
+            s.TransferSerializer(transfer, context={"request": request}).data, status=status.HTTP_201_CREATED
+        )
 
     @extend_schema(request=s.TransferReceiveSerializer, responses=s.TransferReceiptSerializer)
     @action(detail=True, methods=["post"])
@@ -443,7 +445,7 @@ class TransferViewSet(
         data = body.validated_data
         facility = visible_facility(request, data["facility"], "change") if data.get("facility") else None
         transfer, summary = receive(request.user, transfer, _listing_rows(data["chips"]), data["received_at"], facility)
-        return Response({**s.TransferSerializer(transfer).data, **summary})
+        return Response({**s.TransferSerializer(transfer, context={"request": request}).data, **summary})
 
     def get_object(self):
         try:

@@ -294,6 +294,25 @@ def test_a_receipt_outside_the_authorised_country_is_unauthorised(api, world):
         assert "export_unauthorised" in body and not any(s in body for s in leaked[:2])
 
 
+def test_the_arrival_inspectorate_reads_the_transfer_not_the_licence_it_shipped_under(api, world):
+    """The finding points France at the transfer, which it reads (received there); the transfer names the
+    licence only to those who may read the licence."""
+    licence = approved(api, world)
+    shipped = ship(world, licence=licence["id"])
+    assert shipped.status_code == 201, shipped.content
+    assert shipped.json()["export_authorisation"] == licence["id"]  # the shipper reads its own licence
+    tid = shipped.json()["id"]
+    received = receive(world, tid, FR_SITE)
+    assert received["export_authorisation"] == licence["id"]  # so does the receiver
+    fr = api(world.users["insp_fr"])
+    assert fr.get(f"/api/v1/export-authorisations/{licence['id']}/").status_code == 404
+    transfer = fr.get(f"/api/v1/transfers/{tid}/")
+    assert transfer.status_code == 200 and transfer.json()["export_authorisation"] is None
+    assert licence["id"] not in fr.get("/api/v1/transfers/").content.decode()
+    for reader in ("insp_us", "insp_de", "treaty"):
+        assert api(world.users[reader]).get(f"/api/v1/transfers/{tid}/").json()["export_authorisation"] == licence["id"]
+
+
 # --- destination rules --------------------------------------------------------------------------------
 
 
