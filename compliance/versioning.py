@@ -3,6 +3,7 @@
 over), retiring ends the version in force, and each step is a log event every party reads (the rules bind
 them all: transparency.events.EVERY_PARTY). Callers hold the transaction and check who declares."""
 
+from django.db.models import Q
 from django.utils import timezone
 
 from core.errors import Conflict
@@ -39,18 +40,23 @@ def declare(model, fields, user, key, values, event):
 def retire(model, fields, user, rule, event):
     """End the rule now (409 `already_retired` if it no longer is in force)."""
     rule = model.objects.select_for_update().get(pk=rule.pk)
-    if rule.superseded_at is not None:
-        # As a change is (a PATCH names the current version): retiring the current version ends the rule,
-        # and the version it superseded with it (in_force); an old version's "retired" event would say
-        # the rule ended when it had not.
+    now = timezone.now()
+    # A superseded version governs until a later one takes effect (in_force): until then it may be retired
+    # (the rule lapses now, the scheduled version still takes effect when declared). Once a later version
+    # has taken effect, its "retired" event would tell every party the rule ended while it is in force.
+    taken_over = model.objects.filter(key=rule.key, version__gt=rule.version).filter(
+        Q(effective_from__lte=now) | Q(effective_to__lte=now)
+    )
+    if rule.superseded_at is not None and taken_over.exists():
         current = model.objects.filter(key=rule.key, superseded_at__isnull=True).values_list("version", flat=True)
         raise Conflict(
-            f"{rule} is superseded: retire the rule's current version ({', '.join(map(str, current)) or 'none'}).",
+            f"{rule} is superseded by a version in force: retire the rule's current version "
+            f"({', '.join(map(str, current)) or 'none'}).",
             code="superseded",
         )
-    if rule.effective_to is not None and rule.effective_to <= timezone.now():
+    if rule.effective_to is not None and rule.effective_to <= now:
         raise Conflict(f"{rule} is no longer in force.", code="already_retired")
-    rule.effective_to = timezone.now()
+    rule.effective_to = now
     rule.save(update_fields=["effective_to"])
     _log(event, rule, fields, user)
     return rule

@@ -58,3 +58,21 @@ def test_a_superseded_version_is_not_retired_the_current_one_is(api, parties, pa
     assert LogEventData.objects.filter(event=event).count() == 1
     assert not model.objects.in_force(timezone.now()).filter(key=body["key"]).exists()
     assert treaty.delete(f"{path}{new['id']}/").json()["code"] == "already_retired"
+
+
+def test_a_version_superseded_by_a_scheduled_one_governs_until_then_and_may_be_retired(api, parties):
+    """Declared to take effect tomorrow, version 2 supersedes version 1 at once, which governs until then:
+    retiring version 1 ends the rule now, and version 2 still takes effect when it said."""
+    treaty = api(parties.users["treaty"])
+    now = timezone.now()
+    old, new = _versions(
+        treaty,
+        "/api/v1/thresholds/",
+        {**THRESHOLD, "effective_from": (now - timedelta(days=1)).isoformat()},
+        {"value": 200, "effective_from": (now + timedelta(days=1)).isoformat()},
+    )
+    assert ThresholdRule.objects.in_force(now).get(key="watch-v").pk == old["id"]
+    assert treaty.delete(f"/api/v1/thresholds/{old['id']}/").status_code == 204
+    assert not ThresholdRule.objects.in_force(timezone.now()).filter(key="watch-v").exists()
+    assert ThresholdRule.objects.in_force(now + timedelta(days=2)).get(key="watch-v").pk == new["id"]
+    assert LogEventData.objects.filter(event="threshold.retired").count() == 1
