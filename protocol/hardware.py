@@ -52,6 +52,11 @@ PROVISIONER_MARK = "Provisioner"
 STEPS = ("parse", "chain", "signature", "freshness", "firmware", "identity")
 
 
+# The longest device identity the registry keeps (HARDWARE.md check 6; registry.HardwareIdentity.identity):
+# a vendor CA's words are its to choose, and a longer one must fail as identity, not in the database.
+MAX_IDENTITY = 100
+
+
 class EvidenceError(ProtocolError):
     """One chip's evidence failed check `step`; `code` is the finding it becomes."""
 
@@ -433,7 +438,10 @@ def device_identity(certificates: list[_Certificate]) -> tuple[str, str]:
                 )
             except (ValueError, UnsupportedAlgorithm):
                 raise EvidenceError("identity", f"{cn}: its public key does not parse") from None
-            return f"{vendor}-{generation}:{serial}", hashlib.sha256(spki).hexdigest()
+            identity = f"{vendor}-{generation}:{serial}"
+            if len(identity) > MAX_IDENTITY:
+                raise EvidenceError("identity", f"the device identity is longer than {MAX_IDENTITY} characters")
+            return identity, hashlib.sha256(spki).hexdigest()
     raise EvidenceError("identity", "no certificate of the chain was issued by a vendor provisioning CA")
 
 

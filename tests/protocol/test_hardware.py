@@ -193,6 +193,15 @@ def test_an_identity_certificate_with_a_blank_organisation_or_name_fails_as_iden
     assert (err.step, err.detail) == ("identity", "identity: the identity certificate's O or CN is blank")
 
 
+def test_a_device_identity_longer_than_the_registry_keeps_fails_as_identity():
+    vendor = Vendor(organisation="E", generation="G" * 38)
+    device = vendor.device("AB" * 30)  # e-ggg...:ABAB...: 101 characters
+    err = failure(*device.evidence(NONCE), NONCE, NOW, PinnedRoots([vendor.root]))
+    assert (err.step, err.detail) == ("identity", "identity: the device identity is longer than 100 characters")
+    shorter = vendor.device("AB" * 29)  # 99 characters
+    assert len(verify_evidence(*shorter.evidence(NONCE), NONCE, NOW, PinnedRoots([vendor.root])).identity) == 99
+
+
 @pytest.mark.parametrize(
     "chain, detail",
     [(b"", "0 in the chain"), (b"not pem", "0 in the chain"), (b"x" * 70_000, "larger than")],
