@@ -129,6 +129,12 @@ def set_country(chip_pks, country):
     return operator_countries(move_country(chip_pks, country), country)
 
 
+def held(chip_pks, custodian_id, statuses):
+    """Of `chip_pks`, those `custodian_id` holds now at one of `statuses` (a read: the writers below ask it
+    under the log's lock, before moving chips a caller resolved earlier)."""
+    return set(storage.held(list(chip_pks), custodian_id, statuses)) if chip_pks else set()
+
+
 def move_country(chip_pks, country):
     """Set the chips' country; (custodian pk, previous country, how many) of those that changed."""
     return storage.set_country(list(chip_pks), country) if chip_pks else []

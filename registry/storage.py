@@ -309,6 +309,16 @@ def insert_chips_comparing(rows, custodian_id, country, batch_id, now, max_confl
     return new_keys, conflicts
 
 
+# --- custody, read under the log's lock --------------------------------------------------------
+
+_HELD = "SELECT {c_id} FROM {chip} WHERE {c_id} = ANY(%s::bigint[]) AND {c_custodian} = %s AND {c_status} = ANY(%s)"
+
+
+def held(chip_pks, custodian_id, statuses):
+    """Those of `chip_pks` that `custodian_id` holds at one of `statuses`."""
+    return [pk for (pk,) in fetch_all(_sql(_HELD), [array_param(chip_pks), custodian_id, [str(s) for s in statuses]])]
+
+
 # --- chip writes (registry.chip_writes owns them) -----------------------------------------------
 
 # `old` reads the rows as they were before this statement (the old values), each chip looked up once: the

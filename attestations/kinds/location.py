@@ -22,8 +22,8 @@ from attestations.storage import ingest
 from core.rawsql import without_jit
 from inventory.choices import PlacementSource
 from inventory.models import Cluster
-from inventory.services.listings import PLACEABLE, record_declaration
-from inventory.services.placements import place
+from inventory.services.listings import record_declaration
+from inventory.services.placements import PLACEABLE, place
 from outbox import emit
 from protocol.statements import LocationStatement
 
@@ -124,7 +124,14 @@ def store(att, s, v, user, chips, body, read=None, refreshed=False):
             if (info := registered.get(ref)) is not None and info[1] == speaker and info[2] in PLACEABLE
         )
         place(
-            placeable, facility, s.observed_at, PlacementSource.ATTESTATION, att.pk, att.log_index, open_rows=open_rows
+            placeable,
+            facility,
+            s.observed_at,
+            PlacementSource.ATTESTATION,
+            att.pk,
+            att.log_index,
+            open_rows=open_rows,
+            holder=speaker,
         )
     if node_agent(s) or refreshed:
         return found  # its chips' last verification moved with after_append's reads, or by the caller

@@ -18,15 +18,13 @@ from inventory.models import (
 )
 from inventory.services import not_in_future
 from inventory.services.findings import raise_findings
-from inventory.services.placements import facility_at, place
+from inventory.services.placements import PLACEABLE, facility_at, place
 from inventory.services.reconciliation import compare
 from registry.chip_writes import refresh_last_verified
-from registry.choices import ChipStatus
 from transparency.events import append_event
 
 # A declaration places only chips the operator holds and that are not moving
 # or gone; anything else it lists is a finding.
-PLACEABLE = {ChipStatus.MANUFACTURED, ChipStatus.INSTALLED, ChipStatus.DECOMMISSIONED}
 
 
 def listing_digest(chip_ids):
@@ -92,7 +90,7 @@ def record_declaration(user, facility, as_of, rows, attestation_id="", log_index
         }
         source = PlacementSource.ATTESTATION if attestation_id else PlacementSource.DECLARATION
         moved, unchanged, superseded = place(
-            placeable, facility, as_of, source, attestation_id or declaration.pk, log_index
+            placeable, facility, as_of, source, attestation_id or declaration.pk, log_index, holder=facility.operator_id
         )
         source_kind = FindingSource.ATTESTATION if attestation_id else FindingSource.DECLARATION
         found = compare(

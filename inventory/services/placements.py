@@ -6,13 +6,16 @@ from inventory import storage
 from inventory.choices import PlacementSource
 from inventory.models import Placement
 from outbox import emit
-from registry.chip_writes import move_country
+from registry.chip_writes import held, move_country
 from registry.chip_writes import operator_countries as subjects
+from registry.choices import ChipStatus
 
 CHUNK = 10_000  # chips per round trip: bounded memory for a million-chip statement
+# The statuses a chip can be placed in (a lost, stolen, destroyed... chip is not on anyone's books).
+PLACEABLE = {ChipStatus.MANUFACTURED, ChipStatus.INSTALLED, ChipStatus.DECOMMISSIONED}
 
 
-def place(chips, facility, when, source, source_id, log_index=None, open_rows=None):
+def place(chips, facility, when, source, source_id, log_index=None, open_rows=None, holder=None):
     """Place chips in `facility` from `when`.
 
     `chips` maps chip pk -> cluster pk (or None), as a dict or (pk, cluster) pairs. A chip already open in the
@@ -21,6 +24,10 @@ def place(chips, facility, when, source, source_id, log_index=None, open_rows=No
     later knowledge wins) and is returned as superseded.
     `open_rows`: the chips' open placements as storage.open_placements reads them (at `when`), when the caller read
     them already (one chunk of chips at most).
+    `holder`: the organisation whose word places them (a declaration's or a statement's facility operator). The
+    caller resolved the chips before it took the log's lock, and a chip may have changed hands or status since
+    (a receipt, a lost report committed in between): only those `holder` still holds at a placeable status are
+    moved, read here under the lock; the others stay where the book has them (counted as unchanged).
     Returns (moved, unchanged, superseded) counts.
     """
     moved = unchanged = superseded = 0
@@ -45,6 +52,10 @@ def place(chips, facility, when, source, source_id, log_index=None, open_rows=No
                     pending.append((chip_id, cluster_id, pk, fac, newer))
         else:
             raise ValueError("place: open placements read beforehand cover one chunk of chips at most")
+        if holder is not None and pending:
+            still = held([row[0] for row in pending], holder, PLACEABLE)
+            unchanged += len(pending) - len(still)
+            pending = [row for row in pending if row[0] in still]
         close, new = [], []
         for chip_id, cluster_id, pk, fac, newer in pending:
             if pk is not None:

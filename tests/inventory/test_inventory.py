@@ -528,3 +528,48 @@ def test_an_older_declaration_never_moves_a_chip_back(api, site):
     # News about a later time does move them.
     assert place({pks[0]: None}, virginia, NOW - timedelta(hours=1), "declaration", "z") == (1, 0, 0)
     assert Placement.objects.get(chip_id=pks[0], valid_to__isnull=True).facility == virginia
+
+
+def test_chips_that_changed_hands_after_their_listing_was_resolved_are_not_moved(api, site):
+    """A declaration (or statement) resolves its chips before it takes the log's lock; a receipt or a loss report
+    committed in between must not let the old holder's listing move chips it no longer holds at a placeable
+    status: placements check custody and status again under the lock."""
+    from inventory.chiprefs import resolve_chips
+    from inventory.services.listings import record_declaration
+
+    register_chips(chip_rows("RACE", 3), site.users["op_a_admin"])
+    ids = [f"nvidia:RACE{i:06d}" for i in range(3)]
+    assert declare(site.a, "US-TX-001", days_ago(3), ids).status_code == 201
+    stale = resolve_chips(ids)  # op-a's, installed: what a listing about to be recorded read
+    shipped = site.a.post(
+        "/api/v1/transfers/",
+        {
+            "receiver": "op-b",
+            "destination_facility": "DE-FRA-001",
+            "shipped_at": iso(days_ago(2)),
+            "chips": ids[:1],
+            "export_authorisation": approved_export(
+                site.users["op_a_admin"], "op-b", ids[:1], destination_facility="DE-FRA-001"
+            ),
+        },
+    )
+    assert shipped.status_code == 201, shipped.content
+    received = site.b.post(
+        f"/api/v1/transfers/{shipped.json()['id']}/receive/",
+        {"received_at": iso(days_ago(1)), "facility": "DE-FRA-001", "chips": ids[:1]},
+    )
+    assert received.status_code == 200, received.content
+    lost = site.a.patch(f"/api/v1/chips/{ids[1]}/", {"status": "lost", "reason": "gone from the rack"})
+    assert lost.status_code == 200, lost.content
+
+    virginia = Facility.objects.get(code="US-VA-001")
+    rows = [(i, chip_id, None) for i, chip_id in enumerate(ids, 1)]
+    _, summary = record_declaration(site.users["op_a_admin"], virginia, NOW, rows, resolved=stale)
+    assert (summary["placed"], summary["unchanged"]) == (1, 2)
+    where = dict(
+        Placement.objects.filter(chip__serial__startswith="RACE", valid_to__isnull=True).values_list(
+            "chip__serial", "facility__code"
+        )
+    )
+    assert where == {"RACE000000": "DE-FRA-001", "RACE000001": "US-TX-001", "RACE000002": "US-VA-001"}
+    assert Chip.objects.get(serial="RACE000000").country == "DE"

@@ -312,3 +312,16 @@ def test_proved_sql_moves_hardware_and_last_verification_forward_as_each_alone_w
     got = dict(Chip.objects.filter(pk__in=pks).values_list("pk", "last_verified_at"))
     assert [got[pk] for pk in pks] == [now, setup[1][1], now, setup[3][1]]
     assert _proved([], now, stale_before) == 0
+
+
+def test_held_answers_as_the_orm_does(chips, parties):
+    storage.set_status([chips[0].pk], "lost")
+    storage.set_custody([chips[1].pk], parties.op_b.pk, "DE")
+    pks = [c.pk for c in chips] + [10**12]  # and a chip that does not exist
+    for statuses in (["installed", "manufactured"], ["lost"], []):
+        expected = set(
+            Chip.objects.filter(pk__in=pks, custodian=parties.op_a, status__in=statuses).values_list("pk", flat=True)
+        )
+        assert chip_writes.held(pks, parties.op_a.pk, statuses) == expected, statuses
+    assert chip_writes.held(pks, parties.op_a.pk, ["installed", "manufactured"]) == {c.pk for c in chips[2:]}
+    assert chip_writes.held([], parties.op_a.pk, ["installed"]) == set()
