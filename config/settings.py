@@ -349,6 +349,21 @@ CHIPREG_DISPOSAL_MAX_CHIPS = env_int("CHIPREG_DISPOSAL_MAX_CHIPS", 100_000)
 CHIPREG_DISPOSAL_ATTACHMENTS_MAX = env_int("CHIPREG_DISPOSAL_ATTACHMENTS_MAX", 5)
 # (base64 in a JSON body: a file's 1 MiB is 1.4 MiB of the 2 MiB body limit)
 CHIPREG_DISPOSAL_ATTACHMENT_MAX_BYTES = env_int("CHIPREG_DISPOSAL_ATTACHMENT_MAX_BYTES", 1024 * 1024)
+
+
+def base64_bytes(files, each):
+    """The most a JSON body's base64 of `files` files of `each` bytes takes."""
+    return files * 4 * ((each + 2) // 3)
+
+
+# The body a request at every one of its own limits takes (its most chips, as objects, and its most files,
+# each the largest), and a MiB for the rest: a smaller body limit would refuse what the endpoint allows.
+CHIPREG_BODY_LIMITS["/api/v1/disposals/"] = max(
+    DATA_UPLOAD_MAX_MEMORY_SIZE,
+    CHIPREG_DISPOSAL_MAX_CHIPS * 128
+    + base64_bytes(CHIPREG_DISPOSAL_ATTACHMENTS_MAX, CHIPREG_DISPOSAL_ATTACHMENT_MAX_BYTES)
+    + (1 << 20),
+)
 # A chip registered by anyone but its manufacturer, of a manufacturer that reports its production, that the
 # manufacturer has not reported this many days after registration is an `unreported_chip` finding
 # (inventory.services.watch.find_unreported, daily).
@@ -407,6 +422,13 @@ CHIPREG_CLARIFICATION_MAX_DAYS = env_int("CHIPREG_CLARIFICATION_MAX_DAYS", 90)
 CHIPREG_CLARIFICATION_OVERDUE_SEVERITY = env("CHIPREG_CLARIFICATION_OVERDUE_SEVERITY", "high")
 CHIPREG_ANSWER_ATTACHMENTS_MAX = env_int("CHIPREG_ANSWER_ATTACHMENTS_MAX", 3)
 CHIPREG_ANSWER_ATTACHMENT_MAX_BYTES = env_int("CHIPREG_ANSWER_ATTACHMENT_MAX_BYTES", 512 * 1024)
+# An answer is POSTed to findings/{id}/answers/ or alerts/{id}/answers/: those prefixes admit its most files,
+# each the largest, and a MiB of text.
+for _prefix in ("/api/v1/findings/", "/api/v1/alerts/"):
+    CHIPREG_BODY_LIMITS[_prefix] = max(
+        DATA_UPLOAD_MAX_MEMORY_SIZE,
+        base64_bytes(CHIPREG_ANSWER_ATTACHMENTS_MAX, CHIPREG_ANSWER_ATTACHMENT_MAX_BYTES) + (1 << 20),
+    )
 
 # Alert delivery (compliance/delivery): the Standard Webhooks v1a signing key,
 # destinations allowed despite being private, and the retry schedule.

@@ -386,7 +386,8 @@ def test_bad_attachments_refuse_the_whole_answer(api, world, files, status, code
 
 
 def test_a_body_over_the_request_limit_is_refused_before_it_is_read(api, world, settings):
-    big = "A" * (settings.DATA_UPLOAD_MAX_MEMORY_SIZE + 10)
+    # The limit of answers' endpoints: their most files, each the largest, and a MiB (config.settings).
+    big = "A" * (settings.CHIPREG_BODY_LIMITS["/api/v1/alerts/"] + 10)
     response = api(world.users["op_a_admin"]).post(
         f"/api/v1/alerts/{world.alert.pk}/answers/",
         {"explanation": "x", "attachments": [{"name": "a.txt", "content_type": "text/plain", "content": big}]},
@@ -553,3 +554,16 @@ def test_ids_in_other_digits_are_404s_not_500s(api, world):
     console.force_login(world.users["treaty"])
     response = console.get(f"/alerts/{world.alert.pk}/chips/?evidence=³")
     assert response.status_code == 200 and response.content == console.get(f"/alerts/{world.alert.pk}/chips/").content
+
+
+@pytest.mark.parametrize("subject", ["findings", "alerts"])
+def test_an_answer_with_every_attachment_at_its_largest_is_accepted(api, world, settings, subject):
+    """The body limit admits what the answer's own limits allow: the most files, each the largest."""
+    most, largest = settings.CHIPREG_ANSWER_ATTACHMENTS_MAX, settings.CHIPREG_ANSWER_ATTACHMENT_MAX_BYTES
+    files = [attachment(f"n{i}.pdf", data=PDF + b"\x00" * (largest - len(PDF))) for i in range(most)]
+    pk = world.finding.pk if subject == "findings" else world.alert.pk
+    response = api(world.users["op_a_admin"]).post(
+        f"/api/v1/{subject}/{pk}/answers/", {"explanation": "Everything we have.", "attachments": files}
+    )
+    assert response.status_code == 201, response.content[:300]
+    assert [a["size"] for a in response.json()["attachments"]] == [largest] * most

@@ -397,3 +397,23 @@ def test_chips_shipped_after_the_request_cannot_be_accepted(api, books):
     assert response.status_code == 409 and response.json()["code"] == "chips_changed"
     assert Chip.objects.get(serial="D000000").status == "in_transit"
     assert DisposalRequest.objects.get().state == "pending"
+
+
+def test_a_request_with_every_attachment_at_its_largest_is_accepted(api, books, settings):
+    """The body limit of the endpoint admits what its own limits allow: the most files, each the largest."""
+    most, largest = settings.CHIPREG_DISPOSAL_ATTACHMENTS_MAX, settings.CHIPREG_DISPOSAL_ATTACHMENT_MAX_BYTES
+    files = [
+        {
+            "name": f"photo{i}.pdf",
+            "content_type": "application/pdf",
+            "content": b64(PDF + b"\x00" * (largest - len(PDF))),
+        }
+        for i in range(most)
+    ]
+    response = ask(api(books.users["op_a_admin"]), ids("D", 1), attachments=files)
+    assert response.status_code == 201, response.content[:300]
+    assert len(response.json()["attachments"]) == most
+    # One byte more in one file is that file's refusal, not the body's.
+    files[0]["content"] = b64(PDF + b"\x00" * (largest + 1 - len(PDF)))
+    refused = ask(api(books.users["op_a_admin"]), ids("D", 2)[1:], attachments=files)
+    assert (refused.status_code, refused.json()["code"]) == (413, "attachment_too_large")
