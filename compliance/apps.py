@@ -6,4 +6,7 @@ class ComplianceConfig(AppConfig):
     verbose_name = "Compliance"
 
     def ready(self):
-        from compliance import handlers, log_events  # noqa: F401  (outbox subscriptions, log event names)
+        from compliance import exports, handlers, log_events  # noqa: F401  (outbox subscriptions, log event names)
+        from inventory.services.exports import check_shipments_with
+
+        check_shipments_with(exports.refuse_forbidden_shipment)

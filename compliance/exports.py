@@ -50,6 +50,23 @@ def forbidding(origin, destination, model_slugs, when=None):
     return [rule for rule in rules if rule.forbids(origin, destination, tpp)]
 
 
+def refuse_forbidden_shipment(authorisation, shipped_at):
+    """A shipment under an approved authorisation that a destination rule declared since forbids, now or at the
+    time the shipper gives: 409 `destination_forbidden` naming the rules (they are public), nothing shipped.
+    Registered with inventory.services.exports (compliance.apps)."""
+    args = (authorisation.origin_country, authorisation.destination_country, authorisation.chip_models)
+    rules = {(r.key, r.version): r for when in {timezone.now(), shipped_at} - {None} for r in forbidding(*args, when)}
+    if rules:
+        named = sorted(rules.values(), key=lambda r: (r.key, r.version))
+        raise Conflict(
+            f"Exports from {args[0]} to {args[1]} of these chips are forbidden by "
+            f"{', '.join(str(r) for r in named)}, declared since authorisation {authorisation.pk} was approved: "
+            "nothing was shipped.",
+            code="destination_forbidden",
+            rules=[{"key": r.key, "version": r.version} for r in named],
+        )
+
+
 def decide(user, authorisation, approved, reason):
     """The exporting inspectorate approves or refuses. An export a destination rule forbids is never approved
     (409 `destination_forbidden`, naming the rules: they are public); it may still be refused."""

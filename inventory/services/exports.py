@@ -118,8 +118,21 @@ def record_decision(user, auth, approved, reason, rule_versions=()):
     return auth
 
 
+# Checks a shipment under an approved authorisation must pass as well, registered by the apps that own what
+# they check (compliance: the treaty body's destination rules, which may have changed since the approval);
+# inventory may not import them. Each is called with (authorisation, shipped_at) and raises to refuse.
+_shipment_checks = []
+
+
+def check_shipments_with(check):
+    """Register `check` (see _shipment_checks); returns it."""
+    if check not in _shipment_checks:
+        _shipment_checks.append(check)
+    return check
+
+
 def authorisation_for_shipment(
-    shipper, pk, chip_ids, receiver, origin, destination, destination_facility, origin_facility=None
+    shipper, pk, chip_ids, receiver, origin, destination, destination_facility, origin_facility=None, shipped_at=None
 ):
     """The approved, unused authorisation `pk` of this shipper that covers this shipment, locked; else 409
     `export_not_authorised` (one answer whether it is missing, another's, refused, used or too narrow: the shipper
@@ -155,6 +168,8 @@ def authorisation_for_shipment(
             f"ships: {why}. Nothing was shipped.",
             code="export_not_authorised",
         )
+    for check in _shipment_checks:
+        check(auth, shipped_at)
     return auth
 
 

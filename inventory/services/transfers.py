@@ -83,6 +83,7 @@ def ship(user, rows, receiver, shipped_at, origin_facility=None, destination_fac
                 destination,
                 destination_facility,
                 origin_facility,
+                shipped_at=shipped_at,
             )
         transfer = Transfer.objects.create(
             shipper=shipper,

@@ -376,6 +376,25 @@ def test_a_rule_for_other_models_or_origins_does_not_bind(api, world):
     approved(api, world)
 
 
+def test_a_rule_declared_after_the_approval_stops_the_shipment(api, world):
+    """An approval is no licence to ship into a destination the treaty body has forbidden since: 409
+    destination_forbidden, naming the rule, and nothing shipped (the authorisation stays unused)."""
+    licence = approved(api, world)
+    rule = declare_rule(api, world, effective_from=ago(minutes=5))
+    refused = ship(world, licence=licence["id"])
+    assert (refused.status_code, refused.json()["code"]) == (409, "destination_forbidden"), refused.content
+    assert refused.json()["rules"] == [{"key": "embargo-de", "version": 1}]
+    assert not Transfer.objects.exists()
+    assert ExportAuthorisation.objects.get(pk=licence["id"]).transfer_id is None
+    assert set(Chip.objects.filter(serial__startswith="EXP").values_list("custodian__code", "status")) == {
+        ("op-a", "installed")
+    }
+    # Once the rule is retired, and with a rule that binds other chips, it ships.
+    assert api(world.users["treaty"]).delete(f"/api/v1/destination-rules/{rule['id']}/").status_code == 204
+    declare_rule(api, world, key="embargo-other", chip_models=["amd-mi300x"])
+    assert ship(world, licence=licence["id"]).status_code == 201
+
+
 def test_a_receipt_in_a_forbidden_destination_is_a_critical_finding(api, world):
     # Approved before the rule; the rule in force at the receipt still flags it.
     licence = approved(api, world)
