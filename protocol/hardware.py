@@ -26,6 +26,7 @@ from __future__ import annotations
 
 import hashlib
 import itertools
+import re
 import threading
 from collections import OrderedDict
 from dataclasses import dataclass
@@ -55,12 +56,14 @@ STEPS = ("parse", "chain", "signature", "freshness", "firmware", "identity")
 # The longest device identity the registry keeps (HARDWARE.md check 6; registry.HardwareIdentity.identity):
 # a vendor CA's words are its to choose, and a longer one must fail as identity, not in the database.
 MAX_IDENTITY = 100
+IDENTITY_WORD = re.compile(r"[a-z0-9][a-z0-9._-]*")
 
 
 class EvidenceError(ProtocolError):
     """One chip's evidence failed check `step`; `code` is the finding it becomes."""
 
     def __init__(self, step: str, detail: str):
+        detail = detail.replace("\x00", "\\x00")  # a detail may quote a certificate's name; NUL is not text to store
         code = "evidence_stale" if step == "freshness" else "evidence_invalid"
         super().__init__(code, f"{step}: {detail}")
         self.step = step
@@ -432,6 +435,13 @@ def device_identity(certificates: list[_Certificate]) -> tuple[str, str]:
             if not vendor_words or not generation_words:
                 raise EvidenceError("identity", "the identity certificate's O or CN is blank")
             vendor, generation = vendor_words[0].lower(), generation_words[0].lower()
+            # The words are the vendor CA's to choose: an identity is stored, compared and shown, so only
+            # letters, digits, '.', '_' and '-' (a NUL cannot be stored; a bidi control would misdisplay).
+            if not (IDENTITY_WORD.fullmatch(vendor) and IDENTITY_WORD.fullmatch(generation)):
+                raise EvidenceError(
+                    "identity",
+                    "the identity certificate's O or CN does not begin with a word of a-z, 0-9, '.', '_', '-'",
+                )
             try:
                 spki = cert.key.public_bytes(
                     serialization.Encoding.DER, serialization.PublicFormat.SubjectPublicKeyInfo

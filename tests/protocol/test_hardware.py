@@ -193,6 +193,11 @@ def test_an_identity_certificate_with_a_blank_organisation_or_name_fails_as_iden
     assert (err.step, err.detail) == ("identity", "identity: the identity certificate's O or CN is blank")
 
 
+def test_an_evidence_error_quoting_a_nul_is_storable():
+    err = EvidenceError("identity", "GX\x00100 lacks serialNumber, O or CN")
+    assert "\x00" not in err.detail and "\x00" not in err.reason and "GX\\x00100" in err.reason
+
+
 def test_a_device_identity_longer_than_the_registry_keeps_fails_as_identity():
     vendor = Vendor(organisation="E", generation="G" * 38)
     device = vendor.device("AB" * 30)  # e-ggg...:ABAB...: 101 characters
