@@ -98,7 +98,10 @@ class Inspection(models.Model):
 
 
 class InspectionItem(models.Model):
-    inspection = models.ForeignKey(Inspection, on_delete=models.CASCADE, related_name="items", db_constraint=False)
+    # Indexed by inspitem_chip_idx (inspection, chip), whose leading column it is: no index of its own.
+    inspection = models.ForeignKey(
+        Inspection, on_delete=models.CASCADE, related_name="items", db_constraint=False, db_index=False
+    )
     chip = _chip()
     chip_ref = models.CharField(max_length=100)
     cluster = _cluster()
@@ -110,7 +113,9 @@ class InspectionItem(models.Model):
 class ChiplessInspectionItem(models.Model):
     """An inspected chip reference the registry does not know."""
 
-    inspection = models.ForeignKey(Inspection, on_delete=models.CASCADE, related_name="+", db_constraint=False)
+    inspection = models.ForeignKey(
+        Inspection, on_delete=models.CASCADE, related_name="+", db_constraint=False, db_index=False
+    )  # chipless_inspitem_idx (inspection, id)
     chip_ref = models.CharField(max_length=100)
     cluster = _cluster()
 

@@ -67,13 +67,20 @@ class Transfer(models.Model):
 class TransferItem(models.Model):
     """One chip of a transfer: shipped (declared by the shipper) and/or received."""
 
-    transfer = models.ForeignKey(Transfer, on_delete=models.PROTECT, related_name="items")
+    # Indexed by transfer_item_once (transfer, chip_ref), whose leading column it is: no index of its own.
+    transfer = models.ForeignKey(Transfer, on_delete=models.PROTECT, related_name="items", db_index=False)
     # Not checked by the database, as a sighting's or a placement's chip: transfer items stay on the
     # coordinator with their transfer (read by transfer: docs/scaling.md), and a foreign key from there into
     # the distributed chip table is one Citus refuses. The server sets it from chips it resolved in the same
     # transaction (shipped ones locked), and no endpoint deletes a chip (the ORM's PROTECT still refuses).
     chip = models.ForeignKey(
-        "registry.Chip", on_delete=models.PROTECT, null=True, blank=True, related_name="+", db_constraint=False
+        "registry.Chip",
+        on_delete=models.PROTECT,
+        null=True,
+        blank=True,
+        related_name="+",
+        db_constraint=False,
+        db_index=False,  # transferitem_chip_idx below
     )
     chip_ref = models.CharField(max_length=100)
     shipped = models.BooleanField(default=True)
