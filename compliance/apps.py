@@ -7,6 +7,6 @@ class ComplianceConfig(AppConfig):
 
     def ready(self):
         from compliance import exports, handlers, log_events  # noqa: F401  (outbox subscriptions, log event names)
-        from inventory.services.exports import check_shipments_with
+        from inventory import hooks
 
-        check_shipments_with(exports.refuse_forbidden_shipment)
+        hooks.on("exports.shipping", exports.refuse_forbidden_shipment)

@@ -50,10 +50,10 @@ def forbidding(origin, destination, model_slugs, when=None):
     return [rule for rule in rules if rule.forbids(origin, destination, tpp)]
 
 
-def refuse_forbidden_shipment(authorisation, shipped_at):
+def refuse_forbidden_shipment(*, authorisation, shipped_at):
     """A shipment under an approved authorisation that a destination rule declared since forbids, now or at the
     time the shipper gives: 409 `destination_forbidden` naming the rules (they are public), nothing shipped.
-    Registered with inventory.services.exports (compliance.apps)."""
+    inventory.hooks "exports.shipping" (registered in compliance.apps)."""
     args = (authorisation.origin_country, authorisation.destination_country, authorisation.chip_models)
     rules = {(r.key, r.version): r for when in {timezone.now(), shipped_at} - {None} for r in forbidding(*args, when)}
     if rules:

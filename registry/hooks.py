@@ -11,15 +11,7 @@ Topics:
 - "chips.reported": manufacturer (an Organisation), serials (a list), actor, log_index
 """
 
-LISTENERS = {}
+from core.hooks import Hooks
 
-
-def on(topic, listener):
-    listeners = LISTENERS.setdefault(topic, [])
-    if listener not in listeners:
-        listeners.append(listener)
-
-
-def fire(topic, **kwargs):
-    for listener in LISTENERS.get(topic, ()):
-        listener(**kwargs)
+_hooks = Hooks()
+on, fire = _hooks.on, _hooks.fire

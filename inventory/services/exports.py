@@ -11,6 +11,7 @@ from django.db import transaction
 from django.utils import timezone
 
 from core.errors import Conflict, Forbidden, Invalid
+from inventory import hooks
 from inventory.choices import ExportStatus, FindingKind, FindingSource
 from inventory.models import ExportAuthorisation
 from inventory.services.findings import new_finding, store_findings
@@ -118,19 +119,6 @@ def record_decision(user, auth, approved, reason, rule_versions=()):
     return auth
 
 
-# Checks a shipment under an approved authorisation must pass as well, registered by the apps that own what
-# they check (compliance: the treaty body's destination rules, which may have changed since the approval);
-# inventory may not import them. Each is called with (authorisation, shipped_at) and raises to refuse.
-_shipment_checks = []
-
-
-def check_shipments_with(check):
-    """Register `check` (see _shipment_checks); returns it."""
-    if check not in _shipment_checks:
-        _shipment_checks.append(check)
-    return check
-
-
 def authorisation_for_shipment(
     shipper, pk, chip_ids, receiver, origin, destination, destination_facility, origin_facility=None, shipped_at=None
 ):
@@ -168,8 +156,8 @@ def authorisation_for_shipment(
             f"ships: {why}. Nothing was shipped.",
             code="export_not_authorised",
         )
-    for check in _shipment_checks:
-        check(auth, shipped_at)
+    # What the apps above check of it (compliance: destination rules declared since the approval).
+    hooks.fire("exports.shipping", authorisation=auth, shipped_at=shipped_at)
     return auth
 
 

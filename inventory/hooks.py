@@ -1,0 +1,15 @@
+"""What higher apps check when the inventory ships chips, in the same transaction (core.hooks).
+
+The inventory sits below compliance, whose treaty body declares destination rules: a shipment under an export
+authorisation approved before a rule forbade its destination must be refused before anything ships. Compliance
+registers its check here at start-up (its AppConfig.ready); the inventory fires it without importing it.
+
+Topics:
+- "exports.shipping": authorisation (an approved, unused ExportAuthorisation, locked), shipped_at (the time the
+  shipper gives); a listener raises a DomainError to refuse the shipment
+"""
+
+from core.hooks import Hooks
+
+_hooks = Hooks()
+on, fire = _hooks.on, _hooks.fire
