@@ -19,22 +19,21 @@ def scope_q(org, *, operator_paths=(), country_paths=(), action="view", manufact
     or receiver, an export's exporter or receiver: it holds chips before it sells them and takes them back),
     so it sees those rows; nothing else of an operator's rights comes with it."""
     if org.kind == OrgKind.OPERATOR:
-        q = Q(pk__in=[])
-        for path in operator_paths:
-            q |= Q(**{path: org})
-        return q
+        return _any_of({path: org} for path in operator_paths)
     if action != "view":
         return Q(pk__in=[])
     if org.kind == OrgKind.MANUFACTURER and manufacturer_paths:
-        q = Q(pk__in=[])
-        for path in manufacturer_paths:
-            q |= Q(**{path: org})
-        return q
+        return _any_of({path: org} for path in manufacturer_paths)
     if org.kind == OrgKind.TREATY_BODY:
         return Q()
     if org.kind == OrgKind.INSPECTORATE:
-        q = Q(pk__in=[])
-        for path in country_paths:
-            q |= Q(**{f"{path}__in": org.jurisdictions or []})
-        return q
+        return _any_of({f"{path}__in": org.jurisdictions or []} for path in country_paths)
     return Q(pk__in=[])
+
+
+def _any_of(conditions):
+    """A Q true where any of the lookups holds (none: no row)."""
+    q = Q(pk__in=[])
+    for lookup in conditions:
+        q |= Q(**lookup)
+    return q

@@ -313,6 +313,14 @@ class InspectionCreateSerializer(serializers.Serializer):
     observed = serializers.ListField(child=serializers.JSONField(), help_text="The serials observed (chip ids).")
 
 
+def _has_authorisation(transfer):
+    try:
+        transfer.export_authorisation  # noqa: B018  (the reverse one-to-one raises when there is none)
+    except ObjectDoesNotExist:
+        return False
+    return True
+
+
 class TransferSerializer(serializers.ModelSerializer):
     shipper = serializers.SlugRelatedField(slug_field="code", read_only=True)
     receiver = serializers.SlugRelatedField(slug_field="code", read_only=True)
@@ -329,17 +337,19 @@ class TransferSerializer(serializers.ModelSerializer):
         """Its id for those who may read the authorisation; null for the others (the inspectorate of a country
         the chips arrived in that the licence never named reads the transfer, not the exporting state's licence),
         and for a caller that passed no request."""
-        try:
-            auth = transfer.export_authorisation
-        except ObjectDoesNotExist:
-            return None
         request = self.context.get("request")
-        if request is None:
+        if not _has_authorisation(transfer) or request is None:
             return None
+        pk = transfer.export_authorisation.pk
         readable = self.context.setdefault("_readable_authorisations", {})
-        if auth.pk not in readable:
-            readable[auth.pk] = ExportAuthorisation.objects.restrict(request.user, "view").filter(pk=auth.pk).exists()
-        return str(auth.pk) if readable[auth.pk] else None
+        if pk not in readable:
+            # Once for every transfer this serializer renders (a list page), not once a row.
+            rendered = self.parent.instance if isinstance(self.parent, serializers.ListSerializer) else [transfer]
+            pks = {pk} | {t.export_authorisation.pk for t in rendered if _has_authorisation(t)}
+            visible = ExportAuthorisation.objects.restrict(request.user, "view").filter(pk__in=pks)
+            seen = set(visible.values_list("pk", flat=True))
+            readable.update({p: p in seen for p in pks})
+        return str(pk) if readable[pk] else None
 
     class Meta:
         model = Transfer

@@ -23,9 +23,6 @@ from inventory.services.reconciliation import compare
 from registry.chip_writes import refresh_last_verified
 from transparency.events import append_event
 
-# A declaration places only chips the operator holds and that are not moving
-# or gone; anything else it lists is a finding.
-
 
 def listing_digest(chip_ids):
     h = hashlib.sha256()

@@ -11,7 +11,8 @@ from registry.chip_writes import operator_countries as subjects
 from registry.choices import ChipStatus
 
 CHUNK = 10_000  # chips per round trip: bounded memory for a million-chip statement
-# The statuses a chip can be placed in (a lost, stolen, destroyed... chip is not on anyone's books).
+# The statuses a chip can be placed in: a declaration or statement places only chips its operator holds that
+# are not moving or gone (a lost, stolen, destroyed... chip is on no one's books); the rest it lists is a finding.
 PLACEABLE = {ChipStatus.MANUFACTURED, ChipStatus.INSTALLED, ChipStatus.DECOMMISSIONED}
 
 
