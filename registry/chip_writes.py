@@ -28,6 +28,10 @@ from registry import storage
 from registry.choices import ChipEventKind
 
 __all__ = [
+    "changed_among_sql",
+    "changed_between",
+    "changed_kinds",
+    "current",
     "fold_last_verified_sql",
     "last_verified_sql",
     "lock",
@@ -133,6 +137,36 @@ def held(chip_pks, custodian_id, statuses):
     """Of `chip_pks`, those `custodian_id` holds now at one of `statuses` (a read: the writers below ask it
     under the log's lock, before moving chips a caller resolved earlier)."""
     return set(storage.held(list(chip_pks), custodian_id, statuses)) if chip_pks else set()
+
+
+# The changes that decide what a statement's word about a chip means: whose it is, and whether it is lost.
+CUSTODY_OR_STATUS = (ChipEventKind.CUSTODY, ChipEventKind.STATUS)
+
+
+def current(chip_pks):
+    """{pk: (custodian_id, status, country)} of the chips, as they are now (a read)."""
+    return {pk: tuple(rest) for pk, *rest in storage.current(list(chip_pks))} if chip_pks else {}
+
+
+def changed_between(first, end):
+    """{pk: (custodian_id, status, country)}, as they are now, of the chips whose custody or status changed under
+    the log entries from `first` to before `end`. Every such change is a history row carrying the index of
+    the entry that covers it (see above): a reader that resolved chips when the log had `first` entries and
+    holds the log's lock at entry `end` asks which of them changed meanwhile (a read)."""
+    if end <= first:
+        return {}
+    return {pk: tuple(rest) for pk, *rest in storage.changed_between(first, end, [str(k) for k in CUSTODY_OR_STATUS])}
+
+
+def changed_among_sql(first="first", end="end", kinds="kinds", chips="chips"):
+    """changed_between's question about some chips only, as a SELECT of their ids with these parameter names
+    (pass `kinds` as changed_kinds() and the chips through core.lookups.array_param), for a caller that asks
+    it inside its own round trip."""
+    return storage.changed_among_sql(first, end, kinds, chips)
+
+
+def changed_kinds():
+    return [str(k) for k in CUSTODY_OR_STATUS]
 
 
 def move_country(chip_pks, country):

@@ -34,12 +34,14 @@ def _c(model, name):
 @cache
 def _names():
     """Table and column names of the rows written here, from the models (once: they do not change)."""
-    from registry.models import Chip, ChipIdentity, HardwareIdentity, Organisation, RegistrationBatch
+    from registry.models import Chip, ChipEvent, ChipIdentity, HardwareIdentity, Organisation, RegistrationBatch
 
     chip = {f: _c(Chip, f) for f in _CHIP_FIELDS}
     return {
         "chip": _t(Chip),
         "org": _t(Organisation),
+        "event": _t(ChipEvent),
+        **{f"e_{f}": _c(ChipEvent, f) for f in ("chip", "kind", "log_index")},
         "org_id": _c(Organisation, "id"),
         "org_code": _c(Organisation, "code"),
         "hw": _t(HardwareIdentity),
@@ -317,6 +319,43 @@ _HELD = "SELECT {c_id} FROM {chip} WHERE {c_id} = ANY(%s::bigint[]) AND {c_custo
 def held(chip_pks, custodian_id, statuses):
     """Those of `chip_pks` that `custodian_id` holds at one of `statuses`."""
     return [pk for (pk,) in fetch_all(_sql(_HELD), [array_param(chip_pks), custodian_id, [str(s) for s in statuses]])]
+
+
+_CURRENT = "SELECT {c_id}, {c_custodian}, {c_status}, {c_country} FROM {chip} WHERE {c_id} = ANY(%s::bigint[])"
+
+
+def current(chip_pks):
+    """(pk, custodian_id, status, country) of the chips, as they are now."""
+    return fetch_all(_sql(_CURRENT), [array_param(chip_pks)])
+
+
+# The chip events logged under entries first <= index < end (each carries the index of the entry that covers it).
+_EVENTS_BETWEEN = (
+    "SELECT e.{e_chip} FROM {event} e WHERE e.{e_log_index} >= %(first)s AND e.{e_log_index} < %(end)s"
+    " AND e.{e_kind} = ANY(%(kinds)s::text[])"
+)
+_CHANGED_BETWEEN = (
+    "SELECT c.{c_id}, c.{c_custodian}, c.{c_status}, c.{c_country} FROM {chip} c WHERE c.{c_id} IN ("  # noqa: S608
+    + _EVENTS_BETWEEN
+    + ")"
+)
+
+
+def changed_between(first, end, kinds):
+    """(pk, custodian_id, status, country), as they are now, of the chips with an event of `kinds` logged under
+    an entry from `first` to before `end`."""
+    return fetch_all(_sql(_CHANGED_BETWEEN), {"first": first, "end": end, "kinds": list(kinds)})
+
+
+@cache
+def changed_among_sql(first, end, kinds, chips):
+    """The SELECT of the chip ids among %(chips)s (an array_param) with an event of %(kinds)s logged under an
+    entry from %(first)s to before %(end)s, under these parameter names: for a caller that runs it inside its
+    own statement (attestations' node agent round trip)."""
+    sql = _sql(_EVENTS_BETWEEN + " AND e.{e_chip} = ANY(%(chips)s::bigint[])")
+    for name, given in (("first", first), ("end", end), ("kinds", kinds), ("chips", chips)):
+        sql = sql.replace(f"%({name})s", f"%({given})s")
+    return sql
 
 
 # --- chip writes (registry.chip_writes owns them) -----------------------------------------------

@@ -49,12 +49,12 @@ def insert(att, s, v, body):
     used_challenge: a concurrent statement won it). The chips found."""
     chips = ((ref, None) for ref in s.chip_ids)
     challenge = v.hardware.challenge
-    found, won = ingest.insert_location(
+    located = ingest.insert_location(
         att, body, chips, with_row=False, sightings=False, challenge=(challenge.pk, timezone.now())
     )
-    if not won:
+    if not located.won:
         hardware.challenge_lost(challenge)
-    return found
+    return located.found
 
 
 def _finding(kind, ref, pk, att, note=None):

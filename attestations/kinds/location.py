@@ -26,6 +26,8 @@ from inventory.services.listings import record_declaration
 from inventory.services.placements import PLACEABLE, place
 from outbox import emit
 from protocol.statements import LocationStatement
+from registry import chip_writes
+from transparency.log import current_size
 
 # Statements up to this many chips refresh their chips' last verification in the request (see store).
 FOLD_INLINE_MAX = 1000
@@ -51,15 +53,15 @@ def verification_resolution():
 def insert(att, s, body):
     """Before the log's append, for a small statement: its row (unless a node agent's: that waits for
     its log index, after_append), nonces, chips and sightings in one round trip. The Resolution."""
-    found = ingest.insert_location(att, body, s.chips, with_row=not node_agent(s))
-    return Resolution(s.chip_ids, found=found)
+    located = ingest.insert_location(att, body, s.chips, with_row=not node_agent(s))
+    return Resolution(s.chip_ids, found=located.found, mark=located.mark)
 
 
 def prepare(att, s):
     """Before the log's append, for a big statement (its row stored): resolve the chips and COPY the
     sightings. The Resolution."""
     without_jit()  # for the rest of its transaction: see core.rawsql
-    chips = Resolution(s.chip_ids)
+    chips = Resolution(s.chip_ids, mark=current_size())  # the size read first: see Resolution.mark
     ingest.copy_sightings(
         att.pk,
         att.facility_id,
@@ -78,25 +80,34 @@ def store(att, s, v, user, chips, body, read=None, refreshed=False):
 
     A caller that read the chips' other places and open placements already passes them as `read`
     (ingest.evidence_after_append's answer), and one that moved their last verification itself says `refreshed`
-    (kinds.evidence: with their hardware verification, in one UPDATE)."""
+    (kinds.evidence: with their hardware verification, in one UPDATE).
+
+    The chips were resolved before the log's lock: those whose custody or status changed under an entry
+    logged meanwhile (a receipt, a shipment, a loss report) are read again first, so the findings, the
+    placements and the last verification go by whose they are and what they are now, in log order. (A caller
+    passing `read` resolved them under the lock itself: kinds.evidence.)"""
     facility = v.facility
-    found = F.ownership(att.pk, chips, v.speaker)
     speaker, registered = v.speaker.pk, chips.found
     if read is not None:
         elsewhere, open_rows = read
     elif node_agent(s):
-        elsewhere, open_rows = ingest.after_append(
+        elsewhere, open_rows, changed = ingest.after_append(
             att,
             body,
             facility.pk,
             s.observed_at,
             F.movement_window(),
             [pk for _, pk in chips.known()],
-            chips.own(speaker),
+            speaker,
             s.observed_at - verification_resolution(),
+            chips.mark,
         )
+        chips.refresh(chip_writes.current(changed))
     else:
         elsewhere = open_rows = None
+        if chips.mark is not None:
+            chips.refresh(chip_writes.changed_between(chips.mark, att.log_index))
+    found = F.ownership(att.pk, chips, v.speaker)
     found += F.movement(att.pk, facility, s.observed_at, chips.known(), elsewhere=elsewhere)
     if s.scope == "complete":
         # A complete statement is a declaration: it moves placements and

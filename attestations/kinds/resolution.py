@@ -11,12 +11,30 @@ class Resolution:
     found, in the statement's order.
     """
 
-    __slots__ = ("chip_ids", "found")
+    __slots__ = ("chip_ids", "found", "mark")
 
-    def __init__(self, chip_ids, found=None):
+    def __init__(self, chip_ids, found=None, mark=None):
         self.chip_ids = chip_ids
+        # The log's size when the chips were read (read before them): whatever changed them since is logged
+        # at that index or later (refresh).
+        self.mark = mark
         # {chip_ref: (pk, custodian_id, status, country)}, resolved here unless the caller did
         self.found = resolve_chips(chip_ids) if found is None else found
+
+    def refresh(self, now):
+        """Take `now` ({pk: (custodian_id, status, country)}: chips as they are under the log's lock) for the
+        chips it names: a statement resolves its chips before it takes the lock, and a receipt, a shipment or
+        a loss report may have been logged in between. Returns how many changed."""
+        if not now:
+            return 0
+        changed = 0
+        found = self.found
+        for ref, info in found.items():  # only values are replaced: the dict's size does not change
+            fresh = now.get(info[0])
+            if fresh is not None and fresh != info[1:]:
+                found[ref] = (info[0], *fresh)
+                changed += 1
+        return changed
 
     def get(self, ref):
         return self.found.get(ref)

@@ -32,12 +32,21 @@ class Seen:
     params: dict
 
 
-def seen_at(chip_pks, when, stale_before):
+def seen_at(chip_pks, when, stale_before, holder=None):
     """These chips, seen at `when`; a time already at `stale_before` or later is left as it is (so a node
-    agent's every statement does not rewrite its chips' rows)."""
+    agent's every statement does not rewrite its chips' rows). With `holder` (an organisation's pk), only
+    those it holds as the UPDATE runs: for a caller that read the chips before the log's lock (a sighting
+    verifies only its custodian's chips)."""
+    params = {"seen_chips": array_param(chip_pks), "seen_when": when, "seen_stale_before": stale_before}
+    if holder is None:
+        return Seen(
+            "SELECT unnest(%(seen_chips)s::bigint[]), %(seen_when)s::timestamptz, %(seen_stale_before)s::timestamptz",
+            params,
+        )
     return Seen(
-        "SELECT unnest(%(seen_chips)s::bigint[]), %(seen_when)s::timestamptz, %(seen_stale_before)s::timestamptz",
-        {"seen_chips": array_param(chip_pks), "seen_when": when, "seen_stale_before": stale_before},
+        f"SELECT k.{C.id}, %(seen_when)s::timestamptz, %(seen_stale_before)s::timestamptz FROM {C} k"  # noqa: S608
+        f" WHERE k.{C.id} = ANY(%(seen_chips)s::bigint[]) AND k.{C.custodian} = %(seen_holder)s",
+        {**params, "seen_holder": holder},
     )
 
 

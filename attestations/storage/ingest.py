@@ -22,12 +22,14 @@ from core.copy import copy_lines, text_value
 from core.lookups import array_param
 from core.rawsql import Columns, execute, fetch_all, set_related
 from inventory.models import Cluster, Facility, Placement
+from registry import chip_writes
 from registry.choices import OrgKind
 from registry.models import Chip, Organisation
+from transparency.models import LogHead
 
 A, N, S, S0 = Table(Attestation), Table(StatementNonce), Table(Sighting), Table(ChiplessSighting)
 F, CL, P = Table(Facility), Table(Cluster), Table(Placement)
-ORG, CH, K = Table(Organisation), Table(Chip), Table(SigningKey)
+ORG, CH, K, HEAD = Table(Organisation), Table(Chip), Table(SigningKey), Table(LogHead)
 
 
 @cache
@@ -150,6 +152,15 @@ def insert_attestation(att, body):
     _stored(att, _raw_fetchall(f"WITH {sql} SELECT id FROM a", params)[0][0])  # noqa: S608
 
 
+@dataclass
+class Located:
+    """insert_location's answer."""
+
+    found: dict  # {chip id: (pk, custodian_id, status, country)} of the registered chips
+    mark: int  # the log's size as the chips were read (before them, in the same snapshot)
+    won: bool | None = None  # with a challenge: whether the statement used it
+
+
 def insert_location(att, body, chips, with_row=True, sightings=True, challenge=None):
     """A small location statement in one round trip: its row (unless `with_row` is false: then only
     its id, and after_append inserts the row), its nonces, its chips resolved against the registry
@@ -157,9 +168,7 @@ def insert_location(att, body, chips, with_row=True, sightings=True, challenge=N
     serial) and one sighting row per chip (a ChiplessSighting where the registry knows no such chip, in
     the same statement); without `sightings`, the chips only resolved (an evidence statement's: which it
     sights depends on their evidence). With `challenge` (a Challenge's pk and the time), the statement uses
-    it too (storage.challenges.use_sql). Sets att.pk; returns
-    {chip id: (pk, custodian_id, status, country)} of the registered chips, and with a challenge also
-    whether the statement won it.
+    it too (storage.challenges.use_sql). Sets att.pk; returns a Located.
     """
     head, params = _attestation_insert(att, body, with_row)
     refs, clusters, makers, serials = [], [], [], []
@@ -186,8 +195,11 @@ def insert_location(att, body, chips, with_row=True, sightings=True, challenge=N
         f" s0 AS (INSERT INTO {S0} ({S0.columns('attestation', 'chip_ref', 'cluster_code', 'facility', 'observed_at')})"
         "  SELECT a.id, r.ref, r.cluster, %s, %s FROM a, r WHERE r.id IS NULL ORDER BY r.ord)"
     )
+    # The log's size in the same snapshot as the chips: what changed them since is logged at it or later.
     answer = (
-        " SELECT a.id, r.ref, r.id, r.custodian_id, r.status, r.country, {won} FROM a LEFT JOIN r ON r.id IS NOT NULL"
+        " SELECT a.id, r.ref, r.id, r.custodian_id, r.status, r.country, {won},"  # noqa: S608
+        f" (SELECT {HEAD.size} FROM {HEAD} WHERE {HEAD.id} = 1)"
+        " FROM a LEFT JOIN r ON r.id IS NOT NULL"
     )
     params += [refs, clusters, makers, serials, str(OrgKind.MANUFACTURER)]
     if sightings:
@@ -199,8 +211,8 @@ def insert_location(att, body, chips, with_row=True, sightings=True, challenge=N
         params += use_params
     rows = _raw_fetchall(sql + answer.format(won="(SELECT count(*) FROM ch)" if challenge else "0"), params)
     _stored(att, rows[0][0])
-    found = {ref: (pk, custodian, status, country) for _, ref, pk, custodian, status, country, _ in rows if pk}
-    return (found, rows[0][6] == 1) if challenge is not None else found
+    found = {ref: (pk, custodian, status, country) for _, ref, pk, custodian, status, country, *_ in rows if pk}
+    return Located(found, rows[0][7] or 0, (rows[0][6] == 1) if challenge is not None else None)
 
 
 _SIGHTING_COPY_FIELDS = ("attestation", "chip", "chip_ref", "cluster_code", "facility", "observed_at")
@@ -301,8 +313,15 @@ SELECT 2, p.{P.chip}, NULL, NULL, p.{P.valid_from}, p.{P.id}, p.{P.facility}, p.
  WHERE p.{P.chip} = ANY(%(chips)s::bigint[]) AND p.{P.valid_to} IS NULL
  ORDER BY source
 """  # noqa: S608
-_AFTER_APPEND = "WITH {logged}, {verified}" + _ELSEWHERE_ROWS + _OPEN_ROWS
 _SEEN_AND_PLACED = _ELSEWHERE_ROWS + _OPEN_ROWS
+# And (source 3) the chips whose custody or status changed since the statement resolved them: logged from its
+# mark (insert_location) to before its own entry (registry.chip_writes.changed_between).
+_CHANGED_ROWS = (
+    "UNION ALL SELECT 3, changed.chip, NULL, NULL, NULL, NULL, NULL, NULL FROM ("  # noqa: S608
+    + chip_writes.changed_among_sql("mark", "log_index", "changed_kinds", "chips")
+    + ") changed(chip)"
+)
+_AFTER_APPEND = "WITH {logged}, {verified}" + _ELSEWHERE_ROWS + _CHANGED_ROWS + _OPEN_ROWS
 
 
 def _split(rows, when):
@@ -354,14 +373,15 @@ def evidence_after_append(att, body, sighted, facility_id, when, window, proved,
     return _split(rows, when)
 
 
-def after_append(att, body, facility_id, when, window, chip_pks, verified_pks, stale_before):
-    """Store the statement's row with its log index and move the last verification of `verified_pks` (the
-    speaker's own chips among `chip_pks`) to `when` where it is older than `stale_before`; (rows as
+def after_append(att, body, facility_id, when, window, chip_pks, holder, stale_before, mark):
+    """Store the statement's row with its log index and move the last verification of those of `chip_pks`
+    that `holder` (the speaker) holds now to `when` where it is older than `stale_before`; (rows as
     seen_elsewhere returns them for `chip_pks`, open placements as inventory.storage.open_placements returns them
-    at `when`)."""
+    at `when`, the pks of the chips among `chip_pks` whose custody or status changed under the log entries
+    from `mark` (the log's size when they were resolved) to before the statement's own)."""
     logged, row = _row_after_append(att, body)
     verified, verified_params = chip_rows.refresh_last_verified(
-        chip_rows.seen_at(verified_pks, when, stale_before), cte="verified"
+        chip_rows.seen_at(chip_pks, when, stale_before, holder=holder), cte="verified"
     )
     rows = _raw_fetchall(
         _AFTER_APPEND.replace("{logged}", logged).replace("{verified}", verified),
@@ -370,6 +390,9 @@ def after_append(att, body, facility_id, when, window, chip_pks, verified_pks, s
             **verified_params,
             **_elsewhere_params(chip_pks, facility_id, att.pk, when, window),
             "log_index": att.log_index,
+            "mark": mark,
+            "changed_kinds": chip_writes.changed_kinds(),
         },
     )
-    return _split(rows, when)
+    elsewhere, open_rows = _split(rows, when)
+    return elsewhere, open_rows, {row[1] for row in rows if row[0] == 3}

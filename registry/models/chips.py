@@ -198,8 +198,13 @@ class ChipEvent(models.Model):
         # The database's primary key is (chip_id, id) (migration 0007_chip_identity): a chip's history is
         # read by chip, in id order, and the key includes the column the table is distributed by
         # (docs/scaling.md). The ORM keeps id as its key: unique by its sequence, and nothing refers to
-        # an event by id (history is only ever read per chip).
+        # an event by id (history is read per chip, or by the log entry that covers it).
         ordering = ["id"]
+        indexes = [
+            # "Which chips changed hands or status under these log entries": a statement resolved before the
+            # log's lock asks it of the entries appended meanwhile (registry.chip_writes.changed_between).
+            models.Index(fields=["log_index"], name="chipevent_log_index_idx"),
+        ]
 
     def save(self, *args, **kwargs):
         if self.pk is not None:

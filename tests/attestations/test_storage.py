@@ -24,8 +24,9 @@ from attestations.models import (
 from attestations.storage import chips as chip_rows
 from attestations.storage import ingest, usage_days
 from inventory.models import Facility, Placement
-from registry.models import Chip, Organisation
+from registry.models import Chip, ChipEvent, Organisation
 from tests.attestations.conftest import now
+from transparency.log import current_size
 
 
 class _Undo(Exception):
@@ -208,8 +209,9 @@ def test_insert_location_writes_and_resolves_as_the_orm_does(stored):
 
     def hand():
         att = _copy(stored, "l")
-        found = ingest.insert_location(att, body, CHIPS)
-        return found, _statement_rows(att.pk)
+        located = ingest.insert_location(att, body, CHIPS)
+        assert located.mark == current_size() and located.mark > 0  # the log's size, read with the chips
+        return located.found, _statement_rows(att.pk)
 
     def orm():
         att = _copy(stored, "l")
@@ -320,6 +322,13 @@ def test_after_append_stores_moves_and_reads_as_the_orm_does(world, stored, trav
     Chip.objects.filter(serial="A000003").update(last_verified_at=t - timedelta(seconds=30))  # fresh
     Chip.objects.filter(serial="B000001").update(last_verified_at=None)  # op-b's: not verified by op-a
     window, stale_before = timedelta(hours=20), t - timedelta(minutes=1)
+    # History logged between the statement's resolution (mark 4200) and its own entry (4242): a custody change of
+    # A000000 counts, and a status change of B000001; a model change of A000001 does not, nor a custody change
+    # of A000003 logged before the mark or one at the statement's own entry.
+    a0, a1, a3, b1 = (found[f"nvidia:{serial}"][0] for serial in ("A000000", "A000001", "A000003", "B000001"))
+    for chip, kind, index in ((a0, "custody", 4200), (b1, "status", 4241), (a1, "model", 4210), (a3, "custody", 4199)):
+        ChipEvent.objects.create(chip_id=chip, kind=kind, before={}, after={}, log_index=index)
+    ChipEvent.objects.create(chip_id=a3, kind="status", before={}, after={}, log_index=4242)
 
     def read(att_id):
         return (
@@ -333,8 +342,11 @@ def test_after_append_stores_moves_and_reads_as_the_orm_does(world, stored, trav
         ingest.insert_location(att, body, CHIPS, with_row=False)
         assert not Attestation.objects.filter(pk=att.pk).exists()  # the row waits for its log index
         att.log_index = 4242
-        elsewhere, open_rows = ingest.after_append(att, body, stored.facility_id, t, window, pks, own, stale_before)
-        return sorted(tuple(r) for r in elsewhere), sorted(open_rows), att.pk, read(att.pk)
+        holder = world.p.op_a.pk
+        elsewhere, open_rows, changed = ingest.after_append(
+            att, body, stored.facility_id, t, window, pks, holder, stale_before, 4200
+        )
+        return sorted(tuple(r) for r in elsewhere), sorted(open_rows), att.pk, read(att.pk), changed
 
     def orm():
         att = _copy(stored, "a", log_index=4242)
@@ -345,10 +357,16 @@ def test_after_append_stores_moves_and_reads_as_the_orm_does(world, stored, trav
             Q(last_verified_at__isnull=True) | Q(last_verified_at__lt=stale_before)
         ).update(last_verified_at=t)
         elsewhere = _orm_elsewhere(pks, stored.facility, att.pk, t, window)
-        return elsewhere, _orm_open_rows(pks, t), att.pk, read(att.pk)
+        changed = set(
+            ChipEvent.objects.filter(
+                chip_id__in=pks, kind__in=["custody", "status"], log_index__gte=4200, log_index__lt=4242
+            ).values_list("chip_id", flat=True)
+        )
+        return elsewhere, _orm_open_rows(pks, t), att.pk, read(att.pk), changed
 
-    (h_elsewhere, h_open, _, h_state), _ = outcome(hand, lambda: None)
-    (o_elsewhere, o_open, _, o_state), _ = outcome(orm, lambda: None)
+    (h_elsewhere, h_open, _, h_state, h_changed), _ = outcome(hand, lambda: None)
+    (o_elsewhere, o_open, _, o_state, o_changed), _ = outcome(orm, lambda: None)
+    assert h_changed == o_changed == {a0, b1}
     assert h_elsewhere == o_elsewhere and len(h_elsewhere) >= 3
     assert h_open == o_open and h_open
     assert h_state == o_state

@@ -325,3 +325,46 @@ def test_held_answers_as_the_orm_does(chips, parties):
         assert chip_writes.held(pks, parties.op_a.pk, statuses) == expected, statuses
     assert chip_writes.held(pks, parties.op_a.pk, ["installed", "manufactured"]) == {c.pk for c in chips[2:]}
     assert chip_writes.held([], parties.op_a.pk, ["installed"]) == set()
+
+
+def test_current_and_changed_between_answer_as_the_orm_does(chips, parties):
+    """What a statement resolved before the log's lock asks under it: which of its chips changed custody or
+    status under the entries logged meanwhile, and how they are now."""
+    storage.set_status([chips[0].pk], "lost")
+    storage.set_custody([chips[1].pk], parties.op_b.pk, "DE")
+    events = [
+        (chips[0].pk, "status", 100),  # in the range
+        (chips[1].pk, "custody", 104),  # its last entry
+        (chips[2].pk, "model", 101),  # not custody or status
+        (chips[3].pk, "custody", 99),  # logged before the chips were read
+        (chips[4].pk, "status", 105),  # the reader's own entry, or later
+        (chips[5].pk, "custody", None),  # no entry at all
+    ]
+    for pk, kind, index in events:
+        ChipEvent.objects.create(chip_id=pk, kind=kind, before={}, after={}, log_index=index)
+
+    def orm(first, end):
+        changed = ChipEvent.objects.filter(kind__in=["custody", "status"], log_index__gte=first, log_index__lt=end)
+        rows = Chip.objects.filter(pk__in=changed.values("chip_id")).values_list(
+            "pk", "custodian_id", "status", "country"
+        )
+        return {pk: tuple(rest) for pk, *rest in rows}
+
+    for first, end in ((100, 105), (99, 100), (105, 200), (0, 10**9), (100, 100), (101, 100)):
+        assert chip_writes.changed_between(first, end) == orm(first, end), (first, end)
+    assert set(chip_writes.changed_between(100, 105)) == {chips[0].pk, chips[1].pk}
+    assert chip_writes.changed_between(100, 105)[chips[1].pk] == (parties.op_b.pk, "installed", "DE")
+    pks = [c.pk for c in chips] + [10**12]
+    expected = {
+        pk: tuple(rest)
+        for pk, *rest in Chip.objects.filter(pk__in=pks).values_list("pk", "custodian_id", "status", "country")
+    }
+    assert chip_writes.current(pks) == expected and len(expected) == len(chips)
+    assert chip_writes.current([]) == {}
+    # The same question about some chips only, inside a caller's statement.
+    sql = chip_writes.changed_among_sql("a", "b", "k", "c")
+    with connection.cursor() as cursor:
+        cursor.execute(
+            sql, {"a": 100, "b": 105, "k": chip_writes.changed_kinds(), "c": array_param([chips[1].pk, chips[2].pk])}
+        )
+        assert {pk for (pk,) in cursor.fetchall()} == {chips[1].pk}
