@@ -6,6 +6,7 @@ import io
 from core.errors import Invalid, TooLarge
 from inventory.storage import chips_of_maker
 from protocol.serials import normalize_chip_id
+from registry import chip_writes
 
 LOOKUP_CHUNK = 100_000  # ids per round trip: one array parameter each
 
@@ -119,3 +120,26 @@ def resolve_clusters(facility, codes):
             code="unknown_cluster",
         )
     return clusters
+
+
+def refresh(found, now):
+    """Take `now` ({pk: (custodian_id, status, country)}) into `found` (resolve_chips' answer) for the chips it
+    names. Returns how many changed."""
+    if not now:
+        return 0
+    changed = 0
+    for ref, info in found.items():  # only values are replaced: the dict's size does not change
+        fresh = now.get(info[0])
+        if fresh is not None and fresh != info[1:]:
+            found[ref] = (info[0], *fresh)
+            changed += 1
+    return changed
+
+
+def as_logged(found, mark, end):
+    """`found` (resolve_chips' answer, read when the log had `mark` entries: read the size first) as the chips
+    are at entry `end`, for a caller that holds the log's lock there: those whose custody or status changed
+    under an entry logged in between (a receipt, a shipment, a loss report) are read again. Whose a chip is and
+    whether it is lost decide what a listing of it means (findings, sightings of lost chips, placements).
+    Returns how many changed."""
+    return refresh(found, chip_writes.changed_between(mark, end))

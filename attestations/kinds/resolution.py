@@ -1,5 +1,6 @@
 """A statement's chips resolved against the registry."""
 
+from inventory import chiprefs
 from inventory.chiprefs import resolve_chips
 
 
@@ -25,16 +26,7 @@ class Resolution:
         """Take `now` ({pk: (custodian_id, status, country)}: chips as they are under the log's lock) for the
         chips it names: a statement resolves its chips before it takes the lock, and a receipt, a shipment or
         a loss report may have been logged in between. Returns how many changed."""
-        if not now:
-            return 0
-        changed = 0
-        found = self.found
-        for ref, info in found.items():  # only values are replaced: the dict's size does not change
-            fresh = now.get(info[0])
-            if fresh is not None and fresh != info[1:]:
-                found[ref] = (info[0], *fresh)
-                changed += 1
-        return changed
+        return chiprefs.refresh(self.found, now)
 
     def get(self, ref):
         return self.found.get(ref)

@@ -6,7 +6,7 @@ from django.db import transaction
 
 from core.errors import Forbidden
 from inventory import storage
-from inventory.chiprefs import resolve_chips, resolve_clusters
+from inventory.chiprefs import as_logged, resolve_chips, resolve_clusters
 from inventory.choices import FindingSource, PlacementSource
 from inventory.models import (
     ChiplessDeclarationItem,
@@ -22,6 +22,7 @@ from inventory.services.placements import PLACEABLE, facility_at, place
 from inventory.services.reconciliation import compare
 from registry.chip_writes import refresh_last_verified
 from transparency.events import append_event
+from transparency.log import current_size
 
 
 def listing_digest(chip_ids):
@@ -55,7 +56,9 @@ def record_declaration(user, facility, as_of, rows, attestation_id="", log_index
     """
     not_in_future(as_of, "as_of")
     clusters = resolve_clusters(facility, {c for _, _, c in rows})
-    if resolved is None:
+    mark = None
+    if resolved is None:  # (a statement's chips are judged under the lock by the statement: kinds.location)
+        mark = current_size()  # before the chips: see chiprefs.as_logged
         resolved = resolve_chips([chip_id for _, chip_id, _ in rows])
     with transaction.atomic():
         declaration = Declaration.objects.create(
@@ -77,6 +80,8 @@ def record_declaration(user, facility, as_of, rows, attestation_id="", log_index
             )
         declaration.log_index = log_index
         declaration.save(update_fields=["log_index"])
+        if mark is not None:
+            as_logged(resolved, mark, log_index)
         _store_items(DeclarationItem, ChiplessDeclarationItem, "declaration", declaration, rows, resolved, clusters)
         placeable = {
             resolved[chip_id][0]: clusters.get(cluster) if cluster else None
@@ -141,6 +146,7 @@ def store_inspection(user, org, facility, performed_at, rows, inspectors=(), sea
     not_in_future(performed_at, "performed_at")
     seal_rows = sealing.parse_seals(seals)
     clusters = resolve_clusters(facility, {c for _, _, c in rows})
+    mark = current_size()  # before the chips: see chiprefs.as_logged
     resolved = resolve_chips([chip_id for _, chip_id, _ in rows])
     countries = [facility.country] if challenge is not None else list(org.jurisdictions or [])
     with transaction.atomic():
@@ -171,6 +177,7 @@ def store_inspection(user, org, facility, performed_at, rows, inspectors=(), sea
             },
         )
         inspection.save(update_fields=["log_index"])
+        as_logged(resolved, mark, inspection.log_index)
         _store_items(InspectionItem, ChiplessInspectionItem, "inspection", inspection, rows, resolved, clusters)
         # An inspectorate vouches for chips in its own jurisdictions only: a chip the books place in another
         # country, listed here, is a finding at this site, not a verification the other country relies on.

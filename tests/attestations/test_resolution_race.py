@@ -1,5 +1,5 @@
-"""A statement resolves its chips before it takes the log's lock; what it says about them is judged as they are
-under the lock. A receipt or a loss report logged in between (here: run inside the statement's transaction just
+"""A statement (and a declaration, an inspection) resolves its chips before it takes the log's lock; what it says
+about them is judged as they are under the lock. A receipt or a loss report logged in between (here: run inside the statement's transaction just
 before its append, as if committed in that window) changes whose the chips are and whether they are lost: the
 statement's findings, placements and last verification must follow the log, not the earlier read."""
 
@@ -102,3 +102,35 @@ def test_a_node_agents_statement_asks_in_its_second_round_trip(world):
     asking = [q["sql"] for q in queries.captured_queries if "registry_chipevent" in q["sql"]]
     assert asking == [] and queries.captured_queries  # (Django's cursor did run the statement's other queries)
     assert not [q for q in queries.captured_queries if "custodian_id, status, country FROM registry_chip" in q["sql"]]
+
+
+@pytest.mark.parametrize("listing", ["declaration", "inspection"])
+def test_a_listing_judges_its_chips_as_they_are_under_the_lock(world, api, monkeypatch, listing):
+    """A declaration or an inspection resolves its listed chips before it appends its event, too: a chip
+    reported lost in between and listed is a lost chip seen again (critical), not an ordinary one."""
+    from inventory.services import listings
+
+    when = now() - timedelta(minutes=30)
+    append = listings.append_event
+    done = []
+
+    def interleaved(*args, **kwargs):
+        if not done:
+            done.append(True)
+            chip = Chip.objects.get(serial=LOST.split(":")[1])
+            change_chip(chip, world.p.users["op_a_admin"], status="lost", reason="gone from the rack")
+        return append(*args, **kwargs)
+
+    monkeypatch.setattr(listings, "append_event", interleaved)
+    if listing == "declaration":
+        client, path, field = world.op_a, "/api/v1/declarations/", "as_of"
+        body = {"chips": [MINE, LOST]}
+    else:
+        client, path, field = api(world.p.users["insp_us"]), "/api/v1/inspections/", "performed_at"
+        body = {"observed": [MINE, LOST]}
+    response = client.post(path, {"facility": "US-VA-001", field: when.isoformat(), **body})
+
+    assert response.status_code == 201, response.content
+    assert done
+    sighted = AnyFinding.objects.filter(kind="lost_chip_sighted", chip_ref=LOST, source=listing)
+    assert sighted.exists() and {f.organisation_id for f in sighted} == {world.p.op_a.pk}
