@@ -2,6 +2,7 @@
 chip's custodian (ARCHITECTURE.md, "no party speaks for another")."""
 
 from inventory.services.findings import raise_findings
+from registry.choices import WATCHED_STATUSES
 
 
 def cited(att):
@@ -49,16 +50,20 @@ def raise_for_custodians(others, speaker, facility, evidence):
     from registry.models import Organisation
 
     groups = {}
-    for d, (_, custodian_id, _, country) in others:
-        groups.setdefault((custodian_id, country or ""), []).append(d)
-    orgs = Organisation.objects.in_bulk([c for c, _ in groups if c is not None])
+    for d, (_, custodian_id, status, country) in others:
+        groups.setdefault((custodian_id, country or "", status in WATCHED_STATUSES), []).append(d)
+    orgs = Organisation.objects.in_bulk([c for c, _, _ in groups if c is not None])
     extra = {**evidence, "speaker": speaker.code}
-    for (custodian_id, country), found in groups.items():
+    for (custodian_id, country, watched), found in groups.items():
+        # The holder of a lost or stolen chip learns where it was seen as its lost_chip_sighted finding says it
+        # (the country and the time: inventory.services.watch), not whose facility it was: these rows name
+        # neither the facility nor the speaker. The inspectorates and the treaty body, entitled to the
+        # statement, follow evidence.statement to both.
         raise_findings(
             found,
-            facility=facility,
+            facility=None if watched else facility,
             organisation=orgs.get(custodian_id),
             country=facility.country,
             other_country=country if country != facility.country else "",
-            evidence=extra,
+            evidence=evidence if watched else extra,
         )

@@ -152,6 +152,15 @@ def resolve_finding(user, finding, reason):
             .select_related("facility", "organisation", "other_organisation")
             .get(pk=finding.pk)
         )
+        if not user.is_superuser and org.kind == OrgKind.INSPECTORATE and finding.country not in (org.jurisdictions or []):
+            # A finding is its country's: the inspectorate that reads it as the other country (a lost chip seen
+            # across a border is one finding for each country; a transfer's, the origin's, read by the
+            # destination's) keeps it in view, but does not close the other country's case.
+            raise Forbidden(
+                "A finding is resolved by the inspectorate of its country or by the treaty body; this one is "
+                f"{finding.country or 'of no country'}'s.",
+                code="outside_jurisdiction",
+            )
         if finding.resolved_at is not None:
             raise Conflict("This finding is already resolved.", code="already_resolved")
         finding.resolved_at = timezone.now()

@@ -205,7 +205,12 @@ def receive(user, transfer, rows, received_at, facility=None):
         chip_writes.set_custody(
             arrived_pks,
             user.organisation,
-            facility.country if facility else user.organisation.country or transfer.destination_country,
+            # Received at no facility by a party of no country (a manufacturer loaded from the catalog): the chips
+            # stay where the registry last had them, so an onward shipment leaves that country under its export
+            # rules, and its inspectorate keeps them in view (not "nowhere": out of every inspectorate's view).
+            facility.country
+            if facility
+            else user.organisation.country or transfer.destination_country or transfer.origin_country,
             actor=user,
             reason=f"transfer {transfer.pk} received",
             log_index=transfer.receipt_log_index,
