@@ -20,7 +20,7 @@ from django.conf import settings
 from django.db import IntegrityError, transaction
 from django.utils import timezone
 
-from attestations.models import Challenge, LandmarkChallenge
+from attestations.models import Challenge, LandmarkChallenge, StatementNonce
 from core.errors import Forbidden, Invalid
 from protocol.errors import ProtocolError
 from protocol.hardware import ChainCache, EvidenceError, PinnedRoots, default_roots_folder, verify_evidence
@@ -91,17 +91,37 @@ def import_challenge(organisation, nonce, expires_in, by=""):
     return challenge
 
 
-def check_challenge(nonce, speaker, at):
+def check_challenge(nonce, speaker, at, keyids=(), statement_nonce=None):
     """HARDWARE.md 4: the challenge exists, was issued to the speaker, is unexpired and unused; the row.
-    A challenge of another organisation is unknown to this one (it learns nothing of it)."""
+    A challenge of another organisation is unknown to this one (it learns nothing of it). A used one is a
+    replay when the statement's (keyid, nonce) was accepted before: the same envelope sent again."""
     challenge = Challenge.objects.filter(nonce=nonce, organisation=speaker).first()
     if challenge is None:
         raise ProtocolError("unknown_challenge", f"no challenge {nonce} was issued to {speaker.code}")
+    if challenge.used_at is not None:
+        _refuse_replay(keyids, statement_nonce)
     if challenge.expires_at <= at:
         raise ProtocolError("expired_challenge", f"challenge {nonce} expired at {challenge.expires_at.isoformat()}")
     if challenge.used_at is not None:
         raise ProtocolError("used_challenge", f"challenge {nonce} was used by statement {challenge.used_by_id}")
     return challenge
+
+
+def _refuse_replay(keyids, statement_nonce):
+    """ATTESTATION.md 4: a second submission of an accepted envelope is answered 409 with the first's id
+    (replayed_nonce), whatever else it would fail now: its challenge is used (by itself), or has expired since.
+    An agent that lost the first answer learns that it was accepted."""
+    if statement_nonce is None or not keyids:
+        return
+    first = (
+        StatementNonce.objects.filter(keyid__in=list(keyids), nonce=statement_nonce)
+        .values_list("attestation_id", flat=True)
+        .first()
+    )
+    if first is not None:
+        from attestations.checks import Replay  # (checks imports this module)
+
+        raise Replay(first)
 
 
 def challenge_lost(challenge):
@@ -121,9 +141,11 @@ def use_landmark_challenge(keyids, challenge, attestation):
         raise ProtocolError("used_challenge", f"challenge {challenge} was used before by this landmark's key") from None
 
 
-def check_landmark_challenge(keyids, challenge):
-    """Before storing: a landmark challenge seen with one of these keys is refused (the index also does)."""
+def check_landmark_challenge(keyids, challenge, statement_nonce=None):
+    """Before storing: a landmark challenge seen with one of these keys is refused (the index also does),
+    unless the statement itself was accepted before (a replay: _refuse_replay)."""
     if LandmarkChallenge.objects.filter(keyid__in=list(keyids), challenge=challenge).exists():
+        _refuse_replay(keyids, statement_nonce)
         raise ProtocolError("used_challenge", f"challenge {challenge} was used before by this landmark's key")
 
 
@@ -142,10 +164,10 @@ class Checked:
 def check(statement, speaker, keyids, at):
     """An evidence statement's challenge and chips, or an RTT statement's evidence; None otherwise."""
     if isinstance(statement, EvidenceStatement):
-        challenge = check_challenge(statement.challenge, speaker, at)
+        challenge = check_challenge(statement.challenge, speaker, at, keyids, statement.nonce)
         return Checked(challenge, verify_chips(statement))
     if isinstance(statement, RttStatement) and statement.evidence is not None:
-        check_landmark_challenge(keyids, statement.challenge)
+        check_landmark_challenge(keyids, statement.challenge, statement.nonce)
         result = verify_one(statement.chip, statement.evidence, statement.challenge, statement.measured_at)
         return Checked(None, [result])
     return None

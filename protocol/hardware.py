@@ -57,6 +57,13 @@ STEPS = ("parse", "chain", "signature", "freshness", "firmware", "identity")
 # a vendor CA's words are its to choose, and a longer one must fail as identity, not in the database.
 MAX_IDENTITY = 100
 IDENTITY_WORD = re.compile(r"[a-z0-9][a-z0-9._-]*")
+# Every identity check 6 derives is spelled so; a manufacturer enrols identities in the same spelling.
+IDENTITY_RE = re.compile(r"[a-z0-9][a-z0-9._-]*-[a-z0-9][a-z0-9._-]*:[0-9A-F]+")
+
+
+def is_identity(value):
+    """Whether `value` is spelled as a device identity check 6 derives (and fits the registry)."""
+    return isinstance(value, str) and len(value) <= MAX_IDENTITY and IDENTITY_RE.fullmatch(value) is not None
 
 
 class EvidenceError(ProtocolError):

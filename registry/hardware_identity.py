@@ -13,7 +13,6 @@ manufacturer, whoever enrolled it, the inspectorate of the chip's country and th
 Callers hold the log's lock or take it here (append_events), so enrolments are serialised.
 """
 
-import re
 from dataclasses import dataclass
 
 from django.db import IntegrityError, transaction
@@ -21,18 +20,18 @@ from django.utils import timezone
 
 from core.bulk import insert_rows
 from core.errors import Conflict, Invalid
+from protocol.hardware import MAX_IDENTITY, is_identity
 from registry import storage
 from registry.models import Chip, HardwareIdentity, IdentitySource
 
-IDENTITY_RE = re.compile(r"[a-z0-9]{1,32}-[a-z0-9]{1,32}:[0-9A-F]{1,64}")
-
 
 def check_identity(value, field="device_identity"):
-    """The identity in its one spelling, or Invalid naming the form."""
-    if not isinstance(value, str) or not IDENTITY_RE.fullmatch(value):
+    """The identity in its one spelling (the one HARDWARE.md check 6 derives), or Invalid naming the form."""
+    if not is_identity(value):
         raise Invalid(
-            f"{field} must be <vendor>-<generation>:<HEX> (lower-case vendor and generation, upper-case hex"
-            " serial), e.g. nvidia-gh100:41431D480FE5E87274",
+            f"{field} must be <vendor>-<generation>:<HEX> (vendor and generation of a-z, 0-9, '.', '_', '-', each"
+            f" beginning with a letter or digit; an upper-case hex serial; {MAX_IDENTITY} characters at most),"
+            " e.g. nvidia-gh100:41431D480FE5E87274",
             code="invalid_identity",
         )
     return value

@@ -356,3 +356,32 @@ def test_a_chip_handed_over_while_the_statement_waited_is_judged_as_held_then(wo
     assert c.hardware_verified_at is None and not HardwareIdentity.objects.exists()
     assert not Placement.objects.filter(chip=c, valid_to__isnull=True).exists()
     assert AnyFinding.objects.filter(kind="other_operator", organisation__code="op-b").exists()
+
+
+@pytest.mark.parametrize(
+    ("identity", "ok"),
+    [
+        ("nvidia-gh100.a01:0ABC", True),  # a generation word with '.' (check 6 derives it)
+        ("nvidia-gb_200:0ABC", True),  # '_'
+        ("nvidia-h100-sxm:0ABC", True),  # '-' inside a word
+        ("nvidia-gh100:" + "A" * 87, True),  # 100 characters: a long serialNumber
+        ("nvidia-gh100:" + "A" * 88, False),  # 101: longer than the registry keeps
+        ("Nvidia-gh100:0ABC", False),  # upper case vendor
+        ("nvidia-gh100:0abc", False),  # lower case hex
+        ("nvidia-.gh100:0ABC", False),  # a word beginning with '.'
+        ("nvidia-gh100:", False),  # no serial
+        ("nvidiagh100:0ABC", False),  # no generation
+        ("nvidia-gh\u202e100:0ABC", False),  # a bidi control
+    ],
+)
+def test_a_manufacturer_enrols_every_identity_check_6_derives(world, parties, identity, ok):
+    """HARDWARE.md 4 check 6 and 5: the manufacturer enrols identities in the spelling the evidence check derives
+    them in (words of a-z, 0-9, '.', '_', '-'; 100 characters at most), and no other."""
+    response = world.api(parties.users["nvidia"]).post(
+        f"/api/v1/chips/{CHIP_1}/identity/", {"device_identity": identity}
+    )
+    if ok:
+        assert response.status_code == 201, response.content
+        assert HardwareIdentity.objects.get(chip__serial=CHIP_1.split(":")[1]).identity == identity
+    else:
+        assert response.status_code == 400 and response.json()["code"] == "invalid_identity", response.content
