@@ -1,6 +1,6 @@
 import django_filters
 
-from inventory.models import AnyFinding, Cluster, Facility, Inspection, NetworkLink, Transfer
+from inventory.models import AnyFinding, Cluster, Facility, Inspection, NetworkLink, Transfer, WorkloadGroup
 from protocol.serials import normalize_chip_id, parse_chip_id
 
 
@@ -33,6 +33,14 @@ class NetworkLinkFilter(django_filters.FilterSet):
         from django.db.models import Q
 
         return queryset.filter(Q(a_facility__code=value) | Q(b_facility__code=value))
+
+
+class WorkloadGroupFilter(django_filters.FilterSet):
+    active = django_filters.BooleanFilter(field_name="retired_at", lookup_expr="isnull")
+
+    class Meta:
+        model = WorkloadGroup
+        fields = ["code", "active"]
 
 
 class TransferFilter(django_filters.FilterSet):

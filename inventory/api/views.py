@@ -269,7 +269,7 @@ class WorkloadGroupViewSet(_SiteTieViewSet):
         "members__facility", "members__cluster"
     )
     serializer_class = s.WorkloadGroupSerializer
-    filterset_fields = ["code"]
+    filterset_class = filters.WorkloadGroupFilter
     create_serializer, update_serializer = s.WorkloadGroupCreateSerializer, s.WorkloadGroupUpdateSerializer
     declare_fn, update_fn, retire_fn = (
         staticmethod(links.declare_group),

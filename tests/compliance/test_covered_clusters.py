@@ -485,3 +485,22 @@ def test_rules_their_scope_cannot_measure_are_refused(api, parties, fields, fiel
     with pytest.raises(ValidationError):
         services.declare(parties.users["treaty"], "bad", **spec)
     assert not ThresholdRule.objects.filter(key="bad").exists()
+
+
+@pytest.mark.parametrize("path", ["/api/v1/links/", "/api/v1/workload-groups/"])
+def test_site_ties_are_listed_by_whether_they_hold(a, path):
+    """README, The API: `links/` and `workload-groups/` take `?active=` (true: those in force; false: retired)."""
+    west, east = site(a, "TIE-W", WEST), site(a, "TIE-E", EAST)
+    ids = []
+    for code in ("tie-1", "tie-2"):
+        sites = ({"facility": west.code}, {"facility": east.code})
+        if path.endswith("links/"):
+            body = {"code": code, "a": sites[0], "b": sites[1], "bandwidth_gbps": 100}
+        else:
+            body = {"code": code, "sites": list(sites)}
+        response = a.post(path, body)
+        assert response.status_code == 201, response.content
+        ids.append(response.json()["id"])
+    assert a.post(f"{path}{ids[0]}/retire/").status_code == 200
+    listed = lambda query: [row["id"] for row in a.get(f"{path}{query}").json()["results"]]  # noqa: E731
+    assert (listed("?active=true"), listed("?active=false"), sorted(listed(""))) == ([ids[1]], [ids[0]], sorted(ids))

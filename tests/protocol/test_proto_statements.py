@@ -225,6 +225,12 @@ def test_rtt_refusals(path, value, field):
     refused(edit(RTT, path, value), field)
 
 
+def test_rtt_bound_inclusive():
+    """ATTESTATION.md 3.3: a round trip of up to a minute is a measurement; longer is malformed."""
+    assert parse(edit(RTT, ["rtt_ms"], 60_000)).rtt_ms == 60_000
+    refused(edit(RTT, ["rtt_ms"], 60_000.001), "rtt_ms")
+
+
 @pytest.mark.parametrize(
     "raw",
     [b'{"v":1,"v":1}', b'{"v":NaN}', b'{"v":1e999}', b"[]", b"\xff", b'{"kind":"rtt","rtt_ms":Infinity}'],
