@@ -13,6 +13,7 @@ from django.conf import settings
 from django.utils import timezone
 
 from attestations import hardware
+from attestations.delegations import may_deliver
 from attestations.models import KeyPurpose, Landmark
 from attestations.storage import ingest
 from inventory.models import Facility
@@ -80,8 +81,9 @@ def verify(body, user):
         who = getattr(statement, "operator", None) or f"landmark {statement.landmark}"
         raise ProtocolError("key_not_authorized", f"no valid {purpose} key of {who} signed this statement")
     _check_operates(statement, facility, speaker)
-    # The token says who may deliver: the speaking organisation itself.
-    if not user.is_superuser and user.organisation_id != speaker.pk:
+    # The token says who may deliver: the speaking organisation itself, or an operator it delegated to.
+    delivering = user.organisation_id
+    if not user.is_superuser and delivering != speaker.pk and not may_deliver(delivering, speaker.pk):
         raise ProtocolError("forbidden", f"your organisation may not deliver statements for {speaker.code}")
     # 6. freshness
     check_freshness(

@@ -7,3 +7,9 @@ for _name, _description in {
     "landmark.registered": "A landmark server was registered with its coordinates.",
 }.items():
     register_event_name(_name, _description)
+
+for _name, _description in {
+    "delegation.granted": "An operator let another operator deliver its signed statements (data: both, who).",
+    "delegation.revoked": "A delegation of delivery ended, revoked by the operator or renounced by the uploader.",
+}.items():
+    register_event_name(_name, _description)

@@ -353,6 +353,44 @@ class ChallengeQuerySet(RestrictedQuerySet):
         return self.filter(organisation=org)
 
 
+class DelegationQuerySet(RestrictedQuerySet):
+    def restrict_for(self, user, org, action):
+        # Both parties; the inspectorates of the delegating operator's country and the treaty body read it too
+        # (who delivered a statement is on the statement: uploaded_by_org).
+        return self.filter(
+            scope_q(org, operator_paths=["operator", "uploader"], country_paths=["operator__country"], action="view")
+        )
+
+    def in_force(self):
+        return self.filter(revoked_at__isnull=True)
+
+
+class Delegation(models.Model):
+    """An operator's leave for another operator to deliver its signed statements (ATTESTATION.md 6: the
+    signature says who speaks, the token says who may deliver). Written only by attestations.delegations."""
+
+    operator = models.ForeignKey("registry.Organisation", on_delete=models.PROTECT, related_name="+")
+    uploader = models.ForeignKey("registry.Organisation", on_delete=models.PROTECT, related_name="+")
+    granted_at = models.DateTimeField(auto_now_add=True)
+    granted_by = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.PROTECT, related_name="+")
+    log_index = models.BigIntegerField(null=True, blank=True)
+    revoked_at = models.DateTimeField(null=True, blank=True)
+    revoked_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, on_delete=models.PROTECT, null=True, blank=True, related_name="+"
+    )
+    revoke_log_index = models.BigIntegerField(null=True, blank=True)
+
+    objects = DelegationQuerySet.as_manager()
+
+    class Meta:
+        ordering = ["id"]
+        constraints = [
+            models.UniqueConstraint(
+                fields=["operator", "uploader"], condition=Q(revoked_at__isnull=True), name="one_delegation_in_force"
+            ),
+        ]
+
+
 class Challenge(models.Model):
     """A nonce the registry issued to an organisation (HARDWARE.md 1): one accepted statement may use it.
 

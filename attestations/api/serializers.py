@@ -6,6 +6,7 @@ from attestations.models import (
     Attestation,
     Challenge,
     ChipEvidence,
+    Delegation,
     KeyPurpose,
     Landmark,
     Rejection,
@@ -223,3 +224,33 @@ class IdentityEnrolledSerializer(serializers.Serializer):
     identity_mismatch = serializers.BooleanField(
         help_text="This enrolment contradicts one made on an operator's evidence: an identity_mismatch finding."
     )
+
+
+class DelegationSerializer(serializers.ModelSerializer):
+    operator = serializers.SlugRelatedField(slug_field="code", read_only=True)
+    uploader = serializers.SlugRelatedField(slug_field="code", read_only=True)
+    granted_by = serializers.SlugRelatedField(slug_field="username", read_only=True)
+    revoked_by = serializers.SlugRelatedField(slug_field="username", read_only=True, allow_null=True)
+    in_force = serializers.SerializerMethodField()
+
+    class Meta:
+        model = Delegation
+        fields = [
+            "id",
+            "operator",
+            "uploader",
+            "in_force",
+            "granted_at",
+            "granted_by",
+            "log_index",
+            "revoked_at",
+            "revoked_by",
+            "revoke_log_index",
+        ]
+
+    def get_in_force(self, obj) -> bool:
+        return obj.revoked_at is None
+
+
+class DelegationCreateSerializer(serializers.Serializer):
+    uploader = serializers.CharField(max_length=64, help_text="The code of the operator that may deliver.")

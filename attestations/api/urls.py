@@ -11,6 +11,7 @@ router.register("attestations", views.AttestationViewSet)
 router.register("rejections", views.RejectionViewSet)
 router.register("usage", views.UsageViewSet, basename="usage")
 router.register("challenges", views.ChallengeViewSet, basename="challenge")
+router.register("delegations", views.DelegationViewSet)
 # /chips/{id}/evidence/ and /chips/{id}/identity/: the chip routes of the registry are its own (registry.api).
 router.register("chips", views.ChipHardwareViewSet, basename="chip-hardware")
 

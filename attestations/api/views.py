@@ -6,6 +6,7 @@ from rest_framework import exceptions, mixins, serializers, status, viewsets
 from rest_framework.decorators import action
 from rest_framework.response import Response
 
+from attestations import delegations
 from attestations.api import serializers as s
 from attestations.bases import Basis, record_field
 from attestations.hardware import enrol_identity, issue_challenge
@@ -15,6 +16,7 @@ from attestations.models import (
     Attestation,
     Challenge,
     ChipEvidence,
+    Delegation,
     Landmark,
     Rejection,
     SigningKey,
@@ -247,6 +249,38 @@ class ChallengeViewSet(mixins.CreateModelMixin, viewsets.GenericViewSet):
     @extend_schema(request=None, responses={201: s.ChallengeSerializer})
     def create(self, request):
         return Response(s.ChallengeSerializer(issue_challenge(request.user)).data, status=status.HTTP_201_CREATED)
+
+
+class DelegationViewSet(RestrictedReadOnlyViewSet):
+    """Delegated delivery (ATTESTATION.md 6): an operator lets another operator deliver its signed statements.
+    POST (the operator's admins) grants it; `revoke/` (either party's admins) ends it."""
+
+    queryset = Delegation.objects.select_related("operator", "uploader", "granted_by", "revoked_by")
+    serializer_class = s.DelegationSerializer
+    filterset_fields = ["operator__code", "uploader__code"]
+
+    def get_queryset(self):
+        # Ending one is either party's, decided by the service: both see it, so the row is looked up as seen.
+        queryset = self.restricted("view")
+        if self.request.query_params.get("in_force") in ("true", "false"):
+            queryset = queryset.filter(revoked_at__isnull=self.request.query_params["in_force"] == "true")
+        return queryset
+
+    @extend_schema(parameters=[OpenApiParameter("in_force", bool, required=False)])
+    def list(self, request, *args, **kwargs):
+        return super().list(request, *args, **kwargs)
+
+    @extend_schema(request=s.DelegationCreateSerializer, responses={201: s.DelegationSerializer})
+    def create(self, request):
+        body = s.DelegationCreateSerializer(data=request.data)
+        body.is_valid(raise_exception=True)
+        delegation = delegations.grant(request.user, body.validated_data["uploader"])
+        return Response(s.DelegationSerializer(delegation).data, status=status.HTTP_201_CREATED)
+
+    @extend_schema(request=None, responses=s.DelegationSerializer)
+    @action(detail=True, methods=["post"])
+    def revoke(self, request, pk=None):
+        return Response(s.DelegationSerializer(delegations.revoke(request.user, self.get_object())).data)
 
 
 class ChipHardwareViewSet(viewsets.GenericViewSet):

@@ -81,6 +81,12 @@ def _build():
     w.inspection_a = Inspection.objects.get(facility=w.facility_a)
     w.finding_a = AnyFinding.objects.filter(facility=w.facility_a, resolved_at__isnull=True).order_by("id").first()
     w.key_a = SigningKey.objects.get(organisation=op_a)
+    # A lets a third operator (its colocation host) deliver its statements (ATTESTATION.md 6).
+    from attestations.delegations import grant
+    from registry.models import Organisation as Org
+
+    Org.objects.get_or_create(code="authz-op-host", defaults={"name": "Host", "kind": "operator", "country": "US"})
+    w.delegation_a = grant(w.users["op_admin"], "authz-op-host")
     w.attestation_a = Attestation.objects.filter(operator=op_a, kind="location").order_by("id").first()
     w.rejection_a = Rejection.objects.filter(organisation=op_a).order_by("id").first()
     w.rule = ThresholdRule.objects.get(key=DEMO_RULE_KEY, superseded_at__isnull=True)

@@ -985,6 +985,33 @@ API = {
             tables=("attestations.SigningKey", "attestations.Attestation"),
         )
     ],
+    ("GET", "/api/v1/delegations/"): [Case(ALL)],
+    ("POST", "/api/v1/delegations/"): [
+        Case(
+            # An operator's admins let another operator deliver their statements; nobody else delegates.
+            expect(FORBIDDEN, op_admin=OK, op_other=OK),
+            body=lambda w, r: {"uploader": "op-demo" if r == "op_other" else "op-other"},
+            tables=("attestations.Delegation",),
+        )
+    ],
+    ("GET", "/api/v1/delegations/{id}/"): [Case(A_VIEW, params=_id("delegation_a"))],
+    ("POST", "/api/v1/delegations/{id}/revoke/"): [
+        Case(
+            # Either party's admins end it (the uploader here is a third operator, not a role of the table).
+            expect(
+                HIDDEN,
+                op_admin=OK,
+                op_member=FORBIDDEN,
+                op_readonly=FORBIDDEN,
+                insp_in=FORBIDDEN,
+                treaty=FORBIDDEN,
+                registry_admin=OK,
+            ),
+            params=_id("delegation_a"),
+            body={},
+            tables=("attestations.Delegation",),
+        )
+    ],
     ("GET", "/api/v1/landmarks/"): [Case(ALL)],
     ("POST", "/api/v1/landmarks/"): [
         Case(
@@ -1662,6 +1689,8 @@ LOGGED = {
     ("POST", "/api/v1/keys/{keyid}/retire/"),
     ("POST", "/api/v1/keys/{keyid}/revoke/"),
     ("POST", "/api/v1/landmarks/"),
+    ("POST", "/api/v1/delegations/"),
+    ("POST", "/api/v1/delegations/{id}/revoke/"),
     ("POST", "/api/v1/attestations/"),
     ("POST", "/api/v1/thresholds/"),
     ("PATCH", "/api/v1/thresholds/{id}/"),
