@@ -102,6 +102,11 @@ def reports_on(user, alert):
     country. Such a party may acknowledge the alert but not resolve or dismiss it (compliance.services): the
     escalation is to the treaty body. (At a facility the party is an operator, which handles no alert.)"""
     org = getattr(user, "organisation", None)
+    if alert.kind == AlertKind.FINDING:
+        # A finding alert's group is "<finding kind>:<source>:<source id>[:<organisation>]": the findings of the
+        # host's own challenge inspection of such a site are the treaty body's to close, as their alerts are.
+        _, source, source_id, *_ = [*alert.group.split(":"), "", ""][:4]
+        return challenges.host_concerned(org, source, source_id)
     return (
         alert.kind == AlertKind.CHALLENGE
         and alert.operator_id is None

@@ -162,6 +162,14 @@ def request(user, *, reason, case_ref="", facility_code=None, latitude=None, lon
         if not (-90 <= latitude <= 90 and -180 <= longitude <= 180):
             raise Invalid("Coordinates out of range.", code="invalid_target")
         country = check_country(latitude, longitude, "").countries[0]
+        if org.kind == OrgKind.INSPECTORATE and country in (org.jurisdictions or []):
+            # At a site that is no registered facility the host inspectorate is the party concerned: it would
+            # acknowledge, open and record its own challenge. It inspects its territory as it will; a challenge
+            # is another party's demand for access.
+            raise Forbidden(
+                "A site in your jurisdictions that is no registered facility is yours to answer for, not to challenge.",
+                code="party_concerned",
+            )
         rule = _rule_for(org, country)
         facility, site = None, (latitude, longitude, country, None)
     hours_ack = settings.CHIPREG_CHALLENGE_ACKNOWLEDGE_HOURS
@@ -226,6 +234,21 @@ def _log(row, event, data):
 
 
 # --- the answers ---------------------------------------------------------------------------------
+
+
+def host_concerned(org, source, source_id):
+    """Whether `org` is the party concerned by what a finding of `source` `source_id` says: the host
+    inspectorate of a challenge inspection of a site that is no registered facility. Such a party does not
+    close the findings of its own inspection (nor dismiss their alerts: compliance.challenge_alerts): the
+    treaty body does."""
+    if org is None or org.kind != OrgKind.INSPECTORATE or str(source) != FindingSource.CHALLENGE:
+        return False
+    try:
+        pk = int(source_id)
+    except (TypeError, ValueError):
+        return False
+    row = ChallengeInspection.objects.filter(pk=pk).values("facility_id", "country").first()
+    return row is not None and row["facility_id"] is None and row["country"] in (org.jurisdictions or [])
 
 
 def answers_for(user, row):

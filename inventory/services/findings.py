@@ -152,7 +152,8 @@ def resolve_finding(user, finding, reason):
             .select_related("facility", "organisation", "other_organisation")
             .get(pk=finding.pk)
         )
-        if not user.is_superuser and org.kind == OrgKind.INSPECTORATE and finding.country not in (org.jurisdictions or []):
+        own = finding.country in (org.jurisdictions or []) if org is not None else False
+        if not user.is_superuser and org.kind == OrgKind.INSPECTORATE and not own:
             # A finding is its country's: the inspectorate that reads it as the other country (a lost chip seen
             # across a border is one finding for each country; a transfer's, the origin's, read by the
             # destination's) keeps it in view, but does not close the other country's case.
@@ -160,6 +161,14 @@ def resolve_finding(user, finding, reason):
                 "A finding is resolved by the inspectorate of its country or by the treaty body; this one is "
                 f"{finding.country or 'of no country'}'s.",
                 code="outside_jurisdiction",
+            )
+        from inventory.services.challenges import host_concerned
+
+        if not user.is_superuser and host_concerned(org, finding.source, finding.source_id):
+            raise Forbidden(
+                "This finding comes from a challenge inspection of a site your inspectorate answers for: the "
+                "treaty body resolves it.",
+                code="party_concerned",
             )
         if finding.resolved_at is not None:
             raise Conflict("This finding is already resolved.", code="already_resolved")

@@ -278,3 +278,21 @@ class TestRuleVersionsLeaveNoGap:
         assert world.treaty.delete(f"/api/v1/thresholds/{v2.json()['id']}/").status_code == 204
         assert classify(5e22, now() + timedelta(seconds=1))[0].state == "below_threshold"
         assert classify(5e22, now() + timedelta(days=31))[0].state == "below_threshold"
+
+
+class TestAnAlertIsItsCountrys:
+    """Hostile review of 2026-12-06: the French inspectorate sees the alert on a run declared in the US and in
+    France (the row names one country). It reads it; it does not dismiss or resolve the US's alert."""
+
+    def test_the_other_countrys_inspectorate_reads_but_does_not_close_it(self, world, parties):
+        r = world.op_a.post("/api/v1/runs/", declaration(flop=2e24, facilities=("US-VA-001", "FR-PAR-001")))
+        assert r.status_code == 201
+        alert = Alert.objects.get(scope="run", subject_key=str(Run.objects.get(code=r.json()["code"]).pk))
+        other = world.insp_fr if alert.country == "US" else world.insp_us
+        own = world.insp_us if alert.country == "US" else world.insp_fr
+        assert other.get(f"/api/v1/alerts/{alert.pk}/").status_code == 200
+        for action in ("acknowledge", "dismiss", "resolve"):
+            answer = other.post(f"/api/v1/alerts/{alert.pk}/{action}/", {"reason": "not ours to keep"})
+            assert answer.status_code == 403 and answer.json()["code"] == "outside_jurisdiction", answer.content
+        assert Alert.objects.get(pk=alert.pk).state == "open"
+        assert own.post(f"/api/v1/alerts/{alert.pk}/acknowledge/", {"reason": "looking"}).status_code == 200

@@ -343,3 +343,34 @@ def test_the_case_a_challenge_serves_is_told_to_the_requester_and_the_treaty_bod
     # Nor the log events it reads.
     events = LogEventData.objects.filter(object_id=f"challenge:{pk}")
     assert events.exists() and all("CASE-2026-0042" not in e.data_jcs for e in events)
+
+
+def test_the_host_inspectorate_neither_challenges_nor_clears_a_site_it_answers_for(world):
+    """Hostile review of 2026-12-06. At a site that is no registered facility the host inspectorate is the party
+    concerned: it may not request a challenge of it (it would acknowledge, open and record its own), nor
+    resolve the findings of another party's challenge there or dismiss their alerts: the treaty body does."""
+    world.as_("treaty").post(
+        "/api/v1/challenge-rules/",
+        {"allowed": [{"inspectorate": "insp-de", "countries": []}, {"inspectorate": "insp-fr", "countries": []}]},
+    )
+    own = _request(world.as_("insp_fr"), **LYON)
+    assert own.status_code == 403 and own.json()["code"] == "party_concerned", own.content
+    assert not ChallengeInspection.objects.exists()
+
+    pk = _request(world.as_("insp_de"), **LYON).json()["id"]
+    url = f"/api/v1/challenge-inspections/{pk}/"
+    assert world.as_("insp_fr").post(url + "access/", {"decision": "granted"}).status_code == 200
+    recorded = world.as_("insp_de").post(
+        url + "record/", {"performed_at": iso(timezone.now()), "observed": ["nvidia:NOTREG000002"], "seals": []}
+    )
+    assert recorded.status_code == 201, recorded.content
+    drain_all()
+    unknown = AnyFinding.objects.get(source="challenge", source_id=str(pk), kind="unknown_chip")
+    assert unknown.country == "FR"
+    host = world.as_("insp_fr")
+    answer = host.post(f"/api/v1/findings/{unknown.pk}/resolve/", {"reason": "nothing here"})
+    assert answer.status_code == 403 and answer.json()["code"] == "party_concerned", answer.content
+    alert = Alert.objects.get(kind="finding", group__startswith=f"unknown_chip:challenge:{pk}")
+    assert host.post(f"/api/v1/alerts/{alert.pk}/dismiss/", {"reason": "nothing here"}).status_code == 403
+    assert host.post(f"/api/v1/alerts/{alert.pk}/acknowledge/", {"reason": "seen"}).status_code == 200
+    assert world.as_("treaty").post(f"/api/v1/findings/{unknown.pk}/resolve/", {"reason": "checked"}).status_code == 200
