@@ -374,6 +374,7 @@ CHIPREG_FINDING_SEVERITY = {
     "unaccounted": "high",
     "unexpected": "medium",
     "wrong_cluster": "low",
+    "unknown_cluster": "medium",
     "unknown_chip": "medium",
     "never_received": "high",
     "received_not_shipped": "medium",

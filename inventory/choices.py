@@ -46,6 +46,9 @@ class FindingKind(models.TextChoices):
     UNACCOUNTED = "unaccounted", "On the books, absent from a physical listing"
     UNEXPECTED = "unexpected", "In a physical listing, not on the books"
     WRONG_CLUSTER = "wrong_cluster", "In another cluster than the books say"
+    # A location statement naming a cluster its facility has not declared (a signed statement is not refused for
+    # it, as an API declaration is: its chips are placed in no cluster, and the inspectors learn of the name).
+    UNKNOWN_CLUSTER = "unknown_cluster", "Listed in a cluster the facility has not declared"
     UNKNOWN_CHIP = "unknown_chip", "Not registered"
     # Transfers
     NEVER_RECEIVED = "never_received", "Shipped but never received"

@@ -11,6 +11,7 @@ Three sizes, three paths, one engine:
   commit by the `sightings.recorded` task (attestations.verification).
 """
 
+from collections import Counter
 from datetime import timedelta
 
 from django.conf import settings
@@ -20,7 +21,7 @@ from attestations.kinds.resolution import Resolution
 from attestations.storage import chips as chip_rows
 from attestations.storage import ingest
 from core.rawsql import without_jit
-from inventory.choices import PlacementSource
+from inventory.choices import FindingKind, PlacementSource
 from inventory.models import Cluster
 from inventory.services.listings import record_declaration
 from inventory.services.placements import PLACEABLE, place
@@ -48,6 +49,26 @@ def node_agent(s):
 def verification_resolution():
     """How much older a chip's last verification must be before a small statement moves it."""
     return timedelta(seconds=settings.CHIPREG_VERIFICATION_RESOLUTION_S)
+
+
+def unknown_clusters(attestation_id, s, declared):
+    """One finding for the statement when its chips name clusters its facility has not declared (`declared`:
+    the facility's codes): the statement is accepted and those chips are placed in no cluster, but a cluster
+    the registry has never heard of is for the inspectors to ask about."""
+    named = {cluster for _, cluster in s.chips}
+    named.discard(None)
+    unknown = sorted(named.difference(declared))
+    if not unknown:
+        return []
+    counts = Counter(cluster for _, cluster in s.chips if cluster in unknown)
+    note = "names clusters the facility has not declared, its chips placed in no cluster: " + ", ".join(
+        f"{code} ({counts[code]} chip{'s' if counts[code] != 1 else ''})" for code in unknown[:20]
+    )
+    if len(unknown) > 20:
+        note += f", and {len(unknown) - 20} more"
+    d = F._d(FindingKind.UNKNOWN_CLUSTER, "", None, attestation_id)
+    d.note = note
+    return [d]
 
 
 def insert(att, s, body):
@@ -113,6 +134,7 @@ def store(att, s, v, user, chips, body, read=None, refreshed=False):
         # A complete statement is a declaration: it moves placements and
         # leaves what it omits unaccounted for (its findings come from there).
         codes = set(Cluster.objects.filter(facility=facility).values_list("code", flat=True))
+        found += unknown_clusters(att.pk, s, codes)
         listing = [(i, ref, cluster if cluster in codes else None) for i, (ref, cluster) in enumerate(s.chips, 1)]
         record_declaration(
             user,
@@ -129,6 +151,7 @@ def store(att, s, v, user, chips, body, read=None, refreshed=False):
             if v.clusters is not None
             else dict(Cluster.objects.filter(facility=facility).values_list("code", "pk"))
         )
+        found += unknown_clusters(att.pk, s, clusters)
         placeable = (
             (info[0], clusters.get(cluster))
             for ref, cluster in s.chips

@@ -81,7 +81,7 @@ def describe(d):
     }.get(d.kind, d.kind)
     if getattr(d, "note", None):
         where = f"{d.kind}: {d.note}"
-    subject = d.chip_ref or ("statement" if d.kind.startswith("run_") else "transfer")
+    subject = d.chip_ref or ("statement" if d.kind.startswith("run_") or d.kind == "unknown_cluster" else "transfer")
     return f"{subject}: {where} ({d.source} {d.source_id})."
 
 

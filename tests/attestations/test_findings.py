@@ -231,3 +231,31 @@ def test_rejections_are_listed_for_the_uploader(world):
 def test_chip_status_untouched_by_findings(world):
     accepted(world, world.location(["nvidia:B000001"]))
     assert Chip.objects.get(serial="B000001").custodian.code == "op-b"
+
+
+@pytest.mark.parametrize("scope", ["partial", "complete"])
+def test_a_cluster_the_facility_never_declared_is_a_finding(world, api, scope):
+    """A signed statement is not refused for naming a cluster its facility has not declared (an API declaration
+    is: unknown_cluster, 400); its chips are placed in no cluster, and the name, which may be undeclared
+    infrastructure, reaches the inspectors as one finding of the statement."""
+    chips = [
+        {"chip": "nvidia:A000000", "cluster": "c-east-1"},
+        {"chip": "nvidia:A000001", "cluster": "c-ghost"},
+        {"chip": "nvidia:A000002", "cluster": "c-ghost"},
+        {"chip": "nvidia:A000003", "cluster": "c-other"},
+    ]
+    body = accepted(world, world.location(chips, scope=scope))
+    assert body["flags"].get("unknown_cluster") == 1
+    finding = only_finding("unknown_cluster", "")
+    assert "c-ghost (2 chips)" in finding.detail and "c-other (1 chip)" in finding.detail
+    assert "c-east-1" not in finding.detail and finding.detail.startswith("statement: ")
+    placed = dict(
+        Placement.objects.filter(chip__serial__in=["A000000", "A000001"], valid_to__isnull=True).values_list(
+            "chip__serial", "cluster__code"
+        )
+    )
+    assert placed == {"A000000": "c-east-1", "A000001": None}
+    seen = lambda who: [f["kind"] for f in api(world.p.users[who]).get("/api/v1/findings/").json()["results"]]  # noqa: E731
+    assert "unknown_cluster" in seen("insp_us") and "unknown_cluster" not in seen("op_b")
+    # Declared clusters only: nothing to say.
+    assert "unknown_cluster" not in accepted(world, world.location([chips[0]], scope="partial"))["flags"]

@@ -94,6 +94,8 @@ def test_spec_vectors_are_accepted(api, parties, vector, settings):
         ).status_code
         == 201
     )
+    # The cluster the vectors' statement names (an undeclared one would be a finding: unknown_cluster).
+    assert client.post("/api/v1/clusters/", {"code": "c-east-1", "facility": "US-VA-001"}).status_code == 201
     # The vectors are dated: their key was registered before they were signed (a key is never valid
     # before its registration, so the API would refuse this valid_from: a seed's history goes through
     # the service, as of the instant it was registered).
