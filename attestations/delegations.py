@@ -13,6 +13,7 @@ from django.utils import timezone
 
 from attestations.models import Delegation
 from core.errors import Conflict, Forbidden, Invalid
+from protocol.errors import ProtocolError
 from registry.choices import OrgKind, Role
 from registry.models import Organisation
 from transparency.events import append_event
@@ -21,6 +22,20 @@ from transparency.events import append_event
 def may_deliver(uploader_id, speaker_id):
     """Whether the organisation `uploader_id` may deliver statements `speaker_id` signed (now)."""
     return Delegation.objects.in_force().filter(operator_id=speaker_id, uploader_id=uploader_id).exists()
+
+
+def hold(uploader_id, speaker_id):
+    """In the statement's transaction: the delegation still in force, its row locked to the commit (a revocation
+    waits for the statement, or the statement for it), or ProtocolError `forbidden`. verify() asked may_deliver
+    before its slower checks; a revocation committed since must stop the delivery."""
+    held = (
+        Delegation.objects.select_for_update()
+        .in_force()
+        .filter(operator_id=speaker_id, uploader_id=uploader_id)
+        .values_list("pk", flat=True)[:1]
+    )
+    if not list(held):
+        raise ProtocolError("forbidden", "your organisation's delegation to deliver these statements has ended")
 
 
 def _event_data(delegation, user, **extra):

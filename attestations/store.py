@@ -12,7 +12,7 @@ from dataclasses import dataclass
 from django.db import IntegrityError, transaction
 from django.utils import timezone
 
-from attestations import filing
+from attestations import delegations, filing
 from attestations.checks import Replay, Verified
 from attestations.kinds import evidence, location, rtt, usage
 from attestations.models import Attestation, StatementNonce
@@ -60,6 +60,8 @@ def _header(statement):
 
 def _store(v: Verified, user, body):
     s = v.statement
+    if not user.is_superuser and v.speaker is not None and user.organisation_id != v.speaker.pk:
+        delegations.hold(user.organisation_id, v.speaker.pk)  # delivered for another: still allowed, to the commit
     # The run a usage statement names, resolved before its row is stored (the row carries it).
     run_id, run_finding = usage.resolve_run(s, v) if isinstance(s, UsageStatement) else (None, None)
     att = Attestation(

@@ -1,4 +1,4 @@
-"""Filters of the answers and clarification requests lists.
+"""Filters of the answers, clarification requests and deliveries lists.
 
 Subjects are filtered by id, not as model choices: a choice filter answers 400 for a finding that
 does not exist and an empty list for one that does, telling a party about findings outside its view.
@@ -7,6 +7,7 @@ does not exist and an empty list for one that does, telling a party about findin
 import django_filters
 
 from compliance.dispute_models import AWAITING, Answer, ClarificationRequest
+from compliance.models import Delivery
 
 
 class AnswerFilter(django_filters.FilterSet):
@@ -33,3 +34,14 @@ class ClarificationFilter(django_filters.FilterSet):
     class Meta:
         model = ClarificationRequest
         fields = ["finding", "alert", "operator", "requester", "state", "awaiting"]
+
+
+class DeliveryFilter(django_filters.FilterSet):
+    # By id, not as model choices (module doc): alert and subscription ids are sequential, and a choice filter
+    # would count every alert raised anywhere and tell which subscriptions exist.
+    alert = django_filters.NumberFilter(field_name="alert_id")
+    subscription = django_filters.NumberFilter(field_name="subscription_id")
+
+    class Meta:
+        model = Delivery
+        fields = ["state", "alert", "subscription", "channel", "event"]

@@ -28,6 +28,7 @@ from inventory.services.placements import PLACEABLE, place
 from outbox import emit
 from protocol.statements import LocationStatement
 from registry import chip_writes
+from registry.choices import WATCHED_STATUSES
 from transparency.log import current_size
 
 # Statements up to this many chips refresh their chips' last verification in the request (see store).
@@ -69,6 +70,15 @@ def unknown_clusters(attestation_id, s, declared):
     d = F._d(FindingKind.UNKNOWN_CLUSTER, "", None, attestation_id)
     d.note = note
     return [d]
+
+
+def _in_use_unplaceable(attestation_id, facility, ref, pk, status):
+    """A chip its own holder lists in use at a facility while the books say it cannot be in one: in transit (a
+    shipment never confirmed would otherwise park chips out of every count while they work) or destroyed (a
+    witnessed disposal). As a complete statement's declaration says of it: listed here, not on the books here."""
+    d = F._d(FindingKind.UNEXPECTED, ref, pk, attestation_id)
+    d.note = f"listed in use at {facility.code} while {status}: its holder's books place it in no facility"
+    return d
 
 
 def insert(att, s, body):
@@ -152,13 +162,20 @@ def store(att, s, v, user, chips, body, read=None, refreshed=False):
             else dict(Cluster.objects.filter(facility=facility).values_list("code", "pk"))
         )
         found += unknown_clusters(att.pk, s, clusters)
-        placeable = (
-            (info[0], clusters.get(cluster))
-            for ref, cluster in s.chips
-            if (info := registered.get(ref)) is not None and info[1] == speaker and info[2] in PLACEABLE
-        )
+        unplaceable = []  # the speaker's own chips its books have nowhere to be in use: filled as place() reads
+
+        def placeable():
+            for ref, cluster in s.chips:
+                info = registered.get(ref)
+                if info is None or info[1] != speaker:
+                    continue
+                if info[2] in PLACEABLE:
+                    yield info[0], clusters.get(cluster)
+                elif info[2] not in WATCHED_STATUSES:  # (a lost or stolen one seen: lost_chip_sighted)
+                    unplaceable.append((ref, info[0], info[2]))
+
         place(
-            placeable,
+            placeable(),
             facility,
             s.observed_at,
             PlacementSource.ATTESTATION,
@@ -167,6 +184,7 @@ def store(att, s, v, user, chips, body, read=None, refreshed=False):
             open_rows=open_rows,
             holder=speaker,
         )
+        found += [_in_use_unplaceable(att.pk, facility, *row) for row in unplaceable]
     if node_agent(s) or refreshed:
         return found  # its chips' last verification moved with after_append's reads, or by the caller
     if small(s):

@@ -14,6 +14,7 @@ from rest_framework.response import Response
 
 from compliance.api import delivery_serializers as s
 from compliance.delivery import sender, signing
+from compliance.filters import DeliveryFilter
 from compliance.models import Delivery, Subscription
 from core.permissions import RolePermission
 from core.problems import Problem
@@ -78,7 +79,7 @@ class DeliveryViewSet(viewsets.ReadOnlyModelViewSet):
     queryset = Delivery.objects.select_related("subscription")
     serializer_class = s.DeliverySerializer
     permission_classes = [SubscriberPermission]
-    filterset_fields = ["state", "alert", "subscription", "channel", "event"]
+    filterset_class = DeliveryFilter
 
     def get_queryset(self):
         # Delivery has no restrict() of its own: it is visible exactly when its subscription is.

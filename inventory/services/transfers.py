@@ -167,6 +167,16 @@ def receive(user, transfer, rows, received_at, facility=None):
             for pk, custodian, status in chip_writes.lock(shipped[c] for c in listed)
             if custodian == transfer.shipper_id and status == ChipStatus.IN_TRANSIT
         }
+        # In transit, but in a later shipment: reported lost in this one, found, and shipped again (to anyone).
+        # That shipment's receiver confirms it; this stale confirmation does not take it.
+        in_shipment -= set(
+            TransferItem.objects.filter(
+                chip_id__in=in_shipment,
+                shipped=True,
+                transfer__status=TransferStatus.IN_TRANSIT,
+                transfer__ship_log_index__gt=transfer.ship_log_index,
+            ).values_list("chip_id", flat=True)
+        )
         arrived = [c for c in listed if shipped[c] in in_shipment]
         withdrawn = [c for c in listed if shipped[c] not in in_shipment]
         transfer.status = TransferStatus.RECEIVED
