@@ -62,7 +62,7 @@ def _log(event, delegation, user, **extra):
 def grant(user, uploader_code):
     """The user's operator lets `uploader_code` (another operator) deliver its statements. Admins only."""
     operator = user.organisation
-    if operator is None or operator.kind != OrgKind.OPERATOR or (user.role != Role.ADMIN and not user.is_superuser):
+    if operator is None or operator.kind != OrgKind.OPERATOR or user.role != Role.ADMIN:
         raise Forbidden("An operator's administrators delegate the delivery of its statements.", code="forbidden")
     uploader = Organisation.objects.filter(code=uploader_code).first()
     if uploader is None:  # the directory of organisations is public: this says nothing new

@@ -294,6 +294,11 @@ def decide(user, answer_row, outcome, reason, *, close=False, days=None):
         )
         authority.require_decider(user, {r.requester_id for r in requests})
         subject = Subject.of(row)
+        if not requests:
+            # An answer nobody asked for is decided by the subject's own inspectorate (or the treaty body): one
+            # that reads it as another country's (a run's alert, the other row of a lost chip) does not
+            # settle it for them (a decision is once per answer).
+            authority.require_subject_country(user, subject.row.country)
         now = timezone.now()
         decision = AnswerDecision(
             answer=row, outcome=outcome, by=user, organisation=user.organisation, reason=reason, at=now

@@ -3,10 +3,10 @@
 from django.db import transaction
 
 from compliance import versioning
+from compliance.authority import require_subject_country
 from compliance.choices import AlertState
 from compliance.models import Alert, AlertTransition, ThresholdRule
 from core.errors import Conflict, Forbidden, Invalid
-from registry.choices import OrgKind
 from transparency.events import append_event
 
 RULE_FIELDS = (
@@ -66,14 +66,9 @@ def transition(user, alert, action, reason):
 
     allowed, target = TRANSITIONS[action]
     alert = Alert.objects.select_for_update().get(pk=alert.pk)
-    org = user.organisation
-    if not user.is_superuser and org.kind == OrgKind.INSPECTORATE and alert.country not in (org.jurisdictions or []):
-        # An alert is its country's (a run declared in several countries is seen by each one's inspectorate, and
-        # raised in one): another inspectorate reads it, answers nothing for it, and does not close it.
-        raise Forbidden(
-            f"An alert is handled by the inspectorate of its country ({alert.country or 'none'}) or the treaty body.",
-            code="outside_jurisdiction",
-        )
+    # An alert is its country's (a run declared in several countries is seen by each one's inspectorate, and
+    # raised in one): another inspectorate reads it, and does not close it.
+    require_subject_country(user, alert.country)
     if action != "acknowledge" and reports_on(user, alert):
         raise Forbidden(
             "This alert escalates your own challenge inspection step to the treaty body: it closes it.",

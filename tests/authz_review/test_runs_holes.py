@@ -296,3 +296,16 @@ class TestAnAlertIsItsCountrys:
             assert answer.status_code == 403 and answer.json()["code"] == "outside_jurisdiction", answer.content
         assert Alert.objects.get(pk=alert.pk).state == "open"
         assert own.post(f"/api/v1/alerts/{alert.pk}/acknowledge/", {"reason": "looking"}).status_code == 200
+
+
+    def test_the_other_countrys_inspectorate_does_not_decide_an_answer_to_it(self, world, parties):
+        r = world.op_a.post("/api/v1/runs/", declaration(flop=2e24, facilities=("US-VA-001", "FR-PAR-001")))
+        alert = Alert.objects.get(scope="run", subject_key=str(Run.objects.get(code=r.json()["code"]).pk))
+        other = world.insp_fr if alert.country == "US" else world.insp_us
+        own = world.insp_us if alert.country == "US" else world.insp_fr
+        answered = world.op_a.post(f"/api/v1/alerts/{alert.pk}/answers/", {"explanation": "A rehearsal run."})
+        assert answered.status_code == 201, answered.content
+        path = f"/api/v1/answers/{answered.json()['id']}/decide/"
+        refused = other.post(path, {"decision": "accept", "reason": "fine by us"})
+        assert refused.status_code in (403, 404), refused.content  # not its answer to see, or not its to decide
+        assert own.post(path, {"decision": "accept", "reason": "fine"}).status_code == 200
