@@ -42,8 +42,8 @@ def test_stale_receipt_does_not_take_chips_from_a_later_shipment(api, parties):
     Facility.objects.create(
         code="US-VA-001", name="VA", operator=parties.op_a, country="US", latitude=38.95, longitude=-77.45
     )
-    op_c, op_c_user = _us_operator("op-c", "US-TX-001", 30.27, -97.74)
-    op_d, op_d_user = _us_operator("op-d", "US-WA-001", 47.61, -122.33)
+    _op_c, op_c_user = _us_operator("op-c", "US-TX-001", 30.27, -97.74)
+    _op_d, op_d_user = _us_operator("op-d", "US-WA-001", 47.61, -122.33)
     register_chips(chip_rows("T", 1), op_a_user)
     chip = "nvidia:T000000"
     a, c, d = api(op_a_user), api(op_c_user), api(op_d_user)

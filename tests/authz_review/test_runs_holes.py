@@ -297,7 +297,6 @@ class TestAnAlertIsItsCountrys:
         assert Alert.objects.get(pk=alert.pk).state == "open"
         assert own.post(f"/api/v1/alerts/{alert.pk}/acknowledge/", {"reason": "looking"}).status_code == 200
 
-
     def test_the_other_countrys_inspectorate_does_not_decide_an_answer_to_it(self, world, parties):
         r = world.op_a.post("/api/v1/runs/", declaration(flop=2e24, facilities=("US-VA-001", "FR-PAR-001")))
         alert = Alert.objects.get(scope="run", subject_key=str(Run.objects.get(code=r.json()["code"]).pk))
