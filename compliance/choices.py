@@ -80,10 +80,12 @@ class Workload(models.TextChoices):
     UNLABELLED = "unlabelled", "Not labelled"
 
 
-# What an unattributed_compute rule counts unless it says otherwise: training, and work nobody labelled
-# (an operator could otherwise keep its training out of the count by leaving the label off). Inference
-# stays out: serving a model is not training one.
-DEFAULT_UNATTRIBUTED_WORKLOADS = [Workload.TRAINING.value, Workload.UNLABELLED.value]
+# What an unattributed_compute rule counts unless it says otherwise: everything but inference. Training, and
+# work nobody labelled (an operator could otherwise keep its training out of the count by leaving the label
+# off), and `mixed` (training among it), `other` and `idle` (a label is the operator's word: a chip called
+# idle that ran busy at full power did work, which its usage bound counts, and an idle one adds nothing).
+# Inference stays out: serving a model is not training one.
+DEFAULT_UNATTRIBUTED_WORKLOADS = [w.value for w in Workload if w != Workload.INFERENCE]
 
 
 class Comparison(models.TextChoices):

@@ -10,7 +10,8 @@ Two definitions, each a scope of threshold rules (compliance.choices.Scope):
   wording of it was not at hand when this was written. Here: the connected components of the facilities,
   joined when they stand in one place (one facility, or one campus of facilities within
   CHIPREG_CAMPUS_DISTANCE_KM, whoever runs them), when a declared network link between them carries more
-  than the rule's `link_gbps` (25 by default), or when they are declared to run workloads together (a
+  than the rule's `link_gbps` (25 by default; parallel links between the same two facilities count by their
+  sum), or when they are declared to run workloads together (a
   workload group). Article V.3 forbids
   disaggregating chips to take a set out of the definition: a set split over facilities far apart but
   linked is one set.
@@ -112,6 +113,17 @@ def _ties():
     return ties
 
 
+def _fast_enough(ties, gbps, ends):
+    """Whether a link joins its ends at this bandwidth: the links between the same two ends (`ends(tie)`)
+    count together, so that a connection declared as several parallel links under the line, carrying more than
+    it in all, joins them as one link of their sum would (Article V.3: no disaggregating to evade)."""
+    totals = defaultdict(float)
+    for tie in ties:
+        if tie.kind == "link":
+            totals[ends(tie)] += tie.gbps
+    return lambda tie: totals[ends(tie)] > gbps
+
+
 class _UnionFind:
     def __init__(self):
         self.parent = {}
@@ -148,8 +160,9 @@ class Partition:
         for members in campuses:  # one place, whoever runs its facilities
             for pk in members[1:]:
                 self.uf.union(members[0], pk)
+        fast = _fast_enough(ties, self.gbps, lambda tie: frozenset(f for f, _ in tie.sites))
         for tie in ties:
-            if tie.kind == "link" and not tie.gbps > self.gbps:
+            if tie.kind == "link" and not fast(tie):
                 continue
             facilities = [f for f, _ in tie.sites]
             for f in facilities[1:]:
@@ -161,8 +174,9 @@ class Partition:
         for pk, (_, interconnect) in clusters.items():
             if interconnect is not None and not interconnect > self.gbps:
                 self.excluded.add(("c", pk))
+        fast = _fast_enough(ties, self.gbps, lambda tie: frozenset(tie.sites))
         for tie in ties:
-            if tie.kind != "link" or not tie.gbps > self.gbps:
+            if tie.kind != "link" or not fast(tie):
                 continue
             (af, ac), (bf, bc) = tie.sites
             if af != bf:

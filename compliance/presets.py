@@ -2,6 +2,8 @@
 
 from datetime import UTC, datetime
 
+from compliance.choices import DEFAULT_UNATTRIBUTED_WORKLOADS
+
 # The draft agreement: MIRI Technical Governance Team, "An International Agreement to Prevent the Premature
 # Creation of Artificial Superintelligence" (arXiv 2511.10783, November 2025). Article numbers as in the
 # treaty text the same team publishes at ifanyonebuildsit.com/treaty (Article II "Definitions", Article IV
@@ -141,6 +143,22 @@ PRESETS = {
             severity="critical",
         ),
         dict(
+            # A model trained past the line in runs each under it: Article II.3 counts any process optimising
+            # a model's parameters as training. Not called prohibited (a base run and a permitted fine-tune
+            # of it may add up past 1e24): high, for the ISIA to judge whether the runs were one split run.
+            key="treaty-model-attested",
+            name="Model trained past 1e24 FLOP across its runs",
+            legal_reference=f"{MIRI_PROHIBITED}; {MIRI}, Article II.3: a training run is any computational process "
+            f"that optimises an AI's parameters; {MIRI_FLOP}. The attested FLOP of every run one operator declared "
+            "for one model, summed: splitting a run into declarations under the line does not hide it",
+            metric="model_compute",
+            basis="higher",
+            scope="model",
+            comparison="gt",
+            value=1e24,
+            severity="high",
+        ),
+        dict(
             key="treaty-run-over-plan",
             name="Training run past its declared compute",
             legal_reference=f"{MIRI_REPORTED}; {MIRI_FLOP}. Margin: attested over planned FLOP above "
@@ -155,12 +173,12 @@ PRESETS = {
         dict(
             key="treaty-unexplained-compute-facility",
             name="Compute no declared run explains (facility)",
-            legal_reference=f"{MIRI_REPORTED}; {MIRI_FLOP}. Training or unlabelled work attributed to no declared "
-            f"run, over the {REVIEW_WINDOW_DAYS}-day review window: unexplained, not a prohibited run",
+            legal_reference=f"{MIRI_REPORTED}; {MIRI_FLOP}. Work attributed to no declared run, whatever its label "
+            f"but inference, over the {REVIEW_WINDOW_DAYS}-day review window: unexplained, not a prohibited run",
             metric="unattributed_compute",
             basis="higher",
             window_days=REVIEW_WINDOW_DAYS,
-            workloads=["training", "unlabelled"],
+            workloads=DEFAULT_UNATTRIBUTED_WORKLOADS,
             scope="facility",
             comparison="gt",
             value=1e22,
@@ -169,12 +187,12 @@ PRESETS = {
         dict(
             key="treaty-unexplained-compute-cluster",
             name="Compute no declared run explains (cluster)",
-            legal_reference=f"{MIRI_REPORTED}; {MIRI_FLOP}. Training or unlabelled work attributed to no declared "
-            f"run, over the {REVIEW_WINDOW_DAYS}-day review window: unexplained, not a prohibited run",
+            legal_reference=f"{MIRI_REPORTED}; {MIRI_FLOP}. Work attributed to no declared run, whatever its label "
+            f"but inference, over the {REVIEW_WINDOW_DAYS}-day review window: unexplained, not a prohibited run",
             metric="unattributed_compute",
             basis="higher",
             window_days=REVIEW_WINDOW_DAYS,
-            workloads=["training", "unlabelled"],
+            workloads=DEFAULT_UNATTRIBUTED_WORKLOADS,
             scope="cluster",
             comparison="gt",
             value=1e22,

@@ -26,6 +26,7 @@ models.
 """
 
 import hashlib
+import unicodedata
 from typing import NamedTuple
 
 from django.db.models import Sum
@@ -48,7 +49,15 @@ class Computed(NamedTuple):
 
 
 def model_key(operator_id, model_name):
-    return f"{operator_id}:{hashlib.sha256(model_name.encode()).hexdigest()[:32]}"
+    return f"{operator_id}:{hashlib.sha256(same_model(model_name).encode()).hexdigest()[:32]}"
+
+
+def same_model(model_name):
+    """A model's name as the registry compares it: one model however its runs spell it (case, Unicode forms,
+    spaces, hyphens, underscores: "Frontier-7", "frontier 7" and "FRONTIER_7" are one model), so that a
+    cumulative count (EU AI Act Art. 51(2)) is not split by respelling the name."""
+    folded = unicodedata.normalize("NFKC", model_name).casefold()
+    return " ".join("".join(c if c.isalnum() else " " for c in folded).split())
 
 
 def _attested(run_ids=None):

@@ -278,6 +278,7 @@ def test_presets_cite_their_sources(parties):
         "treaty-post-training-prohibited",
         "treaty-post-training-attested-prohibited",
         "treaty-run-over-plan",
+        "treaty-model-attested",
         "treaty-unexplained-compute-facility",
         "treaty-unexplained-compute-cluster",
         "us-eo-14110-model",
@@ -298,7 +299,17 @@ def test_presets_cite_their_sources(parties):
     assert (post.value, post.effect, sorted(post.run_kinds)) == (1e23, "prohibit", ["fine_tuning", "post_training"])
     unexplained = by_key["treaty-unexplained-compute-facility"]
     assert (unexplained.value, unexplained.window_days, unexplained.comparison) == (1e22, 30, "gt")
-    assert sorted(unexplained.workloads) == ["training", "unlabelled"]
+    # Every label but inference: relabelling training as mixed, other or idle does not hide it (review 2026-12-06).
+    assert sorted(unexplained.workloads) == ["idle", "mixed", "other", "training", "unlabelled"]
+    model = by_key["treaty-model-attested"]
+    assert (model.metric, model.scope, model.basis, model.comparison, model.value) == (
+        "model_compute",
+        "model",
+        "higher",
+        "gt",
+        1e24,
+    )
+    assert "Article II.3" in model.legal_reference
     call_command("load_presets", verbosity=0)  # loading again declares nothing new
     assert ThresholdRule.objects.count() == len(rules)
 

@@ -34,13 +34,15 @@ def test_a_metric_is_judged_on_its_scopes_only(api, parties):
         assert (r.json()["metric"], r.json()["scope"], r.json()["basis"]) == (metric, scope, "higher")
 
 
-def test_unattributed_compute_counts_training_and_unlabelled_unless_told(api, parties):
+def test_unattributed_compute_counts_all_but_inference_unless_told(api, parties):
     treaty = api(parties.users["treaty"])
     body = {**BASE, "metric": "unattributed_compute", "scope": "cluster"}
     no_window = treaty.post("/api/v1/thresholds/", {**body, "key": "u0"})
     assert no_window.status_code == 400 and "window_days" in no_window.json()["errors"]
     default = treaty.post("/api/v1/thresholds/", {**body, "key": "u1", "window_days": 30})
-    assert default.status_code == 201 and default.json()["workloads"] == ["training", "unlabelled"]
+    # The default: every workload but inference (a label is the operator's word).
+    assert default.status_code == 201
+    assert default.json()["workloads"] == ["idle", "mixed", "other", "training", "unlabelled"]
     listed = treaty.post("/api/v1/thresholds/", {**body, "key": "u2", "window_days": 30, "workloads": ["inference"]})
     assert listed.status_code == 201 and listed.json()["workloads"] == ["inference"]
     bad = treaty.post("/api/v1/thresholds/", {**body, "key": "u3", "window_days": 30, "workloads": ["gaming"]})

@@ -157,7 +157,8 @@ def test_attested_compute_above_the_prohibition_is_itself_alerted(world, parties
     run = declare_earlier(parties, hours=24 * 20)
     report(world, 16, workload="training", run=run.code)  # 400 x 16 x 1.7e20 = 1.1e24
     keys = set(threshold_alerts().values_list("rule__key", flat=True))
-    assert keys == {"treaty-run-over-plan", "treaty-run-attested-prohibited"}
+    # The run, and its model (whose runs, here one, add up past the line too: treaty-model-attested).
+    assert keys == {"treaty-run-over-plan", "treaty-run-attested-prohibited", "treaty-model-attested"}
     prohibited = threshold_alerts().get(rule__key="treaty-run-attested-prohibited")
     assert prohibited.severity == "critical" and prohibited.value > 1e24
 
@@ -195,9 +196,11 @@ def test_model_compute_over_1e25_across_two_runs_raises_the_eu_alert_and_exactly
     _attest(second, facility, 5e24)  # 5e24 + 5e24 = 1e25 exactly: not greater than 1e25
     key = run_metrics.model_key(first.operator_id, "frontier-7")
     assert run_metrics.models([key])[key].flop["flop_peak"] == 1e25
-    assert not threshold_alerts(scope="model").exists()
+    # (The draft treaty's model rule, past 1e24, has alerted both models long since: the EU line is this test's.)
+    eu = {"scope": "model", "rule__key": "eu-ai-act-systemic"}
+    assert not threshold_alerts(**eu).exists()
     _attest(second, facility, 1e21)
-    [alert] = threshold_alerts(scope="model")
+    [alert] = threshold_alerts(**eu)
     assert alert.rule.key == "eu-ai-act-systemic" and alert.subject_key == key
     assert alert.subject_label == "op-a: frontier-7" and alert.value == pytest.approx(1.0001e25)
     assert (alert.operator.code, alert.country) == ("op-a", "US")

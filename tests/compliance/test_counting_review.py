@@ -1,0 +1,156 @@
+"""Counting review of 2026-12-06: ways an operator kept real capacity or compute out of the treaty counts. Each
+test asserts what a faithful count gives, and failed on the code before the fix it names.
+
+H100 SXM (catalogue): 989 TFLOP/s BF16, 1,979 FP8, 700 W. One chip busy a whole day at full power is bounded
+at 1.71e20 FLOP on the draft's `higher` basis (its fastest precision).
+"""
+
+from datetime import timedelta
+
+import pytest
+from django.core.management import call_command
+
+from attestations.models import UsageRecord
+from compliance import run_metrics, run_review
+from compliance.evaluation import evaluate_all
+from compliance.models import Alert
+from inventory.models import Facility
+from outbox.relay import drain_all
+from registry.registration import register_chips
+from tests.attestations.conftest import World, now
+from tests.compliance.test_covered_clusters import EAST, WEST, declare, h100s, site
+from tests.factories import chip_rows
+from tests.runs.conftest import declaration
+from tests.runs.test_run_rules import DAY, H100_W, _attest, threshold_alerts
+
+H100_DAY_HIGHER = 1979e12 * DAY  # one H100 busy a day, fastest-precision bound
+
+
+@pytest.fixture
+def world(api, parties):
+    """tests/runs/test_run_rules.py's world: the attestations world with the draft agreement's and the EU's
+    presets, and 400 more H100s of op-a (H000000..H000399)."""
+    w = World(api, parties)
+    call_command("load_presets", "draft-treaty", "eu-ai-act", verbosity=0)
+    register_chips(chip_rows("H", 400), parties.users["op_a_admin"])
+    drain_all()
+    return w
+
+
+def rows(serials, days):
+    seconds = days * DAY
+    return [{"chip": s, "active_s": seconds, "utilization": 1.0, "energy_j": H100_W * seconds} for s in serials]
+
+
+def serials(first, count):
+    return [f"nvidia:H{i:06d}" for i in range(first, first + count)]
+
+
+def send(world, statement):
+    r, _ = world.submit(world.op_a, statement)
+    assert r.status_code == 201, r.content
+    drain_all()
+    return r.json()
+
+
+def unexplained():
+    return threshold_alerts(rule__metric="unattributed_compute")
+
+
+def declare_run(parties, model_name="frontier-7", planned=5e23, hours=48, kind="pre_training"):
+    """A run of op-a at US-VA-001 declared `hours` ago (through the service, with that instant)."""
+    at = now() - timedelta(hours=hours)
+    values = {
+        "model_name": model_name,
+        "kind": kind,
+        "planned_flop": planned,
+        "precision": "bf16",
+        "description": "review 4",
+        "facilities": [Facility.objects.get(code="US-VA-001")],
+        "clusters": [],
+        "planned_start": at + timedelta(hours=1),
+        "planned_end": at + timedelta(days=60),
+    }
+    return run_review.declare(parties.users["op_a_admin"], values, now=at)
+
+
+@pytest.mark.parametrize("label", ["mixed", "other", "idle"])
+def test_training_labelled_mixed_other_or_idle_is_still_unexplained(world, label):
+    """The same 31 days of 400 busy H100s that `training` or no label makes unexplained (2.1e24 FLOP) vanish
+    from the draft preset's count under `mixed` (training and inference), `other`, or even `idle` at 100%
+    utilisation and full power: the preset counts only `training` and unlabelled. Only `inference` is the
+    README's stated exclusion; mixed work contains training, and idle chips compute nothing."""
+    end = now() - timedelta(minutes=5)
+    statement = world.usage(rows(serials(0, 400), 31), end - timedelta(days=31), end)
+    statement["workload"] = label
+    body = send(world, statement)
+    records = UsageRecord.objects.filter(attestation_id=body["id"], run__isnull=True, workload=label)
+    assert sum(r.flop_peak for r in records) > 2e24
+    assert unexplained().filter(rule__key="treaty-unexplained-compute-facility").exists()
+
+
+def test_a_model_trained_in_two_runs_past_1e24_raises_a_draft_treaty_alert(world, parties):
+    """Two pre-training runs of one model, each declared at 5e23 and attested at 5.4e23 (within its plan's
+    margin): 1.08e24 FLOP optimised into one model's parameters, past the draft's 1e24 prohibition
+    (Article II: a training run is any process optimising an AI's parameters; Article IV(1)). The draft
+    preset judges each run alone (`run_attested_compute`), and has no `model_compute` rule, so splitting a
+    run into declarations under the line is never alerted."""
+    facility = Facility.objects.get(code="US-VA-001")
+    first, second = declare_run(parties, hours=48), declare_run(parties, hours=30)
+    _attest(first, facility, 5.4e23)
+    _attest(second, facility, 5.4e23)
+    evaluate_all()
+    key = run_metrics.model_key(first.operator_id, "frontier-7")
+    assert run_metrics.models([key])[key].flop["flop_peak"] == pytest.approx(1.08e24)
+    draft = Alert.objects.filter(kind="threshold", rule__preset="draft-treaty", value__gt=1e24)
+    assert draft.exists()
+
+
+def test_changing_the_case_of_a_model_name_does_not_split_its_cumulative_compute(world, parties):
+    """EU AI Act Art. 51(2) counts the cumulative compute used to train one model. Two runs of op-a's
+    model, the second declared as `Frontier-7` instead of `frontier-7`, 6e24 FLOP each (1.2e25 in all):
+    the registry keyed a model by its exact name: two models of 6e24 each and no alert. Now one model."""
+    facility = Facility.objects.get(code="US-VA-001")
+    r = world.op_a.post("/api/v1/runs/", declaration(flop=9e23, model_name="Frontier-7"), format="json")
+    assert r.status_code == 201, r.content  # the API takes the variant as another model
+    first = declare_run(parties, "frontier-7", planned=6e24, hours=48)
+    second = declare_run(parties, "Frontier-7", planned=6e24, hours=30)
+    _attest(first, facility, 6e24)
+    _attest(second, facility, 6e24)
+    keys = {run_metrics.model_key(parties.op_a.pk, n) for n in ("frontier-7", "Frontier-7")}
+    assert len(keys) == 1  # one model, however its runs spell it
+    assert threshold_alerts(rule__key="eu-ai-act-systemic").exists()
+
+
+@pytest.mark.parametrize("links", [2, 10])
+def test_bandwidth_declared_as_several_slow_links_joins_a_covered_cluster(api, parties, links):
+    """17 H100s split 9 and 8 between two facilities of op-a 50 km apart. One 100 Gbit/s link makes them one
+    covered cluster (16.99 H100e > 16). Declared instead as several parallel links of 20 or 25 Gbit/s each
+    between the same two facilities (40 or 250 Gbit/s in all), they never join: each link is judged alone
+    against the 25 Gbit/s line, so the sites are 'networked' at up to ten times the line and counted as two
+    sets under it. A faithful count sums the bandwidth between the same sites."""
+    from tests.compliance.test_covered_clusters import covered_alerts, link
+
+    a = api(parties.users["op_a_admin"])
+    call_command("load_presets", "draft-treaty", verbosity=0)
+    site(a, "WEST-1", WEST)
+    site(a, "EAST-1", EAST)
+    chips = h100s(parties.users["op_a_admin"], "SPL", 17)
+    declare(a, "WEST-1", chips[:9])
+    declare(a, "EAST-1", chips[9:])
+    drain_all()
+    gbps = 20 if links == 2 else 25
+    for i in range(links):
+        link(a, f"wan-{i}", {"facility": "WEST-1"}, {"facility": "EAST-1"}, gbps)
+    drain_all()
+    assert links * gbps > 25
+    assert covered_alerts().exists()
+
+
+def test_model_names_are_compared_in_one_form():
+    same = {
+        run_metrics.same_model(n)
+        for n in ("Frontier-7", "frontier 7", "FRONTIER_7", " frontier--7 ", "ｆｒｏｎｔｉｅｒ-7")
+    }
+    assert same == {"frontier 7"}
+    assert run_metrics.same_model("frontier-7b") != run_metrics.same_model("frontier-7")
