@@ -54,6 +54,16 @@ def _model_figures(chip_pks, others=frozenset()):
     return figures, {pk: bounds.get(maker, (None, None, None)) for pk, _, maker in rows if pk in others}
 
 
+def _unregistered_bounds(refs):
+    """{manufacturer code: (fp16, fastest, tdp)} bounds over the public catalogue, for the makers named by chip
+    ids the registry does not know: their work still counts, at the most their maker's chips could have done."""
+    codes = {ref.partition(":")[0] for ref in refs}
+    by_maker = {}
+    for m in AcceleratorModel.objects.filter(manufacturer__code__in=codes).select_related("manufacturer"):
+        by_maker.setdefault(m.manufacturer.code, []).append(m)
+    return {code: _bound_figures(ms) for code, ms in by_maker.items()}
+
+
 def resolve_run(s, v):
     """(run pk, None) when the statement names a run its speaker declared before the period began, for the
     statement's facility, and has not withdrawn; else (None, the finding kind), or (None, None) when it names
@@ -75,12 +85,20 @@ def store(att, s, v):
     # compute, and must not read that party's chip model out of them); its own model still judges its
     # energy, in a finding for its custodian (attestations.filing.by_entitlement).
     figures, bounds = _model_figures(list(known.values()), others)
+    # A chip the registry does not know counts at its maker's bound too: work on unregistered chips is work
+    # (an unknown_chip finding says the rest), not zero FLOP a facility's unexplained compute never sees.
+    unregistered = _unregistered_bounds(ref for ref, *_ in s.chips if ref not in known)
     tolerance = settings.CHIPREG_ENERGY_TOLERANCE
     records, chipless, found = [], [], []
     for ref, active_s, utilization, energy_j in s.chips:
         pk = known.get(ref)
         fp16 = peak = None
-        if pk is not None:
+        if pk is None:
+            basis16, fastest, tdp = unregistered.get(ref.partition(":")[0], (None, None, None))
+            if tdp:
+                fp16 = estimate_flop(active_s, utilization, energy_j, basis16, tdp) if basis16 else None
+                peak = estimate_flop(active_s, utilization, energy_j, fastest, tdp) if fastest else None
+        else:
             basis16, fastest, tdp = bounds.get(pk) or figures.get(pk, (None, None, None))
             if tdp:
                 fp16 = estimate_flop(active_s, utilization, energy_j, basis16, tdp) if basis16 else None

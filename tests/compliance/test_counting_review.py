@@ -10,7 +10,7 @@ from datetime import timedelta
 import pytest
 from django.core.management import call_command
 
-from attestations.models import UsageRecord
+from attestations.models import ChiplessUsageRecord, UsageRecord
 from compliance import run_metrics, run_review
 from compliance.evaluation import evaluate_all
 from compliance.models import Alert
@@ -154,3 +154,21 @@ def test_model_names_are_compared_in_one_form():
     }
     assert same == {"frontier 7"}
     assert run_metrics.same_model("frontier-7b") != run_metrics.same_model("frontier-7")
+
+
+def test_work_on_chips_the_registry_does_not_know_counts_at_their_makers_bound(world):
+    """op-a reports 31 days of training on 400 chips it never registered (serials the registry does not
+    know): the statement is stored, its records kept by reference, but with no FLOP bound at all, so the
+    facility's unexplained compute stays 0. For another party's chips the registry bounds the work by the
+    maker's fastest catalogued model; a faithful count bounds an unknown chip of a known maker the same way
+    (here: 2.1e24 FLOP of unexplained training at the very least), instead of counting it as nothing."""
+    end = now() - timedelta(minutes=5)
+    unknown = [f"nvidia:GHOST{i:06d}" for i in range(400)]
+    body = send(world, world.usage(rows(unknown, 31), end - timedelta(days=31), end))
+    kept = ChiplessUsageRecord.objects.filter(attestation_id=body["id"])
+    assert kept.count() == 400
+    assert sum(r.flop_peak for r in kept) > 2e24 and all(r.flop_fp16 for r in kept)
+    assert unexplained().filter(rule__key="treaty-unexplained-compute-facility").exists()
+    # A maker the catalogue does not know bounds nothing: its chips' work is kept, with no figure to count it by.
+    odd = send(world, world.usage(rows(["acme:X000001"], 1), end - timedelta(days=1), end))
+    assert ChiplessUsageRecord.objects.get(attestation_id=odd["id"]).flop_peak is None
