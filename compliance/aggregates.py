@@ -275,4 +275,22 @@ def ties_in_many(scope, subject_keys):
             out.setdefault(f"{op}:{cc}", []).append(
                 {"source": "facility", "id": code, "review": review, "log_index": index}
             )
+    # And each shipment holding some of them in transit (they count for their holder in the country they left).
+    from inventory.models import TransferItem
+
+    shipped = (
+        TransferItem.objects.filter(
+            shipped=True,
+            transfer__status="in_transit",
+            chip__status="in_transit",
+            chip__custodian_id__in=sorted({int(op) for op, _ in pairs}),
+            chip__country__in=sorted({cc for _, cc in pairs}),
+        )
+        .values_list("chip__custodian_id", "chip__country", "transfer_id", "transfer__ship_log_index")
+        .distinct()
+        .order_by("chip__custodian_id", "chip__country", "transfer_id")
+    )
+    for op, cc, transfer, index in shipped:
+        if (str(op), cc) in pairs:
+            out.setdefault(f"{op}:{cc}", []).append({"source": "transfer", "id": str(transfer), "log_index": index})
     return out

@@ -97,6 +97,9 @@ def _select():
 
 
 _LIVE = "c.{c_status} IN ('manufactured', 'installed')"
+# By holder and country, a chip in transit still counts: its holder's, in the country it left, until its
+# receiver confirms it (a shipment never confirmed must not park chips out of Article V's count).
+_HELD = "c.{c_status} IN ('manufactured', 'installed', 'in_transit')"
 _WITH_MAKER = "JOIN {model} m ON m.{m_id} = c.{c_model} JOIN {org} mf ON mf.{o_id} = c.{c_manufacturer}"
 _PLACED = (
     "FROM {placement} p JOIN {chip} c ON c.{c_id} = p.{p_chip} "
@@ -111,7 +114,7 @@ _TOTALS = {
     Scope.CAMPUS: ("f.{f_campus}", _PLACED + " AND f.{f_campus} IS NOT NULL", "f.{f_campus}"),
     Scope.OPERATOR_COUNTRY: (
         "c.{c_custodian} || ':' || c.{c_country}",
-        f"FROM {{chip}} c JOIN {{model}} m ON m.{{m_id}} = c.{{c_model}} WHERE {_LIVE} AND c.{{c_country}} <> ''",
+        f"FROM {{chip}} c JOIN {{model}} m ON m.{{m_id}} = c.{{c_model}} WHERE {_HELD} AND c.{{c_country}} <> ''",
         "c.{c_custodian}, c.{c_country}",
     ),
     # The custodian's live chips in a country that no facility the treaty body accepted holds: placed in a
@@ -121,7 +124,7 @@ _TOTALS = {
         "FROM {chip} c JOIN {model} m ON m.{m_id} = c.{c_model} "
         "LEFT JOIN {placement} p ON p.{p_chip} = c.{c_id} AND p.{p_valid_to} IS NULL "
         "LEFT JOIN {facility} f ON f.{f_id} = p.{p_facility} "
-        f"WHERE {_LIVE} AND c.{{c_country}} <> '' AND f.{{f_review}} IS DISTINCT FROM 'accepted'",
+        f"WHERE {_HELD} AND c.{{c_country}} <> '' AND f.{{f_review}} IS DISTINCT FROM 'accepted'",
         "c.{c_custodian}, c.{c_country}",
     ),
 }

@@ -9,11 +9,12 @@ from datetime import timedelta
 
 import pytest
 from django.core.management import call_command
+from django.utils import timezone
 
 from attestations.models import ChiplessUsageRecord, UsageRecord
 from compliance import run_metrics, run_review
 from compliance.evaluation import evaluate_all
-from compliance.models import Alert
+from compliance.models import Aggregate, Alert
 from inventory.models import Facility
 from outbox.relay import drain_all
 from registry.registration import register_chips
@@ -172,3 +173,43 @@ def test_work_on_chips_the_registry_does_not_know_counts_at_their_makers_bound(w
     # A maker the catalogue does not know bounds nothing: its chips' work is kept, with no figure to count it by.
     odd = send(world, world.usage(rows(["acme:X000001"], 1), end - timedelta(days=1), end))
     assert ChiplessUsageRecord.objects.get(attestation_id=odd["id"]).flop_peak is None
+
+
+def consolidation_alerts():
+    return Alert.objects.filter(rule__key="treaty-consolidation", cleared_at__isnull=True)
+
+
+def test_chips_parked_in_a_shipment_to_oneself_stay_in_the_consolidation_count(api, parties):
+    """op-a holds 17 H100s at an unaccepted facility: the consolidation alert is raised. It then 'ships'
+    them to its own other facility 50 km away and never confirms receipt: the chips are `in_transit`
+    indefinitely, not live, and the alert clears, though the chips are still op-a's and still in no
+    accepted facility. No clock or finding catches a shipment that never arrives."""
+    a = api(parties.users["op_a_admin"])
+    call_command("load_presets", "draft-treaty", verbosity=0)
+    site(a, "WEST-1", WEST)
+    site(a, "EAST-1", EAST)
+    chips = h100s(parties.users["op_a_admin"], "PRK", 17)
+    declare(a, "WEST-1", chips)
+    drain_all()
+    assert consolidation_alerts().exists()
+    shipped = a.post(
+        "/api/v1/transfers/",
+        {
+            "receiver": "op-a",
+            "destination_facility": "EAST-1",
+            "shipped_at": (timezone.now() - timedelta(minutes=30)).isoformat(),
+            "chips": chips,
+        },
+    )
+    assert shipped.status_code == 201, shipped.content
+    drain_all()
+    evaluate_all(now=timezone.now() + timedelta(days=200))
+    key = f"{parties.op_a.pk}:US"
+    held = Aggregate.objects.filter(scope="unaccepted_holdings", subject_key=key).values_list("chip_count", flat=True)
+    assert list(held) == [17]
+    assert consolidation_alerts().exists()
+    # The alert's evidence names the shipment that holds them.
+    from compliance import aggregates
+
+    sources = aggregates.ties_in_many("unaccepted_holdings", [key])[key]
+    assert {"source": "transfer", "id": shipped.json()["id"]} in [{k: s[k] for k in ("source", "id")} for s in sources]
