@@ -1,4 +1,5 @@
 from django.contrib.auth.models import AbstractUser, UserManager
+from django.core.exceptions import ValidationError
 from django.core.validators import RegexValidator
 from django.db import models
 
@@ -47,6 +48,12 @@ class Organisation(models.Model):
 
     def __str__(self):
         return self.code
+
+    def clean(self):
+        # An operator's chips lie in its country until a facility places them elsewhere: an operator of no
+        # country would hold chips counted in no country's totals (Article V's holdings, operator-country).
+        if self.kind == OrgKind.OPERATOR and not self.country:
+            raise ValidationError({"country": "An operator is registered with its home country."})
 
 
 class UserQuerySet(RestrictedQuerySet):

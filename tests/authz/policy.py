@@ -269,9 +269,21 @@ API = {
     ("POST", "/api/v1/organisations/"): [
         Case(
             expect(FORBIDDEN, registry_admin=OK),
-            body=lambda w, r: {"code": f"authz-{r[:8]}".replace("_", "-"), "name": "N", "kind": "operator"},
+            body=lambda w, r: {
+                "code": f"authz-{r[:8]}".replace("_", "-"),
+                "name": "N",
+                "kind": "operator",
+                "country": "FR",
+            },
             tables=("registry.Organisation",),
-        )
+        ),
+        Case(
+            # An operator of no country would hold chips no country's totals count: refused, whoever asks.
+            expect(FORBIDDEN, registry_admin=INVALID),
+            name="operator without a country",
+            body=lambda w, r: {"code": f"authz-n{r[:7]}".replace("_", "-"), "name": "N", "kind": "operator"},
+            tables=("registry.Organisation",),
+        ),
     ],
     ("GET", "/api/v1/organisations/{code}/"): [Case(ALL, params=lambda w, r: {"code": "op-demo"})],
     ("PATCH", "/api/v1/organisations/{code}/"): [

@@ -45,9 +45,17 @@ def test_command_errors(db, args):
 
 
 def test_duplicate_org_is_refused(db):
-    run("create_org", "op-z", "--kind", "operator")
+    run("create_org", "op-z", "--kind", "operator", "--country", "FR")
     with pytest.raises(CommandError):
-        run("create_org", "op-z", "--kind", "operator")
+        run("create_org", "op-z", "--kind", "operator", "--country", "FR")
+
+
+def test_an_operator_is_registered_with_its_country(db):
+    """An operator of no country would hold chips counted in no country's totals (review of 2026-12-06)."""
+    with pytest.raises(CommandError):
+        run("create_org", "op-nowhere", "--kind", "operator")
+    assert not Organisation.objects.filter(code="op-nowhere").exists()
+    run("create_org", "insp-x", "--kind", "inspectorate", "--jurisdictions", "FR")  # others need none
 
 
 def test_demo_data_loads_twice(db):
