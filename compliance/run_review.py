@@ -50,6 +50,17 @@ def classify(planned_flop, now=None, kind=None):
     return runs.Verdict(RunState.BELOW_THRESHOLD), None
 
 
+def _declared_for_model(operator_id, model_name):
+    """The planned FLOP of the operator's runs of this model (as run_metrics compares model names) that are not
+    withdrawn nor prohibited: what the model's training is already declared at."""
+    from compliance.run_metrics import same_model
+    from runs.models import Run
+
+    form = same_model(model_name)
+    runs_ = Run.objects.filter(operator_id=operator_id, withdrawn_at__isnull=True).exclude(state=RunState.PROHIBITED)
+    return sum(planned for name, planned in runs_.values_list("model_name", "planned_flop") if same_model(name) == form)
+
+
 def _verdict(state, rule):
     return runs.Verdict(state, rule.key, rule.version, rule.value, rule.review_days)
 
@@ -60,6 +71,13 @@ def declare(user, values, now=None):
     now = now or timezone.now()
     runs.check_plan(user, values, now)
     verdict, rule = classify(values["planned_flop"], now, values.get("kind"))
+    if verdict.state == RunState.BELOW_THRESHOLD:
+        # One model trained in runs each below the review line is reviewed once they add up past it (Article
+        # IV(2) reports a training run of 1e22 FLOP and more; splitting it into declarations does not exempt it).
+        together = values["planned_flop"] + _declared_for_model(user.organisation_id, values["model_name"])
+        cumulative, crossed = classify(together, now, values.get("kind"))
+        if cumulative.state == RunState.UNDER_REVIEW:
+            verdict, rule = cumulative, crossed
     run = runs.declare(user, values, verdict, now)
     if run.state == RunState.PROHIBITED:
         raise_prohibited(run, rule)

@@ -18,6 +18,7 @@ from compliance.models import Aggregate, Alert
 from inventory.models import Facility
 from outbox.relay import drain_all
 from registry.registration import register_chips
+from runs.models import Run
 from tests.attestations.conftest import World, now
 from tests.compliance.test_covered_clusters import EAST, WEST, declare, h100s, site
 from tests.factories import chip_rows
@@ -213,3 +214,14 @@ def test_chips_parked_in_a_shipment_to_oneself_stay_in_the_consolidation_count(a
 
     sources = aggregates.ties_in_many("unaccepted_holdings", [key])[key]
     assert {"source": "transfer", "id": shipped.json()["id"]} in [{k: s[k] for k in ("source", "id")} for s in sources]
+
+
+def test_a_model_declared_as_runs_under_1e22_is_reviewed_once_they_add_up(world):
+    """Article IV(2): a training run of 1e22 FLOP and more is reported and reviewed. One model declared as two
+    runs of 6e21 (1.2e22 in all): the second goes under review; another model's runs do not add up with it."""
+    states = []
+    for name in ("frontier-7", "Frontier 7", "other-model"):
+        r = world.op_a.post("/api/v1/runs/", declaration(flop=6e21, model_name=name), format="json")
+        assert r.status_code == 201, r.content
+        states.append(Run.objects.get(code=r.json()["code"]).state)
+    assert states == ["below_threshold", "under_review", "below_threshold"]
