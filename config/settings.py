@@ -368,6 +368,9 @@ CHIPREG_BODY_LIMITS["/api/v1/disposals/"] = max(
 # manufacturer has not reported this many days after registration is an `unreported_chip` finding
 # (inventory.services.watch.find_unreported, daily).
 CHIPREG_MANUFACTURER_REPORT_GRACE_DAYS = env_int("CHIPREG_MANUFACTURER_REPORT_GRACE_DAYS", 30)
+# A shipment still in transit this many days after it shipped: `never_received` findings (the daily beat task
+# inventory.tasks.find_overdue_transfers), so a shipment never confirmed does not keep its chips unplaced unseen.
+CHIPREG_TRANSIT_OVERDUE_DAYS = env_int("CHIPREG_TRANSIT_OVERDUE_DAYS", 30)
 
 # Findings become alerts of this severity; None raises no alert.
 CHIPREG_FINDING_SEVERITY = {
@@ -469,6 +472,7 @@ CELERY_BEAT_SCHEDULE = {
     "sign-checkpoint": {"task": "transparency.tasks.sign_checkpoint", "schedule": 5.0},
     "find-silent-chips": {"task": "inventory.tasks.find_silent_chips", "schedule": 3600.0},
     "find-unreported-chips": {"task": "inventory.tasks.find_unreported_chips", "schedule": 86400.0},
+    "find-overdue-transfers": {"task": "inventory.tasks.find_overdue_transfers", "schedule": 86400.0},
     "find-hardware-unverified": {"task": "compliance.tasks.find_hardware_unverified", "schedule": 3600.0},
     "approve-runs-by-silence": {"task": "runs.tasks.approve_by_silence", "schedule": 3600.0},
     "escalate-overdue-clarifications": {"task": "compliance.tasks.escalate_overdue", "schedule": 600.0},

@@ -15,3 +15,11 @@ def find_unreported_chips():
     from inventory.services.watch import find_unreported
 
     return find_unreported()
+
+
+@shared_task(ignore_result=True)
+def find_overdue_transfers():
+    """Daily (Celery beat): shipments still in transit long after they shipped."""
+    from inventory.services.transfers import find_overdue
+
+    return find_overdue()

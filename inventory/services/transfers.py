@@ -1,6 +1,10 @@
 """Transfers: shipment by the custodian, receipt by the receiver, differences as findings."""
 
+from datetime import timedelta
+
+from django.conf import settings
 from django.db import transaction
+from django.utils import timezone
 
 from core.errors import Conflict, Forbidden, Invalid
 from inventory.chiprefs import resolve_chips
@@ -290,6 +294,48 @@ def _transfer_findings(transfer, missing, extra, shipped, resolved, facility):
         other_country=transfer.destination_country,
         evidence=evidence,
     )
+
+
+def find_overdue(now=None, days=None):
+    """A shipment still in transit `days` (CHIPREG_TRANSIT_OVERDUE_DAYS) after it shipped: a `never_received`
+    finding for each chip still in it (its shipper's, in transit), for both parties and both countries'
+    inspectorates, raised once (source `<transfer>:overdue`); the receipt, when it comes, says the rest.
+    Returns how many chips are overdue."""
+    now = now or timezone.now()
+    days = settings.CHIPREG_TRANSIT_OVERDUE_DAYS if days is None else days
+    overdue = Transfer.objects.filter(
+        status=TransferStatus.IN_TRANSIT, shipped_at__lt=now - timedelta(days=days)
+    ).select_related("shipper", "receiver", "destination_facility")
+    counted = 0
+    for transfer in overdue.order_by("shipped_at").iterator():
+        still = TransferItem.objects.filter(
+            transfer=transfer,
+            shipped=True,
+            chip__status=ChipStatus.IN_TRANSIT,
+            chip__custodian_id=transfer.shipper_id,
+        ).values_list("chip_ref", "chip_id")
+        source_id = f"{transfer.pk}:overdue"
+        found = []
+        for ref, pk in still:
+            d = Discrepancy(FindingKind.NEVER_RECEIVED, ref, pk, FindingSource.TRANSFER, source_id)
+            d.note = f"still in transit {(now - transfer.shipped_at).days} days after it shipped, unconfirmed"
+            found.append(d)
+        if found:
+            raise_findings(
+                found,
+                facility=transfer.destination_facility,
+                organisation=transfer.shipper,
+                other_organisation=transfer.receiver,
+                country=transfer.origin_country,
+                other_country=transfer.destination_country,
+                evidence={
+                    "transfer": str(transfer.pk),
+                    "ship_log_index": transfer.ship_log_index,
+                    "overdue_days": days,
+                },
+            )
+        counted += len(found)
+    return counted
 
 
 def _set_status(pks, status, user, transfer, verb, log_index=None):

@@ -573,3 +573,39 @@ def test_chips_that_changed_hands_after_their_listing_was_resolved_are_not_moved
     )
     assert where == {"RACE000000": "DE-FRA-001", "RACE000001": "US-TX-001", "RACE000002": "US-VA-001"}
     assert Chip.objects.get(serial="RACE000000").country == "DE"
+
+
+def test_a_shipment_never_confirmed_is_overdue_once(api, site, settings):
+    """A shipment still in transit CHIPREG_TRANSIT_OVERDUE_DAYS after it shipped is a never_received finding for
+    each chip still in it (once, however often the daily task runs), for both parties and both countries;
+    a confirmed shipment, or one still young, raises nothing."""
+    from inventory.services.transfers import find_overdue
+
+    settings.CHIPREG_TRANSIT_OVERDUE_DAYS = 30
+    register_chips(chip_rows("OVD", 3), site.users["op_b"])
+    ids = [f"nvidia:OVD{i:06d}" for i in range(3)]
+
+    def ship(chips, days):
+        licence = approved_export(
+            site.users["op_b"], "op-a", chips, destination_facility="US-VA-001", reference=f"LIC-{chips[0]}"
+        )
+        body = {"receiver": "op-a", "destination_facility": "US-VA-001", "shipped_at": iso(days_ago(days))}
+        response = site.b.post("/api/v1/transfers/", {**body, "chips": chips, "export_authorisation": licence})
+        assert response.status_code == 201, response.content
+        return response.json()["id"]
+
+    old, young = ship(ids[:2], 40), ship(ids[2:], 5)
+    assert find_overdue() == 2
+    assert find_overdue() == 2  # counted again, raised once
+    overdue = AnyFinding.objects.filter(kind="never_received", source="transfer")
+    assert sorted(overdue.values_list("chip_ref", flat=True)) == ids[:2]
+    assert {f.source_id for f in overdue} == {f"{old}:overdue"} and young not in {f.source_id for f in overdue}
+    first = overdue.first()
+    assert (first.organisation.code, first.other_organisation.code) == ("op-b", "op-a")
+    assert (first.country, first.other_country) == ("DE", "US") and "still in transit 40 days" in first.detail
+    received = site.a.post(
+        f"/api/v1/transfers/{old}/receive/",
+        {"received_at": iso(days_ago(1)), "facility": "US-VA-001", "chips": ids[:2]},
+    )
+    assert received.status_code == 200, received.content
+    assert find_overdue() == 0
