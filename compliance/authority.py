@@ -72,18 +72,6 @@ def decides_for(user, requesters):
     return user.organisation_id in requesters
 
 
-def require_subject_country(user, country):
-    """An inspectorate acts on a finding or an alert of its own jurisdictions only (it may read others')."""
-    org = getattr(user, "organisation", None)
-    if user.is_superuser or org is None or org.kind != OrgKind.INSPECTORATE:
-        return
-    if country not in (org.jurisdictions or []):
-        raise Forbidden(
-            f"This is {country or 'no country'}'s: decided by its inspectorate or the treaty body.",
-            code="outside_jurisdiction",
-        )
-
-
 def require_decider(user, requesters):
     if not handles_alerts(user):
         raise Forbidden("Treaty bodies and inspectorates decide on answers.")

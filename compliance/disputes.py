@@ -37,6 +37,7 @@ from compliance.dispute_models import (
 )
 from compliance.models import Alert, AlertEvidence, AlertTransition
 from core.errors import Conflict, Invalid
+from inventory.access import require_own_country
 from registry.choices import OrgKind
 from transparency.events import append_event
 
@@ -298,7 +299,7 @@ def decide(user, answer_row, outcome, reason, *, close=False, days=None):
             # An answer nobody asked for is decided by the subject's own inspectorate (or the treaty body): one
             # that reads it as another country's (a run's alert, the other row of a lost chip) does not
             # settle it for them (a decision is once per answer).
-            authority.require_subject_country(user, subject.row.country)
+            require_own_country(user, subject.row.country)
         now = timezone.now()
         decision = AnswerDecision(
             answer=row, outcome=outcome, by=user, organisation=user.organisation, reason=reason, at=now

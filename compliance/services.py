@@ -3,10 +3,10 @@
 from django.db import transaction
 
 from compliance import versioning
-from compliance.authority import require_subject_country
 from compliance.choices import AlertState
 from compliance.models import Alert, AlertTransition, ThresholdRule
 from core.errors import Conflict, Forbidden, Invalid
+from inventory.access import require_own_country
 from transparency.events import append_event
 
 RULE_FIELDS = (
@@ -68,7 +68,7 @@ def transition(user, alert, action, reason):
     alert = Alert.objects.select_for_update().get(pk=alert.pk)
     # An alert is its country's (a run declared in several countries is seen by each one's inspectorate, and
     # raised in one): another inspectorate reads it, and does not close it.
-    require_subject_country(user, alert.country)
+    require_own_country(user, alert.country)
     if action != "acknowledge" and reports_on(user, alert):
         raise Forbidden(
             "This alert escalates your own challenge inspection step to the treaty body: it closes it.",

@@ -9,6 +9,7 @@ sees anything. Each restrict_for() composes these with its field paths.
 
 from django.db.models import Q
 
+from core.errors import Forbidden
 from registry.choices import OrgKind
 
 
@@ -37,3 +38,17 @@ def _any_of(conditions):
     for lookup in conditions:
         q |= Q(**lookup)
     return q
+
+
+def require_own_country(user, country):
+    """An inspectorate acts (resolves, handles, decides) on a finding or an alert of its own jurisdictions only:
+    one it reads as another country's (a lost chip seen across a border, a run declared in several countries)
+    stays that country's to settle (403 `outside_jurisdiction`). Other parties: their own rules decide."""
+    org = getattr(user, "organisation", None)
+    if user.is_superuser or org is None or org.kind != OrgKind.INSPECTORATE:
+        return
+    if country not in (org.jurisdictions or []):
+        raise Forbidden(
+            f"This is {country or 'no country'}'s: settled by its inspectorate or the treaty body.",
+            code="outside_jurisdiction",
+        )

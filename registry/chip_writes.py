@@ -155,7 +155,7 @@ def changed_between(first, end):
     holds the log's lock at entry `end` asks which of them changed meanwhile (a read)."""
     if end <= first:
         return {}
-    return {pk: tuple(rest) for pk, *rest in storage.changed_between(first, end, [str(k) for k in CUSTODY_OR_STATUS])}
+    return {pk: tuple(rest) for pk, *rest in storage.changed_between(first, end, changed_kinds())}
 
 
 def changed_among_sql(first="first", end="end", kinds="kinds", chips="chips"):

@@ -9,6 +9,7 @@ from rest_framework.response import Response
 from attestations import delegations
 from attestations.api import serializers as s
 from attestations.bases import Basis, record_field
+from attestations.filters import DelegationFilter
 from attestations.hardware import enrol_identity, issue_challenge
 from attestations.landmarks import register_landmark
 from attestations.models import (
@@ -257,18 +258,11 @@ class DelegationViewSet(RestrictedReadOnlyViewSet):
 
     queryset = Delegation.objects.select_related("operator", "uploader", "granted_by", "revoked_by")
     serializer_class = s.DelegationSerializer
-    filterset_fields = ["operator__code", "uploader__code"]
+    filterset_class = DelegationFilter
 
     def get_queryset(self):
         # Ending one is either party's, decided by the service: both see it, so the row is looked up as seen.
-        queryset = self.restricted("view")
-        if self.request.query_params.get("in_force") in ("true", "false"):
-            queryset = queryset.filter(revoked_at__isnull=self.request.query_params["in_force"] == "true")
-        return queryset
-
-    @extend_schema(parameters=[OpenApiParameter("in_force", bool, required=False)])
-    def list(self, request, *args, **kwargs):
-        return super().list(request, *args, **kwargs)
+        return self.restricted("view")
 
     @extend_schema(request=s.DelegationCreateSerializer, responses={201: s.DelegationSerializer})
     def create(self, request):

@@ -47,21 +47,24 @@ def _model_figures(chip_pks, others=frozenset()):
     makers = {maker for pk, _, maker in rows if pk in others}
     if not makers:
         return figures, {}
-    by_maker = {}
-    for m in AcceleratorModel.objects.filter(manufacturer_id__in=makers):
-        by_maker.setdefault(m.manufacturer_id, []).append(m)
-    bounds = {maker: _bound_figures(ms) for maker, ms in by_maker.items()}
+    bounds = _makers_bounds(AcceleratorModel.objects.filter(manufacturer_id__in=makers), lambda m: m.manufacturer_id)
     return figures, {pk: bounds.get(maker, (None, None, None)) for pk, _, maker in rows if pk in others}
+
+
+def _makers_bounds(models, maker_of):
+    """{maker (as `maker_of` names it): its bound over `models`} (_bound_figures of each maker's models)."""
+    by_maker = {}
+    for m in models:
+        by_maker.setdefault(maker_of(m), []).append(m)
+    return {maker: _bound_figures(ms) for maker, ms in by_maker.items()}
 
 
 def _unregistered_bounds(refs):
     """{manufacturer code: (fp16, fastest, tdp)} bounds over the public catalogue, for the makers named by chip
     ids the registry does not know: their work still counts, at the most their maker's chips could have done."""
     codes = {ref.partition(":")[0] for ref in refs}
-    by_maker = {}
-    for m in AcceleratorModel.objects.filter(manufacturer__code__in=codes).select_related("manufacturer"):
-        by_maker.setdefault(m.manufacturer.code, []).append(m)
-    return {code: _bound_figures(ms) for code, ms in by_maker.items()}
+    models = AcceleratorModel.objects.filter(manufacturer__code__in=codes).select_related("manufacturer")
+    return _makers_bounds(models, lambda m: m.manufacturer.code)
 
 
 def resolve_run(s, v):

@@ -9,6 +9,7 @@ from django.utils import timezone
 
 from core.bulk import insert_rows
 from core.errors import Conflict, Forbidden
+from inventory.access import require_own_country
 from inventory.choices import FindingKind, FindingSource
 from inventory.models import ChiplessFinding, Finding
 from outbox import emit
@@ -152,16 +153,10 @@ def resolve_finding(user, finding, reason):
             .select_related("facility", "organisation", "other_organisation")
             .get(pk=finding.pk)
         )
-        own = finding.country in (org.jurisdictions or []) if org is not None else False
-        if not user.is_superuser and org.kind == OrgKind.INSPECTORATE and not own:
-            # A finding is its country's: the inspectorate that reads it as the other country (a lost chip seen
-            # across a border is one finding for each country; a transfer's, the origin's, read by the
-            # destination's) keeps it in view, but does not close the other country's case.
-            raise Forbidden(
-                "A finding is resolved by the inspectorate of its country or by the treaty body; this one is "
-                f"{finding.country or 'of no country'}'s.",
-                code="outside_jurisdiction",
-            )
+        # A finding is its country's: the inspectorate that reads it as the other country (a lost chip seen across
+        # a border is one finding for each country; a transfer's, the origin's, read by the destination's) keeps
+        # it in view, but does not close the other country's case.
+        require_own_country(user, finding.country)
         from inventory.services.challenges import host_concerned
 
         if not user.is_superuser and host_concerned(org, finding.source, finding.source_id):

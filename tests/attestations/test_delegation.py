@@ -105,4 +105,7 @@ def test_who_sees_and_ends_a_delegation(world, api):
     renounced = world.op_b.post(f"{path}revoke/")  # the uploader's admin gives it up
     assert renounced.status_code == 200 and renounced.json()["revoked_by"] is not None
     assert world.op_a.post(f"{path}revoke/").json()["code"] == "already_revoked"
-    assert grant(world).status_code == 201  # and it may be granted again
+    again = grant(world)
+    assert again.status_code == 201  # and it may be granted again
+    listed = lambda query: [d["id"] for d in world.op_b.get(f"/api/v1/delegations/{query}").json()["results"]]  # noqa: E731
+    assert (listed("?in_force=true"), listed("?in_force=false")) == ([again.json()["id"]], [delegation["id"]])
