@@ -13,7 +13,7 @@ from rest_framework.permissions import AllowAny
 from rest_framework.response import Response
 
 from compliance.api import delivery_serializers as s
-from compliance.delivery import sender, signing
+from compliance.delivery import hears_of, sender, signing
 from compliance.filters import DeliveryFilter
 from compliance.models import Delivery, Subscription
 from core.permissions import RolePermission
@@ -76,7 +76,7 @@ class SubscriptionViewSet(RestrictedModelViewSet):
 class DeliveryViewSet(viewsets.ReadOnlyModelViewSet):
     """Messages to your organisation's subscriptions, with every attempt; administrators replay dead letters."""
 
-    queryset = Delivery.objects.select_related("subscription")
+    queryset = Delivery.objects.select_related("subscription__organisation", "alert")
     serializer_class = s.DeliverySerializer
     permission_classes = [SubscriberPermission]
     filterset_class = DeliveryFilter
@@ -101,6 +101,12 @@ class DeliveryViewSet(viewsets.ReadOnlyModelViewSet):
         is_admin = user.role == Role.ADMIN and user.organisation_id == delivery.subscription.organisation_id
         if not (user.is_superuser or is_admin):
             raise exceptions.PermissionDenied("Only an administrator of the subscribing organisation may replay.")
+        if not hears_of(delivery.subscription.organisation, delivery.alert):
+            raise Problem(
+                403,
+                "outside_jurisdiction",
+                "The alert's country is no longer in your organisation's jurisdictions: it is not sent again.",
+            )
         if not sender.replay(delivery.pk):  # enqueues the send once its transaction commits
             raise Problem(409, "not_dead", f"Only dead deliveries are replayed; this one is {delivery.state}.")
         delivery = self.get_queryset().get(pk=delivery.pk)

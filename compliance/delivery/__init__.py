@@ -20,19 +20,25 @@ def active_subscriptions():
     return list(Subscription.objects.filter(active=True).select_related("organisation"))
 
 
+def hears_of(org, alert):
+    """Whether an organisation may be told of this alert now: the treaty body of every one, an inspectorate
+    only of its jurisdictions' (asked again when a delivery is sent or replayed: jurisdictions change)."""
+    from registry.choices import OrgKind
+
+    if org.kind == OrgKind.INSPECTORATE:
+        return alert.country in (org.jurisdictions or [])
+    return org.kind == OrgKind.TREATY_BODY
+
+
 def matching_subscriptions(alert, subscriptions=None):
     """The subscriptions that hear of this alert (among `subscriptions`, default: every active one)."""
     from compliance.choices import SEVERITY_RANK
-    from registry.choices import OrgKind
 
     out = []
     for sub in active_subscriptions() if subscriptions is None else subscriptions:
-        org = sub.organisation
         if SEVERITY_RANK[alert.severity] < SEVERITY_RANK[sub.min_severity]:
             continue
-        if org.kind == OrgKind.INSPECTORATE and alert.country not in (org.jurisdictions or []):
-            continue  # an inspectorate hears only of its jurisdictions
-        if org.kind not in (OrgKind.TREATY_BODY, OrgKind.INSPECTORATE):
+        if not hears_of(sub.organisation, alert):
             continue
         if sub.countries and alert.country not in sub.countries:
             continue

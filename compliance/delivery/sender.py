@@ -31,7 +31,7 @@ from django.db import transaction
 from django.db.models import Q
 from django.utils import timezone
 
-from compliance.delivery import signing, transport
+from compliance.delivery import hears_of, signing, transport
 from compliance.delivery.destinations import DestinationRefused
 from compliance.models import Delivery, DeliveryAttempt, DeliveryState
 from core import metrics
@@ -69,7 +69,7 @@ def attempt(delivery_id):
     with transaction.atomic():
         delivery = (
             Delivery.objects.select_for_update(skip_locked=True, of=("self",))
-            .select_related("subscription", "alert")
+            .select_related("subscription__organisation", "alert")
             .filter(pk=delivery_id)
             .first()
         )
@@ -93,6 +93,9 @@ def _send(delivery):
     sub = delivery.subscription
     if not sub.active:
         return transport.Result(error="subscription inactive"), True
+    if not hears_of(sub.organisation, delivery.alert):
+        # Queued or retried while the subscriber still had the alert's country in its jurisdictions.
+        return transport.Result(error="the alert's country is no longer in the subscriber's jurisdictions"), True
     if delivery.channel == "email":
         if not sub.email:
             return transport.Result(error="subscription has no e-mail address"), True

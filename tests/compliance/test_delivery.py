@@ -243,6 +243,44 @@ def test_dead_letter_then_replay(parties, api, settings, receivers, django_captu
     assert again.status_code == 409 and again.json()["code"] == "not_dead"
 
 
+def test_jurisdiction_lost_stops_sending_and_replay(
+    parties, api, settings, receivers, django_capture_on_commit_callbacks
+):
+    """An inspectorate that no longer has the alert's country is told nothing more of it: a delivery queued or
+    retried from before is not sent, and a dead letter of it is not replayed (403 outside_jurisdiction)."""
+    settings.CHIPREG_WEBHOOK_ALLOWED_HOSTS = ["127.0.0.1"]
+    settings.CHIPREG_WEBHOOK_RETRY_HOURS = 0.4 / 3600
+    receiver = receivers(always_fail=True)
+    admin = api(UserFactory(organisation=parties.insp_us, role="admin"))
+    receiver.secret = subscribe(admin, webhook_url=receiver.url)["secret"]
+    [dead] = notify(make_alert(parties).pk, "alert.raised")
+    drive(dead, {DeliveryState.DEAD})
+    [retried] = notify(make_alert(parties).pk, "alert.raised")
+    retried.refresh_from_db()
+    assert retried.state == DeliveryState.RETRYING  # its first try failed (eager); the sweep retries it
+    sent = len(receiver.requests)
+
+    parties.insp_us.jurisdictions = ["CA"]
+    parties.insp_us.save()
+    receiver.always_fail = False
+    drive(retried, {DeliveryState.DEAD, DeliveryState.DELIVERED})
+    assert retried.state == DeliveryState.DEAD
+    assert "no longer in the subscriber's jurisdictions" in retried.log.order_by("-pk").first().error
+    with django_capture_on_commit_callbacks(execute=True):
+        response = admin.post(f"/api/v1/deliveries/{dead.pk}/replay")
+    assert response.status_code == 403 and response.json()["code"] == "outside_jurisdiction"
+    dead.refresh_from_db()
+    assert dead.state == DeliveryState.DEAD
+    assert len(receiver.requests) == sent and receiver.processed == []
+
+    parties.insp_us.jurisdictions = ["US"]  # given back: replayed as before
+    parties.insp_us.save()
+    with django_capture_on_commit_callbacks(execute=True):
+        assert admin.post(f"/api/v1/deliveries/{dead.pk}/replay").status_code == 200
+    dead.refresh_from_db()
+    assert dead.state == DeliveryState.DELIVERED and len(receiver.processed) == 1
+
+
 @pytest.mark.parametrize(
     "url",
     [
