@@ -129,6 +129,9 @@ class Attestation(models.Model):
             models.Index(fields=["operator", "id"], name="attestation_operator_idx"),
             # Most statements name no run: only those that do are indexed.
             models.Index(fields=["run", "id"], condition=Q(run__isnull=False), name="attestation_run_idx"),
+            # Compute windows ask which usage statements arrived in them (attestations.windows): a few a day
+            # a facility among every location statement of the fleet.
+            models.Index(fields=["received_at"], condition=Q(kind="usage"), name="attestation_usage_received_idx"),
         ]
 
 
@@ -298,7 +301,8 @@ class UsageDay(models.Model):
     `records`, `flop_fp16`, `flop_peak`, `active_s` and `energy_j` count the
     records whose period *starts* on `day`; `ended_flop_fp16` and
     `ended_flop_peak` those whose period *ends* on `day` (compute windows
-    select records by period end).
+    select records by period end, and add those of statements filed late:
+    attestations.windows).
     """
 
     facility = models.ForeignKey("inventory.Facility", on_delete=models.PROTECT, related_name="+")

@@ -13,6 +13,7 @@ from typing import NamedTuple
 
 from django.utils import timezone
 
+from attestations import windows
 from compliance import covered, storage
 from compliance.choices import Scope
 from compliance.models import Aggregate
@@ -47,8 +48,9 @@ def compute(scope, subject_keys=None, memo=None):
     return out
 
 
-def usage(scope, since, basis, subject_keys=None, unattributed_workloads=None):
-    """{subject_key: upper-bound FLOP} of the usage records whose period ends after `since`.
+def usage(scope, since, window, basis, subject_keys=None, unattributed_workloads=None):
+    """{subject_key: upper-bound FLOP} of the usage records counted in the window of length `window` opening at
+    `since` (their period ends after it, or their statement, filed late, arrived after it: attestations.windows).
 
     The totals of evaluation.compute_in_window, for every subject (or these) in
     one GROUP BY (with `unattributed_workloads`, those of the records attributed
@@ -61,15 +63,17 @@ def usage(scope, since, basis, subject_keys=None, unattributed_workloads=None):
         subject_keys = list(subject_keys)
         if not subject_keys:
             return {}
-    rows = storage.usage_totals(scope, since, basis, subject_keys, unattributed_workloads)
+    late = windows.late_statements(since, window)
+    rows = storage.usage_totals(scope, since, late, basis, subject_keys, unattributed_workloads)
     return {str(key): float(total or 0.0) for key, total in rows}
 
 
-def unattributed_sources(scope, since, workloads, subject_keys):
+def unattributed_sources(scope, since, window, workloads, subject_keys):
     """{subject_key: chips_in-shaped rows (chip reference, 'attestation', statement id, log index, key)} of
     the usage records an unattributed_compute rule counts for these subjects: its alerts' evidence."""
     out = {}
-    for row in storage.unattributed_sources(scope, since, workloads, list(subject_keys)):
+    late = windows.late_statements(since, window)
+    for row in storage.unattributed_sources(scope, since, late, workloads, list(subject_keys)):
         out.setdefault(row[4], []).append(row)
     return out
 

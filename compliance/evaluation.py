@@ -18,6 +18,7 @@ from django.db import connection, transaction
 from django.db.models import Sum
 from django.utils import timezone
 
+from attestations import windows
 from attestations.bases import record_field
 from compliance import aggregates, covered, run_metrics, storage
 from compliance.choices import (
@@ -178,7 +179,8 @@ def stored_metric_value(rule, totals):
 
 
 def compute_in_window(rule, scope, key, now):
-    """Upper-bound FLOP reported by usage statements whose period ends in the window.
+    """Upper-bound FLOP reported by usage statements whose period ends in the window, or which the registry
+    received in it (attestations.windows: a statement filed late counts when it is filed).
 
     Usage is attributed to the facility named in the statement; a cluster's
     usage is that of the chips now placed in it; operator-country usage that
@@ -187,7 +189,8 @@ def compute_in_window(rule, scope, key, now):
     from inventory.models import Placement
 
     field = record_field(rule.basis)
-    records = _records(scope).filter(period_end__gt=now - timedelta(days=rule.window_days or 1))
+    window = timedelta(days=rule.window_days or 1)
+    records = _records(scope).filter(windows.counted(now - window, window))
     workloads = unattributed_workloads(rule)
     if workloads is not None:
         records = records.filter(run__isnull=True, workload__in=workloads)
@@ -214,7 +217,8 @@ def _records(scope):
 
 def usage_subjects(scope, now, days):
     """Subjects with usage reported in the window (they may hold no chips now)."""
-    records = _records(scope).filter(period_end__gt=now - timedelta(days=days))
+    # Any record that arrived in the window too (a grace of nothing): each window's rules count a subset.
+    records = _records(scope).filter(windows.counted(now - timedelta(days=days), timedelta(0)))
     if scope == Scope.FACILITY:
         return {str(k) for k in records.values_list("facility_id", flat=True).distinct()}
     if scope == Scope.CAMPUS:
@@ -390,8 +394,10 @@ class _RuleValues:
         workloads = unattributed_workloads(rule)
         window = (days, record_field(rule.basis), tuple(workloads) if workloads is not None else None)
         if window not in self._windows:
-            since = self.now - timedelta(days=days)
-            self._windows[window] = aggregates.usage(self.scope, since, rule.basis, self.only, workloads)
+            length = timedelta(days=days)
+            self._windows[window] = aggregates.usage(
+                self.scope, self.now - length, length, rule.basis, self.only, workloads
+            )
         return self._windows[window].get(key, 0.0)
 
 
@@ -625,8 +631,8 @@ def _counted_many(scope, pairs, now):
         else:
             out[rule.pk if rule else None, key] = _Counted.of(rows.get(key, []), ties.get(key, []))
     for rule, keys in by_rule.values():
-        since = now - timedelta(days=rule.window_days or 1)
-        found = aggregates.unattributed_sources(scope, since, unattributed_workloads(rule), keys)
+        length = timedelta(days=rule.window_days or 1)
+        found = aggregates.unattributed_sources(scope, now - length, length, unattributed_workloads(rule), keys)
         out.update({(rule.pk, key): _Counted.of(found.get(key, [])) for key in keys})
     return out
 

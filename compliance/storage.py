@@ -208,15 +208,22 @@ def _flop_column(basis):
     return "u.{u_" + record_field(basis) + "}"
 
 
-def usage_totals(scope, since, basis, subject_keys=None, unattributed_workloads=None):
-    """(subject key, sum of the upper-bound FLOP) of the usage records whose period ends after `since`;
-    `basis` one of attestations.bases.Basis. With `unattributed_workloads` (a list of workload labels,
-    "" for a statement that named none), only the records attributed to no run and of those workloads."""
+# A usage record counts in a window when its period ended in it or its statement, filed late, arrived in it
+# (`late`: those statements' ids, attestations.windows).
+_IN_WINDOW = "(u.{u_period_end} > %s OR u.{u_attestation} = ANY(%s::bigint[]))"
+
+
+def usage_totals(scope, since, late, basis, subject_keys=None, unattributed_workloads=None):
+    """(subject key, sum of the upper-bound FLOP) of the usage records counted in the window opening at `since`
+    (their period ends after it, or they belong to `late`, the statements received after it about earlier
+    periods: attestations.windows); `basis` one of attestations.bases.Basis. With `unattributed_workloads`
+    (a list of workload labels, "" for a statement that named none), only the records attributed to no run
+    and of those workloads."""
     key_sql, records, group = _USAGE[scope]
     column = _flop_column(basis)
     # Only names and constants are formatted in; values travel as parameters.
-    sql = f"SELECT {key_sql}, SUM({column}) FROM {records} WHERE u.{{u_period_end}} > %s"  # noqa: S608
-    params = [since]
+    sql = f"SELECT {key_sql}, SUM({column}) FROM {records} WHERE {_IN_WINDOW}"  # noqa: S608
+    params = [since, list(late)]
     if unattributed_workloads is not None:
         sql += " AND u.{u_run} IS NULL AND u.{u_workload} = ANY(%s::text[])"
         params.append(list(unattributed_workloads))
@@ -232,12 +239,12 @@ def usage_totals(scope, since, basis, subject_keys=None, unattributed_workloads=
 _UNATTRIBUTED_SOURCES = (
     "SELECT u.{{u_chip_ref}}, 'attestation', CAST(u.{{u_attestation}} AS TEXT), at.{{at_log_index}},"
     " CAST({key} AS TEXT) FROM {records} JOIN {{attestation}} at ON at.{{at_id}} = u.{{u_attestation}}"
-    " WHERE u.{{u_period_end}} > %s AND u.{{u_run}} IS NULL AND u.{{u_workload}} = ANY(%s::text[])"
-    " AND {condition}"
+    " WHERE (u.{{u_period_end}} > %s OR u.{{u_attestation}} = ANY(%s::bigint[]))"  # _IN_WINDOW
+    " AND u.{{u_run}} IS NULL AND u.{{u_workload}} = ANY(%s::text[]) AND {condition}"
 )
 
 
-def unattributed_sources(scope, since, workloads, subject_keys):
+def unattributed_sources(scope, since, late, workloads, subject_keys):
     """(chip reference, 'attestation', statement id, its log index, subject key as text) of every usage
     record an unattributed_compute rule counts for these subjects (facility or cluster scope): the
     evidence of its alerts, in one query."""
@@ -245,7 +252,7 @@ def unattributed_sources(scope, since, workloads, subject_keys):
     condition, params = _subject_filter(scope, subject_keys, column=group)
     # Double braces survive the first format (the key and the records' FROM), single ones are filled by _sql.
     template = _UNATTRIBUTED_SOURCES.format(key=key_sql, records=records, condition=condition)
-    return fetch_all(_sql(template), [since, list(workloads), *params])
+    return fetch_all(_sql(template), [since, list(late), list(workloads), *params])
 
 
 _WITH_MAKER = "JOIN {model} m ON m.{m_id} = c.{c_model} JOIN {org} mf ON mf.{o_id} = c.{c_manufacturer}"

@@ -116,6 +116,13 @@ def usage_for(user):
     return UsageRecord.objects.restrict(user)
 
 
+def any_usage_for(user):
+    """Usage records of both tables (bound to a chip or kept by reference) of statements the user may see."""
+    from attestations.models import AnyUsageRecord
+
+    return AnyUsageRecord.objects.restrict(user)
+
+
 def usage_days_for(user):
     """Stored daily usage totals of statements the user may see (attestations.daily): the same rule."""
     from attestations.models import UsageDay

@@ -1,11 +1,12 @@
 """Facilities: the list in the user's view, one facility's page, its reconciliation."""
 
-from datetime import datetime, timedelta
+from datetime import UTC, datetime, timedelta
 
 from django.db.models import Q, Sum
 from django.shortcuts import render
 from django.utils import timezone
 
+from attestations import windows
 from attestations.bases import record_field
 from attestations.models import Attestation
 from compliance import covered
@@ -13,7 +14,7 @@ from compliance.choices import AlertState, Metric, Scope
 from compliance.evaluation import metric_value
 from compliance.models import Aggregate, Alert, ThresholdRule
 from console import svg
-from console.access import aggregates_for, console_view, usage_days_for, visible_facility
+from console.access import aggregates_for, any_usage_for, console_view, usage_days_for, visible_facility
 from console.models import ReconciliationItem
 from console.reconciliation import snapshot_for
 from console.tables import cursor_param, keyset_iter, keyset_page, wants_csv
@@ -98,13 +99,16 @@ class RuleValues:
     (attestations.daily), by the UTC day the usage periods end: the window of
     `window_days` days counts every record whose period ends on or after the
     UTC day of `now - window_days` (whole days, so up to a day more than the
-    evaluation's instant cut). Other scopes' windows are summed by
+    evaluation's instant cut), and the records of the statements filed late
+    that arrived in it (attestations.windows; `late_usage`: the usage records
+    the viewer may see). Other scopes' windows are summed by
     compliance.evaluation.
     """
 
-    def __init__(self, now, usage_days=None):
+    def __init__(self, now, usage_days=None, late_usage=None):
         self.now = now
         self.usage_days = usage_days
+        self.late_usage = late_usage
         self._windows = {}
 
     def value(self, rule, totals, scope, key):
@@ -120,9 +124,18 @@ class RuleValues:
         return metric_value(rule, totals, scope, key, self.now)
 
     def _stored_window(self, rule, key):
-        field = f"ended_{record_field(rule.basis)}"
-        since = (self.now - timedelta(days=rule.window_days or 1)).date()
-        total = self.usage_days.filter(facility_id=int(key), day__gte=since).aggregate(t=Sum(field))["t"]
+        field = record_field(rule.basis)
+        length = timedelta(days=rule.window_days or 1)
+        first_day = (self.now - length).date()
+        total = self.usage_days.filter(facility_id=int(key), day__gte=first_day).aggregate(t=Sum(f"ended_{field}"))["t"]
+        if self.late_usage is not None:
+            # The records of statements filed late that ended before the window's first day (the others are in
+            # its daily totals already).
+            before = datetime.combine(first_day, datetime.min.time(), tzinfo=UTC)
+            records = self.late_usage.filter(
+                windows.counted(self.now - length, length), facility_id=int(key), period_end__lt=before
+            )
+            total = (total or 0.0) + (records.aggregate(t=Sum(field))["t"] or 0.0)
         return float(total or 0.0)
 
     def rows(self, rules, totals, scope, key):
@@ -197,7 +210,7 @@ def facility_detail(request, code):
         .filter(Q(origin_facility=facility) | Q(destination_facility=facility) | Q(received_facility=facility))
         .select_related("shipper", "receiver", "origin_facility", "destination_facility", "received_facility")
     )
-    values = RuleValues(now, usage_days_for(user))
+    values = RuleValues(now, usage_days_for(user), any_usage_for(user))
     in_force = list(
         ThresholdRule.objects.in_force(now).filter(scope__in=[Scope.FACILITY, Scope.CLUSTER, *covered.COMPONENT_SCOPES])
     )

@@ -158,14 +158,14 @@ class TestUsageCountsOnlyForItsHolder:
         since = end - timedelta(days=1)
         cluster = Cluster.objects.get(facility__code="US-VA-001", code="c-east-1")
         op_a_us = f"{parties.op_a.pk}:US"
-        assert aggregates.usage(Scope.CLUSTER, since, "fp16").get(str(cluster.pk), 0.0) == 0.0
-        assert aggregates.usage(Scope.OPERATOR_COUNTRY, since, "fp16").get(op_a_us, 0.0) == 0.0
+        assert aggregates.usage(Scope.CLUSTER, since, timedelta(days=1), "fp16").get(str(cluster.pk), 0.0) == 0.0
+        assert aggregates.usage(Scope.OPERATOR_COUNTRY, since, timedelta(days=1), "fp16").get(op_a_us, 0.0) == 0.0
         rule = ThresholdRule(metric="compute_window", window_days=2, basis="fp16")
         assert compute_in_window(rule, Scope.CLUSTER, str(cluster.pk), now()) == 0.0
         assert compute_in_window(rule, Scope.OPERATOR_COUNTRY, op_a_us, now()) == 0.0
         # op-b's own facility still carries what op-b said happened there.
         facility = parties.op_b.facilities.get(code="DE-FRA-001")
-        assert aggregates.usage(Scope.FACILITY, since, "fp16")[str(facility.pk)] > 0
+        assert aggregates.usage(Scope.FACILITY, since, timedelta(days=1), "fp16")[str(facility.pk)] > 0
 
 
 class TestRetirementIsNotARetroactiveRevocation:

@@ -11,7 +11,7 @@ import pytest
 from django.core.management import call_command
 from django.utils import timezone
 
-from attestations.models import ChiplessUsageRecord, UsageRecord
+from attestations.models import Attestation, ChiplessUsageRecord, UsageRecord
 from compliance import run_metrics, run_review
 from compliance.evaluation import evaluate_all
 from compliance.models import Aggregate, Alert
@@ -225,3 +225,22 @@ def test_a_model_declared_as_runs_under_1e22_is_reviewed_once_they_add_up(world)
         assert r.status_code == 201, r.content
         states.append(Run.objects.get(code=r.json()["code"]).state)
     assert states == ["below_threshold", "under_review", "below_threshold"]
+
+
+def test_training_filed_late_counts_when_it_is_filed(world):
+    """op-a holds back the usage statement of 31 days of training on 400 H100s (2.1e24 FLOP, unexplained) until
+    its period has been over for 40 days, then files it. Chosen by period end, the 30-day window never saw it:
+    no window ever evaluated would. Counted from its receipt (attestations.windows), it raises the draft
+    treaty's unexplained-compute alert and its evidence names the statement (the console's window: tests/console/
+    test_usage_days.py); the same statement received on time 40 days ago has long left the window."""
+    end = now() - timedelta(days=40)
+    body = send(world, world.usage(rows(serials(0, 400), 31), end - timedelta(days=31), end, issued=now()))
+    alert = unexplained().get(rule__key="treaty-unexplained-compute-facility")
+    assert alert.value > 2e24
+    sources = alert.evidence.order_by("-pk").first().sources
+    assert str(body["id"]) in {str(source.get("id")) for source in sources}
+
+    Attestation.objects.filter(pk=body["id"]).update(received_at=end + timedelta(minutes=5))
+    evaluate_all()
+    alert.refresh_from_db()
+    assert alert.cleared_at is not None

@@ -10,7 +10,8 @@ from django.db.models import F, Sum
 from django.db.models.functions import Greatest
 from django.utils import timezone
 
-from attestations.models import AnyUsageRecord, ChiplessUsageRecord, UsageRecord
+from attestations import windows
+from attestations.models import AnyUsageRecord, Attestation, ChiplessUsageRecord, UsageRecord
 from compliance import storage
 from compliance.choices import Scope
 from compliance.models import Aggregate, Alert, ThresholdRule
@@ -90,12 +91,36 @@ def _bound(basis):
     return F("flop_peak" if basis == "peak" else "flop_fp16")
 
 
+def _one_filed_late(since):
+    """One usage statement of the world made late: its period (and its records') ended a day before `since`,
+    30 days ago, received now. Its records count in a 30-day window (attestations.windows); chosen by period
+    end, none would."""
+    statement = Attestation.objects.filter(kind="usage").order_by("pk").first()
+    ended = since - timedelta(days=1)
+    start = ended - timedelta(days=1)
+    Attestation.objects.filter(pk=statement.pk).update(period_start=start, period_end=ended)
+    for model in (UsageRecord, ChiplessUsageRecord):
+        model.objects.filter(attestation_id=statement.pk).update(period_start=start, period_end=ended)
+    assert windows.late_statements(since, timedelta(days=30)) == [statement.pk]
+    # Received 31 days after its period ended: late for a 60-day window, within half of a 64-day one.
+    just_after = ended + timedelta(hours=1)
+    assert windows.late_statements(just_after, timedelta(days=60)) == [statement.pk]
+    assert windows.late_statements(just_after, timedelta(days=64)) == []
+    assert UsageRecord.objects.filter(attestation_id=statement.pk).exists()
+    return statement.pk
+
+
 @pytest.mark.parametrize("scope", SCOPES)
 @pytest.mark.parametrize("basis", ["peak", "fp16", "higher"])
 def test_usage_totals(world, scope, basis):  # noqa: F811
     since = timezone.now() - timedelta(days=30)
+    late = [_one_filed_late(since)]
     # A record kept by reference (a chip the registry does not know) counts at its facility and campus only.
-    bound = UsageRecord.objects.filter(period_end__gt=since, facility__campus__isnull=False).first()
+    bound = (
+        UsageRecord.objects.filter(period_end__gt=since, facility__campus__isnull=False)
+        .exclude(attestation_id__in=late)
+        .first()
+    )
     ChiplessUsageRecord.objects.create(
         **{f: getattr(bound, f) for f in ("attestation_id", "facility_id", "period_start", "period_end")},
         chip_ref="nvidia:NOSUCHCHIP",
@@ -106,7 +131,10 @@ def test_usage_totals(world, scope, basis):  # noqa: F811
         flop_peak=9e20,
     )
     by_facility = scope in (Scope.FACILITY, Scope.CAMPUS)
-    records = (AnyUsageRecord if by_facility else UsageRecord).objects.filter(period_end__gt=since)
+    records = (AnyUsageRecord if by_facility else UsageRecord).objects.filter(
+        windows.counted(since, timedelta(days=30))
+    )
+    assert records.filter(attestation_id__in=late).exists()
     records = records.annotate(bound=_bound(basis))
     column = "bound"
     if scope == Scope.FACILITY:
@@ -133,15 +161,19 @@ def test_usage_totals(world, scope, basis):  # noqa: F811
         orm = list(sums.items())
     expected = {str(k): pytest.approx(v) for k, v in orm}
     assert expected
-    assert {str(k): v for k, v in storage.usage_totals(scope, since, basis)} == expected
+    assert {str(k): v for k, v in storage.usage_totals(scope, since, late, basis)} == expected
     if scope == Scope.FACILITY:  # the chipless record is in the facility's total, beside its chips' records
-        chips_only = UsageRecord.objects.filter(period_end__gt=since, facility_id=bound.facility_id)
+        chips_only = UsageRecord.objects.filter(
+            windows.counted(since, timedelta(days=30)), facility_id=bound.facility_id
+        )
         chipless_bound = 7e20 if basis == "fp16" else 9e20  # peak, and higher: the larger of the two
-        assert dict(storage.usage_totals(scope, since, basis))[bound.facility_id] == pytest.approx(
+        assert dict(storage.usage_totals(scope, since, late, basis))[bound.facility_id] == pytest.approx(
             chips_only.annotate(bound=_bound(basis)).aggregate(t=Sum(column))["t"] + chipless_bound
         )
     some = sorted(expected)[:1]
-    assert {str(k) for k, _ in storage.usage_totals(scope, since, basis, some)} == set(some)
+    assert {str(k) for k, _ in storage.usage_totals(scope, since, late, basis, some)} == set(some)
+    # Without the late statement's id its records are out of the window, as by period end alone.
+    assert storage.usage_totals(scope, since, [], basis) != storage.usage_totals(scope, since, late, basis)
 
 
 @pytest.mark.parametrize("scope", SCOPES)
@@ -230,8 +262,11 @@ def _label_some_records():
 def test_unattributed_usage_totals_and_sources(world, scope):  # noqa: F811
     _label_some_records()
     since = timezone.now() - timedelta(days=30)
+    late = [_one_filed_late(since)]
     workloads = ["", "training"]
-    records = UsageRecord.objects.filter(period_end__gt=since, run__isnull=True, workload__in=workloads)
+    records = UsageRecord.objects.filter(
+        windows.counted(since, timedelta(days=30)), run__isnull=True, workload__in=workloads
+    )
     cluster_of = dict(
         Placement.objects.filter(valid_to__isnull=True, cluster__isnull=False).values_list("chip_id", "cluster_id")
     )
@@ -243,9 +278,10 @@ def test_unattributed_usage_totals_and_sources(world, scope):  # noqa: F811
         sums[str(key)] += r.flop_peak
         sources[str(key)].add((r.chip_ref, "attestation", str(r.attestation_id), r.attestation.log_index, str(key)))
     assert sums and UsageRecord.objects.filter(workload="inference").exists()
-    found = {str(k): v for k, v in storage.usage_totals(scope, since, "higher", None, workloads)}
+    assert records.filter(attestation_id__in=late).exists()
+    found = {str(k): v for k, v in storage.usage_totals(scope, since, late, "higher", None, workloads)}
     assert found == {k: pytest.approx(v) for k, v in sums.items()}
-    assert sorted(set(storage.unattributed_sources(scope, since, workloads, sorted(sums)))) == sorted(
+    assert sorted(set(storage.unattributed_sources(scope, since, late, workloads, sorted(sums)))) == sorted(
         row for rows in sources.values() for row in rows
     )
 

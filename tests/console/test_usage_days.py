@@ -201,12 +201,14 @@ def test_totals_follow_the_statements_visibility(world, client):
 
 @pytest.mark.parametrize("basis", ["fp16", "higher"])
 def test_compute_windows_on_the_page_read_the_stored_totals(world, client, django_assert_max_num_queries, basis):
-    """A facility compute rule's value on the page: the records ending within the window (whole UTC days);
-    on the `higher` basis, each record's larger bound (attestations/bases.py)."""
-    from django.db.models import Sum
+    """A facility compute rule's value on the page: the records ending within the window (whole UTC days), and
+    those of statements filed late that arrived in it; on the `higher` basis, each record's larger bound
+    (attestations/bases.py)."""
+    from django.db.models import Q, Sum
     from django.db.models.functions import Greatest
     from django.utils import timezone
 
+    from attestations import windows
     from attestations.models import AnyUsageRecord
     from compliance.services import declare
 
@@ -231,6 +233,71 @@ def test_compute_windows_on_the_page_read_the_stored_totals(world, client, djang
     value = float(values["test-compute"][header.index("value")])
     since = (timezone.now() - timedelta(days=2)).astimezone(UTC).replace(hour=0, minute=0, second=0, microsecond=0)
     bound = Greatest("flop_fp16", "flop_peak") if basis == "higher" else "flop_fp16"
-    records = AnyUsageRecord.objects.filter(facility__code="US-VA-001", period_end__gte=since)
-    expected = records.aggregate(t=Sum(bound))["t"]
+    # And the statements filed late that arrived in the window (here: each filed now, over a day after its period).
+    window = timedelta(days=2)
+    late = windows.late_statements(timezone.now() - window, window)
+    assert late
+    records = AnyUsageRecord.objects.filter(Q(period_end__gte=since) | Q(attestation_id__in=late))
+    expected = records.filter(facility__code="US-VA-001").aggregate(t=Sum(bound))["t"]
     assert value == pytest.approx(expected, rel=1e-12)
+
+
+def _page_value(client, key):
+    rows = parse_csv(client.get("/facilities/US-VA-001/?format=csv&table=thresholds"))
+    header, values = rows[0], {r[0].split(" v")[0]: r for r in rows[1:]}
+    return float(values[key][header.index("value")])
+
+
+def test_a_statement_filed_late_is_in_the_window_on_the_page(world, client):
+    """A statement held back and filed after its period left the window counts in it from its arrival, on the
+    page as in the evaluation (attestations.windows), once: a timely statement of the window's days is counted
+    by its period end as before. Another operator's late statement about its own facility adds nothing here."""
+    from django.utils import timezone
+
+    from attestations.models import AnyUsageRecord
+    from compliance.evaluation import compute_in_window
+    from compliance.models import ThresholdRule
+    from compliance.services import declare
+
+    declare(
+        world.p.users["treaty"],
+        key="test-30",
+        name="Compute in 30 days",
+        legal_reference="test",
+        metric="compute_window",
+        basis="fp16",
+        window_days=30,
+        scope="facility",
+        comparison="ge",
+        value=1e30,
+        severity="low",
+        effective_from=timezone.now() - timedelta(days=60),
+    )
+    client.force_login(world.p.users["treaty"])
+    timely = accepted(world, world.usage([row(i) for i in range(3)], midnight(3), midnight(2)))
+    old_end = midnight(45)
+    late = accepted(world, world.usage([row(i) for i in range(3, 8)], old_end - timedelta(days=1), old_end))
+    accepted(
+        world,
+        world.usage(
+            [{"chip": "nvidia:B000000", "active_s": 1800, "utilization": 0.4, "energy_j": 5.0e5}],
+            old_end - timedelta(days=1),
+            old_end,
+            facility="DE-FRA-001",
+            operator="op-b",
+        ),
+        client=world.op_b,
+        key=world.key_b,
+    )
+    flop = {
+        statement["id"]: sum(
+            AnyUsageRecord.objects.filter(attestation_id=statement["id"]).values_list("flop_fp16", flat=True)
+        )
+        for statement in (timely, late)
+    }
+    assert all(flop.values())
+    value = _page_value(client, "test-30")
+    assert value == pytest.approx(flop[timely["id"]] + flop[late["id"]], rel=1e-12)
+    rule = ThresholdRule.objects.get(key="test-30")
+    facility = world.p.op_a.facilities.get(code="US-VA-001")
+    assert compute_in_window(rule, "facility", str(facility.pk), timezone.now()) == pytest.approx(value, rel=1e-12)
