@@ -70,7 +70,9 @@ def verify(body, user):
         facility, speaker, landmark, clusters = known.facility, known.speaker, None, known.clusters
     else:
         facility, speaker, landmark, clusters = _places(statement)
-    if facility is None:
+    if facility is None and isinstance(statement, RttStatement):
+        # An operator's statement naming no registered facility is refused as one naming another operator's,
+        # after the key checks (5): to an operator, existence is not for telling apart.
         raise ProtocolError("unknown_facility", f"no facility {statement.facility!r} is registered")
     # 5. each key valid at issued_at and now; a key of the speaking organisation signed; the speaking
     # operator operates the facility
@@ -147,10 +149,12 @@ def _places(statement):
 def _check_operates(statement, facility, speaker):
     """An operator speaks only about a facility it operates (location and usage statements; an RTT
     statement's speaker is the landmark's treaty body, which measures any facility). Judged on the rows
-    verify() already holds, the facility with its operator: no query of its own."""
+    verify() already holds, the facility with its operator (None: no facility of that code): no query of its
+    own. One answer, word for word, whether the facility is another operator's or nobody's: a refusal must
+    not tell an operator which codes other operators' facilities have."""
     if isinstance(statement, RttStatement):
         return
-    if facility.operator_id != speaker.pk:
+    if facility is None or facility.operator_id != speaker.pk:
         raise ProtocolError(
             "facility_not_operated",
             f"{speaker.code} does not operate facility {statement.facility!r}: an operator's statement is only"

@@ -11,7 +11,8 @@ Decisions where the spec is silent:
   the signed bytes then name exactly the chips that are stored;
 - registry codes (operator, facility, landmark, cluster) are 1 to 64 characters
   from `A-Z a-z 0-9 . _ -`, starting with a letter or digit (REGISTRY_CODE_RE);
-  whether the code exists is the registry's business (`unknown_facility`);
+  whether the code exists is the registry's business (`unknown_facility` for an
+  `rtt` statement's facility, `facility_not_operated` for an operator's);
 - a `location` statement may list no chips only with scope `complete` (it then
   says the facility is empty); a `partial` one or a `usage` one must list some;
 - an `rtt` statement's `measured_at` may not be after its `issued_at`, like a

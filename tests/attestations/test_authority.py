@@ -144,6 +144,29 @@ def test_facility_not_operated_comes_after_the_key_checks(world):
     refused(response, 403, "key_not_authorized")
 
 
+@pytest.mark.parametrize("kind", ["location", "usage"])
+def test_a_refusal_does_not_tell_whether_another_operators_facility_exists(world, kind):
+    """B, with its own valid key, names A's facility and a code nobody registered: the two answers are one
+    answer (status, code and detail but for the code itself), so B cannot enumerate A's facilities, and
+    nothing is stored either way. (Before, the second was 400 unknown_facility.)"""
+
+    def statement(code):
+        if kind == "location":
+            return world.location(["nvidia:B000000"], facility=code, operator="op-b")
+        end = now() - timedelta(minutes=5)
+        row = {"chip": "nvidia:B000000", "active_s": 60, "utilization": 1, "energy_j": 1e4}
+        return world.usage([row], end - timedelta(hours=1), end, facility=code, operator="op-b")
+
+    before = state()
+    answers = [world.submit(world.op_b, statement(code), world.key_b)[0] for code in ("US-VA-001", "US-ZZ-404")]
+    for response in answers:
+        refused(response, 403, "facility_not_operated")
+    a, nobody = (r.json() for r in answers)
+    assert a["detail"].replace("US-VA-001", "X") == nobody["detail"].replace("US-ZZ-404", "X")
+    assert "op-a" not in answers[0].content.decode()
+    assert state() == before
+
+
 def test_the_operator_check_adds_no_query_on_the_hot_path(world, django_assert_max_num_queries):
     """The facility's operator comes with the one read of the registry's rows that verify() makes."""
     statement = world.location(["nvidia:A000000"], facility="US-VA-001", operator="op-b")

@@ -141,6 +141,10 @@ def test_rtt_rules_out_the_facility(world):
     # Operators cannot sign RTT statements, even for their own facility.
     response, _ = world.submit(world.op_a, rtt(80))
     assert response.status_code == 403 and response.json()["code"] == "key_not_authorized"
+    # A landmark's treaty body measures any facility: one that does not exist is named as such.
+    nowhere = {**rtt(80), "facility": "US-ZZ-404"}
+    response, _ = world.submit(world.treaty, nowhere, landmark_key)
+    assert response.status_code == 400 and response.json()["code"] == "unknown_facility"
 
 
 def test_complete_statement_leaves_omitted_chips_unaccounted(world):

@@ -221,8 +221,9 @@ class TestErrorCodes:
         self.expect(world, response, 400, "malformed_statement")
 
     def test_unknown_facility(self, world):
+        # To an operator, a facility nobody registered is one it does not operate (ATTESTATION.md 2, check 5).
         response, _ = world.submit(world.op_a, world.location(["nvidia:A000000"], facility="NOWHERE-1"))
-        self.expect(world, response, 400, "unknown_facility")
+        self.expect(world, response, 403, "facility_not_operated")
 
     def test_revoked_key(self, world):
         since = now() - timedelta(hours=1)
