@@ -67,7 +67,7 @@ def refuse_forbidden_shipment(*, authorisation, shipped_at):
         )
 
 
-def decide(user, authorisation, approved, reason):
+def decide(user, authorisation, approved, reason, valid_until=None):
     """The exporting inspectorate approves or refuses. An export a destination rule forbids is never approved
     (409 `destination_forbidden`, naming the rules: they are public); it may still be refused."""
     from inventory.services import exports
@@ -84,7 +84,9 @@ def decide(user, authorisation, approved, reason):
                 rules=[{"key": r.key, "version": r.version} for r in rules],
             )
         checked = [f"{r.key} v{r.version}" for r in DestinationRule.objects.in_force(timezone.now())]
-    return exports.record_decision(user, authorisation, approved, reason, rule_versions=checked)
+    return exports.record_decision(
+        user, authorisation, approved, reason, rule_versions=checked, valid_until=valid_until
+    )
 
 
 def judge_receipt(payload):

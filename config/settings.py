@@ -371,6 +371,9 @@ CHIPREG_MANUFACTURER_REPORT_GRACE_DAYS = env_int("CHIPREG_MANUFACTURER_REPORT_GR
 # A shipment still in transit this many days after it shipped: `never_received` findings (the daily beat task
 # inventory.tasks.find_overdue_transfers), so a shipment never confirmed does not keep its chips unplaced unseen.
 CHIPREG_TRANSIT_OVERDUE_DAYS = env_int("CHIPREG_TRANSIT_OVERDUE_DAYS", 30)
+# An approved export authorisation is valid this many days unless the approving inspectorate names an earlier
+# end (`valid_until`); no shipment is made under it afterwards. The exporting states' licences run a year or more.
+CHIPREG_EXPORT_VALIDITY_DAYS = env_int("CHIPREG_EXPORT_VALIDITY_DAYS", 365)
 
 # Findings become alerts of this severity; None raises no alert.
 CHIPREG_FINDING_SEVERITY = {

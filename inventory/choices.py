@@ -33,6 +33,7 @@ class ExportStatus(models.TextChoices):
     REQUESTED = "requested", "Requested"
     APPROVED = "approved", "Approved"
     REFUSED = "refused", "Refused"
+    REVOKED = "revoked", "Revoked"  # approved, then withdrawn by the exporting inspectorate before any use
 
 
 class TransferStatus(models.TextChoices):

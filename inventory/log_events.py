@@ -17,8 +17,10 @@ for _name, _description in {
     "export.requested": "A custodian asked its country's inspectorate to authorise an export (reference, chips_sha256; "
     "seen by both operators and both countries' inspectorates).",
     "export.approved": "The exporting country's inspectorate approved an export authorisation (who, why, rules "
-    "checked).",
+    "checked, valid_until).",
     "export.refused": "The exporting country's inspectorate refused an export authorisation (who, why).",
+    "export.revoked": "The exporting country's inspectorate withdrew an approved export authorisation no shipment "
+    "had used (who, why).",
     "declaration.recorded": "An operator declared the complete list of chips in a facility.",
     "inspection.recorded": "An inspectorate recorded an on-site inspection and the serials observed.",
     "facility.accepted": "The treaty body accepted a facility's declaration (who, why; seen by its operator and "

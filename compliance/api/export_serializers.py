@@ -87,6 +87,7 @@ class ExportAuthorisationSerializer(serializers.ModelSerializer):
     origin_facility = serializers.SlugRelatedField(slug_field="code", read_only=True, allow_null=True)
     destination_facility = serializers.SlugRelatedField(slug_field="code", read_only=True, allow_null=True)
     decided_by_organisation = serializers.SlugRelatedField(slug_field="code", read_only=True, allow_null=True)
+    revoked_by_organisation = serializers.SlugRelatedField(slug_field="code", read_only=True, allow_null=True)
     chip_models = serializers.ListField(child=serializers.CharField(), read_only=True)
     transfer = serializers.PrimaryKeyRelatedField(read_only=True, allow_null=True)
 
@@ -111,6 +112,11 @@ class ExportAuthorisationSerializer(serializers.ModelSerializer):
             "decided_at",
             "reason",
             "decision_log_index",
+            "valid_until",
+            "revoked_by_organisation",
+            "revoked_at",
+            "revocation_reason",
+            "revocation_log_index",
             "transfer",
         ]
 
@@ -134,6 +140,13 @@ class ExportRequestSerializer(serializers.Serializer):
 
 class ExportDecisionSerializer(serializers.Serializer):
     reason = serializers.CharField(required=False, allow_blank=True, default="", max_length=4000)
+    valid_until = serializers.DateTimeField(
+        required=False,
+        allow_null=True,
+        default=None,
+        help_text="No shipment under it after this (in the future, at most CHIPREG_EXPORT_VALIDITY_DAYS away); "
+        "default: that many days after the approval.",
+    )
 
 
 class ExportRefusalSerializer(serializers.Serializer):

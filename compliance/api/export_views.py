@@ -1,8 +1,9 @@
 """Export authorisations and destination rules.
 
 export-authorisations/: the sending custodian requests (POST); both operators, both countries' inspectorates
-and the treaty body read; anyone else gets 404 as for an id that does not exist. .../approve/ and .../refuse/:
-the inspectorate of the exporting country only (403 `not_exporting_inspectorate` for every other party that
+and the treaty body read; anyone else gets 404 as for an id that does not exist. .../approve/ (until
+`valid_until`), .../refuse/ and .../revoke/ (an approved one no shipment used): the inspectorate of the exporting
+country only (403 `not_exporting_inspectorate` for every other party that
 sees it). destination-rules/: readable by all parties, declared (POST: a new key or the next version of one)
 and retired (DELETE) by the treaty body.
 """
@@ -39,7 +40,7 @@ class ExportAuthorisationViewSet(
 
     def get_queryset(self):
         # A decision is a POST on an authorisation the inspectorate may *see*; who may decide is checked after.
-        if self.action in ("approve", "refuse"):
+        if self.action in ("approve", "refuse", "revoke"):
             return self.restricted("view").select_related("exporter", "receiver")
         if self.action == "list":
             return super().get_queryset().defer("chips")  # up to a bulk listing's worth each: the detail has them
@@ -82,7 +83,8 @@ class ExportAuthorisationViewSet(
         auth = self.get_object()
         body = s.ExportDecisionSerializer(data=request.data)
         body.is_valid(raise_exception=True)
-        auth = exports.decide(request.user, auth, True, body.validated_data["reason"])
+        data = body.validated_data
+        auth = exports.decide(request.user, auth, True, data["reason"], valid_until=data["valid_until"])
         return Response(self.get_serializer(auth).data)
 
     @extend_schema(request=s.ExportRefusalSerializer, responses=s.ExportAuthorisationDetailSerializer)
@@ -92,6 +94,16 @@ class ExportAuthorisationViewSet(
         body = s.ExportRefusalSerializer(data=request.data)
         body.is_valid(raise_exception=True)
         auth = exports.decide(request.user, auth, False, body.validated_data["reason"])
+        return Response(self.get_serializer(auth).data)
+
+    @extend_schema(request=s.ExportRefusalSerializer, responses=s.ExportAuthorisationDetailSerializer)
+    @action(detail=True, methods=["post"])
+    def revoke(self, request, pk=None):
+        """Withdraw an approved authorisation no shipment has used (the exporting inspectorate; a reason)."""
+        auth = self.get_object()
+        body = s.ExportRefusalSerializer(data=request.data)
+        body.is_valid(raise_exception=True)
+        auth = requests.revoke(request.user, auth, body.validated_data["reason"])
         return Response(self.get_serializer(auth).data)
 
 

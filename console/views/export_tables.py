@@ -54,8 +54,21 @@ ALL = Table(
             lambda r: r.decided_by_organisation.code if r.decided_by_organisation else "",
         ),
         Column("Reason", "{{ row.reason|truncatechars:80 }}", "reason", lambda r: r.reason),
+        Column(
+            "Valid until",
+            "{{ row.valid_until|when }}",
+            "valid_until",
+            lambda r: r.valid_until.isoformat() if r.valid_until else "",
+        ),
+        Column(
+            "Revoked because",
+            "{{ row.revocation_reason|truncatechars:80 }}",
+            "revocation_reason",
+            lambda r: r.revocation_reason,
+        ),
         Column("Shipped", "{% if row.transfer_id %}yes{% endif %}", "transfer", lambda r: str(r.transfer_id or "")),
         Column(csv="decision_log_index", value=lambda r: r.decision_log_index),
+        Column(csv="revocation_log_index", value=lambda r: r.revocation_log_index),
     ),
     empty="No export authorisation in your view.",
 )

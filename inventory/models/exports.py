@@ -64,6 +64,15 @@ class ExportAuthorisation(models.Model):
     decided_at = models.DateTimeField(null=True, blank=True)
     reason = models.TextField(blank=True, default="")
     decision_log_index = models.BigIntegerField(null=True, blank=True)
+    # An approval is a licence for a time, as the exporting state's are: no shipment under it after this.
+    valid_until = models.DateTimeField(null=True, blank=True)
+    # Withdrawn before any use by the exporting inspectorate (a receiver sanctioned since, a licence revoked).
+    revoked_by_organisation = models.ForeignKey(
+        "registry.Organisation", on_delete=models.PROTECT, null=True, blank=True, related_name="+"
+    )
+    revoked_at = models.DateTimeField(null=True, blank=True)
+    revocation_reason = models.TextField(blank=True, default="")
+    revocation_log_index = models.BigIntegerField(null=True, blank=True)
     # The shipment it was used for: one authorisation, one shipment.
     transfer = models.OneToOneField(
         "inventory.Transfer",

@@ -7,6 +7,9 @@ not the treaty body, not an operator, not the destination's inspectorate), so no
 destination rules allow is checked by the caller, compliance.exports.decide, the only one that decides.
 """
 
+from datetime import timedelta
+
+from django.conf import settings
 from django.db import transaction
 from django.utils import timezone
 
@@ -88,11 +91,29 @@ def check_decider(user, auth):
         )
 
 
-def record_decision(user, auth, approved, reason, rule_versions=()):
-    """Approve or refuse a requested export (compliance.exports.decide checks the destination rules first)."""
+def validity(approved_at, valid_until=None):
+    """When an approval made at `approved_at` lapses: `valid_until` as the inspectorate names it (in the future,
+    no later than the default), else CHIPREG_EXPORT_VALIDITY_DAYS after the approval."""
+    longest = approved_at + timedelta(days=settings.CHIPREG_EXPORT_VALIDITY_DAYS)
+    if valid_until is None:
+        return longest
+    if valid_until <= approved_at:
+        raise Invalid("valid_until: must be in the future.", code="invalid")
+    if valid_until > longest:
+        raise Invalid(
+            f"valid_until: at most {settings.CHIPREG_EXPORT_VALIDITY_DAYS} days after the approval.", code="invalid"
+        )
+    return valid_until
+
+
+def record_decision(user, auth, approved, reason, rule_versions=(), valid_until=None):
+    """Approve (until `valid_until`: see validity) or refuse a requested export (compliance.exports.decide
+    checks the destination rules first)."""
     check_decider(user, auth)
     if not approved and not (reason or "").strip():
         raise Invalid("Say why the export is refused.", code="reason_required")
+    if not approved and valid_until is not None:
+        raise Invalid("valid_until: only an approval has one.", code="invalid")
     with transaction.atomic():
         auth = ExportAuthorisation.objects.select_for_update().select_related("exporter", "receiver").get(pk=auth.pk)
         if auth.status != ExportStatus.REQUESTED:
@@ -102,16 +123,52 @@ def record_decision(user, auth, approved, reason, rule_versions=()):
         auth.decided_by_organisation = user.organisation
         auth.decided_at = timezone.now()
         auth.reason = (reason or "").strip()
+        auth.valid_until = validity(auth.decided_at, valid_until) if approved else None
         auth.decision_log_index = append_event(
             f"export.{auth.status}",
             f"export:{auth.pk}",
             {
                 **event_data(auth),
                 "decided_at": auth.decided_at.isoformat(),
+                **({"valid_until": auth.valid_until.isoformat()} if approved else {}),
                 "by": user.username,
                 "by_organisation": user.organisation.code,
                 "reason": auth.reason,
                 "rules_checked": list(rule_versions),
+            },
+            **_readers(auth),
+        )
+        auth.save()
+    return auth
+
+
+def revoke(user, auth, reason):
+    """The exporting inspectorate withdraws an approved authorisation no shipment has used (a receiver sanctioned
+    since, the state's licence revoked): logged `export.revoked`, with the reason; 409 `not_revocable` otherwise."""
+    check_decider(user, auth)
+    if not (reason or "").strip():
+        raise Invalid("Say why the export authorisation is revoked.", code="reason_required")
+    with transaction.atomic():
+        auth = ExportAuthorisation.objects.select_for_update().select_related("exporter", "receiver").get(pk=auth.pk)
+        if auth.status != ExportStatus.APPROVED or auth.transfer_id is not None:
+            state = "used by a shipment" if auth.transfer_id else auth.status
+            raise Conflict(
+                f"Only an approved authorisation no shipment has used is revoked; this one is {state}.",
+                code="not_revocable",
+            )
+        auth.status = ExportStatus.REVOKED
+        auth.revoked_by_organisation = user.organisation
+        auth.revoked_at = timezone.now()
+        auth.revocation_reason = reason.strip()
+        auth.revocation_log_index = append_event(
+            "export.revoked",
+            f"export:{auth.pk}",
+            {
+                **event_data(auth),
+                "revoked_at": auth.revoked_at.isoformat(),
+                "by": user.username,
+                "by_organisation": user.organisation.code,
+                "reason": auth.revocation_reason,
             },
             **_readers(auth),
         )
@@ -140,6 +197,9 @@ def authorisation_for_shipment(
             f"authorisation {auth.pk} is for {auth.receiver.code} from {auth.origin_country} to "
             f"{auth.destination_country}"
         )
+    elif auth.valid_until is not None and auth.valid_until <= timezone.now():
+        # Judged at the registry's clock, not at the `shipped_at` the shipper gives.
+        why = f"authorisation {auth.pk} lapsed at {auth.valid_until.isoformat()}"
     elif auth.destination_facility_id and auth.destination_facility_id != getattr(destination_facility, "pk", None):
         why = f"authorisation {auth.pk} names destination facility {auth.destination_facility.code}"
     elif auth.origin_facility_id and auth.origin_facility_id != getattr(origin_facility, "pk", None):

@@ -858,6 +858,21 @@ API = {
             tables=("inventory.ExportAuthorisation",),
         )
     ],
+    # An approved authorisation no shipment used (A's licence) is revoked by the exporting inspectorate only.
+    ("POST", "/api/v1/export-authorisations/{id}/revoke/"): [
+        Case(
+            expect(
+                FORBIDDEN,
+                insp_in=OK,
+                manufacturer=HIDDEN,
+                insp_out=problem(403, "not_exporting_inspectorate"),
+                treaty=problem(403, "not_exporting_inspectorate"),
+            ),
+            params=lambda w, role: {"id": str(w.licence_a)},
+            body={"reason": "receiver sanctioned"},
+            tables=("inventory.ExportAuthorisation",),
+        )
+    ],
     ("GET", "/api/v1/destination-rules/"): [Case(ALL)],
     ("POST", "/api/v1/destination-rules/"): [
         Case(
@@ -1687,6 +1702,7 @@ LOGGED = {
     ("POST", "/api/v1/export-authorisations/"),
     ("POST", "/api/v1/export-authorisations/{id}/approve/"),
     ("POST", "/api/v1/export-authorisations/{id}/refuse/"),
+    ("POST", "/api/v1/export-authorisations/{id}/revoke/"),
     ("POST", "/api/v1/destination-rules/"),
     ("DELETE", "/api/v1/destination-rules/{id}/"),
     ("POST", "/api/v1/declarations/"),

@@ -2,6 +2,7 @@
 inspectorate approved; a receipt across a border without one is recorded all the same, with findings and
 alerts for both countries; the treaty body's destination rules forbid approvals and flag receipts."""
 
+import json
 from datetime import timedelta
 
 import pytest
@@ -484,3 +485,81 @@ def test_an_authorisation_naming_its_origin_facility_ships_from_there_only(api, 
         "/api/v1/transfers/", {**shipment, "origin_facility": US_SITE, "export_authorisation": auth["id"]}
     )
     assert named.status_code == 201, named.content
+
+
+# --- a licence for a time, and withdrawn ----------------------------------------------------------------------
+
+
+def test_an_approval_lapses(api, world, settings):
+    """An approval is valid until its `valid_until` (the default term when the inspectorate names none): after
+    it, judged by the registry's clock, the shipment is refused, whatever `shipped_at` the shipper claims."""
+    settings.CHIPREG_EXPORT_VALIDITY_DAYS = 30
+    insp = api(world.users["insp_us"])
+    default = approved(api, world)
+    decided = timezone.datetime.fromisoformat(default["decided_at"])
+    assert timezone.datetime.fromisoformat(default["valid_until"]) == decided + timedelta(days=30)
+    event = LogEventData.objects.filter(event="export.approved").latest("pk")
+    logged = timezone.datetime.fromisoformat(json.loads(event.data_jcs)["valid_until"])
+    assert logged == timezone.datetime.fromisoformat(default["valid_until"])
+
+    pending = requested(world, reference="US-BIS-2026-0043")
+    for bad in (ago(hours=1), (timezone.now() + timedelta(days=31)).isoformat()):
+        refused = insp.post(f"/api/v1/export-authorisations/{pending['id']}/approve/", {"valid_until": bad})
+        assert refused.status_code == 400, refused.content
+    assert ExportAuthorisation.objects.get(pk=pending["id"]).status == "requested"
+    soon = (timezone.now() + timedelta(days=2)).isoformat()
+    short = insp.post(f"/api/v1/export-authorisations/{pending['id']}/approve/", {"valid_until": soon}).json()
+    assert short["status"] == "approved"
+
+    ExportAuthorisation.objects.filter(pk=short["id"]).update(valid_until=timezone.now() - timedelta(minutes=1))
+    response = ship(world, licence=short["id"])  # shipped_at five hours ago, before it lapsed: no matter
+    assert (response.status_code, response.json()["code"]) == (409, "export_not_authorised")
+    assert "lapsed" in response.json()["detail"]
+    assert not Transfer.objects.exists()
+    assert ship(world, licence=default["id"]).status_code == 201
+
+
+def test_the_exporting_inspectorate_revokes_an_unused_approval(api, world):
+    licence = approved(api, world)
+    path = f"/api/v1/export-authorisations/{licence['id']}/revoke/"
+    for user, status, code in (
+        ("op_a_admin", 403, "not_exporting_inspectorate"),  # the exporter keeps no say over its licence
+        ("op_b", 403, "not_exporting_inspectorate"),
+        ("insp_de", 403, "not_exporting_inspectorate"),  # the destination's inspectorate
+        ("treaty", 403, "not_exporting_inspectorate"),
+        ("op_c", 404, None),  # a third party does not learn it exists
+    ):
+        response = api(world.users[user]).post(path, {"reason": "sanctioned"})
+        assert response.status_code == status, (user, response.content)
+        assert code is None or response.json()["code"] == code
+    insp = api(world.users["insp_us"])
+    assert insp.post(path, {}).status_code == 400  # a revocation says why
+    assert ExportAuthorisation.objects.get(pk=licence["id"]).status == "approved"
+
+    revoked = insp.post(path, {"reason": "receiver sanctioned since"})
+    assert revoked.status_code == 200, revoked.content
+    body = revoked.json()
+    assert (body["status"], body["revoked_by_organisation"], body["revocation_reason"]) == (
+        "revoked",
+        "insp-us",
+        "receiver sanctioned since",
+    )
+    event = LogEventData.objects.get(event="export.revoked")
+    assert "receiver sanctioned since" in event.data_jcs
+    assert body["revocation_log_index"] == event.index
+    response = ship(world, licence=licence["id"])
+    assert (response.status_code, response.json()["code"]) == (409, "export_not_authorised")
+    again = insp.post(path, {"reason": "twice"})
+    assert (again.status_code, again.json()["code"]) == (409, "not_revocable")
+
+
+def test_a_used_or_undecided_authorisation_is_not_revoked(api, world):
+    insp = api(world.users["insp_us"])
+    pending = requested(world)
+    response = insp.post(f"/api/v1/export-authorisations/{pending['id']}/revoke/", {"reason": "no"})
+    assert (response.status_code, response.json()["code"]) == (409, "not_revocable")
+    licence = approved(api, world, reference="US-BIS-2026-0044")
+    assert ship(world, licence=licence["id"]).status_code == 201
+    response = insp.post(f"/api/v1/export-authorisations/{licence['id']}/revoke/", {"reason": "too late"})
+    assert (response.status_code, response.json()["code"]) == (409, "not_revocable")
+    assert ExportAuthorisation.objects.get(pk=licence["id"]).status == "approved"
