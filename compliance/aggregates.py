@@ -64,6 +64,12 @@ def usage(scope, since, window, basis, subject_keys=None, unattributed_workloads
         if not subject_keys:
             return {}
     late = windows.late_statements(since, window)
+    if scope == Scope.COVERED_CLUSTER:
+        # A covered chip cluster's usage is its facilities' (Article V.3: work split over linked sites is one).
+        facilities = covered.facility_ids(scope, subject_keys)
+        rows = storage.usage_totals(Scope.FACILITY, since, late, basis, facilities, unattributed_workloads)
+        summed = covered.by_component(scope, subject_keys, rows)
+        return {key: sum(float(total or 0.0) for _, total in found) for key, found in summed.items()}
     rows = storage.usage_totals(scope, since, late, basis, subject_keys, unattributed_workloads)
     return {str(key): float(total or 0.0) for key, total in rows}
 
@@ -73,6 +79,11 @@ def unattributed_sources(scope, since, window, workloads, subject_keys):
     the usage records an unattributed_compute rule counts for these subjects: its alerts' evidence."""
     out = {}
     late = windows.late_statements(since, window)
+    if scope == Scope.COVERED_CLUSTER:
+        facilities = covered.facility_ids(scope, subject_keys)
+        rows = storage.unattributed_sources(Scope.FACILITY, since, late, workloads, sorted(facilities))
+        found = covered.by_component(scope, subject_keys, [(int(r[4]), r) for r in rows])
+        return {key: [(*r[:4], key) for _, r in pairs] for key, pairs in found.items()}
     for row in storage.unattributed_sources(scope, since, late, workloads, list(subject_keys)):
         out.setdefault(row[4], []).append(row)
     return out

@@ -332,6 +332,30 @@ def compute(scope, subject_keys=None, memo=None):
     return out
 
 
+def by_component(scope, subject_keys, rows):
+    """Facility rows grouped by the `covered_cluster` components of several facilities they lie in: `rows`
+    (facility id, ...) of the facilities `facility_ids(subject_keys)` names; {key: [rows]} of those components
+    (these keys when given). Usage windows' records are at a facility (compliance.aggregates), and a component
+    of one facility is that facility, which `facility`-scope rules judge already: only sets that join several
+    are counted here, so one facility's work is not alerted twice over."""
+    found, _ = _read(scope, subject_keys)
+    keys = None if subject_keys is None else {str(k) for k in subject_keys}
+    out = defaultdict(list)
+    for row in rows:
+        for partition in found.values():
+            key = partition.key_of(int(row[0]))
+            if (keys is None or key in keys) and len(partition.nodes_of(key)) > 1:
+                out[key].append(row)
+    return out
+
+
+def facility_ids(scope, subject_keys):
+    """The facilities the `covered_cluster` components of these keys span (None: every one)."""
+    if subject_keys is None:
+        return None
+    return _read(scope, {str(k) for k in subject_keys})[1]
+
+
 def _site_rows(facility_ids, memo):
     """storage.site_totals of these facilities (all: None), in a fixed order, so that the float sums come out
     the same on every evaluation (nothing rewritten); read once per `memo` for the same facilities."""

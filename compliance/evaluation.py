@@ -179,12 +179,13 @@ def stored_metric_value(rule, totals):
 
 
 def compute_in_window(rule, scope, key, now):
-    """Upper-bound FLOP reported by usage statements whose period ends in the window, or which the registry
-    received in it (attestations.windows: a statement filed late counts when it is filed).
+    """Upper-bound FLOP reported by usage statements whose period ends in the window, or which, filed late,
+    arrived in it (attestations.windows).
 
-    Usage is attributed to the facility named in the statement; a cluster's
-    usage is that of the chips now placed in it; operator-country usage that
-    of the chips the operator holds in that country.
+    Usage is attributed to the facility named in the statement (a covered chip
+    cluster's is that of its facilities); a cluster's usage is that of the chips
+    now placed in it; operator-country usage that of the chips the operator
+    holds in that country.
     """
     from inventory.models import Placement
 
@@ -201,6 +202,9 @@ def compute_in_window(rule, scope, key, now):
     elif scope == Scope.CLUSTER:
         chips = Placement.objects.filter(cluster_id=int(key), valid_to__isnull=True).values("chip_id")
         records = records.filter(chip_id__in=chips)
+    elif scope == Scope.COVERED_CLUSTER:  # its facilities' usage, when it joins several (covered.by_component)
+        facilities = covered.facility_ids(scope, [key])
+        records = records.filter(facility_id__in=sorted(facilities) if len(facilities) > 1 else [])
     else:
         op, cc = key.split(":")
         records = records.filter(chip__custodian_id=int(op), chip__country=cc)
@@ -208,11 +212,13 @@ def compute_in_window(rule, scope, key, now):
 
 
 def _records(scope):
-    """The usage records a scope counts: a facility's or a campus's every record at its facilities, bound to a
-    chip or kept by reference (AnyUsageRecord); a cluster's and an operator-country's the records of its chips."""
+    """The usage records a scope counts: a facility's, a campus's or a covered chip cluster's every record at its
+    facilities, bound to a chip or kept by reference (AnyUsageRecord); a cluster's and an operator-country's the
+    records of its chips."""
     from attestations.models import AnyUsageRecord, UsageRecord
 
-    return (AnyUsageRecord if scope in (Scope.FACILITY, Scope.CAMPUS) else UsageRecord).objects.all()
+    by_facility = scope in (Scope.FACILITY, Scope.CAMPUS, Scope.COVERED_CLUSTER)
+    return (AnyUsageRecord if by_facility else UsageRecord).objects.all()
 
 
 def usage_subjects(scope, now, days):
@@ -229,6 +235,8 @@ def usage_subjects(scope, now, days):
     if scope == Scope.OPERATOR_COUNTRY:
         pairs = records.values_list("chip__custodian_id", "chip__country").distinct()
         return {f"{op}:{cc}" for op, cc in pairs}
+    if scope == Scope.COVERED_CLUSTER:
+        return covered.keys_for_facilities(scope, records.values_list("facility_id", flat=True).distinct())
     return set()
 
 
@@ -633,7 +641,8 @@ def _counted_many(scope, pairs, now):
     for rule, keys in by_rule.values():
         length = timedelta(days=rule.window_days or 1)
         found = aggregates.unattributed_sources(scope, now - length, length, unattributed_workloads(rule), keys)
-        out.update({(rule.pk, key): _Counted.of(found.get(key, [])) for key in keys})
+        joined = aggregates.ties_in_many(scope, keys)  # a covered cluster's: what made its sites one
+        out.update({(rule.pk, key): _Counted.of(found.get(key, []), joined.get(key, [])) for key in keys})
     return out
 
 

@@ -198,6 +198,22 @@ PRESETS = {
             value=1e22,
             severity="high",
         ),
+        dict(
+            key="treaty-unexplained-compute-covered-cluster",
+            name="Compute no declared run explains (covered chip cluster)",
+            legal_reference=f"{MIRI_REPORTED}; {MIRI_FLOP}; {MIRI_CLUSTER}. Work attributed to no declared run, "
+            f"whatever its label but inference, over the {REVIEW_WINDOW_DAYS}-day review window, summed over the "
+            "facilities of one covered chip cluster (Article V.3: work split over linked sites is one set's)",
+            metric="unattributed_compute",
+            basis="higher",
+            window_days=REVIEW_WINDOW_DAYS,
+            workloads=DEFAULT_UNATTRIBUTED_WORKLOADS,
+            scope="covered_cluster",
+            link_gbps=25,
+            comparison="gt",
+            value=1e22,
+            severity="high",
+        ),
     ],
     "us-eo-14110": [
         dict(

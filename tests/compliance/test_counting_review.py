@@ -13,7 +13,7 @@ from django.utils import timezone
 
 from attestations.models import Attestation, ChiplessUsageRecord, UsageRecord
 from compliance import run_metrics, run_review
-from compliance.evaluation import evaluate_all
+from compliance.evaluation import compute_in_window, evaluate_all
 from compliance.models import Aggregate, Alert
 from inventory.models import Facility
 from outbox.relay import drain_all
@@ -242,5 +242,50 @@ def test_training_filed_late_counts_when_it_is_filed(world):
 
     Attestation.objects.filter(pk=body["id"]).update(received_at=end + timedelta(minutes=5))
     evaluate_all()
+    alert.refresh_from_db()
+    assert alert.cleared_at is not None
+
+
+def test_unexplained_compute_split_over_linked_facilities_is_one_covered_clusters(world, api, parties):
+    """op-a trains on 16 H100s for five days, 8 at each of two facilities 50 km apart: 6.8e21 FLOP of
+    unexplained work at each, under the 1e22 line of the facility and cluster presets. Joined by a 100 Gbit/s
+    link they are one covered chip cluster (Article V.3: a set split over linked sites is one), whose work is
+    1.37e22: the covered-cluster preset counts it, names both statements and the link, and clears when the
+    link is retired."""
+    from tests.compliance.test_covered_clusters import link
+
+    a = api(parties.users["op_a_admin"])
+    site(a, "WEST-1", WEST)
+    site(a, "EAST-1", EAST)
+    declare(a, "WEST-1", serials(0, 8))
+    declare(a, "EAST-1", serials(8, 8))
+    drain_all()
+    end = now() - timedelta(minutes=5)
+    sent = [
+        send(world, world.usage(rows(serials(first, 8), 5), end - timedelta(days=5), end, facility=code))
+        for first, code in ((0, "WEST-1"), (8, "EAST-1"))
+    ]
+    per_facility = 8 * 5 * H100_DAY_HIGHER
+    assert 5e21 < per_facility < 1e22 < 2 * per_facility
+    assert not unexplained().exists()  # two sets, each under the line
+
+    wan = link(a, "wan-1", {"facility": "WEST-1"}, {"facility": "EAST-1"}, 100)
+    drain_all()
+    alert = unexplained().get(rule__key="treaty-unexplained-compute-covered-cluster")
+    assert alert.value == pytest.approx(2 * per_facility, rel=1e-9)
+    assert not unexplained().exclude(rule__key="treaty-unexplained-compute-covered-cluster").exists()
+    evidence = alert.evidence.order_by("-pk").first()
+    named = {str(source.get("id")) for source in evidence.sources}
+    assert {str(s["id"]) for s in sent} <= named
+    assert any(source.get("source") == "link" for source in evidence.sources)
+    # The console's per-subject sum (the ORM's) is the evaluation's (one GROUP BY), and a full evaluation keeps it.
+    value = compute_in_window(alert.rule, "covered_cluster", alert.subject_key, timezone.now())
+    assert value == pytest.approx(alert.value, rel=1e-9)
+    evaluate_all()
+    alert.refresh_from_db()
+    assert alert.cleared_at is None
+
+    assert a.post(f"/api/v1/links/{wan['id']}/retire/", {}).status_code == 200
+    drain_all()
     alert.refresh_from_db()
     assert alert.cleared_at is not None

@@ -281,6 +281,7 @@ def test_presets_cite_their_sources(parties):
         "treaty-model-attested",
         "treaty-unexplained-compute-facility",
         "treaty-unexplained-compute-cluster",
+        "treaty-unexplained-compute-covered-cluster",
         "us-eo-14110-model",
         "us-eo-14110-cluster",
         "eu-ai-act-systemic",
