@@ -64,24 +64,25 @@ def verify(body, user):
     rows = known.keys
     dsse.verify_signatures(envelope, lambda keyid: _public_key(rows[keyid].pem) if keyid in rows else None)
     keys = [rows[s.keyid] for s in envelope.signatures]
-    # 4. the statement's schema, its facility
+    # 4. the statement's schema
     statement = parse_statement(envelope.payload)
     if (statement.facility, getattr(statement, "operator", None)) == peeked:
         facility, speaker, landmark, clusters = known.facility, known.speaker, None, known.clusters
     else:
         facility, speaker, landmark, clusters = _places(statement)
-    if facility is None and isinstance(statement, RttStatement):
-        # An operator's statement naming no registered facility is refused as one naming another operator's,
-        # after the key checks (5): to an operator, existence is not for telling apart.
-        raise ProtocolError("unknown_facility", f"no facility {statement.facility!r} is registered")
-    # 5. each key valid at issued_at and now; a key of the speaking organisation signed; the speaking
-    # operator operates the facility
+    # 5. each key valid at issued_at and now; a key of the speaking organisation signed; the facility exists
+    # (an rtt statement's) and the speaking operator operates it
     for key in keys:
         _check_validity(key, statement.issued_at, received_at)
     purpose = KeyPurpose.LANDMARK if isinstance(statement, RttStatement) else KeyPurpose.ATTESTATION
     if speaker is None or not any(k.organisation_id == speaker.pk and k.purpose == purpose for k in keys):
         who = getattr(statement, "operator", None) or f"landmark {statement.landmark}"
         raise ProtocolError("key_not_authorized", f"no valid {purpose} key of {who} signed this statement")
+    # Whether a facility exists is told only to whoever proved, by the keys above, to speak: the landmark's
+    # treaty body, of an rtt statement (it measures any facility). An operator's statement naming no
+    # registered facility is refused as one naming another operator's (_check_operates).
+    if facility is None and isinstance(statement, RttStatement):
+        raise ProtocolError("unknown_facility", f"no facility {statement.facility!r} is registered")
     _check_operates(statement, facility, speaker)
     # The token says who may deliver: the speaking organisation itself, or an operator it delegated to.
     delivering = user.organisation_id

@@ -167,6 +167,65 @@ def test_a_refusal_does_not_tell_whether_another_operators_facility_exists(world
     assert state() == before
 
 
+def _rtt(facility, landmark="lm-fra"):
+    return {
+        "v": 1,
+        "kind": "rtt",
+        "landmark": landmark,
+        "facility": facility,
+        "chip": "nvidia:B000000",
+        "issued_at": ts(now()),
+        "nonce": ind.nonce(),
+        "measured_at": ts(now() - timedelta(minutes=1)),
+        "rtt_ms": 80,
+    }
+
+
+def _landmark(world):
+    key = ed25519.Ed25519PrivateKey.generate()
+    world.register(world.treaty, key, purpose="landmark")
+    response = world.treaty.post(
+        "/api/v1/landmarks/", {"code": "lm-fra", "name": "Frankfurt", "latitude": 50.1, "longitude": 8.7}
+    )
+    assert response.status_code == 201, response.content
+    return key
+
+
+@pytest.mark.parametrize("landmark", ["lm-fra", "lm-nowhere"])
+def test_an_operator_cannot_probe_facility_codes_with_an_rtt_statement(world, landmark):
+    """(Review of session 12.) op-b signs, with its own key, an `rtt` statement (which no operator may make)
+    naming A's facility and a code nobody registered: one answer, key_not_authorized, for both. The rtt branch
+    said unknown_facility before the key checks: the oracle closed for location and usage was open by
+    switching `kind`."""
+    if landmark == "lm-fra":
+        _landmark(world)
+    answers = [world.submit(world.op_b, _rtt(code, landmark), world.key_b)[0] for code in ("US-VA-001", "US-ZZ-404")]
+    for response in answers:
+        refused(response, 403, "key_not_authorized")
+    assert not Attestation.objects.exists()
+
+
+def test_the_landmarks_treaty_body_learns_a_facility_code_does_not_exist(world):
+    key = _landmark(world)
+    response, _ = world.submit(world.treaty, _rtt("US-ZZ-404"), key)
+    refused(response, 400, "unknown_facility")
+
+
+@pytest.mark.parametrize("kind", ["location", "usage"])
+def test_naming_another_operator_as_the_speaker_learns_nothing_of_facilities(world, kind):
+    """op-b names op-a as the speaker (signed with op-b's key), about A's facility and a code nobody registered:
+    key_not_authorized both times (the speaker's keys are checked before the facility)."""
+    for code in ("US-VA-001", "US-ZZ-404"):
+        if kind == "location":
+            statement = world.location(["nvidia:B000000"], facility=code, operator="op-a")
+        else:
+            end = now() - timedelta(minutes=5)
+            row = {"chip": "nvidia:B000000", "active_s": 60, "utilization": 1, "energy_j": 1e4}
+            statement = world.usage([row], end - timedelta(hours=1), end, facility=code, operator="op-a")
+        response, _ = world.submit(world.op_b, statement, world.key_b)
+        refused(response, 403, "key_not_authorized")
+
+
 def test_the_operator_check_adds_no_query_on_the_hot_path(world, django_assert_max_num_queries):
     """The facility's operator comes with the one read of the registry's rows that verify() makes."""
     statement = world.location(["nvidia:A000000"], facility="US-VA-001", operator="op-b")
