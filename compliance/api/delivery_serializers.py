@@ -1,7 +1,9 @@
 """Subscriptions (the secret is never serialised here: the views add it once) and deliveries with their log."""
 
+from drf_spectacular.utils import extend_schema_field
 from rest_framework import serializers
 
+from compliance.delivery import hears_of
 from compliance.delivery.destinations import DestinationRefused, check
 from compliance.models import Delivery, DeliveryAttempt, Subscription
 from core.countries import country_codes
@@ -98,6 +100,16 @@ class DeliverySerializer(serializers.ModelSerializer):
 
 class DeliveryDetailSerializer(DeliverySerializer):
     log = DeliveryAttemptSerializer(many=True, read_only=True)
+    payload = serializers.SerializerMethodField(
+        help_text="The message as sent; null for one never delivered whose alert's country has since left the "
+        "subscriber's jurisdictions (it is not sent, nor shown, to a party no longer entitled to it)."
+    )
+
+    @extend_schema_field({"type": "object", "nullable": True, "additionalProperties": True})
+    def get_payload(self, delivery):
+        if delivery.delivered_at is None and not hears_of(delivery.subscription.organisation, delivery.alert):
+            return None
+        return delivery.payload
 
     class Meta(DeliverySerializer.Meta):
         fields = [*DeliverySerializer.Meta.fields, "payload", "log"]

@@ -269,6 +269,11 @@ def test_jurisdiction_lost_stops_sending_and_replay(
     with django_capture_on_commit_callbacks(execute=True):
         response = admin.post(f"/api/v1/deliveries/{dead.pk}/replay")
     assert response.status_code == 403 and response.json()["code"] == "outside_jurisdiction"
+    # Nor is the undelivered alert shown on request (review of session 12): its delivery, yes; its message, no.
+    never_sent = admin.get(f"/api/v1/deliveries/{retried.pk}/")
+    assert never_sent.status_code == 200 and never_sent.json()["payload"] is None
+    assert retried.alert.title not in never_sent.content.decode()
+    assert retried.alert.subject_label not in never_sent.content.decode()
     dead.refresh_from_db()
     assert dead.state == DeliveryState.DEAD
     assert len(receiver.requests) == sent and receiver.processed == []
@@ -279,6 +284,7 @@ def test_jurisdiction_lost_stops_sending_and_replay(
         assert admin.post(f"/api/v1/deliveries/{dead.pk}/replay").status_code == 200
     dead.refresh_from_db()
     assert dead.state == DeliveryState.DELIVERED and len(receiver.processed) == 1
+    assert admin.get(f"/api/v1/deliveries/{dead.pk}/").json()["payload"]["alert"]["id"] == dead.alert_id
 
 
 @pytest.mark.parametrize(
