@@ -1,3 +1,5 @@
+from datetime import timedelta
+
 import factory
 
 from registry.models import Organisation, User
@@ -36,6 +38,9 @@ def chip_rows(prefix, count, model="nvidia-h100-sxm5-80gb", manufacturer="nvidia
     return [{"chip": f"{manufacturer}:{prefix}{i:06d}", "model": model, **extra} for i in range(count)]
 
 
+APPROVED_DAYS_AGO = 30
+
+
 def approved_export(user, receiver, chips, origin_facility=None, destination_facility=None, reference="LIC-TEST-1"):
     """An approved export authorisation for `user`'s organisation to ship `chips` (public ids) to `receiver`
     (code) across a border, as the exporting country's inspectorate would give it; its id, for a shipment's
@@ -60,7 +65,11 @@ def approved_export(user, receiver, chips, origin_facility=None, destination_fac
     inspector = User.objects.filter(organisation=inspectorate, role__in=["admin", "member"]).first() or UserFactory(
         organisation=inspectorate, role="member"
     )
-    return str(record_decision(inspector, auth, True, "licensed").pk)
+    auth = record_decision(inspector, auth, True, "licensed")
+    # Approved before the shipments the tests record under it, which give times in the last days: one shipped
+    # before its approval is an export_unauthorised finding (inventory.services.exports.shipped_before_approval).
+    type(auth).objects.filter(pk=auth.pk).update(decided_at=auth.decided_at - timedelta(days=APPROVED_DAYS_AGO))
+    return str(auth.pk)
 
 
 def witnessed_disposal(holder, witness, chip_ids, kind="decommissioned"):

@@ -227,6 +227,41 @@ def use_for(auth, transfer):
     auth.save(update_fields=["transfer"])
 
 
+def shipped_before_approval(licence, transfer):
+    """A shipment recorded under an authorisation approved only after the `shipped_at` it gives: the chips left
+    with no licence (one granted later does not make the crossing authorised). The shipment stands, as the
+    registry records what happened; the exporting side gets an `export_unauthorised` finding (its
+    inspectorate, the treaty body: an alert)."""
+    if transfer.shipped_at >= licence.decided_at:
+        return
+    tid = str(transfer.pk)
+    row = new_finding(
+        kind=FindingKind.EXPORT_UNAUTHORISED,
+        facility=transfer.origin_facility,
+        organisation=transfer.shipper,
+        other_organisation=transfer.receiver,
+        country=transfer.origin_country,
+        source=FindingSource.TRANSFER,
+        source_id=f"{tid}:{transfer.origin_country}:before-approval",
+        detail=(
+            f"transfer {tid}: chips of {transfer.shipper.code} left {transfer.origin_country} for "
+            f"{transfer.destination_country} at {transfer.shipped_at.isoformat()}, before authorisation "
+            f"{licence.pk} ({licence.reference}) was approved at {licence.decided_at.isoformat()}."
+        ),
+        evidence={
+            "transfer": tid,
+            "ship_log_index": transfer.ship_log_index,
+            "authorisation": str(licence.pk),
+            "decision_log_index": licence.decision_log_index,
+            "from": transfer.origin_country,
+            "to": transfer.destination_country,
+            "log_index": transfer.ship_log_index,
+        },
+    )
+    store_findings([row])
+    emit("findings.raised", source=row.source, source_id=row.source_id)
+
+
 def receipt_findings(transfer, facility):
     """At a receipt: chips that crossed a border without an approved export authorisation for where they
     arrived. Recorded all the same (the receipt stands); two findings, one on each side, so each country's

@@ -115,6 +115,8 @@ def ship(user, rows, receiver, shipped_at, origin_facility=None, destination_fac
             countries=sorted({transfer.origin_country, transfer.destination_country} - {""}),
         )
         transfer.save(update_fields=["ship_log_index"])
+        if licence is not None:
+            exports.shipped_before_approval(licence, transfer)
         unplace(pks, shipped_at)
         _set_status(pks, ChipStatus.IN_TRANSIT, user, transfer, "shipped")
         emit("chips.changed", organisations=[shipper.pk])

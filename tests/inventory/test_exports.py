@@ -66,10 +66,15 @@ def requested(world, **kw):
 
 
 def approved(api, world, **kw):
+    """Approved, a day before the shipments of these tests (shipped five hours ago): one shipped before its
+    approval is an export_unauthorised finding (test_a_shipment_dated_before_its_approval_is_unauthorised)."""
     auth = requested(world, **kw)
     response = api(world.users["insp_us"]).post(f"/api/v1/export-authorisations/{auth['id']}/approve/", {})
     assert response.status_code == 200, response.content
-    return response.json()
+    body = response.json()
+    decided = timezone.datetime.fromisoformat(body["decided_at"]) - timedelta(days=1)
+    ExportAuthorisation.objects.filter(pk=body["id"]).update(decided_at=decided)
+    return {**body, "decided_at": decided.isoformat()}
 
 
 def ship(world, facility=DE_SITE, licence=None, chips=None):
@@ -496,8 +501,12 @@ def test_an_approval_lapses(api, world, settings):
     settings.CHIPREG_EXPORT_VALIDITY_DAYS = 30
     insp = api(world.users["insp_us"])
     default = approved(api, world)
-    decided = timezone.datetime.fromisoformat(default["decided_at"])
-    assert timezone.datetime.fromisoformat(default["valid_until"]) == decided + timedelta(days=30)
+    decided = ExportAuthorisation.objects.get(pk=default["id"]).decision_log_index
+    event = LogEventData.objects.get(index=decided)
+    logged = json.loads(event.data_jcs)
+    assert timezone.datetime.fromisoformat(logged["valid_until"]) == timezone.datetime.fromisoformat(
+        logged["decided_at"]
+    ) + timedelta(days=30)
     event = LogEventData.objects.filter(event="export.approved").latest("pk")
     logged = timezone.datetime.fromisoformat(json.loads(event.data_jcs)["valid_until"])
     assert logged == timezone.datetime.fromisoformat(default["valid_until"])
@@ -563,3 +572,32 @@ def test_a_used_or_undecided_authorisation_is_not_revoked(api, world):
     response = insp.post(f"/api/v1/export-authorisations/{licence['id']}/revoke/", {"reason": "too late"})
     assert (response.status_code, response.json()["code"]) == (409, "not_revocable")
     assert ExportAuthorisation.objects.get(pk=licence["id"]).status == "approved"
+
+
+def test_a_shipment_dated_before_its_approval_is_unauthorised(api, world):
+    """(Review of session 12.) op-a's chips left for Germany; days later it asks for an authorisation, the US
+    inspectorate approves it, and op-a records the shipment with its true `shipped_at`, before the approval
+    existed. The registry records what happened (the shipment stands, under that licence), but a licence granted
+    after the fact does not authorise the crossing: the exporting side gets an export_unauthorised finding (the
+    US inspectorate's, the treaty body's alert). Shipped after the approval, none."""
+    auth = requested(world)
+    response = api(world.users["insp_us"]).post(f"/api/v1/export-authorisations/{auth['id']}/approve/", {})
+    licence = response.json()
+    decided = timezone.datetime.fromisoformat(licence["decided_at"])
+    body = {
+        "receiver": "op-b",
+        "destination_facility": DE_SITE,
+        "shipped_at": (decided - timedelta(days=6)).isoformat(),
+        "chips": world.chips,
+        "export_authorisation": licence["id"],
+    }
+    shipped = world.a.post("/api/v1/transfers/", body)
+    assert shipped.status_code == 201, shipped.content
+    drain_all()
+    [finding] = AnyFinding.objects.filter(kind="export_unauthorised")
+    assert (finding.country, finding.organisation.code, finding.other_organisation.code) == ("US", "op-a", "op-b")
+    assert "before authorisation" in finding.detail and licence["id"] in finding.detail
+    assert Alert.objects.filter(kind="finding", country="US").exists()
+    # The receipt under it, in the authorised country, adds nothing more.
+    receive(world, shipped.json()["id"], DE_SITE)
+    assert AnyFinding.objects.filter(kind__startswith="export_").count() == 1
