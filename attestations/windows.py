@@ -7,7 +7,8 @@ has left the window, then file it; no window evaluated after it arrives would co
 late, received more than half a window after its period ended, counts from its receipt instead, in every
 window it arrived in. One filed sooner is counted by its period end, for at least the other half of the window
 after it arrives (each statement's evaluation runs then), and a timely statement's count is not stretched by
-the hours it took to arrive.
+the hours it took to arrive. A late statement is also judged in the window its period end falls in, with its
+contemporaries (compliance.late_windows).
 """
 
 from django.db.models import DurationField, ExpressionWrapper, F, Q
@@ -26,6 +27,12 @@ def counted(since, window):
     """A filter of usage records (UsageRecord, ChiplessUsageRecord, AnyUsageRecord) counted in the window of
     length `window` opening at `since` (the late statements as a subquery: no round trip of its own)."""
     return Q(period_end__gt=since) | Q(attestation_id__in=_late(since, window))
+
+
+def filed_late(since, window):
+    """A filter of usage records whose statements were filed late in that window (a subquery, one round trip
+    with the records' own)."""
+    return Q(attestation_id__in=_late(since, window))
 
 
 def _late(since, window):

@@ -9,12 +9,13 @@ scope, however many subjects) and rewrites the stored rows that differ, so the
 stored value is always a recomputation, never a running sum that can drift.
 """
 
+from collections import defaultdict
 from typing import NamedTuple
 
 from django.utils import timezone
 
 from attestations import windows
-from compliance import covered, storage
+from compliance import covered, late_windows, storage
 from compliance.choices import Scope
 from compliance.models import Aggregate
 
@@ -74,18 +75,73 @@ def usage(scope, since, window, basis, subject_keys=None, unattributed_workloads
     return {str(key): float(total or 0.0) for key, total in rows}
 
 
-def unattributed_sources(scope, since, window, workloads, subject_keys):
-    """{subject_key: chips_in-shaped rows (chip reference, 'attestation', statement id, log index, key)} of
-    the usage records an unattributed_compute rule counts for these subjects: its alerts' evidence."""
-    out = {}
+def late_usage(scope, since, window, basis, subject_keys=None, unattributed_workloads=None):
+    """{subject_key: late_windows.Fullest} of the subjects (these, when given) with usage statements filed late
+    in the window of length `window` opening at `since`: the fullest window around their period ends, with every
+    record held now (compliance.late_windows says why). Empty, after one query, when none was filed late."""
     late = windows.late_statements(since, window)
-    if scope == Scope.COVERED_CLUSTER:
+    if not late:
+        return {}
+    if subject_keys is not None:
+        subject_keys = list(subject_keys)
+        if not subject_keys:
+            return {}
+    args = (basis, None, unattributed_workloads)
+    if scope == Scope.COVERED_CLUSTER:  # read by facility, summed by component
         facilities = covered.facility_ids(scope, subject_keys)
-        rows = storage.unattributed_sources(Scope.FACILITY, since, late, workloads, sorted(facilities))
-        found = covered.by_component(scope, subject_keys, [(int(r[4]), r) for r in rows])
-        return {key: [(*r[:4], key) for _, r in pairs] for key, pairs in found.items()}
-    for row in storage.unattributed_sources(scope, since, late, workloads, list(subject_keys)):
-        out.setdefault(row[4], []).append(row)
+        own = _by_component(
+            scope, subject_keys, storage.usage_by_end(Scope.FACILITY, *_keys(args, facilities), statements=late)
+        )
+        if not own:
+            return {}
+        around = storage.usage_by_end(Scope.FACILITY, *_keys(args, facilities), between=late_windows.span(own, window))
+        return late_windows.by_subject(own, _by_component(scope, subject_keys, around), window)
+    own = storage.usage_by_end(scope, *_keys(args, subject_keys), statements=late)
+    if not own:
+        return {}
+    subjects = sorted({str(key) for key, *_ in own})
+    around = storage.usage_by_end(scope, *_keys(args, subjects), between=late_windows.span(own, window))
+    return late_windows.by_subject(own, around, window)
+
+
+def _keys(args, keys):
+    """usage_by_end's positional arguments: (basis, subject keys, workloads)."""
+    basis, _, workloads = args
+    return basis, (sorted(keys) if keys is not None else None), workloads
+
+
+def _by_component(scope, subject_keys, rows):
+    """Facility rows (facility, period end, total) as component rows (key, period end, total), summed."""
+    summed = defaultdict(float)
+    for key, found in covered.by_component(scope, subject_keys, rows).items():
+        for _, end, total in found:
+            summed[key, end] += float(total or 0.0)
+    return [(key, end, total) for (key, end), total in summed.items()]
+
+
+def unattributed_sources(scope, since, window, workloads, subject_keys, basis=None):
+    """{subject_key: chips_in-shaped rows (chip reference, 'attestation', statement id, log index, key)} of
+    the usage records an unattributed_compute rule counts for these subjects: its alerts' evidence. With
+    `basis`, a subject with a statement filed late also names the records of the fullest window around it
+    (late_usage)."""
+    late = windows.late_statements(since, window)
+    around = late_usage(scope, since, window, basis, subject_keys, workloads) if basis and late else {}
+    out = {}
+    # One read for the subjects without a late window; one each for those with one (rare).
+    groups = [(sorted(set(map(str, subject_keys)) - set(around)), None)]
+    groups += [([key], (found.after, found.until)) for key, found in around.items() if found is not None]
+    for keys, also in groups:
+        if not keys:
+            continue
+        if scope == Scope.COVERED_CLUSTER:
+            facilities = covered.facility_ids(scope, keys)
+            rows = storage.unattributed_sources(Scope.FACILITY, since, late, workloads, sorted(facilities), also)
+            found = covered.by_component(scope, keys, [(int(r[4]), r) for r in rows])
+            for key, pairs in found.items():
+                out.setdefault(key, []).extend((*r[:4], key) for _, r in pairs)
+            continue
+        for row in storage.unattributed_sources(scope, since, late, workloads, keys, also):
+            out.setdefault(row[4], []).append(row)
     return out
 
 

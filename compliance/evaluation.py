@@ -20,7 +20,7 @@ from django.utils import timezone
 
 from attestations import windows
 from attestations.bases import record_field
-from compliance import aggregates, covered, run_metrics, storage
+from compliance import aggregates, covered, late_windows, run_metrics, storage
 from compliance.choices import (
     DEFAULT_UNATTRIBUTED_WORKLOADS,
     RUN_SCOPES,
@@ -180,7 +180,8 @@ def stored_metric_value(rule, totals):
 
 def compute_in_window(rule, scope, key, now):
     """Upper-bound FLOP reported by usage statements whose period ends in the window, or which, filed late,
-    arrived in it (attestations.windows).
+    arrived in it (attestations.windows); or, with a statement filed late, of the fullest window around its
+    period end, if larger (compliance.late_windows).
 
     Usage is attributed to the facility named in the statement (a covered chip
     cluster's is that of its facilities); a cluster's usage is that of the chips
@@ -191,7 +192,7 @@ def compute_in_window(rule, scope, key, now):
 
     field = record_field(rule.basis)
     window = timedelta(days=rule.window_days or 1)
-    records = _records(scope).filter(windows.counted(now - window, window))
+    records = _records(scope)
     workloads = unattributed_workloads(rule)
     if workloads is not None:
         records = records.filter(run__isnull=True, workload__in=workloads)
@@ -208,7 +209,20 @@ def compute_in_window(rule, scope, key, now):
     else:
         op, cc = key.split(":")
         records = records.filter(chip__custodian_id=int(op), chip__country=cc)
-    return float(records.aggregate(total=Sum(field))["total"] or 0.0)
+    present = float(records.filter(windows.counted(now - window, window)).aggregate(t=Sum(field))["t"] or 0.0)
+    return max(present, late_window_value(records, now - window, window, field))
+
+
+def late_window_value(records, since, window, field):
+    """The fullest window around the period ends of the usage statements filed late in the window of length
+    `window` opening at `since`, summed over `records` (a subject's usage records, by `field`); 0 when none
+    was (compliance.late_windows; the ORM's reading, per subject)."""
+    ends = set(records.filter(windows.filed_late(since, window)).values_list("period_end", flat=True))
+    if not ends:
+        return 0.0
+    around = records.filter(period_end__gt=min(ends) - window, period_end__lte=max(ends) + window)
+    rows = around.order_by().values("period_end").annotate(total=Sum(field)).values_list("period_end", "total")
+    return late_windows.fullest(list(rows), ends, window).value
 
 
 def _records(scope):
@@ -403,9 +417,13 @@ class _RuleValues:
         window = (days, record_field(rule.basis), tuple(workloads) if workloads is not None else None)
         if window not in self._windows:
             length = timedelta(days=days)
-            self._windows[window] = aggregates.usage(
-                self.scope, self.now - length, length, rule.basis, self.only, workloads
-            )
+            args = (self.scope, self.now - length, length, rule.basis, self.only, workloads)
+            present, late = aggregates.usage(*args), aggregates.late_usage(*args)
+            # The larger of the present window and the fullest one around a statement filed late (never both).
+            self._windows[window] = {
+                key: max(present.get(key, 0.0), late[key].value if late.get(key) else 0.0)
+                for key in present.keys() | late.keys()
+            }
         return self._windows[window].get(key, 0.0)
 
 
@@ -640,7 +658,9 @@ def _counted_many(scope, pairs, now):
             out[rule.pk if rule else None, key] = _Counted.of(rows.get(key, []), ties.get(key, []))
     for rule, keys in by_rule.values():
         length = timedelta(days=rule.window_days or 1)
-        found = aggregates.unattributed_sources(scope, now - length, length, unattributed_workloads(rule), keys)
+        found = aggregates.unattributed_sources(
+            scope, now - length, length, unattributed_workloads(rule), keys, basis=rule.basis
+        )
         joined = aggregates.ties_in_many(scope, keys)  # a covered cluster's: what made its sites one
         out.update({(rule.pk, key): _Counted.of(found.get(key, []), joined.get(key, [])) for key in keys})
     return out

@@ -219,11 +219,27 @@ def usage_totals(scope, since, late, basis, subject_keys=None, unattributed_work
     periods: attestations.windows); `basis` one of attestations.bases.Basis. With `unattributed_workloads`
     (a list of workload labels, "" for a statement that named none), only the records attributed to no run
     and of those workloads."""
+    return _usage_sums(scope, basis, _IN_WINDOW, [since, list(late)], subject_keys, unattributed_workloads)
+
+
+def usage_by_end(scope, basis, subject_keys, unattributed_workloads, *, between=None, statements=None):
+    """(subject key, period end, sum of the upper-bound FLOP) of the usage records whose period ends in
+    `between` ((after, until]), or of the `statements` (ids) named: compliance.late_windows' reads, the
+    records around a late statement's period end. Otherwise as usage_totals."""
+    if statements is not None:
+        condition, params = "u.{u_attestation} = ANY(%s::bigint[])", [list(statements)]
+    else:
+        condition, params = "u.{u_period_end} > %s AND u.{u_period_end} <= %s", list(between)
+    return _usage_sums(scope, basis, condition, params, subject_keys, unattributed_workloads, by_end=True)
+
+
+def _usage_sums(scope, basis, condition, params, subject_keys, unattributed_workloads, by_end=False):
     key_sql, records, group = _USAGE[scope]
     column = _flop_column(basis)
+    end = ", u.{u_period_end}" if by_end else ""
     # Only names and constants are formatted in; values travel as parameters.
-    sql = f"SELECT {key_sql}, SUM({column}) FROM {records} WHERE {_IN_WINDOW}"  # noqa: S608
-    params = [since, list(late)]
+    sql = f"SELECT {key_sql}{end}, SUM({column}) FROM {records} WHERE {condition}"  # noqa: S608
+    params = list(params)
     if unattributed_workloads is not None:
         sql += " AND u.{u_run} IS NULL AND u.{u_workload} = ANY(%s::text[])"
         params.append(list(unattributed_workloads))
@@ -233,26 +249,29 @@ def usage_totals(scope, since, late, basis, subject_keys=None, unattributed_work
         condition, more = _subject_filter(scope, subject_keys, column=group)
         sql += f" AND {condition}"
         params += more
-    return fetch_all(_sql(f"{sql} GROUP BY {group}"), params)
+    return fetch_all(_sql(f"{sql} GROUP BY {group}{end}"), params)
 
 
 _UNATTRIBUTED_SOURCES = (
     "SELECT u.{{u_chip_ref}}, 'attestation', CAST(u.{{u_attestation}} AS TEXT), at.{{at_log_index}},"
     " CAST({key} AS TEXT) FROM {records} JOIN {{attestation}} at ON at.{{at_id}} = u.{{u_attestation}}"
-    " WHERE (u.{{u_period_end}} > %s OR u.{{u_attestation}} = ANY(%s::bigint[]))"  # _IN_WINDOW
+    " WHERE (u.{{u_period_end}} > %s OR u.{{u_attestation}} = ANY(%s::bigint[])"  # _IN_WINDOW
+    " OR (u.{{u_period_end}} > %s AND u.{{u_period_end}} <= %s))"
     " AND u.{{u_run}} IS NULL AND u.{{u_workload}} = ANY(%s::text[]) AND {condition}"
 )
 
 
-def unattributed_sources(scope, since, late, workloads, subject_keys):
+def unattributed_sources(scope, since, late, workloads, subject_keys, also=None):
     """(chip reference, 'attestation', statement id, its log index, subject key as text) of every usage
     record an unattributed_compute rule counts for these subjects (facility or cluster scope): the
-    evidence of its alerts, in one query."""
+    evidence of its alerts, in one query. `also` ((after, until]): the records whose period ends in it too
+    (the fullest window around a late statement: compliance.late_windows)."""
     key_sql, records, group = _USAGE[scope]
     condition, params = _subject_filter(scope, subject_keys, column=group)
     # Double braces survive the first format (the key and the records' FROM), single ones are filled by _sql.
     template = _UNATTRIBUTED_SOURCES.format(key=key_sql, records=records, condition=condition)
-    return fetch_all(_sql(template), [since, list(late), list(workloads), *params])
+    after, until = also or (None, None)
+    return fetch_all(_sql(template), [since, list(late), after, until, list(workloads), *params])
 
 
 _WITH_MAKER = "JOIN {model} m ON m.{m_id} = c.{c_model} JOIN {org} mf ON mf.{o_id} = c.{c_manufacturer}"

@@ -11,7 +11,7 @@ from attestations.bases import record_field
 from attestations.models import Attestation
 from compliance import covered
 from compliance.choices import AlertState, Metric, Scope
-from compliance.evaluation import metric_value
+from compliance.evaluation import late_window_value, metric_value
 from compliance.models import Aggregate, Alert, ThresholdRule
 from console import svg
 from console.access import aggregates_for, any_usage_for, console_view, usage_days_for, visible_facility
@@ -136,6 +136,9 @@ class RuleValues:
                 windows.counted(self.now - length, length), facility_id=int(key), period_end__lt=before
             )
             total = (total or 0.0) + (records.aggregate(t=Sum(field))["t"] or 0.0)
+            # Or the fullest window around a statement filed late, if larger (compliance.late_windows).
+            mine = self.late_usage.filter(facility_id=int(key))
+            total = max(total, late_window_value(mine, self.now - length, length, field))
         return float(total or 0.0)
 
     def rows(self, rules, totals, scope, key):

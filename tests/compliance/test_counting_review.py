@@ -289,3 +289,60 @@ def test_unexplained_compute_split_over_linked_facilities_is_one_covered_cluster
     drain_all()
     alert.refresh_from_db()
     assert alert.cleared_at is not None
+
+
+def test_a_burst_split_into_a_timely_half_and_a_late_half_is_judged_in_one_window(world):
+    """(Review of session 12.) op-a runs 80 H100s flat out for two days (1.37e22 FLOP, past the draft preset's
+    1e22 line for unexplained work in 30 days). It files the second day's statement on time (40 chips, 6.8e21)
+    and holds the first day's back until the second has left the window, then files it. Counted from its receipt
+    alone, the late half sat in a window of its own and no window held both. Judged also in the fullest window
+    around its period end (compliance.late_windows), the two days are one window's work: the alert is raised,
+    at their sum, naming both statements, and the console's per-subject reading agrees."""
+    second_end = now() - timedelta(days=31)
+    timely = send(world, world.usage(rows(serials(40, 40), 1), second_end - timedelta(days=1), second_end))
+    # Filed on time: received five minutes after its period ended (its evaluation then saw 6.8e21 alone).
+    Attestation.objects.filter(pk=timely["id"]).update(received_at=second_end + timedelta(minutes=5))
+    evaluate_all()
+    key = "treaty-unexplained-compute-facility"
+    assert not unexplained().filter(rule__key=key, cleared_at=None).exists()
+
+    first_end = second_end - timedelta(days=1)
+    late = send(world, world.usage(rows(serials(0, 40), 1), first_end - timedelta(days=1), first_end))
+    alert = unexplained().get(rule__key=key, cleared_at=None)
+    assert alert.value == pytest.approx(80 * H100_DAY_HIGHER, rel=1e-9) and alert.value > 1e22
+    named = {str(source.get("id")) for source in alert.evidence.order_by("-pk").first().sources}
+    assert {str(timely["id"]), str(late["id"])} <= named
+    facility = str(Facility.objects.get(code="US-VA-001").pk)
+    assert compute_in_window(alert.rule, "facility", facility, timezone.now()) == pytest.approx(alert.value, rel=1e-9)
+    evaluate_all()  # the periodic evaluation keeps it: the late statement still counts
+    alert.refresh_from_db()
+    assert alert.cleared_at is None and alert.value == pytest.approx(80 * H100_DAY_HIGHER, rel=1e-9)
+
+
+def test_a_late_half_at_a_linked_facility_is_judged_with_the_covered_clusters_window(world, api, parties):
+    """Both dodges at once: 16 H100s train five days, 8 at each of two linked facilities; WEST's statement is
+    filed on time, EAST's held back until WEST's has left the window. The covered chip cluster's fullest window
+    around EAST's period end holds both (compliance.aggregates.late_usage, by component)."""
+    from tests.compliance.test_covered_clusters import link
+
+    a = api(parties.users["op_a_admin"])
+    site(a, "WEST-1", WEST)
+    site(a, "EAST-1", EAST)
+    declare(a, "WEST-1", serials(0, 8))
+    declare(a, "EAST-1", serials(8, 8))
+    link(a, "wan-1", {"facility": "WEST-1"}, {"facility": "EAST-1"}, 100)
+    drain_all()
+    west_end = now() - timedelta(days=31)
+    west = send(world, world.usage(rows(serials(0, 8), 5), west_end - timedelta(days=5), west_end, facility="WEST-1"))
+    Attestation.objects.filter(pk=west["id"]).update(received_at=west_end + timedelta(minutes=5))
+    evaluate_all()
+    key = "treaty-unexplained-compute-covered-cluster"
+    assert not unexplained().filter(rule__key=key, cleared_at=None).exists()
+    east_end = west_end - timedelta(days=1)
+    east = send(world, world.usage(rows(serials(8, 8), 5), east_end - timedelta(days=5), east_end, facility="EAST-1"))
+    alert = unexplained().get(rule__key=key, cleared_at=None)
+    assert alert.value == pytest.approx(16 * 5 * H100_DAY_HIGHER, rel=1e-9)
+    named = {str(source.get("id")) for source in alert.evidence.order_by("-pk").first().sources}
+    assert {str(west["id"]), str(east["id"])} <= named
+    value = compute_in_window(alert.rule, "covered_cluster", alert.subject_key, timezone.now())
+    assert value == pytest.approx(alert.value, rel=1e-9)

@@ -384,3 +384,46 @@ def test_stored_totals_stand_for_a_refresh_when_no_chip_moved(world, scope):  # 
     assert read.rows == {k: fresh.rows[k] for k in keys}
     assert read.totals == {k: v for k, v in fresh.totals.items() if k in keys}
     assert Aggregate.objects.filter(scope=scope, subject_key=keys[0]).exists()  # the missing one refreshed
+
+
+@pytest.mark.parametrize("scope", SCOPES)
+def test_usage_by_end(world, scope):  # noqa: F811
+    """compliance.late_windows' reads: sums by subject and period end, of a span of ends or of some statements,
+    as the ORM gives them."""
+    from compliance.evaluation import _records
+
+    since = timezone.now() - timedelta(days=30)
+    late = _one_filed_late(since)
+    cluster_of = dict(
+        Placement.objects.filter(valid_to__isnull=True, cluster__isnull=False).values_list("chip_id", "cluster_id")
+    )
+
+    def orm(records):
+        sums = defaultdict(float)
+        for r in records.select_related("chip", "facility"):
+            if scope == Scope.FACILITY:
+                key = r.facility_id
+            elif scope == Scope.CAMPUS:
+                key = r.facility.campus_id
+            elif scope == Scope.CLUSTER:
+                key = cluster_of.get(r.chip_id)
+            else:
+                key = f"{r.chip.custodian_id}:{r.chip.country}"
+            if key is not None:
+                sums[str(key), r.period_end] += r.flop_fp16
+        return {k: pytest.approx(v) for k, v in sums.items()}
+
+    def sql(**kw):
+        return {(str(k), end): total for k, end, total in storage.usage_by_end(scope, "fp16", None, None, **kw)}
+
+    everything = _records(scope).all()
+    after, until = since - timedelta(days=3), timezone.now()
+    spanned = sql(between=(after, until))
+    assert spanned and spanned == orm(everything.filter(period_end__gt=after, period_end__lte=until))
+    own = sql(statements=[late])
+    assert own == orm(everything.filter(attestation_id=late))
+    if scope in (Scope.FACILITY, Scope.CLUSTER):
+        assert own  # the late statement's chips are placed in clusters (and its facility is one)
+    some = sorted({k for k, _ in spanned})[:1]
+    found = storage.usage_by_end(scope, "fp16", some, None, between=(after, until))
+    assert {str(k) for k, *_ in found} == set(some)

@@ -17,9 +17,10 @@ BOUNDS = [
     # stored totals (compliance.covered): one query each, however many there are; and one sum per compute
     # window a rule in force measures (the facility's and its clusters' unattributed compute): per rule,
     # never per chip, record or cluster; 4 for the covered cluster's unattributed compute (its ties and
-    # campuses read again to find its facilities, and its sum).
-    ("/facilities/US-VA-001/", "inspector", 28),
-    ("/facilities/US-VA-001/?after=1", "inspector", 28),
+    # campuses read again to find its facilities, and its sum); and one per compute window for the statements
+    # filed late in it (compliance.late_windows).
+    ("/facilities/US-VA-001/", "inspector", 31),
+    ("/facilities/US-VA-001/?after=1", "inspector", 31),
     # The stored balance (console.reconciliation): the warm-up request computed it.
     ("/facilities/US-VA-001/reconciliation/?fragment=1", "inspector", 12),
     ("/facilities/US-VA-001/reconciliation/", "inspector", 12),
