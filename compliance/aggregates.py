@@ -76,10 +76,11 @@ def usage(scope, since, window, basis, subject_keys=None, unattributed_workloads
 
 
 def late_usage(scope, since, window, basis, subject_keys=None, unattributed_workloads=None):
-    """{subject_key: late_windows.Fullest} of the subjects (these, when given) with usage statements filed late
-    in the window of length `window` opening at `since`: the fullest window around their period ends, with every
+    """{subject_key: late_windows.Fullest} of the subjects (these, when given) with usage statements received
+    late (attestations.windows.received_late) in the window of length `window` opening at `since`: the fullest
+    window around their period ends, with every
     record held now (compliance.late_windows says why). Empty, after one query, when none was filed late."""
-    late = windows.late_statements(since, window)
+    late = windows.received_late(since)
     if not late:
         return {}
     if subject_keys is not None:
@@ -125,7 +126,7 @@ def unattributed_sources(scope, since, window, workloads, subject_keys, basis=No
     `basis`, a subject with a statement filed late also names the records of the fullest window around it
     (late_usage)."""
     late = windows.late_statements(since, window)
-    around = late_usage(scope, since, window, basis, subject_keys, workloads) if basis and late else {}
+    around = late_usage(scope, since, window, basis, subject_keys, workloads) if basis else {}
     out = {}
     # One read for the subjects without a late window; one each for those with one (rare).
     groups = [(sorted(set(map(str, subject_keys)) - set(around)), None)]

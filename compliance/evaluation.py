@@ -214,10 +214,11 @@ def compute_in_window(rule, scope, key, now):
 
 
 def late_window_value(records, since, window, field):
-    """The fullest window around the period ends of the usage statements filed late in the window of length
-    `window` opening at `since`, summed over `records` (a subject's usage records, by `field`); 0 when none
-    was (compliance.late_windows; the ORM's reading, per subject)."""
-    ends = set(records.filter(windows.filed_late(since, window)).values_list("period_end", flat=True))
+    """The fullest window around the period ends of the usage statements received late (more than the filing
+    grace after their period) in the window of length `window` opening at `since`, summed over `records` (a
+    subject's usage records, by `field`); 0 when none was (compliance.late_windows; the ORM's reading, per
+    subject)."""
+    ends = set(records.filter(windows.filed_late(since)).values_list("period_end", flat=True))
     if not ends:
         return 0.0
     around = records.filter(period_end__gt=min(ends) - window, period_end__lte=max(ends) + window)

@@ -371,6 +371,10 @@ CHIPREG_MANUFACTURER_REPORT_GRACE_DAYS = env_int("CHIPREG_MANUFACTURER_REPORT_GR
 # A shipment still in transit this many days after it shipped: `never_received` findings (the daily beat task
 # inventory.tasks.find_overdue_transfers), so a shipment never confirmed does not keep its chips unplaced unseen.
 CHIPREG_TRANSIT_OVERDUE_DAYS = env_int("CHIPREG_TRANSIT_OVERDUE_DAYS", 30)
+# A usage statement received more than this many hours after its period ended is judged in the fullest compute
+# window around its period end as well (compliance.late_windows): holding a statement back then cannot take its
+# work out of the window it belongs to.
+CHIPREG_USAGE_FILING_GRACE_H = env_int("CHIPREG_USAGE_FILING_GRACE_H", 24)
 # An approved export authorisation is valid this many days unless the approving inspectorate names an earlier
 # end (`valid_until`); no shipment is made under it afterwards. The exporting states' licences run a year or more.
 CHIPREG_EXPORT_VALIDITY_DAYS = env_int("CHIPREG_EXPORT_VALIDITY_DAYS", 365)

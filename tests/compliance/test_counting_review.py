@@ -346,3 +346,61 @@ def test_a_late_half_at_a_linked_facility_is_judged_with_the_covered_clusters_wi
     assert {str(west["id"]), str(east["id"])} <= named
     value = compute_in_window(alert.rule, "covered_cluster", alert.subject_key, timezone.now())
     assert value == pytest.approx(alert.value, rel=1e-9)
+
+
+@pytest.mark.parametrize(
+    "gap,held",
+    [
+        (timedelta(days=1), timedelta(days=29, hours=1)),  # a two-day burst, the later day held 29 days
+        (timedelta(days=16), timedelta(days=14, hours=1)),  # two days 16 days apart, the later held 14 days
+    ],
+)
+def test_a_later_half_held_back_until_the_earlier_has_left_is_judged_with_it(world, gap, held):
+    """(Second review of session 12.) The dodge above the other way round: op-a files the earlier day (40
+    H100s, 6.8e21) on time and holds the later one back until the earlier has left the window, while the later
+    one's own period end is still in it. Counted by its period end, it was never called late (its end had not
+    left the window), so no window held both. Received more than the filing grace after its period ended, it is
+    judged in the fullest window around its end: 1.37e22, alerted."""
+    t = now()
+    first_end = t - timedelta(days=30, hours=1)
+    second_end = first_end + gap
+    assert t - held == second_end and second_end > t - timedelta(days=30)  # its end still in the window
+    first = send(world, world.usage(rows(serials(0, 40), 1), first_end - timedelta(days=1), first_end))
+    Attestation.objects.filter(pk=first["id"]).update(received_at=first_end + timedelta(minutes=5))
+    evaluate_all()
+    key = "treaty-unexplained-compute-facility"
+    assert not unexplained().filter(rule__key=key, cleared_at=None).exists()
+
+    send(world, world.usage(rows(serials(40, 40), 1), second_end - timedelta(days=1), second_end))
+    alert = unexplained().get(rule__key=key, cleared_at=None)
+    assert alert.value == pytest.approx(80 * H100_DAY_HIGHER, rel=1e-9)
+    facility = str(Facility.objects.get(code="US-VA-001").pk)
+    assert compute_in_window(alert.rule, "facility", facility, timezone.now()) == pytest.approx(alert.value, rel=1e-9)
+
+
+def test_a_late_statement_split_in_two_is_not_double_counted(world):
+    """(Holds.) A late day of 40 H100s filed as two statements of 20 at one period end, and 40 more on time in the
+    same window: the subject's value is their sum once (the larger view, never both), 80 chip-days, not 120."""
+    timely_end = now() - timedelta(days=31)
+    timely = send(world, world.usage(rows(serials(0, 40), 1), timely_end - timedelta(days=1), timely_end))
+    Attestation.objects.filter(pk=timely["id"]).update(received_at=timely_end + timedelta(minutes=5))
+    late_end = timely_end - timedelta(days=1)
+    for first in (40, 60):
+        send(world, world.usage(rows(serials(first, 20), 1), late_end - timedelta(days=1), late_end))
+    evaluate_all()
+    alert = unexplained().get(rule__key="treaty-unexplained-compute-facility", cleared_at=None)
+    facility = str(Facility.objects.get(code="US-VA-001").pk)
+    value = compute_in_window(alert.rule, "facility", facility, timezone.now())
+    assert value == pytest.approx(80 * H100_DAY_HIGHER, rel=1e-9)
+
+
+def test_a_statement_filed_within_the_grace_is_judged_by_its_period_end_alone(world):
+    """(Holds.) A timely reporter is not judged on windows it has left: a day of work filed an hour after its
+    period ended, 29 days ago, and another 29 days before it: each window holds one (6.8e21), nothing is
+    alerted, as by period end."""
+    end = now() - timedelta(days=29)
+    for first, finished in ((0, end - timedelta(days=29)), (40, end)):
+        body = send(world, world.usage(rows(serials(first, 40), 1), finished - timedelta(days=1), finished))
+        Attestation.objects.filter(pk=body["id"]).update(received_at=finished + timedelta(hours=1))
+    evaluate_all()
+    assert not unexplained().filter(rule__key="treaty-unexplained-compute-facility", cleared_at=None).exists()
