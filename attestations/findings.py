@@ -10,6 +10,7 @@ from datetime import timedelta
 from itertools import islice
 
 from django.conf import settings
+from django.db.models import Count, Q
 
 from attestations.models import UsageRecord
 from attestations.storage import ingest
@@ -98,6 +99,35 @@ def usage_overlaps(attestation_id, facility, start, end, chip_pks_by_ref):
             .values_list("chip_id", flat=True)
         )
     return [_d(FindingKind.TWO_PLACES, refs_by_pk[pk], pk, attestation_id) for pk in sorted(found)]
+
+
+def usage_elsewhere(attestation_id, facility, start, end):
+    """One finding for a usage statement whose chips (those bound to a chip: the speaker's) the books place, all
+    through its period, at other facilities and never at the one it names; its note says where, and how many.
+    Chips placed nowhere are not this (the books say nothing of where they are)."""
+    from inventory.models import Placement
+
+    during = Q(valid_from__lt=end) & (Q(valid_to__isnull=True) | Q(valid_to__gt=start))
+    chips = UsageRecord.objects.filter(attestation_id=attestation_id).values("chip_id")
+    here = Placement.objects.filter(during, facility=facility, chip_id__in=chips).values("chip_id")
+    elsewhere = (
+        Placement.objects.filter(during, chip_id__in=chips)
+        .exclude(facility=facility)
+        .exclude(chip_id__in=here)
+        .values_list("facility__code")
+        .annotate(n=Count("chip_id", distinct=True))
+        .order_by("facility__code")
+    )
+    placed = list(elsewhere[:21])
+    if not placed:
+        return []
+    d = _d(FindingKind.USAGE_ELSEWHERE, "", None, attestation_id)
+    d.note = f"names chips placed, all through its period, at other facilities than {facility.code}: " + ", ".join(
+        f"{code} ({n} chip{'s' if n != 1 else ''})" for code, n in placed[:20]
+    )
+    if len(placed) > 20:
+        d.note += ", and more facilities"
+    return [d]
 
 
 def usage_double_count(attestation_id, start, end, chip_pks_by_ref, active_by_ref):

@@ -385,6 +385,7 @@ CHIPREG_FINDING_SEVERITY = {
     "unexpected": "medium",
     "wrong_cluster": "low",
     "unknown_cluster": "medium",
+    "usage_elsewhere": "medium",
     "unknown_chip": "medium",
     "never_received": "high",
     "received_not_shipped": "medium",

@@ -51,6 +51,10 @@ class FindingKind(models.TextChoices):
     # it, as an API declaration is: its chips are placed in no cluster, and the inspectors learn of the name).
     UNKNOWN_CLUSTER = "unknown_cluster", "Listed in a cluster the facility has not declared"
     UNKNOWN_CHIP = "unknown_chip", "Not registered"
+    # A usage statement naming chips the books place at another facility all through its period, and never at
+    # the one it names: their work counted where the operator says, not where the chips are (a covered chip
+    # cluster's work named at a facility outside it). One finding a statement, naming where they are.
+    USAGE_ELSEWHERE = "usage_elsewhere", "Usage reported at a facility the books place the chips elsewhere than"
     # Transfers
     NEVER_RECEIVED = "never_received", "Shipped but never received"
     NOT_SHIPPED = "received_not_shipped", "Received but never shipped"

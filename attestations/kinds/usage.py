@@ -142,6 +142,7 @@ def store(att, s, v):
     emit("usage.recorded", facilities=[v.facility.pk], attestation=att.pk, runs=[att.run_id] if att.run_id else [])
     found += F.ownership(att.pk, chips, v.speaker)
     found += F.usage_overlaps(att.pk, v.facility, s.period_start, s.period_end, known)
+    found += F.usage_elsewhere(att.pk, v.facility, s.period_start, s.period_end)
     active = {ref: a for ref, a, _, _ in s.chips}
     flagged = {d.chip_ref for d in found if d.kind == FindingKind.IMPLAUSIBLE_USAGE}
     found += [

@@ -15,7 +15,7 @@ from attestations.models import Attestation, ChiplessUsageRecord, UsageRecord
 from compliance import run_metrics, run_review
 from compliance.evaluation import compute_in_window, evaluate_all
 from compliance.models import Aggregate, Alert
-from inventory.models import Facility
+from inventory.models import AnyFinding, Facility
 from outbox.relay import drain_all
 from registry.registration import register_chips
 from runs.models import Run
@@ -404,3 +404,28 @@ def test_a_statement_filed_within_the_grace_is_judged_by_its_period_end_alone(wo
         Attestation.objects.filter(pk=body["id"]).update(received_at=finished + timedelta(hours=1))
     evaluate_all()
     assert not unexplained().filter(rule__key="treaty-unexplained-compute-facility", cleared_at=None).exists()
+
+
+def test_work_named_at_a_facility_the_chips_are_not_at_is_a_finding(world, api, parties):
+    """(Second review of session 12.) 16 H100s of op-a, 8 at WEST-1 and 8 at EAST-1, one covered chip cluster.
+    op-a files EAST's five days naming US-CA-001, another of its facilities, linked to nothing: usage counts
+    where the statement says, so the cluster saw only WEST's half. The books place those chips at EAST-1 all
+    through the period: the statement carries a usage_elsewhere finding naming EAST-1 and the count, for the
+    inspectors (and its flag for the speaker). A statement about chips placed where it says carries none."""
+    from tests.compliance.test_covered_clusters import link
+
+    a = api(parties.users["op_a_admin"])
+    site(a, "WEST-1", WEST)
+    site(a, "EAST-1", EAST)
+    declare(a, "WEST-1", serials(0, 8))
+    declare(a, "EAST-1", serials(8, 8))
+    link(a, "wan-1", {"facility": "WEST-1"}, {"facility": "EAST-1"}, 100)
+    drain_all()
+    end = now() - timedelta(minutes=5)
+    honest = send(world, world.usage(rows(serials(0, 8), 5), end - timedelta(days=5), end, facility="WEST-1"))
+    assert "usage_elsewhere" not in honest["flags"]
+    moved = send(world, world.usage(rows(serials(8, 8), 5), end - timedelta(days=5), end, facility="US-CA-001"))
+    assert moved["flags"].get("usage_elsewhere") == 1
+    [finding] = AnyFinding.objects.filter(kind="usage_elsewhere")
+    assert finding.facility.code == "US-CA-001" and "EAST-1 (8 chips)" in finding.detail
+    assert finding.organisation.code == "op-a" and finding.country == "US"
