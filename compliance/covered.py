@@ -337,7 +337,7 @@ def by_component(scope, subject_keys, rows):
     (facility id, ...) of the facilities `facility_ids(subject_keys)` names; {key: [rows]} of those components
     (these keys when given). Usage windows' records are at a facility (compliance.aggregates), and a component
     of one facility is that facility, which `facility`-scope rules judge already: only sets that join several
-    are counted here, so one facility's work is not alerted twice over."""
+    are counted here, so a lone facility's work is not alerted twice over."""
     found, _ = _read(scope, subject_keys)
     keys = None if subject_keys is None else {str(k) for k in subject_keys}
     out = defaultdict(list)
