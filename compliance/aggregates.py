@@ -67,9 +67,10 @@ def usage(scope, since, window, basis, subject_keys=None, unattributed_workloads
     late = windows.late_statements(since, window)
     if scope == Scope.COVERED_CLUSTER:
         # A covered chip cluster's usage is its facilities' (Article V.3: work split over linked sites is one).
-        facilities = covered.facility_ids(scope, subject_keys)
+        # Its sites as tied at any time in the window: a link retired before the statements came still joins them.
+        facilities = covered.facility_ids(scope, subject_keys, since)
         rows = storage.usage_totals(Scope.FACILITY, since, late, basis, facilities, unattributed_workloads)
-        summed = covered.by_component(scope, subject_keys, rows)
+        summed = covered.by_component(scope, subject_keys, rows, since)
         return {key: sum(float(total or 0.0) for _, total in found) for key, found in summed.items()}
     rows = storage.usage_totals(scope, since, late, basis, subject_keys, unattributed_workloads)
     return {str(key): float(total or 0.0) for key, total in rows}
@@ -89,14 +90,14 @@ def late_usage(scope, since, window, basis, subject_keys=None, unattributed_work
             return {}
     args = (basis, None, unattributed_workloads)
     if scope == Scope.COVERED_CLUSTER:  # read by facility, summed by component
-        facilities = covered.facility_ids(scope, subject_keys)
+        facilities = covered.facility_ids(scope, subject_keys, since)
         own = _by_component(
-            scope, subject_keys, storage.usage_by_end(Scope.FACILITY, *_keys(args, facilities), statements=late)
+            scope, subject_keys, storage.usage_by_end(Scope.FACILITY, *_keys(args, facilities), statements=late), since
         )
         if not own:
             return {}
         around = storage.usage_by_end(Scope.FACILITY, *_keys(args, facilities), between=late_windows.span(own, window))
-        return late_windows.by_subject(own, _by_component(scope, subject_keys, around), window)
+        return late_windows.by_subject(own, _by_component(scope, subject_keys, around, since), window)
     own = storage.usage_by_end(scope, *_keys(args, subject_keys), statements=late)
     if not own:
         return {}
@@ -111,10 +112,10 @@ def _keys(args, keys):
     return basis, (sorted(keys) if keys is not None else None), workloads
 
 
-def _by_component(scope, subject_keys, rows):
+def _by_component(scope, subject_keys, rows, since):
     """Facility rows (facility, period end, total) as component rows (key, period end, total), summed."""
     summed = defaultdict(float)
-    for key, found in covered.by_component(scope, subject_keys, rows).items():
+    for key, found in covered.by_component(scope, subject_keys, rows, since).items():
         for _, end, total in found:
             summed[key, end] += float(total or 0.0)
     return [(key, end, total) for (key, end), total in summed.items()]
@@ -135,9 +136,9 @@ def unattributed_sources(scope, since, window, workloads, subject_keys, basis=No
         if not keys:
             continue
         if scope == Scope.COVERED_CLUSTER:
-            facilities = covered.facility_ids(scope, keys)
+            facilities = covered.facility_ids(scope, keys, since)
             rows = storage.unattributed_sources(Scope.FACILITY, since, late, workloads, sorted(facilities), also)
-            found = covered.by_component(scope, keys, [(int(r[4]), r) for r in rows])
+            found = covered.by_component(scope, keys, [(int(r[4]), r) for r in rows], since)
             for key, pairs in found.items():
                 out.setdefault(key, []).extend((*r[:4], key) for _, r in pairs)
             continue

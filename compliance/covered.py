@@ -93,20 +93,28 @@ class Tie(NamedTuple):
     gbps: float | None  # links only
 
 
-def _ties():
+def _ties(since=None):
+    """The declared links and workload groups in force now, or (`since`) at any time after it: a usage window
+    joins the sites that were tied while its work ran, even if the tie was retired before the statements came."""
+    from django.db.models import Q
+
     from inventory.models import NetworkLink, WorkloadGroupMember
 
+    in_force = Q(retired_at__isnull=True) if since is None else Q(retired_at__isnull=True) | Q(retired_at__gt=since)
+    group_in_force = Q(group__retired_at__isnull=True)
+    if since is not None:
+        group_in_force |= Q(group__retired_at__gt=since)
     ties = [
         Tie("link", code, index, ((af, ac), (bf, bc)), gbps)
-        for code, index, af, ac, bf, bc, gbps in NetworkLink.objects.active().values_list(
+        for code, index, af, ac, bf, bc, gbps in NetworkLink.objects.filter(in_force).values_list(
             "code", "log_index", "a_facility_id", "a_cluster_id", "b_facility_id", "b_cluster_id", "bandwidth_gbps"
         )
     ]
     groups = defaultdict(list)
     meta = {}
-    for group, code, index, facility, cluster in WorkloadGroupMember.objects.filter(
-        group__retired_at__isnull=True
-    ).values_list("group_id", "group__code", "group__log_index", "facility_id", "cluster_id"):
+    for group, code, index, facility, cluster in WorkloadGroupMember.objects.filter(group_in_force).values_list(
+        "group_id", "group__code", "group__log_index", "facility_id", "cluster_id"
+    ):
         groups[group].append((facility, cluster))
         meta[group] = (code, index)
     ties += [Tie("workload_group", *meta[g], tuple(sites), None) for g, sites in sorted(groups.items())]
@@ -272,6 +280,12 @@ def keys_for_facilities(scope, facility_ids, gbps_list=None, ties=None):
     return out
 
 
+def usage_keys_around(facility_ids, since):
+    """The `covered_cluster` keys of these facilities as the ties in force at any time after `since` join them:
+    the subjects a usage window opening then counts their work for (by_component)."""
+    return keys_for_facilities(Scope.COVERED_CLUSTER, facility_ids, ties=_ties(since))
+
+
 def keys_around(facility_ids, rules=None):
     """{scope: component keys} of these facilities in both component scopes, at every bandwidth kept (the
     ties read once; `rules`: the rules in force of those scopes, when read already)."""
@@ -295,9 +309,10 @@ def _facilities_of(scope, found, keys):
     return facilities | set(Cluster.objects.filter(pk__in=clusters).values_list("facility_id", flat=True))
 
 
-def _read(scope, keys):
-    """(partitions by bandwidth, the facilities they concern or None for all) for these keys (None: all)."""
-    ties = _ties()
+def _read(scope, keys, since=None):
+    """(partitions by bandwidth, the facilities they concern or None for all) for these keys (None: all); with
+    `since`, of the ties in force at any time after it (_ties)."""
+    ties = _ties(since)
     if keys is None:
         return partitions(scope, bandwidths(scope), None, ties), None
     gbps_list = sorted({parse_key(k)[0] for k in keys})
@@ -332,13 +347,14 @@ def compute(scope, subject_keys=None, memo=None):
     return out
 
 
-def by_component(scope, subject_keys, rows):
+def by_component(scope, subject_keys, rows, since=None):
     """Facility rows grouped by the `covered_cluster` components of several facilities they lie in: `rows`
     (facility id, ...) of the facilities `facility_ids(subject_keys)` names; {key: [rows]} of those components
     (these keys when given). Usage windows' records are at a facility (compliance.aggregates), and a component
     of one facility is that facility, which `facility`-scope rules judge already: only sets that join several
-    are counted here, so a lone facility's work is not alerted twice over."""
-    found, _ = _read(scope, subject_keys)
+    are counted here, so a lone facility's work is not alerted twice over. `since`: the window's opening, whose
+    sites are joined by the ties in force at any time in it (_ties)."""
+    found, _ = _read(scope, subject_keys, since)
     keys = None if subject_keys is None else {str(k) for k in subject_keys}
     out = defaultdict(list)
     for row in rows:
@@ -349,11 +365,12 @@ def by_component(scope, subject_keys, rows):
     return out
 
 
-def facility_ids(scope, subject_keys):
-    """The facilities the `covered_cluster` components of these keys span (None: every one)."""
+def facility_ids(scope, subject_keys, since=None):
+    """The facilities the `covered_cluster` components of these keys span (None: every one); with `since`, as
+    the ties in force at any time after it join them (_ties)."""
     if subject_keys is None:
         return None
-    return _read(scope, {str(k) for k in subject_keys})[1]
+    return _read(scope, {str(k) for k in subject_keys}, since)[1]
 
 
 def _site_rows(facility_ids, memo):

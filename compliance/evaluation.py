@@ -15,7 +15,7 @@ from datetime import timedelta
 from typing import NamedTuple
 
 from django.db import connection, transaction
-from django.db.models import Sum
+from django.db.models import Max, Sum
 from django.utils import timezone
 
 from attestations import windows
@@ -69,8 +69,22 @@ def subjects_for_facilities(facility_ids, operator_country=True):
         Scope.CAMPUS: {str(c) for _, c, *_ in facilities if c},
         Scope.OPERATOR_COUNTRY: pairs if operator_country else set(),
         Scope.UNACCEPTED_HOLDINGS: pairs if operator_country or accepted else set(),
-        **covered.keys_around(ids),
+        **_with_usage_keys(covered.keys_around(ids), ids),
     }
+
+
+def _with_usage_keys(keys, facility_ids):
+    """A covered chip cluster's usage windows join the sites tied at any time in them (covered.by_component):
+    the facilities' keys as those ties join them too, while a window rule of that scope is in force."""
+    longest = (
+        ThresholdRule.objects.in_force(timezone.now())
+        .filter(scope=Scope.COVERED_CLUSTER, metric__in=WINDOW_METRICS)
+        .aggregate(days=Max("window_days"))["days"]
+    )
+    if longest is None:
+        return keys
+    since = timezone.now() - timedelta(days=longest)
+    return {**keys, Scope.COVERED_CLUSTER: keys[Scope.COVERED_CLUSTER] | covered.usage_keys_around(facility_ids, since)}
 
 
 def subjects_for_review(facility_ids):
@@ -204,7 +218,7 @@ def compute_in_window(rule, scope, key, now):
         chips = Placement.objects.filter(cluster_id=int(key), valid_to__isnull=True).values("chip_id")
         records = records.filter(chip_id__in=chips)
     elif scope == Scope.COVERED_CLUSTER:  # its facilities' usage, when it joins several (covered.by_component)
-        facilities = covered.facility_ids(scope, [key])
+        facilities = covered.facility_ids(scope, [key], now - window)
         records = records.filter(facility_id__in=sorted(facilities) if len(facilities) > 1 else [])
     else:
         op, cc = key.split(":")

@@ -250,8 +250,8 @@ def test_unexplained_compute_split_over_linked_facilities_is_one_covered_cluster
     """op-a trains on 16 H100s for five days, 8 at each of two facilities 50 km apart: 6.8e21 FLOP of
     unexplained work at each, under the 1e22 line of the facility and cluster presets. Joined by a 100 Gbit/s
     link they are one covered chip cluster (Article V.3: a set split over linked sites is one), whose work is
-    1.37e22: the covered-cluster preset counts it, names both statements and the link, and clears when the
-    link is retired."""
+    1.37e22: the covered-cluster preset counts it, names both statements and the link, keeps it when the link is
+    retired (the work was done while linked), and clears once the work has left the window."""
     from tests.compliance.test_covered_clusters import link
 
     a = api(parties.users["op_a_admin"])
@@ -285,10 +285,42 @@ def test_unexplained_compute_split_over_linked_facilities_is_one_covered_cluster
     alert.refresh_from_db()
     assert alert.cleared_at is None
 
+    # Retiring the link does not part work done while it joined them: the window still holds both halves.
     assert a.post(f"/api/v1/links/{wan['id']}/retire/", {}).status_code == 200
     drain_all()
     alert.refresh_from_db()
+    assert alert.cleared_at is None
+    # Once that work has left the window, and the link was retired before it opened, nothing is left to count.
+    evaluate_all(now=timezone.now() + timedelta(days=31))
+    alert.refresh_from_db()
     assert alert.cleared_at is not None
+
+
+def test_a_link_retired_before_the_statements_are_filed_still_joins_their_work(world, api, parties):
+    """(Second review of session 12.) The same two halves, the link retired after the work and before op-a files
+    the statements: the components as the ties stand now are two, each under the line. A usage window joins the
+    sites tied at any time in it, so the covered cluster's work is counted whole."""
+    from tests.compliance.test_covered_clusters import link
+
+    a = api(parties.users["op_a_admin"])
+    site(a, "WEST-1", WEST)
+    site(a, "EAST-1", EAST)
+    declare(a, "WEST-1", serials(0, 8))
+    declare(a, "EAST-1", serials(8, 8))
+    wan = link(a, "wan-1", {"facility": "WEST-1"}, {"facility": "EAST-1"}, 100)
+    drain_all()
+    assert a.post(f"/api/v1/links/{wan['id']}/retire/", {}).status_code == 200
+    drain_all()
+    end = now() - timedelta(minutes=5)
+    for first, code in ((0, "WEST-1"), (8, "EAST-1")):
+        send(world, world.usage(rows(serials(first, 8), 5), end - timedelta(days=5), end, facility=code))
+    alert = unexplained().get(rule__key="treaty-unexplained-compute-covered-cluster", cleared_at=None)
+    assert alert.value == pytest.approx(16 * 5 * H100_DAY_HIGHER, rel=1e-9)
+    value = compute_in_window(alert.rule, "covered_cluster", alert.subject_key, timezone.now())
+    assert value == pytest.approx(alert.value, rel=1e-9)
+    evaluate_all()
+    alert.refresh_from_db()
+    assert alert.cleared_at is None
 
 
 def test_a_burst_split_into_a_timely_half_and_a_late_half_is_judged_in_one_window(world):
