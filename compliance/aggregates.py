@@ -313,16 +313,17 @@ def ties_in(scope, subject_key):
     return ties_in_many(scope, [subject_key]).get(str(subject_key), [])
 
 
-def ties_in_many(scope, subject_keys):
+def ties_in_many(scope, subject_keys, since=None):
     """{subject key: [{"source", "id", "log_index"}, ...]}: evidence beyond the chips' own sources, for many
     subjects in a few queries. For a covered cluster, the declared links and groups that joined it; for
     holdings outside accepted facilities, each facility holding them (with its review state and the log
-    entry of the treaty body's last decision on it). Other scopes have none."""
+    entry of the treaty body's last decision on it). Other scopes have none. `since`: a usage window's opening,
+    whose covered clusters are joined by the ties in force at any time in it."""
     keys = [str(k) for k in subject_keys]
     if not keys:
         return {}
     if covered.is_component_scope(scope):
-        return covered.sources_many(scope, keys)
+        return covered.sources_many(scope, keys, since)
     if scope != Scope.UNACCEPTED_HOLDINGS:
         return {}
     from inventory.models import Placement

@@ -414,12 +414,13 @@ class Members(NamedTuple):
     ties: list  # the declared links and groups that joined it
 
 
-def members(scope, keys):
-    """{key: Members} of these components as the ties stand now (a few queries, however many keys)."""
+def members(scope, keys, since=None):
+    """{key: Members} of these components as the ties stand now, or (`since`) as those in force at any time after
+    it join them (a few queries, however many keys)."""
     keys = {str(k) for k in keys}
     if not keys:
         return {}
-    found, facility_ids = _read(scope, keys)
+    found, facility_ids = _read(scope, keys, since)
     clusters = _clusters(facility_ids) if scope == Scope.DATACENTER_CLUSTER else {}
     out = {}
     for key in keys:
@@ -505,13 +506,13 @@ def facilities(scope, keys):
     return {key: m.facilities[0] if len(m.facilities) == 1 else None for key, m in members(scope, keys).items()}
 
 
-def sources_many(scope, keys):
-    """{key: the declared links and groups that joined the component, as evidence sources with their log
-    entries} (one read of the ties for all)."""
+def sources_many(scope, keys, since=None):
+    """{key: the declared links and groups that joined the component (`since`: in force at any time after it, as
+    a usage window joins it), as evidence sources with their log entries} (one read of the ties for all)."""
     return {
         key: sorted(
             ({"source": tie.kind, "id": tie.code, "log_index": tie.log_index} for tie in m.ties),
             key=lambda s: (s["source"], s["id"]),
         )
-        for key, m in members(scope, keys).items()
+        for key, m in members(scope, keys, since).items()
     }

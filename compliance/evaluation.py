@@ -676,7 +676,7 @@ def _counted_many(scope, pairs, now):
         found = aggregates.unattributed_sources(
             scope, now - length, length, unattributed_workloads(rule), keys, basis=rule.basis
         )
-        joined = aggregates.ties_in_many(scope, keys)  # a covered cluster's: what made its sites one
+        joined = aggregates.ties_in_many(scope, keys, now - length)  # a covered cluster's: what made its sites one
         out.update({(rule.pk, key): _Counted.of(found.get(key, []), joined.get(key, [])) for key in keys})
     return out
 

@@ -316,6 +316,9 @@ def test_a_link_retired_before_the_statements_are_filed_still_joins_their_work(w
         send(world, world.usage(rows(serials(first, 8), 5), end - timedelta(days=5), end, facility=code))
     alert = unexplained().get(rule__key="treaty-unexplained-compute-covered-cluster", cleared_at=None)
     assert alert.value == pytest.approx(16 * 5 * H100_DAY_HIGHER, rel=1e-9)
+    # Its evidence names the retired link that joined the sites in the window.
+    sources = alert.evidence.order_by("-pk").first().sources
+    assert {"source": "link", "id": "wan-1"} in [{k: src.get(k) for k in ("source", "id")} for src in sources]
     value = compute_in_window(alert.rule, "covered_cluster", alert.subject_key, timezone.now())
     assert value == pytest.approx(alert.value, rel=1e-9)
     evaluate_all()
