@@ -79,8 +79,8 @@ def usage(scope, since, window, basis, subject_keys=None, unattributed_workloads
 def late_usage(scope, since, window, basis, subject_keys=None, unattributed_workloads=None):
     """{subject_key: late_windows.Fullest} of the subjects (these, when given) with usage statements received
     late (attestations.windows.received_late) in the window of length `window` opening at `since`: the fullest
-    window around their period ends, with every
-    record held now (compliance.late_windows says why). Empty, after one query, when none was filed late."""
+    window around their period ends, with every record held now (compliance.late_windows says why). Empty, after
+    one query, when none was filed late."""
     late = windows.received_late(since)
     if not late:
         return {}
@@ -88,28 +88,23 @@ def late_usage(scope, since, window, basis, subject_keys=None, unattributed_work
         subject_keys = list(subject_keys)
         if not subject_keys:
             return {}
-    args = (basis, None, unattributed_workloads)
-    if scope == Scope.COVERED_CLUSTER:  # read by facility, summed by component
-        facilities = covered.facility_ids(scope, subject_keys, since)
-        own = _by_component(
-            scope, subject_keys, storage.usage_by_end(Scope.FACILITY, *_keys(args, facilities), statements=late), since
+    # A covered chip cluster's records are read by facility and summed by component.
+    by_facility = scope == Scope.COVERED_CLUSTER
+    read_scope = Scope.FACILITY if by_facility else scope
+
+    def by_end(keys, **which):
+        rows = storage.usage_by_end(
+            read_scope, basis, sorted(keys) if keys is not None else None, unattributed_workloads, **which
         )
-        if not own:
-            return {}
-        around = storage.usage_by_end(Scope.FACILITY, *_keys(args, facilities), between=late_windows.span(own, window))
-        return late_windows.by_subject(own, _by_component(scope, subject_keys, around, since), window)
-    own = storage.usage_by_end(scope, *_keys(args, subject_keys), statements=late)
+        return _by_component(scope, subject_keys, rows, since) if by_facility else rows
+
+    facilities = covered.facility_ids(scope, subject_keys, since) if by_facility else None
+    own = by_end(facilities if by_facility else subject_keys, statements=late)
     if not own:
         return {}
-    subjects = sorted({str(key) for key, *_ in own})
-    around = storage.usage_by_end(scope, *_keys(args, subjects), between=late_windows.span(own, window))
-    return late_windows.by_subject(own, around, window)
-
-
-def _keys(args, keys):
-    """usage_by_end's positional arguments: (basis, subject keys, workloads)."""
-    basis, _, workloads = args
-    return basis, (sorted(keys) if keys is not None else None), workloads
+    # The records around their ends: of the same facilities, or of the subjects the late records belong to.
+    keys = facilities if by_facility else {str(k) for k, *_ in own}
+    return late_windows.by_subject(own, by_end(keys, between=late_windows.span(own, window)), window)
 
 
 def _by_component(scope, subject_keys, rows, since):

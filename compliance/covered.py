@@ -36,6 +36,8 @@ and its inspectorates' to see, not one operator's, and one spanning two countrie
 from collections import defaultdict
 from typing import NamedTuple
 
+from django.db.models import Q
+
 from compliance import storage
 from compliance.choices import COMPONENT_SCOPES, Scope
 
@@ -96,13 +98,11 @@ class Tie(NamedTuple):
 def _ties(since=None):
     """The declared links and workload groups in force now, or (`since`) at any time after it: a usage window
     joins the sites that were tied while its work ran, even if the tie was retired before the statements came."""
-    from django.db.models import Q
-
     from inventory.models import NetworkLink, WorkloadGroupMember
 
-    in_force = Q(retired_at__isnull=True) if since is None else Q(retired_at__isnull=True) | Q(retired_at__gt=since)
-    group_in_force = Q(group__retired_at__isnull=True)
+    in_force, group_in_force = Q(retired_at__isnull=True), Q(group__retired_at__isnull=True)
     if since is not None:
+        in_force |= Q(retired_at__gt=since)
         group_in_force |= Q(group__retired_at__gt=since)
     ties = [
         Tie("link", code, index, ((af, ac), (bf, bc)), gbps)

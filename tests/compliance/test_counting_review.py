@@ -246,6 +246,21 @@ def test_training_filed_late_counts_when_it_is_filed(world):
     assert alert.cleared_at is not None
 
 
+def _west_and_east(api, parties, linked):
+    """op-a's WEST-1 and EAST-1, 50 km apart, 8 of its H100s declared at each (H000000.. and H000008..), and
+    (`linked`) the 100 Gbit/s link wan-1 between them: its client and the link (or None)."""
+    from tests.compliance.test_covered_clusters import link
+
+    a = api(parties.users["op_a_admin"])
+    site(a, "WEST-1", WEST)
+    site(a, "EAST-1", EAST)
+    declare(a, "WEST-1", serials(0, 8))
+    declare(a, "EAST-1", serials(8, 8))
+    wan = link(a, "wan-1", {"facility": "WEST-1"}, {"facility": "EAST-1"}, 100) if linked else None
+    drain_all()
+    return a, wan
+
+
 def test_unexplained_compute_split_over_linked_facilities_is_one_covered_clusters(world, api, parties):
     """op-a trains on 16 H100s for five days, 8 at each of two facilities 50 km apart: 6.8e21 FLOP of
     unexplained work at each, under the 1e22 line of the facility and cluster presets. Joined by a 100 Gbit/s
@@ -254,12 +269,7 @@ def test_unexplained_compute_split_over_linked_facilities_is_one_covered_cluster
     retired (the work was done while linked), and clears once the work has left the window."""
     from tests.compliance.test_covered_clusters import link
 
-    a = api(parties.users["op_a_admin"])
-    site(a, "WEST-1", WEST)
-    site(a, "EAST-1", EAST)
-    declare(a, "WEST-1", serials(0, 8))
-    declare(a, "EAST-1", serials(8, 8))
-    drain_all()
+    a, _ = _west_and_east(api, parties, linked=False)
     end = now() - timedelta(minutes=5)
     sent = [
         send(world, world.usage(rows(serials(first, 8), 5), end - timedelta(days=5), end, facility=code))
@@ -300,15 +310,7 @@ def test_a_link_retired_before_the_statements_are_filed_still_joins_their_work(w
     """(Second review of session 12.) The same two halves, the link retired after the work and before op-a files
     the statements: the components as the ties stand now are two, each under the line. A usage window joins the
     sites tied at any time in it, so the covered cluster's work is counted whole."""
-    from tests.compliance.test_covered_clusters import link
-
-    a = api(parties.users["op_a_admin"])
-    site(a, "WEST-1", WEST)
-    site(a, "EAST-1", EAST)
-    declare(a, "WEST-1", serials(0, 8))
-    declare(a, "EAST-1", serials(8, 8))
-    wan = link(a, "wan-1", {"facility": "WEST-1"}, {"facility": "EAST-1"}, 100)
-    drain_all()
+    a, wan = _west_and_east(api, parties, linked=True)
     assert a.post(f"/api/v1/links/{wan['id']}/retire/", {}).status_code == 200
     drain_all()
     end = now() - timedelta(minutes=5)
@@ -358,15 +360,7 @@ def test_a_late_half_at_a_linked_facility_is_judged_with_the_covered_clusters_wi
     """Both dodges at once: 16 H100s train five days, 8 at each of two linked facilities; WEST's statement is
     filed on time, EAST's held back until WEST's has left the window. The covered chip cluster's fullest window
     around EAST's period end holds both (compliance.aggregates.late_usage, by component)."""
-    from tests.compliance.test_covered_clusters import link
-
-    a = api(parties.users["op_a_admin"])
-    site(a, "WEST-1", WEST)
-    site(a, "EAST-1", EAST)
-    declare(a, "WEST-1", serials(0, 8))
-    declare(a, "EAST-1", serials(8, 8))
-    link(a, "wan-1", {"facility": "WEST-1"}, {"facility": "EAST-1"}, 100)
-    drain_all()
+    _west_and_east(api, parties, linked=True)
     west_end = now() - timedelta(days=31)
     west = send(world, world.usage(rows(serials(0, 8), 5), west_end - timedelta(days=5), west_end, facility="WEST-1"))
     Attestation.objects.filter(pk=west["id"]).update(received_at=west_end + timedelta(minutes=5))
@@ -447,15 +441,7 @@ def test_work_named_at_a_facility_the_chips_are_not_at_is_a_finding(world, api, 
     where the statement says, so the cluster saw only WEST's half. The books place those chips at EAST-1 all
     through the period: the statement carries a usage_elsewhere finding naming EAST-1 and the count, for the
     inspectors (and its flag for the speaker). A statement about chips placed where it says carries none."""
-    from tests.compliance.test_covered_clusters import link
-
-    a = api(parties.users["op_a_admin"])
-    site(a, "WEST-1", WEST)
-    site(a, "EAST-1", EAST)
-    declare(a, "WEST-1", serials(0, 8))
-    declare(a, "EAST-1", serials(8, 8))
-    link(a, "wan-1", {"facility": "WEST-1"}, {"facility": "EAST-1"}, 100)
-    drain_all()
+    _west_and_east(api, parties, linked=True)
     end = now() - timedelta(minutes=5)
     honest = send(world, world.usage(rows(serials(0, 8), 5), end - timedelta(days=5), end, facility="WEST-1"))
     assert "usage_elsewhere" not in honest["flags"]
