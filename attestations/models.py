@@ -272,7 +272,8 @@ class ChiplessUsageRecord(UsageFields):
 
 
 class AnyUsageRecord(UsageFields):
-    """Every usage row, of both tables (a view: read-only): the usage list, facility and campus windows."""
+    """Every usage row, of both tables (a view: read-only): the usage list, facility, campus and operator-country
+    windows."""
 
     attestation = models.ForeignKey(Attestation, on_delete=models.DO_NOTHING, related_name="+")
     chip = models.ForeignKey("registry.Chip", on_delete=models.DO_NOTHING, null=True, blank=True, related_name="+")

@@ -105,7 +105,7 @@ BASELINE = {
         GROUP BY u.facility_id""",
     "unattributed_cluster": """
         SELECT p.cluster_id, sum(u.flop_peak) FROM attestations_usagerecord u
-        JOIN inventory_placement p ON p.chip_id = u.chip_id AND p.valid_to IS NULL
+        JOIN inventory_placement p ON p.chip_id = u.chip_id AND p.valid_to IS NULL AND p.facility_id = u.facility_id
         WHERE u.period_end > now() - interval '30 days' AND u.run_id IS NULL AND u.workload IN ('training', '')
           AND p.cluster_id IS NOT NULL
         GROUP BY p.cluster_id""",

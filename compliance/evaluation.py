@@ -199,8 +199,8 @@ def compute_in_window(rule, scope, key, now):
 
     Usage is attributed to the facility named in the statement (a covered chip
     cluster's is that of its facilities); a cluster's usage is that of the chips
-    now placed in it; operator-country usage that of the chips the operator
-    holds in that country.
+    now placed in it, reported at its facility; operator-country usage that of
+    the facilities the operator runs in that country.
     """
     from inventory.models import Placement
 
@@ -214,15 +214,15 @@ def compute_in_window(rule, scope, key, now):
         records = records.filter(facility_id=int(key))
     elif scope == Scope.CAMPUS:
         records = records.filter(facility__campus_id=int(key))
-    elif scope == Scope.CLUSTER:
+    elif scope == Scope.CLUSTER:  # reported at its facility (compliance.storage's _USAGE says why)
         chips = Placement.objects.filter(cluster_id=int(key), valid_to__isnull=True).values("chip_id")
-        records = records.filter(chip_id__in=chips)
+        records = records.filter(chip_id__in=chips, facility__clusters=int(key))
     elif scope == Scope.COVERED_CLUSTER:  # its facilities' usage, when it joins several (covered.by_component)
         facilities = covered.facility_ids(scope, [key], now - window)
         records = records.filter(facility_id__in=sorted(facilities) if len(facilities) > 1 else [])
     else:
         op, cc = key.split(":")
-        records = records.filter(chip__custodian_id=int(op), chip__country=cc)
+        records = records.filter(facility__operator_id=int(op), facility__country=cc)
     present = float(records.filter(windows.counted(now - window, window)).aggregate(t=Sum(field))["t"] or 0.0)
     return max(present, late_window_value(records, now - window, window, field))
 
@@ -241,12 +241,12 @@ def late_window_value(records, since, window, field):
 
 
 def _records(scope):
-    """The usage records a scope counts: a facility's, a campus's or a covered chip cluster's every record at its
-    facilities, bound to a chip or kept by reference (AnyUsageRecord); a cluster's and an operator-country's the
-    records of its chips."""
+    """The usage records a scope counts: a facility's, a campus's, a covered chip cluster's or an
+    operator-country's every record at its facilities, bound to a chip or kept by reference (AnyUsageRecord); a
+    cluster's the records of its chips."""
     from attestations.models import AnyUsageRecord, UsageRecord
 
-    by_facility = scope in (Scope.FACILITY, Scope.CAMPUS, Scope.COVERED_CLUSTER)
+    by_facility = scope != Scope.CLUSTER
     return (AnyUsageRecord if by_facility else UsageRecord).objects.all()
 
 
@@ -262,7 +262,7 @@ def usage_subjects(scope, now, days):
             for k in records.exclude(facility__campus=None).values_list("facility__campus_id", flat=True).distinct()
         }
     if scope == Scope.OPERATOR_COUNTRY:
-        pairs = records.values_list("chip__custodian_id", "chip__country").distinct()
+        pairs = records.values_list("facility__operator_id", "facility__country").distinct()
         return {f"{op}:{cc}" for op, cc in pairs}
     if scope == Scope.COVERED_CLUSTER:
         return covered.keys_for_facilities(scope, records.values_list("facility_id", flat=True).distinct())

@@ -53,7 +53,7 @@ def _names():
         ("p", Placement, ("id", "chip", "facility", "cluster", "valid_to", "source", "source_id", "log_index")),
         ("c", Chip, ("id", "model", "status", "custodian", "country", "serial", "manufacturer")),
         ("m", AcceleratorModel, ("id", "tpp", "memory_gb", *PRECISION_FIELDS.values())),
-        ("f", Facility, ("id", "campus", "review")),
+        ("f", Facility, ("id", "campus", "review", "operator", "country")),
         ("o", Organisation, ("id", "code")),
         (
             "u",
@@ -138,14 +138,18 @@ _SUBJECT_COLUMN = {
 
 def _subject_filter(scope, keys, column=None):
     """(SQL condition, params) limiting a query to these subjects: the keys as array parameters (a full
-    evaluation's 10,000 clusters would otherwise be 10,000 parameters)."""
+    evaluation's 10,000 clusters would otherwise be 10,000 parameters). `column`: the subject's column, or
+    its operator and country columns ("op, country") for the operator-country scopes (default the chip's
+    custodian and country)."""
     if scope in _BY_OPERATOR_COUNTRY:
         pairs = [k.split(":") for k in keys]
-        # The operators alone as well, so the planner can start from the custodian index.
+        operator, country = (column or "c.{c_custodian}, c.{c_country}").split(", ")
+        # The operators alone as well, so the planner can start from the operator's index.
         operators = [int(op) for op, _ in pairs]
+        # Only the model's column names are formatted in (the keys travel as parameters).
         return (
-            "c.{c_custodian} = ANY(%s::bigint[]) AND "
-            "(c.{c_custodian}, c.{c_country}) IN (SELECT * FROM unnest(%s::bigint[], %s::text[]))",
+            f"{operator} = ANY(%s::bigint[]) AND "  # noqa: S608
+            f"({operator}, {country}) IN (SELECT * FROM unnest(%s::bigint[], %s::text[]))",
             [sorted(set(operators)), operators, [cc for _, cc in pairs]],
         )
     return f"{column or _SUBJECT_COLUMN[scope]} = ANY(%s::bigint[])", [[int(k) for k in keys]]
@@ -189,16 +193,22 @@ def totals(scope, subject_keys=None):
 _USAGE = {
     Scope.FACILITY: ("u.{u_facility}", "{usage_all} u", "u.{u_facility}"),
     Scope.CAMPUS: ("f.{f_campus}", "{usage_all} u JOIN {facility} f ON f.{f_id} = u.{u_facility}", "f.{f_campus}"),
-    # A cluster's usage is that of the chips placed in it now (one open placement per chip).
+    # A cluster's usage is that of the chips placed in it now (one open placement per chip), reported at its
+    # facility: what they did at another holder's site before they came is that holder's, not the cluster's
+    # (an operator must not be able to hand a rival its own month of training with the chips).
     Scope.CLUSTER: (
         "p.{p_cluster}",
-        "{usage} u JOIN {placement} p ON p.{p_chip} = u.{u_chip} AND p.{p_valid_to} IS NULL",
+        "{usage} u JOIN {placement} p ON p.{p_chip} = u.{u_chip} AND p.{p_valid_to} IS NULL"
+        " AND p.{p_facility} = u.{u_facility}",
         "p.{p_cluster}",
     ),
+    # An operator-country's, that of the facilities the operator runs in that country: the work stays where it
+    # was done, whoever holds the chips now (shipping them away after the work does not take it out of the
+    # count, and shipping them to a rival does not put it in the rival's).
     Scope.OPERATOR_COUNTRY: (
-        "c.{c_custodian} || ':' || c.{c_country}",
-        "{usage} u JOIN {chip} c ON c.{c_id} = u.{u_chip}",
-        "c.{c_custodian}, c.{c_country}",
+        "f.{f_operator} || ':' || f.{f_country}",
+        "{usage_all} u JOIN {facility} f ON f.{f_id} = u.{u_facility}",
+        "f.{f_operator}, f.{f_country}",
     ),
 }
 

@@ -15,7 +15,7 @@ from attestations.models import AnyUsageRecord, Attestation, ChiplessUsageRecord
 from compliance import storage
 from compliance.choices import Scope
 from compliance.models import Aggregate, Alert, ThresholdRule
-from inventory.models import Placement
+from inventory.models import Facility, Placement
 from registry.models import Chip
 from registry.registration import register_chips
 from tests.compliance.test_set_based import world  # noqa: F401 (a fixture)
@@ -130,7 +130,19 @@ def test_usage_totals(world, scope, basis):  # noqa: F811
         flop_fp16=7e20,
         flop_peak=9e20,
     )
-    by_facility = scope in (Scope.FACILITY, Scope.CAMPUS)
+    # A chip placed in SB-A1's cluster k1 whose work op-b reported at SB-B1: SB-B1's, its campus's and op-b's in
+    # SB-B1's country; not k1's (reported elsewhere) nor op-a's.
+    placed = UsageRecord.objects.filter(facility__code="SB-A1").first()
+    UsageRecord.objects.create(
+        **{f: getattr(placed, f) for f in ("attestation_id", "chip_id", "chip_ref", "period_start", "period_end")},
+        facility=Facility.objects.get(code="SB-B1"),
+        active_s=1,
+        utilization=1,
+        energy_j=1,
+        flop_fp16=5e20,
+        flop_peak=6e20,
+    )
+    by_facility = scope != Scope.CLUSTER
     records = (AnyUsageRecord if by_facility else UsageRecord).objects.filter(
         windows.counted(since, timedelta(days=30))
     )
@@ -146,17 +158,17 @@ def test_usage_totals(world, scope, basis):  # noqa: F811
             .annotate(total=Sum(column))
         )
     elif scope == Scope.CLUSTER:
-        cluster_of = dict(
-            Placement.objects.filter(valid_to__isnull=True, cluster__isnull=False).values_list("chip_id", "cluster_id")
-        )
+        # The chips placed in it now, their records reported at its facility.
+        placed = Placement.objects.filter(valid_to__isnull=True, cluster__isnull=False)
+        cluster_of = {(chip, fac): cluster for chip, fac, cluster in placed.values_list("chip", "facility", "cluster")}
         sums = defaultdict(float)
-        for chip, value in records.values_list("chip_id", column):
-            if chip in cluster_of:
-                sums[cluster_of[chip]] += value
+        for chip, fac, value in records.values_list("chip_id", "facility_id", column):
+            if (chip, fac) in cluster_of:
+                sums[cluster_of[chip, fac]] += value
         orm = list(sums.items())
-    else:
+    else:  # the facilities the operator runs in the country
         sums = defaultdict(float)
-        for op, cc, value in records.values_list("chip__custodian_id", "chip__country", column):
+        for op, cc, value in records.values_list("facility__operator_id", "facility__country", column):
             sums[f"{op}:{cc}"] += value
         orm = list(sums.items())
     expected = {str(k): pytest.approx(v) for k, v in orm}
@@ -394,21 +406,20 @@ def test_usage_by_end(world, scope):  # noqa: F811
 
     since = timezone.now() - timedelta(days=30)
     late = _one_filed_late(since)
-    cluster_of = dict(
-        Placement.objects.filter(valid_to__isnull=True, cluster__isnull=False).values_list("chip_id", "cluster_id")
-    )
+    placed = Placement.objects.filter(valid_to__isnull=True, cluster__isnull=False)
+    cluster_of = {(chip, fac): cluster for chip, fac, cluster in placed.values_list("chip", "facility", "cluster")}
 
     def orm(records):
         sums = defaultdict(float)
-        for r in records.select_related("chip", "facility"):
+        for r in records.select_related("facility"):
             if scope == Scope.FACILITY:
                 key = r.facility_id
             elif scope == Scope.CAMPUS:
                 key = r.facility.campus_id
             elif scope == Scope.CLUSTER:
-                key = cluster_of.get(r.chip_id)
+                key = cluster_of.get((r.chip_id, r.facility_id))
             else:
-                key = f"{r.chip.custodian_id}:{r.chip.country}"
+                key = f"{r.facility.operator_id}:{r.facility.country}"
             if key is not None:
                 sums[str(key), r.period_end] += r.flop_fp16
         return {k: pytest.approx(v) for k, v in sums.items()}
