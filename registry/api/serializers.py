@@ -1,5 +1,6 @@
 from contextlib import contextmanager
 
+from django.contrib.auth.validators import ASCIIUsernameValidator
 from django.contrib.auth.password_validation import validate_password
 from django.core.exceptions import ValidationError as DjangoValidationError
 from django.db import transaction
@@ -87,6 +88,15 @@ class UserSerializer(serializers.ModelSerializer):
         model = User
         fields = ["id", "username", "email", "organisation", "role", "is_active", "password", "date_joined"]
         read_only_fields = ["date_joined"]
+
+    def validate_username(self, value):
+        # Letters, digits and @.+-_ of ASCII only, as the schema's pattern says (JSON Schema's \w is ASCII): a
+        # name in look-alike letters (Cyrillic "а" for "a") would pass for another user's in a log or a list.
+        try:
+            ASCIIUsernameValidator()(value)
+        except DjangoValidationError as exc:
+            raise serializers.ValidationError(exc.messages) from None
+        return value
 
     def validate_password(self, value):
         validate_password(value)

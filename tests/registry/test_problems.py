@@ -31,6 +31,20 @@ def test_validation_error_lists_fields(api, parties):
     assert set(response.json()["errors"]) >= {"username", "role"}
 
 
+@pytest.mark.parametrize("username", ["\u00c0", "\u0430dmin", "op\u00e9rateur"])
+def test_a_username_outside_ascii_is_refused_as_the_schema_says(api, parties, username):
+    """The schema's pattern for a username is JSON Schema's `^[\\w.@+-]+$`, ASCII only; the API took any Unicode
+    letter (found by schemathesis: "\u00c0" answered 201), so "\u0430dmin" in Cyrillic passed for "admin"."""
+    from registry.models import User
+
+    response = api(parties.users["op_a_admin"]).post("/api/v1/users/", {"username": username, "role": "member"})
+    check(response, 400, "invalid")
+    assert "username" in response.json()["errors"]
+    assert not User.objects.filter(username=username).exists()
+    ok = api(parties.users["op_a_admin"]).post("/api/v1/users/", {"username": "op.a-2@x_y", "role": "member"})
+    assert ok.status_code == 201, ok.content
+
+
 def test_oversized_ordinary_body(api, parties, settings):
     settings.DATA_UPLOAD_MAX_MEMORY_SIZE = 100
     response = api(parties.users["op_a_admin"]).post("/api/v1/tokens/", {"name": "x" * 200})
