@@ -130,6 +130,24 @@ def usage_elsewhere(attestation_id, facility, start, end):
     return [d]
 
 
+def late_filing(attestation_id, received_at, period_end):
+    """One finding for a usage statement received more than CHIPREG_USAGE_FILING_GRACE_H after its period
+    ended. Its work is counted all the same (attestations.windows, compliance.late_windows); the finding lets
+    inspectors see who files late, and how late, which the counting alone does not show."""
+    grace = timedelta(hours=settings.CHIPREG_USAGE_FILING_GRACE_H)
+    late = received_at - period_end
+    if late <= grace:
+        return []
+    d = _d(FindingKind.LATE_FILING, "", None, attestation_id)
+    hours = late.total_seconds() / 3600
+    ended = period_end.isoformat().replace("+00:00", "Z")
+    d.note = (
+        f"received {hours:,.0f} hours ({hours / 24:,.1f} days) after its period ended at {ended}; "
+        f"the filing grace is {settings.CHIPREG_USAGE_FILING_GRACE_H} hours"
+    )
+    return [d]
+
+
 def usage_double_count(attestation_id, start, end, chip_pks_by_ref, active_by_ref):
     """Active time beyond the wall clock: this period plus overlapping reports for the same chip."""
     refs_by_pk = {pk: ref for ref, pk in chip_pks_by_ref.items()}

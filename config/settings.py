@@ -386,6 +386,7 @@ CHIPREG_FINDING_SEVERITY = {
     "wrong_cluster": "low",
     "unknown_cluster": "medium",
     "usage_elsewhere": "medium",
+    "late_filing": "low",
     "unknown_chip": "medium",
     "never_received": "high",
     "received_not_shipped": "medium",

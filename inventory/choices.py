@@ -55,6 +55,9 @@ class FindingKind(models.TextChoices):
     # the one it names: their work counted where the operator says, not where the chips are (a covered chip
     # cluster's work named at a facility outside it). One finding a statement, naming where they are.
     USAGE_ELSEWHERE = "usage_elsewhere", "Usage reported at a facility the books place the chips elsewhere than"
+    # A usage statement received more than CHIPREG_USAGE_FILING_GRACE_H after its period ended: counted all the
+    # same (in the fullest window around its period end), and seen.
+    LATE_FILING = "late_filing", "Usage reported later than the filing grace after its period"
     # Transfers
     NEVER_RECEIVED = "never_received", "Shipped but never received"
     NOT_SHIPPED = "received_not_shipped", "Received but never shipped"

@@ -125,10 +125,10 @@ def store(att, s, v):
             "flop_peak": peak,
             "workload": s.workload or "",
         }
-        # Bound to the chip only when the speaker holds it: cluster and operator-country windows follow
-        # the chip, so another party's report of it would count against its holder (and poison the
-        # holder's own later reports as double counts). Kept by reference, at the speaker's facility: a
-        # ChiplessUsageRecord, as for a chip the registry does not know.
+        # Bound to the chip only when the speaker holds it: another party's report of it would poison the
+        # holder's own later reports as double counts (and read as the chip's own history). Kept by
+        # reference, at the speaker's facility (whose windows count it): a ChiplessUsageRecord, as for a
+        # chip the registry does not know.
         if pk is not None and pk not in others:
             records.append(UsageRecord(chip_id=pk, run_id=att.run_id, **row))
         else:
@@ -143,6 +143,7 @@ def store(att, s, v):
     found += F.ownership(att.pk, chips, v.speaker)
     found += F.usage_overlaps(att.pk, v.facility, s.period_start, s.period_end, known)
     found += F.usage_elsewhere(att.pk, v.facility, s.period_start, s.period_end)
+    found += F.late_filing(att.pk, att.received_at, s.period_end)
     active = {ref: a for ref, a, _, _ in s.chips}
     flagged = {d.chip_ref for d in found if d.kind == FindingKind.IMPLAUSIBLE_USAGE}
     found += [

@@ -450,3 +450,31 @@ def test_work_named_at_a_facility_the_chips_are_not_at_is_a_finding(world, api, 
     [finding] = AnyFinding.objects.filter(kind="usage_elsewhere")
     assert finding.facility.code == "US-CA-001" and "EAST-1 (8 chips)" in finding.detail
     assert finding.organisation.code == "op-a" and finding.country == "US"
+
+
+def test_a_statement_filed_past_the_grace_carries_a_late_filing_finding(world, api, parties):
+    """Filing late was handled by the counting alone (the work counts where its period ends), and nothing told an
+    inspector that op-a files late, or how late. A statement received 40 days after its period ended now carries
+    one `late_filing` finding saying so; one filed within the grace (CHIPREG_USAGE_FILING_GRACE_H) carries none.
+    The finding is op-a's and the US inspectorate's to see, not op-b's nor the French inspectorate's."""
+    end = now() - timedelta(days=40)
+    late = send(world, world.usage(rows(serials(0, 4), 1), end - timedelta(days=1), end, issued=now()))
+    assert late["flags"].get("late_filing") == 1
+    [finding] = AnyFinding.objects.filter(kind="late_filing")
+    assert finding.source_id == str(late["id"]) and finding.facility.code == "US-VA-001"
+    assert "960 hours (40.0 days) after its period ended" in finding.detail
+    assert "the filing grace is 24 hours" in finding.detail
+    on_time_end = now() - timedelta(hours=23)
+    on_time = send(
+        world, world.usage(rows(serials(4, 4), 1), on_time_end - timedelta(days=1), on_time_end, issued=now())
+    )
+    assert "late_filing" not in on_time["flags"]
+    assert AnyFinding.objects.filter(kind="late_filing").count() == 1
+
+    def listed(user):
+        response = api(parties.users[user]).get("/api/v1/findings/?kind=late_filing")
+        assert response.status_code == 200, response.content
+        return [row["id"] for row in response.json()["results"]]
+
+    assert listed("op_a_admin") == listed("insp_us") == listed("treaty") == [finding.pk]
+    assert listed("op_b") == listed("insp_fr") == []
