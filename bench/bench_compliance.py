@@ -105,9 +105,13 @@ BASELINE = {
         GROUP BY u.facility_id""",
     "unattributed_cluster": """
         SELECT p.cluster_id, sum(u.flop_peak) FROM attestations_usagerecord u
-        JOIN inventory_placement p ON p.chip_id = u.chip_id AND p.valid_to IS NULL AND p.facility_id = u.facility_id
+        JOIN LATERAL (
+            SELECT p.cluster_id FROM inventory_placement p
+            WHERE p.chip_id = u.chip_id AND p.cluster_id IS NOT NULL
+              AND ((p.valid_from < u.period_end AND (p.valid_to IS NULL OR p.valid_to > u.period_start))
+                   OR (p.valid_to IS NULL AND p.facility_id = u.facility_id))
+            GROUP BY p.cluster_id) p ON TRUE
         WHERE u.period_end > now() - interval '30 days' AND u.run_id IS NULL AND u.workload IN ('training', '')
-          AND p.cluster_id IS NOT NULL
         GROUP BY p.cluster_id""",
     # The covered-cluster scopes add up one GROUP BY per site (facility, cluster), read once per evaluation.
     "site": f"SELECT p.facility_id, p.cluster_id, {TOTALS} {PLACED} GROUP BY p.facility_id, p.cluster_id",

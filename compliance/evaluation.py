@@ -15,7 +15,7 @@ from datetime import timedelta
 from typing import NamedTuple
 
 from django.db import connection, transaction
-from django.db.models import Max, Sum
+from django.db.models import Exists, Max, OuterRef, Q, Sum
 from django.utils import timezone
 
 from attestations import windows
@@ -199,8 +199,9 @@ def compute_in_window(rule, scope, key, now):
 
     Usage is attributed to the facility named in the statement (a covered chip
     cluster's is that of its facilities); a cluster's usage is that of the chips
-    now placed in it, reported at its facility; operator-country usage that of
-    the facilities the operator runs in that country.
+    placed in it while the work was done (or now, reported at its facility);
+    operator-country usage that of the facilities the operator runs in that
+    country and of the chips placed in them while the work was done.
     """
     from inventory.models import Placement
 
@@ -214,17 +215,31 @@ def compute_in_window(rule, scope, key, now):
         records = records.filter(facility_id=int(key))
     elif scope == Scope.CAMPUS:
         records = records.filter(facility__campus_id=int(key))
-    elif scope == Scope.CLUSTER:  # reported at its facility (compliance.storage's _USAGE says why)
-        chips = Placement.objects.filter(cluster_id=int(key), valid_to__isnull=True).values("chip_id")
-        records = records.filter(chip_id__in=chips, facility__clusters=int(key))
+    elif scope == Scope.CLUSTER:  # its chips' while the work was done, or now at its facility (storage._USAGE)
+        here = Placement.objects.filter(chip_id=OuterRef("chip_id"), cluster_id=int(key))
+        records = records.filter(
+            Exists(here.filter(_placed_during() | Q(valid_to__isnull=True, facility_id=OuterRef("facility_id"))))
+        )
     elif scope == Scope.COVERED_CLUSTER:  # its facilities' usage, when it joins several (covered.by_component)
         facilities = covered.facility_ids(scope, [key], now - window)
         records = records.filter(facility_id__in=sorted(facilities) if len(facilities) > 1 else [])
     else:
         op, cc = key.split(":")
-        records = records.filter(facility__operator_id=int(op), facility__country=cc)
+        placed = Placement.objects.filter(
+            chip_id=OuterRef("chip_id"), facility__operator_id=int(op), facility__country=cc
+        )
+        records = records.filter(
+            Q(facility__operator_id=int(op), facility__country=cc) | Exists(placed.filter(_placed_during()))
+        )
     present = float(records.filter(windows.counted(now - window, window)).aggregate(t=Sum(field))["t"] or 0.0)
     return max(present, late_window_value(records, now - window, window, field))
+
+
+def _placed_during():
+    """Placements in force at some time in the period of the usage record of the outer query."""
+    return Q(valid_from__lt=OuterRef("period_end")) & (
+        Q(valid_to__isnull=True) | Q(valid_to__gt=OuterRef("period_start"))
+    )
 
 
 def late_window_value(records, since, window, field):
@@ -252,6 +267,8 @@ def _records(scope):
 
 def usage_subjects(scope, now, days):
     """Subjects with usage reported in the window (they may hold no chips now)."""
+    from inventory.models import Placement
+
     # Any record that arrived in the window too (a grace of nothing): each window's rules count a subset.
     records = _records(scope).filter(windows.counted(now - timedelta(days=days), timedelta(0)))
     if scope == Scope.FACILITY:
@@ -261,9 +278,13 @@ def usage_subjects(scope, now, days):
             str(k)
             for k in records.exclude(facility__campus=None).values_list("facility__campus_id", flat=True).distinct()
         }
-    if scope == Scope.OPERATOR_COUNTRY:
-        pairs = records.values_list("facility__operator_id", "facility__country").distinct()
+    placements = Placement.objects.filter(chip_id__in=records.exclude(chip_id=None).values("chip_id"))
+    if scope == Scope.OPERATOR_COUNTRY:  # where the work was reported, and where its chips were (a superset)
+        pairs = set(records.values_list("facility__operator_id", "facility__country").distinct())
+        pairs |= set(placements.values_list("facility__operator_id", "facility__country").distinct())
         return {f"{op}:{cc}" for op, cc in pairs}
+    if scope == Scope.CLUSTER:  # the clusters its chips were ever placed in (a superset)
+        return {str(k) for k in placements.exclude(cluster=None).values_list("cluster_id", flat=True).distinct()}
     if scope == Scope.COVERED_CLUSTER:
         return covered.keys_for_facilities(scope, records.values_list("facility_id", flat=True).distinct())
     return set()

@@ -50,7 +50,11 @@ def _names():
         "aggregate": Aggregate._meta.db_table,
     }
     for prefix, model, fields in (
-        ("p", Placement, ("id", "chip", "facility", "cluster", "valid_to", "source", "source_id", "log_index")),
+        (
+            "p",
+            Placement,
+            ("id", "chip", "facility", "cluster", "valid_from", "valid_to", "source", "source_id", "log_index"),
+        ),
         ("c", Chip, ("id", "model", "status", "custodian", "country", "serial", "manufacturer")),
         ("m", AcceleratorModel, ("id", "tpp", "memory_gb", *PRECISION_FIELDS.values())),
         ("f", Facility, ("id", "campus", "review", "operator", "country")),
@@ -58,7 +62,18 @@ def _names():
         (
             "u",
             UsageRecord,
-            ("chip", "chip_ref", "facility", "period_end", "flop_peak", "flop_fp16", "run", "workload", "attestation"),
+            (
+                "chip",
+                "chip_ref",
+                "facility",
+                "period_start",
+                "period_end",
+                "flop_peak",
+                "flop_fp16",
+                "run",
+                "workload",
+                "attestation",
+            ),
         ),
         ("at", Attestation, ("id", "log_index")),
     ):
@@ -190,24 +205,34 @@ def totals(scope, subject_keys=None):
 
 # scope -> (the subject's key, the records and their joins, GROUP BY). A facility's and a campus's usage is every
 # record at its facilities, bound to a chip or kept by reference (the view of both tables, AnyUsageRecord).
+# A placement p in force at some time in the usage record u's period.
+_PLACED_DURING = (
+    "(p.{p_valid_from} < u.{u_period_end} AND (p.{p_valid_to} IS NULL OR p.{p_valid_to} > u.{u_period_start}))"
+)
 _USAGE = {
     Scope.FACILITY: ("u.{u_facility}", "{usage_all} u", "u.{u_facility}"),
     Scope.CAMPUS: ("f.{f_campus}", "{usage_all} u JOIN {facility} f ON f.{f_id} = u.{u_facility}", "f.{f_campus}"),
-    # A cluster's usage is that of the chips placed in it now (one open placement per chip), reported at its
-    # facility: what they did at another holder's site before they came is that holder's, not the cluster's
-    # (an operator must not be able to hand a rival its own month of training with the chips).
+    # A cluster's usage is that of the chips placed in it while the work was done (a placement overlapping the
+    # record's period), and that of the chips placed in it now reported at its facility (work declared before
+    # its chips were). Each record counts once per cluster. What chips did at another holder's site before they
+    # came is not the cluster's (an operator cannot hand a rival its month of training with the chips), and
+    # moving them away after the work, or naming another facility in the statement, does not take it out.
     Scope.CLUSTER: (
         "p.{p_cluster}",
-        "{usage} u JOIN {placement} p ON p.{p_chip} = u.{u_chip} AND p.{p_valid_to} IS NULL"
-        " AND p.{p_facility} = u.{u_facility}",
+        "{usage} u JOIN LATERAL (SELECT p.{p_cluster} FROM {placement} p WHERE p.{p_chip} = u.{u_chip}"  # noqa: S608
+        f" AND p.{{p_cluster}} IS NOT NULL AND ({_PLACED_DURING} OR (p.{{p_valid_to}} IS NULL"
+        " AND p.{p_facility} = u.{u_facility})) GROUP BY p.{p_cluster}) p ON TRUE",
         "p.{p_cluster}",
     ),
-    # An operator-country's, that of the facilities the operator runs in that country: the work stays where it
-    # was done, whoever holds the chips now (shipping them away after the work does not take it out of the
-    # count, and shipping them to a rival does not put it in the rival's).
+    # An operator-country's, that of the facilities the operator runs in that country, and of the chips placed
+    # in them while the work was done (whatever facility the statement names): the work stays where it was
+    # done, whoever holds the chips now, and reporting it at a facility across a border does not move it.
     Scope.OPERATOR_COUNTRY: (
         "f.{f_operator} || ':' || f.{f_country}",
-        "{usage_all} u JOIN {facility} f ON f.{f_id} = u.{u_facility}",
+        "{usage_all} u JOIN LATERAL (SELECT s.{f_operator}, s.{f_country} FROM {facility} s"  # noqa: S608
+        " WHERE s.{f_id} = u.{u_facility} UNION SELECT s.{f_operator}, s.{f_country} FROM {placement} p"
+        f" JOIN {{facility}} s ON s.{{f_id}} = p.{{p_facility}} WHERE p.{{p_chip}} = u.{{u_chip}} AND {_PLACED_DURING}"
+        ") f ON TRUE",
         "f.{f_operator}, f.{f_country}",
     ),
 }

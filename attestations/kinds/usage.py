@@ -1,6 +1,7 @@
 """Usage statements: one usage record per chip with its compute bounds, the daily totals, the findings."""
 
 from django.conf import settings
+from django.db.models import Q
 
 from attestations import findings as F
 from attestations.kinds.resolution import Resolution
@@ -139,7 +140,10 @@ def store(att, s, v):
         # The run's attested compute counts every record of the statement, those kept by reference too.
         runs.record_usage(att.run_id, v.facility.pk, s.period_start, _totals(records + chipless))
     # `runs`: the run whose attested compute moved, for the evaluations that judge runs by it.
-    emit("usage.recorded", facilities=[v.facility.pk], attestation=att.pk, runs=[att.run_id] if att.run_id else [])
+    # The facilities its chips were placed at during the period too: their clusters' and operators' windows
+    # count the work as well (compliance.storage's _USAGE).
+    facilities = sorted({v.facility.pk} | _placed_during(att.pk, s.period_start, s.period_end))
+    emit("usage.recorded", facilities=facilities, attestation=att.pk, runs=[att.run_id] if att.run_id else [])
     found += F.ownership(att.pk, chips, v.speaker)
     found += F.usage_overlaps(att.pk, v.facility, s.period_start, s.period_end, known)
     found += F.usage_elsewhere(att.pk, v.facility, s.period_start, s.period_end)
@@ -153,6 +157,15 @@ def store(att, s, v):
     ]
     UsageRecord.objects.add_day_totals(att)
     return _dedupe(found), chips
+
+
+def _placed_during(attestation_id, start, end):
+    """The facilities where the statement's chips (those bound to a chip) were placed at some time in its period."""
+    from inventory.models import Placement
+
+    chips = UsageRecord.objects.filter(attestation_id=attestation_id).values("chip_id")
+    during = Q(valid_from__lt=end) & (Q(valid_to__isnull=True) | Q(valid_to__gt=start))
+    return set(Placement.objects.filter(during, chip_id__in=chips).values_list("facility_id", flat=True).distinct())
 
 
 def _totals(records):

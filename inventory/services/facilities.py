@@ -211,6 +211,8 @@ def _follow_country(facility, old_country, log_index):
     """The chips in the facility now lie in its new country; the old country's inspectorate keeps a finding."""
     chips = list(Placement.objects.filter(facility=facility, valid_to__isnull=True).values_list("chip_id", flat=True))
     keys = set_country(chips, facility.country) if chips else set()
+    # The work reported at it moves with it too (an operator-country's usage is its facilities'), chips or none.
+    keys |= {f"{facility.operator_id}:{old_country}", f"{facility.operator_id}:{facility.country}"}
     emit("placements.changed", facilities=[facility.pk], operator_countries=sorted(keys))
     raise_facility_finding(
         facility,

@@ -83,6 +83,31 @@ def test_totals(world, settings, scope, convention):  # noqa: F811
     assert {str(k) for k, *_ in storage.totals(scope, some)} == set(some)
 
 
+def _attributed(scope, record, placements):
+    """The cluster or operator-country subjects a usage record counts for, read from its definition in Python
+    (compliance.storage's _USAGE): a cluster its chip was placed in at some time in the record's period, or is
+    placed in now at the record's facility; an operator-country the record's facility's, and every one its chip
+    was placed in during the period. `placements`: {chip id: [Placement]}, facilities selected."""
+    during = [
+        p
+        for p in placements.get(record.chip_id, [])
+        if p.valid_from < record.period_end and (p.valid_to is None or p.valid_to > record.period_start)
+    ]
+    if scope == Scope.CLUSTER:
+        now_here = [
+            p for p in placements.get(record.chip_id, []) if p.valid_to is None and p.facility_id == record.facility_id
+        ]
+        return {p.cluster_id for p in during + now_here if p.cluster_id is not None}
+    return {f"{f.operator_id}:{f.country}" for f in [record.facility] + [p.facility for p in during]}
+
+
+def _placements():
+    out = defaultdict(list)
+    for p in Placement.objects.select_related("facility"):
+        out[p.chip_id].append(p)
+    return out
+
+
 def _bound(basis):
     """The ORM's reading of a basis, from its definition (attestations/bases.py): `higher` is per record
     the larger of the FP16 bound and the bound at the fastest precision."""
@@ -130,18 +155,23 @@ def test_usage_totals(world, scope, basis):  # noqa: F811
         flop_fp16=7e20,
         flop_peak=9e20,
     )
-    # A chip placed in SB-A1's cluster k1 whose work op-b reported at SB-B1: SB-B1's, its campus's and op-b's in
-    # SB-B1's country; not k1's (reported elsewhere) nor op-a's.
+    # Chips placed in SB-A1's cluster k1 whose work op-b reported at SB-B1: before they were placed (SB-B1's, its
+    # campus's and op-b's in its country; not k1's, nor op-a's), and while they were (k1's and op-a's in the US
+    # too: where the chips were).
     placed = UsageRecord.objects.filter(facility__code="SB-A1").first()
-    UsageRecord.objects.create(
-        **{f: getattr(placed, f) for f in ("attestation_id", "chip_id", "chip_ref", "period_start", "period_end")},
-        facility=Facility.objects.get(code="SB-B1"),
-        active_s=1,
-        utilization=1,
-        energy_j=1,
-        flop_fp16=5e20,
-        flop_peak=6e20,
-    )
+    hours_ago = timezone.now() - timedelta(hours=3)
+    for period, flop in (((placed.period_start, placed.period_end), 5e20), ((hours_ago, timezone.now()), 4e20)):
+        UsageRecord.objects.create(
+            **{f: getattr(placed, f) for f in ("attestation_id", "chip_id", "chip_ref")},
+            facility=Facility.objects.get(code="SB-B1"),
+            period_start=period[0],
+            period_end=period[1],
+            active_s=1,
+            utilization=1,
+            energy_j=1,
+            flop_fp16=flop,
+            flop_peak=flop * 1.2,
+        )
     by_facility = scope != Scope.CLUSTER
     records = (AnyUsageRecord if by_facility else UsageRecord).objects.filter(
         windows.counted(since, timedelta(days=30))
@@ -157,19 +187,11 @@ def test_usage_totals(world, scope, basis):  # noqa: F811
             .values_list("facility__campus_id")
             .annotate(total=Sum(column))
         )
-    elif scope == Scope.CLUSTER:
-        # The chips placed in it now, their records reported at its facility.
-        placed = Placement.objects.filter(valid_to__isnull=True, cluster__isnull=False)
-        cluster_of = {(chip, fac): cluster for chip, fac, cluster in placed.values_list("chip", "facility", "cluster")}
-        sums = defaultdict(float)
-        for chip, fac, value in records.values_list("chip_id", "facility_id", column):
-            if (chip, fac) in cluster_of:
-                sums[cluster_of[chip, fac]] += value
-        orm = list(sums.items())
-    else:  # the facilities the operator runs in the country
-        sums = defaultdict(float)
-        for op, cc, value in records.values_list("facility__operator_id", "facility__country", column):
-            sums[f"{op}:{cc}"] += value
+    else:
+        placements, sums = _placements(), defaultdict(float)
+        for record in records.select_related("facility"):
+            for key in _attributed(scope, record, placements):
+                sums[key] += record.bound
         orm = list(sums.items())
     expected = {str(k): pytest.approx(v) for k, v in orm}
     assert expected
@@ -406,21 +428,18 @@ def test_usage_by_end(world, scope):  # noqa: F811
 
     since = timezone.now() - timedelta(days=30)
     late = _one_filed_late(since)
-    placed = Placement.objects.filter(valid_to__isnull=True, cluster__isnull=False)
-    cluster_of = {(chip, fac): cluster for chip, fac, cluster in placed.values_list("chip", "facility", "cluster")}
+    placements = _placements()
 
     def orm(records):
         sums = defaultdict(float)
         for r in records.select_related("facility"):
             if scope == Scope.FACILITY:
-                key = r.facility_id
+                keys = {r.facility_id}
             elif scope == Scope.CAMPUS:
-                key = r.facility.campus_id
-            elif scope == Scope.CLUSTER:
-                key = cluster_of.get((r.chip_id, r.facility_id))
+                keys = {r.facility.campus_id} - {None}
             else:
-                key = f"{r.facility.operator_id}:{r.facility.country}"
-            if key is not None:
+                keys = _attributed(scope, r, placements)
+            for key in keys:
                 sums[str(key), r.period_end] += r.flop_fp16
         return {k: pytest.approx(v) for k, v in sums.items()}
 
