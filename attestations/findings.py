@@ -10,7 +10,7 @@ from datetime import timedelta
 from itertools import islice
 
 from django.conf import settings
-from django.db.models import Count, Q
+from django.db.models import Count
 
 from attestations.models import UsageRecord
 from attestations.storage import ingest
@@ -107,11 +107,11 @@ def usage_elsewhere(attestation_id, facility, start, end):
     Chips placed nowhere are not this (the books say nothing of where they are)."""
     from inventory.models import Placement
 
-    during = Q(valid_from__lt=end) & (Q(valid_to__isnull=True) | Q(valid_to__gt=start))
     chips = UsageRecord.objects.filter(attestation_id=attestation_id).values("chip_id")
-    here = Placement.objects.filter(during, facility=facility, chip_id__in=chips).values("chip_id")
+    here = Placement.objects.during(start, end).filter(facility=facility, chip_id__in=chips).values("chip_id")
     elsewhere = (
-        Placement.objects.filter(during, chip_id__in=chips)
+        Placement.objects.during(start, end)
+        .filter(chip_id__in=chips)
         .exclude(facility=facility)
         .exclude(chip_id__in=here)
         .values_list("facility__code")

@@ -237,9 +237,9 @@ def compute_in_window(rule, scope, key, now):
 
 def _placed_during():
     """Placements in force at some time in the period of the usage record of the outer query."""
-    return Q(valid_from__lt=OuterRef("period_end")) & (
-        Q(valid_to__isnull=True) | Q(valid_to__gt=OuterRef("period_start"))
-    )
+    from inventory.models.placements import in_force_during
+
+    return in_force_during(OuterRef("period_start"), OuterRef("period_end"))
 
 
 def late_window_value(records, since, window, field):

@@ -1,7 +1,6 @@
 """Usage statements: one usage record per chip with its compute bounds, the daily totals, the findings."""
 
 from django.conf import settings
-from django.db.models import Q
 
 from attestations import findings as F
 from attestations.kinds.resolution import Resolution
@@ -164,8 +163,9 @@ def _placed_during(attestation_id, start, end):
     from inventory.models import Placement
 
     chips = UsageRecord.objects.filter(attestation_id=attestation_id).values("chip_id")
-    during = Q(valid_from__lt=end) & (Q(valid_to__isnull=True) | Q(valid_to__gt=start))
-    return set(Placement.objects.filter(during, chip_id__in=chips).values_list("facility_id", flat=True).distinct())
+    return set(
+        Placement.objects.during(start, end).filter(chip_id__in=chips).values_list("facility_id", flat=True).distinct()
+    )
 
 
 def _totals(records):

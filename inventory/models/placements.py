@@ -25,6 +25,14 @@ class PlacementQuerySet(RestrictedQuerySet):
     def at(self, when):
         return self.filter(valid_from__lte=when).filter(Q(valid_to__isnull=True) | Q(valid_to__gt=when))
 
+    def during(self, start, end):
+        return self.filter(in_force_during(start, end))
+
+
+def in_force_during(start, end):
+    """Placements in force at some time in (start, end): values, or expressions such as OuterRef("period_end")."""
+    return Q(valid_from__lt=end) & (Q(valid_to__isnull=True) | Q(valid_to__gt=start))
+
 
 class Placement(models.Model):
     # Placements are written only by the server (declarations, transfers,

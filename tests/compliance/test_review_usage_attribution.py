@@ -24,16 +24,15 @@ declared below reads (line 1e22).
 from datetime import timedelta
 
 import pytest
-from django.core.management import call_command
 
-from compliance import services
 from compliance.choices import Scope
 from compliance.evaluation import compute_in_window, evaluate_all
 from compliance.models import Alert, ThresholdRule
 from inventory.models import Cluster
 from outbox.relay import drain_all
 from registry.registration import register_chips
-from tests.attestations.conftest import World, now
+from tests.attestations.conftest import now
+from tests.compliance.test_work_stays_where_done import ruled_world
 from tests.factories import chip_rows
 
 DAY = 86400
@@ -51,20 +50,7 @@ def iso(dt):
 
 @pytest.fixture
 def world(api, parties):
-    w = World(api, parties)
-    call_command("load_presets", "draft-treaty", verbosity=0)
-    services.declare(
-        parties.users["treaty"],
-        "op-country-compute",
-        name="Compute of an operator in a country",
-        metric="compute_window",
-        scope="operator_country",
-        comparison="ge",
-        value=1e22,
-        severity="high",
-        effective_from=now() - timedelta(days=60),
-        window_days=30,
-    )
+    w = ruled_world(api, parties)
     register_chips(chip_rows("RUA", len(CHIPS)), parties.users["op_a_admin"])
     w.op_a_id = parties.users["op_a_admin"].organisation_id
     return w

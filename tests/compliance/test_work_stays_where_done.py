@@ -32,8 +32,9 @@ def iso(dt):
     return dt.isoformat().replace("+00:00", "Z")
 
 
-@pytest.fixture
-def world(api, parties):
+def ruled_world(api, parties):
+    """The attestations world with the draft treaty's presets and a custom operator-country compute rule
+    (`op-country-compute`: 1e22 FLOP FP16-equivalent in 30 days)."""
     w = World(api, parties)
     call_command("load_presets", "draft-treaty", verbosity=0)
     services.declare(
@@ -48,6 +49,12 @@ def world(api, parties):
         effective_from=now() - timedelta(days=60),
         window_days=30,
     )
+    return w
+
+
+@pytest.fixture
+def world(api, parties):
+    w = ruled_world(api, parties)
     op_c = OrganisationFactory(code="op-c", kind="operator", country="US")
     parties.users["op_c"] = UserFactory(organisation=op_c, role="admin")
     w.op_c = api(parties.users["op_c"])
