@@ -203,12 +203,12 @@ def totals(scope, subject_keys=None):
     return fetch_all(_sql(f"{sql} GROUP BY {group}"), params)
 
 
-# scope -> (the subject's key, the records and their joins, GROUP BY). A facility's and a campus's usage is every
-# record at its facilities, bound to a chip or kept by reference (the view of both tables, AnyUsageRecord).
-# A placement p in force at some time in the usage record u's period.
+# A placement p in force at some time in the usage record u's period (inventory.models.placements.in_force_during).
 _PLACED_DURING = (
     "(p.{p_valid_from} < u.{u_period_end} AND (p.{p_valid_to} IS NULL OR p.{p_valid_to} > u.{u_period_start}))"
 )
+# scope -> (the subject's key, the records and their joins, GROUP BY). A facility's and a campus's usage is every
+# record at its facilities, bound to a chip or kept by reference (the view of both tables, AnyUsageRecord).
 _USAGE = {
     Scope.FACILITY: ("u.{u_facility}", "{usage_all} u", "u.{u_facility}"),
     Scope.CAMPUS: ("f.{f_campus}", "{usage_all} u JOIN {facility} f ON f.{f_id} = u.{u_facility}", "f.{f_campus}"),
