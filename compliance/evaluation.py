@@ -201,7 +201,8 @@ def compute_in_window(rule, scope, key, now):
     cluster's is that of its facilities); a cluster's usage is that of the chips
     placed in it while the work was done (or now, reported at its facility);
     operator-country usage that of the facilities the operator runs in that
-    country and of the chips placed in them while the work was done.
+    country and of the chips placed in them while the work was done. Through
+    placements, only at facilities of the statement's speaker (storage._USAGE).
     """
     from inventory.models import Placement
 
@@ -216,7 +217,10 @@ def compute_in_window(rule, scope, key, now):
     elif scope == Scope.CAMPUS:
         records = records.filter(facility__campus_id=int(key))
     elif scope == Scope.CLUSTER:  # its chips' while the work was done, or now at its facility (storage._USAGE)
-        here = Placement.objects.filter(chip_id=OuterRef("chip_id"), cluster_id=int(key))
+        # At the speaker's own facilities only: a later holder's word about the chips' past elsewhere is not here.
+        here = Placement.objects.filter(
+            chip_id=OuterRef("chip_id"), cluster_id=int(key), facility__operator_id=OuterRef("facility__operator_id")
+        )
         records = records.filter(
             Exists(here.filter(_placed_during() | Q(valid_to__isnull=True, facility_id=OuterRef("facility_id"))))
         )
@@ -228,8 +232,10 @@ def compute_in_window(rule, scope, key, now):
         placed = Placement.objects.filter(
             chip_id=OuterRef("chip_id"), facility__operator_id=int(op), facility__country=cc
         )
+        # Through placements, the operator's own statements only (named at any of its facilities).
         records = records.filter(
-            Q(facility__operator_id=int(op), facility__country=cc) | Exists(placed.filter(_placed_during()))
+            Q(facility__operator_id=int(op), facility__country=cc)
+            | Q(Exists(placed.filter(_placed_during())), facility__operator_id=int(op))
         )
     present = float(records.filter(windows.counted(now - window, window)).aggregate(t=Sum(field))["t"] or 0.0)
     return max(present, late_window_value(records, now - window, window, field))

@@ -207,31 +207,39 @@ def totals(scope, subject_keys=None):
 _PLACED_DURING = (
     "(p.{p_valid_from} < u.{u_period_end} AND (p.{p_valid_to} IS NULL OR p.{p_valid_to} > u.{u_period_start}))"
 )
+# ...at a facility of the record's speaker (uf: the facility the record names, which its statement's speaker runs:
+# ATTESTATION.md's facility_not_operated). The books are the speaker's word only where it held the chips: a later
+# holder's report of a time the chips were another's at another's site says nothing of that site.
+_OWN_PLACEMENT = "JOIN {facility} pf ON pf.{f_id} = p.{p_facility} AND pf.{f_operator} = uf.{f_operator}"
 # scope -> (the subject's key, the records and their joins, GROUP BY). A facility's and a campus's usage is every
 # record at its facilities, bound to a chip or kept by reference (the view of both tables, AnyUsageRecord).
 _USAGE = {
     Scope.FACILITY: ("u.{u_facility}", "{usage_all} u", "u.{u_facility}"),
     Scope.CAMPUS: ("f.{f_campus}", "{usage_all} u JOIN {facility} f ON f.{f_id} = u.{u_facility}", "f.{f_campus}"),
     # A cluster's usage is that of the chips placed in it while the work was done (a placement overlapping the
-    # record's period), and that of the chips placed in it now reported at its facility (work declared before
-    # its chips were). Each record counts once per cluster. What chips did at another holder's site before they
-    # came is not the cluster's (an operator cannot hand a rival its month of training with the chips), and
+    # record's period, at the speaker's own facility), and that of the chips placed in it now reported at its
+    # facility (work declared before its chips were). Each record counts once per cluster. What chips did at
+    # another holder's site before they came is not the cluster's (an operator cannot hand a rival its month of
+    # training with the chips), nor is what a later holder says they did here (it cannot blame the seller);
     # moving them away after the work, or naming another facility in the statement, does not take it out.
     Scope.CLUSTER: (
         "p.{p_cluster}",
-        "{usage} u JOIN LATERAL (SELECT p.{p_cluster} FROM {placement} p WHERE p.{p_chip} = u.{u_chip}"  # noqa: S608
+        "{usage} u JOIN {facility} uf ON uf.{f_id} = u.{u_facility}"  # noqa: S608
+        " JOIN LATERAL (SELECT p.{p_cluster} FROM {placement} p"
+        f" {_OWN_PLACEMENT} WHERE p.{{p_chip}} = u.{{u_chip}}"
         f" AND p.{{p_cluster}} IS NOT NULL AND ({_PLACED_DURING} OR (p.{{p_valid_to}} IS NULL"
         " AND p.{p_facility} = u.{u_facility})) GROUP BY p.{p_cluster}) p ON TRUE",
         "p.{p_cluster}",
     ),
     # An operator-country's, that of the facilities the operator runs in that country, and of the chips placed
-    # in them while the work was done (whatever facility the statement names): the work stays where it was
-    # done, whoever holds the chips now, and reporting it at a facility across a border does not move it.
+    # in them while the work was done, by the operator's own statements (whatever facility they name): the work
+    # stays where it was done, whoever holds the chips now, and reporting it at a facility across a border does
+    # not move it; another operator's word about the chips' time there counts in its own totals, not this one's.
     Scope.OPERATOR_COUNTRY: (
         "f.{f_operator} || ':' || f.{f_country}",
-        "{usage_all} u JOIN LATERAL (SELECT s.{f_operator}, s.{f_country} FROM {facility} s"  # noqa: S608
-        " WHERE s.{f_id} = u.{u_facility} UNION SELECT s.{f_operator}, s.{f_country} FROM {placement} p"
-        f" JOIN {{facility}} s ON s.{{f_id}} = p.{{p_facility}} WHERE p.{{p_chip}} = u.{{u_chip}} AND {_PLACED_DURING}"
+        "{usage_all} u JOIN {facility} uf ON uf.{f_id} = u.{u_facility}"  # noqa: S608
+        " JOIN LATERAL (SELECT uf.{f_operator}, uf.{f_country} UNION SELECT pf.{f_operator}, pf.{f_country}"
+        f" FROM {{placement}} p {_OWN_PLACEMENT} WHERE p.{{p_chip}} = u.{{u_chip}} AND {_PLACED_DURING}"
         ") f ON TRUE",
         "f.{f_operator}, f.{f_country}",
     ),

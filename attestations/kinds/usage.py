@@ -141,7 +141,7 @@ def store(att, s, v):
     # `runs`: the run whose attested compute moved, for the evaluations that judge runs by it.
     # The facilities its chips were placed at during the period too: their clusters' and operators' windows
     # count the work as well (compliance.storage's _USAGE).
-    facilities = sorted({v.facility.pk} | _placed_during(att.pk, s.period_start, s.period_end))
+    facilities = sorted({v.facility.pk} | _placed_during(att.pk, v.facility, s.period_start, s.period_end))
     emit("usage.recorded", facilities=facilities, attestation=att.pk, runs=[att.run_id] if att.run_id else [])
     found += F.ownership(att.pk, chips, v.speaker)
     found += F.usage_overlaps(att.pk, v.facility, s.period_start, s.period_end, known)
@@ -158,14 +158,14 @@ def store(att, s, v):
     return _dedupe(found), chips
 
 
-def _placed_during(attestation_id, start, end):
-    """The facilities where the statement's chips (those bound to a chip) were placed at some time in its period."""
+def _placed_during(attestation_id, facility, start, end):
+    """The speaker's facilities (those of `facility`'s operator) where the statement's chips (those bound to a
+    chip) were placed at some time in its period: where compliance.storage's _USAGE counts its work too."""
     from inventory.models import Placement
 
     chips = UsageRecord.objects.filter(attestation_id=attestation_id).values("chip_id")
-    return set(
-        Placement.objects.during(start, end).filter(chip_id__in=chips).values_list("facility_id", flat=True).distinct()
-    )
+    during = Placement.objects.during(start, end).filter(chip_id__in=chips, facility__operator_id=facility.operator_id)
+    return set(during.values_list("facility_id", flat=True).distinct())
 
 
 def _totals(records):

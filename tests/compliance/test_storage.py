@@ -87,11 +87,14 @@ def _attributed(scope, record, placements):
     """The cluster or operator-country subjects a usage record counts for, read from its definition in Python
     (compliance.storage's _USAGE): a cluster its chip was placed in at some time in the record's period, or is
     placed in now at the record's facility; an operator-country the record's facility's, and every one its chip
-    was placed in during the period. `placements`: {chip id: [Placement]}, facilities selected."""
+    was placed in during the period. Through placements at the speaker's own facilities only (the record's
+    facility's operator). `placements`: {chip id: [Placement]}, facilities selected."""
     during = [
         p
         for p in placements.get(record.chip_id, [])
-        if p.valid_from < record.period_end and (p.valid_to is None or p.valid_to > record.period_start)
+        if p.valid_from < record.period_end
+        and (p.valid_to is None or p.valid_to > record.period_start)
+        and p.facility.operator_id == record.facility.operator_id
     ]
     if scope == Scope.CLUSTER:
         now_here = [
@@ -156,14 +159,16 @@ def test_usage_totals(world, scope, basis):  # noqa: F811
         flop_peak=9e20,
     )
     # Chips placed in SB-A1's cluster k1 whose work op-b reported at SB-B1: before they were placed (SB-B1's, its
-    # campus's and op-b's in its country; not k1's, nor op-a's), and while they were (k1's and op-a's in the US
-    # too: where the chips were).
+    # campus's and op-b's in its country; not k1's, nor op-a's), and while they were (still not k1's nor op-a's:
+    # another operator's word about op-a's site). And the same records reported by op-a at its SB-A3: while the
+    # chips were placed in k1, k1's (and op-a's in the US, where SB-A3 is too), not before.
     placed = UsageRecord.objects.filter(facility__code="SB-A1").first()
     hours_ago = timezone.now() - timedelta(hours=3)
-    for period, flop in (((placed.period_start, placed.period_end), 5e20), ((hours_ago, timezone.now()), 4e20)):
+    periods = (((placed.period_start, placed.period_end), 5e20), ((hours_ago, timezone.now()), 4e20))
+    for (period, flop), at in [(p, code) for code in ("SB-B1", "SB-A3") for p in periods]:
         UsageRecord.objects.create(
             **{f: getattr(placed, f) for f in ("attestation_id", "chip_id", "chip_ref")},
-            facility=Facility.objects.get(code="SB-B1"),
+            facility=Facility.objects.get(code=at),
             period_start=period[0],
             period_end=period[1],
             active_s=1,
