@@ -137,8 +137,9 @@ def _store(v: Verified, user, body):
 
 
 def _raise_run_finding(kind, att, v, evidence):
-    """A usage statement's run that does not count: a finding for the speaker (its facility's inspectorate,
-    the treaty body), naming the run as the statement did. The records stay unattributed."""
+    """A usage statement's run that does not count, or one the treaty said may not run: a finding for the
+    speaker (its facility's inspectorate, the treaty body), naming the run as the statement did. The records
+    stay unattributed, except a forbidden run's (runs.services.attribution)."""
     d = Discrepancy(kind, "", None, FindingSource.ATTESTATION, str(att.pk))
     raise_findings([d], facility=v.facility, organisation=att.operator, evidence={**evidence, "run": v.statement.run})
     return d

@@ -408,6 +408,9 @@ CHIPREG_FINDING_SEVERITY = {
     "run_not_own": "medium",
     "run_before_declaration": "medium",
     "run_withdrawn": "medium",
+    # Work for a run the treaty said may not run: the statement is a breach to see, beside the work's count.
+    "run_objected": "high",
+    "run_prohibited": "high",
     "run_other_site": "medium",
     "evidence_invalid": "high",
     "evidence_stale": "medium",

@@ -86,6 +86,8 @@ class FindingKind(models.TextChoices):
     RUN_NOT_OWN = "run_not_own", "Names another operator's run"
     RUN_BEFORE_DECLARATION = "run_before_declaration", "Reports work for a run from before its declaration"
     RUN_WITHDRAWN = "run_withdrawn", "Reports work for a run its operator withdrew"
+    RUN_OBJECTED = "run_objected", "Reports work for a run the treaty body objected to"
+    RUN_PROHIBITED = "run_prohibited", "Reports work for a prohibited run"
     RUN_OTHER_SITE = "run_other_site", "Reports work for a run at a facility it did not declare"
     # Hardware evidence (HARDWARE.md 5): per-chip problems of an evidence statement, and enrolments
     EVIDENCE_INVALID = "evidence_invalid", "Hardware evidence that does not verify"

@@ -255,6 +255,10 @@ def withdraw(user, run, reason="", now=None):
 # --- usage attributed to runs ----------------------------------------------------------------------
 
 
+# Work for a run in one of these states is the run's, and a finding: the treaty body said it may not run.
+FORBIDDEN_STATES = {RunState.OBJECTED: FindingKind.RUN_OBJECTED, RunState.PROHIBITED: FindingKind.RUN_PROHIBITED}
+
+
 def attribution(code, speaker_id, period_start, facility_id):
     """(run pk, None) when a usage statement of `speaker_id` about facility `facility_id` may be attributed
     to the run `code`; else (None, the finding kind): a run never declared, another operator's (the speaker
@@ -263,12 +267,16 @@ def attribution(code, speaker_id, period_start, facility_id):
     began before the run was declared (a declaration does not explain compute done before it), or work at a
     facility the run did not declare (its inspectorate would not see the run that explains it).
 
+    A run the treaty body objected to, or one recorded prohibited, is (run pk, the finding kind): the work is
+    the run's all the same (its attested compute is the evidence of what was done despite the treaty's
+    answer), and each statement reporting it is a high finding, so no such work goes unseen.
+
     Called in the statement's transaction: the run stays key-share locked to its commit, so a withdrawal
     waits for it and then sees the work (withdraw refuses a run that has any)."""
     row = storage.run_for_attribution(code)
     if row is None:
         return None, FindingKind.RUN_UNKNOWN
-    pk, operator_id, declared_at, withdrawn_at = row
+    pk, operator_id, declared_at, withdrawn_at, state = row
     if operator_id != speaker_id:
         return None, FindingKind.RUN_NOT_OWN
     if withdrawn_at is not None:
@@ -277,7 +285,7 @@ def attribution(code, speaker_id, period_start, facility_id):
         return None, FindingKind.RUN_BEFORE_DECLARATION
     if not declared_at_facility(pk, facility_id):
         return None, FindingKind.RUN_OTHER_SITE
-    return pk, None
+    return pk, FORBIDDEN_STATES.get(state)
 
 
 def declared_at_facility(run_id, facility_id):

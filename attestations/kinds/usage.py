@@ -70,7 +70,8 @@ def _unregistered_bounds(refs):
 def resolve_run(s, v):
     """(run pk, None) when the statement names a run its speaker declared before the period began, for the
     statement's facility, and has not withdrawn; else (None, the finding kind), or (None, None) when it names
-    none. Never a refusal (ATTESTATION.md 3.2)."""
+    none; (run pk, the finding kind) for a run the treaty body objected to or prohibited (runs.attribution).
+    Never a refusal (ATTESTATION.md 3.2)."""
     if s.run is None:
         return None, None
     return runs.attribution(s.run, v.speaker.pk, s.period_start, v.facility.pk)

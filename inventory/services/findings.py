@@ -78,6 +78,8 @@ def describe(d):
         "run_not_own": "names a run another operator declared",
         "run_before_declaration": "reports work for a run from before the run was declared",
         "run_withdrawn": "reports work for a run its operator withdrew",
+        "run_objected": "reports work for a run the treaty body objected to",
+        "run_prohibited": "reports work for a run recorded as prohibited",
         "run_other_site": "reports work for a run at a facility the run did not declare",
     }.get(d.kind, d.kind)
     if getattr(d, "note", None):

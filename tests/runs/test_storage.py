@@ -48,7 +48,11 @@ def test_the_run_a_statement_names_is_read_as_the_orm_reads_it(world, parties):
     run = declare_earlier(parties)
     Run.objects.filter(pk=run.pk).update(withdrawn_at=timezone.now())
     for code in (run.code, "run-neverdeclared"):
-        orm = Run.objects.filter(code=code).values_list("pk", "operator_id", "declared_at", "withdrawn_at").first()
+        orm = (
+            Run.objects.filter(code=code)
+            .values_list("pk", "operator_id", "declared_at", "withdrawn_at", "state")
+            .first()
+        )
         assert storage.run_for_attribution(code) == orm
     assert storage.run_for_attribution(run.code)[3] is not None
 

@@ -122,9 +122,12 @@ def test_a_run_that_is_no_registry_code_is_malformed(world):
 
 
 def test_prohibited_runs_still_count_their_work(world, parties):
-    """Attributing usage does not depend on the review: a prohibited run's attested compute is evidence."""
+    """Attributing usage does not depend on the review: a prohibited run's attested compute is evidence (and
+    each statement of its work a run_prohibited finding: tests/runs/test_forbidden_runs_are_flagged.py)."""
     run = declare_earlier(parties)
     Run.objects.filter(pk=run.pk).update(state="prohibited")
     start, end = now() - timedelta(hours=3), now() - timedelta(hours=2)
-    assert submit(world, {**world.usage(rows("A000001"), start, end), "run": run.code})["flags"] == {}
+    assert submit(world, {**world.usage(rows("A000001"), start, end), "run": run.code})["flags"] == {
+        "run_prohibited": 1
+    }
     assert totals.attested([run.pk])[run.pk]["records"] == 1
