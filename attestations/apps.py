@@ -6,4 +6,7 @@ class AttestationsConfig(AppConfig):
     verbose_name = "Signed attestations"
 
     def ready(self):
-        from attestations import handlers, log_events  # noqa: F401  (outbox subscriptions, log event names)
+        from attestations import handlers, log_events, shipments  # noqa: F401  (outbox subscriptions, log event names)
+        from inventory import hooks
+
+        hooks.on("chips.shipping", shipments.refuse_shipment_before_reports)

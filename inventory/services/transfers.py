@@ -7,6 +7,7 @@ from django.db import transaction
 from django.utils import timezone
 
 from core.errors import Conflict, Forbidden, Invalid
+from inventory import hooks
 from inventory.chiprefs import resolve_chips
 from inventory.choices import FindingKind, FindingSource, PlacementSource, TransferStatus
 from inventory.models import Facility, Transfer, TransferItem
@@ -76,6 +77,9 @@ def ship(user, rows, receiver, shipped_at, origin_facility=None, destination_fac
         locked = chip_writes.lock(pks)
         if any(custodian != shipper.pk or status not in SHIPPABLE for _, custodian, status in locked):
             raise Conflict("Some chips changed hands while shipping; nothing was shipped.", code="not_in_custody")
+        # Dated before what the shipper's own statements say of the chips at its sites (attestations), the
+        # shipment would close their placements under that work and take it out of its clusters' windows.
+        hooks.fire("chips.shipping", chip_pks=pks, shipper=shipper, shipped_at=shipped_at)
         licence = None
         if origin and destination and origin != destination:
             licence = exports.authorisation_for_shipment(

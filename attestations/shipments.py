@@ -1,0 +1,45 @@
+"""A shipment dated before the shipper's own statements about its chips is refused (inventory.hooks "chips.shipping").
+
+A shipment closes the chips' placements at the `shipped_at` the shipper gives. Dated back before work or sightings
+its own statements reported at its sites, it would close them under that work: the clusters' windows would forget
+it (compliance.storage's _USAGE) while the registry holds signed statements that the chips worked there. The
+statements came first and are in the log; the shipment's date is the shipper's word against them, so it is
+refused (409 `shipped_before_reported`, nothing shipped) and may be given again with a date after them.
+
+What counts against it, of the shipper's own sites only (another party's word about the chips says nothing of when
+this shipper let them go): a sighting after `shipped_at`, and usage whose period began at or after it (a period
+that began before the chips left and ended after may be the last hour they worked).
+"""
+
+from django.db.models import Max
+
+from attestations.models import Sighting, UsageRecord
+from core.errors import Conflict
+from core.lookups import Array
+from protocol.times import format_time
+
+CHUNK = 10_000  # chips per query: a million-chip shipment reads in bounded memory
+
+
+def refuse_shipment_before_reports(chip_pks, shipper, shipped_at):
+    reported, latest = set(), None
+    for start in range(0, len(chip_pks), CHUNK):
+        chunk = Array(list(chip_pks[start : start + CHUNK]))
+        for rows, column in (
+            (Sighting.objects.filter(chip_id__any=chunk, observed_at__gt=shipped_at), "observed_at"),
+            (UsageRecord.objects.filter(chip_id__any=chunk, period_start__gte=shipped_at), "period_start"),
+        ):
+            rows = rows.filter(facility__operator_id=shipper.pk)
+            at = rows.aggregate(at=Max(column))["at"]
+            if at is not None:
+                reported |= set(rows.values_list("chip_id", flat=True).distinct())
+                latest = at if latest is None else max(latest, at)
+    count = len(reported)
+    if count:
+        raise Conflict(
+            f"{count} chip(s) were reported at {shipper.code}'s facilities after the shipped_at given, the latest at "
+            f"{format_time(latest)} (its own statements, in the log): a shipment cannot be dated before them; "
+            "nothing was shipped.",
+            code="shipped_before_reported",
+            latest=format_time(latest),
+        )
