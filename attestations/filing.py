@@ -54,6 +54,9 @@ def raise_for_custodians(others, speaker, facility, evidence):
         groups.setdefault((custodian_id, country or "", status in WATCHED_STATUSES), []).append(d)
     orgs = Organisation.objects.in_bulk([c for c, _, _ in groups if c is not None])
     extra = {**evidence, "speaker": speaker.code}
+    # Nor the statement's log entry: its leaf is public and carries the signers' key ids, which the key
+    # directory names (nor its SHA-256, which finds the leaf).
+    unnamed = {"statement": evidence["statement"]}
     for (custodian_id, country, watched), found in groups.items():
         # The holder of a lost or stolen chip learns where it was seen as its lost_chip_sighted finding says it
         # (the country and the time: inventory.services.watch), not whose facility it was: these rows name
@@ -65,5 +68,5 @@ def raise_for_custodians(others, speaker, facility, evidence):
             organisation=orgs.get(custodian_id),
             country=facility.country,
             other_country=country if country != facility.country else "",
-            evidence=evidence if watched else extra,
+            evidence=unnamed if watched else extra,
         )

@@ -62,6 +62,11 @@ def raise_sightings(found, *, source, source_id, country, when, log_index=None, 
     whatever their status now: a holder that `recovered` one at rest on its own word would otherwise take it
     off the watch list and out of every finding while its receiver holds it."""
     reported_since = set(reported_since)
+    # A statement's log entry is public and its leaf names the signers' keys (the key directory, their
+    # organisation): cited to the holder, it would say whose facility saw the chip. Its id is enough for the
+    # inspectorates and the treaty body, who may read the statement; other sources' entries are events, read
+    # only by those entitled.
+    cited_index = None if str(source) == FindingSource.ATTESTATION else log_index
     seen = [
         (ref, info)
         for ref, info in found.items()
@@ -97,7 +102,7 @@ def raise_sightings(found, *, source, source_id, country, when, log_index=None, 
                         "seen_at": when.isoformat(),
                         "source": str(source),
                         "source_id": str(source_id),
-                        "log_index": log_index,
+                        "log_index": cited_index,
                     },
                 )
             )
