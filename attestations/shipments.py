@@ -6,19 +6,23 @@ it (compliance.storage's _USAGE) while the registry holds signed statements that
 statements came first and are in the log; the shipment's date is the shipper's word against them, so it is
 refused (409 `shipped_before_reported`, nothing shipped) and may be given again with a date after them.
 
-What counts against it, of the shipper's own sites only (another party's word about the chips says nothing of when
-this shipper let them go): a sighting after `shipped_at`, and usage whose period began at or after it (a period
-that began before the chips left and ended after may be the last hour they worked).
+What counts against it, at the facility each chip leaves only (its open placement's, the shipper's own: another
+party's word about the chips says nothing of when this shipper let them go, and work at the destination after the
+date is what the shipment says happened): a sighting after `shipped_at`, and usage whose period began at or after
+it (a period that began before the chips left and ended after may be the last hour they worked).
 """
 
-from django.db.models import Max
+from django.db.models import Exists, Max, OuterRef
 
 from attestations.models import Sighting, UsageRecord
 from core.errors import Conflict
 from core.lookups import Array
+from inventory.models import Placement
 from protocol.times import format_time
 
 CHUNK = 10_000  # chips per query: a million-chip shipment reads in bounded memory
+# The row's chip is placed, open, at the row's facility: the placement the shipment would close.
+_leaving = Placement.objects.filter(chip_id=OuterRef("chip_id"), facility_id=OuterRef("facility_id"), valid_to=None)
 
 
 def refuse_shipment_before_reports(chip_pks, shipper, shipped_at):
@@ -29,7 +33,7 @@ def refuse_shipment_before_reports(chip_pks, shipper, shipped_at):
             (Sighting.objects.filter(chip_id__any=chunk, observed_at__gt=shipped_at), "observed_at"),
             (UsageRecord.objects.filter(chip_id__any=chunk, period_start__gte=shipped_at), "period_start"),
         ):
-            rows = rows.filter(facility__operator_id=shipper.pk)
+            rows = rows.filter(facility__operator_id=shipper.pk).filter(Exists(_leaving))
             at = rows.aggregate(at=Max(column))["at"]
             if at is not None:
                 reported |= set(rows.values_list("chip_id", flat=True).distinct())

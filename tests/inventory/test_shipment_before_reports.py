@@ -92,3 +92,12 @@ def test_another_partys_word_does_not_hold_a_shipment(twenty_in_cluster, api, pa
     )
     assert r.status_code == 201, r.content
     assert _ship(w, days_ago=3).status_code == 201
+
+
+def test_work_at_the_destination_after_the_date_does_not_refuse_the_shipment(twenty_in_cluster):  # noqa: F811
+    """The honest move between two of op-a's sites: the chips left US-VA-001 three days ago and worked at its
+    US-CA-001 from two days ago, which op-a reported there. Shipped with the true date: accepted (a review found
+    the first cut refusing it, asking the operator to misdate the shipment after the work at its destination)."""
+    w = twenty_in_cluster
+    _work(w, now() - timedelta(days=2), now() - timedelta(days=1), facility="US-CA-001")
+    assert _ship(w, days_ago=3).status_code == 201
