@@ -15,7 +15,7 @@ from datetime import timedelta
 from typing import NamedTuple
 
 from django.db import connection, transaction
-from django.db.models import Exists, Max, OuterRef, Q, Sum
+from django.db.models import Exists, Max, OuterRef, Q, Subquery, Sum
 from django.utils import timezone
 
 from attestations import windows
@@ -199,7 +199,8 @@ def compute_in_window(rule, scope, key, now):
 
     Usage is attributed to the facility named in the statement (a covered chip
     cluster's is that of its facilities); a cluster's usage is that of the chips
-    placed in it while the work was done (or now, reported at its facility);
+    placed in it while the work was done (or now, or last before the period
+    ended, at the record's facility);
     operator-country usage that of the facilities the operator runs in that
     country and of the chips placed in them while the work was done. Through
     placements, only at facilities of the statement's speaker (storage._USAGE).
@@ -221,8 +222,13 @@ def compute_in_window(rule, scope, key, now):
         here = Placement.objects.filter(
             chip_id=OuterRef("chip_id"), cluster_id=int(key), facility__operator_id=OuterRef("facility__operator_id")
         )
-        records = records.filter(
+        # Or its last placement at the record's facility begun before the period ended (a move dated back).
+        last_here = Placement.objects.filter(
+            chip_id=OuterRef("chip_id"), facility_id=OuterRef("facility_id"), valid_from__lt=OuterRef("period_end")
+        ).order_by("-valid_from", "-id")
+        records = records.annotate(last_here=Subquery(last_here.values("cluster_id")[:1])).filter(
             Exists(here.filter(_placed_during() | Q(valid_to__isnull=True, facility_id=OuterRef("facility_id"))))
+            | Q(last_here=int(key))
         )
     elif scope == Scope.COVERED_CLUSTER:  # its facilities' usage, when it joins several (covered.by_component)
         facilities = covered.facility_ids(scope, [key], now - window)

@@ -217,18 +217,24 @@ _USAGE = {
     Scope.FACILITY: ("u.{u_facility}", "{usage_all} u", "u.{u_facility}"),
     Scope.CAMPUS: ("f.{f_campus}", "{usage_all} u JOIN {facility} f ON f.{f_id} = u.{u_facility}", "f.{f_campus}"),
     # A cluster's usage is that of the chips placed in it while the work was done (a placement overlapping the
-    # record's period, at the speaker's own facility), and that of the chips placed in it now reported at its
-    # facility (work declared before its chips were). Each record counts once per cluster. What chips did at
-    # another holder's site before they came is not the cluster's (an operator cannot hand a rival its month of
-    # training with the chips), nor is what a later holder says they did here (it cannot blame the seller);
-    # moving them away after the work, or naming another facility in the statement, does not take it out.
+    # record's period, at the speaker's own facility), that of the chips placed in it now reported at its
+    # facility (work declared before its chips were), and that of the chips whose last placement at the record's
+    # facility begun before the period ended is in it (a later move dated back before the work, by a
+    # declaration, a statement or a shipment filed before the work was, leaves the work where the books had the
+    # chips at that facility). Each record counts once per cluster. What chips did at another holder's site
+    # before they came is not the cluster's (an operator cannot hand a rival its month of training with the
+    # chips), nor is what a later holder says they did here (it cannot blame the seller); moving them away after
+    # the work, or naming another facility in the statement, does not take it out.
     Scope.CLUSTER: (
         "p.{p_cluster}",
         "{usage} u JOIN {facility} uf ON uf.{f_id} = u.{u_facility}"  # noqa: S608
         " JOIN LATERAL (SELECT p.{p_cluster} FROM {placement} p"
         f" {_OWN_PLACEMENT} WHERE p.{{p_chip}} = u.{{u_chip}}"
         f" AND p.{{p_cluster}} IS NOT NULL AND ({_PLACED_DURING} OR (p.{{p_valid_to}} IS NULL"
-        " AND p.{p_facility} = u.{u_facility})) GROUP BY p.{p_cluster}) p ON TRUE",
+        " AND p.{p_facility} = u.{u_facility}))"
+        " UNION SELECT q.{p_cluster} FROM (SELECT q.{p_cluster} FROM {placement} q WHERE q.{p_chip} = u.{u_chip}"
+        " AND q.{p_facility} = u.{u_facility} AND q.{p_valid_from} < u.{u_period_end}"
+        " ORDER BY q.{p_valid_from} DESC, q.{p_id} DESC LIMIT 1) q WHERE q.{p_cluster} IS NOT NULL) p ON TRUE",
         "p.{p_cluster}",
     ),
     # An operator-country's, that of the facilities the operator runs in that country, and of the chips placed

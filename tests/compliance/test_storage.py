@@ -86,7 +86,8 @@ def test_totals(world, settings, scope, convention):  # noqa: F811
 def _attributed(scope, record, placements):
     """The cluster or operator-country subjects a usage record counts for, read from its definition in Python
     (compliance.storage's _USAGE): a cluster its chip was placed in at some time in the record's period, or is
-    placed in now at the record's facility; an operator-country the record's facility's, and every one its chip
+    placed in now at the record's facility, or the one of its last placement at the record's facility begun
+    before the period ended; an operator-country the record's facility's, and every one its chip
     was placed in during the period. Through placements at the speaker's own facilities only (the record's
     facility's operator). `placements`: {chip id: [Placement]}, facilities selected."""
     during = [
@@ -97,10 +98,10 @@ def _attributed(scope, record, placements):
         and p.facility.operator_id == record.facility.operator_id
     ]
     if scope == Scope.CLUSTER:
-        now_here = [
-            p for p in placements.get(record.chip_id, []) if p.valid_to is None and p.facility_id == record.facility_id
-        ]
-        return {p.cluster_id for p in during + now_here if p.cluster_id is not None}
+        at_facility = [p for p in placements.get(record.chip_id, []) if p.facility_id == record.facility_id]
+        now_here = [p for p in at_facility if p.valid_to is None]
+        begun = sorted((p for p in at_facility if p.valid_from < record.period_end), key=lambda p: (p.valid_from, p.pk))
+        return {p.cluster_id for p in during + now_here + begun[-1:] if p.cluster_id is not None}
     return {f"{f.operator_id}:{f.country}" for f in [record.facility] + [p.facility for p in during]}
 
 
