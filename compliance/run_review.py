@@ -149,8 +149,35 @@ def decides_runs(user):
     return bool(user.is_superuser or (org is not None and org.kind == OrgKind.TREATY_BODY))
 
 
+@transaction.atomic
 def decide(user, run, approve, reason=""):
-    """The treaty body's approval of, or objection to, a run under review."""
+    """The treaty body's approval of, or objection to, a run under review. An objection also flags the work
+    already reported for the run (flag_work_of_objected)."""
     if not decides_runs(user):
         raise Forbidden("Only the treaty body decides on declared runs.")
-    return runs.decide(user, run, approve, reason)
+    run = runs.decide(user, run, approve, reason)
+    if run.state == RunState.OBJECTED:
+        flag_work_of_objected(run)
+    return run
+
+
+def flag_work_of_objected(run):
+    """A `run_objected` finding on every usage statement already attributed to a run the treaty body has just
+    objected to, as a statement reporting work for it afterwards carries (runs.services.attribution): the
+    work done while it was under review stays the run's, and is seen as the work of a run the treaty refused."""
+    from attestations.models import Attestation
+    from inventory.choices import FindingKind, FindingSource
+    from inventory.services.findings import raise_findings
+    from inventory.services.reconciliation import Discrepancy
+
+    statements = Attestation.objects.filter(run_id=run.pk).select_related("facility", "operator").order_by("pk")
+    for att in statements.iterator():
+        d = Discrepancy(FindingKind.RUN_OBJECTED, "", None, FindingSource.ATTESTATION, str(att.pk))
+        evidence = {
+            "statement": att.pk,
+            "statement_sha256": att.statement_sha256,
+            "log_index": att.log_index,
+            "run": run.code,
+            "objected_at_log_index": run.decision_log_index,
+        }
+        raise_findings([d], facility=att.facility, organisation=att.operator, evidence=evidence)

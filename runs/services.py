@@ -269,7 +269,9 @@ def attribution(code, speaker_id, period_start, facility_id):
 
     A run the treaty body objected to, or one recorded prohibited, is (run pk, the finding kind): the work is
     the run's all the same (its attested compute is the evidence of what was done despite the treaty's
-    answer), and each statement reporting it is a high finding, so no such work goes unseen.
+    answer), and each statement reporting it is a high finding, so no such work goes unseen; where the work
+    cannot be its (the cases above), that finding replaces theirs (compliance.run_review flags the work
+    reported before an objection).
 
     Called in the statement's transaction: the run stays key-share locked to its commit, so a withdrawal
     waits for it and then sees the work (withdraw refuses a run that has any)."""
@@ -279,13 +281,15 @@ def attribution(code, speaker_id, period_start, facility_id):
     pk, operator_id, declared_at, withdrawn_at, state = row
     if operator_id != speaker_id:
         return None, FindingKind.RUN_NOT_OWN
+    # What the treaty said of the run is the finding, whatever else keeps the work from being the run's.
+    forbidden = FORBIDDEN_STATES.get(state)
     if withdrawn_at is not None:
-        return None, FindingKind.RUN_WITHDRAWN
+        return None, forbidden or FindingKind.RUN_WITHDRAWN
     if period_start < declared_at:
-        return None, FindingKind.RUN_BEFORE_DECLARATION
+        return None, forbidden or FindingKind.RUN_BEFORE_DECLARATION
     if not declared_at_facility(pk, facility_id):
-        return None, FindingKind.RUN_OTHER_SITE
-    return pk, FORBIDDEN_STATES.get(state)
+        return None, forbidden or FindingKind.RUN_OTHER_SITE
+    return pk, forbidden
 
 
 def declared_at_facility(run_id, facility_id):

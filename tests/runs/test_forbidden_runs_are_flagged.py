@@ -114,3 +114,40 @@ def test_work_for_an_approved_run_is_explained_and_unflagged(twenty_in_cluster, 
     east = Cluster.objects.get(code="c-east-1")
     cluster_rule = ThresholdRule.objects.get(key="treaty-unexplained-compute-cluster")
     assert compute_in_window(cluster_rule, Scope.CLUSTER, str(east.pk), now()) == 0
+
+
+def test_work_reported_under_review_is_flagged_when_the_treaty_body_objects(api, twenty_in_cluster, parties):
+    """Work reported for the run while it was under review (attributed, no finding) carries a run_objected finding
+    once the treaty body objects: none of a refused run's work goes unseen (a review found it did)."""
+    w = twenty_in_cluster
+    run = declare_earlier(parties, hours=11 * 24)
+    answer = _train(w, run.code)
+    assert answer["flags"] == {}
+    assert not AnyFinding.objects.filter(kind="run_objected").exists()
+    r = w.treaty.post(f"/api/v1/runs/{run.code}/object/", {"reason": "Not this run."})
+    assert r.status_code == 200, r.content
+    drain_all()
+    [finding] = AnyFinding.objects.filter(kind="run_objected", source_id=str(answer["id"]))
+    assert finding.evidence["run"] == run.code and finding.evidence["statement"] == answer["id"]
+    group = f"run_objected:attestation:{answer['id']}"
+    seen = [a for a in api(parties.users["insp_us"]).get("/api/v1/alerts/").json()["results"] if a["group"] == group]
+    assert [a["severity"] for a in seen] == ["high"]
+    # The work stays the run's.
+    assert Attestation.objects.get(pk=answer["id"]).run_id == run.pk
+
+
+def test_an_objected_run_named_at_another_facility_is_a_run_objected_finding(twenty_in_cluster, parties):
+    """Named at a facility the run did not declare, the work is not the run's (it counts as unexplained), and the
+    finding says what the treaty said of the run, not only run_other_site (a review found it did)."""
+    w = twenty_in_cluster
+    run = declare_earlier(parties, hours=11 * 24)  # declared at US-VA-001 only
+    r = w.treaty.post(f"/api/v1/runs/{run.code}/object/", {"reason": "Not this run."})
+    assert r.status_code == 200, r.content
+    end = now() - timedelta(hours=1)
+    start = end - timedelta(days=1)
+    seconds = int((end - start).total_seconds())
+    rows = [{"chip": c, "active_s": seconds, "utilization": 1.0, "energy_j": H100_W * seconds} for c in CHIPS]
+    r, _ = w.submit(w.op_a, {**w.usage(rows, start, end, facility="US-CA-001"), "run": run.code})
+    assert r.status_code == 201, r.content
+    assert r.json()["flags"].get("run_objected") == 1 and "run_other_site" not in r.json()["flags"]
+    assert Attestation.objects.get(pk=r.json()["id"]).run_id is None
