@@ -105,33 +105,26 @@ def usage_elsewhere(attestation_id, facility, start, end):
     """One finding for a usage statement whose chips (those bound to a chip: the speaker's) the books place, all
     through its period, at other facilities and never at the one it names; its note says where, and how many.
     Chips placed nowhere are not this (the books say nothing of where they are). Only the speaker's own
-    facilities are named: chips that were at another party's site then (before the speaker held them) are
-    counted, not placed, so the finding tells the speaker and its inspectorate nothing of that party's sites."""
+    facilities are read: where another party had the chips then (before the speaker held them) is that party's
+    book, and the finding's answer, stepped over periods, would read its sites and dates out to the speaker."""
     from inventory.models import Placement
 
     chips = UsageRecord.objects.filter(attestation_id=attestation_id).values("chip_id")
-    here = Placement.objects.during(start, end).filter(facility=facility, chip_id__in=chips).values("chip_id")
-    elsewhere = Placement.objects.during(start, end).filter(chip_id__in=chips).exclude(facility=facility)
-    elsewhere = elsewhere.exclude(chip_id__in=here)
-    own = (
-        elsewhere.filter(facility__operator_id=facility.operator_id)
+    own = Placement.objects.during(start, end).filter(chip_id__in=chips, facility__operator_id=facility.operator_id)
+    here = own.filter(facility=facility).values("chip_id")
+    elsewhere = (
+        own.exclude(facility=facility)
+        .exclude(chip_id__in=here)
         .values_list("facility__code")
         .annotate(n=Count("chip_id", distinct=True))
         .order_by("facility__code")
     )
-    placed = list(own[:21])
-    others = (
-        elsewhere.exclude(facility__operator_id=facility.operator_id)
-        .exclude(chip_id__in=elsewhere.filter(facility__operator_id=facility.operator_id).values("chip_id"))
-        .aggregate(n=Count("chip_id", distinct=True))["n"]
-    )
-    if not placed and not others:
+    placed = list(elsewhere[:21])
+    if not placed:
         return []
     parts = [f"{code} ({_chips(n)})" for code, n in placed[:20]]
     if len(placed) > 20:
         parts.append("more facilities")
-    if others:
-        parts.append(f"another party's facilities ({_chips(others)}: the speaker did not hold them there)")
     d = _d(FindingKind.USAGE_ELSEWHERE, "", None, attestation_id)
     d.note = f"names chips placed, all through its period, at other facilities than {facility.code}: " + ", ".join(
         parts

@@ -54,10 +54,23 @@ def may_answer(user, subject):
     return True
 
 
-def require_clarification_requester(user):
-    """The treaty body and inspectorates ask for clarification (about what they see: restrict())."""
+def require_clarification_requester(user, countries=None):
+    """The treaty body and inspectorates ask for clarification (about what they see: restrict()); an
+    inspectorate only about a subject of its jurisdictions (`countries`: the subject's country and other
+    country): one it reads as another country's (a run's alert placed in another of the run's countries) is
+    read, not handled, and a request it opened there would be one it could not read back."""
     if not handles_alerts(user):
         raise Forbidden("Treaty bodies and inspectorates ask for clarification.")
+    org = user.organisation
+    if countries is None or user.is_superuser or org.kind != OrgKind.INSPECTORATE:
+        return
+    concerned = {c for c in countries if c}
+    if not concerned & set(org.jurisdictions or []):
+        raise Forbidden(
+            f"This is {' and '.join(sorted(concerned)) or 'no country'}'s: asked about by its inspectorate or the "
+            "treaty body.",
+            code="outside_jurisdiction",
+        )
 
 
 def decides_for(user, requesters):

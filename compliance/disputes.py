@@ -218,7 +218,7 @@ def deadline_days(days):
 
 def request_clarification(user, subject, question, *, days=None, operator=None):
     """Ask the party `subject` concerns (`operator`: its code, when it concerns two) to clarify."""
-    authority.require_clarification_requester(user)
+    authority.require_clarification_requester(user, subject.countries())
     if subject.is_closed():
         raise Conflict(f"This {subject.kind} is closed; there is nothing left to clarify.", code="subject_closed")
     parties = subject.parties()

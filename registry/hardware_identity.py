@@ -15,6 +15,7 @@ Callers hold the log's lock or take it here (append_events), so enrolments are s
 
 from dataclasses import dataclass
 
+from django.conf import settings
 from django.db import IntegrityError, transaction
 from django.utils import timezone
 
@@ -35,6 +36,27 @@ def check_identity(value, field="device_identity"):
             code="invalid_identity",
         )
     return value
+
+
+def vendors_of(manufacturer_code):
+    """The `<vendor>` words (HARDWARE.md check 6: the first word of the provisioning certificate's O) a maker's
+    chips carry: CHIPREG_IDENTITY_VENDORS where it names the maker, else its registry code (nvidia's is nvidia)."""
+    return list(settings.CHIPREG_IDENTITY_VENDORS.get(manufacturer_code, [manufacturer_code]))
+
+
+def check_vendor(identity, manufacturer_code, field="device_identity"):
+    """The identity, if it is one its maker's chips carry; else Invalid (`identity_vendor`). Without it, a rival
+    maker (or the treaty body by mistake) would enrol another vendor's identity on a chip of its own: the real
+    chip's evidence would then read as a duplicate, and its maker could never enrol it."""
+    vendors = vendors_of(manufacturer_code)
+    if not any(identity.startswith(f"{vendor}-") for vendor in vendors):
+        raise Invalid(
+            f"{field} {identity!r} is not a {manufacturer_code} chip's identity: its vendor must be "
+            + " or ".join(repr(v) for v in vendors)
+            + " (HARDWARE.md check 6).",
+            code="identity_vendor",
+        )
+    return identity
 
 
 def enrolled(chip_pks):
@@ -157,6 +179,7 @@ def enrol_by_manufacturer(chip, identity, organisation):
 
     check_identity(identity)
     chip = Chip.objects.select_related("manufacturer", "custodian").get(pk=chip.pk)
+    check_vendor(identity, chip.manufacturer.code)
     other = HardwareIdentity.objects.filter(identity=identity).exclude(chip=chip).exists()
     if other:
         raise Conflict(f"{identity} is enrolled for another chip.", code="identity_duplicate")

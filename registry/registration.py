@@ -29,7 +29,7 @@ from outbox import emit
 from protocol.serials import CHIP_ID_RE, format_chip_id, normalize_chip_id, normalize_serial, parse_chip_id
 from registry import storage
 from registry.choices import DISPOSAL_STATUSES, WATCHED_STATUSES, ChipStatus, OrgKind
-from registry.hardware_identity import check_identity, enrol_at_registration
+from registry.hardware_identity import check_identity, check_vendor, enrol_at_registration
 
 OFF_THE_BOOKS = frozenset(str(s) for s in DISPOSAL_STATUSES | WATCHED_STATUSES)
 # Out of every total too, and entered only by a transfer's shipment (registry.services.check_transition): a chip
@@ -222,7 +222,7 @@ def _validate(items, org, identities=None):
                 errors.add(number, "device_identity", "only the chip's manufacturer enrols a device identity")
                 continue
             try:
-                identity = check_identity(item["device_identity"])
+                identity = check_vendor(check_identity(item["device_identity"]), manufacturer_code)
             except Invalid as exc:
                 errors.add(number, "device_identity", exc.detail)
                 continue

@@ -92,10 +92,6 @@ def store(att, s, v):
     # A chip the registry does not know counts at its maker's bound too: work on unregistered chips is work
     # (an unknown_chip finding says the rest), not zero FLOP a facility's unexplained compute never sees.
     unregistered = _unregistered_bounds(ref for ref, *_ in s.chips if ref not in known)
-    # Another party's chips the speaker's own facilities had placed during the period: the speaker held them
-    # then (only a holder's word places chips), so its report of that time is the chips' own history, bound to
-    # them, and counts in the clusters it had them in (compliance.storage's _USAGE), not only at the facility.
-    held_then = _held_during(others, v.facility.operator_id, s.period_start, s.period_end)
     tolerance = settings.CHIPREG_ENERGY_TOLERANCE
     records, chipless, found = [], [], []
     for ref, active_s, utilization, energy_j in s.chips:
@@ -130,11 +126,12 @@ def store(att, s, v):
             "flop_peak": peak,
             "workload": s.workload or "",
         }
-        # Bound to the chip only when the speaker holds it, or held it during the period: another party's
-        # report of it would poison the holder's own later reports as double counts (and read as the chip's
-        # own history). Kept by reference, at the speaker's facility (whose windows count it): a
-        # ChiplessUsageRecord, as for a chip the registry does not know.
-        if pk is not None and (pk not in others or pk in held_then):
+        # Bound to the chip only when the speaker holds it: another party's report of it would poison the
+        # holder's own later reports as double counts and two-places findings (and read as the chip's own
+        # history), a former holder's of its own time too (a review found binding those raised findings
+        # against the honest holder on the former's word). Kept by reference, at the speaker's facility
+        # (whose windows count it): a ChiplessUsageRecord, as for a chip the registry does not know.
+        if pk is not None and pk not in others:
             records.append(UsageRecord(chip_id=pk, run_id=att.run_id, **row))
         else:
             chipless.append(ChiplessUsageRecord(run_id=att.run_id, **row))
@@ -161,16 +158,6 @@ def store(att, s, v):
     ]
     UsageRecord.objects.add_day_totals(att)
     return _dedupe(found), chips
-
-
-def _held_during(chip_pks, operator_id, start, end):
-    """Of `chip_pks`, those placed at some time in (start, end) at a facility of `operator_id`."""
-    if not chip_pks:
-        return set()
-    from inventory.models import Placement
-
-    during = Placement.objects.during(start, end).filter(chip_id__in=chip_pks, facility__operator_id=operator_id)
-    return set(during.values_list("chip_id", flat=True).distinct())
 
 
 def _placed_during(attestation_id, facility, start, end):
