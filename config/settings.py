@@ -204,6 +204,14 @@ CHIPREG_VERIFICATION_RESOLUTION_S = float(env("CHIPREG_VERIFICATION_RESOLUTION_S
 # in protocol/roots/, the NVIDIA Device Identity CA), and how long an issued challenge stays valid.
 CHIPREG_HARDWARE_ROOTS = env("CHIPREG_HARDWARE_ROOTS", "")
 CHIPREG_CHALLENGE_TTL_S = env_int("CHIPREG_CHALLENGE_TTL_S", 15 * 60)
+# The <vendor> words of the device identities a maker's chips carry (HARDWARE.md check 6: the first word of the
+# provisioning certificate's O), by registry code, where they differ from the code: "amd=advanced,amd;x=y". A
+# maker not named carries its own code (nvidia: "nvidia-gh100:..."). An enrolment of another vendor's is refused.
+CHIPREG_IDENTITY_VENDORS = {
+    code.strip().lower(): [v.strip().lower() for v in vendors.split(",") if v.strip()]
+    for code, _, vendors in (item.partition("=") for item in env("CHIPREG_IDENTITY_VENDORS", "").split(";"))
+    if code.strip() and vendors.strip()
+}
 # The bulk endpoints parse the body themselves, so Django's own check is moved
 # to the middleware above (which applies DATA_UPLOAD_MAX_MEMORY_SIZE elsewhere).
 
