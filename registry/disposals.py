@@ -100,6 +100,12 @@ def request_disposal(user, *, kind, chip_ids, method, place, date, files, reason
                 raise Conflict("A chip changed custody meanwhile; send the request again.", code="chips_changed")
             check_transition(status, kind)
         statuses = {pk: status for pk, _, status in locked}
+        # A former holder's request still awaiting witness can no longer be accepted (its chips changed custody:
+        # decide refuses it, chips_changed); it must not hold the holder's own request, nor tell it that one
+        # exists. Those chips leave it (the request itself stays, for its witness to refuse).
+        DisposalChip.objects.filter(chip_id__in=list(statuses), pending=True).exclude(
+            request__organisation=org
+        ).update(pending=False)
         ids = [c.public_id for c in chips]
         request = DisposalRequest.objects.create(
             kind=kind,
@@ -156,6 +162,11 @@ def request_disposal(user, *, kind, chip_ids, method, place, date, files, reason
         )
         request.save(update_fields=["log_index"])
     return request
+
+
+def pending_of(chip_pks):
+    """Of these chips, those in a disposal request awaiting witness (a shipment waits for its decision)."""
+    return set(DisposalChip.objects.filter(chip_id__in=list(chip_pks), pending=True).values_list("chip_id", flat=True))
 
 
 def may_witness(user, request):

@@ -17,7 +17,7 @@ from inventory.services.listings import listing_digest, refresh_verification
 from inventory.services.placements import place, unplace
 from inventory.services.reconciliation import Discrepancy
 from outbox import emit
-from registry import chip_writes
+from registry import chip_writes, disposals
 from registry.choices import ChipStatus, OrgKind
 from transparency.events import append_event
 
@@ -77,6 +77,15 @@ def ship(user, rows, receiver, shipped_at, origin_facility=None, destination_fac
         locked = chip_writes.lock(pks)
         if any(custodian != shipper.pk or status not in SHIPPABLE for _, custodian, status in locked):
             raise Conflict("Some chips changed hands while shipping; nothing was shipped.", code="not_in_custody")
+        # Chips the shipper asked to have destroyed or decommissioned leave once the witness has decided: a
+        # request left pending behind them would hold their next holder's own (registry.disposals).
+        pending = disposals.pending_of(pks)
+        if pending:
+            raise Conflict(
+                f"{len(pending)} chip(s) are in a disposal request awaiting witness; it is decided (or refused) "
+                "before they ship. Nothing was shipped.",
+                code="disposal_pending",
+            )
         # Dated before what the shipper's own statements say of the chips at its sites (attestations), the
         # shipment would close their placements under that work and take it out of its clusters' windows.
         hooks.fire("chips.shipping", chip_pks=pks, shipper=shipper, shipped_at=shipped_at)
