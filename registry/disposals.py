@@ -103,9 +103,9 @@ def request_disposal(user, *, kind, chip_ids, method, place, date, files, reason
         # A former holder's request still awaiting witness can no longer be accepted (its chips changed custody:
         # decide refuses it, chips_changed); it must not hold the holder's own request, nor tell it that one
         # exists. Those chips leave it (the request itself stays, for its witness to refuse).
-        DisposalChip.objects.filter(chip_id__in=list(statuses), pending=True).exclude(
-            request__organisation=org
-        ).update(pending=False)
+        DisposalChip.objects.filter(chip_id__in=list(statuses), pending=True).exclude(request__organisation=org).update(
+            pending=False
+        )
         ids = [c.public_id for c in chips]
         request = DisposalRequest.objects.create(
             kind=kind,
