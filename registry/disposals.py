@@ -164,9 +164,11 @@ def request_disposal(user, *, kind, chip_ids, method, place, date, files, reason
     return request
 
 
-def pending_of(chip_pks):
-    """Of these chips, those in a disposal request awaiting witness (a shipment waits for its decision)."""
-    return set(DisposalChip.objects.filter(chip_id__in=list(chip_pks), pending=True).values_list("chip_id", flat=True))
+def pending_of(chip_pks, organisation):
+    """Of these chips, those in a disposal request of `organisation` awaiting witness (its shipment waits for the
+    decision; another party's request, left behind a change of custody, is not its to know of or wait for)."""
+    rows = DisposalChip.objects.filter(chip_id__in=list(chip_pks), pending=True, request__organisation=organisation)
+    return set(rows.values_list("chip_id", flat=True))
 
 
 def may_witness(user, request):
@@ -197,6 +199,14 @@ def decide(user, request, *, accept, reason=""):
         asked = dict(DisposalChip.objects.filter(request=request).values_list("chip_id", "status"))
         pks = list(asked)
         locked = chip_writes.lock(pks)
+        if accept and DisposalChip.objects.filter(request=request, pending=False).exists():
+            # Chips taken out of it (their custody changed under it, and their next holder asked): the evidence
+            # predates that change, whoever holds them now.
+            raise Conflict(
+                "Chips of this request changed custody since it was asked; it cannot be accepted: refuse it, and "
+                "the holder asks again.",
+                code="chips_changed",
+            )
         if accept:
             for pk, custodian_id, status in locked:
                 # Shipped, reported lost, handed over since the request: the books no longer say what was asked.

@@ -38,18 +38,34 @@ def check_identity(value, field="device_identity"):
     return value
 
 
-def vendors_of(manufacturer_code):
-    """The `<vendor>` words (HARDWARE.md check 6: the first word of the provisioning certificate's O) a maker's
-    chips carry: CHIPREG_IDENTITY_VENDORS where it names the maker, else its registry code (nvidia's is nvidia)."""
-    return list(settings.CHIPREG_IDENTITY_VENDORS.get(manufacturer_code, [manufacturer_code]))
+def vendor_words():
+    """{vendor word: maker code} of every maker (HARDWARE.md check 6: `<vendor>` is the first word of the
+    provisioning certificate's O): CHIPREG_IDENTITY_VENDORS where it names the maker, else its registry code
+    (nvidia's is nvidia)."""
+    from registry.choices import OrgKind
+    from registry.models import Organisation
+
+    words = {}
+    for code in Organisation.objects.filter(kind=OrgKind.MANUFACTURER).values_list("code", flat=True):
+        for word in settings.CHIPREG_IDENTITY_VENDORS.get(code, [code]):
+            words[word] = code
+    return words
 
 
-def check_vendor(identity, manufacturer_code, field="device_identity"):
+def maker_of(identity, words=None):
+    """The maker whose vendor word the identity begins with (the longest such word: words may hold '-', so
+    "nvidia-x-h1:..." is nvidia-x's, not nvidia's), or None."""
+    words = vendor_words() if words is None else words
+    matches = [word for word in words if identity.startswith(f"{word}-")]
+    return words[max(matches, key=len)] if matches else None
+
+
+def check_vendor(identity, manufacturer_code, field="device_identity", words=None):
     """The identity, if it is one its maker's chips carry; else Invalid (`identity_vendor`). Without it, a rival
     maker (or the treaty body by mistake) would enrol another vendor's identity on a chip of its own: the real
     chip's evidence would then read as a duplicate, and its maker could never enrol it."""
-    vendors = vendors_of(manufacturer_code)
-    if not any(identity.startswith(f"{vendor}-") for vendor in vendors):
+    if maker_of(identity, words) != manufacturer_code:
+        vendors = settings.CHIPREG_IDENTITY_VENDORS.get(manufacturer_code, [manufacturer_code])
         raise Invalid(
             f"{field} {identity!r} is not a {manufacturer_code} chip's identity: its vendor must be "
             + " or ".join(repr(v) for v in vendors)

@@ -29,7 +29,7 @@ from outbox import emit
 from protocol.serials import CHIP_ID_RE, format_chip_id, normalize_chip_id, normalize_serial, parse_chip_id
 from registry import storage
 from registry.choices import DISPOSAL_STATUSES, WATCHED_STATUSES, ChipStatus, OrgKind
-from registry.hardware_identity import check_identity, check_vendor, enrol_at_registration
+from registry.hardware_identity import check_identity, check_vendor, enrol_at_registration, vendor_words
 
 OFF_THE_BOOKS = frozenset(str(s) for s in DISPOSAL_STATUSES | WATCHED_STATUSES)
 # Out of every total too, and entered only by a transfer's shipment (registry.services.check_transition): a chip
@@ -121,6 +121,7 @@ def _validate(items, org, identities=None):
         )
     models = _models_by_slug()
     manufacturers = _manufacturers()
+    words = None  # every maker's vendor words, read at the first row with a device identity
     default_status = ChipStatus.MANUFACTURED if org.kind == OrgKind.MANUFACTURER else ChipStatus.INSTALLED
     statuses = set(ChipStatus.values)
     errors = RowErrors()
@@ -222,7 +223,8 @@ def _validate(items, org, identities=None):
                 errors.add(number, "device_identity", "only the chip's manufacturer enrols a device identity")
                 continue
             try:
-                identity = check_vendor(check_identity(item["device_identity"]), manufacturer_code)
+                words = vendor_words() if words is None else words
+                identity = check_vendor(check_identity(item["device_identity"]), manufacturer_code, words=words)
             except Invalid as exc:
                 errors.add(number, "device_identity", exc.detail)
                 continue

@@ -79,7 +79,7 @@ def ship(user, rows, receiver, shipped_at, origin_facility=None, destination_fac
             raise Conflict("Some chips changed hands while shipping; nothing was shipped.", code="not_in_custody")
         # Chips the shipper asked to have destroyed or decommissioned leave once the witness has decided: a
         # request left pending behind them would hold their next holder's own (registry.disposals).
-        pending = disposals.pending_of(pks)
+        pending = disposals.pending_of(pks, shipper)
         if pending:
             raise Conflict(
                 f"{len(pending)} chip(s) are in a disposal request awaiting witness; it is decided (or refused) "

@@ -21,6 +21,14 @@ from registry.models import Chip, HardwareIdentity
 from tests.attestations.evidence_helpers import entry, issued, statement
 
 
+@pytest.fixture(autouse=True)
+def example_vendor_makes_the_chips(settings):
+    """The throwaway vendor's identities ("example-gx100:...") stand for the chips' maker's here, as a real maker's
+    would once configured (CHIPREG_IDENTITY_VENDORS): an identity of another vendor than the chip's maker is
+    identity_mismatch (tests/attestations/test_identity_vendor.py)."""
+    settings.CHIPREG_IDENTITY_VENDORS = {"nvidia": ["nvidia", "example"]}
+
+
 @pytest.fixture(scope="module")
 def vendor():
     return Vendor()

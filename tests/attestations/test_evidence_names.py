@@ -11,6 +11,14 @@ from registry.models import HardwareIdentity
 from tests.attestations.evidence_helpers import entry, issued, statement
 
 
+@pytest.fixture(autouse=True)
+def example_vendor_makes_the_chips(settings):
+    """The throwaway vendor's identities ("example-gx100:...") stand for the chips' maker's here, as a real maker's
+    would once configured (CHIPREG_IDENTITY_VENDORS): an identity of another vendor than the chip's maker is
+    identity_mismatch (tests/attestations/test_identity_vendor.py)."""
+    settings.CHIPREG_IDENTITY_VENDORS = {"nvidia": ["nvidia", "example"]}
+
+
 @pytest.mark.parametrize(
     "organisation, generation",
     [("Ex\x00ample", "GX100"), ("Example", "GX\x00100"), ("Exa$mple Corp", "GX100"), ("Ex\u202eample", "G/X")],

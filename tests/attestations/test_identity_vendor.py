@@ -16,7 +16,7 @@ from tests.attestations.evidence_helpers import (
     import_challenge,
     statement,
 )
-from tests.factories import UserFactory, chip_rows
+from tests.factories import OrganisationFactory, UserFactory, chip_rows
 
 AMD_MODEL = "amd-instinct-mi300x"
 
@@ -75,3 +75,36 @@ def test_a_maker_whose_vendor_word_is_not_its_code_is_configured(api, parties, a
     r = amd.post("/api/v1/chips/amd:SQ000001/identity/", {"device_identity": "amd-mi300:0A1B2D"})
     assert r.status_code == 400 and r.json()["code"] == "identity_vendor", r.content
     assert "'advanced'" in r.json()["detail"]
+
+
+# --- a third review: the evidence path, and vendor words that prefix another maker's ----------------------------
+
+
+def test_trust_on_first_use_does_not_enrol_another_vendors_identity(api, world, parties):
+    # op-a holds an AMD chip (registered as operators register what they hold).
+    register_chips(chip_rows("SQ", 1, model=AMD_MODEL, manufacturer="amd"), parties.users["op_a_admin"])
+    import_challenge("op-a")
+    # It answers for the AMD chip with an NVIDIA H100's evidence (the fixture device).
+    st = statement(FIXTURE_NONCE, [entry("amd:SQ000000", fixture_report(), fixture_chain())])
+    response, _ = world.submit(world.op_a, st, world.key_a)
+    assert response.status_code == 201, response.content
+    assert response.json()["flags"] == {"identity_mismatch": 1}, response.json()["flags"]
+    # An NVIDIA identity is never enrolled on an AMD chip ...
+    assert not HardwareIdentity.objects.filter(chip__manufacturer__code="amd").exists(), list(
+        HardwareIdentity.objects.values_list("identity", "chip__manufacturer__code", "source")
+    )
+    # ... so NVIDIA still enrols its own chip's identity.
+    nvidia = api(parties.users["nvidia"]).post(
+        "/api/v1/chips/nvidia:A000001/identity/", {"device_identity": FIXTURE_IDENTITY}
+    )
+    assert nvidia.status_code == 201, nvidia.content
+
+
+def test_a_vendor_word_that_prefixes_another_makers_does_not_squat_its_identities(api, parties):
+    """nvidia-x (a maker whose vendor word is its code, `nvidia-x`) has identities `nvidia-x-<gen>:<HEX>`."""
+    OrganisationFactory(code="nvidia-x", kind="manufacturer")
+    register_chips(chip_rows("PX", 1), parties.users["op_a_admin"])
+    r = api(parties.users["nvidia"]).post(
+        "/api/v1/chips/nvidia:PX000000/identity/", {"device_identity": "nvidia-x-h1:0A1B2C"}
+    )
+    assert r.status_code == 400 and r.json().get("code") == "identity_vendor", (r.status_code, r.content[:300])

@@ -8,6 +8,7 @@ longer holds the new holder's.
 """
 
 from datetime import timedelta
+from unittest import mock
 
 import pytest
 from django.utils import timezone
@@ -80,3 +81,71 @@ def test_a_former_holders_pending_request_does_not_hold_the_new_holders(api, boo
     assert mine.status_code == 201, mine.content
     assert not DisposalChip.objects.filter(request=stale, pending=True).exists()
     assert DisposalChip.objects.filter(request_id=mine.json()["id"], pending=True).count() == 1
+
+
+# --- a third review: another party's request, and a request whose chips were taken out --------------------------
+
+
+def test_a_former_holders_pending_request_does_not_stop_the_new_holder_shipping(api, books, parties):
+    op_a, op_b = api(parties.users["op_a_admin"]), api(parties.users["op_b"])
+    chip = ids("D", 1)
+    assert ask(op_a, chip).status_code == 201
+    stale = DisposalRequest.objects.get()
+    now = timezone.now()
+    licence = approved_export(
+        parties.users["op_a_admin"], "op-b", chip, "US-VA-001", "DE-FRA-001", reference="US-LIC-R3"
+    )
+    # Shipped as before f5363be (no disposal_pending then), and received by op-b through the API.
+    with mock.patch("registry.disposals.pending_of", return_value=set()):
+        shipped = op_a.post(
+            "/api/v1/transfers/",
+            {
+                "receiver": "op-b",
+                "origin_facility": "US-VA-001",
+                "destination_facility": "DE-FRA-001",
+                "shipped_at": (now - timedelta(hours=3)).isoformat(),
+                "chips": chip,
+                "export_authorisation": licence,
+            },
+        )
+    assert shipped.status_code == 201, shipped.content
+    received = op_b.post(
+        f"/api/v1/transfers/{shipped.json()['id']}/receive/",
+        {"received_at": (now - timedelta(hours=2)).isoformat(), "facility": "DE-FRA-001", "chips": chip},
+    )
+    assert received.status_code == 200, received.content
+    assert Chip.objects.get(serial="D000000").custodian_id == parties.op_b.pk
+    assert DisposalChip.objects.filter(request=stale, pending=True).exists()  # op-a's, left behind
+
+    # op-b, the honest holder now, ships its chip on (back to op-a, under a German licence).
+    back = approved_export(parties.users["op_b"], "op-a", chip, "DE-FRA-001", "US-VA-001", reference="DE-LIC-R3")
+    r = op_b.post(
+        "/api/v1/transfers/",
+        {
+            "receiver": "op-a",
+            "origin_facility": "DE-FRA-001",
+            "destination_facility": "US-VA-001",
+            "shipped_at": (now - timedelta(hours=1)).isoformat(),
+            "chips": chip,
+            "export_authorisation": back,
+        },
+    )
+    # Not 409 disposal_pending: the request is op-a's (which op-b may not read), and it can never be accepted.
+    assert r.status_code == 201, (r.status_code, r.content[:400])
+
+
+def test_a_request_whose_chips_were_taken_out_is_not_accepted(api, books, parties):
+    op_a, op_b = api(parties.users["op_a_admin"]), api(parties.users["op_b"])
+    insp = api(parties.users["insp_us"])
+    chip = ids("D", 1)
+    assert ask(op_a, chip).status_code == 201
+    stale = DisposalRequest.objects.get()
+    Chip.objects.filter(serial="D000000").update(custodian=parties.op_b)  # a receipt before the rule (earlier data)
+    mine = ask(op_b, chip)
+    assert mine.status_code == 201, mine.content
+    assert not DisposalChip.objects.filter(request=stale, pending=True).exists()  # taken out of op-a's
+    assert insp.post(f"/api/v1/disposals/{mine.json()['id']}/refuse/", {"reason": "no"}).status_code == 200
+    Chip.objects.filter(serial="D000000").update(custodian=parties.op_a)  # back with op-a (a later transfer)
+    r = insp.post(f"/api/v1/disposals/{stale.pk}/accept/", {})
+    assert r.status_code == 409 and r.json()["code"] == "chips_changed", (r.status_code, r.content[:300])
+    assert Chip.objects.get(serial="D000000").status == "installed"
