@@ -45,11 +45,31 @@ def vendor_words():
     from registry.choices import OrgKind
     from registry.models import Organisation
 
-    words = {}
-    for code in Organisation.objects.filter(kind=OrgKind.MANUFACTURER).values_list("code", flat=True):
-        for word in settings.CHIPREG_IDENTITY_VENDORS.get(code, [code]):
-            words[word] = code
+    makers = list(Organisation.objects.filter(kind=OrgKind.MANUFACTURER).values_list("code", flat=True))
+    configured = settings.CHIPREG_IDENTITY_VENDORS
+    # A configured word is its maker's whatever other maker's code spells it (a maker created later with that
+    # code does not take it); check_new_maker refuses such a code anyway.
+    words = {word: code for code in makers for word in configured.get(code, ())}
+    for code in makers:
+        if code not in configured:
+            words.setdefault(code, code)
     return words
+
+
+def check_new_maker(code):
+    """Refuse (Invalid, `vendor_word_clash`) to make `code` a manufacturer when one of its vendor words equals
+    another maker's, or extends it, or is extended by it, across a '-': words and generations may both hold
+    '-', so "nvidia-gb200-nvl:..." could then be read as either maker's, and a maker created (or re-kinded) with
+    a crafted code would take over, or block, another's identities."""
+    others = {word: owner for word, owner in vendor_words().items() if owner != code}
+    for word in settings.CHIPREG_IDENTITY_VENDORS.get(code, [code]):
+        for other, owner in sorted(others.items()):
+            if word == other or word.startswith(f"{other}-") or other.startswith(f"{word}-"):
+                raise Invalid(
+                    f"A manufacturer {code!r} would carry the device identity vendor word {word!r}, which clashes "
+                    f"with {owner!r}'s {other!r} (HARDWARE.md check 6): identities could be read as either's.",
+                    code="vendor_word_clash",
+                )
 
 
 def maker_of(identity, words=None):

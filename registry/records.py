@@ -13,6 +13,7 @@ from django.db import transaction
 from core.countries import country_codes
 from core.errors import Forbidden
 from registry import authority
+from registry.choices import OrgKind
 
 COMMAND_LINE = "manage.py"
 
@@ -63,6 +64,10 @@ def create_organisation(actor, **fields):
     authority.check_organisation_create(actor)
     org = Organisation(**fields)
     org.full_clean()
+    if org.kind == OrgKind.MANUFACTURER:
+        from registry.hardware_identity import check_new_maker
+
+        check_new_maker(org.code)
     org.save()
     state = _org_state(org)
     _append(
@@ -89,6 +94,10 @@ def update_organisation(org, actor, changes):
     for field, value in changed.items():
         setattr(org, field, value)
     org.full_clean()
+    if "kind" in changed and org.kind == OrgKind.MANUFACTURER:
+        from registry.hardware_identity import check_new_maker
+
+        check_new_maker(org.code)
     org.save()
     after = _org_state(org, sorted(changed))
     _append(
