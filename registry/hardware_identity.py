@@ -80,6 +80,13 @@ def maker_of(identity, words=None):
     return words[max(matches, key=len)] if matches else None
 
 
+def carries_vendor(identity, manufacturer_code):
+    """Whether the identity begins with one of the maker's own vendor words (no query: an evidence statement's
+    hot path). Another maker's word extending it cannot exist: check_new_maker refuses such a maker."""
+    words = settings.CHIPREG_IDENTITY_VENDORS.get(manufacturer_code, [manufacturer_code])
+    return any(identity.startswith(f"{word}-") for word in words)
+
+
 def check_vendor(identity, manufacturer_code, field="device_identity", words=None):
     """The identity, if it is one its maker's chips carry; else Invalid (`identity_vendor`). Without it, a rival
     maker (or the treaty body by mistake) would enrol another vendor's identity on a chip of its own: the real

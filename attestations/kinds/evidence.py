@@ -87,7 +87,6 @@ def judge(att, results, chips, speaker, when, now):
     enrolments (pk, ChipFacts, identity, key), manufacturer-enrolled identities whose key is learnt (pk, key))."""
     speaker_pk = speaker.pk
     current, owners = now.enrolled, dict(now.owners)
-    words = hardware_identity.vendor_words()
     found, rows, placed, proved, tofu, learn = [], [], [], [], [], []
     for r in results:
         info = chips.get(r.chip)
@@ -98,7 +97,7 @@ def judge(att, results, chips, speaker, when, now):
             rows.append(_row(att, r.chip, pk, when, kind.value, error=r.error))
             continue
         ev = r.verified
-        if hardware_identity.maker_of(ev.identity, words) != r.chip.partition(":")[0]:
+        if not hardware_identity.carries_vendor(ev.identity, r.chip.partition(":")[0]):
             # Another vendor's device answering for the chip (the id's first part is its maker): never enrolled,
             # placed or proved on it, or a real chip of that vendor would read as a duplicate ever after.
             note = f"the chip answered with device identity {ev.identity}, of another vendor than its maker"
