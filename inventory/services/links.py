@@ -133,6 +133,14 @@ def update_link(user, link, changes):
         raise Invalid(f"These fields cannot change: {', '.join(sorted(unknown))}.", code="fixed_field")
     with transaction.atomic():
         link = _locked(NetworkLink, link)
+        if "bandwidth_gbps" in changes and changes["bandwidth_gbps"] < link.bandwidth_gbps:
+            # A window reads the links in force at any time in it, each at its bandwidth now: lowered in place,
+            # the link would part the work it joined before (filed after), as retiring it does not.
+            raise Conflict(
+                f"A link's bandwidth is lowered by retiring {link.code} and declaring it again at the new bandwidth:"
+                " the old declaration keeps joining its sites in the windows it was in force in.",
+                code="bandwidth_lowered",
+            )
         before = link_data(link)
         for field, value in changes.items():
             setattr(link, field, value)
