@@ -7,7 +7,7 @@ from django.db import transaction
 from core.errors import Forbidden
 from inventory import storage
 from inventory.chiprefs import as_logged, resolve_chips, resolve_clusters
-from inventory.choices import FindingSource, PlacementSource
+from inventory.choices import FindingKind, FindingSource, PlacementSource
 from inventory.models import (
     ChiplessDeclarationItem,
     ChiplessInspectionItem,
@@ -131,6 +131,18 @@ def record_inspection(user, facility, performed_at, rows, inspectors=(), seals=(
     org = user.organisation
     if facility.country not in (org.jurisdictions or []):
         raise Forbidden(f"{facility.code} is outside your jurisdictions.", code="outside_jurisdiction")
+    # Dated back, it is reconciled against the books as they stood then: in whichever country the facility lay
+    # in at that time (each change of country is a country_changed finding, with the country before).
+    from inventory.models import AnyFinding
+
+    since = AnyFinding.objects.filter(facility=facility, kind=FindingKind.COUNTRY_CHANGED, detected_at__gt=performed_at)
+    before = {e.get("before") for e in since.values_list("evidence", flat=True)} - set(org.jurisdictions or [])
+    if before:
+        raise Forbidden(
+            f"{facility.code} lay in {', '.join(sorted(str(c) for c in before))} at some time since {performed_at}: "
+            "an inspection then is that country's inspectorate's to record.",
+            code="outside_jurisdiction",
+        )
     return store_inspection(user, org, facility, performed_at, rows, inspectors=inspectors, seals=seals, notes=notes)
 
 
