@@ -725,7 +725,8 @@ API = {
     ],
     ("GET", "/api/v1/links/{id}/"): [Case(A_VIEW, params=_id("link_a"))],
     ("PATCH", "/api/v1/links/{id}/"): [
-        Case(A_CHANGE, params=_id("link_a"), body={"bandwidth_gbps": 10}, tables=("inventory.NetworkLink",))
+        # Upwards: a lower bandwidth is a retirement and a new declaration (409 bandwidth_lowered).
+        Case(A_CHANGE, params=_id("link_a"), body={"bandwidth_gbps": 800}, tables=("inventory.NetworkLink",))
     ],
     ("POST", "/api/v1/links/{id}/retire/"): [
         Case(A_CHANGE, params=_id("link_a"), body={}, tables=("inventory.NetworkLink",))
