@@ -107,10 +107,7 @@ def usage_elsewhere(attestation_id, facility, start, end):
     Chips placed nowhere are not this (the books say nothing of where they are). Only the speaker's own
     facilities are read: where another party had the chips then (before the speaker held them) is that party's
     book, and the finding's answer, stepped over periods, would read its sites and dates out to the speaker."""
-    from inventory.models import Placement
-
-    chips = UsageRecord.objects.filter(attestation_id=attestation_id).values("chip_id")
-    own = Placement.objects.during(start, end).filter(chip_id__in=chips, facility__operator_id=facility.operator_id)
+    own = own_placements_during(attestation_id, facility, start, end)
     here = own.filter(facility=facility).values("chip_id")
     elsewhere = (
         own.exclude(facility=facility)
@@ -130,6 +127,16 @@ def usage_elsewhere(attestation_id, facility, start, end):
         parts
     )
     return [d]
+
+
+def own_placements_during(attestation_id, facility, start, end):
+    """The placements, in force at some time in (start, end), of a usage statement's chips (those bound to a chip)
+    at the facilities of its speaker (`facility`'s operator): what usage_elsewhere and the windows that follow
+    placements (compliance.storage's _USAGE) read of the books."""
+    from inventory.models import Placement
+
+    chips = UsageRecord.objects.filter(attestation_id=attestation_id).values("chip_id")
+    return Placement.objects.during(start, end).filter(chip_id__in=chips, facility__operator_id=facility.operator_id)
 
 
 def _chips(n):

@@ -34,9 +34,8 @@ def refuse_shipment_before_reports(chip_pks, shipper, shipped_at):
             (UsageRecord.objects.filter(chip_id__any=chunk, period_start__gte=shipped_at), "period_start"),
         ):
             rows = rows.filter(facility__operator_id=shipper.pk).filter(Exists(_leaving))
-            at = rows.aggregate(at=Max(column))["at"]
-            if at is not None:
-                reported |= set(rows.values_list("chip_id", flat=True).distinct())
+            for chip, at in rows.values_list("chip_id").annotate(at=Max(column)).order_by():
+                reported.add(chip)
                 latest = at if latest is None else max(latest, at)
     count = len(reported)
     if count:

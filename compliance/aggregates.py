@@ -55,11 +55,9 @@ def usage(scope, since, window, basis, subject_keys=None, unattributed_workloads
 
     The totals of evaluation.compute_in_window, for every subject (or these) in
     one GROUP BY (with `unattributed_workloads`, those of the records attributed
-    to no run and of these workloads: evaluation.unattributed_workloads): usage
-    is attributed to the facility named in the statement, a campus's to its
-    facilities, a cluster's to the chips now placed in it (reported at its
-    facility), an operator-country's to the facilities the operator runs in
-    that country.
+    to no run and of these workloads: evaluation.unattributed_workloads): whose
+    work each subject counts is compliance.storage's _USAGE (and the README's
+    "Whose work a window counts").
     """
     if subject_keys is not None:
         subject_keys = list(subject_keys)

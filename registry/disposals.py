@@ -196,10 +196,11 @@ def decide(user, request, *, accept, reason=""):
         request = DisposalRequest.objects.select_for_update().select_related("organisation").get(pk=request.pk)
         if request.state != DisposalState.PENDING:
             raise Conflict(f"This request is already {request.state}.", code="already_decided")
-        asked = dict(DisposalChip.objects.filter(request=request).values_list("chip_id", "status"))
+        rows = list(DisposalChip.objects.filter(request=request).values_list("chip_id", "status", "pending"))
+        asked = {pk: status for pk, status, _ in rows}
         pks = list(asked)
         locked = chip_writes.lock(pks)
-        if accept and DisposalChip.objects.filter(request=request, pending=False).exists():
+        if accept and not all(pending for *_, pending in rows):
             # Chips taken out of it (their custody changed under it, and their next holder asked): the evidence
             # predates that change, whoever holds them now.
             raise Conflict(

@@ -56,13 +56,18 @@ def vendor_words():
     return words
 
 
+def own_words(manufacturer_code):
+    """The vendor words of a maker's identities: CHIPREG_IDENTITY_VENDORS's for it, else its registry code."""
+    return settings.CHIPREG_IDENTITY_VENDORS.get(manufacturer_code, [manufacturer_code])
+
+
 def check_new_maker(code):
     """Refuse (Invalid, `vendor_word_clash`) to make `code` a manufacturer when one of its vendor words equals
     another maker's, or extends it, or is extended by it, across a '-': words and generations may both hold
     '-', so "nvidia-gb200-nvl:..." could then be read as either maker's, and a maker created (or re-kinded) with
     a crafted code would take over, or block, another's identities."""
     others = {word: owner for word, owner in vendor_words().items() if owner != code}
-    for word in settings.CHIPREG_IDENTITY_VENDORS.get(code, [code]):
+    for word in own_words(code):
         for other, owner in sorted(others.items()):
             if word == other or word.startswith(f"{other}-") or other.startswith(f"{word}-"):
                 raise Invalid(
@@ -83,8 +88,7 @@ def maker_of(identity, words=None):
 def carries_vendor(identity, manufacturer_code):
     """Whether the identity begins with one of the maker's own vendor words (no query: an evidence statement's
     hot path). Another maker's word extending it cannot exist: check_new_maker refuses such a maker."""
-    words = settings.CHIPREG_IDENTITY_VENDORS.get(manufacturer_code, [manufacturer_code])
-    return any(identity.startswith(f"{word}-") for word in words)
+    return any(identity.startswith(f"{word}-") for word in own_words(manufacturer_code))
 
 
 def check_vendor(identity, manufacturer_code, field="device_identity", words=None):
@@ -92,10 +96,9 @@ def check_vendor(identity, manufacturer_code, field="device_identity", words=Non
     maker (or the treaty body by mistake) would enrol another vendor's identity on a chip of its own: the real
     chip's evidence would then read as a duplicate, and its maker could never enrol it."""
     if maker_of(identity, words) != manufacturer_code:
-        vendors = settings.CHIPREG_IDENTITY_VENDORS.get(manufacturer_code, [manufacturer_code])
         raise Invalid(
             f"{field} {identity!r} is not a {manufacturer_code} chip's identity: its vendor must be "
-            + " or ".join(repr(v) for v in vendors)
+            + " or ".join(repr(v) for v in own_words(manufacturer_code))
             + " (HARDWARE.md check 6).",
             code="identity_vendor",
         )

@@ -163,10 +163,7 @@ def store(att, s, v):
 def _placed_during(attestation_id, facility, start, end):
     """The speaker's facilities (those of `facility`'s operator) where the statement's chips (those bound to a
     chip) were placed at some time in its period: where compliance.storage's _USAGE counts its work too."""
-    from inventory.models import Placement
-
-    chips = UsageRecord.objects.filter(attestation_id=attestation_id).values("chip_id")
-    during = Placement.objects.during(start, end).filter(chip_id__in=chips, facility__operator_id=facility.operator_id)
+    during = F.own_placements_during(attestation_id, facility, start, end)
     return set(during.values_list("facility_id", flat=True).distinct())
 
 

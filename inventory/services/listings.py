@@ -9,6 +9,7 @@ from inventory import storage
 from inventory.chiprefs import as_logged, resolve_chips, resolve_clusters
 from inventory.choices import FindingKind, FindingSource, PlacementSource
 from inventory.models import (
+    AnyFinding,
     ChiplessDeclarationItem,
     ChiplessInspectionItem,
     Declaration,
@@ -133,8 +134,6 @@ def record_inspection(user, facility, performed_at, rows, inspectors=(), seals=(
         raise Forbidden(f"{facility.code} is outside your jurisdictions.", code="outside_jurisdiction")
     # Dated back, it is reconciled against the books as they stood then: in whichever country the facility lay
     # in at that time (each change of country is a country_changed finding, with the country before).
-    from inventory.models import AnyFinding
-
     since = AnyFinding.objects.filter(facility=facility, kind=FindingKind.COUNTRY_CHANGED, detected_at__gt=performed_at)
     before = {e.get("before") for e in since.values_list("evidence", flat=True)} - set(org.jurisdictions or [])
     if before:

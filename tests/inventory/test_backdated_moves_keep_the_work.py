@@ -26,19 +26,10 @@ from compliance.models import Alert, ThresholdRule
 from inventory.models import Cluster
 from outbox.relay import drain_all
 from tests.attestations.conftest import now
+from tests.inventory.test_shipment_before_reports import _work
 from tests.runs.test_forbidden_runs_are_flagged import CHIPS, H100_W, iso, twenty_in_cluster  # noqa: F401
 
 WORK = 3.4e22
-
-
-def _work(w, start, end, facility="US-VA-001"):
-    seconds = int((end - start).total_seconds())
-    rows = [{"chip": c, "active_s": seconds, "utilization": 1.0, "energy_j": H100_W * seconds} for c in CHIPS]
-    r, _ = w.submit(w.op_a, w.usage(rows, start, end, facility=facility))
-    assert r.status_code == 201, r.content
-    drain_all()
-    evaluate_all()
-    return r.json()
 
 
 def _cluster_window(code="c-east-1"):

@@ -24,6 +24,7 @@ def _work(w, start, end, facility="US-VA-001"):
     assert r.status_code == 201, r.content
     drain_all()
     evaluate_all()
+    return r.json()
 
 
 def _ship(w, days_ago, chips=CHIPS):
