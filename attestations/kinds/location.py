@@ -182,7 +182,9 @@ def store(att, s, v, user, chips, body, read=None, refreshed=False):
             att.pk,
             att.log_index,
             open_rows=open_rows,
-            holder=speaker,
+            # No `holder` re-read: `registered` is as the chips are under the log's lock (refreshed above, or
+            # resolved under it by the caller passing `read`), and placeable() keeps only the speaker's at a
+            # placeable status (tests/attestations/test_resolution_race.py).
         )
         found += [_in_use_unplaceable(att.pk, facility, *row) for row in unplaceable]
     if node_agent(s) or refreshed:
