@@ -15,10 +15,12 @@ read-only here:
 Nothing here is deleted: rows are referenced by history and log events.
 """
 
-from django.contrib import admin
+from django.contrib import admin, messages
 from django.contrib.auth.admin import UserAdmin
 from django.db import transaction
+from django.http import HttpResponseRedirect
 
+from core.errors import DomainError
 from registry import records
 from registry.models import AcceleratorModel, AcceleratorModelRevision, APIToken, Chip, ChipEvent, Organisation, User
 
@@ -26,6 +28,19 @@ from registry.models import AcceleratorModel, AcceleratorModelRevision, APIToken
 class NoDeleteMixin:
     def has_delete_permission(self, request, obj=None):
         return False
+
+
+class DomainErrorsMixin:
+    """A refusal of the registry's writers (a clashing vendor word, a change the actor may not make) is shown on
+    the form's page with its code, as the API answers it, rather than as a server error; the admin's
+    transaction around the save rolls back whatever the save had written."""
+
+    def changeform_view(self, request, object_id=None, form_url="", extra_context=None):
+        try:
+            return super().changeform_view(request, object_id, form_url, extra_context)
+        except DomainError as refused:
+            self.message_user(request, f"Not saved: {refused.detail} ({refused.code})", messages.ERROR)
+            return HttpResponseRedirect(request.get_full_path())
 
 
 class ReadOnlyMixin(NoDeleteMixin):
@@ -37,7 +52,7 @@ class ReadOnlyMixin(NoDeleteMixin):
 
 
 @admin.register(Organisation)
-class OrganisationAdmin(NoDeleteMixin, admin.ModelAdmin):
+class OrganisationAdmin(DomainErrorsMixin, NoDeleteMixin, admin.ModelAdmin):
     list_display = ["code", "name", "kind", "country"]
     list_filter = ["kind"]
     search_fields = ["code", "name"]
@@ -56,7 +71,7 @@ class OrganisationAdmin(NoDeleteMixin, admin.ModelAdmin):
 
 
 @admin.register(User)
-class ChipregUserAdmin(NoDeleteMixin, UserAdmin):
+class ChipregUserAdmin(DomainErrorsMixin, NoDeleteMixin, UserAdmin):
     list_display = ["username", "organisation", "role", "is_active", "is_superuser"]
     list_filter = ["role", "organisation__kind"]
     fieldsets = (*UserAdmin.fieldsets, ("Registry", {"fields": ("organisation", "role")}))
@@ -88,7 +103,7 @@ class RevisionInline(admin.TabularInline):
 
 
 @admin.register(AcceleratorModel)
-class AcceleratorModelAdmin(NoDeleteMixin, admin.ModelAdmin):
+class AcceleratorModelAdmin(DomainErrorsMixin, NoDeleteMixin, admin.ModelAdmin):
     list_display = [
         "name",
         "manufacturer",
