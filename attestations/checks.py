@@ -14,7 +14,7 @@ from django.utils import timezone
 
 from attestations import hardware
 from attestations.delegations import may_deliver
-from attestations.models import KeyPurpose, Landmark
+from attestations.models import KeyPurpose, Landmark, SigningKey
 from attestations.storage import ingest
 from inventory.models import Facility
 from protocol import dsse
@@ -161,6 +161,18 @@ def _check_operates(statement, facility, speaker):
             f"{speaker.code} does not operate facility {statement.facility!r}: an operator's statement is only"
             " about a facility it operates",
         )
+
+
+def recheck_keys(verified):
+    """Under the log's lock, in the statement's transaction: each key still valid at issued_at and at receipt,
+    as it is now. verify() judged the keys it read before the store; a revocation or retirement committed since
+    must stop the statement (ProtocolError `revoked_key`). One committed after this read is ordered after the
+    statement by the lock (revoke_key and retire_key judge the statements under it): the revocation flags it, a
+    retirement before it is `key_used_after`."""
+    keyids = [k.keyid for k in verified.keys]
+    received_at = verified.received_at or timezone.now()
+    for key in SigningKey.objects.filter(keyid__in=keyids).only("keyid", "valid_from", "retired_at", "revoked_since"):
+        _check_validity(key, verified.statement.issued_at, received_at)
 
 
 def _check_validity(key, issued_at, received_at):

@@ -105,20 +105,23 @@ def retire_key(user, key, at=None):
     if key.retired_at is not None:
         raise Conflict(f"Key {key.keyid} was retired at {key.retired_at.isoformat()}.", code="already_retired")
     at = at or timezone.now()
+    key.retired_at = at
+    # Its event first: the append takes the log's lock, which a statement holds from its own append to its
+    # commit, so the statements read below include every one stored before the retirement, and one stored
+    # after it judges the key retired (checks.recheck_keys).
+    append_event("key.retired", key.keyid, _key_data(key, retired_at=key.retired_at.isoformat(), by=user.username))
     # Retirement looks forward. Retiring a key before statements it signed were accepted would make them
     # look signed by a retired key to anyone re-checking the log: disowning them silently, where revoke_key
     # flags them and raises findings for the inspectors.
     used = Q(issued_at__gte=at) | Q(received_at__gte=at)
     statements = Attestation.objects.filter(used)
     if statements.filter(keyids__contains=[key.keyid]).exists():
-        raise Conflict(
+        raise Conflict(  # the event above is rolled back with the transaction
             f"Key {key.keyid} signed statements dated or received after {at.isoformat()}: retire it from a later "
             "instant, or revoke it as compromised since then (which flags those statements).",
             code="key_used_after",
         )
-    key.retired_at = at
     key.save(update_fields=["retired_at"])
-    append_event("key.retired", key.keyid, _key_data(key, retired_at=key.retired_at.isoformat(), by=user.username))
     return key
 
 
@@ -130,6 +133,9 @@ def revoke_key(user, key, since, reason=""):
     key.revoked_since = since
     key.revoked_at = timezone.now()
     key.save(update_fields=["revoked_since", "revoked_at"])
+    # The append takes the log's lock (held by a statement from its append to its commit): every statement
+    # stored before it is read below and flagged, and one stored after it judges the key revoked
+    # (checks.recheck_keys).
     index = append_event(
         "key.revoked",
         key.keyid,

@@ -13,7 +13,7 @@ from django.db import IntegrityError, transaction
 from django.utils import timezone
 
 from attestations import delegations, filing
-from attestations.checks import Replay, Verified
+from attestations.checks import Replay, Verified, recheck_keys
 from attestations.kinds import evidence, location, rtt, usage
 from attestations.models import Attestation, StatementNonce
 from attestations.storage import ingest
@@ -100,6 +100,10 @@ def _store(v: Verified, user, body):
         prepared = location.prepare(att, s) if isinstance(s, LocationStatement) else None
     # The leaf is appended now so that placements and findings can cite it.
     att.log_index = append_leaf(attestation_leaf(v.envelope.raw_signatures, v.statement_sha256), "attestation")
+    if not location.node_agent(s):
+        # Its keys as they are under the lock: a revocation or retirement committed since verify() read them
+        # (a node agent's in its round trip after the append: kinds.location.store).
+        recheck_keys(v)
     if not (location.node_agent(s) or isinstance(s, EvidenceStatement)):
         # A node agent's row and an evidence statement's are stored with their log index, after the append.
         ingest.set_log_index(att.pk, att.log_index)

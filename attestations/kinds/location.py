@@ -17,6 +17,7 @@ from datetime import timedelta
 from django.conf import settings
 
 from attestations import findings as F
+from attestations.checks import recheck_keys
 from attestations.kinds.resolution import Resolution
 from attestations.storage import chips as chip_rows
 from attestations.storage import ingest
@@ -26,6 +27,7 @@ from inventory.models import Cluster
 from inventory.services.listings import record_declaration
 from inventory.services.placements import PLACEABLE, place
 from outbox import emit
+from protocol.errors import ProtocolError
 from protocol.statements import LocationStatement
 from registry import chip_writes
 from registry.choices import WATCHED_STATUSES
@@ -122,7 +124,8 @@ def store(att, s, v, user, chips, body, read=None, refreshed=False):
     if read is not None:
         elsewhere, open_rows = read
     elif node_agent(s):
-        elsewhere, open_rows, changed = ingest.after_append(
+        received = att.received_at
+        elsewhere, open_rows, changed, stale_keys = ingest.after_append(
             att,
             body,
             facility.pk,
@@ -132,7 +135,11 @@ def store(att, s, v, user, chips, body, read=None, refreshed=False):
             speaker,
             s.observed_at - verification_resolution(),
             chips.mark,
+            (att.keyids, min(s.issued_at, received), max(s.issued_at, received)),
         )
+        if stale_keys:  # its keys changed under it (store.recheck_keys for the other kinds): why, in its refusal
+            recheck_keys(v)
+            raise ProtocolError("revoked_key", "a key that signed this statement was revoked or retired meanwhile")
         chips.refresh(chip_writes.current(changed))
     else:
         elsewhere = open_rows = None

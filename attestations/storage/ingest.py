@@ -321,7 +321,14 @@ _CHANGED_ROWS = (
     + chip_writes.changed_among_sql("mark", "log_index", "changed_kinds", "chips")
     + ") changed(chip)"
 )
-_AFTER_APPEND = "WITH {logged}, {verified}" + _ELSEWHERE_ROWS + _CHANGED_ROWS + _OPEN_ROWS
+# And (source 4) the statement's keys that are not valid now at its issued_at or its receipt (a revocation or
+# retirement committed since its checks read them: attestations.checks.recheck_keys, which says which and why).
+_STALE_KEY_ROWS = (
+    f"UNION ALL SELECT 4, k.{K.id}, NULL, NULL, NULL, NULL, NULL, NULL FROM {K} k"  # noqa: S608
+    f" WHERE k.{K.keyid} = ANY(%(keyids)s::text[]) AND (k.{K.valid_from} > %(key_earliest)s"
+    f" OR k.{K.retired_at} <= %(key_latest)s OR k.{K.revoked_since} <= %(key_latest)s)"
+)
+_AFTER_APPEND = "WITH {logged}, {verified}" + _ELSEWHERE_ROWS + _CHANGED_ROWS + _STALE_KEY_ROWS + _OPEN_ROWS
 
 
 def _split(rows, when):
@@ -373,12 +380,14 @@ def evidence_after_append(att, body, sighted, facility_id, when, window, proved,
     return _split(rows, when)
 
 
-def after_append(att, body, facility_id, when, window, chip_pks, holder, stale_before, mark):
+def after_append(att, body, facility_id, when, window, chip_pks, holder, stale_before, mark, keys):
     """Store the statement's row with its log index and move the last verification of those of `chip_pks`
     that `holder` (the speaker) holds now to `when` where it is older than `stale_before`; (rows as
     seen_elsewhere returns them for `chip_pks`, open placements as inventory.storage.open_placements returns them
     at `when`, the pks of the chips among `chip_pks` whose custody or status changed under the log entries
-    from `mark` (the log's size when they were resolved) to before the statement's own)."""
+    from `mark` (the log's size when they were resolved) to before the statement's own, whether any of `keys`
+    (keyids, earliest and latest instant: issued_at and receipt) is not valid now at either instant)."""
+    keyids, earliest, latest = keys
     logged, row = _row_after_append(att, body)
     verified, verified_params = chip_rows.refresh_last_verified(
         chip_rows.seen_at(chip_pks, when, stale_before, holder=holder), cte="verified"
@@ -392,7 +401,10 @@ def after_append(att, body, facility_id, when, window, chip_pks, holder, stale_b
             "log_index": att.log_index,
             "mark": mark,
             "changed_kinds": chip_writes.changed_kinds(),
+            "keyids": list(keyids),
+            "key_earliest": earliest,
+            "key_latest": latest,
         },
     )
     elsewhere, open_rows = _split(rows, when)
-    return elsewhere, open_rows, {row[1] for row in rows if row[0] == 3}
+    return elsewhere, open_rows, {row[1] for row in rows if row[0] == 3}, any(row[0] == 4 for row in rows)

@@ -343,9 +343,10 @@ def test_after_append_stores_moves_and_reads_as_the_orm_does(world, stored, trav
         assert not Attestation.objects.filter(pk=att.pk).exists()  # the row waits for its log index
         att.log_index = 4242
         holder = world.p.op_a.pk
-        elsewhere, open_rows, changed = ingest.after_append(
-            att, body, stored.facility_id, t, window, pks, holder, stale_before, 4200
+        elsewhere, open_rows, changed, stale_keys = ingest.after_append(
+            att, body, stored.facility_id, t, window, pks, holder, stale_before, 4200, (stored.keyids, t, t)
         )
+        assert not stale_keys  # its key is valid (test_after_append_reads_the_keys_as_the_orm_does)
         return sorted(tuple(r) for r in elsewhere), sorted(open_rows), att.pk, read(att.pk), changed
 
     def orm():
@@ -375,6 +376,45 @@ def test_after_append_stores_moves_and_reads_as_the_orm_does(world, stored, trav
         seconds=30
     )
     assert verified[found["nvidia:B000001"][0]] is None
+
+
+def test_after_append_reads_the_keys_as_the_orm_does(world, stored):
+    """Source 4 of the node agent's second round trip: whether a key of the statement is not valid now at its
+    issued_at or its receipt (a revocation or retirement committed since its checks), as checks._check_validity
+    judges a key: not valid at either instant (SigningKey.objects.valid_at)."""
+    key = SigningKey.objects.get(keyid=stored.keyids[0])
+    t = now()
+
+    def orm(earliest, latest):
+        keys = SigningKey.objects.filter(keyid__in=stored.keyids)
+        return keys.count() > keys.valid_at(earliest).valid_at(latest).count()
+
+    def hand(earliest, latest):
+        with transaction.atomic():  # the statement's rows, and nothing of them afterwards
+            att = _copy(stored, "k")
+            ingest.insert_location(att, bytes(stored.envelope), CHIPS[:1], with_row=False)
+            att.log_index = current_size()
+            keys = (stored.keyids, earliest, latest)
+            envelope, facility, op_a = bytes(stored.envelope), stored.facility_id, world.p.op_a.pk
+            stale = ingest.after_append(att, envelope, facility, t, timedelta(hours=1), [], op_a, t, 0, keys)[3]
+            transaction.set_rollback(True)
+        return stale
+
+    cases = [
+        {},
+        {"revoked_since": t},  # at the latest instant: revoked
+        {"revoked_since": t + timedelta(seconds=1)},
+        {"retired_at": t - timedelta(minutes=1)},
+        {"retired_at": t + timedelta(seconds=1)},
+        {"valid_from": t - timedelta(seconds=30)},  # after the earliest instant: not yet valid then
+    ]
+    for change in cases:
+        SigningKey.objects.filter(pk=key.pk).update(
+            **{"revoked_since": None, "retired_at": None, "valid_from": key.valid_from, **change}
+        )
+        for earliest, latest in ((t - timedelta(minutes=1), t), (t, t)):
+            assert hand(earliest, latest) == orm(earliest, latest), (change, earliest, latest)
+    assert orm(t - timedelta(minutes=1), t)  # the last case is stale, the first was not
 
 
 # --- chips' last verification: the one write of registry_chip -----------------------------------------
