@@ -39,11 +39,21 @@ def classify(planned_flop, now=None, kind=None):
 
     Of several prohibitions crossed, the lowest threshold is cited (any one prohibits); of several review
     rules, the one with the longest review period governs (the treaty body is owed the longest silence)."""
-    now = now or timezone.now()
-    rules = [r for r in ThresholdRule.objects.in_force(now).filter(metric=Metric.RUN_PLANNED) if r.judges_kind(kind)]
+    rules = _rules(now or timezone.now(), kind)
     prohibitions = sorted(_crossed(rules, planned_flop, Effect.PROHIBIT), key=lambda r: (r.value, r.key))
     if prohibitions:
         return _verdict(RunState.PROHIBITED, prohibitions[0]), prohibitions[0]
+    return _review(rules, planned_flop)
+
+
+def _rules(now, kind):
+    """The run_planned_compute rules in force that judge a run of this kind."""
+    return [r for r in ThresholdRule.objects.in_force(now).filter(metric=Metric.RUN_PLANNED) if r.judges_kind(kind)]
+
+
+def _review(rules, planned_flop):
+    """(Verdict, rule) of the review rules of `rules` this much compute crosses (the one with the longest review
+    period), or below the threshold (None)."""
     reviews = sorted(_crossed(rules, planned_flop, Effect.REVIEW), key=lambda r: (-(r.review_days or 0), r.key))
     if reviews:
         return _verdict(RunState.UNDER_REVIEW, reviews[0]), reviews[0]
@@ -74,8 +84,10 @@ def declare(user, values, now=None):
     if verdict.state == RunState.BELOW_THRESHOLD:
         # One model trained in runs each below the review line is reviewed once they add up past it (Article
         # IV(2) reports a training run of 1e22 FLOP and more; splitting it into declarations does not exempt it).
+        # Only the review rules judge the sum: a model declared past a prohibition in all (a base model and its
+        # fine-tune) reviews this run, it does not prohibit it (and must not leave it unreviewed either).
         together = values["planned_flop"] + _declared_for_model(user.organisation_id, values["model_name"])
-        cumulative, crossed = classify(together, now, values.get("kind"))
+        cumulative, crossed = _review(_rules(now, values.get("kind")), together)
         if cumulative.state == RunState.UNDER_REVIEW:
             verdict, rule = cumulative, crossed
     run = runs.declare(user, values, verdict, now)
