@@ -20,8 +20,12 @@ reports, and what this estimator does about them:
    of the two fractions is used.
 
 The result is capped at peak × active_s (utilization 1), which no honest report
-can exceed. On the H200 fixture (tests/fixtures/nvidia) the bound is about 1.5×
-the FLOP executed at full load and 1.9× at half duty; it never falls below it.
+can exceed. A report that is not honest about its active time (its energy is more
+than the power limit allows in it) is counted on the time its energy witnesses at
+full power, up to the period's length (`witnessed_active_s`).
+
+On the H200 fixture (tests/fixtures/nvidia) the bound is about 1.5× the FLOP
+executed at full load and 1.9× at half duty; it never falls below it.
 
 `peak_flops_basis` is the dense peak in the registry's basis (FP16/BF16 dense,
 e.g. 989e12 FLOP/s for an H200); `tdp_w` is the chip's power limit.
@@ -64,6 +68,20 @@ def estimate_flop(active_s: float, utilization: float, energy_j: float, peak_flo
     """Upper bound on FLOP executed: peak × active_s × busy_fraction(...)."""
     peak = _finite_nonneg("peak_flops_basis", peak_flops_basis)
     return peak * float(active_s) * busy_fraction(active_s, utilization, energy_j, tdp_w)
+
+
+def witnessed_active_s(
+    active_s: float, energy_j: float, tdp_w: float, period_s: float, tolerance: float = 1.05
+) -> float:
+    """The active time a report's bound is counted on: `active_s`, unless the energy reported is more than the
+    power limit allows in it (energy_exceeds_limit): the chip then drew power for at least energy_j / tdp_w
+    seconds at its full power, and that (at most the period's length) is counted instead. Otherwise the energy
+    witness, capped at utilization 1 over `active_s`, could never witness more than the report's own active
+    time, and a month of work reported as a minute of it counted a minute."""
+    active_s = _finite_nonneg("active_s", active_s)
+    if not energy_exceeds_limit(active_s, energy_j, tdp_w, tolerance):
+        return active_s
+    return max(active_s, min(_finite_nonneg("period_s", period_s), energy_j / tdp_w))
 
 
 def energy_exceeds_limit(active_s: float, energy_j: float, tdp_w: float, tolerance: float = 1.05) -> bool:

@@ -8,7 +8,7 @@ from attestations.models import ChiplessUsageRecord, UsageRecord
 from core.lookups import Array
 from inventory.choices import FindingKind
 from outbox import emit
-from protocol.usage import energy_exceeds_limit, estimate_flop
+from protocol.usage import energy_exceeds_limit, estimate_flop, witnessed_active_s
 from registry.catalog import fastest_peak
 from registry.models import AcceleratorModel, Chip
 from runs import services as runs
@@ -93,6 +93,17 @@ def store(att, s, v):
     # (an unknown_chip finding says the rest), not zero FLOP a facility's unexplained compute never sees.
     unregistered = _unregistered_bounds(ref for ref, *_ in s.chips if ref not in known)
     tolerance = settings.CHIPREG_ENERGY_TOLERANCE
+    period_s = (s.period_end - s.period_start).total_seconds()
+
+    def bounds_of(active_s, utilization, energy_j, basis16, fastest, tdp):
+        # Counted on the active time the energy witnesses when the report's is too short for it (a month of
+        # full power reported as a minute active counts the month, not the minute: protocol.usage).
+        active = witnessed_active_s(active_s, energy_j, tdp, period_s, tolerance)
+        return (
+            estimate_flop(active, utilization, energy_j, basis16, tdp) if basis16 else None,
+            estimate_flop(active, utilization, energy_j, fastest, tdp) if fastest else None,
+        )
+
     records, chipless, found = [], [], []
     for ref, active_s, utilization, energy_j in s.chips:
         pk = known.get(ref)
@@ -100,13 +111,11 @@ def store(att, s, v):
         if pk is None:
             basis16, fastest, tdp = unregistered.get(ref.partition(":")[0], (None, None, None))
             if tdp:
-                fp16 = estimate_flop(active_s, utilization, energy_j, basis16, tdp) if basis16 else None
-                peak = estimate_flop(active_s, utilization, energy_j, fastest, tdp) if fastest else None
+                fp16, peak = bounds_of(active_s, utilization, energy_j, basis16, fastest, tdp)
         else:
             basis16, fastest, tdp = bounds.get(pk) or figures.get(pk, (None, None, None))
             if tdp:
-                fp16 = estimate_flop(active_s, utilization, energy_j, basis16, tdp) if basis16 else None
-                peak = estimate_flop(active_s, utilization, energy_j, fastest, tdp) if fastest else None
+                fp16, peak = bounds_of(active_s, utilization, energy_j, basis16, fastest, tdp)
             tdp = figures.get(pk, (None, None, None))[2]
             if tdp and energy_exceeds_limit(active_s, energy_j, tdp, tolerance):
                 found.append(F._d(FindingKind.IMPLAUSIBLE_USAGE, ref, pk, att.pk))
