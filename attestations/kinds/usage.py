@@ -60,11 +60,18 @@ def _makers_bounds(models, maker_of):
 
 
 def _unregistered_bounds(refs):
-    """{manufacturer code: (fp16, fastest, tdp)} bounds over the public catalogue, for the makers named by chip
-    ids the registry does not know: their work still counts, at the most their maker's chips could have done."""
+    """({manufacturer code: (fp16, fastest, tdp)} bounds over the public catalogue, {manufacturer code: its
+    highest power limit}), for the makers named by chip ids the registry does not know: their work still counts,
+    at the most their maker's chips could have done. The highest power limit is what their energy witnesses
+    active time by (the fewest seconds it can witness: an honest report of any of the maker's chips is never
+    stretched past its own active time)."""
     codes = {ref.partition(":")[0] for ref in refs}
-    models = AcceleratorModel.objects.filter(manufacturer__code__in=codes).select_related("manufacturer")
-    return _makers_bounds(models, lambda m: m.manufacturer.code)
+    models = list(AcceleratorModel.objects.filter(manufacturer__code__in=codes).select_related("manufacturer"))
+    highest = {}
+    for m in models:
+        if m.tdp_w:
+            highest[m.manufacturer.code] = max(highest.get(m.manufacturer.code, 0.0), m.tdp_w)
+    return _makers_bounds(models, lambda m: m.manufacturer.code), highest
 
 
 def resolve_run(s, v):
@@ -91,14 +98,16 @@ def store(att, s, v):
     figures, bounds = _model_figures(list(known.values()), others)
     # A chip the registry does not know counts at its maker's bound too: work on unregistered chips is work
     # (an unknown_chip finding says the rest), not zero FLOP a facility's unexplained compute never sees.
-    unregistered = _unregistered_bounds(ref for ref, *_ in s.chips if ref not in known)
+    unregistered, highest_tdp = _unregistered_bounds(ref for ref, *_ in s.chips if ref not in known)
     tolerance = settings.CHIPREG_ENERGY_TOLERANCE
     period_s = (s.period_end - s.period_start).total_seconds()
 
-    def bounds_of(active_s, utilization, energy_j, basis16, fastest, tdp):
+    def bounds_of(active_s, utilization, energy_j, basis16, fastest, tdp, witness_tdp):
         # Counted on the active time the energy witnesses when the report's is too short for it (a month of
-        # full power reported as a minute active counts the month, not the minute: protocol.usage).
-        active = witnessed_active_s(active_s, energy_j, tdp, period_s, tolerance)
+        # full power reported as a minute active counts the month, not the minute: protocol.usage), by the chip's
+        # own power limit (`witness_tdp`: its model's, or its maker's highest for a chip the registry does not
+        # know), not the bound's lowest one, which would stretch an honest report of a hungrier chip.
+        active = witnessed_active_s(active_s, energy_j, witness_tdp, period_s, tolerance) if witness_tdp else active_s
         return (
             estimate_flop(active, utilization, energy_j, basis16, tdp) if basis16 else None,
             estimate_flop(active, utilization, energy_j, fastest, tdp) if fastest else None,
@@ -111,12 +120,14 @@ def store(att, s, v):
         if pk is None:
             basis16, fastest, tdp = unregistered.get(ref.partition(":")[0], (None, None, None))
             if tdp:
-                fp16, peak = bounds_of(active_s, utilization, energy_j, basis16, fastest, tdp)
+                maker = ref.partition(":")[0]
+                fp16, peak = bounds_of(active_s, utilization, energy_j, basis16, fastest, tdp, highest_tdp.get(maker))
         else:
             basis16, fastest, tdp = bounds.get(pk) or figures.get(pk, (None, None, None))
+            own_tdp = figures.get(pk, (None, None, None))[2]
             if tdp:
-                fp16, peak = bounds_of(active_s, utilization, energy_j, basis16, fastest, tdp)
-            tdp = figures.get(pk, (None, None, None))[2]
+                fp16, peak = bounds_of(active_s, utilization, energy_j, basis16, fastest, tdp, own_tdp)
+            tdp = own_tdp
             if tdp and energy_exceeds_limit(active_s, energy_j, tdp, tolerance):
                 found.append(F._d(FindingKind.IMPLAUSIBLE_USAGE, ref, pk, att.pk))
             if utilization > 0 and active_s > 0 and energy_j == 0:

@@ -13,6 +13,7 @@ from datetime import timedelta
 
 from attestations.models import ChiplessUsageRecord, UsageRecord
 from inventory.models import AnyFinding
+from registry.models import AcceleratorModel
 from tests.attestations.conftest import now
 from tests.compliance.test_counting_review import (
     H100_DAY_HIGHER,
@@ -68,3 +69,17 @@ def test_an_honest_report_counts_as_before(world):  # noqa: F811
     body = send(world, world.usage(rows, end - timedelta(days=2), end))
     for r in UsageRecord.objects.filter(attestation_id=body["id"]):
         assert r.flop_peak == H100_DAY_HIGHER
+
+
+def test_an_honest_report_of_chips_the_registry_does_not_know_is_not_stretched(world):  # noqa: F811
+    """An unregistered chip counts at its maker's bound (the fastest peak, the lowest power limit); its energy
+    witnesses active time by the maker's highest power limit, so a 700 W chip reported honestly (a day active,
+    700 W) counts a day at the bound, not the two a 350 W chip would have needed for that energy."""
+    end = now() - timedelta(minutes=5)
+    rows = [{"chip": "nvidia:GHOST000001", "active_s": DAY, "utilization": 1.0, "energy_j": H100_W * DAY}]
+    body = send(world, world.usage(rows, end - timedelta(days=2), end))
+    [kept] = ChiplessUsageRecord.objects.filter(attestation_id=body["id"])
+    fastest = max(
+        m.fp4_tflops or m.fp8_tflops or 0 for m in AcceleratorModel.objects.filter(manufacturer__code="nvidia")
+    )
+    assert kept.flop_peak == fastest * 1e12 * DAY
