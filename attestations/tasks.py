@@ -15,3 +15,15 @@ def fold_sightings(event_id, topic, payload):
     from attestations.verification import fold_statement
 
     fold_statement(payload["attestation"])
+
+
+@shared_task(ignore_result=True, acks_late=True, reject_on_worker_lost=True)
+def recount_usage(event_id, topic, payload):
+    """`chips.model_corrected` / `catalog.corrected`: count the chips' stored usage again at their models now
+    (idempotent: a redelivery finds nothing to change)."""
+    from attestations.recount import recount_chips, recount_model
+
+    if payload.get("chips"):
+        recount_chips(payload["chips"])
+    if payload.get("model"):
+        recount_model(payload["model"])

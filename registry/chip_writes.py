@@ -185,7 +185,8 @@ def operator_countries(moved, country):
 
 def set_model(chip_pks, model, *, actor, reason, log_index):
     """Set the chips' model (an AcceleratorModel of their manufacturer: the caller checks); one `model`
-    history row per chip that changed. Returns {chip pk: previous model slug}."""
+    history row per chip that changed. Returns {chip pk: previous model slug}; the caller emits
+    `chips.model_corrected` for them (their reported work is counted again: attestations.recount)."""
     from registry.models import AcceleratorModel
 
     changed = dict(storage.set_model(list(chip_pks), model.pk)) if chip_pks else {}

@@ -12,6 +12,7 @@ from django.db import transaction
 
 from core.countries import country_codes
 from core.errors import Forbidden
+from outbox import emit
 from registry import authority
 from registry.choices import OrgKind
 
@@ -228,6 +229,8 @@ def correct_model(model, actor, changes, reason=""):
     if before == after:
         return None
     model.save()
+    # The work already reported on its chips is counted again at the corrected figures (attestations.recount).
+    emit("catalog.corrected", model=model.pk)
     diff = sorted(f for f in after if after[f] != before[f])
     log_index = _append(
         "model.corrected",

@@ -110,6 +110,9 @@ def change_chip(chip, user, *, status=None, model=None, identity=None, reason=""
         return []
     chip.save()
     emit("chips.changed", organisations=[chip.custodian_id], chips=[chip.pk])
+    if any(kind == ChipEventKind.MODEL for kind, _, _ in events):
+        # Its work already reported is counted again at the corrected model (attestations.recount).
+        emit("chips.model_corrected", chips=[chip.pk])
     recorded = [_record(chip, kind, before, after, user, reason) for kind, before, after in events]
     if chip.status in WATCHED_STATUSES and any(e.kind == ChipEventKind.STATUS for e in recorded):
         # Lost or stolen takes effect at once, with its alert and its place on the watch list.

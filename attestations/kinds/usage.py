@@ -33,7 +33,7 @@ def _bound_figures(models):
     return (max(peaks16, default=None), max(fastest, default=None), min(tdps, default=None))
 
 
-def _model_figures(chip_pks, others=frozenset()):
+def model_figures(chip_pks, others=frozenset()):
     """{chip pk: (fp16 peak FLOP/s, fastest peak FLOP/s, tdp W)} for chips whose model has the figures, and
     the same for the chips in `others` (registered to another party than the speaker) from their
     manufacturer's bound over the public catalogue."""
@@ -74,6 +74,22 @@ def _unregistered_bounds(refs):
     return _makers_bounds(models, lambda m: m.manufacturer.code), highest
 
 
+def record_bounds(active_s, utilization, energy_j, figures, witness_tdp, period_s, tolerance):
+    """(FLOP on the FP16 basis, FLOP at the fastest precision) of one reported chip, from `figures` (fp16 peak,
+    fastest peak, tdp: its model's, or a bound's); None where the figure is unknown.
+
+    Counted on the active time the energy witnesses when the report's is too short for it (a month of full
+    power reported as a minute active counts the month, not the minute: protocol.usage), by the chip's own
+    power limit (`witness_tdp`: its model's, or its maker's highest for a chip the registry does not know), not
+    the bound's lowest one, which would stretch an honest report of a hungrier chip."""
+    basis16, fastest, tdp = figures
+    active = witnessed_active_s(active_s, energy_j, witness_tdp, period_s, tolerance) if witness_tdp else active_s
+    return (
+        estimate_flop(active, utilization, energy_j, basis16, tdp) if basis16 else None,
+        estimate_flop(active, utilization, energy_j, fastest, tdp) if fastest else None,
+    )
+
+
 def resolve_run(s, v):
     """(run pk, None) when the statement names a run its speaker declared before the period began, for the
     statement's facility, and has not withdrawn; else (None, the finding kind), or (None, None) when it names
@@ -95,7 +111,7 @@ def store(att, s, v):
     # A chip another party holds counts at its manufacturer's bound (the speaker can read its records'
     # compute, and must not read that party's chip model out of them); its own model still judges its
     # energy, in a finding for its custodian (attestations.filing.by_entitlement).
-    figures, bounds = _model_figures(list(known.values()), others)
+    figures, bounds = model_figures(list(known.values()), others)
     # A chip the registry does not know counts at its maker's bound too: work on unregistered chips is work
     # (an unknown_chip finding says the rest), not zero FLOP a facility's unexplained compute never sees.
     unregistered, highest_tdp = _unregistered_bounds(ref for ref, *_ in s.chips if ref not in known)
@@ -103,15 +119,7 @@ def store(att, s, v):
     period_s = (s.period_end - s.period_start).total_seconds()
 
     def bounds_of(active_s, utilization, energy_j, basis16, fastest, tdp, witness_tdp):
-        # Counted on the active time the energy witnesses when the report's is too short for it (a month of
-        # full power reported as a minute active counts the month, not the minute: protocol.usage), by the chip's
-        # own power limit (`witness_tdp`: its model's, or its maker's highest for a chip the registry does not
-        # know), not the bound's lowest one, which would stretch an honest report of a hungrier chip.
-        active = witnessed_active_s(active_s, energy_j, witness_tdp, period_s, tolerance) if witness_tdp else active_s
-        return (
-            estimate_flop(active, utilization, energy_j, basis16, tdp) if basis16 else None,
-            estimate_flop(active, utilization, energy_j, fastest, tdp) if fastest else None,
-        )
+        return record_bounds(active_s, utilization, energy_j, (basis16, fastest, tdp), witness_tdp, period_s, tolerance)
 
     records, chipless, found = [], [], []
     for ref, active_s, utilization, energy_j in s.chips:

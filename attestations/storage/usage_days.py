@@ -65,3 +65,23 @@ def backfill_days(using=None, before_split=False):
     """Totals from every usage record (into an empty table: the migration that adds it, `before_split`)."""
     with (using or connection).cursor() as cursor:
         cursor.execute(BACKFILL_BEFORE_SPLIT if before_split else BACKFILL)
+
+
+# Corrections of stored records (attestations.recount): the difference a record's new bounds make, added to the
+# day its period starts (flop_fp16, flop_peak) and the day it ends (ended_flop_fp16, ended_flop_peak); the counts,
+# active time and energy stay (the row exists: the record was folded in when it was stored).
+_CORRECTED = ("flop_fp16", "flop_peak", "ended_flop_fp16", "ended_flop_peak")
+ADD_CORRECTIONS = (
+    f"INSERT INTO {D} ({_KEY}, {_TOTALS}) VALUES (%s, %s, %s, %s, "  # noqa: S608
+    + ", ".join("%s" if c in _CORRECTED else "0" for c in TOTALS)
+    + f") ON CONFLICT ({_KEY}) DO UPDATE SET "
+    + ", ".join(f"{c} = {D}.{c} + excluded.{c}" for c in D.columns(*_CORRECTED).split(", "))
+)
+
+
+def add_corrections(rows):
+    """Add (facility, day, operator, uploaded_by_org, fp16, peak, ended fp16, ended peak) differences to the
+    daily totals (inside the transaction that corrects the records)."""
+    if rows:
+        with connection.cursor() as cursor:
+            cursor.executemany(ADD_CORRECTIONS, rows)
