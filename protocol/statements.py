@@ -370,9 +370,12 @@ def _challenge(obj: dict) -> str:
 def _b64(value: object, where: str, limit: int) -> bytes:
     if type(value) is not str or not value:
         raise _bad(f"{where}: must be base64")
-    if len(value) > (limit * 4) // 3 + 4:
+    if len(value) > (limit * 4) // 3 + 4:  # too long to be worth decoding
         raise _bad(f"{where}: at most {limit} bytes")
-    return b64decode_any(value, code="malformed_statement", what=where)
+    data = b64decode_any(value, code="malformed_statement", what=where)
+    if len(data) > limit:  # the text's bound lets up to 2 bytes more through: the decoded length decides
+        raise _bad(f"{where}: at most {limit} bytes")
+    return data
 
 
 def _evidence(value: object, where: str, keys: frozenset[str]) -> Evidence:
