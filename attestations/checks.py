@@ -5,6 +5,7 @@ everything the store step needs once every check has passed.
 """
 
 import json
+import re
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from functools import lru_cache
@@ -19,7 +20,7 @@ from attestations.storage import ingest
 from inventory.models import Facility
 from protocol import dsse
 from protocol.errors import ProtocolError
-from protocol.statements import RttStatement, check_freshness, parse_statement
+from protocol.statements import REGISTRY_CODE_RE, RttStatement, check_freshness, parse_statement
 from registry.models import Organisation
 
 
@@ -60,7 +61,8 @@ def verify(body, user):
     # The registry's rows for the statement in one round trip, when its facility and operator can be
     # read off the payload; they are used only once the checks below have passed in the spec's order.
     peeked = _facility_and_operator(envelope.payload) or (None, None)
-    known = ingest.registered(keyids, *peeked)
+    # Only a keyid a registered key can have is looked up (any other, a NUL in it say, is unknown_key below).
+    known = ingest.registered([k for k in keyids if KEYID_RE.fullmatch(k)], *peeked)
     rows = known.keys
     dsse.verify_signatures(envelope, lambda keyid: _public_key(rows[keyid].pem) if keyid in rows else None)
     keys = [rows[s.keyid] for s in envelope.signatures]
@@ -119,6 +121,7 @@ def verify(body, user):
 # host's evidence statement of 8 GPUs about 100 KB, where a parse costs less than the round trip it saves):
 # parsing a big one twice would double its time and its peak memory.
 PEEK_MAX_BYTES = 256 * 1024
+KEYID_RE = re.compile(r"[0-9a-f]{64}")  # ATTESTATION.md 1: lowercase hex SHA-256
 
 
 def _facility_and_operator(payload):
@@ -133,7 +136,11 @@ def _facility_and_operator(payload):
     if not isinstance(doc, dict):
         return None
     facility, operator = doc.get("facility"), doc.get("operator")
-    return (facility, operator) if isinstance(facility, str) and isinstance(operator, str) else None
+    # Only codes a statement may name are read ahead: any other text (a NUL, an unpaired surrogate, which the
+    # database cannot take as a parameter) makes the statement malformed, as parse_statement says in its turn.
+    if all(isinstance(code, str) and REGISTRY_CODE_RE.fullmatch(code) for code in (facility, operator)):
+        return facility, operator
+    return None
 
 
 def _places(statement):
