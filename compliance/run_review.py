@@ -25,6 +25,7 @@ from compliance.models import Alert, AlertEvidence, AlertTransition, ThresholdRu
 from core.errors import Forbidden
 from registry.choices import OrgKind
 from runs import services as runs
+from runs import totals
 from runs.choices import RunState
 from transparency.events import append_event
 
@@ -61,14 +62,26 @@ def _review(rules, planned_flop):
 
 
 def _declared_for_model(operator_id, model_name):
-    """The planned FLOP of the operator's runs of this model (as run_metrics compares model names) that are not
-    withdrawn nor prohibited: what the model's training is already declared at."""
+    """The compute of the operator's runs of this model (as run_metrics compares model names) not withdrawn:
+    what the model's training is already declared at, or has been attested to have done where that is more.
+    Each run counts the larger of its plan and its attested compute on the higher basis (work past a run's plan
+    is the model's training all the same); a prohibited run only its attested work (it may not run, but what
+    was done for it was done)."""
     from compliance.run_metrics import same_model
     from runs.models import Run
 
     form = same_model(model_name)
-    runs_ = Run.objects.filter(operator_id=operator_id, withdrawn_at__isnull=True).exclude(state=RunState.PROHIBITED)
-    return sum(planned for name, planned in runs_.values_list("model_name", "planned_flop") if same_model(name) == form)
+    rows = Run.objects.filter(operator_id=operator_id, withdrawn_at__isnull=True)
+    same = [
+        (pk, 0.0 if state == RunState.PROHIBITED else planned)
+        for pk, name, planned, state in rows.values_list("pk", "model_name", "planned_flop", "state")
+        if same_model(name) == form
+    ]
+    done = totals.attested([pk for pk, _ in same])
+    return sum(
+        max(planned, float(done.get(pk, {}).get("flop_fp16") or 0), float(done.get(pk, {}).get("flop_peak") or 0))
+        for pk, planned in same
+    )
 
 
 def _verdict(state, rule):
@@ -80,6 +93,8 @@ def declare(user, values, now=None):
     """Declare a run: checked, classified, recorded and logged; alerted at once when prohibited."""
     now = now or timezone.now()
     runs.check_plan(user, values, now)
+    # One declaration of the operator's at a time: each is judged with the runs of its model declared before it.
+    runs.lock_declarations(user.organisation)
     verdict, rule = classify(values["planned_flop"], now, values.get("kind"))
     if verdict.state == RunState.BELOW_THRESHOLD:
         # One model trained in runs each below the review line is reviewed once they add up past it (Article

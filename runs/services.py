@@ -71,6 +71,12 @@ def check_plan(user, values, now=None):
         raise Invalid("You run no such facility or cluster.", code="unknown_site")
 
 
+def lock_declarations(operator):
+    """Hold the operator's next declarations back until this transaction ends (runs.storage): what it declares
+    is judged with its earlier runs of the same model, which a declaration sent alongside must be one of."""
+    storage.lock_declarations(operator.pk)
+
+
 def _countries(facilities, clusters):
     return sorted({f.country for f in facilities} | {c.facility.country for c in clusters})
 

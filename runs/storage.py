@@ -1,5 +1,5 @@
-"""The SQL of runs: folding a usage statement's attributed records into RunUsageDay (runs.models), and
-reading the run a usage statement names under a key-share lock.
+"""The SQL of runs: folding a usage statement's attributed records into RunUsageDay (runs.models),
+reading the run a usage statement names under a key-share lock, and one operator's declarations at a time.
 
 One INSERT ... ON CONFLICT DO UPDATE per statement: every record of a usage
 statement has the statement's period, so a statement adds to exactly one
@@ -60,3 +60,11 @@ def run_for_attribution(code):
     with connection.cursor() as cursor:
         cursor.execute(RUN_FOR_ATTRIBUTION, [code])
         return cursor.fetchone()
+
+
+def lock_declarations(operator_id):
+    """One declaration of this operator's at a time, until the transaction ends: a declaration is judged with
+    the operator's earlier runs of its model (compliance.run_review), so two sent at once must not each judge
+    itself without the other."""
+    with connection.cursor() as cursor:
+        cursor.execute("SELECT pg_advisory_xact_lock(hashtext('chipreg:run-declarations:' || %s::text))", [operator_id])
