@@ -195,14 +195,26 @@ class AlertQuerySet(RestrictedQuerySet):
         q = scope_q(org, operator_paths=["operator"], country_paths=["country"], action="view")
         if org.kind == OrgKind.INSPECTORATE:
             # An alert on a run is the business of every inspectorate that sees the run: one declared at
-            # facilities in several countries is on each one's territory, and the row holds one country.
+            # facilities in several countries is on each one's territory, and the row holds one country. So is
+            # an alert on a model, for every inspectorate that sees one of its runs (the row holds the first
+            # country of them; its log event is readable in each: compliance.run_metrics.countries).
             q |= Q(scope=Scope.RUN, subject_key__in=_run_keys(user, org))
+            q |= Q(scope=Scope.MODEL, subject_key__in=_model_keys(user, org))
         return self.filter(q)
 
 
 def _run_keys(user, org):
     """The subject keys (run pks as text) of the runs an inspectorate sees."""
     return Run.objects.restrict_for(user, org, "view").annotate(key=Cast("pk", models.CharField())).values("key")
+
+
+def _model_keys(user, org):
+    """The subject keys of the models of the runs an inspectorate sees (a model's key folds its name in
+    Python: compliance.run_metrics.model_key)."""
+    from compliance.run_metrics import model_key
+
+    visible = Run.objects.restrict_for(user, org, "view").values_list("operator_id", "model_name").distinct()
+    return sorted({model_key(operator_id, name) for operator_id, name in visible})
 
 
 class Alert(models.Model):
