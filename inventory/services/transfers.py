@@ -4,25 +4,29 @@ from datetime import timedelta
 
 from django.conf import settings
 from django.db import transaction
+from django.db.models import Max
 from django.utils import timezone
 
 from core.errors import Conflict, Forbidden, Invalid
+from core.lookups import Array
 from inventory import hooks
 from inventory.chiprefs import resolve_chips
 from inventory.choices import FindingKind, FindingSource, PlacementSource, TransferStatus
-from inventory.models import Facility, Transfer, TransferItem
+from inventory.models import Facility, Placement, Transfer, TransferItem
 from inventory.services import exports, not_in_future
 from inventory.services.findings import raise_findings
 from inventory.services.listings import listing_digest, refresh_verification
 from inventory.services.placements import place, unplace
 from inventory.services.reconciliation import Discrepancy
 from outbox import emit
+from protocol.times import format_time
 from registry import chip_writes, disposals
 from registry.choices import ChipStatus, OrgKind
 from transparency.events import append_event
 
 SHIPPABLE = {ChipStatus.MANUFACTURED, ChipStatus.INSTALLED, ChipStatus.DECOMMISSIONED}
 MAX_REPORTED = 20
+CHUNK = 10_000  # chips per query: a million-chip shipment reads in bounded memory
 
 
 def receiver_facility(receiver, code):
@@ -86,6 +90,9 @@ def ship(user, rows, receiver, shipped_at, origin_facility=None, destination_fac
                 "before they ship. Nothing was shipped.",
                 code="disposal_pending",
             )
+        # Dated before the chips came where the books have them, the shipment would close no placement (only those
+        # begun by then are closed): they would travel, and be received, still placed at the site they left.
+        refuse_before_arrival(pks, shipper, shipped_at)
         # Dated before what the shipper's own statements say of the chips at its sites (attestations), the
         # shipment would close their placements under that work and take it out of its clusters' windows.
         hooks.fire("chips.shipping", chip_pks=pks, shipper=shipper, shipped_at=shipped_at)
@@ -134,6 +141,37 @@ def ship(user, rows, receiver, shipped_at, origin_facility=None, destination_fac
         _set_status(pks, ChipStatus.IN_TRANSIT, user, transfer, "shipped")
         emit("chips.changed", organisations=[shipper.pk])
     return transfer
+
+
+def refuse_before_arrival(pks, shipper, shipped_at):
+    """409 `shipped_before_arrival` (nothing shipped) for a shipment dated before the chips arrived where the books
+    have them: their open placement began, or the shipper's receipt of them (one at no facility places nothing).
+    The books' dates came first; the `shipped_at` is the shipper's word, and may be given again after `latest`."""
+    latest = None
+    for start in range(0, len(pks), CHUNK):
+        chunk = Array(list(pks[start : start + CHUNK]))
+        for at in (
+            Placement.objects.filter(chip_id__any=chunk, valid_to=None, valid_from__gt=shipped_at).aggregate(
+                at=Max("valid_from")
+            )["at"],
+            TransferItem.objects.filter(
+                chip_id__any=chunk,
+                shipped=True,
+                received=True,
+                transfer__receiver=shipper,
+                transfer__status=TransferStatus.RECEIVED,
+                transfer__received_at__gt=shipped_at,
+            ).aggregate(at=Max("transfer__received_at"))["at"],
+        ):
+            if at is not None:
+                latest = at if latest is None else max(latest, at)
+    if latest is not None:
+        raise Conflict(
+            f"The chips arrived where the books have them at {format_time(latest)}, after the shipped_at given: a "
+            "shipment cannot be dated before they came; nothing was shipped.",
+            code="shipped_before_arrival",
+            latest=format_time(latest),
+        )
 
 
 def origin_country(chip_ids, resolved, origin_facility, shipper):

@@ -587,7 +587,7 @@ def test_a_shipment_dated_before_its_approval_is_unauthorised(api, world):
     body = {
         "receiver": "op-b",
         "destination_facility": DE_SITE,
-        "shipped_at": (decided - timedelta(days=6)).isoformat(),
+        "shipped_at": (decided - timedelta(days=1)).isoformat(),  # after the chips were declared
         "chips": world.chips,
         "export_authorisation": licence["id"],
     }

@@ -34,7 +34,7 @@ def books(parties):
         code="DE-FRA-001", name="Frankfurt", operator=parties.op_b, country="DE", latitude=50.11, longitude=8.68
     )
     register_chips(chip_rows("D", 20), op)
-    record_declaration(op, fac, timezone.now() - timedelta(minutes=5), parse_listing(ids("D", 20), 1_000_000))
+    record_declaration(op, fac, timezone.now() - timedelta(days=1), parse_listing(ids("D", 20), 1_000_000))
     drain_all()
     return parties
 

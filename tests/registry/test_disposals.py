@@ -42,7 +42,7 @@ def books(api, parties):
     )
     register_chips(chip_rows("D", 20), op)
     register_chips(chip_rows("OB", 5), parties.users["op_b"])
-    record_declaration(op, fac, timezone.now() - timedelta(minutes=5), parse_listing(ids("D", 20), 1_000_000))
+    record_declaration(op, fac, timezone.now() - timedelta(days=1), parse_listing(ids("D", 20), 1_000_000))
     drain_all()
     parties.fac = fac
     return parties
