@@ -92,7 +92,9 @@ def decide(user, authorisation, approved, reason, valid_until=None):
 def judge_receipt(payload):
     """A receipt across a border (inventory.services.transfers.receive emits `exports.received`): chips that
     arrived in a country a rule in force at the receipt forbids are an `export_forbidden` finding on each side
-    (the treaty body and both countries' inspectorates get its critical alert), approved or not."""
+    (the treaty body and both countries' inspectorates get its critical alert), approved or not.
+
+    The chips judged are those that arrived (`chip_models`: their models), not every chip the receiver listed."""
     from compliance.finding_alerts import raise_for
     from inventory.choices import FindingKind, FindingSource
     from inventory.models import Transfer
@@ -107,8 +109,10 @@ def judge_receipt(payload):
     if transfer is None or transfer.received_at is None:
         return []
     origin, destination = payload["origin"], payload["destination"]
-    chips = transfer.items.filter(received=True, chip__isnull=False).values_list("chip_id", flat=True)
-    models = sorted(set(Chip.objects.filter(pk__in=list(chips)).values_list("model__slug", flat=True)))
+    models = payload.get("chip_models")
+    if models is None:  # an event emitted before it named them: the chips shipped and listed
+        chips = transfer.items.filter(shipped=True, received=True, chip__isnull=False).values_list("chip_id", flat=True)
+        models = sorted(set(Chip.objects.filter(pk__in=list(chips)).values_list("model__slug", flat=True)))
     rules = forbidding(origin, destination, models, transfer.received_at)
     if not rules:
         return []

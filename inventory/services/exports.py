@@ -328,6 +328,17 @@ def receipt_findings(transfer, facility):
     return origin, arrived_in
 
 
+def models_of(chip_pks, chunk=10_000):
+    """The model slugs of these chips, sorted (read a chunk at a time: a receipt may move a million chips)."""
+    from core.lookups import Array
+
+    slugs = set()
+    for start in range(0, len(chip_pks), chunk):
+        rows = Chip.objects.filter(pk__any=Array(list(chip_pks[start : start + chunk])))
+        slugs |= set(rows.values_list("model__slug", flat=True).distinct().order_by())
+    return sorted(slugs)
+
+
 def event_data(auth):
     return {
         "authorisation": str(auth.pk),

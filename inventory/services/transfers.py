@@ -296,11 +296,20 @@ def receive(user, transfer, rows, received_at, facility=None):
         refresh_verification(arrived_pks, received_at)
         emit("chips.changed", organisations=sorted({transfer.shipper_id, transfer.receiver_id}))
         _transfer_findings(transfer, missing, extra, shipped, resolved, facility)
-        # Chips listed as arrived crossed a border (or did not): an empty receipt moved nothing anywhere.
-        crossed = exports.receipt_findings(transfer, facility) if received_ids else None
+        # Chips that arrived (moved to the receiver by this receipt) crossed a border, or did not. Those it listed
+        # that were never in the shipment, or had left it since, went nowhere: the receiver's listing of its own
+        # chips (or a rival's) does not make the shipper their exporter.
+        crossed = exports.receipt_findings(transfer, facility) if arrived_pks else None
         if crossed is not None:
-            # Compliance judges the receipt against the treaty body's destination rules (compliance.exports).
-            emit("exports.received", transfer=str(transfer.pk), origin=crossed[0], destination=crossed[1])
+            # Compliance judges the receipt against the treaty body's destination rules (compliance.exports): the
+            # models of the chips that arrived.
+            emit(
+                "exports.received",
+                transfer=str(transfer.pk),
+                origin=crossed[0],
+                destination=crossed[1],
+                chip_models=exports.models_of(arrived_pks),
+            )
         # A receiver confirming a chip reported lost or stolen (in transit, or never shipped) has seen it.
         from inventory.services import watch
 
