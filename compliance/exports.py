@@ -7,6 +7,8 @@ one at once, each version is a `destination_rule.declared` log event readable by
 (compliance.versioning, the one mechanism of both).
 """
 
+from datetime import datetime
+
 from django.db import transaction
 from django.utils import timezone
 
@@ -94,7 +96,9 @@ def judge_receipt(payload):
     arrived in a country a rule in force at the receipt forbids are an `export_forbidden` finding on each side
     (the treaty body and both countries' inspectorates get its critical alert), approved or not.
 
-    The chips judged are those that arrived (`chip_models`: their models), not every chip the receiver listed."""
+    The chips judged are those that arrived (`chip_models`: their models), not every chip the receiver listed;
+    "at the receipt" is at the `received_at` the receiver gives and when the receipt was recorded (`recorded_at`),
+    as a shipment is judged now and at its `shipped_at`: a receipt dated back before a rule answers to it."""
     from compliance.finding_alerts import raise_for
     from inventory.choices import FindingKind, FindingSource
     from inventory.models import Transfer
@@ -113,7 +117,11 @@ def judge_receipt(payload):
     if models is None:  # an event emitted before it named them: the chips shipped and listed
         chips = transfer.items.filter(shipped=True, received=True, chip__isnull=False).values_list("chip_id", flat=True)
         models = sorted(set(Chip.objects.filter(pk__in=list(chips)).values_list("model__slug", flat=True)))
-    rules = forbidding(origin, destination, models, transfer.received_at)
+    moments = {transfer.received_at}
+    if payload.get("recorded_at"):
+        moments.add(datetime.fromisoformat(payload["recorded_at"]))
+    found = {(r.key, r.version): r for when in moments for r in forbidding(origin, destination, models, when)}
+    rules = sorted(found.values(), key=lambda r: (r.key, r.version))
     if not rules:
         return []
     tid = str(transfer.pk)
@@ -128,6 +136,8 @@ def judge_receipt(payload):
         "log_index": transfer.receipt_log_index,
         "from": origin,
         "to": destination,
+        "received_at": transfer.received_at.isoformat(),
+        "recorded_at": payload.get("recorded_at"),
         "rules": [{"key": r.key, "version": r.version, "log_index": r.log_index} for r in rules],
     }
     sides = (

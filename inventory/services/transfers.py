@@ -302,13 +302,14 @@ def receive(user, transfer, rows, received_at, facility=None):
         crossed = exports.receipt_findings(transfer, facility) if arrived_pks else None
         if crossed is not None:
             # Compliance judges the receipt against the treaty body's destination rules (compliance.exports): the
-            # models of the chips that arrived.
+            # models of the chips that arrived, at the received_at given and when the receipt was recorded.
             emit(
                 "exports.received",
                 transfer=str(transfer.pk),
                 origin=crossed[0],
                 destination=crossed[1],
                 chip_models=exports.models_of(arrived_pks),
+                recorded_at=timezone.now().isoformat(),
             )
         # A receiver confirming a chip reported lost or stolen (in transit, or never shipped) has seen it.
         from inventory.services import watch
