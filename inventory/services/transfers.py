@@ -176,8 +176,9 @@ def refuse_before_arrival(pks, shipper, shipped_at):
 
 def origin_country(chip_ids, resolved, origin_facility, shipper):
     """Where the chips are, by the registry: the country whose inspectorate sees them leave (the transfer and
-    its log events name it). Not the shipper's word: a named origin facility must lie in the chips' country,
-    and without one the origin is the chips' country, not the shipper's home."""
+    its log events name it). Not the shipper's word: a named origin facility must be where the books place the
+    chips (in their country, and no other site), and without one the origin is the chips' country, not the
+    shipper's home."""
     countries = sorted({resolved[c][3] for c in chip_ids} - {"", None})
     if len(countries) > 1:
         raise Invalid(
@@ -190,6 +191,16 @@ def origin_country(chip_ids, resolved, origin_facility, shipper):
                 f"({origin_facility.country}): name the facility they leave.",
                 code="origin_mismatch",
             )
+        # Nor another site in that country: an authorisation approved for a shipment from one site is no licence
+        # for chips at another (exports.authorisation_for_shipment holds it to the site it names).
+        pks = [resolved[c][0] for c in chip_ids]
+        for start in range(0, len(pks), CHUNK):
+            elsewhere = Placement.objects.filter(chip_id__any=Array(pks[start : start + CHUNK]), valid_to=None)
+            if elsewhere.exclude(facility_id=origin_facility.pk).exists():
+                raise Invalid(
+                    f"Some chips are not at {origin_facility.code} on the books: name the facility they leave.",
+                    code="origin_mismatch",
+                )
         return origin_facility.country
     return countries[0] if countries else shipper.country
 

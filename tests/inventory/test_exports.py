@@ -481,11 +481,23 @@ def test_an_authorisation_naming_its_origin_facility_ships_from_there_only(api, 
         api(world.users["insp_us"]).post(f"/api/v1/export-authorisations/{auth['id']}/approve/", {}).status_code == 200
     )
     shipment = {"receiver": "op-b", "destination_facility": DE_SITE, "shipped_at": ago(hours=5), "chips": world.chips}
+    # Moved to the other site after the approval, the chips do not leave from there under it.
+    declare = lambda code, hours: world.a.post(  # noqa: E731
+        "/api/v1/declarations/", {"facility": code, "as_of": ago(hours=hours), "chips": world.chips}
+    )
+    assert declare("US-VA-OTHER", 12).status_code == 201
     elsewhere = world.a.post(
         "/api/v1/transfers/", {**shipment, "origin_facility": "US-VA-OTHER", "export_authorisation": auth["id"]}
     )
     assert (elsewhere.status_code, elsewhere.json()["code"]) == (409, "export_not_authorised")
+    # Nor by naming the approved site they are not at (test_origin_facility_where_the_chips_are_not).
+    named = world.a.post(
+        "/api/v1/transfers/", {**shipment, "origin_facility": US_SITE, "export_authorisation": auth["id"]}
+    )
+    assert (named.status_code, named.json()["code"]) == (400, "origin_mismatch")
     assert not Transfer.objects.exists()
+    # Back at the approved site, they ship under it.
+    assert declare(US_SITE, 8).status_code == 201
     named = world.a.post(
         "/api/v1/transfers/", {**shipment, "origin_facility": US_SITE, "export_authorisation": auth["id"]}
     )

@@ -1,0 +1,36 @@
+"""An origin facility is where the chips are, not a site of the shipper's choosing (hostile review of custody moves).
+
+An export authorisation that names its origin facility ships from there only (test_exports), and `origin_mismatch`
+answers "a transfer's origin facility where the chips are not". But only the facility's *country* was compared with
+the chips': op-a, its chips declared at US-VA-OTHER (a site the US inspectorate never saw), asked for an export from
+A-ASH, had it approved as an export from A-ASH, and shipped the chips from US-VA-OTHER naming A-ASH; a domestic
+transfer's origin facility was as free. A named origin facility must be where the books place the chips.
+"""
+
+from inventory.models import ExportAuthorisation, Transfer
+from tests.inventory.test_exports import B_US_SITE, DE_SITE, US_SITE, ago, world  # noqa: F401
+
+OTHER = "US-VA-OTHER"
+
+
+def test_an_origin_facility_the_chips_are_not_at_is_refused(api, world):  # noqa: F811
+    other = world.a.post(
+        "/api/v1/facilities/", {"code": OTHER, "name": "Other", "country": "US", "latitude": 38.9, "longitude": -77.2}
+    )
+    assert other.status_code == 201, other.content
+    moved = world.a.post("/api/v1/declarations/", {"facility": OTHER, "as_of": ago(days=1), "chips": world.chips})
+    assert moved.status_code == 201, moved.content
+    # The export is asked for, and would be approved, as one from A-ASH.
+    body = {"receiver": "op-b", "destination_facility": DE_SITE, "reference": "US-BIS-9", "chips": world.chips}
+    asked = world.a.post("/api/v1/export-authorisations/", {**body, "origin_facility": US_SITE})
+    assert (asked.status_code, asked.json().get("code")) == (400, "origin_mismatch"), asked.content
+    assert not ExportAuthorisation.objects.exists()
+    # A domestic shipment names where the chips leave, too.
+    shipment = {"receiver": "op-b", "destination_facility": B_US_SITE, "shipped_at": ago(hours=5), "chips": world.chips}
+    named = world.a.post("/api/v1/transfers/", {**shipment, "origin_facility": US_SITE})
+    assert (named.status_code, named.json().get("code")) == (400, "origin_mismatch"), named.content
+    assert not Transfer.objects.exists()
+    # Where they are, both go through.
+    assert world.a.post("/api/v1/export-authorisations/", {**body, "origin_facility": OTHER}).status_code == 201
+    shipped = world.a.post("/api/v1/transfers/", {**shipment, "origin_facility": OTHER})
+    assert shipped.status_code == 201, shipped.content
