@@ -1,28 +1,18 @@
 """Django admin shows a refusal of the registry's writers as an error on the page, with its code, and writes
 nothing: a clashing vendor word (HARDWARE.md check 6) used to end in a server error page."""
 
-import pytest
 from django.contrib.messages import get_messages
-from django.test import Client
 
 from registry.models import Organisation
-from tests.factories import UserFactory
+from tests.registry.test_authority import root  # noqa: F401  (a registry administrator in Django admin)
 from transparency.models import LogEventData
-
-
-@pytest.fixture
-def root(parties):
-    user = UserFactory(organisation=parties.treaty, role="admin", is_superuser=True, is_staff=True)
-    client = Client()
-    client.force_login(user)
-    return client
 
 
 def _messages(response):
     return [str(m) for m in get_messages(response.wsgi_request)]
 
 
-def test_a_clashing_manufacturer_is_refused_on_the_add_page(root):
+def test_a_clashing_manufacturer_is_refused_on_the_add_page(root):  # noqa: F811
     events = LogEventData.objects.count()
     url = "/admin/registry/organisation/add/"
     form = {"code": "nvidia-gb200", "name": "Rival", "kind": "manufacturer", "country": "US", "jurisdictions": "[]"}
@@ -38,7 +28,7 @@ def test_a_clashing_manufacturer_is_refused_on_the_add_page(root):
     assert LogEventData.objects.filter(event="organisation.created", object_id="newmaker").exists()
 
 
-def test_re_kinding_an_operator_into_a_clashing_manufacturer_is_refused_on_the_change_page(root):
+def test_re_kinding_an_operator_into_a_clashing_manufacturer_is_refused_on_the_change_page(root):  # noqa: F811
     rival = Organisation.objects.create(code="nvidia-gb200", name="Rival", kind="operator", country="US")
     events = LogEventData.objects.count()
     url = f"/admin/registry/organisation/{rival.pk}/change/"
