@@ -7,6 +7,8 @@ and its log entry commit together or not at all. The list of event names is
 in EVENTS (and the README); add new ones there.
 """
 
+import secrets
+
 from django.utils import timezone
 
 from protocol.encoding import jcs
@@ -27,6 +29,11 @@ EVENTS = {
 # In an event's `parties`: readable by every signed-in party, not only those it names (the declared rules
 # every party is bound by and reads through the API: thresholds, destination rules, the challenge rule).
 EVERY_PARTY = "*"
+
+# A member of every event's data: 128 random bits, so that the leaf's hash, which every inclusion proof
+# carries to anyone, does not confirm a guess at data one may not read (a facility code, a count, a run's
+# code). LOG.md section 2. Entries appended before it carry none and verify as they always did.
+SALT = "salt"
 
 
 def register_event_name(name, description):
@@ -50,7 +57,9 @@ def append_events(events, at=None):
     for event, object_id, data, parties, countries in events:
         if event not in EVENTS:
             raise ValueError(f"Undeclared log event {event!r}; declare it with register_event_name().")
-        leaf, data_bytes = event_leaf(at, event, object_id, data)
+        if not isinstance(data, dict) or SALT in data:
+            raise ValueError(f"An event's data is a JSON object without a {SALT!r} member (the log adds it).")
+        leaf, data_bytes = event_leaf(at, event, object_id, {**data, SALT: secrets.token_hex(16)})
         leaves.append(leaf)
         if parties is None:
             parties = sorted({v for k, v in _walk(data) if k in ("organisation", "custodian", "operator")})

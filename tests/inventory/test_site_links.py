@@ -58,7 +58,9 @@ def test_a_link_and_its_log_event(a, parties):
     assert body["operator"] == "op-a" and body["declared_by"] == parties.users["op_a_admin"].username
     event = LogEventData.objects.get(event="link.declared")
     assert event.index == body["log_index"] and event.object_id == "op-a/wan"
-    assert json.loads(event.data_jcs) == {
+    logged = json.loads(event.data_jcs)
+    assert len(logged.pop("salt")) == 32  # the log's own member (LOG.md section 2)
+    assert logged == {
         "link": "wan",
         "operator": "op-a",
         "name": "dark fibre",
