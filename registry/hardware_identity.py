@@ -302,15 +302,24 @@ def enrol_at_registration(pairs, organisation):
     first = append_events(
         [_event(chips[pk], ident, "", IdentitySource.MANUFACTURER, organisation) for pk, ident in new]
     )
-    HardwareIdentity.objects.bulk_create(
-        HardwareIdentity(
-            chip_id=pk,
-            identity=ident,
-            source=IdentitySource.MANUFACTURER,
-            enrolled_by=organisation,
-            enrolled_at=now,
-            log_index=first + i,
-        )
-        for i, (pk, ident) in enumerate(new)
-    )
+    try:
+        with transaction.atomic():
+            HardwareIdentity.objects.bulk_create(
+                HardwareIdentity(
+                    chip_id=pk,
+                    identity=ident,
+                    source=IdentitySource.MANUFACTURER,
+                    enrolled_by=organisation,
+                    enrolled_at=now,
+                    log_index=first + i,
+                )
+                for i, (pk, ident) in enumerate(new)
+            )
+    except IntegrityError:
+        # Enrolled for another chip meanwhile (read before the append, which waited for that enrolment's commit),
+        # as enrol_by_manufacturer answers it: a 409, not the unique key's server error.
+        raise Conflict(
+            "A device identity of this batch was enrolled for another chip meanwhile; nothing was registered.",
+            code="identity_duplicate",
+        ) from None
     return len(new)

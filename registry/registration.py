@@ -126,6 +126,7 @@ def _validate(items, org, identities=None):
     statuses = set(ChipStatus.values)
     errors = RowErrors()
     seen = {}  # public id -> row number: duplicates, and the ids the log event commits to
+    identity_rows = {}  # device identity -> the row that gave it
     out = []
     # (manufacturer code, model slug) -> (manufacturer_id, model_id) for pairs a
     # row has already passed every check with: the fast path's only lookup.
@@ -218,6 +219,7 @@ def _validate(items, org, identities=None):
             texts.append(value.strip() if isinstance(value, str) else None)
         if bad:
             continue
+        identity = None
         if "device_identity" in item:
             if org.kind != OrgKind.MANUFACTURER:
                 errors.add(number, "device_identity", "only the chip's manufacturer enrols a device identity")
@@ -228,12 +230,19 @@ def _validate(items, org, identities=None):
             except Invalid as exc:
                 errors.add(number, "device_identity", exc.detail)
                 continue
-            if identities is not None:
-                identities[serial] = identity
         key = f"{manufacturer_code}:{serial}"  # the public id: both parts are normalised here
         if key in seen:
             errors.add(number, "chip", f"duplicate of row {seen[key]} in this batch")
             continue
+        if identity is not None:
+            # An identity names one chip (unique in the database): two rows giving it are bad input, named here,
+            # not a unique key violated by the enrolment after everything else was written.
+            if identity in identity_rows:
+                errors.add(number, "device_identity", f"the device identity of row {identity_rows[identity]}")
+                continue
+            identity_rows[identity] = number
+            if identities is not None:
+                identities[serial] = identity
         seen[key] = number
         append((number, manufacturer_id, serial, model[0], *texts, status))
     errors.raise_if_any()
