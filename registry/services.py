@@ -35,8 +35,12 @@ def _record(chip, kind, before, after, user, reason):
     }
     # Seen by the one who changed it, the chip's holder and the inspectorate
     # where the chip is (the holder may not be the one who changed it: a
-    # manufacturer's or the treaty body's model correction).
-    parties = sorted({data["organisation"], chip.custodian.code} - {None})
+    # manufacturer's or the treaty body's model correction); a model
+    # correction also by the chip's manufacturer, whose word the model is.
+    parties = {data["organisation"], chip.custodian.code}
+    if kind == ChipEventKind.MODEL:
+        parties.add(chip.manufacturer.code)
+    parties = sorted(parties - {None})
     log_index = append_event(
         LOG_EVENT_NAMES[kind], chip.public_id, data, parties=parties, countries=[chip.country] if chip.country else []
     )
