@@ -16,6 +16,7 @@ ORGS = [
     ("op-demo", "Demo Compute Inc.", OrgKind.OPERATOR, "US", []),
     ("op-other", "Other Cloud GmbH", OrgKind.OPERATOR, "DE", []),
 ]
+MAKER_COUNTRIES = {"nvidia": "US", "amd": "US"}
 USERS = [
     ("treaty", "treaty-demo", Role.ADMIN),
     ("inspector", "insp-us", Role.MEMBER),
@@ -43,6 +44,12 @@ def build():
             records.create_organisation(
                 None, code=code, name=name, kind=kind, country=country, jurisdictions=jurisdictions
             )
+    # The makers come from the catalog with no country; the chips a maker registers lie in its home country
+    # (registry.registration refuses a maker of none), recorded here as a registry administrator would.
+    for code, country in MAKER_COUNTRIES.items():
+        maker = Organisation.objects.get(code=code)
+        if not maker.country:
+            records.update_organisation(maker, None, {"country": country})
     for username, org, role in USERS:
         if not User.objects.filter(username=username).exists():
             organisation = Organisation.objects.get(code=org)

@@ -265,6 +265,15 @@ def register_chips(items, user):
     org = user.organisation
     if org is None or org.kind not in (OrgKind.OPERATOR, OrgKind.MANUFACTURER):
         raise Forbidden("Only operators and manufacturers register chips.")
+    if not org.country:
+        # A chip lies in its holder's country until a facility places it: registered by a party of no country
+        # (a manufacturer loaded from the catalog), it would lie in no inspectorate's view, and its first
+        # shipment abroad would leave no country (no export authorisation asked, no country told).
+        raise Conflict(
+            f"{org.code} has no home country, so chips it registers would lie in none: the treaty body or a "
+            "registry administrator records it first (PATCH /api/v1/organisations/{code}/ country).",
+            code="no_home_country",
+        )
     identities = {}
     rows, ids = _validate(items, org, identities)
     with transaction.atomic():

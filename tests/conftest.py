@@ -122,6 +122,9 @@ def parties(db):
     p.insp_fr = OrganisationFactory(code="insp-fr", kind="inspectorate", country="FR", jurisdictions=["FR"])
     p.op_a = OrganisationFactory(code="op-a", kind="operator", country="US")
     p.op_b = OrganisationFactory(code="op-b", kind="operator", country="DE")
+    # Loaded from the catalog with no country: chips a maker registers lie in its home country, which a party
+    # of none does not register (registry.registration, no_home_country).
+    Organisation.objects.filter(code__in=["nvidia", "amd"]).update(country="US")
     p.nvidia = Organisation.objects.get(code="nvidia")
     p.amd = Organisation.objects.get(code="amd")
     p.users = {

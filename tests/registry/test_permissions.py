@@ -29,7 +29,7 @@ def client(api, world, role):
 VISIBLE_CHIPS = {
     "anon": None,
     "treaty": {"AAA000000", "AAA000001", "BBB000000", "BBB000001", "NNN000000"},
-    "insp_us": {"AAA000000", "AAA000001"},
+    "insp_us": {"AAA000000", "AAA000001", "NNN000000"},  # NNN: the maker's stock, in its home country (US)
     "insp_fr": set(),
     "op_a_admin": {"AAA000000", "AAA000001"},
     "op_a_member": {"AAA000000", "AAA000001"},
