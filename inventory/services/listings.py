@@ -1,10 +1,12 @@
 """Recording physical inventory listings: declarations and inspections."""
 
 import hashlib
+from itertools import islice
 
 from django.db import transaction
+from django.db.models import Max
 
-from core.errors import Forbidden
+from core.errors import Conflict, Forbidden
 from inventory import storage
 from inventory.chiprefs import as_logged, resolve_chips, resolve_clusters
 from inventory.choices import FindingKind, FindingSource, PlacementSource
@@ -19,8 +21,9 @@ from inventory.models import (
 )
 from inventory.services import not_in_future
 from inventory.services.findings import raise_findings
-from inventory.services.placements import PLACEABLE, facility_at, place
+from inventory.services.placements import CHUNK, PLACEABLE, facility_at, place
 from inventory.services.reconciliation import compare
+from protocol.times import format_time
 from registry.chip_writes import refresh_last_verified
 from transparency.events import append_event
 from transparency.log import current_size
@@ -83,7 +86,6 @@ def record_declaration(user, facility, as_of, rows, attestation_id="", log_index
         declaration.save(update_fields=["log_index"])
         if mark is not None:
             as_logged(resolved, mark, log_index)
-        _store_items(DeclarationItem, ChiplessDeclarationItem, "declaration", declaration, rows, resolved, clusters)
         placeable = {
             resolved[chip_id][0]: clusters.get(cluster) if cluster else None
             for _, chip_id, cluster in rows
@@ -91,6 +93,9 @@ def record_declaration(user, facility, as_of, rows, attestation_id="", log_index
             and resolved[chip_id][1] == facility.operator_id
             and resolved[chip_id][2] in PLACEABLE
         }
+        if not attestation_id:  # a signed statement is never refused for what it says (ATTESTATION.md 5)
+            refuse_under_later_listing(facility, as_of, placeable)
+        _store_items(DeclarationItem, ChiplessDeclarationItem, "declaration", declaration, rows, resolved, clusters)
         source = PlacementSource.ATTESTATION if attestation_id else PlacementSource.DECLARATION
         moved, unchanged, superseded = place(
             placeable, facility, as_of, source, attestation_id or declaration.pk, log_index, holder=facility.operator_id
@@ -125,6 +130,48 @@ def record_declaration(user, facility, as_of, rows, attestation_id="", log_index
         "findings": _count(found),
         "log_index": log_index,
     }
+
+
+def refuse_under_later_listing(facility, as_of, placeable):
+    """409 `declared_before_listing` (the caller's transaction, log entry included, rolls back) for a declaration
+    that would move chips into or out of a facility of its operator at an `as_of` before a later listing of that
+    facility: an inspection, a declaration or a complete statement reconciled its books at its own date, and a
+    move dated back under it would rewrite what it found (an inspection's unaccounted chip explained away by the
+    operator's word alone, after the fact). The chips `place` would move are the ones that count: those already
+    where they are listed, and those whose placement began after `as_of` (superseded), move nothing.
+
+    Read under the log's lock (the caller appended first): a listing committed before it is seen. `placeable`:
+    {chip pk: cluster pk or None}, the chips the declaration would place."""
+    operator = facility.operator_id
+    later = {}
+    for rows in (
+        Declaration.objects.filter(facility__operator_id=operator, as_of__gt=as_of)
+        .values_list("facility_id")
+        .annotate(at=Max("as_of")),
+        Inspection.objects.filter(facility__operator_id=operator, performed_at__gt=as_of)
+        .values_list("facility_id")
+        .annotate(at=Max("performed_at")),
+    ):
+        for facility_id, at in rows.order_by():
+            later[facility_id] = max(at, later.get(facility_id, at))
+    if not later:
+        return
+    touched = set()
+    pairs = iter(placeable.items())
+    while not touched & later.keys() and (chunk := list(islice(pairs, CHUNK))):
+        for _, _, open_pk, open_facility, newer in storage.placements_to_move(chunk, facility.pk, as_of):
+            if not newer:  # a chip placed after as_of keeps its newer placement (placements.place)
+                touched |= {facility.pk, open_facility} if open_pk is not None else {facility.pk}
+    hit = touched & later.keys()
+    if hit:
+        latest = max(later[f] for f in hit)
+        raise Conflict(
+            f"The chips this declaration would move, at {format_time(as_of)}, are in the books of a facility that a "
+            f"later listing (an inspection, a declaration or a complete statement) reconciled, the latest at "
+            f"{format_time(latest)}: a declaration cannot be dated back under it; nothing was recorded.",
+            code="declared_before_listing",
+            latest=format_time(latest),
+        )
 
 
 def record_inspection(user, facility, performed_at, rows, inspectors=(), seals=(), notes=""):
