@@ -2,16 +2,30 @@
 
 from django.conf import settings
 from django.db import models
+from django.db.models import Q
 
 from core.querysets import RestrictedQuerySet
 from inventory.access import scope_q
+from registry.choices import OrgKind
+
+
+def _listing_scope(org):
+    return scope_q(org, operator_paths=["facility__operator"], country_paths=["facility__country"], action="view")
 
 
 class ListingQuerySet(RestrictedQuerySet):
     def restrict_for(self, user, org, action):
-        return self.filter(
-            scope_q(org, operator_paths=["facility__operator"], country_paths=["facility__country"], action="view")
-        )
+        return self.filter(_listing_scope(org))
+
+
+class InspectionQuerySet(ListingQuerySet):
+    def restrict_for(self, user, org, action):
+        # The inspectorate that recorded an inspection reads it wherever its facility lies now: a facility moved
+        # across a border by its operator does not take the record out of the hands of the one that made it.
+        visible = _listing_scope(org)
+        if org.kind == OrgKind.INSPECTORATE:
+            visible |= Q(inspectorate=org)
+        return self.filter(visible)
 
 
 class Declaration(models.Model):
@@ -90,7 +104,7 @@ class Inspection(models.Model):
     created_at = models.DateTimeField(auto_now_add=True)
     log_index = models.BigIntegerField(null=True, blank=True)
 
-    objects = ListingQuerySet.as_manager()
+    objects = InspectionQuerySet.as_manager()
 
     class Meta:
         ordering = ["id"]
