@@ -72,7 +72,13 @@ def test_country_totals_are_stored_aggregates(login):
 
     live = Chip.objects.filter(status__in=["manufactured", "installed"])
     assert set(by_country) == {"US", "DE"}
-    assert by_country["US"][2] == str(live.filter(custodian__code="op-demo", country="US").count())
+    # The US's: the operator's chips there and the maker's stock (a manufacturer's chips lie in its home country).
+    in_us = live.filter(country="US")
+    assert by_country["US"][2] == str(in_us.count())
+    assert (
+        in_us.count()
+        == in_us.filter(custodian__code="op-demo").count() + in_us.filter(custodian__code="nvidia").count()
+    )
     assert by_country["DE"][2] == str(live.filter(custodian__code="op-other", country="DE").count()) == "24"
     rows = parse_csv(login("inspector").get("/?format=csv&table=countries"))
     assert [r[0] for r in rows[1:]] == ["US"]
