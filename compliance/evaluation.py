@@ -637,6 +637,14 @@ def _readers(alert, countries=None):
     return parties, sorted(found) if found else ([alert.country] if alert.country else [])
 
 
+def readers(alert):
+    """_readers of one alert as its subject is now: every event of a run's or a model's alert (raised, reopened,
+    escalated, acknowledged...) is read in every country of its runs, as the alert itself is
+    (compliance.models.AlertQuerySet), not by the row's one country alone."""
+    scope, key = alert.scope, alert.subject_key
+    return _readers(alert, run_metrics.countries(scope, [key]) if scope in RUN_SCOPES else None)
+
+
 def _reopen(alert_pk, rule, scope, key, value, now=None):
     with transaction.atomic():
         alert = Alert.objects.select_for_update().get(pk=alert_pk)
@@ -655,7 +663,7 @@ def _reopen(alert_pk, rule, scope, key, value, now=None):
             alert.facility_id = covered.facilities(scope, [key])[key]
         alert.save()
         evidence = freeze(alert, rule, scope, key, value, now)
-        parties, countries = _readers(alert, run_metrics.countries(scope, [key]) if scope in RUN_SCOPES else None)
+        parties, countries = readers(alert)
         index = append_event(
             "alert.reopened", f"alert:{alert.pk}", _alert_data(alert, evidence), parties=parties, countries=countries
         )
@@ -830,7 +838,7 @@ def _escalate(alert_pk, now):
         alert.severity = _overdue_severity(alert)
         alert.escalated_at = now
         alert.save(update_fields=["severity", "escalated_at", "updated_at"])
-        parties, countries = _readers(alert)
+        parties, countries = readers(alert)
         index = append_event(
             "alert.escalated",
             f"alert:{alert.pk}",

@@ -78,9 +78,14 @@ def transition(user, alert, action, reason):
         raise Conflict(f"An alert that is {alert.state} cannot be {target}.", code="invalid_transition")
     if not reason or not reason.strip():
         raise Invalid("Say why.", code="reason_required")
+    from compliance.evaluation import readers
+
     previous = alert.state
     alert.state = target
     alert.save(update_fields=["state", "updated_at"])
+    # Read by whoever reads the alert's own events (a run's or a model's: every country of its runs), and the
+    # organisation that moved it.
+    parties, countries = readers(alert)
     index = append_event(
         f"alert.{target}",
         f"alert:{alert.pk}",
@@ -94,6 +99,8 @@ def transition(user, alert, action, reason):
             "operator": alert.operator.code if alert.operator_id else None,
             "country": alert.country,
         },
+        parties=sorted({*parties, *([user.organisation.code] if user.organisation_id else [])}),
+        countries=countries,
     )
     AlertTransition.objects.create(
         alert=alert, from_state=previous, to_state=target, by=user, reason=reason, log_index=index

@@ -94,3 +94,18 @@ def test_another_operators_model_of_the_same_name_stays_unseen(world, parties, a
 
     assert model_alert.subject_key == model_key(parties.op_a.pk, "Frontier 7")
     assert model_alert.subject_key != model_key(parties.op_b.pk, "frontier-7")
+
+
+def test_every_country_of_the_runs_reads_what_happens_to_the_alert(world, model_alert):  # noqa: F811
+    """Its acknowledgement is read in both countries, as its raising is (hostile review of the log: the events
+    of a run's or a model's alert after its raising were the row's one country's to read)."""
+    from compliance.models import AlertTransition
+
+    own, other = _own_and_other(world, model_alert)
+    assert own.post(f"/api/v1/alerts/{model_alert.pk}/acknowledge/", {"reason": "looking"}).status_code == 200
+    index = AlertTransition.objects.get(alert=model_alert, to_state="acknowledged").log_index
+    for client, reads in ((own, True), (other, True), (world.treaty, True), (world.op_a, True), (world.op_b, False)):
+        answer = client.get(f"/api/v1/log/entries/{index}")
+        assert (answer.status_code == 200) is reads, (client, answer.content)
+        if reads:
+            assert answer.json()["data"]["to"] == "acknowledged"
