@@ -39,6 +39,10 @@ for _name, _description in {
         " changes under this entry (their history rows carry its log index and the request)."
     ),
     "disposal.refused": "A disposal request was refused, with the reason; the chips stay as they are.",
+    "chips.registration_refused": (
+        "A registration was refused because it named chips another party holds (data: registrant, by, chips:"
+        " those chips, at most 20); read by the registrant, the chips' holders and their countries' inspectorates."
+    ),
     "chips.manufacturer_reported": (
         "A manufacturer reported chips it produced (data: manufacturer, by, serials, serials_sha256 of the"
         " serials it added, sorted, one per line)."

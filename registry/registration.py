@@ -260,8 +260,6 @@ def chips_digest(public_ids):
 
 def register_chips(items, user):
     """Register a batch for the caller's organisation. All or nothing."""
-    from registry.models import Organisation
-
     org = user.organisation
     if org is None or org.kind not in (OrgKind.OPERATOR, OrgKind.MANUFACTURER):
         raise Forbidden("Only operators and manufacturers register chips.")
@@ -276,6 +274,17 @@ def register_chips(items, user):
         )
     identities = {}
     rows, ids = _validate(items, org, identities)
+    try:
+        return _register(rows, ids, identities, org, user)
+    except Conflict as refused:
+        if refused.code == "chip_conflict":
+            _log_refused(org, user, refused.extra["conflicts"])
+        raise
+
+
+def _register(rows, ids, identities, org, user):
+    from registry.models import Organisation
+
     with transaction.atomic():
         batch, floor, registered = _open_batch(org, user, len(rows), rows[0][1:3], rows[-1][1:3])
         new_keys = []  # (manufacturer_id, serial) of the new chips, when not all are
@@ -329,6 +338,33 @@ def _log_batch(batch, org, user, ids):
         "chips_sha256": chips_digest(ids),
     }
     return append_event("chip.registered", f"registration:{batch.id}", data)
+
+
+def _log_refused(org, user, conflicts):
+    """A batch refused for naming chips another party holds (chip_conflict; the batch itself rolled back) is a
+    `chips.registration_refused` event, in its own transaction: the holders of those chips and their countries'
+    inspectorates learn that `org` tried to register them (a squatter's probe, or a buyer ahead of its seller's
+    shipment), and the registrant reads its own attempt. The data names the chips the registrant itself sent and
+    never their holders; who reads the event is not served to anyone."""
+    from registry.models import Chip
+    from transparency.events import append_event
+
+    named = sorted(c["chip"] for c in conflicts if c.get("registered_to_another_party"))
+    if not named:
+        return
+    held = set()
+    for chip_id in named:
+        maker, serial = parse_chip_id(chip_id)
+        chips = Chip.objects.filter(manufacturer__code=maker, serial=serial)
+        held |= set(chips.values_list("custodian__code", "country"))
+    with transaction.atomic():
+        append_event(
+            "chips.registration_refused",
+            f"registration-refused:{uuid.uuid4()}",
+            {"registrant": org.code, "by": user.username, "chips": named},
+            parties=sorted({org.code} | {holder for holder, _ in held if holder}),
+            countries=sorted({country for _, country in held if country}),
+        )
 
 
 def _conflict_problem(conflicts):
