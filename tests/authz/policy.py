@@ -136,6 +136,9 @@ class Case:
     tables: tuple = ()
     check: Any = None  # check(world, role, response) -> bool, for answers in 2xx
     logged: Any = None  # False: an accepted write of this case need not append a log event (else LOGGED)
+    # The log events a refused write of this case appends by design (nothing else moves, the tables included):
+    # a registration refused for naming another party's chips is told to their holders.
+    refusal_logs: tuple = ()
     hides: Any = None  # hides(world) -> a text of A's object no role outside `sees` may be shown
     sees: tuple = ()
 
@@ -456,6 +459,7 @@ API = {
             name="A's chip again, other model",
             body=lambda w, r: [{"chip": w.chip_a.public_id, "model": "nvidia-h20"}],
             tables=("registry.Chip",),
+            refusal_logs=("chips.registration_refused",),
             hides=lambda w: "model",
             sees=OPERATOR_A,
         ),
