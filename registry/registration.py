@@ -346,17 +346,18 @@ def _log_refused(org, user, conflicts):
     inspectorates learn that `org` tried to register them (a squatter's probe, or a buyer ahead of its seller's
     shipment), and the registrant reads its own attempt. The data names the chips the registrant itself sent and
     never their holders; who reads the event is not served to anyone."""
+    from django.db.models import Q
+
     from registry.models import Chip
     from transparency.events import append_event
 
     named = sorted(c["chip"] for c in conflicts if c.get("registered_to_another_party"))
     if not named:
         return
-    held = set()
-    for chip_id in named:
-        maker, serial = parse_chip_id(chip_id)
-        chips = Chip.objects.filter(manufacturer__code=maker, serial=serial)
-        held |= set(chips.values_list("custodian__code", "country"))
+    which = Q()
+    for maker, serial in map(parse_chip_id, named):
+        which |= Q(manufacturer__code=maker, serial=serial)
+    held = set(Chip.objects.filter(which).values_list("custodian__code", "country"))  # one read, at most 20 chips
     with transaction.atomic():
         append_event(
             "chips.registration_refused",
