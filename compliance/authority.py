@@ -77,12 +77,15 @@ def decides_for(user, requesters):
     """Whether `user` may decide on an answer to requests of `requesters` (organisation pks; empty: unsolicited).
 
     The organisation that asked decides on the answer it asked for; the treaty body on any; an
-    inspectorate on an answer nobody asked for, about what it sees."""
+    inspectorate on an answer nobody asked for, about what it sees. One answer may fulfil several
+    organisations' requests (the party's next answer fulfils all it owes): a decision settles every one of
+    them, so it is the treaty body's unless the decider asked them all (no inspectorate accepts or rejects
+    another's request)."""
     if not handles_alerts(user):
         return False
     if user.is_superuser or _kind(user) == OrgKind.TREATY_BODY or not requesters:
         return True
-    return user.organisation_id in requesters
+    return set(requesters) == {user.organisation_id}
 
 
 def require_decider(user, requesters):
@@ -90,5 +93,7 @@ def require_decider(user, requesters):
         raise Forbidden("Treaty bodies and inspectorates decide on answers.")
     if not decides_for(user, requesters):
         raise Forbidden(
-            "Only the organisation that asked (or the treaty body) decides on this answer.", code="not_requester"
+            "Only the organisation that asked (or the treaty body) decides on this answer; one that answers "
+            "several organisations' requests, the treaty body.",
+            code="not_requester",
         )
