@@ -5,8 +5,10 @@ Every table an inspector or treaty body relies on either logs its admin edits
 read-only here:
 
 - organisations: edits and additions logged (organisation.created/updated);
-- users: additions and changes of role, activity, organisation, staff or
-  superuser logged (user.created/updated); never deleted (deactivate instead);
+- users: additions and changes of name, role, activity, organisation, staff or
+  superuser logged (user.created/updated), each change asked of
+  registry.authority (staff never manage superusers nor make one); never
+  deleted (deactivate instead);
 - accelerator models: corrections logged as revisions and model.corrected,
   additions as model.added; revisions are read-only;
 - chips and their history: read-only (changes go through the API and transfers);
@@ -21,7 +23,7 @@ from django.db import transaction
 from django.http import HttpResponseRedirect
 
 from core.errors import DomainError
-from registry import records
+from registry import authority, records
 from registry.models import AcceleratorModel, AcceleratorModelRevision, APIToken, Chip, ChipEvent, Organisation, User
 
 
@@ -76,9 +78,26 @@ class ChipregUserAdmin(DomainErrorsMixin, NoDeleteMixin, UserAdmin):
     list_filter = ["role", "organisation__kind"]
     fieldsets = (*UserAdmin.fieldsets, ("Registry", {"fields": ("organisation", "role")}))
 
+    def has_change_permission(self, request, obj=None):
+        # registry.authority decides whom an administrator manages: staff never a superuser, on the change form
+        # or on the password page (which saves without save_model).
+        if not super().has_change_permission(request, obj):
+            return False
+        if obj is not None:
+            try:
+                authority.check_user_change(request.user, obj, {})
+            except DomainError:
+                return False
+        return True
+
     @transaction.atomic
     def save_model(self, request, obj, form, change):
-        before = records.user_state(User.objects.select_related("organisation").get(pk=obj.pk)) if change else None
+        original = User.objects.select_related("organisation").get(pk=obj.pk) if change else None
+        if change:
+            # What the form changes, asked of registry.authority before it is saved (staff make no superuser).
+            fields = {*authority.USER_AUTHORITY_FIELDS, "username"} & set(form.changed_data)
+            authority.check_user_change(request.user, original, {f: getattr(obj, f) for f in fields})
+        before = records.user_state(original) if change else None
         super().save_model(request, obj, form, change)
         if change:
             records.record_user_change(obj, before, request.user)

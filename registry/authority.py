@@ -68,6 +68,9 @@ def check_user_change(user, target, changes):
     never a superuser or staff member (whose password opens /admin/), and never
     to a role above their own.
     """
+    if "is_superuser" in changes and user is not None and not user.is_superuser:
+        # As only superusers create superusers (registry.records): staff never make one, themselves included.
+        raise Forbidden("Only superusers grant or take away superuser status.", code="protected_user")
     if is_registry_admin(user) and (user is None or user.is_superuser or not target.is_superuser):
         return
     if target.is_superuser or target.is_staff:

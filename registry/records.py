@@ -117,6 +117,9 @@ def update_organisation(org, actor, changes):
 def user_state(user):
     state = {f: getattr(user, f) for f in authority.USER_AUTHORITY_FIELDS if f != "organisation"}
     state["organisation"] = user.organisation.code if user.organisation_id else None
+    # Every event names who acted by user name ("by"): a rename is logged, or the log's names would move
+    # from one person to another unseen (a name given up, then given to someone else).
+    state["username"] = user.username
     return state
 
 
@@ -151,7 +154,8 @@ def create_user(actor, organisation, *, username, role, password=None, email="",
 def record_user_created(user, actor):
     """Log a new user (also one Django admin saved itself)."""
     orgs = [user.organisation.code] if user.organisation_id else []
-    return _log_user("user.created", user, actor, user_state(user), orgs)
+    state = {f: v for f, v in user_state(user).items() if f != "username"}  # named once, as `user`
+    return _log_user("user.created", user, actor, state, orgs)
 
 
 @transaction.atomic
@@ -175,7 +179,7 @@ def update_user(user, actor, changes):
 
 
 def record_user_change(user, before, actor):
-    """Log the change of a user's authority fields since `before` (a user_state), if any."""
+    """Log the change of a user's authority fields or name since `before` (a user_state), if any."""
     after = user_state(user)
     diff = sorted(f for f in after if after[f] != before.get(f))
     if not diff:
