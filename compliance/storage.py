@@ -400,3 +400,9 @@ def set_alert_log_indices(alert_pks, first):
     """Alert i of `alert_pks` gets the log index first + i, in one UPDATE (bulk_update's CASE costs more in
     Django's expressions than in the database)."""
     execute(_set_log_indices_sql(), [first, list(alert_pks)])
+
+
+def lock_rule_key(table, key):
+    """One declaration of a rule's `key` at a time, until the transaction ends: the current version is locked
+    by its row, but a new key has none, and two first declarations would both make version 1."""
+    execute("SELECT pg_advisory_xact_lock(hashtext('chipreg:rule:' || %s || ':' || %s))", [table, key])

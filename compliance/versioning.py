@@ -6,6 +6,7 @@ them all: transparency.events.EVERY_PARTY). Callers hold the transaction and che
 from django.db.models import Q
 from django.utils import timezone
 
+from compliance.storage import lock_rule_key
 from core.errors import Conflict
 from transparency.events import EVERY_PARTY, append_event
 
@@ -19,11 +20,17 @@ def rule_data(rule, fields, user):
 
 
 def declare(model, fields, user, key, values, event):
-    """Version 1 of a new rule of `model`, or the next version of `key` (the current one superseded)."""
+    """Version 1 of a new rule of `model`, or the next version of `key` (the current one superseded).
+
+    Fields a new version does not give are carried over, but for when it takes effect: now, or the current
+    version's own start where that is still to come (a correction of a scheduled rule). Carrying a past start
+    would have every party read from the log that the new terms governed since the old ones took effect."""
+    lock_rule_key(model._meta.db_table, key)
     current = model.objects.select_for_update().filter(key=key, superseded_at__isnull=True).first()
     version = 1
     if current is not None:
         merged = {f: getattr(current, f) for f in fields}
+        merged["effective_from"] = max(current.effective_from, timezone.now())
         merged.update(values)
         values = merged
         version = current.version + 1

@@ -49,6 +49,8 @@ class ThresholdRuleViewSet(
         rule = self.get_object()
         if rule.superseded_at is not None:
             raise exceptions.ValidationError({"version": ["Change the current version of a rule."]})
+        if not isinstance(request.data, dict):
+            raise exceptions.ValidationError({"non_field_errors": ["Send the changed terms as a JSON object."]})
         body = s.RuleInputSerializer(data={**s.RuleInputSerializer(rule).data, **request.data})
         body.is_valid(raise_exception=True)
         changes = {k: v for k, v in body.validated_data.items() if k in request.data}
