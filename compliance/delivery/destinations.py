@@ -88,25 +88,29 @@ def parse(url):
     return parts.scheme, host, port or (443 if parts.scheme == "https" else 80)
 
 
+_UNREACHABLE = "{host} does not resolve to a public address"
+
+
 def resolve(url):
     """The checked addresses to connect to, in resolver order; DestinationRefused if any is off-limits."""
     _scheme, host, port = parse(url)
     hosts, networks = _allowed()
     try:
         infos = socket.getaddrinfo(host, port, type=socket.SOCK_STREAM)
-    except (socket.gaierror, UnicodeError) as exc:
-        raise DestinationRefused(f"{host} does not resolve ({exc})") from None
+    except (socket.gaierror, UnicodeError):
+        raise DestinationRefused(_UNREACHABLE.format(host=host)) from None
     addresses = []
     for info in infos:
         address = info[4][0]
         ip = ipaddress.ip_address(address.split("%", 1)[0])
         if host not in hosts and not any(ip in net for net in networks) and _forbidden(ip):
-            # Not naming the address: the registry's resolver is no oracle for internal names.
-            raise DestinationRefused(f"{host} resolves to a non-public address")
+            # One answer for a name that resolves to an internal address and for one that does not resolve,
+            # naming no address: the registry's resolver is no oracle for which internal names exist.
+            raise DestinationRefused(_UNREACHABLE.format(host=host))
         if address not in addresses:
             addresses.append(address)
     if not addresses:
-        raise DestinationRefused(f"{host} does not resolve")
+        raise DestinationRefused(_UNREACHABLE.format(host=host))
     return addresses
 
 

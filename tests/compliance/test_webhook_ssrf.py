@@ -164,3 +164,24 @@ def test_a_receivers_error_body_is_kept_as_a_length_only(parties, api, talkative
     assert "hunter2" not in served.content.decode()
     assert served.json()["log"][0]["status_code"] == 500
     assert served.json()["log"][0]["response_bytes"] == len(SECRET.encode())
+
+
+def test_an_internal_name_and_a_name_that_does_not_exist_are_refused_alike(monkeypatch):
+    """The subscriber reads the refusal: 'resolves to a non-public address' against 'does not resolve' told it
+    which internal host names exist."""
+    real = socket.getaddrinfo
+
+    def fake(host, port, *args, **kwargs):
+        if host == "db.internal.example":
+            return [(socket.AF_INET, socket.SOCK_STREAM, 6, "", ("10.1.2.3", port))]
+        if host == "nothing.internal.example":
+            raise socket.gaierror(socket.EAI_NONAME, "Name or service not known")
+        return real(host, port, *args, **kwargs)
+
+    monkeypatch.setattr(socket, "getaddrinfo", fake)
+    answers = []
+    for host in ("db.internal.example", "nothing.internal.example"):
+        with pytest.raises(DestinationRefused) as refused:
+            check(f"https://{host}/hook")
+        answers.append(str(refused.value).replace(host, "HOST"))
+    assert answers[0] == answers[1]
