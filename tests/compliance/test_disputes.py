@@ -299,6 +299,20 @@ def test_deadlines_are_never_shorter_than_the_agreements(api, world):
     assert not ClarificationRequest.objects.exists()
 
 
+def shared_finding(world, source_id, chip_ref):
+    """A finding of the US that Germany reads as its other country: a transfer's, from op-a to op-b."""
+    return ChiplessFinding.objects.create(
+        kind="never_received",
+        organisation=world.op_a,
+        other_organisation=world.op_b,
+        country="US",
+        other_country="DE",
+        source="transfer",
+        source_id=source_id,
+        chip_ref=chip_ref,
+    )
+
+
 def test_closed_subjects_take_no_requests(api, world):
     api(world.users["treaty"]).post(f"/api/v1/alerts/{world.alert.pk}/dismiss/", {"reason": "demo"})
     response = api(world.users["insp_us"]).post(
@@ -312,16 +326,7 @@ def test_a_finding_two_parties_share_is_answered_by_each_for_itself(api, world):
     insp_de = UserFactory(
         organisation=OrganisationFactory(code="insp-de", kind="inspectorate", country="DE", jurisdictions=["DE"])
     )
-    shared = ChiplessFinding.objects.create(
-        kind="never_received",
-        organisation=world.op_a,
-        other_organisation=world.op_b,
-        country="US",
-        other_country="DE",
-        source="transfer",
-        source_id="t-1",
-        chip_ref="nvidia:AN000002",
-    )
+    shared = shared_finding(world, "t-1", "nvidia:AN000002")
     b_answer = (
         api(world.users["op_b"])
         .post(f"/api/v1/findings/{shared.pk}/answers/", {"explanation": "B never got them."})

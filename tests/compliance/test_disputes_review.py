@@ -2,24 +2,14 @@
 another's request for clarification."""
 
 from compliance.dispute_models import AnswerDecision, ClarificationRequest
-from inventory.models import ChiplessFinding
-from tests.compliance.test_disputes import world  # noqa: F401  (op-a's US facility, its finding and alert)
+from tests.compliance.test_disputes import shared_finding, world  # noqa: F401  (op-a's US facility, its finding and alert)
 from tests.factories import OrganisationFactory, UserFactory
 from transparency.models import LogEventData
 
 
 def _shared_finding(world):  # noqa: F811
     """A finding of the US that Germany reads as its other country (a transfer's): both inspectorates ask."""
-    return ChiplessFinding.objects.create(
-        kind="never_received",
-        organisation=world.op_a,
-        other_organisation=world.op_b,
-        country="US",
-        other_country="DE",
-        source="transfer",
-        source_id="t-review",
-        chip_ref="nvidia:AN000003",
-    )
+    return shared_finding(world, "t-review", "nvidia:AN000003")
 
 
 def test_one_requester_does_not_decide_an_answer_for_another_requesters_request(api, world):  # noqa: F811

@@ -11,18 +11,12 @@ from django.utils import timezone
 
 from compliance import services
 from compliance.models import ThresholdRule
+from tests.compliance.test_retiring_versions import THRESHOLD
 from transparency.models import LogEventData
 
 pytestmark = pytest.mark.django_db
 
-TERMS = {
-    "name": "Watch",
-    "metric": "h100e",
-    "scope": "facility",
-    "comparison": "gt",
-    "value": 100,
-    "severity": "low",
-}
+TERMS = {k: v for k, v in THRESHOLD.items() if k != "key"}
 
 
 def _declare(client, key, since):
