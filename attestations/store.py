@@ -128,6 +128,18 @@ def _store(v: Verified, user, body):
             when=s.observed_at,
             log_index=att.log_index,
         )
+    elif isinstance(s, UsageStatement) and chips is not None:
+        # So is one reported working after it was reported lost or stolen: its holder hiding it from every count
+        # while it works, or another party working a stolen chip (the speaker's answer says nothing of it).
+        watch.raise_sightings(
+            chips.found,
+            source=FindingSource.ATTESTATION,
+            source_id=str(att.pk),
+            country=v.facility.country,
+            when=s.period_end,
+            log_index=att.log_index,
+            reported_before=s.period_end,
+        )
     if run_finding is not None:
         own = [*own, _raise_run_finding(run_finding, att, v, filing.cited(att))]
     flags = {}

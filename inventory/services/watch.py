@@ -5,12 +5,13 @@
   transaction that changed its status (registry.hooks "chips.lost"). The chip is on the watch list while its
   status is lost or stolen (GET /api/v1/watchlist/).
 - A lost or stolen chip seen again anywhere (a location statement, a declaration, an inspection, a transfer's
-  receipt) is a `lost_chip_sighted` finding (critical): one under its holder of record for the chip's last country and
-  one for the sighting's country, so each inspectorate gets its alert. The finding names its source by id
-  and the sighting's country and time: those entitled to the source (its country's inspectorate, the
-  treaty body) follow it; the holder does not learn whose facility it was, and the party that reported the
-  sighting, if another operator, learns nothing from it (it is not a party to the finding; a statement's
-  answer says only `other_operator`, as for any chip another party holds).
+  receipt), or reported working after it was reported lost or stolen (a usage statement whose period ends after
+  the report, its holder's or anyone's), is a `lost_chip_sighted` finding (critical): one under its holder of
+  record for the chip's last country and one for the sighting's country, so each inspectorate gets its alert.
+  The finding names its source by id and the sighting's country and time: those entitled to the source (its
+  country's inspectorate, the treaty body) follow it; the holder does not learn whose facility it was, and the
+  party that reported the sighting, if another operator, learns nothing from it (it is not a party to the
+  finding; a statement's answer says only `other_operator`, as for any chip another party holds).
 - A chip of a manufacturer that reports its production (any ManufacturerReport), registered by anyone
   else and not reported by it within CHIPREG_MANUFACTURER_REPORT_GRACE_DAYS, is an `unreported_chip`
   finding (daily sweep); the manufacturer's later report resolves it (registry.hooks "chips.reported").
@@ -19,7 +20,7 @@
 from datetime import timedelta
 
 from django.conf import settings
-from django.db.models import Exists, F, OuterRef
+from django.db.models import Exists, F, Max, OuterRef
 from django.utils import timezone
 
 from inventory.choices import FindingKind, FindingSource
@@ -53,14 +54,19 @@ def raise_lost(chips, status, actor, log_index):
     emit("findings.raised", source=str(FindingSource.REGISTRY), source_id=source_id)
 
 
-def raise_sightings(found, *, source, source_id, country, when, log_index=None, reported_since=()):
+def raise_sightings(
+    found, *, source, source_id, country, when, log_index=None, reported_since=(), reported_before=None
+):
     """Critical findings for the lost or stolen chips among `found` ({ref: (pk, custodian, status, country)}),
     seen at `when` in `country` by `source` `source_id` (a statement, an inspection, a transfer).
 
     `reported_since`: refs known to have been reported lost or stolen since the source began (a shipment's
     chips that left it in transit: lost or stolen is the only way out but the receipt). They are sightings
     whatever their status now: a holder that `recovered` one at rest on its own word would otherwise take it
-    off the watch list and out of every finding while its receiver holds it."""
+    off the watch list and out of every finding while its receiver holds it.
+
+    `reported_before`: only the chips reported lost or stolen before this time (work reported for a period
+    ending then: work filed late for a time before the report says nothing of the chip since)."""
     reported_since = set(reported_since)
     # A statement's log entry is public and its leaf names the signers' keys (the key directory, their
     # organisation): cited to the holder, it would say whose facility saw the chip. Its id is enough for the
@@ -72,6 +78,9 @@ def raise_sightings(found, *, source, source_id, country, when, log_index=None, 
         for ref, info in found.items()
         if info is not None and (str(info[2]) in WATCHED or ref in reported_since)
     ]
+    if seen and reported_before is not None:
+        reported = _reported_at([info[0] for _, info in seen])
+        seen = [(ref, info) for ref, info in seen if reported.get(info[0], reported_before) <= reported_before]
     if not seen:
         return 0
     rows, keys = [], set()
@@ -110,6 +119,15 @@ def raise_sightings(found, *, source, source_id, country, when, log_index=None, 
     for key in sorted(keys):
         emit("findings.raised", source=str(source), source_id=key)
     return len(seen)
+
+
+def _reported_at(chip_pks):
+    """{chip pk: when its status last changed} (a lost or stolen chip's: its report; a read of its history)."""
+    from registry.choices import ChipEventKind
+    from registry.models import ChipEvent
+
+    rows = ChipEvent.objects.filter(chip_id__in=chip_pks, kind=ChipEventKind.STATUS).values_list("chip_id")
+    return dict(rows.annotate(at=Max("at")).order_by())
 
 
 def find_unreported(now=None, grace_days=None):

@@ -1,0 +1,61 @@
+"""Hostile review of chip status: lost and stolen chips, their use, and the findings that keep them in view."""
+
+from datetime import timedelta
+
+import pytest
+
+from inventory.models import AnyFinding
+from outbox.relay import drain_all
+from registry.models import ChipEvent
+from tests.attestations.conftest import World, now
+
+
+@pytest.fixture
+def world(api, parties):
+    return World(api, parties)
+
+
+def _report(client, chip, status, ago):
+    """`chip` reported `status` by its holder, `ago` ago (its history row dated back: statements name the past)."""
+    assert client.patch(f"/api/v1/chips/{chip}/", {"status": status, "reason": "missing"}).status_code == 200
+    ChipEvent.objects.filter(chip__serial=chip.partition(":")[2], kind="status").update(at=now() - ago)
+
+
+def _work(chip):
+    return {"chip": chip, "active_s": 3600, "utilization": 0.9, "energy_j": 2e6}
+
+
+def test_holder_working_a_chip_it_reported_lost_is_a_sighting(world, parties):
+    """Attack: op-a reports its chip lost (out of every chip count: a cluster drops under a line) and goes on
+    working it, reporting the work. Its own word that the chip worked after the report says the chip is not
+    lost: a critical `lost_chip_sighted`, as a location statement listing it would be."""
+    op_a = world.op_a
+    _report(op_a, "nvidia:A000003", "lost", timedelta(hours=3))
+    start, end = now() - timedelta(hours=2), now() - timedelta(hours=1)
+    response, _ = world.submit(op_a, world.usage([_work("nvidia:A000003")], start, end))
+    assert response.status_code == 201, response.content
+    sighted = AnyFinding.objects.filter(kind="lost_chip_sighted", chip_ref="nvidia:A000003")
+    assert [(f.organisation_id, f.country) for f in sighted] == [(parties.op_a.pk, "US")]
+    drain_all()
+
+
+def test_another_operator_working_a_stolen_chip_is_a_sighting_it_learns_nothing_of(world, parties):
+    """op-b's chip, reported stolen in Germany, is worked in op-a's facility in the US and op-a reports the
+    work: a sighting for op-b and both countries; op-a's answer says only `other_operator`."""
+    _report(world.op_b, "nvidia:B000001", "stolen", timedelta(hours=3))
+    start, end = now() - timedelta(hours=2), now() - timedelta(hours=1)
+    response, _ = world.submit(world.op_a, world.usage([_work("nvidia:B000001")], start, end))
+    assert response.status_code == 201, response.content
+    assert response.json()["flags"] == {"other_operator": 1}
+    sighted = AnyFinding.objects.filter(kind="lost_chip_sighted", chip_ref="nvidia:B000001")
+    assert {f.country for f in sighted} == {"US", "DE"}
+    assert {f.organisation_id for f in sighted} == {parties.op_b.pk}
+
+
+def test_work_reported_for_a_time_before_the_loss_is_no_sighting(world):
+    """A usage statement filed after the report for work done before it says nothing of the chip now."""
+    start, end = now() - timedelta(hours=3), now() - timedelta(hours=2)
+    _report(world.op_a, "nvidia:A000004", "lost", timedelta(hours=1))
+    response, _ = world.submit(world.op_a, world.usage([_work("nvidia:A000004")], start, end))
+    assert response.status_code == 201, response.content
+    assert not AnyFinding.objects.filter(kind="lost_chip_sighted").exists()
