@@ -12,6 +12,9 @@ for _name, _description in {
     "campus.dissolved": "A campus no longer holds two facilities within the distance (its facilities before).",
     "campus.membership": "One operator's facilities in a campus changed (data: that operator's codes only).",
     "finding.resolved": "An inspector or treaty body resolved a finding (who, why).",
+    "findings.resolved_by_report": "A manufacturer's report resolved a holder's unreported_chip findings in one "
+    "country (data: manufacturer, report: its event's log index, holder, findings, chips; seen by the holder and "
+    "that country's inspectorate).",
     "transfer.shipped": "A shipper declared chips leaving (data: chips_sha256 of the chip ids).",
     "transfer.received": "A receiver confirmed what arrived.",
     "export.requested": "A custodian asked its country's inspectorate to authorise an export (reference, chips_sha256; "

@@ -177,12 +177,39 @@ def find_unreported(now=None, grace_days=None):
 
 def resolve_reported(manufacturer, serials, actor, log_index):
     """registry.hooks "chips.reported": the manufacturer now vouches for these serials; their open
-    `unreported_chip` findings are resolved, citing the report's log entry."""
+    `unreported_chip` findings are resolved, citing the report's log entry.
+
+    The report's event is the manufacturer's to read (it commits to every serial it added), so each holder's
+    resolved findings in each country are also one `findings.resolved_by_report` event, read by that holder
+    and that country's inspectorate: those who read the finding can prove from the log why it closed."""
     from registry.models import Chip
+    from transparency.events import append_event
 
     chips = Chip.objects.filter(manufacturer=manufacturer, serial__in=serials).values("pk")
-    return Finding.objects.filter(kind=FindingKind.UNREPORTED_CHIP, chip_id__in=chips, resolved_at__isnull=True).update(
-        resolved_at=timezone.now(),
-        resolved_by=actor,
-        resolution=f"Reported by its manufacturer {manufacturer.code} (log index {log_index}).",
-    )
+    open_ = Finding.objects.filter(kind=FindingKind.UNREPORTED_CHIP, chip_id__in=chips, resolved_at__isnull=True)
+    groups = {}
+    for pk, ref, country, holder in open_.values_list("pk", "chip_ref", "country", "organisation__code").order_by("pk"):
+        groups.setdefault((country, holder), []).append((pk, ref))
+    now = timezone.now()
+    for (country, holder), rows in sorted(groups.items(), key=lambda g: (g[0][0], g[0][1] or "")):
+        index = append_event(
+            "findings.resolved_by_report",
+            f"manufacturer:{manufacturer.code}",
+            {
+                "manufacturer": manufacturer.code,
+                "report": log_index,
+                "holder": holder,
+                "findings": [pk for pk, _ in rows],
+                "chips": [ref for _, ref in rows],
+                "resolved_at": now.isoformat(),
+            },
+            parties=[holder] if holder else [],
+            countries=[country] if country else [],
+        )
+        Finding.objects.filter(pk__in=[pk for pk, _ in rows]).update(
+            resolved_at=now,
+            resolved_by=actor,
+            resolution=f"Reported by its manufacturer {manufacturer.code} (log index {log_index}; "
+            f"this resolution: log index {index}).",
+        )
+    return sum(len(rows) for rows in groups.values())

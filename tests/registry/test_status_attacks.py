@@ -59,3 +59,28 @@ def test_work_reported_for_a_time_before_the_loss_is_no_sighting(world):
     response, _ = world.submit(world.op_a, world.usage([_work("nvidia:A000004")], start, end))
     assert response.status_code == 201, response.content
     assert not AnyFinding.objects.filter(kind="lost_chip_sighted").exists()
+
+
+def test_a_finding_closed_by_a_manufacturers_report_is_provable_to_those_who_read_it(api, parties):
+    """The report's own event is the manufacturer's (it commits to every serial it added): the holder and the
+    inspectorate that read an `unreported_chip` finding read why it closed, in an event of their own; a rival
+    and another country's inspectorate read nothing of it."""
+    from inventory.services.watch import find_unreported
+    from registry.registration import register_chips
+    from tests.factories import chip_rows
+    from transparency.models import LogEventData
+
+    register_chips(chip_rows("MQ", 2), parties.users["op_a_admin"])
+    maker = api(parties.users["nvidia"])
+    assert maker.post("/api/v1/manufacturer-reports/", {"serials": ["OTHER-9"]}).status_code == 201
+    assert find_unreported(grace_days=0) == 2
+    report = maker.post("/api/v1/manufacturer-reports/", {"serials": ["MQ000000", "MQ000001"]}).json()["log_index"]
+    closed = AnyFinding.objects.filter(kind="unreported_chip")
+    assert closed.count() == 2 and not closed.filter(resolved_at__isnull=True).exists()
+    event = LogEventData.objects.get(event="findings.resolved_by_report")
+    assert all(f"this resolution: log index {event.index}" in f.resolution for f in closed)
+    data = api(parties.users["insp_us"]).get(f"/api/v1/log/entries/{event.index}").json()["data"]
+    assert (data["report"], data["holder"]) == (report, "op-a")
+    assert sorted(data["chips"]) == ["nvidia:MQ000000", "nvidia:MQ000001"]
+    for user, status in (("op_a_admin", 200), ("insp_us", 200), ("op_b", 403), ("insp_fr", 403), ("treaty", 200)):
+        assert api(parties.users[user]).get(f"/api/v1/log/entries/{event.index}").status_code == status, user
