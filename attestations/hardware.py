@@ -91,10 +91,11 @@ def import_challenge(organisation, nonce, expires_in, by=""):
     return challenge
 
 
-def check_challenge(nonce, speaker, at, keyids=(), statement_nonce=None):
-    """HARDWARE.md 4: the challenge exists, was issued to the speaker, is unexpired and unused; the row.
-    A challenge of another organisation is unknown to this one (it learns nothing of it). A used one is a
-    replay when the statement's (keyid, nonce) was accepted before: the same envelope sent again."""
+def check_challenge(nonce, speaker, at, keyids=(), statement_nonce=None, observed_at=None):
+    """HARDWARE.md 4: the challenge exists, was issued to the speaker, is unexpired and unused, and was
+    issued by `observed_at` (give or take the clocks' skew); the row. A challenge of another organisation is
+    unknown to this one (it learns nothing of it). A used one is a replay when the statement's (keyid, nonce)
+    was accepted before: the same envelope sent again."""
     challenge = Challenge.objects.filter(nonce=nonce, organisation=speaker).first()
     if challenge is None:
         raise ProtocolError("unknown_challenge", f"no challenge {nonce} was issued to {speaker.code}")
@@ -104,6 +105,17 @@ def check_challenge(nonce, speaker, at, keyids=(), statement_nonce=None):
         raise ProtocolError("expired_challenge", f"challenge {nonce} expired at {challenge.expires_at.isoformat()}")
     if challenge.used_at is not None:
         raise ProtocolError("used_challenge", f"challenge {nonce} was used by statement {challenge.used_by_id}")
+    # Reports over the nonce were fetched after it was issued: a statement dating them earlier would have
+    # check 2 judge the certificates' dates, and place and prove its chips, at a time the evidence cannot
+    # speak for (a certificate expired since would pass). An imported challenge is for evidence recorded
+    # before it (a registry administrator's, logged).
+    skew = timedelta(seconds=settings.CHIPREG_FRESHNESS_MAX_FUTURE_S)
+    if observed_at is not None and not challenge.imported and observed_at < challenge.created_at - skew:
+        raise ProtocolError(
+            "unknown_challenge",
+            f"no challenge {nonce} was issued to {speaker.code} by observed_at: it was issued at"
+            f" {challenge.created_at.isoformat()}",
+        )
     return challenge
 
 
@@ -164,7 +176,7 @@ class Checked:
 def check(statement, speaker, keyids, at):
     """An evidence statement's challenge and chips, or an RTT statement's evidence; None otherwise."""
     if isinstance(statement, EvidenceStatement):
-        challenge = check_challenge(statement.challenge, speaker, at, keyids, statement.nonce)
+        challenge = check_challenge(statement.challenge, speaker, at, keyids, statement.nonce, statement.observed_at)
         return Checked(challenge, verify_chips(statement))
     if isinstance(statement, RttStatement) and statement.evidence is not None:
         check_landmark_challenge(keyids, statement.challenge, statement.nonce)

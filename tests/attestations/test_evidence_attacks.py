@@ -1,0 +1,89 @@
+"""A hostile operator's attacks on hardware evidence (HARDWARE.md 1, 4, 5), each kept as the test that
+showed the hole and now shows it closed."""
+
+from datetime import UTC, datetime, timedelta
+
+import pytest
+
+from attestations.models import Challenge, ChipEvidence
+from protocol import evidence_factory
+from protocol.evidence_factory import Vendor
+from protocol.hardware import default_roots_folder
+from registry.models import Chip, HardwareIdentity
+from tests.attestations.evidence_helpers import entry, issued, statement
+
+
+@pytest.fixture(autouse=True)
+def example_vendor_makes_the_chips(settings):
+    settings.CHIPREG_IDENTITY_VENDORS = {"nvidia": ["nvidia", "example"]}
+
+
+def _pin(vendor, tmp_path, settings):
+    (tmp_path / "vendor.pem").write_bytes(vendor.root_pem())
+    (tmp_path / "nvidia.pem").write_bytes((default_roots_folder() / "nvidia-device-identity-ca.pem").read_bytes())
+    settings.CHIPREG_HARDWARE_ROOTS = str(tmp_path)
+    return vendor
+
+
+@pytest.fixture
+def pinned(tmp_path, settings):
+    return _pin(Vendor(), tmp_path, settings)
+
+
+@pytest.fixture
+def lapsed(tmp_path, settings):
+    """A pinned vendor whose provisioning CA expired at the end of 2021."""
+    vendor = Vendor()
+    vendor.provisioner = evidence_factory._certificate(
+        vendor.provisioner.subject,
+        vendor.provisioner_key,
+        vendor.identity_ca.subject,
+        vendor.identity_key,
+        True,
+        not_after=datetime(2021, 12, 31, tzinfo=UTC),
+    )
+    return _pin(vendor, tmp_path, settings)
+
+
+def chip(public_id):
+    return Chip.objects.by_public_id(public_id).get()
+
+
+# --- observed_at: the reports were fetched after their nonce existed ---------------------------------------
+
+
+def test_an_expired_chain_is_not_accepted_by_dating_the_reports_back(world, lapsed):
+    """The report is over a challenge issued a moment ago, so it was fetched after that moment: an operator
+    cannot date it back into the lifetime of a certificate that has expired since (check 2 judges the dates at
+    observed_at), nor place and prove its chip at a time the evidence cannot speak for."""
+    device = lapsed.device()
+    nonce = issued(world.op_a)
+    st = statement(nonce, [entry("nvidia:A000001", *device.evidence(nonce))], observed=datetime(2021, 6, 1, tzinfo=UTC))
+    response, _ = world.submit(world.op_a, st, world.key_a)
+    assert response.status_code == 400, response.content
+    assert response.json()["code"] == "unknown_challenge"
+    assert not ChipEvidence.objects.exists() and not HardwareIdentity.objects.exists()
+    assert Challenge.objects.get(nonce=nonce).used_at is None
+    assert chip("nvidia:A000001").hardware_verified_at is None
+
+
+def test_reports_dated_before_their_challenge_are_refused(world, pinned):
+    device = pinned.device()
+    nonce = issued(world.op_a)
+    created = Challenge.objects.get(nonce=nonce).created_at
+    st = statement(nonce, [entry("nvidia:A000001", *device.evidence(nonce))], observed=created - timedelta(hours=1))
+    response, _ = world.submit(world.op_a, st, world.key_a)
+    assert response.status_code == 400 and response.json()["code"] == "unknown_challenge", response.content
+    assert not ChipEvidence.objects.exists()
+
+
+def test_reports_dated_within_the_clock_skew_of_their_challenge_are_accepted(world, pinned, settings):
+    device = pinned.device()
+    nonce = issued(world.op_a)
+    created = Challenge.objects.get(nonce=nonce).created_at
+    skew = timedelta(seconds=settings.CHIPREG_FRESHNESS_MAX_FUTURE_S)
+    observed = created - skew + timedelta(seconds=5)
+    st = statement(nonce, [entry("nvidia:A000001", *device.evidence(nonce))], observed=observed)
+    response, _ = world.submit(world.op_a, st, world.key_a)
+    assert response.status_code == 201, response.content
+    assert response.json()["flags"] == {"identity_enrolled": 1}
