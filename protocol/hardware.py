@@ -266,7 +266,7 @@ def _parse_fully(cert: x509.Certificate, n: int, der: bytes) -> tuple[x509.Name,
         cert.not_valid_before_utc, cert.not_valid_after_utc  # noqa: B018
         cert.extensions  # noqa: B018
         key = cert.public_key()
-    except (ValueError, UnsupportedAlgorithm) as exc:
+    except (ValueError, UnsupportedAlgorithm, x509.DuplicateExtension) as exc:  # the last is no ValueError
         raise EvidenceError("parse", f"certificates: certificate {n} does not parse ({type(exc).__name__})") from None
     if _signature_unused_bits(der) != 0:
         # `cryptography` reads the signature whatever this byte says: the same signed content in

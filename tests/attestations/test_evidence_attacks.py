@@ -4,10 +4,14 @@ showed the hole and now shows it closed."""
 from datetime import UTC, datetime, timedelta
 
 import pytest
+from cryptography import x509
+from cryptography.hazmat.primitives import hashes, serialization
+from cryptography.hazmat.primitives.asymmetric import ec
+from cryptography.x509.oid import NameOID
 
 from attestations.models import Challenge, ChipEvidence
 from protocol import evidence_factory
-from protocol.evidence_factory import Vendor
+from protocol.evidence_factory import Vendor, pem
 from protocol.hardware import default_roots_folder
 from registry.models import Chip, HardwareIdentity
 from tests.attestations.evidence_helpers import entry, issued, statement
@@ -87,3 +91,40 @@ def test_reports_dated_within_the_clock_skew_of_their_challenge_are_accepted(wor
     response, _ = world.submit(world.op_a, st, world.key_a)
     assert response.status_code == 201, response.content
     assert response.json()["flags"] == {"identity_enrolled": 1}
+
+
+# --- parser robustness: a certificate that does not parse is a parse finding, never a 500 --------------------
+
+
+def duplicate_extension_certificate():
+    """A certificate carrying one extension twice (X.509 forbids it; `cryptography` raises DuplicateExtension,
+    no ValueError, when its extensions are read). Unsigned by anyone pinned: check 1 reads it first."""
+    key = ec.generate_private_key(ec.SECP384R1())
+    name = x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, "twice")])
+    builder = (
+        x509.CertificateBuilder()
+        .subject_name(name)
+        .issuer_name(name)
+        .public_key(key.public_key())
+        .serial_number(1)
+        .not_valid_before(datetime(2020, 1, 1, tzinfo=UTC))
+        .not_valid_after(datetime(2099, 1, 1, tzinfo=UTC))
+        .add_extension(x509.UnrecognizedExtension(x509.ObjectIdentifier("1.2.3.4.5"), b"\x05\x00"), False)
+        .add_extension(x509.UnrecognizedExtension(x509.ObjectIdentifier("1.2.3.4.6"), b"\x05\x00"), False)
+    )
+    der = builder.sign(key, hashes.SHA384()).public_bytes(serialization.Encoding.DER)
+    # The second extension's OID (06 04 2a 03 04 06) made the first's: the same length, the same DER shape.
+    return x509.load_der_x509_certificate(der.replace(bytes.fromhex("06042a030406"), bytes.fromhex("06042a030405")))
+
+
+def test_a_certificate_with_an_extension_twice_is_a_parse_finding(world, pinned):
+    device = pinned.device()
+    nonce = issued(world.op_a)
+    twice = duplicate_extension_certificate()
+    report, _ = device.evidence(nonce)
+    st = statement(nonce, [entry("nvidia:A000001", report, pem(twice, pinned.root))])
+    response, _ = world.submit(world.op_a, st, world.key_a)
+    assert response.status_code == 201, response.content
+    assert response.json()["flags"] == {"evidence_invalid": 1}
+    row = ChipEvidence.objects.get()
+    assert (row.outcome, row.step) == ("evidence_invalid", "parse")
