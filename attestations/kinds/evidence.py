@@ -91,6 +91,12 @@ def judge(att, results, chips, speaker, when, now):
     for r in results:
         info = chips.get(r.chip)
         pk = info[0] if info is not None else None
+        if info is not None and info[1] != speaker_pk and not _answers_as_enrolled(r, current.get(pk)):
+            # Another operator's chip: the speaker's evidence says nothing of it unless the chip itself answered
+            # (its enrolled identity). Else it is only the speaker's claim (other_operator, filed with the chips
+            # not placed): no finding or history row of the chip's own, or a rival could make any chip it names
+            # read as failing its checks, mismatched or a clone of one of its own chips.
+            continue
         if r.error is not None:
             kind = FindingKind(r.error.code)
             found.append(_finding(kind, r.chip, pk, att, r.error.detail))
@@ -131,6 +137,11 @@ def judge(att, results, chips, speaker, when, now):
                 learn.append((pk, ev.identity_key_sha256))
         rows.append(_row(att, r.chip, pk, when, EvidenceOutcome.VERIFIED, ev, enrolled=enrol))
     return found, rows, placed, proved, tofu, learn
+
+
+def _answers_as_enrolled(result, have):
+    """Whether the evidence verified and names the identity enrolled for its chip."""
+    return result.verified is not None and have is not None and have.identity == result.verified.identity
 
 
 def _clusters(chip_refs, chips, facility, clusters, open_rows):

@@ -10,6 +10,7 @@ from cryptography.hazmat.primitives.asymmetric import ec
 from cryptography.x509.oid import NameOID
 
 from attestations.models import Challenge, ChipEvidence
+from inventory.models import AnyFinding
 from protocol import evidence_factory
 from protocol.evidence_factory import Vendor, pem
 from protocol.hardware import default_roots_folder
@@ -128,3 +129,90 @@ def test_a_certificate_with_an_extension_twice_is_a_parse_finding(world, pinned)
     assert response.json()["flags"] == {"evidence_invalid": 1}
     row = ChipEvidence.objects.get()
     assert (row.outcome, row.step) == ("evidence_invalid", "parse")
+
+
+# --- another operator's chip: the speaker's evidence is no evidence of it ------------------------------------
+
+
+def enrol(world, parties, public_id, identity):
+    response = world.api(parties.users["treaty"]).post(
+        f"/api/v1/chips/{public_id}/identity/", {"device_identity": identity}
+    )
+    assert response.status_code == 201, response.content
+
+
+def findings_of(org):
+    return sorted(AnyFinding.objects.filter(organisation__code=org).values_list("kind", flat=True))
+
+
+def test_a_rivals_chip_named_with_ones_own_gpu_is_not_mismatched(world, pinned, parties):
+    """op-a names op-b's chip, whose identity is enrolled, with the evidence of a GPU of its own: the chip did
+    not answer, so op-b's chip gets no identity_mismatch and no history row, only the other_operator claim."""
+    theirs, mine = pinned.device(), pinned.device()
+    enrol(world, parties, "nvidia:B000001", theirs.identity)
+    nonce = issued(world.op_a)
+    response, _ = world.submit(
+        world.op_a, statement(nonce, [entry("nvidia:B000001", *mine.evidence(nonce))]), world.key_a
+    )
+    assert response.status_code == 201, response.content
+    assert findings_of("op-b") == ["other_operator"]
+    assert world.op_b.get("/api/v1/chips/nvidia:B000001/evidence/").json()["results"] == []
+
+
+def test_a_rivals_chip_cannot_be_made_a_clone_of_ones_own(world, pinned, parties):
+    """op-a's GPU is enrolled for op-a's chip; op-a names op-b's chip with that GPU's evidence: no
+    identity_duplicate on op-b's chip (it would read as a clone of op-a's), and no identity of op-a's GPU in its
+    history."""
+    mine = pinned.device()
+    nonce = issued(world.op_a)
+    assert (
+        world.submit(world.op_a, statement(nonce, [entry("nvidia:A000001", *mine.evidence(nonce))]), world.key_a)[
+            0
+        ].status_code
+        == 201
+    )
+    nonce = issued(world.op_a)
+    response, _ = world.submit(
+        world.op_a, statement(nonce, [entry("nvidia:B000001", *mine.evidence(nonce))]), world.key_a
+    )
+    assert response.status_code == 201, response.content
+    assert findings_of("op-b") == ["other_operator"]
+    assert not ChipEvidence.objects.filter(chip_ref="nvidia:B000001").exists()
+    # Nor, with no identity enrolled for op-b's chip, a "verified" row naming op-a's GPU (op-b's own GPU would
+    # then read as a second identity of its chip).
+    other = pinned.device()
+    nonce = issued(world.op_a)
+    response, _ = world.submit(
+        world.op_a, statement(nonce, [entry("nvidia:B000002", *other.evidence(nonce))]), world.key_a
+    )
+    assert response.status_code == 201, response.content
+    assert not ChipEvidence.objects.filter(chip_ref="nvidia:B000002").exists()
+    assert not HardwareIdentity.objects.filter(identity=other.identity).exists()
+
+
+def test_a_rivals_chip_named_with_bad_evidence_is_not_evidence_invalid(world, pinned):
+    device = pinned.device()
+    nonce = issued(world.op_a)
+    report, chain = device.evidence(nonce)
+    response, _ = world.submit(
+        world.op_a, statement(nonce, [entry("nvidia:B000001", report[:-1] + b"\x00", chain)]), world.key_a
+    )
+    assert response.status_code == 201, response.content
+    assert findings_of("op-b") == ["other_operator"]
+    assert not ChipEvidence.objects.exists()
+
+
+def test_a_rivals_chip_answering_with_its_enrolled_identity_is_recorded(world, pinned, parties):
+    """The chip itself answering at op-a's host (its enrolled identity) is a fact about it: its history shows the
+    verified evidence, for op-b and the inspectorates to see where it answered; it is not placed or proved."""
+    theirs = pinned.device()
+    enrol(world, parties, "nvidia:B000001", theirs.identity)
+    nonce = issued(world.op_a)
+    response, _ = world.submit(
+        world.op_a, statement(nonce, [entry("nvidia:B000001", *theirs.evidence(nonce))]), world.key_a
+    )
+    assert response.status_code == 201, response.content
+    assert "other_operator" in findings_of("op-b")
+    history = world.op_b.get("/api/v1/chips/nvidia:B000001/evidence/").json()["results"]
+    assert [(h["outcome"], h["identity"]) for h in history] == [("verified", theirs.identity)]
+    assert chip("nvidia:B000001").hardware_verified_at is None
