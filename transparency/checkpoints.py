@@ -164,6 +164,10 @@ def checkpoint_covering(index):
 
 
 def served_note(checkpoint):
-    """The checkpoint with its witnesses' cosignature lines appended."""
-    lines = [c.line for c in checkpoint.cosignatures.all()]
+    """The checkpoint with its witnesses' cosignature lines appended, the earliest first.
+
+    At most note.MAX_SIGNATURES - 1 of them (the acceptance refuses more; rows racing past
+    that stay unserved), so the note stays one that every verifier reads (LOG.md section 3).
+    """
+    lines = [c.line for c in checkpoint.cosignatures.order_by("id")[: note.MAX_SIGNATURES - 1]]
     return note.add_signature_lines(checkpoint.note, lines) if lines else checkpoint.note

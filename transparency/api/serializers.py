@@ -13,11 +13,16 @@ from rest_framework import serializers
 from core.problems import Problem
 from protocol import note
 from protocol.errors import ProtocolError
-from transparency.checkpoints import latest_checkpoint
+from transparency.checkpoints import latest_checkpoint, public_key_bytes
 from transparency.events import append_event
 from transparency.models import Cosignature, WitnessKey
 
 WITNESS_ORG_KINDS = ("treaty_body", "inspectorate")
+# Active witness keys an organisation may hold: every one may cosign each checkpoint, and the
+# served checkpoint carries at most note.MAX_SIGNATURES lines, so no party may take them all.
+MAX_WITNESS_KEYS_PER_ORGANISATION = 4
+# Cosignatures a checkpoint accepts: its served note also carries the log's own signature.
+MAX_COSIGNATURES = note.MAX_SIGNATURES - 1
 
 
 def require_witness_org(user):
@@ -51,12 +56,27 @@ class WitnessKeySerializer(serializers.ModelSerializer):
             raise serializers.ValidationError("Not a PEM public key.", code="unsupported_key") from None
         if not isinstance(key, Ed25519PublicKey):
             raise serializers.ValidationError("Witness keys are Ed25519.", code="unsupported_key")
-        return key.public_bytes(serialization.Encoding.Raw, serialization.PublicFormat.Raw)
+        raw = key.public_bytes(serialization.Encoding.Raw, serialization.PublicFormat.Raw)
+        # A cosignature signs the checkpoint, not the witness's name (the name is bound only by
+        # the key hash, which anyone recomputes): a key registered under a second name would turn
+        # each cosignature of its holder into a second, "independent" one under that name. And
+        # the log's own key is no witness of the log.
+        if WitnessKey.objects.filter(public_key=raw).exists() or raw == public_key_bytes():
+            raise serializers.ValidationError("That public key is already registered.", code="duplicate_key")
+        return raw
 
     def validate(self, attrs):
         if require_witness_org(self.context["request"].user) is None:
             # A superuser of no organisation: a witness key is stored under its organisation's code.
             raise Problem(403, "forbidden", "A witness key belongs to an organisation; your account has none.")
+        org = self.context["request"].user.organisation
+        active = WitnessKey.objects.filter(organisation=org.code, retired_at__isnull=True).count()
+        if active >= MAX_WITNESS_KEYS_PER_ORGANISATION:
+            raise Problem(
+                409,
+                "too_many_witness_keys",
+                f"An organisation holds at most {MAX_WITNESS_KEYS_PER_ORGANISATION} active witness keys.",
+            )
         return attrs
 
     def create(self, validated):
@@ -99,6 +119,9 @@ class CosignatureSerializer(serializers.Serializer):
                 f"Cosign the current checkpoint (size {current}); GET /api/v1/log/checkpoint and sign again.",
                 current_size=current,
             )
+        if checkpoint.cosignatures.count() >= MAX_COSIGNATURES:
+            # The served note must stay one that every verifier reads (signed-note's limit).
+            raise Problem(409, "cosignatures_full", "That checkpoint carries as many cosignatures as a note may.")
         # The signed text is the stored note's own body, byte for byte.
         body = note.parse_checkpoint(checkpoint.note).body
         line = attrs["line"].rstrip("\n")

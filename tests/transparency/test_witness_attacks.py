@@ -1,0 +1,149 @@
+"""A malicious witness against the others and against every reader of the checkpoint.
+
+A tlog-cosignature signs `cosignature/v1`, the time and the checkpoint, not the
+witness's name: the name is bound only through the key hash, which anyone can
+recompute for any name. So one key registered under two names yields two
+"independent" cosignatures from one signer. And every cosignature the registry
+accepts is served on the checkpoint, which every verifier (signed-note: at most
+note.MAX_SIGNATURES lines) must still be able to read.
+"""
+
+import base64
+
+from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
+from cryptography.hazmat.primitives.serialization import Encoding, PublicFormat
+
+from protocol import note
+from transparency.checkpoints import log_private_key, verifier_key_line
+from transparency.models import Cosignature, WitnessKey
+
+from .helpers import append_events
+from .test_witnesses import c2sp_cosign, c2sp_key_id, pem
+
+
+def _register(client, name, key_pem):
+    return client.post("/api/v1/log/witnesses/", {"name": name, "public_key": key_pem})
+
+
+def _current(client):
+    text = client.get("/api/v1/log/checkpoint").content.decode()
+    return text, int(text.split("\n")[1])
+
+
+def test_a_witness_cannot_register_another_witness_key_and_relabel_its_cosignatures(api, parties):
+    us, fr = api(parties.users["insp_us"]), api(parties.users["insp_fr"])
+    key = Ed25519PrivateKey.generate()
+    assert _register(us, "insp-us.example/w", pem(key)).status_code == 201
+    # The French inspectorate registers the US witness's public key under a name of its own...
+    response = _register(fr, "insp-fr.example/w", pem(key))
+    assert response.status_code == 400, response.content
+    assert response["Content-Type"] == "application/problem+json"
+    assert not WitnessKey.objects.filter(name="insp-fr.example/w").exists()
+
+    # ...so the US cosignature, relabelled (same timestamp and signature, the key hash
+    # recomputed for the other name), cannot be posted as a French one.
+    append_events(1)
+    text, size = _current(us)
+    line = c2sp_cosign(key, "insp-us.example/w", text, 1_700_000_000)
+    assert (
+        us.post("/api/v1/log/cosignatures", {"witness": "insp-us.example/w", "size": size, "line": line}).status_code
+        == 201
+    )
+    blob = base64.b64decode(line.split(" ")[2])
+    raw = key.public_key().public_bytes(Encoding.Raw, PublicFormat.Raw)
+    relabelled = (
+        "\u2014 insp-fr.example/w " + base64.b64encode(c2sp_key_id("insp-fr.example/w", raw) + blob[4:]).decode() + "\n"
+    )
+    # (the relabelled line is a valid cosignature for that name: the name is not signed)
+    assert note.verify_cosignature(relabelled, text[: text.index("\n\n") + 1], "insp-fr.example/w", raw)
+    response = fr.post("/api/v1/log/cosignatures", {"witness": "insp-fr.example/w", "size": size, "line": relabelled})
+    assert response.status_code == 400
+    assert Cosignature.objects.count() == 1
+
+
+def test_the_same_key_twice_within_one_organisation_is_refused(api, parties):
+    us = api(parties.users["insp_us"])
+    key = pem(Ed25519PrivateKey.generate())
+    assert _register(us, "insp-us.example/a", key).status_code == 201
+    assert _register(us, "insp-us.example/b", key).status_code == 400
+
+
+def test_the_log_key_is_no_witness_key(api, parties):
+    response = _register(api(parties.users["treaty"]), "treaty.example/w", pem(log_private_key()))
+    assert response.status_code == 400, response.content
+    assert not WitnessKey.objects.exists()
+
+
+def test_many_cosignatures_never_make_the_checkpoint_unreadable(api, parties):
+    """One witness organisation registering key after key and cosigning with each broke
+    GET /log/checkpoint for every party (more signature lines than a note may carry)."""
+    us, fr = api(parties.users["insp_us"]), api(parties.users["insp_fr"])
+    keys = {}
+    for i in range(note.MAX_SIGNATURES + 2):
+        key = Ed25519PrivateKey.generate()
+        response = _register(us, f"insp-us.example/w{i}", pem(key))
+        if response.status_code == 201:
+            keys[f"insp-us.example/w{i}"] = key
+        else:
+            assert response.status_code == 409, response.content
+            assert response.json()["code"] == "too_many_witness_keys"
+    assert len(keys) < note.MAX_SIGNATURES - 1
+    fr_key = Ed25519PrivateKey.generate()
+    assert _register(fr, "insp-fr.example/w", pem(fr_key)).status_code == 201
+    append_events(1)
+    text, size = _current(us)
+    for name, key in keys.items():
+        line = c2sp_cosign(key, name, text, 1_700_000_000)
+        response = us.post("/api/v1/log/cosignatures", {"witness": name, "size": size, "line": line})
+        assert response.status_code == 201, response.content
+    # One organisation cannot take every place: another witness still cosigns.
+    line = c2sp_cosign(fr_key, "insp-fr.example/w", text, 1_700_000_000)
+    response = fr.post("/api/v1/log/cosignatures", {"witness": "insp-fr.example/w", "size": size, "line": line})
+    assert response.status_code == 201, response.content
+    served = api(None).get("/api/v1/log/checkpoint")
+    assert served.status_code == 200
+    checkpoint = note.verify_checkpoint(served.content.decode(), verifier_key_line())
+    assert len(checkpoint.signatures) == len(keys) + 2
+
+
+def _stored_cosignatures(checkpoint, count):
+    """`count` witnesses' cosignatures of `checkpoint`, written to storage directly."""
+    body = note.parse_checkpoint(checkpoint.note).body
+    for i in range(count):
+        key = Ed25519PrivateKey.generate()
+        raw = key.public_key().public_bytes(Encoding.Raw, PublicFormat.Raw)
+        name = f"org{i}.example/w"
+        witness = WitnessKey.objects.create(
+            organisation=f"org{i}", name=name, public_key=raw, key_line=note.cosigner_key_line(name, raw)
+        )
+        line = note.cosign(key, name, body, 1).rstrip("\n")
+        Cosignature.objects.create(checkpoint=checkpoint, witness=witness, line=line, timestamp=1)
+
+
+def test_a_checkpoint_accepts_no_more_cosignatures_than_its_note_may_carry(api, parties):
+    from transparency.checkpoints import sign_if_due
+
+    us = api(parties.users["insp_us"])
+    key = Ed25519PrivateKey.generate()
+    assert _register(us, "insp-us.example/w", pem(key)).status_code == 201
+    append_events(1)
+    checkpoint = sign_if_due()
+    _stored_cosignatures(checkpoint, note.MAX_SIGNATURES - 1)
+    text, size = _current(us)
+    assert size == checkpoint.size
+    line = c2sp_cosign(key, "insp-us.example/w", text, 1_700_000_000)
+    response = us.post("/api/v1/log/cosignatures", {"witness": "insp-us.example/w", "size": size, "line": line})
+    assert response.status_code == 409, response.content
+    assert response.json()["code"] == "cosignatures_full"
+    assert note.verify_checkpoint(api(None).get("/api/v1/log/checkpoint").content.decode(), verifier_key_line())
+
+
+def test_the_served_note_stays_within_the_signature_limit_even_if_storage_holds_more(parties):
+    """Defence in depth: rows racing past the acceptance's limit are not served beyond the note's limit."""
+    from transparency.checkpoints import served_note, sign_if_due
+
+    append_events(1)
+    checkpoint = sign_if_due()
+    _stored_cosignatures(checkpoint, note.MAX_SIGNATURES + 3)
+    parsed = note.verify_checkpoint(served_note(checkpoint), verifier_key_line())
+    assert len(parsed.signatures) == note.MAX_SIGNATURES
