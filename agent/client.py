@@ -40,7 +40,7 @@ class Response:
     def json(self) -> Any:
         try:
             return json.loads(self.body.decode("utf-8"))
-        except (UnicodeDecodeError, ValueError):
+        except (UnicodeDecodeError, ValueError, RecursionError):  # nested too deeply: no JSON either
             return None
 
     @property

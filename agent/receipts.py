@@ -53,7 +53,7 @@ def load_json_file(path: str | Path, what: str) -> Any:
         raise UsageError(f"cannot read {what} {path}: {exc.strerror or exc}") from None
     try:
         return json.loads(data.decode("utf-8"))
-    except (UnicodeDecodeError, ValueError):
+    except (UnicodeDecodeError, ValueError, RecursionError):  # nested too deeply to read: no JSON either
         raise VerificationError(f"{what} {path} is not JSON") from None
 
 

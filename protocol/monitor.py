@@ -119,7 +119,8 @@ def consistency_hashes(base, first, second, fetcher=fetch):
         if doc.get("first") != first or doc.get("second") != second or not isinstance(doc.get("hashes"), list):
             raise ValueError("the proof is for other sizes")
         return [b64decode_std(h, "invalid_proof", "proof hash") for h in doc["hashes"]]
-    except (ValueError, TypeError, AttributeError, ProtocolError) as exc:
+    except (ValueError, TypeError, AttributeError, RecursionError, ProtocolError) as exc:
+        # RecursionError: JSON nested too deeply to parse is no proof either (not a crash).
         raise SplitView(f"malformed consistency proof {first} -> {second}: {exc}") from None
 
 

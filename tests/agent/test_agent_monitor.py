@@ -142,3 +142,18 @@ def test_state_pins_the_key(cli, monitor, logs, tmp_path):
         assert rc == 0, err
         rc, _, err = monitor(reg, FakeLog("other/log").key_line)
         assert rc == 2 and "pinned to another log key" in err
+
+
+def test_a_deeply_nested_consistency_proof_is_a_split_view_not_a_crash(monitor, logs):
+    """A forked registry answering the proof with JSON nested past Python's recursion limit made
+    the monitor exit 1 (a bug, with a traceback), no split view reported and no evidence kept."""
+    main, fork = logs
+    with FakeRegistry(log=main) as reg:
+        reg.checkpoints = [main.checkpoint(6), fork.checkpoint(9)]
+        assert monitor(reg, main.key_line)[0] == 0
+        reg.script.append(("GET", "/api/v1/log/proof/consistency", Reply(200, "[" * 200_000, "application/json")))
+        rc, _, err = monitor(reg, main.key_line)
+        assert rc == 5, err
+        assert "split view" in err and "malformed consistency proof" in err and "Traceback" not in err
+        assert json.loads(monitor.state.read_text())["size"] == 6
+        assert len(list(monitor.state.parent.glob("monitor-evidence-*.txt"))) == 1

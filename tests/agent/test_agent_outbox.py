@@ -181,6 +181,17 @@ def test_receipt_signed_by_another_key_is_a_verification_failure(cli, operator_e
     assert outbox_rows(operator_env)[0][5] == "invalid"
 
 
+def test_receipt_nested_past_the_recursion_limit_is_a_verification_failure(cli, operator_env, registry):
+    """A registry answering the receipt with JSON nested too deeply to parse crashed the agent
+    (exit 1, a bug) after its statement was accepted, instead of recording an invalid receipt."""
+    registry.script.append(("GET", "/api/v1/attestations/", Reply(200, "[" * 200_000, "application/json")))
+    rc, _, err = attest(cli)
+    assert rc == 5, err
+    assert "receipt does not verify" in err and "Traceback" not in err
+    assert outbox_rows(operator_env)[0][1] == "accepted"
+    assert outbox_rows(operator_env)[0][5] == "invalid"
+
+
 def test_registry_reporting_another_statement_hash_is_a_verification_failure(cli, operator_env, registry):
     def lie(reg, req):
         reply = reg.submit(req)

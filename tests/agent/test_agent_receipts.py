@@ -135,6 +135,10 @@ def test_receipt_file_problems(cli, world, tmp_path):
     junk.write_text("{not json")
     rc, _, err = cli("verify-receipt", junk, "--log-key", log.key_line)
     assert rc == 5 and "not JSON" in err
+    deep = tmp_path / "deep.json"
+    deep.write_text("[" * 200_000)  # past Python's recursion limit: was exit 1, a traceback line
+    rc, _, err = cli("verify-receipt", deep, "--log-key", log.key_line)
+    assert rc == 5 and "not JSON" in err
 
 
 def test_bad_or_missing_log_key_is_a_usage_error(cli, world):
