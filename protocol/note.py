@@ -76,6 +76,50 @@ def _raw_public(pubkey: bytes | Ed25519PublicKey) -> bytes:
     raise TypeError("public key must be an Ed25519PublicKey or 32 raw bytes")
 
 
+_P = 2**255 - 19
+_D = -121665 * pow(121666, _P - 2, _P) % _P
+_SQRT_M1 = pow(2, (_P - 1) // 4, _P)
+
+
+def _edwards_add(a: tuple[int, int], b: tuple[int, int]) -> tuple[int, int]:
+    # Complete addition on -x^2 + y^2 = 1 + d x^2 y^2 (d is not a square: no exceptions).
+    (x1, y1), (x2, y2) = a, b
+    t = _D * x1 * x2 * y1 * y2 % _P
+    x3 = (x1 * y2 + y1 * x2) * pow(1 + t, _P - 2, _P) % _P
+    y3 = (y1 * y2 + x1 * x2) * pow(1 - t, _P - 2, _P) % _P
+    return x3, y3
+
+
+def is_strong_ed25519_key(raw: bytes) -> bool:
+    """Whether 32 bytes are the canonical encoding of an Ed25519 point of large order.
+
+    A small-order key (the identity, or any point of order 2, 4 or 8) verifies forged
+    signatures: with R the identity and S = 0, [S]B = R + [k]A holds for every (or every
+    eighth) message. Such a key signs nothing anyone can hold its owner to, so a log or a
+    witness key must not be one. Non-canonical encodings and points off the curve are refused too.
+    """
+    if not isinstance(raw, (bytes, bytearray)) or len(raw) != 32:
+        return False
+    y = int.from_bytes(raw, "little") & ((1 << 255) - 1)
+    sign = raw[31] >> 7
+    if y >= _P:
+        return False
+    x2 = (y * y - 1) * pow(_D * y * y + 1, _P - 2, _P) % _P
+    x = pow(x2, (_P + 3) // 8, _P)
+    if (x * x - x2) % _P:
+        x = x * _SQRT_M1 % _P
+    if (x * x - x2) % _P:
+        return False  # not on the curve
+    if x == 0 and sign:
+        return False  # non-canonical: -0
+    if x & 1 != sign:
+        x = _P - x
+    point = (x, y)
+    for _ in range(3):  # [8]A: the identity exactly when A's order divides 8
+        point = _edwards_add(point, point)
+    return point != (0, 1)
+
+
 def _valid_key_name(name: object) -> bool:
     # Non-empty, no Unicode space, no '+', and (as all note text) no control character.
     return (
@@ -133,6 +177,8 @@ def _parse_key_line(line: str, sig_type: int, code: str) -> VerifierKey:
     expected = key_hash(name, raw, sig_type)
     if expected.hex() != hash_hex:
         raise _err("key hash does not match name and key", code)
+    if not is_strong_ed25519_key(raw):
+        raise _err("not an Ed25519 public key of large order (canonical, on the curve)", code)
     try:
         public_key = Ed25519PublicKey.from_public_bytes(raw)
     except ValueError:
@@ -326,6 +372,8 @@ def verify_cosignature(line: str, checkpoint_body: bytes | str, name: str, pubke
     text = line[:-1] if line.endswith("\n") else line
     if "\n" in text:
         raise _err("one signature line expected", code)
+    if not is_strong_ed25519_key(raw):
+        raise _err("the witness key is not an Ed25519 public key of large order", code)
     sig_name, kh, rest = _parse_signature_line(text, code)
     if sig_name != name or kh != key_hash(name, raw, SIG_TYPE_COSIGNATURE_V1):
         raise _err("cosignature is not from this witness key", code)

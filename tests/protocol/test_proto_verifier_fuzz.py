@@ -249,3 +249,72 @@ def test_the_monitor_never_accepts_a_fork_or_a_rollback(data):
         assert forked_or_rolled_back
         return
     assert not forked_or_rolled_back, outcome
+
+
+# --- small-order keys: signatures anyone forges ------------------------------------
+
+# The Ed25519 points of order 1, 2, 4 and 8, canonically encoded, then some non-canonical forms
+# (libsodium's blocklist): a registry publishing one as its key, or a witness registering one,
+# could deny every checkpoint "signed" with it, since anyone can forge one.
+SMALL_ORDER = [
+    bytes(32),
+    b"\x01" + bytes(31),
+    bytes.fromhex("26e8958fc2b227b045c3f489f2ef98f0d5dfac05d3c63339b13802886d53fc05"),
+    bytes.fromhex("c7176a703d4dd84fba3c0b760d10670f2a2053fa2c39ccc64ec7fd7792ac037a"),
+    bytes.fromhex("ecffffffffffffffffffffffffffffffffffffffffffffffffffffffffffff7f"),
+    bytes.fromhex("26e8958fc2b227b045c3f489f2ef98f0d5dfac05d3c63339b13802886d53fc85"),
+    bytes.fromhex("c7176a703d4dd84fba3c0b760d10670f2a2053fa2c39ccc64ec7fd7792ac03fa"),
+]
+NON_CANONICAL = [
+    bytes.fromhex("edffffffffffffffffffffffffffffffffffffffffffffffffffffffffffff7f"),  # y = p
+    bytes.fromhex("eeffffffffffffffffffffffffffffffffffffffffffffffffffffffffffff7f"),  # y = p + 1
+    b"\x01" + bytes(30) + b"\x80",  # x = 0 with the sign bit set
+]
+
+
+def _forged_line(name, kh, extra=b""):
+    # R = the identity point, S = 0: [0]B = R + [k]A whenever [k]A is the identity.
+    blob = kh + extra + b"\x01" + bytes(63)
+    return "\u2014 " + name + " " + b64encode(blob) + "\n"
+
+
+def test_a_small_order_log_key_is_refused_and_its_forgeries_with_it():
+    raw = b"\x01" + bytes(31)  # the identity: every message "verifies"
+    key_line = note.verifier_key_line(ORIGIN, raw)
+    forged = note.checkpoint_body(ORIGIN, 9, b"\x02" * 32).decode() + "\n"
+    forged += _forged_line(ORIGIN, note.key_hash(ORIGIN, raw))
+    try:
+        note.verify_checkpoint(forged, key_line)
+        raise AssertionError("a checkpoint forged under a small-order log key verified")
+    except ProtocolError:
+        pass
+    for raw in SMALL_ORDER + NON_CANONICAL:
+        for line, parse in (
+            (note.verifier_key_line(ORIGIN, raw), note.parse_verifier_key),
+            (note.cosigner_key_line("witness.example/w", raw), note.parse_cosigner_key),
+        ):
+            try:
+                parse(line)
+                raise AssertionError(f"key {raw.hex()} accepted")
+            except ProtocolError:
+                pass
+
+
+def test_a_cosignature_under_a_small_order_witness_key_is_refused():
+    raw = b"\x01" + bytes(31)
+    body = note.checkpoint_body(ORIGIN, 5, b"\x01" * 32)
+    name = "witness.example/w"
+    line = _forged_line(name, note.key_hash(name, raw, note.SIG_TYPE_COSIGNATURE_V1), (1).to_bytes(8, "big"))
+    try:
+        note.verify_cosignature(line, body, name, raw)
+        raise AssertionError("a cosignature forged under a small-order witness key verified")
+    except ProtocolError:
+        pass
+
+
+@FUZZ
+@given(st.binary(min_size=32, max_size=32))
+def test_generated_keys_are_strong(seed):
+    raw = Ed25519PrivateKey.from_private_bytes(seed).public_key().public_bytes_raw()
+    assert note.is_strong_ed25519_key(raw)
+    assert note.parse_verifier_key(note.verifier_key_line(ORIGIN, raw)).public_key_raw == raw

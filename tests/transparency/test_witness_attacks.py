@@ -147,3 +147,15 @@ def test_the_served_note_stays_within_the_signature_limit_even_if_storage_holds_
     _stored_cosignatures(checkpoint, note.MAX_SIGNATURES + 3)
     parsed = note.verify_checkpoint(served_note(checkpoint), verifier_key_line())
     assert len(parsed.signatures) == note.MAX_SIGNATURES
+
+
+def test_a_small_order_witness_key_is_refused(api, parties):
+    """With the identity point as its key, anyone (the registry too) forges the witness's cosignature
+    of any checkpoint, and the witness can deny each one it made."""
+    from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PublicKey
+
+    weak = Ed25519PublicKey.from_public_bytes(b"\x01" + bytes(31))
+    key_pem = weak.public_bytes(Encoding.PEM, PublicFormat.SubjectPublicKeyInfo).decode()
+    response = _register(api(parties.users["insp_us"]), "insp-us.example/weak", key_pem)
+    assert response.status_code == 400, response.content
+    assert not WitnessKey.objects.exists()

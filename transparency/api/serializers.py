@@ -57,6 +57,9 @@ class WitnessKeySerializer(serializers.ModelSerializer):
         if not isinstance(key, Ed25519PublicKey):
             raise serializers.ValidationError("Witness keys are Ed25519.", code="unsupported_key")
         raw = key.public_bytes(serialization.Encoding.Raw, serialization.PublicFormat.Raw)
+        if not note.is_strong_ed25519_key(raw):
+            # A small-order key "verifies" forged cosignatures: anyone could cosign in its name.
+            raise serializers.ValidationError("Not an Ed25519 key of large order.", code="unsupported_key")
         # A cosignature signs the checkpoint, not the witness's name (the name is bound only by
         # the key hash, which anyone recomputes): a key registered under a second name would turn
         # each cosignature of its holder into a second, "independent" one under that name. And
