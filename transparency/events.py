@@ -23,6 +23,7 @@ EVENTS = {
     "chip.identity_changed": "A chip's hardware identity (UUID, board part number, key fingerprint) changed.",
     "chip.model_corrected": "A chip's model was corrected.",
     "witness.registered": "A witness key was registered.",
+    "witness.retired": "A witness key was retired by its organisation: it cosigns nothing more.",
 }
 
 

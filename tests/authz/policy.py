@@ -1354,6 +1354,15 @@ API = {
         )
     ],
     ("GET", "/api/v1/log/witnesses/{id}/"): [Case(ALL, params=lambda w, r: {"id": str(w.witness)})],
+    # The treaty body's witness key: its organisation (or the registry's administrator) retires it; another
+    # witness organisation sees it (witness keys are public) and may not; other parties witness nothing.
+    ("DELETE", "/api/v1/log/witnesses/{id}/"): [
+        Case(
+            expect(FORBIDDEN, treaty=OK, registry_admin=OK),
+            params=lambda w, r: {"id": str(w.witness)},
+            tables=("transparency.WitnessKey",),
+        )
+    ],
 }
 
 
@@ -1736,6 +1745,7 @@ LOGGED = {
     ("POST", "/api/v1/runs/{code}/object/"),
     ("POST", "/api/v1/runs/{code}/withdraw/"),
     ("POST", "/api/v1/log/witnesses/"),
+    ("DELETE", "/api/v1/log/witnesses/{id}/"),
     ("POST", "/api/v1/findings/{id}/answers/"),
     ("POST", "/api/v1/alerts/{id}/answers/"),
     ("POST", "/api/v1/findings/{id}/clarifications/"),

@@ -159,3 +159,41 @@ def test_a_small_order_witness_key_is_refused(api, parties):
     response = _register(api(parties.users["insp_us"]), "insp-us.example/weak", key_pem)
     assert response.status_code == 400, response.content
     assert not WitnessKey.objects.exists()
+
+
+def test_a_witness_at_its_cap_rotates_a_key_by_retiring_one(api, parties):
+    """With a cap on active keys, retiring is how a witness rotates: its organisation's own key only, logged,
+    once; a retired key cosigns nothing more, and its earlier cosignatures stay served."""
+    from transparency.models import LogEventData
+
+    us, fr = api(parties.users["insp_us"]), api(parties.users["insp_fr"])
+    keys = [Ed25519PrivateKey.generate() for _ in range(5)]
+    made = [_register(us, f"insp-us.example/r{i}", pem(k)) for i, k in enumerate(keys[:4])]
+    assert [r.status_code for r in made] == [201] * 4
+    refused = _register(us, "insp-us.example/r4", pem(keys[4]))
+    assert (refused.status_code, refused.json()["code"]) == (409, "too_many_witness_keys")
+    append_events(1)
+    text, size = _current(us)
+    line = c2sp_cosign(keys[0], "insp-us.example/r0", text, 1_700_000_000)
+    posted = us.post("/api/v1/log/cosignatures", {"witness": "insp-us.example/r0", "size": size, "line": line})
+    assert posted.status_code == 201
+    first = made[0].json()["id"]
+    # Another witness organisation sees the key (witness keys are public) and may not retire it.
+    assert fr.delete(f"/api/v1/log/witnesses/{first}/").status_code == 403
+    assert WitnessKey.objects.get(pk=first).retired_at is None
+    assert us.delete(f"/api/v1/log/witnesses/{first}/").status_code == 204
+    again = us.delete(f"/api/v1/log/witnesses/{first}/")
+    assert (again.status_code, again.json()["code"]) == (409, "already_retired")
+    assert LogEventData.objects.filter(event="witness.retired", object_id="insp-us.example/r0").count() == 1
+    assert _register(us, "insp-us.example/r4", pem(keys[4])).status_code == 201
+    # The retired key's cosignature of the earlier checkpoint stays on it; on a new one it is refused.
+    from transparency.checkpoints import served_note
+    from transparency.models import Checkpoint
+
+    assert line.strip() in served_note(Checkpoint.objects.get(size=size))
+    append_events(1)
+    text, size = _current(us)
+    late = c2sp_cosign(keys[0], "insp-us.example/r0", text, 1_700_000_100)
+    response = us.post("/api/v1/log/cosignatures", {"witness": "insp-us.example/r0", "size": size, "line": late})
+    assert response.status_code == 400 and "No active witness key" in response.json()["detail"]
+    assert not Cosignature.objects.filter(witness_id=first, checkpoint__size=size).exists()

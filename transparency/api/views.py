@@ -16,7 +16,7 @@ from core.problems import Problem
 from core.views import RestrictedViewSetMixin
 from protocol.encoding import jcs_loads
 from protocol.errors import ProtocolError
-from transparency import checkpoints
+from transparency import checkpoints, witnesses
 from transparency.api.serializers import CosignatureSerializer, WitnessKeySerializer, require_witness_org
 from transparency.log import ProofRangeError, consistency_proof, current_size, inclusion_proof
 from transparency.models import LogEventData, LogLeaf, WitnessKey
@@ -159,9 +159,10 @@ class WitnessKeyViewSet(
     mixins.ListModelMixin,
     mixins.RetrieveModelMixin,
     mixins.CreateModelMixin,
+    mixins.DestroyModelMixin,
     viewsets.GenericViewSet,
 ):
-    """Witness keys of treaty bodies and inspectorates, which cosign checkpoints."""
+    """Witness keys of treaty bodies and inspectorates, which cosign checkpoints; DELETE retires one."""
 
     queryset = WitnessKey.objects.all()
     serializer_class = WitnessKeySerializer
@@ -174,6 +175,12 @@ class WitnessKeyViewSet(
         # The key and its `witness.registered` log event commit together.
         with transaction.atomic():
             serializer.save()
+
+    def destroy(self, request, *args, **kwargs):
+        """Retire one of the organisation's own witness keys (`witness.retired`); another's is a 403."""
+        require_witness_org(request.user)
+        witnesses.retire(self.get_object(), request.user)
+        return Response(status=204)
 
 
 @extend_schema(request=CosignatureSerializer, responses={201: CosignatureSerializer})
