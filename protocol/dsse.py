@@ -31,6 +31,7 @@ from cryptography.hazmat.primitives.asymmetric import ec, ed25519
 
 from protocol.encoding import b64decode_any, b64encode, sha256_hex, strict_json_loads
 from protocol.errors import ProtocolError
+from protocol.note import is_strong_ed25519_key
 
 PAYLOAD_TYPE = "application/vnd.chipreg.statement+json"
 MAX_SIGNATURES = 16
@@ -117,6 +118,11 @@ def load_public_key(pem: str | bytes) -> PublicKey:
         key = serialization.load_pem_public_key(bytes(pem))
     except (ValueError, TypeError, UnsupportedAlgorithm) as exc:
         raise _unsupported(f"not a usable PEM public key ({type(exc).__name__})") from None
+    if isinstance(key, ed25519.Ed25519PublicKey) and not is_strong_ed25519_key(
+        key.public_bytes(serialization.Encoding.Raw, serialization.PublicFormat.Raw)
+    ):
+        # A small-order point "verifies" signatures anyone can make: its holder could disown what it signed.
+        raise _unsupported("an Ed25519 key of small order (or a non-canonical point) binds no one")
     return public_key_from_object(key)
 
 

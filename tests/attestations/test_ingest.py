@@ -589,3 +589,16 @@ def test_a_big_statement_answers_with_its_movement_findings_and_its_chips_placed
     assert set(placed.values_list("chip__serial", flat=True)) == {"A000001", "A000002", "A000003"}
     assert not Placement.objects.filter(facility__code="US-VA-001", valid_to__isnull=True).exists()
     assert Chip.objects.get(serial="A000003").last_verified_at is None  # folded after the commit
+
+
+@pytest.mark.parametrize("raw", ["0100000000000000000000000000000000000000000000000000000000000000", "00" * 32])
+def test_a_small_order_ed25519_key_is_not_registered(world, raw):
+    """Attack: an operator registers a small-order key (the identity point, a point of order 4), under which
+    forged signatures verify (tests/protocol/test_proto_verifier_fuzz.py), and later disowns its statements:
+    anyone could have made their signatures."""
+    from cryptography.hazmat.primitives import serialization
+    from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PublicKey
+
+    weak = Ed25519PublicKey.from_public_bytes(bytes.fromhex(raw))
+    pem = weak.public_bytes(serialization.Encoding.PEM, serialization.PublicFormat.SubjectPublicKeyInfo).decode()
+    check_problem(world.op_a.post("/api/v1/keys/", {"public_key": pem}), 400, "unsupported_key")
