@@ -780,17 +780,17 @@ def _alert_data(alert, evidence):
 
 
 def _notify(alert, event):
-    """Hand the alert to delivery once this transaction commits."""
-    from compliance.delivery import notify
+    """Hand the alert's event to delivery: an outbox event of this transaction (compliance.delivery.tasks.
+    notify_events), so a worker that dies between the commit and the notification loses nothing (its redelivered
+    task finds the alert raised and raises nothing again). The sequence is the alert's reopenings now."""
+    _notify_many([alert.pk], event, alert.reopened)
 
-    transaction.on_commit(lambda: notify(alert.pk, event), robust=True)
 
+def _notify_many(alert_pks, event, sequence=0):
+    """Hand these alerts' event to delivery, through the outbox (one event; the subscriptions read once)."""
+    from outbox import emit
 
-def _notify_many(alert_pks, event):
-    """Hand these alerts to delivery once this transaction commits (the subscriptions read once)."""
-    from compliance.delivery import notify_many
-
-    transaction.on_commit(lambda: notify_many(alert_pks, event), robust=True)
+    emit("alerts.notify", alerts=[[pk, sequence] for pk in alert_pks], event=event)
 
 
 # --- clocks ------------------------------------------------------------------------------------------------

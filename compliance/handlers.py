@@ -1,5 +1,6 @@
 """Outbox subscriptions: which changes make compliance recompute what."""
 
+from compliance.delivery.tasks import notify_events
 from compliance.tasks import evaluate_events
 from outbox.relay import subscribe
 
@@ -15,3 +16,6 @@ for _topic in (
     "exports.received",  # a receipt across a border: judged against the destination rules (compliance.exports)
 ):
     subscribe(_topic, evaluate_events, batched=True)
+
+# An alert raised, reopened, escalated or closed: its subscribers are told (an event of the alert's transaction).
+subscribe("alerts.notify", notify_events, batched=True)

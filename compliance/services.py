@@ -106,7 +106,7 @@ def transition(user, alert, action, reason):
         alert=alert, from_state=previous, to_state=target, by=user, reason=reason, log_index=index
     )
     if target in (AlertState.RESOLVED, AlertState.DISMISSED):
-        from compliance.delivery import notify
+        from compliance.evaluation import _notify
 
-        transaction.on_commit(lambda: notify(alert.pk, f"alert.{target}"), robust=True)
+        _notify(alert, f"alert.{target}")
     return alert

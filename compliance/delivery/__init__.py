@@ -1,6 +1,7 @@
 """Delivering alerts to subscribers: which subscriptions match, one Delivery each.
 
-notify() runs after the alert's transaction commits. It writes one Delivery
+notify() runs after the alert's transaction commits (the alert's transaction emits an `alerts.notify`
+outbox event: compliance.delivery.tasks.notify_events). It writes one Delivery
 row per matching subscription and channel (unique, so running it twice sends
 nothing twice) and enqueues the sending task; if the broker is down the rows
 stay pending and the periodic sweep (deliver_due) sends them later.
@@ -121,8 +122,9 @@ def payload_for(alert, event):
     }
 
 
-def notify_many(alert_ids, event):
-    """notify() each alert, reading the subscriptions once: with none active, a batch costs one query.
+def notify_many(alerts, event):
+    """notify() each alert (an id, or [id, sequence]), reading the subscriptions once: with none active, a
+    batch costs one query.
 
     A failure for one alert is logged and the others go on, as separate
     on_commit(robust=True) callbacks would.
@@ -131,19 +133,24 @@ def notify_many(alert_ids, event):
     if not subscriptions:
         return []
     created = []
-    for alert_id in alert_ids:
+    for item in alerts:
+        alert_id, sequence = item if isinstance(item, list | tuple) else (item, None)
         try:
-            created += notify(alert_id, event, subscriptions)
+            created += notify(alert_id, event, subscriptions, sequence=sequence)
         except Exception:
             log.exception("could not notify the subscribers of alert %s (%s)", alert_id, event)
     return created
 
 
-def notify(alert_id, event, subscriptions=None):
-    """Queue the deliveries of this alert's event (`subscriptions`: the active ones, when already read)."""
+def notify(alert_id, event, subscriptions=None, sequence=None):
+    """Queue the deliveries of this alert's event (`subscriptions`: the active ones, when already read).
+
+    `sequence`: the alert's reopenings when the event happened (default: as it is now), so an event handed
+    over late (the outbox relay after a crash) is not taken for a later reopening's, nor sent twice."""
     from compliance.models import Alert, Delivery
 
     alert = Alert.objects.select_related("rule").get(pk=alert_id)
+    sequence = alert.reopened if sequence is None else sequence
     created = []
     payload = None  # one payload (and one checkpoint) for every subscriber of this event
     for sub in matching_subscriptions(alert, subscriptions):
@@ -151,7 +158,7 @@ def notify(alert_id, event, subscriptions=None):
             if not target:
                 continue
             if Delivery.objects.filter(
-                subscription=sub, alert=alert, event=event, sequence=alert.reopened, channel=channel
+                subscription=sub, alert=alert, event=event, sequence=sequence, channel=channel
             ).exists():
                 continue  # already queued for this subscriber: never twice
             payload = payload or payload_for(alert, event)
@@ -162,7 +169,7 @@ def notify(alert_id, event, subscriptions=None):
                             subscription=sub,
                             alert=alert,
                             event=event,
-                            sequence=alert.reopened,
+                            sequence=sequence,
                             channel=channel,
                             webhook_id=f"msg_{uuid.uuid4().hex}",
                             payload=payload,

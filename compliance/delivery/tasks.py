@@ -15,3 +15,14 @@ def deliver_due():
 
     for delivery_id in due():
         deliver.delay(delivery_id)
+
+
+@shared_task(ignore_result=True, acks_late=True, reject_on_worker_lost=True)
+def notify_events(events):
+    """Outbox `alerts.notify` events [[event_id, topic, payload], ...] of one relay drain: queue each alert
+    event's deliveries (compliance.delivery.notify: one per subscription and channel, so a redelivered or
+    concurrent copy queues nothing twice)."""
+    from compliance.delivery import notify_many
+
+    for _, _, payload in events:
+        notify_many(payload["alerts"], payload["event"])

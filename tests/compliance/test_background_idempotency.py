@@ -1,0 +1,88 @@
+"""Background work run twice, concurrently, or after a crash between its commit and what followed it.
+
+Celery delivers at least once and the relay may hand an event over twice; a worker may die right after
+its transaction commits. These tests call the handlers directly, again and side by side, and check that
+nothing is logged, raised or sent twice and that nothing done is lost.
+"""
+
+import threading
+
+import pytest
+from django.db import connections
+
+from compliance.evaluation import evaluate_all
+from compliance.models import Alert, Delivery, Subscription
+from outbox.relay import drain_all
+from registry.registration import register_chips
+from tests.compliance.test_evaluation import chips, declare, facility, rule
+from transparency.models import LogEventData
+
+
+@pytest.fixture
+def op(parties):
+    return parties.users["op_a_admin"]
+
+
+def _subscribe(parties):
+    return Subscription.objects.create(
+        organisation=parties.users["treaty"].organisation, min_severity="low", email="duty@treaty.example"
+    )
+
+
+def _raised_events(alert):
+    return LogEventData.objects.filter(event="alert.raised", object_id=f"alert:{alert.pk}").count()
+
+
+def test_an_alert_raised_by_a_worker_that_died_after_its_commit_is_still_delivered(parties, op, mailoutbox):
+    """The alert's transaction commits, then the worker dies before its after-commit hooks run (here: a test
+    transaction, whose on_commit callbacks never run). The redelivered evaluation finds the alert raised and
+    raises nothing; the subscriber must still hear of it, once."""
+    sub = _subscribe(parties)
+    fac = facility(op, "LOST-NOTE-1")
+    ids, rows = chips("LNT", 3)
+    register_chips(rows, op)
+    declare(op, fac, ids)
+    rule(parties.users["treaty"], "lost-note", value=2)
+    [alert] = evaluate_all()  # the task: the alert committed, its after-commit hooks lost with the worker
+    assert evaluate_all() == []  # the redelivered task: nothing raised again
+    drain_all()  # the periodic relay
+    drain_all()
+    assert Delivery.objects.filter(alert=alert, subscription=sub, event="alert.raised").count() == 1
+    assert len(mailoutbox) == 1
+    assert _raised_events(alert) == 1
+
+
+@pytest.mark.django_db(transaction=True)
+def test_a_notification_handed_over_twice_side_by_side_is_queued_once(parties, mailoutbox):
+    from compliance.delivery.tasks import notify_events
+
+    op = parties.users["op_a_admin"]
+    sub = _subscribe(parties)
+    fac = facility(op, "TWICE-NOTE-1")
+    ids, rows = chips("TWN", 3)
+    register_chips(rows, op)
+    declare(op, fac, ids)
+    rule(parties.users["treaty"], "twice-note", value=2)
+    drain_all()
+    [alert] = Alert.objects.filter(kind="threshold")
+    assert Delivery.objects.filter(alert=alert, subscription=sub).count() == 1
+    event = [[0, "alerts.notify", {"alerts": [[alert.pk, 0]], "event": "alert.raised"}]]
+    barrier, errors = threading.Barrier(4), []
+
+    def run():
+        try:
+            barrier.wait()
+            notify_events(event)
+        except Exception as exc:
+            errors.append(exc)
+        finally:
+            connections.close_all()
+
+    threads = [threading.Thread(target=run) for _ in range(4)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    assert not errors, errors
+    assert Delivery.objects.filter(alert=alert, subscription=sub).count() == 1
+    assert len(mailoutbox) == 1
