@@ -86,3 +86,58 @@ def test_a_notification_handed_over_twice_side_by_side_is_queued_once(parties, m
     assert not errors, errors
     assert Delivery.objects.filter(alert=alert, subscription=sub).count() == 1
     assert len(mailoutbox) == 1
+
+
+@pytest.fixture
+def catalog(transactional_db):
+    """Transactional tests start from flushed tables: put the accelerator catalog back."""
+    from registry.catalog import load_catalog
+
+    load_catalog()
+
+
+@pytest.mark.django_db(transaction=True)
+def test_a_recount_handed_over_several_times_side_by_side_moves_the_totals_once(catalog, api, parties):
+    """`chips.model_corrected` redelivered while its first task still runs, and a `catalog.corrected` of the
+    same model at once: the daily totals and the run's move by the difference exactly once."""
+    from attestations.models import UsageRecord
+    from attestations.recount import recount_chips, recount_model
+    from registry.models import AcceleratorModel, Chip
+    from runs.models import RunUsageDay
+    from tests.attestations.conftest import World
+    from tests.compliance.test_model_correction_recounts_usage import _assert_days_match_records, _report
+    from tests.factories import chip_rows
+    from tests.runs.test_usage import declare_earlier
+
+    world = World(api, parties)
+    register_chips(chip_rows("L", 4, model="nvidia-h20"), parties.users["op_a_admin"])
+    drain_all()
+    run = declare_earlier(parties)
+    _report(world, seconds=7200, run=run.code)
+    before = sum(u.flop_peak for u in UsageRecord.objects.all())
+    h100 = AcceleratorModel.objects.get(slug="nvidia-h100-sxm5-80gb")
+    pks = list(Chip.objects.filter(serial__startswith="L").values_list("pk", flat=True))
+    Chip.objects.filter(pk__in=pks).update(model=h100)  # the correction, its event handed over below
+    barrier, errors = threading.Barrier(4), []
+
+    def run_one(work):
+        try:
+            barrier.wait()
+            work()
+        except Exception as exc:
+            errors.append(exc)
+        finally:
+            connections.close_all()
+
+    works = [lambda: recount_chips(pks)] * 3 + [lambda: recount_model(h100.pk)]
+    threads = [threading.Thread(target=run_one, args=(w,)) for w in works]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    assert not errors, errors
+    after = sum(u.flop_peak for u in UsageRecord.objects.all())
+    assert after > before * 5
+    assert RunUsageDay.objects.get(run=run).flop_peak == pytest.approx(after)
+    _assert_days_match_records()
+    assert recount_chips(pks) == 0
