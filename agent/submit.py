@@ -2,10 +2,14 @@
 
 Answers are classified as follows:
 
-- 201 (or 200): accepted; the receipt is fetched, checked against the envelope
-  (and the pinned log key when one is configured) and stored;
+- 201 (or 200) naming the attestation's id (and, when it reports one, this
+  statement's statement_sha256): accepted; the receipt is fetched, checked
+  against the envelope (and the pinned log key when one is configured) and stored;
 - 409 `replayed_nonce`: the same envelope was accepted before (a re-send after a
   lost answer); the first acceptance's id is taken from the problem body;
+- a 2xx or 409 that names no id (a captive portal's page, garbage), or a 2xx for
+  another statement_sha256: nothing shows these bytes were logged; the envelope
+  stays queued (exit 4, 5 for the other hash) and is re-sent as is later;
 - 5xx, 408, 429, or no answer: the envelope stays queued (exit 4);
 - 4xx with a code that judges the statement itself (PERMANENT_CODES): the entry
   is marked refused and kept (exit 3); re-sending the same bytes cannot help;
@@ -22,6 +26,7 @@ import re
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
+from urllib.parse import quote
 
 from agent.client import Registry, Response
 from agent.errors import (
@@ -87,11 +92,18 @@ def safe_id(remote_id: str) -> str:
     return hashlib.sha256(remote_id.encode("utf-8")).hexdigest()[:32]
 
 
+def _remote_id(value: Any) -> str | None:
+    """An attestation id from an answer: a non-empty string or integer, else None."""
+    if isinstance(value, (str, int)) and not isinstance(value, bool) and str(value).strip():
+        return str(value)
+    return None
+
+
 def _first_id(problem: dict[str, Any]) -> str | None:
     for key in FIRST_ID_KEYS:
-        value = problem.get(key)
-        if isinstance(value, (str, int)) and not isinstance(value, bool) and str(value):
-            return str(value)
+        value = _remote_id(problem.get(key))
+        if value is not None:
+            return value
     return None
 
 
@@ -119,34 +131,32 @@ class Deliverer:
             data = resp.json()
             if not isinstance(data, dict):
                 data = {}
-            remote_id = data.get("id")
-            remote_id = None if remote_id is None else str(remote_id)
+            remote_id = _remote_id(data.get("id"))
+            sha = data.get("statement_sha256")
+            if remote_id is None:  # a captive portal, a proxy's page, or a lie: nothing says it was logged
+                return self._unusable(entry, f"answered {resp.describe()} without an attestation id")
+            if sha is not None and sha != entry.statement_sha256:
+                outcome = self._unusable(
+                    entry,
+                    f"reports statement_sha256 {sha}, but the signed statement's is {entry.statement_sha256}",
+                )
+                outcome.exit_code = EXIT_VERIFY
+                return outcome
             log_index = data.get("log_index") if isinstance(data.get("log_index"), int) else None
             self.outbox.mark_accepted(entry.id, remote_id, log_index, body_text)
             outcome = Outcome(entry.id, "accepted", f"accepted as {remote_id}, log index {log_index}", remote=data)
-            sha = data.get("statement_sha256")
-            if sha is not None and sha != entry.statement_sha256:
-                outcome.exit_code = EXIT_VERIFY
-                outcome.warnings.append(
-                    f"the registry reports statement_sha256 {sha}, but the signed statement's is "
-                    f"{entry.statement_sha256}"
-                )
-            if remote_id is None:
-                outcome.warnings.append("the registry's answer carries no id; no receipt can be fetched")
-            else:
-                self._receipt(self.outbox.get(entry.id), outcome)
+            self._receipt(self.outbox.get(entry.id), outcome)
             return outcome
         problem = resp.problem
         if resp.status == 409 and resp.code == "replayed_nonce":
             remote_id = _first_id(problem)
+            if remote_id is None:
+                return self._unusable(entry, f"answered {resp.describe()} naming no first_id")
             self.outbox.mark_accepted(entry.id, remote_id, None, body_text)
             outcome = Outcome(
                 entry.id, "already_accepted", f"already accepted earlier as {remote_id}", remote={"id": remote_id}
             )
-            if remote_id is None:
-                outcome.warnings.append("the 409 answer names no first id; no receipt can be fetched")
-            else:
-                self._receipt(self.outbox.get(entry.id), outcome)
+            self._receipt(self.outbox.get(entry.id), outcome)
             return outcome
         if resp.status >= 500 or resp.status in RETRY_STATUSES:
             msg = f"registry answered {resp.describe()}"
@@ -164,11 +174,21 @@ class Deliverer:
         self.outbox.note_attempt(entry.id, msg)
         return Outcome(entry.id, "queued", f"{msg}; statement kept in the outbox for `chipreg flush`", EXIT_REFUSED)
 
+    def _unusable(self, entry: Entry, why: str) -> Outcome:
+        """An answer that does not show these bytes were accepted: the entry stays queued.
+
+        Re-sending is harmless: the same bytes, and a registry that did accept them
+        answers 409 replayed_nonce with the first id.
+        """
+        msg = f"the registry {why}"
+        self.outbox.note_attempt(entry.id, msg)
+        return Outcome(entry.id, "queued", f"{msg}; statement kept in the outbox", EXIT_UNREACHABLE)
+
     # --- receipts ---
 
     def _receipt(self, entry: Entry, outcome: Outcome) -> None:
         assert entry.remote_id is not None
-        path = f"{ATTESTATIONS_PATH}{entry.remote_id}/receipt"
+        path = f"{ATTESTATIONS_PATH}{quote(entry.remote_id, safe='')}/receipt"
         try:
             resp = self.registry.get(path)
         except UnreachableError as exc:
