@@ -8,16 +8,21 @@ and only within the registry's own origin and prefix (e.g. a trailing slash
 added by the server); a POST is never re-sent elsewhere.
 
 Failures to connect, TLS errors and timeouts raise UnreachableError; any HTTP
-answer, 5xx included, is returned for the caller to classify.
+answer, 5xx included, is returned for the caller to classify. `timeout` bounds
+each socket operation and, with 1 s more per 64 KiB uploaded, the whole request:
+a registry that trickles its answer cannot hold the agent. An answer cut short
+of its Content-Length is no answer.
 """
 
 from __future__ import annotations
 
+import contextlib
 import http.client
 import json
 import socket
 import ssl
 import sys
+import threading
 from dataclasses import dataclass
 from typing import Any
 from urllib.parse import urlencode, urljoin, urlsplit
@@ -29,6 +34,7 @@ PROGRESS_THRESHOLD = 1 << 20
 CHUNK = 256 << 10
 MAX_RESPONSE_BYTES = 64 << 20
 MAX_REDIRECTS = 3
+MIN_UPLOAD_RATE = 64 << 10  # bytes/s: a request may take `timeout` s plus 1 s per 64 KiB it sends
 
 
 @dataclass
@@ -108,7 +114,22 @@ class Registry:
         label: str = "uploading",
     ) -> Response:
         target = self.prefix + path + (("?" + urlencode(query)) if query else "")
+        # The socket timeout bounds each read and write only: a registry sending a byte every
+        # few seconds would hold the agent forever. The whole request gets a deadline too.
+        limit = self.timeout + (len(body) / MIN_UPLOAD_RATE if body else 0.0)
         conn = self._connection()
+        expired = threading.Event()
+
+        def expire() -> None:
+            expired.set()
+            sock = conn.sock
+            if sock is not None:
+                with contextlib.suppress(OSError):
+                    sock.shutdown(socket.SHUT_RDWR)  # wakes the blocked read or write
+
+        timer = threading.Timer(limit, expire)
+        timer.daemon = True
+        timer.start()
         try:
             try:
                 conn.putrequest(method, target, skip_accept_encoding=True)
@@ -125,11 +146,19 @@ class Registry:
                         self._send_body(conn, body, label)
                     except (BrokenPipeError, ConnectionResetError):
                         pass  # the server may have answered early (413): read its answer below
+                if expired.is_set():
+                    raise TimeoutError
                 resp = conn.getresponse()
                 data = resp.read(MAX_RESPONSE_BYTES + 1)
+                if expired.is_set():
+                    raise TimeoutError
+                if resp.length and len(data) <= MAX_RESPONSE_BYTES:  # fewer bytes than its Content-Length
+                    raise http.client.IncompleteRead(data, resp.length)
             except (TimeoutError, OSError, http.client.HTTPException) as exc:
-                raise UnreachableError(f"registry at {self.url} is unreachable: {_why(exc)}") from None
+                why = f"timed out (no complete answer within {limit:g} s)" if expired.is_set() else _why(exc)
+                raise UnreachableError(f"registry at {self.url} is unreachable: {why}") from None
         finally:
+            timer.cancel()
             conn.close()
         if len(data) > MAX_RESPONSE_BYTES:
             raise UnreachableError(f"registry at {self.url} sent an answer larger than {MAX_RESPONSE_BYTES} bytes")

@@ -13,7 +13,7 @@ that was named explicitly, or one that is not valid TOML, is a usage error. Keys
     facility = "FAC-1"                    # CHIPREG_FACILITY
     cluster = "CL-1"
     log_key = "registry.example/log+1a2b3c4d+AU..."  # CHIPREG_LOG_KEY: the pinned log verifier key
-    timeout = 30                          # seconds, per HTTP request
+    timeout = 30                          # seconds, per socket operation and per request (+1 s per 64 KiB sent)
     ca_file = "/etc/ssl/registry-ca.pem"  # extra CA bundle for https
 
     [models]                              # extra product name -> registry model slug

@@ -3,10 +3,15 @@
 Each test is an attack that once worked; the fix is named in its docstring.
 """
 
+import socket
 import sqlite3
+import threading
+import time
 
 import pytest
 
+from agent.client import Registry
+from agent.errors import UnreachableError
 from tests.agent.helpers import H200_XML, Reply, problem
 
 
@@ -75,3 +80,97 @@ def test_a_remote_id_cannot_steer_the_receipt_request_elsewhere_on_the_registry(
     gets = [r.path for r in registry.requests if r.method == "GET"]
     assert gets and all(p.startswith("/api/v1/attestations/") and p.endswith("/receipt") for p in gets), gets
     assert all("/../" not in p for p in gets)
+
+
+# --- a malicious registry: a slow answer ---------------------------------------------------
+
+
+class Trickle:
+    """A server that answers headers then one byte of body every `pace` seconds, forever."""
+
+    def __init__(self, pace: float = 0.2, headers_only: bool = False):
+        self.pace, self.headers_only = pace, headers_only
+        self.sock = socket.socket()
+        self.sock.bind(("127.0.0.1", 0))
+        self.sock.listen(4)
+        self.stop = threading.Event()
+        self.thread = threading.Thread(target=self.serve, daemon=True)
+
+    @property
+    def url(self):
+        return f"http://127.0.0.1:{self.sock.getsockname()[1]}"
+
+    def serve(self):
+        self.sock.settimeout(0.2)
+        while not self.stop.is_set():
+            try:
+                conn, _ = self.sock.accept()
+            except OSError:
+                continue
+            with conn:
+                conn.recv(65536)
+                try:
+                    if self.headers_only:  # header lines, one byte at a time
+                        conn.sendall(b"HTTP/1.1 200 OK\r\n")
+                        while not self.stop.wait(self.pace):
+                            conn.sendall(b"X")
+                    conn.sendall(b"HTTP/1.1 200 OK\r\nContent-Length: 100000000\r\n\r\n")
+                    while not self.stop.wait(self.pace):
+                        conn.sendall(b"x")
+                except OSError:
+                    pass
+
+    def __enter__(self):
+        self.thread.start()
+        return self
+
+    def __exit__(self, *exc):
+        self.stop.set()
+        self.thread.join(5)
+        self.sock.close()
+
+
+@pytest.mark.parametrize("headers_only", [False, True], ids=["trickled-body", "trickled-headers"])
+def test_a_trickling_answer_times_out(headers_only):
+    """The timeout applied to each socket read only: a registry (or a man in the middle) sending a
+    byte every few seconds held the agent forever (up to 64 MiB). Now a request has a deadline."""
+    result = {}
+
+    def call():
+        try:
+            Registry(trickle.url, "tok", timeout=1.0).get("/api/v1/log/checkpoint")
+            result["outcome"] = "answered"
+        except UnreachableError as exc:
+            result["outcome"] = str(exc)
+
+    with Trickle(headers_only=headers_only) as trickle:
+        start = time.monotonic()
+        worker = threading.Thread(target=call, daemon=True)
+        worker.start()
+        worker.join(15)
+        elapsed = time.monotonic() - start
+    assert not worker.is_alive(), "the request never ended"
+    assert "timed out" in result["outcome"]
+    assert elapsed < 10
+
+
+def test_an_answer_cut_short_of_its_content_length_is_no_answer():
+    """A connection closed before the announced Content-Length was returned as a whole answer."""
+    srv = socket.socket()
+    srv.bind(("127.0.0.1", 0))
+    srv.listen(1)
+
+    def serve():
+        conn, _ = srv.accept()
+        with conn:
+            conn.recv(65536)
+            conn.sendall(b'HTTP/1.1 201 Created\r\nContent-Length: 1000\r\n\r\n{"id": "1"')
+
+    worker = threading.Thread(target=serve, daemon=True)
+    worker.start()
+    try:
+        with pytest.raises(UnreachableError):
+            Registry(f"http://127.0.0.1:{srv.getsockname()[1]}", "tok", timeout=5).post_json("/x", b"{}")
+    finally:
+        worker.join(5)
+        srv.close()
