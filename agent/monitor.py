@@ -23,7 +23,7 @@ from urllib.parse import urlsplit
 
 from agent.client import Registry
 from agent.errors import RefusedError, UnreachableError, UsageError, VerificationError
-from agent.util import atomic_write, utcnow
+from agent.util import atomic_write, private_dir, utcnow
 from protocol import monitor as core
 from protocol.encoding import b64encode
 
@@ -69,6 +69,7 @@ def _fetcher(registry: Registry):
 
 def check(registry: Registry, log_key: str | None, state_path: Path) -> MonitorResult:
     # The state (read, key pinning, atomic 0600 write after a good check) is protocol.monitor.run's.
+    private_dir(state_path.parent)
     try:
         outcome = core.run(registry.url, log_key, state_path, _fetcher(registry))
     except core.SplitView as exc:

@@ -21,7 +21,7 @@ from pathlib import Path
 
 from agent.errors import AgentError, UsageError
 from agent.keys import SigningKey
-from agent.util import utcnow, wire_time
+from agent.util import private_file, utcnow, wire_time
 from protocol.dsse import PAYLOAD_TYPE, make_envelope, pae
 from protocol.encoding import sha256_hex
 
@@ -83,7 +83,7 @@ class Outbox:
     def __init__(self, path: str | Path):
         self.path = Path(path)
         try:
-            self.path.parent.mkdir(parents=True, exist_ok=True)
+            private_file(self.path)
             self.db = sqlite3.connect(self.path, timeout=30, isolation_level=None)
             self.db.execute("PRAGMA journal_mode=WAL")
             self.db.execute("PRAGMA synchronous=FULL")

@@ -40,6 +40,7 @@ from typing import Any
 
 from agent import nvml
 from agent.errors import AgentError, UsageError
+from agent.util import private_file
 from protocol.errors import InvalidChipId
 from protocol.serials import format_chip_id
 
@@ -113,7 +114,7 @@ class SampleStore:
     def __init__(self, path: str | Path):
         self.path = Path(path)
         try:
-            self.path.parent.mkdir(parents=True, exist_ok=True)
+            private_file(self.path)
             self.db = sqlite3.connect(self.path, timeout=30, isolation_level=None)
             self.db.execute("PRAGMA journal_mode=WAL")
             self.db.execute("PRAGMA synchronous=NORMAL")

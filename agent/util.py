@@ -1,4 +1,4 @@
-"""Small helpers: durations, instants, atomic file writes."""
+"""Small helpers: durations, instants, private folders and atomic file writes."""
 
 from __future__ import annotations
 
@@ -70,10 +70,34 @@ def wire_time(dt: datetime) -> str:
     return format_time(dt)
 
 
-def atomic_write(path: Path, data: bytes, mode: int = 0o644) -> None:
+def private_dir(path: Path) -> None:
+    """Create `path` and any missing parent with mode 0700 (an existing folder is left as it is).
+
+    The state directory holds every signed statement (which chips are in which
+    facility) and the registry's answers: not for other local users to read.
+    """
+    path = Path(path)
+    missing = []
+    while not path.exists() and path != path.parent:
+        missing.append(path)
+        path = path.parent
+    for folder in reversed(missing):
+        with contextlib.suppress(FileExistsError):
+            folder.mkdir(mode=0o700)
+
+
+def private_file(path: Path) -> None:
+    """Create `path` empty with mode 0600 unless it exists (before SQLite opens it: its WAL and
+    shared-memory files then take the same mode)."""
+    private_dir(Path(path).parent)
+    with contextlib.suppress(FileExistsError):
+        os.close(os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600))
+
+
+def atomic_write(path: Path, data: bytes, mode: int = 0o600) -> None:
     """Write `data` to `path` so that readers see the old file or the new one, never half of it."""
     path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
+    private_dir(path.parent)
     fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
     try:
         with os.fdopen(fd, "wb") as f:

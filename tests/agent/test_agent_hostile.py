@@ -3,8 +3,10 @@
 Each test is an attack that once worked; the fix is named in its docstring.
 """
 
+import os
 import socket
 import sqlite3
+import stat
 import threading
 import time
 
@@ -12,6 +14,7 @@ import pytest
 
 from agent.client import Registry
 from agent.errors import UnreachableError
+from agent.samples import SampleStore
 from tests.agent.helpers import H200_XML, Reply, problem
 
 
@@ -174,3 +177,30 @@ def test_an_answer_cut_short_of_its_content_length_is_no_answer():
     finally:
         worker.join(5)
         srv.close()
+
+
+# --- a local user: the state directory ------------------------------------------------------
+
+
+def test_state_directory_and_files_are_private(cli, operator_env, registry):
+    """The state directory was created 0755 and the outbox 0644 (umask 022): any local user could
+    read every signed statement (which chips are in which facility) and the registry's answers."""
+    old = os.umask(0o022)
+    try:
+        rc, _, err = attest(cli)
+    finally:
+        os.umask(old)
+    assert rc == 0, err
+    assert stat.S_IMODE(operator_env.stat().st_mode) == 0o700
+    for path in [operator_env / "outbox.sqlite3", *operator_env.glob("receipts/*")]:
+        assert stat.S_IMODE(path.stat().st_mode) & 0o077 == 0, path
+
+
+def test_samples_database_is_private(tmp_path):
+    old = os.umask(0o022)
+    try:
+        SampleStore(tmp_path / "state" / "samples.sqlite3").close()
+    finally:
+        os.umask(old)
+    assert stat.S_IMODE((tmp_path / "state").stat().st_mode) == 0o700
+    assert stat.S_IMODE((tmp_path / "state" / "samples.sqlite3").stat().st_mode) & 0o077 == 0
