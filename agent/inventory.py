@@ -13,6 +13,7 @@ import xml.etree.ElementTree as ET
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
+from xml.parsers import expat
 
 from agent import nvml
 from agent.errors import UsageError
@@ -102,10 +103,33 @@ def _power_limit(gpu: ET.Element) -> float | None:
     return None
 
 
+class _Declaration(Exception):
+    pass
+
+
+def _refuse(*_: object) -> None:
+    raise _Declaration
+
+
+def _has_entity_declaration(data: bytes) -> bool:
+    """Whether the document declares an entity, in whatever encoding expat reads it (UTF-16 too)."""
+    parser = expat.ParserCreate()
+    parser.EntityDeclHandler = _refuse
+    parser.UnparsedEntityDeclHandler = _refuse
+    try:
+        parser.Parse(data, True)
+    except _Declaration:
+        return True
+    except expat.ExpatError:
+        pass  # not well-formed: the parse below says so
+    return False
+
+
 def _parse_xml(data: bytes, source: str) -> ET.Element:
-    # nvidia-smi writes no entity declarations; refusing them rules out entity
-    # expansion attacks without a third-party parser. External DTDs are never fetched.
-    if b"<!ENTITY" in data:
+    # nvidia-smi writes no entity declarations; refusing them (seen by expat itself, before any
+    # is expanded) rules out entity expansion attacks without a third-party parser. External
+    # DTDs are never fetched.
+    if _has_entity_declaration(data):
         raise UsageError(f"{source}: XML entity declarations are not accepted")
     try:
         root = ET.fromstring(data)  # noqa: S314

@@ -204,3 +204,35 @@ def test_samples_database_is_private(tmp_path):
         os.umask(old)
     assert stat.S_IMODE((tmp_path / "state").stat().st_mode) == 0o700
     assert stat.S_IMODE((tmp_path / "state" / "samples.sqlite3").stat().st_mode) & 0o077 == 0
+
+
+# --- malformed device input ------------------------------------------------------------------
+
+
+def test_entity_declarations_in_utf16_are_refused(cli, tmp_path):
+    """The refusal of entity declarations looked for the bytes `<!ENTITY`: the same document in
+    UTF-16 (which expat reads) carried its declarations past the check."""
+    doc = (
+        '<?xml version="1.0" encoding="UTF-16"?><!DOCTYPE nvidia_smi_log [<!ENTITY a "NVIDIA H200">]>'
+        "<nvidia_smi_log><gpu><product_name>&a;</product_name><serial>1653924010417</serial></gpu>"
+        "</nvidia_smi_log>"
+    )
+    path = tmp_path / "utf16.xml"
+    path.write_bytes(doc.encode("utf-16"))
+    rc, out, err = cli("inventory", "--from-xml", path)
+    assert rc == 2, out
+    assert "entity declarations" in err
+
+
+def test_real_nvidia_smi_output_with_its_doctype_still_parses(cli):
+    rc, _, err = cli("inventory", "--from-xml", H200_XML, "--json")
+    assert rc == 0, err
+
+
+def test_a_billion_laughs_is_refused_before_expansion(cli, tmp_path):
+    laughs = "".join(f'<!ENTITY l{i} "{f"&l{i - 1};" * 10}">' for i in range(1, 10))
+    doc = f'<?xml version="1.0"?><!DOCTYPE nvidia_smi_log [<!ENTITY l0 "ha">{laughs}]><nvidia_smi_log>&l9;</nvidia_smi_log>'
+    path = tmp_path / "laughs.xml"
+    path.write_text(doc)
+    rc, _, err = cli("inventory", "--from-xml", path)
+    assert rc == 2 and "entity declarations" in err
