@@ -14,6 +14,7 @@ from pathlib import Path
 from typing import Any
 
 from agent.errors import AgentError, UsageError
+from protocol.statements import MAX_CHIP_POWER_W
 
 BOOT_ID_PATH = Path("/proc/sys/kernel/random/boot_id")
 
@@ -113,17 +114,44 @@ def identity(lib: Any, handle: Any) -> dict[str, Any]:
     }
 
 
+MAX_ENERGY_MJ = (1 << 63) - 1  # SQLite's INTEGER; NVML's 'no value' for an unsigned 64-bit counter is above it
+MAX_POWER_MW = int(MAX_CHIP_POWER_W * 1000)
+
+
+def _in_range(value: Any, hi: int) -> bool:
+    """0 <= value <= hi, compared exactly (an int near 2**63 is not rounded into range); NaN is not."""
+    if isinstance(value, bool):
+        return False
+    if not isinstance(value, int):
+        try:
+            value = float(value)
+        except (TypeError, ValueError, OverflowError):
+            return False
+    return 0 <= value <= hi
+
+
 def read(lib: Any, handle: Any) -> dict[str, Any]:
     """One reading: energy counter (mJ since driver load), GPU utilization (%), power (mW).
 
+    A value out of range (a negative or NaN one, a utilization above 100 %, an
+    'unavailable' sentinel like 2**64 - 1) is recorded as unknown (None) and named
+    in `rejected`: a nonsense reading never reaches the database or a statement.
     Raises the library's NVMLError for anything but "not supported".
     """
     energy = call(lib, "nvmlDeviceGetTotalEnergyConsumption", handle, strict=True)
     rates = call(lib, "nvmlDeviceGetUtilizationRates", handle, strict=True)
     power = call(lib, "nvmlDeviceGetPowerUsage", handle, strict=True)
     util = getattr(rates, "gpu", None) if rates is not None else None
-    return {
-        "energy_mj": int(energy) if energy is not None else None,
-        "gpu_util": float(util) if util is not None else None,
-        "power_mw": int(power) if power is not None else None,
-    }
+    out: dict[str, Any] = {"energy_mj": None, "gpu_util": None, "power_mw": None, "rejected": []}
+    for name, value, hi in (
+        ("energy_mj", energy, MAX_ENERGY_MJ),
+        ("gpu_util", util, 100),
+        ("power_mw", power, MAX_POWER_MW),
+    ):
+        if value is None:
+            continue
+        if _in_range(value, hi):
+            out[name] = float(value) if name == "gpu_util" else int(value)
+        else:
+            out["rejected"].append(f"{name}={value!r}")
+    return out

@@ -20,6 +20,10 @@ Usage over [since, until), per GPU, from consecutive samples a -> b:
 - the energy delta (same epoch, >= 0) counts, pro rata of the overlap, even
   over a longer gap: the counter saw that energy drawn, and hiding it would
   understate usage (the registry flags energy above power limit × active_s);
+  a delta above MAX_CHIP_POWER_W (10 kW) over its interval is no chip's: it is a
+  glitched counter, counted as a reset, not as energy;
+- a utilization outside 0-100 % (or NaN) is unknown; the collector records
+  NVML readings out of range as unknown (NULL) in the first place;
 - utilization = covered-time-weighted mean of gpu_util / 100;
   energy_j = sum of counted deltas / 1000.
 """
@@ -43,6 +47,7 @@ from agent.errors import AgentError, UsageError
 from agent.util import private_file
 from protocol.errors import InvalidChipId
 from protocol.serials import format_chip_id
+from protocol.statements import MAX_CHIP_POWER_W
 
 DEFAULT_MAX_GAP_S = 60.0
 _SCHEMA = """
@@ -237,11 +242,13 @@ def usage_from_samples(samples: list[Sample], since: float, until: float) -> Chi
             resets += 1
         elif a.energy_mj is not None and b.energy_mj is not None:
             delta = b.energy_mj - a.energy_mj
-            if delta > 0:
+            if delta > MAX_CHIP_POWER_W * 1000 * dt:  # no chip draws that: a glitched counter, not energy
+                resets += 1
+            elif delta > 0:
                 energy_mj += delta * (overlap / dt)
         if same_epoch and dt <= max_gap_for(b.interval_s):
             active += overlap
-            if b.gpu_util is not None:
+            if b.gpu_util is not None and 0 <= b.gpu_util <= 100:  # NaN or out of range: unknown
                 util_weighted += b.gpu_util * overlap
                 util_time += overlap
         else:
@@ -328,6 +335,8 @@ class Collector:
         except err as exc:
             self._restart_later(exc)
         for key, chip, t, r in readings:
+            if r.get("rejected"):
+                self.warn(f"GPU {key}: NVML reading(s) out of range, recorded as unknown: {', '.join(r['rejected'])}")
             self.store.add(
                 key,
                 t,

@@ -3,6 +3,7 @@
 Each test is an attack that once worked; the fix is named in its docstring.
 """
 
+import math
 import os
 import socket
 import sqlite3
@@ -14,8 +15,8 @@ import pytest
 
 from agent.client import Registry
 from agent.errors import UnreachableError
-from agent.samples import SampleStore
-from tests.agent.helpers import H200_XML, Reply, problem
+from agent.samples import Collector, SampleStore, usage_from_samples
+from tests.agent.helpers import H200_XML, FakeGpu, Reply, fake_pynvml, problem
 
 
 def attest(cli, *extra):
@@ -236,3 +237,61 @@ def test_a_billion_laughs_is_refused_before_expansion(cli, tmp_path):
     path.write_text(doc)
     rc, _, err = cli("inventory", "--from-xml", path)
     assert rc == 2 and "entity declarations" in err
+
+
+class Clock:
+    def __init__(self, t=1_800_000_000.0):
+        self.t = t
+
+    def __call__(self):
+        return self.t
+
+
+@pytest.mark.parametrize(
+    ("field", "value"),
+    [
+        ("energy_mj", 2**64 - 1),  # NVML's 'no value' sentinel for an unsigned long long
+        ("energy_mj", 2**63),  # one above SQLite's INTEGER
+        ("energy_mj", -5),
+        ("energy_mj", float("nan")),
+        ("util", float("nan")),
+        ("util", 250),
+        ("util", -3),
+        ("power_mw", 2**64 - 1),
+    ],
+)
+def test_nvml_readings_out_of_range_are_recorded_as_unknown(tmp_path, field, value):
+    """An NVML reading out of range crashed the sampler (sqlite's 64-bit limit, int(nan)) or went
+    into the database as is: a NaN utilization made the chip's utilization 0 over the whole period.
+    Now such a reading is recorded as unknown (NULL), with a warning."""
+    gpu = FakeGpu()
+    lib = fake_pynvml([gpu])
+    warnings = []
+    store = SampleStore(tmp_path / "s.sqlite3")
+    clock = Clock()
+    collector = Collector(store, 10.0, lib=lib, clock=clock, warn=warnings.append)
+    start = clock.t
+    for i in range(4):
+        gpu.energy_mj, gpu.util, gpu.power_mw = 1_000_000 + 10_000 * i, 60, 300_000
+        if i == 2:
+            setattr(gpu, field, value)
+        assert collector.tick() == 1
+        clock.t += 10
+    assert any(field.split("_")[0] in w for w in warnings), warnings
+    (u,) = store.usage(start, clock.t)
+    assert 0 <= u.utilization <= 1 and not math.isnan(u.utilization)
+    assert u.utilization == pytest.approx(0.6)
+    assert 0 <= u.energy_j <= 30.0 + 1e-9  # never more than the counter really advanced
+
+
+def test_an_energy_jump_beyond_any_chip_is_not_counted(tmp_path):
+    """A glitched counter (one reading far ahead, then back) added petajoules: the usage statement
+    then failed the schema for every chip (nothing could be reported), or, below the schema's 10 kW
+    bound, claimed energy the chip never drew. A delta above 10 kW over its interval is a reset."""
+    store = SampleStore(tmp_path / "s.sqlite3")
+    kw = {"interval_s": 10.0, "boot_id": "b", "driver": "d", "chip": "nvidia:ABC"}
+    for i, e in enumerate([1_000_000, 1_010_000, 10**15, 1_030_000, 1_040_000]):
+        store.add("G", 1000.0 + 10 * i, e, 50.0, 1, **kw)
+    u = usage_from_samples(store.window("G", 0, 1e9), 1000.0, 1040.0)
+    assert u.energy_j <= 20.0 + 1e-9
+    assert u.resets >= 1
