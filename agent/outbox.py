@@ -183,5 +183,13 @@ class Outbox:
             (wire_time(utcnow()), error, response, entry_id),
         )
 
+    def requeue(self, entry_id: int, error: str) -> None:
+        """Back to pending: the answer that marked it accepted turned out to name another statement."""
+        self.db.execute(
+            "UPDATE outbox SET status = 'pending', last_error = ?, remote_id = NULL, log_index = NULL, "
+            "receipt_status = NULL, receipt_path = NULL WHERE id = ?",
+            (error, entry_id),
+        )
+
     def set_receipt(self, entry_id: int, status: str, path: str | None) -> None:
         self.db.execute("UPDATE outbox SET receipt_status = ?, receipt_path = ? WHERE id = ?", (status, path, entry_id))

@@ -38,7 +38,7 @@ from agent.errors import (
     VerificationError,
 )
 from agent.outbox import Entry, Outbox
-from agent.receipts import verify_receipt
+from agent.receipts import envelope_leaf, parse_receipt, verify_receipt
 from agent.util import atomic_write
 
 ATTESTATIONS_PATH = "/api/v1/attestations/"
@@ -97,6 +97,15 @@ def _remote_id(value: Any) -> str | None:
     if isinstance(value, (str, int)) and not isinstance(value, bool) and str(value).strip():
         return str(value)
     return None
+
+
+def _proves_another_statement(receipt: Any, envelope: bytes) -> bool:
+    """Whether a receipt is well formed but for a leaf that is not this envelope's."""
+    try:
+        _, leaf, _, _ = parse_receipt(receipt)
+        return leaf != envelope_leaf(envelope)[0]
+    except VerificationError:
+        return False
 
 
 def _first_id(problem: dict[str, Any]) -> str | None:
@@ -199,16 +208,24 @@ class Deliverer:
             return
         receipt = resp.json()
         name = safe_id(entry.remote_id)
-        atomic_write(self.receipts_dir / f"{name}.envelope.json", entry.envelope)
         try:
             verified = verify_receipt(receipt, self.log_key, entry.envelope)
         except VerificationError as exc:
             bad = self.receipts_dir / f"{name}.receipt.INVALID.json"
             atomic_write(bad, resp.body)
-            self.outbox.set_receipt(entry.id, "invalid", str(bad))
             outcome.exit_code = EXIT_VERIFY
             outcome.warnings.append(f"{exc} (kept in {bad})")
+            if _proves_another_statement(receipt, entry.envelope):
+                # The id named (a 201's, or a 409's first_id) is another statement's: nothing shows
+                # that this one was logged. Queued again; the same bytes are re-sent later.
+                msg = f"the registry's id {entry.remote_id} is another statement's; statement kept in the outbox"
+                self.outbox.requeue(entry.id, msg)
+                outcome.status, outcome.message = "queued", msg
+            else:
+                atomic_write(self.receipts_dir / f"{name}.envelope.json", entry.envelope)
+                self.outbox.set_receipt(entry.id, "invalid", str(bad))
             return
+        atomic_write(self.receipts_dir / f"{name}.envelope.json", entry.envelope)
         if entry.log_index is not None and verified.log_index != entry.log_index:
             outcome.exit_code = EXIT_VERIFY
             outcome.warnings.append(

@@ -295,3 +295,20 @@ def test_an_energy_jump_beyond_any_chip_is_not_counted(tmp_path):
     u = usage_from_samples(store.window("G", 0, 1e9), 1000.0, 1040.0)
     assert u.energy_j <= 20.0 + 1e-9
     assert u.resets >= 1
+
+
+def test_a_409_naming_another_statement_keeps_this_one_queued(cli, operator_env, registry):
+    """A 409 replayed_nonce whose first_id is another statement's marked this one accepted: its
+    receipt was then found invalid (exit 5) but the statement was never sent again, though nothing
+    showed it was logged. A receipt proving another leaf now puts the statement back in the queue."""
+    rc, _, err = attest(cli)  # statement 1, honestly accepted as id 1
+    assert rc == 0, err
+    registry.script.append(("POST", "/api/v1/attestations/", problem(409, "replayed_nonce", "seen", first_id="1")))
+    rc, _, err = attest(cli)
+    assert rc == 5, err
+    assert "another statement's" in err
+    assert outbox(operator_env) == [("accepted", "1", "stored"), ("pending", None, None)]
+    rc, _, err = cli("flush")
+    assert rc == 0, err
+    assert outbox(operator_env) == [("accepted", "1", "stored"), ("accepted", "2", "stored")]
+    assert (operator_env / "receipts" / "1.envelope.json").read_bytes() == registry.accepted["1"]["body"]
