@@ -28,6 +28,7 @@ from protocol.hardware import (
     default_roots_folder,
     verify_evidence,
 )
+from protocol.statements import MAX_CERTIFICATES_BYTES, MAX_REPORT_BYTES
 
 NVML_ERROR_NOT_SUPPORTED = 3
 NVML_ERROR_NO_PERMISSION = 4
@@ -104,15 +105,28 @@ def from_nvml(challenge: str, chip_of: dict[str, str]) -> Collected:
             except Exception as exc:
                 out.problems.append(f"{chip}: {_reason(exc)}")
                 continue
-            out.evidence.append(
-                ChipEvidence(
-                    chip,
-                    bytes(report.attestationReport[: report.attestationReportSize]),
-                    bytes(chain.attestationCertChain[: chain.attestationCertChainSize]),
-                    f"NVML GPU {index}",
-                )
-            )
+            try:
+                report_bytes = _blob(report, "attestationReport", MAX_REPORT_BYTES, "report")
+                chain_bytes = _blob(chain, "attestationCertChain", MAX_CERTIFICATES_BYTES, "certificate chain")
+            except ValueError as exc:
+                out.problems.append(f"{chip}: cannot produce evidence: NVML answered {exc}; left out")
+                continue
+            out.evidence.append(ChipEvidence(chip, report_bytes, chain_bytes, f"NVML GPU {index}"))
     return out
+
+
+def _blob(answer: Any, field: str, limit: int, what: str) -> bytes:
+    """The `size` bytes of an NVML answer's buffer, refusing a size that is 0, beyond the buffer or the limit.
+
+    One GPU's empty or oversized blob would otherwise make the whole statement malformed and keep
+    every other GPU's evidence from being sent.
+    """
+    buffer, size = getattr(answer, field, None), getattr(answer, f"{field}Size", None)
+    if buffer is None or isinstance(size, bool) or not isinstance(size, int):
+        raise ValueError(f"no {what}")
+    if not 0 < size <= min(len(buffer), limit):
+        raise ValueError(f"a {what} of {size} bytes (buffer {len(buffer)} bytes, at most {limit} accepted)")
+    return bytes(buffer[:size])
 
 
 def _cannot_attest(lib: Any, handle: Any) -> str | None:

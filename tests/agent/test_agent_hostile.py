@@ -312,3 +312,36 @@ def test_a_409_naming_another_statement_keeps_this_one_queued(cli, operator_env,
     assert rc == 0, err
     assert outbox(operator_env) == [("accepted", "1", "stored"), ("accepted", "2", "stored")]
     assert (operator_env / "receipts" / "1.envelope.json").read_bytes() == registry.accepted["1"]["body"]
+
+
+@pytest.mark.parametrize("size", [0, 10**6, -1], ids=["empty", "beyond-the-buffer", "negative"])
+def test_a_gpu_answering_an_evidence_blob_of_a_wrong_size_is_left_out_alone(
+    cli, operator_env, registry, monkeypatch, size
+):
+    """A GPU whose NVML answer gave a report size of 0 made the whole evidence statement malformed
+    ('chips[1].report: must be base64'): no GPU's evidence could be sent. One beyond the buffer was
+    silently cut to it, a negative one cut the report's tail. That GPU is now named and left out."""
+    import types
+
+    from protocol.evidence_factory import Vendor
+    from tests.agent.test_agent_hardware import FRESH, nvml_with_evidence, sent_statement, three_gpus
+
+    v = Vendor(organisation="NVIDIA Corporation", generation="GH100")
+    roots = operator_env.parent / "roots"
+    roots.mkdir()
+    (roots / "root.pem").write_bytes(v.root_pem())
+    nvml_with_evidence(monkeypatch, three_gpus()[:2], [v.device(), v.device()])
+    lib = __import__("sys").modules["pynvml"]
+    honest = lib.nvmlDeviceGetConfComputeGpuAttestationReport
+
+    def report(handle, nonce):
+        answer = honest(handle, nonce)
+        if handle == 1:
+            return types.SimpleNamespace(attestationReport=answer.attestationReport, attestationReportSize=size)
+        return answer
+
+    lib.nvmlDeviceGetConfComputeGpuAttestationReport = report
+    rc, _, err = cli("attest", "evidence", "--challenge", FRESH, "--roots", roots)
+    assert rc == 0, err
+    assert "nvidia:1653924010418: cannot produce evidence: NVML answered a report of" in err
+    assert [c for c, _ in sent_statement(registry).chips] == ["nvidia:1653924010417"]
