@@ -71,7 +71,9 @@ def recount_model(model_pk):
 
 @transaction.atomic
 def _recount(chip_pks):
-    rows = list(UsageRecord.objects.select_for_update(of=("self",)).filter(chip_id__in=chip_pks).values(*_FIELDS))
+    rows = list(
+        UsageRecord.objects.select_for_update(of=("self",)).filter(chip_id__in=chip_pks).order_by("pk").values(*_FIELDS)
+    )
     if not rows:
         return 0
     figures, _ = model_figures(sorted({r["chip_id"] for r in rows}))
