@@ -8,7 +8,7 @@ checkpoints stay served, as they were made while it was active.
 from django.db import transaction
 from django.utils import timezone
 
-from core.problems import Problem
+from core.errors import Conflict
 from transparency.events import append_event
 from transparency.models import WitnessKey
 
@@ -18,7 +18,7 @@ def retire(witness, user):
     witness = WitnessKey.objects.select_for_update().get(pk=witness.pk)
     if witness.retired_at is not None:
         retired = witness.retired_at.isoformat()
-        raise Problem(409, "already_retired", f"Witness key {witness.name} was retired at {retired}.")
+        raise Conflict(f"Witness key {witness.name} was retired at {retired}.", code="already_retired")
     witness.retired_at = timezone.now()
     witness.save(update_fields=["retired_at"])
     append_event(
