@@ -4,12 +4,13 @@ from drf_spectacular.types import OpenApiTypes
 from drf_spectacular.utils import OpenApiParameter, OpenApiResponse, extend_schema
 from rest_framework import exceptions, mixins, status, viewsets
 from rest_framework.decorators import action
-from rest_framework.parsers import BaseParser, JSONParser
+from rest_framework.parsers import BaseParser
 from rest_framework.response import Response
 
 from core.csvexport import csv_response
 from core.errors import Invalid
 from core.ids import parse_id
+from core.parsers import JSONParser
 from core.views import RestrictedModelViewSet, RestrictedReadOnlyViewSet, RestrictedViewSetMixin
 from inventory import filters
 from inventory.api import serializers as s
