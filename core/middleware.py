@@ -10,7 +10,7 @@ larger limits (settings.CHIPREG_BODY_LIMITS: path prefix -> bytes).
 import logging
 
 from django.conf import settings
-from django.http import HttpResponse
+from django.http import HttpResponse, HttpResponseBadRequest
 
 from core.problems import problem_response
 
@@ -40,6 +40,40 @@ class BodySizeLimitMiddleware:
             )
         request.chipreg_body_length = length  # read by AuthenticateBeforeBodyMiddleware, after the session
         return self.get_response(request)
+
+
+class RefuseNulMiddleware:
+    """A NUL character in the path or the query string is a 400 before any view sees it.
+
+    PostgreSQL text cannot hold NUL. A path parameter (`/facilities/%00/`) or a query parameter
+    (`?q=%00`, `?state=a%00b`) that carried one reached a lookup: the console answered 500 (a
+    DataError), a CSV download broke off mid-stream after its 200, and the API answered 400 only
+    after the database had refused it. No code, serial, filter or cursor of the registry holds one,
+    so the request is refused as it arrives: problem details with code `invalid` under /api/ (the
+    code the API already gave it), a plain 400 elsewhere. JSON bodies are checked by
+    core.parsers.JSONParser; Django's form fields refuse NUL themselves.
+    """
+
+    DETAIL = "The request's path or query string holds a NUL character, which the registry cannot store."
+
+    def __init__(self, get_response):
+        self.get_response = get_response
+
+    def __call__(self, request):
+        if self.has_nul(request):
+            if request.path.startswith("/api/"):
+                return problem_response(400, "invalid", self.DETAIL)
+            return HttpResponseBadRequest(self.DETAIL + "\n", content_type="text/plain; charset=utf-8")
+        return self.get_response(request)
+
+    @staticmethod
+    def has_nul(request):
+        if "\x00" in request.path_info:
+            return True
+        raw = request.META.get("QUERY_STRING", "")
+        if "%00" not in raw and "\x00" not in raw:  # the common case: nothing to decode
+            return False
+        return any("\x00" in key or any("\x00" in v for v in values) for key, values in request.GET.lists())
 
 
 class AuthenticateBeforeBodyMiddleware:
