@@ -239,6 +239,7 @@ def query_garbage(names, per_parameter=True):
     yield "limit zero", "limit=0"
     yield "unknown ordering", "ordering=-no_such_field,%00,__class__"
     yield "cursor garbage", "cursor=%%%%&cursor=AAAA"
+    yield "a cursor at a NUL position", "cursor=cD0lMDA%3D"
     yield "CSV with garbage", "format=csv&" + "&".join(f"{n}=%00" for n in names if n != "format")
     yield "format garbage", "format=%00"
     yield "a NUL parameter name", "%00=1&a%00b=2"
