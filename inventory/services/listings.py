@@ -21,6 +21,7 @@ from inventory.models import (
 )
 from inventory.services import not_in_future
 from inventory.services.findings import raise_findings
+from inventory.services.holders import raise_for_holders
 from inventory.services.placements import CHUNK, PLACEABLE, facility_at, place
 from inventory.services.reconciliation import compare
 from protocol.times import format_time
@@ -121,6 +122,14 @@ def record_declaration(user, facility, as_of, rows, attestation_id="", log_index
                 country=facility.country,
                 when=as_of,
                 log_index=log_index,
+            )
+            # A chip another party holds, listed here: its holder's finding too (a statement's: attestations.filing).
+            raise_for_holders(
+                resolved,
+                facility,
+                source=FindingSource.DECLARATION,
+                source_id=str(declaration.pk),
+                evidence={"log_index": log_index, "as_of": as_of.isoformat(), "declaration": declaration.pk},
             )
     return declaration, {
         "listed": len(rows),
@@ -272,6 +281,17 @@ def store_inspection(user, org, facility, performed_at, rows, inspectors=(), sea
             country=facility.country,
             when=performed_at,
             log_index=inspection.log_index,
+        )
+        raise_for_holders(
+            resolved,
+            facility,
+            source=FindingSource.INSPECTION,
+            source_id=str(inspection.pk),
+            evidence={
+                "log_index": inspection.log_index,
+                "performed_at": performed_at.isoformat(),
+                "inspection": inspection.pk,
+            },
         )
     counts = _count(found)
     for kind in sealed:

@@ -269,7 +269,11 @@ def test_reconciliation_finds_exactly_the_planted_discrepancies(api, site):
     assert body["sources"]["inspection"]["wrong_cluster"] == 4
     # Every inspection discrepancy is a stored finding with its evidence.
     stored = AnyFinding.objects.filter(source="inspection")
-    assert {(f.kind, f.chip_ref) for f in stored} == {(k, c) for k, c, s in expected if s == "inspection"}
+    # (and op-b, whose chip TRN000002 the inspectors saw at op-a's site, is told: inventory.services.holders)
+    assert {(f.kind, f.chip_ref) for f in stored} == {(k, c) for k, c, s in expected if s == "inspection"} | {
+        ("other_operator", "nvidia:TRN000002")
+    }
+    assert stored.get(kind="other_operator").organisation.code == "op-b"
     wrong = stored.get(kind="wrong_cluster", chip_ref=ids[3])
     assert wrong.evidence["book_cluster"] == "c-east-1" and wrong.evidence["listed_cluster"] == "c-east-2"
     assert wrong.evidence["log_index"] == Inspection.objects.get().log_index
