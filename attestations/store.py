@@ -117,28 +117,21 @@ def _store(v: Verified, user, body):
     else:
         found, chips = rtt.store(att, s, v), None  # a landmark's: its treaty body is entitled to every finding
     own, others = filing.file(found, chips, att, v.speaker, v.facility)
-    if isinstance(s, (LocationStatement, EvidenceStatement)) and chips is not None:
+    if chips is not None and isinstance(s, (LocationStatement, EvidenceStatement, UsageStatement)):
         # A lost or stolen chip seen again is a critical finding for its holder of record and both countries'
-        # inspectorates; the speaker's answer says nothing of it (inventory.services.watch).
+        # inspectorates; the speaker's answer says nothing of it (inventory.services.watch). So is one reported
+        # working after it was reported lost or stolen: its holder hiding it from every count while it works,
+        # or another party working a stolen chip.
+        worked = isinstance(s, UsageStatement)
+        when = s.period_end if worked else s.observed_at
         watch.raise_sightings(
             chips.found,
             source=FindingSource.ATTESTATION,
             source_id=str(att.pk),
             country=v.facility.country,
-            when=s.observed_at,
+            when=when,
             log_index=att.log_index,
-        )
-    elif isinstance(s, UsageStatement) and chips is not None:
-        # So is one reported working after it was reported lost or stolen: its holder hiding it from every count
-        # while it works, or another party working a stolen chip (the speaker's answer says nothing of it).
-        watch.raise_sightings(
-            chips.found,
-            source=FindingSource.ATTESTATION,
-            source_id=str(att.pk),
-            country=v.facility.country,
-            when=s.period_end,
-            log_index=att.log_index,
-            reported_before=s.period_end,
+            reported_before=when if worked else None,
         )
     if run_finding is not None:
         own = [*own, _raise_run_finding(run_finding, att, v, filing.cited(att))]

@@ -6,12 +6,13 @@ import base64
 from datetime import UTC, datetime
 
 from cryptography import x509
-from cryptography.hazmat.primitives import hashes, serialization
+from cryptography.hazmat.primitives import serialization
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from protocol.evidence_factory import Vendor, _key, _name, pem
+from protocol.evidence_factory import Vendor, pem
 from protocol.hardware import ChainCache, EvidenceError, PinnedRoots, verify_evidence
+from tests.attestations.test_evidence_attacks import duplicate_extension_certificate
 
 NONCE = "11" * 32
 NOW = datetime(2026, 12, 5, tzinfo=UTC)
@@ -39,22 +40,7 @@ def fails_as_evidence(chain):
 
 def test_a_certificate_with_an_extension_twice_is_a_parse_failure():
     """X.509 allows an extension once; `cryptography` raises DuplicateExtension (no ValueError) reading them."""
-    key = _key()
-    name = _name("twice")
-    der = (
-        x509.CertificateBuilder()
-        .subject_name(name)
-        .issuer_name(name)
-        .public_key(key.public_key())
-        .serial_number(1)
-        .not_valid_before(datetime(2020, 1, 1, tzinfo=UTC))
-        .not_valid_after(datetime(2099, 1, 1, tzinfo=UTC))
-        .add_extension(x509.UnrecognizedExtension(x509.ObjectIdentifier("1.2.3.4.5"), b"\x05\x00"), False)
-        .add_extension(x509.UnrecognizedExtension(x509.ObjectIdentifier("1.2.3.4.6"), b"\x05\x00"), False)
-        .sign(key, hashes.SHA384())
-        .public_bytes(serialization.Encoding.DER)
-    )
-    twice = der.replace(bytes.fromhex("06042a030406"), bytes.fromhex("06042a030405"))
+    twice = duplicate_extension_certificate().public_bytes(serialization.Encoding.DER)
     for chain in (pem_of(twice) + pem(VENDOR.root), CHAIN.replace(pem(VENDOR.root), pem_of(twice))):
         error = fails_as_evidence(chain)
         assert error is not None and error.step == "parse" and "DuplicateExtension" in error.reason
