@@ -8,6 +8,7 @@ attestations.storage holds the SQL.
 """
 
 from dataclasses import dataclass
+from datetime import timedelta
 
 from django.db import IntegrityError, transaction
 from django.utils import timezone
@@ -131,7 +132,7 @@ def _store(v: Verified, user, body):
             country=v.facility.country,
             when=when,
             log_index=att.log_index,
-            reported_before=when if worked else None,
+            reported_before=_latest_work_end(s) if worked else None,
         )
     if run_finding is not None:
         own = [*own, _raise_run_finding(run_finding, att, v, filing.cited(att))]
@@ -143,6 +144,24 @@ def _store(v: Verified, user, body):
         if d.kind == FindingKind.OTHER_OPERATOR:
             flags[str(d.kind)] = flags.get(str(d.kind), 0) + 1
     return Accepted(att, flags)
+
+
+def _latest_work_end(s):
+    """Of a usage statement: for the chips asked about, the latest its work could have ended had it stopped at
+    once (its period's start plus its active seconds, at most the period's end). A chip worked, then stolen, in
+    the period of its report is no sighting of its victim's; more work than fits before the report is. Asked
+    only of the lost or stolen chips among a statement's (inventory.services.watch), so a big one's are not
+    walked otherwise."""
+
+    def at(refs):
+        wanted = set(refs)
+        return {
+            ref: min(s.period_end, s.period_start + timedelta(seconds=max(active_s, 0)))
+            for ref, active_s, _, _ in s.chips
+            if ref in wanted
+        }
+
+    return at
 
 
 def _raise_run_finding(kind, att, v, evidence):

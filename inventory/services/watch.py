@@ -5,9 +5,10 @@
   transaction that changed its status (registry.hooks "chips.lost"). The chip is on the watch list while its
   status is lost or stolen (GET /api/v1/watchlist/).
 - A lost or stolen chip seen again anywhere (a location statement, a declaration, an inspection, a transfer's
-  receipt), or reported working after it was reported lost or stolen (a usage statement whose period ends after
-  the report, its holder's or anyone's), is a `lost_chip_sighted` finding (critical): one under its holder of
-  record for the chip's last country and one for the sighting's country, so each inspectorate gets its alert.
+  receipt), or reported working after it was reported lost or stolen (a usage statement, its holder's or
+  anyone's, with more active seconds than lie between its period's start and the report), is a
+  `lost_chip_sighted` finding (critical): one under its holder of record for the chip's last country and one
+  for the sighting's country, so each inspectorate gets its alert.
   The finding names its source by id and the sighting's country and time: those entitled to the source (its
   country's inspectorate, the treaty body) follow it; the holder does not learn whose facility it was, and the
   party that reported the sighting, if another operator, learns nothing from it (it is not a party to the
@@ -65,8 +66,11 @@ def raise_sightings(
     whatever their status now: a holder that `recovered` one at rest on its own word would otherwise take it
     off the watch list and out of every finding while its receiver holds it.
 
-    `reported_before`: only the chips reported lost or stolen before this time (work reported for a period
-    ending then: work filed late for a time before the report says nothing of the chip since)."""
+    `reported_before`: only the chips reported lost or stolen before this time, or before each chip's own
+    (a function of the refs asked about, answering {ref: time}). Work reported for a period: the latest its
+    work could have ended had it stopped at once, the period's start plus its active seconds; work that fits
+    before the report says nothing of the chip since, whether filed late or in the period of the report, as a
+    theft's victim files it."""
     reported_since = set(reported_since)
     # A statement's log entry is public and its leaf names the signers' keys (the key directory, their
     # organisation): cited to the holder, it would say whose facility saw the chip. Its id is enough for the
@@ -80,7 +84,13 @@ def raise_sightings(
     ]
     if seen and reported_before is not None:
         reported = _reported_at([info[0] for _, info in seen])
-        seen = [(ref, info) for ref, info in seen if reported.get(info[0], reported_before) <= reported_before]
+        refs = [ref for ref, _ in seen]
+        limit = reported_before(refs) if callable(reported_before) else dict.fromkeys(refs, reported_before)
+        seen = [
+            (ref, info)
+            for ref, info in seen
+            if limit.get(ref) is None or reported.get(info[0], limit[ref]) <= limit[ref]
+        ]
     if not seen:
         return 0
     rows, keys = [], set()

@@ -84,3 +84,26 @@ def test_a_finding_closed_by_a_manufacturers_report_is_provable_to_those_who_rea
     assert sorted(data["chips"]) == ["nvidia:MQ000000", "nvidia:MQ000001"]
     for user, status in (("op_a_admin", 200), ("insp_us", 200), ("op_b", 403), ("insp_fr", 403), ("treaty", 200)):
         assert api(parties.users[user]).get(f"/api/v1/log/entries/{event.index}").status_code == status, user
+
+
+def test_work_done_before_a_theft_in_the_period_of_its_report_is_no_sighting(world):
+    """Attack on the rule above, against an honest holder: its chip worked the first hour of a period and was
+    stolen; the holder reports it stolen, then files the period's usage (ending after the report) with that
+    hour. Nothing in the statement says the chip worked after the report: no critical finding on the victim."""
+    start, end = now() - timedelta(hours=3), now() - timedelta(minutes=1)
+    _report(world.op_a, "nvidia:A000004", "stolen", timedelta(hours=1))
+    work = {**_work("nvidia:A000004"), "active_s": 3600}  # the period's first hour: two hours before the report
+    response, _ = world.submit(world.op_a, world.usage([work], start, end))
+    assert response.status_code == 201, response.content
+    assert not AnyFinding.objects.filter(kind="lost_chip_sighted").exists()
+
+
+def test_more_work_than_fits_before_the_report_is_a_sighting(world):
+    """The same period, but more active seconds than lie between its start and the report: the chip worked
+    after it was reported stolen."""
+    start, end = now() - timedelta(hours=3), now() - timedelta(minutes=1)
+    _report(world.op_a, "nvidia:A000004", "stolen", timedelta(hours=1))
+    work = {**_work("nvidia:A000004"), "active_s": 3 * 3600 - 120}
+    response, _ = world.submit(world.op_a, world.usage([work], start, end))
+    assert response.status_code == 201, response.content
+    assert AnyFinding.objects.filter(kind="lost_chip_sighted", chip_ref="nvidia:A000004").exists()
