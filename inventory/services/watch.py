@@ -197,8 +197,11 @@ def resolve_reported(manufacturer, serials, actor, log_index):
 
     chips = Chip.objects.filter(manufacturer=manufacturer, serial__in=serials).values("pk")
     open_ = Finding.objects.filter(kind=FindingKind.UNREPORTED_CHIP, chip_id__in=chips, resolved_at__isnull=True)
+    # Locked, so two reports of the same serials at once resolve each finding once (the second reads them
+    # resolved when the first commits) and log one event for it.
+    open_ = open_.select_for_update(of=("self",)).order_by("pk")
     groups = {}
-    for pk, ref, country, holder in open_.values_list("pk", "chip_ref", "country", "organisation__code").order_by("pk"):
+    for pk, ref, country, holder in open_.values_list("pk", "chip_ref", "country", "organisation__code"):
         groups.setdefault((country, holder), []).append((pk, ref))
     now = timezone.now()
     for (country, holder), rows in sorted(groups.items(), key=lambda g: (g[0][0], g[0][1] or "")):
