@@ -2,7 +2,7 @@
 chip's custodian (ARCHITECTURE.md, "no party speaks for another")."""
 
 from inventory.services.findings import raise_findings
-from registry.choices import WATCHED_STATUSES
+from inventory.services.holders import file_under_holders
 
 
 def cited(att):
@@ -47,26 +47,12 @@ def raise_for_custodians(others, speaker, facility, evidence):
     operator reads findings by organisation, so the facility on the row shows the speaker nothing)."""
     if not others:
         return
-    from registry.models import Organisation
-
-    groups = {}
-    for d, (_, custodian_id, status, country) in others:
-        groups.setdefault((custodian_id, country or "", status in WATCHED_STATUSES), []).append(d)
-    orgs = Organisation.objects.in_bulk([c for c, _, _ in groups if c is not None])
-    extra = {**evidence, "speaker": speaker.code}
-    # Nor the statement's log entry: its leaf is public and carries the signers' key ids, which the key
-    # directory names (nor its SHA-256, which finds the leaf).
-    unnamed = {"statement": evidence["statement"]}
-    for (custodian_id, country, watched), found in groups.items():
-        # The holder of a lost or stolen chip learns where it was seen as its lost_chip_sighted finding says it
-        # (the country and the time: inventory.services.watch), not whose facility it was: these rows name
-        # neither the facility nor the speaker. The inspectorates and the treaty body, entitled to the
-        # statement, follow evidence.statement to both.
-        raise_findings(
-            found,
-            facility=None if watched else facility,
-            organisation=orgs.get(custodian_id),
-            country=facility.country,
-            other_country=country if country != facility.country else "",
-            evidence=unnamed if watched else extra,
-        )
+    # The holder reads the speaker and the statement's id, not its log entry: its leaf is public and carries
+    # the signers' key ids, which the key directory names (nor its SHA-256, which finds the leaf). The holder
+    # of a lost or stolen chip learns where it was seen as its lost_chip_sighted finding says it (the country
+    # and the time: inventory.services.watch), not whose facility it was: its rows name neither the facility
+    # nor the speaker. The inspectorates and the treaty body, entitled to the statement, follow
+    # evidence.statement to both.
+    file_under_holders(
+        others, facility, {**evidence, "speaker": speaker.code}, watched_evidence={"statement": evidence["statement"]}
+    )

@@ -78,7 +78,7 @@ def transition(user, alert, action, reason):
         raise Conflict(f"An alert that is {alert.state} cannot be {target}.", code="invalid_transition")
     if not reason or not reason.strip():
         raise Invalid("Say why.", code="reason_required")
-    from compliance.evaluation import readers
+    from compliance.evaluation import _notify, readers
 
     previous = alert.state
     alert.state = target
@@ -106,7 +106,5 @@ def transition(user, alert, action, reason):
         alert=alert, from_state=previous, to_state=target, by=user, reason=reason, log_index=index
     )
     if target in (AlertState.RESOLVED, AlertState.DISMISSED):
-        from compliance.evaluation import _notify
-
         _notify(alert, f"alert.{target}")
     return alert
