@@ -112,6 +112,14 @@ def api():
 
 
 @pytest.fixture
+def catalog(transactional_db):
+    """Transactional tests start from flushed tables: put the accelerator catalog back."""
+    from registry.catalog import load_catalog
+
+    load_catalog()
+
+
+@pytest.fixture
 def parties(db):
     """One organisation of every kind, and a user of every role where it matters."""
     from registry.models import Organisation

@@ -108,6 +108,11 @@ class WitnessKey(models.Model):
 
     class Meta:
         ordering = ["id"]
+        constraints = [
+            # A key under a second name would relabel its holder's cosignatures (LOG.md section 3): once, even
+            # when two registrations race.
+            models.UniqueConstraint(fields=["public_key"], name="one_witness_name_per_key"),
+        ]
 
 
 class Cosignature(models.Model):

@@ -170,3 +170,10 @@ def insert_event_data(first, rows):
         columns[5].append(json.dumps(countries))
     with connection.cursor() as cursor:
         cursor.execute(INSERT_EVENT_DATA, columns)
+
+
+def lock_witness_organisation(code):
+    """One registration of an organisation's witness keys at a time, to the end of the transaction: the cap on
+    active keys counts rows, and two registrations at once would each count the other's absence."""
+    with connection.cursor() as cursor:
+        cursor.execute("SELECT pg_advisory_xact_lock(hashtext('chipreg:witness-keys:' || %s))", [code])

@@ -1,16 +1,61 @@
-"""Retiring a witness key: its organisation's, logged.
+"""Registering and retiring witness keys: an organisation's own, logged.
 
-An organisation holds a few active witness keys (transparency.api.serializers.MAX_WITNESS_KEYS_PER_ORGANISATION),
-so rotating one means retiring one. A retired key cosigns nothing more; its cosignatures of earlier
-checkpoints stay served, as they were made while it was active.
+An organisation holds a few active witness keys (MAX_KEYS_PER_ORGANISATION), so rotating one means
+retiring one. A retired key cosigns nothing more; its cosignatures of earlier checkpoints stay served, as
+they were made while it was active.
 """
 
-from django.db import transaction
+from django.db import IntegrityError, transaction
 from django.utils import timezone
 
-from core.errors import Conflict
+from core.errors import Conflict, Invalid
+from protocol import note
+from transparency import storage
 from transparency.events import append_event
 from transparency.models import WitnessKey
+
+# Active witness keys an organisation may hold: every one may cosign each checkpoint, and the served
+# checkpoint carries at most note.MAX_SIGNATURES lines, so no party may take them all.
+MAX_KEYS_PER_ORGANISATION = 4
+
+DUPLICATE_KEY = "That public key is already registered."
+
+
+def register(organisation, name, public_key, user):
+    """A new active witness key `name` of `organisation` (its code) with the raw Ed25519 `public_key`, and its
+    `witness.registered` event. The cap and both uniqueness rules hold under concurrent registrations: the
+    organisation's registrations take turns, and the database refuses a second row for a name or a key."""
+    try:
+        with transaction.atomic():
+            storage.lock_witness_organisation(organisation)
+            active = WitnessKey.objects.filter(organisation=organisation, retired_at__isnull=True).count()
+            if active >= MAX_KEYS_PER_ORGANISATION:
+                raise Conflict(
+                    f"An organisation holds at most {MAX_KEYS_PER_ORGANISATION} active witness keys.",
+                    code="too_many_witness_keys",
+                )
+            witness = WitnessKey.objects.create(
+                organisation=organisation,
+                name=name,
+                public_key=public_key,
+                key_line=note.cosigner_key_line(name, public_key),
+                created_by=user.username,
+            )
+            append_event(
+                "witness.registered",
+                witness.name,
+                {"organisation": organisation, "key_line": witness.key_line, "by": user.username},
+            )
+            return witness
+    except IntegrityError:
+        # A concurrent registration took the name or the key first: the answer the serializer's own checks
+        # of both give when the other came earlier.
+        field, message = (
+            ("public_key", DUPLICATE_KEY)
+            if WitnessKey.objects.filter(public_key=public_key).exists()
+            else ("name", "witness key with this name already exists.")
+        )
+        raise Invalid(message, errors={field: [message]}) from None
 
 
 @transaction.atomic

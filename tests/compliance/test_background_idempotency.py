@@ -88,14 +88,6 @@ def test_a_notification_handed_over_twice_side_by_side_is_queued_once(parties, m
     assert len(mailoutbox) == 1
 
 
-@pytest.fixture
-def catalog(transactional_db):
-    """Transactional tests start from flushed tables: put the accelerator catalog back."""
-    from registry.catalog import load_catalog
-
-    load_catalog()
-
-
 @pytest.mark.django_db(transaction=True)
 def test_a_recount_handed_over_several_times_side_by_side_moves_the_totals_once(catalog, api, parties):
     """`chips.model_corrected` redelivered while its first task still runs, and a `catalog.corrected` of the

@@ -43,14 +43,6 @@ def fault_dir(request):
     shutil.rmtree(path, ignore_errors=True)
 
 
-@pytest.fixture
-def catalog(transactional_db):
-    """Transactional tests start from flushed tables: put the accelerator catalog back."""
-    from registry.catalog import load_catalog
-
-    load_catalog()
-
-
 @pytest.fixture(scope="module", autouse=True)
 def _restore_catalog_after_flush(request, django_db_blocker):
     """tests/conftest.py's, for the modules here that flush (transactional tests) only: the others may have no

@@ -9,11 +9,16 @@ note.MAX_SIGNATURES lines) must still be able to read.
 """
 
 import base64
+import threading
 
+import pytest
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 from cryptography.hazmat.primitives.serialization import Encoding, PublicFormat
+from django.db import connections
 
+from core.errors import DomainError
 from protocol import note
+from transparency import witnesses
 from transparency.checkpoints import log_private_key, verifier_key_line
 from transparency.models import Cosignature, WitnessKey
 
@@ -197,3 +202,65 @@ def test_a_witness_at_its_cap_rotates_a_key_by_retiring_one(api, parties):
     response = us.post("/api/v1/log/cosignatures", {"witness": "insp-us.example/r0", "size": size, "line": late})
     assert response.status_code == 400 and "No active witness key" in response.json()["detail"]
     assert not Cosignature.objects.filter(witness_id=first, checkpoint__size=size).exists()
+
+
+def _race(calls):
+    """Run `calls` at once, each in its own thread and connection: what each returned or raised."""
+    barrier = threading.Barrier(len(calls))
+    outcomes = [None] * len(calls)
+
+    def run(i, call):
+        try:
+            barrier.wait()
+            outcomes[i] = call()
+        except DomainError as exc:
+            outcomes[i] = exc
+        finally:
+            connections.close_all()
+
+    threads = [threading.Thread(target=run, args=(i, c)) for i, c in enumerate(calls)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    return outcomes
+
+
+def _raw(key):
+    return key.public_key().public_bytes(Encoding.Raw, PublicFormat.Raw)
+
+
+@pytest.mark.django_db(transaction=True)
+def test_one_key_registered_by_two_organisations_at_once_is_stored_once(catalog, parties):
+    """The serializer's check reads before either insert: without the database's rule both would pass."""
+    raw = _raw(Ed25519PrivateKey.generate())
+    us, fr = parties.users["insp_us"], parties.users["insp_fr"]
+    outcomes = _race(
+        [
+            lambda: witnesses.register("insp-us", "insp-us.example/race", raw, us),
+            lambda: witnesses.register("insp-fr", "insp-fr.example/race", raw, fr),
+        ]
+    )
+    assert WitnessKey.objects.filter(public_key=raw).count() == 1
+    refused = [o for o in outcomes if isinstance(o, DomainError)]
+    assert len(refused) == 1
+    assert (refused[0].status, refused[0].code, list(refused[0].extra["errors"])) == (400, "invalid", ["public_key"])
+    from transparency.models import LogEventData
+
+    assert LogEventData.objects.filter(event="witness.registered").count() == 1
+
+
+@pytest.mark.django_db(transaction=True)
+def test_registrations_at_once_never_pass_the_cap_on_active_keys(catalog, parties):
+    us = parties.users["insp_us"]
+    org = us.organisation.code
+    calls = [
+        (lambda i=i: witnesses.register(org, f"insp-us.example/cap{i}", _raw(Ed25519PrivateKey.generate()), us))
+        for i in range(witnesses.MAX_KEYS_PER_ORGANISATION + 3)
+    ]
+    outcomes = _race(calls)
+    assert WitnessKey.objects.filter(organisation=org, retired_at__isnull=True).count() == (
+        witnesses.MAX_KEYS_PER_ORGANISATION
+    )
+    refused = [o for o in outcomes if isinstance(o, DomainError)]
+    assert [r.code for r in refused] == ["too_many_witness_keys"] * 3

@@ -13,14 +13,11 @@ from rest_framework import serializers
 from core.problems import Problem
 from protocol import note
 from protocol.errors import ProtocolError
+from transparency import witnesses
 from transparency.checkpoints import latest_checkpoint, public_key_bytes
-from transparency.events import append_event
 from transparency.models import Cosignature, WitnessKey
 
 WITNESS_ORG_KINDS = ("treaty_body", "inspectorate")
-# Active witness keys an organisation may hold: every one may cosign each checkpoint, and the
-# served checkpoint carries at most note.MAX_SIGNATURES lines, so no party may take them all.
-MAX_WITNESS_KEYS_PER_ORGANISATION = 4
 # Cosignatures a checkpoint accepts: its served note also carries the log's own signature.
 MAX_COSIGNATURES = note.MAX_SIGNATURES - 1
 
@@ -65,39 +62,19 @@ class WitnessKeySerializer(serializers.ModelSerializer):
         # each cosignature of its holder into a second, "independent" one under that name. And
         # the log's own key is no witness of the log.
         if WitnessKey.objects.filter(public_key=raw).exists() or raw == public_key_bytes():
-            raise serializers.ValidationError("That public key is already registered.", code="duplicate_key")
+            raise serializers.ValidationError(witnesses.DUPLICATE_KEY, code="duplicate_key")
         return raw
 
     def validate(self, attrs):
         if require_witness_org(self.context["request"].user) is None:
             # A superuser of no organisation: a witness key is stored under its organisation's code.
             raise Problem(403, "forbidden", "A witness key belongs to an organisation; your account has none.")
-        org = self.context["request"].user.organisation
-        active = WitnessKey.objects.filter(organisation=org.code, retired_at__isnull=True).count()
-        if active >= MAX_WITNESS_KEYS_PER_ORGANISATION:
-            raise Problem(
-                409,
-                "too_many_witness_keys",
-                f"An organisation holds at most {MAX_WITNESS_KEYS_PER_ORGANISATION} active witness keys.",
-            )
         return attrs
 
     def create(self, validated):
+        # The cap on active keys is judged under the organisation's lock, with the row's insert (witnesses).
         user = self.context["request"].user
-        pub = validated["public_key"]
-        witness = WitnessKey.objects.create(
-            organisation=user.organisation.code,
-            name=validated["name"],
-            public_key=pub,
-            key_line=note.cosigner_key_line(validated["name"], pub),
-            created_by=user.username,
-        )
-        append_event(
-            "witness.registered",
-            witness.name,
-            {"organisation": user.organisation.code, "key_line": witness.key_line, "by": user.username},
-        )
-        return witness
+        return witnesses.register(user.organisation.code, validated["name"], validated["public_key"], user)
 
 
 class CosignatureSerializer(serializers.Serializer):
