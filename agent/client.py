@@ -18,6 +18,7 @@ from __future__ import annotations
 
 import contextlib
 import http.client
+import ipaddress
 import json
 import socket
 import ssl
@@ -70,6 +71,15 @@ class Response:
         return f"{head}: {detail[:300]}"
 
 
+def _loopback(host: str) -> bool:
+    if host == "localhost":
+        return True
+    try:
+        return ipaddress.ip_address(host).is_loopback
+    except ValueError:
+        return False
+
+
 class Registry:
     def __init__(
         self,
@@ -90,6 +100,12 @@ class Registry:
         except ValueError:
             raise UsageError(f"bad port in registry URL {url!r}") from None
         self.prefix = parts.path.rstrip("/")
+        if token and self.scheme == "http" and not _loopback(self.host):
+            # The token would cross the network in clear, to anyone on the path (and be theirs to speak with).
+            raise UsageError(
+                f"refusing to send the API token over plain http to {self.host}: use https:// "
+                "(plain http only to this machine: localhost, 127.0.0.1 or ::1)"
+            )
         self.token = token
         self.timeout = timeout
         self.ca_file = ca_file

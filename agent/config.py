@@ -29,6 +29,7 @@ from pathlib import Path
 from typing import Any
 
 from agent.errors import UsageError
+from agent.util import refuse_exposed
 
 DEFAULT_PASSPHRASE_ENV = "CHIPREG_KEY_PASSPHRASE"  # noqa: S105 - the name of a variable, not a secret
 _STR_KEYS = (
@@ -153,8 +154,11 @@ def load_config(
     path = Path(config_path or env.get("CHIPREG_CONFIG") or default_config_path(env)).expanduser()
     data = _read_file(path, explicit)
 
+    if "token" in data:
+        refuse_exposed(path, "config file holding a token")
     merged: dict[str, Any] = {k: v for k, v in data.items() if k != "token_file"}
     if "token_file" in data and "token" not in data:
+        refuse_exposed(Path(data["token_file"]).expanduser(), "token_file")
         try:
             merged["token"] = Path(data["token_file"]).expanduser().read_text(encoding="utf-8").strip()
         except OSError as exc:

@@ -12,6 +12,7 @@ from typing import Any
 from cryptography.hazmat.primitives.asymmetric import ec, ed25519
 
 from agent.errors import UsageError
+from agent.util import refuse_exposed
 from protocol import keyfiles
 from protocol.dsse import PublicKey, public_key_from_object
 from protocol.errors import ProtocolError
@@ -85,6 +86,7 @@ def load_signing_key(
             raise UsageError(f"signing key {path} is encrypted: put its passphrase in ${passphrase_env}")
         return getpass.getpass(f"passphrase for {path}: ").encode("utf-8")
 
+    refuse_exposed(path, "signing key")
     try:
         key = keyfiles.read_private_key(path, passphrase, what="signing key")
     except keyfiles.KeyFileMissing as exc:

@@ -94,6 +94,26 @@ def private_file(path: Path) -> None:
         os.close(os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600))
 
 
+# Bits that let another user read or change a secret file: anything for "other", writing for the group. A
+# group may read it (a key owned by root and readable by the agent's service group is a usual deployment).
+EXPOSED_BITS = 0o027
+
+
+def refuse_exposed(path: Path, what: str) -> None:
+    """A UsageError when the secret file `path` (a token, a private key, a config file holding a token) may be
+    read by other users or changed by its group, as ssh refuses an unprotected private key: the secret is
+    already spent, and the agent would sign or speak with it. A missing file is for the reader to report."""
+    try:
+        mode = os.stat(path).st_mode
+    except OSError:
+        return
+    if os.name == "posix" and mode & EXPOSED_BITS:
+        raise UsageError(
+            f"{what} {path} is open to other users (mode {mode & 0o777:04o}): "
+            f"run `chmod 600 {path}` (or 640 for a service group)"
+        )
+
+
 def atomic_write(path: Path, data: bytes, mode: int = 0o600) -> None:
     """Write `data` to `path` so that readers see the old file or the new one, never half of it."""
     path = Path(path)

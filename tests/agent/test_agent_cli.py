@@ -69,6 +69,7 @@ def test_config_precedence(tmp_path, monkeypatch):
     config.write_text(
         'url = "https://file.example"\ntoken = "file-token"\nstate_dir = "/file/state"\noperator = "OP-FILE"\n'
     )
+    config.chmod(0o600)  # it holds a token (tests/agent/test_agent_hostile.py: an open one is refused)
     cfg = load_config({}, env={}, config_path=str(config))
     assert (cfg.url, cfg.token, str(cfg.state_dir), cfg.operator) == (
         "https://file.example",

@@ -345,3 +345,63 @@ def test_a_gpu_answering_an_evidence_blob_of_a_wrong_size_is_left_out_alone(
     assert rc == 0, err
     assert "nvidia:1653924010418: cannot produce evidence: NVML answered a report of" in err
     assert [c for c, _ in sent_statement(registry).chips] == ["nvidia:1653924010417"]
+
+
+# --- secrets in transit and at rest ------------------------------------------------------------
+
+
+@pytest.mark.parametrize("url", ["http://registry.example", "http://10.0.0.7:8000", "http://[2001:db8::1]"])
+def test_the_token_never_crosses_the_network_over_plain_http(cli, operator_env, url):
+    """Anyone on the path between a node and a remote registry would read the token and speak with it."""
+    from agent.errors import UsageError
+
+    with pytest.raises(UsageError, match="plain http"):
+        Registry(url, "secret-token")
+    rc, _, err = attest(cli, "--url", url)
+    assert rc == 2 and "refusing to send the API token over plain http" in err
+    assert not (operator_env / "outbox.sqlite3").exists() or outbox(operator_env) == []
+
+
+@pytest.mark.parametrize("url", ["http://127.0.0.1:9", "http://localhost:9", "http://[::1]:9", "https://r.example"])
+def test_a_token_goes_over_https_or_to_this_machine(url):
+    assert Registry(url, "secret-token").token == "secret-token"
+    assert Registry("http://registry.example").token is None  # no token: nothing to give away (public reads)
+
+
+def _secret(path, text, mode):
+    path.write_text(text)
+    path.chmod(mode)
+    return path
+
+
+@pytest.mark.parametrize("mode", [0o644, 0o604, 0o660, 0o666])
+def test_secret_files_open_to_other_users_are_refused(tmp_path, mode):
+    """ssh's rule for a private key, for each file the agent reads a secret from: another local user who can
+    read it holds the operator's voice, and one who can change it makes the agent speak with another's."""
+    from agent.config import load_config
+    from agent.errors import UsageError
+    from agent.keys import generate_private_key, load_signing_key, write_private_key
+
+    token_file = _secret(tmp_path / "token", "secret-token\n", mode)
+    config = _secret(tmp_path / "agent.toml", f'token_file = "{token_file}"\n', 0o644)
+    with pytest.raises(UsageError, match=rf"token_file .*\(mode {mode:04o}\)"):
+        load_config({}, env={}, config_path=str(config))
+    holding = _secret(tmp_path / "holding.toml", 'token = "secret-token"\n', mode)
+    with pytest.raises(UsageError, match="config file holding a token"):
+        load_config({}, env={}, config_path=str(holding))
+    key = tmp_path / "key.pem"
+    write_private_key(key, generate_private_key("ed25519"), None)
+    key.chmod(mode)
+    with pytest.raises(UsageError, match=r"signing key .* is open to other users"):
+        load_signing_key(key, "X")
+
+
+def test_secret_files_readable_by_their_group_only_are_read(tmp_path):
+    """A key owned by root and readable by the agent's service group is a usual deployment (mode 0640)."""
+    from agent.config import load_config
+
+    token_file = _secret(tmp_path / "token", "secret-token\n", 0o640)
+    config = _secret(tmp_path / "agent.toml", f'token_file = "{token_file}"\nfacility = "F"\n', 0o644)
+    assert load_config({}, env={}, config_path=str(config)).token == "secret-token"
+    holding = _secret(tmp_path / "holding.toml", 'token = "secret-token"\n', 0o600)
+    assert load_config({}, env={}, config_path=str(holding)).token == "secret-token"

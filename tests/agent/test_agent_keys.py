@@ -89,6 +89,7 @@ def test_keygen_passphrase_env_missing(cli, tmp_path):
 def test_wrong_key_file(tmp_path, content, message):
     path = tmp_path / "k.pem"
     path.write_bytes(content)
+    path.chmod(0o600)
     with pytest.raises(UsageError, match=message):
         load_signing_key(path, "X")
 
@@ -102,6 +103,7 @@ def test_rsa_key_is_refused(tmp_path):
     path.write_bytes(
         key.private_bytes(serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8, serialization.NoEncryption())
     )
+    path.chmod(0o600)
     with pytest.raises(UsageError, match="unsupported signing key"):
         load_signing_key(path, "X")
 
