@@ -5,26 +5,33 @@ Every table an inspector or treaty body relies on either logs its admin edits
 read-only here:
 
 - organisations: edits and additions logged (organisation.created/updated);
-- users: additions and changes of name, role, activity, organisation, staff or
-  superuser logged (user.created/updated), each change asked of
-  registry.authority (staff never manage superusers nor make one); never
-  deleted (deactivate instead);
+- users: additions and changes of name, role, activity, organisation, staff,
+  superuser, Django groups or permissions logged (user.created/updated), each
+  change asked of registry.authority (staff never manage superusers nor make
+  one, nor grant Django permissions or groups); never deleted (deactivate
+  instead);
 - accelerator models: corrections logged as revisions and model.corrected,
   additions as model.added; revisions are read-only;
 - chips and their history: read-only (changes go through the API and transfers);
 - API tokens: read-only (issued and revoked through the API or issue_token,
   which log them).
+- Django's groups: not administered here. A registry user's authority is its
+  organisation and role; a group's permissions, edited on their own page, would
+  change what every member may do here with no user.updated event.
 Nothing here is deleted: rows are referenced by history and log events.
 """
 
 from django.contrib import admin, messages
 from django.contrib.auth.admin import UserAdmin
+from django.contrib.auth.models import Group
 from django.db import transaction
 from django.http import HttpResponseRedirect
 
 from core.errors import DomainError
 from registry import authority, records
 from registry.models import AcceleratorModel, AcceleratorModelRevision, APIToken, Chip, ChipEvent, Organisation, User
+
+admin.site.unregister(Group)
 
 
 class NoDeleteMixin:
@@ -94,15 +101,22 @@ class ChipregUserAdmin(DomainErrorsMixin, NoDeleteMixin, UserAdmin):
     def save_model(self, request, obj, form, change):
         original = User.objects.select_related("organisation").get(pk=obj.pk) if change else None
         if change:
-            # What the form changes, asked of registry.authority before it is saved (staff make no superuser).
+            # What the form changes, asked of registry.authority before it is saved (staff make no superuser and
+            # grant no Django permission or group).
             fields = {*authority.USER_AUTHORITY_FIELDS, "username"} & set(form.changed_data)
-            authority.check_user_change(request.user, original, {f: getattr(obj, f) for f in fields})
-        before = records.user_state(original) if change else None
+            grants = set(authority.DJANGO_GRANT_FIELDS) & set(form.changed_data)
+            changes = {f: getattr(obj, f) for f in fields} | {f: form.cleaned_data[f] for f in grants}
+            authority.check_user_change(request.user, original, changes)
+            # Logged in save_related, once the form's groups and permissions are saved too.
+            form.chipreg_before = records.user_state(original)
         super().save_model(request, obj, form, change)
-        if change:
-            records.record_user_change(obj, before, request.user)
-        else:
+        if not change:
             records.record_user_created(obj, request.user)
+
+    def save_related(self, request, form, formsets, change):
+        super().save_related(request, form, formsets, change)
+        if change:
+            records.record_user_change(form.instance, form.chipreg_before, request.user)
 
 
 @admin.register(APIToken)

@@ -18,6 +18,9 @@ from registry.choices import OrgKind, Role
 RESERVED_ORG_FIELDS = frozenset({"kind", "country", "jurisdictions"})
 # Fields of a person that decide what they may do; these changes are logged.
 USER_AUTHORITY_FIELDS = ("role", "is_active", "organisation", "is_staff", "is_superuser")
+# Django's own grants (Django admin only): what a staff member may do there. Granted, like superuser status,
+# by superusers alone: staff allowed to edit users would otherwise give themselves every model's admin.
+DJANGO_GRANT_FIELDS = ("groups", "user_permissions")
 # A role may grant only roles at or below its own.
 ROLE_RANK = {Role.READ_ONLY: 0, Role.MEMBER: 1, Role.ADMIN: 2}
 CHIP_HOLDER_FIELDS = frozenset({"status", "uuid", "board_part_number", "attestation_key_fingerprint"})
@@ -71,6 +74,8 @@ def check_user_change(user, target, changes):
     if "is_superuser" in changes and user is not None and not user.is_superuser:
         # As only superusers create superusers (registry.records): staff never make one, themselves included.
         raise Forbidden("Only superusers grant or take away superuser status.", code="protected_user")
+    if changes.keys() & set(DJANGO_GRANT_FIELDS) and user is not None and not user.is_superuser:
+        raise Forbidden("Only superusers grant or take away Django permissions and groups.", code="protected_user")
     if is_registry_admin(user) and (user is None or user.is_superuser or not target.is_superuser):
         return
     if target.is_superuser or target.is_staff:

@@ -120,6 +120,13 @@ def user_state(user):
     # Every event names who acted by user name ("by"): a rename is logged, or the log's names would move
     # from one person to another unseen (a name given up, then given to someone else).
     state["username"] = user.username
+    if user.pk is not None:
+        # Django admin's grants to staff: who may edit which table there is itself a change of authority.
+        state["groups"] = sorted(user.groups.values_list("name", flat=True))
+        state["user_permissions"] = sorted(
+            f"{app}.{codename}"
+            for app, codename in user.user_permissions.values_list("content_type__app_label", "codename")
+        )
     return state
 
 
@@ -154,7 +161,8 @@ def create_user(actor, organisation, *, username, role, password=None, email="",
 def record_user_created(user, actor):
     """Log a new user (also one Django admin saved itself)."""
     orgs = [user.organisation.code] if user.organisation_id else []
-    state = {f: v for f, v in user_state(user).items() if f != "username"}  # named once, as `user`
+    # Named once, as `user`; a new user holds no Django grants (no form or endpoint gives any at creation).
+    state = {f: v for f, v in user_state(user).items() if f not in ("username", *authority.DJANGO_GRANT_FIELDS)}
     return _log_user("user.created", user, actor, state, orgs)
 
 

@@ -108,3 +108,39 @@ def test_authority_refuses_staff_granting_superuser(parties):
             authority.check_user_change(staff, who, {"is_superuser": True})
         assert exc.value.status == 403
     authority.check_user_change(staff, target, {"role": "admin"})  # staff manage ordinary users
+
+
+def test_staff_cannot_grant_itself_django_permissions_or_groups(parties):
+    """Allowed to edit users, a staff member gave itself every table's admin permissions: unlogged, unasked."""
+    from django.contrib.auth.models import Group
+
+    staff, client = _staff_admin(parties, "view_user", "change_user")
+    every = list(Permission.objects.values_list("pk", flat=True))
+    response = client.post(f"/admin/registry/user/{staff.pk}/change/", _admin_form(staff, user_permissions=every))
+    assert response.status_code in (302, 403), response.content[:2000]
+    assert sorted(staff.user_permissions.values_list("codename", flat=True)) == ["change_user", "view_user"]
+    group = Group.objects.create(name="everything")
+    group.permissions.set(every)
+    response = client.post(f"/admin/registry/user/{staff.pk}/change/", _admin_form(staff, groups=[group.pk]))
+    assert response.status_code in (302, 403), response.content[:2000]
+    assert not staff.groups.exists()
+    assert not events("user.updated")
+    # Nor through the groups' own page: a registry user's authority is its organisation and role.
+    assert client.get("/admin/auth/group/").status_code == 404
+
+
+def test_a_superusers_grant_of_django_permissions_is_logged(parties):
+    root = UserFactory(organisation=parties.treaty, role="admin", is_superuser=True, is_staff=True)
+    client = Client()
+    client.force_login(root)
+    staff, _ = _staff_admin(parties, "view_user")
+    added = Permission.objects.get(content_type__app_label="registry", codename="change_organisation")
+    kept = list(staff.user_permissions.values_list("pk", flat=True))
+    response = client.post(
+        f"/admin/registry/user/{staff.pk}/change/", _admin_form(staff, user_permissions=[*kept, added.pk])
+    )
+    assert response.status_code == 302, response.content[:2000]
+    (event,) = events("user.updated", f"user:{staff.pk}")
+    assert data(event)["before"] == {"user_permissions": ["registry.view_user"]}
+    assert data(event)["after"] == {"user_permissions": ["registry.change_organisation", "registry.view_user"]}
+    assert data(event)["by"] == root.username
