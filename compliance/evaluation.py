@@ -350,18 +350,19 @@ def evaluate(subjects, now=None, rules=None, chips_moved=True):
     for scope, keys in sorted(subjects.items(), key=_runs_first):
         if keys is not None and not keys:
             continue
-        scope_rules = [r for r in rules if r.scope == scope]
-        if scope in RUN_SCOPES:
-            if scope_rules:
-                changed += _evaluate_runs(scope, scope_rules, keys, now)
-            continue
-        if chips_moved or keys is None:
-            refreshed = aggregates.refresh(scope, keys, memo)
-        else:  # usage alone: the capacity totals are as stored
-            refreshed = aggregates.stored_or_refreshed(scope, keys, memo)
-        if scope_rules:
-            changed += _evaluate_scope(scope, scope_rules, refreshed, keys is None, now)
+        with storage.evaluation_turn(scope):  # read, store and decide before another evaluation of it reads
+            changed += _evaluate_one(scope, keys, [r for r in rules if r.scope == scope], memo, chips_moved, now)
     return changed
+
+
+def _evaluate_one(scope, keys, scope_rules, memo, chips_moved, now):
+    if scope in RUN_SCOPES:
+        return _evaluate_runs(scope, scope_rules, keys, now) if scope_rules else []
+    if chips_moved or keys is None:
+        refreshed = aggregates.refresh(scope, keys, memo)
+    else:  # usage alone: the capacity totals are as stored
+        refreshed = aggregates.stored_or_refreshed(scope, keys, memo)
+    return _evaluate_scope(scope, scope_rules, refreshed, keys is None, now) if scope_rules else []
 
 
 def _runs_first(item):

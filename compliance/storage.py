@@ -12,6 +12,7 @@ per row.
 """
 
 import json
+from contextlib import contextmanager
 from functools import cache
 
 from django.conf import settings
@@ -406,3 +407,16 @@ def lock_rule_key(table, key):
     """One declaration of a rule's `key` at a time, until the transaction ends: the current version is locked
     by its row, but a new key has none, and two first declarations would both make version 1."""
     execute("SELECT pg_advisory_xact_lock(hashtext('chipreg:rule:' || %s || ':' || %s))", [table, key])
+
+
+@contextmanager
+def evaluation_turn(scope):
+    """One evaluation of `scope` at a time, across workers: each reads the totals, stores them and decides its
+    alerts from them, so a slower one that read earlier would otherwise store older totals over a newer one's
+    and clear or raise alerts from them. A session lock (an evaluation commits as it goes), released even when
+    the evaluation fails."""
+    execute("SELECT pg_advisory_lock(hashtext('chipreg:evaluate:' || %s))", [scope])
+    try:
+        yield
+    finally:
+        execute("SELECT pg_advisory_unlock(hashtext('chipreg:evaluate:' || %s))", [scope])

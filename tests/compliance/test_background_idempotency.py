@@ -133,3 +133,57 @@ def test_a_recount_handed_over_several_times_side_by_side_moves_the_totals_once(
     assert RunUsageDay.objects.get(run=run).flop_peak == pytest.approx(after)
     _assert_days_match_records()
     assert recount_chips(pks) == 0
+
+
+@pytest.mark.django_db(transaction=True)
+def test_a_slow_evaluation_never_stores_older_totals_over_a_newer_ones(catalog, parties, monkeypatch):
+    """Two workers evaluate one facility: the first reads its totals, then stalls (a long evaluation elsewhere,
+    a paused process); chips arrive and the second evaluates them. The first must not store its older totals
+    over the second's, nor decide alerts from them, until the next evaluation of that subject."""
+    from compliance import aggregates
+    from compliance.evaluation import evaluate
+    from compliance.models import Aggregate
+
+    op = parties.users["op_a_admin"]
+    fac = facility(op, "SLOW-EVAL-1")
+    ids, rows = chips("SLW", 8)
+    register_chips(rows, op)
+    declare(op, fac, ids[:4])
+    drain_all()
+    rule(parties.users["treaty"], "slow-eval", value=6)
+    subjects = {"facility": [str(fac.pk)]}
+    computed, resume = threading.Event(), threading.Event()
+    real = aggregates.compute
+
+    def stalling(scope, keys, memo=None):
+        totals = real(scope, keys, memo)
+        if threading.current_thread().name == "first":
+            computed.set()
+            resume.wait(10)
+        return totals
+
+    monkeypatch.setattr(aggregates, "compute", stalling)
+    errors = []
+
+    def run():
+        try:
+            evaluate(subjects)
+        except Exception as exc:
+            errors.append(exc)
+        finally:
+            connections.close_all()
+
+    first = threading.Thread(target=run, name="first")
+    first.start()
+    assert computed.wait(10)
+    declare(op, fac, ids)  # all eight, committed while the first evaluation holds its four
+    second = threading.Thread(target=run, name="second")
+    second.start()
+    second.join(1.0)  # long enough for it to finish, were it not made to wait its turn
+    resume.set()
+    first.join(10)
+    second.join(10)
+    assert not errors, errors
+    assert Aggregate.objects.get(scope="facility", subject_key=str(fac.pk)).chip_count == 8
+    (alert,) = Alert.objects.filter(rule__key="slow-eval", subject_key=str(fac.pk))
+    assert alert.cleared_at is None
