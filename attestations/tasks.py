@@ -1,5 +1,7 @@
 from celery import shared_task
 
+from core.tasks import event_task
+
 
 @shared_task(ignore_result=True)
 def ensure_partitions():
@@ -9,7 +11,7 @@ def ensure_partitions():
     return run()
 
 
-@shared_task(ignore_result=True, acks_late=True, reject_on_worker_lost=True)
+@event_task()
 def fold_sightings(event_id, topic, payload):
     """`sightings.recorded`: refresh the sighted chips' last verification (idempotent, so redelivery is safe)."""
     from attestations.verification import fold_statement
@@ -17,7 +19,7 @@ def fold_sightings(event_id, topic, payload):
     fold_statement(payload["attestation"])
 
 
-@shared_task(ignore_result=True, acks_late=True, reject_on_worker_lost=True)
+@event_task()
 def recount_usage(event_id, topic, payload):
     """`chips.model_corrected` / `catalog.corrected`: count the chips' stored usage again at their models now
     (idempotent: a redelivery finds nothing to change)."""

@@ -1,9 +1,9 @@
 """Celery tasks: casework following what other apps do (outbox events)."""
 
-from celery import shared_task
+from core.tasks import event_task
 
 
-@shared_task(ignore_result=True, acks_late=True, reject_on_worker_lost=True)
+@event_task()
 def follow_challenges(events):
     """`challenge.changed` events [[event_id, topic, payload], ...]: a requested challenge joins its case."""
     from casework.cases import follow_challenge

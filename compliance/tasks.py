@@ -12,11 +12,12 @@ from celery import shared_task
 # Workers discover `<app>.tasks` modules only: without this import a worker does not
 # know compliance.delivery.tasks.deliver/deliver_due and discards their messages.
 from compliance.delivery import tasks as delivery_tasks  # noqa: F401
+from core.tasks import event_task
 
 log = logging.getLogger(__name__)
 
 
-@shared_task(ignore_result=True, acks_late=True, reject_on_worker_lost=True)
+@event_task()
 def evaluate_events(events):
     """Outbox events [[event_id, topic, payload], ...], handed over one batch per relay drain.
 
@@ -72,13 +73,13 @@ def evaluate_events(events):
         raise failures[0]  # the task is marked failed; the periodic full evaluation and sweep cover what it missed
 
 
-@shared_task(ignore_result=True, acks_late=True, reject_on_worker_lost=True)
+@event_task()
 def evaluate_event(event_id, topic, payload):
     """One outbox event (messages queued before the relay sent batches)."""
     evaluate_events([[event_id, topic, payload]])
 
 
-@shared_task(ignore_result=True, acks_late=True, reject_on_worker_lost=True)
+@event_task()
 def evaluate_all():
     from compliance.evaluation import escalate_overdue
     from compliance.evaluation import evaluate_all as run
@@ -91,7 +92,7 @@ def evaluate_all():
     sweep()
 
 
-@shared_task(ignore_result=True, acks_late=True, reject_on_worker_lost=True)
+@event_task()
 def escalate_overdue():
     """Periodic (Celery beat): requests for clarification past their deadline raise their alerts."""
     from compliance.disputes import escalate_overdue as run
@@ -99,7 +100,7 @@ def escalate_overdue():
     return len(run())
 
 
-@shared_task(ignore_result=True, acks_late=True, reject_on_worker_lost=True)
+@event_task()
 def escalate_challenges():
     """Periodic (Celery beat): challenge inspections' steps past their deadlines raise their alerts."""
     from compliance.challenge_alerts import escalate_challenges as run

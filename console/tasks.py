@@ -1,16 +1,16 @@
 """Background work of the console: recomputing reconciliation snapshots (console.reconciliation)."""
 
-from celery import shared_task
+from core.tasks import event_task
 
 
-@shared_task(ignore_result=True, acks_late=True, reject_on_worker_lost=True)
+@event_task()
 def refresh_reconciliation(facility_id):
     from console.reconciliation import refresh
 
     refresh(facility_id)
 
 
-@shared_task(ignore_result=True, acks_late=True, reject_on_worker_lost=True)
+@event_task()
 def reconciliation_events(events):
     """Outbox `placements.changed` events of one relay drain: the books of these facilities moved.
     A facility named by several events of the burst is marked and recomputed once."""
@@ -21,7 +21,7 @@ def reconciliation_events(events):
     enqueue(facilities, background=True)
 
 
-@shared_task(ignore_result=True, acks_late=True, reject_on_worker_lost=True)
+@event_task()
 def reconciliation_event(event_id, topic, payload):
     """One outbox event (messages queued before the relay sent batches)."""
     reconciliation_events([[event_id, topic, payload]])

@@ -1,7 +1,9 @@
 from celery import shared_task
 
+from core.tasks import event_task
 
-@shared_task(ignore_result=True, acks_late=True, reject_on_worker_lost=True)
+
+@event_task()
 def deliver(delivery_id):
     from compliance.delivery.sender import attempt
 
@@ -17,7 +19,7 @@ def deliver_due():
         deliver.delay(delivery_id)
 
 
-@shared_task(ignore_result=True, acks_late=True, reject_on_worker_lost=True)
+@event_task()
 def notify_events(events):
     """Outbox `alerts.notify` events [[event_id, topic, payload], ...] of one relay drain: queue each alert
     event's deliveries (compliance.delivery.notify: one per subscription and channel, so a redelivered or

@@ -15,6 +15,8 @@ fault-injection hooks:
   60), so that a test can kill the worker in the middle of an evaluation (some
   alerts committed, others not yet). Later batches, in any process, find the
   file and do not pause.
+- CHIPREG_FAULT_DB_ERROR_ONCE: a file path; the first evaluation any worker starts creates it and fails
+  as a dropped database connection does (django.db.OperationalError), so that a test sees the task retried.
 """
 
 import os
@@ -59,5 +61,22 @@ if _pause_marker:
 
     evaluation._raise_many = _raise_then_pause
     assert Path(_pause_marker).parent.is_dir()
+
+_db_error_marker = os.environ.get("CHIPREG_FAULT_DB_ERROR_ONCE")
+if _db_error_marker:
+    from django.db import OperationalError
+
+    from compliance import evaluation
+
+    _evaluate = evaluation.evaluate
+
+    def _fail_once(*args, **kwargs):
+        try:
+            os.close(os.open(_db_error_marker, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600))
+        except FileExistsError:
+            return _evaluate(*args, **kwargs)
+        raise OperationalError("server closed the connection unexpectedly (injected by the fault test)")
+
+    evaluation.evaluate = _fail_once
 
 __all__ = ["app"]
