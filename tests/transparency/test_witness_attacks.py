@@ -264,3 +264,33 @@ def test_registrations_at_once_never_pass_the_cap_on_active_keys(catalog, partie
     )
     refused = [o for o in outcomes if isinstance(o, DomainError)]
     assert [r.code for r in refused] == ["too_many_witness_keys"] * 3
+
+
+def test_early_witnesses_cannot_fill_the_checkpoint_before_a_late_one_cosigns(api, parties):
+    """The note carries at most 63 cosignatures. With 60 organisations signed, one that holds four keys took the
+    last three places and the treaty body, cosigning a minute later, found the checkpoint full: an
+    organisation's further keys get only what is left after a place is kept for each one not yet signed."""
+    from transparency.checkpoints import sign_if_due
+
+    us, treaty = api(parties.users["insp_us"]), api(parties.users["treaty"])
+    us_keys = {f"insp-us.example/k{i}": Ed25519PrivateKey.generate() for i in range(4)}
+    for name, key in us_keys.items():
+        assert _register(us, name, pem(key)).status_code == 201
+    treaty_key = Ed25519PrivateKey.generate()
+    assert _register(treaty, "treaty.example/w", pem(treaty_key)).status_code == 201
+    append_events(1)
+    checkpoint = sign_if_due()
+    _stored_cosignatures(checkpoint, note.MAX_SIGNATURES - 4)  # 60 other organisations have cosigned
+    text, size = _current(us)
+
+    def cosign(client, name, key):
+        line = c2sp_cosign(key, name, text, 1_700_000_000)
+        return client.post("/api/v1/log/cosignatures", {"witness": name, "size": size, "line": line})
+
+    outcomes = [cosign(us, name, key) for name, key in us_keys.items()]
+    assert [r.status_code for r in outcomes] == [201, 201, 409, 409]
+    assert outcomes[2].json()["code"] == "cosignatures_full"
+    assert cosign(treaty, "treaty.example/w", treaty_key).status_code == 201
+    assert checkpoint.cosignatures.count() == note.MAX_SIGNATURES - 1
+    served = note.verify_checkpoint(api(None).get("/api/v1/log/checkpoint").content.decode(), verifier_key_line())
+    assert len(served.signatures) == note.MAX_SIGNATURES
