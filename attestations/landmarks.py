@@ -5,7 +5,7 @@ from django.db import transaction
 from attestations.models import Landmark
 from core.errors import Forbidden
 from registry.choices import OrgKind
-from transparency.events import append_event
+from transparency.events import EVERY_PARTY, append_event
 
 
 def authorise(user):
@@ -29,6 +29,10 @@ def register_landmark(user, fields):
             "latitude": landmark.latitude,
             "longitude": landmark.longitude,
         },
+        # Read by every party, as the landmark is (GET landmarks/): RTT statements about facilities in every
+        # country are judged against it.
+        parties=[EVERY_PARTY],
+        countries=[],
     )
     landmark.save(update_fields=["log_index"])
     return landmark

@@ -16,12 +16,20 @@ from outbox import emit
 from protocol import dsse
 from protocol.errors import ProtocolError
 from registry.choices import OrgKind
-from transparency.events import append_event
+from transparency.events import EVERY_PARTY, append_event
 
 PURPOSES_BY_KIND = {
     OrgKind.OPERATOR: {KeyPurpose.ATTESTATION},
     OrgKind.TREATY_BODY: {KeyPurpose.LANDMARK},
 }
+
+
+def _append_key_event(event, key, **extra):
+    """A key's event, read by every signed-in party, as the key itself is (GET keys/): a statement counts in
+    every country where it places chips, and each of their inspectorates must be able to prove from the log
+    alone which keys spoke for its signer, and from when to when (LOG.md section 2). So `by` and a
+    revocation's `reason` are read by every party too (the API says so where the reason is given)."""
+    return append_event(event, key.keyid, _key_data(key, **extra), parties=[EVERY_PARTY], countries=[])
 
 
 def _key_data(key, **extra):
@@ -84,16 +92,13 @@ def register_key(user, pem, name="", purpose=None, valid_from=None, registered_a
     )
     if registered_at is not None:
         key.created_at = registered_at  # auto_now_add set it to now; a seed's history says when
-    key.log_index = append_event(
+    key.log_index = _append_key_event(
         "key.registered",
-        key.keyid,
-        _key_data(
-            key,
-            pem=key.pem,
-            valid_from=key.valid_from.isoformat(),
-            by=user.username,
-            **({"registered_at": registered.isoformat()} if registered_at is not None else {}),
-        ),
+        key,
+        pem=key.pem,
+        valid_from=key.valid_from.isoformat(),
+        by=user.username,
+        **({"registered_at": registered.isoformat()} if registered_at is not None else {}),
     )
     key.save(update_fields=["log_index", "created_at"])
     return key
@@ -109,7 +114,7 @@ def retire_key(user, key, at=None):
     # Its event first: the append takes the log's lock, which a statement holds from its own append to its
     # commit, so the statements read below include every one stored before the retirement, and one stored
     # after it judges the key retired (checks.recheck_keys).
-    append_event("key.retired", key.keyid, _key_data(key, retired_at=key.retired_at.isoformat(), by=user.username))
+    _append_key_event("key.retired", key, retired_at=key.retired_at.isoformat(), by=user.username)
     # Retirement looks forward. Retiring a key before statements it signed were accepted would make them
     # look signed by a retired key to anyone re-checking the log: disowning them silently, where revoke_key
     # flags them and raises findings for the inspectors.
@@ -136,11 +141,7 @@ def revoke_key(user, key, since, reason=""):
     # The append takes the log's lock (held by a statement from its append to its commit): every statement
     # stored before it is read below and flagged, and one stored after it judges the key revoked
     # (checks.recheck_keys).
-    index = append_event(
-        "key.revoked",
-        key.keyid,
-        _key_data(key, since=since.isoformat(), reason=reason, by=user.username),
-    )
+    index = _append_key_event("key.revoked", key, since=since.isoformat(), reason=reason, by=user.username)
     # Signed after the compromise, or received after it (whatever date it bears: whoever held the key then
     # could have backdated it), as the ingest checks now judge a key (checks._check_validity).
     after = Q(issued_at__gte=since) | Q(received_at__gte=since)

@@ -70,7 +70,12 @@ class RetireSerializer(serializers.Serializer):
 
 class RevokeSerializer(serializers.Serializer):
     since = serializers.DateTimeField(help_text="Compromised since this instant.")
-    reason = serializers.CharField(required=False, allow_blank=True, default="")
+    reason = serializers.CharField(
+        required=False,
+        allow_blank=True,
+        default="",
+        help_text="Why, in words every party reads: the key.revoked log event is read by every signed-in party.",
+    )
 
 
 class LandmarkSerializer(serializers.ModelSerializer):
