@@ -414,7 +414,16 @@ def evaluation_turn(scope):
     """One evaluation of `scope` at a time, across workers: each reads the totals, stores them and decides its
     alerts from them, so a slower one that read earlier would otherwise store older totals over a newer one's
     and clear or raise alerts from them. A session lock (an evaluation commits as it goes), released even when
-    the evaluation fails."""
+    the evaluation fails.
+
+    Inside an outer transaction (eager mode: the relay's) a transaction lock instead: what the evaluation stored
+    is seen by the next one only at that transaction's commit, and a statement failing in it aborts the
+    transaction, so a session lock's release would fail and the lock outlive the rollback on a kept
+    connection, every other evaluation of the scope waiting on it."""
+    if connection.in_atomic_block:
+        execute("SELECT pg_advisory_xact_lock(hashtext('chipreg:evaluate:' || %s))", [scope])
+        yield
+        return
     execute("SELECT pg_advisory_lock(hashtext('chipreg:evaluate:' || %s))", [scope])
     try:
         yield

@@ -187,3 +187,46 @@ def test_a_slow_evaluation_never_stores_older_totals_over_a_newer_ones(catalog, 
     assert Aggregate.objects.get(scope="facility", subject_key=str(fac.pk)).chip_count == 8
     (alert,) = Alert.objects.filter(rule__key="slow-eval", subject_key=str(fac.pk))
     assert alert.cleared_at is None
+
+
+def _turn_free_elsewhere(scope):
+    """Whether another session may take `scope`'s evaluation turn now."""
+    from django.db import connection
+
+    other = connection.copy()
+    try:
+        with other.cursor() as cursor:
+            cursor.execute("SELECT pg_try_advisory_lock(hashtext('chipreg:evaluate:' || %s))", [scope])
+            free = cursor.fetchone()[0]
+            cursor.execute("SELECT pg_advisory_unlock_all()")
+        return free
+    finally:
+        other.close()
+
+
+@pytest.mark.django_db(transaction=True)
+def test_an_evaluation_failing_inside_an_outer_transaction_leaves_no_turn_held():
+    """In eager mode (no broker) the relay runs an evaluation inside its own transaction. A statement failing
+    there aborts that transaction, so a session lock's release failed too: the lock outlived the rollback on a
+    pooled connection, and every other worker's evaluation of that scope waited on it for ever. (And released
+    before the outer commit, the turn let the next evaluation read totals not yet committed.)"""
+    from django.db import DatabaseError, connection, transaction
+
+    from compliance import storage
+    from core.rawsql import execute
+
+    try:
+        with pytest.raises(DatabaseError), transaction.atomic():
+            with storage.evaluation_turn("facility"):
+                assert not _turn_free_elsewhere("facility")
+                execute("SELECT 1 / 0")
+        assert _turn_free_elsewhere("facility")
+        with transaction.atomic():
+            with storage.evaluation_turn("facility"):
+                pass
+            # Held to the outer commit: the next evaluation reads what this one stored.
+            assert not _turn_free_elsewhere("facility")
+        assert _turn_free_elsewhere("facility")
+    finally:
+        with connection.cursor() as cursor:
+            cursor.execute("SELECT pg_advisory_unlock_all()")
