@@ -29,7 +29,7 @@ from pathlib import Path
 from typing import Any
 
 from agent.errors import UsageError
-from agent.util import refuse_exposed
+from agent.util import refuse_exposed, refuse_writable
 
 DEFAULT_PASSPHRASE_ENV = "CHIPREG_KEY_PASSPHRASE"  # noqa: S105 - the name of a variable, not a secret
 _STR_KEYS = (
@@ -156,6 +156,9 @@ def load_config(
 
     if "token" in data:
         refuse_exposed(path, "config file holding a token")
+    elif data:
+        # No secret, but its url, ca_file, key and log_key decide where the token goes and what is trusted.
+        refuse_writable(path, "config file")
     merged: dict[str, Any] = {k: v for k, v in data.items() if k != "token_file"}
     if "token_file" in data and "token" not in data:
         refuse_exposed(Path(data["token_file"]).expanduser(), "token_file")

@@ -97,6 +97,9 @@ def private_file(path: Path) -> None:
 # Bits that let another user read or change a secret file: anything for "other", writing for the group. A
 # group may read it (a key owned by root and readable by the agent's service group is a usual deployment).
 EXPOSED_BITS = 0o027
+# Bits that let another user change a file the agent trusts without a secret in it (a config file naming a
+# token_file, or none): its `url`, `ca_file`, `key` and `log_key` say where the token goes and what is checked.
+WRITABLE_BITS = 0o022
 
 
 def refuse_exposed(path: Path, what: str) -> None:
@@ -111,6 +114,19 @@ def refuse_exposed(path: Path, what: str) -> None:
         raise UsageError(
             f"{what} {path} is open to other users (mode {mode & 0o777:04o}): "
             f"run `chmod 600 {path}` (or 640 for a service group)"
+        )
+
+
+def refuse_writable(path: Path, what: str) -> None:
+    """A UsageError when `path`, a file the agent trusts though it holds no secret, may be changed by other
+    users (its group included), as ssh refuses such a config file. A missing file is for the reader to report."""
+    try:
+        mode = os.stat(path).st_mode
+    except OSError:
+        return
+    if os.name == "posix" and mode & WRITABLE_BITS:
+        raise UsageError(
+            f"{what} {path} may be changed by other users (mode {mode & 0o777:04o}): run `chmod go-w {path}`"
         )
 
 

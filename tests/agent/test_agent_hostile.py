@@ -405,3 +405,23 @@ def test_secret_files_readable_by_their_group_only_are_read(tmp_path):
     assert load_config({}, env={}, config_path=str(config)).token == "secret-token"
     holding = _secret(tmp_path / "holding.toml", 'token = "secret-token"\n', 0o600)
     assert load_config({}, env={}, config_path=str(holding)).token == "secret-token"
+
+
+@pytest.mark.parametrize("mode", [0o666, 0o646, 0o664])
+def test_a_config_file_others_may_change_is_refused_though_it_holds_no_token(tmp_path, mode):
+    """A config naming a token_file (or none, the token coming from $CHIPREG_TOKEN) holds no secret, but
+    whoever may change it says where the token goes (`url`, with a `ca_file` of theirs for https), which key
+    signs and which log key receipts are checked against: another local user rewrote `url` and received the
+    token. Refused as ssh refuses a config file others may write, wherever it is named from."""
+    from agent.config import load_config
+    from agent.errors import UsageError
+
+    token_file = _secret(tmp_path / "token", "secret-token\n", 0o600)
+    text = f'url = "https://registry.example"\ntoken_file = "{token_file}"\n'
+    config = _secret(tmp_path / "agent.toml", text, mode)
+    with pytest.raises(UsageError, match=rf"config file .* may be changed by other users \(mode {mode:04o}\)"):
+        load_config({}, env={}, config_path=str(config))
+    with pytest.raises(UsageError, match="may be changed by other users"):
+        load_config({}, env={"CHIPREG_CONFIG": str(config), "CHIPREG_TOKEN": "t"})
+    config.chmod(0o644)
+    assert load_config({}, env={}, config_path=str(config)).token == "secret-token"
