@@ -39,6 +39,16 @@ def speaks_for_treaty_body(user, roles=WRITE_ROLES):
     return _org_kind(user) == OrgKind.TREATY_BODY and user.role in roles
 
 
+def _django_grants(user):
+    """The Django permissions `user` holds, itself or through its groups, active or not (reactivating counts)."""
+    from django.contrib.auth.models import Permission
+    from django.db.models import Q
+
+    if user.pk is None:
+        return set()
+    return set(Permission.objects.filter(Q(user=user) | Q(group__user=user)).values_list("pk", flat=True))
+
+
 def check_organisation_change(user, org, fields):
     """Refuse unless `user` may change these `fields` of `org` (the fields whose value changes)."""
     fields = set(fields)
@@ -76,6 +86,17 @@ def check_user_change(user, target, changes):
         raise Forbidden("Only superusers grant or take away superuser status.", code="protected_user")
     if changes.keys() & set(DJANGO_GRANT_FIELDS) and user is not None and not user.is_superuser:
         raise Forbidden("Only superusers grant or take away Django permissions and groups.", code="protected_user")
+    if (
+        user is not None
+        and not user.is_superuser
+        and target.pk != user.pk
+        and _django_grants(target) - _django_grants(user)
+    ):
+        # Setting the password of (or making staff, or reactivating) a user a superuser granted more would hand
+        # those grants to whoever did it: they log in as that user. So such a user is a superuser's to manage.
+        raise Forbidden(
+            "Only superusers manage a user holding Django permissions that you do not hold.", code="protected_user"
+        )
     if is_registry_admin(user) and (user is None or user.is_superuser or not target.is_superuser):
         return
     if target.is_superuser or target.is_staff:

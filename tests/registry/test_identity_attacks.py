@@ -144,3 +144,36 @@ def test_a_superusers_grant_of_django_permissions_is_logged(parties):
     assert data(event)["before"] == {"user_permissions": ["registry.view_user"]}
     assert data(event)["after"] == {"user_permissions": ["registry.change_organisation", "registry.view_user"]}
     assert data(event)["by"] == root.username
+
+
+def test_staff_cannot_take_over_a_user_a_superuser_granted_more(parties):
+    """Refused the grant itself, a staff member allowed to edit users set the password of another staff member a
+    superuser had granted more (here every organisation's admin), and logged in as that member: the grants were
+    its own. Or made staff, and reactivated, a user holding grants. Such a user is a superuser's to manage."""
+    _, client = _staff_admin(parties, "view_user", "change_user")
+    richer = UserFactory(organisation=parties.treaty, role="member", is_staff=True, password="richer-pw-1")
+    richer.user_permissions.add(
+        *Permission.objects.filter(
+            content_type__app_label="registry", codename__in=["change_user", "change_organisation"]
+        )
+    )
+    url = f"/admin/registry/user/{richer.pk}/password/"
+    response = client.post(url, {"password1": "taken-over-pw-123", "password2": "taken-over-pw-123"})
+    assert response.status_code in (302, 403), response.content[:2000]
+    assert User.objects.get(pk=richer.pk).check_password("richer-pw-1")
+    dormant = UserFactory(organisation=parties.treaty, role="member", is_active=False)
+    dormant.user_permissions.add(Permission.objects.get(content_type__app_label="registry", codename="change_chip"))
+    response = client.post(
+        f"/admin/registry/user/{dormant.pk}/change/", _admin_form(dormant, is_active="on", is_staff="on")
+    )
+    assert response.status_code in (302, 403), response.content[:2000]
+    dormant.refresh_from_db()
+    assert not dormant.is_active and not dormant.is_staff
+    assert not events("user.updated")
+    # A staff member still manages one who holds nothing it lacks (itself, ordinary users, a peer).
+    peer = UserFactory(organisation=parties.treaty, role="member", is_staff=True)
+    peer.user_permissions.add(Permission.objects.get(content_type__app_label="registry", codename="view_user"))
+    url = f"/admin/registry/user/{peer.pk}/password/"
+    response = client.post(url, {"password1": "new-peer-pw-123", "password2": "new-peer-pw-123"})
+    assert response.status_code == 302, response.content[:2000]
+    assert User.objects.get(pk=peer.pk).check_password("new-peer-pw-123")
