@@ -102,14 +102,23 @@ EXPOSED_BITS = 0o027
 WRITABLE_BITS = 0o022
 
 
+def _refuse_foreign_owner(st: os.stat_result, path: Path, what: str) -> None:
+    # Whatever its mode, a file's owner reads it and may change it: another user's file (one planted in /tmp
+    # and named by $CHIPREG_CONFIG, say) is theirs. As ssh asks of its config, this user's or root's only.
+    if os.name == "posix" and st.st_uid not in (0, os.getuid()):
+        raise UsageError(f"{what} {path} is owned by another user (uid {st.st_uid}): the agent trusts only its own")
+
+
 def refuse_exposed(path: Path, what: str) -> None:
     """A UsageError when the secret file `path` (a token, a private key, a config file holding a token) may be
     read by other users or changed by its group, as ssh refuses an unprotected private key: the secret is
     already spent, and the agent would sign or speak with it. A missing file is for the reader to report."""
     try:
-        mode = os.stat(path).st_mode
+        st = os.stat(path)
     except OSError:
         return
+    mode = st.st_mode
+    _refuse_foreign_owner(st, path, what)
     if os.name == "posix" and mode & EXPOSED_BITS:
         raise UsageError(
             f"{what} {path} is open to other users (mode {mode & 0o777:04o}): "
@@ -121,9 +130,11 @@ def refuse_writable(path: Path, what: str) -> None:
     """A UsageError when `path`, a file the agent trusts though it holds no secret, may be changed by other
     users (its group included), as ssh refuses such a config file. A missing file is for the reader to report."""
     try:
-        mode = os.stat(path).st_mode
+        st = os.stat(path)
     except OSError:
         return
+    mode = st.st_mode
+    _refuse_foreign_owner(st, path, what)
     if os.name == "posix" and mode & WRITABLE_BITS:
         raise UsageError(
             f"{what} {path} may be changed by other users (mode {mode & 0o777:04o}): run `chmod go-w {path}`"

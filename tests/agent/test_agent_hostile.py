@@ -425,3 +425,22 @@ def test_a_config_file_others_may_change_is_refused_though_it_holds_no_token(tmp
         load_config({}, env={"CHIPREG_CONFIG": str(config), "CHIPREG_TOKEN": "t"})
     config.chmod(0o644)
     assert load_config({}, env={}, config_path=str(config)).token == "secret-token"
+
+
+@pytest.mark.skipif(not hasattr(os, "geteuid") or os.geteuid() != 0, reason="needs root to give a file away")
+def test_a_config_or_secret_file_owned_by_another_user_is_refused(tmp_path):
+    """Mode 0644 (or 0600) says nothing when the file is another user's: its owner reads and rewrites it. A
+    config planted in /tmp by another user and named by $CHIPREG_CONFIG steered the token like a writable one."""
+    from agent.config import load_config
+    from agent.errors import UsageError
+
+    tmp_path.chmod(0o755)
+    config = _secret(tmp_path / "agent.toml", 'url = "https://registry.example"\n', 0o644)
+    os.chown(config, 65534, 65534)
+    with pytest.raises(UsageError, match="owned by another user"):
+        load_config({}, env={"CHIPREG_CONFIG": str(config), "CHIPREG_TOKEN": "t"})
+    token_file = _secret(tmp_path / "token", "secret-token\n", 0o600)
+    os.chown(token_file, 65534, 65534)
+    mine = _secret(tmp_path / "mine.toml", f'token_file = "{token_file}"\n', 0o644)
+    with pytest.raises(UsageError, match=r"token_file .* owned by another user"):
+        load_config({}, env={}, config_path=str(mine))
