@@ -73,3 +73,28 @@ def _pem():
         .public_bytes(serialization.Encoding.PEM, serialization.PublicFormat.SubjectPublicKeyInfo)
         .decode()
     )
+
+
+@pytest.mark.django_db(transaction=True)
+def test_the_unique_key_migration_names_keys_registered_twice_before_it():
+    """The race the constraint closes may have left one key under two names: the migration says which, rather
+    than failing on the index with no word of what to settle."""
+    before, after = [("transparency", "0003_witness_key_by_value")], [("transparency", "0004_witness_key_unique")]
+    executor = MigrationExecutor(connection)
+    try:
+        executor.migrate(before)
+        old = executor.loader.project_state(before).apps.get_model("transparency", "WitnessKey")
+        for org, name in (("insp-us", "us.example/w"), ("insp-fr", "fr.example/w")):
+            old.objects.create(organisation=org, name=name, public_key=b"d" * 32, key_line="-")
+        executor = MigrationExecutor(connection)
+        with pytest.raises(RuntimeError, match=r"us\.example/w") as refused:
+            executor.migrate(after)
+        assert "fr.example/w" in str(refused.value)
+        old.objects.filter(name="fr.example/w").delete()
+        executor = MigrationExecutor(connection)
+        executor.migrate(after)
+        assert WitnessKey.objects.get().name == "us.example/w"
+    finally:
+        executor = MigrationExecutor(connection)
+        executor.loader.build_graph()
+        executor.migrate(executor.loader.graph.leaf_nodes())
