@@ -97,23 +97,21 @@ def _raise(row, what, severity, title, value=None):
 
 
 def reports_on(user, alert):
-    """Whether `alert` escalates a default of the user's own organisation: at a site that is no registered
-    facility the party concerned is the host inspectorate, i.e. every inspectorate that sees the alert by its
-    country. Such a party may acknowledge the alert but not resolve or dismiss it (compliance.services): the
-    escalation is to the treaty body. (At a facility the party is an operator, which handles no alert.)"""
+    """Whether `alert` reports on a challenge inspection in a country of the user's inspectorate that another
+    party requested: its operator's silence or refusal at a facility, or the inspectorate's own at a site that
+    is no registered facility. The host may acknowledge such an alert but not resolve or dismiss it
+    (compliance.services): a challenge is the verification that does not rest on the host's word, and its
+    escalation is to the treaty body, which closes it."""
     org = getattr(user, "organisation", None)
     if alert.kind == AlertKind.FINDING:
-        # A finding alert's group is "<finding kind>:<source>:<source id>[:<organisation>]": the findings of the
-        # host's own challenge inspection of such a site are the treaty body's to close, as their alerts are.
+        # A finding alert's group is "<finding kind>:<source>:<source id>[:<organisation>]": the findings of
+        # another party's challenge in the host's country are the treaty body's to close, as their alerts are.
         _, source, source_id, *_ = [*alert.group.split(":"), "", ""][:4]
         return challenges.host_concerned(org, source, source_id)
-    return (
-        alert.kind == AlertKind.CHALLENGE
-        and alert.operator_id is None
-        and org is not None
-        and org.kind == "inspectorate"
-        and alert.country in (org.jurisdictions or [])
-    )
+    if alert.kind != AlertKind.CHALLENGE:
+        return False
+    _, pk, *_ = [*alert.group.split(":"), "", ""][:3]  # "challenge:<pk>:<step>"
+    return pk.isdigit() and challenges.hosts_challenge(org, int(pk))
 
 
 def _party(row):

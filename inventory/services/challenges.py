@@ -237,18 +237,27 @@ def _log(row, event, data):
 
 
 def host_concerned(org, source, source_id):
-    """Whether `org` is the party concerned by what a finding of `source` `source_id` says: the host
-    inspectorate of a challenge inspection of a site that is no registered facility. Such a party does not
-    close the findings of its own inspection (nor dismiss their alerts: compliance.challenge_alerts): the
-    treaty body does."""
+    """Whether `org` is the party concerned by what a finding of `source` `source_id` says: an inspectorate of
+    the country where another party's challenge inspection took place, a registered facility or not. A challenge
+    is the verification that does not rest on the host's word (its operator may refuse the inspectors; at a
+    site that is no registered facility the inspectorate itself answers): the host does not close the findings
+    of another party's challenge in its country (nor their alerts: compliance.challenge_alerts); the treaty
+    body does. Its own challenge's are its own to close."""
     if org is None or org.kind != OrgKind.INSPECTORATE or str(source) != FindingSource.CHALLENGE:
         return False
     try:
         pk = int(source_id)
     except (TypeError, ValueError):
         return False
-    row = ChallengeInspection.objects.filter(pk=pk).values("facility_id", "country").first()
-    return row is not None and row["facility_id"] is None and row["country"] in (org.jurisdictions or [])
+    return hosts_challenge(org, pk)
+
+
+def hosts_challenge(org, pk):
+    """Whether `org` is an inspectorate of the country of challenge `pk`, which another party requested."""
+    if org is None or org.kind != OrgKind.INSPECTORATE:
+        return False
+    row = ChallengeInspection.objects.filter(pk=pk).values("requester_id", "country").first()
+    return row is not None and row["requester_id"] != org.pk and row["country"] in (org.jurisdictions or [])
 
 
 def answers_for(user, row):

@@ -374,3 +374,37 @@ def test_the_host_inspectorate_neither_challenges_nor_clears_a_site_it_answers_f
     assert host.post(f"/api/v1/alerts/{alert.pk}/dismiss/", {"reason": "nothing here"}).status_code == 403
     assert host.post(f"/api/v1/alerts/{alert.pk}/acknowledge/", {"reason": "seen"}).status_code == 200
     assert world.as_("treaty").post(f"/api/v1/findings/{unknown.pk}/resolve/", {"reason": "checked"}).status_code == 200
+
+
+def test_the_host_inspectorate_does_not_close_another_partys_challenge_of_its_operator(world):
+    """Hostile review of 2026-12-07. A challenge is the verification that does not rest on the host's word. The
+    host inspectorate handled the alert of its own operator's refusal at a registered facility like any alert
+    of its country, and could dismiss it: a state shielding its operator from a challenge another party asked
+    for. It acknowledges; the treaty body closes. Its own challenge's alerts stay its own to close."""
+    world.as_("treaty").post(
+        "/api/v1/challenge-rules/",
+        {"allowed": [{"inspectorate": "insp-de", "countries": []}, {"inspectorate": "insp-us", "countries": []}]},
+    )
+    host, treaty = world.as_("insp_us"), world.as_("treaty")
+
+    def refused_alert(requester):
+        response = _request(requester, facility="US-VA-001")
+        assert response.status_code == 201, response.content
+        pk = response.json()["id"]
+        url = f"/api/v1/challenge-inspections/{pk}/access/"
+        assert world.a.post(url, {"decision": "refused", "reason": "not today"}).status_code == 200
+        sync(pk)
+        return Alert.objects.get(group=f"challenge:{pk}:refused")
+
+    theirs = refused_alert(world.as_("insp_de"))
+    assert host.get(f"/api/v1/alerts/{theirs.pk}/").status_code == 200  # it is told
+    for action in ("dismiss", "resolve"):
+        answer = host.post(f"/api/v1/alerts/{theirs.pk}/{action}/", {"reason": "our operator is fine"})
+        assert answer.status_code == 403 and answer.json()["code"] == "party_concerned", answer.content
+    theirs.refresh_from_db()
+    assert theirs.state == "open"
+    assert host.post(f"/api/v1/alerts/{theirs.pk}/acknowledge/", {"reason": "seen"}).status_code == 200
+    assert treaty.post(f"/api/v1/alerts/{theirs.pk}/resolve/", {"reason": "access given later"}).status_code == 200
+
+    own = refused_alert(host)
+    assert host.post(f"/api/v1/alerts/{own.pk}/resolve/", {"reason": "settled with the operator"}).status_code == 200
