@@ -241,35 +241,44 @@ def _clusters(facility_ids=None):
     return {pk: (f, gbps) for pk, f, gbps in rows.values_list("pk", "facility_id", "interconnect_gbps")}
 
 
-def _campuses():
-    from inventory.models import Facility
+def _campuses(since=None):
+    """The facilities of each campus now, or (`since`) of each campus at any time after it: a usage window joins
+    the facilities that stood in one place while its work ran, even if one has moved away before the statements
+    came (as _ties joins the sites a link retired since tied)."""
+    from inventory.models import CampusMembership, Facility
 
-    by_campus = defaultdict(list)
-    for pk, campus in Facility.objects.filter(campus__isnull=False).values_list("pk", "campus_id").order_by("pk"):
-        by_campus[campus].append(pk)
-    return list(by_campus.values())
+    by_campus = defaultdict(set)
+    for pk, campus in Facility.objects.filter(campus__isnull=False).values_list("pk", "campus_id"):
+        by_campus[campus].add(pk)
+    if since is not None:
+        was = CampusMembership.objects.filter(Q(valid_to__isnull=True) | Q(valid_to__gt=since))
+        for pk, campus in was.values_list("facility_id", "campus_id"):
+            by_campus[campus].add(pk)
+    return [sorted(members) for _, members in sorted(by_campus.items())]
 
 
-def partitions(scope, gbps_list, facility_ids=None, ties=None):
+def partitions(scope, gbps_list, facility_ids=None, ties=None, since=None):
     """{gbps: Partition} for these bandwidths (the ties read once). `facility_ids`: the facilities a
-    `datacenter_cluster` partition reads clusters of (its components never leave a facility; None: all)."""
+    `datacenter_cluster` partition reads clusters of (its components never leave a facility; None: all).
+    `since`: the campuses as they stood at any time after it too (_campuses), as `ties` were read."""
     ties = _ties() if ties is None else ties
     if scope == Scope.COVERED_CLUSTER:
-        campuses = _campuses()
+        campuses = _campuses(since)
         return {gbps: Partition(scope, gbps, ties, campuses=campuses) for gbps in gbps_list}
     clusters = _clusters(facility_ids)
     return {gbps: Partition(scope, gbps, ties, clusters=clusters) for gbps in gbps_list}
 
 
-def keys_for_facilities(scope, facility_ids, gbps_list=None, ties=None):
-    """The component keys of these facilities' sites (all their clusters and their chips in no cluster)."""
+def keys_for_facilities(scope, facility_ids, gbps_list=None, ties=None, since=None):
+    """The component keys of these facilities' sites (all their clusters and their chips in no cluster);
+    `since`: with the campuses of any time after it (the ties read for that time too)."""
     facility_ids = sorted({int(f) for f in facility_ids})
     if not facility_ids:
         return set()
     gbps_list = bandwidths(scope) if gbps_list is None else gbps_list
     ties = _ties() if ties is None else ties
     if scope == Scope.COVERED_CLUSTER:
-        found = partitions(scope, gbps_list, None, ties)
+        found = partitions(scope, gbps_list, None, ties, since)
         return {p.key_of(f) for p in found.values() for f in facility_ids}
     clusters = _clusters(facility_ids)
     out = set()
@@ -281,9 +290,9 @@ def keys_for_facilities(scope, facility_ids, gbps_list=None, ties=None):
 
 
 def usage_keys_around(facility_ids, since):
-    """The `covered_cluster` keys of these facilities as the ties in force at any time after `since` join them:
-    the subjects a usage window opening then counts their work for (by_component)."""
-    return keys_for_facilities(Scope.COVERED_CLUSTER, facility_ids, ties=_ties(since))
+    """The `covered_cluster` keys of these facilities as the ties in force and the campuses at any time after
+    `since` join them: the subjects a usage window opening then counts their work for (by_component)."""
+    return keys_for_facilities(Scope.COVERED_CLUSTER, facility_ids, ties=_ties(since), since=since)
 
 
 def keys_around(facility_ids, rules=None):
@@ -314,10 +323,10 @@ def _read(scope, keys, since=None):
     `since`, of the ties in force at any time after it (_ties)."""
     ties = _ties(since)
     if keys is None:
-        return partitions(scope, bandwidths(scope), None, ties), None
+        return partitions(scope, bandwidths(scope), None, ties, since), None
     gbps_list = sorted({parse_key(k)[0] for k in keys})
     if scope == Scope.COVERED_CLUSTER:
-        found = partitions(scope, gbps_list, None, ties)
+        found = partitions(scope, gbps_list, None, ties, since)
         return found, _facilities_of(scope, found, keys)
     facility_ids = _facilities_of(scope, None, keys)
     return partitions(scope, gbps_list, facility_ids, ties), facility_ids

@@ -22,10 +22,11 @@ from collections import defaultdict
 
 from django.conf import settings
 from django.db import transaction
+from django.utils import timezone
 
 from inventory import storage
 from inventory.geo import bounding_box, haversine_km
-from inventory.models import Campus, Facility
+from inventory.models import Campus, CampusMembership, Facility
 from outbox import emit
 from transparency.events import append_events
 
@@ -61,6 +62,7 @@ def recompute_campuses(facilities, previous_campus_ids=()):
         by_campus[campus].append(pk)
     for campus, pks in by_campus.items():
         Facility.objects.filter(pk__in=pks).update(campus_id=campus)
+    _record_memberships(changed)
     touched = {c for c in before if before[c] != {pk for pk, a in after.items() if a == c}}
     touched |= {c for c in after.values() if c is not None and c not in before}
     if touched:
@@ -74,6 +76,21 @@ def recompute_campuses(facilities, previous_campus_ids=()):
             campuses=sorted(touched),
         )
     return after
+
+
+def _record_memberships(changed):
+    """Close the memberships these facilities left and open those they joined: a usage window joins the
+    facilities that stood in one campus at any time in it (compliance.covered), so a facility moved away before
+    its work is filed does not part that work, as a link retired then does not."""
+    if not changed:
+        return
+    at = timezone.now()
+    CampusMembership.objects.filter(facility_id__in=sorted(changed), valid_to__isnull=True).update(valid_to=at)
+    CampusMembership.objects.bulk_create(
+        CampusMembership(facility_id=pk, campus_id=campus, valid_from=at)
+        for pk, campus in sorted(changed.items())
+        if campus is not None
+    )
 
 
 def _serialise():

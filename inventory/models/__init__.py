@@ -11,12 +11,13 @@ from .listings import (
     InspectionItem,
 )
 from .placements import Placement
-from .sites import Campus, Cluster, Facility
+from .sites import Campus, CampusMembership, Cluster, Facility
 from .transfers import Transfer, TransferItem
 
 __all__ = [
     "AnyFinding",
     "Campus",
+    "CampusMembership",
     "ChallengeInspection",
     "ChallengeRule",
     "ChallengeSighting",

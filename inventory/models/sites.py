@@ -89,6 +89,28 @@ class Facility(models.Model):
         return self.code
 
 
+class CampusMembership(models.Model):
+    """When a facility was in a campus (inventory.campuses keeps these as it regroups them).
+
+    A usage window joins the facilities that stood in one campus at any time in it (compliance.covered), as it
+    does those a link or workload group tied then: moving a facility away before its work is filed must not
+    part what was done while it stood there. Internal: what the API and the log show of a campus is unchanged.
+    """
+
+    facility = models.ForeignKey(Facility, on_delete=models.PROTECT, related_name="+")
+    campus = models.ForeignKey(Campus, on_delete=models.PROTECT, related_name="+")
+    valid_from = models.DateTimeField()
+    valid_to = models.DateTimeField(null=True, blank=True)
+
+    class Meta:
+        ordering = ["id"]
+        constraints = [
+            models.UniqueConstraint(
+                fields=["facility"], condition=models.Q(valid_to__isnull=True), name="one_open_campus_membership"
+            ),
+        ]
+
+
 class ClusterQuerySet(RestrictedQuerySet):
     def restrict_for(self, user, org, action):
         return self.filter(
