@@ -444,12 +444,13 @@ def members(scope, keys, since=None):
     return out
 
 
-def labels(scope, keys):
+def labels(scope, keys, since=None):
     """{key: (label, country, operator id)}: the facility codes, and the operator and country shared by
-    every facility (else "" and None: see the module)."""
+    every facility (else "" and None: see the module); `since`, of the components as the ties and campuses of
+    any time after it join them (a usage window's, whose work they count)."""
     from inventory.models import Cluster, Facility
 
-    found = members(scope, keys)
+    found = members(scope, keys, since)
     facility_ids = {f for m in found.values() for f in m.facilities}
     facilities = {
         pk: (code, cc, op)
@@ -510,9 +511,10 @@ def chips_in_many(scope, keys):
     return out
 
 
-def facilities(scope, keys):
-    """{key: the facility id of a component that lies in one facility, else None} (an alert names it)."""
-    return {key: m.facilities[0] if len(m.facilities) == 1 else None for key, m in members(scope, keys).items()}
+def facilities(scope, keys, since=None):
+    """{key: the facility id of a component that lies in one facility, else None} (an alert names it);
+    `since` as for labels."""
+    return {key: m.facilities[0] if len(m.facilities) == 1 else None for key, m in members(scope, keys, since).items()}
 
 
 def sources_many(scope, keys, since=None):

@@ -432,7 +432,34 @@ def _decide_all(scope, rules, keys, values, alerts, label, totals, now):
             if action is not None:
                 actions[action].append((rule, key, value, alert))
     subjects = label({key for _, key, _, _ in actions[RAISE]})
+    subjects.update(_window_subjects(scope, actions[RAISE], now))
     return _act(scope, actions, subjects, totals, now)
+
+
+def _window_since(rule, scope, now):
+    """The opening of the window a component's value counted, for a rule of a compute window (None otherwise):
+    the window joins the sites tied, or standing in one campus, at any time in it (compliance.covered), so what
+    the alert is about, and who sees it, is that set, not the component as the ties stand now. Labelled as it
+    stands now, work of two countries joined by a link since retired went to one country's inspectorate."""
+    if rule is None or rule.metric not in WINDOW_METRICS or not covered.is_component_scope(scope):
+        return None
+    return now - timedelta(days=rule.window_days or 1)
+
+
+def _window_subjects(scope, raises, now):
+    """{(rule pk, key): Subject} of the raises of window rules in a component scope (_window_since)."""
+    by_since = {}
+    for rule, key, _, _ in raises:
+        since = _window_since(rule, scope, now)
+        if since is not None:
+            by_since.setdefault(since, set()).add(key)
+    found = {since: covered.labels(scope, keys, since) for since, keys in by_since.items()}
+    out = {}
+    for rule, key, _, _ in raises:
+        since = _window_since(rule, scope, now)
+        if since is not None:
+            out[rule.pk, key] = Subject(*found[since][key])
+    return out
 
 
 def decide(rule, value, alert):
@@ -501,7 +528,9 @@ def _act(scope, actions, subjects, totals, now):
     unclear = [alert.pk for _, _, _, alert in actions[UNCLEAR]]
     if unclear:
         Alert.objects.filter(pk__any=unclear).update(cleared_at=None)
-    raises = [(rule, key, value, subjects[key]) for rule, key, value, _ in actions[RAISE]]
+    raises = [
+        (rule, key, value, subjects.get((rule.pk, key)) or subjects[key]) for rule, key, value, _ in actions[RAISE]
+    ]
     changed = []
     chips = {key: values["chip_count"] for key, values in totals.items()}
     for batch in _batches(raises, chips):
@@ -568,9 +597,16 @@ def _raise_many(scope, raises, now):
         # A covered cluster that lies in one facility is that facility's alert too (its page lists it).
         within = {}
         if covered.is_component_scope(scope):
-            within = covered.facilities(scope, {key for _, key, _, _ in raises})
+            by_since = {}
+            for rule, key, _, _ in raises:
+                by_since.setdefault(_window_since(rule, scope, now), set()).add(key)
+            found = {since: covered.facilities(scope, keys, since) for since, keys in by_since.items()}
+            within = {(rule.pk, key): found[_window_since(rule, scope, now)][key] for rule, key, _, _ in raises}
         alerts = _insert_new(
-            [_new_alert(rule, scope, key, value, subj, at, within.get(key)) for rule, key, value, subj in raises]
+            [
+                _new_alert(rule, scope, key, value, subj, at, within.get((rule.pk, key)))
+                for rule, key, value, subj in raises
+            ]
         )
         if not alerts:
             return []
@@ -658,10 +694,11 @@ def _reopen(alert_pk, rule, scope, key, value, now=None):
         alert.value = value
         # Who may see it is the subject's as it is now, not as it was raised: a campus another operator has
         # joined since is no longer one operator's, and the evidence frozen below counts that operator's chips.
-        label, country, operator_id = _current_labels(scope, key)
+        since = _window_since(rule, scope, now or timezone.now())
+        label, country, operator_id = _current_labels(scope, key, since)
         alert.subject_label, alert.country, alert.operator_id = label, country, operator_id
         if covered.is_component_scope(scope):
-            alert.facility_id = covered.facilities(scope, [key])[key]
+            alert.facility_id = covered.facilities(scope, [key], since)[key]
         alert.save()
         evidence = freeze(alert, rule, scope, key, value, now)
         parties, countries = readers(alert)
@@ -675,11 +712,14 @@ def _reopen(alert_pk, rule, scope, key, value, now=None):
         return alert
 
 
-def _current_labels(scope, key):
-    """(label, country, operator id) of a subject as it is now."""
+def _current_labels(scope, key, since=None):
+    """(label, country, operator id) of a subject as it is now (`since`: a component as a window opening then
+    joins it, _window_since)."""
     if scope in RUN_SCOPES:
         found = run_metrics.computed(scope, [key]).get(key)
         return (found.label, found.country, found.operator_id) if found else (key, "", None)
+    if since is not None:
+        return covered.labels(scope, [key], since)[key]
     return aggregates.labels(scope, [key])[key]
 
 
