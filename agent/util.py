@@ -109,36 +109,34 @@ def _refuse_foreign_owner(st: os.stat_result, path: Path, what: str) -> None:
         raise UsageError(f"{what} {path} is owned by another user (uid {st.st_uid}): the agent trusts only its own")
 
 
-def refuse_exposed(path: Path, what: str) -> None:
-    """A UsageError when the secret file `path` (a token, a private key, a config file holding a token) may be
-    read by other users or changed by its group, as ssh refuses an unprotected private key: the secret is
-    already spent, and the agent would sign or speak with it. A missing file is for the reader to report."""
+def _refuse_open(path: Path, what: str, bits: int, advice: str) -> None:
+    """A UsageError when `path` is another user's, or its mode has any of `bits`. A missing file is for the
+    reader to report."""
     try:
         st = os.stat(path)
     except OSError:
         return
-    mode = st.st_mode
     _refuse_foreign_owner(st, path, what)
-    if os.name == "posix" and mode & EXPOSED_BITS:
-        raise UsageError(
-            f"{what} {path} is open to other users (mode {mode & 0o777:04o}): "
-            f"run `chmod 600 {path}` (or 640 for a service group)"
-        )
+    if os.name == "posix" and st.st_mode & bits:
+        raise UsageError(f"{what} {path} {advice.format(mode=f'{st.st_mode & 0o777:04o}', path=path)}")
+
+
+def refuse_exposed(path: Path, what: str) -> None:
+    """A UsageError when the secret file `path` (a token, a private key, a config file holding a token) may be
+    read by other users or changed by its group, as ssh refuses an unprotected private key: the secret is
+    already spent, and the agent would sign or speak with it."""
+    _refuse_open(
+        path,
+        what,
+        EXPOSED_BITS,
+        "is open to other users (mode {mode}): run `chmod 600 {path}` (or 640 for a service group)",
+    )
 
 
 def refuse_writable(path: Path, what: str) -> None:
     """A UsageError when `path`, a file the agent trusts though it holds no secret, may be changed by other
-    users (its group included), as ssh refuses such a config file. A missing file is for the reader to report."""
-    try:
-        st = os.stat(path)
-    except OSError:
-        return
-    mode = st.st_mode
-    _refuse_foreign_owner(st, path, what)
-    if os.name == "posix" and mode & WRITABLE_BITS:
-        raise UsageError(
-            f"{what} {path} may be changed by other users (mode {mode & 0o777:04o}): run `chmod go-w {path}`"
-        )
+    users (its group included), as ssh refuses such a config file."""
+    _refuse_open(path, what, WRITABLE_BITS, "may be changed by other users (mode {mode}): run `chmod go-w {path}`")
 
 
 def atomic_write(path: Path, data: bytes, mode: int = 0o600) -> None:
