@@ -247,13 +247,13 @@ def _campuses(since=None):
     came (as _ties joins the sites a link retired since tied)."""
     from inventory.models import CampusMembership, Facility
 
-    by_campus = defaultdict(set)
-    for pk, campus in Facility.objects.filter(campus__isnull=False).values_list("pk", "campus_id"):
-        by_campus[campus].add(pk)
-    if since is not None:
+    rows = Facility.objects.filter(campus__isnull=False).values_list("pk", "campus_id")
+    if since is not None:  # one round trip for both
         was = CampusMembership.objects.filter(Q(valid_to__isnull=True) | Q(valid_to__gt=since))
-        for pk, campus in was.values_list("facility_id", "campus_id"):
-            by_campus[campus].add(pk)
+        rows = rows.union(was.values_list("facility_id", "campus_id"))
+    by_campus = defaultdict(set)
+    for pk, campus in rows:
+        by_campus[campus].add(pk)
     return [sorted(members) for _, members in sorted(by_campus.items())]
 
 
