@@ -32,8 +32,15 @@ class _PartyQuerySet(RestrictedQuerySet):
 
         p = self.prefix
         # Writes are the services' business (compliance.disputes checks who may say what).
+        # A manufacturer answers what concerns its own holding (it holds chips before it sells them), so it reads
+        # its answers and the requests put to it, as an operator does.
         return self.filter(
-            scope_q(org, operator_paths=[f"{p}operator"], country_paths=[f"{p}country", f"{p}other_country"])
+            scope_q(
+                org,
+                operator_paths=[f"{p}operator"],
+                country_paths=[f"{p}country", f"{p}other_country"],
+                manufacturer_paths=[f"{p}operator"],
+            )
         )
 
 

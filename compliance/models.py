@@ -192,7 +192,11 @@ class AlertQuerySet(RestrictedQuerySet):
     def restrict_for(self, user, org, action):
         from inventory.access import scope_q
 
-        q = scope_q(org, operator_paths=["operator"], country_paths=["country"], action="view")
+        # A manufacturer holds chips before it sells them and takes them back: an alert about its own holding
+        # (its `operator`) is its to read and answer, as an operator's is (README: who may do what).
+        q = scope_q(
+            org, operator_paths=["operator"], country_paths=["country"], manufacturer_paths=["operator"], action="view"
+        )
         if org.kind == OrgKind.INSPECTORATE:
             # An alert on a run is the business of every inspectorate that sees the run: one declared at
             # facilities in several countries is on each one's territory, and the row holds one country. So is

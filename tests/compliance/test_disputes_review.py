@@ -74,3 +74,23 @@ def test_a_requester_still_decides_an_answer_to_its_own_requests_only(api, world
     decided = api(insp).post(f"/api/v1/answers/{answer['id']}/decide/", {"decision": "accept", "reason": "Fine."})
     assert decided.status_code == 200, decided.content
     assert set(ClarificationRequest.objects.filter(alert=world.alert).values_list("state", flat=True)) == {"accepted"}
+
+
+def test_a_manufacturer_reads_and_answers_an_alert_about_its_own_holding_only(api, parties):
+    """A manufacturer holds chips before it sells them: an alert about its holding names it as the party concerned,
+    and the README lets it answer those. It saw no alert at all, so it could neither read nor answer its own."""
+    from tests.compliance.test_delivery import make_alert
+
+    own = make_alert(parties)
+    own.operator = parties.nvidia
+    own.save(update_fields=["operator"])
+    theirs = make_alert(parties)  # op-a's
+    maker = api(parties.users["nvidia"])
+    listed = [a["id"] for a in maker.get("/api/v1/alerts/").json()["results"]]
+    assert listed == [own.pk]
+    assert maker.get(f"/api/v1/alerts/{theirs.pk}/").status_code == 404
+    answered = maker.post(f"/api/v1/alerts/{own.pk}/answers/", {"explanation": "Still in our warehouse."})
+    assert answered.status_code == 201, answered.content
+    assert maker.post(f"/api/v1/alerts/{theirs.pk}/answers/", {"explanation": "x"}).status_code == 404
+    # Reading is not handling: a manufacturer acknowledges, resolves or dismisses nothing.
+    assert maker.post(f"/api/v1/alerts/{own.pk}/acknowledge/", {"reason": "seen"}).status_code == 403
