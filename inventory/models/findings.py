@@ -25,11 +25,14 @@ from inventory.choices import FindingKind, FindingSource
 
 class FindingQuerySet(RestrictedQuerySet):
     def restrict_for(self, user, org, action):
+        # A manufacturer is the party concerned by a finding about its own holding (it holds chips before it
+        # sells them, ships and takes them back), and answers it: it reads it, as an operator does.
         return self.filter(
             scope_q(
                 org,
                 operator_paths=["organisation", "other_organisation"],
                 country_paths=["country", "other_country"],
+                manufacturer_paths=["organisation", "other_organisation"],
                 action="view",
             )
         )

@@ -94,3 +94,22 @@ def test_a_manufacturer_reads_and_answers_an_alert_about_its_own_holding_only(ap
     assert maker.post(f"/api/v1/alerts/{theirs.pk}/answers/", {"explanation": "x"}).status_code == 404
     # Reading is not handling: a manufacturer acknowledges, resolves or dismisses nothing.
     assert maker.post(f"/api/v1/alerts/{own.pk}/acknowledge/", {"reason": "seen"}).status_code == 403
+
+
+def test_a_manufacturer_reads_and_answers_a_finding_about_its_own_holding_only(api, parties):
+    from inventory.models import AnyFinding, ChiplessFinding
+
+    def finding(org, ref):
+        return ChiplessFinding.objects.create(
+            kind="never_received", organisation=org, country="US", source="transfer", source_id=ref, chip_ref=ref
+        )
+
+    own, theirs = finding(parties.nvidia, "nvidia:MF000001"), finding(parties.op_a, "nvidia:MF000002")
+    maker = api(parties.users["nvidia"])
+    listed = [f["id"] for f in maker.get("/api/v1/findings/").json()["results"]]
+    assert listed == [AnyFinding.objects.get(chip_ref=own.chip_ref).pk]
+    answered = maker.post(f"/api/v1/findings/{listed[0]}/answers/", {"explanation": "Shipped back to us."})
+    assert answered.status_code == 201, answered.content
+    other = AnyFinding.objects.get(chip_ref=theirs.chip_ref).pk
+    assert maker.post(f"/api/v1/findings/{other}/answers/", {"explanation": "x"}).status_code == 404
+    assert maker.post(f"/api/v1/findings/{listed[0]}/resolve/", {"reason": "fine"}).status_code == 403
