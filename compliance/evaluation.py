@@ -446,20 +446,21 @@ def _window_since(rule, scope, now):
     return now - timedelta(days=rule.window_days or 1)
 
 
+def _by_window(scope, raises, now, read):
+    """{(rule pk, key): read(scope, keys, since)[key]} for the raises, one read per window opening
+    (_window_since; None for the raises of rules that count no window)."""
+    since_of = {(rule.pk, key): _window_since(rule, scope, now) for rule, key, _, _ in raises}
+    keys_by_since = {}
+    for (_, key), since in since_of.items():
+        keys_by_since.setdefault(since, set()).add(key)
+    found = {since: read(scope, keys, since) for since, keys in keys_by_since.items()}
+    return {pair: found[since][pair[1]] for pair, since in since_of.items()}
+
+
 def _window_subjects(scope, raises, now):
     """{(rule pk, key): Subject} of the raises of window rules in a component scope (_window_since)."""
-    by_since = {}
-    for rule, key, _, _ in raises:
-        since = _window_since(rule, scope, now)
-        if since is not None:
-            by_since.setdefault(since, set()).add(key)
-    found = {since: covered.labels(scope, keys, since) for since, keys in by_since.items()}
-    out = {}
-    for rule, key, _, _ in raises:
-        since = _window_since(rule, scope, now)
-        if since is not None:
-            out[rule.pk, key] = Subject(*found[since][key])
-    return out
+    windowed = [r for r in raises if _window_since(r[0], scope, now) is not None]
+    return {pair: Subject(*found) for pair, found in _by_window(scope, windowed, now, covered.labels).items()}
 
 
 def decide(rule, value, alert):
@@ -597,11 +598,7 @@ def _raise_many(scope, raises, now):
         # A covered cluster that lies in one facility is that facility's alert too (its page lists it).
         within = {}
         if covered.is_component_scope(scope):
-            by_since = {}
-            for rule, key, _, _ in raises:
-                by_since.setdefault(_window_since(rule, scope, now), set()).add(key)
-            found = {since: covered.facilities(scope, keys, since) for since, keys in by_since.items()}
-            within = {(rule.pk, key): found[_window_since(rule, scope, now)][key] for rule, key, _, _ in raises}
+            within = _by_window(scope, raises, now, covered.facilities)
         alerts = _insert_new(
             [
                 _new_alert(rule, scope, key, value, subj, at, within.get((rule.pk, key)))

@@ -114,13 +114,13 @@ def update_organisation(org, actor, changes):
 # --- users -------------------------------------------------------------------
 
 
-def user_state(user):
+def user_state(user, grants=True):
     state = {f: getattr(user, f) for f in authority.USER_AUTHORITY_FIELDS if f != "organisation"}
     state["organisation"] = user.organisation.code if user.organisation_id else None
     # Every event names who acted by user name ("by"): a rename is logged, or the log's names would move
     # from one person to another unseen (a name given up, then given to someone else).
     state["username"] = user.username
-    if user.pk is not None:
+    if grants:
         # Django admin's grants to staff: who may edit which table there is itself a change of authority.
         state["groups"] = sorted(user.groups.values_list("name", flat=True))
         state["user_permissions"] = sorted(
@@ -162,7 +162,7 @@ def record_user_created(user, actor):
     """Log a new user (also one Django admin saved itself)."""
     orgs = [user.organisation.code] if user.organisation_id else []
     # Named once, as `user`; a new user holds no Django grants (no form or endpoint gives any at creation).
-    state = {f: v for f, v in user_state(user).items() if f not in ("username", *authority.DJANGO_GRANT_FIELDS)}
+    state = {f: v for f, v in user_state(user, grants=False).items() if f != "username"}
     return _log_user("user.created", user, actor, state, orgs)
 
 

@@ -13,7 +13,7 @@ from datetime import UTC, datetime, timedelta
 
 from django.db import connection
 
-from core.rawsql import fetch_one
+from core.rawsql import execute, fetch_one
 from transparency.models import LogEventData, LogHead, LogLeaf, LogNode
 
 
@@ -175,5 +175,4 @@ def insert_event_data(first, rows):
 def lock_witness_organisation(code):
     """One registration of an organisation's witness keys at a time, to the end of the transaction: the cap on
     active keys counts rows, and two registrations at once would each count the other's absence."""
-    with connection.cursor() as cursor:
-        cursor.execute("SELECT pg_advisory_xact_lock(hashtext('chipreg:witness-keys:' || %s))", [code])
+    execute("SELECT pg_advisory_xact_lock(hashtext('chipreg:witness-keys:' || %s))", [code])

@@ -12,11 +12,14 @@ from core.errors import Conflict, Invalid
 from protocol import note
 from transparency import storage
 from transparency.events import append_event
-from transparency.models import WitnessKey
+from transparency.models import Checkpoint, Cosignature, WitnessKey
 
 # Active witness keys an organisation may hold: every one may cosign each checkpoint, and the served
 # checkpoint carries at most note.MAX_SIGNATURES lines, so no party may take them all.
 MAX_KEYS_PER_ORGANISATION = 4
+
+# Cosignatures a checkpoint accepts: its served note also carries the log's own signature.
+MAX_COSIGNATURES = note.MAX_SIGNATURES - 1
 
 DUPLICATE_KEY = "That public key is already registered."
 
@@ -77,3 +80,32 @@ def retire(witness, user):
         },
     )
     return witness
+
+
+@transaction.atomic
+def cosign(checkpoint, witness, line, timestamp):
+    """Store `witness`'s verified cosignature `line` of `checkpoint`, judged under the checkpoint's row lock so
+    that cosignatures arriving together are counted one by one (_check_room)."""
+    checkpoint = Checkpoint.objects.select_for_update().get(pk=checkpoint.pk)
+    _check_room(checkpoint, witness.organisation)
+    return Cosignature.objects.create(checkpoint=checkpoint, witness=witness, line=line, timestamp=timestamp)
+
+
+def _check_room(checkpoint, organisation):
+    """The served note must stay one that every verifier reads (signed-note's limit of MAX_COSIGNATURES
+    besides the log's own line), and no early witness may fill it: an organisation's first cosignature of a
+    checkpoint always finds room while any is left, and its further keys' only what remains after a place is
+    kept for every witness organisation that has not cosigned it yet (the treaty body among them)."""
+    signed = list(checkpoint.cosignatures.values_list("witness__organisation", flat=True))
+    if len(signed) >= MAX_COSIGNATURES:
+        raise Conflict("That checkpoint carries as many cosignatures as a note may.", code="cosignatures_full")
+    if organisation not in signed:
+        return
+    active = set(WitnessKey.objects.filter(retired_at__isnull=True).values_list("organisation", flat=True))
+    waiting = active - set(signed)
+    if len(signed) + len(waiting) >= MAX_COSIGNATURES:
+        raise Conflict(
+            "Your organisation has cosigned that checkpoint; its remaining places are kept for the "
+            f"{len(waiting)} witness organisation(s) that have not.",
+            code="cosignatures_full",
+        )

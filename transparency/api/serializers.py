@@ -15,11 +15,9 @@ from protocol import note
 from protocol.errors import ProtocolError
 from transparency import witnesses
 from transparency.checkpoints import latest_checkpoint, public_key_bytes
-from transparency.models import Checkpoint, Cosignature, WitnessKey
+from transparency.models import WitnessKey
 
 WITNESS_ORG_KINDS = ("treaty_body", "inspectorate")
-# Cosignatures a checkpoint accepts: its served note also carries the log's own signature.
-MAX_COSIGNATURES = note.MAX_SIGNATURES - 1
 
 
 def require_witness_org(user):
@@ -77,27 +75,6 @@ class WitnessKeySerializer(serializers.ModelSerializer):
         return witnesses.register(user.organisation.code, validated["name"], validated["public_key"], user)
 
 
-def _check_room(checkpoint, organisation):
-    """The served note must stay one that every verifier reads (signed-note's limit of MAX_COSIGNATURES
-    besides the log's own line), and no early witness may fill it: an organisation's first cosignature of a
-    checkpoint always finds room while any is left, and its further keys' only what remains after a place is
-    kept for every witness organisation that has not cosigned it yet (the treaty body among them)."""
-    signed = list(checkpoint.cosignatures.values_list("witness__organisation", flat=True))
-    if len(signed) >= MAX_COSIGNATURES:
-        raise Problem(409, "cosignatures_full", "That checkpoint carries as many cosignatures as a note may.")
-    if organisation not in signed:
-        return
-    active = set(WitnessKey.objects.filter(retired_at__isnull=True).values_list("organisation", flat=True))
-    waiting = active - set(signed)
-    if len(signed) + len(waiting) >= MAX_COSIGNATURES:
-        raise Problem(
-            409,
-            "cosignatures_full",
-            "Your organisation has cosigned that checkpoint; its remaining places are kept for the "
-            f"{len(waiting)} witness organisation(s) that have not.",
-        )
-
-
 class CosignatureSerializer(serializers.Serializer):
     witness = serializers.CharField(help_text="The witness key's name.")
     size = serializers.IntegerField(min_value=0, help_text="The size of the checkpoint cosigned (the latest).")
@@ -131,14 +108,8 @@ class CosignatureSerializer(serializers.Serializer):
         return attrs
 
     def create(self, validated):
-        # Judged under the checkpoint's row lock, so cosignatures arriving together are counted one by one.
-        checkpoint = Checkpoint.objects.select_for_update().get(pk=validated["checkpoint"].pk)
-        _check_room(checkpoint, validated["witness_obj"].organisation)
-        return Cosignature.objects.create(
-            checkpoint=checkpoint,
-            witness=validated["witness_obj"],
-            line=validated["line"],
-            timestamp=validated["timestamp"],
+        return witnesses.cosign(
+            validated["checkpoint"], validated["witness_obj"], validated["line"], validated["timestamp"]
         )
 
     def to_representation(self, instance):
