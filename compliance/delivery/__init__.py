@@ -152,7 +152,7 @@ def notify(alert_id, event, subscriptions=None, sequence=None):
     alert = Alert.objects.select_related("rule").get(pk=alert_id)
     sequence = alert.reopened if sequence is None else sequence
     created = []
-    payload = None  # one payload (and one checkpoint) for every subscriber of this event
+    event_payload = None  # one event payload (and one checkpoint) for every subscriber of this event
     for sub in matching_subscriptions(alert, subscriptions):
         for channel, target in (("webhook", sub.webhook_url), ("email", sub.email)):
             if not target:
@@ -161,7 +161,10 @@ def notify(alert_id, event, subscriptions=None, sequence=None):
                 subscription=sub, alert=alert, event=event, sequence=sequence, channel=channel
             ).exists():
                 continue  # already queued for this subscriber: never twice
-            payload = payload or payload_for(alert, event)
+            event_payload = event_payload or payload_for(alert, event)
+            # Named in the signed body: the registry-wide `v1a` signature alone would let one subscriber
+            # forward a genuine message to another's receiver as if addressed to it.
+            payload = {**event_payload, "subscription": sub.pk}
             try:
                 with transaction.atomic():
                     created.append(

@@ -14,9 +14,10 @@ import uuid
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
 import pytest
+from cryptography.exceptions import InvalidSignature
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PublicKey
 from django.urls import include, path, resolve
-from standardwebhooks.webhooks import Webhook
+from standardwebhooks.webhooks import Webhook, WebhookVerificationError
 
 from compliance.delivery import notify, payload_for, sender, tasks
 from compliance.delivery.destinations import DestinationRefused, check
@@ -404,3 +405,39 @@ def test_event_payload_names_its_own_log_entry(parties):
     payload = payload_for(alert, "alert.resolved")
     assert payload["log_index"] == resolved_at and payload["alert"]["log_index"] == alert.log_index
     assert int(payload["checkpoint"].splitlines()[1]) > resolved_at
+
+
+def test_forwarded_message_names_another_subscription(parties, api, settings, receivers):
+    """The `v1a` signature is the registry's, one key for every subscriber: a subscriber that forwards a genuine
+    message to another's receiver must not pass it off as addressed there. The signed body names the
+    subscription it was sent to, so the other receiver, checking `v1a` alone, sees it was not its own."""
+    settings.CHIPREG_WEBHOOK_ALLOWED_HOSTS = ["127.0.0.1"]
+    rival, victim = receivers(), receivers()
+    first = subscribe(api(parties.users["treaty"]), webhook_url=rival.url)
+    second = subscribe(api(parties.users["insp_us"]), webhook_url=victim.url)
+    rival.secret, victim.secret = first["secret"], second["secret"]
+    alert = make_alert(parties)
+
+    deliveries = notify(alert.pk, "alert.raised")
+    assert len(deliveries) == 2
+    for receiver in (rival, victim):
+        assert receiver.errors == [] and len(receiver.processed) == 1
+    assert rival.processed[0]["subscription"] == first["id"]
+    assert victim.processed[0]["subscription"] == second["id"]
+    # The same event otherwise: one payload, one checkpoint.
+    assert {k: v for k, v in rival.processed[0].items() if k != "subscription"} == {
+        k: v for k, v in victim.processed[0].items() if k != "subscription"
+    }
+
+    # The rival replays its own message, headers and all, to the victim's receiver: `v1a` verifies (the
+    # registry signed it), and the body says whose it was; `v1` (the victim's secret) refuses it outright.
+    whpk = api().get("/api/v1/webhooks/key").json()["key"]
+    headers, body = rival.requests[0]
+    verify_v1a(whpk, headers, body)
+    assert json.loads(body)["subscription"] != second["id"]
+    with pytest.raises(WebhookVerificationError):
+        Webhook(second["secret"]).verify(body, headers)
+    # Nor can the body be re-addressed: the signature covers it.
+    readdressed = json.dumps({**json.loads(body), "subscription": second["id"]}, separators=(",", ":"), sort_keys=True)
+    with pytest.raises(InvalidSignature):
+        verify_v1a(whpk, headers, readdressed.encode())
