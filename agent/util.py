@@ -5,6 +5,7 @@ from __future__ import annotations
 import contextlib
 import os
 import re
+import struct
 import tempfile
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
@@ -109,6 +110,24 @@ def _refuse_foreign_owner(st: os.stat_result, path: Path, what: str) -> None:
         raise UsageError(f"{what} {path} is owned by another user (uid {st.st_uid}): the agent trusts only its own")
 
 
+# POSIX access ACL entries (linux/posix_acl_xattr.h): a version word, then (tag, permissions, id) each.
+_ACL_HEADER, _ACL_ENTRY = struct.Struct("<I"), struct.Struct("<HHI")
+_ACL_USER, _ACL_MASK, _ACL_READ = 0x02, 0x10, 0x4
+
+
+def _acl_readers(path: Path) -> list[int]:
+    """The other users a POSIX ACL on `path` lets read it. The mode's group bits show the ACL's mask, so
+    any write it grants, or any read by a group, shows there; a named user's read looks like a service
+    group's (`setfacl -m u:bob:r key` leaves a 0600 key reading 0640)."""
+    try:
+        raw = os.getxattr(path, "system.posix_acl_access")
+    except (AttributeError, OSError):  # no ACL, no xattr support, not Linux
+        return []
+    entries = [_ACL_ENTRY.unpack_from(raw, at) for at in range(_ACL_HEADER.size, len(raw), _ACL_ENTRY.size)]
+    mask = next((perms for tag, perms, _ in entries if tag == _ACL_MASK), 0o7)
+    return [ident for tag, perms, ident in entries if tag == _ACL_USER and perms & mask & _ACL_READ]
+
+
 def _refuse_open(path: Path, what: str, bits: int, advice: str) -> None:
     """A UsageError when `path` is another user's, or its mode has any of `bits`. A missing file is for the
     reader to report."""
@@ -131,6 +150,10 @@ def refuse_exposed(path: Path, what: str) -> None:
         EXPOSED_BITS,
         "is open to other users (mode {mode}): run `chmod 600 {path}` (or 640 for a service group)",
     )
+    readers = _acl_readers(path) if os.name == "posix" else []
+    if readers:
+        users = ", ".join(f"user {uid}" for uid in readers)
+        raise UsageError(f"{what} {path} has an ACL that opens it to {users}: run `setfacl -b {path}`")
 
 
 def refuse_writable(path: Path, what: str) -> None:

@@ -8,6 +8,7 @@ import os
 import socket
 import sqlite3
 import stat
+import struct
 import threading
 import time
 
@@ -444,3 +445,57 @@ def test_a_config_or_secret_file_owned_by_another_user_is_refused(tmp_path):
     mine = _secret(tmp_path / "mine.toml", f'token_file = "{token_file}"\n', 0o644)
     with pytest.raises(UsageError, match=r"token_file .* owned by another user"):
         load_config({}, env={}, config_path=str(mine))
+
+
+def _acl(path, *named, mask):
+    """Give `path` a POSIX access ACL: the owner rw-, the owning group and others nothing, the `named` entries
+    (("user" | "group", id, perms)) under `mask` (as `setfacl -m u:ID:r` writes it; linux/posix_acl_xattr.h)."""
+    tags = {"user": 0x02, "group": 0x08}
+    entries = [(0x01, 0o6, 0xFFFFFFFF), *((tags[kind], perms, ident) for kind, ident, perms in named)]
+    entries += [(0x04, 0, 0xFFFFFFFF), (0x10, mask, 0xFFFFFFFF), (0x20, 0, 0xFFFFFFFF)]
+    entries.sort(key=lambda entry: (entry[0], entry[2]))  # the kernel takes them in tag order only
+    raw = struct.pack("<I", 2) + b"".join(struct.pack("<HHI", *entry) for entry in entries)
+    try:
+        os.setxattr(path, "system.posix_acl_access", raw)
+    except (AttributeError, OSError) as exc:
+        pytest.skip(f"this file system takes no POSIX ACLs ({exc})")
+    return path
+
+
+def test_secret_files_opened_by_an_acl_are_refused(tmp_path):
+    """`setfacl -m u:bob:r token` leaves the mode reading 0640, which the mode check lets through as a service
+    group's: the ACL, read as the kernel reads it, says another user may read the secret."""
+    from agent.config import load_config
+    from agent.errors import UsageError
+    from agent.keys import generate_private_key, load_signing_key, write_private_key
+
+    token_file = _acl(_secret(tmp_path / "token", "secret-token\n", 0o600), ("user", 65534, 0o4), mask=0o4)
+    assert token_file.stat().st_mode & 0o777 == 0o640  # what the mode check sees
+    config = _secret(tmp_path / "agent.toml", f'token_file = "{token_file}"\nfacility = "F"\n', 0o644)
+    with pytest.raises(UsageError, match=r"token_file .* has an ACL that opens it to user 65534"):
+        load_config({}, env={}, config_path=str(config))
+    key = tmp_path / "key.pem"
+    write_private_key(key, generate_private_key("ed25519"), None)
+    _acl(key, ("user", 65534, 0o4), mask=0o4)
+    with pytest.raises(UsageError, match=r"signing key .* ACL that opens it to user 65534"):
+        load_signing_key(key, "X")
+    holding = _acl(_secret(tmp_path / "holding.toml", 'token = "t"\n', 0o600), ("user", 65534, 0o4), mask=0o4)
+    with pytest.raises(UsageError, match=r"config file holding a token .* ACL that opens it to user 65534"):
+        load_config({}, env={}, config_path=str(holding))
+    # What an ACL lets others change shows in the mode's group bits (its mask), where the mode check sees it.
+    steered = _secret(tmp_path / "steered.toml", 'url = "https://registry.example"\n', 0o644)
+    _acl(steered, ("user", 65534, 0o6), mask=0o6)
+    with pytest.raises(UsageError, match=r"config file .* may be changed by other users \(mode 0660\)"):
+        load_config({}, env={"CHIPREG_CONFIG": str(steered), "CHIPREG_TOKEN": "t"})
+
+
+def test_an_acl_giving_a_group_read_or_masked_out_is_read(tmp_path):
+    """A named group that may read is a service group, as the file's own group may be; a named user's entry
+    the mask takes everything from gives nothing."""
+    from agent.config import load_config
+
+    token_file = _acl(_secret(tmp_path / "token", "secret-token\n", 0o600), ("group", 65534, 0o4), mask=0o4)
+    config = _secret(tmp_path / "agent.toml", f'token_file = "{token_file}"\nfacility = "F"\n', 0o644)
+    assert load_config({}, env={}, config_path=str(config)).token == "secret-token"
+    _acl(token_file, ("user", 65534, 0o6), mask=0o0)
+    assert load_config({}, env={}, config_path=str(config)).token == "secret-token"
