@@ -72,8 +72,14 @@ class Response:
 
 
 def _loopback(host: str) -> bool:
+    """Is `host` this machine: a loopback address, or `localhost` where every address it names is one (a
+    hosts file or resolver that sends `localhost` elsewhere would carry the token off the machine)."""
     if host == "localhost":
-        return True
+        try:
+            addresses = {info[4][0] for info in socket.getaddrinfo(host, None)}
+        except OSError:
+            return False
+        return bool(addresses) and all(_loopback(address.split("%", 1)[0]) for address in addresses)
     try:
         return ipaddress.ip_address(host).is_loopback
     except ValueError:

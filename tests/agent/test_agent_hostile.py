@@ -369,6 +369,24 @@ def test_a_token_goes_over_https_or_to_this_machine(url):
     assert Registry("http://registry.example").token is None  # no token: nothing to give away (public reads)
 
 
+def test_localhost_named_elsewhere_gets_no_token(monkeypatch):
+    """`localhost` is this machine only while it resolves to loopback: a hosts file or resolver that names
+    another address for it would carry the token over the network in clear."""
+    from agent.errors import UsageError
+
+    resolve = socket.getaddrinfo
+
+    def elsewhere(host, *args, **kwargs):
+        if host == "localhost":
+            return [(socket.AF_INET, socket.SOCK_STREAM, 6, "", ("192.0.2.7", 0))]
+        return resolve(host, *args, **kwargs)
+
+    monkeypatch.setattr(socket, "getaddrinfo", elsewhere)
+    with pytest.raises(UsageError, match="plain http"):
+        Registry("http://localhost:9", "secret-token")
+    assert Registry("http://127.0.0.1:9", "secret-token").token == "secret-token"
+
+
 def _secret(path, text, mode):
     path.write_text(text)
     path.chmod(mode)
