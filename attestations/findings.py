@@ -10,7 +10,7 @@ from datetime import timedelta
 from itertools import islice
 
 from django.conf import settings
-from django.db.models import Count
+from django.db.models import Count, F
 
 from attestations.models import UsageRecord
 from attestations.storage import ingest
@@ -85,15 +85,30 @@ def _elsewhere(chunk, facility, attestation_id, when, window):
     return ingest.seen_elsewhere(chunk, facility.pk, attestation_id, when, window)
 
 
+def custodians_records(chunk, start, end):
+    """The usage records of the chips `chunk` (pks) in force at some time in (start, end) that their custodian
+    (now) reported: the other reports a statement is judged against. A former holder's records of its own time
+    with a chip are its books: judged against a later holder's report of that time, the later holder's answer
+    (`two_places`, `implausible_usage`) would read out when the former worked the chip, and how long
+    (tests/authz_review/test_reads_former_holder.py); as a location statement's movement reads only the
+    custodian's sightings (ingest.seen_elsewhere)."""
+    return UsageRecord.objects.filter(
+        chip_id__any=Array(chunk),
+        period_start__lt=end,
+        period_end__gt=start,
+        attestation__operator_id=F("chip__custodian_id"),
+    )
+
+
 def usage_overlaps(attestation_id, facility, start, end, chip_pks_by_ref):
-    """A chip reported busy at another facility for an overlapping period: two places at once."""
+    """A chip reported busy at another facility for an overlapping period by its custodian: two places at once."""
     refs_by_pk = {pk: ref for ref, pk in chip_pks_by_ref.items()}
     pks = list(refs_by_pk)
     found = set()
     for i in range(0, len(pks), CHUNK):
         chunk = pks[i : i + CHUNK]
         found |= set(
-            UsageRecord.objects.filter(chip_id__any=Array(chunk), period_start__lt=end, period_end__gt=start)
+            custodians_records(chunk, start, end)
             .exclude(facility=facility)
             .exclude(attestation_id=attestation_id)
             .values_list("chip_id", flat=True)
@@ -162,14 +177,14 @@ def late_filing(attestation_id, received_at, period_end):
 
 
 def usage_double_count(attestation_id, start, end, chip_pks_by_ref, active_by_ref):
-    """Active time beyond the wall clock: this period plus overlapping reports for the same chip."""
+    """Active time beyond the wall clock: this period plus overlapping reports of the chip's custodian."""
     refs_by_pk = {pk: ref for ref, pk in chip_pks_by_ref.items()}
     pks = list(refs_by_pk)
     out = []
     for i in range(0, len(pks), CHUNK):
         chunk = pks[i : i + CHUNK]
         rows = (
-            UsageRecord.objects.filter(chip_id__any=Array(chunk), period_start__lt=end, period_end__gt=start)
+            custodians_records(chunk, start, end)
             .exclude(attestation_id=attestation_id)
             .values_list("chip_id", "period_start", "period_end", "active_s")
         )
