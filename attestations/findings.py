@@ -81,7 +81,11 @@ def _elsewhere(chunk, facility, attestation_id, when, window):
 
     Only a sighting by the chip's custodian (or a landmark's) counts, as for its last verification: another
     operator's listing of a chip it does not hold is recorded once, as a finding for the holder, and must not
-    have every later statement of the holder flagged on its word."""
+    have every later statement of the holder flagged on its word. And only at the custodian's own sites, a
+    placement too: where a former holder had the chip (its placements, a landmark's measurement there) is
+    that holder's book, and a later holder's statement dated back into that time would read out of its
+    `two_places` and `impossible_travel` flags when the chip was put there and, stepping the time, how far
+    away the site lies (tests/authz_review/test_reads_former_holder.py)."""
     return ingest.seen_elsewhere(chunk, facility.pk, attestation_id, when, window)
 
 

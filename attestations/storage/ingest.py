@@ -252,7 +252,8 @@ def set_log_index(attestation_id, log_index):
 
 
 # The other places a chip was seen or placed near a time: findings.movement's two ORM queries as one,
-# sightings only by the chip's custodian or a landmark (findings._elsewhere says why),
+# sightings only by the chip's custodian or a landmark, and those and placements only at the custodian's
+# sites (findings._elsewhere says why),
 # sightings (source 0) before placements (source 1) as there (the first conflict found for a chip names
 # its finding). Three more columns, NULL here, carry open placements in _AFTER_APPEND.
 # Each chip is looked up by its own index (a LATERAL subquery the planner cannot flatten: OFFSET 0), so
@@ -270,9 +271,11 @@ SELECT 0 AS source, s.{S.chip}, f.{F.latitude}, f.{F.longitude}, s.{S.observed_a
     SELECT s.{S.chip}, s.{S.facility}, s.{S.attestation}, s.{S.observed_at} FROM {S} s
      WHERE s.{S.chip} = u.chip AND s.{S.observed_at} BETWEEN %(lo)s AND %(hi)s
        AND s.{S.facility} <> %(facility)s AND s.{S.attestation} <> %(attestation)s OFFSET 0) s
-  CROSS JOIN LATERAL (SELECT f.{F.latitude}, f.{F.longitude} FROM {F} f WHERE f.{F.id} = s.{S.facility}) f
+  CROSS JOIN LATERAL (
+    SELECT f.{F.latitude}, f.{F.longitude}, f.{F.operator} FROM {F} f WHERE f.{F.id} = s.{S.facility}) f
  WHERE EXISTS (SELECT 1 FROM {A} a JOIN {CH} k ON k.{CH.id} = s.{S.chip}
-                WHERE a.{A.id} = s.{S.attestation} AND (a.{A.operator} IS NULL OR a.{A.operator} = k.{CH.custodian}))
+                WHERE a.{A.id} = s.{S.attestation} AND f.{F.operator} = k.{CH.custodian}
+                  AND (a.{A.operator} IS NULL OR a.{A.operator} = k.{CH.custodian}))
 UNION ALL
 SELECT 1, p.{P.chip}, f.{F.latitude}, f.{F.longitude}, p.{P.valid_from}, NULL, NULL, NULL
   FROM unnest(%(chips)s::bigint[]) u(chip)
@@ -281,6 +284,7 @@ SELECT 1, p.{P.chip}, f.{F.latitude}, f.{F.longitude}, p.{P.valid_from}, NULL, N
      WHERE p.{P.chip} = u.chip AND p.{P.valid_from} BETWEEN %(lo)s AND %(hi)s
        AND (p.{P.valid_to} IS NULL OR p.{P.valid_to} > %(when)s) AND p.{P.facility} <> %(facility)s OFFSET 0) p
   JOIN {F} f ON f.{F.id} = p.{P.facility}
+ WHERE EXISTS (SELECT 1 FROM {CH} k WHERE k.{CH.id} = p.{P.chip} AND k.{CH.custodian} = f.{F.operator})
 """  # noqa: S608
 _ELSEWHERE = _ELSEWHERE_ROWS + " ORDER BY source"
 

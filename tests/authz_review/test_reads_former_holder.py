@@ -95,3 +95,23 @@ def test_a_later_holder_does_not_read_the_former_holders_usage_out_of_its_flags(
     outside = _usage_hour(world, CHIPS[1], now() - timedelta(days=12))
     assert during == outside, (during, outside)
     assert _kinds(world, CHIPS[0]) == _kinds(world, CHIPS[1])
+
+
+def _location_at(world, chip, observed):
+    statement = world.location([chip], facility="US-NY-001", operator="op-c", observed=observed)
+    r, _ = world.submit(world.op_c, statement, world.key_c)
+    assert r.status_code == 201, r.content
+    return r.json()["flags"]
+
+
+def test_a_later_holder_does_not_read_the_former_holders_site_out_of_its_movement_flags(world):
+    """op-c files sightings of its chips at US-NY-001 dated a few hours after op-a put them on its books at
+    US-CA-001 (4,100 km away). Were op-a's placement judged, `impossible_travel` would hold up to about four
+    hours after it, at 1,000 km/h, and no later: the hour at which it stops is the distance from US-NY-001 to
+    op-a's site, and from two or three sites of its own op-c would place it on the map (and read when op-a
+    declared the chips)."""
+    near = _location_at(world, CHIPS[2], world.declared_at + timedelta(hours=2))
+    far = _location_at(world, CHIPS[3], world.declared_at + timedelta(hours=10))
+    at_once = _location_at(world, CHIPS[4], world.declared_at + timedelta(seconds=30))
+    assert near == far == at_once, (near, far, at_once)
+    assert _kinds(world, CHIPS[2]) == _kinds(world, CHIPS[3]) == _kinds(world, CHIPS[4])
