@@ -36,7 +36,10 @@ def _bound_figures(models):
 def model_figures(chip_pks, others=frozenset()):
     """{chip pk: (fp16 peak FLOP/s, fastest peak FLOP/s, tdp W)} for chips whose model has the figures, and
     the same for the chips in `others` (registered to another party than the speaker) from their
-    manufacturer's bound over the public catalogue."""
+    manufacturer's bound over the public catalogue, with a fourth figure: the maker's highest power limit, what
+    their energy witnesses active time by (as for a chip the registry does not know, _unregistered_bounds).
+    Judged by the chip's own power limit, the record's compute, which the speaker reads, would tell the power
+    limit of another party's chip, its model (tests/authz_review/test_reads_usage_model.py)."""
     rows = []
     for start in range(0, len(chip_pks), 10_000):
         rows += Chip.objects.filter(pk__any=Array(chip_pks[start : start + 10_000])).values_list(
@@ -47,8 +50,12 @@ def model_figures(chip_pks, others=frozenset()):
     makers = {maker for pk, _, maker in rows if pk in others}
     if not makers:
         return figures, {}
-    bounds = _makers_bounds(AcceleratorModel.objects.filter(manufacturer_id__in=makers), lambda m: m.manufacturer_id)
-    return figures, {pk: bounds.get(maker, (None, None, None)) for pk, _, maker in rows if pk in others}
+    catalogue = list(AcceleratorModel.objects.filter(manufacturer_id__in=makers))
+    bounds = _makers_bounds(catalogue, lambda m: m.manufacturer_id)
+    highest = _highest_tdps(catalogue, lambda m: m.manufacturer_id)
+    return figures, {
+        pk: (*bounds.get(maker, (None, None, None)), highest.get(maker)) for pk, _, maker in rows if pk in others
+    }
 
 
 def _makers_bounds(models, maker_of):
@@ -59,6 +66,15 @@ def _makers_bounds(models, maker_of):
     return {maker: _bound_figures(ms) for maker, ms in by_maker.items()}
 
 
+def _highest_tdps(models, maker_of):
+    """{maker (as `maker_of` names it): the highest power limit of its `models`} (those that give one)."""
+    highest = {}
+    for m in models:
+        if m.tdp_w:
+            highest[maker_of(m)] = max(highest.get(maker_of(m), 0.0), m.tdp_w)
+    return highest
+
+
 def _unregistered_bounds(refs):
     """({manufacturer code: (fp16, fastest, tdp)} bounds over the public catalogue, {manufacturer code: its
     highest power limit}), for the makers named by chip ids the registry does not know: their work still counts,
@@ -67,11 +83,7 @@ def _unregistered_bounds(refs):
     stretched past its own active time)."""
     codes = {ref.partition(":")[0] for ref in refs}
     models = list(AcceleratorModel.objects.filter(manufacturer__code__in=codes).select_related("manufacturer"))
-    highest = {}
-    for m in models:
-        if m.tdp_w:
-            highest[m.manufacturer.code] = max(highest.get(m.manufacturer.code, 0.0), m.tdp_w)
-    return _makers_bounds(models, lambda m: m.manufacturer.code), highest
+    return _makers_bounds(models, lambda m: m.manufacturer.code), _highest_tdps(models, lambda m: m.manufacturer.code)
 
 
 def record_bounds(active_s, utilization, energy_j, figures, witness_tdp, period_s, tolerance):
@@ -108,9 +120,10 @@ def store(att, s, v):
     known = dict(chips.known())
     speaker = v.speaker.pk
     others = {info[0] for info in chips.found.values() if info[1] != speaker}
-    # A chip another party holds counts at its manufacturer's bound (the speaker can read its records'
-    # compute, and must not read that party's chip model out of them); its own model still judges its
-    # energy, in a finding for its custodian (attestations.filing.by_entitlement).
+    # A chip another party holds counts at its manufacturer's bound, its energy witnessing active time at the
+    # maker's highest power limit (the speaker can read its records' compute, and must not read that party's
+    # chip model out of them); its own model still judges its energy, in a finding for its custodian
+    # (attestations.filing.by_entitlement).
     figures, bounds = model_figures(list(known.values()), others)
     # A chip the registry does not know counts at its maker's bound too: work on unregistered chips is work
     # (an unknown_chip finding says the rest), not zero FLOP a facility's unexplained compute never sees.
@@ -131,10 +144,14 @@ def store(att, s, v):
                 maker = ref.partition(":")[0]
                 fp16, peak = bounds_of(active_s, utilization, energy_j, basis16, fastest, tdp, highest_tdp.get(maker))
         else:
-            basis16, fastest, tdp = bounds.get(pk) or figures.get(pk, (None, None, None))
             own_tdp = figures.get(pk, (None, None, None))[2]
+            if pk in bounds:  # another party's chip: its maker's figures, never its own model's
+                basis16, fastest, tdp, witness_tdp = bounds[pk]
+            else:
+                basis16, fastest, tdp = figures.get(pk, (None, None, None))
+                witness_tdp = own_tdp
             if tdp:
-                fp16, peak = bounds_of(active_s, utilization, energy_j, basis16, fastest, tdp, own_tdp)
+                fp16, peak = bounds_of(active_s, utilization, energy_j, basis16, fastest, tdp, witness_tdp)
             tdp = own_tdp
             if tdp and energy_exceeds_limit(active_s, energy_j, tdp, tolerance):
                 found.append(F._d(FindingKind.IMPLAUSIBLE_USAGE, ref, pk, att.pk))
