@@ -253,9 +253,13 @@ def test_set_log_index_as_the_orm_does(stored):
 
 
 def _orm_elsewhere(chunk, facility, attestation_id, when, window):
-    """findings._elsewhere's specification: other statements' sightings and placements elsewhere."""
+    """findings._elsewhere's specification: other statements' sightings and placements elsewhere, at the chip's
+    custodian's own sites, the sightings by the custodian or a landmark (no operator)."""
+    at_custodians = F("chip__custodian_id")
     others = (
         Sighting.objects.filter(chip_id__in=chunk, observed_at__range=(when - window, when + window))
+        .filter(facility__operator_id=at_custodians)
+        .filter(Q(attestation__operator__isnull=True) | Q(attestation__operator_id=at_custodians))
         .exclude(facility=facility)
         .exclude(attestation_id=attestation_id)
         .values_list("chip_id", "facility__latitude", "facility__longitude", "observed_at")
@@ -263,6 +267,7 @@ def _orm_elsewhere(chunk, facility, attestation_id, when, window):
     placed = (
         Placement.objects.filter(chip_id__in=chunk, valid_from__range=(when - window, when + window))
         .filter(Q(valid_to__isnull=True) | Q(valid_to__gt=when))
+        .filter(facility__operator_id=at_custodians)
         .exclude(facility=facility)
         .values_list("chip_id", "facility__latitude", "facility__longitude", "valid_from")
     )
@@ -287,8 +292,11 @@ def travelled(world):
         statement = world.location(chips, facility=facility, observed=observed, issued=observed)
         response, _ = world.submit(world.op_a, statement)
         assert response.status_code == 201, response.content
+    # op-b lists op-a's chip too: another party's word, at a site not its holder's, is no place it was.
     response, _ = world.submit(
-        world.op_b, world.location(["nvidia:B000001"], facility="DE-FRA-001", operator="op-b"), world.key_b
+        world.op_b,
+        world.location(["nvidia:B000001", "nvidia:A000000"], facility="DE-FRA-001", operator="op-b"),
+        world.key_b,
     )
     assert response.status_code == 201, response.content
     return t
@@ -306,7 +314,11 @@ def test_seen_elsewhere(world, travelled):
     for window in (timedelta(hours=20), timedelta(minutes=10)):
         hand = findings._elsewhere(chunk, va, latest.pk, t, window)
         assert sorted(tuple(r) for r in hand) == _orm_elsewhere(chunk, va, latest.pk, t, window)
-    assert len(findings._elsewhere(chunk, va, latest.pk, t, timedelta(hours=20))) >= 3
+    found = findings._elsewhere(chunk, va, latest.pk, t, timedelta(hours=20))
+    assert len(found) >= 3
+    frankfurt = Facility.objects.get(code="DE-FRA-001")
+    assert Sighting.objects.filter(facility=frankfurt, chip_id=chunk[0]).exists()
+    assert (frankfurt.latitude, frankfurt.longitude) not in {(r[1], r[2]) for r in found if r[0] == chunk[0]}
 
 
 def test_after_append_stores_moves_and_reads_as_the_orm_does(world, stored, travelled):
