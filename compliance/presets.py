@@ -262,6 +262,8 @@ def load(user, names=None):
     """Declare the presets (new rules, or new versions where the figures differ: each a logged
     `threshold.declared`), and retire the rules a preset no longer holds (the facility-wide compute windows
     of earlier versions: a logged `threshold.retired`). Returns the rules declared."""
+    from django.utils import timezone
+
     from compliance.models import ThresholdRule
     from compliance.services import RULE_FIELDS, declare, retire
 
@@ -287,10 +289,14 @@ def load(user, names=None):
             key = spec.pop("key")
             current = ThresholdRule.objects.filter(key=key, superseded_at__isnull=True).first()
             fields = {**spec, "preset": preset}
-            if current is not None and all(
-                getattr(current, f) == fields.get(f, getattr(current, f)) for f in RULE_FIELDS
-            ):
-                continue
+            if current is not None:
+                if current.effective_to is not None and current.effective_to <= timezone.now():
+                    continue  # retired: a reload does not enact it again (its next version would end before it began)
+                # The terms, not the date: a next version takes effect when it is declared
+                # (compliance.versioning.declare), never at the treaty's date the first one cites.
+                fields.pop("effective_from")
+                if all(getattr(current, f) == fields.get(f, getattr(current, f)) for f in RULE_FIELDS):
+                    continue
             declared.append(declare(user, key, **fields))
     for rule in _dropped(names):
         retire(user, rule)
