@@ -15,7 +15,7 @@ from datetime import timedelta
 from typing import NamedTuple
 
 from django.db import connection, transaction
-from django.db.models import Exists, Max, OuterRef, Q, Subquery, Sum
+from django.db.models import Exists, Max, Min, OuterRef, Q, Subquery, Sum
 from django.utils import timezone
 
 from attestations import windows
@@ -563,7 +563,30 @@ def _comparison_text(rule):
     return ">" if rule.comparison == "gt" else "≥"
 
 
-def _new_alert(rule, scope, key, value, subject, now, facility_id=None):
+def _clock_starts(scope, raises):
+    """{(rule key, subject key): when the subject first crossed the rule with a clock running}, for the raises of
+    rules with a clock whose earlier versions alerted the subject: a new version of the rule (a corrected name, a
+    new figure, a preset loaded again) is the same rule, and its clock runs from that first crossing, as a
+    reopening's does (a version that restarted it would buy the subject a new clock). A clock the earlier
+    versions did not have starts with the version that declares it."""
+    clocked = [(rule, key) for rule, key, _, _ in raises if rule.clock_days]
+    if not clocked:
+        return {}
+    rows = (
+        Alert.objects.filter(
+            scope=scope,
+            rule__key__in={rule.key for rule, _ in clocked},
+            subject_key__in={key for _, key in clocked},
+            due_at__isnull=False,
+        )
+        .values_list("rule__key", "subject_key")
+        .annotate(first=Min("raised_at"))
+        .order_by()
+    )
+    return {(rule_key, key): first for rule_key, key, first in rows}
+
+
+def _new_alert(rule, scope, key, value, subject, now, facility_id=None, clock_from=None):
     return Alert(
         kind=AlertKind.THRESHOLD,
         rule=rule,
@@ -582,7 +605,7 @@ def _new_alert(rule, scope, key, value, subject, now, facility_id=None):
         raised_at=now,
         updated_at=now,
         reopened=0,
-        due_at=now + timedelta(days=rule.clock_days) if rule.clock_days else None,
+        due_at=(clock_from or now) + timedelta(days=rule.clock_days) if rule.clock_days else None,
     )
 
 
@@ -599,9 +622,10 @@ def _raise_many(scope, raises, now):
         within = {}
         if covered.is_component_scope(scope):
             within = _by_window(scope, raises, now, covered.facilities)
+        starts = _clock_starts(scope, raises)
         alerts = _insert_new(
             [
-                _new_alert(rule, scope, key, value, subj, at, within.get((rule.pk, key)))
+                _new_alert(rule, scope, key, value, subj, at, within.get((rule.pk, key)), starts.get((rule.key, key)))
                 for rule, key, value, subj in raises
             ]
         )
@@ -849,9 +873,14 @@ def escalate_overdue(now=None):
     A subject back under the line by its due date clears the alert (an evaluation sets cleared_at) and is
     never escalated; one still over it after the date is (draft agreement, Article V.3: consolidation within
     120 days). Runs with the periodic full evaluation. Returns the alerts escalated.
+
+    Only the alerts of the rule versions in force: one of a version superseded since, or of a rule retired, is
+    evaluated no more, so it would never be cleared (the subject back under the line, or no line at all); the
+    version in force has its own alert on the subject, with the same clock (_clock_starts).
     """
     now = now or timezone.now()
     due = Alert.objects.filter(
+        rule__in=ThresholdRule.objects.in_force(now),
         due_at__lte=now,
         escalated_at__isnull=True,
         cleared_at__isnull=True,
@@ -872,6 +901,8 @@ def _escalate(alert_pk, now):
             return None  # another worker did it, or the subject came back under the line meanwhile
         if alert.due_at > now or alert.state not in (AlertState.OPEN, AlertState.ACKNOWLEDGED):
             return None
+        if not ThresholdRule.objects.in_force(now).filter(pk=alert.rule_id).exists():
+            return None  # superseded or retired meanwhile
         before = alert.severity
         alert.severity = _overdue_severity(alert)
         alert.escalated_at = now
