@@ -3,8 +3,8 @@
 from django.conf import settings
 from django.core.exceptions import ValidationError
 from django.db import models
-from django.db.models import Exists, OuterRef, Q
-from django.db.models.functions import Cast
+from django.db.models import DateTimeField, Exists, OuterRef, Q, Value
+from django.db.models.functions import Cast, Greatest
 
 from attestations.bases import Basis
 from compliance.choices import (
@@ -46,6 +46,20 @@ class RuleQuerySet(RestrictedQuerySet):
             self.filter(effective_from__lte=when)
             .filter(Q(effective_to__isnull=True) | Q(effective_to__gt=when))
             .exclude(Exists(succeeded))
+        )
+
+    def in_force_during(self, start, end):
+        """The versions in force at some time from `start` to `end`, as declared now: those in_force(start), and
+        those scheduled to take effect by `end` (a later version, or one retired, ends a version's time at its
+        own start or retirement, so a version taken over before it began is never in force)."""
+        begins = Greatest(Value(start, output_field=DateTimeField()), OuterRef("effective_from"))
+        taken_over = self.model.objects.filter(key=OuterRef("key"), version__gt=OuterRef("version")).filter(
+            Q(effective_from__lte=begins) | Q(effective_to__lte=begins)
+        )
+        return (
+            self.filter(effective_from__lte=end)
+            .filter(Q(effective_to__isnull=True) | Q(effective_to__gt=start))
+            .exclude(Exists(taken_over))
         )
 
 

@@ -34,28 +34,40 @@ def _crossed(rules, planned_flop, effect):
     return [r for r in rules if r.effect == effect and r.crosses(planned_flop)]
 
 
-def classify(planned_flop, now=None, kind=None):
-    """The Verdict of the rules in force on a run of this kind planning this much compute (a rule naming
-    run kinds judges only those: the draft's lower prohibition of post-training runs).
+def classify(planned_flop, now=None, kind=None, until=None):
+    """The Verdict of the rules on a run of this kind planning this much compute (a rule naming run kinds judges
+    only those: the draft's lower prohibition of post-training runs): the rules in force now and those the treaty
+    body has scheduled to take effect by `until` (the run's planned end), which govern its work when it is done.
+    Judged by today's alone, a run declared before a published tightening took effect, to work after it, kept
+    the old terms for all its work (a later version does not reclassify a run).
 
-    Of several prohibitions crossed, the lowest threshold is cited (any one prohibits); of several review
-    rules, the one with the longest review period governs (the treaty body is owed the longest silence)."""
-    rules = _rules(now or timezone.now(), kind)
-    prohibitions = sorted(_crossed(rules, planned_flop, Effect.PROHIBIT), key=lambda r: (r.value, r.key))
+    Of several prohibitions crossed, the lowest threshold is cited (any one prohibits), a version in force now
+    before a scheduled one; of several review rules, the one with the longest review period governs (the
+    treaty body is owed the longest silence)."""
+    now = now or timezone.now()
+    rules = _rules(now, kind, until)
+    prohibitions = sorted(
+        _crossed(rules, planned_flop, Effect.PROHIBIT), key=lambda r: (r.effective_from > now, r.value, r.key)
+    )
     if prohibitions:
         return _verdict(RunState.PROHIBITED, prohibitions[0]), prohibitions[0]
-    return _review(rules, planned_flop)
+    return _review(rules, planned_flop, now)
 
 
-def _rules(now, kind):
-    """The run_planned_compute rules in force that judge a run of this kind."""
-    return [r for r in ThresholdRule.objects.in_force(now).filter(metric=Metric.RUN_PLANNED) if r.judges_kind(kind)]
+def _rules(now, kind, until=None):
+    """The run_planned_compute rules that judge a run of this kind: in force now, or at some time until `until`
+    as the treaty body has declared them (ThresholdRule.objects.in_force_during)."""
+    rules = ThresholdRule.objects.in_force_during(now, max(until or now, now)).filter(metric=Metric.RUN_PLANNED)
+    return [r for r in rules if r.judges_kind(kind)]
 
 
-def _review(rules, planned_flop):
+def _review(rules, planned_flop, now):
     """(Verdict, rule) of the review rules of `rules` this much compute crosses (the one with the longest review
-    period), or below the threshold (None)."""
-    reviews = sorted(_crossed(rules, planned_flop, Effect.REVIEW), key=lambda r: (-(r.review_days or 0), r.key))
+    period; of equal ones, a version in force now), or below the threshold (None)."""
+    reviews = sorted(
+        _crossed(rules, planned_flop, Effect.REVIEW),
+        key=lambda r: (-(r.review_days or 0), r.effective_from > now, r.key),
+    )
     if reviews:
         return _verdict(RunState.UNDER_REVIEW, reviews[0]), reviews[0]
     return runs.Verdict(RunState.BELOW_THRESHOLD), None
@@ -95,14 +107,15 @@ def declare(user, values, now=None):
     runs.check_plan(user, values, now)
     # One declaration of the operator's at a time: each is judged with the runs of its model declared before it.
     runs.lock_declarations(user.organisation)
-    verdict, rule = classify(values["planned_flop"], now, values.get("kind"))
+    until = values["planned_end"]
+    verdict, rule = classify(values["planned_flop"], now, values.get("kind"), until)
     if verdict.state == RunState.BELOW_THRESHOLD:
         # One model trained in runs each below the review line is reviewed once they add up past it (Article
         # IV(2) reports a training run of 1e22 FLOP and more; splitting it into declarations does not exempt it).
         # Only the review rules judge the sum: a model declared past a prohibition in all (a base model and its
         # fine-tune) reviews this run, it does not prohibit it (and must not leave it unreviewed either).
         together = values["planned_flop"] + _declared_for_model(user.organisation_id, values["model_name"])
-        cumulative, crossed = _review(_rules(now, values.get("kind")), together)
+        cumulative, crossed = _review(_rules(now, values.get("kind"), until), together, now)
         if cumulative.state == RunState.UNDER_REVIEW:
             verdict, rule = cumulative, crossed
     run = runs.declare(user, values, verdict, now)
