@@ -52,12 +52,12 @@ def _store_items(model, chipless_model, parent_field, parent, rows, resolved, cl
     storage.copy_listing_items(model, chipless_model, parent_field, values)
 
 
-def record_declaration(user, facility, as_of, rows, attestation_id="", log_index=None, resolved=None):
+def record_declaration(user, facility, as_of, rows, attestation_id="", log_index=None, resolved=None, reported=None):
     """Store a complete listing of `facility` at `as_of`, move placements, raise findings.
 
     `rows` come from chiprefs.parse_listing. An attestation passes its id,
-    its own log index (the statement is already in the log) and the chips it
-    has already resolved.
+    its own log index (the statement is already in the log), the chips it
+    has already resolved, and `reported` (placements.place's: its moves wait for the work reported before them).
     """
     not_in_future(as_of, "as_of")
     clusters = resolve_clusters(facility, {c for _, _, c in rows})
@@ -99,7 +99,14 @@ def record_declaration(user, facility, as_of, rows, attestation_id="", log_index
         _store_items(DeclarationItem, ChiplessDeclarationItem, "declaration", declaration, rows, resolved, clusters)
         source = PlacementSource.ATTESTATION if attestation_id else PlacementSource.DECLARATION
         moved, unchanged, superseded = place(
-            placeable, facility, as_of, source, attestation_id or declaration.pk, log_index, holder=facility.operator_id
+            placeable,
+            facility,
+            as_of,
+            source,
+            attestation_id or declaration.pk,
+            log_index,
+            holder=facility.operator_id,
+            reported=reported,
         )
         source_kind = FindingSource.ATTESTATION if attestation_id else FindingSource.DECLARATION
         found = compare(

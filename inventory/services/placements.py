@@ -16,7 +16,7 @@ CHUNK = 10_000  # chips per round trip: bounded memory for a million-chip statem
 PLACEABLE = {ChipStatus.MANUFACTURED, ChipStatus.INSTALLED, ChipStatus.DECOMMISSIONED}
 
 
-def place(chips, facility, when, source, source_id, log_index=None, open_rows=None, holder=None):
+def place(chips, facility, when, source, source_id, log_index=None, open_rows=None, holder=None, reported=None):
     """Place chips in `facility` from `when`.
 
     `chips` maps chip pk -> cluster pk (or None), as a dict or (pk, cluster) pairs. A chip already open in the
@@ -29,6 +29,12 @@ def place(chips, facility, when, source, source_id, log_index=None, open_rows=No
     caller resolved the chips before it took the log's lock, and a chip may have changed hands or status since
     (a receipt, a lost report committed in between): only those `holder` still holds at a placeable status are
     moved, read here under the lock; the others stay where the book has them (counted as unchanged).
+    `reported`: for a signed statement (never refused for what it says), a function of (chip pks, when) giving
+    {chip pk: the time} its speaker's own reports put the chips at the facility they would leave after `when`
+    (attestations.kinds.location.reported_after): such a chip moves at that time, not at `when`. Dated back under
+    work already reported there, the move would close its placement under that work and take the work out of its
+    cluster's window after the fact (an alert's value falling with it); the statement's own sightings keep its
+    `observed_at`. Called once per chunk, with the chips that would move out of an open placement only.
     Returns (moved, unchanged, superseded) counts.
     """
     moved = unchanged = superseded = 0
@@ -57,18 +63,25 @@ def place(chips, facility, when, source, source_id, log_index=None, open_rows=No
             still = held([row[0] for row in pending], holder, PLACEABLE)
             unchanged += len(pending) - len(still)
             pending = [row for row in pending if row[0] in still]
-        close, new = [], []
+        later = {}
+        if reported is not None:
+            leaving = [row[0] for row in pending if row[2] is not None and not row[4]]
+            later = reported(leaving, when) if leaving else {}
+        close, new = {}, {}  # {when: rows}: a chip whose move waits for the reports it would undo goes later
         for chip_id, cluster_id, pk, fac, newer in pending:
+            at = max(when, later.get(chip_id, when))
             if pk is not None:
                 if newer:
                     superseded += 1
                     continue
-                close.append(pk)
+                close.setdefault(at, []).append(pk)
                 touched.add(fac)
-            new.append((chip_id, facility.pk, cluster_id, when, source, str(source_id), log_index))
-        if close:
-            _close(close, when)
-        _insert(new)
+            new.setdefault(at, []).append((chip_id, facility.pk, cluster_id, at, source, str(source_id), log_index))
+        for at, pks in close.items():
+            _close(pks, at)
+        for rows in new.values():
+            _insert(rows)
+        new = [row for rows in new.values() for row in rows]
         moved += len(new)
         if new:
             changed = move_country([row[0] for row in new], facility.country)

@@ -1,0 +1,60 @@
+"""Hostile review (backdating): a location statement dated back under the work already reported on its chips.
+
+op-a's 20 H100s sit in c-east-1 at US-VA-001 from 20 days ago and work flat out 15 to 5 days ago, unattributed
+(3.4e22 FLOP on the `higher` basis, past the 1e22 line of the unexplained-compute presets); op-a reports it, and
+c-east-1's cluster alert is raised. A statement's `observed_at` has no lower bound (ATTESTATION.md 3.1: only
+`issued_at` must be fresh), and a signed statement is never refused: op-a then signs a partial location statement
+today, observed 16 days ago, naming the same chips in its cluster c-east-2 at the same facility. The books moved the
+chips out of c-east-1 16 days ago, before the work, and the work left c-east-1's window with them (a
+cluster's work is that of its chips' placements in force during the period, and the chips' last placement at the
+facility begun before it ended): the alert's value fell after the fact. A declaration dated back the same way is
+refused (`declared_before_listing` guards listings, `shipped_before_reported` shipments); a statement is not, so
+the books kept the operator's backdated word over the work it had already reported.
+"""
+
+from datetime import timedelta
+
+import pytest
+
+from compliance.choices import Scope
+from compliance.evaluation import compute_in_window, evaluate_all
+from compliance.models import Alert, ThresholdRule
+from inventory.models import Cluster, Placement
+from outbox.relay import drain_all
+from tests.attestations.conftest import now
+from tests.compliance.test_review_usage_attribution import (
+    CHIPS,
+    WORK_HIGHER,
+    _declare,
+    _report,
+    world,  # noqa: F401  (the fixture)
+)
+
+
+def test_a_statement_dated_back_under_reported_work_does_not_take_it_out_of_the_cluster(world):  # noqa: F811
+    _declare(world, "US-VA-001", "c-east-1", days_ago=20)
+    _report(world, "US-VA-001", start_days_ago=15, days=10)
+    drain_all()
+    evaluate_all()
+    east = Cluster.objects.get(code="c-east-1")
+    rule = ThresholdRule.objects.get(key="treaty-unexplained-compute-cluster")
+    assert compute_in_window(rule, Scope.CLUSTER, str(east.pk), now()) == pytest.approx(WORK_HIGHER)
+    alert = Alert.objects.get(rule=rule, scope=Scope.CLUSTER, subject_key=str(east.pk))
+    # After the alert: half the chips "seen" in c-east-2 16 days ago, before the work (the other half too, the
+    # same way, would only move the alert to c-east-2; halves under the line each is what the attack needs).
+    half = CHIPS[:10]
+    r, _ = world.submit(
+        world.op_a,
+        world.location([{"chip": c, "cluster": "c-east-2"} for c in half], observed=now() - timedelta(days=16)),
+    )
+    assert r.status_code == 201, r.content
+    drain_all()
+    evaluate_all()
+    # The work stays in c-east-1: the books do not move the chips under work already reported on them.
+    assert compute_in_window(rule, Scope.CLUSTER, str(east.pk), now()) == pytest.approx(WORK_HIGHER)
+    alert.refresh_from_db()
+    assert alert.cleared_at is None
+    # The chips are in c-east-2 now, from after the work the operator reported on them at the facility.
+    moved = Placement.objects.filter(chip__serial__in=[c.split(":")[1] for c in half], valid_to=None)
+    assert {p.cluster.code for p in moved} == {"c-east-2"}
+    assert min(p.valid_from for p in moved) >= now() - timedelta(days=5, minutes=5)
