@@ -10,3 +10,4 @@ class AttestationsConfig(AppConfig):
         from inventory import hooks
 
         hooks.on("chips.shipping", shipments.refuse_shipment_before_reports)
+        hooks.on("chips.declaring", shipments.refuse_declaration_before_reports)

@@ -1,4 +1,7 @@
-"""A shipment dated before the shipper's own statements about its chips is refused (inventory.hooks "chips.shipping").
+"""A shipment dated before the shipper's own statements about its chips is refused (inventory.hooks "chips.shipping");
+so is a declaration that would move chips out of their placement from before work its operator reported on them
+(inventory.hooks "chips.declaring", 409 `declared_before_reported`), and a statement, which is never refused, moves
+them after that work (reported_after, placements.place's `reported`).
 
 A shipment closes the chips' placements at the `shipped_at` the shipper gives. Dated back before work or sightings
 its own statements reported at its sites, it would close them under that work: the clusters' windows would forget
@@ -12,17 +15,66 @@ date is what the shipment says happened): a sighting after `shipped_at`, and usa
 it (a period that began before the chips left and ended after may be the last hour they worked).
 """
 
+from itertools import islice
+
 from django.db.models import Exists, Max, OuterRef
 
 from attestations.models import Sighting, UsageRecord
 from core.errors import Conflict
 from core.lookups import Array
+from inventory import storage
 from inventory.models import Placement
 from protocol.times import format_time
 
 CHUNK = 10_000  # chips per query: a million-chip shipment reads in bounded memory
 # The row's chip is placed, open, at the row's facility: the placement the shipment would close.
 _leaving = Placement.objects.filter(chip_id=OuterRef("chip_id"), facility_id=OuterRef("facility_id"), valid_to=None)
+
+
+def reported_after(operator_id, chip_pks, when):
+    """{chip pk: the latest end of a period of work that `operator_id` itself reported on it, beginning at or after
+    `when`}: the time a statement of that operator dated `when` moves the chip out of its open placement
+    (placements.place's `reported`), not before the work its own earlier statements put where the books had the
+    chip. Dated back under that work (a statement's `observed_at` has no lower bound), the move would close the
+    placement under it and take the work out of the cluster's windows after its alert was raised; a shipment dated
+    so is refused (`shipped_before_reported`), a statement is never refused (ATTESTATION.md 5), so its move waits.
+    A period that began before `when` is left where it is: the placement closed at `when` still overlaps it. One
+    query for the chips that would move (none on a node agent's statement of chips already where they are)."""
+    rows = (
+        UsageRecord.objects.filter(chip_id__any=Array(list(chip_pks)), period_start__gte=when)
+        .filter(attestation__operator_id=operator_id)
+        .values_list("chip_id")
+        .annotate(at=Max("period_end"))
+        .order_by()
+    )
+    return dict(rows)
+
+
+def refuse_declaration_before_reports(placeable, facility, as_of):
+    """409 `declared_before_reported` (the caller's transaction, log entry included, rolls back) for a declaration
+    that would move chips out of an open placement at an `as_of` before the start of work its operator reported on
+    them: it would close their placement under that work and take the work out of its cluster's windows after the
+    fact (an alert raised on them falling with it), as a shipment dated so would (`shipped_before_reported`).
+    `placeable`: {chip pk: cluster pk or None}, the chips the declaration would place. Chips with such work are
+    read first (one query a chunk), and only those are compared with their open placement."""
+    latest = None
+    pairs = iter(placeable.items())
+    while chunk := list(islice(pairs, CHUNK)):
+        at = reported_after(facility.operator_id, [chip for chip, _ in chunk], as_of)
+        if not at:
+            continue
+        worked = [(chip, cluster) for chip, cluster in chunk if chip in at]
+        for chip, _, open_pk, _, newer in storage.placements_to_move(worked, facility.pk, as_of):
+            if open_pk is not None and not newer:
+                latest = at[chip] if latest is None else max(latest, at[chip])
+    if latest is not None:
+        raise Conflict(
+            f"Chips this declaration would move at {format_time(as_of)} worked where the books have them until "
+            f"{format_time(latest)}, by {facility.operator.code}'s own usage statements (in the log): a declaration "
+            "cannot be dated back under that work; nothing was recorded.",
+            code="declared_before_reported",
+            latest=format_time(latest),
+        )
 
 
 def refuse_shipment_before_reports(chip_pks, shipper, shipped_at):

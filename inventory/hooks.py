@@ -9,6 +9,9 @@ Topics:
   shipper gives); a listener raises a DomainError to refuse the shipment
 - "chips.shipping": chip_pks (locked), shipper (the Organisation), shipped_at (the time it gives): attestations
   refuses a shipment dated before the shipper's own statements saw or worked the chips at its sites
+- "chips.declaring": placeable ({chip pk: cluster pk or None}, the chips a declaration would place), facility,
+  as_of: attestations refuses a declaration that would move chips out of their placement from before work its
+  operator reported on them
 """
 
 from core.hooks import Hooks

@@ -16,15 +16,13 @@ from datetime import timedelta
 from functools import partial
 
 from django.conf import settings
-from django.db.models import Max
 
 from attestations import findings as F
 from attestations.checks import recheck_keys
 from attestations.kinds.resolution import Resolution
-from attestations.models import UsageRecord
+from attestations.shipments import reported_after
 from attestations.storage import chips as chip_rows
 from attestations.storage import ingest
-from core.lookups import Array
 from core.rawsql import without_jit
 from inventory.choices import FindingKind, PlacementSource
 from inventory.models import Cluster
@@ -85,25 +83,6 @@ def _in_use_unplaceable(attestation_id, facility, ref, pk, status):
     d = F._d(FindingKind.UNEXPECTED, ref, pk, attestation_id)
     d.note = f"listed in use at {facility.code} while {status}: its holder's books place it in no facility"
     return d
-
-
-def reported_after(operator_id, chip_pks, when):
-    """{chip pk: the latest end of a period of work that `operator_id` itself reported on it, beginning at or after
-    `when`}: the time a statement of that operator dated `when` moves the chip out of its open placement
-    (placements.place's `reported`), not before the work its own earlier statements put where the books had the
-    chip. Dated back under that work (a statement's `observed_at` has no lower bound), the move would close the
-    placement under it and take the work out of the cluster's windows after its alert was raised; a shipment dated
-    so is refused (`shipped_before_reported`), a statement is never refused (ATTESTATION.md 5), so its move waits.
-    A period that began before `when` is left where it is: the placement closed at `when` still overlaps it. One
-    query for the chips that would move (none on a node agent's statement of chips already where they are)."""
-    rows = (
-        UsageRecord.objects.filter(chip_id__any=Array(list(chip_pks)), period_start__gte=when)
-        .filter(attestation__operator_id=operator_id)
-        .values_list("chip_id")
-        .annotate(at=Max("period_end"))
-        .order_by()
-    )
-    return dict(rows)
 
 
 def insert(att, s, body):

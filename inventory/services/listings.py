@@ -7,7 +7,7 @@ from django.db import transaction
 from django.db.models import Max
 
 from core.errors import Conflict, Forbidden
-from inventory import storage
+from inventory import hooks, storage
 from inventory.chiprefs import as_logged, resolve_chips, resolve_clusters
 from inventory.choices import FindingKind, FindingSource, PlacementSource
 from inventory.models import (
@@ -96,6 +96,7 @@ def record_declaration(user, facility, as_of, rows, attestation_id="", log_index
         }
         if not attestation_id:  # a signed statement is never refused for what it says (ATTESTATION.md 5)
             refuse_under_later_listing(facility, as_of, placeable)
+            hooks.fire("chips.declaring", placeable=placeable, facility=facility, as_of=as_of)
         _store_items(DeclarationItem, ChiplessDeclarationItem, "declaration", declaration, rows, resolved, clusters)
         source = PlacementSource.ATTESTATION if attestation_id else PlacementSource.DECLARATION
         moved, unchanged, superseded = place(

@@ -19,16 +19,19 @@ import pytest
 from compliance.choices import Scope
 from compliance.evaluation import compute_in_window, evaluate_all
 from compliance.models import Alert, ThresholdRule
-from inventory.models import Cluster, Placement
+from inventory.models import Cluster, Declaration, Placement
 from outbox.relay import drain_all
+from protocol.times import parse_time
 from tests.attestations.conftest import now
 from tests.compliance.test_review_usage_attribution import (
     CHIPS,
     WORK_HIGHER,
     _declare,
     _report,
+    iso,
     world,  # noqa: F401  (the fixture)
 )
+from transparency.models import LogLeaf
 
 
 def test_a_statement_dated_back_under_reported_work_does_not_take_it_out_of_the_cluster(world):  # noqa: F811
@@ -58,3 +61,36 @@ def test_a_statement_dated_back_under_reported_work_does_not_take_it_out_of_the_
     moved = Placement.objects.filter(chip__serial__in=[c.split(":")[1] for c in half], valid_to=None)
     assert {p.cluster.code for p in moved} == {"c-east-2"}
     assert min(p.valid_from for p in moved) >= now() - timedelta(days=5, minutes=5)
+
+
+def test_a_declaration_dated_back_under_reported_work_is_refused(world):  # noqa: F811
+    """The same move by a declaration (unsigned, refused like a shipment dated before the shipper's reports): on
+    the code before this test, 201, `placed` 10, and c-east-1's window fell to half."""
+    _declare(world, "US-VA-001", "c-east-1", days_ago=20)
+    _report(world, "US-VA-001", start_days_ago=15, days=10)
+    drain_all()
+    evaluate_all()
+    east = Cluster.objects.get(code="c-east-1")
+    rule = ThresholdRule.objects.get(key="treaty-unexplained-compute-cluster")
+    listing = [{"chip": c, "cluster": "c-east-2"} for c in CHIPS[:10]]
+    listing += [{"chip": c, "cluster": "c-east-1"} for c in CHIPS[10:]]
+    leaves, declarations = LogLeaf.objects.count(), Declaration.objects.count()
+    r = world.op_a.post(
+        "/api/v1/declarations/",
+        {"facility": "US-VA-001", "as_of": iso(now() - timedelta(days=16)), "chips": listing},
+        format="json",
+    )
+    assert (r.status_code, r.json().get("code")) == (409, "declared_before_reported"), r.content
+    assert abs(parse_time(r.json()["latest"]) - (now() - timedelta(days=5))) < timedelta(minutes=5)
+    assert LogLeaf.objects.count() == leaves and Declaration.objects.count() == declarations
+    drain_all()
+    evaluate_all()
+    assert compute_in_window(rule, Scope.CLUSTER, str(east.pk), now()) == pytest.approx(WORK_HIGHER)
+    # Dated after the work, it moves them.
+    r = world.op_a.post(
+        "/api/v1/declarations/",
+        {"facility": "US-VA-001", "as_of": iso(now() - timedelta(days=4)), "chips": listing},
+        format="json",
+    )
+    assert r.status_code == 201 and r.json()["placed"] == 10, r.content
+    assert compute_in_window(rule, Scope.CLUSTER, str(east.pk), now()) == pytest.approx(WORK_HIGHER)
