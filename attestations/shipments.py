@@ -18,6 +18,7 @@ it (a period that began before the chips left and ended after may be the last ho
 from itertools import islice
 
 from django.db.models import Exists, Max, OuterRef
+from django.utils import timezone
 
 from attestations.models import Sighting, UsageRecord
 from core.errors import Conflict
@@ -47,7 +48,10 @@ def reported_after(operator_id, chip_pks, when):
         .annotate(at=Max("period_end"))
         .order_by()
     )
-    return dict(rows)
+    # A period may end up to the allowed clock skew ahead (ATTESTATION.md 4): no move is dated in the future (the
+    # placement closed now still overlaps that period).
+    latest = timezone.now()
+    return {chip: min(at, latest) for chip, at in rows}
 
 
 def refuse_declaration_before_reports(placeable, facility, as_of):
