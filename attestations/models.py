@@ -75,7 +75,10 @@ class Landmark(models.Model):
 class AttestationQuerySet(RestrictedQuerySet):
     def restrict_for(self, user, org, action):
         return self.filter(
-            scope_q(org, operator_paths=["operator", "uploaded_by_org"], country_paths=["facility__country"])
+            # An inspectorate reads the statements of a facility in its jurisdictions now, and those recorded while
+            # the facility lay in them (`country`): an operator's change of its facility's country does not take
+            # the statements an inspectorate relied on (its findings', its alerts' evidence) out of its view.
+            scope_q(org, operator_paths=["operator", "uploaded_by_org"], country_paths=["facility__country", "country"])
         )
 
 
@@ -119,6 +122,9 @@ class Attestation(models.Model):
         "runs.Run", on_delete=models.PROTECT, null=True, blank=True, related_name="+", db_index=False
     )
     flagged = models.BooleanField(default=False, help_text="Signed by a key later revoked as compromised.")
+    # The facility's country when the statement was recorded (blank: recorded before this was kept): its
+    # inspectorate keeps reading it after the facility's country changes (AttestationQuerySet).
+    country = models.CharField(max_length=2, blank=True, default="")
 
     objects = AttestationQuerySet.as_manager()
 

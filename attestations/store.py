@@ -73,6 +73,7 @@ def _store(v: Verified, user, body):
         operator=v.speaker if s.kind != "rtt" else None,
         landmark=v.landmark,
         facility=v.facility,
+        country=v.facility.country,
         issued_at=s.issued_at,
         nonce=s.nonce,
         header=_header(s),
