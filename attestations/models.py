@@ -124,7 +124,7 @@ class Attestation(models.Model):
     flagged = models.BooleanField(default=False, help_text="Signed by a key later revoked as compromised.")
     # The facility's country when the statement was recorded (blank: recorded before this was kept): its
     # inspectorate keeps reading it after the facility's country changes (AttestationQuerySet).
-    country = models.CharField(max_length=2, blank=True, default="")
+    country = models.CharField(max_length=2, blank=True, default="", db_default="")
 
     objects = AttestationQuerySet.as_manager()
 
