@@ -1,6 +1,7 @@
 """Rate limits, security headers, no tokens in logs, production settings."""
 
 import logging
+import re
 import subprocess
 import sys
 
@@ -10,8 +11,26 @@ from django.core.cache import cache
 from core.throttling import PerAddressThrottle, PerTokenThrottle
 
 
+def clear_counters():
+    """Empty this run's cache keys (the limits' counters), and only those: on a shared Redis, cache.clear()
+    flushes the whole database, the counters of every other test run and xdist worker with it (each counts
+    under its own KEY_PREFIX)."""
+    from django.core.cache import caches
+    from django.core.cache.backends.redis import RedisCache
+
+    backend = caches["default"]
+    if not isinstance(backend, RedisCache):
+        cache.clear()  # a per-process cache: this run's alone
+        return
+    client = backend._cache.get_client(write=True)
+    pattern = re.sub(r"([\\*?\[\]])", r"\\\1", backend.key_prefix) + ":*"
+    keys = list(client.scan_iter(match=pattern, count=1000))
+    if keys:
+        client.delete(*keys)
+
+
 def limits(monkeypatch, token, address):
-    cache.clear()
+    clear_counters()
     rates = {"token": token, "address": address}
     monkeypatch.setattr(PerTokenThrottle, "THROTTLE_RATES", rates)
     monkeypatch.setattr(PerAddressThrottle, "THROTTLE_RATES", rates)
@@ -21,7 +40,7 @@ def limits(monkeypatch, token, address):
 def tight_limits(monkeypatch):
     limits(monkeypatch, "1000/min", "5/min")
     yield
-    cache.clear()
+    clear_counters()
 
 
 def test_rate_limit_per_token(api, parties, monkeypatch):
@@ -105,7 +124,7 @@ def test_rate_limit_slides_over_the_previous_window(db, monkeypatch):
     assert [ask()[0] for _ in range(6)] == [True] * 5 + [False]
     clock[0] += 60  # two windows on: only the 5 of the last window, weighted by half
     assert [ask()[0] for _ in range(8)] == [True] * 7 + [False]
-    cache.clear()
+    clear_counters()
 
 
 def test_a_request_counts_against_both_limits_at_once(api, parties, monkeypatch):
@@ -127,4 +146,4 @@ def test_a_request_counts_against_both_limits_at_once(api, parties, monkeypatch)
 
     assert counted(f"token_{token.pk}") == 3
     assert counted("address_127.0.0.1") == 3
-    cache.clear()
+    clear_counters()
