@@ -12,8 +12,11 @@ export CHIPREG_RATE_PER_TOKEN="${CHIPREG_RATE_PER_TOKEN:-1000000/min}"
 export CHIPREG_TEST_DB_NAME="${CHIPREG_TEST_DB_NAME:-test_chipreg_$$}"
 # And its own cache keys on a shared Redis (rate-limit counters).
 export CHIPREG_CACHE_KEY_PREFIX="${CHIPREG_CACHE_KEY_PREFIX:-$CHIPREG_TEST_DB_NAME}"
+# One worker process per CPU (pytest-xdist); each is a run of its own: its own test database (pytest-django
+# adds _gw0, _gw1... to the name) and its own cache keys (conftest.py). CHIPREG_TEST_WORKERS=0 runs the
+# tests in this process, as does `-n 0` among the arguments.
 set +e
-"$PY" -m pytest "$@"
+"$PY" -m pytest -n "${CHIPREG_TEST_WORKERS:-auto}" "$@"
 rc=$?
 set -e
 if [ -z "${REDIS_URL:-}" ]; then
