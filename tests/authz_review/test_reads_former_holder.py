@@ -18,6 +18,7 @@ from cryptography.hazmat.primitives.asymmetric import ed25519
 
 from registry.registration import register_chips
 from tests.attestations.conftest import World, now
+from tests.compliance.test_work_stays_where_done import ship_and_receive
 from tests.factories import OrganisationFactory, UserFactory, chip_rows
 
 DAY = 86400
@@ -55,23 +56,7 @@ def world(api, parties):
     rows = [{"chip": c, "active_s": DAY, "utilization": 1.0, "energy_j": H100_W * DAY} for c in CHIPS]
     r, _ = w.submit(w.op_a, w.usage(rows, start, start + timedelta(days=1), facility="US-CA-001"))
     assert r.status_code == 201, r.content
-    r = w.op_a.post(
-        "/api/v1/transfers/",
-        {
-            "receiver": "op-c",
-            "destination_facility": "US-NY-001",
-            "shipped_at": iso(now() - timedelta(days=4)),
-            "chips": CHIPS,
-        },
-        format="json",
-    )
-    assert r.status_code == 201, r.content
-    r = w.op_c.post(
-        f"/api/v1/transfers/{r.json()['id']}/receive/",
-        {"received_at": iso(now() - timedelta(days=3)), "facility": "US-NY-001", "chips": CHIPS},
-        format="json",
-    )
-    assert r.status_code == 200, r.content
+    ship_and_receive(w, CHIPS)
     return w
 
 

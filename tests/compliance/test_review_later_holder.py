@@ -32,7 +32,7 @@ from inventory.models import Cluster
 from outbox.relay import drain_all
 from registry.registration import register_chips
 from tests.attestations.conftest import now
-from tests.compliance.test_work_stays_where_done import ruled_world
+from tests.compliance.test_work_stays_where_done import ruled_world, ship_and_receive
 from tests.factories import OrganisationFactory, UserFactory, chip_rows
 
 DAY = 86400
@@ -69,24 +69,7 @@ def world(api, parties):
         )
         assert r.status_code == 201, r.content
     # op-a ships the chips to op-c without naming where they leave from.
-    r = w.op_a.post(
-        "/api/v1/transfers/",
-        {
-            "receiver": "op-c",
-            "destination_facility": "US-NY-001",
-            "shipped_at": iso(now() - timedelta(days=4)),
-            "chips": CHIPS,
-        },
-        format="json",
-    )
-    assert r.status_code == 201, r.content
-    transfer = r.json()["id"]
-    r = w.op_c.post(
-        f"/api/v1/transfers/{transfer}/receive/",
-        {"received_at": iso(now() - timedelta(days=3)), "facility": "US-NY-001", "chips": CHIPS},
-        format="json",
-    )
-    assert r.status_code == 200, r.content
+    ship_and_receive(w, CHIPS)
     drain_all()
     evaluate_all()
     return w

@@ -83,25 +83,31 @@ def world(api, parties):
     return w
 
 
-def _ship_to_op_c(world):
-    """op-a ships the chips to op-c (same country), op-c receives them and places them in its cluster."""
+def ship_and_receive(world, chips):
+    """op-a ships `chips` to op-c's US-NY-001 four days ago (not naming where they leave from), op-c receives
+    them there three days ago."""
     r = world.op_a.post(
         "/api/v1/transfers/",
         {
             "receiver": "op-c",
             "destination_facility": "US-NY-001",
             "shipped_at": iso(now() - timedelta(days=4)),
-            "chips": CHIPS,
+            "chips": chips,
         },
         format="json",
     )
     assert r.status_code == 201, r.content
     r = world.op_c.post(
         f"/api/v1/transfers/{r.json()['id']}/receive/",
-        {"received_at": iso(now() - timedelta(days=3)), "facility": "US-NY-001", "chips": CHIPS},
+        {"received_at": iso(now() - timedelta(days=3)), "facility": "US-NY-001", "chips": chips},
         format="json",
     )
     assert r.status_code == 200, r.content
+
+
+def _ship_to_op_c(world):
+    """op-a ships the chips to op-c (same country), op-c receives them and places them in its cluster."""
+    ship_and_receive(world, CHIPS)
     listing = [{"chip": c, "cluster": "c-north-1"} for c in CHIPS]
     r = world.op_c.post(
         "/api/v1/declarations/",
