@@ -39,14 +39,7 @@ class RuleQuerySet(RestrictedQuerySet):
         unless retired by then. A version declared to take effect later does not suspend the one before it
         (which is superseded at once, as the current version): that one governs until its successor takes
         effect or is retired, so scheduling a change never leaves a window with no rule in force."""
-        succeeded = self.model.objects.filter(key=OuterRef("key"), version__gt=OuterRef("version")).filter(
-            Q(effective_from__lte=when) | Q(effective_to__lte=when)
-        )
-        return (
-            self.filter(effective_from__lte=when)
-            .filter(Q(effective_to__isnull=True) | Q(effective_to__gt=when))
-            .exclude(Exists(succeeded))
-        )
+        return self.in_force_during(when, when)
 
     def in_force_during(self, start, end):
         """The versions in force at some time from `start` to `end`, as declared now: those in_force(start), and
