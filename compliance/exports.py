@@ -52,11 +52,13 @@ def forbidding(origin, destination, model_slugs, when=None):
     return [rule for rule in rules if rule.forbids(origin, destination, tpp)]
 
 
-def refuse_forbidden_shipment(*, authorisation, shipped_at):
-    """A shipment under an approved authorisation that a destination rule declared since forbids, now or at the
-    time the shipper gives: 409 `destination_forbidden` naming the rules (they are public), nothing shipped.
-    inventory.hooks "exports.shipping" (registered in compliance.apps)."""
-    args = (authorisation.origin_country, authorisation.destination_country, authorisation.chip_models)
+def refuse_forbidden_shipment(*, authorisation, shipped_at, chip_models=None):
+    """A shipment under an approved authorisation that a destination rule forbids, now or at the time the shipper
+    gives (a rule declared since the approval, or a chip's model corrected since to one a rule binds): 409
+    `destination_forbidden` naming the rules (they are public), nothing shipped. inventory.hooks "exports.shipping"
+    (registered in compliance.apps)."""
+    models = authorisation.chip_models if chip_models is None else chip_models
+    args = (authorisation.origin_country, authorisation.destination_country, models)
     rules = {(r.key, r.version): r for when in {timezone.now(), shipped_at} - {None} for r in forbidding(*args, when)}
     if rules:
         named = sorted(rules.values(), key=lambda r: (r.key, r.version))
@@ -76,8 +78,12 @@ def decide(user, authorisation, approved, reason, valid_until=None):
 
     exports.check_decider(user, authorisation)  # who first: a refusal reveals nothing of the rules to others
     checked = []
+    models = None
     if approved:
-        rules = forbidding(authorisation.origin_country, authorisation.destination_country, authorisation.chip_models)
+        # The chips as the registry has them now: a model corrected since the request (H100s registered as H20s)
+        # is judged as corrected, not as the request froze it.
+        models = exports.judged_models(authorisation)
+        rules = forbidding(authorisation.origin_country, authorisation.destination_country, models)
         if rules:
             raise Conflict(
                 f"Exports from {authorisation.origin_country} to {authorisation.destination_country} of these chips "
@@ -87,7 +93,7 @@ def decide(user, authorisation, approved, reason, valid_until=None):
             )
         checked = [f"{r.key} v{r.version}" for r in DestinationRule.objects.in_force(timezone.now())]
     return exports.record_decision(
-        user, authorisation, approved, reason, rule_versions=checked, valid_until=valid_until
+        user, authorisation, approved, reason, rule_versions=checked, valid_until=valid_until, chip_models=models
     )
 
 

@@ -6,7 +6,8 @@ registers its check here at start-up (its AppConfig.ready); the inventory fires 
 
 Topics:
 - "exports.shipping": authorisation (an approved, unused ExportAuthorisation, locked), shipped_at (the time the
-  shipper gives); a listener raises a DomainError to refuse the shipment
+  shipper gives), chip_models (the model slugs to judge: the approval's and the shipped chips' now); a listener
+  raises a DomainError to refuse the shipment
 - "chips.shipping": chip_pks (locked), shipper (the Organisation), shipped_at (the time it gives): attestations
   refuses a shipment dated before the shipper's own statements saw or worked the chips at its sites
 - "chips.declaring": placeable ({chip pk: cluster pk or None}, the chips a declaration would place), facility,

@@ -106,9 +106,21 @@ def validity(approved_at, valid_until=None):
     return valid_until
 
 
-def record_decision(user, auth, approved, reason, rule_versions=(), valid_until=None):
+def judged_models(auth, chip_pks=None):
+    """The model slugs the destination rules judge an export by: those the request named, and those the chips
+    have now (`chip_pks`, the chips a shipment takes; else every chip the authorisation covers). A chip's model
+    corrected since the request (H100s its holder registered as H20s, corrected by their maker) is judged as it
+    is, not as the request froze it."""
+    from inventory.chiprefs import resolve_chips
+
+    if chip_pks is None:
+        chip_pks = [row[0] for row in resolve_chips(list(auth.chips)).values()]
+    return sorted(set(auth.chip_models) | set(models_of(list(chip_pks))))
+
+
+def record_decision(user, auth, approved, reason, rule_versions=(), valid_until=None, chip_models=None):
     """Approve (until `valid_until`: see validity) or refuse a requested export (compliance.exports.decide
-    checks the destination rules first)."""
+    checks the destination rules first, against `chip_models`, which an approval records)."""
     check_decider(user, auth)
     if not approved and not (reason or "").strip():
         raise Invalid("Say why the export is refused.", code="reason_required")
@@ -124,6 +136,8 @@ def record_decision(user, auth, approved, reason, rule_versions=(), valid_until=
         auth.decided_at = timezone.now()
         auth.reason = (reason or "").strip()
         auth.valid_until = validity(auth.decided_at, valid_until) if approved else None
+        if approved and chip_models is not None:
+            auth.chip_models = sorted(set(auth.chip_models) | set(chip_models))  # what the rules were checked against
         auth.decision_log_index = append_event(
             f"export.{auth.status}",
             f"export:{auth.pk}",
@@ -177,7 +191,16 @@ def revoke(user, auth, reason):
 
 
 def authorisation_for_shipment(
-    shipper, pk, chip_ids, receiver, origin, destination, destination_facility, origin_facility=None, shipped_at=None
+    shipper,
+    pk,
+    chip_ids,
+    receiver,
+    origin,
+    destination,
+    destination_facility,
+    origin_facility=None,
+    shipped_at=None,
+    chip_pks=None,
 ):
     """The approved, unused authorisation `pk` of this shipper that covers this shipment, locked; else 409
     `export_not_authorised` (one answer whether it is missing, another's, refused, used or too narrow: the shipper
@@ -217,7 +240,8 @@ def authorisation_for_shipment(
             code="export_not_authorised",
         )
     # What the apps above check of it (compliance: destination rules declared since the approval).
-    hooks.fire("exports.shipping", authorisation=auth, shipped_at=shipped_at)
+    # The models judged are the shipped chips' as the registry has them now, beside those the approval judged.
+    hooks.fire("exports.shipping", authorisation=auth, shipped_at=shipped_at, chip_models=judged_models(auth, chip_pks))
     return auth
 
 

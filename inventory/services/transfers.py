@@ -108,6 +108,7 @@ def ship(user, rows, receiver, shipped_at, origin_facility=None, destination_fac
                 destination_facility,
                 origin_facility,
                 shipped_at=shipped_at,
+                chip_pks=pks,
             )
         transfer = Transfer.objects.create(
             shipper=shipper,

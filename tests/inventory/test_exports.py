@@ -613,3 +613,60 @@ def test_a_shipment_dated_before_its_approval_is_unauthorised(api, world):
     # The receipt under it, in the authorised country, adds nothing more.
     receive(world, shipped.json()["id"], DE_SITE)
     assert AnyFinding.objects.filter(kind__startswith="export_").count() == 1
+
+
+# --- the chips' models as the registry has them now (review r1) ------------------------------------------
+
+H100, H20 = "nvidia-h100-sxm5-80gb", "nvidia-h20"
+
+
+def correct_model(api, world, user, model):
+    for chip in world.chips:
+        response = api(world.users[user]).patch(f"/api/v1/chips/{chip}/", {"model": model, "reason": "review"})
+        assert response.status_code == 200, response.content
+
+
+def test_an_approval_judges_the_chips_models_as_corrected_since_the_request(api, world):
+    """(Review r1.) op-a's H100s carry the H20 label when it asks to export them to Germany, where a rule forbids
+    H100s: the request names h20. NVIDIA corrects the chips to H100 before the US inspectorate decides. The
+    approval judges the chips as the registry has them now, not the label the request froze: 409
+    destination_forbidden, nothing logged, and the authorisation stays requested."""
+    correct_model(api, world, "treaty", H20)  # as if op-a had registered them as H20s
+    declare_rule(api, world, chip_models=[H100])
+    auth = requested(world)
+    assert auth["chip_models"] == [H20]
+    correct_model(api, world, "nvidia", H100)
+    leaves = LogLeaf.objects.count()
+    response = api(world.users["insp_us"]).post(f"/api/v1/export-authorisations/{auth['id']}/approve/", {})
+    assert (response.status_code, response.json()["code"]) == (409, "destination_forbidden"), response.content
+    assert ExportAuthorisation.objects.get(pk=auth["id"]).status == "requested"
+    assert LogLeaf.objects.count() == leaves
+
+
+def test_a_shipment_judges_the_chips_models_as_corrected_since_the_approval(api, world):
+    """(Review r1.) Approved while the chips were labelled H20; NVIDIA corrects them to H100, which a rule in force
+    forbids to Germany: the shipment is refused (409 destination_forbidden, nothing shipped), as it is for a rule
+    declared since the approval."""
+    correct_model(api, world, "treaty", H20)
+    declare_rule(api, world, chip_models=[H100])
+    licence = approved(api, world)
+    assert licence["chip_models"] == [H20]
+    correct_model(api, world, "nvidia", H100)
+    refused = ship(world, licence=licence["id"])
+    assert (refused.status_code, refused.json()["code"]) == (409, "destination_forbidden"), refused.content
+    assert refused.json()["rules"] == [{"key": "embargo-de", "version": 1}]
+    assert not Transfer.objects.exists()
+    assert ExportAuthorisation.objects.get(pk=licence["id"]).transfer_id is None
+
+
+def test_an_approval_records_the_models_it_judged(api, world):
+    """(Review r1.) The approval's log event names the models the rules were checked against: those the chips have
+    at the approval, beside those the request named."""
+    correct_model(api, world, "treaty", H20)
+    auth = requested(world)
+    correct_model(api, world, "nvidia", H100)
+    response = api(world.users["insp_us"]).post(f"/api/v1/export-authorisations/{auth['id']}/approve/", {})
+    assert response.status_code == 200, response.content
+    assert response.json()["chip_models"] == sorted([H20, H100])
+    event = LogEventData.objects.get(event="export.approved")
+    assert json.loads(event.data_jcs)["chip_models"] == sorted([H20, H100])
