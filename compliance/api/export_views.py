@@ -23,7 +23,6 @@ from inventory.chiprefs import parse_listing
 from inventory.models import ExportAuthorisation
 from inventory.services import exports as requests
 from inventory.services.inspections import facility_in_view
-from inventory.services.transfers import receiver_facility
 
 
 class ExportAuthorisationViewSet(
@@ -64,16 +63,13 @@ class ExportAuthorisationViewSet(
         origin = (
             facility_in_view(request.user, data["origin_facility"], "change") if data.get("origin_facility") else None
         )
-        destination = None
-        if data.get("destination_facility"):
-            destination = receiver_facility(data["receiver"], data["destination_facility"])
         auth = requests.request_export(
             request.user,
             parse_listing(data["chips"], settings.CHIPREG_BULK_MAX_ROWS),
             data["receiver"],
             data["reference"],
             origin_facility=origin,
-            destination_facility=destination,
+            destination_code=data.get("destination_facility"),
         )
         return Response(self.get_serializer(auth).data, status=status.HTTP_201_CREATED)
 

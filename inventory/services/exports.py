@@ -27,15 +27,21 @@ from transparency.events import append_event
 MAX_REPORTED = 20
 
 
-def request_export(user, rows, receiver, reference, origin_facility=None, destination_facility=None):
-    """The custodian asks for an export of chips it holds, at rest, to a receiver in another country."""
-    from inventory.services.transfers import held_at_rest, origin_country
+def request_export(
+    user, rows, receiver, reference, origin_facility=None, destination_facility=None, destination_code=None
+):
+    """The custodian asks for an export of chips it holds, at rest, to a receiver in another country.
+    `destination_code`: the receiver's facility by its code, looked up only once the caller is known to be a
+    party that exports (a party that may not see the receiver's facilities learns nothing of them here)."""
+    from inventory.services.transfers import held_at_rest, origin_country, receiver_facility
 
     exporter = user.organisation
     if exporter is None or exporter.kind not in (OrgKind.OPERATOR, OrgKind.MANUFACTURER):
         raise Forbidden("Only the custodian of chips requests their export.")
     if receiver.kind not in (OrgKind.OPERATOR, OrgKind.MANUFACTURER):
         raise Invalid("Chips are exported to operators or manufacturers.")
+    if destination_code:
+        destination_facility = receiver_facility(receiver, destination_code)
     reference = (reference or "").strip()
     if not reference:
         raise Invalid("An export authorisation names the exporting state's licence number.", code="reference_required")

@@ -670,3 +670,20 @@ def test_an_approval_records_the_models_it_judged(api, world):
     assert response.json()["chip_models"] == sorted([H20, H100])
     event = LogEventData.objects.get(event="export.approved")
     assert json.loads(event.data_jcs)["chip_models"] == sorted([H20, H100])
+
+
+def test_a_party_that_exports_nothing_learns_nothing_of_a_receivers_facilities(api, world):
+    """(Review r1.) France's inspectorate may not see op-b's facilities in the US or Germany. Asking for an export
+    to op-b naming a facility code, it is refused as a party that exports nothing, the same whether op-b runs a
+    facility of that code or none does: not 400 `unknown_facility` for one and 403 for the other."""
+    insp_fr = api(world.users["insp_fr"])
+    answers = []
+    for code in (B_US_SITE, DE_SITE, "NO-SUCH-SITE"):
+        response = insp_fr.post(
+            "/api/v1/export-authorisations/",
+            {"receiver": "op-b", "destination_facility": code, "reference": "X", "chips": world.chips},
+        )
+        answers.append((response.status_code, response.json()["code"], response.json()["detail"].replace(code, "")))
+    assert answers[0][0] == 403, answers
+    assert answers[0] == answers[1] == answers[2], answers
+    assert not ExportAuthorisation.objects.exists()
