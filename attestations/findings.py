@@ -10,7 +10,7 @@ from datetime import timedelta
 from itertools import islice
 
 from django.conf import settings
-from django.db.models import Count, F
+from django.db.models import Count, F, Max
 
 from attestations.models import UsageRecord
 from attestations.storage import ingest
@@ -36,6 +36,46 @@ def ownership(attestation_id, chips, operator):
             out.append(_d(FindingKind.UNKNOWN_CHIP, ref, None, attestation_id))
         elif info[1] != speaker:
             out.append(_d(FindingKind.OTHER_OPERATOR, ref, info[0], attestation_id))
+    return out
+
+
+def worked_off_the_books(attestation_id, facility, statement, found, operator):
+    """The speaker's own chips a witnessed disposal took off the books (destroyed, decommissioned: out of every
+    chip count) that its usage statement says worked after the disposal: more active seconds than lie between
+    the period's start and the status change (as for a chip reported lost, inventory.services.watch). One
+    `unexpected` finding each, as a location statement listing a destroyed chip in use is: the holder cannot
+    take a chip out of every count, on evidence an inspector accepted, and go on working it. Work that fits
+    before the disposal, filed after it, says nothing of the chip since. `found`: {ref: (pk, custodian, status,
+    country) | None}."""
+    from registry.choices import DISPOSAL_STATUSES, ChipEventKind
+    from registry.models import ChipEvent
+
+    disposed = {str(s) for s in DISPOSAL_STATUSES}
+    speaker = operator.pk
+    chips = {
+        ref: (info[0], str(info[2]))
+        for ref, info in found.items()
+        if info is not None and info[1] == speaker and str(info[2]) in disposed
+    }
+    if not chips:
+        return []
+    rows = ChipEvent.objects.filter(chip_id__in=[pk for pk, _ in chips.values()], kind=ChipEventKind.STATUS)
+    since = dict(rows.values_list("chip_id").annotate(at=Max("at")).order_by())
+    out = []
+    for ref, active_s, _, _ in statement.chips:
+        if ref not in chips:
+            continue
+        pk, status = chips[ref]
+        latest = min(statement.period_end, statement.period_start + timedelta(seconds=max(active_s, 0)))
+        at = since.get(pk)
+        if at is not None and latest <= at:
+            continue
+        d = _d(FindingKind.UNEXPECTED, ref, pk, attestation_id)
+        d.note = (
+            f"reported working at {facility.code} until as late as {latest.isoformat()}, while {status} by a "
+            f"witnessed disposal{f' since {at.isoformat()}' if at else ''}: its holder's books count it nowhere"
+        )
+        out.append(d)
     return out
 
 

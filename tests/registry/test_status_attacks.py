@@ -107,3 +107,54 @@ def test_more_work_than_fits_before_the_report_is_a_sighting(world):
     response, _ = world.submit(world.op_a, world.usage([work], start, end))
     assert response.status_code == 201, response.content
     assert AnyFinding.objects.filter(kind="lost_chip_sighted", chip_ref="nvidia:A000004").exists()
+
+
+def _disposed(api, parties, client, chip, kind, ago):
+    """`chip` destroyed or decommissioned by a request its country's inspectorate accepted, `ago` ago."""
+    import base64
+
+    from django.utils import timezone
+
+    body = {
+        "kind": kind,
+        "chips": [chip],
+        "method": "shredded",
+        "place": "Recycler Inc.",
+        "date": timezone.localdate().isoformat(),
+        "attachments": [
+            {"name": "c.pdf", "content_type": "application/pdf", "content": base64.b64encode(b"%PDF-1.4 x").decode()}
+        ],
+    }
+    asked = client.post("/api/v1/disposals/", body)
+    assert asked.status_code == 201, asked.content
+    accepted = api(parties.users["insp_us"]).post(f"/api/v1/disposals/{asked.json()['id']}/accept/", {})
+    assert accepted.status_code == 200, accepted.content
+    ChipEvent.objects.filter(chip__serial=chip.partition(":")[2], kind="status").update(at=now() - ago)
+
+
+@pytest.mark.parametrize("kind", ["destroyed", "decommissioned"])
+def test_holder_working_a_chip_witnessed_off_the_books_is_a_finding(api, world, parties, kind):
+    """(Review r1.) Attack: op-a has its chip witnessed destroyed (or decommissioned: out of every chip count, a
+    covered cluster drops under a line) and goes on working it, its agent reporting the work. Its own word that
+    the chip worked after the disposal says the disposal's evidence, or its silence since, does not hold: an
+    `unexpected` finding for op-a and its inspectorate (the treaty body's alert), as a location statement listing
+    a destroyed chip in use is. The work still counts."""
+    _disposed(api, parties, world.op_a, "nvidia:A000005", kind, timedelta(hours=3))
+    start, end = now() - timedelta(hours=2), now() - timedelta(hours=1)
+    response, _ = world.submit(world.op_a, world.usage([_work("nvidia:A000005")], start, end))
+    assert response.status_code == 201, response.content
+    assert response.json()["flags"] == {"unexpected": 1}
+    found = AnyFinding.objects.filter(kind="unexpected", chip_ref="nvidia:A000005")
+    assert [(f.organisation_id, f.country) for f in found] == [(parties.op_a.pk, "US")]
+    assert kind in found.get().detail
+    drain_all()
+
+
+def test_work_reported_for_a_time_before_the_disposal_is_no_finding(api, world, parties):
+    """(Review r1.) Work done before the disposal was accepted, filed after it, says nothing of the chip since."""
+    start, end = now() - timedelta(hours=3), now() - timedelta(hours=2)
+    _disposed(api, parties, world.op_a, "nvidia:A000006", "destroyed", timedelta(hours=1))
+    response, _ = world.submit(world.op_a, world.usage([_work("nvidia:A000006")], start, end))
+    assert response.status_code == 201, response.content
+    assert response.json()["flags"] == {}
+    assert not AnyFinding.objects.filter(kind="unexpected", chip_ref="nvidia:A000006").exists()
