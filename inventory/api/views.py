@@ -36,7 +36,7 @@ from inventory.services.inspections import authorise_inspection, facility_in_vie
 from inventory.services.listings import record_declaration, record_inspection
 from inventory.services.placements import facility_at
 from inventory.services.reconciliation import reconcile
-from inventory.services.transfers import receive, receiver_facility, ship
+from inventory.services.transfers import receive, ship
 
 
 class RawCSVParser(BaseParser):
@@ -421,17 +421,14 @@ class TransferViewSet(
         body.is_valid(raise_exception=True)
         data = body.validated_data
         origin = visible_facility(request, data["origin_facility"], "change") if data.get("origin_facility") else None
-        destination = None
-        if data.get("destination_facility"):
-            destination = receiver_facility(data["receiver"], data["destination_facility"])
         transfer = ship(
             request.user,
             _listing_rows(data["chips"]),
             data["receiver"],
             data["shipped_at"],
             origin,
-            destination,
             export_authorisation=data.get("export_authorisation"),
+            destination_code=data.get("destination_facility"),
         )
         return Response(
             s.TransferSerializer(transfer, context={"request": request}).data, status=status.HTTP_201_CREATED

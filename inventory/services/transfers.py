@@ -59,14 +59,29 @@ def held_at_rest(chip_ids, holder, refusal):
     return resolved
 
 
-def ship(user, rows, receiver, shipped_at, origin_facility=None, destination_facility=None, export_authorisation=None):
+def ship(
+    user,
+    rows,
+    receiver,
+    shipped_at,
+    origin_facility=None,
+    destination_facility=None,
+    export_authorisation=None,
+    destination_code=None,
+):
     """Declare chips leaving. Every chip must be in the shipper's custody and at rest (else 409). Chips leaving
     for another country leave only under an approved export authorisation that covers them (else 409
-    `export_not_authorised`, nothing shipped): `export_authorisation` is its id."""
+    `export_not_authorised`, nothing shipped): `export_authorisation` is its id. `destination_code`: the
+    receiver's facility by its code, looked up only once the caller is known to be a party that holds chips (an
+    inspectorate learns nothing here of which facilities the receiver runs)."""
     shipper = user.organisation
+    if shipper is None or shipper.kind not in (OrgKind.OPERATOR, OrgKind.MANUFACTURER):
+        raise Forbidden("Only the custodian of chips (an operator or a manufacturer) ships them.")
     not_in_future(shipped_at, "shipped_at")
     if receiver.kind not in (OrgKind.OPERATOR, OrgKind.MANUFACTURER):
         raise Invalid("Chips are shipped to operators or manufacturers.")
+    if destination_code:
+        destination_facility = receiver_facility(receiver, destination_code)
     if receiver.pk == shipper.pk and destination_facility is None:
         raise Invalid("A transfer within one organisation names its destination facility.")
     if destination_facility is not None and destination_facility.operator_id != receiver.pk:

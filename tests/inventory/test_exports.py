@@ -687,3 +687,20 @@ def test_a_party_that_exports_nothing_learns_nothing_of_a_receivers_facilities(a
     assert answers[0][0] == 403, answers
     assert answers[0] == answers[1] == answers[2], answers
     assert not ExportAuthorisation.objects.exists()
+
+
+def test_a_party_that_ships_nothing_learns_nothing_of_a_receivers_facilities(api, world):
+    """(Review r1.) The same probe through a shipment: France's inspectorate ships nothing, and is refused alike
+    whether op-b runs the facility it names or none does (not 409 `not_in_custody` for one and 400
+    `unknown_facility` for the other)."""
+    insp_fr = api(world.users["insp_fr"])
+    answers = []
+    for code in (B_US_SITE, DE_SITE, "NO-SUCH-SITE"):
+        response = insp_fr.post(
+            "/api/v1/transfers/",
+            {"receiver": "op-b", "destination_facility": code, "shipped_at": ago(hours=5), "chips": world.chips},
+        )
+        answers.append((response.status_code, response.json()["code"], response.json()["detail"].replace(code, "")))
+    assert answers[0][0] == 403, answers
+    assert answers[0] == answers[1] == answers[2], answers
+    assert not Transfer.objects.exists()
