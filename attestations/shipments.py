@@ -33,34 +33,51 @@ _leaving = Placement.objects.filter(chip_id=OuterRef("chip_id"), facility_id=Out
 
 
 def reported_after(operator_id, chip_pks, when):
-    """{chip pk: the latest end of a period of work that `operator_id` itself reported on it, beginning at or after
-    `when`}: the time a statement of that operator dated `when` moves the chip out of its open placement
-    (placements.place's `reported`), not before the work its own earlier statements put where the books had the
-    chip. Dated back under that work (a statement's `observed_at` has no lower bound), the move would close the
-    placement under it and take the work out of the cluster's windows after its alert was raised; a shipment dated
+    """{chip pk: the latest time `operator_id`'s own statements put the chip where the books have it open, after
+    `when`}: the end of a period of work it reported on the chip beginning at or after `when`, or a sighting of it
+    at the facility of its open placement after `when`. That is the time a statement of that operator dated `when`
+    moves the chip out of its open placement (placements.place's `reported`), not before what its own earlier
+    statements put where the books had the chip. Dated back under that work (a statement's `observed_at` has no
+    lower bound), the move would close the placement under it and take the work out of the cluster's windows after
+    its alert was raised; dated back before a later sighting there, it would have the books contradict the
+    speaker's own signed word at that time (and reconcile later listings against the wrong place). A shipment dated
     so is refused (`shipped_before_reported`), a statement is never refused (ATTESTATION.md 5), so its move waits.
     A period that began before `when` is left where it is: the placement closed at `when` still overlaps it. One
-    query for the chips that would move (none on a node agent's statement of chips already where they are)."""
-    rows = (
-        UsageRecord.objects.filter(chip_id__any=Array(list(chip_pks)), period_start__gte=when)
+    query each for the chips that would move (none on a node agent's statement of chips already where they are)."""
+    chips = Array(list(chip_pks))
+    worked = (
+        UsageRecord.objects.filter(chip_id__any=chips, period_start__gte=when)
         .filter(attestation__operator_id=operator_id)
         .values_list("chip_id")
         .annotate(at=Max("period_end"))
         .order_by()
     )
+    seen = (
+        Sighting.objects.filter(chip_id__any=chips, observed_at__gt=when)
+        .filter(attestation__operator_id=operator_id)
+        .filter(Exists(_leaving))
+        .values_list("chip_id")
+        .annotate(at=Max("observed_at"))
+        .order_by()
+    )
+    found = {}
+    for rows in (worked, seen):
+        for chip, at in rows:
+            found[chip] = max(at, found.get(chip, at))
     # A period may end up to the allowed clock skew ahead (ATTESTATION.md 4): no move is dated in the future (the
     # placement closed now still overlaps that period).
     latest = timezone.now()
-    return {chip: min(at, latest) for chip, at in rows}
+    return {chip: min(at, latest) for chip, at in found.items()}
 
 
 def refuse_declaration_before_reports(placeable, facility, as_of):
     """409 `declared_before_reported` (the caller's transaction, log entry included, rolls back) for a declaration
     that would move chips out of an open placement at an `as_of` before the start of work its operator reported on
-    them: it would close their placement under that work and take the work out of its cluster's windows after the
-    fact (an alert raised on them falling with it), as a shipment dated so would (`shipped_before_reported`).
-    `placeable`: {chip pk: cluster pk or None}, the chips the declaration would place. Chips with such work are
-    read first (one query a chunk), and only those are compared with their open placement."""
+    them, or before its own later sightings of them there (reported_after): it would close their placement under
+    that work and take the work out of its cluster's windows after the fact (an alert raised on them falling with
+    it), as a shipment dated so would (`shipped_before_reported`). `placeable`: {chip pk: cluster pk or None}, the
+    chips the declaration would place. Chips with such reports are read first (one query each a chunk), and only
+    those are compared with their open placement."""
     latest = None
     pairs = iter(placeable.items())
     while chunk := list(islice(pairs, CHUNK)):
@@ -73,9 +90,9 @@ def refuse_declaration_before_reports(placeable, facility, as_of):
                 latest = at[chip] if latest is None else max(latest, at[chip])
     if latest is not None:
         raise Conflict(
-            f"Chips this declaration would move at {format_time(as_of)} worked where the books have them until "
-            f"{format_time(latest)}, by {facility.operator.code}'s own usage statements (in the log): a declaration "
-            "cannot be dated back under that work; nothing was recorded.",
+            f"Chips this declaration would move at {format_time(as_of)} worked or were seen where the books have "
+            f"them until {format_time(latest)}, by {facility.operator.code}'s own statements (in the log): a "
+            "declaration cannot be dated back under them; nothing was recorded.",
             code="declared_before_reported",
             latest=format_time(latest),
         )

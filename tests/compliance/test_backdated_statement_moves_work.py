@@ -94,3 +94,55 @@ def test_a_declaration_dated_back_under_reported_work_is_refused(world):  # noqa
     )
     assert r.status_code == 201 and r.json()["placed"] == 10, r.content
     assert compute_in_window(rule, Scope.CLUSTER, str(east.pk), now()) == pytest.approx(WORK_HIGHER)
+
+
+def _seen_in_east_one(world, days_ago):  # noqa: F811  (the fixture, passed on)
+    r, _ = world.submit(
+        world.op_a,
+        world.location(
+            [{"chip": c, "cluster": "c-east-1"} for c in CHIPS[:10]], observed=now() - timedelta(days=days_ago)
+        ),
+    )
+    assert r.status_code == 201, r.content
+
+
+def test_a_statement_dated_back_before_its_speakers_later_sighting_moves_the_chips_after_it(world):  # noqa: F811
+    """The same move dated back before op-a's own later sighting of the chips in c-east-1 (no work reported): on
+    the code before this test, the books had the chips in c-east-2 from 10 days ago, against op-a's signed word
+    that they were in c-east-1 3 days ago (a later inspection or listing reconciled against the wrong cluster)."""
+    _declare(world, "US-VA-001", "c-east-1", days_ago=20)
+    _seen_in_east_one(world, days_ago=3)
+    r, _ = world.submit(
+        world.op_a,
+        world.location([{"chip": c, "cluster": "c-east-2"} for c in CHIPS[:10]], observed=now() - timedelta(days=10)),
+    )
+    assert r.status_code == 201, r.content
+    serials = [c.split(":")[1] for c in CHIPS[:10]]
+    moved = Placement.objects.filter(chip__serial__in=serials, valid_to=None)
+    assert {p.cluster.code for p in moved} == {"c-east-2"}
+    assert abs(min(p.valid_from for p in moved) - (now() - timedelta(days=3))) < timedelta(minutes=5)
+    closed = Placement.objects.filter(chip__serial__in=serials, cluster__code="c-east-1")
+    assert abs(max(p.valid_to for p in closed) - (now() - timedelta(days=3))) < timedelta(minutes=5)
+    # The statement's own sightings keep its observed_at.
+    assert r.json()["chips"] == 10
+
+
+def test_a_declaration_dated_back_before_its_operators_later_sighting_is_refused(world):  # noqa: F811
+    _declare(world, "US-VA-001", "c-east-1", days_ago=20)
+    _seen_in_east_one(world, days_ago=3)
+    leaves, declarations = LogLeaf.objects.count(), Declaration.objects.count()
+    listing = [{"chip": c, "cluster": "c-east-2"} for c in CHIPS[:10]]
+    r = world.op_a.post(
+        "/api/v1/declarations/",
+        {"facility": "US-VA-001", "as_of": iso(now() - timedelta(days=10)), "chips": listing},
+        format="json",
+    )
+    assert (r.status_code, r.json().get("code")) == (409, "declared_before_reported"), r.content
+    assert abs(parse_time(r.json()["latest"]) - (now() - timedelta(days=3))) < timedelta(minutes=5)
+    assert LogLeaf.objects.count() == leaves and Declaration.objects.count() == declarations
+    r = world.op_a.post(
+        "/api/v1/declarations/",
+        {"facility": "US-VA-001", "as_of": iso(now() - timedelta(days=2)), "chips": listing},
+        format="json",
+    )
+    assert r.status_code == 201 and r.json()["placed"] == 10, r.content
