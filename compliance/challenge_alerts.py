@@ -44,7 +44,7 @@ def _where(row):
 def _raise(row, what, severity, title, value=None):
     """One alert of `row` for `what` (requested, refused, acknowledge, access); None if raised already."""
     from compliance.evaluation import _notify
-    from transparency.checkpoints import latest_checkpoint, sign_if_due
+    from compliance.evidence import seal
 
     scope, key, label, facility = _where(row)
     group = f"challenge:{row.pk}:{what}"
@@ -63,14 +63,9 @@ def _raise(row, what, severity, title, value=None):
         title=title[:300],
         value=value,
     )
-    checkpoint = sign_if_due(wait=False) or latest_checkpoint()
-    AlertEvidence.objects.create(
-        alert=alert,
-        value=value,
-        sources=[{"source": "challenge", "id": str(row.pk), "log_index": row.log_index}],
-        checkpoint_size=checkpoint.size if checkpoint else None,
-        checkpoint=checkpoint.note if checkpoint else "",
-    )
+    # Sealed like every alert's evidence (LOG.md 5): a checkpoint covering the challenge's entry, and its proof.
+    sources = [{"source": "challenge", "id": str(row.pk), "log_index": row.log_index}]
+    AlertEvidence.objects.create(alert=alert, value=value, sources=sources, **seal([sources]).fields(sources))
     alert.log_index = append_event(
         "alert.raised",
         f"alert:{alert.pk}",

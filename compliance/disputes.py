@@ -446,7 +446,7 @@ def _severity():
 
 def _raise_escalation(request, now):
     from compliance.evaluation import _notify
-    from transparency.checkpoints import latest_checkpoint, sign_if_due
+    from compliance.evidence import seal
 
     scope, key, label, facility = _where(request)
     subject = Subject.of(request)
@@ -467,14 +467,11 @@ def _raise_escalation(request, now):
         ),
         value=round(late, 3),
     )
-    checkpoint = sign_if_due(wait=False) or latest_checkpoint()
-    AlertEvidence.objects.create(
-        alert=alert,
-        value=alert.value,
-        sources=[{"source": "clarification", "id": str(request.pk), "log_index": request.log_index}],
-        checkpoint_size=checkpoint.size if checkpoint else None,
-        checkpoint=checkpoint.note if checkpoint else "",
-    )
+    # Sealed like every alert's evidence (LOG.md 5): a checkpoint covering the request's entry, and its proof.
+    sources = [{"source": "clarification", "id": str(request.pk), "log_index": request.log_index}]
+    sealed = seal([sources])
+    checkpoint = sealed.checkpoint
+    AlertEvidence.objects.create(alert=alert, value=alert.value, sources=sources, **sealed.fields(sources))
     alert.log_index = append_event(
         "alert.raised",
         f"alert:{alert.pk}",

@@ -572,3 +572,22 @@ def test_an_answer_with_every_attachment_at_its_largest_is_accepted(api, world, 
     )
     assert response.status_code == 201, response.content[:300]
     assert [a["size"] for a in response.json()["attachments"]] == [largest] * most
+
+
+def test_an_overdue_requests_alert_is_sealed_and_its_bundle_verifies(api, world, settings):
+    """The escalation's evidence proves the request's log entry with the log key alone (LOG.md 5)."""
+    from protocol.evidence import verify_bundle
+    from transparency.checkpoints import verifier_key_line
+
+    settings.CHIPREG_CHECKPOINT_INTERVAL_S = 3600  # no checkpoint signed for appends: the seal must sign its own
+    insp = world.users["insp_us"]
+    row = ClarificationRequest.objects.get(
+        pk=api(insp).post(f"/api/v1/alerts/{world.alert.pk}/clarifications/", {"question": "Where?"}).json()["id"]
+    )
+    (alert,) = escalate_overdue(now=row.deadline + timedelta(seconds=1))
+    response = api(world.users["treaty"]).get(f"/api/v1/alerts/{alert.pk}/bundle/")
+    assert response.status_code == 200, response.content
+    bundle = response.json()
+    assert [e["log_index"] for e in bundle["entries"]] == [row.log_index]
+    verify_bundle(bundle, verifier_key_line())
+    assert json.loads(event(alert.log_index).data_jcs)["checkpoint_size"] == bundle["tree_size"]

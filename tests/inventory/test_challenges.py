@@ -408,3 +408,26 @@ def test_the_host_inspectorate_does_not_close_another_partys_challenge_of_its_op
 
     own = refused_alert(host)
     assert host.post(f"/api/v1/alerts/{own.pk}/resolve/", {"reason": "settled with the operator"}).status_code == 200
+
+
+def test_a_challenges_alerts_are_sealed_and_their_bundles_verify(world, settings):
+    """Every alert's evidence is sealed (LOG.md 5): the notice, an overdue step and a refusal prove their source
+    (the challenge's log entry) with the log key alone, as an outside verifier checks the API's bundle."""
+    from protocol.evidence import verify_bundle
+    from transparency.checkpoints import verifier_key_line
+
+    settings.CHIPREG_CHECKPOINT_INTERVAL_S = 3600  # no checkpoint signed for appends: the seal must sign its own
+    treaty = world.as_("treaty")
+    pk = _request(treaty, facility="US-VA-001").json()["id"]
+    row = ChallengeInspection.objects.get(pk=pk)
+    escalate_challenges(now=row.acknowledge_by + timedelta(minutes=1))
+    world.a.post(f"/api/v1/challenge-inspections/{pk}/access/", {"decision": "refused", "reason": "not today"})
+    sync(pk)
+    alerts = Alert.objects.filter(kind="challenge", group__startswith=f"challenge:{pk}:")
+    assert {a.group.rsplit(":", 1)[1] for a in alerts} == {"requested", "acknowledge", "refused"}
+    for alert in alerts:
+        response = treaty.get(f"/api/v1/alerts/{alert.pk}/bundle/")
+        assert response.status_code == 200, response.content
+        bundle = response.json()
+        assert [e["log_index"] for e in bundle["entries"]] == [row.log_index]
+        verify_bundle(bundle, verifier_key_line())
