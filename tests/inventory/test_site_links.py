@@ -93,6 +93,9 @@ def test_what_a_link_joins_is_fixed(a):
 def test_workload_groups(a, parties):
     too_small = a.post("/api/v1/workload-groups/", {"code": "g", "sites": [{"facility": "L-WEST"}] * 2})
     assert too_small.status_code == 400 and too_small.json()["code"] == "group_too_small"
+    for sites in ([{"facility": "L-WEST"}], []):  # one site, or none: fewer than two, the same answer
+        too_small = a.post("/api/v1/workload-groups/", {"code": "g", "sites": sites})
+        assert too_small.status_code == 400 and too_small.json()["code"] == "group_too_small", too_small.content
     assert not WorkloadGroup.objects.exists()
     created = a.post(
         "/api/v1/workload-groups/",
