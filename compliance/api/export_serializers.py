@@ -134,7 +134,10 @@ class ExportRequestSerializer(serializers.Serializer):
     receiver = serializers.SlugRelatedField(slug_field="code", queryset=Organisation.objects.all())
     destination_facility = serializers.CharField(required=False, allow_null=True)
     origin_facility = serializers.CharField(required=False, allow_null=True)
-    reference = serializers.CharField(max_length=100, help_text="The exporting state's licence number.")
+    # A blank one reaches the service, whose 400 reference_required the README documents.
+    reference = serializers.CharField(
+        max_length=100, allow_blank=True, help_text="The exporting state's licence number (blank: reference_required)."
+    )
     chips = serializers.ListField(child=serializers.JSONField(), min_length=1)
 
 
