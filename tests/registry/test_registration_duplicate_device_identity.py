@@ -54,3 +54,22 @@ def test_an_identity_enrolled_for_another_chip_meanwhile_is_a_409(api, parties, 
     assert response.json()["code"] == "identity_duplicate"
     assert not Chip.objects.filter(serial="TWIN000002").exists()
     assert HardwareIdentity.objects.get(identity=IDENTITY).chip.serial == "TWIN000001"
+
+
+def test_a_malformed_or_another_vendors_identity_is_a_named_row_error(api, parties):
+    """At registration, what `identity/` answers `invalid_identity` or `identity_vendor` is a row error of the
+    batch (400 `invalid_rows`, the row's message saying which), as the README says; nothing is registered."""
+    maker = api(parties.users["nvidia"])
+    rows = [
+        {"chip": "nvidia:ROWID00001", "model": H100, "device_identity": "not an identity"},
+        {"chip": "nvidia:ROWID00002", "model": H100, "device_identity": "amd-mi300:0A1B2C"},
+    ]
+    response = maker.post("/api/v1/chips/", rows)
+    assert response.status_code == 400, response.content
+    body = response.json()
+    assert body["code"] == "invalid_rows"
+    assert [(e["row"], e["field"]) for e in body["errors"]] == [(1, "device_identity"), (2, "device_identity")]
+    assert "<vendor>-<generation>:<HEX>" in body["errors"][0]["message"]
+    assert "amd-mi300:0A1B2C" in body["errors"][1]["message"]
+    assert not Chip.objects.filter(serial__startswith="ROWID").exists()
+    assert not HardwareIdentity.objects.exists()
