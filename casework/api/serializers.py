@@ -142,8 +142,14 @@ class CaseInputSerializer(serializers.Serializer):
     title = serializers.CharField(max_length=200)
 
 
+@extend_schema_field(serializers.ChoiceField(choices=LinkKind.choices))
+class LinkKindField(serializers.CharField):
+    """One of the link kinds in the schema; any other text reaches casework.links.check, whose 400
+    `unknown_kind` is the documented answer (a ChoiceField answered a generic `invalid` first)."""
+
+
 class LinkInputSerializer(serializers.Serializer):
-    kind = serializers.ChoiceField(choices=LinkKind.choices)
+    kind = LinkKindField(max_length=64)
     target = serializers.CharField(max_length=64)
 
 

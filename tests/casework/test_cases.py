@@ -73,6 +73,8 @@ def test_links_are_checked_by_kind(cw):
         ({"kind": "finding", "target": "abc"}, "unknown_target"),
         ({"kind": "tip", "target": "x"}, "triage_tips"),
         ({"kind": "challenge_inspection", "target": "999999999"}, "unknown_target"),
+        ({"kind": "bogus", "target": "1"}, "unknown_kind"),
+        ({"kind": "case", "target": cw.case}, "unknown_kind"),
     ):
         r = t.post(url(cw.case, "links/"), body)
         assert r.status_code == 400 and r.json()["code"] == code, (body, r.content)
