@@ -135,3 +135,25 @@ def test_the_demo_has_chips_awaiting_witness_and_one_on_the_watch_list(login, de
     assert Chip.objects.by_public_id("nvidia:1653824019043").get().status == "lost"
     assert "nvidia:1653824019043" in login("inspector").get("/watchlist/").content.decode()
     assert "certificate.pdf" in login("inspector").get("/disposals/").content.decode()
+
+
+def test_the_readmes_demo_users_are_the_demos(demo):
+    """README's table of demo users (user, organisation, role) is what `make run` creates: outside checkers sign
+    in with it, and an inspector told it may rename its organisation would be surprised by a member's 403."""
+    import re
+    from pathlib import Path
+
+    from django.conf import settings
+
+    readme = (Path(settings.BASE_DIR) / "README.md").read_text()
+    table = readme.split("| user | organisation | role | sees |", 1)[1].split("\n\n", 1)[0]
+    rows = re.findall(
+        r"^\| `([a-z-]+)` \| ([a-z-]+) \([^)]*\) \| (admin|member|read-only)(, and a superuser)?", table, re.M
+    )
+    documented = {user: (org, role, bool(superuser)) for user, org, role, superuser in rows}
+    actual = {
+        u.username: (u.organisation.code, u.role, u.is_superuser)
+        for u in demo.users.values()
+        if u.username in documented or u.is_superuser or u.username in ("treaty", "operator")
+    }
+    assert len(documented) == 7 and documented == actual
