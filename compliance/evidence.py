@@ -28,7 +28,7 @@ from protocol.encoding import b64decode_std, b64encode
 from protocol.evidence import BUNDLE_TYPE, BUNDLE_VERSION, entry_object, named_indices
 from transparency.checkpoints import latest_checkpoint, served_note, sign_covering
 from transparency.entries import read_entries
-from transparency.log import inclusion_proofs
+from transparency.log import current_size, inclusion_proofs
 from transparency.models import Checkpoint
 
 log = logging.getLogger(__name__)
@@ -71,11 +71,15 @@ def seal(source_lists):
     """One Seal covering every log index named by these lists of sources (a batch's evidence)."""
     indices = sorted({i for sources in source_lists for i in named_indices(sources)})
     if not indices:
-        return Seal(latest_checkpoint(), {})
+        # Nothing to prove, but a bundle always carries a signed checkpoint and its size (LOG.md 5, `format`):
+        # the latest, or, on a log never signed yet (the first evaluation of a new log), one of its head now.
+        latest = latest_checkpoint()
+        if latest is not None or current_size() == 0:
+            return Seal(latest, {})
     try:
         with transaction.atomic():  # a savepoint: a failure here leaves the alert's transaction usable
-            checkpoint = sign_covering(indices[-1])
-            return Seal(checkpoint, inclusion_proofs(indices, checkpoint.size))
+            checkpoint = sign_covering(indices[-1] if indices else current_size() - 1)
+            return Seal(checkpoint, inclusion_proofs(indices, checkpoint.size) if indices else {})
     except Exception:
         # See the module docstring: the alert is raised all the same; its bundle will not verify.
         log.exception("could not seal alert evidence naming log indices up to %s", indices[-1])

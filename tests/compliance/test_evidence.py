@@ -191,3 +191,31 @@ def test_a_log_that_cannot_sign_does_not_cost_the_alert(parties, op, slow_signer
         verify_bundle(sealing.bundle(evidence, parties.users["treaty"]), verifier_key_line())
     assert caught.value.step == "coverage"
     assert AlertEvidence.objects.count() == 1 and current_size() > 0
+
+
+def test_evidence_naming_no_entry_still_carries_a_checkpoint(api, parties, monkeypatch):
+    """A consolidation alert over chips placed nowhere names no log entry. Raised by the first evaluation of a
+    log never signed yet (`make run`'s demo), its evidence froze no checkpoint, and its bundle answered
+    `tree_size: null`, failing the bundle's `format` step (LOG.md 5): one of the head is signed."""
+    from compliance.models import Alert
+    from transparency.events import append_event
+
+    append_event("organisation.updated", "org:none", {"note": "a log with an entry"})
+    monkeypatch.setattr(sealing, "latest_checkpoint", lambda: None)  # as on a log nobody has signed yet
+    sealed = sealing.seal([[]])
+    assert sealed.checkpoint is not None and sealed.checkpoint.size == current_size()
+    alert = Alert.objects.create(
+        kind="threshold",
+        group="g-none",
+        scope="facility",
+        subject_key="f",
+        subject_label="F",
+        severity="high",
+        title="T",
+    )
+    AlertEvidence.objects.create(alert=alert, sources=[], **sealed.fields([]))
+    response = api(parties.users["treaty"]).get(f"/api/v1/alerts/{alert.pk}/bundle/")
+    assert response.status_code == 200, response.content
+    bundle = response.json()
+    assert bundle["tree_size"] == sealed.checkpoint.size and bundle["entries"] == []
+    verify_bundle(bundle, verifier_key_line())
