@@ -3,6 +3,7 @@
 import base64
 import hashlib
 import json
+import re
 from datetime import timedelta
 
 import pytest
@@ -511,3 +512,29 @@ def test_key_registration_valid_from(spec_world):
     assert registered["algorithm"] and registered["organisation"] == "op-a"
     # Not valid yet at issued_at: revoked_key (check 5).
     problem(spec_world.submit(spec_world.location(), key)[0], 403, "revoked_key")
+
+
+def test_usage_names_a_run_by_its_public_code(spec_world):
+    """Section 3.2: `run` is the run's public code as runs/ lists it. A run declared now, named for work before
+    it, is that run (`run_before_declaration`); another code is no run (`run_unknown`)."""
+    start = now() + timedelta(hours=1)
+    declared = spec_world.op_a.post(
+        "/api/v1/runs/",
+        {
+            "model_name": "spec-model",
+            "kind": "pre_training",
+            "planned_flop": 1e20,
+            "precision": "bf16",
+            "facilities": ["US-VA-001"],
+            "planned_start": ts(start),
+            "planned_end": ts(start + timedelta(days=1)),
+            "description": "a run an outside client names by its code",
+        },
+    )
+    assert declared.status_code == 201, declared.content
+    code = declared.json()["code"]
+    assert re.fullmatch(r"run-[0-9a-f]{20}", code), code
+    named = spec_world.submit(spec_world.usage(run=code))[0]
+    assert named.status_code == 201 and named.json()["flags"].get("run_before_declaration") == 1, named.json()
+    other = spec_world.submit(spec_world.usage(run=code[:-1] + ("1" if code[-1] == "0" else "0")))[0]
+    assert other.status_code == 201 and other.json()["flags"].get("run_unknown") == 1, other.json()
