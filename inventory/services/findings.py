@@ -84,7 +84,10 @@ def describe(d):
     }.get(d.kind, d.kind)
     if getattr(d, "note", None):
         where = f"{d.kind}: {d.note}"
-    subject = d.chip_ref or ("statement" if d.kind.startswith("run_") or d.kind == "unknown_cluster" else "transfer")
+    # A finding about no chip is about its source as a whole: a statement's (late_filing, usage_elsewhere,
+    # unknown_cluster, a run's), else a transfer's.
+    statement = d.source == "attestation" or d.kind.startswith("run_") or d.kind == "unknown_cluster"
+    subject = d.chip_ref or ("statement" if statement else "transfer")
     return f"{subject}: {where} ({d.source} {d.source_id})."
 
 

@@ -464,6 +464,7 @@ def test_a_statement_filed_past_the_grace_carries_a_late_filing_finding(world, a
     assert finding.source_id == str(late["id"]) and finding.facility.code == "US-VA-001"
     assert "960 hours (40.0 days) after its period ended" in finding.detail
     assert "the filing grace is 24 hours" in finding.detail
+    assert finding.detail.startswith("statement: late_filing: ")  # about the statement, not a "transfer"
     on_time_end = now() - timedelta(hours=23)
     on_time = send(
         world, world.usage(rows(serials(4, 4), 1), on_time_end - timedelta(days=1), on_time_end, issued=now())
