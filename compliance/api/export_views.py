@@ -9,13 +9,14 @@ and retired (DELETE) by the treaty body.
 """
 
 from django.conf import settings
-from drf_spectacular.utils import extend_schema
+from drf_spectacular.utils import extend_schema, extend_schema_view
 from rest_framework import exceptions, mixins, status, viewsets
 from rest_framework.decorators import action
 from rest_framework.response import Response
 
 from compliance import exports
 from compliance.api import export_serializers as s
+from compliance.api.views import ALL_VERSIONS
 from compliance.authority import require_rule_declarer
 from compliance.export_models import DestinationRule
 from core.views import RestrictedViewSetMixin
@@ -103,6 +104,7 @@ class ExportAuthorisationViewSet(
         return Response(self.get_serializer(auth).data)
 
 
+@extend_schema_view(list=extend_schema(parameters=[ALL_VERSIONS]))
 class DestinationRuleViewSet(
     RestrictedViewSetMixin, mixins.ListModelMixin, mixins.RetrieveModelMixin, viewsets.GenericViewSet
 ):

@@ -1,7 +1,7 @@
 from django.db.models import Prefetch
 from django.http import HttpResponse
 from drf_spectacular.types import OpenApiTypes
-from drf_spectacular.utils import OpenApiParameter, OpenApiResponse, extend_schema
+from drf_spectacular.utils import OpenApiParameter, OpenApiResponse, extend_schema, extend_schema_view
 from rest_framework import exceptions, mixins, status, viewsets
 from rest_framework.decorators import action
 from rest_framework.response import Response
@@ -16,7 +16,16 @@ from compliance.models import Aggregate, Alert, ThresholdRule
 from core.ids import parse_id
 from core.views import RestrictedReadOnlyViewSet, RestrictedViewSetMixin
 
+# `?all=1` on the lists of versioned rules (thresholds, destination rules): documented, as clients read it.
+ALL_VERSIONS = OpenApiParameter(
+    "all",
+    OpenApiTypes.STR,
+    enum=["1"],
+    description="1: every version, superseded ones too (default: the current version of each rule).",
+)
 
+
+@extend_schema_view(list=extend_schema(parameters=[ALL_VERSIONS]))
 class ThresholdRuleViewSet(
     RestrictedViewSetMixin, mixins.ListModelMixin, mixins.RetrieveModelMixin, viewsets.GenericViewSet
 ):

@@ -124,3 +124,18 @@ def test_a_malformed_csv_header_is_a_problem_not_a_crash(api, parties):
     client = api(parties.users["op_a_admin"])
     response = client.post("/api/v1/chips/", b'"serial"x,model\n', content_type="text/csv")
     assert response.status_code == 400 and response.json()["code"] == "malformed_json"
+
+
+def test_the_versioned_rule_lists_document_their_all_parameter(api, parties):
+    """README: `destination-rules/` (`?all=1`: every version); thresholds/ reads the same. A client generated from
+    the schema could not send it: it was read by the views and documented nowhere."""
+    for template in ("/api/v1/thresholds/", "/api/v1/destination-rules/"):
+        names = [p["name"] for p in operation("get", template).get("parameters", [])]
+        assert "all" in names, (template, names)
+    treaty = api(parties.users["treaty"])
+    body = {"key": "schema-all", "name": "n", "destinations": ["KP"], "effective_from": "2026-01-01T00:00:00Z"}
+    assert treaty.post("/api/v1/destination-rules/", body).status_code == 201
+    assert treaty.post("/api/v1/destination-rules/", {**body, "destinations": ["KP", "IR"]}).status_code == 201
+    current = treaty.get("/api/v1/destination-rules/?key=schema-all").json()["results"]
+    every = treaty.get("/api/v1/destination-rules/?key=schema-all&all=1").json()["results"]
+    assert [r["version"] for r in current] == [2] and sorted(r["version"] for r in every) == [1, 2]
