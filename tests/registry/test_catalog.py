@@ -153,6 +153,11 @@ def test_correction_keeps_history(api, parties):
     assert revisions[0]["reason"] == "new teardown" and revisions[0]["changed_by"] == parties.users["treaty"].username
     event = LogEventData.objects.filter(event="model.corrected").latest("index")
     assert json.loads(event.data_jcs)["after"] == {"bf16_tflops": 781.25, "tpp": 12500}
+    # Its readers, as the README lists them: the model's manufacturer, the corrector, every inspectorate; not an
+    # operator, nor another maker.
+    for user, status in (("treaty", 200), ("insp_us", 200), ("insp_fr", 200), ("op_a_admin", 403), ("nvidia", 403)):
+        got = api(parties.users[user]).get(f"/api/v1/log/entries/{event.index}").status_code
+        assert got == status, (user, got)
 
 
 def test_fp4_correction_raises_tpp(api, parties):
