@@ -169,3 +169,42 @@ def test_entry_readers(log_world):
     size = answer["log_index"] + 1
     log_world.op_a.get(f"/api/v1/attestations/{answer['id']}/receipt")
     assert log_world.anonymous.get(f"/api/v1/log/proof/inclusion?index={index}&size={size}").status_code == 200
+
+
+def test_a_witness_registers_and_cosigns_as_section_3_and_4_say(log_world):
+    """A witness written from LOG.md alone: its key registered with {"name", "public_key"}, a C2SP
+    tlog-cosignature of the latest checkpoint sent as {"witness", "size", "line"}, served back as an extra line."""
+    import struct
+    import time
+
+    from cryptography.hazmat.primitives import serialization
+    from cryptography.hazmat.primitives.asymmetric import ed25519
+
+    key = log_key(log_world)
+    accepted(log_world)
+    witness_key = ed25519.Ed25519PrivateKey.generate()
+    name = "witness.example/treaty"
+    r = log_world.treaty.post("/api/v1/log/witnesses/", {"name": name, "public_key": sc.public_pem(witness_key)})
+    assert r.status_code == 201, r.content
+    raw = witness_key.public_key().public_bytes(serialization.Encoding.Raw, serialization.PublicFormat.Raw)
+    # C2SP tlog-cosignature: key hash over name || 0x0A || 0x04 || key; signed "cosignature/v1\ntime T\n" || body.
+    key_hash = hashlib.sha256(name.encode() + b"\x0a\x04" + raw).digest()[:4]
+    assert r.json()["key_line"] == f"{name}+{key_hash.hex()}+{sc.b64(bytes([4]) + raw)}"
+    served = log_world.anonymous.get("/api/v1/log/checkpoint").content.decode()
+    cp = sc.verify_checkpoint(served, key)
+    body = served.split("\n\n", 1)[0] + "\n"
+    stamp = int(time.time())
+    signature = witness_key.sign(b"cosignature/v1\ntime %d\n" % stamp + body.encode())
+    line = "\u2014 " + name + " " + sc.b64(key_hash + struct.pack(">Q", stamp) + signature)
+    stale = log_world.treaty.post("/api/v1/log/cosignatures", {"witness": name, "size": cp.size - 1, "line": line})
+    problem(stale, 409, "stale_checkpoint")
+    r = log_world.treaty.post("/api/v1/log/cosignatures", {"witness": name, "size": cp.size, "line": line})
+    assert r.status_code == 201, r.content
+    assert r.json() == {"witness": name, "size": cp.size, "line": line, "timestamp": stamp}
+    problem(
+        log_world.treaty.post("/api/v1/log/cosignatures", {"witness": name, "size": cp.size, "line": line}),
+        409,
+        "duplicate_cosignature",
+    )
+    again = sc.verify_checkpoint(log_world.anonymous.get("/api/v1/log/checkpoint").content.decode(), key)
+    assert again.size == cp.size and line in again.other_signatures
