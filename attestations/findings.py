@@ -79,6 +79,65 @@ def worked_off_the_books(attestation_id, facility, statement, found, operator):
     return out
 
 
+def worked_before_custody(attestation_id, facility, statement, found, operator):
+    """The speaker's own chips that its usage statement says worked at a time another party held them: more active
+    seconds than lie between the chip's receipt by the speaker (the `received_at` its own receipt gave) and the
+    period's end. One `unexpected` finding each, for the speaker, its facility's inspectorate and the treaty body:
+    a later holder's claims about the time before its receipt are checked against no one's records (the former
+    holder's reports are not read: section 5 of ATTESTATION.md), so they are checked against the chips' custody,
+    which says nothing of the former holder beyond what the speaker's own receipt says. The work counts all the
+    same. `found`: {ref: (pk, custodian, status, country) | None}."""
+    from inventory.models import Transfer
+    from registry.choices import ChipEventKind
+    from registry.models import ChipEvent
+
+    speaker = operator.pk
+    held = {ref: info[0] for ref, info in found.items() if info is not None and info[1] == speaker}
+    if not held:
+        return []
+    skew = timedelta(seconds=settings.CHIPREG_FRESHNESS_MAX_FUTURE_S)
+    span = max((statement.period_end - statement.period_start).total_seconds(), 0)
+    # The latest each chip's work can have begun: all its active seconds at the period's end (and the clocks'
+    # allowed skew on top, as for every time a statement gives).
+    begun = {
+        ref: statement.period_end - timedelta(seconds=min(max(active_s, 0), span)) + skew
+        for ref, active_s, _, _ in statement.chips
+        if ref in held
+    }
+    if not begun:
+        return []
+    # Custody changes only by a receipt (its history row carries the receipt's log index), recorded at or after
+    # the `received_at` it gives: the receipts recorded after the earliest such time are all that can matter.
+    rows = ChipEvent.objects.filter(
+        chip_id__any=Array([held[ref] for ref in begun]), kind=ChipEventKind.CUSTODY, at__gt=min(begun.values())
+    ).values_list("chip_id", "at", "before", "log_index")
+    events = list(rows)
+    if not events:
+        return []
+    received = dict(
+        Transfer.objects.filter(receipt_log_index__in={e[3] for e in events if e[3] is not None})
+        .values_list("receipt_log_index", "received_at")
+        .order_by()
+    )
+    changes = {}  # {chip pk: [(when custody changed, custodian before)]}
+    for chip_pk, at, before, log_index in events:
+        changes.setdefault(chip_pk, []).append((received.get(log_index) or at, (before or {}).get("custodian")))
+    out = []
+    for ref, when in sorted(begun.items()):
+        later = sorted(c for c in changes.get(held[ref], ()) if c[0] > when)
+        if not later or later[0][1] == operator.code:
+            continue  # the speaker held it then: no custody change since, or the first one since was away from it
+        receipt = max(c[0] for c in changes[held[ref]])  # the last change: the one that gave it to the speaker
+        d = _d(FindingKind.UNEXPECTED, ref, held[ref], attestation_id)
+        d.note = (
+            f"reported working at {facility.code} from {statement.period_start.isoformat()} for longer than lies "
+            f"between its receipt by {operator.code} at {receipt.isoformat()} and the period's end: the speaker "
+            "did not hold it then"
+        )
+        out.append(d)
+    return out
+
+
 def movement_window():
     """Nothing further than half the earth's circumference away can be too fast outside this window."""
     return timedelta(hours=EARTH_HALF_CIRCUMFERENCE_KM / settings.CHIPREG_MAX_TRANSPORT_KMH)

@@ -192,6 +192,7 @@ def store(att, s, v):
     emit("usage.recorded", facilities=facilities, attestation=att.pk, runs=[att.run_id] if att.run_id else [])
     found += F.ownership(att.pk, chips, v.speaker)
     found += F.worked_off_the_books(att.pk, v.facility, s, chips.found, v.speaker)
+    found += F.worked_before_custody(att.pk, v.facility, s, chips.found, v.speaker)
     found += F.usage_overlaps(att.pk, v.facility, s.period_start, s.period_end, known)
     found += F.usage_elsewhere(att.pk, v.facility, s.period_start, s.period_end)
     found += F.late_filing(att.pk, att.received_at, s.period_end)
