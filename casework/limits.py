@@ -2,12 +2,15 @@
 
 Both count under a keyed hash of the address (HMAC with TOKEN_HASH_KEY), never the address itself: the
 shared cache is the only place a tip's sender leaves a trace, and there it is an opaque, expiring counter.
+An IPv6 sender counts by its /64 (one host or one home network is given a whole /64, 2**64 addresses to send
+from), and an IPv4 address written as IPv6 (`::ffff:192.0.2.1`) as that IPv4 address.
 The rates are read from settings on each request (CHIPREG_TIP_RATE_PER_ADDRESS, e.g. "20/hour";
 CHIPREG_TIP_BYTES_PER_ADDRESS per CHIPREG_TIP_BYTES_WINDOW_S).
 """
 
 import hashlib
 import hmac
+import ipaddress
 import time
 
 from django.conf import settings
@@ -20,8 +23,24 @@ from core.throttling import CACHE_ERRORS, SlidingWindowThrottle, client_address
 _fallback = LocMemCache("chipreg-tips-fallback", {})
 
 
+IPV6_PREFIX = 64
+
+
+def sender(address):
+    """What one sender is: the address itself for IPv4, its /64 network for IPv6."""
+    try:
+        ip = ipaddress.ip_address(str(address).strip())
+    except ValueError:
+        return str(address)
+    if ip.version == 6 and ip.ipv4_mapped is not None:
+        return str(ip.ipv4_mapped)
+    if ip.version == 6:
+        return str(ipaddress.IPv6Network((ip.packed, IPV6_PREFIX), strict=False))
+    return str(ip)
+
+
 def address_key(request):
-    address = client_address(request) or ""
+    address = sender(client_address(request) or "")
     secret = str(getattr(settings, "TOKEN_HASH_KEY", settings.SECRET_KEY)).encode()
     return hmac.new(secret, b"tips:" + address.encode(), hashlib.sha256).hexdigest()[:32]
 

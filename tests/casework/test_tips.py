@@ -204,6 +204,28 @@ def test_rate_limit_per_address(api, settings):
 
 
 @pytest.mark.django_db
+def test_an_ipv6_sender_is_counted_by_its_64_not_by_each_address_it_holds(api, settings):
+    """One IPv6 host is given a /64: 2**64 addresses. Counted per address, it would send without limit."""
+    settings.CHIPREG_TIP_RATE_PER_ADDRESS = "2/hour"
+    assert send(api, address="2001:db8:77:1::1").status_code == 201
+    assert send(api, address="2001:db8:77:1::2").status_code == 201
+    r = send(api, address="2001:db8:77:1:ffff:ffff:ffff:9")
+    assert r.status_code == 429 and r.json()["code"] == "rate_limited"
+    assert send(api, address="2001:db8:77:2::1").status_code == 201  # another /64, another sender
+    # An IPv4 address written as IPv6 is that IPv4 address: one count, whichever way it is written.
+    assert send(api, address="192.0.2.61").status_code == 201
+    assert send(api, address="::ffff:192.0.2.61").status_code == 201
+    assert send(api, address="::ffff:192.0.2.61").status_code == 429
+    settings.CHIPREG_TIP_RATE_PER_ADDRESS = "100/hour"
+    settings.CHIPREG_TIP_BYTES_PER_ADDRESS = 2000
+    assert send(api, address="2001:db8:79:1::1").status_code == 201
+    count = Tip.objects.count()
+    r = send(api, body=tip_body(text="x" * 2000), address="2001:db8:79:1::2")
+    assert r.status_code == 429 and r.json()["code"] == "rate_limited"
+    assert Tip.objects.count() == count
+
+
+@pytest.mark.django_db
 def test_byte_budget_per_address(api, settings):
     settings.CHIPREG_TIP_BYTES_PER_ADDRESS = 2000
     address = "192.0.2.51"
