@@ -54,6 +54,17 @@ def may_answer(user, subject):
     return True
 
 
+def _require_organisation(user, what):
+    """A request or a decision names the organisation that makes it (the requester decides on the answers to its
+    requests; an overdue request escalates in its country): a registry administrator of no organisation speaks
+    as none, and is refused rather than stored without one."""
+    if getattr(user, "organisation", None) is None:
+        raise Forbidden(
+            f"{what} is made by an organisation: sign in as a member of the treaty body or an inspectorate.",
+            code="no_organisation",
+        )
+
+
 def require_clarification_requester(user, countries=None):
     """The treaty body and inspectorates ask for clarification (about what they see: restrict()); an
     inspectorate only about a subject of its jurisdictions (`countries`: the subject's country and other
@@ -61,6 +72,7 @@ def require_clarification_requester(user, countries=None):
     read, not handled, and a request it opened there would be one it could not read back."""
     if not handles_alerts(user):
         raise Forbidden("Treaty bodies and inspectorates ask for clarification.")
+    _require_organisation(user, "A request for clarification")
     org = user.organisation
     if countries is None or user.is_superuser or org.kind != OrgKind.INSPECTORATE:
         return
@@ -91,6 +103,7 @@ def decides_for(user, requesters):
 def require_decider(user, requesters):
     if not handles_alerts(user):
         raise Forbidden("Treaty bodies and inspectorates decide on answers.")
+    _require_organisation(user, "A decision on an answer")
     if not decides_for(user, requesters):
         raise Forbidden(
             "Only the organisation that asked (or the treaty body) decides on this answer; one that answers "

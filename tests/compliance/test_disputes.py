@@ -591,3 +591,25 @@ def test_an_overdue_requests_alert_is_sealed_and_its_bundle_verifies(api, world,
     assert [e["log_index"] for e in bundle["entries"]] == [row.log_index]
     verify_bundle(bundle, verifier_key_line())
     assert json.loads(event(alert.log_index).data_jcs)["checkpoint_size"] == bundle["tree_size"]
+
+
+def test_a_registry_administrator_of_no_organisation_asks_and_decides_nothing(api, world):
+    """A request and a decision name the organisation that makes them (the requester that decides, the country
+    whose escalation it is): a superuser of none is refused (403 `no_organisation`), never a 500."""
+    root = UserFactory(organisation=None, role="admin", is_superuser=True, is_staff=True)
+    answered = api(world.users["op_a_admin"]).post(
+        f"/api/v1/findings/{world.finding.pk}/answers/", {"explanation": "Nobody asked, but here it is."}
+    )
+    assert answered.status_code == 201
+    size = log_size()
+    for path, body in (
+        (f"/api/v1/findings/{world.finding.pk}/clarifications/", {"question": "Where are they?"}),
+        (f"/api/v1/alerts/{world.alert.pk}/clarifications/", {"question": "Where are they?"}),
+        (f"/api/v1/answers/{answered.json()['id']}/decide/", {"decision": "reject", "reason": "Say more."}),
+        (f"/api/v1/answers/{answered.json()['id']}/decide/", {"decision": "accept", "reason": "Fine."}),
+    ):
+        response = api(root).post(path, body)
+        assert response.status_code == 403, (path, response.content[:300])
+        assert response.json()["code"] == "no_organisation"
+    assert log_size() == size
+    assert not ClarificationRequest.objects.exists() and not AnswerDecision.objects.exists()
