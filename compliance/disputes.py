@@ -300,6 +300,12 @@ def decide(user, answer_row, outcome, reason, *, close=False, days=None):
             # that reads it as another country's (a run's alert, the other row of a lost chip) does not
             # settle it for them (a decision is once per answer).
             require_own_country(user, subject.row.country)
+            if outcome == Outcome.REJECTED and subject.is_closed():
+                # Its rejection would open a request, which a closed subject does not take (request_clarification).
+                raise Conflict(
+                    f"This {subject.kind} is closed: rejecting an answer nobody asked for would ask about it again.",
+                    code="subject_closed",
+                )
         now = timezone.now()
         decision = AnswerDecision(
             answer=row, outcome=outcome, by=user, organisation=user.organisation, reason=reason, at=now

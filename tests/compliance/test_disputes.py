@@ -321,6 +321,32 @@ def test_closed_subjects_take_no_requests(api, world):
     assert response.status_code == 409 and response.json()["code"] == "subject_closed"
 
 
+def test_rejecting_an_answer_nobody_asked_for_opens_no_request_about_a_closed_subject(api, world):
+    """A rejection of an unsolicited answer becomes a request: about a closed finding or alert that is the request
+    `subject_closed` refuses (and its clock would escalate an overdue alert about something settled)."""
+    op, insp = api(world.users["op_a_admin"]), api(world.users["insp_us"])
+    api(world.users["treaty"]).post(f"/api/v1/alerts/{world.alert.pk}/dismiss/", {"reason": "demo"})
+    api(world.users["treaty"]).post(f"/api/v1/findings/{world.finding.pk}/resolve/", {"reason": "demo"})
+    world.finding.refresh_from_db()
+    assert world.finding.resolved_at is not None
+    for path in (f"/api/v1/alerts/{world.alert.pk}/answers/", f"/api/v1/findings/{world.finding.pk}/answers/"):
+        answer = op.post(path, {"explanation": "For the record, after the fact."})
+        assert answer.status_code == 201
+        size = log_size()
+        rejected = insp.post(
+            f"/api/v1/answers/{answer.json()['id']}/decide/", {"decision": "reject", "reason": "Explain it again."}
+        )
+        assert rejected.status_code == 409 and rejected.json()["code"] == "subject_closed", rejected.content
+        assert log_size() == size
+        assert not ClarificationRequest.objects.exists()
+        assert not AnswerDecision.objects.filter(answer_id=answer.json()["id"]).exists()
+        # Accepting it settles nothing new, and stays possible.
+        accepted = insp.post(
+            f"/api/v1/answers/{answer.json()['id']}/decide/", {"decision": "accept", "reason": "Noted."}
+        )
+        assert accepted.status_code == 200 and accepted.json()["decision"]["closed"] is False
+
+
 def test_a_finding_two_parties_share_is_answered_by_each_for_itself(api, world):
     """A transfer's finding concerns its shipper and its receiver: each answers; neither reads the other's answer."""
     insp_de = UserFactory(
