@@ -25,7 +25,7 @@ from django.utils import timezone
 
 from compliance import attachments as files
 from compliance import authority
-from compliance.choices import AlertKind, AlertState, Scope, Severity
+from compliance.choices import RUN_SCOPES, AlertKind, AlertState, Scope, Severity
 from compliance.dispute_models import (
     AWAITING,
     Answer,
@@ -422,12 +422,17 @@ def _group(request):
 
 
 def _where(request):
-    """(scope, subject key, label, facility) of a request's escalation: its alert's, or its finding's site."""
-    if request.alert_id:
+    """(scope, subject key, label, facility) of a request's escalation: its alert's, or its finding's site.
+
+    Not a run's or a model's: such an alert is read in every country of its runs (AlertQuerySet, and its events:
+    evaluation.readers), while a request about it is the alert's country's and the requester's. Its escalation
+    is the operator's in the requester's country, as for a finding of no site, so it tells the run's other
+    countries nothing of who asked what, nor that it went unanswered."""
+    if request.alert_id and request.alert.scope not in RUN_SCOPES:
         a = request.alert
         return a.scope, a.subject_key, a.subject_label, a.facility
-    f = request.finding
-    if f.facility_id:
+    if request.finding_id and request.finding.facility_id:
+        f = request.finding
         return Scope.FACILITY, str(f.facility_id), f.facility.code, f.facility
     country = _alert_country(request)
     return Scope.OPERATOR_COUNTRY, f"{request.operator_id}:{country}", f"{request.operator.code} in {country}", None
