@@ -182,24 +182,23 @@ def update_user(user, actor, changes):
         user.set_password(password)
     if changed or password:
         user.save()
-    record_user_change(user, before, actor)
+    record_user_change(user, before, actor, password_set=bool(password))
     return user
 
 
-def record_user_change(user, before, actor):
-    """Log the change of a user's authority fields or name since `before` (a user_state), if any."""
+def record_user_change(user, before, actor, password_set=False):
+    """Log the change of a user's authority fields or name since `before` (a user_state), if any, and a password
+    set (`password_set`: whoever sets it signs in as the user, and what it does next is logged under the user's
+    name; the event names who set it, never the password or its hash)."""
     after = user_state(user)
     diff = sorted(f for f in after if after[f] != before.get(f))
-    if not diff:
+    if not diff and not password_set:
         return None
     orgs = {before.get("organisation"), after["organisation"]} - {None}
-    return _log_user(
-        "user.updated",
-        user,
-        actor,
-        {"before": {f: before.get(f) for f in diff}, "after": {f: after[f] for f in diff}},
-        sorted(orgs),
-    )
+    data = {"before": {f: before.get(f) for f in diff}, "after": {f: after[f] for f in diff}}
+    if password_set:
+        data["password_set"] = True
+    return _log_user("user.updated", user, actor, data, sorted(orgs))
 
 
 # --- tokens ------------------------------------------------------------------

@@ -223,6 +223,24 @@ def test_user_creation_and_role_changes_are_logged(api, parties):
     assert not can_read(api, parties.users["op_b"], events("user.updated")[0])
 
 
+def test_an_admin_setting_a_members_password_is_logged_never_the_password(api, parties):
+    """Whoever sets a person's password signs in as them: what they do next (a token they mint, a statement, a
+    decision) is logged under that person's name. So the setting is itself a `user.updated` event, by its
+    author, with neither the password nor its hash."""
+    member = parties.users["op_a_member"]
+    before = len(events("user.updated"))
+    r = api(parties.users["op_a_admin"]).patch(f"/api/v1/users/{member.pk}/", {"password": "taken-over-pw-123"})
+    assert r.status_code == 200, r.content
+    member.refresh_from_db()
+    assert member.check_password("taken-over-pw-123")
+    (event,) = events("user.updated")[before:]
+    logged = data(event)
+    assert logged["password_set"] is True and logged["by"] == parties.users["op_a_admin"].username
+    assert logged["user"] == member.username and event.parties == ["op-a"]
+    assert "taken-over-pw-123" not in event.data_jcs and member.password not in event.data_jcs
+    assert not can_read(api, parties.users["op_b"], event)
+
+
 # --- item 5: custody only by transfer; a chip's model only by its manufacturer --
 
 
