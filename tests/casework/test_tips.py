@@ -226,6 +226,33 @@ def test_an_ipv6_sender_is_counted_by_its_64_not_by_each_address_it_holds(api, s
 
 
 @pytest.mark.django_db
+def test_behind_the_deployments_proxy_each_sender_has_its_own_count(api, settings):
+    """deploy/: nginx in front of gunicorn, which listens on loopback. Every request then comes from nginx's
+    address; unless the one proxy is trusted for the client's (X-Forwarded-For, appended by nginx's
+    proxy_params), one sender's tips use up every sender's limits, and the treaty body hears from nobody."""
+    root = Path(__file__).resolve().parents[2]
+    env = dict(
+        line.split("=", 1)
+        for line in (root / "deploy/env.example").read_text().splitlines()
+        if "=" in line and not line.lstrip().startswith("#")
+    )
+    assert env.get("CHIPREG_NUM_PROXIES") == "1"
+    nginx = (root / "deploy/nginx/chipreg.conf").read_text()
+    tips = nginx[nginx.index("location /api/v1/tips/") :]
+    assert "include /etc/nginx/proxy_params;" in tips[: tips.index("}")]
+    settings.REST_FRAMEWORK = {**settings.REST_FRAMEWORK, "NUM_PROXIES": int(env["CHIPREG_NUM_PROXIES"])}
+    settings.CHIPREG_TIP_RATE_PER_ADDRESS = "2/hour"
+
+    def via_nginx(forwarded):
+        return api(None).post("/api/v1/tips/", tip_body(), REMOTE_ADDR="127.0.0.1", HTTP_X_FORWARDED_FOR=forwarded)
+
+    assert [via_nginx("198.51.100.71").status_code for _ in range(3)] == [201, 201, 429]
+    assert via_nginx("198.51.100.72").status_code == 201  # another sender, its own count
+    # A sender writing its own X-Forwarded-For is still counted by the address nginx appends.
+    assert via_nginx("203.0.113.9, 198.51.100.71").status_code == 429
+
+
+@pytest.mark.django_db
 def test_byte_budget_per_address(api, settings):
     settings.CHIPREG_TIP_BYTES_PER_ADDRESS = 2000
     address = "192.0.2.51"
