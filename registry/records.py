@@ -217,6 +217,19 @@ def record_token(event, token, actor):
     return _append(event, f"token:{token.pk}", data, parties=[*orgs, *_actor_org(actor)], countries=[])
 
 
+@transaction.atomic
+def revoke_token(token, actor):
+    """Revoke `token` (once: the row is read again under a lock, so two revocations at once write and log one)."""
+    from registry.models import APIToken
+
+    token = APIToken.objects.select_for_update(of=("self",)).select_related("user__organisation").get(pk=token.pk)
+    if token.revoked_at is not None:
+        return token
+    token.revoke()
+    record_token("token.revoked", token, actor)
+    return token
+
+
 # --- the catalog -------------------------------------------------------------
 
 

@@ -79,15 +79,11 @@ class APITokenViewSet(
     @extend_schema(request=None, responses=s.APITokenSerializer)
     @action(detail=True, methods=["post"])
     def revoke(self, request, pk=None):
-        token = self.get_object()
-        self._revoke(token)
+        token = self._revoke(self.get_object())
         return Response(self.get_serializer(token).data)
 
-    @transaction.atomic
     def _revoke(self, token):
-        if token.revoked_at is None:
-            token.revoke()
-            records.record_token("token.revoked", token, self.request.user)
+        return records.revoke_token(token, self.request.user)
 
 
 class AcceleratorModelViewSet(RestrictedModelViewSet):

@@ -321,6 +321,23 @@ def test_tokens_issued_and_revoked_through_the_api_are_logged(api, parties):
     assert "token" not in data(issued) and created.json()["token"] not in issued.data_jcs
 
 
+def test_a_token_is_revoked_once_even_by_two_revocations_at_the_same_time(api, parties):
+    """Two revocations that each read the token before either wrote (two admins, or a retried request) revoked it
+    twice: the second moved `revoked_at` past the time the first `token.revoked` event states, and logged again.
+    The revocation reads the row under a lock."""
+    from registry import records
+    from registry.models import APIToken
+
+    row, _ = APIToken.issue(parties.users["op_a_member"])
+    first, second = APIToken.objects.get(pk=row.pk), APIToken.objects.get(pk=row.pk)  # both read it unrevoked
+    records.revoke_token(first, parties.users["op_a_admin"])
+    records.revoke_token(second, parties.users["op_a_member"])
+    (revoked,) = events("token.revoked")
+    row.refresh_from_db()
+    assert data(revoked)["at"] == row.revoked_at.isoformat()
+    assert data(revoked)["by"] == parties.users["op_a_admin"].username
+
+
 def test_manage_py_changes_are_logged(db):
     out = StringIO()
     call_command("create_org", "op-cli", "--kind", "operator", "--country", "DE", stdout=out)
