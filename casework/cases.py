@@ -2,8 +2,9 @@
 with a conclusion. The one writer of Case, CaseLink, CaseInspectorate and CaseStep rows.
 
 Every change is a step of the case's timeline and a log event in the same transaction. The event's
-object id is the case's random `ref` and its data carries a nonce, so the public leaf says nothing of the
-case; the data is read by the treaty body and by the inspectorates on the case at that step (the event's
+object id is a random reference of its own (casework.log_events.object_id; the data names the case's `ref`)
+and its data carries a nonce, so the public leaf says nothing of the case, nor which other leaves are its;
+the data is read by the treaty body and by the inspectorates on the case at that step (the event's
 `parties`; no country, so no inspectorate reads it by jurisdiction, and no operator it names).
 """
 
@@ -14,6 +15,7 @@ from django.utils import timezone
 
 from casework import links
 from casework.choices import CaseState
+from casework.log_events import object_id
 from casework.models import Case, CaseInspectorate, CaseLink, CaseStep
 from core.errors import Conflict, Forbidden, Invalid, NotFound
 from registry.models import Organisation
@@ -49,7 +51,7 @@ def _step(user, case, event, data, now):
     ) + 1
     body = {"case": str(case.ref), "code": case.code, "step": position, "by": user.get_username(), **data}
     logged = {**body, "nonce": secrets.token_hex(16)}
-    index = append_event(event, str(case.ref), logged, at=now, parties=_readers(case), countries=[])
+    index = append_event(event, object_id(), logged, at=now, parties=_readers(case), countries=[])
     return CaseStep.objects.create(
         case=case, position=position, at=now, event=event, by=user, data=body, log_index=index
     )

@@ -19,6 +19,7 @@ from django.utils import timezone
 
 from casework import cases, sealing
 from casework.choices import TipState, TriageAction
+from casework.log_events import object_id
 from casework.models import Case, Tip, TipAddition
 from compliance import attachments as attachment_checks
 from core.errors import Conflict, Invalid, NotFound, TooLarge
@@ -89,7 +90,7 @@ def submit(user, data):
     with transaction.atomic():
         tip = Tip(received_at=now, size=len(sealed), sealed=sealed, receipt_sha256=receipt_digest(receipt), log_index=0)
         tip.log_index = append_event(
-            "tip.received", str(tip.ref), _event_data(tip.ref, sealed), at=now, parties=[], countries=[]
+            "tip.received", object_id(), _event_data(tip.ref, sealed), at=now, parties=[], countries=[]
         )
         tip.save()
     return tip, receipt
@@ -106,7 +107,7 @@ def add(user, receipt, data):
     with transaction.atomic():
         row = TipAddition(tip=tip, received_at=now, size=len(sealed), sealed=sealed, log_index=0)
         row.log_index = append_event(
-            "tip.added_to", str(tip.ref), _event_data(tip.ref, sealed), at=now, parties=[], countries=[]
+            "tip.added_to", object_id(), _event_data(tip.ref, sealed), at=now, parties=[], countries=[]
         )
         row.save()
     return row
@@ -146,7 +147,7 @@ def triage(user, tip, action, *, title="", case_code="", reason=""):
             tip.state, tip.case = TipState.IN_CASE, case
             data["case"] = str(case.ref)
         tip.triaged_at, tip.triaged_by = now, user
-        append_event("tip.triaged", str(tip.ref), data, at=now, parties=[], countries=[])
+        append_event("tip.triaged", object_id(), data, at=now, parties=[], countries=[])
         tip.save(update_fields=["state", "case", "dismiss_reason", "triaged_at", "triaged_by"])
         if tip.case_id:
             cases.link(user, tip.case, "tip", str(tip.ref), _from_triage=True)
