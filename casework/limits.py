@@ -10,7 +10,6 @@ CHIPREG_TIP_BYTES_PER_ADDRESS per CHIPREG_TIP_BYTES_WINDOW_S).
 
 import hashlib
 import hmac
-import ipaddress
 import time
 
 from django.conf import settings
@@ -18,25 +17,9 @@ from django.core.cache import DEFAULT_CACHE_ALIAS, caches
 from django.core.cache.backends.locmem import LocMemCache
 
 from core.errors import DomainError
-from core.throttling import CACHE_ERRORS, SlidingWindowThrottle, client_address
+from core.throttling import CACHE_ERRORS, SlidingWindowThrottle, client_address, sender
 
 _fallback = LocMemCache("chipreg-tips-fallback", {})
-
-
-IPV6_PREFIX = 64
-
-
-def sender(address):
-    """What one sender is: the address itself for IPv4, its /64 network for IPv6."""
-    try:
-        ip = ipaddress.ip_address(str(address).strip())
-    except ValueError:
-        return str(address)
-    if ip.version == 6 and ip.ipv4_mapped is not None:
-        return str(ip.ipv4_mapped)
-    if ip.version == 6:
-        return str(ipaddress.IPv6Network((ip.packed, IPV6_PREFIX), strict=False))
-    return str(ip)
 
 
 def address_key(request):

@@ -23,7 +23,7 @@ from django.contrib.auth.backends import ModelBackend
 from django.contrib.auth.forms import AuthenticationForm
 from django.core.exceptions import PermissionDenied, ValidationError
 
-from core.throttling import FailureCounter, client_address
+from core.throttling import FailureCounter, client_address, sender
 
 LOCKED_MESSAGE = (
     "Too many failed sign-ins for this account or from this address. "
@@ -46,7 +46,7 @@ def _counters():
 def _idents(request, username):
     # Hashed: a user name is whatever the client typed (spaces, any length); cache keys must be tame.
     account = hashlib.sha256(str(username).casefold().encode("utf-8", "surrogatepass")).hexdigest()
-    return account, client_address(request) if request is not None else "no-request"
+    return account, sender(client_address(request)) if request is not None else "no-request"
 
 
 def locked_out(request, username):

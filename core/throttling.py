@@ -15,6 +15,7 @@ back to counters in this process, and the request goes on: an outage of
 Redis must not refuse what the outbox would keep (ARCHITECTURE.md).
 """
 
+import ipaddress
 import logging
 import math
 import time
@@ -166,12 +167,30 @@ class PerAddressThrottle(SlidingWindowThrottle):
     scope = "address"
 
     def get_cache_key(self, request, view):
-        return self.cache_format % {"scope": self.scope, "ident": self.get_ident(request)}
+        return self.cache_format % {"scope": self.scope, "ident": sender(self.get_ident(request))}
 
 
 def client_address(request):
     """The client's address as the API throttles see it (REMOTE_ADDR, or X-Forwarded-For behind NUM_PROXIES)."""
     return BaseThrottle().get_ident(request)
+
+
+IPV6_PREFIX = 64
+
+
+def sender(address):
+    """What one sender is, for the limits per address: the address itself for IPv4, its /64 network for IPv6 (one
+    host or one home network is given a whole /64: 2**64 addresses to send from, each a fresh limit if counted
+    alone), and an IPv4 address written as IPv6 (`::ffff:192.0.2.1`) as that IPv4 address."""
+    try:
+        ip = ipaddress.ip_address(str(address).strip())
+    except ValueError:
+        return str(address)
+    if ip.version == 6 and ip.ipv4_mapped is not None:
+        return str(ip.ipv4_mapped)
+    if ip.version == 6:
+        return str(ipaddress.IPv6Network((ip.packed, IPV6_PREFIX), strict=False))
+    return str(ip)
 
 
 class FailureCounter:

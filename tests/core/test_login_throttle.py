@@ -95,6 +95,22 @@ def test_the_address_limit_holds_across_accounts(db, address, cleanup):
     assert _login(Client(), "/login/", user.username, PASSWORD, other).status_code == 302
 
 
+def test_the_address_limit_counts_an_ipv6_host_by_its_64(db, cleanup):
+    """Spraying from a fresh address of one /64 each time is one address's spraying: 2**64 addresses are one host's."""
+    n = uuid.uuid4().int
+    network = f"2001:db8:{n % 65000:x}:{(n >> 16) % 65000:x}"
+    client = Client()
+    for i in range(50):
+        name = f"spray-{uuid.uuid4().hex[:10]}"
+        cleanup.append((name, f"{network}::/64"))
+        _login(client, "/login/", name, "Summer2026!", f"{network}::{i + 1:x}")
+    user = _user(db)
+    response = _login(client, "/login/", user.username, PASSWORD, f"{network}::beef")
+    cleanup.append((user.username, f"{network}::/64"))
+    assert not _signed_in(client)
+    assert b"Too many failed sign-ins" in response.content
+
+
 def test_a_few_mistakes_do_not_lock_and_success_clears_the_account_count(db, address, cleanup):
     user = _user(db)
     cleanup.append((user.username, address))

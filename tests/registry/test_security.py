@@ -60,6 +60,17 @@ def test_rate_limit_per_address(client, db, tight_limits):
     assert codes[:5] == [200] * 5 and codes[5] == 429
 
 
+def test_rate_limit_per_address_counts_an_ipv6_host_by_its_64(client, db, tight_limits):
+    """One IPv6 host or home network is given a /64 (2**64 addresses): counted per address, each request from a
+    fresh one had a fresh limit. Another /64 is another sender; an IPv4 address written as IPv6 is that address."""
+    codes = [client.get("/api/v1/log/key", REMOTE_ADDR=f"2001:db8:5:6::{i + 1:x}").status_code for i in range(6)]
+    assert codes[:5] == [200] * 5 and codes[5] == 429
+    assert client.get("/api/v1/log/key", REMOTE_ADDR="2001:db8:5:7::1").status_code == 200
+    mapped = [client.get("/api/v1/log/key", REMOTE_ADDR=a).status_code for a in ["198.51.100.9"] * 5]
+    assert mapped == [200] * 5
+    assert client.get("/api/v1/log/key", REMOTE_ADDR="::ffff:198.51.100.9").status_code == 429
+
+
 def test_security_headers(client, db):
     response = client.get("/api/v1/log/key")
     assert response["X-Content-Type-Options"] == "nosniff"
