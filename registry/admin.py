@@ -22,6 +22,7 @@ Nothing here is deleted: rows are referenced by history and log events.
 """
 
 from django.contrib import admin, messages
+from django.contrib.admin.utils import unquote
 from django.contrib.auth.admin import UserAdmin
 from django.contrib.auth.models import Group
 from django.db import transaction
@@ -117,6 +118,16 @@ class ChipregUserAdmin(DomainErrorsMixin, NoDeleteMixin, UserAdmin):
         super().save_related(request, form, formsets, change)
         if change:
             records.record_user_change(form.instance, form.chipreg_before, request.user)
+
+    @transaction.atomic
+    def user_change_password(self, request, id, form_url=""):
+        """The password page saves without save_model: a password set here is logged as one set through the API
+        is (`user.updated`, `password_set`, by whom): whoever sets it signs in as the user."""
+        response = super().user_change_password(request, id, form_url)
+        if request.method == "POST" and response.status_code == 302:  # saved: the page redirects only then
+            user = User.objects.select_related("organisation").get(pk=unquote(id))
+            records.record_user_change(user, records.user_state(user), request.user, password_set=True)
+        return response
 
 
 @admin.register(APIToken)

@@ -95,6 +95,15 @@ def test_a_superuser_still_manages_users_in_django_admin(parties):
     response = client.post(url, {"password1": "new-staff-pw-123", "password2": "new-staff-pw-123"})
     assert response.status_code == 302, response.content[:2000]
     assert User.objects.get(pk=staff.pk).check_password("new-staff-pw-123")
+    # Logged as a password set through the API is: by whom, never the password or its hash.
+    _, event = events("user.updated")
+    assert data(event)["password_set"] is True and data(event)["by"] == root.username
+    text = bytes(event.data_jcs).decode() if not isinstance(event.data_jcs, str) else event.data_jcs
+    assert "new-staff-pw-123" not in text and "pbkdf2" not in text
+    # A refused or mistyped one logs nothing.
+    response = client.post(url, {"password1": "new-staff-pw-123", "password2": "another-pw-4567"})
+    assert response.status_code == 200
+    assert len(events("user.updated")) == 2
 
 
 def test_authority_refuses_staff_granting_superuser(parties):
