@@ -82,7 +82,8 @@ def seal(source_lists):
             return Seal(checkpoint, inclusion_proofs(indices, checkpoint.size) if indices else {})
     except Exception:
         # See the module docstring: the alert is raised all the same; its bundle will not verify.
-        log.exception("could not seal alert evidence naming log indices up to %s", indices[-1])
+        # (Evidence naming no entry asked for a checkpoint of the head: there is no last index to name.)
+        log.exception("could not seal alert evidence naming log indices up to %s", indices[-1] if indices else "none")
         return Seal(latest_checkpoint(), {})
 
 

@@ -219,3 +219,21 @@ def test_evidence_naming_no_entry_still_carries_a_checkpoint(api, parties, monke
     bundle = response.json()
     assert bundle["tree_size"] == sealed.checkpoint.size and bundle["entries"] == []
     verify_bundle(bundle, verifier_key_line())
+
+
+def test_a_log_that_cannot_sign_does_not_cost_an_alert_naming_no_entry(parties, monkeypatch):
+    """(Review r4.) Evidence naming no log entry, on a log never signed, asks for a checkpoint of the head; a log
+    that cannot sign it (no key) must not cost the alert as it does not cost one naming entries: the seal is the
+    latest checkpoint (none) and no proofs. It raised IndexError from its own failure path (logging the last index
+    of an empty list) inside the evaluation's transaction, rolling the alert back."""
+    from transparency.events import append_event
+
+    def broken(index):
+        raise RuntimeError("no log key")
+
+    append_event("organisation.updated", "org:none", {"note": "a log with an entry"})
+    monkeypatch.setattr(sealing, "latest_checkpoint", lambda: None)
+    monkeypatch.setattr(sealing, "sign_covering", broken)
+    sealed = sealing.seal([[]])
+    assert sealed.checkpoint is None and sealed.proofs == {}
+    assert sealed.fields([]) == {"checkpoint_size": None, "checkpoint": "", "inclusion": []}
