@@ -45,10 +45,14 @@ def worked_off_the_books(attestation_id, facility, statement, found, operator):
     the period's start and the status change (as for a chip reported lost, inventory.services.watch). One
     `unexpected` finding each, as a location statement listing a destroyed chip in use is: the holder cannot
     take a chip out of every count, on evidence an inspector accepted, and go on working it. Work that fits
-    before the disposal, filed after it, says nothing of the chip since. `found`: {ref: (pk, custodian, status,
+    before the disposal, filed after it, says nothing of the chip since. The active seconds are those the work is
+    counted on (protocol.usage.witnessed_active_s: more energy than the chip's power limit allows in them witnesses
+    more), so half a minute reported with hours of energy is hours of work; a chip listed idle (no active second,
+    no energy: a decommissioned chip left in its rack) did not work. `found`: {ref: (pk, custodian, status,
     country) | None}."""
+    from protocol.usage import witnessed_active_s
     from registry.choices import DISPOSAL_STATUSES, ChipEventKind
-    from registry.models import ChipEvent
+    from registry.models import Chip, ChipEvent
 
     disposed = {str(s) for s in DISPOSAL_STATUSES}
     speaker = operator.pk
@@ -61,12 +65,19 @@ def worked_off_the_books(attestation_id, facility, statement, found, operator):
         return []
     rows = ChipEvent.objects.filter(chip_id__in=[pk for pk, _ in chips.values()], kind=ChipEventKind.STATUS)
     since = dict(rows.values_list("chip_id").annotate(at=Max("at")).order_by())
+    tdps = dict(Chip.objects.filter(pk__in=[pk for pk, _ in chips.values()]).values_list("pk", "model__tdp_w"))
+    period_s = (statement.period_end - statement.period_start).total_seconds()
+    tolerance = settings.CHIPREG_ENERGY_TOLERANCE
     out = []
-    for ref, active_s, _, _ in statement.chips:
+    for ref, active_s, _, energy_j in statement.chips:
         if ref not in chips:
             continue
         pk, status = chips[ref]
-        latest = min(statement.period_end, statement.period_start + timedelta(seconds=max(active_s, 0)))
+        if active_s <= 0 and energy_j <= 0:
+            continue  # listed, idle: no work
+        tdp = tdps.get(pk)
+        active = witnessed_active_s(active_s, energy_j, tdp, period_s, tolerance) if tdp else active_s
+        latest = min(statement.period_end, statement.period_start + timedelta(seconds=max(active, 0)))
         at = since.get(pk)
         if at is not None and latest <= at:
             continue

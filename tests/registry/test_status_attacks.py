@@ -158,3 +158,29 @@ def test_work_reported_for_a_time_before_the_disposal_is_no_finding(api, world, 
     assert response.status_code == 201, response.content
     assert response.json()["flags"] == {}
     assert not AnyFinding.objects.filter(kind="unexpected", chip_ref="nvidia:A000006").exists()
+
+
+def test_work_witnessed_by_energy_after_the_disposal_is_a_finding(api, world, parties):
+    """(Review r4.) Attack on the rule above: op-a reports its chip decommissioned a minute into the period active
+    for half a minute, but with the energy of the whole period at full power. Its work is counted on the time its
+    energy witnesses (protocol.usage.witnessed_active_s): hours after the disposal. The finding judged the
+    reported active seconds alone, so the chip worked off the books unseen by this finding."""
+    _disposed(api, parties, world.op_a, "nvidia:A000007", "decommissioned", timedelta(hours=3))
+    start, end = now() - timedelta(hours=3, minutes=1), now() - timedelta(hours=1)
+    work = {"chip": "nvidia:A000007", "active_s": 30, "utilization": 1.0, "energy_j": 5e6}
+    response, _ = world.submit(world.op_a, world.usage([work], start, end))
+    assert response.status_code == 201, response.content
+    found = AnyFinding.objects.filter(kind="unexpected", chip_ref="nvidia:A000007")
+    assert [(f.organisation_id, f.country) for f in found] == [(parties.op_a.pk, "US")]
+    assert "decommissioned" in found.get().detail
+
+
+def test_a_disposed_chip_listed_idle_is_no_finding(api, world, parties):
+    """(Review r4.) A decommissioned chip may stay in its rack: a node agent listing it with no active second and
+    no energy says it did not work, whenever its period began."""
+    _disposed(api, parties, world.op_a, "nvidia:A000007", "decommissioned", timedelta(hours=3))
+    start, end = now() - timedelta(hours=2), now() - timedelta(hours=1)
+    idle = {"chip": "nvidia:A000007", "active_s": 0, "utilization": 0.0, "energy_j": 0.0}
+    response, _ = world.submit(world.op_a, world.usage([idle], start, end))
+    assert response.status_code == 201, response.content
+    assert not AnyFinding.objects.filter(kind="unexpected", chip_ref="nvidia:A000007").exists()
