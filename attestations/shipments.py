@@ -76,18 +76,20 @@ def refuse_declaration_before_reports(placeable, facility, as_of):
     them, or before its own later sightings of them there (reported_after): it would close their placement under
     that work and take the work out of its cluster's windows after the fact (an alert raised on them falling with
     it), as a shipment dated so would (`shipped_before_reported`). `placeable`: {chip pk: cluster pk or None}, the
-    chips the declaration would place. Chips with such reports are read first (one query each a chunk), and only
-    those are compared with their open placement."""
+    chips the declaration would place. The chips are compared with their open placement first (one query a
+    chunk, in the database), and the reports of those that would leave one only are read (one query each): the
+    chips a declaration re-lists where they are, a big operator's million, have every sighting of their node
+    agents since `as_of` at their facility, and reading those under the log's lock set none of them aside."""
     latest = None
     pairs = iter(placeable.items())
     while chunk := list(islice(pairs, CHUNK)):
-        at = reported_after(facility.operator_id, [chip for chip, _ in chunk], as_of)
-        if not at:
-            continue
-        worked = [(chip, cluster) for chip, cluster in chunk if chip in at]
-        for chip, _, open_pk, _, newer in storage.placements_to_move(worked, facility.pk, as_of):
-            if open_pk is not None and not newer:
-                latest = at[chip] if latest is None else max(latest, at[chip])
+        leaving = [
+            chip
+            for chip, _, open_pk, _, newer in storage.placements_to_move(chunk, facility.pk, as_of)
+            if open_pk is not None and not newer
+        ]
+        for at in (reported_after(facility.operator_id, leaving, as_of) if leaving else {}).values():
+            latest = at if latest is None else max(latest, at)
     if latest is not None:
         raise Conflict(
             f"Chips this declaration would move at {format_time(as_of)} worked or were seen where the books have "

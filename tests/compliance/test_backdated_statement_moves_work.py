@@ -146,3 +146,33 @@ def test_a_declaration_dated_back_before_its_operators_later_sighting_is_refused
         format="json",
     )
     assert r.status_code == 201 and r.json()["placed"] == 10, r.content
+
+
+def test_a_declaration_reads_the_reports_of_the_chips_it_moves_only(world, monkeypatch):  # noqa: F811
+    """(Review r4.) A declaration dated back re-lists chips where they already are (a big operator's periodic
+    listing: a million chips, each seen by its node agent every few minutes since). Their own operator's
+    sightings at their facility are every sighting since: read for every chip listed, under the log's lock, before
+    the chips that do not move were set aside. Only the chips that would leave an open placement are read."""
+    from attestations import shipments
+    from registry.models import Chip
+
+    _declare(world, "US-VA-001", "c-east-1", days_ago=20)
+    _seen_in_east_one(world, days_ago=3)  # CHIPS[:10], where they stay
+    asked = []
+    real = shipments.reported_after
+
+    def spy(operator_id, chip_pks, when):
+        asked.extend(chip_pks)
+        return real(operator_id, chip_pks, when)
+
+    monkeypatch.setattr(shipments, "reported_after", spy)
+    listing = [{"chip": c, "cluster": "c-east-1"} for c in CHIPS[:10]]
+    listing += [{"chip": c, "cluster": "c-east-2"} for c in CHIPS[10:]]
+    r = world.op_a.post(
+        "/api/v1/declarations/",
+        {"facility": "US-VA-001", "as_of": iso(now() - timedelta(days=10)), "chips": listing},
+        format="json",
+    )
+    assert r.status_code == 201 and r.json()["placed"] == 10, r.content
+    moving = set(Chip.objects.filter(serial__in=[c.split(":")[1] for c in CHIPS[10:]]).values_list("pk", flat=True))
+    assert set(asked) == moving
