@@ -42,14 +42,14 @@ def ownership(attestation_id, chips, operator):
 def worked_off_the_books(attestation_id, facility, statement, found, operator):
     """The speaker's own chips a witnessed disposal took off the books (destroyed, decommissioned: out of every
     chip count) that its usage statement says worked after the disposal: more active seconds than lie between
-    the period's start and the status change (as for a chip reported lost, inventory.services.watch). One
-    `unexpected` finding each, as a location statement listing a destroyed chip in use is: the holder cannot
-    take a chip out of every count, on evidence an inspector accepted, and go on working it. Work that fits
-    before the disposal, filed after it, says nothing of the chip since. The active seconds are those the work is
-    counted on (protocol.usage.witnessed_active_s: more energy than the chip's power limit allows in them witnesses
-    more), so half a minute reported with hours of energy is hours of work; a chip listed idle (no active second,
-    no energy: a decommissioned chip left in its rack) did not work. `found`: {ref: (pk, custodian, status,
-    country) | None}."""
+    the period's start and the status change that took it off the books (as for a chip reported lost,
+    inventory.services.watch). One `unexpected` finding each, as a location statement listing a destroyed chip
+    in use is: the holder cannot take a chip out of every count, on evidence an inspector accepted, and go on
+    working it. Work that fits before the disposal, filed after it, says nothing of the chip since. The active
+    seconds are those the work is counted on (protocol.usage.witnessed_active_s: more energy than the chip's
+    power limit allows in them witnesses more), so half a minute reported with hours of energy is hours of work;
+    a chip listed idle (no active second, no energy: a decommissioned chip left in its rack) did not work.
+    `found`: {ref: (pk, custodian, status, country) | None}."""
     from protocol.usage import witnessed_active_s
     from registry.choices import DISPOSAL_STATUSES, ChipEventKind
     from registry.models import Chip, ChipEvent
@@ -64,6 +64,9 @@ def worked_off_the_books(attestation_id, facility, statement, found, operator):
     if not chips:
         return []
     rows = ChipEvent.objects.filter(chip_id__in=[pk for pk, _ in chips.values()], kind=ChipEventKind.STATUS)
+    # Off the books since its last change from a status on them: a chip decommissioned, then destroyed, has been
+    # off them since the decommissioning (the destruction is no later start for work done in between).
+    rows = rows.exclude(before__status__in=sorted(disposed))
     since = dict(rows.values_list("chip_id").annotate(at=Max("at")).order_by())
     tdps = dict(Chip.objects.filter(pk__in=[pk for pk, _ in chips.values()]).values_list("pk", "model__tdp_w"))
     period_s = (statement.period_end - statement.period_start).total_seconds()

@@ -184,3 +184,19 @@ def test_a_disposed_chip_listed_idle_is_no_finding(api, world, parties):
     response, _ = world.submit(world.op_a, world.usage([idle], start, end))
     assert response.status_code == 201, response.content
     assert not AnyFinding.objects.filter(kind="unexpected", chip_ref="nvidia:A000007").exists()
+
+
+def test_work_while_decommissioned_is_a_finding_after_the_chip_is_destroyed_too(api, world, parties):
+    """(Review r4.) Attack: op-a has its chip witnessed decommissioned, works it, then has it witnessed destroyed
+    and only then files the usage. The chip has been off the books since the decommissioning; the finding read
+    the latest status change (the destruction) as the disposal, so the work in between fitted 'before' it."""
+    _disposed(api, parties, world.op_a, "nvidia:A000008", "decommissioned", timedelta(hours=5))
+    _disposed(api, parties, world.op_a, "nvidia:A000008", "destroyed", timedelta(hours=1))
+    ChipEvent.objects.filter(chip__serial="A000008", kind="status", after__status="decommissioned").update(
+        at=now() - timedelta(hours=5)
+    )
+    start, end = now() - timedelta(hours=4), now() - timedelta(hours=2)
+    response, _ = world.submit(world.op_a, world.usage([_work("nvidia:A000008")], start, end))
+    assert response.status_code == 201, response.content
+    found = AnyFinding.objects.filter(kind="unexpected", chip_ref="nvidia:A000008")
+    assert [(f.organisation_id, f.country) for f in found] == [(parties.op_a.pk, "US")]
