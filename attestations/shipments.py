@@ -17,7 +17,7 @@ it (a period that began before the chips left and ended after may be the last ho
 
 from itertools import islice
 
-from django.db.models import Exists, Max, OuterRef
+from django.db.models import Exists, Max, OuterRef, Subquery
 from django.utils import timezone
 
 from attestations.models import Sighting, UsageRecord
@@ -52,12 +52,20 @@ def reported_after(operator_id, chip_pks, when):
         .annotate(at=Max("period_end"))
         .order_by()
     )
+    # The latest sighting of each chip where the books have it open: read backwards along (chip, observed_at)
+    # from the newest, one row or a few a chip (a chip seen every few minutes for a year has a hundred thousand
+    # sightings there since `when`, all of which an aggregate read, under the log's lock).
+    latest_seen = (
+        Sighting.objects.filter(chip_id=OuterRef("chip_id"), facility_id=OuterRef("facility_id"))
+        .filter(observed_at__gt=when, attestation__operator_id=operator_id)
+        .order_by("-observed_at")
+        .values("observed_at")[:1]
+    )
     seen = (
-        Sighting.objects.filter(chip_id__any=chips, observed_at__gt=when)
-        .filter(attestation__operator_id=operator_id)
-        .filter(Exists(_leaving))
-        .values_list("chip_id")
-        .annotate(at=Max("observed_at"))
+        Placement.objects.filter(chip_id__any=chips, valid_to=None)
+        .annotate(at=Subquery(latest_seen))
+        .filter(at__isnull=False)
+        .values_list("chip_id", "at")
         .order_by()
     )
     found = {}

@@ -176,3 +176,53 @@ def test_a_declaration_reads_the_reports_of_the_chips_it_moves_only(world, monke
     assert r.status_code == 201 and r.json()["placed"] == 10, r.content
     moving = set(Chip.objects.filter(serial__in=[c.split(":")[1] for c in CHIPS[10:]]).values_list("pk", flat=True))
     assert set(asked) == moving
+
+
+def _rows_read(plan, table):
+    """The rows a plan's scans of `table` (its monthly partitions) returned, over all their loops (EXPLAIN
+    ANALYZE, JSON)."""
+    scans = str(plan.get("Relation Name", "")).startswith(table)
+    own = plan.get("Actual Rows", 0) * plan.get("Actual Loops", 1) if scans else 0
+    return own + sum(_rows_read(child, table) for child in plan.get("Plans", []))
+
+
+def test_the_latest_sighting_of_a_chip_leaving_is_read_not_all_of_them(world):  # noqa: F811
+    """(Review r4.) A statement dated a year back moves chips seen every few minutes since where the books have
+    them: their speaker's sightings there since are a hundred thousand a chip, and reported_after aggregated
+    all of them under the log's lock (ten thousand chips a chunk: minutes, every writer of the log waiting). The
+    latest one of each chip is all the move needs: a few rows a chip are read."""
+    import json
+
+    from django.db import connection
+    from django.test.utils import CaptureQueriesContext
+
+    from attestations.models import Attestation, Sighting
+    from attestations.shipments import reported_after
+
+    _declare(world, "US-VA-001", "c-east-1", days_ago=400)
+    _seen_in_east_one(world, days_ago=3)
+    att = Attestation.objects.filter(kind="location").latest("pk")
+    seen = Sighting.objects.filter(attestation=att)
+    pks = list(seen.values_list("chip_id", flat=True))
+    table = Sighting._meta.db_table
+    with connection.cursor() as cursor:  # 2,000 more sightings of each chip there, a minute apart
+        cursor.execute(
+            f"INSERT INTO {table} (id, attestation_id, chip_id, chip_ref, cluster_code, facility_id, observed_at)"
+            f" SELECT nextval(pg_get_serial_sequence('{table}', 'id')), %s, chip, 'x', '', %s,"
+            " now() - interval '3 days' - g * interval '1 minute'"
+            " FROM unnest(%s::bigint[]) chip, generate_series(1, 2000) g",
+            [att.pk, seen.first().facility_id, pks],
+        )
+        cursor.execute(f"ANALYZE {table}")
+    with CaptureQueriesContext(connection) as queries:
+        at = reported_after(att.operator_id, pks, now() - timedelta(days=365))
+    assert set(at) == set(pks) and all(abs(t - (now() - timedelta(days=3))) < timedelta(minutes=5) for t in at.values())
+    read = 0
+    with connection.cursor() as cursor:
+        for query in queries.captured_queries:
+            if table in query["sql"]:
+                cursor.execute("EXPLAIN (ANALYZE, FORMAT JSON) " + query["sql"])
+                plan = cursor.fetchone()[0]
+                read += _rows_read((json.loads(plan) if isinstance(plan, str) else plan)[0]["Plan"], table)
+    # A few a chip (the first of each monthly partition its sightings lie in), not its 2,000.
+    assert 0 < read <= 50 * len(pks), read
