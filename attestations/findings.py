@@ -99,31 +99,23 @@ def worked_before_custody(attestation_id, facility, statement, found, operator):
     period's end. One `unexpected` finding each, for the speaker, its facility's inspectorate and the treaty body:
     a later holder's claims about the time before its receipt are checked against no one's records (the former
     holder's reports are not read: section 5 of ATTESTATION.md), so they are checked against the chips' custody,
-    which says nothing of the former holder beyond what the speaker's own receipt says. The work counts all the
-    same. `found`: {ref: (pk, custodian, status, country) | None}."""
+    which says nothing of the former holder beyond what the speaker's own receipt says. The active seconds are
+    those the work is counted on (protocol.usage.witnessed_active_s, as worked_off_the_books reads them); the work
+    counts all the same. `found`: {ref: (pk, custodian, status, country) | None}."""
     from inventory.models import Transfer
+    from protocol.usage import witnessed_active_s
     from registry.choices import ChipEventKind
-    from registry.models import ChipEvent
+    from registry.models import Chip, ChipEvent
 
     speaker = operator.pk
     held = {ref: info[0] for ref, info in found.items() if info is not None and info[1] == speaker}
     if not held:
         return []
-    skew = timedelta(seconds=settings.CHIPREG_FRESHNESS_MAX_FUTURE_S)
-    span = max((statement.period_end - statement.period_start).total_seconds(), 0)
-    # The latest each chip's work can have begun: all its active seconds at the period's end (and the clocks'
-    # allowed skew on top, as for every time a statement gives).
-    begun = {
-        ref: statement.period_end - timedelta(seconds=min(max(active_s, 0), span)) + skew
-        for ref, active_s, _, _ in statement.chips
-        if ref in held
-    }
-    if not begun:
-        return []
     # Custody changes only by a receipt (its history row carries the receipt's log index), recorded at or after
-    # the `received_at` it gives: the receipts recorded after the earliest such time are all that can matter.
+    # the `received_at` it gives: only receipts recorded after the period began can matter (one read, on the
+    # history's time index: none for almost every statement).
     rows = ChipEvent.objects.filter(
-        chip_id__any=Array([held[ref] for ref in begun]), kind=ChipEventKind.CUSTODY, at__gt=min(begun.values())
+        chip_id__any=Array(list(held.values())), kind=ChipEventKind.CUSTODY, at__gt=statement.period_start
     ).values_list("chip_id", "at", "before", "log_index")
     events = list(rows)
     if not events:
@@ -136,13 +128,25 @@ def worked_before_custody(attestation_id, facility, statement, found, operator):
     changes = {}  # {chip pk: [(when custody changed, custodian before)]}
     for chip_pk, at, before, log_index in events:
         changes.setdefault(chip_pk, []).append((received.get(log_index) or at, (before or {}).get("custodian")))
+    tdps = dict(Chip.objects.filter(pk__in=list(changes)).values_list("pk", "model__tdp_w"))
+    span = max((statement.period_end - statement.period_start).total_seconds(), 0)
+    skew = timedelta(seconds=settings.CHIPREG_FRESHNESS_MAX_FUTURE_S)
+    tolerance = settings.CHIPREG_ENERGY_TOLERANCE
     out = []
-    for ref, when in sorted(begun.items()):
-        later = sorted(c for c in changes.get(held[ref], ()) if c[0] > when)
+    for ref, active_s, _, energy_j in statement.chips:
+        pk = held.get(ref)
+        if pk not in changes or (active_s <= 0 and energy_j <= 0):
+            continue  # no receipt since the period began, or listed idle: no work to place
+        tdp = tdps.get(pk)
+        active = witnessed_active_s(active_s, energy_j, tdp, span, tolerance) if tdp else active_s
+        # The latest its work can have begun: all of it at the period's end (and the clocks' allowed skew on top,
+        # as for every time a statement gives).
+        begun = statement.period_end - timedelta(seconds=min(max(active, 0), span)) + skew
+        later = sorted(c for c in changes[pk] if c[0] > begun)
         if not later or later[0][1] == operator.code:
             continue  # the speaker held it then: no custody change since, or the first one since was away from it
-        receipt = max(c[0] for c in changes[held[ref]])  # the last change: the one that gave it to the speaker
-        d = _d(FindingKind.UNEXPECTED, ref, held[ref], attestation_id)
+        receipt = max(c[0] for c in changes[pk])  # the last change: the one that gave it to the speaker
+        d = _d(FindingKind.UNEXPECTED, ref, pk, attestation_id)
         d.note = (
             f"reported working at {facility.code} from {statement.period_start.isoformat()} for longer than lies "
             f"between its receipt by {operator.code} at {receipt.isoformat()} and the period's end: the speaker "

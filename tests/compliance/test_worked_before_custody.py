@@ -66,3 +66,15 @@ def test_the_former_holders_own_report_of_its_time_is_not(world):  # noqa: F811
     r, _ = world.submit(world.op_a, world.usage(rows, start, start + timedelta(days=2)))
     assert r.status_code == 201, r.content
     assert not _before_custody(r.json()["id"]).exists()
+
+
+def test_the_work_is_judged_on_the_time_its_energy_witnesses(world):  # noqa: F811
+    """A minute reported with six days of energy at full power is six days of work (protocol.usage's
+    witnessed_active_s, as the work is counted): it cannot all lie after the receipt 3 days ago. A chip listed idle
+    (no second, no energy) did not work at all."""
+    start, end = now() - timedelta(days=12), now() - timedelta(days=1)
+    rows = [{"chip": CHIPS[0], "active_s": 60, "utilization": 1.0, "energy_j": H100_W * 6 * DAY}]
+    rows += [{"chip": CHIPS[1], "active_s": 0, "utilization": 0.0, "energy_j": 0}]
+    r, _ = world.submit(world.op_c, world.usage(rows, start, end, facility="US-NY-001", operator="op-c"), world.key_c)
+    assert r.status_code == 201, r.content
+    assert [f.chip_ref for f in _before_custody(r.json()["id"])] == [CHIPS[0]]
