@@ -32,6 +32,18 @@ CHUNK = 10_000  # chips per query: a million-chip shipment reads in bounded memo
 _leaving = Placement.objects.filter(chip_id=OuterRef("chip_id"), facility_id=OuterRef("facility_id"), valid_to=None)
 
 
+def _latest_sighting_after(when, operator_id=None):
+    """A subquery of placements: the newest sighting of the placement's chip at its facility after `when` (by
+    `operator_id`'s statements, when given), read backwards along (chip, observed_at) from the newest: one row
+    or a few a chip, where an aggregate read every sighting since (a chip its node agents see every few minutes
+    has a hundred thousand a year)."""
+    rows = Sighting.objects.filter(chip_id=OuterRef("chip_id"), facility_id=OuterRef("facility_id"))
+    rows = rows.filter(observed_at__gt=when)
+    if operator_id is not None:
+        rows = rows.filter(attestation__operator_id=operator_id)
+    return Subquery(rows.order_by("-observed_at").values("observed_at")[:1])
+
+
 def reported_after(operator_id, chip_pks, when):
     """{chip pk: the latest time `operator_id`'s own statements put the chip where the books have it open, after
     `when`}: the end of a period of work it reported on the chip beginning at or after `when`, or a sighting of it
@@ -55,15 +67,9 @@ def reported_after(operator_id, chip_pks, when):
     # The latest sighting of each chip where the books have it open: read backwards along (chip, observed_at)
     # from the newest, one row or a few a chip (a chip seen every few minutes for a year has a hundred thousand
     # sightings there since `when`, all of which an aggregate read, under the log's lock).
-    latest_seen = (
-        Sighting.objects.filter(chip_id=OuterRef("chip_id"), facility_id=OuterRef("facility_id"))
-        .filter(observed_at__gt=when, attestation__operator_id=operator_id)
-        .order_by("-observed_at")
-        .values("observed_at")[:1]
-    )
     seen = (
         Placement.objects.filter(chip_id__any=chips, valid_to=None)
-        .annotate(at=Subquery(latest_seen))
+        .annotate(at=_latest_sighting_after(when, operator_id))
         .filter(at__isnull=False)
         .values_list("chip_id", "at")
         .order_by()
@@ -112,12 +118,24 @@ def refuse_shipment_before_reports(chip_pks, shipper, shipped_at):
     reported, latest = set(), None
     for start in range(0, len(chip_pks), CHUNK):
         chunk = Array(list(chip_pks[start : start + CHUNK]))
-        for rows, column in (
-            (Sighting.objects.filter(chip_id__any=chunk, observed_at__gt=shipped_at), "observed_at"),
-            (UsageRecord.objects.filter(chip_id__any=chunk, period_start__gte=shipped_at), "period_start"),
-        ):
-            rows = rows.filter(facility__operator_id=shipper.pk).filter(Exists(_leaving))
-            for chip, at in rows.values_list("chip_id").annotate(at=Max(column)).order_by():
+        # Sightings at the shipper's facility each chip leaves (its open placement), the newest of each chip.
+        seen = (
+            Placement.objects.filter(chip_id__any=chunk, valid_to=None, facility__operator_id=shipper.pk)
+            .annotate(at=_latest_sighting_after(shipped_at))
+            .filter(at__isnull=False)
+            .values_list("chip_id", "at")
+            .order_by()
+        )
+        worked = (
+            UsageRecord.objects.filter(chip_id__any=chunk, period_start__gte=shipped_at)
+            .filter(facility__operator_id=shipper.pk)
+            .filter(Exists(_leaving))
+            .values_list("chip_id")
+            .annotate(at=Max("period_start"))
+            .order_by()
+        )
+        for rows in (seen, worked):
+            for chip, at in rows:
                 reported.add(chip)
                 latest = at if latest is None else max(latest, at)
     count = len(reported)

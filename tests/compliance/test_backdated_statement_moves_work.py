@@ -186,18 +186,12 @@ def _rows_read(plan, table):
     return own + sum(_rows_read(child, table) for child in plan.get("Plans", []))
 
 
-def test_the_latest_sighting_of_a_chip_leaving_is_read_not_all_of_them(world):  # noqa: F811
-    """(Review r4.) A statement dated a year back moves chips seen every few minutes since where the books have
-    them: their speaker's sightings there since are a hundred thousand a chip, and reported_after aggregated
-    all of them under the log's lock (ten thousand chips a chunk: minutes, every writer of the log waiting). The
-    latest one of each chip is all the move needs: a few rows a chip are read."""
-    import json
-
+def _seen_every_minute(world):  # noqa: F811  (the fixture, passed on)
+    """op-a's chips, placed 400 days ago, seen 3 days ago and 2,000 times more a minute apart before that: the
+    sighting table and the chips' pks."""
     from django.db import connection
-    from django.test.utils import CaptureQueriesContext
 
     from attestations.models import Attestation, Sighting
-    from attestations.shipments import reported_after
 
     _declare(world, "US-VA-001", "c-east-1", days_ago=400)
     _seen_in_east_one(world, days_ago=3)
@@ -214,9 +208,14 @@ def test_the_latest_sighting_of_a_chip_leaving_is_read_not_all_of_them(world):  
             [att.pk, seen.first().facility_id, pks],
         )
         cursor.execute(f"ANALYZE {table}")
-    with CaptureQueriesContext(connection) as queries:
-        at = reported_after(att.operator_id, pks, now() - timedelta(days=365))
-    assert set(at) == set(pks) and all(abs(t - (now() - timedelta(days=3))) < timedelta(minutes=5) for t in at.values())
+    return table, pks, att.operator
+
+
+def _sightings_read(queries, table):
+    import json
+
+    from django.db import connection
+
     read = 0
     with connection.cursor() as cursor:
         for query in queries.captured_queries:
@@ -224,5 +223,40 @@ def test_the_latest_sighting_of_a_chip_leaving_is_read_not_all_of_them(world):  
                 cursor.execute("EXPLAIN (ANALYZE, FORMAT JSON) " + query["sql"])
                 plan = cursor.fetchone()[0]
                 read += _rows_read((json.loads(plan) if isinstance(plan, str) else plan)[0]["Plan"], table)
+    return read
+
+
+def test_the_latest_sighting_of_a_chip_leaving_is_read_not_all_of_them(world):  # noqa: F811
+    """(Review r4.) A statement dated a year back moves chips seen every few minutes since where the books have
+    them: their speaker's sightings there since are a hundred thousand a chip, and reported_after aggregated
+    all of them under the log's lock (ten thousand chips a chunk: minutes, every writer of the log waiting). The
+    latest one of each chip is all the move needs: a few rows a chip are read."""
+    from django.db import connection
+    from django.test.utils import CaptureQueriesContext
+
+    from attestations.shipments import reported_after
+
+    table, pks, operator = _seen_every_minute(world)
+    with CaptureQueriesContext(connection) as queries:
+        at = reported_after(operator.pk, pks, now() - timedelta(days=365))
+    assert set(at) == set(pks) and all(abs(t - (now() - timedelta(days=3))) < timedelta(minutes=5) for t in at.values())
+    read = _sightings_read(queries, table)
     # A few a chip (the first of each monthly partition its sightings lie in), not its 2,000.
+    assert 0 < read <= 50 * len(pks), read
+
+
+def test_a_shipment_dated_back_reads_the_latest_sighting_of_each_chip_not_all_of_them(world):  # noqa: F811
+    """The shipment's check (shipped_before_reported) read every sighting since its date the same way."""
+    from django.db import connection
+    from django.test.utils import CaptureQueriesContext
+
+    from attestations.shipments import refuse_shipment_before_reports
+    from core.errors import Conflict
+
+    table, pks, operator = _seen_every_minute(world)
+    with CaptureQueriesContext(connection) as queries, pytest.raises(Conflict) as refused:
+        refuse_shipment_before_reports(pks, operator, now() - timedelta(days=365))
+    assert refused.value.code == "shipped_before_reported" and f"{len(pks)} chip(s)" in refused.value.detail
+    assert abs(parse_time(refused.value.extra["latest"]) - (now() - timedelta(days=3))) < timedelta(minutes=5)
+    read = _sightings_read(queries, table)
     assert 0 < read <= 50 * len(pks), read
