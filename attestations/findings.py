@@ -10,7 +10,7 @@ from datetime import timedelta
 from itertools import islice
 
 from django.conf import settings
-from django.db.models import Count, F, Max
+from django.db.models import Count, F
 
 from attestations.models import UsageRecord
 from attestations.storage import ingest
@@ -41,56 +41,82 @@ def ownership(attestation_id, chips, operator):
 
 def worked_off_the_books(attestation_id, facility, statement, found, operator):
     """The speaker's own chips a witnessed disposal took off the books (destroyed, decommissioned: out of every
-    chip count) that its usage statement says worked after the disposal: more active seconds than lie between
-    the period's start and the status change that took it off the books (as for a chip reported lost,
-    inventory.services.watch). One `unexpected` finding each, as a location statement listing a destroyed chip
-    in use is: the holder cannot take a chip out of every count, on evidence an inspector accepted, and go on
-    working it. Work that fits before the disposal, filed after it, says nothing of the chip since. The active
-    seconds are those the work is counted on (protocol.usage.witnessed_active_s: more energy than the chip's
-    power limit allows in them witnesses more), so half a minute reported with hours of energy is hours of work;
-    a chip listed idle (no active second, no energy: a decommissioned chip left in its rack) did not work.
-    `found`: {ref: (pk, custodian, status, country) | None}."""
+    chip count) that its usage statement says worked while they stood off them: more active seconds than the
+    time within the period the chip stood on the books (as for a chip reported lost, inventory.services.watch).
+    One `unexpected` finding each, as a location statement listing a destroyed chip in use is: the holder cannot
+    take a chip out of every count, on evidence an inspector accepted, and go on working it. Work that fits
+    before the disposal, filed after it, says nothing of the chip since. The time on the books is read from the
+    chip's status history over the period, so a chip decommissioned and put back in service since (on its
+    holder's word), or decommissioned and then destroyed, is judged by where it stood during the period, not
+    by its status now. The active seconds are those the work is counted on (protocol.usage.witnessed_active_s:
+    more energy than the chip's power limit allows in them witnesses more), so half a minute reported with hours
+    of energy is hours of work; a chip listed idle (no active second, no energy: a decommissioned chip left in
+    its rack) did not work. `found`: {ref: (pk, custodian, status, country) | None}."""
     from protocol.usage import witnessed_active_s
     from registry.choices import DISPOSAL_STATUSES, ChipEventKind
     from registry.models import Chip, ChipEvent
 
     disposed = {str(s) for s in DISPOSAL_STATUSES}
     speaker = operator.pk
-    chips = {
-        ref: (info[0], str(info[2]))
-        for ref, info in found.items()
-        if info is not None and info[1] == speaker and str(info[2]) in disposed
-    }
-    if not chips:
+    held = {ref: (info[0], str(info[2])) for ref, info in found.items() if info is not None and info[1] == speaker}
+    working = {ref: (a, e) for ref, a, _, e in statement.chips if ref in held and (a > 0 or e > 0)}
+    if not working:
         return []
-    rows = ChipEvent.objects.filter(chip_id__in=[pk for pk, _ in chips.values()], kind=ChipEventKind.STATUS)
-    # Off the books since its last change from a status on them: a chip decommissioned, then destroyed, has been
-    # off them since the decommissioning (the destruction is no later start for work done in between).
-    rows = rows.exclude(before__status__in=sorted(disposed))
-    since = dict(rows.values_list("chip_id").annotate(at=Max("at")).order_by())
-    tdps = dict(Chip.objects.filter(pk__in=[pk for pk, _ in chips.values()]).values_list("pk", "model__tdp_w"))
-    period_s = (statement.period_end - statement.period_start).total_seconds()
+    start, end = statement.period_start, statement.period_end
+    # The chips' status changes since the period began: one read on the history's time index (none for almost
+    # every statement); a chip with none stood all the period at its status now.
+    rows = ChipEvent.objects.filter(
+        chip_id__any=Array([held[ref][0] for ref in working]), kind=ChipEventKind.STATUS, at__gt=start
+    ).order_by("at", "id")
+    changes = {}  # {chip pk: [(at, status before, status after)]}
+    for chip_pk, at, before, after in rows.values_list("chip_id", "at", "before", "after"):
+        changes.setdefault(chip_pk, []).append((at, (before or {}).get("status"), (after or {}).get("status")))
+    suspects = [ref for ref in working if held[ref][1] in disposed or held[ref][0] in changes]
+    if not suspects:
+        return []
+    tdps = dict(Chip.objects.filter(pk__in=[held[ref][0] for ref in suspects]).values_list("pk", "model__tdp_w"))
+    period_s = max((end - start).total_seconds(), 0)
     tolerance = settings.CHIPREG_ENERGY_TOLERANCE
     out = []
-    for ref, active_s, _, energy_j in statement.chips:
-        if ref not in chips:
-            continue
-        pk, status = chips[ref]
-        if active_s <= 0 and energy_j <= 0:
-            continue  # listed, idle: no work
+    for ref in suspects:
+        pk, now_status = held[ref]
+        on_books, off = _time_on_books(start, end, changes.get(pk, []), now_status, disposed)
+        if off is None:
+            continue  # on the books all through the period
+        active_s, energy_j = working[ref]
         tdp = tdps.get(pk)
         active = witnessed_active_s(active_s, energy_j, tdp, period_s, tolerance) if tdp else active_s
-        latest = min(statement.period_end, statement.period_start + timedelta(seconds=max(active, 0)))
-        at = since.get(pk)
-        if at is not None and latest <= at:
+        if active <= on_books:
             continue
         d = _d(FindingKind.UNEXPECTED, ref, pk, attestation_id)
         d.note = (
-            f"reported working at {facility.code} until as late as {latest.isoformat()}, while {status} by a "
-            f"witnessed disposal{f' since {at.isoformat()}' if at else ''}: its holder's books count it nowhere"
+            f"reported working at {facility.code} for {active:,.0f} s from {start.isoformat()}, more than the "
+            f"{on_books:,.0f} s of its period it stood on the books: {off} by a witnessed disposal for the rest, "
+            "when its holder's books counted it nowhere"
         )
         out.append(d)
     return out
+
+
+def _time_on_books(start, end, changes, now_status, disposed):
+    """(seconds within [start, end] a chip stood at a status on the books, the first disposal status it stood at
+    in that time or None). `changes`: its status changes after `start`, in time order (at, before, after); with
+    none, it stood at `now_status` all through."""
+    status = changes[0][1] if changes else now_status
+    on_books, off, since = 0.0, None, start
+    for at, _, after in changes:
+        if at >= end:
+            break
+        if status in disposed:
+            off = off or status
+        else:
+            on_books += (at - since).total_seconds()
+        since, status = at, after
+    if status in disposed:
+        off = off or status
+    else:
+        on_books += (end - since).total_seconds()
+    return on_books, off
 
 
 def worked_before_custody(attestation_id, facility, statement, found, operator):

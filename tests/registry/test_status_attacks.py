@@ -200,3 +200,29 @@ def test_work_while_decommissioned_is_a_finding_after_the_chip_is_destroyed_too(
     assert response.status_code == 201, response.content
     found = AnyFinding.objects.filter(kind="unexpected", chip_ref="nvidia:A000008")
     assert [(f.organisation_id, f.country) for f in found] == [(parties.op_a.pk, "US")]
+
+
+def test_work_while_decommissioned_is_a_finding_after_the_chip_is_put_back_in_service(api, world, parties):
+    """(Review r4, left open; closed after it.) Attack: op-a has its chip witnessed decommissioned (out of every chip
+    count), works it, puts it back in service on its own word, and only then files the usage of the decommissioned
+    hours. The finding judged the chip by its status now (installed), so the work off the books passed unseen;
+    it reads the chip's status history over the period."""
+    _disposed(api, parties, world.op_a, "nvidia:A000009", "decommissioned", timedelta(hours=5))
+    back = world.op_a.patch("/api/v1/chips/nvidia:A000009/", {"status": "installed", "reason": "back in service"})
+    assert back.status_code == 200, back.content
+    ChipEvent.objects.filter(chip__serial="A000009", kind="status", after__status="installed").update(
+        at=now() - timedelta(hours=2)
+    )
+    start, end = now() - timedelta(hours=4), now() - timedelta(hours=1)
+    # Two hours of work in a period of which one hour (the last) stood on the books.
+    work = {"chip": "nvidia:A000009", "active_s": 7200, "utilization": 0.9, "energy_j": 4e6}
+    response, _ = world.submit(world.op_a, world.usage([work], start, end))
+    assert response.status_code == 201, response.content
+    found = AnyFinding.objects.filter(kind="unexpected", chip_ref="nvidia:A000009")
+    assert [(f.organisation_id, f.country) for f in found] == [(parties.op_a.pk, "US")]
+    assert "decommissioned" in found.get().detail
+    # An hour's work fits in the hour it stood on the books: no finding.
+    fits = {"chip": "nvidia:A000009", "active_s": 3000, "utilization": 0.9, "energy_j": 1.5e6}
+    response, _ = world.submit(world.op_a, world.usage([fits], start, end))
+    assert response.status_code == 201, response.content
+    assert found.count() == 1
