@@ -39,7 +39,33 @@ def ownership(attestation_id, chips, operator):
     return out
 
 
-def worked_off_the_books(attestation_id, facility, statement, found, operator):
+def chip_history_since(chip_pks, since):
+    """{chip pk: [(kind, at, before, after, log_index)]}, in time order: the status and custody changes of the
+    chips recorded after `since` (one read on the history's time index: none for almost every statement), what
+    worked_off_the_books and worked_before_custody judge a usage statement's work by."""
+    from registry.choices import ChipEventKind
+    from registry.models import ChipEvent
+
+    if not chip_pks:
+        return {}
+    rows = ChipEvent.objects.filter(
+        chip_id__any=Array(list(chip_pks)),
+        kind__in=[ChipEventKind.STATUS, ChipEventKind.CUSTODY],
+        at__gt=since,
+    ).order_by("at", "id")
+    history = {}
+    for chip_pk, *change in rows.values_list("chip_id", "kind", "at", "before", "after", "log_index"):
+        history.setdefault(chip_pk, []).append(tuple(change))
+    return history
+
+
+def _unexpected(ref, pk, attestation_id, note):
+    d = _d(FindingKind.UNEXPECTED, ref, pk, attestation_id)
+    d.note = note
+    return d
+
+
+def worked_off_the_books(attestation_id, facility, statement, worked, history, found):
     """The speaker's own chips a witnessed disposal took off the books (destroyed, decommissioned: out of every
     chip count) that its usage statement says worked while they stood off them: more active seconds than the
     time within the period the chip stood on the books (as for a chip reported lost, inventory.services.watch).
@@ -48,53 +74,37 @@ def worked_off_the_books(attestation_id, facility, statement, found, operator):
     before the disposal, filed after it, says nothing of the chip since. The time on the books is read from the
     chip's status history over the period, so a chip decommissioned and put back in service since (on its
     holder's word), or decommissioned and then destroyed, is judged by where it stood during the period, not
-    by its status now. The active seconds are those the work is counted on (protocol.usage.witnessed_active_s:
-    more energy than the chip's power limit allows in them witnesses more), so half a minute reported with hours
-    of energy is hours of work; a chip listed idle (no active second, no energy: a decommissioned chip left in
-    its rack) did not work. `found`: {ref: (pk, custodian, status, country) | None}."""
-    from protocol.usage import witnessed_active_s
+    by its status now. `worked`: {ref: (pk, active seconds)} of the speaker's own chips the statement says
+    worked, the seconds those the work is counted on (kinds.usage: more energy than the chip's power limit allows
+    in them witnesses more; a chip listed idle, a decommissioned chip left in its rack, is not in it);
+    `history`: chip_history_since the period's start; `found`: {ref: (pk, custodian, status, country) | None}."""
     from registry.choices import DISPOSAL_STATUSES, ChipEventKind
-    from registry.models import Chip, ChipEvent
 
     disposed = {str(s) for s in DISPOSAL_STATUSES}
-    speaker = operator.pk
-    held = {ref: (info[0], str(info[2])) for ref, info in found.items() if info is not None and info[1] == speaker}
-    working = {ref: (a, e) for ref, a, _, e in statement.chips if ref in held and (a > 0 or e > 0)}
-    if not working:
-        return []
     start, end = statement.period_start, statement.period_end
-    # The chips' status changes since the period began: one read on the history's time index (none for almost
-    # every statement); a chip with none stood all the period at its status now.
-    rows = ChipEvent.objects.filter(
-        chip_id__any=Array([held[ref][0] for ref in working]), kind=ChipEventKind.STATUS, at__gt=start
-    ).order_by("at", "id")
-    changes = {}  # {chip pk: [(at, status before, status after)]}
-    for chip_pk, at, before, after in rows.values_list("chip_id", "at", "before", "after"):
-        changes.setdefault(chip_pk, []).append((at, (before or {}).get("status"), (after or {}).get("status")))
-    suspects = [ref for ref in working if held[ref][1] in disposed or held[ref][0] in changes]
-    if not suspects:
-        return []
-    tdps = dict(Chip.objects.filter(pk__in=[held[ref][0] for ref in suspects]).values_list("pk", "model__tdp_w"))
-    period_s = max((end - start).total_seconds(), 0)
-    tolerance = settings.CHIPREG_ENERGY_TOLERANCE
     out = []
-    for ref in suspects:
-        pk, now_status = held[ref]
-        on_books, off = _time_on_books(start, end, changes.get(pk, []), now_status, disposed)
-        if off is None:
-            continue  # on the books all through the period
-        active_s, energy_j = working[ref]
-        tdp = tdps.get(pk)
-        active = witnessed_active_s(active_s, energy_j, tdp, period_s, tolerance) if tdp else active_s
-        if active <= on_books:
+    for ref, (pk, active) in worked.items():
+        changes = [
+            (at, (before or {}).get("status"), (after or {}).get("status"))
+            for kind, at, before, after, _ in history.get(pk, ())
+            if kind == ChipEventKind.STATUS
+        ]
+        now_status = str(found[ref][2])
+        if not changes and now_status not in disposed:
+            continue  # on the books all through the period, and since
+        on_books, off = _time_on_books(start, end, changes, now_status, disposed)
+        if off is None or active <= on_books:
             continue
-        d = _d(FindingKind.UNEXPECTED, ref, pk, attestation_id)
-        d.note = (
-            f"reported working at {facility.code} for {active:,.0f} s from {start.isoformat()}, more than the "
-            f"{on_books:,.0f} s of its period it stood on the books: {off} by a witnessed disposal for the rest, "
-            "when its holder's books counted it nowhere"
+        out.append(
+            _unexpected(
+                ref,
+                pk,
+                attestation_id,
+                f"reported working at {facility.code} for {active:,.0f} s from {start.isoformat()}, more than the "
+                f"{on_books:,.0f} s of its period it stood on the books: {off} by a witnessed disposal for the "
+                "rest, when its holder's books counted it nowhere",
+            )
         )
-        out.append(d)
     return out
 
 
@@ -119,66 +129,54 @@ def _time_on_books(start, end, changes, now_status, disposed):
     return on_books, off
 
 
-def worked_before_custody(attestation_id, facility, statement, found, operator):
+def worked_before_custody(attestation_id, facility, statement, worked, history, operator):
     """The speaker's own chips that its usage statement says worked at a time another party held them: more active
     seconds than lie between the chip's receipt by the speaker (the `received_at` its own receipt gave) and the
     period's end. One `unexpected` finding each, for the speaker, its facility's inspectorate and the treaty body:
     a later holder's claims about the time before its receipt are checked against no one's records (the former
     holder's reports are not read: section 5 of ATTESTATION.md), so they are checked against the chips' custody,
-    which says nothing of the former holder beyond what the speaker's own receipt says. The active seconds are
-    those the work is counted on (protocol.usage.witnessed_active_s, as worked_off_the_books reads them); the work
-    counts all the same. `found`: {ref: (pk, custodian, status, country) | None}."""
+    which says nothing of the former holder beyond what the speaker's own receipt says. The work counts all the
+    same. `worked`, `history`: as for worked_off_the_books."""
     from inventory.models import Transfer
-    from protocol.usage import witnessed_active_s
     from registry.choices import ChipEventKind
-    from registry.models import Chip, ChipEvent
 
-    speaker = operator.pk
-    held = {ref: info[0] for ref, info in found.items() if info is not None and info[1] == speaker}
-    if not held:
-        return []
     # Custody changes only by a receipt (its history row carries the receipt's log index), recorded at or after
-    # the `received_at` it gives: only receipts recorded after the period began can matter (one read, on the
-    # history's time index: none for almost every statement).
-    rows = ChipEvent.objects.filter(
-        chip_id__any=Array(list(held.values())), kind=ChipEventKind.CUSTODY, at__gt=statement.period_start
-    ).values_list("chip_id", "at", "before", "log_index")
-    events = list(rows)
-    if not events:
+    # the `received_at` it gives: only receipts recorded after the period began can matter.
+    custody = {
+        pk: [(at, before, log_index) for kind, at, before, _, log_index in rows if kind == ChipEventKind.CUSTODY]
+        for pk, rows in history.items()
+    }
+    custody = {pk: rows for pk, rows in custody.items() if rows}
+    if not custody:
         return []
-    received = dict(
-        Transfer.objects.filter(receipt_log_index__in={e[3] for e in events if e[3] is not None})
-        .values_list("receipt_log_index", "received_at")
-        .order_by()
-    )
-    changes = {}  # {chip pk: [(when custody changed, custodian before)]}
-    for chip_pk, at, before, log_index in events:
-        changes.setdefault(chip_pk, []).append((received.get(log_index) or at, (before or {}).get("custodian")))
-    tdps = dict(Chip.objects.filter(pk__in=list(changes)).values_list("pk", "model__tdp_w"))
+    indices = {log_index for rows in custody.values() for *_, log_index in rows if log_index is not None}
+    receipts = Transfer.objects.filter(receipt_log_index__in=indices)
+    received = dict(receipts.values_list("receipt_log_index", "received_at").order_by())
     span = max((statement.period_end - statement.period_start).total_seconds(), 0)
     skew = timedelta(seconds=settings.CHIPREG_FRESHNESS_MAX_FUTURE_S)
-    tolerance = settings.CHIPREG_ENERGY_TOLERANCE
     out = []
-    for ref, active_s, _, energy_j in statement.chips:
-        pk = held.get(ref)
-        if pk not in changes or (active_s <= 0 and energy_j <= 0):
-            continue  # no receipt since the period began, or listed idle: no work to place
-        tdp = tdps.get(pk)
-        active = witnessed_active_s(active_s, energy_j, tdp, span, tolerance) if tdp else active_s
+    for ref, (pk, active) in worked.items():
+        if pk not in custody:
+            continue  # no receipt since the period began
+        # {when custody changed, custodian before}, the change dated by its receipt's `received_at`.
+        changes = [(received.get(i) or at, (before or {}).get("custodian")) for at, before, i in custody[pk]]
         # The latest its work can have begun: all of it at the period's end (and the clocks' allowed skew on top,
         # as for every time a statement gives).
         begun = statement.period_end - timedelta(seconds=min(max(active, 0), span)) + skew
-        later = sorted(c for c in changes[pk] if c[0] > begun)
+        later = sorted(c for c in changes if c[0] > begun)
         if not later or later[0][1] == operator.code:
             continue  # the speaker held it then: no custody change since, or the first one since was away from it
-        receipt = max(c[0] for c in changes[pk])  # the last change: the one that gave it to the speaker
-        d = _d(FindingKind.UNEXPECTED, ref, pk, attestation_id)
-        d.note = (
-            f"reported working at {facility.code} from {statement.period_start.isoformat()} for longer than lies "
-            f"between its receipt by {operator.code} at {receipt.isoformat()} and the period's end: the speaker "
-            "did not hold it then"
+        receipt = max(c[0] for c in changes)  # the last change: the one that gave it to the speaker
+        out.append(
+            _unexpected(
+                ref,
+                pk,
+                attestation_id,
+                f"reported working at {facility.code} from {statement.period_start.isoformat()} for longer than "
+                f"lies between its receipt by {operator.code} at {receipt.isoformat()} and the period's end: the "
+                "speaker did not hold it then",
+            )
         )
-        out.append(d)
     return out
 
 

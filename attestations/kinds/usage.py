@@ -135,6 +135,7 @@ def store(att, s, v):
         return record_bounds(active_s, utilization, energy_j, (basis16, fastest, tdp), witness_tdp, period_s, tolerance)
 
     records, chipless, found = [], [], []
+    worked = {}  # {ref: (pk, active seconds as counted)} of the speaker's own chips that worked
     for ref, active_s, utilization, energy_j in s.chips:
         pk = known.get(ref)
         fp16 = peak = None
@@ -153,6 +154,10 @@ def store(att, s, v):
             if tdp:
                 fp16, peak = bounds_of(active_s, utilization, energy_j, basis16, fastest, tdp, witness_tdp)
             tdp = own_tdp
+            if pk not in others and (active_s > 0 or energy_j > 0):
+                # The speaker's own chip worked: for how long, as its work is counted (its own power limit).
+                counted = witnessed_active_s(active_s, energy_j, tdp, period_s, tolerance) if tdp else active_s
+                worked[ref] = (pk, counted)
             if tdp and energy_exceeds_limit(active_s, energy_j, tdp, tolerance):
                 found.append(F._d(FindingKind.IMPLAUSIBLE_USAGE, ref, pk, att.pk))
             if utilization > 0 and active_s > 0 and energy_j == 0:
@@ -191,8 +196,9 @@ def store(att, s, v):
     facilities = sorted({v.facility.pk} | _placed_during(att.pk, v.facility, s.period_start, s.period_end))
     emit("usage.recorded", facilities=facilities, attestation=att.pk, runs=[att.run_id] if att.run_id else [])
     found += F.ownership(att.pk, chips, v.speaker)
-    found += F.worked_off_the_books(att.pk, v.facility, s, chips.found, v.speaker)
-    found += F.worked_before_custody(att.pk, v.facility, s, chips.found, v.speaker)
+    history = F.chip_history_since([pk for pk, _ in worked.values()], s.period_start)
+    found += F.worked_off_the_books(att.pk, v.facility, s, worked, history, chips.found)
+    found += F.worked_before_custody(att.pk, v.facility, s, worked, history, v.speaker)
     found += F.usage_overlaps(att.pk, v.facility, s.period_start, s.period_end, known)
     found += F.usage_elsewhere(att.pk, v.facility, s.period_start, s.period_end)
     found += F.late_filing(att.pk, att.received_at, s.period_end)
