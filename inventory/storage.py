@@ -110,11 +110,19 @@ def _int_array(values):
     return "{" + ",".join("NULL" if v is None else str(v) for v in values) + "}"
 
 
-_CLOSE_PLACEMENTS = "UPDATE {placement} SET {p_valid_to} = %s WHERE {p_id} = ANY(%s::bigint[])"
+_CLOSE_PLACEMENTS = (
+    "UPDATE {placement} p SET {p_valid_to} = u.at"
+    " FROM unnest(%s::bigint[], %s::timestamptz[]) u(id, at) WHERE p.{p_id} = u.id"
+)
 
 
-def close_placements(placement_pks, when):
-    execute(_sql(_CLOSE_PLACEMENTS), [when, array_param(placement_pks)])
+def close_placements(placement_pks, times):
+    """Close placements, each at its own time (`times`, aligned with `placement_pks`), in one statement:
+    a backdated statement moves each chip at its speaker's own latest sighting, so a chunk's times may
+    all differ."""
+    texts = {}
+    literal = text_array_param([texts.get(t) or texts.setdefault(t, t.isoformat()) for t in times])
+    execute(_sql(_CLOSE_PLACEMENTS), [array_param(placement_pks), literal])
 
 
 _CLOSE_OPEN_OF_CHIPS = (
@@ -133,16 +141,23 @@ def close_open_placements_of(chip_pks, when):
 _PLACEMENT_COLUMNS = ("chip", "facility", "cluster", "valid_from", "source", "source_id", "log_index")
 
 
-def copy_placements(pairs, facility_id, when, source, source_id, log_index):
-    """New open placements in one facility, from one source at one time: `pairs` (chip pk, cluster pk or
-    None). COPY's text format built here: only the chip and the cluster vary, and they are ints."""
+def copy_placements(rows, facility_id, source, source_id, log_index):
+    """New open placements in one facility from one source: `rows` (chip pk, cluster pk or None, valid_from).
+    COPY's text format built here: the chip and the cluster are ints, and the few distinct times of a
+    statement are formatted once each."""
     from inventory.models import Placement
 
-    tail = "\t".join(text_value(v) for v in (when, source, str(source_id), log_index)) + "\n"
-    lines = (f"{chip}\t{facility_id}\t{NULL if cluster is None else cluster}\t{tail}" for chip, cluster in pairs)
+    tail = "\t".join(text_value(v) for v in (source, str(source_id), log_index)) + "\n"
+    times = {}
+
+    def lines():
+        for chip, cluster, at in rows:
+            when = times.get(at) or times.setdefault(at, text_value(at))
+            yield f"{chip}\t{facility_id}\t{NULL if cluster is None else cluster}\t{when}\t{tail}"
+
     columns = [_c(Placement, f) for f in _PLACEMENT_COLUMNS]
     with connection.cursor() as cursor:
-        return copy_lines(cursor.cursor, Placement._meta.db_table, columns, lines)
+        return copy_lines(cursor.cursor, Placement._meta.db_table, columns, lines())
 
 
 # --- listings ----------------------------------------------------------------------------------

@@ -67,21 +67,24 @@ def place(chips, facility, when, source, source_id, log_index=None, open_rows=No
         if reported is not None:
             leaving = [row[0] for row in pending if row[2] is not None and not row[4]]
             later = reported(leaving, when) if leaving else {}
-        close, new = {}, {}  # {when: rows}: a chip whose move waits for the reports it would undo goes later
+        # A chip whose move waits for the reports it would undo moves later than `when`.
+        close_pks, close_at, new = [], [], []
         for chip_id, cluster_id, pk, fac, newer in pending:
             at = max(when, later.get(chip_id, when))
             if pk is not None:
                 if newer:
                     superseded += 1
                     continue
-                close.setdefault(at, []).append(pk)
+                close_pks.append(pk)
+                close_at.append(at)
                 touched.add(fac)
-            new.setdefault(at, []).append((chip_id, facility.pk, cluster_id, at, source, str(source_id), log_index))
-        for at, pks in close.items():
-            _close(pks, at)
-        for rows in new.values():
-            _insert(rows)
-        new = [row for rows in new.values() for row in rows]
+            new.append((chip_id, cluster_id, at))
+        # One statement and one COPY per chunk, whatever the times: a statement dated back over the chips'
+        # own later sightings gives each chip its own.
+        if close_pks:
+            storage.close_placements(close_pks, close_at)
+        if new:
+            storage.copy_placements(new, facility.pk, source, source_id, log_index)
         moved += len(new)
         if new:
             changed = move_country([row[0] for row in new], facility.country)
@@ -100,20 +103,6 @@ def place(chips, facility, when, source, source_id, log_index=None, open_rows=No
         # a country leaves them as they were, and recomputing a big operator's costs a scan of its chips.
         emit("placements.changed", facilities=sorted(touched), operator_countries=sorted(operator_countries))
     return moved, unchanged, superseded
-
-
-def _close(placement_pks, when):
-    storage.close_placements(placement_pks, when)
-
-
-def _insert(rows):
-    """New placement rows (one facility, time and source per call), as one COPY stream."""
-    if not rows:
-        return
-    _, facility_id, _, when, source, source_id, log_index = rows[0]
-    storage.copy_placements(
-        ((chip, cluster) for chip, _, cluster, *_ in rows), facility_id, when, source, source_id, log_index
-    )
 
 
 def unplace(chip_pks, when):

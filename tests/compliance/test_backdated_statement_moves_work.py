@@ -260,3 +260,37 @@ def test_a_shipment_dated_back_reads_the_latest_sighting_of_each_chip_not_all_of
     assert abs(parse_time(refused.value.extra["latest"]) - (now() - timedelta(days=3))) < timedelta(minutes=5)
     read = _sightings_read(queries, table)
     assert 0 < read <= 50 * len(pks), read
+
+
+def test_chips_moving_at_their_own_later_sightings_move_in_one_statement(world):  # noqa: F811
+    """Each chip seen alone at its own later time: the backdated statement moves each at its own sighting, and
+    closes their placements in one statement, not one per distinct time (on the code before this test, ten
+    UPDATEs and ten COPYs here; a 10,000-chip statement so dated made 20,000 round trips under the log's lock)."""
+    from django.db import connection
+    from django.test.utils import CaptureQueriesContext
+
+    _declare(world, "US-VA-001", "c-east-1", days_ago=20)
+    seen = {}
+    for i, chip in enumerate(CHIPS[:10]):
+        at = now() - timedelta(days=3, hours=i)
+        r, _ = world.submit(world.op_a, world.location([{"chip": chip, "cluster": "c-east-1"}], observed=at))
+        assert r.status_code == 201, r.content
+        seen[chip.split(":")[1]] = at
+    with CaptureQueriesContext(connection) as queries:
+        r, _ = world.submit(
+            world.op_a,
+            world.location(
+                [{"chip": c, "cluster": "c-east-2"} for c in CHIPS[:10]], observed=now() - timedelta(days=10)
+            ),
+        )
+    assert r.status_code == 201, r.content
+    moved = {p.chip.serial: p.valid_from for p in Placement.objects.filter(chip__serial__in=seen, valid_to=None)}
+    assert {s: abs(moved[s] - seen[s]) < timedelta(seconds=1) for s in seen} == {s: True for s in seen}
+    assert len({moved[s] for s in seen}) == 10
+    closes = [
+        q
+        for q in queries.captured_queries
+        if q["sql"].startswith(f'UPDATE "{Placement._meta.db_table}"')
+        or q["sql"].startswith(f"UPDATE {Placement._meta.db_table}")
+    ]
+    assert len(closes) == 1, [q["sql"][:120] for q in closes]

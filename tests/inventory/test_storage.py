@@ -95,11 +95,15 @@ def test_placements_to_move(site, offset):
 
 
 def test_close_placements(site):
+    """Each placement closes at its own time, as a save() of each would close it; the others stay open."""
     when = timezone.now()
-    first = list(Placement.objects.filter(chip_id__in=site["chips"][:2]).values_list("pk", flat=True))
-    storage.close_placements(first, when)
-    assert set(Placement.objects.filter(pk__in=first).values_list("valid_to", flat=True)) == {when}
-    assert Placement.objects.filter(valid_to__isnull=True).count() == 4
+    first = list(Placement.objects.filter(chip_id__in=site["chips"][:3]).order_by("pk").values_list("pk", flat=True))
+    times = [when, when + timedelta(minutes=5), when]
+    storage.close_placements(first, times)
+    assert dict(Placement.objects.filter(pk__in=first).values_list("pk", "valid_to")) == dict(
+        zip(first, times, strict=True)
+    )
+    assert Placement.objects.filter(valid_to__isnull=True).count() == 3
 
 
 def test_close_open_placements_of(site):
@@ -118,9 +122,12 @@ def test_copy_placements_writes_what_bulk_create_writes(site):
     fac = site["facilities"][1]
     k1 = Cluster.objects.get(facility=fac, code="k1")
     when = timezone.now().replace(microsecond=654321)
-    a, b = site["chips"][6], site["chips"][7]
-    assert storage.copy_placements([(a, k1.pk), (b, None)], fac.pk, when, "transfer", 42, 5) == 2
-    copied = {p.chip_id: p for p in Placement.objects.filter(chip_id__in=[a, b])}
+    later = when + timedelta(hours=1, microseconds=7)
+    a, b, c = site["chips"][6], site["chips"][7], site["chips"][5]
+    rows = [(a, k1.pk, when), (b, None, later), (c, k1.pk, when)]
+    Placement.objects.filter(chip_id=c).delete()
+    assert storage.copy_placements(rows, fac.pk, "transfer", 42, 5) == 3
+    copied = {p.chip_id: p for p in Placement.objects.filter(chip_id__in=[a, b, c])}
     Placement.objects.filter(pk__in=[p.pk for p in copied.values()]).delete()
     Placement.objects.bulk_create(
         [
@@ -128,16 +135,17 @@ def test_copy_placements_writes_what_bulk_create_writes(site):
                 chip_id=chip,
                 facility=fac,
                 cluster_id=cluster,
-                valid_from=when,
+                valid_from=at,
                 source="transfer",
                 source_id="42",
                 log_index=5,
             )
-            for chip, cluster in ((a, k1.pk), (b, None))
+            for chip, cluster, at in rows
         ]
     )
-    created = {p.chip_id: p for p in Placement.objects.filter(chip_id__in=[a, b])}
+    created = {p.chip_id: p for p in Placement.objects.filter(chip_id__in=[a, b, c])}
     assert {c: fields(p, "id") for c, p in copied.items()} == {c: fields(p, "id") for c, p in created.items()}
+    assert created[b].valid_from == later
 
 
 def test_copy_listing_items_writes_what_bulk_create_writes(site):
