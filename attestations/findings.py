@@ -39,10 +39,11 @@ def ownership(attestation_id, chips, operator):
     return out
 
 
-def chip_history_since(chip_pks, since):
+def chip_history_since(chip_pks, since, kinds=None):
     """{chip pk: [(kind, at, before, after, log_index)]}, in time order: the status and custody changes of the
     chips recorded after `since` (one read on the history's time index: none for almost every statement), what
-    worked_off_the_books and worked_before_custody judge a usage statement's work by."""
+    worked_off_the_books and worked_before_custody judge a usage statement's work by. `kinds`: some of those
+    kinds only."""
     from registry.choices import ChipEventKind
     from registry.models import ChipEvent
 
@@ -50,7 +51,7 @@ def chip_history_since(chip_pks, since):
         return {}
     rows = ChipEvent.objects.filter(
         chip_id__any=Array(list(chip_pks)),
-        kind__in=[ChipEventKind.STATUS, ChipEventKind.CUSTODY],
+        kind__in=kinds or [ChipEventKind.STATUS, ChipEventKind.CUSTODY],
         at__gt=since,
     ).order_by("at", "id")
     history = {}
@@ -129,6 +130,43 @@ def _time_on_books(start, end, changes, now_status, disposed):
     return on_books, off
 
 
+def _custody_changes(history):
+    """{chip pk: [(when custody changed, custodian before)]} from chip_history_since's rows: each change dated by
+    the `received_at` its receipt gave. Custody changes only by a receipt (its history row carries the
+    receipt's log index), recorded at or after that time."""
+    from inventory.models import Transfer
+    from registry.choices import ChipEventKind
+
+    custody = {
+        pk: [(at, before, log_index) for kind, at, before, _, log_index in rows if kind == ChipEventKind.CUSTODY]
+        for pk, rows in history.items()
+    }
+    custody = {pk: rows for pk, rows in custody.items() if rows}
+    if not custody:
+        return {}
+    indices = {log_index for rows in custody.values() for *_, log_index in rows if log_index is not None}
+    receipts = Transfer.objects.filter(receipt_log_index__in=indices)
+    received = dict(receipts.values_list("receipt_log_index", "received_at").order_by())
+    return {
+        pk: [(received.get(i) or at, (before or {}).get("custodian")) for at, before, i in rows]
+        for pk, rows in custody.items()
+    }
+
+
+def _received_after(changes, when, operator):
+    """The speaker's receipt of the chip when the speaker did not hold it at `when` (the first custody change
+    after `when` was not away from the speaker), else None. `changes`: one chip's _custody_changes."""
+    later = sorted(c for c in changes if c[0] > when)
+    if not later or later[0][1] == operator.code:
+        return None  # the speaker held it then: no custody change since, or the first one since was away from it
+    return max(c[0] for c in changes)  # the last change: the one that gave it to the speaker
+
+
+def _skew():
+    """The clocks' allowed skew, given on top of every time a statement gives."""
+    return timedelta(seconds=settings.CHIPREG_FRESHNESS_MAX_FUTURE_S)
+
+
 def worked_before_custody(attestation_id, facility, statement, worked, history, operator):
     """The speaker's own chips that its usage statement says worked at a time another party held them: more active
     seconds than lie between the chip's receipt by the speaker (the `received_at` its own receipt gave) and the
@@ -137,36 +175,19 @@ def worked_before_custody(attestation_id, facility, statement, worked, history, 
     holder's reports are not read: section 5 of ATTESTATION.md), so they are checked against the chips' custody,
     which says nothing of the former holder beyond what the speaker's own receipt says. The work counts all the
     same. `worked`, `history`: as for worked_off_the_books."""
-    from inventory.models import Transfer
-    from registry.choices import ChipEventKind
-
-    # Custody changes only by a receipt (its history row carries the receipt's log index), recorded at or after
-    # the `received_at` it gives: only receipts recorded after the period began can matter.
-    custody = {
-        pk: [(at, before, log_index) for kind, at, before, _, log_index in rows if kind == ChipEventKind.CUSTODY]
-        for pk, rows in history.items()
-    }
-    custody = {pk: rows for pk, rows in custody.items() if rows}
+    custody = _custody_changes(history)
     if not custody:
         return []
-    indices = {log_index for rows in custody.values() for *_, log_index in rows if log_index is not None}
-    receipts = Transfer.objects.filter(receipt_log_index__in=indices)
-    received = dict(receipts.values_list("receipt_log_index", "received_at").order_by())
     span = max((statement.period_end - statement.period_start).total_seconds(), 0)
-    skew = timedelta(seconds=settings.CHIPREG_FRESHNESS_MAX_FUTURE_S)
     out = []
     for ref, (pk, active) in worked.items():
         if pk not in custody:
             continue  # no receipt since the period began
-        # {when custody changed, custodian before}, the change dated by its receipt's `received_at`.
-        changes = [(received.get(i) or at, (before or {}).get("custodian")) for at, before, i in custody[pk]]
-        # The latest its work can have begun: all of it at the period's end (and the clocks' allowed skew on top,
-        # as for every time a statement gives).
-        begun = statement.period_end - timedelta(seconds=min(max(active, 0), span)) + skew
-        later = sorted(c for c in changes if c[0] > begun)
-        if not later or later[0][1] == operator.code:
-            continue  # the speaker held it then: no custody change since, or the first one since was away from it
-        receipt = max(c[0] for c in changes)  # the last change: the one that gave it to the speaker
+        # The latest its work can have begun: all of it at the period's end.
+        begun = statement.period_end - timedelta(seconds=min(max(active, 0), span)) + _skew()
+        receipt = _received_after(custody[pk], begun, operator)
+        if receipt is None:
+            continue
         out.append(
             _unexpected(
                 ref,
@@ -175,6 +196,40 @@ def worked_before_custody(attestation_id, facility, statement, worked, history, 
                 f"reported working at {facility.code} from {statement.period_start.isoformat()} for longer than "
                 f"lies between its receipt by {operator.code} at {receipt.isoformat()} and the period's end: the "
                 "speaker did not hold it then",
+            )
+        )
+    return out
+
+
+def seen_before_custody(attestation_id, facility, observed_at, received_at, own, operator):
+    """The speaker's own chips that its location statement places at its facility at a time another party held
+    them: received by the speaker (the `received_at` its own receipt gave) after `observed_at`. One `unexpected`
+    finding each, as for work before the receipt (worked_before_custody), for the same parties and saying as
+    little: the chip is not moved there before the receipt (its open placement, from the receipt, is newer).
+    `received_at`: when the registry received the statement; one as fresh as a node agent's (no receipt can
+    postdate it by more than the clocks' skew) reads nothing. `own`: (ref, pk) of the chips the speaker holds."""
+    from registry.choices import ChipEventKind
+
+    since = observed_at + _skew()
+    if since >= received_at:
+        return []
+    own = dict(own)
+    if not own:
+        return []
+    refs = {pk: ref for ref, pk in own.items()}
+    custody = _custody_changes(chip_history_since(refs, since, kinds=[ChipEventKind.CUSTODY]))
+    out = []
+    for pk, changes in custody.items():
+        receipt = _received_after(changes, since, operator)
+        if receipt is None:
+            continue
+        out.append(
+            _unexpected(
+                refs[pk],
+                pk,
+                attestation_id,
+                f"listed at {facility.code} at {observed_at.isoformat()}, before its receipt by {operator.code} at "
+                f"{receipt.isoformat()}: the speaker did not hold it then",
             )
         )
     return out

@@ -149,6 +149,8 @@ def store(att, s, v, user, chips, body, read=None, refreshed=False):
             chips.refresh(chip_writes.changed_between(chips.mark, att.log_index))
     found = F.ownership(att.pk, chips, v.speaker)
     found += F.movement(att.pk, facility, s.observed_at, chips.known(), elsewhere=elsewhere)
+    own = ((ref, info[0]) for ref, info in registered.items() if info is not None and info[1] == speaker)
+    found += F.seen_before_custody(att.pk, facility, s.observed_at, att.received_at, own, v.speaker)
     if s.scope == "complete":
         # A complete statement is a declaration: it moves placements and
         # leaves what it omits unaccounted for (its findings come from there).
