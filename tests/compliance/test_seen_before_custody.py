@@ -81,3 +81,17 @@ def test_the_former_holders_own_statement_of_its_time_is_not(world):  # noqa: F8
     r, _ = world.submit(world.op_a, world.location(CHIPS[:3], observed=now() - timedelta(days=10)))
     assert r.status_code == 201, r.content
     assert not _before_custody(r.json()["id"]).exists()
+
+
+def test_a_speaker_with_no_receipt_since_reads_no_chip_history(world):  # noqa: F811
+    """Custody changes only by a receipt: op-c received nothing since 2 days ago, so its statement of its chips
+    dated then reads their history not at all (a 100,000-chip statement would send every chip's id to read
+    nothing)."""
+    from django.db import connection
+    from django.test.utils import CaptureQueriesContext
+
+    from registry.models import ChipEvent
+
+    with CaptureQueriesContext(connection) as queries:
+        _op_c_says(world, CHIPS, now() - timedelta(days=2))
+    assert not [q["sql"] for q in queries.captured_queries if ChipEvent._meta.db_table in q["sql"]]
