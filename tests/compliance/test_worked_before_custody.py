@@ -31,14 +31,18 @@ def _before_custody(statement_id):
 
 def test_work_reported_for_a_time_before_the_speaker_received_the_chips_is_a_finding(world, api, parties):  # noqa: F811
     answer = _op_c_reports(world, start_days_ago=18, days=10)
-    found = _before_custody(answer.json()["id"])
+    assert_custody_findings(answer.json()["id"], api, parties)
+
+
+def assert_custody_findings(statement_id, api, parties):
+    """One custody finding per chip of the statement, naming the speaker and its facility and nothing of the
+    former holder (its code, its facilities), read by op-c, the US inspectorate and the treaty body; not by op-a,
+    whose chips they were, nor by another country's inspectorate."""
+    found = _before_custody(statement_id)
     assert sorted(f.chip_ref for f in found) == sorted(CHIPS)
     detail = found.first().detail
     assert "US-NY-001" in detail and "op-c" in detail
-    # Nothing of the former holder: its code, its facilities.
     assert "op-a" not in detail and "US-VA-001" not in detail and "US-CA-001" not in detail
-    # Read by op-c, the US inspectorate and the treaty body; not by op-a, whose chips they were, nor by another
-    # country's inspectorate.
     for user, sees in (("op_c", True), ("insp_us", True), ("treaty", True), ("op_a_admin", False), ("insp_fr", False)):
         listed = api(parties.users[user]).get("/api/v1/findings/", {"kind": "unexpected"}).json()["results"]
         assert any(BEFORE in f["detail"] for f in listed) is sees, user
