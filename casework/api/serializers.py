@@ -5,6 +5,7 @@ from rest_framework import serializers
 
 from casework.choices import CaseState, LinkKind, TriageAction
 from casework.models import Case, CaseLink, CaseStep, Tip
+from core.fields import ReasonField
 
 
 class CoordinatesSerializer(serializers.Serializer):
@@ -99,7 +100,7 @@ class TriageInputSerializer(serializers.Serializer):
     action = serializers.ChoiceField(choices=TriageAction.choices)
     title = serializers.CharField(max_length=200, required=False, allow_blank=True, default="")
     case = serializers.CharField(max_length=20, required=False, allow_blank=True, default="")
-    reason = serializers.CharField(max_length=5000, required=False, allow_blank=True, default="")
+    reason = ReasonField(due="dismiss", max_length=5000)
 
 
 class CaseLinkSerializer(serializers.ModelSerializer):

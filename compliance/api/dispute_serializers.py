@@ -6,6 +6,7 @@ from rest_framework import serializers
 
 from compliance.dispute_models import Answer, AnswerAttachment, AnswerDecision, ClarificationRequest
 from compliance.disputes import is_overdue
+from core.fields import ReasonField
 
 # A run's public code, as given (compliance links it to its run once runs exist): visible ASCII, no spaces.
 RUN_CODE = r"^[\x21-\x7e]{1,64}$"
@@ -143,7 +144,7 @@ class ClarificationInputSerializer(serializers.Serializer):
 
 class DecisionInputSerializer(serializers.Serializer):
     decision = serializers.ChoiceField(choices=["accept", "reject"])
-    reason = serializers.CharField(min_length=3, max_length=5000)
+    reason = ReasonField(min_length=3, max_length=5000)
     close = serializers.BooleanField(
         required=False,
         default=False,

@@ -4,6 +4,7 @@ from rest_framework import serializers
 
 from compliance.export_models import DestinationRule
 from core.countries import country_codes
+from core.fields import ReasonField
 from inventory.models import ExportAuthorisation
 from registry.models import Organisation
 
@@ -153,4 +154,4 @@ class ExportDecisionSerializer(serializers.Serializer):
 
 
 class ExportRefusalSerializer(serializers.Serializer):
-    reason = serializers.CharField(max_length=4000)
+    reason = ReasonField(max_length=4000)

@@ -3,6 +3,7 @@
 from drf_spectacular.utils import extend_schema_field
 from rest_framework import serializers
 
+from core.fields import ReasonField
 from inventory.api.serializers import OwnFacilityField
 from inventory.models import Cluster
 from runs.choices import RunKind, RunPrecision
@@ -131,4 +132,4 @@ class RunDeclarationSerializer(serializers.Serializer):
 
 
 class DecisionSerializer(serializers.Serializer):
-    reason = serializers.CharField(required=False, allow_blank=True, default="", max_length=5000)
+    reason = ReasonField(due="object", max_length=5000)

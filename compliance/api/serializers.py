@@ -16,6 +16,7 @@ from compliance.choices import (
     Workload,
 )
 from compliance.models import Aggregate, Alert, AlertEvidence, AlertTransition, ThresholdRule
+from core.fields import ReasonField
 from runs.choices import RunKind
 
 
@@ -335,4 +336,4 @@ class AlertDetailSerializer(AlertSerializer):
 
 
 class ReasonSerializer(serializers.Serializer):
-    reason = serializers.CharField(min_length=3, max_length=5000)
+    reason = ReasonField(min_length=3, max_length=5000)

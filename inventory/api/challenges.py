@@ -6,6 +6,7 @@ from rest_framework import mixins, serializers, status, viewsets
 from rest_framework.decorators import action
 from rest_framework.response import Response
 
+from core.fields import ReasonField
 from core.views import RestrictedViewSetMixin
 from inventory.chiprefs import parse_listing
 from inventory.models import ChallengeInspection, ChallengeRule
@@ -123,7 +124,7 @@ class ChallengeInspectionCreateSerializer(serializers.Serializer):
     facility = serializers.CharField(required=False, help_text="A registered facility's code; or coordinates.")
     latitude = serializers.FloatField(required=False, min_value=-90, max_value=90)
     longitude = serializers.FloatField(required=False, min_value=-180, max_value=180)
-    reason = serializers.CharField(max_length=5000)
+    reason = ReasonField(max_length=5000)
     case = serializers.CharField(
         required=False, allow_blank=True, default="", max_length=64, help_text="The code of the case it belongs to."
     )
@@ -135,7 +136,7 @@ class ChallengeInspectionAcknowledgeSerializer(serializers.Serializer):
 
 class ChallengeInspectionAccessSerializer(serializers.Serializer):
     decision = serializers.ChoiceField(choices=["granted", "refused"])
-    reason = serializers.CharField(required=False, allow_blank=True, default="", max_length=5000)
+    reason = ReasonField(due="refuse", max_length=5000)
 
 
 class ChallengeInspectionRecordSerializer(serializers.Serializer):

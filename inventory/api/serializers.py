@@ -3,6 +3,7 @@ from drf_spectacular.utils import extend_schema_field
 from rest_framework import serializers
 
 from core.countries import country_codes
+from core.fields import ReasonField
 from inventory.models import (
     AnyFinding,
     Campus,
@@ -99,7 +100,7 @@ class ClusterSerializer(serializers.ModelSerializer):
 class FacilityReviewSerializer(serializers.Serializer):
     """The treaty body's decision on a facility declaration: a reason is required to refuse."""
 
-    reason = serializers.CharField(required=False, allow_blank=True, default="", max_length=5000)
+    reason = ReasonField(due="refuse", max_length=5000)
 
 
 def _site(facility, cluster):
@@ -476,4 +477,4 @@ class FindingSerializer(serializers.ModelSerializer):
 
 
 class ResolveSerializer(serializers.Serializer):
-    reason = serializers.CharField(min_length=3)
+    reason = ReasonField(min_length=3)

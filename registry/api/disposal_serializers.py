@@ -2,6 +2,7 @@
 
 from rest_framework import serializers
 
+from core.fields import ReasonField
 from registry.choices import DisposalKind
 from registry.models import Chip, DisposalAttachment, DisposalRequest, ManufacturerReport
 
@@ -29,7 +30,7 @@ class DisposalInputSerializer(serializers.Serializer):
 
 
 class DisposalDecisionInputSerializer(serializers.Serializer):
-    reason = serializers.CharField(required=False, allow_blank=True, default="", max_length=2000)
+    reason = ReasonField(due="refuse", max_length=2000)
 
 
 class DisposalRequestListSerializer(serializers.ModelSerializer):

@@ -403,7 +403,8 @@ def test_facility_reviews_are_the_treaty_bodys_and_logged_for_operator_and_inspe
     assert not LogEventData.objects.filter(event__startswith="facility.accepted").exists()
 
     treaty = api(parties.users["treaty"])
-    assert treaty.post("/api/v1/facilities/REV-1/refuse/", {"reason": ""}).json()["code"] == "reason_required"
+    for body in ({}, {"reason": ""}, {"reason": " \t\n"}, {"reason": None}):  # null was `invalid`
+        assert treaty.post("/api/v1/facilities/REV-1/refuse/", body).json()["code"] == "reason_required", body
     assert treaty.post("/api/v1/facilities/NOPE/accept/", {}).status_code == 404
     response = treaty.post("/api/v1/facilities/REV-1/accept/", {"reason": "inspected on site"})
     assert response.status_code == 200, response.content

@@ -187,6 +187,22 @@ def test_a_rejected_answer_leaves_the_request_standing_with_a_new_deadline(api, 
     assert LogEventData.objects.filter(event="finding.resolved", object_id=f"finding:{world.finding.pk}").exists()
 
 
+def test_a_decision_on_an_answer_without_a_reason_is_reason_required(api, world):
+    """Accepted or rejected, a decision says why: missing, null, empty or blank is 400 reason_required."""
+    answer = (
+        api(world.users["op_a_admin"])
+        .post(f"/api/v1/alerts/{world.alert.pk}/answers/", {"explanation": "Nothing to see."})
+        .json()
+    )
+    for decision in ("accept", "reject"):
+        for reason in ({}, {"reason": ""}, {"reason": " \t\n"}, {"reason": None}):
+            response = api(world.users["insp_us"]).post(
+                f"/api/v1/answers/{answer['id']}/decide/", {"decision": decision, **reason}
+            )
+            assert (response.status_code, response.json()["code"]) == (400, "reason_required"), (decision, reason)
+    assert not AnswerDecision.objects.exists()
+
+
 def test_an_unsolicited_answer_rejected_opens_a_request(api, world):
     answer = (
         api(world.users["op_a_admin"])

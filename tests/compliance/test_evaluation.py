@@ -252,6 +252,28 @@ def test_alert_lifecycle_and_reopening(api, parties, op):
     assert api(parties.users["insp_fr"]).get(f"/api/v1/alerts/{alert.pk}/").status_code == 404
 
 
+def test_an_alert_transition_without_a_reason_is_reason_required(api, parties, op):
+    """Missing, null, empty or blank, the reason is the code every decision that needs one answers
+    (a plain field answered `invalid`); one too short to say anything stays `invalid`."""
+    rule(parties.users["treaty"], value=3)
+    fac = facility(op, "WHY-1")
+    ids, rows = chips("WHY", 4)
+    register_chips(rows, op)
+    declare(op, fac, ids)
+    settle()
+    alert = Alert.objects.get()
+    transitions = alert.transitions.count()
+    treaty = api(parties.users["treaty"])
+    for action in ("acknowledge", "resolve", "dismiss"):
+        for body in ({}, {"reason": ""}, {"reason": " \t\n"}, {"reason": None}):
+            response = treaty.post(f"/api/v1/alerts/{alert.pk}/{action}/", body)
+            assert (response.status_code, response.json()["code"]) == (400, "reason_required"), (action, body)
+    short = treaty.post(f"/api/v1/alerts/{alert.pk}/dismiss/", {"reason": "no"})
+    assert (short.status_code, short.json()["code"]) == (400, "invalid") and "reason" in short.json()["errors"]
+    alert.refresh_from_db()
+    assert alert.state == "open" and alert.transitions.count() == transitions
+
+
 def test_findings_become_alerts(parties, op):
     fac = facility(op, "FND-1")
     ids, rows = chips("FND", 3)

@@ -48,6 +48,14 @@ def _events(pk):
     )
 
 
+def test_a_request_without_a_reason_is_reason_required(world):
+    """Missing, null, empty or blank: 400 reason_required, the code every decision that needs a reason answers."""
+    for reason in ({}, {"reason": ""}, {"reason": " \t\n"}, {"reason": None}):
+        response = world.as_("treaty").post("/api/v1/challenge-inspections/", {"facility": "US-VA-001", **reason})
+        assert (response.status_code, response.json()["code"]) == (400, "reason_required"), reason
+    assert not ChallengeInspection.objects.exists()
+
+
 def test_treaty_requests_a_facility_and_the_clocks_follow_the_cwc(world, settings):
     response = _request(world.as_("treaty"), facility="US-VA-001")
     assert response.status_code == 201, response.content

@@ -578,6 +578,21 @@ def test_the_exporting_inspectorate_revokes_an_unused_approval(api, world):
     assert (again.status_code, again.json()["code"]) == (409, "not_revocable")
 
 
+def test_a_refusal_or_revocation_without_a_reason_is_reason_required(api, world):
+    """Missing, null, empty or blank: 400 reason_required, as the service answers (the refusal's serializer
+    answered `invalid` before the service saw it); nothing is decided or revoked."""
+    insp = api(world.users["insp_us"])
+    pending = requested(world)
+    licence = approved(api, world, reference="US-BIS-2026-0045")
+    for path in (f"{pending['id']}/refuse/", f"{licence['id']}/revoke/"):
+        for body in ({}, {"reason": ""}, {"reason": " \t\n"}, {"reason": None}):
+            response = insp.post(f"/api/v1/export-authorisations/{path}", body)
+            assert (response.status_code, response.json()["code"]) == (400, "reason_required"), (path, body)
+    assert ExportAuthorisation.objects.get(pk=pending["id"]).status == "requested"
+    assert ExportAuthorisation.objects.get(pk=licence["id"]).status == "approved"
+    assert not LogEventData.objects.filter(event__in=["export.refused", "export.revoked"]).exists()
+
+
 def test_a_used_or_undecided_authorisation_is_not_revoked(api, world):
     insp = api(world.users["insp_us"])
     pending = requested(world)

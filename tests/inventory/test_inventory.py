@@ -504,6 +504,17 @@ def test_findings_visibility_and_resolution(api, site):
     )
 
 
+def test_a_resolution_without_a_reason_is_reason_required(api, site):
+    """Missing, null, empty or blank: 400 reason_required, the code every decision that needs a reason answers."""
+    register_chips(chip_rows("WHY", 1), site.users["op_a_admin"])
+    declare(site.a, "US-VA-001", days_ago(1), ["nvidia:GHOST998"])
+    finding = AnyFinding.objects.get()
+    for body in ({}, {"reason": ""}, {"reason": " \t\n"}, {"reason": None}):
+        response = api(site.users["insp_us"]).post(f"/api/v1/findings/{finding.pk}/resolve/", body)
+        assert (response.status_code, response.json()["code"]) == (400, "reason_required"), body
+    assert AnyFinding.objects.get().resolved_at is None
+
+
 def test_nul_bytes_are_bad_input_not_a_crash(site):
     response = site.a.post(
         "/api/v1/transfers/",
