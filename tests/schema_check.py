@@ -213,6 +213,19 @@ def check(method, path, response):
         raise SchemaViolation(f"{where}; the body breaks the schema ({template} {key} {media}): {problem}")
 
 
+def request_violation(method, path, body, media="application/json"):
+    """What in `body` the documented request of `method path` does not describe, or None where it does.
+
+    Requests are not checked on every call (tests send bodies the API must refuse); a test that shows a body
+    clients may send is documented calls this."""
+    template = find_template(path)
+    operation = spec()["paths"].get(template, {}).get(method.lower()) if template else None
+    content = ((operation or {}).get("requestBody") or {}).get("content") or {}
+    if media not in content:
+        return f"{method.upper()} {path} documents no {media} request (only {sorted(content)})"
+    return _validate(content[media].get("schema", {}), body)
+
+
 class SchemaCheckedClient(APIClient):
     """DRF's test client, checking every API answer against the OpenAPI schema."""
 

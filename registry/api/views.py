@@ -106,7 +106,14 @@ class AcceleratorModelViewSet(RestrictedModelViewSet):
 @extend_schema_view(
     create=extend_schema(
         request={
-            "application/json": s.ChipRegistrationRowSerializer(many=True),
+            # One chip as an object, or a list: the view has always taken both (registry.registration wraps an
+            # object in a list), and the README shows both; the schema documented only the list.
+            "application/json": PolymorphicProxySerializer(
+                component_name="ChipRegistration",
+                serializers=[s.ChipRegistrationRowSerializer, s.ChipRegistrationRowSerializer(many=True)],
+                resource_type_field_name=None,
+                many=False,
+            ),
             "text/csv": {"type": "string", "description": "A header row, then one chip per line."},
         },
         responses={

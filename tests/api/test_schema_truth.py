@@ -10,7 +10,7 @@ import json
 import pytest
 from django.http import HttpResponse, JsonResponse
 
-from tests.schema_check import SchemaViolation, check, find_template, spec
+from tests.schema_check import SchemaViolation, check, find_template, request_violation, spec
 
 
 def operation(method, template):
@@ -124,6 +124,20 @@ def test_a_malformed_csv_header_is_a_problem_not_a_crash(api, parties):
     client = api(parties.users["op_a_admin"])
     response = client.post("/api/v1/chips/", b'"serial"x,model\n', content_type="text/csv")
     assert response.status_code == 400 and response.json()["code"] == "malformed_json"
+
+
+def test_registering_one_chip_as_an_object_is_documented(api, parties):
+    """README: `POST` one chip, a JSON list or a CSV. The view always took one chip as an object, but the schema
+    documented only a list, so a client generated from it could not send the body the README shows."""
+    one = {"chip": "nvidia:SCHEMA000001", "model": "nvidia-h100-sxm5-80gb"}
+    many = [{"chip": "nvidia:SCHEMA000002", "model": "nvidia-h100-sxm5-80gb"}, {**one, "chip": "nvidia:SCHEMA000003"}]
+    assert request_violation("POST", "/api/v1/chips/", one) is None
+    assert request_violation("POST", "/api/v1/chips/", many) is None
+    assert request_violation("POST", "/api/v1/chips/", "nvidia:SCHEMA000004") is not None  # not any JSON at all
+    assert request_violation("POST", "/api/v1/chips/", {"chip": "nvidia:SCHEMA000004"}) is not None  # no model
+    client = api(parties.users["op_a_admin"])
+    assert client.post("/api/v1/chips/", one).json()["created"] == 1
+    assert client.post("/api/v1/chips/", many).json()["created"] == 2
 
 
 def test_the_versioned_rule_lists_document_their_all_parameter(api, parties):
