@@ -74,15 +74,6 @@ def info(message: str) -> None:
     print(f"{PROG}: {message}", file=sys.stderr)
 
 
-def _console():
-    from rich.console import Console
-
-    console = Console()
-    if not console.is_terminal:  # piped or captured: do not squeeze tables into 80 columns
-        console = Console(width=max(console.width, 200))
-    return console
-
-
 def _print_json(data: Any) -> None:
     sys.stdout.write(json.dumps(data, indent=2, ensure_ascii=False) + "\n")
 
@@ -178,29 +169,42 @@ def _collect(args: argparse.Namespace, cfg: Config) -> list[inv.Gpu]:
     return gpus
 
 
+INVENTORY_COLUMNS = ("source", "#", "product", "chip", "model", "uuid", "board part", "power limit")
+
+
+def _columns(header: tuple[str, ...], rows: list[tuple[str, ...]]) -> str:
+    """Plain columns, as the README shows them: each as wide as its widest cell, two spaces apart, one space
+    before the first, nothing after the last. Never folded to the terminal's width, so `awk`, `grep` and a
+    narrow terminal read the same lines (a boxed table wrapped them, and its box drawing was in every line)."""
+    # A cell is read from an XML file or the driver: a control character in it (a newline, a carriage return, a
+    # terminal escape) would break its row or drive the terminal, so it prints as "?".
+    rows = [tuple("".join(ch if ch.isprintable() else "?" for ch in cell) for cell in row) for row in rows]
+    widths = [max(len(row[i]) for row in (header, *rows)) for i in range(len(header))]
+    return "".join(
+        " " + "  ".join(c.ljust(w) for c, w in zip(row, widths, strict=True)).rstrip() + "\n" for row in (header, *rows)
+    )
+
+
+def _inventory_row(g: inv.Gpu) -> tuple[str, ...]:
+    return (
+        g.source if g.source == "nvml" else Path(g.source).name,
+        str(g.index),
+        g.name or "?",
+        g.chip or "none",  # no serial: the warning on stderr says why
+        g.model or "unknown",  # a product the agent has no slug for (the [models] table of the config adds one)
+        g.uuid or "",
+        g.board_part_number or "",
+        f"{g.power_limit_w:g} W" if g.power_limit_w is not None else "",
+    )
+
+
 def cmd_inventory(args: argparse.Namespace) -> int:
     cfg = _config(args)
     gpus = _collect(args, cfg)
     if args.json:
         _print_json([g.as_json() for g in gpus])
         return EXIT_OK
-    from rich.table import Table
-
-    table = Table(title=f"{len(gpus)} accelerator(s)")
-    for col in ("source", "#", "product", "chip", "model", "uuid", "board part", "power limit"):
-        table.add_column(col)
-    for g in gpus:
-        table.add_row(
-            g.source if g.source == "nvml" else Path(g.source).name,
-            str(g.index),
-            g.name or "?",
-            g.chip or "[red]none[/red]",
-            g.model or "[yellow]unknown[/yellow]",
-            g.uuid or "",
-            g.board_part_number or "",
-            f"{g.power_limit_w:g} W" if g.power_limit_w is not None else "",
-        )
-    _console().print(table)
+    sys.stdout.write(_columns(INVENTORY_COLUMNS, [_inventory_row(g) for g in gpus]))
     return EXIT_OK
 
 

@@ -9,7 +9,7 @@ import pytest
 from agent import inventory
 from agent.errors import UsageError
 from agent.models import model_slug
-from tests.agent.helpers import H200_XML
+from tests.agent.helpers import H200_XML, ROOT
 
 
 def test_fixture_xml_maps_to_registry_ids(cli):
@@ -27,10 +27,36 @@ def test_fixture_xml_maps_to_registry_ids(cli):
     assert err == ""
 
 
-def test_table_output(cli):
+def test_table_output_is_the_readme_example(cli):
+    """README, "The agent": plain columns, byte for byte as the example shows them (the command printed a boxed
+    rich table under a title the example does not have)."""
+    readme = (ROOT / "README.md").read_text().splitlines()
+    start = readme.index("$ .venv/bin/chipreg inventory --from-xml tests/fixtures/nvidia/h200-nvidia-smi-q.xml") + 1
+    end = next(i for i in range(start, len(readme)) if readme[i].startswith("$ "))
     rc, out, _ = cli("inventory", "--from-xml", H200_XML)
     assert rc == 0
-    assert "NVIDIA H200" in out and "1 accelerator" in out
+    assert out == "".join(f"{line}\n" for line in readme[start:end])
+
+
+def test_table_columns_line_up_and_say_what_is_missing(cli, tmp_path):
+    """Each column as wide as its widest cell, two spaces apart; a chip with no serial or an unknown product says so
+    in words (the table's colour markup is gone with the box), and a control character read from the file prints as
+    "?" rather than breaking its row."""
+    path = _host_xml(
+        tmp_path,
+        "host.xml",
+        [("N/A", "GPU-1", "NVIDIA H200"), ("1324520001236", "GPU-bbbbbbbb-2", "NVIDIA RTX\nImaginary\t9000")],
+    )
+    rc, out, _ = cli("inventory", "--from-xml", path)
+    assert rc == 0
+    header, first, second = out.splitlines()
+    assert header.split() == ["source", "#", "product", "chip", "model", "uuid", "board", "part", "power", "limit"]
+    assert first.split()[4:6] == ["none", "nvidia-h200-sxm-141gb"]
+    assert second.split()[2:7] == ["NVIDIA", "RTX?Imaginary?9000", "nvidia:1324520001236", "unknown", "GPU-bbbbbbbb-2"]
+    columns = [header.index(name) for name in ("#", "product", "chip", "model", "uuid", "board part", "power limit")]
+    for line in (first, second):
+        assert all(line[c - 2 : c] == "  " and line[c] != " " for c in columns), line
+        assert line == line.rstrip()
 
 
 def _host_xml(tmp_path, name, gpus):
