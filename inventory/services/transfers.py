@@ -112,7 +112,9 @@ def ship(
         # shipment would close their placements under that work and take it out of its clusters' windows.
         hooks.fire("chips.shipping", chip_pks=pks, shipper=shipper, shipped_at=shipped_at)
         licence = None
-        if origin and destination and origin != destination:
+        # A shipment that names an authorisation ships under it or not at all (409 export_not_authorised, one
+        # answer): named on a domestic route it is no licence for it, and was once silently dropped.
+        if (origin and destination and origin != destination) or export_authorisation is not None:
             licence = exports.authorisation_for_shipment(
                 shipper,
                 export_authorisation,

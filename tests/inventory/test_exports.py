@@ -234,6 +234,21 @@ def test_a_domestic_shipment_needs_none(world):
     assert response.json()["export_authorisation"] is None
 
 
+def test_a_domestic_shipment_naming_an_authorisation_is_refused_not_shipped_without_it(api, world):
+    """The README: the shipment that names an authorisation ships under it only if it is for this receiver,
+    route and destination facility, "else 409 export_not_authorised and nothing ships". A domestic shipment
+    naming an export licence is not its route: shipping it anyway, the licence silently dropped, left the
+    shipper believing it was used and the licence still open for another shipment."""
+    licence = approved(api, world)  # op-a's export to op-b's Frankfurt site
+    leaves = LogLeaf.objects.count()
+    response = ship(world, facility=B_US_SITE, licence=licence["id"])  # to op-b's US site instead
+    assert (response.status_code, response.json()["code"]) == (409, "export_not_authorised"), response.content
+    assert not Transfer.objects.exists()
+    assert set(Chip.objects.filter(serial__startswith="EXP").values_list("status", flat=True)) == {"installed"}
+    assert LogLeaf.objects.count() == leaves
+    assert ExportAuthorisation.objects.get(pk=licence["id"]).transfer_id is None
+
+
 def test_another_partys_authorisation_is_no_licence(api, world):
     # A has an approved export to op-b; op-b names it for its own shipment of its own chip to A.
     licence = approved(api, world)
