@@ -898,7 +898,9 @@ API = {
     ("GET", "/api/v1/declarations/"): [Case(ALL, hides=_a_site, sees=A_SEES)],
     ("POST", "/api/v1/declarations/"): [
         Case(
-            expect(HIDDEN, a_writers=OK, op_readonly=FORBIDDEN, insp_in=REFUSED, treaty=REFUSED, registry_admin=OK),
+            # Another party's facility answers as no facility does (400 invalid, "You run no facility ..."), as
+            # for a cluster or a link (README).
+            expect(REFUSED, a_writers=OK, op_readonly=FORBIDDEN, registry_admin=OK),
             body=lambda w, r: {"facility": w.facility_a.code, "as_of": _when()(w), "chips": [w.chip_a.public_id]},
             tables=("inventory.Declaration", "inventory.Placement"),
         )

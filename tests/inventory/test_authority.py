@@ -210,7 +210,9 @@ class TestErrorsSayNoMoreThanNotYours:
         when = iso(timezone.now() - timedelta(hours=1))
         for facility in ("US-VA-001", "NO-SUCH-SITE"):
             response = world.b.post("/api/v1/declarations/", {"facility": facility, "as_of": when, "chips": []})
-            assert (response.status_code, response.json()["code"]) == (404, "not_found")
+            # The README's answer for a declaration: 400 invalid, "You run no facility ...".
+            assert (response.status_code, response.json()["code"]) == (400, "invalid")
+            assert response.json()["detail"] == f"facility: You run no facility {facility}."
             response = api(world.users["insp_fr"]).post(
                 "/api/v1/inspections/", {"facility": facility, "performed_at": when, "observed": []}
             )
