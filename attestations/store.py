@@ -110,8 +110,9 @@ def _store(v: Verified, user, body):
         # A node agent's row and an evidence statement's are stored with their log index, after the append.
         ingest.set_log_index(att.pk, att.log_index)
     # The statement's kind stores the rest: (findings, its chips resolved, or None for a landmark's).
+    listed = []  # a complete statement's reconciliation: raised by its declaration, flagged in the answer
     if isinstance(s, LocationStatement):
-        found, chips = location.store(att, s, v, user, prepared, body), prepared
+        found, chips = location.store(att, s, v, user, prepared, body, listed=listed), prepared
     elif isinstance(s, UsageStatement):
         found, chips = usage.store(att, s, v)
     elif isinstance(s, EvidenceStatement):
@@ -144,6 +145,16 @@ def _store(v: Verified, user, body):
     for d, _ in others:
         if d.kind == FindingKind.OTHER_OPERATOR:
             flags[str(d.kind)] = flags.get(str(d.kind), 0) + 1
+    # A complete statement's chips left unaccounted for (and listed off the books) are the speaker's own findings
+    # too (ATTESTATION.md 3.1, 5): one flag each, a finding both paths raised counted once, a chip another party
+    # holds only as other_operator above.
+    flagged = {(str(d.kind), d.chip_ref) for d in own}
+    for d in listed:
+        info = chips.found.get(d.chip_ref) if d.chip_pk is not None else None
+        if (info is not None and info[1] != v.speaker.pk) or (str(d.kind), d.chip_ref) in flagged:
+            continue
+        flagged.add((str(d.kind), d.chip_ref))
+        flags[str(d.kind)] = flags.get(str(d.kind), 0) + 1
     return Accepted(att, flags)
 
 

@@ -109,13 +109,14 @@ def prepare(att, s):
     return chips
 
 
-def store(att, s, v, user, chips, body, read=None, refreshed=False):
+def store(att, s, v, user, chips, body, read=None, refreshed=False, listed=None):
     """After the log's append: the findings (movement and those of a complete statement's declaration),
     the placements and the chips' last verification.
 
     A caller that read the chips' other places and open placements already passes them as `read`
     (ingest.evidence_after_append's answer), and one that moved their last verification itself says `refreshed`
-    (kinds.evidence: with their hardware verification, in one UPDATE).
+    (kinds.evidence: with their hardware verification, in one UPDATE). `listed`: a list a complete statement's
+    reconciliation adds its discrepancies to (raised there already; the answer's flags count them).
 
     The chips were resolved before the log's lock: those whose custody or status changed under an entry
     logged meanwhile (a receipt, a shipment, a loss report) are read again first, so the findings, the
@@ -166,6 +167,7 @@ def store(att, s, v, user, chips, body, read=None, refreshed=False):
             log_index=att.log_index,
             resolved=chips.found,
             reported=partial(reported_after, facility.operator_id),
+            found_into=listed,
         )
     else:
         clusters = (

@@ -52,12 +52,15 @@ def _store_items(model, chipless_model, parent_field, parent, rows, resolved, cl
     storage.copy_listing_items(model, chipless_model, parent_field, values)
 
 
-def record_declaration(user, facility, as_of, rows, attestation_id="", log_index=None, resolved=None, reported=None):
+def record_declaration(
+    user, facility, as_of, rows, attestation_id="", log_index=None, resolved=None, reported=None, found_into=None
+):
     """Store a complete listing of `facility` at `as_of`, move placements, raise findings.
 
     `rows` come from chiprefs.parse_listing. An attestation passes its id,
     its own log index (the statement is already in the log), the chips it
-    has already resolved, and `reported` (placements.place's: its moves wait for the work reported before them).
+    has already resolved, and `reported` (placements.place's: its moves wait for the work reported before them);
+    `found_into`, a list the reconciliation's discrepancies are added to (a statement's answer flags them).
     """
     not_in_future(as_of, "as_of")
     clusters = resolve_clusters(facility, {c for _, _, c in rows})
@@ -118,6 +121,8 @@ def record_declaration(user, facility, as_of, rows, attestation_id="", log_index
             attestation_id or str(declaration.pk),
         )
         raise_findings(found, facility=facility, evidence={"log_index": log_index, "as_of": as_of.isoformat()})
+        if found_into is not None:
+            found_into.extend(found)
         if not attestation_id:  # a statement's sightings are raised with its other findings (attestations.store)
             # A lost or stolen chip listed in a facility is seen there: critical, for its holder of record and
             # both countries' inspectorates, not the declarer (inventory.services.watch).

@@ -356,6 +356,28 @@ def test_location_rules(spec_world):
     assert response.status_code == 201 and response.json()["flags"], response.json()
 
 
+def test_a_complete_statements_answer_flags_the_chips_it_leaves_unaccounted(spec_world):
+    """ATTESTATION.md 3.1: a registered chip of the facility missing from a `complete` statement is unaccounted
+    for; section 5: facts that conflict with the registry are findings, "each raises a flag"; section 6: the
+    201 carries `flags`. The answer said `{}` while the registry stored an `unaccounted` finding per chip left
+    out, so a signer read a clean balance from it; it flags a rival's chip listed there as `other_operator` only."""
+    placed = spec_world.location(chips=["nvidia:A000000", "nvidia:A000001", "nvidia:A000002"])
+    placed["observed_at"] = ts(now() - timedelta(minutes=10))
+    assert spec_world.submit(placed)[0].status_code == 201
+    listing = spec_world.location(
+        chips=[{"chip": "nvidia:A000000", "cluster": "c-east-1"}, "nvidia:B000000", "nvidia:ZZZ999"], scope="complete"
+    )
+    response, _ = spec_world.submit(listing)
+    assert response.status_code == 201, response.content
+    assert response.json()["flags"] == {"unaccounted": 2, "unknown_chip": 1, "other_operator": 1}
+    stored = spec_world.op_a.get(f"/api/v1/findings/?source=attestation&source_id={response.json()['id']}").json()
+    assert sorted(f["kind"] for f in stored["results"] if f["kind"] != "unexpected") == [
+        "unaccounted",
+        "unaccounted",
+        "unknown_chip",
+    ]
+
+
 def usage_row(**kw):
     return {"chip": "nvidia:A000000", "active_s": 3600, "utilization": 0.5, "energy_j": 1000000, **kw}
 
