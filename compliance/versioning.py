@@ -24,10 +24,13 @@ def declare(model, fields, user, key, values, event):
 
     Fields a new version does not give are carried over, but for when it takes effect: now, or the current
     version's own start where that is still to come (a correction of a scheduled rule). Carrying a past start
-    would have every party read from the log that the new terms governed since the old ones took effect."""
+    would have every party read from the log that the new terms governed since the old ones took effect. A new
+    rule that names no start takes effect now."""
     lock_rule_key(model._meta.db_table, key)
     current = model.objects.select_for_update().filter(key=key, superseded_at__isnull=True).first()
     version = 1
+    if current is None and values.get("effective_from") is None:
+        values = {**values, "effective_from": timezone.now()}
     if current is not None:
         merged = {f: getattr(current, f) for f in fields}
         merged["effective_from"] = max(current.effective_from, timezone.now())

@@ -1,5 +1,6 @@
 """Export authorisations and destination rules, on the wire."""
 
+from django.utils import timezone
 from rest_framework import serializers
 
 from compliance.export_models import DestinationRule
@@ -67,7 +68,11 @@ class DestinationRuleDeclarationSerializer(serializers.Serializer):
         help_text="Accelerator model slugs bound; empty: all.",
     )
     min_tpp = serializers.FloatField(required=False, allow_null=True, min_value=0, default=None)
-    effective_from = serializers.DateTimeField()
+    effective_from = serializers.DateTimeField(
+        required=False,
+        help_text="When this version takes effect. None given: at once (a next version: at once, or at the "
+        "current version's start where that is still to come).",
+    )
     effective_to = serializers.DateTimeField(required=False, allow_null=True, default=None)
 
     def validate_destinations(self, value):
@@ -77,7 +82,7 @@ class DestinationRuleDeclarationSerializer(serializers.Serializer):
         return _countries(value)
 
     def validate(self, attrs):
-        if attrs.get("effective_to") and attrs["effective_to"] <= attrs["effective_from"]:
+        if attrs.get("effective_to") and attrs["effective_to"] <= (attrs.get("effective_from") or timezone.now()):
             raise serializers.ValidationError({"effective_to": ["Must be after effective_from."]})
         return attrs
 

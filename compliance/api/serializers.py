@@ -1,3 +1,4 @@
+from django.utils import timezone
 from rest_framework import serializers
 
 from attestations.bases import Basis
@@ -131,7 +132,11 @@ class RuleInputSerializer(serializers.Serializer):
         default="",
         help_text="What an overdue alert escalates to (blank: one step up).",
     )
-    effective_from = serializers.DateTimeField()
+    effective_from = serializers.DateTimeField(
+        required=False,
+        help_text="When this version takes effect. None given: at once (a next version: at once, or at the "
+        "current version's start where that is still to come).",
+    )
     effective_to = serializers.DateTimeField(required=False, allow_null=True, default=None)
 
     def validate(self, attrs):
@@ -159,8 +164,8 @@ class RuleInputSerializer(serializers.Serializer):
             raise serializers.ValidationError({"link_gbps": "Only covered_cluster and datacenter_cluster rules."})
         if attrs.get("overdue_severity") and not attrs.get("clock_days"):
             raise serializers.ValidationError({"overdue_severity": "An escalation needs a clock (clock_days)."})
-        start, end = attrs.get("effective_from"), attrs.get("effective_to")
-        if start and end and end <= start:
+        start, end = attrs.get("effective_from") or timezone.now(), attrs.get("effective_to")
+        if end and end <= start:
             raise serializers.ValidationError({"effective_to": "must be after effective_from."})
         return attrs
 
