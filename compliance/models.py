@@ -107,8 +107,8 @@ class ThresholdRule(VersionedRule):
     workloads = models.JSONField(
         default=list,
         blank=True,
-        help_text="unattributed_compute: the workloads counted (compliance.choices.Workload); empty: training "
-        "and unlabelled.",
+        help_text="unattributed_compute: the workloads counted (compliance.choices.Workload); declared with none: "
+        "every one but inference.",
     )
     run_kinds = models.JSONField(
         default=list,

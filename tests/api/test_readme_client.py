@@ -72,3 +72,13 @@ def test_a_rule_posted_without_effective_from_takes_effect_at_once(spec_world, p
 def test_a_rule_posted_with_an_end_already_past_and_no_start_is_refused(spec_world):
     body = {"key": "audit-past", "name": "x", "destinations": ["KP"], "effective_to": ts(now())}
     problem(spec_world.treaty.post("/api/v1/destination-rules/", body), 400, "invalid")
+
+
+def test_the_schema_says_what_a_rule_with_no_workloads_counts(spec_world):
+    """README: an `unattributed_compute` rule counts its listed workloads, "default every one but
+    `inference`". The OpenAPI schema the README points clients to said of a rule's `workloads` "empty:
+    training and unlabelled", which a client declaring a rule from it would read as mixed, other and idle work
+    left uncounted."""
+    text = spec_world.anonymous.get("/api/v1/schema/").content.decode()
+    assert "training and unlabelled" not in text
+    assert "every one but inference" in text
