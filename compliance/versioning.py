@@ -58,10 +58,14 @@ def retire(model, fields, user, rule, event):
         Q(effective_from__lte=now) | Q(effective_to__lte=now)
     )
     if rule.superseded_at is not None and taken_over.exists():
-        current = model.objects.filter(key=rule.key, superseded_at__isnull=True).values_list("version", flat=True)
+        # Taken over by a later version's start, or ended by its retirement (a scheduled successor retired ends
+        # the rule: in_force): only a version in force now is the one to retire.
+        successor = model.objects.in_force(now).filter(key=rule.key, version__gt=rule.version)
+        successor = successor.values_list("version", flat=True).first()
+        if successor is None:
+            raise Conflict(f"{rule} is no longer in force: the rule was retired.", code="already_retired")
         raise Conflict(
-            f"{rule} is superseded by a version in force: retire the rule's current version "
-            f"({', '.join(map(str, current)) or 'none'}).",
+            f"{rule} is superseded by a version in force: retire the rule's current version ({successor}).",
             code="superseded",
         )
     if rule.effective_to is not None and rule.effective_to <= now:

@@ -76,3 +76,24 @@ def test_a_version_superseded_by_a_scheduled_one_governs_until_then_and_may_be_r
     assert not ThresholdRule.objects.in_force(timezone.now()).filter(key="watch-v").exists()
     assert ThresholdRule.objects.in_force(now + timedelta(days=2)).get(key="watch-v").pk == new["id"]
     assert LogEventData.objects.filter(event="threshold.retired").count() == 1
+
+
+def test_retiring_a_scheduled_version_ends_the_rule_and_its_predecessor_answers_already_retired(api, parties):
+    """Version 2, scheduled for tomorrow, retired today: the rule ends now (version 1 governed until its successor
+    took effect or was retired). Retiring version 1 afterwards is `already_retired`; it answered `superseded`,
+    "retire the rule's current version (2)", naming a version already retired, and a client following it looped."""
+    treaty = api(parties.users["treaty"])
+    now = timezone.now()
+    old, new = _versions(
+        treaty,
+        "/api/v1/thresholds/",
+        {**THRESHOLD, "effective_from": (now - timedelta(days=1)).isoformat()},
+        {"value": 200, "effective_from": (now + timedelta(days=1)).isoformat()},
+    )
+    assert treaty.delete(f"/api/v1/thresholds/{new['id']}/").status_code == 204
+    assert not ThresholdRule.objects.in_force(timezone.now()).filter(key="watch-v").exists()
+    assert not ThresholdRule.objects.in_force(now + timedelta(days=2)).filter(key="watch-v").exists()
+    again = treaty.delete(f"/api/v1/thresholds/{old['id']}/")
+    assert (again.status_code, again.json()["code"]) == (409, "already_retired"), again.content
+    assert treaty.delete(f"/api/v1/thresholds/{new['id']}/").json()["code"] == "already_retired"
+    assert LogEventData.objects.filter(event="threshold.retired").count() == 1
