@@ -162,6 +162,15 @@ def test_location_duplicate_names_both_indices():
     assert "chips[2]" in err.detail
 
 
+def test_chips_are_listed_once_and_some_unless_a_complete_statement_says_the_facility_is_empty():
+    """ATTESTATION.md 3.1 and 3.2: no chip twice, at least one entry, but for a complete location statement."""
+    refused(edit(LOCATION, ["chips"], []), "chips")
+    refused(edit(USAGE, ["chips"], []), "chips")
+    assert statements.parse_statement(json.dumps(edit(LOCATION, ["scope"], "complete") | {"chips": []}).encode())
+    twice = edit(USAGE, ["chips"], USAGE["chips"][:1] * 2)
+    assert "chips[0]" in refused(twice, "chips[1].chip").detail
+
+
 def test_location_missing_chip_member():
     refused(edit(LOCATION, ["chips", 0], {"cluster": "c-1"}), "chips[0].chip")
 
