@@ -25,7 +25,8 @@ def assert_problem(response, status=400):
     assert response.status_code == status, response.content
     assert response["Content-Type"] == "application/problem+json"
     body = response.json()
-    assert body["status"] == status and body["code"]
+    # LOG.md 4: every index or size out of range, missing or malformed is the one code.
+    assert body["status"] == status and body["code"] == "invalid_range", body
     return body
 
 
