@@ -4,7 +4,8 @@ rows, and the record of rejections."""
 from django.conf import settings
 from django.core.validators import MaxValueValidator, MinValueValidator
 from django.db import models
-from django.db.models import Q
+from django.db.models import OuterRef, Q, Subquery, Value
+from django.db.models.functions import Coalesce
 
 from core.querysets import RestrictedQuerySet
 from inventory.access import scope_q
@@ -449,12 +450,30 @@ class EvidenceOutcome(models.TextChoices):
 
 class ChipEvidenceQuerySet(RestrictedQuerySet):
     def restrict_for(self, user, org, action):
-        # A chip's evidence history is seen by whoever sees the chip (registry's rule), nobody else.
-        from registry.models import Chip
+        # A chip's evidence history is seen by whoever sees the chip (registry's rule), and of it: by its holder,
+        # the entries of its own statements and of anyone's since it received the chip (another party's evidence
+        # of its chip is a fact about its chip: where the chip answered); by an inspectorate, those of statements
+        # in its jurisdictions (AttestationQuerySet's rule); by the treaty body, all. A former holder's evidence
+        # is its books, as its sightings and usage are: the chip's later holder does not read when, where and how
+        # often it proved the chip.
+        from registry.choices import ChipEventKind, OrgKind
+        from registry.models import Chip, ChipEvent
 
         if action != "view":
             return self.none()
-        return self.filter(chip__in=Chip.objects.restrict_for(user, org, "view"))
+        own = ["attestation__operator", "attestation__uploaded_by_org", "attestation__facility__operator"]
+        statements = scope_q(
+            org,
+            operator_paths=own,
+            country_paths=["attestation__facility__country", "attestation__country"],
+            manufacturer_paths=own,  # a maker sees the chips it holds (registry's rule), and proves them as holder
+        )
+        if org.kind in (OrgKind.OPERATOR, OrgKind.MANUFACTURER):
+            # Seeing the chip, it holds it: since its receipt, in log order (custody changes only by a receipt).
+            receipt = ChipEvent.objects.filter(chip=OuterRef("chip"), kind=ChipEventKind.CUSTODY).order_by("-id")
+            since = Coalesce(Subquery(receipt.values("log_index")[:1]), Value(-1))
+            statements |= Q(attestation__log_index__gt=since)
+        return self.filter(statements, chip__in=Chip.objects.restrict_for(user, org, "view"))
 
 
 class ChipEvidence(models.Model):

@@ -385,3 +385,33 @@ def test_a_manufacturer_enrols_every_identity_check_6_derives(world, parties, id
         assert HardwareIdentity.objects.get(chip__serial=CHIP_1.split(":")[1]).identity == identity
     else:
         assert response.status_code == 400 and response.json()["code"] == "invalid_identity", response.content
+
+
+def test_a_later_holder_does_not_read_the_former_holders_evidence(world, parties):
+    """op-a proves CHIP_1 and ships it to op-b, which receives it: the chip is op-b's now, and op-b read op-a's
+    entry in its evidence history (when op-a proved it, with what firmware and driver, from which statement),
+    as a former holder's sightings and usage are not read. The inspectorate's and the treaty body's reads stay;
+    the maker, which follows its chips until they leave its custody, reads none of it either way."""
+    import_challenge("op-a")
+    assert submit(world, fixture_statement()).status_code == 201
+    r = world.op_b.post(
+        "/api/v1/facilities/",
+        {"code": "US-NY-009", "name": "NY", "country": "US", "latitude": 40.71, "longitude": -74.0},
+    )
+    assert r.status_code == 201, r.content
+    r = world.op_a.post(
+        "/api/v1/transfers/",
+        {"receiver": "op-b", "destination_facility": "US-NY-009", "shipped_at": now().isoformat(), "chips": [CHIP_1]},
+        format="json",
+    )
+    assert r.status_code == 201, r.content
+    received = {"received_at": now().isoformat(), "facility": "US-NY-009", "chips": [CHIP_1]}
+    r = world.op_b.post(f"/api/v1/transfers/{r.json()['id']}/receive/", received, format="json")
+    assert r.status_code == 200, r.content
+    assert chip(CHIP_1).custodian.code == "op-b"
+    seen = world.op_b.get(f"/api/v1/chips/{CHIP_1}/evidence/")
+    assert seen.status_code == 200 and seen.json()["results"] == [], seen.content
+    for user in ("insp_us", "treaty"):
+        rows = world.api(parties.users[user]).get(f"/api/v1/chips/{CHIP_1}/evidence/").json()["results"]
+        assert [row["identity"] for row in rows] == [FIXTURE_IDENTITY], user
+    assert world.api(parties.users["nvidia"]).get(f"/api/v1/chips/{CHIP_1}/evidence/").status_code == 404
