@@ -8,9 +8,10 @@ import django_filters
 
 from compliance.dispute_models import AWAITING, Answer, ClarificationRequest
 from compliance.models import Delivery
+from core import filters
 
 
-class AnswerFilter(django_filters.FilterSet):
+class AnswerFilter(filters.FilterSet):
     finding = django_filters.NumberFilter(field_name="finding_id")
     alert = django_filters.NumberFilter(field_name="alert_id")
     operator = django_filters.CharFilter(field_name="operator__code")
@@ -24,19 +25,19 @@ def _awaiting(queryset, name, value):
     return queryset.filter(state__in=AWAITING) if value else queryset.exclude(state__in=AWAITING)
 
 
-class ClarificationFilter(django_filters.FilterSet):
+class ClarificationFilter(filters.FilterSet):
     finding = django_filters.NumberFilter(field_name="finding_id")
     alert = django_filters.NumberFilter(field_name="alert_id")
     operator = django_filters.CharFilter(field_name="operator__code")
     requester = django_filters.CharFilter(field_name="requester__code")
-    awaiting = django_filters.BooleanFilter(method=_awaiting, help_text="Still owed an answer (open or overdue).")
+    awaiting = filters.BooleanFilter(method=_awaiting, help_text="Still owed an answer (open or overdue).")
 
     class Meta:
         model = ClarificationRequest
         fields = ["finding", "alert", "operator", "requester", "state", "awaiting"]
 
 
-class DeliveryFilter(django_filters.FilterSet):
+class DeliveryFilter(filters.FilterSet):
     # By id, not as model choices (module doc): alert and subscription ids are sequential, and a choice filter
     # would count every alert raised anywhere and tell which subscriptions exist.
     alert = django_filters.NumberFilter(field_name="alert_id")

@@ -1,10 +1,11 @@
 import django_filters
 
+from core import filters
 from inventory.models import AnyFinding, Cluster, Facility, Inspection, NetworkLink, Transfer, WorkloadGroup
 from protocol.serials import normalize_chip_id, parse_chip_id
 
 
-class FacilityFilter(django_filters.FilterSet):
+class FacilityFilter(filters.FilterSet):
     operator = django_filters.CharFilter(field_name="operator__code")
     campus = django_filters.CharFilter(field_name="campus__code")
 
@@ -13,7 +14,7 @@ class FacilityFilter(django_filters.FilterSet):
         fields = ["country", "status", "operator", "campus", "review"]
 
 
-class ClusterFilter(django_filters.FilterSet):
+class ClusterFilter(filters.FilterSet):
     facility = django_filters.CharFilter(field_name="facility__code")
 
     class Meta:
@@ -21,9 +22,9 @@ class ClusterFilter(django_filters.FilterSet):
         fields = ["facility", "purpose"]
 
 
-class NetworkLinkFilter(django_filters.FilterSet):
+class NetworkLinkFilter(filters.FilterSet):
     facility = django_filters.CharFilter(method="either_end", help_text="Links with an end in this facility.")
-    active = django_filters.BooleanFilter(field_name="retired_at", lookup_expr="isnull")
+    active = filters.BooleanFilter(field_name="retired_at", lookup_expr="isnull")
 
     class Meta:
         model = NetworkLink
@@ -35,15 +36,15 @@ class NetworkLinkFilter(django_filters.FilterSet):
         return queryset.filter(Q(a_facility__code=value) | Q(b_facility__code=value))
 
 
-class WorkloadGroupFilter(django_filters.FilterSet):
-    active = django_filters.BooleanFilter(field_name="retired_at", lookup_expr="isnull")
+class WorkloadGroupFilter(filters.FilterSet):
+    active = filters.BooleanFilter(field_name="retired_at", lookup_expr="isnull")
 
     class Meta:
         model = WorkloadGroup
         fields = ["code", "active"]
 
 
-class TransferFilter(django_filters.FilterSet):
+class TransferFilter(filters.FilterSet):
     shipper = django_filters.CharFilter(field_name="shipper__code")
     receiver = django_filters.CharFilter(field_name="receiver__code")
 
@@ -52,7 +53,7 @@ class TransferFilter(django_filters.FilterSet):
         fields = ["status", "shipper", "receiver", "origin_country", "destination_country"]
 
 
-class InspectionFilter(django_filters.FilterSet):
+class InspectionFilter(filters.FilterSet):
     facility = django_filters.CharFilter(field_name="facility__code")
 
     class Meta:
@@ -68,10 +69,10 @@ def filter_chip(queryset, name, value):
     return queryset.filter(chip__manufacturer__code=maker, chip__serial=serial)
 
 
-class FindingFilter(django_filters.FilterSet):
+class FindingFilter(filters.FilterSet):
     facility = django_filters.CharFilter(field_name="facility__code")
     chip = django_filters.CharFilter(method=filter_chip)
-    open = django_filters.BooleanFilter(field_name="resolved_at", lookup_expr="isnull")
+    open = filters.BooleanFilter(field_name="resolved_at", lookup_expr="isnull")
 
     class Meta:
         model = AnyFinding

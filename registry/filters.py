@@ -1,10 +1,11 @@
 import django_filters
 
+from core import filters
 from registry.choices import ChipStatus, OrgKind
 from registry.models import AcceleratorModel, Chip, Organisation
 
 
-class OrganisationFilter(django_filters.FilterSet):
+class OrganisationFilter(filters.FilterSet):
     kind = django_filters.ChoiceFilter(choices=OrgKind.choices)
     country = django_filters.CharFilter()
 
@@ -13,7 +14,7 @@ class OrganisationFilter(django_filters.FilterSet):
         fields = ["kind", "country"]
 
 
-class AcceleratorModelFilter(django_filters.FilterSet):
+class AcceleratorModelFilter(filters.FilterSet):
     manufacturer = django_filters.CharFilter(field_name="manufacturer__code")
 
     class Meta:
@@ -21,7 +22,7 @@ class AcceleratorModelFilter(django_filters.FilterSet):
         fields = ["manufacturer", "architecture", "year", "confidence"]
 
 
-class ChipFilter(django_filters.FilterSet):
+class ChipFilter(filters.FilterSet):
     status = django_filters.MultipleChoiceFilter(choices=ChipStatus.choices)
     model = django_filters.CharFilter(field_name="model__slug")
     manufacturer = django_filters.CharFilter(field_name="manufacturer__code")

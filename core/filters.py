@@ -1,0 +1,54 @@
+"""Query-string filters the apps share: a yes/no filter that refuses what is neither.
+
+django-filter reads `?open=maybe` (or `?open=1` with its default widget) as no filter at all, so a client's
+typo answered every row as if filtered. Here a boolean parameter is `true`/`false` (`1`/`0`, any case), or
+400 `invalid` naming the parameter; absent or empty, it filters nothing.
+"""
+
+import django_filters
+from django import forms
+from django.db import models
+from django_filters.rest_framework import DjangoFilterBackend
+from django_filters.rest_framework import FilterSet as RestFilterSet
+
+_WORDS = {"true": True, "1": True, "false": False, "0": False}
+
+
+class _YesNoWidget(forms.TextInput):
+    def value_from_datadict(self, data, files, name):
+        value = data.get(name)
+        if isinstance(value, str):
+            word = value.strip().lower()
+            return _WORDS.get(word, word and value)  # blank: no filter
+        return value
+
+
+class _YesNoField(forms.NullBooleanField):
+    widget = _YesNoWidget
+
+    def to_python(self, value):
+        if value is None or value == "" or isinstance(value, bool):
+            return None if value == "" else value
+        raise forms.ValidationError("Must be true or false.", code="invalid")
+
+    def validate(self, value):
+        pass
+
+
+class BooleanFilter(django_filters.BooleanFilter):
+    field_class = _YesNoField
+
+
+class FilterSet(RestFilterSet):
+    """The API's filter sets: a model's boolean fields filtered by BooleanFilter above."""
+
+    FILTER_DEFAULTS = {
+        **RestFilterSet.FILTER_DEFAULTS,
+        models.BooleanField: {"filter_class": BooleanFilter},
+    }
+
+
+class FilterBackend(DjangoFilterBackend):
+    """DjangoFilterBackend building the views' `filterset_fields` on FilterSet above."""
+
+    filterset_base = FilterSet
