@@ -482,7 +482,11 @@ class TestBadInput:
         assert not Declaration.objects.exists()
 
     def test_declaring_for_another_operators_facility(self, site):
-        assert declare(site.b, "US-VA-001", days_ago(1), []).status_code == 404
+        # The answer a code of no facility gets (README): nothing says whether it exists or whose it is.
+        for code in ("US-VA-001", "NO-SUCH-001"):
+            response = declare(site.b, code, days_ago(1), [])
+            assert (response.status_code, response.json()["code"]) == (400, "invalid"), code
+            assert response.json()["errors"] == {"facility": [f"You run no facility {code}."]}
 
 
 def test_findings_visibility_and_resolution(api, site):
