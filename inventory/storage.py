@@ -143,17 +143,18 @@ _PLACEMENT_COLUMNS = ("chip", "facility", "cluster", "valid_from", "source", "so
 
 def copy_placements(rows, facility_id, source, source_id, log_index):
     """New open placements in one facility from one source: `rows` (chip pk, cluster pk or None, valid_from).
-    COPY's text format built here: the chip and the cluster are ints, and the few distinct times of a
-    statement are formatted once each."""
+    COPY's text format built here: the chip and the cluster are ints, and a row's time is formatted again only
+    where it differs from the row before's (a statement's rows mostly share one)."""
     from inventory.models import Placement
 
     tail = "\t".join(text_value(v) for v in (source, str(source_id), log_index)) + "\n"
-    times = {}
 
     def lines():
+        last = stamp = None
         for chip, cluster, at in rows:
-            when = times.get(at) or times.setdefault(at, text_value(at))
-            yield f"{chip}\t{facility_id}\t{NULL if cluster is None else cluster}\t{when}\t{tail}"
+            if at is not last:
+                last, stamp = at, f"\t{text_value(at)}\t{tail}"
+            yield f"{chip}\t{facility_id}\t{NULL if cluster is None else cluster}{stamp}"
 
     columns = [_c(Placement, f) for f in _PLACEMENT_COLUMNS]
     with connection.cursor() as cursor:
