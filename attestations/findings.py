@@ -109,10 +109,36 @@ def worked_off_the_books(attestation_id, facility, statement, worked, history, f
     return out
 
 
+def worked_while_lost(statement, worked, history, found):
+    """The refs of the speaker's own chips its usage statement says worked while they stood reported lost or
+    stolen: more active seconds than the time within the period they stood at another status. The chip is on
+    the watch list no more (recovered, on its holder's word, before the statement was filed), so the statement's
+    check of the chips' status now (inventory.services.watch.raise_sightings) passed it: reported lost, worked,
+    recovered, then reported, the work was never a sighting. `worked`, `history`, `found`: as for
+    worked_off_the_books."""
+    from registry.choices import WATCHED_STATUSES, ChipEventKind
+
+    watched = {str(s) for s in WATCHED_STATUSES}
+    out = []
+    for ref, (pk, active) in worked.items():
+        changes = [
+            (at, (before or {}).get("status"), (after or {}).get("status"))
+            for kind, at, before, after, _ in history.get(pk, ())
+            if kind == ChipEventKind.STATUS
+        ]
+        if not changes:
+            continue  # at its status now all through: raise_sightings judges that
+        free, lost = _time_on_books(statement.period_start, statement.period_end, changes, str(found[ref][2]), watched)
+        if lost is not None and active > free:
+            out.append(ref)
+    return out
+
+
 def _time_on_books(start, end, changes, now_status, disposed):
     """(seconds within [start, end] a chip stood at a status on the books, the first disposal status it stood at
     in that time or None). `changes`: its status changes after `start`, in time order (at, before, after); with
-    none, it stood at `now_status` all through."""
+    none, it stood at `now_status` all through. (`disposed`: the statuses off the books; or those of the watch
+    list, for the time a chip stood reported lost or stolen: worked_while_lost.)"""
     status = changes[0][1] if changes else now_status
     on_books, off, since = 0.0, None, start
     for at, _, after in changes:

@@ -6,7 +6,8 @@ from attestations import findings as F
 from attestations.kinds.resolution import Resolution
 from attestations.models import ChiplessUsageRecord, UsageRecord
 from core.lookups import Array
-from inventory.choices import FindingKind
+from inventory.choices import FindingKind, FindingSource
+from inventory.services import watch
 from outbox import emit
 from protocol.usage import energy_exceeds_limit, estimate_flop, witnessed_active_s
 from registry.catalog import fastest_peak
@@ -199,6 +200,18 @@ def store(att, s, v):
     history = F.chip_history_since([pk for pk, _ in worked.values()], s.period_start)
     found += F.worked_off_the_books(att.pk, v.facility, s, worked, history, chips.found)
     found += F.worked_before_custody(att.pk, v.facility, s, worked, history, v.speaker)
+    lost_then = F.worked_while_lost(s, worked, history, chips.found)
+    if lost_then:
+        # Sightings whatever their status now (and whenever reported: the history placed the work in the loss).
+        watch.raise_sightings(
+            {ref: chips.found[ref] for ref in lost_then},
+            source=FindingSource.ATTESTATION,
+            source_id=str(att.pk),
+            country=v.facility.country,
+            when=s.period_end,
+            log_index=att.log_index,
+            reported_since=lost_then,
+        )
     found += F.usage_overlaps(att.pk, v.facility, s.period_start, s.period_end, known)
     found += F.usage_elsewhere(att.pk, v.facility, s.period_start, s.period_end)
     found += F.late_filing(att.pk, att.received_at, s.period_end)
