@@ -7,7 +7,7 @@ from django.db.models import Q
 from django.utils import timezone
 
 from compliance.storage import lock_rule_key
-from core.errors import Conflict
+from core.errors import Conflict, Invalid
 from transparency.events import EVERY_PARTY, append_event
 
 
@@ -37,6 +37,8 @@ def declare(model, fields, user, key, values, event):
         merged.update(values)
         values = merged
         version = current.version + 1
+    _check_period(values)
+    if current is not None:
         current.superseded_at = timezone.now()
         current.save(update_fields=["superseded_at"])
     rule = model(key=key, version=version, created_by=user, **values)
@@ -45,6 +47,18 @@ def declare(model, fields, user, key, values, event):
     rule.log_index = _log(event, rule, fields, user)
     rule.save(update_fields=["log_index"])
     return rule
+
+
+def _check_period(values):
+    """400 `invalid` for a version that would end before it begins, judged on the start it is stored with: the
+    serializers judge `effective_to` against the start the request gives, or now, while a next version that names
+    none takes the current version's start where that is still to come (or now, for a PATCH). Stored, it was
+    logged to every party as a rule in force "from" its start "to" an earlier end, and counted in force over any
+    window spanning both (in_force_during)."""
+    start, end = values.get("effective_from"), values.get("effective_to")
+    if start is not None and end is not None and end <= start:
+        message = f"Must be after effective_from ({start.isoformat()}, this version's start)."
+        raise Invalid(f"effective_to: {message}", errors={"effective_to": [message]})
 
 
 def retire(model, fields, user, rule, event):
