@@ -260,6 +260,10 @@ class UsageRecord(UsageFields):
         indexes = [
             models.Index(fields=["run", "chip"], condition=Q(run__isnull=False), name="usage_run_idx"),
             models.Index(fields=["chip", "period_start"], name="usage_chip_idx"),
+            # "When did the work its holder reported on a chip since T end": read backwards from the newest end,
+            # one row or a few a chip (attestations.shipments.reported_after), under the log's lock, where an
+            # aggregate read every record since T (a chip reported hourly has 8,760 a year).
+            models.Index(fields=["chip", "period_end"], name="usage_chip_end_idx"),
             models.Index(fields=["facility", "period_start"], name="usage_facility_idx"),
             models.Index(fields=["attestation"], name="usage_attestation_idx"),
         ]

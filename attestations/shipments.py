@@ -17,7 +17,7 @@ it (a period that began before the chips left and ended after may be the last ho
 
 from itertools import islice
 
-from django.db.models import Exists, Max, OuterRef, Subquery
+from django.db.models import OuterRef, Q, Subquery
 from django.utils import timezone
 
 from attestations.models import Sighting, UsageRecord
@@ -28,8 +28,6 @@ from inventory.models import Placement
 from protocol.times import format_time
 
 CHUNK = 10_000  # chips per query: a million-chip shipment reads in bounded memory
-# The row's chip is placed, open, at the row's facility: the placement the shipment would close.
-_leaving = Placement.objects.filter(chip_id=OuterRef("chip_id"), facility_id=OuterRef("facility_id"), valid_to=None)
 
 
 def _latest_sighting_after(when, operator_id=None):
@@ -44,6 +42,23 @@ def _latest_sighting_after(when, operator_id=None):
     return Subquery(rows.order_by("-observed_at").values("observed_at")[:1])
 
 
+def _latest_work_end_after(when, operator_id):
+    """A subquery of placements: the latest end of work `operator_id`'s statements reported on the placement's
+    chip in a period beginning at or after `when`, read backwards along (chip, period_end) from the newest end:
+    one row or a few a chip, where an aggregate read every record since `when`."""
+    rows = UsageRecord.objects.filter(chip_id=OuterRef("chip_id"), period_start__gte=when)
+    rows = rows.filter(attestation__operator_id=operator_id)
+    return Subquery(rows.order_by("-period_end").values("period_end")[:1])
+
+
+def _latest_work_start_at_facility_after(when):
+    """A subquery of placements: the latest start of work reported on the placement's chip at its facility at or
+    after `when`, read backwards along (chip, period_start) from the newest."""
+    rows = UsageRecord.objects.filter(chip_id=OuterRef("chip_id"), facility_id=OuterRef("facility_id"))
+    rows = rows.filter(period_start__gte=when)
+    return Subquery(rows.order_by("-period_start").values("period_start")[:1])
+
+
 def reported_after(operator_id, chip_pks, when):
     """{chip pk: the latest time `operator_id`'s own statements put the chip where the books have it open, after
     `when`}: the end of a period of work it reported on the chip beginning at or after `when`, or a sighting of it
@@ -55,29 +70,17 @@ def reported_after(operator_id, chip_pks, when):
     speaker's own signed word at that time (and reconcile later listings against the wrong place). A shipment dated
     so is refused (`shipped_before_reported`), a statement is never refused (ATTESTATION.md 5), so its move waits.
     A period that began before `when` is left where it is: the placement closed at `when` still overlaps it. One
-    query each for the chips that would move (none on a node agent's statement of chips already where they are)."""
-    chips = Array(list(chip_pks))
-    worked = (
-        UsageRecord.objects.filter(chip_id__any=chips, period_start__gte=when)
-        .filter(attestation__operator_id=operator_id)
-        .values_list("chip_id")
-        .annotate(at=Max("period_end"))
+    query for the chips that would move (none on a node agent's statement of chips already where they are), which
+    reads a few rows a chip however far back `when` lies (the newest sighting and the newest end of work, each
+    read backwards along its index)."""
+    rows = (
+        Placement.objects.filter(chip_id__any=Array(list(chip_pks)), valid_to=None)
+        .annotate(worked=_latest_work_end_after(when, operator_id), seen=_latest_sighting_after(when, operator_id))
+        .filter(Q(worked__isnull=False) | Q(seen__isnull=False))
+        .values_list("chip_id", "worked", "seen")
         .order_by()
     )
-    # The latest sighting of each chip where the books have it open: read backwards along (chip, observed_at)
-    # from the newest, one row or a few a chip (a chip seen every few minutes for a year has a hundred thousand
-    # sightings there since `when`, all of which an aggregate read, under the log's lock).
-    seen = (
-        Placement.objects.filter(chip_id__any=chips, valid_to=None)
-        .annotate(at=_latest_sighting_after(when, operator_id))
-        .filter(at__isnull=False)
-        .values_list("chip_id", "at")
-        .order_by()
-    )
-    found = {}
-    for rows in (worked, seen):
-        for chip, at in rows:
-            found[chip] = max(at, found.get(chip, at))
+    found = {chip: max(at for at in (worked, seen) if at is not None) for chip, worked, seen in rows}
     # A period may end up to the allowed clock skew ahead (ATTESTATION.md 4): no move is dated in the future (the
     # placement closed now still overlaps that period).
     latest = timezone.now()
@@ -126,12 +129,12 @@ def refuse_shipment_before_reports(chip_pks, shipper, shipped_at):
             .values_list("chip_id", "at")
             .order_by()
         )
+        # Work at the facility each chip leaves, the latest start of each chip (read backwards, as the sightings).
         worked = (
-            UsageRecord.objects.filter(chip_id__any=chunk, period_start__gte=shipped_at)
-            .filter(facility__operator_id=shipper.pk)
-            .filter(Exists(_leaving))
-            .values_list("chip_id")
-            .annotate(at=Max("period_start"))
+            Placement.objects.filter(chip_id__any=chunk, valid_to=None, facility__operator_id=shipper.pk)
+            .annotate(at=_latest_work_start_at_facility_after(shipped_at))
+            .filter(at__isnull=False)
+            .values_list("chip_id", "at")
             .order_by()
         )
         for rows in (seen, worked):

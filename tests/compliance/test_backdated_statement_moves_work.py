@@ -294,3 +294,70 @@ def test_chips_moving_at_their_own_later_sightings_move_in_one_statement(world):
         or q["sql"].startswith(f"UPDATE {Placement._meta.db_table}")
     ]
     assert len(closes) == 1, [q["sql"][:120] for q in closes]
+
+
+def _worked_every_hour(world):  # noqa: F811  (the fixture, passed on)
+    """op-a's chips, placed 400 days ago, reported working for the hour ending 3 days ago and 2,000 hours more
+    before that (each record a copy of the first, an hour earlier): the usage table and the chips' pks."""
+    from django.db import connection
+
+    from attestations.models import Attestation, UsageRecord
+
+    _declare(world, "US-VA-001", "c-east-1", days_ago=400)
+    start = now() - timedelta(days=3, hours=1)
+    rows = [{"chip": c, "active_s": 3600, "utilization": 1.0, "energy_j": 3600 * 500} for c in CHIPS[:10]]
+    r, _ = world.submit(world.op_a, world.usage(rows, start, start + timedelta(hours=1)))
+    assert r.status_code == 201, r.content
+    att = Attestation.objects.get(pk=r.json()["id"])
+    pks = list(UsageRecord.objects.filter(attestation=att).values_list("chip_id", flat=True))
+    table = UsageRecord._meta.db_table
+    columns = [
+        f.column for f in UsageRecord._meta.concrete_fields if f.column not in ("id", "period_start", "period_end")
+    ]
+    listed = ", ".join(columns)
+    with connection.cursor() as cursor:
+        cursor.execute(
+            f"INSERT INTO {table} (id, period_start, period_end, {listed})"
+            f" SELECT nextval(pg_get_serial_sequence('{table}', 'id')), u.period_start - g * interval '1 hour',"
+            f" u.period_end - g * interval '1 hour', {', '.join(f'u.{c}' for c in columns)}"
+            f" FROM {table} u, generate_series(1, 2000) g WHERE u.attestation_id = %s",
+            [att.pk],
+        )
+        cursor.execute(f"ANALYZE {table}")
+    return table, pks, att.operator
+
+
+def test_the_latest_work_of_a_chip_leaving_is_read_not_all_of_it(world):  # noqa: F811
+    """(Session 20 review.) The same statement dated a year back over chips their speaker reported working every
+    hour: reported_after took the latest end of all their work since by aggregating every record (8,760 a chip a
+    year) under the log's lock. The newest end of each chip, read backwards along (chip, period_end), is all the
+    move needs."""
+    from django.db import connection
+    from django.test.utils import CaptureQueriesContext
+
+    from attestations.shipments import reported_after
+
+    table, pks, operator = _worked_every_hour(world)
+    with CaptureQueriesContext(connection) as queries:
+        at = reported_after(operator.pk, pks, now() - timedelta(days=365))
+    assert set(at) == set(pks) and all(abs(t - (now() - timedelta(days=3))) < timedelta(minutes=5) for t in at.values())
+    read = _sightings_read(queries, table)
+    assert 0 < read <= 50 * len(pks), read
+
+
+def test_a_shipment_dated_back_reads_the_latest_work_of_each_chip_not_all_of_it(world):  # noqa: F811
+    from django.db import connection
+    from django.test.utils import CaptureQueriesContext
+
+    from attestations.shipments import refuse_shipment_before_reports
+    from core.errors import Conflict
+
+    table, pks, operator = _worked_every_hour(world)
+    with CaptureQueriesContext(connection) as queries, pytest.raises(Conflict) as refused:
+        refuse_shipment_before_reports(pks, operator, now() - timedelta(days=365))
+    assert refused.value.code == "shipped_before_reported" and f"{len(pks)} chip(s)" in refused.value.detail
+    # The latest start: the hour before 3 days ago.
+    latest = parse_time(refused.value.extra["latest"])
+    assert abs(latest - (now() - timedelta(days=3, hours=1))) < timedelta(minutes=5), latest
+    read = _sightings_read(queries, table)
+    assert 0 < read <= 50 * len(pks), read
