@@ -244,25 +244,25 @@ def seen_before_custody(attestation_id, facility, observed_at, received_at, own,
     # (the receiver's few transfers, read on their index, spare a big statement its chips' history read).
     if not Transfer.objects.filter(receiver=operator, received_at__gt=since).exists():
         return []
-    own = dict(own)
-    if not own:
-        return []
-    refs = {pk: ref for ref, pk in own.items()}
-    custody = _custody_changes(chip_history_since(refs, since, kinds=[ChipEventKind.CUSTODY]))
     out = []
-    for pk, changes in custody.items():
-        receipt = _received_after(changes, since, operator)
-        if receipt is None:
-            continue
-        out.append(
-            _unexpected(
-                refs[pk],
-                pk,
-                attestation_id,
-                f"listed at {facility.code} at {observed_at.isoformat()}, before its receipt by {operator.code} at "
-                f"{receipt.isoformat()}: the speaker did not hold it then",
+    pairs = iter(own)
+    # A chunk of chips at a time: a million-chip statement's history read in bounded parameters and memory.
+    while chunk := list(islice(pairs, CHUNK)):
+        refs = {pk: ref for ref, pk in chunk}
+        custody = _custody_changes(chip_history_since(refs, since, kinds=[ChipEventKind.CUSTODY]))
+        for pk, changes in custody.items():
+            receipt = _received_after(changes, since, operator)
+            if receipt is None:
+                continue
+            out.append(
+                _unexpected(
+                    refs[pk],
+                    pk,
+                    attestation_id,
+                    f"listed at {facility.code} at {observed_at.isoformat()}, before its receipt by {operator.code} "
+                    f"at {receipt.isoformat()}: the speaker did not hold it then",
+                )
             )
-        )
     return out
 
 
