@@ -134,7 +134,7 @@ def _store(v: Verified, user, body):
             country=v.facility.country,
             when=when,
             log_index=att.log_index,
-            reported_before=_latest_work_end(s) if worked else None,
+            reported_before=_latest_work_end(s) if worked else _seen_by_holder_before(s, chips, v.speaker),
         )
     if run_finding is not None:
         own = [*own, _raise_run_finding(run_finding, att, v, filing.cited(att))]
@@ -156,6 +156,21 @@ def _store(v: Verified, user, body):
         flagged.add((str(d.kind), d.chip_ref))
         flags[str(d.kind)] = flags.get(str(d.kind), 0) + 1
     return Accepted(att, flags)
+
+
+def _seen_by_holder_before(s, chips, speaker):
+    """Of a location or evidence statement: its holder's own sighting of a chip at `observed_at` says nothing of
+    the chip after a loss it reported later (a node agent's statements, queued while it was offline, delivered
+    after the chip was reported missing: a critical alert for nothing), so only the chips reported lost or stolen
+    before `observed_at` are sightings of them; another party's sighting is one whenever it was reported (a
+    theft's victim reports it after the thief has the chip). Asked only of the lost or stolen chips, as
+    _latest_work_end is."""
+
+    def at(refs):
+        found = chips.found
+        return {ref: s.observed_at for ref in refs if found.get(ref) is not None and found[ref][1] == speaker.pk}
+
+    return at
 
 
 def _latest_work_end(s):
