@@ -79,17 +79,13 @@ def worked_off_the_books(attestation_id, facility, statement, worked, history, f
     worked, the seconds those the work is counted on (kinds.usage: more energy than the chip's power limit allows
     in them witnesses more; a chip listed idle, a decommissioned chip left in its rack, is not in it);
     `history`: chip_history_since the period's start; `found`: {ref: (pk, custodian, status, country) | None}."""
-    from registry.choices import DISPOSAL_STATUSES, ChipEventKind
+    from registry.choices import DISPOSAL_STATUSES
 
     disposed = {str(s) for s in DISPOSAL_STATUSES}
     start, end = statement.period_start, statement.period_end
     out = []
     for ref, (pk, active) in worked.items():
-        changes = [
-            (at, (before or {}).get("status"), (after or {}).get("status"))
-            for kind, at, before, after, _ in history.get(pk, ())
-            if kind == ChipEventKind.STATUS
-        ]
+        changes = _status_changes(history.get(pk, ()))
         now_status = str(found[ref][2])
         if not changes and now_status not in disposed:
             continue  # on the books all through the period, and since
@@ -116,22 +112,29 @@ def worked_while_lost(statement, worked, history, found):
     check of the chips' status now (inventory.services.watch.raise_sightings) passed it: reported lost, worked,
     recovered, then reported, the work was never a sighting. `worked`, `history`, `found`: as for
     worked_off_the_books."""
-    from registry.choices import WATCHED_STATUSES, ChipEventKind
+    from registry.choices import WATCHED_STATUSES
 
     watched = {str(s) for s in WATCHED_STATUSES}
     out = []
     for ref, (pk, active) in worked.items():
-        changes = [
-            (at, (before or {}).get("status"), (after or {}).get("status"))
-            for kind, at, before, after, _ in history.get(pk, ())
-            if kind == ChipEventKind.STATUS
-        ]
+        changes = _status_changes(history.get(pk, ()))
         if not changes:
             continue  # at its status now all through: raise_sightings judges that
         free, lost = _time_on_books(statement.period_start, statement.period_end, changes, str(found[ref][2]), watched)
         if lost is not None and active > free:
             out.append(ref)
     return out
+
+
+def _status_changes(rows):
+    """(at, status before, status after) of one chip's chip_history_since rows that changed its status."""
+    from registry.choices import ChipEventKind
+
+    return [
+        (at, (before or {}).get("status"), (after or {}).get("status"))
+        for kind, at, before, after, _ in rows
+        if kind == ChipEventKind.STATUS
+    ]
 
 
 def _time_on_books(start, end, changes, now_status, disposed):

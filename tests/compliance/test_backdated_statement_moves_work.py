@@ -226,76 +226,6 @@ def _sightings_read(queries, table):
     return read
 
 
-def test_the_latest_sighting_of_a_chip_leaving_is_read_not_all_of_them(world):  # noqa: F811
-    """(Review r4.) A statement dated a year back moves chips seen every few minutes since where the books have
-    them: their speaker's sightings there since are a hundred thousand a chip, and reported_after aggregated
-    all of them under the log's lock (ten thousand chips a chunk: minutes, every writer of the log waiting). The
-    latest one of each chip is all the move needs: a few rows a chip are read."""
-    from django.db import connection
-    from django.test.utils import CaptureQueriesContext
-
-    from attestations.shipments import reported_after
-
-    table, pks, operator = _seen_every_minute(world)
-    with CaptureQueriesContext(connection) as queries:
-        at = reported_after(operator.pk, pks, now() - timedelta(days=365))
-    assert set(at) == set(pks) and all(abs(t - (now() - timedelta(days=3))) < timedelta(minutes=5) for t in at.values())
-    read = _sightings_read(queries, table)
-    # A few a chip (the first of each monthly partition its sightings lie in), not its 2,000.
-    assert 0 < read <= 50 * len(pks), read
-
-
-def test_a_shipment_dated_back_reads_the_latest_sighting_of_each_chip_not_all_of_them(world):  # noqa: F811
-    """The shipment's check (shipped_before_reported) read every sighting since its date the same way."""
-    from django.db import connection
-    from django.test.utils import CaptureQueriesContext
-
-    from attestations.shipments import refuse_shipment_before_reports
-    from core.errors import Conflict
-
-    table, pks, operator = _seen_every_minute(world)
-    with CaptureQueriesContext(connection) as queries, pytest.raises(Conflict) as refused:
-        refuse_shipment_before_reports(pks, operator, now() - timedelta(days=365))
-    assert refused.value.code == "shipped_before_reported" and f"{len(pks)} chip(s)" in refused.value.detail
-    assert abs(parse_time(refused.value.extra["latest"]) - (now() - timedelta(days=3))) < timedelta(minutes=5)
-    read = _sightings_read(queries, table)
-    assert 0 < read <= 50 * len(pks), read
-
-
-def test_chips_moving_at_their_own_later_sightings_move_in_one_statement(world):  # noqa: F811
-    """Each chip seen alone at its own later time: the backdated statement moves each at its own sighting, and
-    closes their placements in one statement, not one per distinct time (on the code before this test, ten
-    UPDATEs and ten COPYs here; a 10,000-chip statement so dated made 20,000 round trips under the log's lock)."""
-    from django.db import connection
-    from django.test.utils import CaptureQueriesContext
-
-    _declare(world, "US-VA-001", "c-east-1", days_ago=20)
-    seen = {}
-    for i, chip in enumerate(CHIPS[:10]):
-        at = now() - timedelta(days=3, hours=i)
-        r, _ = world.submit(world.op_a, world.location([{"chip": chip, "cluster": "c-east-1"}], observed=at))
-        assert r.status_code == 201, r.content
-        seen[chip.split(":")[1]] = at
-    with CaptureQueriesContext(connection) as queries:
-        r, _ = world.submit(
-            world.op_a,
-            world.location(
-                [{"chip": c, "cluster": "c-east-2"} for c in CHIPS[:10]], observed=now() - timedelta(days=10)
-            ),
-        )
-    assert r.status_code == 201, r.content
-    moved = {p.chip.serial: p.valid_from for p in Placement.objects.filter(chip__serial__in=seen, valid_to=None)}
-    assert {s: abs(moved[s] - seen[s]) < timedelta(seconds=1) for s in seen} == {s: True for s in seen}
-    assert len({moved[s] for s in seen}) == 10
-    closes = [
-        q
-        for q in queries.captured_queries
-        if q["sql"].startswith(f'UPDATE "{Placement._meta.db_table}"')
-        or q["sql"].startswith(f"UPDATE {Placement._meta.db_table}")
-    ]
-    assert len(closes) == 1, [q["sql"][:120] for q in closes]
-
-
 def _worked_every_hour(world):  # noqa: F811  (the fixture, passed on)
     """op-a's chips, placed 400 days ago, reported working for the hour ending 3 days ago and 2,000 hours more
     before that (each record a copy of the first, an hour earlier): the usage table and the chips' pks."""
@@ -327,37 +257,51 @@ def _worked_every_hour(world):  # noqa: F811  (the fixture, passed on)
     return table, pks, att.operator
 
 
-def test_the_latest_work_of_a_chip_leaving_is_read_not_all_of_it(world):  # noqa: F811
-    """(Session 20 review.) The same statement dated a year back over chips their speaker reported working every
-    hour: reported_after took the latest end of all their work since by aggregating every record (8,760 a chip a
-    year) under the log's lock. The newest end of each chip, read backwards along (chip, period_end), is all the
-    move needs."""
+# What a chip leaving has behind it: its speaker's sightings there a minute apart (review r4), or its work reported
+# every hour (session 20); and the time each read gives: the latest sighting, the latest end or start of work.
+BACKLOGS = {
+    "sightings": (lambda w: _seen_every_minute(w), timedelta(days=3), timedelta(days=3)),
+    "work": (lambda w: _worked_every_hour(w), timedelta(days=3), timedelta(days=3, hours=1)),
+}
+
+
+@pytest.mark.parametrize("backlog", list(BACKLOGS))
+def test_a_statement_dated_back_reads_the_latest_report_of_each_chip_not_all_of_them(world, backlog):  # noqa: F811
+    """A statement dated a year back moves chips seen every few minutes, or reported working every hour, since
+    where the books have them: reported_after aggregated every such report (a hundred thousand sightings a chip a
+    year, 8,760 usage records) under the log's lock (ten thousand chips a chunk: minutes, every writer of the log
+    waiting). The latest one of each chip is all the move needs: a few rows a chip are read (the first of each
+    monthly partition its reports lie in), not its 2,000."""
     from django.db import connection
     from django.test.utils import CaptureQueriesContext
 
     from attestations.shipments import reported_after
 
-    table, pks, operator = _worked_every_hour(world)
+    build, ago, _ = BACKLOGS[backlog]
+    table, pks, operator = build(world)
     with CaptureQueriesContext(connection) as queries:
         at = reported_after(operator.pk, pks, now() - timedelta(days=365))
-    assert set(at) == set(pks) and all(abs(t - (now() - timedelta(days=3))) < timedelta(minutes=5) for t in at.values())
+    assert set(at) == set(pks) and all(abs(t - (now() - ago)) < timedelta(minutes=5) for t in at.values())
     read = _sightings_read(queries, table)
     assert 0 < read <= 50 * len(pks), read
 
 
-def test_a_shipment_dated_back_reads_the_latest_work_of_each_chip_not_all_of_it(world):  # noqa: F811
+@pytest.mark.parametrize("backlog", list(BACKLOGS))
+def test_a_shipment_dated_back_reads_the_latest_report_of_each_chip_not_all_of_them(world, backlog):  # noqa: F811
+    """The shipment's check (shipped_before_reported) read every sighting and usage record since its date the same
+    way; it names the latest sighting or the latest start of work."""
     from django.db import connection
     from django.test.utils import CaptureQueriesContext
 
     from attestations.shipments import refuse_shipment_before_reports
     from core.errors import Conflict
 
-    table, pks, operator = _worked_every_hour(world)
+    build, _, ago = BACKLOGS[backlog]
+    table, pks, operator = build(world)
     with CaptureQueriesContext(connection) as queries, pytest.raises(Conflict) as refused:
         refuse_shipment_before_reports(pks, operator, now() - timedelta(days=365))
     assert refused.value.code == "shipped_before_reported" and f"{len(pks)} chip(s)" in refused.value.detail
-    # The latest start: the hour before 3 days ago.
     latest = parse_time(refused.value.extra["latest"])
-    assert abs(latest - (now() - timedelta(days=3, hours=1))) < timedelta(minutes=5), latest
+    assert abs(latest - (now() - ago)) < timedelta(minutes=5), latest
     read = _sightings_read(queries, table)
     assert 0 < read <= 50 * len(pks), read

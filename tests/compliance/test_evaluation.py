@@ -211,14 +211,19 @@ def test_rule_change_is_a_new_version_and_old_alerts_keep_theirs(api, parties, o
     assert api(op).post("/api/v1/thresholds/", {**body, "key": "x"}).status_code == 403
 
 
-def test_alert_lifecycle_and_reopening(api, parties, op):
+def _one_alert(parties, op, code, prefix):
+    """A rule over 3 chips and 4 chips declared at a new facility `code`: its one alert, and the chips' ids."""
     rule(parties.users["treaty"], value=3)
-    fac = facility(op, "LIFE-1")
-    ids, rows = chips("LIF", 4)
+    fac = facility(op, code)
+    ids, rows = chips(prefix, 4)
     register_chips(rows, op)
     declare(op, fac, ids)
     settle()
-    alert = Alert.objects.get()
+    return Alert.objects.get(), ids
+
+
+def test_alert_lifecycle_and_reopening(api, parties, op):
+    alert, ids = _one_alert(parties, op, "LIFE-1", "LIF")
     treaty = api(parties.users["treaty"])
     assert treaty.post(f"/api/v1/alerts/{alert.pk}/acknowledge/", {"reason": "looking"}).status_code == 200
     assert treaty.post(f"/api/v1/alerts/{alert.pk}/resolve/", {"reason": ""}).status_code == 400
@@ -255,13 +260,7 @@ def test_alert_lifecycle_and_reopening(api, parties, op):
 def test_an_alert_transition_without_a_reason_is_reason_required(api, parties, op):
     """Missing, null, empty or blank, the reason is the code every decision that needs one answers
     (a plain field answered `invalid`); one too short to say anything stays `invalid`."""
-    rule(parties.users["treaty"], value=3)
-    fac = facility(op, "WHY-1")
-    ids, rows = chips("WHY", 4)
-    register_chips(rows, op)
-    declare(op, fac, ids)
-    settle()
-    alert = Alert.objects.get()
+    alert, _ = _one_alert(parties, op, "WHY-1", "WHY")
     transitions = alert.transitions.count()
     treaty = api(parties.users["treaty"])
     for action in ("acknowledge", "resolve", "dismiss"):

@@ -60,17 +60,21 @@ def test_a_superseded_version_is_not_retired_the_current_one_is(api, parties, pa
     assert treaty.delete(f"{path}{new['id']}/").json()["code"] == "already_retired"
 
 
-def test_a_version_superseded_by_a_scheduled_one_governs_until_then_and_may_be_retired(api, parties):
-    """Declared to take effect tomorrow, version 2 supersedes version 1 at once, which governs until then:
-    retiring version 1 ends the rule now, and version 2 still takes effect when it said."""
-    treaty = api(parties.users["treaty"])
-    now = timezone.now()
-    old, new = _versions(
+def _governing_and_scheduled(treaty, now):
+    """Version 1 of watch-v in force since yesterday, version 2 declared to take effect tomorrow."""
+    return _versions(
         treaty,
         "/api/v1/thresholds/",
         {**THRESHOLD, "effective_from": (now - timedelta(days=1)).isoformat()},
         {"value": 200, "effective_from": (now + timedelta(days=1)).isoformat()},
     )
+
+
+def test_a_version_superseded_by_a_scheduled_one_governs_until_then_and_may_be_retired(api, parties):
+    """Declared to take effect tomorrow, version 2 supersedes version 1 at once, which governs until then:
+    retiring version 1 ends the rule now, and version 2 still takes effect when it said."""
+    treaty, now = api(parties.users["treaty"]), timezone.now()
+    old, new = _governing_and_scheduled(treaty, now)
     assert ThresholdRule.objects.in_force(now).get(key="watch-v").pk == old["id"]
     assert treaty.delete(f"/api/v1/thresholds/{old['id']}/").status_code == 204
     assert not ThresholdRule.objects.in_force(timezone.now()).filter(key="watch-v").exists()
@@ -82,14 +86,8 @@ def test_retiring_a_scheduled_version_ends_the_rule_and_its_predecessor_answers_
     """Version 2, scheduled for tomorrow, retired today: the rule ends now (version 1 governed until its successor
     took effect or was retired). Retiring version 1 afterwards is `already_retired`; it answered `superseded`,
     "retire the rule's current version (2)", naming a version already retired, and a client following it looped."""
-    treaty = api(parties.users["treaty"])
-    now = timezone.now()
-    old, new = _versions(
-        treaty,
-        "/api/v1/thresholds/",
-        {**THRESHOLD, "effective_from": (now - timedelta(days=1)).isoformat()},
-        {"value": 200, "effective_from": (now + timedelta(days=1)).isoformat()},
-    )
+    treaty, now = api(parties.users["treaty"]), timezone.now()
+    old, new = _governing_and_scheduled(treaty, now)
     assert treaty.delete(f"/api/v1/thresholds/{new['id']}/").status_code == 204
     assert not ThresholdRule.objects.in_force(timezone.now()).filter(key="watch-v").exists()
     assert not ThresholdRule.objects.in_force(now + timedelta(days=2)).filter(key="watch-v").exists()
