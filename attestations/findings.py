@@ -41,22 +41,24 @@ def ownership(attestation_id, chips, operator):
 
 def chip_history_since(chip_pks, since, kinds=None):
     """{chip pk: [(kind, at, before, after, log_index)]}, in time order: the status and custody changes of the
-    chips recorded after `since` (one read on the history's time index: none for almost every statement), what
-    worked_off_the_books and worked_before_custody judge a usage statement's work by. `kinds`: some of those
-    kinds only."""
+    chips recorded after `since` (one read a chunk on the history's time index: none for almost every
+    statement), what worked_off_the_books and worked_before_custody judge a usage statement's work by. `kinds`:
+    some of those kinds only."""
     from registry.choices import ChipEventKind
     from registry.models import ChipEvent
 
-    if not chip_pks:
-        return {}
-    rows = ChipEvent.objects.filter(
-        chip_id__any=Array(list(chip_pks)),
-        kind__in=kinds or [ChipEventKind.STATUS, ChipEventKind.CUSTODY],
-        at__gt=since,
-    ).order_by("at", "id")
     history = {}
-    for chip_pk, *change in rows.values_list("chip_id", "kind", "at", "before", "after", "log_index"):
-        history.setdefault(chip_pk, []).append(tuple(change))
+    pairs = iter(chip_pks)
+    # A chunk of chips at a time (each chip's rows in one chunk, so in time order): bounded parameters for a
+    # million-chip usage statement.
+    while chunk := list(islice(pairs, CHUNK)):
+        rows = ChipEvent.objects.filter(
+            chip_id__any=Array(chunk),
+            kind__in=kinds or [ChipEventKind.STATUS, ChipEventKind.CUSTODY],
+            at__gt=since,
+        ).order_by("at", "id")
+        for chip_pk, *change in rows.values_list("chip_id", "kind", "at", "before", "after", "log_index"):
+            history.setdefault(chip_pk, []).append(tuple(change))
     return history
 
 
