@@ -894,6 +894,57 @@ def escalate_overdue(now=None):
     return escalated
 
 
+def lapse_alerts(now=None):
+    """Resolve, once each and logged, the open or acknowledged alerts of rule versions no longer in force (a later
+    version took effect, or the rule was retired): nothing evaluates them any more, so they stood open for ever,
+    neither cleared nor escalated, beside the alert the version in force keeps on the same subject (with the same
+    clock, _clock_starts). The transition is the registry's (no user), its reason says which version governs now
+    or that the rule ended. Runs with the periodic full evaluation. Returns the alerts resolved."""
+    now = now or timezone.now()
+    stale = Alert.objects.filter(rule__isnull=False, state__in=[AlertState.OPEN, AlertState.ACKNOWLEDGED]).exclude(
+        rule__in=ThresholdRule.objects.in_force(now)
+    )
+    return [a for a in (_lapse(pk, now) for pk in stale.order_by("id").values_list("pk", flat=True)) if a]
+
+
+def _lapse(alert_pk, now):
+    with transaction.atomic():
+        alert = Alert.objects.select_for_update(of=("self",)).select_related("rule", "operator").get(pk=alert_pk)
+        in_force = ThresholdRule.objects.in_force(now)
+        if alert.state not in (AlertState.OPEN, AlertState.ACKNOWLEDGED) or in_force.filter(pk=alert.rule_id).exists():
+            return None  # moved by someone meanwhile, or (a retirement undone by nothing) still in force
+        rule = alert.rule
+        successor = in_force.filter(key=rule.key).values_list("version", flat=True).first()
+        reason = f"{rule.key} v{rule.version} is no longer in force: " + (
+            f"version {successor} governs now" if successor is not None else "the rule ended"
+        )
+        previous = alert.state
+        alert.state = AlertState.RESOLVED
+        alert.save(update_fields=["state", "updated_at"])
+        parties, countries = readers(alert)
+        index = append_event(
+            "alert.resolved",
+            f"alert:{alert.pk}",
+            {
+                "alert": alert.pk,
+                "from": previous,
+                "to": AlertState.RESOLVED,
+                "by": None,
+                "organisation": None,
+                "reason": reason,
+                "operator": alert.operator.code if alert.operator_id else None,
+                "country": alert.country,
+            },
+            parties=parties,
+            countries=countries,
+        )
+        AlertTransition.objects.create(
+            alert=alert, from_state=previous, to_state=AlertState.RESOLVED, reason=reason, log_index=index
+        )
+        _notify(alert, "alert.resolved")
+        return alert
+
+
 def _escalate(alert_pk, now):
     with transaction.atomic():
         alert = Alert.objects.select_for_update(of=("self",)).select_related("rule", "operator").get(pk=alert_pk)

@@ -81,11 +81,13 @@ def evaluate_event(event_id, topic, payload):
 
 @event_task()
 def evaluate_all():
-    from compliance.evaluation import escalate_overdue
+    from compliance.evaluation import escalate_overdue, lapse_alerts
     from compliance.evaluation import evaluate_all as run
     from compliance.finding_alerts import sweep
 
     run()
+    # Alerts of rule versions no longer in force, which nothing evaluates any more.
+    lapse_alerts()
     # Alerts past their clock (consolidation within 120 days, ...) that the evaluation did not clear.
     escalate_overdue()
     # Findings whose alert was lost in transit (a broker that restarted empty) are raised here.
