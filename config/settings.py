@@ -421,6 +421,8 @@ CHIPREG_FINDING_SEVERITY = {
     "run_objected": "high",
     "run_prohibited": "high",
     "run_other_site": "medium",
+    # Work attributed to its run all the same, outside the dates the run was declared and reviewed for.
+    "run_outside_plan": "medium",
     "evidence_invalid": "high",
     "evidence_stale": "medium",
     "identity_mismatch": "high",

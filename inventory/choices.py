@@ -89,6 +89,7 @@ class FindingKind(models.TextChoices):
     RUN_OBJECTED = "run_objected", "Reports work for a run the treaty body objected to"
     RUN_PROHIBITED = "run_prohibited", "Reports work for a prohibited run"
     RUN_OTHER_SITE = "run_other_site", "Reports work for a run at a facility it did not declare"
+    RUN_OUTSIDE_PLAN = "run_outside_plan", "Reports work for a run outside its planned dates"
     # Hardware evidence (HARDWARE.md 5): per-chip problems of an evidence statement, and enrolments
     EVIDENCE_INVALID = "evidence_invalid", "Hardware evidence that does not verify"
     EVIDENCE_STALE = "evidence_stale", "Hardware evidence made for another nonce"

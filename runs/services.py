@@ -11,6 +11,7 @@ import secrets
 from datetime import UTC, timedelta
 from typing import NamedTuple
 
+from django.conf import settings
 from django.db import transaction
 from django.db.models import Q
 from django.utils import timezone
@@ -265,13 +266,17 @@ def withdraw(user, run, reason="", now=None):
 FORBIDDEN_STATES = {RunState.OBJECTED: FindingKind.RUN_OBJECTED, RunState.PROHIBITED: FindingKind.RUN_PROHIBITED}
 
 
-def attribution(code, speaker_id, period_start, facility_id):
+def attribution(code, speaker_id, period_start, facility_id, period_end=None):
     """(run pk, None) when a usage statement of `speaker_id` about facility `facility_id` may be attributed
     to the run `code`; else (None, the finding kind): a run never declared, another operator's (the speaker
     learns no more than that: not whose, nor anything else about it), a run its operator withdrew (work done
     for a run called off is not explained by it, whenever it is reported), work reported for a period that
     began before the run was declared (a declaration does not explain compute done before it), or work at a
     facility the run did not declare (its inspectorate would not see the run that explains it).
+
+    Work for a period reaching outside the run's planned dates (beyond the clocks' allowed skew) is the run's
+    too, with a `run_outside_plan` finding: the run was declared, reviewed and classified for those dates, and
+    the over-plan rules judge its volume, not when it was done (`period_end`: the period's end, when known).
 
     A run the treaty body objected to, or one recorded prohibited, is (run pk, the finding kind): the work is
     the run's all the same (its attested compute is the evidence of what was done despite the treaty's
@@ -284,7 +289,7 @@ def attribution(code, speaker_id, period_start, facility_id):
     row = storage.run_for_attribution(code)
     if row is None:
         return None, FindingKind.RUN_UNKNOWN
-    pk, operator_id, declared_at, withdrawn_at, state = row
+    pk, operator_id, declared_at, withdrawn_at, state, planned_start, planned_end = row
     if operator_id != speaker_id:
         return None, FindingKind.RUN_NOT_OWN
     # What the treaty said of the run is the finding, whatever else keeps the work from being the run's.
@@ -295,7 +300,9 @@ def attribution(code, speaker_id, period_start, facility_id):
         return None, forbidden or FindingKind.RUN_BEFORE_DECLARATION
     if not declared_at_facility(pk, facility_id):
         return None, forbidden or FindingKind.RUN_OTHER_SITE
-    return pk, forbidden
+    skew = timedelta(seconds=settings.CHIPREG_FRESHNESS_MAX_FUTURE_S)
+    outside = period_start < planned_start - skew or (period_end is not None and period_end > planned_end + skew)
+    return pk, forbidden or (FindingKind.RUN_OUTSIDE_PLAN if outside else None)
 
 
 def declared_at_facility(run_id, facility_id):

@@ -50,13 +50,14 @@ def _run_col(field):
 # commit; statements naming the same run still proceed side by side.
 RUN_FOR_ATTRIBUTION = (
     f"SELECT {_run_col('id')}, {_run_col('operator')}, {_run_col('declared_at')}, {_run_col('withdrawn_at')},"  # noqa: S608
-    f" {_run_col('state')} FROM {_R} WHERE {_run_col('code')} = %s FOR KEY SHARE"
+    f" {_run_col('state')}, {_run_col('planned_start')}, {_run_col('planned_end')}"
+    f" FROM {_R} WHERE {_run_col('code')} = %s FOR KEY SHARE"
 )
 
 
 def run_for_attribution(code):
-    """(pk, operator pk, declared_at, withdrawn_at, state) of the run `code`, or None; the row stays key-share locked
-    to the end of the caller's transaction."""
+    """(pk, operator pk, declared_at, withdrawn_at, state, planned_start, planned_end) of the run `code`, or None;
+    the row stays key-share locked to the end of the caller's transaction."""
     with connection.cursor() as cursor:
         cursor.execute(RUN_FOR_ATTRIBUTION, [code])
         return cursor.fetchone()

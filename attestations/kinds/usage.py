@@ -110,7 +110,7 @@ def resolve_run(s, v):
     Never a refusal (ATTESTATION.md 3.2)."""
     if s.run is None:
         return None, None
-    return runs.attribution(s.run, v.speaker.pk, s.period_start, v.facility.pk)
+    return runs.attribution(s.run, v.speaker.pk, s.period_start, v.facility.pk, s.period_end)
 
 
 def store(att, s, v):

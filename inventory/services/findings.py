@@ -81,6 +81,7 @@ def describe(d):
         "run_objected": "reports work for a run the treaty body objected to",
         "run_prohibited": "reports work for a run recorded as prohibited",
         "run_other_site": "reports work for a run at a facility the run did not declare",
+        "run_outside_plan": "reports work for a run outside the run's planned dates",
     }.get(d.kind, d.kind)
     if getattr(d, "note", None):
         where = f"{d.kind}: {d.note}"

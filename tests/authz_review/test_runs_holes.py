@@ -66,7 +66,9 @@ class TestEscapingReview:
 
     def test_a_run_that_has_done_work_cannot_be_withdrawn(self, world, parties):
         run = declared_earlier(parties)
-        assert submit(world, {**world.usage(rows("A000001"), *last_hours()), "run": run.code})["flags"] == {}
+        # Work before its planned start (the run may be withdrawn only then): attributed, with its finding.
+        flags = submit(world, {**world.usage(rows("A000001"), *last_hours()), "run": run.code})["flags"]
+        assert flags == {"run_outside_plan": 1}
         assert RunUsageDay.objects.filter(run=run).exists()
         r = world.op_a.post(f"/api/v1/runs/{run.code}/withdraw/", {"reason": "never mind"})
         assert r.status_code == 409, r.content
@@ -115,7 +117,7 @@ class TestWorkElsewhere:
             **{k: body[k] for k in ("model_name", "kind", "planned_flop", "precision", "description")},
             "facilities": [],
             "clusters": list(Facility.objects.get(code="US-VA-001").clusters.filter(code="c-east-1")),
-            "planned_start": now() + timedelta(days=1),
+            "planned_start": now() - timedelta(hours=5),  # the work below lies in its plan
             "planned_end": now() + timedelta(days=20),
         }
         run = run_review.declare(parties.users["op_a_admin"], values, now=at)

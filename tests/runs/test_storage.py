@@ -50,7 +50,7 @@ def test_the_run_a_statement_names_is_read_as_the_orm_reads_it(world, parties):
     for code in (run.code, "run-neverdeclared"):
         orm = (
             Run.objects.filter(code=code)
-            .values_list("pk", "operator_id", "declared_at", "withdrawn_at", "state")
+            .values_list("pk", "operator_id", "declared_at", "withdrawn_at", "state", "planned_start", "planned_end")
             .first()
         )
         assert storage.run_for_attribution(code) == orm

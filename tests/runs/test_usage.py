@@ -131,3 +131,38 @@ def test_prohibited_runs_still_count_their_work(world, parties):
         "run_prohibited": 1
     }
     assert totals.attested([run.pk])[run.pk]["records"] == 1
+
+
+def _run_planned(parties, start_hours_ago, end_hours_ago):
+    """A run declared 6 hours ago, planned from `start_hours_ago` to `end_hours_ago`."""
+    at = now() - timedelta(hours=6)
+    body = declaration(facilities=[], start=at + timedelta(hours=1))
+    values = {
+        **{k: body[k] for k in ("model_name", "kind", "planned_flop", "precision", "description")},
+        "facilities": [Facility.objects.get(code="US-VA-001")],
+        "clusters": [],
+        "planned_start": now() - timedelta(hours=start_hours_ago),
+        "planned_end": now() - timedelta(hours=end_hours_ago),
+    }
+    return run_review.declare(parties.users["op_a_admin"], values, now=at)
+
+
+def test_work_outside_the_runs_planned_dates_is_attributed_with_a_finding(world, parties):
+    """A run is declared, reviewed and classified for its planned dates; the over-plan rules judge its volume, not
+    when it ran. Work reported for it after its planned end (or before its planned start, once declared) was
+    attributed with no word to anyone: it counts for the run all the same (the evidence of what was done), and
+    each such statement is a `run_outside_plan` finding for the speaker, its inspectorate and the treaty body."""
+    run = _run_planned(parties, start_hours_ago=4, end_hours_ago=2)
+    for start_h, end_h, outside in ((3.5, 2.5, False), (5, 4.5, True), (1.5, 1, True), (2.5, 1.5, True)):
+        start, end = now() - timedelta(hours=start_h), now() - timedelta(hours=end_h)
+        body = submit(world, {**world.usage(rows("A000001", active=1800, energy=9e5), start, end), "run": run.code})
+        assert body["flags"] == ({"run_outside_plan": 1} if outside else {}), (start_h, end_h)
+        assert Attestation.objects.get(pk=body["id"]).run_id == run.pk  # attributed either way
+        if outside:
+            _finding("run_outside_plan", body["id"], run.code)
+    assert world.op_a.get(f"/api/v1/runs/{run.code}/").json()["attested"]["statements"] == 4
+    # Within the clocks' allowed skew of the plan's dates, no finding.
+    start = now() - timedelta(hours=4, minutes=4)
+    one = rows("A000002", active=1800, energy=9e5)
+    body = submit(world, {**world.usage(one, start, start + timedelta(minutes=30)), "run": run.code})
+    assert body["flags"] == {}
