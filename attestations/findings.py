@@ -187,8 +187,8 @@ def _custody_changes(history):
 def _received_after(changes, when, operator):
     """The speaker's receipt of the chip when the speaker did not hold it at `when` (the first custody change
     after `when` was not away from the speaker), else None. `changes`: one chip's _custody_changes."""
-    later = sorted(c for c in changes if c[0] > when)
-    if not later or later[0][1] == operator.code:
+    first = min((c for c in changes if c[0] > when), key=lambda c: c[0], default=None)  # ties: in log order
+    if first is None or first[1] == operator.code:
         return None  # the speaker held it then: no custody change since, or the first one since was away from it
     return max(c[0] for c in changes)  # the last change: the one that gave it to the speaker
 

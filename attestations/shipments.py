@@ -59,6 +59,18 @@ def _latest_work_start_at_facility_after(when):
     return Subquery(rows.order_by("-period_start").values("period_start")[:1])
 
 
+def _newest_reports(placements, worked, seen):
+    """{chip pk: the later of `worked` and `seen`} (subqueries of a placement) for the `placements` with either:
+    one query."""
+    rows = (
+        placements.annotate(worked=worked, seen=seen)
+        .filter(Q(worked__isnull=False) | Q(seen__isnull=False))
+        .values_list("chip_id", "worked", "seen")
+        .order_by()
+    )
+    return {chip: max(at for at in (w, s) if at is not None) for chip, w, s in rows}
+
+
 def reported_after(operator_id, chip_pks, when):
     """{chip pk: the latest time `operator_id`'s own statements put the chip where the books have it open, after
     `when`}: the end of a period of work it reported on the chip beginning at or after `when`, or a sighting of it
@@ -73,14 +85,10 @@ def reported_after(operator_id, chip_pks, when):
     query for the chips that would move (none on a node agent's statement of chips already where they are), which
     reads a few rows a chip however far back `when` lies (the newest sighting and the newest end of work, each
     read backwards along its index)."""
-    rows = (
-        Placement.objects.filter(chip_id__any=Array(list(chip_pks)), valid_to=None)
-        .annotate(worked=_latest_work_end_after(when, operator_id), seen=_latest_sighting_after(when, operator_id))
-        .filter(Q(worked__isnull=False) | Q(seen__isnull=False))
-        .values_list("chip_id", "worked", "seen")
-        .order_by()
+    placements = Placement.objects.filter(chip_id__any=Array(list(chip_pks)), valid_to=None)
+    found = _newest_reports(
+        placements, _latest_work_end_after(when, operator_id), _latest_sighting_after(when, operator_id)
     )
-    found = {chip: max(at for at in (worked, seen) if at is not None) for chip, worked, seen in rows}
     # A period may end up to the allowed clock skew ahead (ATTESTATION.md 4): no move is dated in the future (the
     # placement closed now still overlaps that period).
     latest = timezone.now()
@@ -121,26 +129,16 @@ def refuse_shipment_before_reports(chip_pks, shipper, shipped_at):
     reported, latest = set(), None
     for start in range(0, len(chip_pks), CHUNK):
         chunk = Array(list(chip_pks[start : start + CHUNK]))
-        # Sightings at the shipper's facility each chip leaves (its open placement), the newest of each chip.
-        seen = (
-            Placement.objects.filter(chip_id__any=chunk, valid_to=None, facility__operator_id=shipper.pk)
-            .annotate(at=_latest_sighting_after(shipped_at))
-            .filter(at__isnull=False)
-            .values_list("chip_id", "at")
-            .order_by()
+        # At the shipper's facility each chip leaves (its open placement): the newest sighting and the latest
+        # start of work of each chip, each read backwards along its index.
+        leaving = Placement.objects.filter(chip_id__any=chunk, valid_to=None, facility__operator_id=shipper.pk)
+        found = _newest_reports(
+            leaving, _latest_work_start_at_facility_after(shipped_at), _latest_sighting_after(shipped_at)
         )
-        # Work at the facility each chip leaves, the latest start of each chip (read backwards, as the sightings).
-        worked = (
-            Placement.objects.filter(chip_id__any=chunk, valid_to=None, facility__operator_id=shipper.pk)
-            .annotate(at=_latest_work_start_at_facility_after(shipped_at))
-            .filter(at__isnull=False)
-            .values_list("chip_id", "at")
-            .order_by()
-        )
-        for rows in (seen, worked):
-            for chip, at in rows:
-                reported.add(chip)
-                latest = at if latest is None else max(latest, at)
+        reported.update(found)
+        if found:
+            newest = max(found.values())
+            latest = newest if latest is None else max(latest, newest)
     count = len(reported)
     if count:
         raise Conflict(

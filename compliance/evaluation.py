@@ -918,31 +918,9 @@ def _lapse(alert_pk, now):
         reason = f"{rule.key} v{rule.version} is no longer in force: " + (
             f"version {successor} governs now" if successor is not None else "the rule ended"
         )
-        previous = alert.state
-        alert.state = AlertState.RESOLVED
-        alert.save(update_fields=["state", "updated_at"])
-        parties, countries = readers(alert)
-        index = append_event(
-            "alert.resolved",
-            f"alert:{alert.pk}",
-            {
-                "alert": alert.pk,
-                "from": previous,
-                "to": AlertState.RESOLVED,
-                "by": None,
-                "organisation": None,
-                "reason": reason,
-                "operator": alert.operator.code if alert.operator_id else None,
-                "country": alert.country,
-            },
-            parties=parties,
-            countries=countries,
-        )
-        AlertTransition.objects.create(
-            alert=alert, from_state=previous, to_state=AlertState.RESOLVED, reason=reason, log_index=index
-        )
-        _notify(alert, "alert.resolved")
-        return alert
+        from compliance.services import move
+
+        return move(alert, AlertState.RESOLVED, reason)
 
 
 def _escalate(alert_pk, now):

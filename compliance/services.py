@@ -78,6 +78,13 @@ def transition(user, alert, action, reason):
         raise Conflict(f"An alert that is {alert.state} cannot be {target}.", code="invalid_transition")
     if not reason or not reason.strip():
         raise Invalid("Say why.", code="reason_required")
+    return move(alert, target, reason, user)
+
+
+def move(alert, target, reason, user=None):
+    """Move an alert the caller holds locked to `target` and record it: its transition, its log event and, for a
+    resolution or a dismissal, its webhooks. `user`: who moved it; None for the registry itself (an alert of a
+    rule version no longer in force: compliance.evaluation.lapse_alerts)."""
     from compliance.evaluation import _notify, readers
 
     previous = alert.state
@@ -86,6 +93,7 @@ def transition(user, alert, action, reason):
     # Read by whoever reads the alert's own events (a run's or a model's: every country of its runs), and the
     # organisation that moved it.
     parties, countries = readers(alert)
+    org = user.organisation.code if user is not None and user.organisation_id else None
     index = append_event(
         f"alert.{target}",
         f"alert:{alert.pk}",
@@ -93,13 +101,13 @@ def transition(user, alert, action, reason):
             "alert": alert.pk,
             "from": previous,
             "to": target,
-            "by": user.username,
-            "organisation": user.organisation.code if user.organisation_id else None,
+            "by": user.username if user is not None else None,
+            "organisation": org,
             "reason": reason,
             "operator": alert.operator.code if alert.operator_id else None,
             "country": alert.country,
         },
-        parties=sorted({*parties, *([user.organisation.code] if user.organisation_id else [])}),
+        parties=sorted({*parties, *([org] if org else [])}),
         countries=countries,
     )
     AlertTransition.objects.create(

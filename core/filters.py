@@ -27,8 +27,10 @@ class _YesNoField(forms.NullBooleanField):
     widget = _YesNoWidget
 
     def to_python(self, value):
-        if value is None or value == "" or isinstance(value, bool):
-            return None if value == "" else value
+        if value is None or value == "":
+            return None
+        if isinstance(value, bool):
+            return value
         raise forms.ValidationError("Must be true or false.", code="invalid")
 
     def validate(self, value):

@@ -269,7 +269,7 @@ class DeclarationResultSerializer(DeclarationSerializer):
 
 
 class DeclarationCreateSerializer(serializers.Serializer):
-    facility = serializers.CharField()
+    facility = OwnFacilityField()
     as_of = serializers.DateTimeField()
     chips = serializers.ListField(child=serializers.JSONField(), help_text="Chip ids or {chip, cluster} objects.")
 
