@@ -167,9 +167,13 @@ def _copy_field(text):
 # the primary key, read back from the pages the COPY just wrote). A plain INSERT, not ON CONFLICT DO
 # NOTHING (whose speculative insertion cost twice as much per row): a registered serial is an error
 # here, and the caller's savepoint takes the whole copy back.
+# In key order: two registrations of the same serials at once (each its own batch, COPYed side by side) then claim
+# them in one order, so one waits for the other and answers serial_taken; in the order a scan of the interleaved
+# chip pages met them, each could take a key the other wanted first, and both were lost to a deadlock.
 _CLAIM_COPIED = (
     "INSERT INTO {ident} ({i_manufacturer}, {i_serial}, {i_chip})"
     " SELECT {c_manufacturer}, {c_serial}, {c_id} FROM {chip} WHERE {c_id} > %s AND {c_batch} = %s"
+    " ORDER BY {c_manufacturer}, {c_serial}"
 )
 
 
