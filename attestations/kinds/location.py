@@ -23,6 +23,7 @@ from attestations.kinds.resolution import Resolution
 from attestations.shipments import reported_after
 from attestations.storage import chips as chip_rows
 from attestations.storage import ingest
+from core import beside as core_beside
 from core.rawsql import without_jit
 from inventory.choices import FindingKind, PlacementSource
 from inventory.models import Cluster
@@ -37,6 +38,8 @@ from transparency.log import current_size
 
 # Statements up to this many chips refresh their chips' last verification in the request (see store).
 FOLD_INLINE_MAX = 1000
+# Statements of this many chips or more read their movement check beside their placements (store).
+MOVEMENT_BESIDE_MIN = 20_000
 
 
 def small(s):
@@ -148,10 +151,36 @@ def store(att, s, v, user, chips, body, read=None, refreshed=False, listed=None)
         elsewhere = open_rows = None
         if chips.mark is not None:
             chips.refresh(chip_writes.changed_between(chips.mark, att.log_index))
-    found = F.ownership(att.pk, chips, v.speaker)
-    found += F.movement(att.pk, facility, s.observed_at, chips.known(), elsewhere=elsewhere)
+    owned = F.ownership(att.pk, chips, v.speaker)
+    # A big statement's movement check reads on a second connection while its placements are decided and
+    # written on this one (core.beside): what it reads, other statements' rows, none can commit while this
+    # one holds the log's lock, and this statement's own are not among them.
+    beside = elsewhere is None and len(registered) >= MOVEMENT_BESIDE_MIN
+    args = (att.pk, facility, s.observed_at, list(chips.known()) if beside else chips.known(), elsewhere)
+    with core_beside.run(F.movement, *args, beside=beside) as movement:
+        found = _placements_and_declaration(att, s, v, user, chips, open_rows, listed)
+    found = owned + movement.result() + found
+    if node_agent(s) or refreshed:
+        return found  # its chips' last verification moved with after_append's reads, or by the caller
+    if small(s):
+        # A few rows, updated here (under the log's lock, so in log order and without lock-order
+        # deadlocks) rather than costing the workers a relay and a task per statement.
+        when = s.observed_at
+        chip_rows.refresh_last_verified(chip_rows.seen_at(chips.own(speaker), when, when - verification_resolution()))
+    else:
+        # The chips' last verification is folded in from the sightings after the commit. Emitted last, so
+        # the relay hands the compliance evaluation of the moves above to the workers before this fold.
+        emit("sightings.recorded", attestation=att.pk)
+    return found
+
+
+def _placements_and_declaration(att, s, v, user, chips, open_rows, listed):
+    """store's findings after movement's, and the writes they come with: a complete statement's declaration,
+    or a partial one's placements."""
+    facility = v.facility
+    speaker, registered = v.speaker.pk, chips.found
     own = ((ref, info[0]) for ref, info in registered.items() if info is not None and info[1] == speaker)
-    found += F.seen_before_custody(att.pk, facility, s.observed_at, att.received_at, own, v.speaker)
+    found = F.seen_before_custody(att.pk, facility, s.observed_at, att.received_at, own, v.speaker)
     if s.scope == "complete":
         # A complete statement is a declaration: it moves placements and
         # leaves what it omits unaccounted for (its findings come from there).
@@ -202,15 +231,4 @@ def store(att, s, v, user, chips, body, read=None, refreshed=False, listed=None)
             # placeable status (tests/attestations/test_resolution_race.py).
         )
         found += [_in_use_unplaceable(att.pk, facility, *row) for row in unplaceable]
-    if node_agent(s) or refreshed:
-        return found  # its chips' last verification moved with after_append's reads, or by the caller
-    if small(s):
-        # A few rows, updated here (under the log's lock, so in log order and without lock-order
-        # deadlocks) rather than costing the workers a relay and a task per statement.
-        when = s.observed_at
-        chip_rows.refresh_last_verified(chip_rows.seen_at(chips.own(speaker), when, when - verification_resolution()))
-    else:
-        # The chips' last verification is folded in from the sightings after the commit. Emitted last, so
-        # the relay hands the compliance evaluation of the moves above to the workers before this fold.
-        emit("sightings.recorded", attestation=att.pk)
     return found

@@ -1,0 +1,158 @@
+"""A big location statement reads its movement check on a second connection, beside its placements
+(core.beside): the same findings, the same answer, as read on its own connection; never inside an enclosing
+transaction, whose rows a second connection cannot see."""
+
+import threading
+import time
+from datetime import timedelta
+
+import pytest
+from django.db import connection, transaction
+
+from attestations import findings as F
+from attestations.kinds import location
+from core import beside
+from inventory.models import AnyFinding, Placement
+from tests.attestations.conftest import World, now
+
+CHIPS = ["nvidia:A000001", "nvidia:A000002", "nvidia:A000003"]
+
+
+def big_statements(monkeypatch, beside_min):
+    """Three chips take a big statement's path (FOLD_INLINE_MAX), and its movement is read beside its
+    placements from `beside_min` chips. Returns the backend pids the movement check read on."""
+    monkeypatch.setattr(location, "FOLD_INLINE_MAX", 2)
+    monkeypatch.setattr(location, "MOVEMENT_BESIDE_MIN", beside_min)
+    read_on = []
+    movement = F.movement
+
+    def recording(*args, **kwargs):
+        read_on.append(connection.cursor().connection.info.backend_pid)
+        return movement(*args, **kwargs)
+
+    monkeypatch.setattr(F, "movement", recording)
+    return read_on
+
+
+def two_places(world):
+    """A000001 seen in Virginia, then three chips listed in California at the same time: one two-places."""
+    t = now() - timedelta(minutes=10)
+    first, _ = world.submit(world.op_a, world.location(["nvidia:A000001"], observed=t, issued=t))
+    assert first.status_code == 201, first.content
+    response, _ = world.submit(world.op_a, world.location(CHIPS, facility="US-CA-001", observed=t, issued=t))
+    assert response.status_code == 201, response.content
+    return response
+
+
+def findings_of(response):
+    rows = AnyFinding.objects.filter(source="attestation", source_id=str(response.json()["id"]))
+    return sorted(rows.values_list("kind", "chip_ref"))
+
+
+def placed():
+    rows = Placement.objects.filter(valid_to__isnull=True).values_list("chip__serial", "facility__code")
+    return sorted(rows)
+
+
+@pytest.mark.django_db(transaction=True)
+@pytest.mark.parametrize("beside_min", [1, 10**9], ids=["beside", "here"])
+def test_a_big_statement_finds_the_same_read_beside_or_here(catalog, api, parties, monkeypatch, beside_min):
+    """The statement's transaction is the outermost: from MOVEMENT_BESIDE_MIN chips the movement check reads
+    on another backend than the request's, and finds, flags and places exactly what it does read here."""
+    read_on = big_statements(monkeypatch, beside_min)
+    response = two_places(World(api, parties))
+    assert response.json()["flags"] == {"two_places": 1}
+    assert findings_of(response) == [("two_places", "nvidia:A000001")]
+    assert placed() == [("A000001", "US-CA-001"), ("A000002", "US-CA-001"), ("A000003", "US-CA-001")]
+    request_pid = connection.cursor().connection.info.backend_pid  # the test client runs the request here
+    assert len(read_on) == 2  # the small first statement's, and the big one's
+    assert (read_on[-1] != request_pid) is (beside_min == 1)
+
+
+@pytest.mark.django_db
+def test_inside_an_enclosing_transaction_the_movement_is_read_here(world, monkeypatch):
+    """Inside the test's transaction a second connection would see none of its rows (the first sighting in
+    Virginia, the chips themselves) and find nothing: the check reads on the request's own connection."""
+    read_on = big_statements(monkeypatch, 1)
+    response = two_places(world)
+    assert response.json()["flags"] == {"two_places": 1}
+    assert set(read_on) == {connection.cursor().connection.info.backend_pid}
+
+
+def _backend_alive(pid):
+    with connection.cursor() as cursor:
+        cursor.execute("SELECT count(*) FROM pg_stat_activity WHERE pid = %s", [pid])
+        return cursor.fetchone()[0] == 1
+
+
+def _state():
+    with connection.cursor() as cursor:
+        cursor.execute("SELECT current_setting('transaction_read_only'), current_setting('jit'), pg_backend_pid()")
+        return cursor.fetchone()
+
+
+@pytest.mark.django_db(transaction=True)
+def test_a_read_beside_runs_read_only_without_jit_and_closes_its_connection():
+    with transaction.atomic():
+        assert beside.available()
+        with beside.run(_state) as read:
+            read_only, jit, pid = read.result()
+        assert isinstance(read, beside.Beside)
+        assert (read_only, jit) == ("on", "off")
+        assert pid != connection.cursor().connection.info.backend_pid
+    deadline = time.monotonic() + 5
+    while _backend_alive(pid) and time.monotonic() < deadline:
+        time.sleep(0.05)
+    assert not _backend_alive(pid)
+
+
+@pytest.mark.django_db(transaction=True)
+def test_a_read_beside_cannot_write():
+    def write():
+        with connection.cursor() as cursor:
+            cursor.execute("CREATE TABLE beside_should_not_exist (id int)")
+
+    from django.db import InternalError
+
+    with transaction.atomic(), beside.run(write) as read, pytest.raises(InternalError, match="read-only"):
+        read.result()
+    assert "beside_should_not_exist" not in connection.introspection.table_names()
+
+
+@pytest.mark.django_db(transaction=True)
+def test_what_a_read_beside_raises_is_raised_in_the_caller_and_an_error_here_still_waits_for_it():
+    class Boom(Exception):
+        pass
+
+    def fails():
+        raise Boom("beside")
+
+    with transaction.atomic(), beside.run(fails) as read, pytest.raises(Boom, match="beside"):
+        read.result()
+
+    started, release = threading.Event(), threading.Event()
+
+    def slow():
+        started.set()
+        release.wait(5)
+        return "done"
+
+    with pytest.raises(Boom, match="here"), transaction.atomic():
+        with beside.run(slow) as read:
+            started.wait(5)
+            threading.Timer(0.2, release.set).start()
+            raise Boom("here")
+    assert not read._thread.is_alive()  # leaving the block waited for it
+    assert read.result() == "done"
+
+
+@pytest.mark.django_db
+def test_outside_a_transaction_or_inside_an_enclosing_one_the_read_runs_here():
+    assert connection.in_atomic_block  # the test's own transaction
+    with transaction.atomic():
+        assert not beside.available()
+        with beside.run(_state) as read:
+            assert isinstance(read, beside.Here)
+            assert read.result()[2] == connection.cursor().connection.info.backend_pid
+    with beside.run(_state, beside=False) as read:
+        assert isinstance(read, beside.Here)
