@@ -11,13 +11,26 @@ A second connection sees only committed rows: it is taken only where the
 caller's transaction is the outermost one (a request's, a task's), never inside
 an enclosing transaction whose rows it would miss (a test's, for one). And it
 reads nothing the caller's own transaction wrote: a caller reads that itself.
+
+Nor may it wait for the caller. A lock request queued behind the caller's own
+locks (the partition task's CREATE TABLE ... PARTITION OF sightings, which
+takes an ACCESS EXCLUSIVE lock, waiting for a big statement that wrote
+sightings) would stop the second connection's read behind it, and the caller
+waiting for the read: a deadlock of three that PostgreSQL cannot see, the
+log's lock held all the while. So the read gives up a lock it cannot have
+within LOCK_TIMEOUT_MS, and the caller reads on its own connection instead,
+where the locks it holds take it past the queued request (as without this
+module).
 """
 
 import threading
 
-from django.db import connection, connections, transaction
+from django.db import OperationalError, connection, connections, transaction
+from psycopg import errors as pg_errors
 
 from core.rawsql import execute, without_jit
+
+LOCK_TIMEOUT_MS = 1000  # a read beside never waits longer for a lock (see the module)
 
 
 def available():
@@ -54,20 +67,23 @@ class Beside:
     """`fn(*args)` on its own thread and connection, in a read-only transaction without JIT compilation (as a
     big statement's own reads: core.rawsql.without_jit), started now.
 
-    What it raises is raised again by `result()`, in the caller's thread. The thread closes its connection
-    when it is done (a thread's connections are its own in Django)."""
+    What it raises is raised again by `result()`, in the caller's thread, but for a lock it could not have in
+    LOCK_TIMEOUT_MS: then `result()` runs `fn(*args)` on the caller's connection (see the module). The thread
+    closes its connection when it is done (a thread's connections are its own in Django)."""
 
     def __init__(self, fn, *args):
+        self._fn, self._args = fn, args
         self._value = self._error = None
-        self._thread = threading.Thread(target=self._run, args=(fn, args), name="chipreg-beside", daemon=True)
+        self._thread = threading.Thread(target=self._run, name="chipreg-beside", daemon=True)
         self._thread.start()
 
-    def _run(self, fn, args):
+    def _run(self):
         try:
             with transaction.atomic():
                 execute("SET TRANSACTION READ ONLY")
+                execute(f"SET LOCAL lock_timeout = {int(LOCK_TIMEOUT_MS)}")
                 without_jit()
-                self._value = fn(*args)
+                self._value = self._fn(*self._args)
         except BaseException as exc:  # handed to the caller's thread, raised there
             self._error = exc
         finally:
@@ -82,6 +98,9 @@ class Beside:
 
     def result(self):
         self._thread.join()
+        if isinstance(self._error, OperationalError) and isinstance(self._error.__cause__, pg_errors.LockNotAvailable):
+            self._error = None
+            self._value = self._fn(*self._args)  # here, past the request queued behind this transaction
         if self._error is not None:
             raise self._error
         return self._value

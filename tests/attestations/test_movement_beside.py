@@ -156,3 +156,59 @@ def test_outside_a_transaction_or_inside_an_enclosing_one_the_read_runs_here():
             assert read.result()[2] == connection.cursor().connection.info.backend_pid
     with beside.run(_state, beside=False) as read:
         assert isinstance(read, beside.Here)
+
+
+@pytest.mark.django_db(transaction=True)
+def test_a_read_beside_never_waits_for_its_caller_behind_a_queued_lock(monkeypatch):
+    """The partition task's CREATE TABLE ... PARTITION OF takes an ACCESS EXCLUSIVE lock on the parent table, and
+    queues behind a big statement that wrote to it; a read beside queued behind that would wait for the statement
+    that waits for it. Here a LOCK TABLE queued behind the caller's row-exclusive lock: the read beside gives up at
+    LOCK_TIMEOUT_MS and the caller reads on its own connection, past the queued request, the same answer."""
+    import psycopg
+    from django.conf import settings
+
+    from registry.models import Organisation
+
+    monkeypatch.setattr(beside, "LOCK_TIMEOUT_MS", 200)
+    db = settings.DATABASES["default"]
+    ddl = psycopg.connect(
+        dbname=db["NAME"], user=db["USER"], host=db["HOST"], port=db["PORT"] or 5432, password=db["PASSWORD"] or None
+    )
+    table = Organisation._meta.db_table
+    queued = threading.Event()
+
+    def exclusive():
+        with ddl.transaction():
+            queued.set()
+            ddl.execute(f'LOCK TABLE "{table}" IN ACCESS EXCLUSIVE MODE')
+
+    def count():
+        return Organisation.objects.count(), connection.cursor().connection.info.backend_pid
+
+    try:
+        with transaction.atomic():
+            Organisation.objects.create(code="beside-test", kind="operator", country="US")  # ROW EXCLUSIVE held
+            here = connection.cursor().connection.info.backend_pid
+            waiter = threading.Thread(target=exclusive)
+            waiter.start()
+            queued.wait(5)
+            deadline = time.monotonic() + 5
+            while time.monotonic() < deadline and not _waiting_for_lock(ddl.info.backend_pid):
+                time.sleep(0.02)
+            assert _waiting_for_lock(ddl.info.backend_pid)
+            started = time.monotonic()
+            with beside.run(count) as read:
+                rows, read_on = read.result()
+            assert time.monotonic() - started < 3
+            assert read_on == here  # read on the caller's connection, after the read beside gave up
+            assert rows == Organisation.objects.count()
+        waiter.join(10)
+        assert not waiter.is_alive()  # the queued request had its lock once the caller committed
+    finally:
+        ddl.close()
+
+
+def _waiting_for_lock(pid):
+    with connection.cursor() as cursor:
+        cursor.execute("SELECT count(*) FROM pg_locks WHERE pid = %s AND NOT granted", [pid])
+        return cursor.fetchone()[0] > 0
