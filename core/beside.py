@@ -68,17 +68,24 @@ class Beside:
     big statement's own reads: core.rawsql.without_jit), started now.
 
     What it raises is raised again by `result()`, in the caller's thread, but for a lock it could not have in
-    LOCK_TIMEOUT_MS: then `result()` runs `fn(*args)` on the caller's connection (see the module). The thread
-    closes its connection when it is done (a thread's connections are its own in Django)."""
+    LOCK_TIMEOUT_MS, or a connection it could not open (the server's connections all taken): then `result()`
+    runs `fn(*args)` on the caller's connection, as without this module. The thread closes its connection when
+    it is done (a thread's connections are its own in Django)."""
 
     def __init__(self, fn, *args):
         self._fn, self._args = fn, args
         self._value = self._error = None
+        self._here = False  # whether result() reads on the caller's connection instead
         self._thread = threading.Thread(target=self._run, name="chipreg-beside", daemon=True)
         self._thread.start()
 
     def _run(self):
         try:
+            try:
+                connection.ensure_connection()
+            except OperationalError:
+                self._here = True
+                return
             with transaction.atomic():
                 execute("SET TRANSACTION READ ONLY")
                 execute(f"SET LOCAL lock_timeout = {int(LOCK_TIMEOUT_MS)}")
@@ -99,8 +106,9 @@ class Beside:
     def result(self):
         self._thread.join()
         if isinstance(self._error, OperationalError) and isinstance(self._error.__cause__, pg_errors.LockNotAvailable):
-            self._error = None
-            self._value = self._fn(*self._args)  # here, past the request queued behind this transaction
+            self._here, self._error = True, None  # here, past the request queued behind this transaction
+        if self._here:
+            self._here, self._value = False, self._fn(*self._args)
         if self._error is not None:
             raise self._error
         return self._value

@@ -147,17 +147,18 @@ def store(att, s, v, user, chips, body, read=None, refreshed=False, listed=None)
             recheck_keys(v)
             raise ProtocolError("revoked_key", "a key that signed this statement was revoked or retired meanwhile")
         chips.refresh(chip_writes.current(changed))
-    else:
+    else:  # its movement's reads and its open placements are read below
         elsewhere = open_rows = None
-        if chips.mark is not None:
-            chips.refresh(chip_writes.changed_between(chips.mark, att.log_index))
-    owned = F.ownership(att.pk, chips, v.speaker)
     # A big statement's movement check reads on a second connection while its placements are decided and
     # written on this one (core.beside): what it reads, other statements' rows, none can commit while this
-    # one holds the log's lock, and this statement's own are not among them.
+    # one holds the log's lock, and this statement's own are not among them. Started first: it needs only the
+    # chips' keys, and it takes the longest.
     beside = elsewhere is None and len(registered) >= MOVEMENT_BESIDE_MIN
     args = (att.pk, facility, s.observed_at, list(chips.known()) if beside else chips.known(), elsewhere)
     with core_beside.run(F.movement, *args, beside=beside) as movement:
+        if elsewhere is None and chips.mark is not None:
+            chips.refresh(chip_writes.changed_between(chips.mark, att.log_index))
+        owned = F.ownership(att.pk, chips, v.speaker)
         found = _placements_and_declaration(att, s, v, user, chips, open_rows, listed)
     found = owned + movement.result() + found
     if node_agent(s) or refreshed:

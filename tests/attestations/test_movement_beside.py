@@ -212,3 +212,26 @@ def _waiting_for_lock(pid):
     with connection.cursor() as cursor:
         cursor.execute("SELECT count(*) FROM pg_locks WHERE pid = %s AND NOT granted", [pid])
         return cursor.fetchone()[0] > 0
+
+
+@pytest.mark.django_db(transaction=True)
+def test_a_read_beside_that_cannot_connect_is_read_here(monkeypatch):
+    """The server's connections all taken: the second connection is refused, and the caller reads on its own
+    rather than failing the statement."""
+    from django.db import OperationalError
+    from django.db.backends.postgresql.base import DatabaseWrapper
+
+    connect = DatabaseWrapper.get_new_connection
+
+    def refused_beside(self, params):
+        if threading.current_thread().name == "chipreg-beside":
+            raise OperationalError("sorry, too many clients already")
+        return connect(self, params)
+
+    monkeypatch.setattr(DatabaseWrapper, "get_new_connection", refused_beside)
+    with transaction.atomic():
+        with beside.run(_state) as read:
+            assert isinstance(read, beside.Beside)
+        read_only, _, pid = read.result()
+        assert pid == connection.cursor().connection.info.backend_pid
+        assert read_only == "off"  # the caller's own transaction
