@@ -23,6 +23,7 @@ where the locks it holds take it past the queued request (as without this
 module).
 """
 
+import queue
 import threading
 
 from django.db import OperationalError, connection, connections, transaction
@@ -47,6 +48,16 @@ def run(fn, *args, beside=True):
     return Here(fn(*args))
 
 
+def stream(fn, items, beside=True):
+    """`fn(item)` for each of `items`, in their order, as the caller iterates: computed ahead of it on a second
+    connection (at most AHEAD answers waiting) when `beside` and one is `available()`, else on the caller's
+    connection as it asks for each. The caller's connection is free between two answers (for a COPY of what the
+    last one found, say) while the next is read beside it. Use as a context manager, as `run`'s."""
+    if beside and available():
+        return Ahead(fn, items)
+    return HereStream(fn, items)
+
+
 class Here:
     """An answer computed on the caller's connection: `run`'s answer where no second one is taken."""
 
@@ -63,52 +74,138 @@ class Here:
         return self._value
 
 
-class Beside:
-    """`fn(*args)` on its own thread and connection, in a read-only transaction without JIT compilation (as a
-    big statement's own reads: core.rawsql.without_jit), started now.
+def _refused(exc):
+    """Whether a read beside failed for a lock it could not have in LOCK_TIMEOUT_MS (see the module)."""
+    return isinstance(exc, OperationalError) and isinstance(exc.__cause__, pg_errors.LockNotAvailable)
 
-    What it raises is raised again by `result()`, in the caller's thread, but for a lock it could not have in
-    LOCK_TIMEOUT_MS, or a connection it could not open (the server's connections all taken): then `result()`
-    runs `fn(*args)` on the caller's connection, as without this module. The thread closes its connection when
-    it is done (a thread's connections are its own in Django)."""
 
-    def __init__(self, fn, *args):
-        self._fn, self._args = fn, args
-        self._value = self._error = None
-        self._here = False  # whether result() reads on the caller's connection instead
-        self._thread = threading.Thread(target=self._run, name="chipreg-beside", daemon=True)
-        self._thread.start()
+class _Thread:
+    """The second connection's thread: `work()` in a read-only transaction without JIT compilation (as a big
+    statement's own reads: core.rawsql.without_jit) that waits at most LOCK_TIMEOUT_MS for a lock. `here` is
+    set when the connection could not be opened (the server's connections all taken): the caller reads on its
+    own connection instead. The thread closes its connection when done (a thread's connections are its own)."""
+
+    def __init__(self, work, finished=None):
+        self.here = False
+        self.error = None
+        self._work, self._finished = work, finished
+        self.thread = threading.Thread(target=self._run, name="chipreg-beside", daemon=True)
+        self.thread.start()
 
     def _run(self):
         try:
             try:
                 connection.ensure_connection()
             except OperationalError:
-                self._here = True
+                self.here = True
                 return
             with transaction.atomic():
                 execute("SET TRANSACTION READ ONLY")
                 execute(f"SET LOCAL lock_timeout = {int(LOCK_TIMEOUT_MS)}")
                 without_jit()
-                self._value = self._fn(*self._args)
+                self._work()
         except BaseException as exc:  # handed to the caller's thread, raised there
-            self._error = exc
+            self.error = exc
         finally:
             connections.close_all()
+            if self._finished is not None:
+                self._finished()
+
+
+class Beside:
+    """`fn(*args)` on a second connection (_Thread), started now.
+
+    What it raises is raised again by `result()`, in the caller's thread, but for a lock it could not have in
+    LOCK_TIMEOUT_MS, or a connection it could not open: then `result()` runs `fn(*args)` on the caller's
+    connection, as without this module."""
+
+    def __init__(self, fn, *args):
+        self._fn, self._args = fn, args
+        self._value = None
+        self._thread = _Thread(self._work)
+
+    def _work(self):
+        self._value = self._fn(*self._args)
 
     def __enter__(self):
         return self
 
     def __exit__(self, *exc):
-        self._thread.join()
+        self._thread.thread.join()
         return False
 
     def result(self):
-        self._thread.join()
-        if isinstance(self._error, OperationalError) and isinstance(self._error.__cause__, pg_errors.LockNotAvailable):
-            self._here, self._error = True, None  # here, past the request queued behind this transaction
-        if self._here:
-            self._here, self._value = False, self._fn(*self._args)
-        if self._error is not None:
-            raise self._error
+        t = self._thread
+        t.thread.join()
+        if t.here or _refused(t.error):
+            t.here, t.error = False, None
+            self._value = self._fn(*self._args)  # here, past a request queued behind this transaction
+        if t.error is not None:
+            raise t.error
         return self._value
+
+
+AHEAD = 2  # answers a stream reads beside before the caller takes them (each held in memory meanwhile)
+_DONE = object()
+
+
+class HereStream:
+    """`stream`'s answers computed on the caller's connection as it asks for each."""
+
+    def __init__(self, fn, items):
+        self._fn, self._items = fn, items
+
+    def __enter__(self):
+        return self
+
+    def __exit__(self, *exc):
+        return False
+
+    def __iter__(self):
+        return map(self._fn, self._items)
+
+
+class Ahead:
+    """`stream`'s answers read on a second connection (_Thread) ahead of the caller, in order. Where the read
+    beside gives up (a lock, a connection: see Beside), the caller computes the rest itself, on its own
+    connection, as HereStream would. Leaving the context stops the thread and waits for it."""
+
+    def __init__(self, fn, items):
+        self._fn, self._items = fn, list(items)
+        self._answers = queue.Queue(maxsize=AHEAD)
+        self._stop = threading.Event()
+        self._thread = _Thread(self._work, finished=lambda: self._put(_DONE))
+
+    def _work(self):
+        for item in self._items:
+            if self._stop.is_set():
+                return
+            self._put(self._fn(item))
+
+    def _put(self, answer):
+        while not self._stop.is_set():
+            try:
+                self._answers.put(answer, timeout=0.1)
+                return
+            except queue.Full:
+                continue
+
+    def __enter__(self):
+        return self
+
+    def __exit__(self, *exc):
+        self._stop.set()
+        self._thread.thread.join()
+        return False
+
+    def __iter__(self):
+        taken = 0
+        while (answer := self._answers.get()) is not _DONE:
+            taken += 1
+            yield answer
+        t = self._thread
+        t.thread.join()
+        if t.here or _refused(t.error):
+            yield from map(self._fn, self._items[taken:])  # here, as HereStream
+        elif t.error is not None:
+            raise t.error

@@ -3,6 +3,7 @@
 import csv
 import io
 
+from core import beside
 from core.errors import Invalid, TooLarge
 from inventory.storage import chips_of_maker
 from protocol.serials import normalize_chip_id
@@ -93,18 +94,41 @@ def resolve_chips(chip_ids):
     # Custodians, statuses and countries repeat across a million rows: one object each, not one per row.
     shared = {}
     for start in range(0, len(chip_ids), LOOKUP_CHUNK):
-        by_maker = {}  # manufacturer code -> {serial: the caller's chip id}
-        for chip_id in chip_ids[start : start + LOOKUP_CHUNK]:
-            maker, _, serial = chip_id.partition(":")
-            by_maker.setdefault(maker, {})[serial] = chip_id
-        for maker, refs in by_maker.items():
-            for pk, serial, custodian_id, status, country in chips_of_maker(maker, list(refs)):
-                found[refs[serial]] = (
-                    pk,
-                    shared.setdefault(custodian_id, custodian_id),
-                    shared.setdefault(status, status),
-                    shared.setdefault(country, country),
-                )
+        _resolve_chunk(chip_ids[start : start + LOOKUP_CHUNK], shared, found)
+    return found
+
+
+def resolve_in_chunks(chip_ids, beside_ok=False):
+    """resolve_chips a chunk of LOOKUP_CHUNK ids at a time, as a context manager to iterate: (the chunk's ids,
+    what was found of them) in the ids' order.
+
+    `beside_ok`: the caller's transaction has written no chip rows, so the chunks may be looked up ahead of it
+    on a second connection, which sees only committed rows (core.beside), while the caller uses each (a big
+    statement COPYs a chunk's sightings while the next is looked up). A statement resolving its chips before it
+    takes the log's lock may: it reads again, under the lock, those whose custody or status changed since."""
+    chunks = [chip_ids[start : start + LOOKUP_CHUNK] for start in range(0, len(chip_ids), LOOKUP_CHUNK)]
+    shared = {}  # as resolve_chips': taken by one connection at a time (core.beside hands over, never shares)
+
+    def resolve(chunk):
+        return chunk, _resolve_chunk(chunk, shared, {})
+
+    return beside.stream(resolve, chunks, beside=beside_ok and len(chunks) > 1)
+
+
+def _resolve_chunk(chip_ids, shared, found):
+    """Look one chunk of ids up into `found` (returned)."""
+    by_maker = {}  # manufacturer code -> {serial: the caller's chip id}
+    for chip_id in chip_ids:
+        maker, _, serial = chip_id.partition(":")
+        by_maker.setdefault(maker, {})[serial] = chip_id
+    for maker, refs in by_maker.items():
+        for pk, serial, custodian_id, status, country in chips_of_maker(maker, list(refs)):
+            found[refs[serial]] = (
+                pk,
+                shared.setdefault(custodian_id, custodian_id),
+                shared.setdefault(status, status),
+                shared.setdefault(country, country),
+            )
     return found
 
 

@@ -14,6 +14,7 @@ Three sizes, three paths, one engine:
 from collections import Counter
 from datetime import timedelta
 from functools import partial
+from itertools import islice
 
 from django.conf import settings
 
@@ -25,6 +26,7 @@ from attestations.storage import chips as chip_rows
 from attestations.storage import ingest
 from core import beside as core_beside
 from core.rawsql import without_jit
+from inventory.chiprefs import resolve_in_chunks
 from inventory.choices import FindingKind, PlacementSource
 from inventory.models import Cluster
 from inventory.services.listings import record_declaration
@@ -99,17 +101,16 @@ def prepare(att, s):
     """Before the log's append, for a big statement (its row stored): resolve the chips and COPY the
     sightings. The Resolution."""
     without_jit()  # for the rest of its transaction: see core.rawsql
-    chips = Resolution(s.chip_ids, mark=current_size())  # the size read first: see Resolution.mark
-    ingest.copy_sightings(
-        att.pk,
-        att.facility_id,
-        s.observed_at,
-        (
-            (info[0] if info is not None else None, ref, cluster)
-            for (ref, cluster), info in zip(s.chips, chips.values(), strict=True)
-        ),
-    )
-    return chips
+    mark = current_size()  # read before the chips: see Resolution.mark
+    found, listed = {}, iter(s.chips)
+    # A chunk's sightings are COPYed while the next chunk's chips are looked up on a second connection (nothing
+    # written to chips yet: inventory.chiprefs.resolve_in_chunks).
+    with resolve_in_chunks(s.chip_ids, beside_ok=True) as resolved:
+        for ids, part in resolved:
+            found.update(part)
+            rows = ((part[ref][0] if ref in part else None, ref, cluster) for ref, cluster in islice(listed, len(ids)))
+            ingest.copy_sightings(att.pk, att.facility_id, s.observed_at, rows)
+    return Resolution(s.chip_ids, found=found, mark=mark)
 
 
 def store(att, s, v, user, chips, body, read=None, refreshed=False, listed=None):

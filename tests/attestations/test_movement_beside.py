@@ -142,7 +142,7 @@ def test_what_a_read_beside_raises_is_raised_in_the_caller_and_an_error_here_sti
             started.wait(5)
             threading.Timer(0.2, release.set).start()
             raise Boom("here")
-    assert not read._thread.is_alive()  # leaving the block waited for it
+    assert not read._thread.thread.is_alive()  # leaving the block waited for it
     assert read.result() == "done"
 
 
@@ -235,3 +235,97 @@ def test_a_read_beside_that_cannot_connect_is_read_here(monkeypatch):
         read_only, _, pid = read.result()
         assert pid == connection.cursor().connection.info.backend_pid
         assert read_only == "off"  # the caller's own transaction
+
+
+# --- a big statement's chips resolved a chunk ahead of its sightings' COPY (core.beside.stream) -------------
+
+
+@pytest.mark.django_db(transaction=True)
+@pytest.mark.parametrize("ahead", [True, False], ids=["ahead", "here"])
+def test_a_big_statements_chunks_are_resolved_ahead_and_its_sightings_copied_each(
+    catalog, api, parties, monkeypatch, ahead
+):
+    """Chunks of two ids: the statement's five chips (one unknown to the registry) are looked up a chunk ahead on a
+    second connection while the last chunk's sightings are COPYed, or here between the COPYs; either way every
+    sighting is stored once, with its chip, the unknown one as a chipless sighting, and the answer flags it."""
+    from attestations.models import ChiplessSighting, Sighting
+    from inventory import chiprefs
+
+    monkeypatch.setattr(location, "FOLD_INLINE_MAX", 2)
+    monkeypatch.setattr(chiprefs, "LOOKUP_CHUNK", 2)
+    streams = []
+    stream = beside.stream
+
+    def recording(fn, items, beside=True):
+        made = stream(fn, items, beside=beside and ahead)
+        streams.append(type(made))
+        return made
+
+    monkeypatch.setattr(beside, "stream", recording)
+    world = World(api, parties)
+    chips = ["nvidia:A000001", "nvidia:A000002", "nvidia:Z999999", "nvidia:A000003", "nvidia:A000004"]
+    response, _ = world.submit(world.op_a, world.location(chips))
+    assert response.status_code == 201, response.content
+    assert response.json()["flags"] == {"unknown_chip": 1}
+    assert streams == [beside.Ahead if ahead else beside.HereStream]
+    att = response.json()["id"]
+    stored = Sighting.objects.filter(attestation=att).values_list("chip__serial", "chip_ref")
+    assert sorted(stored) == [(ref.split(":")[1], ref) for ref in sorted(chips) if "Z" not in ref]
+    assert list(ChiplessSighting.objects.filter(attestation=att).values_list("chip_ref", flat=True)) == [
+        "nvidia:Z999999"
+    ]
+
+
+@pytest.mark.django_db(transaction=True)
+def test_a_stream_read_beside_that_gives_up_is_finished_here_in_order(monkeypatch):
+    """The third answer's read beside cannot have its lock: the caller takes the first two from the second
+    connection and computes the rest itself, on its own, in order."""
+    from django.db import OperationalError
+    from psycopg import errors as pg_errors
+
+    def answer(n):
+        if n == 3 and threading.current_thread().name == "chipreg-beside":
+            try:
+                raise pg_errors.LockNotAvailable("canceling statement due to lock timeout")
+            except pg_errors.LockNotAvailable as exc:
+                raise OperationalError(str(exc)) from exc
+        return n, connection.cursor().connection.info.backend_pid
+
+    with transaction.atomic():
+        here = connection.cursor().connection.info.backend_pid
+        with beside.stream(answer, range(1, 6)) as answers:
+            got = list(answers)
+    assert [n for n, _ in got] == [1, 2, 3, 4, 5]
+    assert all(pid != here for _, pid in got[:2]) and all(pid == here for _, pid in got[2:])
+
+
+@pytest.mark.django_db(transaction=True)
+def test_a_stream_raises_what_its_read_beside_raised_and_stops_when_its_caller_does():
+    class Boom(Exception):
+        pass
+
+    def fails_at_two(n):
+        if n == 2:
+            raise Boom("beside")
+        return n
+
+    with transaction.atomic(), beside.stream(fails_at_two, range(1, 4)) as answers:
+        got = []
+        with pytest.raises(Boom, match="beside"):
+            for n in answers:
+                got.append(n)
+        assert got == [1]
+
+    computed = []
+
+    def slow(n):
+        computed.append(n)
+        return n
+
+    with pytest.raises(Boom, match="here"), transaction.atomic():
+        with beside.stream(slow, range(1, 1000)) as answers:
+            for n in answers:
+                if n == 2:
+                    raise Boom("here")
+    assert not answers._thread.thread.is_alive()  # leaving the block stopped it and waited
+    assert len(computed) <= 2 + beside.AHEAD + 1  # it stopped early: at most AHEAD answers (and one more) ahead
