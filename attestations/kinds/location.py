@@ -7,7 +7,8 @@ Three sizes, three paths, one engine:
   one after it (storage.ingest.after_append);
 - a small complete one: the same first round trip, the rest as a big one's, but its chips' last
   verification moved in the request;
-- a big one: chips resolved, sightings COPYed, and the last verification folded in after the
+- a big one: chips resolved a chunk ahead of their sightings' COPY, its movement check read beside its
+  placements (both on a second connection: core.beside), and the last verification folded in after the
   commit by the `sightings.recorded` task (attestations.verification).
 """
 
