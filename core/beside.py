@@ -73,6 +73,9 @@ class Here:
     def result(self):
         return self._value
 
+    def read_here(self):
+        return False
+
 
 def _refused(exc):
     """Whether a read beside failed for a lock it could not have in LOCK_TIMEOUT_MS (see the module)."""
@@ -117,7 +120,9 @@ class Beside:
 
     What it raises is raised again by `result()`, in the caller's thread, but for a lock it could not have in
     LOCK_TIMEOUT_MS, or a connection it could not open: then `result()` runs `fn(*args)` on the caller's
-    connection, as without this module."""
+    connection, as without this module, but after whatever the caller wrote meanwhile, which it then sees. A
+    caller whose work beside the read writes rows `fn` reads asks `read_here()` first (after a savepoint before
+    that work, to undo it and read what the read beside would have read, then do the work again)."""
 
     def __init__(self, fn, *args):
         self._fn, self._args = fn, args
@@ -134,10 +139,15 @@ class Beside:
         self._thread.thread.join()
         return False
 
-    def result(self):
+    def read_here(self):
+        """Whether `result()` will read on the caller's connection (the read beside gave up): waits for it."""
         t = self._thread
         t.thread.join()
-        if t.here or _refused(t.error):
+        return t.here or _refused(t.error)
+
+    def result(self):
+        t = self._thread
+        if self.read_here():
             t.here, t.error = False, None
             self._value = self._fn(*self._args)  # here, past a request queued behind this transaction
         if t.error is not None:

@@ -18,6 +18,7 @@ from functools import partial
 from itertools import islice
 
 from django.conf import settings
+from django.db import transaction
 
 from attestations import findings as F
 from attestations.checks import recheck_keys
@@ -161,7 +162,20 @@ def store(att, s, v, user, chips, body, read=None, refreshed=False, listed=None)
         if elsewhere is None and chips.mark is not None:
             chips.refresh(chip_writes.changed_between(chips.mark, att.log_index))
         owned = F.ownership(att.pk, chips, v.speaker)
+        # Its placements close the chips' placements elsewhere at its time, which the movement check reads: where
+        # the read beside gives up and is read here instead, they are undone to read it as beside (and as before
+        # them, without a second connection), then written again.
+        before = transaction.savepoint() if isinstance(movement, core_beside.Beside) else None
+        flagged = len(listed) if listed is not None else 0
         found = _placements_and_declaration(att, s, v, user, chips, open_rows, listed)
+        if before is not None and movement.read_here():
+            transaction.savepoint_rollback(before)
+            if listed is not None:
+                del listed[flagged:]
+            movement.result()  # read here now, before its placements are written again (kept for below)
+            found = _placements_and_declaration(att, s, v, user, chips, open_rows, listed)
+        elif before is not None:
+            transaction.savepoint_commit(before)
     found = owned + movement.result() + found
     if node_agent(s) or refreshed:
         return found  # its chips' last verification moved with after_append's reads, or by the caller

@@ -329,3 +329,44 @@ def test_a_stream_raises_what_its_read_beside_raised_and_stops_when_its_caller_d
                     raise Boom("here")
     assert not answers._thread.thread.is_alive()  # leaving the block stopped it and waited
     assert len(computed) <= 2 + beside.AHEAD + 1  # it stopped early: at most AHEAD answers (and one more) ahead
+
+
+@pytest.mark.django_db(transaction=True)
+@pytest.mark.parametrize("read", ["refused", "here"])
+def test_a_movement_read_that_falls_back_here_reads_before_the_statements_own_placements(
+    catalog, api, parties, monkeypatch, read
+):
+    """A000001 placed in Virginia ten minutes before a big statement lists it in California: the placement is the
+    only evidence of impossible travel, and the statement's own placement closes it at its time. Where the read
+    beside cannot have its connection, the caller reads on its own, and must read what it would have read before
+    its placements were written (as here, and as beside), not after: the same finding either way."""
+    from django.db import OperationalError
+    from django.db.backends.postgresql.base import DatabaseWrapper
+
+    from inventory.choices import PlacementSource
+    from inventory.models import Facility
+    from registry.models import Chip
+
+    big_statements(monkeypatch, 1 if read == "refused" else 10**9)
+    connect = DatabaseWrapper.get_new_connection
+
+    def refused_beside(self, params):
+        if threading.current_thread().name == "chipreg-beside":
+            raise OperationalError("sorry, too many clients already")
+        return connect(self, params)
+
+    monkeypatch.setattr(DatabaseWrapper, "get_new_connection", refused_beside)
+    world = World(api, parties)
+    t = now() - timedelta(minutes=10)
+    Placement.objects.create(
+        chip=Chip.objects.get(serial="A000001"),
+        facility=Facility.objects.get(code="US-VA-001"),
+        valid_from=t - timedelta(minutes=10),
+        source=PlacementSource.ATTESTATION,
+        source_id="earlier",
+    )
+    response, _ = world.submit(world.op_a, world.location(CHIPS, facility="US-CA-001", observed=t, issued=t))
+    assert response.status_code == 201, response.content
+    assert response.json()["flags"] == {"impossible_travel": 1}
+    assert findings_of(response) == [("impossible_travel", "nvidia:A000001")]
+    assert placed() == [("A000001", "US-CA-001"), ("A000002", "US-CA-001"), ("A000003", "US-CA-001")]
