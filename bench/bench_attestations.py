@@ -590,7 +590,7 @@ def run(ctx):
             "ceiling of (a) before resolving, placing or logging anything",
         ),
         (
-            f"resolution alone of the {n:,}-chip statement's chips (one indexed lookup each, in process)",
+            f"resolution alone of the {n:,}-chip statement's chips (the registry's lookup by serial, in process)",
             resolve_s,
             "best of 3 (inventory.chiprefs.resolve_chips: the chips must be known before the 201 carries the "
             "statement's flags); verification, resolution and the bare COPY alone would reach "
