@@ -58,6 +58,15 @@ def stream(fn, items, beside=True):
     return HereStream(fn, items)
 
 
+def run_split(fn, parts, beside=True):
+    """`fn(*args)` for each `args` of `parts`, each on a connection of its own beside the caller's when `beside`
+    and one is `available()` (the machine's CPUs reading the parts at once), else here and now, one after the
+    other; `result()` is their answers (lists) joined in the parts' order. A context manager, as `run`'s."""
+    if beside and available():
+        return Split([Beside(fn, *args) for args in parts])
+    return Here([answer for args in parts for answer in fn(*args)])
+
+
 class Here:
     """An answer computed on the caller's connection: `run`'s answer where no second one is taken."""
 
@@ -153,6 +162,28 @@ class Beside:
         if t.error is not None:
             raise t.error
         return self._value
+
+
+class Split:
+    """`run_split`'s reads beside: each falls back to the caller's connection on its own (see Beside)."""
+
+    def __init__(self, reads):
+        self._reads = reads
+
+    def __enter__(self):
+        return self
+
+    def __exit__(self, *exc):
+        for read in self._reads:
+            read.__exit__(*exc)
+        return False
+
+    def read_here(self):
+        """Whether `result()` will read some part on the caller's connection: waits for every part."""
+        return any([read.read_here() for read in self._reads])
+
+    def result(self):
+        return [answer for read in self._reads for answer in read.result()]
 
 
 AHEAD = 2  # answers a stream reads beside before the caller takes them (each held in memory meanwhile)

@@ -42,8 +42,10 @@ from transparency.log import current_size
 
 # Statements up to this many chips refresh their chips' last verification in the request (see store).
 FOLD_INLINE_MAX = 1000
-# Statements of this many chips or more read their movement check beside their placements (store).
+# Statements of this many chips or more read their movement check beside their placements (store), in this many
+# parts at once, each on a connection of its own (the check is the longer of the two on two CPUs).
 MOVEMENT_BESIDE_MIN = 20_000
+MOVEMENT_PARTS = 2
 
 
 def small(s):
@@ -157,15 +159,15 @@ def store(att, s, v, user, chips, body, read=None, refreshed=False, listed=None)
     # one holds the log's lock, and this statement's own are not among them. Started first: it needs only the
     # chips' keys, and it takes the longest.
     beside = elsewhere is None and len(registered) >= MOVEMENT_BESIDE_MIN
-    args = (att.pk, facility, s.observed_at, list(chips.known()) if beside else chips.known(), elsewhere)
-    with core_beside.run(F.movement, *args, beside=beside) as movement:
+    parts = _movement_parts(att, s, facility, chips, elsewhere, beside)
+    with core_beside.run_split(F.movement, parts, beside) as movement:
         if elsewhere is None and chips.mark is not None:
             chips.refresh(chip_writes.changed_between(chips.mark, att.log_index))
         owned = F.ownership(att.pk, chips, v.speaker)
         # Its placements close the chips' placements elsewhere at its time, which the movement check reads: where
         # the read beside gives up and is read here instead, they are undone to read it as beside (and as before
         # them, without a second connection), then written again.
-        before = transaction.savepoint() if isinstance(movement, core_beside.Beside) else None
+        before = transaction.savepoint() if isinstance(movement, core_beside.Split) else None
         flagged = len(listed) if listed is not None else 0
         found = _placements_and_declaration(att, s, v, user, chips, open_rows, listed)
         if before is not None and movement.read_here():
@@ -189,6 +191,17 @@ def store(att, s, v, user, chips, body, read=None, refreshed=False, listed=None)
         # the relay hands the compliance evaluation of the moves above to the workers before this fold.
         emit("sightings.recorded", attestation=att.pk)
     return found
+
+
+def _movement_parts(att, s, facility, chips, elsewhere, beside):
+    """findings.movement's arguments: for a read beside, its chips in MOVEMENT_PARTS parts of whole chunks (each
+    read on a connection of its own, in order), else all of them, as one part."""
+    if not beside:
+        return [(att.pk, facility, s.observed_at, chips.known(), elsewhere)]
+    pairs = list(chips.known())
+    chunks = -(-len(pairs) // F.CHUNK)
+    size = -(-chunks // MOVEMENT_PARTS) * F.CHUNK
+    return [(att.pk, facility, s.observed_at, pairs[i : i + size], None) for i in range(0, len(pairs), size)]
 
 
 def _placements_and_declaration(att, s, v, user, chips, open_rows, listed):

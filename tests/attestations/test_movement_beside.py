@@ -370,3 +370,18 @@ def test_a_movement_read_that_falls_back_here_reads_before_the_statements_own_pl
     assert response.json()["flags"] == {"impossible_travel": 1}
     assert findings_of(response) == [("impossible_travel", "nvidia:A000001")]
     assert placed() == [("A000001", "US-CA-001"), ("A000002", "US-CA-001"), ("A000003", "US-CA-001")]
+
+
+@pytest.mark.django_db(transaction=True)
+def test_a_big_statements_movement_is_read_in_parts_each_on_its_own_connection(catalog, api, parties, monkeypatch):
+    """Chunks of two chips: the big statement's three chips are read in two parts (a chunk each), each on a
+    backend of its own, neither the request's, and the findings are those of one read: the two-places of the
+    first part's chip, flagged once."""
+    read_on = big_statements(monkeypatch, 1)
+    monkeypatch.setattr(F, "CHUNK", 2)
+    response = two_places(World(api, parties))
+    assert response.json()["flags"] == {"two_places": 1}
+    assert findings_of(response) == [("two_places", "nvidia:A000001")]
+    request_pid = connection.cursor().connection.info.backend_pid
+    big = read_on[1:]  # the small first statement's read was on the request's connection
+    assert len(big) == 2 and len(set(big)) == 2 and request_pid not in big
