@@ -7,9 +7,9 @@ Three sizes, three paths, one engine:
   one after it (storage.ingest.after_append);
 - a small complete one: the same first round trip, the rest as a big one's, but its chips' last
   verification moved in the request;
-- a big one: chips resolved a chunk ahead of their sightings' COPY, its movement check read beside its
-  placements (both on a second connection: core.beside), and the last verification folded in after the
-  commit by the `sightings.recorded` task (attestations.verification).
+- a big one: chips resolved a chunk ahead of their sightings' COPY on a second connection, its movement check
+  read in parts on connections of their own beside its placements (core.beside), and the last verification
+  folded in after the commit by the `sightings.recorded` task (attestations.verification).
 """
 
 from collections import Counter
@@ -154,8 +154,8 @@ def store(att, s, v, user, chips, body, read=None, refreshed=False, listed=None)
         chips.refresh(chip_writes.current(changed))
     else:  # its movement's reads and its open placements are read below
         elsewhere = open_rows = None
-    # A big statement's movement check reads on a second connection while its placements are decided and
-    # written on this one (core.beside): what it reads, other statements' rows, none can commit while this
+    # A big statement's movement check reads on connections of its own (in parts) while its placements are decided
+    # and written on this one (core.beside): what it reads, other statements' rows, none can commit while this
     # one holds the log's lock, and this statement's own are not among them. Started first: it needs only the
     # chips' keys, and it takes the longest.
     beside = elsewhere is None and len(registered) >= MOVEMENT_BESIDE_MIN
