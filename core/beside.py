@@ -67,17 +67,21 @@ def run_split(fn, parts, beside=True):
     return Here([answer for args in parts for answer in fn(*args)])
 
 
-class Here:
-    """An answer computed on the caller's connection: `run`'s answer where no second one is taken."""
-
-    def __init__(self, value):
-        self._value = value
+class _Context:
+    """What every answer of this module is: a context manager, left once its reads are done."""
 
     def __enter__(self):
         return self
 
     def __exit__(self, *exc):
         return False
+
+
+class Here(_Context):
+    """An answer computed on the caller's connection: `run`'s answer where no second one is taken."""
+
+    def __init__(self, value):
+        self._value = value
 
     def result(self):
         return self._value
@@ -124,7 +128,7 @@ class _Thread:
                 self._finished()
 
 
-class Beside:
+class Beside(_Context):
     """`fn(*args)` on a second connection (_Thread), started now.
 
     What it raises is raised again by `result()`, in the caller's thread, but for a lock it could not have in
@@ -140,9 +144,6 @@ class Beside:
 
     def _work(self):
         self._value = self._fn(*self._args)
-
-    def __enter__(self):
-        return self
 
     def __exit__(self, *exc):
         self._thread.thread.join()
@@ -164,14 +165,11 @@ class Beside:
         return self._value
 
 
-class Split:
+class Split(_Context):
     """`run_split`'s reads beside: each falls back to the caller's connection on its own (see Beside)."""
 
     def __init__(self, reads):
         self._reads = reads
-
-    def __enter__(self):
-        return self
 
     def __exit__(self, *exc):
         for read in self._reads:
@@ -190,23 +188,17 @@ AHEAD = 2  # answers a stream reads beside before the caller takes them (each he
 _DONE = object()
 
 
-class HereStream:
+class HereStream(_Context):
     """`stream`'s answers computed on the caller's connection as it asks for each."""
 
     def __init__(self, fn, items):
         self._fn, self._items = fn, items
 
-    def __enter__(self):
-        return self
-
-    def __exit__(self, *exc):
-        return False
-
     def __iter__(self):
         return map(self._fn, self._items)
 
 
-class Ahead:
+class Ahead(_Context):
     """`stream`'s answers read on a second connection (_Thread) ahead of the caller, in order. Where the read
     beside gives up (a lock, a connection: see Beside), the caller computes the rest itself, on its own
     connection, as HereStream would. Leaving the context stops the thread and waits for it."""
@@ -230,9 +222,6 @@ class Ahead:
                 return
             except queue.Full:
                 continue
-
-    def __enter__(self):
-        return self
 
     def __exit__(self, *exc):
         self._stop.set()

@@ -34,6 +34,21 @@ def big_statements(monkeypatch, beside_min):
     return read_on
 
 
+def refuse_connections_beside(monkeypatch):
+    """The server refuses every connection a read beside asks for (its connections all taken)."""
+    from django.db import OperationalError
+    from django.db.backends.postgresql.base import DatabaseWrapper
+
+    connect = DatabaseWrapper.get_new_connection
+
+    def refused_beside(self, params):
+        if threading.current_thread().name == "chipreg-beside":
+            raise OperationalError("sorry, too many clients already")
+        return connect(self, params)
+
+    monkeypatch.setattr(DatabaseWrapper, "get_new_connection", refused_beside)
+
+
 def two_places(world):
     """A000001 seen in Virginia, then three chips listed in California at the same time: one two-places."""
     t = now() - timedelta(minutes=10)
@@ -218,17 +233,7 @@ def _waiting_for_lock(pid):
 def test_a_read_beside_that_cannot_connect_is_read_here(monkeypatch):
     """The server's connections all taken: the second connection is refused, and the caller reads on its own
     rather than failing the statement."""
-    from django.db import OperationalError
-    from django.db.backends.postgresql.base import DatabaseWrapper
-
-    connect = DatabaseWrapper.get_new_connection
-
-    def refused_beside(self, params):
-        if threading.current_thread().name == "chipreg-beside":
-            raise OperationalError("sorry, too many clients already")
-        return connect(self, params)
-
-    monkeypatch.setattr(DatabaseWrapper, "get_new_connection", refused_beside)
+    refuse_connections_beside(monkeypatch)
     with transaction.atomic():
         with beside.run(_state) as read:
             assert isinstance(read, beside.Beside)
@@ -340,22 +345,13 @@ def test_a_movement_read_that_falls_back_here_reads_before_the_statements_own_pl
     only evidence of impossible travel, and the statement's own placement closes it at its time. Where the read
     beside cannot have its connection, the caller reads on its own, and must read what it would have read before
     its placements were written (as here, and as beside), not after: the same finding either way."""
-    from django.db import OperationalError
-    from django.db.backends.postgresql.base import DatabaseWrapper
 
     from inventory.choices import PlacementSource
     from inventory.models import Facility
     from registry.models import Chip
 
     big_statements(monkeypatch, 1 if read == "refused" else 10**9)
-    connect = DatabaseWrapper.get_new_connection
-
-    def refused_beside(self, params):
-        if threading.current_thread().name == "chipreg-beside":
-            raise OperationalError("sorry, too many clients already")
-        return connect(self, params)
-
-    monkeypatch.setattr(DatabaseWrapper, "get_new_connection", refused_beside)
+    refuse_connections_beside(monkeypatch)
     world = World(api, parties)
     t = now() - timedelta(minutes=10)
     Placement.objects.create(
