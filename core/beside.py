@@ -86,9 +86,6 @@ class Here(_Context):
     def result(self):
         return self._value
 
-    def read_here(self):
-        return False
-
 
 def _refused(exc):
     """Whether a read beside failed for a lock it could not have in LOCK_TIMEOUT_MS (see the module)."""
