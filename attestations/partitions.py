@@ -19,6 +19,11 @@ from attestations.storage import partitions as ddl
 
 log = logging.getLogger(__name__)
 PARTITIONED = ddl.PARTITIONED
+# A new partition takes an ACCESS EXCLUSIVE lock on its table, which waits for every statement writing or reading
+# it, and every statement after queues behind that wait: behind a million-chip statement, the whole fleet would
+# stop for as long as it runs. The task waits this long at most, then leaves the month for its next run (it
+# prepares months ahead, and a month without its partition is stored in DEFAULT meanwhile).
+LOCK_TIMEOUT_MS = 500
 
 
 def _month(year, month):
@@ -37,8 +42,9 @@ def ensure_partitions(months_back=1, months_ahead=3, now=None):
             if ddl.partition_exists(name):
                 continue
             try:
-                ddl.create_partition(table, name, start, end)
-            except Exception as exc:  # a concurrent creation, or rows of that month in DEFAULT: logged, not fatal
+                ddl.create_partition(table, name, start, end, LOCK_TIMEOUT_MS)
+            except Exception as exc:  # its lock not had in time, a concurrent creation, or rows of that month in
+                # DEFAULT: logged, not fatal
                 log.warning("could not create partition %s: %s", name, exc)
             else:
                 created.append(name)

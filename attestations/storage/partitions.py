@@ -1,6 +1,6 @@
 """The DDL of the time partitions of sightings and usage records (attestations.partitions says why)."""
 
-from django.db import connection
+from django.db import connection, transaction
 
 from attestations.models import Attestation, Sighting, UsageRecord
 from attestations.storage.names import Table
@@ -54,17 +54,19 @@ def partition_exists(name):
         return cursor.fetchone()[0] is not None
 
 
-def create_partition(table, name, start, end):
-    """Create the partition of `table` for [start, end); False (and nothing changed) if the database
-    refused it (a concurrent creation, rows of that range in the DEFAULT partition)."""
-    with connection.cursor() as cursor:
-        cursor.execute("SAVEPOINT chipreg_partition")
-        try:
-            cursor.execute(f'CREATE TABLE "{name}" PARTITION OF "{table}" FOR VALUES FROM (%s) TO (%s)', [start, end])
-        except Exception:
-            cursor.execute("ROLLBACK TO SAVEPOINT chipreg_partition")
-            raise
-        cursor.execute("RELEASE SAVEPOINT chipreg_partition")
+def create_partition(table, name, start, end, lock_timeout_ms):
+    """Create the partition of `table` for [start, end), waiting at most `lock_timeout_ms` for the parent's lock;
+    raises (and nothing changed) if the database refused it: the lock not had in time, a concurrent creation, rows
+    of that range in the DEFAULT partition. In a transaction of its own, or a savepoint of the caller's (a
+    migration's): the daily task runs outside any."""
+    with transaction.atomic(), connection.cursor() as cursor:
+        cursor.execute("SELECT current_setting('lock_timeout')")
+        (previous,) = cursor.fetchone()
+        # Undone with the savepoint where the creation fails; set back where it succeeds (the caller's
+        # transaction goes on).
+        cursor.execute("SELECT set_config('lock_timeout', %s, true)", [f"{int(lock_timeout_ms)}ms"])
+        cursor.execute(f'CREATE TABLE "{name}" PARTITION OF "{table}" FOR VALUES FROM (%s) TO (%s)', [start, end])
+        cursor.execute("SELECT set_config('lock_timeout', %s, true)", [previous])
 
 
 def partition_tables(using):

@@ -1,7 +1,10 @@
 """Sightings and usage records live in monthly partitions."""
 
+import threading
+import time
 from datetime import UTC, datetime
 
+import pytest
 from django.db import connection
 
 from attestations.partitions import PARTITIONED, ensure_partitions
@@ -40,3 +43,92 @@ def test_ensure_partitions_is_idempotent_and_looks_ahead(db):
     created = ensure_partitions(months_back=0, months_ahead=1, now=later)
     assert "attestations_sighting_y2031m05" in created and "attestations_usagerecord_y2031m06" in created
     assert ensure_partitions(months_back=0, months_ahead=1, now=later) == []
+
+
+@pytest.mark.django_db(transaction=True)
+def test_the_daily_task_creates_a_missing_month_outside_any_transaction():
+    """The beat's task runs in autocommit, as a worker does: the partition it finds missing is created (it once
+    asked for a savepoint there, which PostgreSQL refuses outside a transaction, and never created one)."""
+    from attestations import tasks
+    from attestations.partitions import _month
+
+    today = datetime.now(UTC)
+    ahead = _month(today.year, today.month + 3)
+    names = [f"{table}_y{ahead:%Y}m{ahead:%m}" for table in PARTITIONED]
+    try:
+        with connection.cursor() as cursor:
+            for name in names:
+                cursor.execute(f'DROP TABLE IF EXISTS "{name}"')  # empty: months ahead hold no rows in the tests
+        assert not any(name in partitions(table) for table, name in zip(PARTITIONED, names, strict=True))
+        assert connection.get_autocommit()
+        tasks.ensure_partitions()
+        for table, name in zip(PARTITIONED, names, strict=True):
+            assert name in partitions(table)
+    finally:
+        ensure_partitions()
+
+
+def test_a_new_month_waits_a_bounded_time_behind_a_running_statement(db, monkeypatch):
+    """A new partition takes an ACCESS EXCLUSIVE lock on its table, queued behind a statement that read or wrote
+    it (a million-chip one runs for seconds), and every statement after would queue behind it: the fleet stopped
+    for as long as the big one runs. The task gives up after LOCK_TIMEOUT_MS and leaves the month for its next
+    run; the statement queued meanwhile goes on while the big one still runs."""
+    from attestations import partitions as P
+
+    monkeypatch.setattr(P, "LOCK_TIMEOUT_MS", 300)
+    table = next(iter(PARTITIONED))
+    window = f"SELECT count(*) FROM {table} WHERE chip_id = 1 AND observed_at > now() - interval '1 day'"
+    big, fleet = _connect(), _connect()
+    released = threading.Event()
+    ender = threading.Timer(0, lambda: None)
+    try:
+        big.execute(window).fetchone()  # its transaction open, holding the table's partitions
+
+        def end_big():  # without a bound, the task would wait for it: it ends at 15 s
+            released.set()
+            big.rollback()
+
+        ender = threading.Timer(15, end_big)
+        ender.start()
+
+        def statement_after():
+            queued = f"SELECT count(*) FROM pg_locks WHERE NOT granted AND relation = '{table}'::regclass"
+            deadline = time.monotonic() + 5
+            while time.monotonic() < deadline and not fleet.execute(queued).fetchone()[0]:
+                time.sleep(0.02)  # until the task's request waits, so that this one queues behind it
+            fleet.execute(window).fetchone()
+            fleet.rollback()
+            finished.append(released.is_set())
+
+        finished = []
+        after = threading.Thread(target=statement_after)
+        after.start()
+        with connection.cursor() as cursor:
+            cursor.execute("SHOW lock_timeout")
+            (before,) = cursor.fetchone()
+        far = datetime(2034, 3, 9, tzinfo=UTC)
+        created = ensure_partitions(months_back=0, months_ahead=0, now=far)
+        # Gave up on the table the big one holds (the other table's month was free to create).
+        assert f"{table}_y2034m03" not in created and len(created) == len(PARTITIONED) - 1
+        after.join(10)
+        assert finished == [False]  # the statement after went on while the big one ran
+        big.rollback()
+        assert ensure_partitions(months_back=0, months_ahead=0, now=far) == [f"{table}_y2034m03"]
+        with connection.cursor() as cursor:
+            cursor.execute("SHOW lock_timeout")
+            assert cursor.fetchone()[0] == before  # the caller's transaction keeps its own setting
+    finally:
+        ender.cancel()
+        released.set()
+        big.close()
+        fleet.close()
+
+
+def _connect():
+    import psycopg
+    from django.conf import settings
+
+    db = settings.DATABASES["default"]
+    return psycopg.connect(
+        dbname=db["NAME"], user=db["USER"], host=db["HOST"], port=db["PORT"] or 5432, password=db["PASSWORD"] or None
+    )
