@@ -1,0 +1,60 @@
+"""The inventory's periodic tasks, run as a Celery worker runs them: outside any transaction (autocommit).
+
+The tests of their services call them inside the test's transaction (the `db` fixture), which hides code
+that only works in one: the daily partition task once asked for a savepoint there and never did its work
+(06f108f). Here each beat task is called directly, in autocommit, with work to do, and its effect checked,
+down to the alert its findings raise through the outbox.
+"""
+
+import pytest
+from django.db import connection
+
+from compliance.models import Alert
+from inventory import tasks
+from inventory.models import AnyFinding
+from registry.models import Chip
+from registry.registration import register_chips
+from tests.factories import approved_export, chip_rows
+from tests.inventory.test_inventory import days_ago, iso, site  # noqa: F401 - `site` is a fixture
+
+pytestmark = pytest.mark.django_db(transaction=True)
+
+
+def test_the_silence_task_raises_its_findings_and_their_alert_outside_any_transaction(catalog, site):  # noqa: F811
+    register_chips(chip_rows("HUSH", 2), site.users["op_a_admin"])
+    Chip.objects.filter(serial="HUSH000000").update(last_verified_at=days_ago(30))
+    assert connection.get_autocommit()
+    assert tasks.find_silent_chips() == 1
+    assert list(AnyFinding.objects.filter(kind="silent_chip").values_list("chip_ref", flat=True)) == [
+        "nvidia:HUSH000000"
+    ]
+    assert Alert.objects.filter(group__startswith="silent_chip:monitor:").count() == 1
+    assert tasks.find_silent_chips() == 1  # seen again, raised once
+    assert AnyFinding.objects.filter(kind="silent_chip").count() == 1
+
+
+def test_the_unreported_task_raises_its_findings_outside_any_transaction(catalog, api, site, settings):  # noqa: F811
+    settings.CHIPREG_MANUFACTURER_REPORT_GRACE_DAYS = 0
+    register_chips(chip_rows("UNR", 2), site.users["op_a_admin"])
+    maker = api(site.users["nvidia"])
+    assert maker.post("/api/v1/manufacturer-reports/", {"serials": ["UNR000000"]}).status_code == 201
+    assert connection.get_autocommit()
+    assert tasks.find_unreported_chips() == 1
+    assert list(AnyFinding.objects.filter(kind="unreported_chip").values_list("chip_ref", flat=True)) == [
+        "nvidia:UNR000001"
+    ]
+
+
+def test_the_overdue_transfer_task_raises_its_findings_and_alert_outside_any_transaction(catalog, site, settings):  # noqa: F811
+    settings.CHIPREG_TRANSIT_OVERDUE_DAYS = 30
+    register_chips(chip_rows("LATE", 2), site.users["op_b"])
+    chips = ["nvidia:LATE000000", "nvidia:LATE000001"]
+    licence = approved_export(site.users["op_b"], "op-a", chips, destination_facility="US-VA-001")
+    body = {"receiver": "op-a", "destination_facility": "US-VA-001", "shipped_at": iso(days_ago(40))}
+    shipped = site.b.post("/api/v1/transfers/", {**body, "chips": chips, "export_authorisation": licence})
+    assert shipped.status_code == 201, shipped.content
+    assert connection.get_autocommit()
+    assert tasks.find_overdue_transfers() == 2
+    overdue = AnyFinding.objects.filter(kind="never_received", source_id=f"{shipped.json()['id']}:overdue")
+    assert sorted(overdue.values_list("chip_ref", flat=True)) == chips
+    assert Alert.objects.filter(group__startswith="never_received:transfer:").exists()
