@@ -86,6 +86,10 @@ def broker(private_redis, settings, fault_dir):
     from config.celery import app
     from transparency.checkpoints import log_private_key
 
+    # Read before the settings change: Celery reads its configuration from Django's settings lazily, so read
+    # after, these would be the test's values, put back as the suite's (eager off for every test after).
+    conf = app.conf
+    saved = {"broker_url": conf.broker_url, "task_always_eager": conf.task_always_eager}
     settings.CELERY_TASK_ALWAYS_EAGER = False
     settings.CELERY_BROKER_URL = private_redis.url
     settings.REDIS_URL = private_redis.url
@@ -105,8 +109,6 @@ def broker(private_redis, settings, fault_dir):
 
     webhook_private_key()
 
-    conf = app.conf
-    saved = {"broker_url": conf.broker_url, "task_always_eager": conf.task_always_eager}
     _reset_producer(app)
     conf.update(broker_url=private_redis.url, task_always_eager=False)
     try:
