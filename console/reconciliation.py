@@ -16,11 +16,12 @@ Several marks while one computation runs cost one more computation, not one
 each (`started`).
 """
 
+import contextlib
 import logging
 import time
 from datetime import timedelta
 
-from django.db import transaction
+from django.db import DatabaseError, transaction
 from django.utils import timezone
 
 from console import storage
@@ -115,8 +116,6 @@ def snapshot_for(facility, *, refresh_if_stale=True):
 
 def refresh(facility_id):
     """Recompute one facility's snapshot unless it is current or another computation of it is under way."""
-    from inventory.models import Facility
-
     now = timezone.now()
     with transaction.atomic():
         snapshot = ReconciliationSnapshot.objects.select_for_update().filter(facility_id=facility_id).first()
@@ -130,6 +129,23 @@ def refresh(facility_id):
             return False
         generation = snapshot.wanted
         ReconciliationSnapshot.objects.filter(pk=snapshot.pk).update(started=generation, started_at=now)
+    try:
+        return _compute(facility_id, snapshot, generation, now)
+    except BaseException:
+        # Its claim was committed above: left standing, a retry of the task (a dropped connection is retried)
+        # would find it "under way" and return, the snapshot stale until the claim is STUCK. Released, if
+        # still this computation's, so that the retry, or the next page view, computes it.
+        with contextlib.suppress(DatabaseError):  # its connection lost: the claim waits out STUCK, as before
+            ReconciliationSnapshot.objects.filter(pk=snapshot.pk, started=generation, started_at=now).update(
+                started_at=None
+            )
+        raise
+
+
+def _compute(facility_id, snapshot, generation, now):
+    """refresh's computation, its claim on `generation` taken at `now`."""
+    from inventory.models import Facility
+
     facility = Facility.objects.select_related("operator").get(pk=facility_id)
     started = time.perf_counter()
     with transaction.atomic():

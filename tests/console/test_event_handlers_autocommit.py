@@ -49,3 +49,37 @@ def test_a_facilitys_books_moving_mark_and_recompute_its_snapshot_outside_any_tr
     assert again.current and (again.book_count, again.discrepancy_count) == (3, answered.discrepancy_count)
     refresh_reconciliation(fac.pk)  # current: nothing to do
     assert snapshot.get().computed_at == again.computed_at
+
+
+def test_a_computation_that_fails_releases_its_claim_so_that_its_retry_computes(catalog, parties, monkeypatch):
+    """refresh commits its claim on the snapshot before it computes, in autocommit: a computation that fails (a
+    dropped connection, which the task retries) must not leave it standing, or the retry finds the snapshot
+    "under way" and returns, stale for STUCK (15 minutes)."""
+    from django.db import OperationalError
+
+    from console import reconciliation
+
+    op = parties.users["op_a_admin"]
+    fac = facility(op, "RC-AUTO-2")
+    ids, rows = chips("RCB", 2)
+    register_chips(rows, op)
+    declare(op, fac, ids)
+    reconciliation.mark_stale([fac.pk])
+    snapshot = ReconciliationSnapshot.objects.filter(facility=fac)
+    assert not snapshot.get().current
+    reconcile = reconciliation.reconcile
+    failures = []
+
+    def dropped_once(*args, **kwargs):
+        if not failures:
+            failures.append(1)
+            raise OperationalError("server closed the connection unexpectedly")
+        return reconcile(*args, **kwargs)
+
+    monkeypatch.setattr(reconciliation, "reconcile", dropped_once)
+    assert connection.get_autocommit()
+    with pytest.raises(OperationalError):
+        reconciliation.refresh(fac.pk)
+    assert not snapshot.get().current and snapshot.get().started_at is None  # its claim released
+    assert reconciliation.refresh(fac.pk) is True  # the retry computes
+    assert snapshot.get().current and snapshot.get().book_count == 2
