@@ -21,6 +21,20 @@ def partitions(table):
         return [r[0] for r in cursor.fetchall()]
 
 
+def drop_last_month_ahead():
+    """Drop the partitions of the last month the task prepares (three ahead: empty in the tests), as a deployment
+    whose task never ran would lack them. Their names, one per partitioned table."""
+    from attestations.partitions import _month
+
+    today = datetime.now(UTC)
+    ahead = _month(today.year, today.month + 3)
+    names = [f"{table}_y{ahead:%Y}m{ahead:%m}" for table in PARTITIONED]
+    with connection.cursor() as cursor:
+        for name in names:
+            cursor.execute(f'DROP TABLE IF EXISTS "{name}"')
+    return names
+
+
 def test_tables_are_partitioned_by_month(db):
     for table in PARTITIONED:
         names = partitions(table)
@@ -50,15 +64,9 @@ def test_the_daily_task_creates_a_missing_month_outside_any_transaction():
     """The beat's task runs in autocommit, as a worker does: the partition it finds missing is created (it once
     asked for a savepoint there, which PostgreSQL refuses outside a transaction, and never created one)."""
     from attestations import tasks
-    from attestations.partitions import _month
 
-    today = datetime.now(UTC)
-    ahead = _month(today.year, today.month + 3)
-    names = [f"{table}_y{ahead:%Y}m{ahead:%m}" for table in PARTITIONED]
     try:
-        with connection.cursor() as cursor:
-            for name in names:
-                cursor.execute(f'DROP TABLE IF EXISTS "{name}"')  # empty: months ahead hold no rows in the tests
+        names = drop_last_month_ahead()
         assert not any(name in partitions(table) for table, name in zip(PARTITIONED, names, strict=True))
         assert connection.get_autocommit()
         tasks.ensure_partitions()

@@ -6,11 +6,10 @@ fourth month on, every sighting and usage record went to the DEFAULT partition (
 then never be made).
 """
 
-from datetime import UTC, datetime
-
 import pytest
 from django.db import connection
 
+from tests.attestations.test_partitions import drop_last_month_ahead
 from tests.faults.support import wait_until
 
 pytestmark = [pytest.mark.redis, pytest.mark.django_db(transaction=True)]
@@ -23,16 +22,11 @@ def _exists(name):
 
 
 def test_the_worker_creates_the_month_the_task_finds_missing(broker, workers):
-    from attestations.partitions import PARTITIONED, _month, ensure_partitions
+    from attestations.partitions import ensure_partitions
     from attestations.tasks import ensure_partitions as task
 
-    today = datetime.now(UTC)
-    ahead = _month(today.year, today.month + 3)
-    names = [f"{table}_y{ahead:%Y}m{ahead:%m}" for table in PARTITIONED]
     try:
-        with connection.cursor() as cursor:
-            for name in names:
-                cursor.execute(f'DROP TABLE IF EXISTS "{name}"')  # months ahead hold no rows in the tests
+        names = drop_last_month_ahead()
         task.delay()
         workers("partitions")
         wait_until(lambda: all(_exists(name) for name in names), 60, "the worker to create the missing months")
