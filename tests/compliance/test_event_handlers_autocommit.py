@@ -32,6 +32,22 @@ from transparency.models import LogEventData
 pytestmark = pytest.mark.django_db(transaction=True)
 
 
+def declared_facility(parties, code, prefix):
+    """Operator A's facility `code` with three new chips `prefix`... declared in it: (its admin, it, the chips)."""
+    op = parties.users["op_a_admin"]
+    fac = facility(op, code)
+    ids, rows = chips(prefix, 3)
+    register_chips(rows, op)
+    declare(op, fac, ids)
+    return op, fac, ids
+
+
+def assert_redelivery_changes_nothing(events):
+    before = _alerts()
+    evaluate_events(events)
+    assert _alerts() == before
+
+
 def _alerts():
     """What a second delivery must leave as it is: every alert, its transitions and its log events."""
     return (
@@ -57,17 +73,11 @@ def test_a_placement_change_is_evaluated_outside_any_transaction(catalog, partie
     assert Aggregate.objects.get(scope="facility", subject_key=str(fac.pk)).chip_count == 3
     [alert] = Alert.objects.filter(rule__key="ac-place", subject_key=str(fac.pk))
     assert alert.state == "open" and alert.log_index is not None and alert.evidence.count() == 1
-    before = _alerts()
-    evaluate_events(events)
-    assert _alerts() == before
+    assert_redelivery_changes_nothing(events)
 
 
 def test_a_new_rule_is_evaluated_outside_any_transaction(catalog, parties):
-    op = parties.users["op_a_admin"]
-    fac = facility(op, "AC-RULE-1")
-    ids, rows = chips("ACR", 3)
-    register_chips(rows, op)
-    declare(op, fac, ids)  # evaluated now (no rule yet)
+    _, fac, _ = declared_facility(parties, "AC-RULE-1", "ACR")  # evaluated now (no rule yet)
     with held_back() as held:
         rule(parties.users["treaty"], "ac-rule", value=2)
     events = held.for_(evaluate_events)
@@ -76,17 +86,12 @@ def test_a_new_rule_is_evaluated_outside_any_transaction(catalog, parties):
     assert connection.get_autocommit()
     evaluate_events(events)
     assert Alert.objects.filter(rule__key="ac-rule", subject_key=str(fac.pk), state="open").exists()
-    before = _alerts()
-    evaluate_events(events)
-    assert _alerts() == before
+    assert_redelivery_changes_nothing(events)
 
 
 def test_a_facility_review_moves_the_holdings_outside_accepted_facilities_outside_any_transaction(catalog, parties):
-    op = parties.users["op_a_admin"]
-    fac = facility(op, "AC-REVIEW-1")
-    ids, rows = chips("ACV", 3)
-    register_chips(rows, op)
-    declare(op, fac, ids)  # evaluated now: three chips outside accepted facilities
+    # Evaluated now: three chips outside accepted facilities.
+    op, fac, _ = declared_facility(parties, "AC-REVIEW-1", "ACV")
     held_key = f"{op.organisation_id}:US"
     holdings = Aggregate.objects.filter(scope="unaccepted_holdings", subject_key=held_key)
     assert holdings.get().chip_count == 3
@@ -126,9 +131,7 @@ def test_findings_raised_become_their_alert_outside_any_transaction(catalog, par
     evaluate_events(events)
     [alert] = Alert.objects.filter(group=group)
     assert (alert.value, alert.evidence.get().chip_count) == (2, 2)
-    before = _alerts()
-    evaluate_events(events)
-    assert _alerts() == before
+    assert_redelivery_changes_nothing(events)
 
 
 def test_a_challenge_request_and_refusal_raise_their_alerts_outside_any_transaction(catalog, challenge_world):  # noqa: F811
@@ -151,9 +154,7 @@ def test_a_challenge_request_and_refusal_raise_their_alerts_outside_any_transact
     evaluate_events(events)
     groups = set(Alert.objects.filter(kind="challenge").values_list("group", flat=True))
     assert groups == {f"challenge:{pk}:requested", f"challenge:{pk}:refused"}
-    before = _alerts()
-    evaluate_events(events)
-    assert _alerts() == before
+    assert_redelivery_changes_nothing(events)
 
 
 def test_a_receipt_across_a_border_a_rule_forbids_is_judged_outside_any_transaction(catalog, api, export_world):  # noqa: F811
@@ -225,6 +226,4 @@ def test_usage_alone_is_evaluated_at_its_stored_totals_outside_any_transaction(c
     evaluate_events(events)
     [alert] = alerts
     assert alert.state == "open" and alert.value > 1e18
-    before = _alerts()
-    evaluate_events(events)
-    assert _alerts() == before
+    assert_redelivery_changes_nothing(events)
