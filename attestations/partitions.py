@@ -45,10 +45,30 @@ def ensure_partitions(months_back=1, months_ahead=3, now=None):
                 ddl.create_partition(table, name, start, end, LOCK_TIMEOUT_MS)
             except Exception as exc:  # its lock not had in time, a concurrent creation, or rows of that month in
                 # DEFAULT: logged, not fatal
-                log.warning("could not create partition %s: %s", name, exc)
+                log.warning(
+                    "could not create partition %s: %s (rows of that month already in DEFAULT are moved by "
+                    "`manage.py partitions --move-default`)",
+                    name,
+                    exc,
+                )
             else:
                 created.append(name)
     return created
+
+
+def move_out_of_default(lock_timeout_ms=60_000):
+    """Give every month with rows in a DEFAULT partition its partition, and move its rows there (`manage.py
+    partitions --move-default`): what a month stored before its partition existed needs (the daily task cannot
+    create a month whose rows are in DEFAULT). Each month holds its table while its rows are copied: for a
+    maintenance window. Returns {partition name: rows moved}."""
+    moved = {}
+    for table in PARTITIONED:
+        for start in ddl.default_months(table):
+            start = start.replace(tzinfo=UTC)
+            end = _month(start.year, start.month + 1)
+            name = ddl.partition_name(table, start)
+            moved[name] = ddl.move_out_of_default(table, name, start, end, lock_timeout_ms)
+    return moved
 
 
 def partition_tables(apps, schema_editor):

@@ -69,6 +69,42 @@ def create_partition(table, name, start, end, lock_timeout_ms):
         cursor.execute("SELECT set_config('lock_timeout', %s, true)", [previous])
 
 
+_MODELS = {str(S): Sighting, str(U): UsageRecord}
+
+_DEFAULT_MONTHS = "SELECT DISTINCT date_trunc('month', {key} AT TIME ZONE 'UTC') FROM {default} ORDER BY 1"
+_MOVE_MONTH = (
+    "WITH moved AS (DELETE FROM {default} WHERE {key} >= %s AND {key} < %s RETURNING {columns})"
+    " INSERT INTO {table} ({columns}) SELECT {columns} FROM moved"
+)
+
+
+def default_months(table):
+    """The first instants (UTC, naive) of the months that have rows in `table`'s DEFAULT partition, oldest first."""
+    with connection.cursor() as cursor:
+        cursor.execute(_DEFAULT_MONTHS.format(key=PARTITIONED[table], default=f"{table}_default"))
+        return [row[0] for row in cursor.fetchall()]
+
+
+def move_out_of_default(table, name, start, end, lock_timeout_ms):
+    """Give [start, end), whose rows are in `table`'s DEFAULT partition, the partition `name`, and move the rows
+    there; the count moved. One transaction, which holds the table (every statement that writes or reads it
+    waits) for as long as it copies the month: a maintenance window's work. Raises, and nothing changed, where the
+    table's lock is not had within `lock_timeout_ms`."""
+    default = f"{table}_default"
+    columns = ", ".join(f.column for f in _MODELS[table]._meta.concrete_fields)
+    with transaction.atomic(), connection.cursor() as cursor:
+        cursor.execute("SELECT set_config('lock_timeout', %s, true)", [f"{int(lock_timeout_ms)}ms"])
+        cursor.execute(f"LOCK TABLE {table} IN ACCESS EXCLUSIVE MODE")
+        # Detached, the DEFAULT partition is not scanned for the new month's rows (there are some: they move).
+        cursor.execute(f"ALTER TABLE {table} DETACH PARTITION {default}")
+        cursor.execute(f'CREATE TABLE "{name}" PARTITION OF {table} FOR VALUES FROM (%s) TO (%s)', [start, end])
+        move = _MOVE_MONTH.format(default=default, key=PARTITIONED[table], columns=columns, table=table)
+        cursor.execute(move, [start, end])
+        count = cursor.rowcount
+        cursor.execute(f"ALTER TABLE {table} ATTACH PARTITION {default} DEFAULT")
+    return count
+
+
 def partition_tables(using):
     """Turn the two tables into partitioned ones, keeping rows, indexes and keys (a migration step)."""
     with using.cursor() as cursor:

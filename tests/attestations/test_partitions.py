@@ -140,3 +140,34 @@ def _connect():
     return psycopg.connect(
         dbname=db["NAME"], user=db["USER"], host=db["HOST"], port=db["PORT"] or 5432, password=db["PASSWORD"] or None
     )
+
+
+def test_a_month_stored_in_default_is_moved_into_its_own_partition(db):
+    """Rows of a month stored before its partition existed (the daily task never ran) are in DEFAULT, where they
+    stop the month's partition from being created; `manage.py partitions --move-default` creates it and moves
+    them, every row kept as it was and read as before."""
+    from io import StringIO
+
+    from django.core.management import call_command
+
+    from attestations.models import Sighting
+
+    when = datetime(2036, 1, 15, 12, tzinfo=UTC)
+    row = Sighting.objects.create(
+        chip_ref="nvidia:DEF000001", cluster_code="c-1", observed_at=when, attestation_id=1, chip_id=1, facility_id=1
+    )
+    with connection.cursor() as cursor:
+        cursor.execute("SELECT count(*) FROM attestations_sighting_default")
+        assert cursor.fetchone()[0] == 1
+    assert "attestations_sighting_y2036m01" not in ensure_partitions(months_back=0, months_ahead=0, now=when)
+    out = StringIO()
+    call_command("partitions", "--move-default", stdout=out)
+    assert "attestations_sighting_y2036m01: 1 row moved out of DEFAULT" in out.getvalue()
+    with connection.cursor() as cursor:
+        cursor.execute("SELECT count(*) FROM attestations_sighting_default")
+        assert cursor.fetchone()[0] == 0
+        cursor.execute("SELECT id, chip_ref, observed_at FROM attestations_sighting_y2036m01")
+        assert cursor.fetchall() == [(row.pk, "nvidia:DEF000001", when)]
+    assert Sighting.objects.get(pk=row.pk).chip_ref == "nvidia:DEF000001"
+    assert "attestations_sighting_y2036m01" in partitions("attestations_sighting")
+    assert ensure_partitions(months_back=0, months_ahead=0, now=when) == []  # both months there now
