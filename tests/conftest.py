@@ -59,6 +59,24 @@ def _db_fixture(item):
 
 
 @pytest.fixture(autouse=True)
+def _celery_mode_kept():
+    """Every test leaves Celery's mode as it found it: a test that turns eager tasks off (or points the broker
+    elsewhere) and does not put them back leaves every later test on its worker relaying its outbox events to a
+    broker that is gone, the events left pending with a warning and nothing else (9f8c44d)."""
+    from celery import current_app
+
+    from config.celery import app
+
+    def mode():
+        return (current_app._get_current_object() is app, app.conf.task_always_eager, app.conf.broker_url)
+
+    before = mode()
+    yield
+    after = mode()
+    assert after == before, f"the test left Celery's (current app, eager, broker) at {after}, not {before}"
+
+
+@pytest.fixture(autouse=True)
 def _log_verifies_after_test(request):
     """After every test that can write to the database, the log it left behind passes `verify_log`.
 

@@ -72,12 +72,18 @@ def private_redis(fault_dir):
 
 
 def _reset_producer(app):
+    import kombu.pools
+
     with contextlib.suppress(Exception):
         if app._pool is not None:
             app._pool.force_close_all()
     app._pool = None
     with contextlib.suppress(AttributeError, KeyError):
         app.__dict__["amqp"]._producer_pool = None
+    # kombu keeps a producer pool per broker connection in a registry of its own, over the connection pool just
+    # closed: left there, the next task sent to that broker (eager ones too: Celery takes a producer for them)
+    # fails with "Acquire on closed pool", and a later test's outbox relay leaves its events pending.
+    kombu.pools.reset()
 
 
 @pytest.fixture
