@@ -1,5 +1,7 @@
 """The DDL of the time partitions of sightings and usage records (attestations.partitions says why)."""
 
+from contextlib import contextmanager
+
 from django.db import connection, transaction
 
 from attestations.models import Attestation, Sighting, UsageRecord
@@ -54,19 +56,25 @@ def partition_exists(name):
         return cursor.fetchone()[0] is not None
 
 
-def create_partition(table, name, start, end, lock_timeout_ms):
-    """Create the partition of `table` for [start, end), waiting at most `lock_timeout_ms` for the parent's lock;
-    raises (and nothing changed) if the database refused it: the lock not had in time, a concurrent creation, rows
-    of that range in the DEFAULT partition. In a transaction of its own, or a savepoint of the caller's (a
-    migration's): the daily task runs outside any."""
+@contextmanager
+def _atomic_waiting_at_most(lock_timeout_ms):
+    """A cursor in a transaction of its own, or a savepoint of the caller's (a migration's; the daily task and the
+    command run outside any), whose locks are waited for at most `lock_timeout_ms`: a setting undone with the
+    savepoint where the work fails, and set back where it succeeds (the caller's transaction goes on)."""
     with transaction.atomic(), connection.cursor() as cursor:
         cursor.execute("SELECT current_setting('lock_timeout')")
         (previous,) = cursor.fetchone()
-        # Undone with the savepoint where the creation fails; set back where it succeeds (the caller's
-        # transaction goes on).
         cursor.execute("SELECT set_config('lock_timeout', %s, true)", [f"{int(lock_timeout_ms)}ms"])
-        cursor.execute(f'CREATE TABLE "{name}" PARTITION OF "{table}" FOR VALUES FROM (%s) TO (%s)', [start, end])
+        yield cursor
         cursor.execute("SELECT set_config('lock_timeout', %s, true)", [previous])
+
+
+def create_partition(table, name, start, end, lock_timeout_ms):
+    """Create the partition of `table` for [start, end), waiting at most `lock_timeout_ms` for the parent's lock;
+    raises (and nothing changed) if the database refused it: the lock not had in time, a concurrent creation, rows
+    of that range in the DEFAULT partition."""
+    with _atomic_waiting_at_most(lock_timeout_ms) as cursor:
+        cursor.execute(f'CREATE TABLE "{name}" PARTITION OF "{table}" FOR VALUES FROM (%s) TO (%s)', [start, end])
 
 
 _MODELS = {str(S): Sighting, str(U): UsageRecord}
@@ -92,8 +100,7 @@ def move_out_of_default(table, name, start, end, lock_timeout_ms):
     table's lock is not had within `lock_timeout_ms`."""
     default = f"{table}_default"
     columns = ", ".join(f.column for f in _MODELS[table]._meta.concrete_fields)
-    with transaction.atomic(), connection.cursor() as cursor:
-        cursor.execute("SELECT set_config('lock_timeout', %s, true)", [f"{int(lock_timeout_ms)}ms"])
+    with _atomic_waiting_at_most(lock_timeout_ms) as cursor:
         cursor.execute(f"LOCK TABLE {table} IN ACCESS EXCLUSIVE MODE")
         # Detached, the DEFAULT partition is not scanned for the new month's rows (there are some: they move).
         cursor.execute(f"ALTER TABLE {table} DETACH PARTITION {default}")

@@ -14,6 +14,7 @@ from attestations.kinds import location
 from core import beside
 from inventory.models import AnyFinding, Placement
 from tests.attestations.conftest import World, now
+from tests.connections import second_connection
 
 CHIPS = ["nvidia:A000001", "nvidia:A000002", "nvidia:A000003"]
 
@@ -179,16 +180,10 @@ def test_a_read_beside_never_waits_for_its_caller_behind_a_queued_lock(monkeypat
     queues behind a big statement that wrote to it; a read beside queued behind that would wait for the statement
     that waits for it. Here a LOCK TABLE queued behind the caller's row-exclusive lock: the read beside gives up at
     LOCK_TIMEOUT_MS and the caller reads on its own connection, past the queued request, the same answer."""
-    import psycopg
-    from django.conf import settings
-
     from registry.models import Organisation
 
     monkeypatch.setattr(beside, "LOCK_TIMEOUT_MS", 200)
-    db = settings.DATABASES["default"]
-    ddl = psycopg.connect(
-        dbname=db["NAME"], user=db["USER"], host=db["HOST"], port=db["PORT"] or 5432, password=db["PASSWORD"] or None
-    )
+    ddl = second_connection()
     table = Organisation._meta.db_table
     queued = threading.Event()
 

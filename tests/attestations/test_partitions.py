@@ -9,6 +9,7 @@ from django.db import connection
 
 from attestations.partitions import PARTITIONED, ensure_partitions
 from tests.attestations.conftest import now
+from tests.connections import second_connection
 
 
 def partitions(table):
@@ -86,7 +87,7 @@ def test_a_new_month_waits_a_bounded_time_behind_a_running_statement(db, monkeyp
     monkeypatch.setattr(P, "LOCK_TIMEOUT_MS", 300)
     table = next(iter(PARTITIONED))
     window = f"SELECT count(*) FROM {table} WHERE chip_id = 1 AND observed_at > now() - interval '1 day'"
-    big, fleet = _connect(), _connect()
+    big, fleet = second_connection(), second_connection()
     released = threading.Event()
     ender = threading.Timer(0, lambda: None)
     try:
@@ -130,16 +131,6 @@ def test_a_new_month_waits_a_bounded_time_behind_a_running_statement(db, monkeyp
         released.set()
         big.close()
         fleet.close()
-
-
-def _connect():
-    import psycopg
-    from django.conf import settings
-
-    db = settings.DATABASES["default"]
-    return psycopg.connect(
-        dbname=db["NAME"], user=db["USER"], host=db["HOST"], port=db["PORT"] or 5432, password=db["PASSWORD"] or None
-    )
 
 
 def test_a_month_stored_in_default_is_moved_into_its_own_partition(db):

@@ -4,13 +4,14 @@ from datetime import date
 
 import psycopg
 import pytest
-from django.db import connection, transaction
+from django.db import transaction
 from django.db.models import F
 from django.utils import timezone
 
 from inventory.models import Facility
 from runs import storage
 from runs.models import Run, RunUsageDay
+from tests.connections import second_connection
 from tests.runs.test_usage import declare_earlier
 
 
@@ -61,15 +62,7 @@ def test_the_run_a_statement_names_stays_locked_against_a_withdrawal(transaction
     """A withdrawal (FOR UPDATE) cannot slip in between a statement's judgement of its run and its commit;
     another statement naming the run (the key-share lock its usage row takes anyway) still can."""
     run = declare_earlier(parties)
-    settings = connection.settings_dict
-    other = psycopg.connect(
-        host=settings.get("HOST") or "127.0.0.1",
-        port=settings.get("PORT") or 5432,
-        user=settings.get("USER") or "postgres",
-        password=settings.get("PASSWORD") or None,
-        dbname=settings["NAME"],
-        autocommit=True,
-    )
+    other = second_connection(autocommit=True)
     table = Run._meta.db_table
     try:
         with transaction.atomic():
