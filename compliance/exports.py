@@ -164,8 +164,11 @@ def judge_receipt(payload):
         )
         for facility, org, other, country in sides
     ]
-    store_findings(rows)
-    raised = []
-    for row in rows:
-        raised += raise_for(row.source, row.source_id)
+    # Its findings and their alerts commit together: stored alone (a worker runs this in autocommit), a failure
+    # before the alerts left them to the sweep; undone whole, the task's retry raises both.
+    with transaction.atomic():
+        store_findings(rows)
+        raised = []
+        for row in rows:
+            raised += raise_for(row.source, row.source_id)
     return raised

@@ -27,15 +27,13 @@ from django.utils import timezone
 from compliance import covered
 from compliance.choices import Scope
 from inventory.choices import FindingKind, FindingSource
-from inventory.services.findings import new_finding, store_findings
-from outbox import emit
+from inventory.services.findings import new_finding, raise_monitored
 from protocol.serials import format_chip_id
 from registry.choices import ChipStatus
 from registry.models import Chip
 
 COVERED_H100E = 16  # Article V.1: "a set of chips with capacity greater than 16 H100-equivalents"
 LIVE = (ChipStatus.MANUFACTURED, ChipStatus.INSTALLED)
-BATCH = 5000
 
 
 def covered_facilities():
@@ -68,33 +66,26 @@ def find_hardware_unverified(now=None, window_days=None):
         )
         .order_by("pk")
     )
-    seen, batch = 0, []
-    for pk, maker, serial, custodian_id, country, last, facility_id in rows.iterator(chunk_size=10_000):
-        seen += 1
+
+    def finding(pk, maker, serial, custodian_id, country, last, facility_id):
         since = last.isoformat() if last else "never"
-        batch.append(
-            new_finding(
-                kind=FindingKind.HARDWARE_UNVERIFIED,
-                chip_id=pk,
-                chip_ref=format_chip_id(maker, serial),
-                facility_id=facility_id,
-                organisation_id=custodian_id,
-                country=country,
-                source=FindingSource.MONITOR,
-                source_id=f"hwsince:{since}",
-                detail=f"In a covered cluster, no verified hardware evidence since {since}; the window is {days} days.",
-                evidence={
-                    "hardware_verified_at": last.isoformat() if last else None,
-                    "checked_at": now.isoformat(),
-                    "window_days": days,
-                },
-            )
+        return new_finding(
+            kind=FindingKind.HARDWARE_UNVERIFIED,
+            chip_id=pk,
+            chip_ref=format_chip_id(maker, serial),
+            facility_id=facility_id,
+            organisation_id=custodian_id,
+            country=country,
+            source=FindingSource.MONITOR,
+            source_id=f"hwsince:{since}",
+            detail=f"In a covered cluster, no verified hardware evidence since {since}; the window is {days} days.",
+            evidence={
+                "hardware_verified_at": last.isoformat() if last else None,
+                "checked_at": now.isoformat(),
+                "window_days": days,
+            },
         )
-        if len(batch) >= BATCH:
-            store_findings(batch)
-            batch = []
-    store_findings(batch)
-    if seen:
-        # The monitor's findings are raised as alerts together (compliance.finding_alerts: source "silence").
-        emit("findings.raised", source=str(FindingSource.MONITOR), source_id="silence")
-    return seen
+
+    # The monitor's findings are raised as alerts together (compliance.finding_alerts: source "silence").
+    findings = (finding(*row) for row in rows.iterator(chunk_size=10_000))
+    return raise_monitored(findings, FindingSource.MONITOR, "silence")

@@ -7,8 +7,7 @@ from django.db.models import Q
 from django.utils import timezone
 
 from inventory.choices import FindingKind, FindingSource
-from inventory.services.findings import new_finding, store_findings
-from outbox import emit
+from inventory.services.findings import new_finding, raise_monitored
 from protocol.serials import format_chip_id
 from registry.choices import ChipStatus
 from registry.models import Chip
@@ -46,28 +45,20 @@ def find_silent_chips(now=None, window_days=None):
     silent = candidates.values_list(
         "pk", "manufacturer__code", "serial", "custodian_id", "country", "last_verified_at"
     ).order_by("pk")
-    seen = 0
-    batch = []
-    for pk, maker, serial, custodian_id, country, last in silent.iterator(chunk_size=10_000):
-        seen += 1
+
+    def finding(pk, maker, serial, custodian_id, country, last):
         since = last.isoformat() if last else "never"
-        batch.append(
-            new_finding(
-                kind=FindingKind.SILENT,
-                chip_id=pk,
-                chip_ref=format_chip_id(maker, serial),
-                organisation_id=custodian_id,
-                country=country,
-                source=FindingSource.MONITOR,
-                source_id=f"since:{since}",
-                detail=f"Not verified since {since}; the window is {window.days} days.",
-                evidence={"last_verified_at": last.isoformat() if last else None, "checked_at": now.isoformat()},
-            )
+        return new_finding(
+            kind=FindingKind.SILENT,
+            chip_id=pk,
+            chip_ref=format_chip_id(maker, serial),
+            organisation_id=custodian_id,
+            country=country,
+            source=FindingSource.MONITOR,
+            source_id=f"since:{since}",
+            detail=f"Not verified since {since}; the window is {window.days} days.",
+            evidence={"last_verified_at": last.isoformat() if last else None, "checked_at": now.isoformat()},
         )
-        if len(batch) >= 5000:
-            store_findings(batch)
-            batch = []
-    store_findings(batch)
-    if seen:
-        emit("findings.raised", source=str(FindingSource.MONITOR), source_id="silence")
-    return seen
+
+    findings = (finding(*row) for row in silent.iterator(chunk_size=10_000))
+    return raise_monitored(findings, FindingSource.MONITOR, "silence")

@@ -30,6 +30,26 @@ def store_findings(rows):
         insert_rows(model, mine, ignore_conflicts=True)
 
 
+def raise_monitored(findings, source, source_id, batch=5000):
+    """A monitor's findings (an iterable of new_finding rows), stored in batches and announced by one
+    `findings.raised` event, all in one transaction. A worker runs the monitor in autocommit: stored batch by
+    batch and announced after, a failure in between (a lost connection, the worker killed) left findings whose
+    alert waited for the next run or the sweep; now the run is undone whole and its retry raises both.
+    Returns how many findings the iterable gave (stored now or kept from an earlier run)."""
+    seen, rows = 0, []
+    with transaction.atomic():
+        for row in findings:
+            seen += 1
+            rows.append(row)
+            if len(rows) >= batch:
+                store_findings(rows)
+                rows = []
+        store_findings(rows)
+        if seen:
+            emit("findings.raised", source=str(source), source_id=source_id)
+    return seen
+
+
 def raise_findings(
     discrepancies,
     *,
@@ -59,9 +79,10 @@ def raise_findings(
         )
         for d in discrepancies
     ]
-    store_findings(rows)
-    for source, source_id in sorted({(d.source, d.source_id) for d in discrepancies}):
-        emit("findings.raised", source=str(source), source_id=source_id)
+    with transaction.atomic():  # a finding is never committed without the event that raises its alert
+        store_findings(rows)
+        for source, source_id in sorted({(d.source, d.source_id) for d in discrepancies}):
+            emit("findings.raised", source=str(source), source_id=source_id)
     return len(rows)
 
 

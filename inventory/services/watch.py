@@ -26,7 +26,7 @@ from django.utils import timezone
 
 from inventory.choices import FindingKind, FindingSource
 from inventory.models import Finding
-from inventory.services.findings import new_finding, store_findings
+from inventory.services.findings import new_finding, raise_monitored, store_findings
 from outbox import emit
 from registry.choices import WATCHED_STATUSES
 
@@ -159,30 +159,23 @@ def find_unreported(now=None, grace_days=None):
         .values_list("pk", "manufacturer__code", "serial", "custodian_id", "country")
         .order_by("pk")
     )
-    batch, seen = [], 0
-    for pk, maker, serial, custodian_id, country in chips.iterator(chunk_size=10_000):
-        seen += 1
+
+    def finding(pk, maker, serial, custodian_id, country):
         ref = format_chip_id(maker, serial)
-        batch.append(
-            new_finding(
-                kind=FindingKind.UNREPORTED_CHIP,
-                chip_id=pk,
-                chip_ref=ref,
-                organisation_id=custodian_id,
-                country=country or "",
-                source=FindingSource.REGISTRY,
-                source_id="unreported",
-                detail=f"{ref}: its manufacturer reports the chips it produces and has not reported this one.",
-                evidence={"checked_at": now.isoformat(), "grace_days": grace},
-            )
+        return new_finding(
+            kind=FindingKind.UNREPORTED_CHIP,
+            chip_id=pk,
+            chip_ref=ref,
+            organisation_id=custodian_id,
+            country=country or "",
+            source=FindingSource.REGISTRY,
+            source_id="unreported",
+            detail=f"{ref}: its manufacturer reports the chips it produces and has not reported this one.",
+            evidence={"checked_at": now.isoformat(), "grace_days": grace},
         )
-        if len(batch) >= 5000:
-            store_findings(batch)
-            batch = []
-    store_findings(batch)
-    if seen:
-        emit("findings.raised", source=str(FindingSource.REGISTRY), source_id="unreported")
-    return seen
+
+    findings = (finding(*row) for row in chips.iterator(chunk_size=10_000))
+    return raise_monitored(findings, FindingSource.REGISTRY, "unreported")
 
 
 def resolve_reported(manufacturer, serials, actor, log_index):

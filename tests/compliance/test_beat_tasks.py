@@ -8,7 +8,7 @@ each beat task is called directly, in autocommit, with work to do, and its effec
 from datetime import timedelta
 
 import pytest
-from django.db import connection
+from django.db import DatabaseError, connection
 from django.utils import timezone
 
 from compliance import services, tasks
@@ -16,7 +16,7 @@ from compliance.delivery import tasks as delivery_tasks
 from compliance.dispute_models import ClarificationRequest
 from compliance.models import Alert, Delivery, DeliveryState, Subscription, ThresholdRule
 from inventory.choices import FindingKind, FindingSource
-from inventory.models import ChallengeInspection, Facility
+from inventory.models import AnyFinding, ChallengeInspection, Facility
 from inventory.services.findings import new_finding, store_findings
 from outbox.models import OutboxEvent
 from outbox.tasks import relay
@@ -26,6 +26,7 @@ from tests.compliance.test_clock_across_rule_versions import _over_the_line
 from tests.compliance.test_covered_clusters import declare as declare_at
 from tests.compliance.test_covered_clusters import h100s, site
 from tests.compliance.test_evaluation import SINCE, chips, declare, facility, rule
+from tests.handed_over import refusing
 
 pytestmark = pytest.mark.django_db(transaction=True)
 
@@ -95,6 +96,21 @@ def test_the_hardware_monitor_raises_its_findings_outside_any_transaction(catalo
     Chip.objects.filter(serial__startswith="HWB").update(created_at=timezone.now() - timedelta(days=30))
     assert connection.get_autocommit()
     assert tasks.find_hardware_unverified() == 17
+    assert Alert.objects.filter(group__startswith="hardware_unverified:").count() == 1
+
+
+def test_a_hardware_run_that_fails_before_announcing_its_findings_leaves_none(catalog, api, parties):
+    a = api(parties.users["op_a_admin"])
+    site(a, "HALL-B")
+    refs = h100s(parties.users["op_a_admin"], "HWB", 17)
+    declare_at(a, "HALL-B", refs)
+    Chip.objects.filter(serial__startswith="HWB").update(created_at=timezone.now() - timedelta(days=30))
+    found = AnyFinding.objects.filter(kind="hardware_unverified")
+    with refusing(), pytest.raises(DatabaseError):
+        tasks.find_hardware_unverified()
+    assert not found.exists()
+    assert tasks.find_hardware_unverified() == 17
+    assert found.count() == 17
     assert Alert.objects.filter(group__startswith="hardware_unverified:").count() == 1
 
 

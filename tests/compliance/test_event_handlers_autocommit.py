@@ -10,7 +10,7 @@ events (the outbox delivers at least once) changes nothing.
 from datetime import timedelta
 
 import pytest
-from django.db import connection
+from django.db import DatabaseError, connection
 from django.utils import timezone
 
 from compliance.delivery.tasks import notify_events
@@ -23,7 +23,7 @@ from inventory.services.findings import new_finding, store_findings
 from outbox import emit
 from registry.registration import register_chips
 from tests.compliance.test_evaluation import chips, declare, facility, rule
-from tests.handed_over import held_back
+from tests.handed_over import held_back, refusing
 from tests.inventory.test_challenges import world as challenge_world  # noqa: F401  (a fixture, by this name)
 from tests.inventory.test_exports import DE_SITE, ago, approved, declare_rule, receive, ship
 from tests.inventory.test_exports import world as export_world  # noqa: F401  (a fixture, by this name)
@@ -177,6 +177,25 @@ def test_a_receipt_across_a_border_a_rule_forbids_is_judged_outside_any_transact
     before = (_alerts(), found.count())
     evaluate_events(events)
     assert (_alerts(), found.count()) == before
+
+
+def test_a_receipt_judged_without_its_alerts_stores_no_finding_and_its_retry_raises_both(catalog, api, export_world):  # noqa: F811
+    world = export_world
+    shipped = ship(world, licence=approved(api, world)["id"])
+    assert shipped.status_code == 201, shipped.content
+    declare_rule(api, world, effective_from=ago(hours=2))
+    with held_back() as held:
+        receive(world, shipped.json()["id"], DE_SITE)
+    events = held.for_(evaluate_events)
+    found = AnyFinding.objects.filter(kind="export_forbidden")
+    # The alerts refused: the findings stored alone would have waited two days for the sweep.
+    with refusing(Alert), pytest.raises(DatabaseError):
+        evaluate_events(events)
+    assert not found.exists()
+    assert not Alert.objects.filter(group__startswith="export_forbidden:").exists()
+    evaluate_events(events)  # the task's retry
+    assert sorted(found.values_list("country", flat=True)) == ["DE", "US"]
+    assert Alert.objects.filter(group__startswith="export_forbidden:").count() == 2
 
 
 def test_an_alerts_subscribers_are_notified_outside_any_transaction(catalog, parties, mailoutbox):

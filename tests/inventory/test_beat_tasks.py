@@ -7,7 +7,7 @@ down to the alert its findings raise through the outbox.
 """
 
 import pytest
-from django.db import connection
+from django.db import DatabaseError, connection
 
 from compliance.models import Alert
 from inventory import tasks
@@ -15,6 +15,7 @@ from inventory.models import AnyFinding
 from registry.models import Chip
 from registry.registration import register_chips
 from tests.factories import approved_export, chip_rows
+from tests.handed_over import refusing
 from tests.inventory.test_inventory import days_ago, iso, site  # noqa: F401 - `site` is a fixture
 
 pytestmark = pytest.mark.django_db(transaction=True)
@@ -33,6 +34,18 @@ def test_the_silence_task_raises_its_findings_and_their_alert_outside_any_transa
     assert AnyFinding.objects.filter(kind="silent_chip").count() == 1
 
 
+def test_a_silence_run_that_fails_before_announcing_its_findings_leaves_none_and_its_retry_raises_both(catalog, site):  # noqa: F811
+    register_chips(chip_rows("HUSH", 1), site.users["op_a_admin"])
+    Chip.objects.filter(serial="HUSH000000").update(last_verified_at=days_ago(30))
+    with refusing(), pytest.raises(DatabaseError):
+        tasks.find_silent_chips()
+    # Stored without its event, the finding would have waited for the sweep for its alert.
+    assert not AnyFinding.objects.filter(kind="silent_chip").exists()
+    assert tasks.find_silent_chips() == 1
+    assert AnyFinding.objects.filter(kind="silent_chip").count() == 1
+    assert Alert.objects.filter(group__startswith="silent_chip:monitor:").count() == 1
+
+
 def test_the_unreported_task_raises_its_findings_outside_any_transaction(catalog, api, site, settings):  # noqa: F811
     settings.CHIPREG_MANUFACTURER_REPORT_GRACE_DAYS = 0
     register_chips(chip_rows("UNR", 2), site.users["op_a_admin"])
@@ -43,6 +56,18 @@ def test_the_unreported_task_raises_its_findings_outside_any_transaction(catalog
     assert list(AnyFinding.objects.filter(kind="unreported_chip").values_list("chip_ref", flat=True)) == [
         "nvidia:UNR000001"
     ]
+
+
+def test_an_unreported_run_that_fails_before_announcing_its_findings_leaves_none(catalog, api, site, settings):  # noqa: F811
+    settings.CHIPREG_MANUFACTURER_REPORT_GRACE_DAYS = 0
+    register_chips(chip_rows("UNR", 2), site.users["op_a_admin"])
+    maker = api(site.users["nvidia"])
+    assert maker.post("/api/v1/manufacturer-reports/", {"serials": ["UNR000000"]}).status_code == 201
+    with refusing(), pytest.raises(DatabaseError):
+        tasks.find_unreported_chips()
+    assert not AnyFinding.objects.filter(kind="unreported_chip").exists()
+    assert tasks.find_unreported_chips() == 1
+    assert AnyFinding.objects.filter(kind="unreported_chip").count() == 1
 
 
 def test_the_overdue_transfer_task_raises_its_findings_and_alert_outside_any_transaction(catalog, site, settings):  # noqa: F811
@@ -57,4 +82,21 @@ def test_the_overdue_transfer_task_raises_its_findings_and_alert_outside_any_tra
     assert tasks.find_overdue_transfers() == 2
     overdue = AnyFinding.objects.filter(kind="never_received", source_id=f"{shipped.json()['id']}:overdue")
     assert sorted(overdue.values_list("chip_ref", flat=True)) == chips
+    assert Alert.objects.filter(group__startswith="never_received:transfer:").exists()
+
+
+def test_an_overdue_run_that_fails_before_announcing_its_findings_leaves_none(catalog, site, settings):  # noqa: F811
+    settings.CHIPREG_TRANSIT_OVERDUE_DAYS = 30
+    register_chips(chip_rows("LATE", 1), site.users["op_b"])
+    chips = ["nvidia:LATE000000"]
+    licence = approved_export(site.users["op_b"], "op-a", chips, destination_facility="US-VA-001")
+    body = {"receiver": "op-a", "destination_facility": "US-VA-001", "shipped_at": iso(days_ago(40))}
+    shipped = site.b.post("/api/v1/transfers/", {**body, "chips": chips, "export_authorisation": licence})
+    assert shipped.status_code == 201, shipped.content
+    overdue = AnyFinding.objects.filter(kind="never_received", source_id=f"{shipped.json()['id']}:overdue")
+    with refusing(), pytest.raises(DatabaseError):
+        tasks.find_overdue_transfers()
+    assert not overdue.exists()
+    assert tasks.find_overdue_transfers() == 1
+    assert list(overdue.values_list("chip_ref", flat=True)) == chips
     assert Alert.objects.filter(group__startswith="never_received:transfer:").exists()
