@@ -12,16 +12,19 @@ per row.
 """
 
 import json
+import logging
 from contextlib import contextmanager
 from functools import cache
 
 from django.conf import settings
-from django.db import connection
+from django.db import DatabaseError, connection
 
 from attestations.bases import record_field
 from compliance.choices import Scope
 from core.rawsql import execute, fetch_all
 from registry.catalog import EPOCH_8BIT_TOPS_PER_H100E, THROUGHPUT, TREATY_TPP_PER_H100E
+
+log = logging.getLogger(__name__)
 
 LIVE_STATUSES = ("manufactured", "installed")
 # precision -> the model's field holding its dense peak (the catalog's precisions, FP6 and FP4 included)
@@ -427,5 +430,18 @@ def evaluation_turn(scope):
     execute("SELECT pg_advisory_lock(hashtext('chipreg:evaluate:' || %s))", [scope])
     try:
         yield
-    finally:
+    except BaseException:
+        _release_turn_after_failure(scope)
+        raise
+    execute("SELECT pg_advisory_unlock(hashtext('chipreg:evaluate:' || %s))", [scope])
+
+
+def _release_turn_after_failure(scope):
+    """An evaluation failed holding its turn: release it without putting another error in the place of its own
+    (on a lost connection the release fails too). Where the release fails the connection is closed, so the
+    server ends the session and the lock with it: it never outlives the evaluation on a kept connection."""
+    try:
         execute("SELECT pg_advisory_unlock(hashtext('chipreg:evaluate:' || %s))", [scope])
+    except DatabaseError:
+        log.warning("compliance: the %s evaluation's turn went with its connection", scope, exc_info=True)
+        connection.close()

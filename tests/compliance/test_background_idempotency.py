@@ -230,3 +230,27 @@ def test_an_evaluation_failing_inside_an_outer_transaction_leaves_no_turn_held()
     finally:
         with connection.cursor() as cursor:
             cursor.execute("SELECT pg_advisory_unlock_all()")
+
+
+@pytest.mark.django_db(transaction=True)
+def test_an_evaluation_whose_connection_is_lost_raises_its_own_error_and_leaves_no_turn_held():
+    """A worker runs an evaluation in autocommit, holding its turn as a session lock. Its connection lost (the
+    server restarted, the backend killed), the release failed too and its error replaced the evaluation's: the
+    task's logs and retry saw "connection closed", not why the evaluation failed."""
+    from django.db import connection
+
+    from compliance import storage
+    from tests.connections import second_connection
+
+    class EvaluationFailed(Exception):
+        pass
+
+    with pytest.raises(EvaluationFailed):
+        with storage.evaluation_turn("facility"):
+            assert not _turn_free_elsewhere("facility")
+            pid = connection.connection.info.backend_pid
+            with second_connection(autocommit=True) as killer:
+                killer.execute("SELECT pg_terminate_backend(%s)", [pid])
+            raise EvaluationFailed
+    assert connection.connection is None  # closed: whatever it held, the server let go with the session
+    assert _turn_free_elsewhere("facility")
