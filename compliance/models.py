@@ -1,5 +1,7 @@
 """Threshold rules (versioned), stored aggregates per subject, alerts with frozen evidence."""
 
+import hashlib
+
 from django.conf import settings
 from django.core.exceptions import ValidationError
 from django.db import models
@@ -273,6 +275,11 @@ class Alert(models.Model):
         ]
 
 
+# The SHA-256 of an empty chip list: the evidence of an alert that counts no chips (a run's plan, a challenge's
+# step, an overdue answer) still names the hash of its list (LOG.md 5), which a verifier checks as any other.
+EMPTY_CHIPS_SHA256 = hashlib.sha256(b"").hexdigest()
+
+
 class AlertEvidence(models.Model):
     """Frozen at raise (and reopen) time: never updated afterwards."""
 
@@ -282,7 +289,7 @@ class AlertEvidence(models.Model):
     threshold = models.FloatField(null=True, blank=True)
     comparison = models.CharField(max_length=2, blank=True, default="")
     chip_count = models.BigIntegerField(default=0)
-    chips_sha256 = models.CharField(max_length=64, blank=True, default="")
+    chips_sha256 = models.CharField(max_length=64, default=EMPTY_CHIPS_SHA256)
     chips = models.TextField(blank=True, default="", help_text="The chips counted, one public id per line, sorted.")
     sources = models.JSONField(default=list, help_text="The statements and log entries that put them there.")
     findings = models.JSONField(default=list)

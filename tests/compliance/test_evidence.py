@@ -237,3 +237,22 @@ def test_a_log_that_cannot_sign_does_not_cost_an_alert_naming_no_entry(parties, 
     sealed = sealing.seal([[]])
     assert sealed.checkpoint is None and sealed.proofs == {}
     assert sealed.fields([]) == {"checkpoint_size": None, "checkpoint": "", "inclusion": []}
+
+
+def test_evidence_stored_with_a_blank_chip_hash_gets_the_empty_lists(parties, op):
+    """Migration 0015: evidence that counted no chips was stored with a blank `chips_sha256`, which no chip list
+    hashes to (LOG.md 5, step 8); the migration gives it the empty list's hash, and only where the list is empty."""
+    import hashlib
+    from importlib import import_module
+
+    from django.apps import apps
+
+    fill = import_module("compliance.migrations.0015_empty_chip_list_hash").fill_empty_hashes
+    alert, _ = _raise_alert(parties, op)
+    blank = AlertEvidence.objects.create(alert=alert, chips_sha256="", chips="")
+    listed = AlertEvidence.objects.create(alert=alert, chips_sha256="", chips="nvidia:X\n")
+    fill(apps, None)
+    blank.refresh_from_db()
+    listed.refresh_from_db()
+    assert blank.chips_sha256 == hashlib.sha256(b"").hexdigest()
+    assert listed.chips_sha256 == ""  # not a hash this list has: left for a person to look at

@@ -438,4 +438,4 @@ def test_a_challenges_alerts_are_sealed_and_their_bundles_verify(world, settings
         assert response.status_code == 200, response.content
         bundle = response.json()
         assert [e["log_index"] for e in bundle["entries"]] == [row.log_index]
-        verify_bundle(bundle, verifier_key_line())
+        verify_bundle(bundle, verifier_key_line(), chips=b"")  # it counts no chips: the empty list's hash
