@@ -13,6 +13,7 @@ from hypothesis import strategies as st
 
 from attestations.models import Attestation, ChiplessSighting, Rejection, Sighting, StatementNonce
 from inventory.models import AnyFinding, Placement
+from protocol.dsse import PAYLOAD_TYPE
 from registry.models import Chip
 from tests.attestations import independent as ind
 from tests.attestations.conftest import now, ts
@@ -143,6 +144,9 @@ class TestErrorCodes:
             b'{"payloadType": "x", "payload": "AA==", "signatures": [{"keyid": "k", "sig": "AA=="}], "extra": 1}',
             b'{"payloadType": "x", "payloadType": "y", "payload": "AA==", "signatures": [{"keyid": "k", "sig": "AA=="}]}',
             b"\xff\xfe",
+            # The README's rules for JSON bodies (a 400 `invalid`, `malformed_json`) give way to the spec's here.
+            b'{"payloadType": "\\ud800", "payload": "AA==", "signatures": [{"keyid": "k", "sig": "AA=="}]}',
+            b"[" * 100_000 + b"]" * 100_000,
         ],
     )
     def test_malformed_envelope(self, world, body):
@@ -161,8 +165,10 @@ class TestErrorCodes:
         response, _ = world.submit(world.op_a, world.location(["nvidia:A000000"]))
         check_problem(response, 413, "payload_too_large")
 
-    def test_unsupported_payload_type(self, world):
-        response, _ = world.submit(world.op_a, world.location(["nvidia:A000000"]), payload_type="text/plain")
+    @pytest.mark.parametrize("payload_type", ["text/plain", PAYLOAD_TYPE + "\x00"])
+    def test_unsupported_payload_type(self, world, payload_type):
+        # A NUL in it too: the envelope's checks, not the README's `invalid` for JSON bodies.
+        response, _ = world.submit(world.op_a, world.location(["nvidia:A000000"]), payload_type=payload_type)
         self.expect(world, response, 400, "unsupported_payload_type")
 
     def test_unknown_key(self, world):
