@@ -11,7 +11,7 @@ from django.utils import timezone
 from core.errors import Conflict, Invalid
 from protocol import note
 from transparency import storage
-from transparency.events import append_event
+from transparency.events import EVERY_PARTY, append_event
 from transparency.models import Checkpoint, Cosignature, WitnessKey
 
 # Active witness keys an organisation may hold: every one may cosign each checkpoint, and the served
@@ -48,6 +48,10 @@ def register(organisation, name, public_key, user):
                 "witness.registered",
                 witness.name,
                 {"organisation": organisation, "key_line": witness.key_line, "by": user.username},
+                # Witness keys are public (anyone checks a cosignature): so are their registration and retirement,
+                # as the signing keys' and landmarks' are.
+                parties=[EVERY_PARTY],
+                countries=[],
             )
             return witness
     except IntegrityError:
@@ -78,6 +82,8 @@ def retire(witness, user):
             "retired_at": witness.retired_at.isoformat(),
             "by": user.username,
         },
+        parties=[EVERY_PARTY],
+        countries=[],
     )
     return witness
 

@@ -167,3 +167,22 @@ def test_only_the_witness_organisation_may_post_its_cosignatures(api, parties, w
         {"witness": name, "size": int(text.split("\n")[1]), "line": c2sp_cosign(key, name, text, 1)},
     )
     assert response.status_code == 400
+
+
+def test_every_signed_in_party_reads_a_witness_keys_registration_and_retirement(api, parties, witness):
+    """Witness keys are public (anyone checks a cosignature), and the README lists their events with the rules
+    and keys every signed-in party reads: an operator and another country's inspectorate read them too (they
+    were the witness's organisation's and the treaty body's only)."""
+    from transparency.models import LogEventData, WitnessKey
+
+    client, _, name = witness
+    key = WitnessKey.objects.get(name=name)
+    assert client.delete(f"/api/v1/log/witnesses/{key.pk}/").status_code in (200, 204)
+    events = LogEventData.objects.filter(object_id=name).order_by("index")
+    assert [e.event for e in events] == ["witness.registered", "witness.retired"]
+    for reader in ("op_a_admin", "op_b", "insp_fr", "nvidia"):
+        for event in events:
+            response = api(parties.users[reader]).get(f"/api/v1/log/entries/{event.index}")
+            assert response.status_code == 200, (reader, event.event, response.content)
+            assert response.json()["data"]["organisation"] == "insp-us"
+    assert api(None).get(f"/api/v1/log/entries/{events[0].index}").status_code == 401
