@@ -108,6 +108,8 @@ class AttestationSerializer(serializers.ModelSerializer):
     operator = serializers.SlugRelatedField(slug_field="code", read_only=True, allow_null=True)
     facility = serializers.SlugRelatedField(slug_field="code", read_only=True)
     landmark = serializers.SlugRelatedField(slug_field="code", read_only=True, allow_null=True)
+    # Who delivered it: the speaker itself, or the operator's delegated uploader (README "Delegated delivery").
+    uploaded_by_org = serializers.SlugRelatedField(slug_field="code", read_only=True)
 
     class Meta:
         model = Attestation
@@ -118,6 +120,7 @@ class AttestationSerializer(serializers.ModelSerializer):
             "keyids",
             "operator",
             "landmark",
+            "uploaded_by_org",
             "facility",
             "issued_at",
             "nonce",

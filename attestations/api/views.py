@@ -97,7 +97,9 @@ class LandmarkViewSet(
 class AttestationViewSet(RestrictedReadOnlyViewSet):
     """Signed statements (ATTESTATION.md). POST takes a DSSE envelope as the body, exactly as signed."""
 
-    queryset = Attestation.objects.select_related("operator", "facility", "landmark").defer("envelope")
+    queryset = Attestation.objects.select_related("operator", "facility", "landmark", "uploaded_by_org").defer(
+        "envelope"
+    )
     serializer_class = s.AttestationSerializer
     filterset_fields = ["kind", "facility__code", "operator__code", "flagged"]
 

@@ -32,12 +32,20 @@ def test_an_uploader_delivers_only_while_the_operator_lets_it(world):
     assert accepted.status_code == 201, accepted.content
     att = Attestation.objects.get(pk=accepted.json()["id"])
     assert (att.operator.code, att.uploaded_by_org.code) == ("op-a", "op-b")  # op-a speaks, op-b delivered
+    # The statement names its uploader to all who read it (README "Delegated delivery"): the operator, the
+    # uploader, the treaty body.
+    for reader in (world.op_a, world.op_b, world.treaty):
+        read = reader.get(f"/api/v1/attestations/{att.pk}/").json()
+        assert (read["operator"], read["uploaded_by_org"]) == ("op-a", "op-b")
 
     revoked = world.op_a.post(f"/api/v1/delegations/{body['id']}/revoke/")
     assert revoked.status_code == 200 and revoked.json()["in_force"] is False
     assert LogEventData.objects.get(index=revoked.json()["revoke_log_index"]).event == "delegation.revoked"
     again = delivered_by_b(world)
     assert again.status_code == 403 and again.json()["code"] == "forbidden"
+    own, _ = world.submit(world.op_a, world.location(["nvidia:A000001"]))
+    assert own.status_code == 201, own.content
+    assert world.op_a.get(f"/api/v1/attestations/{own.json()['id']}/").json()["uploaded_by_org"] == "op-a"
 
 
 def test_a_delegation_lends_no_voice(world):
