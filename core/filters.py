@@ -11,6 +11,8 @@ from django.db import models
 from django_filters.rest_framework import DjangoFilterBackend
 from django_filters.rest_framework import FilterSet as RestFilterSet
 
+from core.errors import Invalid
+
 _WORDS = {"true": True, "1": True, "false": False, "0": False}
 
 
@@ -39,6 +41,18 @@ class _YesNoField(forms.NullBooleanField):
 
 class BooleanFilter(django_filters.BooleanFilter):
     field_class = _YesNoField
+
+
+def yes_no(params, name):
+    """A yes/no query parameter that is no model field's filter (`?all=` of the rule lists), read as the
+    filters above read theirs: True, False, or None when absent or empty; anything else is 400 `invalid`
+    naming it (a client sending `?all=true` was answered as if it had not asked)."""
+    value = params.get(name, "").strip().lower()
+    if not value:
+        return None
+    if value not in _WORDS:
+        raise Invalid(f"?{name}= must be true or false.", errors={name: ["Must be true or false."]})
+    return _WORDS[value]
 
 
 class FilterSet(RestFilterSet):

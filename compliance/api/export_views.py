@@ -19,6 +19,7 @@ from compliance.api import export_serializers as s
 from compliance.api.views import ALL_VERSIONS
 from compliance.authority import require_rule_declarer
 from compliance.export_models import DestinationRule
+from core.filters import yes_no
 from core.views import RestrictedViewSetMixin
 from inventory.chiprefs import parse_listing
 from inventory.models import ExportAuthorisation
@@ -110,7 +111,7 @@ class DestinationRuleViewSet(
 ):
     """Destination rules (countries forbidden as export destinations). Every party reads them; POST declares
     (version 1, or the next version of `key`, superseding it); DELETE takes the rule out of force. Every version
-    is a log event. Lists the current versions unless ?all=1."""
+    is a log event. Lists the current versions unless ?all=true."""
 
     queryset = DestinationRule.objects.select_related("created_by")
     serializer_class = s.DestinationRuleSerializer
@@ -118,7 +119,7 @@ class DestinationRuleViewSet(
 
     def get_queryset(self):
         qs = super().get_queryset()
-        if self.action == "list" and self.request.query_params.get("all") != "1":
+        if self.action == "list" and not yes_no(self.request.query_params, "all"):
             qs = qs.filter(superseded_at__isnull=True)
         return qs
 

@@ -13,15 +13,15 @@ from compliance.authority import require_alert_handler, require_rule_declarer
 from compliance.evidence import bundle as evidence_bundle
 from compliance.evidence import pick as pick_evidence
 from compliance.models import Aggregate, Alert, ThresholdRule
+from core.filters import yes_no
 from core.ids import parse_id
 from core.views import RestrictedReadOnlyViewSet, RestrictedViewSetMixin
 
-# `?all=1` on the lists of versioned rules (thresholds, destination rules): documented, as clients read it.
+# `?all=true` on the lists of versioned rules (thresholds, destination rules): documented, as clients read it.
 ALL_VERSIONS = OpenApiParameter(
     "all",
-    OpenApiTypes.STR,
-    enum=["1"],
-    description="1: every version, superseded ones too (default: the current version of each rule).",
+    OpenApiTypes.BOOL,
+    description="true (or 1): every version, superseded ones too (default: the current version of each rule).",
 )
 
 
@@ -38,8 +38,8 @@ class ThresholdRuleViewSet(
 
     def get_queryset(self):
         qs = super().get_queryset()
-        if self.action == "list" and self.request.query_params.get("all") != "1":
-            qs = qs.filter(superseded_at__isnull=True)  # current versions unless ?all=1
+        if self.action == "list" and not yes_no(self.request.query_params, "all"):
+            qs = qs.filter(superseded_at__isnull=True)  # current versions unless ?all=true
         return qs
 
     @extend_schema(request=s.RuleDeclarationSerializer, responses={201: s.ThresholdRuleSerializer})

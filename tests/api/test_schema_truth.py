@@ -153,3 +153,28 @@ def test_the_versioned_rule_lists_document_their_all_parameter(api, parties):
     current = treaty.get("/api/v1/destination-rules/?key=schema-all").json()["results"]
     every = treaty.get("/api/v1/destination-rules/?key=schema-all&all=1").json()["results"]
     assert [r["version"] for r in current] == [2] and sorted(r["version"] for r in every) == [1, 2]
+
+
+def test_the_all_parameter_is_a_yes_no_filter_like_the_others(api, parties):
+    """README: a yes/no filter takes true/false (or 1/0), anything else 400 `invalid` naming it. `?all=true` was
+    read as "current versions only" and `?all=maybe` answered 200: a client sending `true` silently lost the
+    superseded versions."""
+    from tests.compliance.test_evaluation import rule
+
+    treaty = api(parties.users["treaty"])
+    body = {"key": "yes-no-all", "name": "n", "destinations": ["KP"], "effective_from": "2026-01-01T00:00:00Z"}
+    assert treaty.post("/api/v1/destination-rules/", body).status_code == 201
+    assert treaty.post("/api/v1/destination-rules/", {**body, "destinations": ["KP", "IR"]}).status_code == 201
+    rule(parties.users["treaty"], key="yes-no-all", value=3)
+    rule(parties.users["treaty"], key="yes-no-all", value=4)
+    for template in ("/api/v1/destination-rules/?key=yes-no-all", "/api/v1/thresholds/?key=yes-no-all"):
+        expected = [1, 2]
+        for word in ("true", "TRUE", "1"):
+            versions = sorted(r["version"] for r in treaty.get(f"{template}&all={word}").json()["results"])
+            assert versions == expected, (template, word)
+        for word in ("false", "0", ""):
+            versions = [r["version"] for r in treaty.get(f"{template}&all={word}").json()["results"]]
+            assert versions == expected[-1:], (template, word)
+        refused = treaty.get(f"{template}&all=maybe")
+        assert refused.status_code == 400 and refused.json()["code"] == "invalid", refused.content
+        assert "all" in refused.json()["detail"]
