@@ -31,8 +31,12 @@ class RestrictedViewSetMixin:
             except (TypeError, ValueError, DjangoValidationError):
                 visible = False  # a malformed id names nothing
             if visible:
-                raise exceptions.PermissionDenied("You may see this object but not change it.") from None
+                raise self.not_changeable(lookup) from None
             raise
+
+    def not_changeable(self, lookup):
+        """The refusal of a change to the row `lookup` names, which the user sees but may not change."""
+        return exceptions.PermissionDenied("You may see this object but not change it.")
 
 
 class RestrictedModelViewSet(RestrictedViewSetMixin, viewsets.ModelViewSet):

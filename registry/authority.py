@@ -74,6 +74,11 @@ def check_organisation_create(user):
         raise Forbidden("Only registry administrators create organisations.")
 
 
+def protected_user():
+    """The refusal of an org admin's change to a registry administrator (a superuser or staff member)."""
+    return Forbidden("Registry administrators are managed only by registry administrators.", code="protected_user")
+
+
 def check_user_change(user, target, changes):
     """Refuse unless `user` may apply `changes` (field -> new value) to `target` (another or themselves).
 
@@ -100,7 +105,7 @@ def check_user_change(user, target, changes):
     if is_registry_admin(user) and (user is None or user.is_superuser or not target.is_superuser):
         return
     if target.is_superuser or target.is_staff:
-        raise Forbidden("Registry administrators are managed only by registry administrators.", code="protected_user")
+        raise protected_user()
     if changes.keys() & {"is_staff", "is_superuser", "organisation"}:
         raise Forbidden("Only registry administrators change these fields of a user.")
     if user.organisation_id is None or user.organisation_id != target.organisation_id or user.role != Role.ADMIN:

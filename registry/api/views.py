@@ -1,4 +1,5 @@
 from django.db import transaction
+from django.db.models import Q
 from drf_spectacular.utils import OpenApiResponse, PolymorphicProxySerializer, extend_schema, extend_schema_view
 from rest_framework import exceptions, mixins, status, viewsets
 from rest_framework.decorators import action
@@ -47,6 +48,13 @@ class UserViewSet(RestrictedModelViewSet):
         if self.request.user.organisation is None:
             raise exceptions.PermissionDenied("You belong to no organisation.")
         serializer.save()
+
+    def not_changeable(self, lookup):
+        # A registry administrator in the admin's own organisation: the README's `protected_user`, as
+        # registry.authority answers it wherever else such a user is managed.
+        if self.restricted("view").filter(**lookup).filter(Q(is_superuser=True) | Q(is_staff=True)).exists():
+            return authority.protected_user()
+        return super().not_changeable(lookup)
 
 
 class APITokenViewSet(

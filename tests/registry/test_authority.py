@@ -160,7 +160,12 @@ def test_treaty_admin_cannot_reset_the_superusers_password(api, parties):
     for target in (root, staff):
         for change in ({"password": "taken-over-pw-123"}, {"is_active": False}, {"role": "read-only"}):
             response = client.patch(f"/api/v1/users/{target.pk}/", change)
-            assert response.status_code == 403, response.content
+            # The README's code for it (it was the generic `forbidden` of a row one sees but may not change).
+            assert (response.status_code, response.json()["code"]) == (403, "protected_user"), response.content
+    # Another of its organisation's users it may not change for another reason keeps the generic answer.
+    member = UserFactory(organisation=parties.treaty, role="member")
+    response = api(member).patch(f"/api/v1/users/{parties.users['treaty'].pk}/", {"role": "member"})
+    assert response.status_code == 403 and response.json()["code"] != "protected_user", response.content
     root.refresh_from_db()
     staff.refresh_from_db()
     assert root.check_password("root-original-pw-1") and root.is_active and root.role == "admin"
