@@ -163,7 +163,8 @@ class TestErrorCodes:
     def test_body_over_the_endpoint_limit(self, world, settings):
         settings.CHIPREG_BODY_LIMITS = {"/api/v1/attestations/": 50}
         response, _ = world.submit(world.op_a, world.location(["nvidia:A000000"]))
-        check_problem(response, 413, "payload_too_large")
+        body = check_problem(response, 413, "payload_too_large")
+        assert "at most 50 bytes" in body["detail"], body  # the body limit, as the README says
 
     @pytest.mark.parametrize("payload_type", ["text/plain", PAYLOAD_TYPE + "\x00"])
     def test_unsupported_payload_type(self, world, payload_type):
