@@ -166,7 +166,7 @@ def judge_receipt(payload):
     ]
     # Its findings and their alerts commit together: stored alone (a worker runs this in autocommit), a failure
     # before the alerts left them to the sweep; undone whole, the task's retry raises both.
-    with transaction.atomic():
+    with transaction.atomic(savepoint=False):
         store_findings(rows)
         raised = []
         for row in rows:
