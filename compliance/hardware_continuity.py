@@ -27,7 +27,7 @@ from django.utils import timezone
 from compliance import covered
 from compliance.choices import Scope
 from inventory.choices import FindingKind, FindingSource
-from inventory.services.findings import new_finding, raise_monitored
+from inventory.services.findings import holders_finding, raise_monitored
 from protocol.serials import format_chip_id
 from registry.choices import ChipStatus
 from registry.models import Chip
@@ -69,13 +69,10 @@ def find_hardware_unverified(now=None, window_days=None):
 
     def finding(pk, maker, serial, custodian_id, country, last, facility_id):
         since = last.isoformat() if last else "never"
-        return new_finding(
-            kind=FindingKind.HARDWARE_UNVERIFIED,
-            chip_id=pk,
-            chip_ref=format_chip_id(maker, serial),
+        return holders_finding(
+            FindingKind.HARDWARE_UNVERIFIED,
+            (pk, format_chip_id(maker, serial), custodian_id, country),
             facility_id=facility_id,
-            organisation_id=custodian_id,
-            country=country,
             source=FindingSource.MONITOR,
             source_id=f"hwsince:{since}",
             detail=f"In a covered cluster, no verified hardware evidence since {since}; the window is {days} days.",

@@ -30,7 +30,7 @@ from inventory.choices import ChallengeState, FindingKind, FindingSource
 from inventory.geo import check_country
 from inventory.models import ChallengeInspection, ChallengeRule, ChallengeSighting, Facility
 from inventory.services import CLOCK_SKEW, not_in_future, sealing, watch
-from inventory.services.findings import new_finding, store_findings
+from inventory.services.findings import holders_finding, new_finding, store_findings
 from inventory.services.listings import listing_digest, store_inspection
 from outbox import emit
 from registry.choices import OrgKind, Role
@@ -437,12 +437,9 @@ def _record_site(row, performed_at, rows, seal_rows):
         if chip_id in resolved:
             pk, custodian_id, _, country = resolved[chip_id]
             findings.append(
-                new_finding(
-                    kind=FindingKind.SEEN_UNREGISTERED_SITE,
-                    chip_id=pk,
-                    chip_ref=chip_id,
-                    organisation_id=custodian_id,
-                    country=country or "",
+                holders_finding(
+                    FindingKind.SEEN_UNREGISTERED_SITE,
+                    (pk, chip_id, custodian_id, country),
                     source=FindingSource.CHALLENGE,
                     source_id=source_id,
                     detail=f"{chip_id}: seen by challenge inspection {row.pk} at a site that is no registered "

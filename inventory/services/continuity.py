@@ -7,7 +7,7 @@ from django.db.models import Q
 from django.utils import timezone
 
 from inventory.choices import FindingKind, FindingSource
-from inventory.services.findings import new_finding, raise_monitored
+from inventory.services.findings import holders_finding, raise_monitored
 from protocol.serials import format_chip_id
 from registry.choices import ChipStatus
 from registry.models import Chip
@@ -48,12 +48,9 @@ def find_silent_chips(now=None, window_days=None):
 
     def finding(pk, maker, serial, custodian_id, country, last):
         since = last.isoformat() if last else "never"
-        return new_finding(
-            kind=FindingKind.SILENT,
-            chip_id=pk,
-            chip_ref=format_chip_id(maker, serial),
-            organisation_id=custodian_id,
-            country=country,
+        return holders_finding(
+            FindingKind.SILENT,
+            (pk, format_chip_id(maker, serial), custodian_id, country),
             source=FindingSource.MONITOR,
             source_id=f"since:{since}",
             detail=f"Not verified since {since}; the window is {window.days} days.",

@@ -22,6 +22,24 @@ def new_finding(*, chip_id=None, **fields):
     return Finding(chip_id=chip_id, **fields) if chip_id is not None else ChiplessFinding(**fields)
 
 
+def holders_finding(kind, chip, *, source, source_id, detail, evidence, **fields):
+    """An unsaved finding about a registered chip, for its holder in the chip's country (the monitors', a loss
+    report's, a challenge's sighting): `chip` is (pk, public id, custodian pk, country)."""
+    pk, ref, custodian_id, country = chip
+    return Finding(
+        kind=kind,
+        chip_id=pk,
+        chip_ref=ref,
+        organisation_id=custodian_id,
+        country=country or "",
+        source=source,
+        source_id=source_id,
+        detail=detail,
+        evidence=evidence,
+        **fields,
+    )
+
+
 def store_findings(rows):
     """Insert findings made by new_finding, each into its table; one already raised from the same source is
     kept, not repeated (each table's unique constraint)."""

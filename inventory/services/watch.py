@@ -26,7 +26,7 @@ from django.utils import timezone
 
 from inventory.choices import FindingKind, FindingSource
 from inventory.models import Finding
-from inventory.services.findings import new_finding, raise_monitored, store_findings
+from inventory.services.findings import holders_finding, new_finding, raise_monitored, store_findings
 from outbox import emit
 from registry.choices import WATCHED_STATUSES
 
@@ -38,18 +38,15 @@ def raise_lost(chips, status, actor, log_index):
     source_id = f"status:{log_index}"
     store_findings(
         [
-            new_finding(
-                kind=FindingKind.LOST_OR_STOLEN,
-                chip_id=pk,
-                chip_ref=ref,
-                organisation_id=custodian_id,
-                country=country or "",
+            holders_finding(
+                FindingKind.LOST_OR_STOLEN,
+                chip,
                 source=FindingSource.REGISTRY,
                 source_id=source_id,
-                detail=f"{ref}: reported {status} by its holder; on the watch list.",
+                detail=f"{chip[1]}: reported {status} by its holder; on the watch list.",
                 evidence={"status": str(status), "log_index": log_index},
             )
-            for pk, ref, custodian_id, country in chips
+            for chip in chips
         ]
     )
     emit("findings.raised", source=str(FindingSource.REGISTRY), source_id=source_id)
@@ -162,12 +159,9 @@ def find_unreported(now=None, grace_days=None):
 
     def finding(pk, maker, serial, custodian_id, country):
         ref = format_chip_id(maker, serial)
-        return new_finding(
-            kind=FindingKind.UNREPORTED_CHIP,
-            chip_id=pk,
-            chip_ref=ref,
-            organisation_id=custodian_id,
-            country=country or "",
+        return holders_finding(
+            FindingKind.UNREPORTED_CHIP,
+            (pk, ref, custodian_id, country),
             source=FindingSource.REGISTRY,
             source_id="unreported",
             detail=f"{ref}: its manufacturer reports the chips it produces and has not reported this one.",

@@ -88,23 +88,24 @@ def test_the_full_evaluation_evaluates_lapses_escalates_and_sweeps_outside_any_t
     assert Alert.objects.filter(group=f"unaccounted:{FindingSource.DECLARATION}:beat-lost").exists()
 
 
-def test_the_hardware_monitor_raises_its_findings_outside_any_transaction(catalog, api, parties):
+def _unverified_covered_cluster(api, parties):
+    """17 H100s of operator A, a covered cluster, registered 30 days ago and never proved in hardware."""
     a = api(parties.users["op_a_admin"])
     site(a, "HALL-B")
     refs = h100s(parties.users["op_a_admin"], "HWB", 17)
     declare_at(a, "HALL-B", refs)
     Chip.objects.filter(serial__startswith="HWB").update(created_at=timezone.now() - timedelta(days=30))
+
+
+def test_the_hardware_monitor_raises_its_findings_outside_any_transaction(catalog, api, parties):
+    _unverified_covered_cluster(api, parties)
     assert connection.get_autocommit()
     assert tasks.find_hardware_unverified() == 17
     assert Alert.objects.filter(group__startswith="hardware_unverified:").count() == 1
 
 
 def test_a_hardware_run_that_fails_before_announcing_its_findings_leaves_none(catalog, api, parties):
-    a = api(parties.users["op_a_admin"])
-    site(a, "HALL-B")
-    refs = h100s(parties.users["op_a_admin"], "HWB", 17)
-    declare_at(a, "HALL-B", refs)
-    Chip.objects.filter(serial__startswith="HWB").update(created_at=timezone.now() - timedelta(days=30))
+    _unverified_covered_cluster(api, parties)
     found = AnyFinding.objects.filter(kind="hardware_unverified")
     with refusing(), pytest.raises(DatabaseError):
         tasks.find_hardware_unverified()
