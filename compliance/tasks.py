@@ -41,6 +41,7 @@ def evaluate_events(events):
             return None
 
     subjects = {}
+    raised_for = set()
     everything = False
     for event_id, topic, payload in events:
         if topic == "challenge.changed":
@@ -48,7 +49,10 @@ def evaluate_events(events):
 
             attempt(f"event {event_id} ({topic})", lambda p: sync(p["challenge"]), payload)
         elif topic == "findings.raised":
-            attempt(f"event {event_id} ({topic})", lambda p: raise_for(p["source"], p["source_id"]), payload)
+            # A monitor announces each batch it stores: one source's alerts are raised once per delivery.
+            if (payload["source"], payload["source_id"]) not in raised_for:
+                raised_for.add((payload["source"], payload["source_id"]))
+                attempt(f"event {event_id} ({topic})", lambda p: raise_for(p["source"], p["source_id"]), payload)
         elif topic == "exports.received":
             from compliance.exports import judge_receipt
 

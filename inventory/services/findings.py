@@ -4,6 +4,8 @@ A finding about a registered chip is stored in Finding, any other in ChiplessFin
 says why); `new_finding` picks the table and `store_findings` writes both, so no caller chooses.
 """
 
+from itertools import islice
+
 from django.db import transaction
 from django.utils import timezone
 
@@ -49,21 +51,20 @@ def store_findings(rows):
 
 
 def raise_monitored(findings, source, source_id, batch=5000):
-    """A monitor's findings (an iterable of new_finding rows), stored in batches and announced by one
-    `findings.raised` event, all in one transaction. A worker runs the monitor in autocommit: stored batch by
-    batch and announced after, a failure in between (a lost connection, the worker killed) left findings whose
-    alert waited for the next run or the sweep; now the run is undone whole and its retry raises both.
-    Returns how many findings the iterable gave (stored now or kept from an earlier run)."""
-    seen, rows = 0, []
-    with transaction.atomic(savepoint=False):
-        for row in findings:
-            seen += 1
-            rows.append(row)
-            if len(rows) >= batch:
-                store_findings(rows)
-                rows = []
-        store_findings(rows)
-        if seen:
+    """A monitor's findings (an iterable of new_finding rows), stored batch by batch, each batch with a
+    `findings.raised` event in its own short transaction. A worker runs the monitor in autocommit: stored alone
+    and announced once at the end, a failure in between (a lost connection, the worker killed) left findings
+    whose alert waited for the next run or the sweep. One transaction for the whole run would hold its locks
+    and its snapshot for minutes over a million chips (a migration of the chips' table, and every statement
+    behind it, would wait); per batch, what is committed is announced, and the alerts' handler is idempotent
+    (compliance.finding_alerts.raise_for). Returns how many findings the iterable gave (stored now or kept
+    from an earlier run)."""
+    seen = 0
+    findings = iter(findings)
+    while rows := list(islice(findings, batch)):
+        seen += len(rows)
+        with transaction.atomic(savepoint=False):
+            store_findings(rows)
             emit("findings.raised", source=str(source), source_id=source_id)
     return seen
 

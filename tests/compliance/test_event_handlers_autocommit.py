@@ -134,6 +134,20 @@ def test_findings_raised_become_their_alert_outside_any_transaction(catalog, par
     assert_redelivery_changes_nothing(events)
 
 
+def test_a_sources_batches_announced_together_raise_its_alerts_once(catalog, parties, monkeypatch):
+    """A monitor announces each batch it stores (inventory.services.findings.raise_monitored): the events of one
+    source that reach a delivery together are one reading of its findings, not one per batch."""
+    from compliance import finding_alerts
+
+    calls = []
+    raise_for = finding_alerts.raise_for
+    monkeypatch.setattr(finding_alerts, "raise_for", lambda *a: calls.append(a) or raise_for(*a))
+    batches = [[i, "findings.raised", {"source": "monitor", "source_id": "silence"}] for i in (1, 2, 3)]
+    other = [4, "findings.raised", {"source": "declaration", "source_id": "elsewhere"}]
+    evaluate_events([*batches, other])
+    assert calls == [("monitor", "silence"), ("declaration", "elsewhere")]
+
+
 def test_a_challenge_request_and_refusal_raise_their_alerts_outside_any_transaction(catalog, challenge_world):  # noqa: F811
     world = challenge_world
     with held_back() as held:

@@ -100,3 +100,37 @@ def test_an_overdue_run_that_fails_before_announcing_its_findings_leaves_none(ca
     assert tasks.find_overdue_transfers() == 1
     assert list(overdue.values_list("chip_ref", flat=True)) == chips
     assert Alert.objects.filter(group__startswith="never_received:transfer:").exists()
+
+
+def test_a_monitor_commits_and_announces_each_batch_as_it_goes(catalog, site):  # noqa: F811
+    """One transaction for a whole run would hold its locks and snapshot for minutes over a million chips: each
+    batch is committed with its `findings.raised` event before the next is read, so a run failing later
+    leaves what it stored announced."""
+    from inventory.choices import FindingKind, FindingSource
+    from inventory.services.findings import new_finding, raise_monitored
+    from outbox.models import OutboxEvent
+    from tests.connections import second_connection
+
+    def finding(n):
+        return new_finding(
+            kind=FindingKind.SILENT, chip_ref=f"x:{n}", source=FindingSource.MONITOR, source_id=f"batch:{n}"
+        )
+
+    seen_elsewhere = []
+
+    def findings():
+        yield finding(1)
+        with second_connection() as other:  # another session sees the first batch and its event committed
+            seen_elsewhere.append(
+                other.execute(
+                    f"SELECT (SELECT count(*) FROM {AnyFinding._meta.db_table} WHERE source_id = 'batch:1'),"
+                    f" (SELECT count(*) FROM {OutboxEvent._meta.db_table} WHERE topic = 'findings.raised')"
+                ).fetchone()
+            )
+        raise RuntimeError("the monitor's read failed")
+
+    assert connection.get_autocommit()
+    with pytest.raises(RuntimeError):
+        raise_monitored(findings(), FindingSource.MONITOR, "silence", batch=1)
+    assert seen_elsewhere == [(1, 1)]
+    assert AnyFinding.objects.filter(source_id="batch:1").count() == 1
