@@ -186,3 +186,26 @@ def test_every_signed_in_party_reads_a_witness_keys_registration_and_retirement(
             assert response.status_code == 200, (reader, event.event, response.content)
             assert response.json()["data"]["organisation"] == "insp-us"
     assert api(None).get(f"/api/v1/log/entries/{events[0].index}").status_code == 401
+
+
+def test_witness_events_stored_before_are_read_by_every_party_after_the_migration(api, parties, witness):
+    """Migration 0005: a witness event appended before 7cd3809 named only the witness's organisation; it is
+    widened as the new ones are (and narrowed back by the reverse), its leaf untouched."""
+    from importlib import import_module
+
+    from django.apps import apps
+
+    from transparency.models import LogEventData, LogLeaf
+
+    migration = import_module("transparency.migrations.0005_witness_events_read_by_all")
+    event = LogEventData.objects.get(event="witness.registered", object_id=witness[2])
+    leaf = bytes(LogLeaf.objects.get(index=event.index).leaf)
+    LogEventData.objects.filter(index=event.index).update(parties=["insp-us"])  # as appended before
+    reader = api(parties.users["op_a_admin"])
+    assert reader.get(f"/api/v1/log/entries/{event.index}").status_code == 403
+    migration.read_by_all(apps, None)
+    assert reader.get(f"/api/v1/log/entries/{event.index}").status_code == 200
+    migration.read_by_the_witness(apps, None)
+    assert LogEventData.objects.get(index=event.index).parties == ["insp-us"]
+    assert reader.get(f"/api/v1/log/entries/{event.index}").status_code == 403
+    assert bytes(LogLeaf.objects.get(index=event.index).leaf) == leaf
