@@ -19,6 +19,22 @@ from registry.models import Organisation
 from transparency.events import append_event
 
 
+def reads_delivery(user, operator, uploader_id):
+    """Whether `user` reads who delivered a statement of `operator` (None for a landmark's: its own
+    organisation delivers it, public in the directory): those who read the operator's delegations
+    (DelegationQuerySet: both parties, the inspectorates of the operator's country, the treaty body). Another
+    country's inspectorate reads the statement, at a facility in its jurisdictions, but not whom the operator
+    let deliver it."""
+    if operator is None or user.is_superuser:
+        return True
+    org = getattr(user, "organisation", None)
+    if org is None:
+        return False
+    if org.kind == OrgKind.TREATY_BODY or org.pk in (operator.pk, uploader_id):
+        return True
+    return org.kind == OrgKind.INSPECTORATE and operator.country in (org.jurisdictions or [])
+
+
 def may_deliver(uploader_id, speaker_id):
     """Whether the organisation `uploader_id` may deliver statements `speaker_id` signed (now)."""
     return Delegation.objects.in_force().filter(operator_id=speaker_id, uploader_id=uploader_id).exists()

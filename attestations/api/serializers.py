@@ -1,6 +1,8 @@
+from drf_spectacular.utils import extend_schema_field
 from rest_framework import serializers
 
 from attestations.bases import Basis, record_field
+from attestations.delegations import reads_delivery
 from attestations.models import (
     AnyUsageRecord,
     Attestation,
@@ -108,8 +110,9 @@ class AttestationSerializer(serializers.ModelSerializer):
     operator = serializers.SlugRelatedField(slug_field="code", read_only=True, allow_null=True)
     facility = serializers.SlugRelatedField(slug_field="code", read_only=True)
     landmark = serializers.SlugRelatedField(slug_field="code", read_only=True, allow_null=True)
-    # Who delivered it: the speaker itself, or the operator's delegated uploader (README "Delegated delivery").
-    uploaded_by_org = serializers.SlugRelatedField(slug_field="code", read_only=True)
+    # Who delivered it: the speaker itself, or the operator's delegated uploader (README "Delegated delivery"),
+    # to those who read the operator's delegations; null to the other readers, whichever it was.
+    uploaded_by_org = serializers.SerializerMethodField()
 
     class Meta:
         model = Attestation
@@ -134,6 +137,13 @@ class AttestationSerializer(serializers.ModelSerializer):
             "log_index",
             "flagged",
         ]
+
+    @extend_schema_field(serializers.CharField(allow_null=True))
+    def get_uploaded_by_org(self, att):
+        request = self.context.get("request")
+        if request is None or not reads_delivery(request.user, att.operator, att.uploaded_by_org_id):
+            return None
+        return att.uploaded_by_org.code
 
 
 class RejectionSerializer(serializers.ModelSerializer):

@@ -32,9 +32,9 @@ def test_an_uploader_delivers_only_while_the_operator_lets_it(world):
     assert accepted.status_code == 201, accepted.content
     att = Attestation.objects.get(pk=accepted.json()["id"])
     assert (att.operator.code, att.uploaded_by_org.code) == ("op-a", "op-b")  # op-a speaks, op-b delivered
-    # The statement names its uploader to all who read it (README "Delegated delivery"): the operator, the
-    # uploader, the treaty body.
-    for reader in (world.op_a, world.op_b, world.treaty):
+    # The statement names its uploader to those who read the delegation (README "Delegated delivery"): the
+    # operator, the uploader, the treaty body, the operator's country's inspectorate.
+    for reader in (world.op_a, world.op_b, world.treaty, world.api(world.p.users["insp_us"])):
         read = reader.get(f"/api/v1/attestations/{att.pk}/").json()
         assert (read["operator"], read["uploaded_by_org"]) == ("op-a", "op-b")
 
@@ -117,3 +117,28 @@ def test_who_sees_and_ends_a_delegation(world, api):
     assert again.status_code == 201  # and it may be granted again
     listed = lambda query: [d["id"] for d in world.op_b.get(f"/api/v1/delegations/{query}").json()["results"]]  # noqa: E731
     assert (listed("?in_force=true"), listed("?in_force=false")) == ([again.json()["id"]], [delegation["id"]])
+
+
+def test_another_countrys_inspectorate_reads_the_statement_but_not_who_delivered_it(world, api):
+    """A statement at op-a's facility in France is read by France's inspectorate; op-a's delegations are read by
+    its own country's (the US's), so France's learns from the statement nothing of whom op-a let deliver it:
+    `uploaded_by_org` is null to it, whether op-a or op-b delivered (a null for one only would say which)."""
+    r = world.op_a.post(
+        "/api/v1/facilities/",
+        {"code": "FR-PAR-001", "name": "FR-PAR-001", "country": "FR", "latitude": 48.85, "longitude": 2.35},
+    )
+    assert r.status_code == 201, r.content
+    assert grant(world).status_code == 201
+    statement = world.location(["nvidia:A000002"], facility="FR-PAR-001")
+    delegated = world.op_b.post("/api/v1/attestations/", ind.envelope(statement, world.key_a))
+    own, _ = world.submit(world.op_a, world.location(["nvidia:A000003"], facility="FR-PAR-001"))
+    assert delegated.status_code == 201 and own.status_code == 201, (delegated.content, own.content)
+    ids = {"op-b": delegated.json()["id"], "op-a": own.json()["id"]}
+    france = api(world.p.users["insp_fr"])
+    for uploader, pk in ids.items():
+        assert france.get(f"/api/v1/attestations/{pk}/").json()["uploaded_by_org"] is None
+        for reader in (world.treaty, world.op_a):
+            assert reader.get(f"/api/v1/attestations/{pk}/").json()["uploaded_by_org"] == uploader
+    assert world.op_b.get(f"/api/v1/attestations/{ids['op-b']}/").json()["uploaded_by_org"] == "op-b"
+    listed = {row["id"]: row["uploaded_by_org"] for row in france.get("/api/v1/attestations/").json()["results"]}
+    assert listed == dict.fromkeys(ids.values())
