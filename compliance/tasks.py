@@ -40,8 +40,16 @@ def evaluate_events(events):
             failures.append(exc)
             return None
 
-    subjects = {}
     raised_for = set()
+
+    def raise_once(payload):
+        # A monitor announces each batch it stores: one source's alerts are raised once per delivery.
+        source = (payload["source"], payload["source_id"])
+        if source not in raised_for:
+            raised_for.add(source)
+            raise_for(*source)
+
+    subjects = {}
     everything = False
     for event_id, topic, payload in events:
         if topic == "challenge.changed":
@@ -49,10 +57,7 @@ def evaluate_events(events):
 
             attempt(f"event {event_id} ({topic})", lambda p: sync(p["challenge"]), payload)
         elif topic == "findings.raised":
-            # A monitor announces each batch it stores: one source's alerts are raised once per delivery.
-            if (payload["source"], payload["source_id"]) not in raised_for:
-                raised_for.add((payload["source"], payload["source_id"]))
-                attempt(f"event {event_id} ({topic})", lambda p: raise_for(p["source"], p["source_id"]), payload)
+            attempt(f"event {event_id} ({topic})", raise_once, payload)
         elif topic == "exports.received":
             from compliance.exports import judge_receipt
 
