@@ -53,6 +53,10 @@ PERMANENT_CODES = frozenset(
         "revoked_key",
         "key_not_authorized",
         "payload_too_large",
+        # Evidence over a challenge the registry does not know, used or expired: never answered by resending it.
+        "unknown_challenge",
+        "used_challenge",
+        "expired_challenge",
     }
 )
 RETRY_STATUSES = frozenset({408, 425, 429})

@@ -3,6 +3,8 @@
 import json
 import sqlite3
 
+import pytest
+
 from agent.client import Registry
 from protocol.dsse import parse_envelope
 from protocol.statements import parse_statement
@@ -286,3 +288,17 @@ def test_redirects_leaving_the_registry_are_not_followed(registry):
     resp = Registry(registry.url).get("/api/v1/log/checkpoint")
     assert resp.status == 302
     assert [r.path for r in registry.requests] == ["/api/v1/log/checkpoint"]
+
+
+@pytest.mark.parametrize(
+    "status,code", [(400, "unknown_challenge"), (409, "used_challenge"), (400, "expired_challenge")]
+)
+def test_a_statement_over_a_dead_challenge_is_kept_as_refused_not_resent(cli, operator_env, registry, status, code):
+    """A challenge the registry does not know, used or expired stays so: the statement was kept queued and sent
+    again at every later run, refused each time (found by a client following HARDWARE.md)."""
+    registry.script.append(("POST", "/api/v1/attestations/", problem(status, code, "That challenge is no more.")))
+    rc, _, err = attest(cli)
+    assert rc == 3 and code in err
+    assert [r[1] for r in outbox_rows(operator_env)] == ["refused"]
+    rc, _, _ = cli("flush")
+    assert rc == 0 and len(registry.posts()) == 1
