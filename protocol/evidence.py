@@ -132,6 +132,35 @@ def _member(obj: Mapping[str, Any], name: str, kind: type | tuple[type, ...], wh
     return value
 
 
+_NONE = type(None)
+_NUMBER = (int, float)
+# LOG.md 5's members of `alert` and `evidence` with their types (`sources` checked below, item by item). The
+# registry's conclusions, carried for reading, but a bundle is one of this shape: step 1 checks it.
+ALERT_MEMBERS = {
+    "id": int,
+    "kind": str,
+    "title": str,
+    "rule": (str, _NONE),
+    "scope": str,
+    "subject": str,
+    "country": str,
+    "operator": (str, _NONE),
+    "severity": str,
+    "raised_at": str,
+    "log_index": (int, _NONE),
+}
+EVIDENCE_MEMBERS = {
+    "id": int,
+    "at": str,
+    "value": (*_NUMBER, _NONE),
+    "threshold": (*_NUMBER, _NONE),
+    "comparison": str,
+    "chip_count": int,
+    "chips_sha256": str,
+    "findings": list,
+}
+
+
 def _parse(bundle: Any) -> tuple[dict[str, Any], str, int, list[dict[str, Any]]]:
     """(evidence, checkpoint note, tree_size, entries) after checking the bundle's shape."""
     if isinstance(bundle, (bytes, bytearray, str)):
@@ -143,7 +172,12 @@ def _parse(bundle: Any) -> tuple[dict[str, Any], str, int, list[dict[str, Any]]]
         raise _fail("format", "the bundle is not a JSON object")
     if bundle.get("type") != BUNDLE_TYPE or bundle.get("v") != BUNDLE_VERSION:
         raise _fail("format", f"not an {BUNDLE_TYPE!r} bundle of version {BUNDLE_VERSION}")
+    alert = _member(bundle, "alert", dict, "bundle")
+    for name, kind in ALERT_MEMBERS.items():
+        _member(alert, name, kind, "alert")
     evidence = _member(bundle, "evidence", dict, "bundle")
+    for name, kind in EVIDENCE_MEMBERS.items():
+        _member(evidence, name, kind, "evidence")
     sources = _member(evidence, "sources", list, "evidence")
     for i, source in enumerate(sources):
         if not isinstance(source, dict):

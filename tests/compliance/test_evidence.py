@@ -109,6 +109,30 @@ def test_a_tampered_bundle_fails_at_the_step_that_checks_it(parties, op, part, s
     assert caught.value.step == step, caught.value.detail
 
 
+@pytest.mark.parametrize(
+    "tamper",
+    [
+        lambda b: b.pop("alert"),
+        lambda b: b.update(alert="hello"),
+        lambda b: b["alert"].pop("severity"),
+        lambda b: b["alert"].update(id=str(b["alert"]["id"])),
+        lambda b: b["evidence"].update(chip_count="1"),
+        lambda b: b["evidence"].pop("findings"),
+        lambda b: b["evidence"].update(value=True),
+    ],
+)
+def test_a_bundle_missing_a_member_or_with_one_of_the_wrong_type_fails_at_format(parties, op, tamper):
+    """LOG.md 5, step 1: "the members above with their types": `alert` and `evidence`'s members too (a verifier
+    written from it, checking a bundle whose `alert` was deleted, got OK)."""
+    alert, _ = _raise_alert(parties, op)
+    bundle = sealing.bundle(alert.evidence.get(), parties.users["treaty"])
+    verify_bundle(json.loads(json.dumps(bundle)), verifier_key_line())  # as served, it verifies
+    tamper(bundle)
+    with pytest.raises(EvidenceError) as caught:
+        verify_bundle(bundle, verifier_key_line())
+    assert caught.value.step == "format", caught.value.detail
+
+
 def test_only_those_who_see_the_alert_fetch_its_bundle(api, parties, op):
     alert, _ = _raise_alert(parties, op)
     url = f"/api/v1/alerts/{alert.pk}/bundle/"

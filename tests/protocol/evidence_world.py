@@ -57,9 +57,26 @@ class World:
         return {
             "type": "alert-evidence",
             "v": 1,
-            "alert": {"id": 1, "title": "Covered chip cluster"},
+            # Every member LOG.md 5 names, with its type (step 1 checks them).
+            "alert": {
+                "id": 1,
+                "kind": "threshold",
+                "title": "Covered chip cluster",
+                "rule": "treaty-covered-cluster v1",
+                "scope": "covered_cluster",
+                "subject": "US-VA-001",
+                "country": "US",
+                "operator": "op-a",
+                "severity": "high",
+                "raised_at": "2026-11-26T05:00:01+00:00",
+                "log_index": 6,
+            },
             "evidence": {
                 "id": 1,
+                "at": "2026-11-26T05:00:01+00:00",
+                "value": 20.0,
+                "threshold": 16,
+                "comparison": "gt",
                 "chip_count": 2,
                 "chips_sha256": hashlib.sha256(CHIPS).hexdigest(),
                 "sources": sources,
