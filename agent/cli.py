@@ -411,7 +411,7 @@ def cmd_attest_evidence(args: argparse.Namespace) -> int:
     if args.from_files:
         collected = hardware.from_files(args.from_files)
     else:
-        gpus = inv.collect(None, args.manufacturer, cfg.models)
+        gpus = inv.collect(None, args.manufacturer, cfg.models, instead=hardware.FROM_FILES)
         collected = hardware.from_nvml(challenge, {g.serial: g.chip for g in gpus if g.serial and g.chip})
     for line in collected.problems:
         warn(line)

@@ -83,11 +83,15 @@ def from_files(triples: list[list[str]]) -> Collected:
     return out
 
 
+# What `attest evidence` offers instead of NVML (its usage error names it).
+FROM_FILES = "give recorded reports with --from-files and --challenge"
+
+
 def from_nvml(challenge: str, chip_of: dict[str, str]) -> Collected:
     """Every GPU's report over the challenge. `chip_of`: NVML serial -> registry chip id."""
     nonce = bytes.fromhex(challenge)
     out = Collected()
-    with nvml.session() as lib:
+    with nvml.session(instead=FROM_FILES) as lib:
         for index, handle in enumerate(nvml.handles(lib)):
             serial = nvml.identity(lib, handle).get("serial")
             chip = chip_of.get(serial or "")

@@ -170,8 +170,10 @@ def gpus_from_xml(path: str | Path, manufacturer: str = "nvidia", models: dict[s
 # --- NVML ------------------------------------------------------------------------
 
 
-def gpus_from_nvml(manufacturer: str = "nvidia", models: dict[str, str] | None = None) -> list[Gpu]:
-    with nvml.session() as lib:
+def gpus_from_nvml(
+    manufacturer: str = "nvidia", models: dict[str, str] | None = None, instead: str | None = nvml.FROM_XML
+) -> list[Gpu]:
+    with nvml.session(instead) as lib:
         driver = nvml.driver_version(lib)
         gpus = []
         for i, handle in enumerate(nvml.handles(lib)):
@@ -193,8 +195,12 @@ def gpus_from_nvml(manufacturer: str = "nvidia", models: dict[str, str] | None =
 
 
 def collect(
-    xml_files: list[str] | None, manufacturer: str = "nvidia", models: dict[str, str] | None = None
+    xml_files: list[str] | None,
+    manufacturer: str = "nvidia",
+    models: dict[str, str] | None = None,
+    instead: str | None = nvml.FROM_XML,
 ) -> list[Gpu]:
+    """The GPUs of the XML files, or NVML's (`instead`: what the command offers where NVML is missing)."""
     if manufacturer not in MANUFACTURERS:
         raise UsageError(f"manufacturer {manufacturer!r} is not supported (supported: {', '.join(MANUFACTURERS)})")
     if xml_files:
@@ -202,7 +208,7 @@ def collect(
         for f in xml_files:
             gpus.extend(gpus_from_xml(f, manufacturer, models))
         return gpus
-    return gpus_from_nvml(manufacturer, models)
+    return gpus_from_nvml(manufacturer, models, instead)
 
 
 def chip_entries(gpus: list[Gpu]) -> list[str]:

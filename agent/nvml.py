@@ -19,13 +19,17 @@ from protocol.statements import MAX_CHIP_POWER_W
 BOOT_ID_PATH = Path("/proc/sys/kernel/random/boot_id")
 
 
-def load() -> Any:
+FROM_XML = "read nvidia-smi XML with --from-xml"
+
+
+def load(instead: str | None = FROM_XML) -> Any:
+    """pynvml, or a usage error naming what the command offers instead (`instead`: its own option, or None)."""
     try:
         return importlib.import_module("pynvml")
     except ImportError:
+        alternative = f", or {instead}" if instead else ""
         raise UsageError(
-            "NVML is not available: install the agent's `nvml` extra (nvidia-ml-py), or read nvidia-smi XML "
-            "with --from-xml"
+            f"NVML is not available: install the agent's `nvml` extra (nvidia-ml-py){alternative}"
         ) from None
 
 
@@ -63,8 +67,8 @@ def call(lib: Any, name: str, *args: Any, strict: bool = False) -> Any:
 
 
 @contextlib.contextmanager
-def session() -> Iterator[Any]:
-    lib = load()
+def session(instead: str | None = FROM_XML) -> Iterator[Any]:
+    lib = load(instead)
     init(lib)
     try:
         yield lib

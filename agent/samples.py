@@ -284,7 +284,7 @@ class Collector:
     ):
         self.store = store
         self.interval_s = interval_s
-        self.lib = lib if lib is not None else nvml.load()
+        self.lib = lib if lib is not None else nvml.load(instead=None)  # sampling reads NVML or nothing
         self.clock = clock
         self.warn = warn or (lambda msg: print(f"chipreg: warning: {msg}", file=sys.stderr))
         self.devices: list[tuple[Any, str, str | None]] | None = None  # (handle, gpu key, chip)

@@ -43,6 +43,23 @@ def test_inventory_without_pynvml_is_a_usage_error(cli, monkeypatch):
     assert "NVML is not available" in err and "--from-xml" in err
 
 
+@pytest.mark.parametrize(
+    "command,offered",
+    [(("sample", "--once"), None), (("attest", "evidence", "--challenge", "ab" * 32), "--from-files")],
+)
+def test_without_pynvml_each_command_names_only_what_it_offers_instead(
+    cli, operator_env, monkeypatch, command, offered
+):
+    """`sample` has no --from-xml, `attest evidence` reads recorded reports with --from-files: the usage error
+    named --from-xml to both (found by an operator following the README)."""
+    monkeypatch.setitem(sys.modules, "pynvml", None)
+    rc, _out, err = cli(*command)
+    assert rc == 2 and "NVML is not available" in err, err
+    assert "--from-xml" not in err
+    if offered:
+        assert offered in err
+
+
 def test_inventory_driver_not_loaded(cli, nvml):
     nvml.state.driver_loaded = False
     rc, _, err = cli("inventory")
