@@ -368,7 +368,9 @@ def _challenge(obj: dict) -> str:
 
 
 def _b64(value: object, where: str, limit: int) -> bytes:
-    if type(value) is not str or not value:
+    # "" is base64 (of nothing, RFC 4648 section 10): HARDWARE.md refuses only what is not base64 or too long,
+    # so an empty report or chain is judged, and fails check 1 (parse) as a finding, not a refusal.
+    if type(value) is not str:
         raise _bad(f"{where}: must be base64")
     if len(value) > (limit * 4) // 3 + 4:  # too long to be worth decoding
         raise _bad(f"{where}: at most {limit} bytes")

@@ -257,3 +257,21 @@ def test_a_detail_quoting_a_chains_tabs_newlines_and_backslashes_is_stored_as_sa
         "chain: the chain ends at Evil\t\n\\Co \u00e9 Device Identity CA, which is not a pinned root nor signed by one"
     )
     assert row.detail in AnyFinding.objects.get(kind="evidence_invalid").detail
+
+
+@pytest.mark.parametrize("empty", ["report", "certificates"])
+def test_an_empty_report_or_chain_is_evidence_invalid_not_a_refusal(world, pinned, empty):
+    """ "" is base64 (of nothing), and HARDWARE.md 2 refuses only a report or chain that is not base64 or too long:
+    the statement was refused whole (malformed_statement) and the other chips' good evidence with it. Now the
+    empty one fails check 1 (parse), a finding on that chip, and the other chip's evidence verifies."""
+    good, bad = pinned.device(), pinned.device()
+    nonce = issued(world.op_a)
+    report, chain = bad.evidence(nonce)
+    entries = [
+        entry("nvidia:A000003", *good.evidence(nonce)),
+        entry("nvidia:A000004", b"" if empty == "report" else report, b"" if empty == "certificates" else chain),
+    ]
+    body = submit(world, statement(nonce, entries))
+    assert body["flags"] == {"identity_enrolled": 1, "evidence_invalid": 1}
+    assert outcome("nvidia:A000003") == ("verified", "")
+    assert outcome("nvidia:A000004") == ("evidence_invalid", "parse")

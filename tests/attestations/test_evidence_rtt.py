@@ -109,3 +109,13 @@ def test_a_landmark_challenge_is_never_reused_by_the_same_key(world, landmark):
     response = send(world, landmark, again)
     assert response.status_code == 409 and response.json()["code"] == "used_challenge"
     assert ChipEvidence.objects.count() == 1
+
+
+def test_an_empty_report_is_evidence_invalid_and_unbound(world, landmark, parties):
+    """An empty report is base64 of nothing (HARDWARE.md 2 refuses only what is not base64 or too long): the
+    landmark's measurement is accepted unbound, its evidence failing check 1, never a 500."""
+    maker = world.api(parties.users["nvidia"])
+    assert maker.post(f"/api/v1/chips/{CHIP}/identity/", {"device_identity": FIXTURE_IDENTITY}).status_code == 201
+    response = send(world, landmark, rtt(challenge=FIXTURE_NONCE, report=b"", chain=fixture_chain()))
+    assert response.json()["flags"] == {"evidence_invalid": 1}
+    assert header(response)["binding"] == "evidence_invalid"

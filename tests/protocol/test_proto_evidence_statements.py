@@ -62,6 +62,17 @@ def test_an_evidence_statement_parses_with_its_bytes():
     assert s.chips[0][1].format == "nvidia-spdm-v1"
 
 
+def test_an_empty_report_is_base64_of_nothing_judged_later():
+    """HARDWARE.md 2 refuses a report that is not base64 or too long; "" is base64 (RFC 4648 section 10), so
+    the statement parses with no bytes for that chip, and its check 1 (parse) fails as a finding
+    (tests/attestations/test_evidence_invalid.py)."""
+    s = copy.deepcopy(EVIDENCE)
+    s["chips"][0]["report"] = ""
+    s["chips"][1]["certificates"] = ""
+    parsed = parse(s)
+    assert parsed.chips[0][1].report == b"" and parsed.chips[1][1].certificates == b""
+
+
 def test_an_rtt_statement_carries_its_evidence_or_none():
     s = parse(RTT)
     assert s.challenge == CHALLENGE and s.evidence.report.startswith(b"\x11\xe0")
@@ -76,7 +87,7 @@ def test_an_rtt_statement_carries_its_evidence_or_none():
         (lambda s: s.update(challenge="ab" * 16), "challenge"),
         (lambda s: s["chips"][0].update(format="amd-sev-v9"), "chips[0].format"),
         (lambda s: s["chips"][0].update(report="not base64!"), "chips[0].report"),
-        (lambda s: s["chips"][0].update(report=""), "chips[0].report"),
+        (lambda s: s["chips"][0].update(report=None), "chips[0].report"),
         (lambda s: s["chips"][0].update(certificates="A" * 100_000), "chips[0].certificates"),
         (lambda s: s["chips"][0].pop("certificates"), "chips[0]"),
         (lambda s: s["chips"][0].update(extra=1), "chips[0]"),
