@@ -242,13 +242,26 @@ def host_concerned(org, source, source_id):
     is the verification that does not rest on the host's word (its operator may refuse the inspectors; at a
     site that is no registered facility the inspectorate itself answers): the host does not close the findings
     of another party's challenge in its country (nor their alerts: compliance.challenge_alerts); the treaty
-    body does. Its own challenge's are its own to close."""
-    if org is None or org.kind != OrgKind.INSPECTORATE or str(source) != FindingSource.CHALLENGE:
+    body does. Its own challenge's are its own to close.
+
+    A challenge of a site files its findings under the challenge (source `challenge`); one of a registered
+    facility records an inspection (listings.store_inspection), whose findings are the inspection's (source
+    `inspection`): those of the inspection a challenge recorded are the challenge's too."""
+    source = str(source)
+    if (
+        org is None
+        or org.kind != OrgKind.INSPECTORATE
+        or source not in (FindingSource.CHALLENGE, FindingSource.INSPECTION)
+    ):
         return False
     try:
         pk = int(source_id)
     except (TypeError, ValueError):
         return False
+    if source == FindingSource.INSPECTION:
+        pk = ChallengeInspection.objects.filter(inspection_id=pk).values_list("pk", flat=True).first()
+        if pk is None:  # a routine inspection: its findings are its country's inspectorate's to close
+            return False
     return hosts_challenge(org, pk)
 
 

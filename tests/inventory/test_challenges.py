@@ -384,6 +384,41 @@ def test_the_host_inspectorate_neither_challenges_nor_clears_a_site_it_answers_f
     assert world.as_("treaty").post(f"/api/v1/findings/{unknown.pk}/resolve/", {"reason": "checked"}).status_code == 200
 
 
+def test_the_host_inspectorate_does_not_close_the_findings_another_partys_challenge_recorded_at_its_facility(world):
+    """A client written from the README, 2026-12-07. A challenge of a registered facility records an inspection, and
+    its findings are filed under the inspection (source `inspection`), not the challenge: the host inspectorate
+    resolved them and their alerts, where the README says it may only acknowledge them. The findings of its own
+    routine inspection stay its own to close."""
+    world.as_("treaty").post("/api/v1/challenge-rules/", {"allowed": [{"inspectorate": "insp-de", "countries": []}]})
+    host, treaty = world.as_("insp_us"), world.as_("treaty")
+    pk = _request(world.as_("insp_de"), facility="US-VA-001").json()["id"]
+    url = f"/api/v1/challenge-inspections/{pk}/"
+    assert world.a.post(url + "access/", {"decision": "granted"}).status_code == 200
+    observed = {"performed_at": iso(timezone.now()), "observed": ["nvidia:NOTREG000003"], "seals": []}
+    assert world.as_("insp_de").post(url + "record/", observed).status_code == 201
+    drain_all()
+    inspection = ChallengeInspection.objects.get(pk=pk).inspection_id
+    found = AnyFinding.objects.get(source="inspection", source_id=str(inspection), chip_ref="nvidia:NOTREG000003")
+    assert found.country == "US"
+    assert host.get(f"/api/v1/findings/{found.pk}/").status_code == 200  # it is told
+    answer = host.post(f"/api/v1/findings/{found.pk}/resolve/", {"reason": "our operator is fine"})
+    assert answer.status_code == 403 and answer.json()["code"] == "party_concerned", answer.content
+    alert = Alert.objects.get(kind="finding", group__startswith=f"{found.kind}:inspection:{inspection}")
+    for action in ("dismiss", "resolve"):
+        answer = host.post(f"/api/v1/alerts/{alert.pk}/{action}/", {"reason": "our operator is fine"})
+        assert answer.status_code == 403 and answer.json()["code"] == "party_concerned", answer.content
+    assert host.post(f"/api/v1/alerts/{alert.pk}/acknowledge/", {"reason": "seen"}).status_code == 200
+    assert treaty.post(f"/api/v1/findings/{found.pk}/resolve/", {"reason": "checked"}).status_code == 200
+
+    routine = host.post(
+        "/api/v1/inspections/",
+        {"facility": "US-VA-001", "performed_at": iso(timezone.now()), "observed": ["nvidia:NOTREG000004"]},
+    )
+    assert routine.status_code == 201, routine.content
+    own = AnyFinding.objects.get(source="inspection", chip_ref="nvidia:NOTREG000004")
+    assert host.post(f"/api/v1/findings/{own.pk}/resolve/", {"reason": "a spare"}).status_code == 200
+
+
 def test_the_host_inspectorate_does_not_close_another_partys_challenge_of_its_operator(world):
     """Hostile review of 2026-12-07. A challenge is the verification that does not rest on the host's word. The
     host inspectorate handled the alert of its own operator's refusal at a registered facility like any alert
