@@ -23,9 +23,11 @@ class ReasonField(serializers.CharField):
     there but breaks `min_length` or `max_length` stays `invalid`, with the field's message in `errors`.
     """
 
-    def __init__(self, *, due=None, missing="Say why.", **kwargs):
+    def __init__(self, *, due=None, missing="Say why.", code="reason_required", **kwargs):
         """`due`: the decision that needs a reason ("refuse"), where the serializer also takes one that does not
-        (the field is then optional, and the service judges)."""
+        (the field is then optional, and the service judges). `code`: the one code of an omission, for another
+        text a request cannot go without (an export's licence number: `reference_required`)."""
+        self.code = code
         if due is None:
             kwargs.setdefault("help_text", "Why, in words (missing or blank: 400 reason_required).")
         else:
@@ -39,5 +41,5 @@ class ReasonField(serializers.CharField):
         if not _missing(data) or (data is empty and getattr(self.root, "partial", False)):
             return super().run_validation(data)
         if self.required:
-            raise Invalid(self.missing, code="reason_required")
+            raise Invalid(self.missing, code=self.code)
         return ""

@@ -140,9 +140,12 @@ class ExportRequestSerializer(serializers.Serializer):
     receiver = serializers.SlugRelatedField(slug_field="code", queryset=Organisation.objects.all())
     destination_facility = serializers.CharField(required=False, allow_null=True)
     origin_facility = serializers.CharField(required=False, allow_null=True)
-    # A blank one reaches the service, whose 400 reference_required the README documents.
-    reference = serializers.CharField(
-        max_length=100, allow_blank=True, help_text="The exporting state's licence number (blank: reference_required)."
+    # Missing, null, empty or blank: the README's 400 reference_required, whichever layer sees it.
+    reference = ReasonField(
+        max_length=100,
+        code="reference_required",
+        missing="An export authorisation names the exporting state's licence number.",
+        help_text="The exporting state's licence number (missing or blank: 400 reference_required).",
     )
     chips = serializers.ListField(child=serializers.JSONField(), min_length=1)
 

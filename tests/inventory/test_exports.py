@@ -184,10 +184,13 @@ def test_only_the_custodian_requests_and_only_exports(api, world):
         {"receiver": "op-b", "destination_facility": B_US_SITE, "reference": "X", "chips": world.chips},
     )
     assert (response.status_code, response.json()["code"]) == (400, "not_an_export")
-    # No licence number: the documented 400 reference_required, nothing requested.
-    for blank in ("", "   "):
+    # No licence number, missing, null, empty or blank: the documented 400 reference_required, nothing requested
+    # (missing or null answered `invalid`, found by a client written from the README).
+    for blank in ("", "   ", None):
         response = request(world, reference=blank)
         assert (response.status_code, response.json()["code"]) == (400, "reference_required"), response.content
+    response = world.a.post("/api/v1/export-authorisations/", {"receiver": "op-b", "chips": world.chips})
+    assert (response.status_code, response.json()["code"]) == (400, "reference_required"), response.content
     for user in ("insp_us", "treaty"):
         response = api(world.users[user]).post(
             "/api/v1/export-authorisations/", {"receiver": "op-b", "reference": "X", "chips": world.chips}
