@@ -22,9 +22,10 @@ def handles_alerts(user):
     return bool(user.is_superuser or _kind(user) in (OrgKind.TREATY_BODY, OrgKind.INSPECTORATE))
 
 
-def require_rule_declarer(user):
+def require_rule_declarer(user, what="thresholds"):
+    """`what` the caller declares, for the refusal's words (thresholds, destination rules)."""
     if not declares_rules(user):
-        raise Forbidden("Only treaty bodies declare thresholds.")
+        raise Forbidden(f"Only treaty bodies declare {what}.")
 
 
 def require_alert_handler(user):

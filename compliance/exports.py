@@ -32,13 +32,13 @@ RULE_FIELDS = (
 @transaction.atomic
 def declare(user, key, **fields):
     """Version 1 of a new destination rule, or the next version of `key` (the current one is superseded)."""
-    require_rule_declarer(user)
+    require_rule_declarer(user, "destination rules")
     return versioning.declare(DestinationRule, RULE_FIELDS, user, key, fields, "destination_rule.declared")
 
 
 @transaction.atomic
 def retire(user, rule):
-    require_rule_declarer(user)
+    require_rule_declarer(user, "destination rules")
     return versioning.retire(DestinationRule, RULE_FIELDS, user, rule, "destination_rule.retired")
 
 

@@ -125,7 +125,7 @@ class DestinationRuleViewSet(
 
     @extend_schema(request=s.DestinationRuleDeclarationSerializer, responses={201: s.DestinationRuleSerializer})
     def create(self, request):
-        require_rule_declarer(request.user)
+        require_rule_declarer(request.user, "destination rules")
         body = s.DestinationRuleDeclarationSerializer(data=request.data)
         body.is_valid(raise_exception=True)
         fields = dict(body.validated_data)
@@ -133,6 +133,6 @@ class DestinationRuleViewSet(
         return Response(s.DestinationRuleSerializer(rule).data, status=status.HTTP_201_CREATED)
 
     def destroy(self, request, pk=None):
-        require_rule_declarer(request.user)
+        require_rule_declarer(request.user, "destination rules")
         exports.retire(request.user, self.get_object())
         return Response(status=status.HTTP_204_NO_CONTENT)

@@ -364,6 +364,7 @@ def test_destination_rules_are_versioned_logged_and_declared_by_the_treaty_body_
             {"key": "x", "name": "x", "destinations": ["DE"], "effective_from": ago(days=1)},
         )
         assert response.status_code == 403, user
+        assert response.json()["detail"] == "Only treaty bodies declare destination rules.", response.content
     first = declare_rule(api, world)
     second = declare_rule(api, world, destinations=["DE", "FR"], origins=["US"])
     assert (first["version"], second["version"]) == (1, 2)
