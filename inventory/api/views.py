@@ -36,7 +36,7 @@ from inventory.services.inspections import authorise_inspection, facility_in_vie
 from inventory.services.listings import record_declaration, record_inspection
 from inventory.services.placements import facility_at
 from inventory.services.reconciliation import reconcile
-from inventory.services.transfers import receive, ship
+from inventory.services.transfers import receive, require_receiver, ship
 
 
 class RawCSVParser(BaseParser):
@@ -442,6 +442,7 @@ class TransferViewSet(
         body = s.TransferReceiveSerializer(data=request.data)
         body.is_valid(raise_exception=True)
         data = body.validated_data
+        require_receiver(request.user, transfer)
         facility = visible_facility(request, data["facility"], "change") if data.get("facility") else None
         transfer, summary = receive(request.user, transfer, _listing_rows(data["chips"]), data["received_at"], facility)
         return Response({**s.TransferSerializer(transfer, context={"request": request}).data, **summary})

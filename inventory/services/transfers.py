@@ -223,10 +223,16 @@ def origin_country(chip_ids, resolved, origin_facility, shipper):
     return countries[0] if countries else shipper.country
 
 
-def receive(user, transfer, rows, received_at, facility=None):
-    """Confirm what arrived; differences from the shipment become findings."""
+def require_receiver(user, transfer):
+    """Only the receiver confirms a transfer: asked before the facility it names is looked up, so that another
+    party is told that, not whether it sees the facility."""
     if transfer.receiver_id != user.organisation_id:
         raise Forbidden("Only the receiver confirms a transfer.")
+
+
+def receive(user, transfer, rows, received_at, facility=None):
+    """Confirm what arrived; differences from the shipment become findings."""
+    require_receiver(user, transfer)
     if transfer.status != TransferStatus.IN_TRANSIT:
         raise Conflict(f"Transfer {transfer.pk} is {transfer.status}.", code="already_received")
     not_in_future(received_at, "received_at")

@@ -379,3 +379,24 @@ class TestTheCountryChipsArriveInSeesTheirTransfer:
         assert [t["id"] for t in insp_fr.get("/api/v1/transfers/").json()["results"]] == [transfer]
         receipt = LogEventData.objects.get(event="transfer.received")
         assert insp_fr.get(f"/api/v1/log/entries/{receipt.index}").status_code == 200
+
+
+def test_only_the_receiver_confirms_whatever_facility_another_party_names(world, api):
+    """A client written from the README, 2026-12-07: the shipper, the treaty body or an inspectorate naming a
+    facility in a receipt was told "No facility ... in your view" (404), false for the treaty body, which sees
+    every facility; the same receipt naming none answered that only the receiver confirms. One answer now, asked
+    first: 403, whatever the facility, and nothing received."""
+    transfer = ship(world.a, "op-c", "C-RES", world.chip, ago(hours=30))
+    treaty = api(world.users["treaty"])
+    for client in (world.a, treaty, world.b):
+        for facility in ("C-RES", "A-ASH", "NO-SUCH-SITE", None):
+            body = {"received_at": ago(hours=20), "chips": [world.chip]}
+            if facility is not None:
+                body["facility"] = facility
+            response = client.post(f"/api/v1/transfers/{transfer}/receive/", body)
+            if client is world.b:  # no party to it: the transfer is not in its view
+                assert response.status_code == 404, response.content
+                continue
+            assert response.status_code == 403, (facility, response.content)
+            assert response.json()["detail"] == "Only the receiver confirms a transfer.", response.content
+    assert Chip.objects.get(serial="HOLE000000").status == "in_transit"
