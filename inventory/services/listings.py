@@ -255,6 +255,8 @@ def store_inspection(user, org, facility, performed_at, rows, inspectors=(), sea
                 "chips_sha256": listing_digest(chip_id for _, chip_id, _ in rows),
                 **({"challenge": challenge.pk} if challenge is not None else {}),
             },
+            # The inspectorate that recorded it reads it too: a challenge's requester may be another country's.
+            parties=sorted({facility.operator.code, org.code}),
         )
         inspection.save(update_fields=["log_index"])
         as_logged(resolved, mark, inspection.log_index)

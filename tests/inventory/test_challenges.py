@@ -419,6 +419,22 @@ def test_the_host_inspectorate_does_not_close_the_findings_another_partys_challe
     assert host.post(f"/api/v1/findings/{own.pk}/resolve/", {"reason": "a spare"}).status_code == 200
 
 
+def test_the_requester_reads_the_inspection_its_challenge_recorded_in_the_log(world):
+    """A client written from LOG.md, 2026-12-07: insp-de, recording its challenge at a US facility, read the
+    inspection (API) and `challenge.recorded` but not the `inspection.recorded` entry its record made (403)."""
+    world.as_("treaty").post("/api/v1/challenge-rules/", {"allowed": [{"inspectorate": "insp-de", "countries": []}]})
+    requester = world.as_("insp_de")
+    pk = _request(requester, facility="US-VA-001").json()["id"]
+    url = f"/api/v1/challenge-inspections/{pk}/"
+    assert world.a.post(url + "access/", {"decision": "granted"}).status_code == 200
+    observed = {"performed_at": iso(timezone.now()), "observed": [], "seals": []}
+    assert requester.post(url + "record/", observed).status_code == 201
+    inspection = ChallengeInspection.objects.get(pk=pk).inspection
+    assert requester.get(f"/api/v1/log/entries/{inspection.log_index}").status_code == 200
+    assert world.a.get(f"/api/v1/log/entries/{inspection.log_index}").status_code == 200
+    assert world.as_("op_b").get(f"/api/v1/log/entries/{inspection.log_index}").status_code == 403
+
+
 def test_the_host_inspectorate_does_not_close_another_partys_challenge_of_its_operator(world):
     """Hostile review of 2026-12-07. A challenge is the verification that does not rest on the host's word. The
     host inspectorate handled the alert of its own operator's refusal at a registered facility like any alert
