@@ -490,3 +490,31 @@ def test_a_challenges_alerts_are_sealed_and_their_bundles_verify(world, settings
         bundle = response.json()
         assert [e["log_index"] for e in bundle["entries"]] == [row.log_index]
         verify_bundle(bundle, verifier_key_line(), chips=b"")  # it counts no chips: the empty list's hash
+
+
+def test_inspection_events_stored_before_are_read_by_their_inspectorate_after_the_migration(world):
+    """Migration transparency 0006: an `inspection.recorded` appended before f2042cd named only the facility's
+    operator; the inspectorate that recorded it reads it after (and not after the reverse), its leaf untouched."""
+    from importlib import import_module
+
+    from django.apps import apps
+
+    from transparency.models import LogLeaf
+
+    migration = import_module("transparency.migrations.0006_inspection_events_read_by_their_inspectorate")
+    world.as_("treaty").post("/api/v1/challenge-rules/", {"allowed": [{"inspectorate": "insp-de", "countries": []}]})
+    requester = world.as_("insp_de")
+    pk = _request(requester, facility="US-VA-001").json()["id"]
+    url = f"/api/v1/challenge-inspections/{pk}/"
+    assert world.a.post(url + "access/", {"decision": "granted"}).status_code == 200
+    assert requester.post(url + "record/", {"performed_at": iso(timezone.now()), "observed": []}).status_code == 201
+    index = ChallengeInspection.objects.get(pk=pk).inspection.log_index
+    leaf = bytes(LogLeaf.objects.get(index=index).leaf)
+    LogEventData.objects.filter(index=index).update(parties=["op-a"])  # as appended before
+    assert requester.get(f"/api/v1/log/entries/{index}").status_code == 403
+    migration.with_the_inspectorate(apps, None)
+    assert LogEventData.objects.get(index=index).parties == ["insp-de", "op-a"]
+    assert requester.get(f"/api/v1/log/entries/{index}").status_code == 200
+    migration.operator_only(apps, None)
+    assert requester.get(f"/api/v1/log/entries/{index}").status_code == 403
+    assert bytes(LogLeaf.objects.get(index=index).leaf) == leaf
