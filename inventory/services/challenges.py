@@ -401,6 +401,23 @@ def record(user, pk, performed_at, rows, *, seals=(), inspectors=(), notes=""):
             )
         row.performed_at, row.recorded_by, row.observed_count = performed_at, user, len(rows)
         row.state = ChallengeState.RECORDED
+
+        def recorded():
+            return _log(
+                row,
+                "challenge.recorded",
+                {
+                    "by": user.username,
+                    "by_organisation": user.organisation.code,
+                    "performed_at": performed_at.isoformat(),
+                    "inspectors": list(inspectors),
+                    "observed": len(rows),
+                    "chips_sha256": listing_digest(chip_id for _, chip_id, _ in rows),
+                    "seals": [sealing.label(s) for s in seal_rows],
+                    "inspection": row.inspection_id,
+                },
+            )
+
         if row.facility_id:
             inspection, summary = store_inspection(
                 user,
@@ -414,37 +431,33 @@ def record(user, pk, performed_at, rows, *, seals=(), inspectors=(), notes=""):
                 challenge=row,
             )
             row.inspection = inspection
+            row.save(update_fields=["performed_at", "recorded_by", "observed_count", "state", "inspection"])
+            recorded()
         else:
-            summary = _record_site(row, performed_at, rows, seal_rows)
-        row.save(update_fields=["performed_at", "recorded_by", "observed_count", "state", "inspection"])
-        _log(
-            row,
-            "challenge.recorded",
-            {
-                "by": user.username,
-                "by_organisation": user.organisation.code,
-                "performed_at": performed_at.isoformat(),
-                "inspectors": list(inspectors),
-                "observed": len(rows),
-                "chips_sha256": listing_digest(chip_id for _, chip_id, _ in rows),
-                "seals": [sealing.label(s) for s in seal_rows],
-                "inspection": row.inspection_id,
-            },
-        )
+            # At a site, the record's own entry is what its findings rest on (their evidence's log index, their
+            # alerts' sources): logged first, then the findings cite it.
+            row.save(update_fields=["performed_at", "recorded_by", "observed_count", "state", "inspection"])
+            summary = _record_site(row, performed_at, rows, seal_rows, recorded())
     return row, summary
 
 
-def _record_site(row, performed_at, rows, seal_rows):
+def _record_site(row, performed_at, rows, seal_rows, log_index):
     """Serials seen at an unregistered site: each registered one is a finding against its custodian of record
     (seen by it, its country's inspectorate and the treaty body), each unregistered one a finding of the
-    site's country. The requester's answer counts what it saw, not whose it is."""
+    site's country. The requester's answer counts what it saw, not whose it is. `log_index`: the record's
+    `challenge.recorded` entry, which the findings cite."""
     resolved = resolve_chips([chip_id for _, chip_id, _ in rows])
     ChallengeSighting.objects.bulk_create(
         ChallengeSighting(challenge=row, chip_id=resolved[c][0] if c in resolved else None, chip_ref=c)
         for _, c, _ in rows
     )
     source_id = str(row.pk)
-    evidence = {"challenge": row.pk, "performed_at": performed_at.isoformat(), "site_country": row.country}
+    evidence = {
+        "challenge": row.pk,
+        "performed_at": performed_at.isoformat(),
+        "site_country": row.country,
+        "log_index": log_index,
+    }
     findings = []
     for _, chip_id, _ in rows:
         if chip_id in resolved:
@@ -480,7 +493,7 @@ def _record_site(row, performed_at, rows, seal_rows):
         source_id=source_id,
         country=row.country,
         when=performed_at,
-        log_index=row.log_index,
+        log_index=log_index,
     )
     if findings:
         emit("findings.raised", source=str(FindingSource.CHALLENGE), source_id=source_id)
@@ -492,7 +505,7 @@ def _record_site(row, performed_at, rows, seal_rows):
         facility=None,
         source=FindingSource.CHALLENGE,
         source_id=source_id,
-        log_index=row.log_index,
+        log_index=log_index,
         country=row.country,
     )
     return {"observed": len(rows)}

@@ -492,6 +492,30 @@ def test_a_challenges_alerts_are_sealed_and_their_bundles_verify(world, settings
         verify_bundle(bundle, verifier_key_line(), chips=b"")  # it counts no chips: the empty list's hash
 
 
+def test_the_findings_of_a_site_challenge_cite_its_record_and_their_alerts_prove_it(world):
+    """A client written from LOG.md, 2026-12-07: the finding alerts of a challenge at an unregistered site named
+    their source `{"source": "challenge", "log_index": null}`, so their bundles proved nothing (no entry, every
+    step passing). The findings now cite the record's `challenge.recorded` entry, and the bundle proves it."""
+    from protocol.evidence import verify_bundle
+    from transparency.checkpoints import verifier_key_line
+
+    treaty = world.as_("treaty")
+    pk = _request(treaty, **LYON).json()["id"]
+    url = f"/api/v1/challenge-inspections/{pk}/"
+    assert world.as_("insp_fr").post(url + "access/", {"decision": "granted"}).status_code == 200
+    observed = {"performed_at": iso(timezone.now()), "observed": ["nvidia:NOTREG000005"], "seals": []}
+    assert treaty.post(url + "record/", observed).status_code == 201
+    drain_all()
+    recorded = LogEventData.objects.get(object_id=f"challenge:{pk}", event="challenge.recorded").index
+    finding = AnyFinding.objects.get(source="challenge", source_id=str(pk), kind="unknown_chip")
+    assert finding.evidence["log_index"] == recorded
+    alert = Alert.objects.get(kind="finding", group__startswith=f"unknown_chip:challenge:{pk}")
+    bundle = treaty.get(f"/api/v1/alerts/{alert.pk}/bundle/").json()
+    assert bundle["evidence"]["sources"] == [{"source": "challenge", "id": str(pk), "log_index": recorded}]
+    assert [e["log_index"] for e in bundle["entries"]] == [recorded]
+    verify_bundle(bundle, verifier_key_line(), chips=alert.evidence.get().chips.encode())
+
+
 def test_inspection_events_stored_before_are_read_by_their_inspectorate_after_the_migration(world):
     """Migration transparency 0006: an `inspection.recorded` appended before f2042cd named only the facility's
     operator; the inspectorate that recorded it reads it after (and not after the reverse), its leaf untouched."""
