@@ -107,14 +107,23 @@ def register_key(user, pem, name="", purpose=None, valid_from=None, registered_a
 @transaction.atomic
 def retire_key(user, key, at=None):
     key = SigningKey.objects.select_for_update().get(pk=key.pk)
-    if key.retired_at is not None:
-        raise Conflict(f"Key {key.keyid} was retired at {key.retired_at.isoformat()}.", code="already_retired")
     at = at or timezone.now()
+    # A retirement scheduled for later may be brought forward (a key leaving service sooner than planned), never
+    # put back: the key would sign for longer than its holder once said.
+    scheduled = key.retired_at
+    if scheduled is not None and scheduled <= at:
+        raise Conflict(f"Key {key.keyid} is retired at {scheduled.isoformat()}.", code="already_retired")
     key.retired_at = at
     # Its event first: the append takes the log's lock, which a statement holds from its own append to its
     # commit, so the statements read below include every one stored before the retirement, and one stored
     # after it judges the key retired (checks.recheck_keys).
-    _append_key_event("key.retired", key, retired_at=key.retired_at.isoformat(), by=user.username)
+    _append_key_event(
+        "key.retired",
+        key,
+        retired_at=key.retired_at.isoformat(),
+        by=user.username,
+        **({"scheduled_for": scheduled.isoformat()} if scheduled is not None else {}),
+    )
     # Retirement looks forward. Retiring a key before statements it signed were accepted would make them
     # look signed by a retired key to anyone re-checking the log: disowning them silently, where revoke_key
     # flags them and raises findings for the inspectors.

@@ -1,5 +1,7 @@
 """Serializer fields the apps' API packages share."""
 
+from collections.abc import Mapping
+
 from rest_framework import serializers
 from rest_framework.fields import empty
 
@@ -43,3 +45,15 @@ class ReasonField(serializers.CharField):
         if self.required:
             raise Invalid(self.missing, code=self.code)
         return ""
+
+
+def acts_for(serializer, member, expected, why):
+    """Refuse a body member naming who a request acts for, where it can act only for `expected`.
+
+    DRF drops a member that is no writable field: a registry administrator's `"organisation": "op-other"` on a new
+    user made a member of its own organisation (a treaty body's, which sees everything), and an org admin's
+    `"is_superuser": true` answered 200 having done nothing. Absent, or equal to `expected` (a client sending back
+    what it read), the member passes; any other value is 400 `invalid` naming it, with `why`."""
+    data = getattr(serializer, "initial_data", None)
+    if isinstance(data, Mapping) and member in data and data[member] != expected:
+        raise serializers.ValidationError({member: [why]})

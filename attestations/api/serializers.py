@@ -14,6 +14,7 @@ from attestations.models import (
     Rejection,
     SigningKey,
 )
+from core.fields import acts_for
 
 
 class SigningKeySerializer(serializers.ModelSerializer):
@@ -64,6 +65,17 @@ class KeyRegistrationSerializer(serializers.Serializer):
         help_text="Default: the registration (whole seconds). Never before it: an earlier instant is refused"
         " (400 backdated_key), so that a new key cannot vouch for statements dated before it existed.",
     )
+
+    def validate(self, attrs):
+        org = self.context["request"].user.organisation
+        acts_for(
+            self,
+            "organisation",
+            org.code if org is not None else None,
+            "A key is registered for your own organisation: another organisation's keys are registered by its "
+            "own users.",
+        )
+        return attrs
 
 
 class RetireSerializer(serializers.Serializer):

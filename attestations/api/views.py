@@ -53,7 +53,7 @@ class SigningKeyViewSet(
 
     @extend_schema(request=s.KeyRegistrationSerializer, responses={201: s.SigningKeySerializer})
     def create(self, request):
-        body = s.KeyRegistrationSerializer(data=request.data)
+        body = s.KeyRegistrationSerializer(data=request.data, context={"request": request})
         body.is_valid(raise_exception=True)
         key = register_key(request.user, **body.validated_data)
         return Response(s.SigningKeySerializer(key).data, status=status.HTTP_201_CREATED)

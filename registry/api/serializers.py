@@ -8,6 +8,7 @@ from drf_spectacular.utils import extend_schema_field
 from rest_framework import serializers
 
 from core.countries import country_codes
+from core.fields import acts_for
 from registry import authority, records
 from registry.catalog import CONVENTIONS, THROUGHPUT_FIELDS, h100_equivalents
 from registry.choices import ChipStatus, OrgKind, Role
@@ -102,6 +103,25 @@ class UserSerializer(serializers.ModelSerializer):
         validate_password(value)
         return value
 
+    def validate(self, attrs):
+        actor = self.context["request"].user
+        home = self.instance.organisation if self.instance is not None else actor.organisation
+        acts_for(
+            self,
+            "organisation",
+            home.code if home is not None else None,
+            "A user is created in your own organisation, and stays in its own: a registry administrator places "
+            "users in other organisations through the Django admin.",
+        )
+        for flag in ("is_superuser", "is_staff"):
+            acts_for(
+                self,
+                flag,
+                bool(getattr(self.instance, flag, False)),
+                "Only a superuser makes a registry administrator, in the Django admin.",
+            )
+        return attrs
+
     def create(self, validated):
         actor = self.context["request"].user
         user = records.create_user(
@@ -133,6 +153,16 @@ class APITokenSerializer(serializers.ModelSerializer):
         if value is not None and value <= timezone.now():
             raise serializers.ValidationError("must be in the future.")
         return value
+
+    def validate(self, attrs):
+        acts_for(
+            self,
+            "user",
+            self.context["request"].user.username,
+            "A token is issued to its caller: each user issues its own (an organisation's admins list and revoke "
+            "its users' tokens).",
+        )
+        return attrs
 
     def create(self, validated):
         user = self.context["request"].user

@@ -418,6 +418,27 @@ def test_a_key_retired_in_the_future_still_signs_until_then(world):
     accepted(world, world.op_a, world.location(["nvidia:A000000"]))
 
 
+def test_a_scheduled_retirement_is_brought_forward_never_put_back(world):
+    """A client written from the README, 2026-12-07: a member's retirement scheduled for a later date made every
+    later retirement 409 `already_retired`, so the key kept signing until then (only revoke/ was left). An earlier
+    instant now retires it sooner (a second `key.retired`, naming the instant it replaces); a later one, or the
+    same, stays 409."""
+    keyid = ind.keyid(world.key_a)
+    url = f"/api/v1/keys/{keyid}/retire/"
+    assert world.op_a.post(url, {"at": ts(now() + timedelta(days=30))}).status_code == 200
+    for later in (now() + timedelta(days=31), now() + timedelta(days=30)):
+        response = world.op_a.post(url, {"at": ts(later)})
+        assert (response.status_code, response.json()["code"]) == (409, "already_retired"), response.content
+    assert world.op_a.post(url, {}).status_code == 200
+    retired = SigningKey.objects.get(keyid=keyid).retired_at
+    assert retired < now() + timedelta(seconds=1)
+    events = LogEventData.objects.filter(event="key.retired", object_id__endswith=keyid).order_by("index")
+    assert len(events) == 2 and "scheduled_for" in events[1].data_jcs
+    response, _ = world.submit(world.op_a, world.location(["nvidia:A000000"]), world.key_a)
+    refused(response, 403, "revoked_key")
+    assert (world.op_a.post(url, {}).status_code, SigningKey.objects.get(keyid=keyid).retired_at) == (409, retired)
+
+
 def test_a_key_cannot_be_registered_valid_from_the_past(world):
     key = ed25519.Ed25519PrivateKey.generate()
     events = LogEventData.objects.count()

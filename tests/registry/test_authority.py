@@ -199,6 +199,55 @@ def test_a_member_cannot_make_itself_admin(api, parties):
     assert member.role == "member"
 
 
+def test_a_member_naming_who_a_request_is_for_is_refused_not_dropped(api, parties):
+    """A client written from the README, 2026-12-07: the registry administrator's POST users/ naming
+    `"organisation": "op-b"` made a member of its own treaty body (which sees everything), its POST keys/ naming
+    op-b registered a treaty body key, an org admin's `"is_superuser": true` answered 200 having done nothing, and
+    POST tokens/ naming another user issued the caller's. Each is now 400 naming the member, nothing written; the
+    member sent back as it reads (a client echoing a GET) passes."""
+    from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
+
+    from attestations.models import SigningKey
+    from registry.models import APIToken, User
+    from tests.attestations.independent import public_pem
+
+    root = UserFactory(organisation=parties.treaty, role="admin", is_superuser=True, is_staff=True)
+    admin, root_client = api(parties.users["op_a_admin"]), api(root)
+    users, keys, tokens = User.objects.count(), SigningKey.objects.count(), APIToken.objects.count()
+    for client, body in (
+        (root_client, {"username": "meant-for-b", "role": "member", "organisation": "op-b"}),
+        (admin, {"username": "meant-for-b", "role": "member", "organisation": "op-b"}),
+        (admin, {"username": "meant-for-b", "role": "member", "organisation": "no-such-org"}),
+        (admin, {"username": "meant-for-b", "role": "member", "is_superuser": True}),
+        (admin, {"username": "meant-for-b", "role": "member", "is_staff": True}),
+    ):
+        response = client.post("/api/v1/users/", body)
+        assert response.status_code == 400, (body, response.content)
+        named = set(body) - {"username", "role"}
+        assert response.json()["code"] == "invalid" and set(response.json()["errors"]) == named, response.content
+    member = parties.users["op_a_member"]
+    for change in ({"is_superuser": True}, {"is_staff": True}, {"organisation": "op-b"}):
+        response = admin.patch(f"/api/v1/users/{member.pk}/", change)
+        assert response.status_code == 400, (change, response.content)
+    member.refresh_from_db()
+    assert (member.is_superuser, member.is_staff, member.organisation.code) == (False, False, "op-a")
+    key = public_pem(Ed25519PrivateKey.generate())
+    response = root_client.post("/api/v1/keys/", {"public_key": key, "organisation": "op-b"})
+    assert response.status_code == 400 and set(response.json()["errors"]) == {"organisation"}, response.content
+    response = admin.post("/api/v1/tokens/", {"name": "for-the-member", "user": member.username})
+    assert response.status_code == 400 and set(response.json()["errors"]) == {"user"}, response.content
+    assert (User.objects.count(), SigningKey.objects.count(), APIToken.objects.count()) == (users, keys, tokens)
+
+    # What the caller reads, sent back, passes.
+    own = admin.get(f"/api/v1/users/{member.pk}/").json()
+    assert admin.patch(f"/api/v1/users/{member.pk}/", {**own, "password": "a-long-enough-pass-1"}).status_code == 200
+    created = admin.post("/api/v1/users/", {"username": "echoed", "role": "member", "organisation": "op-a"})
+    assert created.status_code == 201 and created.json()["organisation"] == "op-a", created.content
+    assert admin.post("/api/v1/keys/", {"public_key": key, "organisation": "op-a"}).status_code == 201
+    issued = admin.post("/api/v1/tokens/", {"name": "mine", "user": parties.users["op_a_admin"].username})
+    assert issued.status_code == 201, issued.content
+
+
 def test_role_grants_follow_the_hierarchy(parties):
     from core.errors import DomainError
     from registry import authority
