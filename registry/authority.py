@@ -89,6 +89,10 @@ def check_user_change(user, target, changes):
     if "is_superuser" in changes and user is not None and not user.is_superuser:
         # As only superusers create superusers (registry.records): staff never make one, themselves included.
         raise Forbidden("Only superusers grant or take away superuser status.", code="protected_user")
+    if "is_staff" in changes and user is not None and not user.is_superuser:
+        # Staff are registry administrators (is_registry_admin): one making another, an operator's admin say,
+        # would take that user out of its organisation's hands and give it every organisation's users.
+        raise Forbidden("Only superusers make or unmake registry administrators (staff).", code="protected_user")
     if changes.keys() & set(DJANGO_GRANT_FIELDS) and user is not None and not user.is_superuser:
         raise Forbidden("Only superusers grant or take away Django permissions and groups.", code="protected_user")
     if (

@@ -186,3 +186,25 @@ def test_staff_cannot_take_over_a_user_a_superuser_granted_more(parties):
     response = client.post(url, {"password1": "new-peer-pw-123", "password2": "new-peer-pw-123"})
     assert response.status_code == 302, response.content[:2000]
     assert User.objects.get(pk=peer.pk).check_password("new-peer-pw-123")
+
+
+def test_staff_cannot_make_an_operators_admin_staff_in_django_admin(parties, api):
+    """A client written from the README, 2026-12-07: a staff member allowed to edit users ticked `is_staff` on an
+    operator's admin. Staff are registry administrators: the user left its organisation's hands (its other admin
+    got 403 `protected_user`) and could manage every organisation's users. Only a superuser makes or unmakes one."""
+    _, client = _staff_admin(parties, "view_user", "change_user")
+    target = parties.users["op_a_admin"]
+    response = client.post(f"/admin/registry/user/{target.pk}/change/", _admin_form(target, is_staff="on"))
+    assert response.status_code in (302, 403), response.content[:2000]
+    target.refresh_from_db()
+    assert not target.is_staff
+    assert not events("user.updated")
+    peer = UserFactory(organisation=parties.treaty, role="member", is_staff=True)
+    response = client.post(f"/admin/registry/user/{peer.pk}/change/", _admin_form(peer, is_staff=""))
+    peer.refresh_from_db()
+    assert peer.is_staff
+    # An ordinary user's other fields, staff still manage.
+    response = client.post(f"/admin/registry/user/{target.pk}/change/", _admin_form(target, role="member"))
+    assert response.status_code == 302, response.content[:2000]
+    target.refresh_from_db()
+    assert target.role == "member"
