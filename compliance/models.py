@@ -154,13 +154,16 @@ class ThresholdRule(VersionedRule):
 
 class AggregateQuerySet(RestrictedQuerySet):
     def restrict_for(self, user, org, action):
-        # Totals of what the party sees: an operator its own, an inspectorate its jurisdictions, the
-        # treaty body all. Computed by the registry, never changed by a party.
+        # Totals of what the party sees: an operator its own, an inspectorate its jurisdictions, a manufacturer
+        # those of the chips it holds (its operator-country rows: the chips it registered, while in its custody),
+        # the treaty body all. Computed by the registry, never changed by a party.
         from inventory.access import scope_q
 
         if action != "view":
             return self.none()
-        return self.filter(scope_q(org, operator_paths=["operator"], country_paths=["country"]))
+        return self.filter(
+            scope_q(org, operator_paths=["operator"], country_paths=["country"], manufacturer_paths=["operator"])
+        )
 
 
 class Aggregate(models.Model):

@@ -92,3 +92,27 @@ def test_a_manufacturer_sees_its_own_export_authorisation_only(api, world):
     # Seeing it gives it no say: only the exporting country's inspectorate decides.
     decided = world.maker.post(f"/api/v1/export-authorisations/{auth}/approve/", {})
     assert decided.status_code in (403, 404)
+
+
+def test_a_manufacturer_reads_the_totals_of_the_chips_it_holds_and_no_one_elses(api, world):
+    """A client written from the README, 2026-12-07: the manufacturer's console dashboard said "No chips in your
+    view" while the API listed the chips it holds and the alerts on them. Its operator-country totals (the chips
+    it registered, while in its custody) are now its to read, in the API and the console; another manufacturer's
+    and the operators' are not."""
+    from django.test import Client
+
+    from compliance import aggregates
+    from compliance.choices import Scope
+
+    aggregates.refresh(Scope.OPERATOR_COUNTRY)
+    rows = world.maker.get("/api/v1/aggregates/?scope=operator_country").json()["results"]
+    assert [(r["subject_key"], r["chip_count"]) for r in rows] == [(f"{world.nvidia.pk}:US", 3)], rows
+    other = api(world.users["other_maker"]).get("/api/v1/aggregates/?scope=operator_country").json()["results"]
+    assert other == []
+    assert world.maker.get("/api/v1/aggregates/?scope=facility").json()["results"] == []
+    console = Client()
+    console.force_login(world.users["nvidia_admin"])
+    page = console.get("/")
+    assert page.status_code == 200 and b"No chips in your view" not in page.content
+    csv = b"".join(console.get("/?format=csv&table=countries").streaming_content).decode()
+    assert len(csv.strip().splitlines()) == 2, csv
