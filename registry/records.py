@@ -163,6 +163,9 @@ def record_user_created(user, actor):
     orgs = [user.organisation.code] if user.organisation_id else []
     # Named once, as `user`; a new user holds no Django grants (no form or endpoint gives any at creation).
     state = {f: v for f, v in user_state(user, grants=False).items() if f != "username"}
+    if user.has_usable_password():
+        # Given at creation, as when set later (user.updated): whoever set it can sign in as the user.
+        state["password_set"] = True
     return _log_user("user.created", user, actor, state, orgs)
 
 

@@ -277,6 +277,20 @@ def test_user_creation_and_role_changes_are_logged(api, parties):
     assert not can_read(api, parties.users["op_b"], events("user.updated")[0])
 
 
+def test_a_password_given_at_creation_is_logged_as_set(api, parties):
+    """A client written from the README, 2026-12-07: `password_set` flagged a password set after creation, not one
+    given with the user, though whoever gives it can sign in as the user just the same."""
+    admin = api(parties.users["op_a_admin"])
+    response = admin.post("/api/v1/users/", {"username": "with-pw", "role": "member", "password": "a-long-pass-42"})
+    assert response.status_code == 201, response.content
+    assert admin.post("/api/v1/users/", {"username": "without-pw", "role": "member"}).status_code == 201
+    created = {data(e)["user"]: data(e) for e in events("user.created")}
+    by = parties.users["op_a_admin"].username
+    assert created["with-pw"]["password_set"] is True and created["with-pw"]["by"] == by
+    assert "password_set" not in created["without-pw"]
+    assert all("a-long-pass-42" not in e.data_jcs and "pbkdf2" not in e.data_jcs for e in events("user.created"))
+
+
 def test_an_admin_setting_a_members_password_is_logged_never_the_password(api, parties):
     """Whoever sets a person's password signs in as them: what they do next (a token they mint, a statement, a
     decision) is logged under that person's name. So the setting is itself a `user.updated` event, by its
