@@ -25,7 +25,7 @@ from django.db import transaction
 from django.utils import timezone
 
 from core.errors import Conflict, Forbidden, Invalid, NotFound
-from inventory.chiprefs import resolve_chips
+from inventory.chiprefs import as_logged, resolve_chips
 from inventory.choices import ChallengeState, FindingKind, FindingSource
 from inventory.geo import check_country
 from inventory.models import ChallengeInspection, ChallengeRule, ChallengeSighting, Facility
@@ -35,6 +35,7 @@ from inventory.services.listings import listing_digest, store_inspection
 from outbox import emit
 from registry.choices import OrgKind, Role
 from transparency.events import EVERY_PARTY, append_event
+from transparency.log import current_size
 
 WRITERS = (Role.ADMIN, Role.MEMBER)
 
@@ -392,6 +393,12 @@ def record(user, pk, performed_at, rows, *, seals=(), inspectors=(), notes=""):
     if performed_at < row.requested_at - CLOCK_SKEW:  # a form's minutes, a clock a little behind
         raise Invalid("performed_at is before the request.", code="invalid_date")
     seal_rows = sealing.parse_seals(seals)
+    if not row.facility_id:
+        # A site's serials are looked up before the transaction, as an inspection's are (store_inspection): the
+        # record's entry takes the log's lock to the commit, and a million serials read under it would hold
+        # every other writer. Those whose custody or status changed meanwhile are read again under it.
+        mark = current_size()
+        resolved = resolve_chips([chip_id for _, chip_id, _ in rows])
     with transaction.atomic():
         locked = ChallengeInspection.objects.select_for_update().get(pk=row.pk)
         if locked.state != ChallengeState.ACCESS_GRANTED:
@@ -437,16 +444,18 @@ def record(user, pk, performed_at, rows, *, seals=(), inspectors=(), notes=""):
             # At a site, the record's own entry is what its findings rest on (their evidence's log index, their
             # alerts' sources): logged first, then the findings cite it.
             row.save(update_fields=["performed_at", "recorded_by", "observed_count", "state", "inspection"])
-            summary = _record_site(row, performed_at, rows, seal_rows, recorded())
+            index = recorded()
+            as_logged(resolved, mark, index)
+            summary = _record_site(row, performed_at, rows, seal_rows, index, resolved)
     return row, summary
 
 
-def _record_site(row, performed_at, rows, seal_rows, log_index):
+def _record_site(row, performed_at, rows, seal_rows, log_index, resolved):
     """Serials seen at an unregistered site: each registered one is a finding against its custodian of record
     (seen by it, its country's inspectorate and the treaty body), each unregistered one a finding of the
     site's country. The requester's answer counts what it saw, not whose it is. `log_index`: the record's
-    `challenge.recorded` entry, which the findings cite."""
-    resolved = resolve_chips([chip_id for _, chip_id, _ in rows])
+    `challenge.recorded` entry, which the findings cite; `resolved`: the serials' chips as they are at it
+    (resolve_chips, then chiprefs.as_logged)."""
     ChallengeSighting.objects.bulk_create(
         ChallengeSighting(challenge=row, chip_id=resolved[c][0] if c in resolved else None, chip_ref=c)
         for _, c, _ in rows

@@ -309,6 +309,36 @@ def test_bad_requests_leave_nothing(world):
     assert not LogEventData.objects.filter(event__startswith="challenge").exists()
 
 
+def test_a_sites_serials_are_read_before_the_log_lock_and_again_if_they_changed(world, monkeypatch):
+    """Hostile review of 2026-12-07: once the record's entry was logged first, a site's serials (up to a million)
+    were looked up under the log's lock, every other writer waiting. They are looked up before it, as an
+    inspection's are; a chip reported lost in between is read again under the lock, and its sighting is the
+    critical one."""
+    from inventory.services import challenges
+
+    register_chips(chip_rows("LSB", 1), world.users["op_a_admin"])
+    chip = "nvidia:LSB000000"
+    treaty = world.as_("treaty")
+    pk = _request(treaty, **LYON).json()["id"]
+    url = f"/api/v1/challenge-inspections/{pk}/"
+    assert world.as_("insp_fr").post(url + "access/", {"decision": "granted"}).status_code == 200
+    honest = challenges.resolve_chips
+
+    def resolve_then_lost(chip_ids):
+        found = honest(chip_ids)
+        # Read before the record's entry (whose append holds the log's lock to the commit).
+        assert not LogEventData.objects.filter(object_id=f"challenge:{pk}", event="challenge.recorded").exists()
+        lost = world.a.patch(f"/api/v1/chips/{chip}/", {"status": "lost", "reason": "missing after the move"})
+        assert lost.status_code == 200, lost.content
+        return found
+
+    monkeypatch.setattr(challenges, "resolve_chips", resolve_then_lost)
+    recorded = treaty.post(url + "record/", {"performed_at": iso(timezone.now()), "observed": [chip], "seals": []})
+    assert recorded.status_code == 201, recorded.content
+    sighted = AnyFinding.objects.filter(kind="lost_chip_sighted", chip_ref=chip, source="challenge")
+    assert set(sighted.values_list("country", flat=True)) == {"US", "FR"}
+
+
 def test_a_lost_chip_seen_at_an_unregistered_site_is_a_critical_sighting(world):
     """The watch list reaches challenge inspections too: a chip its holder reported lost, found by the team
     at a site that is no registered facility, is a critical finding for both countries concerned."""
