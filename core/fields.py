@@ -55,5 +55,8 @@ def acts_for(serializer, member, expected, why):
     `"is_superuser": true` answered 200 having done nothing. Absent, or equal to `expected` (a client sending back
     what it read), the member passes; any other value is 400 `invalid` naming it, with `why`."""
     data = getattr(serializer, "initial_data", None)
-    if isinstance(data, Mapping) and member in data and data[member] != expected:
-        raise serializers.ValidationError({member: [why]})
+    if isinstance(data, Mapping) and member in data:
+        given = data[member]
+        # Of the same type too: 0 is not False here (a client's 0 would read as "not a superuser" only by luck).
+        if type(given) is not type(expected) or given != expected:
+            raise serializers.ValidationError({member: [why]})

@@ -220,6 +220,8 @@ def test_a_member_naming_who_a_request_is_for_is_refused_not_dropped(api, partie
         (admin, {"username": "meant-for-b", "role": "member", "organisation": "no-such-org"}),
         (admin, {"username": "meant-for-b", "role": "member", "is_superuser": True}),
         (admin, {"username": "meant-for-b", "role": "member", "is_staff": True}),
+        (admin, {"username": "meant-for-b", "role": "member", "is_superuser": 0}),
+        (admin, {"username": "meant-for-b", "role": "member", "organisation": ["op-a"]}),
     ):
         response = client.post("/api/v1/users/", body)
         assert response.status_code == 400, (body, response.content)
