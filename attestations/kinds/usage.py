@@ -123,8 +123,8 @@ def store(att, s, v):
     others = {info[0] for info in chips.found.values() if info[1] != speaker}
     # A chip another party holds counts at its manufacturer's bound, its energy witnessing active time at the
     # maker's highest power limit (the speaker can read its records' compute, and must not read that party's
-    # chip model out of them); its own model still judges its energy, in a finding for its custodian
-    # (attestations.filing.by_entitlement).
+    # chip model out of them), and its energy is judged against that limit too: judged against its own model's,
+    # the finding (and the alert whose log entry anyone can count) told the speaker the model's power limit.
     figures, bounds = model_figures(list(known.values()), others)
     # A chip the registry does not know counts at its maker's bound too: work on unregistered chips is work
     # (an unknown_chip finding says the rest), not zero FLOP a facility's unexplained compute never sees.
@@ -159,7 +159,8 @@ def store(att, s, v):
                 # The speaker's own chip worked: for how long, as its work is counted (its own power limit).
                 counted = witnessed_active_s(active_s, energy_j, tdp, period_s, tolerance) if tdp else active_s
                 worked[ref] = (pk, counted)
-            if tdp and energy_exceeds_limit(active_s, energy_j, tdp, tolerance):
+            # The speaker's own chip against its own model's power limit; another party's against its maker's highest.
+            if witness_tdp and energy_exceeds_limit(active_s, energy_j, witness_tdp, tolerance):
                 found.append(F._d(FindingKind.IMPLAUSIBLE_USAGE, ref, pk, att.pk))
             if utilization > 0 and active_s > 0 and energy_j == 0:
                 # A kernel ran for a measurable time and drew no energy at all.

@@ -378,6 +378,31 @@ def test_usage_records_do_not_reveal_the_custodians_chip_model(world):
     assert record.flop_fp16 == pytest.approx(989e12 * 3600 * 0.5)
 
 
+def test_anothers_chip_energy_is_judged_by_its_makers_highest_limit_not_its_model(world):
+    """A client written from the spec, 2026-12-07: B reporting 430 W on A's A100 (400 W) raised implausible_usage
+    and its alert, on A's H100 (700 W) nothing: counting the log's entries after its statement, B read A's chip
+    model. Another party's chip is judged against its maker's highest power limit, as its compute is bounded;
+    the speaker's own chips against their own model's."""
+    register_chips(chip_rows("AB", 1, model="nvidia-a100-sxm4-80gb"), world.p.users["op_a_admin"])
+    register_chips(chip_rows("BA", 1, model="nvidia-a100-sxm4-80gb"), world.p.users["op_b"])
+    end = now() - timedelta(minutes=5)
+    start = end - timedelta(hours=1)
+
+    def reported(chip, watts):
+        rows = [{"chip": chip, "active_s": 3600, "utilization": 0.5, "energy_j": watts * 3600}]
+        body = accepted(
+            world, world.op_b, world.usage(rows, start, end, facility="DE-FRA-001", operator="op-b"), world.key_b
+        )
+        return set(AnyFinding.objects.filter(source_id=str(body["id"])).values_list("kind", flat=True))
+
+    # A's A100 and H100 alike at 430 W: no implausible_usage for either (only B's other_operator).
+    assert reported("nvidia:AB000000", 430) == reported("nvidia:A000005", 430) == {"other_operator"}
+    # Beyond any of the maker's chips (1,200 W at most, with the tolerance): judged, for A's A100 too.
+    assert "implausible_usage" in reported("nvidia:AB000000", 1300)
+    # B's own A100 at 430 W: beyond its own 400 W.
+    assert "implausible_usage" in reported("nvidia:BA000000", 430)
+
+
 # --- item 8: a key signs only within its life --------------------------------------------------------------
 
 
