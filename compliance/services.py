@@ -82,8 +82,8 @@ def transition(user, alert, action, reason):
 
 
 def move(alert, target, reason, user=None):
-    """Move an alert the caller holds locked to `target` and record it: its transition, its log event and, for a
-    resolution or a dismissal, its webhooks. `user`: who moved it; None for the registry itself (an alert of a
+    """Move an alert the caller holds locked to `target` and record it: its transition, its log event and its
+    webhooks. `user`: who moved it; None for the registry itself (an alert of a
     rule version no longer in force: compliance.evaluation.lapse_alerts)."""
     from compliance.evaluation import _notify, readers
 
@@ -113,6 +113,7 @@ def move(alert, target, reason, user=None):
     AlertTransition.objects.create(
         alert=alert, from_state=previous, to_state=target, by=user, reason=reason, log_index=index
     )
-    if target in (AlertState.RESOLVED, AlertState.DISMISSED):
-        _notify(alert, f"alert.{target}")
+    # Every transition is one message per subscription, as the README lists them (an acknowledgement was logged
+    # and never delivered).
+    _notify(alert, f"alert.{target}")
     return alert

@@ -21,13 +21,24 @@ def active_subscriptions():
     return list(Subscription.objects.filter(active=True).select_related("organisation"))
 
 
-def hears_of(org, alert):
+def alert_countries(alert):
+    """The countries whose inspectorates read the alert's events (compliance.evaluation.readers): its own, or for
+    a run's or a model's alert every country of its runs, as the alert itself is read (AlertQuerySet)."""
+    from compliance.evaluation import readers
+
+    return readers(alert)[1]
+
+
+def hears_of(org, alert, countries=None):
     """Whether an organisation may be told of this alert now: the treaty body of every one, an inspectorate
-    only of its jurisdictions' (asked again when a delivery is sent or replayed: jurisdictions change)."""
+    of those whose events it reads (asked again when a delivery is sent or replayed: jurisdictions change).
+    `countries`: alert_countries(alert), when the caller has them. By the alert row's country alone, the US
+    inspectorate was never sent the alert of a run at a German and a US site that the row files under DE."""
     from registry.choices import OrgKind
 
     if org.kind == OrgKind.INSPECTORATE:
-        return alert.country in (org.jurisdictions or [])
+        countries = alert_countries(alert) if countries is None else countries
+        return bool(set(countries) & set(org.jurisdictions or []))
     return org.kind == OrgKind.TREATY_BODY
 
 
@@ -36,12 +47,14 @@ def matching_subscriptions(alert, subscriptions=None):
     from compliance.choices import SEVERITY_RANK
 
     out = []
+    countries = None
     for sub in active_subscriptions() if subscriptions is None else subscriptions:
         if SEVERITY_RANK[alert.severity] < SEVERITY_RANK[sub.min_severity]:
             continue
-        if not hears_of(sub.organisation, alert):
+        countries = alert_countries(alert) if countries is None else countries
+        if not hears_of(sub.organisation, alert, countries):
             continue
-        if sub.countries and alert.country not in sub.countries:
+        if sub.countries and not set(countries) & set(sub.countries):
             continue
         out.append(sub)
     return out

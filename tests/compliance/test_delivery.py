@@ -441,3 +441,21 @@ def test_forwarded_message_names_another_subscription(parties, api, settings, re
     readdressed = json.dumps({**json.loads(body), "subscription": second["id"]}, separators=(",", ":"), sort_keys=True)
     with pytest.raises(InvalidSignature):
         verify_v1a(whpk, headers, readdressed.encode())
+
+
+def test_every_transition_is_delivered_the_acknowledgement_too(parties, api):
+    """A client of the README's alert delivery, 2026-12-07: `alert.acknowledged` is one of the events the README
+    delivers, and was logged but never sent (only resolutions and dismissals were)."""
+    from outbox.relay import drain_all
+
+    subscribe(api(parties.users["treaty"]), email="duty@treaty.example")
+    alert = make_alert(parties)
+    client = api(parties.users["insp_us"])
+    assert client.post(f"/api/v1/alerts/{alert.pk}/acknowledge/", {"reason": "seen"}).status_code == 200
+    drain_all()
+    assert client.post(f"/api/v1/alerts/{alert.pk}/resolve/", {"reason": "done"}).status_code == 200
+    drain_all()
+    events = list(Delivery.objects.filter(alert=alert).order_by("id").values_list("event", flat=True))
+    assert events == ["alert.acknowledged", "alert.resolved"]
+    acknowledged = Delivery.objects.get(alert=alert, event="alert.acknowledged")
+    assert acknowledged.payload["log_index"] == alert.transitions.get(to_state="acknowledged").log_index

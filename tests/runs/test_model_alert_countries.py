@@ -109,3 +109,22 @@ def test_every_country_of_the_runs_reads_what_happens_to_the_alert(world, model_
         assert (answer.status_code == 200) is reads, (client, answer.content)
         if reads:
             assert answer.json()["data"]["to"] == "acknowledged"
+
+
+def test_each_inspectorate_of_the_models_runs_is_sent_its_alert(world, parties, api, model_alert):  # noqa: F811
+    """A client of the README's alert delivery, 2026-12-07: subscriptions heard of an alert by its row's one
+    country, so the inspectorate of the model's other country, which reads the alert and its `alert.raised`, was
+    never sent it. Each inspectorate that reads the alert's events is sent it; a third country's is not."""
+    from compliance.delivery import notify
+    from compliance.models import Subscription
+
+    de = OrganisationFactory(code="insp-de", kind="inspectorate", jurisdictions=["DE"])
+    subs = {
+        code: Subscription.objects.create(organisation=org, name=code, email=f"{code}@example.org", min_severity="low")
+        for code, org in (("insp-us", parties.insp_us), ("insp-fr", parties.insp_fr), ("insp-de", de))
+    }
+    filtered = Subscription.objects.create(
+        organisation=parties.insp_us, name="us-only", email="us-only@example.org", min_severity="low", countries=["US"]
+    )
+    sent = {d.subscription_id for d in notify(model_alert.pk, "alert.raised")}
+    assert sent == {subs["insp-us"].pk, subs["insp-fr"].pk, filtered.pk}
