@@ -10,7 +10,8 @@ from datetime import timedelta
 from itertools import islice
 
 from django.conf import settings
-from django.db.models import Count, F
+from django.db.models import Count, DurationField, ExpressionWrapper, F, Sum, Value
+from django.db.models.functions import Coalesce, Greatest, Least
 
 from attestations.models import UsageRecord
 from attestations.storage import ingest
@@ -360,9 +361,17 @@ def usage_elsewhere(attestation_id, facility, start, end):
     book, and the finding's answer, stepped over periods, would read its sites and dates out to the speaker."""
     own = own_placements_during(attestation_id, facility, start, end)
     here = own.filter(facility=facility).values("chip_id")
+    away = own.exclude(facility=facility).exclude(chip_id__in=here)
+    # All through: a chip's placements (one open at a time, each closed where the next begins) clipped to the
+    # period add up to all of it. Placed elsewhere for its last hour and nowhere before, a chip's five days
+    # named here do not contradict the books (ATTESTATION.md 5: "at another all through the usage period").
+    clipped = ExpressionWrapper(
+        Least(Coalesce("valid_to", Value(end)), Value(end)) - Greatest("valid_from", Value(start)),
+        output_field=DurationField(),
+    )
+    covered = away.values("chip_id").annotate(placed=Sum(clipped)).filter(placed__gte=end - start).values("chip_id")
     elsewhere = (
-        own.exclude(facility=facility)
-        .exclude(chip_id__in=here)
+        away.filter(chip_id__in=covered)
         .values_list("facility__code")
         .annotate(n=Count("chip_id", distinct=True))
         .order_by("facility__code")

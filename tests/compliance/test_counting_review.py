@@ -441,11 +441,17 @@ def test_work_named_at_a_facility_the_chips_are_not_at_is_a_finding(world, api, 
     where the statement says, so the cluster saw only WEST's half. The books place those chips at EAST-1 all
     through the period: the statement carries a usage_elsewhere finding naming EAST-1 and the count, for the
     inspectors (and its flag for the speaker). A statement about chips placed where it says carries none."""
-    _west_and_east(api, parties, linked=True)
+    _west_and_east(api, parties, linked=True)  # declared an hour ago: the books place the chips from then
     end = now() - timedelta(minutes=5)
-    honest = send(world, world.usage(rows(serials(0, 8), 5), end - timedelta(days=5), end, facility="WEST-1"))
+    span = 0.03  # days: 43 minutes, all of them within the chips' placements
+    start = end - timedelta(days=span)
+    honest = send(world, world.usage(rows(serials(0, 8), span), start, end, facility="WEST-1"))
     assert "usage_elsewhere" not in honest["flags"]
-    moved = send(world, world.usage(rows(serials(8, 8), 5), end - timedelta(days=5), end, facility="US-CA-001"))
+    # Five days named at US-CA-001, of which the books place the chips at EAST-1 only for the last hour (nowhere
+    # before): not all through the period, no finding (a client written from ATTESTATION.md 5, 2026-12-07).
+    longer = send(world, world.usage(rows(serials(8, 8), 5), end - timedelta(days=5), end, facility="US-CA-001"))
+    assert "usage_elsewhere" not in longer["flags"]
+    moved = send(world, world.usage(rows(serials(8, 8), span), start, end, facility="US-CA-001"))
     assert moved["flags"].get("usage_elsewhere") == 1
     [finding] = AnyFinding.objects.filter(kind="usage_elsewhere")
     assert finding.facility.code == "US-CA-001" and "EAST-1 (8 chips)" in finding.detail
