@@ -26,13 +26,16 @@ LOST = CHIPS[:2]
 
 
 def _lose_and_recover(world, lost_days_ago, found_days_ago):  # noqa: F811
-    """op-a's reports, dated as if made then (the history records when a status changed)."""
+    """op-a's reports, dated as if made then (the history records when a status changed). One instant dates them
+    all: read once per report, a second ticking over between two (a loaded machine) shortened the time between
+    loss and recovery by a second, and the test's exact five free days no longer held five days of work."""
+    base = now()
     for chip in LOST:
         for status, days_ago in (("lost", lost_days_ago), ("installed", found_days_ago)):
             r = world.op_a.patch(f"/api/v1/chips/{chip}/", {"status": status, "reason": "inventory check"})
             assert r.status_code == 200, r.content
             event = ChipEvent.objects.filter(chip__serial=chip.split(":")[1], kind="status").latest("id")
-            ChipEvent.objects.filter(pk=event.pk).update(at=now() - timedelta(days=days_ago))
+            ChipEvent.objects.filter(pk=event.pk).update(at=base - timedelta(days=days_ago))
     assert set(Chip.objects.filter(serial__in=[c.split(":")[1] for c in LOST]).values_list("status", flat=True)) == {
         "installed"
     }
