@@ -123,5 +123,7 @@ def escalate_challenges():
 def find_hardware_unverified():
     """Periodic (Celery beat): chips of covered clusters without verified hardware evidence are findings."""
     from compliance.hardware_continuity import find_hardware_unverified as run
+    from core.turns import sole_run
 
-    return run()
+    with sole_run("find_hardware_unverified") as mine:
+        return run() if mine else None

@@ -134,3 +134,23 @@ def test_a_monitor_commits_and_announces_each_batch_as_it_goes(catalog, site):  
         raise_monitored(findings(), FindingSource.MONITOR, "silence", batch=1)
     assert seen_elsewhere == [(1, 1)]
     assert AnyFinding.objects.filter(source_id="batch:1").count() == 1
+
+
+def test_a_monitor_run_while_another_holds_its_turn_does_nothing(catalog, site):  # noqa: F811
+    """A monitor that outlasted its period met the next run, both storing the same findings (the later waiting on
+    the earlier's uncommitted keys). The later run now finds the turn held (here by another session) and does
+    nothing; once it is free, a run does its work, and leaves the turn free (a second run works too)."""
+    from core.turns import sole_run
+    from tests.connections import second_connection
+
+    register_chips(chip_rows("HUSH", 1), site.users["op_a_admin"])
+    Chip.objects.filter(serial="HUSH000000").update(last_verified_at=days_ago(30))
+    with second_connection(autocommit=True) as other:
+        other.execute("SELECT pg_advisory_lock(hashtext('chipreg:sole:find_silent_chips'))")
+        assert tasks.find_silent_chips() is None
+        assert not AnyFinding.objects.filter(kind="silent_chip").exists()
+        other.execute("SELECT pg_advisory_unlock(hashtext('chipreg:sole:find_silent_chips'))")
+    assert tasks.find_silent_chips() == 1
+    with sole_run("find_silent_chips") as mine:
+        assert mine  # released after the run
+    assert AnyFinding.objects.filter(kind="silent_chip").count() == 1
