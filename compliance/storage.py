@@ -12,19 +12,17 @@ per row.
 """
 
 import json
-import logging
 from contextlib import contextmanager
 from functools import cache
 
 from django.conf import settings
-from django.db import DatabaseError, connection
+from django.db import connection
 
 from attestations.bases import record_field
 from compliance.choices import Scope
 from core.rawsql import execute, fetch_all
+from core.turns import turn
 from registry.catalog import EPOCH_8BIT_TOPS_PER_H100E, THROUGHPUT, TREATY_TPP_PER_H100E
-
-log = logging.getLogger(__name__)
 
 LIVE_STATUSES = ("manufactured", "installed")
 # precision -> the model's field holding its dense peak (the catalog's precisions, FP6 and FP4 included)
@@ -416,32 +414,7 @@ def lock_rule_key(table, key):
 def evaluation_turn(scope):
     """One evaluation of `scope` at a time, across workers: each reads the totals, stores them and decides its
     alerts from them, so a slower one that read earlier would otherwise store older totals over a newer one's
-    and clear or raise alerts from them. A session lock (an evaluation commits as it goes), released even when
-    the evaluation fails.
-
-    Inside an outer transaction (eager mode: the relay's) a transaction lock instead: what the evaluation stored
-    is seen by the next one only at that transaction's commit, and a statement failing in it aborts the
-    transaction, so a session lock's release would fail and the lock outlive the rollback on a kept
-    connection, every other evaluation of the scope waiting on it."""
-    if connection.in_atomic_block:
-        execute("SELECT pg_advisory_xact_lock(hashtext('chipreg:evaluate:' || %s))", [scope])
+    and clear or raise alerts from them. core.turns.turn: a session lock released even when the evaluation
+    fails (its own error kept), a transaction lock inside an outer transaction (eager mode)."""
+    with turn(f"chipreg:evaluate:{scope}"):
         yield
-        return
-    execute("SELECT pg_advisory_lock(hashtext('chipreg:evaluate:' || %s))", [scope])
-    try:
-        yield
-    except BaseException:
-        _release_turn_after_failure(scope)
-        raise
-    execute("SELECT pg_advisory_unlock(hashtext('chipreg:evaluate:' || %s))", [scope])
-
-
-def _release_turn_after_failure(scope):
-    """An evaluation failed holding its turn: release it without putting another error in the place of its own
-    (on a lost connection the release fails too). Where the release fails the connection is closed, so the
-    server ends the session and the lock with it: it never outlives the evaluation on a kept connection."""
-    try:
-        execute("SELECT pg_advisory_unlock(hashtext('chipreg:evaluate:' || %s))", [scope])
-    except DatabaseError:
-        log.warning("compliance: the %s evaluation's turn went with its connection", scope, exc_info=True)
-        connection.close()

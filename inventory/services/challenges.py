@@ -408,25 +408,8 @@ def record(user, pk, performed_at, rows, *, seals=(), inspectors=(), notes=""):
             )
         row.performed_at, row.recorded_by, row.observed_count = performed_at, user, len(rows)
         row.state = ChallengeState.RECORDED
-
-        def recorded():
-            return _log(
-                row,
-                "challenge.recorded",
-                {
-                    "by": user.username,
-                    "by_organisation": user.organisation.code,
-                    "performed_at": performed_at.isoformat(),
-                    "inspectors": list(inspectors),
-                    "observed": len(rows),
-                    "chips_sha256": listing_digest(chip_id for _, chip_id, _ in rows),
-                    "seals": [sealing.label(s) for s in seal_rows],
-                    "inspection": row.inspection_id,
-                },
-            )
-
         if row.facility_id:
-            inspection, summary = store_inspection(
+            row.inspection, summary = store_inspection(
                 user,
                 user.organisation,
                 row.facility,
@@ -437,14 +420,24 @@ def record(user, pk, performed_at, rows, *, seals=(), inspectors=(), notes=""):
                 notes=notes,
                 challenge=row,
             )
-            row.inspection = inspection
-            row.save(update_fields=["performed_at", "recorded_by", "observed_count", "state", "inspection"])
-            recorded()
-        else:
+        row.save(update_fields=["performed_at", "recorded_by", "observed_count", "state", "inspection"])
+        index = _log(
+            row,
+            "challenge.recorded",
+            {
+                "by": user.username,
+                "by_organisation": user.organisation.code,
+                "performed_at": performed_at.isoformat(),
+                "inspectors": list(inspectors),
+                "observed": len(rows),
+                "chips_sha256": listing_digest(chip_id for _, chip_id, _ in rows),
+                "seals": [sealing.label(s) for s in seal_rows],
+                "inspection": row.inspection_id,
+            },
+        )
+        if not row.facility_id:
             # At a site, the record's own entry is what its findings rest on (their evidence's log index, their
             # alerts' sources): logged first, then the findings cite it.
-            row.save(update_fields=["performed_at", "recorded_by", "observed_count", "state", "inspection"])
-            index = recorded()
             as_logged(resolved, mark, index)
             summary = _record_site(row, performed_at, rows, seal_rows, index, resolved)
     return row, summary
