@@ -27,7 +27,10 @@ def _names():
 
     return {
         "placement": Placement._meta.db_table,
-        **{f"p_{f}": _c(Placement, f) for f in ("id", "chip", "facility", "cluster", "valid_from", "valid_to")},
+        **{
+            f"p_{f}": _c(Placement, f)
+            for f in ("id", "chip", "facility", "cluster", "valid_from", "valid_to", "source", "source_id", "log_index")
+        },
         "chip": Chip._meta.db_table,
         **{f"c_{f}": _c(Chip, f) for f in ("id", "serial", "custodian", "status", "country", "manufacturer")},
         "org": Organisation._meta.db_table,
@@ -103,6 +106,68 @@ def placements_to_move(pairs, facility_id, when):
         clusters.append(cluster)
     params = {"chips": array_param(chips), "clusters": _int_array(clusters), "when": when, "facility": facility_id}
     return fetch_all(_sql(_TO_MOVE), params)
+
+
+# placements_to_move's rows, and the chips among them with no open placement placed in the same statement; the chip
+# rows are read only for those pending (a re-attestation of placed chips reads none): whether `holder` (when
+# named) holds each at one of `statuses`, its country (placements.place moves the chips whose country changes).
+_PLACE_NEW = (
+    "WITH u AS MATERIALIZED (SELECT u.chip, u.cluster, u.ord, p.{p_id} AS open_id, p.{p_facility} AS open_facility,"
+    " p.{p_valid_from} > %(when)s AS newer"
+    " FROM unnest(%(chips)s::bigint[], %(clusters)s::bigint[]) WITH ORDINALITY u(chip, cluster, ord)"
+    " LEFT JOIN LATERAL (SELECT {p_id}, {p_facility}, {p_cluster}, {p_valid_from} FROM {placement}"
+    " WHERE {p_chip} = u.chip AND {p_valid_to} IS NULL OFFSET 0) p ON true"
+    " WHERE p.{p_id} IS NULL OR p.{p_facility} <> %(facility)s OR p.{p_cluster} IS DISTINCT FROM u.cluster),"
+    " c AS MATERIALIZED (SELECT u.*, c.ok, c.country FROM u LEFT JOIN LATERAL ("
+    "SELECT (%(holder)s::bigint IS NULL OR ({c_custodian} = %(holder)s::bigint"
+    " AND {c_status} = ANY(%(statuses)s::text[]))) AS ok, {c_country} AS country"
+    " FROM {chip} WHERE {c_id} = u.chip OFFSET 0) c ON true),"
+    " new AS (INSERT INTO {placement} ({p_chip}, {p_facility}, {p_cluster}, {p_valid_from}, {p_source},"
+    " {p_source_id}, {p_log_index})"
+    " SELECT chip, %(facility)s, cluster, %(when)s, %(source)s, %(source_id)s, %(log_index)s FROM c"
+    " WHERE open_id IS NULL AND ok ORDER BY ord RETURNING 1)"
+    " (SELECT 1, chip, cluster, open_id, open_facility, newer FROM c WHERE ok AND open_id IS NOT NULL ORDER BY ord)"
+    " UNION ALL SELECT 2, chip, NULL, NULL, NULL, NULL FROM c WHERE ok AND open_id IS NULL AND country <> %(country)s"
+    " UNION ALL SELECT 3, count(*) FILTER (WHERE ok AND open_id IS NULL), NULL, NULL, NULL, NULL FROM c"
+)
+
+
+def place_new(pairs, facility_id, country, when, source, source_id, log_index, holder=None, statuses=()):
+    """Of `pairs` (chip pk, cluster pk or None), the chips with no open placement placed in `facility_id` from
+    `when`, in the same statement that reads the others: (to_move, recountried, placed). `to_move`: those open
+    elsewhere or in another cluster, as placements_to_move gives them (chip pk, cluster pk, its open placement's
+    id, facility and whether it starts after `when`); `recountried`: the pks of the chips placed whose country is
+    not `country`; `placed`: how many were. With a `holder`, only the chips it holds at one of `statuses` are
+    placed or returned (a caller that resolved them before the log's lock: read again here, under it).
+
+    The chip rows are read, not written (registry.chip_writes moves their country). The placements written are
+    the chunk's new rows, in the pairs' order: one round trip a chunk instead of a read, a COPY and a read of
+    the chips' countries."""
+    chips, clusters = [], []
+    for chip, cluster in pairs:
+        chips.append(chip)
+        clusters.append(cluster)
+    params = {
+        "chips": array_param(chips),
+        "clusters": _int_array(clusters),
+        "when": when,
+        "facility": facility_id,
+        "country": country,
+        "source": str(source),
+        "source_id": str(source_id),
+        "log_index": log_index,
+        "holder": holder,
+        "statuses": [str(s) for s in statuses],
+    }
+    to_move, recountried, placed = [], [], 0
+    for kind, *row in fetch_all(_sql(_PLACE_NEW), params):
+        if kind == 1:
+            to_move.append(tuple(row))
+        elif kind == 2:
+            recountried.append(row[0])
+        else:
+            placed = row[0]
+    return to_move, recountried, placed
 
 
 def _int_array(values):

@@ -45,24 +45,23 @@ def place(chips, facility, when, source, source_id, log_index=None, open_rows=No
     # A chunk at a time: a million-chip statement passes its chips as a generator of pairs.
     while chunk_pairs := list(islice(pairs, CHUNK)):
         if open_rows is None:
-            # Only the chips not already open where they are listed come back (compared in the database).
-            pending = storage.placements_to_move(chunk_pairs, facility.pk, when)
-            unchanged += len(chunk_pairs) - len(pending)
+            # The chips with no open placement are placed in the same round trip (`holder`'s only, where one is
+            # named, read under the lock); those open elsewhere or in another cluster come back, compared in the
+            # database: a re-attestation of a million chips where they are reads none of them back.
+            pending, recountry, placed = storage.place_new(
+                chunk_pairs, facility.pk, facility.country, when, source, source_id, log_index, holder, PLACEABLE
+            )
+            unchanged += len(chunk_pairs) - placed - len(pending)
+            moved += placed
         elif len(chunk_pairs) < CHUNK:
-            current = {chip_id: (pk, fac, clu, newer) for pk, chip_id, fac, clu, newer in open_rows}
-            pending = []
-            for chip_id, cluster_id in chunk_pairs:
-                pk, fac, clu, newer = current.get(chip_id, (None, None, None, False))
-                if pk is not None and fac == facility.pk and clu == cluster_id:
-                    unchanged += 1
-                else:
-                    pending.append((chip_id, cluster_id, pk, fac, newer))
+            pending, recountry = _pending(chunk_pairs, open_rows, facility), []
+            unchanged += len(chunk_pairs) - len(pending)
+            if holder is not None and pending:
+                still = held([row[0] for row in pending], holder, PLACEABLE)
+                unchanged += len(pending) - len(still)
+                pending = [row for row in pending if row[0] in still]
         else:
             raise ValueError("place: open placements read beforehand cover one chunk of chips at most")
-        if holder is not None and pending:
-            still = held([row[0] for row in pending], holder, PLACEABLE)
-            unchanged += len(pending) - len(still)
-            pending = [row for row in pending if row[0] in still]
         later = {}
         if reported is not None:
             leaving = [row[0] for row in pending if row[2] is not None and not row[4]]
@@ -85,9 +84,10 @@ def place(chips, facility, when, source, source_id, log_index=None, open_rows=No
             storage.close_placements(close_pks, close_at)
         if new:
             storage.copy_placements(new, facility.pk, source, source_id, log_index)
-        moved += len(new)
-        if new:
-            changed = move_country([row[0] for row in new], facility.country)
+            moved += len(new)
+            recountry += [row[0] for row in new]
+        if recountry:
+            changed = move_country(recountry, facility.country)
             operator_countries |= subjects(changed, facility.country)
             for _, was, n in changed:
                 if was:
@@ -103,6 +103,17 @@ def place(chips, facility, when, source, source_id, log_index=None, open_rows=No
         # a country leaves them as they were, and recomputing a big operator's costs a scan of its chips.
         emit("placements.changed", facilities=sorted(touched), operator_countries=sorted(operator_countries))
     return moved, unchanged, superseded
+
+
+def _pending(chunk_pairs, open_rows, facility):
+    """placements_to_move's rows for `chunk_pairs`, from their open placements read beforehand (`open_rows`)."""
+    current = {chip_id: (pk, fac, clu, newer) for pk, chip_id, fac, clu, newer in open_rows}
+    pending = []
+    for chip_id, cluster_id in chunk_pairs:
+        pk, fac, clu, newer = current.get(chip_id, (None, None, None, False))
+        if pk is None or fac != facility.pk or clu != cluster_id:
+            pending.append((chip_id, cluster_id, pk, fac, newer))
+    return pending
 
 
 def unplace(chip_pks, when):

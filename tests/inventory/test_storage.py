@@ -10,6 +10,7 @@ from inventory import storage
 from inventory.chiprefs import parse_listing
 from inventory.models import ChiplessDeclarationItem, Cluster, Declaration, DeclarationItem, Facility, Placement
 from inventory.services.listings import record_declaration
+from inventory.services.placements import PLACEABLE
 from registry.models import Chip
 from registry.registration import register_chips
 from tests.factories import chip_rows
@@ -92,6 +93,54 @@ def test_placements_to_move(site, offset):
     expected = [(chip, cluster, *open_rows.get(chip, (None, None, None))) for chip, cluster in pairs]
     expected = [row for row in expected if row[0] not in (site["chips"][0], site["chips"][3])]
     assert storage.placements_to_move(pairs, fac.pk, when) == expected and len(expected) == 4
+
+
+@pytest.mark.parametrize("holder", [False, True])
+def test_place_new(site, parties, holder):
+    """placements_to_move's rows for the chips open elsewhere or in another cluster; the chips with no open
+    placement written as bulk_create writes them, in the pairs' order; the placed chips lying in another country
+    named; with a holder, another party's chip or one at a status that cannot be placed left alone."""
+    when = site["when"] + timedelta(hours=2)
+    fac = site["facilities"][0]
+    k1, k2 = (Cluster.objects.get(facility=fac, code=c).pk for c in ("k1", "k2"))
+    c = site["chips"]
+    Chip.objects.filter(pk=c[7]).update(country="DE")
+    # Chip 0 where it is (k1), 1 in another cluster, 4 from IS-2, 7 and 6 new (7 lying in DE).
+    pairs = [(c[7], k2), (c[0], k1), (c[1], k2), (c[4], None), (c[6], k1)]
+    expected_moves = storage.placements_to_move(pairs, fac.pk, when)
+    if holder:
+        Chip.objects.filter(pk=c[6]).update(status="lost")
+        Chip.objects.filter(pk=c[4]).update(custodian=parties.op_b)
+        expected_moves = [row for row in expected_moves if row[0] not in (c[4], c[6])]
+    before = set(Placement.objects.values_list("pk", flat=True))
+    to_move, recountry, placed = storage.place_new(
+        pairs, fac.pk, "US", when, "attestation", 99, 12, parties.op_a.pk if holder else None, PLACEABLE
+    )
+    expected_moves = [row for row in expected_moves if row[2] is not None]  # the new ones are placed, not returned
+    assert to_move == expected_moves and {row[0] for row in to_move} == ({c[1]} if holder else {c[1], c[4]})
+    new = list(Placement.objects.exclude(pk__in=before).order_by("pk"))
+    placed_chips = [c[7]] if holder else [c[7], c[6]]
+    assert [p.chip_id for p in new] == placed_chips and placed == len(placed_chips)
+    assert recountry == [c[7]]
+    written = {p.chip_id: fields(p, "id") for p in new}
+    Placement.objects.filter(pk__in=[p.pk for p in new]).delete()
+    clusters = dict(pairs)
+    Placement.objects.bulk_create(
+        [
+            Placement(
+                chip_id=chip,
+                facility=fac,
+                cluster_id=clusters[chip],
+                valid_from=when,
+                source="attestation",
+                source_id="99",
+                log_index=12,
+            )
+            for chip in placed_chips
+        ]
+    )
+    created = {p.chip_id: fields(p, "id") for p in Placement.objects.exclude(pk__in=before)}
+    assert written == created
 
 
 def test_close_placements(site):
