@@ -230,9 +230,15 @@ class ChipViewSet(RestrictedModelViewSet):
     @extend_schema(responses=s.ChipEventSerializer(many=True))
     @action(detail=True, methods=["get"])
     def history(self, request, pk=None):
-        """Every change to the chip, oldest first (registration is the chip's batch)."""
+        """Every change to the chip, oldest first (registration is the chip's batch); its holder reads its own
+        acts and the rows since its receipt (ChipEventQuerySet)."""
         chip = self.get_object()
-        events = ChipEvent.objects.filter(chip=chip).select_related("actor", "actor_organisation").order_by("id")
+        events = (
+            ChipEvent.objects.restrict(request.user)
+            .filter(chip=chip)
+            .select_related("actor", "actor_organisation")
+            .order_by("id")
+        )
         page = self.paginate_queryset(events)
         return self.get_paginated_response(s.ChipEventSerializer(page, many=True).data)
 

@@ -5,6 +5,7 @@ import uuid
 from django.conf import settings
 from django.core.exceptions import ValidationError
 from django.db import models
+from django.db.models.functions import Coalesce
 
 from core.querysets import RestrictedQuerySet
 from protocol.serials import format_chip_id
@@ -171,9 +172,19 @@ class ChipIdentity(models.Model):
 
 class ChipEventQuerySet(RestrictedQuerySet):
     def restrict_for(self, user, org, action):
+        # A chip's history is seen by whoever sees the chip, and of it: by its holder (an operator or a maker that
+        # sees it holds it), its own acts and every row since its receipt, the latest custody row (its own, a
+        # maker's registered chip having none); by an inspectorate and the treaty body, all. A former holder's
+        # time is its books, as its evidence and sightings are (attestations.models.ChipEvidenceQuerySet): the next
+        # holder does not read who installed it, when, or under which transfer it came to the holder before.
         if action != "view":
             return self.none()
-        return self.filter(chip__in=Chip.objects.restrict_for(user, org, "view"))
+        rows = self.filter(chip__in=Chip.objects.restrict_for(user, org, "view"))
+        if org.kind not in (OrgKind.OPERATOR, OrgKind.MANUFACTURER):
+            return rows
+        receipt = ChipEvent.objects.filter(chip=models.OuterRef("chip"), kind=ChipEventKind.CUSTODY).order_by("-id")
+        since = Coalesce(models.Subquery(receipt.values("id")[:1]), models.Value(0))
+        return rows.filter(models.Q(actor_organisation=org) | models.Q(id__gte=since))
 
 
 class ChipEvent(models.Model):
