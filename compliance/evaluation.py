@@ -326,7 +326,7 @@ class ExistingAlert(NamedTuple):
     cleared_at: object
 
 
-RAISE, REOPEN, CLEAR, UNCLEAR = "raise", "reopen", "clear", "unclear"
+RAISE, REOPEN, CLEAR = "raise", "reopen", "clear"
 # Alerts raised per transaction, and chips their evidence lists: bounds what
 # one transaction holds (and the evidence in memory) while sharing its
 # queries, log append and checkpoint. A subject over the chip budget goes alone.
@@ -421,7 +421,7 @@ def _labelled(scope, rows):
 
 def _decide_all(scope, rules, keys, values, alerts, label, totals, now):
     """Decide what each (rule, subject) value does to its alert, and do it (set-based)."""
-    actions = {RAISE: [], REOPEN: [], CLEAR: [], UNCLEAR: []}
+    actions = {RAISE: [], REOPEN: [], CLEAR: []}
     for key in sorted(keys):
         for rule in rules:
             if not covered.applies(rule, scope, key):
@@ -464,19 +464,18 @@ def _window_subjects(scope, raises, now):
 
 
 def decide(rule, value, alert):
-    """What this value does to the (rule, subject) alert: None, RAISE, REOPEN, CLEAR or UNCLEAR.
+    """What this value does to the (rule, subject) alert: None, RAISE, REOPEN or CLEAR.
 
-    Below the line, an alert not yet cleared is marked cleared. Above it, a
-    missing alert is raised; a cleared one reopens if it was resolved or
-    dismissed, and is marked uncleared if still open or acknowledged.
+    Below the line, an alert not yet cleared is marked cleared. Above it, a missing alert is raised, and a
+    cleared one reopens, whatever its state: resolved, dismissed, or still open or acknowledged (the subject
+    fell under the line and crossed it again, perhaps another set of chips at another figure: the alert's value,
+    label and evidence are the new crossing's, logged, not the first one's kept without a word).
     """
     if not rule.crosses(value):
         return CLEAR if alert is not None and alert.cleared_at is None else None
     if alert is None:
         return RAISE
-    if alert.cleared_at is None:
-        return None
-    return REOPEN if alert.state in (AlertState.RESOLVED, AlertState.DISMISSED) else UNCLEAR
+    return None if alert.cleared_at is None else REOPEN
 
 
 class _RuleValues:
@@ -526,9 +525,6 @@ def _act(scope, actions, subjects, totals, now):
     clear = [alert.pk for _, _, _, alert in actions[CLEAR]]
     if clear:
         Alert.objects.filter(pk__any=clear).update(cleared_at=timezone.now())
-    unclear = [alert.pk for _, _, _, alert in actions[UNCLEAR]]
-    if unclear:
-        Alert.objects.filter(pk__any=unclear).update(cleared_at=None)
     raises = [
         (rule, key, value, subjects.get((rule.pk, key)) or subjects[key]) for rule, key, value, _ in actions[RAISE]
     ]
@@ -706,7 +702,7 @@ def readers(alert):
 def _reopen(alert_pk, rule, scope, key, value, now=None):
     with transaction.atomic():
         alert = Alert.objects.select_for_update().get(pk=alert_pk)
-        if alert.state not in (AlertState.RESOLVED, AlertState.DISMISSED) or alert.cleared_at is None:
+        if alert.cleared_at is None:  # crossed again meanwhile: another evaluation reopened it
             return None
         previous = alert.state
         alert.state = AlertState.OPEN
