@@ -42,9 +42,14 @@ def _resolve(org, chip_ids):
     """The chips `org` holds among `chip_ids`; any other id (another party's, or none at all) is refused
     the same way, naming only the caller's own input."""
     try:
-        pairs = {parse_chip_id(normalize_chip_id(c)) for c in chip_ids}
+        listed = [parse_chip_id(normalize_chip_id(c)) for c in chip_ids]
     except (ValueError, AttributeError, TypeError):
         raise Invalid("Each chip is `<manufacturer>:<serial>`.", code="invalid") from None
+    pairs, seen = set(listed), set()
+    if len(pairs) != len(listed):  # as a shipment's or a receipt's list: a chip listed twice is a row error
+        row = next(n for n, pair in enumerate(listed, 1) if pair in seen or seen.add(pair))
+        message = f"{':'.join(listed[row - 1])} is listed twice."
+        raise Invalid(f"Row {row}: {message}", code="invalid_rows", errors=[{"row": row, "message": message}])
     by_maker = {}
     for maker, serial in pairs:
         by_maker.setdefault(maker, set()).add(serial)
@@ -98,6 +103,8 @@ def request_disposal(user, *, kind, chip_ids, method, place, date, files, reason
         for _, custodian_id, status in locked:
             if custodian_id != org.pk:  # moved since the read above
                 raise Conflict("A chip changed custody meanwhile; send the request again.", code="chips_changed")
+            if status == kind:  # nothing for a witness to see: a request no one could ever accept
+                raise Conflict(f"A chip is {status} already: there is nothing to witness.", code="invalid_transition")
             check_transition(status, kind)
         statuses = {pk: status for pk, _, status in locked}
         # A former holder's request still awaiting witness can no longer be accepted (its chips changed custody:

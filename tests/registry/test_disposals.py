@@ -143,6 +143,23 @@ def test_witnessed_destruction_removes_chips_with_evidence_reachable(api, books)
     assert again.status_code == 409 and again.json()["code"] == "already_decided"
 
 
+def test_a_chip_disposed_of_already_or_listed_twice_is_refused_and_nothing_logged(api, books):
+    """A request to destroy a destroyed chip could never be accepted (its witness would find it changed): refused
+    as the transition it is, before anything is written or logged; a chip listed twice is a row error, as in a
+    shipment's list, not merged without a word (clients written from the README met both)."""
+    op, insp = api(books.users["op_a_admin"]), api(books.users["insp_us"])
+    request = ask(op, ids("D", 2)).json()
+    assert insp.post(f"/api/v1/disposals/{request['id']}/accept/", {"reason": "seen"}).status_code == 200
+    before = (DisposalRequest.objects.count(), LogEventData.objects.count())
+    again = ask(op, ids("D", 1))
+    assert again.status_code == 409 and again.json()["code"] == "invalid_transition", again.content
+    assert "destroyed already" in again.json()["detail"]
+    twice = ask(op, [ids("D", 5)[4], ids("D", 5)[3], ids("D", 5)[4]], kind="decommissioned")
+    assert twice.status_code == 400 and twice.json()["code"] == "invalid_rows", twice.content
+    assert twice.json()["errors"] == [{"row": 3, "message": "nvidia:D000004 is listed twice."}]
+    assert (DisposalRequest.objects.count(), LogEventData.objects.count()) == before
+
+
 def test_refused_request_leaves_chips_and_needs_a_reason(api, books):
     op = api(books.users["op_a_admin"])
     request = ask(op, ids("D", 2), kind="decommissioned").json()
