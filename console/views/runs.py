@@ -30,13 +30,17 @@ def _runs(user):
 
 
 def _with_attested(rows):
-    """Each run with its attested totals (one query for the page) and its share of the plan."""
+    """Each run with its attested totals (one query for the page) and its share of the plan: on the draft
+    agreement's count ("FP16-equivalent or actual operations, whichever is higher": the fastest-precision bound,
+    never below the FP16 one), the count the over-plan rules of the presets judge by, and FP16-equivalent."""
     attested = totals.attested([r.pk for r in rows])
     for run in rows:
         run.attested = attested.get(run.pk, {})
         flop = run.attested.get("flop_fp16") or 0.0
+        higher = max(flop, run.attested.get("flop_peak") or 0.0)
         run.attested_flop = flop
-        run.plan_ratio = flop / run.planned_flop if run.planned_flop else None
+        run.plan_ratio = higher / run.planned_flop if run.planned_flop else None
+        run.plan_ratio_fp16 = flop / run.planned_flop if run.planned_flop else None
     return rows
 
 
@@ -135,7 +139,9 @@ def _page(request, run, form=None, failed=None, status=200):
             reference=run.planned_flop,
             label="planned",
         ),
-        "plan_bar": svg.ratio_bar(run.plan_ratio or 0, title=f"{(run.plan_ratio or 0):.1%} of the planned compute"),
+        "plan_bar": svg.ratio_bar(
+            run.plan_ratio or 0, title=f"{(run.plan_ratio or 0):.1%} of the planned compute (the draft agreement's count)"
+        ),
         "actions": actions,
         "form": form or OptionalReasonForm(),
         "failed_action": failed,

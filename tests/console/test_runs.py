@@ -72,6 +72,19 @@ def test_a_runs_page_shows_its_clock_and_its_compute_against_the_plan(login):
     assert len(chips) == 1 + 8 and all(r[1] == "US-VA-001" for r in chips[1:])
 
 
+def test_a_runs_share_of_its_plan_is_the_count_its_over_plan_rule_judges(login):
+    """demo-borealis-1 is alerted over its plan on the draft agreement's count (the fastest-precision bound): its
+    page says that share, not the FP16-equivalent one alone, which read 75% beside an alert at 1.5 (a client
+    written from the README met it)."""
+    borealis = run("demo-borealis-1")
+    [over] = Alert.objects.filter(rule__key="treaty-run-over-plan", subject_key=str(borealis.pk))
+    page = text(login("treaty").get(f"/runs/{borealis.code}/"))
+    share = f"{over.value * 100:.0f}%"  # the alert's value is the run's attested / planned on the rule's basis
+    assert f"planned: {share}" in page.replace("<strong>", "").replace("</strong>", "")
+    assert "FP16-equivalent upper bound" in page and "whichever is higher" in page
+    assert share in text(login("treaty").get("/runs/"))
+
+
 def test_the_treaty_body_decides_from_the_queue(login, demo):
     review = run("demo-atlas-3")
     c = login("treaty")
