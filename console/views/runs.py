@@ -140,7 +140,7 @@ def _page(request, run, form=None, failed=None, status=200):
             label="planned",
         ),
         "plan_bar": svg.ratio_bar(
-            run.plan_ratio or 0, title=f"{(run.plan_ratio or 0):.1%} of the planned compute (the draft agreement's count)"
+            run.plan_ratio or 0, title=f"{(run.plan_ratio or 0):.1%} of the planned compute (the agreement's count)"
         ),
         "actions": actions,
         "form": form or OptionalReasonForm(),
