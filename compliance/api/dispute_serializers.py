@@ -128,13 +128,13 @@ class AnswerInputSerializer(serializers.Serializer):
 
 class ClarificationInputSerializer(serializers.Serializer):
     question = serializers.CharField(min_length=3, max_length=5000)
+    # Its range is judged by compliance.disputes.deadline_days (400 `invalid_deadline`, one code for any day count
+    # out of it), not here.
     deadline_days = serializers.IntegerField(
         required=False,
-        min_value=1,
-        max_value=3650,
         help_text=(
             f"Days to answer: {settings.CHIPREG_CLARIFICATION_DAYS} (the agreement's) by default, "
-            f"more up to {settings.CHIPREG_CLARIFICATION_MAX_DAYS}, never fewer."
+            f"more up to {settings.CHIPREG_CLARIFICATION_MAX_DAYS}, never fewer (else `invalid_deadline`)."
         ),
     )
     operator = serializers.CharField(
@@ -151,5 +151,9 @@ class DecisionInputSerializer(serializers.Serializer):
         help_text="Accept: also resolve the finding or alert (its own logged transition).",
     )
     deadline_days = serializers.IntegerField(
-        required=False, min_value=1, max_value=3650, help_text="Reject: the days to answer again."
+        required=False,
+        help_text=(
+            f"Reject: the days to answer again, {settings.CHIPREG_CLARIFICATION_DAYS} to "
+            f"{settings.CHIPREG_CLARIFICATION_MAX_DAYS} (else `invalid_deadline`)."
+        ),
     )
