@@ -16,6 +16,7 @@ from compliance import versioning
 from compliance.authority import require_rule_declarer
 from compliance.export_models import DestinationRule
 from core.errors import Conflict
+from inventory.choices import ExportStatus
 
 RULE_FIELDS = (
     "name",
@@ -77,6 +78,8 @@ def decide(user, authorisation, approved, reason, valid_until=None):
     from inventory.services import exports
 
     exports.check_decider(user, authorisation)  # who first: a refusal reveals nothing of the rules to others
+    if authorisation.status != ExportStatus.REQUESTED:  # then its state: a decided one is that, whatever the rules
+        raise Conflict(f"This export authorisation is already {authorisation.status}.", code="already_decided")
     checked = []
     models = None
     if approved:

@@ -81,6 +81,15 @@ class DestinationRuleDeclarationSerializer(serializers.Serializer):
     def validate_origins(self, value):
         return _countries(value)
 
+    def validate_chip_models(self, value):
+        # As its countries are: a slug the catalog does not have would be a logged rule that forbids nothing.
+        from registry.models import AcceleratorModel
+
+        bad = sorted(set(value) - set(AcceleratorModel.objects.filter(slug__in=value).values_list("slug", flat=True)))
+        if bad:
+            raise serializers.ValidationError(f"No accelerator model {', '.join(bad[:5])} in the catalog (`models/`).")
+        return sorted(set(value))
+
     def validate(self, attrs):
         if attrs.get("effective_to") and attrs["effective_to"] <= (attrs.get("effective_from") or timezone.now()):
             raise serializers.ValidationError({"effective_to": ["Must be after effective_from."]})

@@ -377,6 +377,13 @@ def test_destination_rules_are_versioned_logged_and_declared_by_the_treaty_body_
         "/api/v1/destination-rules/", {"key": "y", "name": "y", "destinations": ["XX"], "effective_from": ago(days=1)}
     )
     assert bad.status_code == 400
+    # A model slug the catalog does not have is refused as a country code is: such a rule would forbid nothing.
+    leaves = LogLeaf.objects.count()
+    typo = api(world.users["treaty"]).post(
+        "/api/v1/destination-rules/", {"key": "y", "name": "y", "destinations": ["FR"], "chip_models": ["h100-typo"]}
+    )
+    assert (typo.status_code, typo.json()["code"]) == (400, "invalid") and "h100-typo" in typo.content.decode()
+    assert LogLeaf.objects.count() == leaves and not DestinationRule.objects.filter(key="y").exists()
 
 
 def test_a_forbidden_destination_cannot_be_approved(api, world):
@@ -396,10 +403,14 @@ def test_a_forbidden_destination_cannot_be_approved(api, world):
     )
     assert (response.status_code, response.json()["status"]) == (200, "refused")
     assert LogEventData.objects.filter(event="export.refused").count() == 1
+    # Decided, it is that, whatever rule is in force: an approval of it now is already_decided, as with no rule
+    # (it answered destination_forbidden while the rule stood).
+    response = api(world.users["insp_us"]).post(f"/api/v1/export-authorisations/{auth['id']}/approve/", {})
+    assert (response.status_code, response.json()["code"]) == (409, "already_decided")
 
 
 def test_a_rule_for_other_models_or_origins_does_not_bind(api, world):
-    declare_rule(api, world, chip_models=["amd-mi300x"])
+    declare_rule(api, world, chip_models=["amd-instinct-mi300x"])
     declare_rule(api, world, key="embargo-fr-origin", origins=["FR"])
     declare_rule(api, world, key="embargo-big", min_tpp=1e9)  # no chip is that large
     approved(api, world)
@@ -420,7 +431,7 @@ def test_a_rule_declared_after_the_approval_stops_the_shipment(api, world):
     }
     # Once the rule is retired, and with a rule that binds other chips, it ships.
     assert api(world.users["treaty"]).delete(f"/api/v1/destination-rules/{rule['id']}/").status_code == 204
-    declare_rule(api, world, key="embargo-other", chip_models=["amd-mi300x"])
+    declare_rule(api, world, key="embargo-other", chip_models=["amd-instinct-mi300x"])
     assert ship(world, licence=licence["id"]).status_code == 201
 
 
