@@ -164,6 +164,7 @@ def ship(
 def refuse_before_arrival(pks, shipper, shipped_at):
     """409 `shipped_before_arrival` (nothing shipped) for a shipment dated before the chips arrived where the books
     have them: their open placement began, or the shipper's receipt of them (one at no facility places nothing).
+    Not their registration: an inventory is registered after the fact, and its listings and moves dated back.
     The books' dates came first; the `shipped_at` is the shipper's word, and may be given again after `latest`."""
     latest = None
     for start in range(0, len(pks), CHUNK):
@@ -209,14 +210,17 @@ def origin_country(chip_ids, resolved, origin_facility, shipper):
                 f"({origin_facility.country}): name the facility they leave.",
                 code="origin_mismatch",
             )
-        # Nor another site in that country: an authorisation approved for a shipment from one site is no licence
-        # for chips at another (exports.authorisation_for_shipment holds it to the site it names).
+        # Nor another site in that country, nor none: an authorisation approved for a shipment from one site is no
+        # licence for chips at another (exports.authorisation_for_shipment holds it to the site it names), and a
+        # chip the books place nowhere does not leave a site (its departure would be the shipper's word alone).
         pks = [resolved[c][0] for c in chip_ids]
         for start in range(0, len(pks), CHUNK):
-            elsewhere = Placement.objects.filter(chip_id__any=Array(pks[start : start + CHUNK]), valid_to=None)
-            if elsewhere.exclude(facility_id=origin_facility.pk).exists():
+            chunk = pks[start : start + CHUNK]
+            there = Placement.objects.filter(chip_id__any=Array(chunk), valid_to=None, facility_id=origin_facility.pk)
+            if there.count() != len(chunk):
                 raise Invalid(
-                    f"Some chips are not at {origin_facility.code} on the books: name the facility they leave.",
+                    f"Some chips are not at {origin_facility.code} on the books: name the facility they leave, or "
+                    "none where the books place them in no facility.",
                     code="origin_mismatch",
                 )
         return origin_facility.country

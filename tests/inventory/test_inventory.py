@@ -191,13 +191,17 @@ def test_walk_one_chip_through_its_life(api, site):
 
     disposal = witnessed_disposal(op_b, site.users["treaty"], [chip_id])
 
-    history = api(op_b).get(f"/api/v1/chips/{chip_id}/history/").json()["results"]
-    assert [(e["kind"], e["after"]) for e in history] == [
+    trail = [
         ("status", {"status": "in_transit"}),
         ("custody", {"custodian": "op-b"}),
         ("status", {"status": "installed"}),
         ("status", {"status": "decommissioned", "disposal": disposal.pk}),
     ]
+    history = api(site.users["treaty"]).get(f"/api/v1/chips/{chip_id}/history/").json()["results"]
+    assert [(e["kind"], e["after"]) for e in history] == trail
+    # Its holder reads it from its receipt on: the shipper's time with it is the shipper's books.
+    history = api(op_b).get(f"/api/v1/chips/{chip_id}/history/").json()["results"]
+    assert [(e["kind"], e["after"]) for e in history] == trail[1:]
     # The treaty body sees the whole trail; op-b sees only the part in its own facility.
     assert len(api(op_b).get(f"/api/v1/placements/?chip={chip_id}").json()["results"]) == 1
     placements = api(site.users["treaty"]).get(f"/api/v1/placements/?chip={chip_id}").json()["results"]

@@ -15,7 +15,7 @@ from django.utils import timezone
 
 from inventory.models import Placement, Transfer
 from registry.models import Chip
-from tests.inventory.test_exports import B_US_SITE, US_SITE, ago, world  # noqa: F401
+from tests.inventory.test_exports import B_US_SITE, DE_SITE, US_SITE, ago, world  # noqa: F401
 
 
 def _open_places():
@@ -45,3 +45,42 @@ def test_a_shipment_dated_before_the_chips_were_placed_is_refused(api, world):  
     )
     assert response.status_code == 200, response.content
     assert _open_places() == {B_US_SITE}
+
+
+def test_chips_placed_nowhere_leave_no_site(api, world, parties):  # noqa: F811
+    """Chips op-a registered and never placed: naming an origin site where the books place them nowhere is
+    origin_mismatch, for a shipment as for an export authorisation (both were accepted, recording a departure
+    from a site the books never had them at: clients written from the README met it). Nothing is written."""
+    from inventory.models import ExportAuthorisation
+    from registry.registration import register_chips
+    from tests.factories import chip_rows
+
+    register_chips(chip_rows("NEW", 2), parties.users["op_a_admin"])
+    chips = ["nvidia:NEW000000", "nvidia:NEW000001"]
+    body = {"receiver": "op-b", "destination_facility": B_US_SITE, "chips": chips, "shipped_at": ago(hours=1)}
+    placed_nowhere = world.a.post("/api/v1/transfers/", {**body, "origin_facility": US_SITE})
+    assert (placed_nowhere.status_code, placed_nowhere.json().get("code")) == (400, "origin_mismatch")
+    # One of them placed there is not enough: every chip leaves the site named.
+    declared = world.a.post(
+        "/api/v1/declarations/", {"facility": US_SITE, "as_of": ago(days=1), "chips": [*world.chips, chips[0]]}
+    )
+    assert declared.status_code == 201, declared.content
+    placed_nowhere = world.a.post("/api/v1/transfers/", {**body, "origin_facility": US_SITE})
+    assert (placed_nowhere.status_code, placed_nowhere.json().get("code")) == (400, "origin_mismatch")
+    licence = world.a.post(
+        "/api/v1/export-authorisations/",
+        {
+            "receiver": "op-b",
+            "destination_facility": DE_SITE,
+            "origin_facility": US_SITE,
+            "chips": chips,
+            "reference": "LIC-NEW",
+        },
+    )
+    assert (licence.status_code, licence.json().get("code")) == (400, "origin_mismatch"), licence.content
+    assert not Transfer.objects.exists() and not ExportAuthorisation.objects.exists()
+    # Naming no site, they ship; naming the site of the one placed there, it ships.
+    assert world.a.post("/api/v1/transfers/", {**body, "chips": chips[1:]}).status_code == 201
+    assert (
+        world.a.post("/api/v1/transfers/", {**body, "chips": chips[:1], "origin_facility": US_SITE}).status_code == 201
+    )
