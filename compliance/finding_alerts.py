@@ -64,11 +64,20 @@ def sweep(days=2):
     return raised
 
 
+def _party_label(g):
+    """A subject of no facility by name: the party's code and the country ("op-a in US"), not its key (the
+    organisation's row id)."""
+    from registry.models import Organisation
+
+    code = Organisation.objects.filter(pk=g["organisation_id"]).values_list("code", flat=True).first()
+    return f"{code or 'no party'} in {g['country'] or 'no country'}"
+
+
 def _raise(group, scope, subject, g, severity, members):
     from inventory.models import Facility
 
     facility = Facility.objects.filter(pk=g["facility_id"]).first() if g["facility_id"] else None
-    label = facility.code if facility else subject
+    label = facility.code if facility else _party_label(g)
     try:
         with transaction.atomic():
             if Alert.objects.filter(group=group, scope=scope, subject_key=subject).exists():

@@ -240,11 +240,13 @@ def authorisation_for_shipment(
         if outside:
             why = f"{len(outside)} chip(s) are not covered by authorisation {auth.pk} (first: {outside[0]})"
     if why:
-        raise Conflict(
-            f"A transfer from {origin} to {destination} needs the exporting inspectorate's approval before it "
-            f"ships: {why}. Nothing was shipped.",
-            code="export_not_authorised",
+        # A domestic route needs no licence, and one named for it must be its own all the same (transfers.ship).
+        need = (
+            f"A transfer from {origin} to {destination} needs the exporting inspectorate's approval before it ships"
+            if origin != destination
+            else f"A transfer within {origin} needs no export authorisation, and one it names must be for it"
         )
+        raise Conflict(f"{need}: {why}. Nothing was shipped.", code="export_not_authorised")
     # What the apps above check of it (compliance: destination rules declared since the approval).
     # The models judged are the shipped chips' as the registry has them now, beside those the approval judged.
     hooks.fire("exports.shipping", authorisation=auth, shipped_at=shipped_at, chip_models=judged_models(auth, chip_pks))

@@ -246,6 +246,8 @@ def test_a_domestic_shipment_naming_an_authorisation_is_refused_not_shipped_with
     leaves = LogLeaf.objects.count()
     response = ship(world, facility=B_US_SITE, licence=licence["id"])  # to op-b's US site instead
     assert (response.status_code, response.json()["code"]) == (409, "export_not_authorised"), response.content
+    # Its message says what is wrong with it, not that a transfer from US to US needs an approval.
+    assert response.json()["detail"].startswith("A transfer within US needs no export authorisation, and one it names")
     assert not Transfer.objects.exists()
     assert set(Chip.objects.filter(serial__startswith="EXP").values_list("status", flat=True)) == {"installed"}
     assert LogLeaf.objects.count() == leaves

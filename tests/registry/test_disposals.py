@@ -224,6 +224,8 @@ def test_lost_chip_is_alerted_and_on_the_watch_list(api, books):
     drain_all()
     alert = Alert.objects.get(group__startswith="lost_or_stolen:")
     assert alert.severity == "high" and alert.country == "US"
+    # Its subject named by the party and country, not the organisation's row id ("3:US").
+    assert (alert.subject_label, alert.title) == ("op-a in US", "1 finding(s) at op-a in US: Reported lost or stolen")
     assert api(books.users["insp_us"]).get(f"/api/v1/alerts/{alert.pk}/").status_code == 200
     assert api(books.users["treaty"]).get(f"/api/v1/alerts/{alert.pk}/").status_code == 200
     watch = lambda user: [e["id"] for e in api(user).get("/api/v1/watchlist/").json()["results"]]  # noqa: E731
