@@ -52,7 +52,7 @@ def test_stale_receipt_does_not_take_chips_from_a_later_shipment(api, parties):
         "/api/v1/transfers/",
         {
             "receiver": "op-c",
-            "origin_facility": "US-VA-001",
+            # No origin site: the chips were never placed at one (origin_mismatch since 4781dd0).
             "destination_facility": "US-TX-001",
             "shipped_at": (now - timedelta(hours=5)).isoformat(),
             "chips": [chip],
