@@ -582,6 +582,10 @@ def _clock_starts(scope, raises):
     return {(rule_key, key): first for rule_key, key, first in rows}
 
 
+def _title(rule, label, value):
+    return f"{rule.name}: {label} at {value:,.4g} {_comparison_text(rule)} {rule.value:,.4g}"
+
+
 def _new_alert(rule, scope, key, value, subject, now, facility_id=None, clock_from=None):
     return Alert(
         kind=AlertKind.THRESHOLD,
@@ -595,7 +599,7 @@ def _new_alert(rule, scope, key, value, subject, now, facility_id=None, clock_fr
         country=subject.country,
         severity=rule.severity,
         state=AlertState.OPEN,
-        title=f"{rule.name}: {subject.label} at {value:,.4g} {_comparison_text(rule)} {rule.value:,.4g}",
+        title=_title(rule, subject.label, value),
         value=value,
         threshold=rule.value,
         raised_at=now,
@@ -714,6 +718,7 @@ def _reopen(alert_pk, rule, scope, key, value, now=None):
         since = _window_since(rule, scope, now or timezone.now())
         label, country, operator_id = _current_labels(scope, key, since)
         alert.subject_label, alert.country, alert.operator_id = label, country, operator_id
+        alert.title = _title(rule, label, value)  # the crossing it now stands for, as its value and label
         if covered.is_component_scope(scope):
             alert.facility_id = covered.facilities(scope, [key], since)[key]
         alert.save()

@@ -257,6 +257,37 @@ def test_alert_lifecycle_and_reopening(api, parties, op):
     assert api(parties.users["insp_fr"]).get(f"/api/v1/alerts/{alert.pk}/").status_code == 404
 
 
+def test_an_open_alert_crossing_again_stands_for_the_new_crossing(api, parties, op):
+    """Still open when its subject fell under the line (4 chips over 3, then 2), the alert is reopened when the
+    subject crosses again with 5 chips, logged, with the new value, title and evidence: it was uncleared without a
+    word, still saying 4 and counting the first crossing's chips (a client written from the README met it)."""
+    from registry.models import Chip
+    from registry.registration import register_chips as register
+    from tests.factories import witnessed_disposal
+    from transparency.models import LogEventData
+
+    alert, ids = _one_alert(parties, op, "AGAIN-1", "AGN")
+    assert (alert.state, alert.value) == ("open", 4)
+    witnessed_disposal(op, parties.users["treaty"], ids[:2])
+    settle()
+    assert Alert.objects.get(pk=alert.pk).cleared_at is not None
+    more, rows = chips("AGX", 3)
+    register(rows, op)
+    declare(op, Facility.objects.get(code="AGAIN-1"), [*ids[2:], *more])
+    settle()
+    alert.refresh_from_db()
+    assert (alert.state, alert.cleared_at, alert.value, alert.reopened) == ("open", None, 5, 1)
+    assert alert.title == "count: AGAIN-1 at 5 ≥ 3", alert.title
+    assert list(alert.transitions.values_list("to_state", "reason")) == [
+        ("open", "threshold crossed"),
+        ("open", "crossed again"),
+    ]
+    latest = alert.evidence.order_by("-id").first()
+    assert latest.value == 5 and sorted(latest.chips.split()) == sorted([*ids[2:], *more])
+    assert LogEventData.objects.filter(event="alert.reopened", object_id=f"alert:{alert.pk}").count() == 1
+    assert not Chip.objects.filter(serial__in=["AGN000000", "AGN000001"], status="installed").exists()
+
+
 def test_an_alert_transition_without_a_reason_is_reason_required(api, parties, op):
     """Missing, null, empty or blank, the reason is the code every decision that needs one answers
     (a plain field answered `invalid`); one too short to say anything stays `invalid`."""

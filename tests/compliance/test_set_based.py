@@ -335,6 +335,9 @@ def test_full_evaluation_equals_one_by_one(world, monkeypatch):
     again = alert(third, "f-mem", "SB-A1")
     assert (again["state"], again["reopened"], len(again["evidence"])) == ("open", 1, 2)
     assert [t[1] for t in again["transitions"]] == ["open", "open"]
+    # Its title is the new crossing's too, as its value (it kept the first crossing's figure).
+    for reopened_alert in (again, reopened):
+        assert f" at {reopened_alert['value']:,.4g} " in reopened_alert["title"], reopened_alert["title"]
     # Staying above: one alert, untouched.
     assert alert(fourth, "c-tpp", "SB-C1") == alert(first, "c-tpp", "SB-C1")
     # A new crossing, then below again; usage windows emptied by time.
