@@ -467,9 +467,10 @@ def decide(rule, value, alert):
     """What this value does to the (rule, subject) alert: None, RAISE, REOPEN or CLEAR.
 
     Below the line, an alert not yet cleared is marked cleared. Above it, a missing alert is raised, and a
-    cleared one reopens, whatever its state: resolved, dismissed, or still open or acknowledged (the subject
-    fell under the line and crossed it again, perhaps another set of chips at another figure: the alert's value,
-    label and evidence are the new crossing's, logged, not the first one's kept without a word).
+    cleared one reopens, whatever its state: resolved or dismissed (open again), or still open or acknowledged
+    (its state kept): the subject fell under the line and crossed it again, perhaps another set of chips at
+    another figure, so the alert's value, label and evidence are the new crossing's, logged, not the first one's
+    kept without a word.
     """
     if not rule.crosses(value):
         return CLEAR if alert is not None and alert.cleared_at is None else None
@@ -709,7 +710,10 @@ def _reopen(alert_pk, rule, scope, key, value, now=None):
         if alert.cleared_at is None:  # crossed again meanwhile: another evaluation reopened it
             return None
         previous = alert.state
-        alert.state = AlertState.OPEN
+        # A closed alert opens again; an open or acknowledged one keeps its state (the treaty body's
+        # acknowledgement stands: a subject flapping about the line does not undo it at every crossing).
+        if previous in (AlertState.RESOLVED, AlertState.DISMISSED):
+            alert.state = AlertState.OPEN
         alert.cleared_at = None
         alert.reopened += 1
         alert.value = value
@@ -728,7 +732,7 @@ def _reopen(alert_pk, rule, scope, key, value, now=None):
             "alert.reopened", f"alert:{alert.pk}", _alert_data(alert, evidence), parties=parties, countries=countries
         )
         AlertTransition.objects.create(
-            alert=alert, from_state=previous, to_state=AlertState.OPEN, reason="crossed again", log_index=index
+            alert=alert, from_state=previous, to_state=alert.state, reason="crossed again", log_index=index
         )
         _notify(alert, "alert.reopened")
         return alert
