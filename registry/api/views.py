@@ -231,7 +231,7 @@ class ChipViewSet(RestrictedModelViewSet):
     @action(detail=True, methods=["get"])
     def history(self, request, pk=None):
         """Every change to the chip, oldest first (registration is the chip's batch); its holder reads its own
-        acts and the rows since its receipt (ChipEventQuerySet)."""
+        acts, the rows of its own time with the chip and the model corrections (ChipEventQuerySet)."""
         chip = self.get_object()
         events = (
             ChipEvent.objects.restrict(request.user)

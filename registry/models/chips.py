@@ -5,6 +5,7 @@ import uuid
 from django.conf import settings
 from django.core.exceptions import ValidationError
 from django.db import models
+from django.db.models.fields.json import KT
 from django.db.models.functions import Coalesce
 
 from core.querysets import RestrictedQuerySet
@@ -170,21 +171,36 @@ class ChipIdentity(models.Model):
         return format_chip_id(self.manufacturer.code, self.serial)
 
 
+def _holder_then():
+    """The code of the chip's holder when a history row was written: the custodian its latest custody row up to
+    it gave, or, before any, the one the first custody row took it from (or, the chip never having changed
+    hands, its custodian now)."""
+    custody = ChipEvent.objects.filter(chip=models.OuterRef("chip"), kind=ChipEventKind.CUSTODY)
+    after = custody.filter(id__lte=models.OuterRef("id")).order_by("-id").annotate(c=KT("after__custodian"))
+    before = custody.order_by("id").annotate(c=KT("before__custodian"))
+    return Coalesce(
+        models.Subquery(after.values("c")[:1], output_field=models.CharField()),
+        models.Subquery(before.values("c")[:1], output_field=models.CharField()),
+        models.F("chip__custodian__code"),
+    )
+
+
 class ChipEventQuerySet(RestrictedQuerySet):
     def restrict_for(self, user, org, action):
         # A chip's history is seen by whoever sees the chip, and of it: by its holder (an operator or a maker that
-        # sees it holds it), its own acts and every row since its receipt, the latest custody row (its own, a
-        # maker's registered chip having none); by an inspectorate and the treaty body, all. A former holder's
-        # time is its books, as its evidence and sightings are (attestations.models.ChipEvidenceQuerySet): the next
-        # holder does not read who installed it, when, or under which transfer it came to the holder before.
+        # sees it holds it), its own acts, every row of its own time with the chip (now, and any earlier spell,
+        # whoever wrote it: the witness of its disposal, say) and the chip's model corrections (facts about the
+        # chip, not anyone's books); by an inspectorate and the treaty body, all. A former holder's time is its
+        # books, as its evidence and sightings are (attestations.models.ChipEvidenceQuerySet): the next holder does
+        # not read who installed the chip, when, or under which transfer it came to the holder before.
         if action != "view":
             return self.none()
         rows = self.filter(chip__in=Chip.objects.restrict_for(user, org, "view"))
         if org.kind not in (OrgKind.OPERATOR, OrgKind.MANUFACTURER):
             return rows
-        receipt = ChipEvent.objects.filter(chip=models.OuterRef("chip"), kind=ChipEventKind.CUSTODY).order_by("-id")
-        since = Coalesce(models.Subquery(receipt.values("id")[:1]), models.Value(0))
-        return rows.filter(models.Q(actor_organisation=org) | models.Q(id__gte=since))
+        return rows.alias(holder_then=_holder_then()).filter(
+            models.Q(actor_organisation=org) | models.Q(kind=ChipEventKind.MODEL) | models.Q(holder_then=org.code)
+        )
 
 
 class ChipEvent(models.Model):
