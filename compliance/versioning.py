@@ -65,9 +65,19 @@ def retire(model, fields, user, rule, event):
     """End the rule now (409 `already_retired` if it no longer is in force)."""
     rule = model.objects.select_for_update().get(pk=rule.pk)
     now = timezone.now()
-    # A superseded version governs until a later one takes effect (in_force): until then it may be retired
-    # (the rule lapses now, the scheduled version still takes effect when declared). Once a later version
-    # has taken effect, its "retired" event would tell every party the rule ended while it is in force.
+    # A superseded version governs until a later one takes effect (in_force). Retired while that one is only
+    # scheduled, the rule would lapse now and come back at the later start, its "retired" event telling every
+    # party the rule ended: the version to retire is the scheduled one, which ends the rule now (in_force).
+    scheduled = model.objects.filter(key=rule.key, version__gt=rule.version, effective_from__gt=now)
+    scheduled = scheduled.filter(Q(effective_to__isnull=True) | Q(effective_to__gt=now)).order_by("-version")
+    latest = scheduled.values_list("version", flat=True).first()
+    if latest is not None and (rule.effective_to is None or rule.effective_to > now):
+        raise Conflict(
+            f"{rule} is to be superseded by version {latest}, scheduled: retire that version to end the rule.",
+            code="superseded",
+        )
+    # Once a later version has taken effect, its "retired" event would tell every party the rule ended while
+    # it is in force.
     taken_over = model.objects.filter(key=rule.key, version__gt=rule.version).filter(
         Q(effective_from__lte=now) | Q(effective_to__lte=now)
     )

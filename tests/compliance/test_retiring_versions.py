@@ -70,15 +70,23 @@ def _governing_and_scheduled(treaty, now):
     )
 
 
-def test_a_version_superseded_by_a_scheduled_one_governs_until_then_and_may_be_retired(api, parties):
-    """Declared to take effect tomorrow, version 2 supersedes version 1 at once, which governs until then:
-    retiring version 1 ends the rule now, and version 2 still takes effect when it said."""
+def test_a_version_superseded_by_a_scheduled_one_governs_until_then_and_is_retired_through_it(api, parties):
+    """Declared to take effect tomorrow, version 2 supersedes version 1 at once, which governs until then.
+    Retiring version 1 is `superseded`, naming version 2: it ended the rule now while version 2 still took effect
+    tomorrow, a window with no rule and a `threshold.retired` event telling every party the rule had ended when
+    it was to come back (a client written from the README met it). Retiring version 2 ends the rule."""
     treaty, now = api(parties.users["treaty"]), timezone.now()
     old, new = _governing_and_scheduled(treaty, now)
     assert ThresholdRule.objects.in_force(now).get(key="watch-v").pk == old["id"]
-    assert treaty.delete(f"/api/v1/thresholds/{old['id']}/").status_code == 204
-    assert not ThresholdRule.objects.in_force(timezone.now()).filter(key="watch-v").exists()
+    refused = treaty.delete(f"/api/v1/thresholds/{old['id']}/")
+    assert (refused.status_code, refused.json()["code"]) == (409, "superseded"), refused.content
+    assert f"version {new['version']}" in refused.json()["detail"]
+    assert ThresholdRule.objects.in_force(timezone.now()).get(key="watch-v").pk == old["id"]
     assert ThresholdRule.objects.in_force(now + timedelta(days=2)).get(key="watch-v").pk == new["id"]
+    assert not LogEventData.objects.filter(event="threshold.retired").exists()
+    assert treaty.delete(f"/api/v1/thresholds/{new['id']}/").status_code == 204
+    assert not ThresholdRule.objects.in_force(timezone.now()).filter(key="watch-v").exists()
+    assert not ThresholdRule.objects.in_force(now + timedelta(days=2)).filter(key="watch-v").exists()
     assert LogEventData.objects.filter(event="threshold.retired").count() == 1
 
 
