@@ -141,8 +141,9 @@ def place_new(pairs, facility_id, country, when, source, source_id, log_index, h
     placed or returned (a caller that resolved them before the log's lock: read again here, under it).
 
     The chip rows are read, not written (registry.chip_writes moves their country). The placements written are
-    the chunk's new rows, in the pairs' order: one round trip a chunk instead of a read, a COPY and a read of
-    the chips' countries."""
+    the chunk's chips with none open, in the pairs' order (placements.place then writes those moving from
+    elsewhere: their ids come after); a pk the registry does not have is left alone (callers pass resolved
+    chips). One round trip a chunk instead of a read, a COPY and a read of the chips' countries."""
     chips, clusters = [], []
     for chip, cluster in pairs:
         chips.append(chip)
