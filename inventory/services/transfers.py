@@ -375,9 +375,15 @@ def receive(user, transfer, rows, received_at, facility=None):
 def _transfer_findings(transfer, missing, extra, shipped, resolved, facility):
     tid = str(transfer.pk)
     found = [Discrepancy(FindingKind.NEVER_RECEIVED, c, shipped[c], FindingSource.TRANSFER, tid) for c in missing]
-    found += [
+    # A chip the receiver lists that was never shipped is the shipper's concern only when the shipper holds it (it
+    # left with the shipment unlisted). Another's, or one the registry does not know, is the receiver's listing
+    # alone: filed under the shipper it told the shipper which chips of others (a rival's, at its own site) the
+    # receiver named, and where (a client written from the README read them as the manufacturer that shipped).
+    not_shipped = [
         Discrepancy(FindingKind.NOT_SHIPPED, c, resolved.get(c, (None,))[0], FindingSource.TRANSFER, tid) for c in extra
     ]
+    found += [d for d in not_shipped if resolved.get(d.chip_ref, (None, None))[1] == transfer.shipper_id]
+    receivers = [d for d in not_shipped if d not in found]
     if transfer.destination_facility_id and facility is not None and facility.pk != transfer.destination_facility_id:
         found.append(Discrepancy(FindingKind.RECEIVED_ELSEWHERE, "", None, FindingSource.TRANSFER, tid))
     evidence = {
@@ -396,6 +402,15 @@ def _transfer_findings(transfer, missing, extra, shipped, resolved, facility):
         other_country=transfer.destination_country,
         evidence=evidence,
     )
+    if receivers:
+        where = facility or transfer.destination_facility
+        raise_findings(
+            receivers,
+            facility=where,
+            organisation=transfer.receiver,
+            country=where.country if where is not None else transfer.destination_country,
+            evidence=evidence,
+        )
 
 
 def find_overdue(now=None, days=None):

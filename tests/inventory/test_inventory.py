@@ -338,6 +338,47 @@ def test_shipper_receiver_differences_are_findings(api, site):
     assert again.status_code == 409
 
 
+def test_chips_of_others_a_receiver_lists_are_not_told_to_the_shipper(api, site):
+    """The shipper reads `received_not_shipped` for a chip of its own the receiver lists (it left unlisted), not
+    for another party's chip or an unknown one the receiver names: those are the receiver's listing alone, filed
+    under it at its site (filed under the shipper, they told a manufacturer which rival chips the receiver named,
+    and where: a client written from the README met it)."""
+    from tests.factories import OrganisationFactory, UserFactory
+
+    register_chips(chip_rows("SHQ", 2), site.users["op_b"])
+    third = UserFactory(organisation=OrganisationFactory(code="op-c", kind="operator", country="US"), role="admin")
+    register_chips(chip_rows("RIV", 1), third)
+    ids = [f"nvidia:SHQ{i:06d}" for i in range(2)]
+    transfer = site.b.post(
+        "/api/v1/transfers/",
+        {
+            "receiver": "op-a",
+            "destination_facility": "US-VA-001",
+            "shipped_at": iso(days_ago(3)),
+            "chips": ids[:1],
+            "export_authorisation": approved_export(
+                site.users["op_b"], "op-a", ids[:1], destination_facility="US-VA-001"
+            ),
+        },
+    ).json()
+    listed = [*ids, "nvidia:RIV000000", "nvidia:NOSUCH0001"]
+    response = site.a.post(
+        f"/api/v1/transfers/{transfer['id']}/receive/",
+        {"received_at": iso(days_ago(1)), "facility": "US-VA-001", "chips": listed},
+    )
+    assert response.status_code == 200, response.content
+
+    def seen(client):
+        rows = client.get("/api/v1/findings/?kind=received_not_shipped").json()["results"]
+        return {r["chip"] for r in rows}
+
+    assert seen(site.b) == {ids[1]}  # its own chip, left unlisted with the shipment
+    assert seen(site.a) == {ids[1], "nvidia:RIV000000", "nvidia:NOSUCH0001"}
+    assert seen(api(site.users["treaty"])) == seen(site.a)
+    rival = AnyFinding.objects.get(kind="received_not_shipped", chip_ref="nvidia:RIV000000")
+    assert (rival.organisation.code, rival.other_organisation, rival.country) == ("op-a", None, "US")
+
+
 def test_transfer_items_name_the_chips_the_server_resolved(api, site):
     """A transfer item's chip is not a foreign key the database checks (docs/scaling.md: transfer items stay
     on the coordinator): the server sets it from the chips it resolved, an unknown chip id stays without
