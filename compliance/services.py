@@ -71,7 +71,9 @@ def transition(user, alert, action, reason):
     require_own_country(user, alert.country)
     if action != "acknowledge" and reports_on(user, alert):
         raise Forbidden(
-            "This alert escalates your own challenge inspection step to the treaty body: it closes it.",
+            "This alert reports on a challenge inspection another party requested in your country (its "
+            "operator's silence or refusal, or a step of yours): it is escalated to the treaty body, which closes it; "
+            "you may acknowledge it.",
             code="party_concerned",
         )
     if alert.state not in allowed:

@@ -132,10 +132,10 @@ class AlertViewSet(RestrictedReadOnlyViewSet):
     def chips(self, request, pk=None):
         """The chips counted when the alert was raised, one id per line (their SHA-256 is in the evidence)."""
         alert = self.get_object()
-        # ?evidence=<id> picks a later freeze, as documented (and as the console's copy of this view does).
-        evidence = alert.evidence.order_by("id")
+        # ?evidence=<id> picks a later freeze, as documented (and as the console's copy of this view does); an id
+        # the alert has no evidence of is a 404, as for its bundle, not an empty list of chips.
         wanted = request.query_params.get("evidence", "")
-        evidence = evidence.filter(pk=pk).first() if (pk := parse_id(wanted)) is not None else evidence.first()
+        evidence = pick_evidence(alert, wanted) if wanted else alert.evidence.order_by("id").first()
         response = HttpResponse(evidence.chips if evidence else "", content_type="text/plain; charset=utf-8")
         response["Content-Disposition"] = f'attachment; filename="alert-{alert.pk}-chips.txt"'
         return response

@@ -17,7 +17,6 @@ from console.forms import ReasonForm
 from console.tables import cursor_param, keyset_iter, keyset_page, wants_csv
 from console.tablespec import Column, Table
 from core.errors import DomainError, NotFound
-from core.ids import parse_id
 
 FILTERS = {"state": AlertState, "severity": Severity, "kind": AlertKind}
 ACTIONS = {"acknowledge": "Acknowledge", "resolve": "Resolve", "dismiss": "Dismiss"}
@@ -181,9 +180,11 @@ def alert_chips(request, pk):
     alert = _alert(request, pk)
     if alert is None:
         return not_found(request, "No such alert in your view.")
-    evidence = alert.evidence.order_by("id")
     wanted = request.GET.get("evidence", "")
-    evidence = evidence.filter(pk=pk).first() if (pk := parse_id(wanted)) is not None else evidence.first()
+    try:  # another alert's freeze, or none: a 404, as for the bundle, not an empty list of chips
+        evidence = alert_evidence.pick(alert, wanted) if wanted else alert.evidence.order_by("id").first()
+    except NotFound:
+        return not_found(request, "This alert has no such evidence.")
     if wants_csv(request):
         lines = (evidence.chips if evidence else "").splitlines()
         return CHIPS.csv(((line,) for line in lines), f"alert-{alert.pk}-chips.csv")

@@ -595,13 +595,22 @@ def test_ids_in_other_digits_are_404s_not_500s(api, world):
         assert treaty.post(f"/api/v1/answers/{raw}/decide/", {"outcome": "accepted"}).status_code == 404
         assert treaty.get(f"/api/v1/alerts/{raw}/").status_code == 404
         assert treaty.get(f"/api/v1/attestations/{raw}/").status_code == 404
-    # A query string in other digits picks no evidence id: the first, as when none is asked for.
-    first = treaty.get(f"/api/v1/alerts/{world.alert.pk}/chips/").content
-    assert treaty.get(f"/api/v1/alerts/{world.alert.pk}/chips/?evidence=³").content == first
+    # An evidence id in other digits, or one of another alert, is no evidence of this alert: a 404, as for its
+    # bundle (it answered the first evidence's chips, or, for another alert's, an empty list read as "no chips").
+    from compliance.models import AlertEvidence
+
+    other = AlertEvidence.objects.exclude(alert=world.alert).values_list("pk", flat=True).first()
+    other = other if other is not None else AlertEvidence.objects.order_by("-pk").values_list("pk", flat=True)[0] + 1
     console = Client()
     console.force_login(world.users["treaty"])
-    response = console.get(f"/alerts/{world.alert.pk}/chips/?evidence=³")
-    assert response.status_code == 200 and response.content == console.get(f"/alerts/{world.alert.pk}/chips/").content
+    for wanted in ("³", str(other), "99999999999999999999"):
+        assert treaty.get(f"/api/v1/alerts/{world.alert.pk}/chips/?evidence={wanted}").status_code == 404, wanted
+        assert treaty.get(f"/api/v1/alerts/{world.alert.pk}/bundle/?evidence={wanted}").status_code == 404, wanted
+        assert console.get(f"/alerts/{world.alert.pk}/chips/?evidence={wanted}").status_code == 404, wanted
+        assert console.get(f"/alerts/{world.alert.pk}/chips/?evidence={wanted}&format=csv").status_code == 404
+    first = treaty.get(f"/api/v1/alerts/{world.alert.pk}/chips/")
+    assert first.status_code == 200 and first.content
+    assert console.get(f"/alerts/{world.alert.pk}/chips/").content == first.content
 
 
 @pytest.mark.parametrize("subject", ["findings", "alerts"])

@@ -437,6 +437,8 @@ def test_the_host_inspectorate_does_not_close_the_findings_another_partys_challe
     for action in ("dismiss", "resolve"):
         answer = host.post(f"/api/v1/alerts/{alert.pk}/{action}/", {"reason": "our operator is fine"})
         assert answer.status_code == 403 and answer.json()["code"] == "party_concerned", answer.content
+        # It says why: another party's challenge in the host's country, not "your own challenge" (it is not).
+        assert "another party requested in your country" in answer.json()["detail"], answer.content
     assert host.post(f"/api/v1/alerts/{alert.pk}/acknowledge/", {"reason": "seen"}).status_code == 200
     assert treaty.post(f"/api/v1/findings/{found.pk}/resolve/", {"reason": "checked"}).status_code == 200
 
