@@ -45,6 +45,20 @@ def site(api, parties):
     return parties
 
 
+def ship_abroad(client, shipper, receiver, facility, chips, when):
+    """A shipment across a border under an approved export authorisation: the response."""
+    return client.post(
+        "/api/v1/transfers/",
+        {
+            "receiver": receiver,
+            "destination_facility": facility,
+            "shipped_at": iso(when),
+            "chips": chips,
+            "export_authorisation": approved_export(shipper, receiver, chips, destination_facility=facility),
+        },
+    )
+
+
 def declare(client, facility, when, chips):
     return client.post("/api/v1/declarations/", {"facility": facility, "as_of": iso(when), "chips": chips})
 
@@ -349,18 +363,7 @@ def test_chips_of_others_a_receiver_lists_are_not_told_to_the_shipper(api, site)
     third = UserFactory(organisation=OrganisationFactory(code="op-c", kind="operator", country="US"), role="admin")
     register_chips(chip_rows("RIV", 1), third)
     ids = [f"nvidia:SHQ{i:06d}" for i in range(2)]
-    transfer = site.b.post(
-        "/api/v1/transfers/",
-        {
-            "receiver": "op-a",
-            "destination_facility": "US-VA-001",
-            "shipped_at": iso(days_ago(3)),
-            "chips": ids[:1],
-            "export_authorisation": approved_export(
-                site.users["op_b"], "op-a", ids[:1], destination_facility="US-VA-001"
-            ),
-        },
-    ).json()
+    transfer = ship_abroad(site.b, site.users["op_b"], "op-a", "US-VA-001", ids[:1], days_ago(3)).json()
     listed = [*ids, "nvidia:RIV000000", "nvidia:NOSUCH0001"]
     response = site.a.post(
         f"/api/v1/transfers/{transfer['id']}/receive/",
@@ -605,18 +608,7 @@ def test_chips_that_changed_hands_after_their_listing_was_resolved_are_not_moved
     ids = [f"nvidia:RACE{i:06d}" for i in range(3)]
     assert declare(site.a, "US-TX-001", days_ago(3), ids).status_code == 201
     stale = resolve_chips(ids)  # op-a's, installed: what a listing about to be recorded read
-    shipped = site.a.post(
-        "/api/v1/transfers/",
-        {
-            "receiver": "op-b",
-            "destination_facility": "DE-FRA-001",
-            "shipped_at": iso(days_ago(2)),
-            "chips": ids[:1],
-            "export_authorisation": approved_export(
-                site.users["op_a_admin"], "op-b", ids[:1], destination_facility="DE-FRA-001"
-            ),
-        },
-    )
+    shipped = ship_abroad(site.a, site.users["op_a_admin"], "op-b", "DE-FRA-001", ids[:1], days_ago(2))
     assert shipped.status_code == 201, shipped.content
     received = site.b.post(
         f"/api/v1/transfers/{shipped.json()['id']}/receive/",
