@@ -1,8 +1,11 @@
 """Declared runs in the API: the record with its review state and attested compute, and the declaration."""
 
+import math
+
 from drf_spectacular.utils import extend_schema_field
 from rest_framework import serializers
 
+from core.errors import Invalid
 from core.fields import ReasonField
 from inventory.api.serializers import OwnFacilityField
 from inventory.models import Cluster
@@ -115,12 +118,35 @@ class RunSerializer(serializers.ModelSerializer):
         return {**EMPTY_ATTESTED, **self.context.get("attested", {}).get(run.pk, {})}
 
 
+class PlannedFlopField(serializers.FloatField):
+    """A run's planned compute: a JSON number, finite, above 0, and one a double holds exactly (an integer beyond
+    2^53 that it does not would be stored and logged as another number). Anything else is the declaration's own
+    refusal, 400 `invalid_planned_flop`, as the service's for 0 or a negative number (a string, 1e400 or such an
+    integer answered the field's `invalid`)."""
+
+    def to_internal_value(self, data):
+        exact = isinstance(data, float) or (isinstance(data, int) and not isinstance(data, bool) and _exact(data))
+        if not exact or not math.isfinite(data):
+            raise Invalid(
+                "planned_flop: a positive number of operations, as a JSON number a double holds exactly.",
+                code="invalid_planned_flop",
+            )
+        return float(data)
+
+
+def _exact(n):
+    try:
+        return int(float(n)) == n
+    except OverflowError:
+        return False
+
+
 class RunDeclarationSerializer(serializers.Serializer):
     """A declaration, before the run starts. `facilities` and `clusters`: your own, by code (at least one)."""
 
     model_name = serializers.CharField(max_length=200)
     kind = serializers.ChoiceField(choices=RunKind.choices)
-    planned_flop = serializers.FloatField(help_text="Planned operations (FLOP), > 0.")
+    planned_flop = PlannedFlopField(help_text="Planned operations (FLOP), > 0 (else `invalid_planned_flop`).")
     precision = serializers.ChoiceField(choices=RunPrecision.choices)
     facilities = serializers.ListField(child=OwnFacilityField(), required=False, default=list, max_length=1000)
     clusters = serializers.ListField(

@@ -125,12 +125,29 @@ def test_the_treaty_body_objects_saying_why(world):
         ({"facilities": [], "clusters": []}, "no_sites"),
         ({"planned_flop": 0}, "invalid_planned_flop"),
         ({"planned_flop": -1e23}, "invalid_planned_flop"),
+        # Not a number, or an integer a double does not hold exactly (it was stored and logged rounded), or true:
+        # the declaration's own code, not the field's `invalid`.
+        ({"planned_flop": "lots"}, "invalid_planned_flop"),
+        ({"planned_flop": 12345678901234567891}, "invalid_planned_flop"),
+        ({"planned_flop": True}, "invalid_planned_flop"),
     ],
 )
 def test_a_declaration_that_cannot_stand_is_refused_whole(world, change, code):
     r = world.op_a.post("/api/v1/runs/", {**declaration(start=now() + timedelta(days=2)), **change})
     assert r.status_code == 400 and r.json()["code"] == code, r.content
     assert not Run.objects.exists() and not LogEventData.objects.filter(event="run.declared").exists()
+
+
+def test_a_planned_flop_past_any_double_is_refused_as_the_declarations(world):
+    """1e400 is a JSON number no double holds (read as infinity): the declaration's code, nothing logged."""
+    body = json.dumps({**declaration(start=now() + timedelta(days=2)), "planned_flop": 1}).replace(
+        '"planned_flop": 1', '"planned_flop": 1e400'
+    )
+    r = world.op_a.client.post("/api/v1/runs/", body, content_type="application/json")
+    assert r.status_code == 400 and r.json()["code"] == "invalid_planned_flop", r.content
+    exact = world.op_a.post("/api/v1/runs/", {**declaration(start=now() + timedelta(days=2)), "planned_flop": 2**60})
+    assert exact.status_code == 201 and exact.json()["planned_flop"] == 2.0**60
+    assert LogEventData.objects.filter(event="run.declared").count() == 1
 
 
 def test_only_operators_declare(world, parties, api):
