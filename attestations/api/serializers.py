@@ -284,3 +284,13 @@ class DelegationSerializer(serializers.ModelSerializer):
 
 class DelegationCreateSerializer(serializers.Serializer):
     uploader = serializers.CharField(max_length=64, help_text="The code of the operator that may deliver.")
+
+    def validate(self, attrs):
+        org = self.context["request"].user.organisation
+        acts_for(
+            self,
+            "operator",
+            org.code if org is not None else None,
+            "A delegation is granted by the operator whose statements are delivered: your own organisation.",
+        )
+        return attrs

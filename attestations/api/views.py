@@ -268,7 +268,7 @@ class DelegationViewSet(RestrictedReadOnlyViewSet):
 
     @extend_schema(request=s.DelegationCreateSerializer, responses={201: s.DelegationSerializer})
     def create(self, request):
-        body = s.DelegationCreateSerializer(data=request.data)
+        body = s.DelegationCreateSerializer(data=request.data, context={"request": request})
         body.is_valid(raise_exception=True)
         delegation = delegations.grant(request.user, body.validated_data["uploader"])
         return Response(s.DelegationSerializer(delegation).data, status=status.HTTP_201_CREATED)

@@ -100,6 +100,17 @@ def test_one_delegation_in_force_per_pair(world):
     assert Delegation.objects.count() == 1
 
 
+def test_a_delegation_naming_another_operator_as_its_grantor_is_refused_not_read_past(world):
+    """`operator` names who grants it; only the caller's own organisation can (a client's `"operator": "op-b"` was
+    dropped, and op-a's delegation granted and logged as if the body said nothing of it)."""
+    refused = world.op_a.post("/api/v1/delegations/", {"uploader": "op-b", "operator": "op-b"})
+    assert (refused.status_code, refused.json()["code"]) == (400, "invalid"), refused.content
+    assert "operator" in refused.json()["errors"]
+    assert not Delegation.objects.exists() and not LogEventData.objects.filter(event="delegation.granted").exists()
+    # Naming its own, as a client sending back what it read, passes.
+    assert world.op_a.post("/api/v1/delegations/", {"uploader": "op-b", "operator": "op-a"}).status_code == 201
+
+
 def test_who_sees_and_ends_a_delegation(world, api):
     delegation = grant(world).json()
     path = f"/api/v1/delegations/{delegation['id']}/"
