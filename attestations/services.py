@@ -64,7 +64,8 @@ def register_key(user, pem, name="", purpose=None, valid_from=None, registered_a
     allowed = PURPOSES_BY_KIND.get(org.kind if org else None, set())
     purpose = purpose or next(iter(allowed), KeyPurpose.ATTESTATION)
     if purpose not in allowed:
-        raise Forbidden(f"A {org.kind if org else 'user'} may not register {purpose} keys.")
+        party = str(org.get_kind_display()).lower() if org else "user without an organisation"
+        raise Forbidden(f"{'An' if party[0] in 'aeiou' else 'A'} {party} may not register {purpose} keys.")
     try:
         public = dsse.load_public_key(pem)
     except ProtocolError as exc:
@@ -108,6 +109,10 @@ def register_key(user, pem, name="", purpose=None, valid_from=None, registered_a
 def retire_key(user, key, at=None):
     key = SigningKey.objects.select_for_update().get(pk=key.pk)
     at = at or timezone.now()
+    if at < key.valid_from:  # a key retired before it was valid: a record that contradicts itself
+        raise Invalid(
+            f"at: a key is retired at or after its valid_from ({key.valid_from.isoformat()}).", code="invalid"
+        )
     # A retirement scheduled for later may be brought forward (a key leaving service sooner than planned), never
     # put back: the key would sign for longer than its holder once said.
     scheduled = key.retired_at

@@ -345,10 +345,26 @@ def test_key_events_are_logged(world):
 
     keyid = ind.keyid(world.key_a)
     assert LogEventData.objects.filter(event="key.registered", object_id=keyid).exists()
+    # Not at an instant before the key was valid (a record contradicting itself), nothing logged.
+    early = world.op_a.post(f"/api/v1/keys/{keyid}/retire/", {"at": "2000-01-01T00:00:00Z"})
+    assert (early.status_code, early.json()["code"]) == (400, "invalid"), early.content
+    assert not LogEventData.objects.filter(event="key.retired", object_id=keyid).exists()
     world.op_a.post(f"/api/v1/keys/{keyid}/retire/", {})
     assert LogEventData.objects.filter(event="key.retired", object_id=keyid).exists()
     # Another operator can neither retire nor revoke it.
     assert world.op_b.post(f"/api/v1/keys/{keyid}/retire/", {}).status_code in (403, 404)
+    # Nor does an operator register a landmark key (the treaty body's): told so in words.
+    from cryptography.hazmat.primitives import serialization
+    from cryptography.hazmat.primitives.asymmetric import ed25519
+
+    pem = (
+        ed25519.Ed25519PrivateKey.generate()
+        .public_key()
+        .public_bytes(serialization.Encoding.PEM, serialization.PublicFormat.SubjectPublicKeyInfo)
+        .decode()
+    )
+    landmark = world.op_a.post("/api/v1/keys/", {"public_key": pem, "purpose": "landmark"})
+    assert landmark.status_code == 403 and landmark.json()["detail"] == "An operator may not register landmark keys."
 
 
 @settings(max_examples=60, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
