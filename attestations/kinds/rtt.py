@@ -66,7 +66,13 @@ def _bind(att, s, result, pk, found):
     )
     have = hardware_identity.enrolled([pk]).get(pk) if pk is not None else None
     owner = hardware_identity.owners([ev.identity]).get(ev.identity)
-    if have is not None and have.identity != ev.identity:
+    if not hardware_identity.carries_vendor(ev.identity, s.chip.partition(":")[0]):
+        # Another vendor's device answering for the chip (its id's first part is its maker), as for an evidence
+        # statement (kinds.evidence): its mismatch, never a verified row of that chip's history.
+        note = f"the chip answered the landmark with device identity {ev.identity}, of another vendor than its maker"
+        found.append(_finding(FindingKind.IDENTITY_MISMATCH, s, pk, att, note))
+        row.outcome, binding = EvidenceOutcome.MISMATCH, "identity_mismatch"
+    elif have is not None and have.identity != ev.identity:
         found.append(
             _finding(FindingKind.IDENTITY_MISMATCH, s, pk, att, "the chip answered the landmark with another identity")
         )

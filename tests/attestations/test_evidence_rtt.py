@@ -96,6 +96,23 @@ def test_another_chips_identity_is_a_finding_and_unbound(world, landmark, partie
     assert h["bound"] is False and h["binding"] == "identity_mismatch"
 
 
+def test_another_vendors_device_answering_for_a_chip_is_its_mismatch_not_a_verified_row(world, landmark, parties):
+    """An NVIDIA device's evidence for an AMD chip with no identity enrolled: the chip's identity_mismatch (as for an
+    evidence statement), not a `verified` row of the AMD chip's history naming an NVIDIA identity (a client
+    written from HARDWARE.md met it)."""
+    from registry.registration import register_chips
+    from tests.factories import chip_rows
+
+    register_chips(chip_rows("AMDX", 1, model="amd-instinct-mi300x", manufacturer="amd"), parties.users["op_a_admin"])
+    chip = "amd:AMDX000000"
+    response = send(world, landmark, rtt(chip, challenge=FIXTURE_NONCE, report=fixture_report(), chain=fixture_chain()))
+    assert response.json()["flags"] == {"identity_mismatch": 1}
+    h = header(response)
+    assert h["bound"] is False and h["binding"] == "identity_mismatch"
+    row = ChipEvidence.objects.get(chip_ref=chip)
+    assert row.outcome == "identity_mismatch" and row.identity == FIXTURE_IDENTITY
+
+
 def test_evidence_for_another_challenge_is_stale_and_unbound(world, landmark):
     response = send(world, landmark, rtt(challenge="ab" * 32, report=fixture_report(), chain=fixture_chain()))
     assert response.json()["flags"] == {"evidence_stale": 1}
