@@ -243,6 +243,10 @@ def _load_chain(pem: bytes, cache: ChainCache) -> list[_Certificate]:
         raise EvidenceError("parse", "certificates: not PEM certificates (0 in the chain that parse)") from None
     if not 2 <= len(certificates) <= MAX_CHAIN_CERTIFICATES:
         raise EvidenceError("parse", f"certificates: {len(certificates)} in the chain, 2 to 8 expected")
+    if pem.count(b"-----BEGIN") != len(certificates):
+        # A block the reader skipped (one left unfinished, a chain cut mid-certificate, another kind of block) is
+        # no PEM certificate: the chain is 2 to 8 of them and nothing else, not the ones that happen to parse.
+        raise EvidenceError("parse", "certificates: a PEM block that is not a whole certificate")
     return [_parsed(cert, n, cache) for n, cert in enumerate(certificates)]
 
 

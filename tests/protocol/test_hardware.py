@@ -217,6 +217,20 @@ def test_bad_chains_are_parse_failures(chain, detail):
     assert caught.value.step == "parse" and detail in caught.value.detail
 
 
+def test_a_pem_block_that_is_no_whole_certificate_is_a_parse_failure(nvidia):
+    """The fixture chain followed by an unfinished block, or cut in the middle of its last certificate: the
+    certificates are 2 to 8 PEM certificates and nothing else (the reader skipped such a block, and the evidence
+    went on to be judged at a later step: a client written from HARDWARE.md met it)."""
+    chain = fixture_chain()
+    unfinished = chain + b"-----BEGIN CERTIFICATE-----\nMIIDfTCCAwKgAwIBAgIUU8IroV5daAiC\n"
+    cut = chain[: chain.rindex(b"-----END CERTIFICATE-----") - 40]
+    for pem in (unfinished, cut):
+        err = failure(fixture_report(), pem, NONCE, NOW, nvidia)
+        assert err.step == "parse", (err.step, err.detail)
+    # The chain itself, and with text outside its blocks as PEM allows, still parses.
+    assert len(load_chain(chain)) == len(load_chain(b"issuer: the fixture\n" + chain)) >= 2
+
+
 def test_trailing_and_missing_bytes_are_parse_failures(nvidia):
     assert failure(fixture_report() + b"\x00", fixture_chain(), NONCE, NOW, nvidia).step == "parse"
     assert failure(fixture_report()[:-1], fixture_chain(), NONCE, NOW, nvidia).step == "parse"
