@@ -29,7 +29,7 @@ from pathlib import Path
 from typing import Any
 
 from agent.errors import UsageError
-from agent.util import refuse_exposed, refuse_writable
+from agent.util import refuse_exposed, refuse_replaceable, refuse_writable
 
 DEFAULT_PASSPHRASE_ENV = "CHIPREG_KEY_PASSPHRASE"  # noqa: S105 - the name of a variable, not a secret
 _STR_KEYS = (
@@ -156,6 +156,7 @@ def load_config(
 
     if "token" in data:
         refuse_exposed(path, "config file holding a token")
+        refuse_replaceable(path, "config file holding a token")
     elif data:
         # No secret, but its url, ca_file, key and log_key decide where the token goes and what is trusted.
         refuse_writable(path, "config file")

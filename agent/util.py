@@ -5,6 +5,7 @@ from __future__ import annotations
 import contextlib
 import os
 import re
+import stat
 import struct
 import tempfile
 from datetime import UTC, datetime, timedelta
@@ -160,6 +161,29 @@ def refuse_writable(path: Path, what: str) -> None:
     """A UsageError when `path`, a file the agent trusts though it holds no secret, may be changed by other
     users (its group included), as ssh refuses such a config file."""
     _refuse_open(path, what, WRITABLE_BITS, "may be changed by other users (mode {mode}): run `chmod go-w {path}`")
+    refuse_replaceable(path, what)
+
+
+def refuse_replaceable(path: Path, what: str) -> None:
+    """A UsageError when another user may replace `path`: a folder on its way that others (its group included) may
+    write, without the sticky bit that keeps them to their own files (/tmp has it), lets them put another file in
+    its place, whatever the file's own mode (ssh's rule for the folders above its config)."""
+    if os.name != "posix":
+        return
+    try:
+        folder = Path(path).expanduser().resolve().parent
+    except OSError:
+        return
+    for parent in (folder, *folder.parents):
+        try:
+            st = os.stat(parent)
+        except OSError:
+            return
+        if st.st_mode & WRITABLE_BITS and not st.st_mode & stat.S_ISVTX:
+            raise UsageError(
+                f"{what} {path} lies in {parent}, which other users may write (mode {st.st_mode & 0o7777:04o}): "
+                f"they could put another file in its place; run `chmod go-w {parent}`"
+            )
 
 
 def atomic_write(path: Path, data: bytes, mode: int = 0o600) -> None:

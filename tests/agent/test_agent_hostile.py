@@ -446,6 +446,29 @@ def test_a_config_file_others_may_change_is_refused_though_it_holds_no_token(tmp
     assert load_config({}, env={}, config_path=str(config)).token == "secret-token"
 
 
+def test_a_config_file_in_a_folder_others_may_write_is_refused(tmp_path):
+    """A 0644 config in a folder any user may write is theirs to replace (rename another file over it): refused
+    as ssh refuses a config under such a folder (a client written from the README put one in a 0777 folder and
+    the agent read it). A folder with the sticky bit (as /tmp) keeps others to their own files: read."""
+    from agent.config import load_config
+    from agent.errors import UsageError
+
+    token_file = _secret(tmp_path / "token", "secret-token\n", 0o600)
+    shared = tmp_path / "shared"
+    shared.mkdir()
+    config = _secret(shared / "agent.toml", f'token_file = "{token_file}"\n', 0o644)
+    holding = _secret(shared / "holding.toml", 'token = "secret-token"\n', 0o600)
+    for mode in (0o777, 0o775):
+        shared.chmod(mode)
+        for path in (config, holding):
+            with pytest.raises(UsageError, match=rf"lies in {shared}, which other users may write"):
+                load_config({}, env={}, config_path=str(path))
+    shared.chmod(0o1777)
+    assert load_config({}, env={}, config_path=str(config)).token == "secret-token"
+    shared.chmod(0o755)
+    assert load_config({}, env={}, config_path=str(holding)).token == "secret-token"
+
+
 @pytest.mark.skipif(not hasattr(os, "geteuid") or os.geteuid() != 0, reason="needs root to give a file away")
 def test_a_config_or_secret_file_owned_by_another_user_is_refused(tmp_path):
     """Mode 0644 (or 0600) says nothing when the file is another user's: its owner reads and rewrites it. A
