@@ -60,3 +60,10 @@ def acts_for(serializer, member, expected, why):
         # Of the same type too: 0 is not False here (a client's 0 would read as "not a superuser" only by luck).
         if type(given) is not type(expected) or given != expected:
             raise serializers.ValidationError({member: [why]})
+
+
+def acts_for_own_organisation(serializer, member, why):
+    """acts_for with the caller's own organisation's code as the one value `member` may have (a request that acts
+    for the caller's organisation only: a key's, a delegation's grantor)."""
+    org = serializer.context["request"].user.organisation
+    acts_for(serializer, member, org.code if org is not None else None, why)

@@ -14,7 +14,7 @@ from attestations.models import (
     Rejection,
     SigningKey,
 )
-from core.fields import acts_for
+from core.fields import acts_for_own_organisation
 
 
 class SigningKeySerializer(serializers.ModelSerializer):
@@ -67,11 +67,9 @@ class KeyRegistrationSerializer(serializers.Serializer):
     )
 
     def validate(self, attrs):
-        org = self.context["request"].user.organisation
-        acts_for(
+        acts_for_own_organisation(
             self,
             "organisation",
-            org.code if org is not None else None,
             "A key is registered for your own organisation: another organisation's keys are registered by its "
             "own users.",
         )
@@ -286,11 +284,9 @@ class DelegationCreateSerializer(serializers.Serializer):
     uploader = serializers.CharField(max_length=64, help_text="The code of the operator that may deliver.")
 
     def validate(self, attrs):
-        org = self.context["request"].user.organisation
-        acts_for(
+        acts_for_own_organisation(
             self,
             "operator",
-            org.code if org is not None else None,
             "A delegation is granted by the operator whose statements are delivered: your own organisation.",
         )
         return attrs

@@ -224,8 +224,8 @@ def test_a_pem_block_that_is_no_whole_certificate_is_a_parse_failure(nvidia):
     chain = fixture_chain()
     unfinished = chain + b"-----BEGIN CERTIFICATE-----\nMIIDfTCCAwKgAwIBAgIUU8IroV5daAiC\n"
     cut = chain[: chain.rindex(b"-----END CERTIFICATE-----") - 40]
-    for pem in (unfinished, cut):
-        err = failure(fixture_report(), pem, NONCE, NOW, nvidia)
+    for broken in (unfinished, cut):
+        err = failure(fixture_report(), broken, NONCE, NOW, nvidia)
         assert err.step == "parse", (err.step, err.detail)
     # The chain itself, and with text outside its blocks as PEM allows, still parses.
     assert len(load_chain(chain)) == len(load_chain(b"issuer: the fixture\n" + chain)) >= 2
