@@ -45,11 +45,12 @@ def _resolve(org, chip_ids):
         listed = [parse_chip_id(normalize_chip_id(c)) for c in chip_ids]
     except (ValueError, AttributeError, TypeError):
         raise Invalid("Each chip is `<manufacturer>:<serial>`.", code="invalid") from None
-    pairs, seen = set(listed), set()
-    if len(pairs) != len(listed):  # as a shipment's or a receipt's list: a chip listed twice is a row error
-        row = next(n for n, pair in enumerate(listed, 1) if pair in seen or seen.add(pair))
-        message = f"{':'.join(listed[row - 1])} is listed twice."
-        raise Invalid(f"Row {row}: {message}", code="invalid_rows", errors=[{"row": row, "message": message}])
+    pairs = set()
+    for row, pair in enumerate(listed, 1):
+        if pair in pairs:  # as a shipment's or a receipt's list: a chip listed twice is a row error
+            message = f"{':'.join(pair)} is listed twice."
+            raise Invalid(f"Row {row}: {message}", code="invalid_rows", errors=[{"row": row, "message": message}])
+        pairs.add(pair)
     by_maker = {}
     for maker, serial in pairs:
         by_maker.setdefault(maker, set()).add(serial)

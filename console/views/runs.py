@@ -7,6 +7,7 @@ from django.shortcuts import redirect, render
 from django.utils import timezone
 from django.views.decorators.http import require_POST
 
+from attestations.bases import Basis, record_field
 from compliance import run_review
 from console import svg
 from console.access import can_write, console_view, forbidden, not_found, usage_for
@@ -31,13 +32,13 @@ def _runs(user):
 
 def _with_attested(rows):
     """Each run with its attested totals (one query for the page) and its share of the plan: on the draft
-    agreement's count ("FP16-equivalent or actual operations, whichever is higher": the fastest-precision bound,
-    never below the FP16 one), the count the over-plan rules of the presets judge by, and FP16-equivalent."""
+    agreement's count ("FP16-equivalent or actual operations, whichever is higher": attestations.bases), the count
+    the over-plan rules of the presets judge by, and FP16-equivalent."""
     attested = totals.attested([r.pk for r in rows])
     for run in rows:
         run.attested = attested.get(run.pk, {})
         flop = run.attested.get("flop_fp16") or 0.0
-        higher = max(flop, run.attested.get("flop_peak") or 0.0)
+        higher = run.attested.get(record_field(Basis.HIGHER)) or 0.0
         run.attested_flop = flop
         run.plan_ratio = higher / run.planned_flop if run.planned_flop else None
         run.plan_ratio_fp16 = flop / run.planned_flop if run.planned_flop else None

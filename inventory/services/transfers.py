@@ -379,11 +379,11 @@ def _transfer_findings(transfer, missing, extra, shipped, resolved, facility):
     # left with the shipment unlisted). Another's, or one the registry does not know, is the receiver's listing
     # alone: filed under the shipper it told the shipper which chips of others (a rival's, at its own site) the
     # receiver named, and where (a client written from the README read them as the manufacturer that shipped).
-    not_shipped = [
-        Discrepancy(FindingKind.NOT_SHIPPED, c, resolved.get(c, (None,))[0], FindingSource.TRANSFER, tid) for c in extra
-    ]
-    found += [d for d in not_shipped if resolved.get(d.chip_ref, (None, None))[1] == transfer.shipper_id]
-    receivers = [d for d in not_shipped if d not in found]
+    receivers = []
+    for c in extra:
+        pk, holder = resolved.get(c, (None, None))[:2]
+        d = Discrepancy(FindingKind.NOT_SHIPPED, c, pk, FindingSource.TRANSFER, tid)
+        (found if holder == transfer.shipper_id else receivers).append(d)
     if transfer.destination_facility_id and facility is not None and facility.pk != transfer.destination_facility_id:
         found.append(Discrepancy(FindingKind.RECEIVED_ELSEWHERE, "", None, FindingSource.TRANSFER, tid))
     evidence = {
