@@ -10,6 +10,9 @@ from protocol.serials import normalize_chip_id
 from registry import chip_writes
 
 LOOKUP_CHUNK = 100_000  # ids per round trip: one array parameter each
+# ids per round trip of resolve_in_chunks: its caller works on each chunk while the next is looked up, so the first
+# lookup is all it waits for (each is about as long as the COPY of the chunk's rows it runs beside).
+STREAM_CHUNK = 10_000
 
 
 def parse_listing(entries, max_rows):
@@ -99,14 +102,14 @@ def resolve_chips(chip_ids):
 
 
 def resolve_in_chunks(chip_ids, beside_ok=False):
-    """resolve_chips a chunk of LOOKUP_CHUNK ids at a time, as a context manager to iterate: (the chunk's ids,
+    """resolve_chips a chunk of STREAM_CHUNK ids at a time, as a context manager to iterate: (the chunk's ids,
     what was found of them) in the ids' order.
 
     `beside_ok`: the caller's transaction has written no chip rows, so the chunks may be looked up ahead of it
     on a second connection, which sees only committed rows (core.beside), while the caller uses each (a big
     statement COPYs a chunk's sightings while the next is looked up). A statement resolving its chips before it
     takes the log's lock may: it reads again, under the lock, those whose custody or status changed since."""
-    chunks = [chip_ids[start : start + LOOKUP_CHUNK] for start in range(0, len(chip_ids), LOOKUP_CHUNK)]
+    chunks = [chip_ids[start : start + STREAM_CHUNK] for start in range(0, len(chip_ids), STREAM_CHUNK)]
     shared = {}  # as resolve_chips': taken by one connection at a time (core.beside hands over, never shares)
 
     def resolve(chunk):

@@ -252,7 +252,7 @@ def test_a_big_statements_chunks_are_resolved_ahead_and_its_sightings_copied_eac
     from inventory import chiprefs
 
     monkeypatch.setattr(location, "FOLD_INLINE_MAX", 2)
-    monkeypatch.setattr(chiprefs, "LOOKUP_CHUNK", 2)
+    monkeypatch.setattr(chiprefs, "STREAM_CHUNK", 2)
     streams = []
     stream = beside.stream
 
