@@ -271,6 +271,10 @@ def _attest(args: argparse.Namespace, cfg: Config, kind: str, build: Any) -> int
     if args.dry_run:
         import secrets
 
+        if cfg.key is not None:
+            # Loaded, not used: a key the real run would refuse (open to others, a wrong passphrase) fails the dry
+            # run too. With none configured yet, the statement is still shown.
+            _signing_key(cfg)
         sys.stdout.write(build(secrets.token_hex(16)).decode("utf-8") + "\n")
         info("dry run: nothing was signed or sent")
         return EXIT_OK

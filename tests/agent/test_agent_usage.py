@@ -159,3 +159,26 @@ def test_the_run_the_chips_worked_for(cli, sample_db, monkeypatch):
     assert rc == 0 and parse_statement(out.strip().encode()).run is None and '"run"' not in out
     rc, out, err = cli(*args, "--run", "not a code")
     assert rc == 2 and "--run" in err and not out
+
+
+def test_a_dry_run_loads_the_configured_key_as_the_real_run_would(cli, sample_db, tmp_path, monkeypatch):
+    """A key open to other users fails the dry run as it fails the real one (nothing is signed either way); with
+    no key configured yet the dry run still shows the statement."""
+    import agent.cli
+
+    first, last = WORKLOAD["phases"][0], WORKLOAD["phases"][-1]
+    monkeypatch.setattr(agent.cli, "utcnow", lambda: _dt(last["end"] + 3600))
+    args = ["attest", "usage", "--dry-run", "--db", sample_db, "--operator", "OPR-1", "--facility", "FAC-1"]
+    args += ["--since", _dt(first["start"]).isoformat(), "--until", _dt(last["end"]).isoformat()]
+    key = tmp_path / "key.pem"
+    rc, _, err = cli("keygen", "--out", key)
+    assert rc == 0, err
+    monkeypatch.setenv("CHIPREG_KEY", str(key))
+    rc, out, err = cli(*args)
+    assert rc == 0 and parse_statement(out.strip().encode()).chips, err
+    key.chmod(0o644)
+    rc, out, err = cli(*args)
+    assert rc == 2 and "is open to other users" in err and out == ""
+    monkeypatch.delenv("CHIPREG_KEY")
+    rc, out, err = cli(*args)
+    assert rc == 0 and parse_statement(out.strip().encode()).chips, err
