@@ -153,6 +153,14 @@ def ship(
             countries=sorted({transfer.origin_country, transfer.destination_country} - {""}),
         )
         transfer.save(update_fields=["ship_log_index"])
+        # The append took the log's lock, which every writer of placements and chip countries holds to its commit:
+        # the origin is read again as the chips are now, in case a statement moved them since it was checked.
+        if origin_country(chip_ids, resolve_chips(chip_ids), origin_facility, shipper) != origin:
+            raise Invalid(
+                "The chips moved to another country while the shipment was checked; nothing was shipped: ship them "
+                "from where they are now.",
+                code="origin_mismatch",
+            )
         if licence is not None:
             exports.shipped_before_approval(licence, transfer)
         unplace(pks, shipped_at)

@@ -34,3 +34,50 @@ def test_an_origin_facility_the_chips_are_not_at_is_refused(api, world):  # noqa
     assert world.a.post("/api/v1/export-authorisations/", {**body, "origin_facility": OTHER}).status_code == 201
     shipped = world.a.post("/api/v1/transfers/", {**shipment, "origin_facility": OTHER})
     assert shipped.status_code == 201, shipped.content
+
+
+def _moved_while_checked(monkeypatch, facility_code):
+    """A statement that moves the chips to `facility_code` commits between the shipment's checks and its append
+    (here: inside the shipment's transaction, at the last check before the append, as the race would leave them)."""
+    from inventory.models import Facility
+    from inventory.services import placements, transfers
+    from registry.models import Chip
+
+    checked = transfers.refuse_before_arrival
+
+    def and_then_moved(pks, shipper, shipped_at):
+        checked(pks, shipper, shipped_at)
+        facility = Facility.objects.get(code=facility_code)
+        placements.place({pk: None for pk in pks}, facility, shipped_at, "attestation", "racing")
+        assert set(Chip.objects.filter(pk__in=pks).values_list("country", flat=True)) == {facility.country}
+
+    monkeypatch.setattr(transfers, "refuse_before_arrival", and_then_moved)
+
+
+def test_chips_moved_while_the_shipment_was_checked_are_not_shipped_from_where_they_were(world, monkeypatch):  # noqa: F811
+    """The origin is read again under the log's lock: a named origin site the chips left meanwhile, or a country
+    they left without one named, refuses the shipment (origin_mismatch) and nothing is shipped."""
+    from inventory.models import Placement
+    from registry.models import Chip
+
+    other = world.a.post(
+        "/api/v1/facilities/", {"code": OTHER, "name": "Other", "country": "US", "latitude": 38.9, "longitude": -77.2}
+    )
+    assert other.status_code == 201, other.content
+    de = world.a.post(
+        "/api/v1/facilities/",
+        {"code": "A-FRA", "name": "Frankfurt", "country": "DE", "latitude": 50.1, "longitude": 8.7},
+    )
+    assert de.status_code == 201, de.content
+    shipment = {"receiver": "op-b", "destination_facility": B_US_SITE, "shipped_at": ago(hours=5), "chips": world.chips}
+    _moved_while_checked(monkeypatch, OTHER)
+    named = world.a.post("/api/v1/transfers/", {**shipment, "origin_facility": US_SITE})
+    assert (named.status_code, named.json().get("code")) == (400, "origin_mismatch"), named.content
+    assert "not at A-ASH" in named.json()["detail"]
+    _moved_while_checked(monkeypatch, "A-FRA")
+    unnamed = world.a.post("/api/v1/transfers/", shipment)
+    assert (unnamed.status_code, unnamed.json().get("code")) == (400, "origin_mismatch"), unnamed.content
+    assert "moved to another country" in unnamed.json()["detail"]
+    assert not Transfer.objects.exists()
+    assert set(Chip.objects.filter(serial__startswith="EXP").values_list("status", "country")) == {("installed", "US")}
+    assert set(Placement.objects.filter(valid_to=None).values_list("facility__code", flat=True)) == {US_SITE}
