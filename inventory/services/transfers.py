@@ -23,6 +23,7 @@ from protocol.times import format_time
 from registry import chip_writes, disposals
 from registry.choices import ChipStatus, OrgKind
 from transparency.events import append_event
+from transparency.log import current_size
 
 SHIPPABLE = {ChipStatus.MANUFACTURED, ChipStatus.INSTALLED, ChipStatus.DECOMMISSIONED}
 MAX_REPORTED = 20
@@ -88,6 +89,7 @@ def ship(
         # Says nothing of who does run it (receiver_facility is the usual way in, with the same answer).
         raise Invalid(f"{receiver.code} runs no facility {destination_facility.code!r}.", code="unknown_facility")
     chip_ids = [chip_id for _, chip_id, _ in rows]
+    mark = current_size()  # before the books are read below: whatever moved the chips since is logged at it or later
     resolved = held_at_rest(chip_ids, shipper, "cannot be shipped by {code}; nothing was shipped")
     origin = origin_country(chip_ids, resolved, origin_facility, shipper)
     destination = destination_facility.country if destination_facility else receiver.country
@@ -153,20 +155,30 @@ def ship(
             countries=sorted({transfer.origin_country, transfer.destination_country} - {""}),
         )
         transfer.save(update_fields=["ship_log_index"])
-        # The append took the log's lock, which every writer of placements and chip countries holds to its commit:
-        # the origin is read again as the chips are now, in case a statement moved them since it was checked.
-        if origin_country(chip_ids, resolve_chips(chip_ids), origin_facility, shipper) != origin:
-            raise Invalid(
-                "The chips moved to another country while the shipment was checked; nothing was shipped: ship them "
-                "from where they are now.",
-                code="origin_mismatch",
-            )
+        if transfer.ship_log_index != mark:
+            _check_again_under_the_lock(chip_ids, pks, shipper, shipped_at, origin, origin_facility)
         if licence is not None:
             exports.shipped_before_approval(licence, transfer)
         unplace(pks, shipped_at)
         _set_status(pks, ChipStatus.IN_TRANSIT, user, transfer, "shipped")
         emit("chips.changed", organisations=[shipper.pk])
     return transfer
+
+
+def _check_again_under_the_lock(chip_ids, pks, shipper, shipped_at, origin, origin_facility):
+    """ship()'s checks of the books, read again once its append holds the log's lock (which every writer of
+    placements holds to its commit), for a shipment that other entries were logged beside: a statement committed
+    while they were read could have moved the chips, to another site or country (they would ship from where they
+    had been) or to a placement begun after `shipped_at` (left open at the new site while they travel). Raising
+    rolls the shipment back whole, its entry with it."""
+    if origin_country(chip_ids, resolve_chips(chip_ids), origin_facility, shipper) != origin:
+        raise Invalid(
+            "The chips moved to another country while the shipment was checked; nothing was shipped: ship them from "
+            "where they are now.",
+            code="origin_mismatch",
+        )
+    refuse_before_arrival(pks, shipper, shipped_at)
+    hooks.fire("chips.shipping", chip_pks=pks, shipper=shipper, shipped_at=shipped_at)
 
 
 def refuse_before_arrival(pks, shipper, shipped_at):

@@ -7,7 +7,12 @@ A-ASH, had it approved as an export from A-ASH, and shipped the chips from US-VA
 transfer's origin facility was as free. A named origin facility must be where the books place the chips.
 """
 
+from datetime import timedelta
+
+from django.utils import timezone
+
 from inventory.models import ExportAuthorisation, Transfer
+from inventory.services.transfers import refuse_before_arrival
 from tests.inventory.test_exports import B_US_SITE, DE_SITE, US_SITE, ago, world  # noqa: F401
 
 OTHER = "US-VA-OTHER"
@@ -36,27 +41,35 @@ def test_an_origin_facility_the_chips_are_not_at_is_refused(api, world):  # noqa
     assert shipped.status_code == 201, shipped.content
 
 
-def _moved_while_checked(monkeypatch, facility_code):
-    """A statement that moves the chips to `facility_code` commits between the shipment's checks and its append
-    (here: inside the shipment's transaction, at the last check before the append, as the race would leave them)."""
+def _moved_while_checked(monkeypatch, facility_code, hours_ago=None):
+    """A statement that moves the chips to `facility_code` (at `hours_ago`, or at the shipment's time) commits between
+    the shipment's first checks and its append: placed and logged inside the shipment's transaction at its last
+    check before the append, as the race would leave the books and the log."""
     from inventory.models import Facility
     from inventory.services import placements, transfers
     from registry.models import Chip
+    from transparency.events import append_event
 
-    checked = transfers.refuse_before_arrival
+    moved = []
 
     def and_then_moved(pks, shipper, shipped_at):
-        checked(pks, shipper, shipped_at)
+        refuse_before_arrival(pks, shipper, shipped_at)
+        if moved:
+            return
         facility = Facility.objects.get(code=facility_code)
-        placements.place({pk: None for pk in pks}, facility, shipped_at, "attestation", "racing")
+        at = shipped_at if hours_ago is None else timezone.now() - timedelta(hours=hours_ago)
+        placements.place({pk: None for pk in pks}, facility, at, "attestation", "racing")
+        append_event("declaration.recorded", "declaration:racing", {"facility": facility_code}, countries=[])
+        moved.append(at)
         assert set(Chip.objects.filter(pk__in=pks).values_list("country", flat=True)) == {facility.country}
 
     monkeypatch.setattr(transfers, "refuse_before_arrival", and_then_moved)
 
 
 def test_chips_moved_while_the_shipment_was_checked_are_not_shipped_from_where_they_were(world, monkeypatch):  # noqa: F811
-    """The origin is read again under the log's lock: a named origin site the chips left meanwhile, or a country
-    they left without one named, refuses the shipment (origin_mismatch) and nothing is shipped."""
+    """The books are read again under the log's lock when other entries were logged beside the shipment: a named
+    origin site the chips left meanwhile, a country they left without one named (origin_mismatch), or a site they
+    reached after the shipment's time (shipped_before_arrival) refuses it, and nothing is shipped."""
     from inventory.models import Placement
     from registry.models import Chip
 
@@ -78,6 +91,9 @@ def test_chips_moved_while_the_shipment_was_checked_are_not_shipped_from_where_t
     unnamed = world.a.post("/api/v1/transfers/", shipment)
     assert (unnamed.status_code, unnamed.json().get("code")) == (400, "origin_mismatch"), unnamed.content
     assert "moved to another country" in unnamed.json()["detail"]
+    _moved_while_checked(monkeypatch, OTHER, hours_ago=1)  # the same country, after the shipment's time
+    later = world.a.post("/api/v1/transfers/", shipment)
+    assert (later.status_code, later.json().get("code")) == (409, "shipped_before_arrival"), later.content
     assert not Transfer.objects.exists()
     assert set(Chip.objects.filter(serial__startswith="EXP").values_list("status", "country")) == {("installed", "US")}
     assert set(Placement.objects.filter(valid_to=None).values_list("facility__code", flat=True)) == {US_SITE}
