@@ -59,7 +59,8 @@ _CHIPS_OF_MAKER = (
 
 
 def chips_of_maker(maker_code, serials):
-    """(pk, serial, custodian_id, status, country) of the registered chips among one manufacturer's serials."""
+    """(pk, serial, custodian_id, status, country) of the registered chips among one manufacturer's serials, in the
+    serials' order. A serial is looked up once for each time it is given: callers pass each once (chiprefs)."""
     from registry.choices import OrgKind
 
     return fetch_all(_sql(_CHIPS_OF_MAKER), [text_array_param(serials), maker_code, str(OrgKind.MANUFACTURER)])
