@@ -51,9 +51,17 @@ HISTORY_BATCH = 5000
 
 def lock(chip_pks):
     """Lock the chips' rows until the transaction ends (a writer's caller that checks their state first);
-    returns (pk, custodian_id, status) of each, as they are now."""
-    from registry.models import Chip
+    returns (pk, custodian_id, status) of each, as they are now.
 
+    The log's writers' lock is taken first and held as long: a statement takes it at its append and then writes
+    chip rows (its chips' last verification, a country its placements move), so a caller that locked chip rows
+    first and appended after waited for a statement that waited for it (PostgreSQL aborting one of them). One
+    order for all: the log's, then chip rows. Under it the books hold still: every writer of placements and of
+    chips' custody, status and country holds it to its commit."""
+    from registry.models import Chip
+    from transparency.log import hold_writers
+
+    hold_writers()
     return list(
         Chip.objects.select_for_update().filter(pk__in=list(chip_pks)).values_list("pk", "custodian_id", "status")
     )

@@ -71,6 +71,14 @@ def _lock_head():
     return head
 
 
+def hold_writers():
+    """Take the writers' lock now, held to the end of the caller's transaction as an append holds it: for a caller
+    that locks rows a statement writes under it (registry.chip_writes.lock), which must take the log's lock first,
+    as a statement does, or each waits for the other."""
+    _require_transaction("hold_writers")
+    _lock_head()
+
+
 def _reserve(count):
     """Take the writers' lock and move the head past `count` new leaves; return the first index.
 

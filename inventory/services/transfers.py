@@ -95,9 +95,11 @@ def ship(
     destination = destination_facility.country if destination_facility else receiver.country
     pks = [resolved[c][0] for c in chip_ids]
     with transaction.atomic():
-        locked = chip_writes.lock(pks)
+        locked = chip_writes.lock(pks)  # the log's lock first: the books hold still from here to the commit
         if any(custodian != shipper.pk or status not in SHIPPABLE for _, custodian, status in locked):
             raise Conflict("Some chips changed hands while shipping; nothing was shipped.", code="not_in_custody")
+        if current_size() != mark:
+            _origin_again(chip_ids, shipper, origin, origin_facility)
         # Chips the shipper asked to have destroyed or decommissioned leave once the witness has decided: a
         # request left pending behind them would hold their next holder's own (registry.disposals).
         pending = disposals.pending_of(pks, shipper)
@@ -155,8 +157,6 @@ def ship(
             countries=sorted({transfer.origin_country, transfer.destination_country} - {""}),
         )
         transfer.save(update_fields=["ship_log_index"])
-        if transfer.ship_log_index != mark:
-            _check_again_under_the_lock(chip_ids, pks, shipper, shipped_at, origin, origin_facility)
         if licence is not None:
             exports.shipped_before_approval(licence, transfer)
         unplace(pks, shipped_at)
@@ -165,20 +165,17 @@ def ship(
     return transfer
 
 
-def _check_again_under_the_lock(chip_ids, pks, shipper, shipped_at, origin, origin_facility):
-    """ship()'s checks of the books, read again once its append holds the log's lock (which every writer of
-    placements holds to its commit), for a shipment that other entries were logged beside: a statement committed
-    while they were read could have moved the chips, to another site or country (they would ship from where they
-    had been) or to a placement begun after `shipped_at` (left open at the new site while they travel). Raising
-    rolls the shipment back whole, its entry with it."""
+def _origin_again(chip_ids, shipper, origin, origin_facility):
+    """ship()'s origin read again under the log's lock, for a shipment that other entries were logged beside while
+    it was read: a statement committed meanwhile could have moved the chips to another site or country, and they
+    would ship from where they had been. (The checks after the lock, the chips' arrival and the shipper's reports,
+    read the books as they hold still.)"""
     if origin_country(chip_ids, resolve_chips(chip_ids), origin_facility, shipper) != origin:
         raise Invalid(
             "The chips moved to another country while the shipment was checked; nothing was shipped: ship them from "
             "where they are now.",
             code="origin_mismatch",
         )
-    refuse_before_arrival(pks, shipper, shipped_at)
-    hooks.fire("chips.shipping", chip_pks=pks, shipper=shipper, shipped_at=shipped_at)
 
 
 def refuse_before_arrival(pks, shipper, shipped_at):

@@ -12,7 +12,7 @@ from datetime import timedelta
 from django.utils import timezone
 
 from inventory.models import ExportAuthorisation, Transfer
-from inventory.services.transfers import refuse_before_arrival
+from registry.chip_writes import lock
 from tests.inventory.test_exports import B_US_SITE, DE_SITE, US_SITE, ago, world  # noqa: F401
 
 OTHER = "US-VA-OTHER"
@@ -43,33 +43,35 @@ def test_an_origin_facility_the_chips_are_not_at_is_refused(api, world):  # noqa
 
 def _moved_while_checked(monkeypatch, facility_code, hours_ago=None):
     """A statement that moves the chips to `facility_code` (at `hours_ago`, or at the shipment's time) commits between
-    the shipment's first checks and its append: placed and logged inside the shipment's transaction at its last
-    check before the append, as the race would leave the books and the log."""
+    the shipment's first reads of the books and its lock (chip_writes.lock, which takes the log's): placed and logged
+    inside the shipment's transaction just before the lock, as the race would leave the books and the log."""
     from inventory.models import Facility
-    from inventory.services import placements, transfers
+    from inventory.services import placements
+    from registry import chip_writes
     from registry.models import Chip
     from transparency.events import append_event
 
     moved = []
 
-    def and_then_moved(pks, shipper, shipped_at):
-        refuse_before_arrival(pks, shipper, shipped_at)
-        if moved:
-            return
-        facility = Facility.objects.get(code=facility_code)
-        at = shipped_at if hours_ago is None else timezone.now() - timedelta(hours=hours_ago)
-        placements.place({pk: None for pk in pks}, facility, at, "attestation", "racing")
-        append_event("declaration.recorded", "declaration:racing", {"facility": facility_code}, countries=[])
-        moved.append(at)
-        assert set(Chip.objects.filter(pk__in=pks).values_list("country", flat=True)) == {facility.country}
+    def moved_then_locked(pks):
+        pks = list(pks)
+        if not moved:
+            facility = Facility.objects.get(code=facility_code)
+            at = timezone.now() - timedelta(hours=5 if hours_ago is None else hours_ago)
+            placements.place({pk: None for pk in pks}, facility, at, "attestation", "racing")
+            append_event("declaration.recorded", "declaration:racing", {"facility": facility_code}, countries=[])
+            moved.append(at)
+            assert set(Chip.objects.filter(pk__in=pks).values_list("country", flat=True)) == {facility.country}
+        return lock(pks)
 
-    monkeypatch.setattr(transfers, "refuse_before_arrival", and_then_moved)
+    monkeypatch.setattr(chip_writes, "lock", moved_then_locked)
 
 
 def test_chips_moved_while_the_shipment_was_checked_are_not_shipped_from_where_they_were(world, monkeypatch):  # noqa: F811
-    """The books are read again under the log's lock when other entries were logged beside the shipment: a named
-    origin site the chips left meanwhile, a country they left without one named (origin_mismatch), or a site they
-    reached after the shipment's time (shipped_before_arrival) refuses it, and nothing is shipped."""
+    """The shipment's checks read the books under the log's lock (its origin again, when other entries were logged
+    since it was first read): a named origin site the chips left meanwhile, a country they left without one named
+    (origin_mismatch), or a site they reached after the shipment's time (shipped_before_arrival) refuses it, and
+    nothing is shipped."""
     from inventory.models import Placement
     from registry.models import Chip
 
