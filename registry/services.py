@@ -84,6 +84,9 @@ def change_chip(chip, user, *, status=None, model=None, identity=None, reason=""
     The caller has checked that `user` holds the chip (restrict(user, "change"))
     for status and identity; a model correction is checked here too, whoever calls.
     """
+    from transparency.log import hold_writers
+
+    hold_writers()  # the log's lock before the chip's row, as every chip writer takes them (chip_writes.lock)
     chip = type(chip).objects.select_for_update().select_related("manufacturer", "custodian").get(pk=chip.pk)
     events = []
     if status is not None and status != chip.status:

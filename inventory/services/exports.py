@@ -23,6 +23,7 @@ from outbox import emit
 from registry.choices import OrgKind
 from registry.models import Chip
 from transparency.events import append_event
+from transparency.log import hold_writers
 
 MAX_REPORTED = 20
 
@@ -133,6 +134,7 @@ def record_decision(user, auth, approved, reason, rule_versions=(), valid_until=
     if not approved and valid_until is not None:
         raise Invalid("valid_until: only an approval has one.", code="invalid")
     with transaction.atomic():
+        hold_writers()  # the log's lock first, as a shipment takes it before this row (chip_writes.lock)
         auth = ExportAuthorisation.objects.select_for_update().select_related("exporter", "receiver").get(pk=auth.pk)
         if auth.status != ExportStatus.REQUESTED:
             raise Conflict(f"This export authorisation is already {auth.status}.", code="already_decided")
@@ -169,6 +171,7 @@ def revoke(user, auth, reason):
     if not (reason or "").strip():
         raise Invalid("Say why the export authorisation is revoked.", code="reason_required")
     with transaction.atomic():
+        hold_writers()  # the log's lock first, as a shipment takes it before this row (chip_writes.lock)
         auth = ExportAuthorisation.objects.select_for_update().select_related("exporter", "receiver").get(pk=auth.pk)
         if auth.status != ExportStatus.APPROVED or auth.transfer_id is not None:
             state = "used by a shipment" if auth.transfer_id else auth.status
